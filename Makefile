@@ -1,0 +1,299 @@
+# EphemeralML: one GNU Makefile, no autotools.
+#
+#   make                 build/bin/{eml,eml-proxy,eml-agent}, build/lib/libeml.{a,so}
+#   make test            every test (unit, integration, conformance); TESTS=test_cur runs one
+#   make test-asan       the same tests built with ASan + UBSan (no recovery) in build-asan/
+#   make fuzz            every libFuzzer target for FUZZ_SECONDS (default 30) each
+#   make bench           benchmarks (engine vs ONNX Runtime, channel, attestation, ...)
+#   make demo            end-to-end confidential inference, local simulation
+#   make install         PREFIX=/usr/local DESTDIR=
+#   make clean
+#
+# Sources are discovered by folder, so adding a module means adding files,
+# not editing this file. Per-ISA kernel files (avx2.c, avx512.c, neon.c) are
+# the only ones built with ISA flags.
+
+SHELL := /bin/bash
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+.DEFAULT_GOAL := all
+
+# Packages are installed (once, only when missing) before anything is built,
+# so `make test` works on a fresh Debian machine right after `git clone`.
+ifeq ($(filter clean help,$(MAKECMDGOALS)),)
+ifndef EML_DEPS_CHECKED
+DEPS_OUT := $(shell ./scripts/deps.sh >&2; echo $$?)
+ifneq ($(DEPS_OUT),0)
+$(error scripts/deps.sh failed: required packages are missing)
+endif
+export EML_DEPS_CHECKED := 1
+endif
+endif
+
+BUILD   ?= build
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SHARED  ?= $(abspath ../shared)
+FUZZ_SECONDS ?= 30
+export EML_SHARED := $(SHARED)
+
+CC      ?= gcc
+ARCH    := $(shell uname -m)
+PKGS    := libcrypto libssl libprotobuf-c libcbor libsodium libcap-ng jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+IS_CLANG := $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1))
+
+WARN := -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow \
+	-Wcast-qual -Wcast-align -Wwrite-strings -Wstrict-prototypes \
+	-Wmissing-prototypes -Wformat=2 -Wformat-security -Wimplicit-fallthrough \
+	-Wnull-dereference -Wvla -Wundef -Werror
+HARDEN := -fstack-protector-strong -fstack-clash-protection -fcf-protection -fPIC
+ifeq ($(IS_CLANG),)
+WARN += -Wduplicated-cond -Wduplicated-branches -Wlogical-op
+HARDEN += -ftrivial-auto-var-init=zero -fzero-call-used-regs=used
+endif
+
+OPT ?= -O2 -g
+# Determinism: no silent FMA contraction; kernels use FMA explicitly.
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=off $(HARDEN) \
+	-fvisibility=hidden -pthread -I. -Icommon -Iinclude -I$(BUILD)/gen \
+	$(PKG_CFLAGS)
+LDFLAGS_BASE := -pthread -Wl,-z,relro,-z,now,-z,noexecstack
+LDLIBS := $(PKG_LIBS) -lm
+
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+CFLAGS_BASE += $(SANFLAGS)
+LDFLAGS_BASE += $(SANFLAGS)
+else
+CFLAGS_BASE += -D_FORTIFY_SOURCE=2
+endif
+
+CFLAGS  := $(CFLAGS_BASE) $(WARN) $(EXTRA_CFLAGS)
+# Generated protobuf-c code: relaxed warnings, still hardened.
+GEN_CFLAGS := $(CFLAGS_BASE) -w
+
+# ---------------------------------------------------------------- sources
+
+PROTOS     := $(wildcard proto/*.proto)
+GEN_C      := $(patsubst proto/%.proto,$(BUILD)/gen/proto/%.pb-c.c,$(PROTOS))
+GEN_H      := $(GEN_C:.c=.h)
+
+COMMON_SRC := $(wildcard common/*.c)
+ATTEST_SRC := $(wildcard attestation/*.c)
+KERNEL_ALL := $(wildcard enclave-agent/kernels/*.c enclave-agent/kernels/*/*.c)
+ifeq ($(ARCH),x86_64)
+KERNEL_SRC := $(filter-out %/neon.c,$(KERNEL_ALL))
+else ifeq ($(ARCH),aarch64)
+KERNEL_SRC := $(filter-out %/avx2.c %/avx512.c,$(KERNEL_ALL))
+else
+KERNEL_SRC := $(filter-out %/avx2.c %/avx512.c %/neon.c,$(KERNEL_ALL))
+endif
+ENGINE_SRC := $(wildcard enclave-agent/engine/*.c) $(KERNEL_SRC)
+AGENT_SRC  := $(wildcard enclave-agent/*.c)
+PROXY_SRC  := $(wildcard host-proxy/*.c)
+CLIENT_SRC := $(wildcard client/*.c)
+CLI_SRC    := $(wildcard client/cli/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+GEN_OBJ    := $(GEN_C:.c=.o)
+COMMON_OBJ := $(call obj,$(COMMON_SRC))
+ATTEST_OBJ := $(call obj,$(ATTEST_SRC))
+ENGINE_OBJ := $(call obj,$(ENGINE_SRC))
+AGENT_OBJ  := $(call obj,$(AGENT_SRC))
+PROXY_OBJ  := $(call obj,$(PROXY_SRC))
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+CLI_OBJ    := $(call obj,$(CLI_SRC))
+
+# Internal archives, one per room (DESIGN §2). Link order: high to low.
+LIB_COMMON := $(BUILD)/lib/libeml_common.a
+LIB_ATTEST := $(BUILD)/lib/libeml_attest.a
+LIB_ENGINE := $(BUILD)/lib/libeml_engine.a
+LIB_CLIENT := $(BUILD)/lib/libeml_client.a
+LIB_AGENT  := $(BUILD)/lib/libeml_agent.a
+LIB_PROXY  := $(BUILD)/lib/libeml_proxy.a
+LIBEML_A   := $(BUILD)/lib/libeml.a
+LIBEML_SO  := $(BUILD)/lib/libeml.so
+EML_SOVERSION := 0
+
+BIN_EML   := $(BUILD)/bin/eml
+BIN_AGENT := $(BUILD)/bin/eml-agent
+BIN_PROXY := $(BUILD)/bin/eml-proxy
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TESTLIB_SRC := $(wildcard tests/lib/*.c)
+TESTLIB_OBJ := $(call obj,$(TESTLIB_SRC))
+CONF_SRC  := $(wildcard tests/conformance/*.c)
+CONF_BIN  := $(if $(CONF_SRC),$(BUILD)/tests/conformance)
+BENCH_SRC := $(wildcard tests/bench/*.c)
+BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+ALL_OBJ := $(GEN_OBJ) $(COMMON_OBJ) $(ATTEST_OBJ) $(ENGINE_OBJ) $(AGENT_OBJ) \
+	$(PROXY_OBJ) $(CLIENT_OBJ) $(CLI_OBJ) $(TESTLIB_OBJ)
+
+# ---------------------------------------------------------------- rules
+
+.PHONY: all test test-asan unit fuzz bench demo install clean lint help
+.SECONDARY:
+
+all: $(BIN_EML) $(BIN_AGENT) $(BIN_PROXY) $(LIBEML_A) $(LIBEML_SO) \
+	$(BUILD)/lib/pkgconfig/eml.pc
+
+$(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
+	@mkdir -p $(dir $@)
+	@echo "  PROTOC  $<"
+	$(Q)protoc-c --proto_path=proto --c_out=$(BUILD)/gen/proto $<
+
+$(BUILD)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c $(GEN_H)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(GEN_CFLAGS) -c $< -o $@
+
+# Every object may include generated headers: build them first.
+$(BUILD)/obj/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(ISAFLAGS) -MMD -MP -c $< -o $@
+
+# ISA flags only for the ISA files (STYLE §35).
+$(BUILD)/obj/enclave-agent/kernels/%/avx2.o: ISAFLAGS := -mavx2 -mfma -mf16c -O3
+$(BUILD)/obj/enclave-agent/kernels/%/avx512.o: ISAFLAGS := -mavx512f -mavx512bw \
+	-mavx512dq -mavx512vl -mavx2 -mfma -mf16c -O3
+$(BUILD)/obj/enclave-agent/kernels/%/ref.o: ISAFLAGS := -O3
+$(BUILD)/obj/enclave-agent/kernels/%/neon.o: ISAFLAGS := -O3
+
+$(LIB_COMMON): $(COMMON_OBJ) $(GEN_OBJ)
+$(LIB_ATTEST): $(ATTEST_OBJ)
+$(LIB_ENGINE): $(ENGINE_OBJ)
+$(LIB_CLIENT): $(CLIENT_OBJ)
+$(LIB_AGENT): $(filter-out %/main.o,$(AGENT_OBJ))
+$(LIB_PROXY): $(filter-out %/main.o,$(PROXY_OBJ))
+$(BUILD)/lib/libeml_%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+# libeml: the client SDK (client + attestation + engine + common).
+SDK_OBJ := $(CLIENT_OBJ) $(ATTEST_OBJ) $(ENGINE_OBJ) $(COMMON_OBJ) $(GEN_OBJ)
+$(LIBEML_A): $(SDK_OBJ)
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+$(LIBEML_SO): $(SDK_OBJ)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) -shared -Wl,-soname,libeml.so.$(EML_SOVERSION) $(LDFLAGS_BASE) \
+		-o $@ $^ $(LDLIBS)
+
+$(BUILD)/lib/pkgconfig/eml.pc: scripts/eml.pc.in
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBS@|$(PKG_LIBS) -lm|' $< > $@
+
+CLIENT_LIBS := $(LIB_CLIENT) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_COMMON)
+AGENT_LIBS  := $(LIB_AGENT) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_COMMON)
+PROXY_LIBS  := $(LIB_PROXY) $(LIB_COMMON)
+# Tests may reach every room.
+TEST_LIBS   := $(LIB_CLIENT) $(LIB_AGENT) $(LIB_PROXY) $(LIB_ATTEST) \
+	$(LIB_ENGINE) $(LIB_COMMON)
+
+$(BIN_EML): $(CLI_OBJ) $(CLIENT_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_BASE) -pie -o $@ $(CLI_OBJ) $(CLIENT_LIBS) $(LDLIBS)
+$(BIN_AGENT): $(AGENT_OBJ) $(AGENT_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_BASE) -pie -o $@ $(filter %/main.o,$(AGENT_OBJ)) $(AGENT_LIBS) $(LDLIBS)
+$(BIN_PROXY): $(PROXY_OBJ) $(PROXY_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_BASE) -pie -o $@ $(filter %/main.o,$(PROXY_OBJ)) $(PROXY_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(TEST_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_BASE) -o $@ $< $(TESTLIB_OBJ) -Wl,--start-group $(TEST_LIBS) \
+		-Wl,--end-group $(LDLIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/tests/conformance: $(call obj,$(CONF_SRC)) $(TESTLIB_OBJ) $(TEST_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_BASE) -o $@ $(call obj,$(CONF_SRC)) $(TESTLIB_OBJ) \
+		-Wl,--start-group $(TEST_LIBS) -Wl,--end-group $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTLIB_OBJ) $(TEST_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_BASE) -o $@ $< $(TESTLIB_OBJ) -Wl,--start-group $(TEST_LIBS) \
+		-Wl,--end-group $(LDLIBS)
+
+$(BUILD)/obj/tests/%.o: ISAFLAGS := $(CMOCKA_CFLAGS) -Itests/lib
+
+# ---------------------------------------------------------------- tests
+
+# TESTS=test_cur make test runs just those unit tests.
+ifdef TESTS
+RUN_ONLY := EML_SKIP_INTEGRATION=1 EML_SKIP_CONFORMANCE=1
+endif
+TESTS ?= $(notdir $(UNIT_BIN))
+
+test: all $(UNIT_BIN) $(CONF_BIN)
+	@BUILD=$(BUILD) $(RUN_ONLY) scripts/run-tests.sh $(TESTS)
+
+unit: $(UNIT_BIN)
+	@BUILD=$(BUILD) EML_SKIP_INTEGRATION=1 EML_SKIP_CONFORMANCE=1 \
+		scripts/run-tests.sh $(TESTS)
+
+test-asan:
+	$(MAKE) BUILD=build-asan SAN=1 OPT="-O1 -g" test
+
+bench: all $(BENCH_BIN)
+	@BUILD=$(BUILD) scripts/bench.sh
+
+demo: all
+	@BUILD=$(BUILD) scripts/demo.sh
+
+# ---------------------------------------------------------------- fuzz
+
+FUZZ_SRC := $(wildcard tests/fuzz/*_fuzz.c)
+FUZZ_BUILD := build-fuzz
+
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SAN=1 OPT="-O1 -g" \
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link" fuzz-bins
+	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz.sh \
+		$(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+
+fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(TEST_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer -o $@ $< -Wl,--start-group \
+		$(TEST_LIBS) -Wl,--end-group $(LDLIBS)
+
+# ---------------------------------------------------------------- install
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+		$(DESTDIR)$(PREFIX)/include/eml
+	install -m 0755 $(BIN_EML) $(BIN_AGENT) $(BIN_PROXY) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(LIBEML_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(LIBEML_SO) $(DESTDIR)$(PREFIX)/lib/libeml.so.$(EML_SOVERSION)
+	ln -sf libeml.so.$(EML_SOVERSION) $(DESTDIR)$(PREFIX)/lib/libeml.so
+	install -m 0644 $(BUILD)/lib/pkgconfig/eml.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 0644 include/eml/*.h $(DESTDIR)$(PREFIX)/include/eml/
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(patsubst %.o,%.d,$(ALL_OBJ) $(call obj,$(UNIT_SRC) $(CONF_SRC) $(BENCH_SRC) $(FUZZ_SRC)))

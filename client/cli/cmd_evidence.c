@@ -1,0 +1,13 @@
+/* eml evidence: not built yet; replaced by the issue that builds it. */
+#include <stdio.h>
+
+#include "cli.h"
+
+int
+eml_cmd_evidence(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "eml evidence: not implemented in this build\n");
+	return 2;
+}

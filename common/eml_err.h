@@ -1,0 +1,81 @@
+/*
+ * Errors: one enum with stable numbers (eml_err.def), guard macros, and a
+ * thread-local record of where the last error was raised and why.
+ */
+#ifndef EML_ERR_H
+#define EML_ERR_H
+
+#include <stddef.h>
+#include <string.h>
+
+#define EML_MUST_USE __attribute__((warn_unused_result))
+#define EML_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define EML_API __attribute__((visibility("default")))
+
+typedef enum {
+#define EML_ERR(name, num, msg) name = (num),
+#include "eml_err.def"
+#undef EML_ERR
+} eml_err;
+
+/* Message for a code; "unknown error" for a number not in the table. */
+const char *eml_strerror(eml_err e);
+/* Symbolic name ("EML_ERR_IO"); "EML_ERR_UNKNOWN" when not in the table. */
+const char *eml_err_name(eml_err e);
+/* Category range of a code: 0, 100, 200, ... 900. */
+int eml_err_category(eml_err e);
+/* Exit status for the command-line contract (DESIGN §9): 0 success,
+ * 1 verification or policy failure, 2 usage, 3 I/O or peer failure. */
+int eml_err_exit_code(eml_err e);
+
+/*
+ * Record where an error arose (file:line:func) and return it unchanged.
+ * The record is thread-local and is what eml_err_where() reports.
+ */
+eml_err eml_err_record(eml_err e, const char *file, int line, const char *func);
+const char *eml_err_where(void);
+
+/*
+ * A short human detail for the last error on this thread, e.g. which PCR
+ * did not match. Never put secrets or payload bytes in it. The detail is
+ * cleared by eml_err_clear_detail() and by the next eml_err_set_detail().
+ */
+void eml_err_set_detail(const char *fmt, ...) EML_PRINTF(1, 2);
+const char *eml_err_detail(void);
+void eml_err_clear_detail(void);
+
+/* The five guard macros (STYLE §10). Use them only in functions that own
+ * no resources; functions that own resources use `goto out`. */
+#define EML_GUARD(expr)                                                        \
+	do {                                                                   \
+		eml_err eml_guard_rc_ = (expr);                                \
+		if (eml_guard_rc_ != EML_OK)                                   \
+			return eml_guard_rc_;                                  \
+	} while (0)
+#define EML_BAIL(err) return eml_err_record((err), __FILE__, __LINE__, __func__)
+#define EML_ENSURE(cond, err)                                                  \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			EML_BAIL(err);                                         \
+	} while (0)
+#define EML_ENSURE_REF(p) EML_ENSURE((p) != NULL, EML_ERR_NULL)
+/* memcpy that is defined for n == 0 with NULL pointers. */
+#define EML_MEMCPY(dst, src, n)                                                \
+	do {                                                                   \
+		size_t eml_memcpy_n_ = (n);                                    \
+		if (eml_memcpy_n_ != 0)                                        \
+			memcpy((dst), (src), eml_memcpy_n_);                   \
+	} while (0)
+
+/* For `goto out` functions: record and jump. */
+#define EML_FAIL(rcvar, err)                                                   \
+	do {                                                                   \
+		(rcvar) = eml_err_record((err), __FILE__, __LINE__, __func__); \
+		goto out;                                                      \
+	} while (0)
+
+/* Overflow-checked size arithmetic (STYLE §18). Return nonzero on overflow. */
+#define eml_add_overflow(a, b, res) __builtin_add_overflow((a), (b), (res))
+#define eml_mul_overflow(a, b, res) __builtin_mul_overflow((a), (b), (res))
+
+#endif

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the unit tests (cmocka), then the integration tests and the ONNX
+# conformance run, and fails if any of them failed. Usage:
+#   run-tests.sh [test_name...]     (names from build/tests/)
+# Environment: BUILD (default build), EML_SKIP_INTEGRATION=1,
+# EML_SKIP_CONFORMANCE=1.
+set -u
+BUILD=${BUILD:-build}
+export EML_SHARED=${EML_SHARED:-$(cd .. && pwd)/shared}
+failed=()
+ran=0
+
+for t in "$@"; do
+	bin="$BUILD/tests/$t"
+	[ -x "$bin" ] || { echo "run-tests: no such test: $t" >&2; failed+=("$t"); continue; }
+	echo "=== $t"
+	ran=$((ran + 1))
+	if ! "$bin"; then
+		failed+=("$t")
+	fi
+done
+
+if [ -z "${EML_SKIP_INTEGRATION:-}" ]; then
+	for s in tests/integration/*.sh; do
+		[ -e "$s" ] || continue
+		echo "=== integration: $(basename "$s")"
+		ran=$((ran + 1))
+		if ! BUILD="$BUILD" bash "$s"; then
+			failed+=("$(basename "$s")")
+		fi
+	done
+fi
+
+if [ -z "${EML_SKIP_CONFORMANCE:-}" ] && [ -x "$BUILD/tests/conformance" ]; then
+	echo "=== conformance"
+	ran=$((ran + 1))
+	if ! "$BUILD/tests/conformance"; then
+		failed+=("conformance")
+	fi
+fi
+
+echo
+if [ "${#failed[@]}" -ne 0 ]; then
+	echo "run-tests: ${#failed[@]} of $ran suites FAILED: ${failed[*]}"
+	exit 1
+fi
+echo "run-tests: all $ran suites passed"
