@@ -1,0 +1,140 @@
+/*
+ * The in-memory model graph: what ONNX import produces on the client, what
+ * the topology key serializes (with weights replaced by blob references),
+ * and what the engine plans and runs. Numbering of dtypes and attribute
+ * types follows ONNX (onnx.proto TensorProto.DataType, AttributeProto.
+ * AttributeType) so conversions are the identity.
+ *
+ * Ownership: a graph owns every string, array and tensor it points to.
+ * Everything is allocated with eml_alloc, except tensor data, which is in
+ * eml_secure_alloc memory (weights are secret). eml_graph_free wipes it all:
+ * the topology is a secret too.
+ */
+#ifndef EML_GRAPH_H
+#define EML_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eml_err.h"
+
+#define EML_MAX_RANK 8
+
+enum eml_dtype {
+	EML_DT_UNDEFINED = 0,
+	EML_DT_FLOAT = 1,
+	EML_DT_UINT8 = 2,
+	EML_DT_INT8 = 3,
+	EML_DT_UINT16 = 4,
+	EML_DT_INT16 = 5,
+	EML_DT_INT32 = 6,
+	EML_DT_INT64 = 7,
+	EML_DT_STRING = 8,
+	EML_DT_BOOL = 9,
+	EML_DT_FLOAT16 = 10,
+	EML_DT_DOUBLE = 11,
+	EML_DT_UINT32 = 12,
+	EML_DT_UINT64 = 13,
+};
+
+/* Bytes per element; 0 for UNDEFINED, STRING and unknown values. */
+size_t eml_dtype_size(enum eml_dtype dt);
+const char *eml_dtype_name(enum eml_dtype dt);
+
+/* A tensor with a value: an initializer, a Constant's value, a model input
+ * or output at run time. */
+struct eml_tensor {
+	char *name;
+	enum eml_dtype dtype;
+	int rank;
+	int64_t dims[EML_MAX_RANK];
+	void *data;    /* nbytes; eml_secure_alloc'ed when owned */
+	size_t nbytes; /* = product(dims) * eml_dtype_size(dtype) */
+	bool owned;    /* data is freed (and wiped) with the tensor */
+	/* Set by the model split: where the bytes live in the flat weight
+	 * array. A topology key carries the reference, never the bytes. */
+	bool in_blob;
+	uint64_t blob_offset;
+};
+
+/* A dimension of a declared graph input/output: fixed or symbolic. */
+struct eml_dim {
+	int64_t value; /* >= 0 when fixed, -1 when symbolic or unknown */
+	char *symbol;  /* dim_param, or NULL */
+};
+
+struct eml_value_info {
+	char *name;
+	enum eml_dtype dtype;
+	int rank; /* -1 when the shape is unknown */
+	struct eml_dim dims[EML_MAX_RANK];
+};
+
+enum eml_attr_type {
+	EML_ATTR_UNDEFINED = 0,
+	EML_ATTR_FLOAT = 1,
+	EML_ATTR_INT = 2,
+	EML_ATTR_STRING = 3,
+	EML_ATTR_TENSOR = 4,
+	EML_ATTR_GRAPH = 5,
+	EML_ATTR_FLOATS = 6,
+	EML_ATTR_INTS = 7,
+	EML_ATTR_STRINGS = 8,
+};
+
+struct eml_attr {
+	char *name;
+	enum eml_attr_type type;
+	float f;
+	int64_t i;
+	char *s; /* NUL-terminated; s_len excludes the NUL */
+	size_t s_len;
+	struct eml_tensor *t;
+	float *floats;
+	int64_t *ints;
+	char **strings;
+	size_t n; /* count for floats, ints or strings */
+};
+
+struct eml_node {
+	char *name;
+	char *op_type;
+	char *domain; /* "" or "ai.onnx" for the default domain */
+	char **inputs; /* "" marks an omitted optional input */
+	size_t n_inputs;
+	char **outputs;
+	size_t n_outputs;
+	struct eml_attr *attrs;
+	size_t n_attrs;
+};
+
+struct eml_graph {
+	char *name;
+	int64_t opset; /* default-domain opset version */
+	struct eml_node *nodes; /* in topological order after import */
+	size_t n_nodes;
+	struct eml_tensor *initializers;
+	size_t n_initializers;
+	struct eml_value_info *inputs; /* graph inputs that are not initializers */
+	size_t n_inputs;
+	struct eml_value_info *outputs;
+	size_t n_outputs;
+	struct eml_value_info *value_infos;
+	size_t n_value_infos;
+};
+
+/* A new empty graph, or NULL when out of memory. */
+struct eml_graph *eml_graph_new(void);
+/* Wipe and free everything the graph owns; NULL is a no-op. */
+void eml_graph_free(struct eml_graph *g);
+
+/* Wipe and free what a tensor owns (not the struct itself). */
+void eml_tensor_clear(struct eml_tensor *t);
+/* Element count from dims; EML_ERR_OVERFLOW when it does not fit. */
+eml_err eml_tensor_numel(const struct eml_tensor *t, size_t *out) EML_MUST_USE;
+
+/* Attribute lookup by name on a node; NULL when absent. */
+const struct eml_attr *eml_node_attr(const struct eml_node *n, const char *name);
+
+#endif
