@@ -10,6 +10,8 @@
 
 int eml_cmd_attest(int argc, char **argv);
 int eml_cmd_model(int argc, char **argv);
+/* `eml model split ...` (argv after "split"), called by eml_cmd_model. */
+int eml_cmd_model_split(int argc, char **argv);
 int eml_cmd_run(int argc, char **argv);
 int eml_cmd_infer(int argc, char **argv);
 int eml_cmd_keys(int argc, char **argv);

@@ -1,0 +1,213 @@
+/*
+ * Compute kernels: the contract between the engine (operators, planning)
+ * and the hand-written kernels (kernels/<family>/{ref,avx2,avx512,neon}.c).
+ *
+ * Kernels never allocate and never fail: callers validate shapes first and
+ * pass every buffer, including workspaces sized by the *_size functions.
+ * Sizes are in elements unless a name says bytes. All tensors are float32,
+ * row-major (NCHW for images). No kernel reads or writes past the ranges
+ * described here.
+ *
+ * Dispatch: eml_kernels_get() returns one read-only table chosen once from
+ * CPUID and XCR0 (best ISA first, portable ref always available). The
+ * environment variable EML_ISA=ref|avx2|avx512|neon can only lower the
+ * choice; it exists for tests and benchmarks.
+ */
+#ifndef EML_KERNELS_H
+#define EML_KERNELS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eml_err.h"
+
+/* ---------------------------------------------------------------- threads */
+
+/* A fixed pool of worker threads; the calling thread also works. */
+struct eml_pool;
+/* nthreads >= 1 (1 = run everything on the caller). */
+eml_err eml_pool_new(int nthreads, struct eml_pool **out) EML_MUST_USE;
+void eml_pool_free(struct eml_pool *p);
+int eml_pool_size(const struct eml_pool *p); /* 1 for a NULL pool */
+/* Run fn(arg, task, thread) for task in [0, ntasks) and wait. thread is in
+ * [0, eml_pool_size) so callers can index per-thread scratch. A NULL pool
+ * runs the tasks in order on the caller. */
+typedef void (*eml_pool_fn)(void *arg, size_t task, int thread);
+void eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg);
+
+/* ---------------------------------------------------------------- dispatch */
+
+enum eml_isa {
+	EML_ISA_REF = 0,
+	EML_ISA_NEON = 1,
+	EML_ISA_AVX2 = 2,   /* AVX2 + FMA */
+	EML_ISA_AVX512 = 3, /* AVX-512 F/BW/DQ/VL */
+};
+
+const char *eml_isa_name(enum eml_isa isa);
+/* Best ISA this CPU and OS support (CPUID and XCR0), ignoring EML_ISA. */
+enum eml_isa eml_cpu_best_isa(void);
+
+/* Fused epilogue for GEMM and convolution outputs, applied after bias. */
+enum eml_act {
+	EML_ACT_NONE = 0,
+	EML_ACT_RELU,
+	EML_ACT_LEAKY_RELU,  /* a = alpha */
+	EML_ACT_CLIP,        /* a = min, b = max */
+	EML_ACT_HARDSIGMOID, /* a = alpha, b = beta */
+	EML_ACT_HARDSWISH,
+	EML_ACT_SIGMOID,
+	EML_ACT_TANH,
+};
+
+struct eml_epilogue {
+	enum eml_act act;
+	float a, b;
+};
+
+/* Element-wise unary operations (in place allowed: x == y). */
+enum eml_unary {
+	EML_UNARY_RELU = 0,
+	EML_UNARY_LEAKY_RELU, /* p0 = alpha */
+	EML_UNARY_CLIP,       /* p0 = min, p1 = max */
+	EML_UNARY_HARDSIGMOID, /* p0 = alpha, p1 = beta */
+	EML_UNARY_HARDSWISH,
+	EML_UNARY_SIGMOID,
+	EML_UNARY_TANH,
+	EML_UNARY_EXP,
+	EML_UNARY_LOG,
+	EML_UNARY_SQRT,
+	EML_UNARY_ABS,
+	EML_UNARY_NEG,
+	EML_UNARY_RECIPROCAL,
+	EML_UNARY_ERF,
+	EML_UNARY_GELU,
+	EML_UNARY_COUNT
+};
+
+/* Element-wise binary operations. */
+enum eml_binary {
+	EML_BINARY_ADD = 0,
+	EML_BINARY_SUB,
+	EML_BINARY_MUL,
+	EML_BINARY_DIV,
+	EML_BINARY_POW,
+	EML_BINARY_MAX,
+	EML_BINARY_MIN,
+	EML_BINARY_COUNT
+};
+
+/* ---------------------------------------------------------------- GEMM */
+
+/*
+ * C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C + bias, then the
+ * epilogue. op(X) is X or X^T. bias is NULL, per column (length N) or per
+ * row (length M). beta == 0 means C is not read (it may hold garbage).
+ *
+ * For constant B (weights), pack it once at plan time with
+ * eml_sgemm_pack_b into eml_sgemm_packed_b_size(K, N) floats and pass it as
+ * b_packed (then B, ldb and trans_b are ignored).
+ */
+enum eml_bias_kind { EML_BIAS_NONE = 0, EML_BIAS_COL, EML_BIAS_ROW };
+
+struct eml_sgemm_args {
+	size_t M, N, K;
+	const float *A;
+	size_t lda;
+	bool trans_a;
+	const float *B;
+	size_t ldb;
+	bool trans_b;
+	const float *b_packed;
+	float *C;
+	size_t ldc;
+	float alpha, beta;
+	const float *bias;
+	enum eml_bias_kind bias_kind;
+	struct eml_epilogue ep;
+};
+
+size_t eml_sgemm_packed_b_size(size_t K, size_t N);
+void eml_sgemm_pack_b(size_t K, size_t N, const float *B, size_t ldb, bool trans_b,
+    float *packed);
+/* Scratch the GEMM needs per call, in floats (callers give it from the
+ * arena; the pool's threads share it by partition). */
+size_t eml_sgemm_workspace_size(const struct eml_sgemm_args *a, int nthreads);
+void eml_sgemm(const struct eml_sgemm_args *a, float *workspace, struct eml_pool *pool);
+
+/* ---------------------------------------------------------------- conv */
+
+/* 2-D convolution, NCHW, weights [M, C/group, kh, kw], optional bias [M].
+ * Pads are explicit (the engine resolves auto_pad). */
+struct eml_conv2d_params {
+	size_t N, C, H, W; /* input */
+	size_t M;          /* output channels */
+	size_t kh, kw;
+	size_t stride_h, stride_w;
+	size_t dil_h, dil_w;
+	size_t pad_top, pad_left, pad_bottom, pad_right;
+	size_t group;
+	struct eml_epilogue ep;
+};
+
+/* Output spatial size, or 0 when the parameters make no output. */
+size_t eml_conv2d_out_h(const struct eml_conv2d_params *p);
+size_t eml_conv2d_out_w(const struct eml_conv2d_params *p);
+
+/* A convolution prepared once per shape: the method (direct, im2col+GEMM,
+ * Winograd, depthwise) is chosen and the weights are packed into memory the
+ * plan owns (eml_secure_alloc: weights are secret). */
+struct eml_conv2d_plan;
+eml_err eml_conv2d_plan_new(const struct eml_conv2d_params *p, const float *weights,
+    const float *bias, int nthreads, struct eml_conv2d_plan **out) EML_MUST_USE;
+/* Per-run scratch in floats. */
+size_t eml_conv2d_workspace_size(const struct eml_conv2d_plan *plan);
+void eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
+    float *workspace, struct eml_pool *pool);
+const char *eml_conv2d_method(const struct eml_conv2d_plan *plan);
+/* Wipes and frees the packed weights. NULL is a no-op. */
+void eml_conv2d_plan_free(struct eml_conv2d_plan *plan);
+
+/* ---------------------------------------------------------------- others */
+
+/*
+ * The table of small kernels. Each entry exists for every ISA (the ref
+ * version where no faster one is written).
+ */
+struct eml_kernels {
+	enum eml_isa isa;
+	/* y[i] = op(x[i]); in place allowed. */
+	void (*unary)(enum eml_unary op, size_t n, const float *x, float *y, float p0, float p1);
+	/* y[i] = a[i] op b[i]; in place allowed (y == a or y == b). */
+	void (*binary)(enum eml_binary op, size_t n, const float *a, const float *b, float *y);
+	/* y[i] = a[i] op s (scalar_first: s op a[i]). */
+	void (*binary_scalar)(enum eml_binary op, size_t n, const float *a, float s,
+	    bool scalar_first, float *y);
+	/* Softmax over rows of length n: y = exp(x - max) / sum; rows * n floats. */
+	void (*softmax)(size_t rows, size_t n, const float *x, float *y, bool log_softmax);
+	/* Reductions over the inner dimension: y[r] = reduce(x[r*n .. r*n+n)). */
+	void (*reduce_sum)(size_t rows, size_t n, const float *x, float *y);
+	void (*reduce_max)(size_t rows, size_t n, const float *x, float *y);
+	/* Max/average pooling, NCHW, explicit pads. count_include_pad only for
+	 * average. */
+	void (*pool2d)(bool is_max, size_t NC, size_t H, size_t W, size_t kh, size_t kw,
+	    size_t sh, size_t sw, size_t dh, size_t dw, size_t pt, size_t pl, size_t OH,
+	    size_t OW, bool count_include_pad, const float *x, float *y);
+	/* Global average / max over H*W per (n, c) plane. */
+	void (*global_pool)(bool is_max, size_t NC, size_t HW, const float *x, float *y);
+	/* y = x * scale[c] + shift[c] over NC planes of HW (batch norm folded). */
+	void (*channel_affine)(size_t N, size_t C, size_t HW, const float *x,
+	    const float *scale, const float *shift, float *y);
+	/* Layer normalization over rows of n: y = (x-mean)/sqrt(var+eps)*g + b;
+	 * g and b may be NULL. */
+	void (*layernorm)(size_t rows, size_t n, const float *x, const float *g,
+	    const float *b, float eps, float *y);
+};
+
+/* The table for the chosen ISA; never NULL. Thread-safe; chosen once. */
+const struct eml_kernels *eml_kernels_get(void);
+/* The table for one ISA, or NULL when this CPU or build lacks it (tests). */
+const struct eml_kernels *eml_kernels_for(enum eml_isa isa);
+
+#endif
