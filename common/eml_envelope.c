@@ -1,0 +1,367 @@
+#include "eml_envelope.h"
+
+#include "eml_mem.h"
+
+_Static_assert((int)EML_MSG_CLIENT_HELLO == (int)EML__V1__MSG_TYPE__CLIENT_HELLO, "msg type");
+_Static_assert((int)EML_MSG_ATTESTATION_RESPONSE == (int)EML__V1__MSG_TYPE__ATTESTATION_RESPONSE, "msg type");
+_Static_assert((int)EML_MSG_INFER_REQUEST == (int)EML__V1__MSG_TYPE__INFER_REQUEST, "msg type");
+_Static_assert((int)EML_MSG_INFER_RESPONSE == (int)EML__V1__MSG_TYPE__INFER_RESPONSE, "msg type");
+_Static_assert((int)EML_MSG_EVIDENCE_REQUEST == (int)EML__V1__MSG_TYPE__EVIDENCE_REQUEST, "msg type");
+_Static_assert((int)EML_MSG_EVIDENCE_RESPONSE == (int)EML__V1__MSG_TYPE__EVIDENCE_RESPONSE, "msg type");
+_Static_assert((int)EML_MSG_CLOSE == (int)EML__V1__MSG_TYPE__CLOSE, "msg type");
+_Static_assert((int)EML_MSG_BLOB_REQUEST == (int)EML__V1__MSG_TYPE__BLOB_REQUEST, "msg type");
+_Static_assert((int)EML_MSG_BLOB_RESPONSE == (int)EML__V1__MSG_TYPE__BLOB_RESPONSE, "msg type");
+_Static_assert((int)EML_MSG_PING == (int)EML__V1__MSG_TYPE__PING, "msg type");
+_Static_assert((int)EML_MSG_PONG == (int)EML__V1__MSG_TYPE__PONG, "msg type");
+_Static_assert((int)EML_MSG_ERROR == (int)EML__V1__MSG_TYPE__ERROR, "msg type");
+
+/* The AEAD tag every sealed body carries (docs/PROTOCOL.md §4). */
+#define SEALED_MIN 16u
+/* 0 in .max means "limited only by the frame size". */
+struct type_rule {
+	const char *name;
+	bool sealed;
+	bool body_required;
+	size_t max;
+};
+
+static const struct type_rule type_rules[EML_MSG_TYPE_MAX + 1] = {
+	[EML_MSG_CLIENT_HELLO] = { "CLIENT_HELLO", false, true, 1024 },
+	[EML_MSG_ATTESTATION_RESPONSE] = { "ATTESTATION_RESPONSE", false, true, 64 * 1024 },
+	[EML_MSG_INFER_REQUEST] = { "INFER_REQUEST", true, true, 0 },
+	[EML_MSG_INFER_RESPONSE] = { "INFER_RESPONSE", true, true, 0 },
+	[EML_MSG_EVIDENCE_REQUEST] = { "EVIDENCE_REQUEST", true, true, 4096 },
+	[EML_MSG_EVIDENCE_RESPONSE] = { "EVIDENCE_RESPONSE", true, true, 1024 * 1024 },
+	[EML_MSG_CLOSE] = { "CLOSE", true, true, 64 },
+	[EML_MSG_BLOB_REQUEST] = { "BLOB_REQUEST", false, true, 256 },
+	[EML_MSG_BLOB_RESPONSE] = { "BLOB_RESPONSE", false, true, 0 },
+	[EML_MSG_PING] = { "PING", false, false, 64 },
+	[EML_MSG_PONG] = { "PONG", false, false, 64 },
+	[EML_MSG_ERROR] = { "ERROR", false, true, 512 },
+};
+
+static const struct type_rule *
+rule_for(uint32_t type)
+{
+	if (type < EML_MSG_TYPE_MIN || type > EML_MSG_TYPE_MAX)
+		return NULL;
+	return &type_rules[type];
+}
+
+const char *
+eml_msg_type_name(uint32_t type)
+{
+	const struct type_rule *r = rule_for(type);
+
+	return r != NULL ? r->name : "UNKNOWN";
+}
+
+bool
+eml_msg_type_sealed(uint32_t type)
+{
+	const struct type_rule *r = rule_for(type);
+
+	return r != NULL && r->sealed;
+}
+
+size_t
+eml_msg_type_body_max(uint32_t type, size_t frame_max)
+{
+	const struct type_rule *r = rule_for(type);
+
+	if (r == NULL)
+		return 0;
+	if (r->max == 0 || r->max > frame_max)
+		return frame_max;
+	return r->max;
+}
+
+eml_err
+eml_envelope_validate(const struct eml_envelope *env, size_t frame_max)
+{
+	const struct type_rule *r;
+
+	EML_ENSURE_REF(env);
+	EML_ENSURE(env->body != NULL || env->body_len == 0, EML_ERR_NULL);
+	/* PROTOCOL.md §2: "A receiver rejects any version other than 1." */
+	if (env->version != EML_PROTO_VERSION) {
+		eml_err_set_detail("envelope version %u", env->version);
+		EML_BAIL(EML_ERR_PROTO_VERSION);
+	}
+	r = rule_for(env->type);
+	if (r == NULL) {
+		eml_err_set_detail("envelope type %u", env->type);
+		EML_BAIL(EML_ERR_PROTO_MSG_TYPE);
+	}
+	if (r->body_required && env->body_len == 0) {
+		eml_err_set_detail("%s without a body", r->name);
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	if (r->sealed && env->body_len < SEALED_MIN) {
+		eml_err_set_detail("%s body shorter than an AEAD tag", r->name);
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	if (env->body_len > eml_msg_type_body_max(env->type, frame_max)) {
+		eml_err_set_detail("%s body of %zu bytes", r->name, env->body_len);
+		EML_BAIL(EML_ERR_PROTO_TOO_LARGE);
+	}
+	return EML_OK;
+}
+
+/*
+ * A protobuf-c allocator that goes through eml_alloc, remembers each block's
+ * size so the block is wiped on free (decoded bodies may be plaintext), and
+ * charges every allocation to a budget fixed from the input size.
+ */
+struct pb_budget {
+	size_t left;
+	bool exceeded;
+};
+
+struct pb_hdr {
+	size_t size;
+	size_t pad; /* keeps the user pointer 16-byte aligned */
+};
+
+static void *
+pb_alloc(void *data, size_t size)
+{
+	struct pb_budget *b = data;
+	struct pb_hdr *h;
+	size_t total;
+
+	if (eml_add_overflow(size, sizeof(*h), &total))
+		return NULL;
+	if (b != NULL) {
+		if (total > b->left) {
+			b->exceeded = true;
+			return NULL;
+		}
+		b->left -= total;
+	}
+	h = eml_alloc(total);
+	if (h == NULL)
+		return NULL;
+	h->size = size;
+	return h + 1;
+}
+
+static void
+pb_free(void *data, void *p)
+{
+	struct pb_hdr *h;
+
+	(void)data;
+	if (p == NULL)
+		return;
+	h = (struct pb_hdr *)p - 1;
+	eml_free_wipe(h, h->size + sizeof(*h));
+}
+
+static ProtobufCAllocator pb_free_allocator = { pb_alloc, pb_free, NULL };
+
+/* Decoded structures are at most a few times larger than their encoding
+ * for sane messages; a flood of empty submessages is not. */
+#define PB_BUDGET_FACTOR 8u
+#define PB_BUDGET_BASE (64u * 1024u)
+
+eml_err
+eml_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n,
+    size_t max, ProtobufCMessage **out)
+{
+	struct pb_budget budget = { PB_BUDGET_BASE, false };
+	ProtobufCAllocator a = { pb_alloc, pb_free, &budget };
+	ProtobufCMessage *m;
+	size_t extra;
+
+	EML_ENSURE(desc != NULL && out != NULL, EML_ERR_NULL);
+	EML_ENSURE(p != NULL || n == 0, EML_ERR_NULL);
+	*out = NULL;
+	EML_ENSURE(n <= max, EML_ERR_PROTO_TOO_LARGE);
+	if (eml_mul_overflow(n, (size_t)PB_BUDGET_FACTOR, &extra) ||
+	    eml_add_overflow(budget.left, extra, &budget.left))
+		budget.left = SIZE_MAX;
+	m = protobuf_c_message_unpack(desc, &a, n, p);
+	if (m == NULL) {
+		if (budget.exceeded) {
+			eml_err_set_detail("%s needs more memory than its size allows", desc->short_name);
+			EML_BAIL(EML_ERR_PROTO_TOO_LARGE);
+		}
+		eml_err_set_detail("%s does not decode", desc->short_name);
+		EML_BAIL(EML_ERR_PROTO_DECODE);
+	}
+	*out = m;
+	return EML_OK;
+}
+
+void
+eml_msg_free(ProtobufCMessage *msg)
+{
+	if (msg != NULL)
+		protobuf_c_message_free_unpacked(msg, &pb_free_allocator);
+}
+
+eml_err
+eml_msg_pack(const ProtobufCMessage *msg, struct eml_buf *out)
+{
+	uint8_t *w;
+	size_t n, done;
+
+	EML_ENSURE(msg != NULL && out != NULL, EML_ERR_NULL);
+	n = protobuf_c_message_get_packed_size(msg);
+	EML_GUARD(eml_buf_extend(out, n, &w));
+	done = protobuf_c_message_pack(msg, w);
+	if (done != n) {
+		out->len -= n;
+		EML_BAIL(EML_ERR_INTERNAL);
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_envelope_pack(const struct eml_envelope *env, size_t frame_max, struct eml_buf *out)
+{
+	Eml__V1__Envelope m = EML__V1__ENVELOPE__INIT;
+	size_t before;
+	eml_err rc;
+
+	EML_ENSURE(env != NULL && out != NULL, EML_ERR_NULL);
+	EML_GUARD(eml_envelope_validate(env, frame_max));
+	m.version = env->version;
+	m.type = (Eml__V1__MsgType)env->type;
+	m.request_id.data = (uint8_t *)(uintptr_t)env->request_id;
+	m.request_id.len = EML_REQUEST_ID_LEN;
+	m.body.data = (uint8_t *)(uintptr_t)env->body;
+	m.body.len = env->body_len;
+	if (protobuf_c_message_get_packed_size(&m.base) > frame_max) {
+		eml_err_set_detail("envelope larger than the frame limit");
+		EML_BAIL(EML_ERR_PROTO_TOO_LARGE);
+	}
+	before = out->len;
+	rc = eml_msg_pack(&m.base, out);
+	if (rc != EML_OK)
+		out->len = before;
+	return rc;
+}
+
+void
+eml_envelope_clear(struct eml_envelope *env)
+{
+	if (env == NULL)
+		return;
+	eml_msg_free(env->owned_);
+	memset(env, 0, sizeof(*env));
+}
+
+eml_err
+eml_envelope_unpack(struct eml_envelope *env, const uint8_t *p, size_t n, size_t frame_max)
+{
+	ProtobufCMessage *pm = NULL;
+	Eml__V1__Envelope *m;
+	eml_err rc = EML_ERR_INTERNAL;
+
+	EML_ENSURE_REF(env);
+	memset(env, 0, sizeof(*env));
+	EML_ENSURE(p != NULL || n == 0, EML_ERR_NULL);
+	/* PROTOCOL.md §1: "Length 0 or above the maximum is a protocol
+	 * error", checked before protobuf-c sees a byte. */
+	EML_ENSURE(n != 0, EML_ERR_PROTO_ZERO_LENGTH);
+	EML_ENSURE(n <= frame_max, EML_ERR_PROTO_TOO_LARGE);
+	rc = eml_msg_unpack(&eml__v1__envelope__descriptor, p, n, frame_max, &pm);
+	if (rc != EML_OK)
+		goto out;
+	m = (Eml__V1__Envelope *)pm;
+	if (m->request_id.len != EML_REQUEST_ID_LEN) {
+		eml_err_set_detail("request_id of %zu bytes", m->request_id.len);
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	}
+	env->version = m->version;
+	env->type = (uint32_t)m->type;
+	memcpy(env->request_id, m->request_id.data, EML_REQUEST_ID_LEN);
+	env->body = m->body.data;
+	env->body_len = m->body.len;
+	rc = eml_envelope_validate(env, frame_max);
+	if (rc != EML_OK)
+		goto out;
+	env->owned_ = pm;
+	pm = NULL;
+	rc = EML_OK;
+out:
+	if (rc != EML_OK)
+		memset(env, 0, sizeof(*env));
+	eml_msg_free(pm);
+	return rc;
+}
+
+eml_err
+eml_client_hello_check(const Eml__V1__ClientHello *m)
+{
+	EML_ENSURE_REF(m);
+	if (m->nonce.len != EML_HELLO_NONCE_LEN) {
+		eml_err_set_detail("ClientHello.nonce of %zu bytes", m->nonce.len);
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	if (m->client_public_key.len != EML_X25519_KEY_LEN) {
+		eml_err_set_detail("ClientHello.client_public_key of %zu bytes",
+		    m->client_public_key.len);
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	if (m->suite != EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305) {
+		eml_err_set_detail("ClientHello.suite %d", (int)m->suite);
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_attestation_response_check(const Eml__V1__AttestationResponse *m)
+{
+	EML_ENSURE_REF(m);
+	if (m->attestation_document.len == 0) {
+		eml_err_set_detail("AttestationResponse without a document");
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	if (m->suite != EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305) {
+		eml_err_set_detail("AttestationResponse.suite %d", (int)m->suite);
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_blob_request_check(const Eml__V1__BlobRequest *m, size_t frame_max)
+{
+	uint64_t end;
+
+	EML_ENSURE_REF(m);
+	if (m->content_id.len != EML_CONTENT_ID_LEN) {
+		eml_err_set_detail("BlobRequest.content_id of %zu bytes", m->content_id.len);
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	/* The response must fit in one frame with its envelope; 1 KiB is
+	 * more than the envelope and BlobResponse overhead. */
+	if (m->length == 0 || frame_max < 1024 || m->length > (uint64_t)(frame_max - 1024)) {
+		eml_err_set_detail("BlobRequest.length %llu", (unsigned long long)m->length);
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	if (eml_add_overflow(m->offset, m->length, &end)) {
+		eml_err_set_detail("BlobRequest range overflows");
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_error_msg_check(const Eml__V1__Error *m)
+{
+	EML_ENSURE_REF(m);
+	if (m->code == 0) {
+		eml_err_set_detail("Error.code is 0");
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	if (m->message == NULL || strlen(m->message) > EML_ERROR_MSG_MAX) {
+		eml_err_set_detail("Error.message missing or too long");
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	return EML_OK;
+}

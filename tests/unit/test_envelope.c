@@ -1,0 +1,434 @@
+/* Envelope encode/decode/validate and the bounded protobuf-c front end. */
+#include "eml_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "eml_buf.h"
+#include "eml_envelope.h"
+#include "eml_mem.h"
+
+#define FMAX (1u << 20)
+
+static void
+make_env(struct eml_envelope *e, uint32_t type, const uint8_t *body, size_t n)
+{
+	memset(e, 0, sizeof(*e));
+	e->version = EML_PROTO_VERSION;
+	e->type = type;
+	for (size_t i = 0; i < EML_REQUEST_ID_LEN; i++)
+		e->request_id[i] = (uint8_t)(0xa0 + i);
+	e->body = body;
+	e->body_len = n;
+}
+
+/* Known answer written by hand from the protobuf encoding rules, not from
+ * the encoder: field 1 varint, field 2 varint, field 3 and 4 length-
+ * delimited. */
+static void
+envelope_known_encoding(void **state)
+{
+	static const uint8_t body[] = { 0x08, 0x05 }; /* Ping{seq=5} */
+	uint8_t want[4 + 18 + 4];
+	struct eml_envelope e, d;
+	struct eml_buf b;
+
+	(void)state;
+	want[0] = 0x08;
+	want[1] = 0x01;
+	want[2] = 0x10;
+	want[3] = 0x0a;
+	want[4] = 0x1a;
+	want[5] = 0x10;
+	for (size_t i = 0; i < 16; i++)
+		want[6 + i] = (uint8_t)(0xa0 + i);
+	want[22] = 0x22;
+	want[23] = 0x02;
+	want[24] = 0x08;
+	want[25] = 0x05;
+	make_env(&e, EML_MSG_PING, body, sizeof(body));
+	eml_buf_init(&b, 1024);
+	assert_eml_ok(eml_envelope_pack(&e, FMAX, &b));
+	assert_int_equal(b.len, sizeof(want));
+	assert_memory_equal(b.data, want, sizeof(want));
+
+	assert_eml_ok(eml_envelope_unpack(&d, want, sizeof(want), FMAX));
+	assert_int_equal(d.version, 1);
+	assert_int_equal(d.type, EML_MSG_PING);
+	assert_memory_equal(d.request_id, e.request_id, 16);
+	assert_int_equal(d.body_len, 2);
+	assert_memory_equal(d.body, body, 2);
+	eml_envelope_clear(&d);
+	eml_buf_free(&b);
+}
+
+static void
+envelope_round_trip_every_type(void **state)
+{
+	uint8_t body[64];
+	struct eml_envelope e, d;
+	struct eml_buf b;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 7);
+	for (uint32_t t = EML_MSG_TYPE_MIN; t <= EML_MSG_TYPE_MAX; t++) {
+		size_t n = eml_msg_type_body_max(t, FMAX) < 20 ? 8 : 20;
+
+		make_env(&e, t, body, n);
+		e.request_id[0] = (uint8_t)t;
+		eml_buf_init(&b, 4096);
+		assert_eml_ok(eml_envelope_pack(&e, FMAX, &b));
+		assert_eml_ok(eml_envelope_unpack(&d, b.data, b.len, FMAX));
+		assert_int_equal(d.type, t);
+		assert_int_equal(d.request_id[0], t);
+		assert_int_equal(d.body_len, n);
+		assert_memory_equal(d.body, body, n);
+		assert_string_not_equal(eml_msg_type_name(t), "UNKNOWN");
+		eml_envelope_clear(&d);
+		eml_buf_free(&b);
+	}
+	assert_string_equal(eml_msg_type_name(0), "UNKNOWN");
+	assert_string_equal(eml_msg_type_name(13), "UNKNOWN");
+	assert_true(eml_msg_type_sealed(EML_MSG_INFER_REQUEST));
+	assert_false(eml_msg_type_sealed(EML_MSG_BLOB_REQUEST));
+	assert_false(eml_msg_type_sealed(99));
+}
+
+static void
+envelope_rejects_zero_and_oversize(void **state)
+{
+	uint8_t body[32] = { 1 };
+	struct eml_envelope e, d;
+	struct eml_buf b;
+
+	(void)state;
+	assert_eml(eml_envelope_unpack(&d, body, 0, FMAX), EML_ERR_PROTO_ZERO_LENGTH);
+	make_env(&e, EML_MSG_INFER_REQUEST, body, sizeof(body));
+	eml_buf_init(&b, 4096);
+	assert_eml_ok(eml_envelope_pack(&e, FMAX, &b));
+	/* One byte under the encoded size as the frame limit. */
+	assert_eml(eml_envelope_unpack(&d, b.data, b.len, b.len - 1), EML_ERR_PROTO_TOO_LARGE);
+	assert_eml_ok(eml_envelope_unpack(&d, b.data, b.len, b.len));
+	eml_envelope_clear(&d);
+	/* And the packer refuses to produce it. */
+	eml_buf_reset(&b);
+	assert_eml(eml_envelope_pack(&e, 40, &b), EML_ERR_PROTO_TOO_LARGE);
+	assert_int_equal(b.len, 0);
+	eml_buf_free(&b);
+}
+
+static void
+envelope_rejects_bad_headers(void **state)
+{
+	static const uint32_t bad_types[] = { 0, 13, 14, 99, 0x7fffffff };
+	uint8_t body[32] = { 2 };
+	struct eml_envelope e;
+
+	(void)state;
+	make_env(&e, EML_MSG_CLIENT_HELLO, body, sizeof(body));
+	assert_eml_ok(eml_envelope_validate(&e, FMAX));
+	e.version = 0;
+	assert_eml(eml_envelope_validate(&e, FMAX), EML_ERR_PROTO_VERSION);
+	e.version = 2;
+	assert_eml(eml_envelope_validate(&e, FMAX), EML_ERR_PROTO_VERSION);
+	e.version = 1;
+	for (size_t i = 0; i < sizeof(bad_types) / sizeof(bad_types[0]); i++) {
+		e.type = bad_types[i];
+		assert_eml(eml_envelope_validate(&e, FMAX), EML_ERR_PROTO_MSG_TYPE);
+	}
+	/* Body required. */
+	make_env(&e, EML_MSG_CLIENT_HELLO, NULL, 0);
+	assert_eml(eml_envelope_validate(&e, FMAX), EML_ERR_PROTO_FIELD);
+	make_env(&e, EML_MSG_ERROR, NULL, 0);
+	assert_eml(eml_envelope_validate(&e, FMAX), EML_ERR_PROTO_FIELD);
+	/* Optional body. */
+	make_env(&e, EML_MSG_PING, NULL, 0);
+	assert_eml_ok(eml_envelope_validate(&e, FMAX));
+	/* Sealed bodies are at least one tag long: 15 fails, 16 passes. */
+	make_env(&e, EML_MSG_CLOSE, body, 15);
+	assert_eml(eml_envelope_validate(&e, FMAX), EML_ERR_PROTO_FIELD);
+	e.body_len = 16;
+	assert_eml_ok(eml_envelope_validate(&e, FMAX));
+	/* Per-type limit: PING allows 64 bytes. */
+	{
+		uint8_t big[65] = { 0 };
+
+		make_env(&e, EML_MSG_PING, big, 64);
+		assert_eml_ok(eml_envelope_validate(&e, FMAX));
+		e.body_len = 65;
+		assert_eml(eml_envelope_validate(&e, FMAX), EML_ERR_PROTO_TOO_LARGE);
+	}
+	assert_eml(eml_envelope_validate(NULL, FMAX), EML_ERR_NULL);
+}
+
+/* Encode a raw Envelope with arbitrary fields through protobuf-c itself so
+ * the decoder's checks can be driven with values the packer refuses. */
+static size_t
+raw_envelope(uint8_t *dst, size_t cap, uint32_t version, int type, size_t rid_len,
+    size_t body_len)
+{
+	Eml__V1__Envelope m = EML__V1__ENVELOPE__INIT;
+	static uint8_t rid[64];
+	static uint8_t body[4096];
+	size_t n;
+
+	m.version = version;
+	m.type = (Eml__V1__MsgType)type;
+	m.request_id.data = rid;
+	m.request_id.len = rid_len;
+	m.body.data = body;
+	m.body.len = body_len;
+	n = eml__v1__envelope__get_packed_size(&m);
+	assert_true(n <= cap);
+	return eml__v1__envelope__pack(&m, dst);
+}
+
+static void
+envelope_unpack_rejects_bad_fields(void **state)
+{
+	uint8_t enc[8192];
+	struct eml_envelope d;
+	size_t n;
+
+	(void)state;
+	n = raw_envelope(enc, sizeof(enc), 1, EML_MSG_CLIENT_HELLO, 16, 40);
+	assert_eml_ok(eml_envelope_unpack(&d, enc, n, FMAX));
+	eml_envelope_clear(&d);
+	static const size_t bad_rid[] = { 0, 1, 15, 17, 32, 64 };
+	for (size_t i = 0; i < sizeof(bad_rid) / sizeof(bad_rid[0]); i++) {
+		n = raw_envelope(enc, sizeof(enc), 1, EML_MSG_CLIENT_HELLO, bad_rid[i], 40);
+		assert_eml(eml_envelope_unpack(&d, enc, n, FMAX), EML_ERR_PROTO_FIELD);
+		assert_null(d.body);
+	}
+	n = raw_envelope(enc, sizeof(enc), 3, EML_MSG_CLIENT_HELLO, 16, 40);
+	assert_eml(eml_envelope_unpack(&d, enc, n, FMAX), EML_ERR_PROTO_VERSION);
+	n = raw_envelope(enc, sizeof(enc), 1, 13, 16, 40);
+	assert_eml(eml_envelope_unpack(&d, enc, n, FMAX), EML_ERR_PROTO_MSG_TYPE);
+	n = raw_envelope(enc, sizeof(enc), 1, -1, 16, 40);
+	assert_eml(eml_envelope_unpack(&d, enc, n, FMAX), EML_ERR_PROTO_MSG_TYPE);
+	n = raw_envelope(enc, sizeof(enc), 1, EML_MSG_CLIENT_HELLO, 16, 1025);
+	assert_eml(eml_envelope_unpack(&d, enc, n, FMAX), EML_ERR_PROTO_TOO_LARGE);
+}
+
+/* Every proper prefix of an envelope whose type needs a body fails, and
+ * appending garbage fails: truncation and trailing bytes never decode into
+ * something else silently. */
+static void
+envelope_truncated_and_trailing(void **state)
+{
+	uint8_t body[40];
+	uint8_t enc[256];
+	struct eml_envelope e, d;
+	struct eml_buf b;
+	eml_err rc;
+
+	(void)state;
+	memset(body, 0x5a, sizeof(body));
+	make_env(&e, EML_MSG_CLIENT_HELLO, body, sizeof(body));
+	eml_buf_init(&b, 1024);
+	assert_eml_ok(eml_envelope_pack(&e, FMAX, &b));
+	for (size_t cut = 1; cut < b.len; cut++) {
+		rc = eml_envelope_unpack(&d, b.data, cut, FMAX);
+		if (rc == EML_OK)
+			fail_msg("prefix of %zu/%zu bytes decoded", cut, b.len);
+	}
+	memcpy(enc, b.data, b.len);
+	enc[b.len] = 0x00; /* field number 0 is invalid */
+	assert_eml(eml_envelope_unpack(&d, enc, b.len + 1, FMAX), EML_ERR_PROTO_DECODE);
+	enc[b.len] = 0xff; /* a tag whose varint never ends */
+	assert_eml(eml_envelope_unpack(&d, enc, b.len + 1, FMAX), EML_ERR_PROTO_DECODE);
+	enc[b.len] = 0x22; /* body field again, length byte missing */
+	assert_eml(eml_envelope_unpack(&d, enc, b.len + 1, FMAX), EML_ERR_PROTO_DECODE);
+	eml_buf_free(&b);
+}
+
+/* A flood of empty submessages is cheap on the wire and expensive to
+ * decode; the allocator budget refuses it. */
+static void
+msg_unpack_budget(void **state)
+{
+	size_t n = 2 * 200000;
+	uint8_t *enc = eml_alloc(n);
+	ProtobufCMessage *m = NULL;
+	uint8_t small[8] = { 0x0a, 0x00, 0x0a, 0x00 };
+
+	(void)state;
+	assert_non_null(enc);
+	for (size_t i = 0; i < n; i += 2) {
+		enc[i] = 0x0a; /* InferResponse.outputs, empty Tensor */
+		enc[i + 1] = 0x00;
+	}
+	assert_eml(eml_msg_unpack(&eml__v1__infer_response__descriptor, enc, n, n, &m),
+	    EML_ERR_PROTO_TOO_LARGE);
+	assert_null(m);
+	assert_eml(eml_msg_unpack(&eml__v1__infer_response__descriptor, enc, n, n - 1, &m),
+	    EML_ERR_PROTO_TOO_LARGE);
+	assert_eml_ok(eml_msg_unpack(&eml__v1__infer_response__descriptor, small, 4, 64, &m));
+	assert_int_equal(((Eml__V1__InferResponse *)m)->n_outputs, 2);
+	eml_msg_free(m);
+	eml_free(enc);
+}
+
+/* Each allocation inside decode failing in turn: an error, never a crash
+ * or leak (ASan checks the leak part). */
+static void
+unpack_allocation_failures(void **state)
+{
+	uint8_t body[40] = { 3 };
+	struct eml_envelope e, d;
+	struct eml_buf b;
+	eml_err rc;
+	int failures = 0;
+
+	(void)state;
+	make_env(&e, EML_MSG_CLIENT_HELLO, body, sizeof(body));
+	eml_buf_init(&b, 1024);
+	assert_eml_ok(eml_envelope_pack(&e, FMAX, &b));
+	for (long k = 1; k < 20; k++) {
+		eml_mem_fail_after(k);
+		rc = eml_envelope_unpack(&d, b.data, b.len, FMAX);
+		eml_mem_fail_after(0);
+		if (rc == EML_OK)
+			eml_envelope_clear(&d);
+		else
+			failures++;
+	}
+	assert_true(failures > 0);
+	eml_buf_free(&b);
+}
+
+static void
+hello_and_friends_checks(void **state)
+{
+	uint8_t n32[32] = { 1 }, n31[31] = { 1 }, n33[33] = { 1 };
+	Eml__V1__ClientHello h = EML__V1__CLIENT_HELLO__INIT;
+	Eml__V1__AttestationResponse a = EML__V1__ATTESTATION_RESPONSE__INIT;
+	Eml__V1__BlobRequest br = EML__V1__BLOB_REQUEST__INIT;
+	Eml__V1__Error er = EML__V1__ERROR__INIT;
+	char longmsg[300];
+
+	(void)state;
+	h.nonce.data = n32;
+	h.nonce.len = 32;
+	h.client_public_key.data = n32;
+	h.client_public_key.len = 32;
+	h.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	assert_eml_ok(eml_client_hello_check(&h));
+	h.nonce.data = n31;
+	h.nonce.len = 31;
+	assert_eml(eml_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+	h.nonce.data = n33;
+	h.nonce.len = 33;
+	assert_eml(eml_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+	h.nonce.data = n32;
+	h.nonce.len = 32;
+	h.client_public_key.len = 0;
+	assert_eml(eml_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+	h.client_public_key.len = 32;
+	h.suite = EML__V1__SUITE__SUITE_UNSPECIFIED;
+	assert_eml(eml_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+	h.suite = (Eml__V1__Suite)7;
+	assert_eml(eml_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+
+	assert_eml(eml_attestation_response_check(&a), EML_ERR_PROTO_FIELD);
+	a.attestation_document.data = n32;
+	a.attestation_document.len = 32;
+	assert_eml(eml_attestation_response_check(&a), EML_ERR_PROTO_FIELD);
+	a.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	assert_eml_ok(eml_attestation_response_check(&a));
+
+	br.content_id.data = n32;
+	br.content_id.len = 32;
+	br.offset = 0;
+	br.length = 4096;
+	assert_eml_ok(eml_blob_request_check(&br, FMAX));
+	br.length = 0;
+	assert_eml(eml_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
+	br.length = FMAX;
+	assert_eml(eml_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
+	br.length = 10;
+	br.offset = UINT64_MAX - 5;
+	assert_eml(eml_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
+	br.offset = 0;
+	br.content_id.len = 31;
+	assert_eml(eml_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
+
+	er.code = 0;
+	assert_eml(eml_error_msg_check(&er), EML_ERR_PROTO_FIELD);
+	er.code = EML_ERR_PROTO_VERSION;
+	er.message = (char *)(uintptr_t)"unsupported version";
+	assert_eml_ok(eml_error_msg_check(&er));
+	memset(longmsg, 'x', sizeof(longmsg) - 1);
+	longmsg[sizeof(longmsg) - 1] = '\0';
+	er.message = longmsg;
+	assert_eml(eml_error_msg_check(&er), EML_ERR_PROTO_FIELD);
+}
+
+/* A sealed application message round-trips through eml_msg_pack/unpack. */
+static void
+infer_request_round_trip(void **state)
+{
+	Eml__V1__InferRequest r = EML__V1__INFER_REQUEST__INIT;
+	Eml__V1__Tensor t = EML__V1__TENSOR__INIT, *tp = &t;
+	uint64_t dims[] = { 1, 3, 2 };
+	float data[6] = { 1, 2, 3, 4, 5, 6 };
+	uint8_t topo[5] = { 9, 8, 7, 6, 5 };
+	ProtobufCMessage *m = NULL;
+	Eml__V1__InferRequest *g;
+	struct eml_buf b;
+
+	(void)state;
+	t.name = (char *)(uintptr_t)"input";
+	t.dtype = EML__V1__DTYPE__DTYPE_FLOAT;
+	t.n_dims = 3;
+	t.dims = dims;
+	t.data.data = (uint8_t *)data;
+	t.data.len = sizeof(data);
+	r.topology_key.data = topo;
+	r.topology_key.len = sizeof(topo);
+	r.n_inputs = 1;
+	r.inputs = &tp;
+	eml_buf_init_secure(&b, 4096);
+	assert_eml_ok(eml_msg_pack(&r.base, &b));
+	assert_eml_ok(eml_msg_unpack(&eml__v1__infer_request__descriptor, b.data, b.len, 4096, &m));
+	g = (Eml__V1__InferRequest *)m;
+	assert_int_equal(g->n_inputs, 1);
+	assert_string_equal(g->inputs[0]->name, "input");
+	assert_int_equal(g->inputs[0]->n_dims, 3);
+	assert_int_equal(g->inputs[0]->dims[1], 3);
+	assert_memory_equal(g->inputs[0]->data.data, data, sizeof(data));
+	assert_memory_equal(g->topology_key.data, topo, sizeof(topo));
+	eml_msg_free(m);
+	/* Packing into a buffer whose ceiling is too small fails cleanly. */
+	{
+		struct eml_buf small;
+
+		eml_buf_init(&small, 8);
+		assert_eml(eml_msg_pack(&r.base, &small), EML_ERR_PROTO_TOO_LARGE);
+		assert_int_equal(small.len, 0);
+		eml_buf_free(&small);
+	}
+	eml_buf_free(&b);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(envelope_known_encoding),
+		cmocka_unit_test(envelope_round_trip_every_type),
+		cmocka_unit_test(envelope_rejects_zero_and_oversize),
+		cmocka_unit_test(envelope_rejects_bad_headers),
+		cmocka_unit_test(envelope_unpack_rejects_bad_fields),
+		cmocka_unit_test(envelope_truncated_and_trailing),
+		cmocka_unit_test(msg_unpack_budget),
+		cmocka_unit_test(unpack_allocation_failures),
+		cmocka_unit_test(hello_and_friends_checks),
+		cmocka_unit_test(infer_request_round_trip),
+	};
+
+	if (eml_mem_init() != EML_OK)
+		return 1;
+	return cmocka_run_group_tests_name("envelope", tests, NULL, NULL);
+}
