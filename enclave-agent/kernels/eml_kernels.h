@@ -166,6 +166,12 @@ size_t eml_conv2d_workspace_size(const struct eml_conv2d_plan *plan);
 void eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
     float *workspace, struct eml_pool *pool);
 const char *eml_conv2d_method(const struct eml_conv2d_plan *plan);
+/* Like eml_conv2d_plan_new but with the kernels of one ISA (tests and
+ * benchmarks). EML_ERR_UNSUPPORTED when this CPU or build lacks it;
+ * EML_ERR_KERNEL_PARAMS for bad parameters. */
+eml_err eml_conv2d_plan_new_isa(enum eml_isa isa, const struct eml_conv2d_params *p,
+    const float *weights, const float *bias, int nthreads,
+    struct eml_conv2d_plan **out) EML_MUST_USE;
 /* Wipes and frees the packed weights. NULL is a no-op. */
 void eml_conv2d_plan_free(struct eml_conv2d_plan *plan);
 
@@ -203,6 +209,15 @@ struct eml_kernels {
 	 * g and b may be NULL. */
 	void (*layernorm)(size_t rows, size_t n, const float *x, const float *g,
 	    const float *b, float eps, float *y);
+
+	/* GEMM of this ISA (added by kernels; eml_sgemm* above call the chosen
+	 * table's). The packed-B layout is ISA-specific: a buffer packed by
+	 * one table is only valid with the same table. */
+	size_t (*sgemm_packed_b_size)(size_t K, size_t N);
+	void (*sgemm_pack_b)(size_t K, size_t N, const float *B, size_t ldb, bool trans_b,
+	    float *packed);
+	size_t (*sgemm_workspace_size)(const struct eml_sgemm_args *a, int nthreads);
+	void (*sgemm)(const struct eml_sgemm_args *a, float *workspace, struct eml_pool *pool);
 };
 
 /* The table for the chosen ISA; never NULL. Thread-safe; chosen once. */

@@ -1,0 +1,129 @@
+/*
+ * Kernels, internal: the per-ISA entry points the dispatch tables are built
+ * from, and the blocked GEMM driver shared by the SIMD variants. Not for
+ * the engine: it uses eml_kernels.h only.
+ */
+#ifndef EML_KERNELS_INT_H
+#define EML_KERNELS_INT_H
+
+#include "enclave-agent/kernels/eml_kernels.h"
+
+/* ------------------------------------------------ per-ISA small kernels */
+
+#define EML_KERNEL_DECLS(isa)                                                  \
+	void eml_unary_##isa(enum eml_unary op, size_t n, const float *x,      \
+	    float *y, float p0, float p1);                                     \
+	void eml_binary_##isa(enum eml_binary op, size_t n, const float *a,    \
+	    const float *b, float *y);                                         \
+	void eml_binary_scalar_##isa(enum eml_binary op, size_t n,             \
+	    const float *a, float s, bool scalar_first, float *y);             \
+	void eml_softmax_##isa(size_t rows, size_t n, const float *x, float *y, \
+	    bool log_softmax);                                                 \
+	void eml_reduce_sum_##isa(size_t rows, size_t n, const float *x,       \
+	    float *y);                                                         \
+	void eml_reduce_max_##isa(size_t rows, size_t n, const float *x,       \
+	    float *y);                                                         \
+	void eml_global_pool_##isa(bool is_max, size_t NC, size_t HW,          \
+	    const float *x, float *y);                                         \
+	void eml_channel_affine_##isa(size_t N, size_t C, size_t HW,           \
+	    const float *x, const float *scale, const float *shift, float *y); \
+	void eml_layernorm_##isa(size_t rows, size_t n, const float *x,        \
+	    const float *g, const float *b, float eps, float *y);              \
+	void eml_pool2d_##isa(bool is_max, size_t NC, size_t H, size_t W,      \
+	    size_t kh, size_t kw, size_t sh, size_t sw, size_t dh, size_t dw,  \
+	    size_t pt, size_t pl, size_t OH, size_t OW, bool count_include_pad, \
+	    const float *x, float *y)
+
+EML_KERNEL_DECLS(ref);
+EML_KERNEL_DECLS(avx2);
+EML_KERNEL_DECLS(avx512);
+
+/* Scalar activation, the definition every ISA's epilogue must match. */
+float eml_act_ref(enum eml_act act, float a, float b, float x);
+
+/* ------------------------------------------------ GEMM */
+
+/* The reference GEMM (the oracle): plain loops, no packing beyond a
+ * row-major copy of B. */
+size_t eml_sgemm_packed_b_size_ref(size_t K, size_t N);
+void eml_sgemm_pack_b_ref(size_t K, size_t N, const float *B, size_t ldb, bool trans_b,
+    float *packed);
+size_t eml_sgemm_workspace_size_ref(const struct eml_sgemm_args *a, int nthreads);
+void eml_sgemm_ref(const struct eml_sgemm_args *a, float *workspace, struct eml_pool *pool);
+
+/*
+ * The epilogue a micro-kernel applies to its mr x nr tile:
+ *   v = alpha * acc + (beta != 0 ? beta * C : 0)
+ *   on the last K block: v += bias; v = act(v)
+ * bias_row points at the tile's first row's bias (length m) or is NULL;
+ * bias_col at the tile's first column's bias (length n) or is NULL.
+ */
+struct eml_gemm_ep {
+	float alpha, beta;
+	bool last;
+	const float *bias_row;
+	const float *bias_col;
+	enum eml_act act;
+	float a, b;
+};
+
+/*
+ * One ISA's GEMM pieces. Packed A: panels of mr rows, k-major
+ * (pa[k * mr + i]); packed B: panels of nr columns, k-major
+ * (pb[k * nr + j]); rows/columns past the matrix are zero. The kernel
+ * computes an m x n tile (m <= mr, n <= nr) and touches nothing outside it.
+ */
+struct eml_gemm_impl {
+	size_t mr, nr;
+	size_t mc, kc, nc; /* cache blocking: mc % mr == 0, nc % nr == 0 */
+	void (*pack_a)(size_t m, size_t k, const float *A, size_t lda, bool trans,
+	    float *dst);
+	void (*pack_b)(size_t k, size_t n, const float *B, size_t ldb, bool trans,
+	    float *dst);
+	void (*kernel)(size_t k, const float *pa, const float *pb, float *c, size_t ldc,
+	    size_t m, size_t n, const struct eml_gemm_ep *ep);
+};
+
+extern const struct eml_gemm_impl eml_gemm_avx2;
+extern const struct eml_gemm_impl eml_gemm_avx512;
+
+/* The blocked driver (gemm/gemm.c) over one impl. */
+size_t eml_sgemm_blk_packed_b_size(const struct eml_gemm_impl *g, size_t K, size_t N);
+void eml_sgemm_blk_pack_b(const struct eml_gemm_impl *g, size_t K, size_t N,
+    const float *B, size_t ldb, bool trans_b, float *packed);
+size_t eml_sgemm_blk_packed_a_size(const struct eml_gemm_impl *g, size_t M, size_t K);
+void eml_sgemm_blk_pack_a(const struct eml_gemm_impl *g, size_t M, size_t K,
+    const float *A, size_t lda, bool trans_a, float *packed);
+size_t eml_sgemm_blk_workspace_size(const struct eml_gemm_impl *g, size_t M, size_t N,
+    size_t K, bool a_packed, bool b_packed, int nthreads);
+/* a_packed (from eml_sgemm_blk_pack_a) replaces A when not NULL. */
+void eml_sgemm_blk(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
+    const float *a_packed, float *workspace, struct eml_pool *pool);
+
+#define EML_GEMM_ISA_DECLS(isa)                                                \
+	size_t eml_sgemm_packed_b_size_##isa(size_t K, size_t N);              \
+	void eml_sgemm_pack_b_##isa(size_t K, size_t N, const float *B,        \
+	    size_t ldb, bool trans_b, float *packed);                          \
+	size_t eml_sgemm_workspace_size_##isa(const struct eml_sgemm_args *a,  \
+	    int nthreads);                                                     \
+	void eml_sgemm_##isa(const struct eml_sgemm_args *a, float *workspace, \
+	    struct eml_pool *pool)
+EML_GEMM_ISA_DECLS(avx2);
+EML_GEMM_ISA_DECLS(avx512);
+
+/* ------------------------------------------------ convolution */
+
+/* Direct convolution, the oracle: y = act(conv(x, w) + bias). */
+void eml_conv2d_ref(const struct eml_conv2d_params *p, const float *x, const float *w,
+    const float *bias, float *y);
+
+/* Depthwise (group == C == M) direct kernel for one channel plane:
+ * x is H x W, w is kh x kw, y is OH x OW. */
+typedef void (*eml_dwconv_fn)(const struct eml_conv2d_params *p, size_t OH, size_t OW,
+    const float *x, const float *w, float bias, float *y);
+void eml_dwconv_avx2(const struct eml_conv2d_params *p, size_t OH, size_t OW,
+    const float *x, const float *w, float bias, float *y);
+void eml_dwconv_avx512(const struct eml_conv2d_params *p, size_t OH, size_t OW,
+    const float *x, const float *w, float bias, float *y);
+
+#endif
