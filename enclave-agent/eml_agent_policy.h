@@ -1,0 +1,94 @@
+/*
+ * The agent's policy: what this enclave agrees to run, and how.
+ *
+ * A small JSON file given with --policy (docs/OPERATIONS.md):
+ *
+ *   {
+ *     "version": 1,
+ *     "models": ["<64 hex: content id of an allowed weights.sealed>", ...],
+ *     "publishers": ["<64 hex: Ed25519 public key of an allowed signer>", ...],
+ *     "strict": false,
+ *     "assembly": "request",
+ *     "limits": { "max_topology_bytes": 16777216, "max_input_bytes": 67108864,
+ *                 "max_output_bytes": 67108864, "max_weight_bytes": 2147483648,
+ *                 "max_requests": 0 }
+ *   }
+ *
+ * - models: when non-empty, a topology key whose blob content id is not in
+ *   the list is refused. Empty or absent: any model.
+ * - publishers / strict: strict mode refuses every model that does not
+ *   carry a valid signature by one of the publishers; strict with an empty
+ *   publisher list is a configuration error, not "allow nothing" by
+ *   accident.
+ * - assembly: "request" wipes weights, activations and topology after
+ *   every request; "session" keeps the assembled model for the rest of the
+ *   session (same topology key only) and wipes it at session end.
+ * - limits: hard ceilings checked before any allocation; max_requests 0
+ *   means unlimited requests per session.
+ *
+ * Unknown keys are errors (a typo must not silently weaken the policy).
+ * The digest the agent puts in the attestation document's user_data is the
+ * SHA-384 of the exact file bytes (or of the built-in default policy text
+ * when no file is given), so a client can pin it with `sha384sum`.
+ */
+#ifndef EML_AGENT_POLICY_H
+#define EML_AGENT_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eml_err.h"
+
+#define EML_AGENT_POLICY_DIGEST_LEN 48u
+#define EML_AGENT_POLICY_ID_LEN 32u
+#define EML_AGENT_POLICY_MAX_IDS 256u
+#define EML_AGENT_POLICY_FILE_MAX (256u * 1024u)
+
+enum eml_agent_assembly {
+	EML_ASSEMBLY_PER_REQUEST = 0,
+	EML_ASSEMBLY_PER_SESSION = 1,
+};
+
+struct eml_agent_policy {
+	uint8_t digest[EML_AGENT_POLICY_DIGEST_LEN];
+	bool strict;
+	enum eml_agent_assembly assembly;
+	size_t n_models;
+	uint8_t models[EML_AGENT_POLICY_MAX_IDS][EML_AGENT_POLICY_ID_LEN];
+	size_t n_publishers;
+	uint8_t publishers[EML_AGENT_POLICY_MAX_IDS][EML_AGENT_POLICY_ID_LEN];
+	uint64_t max_topology_bytes;
+	uint64_t max_input_bytes;
+	uint64_t max_output_bytes;
+	uint64_t max_weight_bytes;
+	uint64_t max_requests;
+};
+
+/* The built-in policy used without --policy: any model, not strict,
+ * per-request assembly, default limits. Its text is what the digest
+ * covers. */
+const char *eml_agent_policy_default_text(void);
+
+/*
+ * Parse a policy from n bytes of JSON. Returns EML_OK, EML_ERR_POLICY_FILE
+ * with a detail naming the offending key, EML_ERR_NULL. *out is fully
+ * overwritten on success and left zeroed on failure.
+ */
+eml_err eml_agent_policy_parse(const uint8_t *p, size_t n,
+    struct eml_agent_policy *out) EML_MUST_USE;
+/* Read and parse a file; NULL path gives the built-in default.
+ * EML_ERR_FILE when it cannot be read or is above the size limit. */
+eml_err eml_agent_policy_load(const char *path, struct eml_agent_policy *out) EML_MUST_USE;
+
+/*
+ * Decide whether a model may run. content_id is the blob's id from the
+ * topology key; signer is the verified publisher key, or NULL when the
+ * model carried no valid signature. Returns EML_OK, EML_ERR_POLICY_MODEL,
+ * EML_ERR_POLICY_UNSIGNED.
+ */
+eml_err eml_agent_policy_check_model(const struct eml_agent_policy *pol,
+    const uint8_t content_id[EML_AGENT_POLICY_ID_LEN],
+    const uint8_t *signer) EML_MUST_USE;
+
+#endif
