@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# make bench, engine section: our engine (`eml run --local`) against ONNX
+# Runtime (tests/bench/ort/run.js, onnxruntime-node from npm, dev-only) on the
+# same model, the same input and the same iteration count, at 1 and 2 threads.
+#
+# Prints one table row per model and thread count: median latency of each,
+# the ratio ours/ORT, and the largest difference between our outputs and ORT's
+# relative to the largest ORT output. Figures only: no timing is asserted. The
+# exit status is 1 only when an output check fails (a wrong answer), never for
+# a slow one.
+#
+# Environment: BUILD (build dir), EML_BENCH_MODELS (names), EML_BENCH_THREADS
+# ("1 2"), EML_BENCH_ITERS (iterations per model, default per model below),
+# EML_BENCH_TIMEOUT (seconds per command, default 180), EML_BENCH_TOL (1e-4).
+set -u
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+EML="$BUILD/bin/eml"
+MODELS_DIR="$BUILD/bench-models"
+ORT_DIR="$ROOT/tests/bench/ort"
+GEN="$ROOT/tests/bench/models/bench_models.py"
+MODELS=${EML_BENCH_MODELS:-"text-direction-cls resnet transformer"}
+THREADS=${EML_BENCH_THREADS:-"1 2"}
+TIMEOUT=${EML_BENCH_TIMEOUT:-180}
+TOL=${EML_BENCH_TOL:-1e-4}
+export EML_SHARED=${EML_SHARED:-$(cd "$ROOT/../shared" 2>/dev/null && pwd)}
+
+iters_for() {
+	if [ -n "${EML_BENCH_ITERS:-}" ]; then
+		echo "$EML_BENCH_ITERS"
+		return
+	fi
+	# Enough runs for a stable median; the whole section stays well under
+	# five minutes on a 2-core machine even if our engine is several times
+	# slower than ORT.
+	case "$1" in
+	text-direction-cls) echo 50 ;;
+	*) echo 20 ;;
+	esac
+}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/eml-bench-engine.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# ------------------------------------------------------------ python + models
+
+# Debian's python3-onnx lives in /usr/bin/python3; a pyenv or venv python3
+# earlier in PATH usually lacks it.
+PY=""
+for p in python3 /usr/bin/python3; do
+	if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import onnx, numpy' 2>/dev/null; then
+		PY=$p
+		break
+	fi
+done
+if [ -z "$PY" ]; then
+	echo "bench-engine: no python3 with the onnx and numpy modules (apt install python3-onnx python3-numpy); skipped"
+	exit 0
+fi
+
+for m in $MODELS; do
+	if [ ! -s "$MODELS_DIR/$m/model.onnx" ] || [ ! -s "$MODELS_DIR/$m/input_0.pb" ]; then
+		echo "bench-engine: generating $m into $MODELS_DIR/$m"
+		"$PY" "$GEN" gen "$MODELS_DIR" --only "$m" >/dev/null || {
+			echo "bench-engine: generating $m failed"
+			exit 1
+		}
+	fi
+done
+
+# ---------------------------------------------------------------- ORT runner
+
+ORT_OK=0
+ORT_VERSION=""
+if "$ORT_DIR/install.sh" 2>"$WORK/ort.err"; then
+	ORT_OK=1
+	ORT_VERSION=$(node "$ORT_DIR/run.js" version)
+else
+	echo "bench-engine: ONNX Runtime column skipped:"
+	sed 's/^/  /' "$WORK/ort.err"
+fi
+
+# ------------------------------------------------------------------- helpers
+
+median_of() { grep -o 'median_ms=[0-9.]*' "$1" | head -1 | cut -d= -f2; }
+
+# First line of a command's error output, shortened, for the n/a reason.
+reason_of() {
+	local r
+	r=$(grep -v '^[[:space:]]*$' "$1" | head -1 | cut -c1-60)
+	echo "${r:-exit status $2}"
+}
+
+# Our engine answers a model only if `eml run --local` exists and accepts it.
+OURS_WHY=""
+if [ ! -x "$EML" ]; then
+	OURS_WHY="$EML not built"
+fi
+
+# -------------------------------------------------------------------- table
+
+echo "engine vs ONNX Runtime (${ORT_VERSION:-ORT n/a}); $(nproc) CPUs; $(date -u +%Y-%m-%dT%H:%MZ)"
+echo "check = max|ours - ORT| / max|ORT| over all outputs (tolerance $TOL)"
+printf '%-20s %3s %6s %10s %10s %7s  %s\n' model thr iters ours_ms ort_ms ratio check
+status=0
+notes=()
+for m in $MODELS; do
+	dir="$MODELS_DIR/$m"
+	model="$dir/model.onnx"
+	inputs=("$dir"/input_*.pb)
+	n=$(iters_for "$m")
+
+	# ORT's outputs once per model, single-threaded: the reference.
+	ref_ok=0
+	if [ $ORT_OK = 1 ]; then
+		if timeout "$TIMEOUT" node "$ORT_DIR/run.js" run "$model" --input "${inputs[@]}" \
+			--output-dir "$WORK/$m/ort" >"$WORK/$m.ort-run" 2>&1; then
+			ref_ok=1
+		else
+			notes+=("$m: ORT run failed: $(reason_of "$WORK/$m.ort-run" $?)")
+		fi
+	fi
+
+	for t in $THREADS; do
+		ort_ms="n/a"
+		ours_ms="n/a"
+		ratio="n/a"
+		check="n/a"
+		if [ $ORT_OK = 1 ]; then
+			if timeout "$TIMEOUT" node "$ORT_DIR/run.js" bench "$model" --input "${inputs[@]}" \
+				--threads "$t" --iters "$n" >"$WORK/o" 2>&1; then
+				ort_ms=$(median_of "$WORK/o")
+				ort_ms=${ort_ms:-n/a}
+			else
+				notes+=("$m t=$t: ORT bench failed: $(reason_of "$WORK/o" $?)")
+			fi
+		fi
+
+		why="$OURS_WHY"
+		if [ -z "$why" ]; then
+			# Outputs first: a model we cannot run correctly gets no timing.
+			rm -rf "$WORK/$m/ours"
+			mkdir -p "$WORK/$m/ours"
+			if timeout "$TIMEOUT" "$EML" run --local "$model" --input "${inputs[@]}" \
+				--threads "$t" --output-dir "$WORK/$m/ours" >"$WORK/e" 2>&1; then
+				if [ $ref_ok = 1 ]; then
+					if c=$("$PY" "$GEN" compare "$WORK/$m/ort" "$WORK/$m/ours" --tol "$TOL"); then
+						check="ok ${c%% *}"
+					else
+						check="FAIL $c"
+						status=1
+					fi
+				fi
+				if timeout "$TIMEOUT" "$EML" run --local "$model" --input "${inputs[@]}" \
+					--threads "$t" --bench "$n" >"$WORK/e" 2>&1; then
+					ours_ms=$(median_of "$WORK/e")
+					if [ -z "$ours_ms" ]; then
+						ours_ms="n/a"
+						why="no median_ms= in eml output"
+					fi
+				else
+					why="bench: $(reason_of "$WORK/e" $?)"
+				fi
+			else
+				rc=$?
+				[ $rc = 124 ] && why="timed out after ${TIMEOUT}s" || why=$(reason_of "$WORK/e" $rc)
+			fi
+		fi
+		if [ "$ours_ms" != "n/a" ] && [ "$ort_ms" != "n/a" ]; then
+			ratio=$(awk -v a="$ours_ms" -v b="$ort_ms" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+		fi
+		[ -n "$why" ] && [ "$ours_ms" = "n/a" ] && check="$check (ours n/a: $why)"
+		printf '%-20s %3s %6s %10s %10s %7s  %s\n' "$m" "$t" "$n" "$ours_ms" "$ort_ms" "$ratio" "$check"
+	done
+done
+for x in "${notes[@]+"${notes[@]}"}"; do
+	echo "note: $x"
+done
+exit $status

@@ -1,0 +1,519 @@
+#!/usr/bin/env python3
+"""Bench models for `make bench` (engine vs ONNX Runtime), built with python3-onnx.
+
+    bench_models.py gen OUTDIR [--only NAME...]   write OUTDIR/<name>/{model.onnx,input_0.pb}
+    bench_models.py input NAME FILE               write only the input tensor of NAME
+    bench_models.py shapes MODEL.onnx             print the GEMM shapes of a model
+    bench_models.py compare REFDIR GOTDIR         compare output_*.pb (ours vs reference)
+    bench_models.py check MODEL IN.pb OUT.pb      evaluate MODEL in float64 numpy, compare
+
+Everything is deterministic: weights and inputs come from numpy's legacy
+RandomState (its stream is frozen by numpy's compatibility policy) with fixed
+seeds, and the model files carry fixed producer fields, so the same onnx
+version writes the same bytes. The models are never committed: they are
+rebuilt at bench time into $BUILD/bench-models/.
+
+The shapes are the ones real models use, and the graphs look like exporter
+output (explicit BatchNormalization after every Conv, weights as
+initializers, MatMul + Add projections, Erf GELU), not like a pre-fused graph:
+the engine has to do its own folding, as it will on users' models.
+"""
+
+import argparse
+import hashlib
+import math
+import os
+import shutil
+import sys
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+PRODUCER = "ephemeralml-bench"
+PRODUCER_VERSION = "1"
+IR_VERSION = 8  # what onnx 1.12 writes; every ORT release since 1.11 reads it
+
+TEXTCLS_SHAPE = (1, 3, 48, 192)
+
+
+def shared_dir():
+    return os.environ.get("EML_SHARED") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared")
+
+
+class Builder:
+    """Collects nodes and initializers with unique, exporter-like names."""
+
+    def __init__(self, seed):
+        self.rng = np.random.RandomState(seed)
+        self.nodes = []
+        self.inits = []
+        self.count = {}
+
+    def name(self, base):
+        n = self.count.get(base, 0)
+        self.count[base] = n + 1
+        return "%s_%d" % (base, n)
+
+    def init(self, base, arr):
+        nm = self.name(base)
+        self.inits.append(numpy_helper.from_array(arr, nm))
+        return nm
+
+    def node(self, op, inputs, nout=1, **attrs):
+        nm = self.name(op)
+        outs = ["%s_out%d" % (nm, i) for i in range(nout)]
+        self.nodes.append(helper.make_node(op, inputs, outs, name=nm, **attrs))
+        return outs[0] if nout == 1 else outs
+
+    def uniform(self, shape, lo, hi):
+        return self.rng.uniform(lo, hi, size=shape).astype(np.float32)
+
+    def normal(self, shape, std):
+        return (self.rng.standard_normal(size=shape) * std).astype(np.float32)
+
+
+# ------------------------------------------------------------------ resnet
+
+def conv_bn(b, x, cin, cout, k, stride, relu, gamma=(0.5, 1.0)):
+    """Conv (no bias, as exporters write it before a BN) + BatchNormalization [+ Relu]."""
+    w = b.init("conv_w", b.normal((cout, cin, k, k), math.sqrt(2.0 / (cin * k * k))))
+    p = k // 2
+    y = b.node("Conv", [x, w], kernel_shape=[k, k], strides=[stride, stride],
+               pads=[p, p, p, p], dilations=[1, 1], group=1)
+    scale = b.init("bn_scale", b.uniform((cout,), *gamma))
+    bias = b.init("bn_bias", b.uniform((cout,), -0.1, 0.1))
+    mean = b.init("bn_mean", b.uniform((cout,), -0.1, 0.1))
+    var = b.init("bn_var", b.uniform((cout,), 0.5, 1.5))
+    y = b.node("BatchNormalization", [y, scale, bias, mean, var], epsilon=1e-5, momentum=0.9)
+    if relu:
+        y = b.node("Relu", [y])
+    return y
+
+
+def basic_block(b, x, cin, cout, stride):
+    y = conv_bn(b, x, cin, cout, 3, stride, True)
+    # A small last gamma keeps the residual sum from growing block after block,
+    # as trained ResNets do, so outputs stay in a range where a relative
+    # tolerance means something.
+    y = conv_bn(b, y, cout, cout, 3, 1, False, gamma=(0.2, 0.5))
+    if stride != 1 or cin != cout:
+        x = conv_bn(b, x, cin, cout, 1, stride, False)
+    return b.node("Relu", [b.node("Add", [y, x])])
+
+
+def make_resnet():
+    """ResNet-18 at 224x224: 1.8 GFLOP-class conv stack, opset 13."""
+    b = Builder(seed=18)
+    x = conv_bn(b, "input", 3, 64, 7, 2, True)
+    x = b.node("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    cin = 64
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        x = basic_block(b, x, cin, cout, stride)
+        x = basic_block(b, x, cout, cout, 1)
+        cin = cout
+    x = b.node("GlobalAveragePool", [x])
+    x = b.node("Flatten", [x], axis=1)
+    w = b.init("fc_w", b.normal((1000, 512), math.sqrt(1.0 / 512)))
+    bias = b.init("fc_b", b.uniform((1000,), -0.1, 0.1))
+    b.nodes.append(helper.make_node("Gemm", [x, w, bias], ["logits"], name="fc",
+                                    alpha=1.0, beta=1.0, transB=1))
+    graph = helper.make_graph(
+        b.nodes, "resnet18",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 224, 224])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 1000])],
+        initializer=b.inits)
+    inp = np.random.RandomState(1018).uniform(-1.0, 1.0, (1, 3, 224, 224)).astype(np.float32)
+    return finish(graph, 13), {"input": inp}
+
+
+# ------------------------------------------------------------- transformer
+
+TF_SEQ = 128
+TF_D = 384
+TF_HEADS = 6
+TF_FFN = 4 * TF_D
+TF_LAYERS = 6
+
+
+def linear(b, x, din, dout):
+    """x @ W + b as torch.onnx writes nn.Linear on a 3-D input: MatMul then Add."""
+    w = b.init("linear_w", b.normal((din, dout), math.sqrt(1.0 / din)))
+    bias = b.init("linear_b", b.uniform((dout,), -0.05, 0.05))
+    return b.node("Add", [b.node("MatMul", [x, w]), bias])
+
+
+def layernorm(b, x, d, decomposed):
+    gamma = b.init("ln_g", b.uniform((d,), 0.8, 1.2))
+    beta = b.init("ln_b", b.uniform((d,), -0.1, 0.1))
+    if not decomposed:
+        return b.node("LayerNormalization", [x, gamma, beta], axis=-1, epsilon=1e-12)
+    # The form opset < 17 exporters write.
+    mean = b.node("ReduceMean", [x], axes=[-1], keepdims=1)
+    xc = b.node("Sub", [x, mean])
+    two = b.init("two", np.array(2.0, dtype=np.float32))
+    var = b.node("ReduceMean", [b.node("Pow", [xc, two])], axes=[-1], keepdims=1)
+    eps = b.init("eps", np.array(1e-12, dtype=np.float32))
+    y = b.node("Div", [xc, b.node("Sqrt", [b.node("Add", [var, eps])])])
+    return b.node("Add", [b.node("Mul", [y, gamma]), beta])
+
+
+def gelu(b, x):
+    """Exact GELU as torch exports it: x * 0.5 * (1 + erf(x / sqrt(2)))."""
+    r2 = b.init("sqrt2", np.array(math.sqrt(2.0), dtype=np.float32))
+    one = b.init("one", np.array(1.0, dtype=np.float32))
+    half = b.init("half", np.array(0.5, dtype=np.float32))
+    e = b.node("Add", [b.node("Erf", [b.node("Div", [x, r2])]), one])
+    return b.node("Mul", [b.node("Mul", [x, e]), half])
+
+
+def encoder_layer(b, x, decomposed):
+    d, h = TF_D, TF_HEADS
+    dh = d // h
+    split = b.init("heads_shape", np.array([1, -1, h, dh], dtype=np.int64))
+    merge = b.init("merge_shape", np.array([1, -1, d], dtype=np.int64))
+    q = b.node("Transpose", [b.node("Reshape", [linear(b, x, d, d), split])], perm=[0, 2, 1, 3])
+    k = b.node("Transpose", [b.node("Reshape", [linear(b, x, d, d), split])], perm=[0, 2, 3, 1])
+    v = b.node("Transpose", [b.node("Reshape", [linear(b, x, d, d), split])], perm=[0, 2, 1, 3])
+    scale = b.init("attn_scale", np.array(math.sqrt(dh), dtype=np.float32))
+    s = b.node("Div", [b.node("MatMul", [q, k]), scale])
+    p = b.node("Softmax", [s], axis=-1)
+    ctx = b.node("Transpose", [b.node("MatMul", [p, v])], perm=[0, 2, 1, 3])
+    ctx = b.node("Reshape", [ctx, merge])
+    x = layernorm(b, b.node("Add", [linear(b, ctx, d, d), x]), d, decomposed)
+    f = linear(b, gelu(b, linear(b, x, d, TF_FFN)), TF_FFN, d)
+    return layernorm(b, b.node("Add", [f, x]), d, decomposed)
+
+
+def make_transformer(decomposed=False):
+    """BERT-style post-LN encoder on [1, 128, 384] embeddings, 6 layers, 6 heads, opset 17."""
+    b = Builder(seed=128 + (1 if decomposed else 0))
+    x = "embeddings"
+    for _ in range(TF_LAYERS):
+        x = encoder_layer(b, x, decomposed)
+    b.nodes.append(helper.make_node("Identity", [x], ["last_hidden_state"], name="output"))
+    graph = helper.make_graph(
+        b.nodes, "encoder",
+        [helper.make_tensor_value_info("embeddings", TensorProto.FLOAT, [1, TF_SEQ, TF_D])],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, [1, TF_SEQ, TF_D])],
+        initializer=b.inits)
+    inp = np.random.RandomState(2128).standard_normal((1, TF_SEQ, TF_D)).astype(np.float32)
+    return finish(graph, 17), {"embeddings": inp}
+
+
+# ------------------------------------------------------------ text model
+
+def textcls_input():
+    # A text-line image normalised to [-1, 1], the model's input range.
+    return np.random.RandomState(48192).uniform(-1.0, 1.0, TEXTCLS_SHAPE).astype(np.float32)
+
+
+def finish(graph, opset):
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                          producer_name=PRODUCER, producer_version=PRODUCER_VERSION)
+    m.ir_version = IR_VERSION
+    onnx.checker.check_model(m)
+    return m
+
+
+MODELS = {
+    "resnet": make_resnet,
+    "transformer": make_transformer,
+    "transformer-decomposed": lambda: make_transformer(decomposed=True),
+}
+DEFAULT = ["resnet", "transformer", "text-direction-cls"]
+
+
+def write_tensor(arr, name, path):
+    with open(path, "wb") as f:
+        f.write(numpy_helper.from_array(arr, name).SerializeToString())
+
+
+def gen_one(name, outdir):
+    d = os.path.join(outdir, name)
+    os.makedirs(d, exist_ok=True)
+    if name == "text-direction-cls":
+        src = os.path.join(shared_dir(), "models", "text-direction-cls.onnx")
+        if not os.path.exists(src):
+            raise SystemExit("bench_models: %s not found (set EML_SHARED)" % src)
+        shutil.copyfile(src, os.path.join(d, "model.onnx"))
+        write_tensor(textcls_input(), "x", os.path.join(d, "input_0.pb"))
+        return
+    model, inputs = MODELS[name]()
+    # Write to a temporary name first so an interrupted run never leaves a
+    # truncated model that a later run would take as present.
+    tmp = os.path.join(d, "model.onnx.tmp")
+    onnx.save(model, tmp)
+    for i, (iname, arr) in enumerate(inputs.items()):
+        write_tensor(arr, iname, os.path.join(d, "input_%d.pb" % i))
+    os.replace(tmp, os.path.join(d, "model.onnx"))
+    with open(os.path.join(d, "model.onnx"), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    print("bench_models: %s/model.onnx sha256=%s" % (d, digest))
+
+
+def cmd_gen(args):
+    for name in args.only or DEFAULT:
+        if name not in MODELS and name != "text-direction-cls":
+            raise SystemExit("bench_models: unknown model %s" % name)
+        gen_one(name, args.outdir)
+    return 0
+
+
+def cmd_input(args):
+    if args.name == "text-direction-cls":
+        write_tensor(textcls_input(), "x", args.file)
+        return 0
+    _, inputs = MODELS[args.name]()
+    iname, arr = next(iter(inputs.items()))
+    write_tensor(arr, iname, args.file)
+    return 0
+
+
+# ------------------------------------------------------------ GEMM shapes
+
+def cmd_shapes(args):
+    """Print every Conv/MatMul/Gemm as the GEMM it becomes (M x N x K).
+
+    Conv as im2col + GEMM per group: M = Cout/group, N = Hout*Wout, K = Cin/group*kh*kw.
+    MatMul: batch x (M x K) @ (K x N). Gemm: M x N x K after transposes.
+    """
+    m = onnx.load(args.model)
+    if args.input_shape:
+        # Symbolic input dims (the text model has [N, 3, 48, W]) must be
+        # pinned for shape inference to reach the Conv outputs.
+        dims = [int(v) for v in args.input_shape.split(",")]
+        init_names = {t.name for t in m.graph.initializer}
+        real = [i for i in m.graph.input if i.name not in init_names]
+        shp = real[0].type.tensor_type.shape
+        if len(shp.dim) != len(dims):
+            raise SystemExit("bench_models: --input-shape has %d dims, input has %d"
+                             % (len(dims), len(shp.dim)))
+        for d, v in zip(shp.dim, dims):
+            d.dim_value = v
+    m = onnx.shape_inference.infer_shapes(m)
+    g = m.graph
+    shapes = {}
+    for vi in list(g.input) + list(g.value_info) + list(g.output):
+        dims = [d.dim_value if d.HasField("dim_value") else None
+                for d in vi.type.tensor_type.shape.dim]
+        shapes[vi.name] = dims
+    for t in g.initializer:
+        shapes[t.name] = list(t.dims)
+    for n in g.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value":
+                    shapes[n.output[0]] = list(a.t.dims)
+    rows = {}
+    flops = 0
+    for n in g.node:
+        at = {a.name: helper.get_attribute_value(a) for a in n.attribute}
+        row = None
+        if n.op_type == "Conv":
+            x, w, y = shapes.get(n.input[0]), shapes.get(n.input[1]), shapes.get(n.output[0])
+            if not x or not w or not y or None in y:
+                print("# %s: shape unknown" % n.name)
+                continue
+            grp = at.get("group", 1)
+            ks = w[2:]
+            kind = "depthwise" if grp > 1 and grp == x[1] else ("grouped" if grp > 1 else "")
+            row = ("conv%s %dx%d/%d%s" % ("" if not kind else "-" + kind, ks[0], ks[1],
+                                          at.get("strides", [1])[0],
+                                          "" if grp == 1 else " g=%d" % grp),
+                   grp, w[0] // grp, y[2] * y[3], w[1] * ks[0] * ks[1])
+        elif n.op_type == "MatMul":
+            a, bb = shapes.get(n.input[0]), shapes.get(n.input[1])
+            if not a or not bb or None in a or None in bb:
+                print("# %s: shape unknown" % n.name)
+                continue
+            batch = int(np.prod(a[:-2])) if len(a) > 2 else 1
+            kind = "matmul-batched" if len(bb) > 2 else "matmul"
+            row = (kind, batch, a[-2], bb[-1], a[-1])
+        elif n.op_type == "Gemm":
+            a, bb = shapes.get(n.input[0]), shapes.get(n.input[1])
+            if not a or not bb:
+                continue
+            mm = a[1] if at.get("transA", 0) else a[0]
+            kk = a[0] if at.get("transA", 0) else a[1]
+            nn = bb[0] if at.get("transB", 0) else bb[1]
+            row = ("gemm", 1, mm, nn, kk)
+        if row:
+            rows[row] = rows.get(row, 0) + 1
+            flops += 2 * row[1] * row[2] * row[3] * row[4]
+    print("%-28s %5s %6s %6s %6s %6s %9s" % ("kind", "count", "batch", "M", "N", "K", "MFLOP"))
+    for r, c in sorted(rows.items(), key=lambda kv: -kv[1] * np.prod(kv[0][1:])):
+        print("%-28s %5d %6d %6d %6d %6d %9.1f" % (r[0], c, r[1], r[2], r[3], r[4],
+                                                  2e-6 * c * r[1] * r[2] * r[3] * r[4]))
+    print("total %.1f MFLOP in GEMM-shaped ops" % (flops * 1e-6))
+    return 0
+
+
+# ---------------------------------------------------------------- compare
+
+def load_pb(path):
+    t = TensorProto()
+    with open(path, "rb") as f:
+        t.ParseFromString(f.read())
+    return numpy_helper.to_array(t)
+
+
+def cmd_compare(args):
+    """Max abs difference relative to the largest reference output, per file.
+
+    Prints one line `rel=... max_abs=... max_ref=... files=N` and exits 1 when
+    a file is missing, a shape differs, a value is not finite, or rel > --tol.
+    """
+    refs = sorted(f for f in os.listdir(args.ref) if f.startswith("output_") and f.endswith(".pb"))
+    if not refs:
+        print("compare: no output_*.pb in %s" % args.ref)
+        return 1
+    worst_rel, worst_abs, worst_ref = 0.0, 0.0, 0.0
+    for f in refs:
+        gp = os.path.join(args.got, f)
+        if not os.path.exists(gp):
+            print("compare: %s missing in %s" % (f, args.got))
+            return 1
+        r, g = load_pb(os.path.join(args.ref, f)), load_pb(gp)
+        if r.shape != g.shape:
+            print("compare: %s shape %s, expected %s" % (f, list(g.shape), list(r.shape)))
+            return 1
+        if not np.all(np.isfinite(g)):
+            print("compare: %s has non-finite values" % f)
+            return 1
+        r64, g64 = r.astype(np.float64), g.astype(np.float64)
+        mabs = float(np.max(np.abs(g64 - r64))) if r.size else 0.0
+        mref = float(np.max(np.abs(r64))) if r.size else 0.0
+        rel = mabs / mref if mref > 0 else mabs
+        if rel >= worst_rel:
+            worst_rel, worst_abs, worst_ref = rel, mabs, mref
+    print("rel=%.3g max_abs=%.3g max_ref=%.3g files=%d" % (worst_rel, worst_abs, worst_ref, len(refs)))
+    return 0 if worst_rel <= args.tol else 1
+
+
+# ------------------------------------------------------ float64 oracle
+
+def _windows(x, kh, kw, s):
+    n, c, h, w = x.shape
+    oh, ow = (h - kh) // s + 1, (w - kw) // s + 1
+    st = x.strides
+    return np.lib.stride_tricks.as_strided(
+        x, (n, c, oh, ow, kh, kw), (st[0], st[1], st[2] * s, st[3] * s, st[2], st[3]),
+        writeable=False)
+
+
+def _pad(x, p, val=0.0):
+    return np.pad(x, ((0, 0), (0, 0), (p[0], p[2]), (p[1], p[3])), constant_values=val)
+
+
+def numpy_eval(model, feeds):
+    """Runs the generated bench models in float64 numpy, written from the ONNX
+    operator definitions and independent of ONNX Runtime, so the committed
+    ORT vectors are checked by a second implementation. Covers only the
+    operators and attributes the generators above emit, and says so otherwise."""
+    g = model.graph
+    vals = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    for k, v in feeds.items():
+        vals[k] = v
+    vals = {k: (v.astype(np.float64) if v.dtype == np.float32 else v) for k, v in vals.items()}
+    erf = np.vectorize(math.erf)
+    for nd in g.node:
+        a = {at.name: helper.get_attribute_value(at) for at in nd.attribute}
+        x = [vals[i] for i in nd.input]
+        op = nd.op_type
+        if op == "Conv":
+            if a.get("group", 1) != 1 or set(a.get("dilations", [1, 1])) != {1}:
+                raise SystemExit("check: Conv attributes beyond the generators' set")
+            kh, kw = a["kernel_shape"]
+            win = _windows(_pad(x[0], a["pads"]), kh, kw, a["strides"][0])
+            r = np.einsum("nchwij,ocij->nohw", win, x[1], optimize=True)
+            if len(x) > 2:
+                r = r + x[2][:, None, None]
+        elif op == "BatchNormalization":
+            sc, b, mu, var = (t[:, None, None] for t in x[1:5])
+            r = (x[0] - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * sc + b
+        elif op == "MaxPool":
+            kh, kw = a["kernel_shape"]
+            r = _windows(_pad(x[0], a["pads"], -np.inf), kh, kw, a["strides"][0]).max(axis=(4, 5))
+        elif op == "GlobalAveragePool":
+            r = x[0].mean(axis=(2, 3), keepdims=True)
+        elif op == "Flatten":
+            r = x[0].reshape(int(np.prod(x[0].shape[:a.get("axis", 1)])), -1)
+        elif op == "Gemm":
+            A = x[0].T if a.get("transA", 0) else x[0]
+            B = x[1].T if a.get("transB", 0) else x[1]
+            r = a.get("alpha", 1.0) * (A @ B) + a.get("beta", 1.0) * x[2]
+        elif op == "LayerNormalization":
+            mu = x[0].mean(-1, keepdims=True)
+            var = ((x[0] - mu) ** 2).mean(-1, keepdims=True)
+            r = (x[0] - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * x[1] + x[2]
+        elif op == "Softmax":
+            e = np.exp(x[0] - x[0].max(axis=a.get("axis", -1), keepdims=True))
+            r = e / e.sum(axis=a.get("axis", -1), keepdims=True)
+        elif op == "ReduceMean":
+            r = x[0].mean(axis=tuple(a["axes"]), keepdims=bool(a.get("keepdims", 1)))
+        elif op == "Reshape":
+            r = x[0].reshape([int(d) for d in x[1]])
+        elif op == "Transpose":
+            r = x[0].transpose(a["perm"])
+        elif op in ("Add", "Sub", "Mul", "Div", "Pow", "MatMul"):
+            f = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Div": np.divide,
+                 "Pow": np.power, "MatMul": np.matmul}[op]
+            r = f(x[0], x[1])
+        elif op in ("Relu", "Erf", "Sqrt", "Identity"):
+            f = {"Relu": lambda v: np.maximum(v, 0.0), "Erf": erf, "Sqrt": np.sqrt,
+                 "Identity": lambda v: v}[op]
+            r = f(x[0])
+        else:
+            raise SystemExit("check: operator %s is not in the oracle" % op)
+        vals[nd.output[0]] = r
+    return [vals[o.name] for o in g.output]
+
+
+def cmd_check(args):
+    t = TensorProto()
+    with open(args.input, "rb") as f:
+        t.ParseFromString(f.read())
+    out = numpy_eval(onnx.load(args.model), {t.name: numpy_helper.to_array(t)})[0]
+    got = load_pb(args.output).astype(np.float64)
+    if got.shape != out.shape:
+        print("check: shape %s, numpy says %s" % (list(got.shape), list(out.shape)))
+        return 1
+    rel = float(np.max(np.abs(got - out)) / max(np.max(np.abs(out)), 1e-30))
+    print("rel=%.3g" % rel)
+    return 0 if rel <= args.tol else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("gen")
+    p.add_argument("outdir")
+    p.add_argument("--only", nargs="+", metavar="NAME")
+    p.set_defaults(fn=cmd_gen)
+    p = sub.add_parser("input")
+    p.add_argument("name", choices=sorted(MODELS) + ["text-direction-cls"])
+    p.add_argument("file")
+    p.set_defaults(fn=cmd_input)
+    p = sub.add_parser("shapes")
+    p.add_argument("model")
+    p.add_argument("--input-shape", metavar="D,D,..", help="pin the first input's dims")
+    p.set_defaults(fn=cmd_shapes)
+    p = sub.add_parser("compare")
+    p.add_argument("ref")
+    p.add_argument("got")
+    p.add_argument("--tol", type=float, default=1e-4)
+    p.set_defaults(fn=cmd_compare)
+    p = sub.add_parser("check")
+    p.add_argument("model")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--tol", type=float, default=1e-5)
+    p.set_defaults(fn=cmd_check)
+    args = ap.parse_args()
+    return args.fn(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
