@@ -58,8 +58,11 @@ eml_io_wait(int fd, short events, int64_t deadline)
 			EML_BAIL(EML_ERR_IO);
 		}
 		/* r == 0 or EINTR: re-check the deadline with a fresh clock. */
-		if (deadline != EML_DEADLINE_NONE && eml_now_ms() >= deadline)
+		if (deadline != EML_DEADLINE_NONE && eml_now_ms() >= deadline) {
+			eml_err_set_detail("no %s on fd %d before the deadline",
+			    (events & POLLOUT) ? "progress writing" : "data", fd);
 			EML_BAIL(EML_ERR_IO_TIMEOUT);
+		}
 	}
 }
 
