@@ -86,10 +86,10 @@ fi
 
 median_of() { grep -o 'median_ms=[0-9.]*' "$1" | head -1 | cut -d= -f2; }
 
-# First line of a command's error output, shortened, for the n/a reason.
+# Last line of a command's output (the error, after any log lines), shortened.
 reason_of() {
 	local r
-	r=$(grep -v '^[[:space:]]*$' "$1" | head -1 | cut -c1-60)
+	r=$(grep -v '^[[:space:]]*$' "$1" | tail -1 | cut -c1-70)
 	echo "${r:-exit status $2}"
 }
 

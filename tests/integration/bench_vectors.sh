@@ -93,6 +93,8 @@ os.makedirs(os.path.dirname(sys.argv[2]), exist_ok=True)
 open(sys.argv[2], "wb").write(numpy_helper.from_array(a, t.name).SerializeToString())
 EOF
 expect 0 "compare: identical outputs pass" "$PY" "$GEN" compare "$T/ref" "$T/same"
+mkdir -p "$T/byname" && cp "$VEC/transformer/output_0.pb" "$T/byname/last_hidden_state.pb"
+expect 0 "compare: output found by tensor name" "$PY" "$GEN" compare "$T/ref" "$T/byname"
 expect 1 "compare: 1e-3 relative error fails at 1e-4" "$PY" "$GEN" compare "$T/ref" "$T/off"
 expect 0 "compare: 1e-3 relative error passes at 1e-2" "$PY" "$GEN" compare "$T/ref" "$T/off" --tol 1e-2
 expect 1 "compare: shape mismatch fails" "$PY" "$GEN" compare "$T/ref" "$T/shape"

@@ -369,13 +369,28 @@ def cmd_compare(args):
     if not refs:
         print("compare: no output_*.pb in %s" % args.ref)
         return 1
+    # Outputs are matched by file name (output_<i>.pb, the ONNX test-data
+    # convention), else by the tensor name stored inside the file.
+    by_name = {}
+    if os.path.isdir(args.got):
+        for f in os.listdir(args.got):
+            if f.endswith(".pb"):
+                t = TensorProto()
+                with open(os.path.join(args.got, f), "rb") as fh:
+                    t.ParseFromString(fh.read())
+                by_name.setdefault(t.name, os.path.join(args.got, f))
     worst_rel, worst_abs, worst_ref = 0.0, 0.0, 0.0
     for f in refs:
+        rt = TensorProto()
+        with open(os.path.join(args.ref, f), "rb") as fh:
+            rt.ParseFromString(fh.read())
         gp = os.path.join(args.got, f)
         if not os.path.exists(gp):
-            print("compare: %s missing in %s" % (f, args.got))
+            gp = by_name.get(rt.name) if rt.name else None
+        if not gp:
+            print("compare: %s (%s) missing in %s" % (f, rt.name, args.got))
             return 1
-        r, g = load_pb(os.path.join(args.ref, f)), load_pb(gp)
+        r, g = numpy_helper.to_array(rt), load_pb(gp)
         if r.shape != g.shape:
             print("compare: %s shape %s, expected %s" % (f, list(g.shape), list(r.shape)))
             return 1
