@@ -1,0 +1,135 @@
+#include "eml_assemble.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "eml_mem.h"
+#include "eml_topo.h"
+
+/* Point a decoded blob reference at its bytes. The topology decoder has
+ * already checked offset + length against the plaintext length, which is
+ * the size of weights. */
+static void
+attach(struct eml_tensor *t, uint8_t *weights)
+{
+	if (t == NULL || !t->in_blob)
+		return;
+	t->data = weights + t->blob_offset;
+	t->owned = false;
+	/* From here on the tensor looks exactly like an imported one. */
+	t->in_blob = false;
+	t->blob_offset = 0;
+}
+
+static void
+attach_all(struct eml_graph *g, uint8_t *weights)
+{
+	for (size_t i = 0; i < g->n_initializers; i++)
+		attach(&g->initializers[i], weights);
+	for (size_t i = 0; i < g->n_nodes; i++)
+		for (size_t j = 0; j < g->nodes[i].n_attrs; j++)
+			attach(g->nodes[i].attrs[j].t, weights);
+}
+
+static eml_err
+check_signature(const struct eml_assemble_opts *opts, const struct eml_topo *t,
+    struct eml_assembly *m)
+{
+	if (opts->sig == NULL) {
+		if (opts->strict) {
+			eml_err_set_detail("strict mode needs a publisher signature");
+			EML_BAIL(EML_ERR_SIG_MISSING);
+		}
+		return EML_OK;
+	}
+	if (opts->trust == NULL || eml_trust_count(opts->trust) == 0) {
+		eml_err_set_detail("no trusted publisher keys configured");
+		EML_BAIL(EML_ERR_SIG_UNTRUSTED);
+	}
+	EML_GUARD(eml_sig_verify(opts->trust, opts->sig, opts->sig_len, t->blob->content_id,
+	    m->topo_digest, m->signer));
+	m->is_signed = true;
+	return EML_OK;
+}
+
+eml_err
+eml_assemble(const uint8_t *topo, size_t topo_len, const struct eml_blob_source *src,
+    const struct eml_assemble_opts *opts, struct eml_assembly **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_topo *t = NULL;
+	struct eml_assembly *m = NULL;
+	struct eml_blob_expect exp;
+
+	if (topo == NULL || src == NULL || opts == NULL || out == NULL)
+		EML_FAIL(rc, EML_ERR_NULL);
+	*out = NULL;
+	m = eml_calloc(1, sizeof(*m));
+	if (m == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	crypto_hash_sha256(m->topo_digest, topo, topo_len);
+	rc = eml_topo_decode(topo, topo_len, &t);
+	if (rc != EML_OK)
+		goto out;
+	rc = check_signature(opts, t, m);
+	if (rc != EML_OK)
+		goto out;
+	/* At least one byte so an empty model still has a region to point
+	 * at; the blob never writes past plaintext_length. */
+	m->weights_len = t->blob->plaintext_length > 0 ? (size_t)t->blob->plaintext_length : 1;
+	m->weights = eml_secure_alloc(m->weights_len);
+	if (m->weights == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	exp.key = t->blob->key;
+	exp.content_id = t->blob->content_id;
+	exp.cipher = t->blob->cipher;
+	exp.chunk_size = t->blob->chunk_size;
+	exp.plaintext_length = t->blob->plaintext_length;
+	exp.file_size = t->blob->file_size;
+	rc = eml_blob_open(src, &exp, m->weights, (size_t)t->blob->plaintext_length);
+	if (rc != EML_OK)
+		goto out;
+	memcpy(m->content_id, t->blob->content_id, sizeof(m->content_id));
+	attach_all(t->graph, m->weights);
+	m->graph = t->graph;
+	t->graph = NULL; /* transferred */
+	*out = m;
+	m = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_topo_free(t);
+	eml_assembly_destroy(m);
+	return rc;
+}
+
+eml_err
+eml_assemble_mem(const uint8_t *topo, size_t topo_len, const uint8_t *blob, size_t blob_len,
+    const struct eml_assemble_opts *opts, struct eml_assembly **out)
+{
+	struct eml_blob_mem mem;
+	struct eml_blob_source src;
+
+	eml_blob_source_mem(&src, &mem, blob, blob_len);
+	return eml_assemble(topo, topo_len, &src, opts, out);
+}
+
+void
+eml_assembly_attach_engine(struct eml_assembly *m, void *engine, void (*free_fn)(void *engine))
+{
+	if (m == NULL)
+		return;
+	m->engine = engine;
+	m->engine_free = free_fn;
+}
+
+void
+eml_assembly_destroy(struct eml_assembly *m)
+{
+	if (m == NULL)
+		return;
+	if (m->engine_free != NULL)
+		m->engine_free(m->engine);
+	eml_graph_free(m->graph);
+	eml_secure_free(m->weights);
+	eml_free_wipe(m, sizeof(*m));
+}

@@ -1,0 +1,68 @@
+/*
+ * Ephemeral assembly (DESIGN §3 step 7): a topology key plus a sealed blob
+ * streamed from wherever it is stored become a runnable eml_graph whose
+ * weights live in one locked region. Either the whole model is assembled
+ * or nothing is: on any failure every byte allocated so far is wiped and
+ * released. eml_assembly_destroy wipes weights, topology and anything the
+ * engine attached (activations).
+ */
+#ifndef EML_ASSEMBLE_H
+#define EML_ASSEMBLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eml_blob.h"
+#include "eml_graph.h"
+#include "eml_sign.h"
+
+struct eml_assemble_opts {
+	/* Refuse an unsigned model, or one not signed by a trusted key. */
+	bool strict;
+	/* Trusted publisher keys; needed whenever sig is given. */
+	const struct eml_trust *trust;
+	/* The model.sig bytes, or NULL for none. A signature that is given
+	 * is always checked, strict or not. */
+	const uint8_t *sig;
+	size_t sig_len;
+};
+
+struct eml_assembly {
+	/* The assembled graph. Weight tensors point into weights (owned is
+	 * false); the graph itself is the model's. */
+	struct eml_graph *graph;
+	uint8_t *weights; /* eml_secure_alloc, weights_len bytes (>= 1) */
+	size_t weights_len;
+	uint8_t content_id[EML_BLOB_ID_LEN];
+	uint8_t topo_digest[32]; /* SHA-256 of the topology key bytes */
+	bool is_signed;
+	uint8_t signer[EML_SIG_KEY_ID_LEN]; /* when is_signed */
+	/* Engine state (plan, activations) to release with the model. */
+	void *engine;
+	void (*engine_free)(void *engine);
+};
+
+/*
+ * Assemble from topology key bytes and a blob source. Checks, in order:
+ * the topology key (EML_ERR_TOPO*), the signature policy
+ * (EML_ERR_SIG_MISSING, EML_ERR_SIG_FORMAT, EML_ERR_SIG_UNTRUSTED,
+ * EML_ERR_SIG_BAD), then the blob (EML_ERR_BLOB_*), decrypting it straight
+ * into locked memory. On success *out is the caller's (eml_assembly_destroy);
+ * on failure *out is NULL and nothing of the model remains in memory.
+ */
+eml_err eml_assemble(const uint8_t *topo, size_t topo_len, const struct eml_blob_source *src,
+    const struct eml_assemble_opts *opts, struct eml_assembly **out) EML_MUST_USE;
+
+/* Same, with the sealed blob in memory. */
+eml_err eml_assemble_mem(const uint8_t *topo, size_t topo_len, const uint8_t *blob,
+    size_t blob_len, const struct eml_assemble_opts *opts, struct eml_assembly **out) EML_MUST_USE;
+
+/* Hand engine state to the model: free_fn(engine) runs first on destroy. */
+void eml_assembly_attach_engine(struct eml_assembly *m, void *engine, void (*free_fn)(void *engine));
+
+/* Release engine state, then wipe and free the graph and weights. NULL is
+ * a no-op. */
+void eml_assembly_destroy(struct eml_assembly *m);
+
+#endif

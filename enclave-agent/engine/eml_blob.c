@@ -1,0 +1,381 @@
+#include "eml_blob.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "eml_buf.h"
+#include "eml_mem.h"
+
+/* XChaCha20-Poly1305 nonce: the blob's 16-byte random prefix, then the
+ * chunk index as u64 big-endian. The key is fresh per blob, so a nonce can
+ * never repeat under it; the prefix keeps that true even if a key were
+ * ever reused by mistake. */
+#define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+/* Additional data: the 48 header bytes, u64be index, u8 is-last. */
+#define AD_LEN (EML_BLOB_HEADER_LEN + 8 + 1)
+
+_Static_assert(NONCE_LEN == EML_BLOB_NONCE_PREFIX_LEN + 8, "nonce layout");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == EML_BLOB_TAG_LEN, "tag");
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == EML_BLOB_KEY_LEN, "key");
+
+bool
+eml_blob_chunk_size_ok(uint64_t chunk_size)
+{
+	return chunk_size >= EML_BLOB_CHUNK_MIN && chunk_size <= EML_BLOB_CHUNK_MAX &&
+	    chunk_size % 64 == 0;
+}
+
+uint64_t
+eml_blob_chunk_count(uint64_t plaintext_length, uint32_t chunk_size)
+{
+	uint64_t n;
+
+	if (chunk_size == 0)
+		return 0;
+	n = plaintext_length / chunk_size + (plaintext_length % chunk_size != 0);
+	return n == 0 ? 1 : n;
+}
+
+eml_err
+eml_blob_file_size(uint64_t plaintext_length, uint32_t chunk_size, uint64_t *out)
+{
+	uint64_t tags;
+	uint64_t total;
+
+	EML_ENSURE_REF(out);
+	EML_ENSURE(eml_blob_chunk_size_ok(chunk_size), EML_ERR_BLOB_HEADER);
+	EML_ENSURE(plaintext_length <= EML_BLOB_PLAINTEXT_MAX, EML_ERR_BLOB_HEADER);
+	EML_ENSURE(!eml_mul_overflow(eml_blob_chunk_count(plaintext_length, chunk_size),
+	    (uint64_t)EML_BLOB_TAG_LEN, &tags), EML_ERR_OVERFLOW);
+	EML_ENSURE(!eml_add_overflow(plaintext_length, tags, &total), EML_ERR_OVERFLOW);
+	EML_ENSURE(!eml_add_overflow(total, (uint64_t)EML_BLOB_HEADER_LEN, &total), EML_ERR_OVERFLOW);
+	*out = total;
+	return EML_OK;
+}
+
+void
+eml_blob_header_write(const struct eml_blob_header *h, uint8_t out[EML_BLOB_HEADER_LEN])
+{
+	memset(out, 0, EML_BLOB_HEADER_LEN);
+	memcpy(out, EML_BLOB_MAGIC, 8); /* includes the NUL */
+	out[8] = (uint8_t)(h->version >> 8);
+	out[9] = (uint8_t)h->version;
+	out[10] = (uint8_t)(h->cipher >> 8);
+	out[11] = (uint8_t)h->cipher;
+	eml_store_u32be(out + 12, h->chunk_size);
+	eml_store_u64be(out + 16, h->chunk_count);
+	eml_store_u64be(out + 24, h->plaintext_length);
+	memcpy(out + 32, h->nonce_prefix, EML_BLOB_NONCE_PREFIX_LEN);
+}
+
+eml_err
+eml_blob_header_parse(const uint8_t *p, size_t n, struct eml_blob_header *out)
+{
+	struct eml_cur c = eml_cur_make(p, n);
+	struct eml_blob_header h;
+	uint8_t magic[8];
+
+	EML_ENSURE_REF(out);
+	EML_ENSURE(n >= EML_BLOB_HEADER_LEN, EML_ERR_PROTO_TRUNCATED);
+	EML_GUARD(eml_cur_read_bytes(&c, magic, sizeof(magic)));
+	EML_GUARD(eml_cur_read_u16be(&c, &h.version));
+	EML_GUARD(eml_cur_read_u16be(&c, &h.cipher));
+	EML_GUARD(eml_cur_read_u32be(&c, &h.chunk_size));
+	EML_GUARD(eml_cur_read_u64be(&c, &h.chunk_count));
+	EML_GUARD(eml_cur_read_u64be(&c, &h.plaintext_length));
+	EML_GUARD(eml_cur_read_bytes(&c, h.nonce_prefix, sizeof(h.nonce_prefix)));
+	if (memcmp(magic, EML_BLOB_MAGIC, sizeof(magic)) != 0) {
+		eml_err_set_detail("not a sealed weight blob (bad magic)");
+		EML_BAIL(EML_ERR_BLOB_HEADER);
+	}
+	if (h.version != EML_BLOB_VERSION || h.cipher != EML_BLOB_CIPHER_XCHACHA20POLY1305) {
+		eml_err_set_detail("version %u cipher %u", (unsigned)h.version, (unsigned)h.cipher);
+		EML_BAIL(EML_ERR_BLOB_VERSION);
+	}
+	if (!eml_blob_chunk_size_ok(h.chunk_size)) {
+		eml_err_set_detail("chunk size %u", (unsigned)h.chunk_size);
+		EML_BAIL(EML_ERR_BLOB_HEADER);
+	}
+	if (h.plaintext_length > EML_BLOB_PLAINTEXT_MAX) {
+		eml_err_set_detail("plaintext length above the maximum");
+		EML_BAIL(EML_ERR_BLOB_HEADER);
+	}
+	/* The count is redundant with size and length; it is in the header
+	 * (and so in every chunk's additional data) to make a dropped tail a
+	 * header mismatch rather than something a reader must infer. */
+	if (h.chunk_count != eml_blob_chunk_count(h.plaintext_length, h.chunk_size)) {
+		eml_err_set_detail("chunk count does not match length and chunk size");
+		EML_BAIL(EML_ERR_BLOB_HEADER);
+	}
+	*out = h;
+	return EML_OK;
+}
+
+static void
+chunk_nonce_ad(const uint8_t header[EML_BLOB_HEADER_LEN], uint64_t index, bool last,
+    uint8_t nonce[NONCE_LEN], uint8_t ad[AD_LEN])
+{
+	memcpy(nonce, header + 32, EML_BLOB_NONCE_PREFIX_LEN);
+	eml_store_u64be(nonce + EML_BLOB_NONCE_PREFIX_LEN, index);
+	memcpy(ad, header, EML_BLOB_HEADER_LEN);
+	eml_store_u64be(ad + EML_BLOB_HEADER_LEN, index);
+	ad[EML_BLOB_HEADER_LEN + 8] = last ? 1 : 0;
+}
+
+/* ---------------------------------------------------------------- writer */
+
+struct eml_blob_writer {
+	uint8_t key[EML_BLOB_KEY_LEN];
+	uint8_t header[EML_BLOB_HEADER_LEN];
+	struct eml_blob_header h;
+	crypto_hash_sha256_state sha;
+	eml_blob_write_fn fn;
+	void *ctx;
+	uint64_t put;   /* plaintext bytes accepted so far */
+	uint64_t index; /* next chunk to seal */
+	size_t fill;    /* bytes in chunk */
+	uint8_t *chunk; /* plaintext staging, in this same locked block */
+	uint8_t *ct;    /* ciphertext out (not secret), eml_alloc */
+};
+
+static eml_err
+emit(struct eml_blob_writer *w, const uint8_t *p, size_t n)
+{
+	EML_GUARD(w->fn(w->ctx, p, n));
+	crypto_hash_sha256_update(&w->sha, p, n);
+	return EML_OK;
+}
+
+static eml_err
+seal_chunk(struct eml_blob_writer *w)
+{
+	uint8_t nonce[NONCE_LEN];
+	uint8_t ad[AD_LEN];
+	unsigned long long ct_len = 0;
+	bool last = w->index + 1 == w->h.chunk_count;
+
+	EML_ENSURE(w->index < w->h.chunk_count, EML_ERR_INTERNAL);
+	chunk_nonce_ad(w->header, w->index, last, nonce, ad);
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(w->ct, &ct_len, w->chunk, w->fill, ad,
+	    sizeof(ad), NULL, nonce, w->key) != 0)
+		EML_BAIL(EML_ERR_CRYPTO);
+	eml_wipe(w->chunk, w->fill);
+	w->fill = 0;
+	w->index++;
+	EML_GUARD(emit(w, w->ct, (size_t)ct_len));
+	return EML_OK;
+}
+
+eml_err
+eml_blob_writer_new(const uint8_t key[EML_BLOB_KEY_LEN], uint32_t chunk_size,
+    uint64_t plaintext_length, eml_blob_write_fn fn, void *ctx, struct eml_blob_writer **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_blob_writer *w = NULL;
+	uint64_t fsize;
+
+	if (key == NULL || fn == NULL || out == NULL)
+		EML_FAIL(rc, EML_ERR_NULL);
+	*out = NULL;
+	rc = eml_blob_file_size(plaintext_length, chunk_size, &fsize);
+	if (rc != EML_OK)
+		goto out;
+	w = eml_secure_alloc(sizeof(*w) + chunk_size);
+	if (w == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	w->chunk = (uint8_t *)(w + 1);
+	w->ct = eml_alloc((size_t)chunk_size + EML_BLOB_TAG_LEN);
+	if (w->ct == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	memcpy(w->key, key, EML_BLOB_KEY_LEN);
+	w->fn = fn;
+	w->ctx = ctx;
+	w->h.version = EML_BLOB_VERSION;
+	w->h.cipher = EML_BLOB_CIPHER_XCHACHA20POLY1305;
+	w->h.chunk_size = chunk_size;
+	w->h.plaintext_length = plaintext_length;
+	w->h.chunk_count = eml_blob_chunk_count(plaintext_length, chunk_size);
+	randombytes_buf(w->h.nonce_prefix, sizeof(w->h.nonce_prefix));
+	eml_blob_header_write(&w->h, w->header);
+	crypto_hash_sha256_init(&w->sha);
+	rc = emit(w, w->header, sizeof(w->header));
+	if (rc != EML_OK)
+		goto out;
+	*out = w;
+	w = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_blob_writer_free(w);
+	return rc;
+}
+
+static eml_err
+writer_take(struct eml_blob_writer *w, const uint8_t *p, size_t n)
+{
+	uint64_t end;
+
+	EML_ENSURE_REF(w);
+	EML_ENSURE(!eml_add_overflow(w->put, (uint64_t)n, &end), EML_ERR_OVERFLOW);
+	EML_ENSURE(end <= w->h.plaintext_length, EML_ERR_OVERFLOW);
+	while (n > 0) {
+		size_t room = w->h.chunk_size - w->fill;
+		size_t k = n < room ? n : room;
+
+		if (p != NULL) {
+			memcpy(w->chunk + w->fill, p, k);
+			p += k;
+		} else {
+			memset(w->chunk + w->fill, 0, k);
+		}
+		w->fill += k;
+		w->put += k;
+		n -= k;
+		/* A full chunk is sealed now unless it is the last one, which
+		 * waits for finish so the is-last flag is set on it. */
+		if (w->fill == w->h.chunk_size && w->index + 1 < w->h.chunk_count)
+			EML_GUARD(seal_chunk(w));
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_blob_writer_put(struct eml_blob_writer *w, const void *p, size_t n)
+{
+	if (n == 0)
+		return EML_OK;
+	EML_ENSURE_REF(p);
+	return writer_take(w, p, n);
+}
+
+eml_err
+eml_blob_writer_pad(struct eml_blob_writer *w, size_t n)
+{
+	return writer_take(w, NULL, n);
+}
+
+eml_err
+eml_blob_writer_finish(struct eml_blob_writer *w, uint8_t content_id[EML_BLOB_ID_LEN])
+{
+	EML_ENSURE(w != NULL && content_id != NULL, EML_ERR_NULL);
+	EML_ENSURE(w->put == w->h.plaintext_length, EML_ERR_BLOB_MISMATCH);
+	EML_ENSURE(w->index + 1 == w->h.chunk_count, EML_ERR_INTERNAL);
+	EML_GUARD(seal_chunk(w));
+	crypto_hash_sha256_final(&w->sha, content_id);
+	return EML_OK;
+}
+
+void
+eml_blob_writer_free(struct eml_blob_writer *w)
+{
+	if (w == NULL)
+		return;
+	eml_free(w->ct); /* ciphertext only */
+	eml_secure_free(w); /* wipes key and staging chunk */
+}
+
+/* ---------------------------------------------------------------- reader */
+
+static eml_err
+mem_read(void *ctx, uint64_t offset, void *dst, size_t n)
+{
+	const struct eml_blob_mem *m = ctx;
+	struct eml_cur c = eml_cur_make(m->p, m->n);
+
+	EML_ENSURE(offset <= m->n, EML_ERR_PROTO_TRUNCATED);
+	EML_GUARD(eml_cur_skip(&c, (size_t)offset));
+	EML_GUARD(eml_cur_read_bytes(&c, dst, n));
+	return EML_OK;
+}
+
+void
+eml_blob_source_mem(struct eml_blob_source *src, struct eml_blob_mem *mem, const uint8_t *p,
+    size_t n)
+{
+	mem->p = p;
+	mem->n = n;
+	src->read = mem_read;
+	src->ctx = mem;
+	src->size = n;
+}
+
+eml_err
+eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
+    uint8_t *dst, size_t dst_len)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	uint8_t header[EML_BLOB_HEADER_LEN];
+	uint8_t id[EML_BLOB_ID_LEN];
+	uint8_t nonce[NONCE_LEN];
+	uint8_t ad[AD_LEN];
+	struct eml_blob_header h;
+	crypto_hash_sha256_state sha;
+	uint8_t *ct = NULL;
+	uint64_t fsize;
+	uint64_t off;
+	bool auth_failed = false;
+
+	if (src == NULL || exp == NULL || exp->key == NULL || exp->content_id == NULL ||
+	    src->read == NULL || (dst == NULL && dst_len != 0))
+		EML_FAIL(rc, EML_ERR_NULL);
+	if (exp->plaintext_length != dst_len)
+		EML_FAIL(rc, EML_ERR_BLOB_MISMATCH);
+	rc = eml_blob_file_size(exp->plaintext_length, exp->chunk_size, &fsize);
+	if (rc != EML_OK)
+		goto out;
+	if (fsize != exp->file_size || src->size != fsize) {
+		eml_err_set_detail("blob is %llu bytes, topology key says %llu",
+		    (unsigned long long)src->size, (unsigned long long)exp->file_size);
+		EML_FAIL(rc, EML_ERR_BLOB_MISMATCH);
+	}
+	rc = src->read(src->ctx, 0, header, sizeof(header));
+	if (rc != EML_OK)
+		goto out;
+	rc = eml_blob_header_parse(header, sizeof(header), &h);
+	if (rc != EML_OK)
+		goto out;
+	if (h.cipher != exp->cipher || h.chunk_size != exp->chunk_size ||
+	    h.plaintext_length != exp->plaintext_length) {
+		eml_err_set_detail("blob header parameters differ from the topology key");
+		EML_FAIL(rc, EML_ERR_BLOB_MISMATCH);
+	}
+	ct = eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN);
+	if (ct == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	crypto_hash_sha256_init(&sha);
+	crypto_hash_sha256_update(&sha, header, sizeof(header));
+	off = EML_BLOB_HEADER_LEN;
+	for (uint64_t i = 0; i < h.chunk_count; i++) {
+		bool last = i + 1 == h.chunk_count;
+		uint64_t pos = i * h.chunk_size;
+		size_t plen = last ? (size_t)(h.plaintext_length - pos) : h.chunk_size;
+		size_t clen = plen + EML_BLOB_TAG_LEN;
+
+		rc = src->read(src->ctx, off, ct, clen);
+		if (rc != EML_OK)
+			goto out;
+		crypto_hash_sha256_update(&sha, ct, clen);
+		chunk_nonce_ad(header, i, last, nonce, ad);
+		/* Straight into the caller's locked memory. */
+		if (crypto_aead_xchacha20poly1305_ietf_decrypt(dst + pos, NULL, NULL, ct, clen, ad,
+		    sizeof(ad), nonce, exp->key) != 0) {
+			eml_err_set_detail("chunk %llu of %llu", (unsigned long long)i,
+			    (unsigned long long)h.chunk_count);
+			auth_failed = true;
+			break;
+		}
+		off += clen;
+	}
+	if (auth_failed)
+		EML_FAIL(rc, EML_ERR_BLOB_AUTH);
+	crypto_hash_sha256_final(&sha, id);
+	if (sodium_memcmp(id, exp->content_id, sizeof(id)) != 0) {
+		eml_err_set_detail("content id differs from the topology key");
+		EML_FAIL(rc, EML_ERR_BLOB_MISMATCH);
+	}
+	rc = EML_OK;
+out:
+	eml_free(ct); /* ciphertext only */
+	if (rc != EML_OK && dst != NULL)
+		eml_wipe(dst, dst_len);
+	return rc;
+}

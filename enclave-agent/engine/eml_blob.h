@@ -1,0 +1,136 @@
+/*
+ * The sealed weight blob (docs/SEALED_BLOB.md): one flat array of weight
+ * bytes, encrypted in fixed-size chunks with XChaCha20-Poly1305 under a
+ * 256-bit key that is fresh for every blob and known only to the topology
+ * key. Each chunk's additional data binds the whole 48-byte header, the
+ * chunk index and an is-last flag, so chunks cannot be altered, swapped,
+ * dropped, repeated or cut off without the open failing.
+ *
+ * The writer streams: header first, then chunks as plaintext arrives, with
+ * the file's SHA-256 (its content id) computed on the way. The reader
+ * pulls byte ranges through a callback (the agent fetches them from the
+ * host) and decrypts straight into caller-provided locked memory, so the
+ * plaintext never exists outside it.
+ */
+#ifndef EML_BLOB_H
+#define EML_BLOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eml_err.h"
+
+#define EML_BLOB_HEADER_LEN 48
+#define EML_BLOB_MAGIC "EMLBLOB" /* 7 characters plus a NUL: 8 bytes */
+#define EML_BLOB_VERSION 1
+#define EML_BLOB_CIPHER_XCHACHA20POLY1305 1
+#define EML_BLOB_KEY_LEN 32
+#define EML_BLOB_ID_LEN 32 /* SHA-256 */
+#define EML_BLOB_TAG_LEN 16
+#define EML_BLOB_NONCE_PREFIX_LEN 16
+/* Chunk sizes: a multiple of 64 between 64 bytes and 64 MiB. */
+#define EML_BLOB_CHUNK_MIN 64u
+#define EML_BLOB_CHUNK_MAX (64u << 20)
+#define EML_BLOB_CHUNK_DEFAULT (1u << 20)
+/* Weight arrays above 64 GiB are refused before any allocation. */
+#define EML_BLOB_PLAINTEXT_MAX (1ULL << 36)
+/* Every weight starts at a multiple of this in the flat array. */
+#define EML_BLOB_ALIGN 64u
+
+struct eml_blob_header {
+	uint16_t version;
+	uint16_t cipher;
+	uint32_t chunk_size;
+	uint64_t chunk_count;
+	uint64_t plaintext_length;
+	uint8_t nonce_prefix[EML_BLOB_NONCE_PREFIX_LEN];
+};
+
+/* Chunk count for a plaintext length: ceil(len / chunk_size), and at least
+ * one, so even an empty blob ends with an authenticated last chunk. */
+uint64_t eml_blob_chunk_count(uint64_t plaintext_length, uint32_t chunk_size);
+/* Total file size; EML_ERR_OVERFLOW or EML_ERR_BLOB_HEADER for parameters
+ * that are out of range. */
+eml_err eml_blob_file_size(uint64_t plaintext_length, uint32_t chunk_size,
+    uint64_t *out) EML_MUST_USE;
+/* Whether a chunk size is allowed (multiple of 64 in [64, 64 MiB]). */
+bool eml_blob_chunk_size_ok(uint64_t chunk_size);
+
+/* Parse exactly EML_BLOB_HEADER_LEN bytes. EML_ERR_PROTO_TRUNCATED when
+ * fewer, EML_ERR_BLOB_HEADER for a bad magic, size or count,
+ * EML_ERR_BLOB_VERSION for an unknown version or cipher. Trailing bytes
+ * after the header are the chunks and are not looked at. */
+eml_err eml_blob_header_parse(const uint8_t *p, size_t n, struct eml_blob_header *out) EML_MUST_USE;
+/* Serialize a header into exactly EML_BLOB_HEADER_LEN bytes. */
+void eml_blob_header_write(const struct eml_blob_header *h, uint8_t out[EML_BLOB_HEADER_LEN]);
+
+/* ---------------------------------------------------------------- writer */
+
+/* Sink for the sealed bytes, in file order. Must write all n bytes. */
+typedef eml_err (*eml_blob_write_fn)(void *ctx, const void *p, size_t n);
+
+struct eml_blob_writer;
+
+/*
+ * Start a blob of exactly plaintext_length bytes: draws the nonce prefix
+ * and writes the header through fn. key is copied into locked memory.
+ * Returns EML_OK, EML_ERR_BLOB_HEADER for an invalid chunk size or length,
+ * EML_ERR_NOMEM, or the sink's error. *out is owned by the caller.
+ */
+eml_err eml_blob_writer_new(const uint8_t key[EML_BLOB_KEY_LEN], uint32_t chunk_size,
+    uint64_t plaintext_length, eml_blob_write_fn fn, void *ctx,
+    struct eml_blob_writer **out) EML_MUST_USE;
+/* Append plaintext; full chunks are sealed and written at once.
+ * EML_ERR_OVERFLOW when more than plaintext_length bytes are put. */
+eml_err eml_blob_writer_put(struct eml_blob_writer *w, const void *p, size_t n) EML_MUST_USE;
+/* Append n zero bytes (alignment padding). */
+eml_err eml_blob_writer_pad(struct eml_blob_writer *w, size_t n) EML_MUST_USE;
+/* Seal the last chunk and return the content id (SHA-256 of the file).
+ * EML_ERR_BLOB_MISMATCH when fewer bytes than announced were put. */
+eml_err eml_blob_writer_finish(struct eml_blob_writer *w,
+    uint8_t content_id[EML_BLOB_ID_LEN]) EML_MUST_USE;
+/* Wipe and free; NULL is a no-op. */
+void eml_blob_writer_free(struct eml_blob_writer *w);
+
+/* ---------------------------------------------------------------- reader */
+
+/* A sealed blob somewhere else: read exactly n bytes at offset into dst,
+ * or fail. size is the length of the whole file as the source knows it. */
+struct eml_blob_source {
+	eml_err (*read)(void *ctx, uint64_t offset, void *dst, size_t n);
+	void *ctx;
+	uint64_t size;
+};
+
+/* A source over bytes in memory (tests, eml run --local); mem is the
+ * caller's and must outlive src. */
+struct eml_blob_mem {
+	const uint8_t *p;
+	size_t n;
+};
+void eml_blob_source_mem(struct eml_blob_source *src, struct eml_blob_mem *mem, const uint8_t *p,
+    size_t n);
+
+/* What the topology key says the blob must be. */
+struct eml_blob_expect {
+	const uint8_t *key;        /* EML_BLOB_KEY_LEN */
+	const uint8_t *content_id; /* EML_BLOB_ID_LEN */
+	uint32_t cipher;
+	uint32_t chunk_size;
+	uint64_t plaintext_length;
+	uint64_t file_size;
+};
+
+/*
+ * Fetch, authenticate and decrypt a whole blob into dst, which must hold
+ * plaintext_length bytes (locked memory, the caller's). Errors:
+ * EML_ERR_BLOB_HEADER / EML_ERR_BLOB_VERSION for a bad header,
+ * EML_ERR_BLOB_MISMATCH when the header, file size or content id differ
+ * from the expectation, EML_ERR_BLOB_AUTH when any chunk fails to open,
+ * or the source's own error. On any failure all of dst is wiped.
+ */
+eml_err eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
+    uint8_t *dst, size_t dst_len) EML_MUST_USE;
+
+#endif

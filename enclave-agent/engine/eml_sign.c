@@ -1,0 +1,456 @@
+#include "eml_sign.h"
+
+#include <limits.h>
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+#include <string.h>
+
+#include "eml_mem.h"
+
+void
+eml_sig_message(const uint8_t content_id[32], const uint8_t topo_digest[32],
+    uint8_t msg[EML_SIG_MSG_LEN])
+{
+	memcpy(msg, content_id, 32);
+	memcpy(msg + 32, topo_digest, 32);
+}
+
+static bool
+sig_len_ok(enum eml_sig_alg alg, size_t n)
+{
+	if (alg == EML_SIG_ED25519)
+		return n == crypto_sign_BYTES;
+	if (alg == EML_SIG_RSA_PKCS1_SHA256)
+		return n == 256 || n == 384 || n == 512;
+	return false;
+}
+
+eml_err
+eml_sig_parse(const uint8_t *p, size_t n, struct eml_sig *out)
+{
+	struct eml_cur c = eml_cur_make(p, n);
+	uint8_t magic[6];
+	uint8_t version;
+	uint8_t alg;
+	uint16_t klen;
+	uint16_t len;
+
+	EML_ENSURE_REF(out);
+	memset(out, 0, sizeof(*out));
+	EML_GUARD(eml_cur_read_bytes(&c, magic, sizeof(magic)));
+	EML_GUARD(eml_cur_read_u8(&c, &version));
+	EML_GUARD(eml_cur_read_u8(&c, &alg));
+	if (memcmp(magic, EML_SIG_MAGIC, sizeof(magic)) != 0 || version != EML_SIG_VERSION) {
+		eml_err_set_detail("not a model signature file (magic or version)");
+		EML_BAIL(EML_ERR_SIG_FORMAT);
+	}
+	EML_GUARD(eml_cur_read_bytes(&c, out->key_id, sizeof(out->key_id)));
+	EML_GUARD(eml_cur_read_u16be(&c, &klen));
+	/* Ed25519 keys are their own id; RSA keys travel with the file. */
+	if ((alg == EML_SIG_ED25519 && klen != 0) ||
+	    (alg == EML_SIG_RSA_PKCS1_SHA256 && (klen == 0 || klen > EML_SIG_PUBKEY_MAX))) {
+		eml_err_set_detail("algorithm %u with a %u-byte public key", (unsigned)alg,
+		    (unsigned)klen);
+		EML_BAIL(EML_ERR_SIG_FORMAT);
+	}
+	EML_GUARD(eml_cur_read_bytes(&c, out->pubkey, klen));
+	EML_GUARD(eml_cur_read_u16be(&c, &len));
+	if (!sig_len_ok((enum eml_sig_alg)alg, len)) {
+		eml_err_set_detail("algorithm %u with a %u-byte signature", (unsigned)alg, (unsigned)len);
+		EML_BAIL(EML_ERR_SIG_FORMAT);
+	}
+	EML_GUARD(eml_cur_read_bytes(&c, out->sig, len));
+	EML_GUARD(eml_cur_expect_end(&c));
+	out->alg = (enum eml_sig_alg)alg;
+	out->pubkey_len = klen;
+	out->sig_len = len;
+	return EML_OK;
+}
+
+eml_err
+eml_sig_encode(const struct eml_sig *s, struct eml_buf *out)
+{
+	EML_ENSURE(s != NULL && out != NULL, EML_ERR_NULL);
+	EML_ENSURE(sig_len_ok(s->alg, s->sig_len) && s->pubkey_len <= EML_SIG_PUBKEY_MAX,
+	    EML_ERR_SIG_FORMAT);
+	EML_GUARD(eml_buf_append(out, EML_SIG_MAGIC, 6));
+	EML_GUARD(eml_buf_append_u8(out, EML_SIG_VERSION));
+	EML_GUARD(eml_buf_append_u8(out, (uint8_t)s->alg));
+	EML_GUARD(eml_buf_append(out, s->key_id, sizeof(s->key_id)));
+	EML_GUARD(eml_buf_append_u8(out, (uint8_t)(s->pubkey_len >> 8)));
+	EML_GUARD(eml_buf_append_u8(out, (uint8_t)s->pubkey_len));
+	EML_GUARD(eml_buf_append(out, s->pubkey, s->pubkey_len));
+	EML_GUARD(eml_buf_append_u8(out, (uint8_t)(s->sig_len >> 8)));
+	EML_GUARD(eml_buf_append_u8(out, (uint8_t)s->sig_len));
+	EML_GUARD(eml_buf_append(out, s->sig, s->sig_len));
+	return EML_OK;
+}
+
+/* ---------------------------------------------------------------- keys */
+
+static eml_err
+rsa_bits_ok(EVP_PKEY *pk)
+{
+	int bits = EVP_PKEY_get_bits(pk);
+
+	if (bits != 2048 && bits != 3072 && bits != 4096) {
+		eml_err_set_detail("RSA key of %d bits (2048, 3072 or 4096 only)", bits);
+		EML_BAIL(EML_ERR_SIG_KEY);
+	}
+	return EML_OK;
+}
+
+/* Algorithm, key id and (RSA) SPKI DER of a key. */
+static eml_err
+key_info(EVP_PKEY *pk, struct eml_sig *s)
+{
+	unsigned char *der = NULL;
+	int der_len;
+	size_t len = EML_SIG_KEY_ID_LEN;
+
+	if (EVP_PKEY_is_a(pk, "ED25519")) {
+		s->alg = EML_SIG_ED25519;
+		s->pubkey_len = 0;
+		EML_ENSURE(EVP_PKEY_get_raw_public_key(pk, s->key_id, &len) == 1 &&
+		    len == EML_SIG_KEY_ID_LEN, EML_ERR_SIG_KEY);
+		return EML_OK;
+	}
+	if (!EVP_PKEY_is_a(pk, "RSA")) {
+		eml_err_set_detail("key type is neither Ed25519 nor RSA");
+		EML_BAIL(EML_ERR_SIG_KEY);
+	}
+	EML_GUARD(rsa_bits_ok(pk));
+	s->alg = EML_SIG_RSA_PKCS1_SHA256;
+	der_len = i2d_PUBKEY(pk, &der);
+	if (der_len <= 0 || der == NULL || (size_t)der_len > sizeof(s->pubkey)) {
+		OPENSSL_free(der);
+		EML_BAIL(EML_ERR_SIG_KEY);
+	}
+	memcpy(s->pubkey, der, (size_t)der_len);
+	s->pubkey_len = (size_t)der_len;
+	crypto_hash_sha256(s->key_id, der, (unsigned long long)der_len);
+	OPENSSL_free(der);
+	return EML_OK;
+}
+
+static eml_err
+pem_pubkey(const uint8_t *pem, size_t n, EVP_PKEY **out)
+{
+	BIO *bio;
+
+	EML_ENSURE(pem != NULL && out != NULL, EML_ERR_NULL);
+	EML_ENSURE(n <= INT_MAX, EML_ERR_SIG_KEY);
+	bio = BIO_new_mem_buf(pem, (int)n);
+	EML_ENSURE(bio != NULL, EML_ERR_NOMEM);
+	*out = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (*out == NULL) {
+		eml_err_set_detail("not a PUBLIC KEY PEM");
+		EML_BAIL(EML_ERR_SIG_KEY);
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_sign_pem_key_id(const uint8_t *pem, size_t n, uint8_t id[EML_SIG_KEY_ID_LEN])
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	EVP_PKEY *pk = NULL;
+	struct eml_sig s;
+
+	if (id == NULL)
+		EML_FAIL(rc, EML_ERR_NULL);
+	rc = pem_pubkey(pem, n, &pk);
+	if (rc != EML_OK)
+		goto out;
+	rc = key_info(pk, &s);
+	if (rc != EML_OK)
+		goto out;
+	memcpy(id, s.key_id, EML_SIG_KEY_ID_LEN);
+	rc = EML_OK;
+out:
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+struct eml_trust {
+	uint8_t ids[EML_TRUST_MAX][EML_SIG_KEY_ID_LEN];
+	size_t n;
+};
+
+struct eml_trust *
+eml_trust_new(void)
+{
+	if (eml_mem_init() != EML_OK)
+		return NULL;
+	return eml_calloc(1, sizeof(struct eml_trust));
+}
+
+void
+eml_trust_free(struct eml_trust *t)
+{
+	if (t != NULL)
+		eml_free_wipe(t, sizeof(*t));
+}
+
+size_t
+eml_trust_count(const struct eml_trust *t)
+{
+	return t != NULL ? t->n : 0;
+}
+
+eml_err
+eml_trust_add_id(struct eml_trust *t, const uint8_t id[EML_SIG_KEY_ID_LEN])
+{
+	EML_ENSURE(t != NULL && id != NULL, EML_ERR_NULL);
+	EML_ENSURE(t->n < EML_TRUST_MAX, EML_ERR_OVERFLOW);
+	memcpy(t->ids[t->n++], id, EML_SIG_KEY_ID_LEN);
+	return EML_OK;
+}
+
+eml_err
+eml_trust_add_pem(struct eml_trust *t, const uint8_t *pem, size_t n)
+{
+	uint8_t id[EML_SIG_KEY_ID_LEN];
+
+	EML_ENSURE_REF(t);
+	EML_GUARD(eml_sign_pem_key_id(pem, n, id));
+	EML_GUARD(eml_trust_add_id(t, id));
+	return EML_OK;
+}
+
+static eml_err
+rsa_verify(const struct eml_sig *s, const uint8_t *msg, size_t msg_len)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	EVP_MD_CTX *md = NULL;
+	EVP_PKEY_CTX *pctx = NULL;
+	EVP_PKEY *pk = NULL;
+	const unsigned char *der = s->pubkey;
+	uint8_t h[32];
+
+	/* The key id is what is trusted; the key that came with the file
+	 * must be the one it names. */
+	crypto_hash_sha256(h, s->pubkey, s->pubkey_len);
+	if (sodium_memcmp(h, s->key_id, sizeof(h)) != 0) {
+		eml_err_set_detail("public key in the signature file does not match its key id");
+		EML_FAIL(rc, EML_ERR_SIG_BAD);
+	}
+	pk = d2i_PUBKEY(NULL, &der, (long)s->pubkey_len);
+	if (pk == NULL || der != s->pubkey + s->pubkey_len || !EVP_PKEY_is_a(pk, "RSA")) {
+		eml_err_set_detail("public key in the signature file is not an RSA key");
+		EML_FAIL(rc, EML_ERR_SIG_FORMAT);
+	}
+	rc = rsa_bits_ok(pk);
+	if (rc != EML_OK)
+		goto out;
+	md = EVP_MD_CTX_new();
+	if (md == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if (EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, pk) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	if (EVP_DigestVerify(md, s->sig, s->sig_len, msg, msg_len) != 1)
+		EML_FAIL(rc, EML_ERR_SIG_BAD);
+	rc = EML_OK;
+out:
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(pk);
+	return rc;
+}
+
+eml_err
+eml_sig_verify(const struct eml_trust *t, const uint8_t *sig, size_t sig_len,
+    const uint8_t content_id[32], const uint8_t topo_digest[32],
+    uint8_t key_id_out[EML_SIG_KEY_ID_LEN])
+{
+	struct eml_sig s;
+	uint8_t msg[EML_SIG_MSG_LEN];
+	bool trusted = false;
+
+	EML_ENSURE(t != NULL && content_id != NULL && topo_digest != NULL, EML_ERR_NULL);
+	EML_GUARD(eml_sig_parse(sig, sig_len, &s));
+	for (size_t i = 0; i < t->n; i++)
+		if (sodium_memcmp(t->ids[i], s.key_id, sizeof(s.key_id)) == 0)
+			trusted = true;
+	if (!trusted) {
+		eml_err_set_detail("signed by a key that is not in the trusted set");
+		EML_BAIL(EML_ERR_SIG_UNTRUSTED);
+	}
+	eml_sig_message(content_id, topo_digest, msg);
+	if (s.alg == EML_SIG_ED25519) {
+		if (crypto_sign_verify_detached(s.sig, msg, sizeof(msg), s.key_id) != 0)
+			EML_BAIL(EML_ERR_SIG_BAD);
+	} else {
+		EML_GUARD(rsa_verify(&s, msg, sizeof(msg)));
+	}
+	if (key_id_out != NULL)
+		memcpy(key_id_out, s.key_id, EML_SIG_KEY_ID_LEN);
+	return EML_OK;
+}
+
+/* ---------------------------------------------------------------- sign */
+
+struct eml_sign_key {
+	EVP_PKEY *pk;
+	struct eml_sig pub; /* alg, key id, RSA public key */
+};
+
+void
+eml_sign_key_free(struct eml_sign_key *k)
+{
+	if (k == NULL)
+		return;
+	EVP_PKEY_free(k->pk); /* OpenSSL clears private key material */
+	eml_free_wipe(k, sizeof(*k));
+}
+
+eml_err
+eml_sign_key_load_pem(const uint8_t *pem, size_t n, struct eml_sign_key **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	BIO *bio = NULL;
+	struct eml_sign_key *k = NULL;
+
+	if (pem == NULL || out == NULL)
+		EML_FAIL(rc, EML_ERR_NULL);
+	*out = NULL;
+	if (n > INT_MAX)
+		EML_FAIL(rc, EML_ERR_SIG_KEY);
+	k = eml_calloc(1, sizeof(*k));
+	bio = BIO_new_mem_buf(pem, (int)n);
+	if (k == NULL || bio == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	k->pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	if (k->pk == NULL) {
+		eml_err_set_detail("not a private key PEM (or it is encrypted)");
+		EML_FAIL(rc, EML_ERR_SIG_KEY);
+	}
+	rc = key_info(k->pk, &k->pub);
+	if (rc != EML_OK)
+		goto out;
+	*out = k;
+	k = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	BIO_free(bio);
+	eml_sign_key_free(k);
+	return rc;
+}
+
+static eml_err
+sign_ed25519(EVP_PKEY *pk, const uint8_t *msg, size_t msg_len, struct eml_sig *s)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	/* seed then the expanded secret key, in locked memory */
+	uint8_t *sec = eml_secure_alloc(32 + crypto_sign_SECRETKEYBYTES);
+	uint8_t pub[crypto_sign_PUBLICKEYBYTES];
+	size_t len = 32;
+	unsigned long long slen = 0;
+
+	if (sec == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if (EVP_PKEY_get_raw_private_key(pk, sec, &len) != 1 || len != 32)
+		EML_FAIL(rc, EML_ERR_SIG_KEY);
+	if (crypto_sign_seed_keypair(pub, sec + 32, sec) != 0 ||
+	    crypto_sign_detached(s->sig, &slen, msg, msg_len, sec + 32) != 0)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	s->sig_len = (size_t)slen;
+	rc = EML_OK;
+out:
+	eml_secure_free(sec);
+	return rc;
+}
+
+static eml_err
+sign_rsa(EVP_PKEY *pk, const uint8_t *msg, size_t msg_len, struct eml_sig *s)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+	size_t len = sizeof(s->sig);
+
+	if (md == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if (EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pk) != 1 ||
+	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1 ||
+	    EVP_DigestSign(md, s->sig, &len, msg, msg_len) != 1)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	s->sig_len = len;
+	rc = EML_OK;
+out:
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+eml_err
+eml_sign_model(const struct eml_sign_key *k, const uint8_t content_id[32],
+    const uint8_t topo_digest[32], struct eml_buf *out)
+{
+	struct eml_sig s;
+	uint8_t msg[EML_SIG_MSG_LEN];
+
+	EML_ENSURE(k != NULL && content_id != NULL && topo_digest != NULL && out != NULL,
+	    EML_ERR_NULL);
+	s = k->pub;
+	eml_sig_message(content_id, topo_digest, msg);
+	if (s.alg == EML_SIG_ED25519)
+		EML_GUARD(sign_ed25519(k->pk, msg, sizeof(msg), &s));
+	else
+		EML_GUARD(sign_rsa(k->pk, msg, sizeof(msg), &s));
+	EML_GUARD(eml_sig_encode(&s, out));
+	return EML_OK;
+}
+
+static eml_err
+bio_to_buf(BIO *bio, struct eml_buf *out)
+{
+	char *p = NULL;
+	long n = BIO_get_mem_data(bio, &p);
+
+	EML_ENSURE(n > 0 && p != NULL, EML_ERR_CRYPTO);
+	EML_GUARD(eml_buf_append(out, p, (size_t)n));
+	return EML_OK;
+}
+
+eml_err
+eml_sign_keygen_ed25519(struct eml_buf *priv, struct eml_buf *pub)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	uint8_t *seed = NULL;
+	EVP_PKEY *pk = NULL;
+	BIO *bpriv = NULL;
+	BIO *bpub = NULL;
+
+	if (priv == NULL || pub == NULL)
+		EML_FAIL(rc, EML_ERR_NULL);
+	seed = eml_secure_alloc(32);
+	if (seed == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	randombytes_buf(seed, 32);
+	pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	/* secmem BIOs clear their memory when freed */
+	bpriv = BIO_new(BIO_s_secmem());
+	bpub = BIO_new(BIO_s_mem());
+	if (pk == NULL || bpriv == NULL || bpub == NULL)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	if (PEM_write_bio_PrivateKey(bpriv, pk, NULL, NULL, 0, NULL, NULL) != 1 ||
+	    PEM_write_bio_PUBKEY(bpub, pk) != 1)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	rc = bio_to_buf(bpriv, priv);
+	if (rc != EML_OK)
+		goto out;
+	rc = bio_to_buf(bpub, pub);
+	if (rc != EML_OK)
+		goto out;
+	rc = EML_OK;
+out:
+	BIO_free(bpriv);
+	BIO_free(bpub);
+	EVP_PKEY_free(pk);
+	eml_secure_free(seed);
+	return rc;
+}

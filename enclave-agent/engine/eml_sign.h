@@ -1,0 +1,114 @@
+/*
+ * Publisher signatures over a split model (docs/TOPOLOGY.md, "Signature
+ * file"). The signed message is 64 bytes:
+ *
+ *   M = content id of weights.sealed (32) || SHA-256 of model.topo (32)
+ *
+ * - Ed25519 (alg 1): pure Ed25519 over M (libsodium), as `eml keys gen`
+ *   keys produce.
+ * - RSA (alg 2): RSASSA-PKCS1-v1_5 with SHA-256 over M, i.e. the RSA
+ *   signature of DigestInfo(SHA-256(M)). That is what AWS KMS returns for
+ *   Sign with SigningAlgorithm RSASSA_PKCS1_V1_5_SHA_256 and
+ *   MessageType RAW over M (or MessageType DIGEST over SHA-256(M)).
+ *   Moduli of 2048, 3072 or 4096 bits only.
+ *
+ * Key id: for Ed25519 the 32-byte raw public key itself; for RSA the
+ * SHA-256 of the public key as DER SubjectPublicKeyInfo (the bytes of a
+ * "PUBLIC KEY" PEM, and what KMS GetPublicKey returns). A verifier's trust
+ * is a set of key ids (the agent policy's "publishers"): an RSA signature
+ * file carries its public key, which must hash to the key id.
+ *
+ * model.sig, big-endian, nothing after:
+ *   "EMLSIG" | u8 version=1 | u8 alg | key id (32) |
+ *   u16 pubkey length | pubkey (0 bytes for Ed25519, SPKI DER for RSA) |
+ *   u16 signature length | signature (64 for Ed25519, modulus size for RSA)
+ */
+#ifndef EML_SIGN_H
+#define EML_SIGN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eml_buf.h"
+#include "eml_err.h"
+
+#define EML_SIG_MSG_LEN 64
+#define EML_SIG_KEY_ID_LEN 32
+#define EML_SIG_MAGIC "EMLSIG"
+#define EML_SIG_VERSION 1
+#define EML_SIG_MAX_LEN 512     /* RSA-4096 */
+#define EML_SIG_PUBKEY_MAX 1024 /* SPKI DER of RSA-4096 is 550 bytes */
+#define EML_TRUST_MAX 256
+
+enum eml_sig_alg {
+	EML_SIG_ED25519 = 1,
+	EML_SIG_RSA_PKCS1_SHA256 = 2,
+};
+
+struct eml_sig {
+	enum eml_sig_alg alg;
+	uint8_t key_id[EML_SIG_KEY_ID_LEN];
+	uint8_t pubkey[EML_SIG_PUBKEY_MAX]; /* RSA only: SPKI DER */
+	size_t pubkey_len;
+	uint8_t sig[EML_SIG_MAX_LEN];
+	size_t sig_len;
+};
+
+/* M = content_id || topo_digest. */
+void eml_sig_message(const uint8_t content_id[32], const uint8_t topo_digest[32],
+    uint8_t msg[EML_SIG_MSG_LEN]);
+
+/* Parse a model.sig file exactly: EML_ERR_SIG_FORMAT for a bad magic,
+ * version, algorithm or length, EML_ERR_PROTO_TRUNCATED, or
+ * EML_ERR_PROTO_TRAILING. */
+eml_err eml_sig_parse(const uint8_t *p, size_t n, struct eml_sig *out) EML_MUST_USE;
+/* Append the file form of s to out. */
+eml_err eml_sig_encode(const struct eml_sig *s, struct eml_buf *out) EML_MUST_USE;
+
+/* ---------------------------------------------------------------- verify */
+
+/* A set of trusted publisher key ids. */
+struct eml_trust;
+
+struct eml_trust *eml_trust_new(void);
+void eml_trust_free(struct eml_trust *t);
+/* Trust the key of a "PUBLIC KEY" PEM (SubjectPublicKeyInfo): Ed25519 or
+ * RSA 2048, 3072 or 4096 bits. EML_ERR_SIG_KEY for anything else,
+ * EML_ERR_OVERFLOW past EML_TRUST_MAX keys. */
+eml_err eml_trust_add_pem(struct eml_trust *t, const uint8_t *pem, size_t n) EML_MUST_USE;
+/* Trust a key id (see above) directly, e.g. from the agent policy. */
+eml_err eml_trust_add_id(struct eml_trust *t, const uint8_t id[EML_SIG_KEY_ID_LEN]) EML_MUST_USE;
+/* The key id of a "PUBLIC KEY" PEM. */
+eml_err eml_sign_pem_key_id(const uint8_t *pem, size_t n,
+    uint8_t id[EML_SIG_KEY_ID_LEN]) EML_MUST_USE;
+size_t eml_trust_count(const struct eml_trust *t);
+
+/*
+ * Verify a model.sig over (content_id, topo_digest) against the trusted
+ * keys. EML_ERR_SIG_FORMAT for a malformed file, EML_ERR_SIG_UNTRUSTED
+ * when the signature's key id is not trusted, EML_ERR_SIG_BAD when the
+ * signature does not verify, or an RSA file's public key does not hash to
+ * its key id, EML_ERR_SIG_KEY for an RSA key of a refused size.
+ * key_id_out (optional) receives the signer's key id on success.
+ */
+eml_err eml_sig_verify(const struct eml_trust *t, const uint8_t *sig, size_t sig_len,
+    const uint8_t content_id[32], const uint8_t topo_digest[32],
+    uint8_t key_id_out[EML_SIG_KEY_ID_LEN]) EML_MUST_USE;
+
+/* ---------------------------------------------------------------- sign */
+
+struct eml_sign_key;
+
+/* Load a private key PEM (PKCS#8 "PRIVATE KEY", or "RSA PRIVATE KEY"):
+ * Ed25519 or RSA 2048/3072/4096. EML_ERR_SIG_KEY otherwise. */
+eml_err eml_sign_key_load_pem(const uint8_t *pem, size_t n, struct eml_sign_key **out) EML_MUST_USE;
+void eml_sign_key_free(struct eml_sign_key *k);
+/* Sign (content_id, topo_digest) and append the model.sig file to out. */
+eml_err eml_sign_model(const struct eml_sign_key *k, const uint8_t content_id[32],
+    const uint8_t topo_digest[32], struct eml_buf *out) EML_MUST_USE;
+
+/* A fresh Ed25519 key pair as PEM: PKCS#8 "PRIVATE KEY" into priv (use a
+ * secure buffer) and SubjectPublicKeyInfo "PUBLIC KEY" into pub. */
+eml_err eml_sign_keygen_ed25519(struct eml_buf *priv, struct eml_buf *pub) EML_MUST_USE;
+
+#endif

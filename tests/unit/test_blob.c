@@ -1,0 +1,397 @@
+/* Sealed weight blob: header format, sealing, and fail-closed opening. */
+#include "eml_test.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "eml_buf.h"
+#include "eml_mem.h"
+#include "enclave-agent/engine/eml_blob.h"
+
+struct sealed {
+	uint8_t key[EML_BLOB_KEY_LEN];
+	uint8_t id[EML_BLOB_ID_LEN];
+	uint8_t *plain;
+	size_t plen;
+	uint32_t cs;
+	struct eml_buf file;
+};
+
+static eml_err
+sink(void *ctx, const void *p, size_t n)
+{
+	return eml_buf_append(ctx, p, n);
+}
+
+static void
+seal(struct sealed *s, size_t plen, uint32_t cs, uint64_t *rng)
+{
+	struct eml_blob_writer *w = NULL;
+	size_t half = plen / 3;
+
+	memset(s, 0, sizeof(*s));
+	s->plen = plen;
+	s->cs = cs;
+	s->plain = eml_alloc(plen + 1);
+	assert_non_null(s->plain);
+	eml_test_fill(rng, s->plain, plen);
+	randombytes_buf(s->key, sizeof(s->key));
+	eml_buf_init(&s->file, (size_t)1 << 30);
+	assert_eml_ok(eml_blob_writer_new(s->key, cs, plen, sink, &s->file, &w));
+	/* in two uneven pieces, to cross chunk edges mid-put */
+	assert_eml_ok(eml_blob_writer_put(w, s->plain, half));
+	assert_eml_ok(eml_blob_writer_put(w, s->plain + half, plen - half));
+	assert_eml_ok(eml_blob_writer_finish(w, s->id));
+	eml_blob_writer_free(w);
+}
+
+static void
+sealed_free(struct sealed *s)
+{
+	eml_free(s->plain);
+	eml_buf_free_nowipe(&s->file);
+}
+
+static struct eml_blob_expect
+expect_of(const struct sealed *s)
+{
+	struct eml_blob_expect e;
+	uint64_t fsize = 0;
+
+	assert_eml_ok(eml_blob_file_size(s->plen, s->cs, &fsize));
+	e.key = s->key;
+	e.content_id = s->id;
+	e.cipher = EML_BLOB_CIPHER_XCHACHA20POLY1305;
+	e.chunk_size = s->cs;
+	e.plaintext_length = s->plen;
+	e.file_size = fsize;
+	return e;
+}
+
+static eml_err
+open_bytes(const struct sealed *s, const uint8_t *file, size_t n, uint8_t *dst)
+{
+	struct eml_blob_mem mem;
+	struct eml_blob_source src;
+	struct eml_blob_expect e = expect_of(s);
+
+	eml_blob_source_mem(&src, &mem, file, n);
+	return eml_blob_open(&src, &e, dst, s->plen);
+}
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+/* The header layout written out by hand from docs/SEALED_BLOB.md. */
+static void
+header_known_answer(void **state)
+{
+	uint8_t want[EML_BLOB_HEADER_LEN] = { 'E', 'M', 'L', 'B', 'L', 'O', 'B', 0, 0, 1, 0, 1,
+		0, 0, 0x10, 0, /* chunk size 4096 */
+		0, 0, 0, 0, 0, 0, 0, 3, /* 3 chunks */
+		0, 0, 0, 0, 0, 0, 0x20, 0x01, /* 8193 bytes */
+		1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+	struct eml_blob_header h;
+	uint8_t out[EML_BLOB_HEADER_LEN];
+
+	(void)state;
+	assert_eml_ok(eml_blob_header_parse(want, sizeof(want), &h));
+	assert_int_equal(h.version, 1);
+	assert_int_equal(h.cipher, 1);
+	assert_int_equal(h.chunk_size, 4096);
+	assert_int_equal(h.chunk_count, 3);
+	assert_int_equal(h.plaintext_length, 8193);
+	assert_int_equal(h.nonce_prefix[15], 16);
+	eml_blob_header_write(&h, out);
+	assert_memory_equal(out, want, sizeof(want));
+	/* 3 chunks of 4096 for 8193 bytes: 48 + 8193 + 3 * 16 */
+	{
+		uint64_t fsize = 0;
+
+		assert_eml_ok(eml_blob_file_size(8193, 4096, &fsize));
+		assert_int_equal(fsize, 48 + 8193 + 48);
+	}
+}
+
+static void
+header_rejects(void **state)
+{
+	uint8_t good[EML_BLOB_HEADER_LEN];
+	uint8_t b[EML_BLOB_HEADER_LEN];
+	struct eml_blob_header h = { 1, 1, 4096, 3, 8193, { 0 } };
+
+	(void)state;
+	eml_blob_header_write(&h, good);
+	for (size_t n = 0; n < sizeof(good); n++)
+		assert_eml(eml_blob_header_parse(good, n, &h), EML_ERR_PROTO_TRUNCATED);
+	memcpy(b, good, sizeof(b));
+	b[0] = 'X';
+	assert_eml(eml_blob_header_parse(b, sizeof(b), &h), EML_ERR_BLOB_HEADER);
+	memcpy(b, good, sizeof(b));
+	b[9] = 2; /* version 2 */
+	assert_eml(eml_blob_header_parse(b, sizeof(b), &h), EML_ERR_BLOB_VERSION);
+	memcpy(b, good, sizeof(b));
+	b[11] = 2; /* cipher 2 */
+	assert_eml(eml_blob_header_parse(b, sizeof(b), &h), EML_ERR_BLOB_VERSION);
+	memcpy(b, good, sizeof(b));
+	b[15] = 1; /* chunk size 4097: not a multiple of 64 */
+	assert_eml(eml_blob_header_parse(b, sizeof(b), &h), EML_ERR_BLOB_HEADER);
+	memcpy(b, good, sizeof(b));
+	b[12] = 0x10; /* chunk size above 64 MiB */
+	assert_eml(eml_blob_header_parse(b, sizeof(b), &h), EML_ERR_BLOB_HEADER);
+	memcpy(b, good, sizeof(b));
+	memset(b + 12, 0, 4); /* chunk size 0 */
+	assert_eml(eml_blob_header_parse(b, sizeof(b), &h), EML_ERR_BLOB_HEADER);
+	memcpy(b, good, sizeof(b));
+	b[23] = 2; /* count 2 for 8193 bytes */
+	assert_eml(eml_blob_header_parse(b, sizeof(b), &h), EML_ERR_BLOB_HEADER);
+	memcpy(b, good, sizeof(b));
+	b[24] = 0xff; /* plaintext length far above the maximum */
+	assert_eml(eml_blob_header_parse(b, sizeof(b), &h), EML_ERR_BLOB_HEADER);
+	assert_false(eml_blob_chunk_size_ok(0));
+	assert_false(eml_blob_chunk_size_ok(32));
+	assert_false(eml_blob_chunk_size_ok(100));
+	assert_true(eml_blob_chunk_size_ok(64));
+	assert_true(eml_blob_chunk_size_ok(64u << 20));
+	assert_false(eml_blob_chunk_size_ok((64u << 20) + 64));
+}
+
+/* Round trip over lengths around chunk edges, including empty. */
+static void
+seal_open_round_trip(void **state)
+{
+	static const size_t lens[] = { 0, 1, 63, 64, 65, 127, 128, 129, 1000, 4096, 4097 };
+	uint64_t rng = eml_test_seed();
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct sealed s;
+		uint8_t *dst;
+		uint64_t fsize = 0;
+
+		seal(&s, lens[i], 64, &rng);
+		assert_eml_ok(eml_blob_file_size(s.plen, s.cs, &fsize));
+		assert_int_equal(s.file.len, fsize);
+		dst = eml_alloc(s.plen + 1);
+		assert_non_null(dst);
+		assert_eml_ok(open_bytes(&s, s.file.data, s.file.len, dst));
+		assert_memory_equal(dst, s.plain, s.plen);
+		{
+			uint8_t id[32];
+
+			crypto_hash_sha256(id, s.file.data, s.file.len);
+			assert_memory_equal(id, s.id, 32);
+		}
+		eml_free(dst);
+		sealed_free(&s);
+	}
+}
+
+static void
+writer_refuses_misuse(void **state)
+{
+	uint8_t key[32] = { 0 };
+	uint8_t id[32];
+	uint8_t data[100] = { 0 };
+	struct eml_buf file;
+	struct eml_blob_writer *w = NULL;
+
+	(void)state;
+	eml_buf_init(&file, 1 << 20);
+	assert_eml(eml_blob_writer_new(key, 65, 10, sink, &file, &w), EML_ERR_BLOB_HEADER);
+	assert_null(w);
+	assert_eml_ok(eml_blob_writer_new(key, 64, 99, sink, &file, &w));
+	assert_eml(eml_blob_writer_put(w, data, 100), EML_ERR_OVERFLOW);
+	assert_eml_ok(eml_blob_writer_put(w, data, 98));
+	assert_eml(eml_blob_writer_finish(w, id), EML_ERR_BLOB_MISMATCH);
+	eml_blob_writer_free(w);
+	eml_buf_free_nowipe(&file);
+}
+
+/* Two seals of the same bytes under the same key still differ (random
+ * nonce prefix), and neither contains a 16-byte window of the plaintext. */
+static void
+ciphertext_hides_plaintext(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+
+	(void)state;
+	seal(&s, 20000, 1024, &rng);
+	for (size_t i = 0; i + 16 <= s.plen; i++)
+		assert_null(memmem(s.file.data, s.file.len, s.plain + i, 16));
+	sealed_free(&s);
+}
+
+static void
+open_fails_closed(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+	uint8_t *dst;
+	uint8_t *b;
+	size_t n;
+	size_t clen;
+
+	(void)state;
+	seal(&s, 64 * 5 + 10, 64, &rng); /* 6 chunks, the last of 10 bytes */
+	n = s.file.len;
+	clen = 64 + EML_BLOB_TAG_LEN;
+	dst = eml_alloc(s.plen);
+	b = eml_alloc(n);
+	assert_non_null(dst);
+	assert_non_null(b);
+
+	/* every bit of the header */
+	for (size_t bit = 0; bit < EML_BLOB_HEADER_LEN * 8; bit++) {
+		eml_err rc;
+
+		memcpy(b, s.file.data, n);
+		b[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+		memset(dst, 0xa5, s.plen);
+		rc = open_bytes(&s, b, n, dst);
+		assert_true(rc == EML_ERR_BLOB_HEADER || rc == EML_ERR_BLOB_VERSION ||
+		    rc == EML_ERR_BLOB_MISMATCH || rc == EML_ERR_BLOB_AUTH);
+		assert_true(all_zero(dst, s.plen));
+	}
+	/* sampled bits of every chunk, tags included */
+	for (size_t k = 0; k < 400; k++) {
+		size_t pos = EML_BLOB_HEADER_LEN + (size_t)(eml_test_rand(&rng) % (n - EML_BLOB_HEADER_LEN));
+
+		memcpy(b, s.file.data, n);
+		b[pos] ^= (uint8_t)(1u << (eml_test_rand(&rng) % 8));
+		memset(dst, 0xa5, s.plen);
+		assert_eml(open_bytes(&s, b, n, dst), EML_ERR_BLOB_AUTH);
+		assert_true(all_zero(dst, s.plen));
+	}
+	/* swap chunks 1 and 2 */
+	memcpy(b, s.file.data, n);
+	memcpy(b + EML_BLOB_HEADER_LEN + clen, s.file.data + EML_BLOB_HEADER_LEN + 2 * clen, clen);
+	memcpy(b + EML_BLOB_HEADER_LEN + 2 * clen, s.file.data + EML_BLOB_HEADER_LEN + clen, clen);
+	assert_eml(open_bytes(&s, b, n, dst), EML_ERR_BLOB_AUTH);
+	/* repeat chunk 0 over chunk 1 */
+	memcpy(b, s.file.data, n);
+	memcpy(b + EML_BLOB_HEADER_LEN + clen, s.file.data + EML_BLOB_HEADER_LEN, clen);
+	assert_eml(open_bytes(&s, b, n, dst), EML_ERR_BLOB_AUTH);
+	/* drop chunk 1 (the file is one chunk shorter) */
+	memcpy(b, s.file.data, EML_BLOB_HEADER_LEN + clen);
+	memcpy(b + EML_BLOB_HEADER_LEN + clen, s.file.data + EML_BLOB_HEADER_LEN + 2 * clen,
+	    n - EML_BLOB_HEADER_LEN - 2 * clen);
+	assert_eml(open_bytes(&s, b, n - clen, dst), EML_ERR_BLOB_MISMATCH);
+	/* every truncation, and one extra byte */
+	for (size_t cut = 0; cut < n; cut += 7)
+		assert_eml(open_bytes(&s, s.file.data, cut, dst), EML_ERR_BLOB_MISMATCH);
+	memcpy(b, s.file.data, n);
+	{
+		uint8_t *longer = eml_alloc(n + 1);
+
+		assert_non_null(longer);
+		memcpy(longer, s.file.data, n);
+		longer[n] = 0;
+		assert_eml(open_bytes(&s, longer, n + 1, dst), EML_ERR_BLOB_MISMATCH);
+		eml_free(longer);
+	}
+	/* wrong key */
+	s.key[0] ^= 1;
+	memset(dst, 0xa5, s.plen);
+	assert_eml(open_bytes(&s, s.file.data, n, dst), EML_ERR_BLOB_AUTH);
+	assert_true(all_zero(dst, s.plen));
+	s.key[0] ^= 1;
+	/* wrong content id: everything authenticates but the id differs */
+	s.id[31] ^= 1;
+	assert_eml(open_bytes(&s, s.file.data, n, dst), EML_ERR_BLOB_MISMATCH);
+	assert_true(all_zero(dst, s.plen));
+	s.id[31] ^= 1;
+	assert_eml_ok(open_bytes(&s, s.file.data, n, dst));
+	assert_memory_equal(dst, s.plain, s.plen);
+	eml_free(b);
+	eml_free(dst);
+	sealed_free(&s);
+}
+
+/* A truncated last chunk, re-sealed with a stale header claiming fewer
+ * bytes: the header is bound into each chunk, so an attacker who rewrites
+ * the length to match the cut still fails. */
+static void
+rewritten_length_fails(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+	struct sealed shorter;
+	uint8_t *dst;
+	struct eml_blob_header h;
+
+	(void)state;
+	seal(&s, 64 * 4, 64, &rng);
+	seal(&shorter, 64 * 3, 64, &rng);
+	/* take the real blob, claim 3 chunks and cut the 4th */
+	assert_eml_ok(eml_blob_header_parse(s.file.data, s.file.len, &h));
+	h.chunk_count = 3;
+	h.plaintext_length = 64 * 3;
+	eml_blob_header_write(&h, s.file.data);
+	memcpy(shorter.key, s.key, sizeof(s.key));
+	dst = eml_alloc(shorter.plen);
+	assert_non_null(dst);
+	assert_eml(open_bytes(&shorter, s.file.data, shorter.file.len, dst), EML_ERR_BLOB_AUTH);
+	eml_free(dst);
+	sealed_free(&s);
+	sealed_free(&shorter);
+}
+
+/* Serves the real header, then fails like a host that went away. */
+static eml_err
+failing_read(void *ctx, uint64_t off, void *dst, size_t n)
+{
+	const struct sealed *s = ctx;
+
+	if (off != 0 || n != EML_BLOB_HEADER_LEN)
+		return EML_ERR_IO;
+	memcpy(dst, s->file.data, n);
+	return EML_OK;
+}
+
+static void
+source_error_propagates(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+	struct eml_blob_source src;
+	struct eml_blob_expect e;
+	uint8_t dst[200];
+
+	(void)state;
+	seal(&s, 200, 64, &rng);
+	e = expect_of(&s);
+	src.read = failing_read;
+	src.ctx = &s;
+	src.size = e.file_size;
+	memset(dst, 0xa5, sizeof(dst));
+	assert_eml(eml_blob_open(&src, &e, dst, sizeof(dst)), EML_ERR_IO);
+	assert_true(all_zero(dst, sizeof(dst)));
+	sealed_free(&s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(header_known_answer),
+		cmocka_unit_test(header_rejects),
+		cmocka_unit_test(seal_open_round_trip),
+		cmocka_unit_test(writer_refuses_misuse),
+		cmocka_unit_test(ciphertext_hides_plaintext),
+		cmocka_unit_test(open_fails_closed),
+		cmocka_unit_test(rewritten_length_fails),
+		cmocka_unit_test(source_error_propagates),
+	};
+
+	if (eml_mem_init() != EML_OK)
+		return 1;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
