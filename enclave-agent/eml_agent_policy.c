@@ -7,11 +7,13 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 #include <sodium.h>
 
+#include "attestation/eml_attest.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
+
+_Static_assert(EML_AGENT_POLICY_DIGEST_LEN == EML_ATTEST_POLICY_DIGEST_LEN, "digest length");
 
 /* Defaults: generous enough for the demo and bench models, small enough
  * that one request cannot exhaust an enclave of a few GiB. */
@@ -30,17 +32,6 @@ const char *
 eml_agent_policy_default_text(void)
 {
 	return default_text;
-}
-
-static eml_err
-digest_sha384(const uint8_t *p, size_t n, uint8_t out[EML_AGENT_POLICY_DIGEST_LEN])
-{
-	unsigned int len = 0;
-
-	if (EVP_Digest(p, n, out, &len, EVP_sha384(), NULL) != 1 ||
-	    len != EML_AGENT_POLICY_DIGEST_LEN)
-		EML_BAIL(EML_ERR_CRYPTO);
-	return EML_OK;
 }
 
 static eml_err
@@ -202,8 +193,10 @@ eml_agent_policy_parse(const uint8_t *p, size_t n, struct eml_agent_policy *out)
 	out->max_weight_bytes = DEF_WEIGHT;
 	if ((rc = parse_root(root, out)) != EML_OK)
 		goto out;
-	if ((rc = digest_sha384(p, n, out->digest)) != EML_OK)
+	if ((rc = eml_attest_policy_digest(p, n, out->digest)) != EML_OK) {
+		rc = eml_err_record(EML_ERR_POLICY_FILE, __FILE__, __LINE__, __func__);
 		goto out;
+	}
 	rc = EML_OK;
 out:
 	json_decref(root);

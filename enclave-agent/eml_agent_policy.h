@@ -27,9 +27,11 @@
  *   means unlimited requests per session.
  *
  * Unknown keys are errors (a typo must not silently weaken the policy).
- * The digest the agent puts in the attestation document's user_data is the
- * SHA-384 of the exact file bytes (or of the built-in default policy text
- * when no file is given), so a client can pin it with `sha384sum`.
+ * The digest the agent puts in the attestation document's user_data is
+ * eml_attest_policy_digest of the file (SHA-256 over a domain string and
+ * the canonical re-serialisation of the JSON, docs/ATTESTATION.md), or of
+ * the built-in default text when no file is given; a client pins it with
+ * `eml attest policy-digest FILE` or the policy_digest its policy names.
  */
 #ifndef EML_AGENT_POLICY_H
 #define EML_AGENT_POLICY_H
@@ -40,7 +42,7 @@
 
 #include "eml_err.h"
 
-#define EML_AGENT_POLICY_DIGEST_LEN 48u
+#define EML_AGENT_POLICY_DIGEST_LEN 32u
 #define EML_AGENT_POLICY_ID_LEN 32u
 #define EML_AGENT_POLICY_MAX_IDS 256u
 #define EML_AGENT_POLICY_FILE_MAX (256u * 1024u)

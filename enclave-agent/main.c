@@ -1,11 +1,163 @@
-/* eml-agent: the enclave side. Not built yet; the end-to-end issue fills it in. */
+/*
+ * eml-agent: the enclave side (DESIGN §3, §9).
+ *
+ *   eml-agent --listen vsock:CID:PORT|unix:PATH --attest nsm|sim
+ *             [--sim-dir DIR] [--policy FILE] [--threads N] [--max-sessions N]
+ *
+ * Start-up order (STYLE §32): seed the RNG (from the NSM when nsm), pick
+ * the kernels, refuse core dumps, then serve.
+ */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#include "eml_agent.h"
+#include "eml_log.h"
+#include "eml_mem.h"
+#include "kernels/eml_kernels.h"
+
+static volatile sig_atomic_t stop_flag;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_flag = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: eml-agent --listen vsock:CID:PORT|unix:PATH --attest nsm|sim\n"
+		   "                 [--sim-dir DIR] [--policy FILE] [--threads N]\n"
+		   "                 [--max-sessions N] [--idle-timeout MS]\n");
+}
+
+static int
+parse_num(const char *s, long lo, long hi, long *out)
+{
+	char *end = NULL;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **policy)
+{
+	bool have_listen = false;
+
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		long n = 0;
+
+		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (v == NULL) {
+			fprintf(stderr, "eml-agent: %s needs a value\n", o);
+			return -1;
+		}
+		i++;
+		if (strcmp(o, "--listen") == 0) {
+			if (eml_addr_parse(v, &cfg->listen) != EML_OK ||
+			    cfg->listen.kind == EML_ADDR_TCP) {
+				/* DESIGN §2: the agent never listens on TCP. */
+				fprintf(stderr, "eml-agent: --listen: want vsock:CID:PORT or unix:PATH "
+						"(%s)\n", eml_err_detail());
+				return -1;
+			}
+			have_listen = true;
+		} else if (strcmp(o, "--attest") == 0) {
+			if (strcmp(v, "nsm") == 0)
+				cfg->producer = EML_AGENT_ATTEST_NSM;
+			else if (strcmp(v, "sim") == 0)
+				cfg->producer = EML_AGENT_ATTEST_SIM;
+			else {
+				fprintf(stderr, "eml-agent: --attest: nsm or sim\n");
+				return -1;
+			}
+		} else if (strcmp(o, "--sim-dir") == 0) {
+			cfg->sim_dir = v;
+		} else if (strcmp(o, "--policy") == 0) {
+			*policy = v;
+		} else if (strcmp(o, "--threads") == 0 && parse_num(v, 1, 256, &n) == 0) {
+			cfg->threads = (int)n;
+		} else if (strcmp(o, "--max-sessions") == 0 && parse_num(v, 1, 4096, &n) == 0) {
+			cfg->max_sessions = (unsigned)n;
+		} else if (strcmp(o, "--idle-timeout") == 0 &&
+		    parse_num(v, 1, 86400000, &n) == 0) {
+			cfg->idle_timeout_ms = n;
+		} else {
+			fprintf(stderr, "eml-agent: bad option or value: %s %s\n", o, v);
+			return -1;
+		}
+	}
+	if (!have_listen || cfg->producer == 0) {
+		fprintf(stderr, "eml-agent: --listen and --attest are required\n");
+		return -1;
+	}
+	return 0;
+}
 
 int
 main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "eml-agent: not implemented in this build\n");
-	return 2;
+	struct eml_agent_config cfg;
+	struct eml_agent *agent = NULL;
+	const char *policy = NULL;
+	struct sigaction sa;
+	eml_err rc;
+	char addr[EML_ADDR_STR_MAX];
+
+	eml_agent_config_defaults(&cfg);
+	if (parse_args(argc, argv, &cfg, &policy) != 0) {
+		usage(stderr);
+		return 2;
+	}
+	/* libsodium init; the RNG is seeded from the kernel here, and for nsm
+	 * the producer mixes NSM randomness in when it opens. */
+	if (eml_mem_init() != EML_OK) {
+		fprintf(stderr, "eml-agent: cannot initialise libsodium\n");
+		return 3;
+	}
+	if ((rc = eml_agent_policy_load(policy, &cfg.policy)) != EML_OK) {
+		fprintf(stderr, "eml-agent: policy: %s (%s): %s\n", eml_strerror(rc),
+		    eml_err_name(rc), eml_err_detail());
+		return eml_err_exit_code(rc) == 3 ? 3 : 2;
+	}
+	EML_LOG_INFO("agent.kernels", NULL, EML_F_STR("isa", eml_isa_name(eml_kernels_get()->isa)));
+	/* No core dumps, no ptrace by the same uid: memory holds keys and
+	 * weights. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "eml-agent: PR_SET_DUMPABLE: %s\n", strerror(errno));
+		return 3;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(SIGTERM, &sa, NULL);
+	(void)sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	(void)sigaction(SIGPIPE, &sa, NULL);
+	if ((rc = eml_agent_new(&cfg, &agent)) != EML_OK) {
+		fprintf(stderr, "eml-agent: start: %s (%s): %s\n", eml_strerror(rc),
+		    eml_err_name(rc), eml_err_detail());
+		return eml_err_exit_code(rc);
+	}
+	eml_agent_local_addr(agent, addr, sizeof(addr));
+	EML_LOG_INFO("agent.ready", NULL, EML_F_STR("addr", addr));
+	rc = eml_agent_serve(agent, &stop_flag);
+	eml_agent_free(agent);
+	return rc == EML_OK ? 0 : eml_err_exit_code(rc);
 }

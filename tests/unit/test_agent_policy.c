@@ -38,28 +38,36 @@ default_policy_is_open_and_per_request(void **state)
 	assert_eml_ok(eml_agent_policy_check_model(&pol, id, NULL));
 }
 
-/* The digest is SHA-384 of the exact bytes, computed here independently. */
+/* The digest is the attestation library's policy digest: SHA-256 over
+ * "EphemeralML policy manifest v1" NUL and the canonical JSON (keys sorted,
+ * no whitespace), computed here by hand from the documented rule. */
 static void
-digest_is_sha384_of_file_bytes(void **state)
+digest_is_canonical_policy_digest(void **state)
 {
-	const char *text = "{\"version\":1,\"assembly\":\"session\"}";
-	struct eml_agent_policy pol;
-	uint8_t want[48];
+	static const char domain[] = "EphemeralML policy manifest v1";
+	const char *text = "{ \"version\": 1,\n  \"assembly\": \"session\" }";
+	const char *canon = "{\"assembly\":\"session\",\"version\":1}";
+	struct eml_agent_policy pol, pol2;
+	uint8_t want[32];
 	unsigned int len = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
 	(void)state;
+	assert_non_null(ctx);
 	assert_eml_ok(parse_str(text, &pol));
-	assert_int_equal(EVP_Digest(text, strlen(text), want, &len, EVP_sha384(), NULL), 1);
-	assert_int_equal(len, 48);
-	assert_memory_equal(pol.digest, want, 48);
+	assert_int_equal(EVP_DigestInit_ex(ctx, EVP_sha256(), NULL), 1);
+	assert_int_equal(EVP_DigestUpdate(ctx, domain, sizeof(domain)), 1); /* with NUL */
+	assert_int_equal(EVP_DigestUpdate(ctx, canon, strlen(canon)), 1);
+	assert_int_equal(EVP_DigestFinal_ex(ctx, want, &len), 1);
+	EVP_MD_CTX_free(ctx);
+	assert_int_equal(len, 32);
+	assert_memory_equal(pol.digest, want, 32);
 	assert_int_equal(pol.assembly, EML_ASSEMBLY_PER_SESSION);
-	/* One byte of whitespace changes the digest: a client pins exact bytes. */
-	{
-		struct eml_agent_policy pol2;
-
-		assert_eml_ok(parse_str("{\"version\":1,\"assembly\":\"session\"} ", &pol2));
-		assert_memory_not_equal(pol.digest, pol2.digest, 48);
-	}
+	/* Layout does not matter, content does. */
+	assert_eml_ok(parse_str(canon, &pol2));
+	assert_memory_equal(pol.digest, pol2.digest, 32);
+	assert_eml_ok(parse_str("{\"version\":1,\"assembly\":\"request\"}", &pol2));
+	assert_memory_not_equal(pol.digest, pol2.digest, 32);
 }
 
 static void
@@ -164,7 +172,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(default_policy_is_open_and_per_request),
-		cmocka_unit_test(digest_is_sha384_of_file_bytes),
+		cmocka_unit_test(digest_is_canonical_policy_digest),
 		cmocka_unit_test(models_allowlist),
 		cmocka_unit_test(strict_requires_allowed_signer),
 		cmocka_unit_test(rejects_bad_files),

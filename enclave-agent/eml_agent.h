@@ -1,0 +1,77 @@
+/*
+ * eml-agent: the enclave side of EphemeralML (DESIGN §3 steps 4-7).
+ *
+ * One session per relayed client connection, each on its own thread, at
+ * most max_sessions at a time; a connection past the bound gets a plain
+ * Error frame with EML_ERR_BUSY and is closed at once, so a client sees a
+ * clear "busy" instead of a hang.
+ *
+ * Session life (docs/ARCHITECTURE.md):
+ *   HELLO        CLIENT_HELLO -> attestation document (nonce = client
+ *                nonce, public_key = fresh X25519 key, user_data = policy
+ *                digest) -> keys bound to the transcript.  PING allowed.
+ *   ESTABLISHED  sealed INFER_REQUEST, CLOSE; plain PING.  While a request
+ *                runs the agent sends BLOB_REQUESTs and accepts only
+ *                BLOB_RESPONSE / ERROR from the host.
+ *   CLOSED       anything else, any failure to open a sealed frame, or an
+ *                unknown type ends the session.
+ */
+#ifndef EML_AGENT_H
+#define EML_AGENT_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eml_agent_policy.h"
+#include "eml_err.h"
+#include "eml_transport.h"
+
+enum eml_agent_producer {
+	EML_AGENT_ATTEST_NSM = 1,
+	EML_AGENT_ATTEST_SIM = 2,
+};
+
+struct eml_agent_config {
+	struct eml_addr listen;
+	enum eml_agent_producer producer;
+	const char *sim_dir;       /* sim: directory of the simulator CA */
+	int threads;               /* engine threads per request (>= 1) */
+	unsigned max_sessions;     /* concurrent sessions (>= 1) */
+	size_t frame_max;          /* EML_FRAME_MAX_DEFAULT unless set */
+	int64_t idle_timeout_ms;   /* wait for the next client message */
+	int64_t host_timeout_ms;   /* wait for a blob answer from the host */
+	struct eml_agent_policy policy;
+};
+
+/* Defaults for everything but listen, producer and policy. */
+void eml_agent_config_defaults(struct eml_agent_config *cfg);
+
+struct eml_agent;
+
+/*
+ * Create an agent: opens the attestation producer, checks the kernels,
+ * binds the listener. Returns EML_OK with *out, EML_ERR_LISTEN,
+ * EML_ERR_ADDR_FAMILY, an attestation error, EML_ERR_NOMEM.
+ */
+eml_err eml_agent_new(const struct eml_agent_config *cfg, struct eml_agent **out) EML_MUST_USE;
+
+/* The address the listener is bound to (tcp port 0 resolved). */
+void eml_agent_local_addr(const struct eml_agent *a, char *dst, size_t n);
+
+/*
+ * Accept and serve until *stop becomes nonzero (checked at least every
+ * 200 ms), then stop accepting and wait for running sessions to end.
+ * Returns EML_OK, or EML_ERR_IO when accepting fails for good.
+ */
+eml_err eml_agent_serve(struct eml_agent *a, volatile sig_atomic_t *stop) EML_MUST_USE;
+
+/* Serve one already-accepted connection on the calling thread (tests,
+ * and what each session thread runs). Closes fd. Returns the code the
+ * session ended with (EML_OK for a clean close or EOF). */
+eml_err eml_agent_session(struct eml_agent *a, int fd) EML_MUST_USE;
+
+void eml_agent_free(struct eml_agent *a);
+
+#endif

@@ -1,0 +1,127 @@
+#include "eml_agent_exec.h"
+
+#include <string.h>
+
+#include "engine/eml_engine.h"
+#include "eml_mem.h"
+
+struct eml_agent_exec {
+	struct eml_model *model; /* the engine's model */
+	struct eml_plan *plan;
+	int threads;
+	size_t n_in;
+	struct {
+		enum eml_dtype dtype;
+		int rank;
+		int64_t dims[EML_MAX_RANK];
+	} shape[64];
+};
+
+eml_err
+eml_agent_exec_new(struct eml_graph *g, int threads, struct eml_agent_exec **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_agent_exec *x = NULL;
+
+	if (out == NULL) {
+		eml_graph_free(g);
+		EML_BAIL(EML_ERR_NULL);
+	}
+	*out = NULL;
+	x = eml_calloc(1, sizeof(*x));
+	if (x == NULL) {
+		eml_graph_free(g);
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	}
+	x->threads = threads < 1 ? 1 : threads;
+	if ((rc = eml_model_new(g, &x->model)) != EML_OK) /* g taken */
+		goto out;
+	*out = x;
+	x = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_agent_exec_free(x);
+	return rc;
+}
+
+const struct eml_graph *
+eml_agent_exec_graph(const struct eml_agent_exec *x)
+{
+	return x == NULL ? NULL : eml_model_graph(x->model);
+}
+
+static bool
+same_shapes(const struct eml_agent_exec *x, const struct eml_tensor *in, size_t n)
+{
+	if (x->plan == NULL || n != x->n_in)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (in[i].dtype != x->shape[i].dtype || in[i].rank != x->shape[i].rank)
+			return false;
+		for (int d = 0; d < in[i].rank; d++)
+			if (in[i].dims[d] != x->shape[i].dims[d])
+				return false;
+	}
+	return true;
+}
+
+eml_err
+eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *inputs, size_t n_inputs,
+    struct eml_tensor *outs, size_t max_outs, size_t *n_outs)
+{
+	size_t n;
+
+	EML_ENSURE_REF(x);
+	EML_ENSURE_REF(n_outs);
+	*n_outs = 0;
+	EML_ENSURE(n_inputs <= sizeof(x->shape) / sizeof(x->shape[0]), EML_ERR_INFER);
+	if (!same_shapes(x, inputs, n_inputs)) {
+		struct eml_plan_opts o;
+
+		eml_agent_exec_drop_plan(x);
+		memset(&o, 0, sizeof(o));
+		o.nthreads = x->threads;
+		EML_GUARD(eml_plan_new(x->model, inputs, n_inputs, &o, &x->plan));
+		x->n_in = n_inputs;
+		for (size_t i = 0; i < n_inputs; i++) {
+			x->shape[i].dtype = inputs[i].dtype;
+			x->shape[i].rank = inputs[i].rank;
+			for (int d = 0; d < inputs[i].rank && d < EML_MAX_RANK; d++)
+				x->shape[i].dims[d] = inputs[i].dims[d];
+		}
+	}
+	EML_GUARD(eml_plan_run(x->plan, inputs, n_inputs));
+	n = eml_plan_n_outputs(x->plan);
+	EML_ENSURE(n <= max_outs, EML_ERR_EGRESS);
+	for (size_t i = 0; i < n; i++) {
+		const struct eml_tensor *t = eml_plan_output(x->plan, i);
+
+		EML_ENSURE(t != NULL, EML_ERR_INTERNAL);
+		outs[i] = *t;
+		outs[i].owned = false; /* a view */
+	}
+	*n_outs = n;
+	return EML_OK;
+}
+
+void
+eml_agent_exec_drop_plan(struct eml_agent_exec *x)
+{
+	if (x == NULL)
+		return;
+	eml_plan_free(x->plan);
+	x->plan = NULL;
+	x->n_in = 0;
+}
+
+void
+eml_agent_exec_free(void *p)
+{
+	struct eml_agent_exec *x = p;
+
+	if (x == NULL)
+		return;
+	eml_agent_exec_drop_plan(x);
+	eml_model_free(x->model);
+	eml_free_wipe(x, sizeof(*x));
+}

@@ -1,0 +1,32 @@
+/*
+ * The engine as the agent uses it: one graph, a plan for the last input
+ * shapes (re-planned when they change), run, outputs as views. The
+ * session keeps one per assembled model (eml_assembly_attach_engine).
+ */
+#ifndef EML_AGENT_EXEC_H
+#define EML_AGENT_EXEC_H
+
+#include <stddef.h>
+
+#include "eml_err.h"
+#include "engine/eml_graph.h"
+
+struct eml_agent_exec;
+
+/* Validate g for the engine; g is taken (also on failure). EML_OK with
+ * *out, the engine's model errors, EML_ERR_NOMEM. */
+eml_err eml_agent_exec_new(struct eml_graph *g, int threads,
+    struct eml_agent_exec **out) EML_MUST_USE;
+const struct eml_graph *eml_agent_exec_graph(const struct eml_agent_exec *x);
+/* Plan (when the shapes differ from the last run) and run. outs receives
+ * views valid until the next run or free; *n_outs their count, at most
+ * max_outs. Errors of eml_plan_new / eml_plan_run, EML_ERR_EGRESS when the
+ * plan has more outputs than max_outs. */
+eml_err eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *inputs,
+    size_t n_inputs, struct eml_tensor *outs, size_t max_outs, size_t *n_outs) EML_MUST_USE;
+/* Free the plan (wiping activations) but keep the model. */
+void eml_agent_exec_drop_plan(struct eml_agent_exec *x);
+/* Wipe and free all; a void * so it fits eml_model_attach_engine. */
+void eml_agent_exec_free(void *x);
+
+#endif

@@ -1,0 +1,34 @@
+/* Private to the agent's files: the agent object and its attestation
+ * producer. */
+#ifndef EML_AGENT_INT_H
+#define EML_AGENT_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "attestation/eml_attest_producer.h"
+#include "eml_agent.h"
+
+struct eml_agent {
+	struct eml_agent_config cfg;
+	int lfd;
+	pthread_mutex_t mu; /* guards active */
+	pthread_cond_t cv;
+	unsigned active;
+	bool sync_ok;
+	/* One producer for all sessions; calls are serialised by attest_mu
+	 * (the NSM device takes one request at a time anyway). */
+	pthread_mutex_t attest_mu;
+	bool attest_ok;
+	struct eml_attest_producer producer;
+};
+
+/* Open the configured producer (and seed the RNG from it for nsm). */
+eml_err eml_agent_attest_open(struct eml_agent *a) EML_MUST_USE;
+void eml_agent_attest_close(struct eml_agent *a);
+/* A document binding user_data = policy digest, nonce, public_key,
+ * appended to doc. Serialised across sessions. */
+eml_err eml_agent_attest(struct eml_agent *a, const uint8_t *nonce, size_t nonce_len,
+    const uint8_t *public_key, size_t public_key_len, struct eml_buf *doc) EML_MUST_USE;
+
+#endif

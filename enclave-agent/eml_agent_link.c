@@ -1,0 +1,165 @@
+#include "eml_agent_link.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "eml_frame.h"
+#include "eml_io.h"
+#include "eml_mem.h"
+
+void
+eml_agent_link_init(struct eml_agent_link *l, int fd, size_t frame_max, int64_t timeout_ms)
+{
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+	l->frame_max = frame_max;
+	l->timeout_ms = timeout_ms;
+	/* Received frames may carry sealed plaintext only after opening, so
+	 * the raw frame is ciphertext; it is wiped anyway on reset. */
+	eml_buf_init(&l->rx, frame_max);
+	eml_buf_init(&l->tx, frame_max);
+}
+
+void
+eml_agent_link_clear(struct eml_agent_link *l)
+{
+	eml_buf_free(&l->rx);
+	eml_buf_free(&l->tx);
+}
+
+eml_err
+eml_agent_link_send(struct eml_agent_link *l, uint32_t type, const uint8_t *body, size_t n)
+{
+	struct eml_envelope env;
+
+	memset(&env, 0, sizeof(env));
+	env.version = EML_PROTO_VERSION;
+	env.type = type;
+	EML_MEMCPY(env.request_id, l->rid, EML_REQUEST_ID_LEN);
+	env.body = body;
+	env.body_len = n;
+	eml_buf_reset(&l->tx);
+	EML_GUARD(eml_envelope_pack(&env, l->frame_max, &l->tx));
+	return eml_frame_write(l->fd, l->tx.data, l->tx.len, l->frame_max,
+	    eml_deadline_in_ms(l->timeout_ms));
+}
+
+void
+eml_agent_link_send_error(struct eml_agent_link *l, eml_err code, const char *msg)
+{
+	Eml__V1__Error e = EML__V1__ERROR__INIT;
+	struct eml_buf b;
+	char m[EML_ERROR_MSG_MAX];
+
+	/* Only the stable message of the table, never a detail: details can
+	 * name things from the secret topology. */
+	(void)snprintf(m, sizeof(m), "%s", msg != NULL ? msg : eml_strerror(code));
+	e.code = (uint32_t)code;
+	e.message = m;
+	eml_buf_init(&b, 4096);
+	/* Best effort: the connection is being closed for an error anyway. */
+	if (eml_msg_pack(&e.base, &b) == EML_OK &&
+	    eml_agent_link_send(l, EML_MSG_ERROR, b.data, b.len) != EML_OK)
+		eml_err_clear_detail();
+	eml_buf_free(&b);
+}
+
+eml_err
+eml_agent_link_recv(struct eml_agent_link *l, struct eml_envelope *env)
+{
+	EML_GUARD(eml_frame_read(l->fd, l->frame_max, eml_deadline_in_ms(l->timeout_ms), &l->rx));
+	return eml_envelope_unpack(env, l->rx.data, l->rx.len, l->frame_max);
+}
+
+/* A peer's Error envelope becomes EML_ERR_BLOB_FETCH, with its code in
+ * the detail (the host's code is not ours to propagate as is). */
+static eml_err
+host_error(const struct eml_envelope *env)
+{
+	ProtobufCMessage *m = NULL;
+	uint32_t code = 0;
+
+	if (eml_msg_unpack(&eml__v1__error__descriptor, env->body, env->body_len,
+	    env->body_len, &m) == EML_OK) {
+		code = ((Eml__V1__Error *)m)->code;
+		eml_msg_free(m);
+	}
+	eml_err_set_detail("host answered the blob request with error %u", code);
+	EML_BAIL(EML_ERR_BLOB_FETCH);
+}
+
+static eml_err
+fetch_piece(struct eml_agent_blob_ctx *c, uint64_t offset, uint8_t *dst, size_t n)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	Eml__V1__BlobRequest req = EML__V1__BLOB_REQUEST__INIT;
+	Eml__V1__BlobResponse *resp = NULL;
+	ProtobufCMessage *m = NULL;
+	struct eml_envelope env;
+	struct eml_buf b;
+
+	memset(&env, 0, sizeof(env));
+	eml_buf_init(&b, 1024);
+	req.content_id.data = (uint8_t *)(uintptr_t)c->content_id;
+	req.content_id.len = EML_CONTENT_ID_LEN;
+	req.offset = offset;
+	req.length = n;
+	if ((rc = eml_msg_pack(&req.base, &b)) != EML_OK)
+		goto out;
+	if ((rc = eml_agent_link_send(c->link, EML_MSG_BLOB_REQUEST, b.data, b.len)) != EML_OK)
+		goto out;
+	if ((rc = eml_agent_link_recv(c->link, &env)) != EML_OK)
+		goto out;
+	if (env.type == EML_MSG_ERROR) {
+		rc = host_error(&env);
+		goto out;
+	}
+	if (env.type != EML_MSG_BLOB_RESPONSE) {
+		eml_err_set_detail("expected BLOB_RESPONSE, got %s", eml_msg_type_name(env.type));
+		EML_FAIL(rc, EML_ERR_PROTO_MSG_TYPE);
+	}
+	if ((rc = eml_msg_unpack(&eml__v1__blob_response__descriptor, env.body, env.body_len,
+	    c->link->frame_max, &m)) != EML_OK)
+		goto out;
+	resp = (Eml__V1__BlobResponse *)m;
+	/* The host is untrusted: an answer must be exactly the range asked. */
+	if (resp->offset != offset || resp->data.len != n || resp->total_size != c->file_size) {
+		eml_err_set_detail("blob answer for offset %llu differs from the request",
+		    (unsigned long long)offset);
+		EML_FAIL(rc, EML_ERR_BLOB_FETCH);
+	}
+	EML_MEMCPY(dst, resp->data.data, n);
+	c->link->blob_requests++;
+	c->link->blob_bytes += n;
+	rc = EML_OK;
+out:
+	eml_msg_free(m);
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	return rc;
+}
+
+static eml_err
+blob_read(void *ctx, uint64_t offset, void *dst, size_t n)
+{
+	struct eml_agent_blob_ctx *c = ctx;
+	uint8_t *d = dst;
+
+	while (n > 0) {
+		size_t piece = n < EML_AGENT_BLOB_PIECE ? n : EML_AGENT_BLOB_PIECE;
+
+		EML_GUARD(fetch_piece(c, offset, d, piece));
+		offset += piece;
+		d += piece;
+		n -= piece;
+	}
+	return EML_OK;
+}
+
+void
+eml_agent_blob_source(struct eml_blob_source *src, struct eml_agent_blob_ctx *ctx)
+{
+	src->read = blob_read;
+	src->ctx = ctx;
+	src->size = ctx->file_size;
+}

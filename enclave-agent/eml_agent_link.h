@@ -1,0 +1,69 @@
+/*
+ * The agent's side of one relayed connection: envelopes over frames on a
+ * stream descriptor, with per-message deadlines, plus the sealed weight
+ * blob fetched THROUGH THE HOST (DESIGN §3 step 7).
+ *
+ * Blob fetch: the agent asks for byte ranges of a blob by content id with
+ * plain BLOB_REQUEST envelopes on the same connection; the proxy answers
+ * each with a BLOB_RESPONSE from its store. Nothing secret is in either
+ * message (the content id is public, the bytes are ciphertext). The
+ * answers are untrusted: the offset echo, the length and the total size
+ * must be exactly what was asked and announced, and the blob reader
+ * authenticates every chunk and the content id on top.
+ */
+#ifndef EML_AGENT_LINK_H
+#define EML_AGENT_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eml_buf.h"
+#include "eml_envelope.h"
+#include "eml_err.h"
+#include "engine/eml_blob.h"
+
+/* Largest range asked for in one BLOB_REQUEST. */
+#define EML_AGENT_BLOB_PIECE ((size_t)1 << 20)
+
+struct eml_agent_link {
+	int fd;
+	size_t frame_max;
+	int64_t timeout_ms;  /* per received message; < 0 waits forever */
+	uint8_t rid[EML_REQUEST_ID_LEN]; /* request id for what we send */
+	struct eml_buf rx;   /* last received frame */
+	struct eml_buf tx;   /* encoding scratch (ciphertext or plain) */
+	/* Blob fetch statistics of the last eml_agent_blob_source use. */
+	uint64_t blob_requests;
+	uint64_t blob_bytes;
+};
+
+/* Set up a link over fd (not owned). */
+void eml_agent_link_init(struct eml_agent_link *l, int fd, size_t frame_max,
+    int64_t timeout_ms);
+/* Free the buffers (wiped). Does not close fd. */
+void eml_agent_link_clear(struct eml_agent_link *l);
+
+/* Send one envelope with the link's request id. Errors of
+ * eml_envelope_pack and eml_frame_write. */
+eml_err eml_agent_link_send(struct eml_agent_link *l, uint32_t type, const uint8_t *body,
+    size_t n) EML_MUST_USE;
+/* Send a plain Error envelope (code, short message); best effort. */
+void eml_agent_link_send_error(struct eml_agent_link *l, eml_err code, const char *msg);
+/* Receive and validate one envelope (caller clears it). Errors of
+ * eml_frame_read and eml_envelope_unpack. */
+eml_err eml_agent_link_recv(struct eml_agent_link *l, struct eml_envelope *env) EML_MUST_USE;
+
+/*
+ * A blob source (eml_blob.h) that fetches ranges of the blob with this
+ * content id through the host on link l. file_size is what the topology
+ * key says the file is; the host must agree on every answer.
+ * The source borrows l and content_id.
+ */
+struct eml_agent_blob_ctx {
+	struct eml_agent_link *link;
+	const uint8_t *content_id;
+	uint64_t file_size;
+};
+void eml_agent_blob_source(struct eml_blob_source *src, struct eml_agent_blob_ctx *ctx);
+
+#endif

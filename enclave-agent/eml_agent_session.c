@@ -1,0 +1,464 @@
+/*
+ * One client session inside the enclave (DESIGN §3 steps 4-7): handshake
+ * bound to an attestation document, then sealed inference requests.
+ *
+ * Messages are dispatched from a table of {type, permitted states, flags,
+ * handler} (STYLE §31); a type that is unknown or not permitted in the
+ * current state ends the session with an Error frame. CLIENT_HELLO is
+ * permitted once (only in the HELLO state, which it leaves).
+ *
+ * Logs carry ids, sizes, durations, codes and the code location of a
+ * failure, never its human detail: details can name nodes of the secret
+ * topology, and the agent's logs leave the enclave.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "attestation/eml_attest.h"
+#include "eml_agent_egress.h"
+#include "eml_agent_exec.h"
+#include "eml_agent_int.h"
+#include "eml_agent_link.h"
+#include "eml_channel.h"
+#include "eml_envelope.h"
+#include "eml_io.h"
+#include "eml_log.h"
+#include "eml_mem.h"
+#include "engine/eml_assemble.h"
+#include "engine/eml_topo.h"
+
+#define EML_AGENT_MAX_IO 64 /* inputs or outputs per request */
+
+enum sess_state {
+	ST_HELLO = 1u << 0,
+	ST_ESTABLISHED = 1u << 1,
+	ST_CLOSED = 1u << 2,
+};
+
+struct sess {
+	struct eml_agent *a;
+	struct eml_agent_link link;
+	struct eml_channel *ch;
+	unsigned state;
+	bool hello_done;
+	struct eml_cid sid; /* the hello's request id: the session's log id */
+	uint64_t requests;
+	/* Per-session assembly: the model kept between requests, and the
+	 * SHA-256 of the topology key it came from. */
+	struct eml_assembly *kept;
+	struct eml_agent_exec *kept_exec; /* owned by kept (attached) */
+	uint8_t kept_topo[32];
+	struct eml_buf pt; /* opened plaintext (secure) */
+	struct eml_buf ct; /* sealed body to send */
+};
+
+typedef eml_err (*sess_handler)(struct sess *s, const struct eml_envelope *env);
+
+struct sess_rule {
+	uint32_t type;
+	unsigned states;
+	sess_handler fn;
+};
+
+/* ---------------------------------------------------------------- sealing */
+
+static eml_err
+send_sealed(struct sess *s, uint32_t type, const uint8_t *rid, const uint8_t *pt, size_t n)
+{
+	struct eml_envelope hdr;
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.version = EML_PROTO_VERSION;
+	hdr.type = type;
+	EML_MEMCPY(hdr.request_id, rid, EML_REQUEST_ID_LEN);
+	eml_buf_reset(&s->ct);
+	EML_GUARD(eml_channel_seal(s->ch, &hdr, pt, n, &s->ct));
+	EML_MEMCPY(s->link.rid, rid, EML_REQUEST_ID_LEN);
+	return eml_agent_link_send(&s->link, type, s->ct.data, s->ct.len);
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+static eml_err
+on_hello(struct sess *s, const struct eml_envelope *env)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	uint8_t nonce[EML_HELLO_NONCE_LEN];
+	uint8_t pk[EML_X25519_KEY_LEN];
+	struct eml_buf doc, resp;
+	int64_t t0 = eml_now_ms();
+
+	eml_buf_init(&doc, EML_ATTEST_DOC_MAX);
+	eml_buf_init(&resp, EML_ATTEST_DOC_MAX + 1024);
+	EML_MEMCPY(s->sid.b, env->request_id, sizeof(s->sid.b));
+	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
+	if ((rc = eml_channel_server_new(&s->ch, env->body, env->body_len, nonce, pk)) != EML_OK)
+		goto out;
+	/* DESIGN §3 step 4: nonce = client nonce, public_key = our ephemeral
+	 * key, user_data = digest of the policy we enforce. */
+	if ((rc = eml_agent_attest(s->a, nonce, sizeof(nonce), pk, sizeof(pk), &doc)) != EML_OK)
+		goto out;
+	if ((rc = eml_channel_server_finish(s->ch, doc.data, doc.len, &resp)) != EML_OK)
+		goto out;
+	if ((rc = eml_agent_link_send(&s->link, EML_MSG_ATTESTATION_RESPONSE, resp.data,
+	    resp.len)) != EML_OK)
+		goto out;
+	s->state = ST_ESTABLISHED;
+	EML_LOG_INFO("session.established", &s->sid, EML_F_STR("producer", s->a->producer.name),
+	    EML_F_U64("doc_bytes", doc.len), EML_F_I64("ms", eml_now_ms() - t0));
+	rc = EML_OK;
+out:
+	sodium_memzero(nonce, sizeof(nonce));
+	eml_buf_free_nowipe(&doc); /* public */
+	eml_buf_free_nowipe(&resp);
+	return rc;
+}
+
+static eml_err
+on_ping(struct sess *s, const struct eml_envelope *env)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	ProtobufCMessage *m = NULL;
+	Eml__V1__Pong pong = EML__V1__PONG__INIT;
+	struct eml_buf b;
+
+	eml_buf_init(&b, 64);
+	if ((rc = eml_msg_unpack(&eml__v1__ping__descriptor, env->body, env->body_len, 64,
+	    &m)) != EML_OK)
+		goto out;
+	pong.seq = ((Eml__V1__Ping *)m)->seq;
+	if ((rc = eml_msg_pack(&pong.base, &b)) != EML_OK)
+		goto out;
+	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
+	rc = eml_agent_link_send(&s->link, EML_MSG_PONG, b.data, b.len);
+out:
+	eml_msg_free(m);
+	eml_buf_free_nowipe(&b);
+	return rc;
+}
+
+static eml_err
+on_close(struct sess *s, const struct eml_envelope *env)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+
+	eml_buf_reset(&s->pt);
+	/* Authenticate the Close before honouring it: an unauthenticated
+	 * close from the host is an attack, not a goodbye. */
+	if ((rc = eml_channel_open(s->ch, env, &s->pt)) != EML_OK)
+		goto out;
+	s->state = ST_CLOSED;
+	rc = EML_OK;
+out:
+	eml_buf_reset(&s->pt);
+	return rc;
+}
+
+/* Views of the request's tensors for the engine, after every rule of
+ * docs/PROTOCOL.md for Tensor: a known dtype, rank <= 8, data length equal
+ * to the shape's. */
+static eml_err
+input_views(const Eml__V1__InferRequest *req, struct eml_tensor *in, uint64_t max_bytes)
+{
+	uint64_t total = 0;
+
+	EML_ENSURE(req->n_inputs >= 1 && req->n_inputs <= EML_AGENT_MAX_IO, EML_ERR_PROTO_FIELD);
+	for (size_t i = 0; i < req->n_inputs; i++) {
+		const Eml__V1__Tensor *t = req->inputs[i];
+		size_t esz = eml_dtype_size((enum eml_dtype)t->dtype);
+		size_t numel = 1, nbytes = 0;
+
+		memset(&in[i], 0, sizeof(in[i]));
+		if (esz == 0 || t->n_dims > EML_MAX_RANK || t->name == NULL) {
+			eml_err_set_detail("input %zu: bad dtype or rank", i);
+			EML_BAIL(EML_ERR_PROTO_FIELD);
+		}
+		for (size_t d = 0; d < t->n_dims; d++) {
+			if (t->dims[d] > (uint64_t)INT64_MAX ||
+			    eml_mul_overflow(numel, (size_t)t->dims[d], &numel))
+				EML_BAIL(EML_ERR_PROTO_FIELD);
+			in[i].dims[d] = (int64_t)t->dims[d];
+		}
+		if (eml_mul_overflow(numel, esz, &nbytes) || nbytes != t->data.len) {
+			eml_err_set_detail("input %zu: data length disagrees with its shape", i);
+			EML_BAIL(EML_ERR_PROTO_FIELD);
+		}
+		total += nbytes;
+		if (total > max_bytes) {
+			eml_err_set_detail("inputs above the policy limit of %llu bytes",
+			    (unsigned long long)max_bytes);
+			EML_BAIL(EML_ERR_POLICY_SIZE);
+		}
+		in[i].name = t->name;
+		in[i].dtype = (enum eml_dtype)t->dtype;
+		in[i].rank = (int)t->n_dims;
+		in[i].data = t->data.data;
+		in[i].nbytes = nbytes;
+		in[i].owned = false;
+	}
+	return EML_OK;
+}
+
+/* Decode the topology key once to learn the blob it needs and check it
+ * against the policy before fetching a byte. */
+static eml_err
+precheck_topology(struct sess *s, const uint8_t *topo, size_t n, uint8_t content_id[32],
+    uint64_t *file_size)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_topo *t = NULL;
+	const struct eml_agent_policy *pol = &s->a->cfg.policy;
+
+	if (n == 0 || n > pol->max_topology_bytes) {
+		eml_err_set_detail("topology key of %zu bytes outside the policy limit", n);
+		EML_FAIL(rc, EML_ERR_POLICY_SIZE);
+	}
+	if ((rc = eml_topo_decode(topo, n, &t)) != EML_OK)
+		goto out;
+	if (t->blob->plaintext_length > pol->max_weight_bytes) {
+		eml_err_set_detail("weights of %llu bytes above the policy limit",
+		    (unsigned long long)t->blob->plaintext_length);
+		EML_FAIL(rc, EML_ERR_POLICY_SIZE);
+	}
+	/* Allowlist by content id now; the strict signature rule is applied
+	 * after assembly, which verifies any signature. */
+	if (pol->n_models != 0 &&
+	    (rc = eml_agent_policy_check_model(pol, t->blob->content_id, NULL)) ==
+		EML_ERR_POLICY_MODEL)
+		goto out;
+	EML_MEMCPY(content_id, t->blob->content_id, 32);
+	*file_size = t->blob->file_size;
+	rc = EML_OK;
+out:
+	eml_topo_free(t);
+	return rc;
+}
+
+static void
+drop_kept(struct sess *s)
+{
+	eml_assembly_destroy(s->kept); /* frees kept_exec first, wipes all */
+	s->kept = NULL;
+	s->kept_exec = NULL;
+	sodium_memzero(s->kept_topo, sizeof(s->kept_topo));
+}
+
+/* Assemble the model for this topology key, or reuse the one kept for
+ * the session. */
+static eml_err
+get_model(struct sess *s, const uint8_t *topo, size_t n, struct eml_assembly **am,
+    struct eml_agent_exec **ex, bool *reused)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	uint8_t digest[32], content_id[32];
+	uint64_t file_size = 0;
+	struct eml_agent_blob_ctx bctx;
+	struct eml_blob_source src;
+	struct eml_assemble_opts opts;
+	struct eml_assembly *m = NULL;
+	struct eml_agent_exec *x = NULL;
+	struct eml_graph *g;
+
+	*reused = false;
+	crypto_hash_sha256(digest, topo, n);
+	if (s->kept != NULL && sodium_memcmp(digest, s->kept_topo, 32) == 0) {
+		*am = s->kept;
+		*ex = s->kept_exec;
+		*reused = true;
+		return EML_OK;
+	}
+	drop_kept(s);
+	if ((rc = precheck_topology(s, topo, n, content_id, &file_size)) != EML_OK)
+		goto out;
+	bctx.link = &s->link;
+	bctx.content_id = content_id;
+	bctx.file_size = file_size;
+	eml_agent_blob_source(&src, &bctx);
+	memset(&opts, 0, sizeof(opts));
+	s->link.blob_requests = 0;
+	s->link.blob_bytes = 0;
+	if ((rc = eml_assemble(topo, n, &src, &opts, &m)) != EML_OK)
+		goto out;
+	if ((rc = eml_agent_policy_check_model(&s->a->cfg.policy, m->content_id,
+	    m->is_signed ? m->signer : NULL)) != EML_OK)
+		goto out;
+	/* The engine takes the graph; its weight tensors stay views into the
+	 * assembled (locked) weights, which the model keeps. */
+	g = m->graph;
+	m->graph = NULL;
+	if ((rc = eml_agent_exec_new(g, s->a->cfg.threads, &x)) != EML_OK)
+		goto out;
+	eml_assembly_attach_engine(m, x, eml_agent_exec_free);
+	EML_LOG_INFO("model.assembled", &s->sid, EML_F_U64("weight_bytes", m->weights_len),
+	    EML_F_U64("blob_requests", s->link.blob_requests),
+	    EML_F_U64("blob_bytes", s->link.blob_bytes), EML_F_BOOL("signed", m->is_signed));
+	if (s->a->cfg.policy.assembly == EML_ASSEMBLY_PER_SESSION) {
+		s->kept = m;
+		s->kept_exec = x;
+		EML_MEMCPY(s->kept_topo, digest, 32);
+	}
+	*am = m;
+	*ex = x;
+	m = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_assembly_destroy(m);
+	return rc;
+}
+
+static eml_err
+on_infer(struct sess *s, const struct eml_envelope *env)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	const struct eml_agent_policy *pol = &s->a->cfg.policy;
+	ProtobufCMessage *msg = NULL;
+	const Eml__V1__InferRequest *req;
+	struct eml_tensor in[EML_AGENT_MAX_IO], outs[EML_AGENT_MAX_IO];
+	size_t n_outs = 0;
+	struct eml_assembly *am = NULL;
+	struct eml_agent_exec *ex = NULL;
+	bool reused = false;
+	struct eml_buf resp;
+	struct eml_cid rid;
+	int64_t t0 = eml_now_ms(), t_asm = 0, t_run = 0;
+
+	EML_MEMCPY(rid.b, env->request_id, sizeof(rid.b));
+	eml_buf_init_secure(&resp, s->link.frame_max);
+	eml_buf_reset(&s->pt);
+	if ((rc = eml_channel_open(s->ch, env, &s->pt)) != EML_OK)
+		goto out; /* ends the session */
+	s->requests++;
+	if (pol->max_requests != 0 && s->requests > pol->max_requests) {
+		eml_err_set_detail("more than %llu requests in one session",
+		    (unsigned long long)pol->max_requests);
+		EML_FAIL(rc, EML_ERR_POLICY);
+	}
+	if ((rc = eml_msg_unpack(&eml__v1__infer_request__descriptor, s->pt.data, s->pt.len,
+	    s->pt.len, &msg)) != EML_OK)
+		goto refuse;
+	req = (const Eml__V1__InferRequest *)msg;
+	if ((rc = input_views(req, in, pol->max_input_bytes)) != EML_OK)
+		goto refuse;
+	/* The request's id goes on the host-served blob requests too, so the
+	 * proxy's logs correlate them. */
+	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
+	if ((rc = get_model(s, req->topology_key.data, req->topology_key.len, &am, &ex,
+	    &reused)) != EML_OK)
+		goto refuse;
+	t_asm = eml_now_ms();
+	if ((rc = eml_agent_exec_run(ex, in, req->n_inputs, outs, EML_AGENT_MAX_IO,
+	    &n_outs)) != EML_OK)
+		goto refuse;
+	t_run = eml_now_ms();
+	if ((rc = eml_egress_encode(eml_agent_exec_graph(ex), outs, n_outs,
+	    (size_t)pol->max_output_bytes, &resp)) != EML_OK)
+		goto refuse;
+	if ((rc = send_sealed(s, EML_MSG_INFER_RESPONSE, env->request_id, resp.data,
+	    resp.len)) != EML_OK)
+		goto out;
+	EML_LOG_INFO("infer.ok", &rid, EML_F_U64("session_request", s->requests),
+	    EML_F_U64("in_bytes", s->pt.len), EML_F_U64("out_bytes", resp.len),
+	    EML_F_BOOL("model_reused", reused), EML_F_I64("assemble_ms", t_asm - t0),
+	    EML_F_I64("run_ms", t_run - t_asm), EML_F_I64("total_ms", eml_now_ms() - t0));
+	rc = EML_OK;
+	goto out;
+refuse:
+	/* A refusal the client should hear about: a sealed Close carrying the
+	 * code would be indistinguishable from a goodbye, so answer with a
+	 * plain Error holding only the stable code and table message. */
+	EML_LOG_WARN("infer.refused", &rid, EML_F_ERR(rc), EML_F_STR("where", eml_err_where()));
+	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
+	eml_agent_link_send_error(&s->link, rc, NULL);
+	rc = EML_OK; /* the session goes on */
+out:
+	/* Per-request assembly: wipe weights, activations and topology now. */
+	if (am != NULL && am != s->kept)
+		eml_assembly_destroy(am);
+	eml_msg_free(msg);
+	eml_buf_free(&resp);
+	eml_buf_reset(&s->pt);
+	return rc;
+}
+
+static const struct sess_rule rules[] = {
+	{ EML_MSG_CLIENT_HELLO, ST_HELLO, on_hello },
+	{ EML_MSG_INFER_REQUEST, ST_ESTABLISHED, on_infer },
+	{ EML_MSG_CLOSE, ST_ESTABLISHED, on_close },
+	{ EML_MSG_PING, ST_HELLO | ST_ESTABLISHED, on_ping },
+};
+
+static const struct sess_rule *
+find_rule(uint32_t type, unsigned state)
+{
+	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+		if (rules[i].type == type && (rules[i].states & state) != 0)
+			return &rules[i];
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- loop */
+
+eml_err
+eml_agent_session(struct eml_agent *a, int fd)
+{
+	eml_err rc = EML_OK;
+	struct sess s;
+	char peer[EML_ADDR_STR_MAX];
+	int64_t t0 = eml_now_ms();
+
+	memset(&s, 0, sizeof(s));
+	s.a = a;
+	s.state = ST_HELLO;
+	eml_agent_link_init(&s.link, fd, a->cfg.frame_max, a->cfg.idle_timeout_ms);
+	eml_buf_init_secure(&s.pt, a->cfg.frame_max);
+	eml_buf_init(&s.ct, a->cfg.frame_max);
+	eml_transport_peer_string(fd, peer, sizeof(peer));
+	while (s.state != ST_CLOSED) {
+		struct eml_envelope env;
+		const struct sess_rule *r;
+
+		memset(&env, 0, sizeof(env));
+		rc = eml_agent_link_recv(&s.link, &env);
+		if (rc == EML_ERR_IO_EOF) {
+			rc = EML_OK; /* the peer went away between messages */
+			break;
+		}
+		if (rc != EML_OK) {
+			eml_agent_link_send_error(&s.link, rc, NULL);
+			break;
+		}
+		r = find_rule(env.type, s.state);
+		if (r == NULL) {
+			eml_err_set_detail("%s in state %u", eml_msg_type_name(env.type), s.state);
+			rc = eml_err_record(EML_ERR_SESSION_STATE, __FILE__, __LINE__, __func__);
+			eml_agent_link_send_error(&s.link, rc, NULL);
+			eml_envelope_clear(&env);
+			break;
+		}
+		rc = r->fn(&s, &env);
+		eml_envelope_clear(&env);
+		if (rc != EML_OK) {
+			/* A crypto failure gets a coarse code (STYLE §14). */
+			eml_agent_link_send_error(&s.link,
+			    eml_err_category(rc) == 400 ? EML_ERR_CRYPTO_AUTH : rc, NULL);
+			break;
+		}
+	}
+	if (rc == EML_OK)
+		EML_LOG_INFO("session.end", &s.sid, EML_F_STR("peer", peer),
+		    EML_F_U64("requests", s.requests), EML_F_I64("ms", eml_now_ms() - t0));
+	else
+		EML_LOG_WARN("session.end", &s.sid, EML_F_STR("peer", peer),
+		    EML_F_U64("requests", s.requests), EML_F_ERR(rc),
+		    EML_F_STR("where", eml_err_where()), EML_F_I64("ms", eml_now_ms() - t0));
+	drop_kept(&s);
+	eml_channel_free(s.ch);
+	eml_buf_free(&s.pt);
+	eml_buf_free_nowipe(&s.ct); /* ciphertext */
+	eml_agent_link_clear(&s.link);
+	(void)close(fd);
+	return rc;
+}

