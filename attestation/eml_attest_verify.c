@@ -1,0 +1,443 @@
+/*
+ * Authentication of a parsed document: the COSE ES384 signature with the
+ * leaf key, and the X.509 chain to a caller-named root at an explicit
+ * instant (AWS attestation_process.md §3.2.3; NOTES.md §3).
+ */
+#include "eml_attest.h"
+
+#include <limits.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sodium.h>
+
+#include "eml_buf.h"
+#include "eml_cbor.h"
+#include "eml_mem.h"
+
+struct eml_attest_root {
+	X509 *cert;
+	size_t der_len;
+	uint8_t *der;
+	uint8_t sha256[32];
+};
+
+/* DER certificate with nothing after it. */
+static eml_err
+cert_from_der(const uint8_t *p, size_t n, X509 **out)
+{
+	const unsigned char *q = p;
+	X509 *x;
+
+	if (n == 0 || n > INT_MAX)
+		EML_BAIL(EML_ERR_ATTEST_CERT_PARSE);
+	x = d2i_X509(NULL, &q, (long)n);
+	if (x == NULL)
+		EML_BAIL(EML_ERR_ATTEST_CERT_PARSE);
+	if ((size_t)(q - p) != n) {
+		X509_free(x);
+		EML_BAIL(EML_ERR_ATTEST_CERT_PARSE);
+	}
+	*out = x;
+	return EML_OK;
+}
+
+static bool
+looks_like_pem(const uint8_t *p, size_t n)
+{
+	static const char begin[] = "-----BEGIN";
+	size_t bl = sizeof(begin) - 1;
+
+	for (size_t i = 0; n >= bl && i <= n - bl; i++) {
+		if (memcmp(p + i, begin, bl) == 0)
+			return true;
+	}
+	return false;
+}
+
+eml_err
+eml_attest_root_load(const uint8_t *p, size_t n, struct eml_attest_root **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_attest_root *r = NULL;
+	BIO *bio = NULL;
+	unsigned char *der = NULL;
+	int dl;
+
+	if (p == NULL || out == NULL)
+		EML_BAIL(EML_ERR_NULL);
+	*out = NULL;
+	if (n == 0 || n > 65536) {
+		eml_err_set_detail("root is %zu bytes", n);
+		EML_BAIL(EML_ERR_ATTEST_ROOT);
+	}
+	r = eml_calloc(1, sizeof(*r));
+	if (r == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if (looks_like_pem(p, n)) {
+		bio = BIO_new_mem_buf(p, (int)n);
+		if (bio == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+		r->cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+	} else if (cert_from_der(p, n, &r->cert) != EML_OK) {
+		r->cert = NULL;
+	}
+	if (r->cert == NULL) {
+		eml_err_set_detail("root is not a PEM or DER certificate");
+		EML_FAIL(rc, EML_ERR_ATTEST_ROOT);
+	}
+	/* A trust anchor here is a self-signed CA: anything else would make
+	 * the "root" an intermediate we cannot pin meaningfully. */
+	if (X509_check_issued(r->cert, r->cert) != X509_V_OK || X509_check_ca(r->cert) == 0) {
+		eml_err_set_detail("root is not a self-issued CA certificate");
+		EML_FAIL(rc, EML_ERR_ATTEST_ROOT);
+	}
+	dl = i2d_X509(r->cert, &der);
+	if (dl <= 0)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	r->der_len = (size_t)dl;
+	r->der = eml_alloc(r->der_len);
+	if (r->der == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	EML_MEMCPY(r->der, der, r->der_len);
+	crypto_hash_sha256(r->sha256, r->der, r->der_len);
+	*out = r;
+	r = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	OPENSSL_free(der);
+	BIO_free(bio);
+	eml_attest_root_free(r);
+	return rc;
+}
+
+void
+eml_attest_root_free(struct eml_attest_root *root)
+{
+	if (root == NULL)
+		return;
+	X509_free(root->cert);
+	eml_free(root->der);
+	eml_free(root);
+}
+
+void
+eml_attest_root_sha256(const struct eml_attest_root *root, uint8_t out[32])
+{
+	EML_MEMCPY(out, root->sha256, 32);
+}
+
+/* The leaf must hold a P-384 key usable for signatures. */
+static eml_err
+leaf_key(X509 *leaf, EVP_PKEY **out)
+{
+	EVP_PKEY *pk = X509_get0_pubkey(leaf);
+	char group[64] = { 0 };
+	size_t gl = 0;
+
+	if (pk == NULL || EVP_PKEY_get_base_id(pk) != EVP_PKEY_EC ||
+	    EVP_PKEY_get_utf8_string_param(pk, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+		&gl) != 1 ||
+	    strcmp(group, "secp384r1") != 0) {
+		eml_err_set_detail("leaf key is not EC P-384");
+		EML_BAIL(EML_ERR_ATTEST_CERT_KEY);
+	}
+	*out = pk;
+	return EML_OK;
+}
+
+/* RFC 9052 §4.4: Sig_structure = ["Signature1", body_protected,
+ * external_aad, payload], with external_aad empty, encoded with the
+ * protected and payload byte strings exactly as received. */
+static eml_err
+build_sig_structure(const struct eml_attest_doc *doc, struct eml_buf *b)
+{
+	EML_GUARD(eml_cbor_put_head(b, EML_CBOR_ARRAY, 4));
+	EML_GUARD(eml_cbor_put_text(b, "Signature1"));
+	EML_GUARD(eml_cbor_put_bytes(b, doc->protected_hdr, doc->protected_len));
+	EML_GUARD(eml_cbor_put_head(b, EML_CBOR_BYTES, 0));
+	EML_GUARD(eml_cbor_put_bytes(b, doc->payload, doc->payload_len));
+	return EML_OK;
+}
+
+/* Raw r||s (48 bytes each) to the DER ECDSA-Sig-Value OpenSSL verifies. */
+static eml_err
+sig_to_der(const uint8_t sig[EML_ATTEST_SIG_LEN], unsigned char **der, int *der_len)
+{
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *r = BN_bin2bn(sig, 48, NULL);
+	BIGNUM *s = BN_bin2bn(sig + 48, 48, NULL);
+
+	*der = NULL;
+	if (es == NULL || r == NULL || s == NULL || ECDSA_SIG_set0(es, r, s) != 1) {
+		ECDSA_SIG_free(es);
+		BN_free(r);
+		BN_free(s);
+		EML_BAIL(EML_ERR_NOMEM);
+	}
+	/* r and s now belong to es. */
+	*der_len = i2d_ECDSA_SIG(es, der);
+	ECDSA_SIG_free(es);
+	if (*der_len <= 0)
+		EML_BAIL(EML_ERR_NOMEM);
+	return EML_OK;
+}
+
+eml_err
+eml_attest_sig_verify(const struct eml_attest_doc *doc)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_buf tbs;
+	X509 *leaf = NULL;
+	EVP_PKEY *pk = NULL;
+	EVP_MD_CTX *md = NULL;
+	unsigned char *der = NULL;
+	int der_len = 0;
+	int ok;
+
+	eml_buf_init(&tbs, EML_ATTEST_PAYLOAD_MAX + 64);
+	if (doc == NULL)
+		EML_FAIL(rc, EML_ERR_NULL);
+	if ((rc = cert_from_der(doc->certificate, doc->certificate_len, &leaf)) != EML_OK) {
+		eml_err_set_detail("leaf certificate does not parse");
+		goto out;
+	}
+	if ((rc = leaf_key(leaf, &pk)) != EML_OK)
+		goto out;
+	if ((rc = build_sig_structure(doc, &tbs)) != EML_OK)
+		goto out;
+	if ((rc = sig_to_der(doc->signature, &der, &der_len)) != EML_OK)
+		goto out;
+	md = EVP_MD_CTX_new();
+	if (md == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if (EVP_DigestVerifyInit(md, NULL, EVP_sha384(), NULL, pk) != 1)
+		EML_FAIL(rc, EML_ERR_ATTEST_CERT_KEY);
+	ok = EVP_DigestVerify(md, der, (size_t)der_len, tbs.data, tbs.len);
+	if (ok != 1) {
+		eml_err_set_detail("ES384 signature over Sig_structure does not verify with the "
+				   "leaf key");
+		EML_FAIL(rc, EML_ERR_ATTEST_SIG_INVALID);
+	}
+	rc = EML_OK;
+out:
+	ERR_clear_error();
+	OPENSSL_free(der);
+	EVP_MD_CTX_free(md);
+	X509_free(leaf);
+	eml_buf_free_nowipe(&tbs);
+	return rc;
+}
+
+static eml_err
+map_x509_error(int err)
+{
+	switch (err) {
+	case X509_V_ERR_CERT_HAS_EXPIRED:
+		return EML_ERR_ATTEST_CHAIN_EXPIRED;
+	case X509_V_ERR_CERT_NOT_YET_VALID:
+		return EML_ERR_ATTEST_CHAIN_NOT_YET_VALID;
+	case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+	case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+	case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
+		return EML_ERR_ATTEST_CHAIN_SIG;
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+	case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+	case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+		return EML_ERR_ATTEST_CHAIN_ISSUER;
+	case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+	case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+		return EML_ERR_ATTEST_UNTRUSTED_ROOT;
+	case X509_V_ERR_INVALID_CA:
+	case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+	case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
+	case X509_V_ERR_INVALID_PURPOSE:
+	case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+		return EML_ERR_ATTEST_CHAIN_CA;
+	default:
+		return EML_ERR_ATTEST_CHAIN;
+	}
+}
+
+static void
+fmt_time(char *dst, size_t n, int64_t t)
+{
+	struct tm tm;
+	time_t tt = (time_t)t;
+
+	if (gmtime_r(&tt, &tm) == NULL || strftime(dst, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		(void)snprintf(dst, n, "%lld", (long long)t);
+}
+
+/* The leaf signs documents; it must not be a CA and must allow
+ * digitalSignature (AWS §3.2.3.2). */
+static eml_err
+check_leaf_profile(X509 *leaf)
+{
+	EVP_PKEY *pk;
+
+	EML_GUARD(leaf_key(leaf, &pk));
+	if (X509_check_ca(leaf) != 0) {
+		eml_err_set_detail("leaf certificate is a CA");
+		EML_BAIL(EML_ERR_ATTEST_CHAIN_CA);
+	}
+	if (!(X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) ||
+	    !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
+		eml_err_set_detail("leaf certificate lacks keyUsage digitalSignature");
+		EML_BAIL(EML_ERR_ATTEST_CERT_KEY);
+	}
+	return EML_OK;
+}
+
+static eml_err
+run_store(X509 *leaf, STACK_OF(X509) *untrusted, const struct eml_attest_root *root,
+    int64_t at_s, size_t expect_len)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	X509_STORE *store = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	X509_VERIFY_PARAM *param;
+	STACK_OF(X509) *chain;
+	X509 *top;
+	unsigned char *der = NULL;
+	int dl;
+
+	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, root->cert) != 1 ||
+	    X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	param = X509_STORE_CTX_get0_param(ctx);
+	/* Explicit instant (sets X509_V_FLAG_USE_CHECK_TIME). No partial
+	 * chains, no CRLs (AWS: do not use CRLs), strict mode off (the AWS
+	 * leaf has no AKI/SKI, NOTES §2.3). */
+	X509_VERIFY_PARAM_set_time(param, (time_t)at_s);
+	X509_VERIFY_PARAM_clear_flags(param, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_X509_STRICT |
+						 X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+	X509_VERIFY_PARAM_set_depth(param, EML_ATTEST_CABUNDLE_MAX);
+	if (X509_verify_cert(ctx) != 1) {
+		int err = X509_STORE_CTX_get_error(ctx);
+		int depth = X509_STORE_CTX_get_error_depth(ctx);
+		char when[40];
+
+		fmt_time(when, sizeof(when), at_s);
+		eml_err_set_detail("chain depth %d: %s (checked at %s)", depth,
+		    X509_verify_cert_error_string(err), when);
+		EML_FAIL(rc, map_x509_error(err));
+	}
+	chain = X509_STORE_CTX_get0_chain(ctx);
+	if (chain == NULL || (size_t)sk_X509_num(chain) != expect_len) {
+		eml_err_set_detail("chain has %d certificates, the document carries %zu",
+		    chain == NULL ? 0 : sk_X509_num(chain), expect_len);
+		EML_FAIL(rc, EML_ERR_ATTEST_CHAIN);
+	}
+	/* Pin: the anchor OpenSSL ended at must be the caller's root, byte for
+	 * byte, not merely a certificate with the same name. */
+	top = sk_X509_value(chain, sk_X509_num(chain) - 1);
+	dl = i2d_X509(top, &der);
+	if (dl <= 0 || (size_t)dl != root->der_len ||
+	    sodium_memcmp(der, root->der, root->der_len) != 0) {
+		eml_err_set_detail("chain ends at a certificate other than the trusted root");
+		EML_FAIL(rc, EML_ERR_ATTEST_UNTRUSTED_ROOT);
+	}
+	rc = EML_OK;
+out:
+	OPENSSL_free(der);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return rc;
+}
+
+eml_err
+eml_attest_chain_verify(const struct eml_attest_doc *doc, const struct eml_attest_root *root,
+    int64_t at_s)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	X509 *leaf = NULL;
+	STACK_OF(X509) *untrusted = NULL;
+
+	if (doc == NULL || root == NULL)
+		EML_BAIL(EML_ERR_NULL);
+	if (doc->cabundle_count == 0)
+		EML_BAIL(EML_ERR_ATTEST_FIELD_RANGE);
+	/* cabundle is root first (AWS §3.2.3.1). Its root must be ours. */
+	if (doc->cabundle_len[0] != root->der_len ||
+	    sodium_memcmp(doc->cabundle[0], root->der, root->der_len) != 0) {
+		char hex[17];
+
+		eml_hex_encode(hex, root->sha256, 8);
+		eml_err_set_detail("cabundle[0] is not the trusted root (sha256 %s...)", hex);
+		EML_BAIL(EML_ERR_ATTEST_UNTRUSTED_ROOT);
+	}
+	if ((rc = cert_from_der(doc->certificate, doc->certificate_len, &leaf)) != EML_OK) {
+		eml_err_set_detail("leaf certificate does not parse");
+		goto out;
+	}
+	if ((rc = check_leaf_profile(leaf)) != EML_OK)
+		goto out;
+	untrusted = sk_X509_new_null();
+	if (untrusted == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	for (size_t i = 1; i < doc->cabundle_count; i++) {
+		X509 *x = NULL;
+
+		if ((rc = cert_from_der(doc->cabundle[i], doc->cabundle_len[i], &x)) != EML_OK) {
+			eml_err_set_detail("cabundle[%zu] does not parse", i);
+			goto out;
+		}
+		if (sk_X509_push(untrusted, x) <= 0) {
+			X509_free(x);
+			EML_FAIL(rc, EML_ERR_NOMEM);
+		}
+	}
+	rc = run_store(leaf, untrusted, root, at_s, doc->cabundle_count + 1);
+out:
+	ERR_clear_error();
+	sk_X509_pop_free(untrusted, X509_free);
+	X509_free(leaf);
+	return rc;
+}
+
+eml_err
+eml_attest_verify(const uint8_t *p, size_t n, const struct eml_attest_root *root,
+    enum eml_attest_at at, int64_t at_s, const struct eml_attest_policy *pol,
+    struct eml_attest_doc *doc)
+{
+	int64_t t;
+	uint64_t now_ms;
+
+	EML_ENSURE_REF(root);
+	EML_ENSURE_REF(pol);
+	EML_GUARD(eml_attest_doc_parse(p, n, doc));
+	EML_GUARD(eml_attest_sig_verify(doc));
+	switch (at) {
+	case EML_ATTEST_AT_NOW:
+		t = (int64_t)time(NULL);
+		break;
+	case EML_ATTEST_AT_DOC:
+		t = (int64_t)(doc->timestamp_ms / 1000);
+		break;
+	case EML_ATTEST_AT_GIVEN:
+		t = at_s;
+		break;
+	default:
+		EML_BAIL(EML_ERR_ATTEST_TIME);
+	}
+	if (t < 0) {
+		eml_err_set_detail("verification time before 1970");
+		EML_BAIL(EML_ERR_ATTEST_TIME);
+	}
+	/* Chain first: only a document from a valid chain has a timestamp
+	 * worth comparing with anything. */
+	EML_GUARD(eml_attest_chain_verify(doc, root, t));
+	now_ms = at == EML_ATTEST_AT_DOC ? doc->timestamp_ms : (uint64_t)t * 1000u;
+	return eml_attest_policy_check(doc, pol, now_ms);
+}

@@ -1,0 +1,991 @@
+/*
+ * Verifier against the real AWS documents in ../shared/testdata/attestation
+ * and a tampering suite built here from them. Expected facts come from the
+ * docNN.json descriptions and NOTES.md, never from the code under test.
+ */
+#include "eml_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "attestation/eml_attest.h"
+#include "attestation/eml_attest_encode.h"
+#include "attestation/eml_attest_sim.h"
+#include "attestation/eml_cbor.h"
+#include "eml_buf.h"
+#include "eml_mem.h"
+
+#define NDOCS 15
+#define AWS_ROOT_REPO "attestation/roots/aws_nitro_root_g1.pem"
+
+static struct eml_attest_root *aws_root;
+static struct eml_attest_doc *doc;
+static struct eml_attest_policy pol;
+
+static uint8_t *
+load_doc(unsigned i, size_t *n)
+{
+	char rel[64];
+
+	(void)snprintf(rel, sizeof(rel), "testdata/attestation/doc%02u.cbor", i);
+	return eml_test_read_file(eml_test_shared(rel), n);
+}
+
+static json_t *
+load_json(unsigned i)
+{
+	char rel[64];
+	json_error_t e;
+	json_t *j;
+
+	(void)snprintf(rel, sizeof(rel), "testdata/attestation/doc%02u.json", i);
+	j = json_load_file(eml_test_shared(rel), 0, &e);
+	if (j == NULL)
+		fail_msg("doc%02u.json: %s", i, e.text);
+	return j;
+}
+
+static int
+setup(void **state)
+{
+	size_t n;
+	uint8_t *pem;
+
+	(void)state;
+	assert_eml_ok(eml_mem_init());
+	pem = eml_test_read_file(eml_test_shared("testdata/attestation/aws_nitro_root_g1.pem"), &n);
+	assert_eml_ok(eml_attest_root_load(pem, n, &aws_root));
+	eml_free(pem);
+	doc = eml_calloc(1, sizeof(*doc));
+	assert_non_null(doc);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	eml_attest_root_free(aws_root);
+	eml_free(doc);
+	return 0;
+}
+
+static void
+permissive(void)
+{
+	eml_attest_policy_init(&pol);
+	pol.allow_debug = true;
+}
+
+static eml_err
+verify_at_doc(const uint8_t *p, size_t n)
+{
+	return eml_attest_verify(p, n, aws_root, EML_ATTEST_AT_DOC, 0, &pol, doc);
+}
+
+/* The root shipped in the repo is the AWS root (README: SHA-256 of its DER). */
+static void
+shipped_root_is_aws(void **state)
+{
+	struct eml_attest_root *r = NULL;
+	uint8_t *pem;
+	size_t n;
+	uint8_t h[32];
+	char hex[65];
+
+	(void)state;
+	pem = eml_test_read_file(AWS_ROOT_REPO, &n);
+	assert_eml_ok(eml_attest_root_load(pem, n, &r));
+	eml_attest_root_sha256(r, h);
+	eml_hex_encode(hex, h, 32);
+	assert_string_equal(hex, "641a0321a3e244efe456463195d606317ed7cdcc3c1756e09893f3c68f79bb5b");
+	eml_attest_root_free(r);
+	eml_free(pem);
+}
+
+static void
+root_load_rejects_junk(void **state)
+{
+	struct eml_attest_root *r = NULL;
+	static const uint8_t junk[] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+	uint8_t *leafdoc;
+	size_t n;
+
+	(void)state;
+	assert_eml(eml_attest_root_load(junk, sizeof(junk) - 1, &r), EML_ERR_ATTEST_ROOT);
+	assert_eml(eml_attest_root_load((const uint8_t *)"x", 1, &r), EML_ERR_ATTEST_ROOT);
+	assert_null(r);
+	/* A leaf certificate is not a trust root. */
+	leafdoc = load_doc(1, &n);
+	assert_eml_ok(eml_attest_doc_parse(leafdoc, n, doc));
+	assert_eml(eml_attest_root_load(doc->certificate, doc->certificate_len, &r),
+	    EML_ERR_ATTEST_ROOT);
+	/* An intermediate CA is not self-issued. */
+	assert_eml(eml_attest_root_load(doc->cabundle[1], doc->cabundle_len[1], &r),
+	    EML_ERR_ATTEST_ROOT);
+	eml_free(leafdoc);
+}
+
+/* Every genuine enclave document verifies at its own time, and its fields
+ * match the independent description in docNN.json. */
+static void
+real_docs_verify_at_own_time(void **state)
+{
+	(void)state;
+	for (unsigned i = 1; i <= NDOCS; i++) {
+		size_t n;
+		uint8_t *p = load_doc(i, &n);
+		json_t *j = load_json(i);
+		const char *enc;
+
+		permissive();
+		eml_err rc = verify_at_doc(p, n);
+		if (rc != EML_OK)
+			fail_msg("doc%02u: %s: %s", i, eml_err_name(rc), eml_err_detail());
+		assert_string_equal(doc->module_id, json_string_value(json_object_get(j, "module_id")));
+		assert_true(doc->timestamp_ms ==
+		    (uint64_t)json_integer_value(json_object_get(j, "timestamp_ms")));
+		assert_int_equal(doc->pcr_count,
+		    (size_t)json_integer_value(json_object_get(j, "pcr_count")));
+		enc = json_string_value(json_object_get(j, "payload_map_encoding"));
+		assert_int_equal(doc->indefinite_map, strncmp(enc, "indefinite", 10) == 0);
+		assert_int_equal(eml_attest_doc_is_debug(doc),
+		    json_is_true(json_object_get(j, "debug_mode_enclave")));
+		assert_int_equal(doc->cabundle_count,
+		    (size_t)json_integer_value(json_object_get(j, "cabundle_count")));
+		{
+			json_t *pk = json_object_get(j, "public_key_len");
+			json_t *ud = json_object_get(j, "user_data_len");
+			json_t *nc = json_object_get(j, "nonce_len");
+
+			assert_int_equal(doc->public_key.present, !json_is_null(pk));
+			assert_int_equal(doc->user_data.present, !json_is_null(ud));
+			assert_int_equal(doc->nonce.present, !json_is_null(nc));
+			if (!json_is_null(pk))
+				assert_int_equal(doc->public_key.len, (size_t)json_integer_value(pk));
+			if (!json_is_null(ud))
+				assert_int_equal(doc->user_data.len, (size_t)json_integer_value(ud));
+			if (!json_is_null(nc))
+				assert_int_equal(doc->nonce.len, (size_t)json_integer_value(nc));
+		}
+		json_decref(j);
+		eml_free(p);
+	}
+}
+
+/* Leaf certificates live about three hours: now, every one is expired. */
+static void
+real_docs_expired_now(void **state)
+{
+	(void)state;
+	for (unsigned i = 1; i <= NDOCS; i++) {
+		size_t n;
+		uint8_t *p = load_doc(i, &n);
+
+		permissive();
+		assert_eml(eml_attest_verify(p, n, aws_root, EML_ATTEST_AT_NOW, 0, &pol, doc),
+		    EML_ERR_ATTEST_CHAIN_EXPIRED);
+		eml_free(p);
+	}
+}
+
+/* Before the leaf's notBefore (2 h 17 min before doc02's time, NOTES §2.3)
+ * the chain is not yet valid. */
+static void
+real_doc_not_yet_valid(void **state)
+{
+	size_t n;
+	uint8_t *p = load_doc(2, &n);
+	int64_t t;
+
+	(void)state;
+	permissive();
+	assert_eml_ok(eml_attest_doc_parse(p, n, doc));
+	t = (int64_t)(doc->timestamp_ms / 1000) - 3 * 3600;
+	assert_eml(eml_attest_verify(p, n, aws_root, EML_ATTEST_AT_GIVEN, t, &pol, doc),
+	    EML_ERR_ATTEST_CHAIN_NOT_YET_VALID);
+	eml_free(p);
+}
+
+/* doc02, doc06, doc09 are debug enclaves (all-zero PCR0-2). */
+static void
+debug_docs_refused_by_default(void **state)
+{
+	(void)state;
+	for (unsigned i = 1; i <= NDOCS; i++) {
+		size_t n;
+		uint8_t *p = load_doc(i, &n);
+		bool dbg = i == 2 || i == 6 || i == 9;
+
+		eml_attest_policy_init(&pol);
+		assert_eml(verify_at_doc(p, n), dbg ? EML_ERR_ATTEST_DEBUG : EML_OK);
+		eml_free(p);
+	}
+}
+
+static void
+nitrotpm_doc16_rejected(void **state)
+{
+	size_t n;
+	uint8_t *p = eml_test_read_file(eml_test_shared("testdata/attestation/doc16.cbor"), &n);
+
+	(void)state;
+	permissive();
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_NITROTPM);
+	eml_free(p);
+}
+
+/* found_negatives.json says why each is bad; the code must say the same. */
+static void
+found_negatives_rejected(void **state)
+{
+	static const struct {
+		const char *file;
+		eml_err want;
+	} cases[] = {
+		/* "payload altered after signing; COSE signature fails" */
+		{ "found_neg_eternis_invalid_attestation.cbor", EML_ERR_ATTEST_SIG_INVALID },
+		/* "signed by a non-AWS CA (cabundle has 1 cert, not the AWS root)" */
+		{ "found_neg_marlin_custom_root.cbor", EML_ERR_ATTEST_UNTRUSTED_ROOT },
+		/* "unprotected header is CBOR null, cabundle null, ..." */
+		{ "found_neg_blocky_selfsigned.cbor", EML_ERR_ATTEST_COSE_STRUCT },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char rel[128];
+		size_t n;
+		uint8_t *p;
+
+		(void)snprintf(rel, sizeof(rel), "testdata/attestation/%s", cases[i].file);
+		p = eml_test_read_file(eml_test_shared(rel), &n);
+		permissive();
+		assert_eml(verify_at_doc(p, n), cases[i].want);
+		eml_free(p);
+	}
+}
+
+/* The encoder writes a payload byte-for-byte as the NSM does: re-encoding
+ * each parsed real payload gives back the signed bytes. */
+static void
+encoder_matches_nsm_bytes(void **state)
+{
+	(void)state;
+	for (unsigned i = 1; i <= NDOCS; i++) {
+		size_t n;
+		uint8_t *p = load_doc(i, &n);
+		struct eml_buf b;
+
+		eml_buf_init(&b, EML_ATTEST_PAYLOAD_MAX);
+		assert_eml_ok(eml_attest_doc_parse(p, n, doc));
+		assert_eml_ok(eml_attest_payload_encode(doc, doc->indefinite_map, &b));
+		assert_int_equal(b.len, doc->payload_len);
+		assert_memory_equal(b.data, doc->payload, b.len);
+		eml_buf_free(&b);
+		eml_free(p);
+	}
+}
+
+/* ------------------------------------------------------------ tampering */
+
+static uint8_t *
+copy_of(const uint8_t *p, size_t n, size_t extra)
+{
+	uint8_t *q = eml_alloc(n + extra);
+
+	assert_non_null(q);
+	memcpy(q, p, n);
+	return q;
+}
+
+static size_t
+find(const uint8_t *hay, size_t hn, const uint8_t *needle, size_t nn)
+{
+	for (size_t i = 0; i + nn <= hn; i++) {
+		if (memcmp(hay + i, needle, nn) == 0)
+			return i;
+	}
+	fail_msg("pattern not found");
+	return 0;
+}
+
+static void
+flipped_bits(void **state)
+{
+	size_t n;
+	uint8_t *orig = load_doc(5, &n);
+	uint8_t *p;
+	size_t off;
+
+	(void)state;
+	assert_eml_ok(eml_attest_doc_parse(orig, n, doc));
+
+	/* A bit inside PCR0's value in the payload: parses, signature fails. */
+	p = copy_of(orig, n, 0);
+	off = find(p, n, doc->pcr[0], 48);
+	p[off + 7] ^= 0x10;
+	permissive();
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_SIG_INVALID);
+	memcpy(p, orig, n);
+	/* A bit in the timestamp (module_id, digest keys precede it). */
+	off = find(p, n, (const uint8_t *)"timestamp", 9) + 9 + 1;
+	p[off + 7] ^= 0x01;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_SIG_INVALID);
+
+	/* Protected header a1 01 38 22 at offset 2: -35 -> -36 (ES512). */
+	memcpy(p, orig, n);
+	assert_int_equal(p[5], 0x22);
+	p[5] ^= 0x01;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_COSE_ALG);
+	/* label 1 -> 3 (content type): no alg left. */
+	memcpy(p, orig, n);
+	p[3] ^= 0x02;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_COSE_HEADER);
+
+	/* Last byte of s, and first byte of r. */
+	memcpy(p, orig, n);
+	p[n - 1] ^= 0x01;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_SIG_INVALID);
+	memcpy(p, orig, n);
+	p[n - 96] ^= 0x80;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_SIG_INVALID);
+	eml_free(p);
+	eml_free(orig);
+}
+
+static void
+truncation_and_trailing(void **state)
+{
+	size_t n;
+	uint8_t *orig = load_doc(14, &n);
+	uint8_t *p = copy_of(orig, n, 1);
+
+	(void)state;
+	/* Every proper prefix is rejected as malformed CBOR. */
+	for (size_t k = 0; k < n; k++)
+		assert_eml(eml_attest_doc_parse(p, k, doc), EML_ERR_ATTEST_CBOR);
+	p[n] = 0x00;
+	assert_eml(eml_attest_doc_parse(p, n + 1, doc), EML_ERR_ATTEST_TRAILING);
+	permissive();
+	assert_eml(verify_at_doc(p, n + 1), EML_ERR_ATTEST_TRAILING);
+	eml_free(p);
+	eml_free(orig);
+}
+
+static void
+tag18_accepted_other_tags_not(void **state)
+{
+	size_t n;
+	uint8_t *orig = load_doc(14, &n);
+	uint8_t *p = eml_alloc(n + 1);
+
+	(void)state;
+	p[0] = 0xd2; /* tag 18 */
+	memcpy(p + 1, orig, n);
+	permissive();
+	assert_eml_ok(verify_at_doc(p, n + 1));
+	assert_true(doc->tagged);
+	p[0] = 0xd1; /* tag 17: COSE_Mac0 */
+	assert_eml(verify_at_doc(p, n + 1), EML_ERR_ATTEST_COSE_STRUCT);
+	eml_free(p);
+	/* The same tag in its two-byte form, and tag 18 twice. */
+	p = eml_alloc(n + 2);
+	p[0] = 0xd8;
+	p[1] = 0x12;
+	memcpy(p + 2, orig, n);
+	assert_eml_ok(verify_at_doc(p, n + 2));
+	p[0] = 0xd2;
+	p[1] = 0xd2;
+	assert_eml(verify_at_doc(p, n + 2), EML_ERR_ATTEST_COSE_STRUCT);
+	eml_free(p);
+	eml_free(orig);
+}
+
+static EVP_PKEY *
+p384(void)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+
+	assert_non_null(k);
+	return k;
+}
+
+/* COSE_Sign1 from doc's fields, signed by key under protected header
+ * prot (NULL: the Nitro one). */
+static uint8_t *
+forge(const struct eml_attest_doc *d, EVP_PKEY *key, const uint8_t *prot, size_t plen, size_t *n)
+{
+	struct eml_buf payload;
+	struct eml_buf out;
+
+	eml_buf_init(&payload, EML_ATTEST_PAYLOAD_MAX);
+	eml_buf_init(&out, EML_ATTEST_DOC_MAX);
+	assert_eml_ok(eml_attest_payload_encode(d, d->indefinite_map, &payload));
+	assert_eml_ok(eml_attest_cose_sign(payload.data, payload.len, prot, plen, false, key, &out));
+	eml_buf_free(&payload);
+	*n = out.len;
+	return out.data; /* the caller frees with eml_free */
+}
+
+/* ES256 named in an otherwise valid, validly signed header. */
+static void
+es256_header_refused(void **state)
+{
+	static const uint8_t es256[] = { 0xa1, 0x01, 0x26 };
+	static const uint8_t crit[] = { 0xa2, 0x01, 0x38, 0x22, 0x02, 0x81, 0x01 };
+	size_t n;
+	uint8_t *orig = load_doc(5, &n);
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+	EVP_PKEY *k = p384();
+	uint8_t *p;
+	size_t pn;
+
+	(void)state;
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	permissive();
+	p = forge(d, k, es256, sizeof(es256), &pn);
+	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_COSE_ALG);
+	eml_free(p);
+	p = forge(d, k, crit, sizeof(crit), &pn);
+	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_COSE_CRIT);
+	eml_free(p);
+	EVP_PKEY_free(k);
+	eml_free(d);
+	eml_free(orig);
+}
+
+/* Rebuild the envelope around the genuine payload with a signature of
+ * another length, or a non-empty unprotected header. */
+static void
+signature_length_and_unprotected(void **state)
+{
+	size_t n;
+	uint8_t *orig = load_doc(5, &n);
+	static const uint8_t prot[] = { 0xa1, 0x01, 0x38, 0x22 };
+	struct eml_buf b;
+	size_t lens[] = { 95, 97, 64, 0 };
+
+	(void)state;
+	assert_eml_ok(eml_attest_doc_parse(orig, n, doc));
+	permissive();
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+
+		assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+		eml_buf_init(&b, EML_ATTEST_DOC_MAX);
+		assert_eml_ok(eml_cbor_put_head(&b, EML_CBOR_ARRAY, 4));
+		assert_eml_ok(eml_cbor_put_bytes(&b, prot, sizeof(prot)));
+		assert_eml_ok(eml_cbor_put_head(&b, EML_CBOR_MAP, 0));
+		assert_eml_ok(eml_cbor_put_bytes(&b, d->payload, d->payload_len));
+		assert_eml_ok(eml_cbor_put_bytes(&b, d->signature, lens[i]));
+		assert_eml(verify_at_doc(b.data, b.len), EML_ERR_ATTEST_SIG_LENGTH);
+		eml_buf_free(&b);
+		eml_free(d);
+	}
+	/* Unprotected {4: h'00'} (kid), then {2: [1]} (crit). */
+	{
+		static const uint8_t kid[] = { 0xa1, 0x04, 0x41, 0x00 };
+		static const uint8_t crit[] = { 0xa1, 0x02, 0x81, 0x01 };
+		const uint8_t *hs[] = { kid, crit };
+		eml_err want[] = { EML_ERR_ATTEST_COSE_HEADER, EML_ERR_ATTEST_COSE_CRIT };
+
+		for (size_t i = 0; i < 2; i++) {
+			eml_buf_init(&b, EML_ATTEST_DOC_MAX);
+			assert_eml_ok(eml_cbor_put_head(&b, EML_CBOR_ARRAY, 4));
+			assert_eml_ok(eml_cbor_put_bytes(&b, prot, sizeof(prot)));
+			assert_eml_ok(eml_buf_append(&b, hs[i], 4));
+			assert_eml_ok(eml_cbor_put_bytes(&b, doc->payload, doc->payload_len));
+			assert_eml_ok(eml_cbor_put_bytes(&b, doc->signature, 96));
+			assert_eml(verify_at_doc(b.data, b.len), want[i]);
+			eml_buf_free(&b);
+		}
+	}
+	eml_free(orig);
+}
+
+/* A certificate with the given subject and issuer names. */
+static X509 *
+cert(const X509_NAME *subject, const X509_NAME *issuer, EVP_PKEY *key, EVP_PKEY *signer,
+    int64_t nb, bool ca)
+{
+	X509 *x = X509_new();
+	X509V3_CTX ctx;
+	X509_EXTENSION *e;
+
+	assert_non_null(x);
+	assert_int_equal(X509_set_version(x, 2), 1);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 7);
+	assert_non_null(ASN1_TIME_set(X509_getm_notBefore(x), (time_t)nb));
+	assert_non_null(ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(nb + 30 * 86400)));
+	assert_int_equal(X509_set_subject_name(x, subject), 1);
+	assert_int_equal(X509_set_issuer_name(x, issuer), 1);
+	assert_int_equal(X509_set_pubkey(x, key), 1);
+	X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, NID_basic_constraints,
+	    ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	e = X509V3_EXT_conf_nid(NULL, &ctx, NID_key_usage,
+	    ca ? "critical,keyCertSign,digitalSignature" : "digitalSignature");
+	X509_add_ext(x, e, -1);
+	X509_EXTENSION_free(e);
+	assert_true(X509_sign(x, signer, EVP_sha384()) > 0);
+	return x;
+}
+
+static void
+der_into(X509 *x, uint8_t *dst, size_t *len)
+{
+	unsigned char *q = dst;
+	int n = i2d_X509(x, NULL);
+
+	assert_true(n > 0 && n <= EML_ATTEST_CERT_MAX);
+	assert_int_equal(i2d_X509(x, &q), n);
+	*len = (size_t)n;
+}
+
+static X509 *
+x509_of(const uint8_t *p, size_t n)
+{
+	const unsigned char *q = p;
+	X509 *x = d2i_X509(NULL, &q, (long)n);
+
+	assert_non_null(x);
+	return x;
+}
+
+/* A whole chain made by an attacker whose root copies the AWS root's
+ * name: rejected whether the bundle carries the forged root or the
+ * genuine one. */
+static void
+forged_chain_with_aws_root_name(void **state)
+{
+	size_t n;
+	uint8_t *orig = load_doc(5, &n);
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+	X509 *aws;
+	X509 *chain[5] = { 0 };
+	EVP_PKEY *keys[5];
+	int64_t t;
+	uint8_t *p;
+	size_t pn;
+
+	(void)state;
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	t = (int64_t)(d->timestamp_ms / 1000) - 86400;
+	aws = x509_of(d->cabundle[0], d->cabundle_len[0]);
+	for (int i = 0; i < 5; i++)
+		keys[i] = p384();
+	/* chain[0] forged root (AWS name), 1..3 copies of the genuine
+	 * intermediates' names, 4 the leaf. */
+	chain[0] = cert(X509_get_subject_name(aws), X509_get_subject_name(aws), keys[0], keys[0], t, true);
+	for (int i = 1; i < 4; i++) {
+		X509 *g = x509_of(d->cabundle[i], d->cabundle_len[i]);
+
+		chain[i] = cert(X509_get_subject_name(g), X509_get_subject_name(chain[i - 1]), keys[i],
+		    keys[i - 1], t, true);
+		X509_free(g);
+	}
+	{
+		X509 *g = x509_of(d->certificate, d->certificate_len);
+
+		chain[4] = cert(X509_get_subject_name(g), X509_get_subject_name(chain[3]), keys[4],
+		    keys[3], t, false);
+		X509_free(g);
+	}
+	for (int i = 0; i < 4; i++)
+		der_into(chain[i], d->cabundle[i], &d->cabundle_len[i]);
+	der_into(chain[4], d->certificate, &d->certificate_len);
+	permissive();
+	p = forge(d, keys[4], NULL, 0, &pn);
+	/* The signature is valid under the forged leaf; only the chain fails. */
+	assert_eml_ok(eml_attest_doc_parse(p, pn, doc));
+	assert_eml_ok(eml_attest_sig_verify(doc));
+	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_UNTRUSTED_ROOT);
+	eml_free(p);
+	/* Same forgery, but the bundle shows the genuine root bytes: the
+	 * forged regional certificate does not verify under the AWS key. */
+	der_into(aws, d->cabundle[0], &d->cabundle_len[0]);
+	p = forge(d, keys[4], NULL, 0, &pn);
+	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_CHAIN_SIG);
+	eml_free(p);
+	for (int i = 0; i < 5; i++) {
+		X509_free(chain[i]);
+		EVP_PKEY_free(keys[i]);
+	}
+	X509_free(aws);
+	eml_free(d);
+	eml_free(orig);
+}
+
+/* The attacker's own leaf, named like an AWS leaf and claiming the
+ * genuine instance CA as issuer, on the genuine cabundle. */
+static void
+attacker_leaf_on_genuine_bundle(void **state)
+{
+	size_t n;
+	uint8_t *orig = load_doc(14, &n);
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+	EVP_PKEY *k = p384();
+	X509 *inst;
+	X509 *g;
+	X509 *leaf;
+	uint8_t *p;
+	size_t pn;
+
+	(void)state;
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	inst = x509_of(d->cabundle[d->cabundle_count - 1], d->cabundle_len[d->cabundle_count - 1]);
+	g = x509_of(d->certificate, d->certificate_len);
+	leaf = cert(X509_get_subject_name(g), X509_get_subject_name(inst), k, k,
+	    (int64_t)(d->timestamp_ms / 1000) - 3600, false);
+	der_into(leaf, d->certificate, &d->certificate_len);
+	p = forge(d, k, NULL, 0, &pn);
+	permissive();
+	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_CHAIN_SIG);
+	eml_free(p);
+	/* Keeping the genuine leaf but signing with the attacker key: the
+	 * COSE signature fails first. */
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	p = forge(d, k, NULL, 0, &pn);
+	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_SIG_INVALID);
+	eml_free(p);
+	X509_free(leaf);
+	X509_free(g);
+	X509_free(inst);
+	EVP_PKEY_free(k);
+	eml_free(d);
+	eml_free(orig);
+}
+
+/* The genuine document under another root (the simulator's). */
+static void
+genuine_doc_under_other_root(void **state)
+{
+	struct eml_attest_sim *sim = NULL;
+	struct eml_attest_root *r = NULL;
+	struct eml_buf pem;
+	size_t n;
+	uint8_t *p = load_doc(1, &n);
+
+	(void)state;
+	eml_buf_init(&pem, 16384);
+	assert_eml_ok(eml_attest_sim_open(NULL, NULL, &sim));
+	assert_eml_ok(eml_attest_sim_root_pem(sim, &pem));
+	assert_eml_ok(eml_attest_root_load(pem.data, pem.len, &r));
+	permissive();
+	assert_eml(eml_attest_verify(p, n, r, EML_ATTEST_AT_DOC, 0, &pol, doc),
+	    EML_ERR_ATTEST_UNTRUSTED_ROOT);
+	eml_attest_root_free(r);
+	eml_attest_sim_free(sim);
+	eml_buf_free(&pem);
+	eml_free(p);
+}
+
+/* PCR values from doc01.json (an independent decoding). */
+static void
+policy_mismatches(void **state)
+{
+	size_t n;
+	uint8_t *p = load_doc(1, &n);
+	json_t *j = load_json(1);
+	json_t *pcrs = json_object_get(j, "pcrs_hex (0,1,2,8 and every non-zero)");
+	const char *k;
+	json_t *v;
+
+	(void)state;
+	assert_non_null(pcrs);
+	eml_attest_policy_init(&pol);
+	json_object_foreach(pcrs, k, v) {
+		unsigned idx = (unsigned)atoi(k);
+
+		assert_eml_ok(eml_hex_decode(pol.pcr[idx], 48, json_string_value(v)));
+		pol.pcr_len[idx] = 48;
+		pol.pcr_mask |= 1u << idx;
+	}
+	assert_eml_ok(verify_at_doc(p, n));
+	/* One bit off in PCR2. */
+	pol.pcr[2][47] ^= 1;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_PCR_MISMATCH);
+	assert_non_null(strstr(eml_err_detail(), "PCR2: expected"));
+	pol.pcr[2][47] ^= 1;
+	/* A PCR the document does not have (doc01 has 16). */
+	pol.pcr_mask |= 1u << 20;
+	pol.pcr_len[20] = 48;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_PCR_MISSING);
+	pol.pcr_mask &= ~(1u << 20);
+	/* A 32-byte expectation against a 48-byte PCR. */
+	pol.pcr_len[4] = 32;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_PCR_MISMATCH);
+	pol.pcr_len[4] = 48;
+	/* doc01 has null nonce, user_data and public_key. */
+	pol.nonce_set = true;
+	pol.nonce_len = 32;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_NONCE);
+	pol.nonce_set = false;
+	pol.user_data_set = true;
+	pol.user_data_len = 32;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_USER_DATA);
+	pol.user_data_set = false;
+	pol.require_public_key = true;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_PUBLIC_KEY);
+	json_decref(j);
+	eml_free(p);
+}
+
+/* doc10 carries 1024-byte nonce, user_data and public_key; doc02 an empty
+ * public_key. */
+static void
+nonce_user_data_public_key(void **state)
+{
+	size_t n;
+	uint8_t *p = load_doc(10, &n);
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+
+	(void)state;
+	assert_eml_ok(eml_attest_doc_parse(p, n, d));
+	eml_attest_policy_init(&pol);
+	pol.nonce_set = pol.user_data_set = pol.require_public_key = true;
+	pol.nonce_len = d->nonce.len;
+	memcpy(pol.nonce, d->nonce.data, d->nonce.len);
+	pol.user_data_len = d->user_data.len;
+	memcpy(pol.user_data, d->user_data.data, d->user_data.len);
+	assert_eml_ok(verify_at_doc(p, n));
+	pol.nonce[1023] ^= 0x80;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_NONCE);
+	pol.nonce[1023] ^= 0x80;
+	pol.nonce_len = 1023; /* a prefix is not a match */
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_NONCE);
+	pol.nonce_len = 1024;
+	pol.user_data[0] ^= 1;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_USER_DATA);
+	eml_free(p);
+	p = load_doc(2, &n);
+	eml_attest_policy_init(&pol);
+	pol.allow_debug = true;
+	pol.require_public_key = true;
+	assert_eml(verify_at_doc(p, n), EML_ERR_ATTEST_PUBLIC_KEY);
+	eml_free(p);
+	eml_free(d);
+}
+
+static void
+age_and_future(void **state)
+{
+	size_t n;
+	uint8_t *p = load_doc(2, &n);
+	int64_t t;
+
+	(void)state;
+	assert_eml_ok(eml_attest_doc_parse(p, n, doc));
+	t = (int64_t)(doc->timestamp_ms / 1000);
+	permissive();
+	pol.max_age_ms = 600 * 1000;
+	assert_eml_ok(eml_attest_verify(p, n, aws_root, EML_ATTEST_AT_GIVEN, t + 599, &pol, doc));
+	assert_eml(eml_attest_verify(p, n, aws_root, EML_ATTEST_AT_GIVEN, t + 1000, &pol, doc),
+	    EML_ERR_ATTEST_TOO_OLD);
+	/* 40 minutes before its own timestamp, the leaf is already valid. */
+	assert_eml(eml_attest_verify(p, n, aws_root, EML_ATTEST_AT_GIVEN, t - 2400, &pol, doc),
+	    EML_ERR_ATTEST_FUTURE);
+	eml_free(p);
+}
+
+/* ------------------------------------------------------- malformed CBOR */
+
+static eml_err
+parse_bytes(const uint8_t *p, size_t n)
+{
+	return eml_attest_doc_parse(p, n, doc);
+}
+
+static void
+malformed_envelopes(void **state)
+{
+	/* Each claims more than it has, nests too deep, or is the wrong shape. */
+	static const uint8_t huge_array[] = { 0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const uint8_t huge_map[] = { 0xbb, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00 };
+	static const uint8_t huge_bstr[] = { 0x5b, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00 };
+	static const uint8_t deep[] = { 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x00 };
+	static const uint8_t indef_bstr[] = { 0x84, 0x5f, 0x41, 0x00, 0xff, 0xa0, 0x41, 0x00, 0x41, 0x00 };
+	static const uint8_t three[] = { 0x83, 0x40, 0xa0, 0x40 };
+	static const uint8_t five[] = { 0x85, 0x40, 0xa0, 0x40, 0x40, 0x40 };
+	static const uint8_t not_array[] = { 0xa0 };
+	static const uint8_t stray_break[] = { 0xff };
+	static const uint8_t reserved[] = { 0x1c };
+	static const uint8_t indef_array[] = { 0x9f, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xa0, 0x41, 0x00,
+		0x40, 0xff };
+	static const uint8_t null_payload[] = { 0x84, 0x44, 0xa1, 0x01, 0x38, 0x22, 0xa0, 0xf6, 0x40 };
+	static const uint8_t prot_map[] = { 0x84, 0xa1, 0x01, 0x38, 0x22, 0xa0, 0x41, 0x00, 0x40 };
+	uint8_t *big;
+
+	(void)state;
+	assert_eml(parse_bytes(huge_array, sizeof(huge_array)), EML_ERR_ATTEST_CBOR);
+	assert_eml(parse_bytes(huge_map, sizeof(huge_map)), EML_ERR_ATTEST_CBOR);
+	assert_eml(parse_bytes(huge_bstr, sizeof(huge_bstr)), EML_ERR_ATTEST_CBOR);
+	assert_eml(parse_bytes(deep, sizeof(deep)), EML_ERR_ATTEST_CBOR);
+	assert_eml(parse_bytes(indef_bstr, sizeof(indef_bstr)), EML_ERR_ATTEST_CBOR);
+	assert_eml(parse_bytes(stray_break, sizeof(stray_break)), EML_ERR_ATTEST_CBOR);
+	assert_eml(parse_bytes(reserved, sizeof(reserved)), EML_ERR_ATTEST_CBOR);
+	assert_eml(parse_bytes(three, sizeof(three)), EML_ERR_ATTEST_COSE_STRUCT);
+	assert_eml(parse_bytes(five, sizeof(five)), EML_ERR_ATTEST_COSE_STRUCT);
+	assert_eml(parse_bytes(not_array, sizeof(not_array)), EML_ERR_ATTEST_COSE_STRUCT);
+	assert_eml(parse_bytes(indef_array, sizeof(indef_array)), EML_ERR_ATTEST_COSE_STRUCT);
+	assert_eml(parse_bytes(null_payload, sizeof(null_payload)), EML_ERR_ATTEST_COSE_STRUCT);
+	assert_eml(parse_bytes(prot_map, sizeof(prot_map)), EML_ERR_ATTEST_COSE_STRUCT);
+	big = eml_calloc(1, EML_ATTEST_DOC_MAX + 1);
+	assert_eml(parse_bytes(big, EML_ATTEST_DOC_MAX + 1), EML_ERR_ATTEST_TOO_LARGE);
+	eml_free(big);
+	assert_eml(parse_bytes(NULL, 0), EML_ERR_ATTEST_CBOR);
+}
+
+/* Payload maps built by hand around doc05's fields: duplicate, unknown,
+ * missing and mistyped keys. The envelope is signed by an unrelated key:
+ * the parser runs before any signature check. */
+static void
+payload_field_errors(void **state)
+{
+	size_t n;
+	uint8_t *orig = load_doc(5, &n);
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+	EVP_PKEY *k = p384();
+	struct eml_buf pl;
+	struct eml_buf out;
+	struct {
+		const char *extra_key;
+		int extra_kind; /* 0 text "SHA384", 1 uint 5, 2 null */
+		eml_err want;
+	} cases[] = {
+		{ "digest", 0, EML_ERR_ATTEST_DUP_KEY },
+		{ "nonce", 2, EML_ERR_ATTEST_DUP_KEY },
+		{ "favourite_colour", 0, EML_ERR_ATTEST_FIELD_UNKNOWN },
+		{ "nitrotpm_pcrs", 2, EML_ERR_ATTEST_NITROTPM },
+	};
+
+	(void)state;
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		eml_buf_init(&pl, EML_ATTEST_PAYLOAD_MAX);
+		eml_buf_init(&out, EML_ATTEST_DOC_MAX);
+		d->indefinite_map = true;
+		assert_eml_ok(eml_attest_payload_encode(d, true, &pl));
+		pl.len--; /* drop the break, add one more pair, close again */
+		assert_eml_ok(eml_cbor_put_text(&pl, cases[i].extra_key));
+		if (cases[i].extra_kind == 0)
+			assert_eml_ok(eml_cbor_put_text(&pl, "SHA384"));
+		else if (cases[i].extra_kind == 1)
+			assert_eml_ok(eml_cbor_put_head(&pl, EML_CBOR_UINT, 5));
+		else
+			assert_eml_ok(eml_cbor_put_simple(&pl, 0xf6));
+		assert_eml_ok(eml_cbor_put_simple(&pl, 0xff));
+		assert_eml_ok(eml_attest_cose_sign(pl.data, pl.len, NULL, 0, false, k, &out));
+		assert_eml(parse_bytes(out.data, out.len), cases[i].want);
+		eml_buf_free(&pl);
+		eml_buf_free(&out);
+	}
+	eml_free(orig);
+	eml_free(d);
+	EVP_PKEY_free(k);
+}
+
+/* Field values out of range, through the encoder. */
+static void
+payload_value_errors(void **state)
+{
+	size_t n;
+	uint8_t *orig = load_doc(5, &n);
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+	EVP_PKEY *k = p384();
+	uint8_t *p;
+	size_t pn;
+
+	(void)state;
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	d->pcr_len[3] = 47;
+	p = forge(d, k, NULL, 0, &pn);
+	assert_eml(parse_bytes(p, pn), EML_ERR_ATTEST_FIELD_RANGE);
+	eml_free(p);
+	d->pcr_len[3] = 48;
+	d->pcr_present = 0;
+	p = forge(d, k, NULL, 0, &pn);
+	assert_eml(parse_bytes(p, pn), EML_ERR_ATTEST_FIELD_RANGE);
+	eml_free(p);
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	d->timestamp_ms = 0;
+	p = forge(d, k, NULL, 0, &pn);
+	assert_eml(parse_bytes(p, pn), EML_ERR_ATTEST_FIELD_RANGE);
+	eml_free(p);
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	d->module_id[0] = '\0';
+	p = forge(d, k, NULL, 0, &pn);
+	assert_eml(parse_bytes(p, pn), EML_ERR_ATTEST_FIELD_RANGE);
+	eml_free(p);
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	d->cabundle_count = 0;
+	p = forge(d, k, NULL, 0, &pn);
+	assert_eml(parse_bytes(p, pn), EML_ERR_ATTEST_FIELD_RANGE);
+	eml_free(p);
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	d->certificate_len = 0;
+	p = forge(d, k, NULL, 0, &pn);
+	assert_eml(parse_bytes(p, pn), EML_ERR_ATTEST_FIELD_RANGE);
+	eml_free(p);
+	/* digest "SHA256": swap the text in the encoded payload. */
+	{
+		struct eml_buf pl;
+		struct eml_buf out;
+		size_t off;
+
+		assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+		eml_buf_init(&pl, EML_ATTEST_PAYLOAD_MAX);
+		eml_buf_init(&out, EML_ATTEST_DOC_MAX);
+		assert_eml_ok(eml_attest_payload_encode(d, false, &pl));
+		off = find(pl.data, pl.len, (const uint8_t *)"SHA384", 6);
+		memcpy(pl.data + off, "SHA256", 6);
+		assert_eml_ok(eml_attest_cose_sign(pl.data, pl.len, NULL, 0, false, k, &out));
+		assert_eml(parse_bytes(out.data, out.len), EML_ERR_ATTEST_DIGEST);
+		eml_buf_free(&pl);
+		eml_buf_free(&out);
+	}
+	eml_free(orig);
+	eml_free(d);
+	EVP_PKEY_free(k);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(shipped_root_is_aws),
+		cmocka_unit_test(root_load_rejects_junk),
+		cmocka_unit_test(real_docs_verify_at_own_time),
+		cmocka_unit_test(real_docs_expired_now),
+		cmocka_unit_test(real_doc_not_yet_valid),
+		cmocka_unit_test(debug_docs_refused_by_default),
+		cmocka_unit_test(nitrotpm_doc16_rejected),
+		cmocka_unit_test(found_negatives_rejected),
+		cmocka_unit_test(encoder_matches_nsm_bytes),
+		cmocka_unit_test(flipped_bits),
+		cmocka_unit_test(truncation_and_trailing),
+		cmocka_unit_test(tag18_accepted_other_tags_not),
+		cmocka_unit_test(es256_header_refused),
+		cmocka_unit_test(signature_length_and_unprotected),
+		cmocka_unit_test(forged_chain_with_aws_root_name),
+		cmocka_unit_test(attacker_leaf_on_genuine_bundle),
+		cmocka_unit_test(genuine_doc_under_other_root),
+		cmocka_unit_test(policy_mismatches),
+		cmocka_unit_test(nonce_user_data_public_key),
+		cmocka_unit_test(age_and_future),
+		cmocka_unit_test(malformed_envelopes),
+		cmocka_unit_test(payload_field_errors),
+		cmocka_unit_test(payload_value_errors),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
