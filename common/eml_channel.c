@@ -1,0 +1,489 @@
+#include "eml_channel.h"
+
+#include <sodium.h>
+
+#include "eml_mem.h"
+
+/* docs/PROTOCOL.md §4 fixes every label and layout below; changing one is
+ * a protocol version change. */
+static const char TRANSCRIPT_LABEL[] = "EphemeralML v1 transcript";
+static const char INFO_C2S[] = "EphemeralML v1 c2s key";
+static const char INFO_S2C[] = "EphemeralML v1 s2c key";
+static const char INFO_SID[] = "EphemeralML v1 session id";
+static const uint8_t AD_LABEL[5] = { 'E', 'M', 'L', 'v', '1' };
+
+#define DIR_C2S 1u
+#define DIR_S2C 2u
+#define KEY_LEN 32u
+#define NONCE_LEN 12u
+#define AD_LEN (5u + 1u + 8u + 4u + 4u + EML_REQUEST_ID_LEN)
+#define HELLO_MAX 1024u
+#define ATT_RESP_MAX (64u * 1024u)
+
+_Static_assert(KEY_LEN == crypto_aead_chacha20poly1305_ietf_KEYBYTES, "key size");
+_Static_assert(NONCE_LEN == crypto_aead_chacha20poly1305_ietf_NPUBBYTES, "nonce size");
+_Static_assert(EML_CHANNEL_TAG_LEN == crypto_aead_chacha20poly1305_ietf_ABYTES, "tag size");
+_Static_assert(EML_X25519_KEY_LEN == crypto_scalarmult_BYTES, "x25519 size");
+_Static_assert(EML_CHANNEL_HASH_LEN == crypto_hash_sha256_BYTES, "hash size");
+
+enum ch_role { ROLE_CLIENT = 1, ROLE_SERVER = 2 };
+enum ch_state {
+	ST_CLIENT_WAIT = 1, /* hello sent, waiting for a verified response */
+	ST_SERVER_WAIT = 2, /* hello received, waiting for the document */
+	ST_OPEN = 3,
+	ST_CLOSED = 4,
+};
+
+struct ch_secrets {
+	uint8_t sk[EML_X25519_KEY_LEN];
+	uint8_t shared[EML_X25519_KEY_LEN];
+	uint8_t k_send[KEY_LEN];
+	uint8_t k_recv[KEY_LEN];
+	uint8_t session_id[EML_CHANNEL_SESSION_ID_LEN];
+};
+
+struct eml_channel {
+	enum ch_role role;
+	enum ch_state state;
+	struct ch_secrets *sec; /* eml_secure_alloc */
+	uint8_t own_pk[EML_X25519_KEY_LEN];
+	uint8_t client_pk[EML_X25519_KEY_LEN];
+	uint8_t nonce[EML_HELLO_NONCE_LEN];
+	uint8_t th[EML_CHANNEL_HASH_LEN];
+	struct eml_buf hello; /* the exact ClientHello bytes */
+	uint64_t send_ctr;
+	uint64_t recv_ctr;
+	uint8_t send_dir;
+	uint8_t recv_dir;
+};
+
+void
+eml_channel_close(struct eml_channel *ch)
+{
+	if (ch == NULL)
+		return;
+	if (ch->sec != NULL) {
+		eml_secure_free(ch->sec); /* wipes */
+		ch->sec = NULL;
+	}
+	eml_buf_free(&ch->hello);
+	eml_wipe(ch->th, sizeof(ch->th));
+	ch->state = ST_CLOSED;
+}
+
+void
+eml_channel_free(struct eml_channel *ch)
+{
+	if (ch == NULL)
+		return;
+	eml_channel_close(ch);
+	eml_free_wipe(ch, sizeof(*ch));
+}
+
+bool
+eml_channel_is_open(const struct eml_channel *ch)
+{
+	return ch != NULL && ch->state == ST_OPEN;
+}
+
+void
+eml_channel_test_set_counters(struct eml_channel *ch, uint64_t send, uint64_t recv)
+{
+	if (ch != NULL) {
+		ch->send_ctr = send;
+		ch->recv_ctr = recv;
+	}
+}
+
+/* Close and return err, recorded at the caller's line. */
+#define CH_FAIL(ch, err)                                                       \
+	do {                                                                   \
+		eml_channel_close(ch);                                         \
+		EML_BAIL(err);                                                 \
+	} while (0)
+
+static eml_err
+channel_alloc(enum ch_role role, struct eml_channel **out)
+{
+	struct eml_channel *ch;
+
+	EML_GUARD(eml_mem_init());
+	ch = eml_calloc(1, sizeof(*ch));
+	EML_ENSURE(ch != NULL, EML_ERR_NOMEM);
+	ch->role = role;
+	ch->sec = eml_secure_alloc(sizeof(*ch->sec));
+	if (ch->sec == NULL) {
+		eml_free(ch);
+		EML_BAIL(EML_ERR_NOMEM);
+	}
+	eml_buf_init(&ch->hello, HELLO_MAX);
+	ch->send_dir = role == ROLE_CLIENT ? DIR_C2S : DIR_S2C;
+	ch->recv_dir = role == ROLE_CLIENT ? DIR_S2C : DIR_C2S;
+	*out = ch;
+	return EML_OK;
+}
+
+/* X25519; libsodium refuses (returns -1 for) an all-zero result, which is
+ * what a low-order peer point produces. Checked again here so the rule does
+ * not depend on the library version. */
+static eml_err
+x25519(uint8_t shared[EML_X25519_KEY_LEN], const uint8_t sk[EML_X25519_KEY_LEN],
+    const uint8_t pk[EML_X25519_KEY_LEN])
+{
+	if (crypto_scalarmult(shared, sk, pk) != 0 || sodium_is_zero(shared, EML_X25519_KEY_LEN)) {
+		sodium_memzero(shared, EML_X25519_KEY_LEN);
+		eml_err_set_detail("peer X25519 key gives an all-zero shared secret");
+		EML_BAIL(EML_ERR_CRYPTO_KEY);
+	}
+	return EML_OK;
+}
+
+static void
+hash_len_prefixed(crypto_hash_sha256_state *st, const uint8_t *p, size_t n)
+{
+	uint8_t len[4];
+
+	eml_store_u32be(len, (uint32_t)n);
+	crypto_hash_sha256_update(st, len, sizeof(len));
+	crypto_hash_sha256_update(st, p, n);
+}
+
+/* HKDF-Expand (RFC 5869 §2.3) for one block: T(1) = HMAC(PRK, info | 0x01). */
+static void
+hkdf_expand1(uint8_t out[32], const uint8_t prk[32], const char *info)
+{
+	crypto_auth_hmacsha256_state st;
+	static const uint8_t one = 1;
+
+	crypto_auth_hmacsha256_init(&st, prk, 32);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)info, strlen(info));
+	crypto_auth_hmacsha256_update(&st, &one, 1);
+	crypto_auth_hmacsha256_final(&st, out);
+	sodium_memzero(&st, sizeof(st));
+}
+
+/*
+ * PROTOCOL.md §4:
+ *   TH  = SHA-256(label | u32be(len hello) | hello | u32be(len resp) | resp
+ *                 | client_pk | agent_pk)
+ *   PRK = HKDF-Extract(salt = TH, IKM = X25519 shared secret)
+ *   k_c2s, k_s2c, session id = HKDF-Expand(PRK, label, ...)
+ */
+static eml_err
+derive(struct eml_channel *ch, const uint8_t *att_resp, size_t n, const uint8_t agent_pk[32])
+{
+	crypto_hash_sha256_state hs;
+	crypto_auth_hmacsha256_state ms;
+	uint8_t *prk = NULL, *okm = NULL;
+	eml_err rc = EML_ERR_INTERNAL;
+
+	prk = eml_secure_alloc(64);
+	if (prk == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	okm = prk + 32;
+	crypto_hash_sha256_init(&hs);
+	crypto_hash_sha256_update(&hs, (const uint8_t *)TRANSCRIPT_LABEL, strlen(TRANSCRIPT_LABEL));
+	hash_len_prefixed(&hs, ch->hello.data, ch->hello.len);
+	hash_len_prefixed(&hs, att_resp, n);
+	crypto_hash_sha256_update(&hs, ch->client_pk, EML_X25519_KEY_LEN);
+	crypto_hash_sha256_update(&hs, agent_pk, EML_X25519_KEY_LEN);
+	crypto_hash_sha256_final(&hs, ch->th);
+
+	/* HKDF-Extract (RFC 5869 §2.2): PRK = HMAC-Hash(salt, IKM). */
+	crypto_auth_hmacsha256_init(&ms, ch->th, sizeof(ch->th));
+	crypto_auth_hmacsha256_update(&ms, ch->sec->shared, EML_X25519_KEY_LEN);
+	crypto_auth_hmacsha256_final(&ms, prk);
+	sodium_memzero(&ms, sizeof(ms));
+
+	hkdf_expand1(ch->role == ROLE_CLIENT ? ch->sec->k_send : ch->sec->k_recv, prk, INFO_C2S);
+	hkdf_expand1(ch->role == ROLE_CLIENT ? ch->sec->k_recv : ch->sec->k_send, prk, INFO_S2C);
+	hkdf_expand1(okm, prk, INFO_SID);
+	memcpy(ch->sec->session_id, okm, EML_CHANNEL_SESSION_ID_LEN);
+
+	/* Forward secrecy: the ephemeral private key and the shared secret
+	 * are not needed any more. */
+	sodium_memzero(ch->sec->sk, sizeof(ch->sec->sk));
+	sodium_memzero(ch->sec->shared, sizeof(ch->sec->shared));
+	ch->send_ctr = 0;
+	ch->recv_ctr = 0;
+	ch->state = ST_OPEN;
+	rc = EML_OK;
+out:
+	eml_secure_free(prk);
+	return rc;
+}
+
+eml_err
+eml_channel_client_new(struct eml_channel **out, struct eml_buf *hello)
+{
+	Eml__V1__ClientHello m = EML__V1__CLIENT_HELLO__INIT;
+	struct eml_channel *ch = NULL;
+	size_t before;
+	eml_err rc = EML_ERR_INTERNAL;
+
+	EML_ENSURE(out != NULL && hello != NULL, EML_ERR_NULL);
+	*out = NULL;
+	before = hello->len;
+	rc = channel_alloc(ROLE_CLIENT, &ch);
+	if (rc != EML_OK)
+		goto out;
+	randombytes_buf(ch->nonce, sizeof(ch->nonce));
+	randombytes_buf(ch->sec->sk, sizeof(ch->sec->sk));
+	if (crypto_scalarmult_base(ch->own_pk, ch->sec->sk) != 0)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	memcpy(ch->client_pk, ch->own_pk, sizeof(ch->own_pk));
+	m.nonce.data = ch->nonce;
+	m.nonce.len = sizeof(ch->nonce);
+	m.client_public_key.data = ch->own_pk;
+	m.client_public_key.len = sizeof(ch->own_pk);
+	m.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	rc = eml_msg_pack(&m.base, &ch->hello);
+	if (rc != EML_OK)
+		goto out;
+	rc = eml_buf_append(hello, ch->hello.data, ch->hello.len);
+	if (rc != EML_OK)
+		goto out;
+	ch->state = ST_CLIENT_WAIT;
+	*out = ch;
+	ch = NULL;
+	rc = EML_OK;
+out:
+	if (rc != EML_OK)
+		hello->len = before;
+	eml_channel_free(ch);
+	return rc;
+}
+
+eml_err
+eml_channel_client_nonce(const struct eml_channel *ch, uint8_t nonce[EML_HELLO_NONCE_LEN])
+{
+	EML_ENSURE(ch != NULL && nonce != NULL, EML_ERR_NULL);
+	EML_ENSURE(ch->role == ROLE_CLIENT, EML_ERR_CRYPTO_STATE);
+	memcpy(nonce, ch->nonce, EML_HELLO_NONCE_LEN);
+	return EML_OK;
+}
+
+eml_err
+eml_channel_client_finish(struct eml_channel *ch, const uint8_t *att_resp, size_t n,
+    const uint8_t agent_pk[EML_X25519_KEY_LEN])
+{
+	eml_err rc;
+
+	EML_ENSURE(ch != NULL && agent_pk != NULL && (att_resp != NULL || n == 0), EML_ERR_NULL);
+	if (ch->state == ST_CLOSED)
+		EML_BAIL(EML_ERR_CRYPTO_CHANNEL_CLOSED);
+	if (ch->role != ROLE_CLIENT || ch->state != ST_CLIENT_WAIT)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
+	if (n == 0 || n > ATT_RESP_MAX) {
+		eml_err_set_detail("attestation response of %zu bytes", n);
+		CH_FAIL(ch, EML_ERR_PROTO_FIELD);
+	}
+	rc = x25519(ch->sec->shared, ch->sec->sk, agent_pk);
+	if (rc != EML_OK)
+		CH_FAIL(ch, rc);
+	rc = derive(ch, att_resp, n, agent_pk);
+	if (rc != EML_OK)
+		CH_FAIL(ch, rc);
+	return EML_OK;
+}
+
+eml_err
+eml_channel_server_new(struct eml_channel **out, const uint8_t *hello, size_t n,
+    uint8_t client_nonce[EML_HELLO_NONCE_LEN], uint8_t agent_pk[EML_X25519_KEY_LEN])
+{
+	ProtobufCMessage *pm = NULL;
+	Eml__V1__ClientHello *h;
+	struct eml_channel *ch = NULL;
+	eml_err rc = EML_ERR_INTERNAL;
+
+	EML_ENSURE(out != NULL && client_nonce != NULL && agent_pk != NULL, EML_ERR_NULL);
+	EML_ENSURE(hello != NULL || n == 0, EML_ERR_NULL);
+	*out = NULL;
+	rc = eml_msg_unpack(&eml__v1__client_hello__descriptor, hello, n, HELLO_MAX, &pm);
+	if (rc != EML_OK)
+		goto out;
+	h = (Eml__V1__ClientHello *)pm;
+	rc = eml_client_hello_check(h);
+	if (rc != EML_OK)
+		goto out;
+	rc = channel_alloc(ROLE_SERVER, &ch);
+	if (rc != EML_OK)
+		goto out;
+	memcpy(ch->nonce, h->nonce.data, EML_HELLO_NONCE_LEN);
+	memcpy(ch->client_pk, h->client_public_key.data, EML_X25519_KEY_LEN);
+	rc = eml_buf_append(&ch->hello, hello, n);
+	if (rc != EML_OK)
+		goto out;
+	randombytes_buf(ch->sec->sk, sizeof(ch->sec->sk));
+	if (crypto_scalarmult_base(ch->own_pk, ch->sec->sk) != 0)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	/* Refuse a low-order client key before any attestation is made. */
+	rc = x25519(ch->sec->shared, ch->sec->sk, ch->client_pk);
+	if (rc != EML_OK)
+		goto out;
+	memcpy(client_nonce, ch->nonce, EML_HELLO_NONCE_LEN);
+	memcpy(agent_pk, ch->own_pk, EML_X25519_KEY_LEN);
+	ch->state = ST_SERVER_WAIT;
+	*out = ch;
+	ch = NULL;
+	rc = EML_OK;
+out:
+	eml_msg_free(pm);
+	eml_channel_free(ch);
+	return rc;
+}
+
+eml_err
+eml_channel_server_finish(struct eml_channel *ch, const uint8_t *doc, size_t doc_len,
+    struct eml_buf *att_resp)
+{
+	Eml__V1__AttestationResponse m = EML__V1__ATTESTATION_RESPONSE__INIT;
+	size_t before;
+	eml_err rc;
+
+	EML_ENSURE(ch != NULL && att_resp != NULL && (doc != NULL || doc_len == 0), EML_ERR_NULL);
+	if (ch->state == ST_CLOSED)
+		EML_BAIL(EML_ERR_CRYPTO_CHANNEL_CLOSED);
+	if (ch->role != ROLE_SERVER || ch->state != ST_SERVER_WAIT)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
+	if (doc_len == 0) {
+		eml_err_set_detail("empty attestation document");
+		CH_FAIL(ch, EML_ERR_PROTO_FIELD);
+	}
+	m.attestation_document.data = (uint8_t *)(uintptr_t)doc;
+	m.attestation_document.len = doc_len;
+	m.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	if (protobuf_c_message_get_packed_size(&m.base) > ATT_RESP_MAX) {
+		eml_err_set_detail("attestation response above %u bytes", ATT_RESP_MAX);
+		CH_FAIL(ch, EML_ERR_PROTO_TOO_LARGE);
+	}
+	before = att_resp->len;
+	rc = eml_msg_pack(&m.base, att_resp);
+	if (rc != EML_OK)
+		CH_FAIL(ch, rc);
+	rc = derive(ch, att_resp->data + before, att_resp->len - before, ch->own_pk);
+	if (rc != EML_OK) {
+		att_resp->len = before;
+		CH_FAIL(ch, rc);
+	}
+	return EML_OK;
+}
+
+/* Nonce = u32be(direction) | u64be(counter); AD = "EMLv1" | direction |
+ * u64be(counter) | u32be(version) | u32be(type) | request_id. */
+static void
+nonce_and_ad(uint8_t nonce[NONCE_LEN], uint8_t ad[AD_LEN], uint8_t dir, uint64_t ctr,
+    const struct eml_envelope *hdr)
+{
+	eml_store_u32be(nonce, dir);
+	eml_store_u64be(nonce + 4, ctr);
+	memcpy(ad, AD_LABEL, sizeof(AD_LABEL));
+	ad[5] = dir;
+	eml_store_u64be(ad + 6, ctr);
+	eml_store_u32be(ad + 14, hdr->version);
+	eml_store_u32be(ad + 18, hdr->type);
+	memcpy(ad + 22, hdr->request_id, EML_REQUEST_ID_LEN);
+}
+
+/* Shared checks for seal and open; closes on failure. */
+static eml_err
+check_use(struct eml_channel *ch, const struct eml_envelope *hdr, uint64_t ctr)
+{
+	if (ch->state == ST_CLOSED)
+		EML_BAIL(EML_ERR_CRYPTO_CHANNEL_CLOSED);
+	if (ch->state != ST_OPEN)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
+	if (hdr->version != EML_PROTO_VERSION)
+		CH_FAIL(ch, EML_ERR_PROTO_VERSION);
+	if (!eml_msg_type_sealed(hdr->type)) {
+		eml_err_set_detail("%s is not a sealed type", eml_msg_type_name(hdr->type));
+		CH_FAIL(ch, EML_ERR_PROTO_MSG_TYPE);
+	}
+	/* The last counter value is never used, so the counter cannot wrap
+	 * and repeat a nonce. */
+	if (ctr == UINT64_MAX)
+		CH_FAIL(ch, EML_ERR_CRYPTO_COUNTER);
+	return EML_OK;
+}
+
+eml_err
+eml_channel_seal(struct eml_channel *ch, const struct eml_envelope *hdr, const uint8_t *pt,
+    size_t n, struct eml_buf *out)
+{
+	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
+	unsigned long long clen = 0;
+	size_t total;
+	uint8_t *w;
+	eml_err rc;
+
+	EML_ENSURE(ch != NULL && hdr != NULL && out != NULL && (pt != NULL || n == 0),
+	    EML_ERR_NULL);
+	EML_GUARD(check_use(ch, hdr, ch->send_ctr));
+	if (eml_add_overflow(n, (size_t)EML_CHANNEL_TAG_LEN, &total))
+		CH_FAIL(ch, EML_ERR_OVERFLOW);
+	rc = eml_buf_extend(out, total, &w);
+	if (rc != EML_OK)
+		CH_FAIL(ch, rc);
+	nonce_and_ad(nonce, ad, ch->send_dir, ch->send_ctr, hdr);
+	if (crypto_aead_chacha20poly1305_ietf_encrypt(w, &clen, pt, n, ad, sizeof(ad), NULL, nonce,
+		ch->sec->k_send) != 0 ||
+	    clen != total) {
+		eml_wipe(w, total);
+		out->len -= total;
+		CH_FAIL(ch, EML_ERR_CRYPTO);
+	}
+	ch->send_ctr++;
+	return EML_OK;
+}
+
+eml_err
+eml_channel_open(struct eml_channel *ch, const struct eml_envelope *env, struct eml_buf *out)
+{
+	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
+	unsigned long long mlen = 0;
+	size_t n;
+	uint8_t *w;
+	eml_err rc;
+
+	EML_ENSURE(ch != NULL && env != NULL && out != NULL, EML_ERR_NULL);
+	EML_ENSURE(env->body != NULL || env->body_len == 0, EML_ERR_NULL);
+	EML_GUARD(check_use(ch, env, ch->recv_ctr));
+	if (env->body_len < EML_CHANNEL_TAG_LEN) {
+		eml_err_set_detail("sealed body shorter than a tag");
+		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
+	}
+	n = env->body_len - EML_CHANNEL_TAG_LEN;
+	rc = eml_buf_extend(out, n, &w);
+	if (rc != EML_OK)
+		CH_FAIL(ch, rc);
+	nonce_and_ad(nonce, ad, ch->recv_dir, ch->recv_ctr, env);
+	if (crypto_aead_chacha20poly1305_ietf_decrypt(w, &mlen, NULL, env->body, env->body_len, ad,
+		sizeof(ad), nonce, ch->sec->k_recv) != 0 ||
+	    mlen != n) {
+		eml_wipe(w, n);
+		out->len -= n;
+		eml_err_set_detail("sealed %s frame %llu does not authenticate",
+		    eml_msg_type_name(env->type), (unsigned long long)ch->recv_ctr);
+		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
+	}
+	ch->recv_ctr++;
+	return EML_OK;
+}
+
+eml_err
+eml_channel_transcript_hash(const struct eml_channel *ch, uint8_t out[EML_CHANNEL_HASH_LEN])
+{
+	EML_ENSURE(ch != NULL && out != NULL, EML_ERR_NULL);
+	EML_ENSURE(ch->state == ST_OPEN, EML_ERR_CRYPTO_STATE);
+	memcpy(out, ch->th, EML_CHANNEL_HASH_LEN);
+	return EML_OK;
+}
+
+eml_err
+eml_channel_session_id(const struct eml_channel *ch, uint8_t out[EML_CHANNEL_SESSION_ID_LEN])
+{
+	EML_ENSURE(ch != NULL && out != NULL, EML_ERR_NULL);
+	EML_ENSURE(ch->state == ST_OPEN, EML_ERR_CRYPTO_STATE);
+	memcpy(out, ch->sec->session_id, EML_CHANNEL_SESSION_ID_LEN);
+	return EML_OK;
+}
