@@ -1,13 +1,279 @@
-/* eml infer: not built yet; replaced by the issue that builds it. */
+/*
+ * eml infer --proxy HOST:PORT --model DIR --policy FILE --input FILE...
+ *           [--output-dir DIR] [--timeout MS] [--repeat N]
+ *
+ * Confidential inference through a proxy, on top of libeml only: connect,
+ * attest against the policy, print the verified attestation summary, then
+ * run the inference and print (and optionally write) the outputs. Output
+ * files are named output_<i>.pb in the graph's output order, the ONNX
+ * test-data convention `eml run --local` uses too, so the two can be
+ * compared byte for byte. Exit codes per DESIGN §9.
+ */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
+#include "eml/eml.h"
+
+#define MAX_INPUTS 64
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: eml infer --proxy HOST:PORT --model DIR --policy FILE --input FILE...\n"
+		   "                 [--output-dir DIR] [--timeout MS] [--repeat N] [--quiet]\n");
+}
+
+static int
+fail(const char *what, int rc, const struct eml_client *c)
+{
+	const char *d = eml_client_detail(c);
+
+	fprintf(stderr, "eml infer: %s: %s (%s)%s%s\n", what, eml_client_strerror(rc),
+	    eml_client_error_name(rc), d[0] != '\0' ? ": " : "", d);
+	return eml_err_exit_code((eml_err)rc);
+}
+
+static void
+print_hex(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		printf("%02x", p[i]);
+}
+
+static void
+print_summary(const struct eml_client_summary *s)
+{
+	time_t t = (time_t)(s->timestamp_ms / 1000);
+	struct tm tm;
+	char when[64] = "?";
+
+	if (gmtime_r(&t, &tm) != NULL)
+		(void)strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf("attestation: verified\n");
+	printf("  module         %s\n", s->module_id);
+	printf("  producer       %s%s\n", s->producer,
+	    strcmp(s->producer, "sim") == 0 ? " (simulated NSM, not hardware)" : "");
+	printf("  trust root     %s\n", s->root);
+	printf("  document time  %s\n", when);
+	for (size_t i = 0; i < s->n_pcrs; i++) {
+		printf("  PCR%-2u          ", s->pcrs[i].index);
+		print_hex(s->pcrs[i].value, 48);
+		printf("\n");
+	}
+	if (s->n_pcrs == 0)
+		printf("  PCRs           (the policy pins none)\n");
+	printf("  policy digest  ");
+	print_hex(s->policy_digest, s->policy_digest_len);
+	printf("\n  session        ");
+	print_hex(s->session_id, sizeof(s->session_id));
+	printf("\n");
+}
+
+static const char *
+dtype_name(int dt)
+{
+	switch (dt) {
+	case EML_CLIENT_DT_FLOAT:
+		return "float32";
+	case EML_CLIENT_DT_INT64:
+		return "int64";
+	case EML_CLIENT_DT_INT32:
+		return "int32";
+	case EML_CLIENT_DT_UINT8:
+		return "uint8";
+	case EML_CLIENT_DT_BOOL:
+		return "bool";
+	default:
+		return "other";
+	}
+}
+
+static void
+print_tensor(const struct eml_client_tensor *t)
+{
+	size_t n = t->dtype == EML_CLIENT_DT_FLOAT ? t->nbytes / 4 : 0;
+
+	printf("  %s  %s [", t->name, dtype_name(t->dtype));
+	for (size_t d = 0; d < t->rank; d++)
+		printf("%s%llu", d ? ", " : "", (unsigned long long)t->dims[d]);
+	printf("]");
+	if (n > 0) {
+		const float *f = t->data;
+
+		printf("  =");
+		for (size_t i = 0; i < n && i < 8; i++)
+			printf(" %.6g", (double)f[i]);
+		if (n > 8)
+			printf(" ... (%zu values)", n);
+	}
+	printf("\n");
+}
+
+struct opts {
+	const char *proxy, *model, *policy, *outdir;
+	const char *inputs[MAX_INPUTS];
+	size_t n_inputs;
+	unsigned timeout_ms;
+	long repeat;
+	int quiet;
+};
+
+static int
+parse(int argc, char **argv, struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->repeat = 1;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (strcmp(a, "--quiet") == 0) {
+			o->quiet = 1;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "eml infer: %s needs a value\n", a);
+			return -1;
+		}
+		if (strcmp(a, "--proxy") == 0) {
+			o->proxy = argv[++i];
+		} else if (strcmp(a, "--model") == 0) {
+			o->model = argv[++i];
+		} else if (strcmp(a, "--policy") == 0) {
+			o->policy = argv[++i];
+		} else if (strcmp(a, "--output-dir") == 0) {
+			o->outdir = argv[++i];
+		} else if (strcmp(a, "--timeout") == 0) {
+			char *end = NULL;
+			unsigned long v = strtoul(argv[++i], &end, 10);
+
+			if (*end != '\0' || v == 0 || v > 3600000) {
+				fprintf(stderr, "eml infer: --timeout: 1..3600000 ms\n");
+				return -1;
+			}
+			o->timeout_ms = (unsigned)v;
+		} else if (strcmp(a, "--repeat") == 0) {
+			char *end = NULL;
+
+			o->repeat = strtol(argv[++i], &end, 10);
+			if (*end != '\0' || o->repeat < 1 || o->repeat > 1000000) {
+				fprintf(stderr, "eml infer: --repeat: 1..1000000\n");
+				return -1;
+			}
+		} else if (strcmp(a, "--input") == 0) {
+			/* --input FILE... : every following non-option word. */
+			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+				if (o->n_inputs == MAX_INPUTS) {
+					fprintf(stderr, "eml infer: at most %d inputs\n", MAX_INPUTS);
+					return -1;
+				}
+				o->inputs[o->n_inputs++] = argv[++i];
+			}
+		} else {
+			fprintf(stderr, "eml infer: unknown option %s\n", a);
+			return -1;
+		}
+	}
+	if (o->proxy == NULL || o->model == NULL || o->policy == NULL || o->n_inputs == 0) {
+		fprintf(stderr, "eml infer: --proxy, --model, --policy and --input are required\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+write_outputs(const char *dir, const struct eml_client_tensor *t, size_t n)
+{
+	char path[4096];
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "eml infer: cannot create %s: %s\n", dir, strerror(errno));
+		return 3;
+	}
+	for (size_t i = 0; i < n; i++) {
+		int rc;
+
+		(void)snprintf(path, sizeof(path), "%s/output_%zu.pb", dir, i);
+		if ((rc = eml_client_tensor_save(path, &t[i])) != 0)
+			return fail(path, rc, NULL);
+	}
+	return 0;
+}
 
 int
 eml_cmd_infer(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "eml infer: not implemented in this build\n");
-	return 2;
+	struct opts o;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor *in[MAX_INPUTS] = { NULL };
+	struct eml_client_tensor flat[MAX_INPUTS];
+	struct eml_client_tensor *outs = NULL;
+	struct eml_client_summary sum;
+	size_t n_outs = 0;
+	int rc, status = 0;
+
+	if (parse(argc, argv, &o) != 0) {
+		usage(stderr);
+		return 2;
+	}
+	/* Local files first: a typo costs no connection. */
+	for (size_t i = 0; i < o.n_inputs; i++) {
+		if ((rc = eml_client_tensor_load(o.inputs[i], &in[i])) != 0) {
+			status = fail(o.inputs[i], rc, NULL);
+			goto out;
+		}
+		flat[i] = *in[i];
+	}
+	if ((rc = eml_client_model_open(o.model, &m)) != 0) {
+		status = fail(o.model, rc, NULL);
+		goto out;
+	}
+	if ((rc = eml_client_connect(o.proxy, &c)) != 0) {
+		status = fail("connect", rc, NULL);
+		goto out;
+	}
+	if (o.timeout_ms != 0)
+		(void)eml_client_set_timeout(c, o.timeout_ms);
+	if ((rc = eml_client_attest(c, o.policy)) != 0) {
+		status = fail("attestation", rc, c);
+		goto out;
+	}
+	if ((rc = eml_client_summary(c, &sum)) != 0) {
+		status = fail("summary", rc, c);
+		goto out;
+	}
+	if (!o.quiet)
+		print_summary(&sum);
+	for (long r = 0; r < o.repeat; r++) {
+		eml_client_tensors_free(outs, n_outs);
+		outs = NULL;
+		n_outs = 0;
+		if ((rc = eml_client_infer(c, m, flat, o.n_inputs, &outs, &n_outs)) != 0) {
+			status = fail("infer", rc, c);
+			goto out;
+		}
+	}
+	if (!o.quiet) {
+		printf("result:\n");
+		for (size_t i = 0; i < n_outs; i++)
+			print_tensor(&outs[i]);
+	}
+	if (o.outdir != NULL && (status = write_outputs(o.outdir, outs, n_outs)) != 0)
+		goto out;
+out:
+	eml_client_tensors_free(outs, n_outs);
+	eml_client_close(c);
+	eml_client_model_close(m);
+	for (size_t i = 0; i < o.n_inputs; i++)
+		eml_client_tensors_free(in[i], 1);
+	return status;
 }
