@@ -3,6 +3,8 @@
  *
  *   eml-agent --listen vsock:CID:PORT|unix:PATH --attest nsm|sim
  *             [--sim-dir DIR] [--policy FILE] [--threads N] [--max-sessions N]
+ *   eml-agent --policy-digest [--policy FILE]
+ *             print the digest this agent would put in user_data, and exit
  *
  * Start-up order (STYLE §32): seed the RNG (from the NSM when nsm), pick
  * the kernels, refuse core dumps, then serve.
@@ -33,7 +35,8 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: eml-agent --listen vsock:CID:PORT|unix:PATH --attest nsm|sim\n"
 		   "                 [--sim-dir DIR] [--policy FILE] [--threads N]\n"
-		   "                 [--max-sessions N] [--idle-timeout MS]\n");
+		   "                 [--max-sessions N] [--idle-timeout MS]\n"
+		   "       eml-agent --policy-digest [--policy FILE]\n");
 }
 
 static int
@@ -51,7 +54,8 @@ parse_num(const char *s, long lo, long hi, long *out)
 }
 
 static int
-parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **policy)
+parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **policy,
+    bool *digest_only)
 {
 	bool have_listen = false;
 
@@ -63,6 +67,10 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
 			usage(stdout);
 			exit(0);
+		}
+		if (strcmp(o, "--policy-digest") == 0) {
+			*digest_only = true;
+			continue;
 		}
 		if (v == NULL) {
 			fprintf(stderr, "eml-agent: %s needs a value\n", o);
@@ -103,7 +111,7 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 			return -1;
 		}
 	}
-	if (!have_listen || cfg->producer == 0) {
+	if (!*digest_only && (!have_listen || cfg->producer == 0)) {
 		fprintf(stderr, "eml-agent: --listen and --attest are required\n");
 		return -1;
 	}
@@ -116,12 +124,13 @@ main(int argc, char **argv)
 	struct eml_agent_config cfg;
 	struct eml_agent *agent = NULL;
 	const char *policy = NULL;
+	bool digest_only = false;
 	struct sigaction sa;
 	eml_err rc;
 	char addr[EML_ADDR_STR_MAX];
 
 	eml_agent_config_defaults(&cfg);
-	if (parse_args(argc, argv, &cfg, &policy) != 0) {
+	if (parse_args(argc, argv, &cfg, &policy, &digest_only) != 0) {
 		usage(stderr);
 		return 2;
 	}
@@ -135,6 +144,12 @@ main(int argc, char **argv)
 		fprintf(stderr, "eml-agent: policy: %s (%s): %s\n", eml_strerror(rc),
 		    eml_err_name(rc), eml_err_detail());
 		return eml_err_exit_code(rc) == 3 ? 3 : 2;
+	}
+	if (digest_only) {
+		for (size_t i = 0; i < sizeof(cfg.policy.digest); i++)
+			printf("%02x", cfg.policy.digest[i]);
+		printf("\n");
+		return 0;
 	}
 	EML_LOG_INFO("agent.kernels", NULL, EML_F_STR("isa", eml_isa_name(eml_kernels_get()->isa)));
 	/* No core dumps, no ptrace by the same uid: memory holds keys and
