@@ -1,0 +1,1045 @@
+#include "engine_int.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "eml_mem.h"
+
+#define ALIGN 64
+
+/* ---------------------------------------------------------------- helpers */
+
+eml_err
+eml_pn_fail(const struct eml_node *n, eml_err err, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	eml_err_set_detail("node %s (%s): %s", n->name, n->op_type, msg);
+	return err;
+}
+
+struct val *
+eml_pn_in(struct eml_plan *p, const struct pnode *pn, size_t k)
+{
+	if (k >= pn->n_in || pn->in[k] < 0)
+		return NULL;
+	return &p->v[pn->in[k]];
+}
+
+struct val *
+eml_pn_out(struct eml_plan *p, const struct pnode *pn, size_t k)
+{
+	if (k >= pn->n_out || pn->out[k] < 0)
+		return NULL;
+	return &p->v[pn->out[k]];
+}
+
+static eml_err
+shape_bytes(enum eml_dtype dt, int rank, const int64_t *dims, size_t *numel, size_t *nbytes)
+{
+	size_t n = 1;
+
+	EML_ENSURE(rank >= 0 && rank <= EML_MAX_RANK, EML_ERR_INFER_SHAPE);
+	for (int i = 0; i < rank; i++) {
+		EML_ENSURE(dims[i] >= 0, EML_ERR_INFER_SHAPE);
+		EML_ENSURE(!eml_mul_overflow(n, (size_t)dims[i], &n), EML_ERR_INFER_TOO_LARGE);
+	}
+	EML_ENSURE(!eml_mul_overflow(n, eml_dtype_size(dt), nbytes), EML_ERR_INFER_TOO_LARGE);
+	EML_ENSURE(*nbytes <= EML_ENGINE_MAX_TENSOR_BYTES, EML_ERR_INFER_TOO_LARGE);
+	*numel = n;
+	return EML_OK;
+}
+
+eml_err
+eml_pn_set_out(struct eml_plan *p, struct pnode *pn, size_t k, enum eml_dtype dt, int rank,
+    const int64_t *dims)
+{
+	struct val *v = eml_pn_out(p, pn, k);
+	eml_err rc;
+
+	if (v == NULL)
+		return EML_OK;
+	if (rank < 0 || rank > EML_MAX_RANK)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "output rank %d", rank);
+	for (int i = 0; i < rank; i++)
+		if (dims[i] < 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+			    "negative output dimension %lld", (long long)dims[i]);
+	rc = shape_bytes(dt, rank, dims, &v->numel, &v->nbytes);
+	if (rc != EML_OK)
+		return eml_pn_fail(pn->n, rc, "output too large");
+	v->dt = dt;
+	v->rank = rank;
+	for (int i = 0; i < rank; i++)
+		v->dims[i] = dims[i];
+	v->kind = VK_ACT;
+	return EML_OK;
+}
+
+eml_err
+eml_pn_const_ints(struct eml_plan *p, struct pnode *pn, size_t k, int64_t *out, size_t max,
+    size_t *n)
+{
+	struct val *v = eml_pn_in(p, pn, k);
+
+	if (v == NULL)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "input %zu missing", k);
+	if (v->kind != VK_CONST)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+		    "input %s must be constant (data-dependent shapes are not supported)",
+		    v->name);
+	if (v->dt != EML_DT_INT64 && v->dt != EML_DT_INT32)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "input %s must be int64", v->name);
+	if (v->numel > max || v->rank > 1)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "input %s: bad shape", v->name);
+	for (size_t i = 0; i < v->numel; i++) {
+		if (v->dt == EML_DT_INT64) {
+			int64_t x;
+			EML_MEMCPY(&x, (const uint8_t *)v->data + 8 * i, 8);
+			out[i] = x;
+		} else {
+			int32_t x;
+			EML_MEMCPY(&x, (const uint8_t *)v->data + 4 * i, 4);
+			out[i] = x;
+		}
+	}
+	*n = v->numel;
+	return EML_OK;
+}
+
+eml_err
+eml_pn_const_float(struct eml_plan *p, struct pnode *pn, size_t k, float *out)
+{
+	struct val *v = eml_pn_in(p, pn, k);
+
+	if (v == NULL)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "input %zu missing", k);
+	if (v->kind != VK_CONST)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST, "input %s must be constant",
+		    v->name);
+	if (v->dt != EML_DT_FLOAT || v->numel != 1)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE,
+		    "input %s must be a float32 scalar", v->name);
+	*out = vf(v)[0];
+	return EML_OK;
+}
+
+eml_err
+eml_pn_need_dtype(struct eml_plan *p, struct pnode *pn, size_t k, unsigned mask)
+{
+	struct val *v = eml_pn_in(p, pn, k);
+
+	if (v == NULL)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "input %zu missing", k);
+	if ((unsigned)v->dt >= 16 || (mask & DTM(v->dt)) == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "input %s: %s not supported",
+		    v->name, eml_dtype_name(v->dt));
+	return EML_OK;
+}
+
+int64_t
+eml_attr_i(const struct eml_node *n, const char *name, int64_t def)
+{
+	const struct eml_attr *a = eml_node_attr(n, name);
+	return a != NULL && a->type == EML_ATTR_INT ? a->i : def;
+}
+
+float
+eml_attr_f(const struct eml_node *n, const char *name, float def)
+{
+	const struct eml_attr *a = eml_node_attr(n, name);
+	return a != NULL && a->type == EML_ATTR_FLOAT ? a->f : def;
+}
+
+const char *
+eml_attr_s(const struct eml_node *n, const char *name, const char *def)
+{
+	const struct eml_attr *a = eml_node_attr(n, name);
+	return a != NULL && a->type == EML_ATTR_STRING && a->s != NULL ? a->s : def;
+}
+
+const int64_t *
+eml_attr_ints(const struct eml_node *n, const char *name, size_t *cnt)
+{
+	const struct eml_attr *a = eml_node_attr(n, name);
+
+	if (a == NULL || a->type != EML_ATTR_INTS) {
+		*cnt = 0;
+		return NULL;
+	}
+	*cnt = a->n;
+	return a->ints;
+}
+
+eml_err
+eml_axis(const struct eml_node *n, int64_t axis, int rank, int extra, int *out)
+{
+	int64_t r = rank + extra;
+
+	if (axis < -r || axis >= r)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "axis %lld out of range for rank %d",
+		    (long long)axis, rank);
+	*out = (int)(axis < 0 ? axis + r : axis);
+	return EML_OK;
+}
+
+eml_err
+eml_bcast(const struct eml_node *n, const struct val *a, const struct val *b, int *rank,
+    int64_t *dims)
+{
+	int r = a->rank > b->rank ? a->rank : b->rank;
+
+	for (int i = 0; i < r; i++) {
+		int ia = i - (r - a->rank), ib = i - (r - b->rank);
+		int64_t da = ia >= 0 ? a->dims[ia] : 1, db = ib >= 0 ? b->dims[ib] : 1;
+		if (da == db || db == 1)
+			dims[i] = da;
+		else if (da == 1)
+			dims[i] = db;
+		else
+			return eml_pn_fail(n, EML_ERR_INFER_SHAPE,
+			    "cannot broadcast %s and %s (dim %d: %lld vs %lld)", a->name, b->name,
+			    i, (long long)da, (long long)db);
+	}
+	*rank = r;
+	return EML_OK;
+}
+
+void
+eml_bcast_strides(const struct val *v, int rank, const int64_t *dims, size_t *strides)
+{
+	size_t s = 1;
+
+	for (int i = rank - 1; i >= 0; i--) {
+		int iv = i - (rank - v->rank);
+		int64_t d = iv >= 0 ? v->dims[iv] : 1;
+		strides[i] = (d == 1 && dims[i] != 1) ? 0 : s;
+		if (d == 1 && dims[i] != 1)
+			strides[i] = 0;
+		s *= (size_t)d;
+	}
+}
+
+/* ---------------------------------------------------------------- check */
+
+static bool
+attr_type_ok(char t, enum eml_attr_type at)
+{
+	switch (t) {
+	case 'i':
+		return at == EML_ATTR_INT;
+	case 'f':
+		return at == EML_ATTR_FLOAT;
+	case 's':
+		return at == EML_ATTR_STRING;
+	case 'I':
+		return at == EML_ATTR_INTS;
+	case 'F':
+		return at == EML_ATTR_FLOATS;
+	case 'S':
+		return at == EML_ATTR_STRINGS;
+	case 'T':
+		return at == EML_ATTR_TENSOR;
+	default:
+		return false;
+	}
+}
+
+/* Every attribute must be in the op's list with the listed type: an
+ * attribute we do not know could change the meaning of the node. */
+static eml_err
+check_attrs(const struct op *op, const struct eml_node *n)
+{
+	for (size_t i = 0; i < n->n_attrs; i++) {
+		const struct eml_attr *a = &n->attrs[i];
+		size_t len = strlen(a->name);
+		const char *s = op->attrs;
+		bool found = false;
+
+		while (s != NULL && *s != '\0') {
+			const char *colon = strchr(s, ':');
+			if (colon == NULL)
+				break;
+			if ((size_t)(colon - s) == len && strncmp(s, a->name, len) == 0) {
+				found = true;
+				if (!attr_type_ok(colon[1], a->type))
+					return eml_pn_fail(n, EML_ERR_INFER_ATTR,
+					    "attribute %s has the wrong type", a->name);
+				break;
+			}
+			s = colon + 2;
+			while (*s == ' ')
+				s++;
+		}
+		if (!found)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "attribute %s not supported",
+			    a->name);
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_engine_check_node(const struct eml_node *n, int64_t opset, char *why, size_t why_len)
+{
+	const struct op *op;
+	eml_err rc;
+
+	EML_ENSURE(n != NULL, EML_ERR_NULL);
+	eml_err_clear_detail();
+	if (n->domain != NULL && n->domain[0] != '\0' && strcmp(n->domain, "ai.onnx") != 0) {
+		rc = eml_pn_fail(n, EML_ERR_INFER_OP, "domain %s not supported", n->domain);
+		goto out;
+	}
+	op = eml_ops_find(n->op_type);
+	if (op == NULL) {
+		rc = eml_pn_fail(n, EML_ERR_INFER_OP, "operator %s not supported", n->op_type);
+		goto out;
+	}
+	if ((int64_t)n->n_inputs < op->min_in || (int64_t)n->n_inputs > op->max_in ||
+	    (int64_t)n->n_outputs < op->min_out || (int64_t)n->n_outputs > op->max_out) {
+		rc = eml_pn_fail(n, EML_ERR_INFER_ATTR, "%zu inputs / %zu outputs not supported",
+		    n->n_inputs, n->n_outputs);
+		goto out;
+	}
+	for (size_t i = 0; i < n->n_outputs; i++)
+		if (i == 0 && n->outputs[i][0] == '\0') {
+			rc = eml_pn_fail(n, EML_ERR_INFER_ATTR, "first output has no name");
+			goto out;
+		}
+	rc = check_attrs(op, n);
+	if (rc == EML_OK && op->check != NULL)
+		rc = op->check(n, opset);
+out:
+	if (rc != EML_OK && why != NULL && why_len > 0)
+		(void)snprintf(why, why_len, "%s", eml_err_detail());
+	return rc;
+}
+
+/* ---------------------------------------------------------------- model */
+
+eml_err
+eml_model_new(struct eml_graph *g, struct eml_model **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_model *m = NULL;
+
+	if (out == NULL || g == NULL) {
+		eml_graph_free(g);
+		EML_BAIL(EML_ERR_NULL);
+	}
+	*out = NULL;
+	m = eml_calloc(1, sizeof(*m));
+	if (m == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	m->g = g;
+	g = NULL; /* transferred */
+	m->ops = eml_calloc(m->g->n_nodes + 1, sizeof(*m->ops));
+	if (m->ops == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	for (size_t i = 0; i < m->g->n_nodes; i++) {
+		rc = eml_engine_check_node(&m->g->nodes[i], m->g->opset, NULL, 0);
+		if (rc != EML_OK)
+			goto out;
+		m->ops[i] = eml_ops_find(m->g->nodes[i].op_type);
+	}
+	*out = m;
+	m = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_graph_free(g);
+	eml_model_free(m);
+	return rc;
+}
+
+void
+eml_model_free(struct eml_model *m)
+{
+	if (m == NULL)
+		return;
+	eml_graph_free(m->g);
+	eml_free(m->ops);
+	eml_free(m);
+}
+
+const struct eml_graph *
+eml_model_graph(const struct eml_model *m)
+{
+	return m == NULL ? NULL : m->g;
+}
+
+/* ---------------------------------------------------------------- plan */
+
+static eml_err
+add_val(struct eml_plan *p, const char *name, int *idx)
+{
+	size_t k;
+
+	if (eml_names_get(&p->names, name, &k)) {
+		*idx = (int)k;
+		return EML_OK;
+	}
+	k = p->nv++;
+	p->v[k].name = name;
+	p->v[k].alias = -1;
+	p->v[k].block = -1;
+	EML_GUARD(eml_names_put(&p->names, name, k, NULL));
+	*idx = (int)k;
+	return EML_OK;
+}
+
+static eml_err
+check_input(const struct eml_value_info *vi, const struct eml_tensor *t)
+{
+	if (t->dtype != vi->dtype) {
+		eml_err_set_detail("input %s: dtype %s, model wants %s", vi->name,
+		    eml_dtype_name(t->dtype), eml_dtype_name(vi->dtype));
+		EML_BAIL(EML_ERR_INFER_INPUT);
+	}
+	if (vi->rank >= 0) {
+		if (t->rank != vi->rank) {
+			eml_err_set_detail("input %s: rank %d, model wants %d", vi->name, t->rank,
+			    vi->rank);
+			EML_BAIL(EML_ERR_INFER_INPUT);
+		}
+		for (int i = 0; i < t->rank; i++)
+			if (vi->dims[i].value >= 0 && vi->dims[i].value != t->dims[i]) {
+				eml_err_set_detail("input %s: dim %d is %lld, model wants %lld",
+				    vi->name, i, (long long)t->dims[i],
+				    (long long)vi->dims[i].value);
+				EML_BAIL(EML_ERR_INFER_INPUT);
+			}
+	}
+	return EML_OK;
+}
+
+static eml_err
+fold_node(struct eml_plan *p, struct pnode *pn)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	void *ws = NULL;
+
+	for (size_t k = 0; k < pn->n_out; k++) {
+		struct val *o = eml_pn_out(p, pn, k);
+		if (o == NULL)
+			continue;
+		o->data = eml_secure_alloc(o->nbytes == 0 ? 1 : o->nbytes);
+		if (o->data == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+		o->owned = true;
+		o->kind = VK_CONST;
+	}
+	if (pn->op->prepare != NULL && (rc = pn->op->prepare(p, pn)) != EML_OK)
+		goto out;
+	if (pn->ws > 0) {
+		ws = eml_secure_alloc(pn->ws);
+		if (ws == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+	}
+	pn->wsp = ws;
+	pn->op->run(p, pn);
+	pn->dead = true;
+	p->st.n_folded++;
+	rc = EML_OK;
+out:
+	pn->wsp = NULL;
+	if (ws != NULL)
+		eml_secure_free(ws);
+	return rc;
+}
+
+/* Forward pass: values, shapes, folding. */
+static eml_err
+infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
+{
+	const struct eml_graph *g = p->m->g;
+	size_t total = g->n_initializers + g->n_inputs;
+
+	for (size_t i = 0; i < g->n_nodes; i++)
+		total += g->nodes[i].n_outputs + g->nodes[i].n_inputs;
+	p->v = eml_calloc(total + 1, sizeof(*p->v));
+	EML_ENSURE(p->v != NULL, EML_ERR_NOMEM);
+	EML_GUARD(eml_names_init(&p->names, total + 1));
+	for (size_t i = 0; i < g->n_initializers; i++) {
+		const struct eml_tensor *t = &g->initializers[i];
+		struct val *v;
+		int idx;
+		EML_GUARD(add_val(p, t->name, &idx));
+		v = &p->v[idx];
+		v->kind = VK_CONST;
+		v->dt = t->dtype;
+		v->rank = t->rank;
+		EML_MEMCPY(v->dims, t->dims, sizeof(v->dims));
+		EML_GUARD(shape_bytes(t->dtype, t->rank, t->dims, &v->numel, &v->nbytes));
+		EML_ENSURE(v->nbytes == t->nbytes, EML_ERR_INTERNAL);
+		v->data = t->data;
+	}
+	if (n_inputs != g->n_inputs) {
+		eml_err_set_detail("%zu inputs given, the model has %zu", n_inputs, g->n_inputs);
+		EML_BAIL(EML_ERR_INFER_INPUT);
+	}
+	p->in_idx = eml_calloc(g->n_inputs + 1, sizeof(int));
+	p->out_idx = eml_calloc(g->n_outputs + 1, sizeof(int));
+	EML_ENSURE(p->in_idx != NULL && p->out_idx != NULL, EML_ERR_NOMEM);
+	for (size_t i = 0; i < g->n_inputs; i++) {
+		struct val *v;
+		int idx;
+		EML_GUARD(check_input(&g->inputs[i], &inputs[i]));
+		EML_GUARD(add_val(p, g->inputs[i].name, &idx));
+		v = &p->v[idx];
+		v->kind = VK_INPUT;
+		v->dt = inputs[i].dtype;
+		v->rank = inputs[i].rank;
+		EML_MEMCPY(v->dims, inputs[i].dims, sizeof(v->dims));
+		EML_GUARD(shape_bytes(v->dt, v->rank, v->dims, &v->numel, &v->nbytes));
+		p->in_idx[i] = idx;
+	}
+	p->pn = eml_calloc(g->n_nodes + 1, sizeof(*p->pn));
+	EML_ENSURE(p->pn != NULL, EML_ERR_NOMEM);
+	p->npn = g->n_nodes;
+	for (size_t i = 0; i < g->n_nodes; i++) {
+		const struct eml_node *n = &g->nodes[i];
+		struct pnode *pn = &p->pn[i];
+		bool all_const = true;
+
+		pn->n = n;
+		pn->op = p->m->ops[i];
+		pn->bias_val = -1;
+		pn->in = eml_calloc(n->n_inputs + 1, sizeof(int));
+		pn->out = eml_calloc(n->n_outputs + 1, sizeof(int));
+		EML_ENSURE(pn->in != NULL && pn->out != NULL, EML_ERR_NOMEM);
+		pn->n_in = n->n_inputs;
+		pn->n_out = n->n_outputs;
+		for (size_t k = 0; k < n->n_inputs; k++) {
+			size_t idx;
+			pn->in[k] = -1;
+			if (n->inputs[k][0] == '\0')
+				continue;
+			if (!eml_names_get(&p->names, n->inputs[k], &idx))
+				return eml_pn_fail(n, EML_ERR_INFER_INPUT, "input %s undefined",
+				    n->inputs[k]);
+			pn->in[k] = (int)idx;
+			if (p->v[idx].kind != VK_CONST)
+				all_const = false;
+		}
+		for (size_t k = 0; k < n->n_outputs; k++) {
+			int idx;
+			pn->out[k] = -1;
+			if (n->outputs[k][0] == '\0')
+				continue;
+			EML_GUARD(add_val(p, n->outputs[k], &idx));
+			pn->out[k] = idx;
+		}
+		EML_GUARD(pn->op->plan(p, pn));
+		if (all_const || (pn->op->flags & OPF_SHAPE_ONLY) != 0)
+			EML_GUARD(fold_node(p, pn));
+	}
+	for (size_t i = 0; i < g->n_outputs; i++) {
+		size_t idx;
+		if (!eml_names_get(&p->names, g->outputs[i].name, &idx)) {
+			eml_err_set_detail("graph output %s undefined", g->outputs[i].name);
+			EML_BAIL(EML_ERR_INFER_INPUT);
+		}
+		p->out_idx[i] = (int)idx;
+		p->v[idx].graph_out = true;
+	}
+	return EML_OK;
+}
+
+static void
+count_uses(struct eml_plan *p)
+{
+	for (size_t i = 0; i < p->nv; i++) {
+		p->v[i].nuses = p->v[i].graph_out ? 1 : 0;
+		p->v[i].last = p->v[i].graph_out ? INT32_MAX : -1;
+	}
+	for (size_t s = 0; s < p->n_order; s++) {
+		const struct pnode *pn = &p->pn[p->order[s]];
+		for (size_t k = 0; k < pn->n_in; k++)
+			if (pn->in[k] >= 0) {
+				struct val *v = &p->v[pn->in[k]];
+				v->nuses++;
+				if (v->last < (int)s)
+					v->last = (int)s;
+			}
+		if (pn->bias_val >= 0)
+			p->v[pn->bias_val].nuses++;
+	}
+}
+
+static void
+build_order(struct eml_plan *p)
+{
+	p->n_order = 0;
+	for (size_t i = 0; i < p->npn; i++)
+		if (!p->pn[i].dead)
+			p->order[p->n_order++] = i;
+}
+
+/* The single consumer of value vi among live nodes, or NULL. */
+static struct pnode *
+sole_consumer(struct eml_plan *p, int vi)
+{
+	struct pnode *c = NULL;
+
+	if (p->v[vi].graph_out || p->v[vi].nuses != 1)
+		return NULL;
+	for (size_t s = 0; s < p->n_order; s++) {
+		struct pnode *pn = &p->pn[p->order[s]];
+		for (size_t k = 0; k < pn->n_in; k++)
+			if (pn->in[k] == vi)
+				c = pn;
+	}
+	return c;
+}
+
+static bool
+is_op(const struct pnode *pn, const char *name)
+{
+	return strcmp(pn->op->name, name) == 0;
+}
+
+/* An activation node fusable into an epilogue; fills ep. */
+static bool
+act_of(struct eml_plan *p, struct pnode *c, struct eml_epilogue *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (c->n_out != 1 || eml_pn_in(p, c, 0) == NULL || eml_pn_in(p, c, 0)->dt != EML_DT_FLOAT)
+		return false;
+	if (is_op(c, "Relu")) {
+		ep->act = EML_ACT_RELU;
+	} else if (is_op(c, "LeakyRelu")) {
+		ep->act = EML_ACT_LEAKY_RELU;
+		ep->a = c->fp[0];
+	} else if (is_op(c, "Clip")) {
+		ep->act = EML_ACT_CLIP;
+		ep->a = c->fp[0];
+		ep->b = c->fp[1];
+	} else if (is_op(c, "HardSigmoid")) {
+		ep->act = EML_ACT_HARDSIGMOID;
+		ep->a = c->fp[0];
+		ep->b = c->fp[1];
+	} else if (is_op(c, "HardSwish")) {
+		ep->act = EML_ACT_HARDSWISH;
+	} else if (is_op(c, "Sigmoid")) {
+		ep->act = EML_ACT_SIGMOID;
+	} else if (is_op(c, "Tanh")) {
+		ep->act = EML_ACT_TANH;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* Conv -> BatchNormalization: scale the conv weights per output channel
+ * and fold the shift into its bias. */
+static eml_err
+fuse_bn(struct eml_plan *p, struct pnode *conv, struct pnode *bn)
+{
+	struct val *w = eml_pn_in(p, conv, 1), *bias = eml_pn_in(p, conv, 2);
+	struct val *sc = eml_pn_in(p, bn, 1), *sh = eml_pn_in(p, bn, 2);
+	struct val *mean = eml_pn_in(p, bn, 3), *var = eml_pn_in(p, bn, 4);
+	size_t M = (size_t)w->dims[0], per = w->numel / M;
+	float eps = bn->fp[0];
+
+	conv->w = eml_secure_alloc(w->nbytes);
+	conv->b = eml_secure_alloc(M * sizeof(float));
+	EML_ENSURE(conv->w != NULL && conv->b != NULL, EML_ERR_NOMEM);
+	conv->w_n = w->numel;
+	conv->b_n = M;
+	for (size_t m = 0; m < M; m++) {
+		float s = vf(sc)[m] / sqrtf(vf(var)[m] + eps);
+		float b0 = bias != NULL ? vf(bias)[m] : 0.0f;
+		for (size_t j = 0; j < per; j++)
+			conv->w[m * per + j] = vf(w)[m * per + j] * s;
+		conv->b[m] = (b0 - vf(mean)[m]) * s + vf(sh)[m];
+	}
+	conv->fused_bn = true;
+	conv->out[0] = bn->out[0];
+	bn->dead = true;
+	return EML_OK;
+}
+
+static bool
+all_const(struct eml_plan *p, struct pnode *pn, size_t from, size_t to)
+{
+	for (size_t k = from; k < to; k++) {
+		struct val *v = eml_pn_in(p, pn, k);
+		if (v == NULL || v->kind != VK_CONST)
+			return false;
+	}
+	return true;
+}
+
+static eml_err
+fuse(struct eml_plan *p)
+{
+	for (size_t s = 0; s < p->n_order; s++) {
+		struct pnode *pn = &p->pn[p->order[s]];
+		bool is_conv = is_op(pn, "Conv"), is_mm = is_op(pn, "MatMul"),
+		     is_gemm = is_op(pn, "Gemm");
+		struct pnode *c;
+		struct eml_epilogue ep;
+
+		if (pn->dead || !(is_conv || is_mm || is_gemm))
+			continue;
+		if (pn->out[0] < 0 || p->v[pn->out[0]].dt != EML_DT_FLOAT)
+			continue;
+		/* Conv (constant weights, 2-D) -> BatchNormalization. */
+		c = sole_consumer(p, pn->out[0]);
+		if (is_conv && c != NULL && is_op(c, "BatchNormalization") &&
+		    all_const(p, pn, 1, pn->n_in) && all_const(p, c, 1, 5) && c->n_out == 1) {
+			EML_GUARD(fuse_bn(p, pn, c));
+			p->st.n_fused++;
+			build_order(p);
+			count_uses(p);
+			c = sole_consumer(p, pn->out[0]);
+		}
+		/* MatMul with constant 2-D B -> Add of a constant [N] bias. */
+		if (is_mm && c != NULL && is_op(c, "Add") && pn->ip[10] == 1) {
+			struct val *o = eml_pn_out(p, pn, 0);
+			int other = c->in[0] == pn->out[0] ? c->in[1] : c->in[0];
+			struct val *bv = other >= 0 ? &p->v[other] : NULL;
+			struct val *co = eml_pn_out(p, c, 0);
+			if (bv != NULL && bv->kind == VK_CONST && bv->dt == EML_DT_FLOAT &&
+			    bv->numel == (size_t)o->dims[o->rank - 1] && co->rank == o->rank &&
+			    bv->dims[bv->rank > 0 ? bv->rank - 1 : 0] == o->dims[o->rank - 1] &&
+			    co->numel == o->numel && c->in[0] != c->in[1]) {
+				pn->bias_val = other;
+				pn->out[0] = c->out[0];
+				c->dead = true;
+				p->st.n_fused++;
+				build_order(p);
+				count_uses(p);
+				c = sole_consumer(p, pn->out[0]);
+			}
+		}
+		if (c != NULL && act_of(p, c, &ep) && pn->ep.act == EML_ACT_NONE) {
+			pn->ep = ep;
+			pn->out[0] = c->out[0];
+			c->dead = true;
+			p->st.n_fused++;
+			build_order(p);
+			count_uses(p);
+		}
+	}
+	return EML_OK;
+}
+
+struct block {
+	size_t off, size;
+	int end; /* last step using it */
+	bool live;
+};
+
+static size_t
+round_up(size_t n)
+{
+	return (n + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+}
+
+/* First fit among the live blocks, which are kept sorted by offset. */
+static size_t
+first_fit(const struct block *b, const int *live, size_t nlive, size_t size)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; i < nlive; i++) {
+		const struct block *x = &b[live[i]];
+		if (x->off >= off + size)
+			return off;
+		if (x->off + x->size > off)
+			off = x->off + x->size;
+	}
+	return off;
+}
+
+static void
+live_insert(const struct block *b, int *live, size_t *nlive, int id)
+{
+	size_t i = *nlive;
+
+	while (i > 0 && b[live[i - 1]].off > b[id].off) {
+		live[i] = live[i - 1];
+		i--;
+	}
+	live[i] = id;
+	(*nlive)++;
+}
+
+static int
+new_block(struct block *b, int *nb, int *live, size_t *nlive, size_t size, int end,
+    size_t *top)
+{
+	int id = (*nb)++;
+
+	size = round_up(size == 0 ? 1 : size);
+	b[id].size = size;
+	b[id].off = first_fit(b, live, *nlive, size);
+	b[id].end = end;
+	b[id].live = true;
+	live_insert(b, live, nlive, id);
+	if (b[id].off + size > *top)
+		*top = b[id].off + size;
+	return id;
+}
+
+/* Liveness layout: each run-time value gets a block; a block is released
+ * after its last reader and its bytes are reused by first fit. */
+static eml_err
+layout(struct eml_plan *p)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct block *b = NULL;
+	int *live = NULL, nb = 0;
+	size_t nlive = 0, top = 0, ws = 0, total;
+
+	b = eml_calloc(p->nv + 1, sizeof(*b));
+	live = eml_calloc(p->nv + 1, sizeof(int));
+	if (b == NULL || live == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	for (size_t i = 0; i < p->m->g->n_inputs; i++) {
+		struct val *v = &p->v[p->in_idx[i]];
+		if (v->block >= 0)
+			continue;
+		v->block = new_block(b, &nb, live, &nlive, v->nbytes, v->last, &top);
+		p->st.naive_bytes += v->nbytes;
+	}
+	for (size_t s = 0; s < p->n_order; s++) {
+		struct pnode *pn = &p->pn[p->order[s]];
+		if (pn->ws > ws)
+			ws = pn->ws;
+		for (size_t k = 0; k < pn->n_out; k++) {
+			struct val *o = eml_pn_out(p, pn, k), *in0 = eml_pn_in(p, pn, 0);
+			if (o == NULL || o->kind != VK_ACT || o->block >= 0)
+				continue;
+			p->st.naive_bytes += o->nbytes;
+			if (o->last < 0)
+				o->last = (int)s; /* written, never read: free after */
+			if (k == 0 && (pn->op->flags & OPF_ALIAS) && in0 != NULL && in0->block >= 0) {
+				o->block = in0->block;
+				o->alias = pn->in[0];
+				if (b[o->block].end < o->last)
+					b[o->block].end = o->last;
+				p->st.n_alias++;
+				continue;
+			}
+			if (k == 0 && (pn->op->flags & OPF_INPLACE) && !p->opts.no_inplace) {
+				for (size_t j = 0; j < 2 && j < pn->n_in; j++) {
+					struct val *x = eml_pn_in(p, pn, j);
+					if (x == NULL || x->block < 0 || x->nbytes != o->nbytes ||
+					    x->dt != o->dt || b[x->block].end != (int)s ||
+					    x->graph_out || !b[x->block].live)
+						continue;
+					/* Another reader of the same buffer at this step
+					 * (the other operand) is fine: element i is read
+					 * before it is written. */
+					o->block = x->block;
+					b[o->block].end = o->last;
+					p->st.n_inplace++;
+					break;
+				}
+				if (o->block >= 0)
+					continue;
+			}
+			o->block = new_block(b, &nb, live, &nlive, o->nbytes, o->last, &top);
+		}
+		/* Release blocks whose last reader was this step. */
+		for (size_t i = 0; i < nlive;) {
+			struct block *x = &b[live[i]];
+			if (x->end <= (int)s) {
+				x->live = false;
+				memmove(&live[i], &live[i + 1], (nlive - i - 1) * sizeof(int));
+				nlive--;
+			} else {
+				i++;
+			}
+		}
+	}
+	p->ws_off = round_up(top);
+	if (eml_add_overflow(p->ws_off, round_up(ws), &total) ||
+	    total > EML_ENGINE_MAX_ARENA_BYTES) {
+		eml_err_set_detail("arena of %zu bytes above the limit", total);
+		EML_FAIL(rc, EML_ERR_INFER_TOO_LARGE);
+	}
+	p->arena_bytes = total == 0 ? ALIGN : total;
+	p->arena = eml_secure_alloc(p->arena_bytes);
+	if (p->arena == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	memset(p->arena, 0, p->arena_bytes);
+	for (size_t i = 0; i < p->nv; i++) {
+		struct val *v = &p->v[i];
+		if ((v->kind == VK_ACT || v->kind == VK_INPUT) && v->block >= 0) {
+			v->off = b[v->block].off;
+			v->data = p->arena + v->off;
+		}
+	}
+	for (size_t s = 0; s < p->n_order; s++)
+		p->pn[p->order[s]].wsp = p->arena + p->ws_off;
+	p->st.arena_bytes = p->arena_bytes;
+	rc = EML_OK;
+out:
+	eml_free(b);
+	eml_free(live);
+	return rc;
+}
+
+eml_err
+eml_plan_new(const struct eml_model *m, const struct eml_tensor *inputs, size_t n_inputs,
+    const struct eml_plan_opts *opts, struct eml_plan **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_plan *p = NULL;
+	int nthreads;
+
+	EML_ENSURE(m != NULL && out != NULL && (inputs != NULL || n_inputs == 0), EML_ERR_NULL);
+	*out = NULL;
+	eml_err_clear_detail();
+	p = eml_calloc(1, sizeof(*p));
+	if (p == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	p->m = m;
+	if (opts != NULL)
+		p->opts = *opts;
+	nthreads = p->opts.nthreads < 1 ? 1 : p->opts.nthreads;
+	p->opts.nthreads = nthreads;
+	p->k = eml_kernels_get();
+	if ((rc = eml_pool_new(nthreads, &p->pool)) != EML_OK)
+		goto out;
+	if ((rc = infer_all(p, inputs, n_inputs)) != EML_OK)
+		goto out;
+	p->order = eml_calloc(p->npn + 1, sizeof(size_t));
+	p->outs = eml_calloc(m->g->n_outputs + 1, sizeof(*p->outs));
+	if (p->order == NULL || p->outs == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	build_order(p);
+	count_uses(p);
+	if (!p->opts.no_fusion && (rc = fuse(p)) != EML_OK)
+		goto out;
+	for (size_t s = 0; s < p->n_order; s++) {
+		struct pnode *pn = &p->pn[p->order[s]];
+		if (pn->op->prepare != NULL && (rc = pn->op->prepare(p, pn)) != EML_OK)
+			goto out;
+	}
+	count_uses(p);
+	if ((rc = layout(p)) != EML_OK)
+		goto out;
+	p->st.n_nodes = p->npn;
+	p->st.n_steps = p->n_order;
+	*out = p;
+	p = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_plan_free(p);
+	return rc;
+}
+
+eml_err
+eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
+{
+	const struct eml_graph *g;
+
+	EML_ENSURE(p != NULL && (inputs != NULL || n_inputs == 0), EML_ERR_NULL);
+	g = p->m->g;
+	if (n_inputs != g->n_inputs) {
+		eml_err_set_detail("%zu inputs given, the model has %zu", n_inputs, g->n_inputs);
+		EML_BAIL(EML_ERR_INFER_INPUT);
+	}
+	for (size_t i = 0; i < n_inputs; i++) {
+		const struct val *v = &p->v[p->in_idx[i]];
+		bool same = inputs[i].dtype == v->dt && inputs[i].rank == v->rank &&
+		    inputs[i].nbytes == v->nbytes && (v->nbytes == 0 || inputs[i].data != NULL);
+		for (int d = 0; same && d < v->rank; d++)
+			same = inputs[i].dims[d] == v->dims[d];
+		if (!same) {
+			eml_err_set_detail("input %s does not have the planned dtype and shape",
+			    v->name);
+			EML_BAIL(EML_ERR_INFER_INPUT);
+		}
+	}
+	for (size_t i = 0; i < n_inputs; i++) {
+		const struct val *v = &p->v[p->in_idx[i]];
+		EML_MEMCPY(v->data, inputs[i].data, v->nbytes);
+	}
+	p->run_err = EML_OK;
+	for (size_t s = 0; s < p->n_order; s++) {
+		struct pnode *pn = &p->pn[p->order[s]];
+		pn->op->run(p, pn);
+	}
+	if (p->run_err != EML_OK)
+		EML_BAIL(p->run_err);
+	for (size_t i = 0; i < g->n_outputs; i++) {
+		const struct val *v = &p->v[p->out_idx[i]];
+		struct eml_tensor *t = &p->outs[i];
+		t->name = NULL;
+		t->dtype = v->dt;
+		t->rank = v->rank;
+		EML_MEMCPY(t->dims, v->dims, sizeof(t->dims));
+		t->data = v->data;
+		t->nbytes = v->nbytes;
+		t->owned = false;
+	}
+	return EML_OK;
+}
+
+size_t
+eml_plan_n_outputs(const struct eml_plan *p)
+{
+	return p == NULL ? 0 : p->m->g->n_outputs;
+}
+
+const struct eml_tensor *
+eml_plan_output(const struct eml_plan *p, size_t i)
+{
+	if (p == NULL || i >= p->m->g->n_outputs)
+		return NULL;
+	return &p->outs[i];
+}
+
+void
+eml_plan_get_stats(const struct eml_plan *p, struct eml_plan_stats *st)
+{
+	if (p == NULL || st == NULL)
+		return;
+	*st = p->st;
+}
+
+void
+eml_plan_free(struct eml_plan *p)
+{
+	if (p == NULL)
+		return;
+	if (p->v != NULL) {
+		for (size_t i = 0; i < p->nv; i++)
+			if (p->v[i].owned)
+				eml_secure_free(p->v[i].data);
+		eml_free_wipe(p->v, p->nv * sizeof(*p->v));
+	}
+	if (p->pn != NULL) {
+		for (size_t i = 0; i < p->npn; i++) {
+			struct pnode *pn = &p->pn[i];
+			eml_free(pn->in);
+			eml_free(pn->out);
+			eml_conv2d_plan_free(pn->conv);
+			if (pn->w != NULL)
+				eml_secure_free(pn->w);
+			if (pn->b != NULL)
+				eml_secure_free(pn->b);
+		}
+		eml_free_wipe(p->pn, p->npn * sizeof(*p->pn));
+	}
+	if (p->arena != NULL)
+		eml_secure_free(p->arena);
+	eml_names_free(&p->names);
+	eml_free(p->in_idx);
+	eml_free(p->out_idx);
+	eml_free(p->outs);
+	eml_free(p->order);
+	eml_pool_free(p->pool);
+	eml_free_wipe(p, sizeof(*p));
+}

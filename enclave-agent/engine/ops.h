@@ -1,0 +1,10 @@
+/* The operator tables of the ops_*.c files (NULL-name terminated). */
+#ifndef EML_OPS_H
+#define EML_OPS_H
+
+#include "engine_int.h"
+
+extern const struct op eml_ops_basic[];
+extern const struct op eml_ops_nn[];
+
+#endif

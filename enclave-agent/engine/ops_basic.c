@@ -1,0 +1,1530 @@
+/*
+ * Element-wise, type and layout operators: the ONNX semantics (attribute
+ * forms per opset, broadcasting, shape inference) with the arithmetic in
+ * the kernels where they have it.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "eml_mem.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+void
+eml_dense_strides(int rank, const int64_t *dims, int64_t *strides)
+{
+	int64_t s = 1;
+
+	for (int i = rank - 1; i >= 0; i--) {
+		strides[i] = s;
+		s *= dims[i];
+	}
+}
+
+static void
+copy_row(uint8_t *d, const uint8_t *s, size_t esz, int64_t n, int64_t st)
+{
+	if (st == 1) {
+		EML_MEMCPY(d, s, (size_t)n * esz);
+		return;
+	}
+	switch (esz) {
+	case 4:
+		for (int64_t i = 0; i < n; i++)
+			EML_MEMCPY(d + 4 * i, s + 4 * i * st, 4);
+		break;
+	case 8:
+		for (int64_t i = 0; i < n; i++)
+			EML_MEMCPY(d + 8 * i, s + 8 * i * st, 8);
+		break;
+	default:
+		for (int64_t i = 0; i < n; i++)
+			EML_MEMCPY(d + (size_t)i * esz, s + (ptrdiff_t)(i * st) * (ptrdiff_t)esz,
+			    esz);
+		break;
+	}
+}
+
+void
+eml_copy_strided(void *dst, const void *src, size_t esz, int rank, const int64_t *dims,
+    const int64_t *sstrides)
+{
+	int64_t idx[EML_MAX_RANK] = { 0 };
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+	int64_t inner, outer = 1, off = 0;
+
+	if (rank == 0) {
+		EML_MEMCPY(d, s, esz);
+		return;
+	}
+	for (int i = 0; i < rank; i++)
+		if (dims[i] == 0)
+			return;
+	inner = dims[rank - 1];
+	for (int i = 0; i < rank - 1; i++)
+		outer *= dims[i];
+	for (int64_t o = 0; o < outer; o++) {
+		copy_row(d, s + off * (int64_t)esz, esz, inner, sstrides[rank - 1]);
+		d += (size_t)inner * esz;
+		for (int i = rank - 2; i >= 0; i--) {
+			idx[i]++;
+			off += sstrides[i];
+			if (idx[i] < dims[i])
+				break;
+			off -= sstrides[i] * dims[i];
+			idx[i] = 0;
+		}
+	}
+}
+
+/* Same-shape output of input 0 with a given dtype. */
+static eml_err
+same_shape(struct eml_plan *p, struct pnode *pn, enum eml_dtype dt)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	return eml_pn_set_out(p, pn, 0, dt, x->rank, x->dims);
+}
+
+/* ---------------------------------------------------------------- unary */
+
+struct unary_map {
+	const char *name;
+	enum eml_unary op;
+	float p0, p1; /* defaults */
+};
+
+static const struct unary_map unary_ops[] = {
+	{ "Relu", EML_UNARY_RELU, 0, 0 },
+	{ "LeakyRelu", EML_UNARY_LEAKY_RELU, 0.01f, 0 },
+	{ "Sigmoid", EML_UNARY_SIGMOID, 0, 0 },
+	{ "HardSigmoid", EML_UNARY_HARDSIGMOID, 0.2f, 0.5f },
+	{ "HardSwish", EML_UNARY_HARDSWISH, 0, 0 },
+	{ "Tanh", EML_UNARY_TANH, 0, 0 },
+	{ "Exp", EML_UNARY_EXP, 0, 0 },
+	{ "Log", EML_UNARY_LOG, 0, 0 },
+	{ "Sqrt", EML_UNARY_SQRT, 0, 0 },
+	{ "Abs", EML_UNARY_ABS, 0, 0 },
+	{ "Neg", EML_UNARY_NEG, 0, 0 },
+	{ "Reciprocal", EML_UNARY_RECIPROCAL, 0, 0 },
+	{ "Erf", EML_UNARY_ERF, 0, 0 },
+	{ "Clip", EML_UNARY_CLIP, -INFINITY, INFINITY },
+};
+
+static const struct unary_map *
+unary_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(unary_ops) / sizeof(unary_ops[0]); i++)
+		if (strcmp(unary_ops[i].name, name) == 0)
+			return &unary_ops[i];
+	return NULL;
+}
+
+static eml_err
+unary_plan(struct eml_plan *p, struct pnode *pn)
+{
+	const struct unary_map *u = unary_find(pn->op->name);
+	struct val *x = eml_pn_in(p, pn, 0);
+	bool int_ok;
+
+	if (u == NULL || x == NULL)
+		return eml_pn_fail(pn->n, EML_ERR_INTERNAL, "no unary mapping");
+	int_ok = u->op == EML_UNARY_ABS || u->op == EML_UNARY_NEG;
+
+	if (x->dt != EML_DT_FLOAT && !(int_ok && (x->dt == EML_DT_INT64 || x->dt == EML_DT_INT32)))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s input not supported",
+		    eml_dtype_name(x->dt));
+	pn->ip[0] = u->op;
+	pn->fp[0] = u->p0;
+	pn->fp[1] = u->p1;
+	if (u->op == EML_UNARY_LEAKY_RELU)
+		pn->fp[0] = eml_attr_f(pn->n, "alpha", 0.01f);
+	if (u->op == EML_UNARY_HARDSIGMOID) {
+		pn->fp[0] = eml_attr_f(pn->n, "alpha", 0.2f);
+		pn->fp[1] = eml_attr_f(pn->n, "beta", 0.5f);
+	}
+	if (u->op == EML_UNARY_CLIP) {
+		/* Clip-6: min/max attributes; Clip-11+: optional inputs. */
+		pn->fp[0] = eml_attr_f(pn->n, "min", -INFINITY);
+		pn->fp[1] = eml_attr_f(pn->n, "max", INFINITY);
+		if (x->dt != EML_DT_FLOAT)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "int Clip not supported");
+		if (eml_pn_in(p, pn, 1) != NULL)
+			EML_GUARD(eml_pn_const_float(p, pn, 1, &pn->fp[0]));
+		if (eml_pn_in(p, pn, 2) != NULL)
+			EML_GUARD(eml_pn_const_float(p, pn, 2, &pn->fp[1]));
+	}
+	return same_shape(p, pn, x->dt);
+}
+
+static void
+unary_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+
+	if (x->dt == EML_DT_FLOAT) {
+		p->k->unary((enum eml_unary)pn->ip[0], x->numel, vf(x), vf(y), pn->fp[0],
+		    pn->fp[1]);
+		return;
+	}
+	for (size_t i = 0; i < x->numel; i++) {
+		int64_t v;
+		if (x->dt == EML_DT_INT64) {
+			EML_MEMCPY(&v, (uint8_t *)x->data + 8 * i, 8);
+		} else {
+			int32_t w;
+			EML_MEMCPY(&w, (uint8_t *)x->data + 4 * i, 4);
+			v = w;
+		}
+		/* Wrapping negation: INT64_MIN stays INT64_MIN, as in C++. */
+		if (pn->ip[0] == EML_UNARY_NEG || v < 0)
+			v = (int64_t)(0 - (uint64_t)v);
+		if (x->dt == EML_DT_INT64) {
+			EML_MEMCPY((uint8_t *)y->data + 8 * i, &v, 8);
+		} else {
+			int32_t w = (int32_t)(uint32_t)(uint64_t)v;
+			EML_MEMCPY((uint8_t *)y->data + 4 * i, &w, 4);
+		}
+	}
+}
+
+static eml_err
+clip_check(const struct eml_node *n, int64_t opset)
+{
+	if (opset >= 11 && (eml_node_attr(n, "min") != NULL || eml_node_attr(n, "max") != NULL))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "min/max attributes after opset 11");
+	return EML_OK;
+}
+
+/* ---------------------------------------------------------------- binary */
+
+static enum eml_binary
+binary_kind(const char *name)
+{
+	if (strcmp(name, "Add") == 0)
+		return EML_BINARY_ADD;
+	if (strcmp(name, "Sub") == 0)
+		return EML_BINARY_SUB;
+	if (strcmp(name, "Mul") == 0)
+		return EML_BINARY_MUL;
+	if (strcmp(name, "Div") == 0)
+		return EML_BINARY_DIV;
+	if (strcmp(name, "Pow") == 0)
+		return EML_BINARY_POW;
+	if (strcmp(name, "Max") == 0)
+		return EML_BINARY_MAX;
+	return EML_BINARY_MIN;
+}
+
+static eml_err
+binary_check(const struct eml_node *n, int64_t opset)
+{
+	/* Opsets < 7 had broadcast/axis attributes with other rules. */
+	if (opset < 7)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "opset %lld broadcasting not supported",
+		    (long long)opset);
+	return EML_OK;
+}
+
+static eml_err
+binary_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1);
+	enum eml_binary k = binary_kind(pn->op->name);
+	int64_t dims[EML_MAX_RANK];
+	int rank;
+
+	if (pn->n_in != 2)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%zu inputs (variadic form) not "
+		    "supported", pn->n_in);
+	if (a->dt != b->dt)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "mixed %s and %s",
+		    eml_dtype_name(a->dt), eml_dtype_name(b->dt));
+	if (a->dt != EML_DT_FLOAT && !((a->dt == EML_DT_INT64 || a->dt == EML_DT_INT32) &&
+	    k != EML_BINARY_POW))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
+		    eml_dtype_name(a->dt));
+	EML_GUARD(eml_bcast(pn->n, a, b, &rank, dims));
+	pn->ip[0] = k;
+	return eml_pn_set_out(p, pn, 0, a->dt, rank, dims);
+}
+
+static int64_t
+int_op(enum eml_binary k, int64_t a, int64_t b)
+{
+	uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+
+	switch (k) {
+	case EML_BINARY_ADD:
+		return (int64_t)(ua + ub);
+	case EML_BINARY_SUB:
+		return (int64_t)(ua - ub);
+	case EML_BINARY_MUL:
+		return (int64_t)(ua * ub);
+	case EML_BINARY_DIV:
+		/* Integer division truncates (C semantics, as ONNX Runtime);
+		 * division by zero and INT64_MIN / -1 give 0 instead of a trap. */
+		if (b == 0 || (a == INT64_MIN && b == -1))
+			return 0;
+		return a / b;
+	case EML_BINARY_MAX:
+		return a > b ? a : b;
+	case EML_BINARY_MIN:
+		return a < b ? a : b;
+	default:
+		return 0;
+	}
+}
+
+static int64_t
+ld_int(const struct val *v, size_t i)
+{
+	if (v->dt == EML_DT_INT64) {
+		int64_t x;
+		EML_MEMCPY(&x, (const uint8_t *)v->data + 8 * i, 8);
+		return x;
+	} else {
+		int32_t x;
+		EML_MEMCPY(&x, (const uint8_t *)v->data + 4 * i, 4);
+		return x;
+	}
+}
+
+static void
+st_int(const struct val *v, size_t i, int64_t x)
+{
+	if (v->dt == EML_DT_INT64) {
+		EML_MEMCPY((uint8_t *)v->data + 8 * i, &x, 8);
+	} else {
+		int32_t w = (int32_t)(uint32_t)(uint64_t)x;
+		EML_MEMCPY((uint8_t *)v->data + 4 * i, &w, 4);
+	}
+}
+
+/* Merge adjacent output dims where both inputs step uniformly, so rows
+ * are as long as possible. */
+static int
+merge_dims(int rank, int64_t *dims, size_t *sa, size_t *sb)
+{
+	int r = 0;
+
+	for (int i = 0; i < rank; i++) {
+		if (r > 0) {
+			int j = r - 1;
+			bool oka = (sa[j] == 0 && sa[i] == 0) ||
+			    (sa[i] != 0 && sa[j] == sa[i] * (size_t)dims[i]);
+			bool okb = (sb[j] == 0 && sb[i] == 0) ||
+			    (sb[i] != 0 && sb[j] == sb[i] * (size_t)dims[i]);
+			if (dims[i] == 1)
+				continue;
+			if (dims[j] == 1) {
+				dims[j] = dims[i];
+				sa[j] = sa[i];
+				sb[j] = sb[i];
+				continue;
+			}
+			if (oka && okb) {
+				dims[j] *= dims[i];
+				sa[j] = sa[i];
+				sb[j] = sb[i];
+				continue;
+			}
+		}
+		dims[r] = dims[i];
+		sa[r] = sa[i];
+		sb[r] = sb[i];
+		r++;
+	}
+	if (r == 0) {
+		dims[0] = 1;
+		sa[0] = sb[0] = 0;
+		r = 1;
+	}
+	return r;
+}
+
+static void
+binary_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	enum eml_binary k = (enum eml_binary)pn->ip[0];
+	size_t sa[EML_MAX_RANK], sb[EML_MAX_RANK], oa = 0, ob = 0;
+	int64_t dims[EML_MAX_RANK], idx[EML_MAX_RANK] = { 0 };
+	int rank = y->rank;
+	size_t inner, outer = 1;
+	uint8_t *yp = y->data;
+
+	if (y->numel == 0)
+		return;
+	if (a->dt == EML_DT_FLOAT) {
+		if (a->numel == y->numel && b->numel == y->numel) {
+			p->k->binary(k, y->numel, vf(a), vf(b), vf(y));
+			return;
+		}
+		if (b->numel == 1 && a->numel == y->numel) {
+			p->k->binary_scalar(k, y->numel, vf(a), vf(b)[0], false, vf(y));
+			return;
+		}
+		if (a->numel == 1 && b->numel == y->numel) {
+			p->k->binary_scalar(k, y->numel, vf(b), vf(a)[0], true, vf(y));
+			return;
+		}
+	}
+	EML_MEMCPY(dims, y->dims, sizeof(dims));
+	eml_bcast_strides(a, rank, y->dims, sa);
+	eml_bcast_strides(b, rank, y->dims, sb);
+	if (rank == 0) {
+		dims[0] = 1;
+		sa[0] = sb[0] = 0;
+		rank = 1;
+	}
+	rank = merge_dims(rank, dims, sa, sb);
+	inner = (size_t)dims[rank - 1];
+	for (int i = 0; i < rank - 1; i++)
+		outer *= (size_t)dims[i];
+	for (size_t o = 0; o < outer; o++) {
+		if (a->dt == EML_DT_FLOAT) {
+			const float *ap = vf(a) + oa, *bp = vf(b) + ob;
+			float *out = (float *)(void *)yp;
+			if (sa[rank - 1] == 1 && sb[rank - 1] == 1)
+				p->k->binary(k, inner, ap, bp, out);
+			else if (sb[rank - 1] == 0 && sa[rank - 1] == 1)
+				p->k->binary_scalar(k, inner, ap, bp[0], false, out);
+			else if (sa[rank - 1] == 0 && sb[rank - 1] == 1)
+				p->k->binary_scalar(k, inner, bp, ap[0], true, out);
+			else
+				p->k->binary(k, 1, ap, bp, out); /* inner == 1 */
+			yp += inner * sizeof(float);
+		} else {
+			size_t yi = o * inner;
+			for (size_t i = 0; i < inner; i++)
+				st_int(y, yi + i, int_op(k, ld_int(a, oa + i * sa[rank - 1]),
+				    ld_int(b, ob + i * sb[rank - 1])));
+		}
+		for (int i = rank - 2; i >= 0; i--) {
+			idx[i]++;
+			oa += sa[i];
+			ob += sb[i];
+			if (idx[i] < dims[i])
+				break;
+			oa -= sa[i] * (size_t)dims[i];
+			ob -= sb[i] * (size_t)dims[i];
+			idx[i] = 0;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- Cast */
+
+static bool
+cast_dtype_ok(int64_t dt)
+{
+	switch (dt) {
+	case EML_DT_FLOAT:
+	case EML_DT_DOUBLE:
+	case EML_DT_INT64:
+	case EML_DT_INT32:
+	case EML_DT_INT16:
+	case EML_DT_INT8:
+	case EML_DT_UINT8:
+	case EML_DT_UINT16:
+	case EML_DT_UINT32:
+	case EML_DT_UINT64:
+	case EML_DT_BOOL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static eml_err
+cast_check(const struct eml_node *n, int64_t opset)
+{
+	(void)opset;
+	if (!cast_dtype_ok(eml_attr_i(n, "to", 0)))
+		return eml_pn_fail(n, EML_ERR_INFER_DTYPE, "cast to type %lld not supported",
+		    (long long)eml_attr_i(n, "to", 0));
+	if (eml_attr_i(n, "saturate", 1) != 1)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "saturate=0 not supported");
+	return EML_OK;
+}
+
+static eml_err
+cast_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+
+	if (!cast_dtype_ok(x->dt))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "cast from %s not supported",
+		    eml_dtype_name(x->dt));
+	return same_shape(p, pn, (enum eml_dtype)eml_attr_i(pn->n, "to", 0));
+}
+
+static bool
+is_float_dt(enum eml_dtype dt)
+{
+	return dt == EML_DT_FLOAT || dt == EML_DT_DOUBLE;
+}
+
+static double
+ld_d(const uint8_t *s, enum eml_dtype dt, size_t i)
+{
+	if (dt == EML_DT_FLOAT) {
+		float f;
+		EML_MEMCPY(&f, s + 4 * i, 4);
+		return f;
+	}
+	{
+		double d;
+		EML_MEMCPY(&d, s + 8 * i, 8);
+		return d;
+	}
+}
+
+static int64_t
+ld_i(const uint8_t *s, enum eml_dtype dt, size_t i, uint64_t *u)
+{
+	union {
+		int8_t i8;
+		uint8_t u8;
+		int16_t i16;
+		uint16_t u16;
+		int32_t i32;
+		uint32_t u32;
+		int64_t i64;
+		uint64_t u64;
+	} x;
+	size_t esz = eml_dtype_size(dt);
+
+	EML_MEMCPY(&x, s + esz * i, esz);
+	*u = 0;
+	switch (dt) {
+	case EML_DT_INT8:
+		return x.i8;
+	case EML_DT_UINT8:
+	case EML_DT_BOOL:
+		return x.u8;
+	case EML_DT_INT16:
+		return x.i16;
+	case EML_DT_UINT16:
+		return x.u16;
+	case EML_DT_INT32:
+		return x.i32;
+	case EML_DT_UINT32:
+		return x.u32;
+	case EML_DT_UINT64:
+		*u = x.u64;
+		return (int64_t)x.u64;
+	default:
+		return x.i64;
+	}
+}
+
+static void
+st_i(uint8_t *d, enum eml_dtype dt, size_t i, int64_t v)
+{
+	size_t esz = eml_dtype_size(dt);
+	uint64_t u = (uint64_t)v;
+
+	if (dt == EML_DT_BOOL)
+		u = v != 0;
+	switch (esz) {
+	case 1: {
+		uint8_t b = (uint8_t)u;
+		d[i] = b;
+		break;
+	}
+	case 2: {
+		uint16_t h = (uint16_t)u;
+		EML_MEMCPY(d + 2 * i, &h, 2);
+		break;
+	}
+	case 4: {
+		uint32_t w = (uint32_t)u;
+		EML_MEMCPY(d + 4 * i, &w, 4);
+		break;
+	}
+	default:
+		EML_MEMCPY(d + 8 * i, &u, 8);
+		break;
+	}
+}
+
+/* A float to an integer: truncation toward zero; NaN gives 0 and values
+ * out of the int64 range saturate (C leaves both undefined). */
+static int64_t
+d_to_i(double d)
+{
+	if (d != d)
+		return 0;
+	if (d >= 9.2233720368547758e18)
+		return INT64_MAX;
+	if (d <= -9.2233720368547758e18)
+		return INT64_MIN;
+	return (int64_t)d;
+}
+
+static void
+cast_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	const uint8_t *s = x->data;
+	uint8_t *d = y->data;
+
+	(void)p;
+	if (x->dt == y->dt) {
+		EML_MEMCPY(d, s, y->nbytes);
+		return;
+	}
+	for (size_t i = 0; i < x->numel; i++) {
+		if (is_float_dt(x->dt)) {
+			double v = ld_d(s, x->dt, i);
+			if (y->dt == EML_DT_FLOAT) {
+				float f = (float)v;
+				EML_MEMCPY(d + 4 * i, &f, 4);
+			} else if (y->dt == EML_DT_DOUBLE) {
+				EML_MEMCPY(d + 8 * i, &v, 8);
+			} else if (y->dt == EML_DT_BOOL) {
+				d[i] = v != 0.0;
+			} else {
+				st_i(d, y->dt, i, d_to_i(v));
+			}
+		} else {
+			uint64_t u;
+			int64_t v = ld_i(s, x->dt, i, &u);
+			if (y->dt == EML_DT_FLOAT) {
+				float f = x->dt == EML_DT_UINT64 ? (float)u : (float)v;
+				EML_MEMCPY(d + 4 * i, &f, 4);
+			} else if (y->dt == EML_DT_DOUBLE) {
+				double f = x->dt == EML_DT_UINT64 ? (double)u : (double)v;
+				EML_MEMCPY(d + 8 * i, &f, 8);
+			} else {
+				st_i(d, y->dt, i, v);
+			}
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- Where */
+
+static eml_err
+where_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *c = eml_pn_in(p, pn, 0), *x = eml_pn_in(p, pn, 1), *y = eml_pn_in(p, pn, 2);
+	struct val tmp;
+	int rank;
+	int64_t dims[EML_MAX_RANK];
+
+	if (c->dt != EML_DT_BOOL)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "condition must be bool");
+	if (x->dt != y->dt || eml_dtype_size(x->dt) == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "X and Y types differ");
+	EML_GUARD(eml_bcast(pn->n, c, x, &rank, dims));
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.name = "broadcast";
+	tmp.rank = rank;
+	EML_MEMCPY(tmp.dims, dims, sizeof(dims));
+	EML_GUARD(eml_bcast(pn->n, &tmp, y, &rank, dims));
+	return eml_pn_set_out(p, pn, 0, x->dt, rank, dims);
+}
+
+static void
+where_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *c = eml_pn_in(p, pn, 0), *x = eml_pn_in(p, pn, 1), *yv = eml_pn_in(p, pn, 2);
+	struct val *o = eml_pn_out(p, pn, 0);
+	size_t sc[EML_MAX_RANK], sx[EML_MAX_RANK], sy[EML_MAX_RANK];
+	size_t esz = eml_dtype_size(o->dt);
+	int64_t idx[EML_MAX_RANK] = { 0 };
+	int rank = o->rank;
+
+	(void)p;
+	eml_bcast_strides(c, rank, o->dims, sc);
+	eml_bcast_strides(x, rank, o->dims, sx);
+	eml_bcast_strides(yv, rank, o->dims, sy);
+	for (size_t i = 0; i < o->numel; i++) {
+		size_t ic = 0, ix = 0, iy = 0;
+		for (int d = 0; d < rank; d++) {
+			ic += (size_t)idx[d] * sc[d];
+			ix += (size_t)idx[d] * sx[d];
+			iy += (size_t)idx[d] * sy[d];
+		}
+		if (((const uint8_t *)c->data)[ic])
+			EML_MEMCPY((uint8_t *)o->data + i * esz, (const uint8_t *)x->data + ix * esz,
+			    esz);
+		else
+			EML_MEMCPY((uint8_t *)o->data + i * esz,
+			    (const uint8_t *)yv->data + iy * esz, esz);
+		for (int d = rank - 1; d >= 0; d--) {
+			if (++idx[d] < o->dims[d])
+				break;
+			idx[d] = 0;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- aliases */
+
+static void
+alias_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+
+	(void)p;
+	/* Shares the buffer in the arena; a copy only when folded or when
+	 * the layout could not alias (e.g. a constant input). */
+	if (y->data != x->data)
+		memmove(y->data, x->data, y->nbytes);
+}
+
+static eml_err
+identity_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+
+	if (eml_dtype_size(x->dt) == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s", eml_dtype_name(x->dt));
+	return same_shape(p, pn, x->dt);
+}
+
+static eml_err
+dropout_plan(struct eml_plan *p, struct pnode *pn)
+{
+	size_t n = 0;
+	int64_t tm = 0;
+
+	if (pn->n_out > 1 && pn->out[1] >= 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "mask output not supported");
+	/* Dropout-12: training_mode (input 2) must be a constant false. */
+	if (eml_pn_in(p, pn, 2) != NULL) {
+		struct val *t = eml_pn_in(p, pn, 2);
+		if (t->kind != VK_CONST || t->dt != EML_DT_BOOL || t->numel != 1)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+			    "training_mode must be a constant");
+		tm = ((const uint8_t *)t->data)[0];
+	}
+	(void)n;
+	if (tm != 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "training mode not supported");
+	return identity_plan(p, pn);
+}
+
+static eml_err
+dropout_check(const struct eml_node *n, int64_t opset)
+{
+	(void)opset;
+	if (eml_attr_i(n, "is_test", 1) == 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "is_test=0 not supported");
+	return EML_OK;
+}
+
+static eml_err
+reshape_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t shape[EML_MAX_RANK + 1], known = 1;
+	size_t n;
+	int neg = -1;
+	bool allowzero = eml_attr_i(pn->n, "allowzero", 0) != 0;
+
+	EML_GUARD(eml_pn_const_ints(p, pn, 1, shape, EML_MAX_RANK, &n));
+	for (size_t i = 0; i < n; i++) {
+		if (shape[i] == 0 && !allowzero) {
+			if ((int)i >= x->rank)
+				return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "0 past input rank");
+			shape[i] = x->dims[i];
+		}
+		if (shape[i] == -1) {
+			if (neg >= 0)
+				return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "two -1 in shape");
+			neg = (int)i;
+			continue;
+		}
+		if (shape[i] < 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "shape value %lld",
+			    (long long)shape[i]);
+		known *= shape[i];
+	}
+	if (neg >= 0) {
+		if (known == 0 || (int64_t)x->numel % known != 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "cannot infer -1");
+		shape[neg] = (int64_t)x->numel / known;
+		known *= shape[neg];
+	}
+	if (known != (int64_t)x->numel)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "%lld elements into %lld",
+		    (long long)x->numel, (long long)known);
+	return eml_pn_set_out(p, pn, 0, x->dt, (int)n, shape);
+}
+
+static eml_err
+reshape_check(const struct eml_node *n, int64_t opset)
+{
+	(void)opset;
+	if (n->n_inputs < 2)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Reshape-1 (shape attribute) not "
+		    "supported");
+	return EML_OK;
+}
+
+static eml_err
+flatten_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int axis;
+	int64_t dims[2] = { 1, 1 };
+
+	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 1), x->rank, 1, &axis));
+	for (int i = 0; i < x->rank; i++)
+		dims[i < axis ? 0 : 1] *= x->dims[i];
+	return eml_pn_set_out(p, pn, 0, x->dt, 2, dims);
+}
+
+/* Axes of Squeeze/Unsqueeze/Reduce*: attribute before the opset that made
+ * them an input. */
+static eml_err
+axes_of(struct eml_plan *p, struct pnode *pn, size_t input, int64_t *axes, size_t *n)
+{
+	const int64_t *a;
+	size_t cnt;
+
+	*n = 0;
+	if (eml_pn_in(p, pn, input) != NULL)
+		return eml_pn_const_ints(p, pn, input, axes, EML_MAX_RANK, n);
+	a = eml_attr_ints(pn->n, "axes", &cnt);
+	if (cnt > EML_MAX_RANK)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "too many axes");
+	for (size_t i = 0; i < cnt; i++)
+		axes[i] = a[i];
+	*n = cnt;
+	return EML_OK;
+}
+
+static eml_err
+squeeze_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t axes[EML_MAX_RANK], dims[EML_MAX_RANK];
+	bool drop[EML_MAX_RANK] = { false };
+	size_t n;
+	int r = 0;
+
+	EML_GUARD(axes_of(p, pn, 1, axes, &n));
+	for (size_t i = 0; i < n; i++) {
+		int ax;
+		EML_GUARD(eml_axis(pn->n, axes[i], x->rank, 0, &ax));
+		if (x->dims[ax] != 1)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "axis %d is not 1", ax);
+		drop[ax] = true;
+	}
+	for (int i = 0; i < x->rank; i++)
+		if (!(n == 0 ? x->dims[i] == 1 : drop[i]))
+			dims[r++] = x->dims[i];
+	return eml_pn_set_out(p, pn, 0, x->dt, r, dims);
+}
+
+static eml_err
+unsqueeze_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t axes[EML_MAX_RANK], dims[EML_MAX_RANK];
+	bool ins[EML_MAX_RANK] = { false };
+	size_t n;
+	int r, j = 0;
+
+	EML_GUARD(axes_of(p, pn, 1, axes, &n));
+	r = x->rank + (int)n;
+	if (n == 0 || r > EML_MAX_RANK)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "bad axes");
+	for (size_t i = 0; i < n; i++) {
+		int ax;
+		EML_GUARD(eml_axis(pn->n, axes[i], r, 0, &ax));
+		if (ins[ax])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "repeated axis");
+		ins[ax] = true;
+	}
+	for (int i = 0; i < r; i++)
+		dims[i] = ins[i] ? 1 : x->dims[j++];
+	return eml_pn_set_out(p, pn, 0, x->dt, r, dims);
+}
+
+/* ---------------------------------------------------------------- Shape */
+
+static eml_err
+shape_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t start = eml_attr_i(pn->n, "start", 0), end = eml_attr_i(pn->n, "end", x->rank);
+	int64_t d;
+
+	/* Shape-15: start/end are clamped to [0, rank] after adding rank. */
+	if (start < 0)
+		start += x->rank;
+	if (end < 0)
+		end += x->rank;
+	start = start < 0 ? 0 : (start > x->rank ? x->rank : start);
+	end = end < 0 ? 0 : (end > x->rank ? x->rank : end);
+	d = end > start ? end - start : 0;
+	pn->ip[0] = start;
+	return eml_pn_set_out(p, pn, 0, EML_DT_INT64, 1, &d);
+}
+
+static void
+shape_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+
+	(void)p;
+	EML_MEMCPY(y->data, &x->dims[pn->ip[0]], y->nbytes);
+}
+
+/* ---------------------------------------------------------------- Constant */
+
+static eml_err
+constant_check(const struct eml_node *n, int64_t opset)
+{
+	(void)opset;
+	if (n->n_attrs != 1)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "needs exactly one value attribute");
+	if (n->attrs[0].type == EML_ATTR_TENSOR &&
+	    (n->attrs[0].t->dtype == EML_DT_FLOAT16 || eml_dtype_size(n->attrs[0].t->dtype) == 0))
+		return eml_pn_fail(n, EML_ERR_INFER_DTYPE, "value of type %s",
+		    eml_dtype_name(n->attrs[0].t->dtype));
+	return EML_OK;
+}
+
+static eml_err
+constant_plan(struct eml_plan *p, struct pnode *pn)
+{
+	const struct eml_attr *a = &pn->n->attrs[0];
+	int64_t d = (int64_t)a->n;
+
+	switch (a->type) {
+	case EML_ATTR_TENSOR:
+		return eml_pn_set_out(p, pn, 0, a->t->dtype, a->t->rank, a->t->dims);
+	case EML_ATTR_FLOAT:
+		return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, 0, NULL);
+	case EML_ATTR_INT:
+		return eml_pn_set_out(p, pn, 0, EML_DT_INT64, 0, NULL);
+	case EML_ATTR_FLOATS:
+		return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, 1, &d);
+	case EML_ATTR_INTS:
+		return eml_pn_set_out(p, pn, 0, EML_DT_INT64, 1, &d);
+	default:
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "value kind not supported");
+	}
+}
+
+static void
+constant_run(struct eml_plan *p, struct pnode *pn)
+{
+	const struct eml_attr *a = &pn->n->attrs[0];
+	struct val *y = eml_pn_out(p, pn, 0);
+
+	switch (a->type) {
+	case EML_ATTR_TENSOR:
+		EML_MEMCPY(y->data, a->t->data, y->nbytes);
+		break;
+	case EML_ATTR_FLOAT:
+		EML_MEMCPY(y->data, &a->f, 4);
+		break;
+	case EML_ATTR_INT:
+		EML_MEMCPY(y->data, &a->i, 8);
+		break;
+	case EML_ATTR_FLOATS:
+		EML_MEMCPY(y->data, a->floats, y->nbytes);
+		break;
+	default:
+		EML_MEMCPY(y->data, a->ints, y->nbytes);
+		break;
+	}
+}
+
+static eml_err
+cos_plan(struct eml_plan *p, struct pnode *pn)
+{
+	int64_t shape[EML_MAX_RANK];
+	size_t n;
+	const struct eml_attr *a = eml_node_attr(pn->n, "value");
+	enum eml_dtype dt = EML_DT_FLOAT;
+
+	EML_GUARD(eml_pn_const_ints(p, pn, 0, shape, EML_MAX_RANK, &n));
+	if (a != NULL) {
+		if (a->t->rank > 1 || a->t->nbytes != eml_dtype_size(a->t->dtype) ||
+		    a->t->dtype == EML_DT_FLOAT16)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "value must be one element");
+		dt = a->t->dtype;
+	}
+	return eml_pn_set_out(p, pn, 0, dt, (int)n, shape);
+}
+
+static void
+cos_run(struct eml_plan *p, struct pnode *pn)
+{
+	const struct eml_attr *a = eml_node_attr(pn->n, "value");
+	struct val *y = eml_pn_out(p, pn, 0);
+	size_t esz = eml_dtype_size(y->dt);
+
+	(void)p;
+	for (size_t i = 0; i < y->numel; i++) {
+		if (a != NULL)
+			EML_MEMCPY((uint8_t *)y->data + i * esz, a->t->data, esz);
+		else
+			memset((uint8_t *)y->data + i * esz, 0, esz);
+	}
+}
+
+/* ---------------------------------------------------------------- Concat */
+
+static eml_err
+concat_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x0 = eml_pn_in(p, pn, 0);
+	int64_t dims[EML_MAX_RANK];
+	int axis;
+
+	if (eml_node_attr(pn->n, "axis") == NULL)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "axis missing");
+	if (x0 == NULL)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "input 0 missing");
+	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 0), x0->rank, 0, &axis));
+	EML_MEMCPY(dims, x0->dims, sizeof(dims));
+	dims[axis] = 0;
+	for (size_t k = 0; k < pn->n_in; k++) {
+		struct val *x = eml_pn_in(p, pn, k);
+		if (x == NULL || x->dt != x0->dt || x->rank != x0->rank)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "input %zu differs", k);
+		for (int d = 0; d < x->rank; d++)
+			if (d != axis && x->dims[d] != x0->dims[d])
+				return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+				    "input %zu: dim %d differs", k, d);
+		dims[axis] += x->dims[axis];
+	}
+	pn->ip[0] = axis;
+	return eml_pn_set_out(p, pn, 0, x0->dt, x0->rank, dims);
+}
+
+static void
+concat_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *y = eml_pn_out(p, pn, 0);
+	int axis = (int)pn->ip[0];
+	size_t esz = eml_dtype_size(y->dt), outer = 1, inner = esz, off = 0;
+
+	for (int d = 0; d < axis; d++)
+		outer *= (size_t)y->dims[d];
+	for (int d = axis + 1; d < y->rank; d++)
+		inner *= (size_t)y->dims[d];
+	for (size_t k = 0; k < pn->n_in; k++) {
+		struct val *x = eml_pn_in(p, pn, k);
+		size_t row = inner * (size_t)x->dims[axis];
+		size_t yrow = inner * (size_t)y->dims[axis];
+		for (size_t o = 0; o < outer; o++)
+			EML_MEMCPY((uint8_t *)y->data + o * yrow + off,
+			    (const uint8_t *)x->data + o * row, row);
+		off += row;
+	}
+}
+
+/* ---------------------------------------------------------------- Split */
+
+static eml_err
+split_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t sizes[64], dims[EML_MAX_RANK], sum = 0;
+	size_t n = 0;
+	int axis;
+	const int64_t *a;
+
+	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 0), x->rank, 0, &axis));
+	if (pn->n_out > 64)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "more than 64 outputs");
+	a = eml_attr_ints(pn->n, "split", &n);
+	if (a != NULL) {
+		for (size_t i = 0; i < n && i < 64; i++)
+			sizes[i] = a[i];
+	} else if (eml_pn_in(p, pn, 1) != NULL) {
+		EML_GUARD(eml_pn_const_ints(p, pn, 1, sizes, 64, &n));
+	} else {
+		/* Equal parts; Split-18 num_outputs: the last part smaller. */
+		int64_t parts = (int64_t)pn->n_out, len = x->dims[axis];
+		int64_t each = (len + parts - 1) / parts;
+		if (eml_node_attr(pn->n, "num_outputs") == NULL && len % parts != 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "%lld not divisible by %lld",
+			    (long long)len, (long long)parts);
+		n = pn->n_out;
+		for (size_t i = 0; i < n; i++) {
+			int64_t left = len - each * (int64_t)i;
+			sizes[i] = left < each ? (left < 0 ? 0 : left) : each;
+		}
+	}
+	if (n != pn->n_out)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%zu sizes for %zu outputs", n,
+		    pn->n_out);
+	for (size_t i = 0; i < n; i++) {
+		if (sizes[i] < 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "negative split");
+		sum += sizes[i];
+	}
+	if (sum != x->dims[axis])
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "splits sum to %lld, dim is %lld",
+		    (long long)sum, (long long)x->dims[axis]);
+	pn->ip[0] = axis;
+	for (size_t i = 0; i < n; i++) {
+		EML_MEMCPY(dims, x->dims, sizeof(dims));
+		dims[axis] = sizes[i];
+		EML_GUARD(eml_pn_set_out(p, pn, i, x->dt, x->rank, dims));
+	}
+	return EML_OK;
+}
+
+static void
+split_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int axis = (int)pn->ip[0];
+	size_t esz = eml_dtype_size(x->dt), outer = 1, inner = esz, off = 0;
+	size_t xrow;
+
+	for (int d = 0; d < axis; d++)
+		outer *= (size_t)x->dims[d];
+	for (int d = axis + 1; d < x->rank; d++)
+		inner *= (size_t)x->dims[d];
+	xrow = inner * (size_t)x->dims[axis];
+	for (size_t k = 0; k < pn->n_out; k++) {
+		struct val *y = eml_pn_out(p, pn, k);
+		size_t row;
+		if (y == NULL) {
+			/* An omitted output still takes its share. */
+			continue;
+		}
+		row = inner * (size_t)y->dims[axis];
+		for (size_t o = 0; o < outer; o++)
+			EML_MEMCPY((uint8_t *)y->data + o * row,
+			    (const uint8_t *)x->data + o * xrow + off, row);
+		off += row;
+	}
+}
+
+static eml_err
+split_check(const struct eml_node *n, int64_t opset)
+{
+	(void)opset;
+	for (size_t i = 0; i < n->n_outputs; i++)
+		if (n->outputs[i][0] == '\0')
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "omitted outputs not supported");
+	return EML_OK;
+}
+
+/* ---------------------------------------------------------------- Slice */
+
+static eml_err
+slice_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t starts[EML_MAX_RANK], ends[EML_MAX_RANK], axes[EML_MAX_RANK],
+	    steps[EML_MAX_RANK];
+	int64_t st[EML_MAX_RANK], sp[EML_MAX_RANK], dims[EML_MAX_RANK];
+	size_t ns, ne, na, nst;
+	bool seen[EML_MAX_RANK] = { false };
+
+	if (pn->n_in == 1) { /* Slice-1: attributes */
+		const int64_t *a;
+		a = eml_attr_ints(pn->n, "starts", &ns);
+		for (size_t i = 0; i < ns && i < EML_MAX_RANK; i++)
+			starts[i] = a[i];
+		a = eml_attr_ints(pn->n, "ends", &ne);
+		for (size_t i = 0; i < ne && i < EML_MAX_RANK; i++)
+			ends[i] = a[i];
+		a = eml_attr_ints(pn->n, "axes", &na);
+		for (size_t i = 0; i < na && i < EML_MAX_RANK; i++)
+			axes[i] = a[i];
+		nst = 0;
+	} else {
+		EML_GUARD(eml_pn_const_ints(p, pn, 1, starts, EML_MAX_RANK, &ns));
+		EML_GUARD(eml_pn_const_ints(p, pn, 2, ends, EML_MAX_RANK, &ne));
+		na = 0;
+		nst = 0;
+		if (eml_pn_in(p, pn, 3) != NULL)
+			EML_GUARD(eml_pn_const_ints(p, pn, 3, axes, EML_MAX_RANK, &na));
+		if (eml_pn_in(p, pn, 4) != NULL)
+			EML_GUARD(eml_pn_const_ints(p, pn, 4, steps, EML_MAX_RANK, &nst));
+	}
+	if (ns != ne || ns > EML_MAX_RANK || (na != 0 && na != ns) || (nst != 0 && nst != ns))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "starts/ends/axes/steps lengths");
+	for (int d = 0; d < x->rank; d++) {
+		st[d] = 0;
+		sp[d] = 1;
+		dims[d] = x->dims[d];
+	}
+	for (size_t i = 0; i < ns; i++) {
+		int ax;
+		int64_t len, s, e, step = nst ? steps[i] : 1;
+		EML_GUARD(eml_axis(pn->n, na ? axes[i] : (int64_t)i, x->rank, 0, &ax));
+		if (seen[ax])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "repeated axis");
+		seen[ax] = true;
+		if (step == 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "step 0");
+		len = x->dims[ax];
+		s = starts[i];
+		e = ends[i];
+		/* Slice-13: negative values add the dimension; then clamp to
+		 * [0, len] for positive steps, [-1, len-1] for negative. */
+		if (s < 0)
+			s += len;
+		if (e < 0)
+			e += len;
+		if (step > 0) {
+			s = s < 0 ? 0 : (s > len ? len : s);
+			e = e < 0 ? 0 : (e > len ? len : e);
+			dims[ax] = e > s ? (e - s + step - 1) / step : 0;
+		} else {
+			s = s < 0 ? -1 : (s > len - 1 ? len - 1 : s);
+			e = e < -1 ? -1 : (e > len - 1 ? len - 1 : e);
+			dims[ax] = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+		}
+		st[ax] = dims[ax] > 0 ? s : 0;
+		sp[ax] = step;
+	}
+	for (int d = 0; d < x->rank; d++) {
+		pn->ip[d] = st[d];
+		pn->ip[EML_MAX_RANK + d] = sp[d];
+	}
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
+}
+
+static void
+slice_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	int64_t xs[EML_MAX_RANK], ss[EML_MAX_RANK], off = 0;
+	size_t esz = eml_dtype_size(x->dt);
+
+	(void)p;
+	if (y->numel == 0)
+		return;
+	eml_dense_strides(x->rank, x->dims, xs);
+	for (int d = 0; d < x->rank; d++) {
+		off += pn->ip[d] * xs[d];
+		ss[d] = pn->ip[EML_MAX_RANK + d] * xs[d];
+	}
+	eml_copy_strided(y->data, (const uint8_t *)x->data + off * (int64_t)esz, esz, y->rank,
+	    y->dims, ss);
+}
+
+/* ---------------------------------------------------------------- Transpose */
+
+static eml_err
+transpose_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	size_t n;
+	const int64_t *perm = eml_attr_ints(pn->n, "perm", &n);
+	int64_t dims[EML_MAX_RANK];
+	bool seen[EML_MAX_RANK] = { false };
+
+	if (perm != NULL && n != (size_t)x->rank)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "perm length %zu for rank %d", n,
+		    x->rank);
+	for (int i = 0; i < x->rank; i++) {
+		int64_t pi = perm != NULL ? perm[i] : x->rank - 1 - i;
+		if (pi < 0 || pi >= x->rank || seen[pi])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "bad perm");
+		seen[pi] = true;
+		pn->ip[i] = pi;
+		dims[i] = x->dims[pi];
+	}
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
+}
+
+static void
+transpose_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	int64_t xs[EML_MAX_RANK], ss[EML_MAX_RANK];
+
+	(void)p;
+	eml_dense_strides(x->rank, x->dims, xs);
+	for (int i = 0; i < x->rank; i++)
+		ss[i] = xs[pn->ip[i]];
+	eml_copy_strided(y->data, x->data, eml_dtype_size(x->dt), y->rank, y->dims, ss);
+}
+
+/* ---------------------------------------------------------------- Expand */
+
+static eml_err
+expand_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), tmp;
+	int64_t dims[EML_MAX_RANK];
+	size_t n;
+	int rank;
+
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.name = "shape";
+	EML_GUARD(eml_pn_const_ints(p, pn, 1, tmp.dims, EML_MAX_RANK, &n));
+	tmp.rank = (int)n;
+	for (size_t i = 0; i < n; i++)
+		if (tmp.dims[i] < 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "negative shape");
+	EML_GUARD(eml_bcast(pn->n, x, &tmp, &rank, dims));
+	return eml_pn_set_out(p, pn, 0, x->dt, rank, dims);
+}
+
+static void
+expand_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	size_t s[EML_MAX_RANK];
+	int64_t ss[EML_MAX_RANK];
+
+	(void)p;
+	eml_bcast_strides(x, y->rank, y->dims, s);
+	for (int i = 0; i < y->rank; i++)
+		ss[i] = (int64_t)s[i];
+	eml_copy_strided(y->data, x->data, eml_dtype_size(x->dt), y->rank, y->dims, ss);
+}
+
+/* ---------------------------------------------------------------- Gather */
+
+static eml_err
+gather_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1);
+	int64_t dims[EML_MAX_RANK];
+	int axis, r = 0;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_INTS));
+	if (x->rank == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scalar data");
+	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 0), x->rank, 0, &axis));
+	if (x->rank - 1 + ind->rank > EML_MAX_RANK)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "rank too large");
+	for (int d = 0; d < axis; d++)
+		dims[r++] = x->dims[d];
+	for (int d = 0; d < ind->rank; d++)
+		dims[r++] = ind->dims[d];
+	for (int d = axis + 1; d < x->rank; d++)
+		dims[r++] = x->dims[d];
+	pn->ip[0] = axis;
+	return eml_pn_set_out(p, pn, 0, x->dt, r, dims);
+}
+
+static void
+gather_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	int axis = (int)pn->ip[0];
+	size_t esz = eml_dtype_size(x->dt), outer = 1, inner = esz;
+	int64_t len = x->dims[axis];
+
+	for (int d = 0; d < axis; d++)
+		outer *= (size_t)x->dims[d];
+	for (int d = axis + 1; d < x->rank; d++)
+		inner *= (size_t)x->dims[d];
+	for (size_t o = 0; o < outer; o++)
+		for (size_t i = 0; i < ind->numel; i++) {
+			int64_t k = ld_int(ind, i);
+			uint8_t *dst = (uint8_t *)y->data + (o * ind->numel + i) * inner;
+			if (k < 0)
+				k += len;
+			if (k < 0 || k >= len) {
+				/* ONNX: out-of-range indices are an error. */
+				memset(dst, 0, inner);
+				p->run_err = EML_ERR_INFER_SHAPE;
+				eml_err_set_detail("node %s: index out of range", pn->n->name);
+				continue;
+			}
+			EML_MEMCPY(dst, (const uint8_t *)x->data + (o * (size_t)len + (size_t)k) * inner,
+			    inner);
+		}
+}
+
+/* ---------------------------------------------------------------- Pad */
+
+static eml_err
+pad_check(const struct eml_node *n, int64_t opset)
+{
+	const char *mode = eml_attr_s(n, "mode", "constant");
+
+	(void)opset;
+	if (strcmp(mode, "constant") != 0 && strcmp(mode, "reflect") != 0 &&
+	    strcmp(mode, "edge") != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "mode=%s not supported", mode);
+	return EML_OK;
+}
+
+static eml_err
+pad_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t pads[2 * EML_MAX_RANK], axes[EML_MAX_RANK], dims[EML_MAX_RANK];
+	int64_t full[2 * EML_MAX_RANK] = { 0 };
+	size_t np = 0, na = 0;
+	const char *mode = eml_attr_s(pn->n, "mode", "constant");
+
+	if (pn->n_in == 1) { /* Pad-2: attributes */
+		const int64_t *a = eml_attr_ints(pn->n, "pads", &np);
+		for (size_t i = 0; i < np && i < 2 * EML_MAX_RANK; i++)
+			pads[i] = a[i];
+		pn->fp[0] = eml_attr_f(pn->n, "value", 0.0f);
+	} else {
+		EML_GUARD(eml_pn_const_ints(p, pn, 1, pads, 2 * EML_MAX_RANK, &np));
+		pn->fp[0] = 0.0f;
+		if (eml_pn_in(p, pn, 2) != NULL) {
+			struct val *cv = eml_pn_in(p, pn, 2);
+			if (cv->dt != x->dt || cv->kind != VK_CONST || cv->numel != 1)
+				return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+				    "constant_value must be a constant of the input type");
+			if (x->dt == EML_DT_FLOAT)
+				pn->fp[0] = vf(cv)[0];
+			else
+				pn->ip[40] = ld_int(cv, 0);
+		}
+		if (eml_pn_in(p, pn, 3) != NULL)
+			EML_GUARD(eml_pn_const_ints(p, pn, 3, axes, EML_MAX_RANK, &na));
+	}
+	if (x->dt != EML_DT_FLOAT && x->dt != EML_DT_INT64 && x->dt != EML_DT_INT32)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s", eml_dtype_name(x->dt));
+	if (na == 0) {
+		if (np != 2 * (size_t)x->rank)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%zu pads for rank %d", np,
+			    x->rank);
+		EML_MEMCPY(full, pads, np * sizeof(int64_t));
+	} else {
+		if (np != 2 * na)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "pads/axes lengths");
+		for (size_t i = 0; i < na; i++) {
+			int ax;
+			EML_GUARD(eml_axis(pn->n, axes[i], x->rank, 0, &ax));
+			full[ax] = pads[i];
+			full[x->rank + ax] = pads[na + i];
+		}
+	}
+	pn->ip[32] = strcmp(mode, "reflect") == 0 ? 1 : strcmp(mode, "edge") == 0 ? 2 : 0;
+	for (int d = 0; d < x->rank; d++) {
+		dims[d] = x->dims[d] + full[d] + full[x->rank + d];
+		if (dims[d] < 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "negative output size");
+		if (pn->ip[32] != 0 && (full[d] != 0 || full[x->rank + d] != 0)) {
+			/* reflect needs pads < dim; edge needs dim > 0. */
+			if (x->dims[d] == 0 || (pn->ip[32] == 1 &&
+			    (full[d] >= x->dims[d] || full[x->rank + d] >= x->dims[d])))
+				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
+				    "pads too large for mode");
+			if (full[d] < 0 || full[x->rank + d] < 0)
+				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
+				    "negative pads with mode");
+		}
+		pn->ip[d] = full[d];
+	}
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
+}
+
+static void
+pad_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	int64_t idx[EML_MAX_RANK] = { 0 }, xs[EML_MAX_RANK];
+	size_t esz = eml_dtype_size(x->dt);
+	int mode = (int)pn->ip[32];
+
+	(void)p;
+	eml_dense_strides(x->rank, x->dims, xs);
+	for (size_t i = 0; i < y->numel; i++) {
+		int64_t off = 0;
+		bool in = true;
+		for (int d = 0; d < x->rank; d++) {
+			int64_t j = idx[d] - pn->ip[d], len = x->dims[d];
+			if (j < 0 || j >= len) {
+				if (mode == 0) {
+					in = false;
+					break;
+				}
+				if (mode == 2) {
+					j = j < 0 ? 0 : len - 1;
+				} else {
+					/* reflect without repeating the edge */
+					int64_t per = 2 * (len - 1);
+					if (per == 0)
+						j = 0;
+					else {
+						j = ((j % per) + per) % per;
+						if (j >= len)
+							j = per - j;
+					}
+				}
+			}
+			off += j * xs[d];
+		}
+		if (in)
+			EML_MEMCPY((uint8_t *)y->data + i * esz,
+			    (const uint8_t *)x->data + (size_t)off * esz, esz);
+		else if (x->dt == EML_DT_FLOAT)
+			EML_MEMCPY((uint8_t *)y->data + i * esz, &pn->fp[0], 4);
+		else
+			st_int(y, i, pn->ip[40]);
+		for (int d = x->rank - 1; d >= 0; d--) {
+			if (++idx[d] < y->dims[d])
+				break;
+			idx[d] = 0;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- table */
+
+#define UNARY(nm, at) { nm, at, 1, 1, 1, 1, NULL, unary_plan, NULL, unary_run, OPF_INPLACE }
+#define BINARY(nm) { nm, "", 2, 2, 1, 1, binary_check, binary_plan, NULL, binary_run, \
+	OPF_INPLACE }
+
+const struct op eml_ops_basic[] = {
+	UNARY("Relu", ""),
+	UNARY("LeakyRelu", "alpha:f"),
+	UNARY("Sigmoid", ""),
+	UNARY("HardSigmoid", "alpha:f beta:f"),
+	UNARY("HardSwish", ""),
+	UNARY("Tanh", ""),
+	UNARY("Exp", ""),
+	UNARY("Log", ""),
+	UNARY("Sqrt", ""),
+	UNARY("Abs", ""),
+	UNARY("Neg", ""),
+	UNARY("Reciprocal", ""),
+	UNARY("Erf", ""),
+	{ "Clip", "min:f max:f", 1, 3, 1, 1, clip_check, unary_plan, NULL, unary_run,
+	    OPF_INPLACE },
+	BINARY("Add"),
+	BINARY("Sub"),
+	BINARY("Mul"),
+	BINARY("Div"),
+	BINARY("Pow"),
+	{ "Cast", "to:i saturate:i", 1, 1, 1, 1, cast_check, cast_plan, NULL, cast_run, 0 },
+	{ "Where", "", 3, 3, 1, 1, NULL, where_plan, NULL, where_run, 0 },
+	{ "Identity", "", 1, 1, 1, 1, NULL, identity_plan, NULL, alias_run, OPF_ALIAS },
+	{ "Dropout", "ratio:f is_test:i seed:i", 1, 3, 1, 2, dropout_check, dropout_plan, NULL,
+	    alias_run, OPF_ALIAS },
+	{ "Reshape", "allowzero:i", 1, 2, 1, 1, reshape_check, reshape_plan, NULL, alias_run,
+	    OPF_ALIAS },
+	{ "Flatten", "axis:i", 1, 1, 1, 1, NULL, flatten_plan, NULL, alias_run, OPF_ALIAS },
+	{ "Squeeze", "axes:I", 1, 2, 1, 1, NULL, squeeze_plan, NULL, alias_run, OPF_ALIAS },
+	{ "Unsqueeze", "axes:I", 1, 2, 1, 1, NULL, unsqueeze_plan, NULL, alias_run, OPF_ALIAS },
+	{ "Shape", "start:i end:i", 1, 1, 1, 1, NULL, shape_plan, NULL, shape_run,
+	    OPF_SHAPE_ONLY },
+	{ "Constant", "value:T value_float:f value_floats:F value_int:i value_ints:I", 0, 0, 1, 1,
+	    constant_check, constant_plan, NULL, constant_run, 0 },
+	{ "ConstantOfShape", "value:T", 1, 1, 1, 1, NULL, cos_plan, NULL, cos_run, 0 },
+	{ "Concat", "axis:i", 1, 4096, 1, 1, NULL, concat_plan, NULL, concat_run, 0 },
+	{ "Split", "axis:i split:I num_outputs:i", 1, 2, 1, 64, split_check, split_plan, NULL,
+	    split_run, 0 },
+	{ "Slice", "starts:I ends:I axes:I", 1, 5, 1, 1, NULL, slice_plan, NULL, slice_run, 0 },
+	{ "Transpose", "perm:I", 1, 1, 1, 1, NULL, transpose_plan, NULL, transpose_run, 0 },
+	{ "Expand", "", 2, 2, 1, 1, NULL, expand_plan, NULL, expand_run, 0 },
+	{ "Gather", "axis:i", 2, 2, 1, 1, NULL, gather_plan, NULL, gather_run, 0 },
+	{ "Pad", "mode:s pads:I value:f", 1, 4, 1, 1, pad_check, pad_plan, NULL, pad_run, 0 },
+	{ NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
+};
