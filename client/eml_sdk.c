@@ -275,11 +275,19 @@ handshake(struct eml_client *c, const char *policy_path)
 	pol->nonce_len = EML_HELLO_NONCE_LEN;
 	pol->require_public_key = true;
 	randombytes_buf(c->session_id, sizeof(c->session_id));
-	if ((rc = send_env(c, EML_MSG_CLIENT_HELLO, c->session_id, hello.data, hello.len)) !=
-	    EML_OK)
+	rc = send_env(c, EML_MSG_CLIENT_HELLO, c->session_id, hello.data, hello.len);
+	/* A peer that refused us (busy) may have closed before our hello
+	 * arrived: its Error frame can still be waiting to be read. */
+	if (rc != EML_OK && rc != EML_ERR_IO_EOF)
 		goto out;
-	if ((rc = recv_env(c, &env)) != EML_OK)
-		goto out;
+	{
+		eml_err rrc = recv_env(c, &env);
+
+		if (rrc != EML_OK) {
+			rc = rc == EML_OK ? rrc : rc;
+			goto out;
+		}
+	}
 	if (env.type == EML_MSG_ERROR) {
 		rc = peer_error(&env);
 		goto out;

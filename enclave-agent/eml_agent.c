@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "eml_agent_int.h"
@@ -110,9 +112,18 @@ refuse_busy(const struct eml_agent *a, int fd)
 {
 	struct eml_agent_link l;
 
+	uint8_t sink[512];
+	int64_t deadline = eml_deadline_in_ms(200);
+
 	eml_agent_link_init(&l, fd, a->cfg.frame_max, 1000);
 	eml_agent_link_send_error(&l, EML_ERR_BUSY, NULL);
 	eml_agent_link_clear(&l);
+	/* Half-close, then swallow what the client already sent (its hello)
+	 * for a moment: closing a socket with unread bytes can reset it and
+	 * lose the Error frame on the way. */
+	(void)shutdown(fd, SHUT_WR);
+	while (eml_io_wait(fd, POLLIN, deadline) == EML_OK && read(fd, sink, sizeof(sink)) > 0)
+		;
 	EML_LOG_WARN("session.busy", NULL, EML_F_U64("max_sessions", a->cfg.max_sessions),
 	    EML_F_ERR(EML_ERR_BUSY));
 	(void)close(fd);
