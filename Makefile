@@ -232,13 +232,13 @@ $(BUILD)/tests/conformance: $(call obj,$(CONF_SRC)) $(TESTLIB_OBJ) $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_BASE) -o $@ $(call obj,$(CONF_SRC)) $(TESTLIB_OBJ) \
-		-Wl,--start-group $(TEST_LIBS) -Wl,--end-group $(LDLIBS)
+		-Wl,--start-group $(TEST_LIBS) -Wl,--end-group $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTLIB_OBJ) $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_BASE) -o $@ $< $(TESTLIB_OBJ) -Wl,--start-group $(TEST_LIBS) \
-		-Wl,--end-group $(LDLIBS)
+		-Wl,--end-group $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/obj/tests/%.o: ISAFLAGS := $(CMOCKA_CFLAGS) -Itests/lib
 

@@ -111,6 +111,11 @@ void eml_sgemm_blk(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a
 EML_GEMM_ISA_DECLS(avx2);
 EML_GEMM_ISA_DECLS(avx512);
 
+/* Benchmarks: iters x 12 independent FMAs of one vector (peak GFLOP/s as
+ * the machine delivers it). Only call when the ISA is available. */
+float eml_fma_peak_avx2(size_t iters);
+float eml_fma_peak_avx512(size_t iters);
+
 /* ------------------------------------------------ convolution */
 
 /* Direct convolution, the oracle: y = act(conv(x, w) + bias). */

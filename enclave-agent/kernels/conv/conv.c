@@ -3,15 +3,23 @@
  * and ISA, the weights copied (and packed) into secure memory the plan
  * owns.
  */
+#include <string.h>
+
 #include "eml_mem.h"
 #include "enclave-agent/kernels/eml_kernels_int.h"
 
 enum conv_method {
-	CONV_REF = 0,
+	CONV_REF = 0,   /* the oracle: ISA ref only */
+	CONV_DW,        /* depthwise direct, vectorised along output rows */
+	CONV_1X1,       /* 1x1 stride 1 no pad: W x X as a GEMM, no copy */
+	CONV_IM2COL,    /* im2col into the workspace, then GEMM */
 };
 
 static const char *const method_names[] = {
 	[CONV_REF] = "direct-ref",
+	[CONV_DW] = "depthwise-direct",
+	[CONV_1X1] = "gemm-1x1",
+	[CONV_IM2COL] = "im2col-gemm",
 };
 
 struct eml_conv2d_plan {
@@ -19,9 +27,16 @@ struct eml_conv2d_plan {
 	size_t OH, OW;
 	enum conv_method method;
 	enum eml_isa isa;
-	float *w; /* eml_secure_alloc, w_bytes */
+	int nthreads;
+	const struct eml_gemm_impl *g; /* CONV_1X1, CONV_IM2COL */
+	eml_dwconv_fn dw;              /* CONV_DW */
+	/* eml_secure_alloc, w_bytes: the weights as given (REF, DW) or packed
+	 * as GEMM A operands, one block of a_stride floats per group. */
+	float *w;
 	size_t w_bytes;
+	size_t a_stride;
 	float *bias; /* eml_secure_alloc, M floats, or NULL */
+	size_t col_n; /* im2col floats in the workspace */
 	size_t ws;
 };
 
@@ -84,15 +99,82 @@ check_params(const struct eml_conv2d_params *p)
 	return EML_OK;
 }
 
+static eml_err
+choose_method(struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t Cg = p->C / p->group, Mg = p->M / p->group;
+	size_t Kg = Cg * p->kh * p->kw, HW = plan->OH * plan->OW;
+	size_t gws;
+
+	switch (plan->isa) {
+	case EML_ISA_AVX2:
+		plan->g = &eml_gemm_avx2;
+		plan->dw = eml_dwconv_avx2;
+		break;
+	case EML_ISA_AVX512:
+		plan->g = &eml_gemm_avx512;
+		plan->dw = eml_dwconv_avx512;
+		break;
+	default:
+		plan->method = CONV_REF;
+		return EML_OK;
+	}
+	if (p->group == p->C && p->M == p->C) {
+		plan->method = CONV_DW;
+		return EML_OK;
+	}
+	if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+	    p->pad_left == 0 && p->pad_bottom == 0 && p->pad_right == 0) {
+		plan->method = CONV_1X1;
+		plan->col_n = 0;
+	} else {
+		plan->method = CONV_IM2COL;
+		if (eml_mul_overflow(Kg, HW, &plan->col_n))
+			EML_BAIL(EML_ERR_OVERFLOW);
+	}
+	gws = eml_sgemm_blk_workspace_size(plan->g, Mg, HW, Kg, true, false, plan->nthreads);
+	/* 16 floats between the two so the GEMM part can be aligned. */
+	if (eml_add_overflow(plan->col_n, gws + 16, &plan->ws))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	return EML_OK;
+}
+
+static eml_err
+prepare_weights(struct eml_conv2d_plan *plan, const float *weights)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t Cg = p->C / p->group, Mg = p->M / p->group;
+	size_t Kg = Cg * p->kh * p->kw, wn = p->M * Kg, g;
+
+	if (plan->method == CONV_REF || plan->method == CONV_DW) {
+		plan->w_bytes = wn * sizeof(float);
+		plan->w = eml_secure_alloc(plan->w_bytes);
+		if (plan->w == NULL)
+			EML_BAIL(EML_ERR_NOMEM);
+		EML_MEMCPY(plan->w, weights, plan->w_bytes);
+		return EML_OK;
+	}
+	/* Weights [M, Cg*kh*kw] are, per group, the A operand [Mg, Kg] of
+	 * Y_g = W_g X_g: pack it once here. */
+	plan->a_stride = eml_sgemm_blk_packed_a_size(plan->g, Mg, Kg);
+	plan->w_bytes = plan->a_stride * p->group * sizeof(float);
+	plan->w = eml_secure_alloc(plan->w_bytes == 0 ? 1 : plan->w_bytes);
+	if (plan->w == NULL)
+		EML_BAIL(EML_ERR_NOMEM);
+	for (g = 0; g < p->group; g++)
+		eml_sgemm_blk_pack_a(plan->g, Mg, Kg, weights + g * Mg * Kg, Kg, false,
+		    plan->w + g * plan->a_stride);
+	return EML_OK;
+}
+
 eml_err
 eml_conv2d_plan_new_isa(enum eml_isa isa, const struct eml_conv2d_params *p,
     const float *weights, const float *bias, int nthreads, struct eml_conv2d_plan **out)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_conv2d_plan *plan = NULL;
-	size_t wn;
 
-	(void)nthreads;
 	if (out == NULL || weights == NULL)
 		return eml_err_record(EML_ERR_NULL, __FILE__, __LINE__, __func__);
 	*out = NULL;
@@ -110,20 +192,19 @@ eml_conv2d_plan_new_isa(enum eml_isa isa, const struct eml_conv2d_params *p,
 	plan->isa = isa;
 	plan->OH = eml_conv2d_out_h(p);
 	plan->OW = eml_conv2d_out_w(p);
-	plan->method = CONV_REF;
-	wn = p->M * (p->C / p->group) * p->kh * p->kw;
-	plan->w_bytes = wn * sizeof(float);
-	plan->w = eml_secure_alloc(plan->w_bytes);
-	if (plan->w == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	EML_MEMCPY(plan->w, weights, plan->w_bytes);
+	plan->nthreads = nthreads < 1 ? 1 : nthreads;
+	rc = choose_method(plan);
+	if (rc != EML_OK)
+		goto out;
 	if (bias != NULL) {
 		plan->bias = eml_secure_alloc(p->M * sizeof(float));
 		if (plan->bias == NULL)
 			EML_FAIL(rc, EML_ERR_NOMEM);
 		EML_MEMCPY(plan->bias, bias, p->M * sizeof(float));
 	}
-	plan->ws = 0;
+	rc = prepare_weights(plan, weights);
+	if (rc != EML_OK)
+		goto out;
 	*out = plan;
 	plan = NULL; /* transferred */
 	rc = EML_OK;
@@ -151,15 +232,136 @@ eml_conv2d_method(const struct eml_conv2d_plan *plan)
 	return method_names[plan->method];
 }
 
+/* im2col for one image and group: col[(c*kh + i)*kw + j][oh*OW + ow]. */
+static void
+im2col(const struct eml_conv2d_plan *plan, const float *x, float *col)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t Cg = p->C / p->group, OH = plan->OH, OW = plan->OW;
+	size_t c, i, j, oh, ow;
+
+	for (c = 0; c < Cg; c++) {
+		const float *xc = x + c * p->H * p->W;
+
+		for (i = 0; i < p->kh; i++) {
+			for (j = 0; j < p->kw; j++) {
+				float *row = col + ((c * p->kh + i) * p->kw + j) * OH * OW;
+				size_t off = j * p->dil_w;
+				/* Valid ow: pl <= ow*sw + off < W + pl. */
+				size_t a = off >= p->pad_left ? 0 :
+								(p->pad_left - off + p->stride_w - 1) / p->stride_w;
+				size_t b = off >= p->W + p->pad_left ? 0 :
+								       (p->W + p->pad_left - off - 1) / p->stride_w + 1;
+
+				if (b > OW)
+					b = OW;
+				if (a > b)
+					a = b;
+				for (oh = 0; oh < OH; oh++) {
+					size_t ihp = oh * p->stride_h + i * p->dil_h;
+					float *r = row + oh * OW;
+					const float *xr;
+
+					if (ihp < p->pad_top || ihp - p->pad_top >= p->H) {
+						memset(r, 0, OW * sizeof(float));
+						continue;
+					}
+					xr = xc + (ihp - p->pad_top) * p->W;
+					for (ow = 0; ow < a; ow++)
+						r[ow] = 0.0f;
+					if (p->stride_w == 1) {
+						EML_MEMCPY(r + a, xr + a + off - p->pad_left,
+						    (b - a) * sizeof(float));
+					} else {
+						for (ow = a; ow < b; ow++)
+							r[ow] = xr[ow * p->stride_w + off - p->pad_left];
+					}
+					for (ow = b; ow < OW; ow++)
+						r[ow] = 0.0f;
+				}
+			}
+		}
+	}
+}
+
+struct dw_job {
+	const struct eml_conv2d_plan *plan;
+	const float *x;
+	float *y;
+};
+
+static void
+dw_task(void *arg, size_t task, int thread)
+{
+	const struct dw_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t c = task % p->C;
+
+	(void)thread;
+	plan->dw(p, plan->OH, plan->OW, j->x + task * p->H * p->W,
+	    plan->w + c * p->kh * p->kw, plan->bias != NULL ? plan->bias[c] : 0.0f,
+	    j->y + task * plan->OH * plan->OW);
+}
+
+static void
+run_gemm(const struct eml_conv2d_plan *plan, const float *x, float *y, float *workspace,
+    struct eml_pool *pool)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t Cg = p->C / p->group, Mg = p->M / p->group;
+	size_t Kg = Cg * p->kh * p->kw, HW = plan->OH * plan->OW;
+	float *col = workspace, *gws = workspace + plan->col_n;
+	struct eml_sgemm_args a;
+	size_t n, g;
+
+	memset(&a, 0, sizeof(a));
+	a.M = Mg;
+	a.N = HW;
+	a.K = Kg;
+	a.ldb = HW;
+	a.ldc = HW;
+	a.alpha = 1.0f;
+	a.bias_kind = plan->bias != NULL ? EML_BIAS_ROW : EML_BIAS_NONE;
+	a.ep = p->ep;
+	for (n = 0; n < p->N; n++) {
+		for (g = 0; g < p->group; g++) {
+			const float *xg = x + (n * p->C + g * Cg) * p->H * p->W;
+
+			if (plan->method == CONV_IM2COL) {
+				im2col(plan, xg, col);
+				a.B = col;
+			} else {
+				a.B = xg;
+			}
+			a.C = y + (n * p->M + g * Mg) * HW;
+			a.bias = plan->bias != NULL ? plan->bias + g * Mg : NULL;
+			eml_sgemm_blk(plan->g, &a, plan->w + g * plan->a_stride, gws, pool);
+		}
+	}
+}
+
 void
 eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
     float *workspace, struct eml_pool *pool)
 {
-	(void)workspace;
-	(void)pool;
+	/* The workspace was sized for plan->nthreads: a bigger pool would
+	 * overrun it, so it runs single-threaded instead. */
+	if (eml_pool_size(pool) > plan->nthreads)
+		pool = NULL;
 	switch (plan->method) {
 	case CONV_REF:
 		eml_conv2d_ref(&plan->p, x, plan->w, plan->bias, y);
+		break;
+	case CONV_DW: {
+		struct dw_job j = { plan, x, y };
+
+		eml_pool_run(pool, plan->p.N * plan->p.C, dw_task, &j);
+		break;
+	}
+	case CONV_1X1:
+	case CONV_IM2COL:
+		run_gemm(plan, x, y, workspace, pool);
 		break;
 	}
 }

@@ -1,0 +1,321 @@
+/*
+ * Convolution plans: every method of every SIMD ISA against the direct
+ * reference on random shapes (depthwise 3x3/5x5 stride 1/2, 1x1, general
+ * with groups, dilations, asymmetric pads), bias and fused activations,
+ * 1..2 threads; canaries around the output and the workspace, inputs at
+ * the end of a page followed by a PROT_NONE page. Plus a hand-computed
+ * known answer for the reference and the parameter checks.
+ *
+ * Tolerance as for GEMM: 2 (K + 4) eps sum |x w| + |bias| with
+ * K = C/group * kh * kw, plus 8 ULP of the result for sigmoid/tanh.
+ */
+#include "kernels_util.h"
+
+#include "enclave-agent/kernels/eml_kernels_int.h"
+
+struct ccase {
+	struct eml_conv2d_params p;
+	bool bias;
+	int threads;
+	bool edge;
+};
+
+static void
+run_case(enum eml_isa isa, const struct ccase *cc, uint64_t *st, const char *want_method)
+{
+	const struct eml_conv2d_params *p = &cc->p;
+	size_t OH = eml_conv2d_out_h(p), OW = eml_conv2d_out_w(p);
+	size_t Cg = p->C / p->group, K = Cg * p->kh * p->kw;
+	size_t xn = p->N * p->C * p->H * p->W, yn = p->N * p->M * OH * OW, wn = p->M * K;
+	struct kt_edge ex = { 0 };
+	float *x, *w, *b = NULL, *y, *yref, *ws;
+	struct eml_conv2d_plan *plan = NULL;
+	struct eml_pool *pool = NULL;
+	size_t wsn, i;
+
+	x = cc->edge ? kt_edge_alloc(&ex, xn) : kt_alloc(xn);
+	w = kt_alloc(wn);
+	y = kt_alloc(yn);
+	yref = kt_alloc(yn);
+	kt_fill(st, x, xn, -1.0f, 1.0f);
+	kt_fill(st, w, wn, -1.0f, 1.0f);
+	if (cc->bias) {
+		b = kt_alloc(p->M);
+		kt_fill(st, b, p->M, -1.0f, 1.0f);
+	}
+	eml_conv2d_ref(p, x, w, b, yref);
+	if (cc->threads > 1)
+		assert_eml_ok(eml_pool_new(cc->threads, &pool));
+	assert_eml_ok(eml_conv2d_plan_new_isa(isa, p, w, b, cc->threads, &plan));
+	if (want_method != NULL)
+		assert_string_equal(eml_conv2d_method(plan), want_method);
+	wsn = eml_conv2d_workspace_size(plan);
+	ws = kt_alloc(wsn);
+	/* Garbage in the output must not matter. */
+	for (i = 0; i < yn; i++)
+		y[i] = NAN;
+	eml_conv2d_run(plan, x, y, ws, pool);
+	kt_check_canaries(ws, wsn, "workspace");
+	kt_check_canaries(y, yn, "y");
+
+	for (i = 0; i < yn; i++) {
+		/* Bound |x w| <= 1 per term: K terms, plus the bias. */
+		double tol = 2.0 * (double)(K + 4) * FLT_EPSILON * ((double)K + 1.0);
+
+		if (p->ep.act == EML_ACT_SIGMOID || p->ep.act == EML_ACT_TANH)
+			tol += 8.0 * FLT_EPSILON * fabs(yref[i]);
+		if (!(fabs((double)y[i] - yref[i]) <= tol))
+			fail_msg("%s %s N=%zu C=%zu %zux%zu M=%zu k=%zux%zu s=%zu,%zu d=%zu,%zu "
+				 "pad=%zu,%zu,%zu,%zu g=%zu act=%d: y[%zu] = %.9g, ref %.9g",
+			    eml_isa_name(isa), eml_conv2d_method(plan), p->N, p->C, p->H, p->W, p->M,
+			    p->kh, p->kw, p->stride_h, p->stride_w, p->dil_h, p->dil_w, p->pad_top,
+			    p->pad_left, p->pad_bottom, p->pad_right, p->group, p->ep.act, i,
+			    (double)y[i], (double)yref[i]);
+	}
+	kt_free(ws, wsn, "workspace");
+	eml_conv2d_plan_free(plan);
+	eml_pool_free(pool);
+	if (b != NULL)
+		kt_free(b, p->M, "bias");
+	kt_free(yref, yn, "yref");
+	kt_free(y, yn, "y");
+	kt_free(w, wn, "w");
+	if (cc->edge)
+		kt_edge_free(&ex);
+	else
+		kt_free(x, xn, "x");
+}
+
+static const enum eml_act acts[] = { EML_ACT_NONE, EML_ACT_RELU, EML_ACT_LEAKY_RELU,
+	EML_ACT_CLIP, EML_ACT_HARDSIGMOID, EML_ACT_HARDSWISH, EML_ACT_SIGMOID, EML_ACT_TANH };
+
+static void
+random_common(uint64_t *st, struct ccase *cc)
+{
+	cc->p.ep.act = acts[kt_randz(st, 0, sizeof(acts) / sizeof(acts[0]) - 1)];
+	cc->p.ep.a = cc->p.ep.act == EML_ACT_CLIP ? -0.3f : 0.2f;
+	cc->p.ep.b = cc->p.ep.act == EML_ACT_CLIP ? 0.6f : 0.5f;
+	cc->bias = (eml_test_rand(st) & 1) != 0;
+	cc->threads = (int)kt_randz(st, 1, 2);
+	cc->edge = (eml_test_rand(st) & 1) != 0;
+}
+
+static void
+random_cases(enum eml_isa isa)
+{
+	uint64_t st = eml_test_seed() ^ (0x100u + (unsigned)isa);
+	int t;
+
+	(void)kt_need(isa);
+	for (t = 0; t < 300; t++) {
+		struct ccase cc;
+		struct eml_conv2d_params *p = &cc.p;
+		const char *want = NULL;
+		int kind = t % 3;
+
+		memset(&cc, 0, sizeof(cc));
+		p->N = kt_randz(&st, 1, 2);
+		p->H = kt_randz(&st, 1, 40);
+		p->W = kt_randz(&st, 1, 70);
+		p->stride_h = kt_randz(&st, 1, 3);
+		p->stride_w = kt_randz(&st, 1, 3);
+		p->dil_h = (eml_test_rand(&st) & 3) == 0 ? 2 : 1;
+		p->dil_w = (eml_test_rand(&st) & 3) == 0 ? 2 : 1;
+		if (kind == 0) { /* depthwise */
+			p->C = kt_randz(&st, 1, 9);
+			p->M = p->C;
+			p->group = p->C;
+			p->kh = p->kw = (eml_test_rand(&st) & 1) ? 3 : 5;
+			if (eml_test_rand(&st) & 1) {
+				p->kw = kt_randz(&st, 1, 4);
+				p->kh = kt_randz(&st, 1, 4);
+			}
+			want = "depthwise-direct";
+		} else if (kind == 1) { /* 1x1 */
+			p->C = kt_randz(&st, 1, 40);
+			p->M = kt_randz(&st, 1, 40);
+			p->group = 1;
+			p->kh = p->kw = 1;
+			p->stride_h = p->stride_w = 1;
+			want = "gemm-1x1";
+		} else { /* general, maybe grouped */
+			p->group = kt_randz(&st, 1, 3);
+			p->C = p->group * kt_randz(&st, 1, 6);
+			p->M = p->group * kt_randz(&st, 1, 20);
+			p->kh = kt_randz(&st, 1, 5);
+			p->kw = kt_randz(&st, 1, 5);
+		}
+		p->pad_top = kt_randz(&st, 0, p->kh / 2 + 1);
+		p->pad_bottom = kt_randz(&st, 0, p->kh / 2 + 1);
+		p->pad_left = kt_randz(&st, 0, p->kw / 2 + 1);
+		p->pad_right = kt_randz(&st, 0, p->kw / 2 + 1);
+		if (kind == 1)
+			p->pad_top = p->pad_bottom = p->pad_left = p->pad_right = 0;
+		/* One channel in and out is also depthwise, which wins. */
+		if (kind == 1 && p->C == 1 && p->M == 1)
+			want = "depthwise-direct";
+		if (eml_conv2d_out_h(p) == 0 || eml_conv2d_out_w(p) == 0)
+			continue;
+		random_common(&st, &cc);
+		run_case(isa, &cc, &st, want);
+	}
+}
+
+static void
+conv_avx2_random(void **state)
+{
+	(void)state;
+	random_cases(EML_ISA_AVX2);
+}
+
+static void
+conv_avx512_random(void **state)
+{
+	(void)state;
+	random_cases(EML_ISA_AVX512);
+}
+
+/* The shapes of the bench models (ResNet stem and blocks, mobile
+ * depthwise + pointwise), scaled down in H/W to keep the test fast. */
+static void
+model_shapes(enum eml_isa isa)
+{
+	static const size_t sh[][9] = {
+		/* C, H, W, M, k, stride, pad, group, act */
+		{ 3, 37, 41, 16, 7, 2, 3, 1, EML_ACT_RELU },
+		{ 16, 20, 20, 16, 3, 1, 1, 1, EML_ACT_RELU },
+		{ 64, 14, 14, 32, 1, 1, 0, 1, EML_ACT_NONE },
+		{ 32, 14, 14, 32, 3, 2, 1, 32, EML_ACT_HARDSWISH },
+		{ 32, 29, 67, 32, 3, 1, 1, 32, EML_ACT_HARDSIGMOID },
+		{ 24, 18, 50, 24, 5, 2, 2, 24, EML_ACT_HARDSWISH },
+		{ 48, 9, 9, 96, 3, 2, 1, 1, EML_ACT_CLIP },
+	};
+	uint64_t st = eml_test_seed() + 99;
+	size_t i;
+
+	(void)kt_need(isa);
+	for (i = 0; i < sizeof(sh) / sizeof(sh[0]); i++) {
+		struct ccase cc;
+
+		memset(&cc, 0, sizeof(cc));
+		cc.p.N = 1;
+		cc.p.C = sh[i][0];
+		cc.p.H = sh[i][1];
+		cc.p.W = sh[i][2];
+		cc.p.M = sh[i][3];
+		cc.p.kh = cc.p.kw = sh[i][4];
+		cc.p.stride_h = cc.p.stride_w = sh[i][5];
+		cc.p.pad_top = cc.p.pad_left = cc.p.pad_bottom = cc.p.pad_right = sh[i][6];
+		cc.p.dil_h = cc.p.dil_w = 1;
+		cc.p.group = sh[i][7];
+		cc.p.ep.act = (enum eml_act)sh[i][8];
+		cc.p.ep.a = 0.0f;
+		cc.p.ep.b = 6.0f;
+		cc.bias = true;
+		cc.threads = 2;
+		run_case(isa, &cc, &st, NULL);
+	}
+}
+
+static void
+conv_avx2_model_shapes(void **state)
+{
+	(void)state;
+	model_shapes(EML_ISA_AVX2);
+}
+
+static void
+conv_avx512_model_shapes(void **state)
+{
+	(void)state;
+	model_shapes(EML_ISA_AVX512);
+}
+
+/* Hand-computed: 1 channel 3x3 input, 2x2 kernel, pad 1 left/top only,
+ * stride 2: output 2x2 (out = floor((3 + 1 - 2) / 2) + 1). */
+static void
+conv_ref_known_answer(void **state)
+{
+	struct eml_conv2d_params p;
+	float x[9] = { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, w[4] = { 1, 10, 100, 1000 }, b = 0.5f;
+	float y[4];
+	/* y[0,0]: window rows -1..0, cols -1..0: only x[0][0] * w[1][1].
+	 * y[0,1]: rows -1..0, cols 1..2: x[0][1] w[1][0] + x[0][2] w[1][1].
+	 * y[1,0]: rows 1..2, cols -1..0: x[1][0] w[0][1] + x[2][0] w[1][1].
+	 * y[1,1]: rows 1..2, cols 1..2: 5 + 60 + 800 + 9000. */
+	const float want[4] = { 1000.5f, 200 + 3000 + 0.5f, 40 + 7000 + 0.5f,
+		5 + 60 + 800 + 9000 + 0.5f };
+	size_t i;
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.N = p.C = p.M = p.group = 1;
+	p.H = p.W = 3;
+	p.kh = p.kw = 2;
+	p.stride_h = p.stride_w = 2;
+	p.dil_h = p.dil_w = 1;
+	p.pad_top = p.pad_left = 1;
+	assert_int_equal(eml_conv2d_out_h(&p), 2);
+	assert_int_equal(eml_conv2d_out_w(&p), 2);
+	eml_conv2d_ref(&p, x, w, &b, y);
+	for (i = 0; i < 4; i++)
+		assert_true(y[i] == want[i]);
+}
+
+static void
+conv_rejects_bad_params(void **state)
+{
+	struct eml_conv2d_params p;
+	struct eml_conv2d_plan *plan = (struct eml_conv2d_plan *)1;
+	float w[64] = { 0 };
+
+	(void)state;
+	memset(&p, 0, sizeof(p));
+	p.N = 1;
+	p.C = 4;
+	p.H = p.W = 8;
+	p.M = 4;
+	p.kh = p.kw = 3;
+	p.stride_h = p.stride_w = 1;
+	p.dil_h = p.dil_w = 1;
+	p.group = 3; /* does not divide C */
+	assert_eml(eml_conv2d_plan_new(&p, w, NULL, 1, &plan), EML_ERR_KERNEL_PARAMS);
+	assert_null(plan);
+	p.group = 1;
+	p.stride_w = 0;
+	assert_eml(eml_conv2d_plan_new(&p, w, NULL, 1, &plan), EML_ERR_KERNEL_PARAMS);
+	p.stride_w = 1;
+	p.kh = 9; /* larger than the padded input */
+	assert_eml(eml_conv2d_plan_new(&p, w, NULL, 1, &plan), EML_ERR_KERNEL_PARAMS);
+	p.kh = 3;
+	p.M = 0;
+	assert_eml(eml_conv2d_plan_new(&p, w, NULL, 1, &plan), EML_ERR_KERNEL_PARAMS);
+	p.M = 4;
+	p.N = SIZE_MAX / 2;
+	assert_eml(eml_conv2d_plan_new(&p, w, NULL, 1, &plan), EML_ERR_OVERFLOW);
+	p.N = 1;
+	assert_eml(eml_conv2d_plan_new(&p, NULL, NULL, 1, &plan), EML_ERR_NULL);
+	/* An ISA the CPU lacks (NEON on x86, or AVX-512 on an AVX2 machine). */
+	if (eml_kernels_for(EML_ISA_NEON) == NULL)
+		assert_eml(eml_conv2d_plan_new_isa(EML_ISA_NEON, &p, w, NULL, 1, &plan),
+		    EML_ERR_UNSUPPORTED);
+	/* And a good one still works. */
+	assert_eml_ok(eml_conv2d_plan_new(&p, w, NULL, 1, &plan));
+	eml_conv2d_plan_free(plan);
+	eml_conv2d_plan_free(NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(conv_ref_known_answer),
+		cmocka_unit_test(conv_rejects_bad_params),
+		cmocka_unit_test(conv_avx2_random),
+		cmocka_unit_test(conv_avx512_random),
+		cmocka_unit_test(conv_avx2_model_shapes),
+		cmocka_unit_test(conv_avx512_model_shapes),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
