@@ -1,14 +1,55 @@
 /* The agent's attestation producer: sim or nsm, chosen at start-up. */
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "attestation/eml_attest_sim.h"
+#include "attestation/eml_nsm.h"
 #include "eml_agent_int.h"
 #include "eml_log.h"
+
+#include <sodium.h>
+
+/*
+ * STYLE §32: inside an enclave the kernel RNG starts with little entropy;
+ * mix NSM randomness into it before any key is made. Writing to
+ * /dev/urandom mixes without crediting, which needs no privilege. A
+ * failure here is fatal: keys from a starved RNG are not keys.
+ */
+static eml_err
+seed_from_nsm(struct eml_attest_producer *p)
+{
+	uint8_t seed[256];
+	eml_err rc = EML_ERR_INTERNAL;
+	int fd = -1;
+	ssize_t w;
+
+	if ((rc = eml_attest_get_random(p, seed, sizeof(seed))) != EML_OK)
+		goto out;
+	fd = open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		eml_err_set_detail("/dev/urandom: %s", strerror(errno));
+		EML_FAIL(rc, EML_ERR_CRYPTO_RANDOM);
+	}
+	w = write(fd, seed, sizeof(seed));
+	if (w != (ssize_t)sizeof(seed)) {
+		eml_err_set_detail("/dev/urandom: short write");
+		EML_FAIL(rc, EML_ERR_CRYPTO_RANDOM);
+	}
+	rc = EML_OK;
+out:
+	if (fd >= 0)
+		(void)close(fd);
+	sodium_memzero(seed, sizeof(seed));
+	return rc;
+}
 
 eml_err
 eml_agent_attest_open(struct eml_agent *a)
 {
 	struct eml_attest_sim *sim = NULL;
+	struct eml_nsm *nsm = NULL;
 
 	EML_ENSURE_REF(a);
 	EML_ENSURE(pthread_mutex_init(&a->attest_mu, NULL) == 0, EML_ERR_INTERNAL);
@@ -19,8 +60,10 @@ eml_agent_attest_open(struct eml_agent *a)
 		eml_attest_sim_producer(sim, &a->producer);
 		break;
 	case EML_AGENT_ATTEST_NSM:
-		eml_err_set_detail("the nsm producer is not in this build");
-		EML_BAIL(EML_ERR_UNSUPPORTED);
+		EML_GUARD(eml_nsm_open(NULL, &nsm));
+		eml_nsm_producer(nsm, &a->producer);
+		EML_GUARD(seed_from_nsm(&a->producer));
+		break;
 	default:
 		EML_BAIL(EML_ERR_CONFIG);
 	}

@@ -151,13 +151,6 @@ main(int argc, char **argv)
 		printf("\n");
 		return 0;
 	}
-	EML_LOG_INFO("agent.kernels", NULL, EML_F_STR("isa", eml_isa_name(eml_kernels_get()->isa)));
-	/* No core dumps, no ptrace by the same uid: memory holds keys and
-	 * weights. */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
-		fprintf(stderr, "eml-agent: PR_SET_DUMPABLE: %s\n", strerror(errno));
-		return 3;
-	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
@@ -165,10 +158,21 @@ main(int argc, char **argv)
 	(void)sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	(void)sigaction(SIGPIPE, &sa, NULL);
+	/* STYLE §32 order: the producer opens first (with nsm it seeds the
+	 * kernel RNG), then the kernels are chosen, then dumps are refused,
+	 * then we serve. */
 	if ((rc = eml_agent_new(&cfg, &agent)) != EML_OK) {
 		fprintf(stderr, "eml-agent: start: %s (%s): %s\n", eml_strerror(rc),
 		    eml_err_name(rc), eml_err_detail());
 		return eml_err_exit_code(rc);
+	}
+	EML_LOG_INFO("agent.kernels", NULL, EML_F_STR("isa", eml_isa_name(eml_kernels_get()->isa)));
+	/* No core dumps, no ptrace by the same uid: memory holds keys and
+	 * weights. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		fprintf(stderr, "eml-agent: PR_SET_DUMPABLE: %s\n", strerror(errno));
+		eml_agent_free(agent);
+		return 3;
 	}
 	eml_agent_local_addr(agent, addr, sizeof(addr));
 	EML_LOG_INFO("agent.ready", NULL, EML_F_STR("addr", addr));
