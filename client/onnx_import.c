@@ -411,8 +411,12 @@ conv_value_info(const Emlonnx__ValueInfoProto *vp, struct eml_value_info *v)
 	EML_GUARD(dup_str(vp->name, &v->name));
 	v->rank = -1;
 	v->dtype = EML_DT_UNDEFINED;
-	if (vp->type == NULL || vp->type->value_case != EMLONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
-		return EML_OK; /* not a tensor or no type: left unknown */
+	if (vp->type == NULL || vp->type->value_case == EMLONNX__TYPE_PROTO__VALUE__NOT_SET)
+		return EML_OK; /* no type: left unknown */
+	if (vp->type->value_case != EMLONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
+		eml_err_set_detail("value %s: sequence, map, optional or sparse type", vp->name);
+		EML_BAIL(EML_ERR_ONNX_DTYPE);
+	}
 	tt = vp->type->tensor_type;
 	if (tt->has_elem_type) {
 		if (tt->elem_type != 0 && tt->elem_type != EML_DT_STRING &&

@@ -182,10 +182,12 @@ eml_axis(const struct eml_node *n, int64_t axis, int rank, int extra, int *out)
 {
 	int64_t r = rank + extra;
 
-	if (axis < -r || axis >= r)
+	/* Negative axes count from the end of the rank r the axis refers
+	 * to (Flatten's axis may equal rank: extra = 1, -1 means rank-1). */
+	if (axis < -r + extra || axis >= r)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "axis %lld out of range for rank %d",
 		    (long long)axis, rank);
-	*out = (int)(axis < 0 ? axis + r : axis);
+	*out = (int)(axis < 0 ? axis + rank : axis);
 	return EML_OK;
 }
 
@@ -453,6 +455,21 @@ out:
 	return rc;
 }
 
+static bool
+bindable(const struct val *v)
+{
+	switch (v->dt) {
+	case EML_DT_INT64:
+	case EML_DT_INT32:
+	case EML_DT_BOOL:
+		return v->numel <= 64;
+	case EML_DT_FLOAT:
+		return v->numel <= 8 && v->rank <= 1;
+	default:
+		return false;
+	}
+}
+
 /* Forward pass: values, shapes, folding. */
 static eml_err
 infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
@@ -484,6 +501,8 @@ infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 		EML_BAIL(EML_ERR_INFER_INPUT);
 	}
 	p->in_idx = eml_calloc(g->n_inputs + 1, sizeof(int));
+	p->in_bound = eml_calloc(g->n_inputs + 1, sizeof(bool));
+	EML_ENSURE(p->in_bound != NULL, EML_ERR_NOMEM);
 	p->out_idx = eml_calloc(g->n_outputs + 1, sizeof(int));
 	EML_ENSURE(p->in_idx != NULL && p->out_idx != NULL, EML_ERR_NOMEM);
 	for (size_t i = 0; i < g->n_inputs; i++) {
@@ -497,7 +516,16 @@ infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 		v->rank = inputs[i].rank;
 		EML_MEMCPY(v->dims, inputs[i].dims, sizeof(v->dims));
 		EML_GUARD(shape_bytes(v->dt, v->rank, v->dims, &v->numel, &v->nbytes));
+		EML_ENSURE(inputs[i].nbytes == v->nbytes, EML_ERR_INFER_INPUT);
 		p->in_idx[i] = idx;
+		if (p->opts.bind_small_inputs && inputs[i].data != NULL && bindable(v)) {
+			v->data = eml_secure_alloc(v->nbytes == 0 ? 1 : v->nbytes);
+			EML_ENSURE(v->data != NULL, EML_ERR_NOMEM);
+			EML_MEMCPY(v->data, inputs[i].data, v->nbytes);
+			v->owned = true;
+			v->kind = VK_CONST;
+			p->in_bound[i] = true;
+		}
 	}
 	p->pn = eml_calloc(g->n_nodes + 1, sizeof(*p->pn));
 	EML_ENSURE(p->pn != NULL, EML_ERR_NOMEM);
@@ -805,7 +833,7 @@ layout(struct eml_plan *p)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	for (size_t i = 0; i < p->m->g->n_inputs; i++) {
 		struct val *v = &p->v[p->in_idx[i]];
-		if (v->block >= 0)
+		if (v->block >= 0 || v->kind != VK_INPUT)
 			continue;
 		v->block = new_block(b, &nb, live, &nlive, v->nbytes, v->last, &top);
 		p->st.naive_bytes += v->nbytes;
@@ -964,6 +992,16 @@ eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_input
 	}
 	for (size_t i = 0; i < n_inputs; i++) {
 		const struct val *v = &p->v[p->in_idx[i]];
+		if (p->in_bound[i]) {
+			const uint8_t *a = v->data, *b = inputs[i].data;
+			for (size_t j = 0; j < v->nbytes; j++)
+				if (a[j] != b[j]) {
+					eml_err_set_detail("input %s was planned with another "
+					    "value; plan again", v->name);
+					EML_BAIL(EML_ERR_INFER_INPUT);
+				}
+			continue;
+		}
 		EML_MEMCPY(v->data, inputs[i].data, v->nbytes);
 	}
 	p->run_err = EML_OK;
@@ -1037,6 +1075,7 @@ eml_plan_free(struct eml_plan *p)
 		eml_secure_free(p->arena);
 	eml_names_free(&p->names);
 	eml_free(p->in_idx);
+	eml_free(p->in_bound);
 	eml_free(p->out_idx);
 	eml_free(p->outs);
 	eml_free(p->order);

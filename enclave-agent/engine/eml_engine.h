@@ -56,6 +56,12 @@ struct eml_plan_opts {
 	int nthreads;       /* >= 1 */
 	bool no_fusion;     /* tests: plan every node as written */
 	bool no_inplace;    /* tests: never reuse an input buffer for an output */
+	/* Plan small inputs as the constants they are in this call: integer
+	 * or bool inputs of at most 64 elements and float inputs of rank <= 1
+	 * with at most 8 elements (shape, axes, scales, clip bounds fed as
+	 * inputs). eml_plan_run then refuses other values for them
+	 * (EML_ERR_INFER_INPUT): plan again. */
+	bool bind_small_inputs;
 };
 
 /*

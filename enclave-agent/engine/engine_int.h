@@ -102,6 +102,7 @@ struct eml_plan {
 	struct pnode *pn;
 	size_t npn;
 	int *in_idx;  /* per graph input */
+	bool *in_bound; /* per graph input: planned as a constant */
 	int *out_idx; /* per graph output */
 	struct eml_tensor *outs;
 	uint8_t *arena;

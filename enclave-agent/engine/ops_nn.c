@@ -1284,11 +1284,14 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 			case CT_HALF:
 				c = ((float)o + 0.5f) / s - 0.5f;
 				break;
+			/* ONNX Resize: length_resized is in * scale, unrounded when
+			 * scales are given (== the output size with sizes). */
 			case CT_PYTORCH:
-				c = out > 1 ? ((float)o + 0.5f) / s - 0.5f : 0.0f;
+				c = (float)in * s > 1.0f ? ((float)o + 0.5f) / s - 0.5f : 0.0f;
 				break;
 			case CT_ALIGN:
-				c = out == 1 ? 0.0f : (float)o * (float)(in - 1) / (float)(out - 1);
+				c = (float)in * s == 1.0f ? 0.0f :
+				    (float)o * (float)(in - 1) / ((float)in * s - 1.0f);
 				break;
 			case CT_TF_NEAREST:
 				c = ((float)o + 0.5f) / s;
