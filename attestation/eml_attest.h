@@ -159,8 +159,11 @@ eml_err eml_attest_policy_parse(const uint8_t *json, size_t n, struct eml_attest
 /*
  * Policy digest for user_data: SHA-256 over the domain string
  * "EphemeralML policy manifest v1" and a NUL byte, then the manifest JSON
- * re-serialised canonically (keys sorted, no whitespace, ASCII-escaped;
- * real numbers refused since their text form is not canonical).
+ * re-serialised canonically: object keys sorted by byte order, no
+ * whitespace, strings in UTF-8 with only '"', '\\' and control characters
+ * escaped, integers in decimal; real numbers are refused since their text
+ * form is not canonical. For ASCII keys and integer numbers this is the
+ * RFC 8785 (JCS) form.
  * EML_OK or EML_ERR_ATTEST_POLICY.
  */
 eml_err eml_attest_policy_digest(const uint8_t *manifest, size_t n,

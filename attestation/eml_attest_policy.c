@@ -336,7 +336,7 @@ eml_attest_policy_digest(const uint8_t *manifest, size_t n, uint8_t out[EML_ATTE
 		eml_err_set_detail("manifest has a real number: not canonical");
 		EML_FAIL(rc, EML_ERR_ATTEST_POLICY);
 	}
-	canon = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENSURE_ASCII);
+	canon = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
 	if (canon == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	crypto_hash_sha256_init(&st);
