@@ -99,6 +99,9 @@ eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *inputs, si
 		EML_ENSURE(t != NULL, EML_ERR_INTERNAL);
 		outs[i] = *t;
 		outs[i].owned = false; /* a view */
+		/* The engine returns outputs in the graph's declared order,
+		 * unnamed; the egress guard checks them by name. */
+		outs[i].name = eml_model_graph(x->model)->outputs[i].name;
 	}
 	*n_outs = n;
 	return EML_OK;

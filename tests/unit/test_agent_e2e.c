@@ -1,0 +1,495 @@
+/*
+ * The whole confidential path in one process, with the real demo model:
+ * libeml -> a minimal in-test relay (standing in for eml-proxy: it relays
+ * frames and answers BLOB_REQUESTs from the sealed blob in memory) ->
+ * eml-agent (sim attestation) -> assembly, engine, egress -> back.
+ *
+ * Checks: outputs bit-identical to running the same ONNX model directly
+ * with the engine; per-request and per-session assembly (the blob is
+ * fetched once per request, or once per session); a tampered blob on the
+ * host fails closed (model error, no output) and the session survives; an
+ * agent policy that does not list the model refuses it before any fetch.
+ */
+#include "eml_test.h"
+
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sodium.h>
+
+#include "attestation/eml_attest_sim.h"
+#include "client/onnx_import.h"
+#include "client/split.h"
+#include "eml/eml.h"
+#include "enclave-agent/eml_agent.h"
+#include "enclave-agent/engine/eml_engine.h"
+#include "eml_envelope.h"
+#include "eml_frame.h"
+#include "eml_io.h"
+#include "eml_log.h"
+#include "eml_mem.h"
+#include "eml_transport.h"
+
+#define FRAME_MAX ((size_t)64 << 20)
+
+struct relay {
+	int lfd;
+	struct eml_addr agent;
+	uint8_t *blob;
+	size_t blob_len;
+	uint8_t cid[32];
+	volatile int tamper; /* flip one byte of what is served */
+	volatile sig_atomic_t stop;
+	pthread_t t;
+	int blob_requests;
+};
+
+struct fixture {
+	char dir[64], ca[128], sock[128], relay_sock[128], relay_addr[160], mdir[128];
+	struct eml_agent *agent;
+	pthread_t thread;
+	volatile sig_atomic_t stop;
+	struct relay relay;
+	char policy[160];
+};
+
+static void
+sim_pcr_hex(int n, char out[97])
+{
+	char msg[64];
+	uint8_t md[48];
+	unsigned int len = 0;
+
+	(void)snprintf(msg, sizeof(msg), "EphemeralML simulator PCR%d", n);
+	assert_int_equal(EVP_Digest(msg, strlen(msg), md, &len, EVP_sha384(), NULL), 1);
+	for (int i = 0; i < 48; i++)
+		(void)snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/* ---------------------------------------------------------------- relay */
+
+static eml_err
+answer_blob(struct relay *r, int afd, const struct eml_envelope *env)
+{
+	ProtobufCMessage *m = NULL;
+	const Eml__V1__BlobRequest *q;
+	Eml__V1__BlobResponse resp = EML__V1__BLOB_RESPONSE__INIT;
+	struct eml_envelope out;
+	struct eml_buf body, frame;
+	uint8_t *copy = NULL;
+	eml_err rc;
+
+	eml_buf_init(&body, FRAME_MAX);
+	eml_buf_init(&frame, FRAME_MAX);
+	rc = eml_msg_unpack(&eml__v1__blob_request__descriptor, env->body, env->body_len,
+	    env->body_len, &m);
+	assert_eml_ok(rc);
+	q = (const Eml__V1__BlobRequest *)m;
+	assert_int_equal(q->content_id.len, 32);
+	assert_memory_equal(q->content_id.data, r->cid, 32);
+	assert_true(q->offset + q->length <= r->blob_len);
+	copy = eml_alloc(q->length);
+	assert_non_null(copy);
+	memcpy(copy, r->blob + q->offset, q->length);
+	/* Tamper with a byte well inside the chunks (past the header). */
+	if (r->tamper && q->offset <= r->blob_len / 2 && r->blob_len / 2 < q->offset + q->length)
+		copy[r->blob_len / 2 - q->offset] ^= 0x01;
+	resp.data.data = copy;
+	resp.data.len = q->length;
+	resp.total_size = r->blob_len;
+	resp.offset = q->offset;
+	assert_eml_ok(eml_msg_pack(&resp.base, &body));
+	memset(&out, 0, sizeof(out));
+	out.version = 1;
+	out.type = EML_MSG_BLOB_RESPONSE;
+	memcpy(out.request_id, env->request_id, 16);
+	out.body = body.data;
+	out.body_len = body.len;
+	assert_eml_ok(eml_envelope_pack(&out, FRAME_MAX, &frame));
+	rc = eml_frame_write(afd, frame.data, frame.len, FRAME_MAX, eml_deadline_in_ms(5000));
+	r->blob_requests++;
+	eml_free(copy);
+	eml_msg_free(m);
+	eml_buf_free_nowipe(&body);
+	eml_buf_free_nowipe(&frame);
+	return rc;
+}
+
+static void
+relay_conn(struct relay *r, int cfd)
+{
+	int afd = -1;
+	struct eml_buf f;
+
+	eml_buf_init(&f, FRAME_MAX);
+	if (eml_transport_connect(&r->agent, eml_deadline_in_ms(2000), &afd) != EML_OK)
+		goto out;
+	for (;;) {
+		struct pollfd p[2] = { { cfd, POLLIN, 0 }, { afd, POLLIN, 0 } };
+
+		if (poll(p, 2, 10000) <= 0)
+			break;
+		if (p[0].revents != 0) {
+			if (eml_frame_read(cfd, FRAME_MAX, eml_deadline_in_ms(5000), &f) != EML_OK ||
+			    eml_frame_write(afd, f.data, f.len, FRAME_MAX,
+				eml_deadline_in_ms(5000)) != EML_OK)
+				break;
+		}
+		if (p[1].revents != 0) {
+			struct eml_envelope env;
+
+			memset(&env, 0, sizeof(env));
+			if (eml_frame_read(afd, FRAME_MAX, eml_deadline_in_ms(5000), &f) != EML_OK)
+				break;
+			if (eml_envelope_unpack(&env, f.data, f.len, FRAME_MAX) == EML_OK &&
+			    env.type == EML_MSG_BLOB_REQUEST) {
+				eml_err rc = answer_blob(r, afd, &env);
+
+				eml_envelope_clear(&env);
+				if (rc != EML_OK)
+					break;
+				continue;
+			}
+			eml_envelope_clear(&env);
+			if (eml_frame_write(cfd, f.data, f.len, FRAME_MAX, eml_deadline_in_ms(5000)) !=
+			    EML_OK)
+				break;
+		}
+	}
+out:
+	if (afd >= 0)
+		close(afd);
+	close(cfd);
+	eml_buf_free_nowipe(&f);
+}
+
+static void *
+relay_main(void *p)
+{
+	struct relay *r = p;
+
+	while (!r->stop) {
+		int cfd = -1;
+
+		if (eml_transport_accept(r->lfd, eml_deadline_in_ms(100), &cfd) == EML_OK)
+			relay_conn(r, cfd);
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- fixture */
+
+static void *
+serve(void *p)
+{
+	struct fixture *f = p;
+
+	if (eml_agent_serve(f->agent, &f->stop) != EML_OK)
+		fprintf(stderr, "agent serve failed\n");
+	return NULL;
+}
+
+static void
+start(struct fixture *f, const char *agent_policy_json)
+{
+	struct eml_agent_config cfg;
+	struct eml_addr ra;
+	struct eml_buf rep;
+	struct eml_split_info info;
+	char path[200], pcr[3][97], digest[65];
+	FILE *fp;
+
+	memset(f, 0, sizeof(*f));
+	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/eml-e2e-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	(void)snprintf(f->ca, sizeof(f->ca), "%s/sim", f->dir);
+	assert_eml_ok(eml_attest_sim_ca_create(f->ca));
+	(void)snprintf(f->sock, sizeof(f->sock), "%s/agent.sock", f->dir);
+	(void)snprintf(f->relay_sock, sizeof(f->relay_sock), "%s/relay.sock", f->dir);
+	(void)snprintf(f->relay_addr, sizeof(f->relay_addr), "unix:%s", f->relay_sock);
+	(void)snprintf(f->mdir, sizeof(f->mdir), "%s/model", f->dir);
+
+	/* The model owner's split. */
+	eml_buf_init(&rep, 1 << 16);
+	assert_eml_ok(eml_split_file(eml_test_shared("models/text-direction-cls.onnx"), f->mdir,
+	    NULL, NULL, &rep, &info));
+	eml_buf_free(&rep);
+	(void)snprintf(path, sizeof(path), "%s/weights.sealed", f->mdir);
+	f->relay.blob = eml_test_read_file(path, &f->relay.blob_len);
+	crypto_hash_sha256(f->relay.cid, f->relay.blob, f->relay.blob_len);
+	assert_memory_equal(f->relay.cid, info.content_id, 32);
+
+	/* The agent. */
+	eml_agent_config_defaults(&cfg);
+	cfg.producer = EML_AGENT_ATTEST_SIM;
+	cfg.sim_dir = f->ca;
+	cfg.max_sessions = 4;
+	cfg.idle_timeout_ms = 10000;
+	cfg.threads = 2;
+	{
+		char a[160];
+
+		(void)snprintf(a, sizeof(a), "unix:%s", f->sock);
+		assert_eml_ok(eml_addr_parse(a, &cfg.listen));
+		f->relay.agent = cfg.listen;
+	}
+	if (agent_policy_json == NULL)
+		assert_eml_ok(eml_agent_policy_load(NULL, &cfg.policy));
+	else
+		assert_eml_ok(eml_agent_policy_parse((const uint8_t *)agent_policy_json,
+		    strlen(agent_policy_json), &cfg.policy));
+	assert_eml_ok(eml_agent_new(&cfg, &f->agent));
+	assert_int_equal(pthread_create(&f->thread, NULL, serve, f), 0);
+
+	/* The relay. */
+	assert_eml_ok(eml_addr_parse(f->relay_addr, &ra));
+	assert_eml_ok(eml_transport_listen(&ra, &f->relay.lfd));
+	assert_int_equal(pthread_create(&f->relay.t, NULL, relay_main, &f->relay), 0);
+
+	/* The client's policy. */
+	for (int i = 0; i < 3; i++)
+		sim_pcr_hex(i, pcr[i]);
+	for (int i = 0; i < 32; i++)
+		(void)snprintf(digest + 2 * i, 3, "%02x", cfg.policy.digest[i]);
+	(void)snprintf(f->policy, sizeof(f->policy), "%s/client.json", f->dir);
+	fp = fopen(f->policy, "w");
+	assert_non_null(fp);
+	fprintf(fp, "{\"version\":1,\"trust_root\":\"sim/root.pem\",\"pcrs\":{\"0\":\"%s\","
+		    "\"1\":\"%s\",\"2\":\"%s\"},\"policy_digest\":\"%s\"}\n",
+	    pcr[0], pcr[1], pcr[2], digest);
+	fclose(fp);
+}
+
+static void
+stop(struct fixture *f)
+{
+	char cmd[160];
+
+	f->relay.stop = 1;
+	pthread_join(f->relay.t, NULL);
+	close(f->relay.lfd);
+	f->stop = 1;
+	pthread_join(f->thread, NULL);
+	eml_agent_free(f->agent);
+	eml_free(f->relay.blob);
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A deterministic input image in [-1, 1). */
+static void
+make_input(struct eml_tensor *t, float *buf, size_t n, uint64_t seed)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (float)(eml_test_rand(&seed) % 2000001) / 1000000.0f - 1.0f;
+	t->name = (char *)(uintptr_t)"x";
+	t->dtype = EML_DT_FLOAT;
+	t->rank = 4;
+	t->dims[0] = 1;
+	t->dims[1] = 3;
+	t->dims[2] = 48;
+	t->dims[3] = 192;
+	t->data = buf;
+	t->nbytes = n * sizeof(float);
+}
+
+/* The reference: the original ONNX model run directly by the engine. */
+static void
+reference(const struct eml_tensor *in, uint8_t **out, size_t *out_len)
+{
+	struct eml_graph *g = NULL;
+	struct eml_model *m = NULL;
+	struct eml_plan *p = NULL;
+	struct eml_plan_opts o = { .nthreads = 1 };
+	const struct eml_tensor *t;
+
+	assert_eml_ok(eml_onnx_import_file(eml_test_shared("models/text-direction-cls.onnx"), &g));
+	assert_eml_ok(eml_model_new(g, &m));
+	assert_eml_ok(eml_plan_new(m, in, 1, &o, &p));
+	assert_eml_ok(eml_plan_run(p, in, 1));
+	assert_int_equal(eml_plan_n_outputs(p), 1);
+	t = eml_plan_output(p, 0);
+	*out = eml_alloc(t->nbytes);
+	memcpy(*out, t->data, t->nbytes);
+	*out_len = t->nbytes;
+	eml_plan_free(p);
+	eml_model_free(m);
+}
+
+static float input_buf[3 * 48 * 192];
+
+static void
+run_requests(struct fixture *f, int n, int *fetches_after_each)
+{
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_tensor in;
+	struct eml_client_tensor cin;
+	uint8_t *ref = NULL;
+	size_t ref_len = 0;
+
+	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 7);
+	reference(&in, &ref, &ref_len);
+	memset(&cin, 0, sizeof(cin));
+	cin.name = "x";
+	cin.dtype = EML_CLIENT_DT_FLOAT;
+	cin.rank = 4;
+	for (int d = 0; d < 4; d++)
+		cin.dims[d] = (uint64_t)in.dims[d];
+	cin.data = input_buf;
+	cin.nbytes = in.nbytes;
+	assert_int_equal(eml_client_model_open(f->mdir, &m), 0);
+	assert_int_equal(eml_client_connect(f->relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f->policy), 0);
+	for (int i = 0; i < n; i++) {
+		struct eml_client_tensor *outs = NULL;
+		size_t n_outs = 0;
+		int rc = eml_client_infer(c, m, &cin, 1, &outs, &n_outs);
+
+		if (rc != 0)
+			fail_msg("infer %d: %s: %s", i, eml_client_strerror(rc), eml_client_detail(c));
+		assert_int_equal(n_outs, 1);
+		assert_int_equal(outs[0].dtype, EML_CLIENT_DT_FLOAT);
+		assert_int_equal(outs[0].nbytes, ref_len);
+		/* Bit-identical to the direct run. */
+		assert_memory_equal(outs[0].data, ref, ref_len);
+		eml_client_tensors_free(outs, n_outs);
+		fetches_after_each[i] = f->relay.blob_requests;
+	}
+	eml_client_close(c);
+	eml_client_model_close(m);
+	eml_free(ref);
+}
+
+static void
+per_request_assembly_is_bit_identical(void **state)
+{
+	struct fixture f;
+	int fetched[3];
+
+	(void)state;
+	start(&f, NULL);
+	run_requests(&f, 3, fetched);
+	/* Every request fetched the blob again. */
+	assert_true(fetched[0] > 0);
+	assert_int_equal(fetched[1], 2 * fetched[0]);
+	assert_int_equal(fetched[2], 3 * fetched[0]);
+	stop(&f);
+}
+
+static void
+per_session_assembly_fetches_once(void **state)
+{
+	struct fixture f;
+	int fetched[3];
+
+	(void)state;
+	start(&f, "{\"version\":1,\"assembly\":\"session\"}");
+	run_requests(&f, 3, fetched);
+	assert_true(fetched[0] > 0);
+	assert_int_equal(fetched[1], fetched[0]);
+	assert_int_equal(fetched[2], fetched[0]);
+	stop(&f);
+}
+
+static void
+tampered_blob_fails_closed(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, *outs = NULL;
+	struct eml_tensor in;
+	size_t n_outs = 0;
+	int rc, fetched[1];
+
+	(void)state;
+	start(&f, NULL);
+	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 9);
+	memset(&cin, 0, sizeof(cin));
+	cin.name = "x";
+	cin.dtype = EML_CLIENT_DT_FLOAT;
+	cin.rank = 4;
+	for (int d = 0; d < 4; d++)
+		cin.dims[d] = (uint64_t)in.dims[d];
+	cin.data = input_buf;
+	cin.nbytes = in.nbytes;
+	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	f.relay.tamper = 1;
+	rc = eml_client_infer(c, m, &cin, 1, &outs, &n_outs);
+	assert_int_equal(eml_err_category((eml_err)rc), 600);
+	assert_null(outs);
+	assert_int_equal(n_outs, 0);
+	/* The session survives, and an honest host serves the next one. */
+	f.relay.tamper = 0;
+	rc = eml_client_infer(c, m, &cin, 1, &outs, &n_outs);
+	assert_int_equal(rc, 0);
+	assert_int_equal(n_outs, 1);
+	eml_client_tensors_free(outs, n_outs);
+	eml_client_close(c);
+	eml_client_model_close(m);
+	(void)fetched;
+	stop(&f);
+}
+
+static void
+policy_refuses_unlisted_model_before_fetch(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, *outs = NULL;
+	size_t n_outs = 0;
+
+	(void)state;
+	start(&f, "{\"version\":1,\"models\":["
+		  "\"0000000000000000000000000000000000000000000000000000000000000001\"]}");
+	memset(&cin, 0, sizeof(cin));
+	cin.name = "x";
+	cin.dtype = EML_CLIENT_DT_FLOAT;
+	cin.rank = 4;
+	cin.dims[0] = 1;
+	cin.dims[1] = 3;
+	cin.dims[2] = 48;
+	cin.dims[3] = 192;
+	cin.data = input_buf;
+	cin.nbytes = sizeof(input_buf);
+	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs),
+	    (int)EML_ERR_POLICY_MODEL);
+	assert_null(outs);
+	assert_int_equal(f.relay.blob_requests, 0);
+	eml_client_close(c);
+	eml_client_model_close(m);
+	stop(&f);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(per_request_assembly_is_bit_identical),
+		cmocka_unit_test(per_session_assembly_fetches_once),
+		cmocka_unit_test(tampered_blob_fails_closed),
+		cmocka_unit_test(policy_refuses_unlisted_model_before_fetch),
+	};
+
+	if (eml_mem_init() != EML_OK)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (getenv("EML_LOG_LEVEL") == NULL)
+		eml_log_set_level(EML_LOG_LEVEL_OFF);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
