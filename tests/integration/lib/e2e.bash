@@ -185,3 +185,77 @@ e2e_build_confscan() {
 		$(pkg-config --libs libsodium libprotobuf-c) -o "$out" || return 1
 	echo "$out"
 }
+
+# e2e_world: split the demo model into $E2E_DIR/model, make a simulator
+# CA in $E2E_DIR/sim, an agent policy (this model only, assembly $1 or
+# "request") and client policies: client.json (right), bad-pcr.json
+# (PCR0 off by one bit), bad-digest.json (another policy digest).
+e2e_world() {
+	local assembly=${1:-request}
+	local W=$E2E_DIR
+	E2E_MODEL=$(e2e_demo_model)
+	"$EML" model split "$E2E_MODEL" --out "$W/model" >"$W/split.log" 2>&1 || return 1
+	"$EML" attest sim-init "$W/sim" >"$W/sim-init.log" 2>&1 || return 1
+	E2E_CID=$(sha256sum "$W/model/weights.sealed" | cut -d' ' -f1)
+	printf '{"version":1,"models":["%s"],"assembly":"%s"}\n' "$E2E_CID" "$assembly" \
+		>"$W/agent-policy.json"
+	E2E_DIGEST=$("$EML_AGENT" --policy-digest --policy "$W/agent-policy.json") || return 1
+	local p0 p1 p2 bad0 baddigest
+	p0=$(printf 'EphemeralML simulator PCR0' | sha384sum | cut -d' ' -f1)
+	p1=$(printf 'EphemeralML simulator PCR1' | sha384sum | cut -d' ' -f1)
+	p2=$(printf 'EphemeralML simulator PCR2' | sha384sum | cut -d' ' -f1)
+	# Flip the lowest bit of the last hex digit.
+	bad0=${p0:0:95}$(printf '%x' $((0x${p0:95:1} ^ 1)))
+	baddigest=$("$EML_AGENT" --policy-digest) || return 1 # the default policy's
+	e2e_client_policy "$W/client.json" "$p0" "$p1" "$p2" "$E2E_DIGEST"
+	e2e_client_policy "$W/bad-pcr.json" "$bad0" "$p1" "$p2" "$E2E_DIGEST"
+	e2e_client_policy "$W/bad-digest.json" "$p0" "$p1" "$p2" "$baddigest"
+}
+
+e2e_client_policy() {
+	cat >"$1" <<EOP
+{
+  "version": 1,
+  "trust_root": "sim/root.pem",
+  "pcrs": { "0": "$2", "1": "$3", "2": "$4" },
+  "policy_digest": "$5",
+  "max_age_seconds": 300
+}
+EOP
+}
+
+# e2e_capture_types FILE: the message types of the frames in a proxy
+# capture, one per line (the capture is whole frames back to back).
+e2e_capture_types() {
+	"$PY" - "$1" <<'EOF2'
+import sys
+data = open(sys.argv[1], "rb").read()
+def varint(b, i):
+    v = s = 0
+    while True:
+        c = b[i]; i += 1
+        v |= (c & 0x7f) << s; s += 7
+        if not c & 0x80:
+            return v, i
+i = 0
+while i + 4 <= len(data):
+    n = int.from_bytes(data[i:i + 4], "big")
+    body = data[i + 4:i + 4 + n]
+    if len(body) != n:
+        print("TRUNCATED"); break
+    i += 4 + n
+    j, t = 0, 0
+    while j < len(body):
+        key, j = varint(body, j)
+        f, w = key >> 3, key & 7
+        if w == 0:
+            v, j = varint(body, j)
+            if f == 2:
+                t = v
+        elif w == 2:
+            l, j = varint(body, j); j += l
+        else:
+            print("BADWIRE"); sys.exit(1)
+    print(t)
+EOF2
+}
