@@ -209,8 +209,9 @@ eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *b)
 		  ",\"errors\":%" PRIu64 "},",
 	    ld(&s->blob_requests), ld(&s->blob_bytes), ld(&s->blob_errors));
 	o_fmt(&o, "\"timeouts\":{\"handshake\":%" PRIu64 ",\"idle\":%" PRIu64
-		  ",\"frame\":%" PRIu64 "},",
-	    ld(&s->timeouts_handshake), ld(&s->timeouts_idle), ld(&s->timeouts_frame));
+		  ",\"frame\":%" PRIu64 ",\"request\":%" PRIu64 "},",
+	    ld(&s->timeouts_handshake), ld(&s->timeouts_idle), ld(&s->timeouts_frame),
+	    ld(&s->timeouts_request));
 	o_fmt(&o, "\"errors\":{\"protocol\":%" PRIu64 ",\"agent_lost\":%" PRIu64 "},",
 	    ld(&s->proto_errors), ld(&s->agent_lost));
 	audit_head(v, hex, &lines);
@@ -282,6 +283,8 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 	    ld(&s->timeouts_idle));
 	o_fmt(&o, "eml_proxy_timeouts_total{deadline=\"frame\"} %" PRIu64 "\n",
 	    ld(&s->timeouts_frame));
+	o_fmt(&o, "eml_proxy_timeouts_total{deadline=\"request\"} %" PRIu64 "\n",
+	    ld(&s->timeouts_request));
 	metric(&o, "eml_proxy_protocol_errors_total", "counter", "Malformed frames or envelopes.",
 	    ld(&s->proto_errors));
 	metric(&o, "eml_proxy_agent_lost_total", "counter", "Agent connections lost mid-session.",

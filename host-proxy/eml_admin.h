@@ -44,6 +44,7 @@ struct eml_proxy_stats {
 	atomic_uint_fast64_t timeouts_handshake;
 	atomic_uint_fast64_t timeouts_idle;
 	atomic_uint_fast64_t timeouts_frame;
+	atomic_uint_fast64_t timeouts_request;
 	atomic_uint_fast64_t proto_errors;      /* bad frames or envelopes, either side */
 	atomic_uint_fast64_t agent_lost;        /* agent closed or failed mid-connection */
 	int64_t started_ms;                     /* monotonic start time */

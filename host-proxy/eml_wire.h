@@ -29,8 +29,9 @@
 
 /* The header fields always fit in this many leading bytes of an envelope
  * (2 varints, 18 bytes of request id, a tag and a length, with room for
- * non-minimal varints); frames up to this size are held whole. */
-#define EML_WIRE_PEEK_MAX 512u
+ * non-minimal varints); frames up to this size are held whole, which
+ * covers every BLOB_REQUEST, PING, PONG and ERROR frame. */
+#define EML_WIRE_PEEK_MAX 1024u
 
 struct eml_wire_hdr {
 	uint32_t version;

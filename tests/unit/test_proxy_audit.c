@@ -60,10 +60,18 @@ write_log(const char *path, int n)
 	eml_audit_close(&a);
 }
 
+/* The file as a NUL-terminated string. */
 static char *
 slurp(const char *path, size_t *n)
 {
-	return (char *)eml_test_read_file(path, n);
+	uint8_t *raw = eml_test_read_file(path, n);
+	char *s = eml_alloc(*n + 1);
+
+	assert_non_null(s);
+	memcpy(s, raw, *n);
+	s[*n] = '\0';
+	eml_free(raw);
+	return s;
 }
 
 static void

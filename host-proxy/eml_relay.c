@@ -1,0 +1,914 @@
+#include "eml_relay.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "eml_buf.h"
+#include "eml_envelope.h"
+#include "eml_frame.h"
+#include "eml_io.h"
+#include "eml_log.h"
+#include "eml_mem.h"
+#include "eml_wire.h"
+
+/* Requests awaiting an answer, oldest first (the protocol is
+ * request/response; a small queue tolerates a pipelining client). */
+#define PEND_MAX 8u
+/* The longest the proxy waits to deliver its own final Error frame. */
+#define FINAL_ERROR_MS 1000
+/* Poll wakes at least this often to notice drain and stop requests. */
+#define TICK_MS 200
+
+struct pend {
+	uint8_t rid[EML_REQUEST_ID_LEN];
+	uint32_t type;
+	int64_t start_ms;
+	uint64_t bytes_in;
+	uint64_t blob_requests;
+	uint64_t blob_bytes;
+	bool has_model;
+	uint8_t model[EML_STORE_ID_LEN];
+};
+
+/* One direction: frames read from src, streamed to dst through out. */
+struct dir {
+	int src;
+	int dst;
+	bool up; /* client -> agent */
+	/* the frame being read */
+	uint8_t head[EML_FRAME_HDR_LEN + EML_WIRE_PEEK_MAX];
+	size_t head_have;
+	size_t head_need;
+	uint32_t flen;         /* envelope length of the current frame */
+	struct eml_wire_hdr h; /* its header, once parsed */
+	bool in_frame;         /* at least one byte of a frame read, frame not done */
+	bool hdr_done;         /* header parsed and moved to out */
+	uint64_t body_left;    /* envelope bytes still to read from src */
+	uint64_t fpos;         /* bytes of this frame placed in out so far */
+	int64_t frame_start;
+	bool tamper_this;      /* test hook armed for this frame */
+	bool replay_this;
+	uint32_t err_code;     /* code of an ERROR frame from the agent */
+	/* bytes waiting for dst */
+	uint8_t *out;
+	size_t out_len;
+	size_t out_off;
+	/* counters */
+	uint64_t frames;
+	uint64_t bytes;
+};
+
+/* A frame the proxy writes to the agent itself: a BlobResponse (head, then
+ * data streamed from the store), an Error, or a test-hook replay. It goes
+ * out through the up direction's window while that direction rests at a
+ * frame boundary, so it never interleaves with a relayed frame. */
+struct inject {
+	bool active;
+	struct eml_buf pre; /* bytes before any blob data */
+	size_t pre_off;
+	struct eml_blob blob;
+	uint64_t blob_off;
+	uint64_t blob_left;
+	uint64_t blob_len;
+	int64_t start;
+};
+
+struct conn {
+	const struct eml_relay_env *env;
+	int cfd;
+	int afd;
+	const char *peer;
+	const char *agent;
+	struct dir up;
+	struct dir down;
+	struct inject inj;
+	struct pend pend[PEND_MAX];
+	size_t npend;
+	int64_t start_ms;
+	int64_t last_activity;
+	bool handshake_done;
+	uint64_t client_frames;
+	struct eml_buf replay;
+	char conn_id[17];
+	bool have_first_rid;
+	struct eml_cid first_rid;
+	uint64_t blob_requests;
+	uint64_t blob_bytes;
+	uint64_t blob_errors;
+	const char *end_reason; /* short word for logs */
+};
+
+static void
+stat_add(atomic_uint_fast64_t *a, uint64_t v)
+{
+	atomic_fetch_add(a, v);
+}
+
+static void
+dir_reset_frame(struct dir *d)
+{
+	d->head_have = 0;
+	d->head_need = EML_FRAME_HDR_LEN;
+	d->flen = 0;
+	d->in_frame = false;
+	d->hdr_done = false;
+	d->body_left = 0;
+	d->fpos = 0;
+	d->frame_start = 0;
+	d->tamper_this = false;
+	d->replay_this = false;
+	d->err_code = 0;
+}
+
+static bool
+out_empty(const struct dir *d)
+{
+	return d->out_off == d->out_len;
+}
+
+/* Nothing of a frame written to dst yet: an injection or a final Error
+ * frame may go out without corrupting the stream. */
+static bool
+dst_at_boundary(const struct dir *d)
+{
+	return !d->hdr_done && out_empty(d);
+}
+
+static void
+capture(struct conn *c, const uint8_t *p, size_t n)
+{
+	const struct eml_relay_env *e = c->env;
+
+	if (e->capture_fd < 0 || n == 0)
+		return;
+	(void)pthread_mutex_lock(e->capture_mu);
+	if (eml_io_write_full(e->capture_fd, p, n, EML_DEADLINE_NONE) != EML_OK)
+		eml_err_clear_detail();
+	(void)pthread_mutex_unlock(e->capture_mu);
+}
+
+/* Non-blocking send; *n receives the bytes written (0 on EAGAIN). */
+static eml_err
+send_some(int fd, const uint8_t *p, size_t len, size_t *n)
+{
+	ssize_t w;
+
+	*n = 0;
+	w = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (w < 0 && errno == ENOTSOCK)
+		w = write(fd, p, len);
+	if (w < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return EML_OK;
+		if (errno == EPIPE || errno == ECONNRESET)
+			return EML_ERR_IO_EOF;
+		EML_BAIL(EML_ERR_IO);
+	}
+	*n = (size_t)w;
+	return EML_OK;
+}
+
+/* Non-blocking read; *n receives the bytes read (0 on EAGAIN), EOF is
+ * EML_ERR_IO_EOF. */
+static eml_err
+recv_some(int fd, uint8_t *p, size_t len, size_t *n)
+{
+	ssize_t r;
+
+	*n = 0;
+	r = read(fd, p, len);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return EML_OK;
+		if (errno == ECONNRESET)
+			return EML_ERR_IO_EOF;
+		EML_BAIL(EML_ERR_IO);
+	}
+	if (r == 0)
+		return EML_ERR_IO_EOF;
+	*n = (size_t)r;
+	return EML_OK;
+}
+
+static bool
+type_allowed(bool up, uint32_t type)
+{
+	switch (type) {
+	case EML_MSG_CLIENT_HELLO:
+	case EML_MSG_INFER_REQUEST:
+	case EML_MSG_EVIDENCE_REQUEST:
+	case EML_MSG_PING:
+		return up;
+	case EML_MSG_ATTESTATION_RESPONSE:
+	case EML_MSG_INFER_RESPONSE:
+	case EML_MSG_EVIDENCE_RESPONSE:
+	case EML_MSG_PONG:
+	case EML_MSG_BLOB_REQUEST:
+		return !up;
+	case EML_MSG_CLOSE:
+	case EML_MSG_ERROR:
+		return true;
+	default:
+		/* BLOB_RESPONSE comes only from the proxy itself. */
+		return false;
+	}
+}
+
+static bool
+is_request(uint32_t type)
+{
+	return type == EML_MSG_CLIENT_HELLO || type == EML_MSG_INFER_REQUEST ||
+	    type == EML_MSG_EVIDENCE_REQUEST || type == EML_MSG_PING;
+}
+
+static bool
+is_response(uint32_t type)
+{
+	return type == EML_MSG_ATTESTATION_RESPONSE || type == EML_MSG_INFER_RESPONSE ||
+	    type == EML_MSG_EVIDENCE_RESPONSE || type == EML_MSG_PONG || type == EML_MSG_ERROR;
+}
+
+/* Test hooks and the replay copy, applied to bytes as they enter out. */
+static eml_err
+hooks(struct conn *c, struct dir *d, uint8_t *p, size_t n)
+{
+	uint64_t last = (uint64_t)EML_FRAME_HDR_LEN + d->flen - 1;
+
+	if (d->tamper_this && last >= d->fpos && last < d->fpos + n) {
+		p[last - d->fpos] ^= 1;
+		EML_LOG_WARN("test.tamper", NULL, EML_F_STR("conn", c->conn_id),
+		    EML_F_U64("frame", c->client_frames));
+	}
+	if (d->replay_this)
+		EML_GUARD(eml_buf_append(&c->replay, p, n));
+	d->fpos += n;
+	return EML_OK;
+}
+
+/* Parse the code of an ERROR frame held whole in d->head, for the audit
+ * log; 0 when it cannot be read. */
+static uint32_t
+error_code_of(const struct dir *d, size_t frame_max)
+{
+	struct eml_envelope env;
+	ProtobufCMessage *m = NULL;
+	uint32_t code = 0;
+
+	if (d->flen > EML_WIRE_PEEK_MAX)
+		return 0;
+	if (eml_envelope_unpack(&env, d->head + EML_FRAME_HDR_LEN, d->flen, frame_max) != EML_OK) {
+		eml_err_clear_detail();
+		return 0;
+	}
+	if (eml_msg_unpack(&eml__v1__error__descriptor, env.body, env.body_len, env.body_len,
+	    &m) == EML_OK) {
+		code = ((Eml__V1__Error *)m)->code;
+		eml_msg_free(m);
+	}
+	eml_envelope_clear(&env);
+	eml_err_clear_detail();
+	return code;
+}
+
+static void
+inject_clear(struct inject *inj)
+{
+	eml_buf_free_nowipe(&inj->pre);
+	inj->pre_off = 0;
+	eml_store_blob_close(&inj->blob);
+	inj->blob_off = 0;
+	inj->blob_left = 0;
+	inj->blob_len = 0;
+	inj->active = false;
+	inj->start = 0;
+}
+
+/* Queue an Error answer to a BLOB_REQUEST. */
+static eml_err
+blob_refuse(struct conn *c, const uint8_t *rid, eml_err code)
+{
+	c->blob_errors++;
+	stat_add(&c->env->stats->blob_errors, 1);
+	EML_LOG_WARN("blob.refused", (const struct eml_cid *)(const void *)rid,
+	    EML_F_STR("conn", c->conn_id), EML_F_ERR(code));
+	eml_err_clear_detail();
+	EML_GUARD(eml_wire_error_frame(rid, code, eml_strerror(code), c->env->frame_max,
+	    &c->inj.pre));
+	c->inj.active = true;
+	c->inj.start = eml_now_ms();
+	return EML_OK;
+}
+
+/*
+ * A BLOB_REQUEST from the agent, held whole in d->head: answer it from the
+ * store. Any problem with the request is answered with an Error frame and
+ * the session goes on (the agent decides); only local failures (memory)
+ * end it.
+ */
+static eml_err
+serve_blob(struct conn *c, struct dir *d)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	const struct eml_relay_env *e = c->env;
+	struct eml_envelope env;
+	ProtobufCMessage *m = NULL;
+	const Eml__V1__BlobRequest *req;
+	struct eml_blob blob = { -1, 0 };
+	uint8_t head[64];
+	size_t hl = 0;
+	eml_err why;
+
+	memset(&env, 0, sizeof(env));
+	inject_clear(&c->inj);
+	eml_buf_init(&c->inj.pre, 4096);
+	why = eml_envelope_unpack(&env, d->head + EML_FRAME_HDR_LEN, d->flen, e->frame_max);
+	if (why == EML_OK)
+		why = eml_msg_unpack(&eml__v1__blob_request__descriptor, env.body, env.body_len,
+		    env.body_len, &m);
+	if (why == EML_OK)
+		why = eml_blob_request_check((const Eml__V1__BlobRequest *)m, e->frame_max);
+	if (why != EML_OK) {
+		rc = blob_refuse(c, d->h.request_id, why);
+		goto out;
+	}
+	req = (const Eml__V1__BlobRequest *)m;
+	/* The blob belongs to the oldest outstanding request, for the audit
+	 * line: its model content id. */
+	if (c->npend > 0 && req->content_id.len == EML_STORE_ID_LEN) {
+		c->pend[0].has_model = true;
+		EML_MEMCPY(c->pend[0].model, req->content_id.data, EML_STORE_ID_LEN);
+	}
+	if (e->store == NULL) {
+		rc = blob_refuse(c, d->h.request_id, EML_ERR_BLOB_UNKNOWN);
+		goto out;
+	}
+	why = eml_store_blob_open(e->store, req->content_id.data, &blob);
+	if (why == EML_OK)
+		why = eml_store_check_range(blob.size, req->offset, req->length);
+	if (why == EML_OK &&
+	    eml_wire_blob_response_head(d->h.request_id, blob.size, req->offset,
+		(size_t)req->length, e->frame_max, head, sizeof(head), &hl) != EML_OK)
+		why = EML_ERR_BLOB_RANGE;
+	if (why != EML_OK) {
+		rc = blob_refuse(c, d->h.request_id, why);
+		goto out;
+	}
+	if ((rc = eml_buf_append(&c->inj.pre, head, hl)) != EML_OK)
+		goto out;
+	c->inj.blob = blob;
+	blob.fd = -1; /* transferred */
+	c->inj.blob_off = req->offset;
+	c->inj.blob_left = req->length;
+	c->inj.blob_len = req->length;
+	c->inj.active = true;
+	c->inj.start = eml_now_ms();
+	EML_LOG_DEBUG("blob.serve", (const struct eml_cid *)(const void *)d->h.request_id,
+	    EML_F_STR("conn", c->conn_id), EML_F_U64("offset", req->offset),
+	    EML_F_U64("length", req->length));
+	rc = EML_OK;
+out:
+	eml_store_blob_close(&blob);
+	eml_msg_free(m);
+	eml_envelope_clear(&env);
+	return rc;
+}
+
+/* The whole header of a frame is in d->head: check it and either serve it
+ * (BLOB_REQUEST) or start streaming it to dst. */
+static eml_err
+frame_head_ready(struct conn *c, struct dir *d)
+{
+	const struct eml_relay_env *e = c->env;
+	size_t avail = d->head_have - EML_FRAME_HDR_LEN;
+
+	EML_GUARD(eml_wire_peek(d->head + EML_FRAME_HDR_LEN, avail, d->flen, &d->h));
+	if (!type_allowed(d->up, d->h.type)) {
+		eml_err_set_detail("%s from the %s", eml_msg_type_name(d->h.type),
+		    d->up ? "client" : "agent");
+		EML_BAIL(EML_ERR_PROTO_MSG_TYPE);
+	}
+	if (d->h.body_len > eml_msg_type_body_max(d->h.type, e->frame_max)) {
+		eml_err_set_detail("%s body of %zu bytes", eml_msg_type_name(d->h.type),
+		    d->h.body_len);
+		EML_BAIL(EML_ERR_PROTO_TOO_LARGE);
+	}
+	if (!d->up && d->h.type == EML_MSG_BLOB_REQUEST) {
+		/* eml_msg_type_body_max bounds it to 256 bytes, so the whole
+		 * frame is in head. */
+		EML_ENSURE(d->flen == avail, EML_ERR_PROTO_TOO_LARGE);
+		EML_GUARD(serve_blob(c, d));
+		dir_reset_frame(d);
+		return EML_OK;
+	}
+	if (!d->up && d->h.type == EML_MSG_ERROR)
+		d->err_code = error_code_of(d, e->frame_max);
+	if (d->up) {
+		c->client_frames++;
+		d->tamper_this = e->tamper_frame > 0 && c->client_frames == (uint64_t)e->tamper_frame;
+		d->replay_this = e->replay_frame > 0 && c->client_frames == (uint64_t)e->replay_frame;
+		if (d->replay_this)
+			eml_buf_reset(&c->replay);
+	}
+	EML_MEMCPY(d->out, d->head, d->head_have);
+	d->out_len = d->head_have;
+	d->out_off = 0;
+	d->fpos = 0;
+	d->body_left = d->flen - avail;
+	d->hdr_done = true;
+	return hooks(c, d, d->out, d->out_len);
+}
+
+/* Read what src has for the current frame (out must be empty). */
+static eml_err
+dir_read(struct conn *c, struct dir *d)
+{
+	size_t n = 0;
+
+	if (!d->hdr_done) {
+		EML_GUARD(recv_some(d->src, d->head + d->head_have, d->head_need - d->head_have, &n));
+		if (n == 0)
+			return EML_OK;
+		c->last_activity = eml_now_ms();
+		if (!d->in_frame) {
+			d->in_frame = true;
+			d->frame_start = c->last_activity;
+		}
+		d->head_have += n;
+		if (d->head_have == EML_FRAME_HDR_LEN && d->head_need == EML_FRAME_HDR_LEN) {
+			struct eml_cur hc = eml_cur_make(d->head, EML_FRAME_HDR_LEN);
+
+			EML_GUARD(eml_cur_read_u32be(&hc, &d->flen));
+			/* PROTOCOL §1: the length is checked before anything is
+			 * read or allocated for the body. */
+			EML_GUARD(eml_frame_check_len(d->flen, c->env->frame_max));
+			d->head_need = EML_FRAME_HDR_LEN +
+			    (d->flen < EML_WIRE_PEEK_MAX ? d->flen : EML_WIRE_PEEK_MAX);
+		}
+		if (d->head_need > EML_FRAME_HDR_LEN && d->head_have == d->head_need)
+			EML_GUARD(frame_head_ready(c, d));
+		return EML_OK;
+	}
+	if (d->body_left == 0)
+		return EML_OK;
+	EML_GUARD(recv_some(d->src, d->out,
+	    d->body_left < EML_RELAY_CHUNK ? (size_t)d->body_left : EML_RELAY_CHUNK, &n));
+	if (n == 0)
+		return EML_OK;
+	c->last_activity = eml_now_ms();
+	d->out_len = n;
+	d->out_off = 0;
+	d->body_left -= n;
+	return hooks(c, d, d->out, n);
+}
+
+static void
+audit_request(struct conn *c, const struct pend *p, uint32_t resp_type, uint64_t bytes_out,
+    eml_err result)
+{
+	char model[2 * EML_STORE_ID_LEN + 1];
+	struct eml_cid cid;
+	int64_t now = eml_now_ms();
+
+	stat_add(&c->env->stats->requests, 1);
+	if (c->env->audit == NULL)
+		return;
+	EML_MEMCPY(cid.b, p->rid, sizeof(cid.b));
+	if (p->has_model)
+		eml_hex_encode(model, p->model, EML_STORE_ID_LEN);
+	if (EML_AUDIT(c->env->audit, "request", &cid, EML_F_STR("conn", c->conn_id),
+		EML_F_STR("type", eml_msg_type_name(p->type)),
+		EML_F_STR("resp", resp_type != 0 ? eml_msg_type_name(resp_type) : NULL),
+		EML_F_STR("model", p->has_model ? model : NULL), EML_F_STR("agent", c->agent),
+		EML_F_U64("bytes_in", p->bytes_in), EML_F_U64("bytes_out", bytes_out),
+		EML_F_U64("blob_requests", p->blob_requests), EML_F_U64("blob_bytes", p->blob_bytes),
+		EML_F_F64("latency_ms", (double)(now - p->start_ms)),
+		EML_F_ERR(result)) != EML_OK)
+		EML_LOG_ERROR("audit.write_failed", &cid, EML_F_STR("why", eml_err_detail()));
+}
+
+static void
+pend_pop(struct conn *c)
+{
+	if (c->npend == 0)
+		return;
+	memmove(&c->pend[0], &c->pend[1], (c->npend - 1) * sizeof(c->pend[0]));
+	c->npend--;
+}
+
+/* A relayed frame has been wholly written to dst. */
+static eml_err
+frame_done(struct conn *c, struct dir *d)
+{
+	uint64_t total = (uint64_t)EML_FRAME_HDR_LEN + d->flen;
+	struct eml_proxy_stats *s = c->env->stats;
+
+	d->frames++;
+	d->bytes += total;
+	if (d->up) {
+		stat_add(&s->frames_up, 1);
+		stat_add(&s->bytes_up, total);
+		if (!c->have_first_rid) {
+			c->have_first_rid = true;
+			EML_MEMCPY(c->first_rid.b, d->h.request_id, EML_REQUEST_ID_LEN);
+		}
+		if (is_request(d->h.type)) {
+			struct pend *p;
+
+			if (c->npend == PEND_MAX) {
+				audit_request(c, &c->pend[0], 0, 0, EML_ERR_PROTO);
+				pend_pop(c);
+			}
+			p = &c->pend[c->npend++];
+			memset(p, 0, sizeof(*p));
+			EML_MEMCPY(p->rid, d->h.request_id, EML_REQUEST_ID_LEN);
+			p->type = d->h.type;
+			p->start_ms = eml_now_ms();
+			p->bytes_in = total;
+		}
+		if (d->replay_this) {
+			/* test hook: the same frame again, right behind it */
+			inject_clear(&c->inj);
+			c->inj.pre = c->replay;
+			eml_buf_init(&c->replay, c->replay.max);
+			c->inj.active = true;
+			c->inj.start = eml_now_ms();
+			EML_LOG_WARN("test.replay", NULL, EML_F_STR("conn", c->conn_id),
+			    EML_F_U64("frame", c->client_frames));
+		}
+	} else {
+		stat_add(&s->frames_down, 1);
+		stat_add(&s->bytes_down, total);
+		if (d->h.type == EML_MSG_ATTESTATION_RESPONSE)
+			c->handshake_done = true;
+		if (is_response(d->h.type) && c->npend > 0) {
+			audit_request(c, &c->pend[0], d->h.type, total,
+			    d->h.type == EML_MSG_ERROR ? (eml_err)d->err_code : EML_OK);
+			pend_pop(c);
+		}
+	}
+	dir_reset_frame(d);
+	return EML_OK;
+}
+
+/* Refill the up window from the injection (up rests at a boundary). */
+static eml_err
+inject_refill(struct conn *c)
+{
+	struct inject *inj = &c->inj;
+	struct dir *d = &c->up;
+	size_t n;
+
+	if (inj->pre_off < inj->pre.len) {
+		n = inj->pre.len - inj->pre_off;
+		if (n > EML_RELAY_CHUNK)
+			n = EML_RELAY_CHUNK;
+		EML_MEMCPY(d->out, inj->pre.data + inj->pre_off, n);
+		inj->pre_off += n;
+	} else if (inj->blob_left > 0) {
+		n = inj->blob_left < EML_RELAY_CHUNK ? (size_t)inj->blob_left : EML_RELAY_CHUNK;
+		EML_GUARD(eml_store_blob_pread(&inj->blob, inj->blob_off, d->out, n));
+		inj->blob_off += n;
+		inj->blob_left -= n;
+	} else {
+		/* everything written */
+		if (inj->blob_len > 0) {
+			c->blob_requests++;
+			c->blob_bytes += inj->blob_len;
+			stat_add(&c->env->stats->blob_requests, 1);
+			stat_add(&c->env->stats->blob_bytes, inj->blob_len);
+			if (c->npend > 0) {
+				c->pend[0].blob_requests++;
+				c->pend[0].blob_bytes += inj->blob_len;
+			}
+		}
+		inject_clear(inj);
+		return EML_OK;
+	}
+	d->out_len = n;
+	d->out_off = 0;
+	return EML_OK;
+}
+
+/* Write what the window holds to dst; then finish frames and refill
+ * injections. */
+static eml_err
+dir_write(struct conn *c, struct dir *d)
+{
+	size_t n = 0;
+
+	if (!out_empty(d)) {
+		EML_GUARD(send_some(d->dst, d->out + d->out_off, d->out_len - d->out_off, &n));
+		if (n == 0)
+			return EML_OK;
+		capture(c, d->out + d->out_off, n);
+		c->last_activity = eml_now_ms();
+		d->out_off += n;
+		if (!out_empty(d))
+			return EML_OK;
+		d->out_off = d->out_len = 0;
+	}
+	if (d->hdr_done && d->body_left == 0)
+		EML_GUARD(frame_done(c, d));
+	if (d->up && c->inj.active && dst_at_boundary(d))
+		EML_GUARD(inject_refill(c));
+	return EML_OK;
+}
+
+static bool
+at_rest(const struct conn *c)
+{
+	return !c->up.in_frame && !c->down.in_frame && !c->inj.active && out_empty(&c->up) &&
+	    out_empty(&c->down) && c->npend == 0;
+}
+
+/* Which deadline has passed, if any; *next receives the nearest one. */
+static const char *
+deadline_passed(const struct conn *c, int64_t now, int64_t *next)
+{
+	const struct eml_relay_env *e = c->env;
+	int64_t lim = c->npend > 0 ? e->request_ms : e->idle_ms;
+	int64_t t;
+
+	*next = now + TICK_MS;
+	if (!c->handshake_done && e->handshake_ms > 0) {
+		t = c->start_ms + e->handshake_ms;
+		if (now >= t)
+			return "handshake";
+		if (t < *next)
+			*next = t;
+	}
+	if (lim > 0) {
+		t = c->last_activity + lim;
+		if (now >= t)
+			return c->npend > 0 ? "request" : "idle";
+		if (t < *next)
+			*next = t;
+	}
+	if (e->frame_ms > 0) {
+		const int64_t starts[3] = {
+			c->up.in_frame ? c->up.frame_start : 0,
+			c->down.in_frame ? c->down.frame_start : 0,
+			c->inj.active ? c->inj.start : 0,
+		};
+
+		for (size_t i = 0; i < 3; i++) {
+			if (starts[i] == 0)
+				continue;
+			t = starts[i] + e->frame_ms;
+			if (now >= t)
+				return "frame";
+			if (t < *next)
+				*next = t;
+		}
+	}
+	return NULL;
+}
+
+static void
+count_timeout(const struct conn *c, const char *which)
+{
+	struct eml_proxy_stats *s = c->env->stats;
+
+	if (strcmp(which, "handshake") == 0)
+		stat_add(&s->timeouts_handshake, 1);
+	else if (strcmp(which, "idle") == 0)
+		stat_add(&s->timeouts_idle, 1);
+	else if (strcmp(which, "request") == 0)
+		stat_add(&s->timeouts_request, 1);
+	else
+		stat_add(&s->timeouts_frame, 1);
+}
+
+/* Tell the client why the proxy is ending its session, when a whole frame
+ * can still be written to it. */
+static void
+final_error(struct conn *c, eml_err why)
+{
+	struct eml_buf f;
+	const uint8_t *rid = NULL;
+
+	if (!dst_at_boundary(&c->down))
+		return;
+	if (c->npend > 0)
+		rid = c->pend[0].rid;
+	else if (c->have_first_rid)
+		rid = c->first_rid.b;
+	eml_buf_init(&f, 2048);
+	if (eml_wire_error_frame(rid, why, eml_strerror(why), c->env->frame_max, &f) == EML_OK &&
+	    eml_io_write_full(c->cfd, f.data, f.len, eml_deadline_in_ms(FINAL_ERROR_MS)) == EML_OK)
+		capture(c, f.data, f.len);
+	eml_err_clear_detail();
+	eml_buf_free_nowipe(&f);
+}
+
+/* EOF from one side: a clean end or a loss, depending on where it came. */
+static eml_err
+on_eof(struct conn *c, const struct dir *d)
+{
+	if (d->up) {
+		c->end_reason = d->in_frame ? "client_cut" : "client_closed";
+		if (d->in_frame)
+			EML_BAIL(EML_ERR_PROTO_TRUNCATED);
+		return EML_OK;
+	}
+	if (d->in_frame || c->npend > 0 || c->inj.active) {
+		c->end_reason = "agent_lost";
+		EML_BAIL(EML_ERR_AGENT_LOST);
+	}
+	c->end_reason = "agent_closed";
+	return EML_OK;
+}
+
+/* One round of I/O on both sockets, guided by poll. Returns EML_OK to go
+ * on, anything else to end the session (with c->end_reason set, or an
+ * EML_OK "end" through *done). */
+static eml_err
+pump(struct conn *c, int timeout_ms, bool *done)
+{
+	struct dir *up = &c->up, *down = &c->down;
+	/* The client side may finish the frame it is in, but waits at a
+	 * frame boundary while the proxy writes its own frame to the agent;
+	 * the agent side waits while that frame (its answer) is going out:
+	 * one frame in flight per direction. */
+	bool up_rd = out_empty(up) && !(c->inj.active && dst_at_boundary(up));
+	bool down_rd = !c->inj.active && out_empty(down);
+	struct pollfd p[2];
+	eml_err rc;
+
+	p[0].fd = c->cfd;
+	p[0].events = (short)((up_rd ? POLLIN : 0) | (out_empty(down) ? 0 : POLLOUT));
+	p[0].revents = 0;
+	p[1].fd = c->afd;
+	p[1].events = (short)((down_rd ? POLLIN : 0) | (out_empty(up) ? 0 : POLLOUT));
+	p[1].revents = 0;
+	/* An fd with nothing wanted is left out, or a hang-up on it would
+	 * wake poll at once, over and over. */
+	for (size_t i = 0; i < 2; i++)
+		if (p[i].events == 0)
+			p[i].fd = -1;
+	if (poll(p, 2, timeout_ms) < 0) {
+		if (errno == EINTR)
+			return EML_OK;
+		EML_BAIL(EML_ERR_IO);
+	}
+	if (up_rd && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+		rc = dir_read(c, up);
+		if (rc == EML_ERR_IO_EOF) {
+			*done = true;
+			return on_eof(c, up);
+		}
+		EML_GUARD(rc);
+	}
+	if (down_rd && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+		rc = dir_read(c, down);
+		if (rc == EML_ERR_IO_EOF) {
+			*done = true;
+			return on_eof(c, down);
+		}
+		EML_GUARD(rc);
+	}
+	/* Writes are attempted whenever something waits: a fresh window is
+	 * usually writable at once, which saves a poll round per chunk. */
+	rc = dir_write(c, up);
+	if (rc == EML_ERR_IO_EOF) {
+		c->end_reason = "agent_lost";
+		EML_BAIL(EML_ERR_AGENT_LOST);
+	}
+	EML_GUARD(rc);
+	rc = dir_write(c, down);
+	if (rc == EML_ERR_IO_EOF) {
+		*done = true;
+		c->end_reason = "client_gone";
+		return EML_OK;
+	}
+	return rc;
+}
+
+static void
+audit_conn(struct conn *c, eml_err why)
+{
+	const struct eml_relay_env *e = c->env;
+	int64_t dur = eml_now_ms() - c->start_ms;
+	const struct eml_cid *cid = c->have_first_rid ? &c->first_rid : NULL;
+
+	EML_LOG_INFO("conn.end", cid, EML_F_STR("conn", c->conn_id), EML_F_STR("peer", c->peer),
+	    EML_F_STR("agent", c->agent), EML_F_STR("reason", c->end_reason),
+	    EML_F_I64("duration_ms", dur), EML_F_U64("frames_up", c->up.frames),
+	    EML_F_U64("frames_down", c->down.frames), EML_F_U64("blob_requests", c->blob_requests),
+	    EML_F_ERR(why));
+	if (e->audit == NULL)
+		return;
+	if (EML_AUDIT(e->audit, "conn", cid, EML_F_STR("conn", c->conn_id),
+		EML_F_STR("peer", c->peer), EML_F_STR("agent", c->agent),
+		EML_F_STR("reason", c->end_reason), EML_F_I64("duration_ms", dur),
+		EML_F_BOOL("handshake", c->handshake_done),
+		EML_F_U64("frames_up", c->up.frames), EML_F_U64("frames_down", c->down.frames),
+		EML_F_U64("bytes_up", c->up.bytes), EML_F_U64("bytes_down", c->down.bytes),
+		EML_F_U64("blob_requests", c->blob_requests), EML_F_U64("blob_bytes", c->blob_bytes),
+		EML_F_U64("blob_errors", c->blob_errors), EML_F_ERR(why)) != EML_OK)
+		EML_LOG_ERROR("audit.write_failed", cid, EML_F_STR("why", eml_err_detail()));
+}
+
+static void
+dir_init(struct dir *d, int src, int dst, bool up, uint8_t *out)
+{
+	memset(d, 0, sizeof(*d));
+	d->src = src;
+	d->dst = dst;
+	d->up = up;
+	d->out = out;
+	dir_reset_frame(d);
+}
+
+eml_err
+eml_relay_run(const struct eml_relay_env *env, int cfd, int afd, const char *peer,
+    const char *agent)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct conn *c = NULL;
+	uint8_t *win_up = NULL, *win_down = NULL;
+	uint8_t idb[8];
+	bool done = false;
+
+	if (env == NULL || env->stats == NULL || cfd < 0 || afd < 0)
+		return EML_ERR_NULL;
+	c = eml_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return EML_ERR_NOMEM;
+	c->env = env;
+	c->cfd = cfd;
+	c->afd = afd;
+	c->peer = peer != NULL ? peer : "?";
+	c->agent = agent != NULL ? agent : "?";
+	c->end_reason = "error";
+	c->inj.blob.fd = -1;
+	eml_buf_init(&c->inj.pre, 4096);
+	eml_buf_init(&c->replay, env->frame_max + EML_FRAME_HDR_LEN);
+	win_up = eml_alloc(EML_RELAY_CHUNK);
+	win_down = eml_alloc(EML_RELAY_CHUNK);
+	dir_init(&c->up, cfd, afd, true, win_up);
+	dir_init(&c->down, afd, cfd, false, win_down);
+	if (win_up == NULL || win_down == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if (getrandom(idb, sizeof(idb), 0) != (ssize_t)sizeof(idb))
+		memset(idb, 0, sizeof(idb));
+	eml_hex_encode(c->conn_id, idb, sizeof(idb));
+	c->start_ms = c->last_activity = eml_now_ms();
+	if ((rc = eml_io_set_nonblock(cfd, 1)) != EML_OK ||
+	    (rc = eml_io_set_nonblock(afd, 1)) != EML_OK)
+		goto out;
+	EML_LOG_INFO("conn.start", NULL, EML_F_STR("conn", c->conn_id), EML_F_STR("peer", c->peer),
+	    EML_F_STR("agent", c->agent));
+	for (;;) {
+		int64_t now = eml_now_ms(), next = 0;
+		const char *which;
+
+		if (env->stop != NULL && atomic_load(env->stop)) {
+			c->end_reason = "stopped";
+			rc = EML_OK;
+			break;
+		}
+		if (env->draining != NULL && atomic_load(env->draining) && at_rest(c)) {
+			c->end_reason = "drained";
+			rc = EML_OK;
+			break;
+		}
+		which = deadline_passed(c, now, &next);
+		if (which != NULL) {
+			count_timeout(c, which);
+			c->end_reason = which;
+			eml_err_set_detail("%s deadline passed", which);
+			rc = eml_err_record(EML_ERR_IO_TIMEOUT, __FILE__, __LINE__, __func__);
+			break;
+		}
+		rc = pump(c, (int)(next - now), &done);
+		if (rc != EML_OK || done)
+			break;
+	}
+	if (rc != EML_OK && rc != EML_ERR_AGENT_LOST && rc != EML_ERR_IO_TIMEOUT &&
+	    eml_err_category(rc) == 200) {
+		stat_add(&env->stats->proto_errors, 1);
+		if (strcmp(c->end_reason, "error") == 0)
+			c->end_reason = "protocol";
+	}
+	if (rc == EML_ERR_AGENT_LOST)
+		stat_add(&env->stats->agent_lost, 1);
+	if (rc != EML_OK && rc != EML_ERR_PROTO_TRUNCATED)
+		final_error(c, rc);
+out:
+	if (c != NULL) {
+		audit_conn(c, rc);
+		inject_clear(&c->inj);
+		eml_buf_free_nowipe(&c->replay);
+		eml_free(c);
+	}
+	eml_free(win_up);
+	eml_free(win_down);
+	return rc;
+}

@@ -1,0 +1,750 @@
+/* eml-proxy relay over socket pairs: the test plays client and agent, the
+ * relay runs in its own thread. Covers streaming both ways, blob serving,
+ * every deadline, frame limits, misdirected types, agent loss, drain, the
+ * test hooks and the audit lines. */
+#include "eml_test.h"
+
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "eml_buf.h"
+#include "eml_envelope.h"
+#include "eml_frame.h"
+#include "eml_io.h"
+#include "eml_log.h"
+#include "eml_mem.h"
+#include "host-proxy/eml_relay.h"
+#include "host-proxy/eml_wire.h"
+
+#define FMAX ((size_t)8 << 20)
+
+struct fx {
+	int client;  /* test's client end */
+	int agent;   /* test's agent end */
+	int pcfd;    /* relay's client end */
+	int pafd;    /* relay's agent end */
+	struct eml_proxy_stats stats;
+	struct eml_relay_env env;
+	atomic_bool draining;
+	atomic_bool stop;
+	pthread_t th;
+	eml_err rc;
+	bool running;
+	char dir[64];
+	struct eml_store store;
+	char audit_path[96];
+	struct eml_audit audit;
+};
+
+static void *
+relay_main(void *arg)
+{
+	struct fx *f = arg;
+
+	f->rc = eml_relay_run(&f->env, f->pcfd, f->pafd, "test-client", "test-agent");
+	(void)close(f->pcfd);
+	(void)close(f->pafd);
+	return NULL;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	int a[2], b[2];
+
+	assert_non_null(f);
+	assert_eml_ok(eml_mem_init());
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+	f->client = a[0];
+	f->pcfd = a[1];
+	f->agent = b[0];
+	f->pafd = b[1];
+	f->stats.started_ms = eml_now_ms();
+	f->env.frame_max = FMAX;
+	f->env.handshake_ms = 5000;
+	f->env.idle_ms = 5000;
+	f->env.request_ms = 5000;
+	f->env.frame_ms = 5000;
+	f->env.stats = &f->stats;
+	f->env.draining = &f->draining;
+	f->env.stop = &f->stop;
+	f->env.capture_fd = -1;
+	(void)snprintf(f->dir, sizeof(f->dir), "/tmp/eml-relay-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_eml_ok(eml_store_open(&f->store, f->dir));
+	f->env.store = &f->store;
+	*state = f;
+	return 0;
+}
+
+static void
+start(struct fx *f)
+{
+	assert_int_equal(pthread_create(&f->th, NULL, relay_main, f), 0);
+	f->running = true;
+}
+
+static eml_err
+finish(struct fx *f)
+{
+	if (f->running) {
+		assert_int_equal(pthread_join(f->th, NULL), 0);
+		f->running = false;
+	}
+	return f->rc;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	atomic_store(&f->stop, true);
+	(void)close(f->client);
+	(void)close(f->agent);
+	if (f->running)
+		(void)pthread_join(f->th, NULL);
+	eml_store_close(&f->store);
+	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	if (f->audit_path[0] != '\0')
+		(void)unlink(f->audit_path);
+	free(f);
+	return 0;
+}
+
+static void
+send_env(int fd, uint32_t type, const uint8_t rid[16], const void *body, size_t n)
+{
+	struct eml_envelope env;
+	struct eml_buf b;
+
+	memset(&env, 0, sizeof(env));
+	env.version = 1;
+	env.type = type;
+	EML_MEMCPY(env.request_id, rid, 16);
+	env.body = body;
+	env.body_len = n;
+	eml_buf_init(&b, FMAX);
+	assert_eml_ok(eml_envelope_pack(&env, FMAX, &b));
+	assert_eml_ok(eml_frame_write(fd, b.data, b.len, FMAX, eml_deadline_in_ms(5000)));
+	eml_buf_free_nowipe(&b);
+}
+
+/* Receive one envelope; the caller clears env and frees buf. */
+static eml_err
+recv_env(int fd, int64_t ms, struct eml_envelope *env, struct eml_buf *buf)
+{
+	eml_err rc;
+
+	memset(env, 0, sizeof(*env));
+	eml_buf_init(buf, FMAX);
+	rc = eml_frame_read(fd, FMAX, eml_deadline_in_ms(ms), buf);
+	if (rc != EML_OK)
+		return rc;
+	return eml_envelope_unpack(env, buf->data, buf->len, FMAX);
+}
+
+/* Expect an Error envelope with this code. */
+static void
+expect_error(int fd, eml_err code)
+{
+	struct eml_envelope env;
+	struct eml_buf b;
+	ProtobufCMessage *m = NULL;
+
+	assert_eml_ok(recv_env(fd, 3000, &env, &b));
+	assert_int_equal(env.type, EML_MSG_ERROR);
+	assert_eml_ok(eml_msg_unpack(&eml__v1__error__descriptor, env.body, env.body_len, 4096, &m));
+	assert_int_equal(((Eml__V1__Error *)m)->code, (uint32_t)code);
+	eml_msg_free(m);
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+}
+
+static void
+expect_eof(int fd)
+{
+	uint8_t x;
+
+	assert_eml(eml_io_read_full(fd, &x, 1, eml_deadline_in_ms(3000), NULL), EML_ERR_IO_EOF);
+}
+
+/* A file as a NUL-terminated string. */
+static char *
+read_text(const char *path)
+{
+	size_t n;
+	uint8_t *raw = eml_test_read_file(path, &n);
+	char *s = eml_alloc(n + 1);
+
+	assert_non_null(s);
+	memcpy(s, raw, n);
+	s[n] = '\0';
+	eml_free(raw);
+	return s;
+}
+
+static const uint8_t RID1[16] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+static const uint8_t RID2[16] = { 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2 };
+
+/* The echo agent: answers until EOF. */
+struct echo {
+	int fd;
+	int frames;
+};
+
+static void *
+echo_main(void *arg)
+{
+	struct echo *e = arg;
+
+	for (;;) {
+		struct eml_envelope env;
+		struct eml_buf b;
+		uint32_t reply;
+
+		if (recv_env(e->fd, 10000, &env, &b) != EML_OK) {
+			eml_buf_free_nowipe(&b);
+			break;
+		}
+		e->frames++;
+		reply = env.type == EML_MSG_CLIENT_HELLO ? EML_MSG_ATTESTATION_RESPONSE
+		    : env.type == EML_MSG_PING	    ? EML_MSG_PONG
+						    : EML_MSG_INFER_RESPONSE;
+		send_env(e->fd, reply, env.request_id, env.body, env.body_len);
+		eml_envelope_clear(&env);
+		eml_buf_free_nowipe(&b);
+	}
+	return NULL;
+}
+
+static void
+relay_streams_both_ways(void **state)
+{
+	struct fx *f = *state;
+	static const size_t sizes[] = { 16, 17, 1000, 131072, 131073, 1u << 20, (3u << 20) + 7 };
+	uint64_t seed = eml_test_seed();
+	uint8_t *body = eml_alloc(4u << 20);
+	struct echo e = { f->agent, 0 };
+	pthread_t et;
+	uint64_t want_up = 0;
+
+	assert_non_null(body);
+	start(f);
+	assert_int_equal(pthread_create(&et, NULL, echo_main, &e), 0);
+	send_env(f->client, EML_MSG_CLIENT_HELLO, RID1, "hello-hello-hello", 17);
+	{
+		struct eml_envelope env;
+		struct eml_buf b;
+
+		assert_eml_ok(recv_env(f->client, 3000, &env, &b));
+		assert_int_equal(env.type, EML_MSG_ATTESTATION_RESPONSE);
+		eml_envelope_clear(&env);
+		eml_buf_free_nowipe(&b);
+	}
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		struct eml_envelope env;
+		struct eml_buf b;
+
+		eml_test_fill(&seed, body, sizes[i]);
+		send_env(f->client, EML_MSG_INFER_REQUEST, RID2, body, sizes[i]);
+		assert_eml_ok(recv_env(f->client, 5000, &env, &b));
+		assert_int_equal(env.type, EML_MSG_INFER_RESPONSE);
+		assert_memory_equal(env.request_id, RID2, 16);
+		assert_int_equal(env.body_len, sizes[i]);
+		assert_memory_equal(env.body, body, sizes[i]);
+		want_up += b.len + 4;
+		eml_envelope_clear(&env);
+		eml_buf_free_nowipe(&b);
+	}
+	(void)shutdown(f->client, SHUT_RDWR);
+	assert_eml_ok(finish(f));
+	(void)shutdown(f->agent, SHUT_RDWR);
+	assert_int_equal(pthread_join(et, NULL), 0);
+	assert_int_equal(e.frames, 8);
+	assert_int_equal(atomic_load(&f->stats.frames_up), 8);
+	assert_int_equal(atomic_load(&f->stats.frames_down), 8);
+	assert_int_equal(atomic_load(&f->stats.requests), 8);
+	assert_true(atomic_load(&f->stats.bytes_up) > want_up);
+	eml_free(body);
+}
+
+/* Put a file into the store and return its id. */
+static void
+put_blob(struct fx *f, const uint8_t *data, size_t n, uint8_t id[32])
+{
+	char path[128];
+	FILE *fp;
+
+	(void)snprintf(path, sizeof(path), "%s.in", f->dir);
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, n, fp), n);
+	assert_int_equal(fclose(fp), 0);
+	assert_eml_ok(eml_store_put_file(&f->store, path, id));
+	(void)unlink(path);
+}
+
+static void
+blob_request(int fd, const uint8_t *id, size_t idlen, uint64_t off, uint64_t len)
+{
+	Eml__V1__BlobRequest req = EML__V1__BLOB_REQUEST__INIT;
+	struct eml_buf b;
+
+	eml_buf_init(&b, 1024);
+	req.content_id.data = (uint8_t *)(uintptr_t)id;
+	req.content_id.len = idlen;
+	req.offset = off;
+	req.length = len;
+	assert_eml_ok(eml_msg_pack(&req.base, &b));
+	send_env(fd, EML_MSG_BLOB_REQUEST, RID2, b.data, b.len);
+	eml_buf_free_nowipe(&b);
+}
+
+static void
+expect_blob(int fd, const uint8_t *want, uint64_t off, size_t n, uint64_t total)
+{
+	struct eml_envelope env;
+	struct eml_buf b;
+	ProtobufCMessage *m = NULL;
+	Eml__V1__BlobResponse *r;
+
+	assert_eml_ok(recv_env(fd, 5000, &env, &b));
+	assert_int_equal(env.type, EML_MSG_BLOB_RESPONSE);
+	assert_memory_equal(env.request_id, RID2, 16);
+	assert_eml_ok(eml_msg_unpack(&eml__v1__blob_response__descriptor, env.body, env.body_len,
+	    FMAX, &m));
+	r = (Eml__V1__BlobResponse *)m;
+	assert_int_equal(r->offset, off);
+	assert_int_equal(r->total_size, total);
+	assert_int_equal(r->data.len, n);
+	assert_memory_equal(r->data.data, want + off, n);
+	eml_msg_free(m);
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+}
+
+static void
+blob_requests_are_served_not_relayed(void **state)
+{
+	struct fx *f = *state;
+	uint64_t seed = eml_test_seed();
+	size_t n = (5u << 20) + 3;
+	uint8_t *data = eml_alloc(n), id[32], bad[32];
+	struct eml_envelope env;
+	struct eml_buf b;
+
+	assert_non_null(data);
+	eml_test_fill(&seed, data, n);
+	put_blob(f, data, n, id);
+	start(f);
+	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
+	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	/* ranges: start, the 4 MiB maximum across the middle, the last byte */
+	blob_request(f->agent, id, 32, 0, 1000);
+	expect_blob(f->agent, data, 0, 1000, n);
+	blob_request(f->agent, id, 32, 12345, 4u << 20);
+	expect_blob(f->agent, data, 12345, 4u << 20, n);
+	blob_request(f->agent, id, 32, n - 1, 1);
+	expect_blob(f->agent, data, n - 1, 1, n);
+	/* refusals, each a stable code; the session goes on */
+	memset(bad, 0x5a, sizeof(bad));
+	blob_request(f->agent, bad, 32, 0, 1);
+	expect_error(f->agent, EML_ERR_BLOB_UNKNOWN);
+	blob_request(f->agent, id, 32, n - 1, 2);
+	expect_error(f->agent, EML_ERR_BLOB_RANGE);
+	blob_request(f->agent, id, 32, 0, (4u << 20) + 1); /* above the range limit */
+	expect_error(f->agent, EML_ERR_BLOB_RANGE);
+	blob_request(f->agent, id, 32, 0, FMAX); /* above what one frame can carry */
+	expect_error(f->agent, EML_ERR_PROTO_FIELD);
+	blob_request(f->agent, id, 31, 0, 1);
+	expect_error(f->agent, EML_ERR_PROTO_FIELD);
+	/* the answer reaches the client; none of the blob traffic does */
+	send_env(f->agent, EML_MSG_INFER_RESPONSE, RID2, "fedcba9876543210fedc", 20);
+	assert_eml_ok(recv_env(f->client, 3000, &env, &b));
+	assert_int_equal(env.type, EML_MSG_INFER_RESPONSE);
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	(void)shutdown(f->client, SHUT_RDWR);
+	assert_eml_ok(finish(f));
+	assert_int_equal(atomic_load(&f->stats.blob_requests), 3);
+	assert_int_equal(atomic_load(&f->stats.blob_bytes), 1000 + (4u << 20) + 1);
+	assert_int_equal(atomic_load(&f->stats.blob_errors), 5);
+	assert_int_equal(atomic_load(&f->stats.frames_down), 1);
+	eml_free(data);
+}
+
+static void
+silent_client_dropped_at_handshake_deadline(void **state)
+{
+	struct fx *f = *state;
+	int64_t t0 = eml_now_ms(), dt;
+
+	f->env.handshake_ms = 300;
+	start(f);
+	expect_error(f->client, EML_ERR_IO_TIMEOUT);
+	expect_eof(f->client);
+	assert_eml(finish(f), EML_ERR_IO_TIMEOUT);
+	dt = eml_now_ms() - t0;
+	assert_true(dt >= 300 && dt < 2000);
+	assert_int_equal(atomic_load(&f->stats.timeouts_handshake), 1);
+}
+
+static void
+idle_after_handshake(void **state)
+{
+	struct fx *f = *state;
+	struct eml_envelope env;
+	struct eml_buf b;
+
+	f->env.handshake_ms = 300;
+	f->env.idle_ms = 600;
+	start(f);
+	send_env(f->client, EML_MSG_CLIENT_HELLO, RID1, "hello-hello-hello", 17);
+	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	send_env(f->agent, EML_MSG_ATTESTATION_RESPONSE, RID1, "attestation-doc", 15);
+	assert_eml_ok(recv_env(f->client, 3000, &env, &b));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	/* the handshake deadline no longer applies; idle does */
+	expect_error(f->client, EML_ERR_IO_TIMEOUT);
+	assert_eml(finish(f), EML_ERR_IO_TIMEOUT);
+	assert_int_equal(atomic_load(&f->stats.timeouts_handshake), 0);
+	assert_int_equal(atomic_load(&f->stats.timeouts_idle), 1);
+}
+
+/* A request outstanding switches to the (longer) request deadline. */
+static void
+request_deadline(void **state)
+{
+	struct fx *f = *state;
+	struct eml_envelope env;
+	struct eml_buf b;
+	int64_t t0;
+
+	f->env.handshake_ms = 0;
+	f->env.idle_ms = 200;
+	f->env.request_ms = 900;
+	start(f);
+	t0 = eml_now_ms();
+	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
+	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	expect_error(f->client, EML_ERR_IO_TIMEOUT);
+	assert_true(eml_now_ms() - t0 >= 900);
+	assert_eml(finish(f), EML_ERR_IO_TIMEOUT);
+	assert_int_equal(atomic_load(&f->stats.timeouts_request), 1);
+}
+
+/* Half a frame, then silence: the frame deadline, not the idle one. */
+static void
+slow_frame_dropped(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t part[] = { 0, 0, 0x10, 0, 0x08, 1, 0x10, 3 };
+
+	f->env.handshake_ms = 0;
+	f->env.idle_ms = 0;
+	f->env.frame_ms = 300;
+	start(f);
+	assert_int_equal(write(f->client, part, sizeof(part)), (ssize_t)sizeof(part));
+	expect_error(f->client, EML_ERR_IO_TIMEOUT);
+	assert_eml(finish(f), EML_ERR_IO_TIMEOUT);
+	assert_int_equal(atomic_load(&f->stats.timeouts_frame), 1);
+}
+
+static void
+oversize_and_zero_frames(void **state)
+{
+	struct fx *f = *state;
+	uint8_t hdr[4];
+
+	start(f);
+	eml_store_u32be(hdr, (uint32_t)FMAX + 1);
+	assert_int_equal(write(f->client, hdr, 4), 4);
+	expect_error(f->client, EML_ERR_PROTO_TOO_LARGE);
+	assert_eml(finish(f), EML_ERR_PROTO_TOO_LARGE);
+	assert_int_equal(atomic_load(&f->stats.proto_errors), 1);
+	/* nothing reached the agent */
+	expect_eof(f->agent);
+}
+
+static void
+zero_frame(void **state)
+{
+	struct fx *f = *state;
+	static const uint8_t hdr[4] = { 0, 0, 0, 0 };
+
+	start(f);
+	assert_int_equal(write(f->client, hdr, 4), 4);
+	expect_error(f->client, EML_ERR_PROTO_ZERO_LENGTH);
+	assert_eml(finish(f), EML_ERR_PROTO_ZERO_LENGTH);
+}
+
+/* Host-service messages may not come from the client, nor client
+ * messages from the agent. */
+static void
+misdirected_types(void **state)
+{
+	struct fx *f = *state;
+
+	start(f);
+	send_env(f->client, EML_MSG_BLOB_RESPONSE, RID1, "x", 1);
+	expect_error(f->client, EML_ERR_PROTO_MSG_TYPE);
+	assert_eml(finish(f), EML_ERR_PROTO_MSG_TYPE);
+	expect_eof(f->agent);
+}
+
+static void
+misdirected_from_agent(void **state)
+{
+	struct fx *f = *state;
+
+	start(f);
+	send_env(f->agent, EML_MSG_INFER_REQUEST, RID1, "0123456789abcdef0123", 20);
+	expect_error(f->client, EML_ERR_PROTO_MSG_TYPE);
+	assert_eml(finish(f), EML_ERR_PROTO_MSG_TYPE);
+}
+
+static void
+agent_lost_mid_request(void **state)
+{
+	struct fx *f = *state;
+	struct eml_envelope env;
+	struct eml_buf b;
+
+	start(f);
+	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
+	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	(void)close(f->agent);
+	f->agent = -1;
+	expect_error(f->client, EML_ERR_AGENT_LOST);
+	expect_eof(f->client);
+	assert_eml(finish(f), EML_ERR_AGENT_LOST);
+	assert_int_equal(atomic_load(&f->stats.agent_lost), 1);
+}
+
+/* The agent closing with nothing outstanding is a normal end. */
+static void
+agent_closes_cleanly(void **state)
+{
+	struct fx *f = *state;
+
+	start(f);
+	(void)close(f->agent);
+	f->agent = -1;
+	expect_eof(f->client);
+	assert_eml_ok(finish(f));
+}
+
+static void
+drain_waits_for_outstanding_request(void **state)
+{
+	struct fx *f = *state;
+	struct eml_envelope env;
+	struct eml_buf b;
+
+	start(f);
+	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
+	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	atomic_store(&f->draining, true);
+	usleep(400 * 1000);
+	/* still relaying: the answer gets through, then the session ends */
+	send_env(f->agent, EML_MSG_INFER_RESPONSE, RID2, "fedcba9876543210fedc", 20);
+	assert_eml_ok(recv_env(f->client, 3000, &env, &b));
+	assert_int_equal(env.type, EML_MSG_INFER_RESPONSE);
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	expect_eof(f->client);
+	assert_eml_ok(finish(f));
+}
+
+static void
+tamper_and_replay_hooks(void **state)
+{
+	struct fx *f = *state;
+	struct eml_envelope env;
+	struct eml_buf b;
+	uint8_t body[64];
+
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)i;
+	f->env.tamper_frame = 2;
+	f->env.replay_frame = 1;
+	start(f);
+	send_env(f->client, EML_MSG_INFER_REQUEST, RID1, body, sizeof(body));
+	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, body, sizeof(body));
+	/* frame 1, then its replay, both intact */
+	for (int k = 0; k < 2; k++) {
+		assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+		assert_memory_equal(env.request_id, RID1, 16);
+		assert_memory_equal(env.body, body, sizeof(body));
+		eml_envelope_clear(&env);
+		eml_buf_free_nowipe(&b);
+	}
+	/* frame 2 with the lowest bit of its last byte flipped */
+	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+	assert_memory_equal(env.request_id, RID2, 16);
+	assert_memory_equal(env.body, body, sizeof(body) - 1);
+	assert_int_equal(env.body[sizeof(body) - 1], body[sizeof(body) - 1] ^ 1);
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	(void)shutdown(f->client, SHUT_RDWR);
+	assert_eml_ok(finish(f));
+}
+
+/* Capture holds exactly the bytes each peer received, in order per peer,
+ * and the audit log gets a request line and a conn line. */
+static void
+capture_and_audit(void **state)
+{
+	struct fx *f = *state;
+	char cap_path[96];
+	int cfd;
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	struct eml_envelope env;
+	struct eml_buf b, to_agent, to_client;
+	struct eml_audit_report r;
+	uint8_t *cap;
+	size_t caplen, alen;
+	char *log;
+	json_t *o;
+	json_error_t jerr;
+
+	(void)snprintf(cap_path, sizeof(cap_path), "%s.cap", f->dir);
+	cfd = open(cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(cfd >= 0);
+	(void)snprintf(f->audit_path, sizeof(f->audit_path), "%s.audit", f->dir);
+	assert_eml_ok(eml_audit_open(&f->audit, f->audit_path));
+	f->env.audit = &f->audit;
+	f->env.capture_fd = cfd;
+	f->env.capture_mu = &mu;
+	eml_buf_init(&to_agent, FMAX);
+	eml_buf_init(&to_client, FMAX);
+	start(f);
+	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
+	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+	assert_eml_ok(eml_buf_append_u32be(&to_agent, (uint32_t)b.len));
+	assert_eml_ok(eml_buf_append(&to_agent, b.data, b.len));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	send_env(f->agent, EML_MSG_INFER_RESPONSE, RID2, "fedcba9876543210fedc", 20);
+	assert_eml_ok(recv_env(f->client, 3000, &env, &b));
+	assert_eml_ok(eml_buf_append_u32be(&to_client, (uint32_t)b.len));
+	assert_eml_ok(eml_buf_append(&to_client, b.data, b.len));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	(void)shutdown(f->client, SHUT_RDWR);
+	assert_eml_ok(finish(f));
+	eml_audit_close(&f->audit);
+	(void)close(cfd);
+
+	cap = eml_test_read_file(cap_path, &caplen);
+	alen = to_agent.len;
+	assert_int_equal(caplen, alen + to_client.len);
+	assert_memory_equal(cap, to_agent.data, alen);
+	assert_memory_equal(cap + alen, to_client.data, to_client.len);
+	eml_free(cap);
+	(void)unlink(cap_path);
+
+	assert_eml_ok(eml_audit_verify_file(f->audit_path, &r));
+	assert_int_equal(r.lines, 2);
+	log = read_text(f->audit_path);
+	o = json_loadb(log, (size_t)(strchr(log, '\n') - log), 0, &jerr);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "kind")), "request");
+	assert_string_equal(json_string_value(json_object_get(o, "cid")),
+	    "02020202020202020202020202020202");
+	assert_string_equal(json_string_value(json_object_get(o, "type")), "INFER_REQUEST");
+	assert_string_equal(json_string_value(json_object_get(o, "resp")), "INFER_RESPONSE");
+	assert_int_equal(json_integer_value(json_object_get(o, "err")), 0);
+	json_decref(o);
+	assert_non_null(strstr(log, "\"kind\":\"conn\""));
+	/* no payload byte in the log */
+	assert_null(strstr(log, "0123456789abcdef"));
+	assert_null(strstr(log, "fedcba9876543210"));
+	eml_free(log);
+	eml_buf_free_nowipe(&to_agent);
+	eml_buf_free_nowipe(&to_client);
+}
+
+/* The agent's Error code lands in the audit line. */
+static void
+agent_error_code_is_audited(void **state)
+{
+	struct fx *f = *state;
+	struct eml_envelope env;
+	struct eml_buf b;
+	struct eml_buf ef;
+	char *log;
+
+	(void)snprintf(f->audit_path, sizeof(f->audit_path), "%s.audit", f->dir);
+	assert_eml_ok(eml_audit_open(&f->audit, f->audit_path));
+	f->env.audit = &f->audit;
+	start(f);
+	send_env(f->client, EML_MSG_CLIENT_HELLO, RID1, "hello-hello-hello", 17);
+	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	eml_buf_init(&ef, 4096);
+	assert_eml_ok(eml_wire_error_frame(RID1, EML_ERR_BUSY, "busy", FMAX, &ef));
+	assert_eml_ok(eml_io_write_full(f->agent, ef.data, ef.len, eml_deadline_in_ms(1000)));
+	eml_buf_free_nowipe(&ef);
+	expect_error(f->client, EML_ERR_BUSY);
+	(void)close(f->agent);
+	f->agent = -1;
+	expect_eof(f->client);
+	assert_eml_ok(finish(f));
+	eml_audit_close(&f->audit);
+	log = read_text(f->audit_path);
+	assert_non_null(strstr(log, "\"resp\":\"ERROR\""));
+	assert_non_null(strstr(log, "\"err\":701,\"err_name\":\"EML_ERR_BUSY\""));
+	eml_free(log);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(relay_streams_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(blob_requests_are_served_not_relayed, setup, teardown),
+		cmocka_unit_test_setup_teardown(silent_client_dropped_at_handshake_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(idle_after_handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(request_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(slow_frame_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(oversize_and_zero_frames, setup, teardown),
+		cmocka_unit_test_setup_teardown(zero_frame, setup, teardown),
+		cmocka_unit_test_setup_teardown(misdirected_types, setup, teardown),
+		cmocka_unit_test_setup_teardown(misdirected_from_agent, setup, teardown),
+		cmocka_unit_test_setup_teardown(agent_lost_mid_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(agent_closes_cleanly, setup, teardown),
+		cmocka_unit_test_setup_teardown(drain_waits_for_outstanding_request, setup, teardown),
+		cmocka_unit_test_setup_teardown(tamper_and_replay_hooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(capture_and_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(agent_error_code_is_audited, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	eml_log_set_level(EML_LOG_LEVEL_OFF);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
