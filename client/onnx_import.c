@@ -853,7 +853,7 @@ build_graph(const Emlonnx__ModelProto *mp, struct eml_graph *g)
 			g->opset = o->version;
 	}
 	/* IR version 1-2 files predate opset_import and mean opset 1. */
-	if (g->opset < 0 && mp->n_opset_import == 0)
+	if (g->opset < 0 && mp->n_opset_import == 0 && mp->has_ir_version && mp->ir_version < 3)
 		g->opset = 1;
 	if (g->opset < 1 || g->opset > 1000) {
 		eml_err_set_detail("default-domain opset %lld", (long long)g->opset);
