@@ -21,7 +21,8 @@
 #define EML_X86 0
 #endif
 
-#define EML_TABLE(isa_enum, sfx, gemm_sfx)                                     \
+/* sfx: element-wise and row kernels; pool_sfx: pool2d; gemm_sfx: GEMM. */
+#define EML_TABLE(isa_enum, sfx, pool_sfx, gemm_sfx)                           \
 	{                                                                      \
 		.isa = (isa_enum),                                             \
 		.unary = eml_unary_##sfx,                                      \
@@ -30,7 +31,7 @@
 		.softmax = eml_softmax_##sfx,                                  \
 		.reduce_sum = eml_reduce_sum_##sfx,                            \
 		.reduce_max = eml_reduce_max_##sfx,                            \
-		.pool2d = eml_pool2d_##sfx,                                    \
+		.pool2d = eml_pool2d_##pool_sfx,                               \
 		.global_pool = eml_global_pool_##sfx,                          \
 		.channel_affine = eml_channel_affine_##sfx,                    \
 		.layernorm = eml_layernorm_##sfx,                              \
@@ -40,11 +41,11 @@
 		.sgemm = eml_sgemm_##gemm_sfx,                                 \
 	}
 
-static const struct eml_kernels table_ref = EML_TABLE(EML_ISA_REF, ref, ref);
+static const struct eml_kernels table_ref = EML_TABLE(EML_ISA_REF, ref, ref, ref);
 
 #if EML_X86
-static const struct eml_kernels table_avx2 = EML_TABLE(EML_ISA_AVX2, ref, avx2);
-static const struct eml_kernels table_avx512 = EML_TABLE(EML_ISA_AVX512, ref, avx512);
+static const struct eml_kernels table_avx2 = EML_TABLE(EML_ISA_AVX2, avx2, ref, avx2);
+static const struct eml_kernels table_avx512 = EML_TABLE(EML_ISA_AVX512, avx512, ref, avx512);
 
 /* XCR0 via the raw opcode, so this file needs no -mxsave. Only called
  * after CPUID said OSXSAVE is set (else xgetbv is #UD). */

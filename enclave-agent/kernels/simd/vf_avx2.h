@@ -24,6 +24,8 @@ static inline __m256i vf_tail_mask(size_t n)
 	/* lane i enabled when i < n (sign bit set). */
 	return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
+/* Lanes [0, n) set. */
+static inline vm vf_lanes(size_t n) { return _mm256_castsi256_ps(vf_tail_mask(n)); }
 /* vmaskmov: masked-off lanes are not accessed, so no fault past the end. */
 static inline vf vf_loadn(const float *p, size_t n) { return _mm256_maskload_ps(p, vf_tail_mask(n)); }
 static inline void vf_storen(float *p, vf v, size_t n) { _mm256_maskstore_ps(p, vf_tail_mask(n), v); }

@@ -20,6 +20,8 @@ static inline vf vf_zero(void) { return _mm512_setzero_ps(); }
 static inline vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
 static inline void vf_store(float *p, vf v) { _mm512_storeu_ps(p, v); }
 static inline vm vf_tail_mask(size_t n) { return (vm)((1u << n) - 1u); }
+/* Lanes [0, n) set. */
+static inline vm vf_lanes(size_t n) { return vf_tail_mask(n); }
 /* Masked: lanes >= n are neither read (no fault) nor written. */
 static inline vf vf_loadn(const float *p, size_t n) { return _mm512_maskz_loadu_ps(vf_tail_mask(n), p); }
 static inline void vf_storen(float *p, vf v, size_t n) { _mm512_mask_storeu_ps(p, vf_tail_mask(n), v); }

@@ -88,12 +88,16 @@ vf_log(vf x)
 	return vf_sel(vf_isnan(x), x, r);
 }
 
+/* sigmoid with e = exp(-|x|) <= 1: 1 / (1 + e) for x >= 0 and e / (1 + e)
+ * for x < 0, so results down into the denormals keep their precision
+ * (1 / (1 + exp(-x)) would flush to 0 below x = -88). */
 static inline vf
 vf_sigmoid(vf x)
 {
-	vf e = vf_exp(vf_neg(x));
+	vf e = vf_exp(vf_neg(vf_abs(x)));
+	vf d = vf_add(vf_set1(1.0f), e);
 
-	return vf_div(vf_set1(1.0f), vf_add(vf_set1(1.0f), e));
+	return vf_sel(vf_lt(x, vf_zero()), vf_div(e, d), vf_div(vf_set1(1.0f), d));
 }
 
 /* tanh: odd polynomial below 0.625, else 1 - 2 / (e^{2|x|} + 1). */

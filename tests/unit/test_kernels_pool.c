@@ -1,0 +1,132 @@
+/*
+ * Thread pool: every task runs exactly once per run, thread indices stay
+ * in [0, size), the caller participates, many repeated runs (the
+ * generation handshake), NULL pool, bad sizes.
+ */
+#include <stdatomic.h>
+
+#include "kernels_util.h"
+
+#define MAX_TASKS 5000
+
+struct count_job {
+	atomic_int hits[MAX_TASKS];
+	atomic_int bad_thread;
+	atomic_int per_thread[8];
+	int size;
+};
+
+static void
+count_task(void *arg, size_t task, int thread)
+{
+	struct count_job *j = arg;
+
+	atomic_fetch_add(&j->hits[task], 1);
+	if (thread < 0 || thread >= j->size)
+		atomic_fetch_add(&j->bad_thread, 1);
+	else
+		atomic_fetch_add(&j->per_thread[thread], 1);
+}
+
+static void
+pool_runs_every_task_once(void **state)
+{
+	static struct count_job job;
+	static const size_t counts[] = { 0, 1, 2, 3, 7, 64, 1000, MAX_TASKS };
+	int n;
+
+	(void)state;
+	for (n = 1; n <= 4; n++) {
+		struct eml_pool *p = NULL;
+		int rep;
+
+		assert_eml_ok(eml_pool_new(n, &p));
+		assert_int_equal(eml_pool_size(p), n);
+		for (rep = 0; rep < 300; rep++) {
+			size_t c = counts[(size_t)rep % (sizeof(counts) / sizeof(counts[0]))], t;
+
+			memset(&job, 0, sizeof(job));
+			job.size = n;
+			eml_pool_run(p, c, count_task, &job);
+			for (t = 0; t < c; t++)
+				if (atomic_load(&job.hits[t]) != 1)
+					fail_msg("threads %d run %d: task %zu ran %d times", n, rep, t,
+					    atomic_load(&job.hits[t]));
+			for (; t < MAX_TASKS; t++)
+				assert_int_equal(atomic_load(&job.hits[t]), 0);
+			assert_int_equal(atomic_load(&job.bad_thread), 0);
+		}
+		eml_pool_free(p);
+	}
+}
+
+/* The caller is thread 0 and does work: with a task that waits until a
+ * worker has also started, both must participate. */
+struct meet_job {
+	atomic_int seen[2];
+};
+
+static void
+meet_task(void *arg, size_t task, int thread)
+{
+	struct meet_job *j = arg;
+	long spins = 0;
+
+	(void)task;
+	atomic_store(&j->seen[thread], 1);
+	/* Wait (bounded) for the other thread to show up. */
+	while (atomic_load(&j->seen[1 - thread]) == 0 && spins++ < 200000000L)
+		;
+}
+
+static void
+pool_caller_participates(void **state)
+{
+	struct eml_pool *p = NULL;
+	struct meet_job j;
+
+	(void)state;
+	assert_eml_ok(eml_pool_new(2, &p));
+	memset(&j, 0, sizeof(j));
+	eml_pool_run(p, 2, meet_task, &j);
+	assert_int_equal(atomic_load(&j.seen[0]), 1);
+	assert_int_equal(atomic_load(&j.seen[1]), 1);
+	eml_pool_free(p);
+}
+
+static void
+pool_null_and_bad_sizes(void **state)
+{
+	static struct count_job job;
+	struct eml_pool *p = (struct eml_pool *)1;
+
+	(void)state;
+	assert_int_equal(eml_pool_size(NULL), 1);
+	memset(&job, 0, sizeof(job));
+	job.size = 1;
+	eml_pool_run(NULL, 10, count_task, &job);
+	assert_int_equal(atomic_load(&job.per_thread[0]), 10);
+	assert_eml(eml_pool_new(0, &p), EML_ERR_KERNEL_PARAMS);
+	assert_null(p);
+	assert_eml(eml_pool_new(-3, &p), EML_ERR_KERNEL_PARAMS);
+	assert_eml(eml_pool_new(100000, &p), EML_ERR_KERNEL_PARAMS);
+	assert_eml(eml_pool_new(2, NULL), EML_ERR_NULL);
+	eml_pool_free(NULL);
+	/* Allocation failure on the way in: clean error, nothing leaked. */
+	eml_mem_fail_after(2);
+	assert_eml(eml_pool_new(3, &p), EML_ERR_NOMEM);
+	eml_mem_fail_after(0);
+	assert_null(p);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(pool_null_and_bad_sizes),
+		cmocka_unit_test(pool_caller_participates),
+		cmocka_unit_test(pool_runs_every_task_once),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
