@@ -1,0 +1,617 @@
+/*
+ * Engine planning: liveness reuse of the arena, folding of shape-only
+ * subgraphs, fusions (same results as unfused, and as plain loops written
+ * here), input checks, run-time errors, error paths under allocation
+ * failure, wiping, and the real text-direction model against ONNX Runtime.
+ */
+#include "eml_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/onnx_import.h"
+#include "eml_mem.h"
+#include "enclave-agent/engine/eml_engine.h"
+#include "onnx_build.h"
+
+static struct pb *G, *M, *N, *T, *V;
+
+static int
+setup(void **state)
+{
+	(void)state;
+	G = eml_calloc(1, sizeof(*G));
+	M = eml_calloc(1, sizeof(*M));
+	N = eml_calloc(1, sizeof(*N));
+	T = eml_calloc(1, sizeof(*T));
+	V = eml_calloc(1, sizeof(*V));
+	return G && M && N && T && V ? 0 : -1;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	eml_free(G);
+	eml_free(M);
+	eml_free(N);
+	eml_free(T);
+	eml_free(V);
+	return 0;
+}
+
+static void
+node(const char *op, const char *name, const char *const *ins, const char *const *outs)
+{
+	onnx_node(N, op, name, ins, outs);
+}
+
+static void
+emit(void)
+{
+	pb_msg(G, 1, N);
+}
+
+static void
+init_f(const char *name, const int64_t *dims, int nd, const float *v, size_t n)
+{
+	onnx_tensor(T, name, 1, dims, nd, v, n * sizeof(float));
+	pb_msg(G, 5, T);
+}
+
+static void
+init_i64(const char *name, const int64_t *dims, int nd, const int64_t *v, size_t n)
+{
+	onnx_tensor(T, name, 7, dims, nd, v, n * sizeof(int64_t));
+	pb_msg(G, 5, T);
+}
+
+static void
+io(unsigned field, const char *name, int dt, const int64_t *dims, int nd)
+{
+	onnx_value_info(V, name, dt, dims, nd);
+	pb_msg(G, field, V);
+}
+
+static struct eml_model *
+load(int64_t opset)
+{
+	struct eml_graph *g = NULL;
+	struct eml_model *m = NULL;
+
+	onnx_model(M, G, opset);
+	assert_eml_ok(eml_onnx_import(M->b, M->n, &g));
+	assert_eml_ok(eml_model_new(g, &m));
+	return m;
+}
+
+static struct eml_tensor
+ftensor(float *data, int rank, const int64_t *dims)
+{
+	struct eml_tensor t;
+	size_t n = 1;
+
+	memset(&t, 0, sizeof(t));
+	t.dtype = EML_DT_FLOAT;
+	t.rank = rank;
+	for (int i = 0; i < rank; i++) {
+		t.dims[i] = dims[i];
+		n *= (size_t)dims[i];
+	}
+	t.data = data;
+	t.nbytes = n * sizeof(float);
+	return t;
+}
+
+static void
+fill(uint64_t *rng, float *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		v[i] = (float)((double)(eml_test_rand(rng) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static void
+assert_close(const float *got, const float *want, size_t n, double tol)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!(fabs((double)got[i] - (double)want[i]) <= tol * (1.0 + fabs((double)want[i]))))
+			fail_msg("element %zu: got %.9g want %.9g", i, (double)got[i],
+			    (double)want[i]);
+}
+
+/* ------------------------------------------------------------ liveness */
+
+#define LN 4096
+
+/* y = Sigmoid(((Relu(2x + x) - 1)^2) + 2x): seven steps over one shape. */
+static void
+build_chain(void)
+{
+	static const char *n1i[] = { "x", "two", NULL }, *n1o[] = { "h1", NULL };
+	static const char *n2i[] = { "h1", "x", NULL }, *n2o[] = { "h2", NULL };
+	static const char *n3i[] = { "h2", NULL }, *n3o[] = { "h3", NULL };
+	static const char *n4i[] = { "h3", "one", NULL }, *n4o[] = { "h4", NULL };
+	static const char *n5i[] = { "h4", "h4", NULL }, *n5o[] = { "h5", NULL };
+	static const char *n6i[] = { "h5", "h1", NULL }, *n6o[] = { "h6", NULL };
+	static const char *n7i[] = { "h6", NULL }, *n7o[] = { "y", NULL };
+	int64_t d[2] = { 1, LN };
+	float two = 2.0f, one = 1.0f;
+
+	G->n = 0;
+	init_f("two", NULL, 0, &two, 1);
+	init_f("one", NULL, 0, &one, 1);
+	node("Mul", "n1", n1i, n1o), emit();
+	node("Add", "n2", n2i, n2o), emit();
+	node("Relu", "n3", n3i, n3o), emit();
+	node("Sub", "n4", n4i, n4o), emit();
+	node("Mul", "n5", n5i, n5o), emit();
+	node("Add", "n6", n6i, n6o), emit();
+	node("Sigmoid", "n7", n7i, n7o), emit();
+	io(11, "x", 1, d, 2);
+	io(12, "y", 1, d, 2);
+}
+
+static void
+test_liveness(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	float *x = eml_alloc(LN * sizeof(float)), *want = eml_alloc(LN * sizeof(float));
+	int64_t d[2] = { 1, LN };
+	struct eml_tensor in;
+	struct eml_model *m;
+	struct eml_plan_stats st;
+
+	(void)state;
+	assert_non_null(x);
+	assert_non_null(want);
+	fill(&rng, x, LN);
+	for (size_t i = 0; i < LN; i++) {
+		float h1 = x[i] * 2.0f, h3 = fmaxf(h1 + x[i], 0.0f), h4 = h3 - 1.0f;
+		want[i] = 1.0f / (1.0f + expf(-(h4 * h4 + h1)));
+	}
+	build_chain();
+	m = load(13);
+	in = ftensor(x, 2, d);
+	for (int variant = 0; variant < 2; variant++) {
+		struct eml_plan_opts o = { 1, false, variant == 1, false };
+		struct eml_plan *p = NULL;
+		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
+		assert_eml_ok(eml_plan_run(p, &in, 1));
+		assert_close(eml_plan_output(p, 0)->data, want, LN, 1e-5);
+		eml_plan_get_stats(p, &st);
+		assert_int_equal(st.n_steps, 7);
+		/* 8 tensors of 16 KiB without reuse; at most 3 live at once. */
+		assert_true(st.naive_bytes >= 8 * LN * sizeof(float));
+		assert_true(st.arena_bytes <= 3 * LN * sizeof(float) + 4096);
+		if (variant == 0)
+			assert_true(st.n_inplace >= 3);
+		else
+			assert_int_equal(st.n_inplace, 0);
+		eml_plan_free(p);
+	}
+	eml_model_free(m);
+	eml_free(x);
+	eml_free(want);
+}
+
+/* ------------------------------------------------------------ folding */
+
+static void
+test_folding(void **state)
+{
+	static const char *si[] = { "x", NULL }, *so[] = { "s", NULL };
+	static const char *gi[] = { "s", "zero", NULL }, *go[] = { "n", NULL };
+	static const char *ui[] = { "n", "ax0", NULL }, *uo[] = { "n1", NULL };
+	static const char *ci[] = { "n1", "minus1", NULL }, *co[] = { "shape", NULL };
+	static const char *ri[] = { "x", "shape", NULL }, *ro[] = { "y", NULL };
+	int64_t d[3] = { 2, 3, 4 }, dsym[3] = { -1, 3, 4 }, od[2] = { -1, 12 }, one = 1, zero = 0;
+	int64_t m1 = -1;
+	float x[24];
+	struct eml_tensor in;
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+	struct eml_plan_stats st;
+	const struct eml_tensor *y;
+
+	(void)state;
+	for (int i = 0; i < 24; i++)
+		x[i] = (float)i;
+	G->n = 0;
+	init_i64("zero", NULL, 0, &zero, 1);
+	init_i64("ax0", &one, 1, &zero, 1);
+	init_i64("minus1", &one, 1, &m1, 1);
+	node("Shape", "shape_of", si, so), emit();
+	node("Gather", "first", gi, go), emit();
+	node("Unsqueeze", "unsq", ui, uo), emit();
+	node("Concat", "cat", ci, co), onnx_attr_int(N, "axis", 0), emit();
+	node("Reshape", "reshape", ri, ro), emit();
+	io(11, "x", 1, dsym, 3);
+	io(12, "y", 1, od, 2);
+	m = load(13);
+	in = ftensor(x, 3, d);
+	assert_eml_ok(eml_plan_new(m, &in, 1, NULL, &p));
+	eml_plan_get_stats(p, &st);
+	assert_int_equal(st.n_folded, 4);
+	assert_int_equal(st.n_steps, 1);
+	assert_int_equal(st.n_alias, 1);
+	assert_eml_ok(eml_plan_run(p, &in, 1));
+	y = eml_plan_output(p, 0);
+	assert_int_equal(y->rank, 2);
+	assert_int_equal(y->dims[0], 2);
+	assert_int_equal(y->dims[1], 12);
+	assert_memory_equal(y->data, x, sizeof(x));
+	eml_plan_free(p);
+	/* Another batch size: another plan, other folded shape. */
+	d[0] = 1;
+	in = ftensor(x, 3, d);
+	assert_eml_ok(eml_plan_new(m, &in, 1, NULL, &p));
+	assert_eml_ok(eml_plan_run(p, &in, 1));
+	assert_int_equal(eml_plan_output(p, 0)->dims[0], 1);
+	assert_int_equal(eml_plan_output(p, 0)->dims[1], 12);
+	/* Running with the other shape is refused. */
+	d[0] = 2;
+	in = ftensor(x, 3, d);
+	assert_eml(eml_plan_run(p, &in, 1), EML_ERR_INFER_INPUT);
+	eml_plan_free(p);
+	eml_model_free(m);
+}
+
+/* ------------------------------------------------------------ fusions */
+
+#define C_IN 3
+#define C_OUT 4
+#define HW 8
+
+static void
+ref_conv_bn_relu(const float *x, const float *w, const float *b, const float *bn, float *y)
+{
+	for (int m = 0; m < C_OUT; m++) {
+		float s = bn[m] / sqrtf(bn[3 * C_OUT + m] + 1e-5f);
+		for (int oh = 0; oh < HW; oh++)
+			for (int ow = 0; ow < HW; ow++) {
+				double acc = b[m];
+				for (int c = 0; c < C_IN; c++)
+					for (int i = 0; i < 3; i++)
+						for (int j = 0; j < 3; j++) {
+							int ih = oh + i - 1, iw = ow + j - 1;
+							if (ih < 0 || iw < 0 || ih >= HW || iw >= HW)
+								continue;
+							acc += (double)x[(c * HW + ih) * HW + iw] *
+							    (double)w[((m * C_IN + c) * 3 + i) * 3 + j];
+						}
+				float v = ((float)acc - bn[2 * C_OUT + m]) * s + bn[C_OUT + m];
+				y[(m * HW + oh) * HW + ow] = v > 0 ? v : 0;
+			}
+	}
+}
+
+static void
+test_fusion_conv_bn_relu(void **state)
+{
+	static const char *ci[] = { "x", "w", "b", NULL }, *co[] = { "c", NULL };
+	static const char *bi[] = { "c", "g", "beta", "mean", "var", NULL }, *bo[] = { "n", NULL };
+	static const char *ri[] = { "n", NULL }, *ro[] = { "y", NULL };
+	uint64_t rng = eml_test_seed();
+	float x[C_IN * HW * HW], w[C_OUT * C_IN * 9], b[C_OUT], bn[4 * C_OUT];
+	float want[C_OUT * HW * HW];
+	int64_t xd[4] = { 1, C_IN, HW, HW }, wd[4] = { C_OUT, C_IN, 3, 3 }, cd = C_OUT;
+	int64_t yd[4] = { 1, C_OUT, HW, HW }, pads[4] = { 1, 1, 1, 1 };
+	struct eml_tensor in;
+	struct eml_model *m;
+
+	(void)state;
+	fill(&rng, x, sizeof(x) / sizeof(x[0]));
+	fill(&rng, w, sizeof(w) / sizeof(w[0]));
+	fill(&rng, b, C_OUT);
+	fill(&rng, bn, 4 * C_OUT);
+	for (int i = 0; i < C_OUT; i++)
+		bn[3 * C_OUT + i] = fabsf(bn[3 * C_OUT + i]) + 0.1f; /* variance > 0 */
+	ref_conv_bn_relu(x, w, b, bn, want);
+	G->n = 0;
+	init_f("w", wd, 4, w, sizeof(w) / sizeof(w[0]));
+	init_f("b", &cd, 1, b, C_OUT);
+	init_f("g", &cd, 1, bn, C_OUT);
+	init_f("beta", &cd, 1, bn + C_OUT, C_OUT);
+	init_f("mean", &cd, 1, bn + 2 * C_OUT, C_OUT);
+	init_f("var", &cd, 1, bn + 3 * C_OUT, C_OUT);
+	node("Conv", "conv", ci, co), onnx_attr_ints(N, "pads", pads, 4), emit();
+	node("BatchNormalization", "bn", bi, bo), emit();
+	node("Relu", "relu", ri, ro), emit();
+	io(11, "x", 1, xd, 4);
+	io(12, "y", 1, yd, 4);
+	m = load(13);
+	in = ftensor(x, 4, xd);
+	for (int variant = 0; variant < 2; variant++) {
+		struct eml_plan_opts o = { 1, variant == 1, false, false };
+		struct eml_plan *p = NULL;
+		struct eml_plan_stats st;
+		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
+		assert_eml_ok(eml_plan_run(p, &in, 1));
+		assert_close(eml_plan_output(p, 0)->data, want, sizeof(want) / sizeof(want[0]),
+		    1e-4);
+		eml_plan_get_stats(p, &st);
+		assert_int_equal(st.n_fused, variant == 0 ? 2 : 0);
+		assert_int_equal(st.n_steps, variant == 0 ? 1 : 3);
+		eml_plan_free(p);
+	}
+	eml_model_free(m);
+}
+
+static void
+test_fusion_matmul_bias_act(void **state)
+{
+	static const char *mi[] = { "x", "w", NULL }, *mo[] = { "h", NULL };
+	static const char *ai[] = { "h", "b", NULL }, *ao[] = { "hb", NULL };
+	static const char *ri[] = { "hb", NULL }, *ro[] = { "y", NULL };
+	uint64_t rng = eml_test_seed();
+	enum { B = 2, S = 5, K = 8, NO = 6 };
+	float x[B * S * K], w[K * NO], b[NO], want[B * S * NO];
+	int64_t xd[3] = { B, S, K }, wd[2] = { K, NO }, bd = NO, yd[3] = { B, S, NO };
+	struct eml_tensor in;
+	struct eml_model *m;
+
+	(void)state;
+	fill(&rng, x, sizeof(x) / sizeof(x[0]));
+	fill(&rng, w, sizeof(w) / sizeof(w[0]));
+	fill(&rng, b, NO);
+	for (int r = 0; r < B * S; r++)
+		for (int j = 0; j < NO; j++) {
+			double acc = 0;
+			for (int k = 0; k < K; k++)
+				acc += (double)x[r * K + k] * (double)w[k * NO + j];
+			want[r * NO + j] = tanhf((float)acc + b[j]);
+		}
+	G->n = 0;
+	init_f("w", wd, 2, w, K * NO);
+	init_f("b", &bd, 1, b, NO);
+	node("MatMul", "mm", mi, mo), emit();
+	node("Add", "bias", ai, ao), emit();
+	node("Tanh", "act", ri, ro), emit();
+	io(11, "x", 1, xd, 3);
+	io(12, "y", 1, yd, 3);
+	m = load(13);
+	in = ftensor(x, 3, xd);
+	for (int variant = 0; variant < 2; variant++) {
+		struct eml_plan_opts o = { variant + 1, variant == 1, false, false };
+		struct eml_plan *p = NULL;
+		struct eml_plan_stats st;
+		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
+		assert_eml_ok(eml_plan_run(p, &in, 1));
+		assert_close(eml_plan_output(p, 0)->data, want, B * S * NO, 1e-5);
+		eml_plan_get_stats(p, &st);
+		assert_int_equal(st.n_fused, variant == 0 ? 2 : 0);
+		eml_plan_free(p);
+	}
+	eml_model_free(m);
+}
+
+/* ------------------------------------------------------------ errors */
+
+static void
+build_reshape_from_input(void)
+{
+	static const char *ri[] = { "x", "shape", NULL }, *ro[] = { "y", NULL };
+	int64_t d[2] = { 2, 6 }, sd = 2, od[2] = { -1, -1 };
+
+	G->n = 0;
+	node("Reshape", "reshape", ri, ro), emit();
+	io(11, "x", 1, d, 2);
+	io(11, "shape", 7, &sd, 1);
+	io(12, "y", 1, od, 2);
+}
+
+static void
+test_input_checks(void **state)
+{
+	float x[12] = { 0 };
+	int64_t d[2] = { 2, 6 }, bad[2] = { 3, 4 }, shape[2] = { 3, 4 }, other[2] = { 4, 3 };
+	int64_t sd = 2;
+	struct eml_tensor in[2];
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+	struct eml_plan_opts bind = { 1, false, false, true };
+
+	(void)state;
+	build_reshape_from_input();
+	m = load(13);
+	in[0] = ftensor(x, 2, d);
+	memset(&in[1], 0, sizeof(in[1]));
+	in[1].dtype = EML_DT_INT64;
+	in[1].rank = 1;
+	in[1].dims[0] = sd;
+	in[1].data = shape;
+	in[1].nbytes = sizeof(shape);
+	/* Count, dtype, fixed dims. */
+	assert_eml(eml_plan_new(m, in, 1, NULL, &p), EML_ERR_INFER_INPUT);
+	in[0].dtype = EML_DT_INT32;
+	assert_eml(eml_plan_new(m, in, 2, NULL, &p), EML_ERR_INFER_INPUT);
+	in[0] = ftensor(x, 2, bad);
+	assert_eml(eml_plan_new(m, in, 2, NULL, &p), EML_ERR_INFER_INPUT);
+	in[0] = ftensor(x, 2, d);
+	/* A shape computed at run time is refused, clearly. */
+	assert_eml(eml_plan_new(m, in, 2, NULL, &p), EML_ERR_INFER_NOT_CONST);
+	assert_non_null(strstr(eml_err_detail(), "reshape"));
+	/* Bound as a constant: runs, and another value is refused. */
+	assert_eml_ok(eml_plan_new(m, in, 2, &bind, &p));
+	assert_eml_ok(eml_plan_run(p, in, 2));
+	assert_int_equal(eml_plan_output(p, 0)->dims[0], 3);
+	in[1].data = other;
+	assert_eml(eml_plan_run(p, in, 2), EML_ERR_INFER_INPUT);
+	eml_plan_free(p);
+	eml_model_free(m);
+}
+
+static void
+test_gather_out_of_range(void **state)
+{
+	static const char *gi[] = { "x", "idx", NULL }, *go[] = { "y", NULL };
+	float x[6] = { 1, 2, 3, 4, 5, 6 };
+	int64_t d[2] = { 3, 2 }, one = 1, idx = 7, od[2] = { 1, 2 };
+	struct eml_tensor in[2];
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	G->n = 0;
+	node("Gather", "gather", gi, go), emit();
+	io(11, "x", 1, d, 2);
+	io(11, "idx", 7, &one, 1);
+	io(12, "y", 1, od, 2);
+	m = load(13);
+	in[0] = ftensor(x, 2, d);
+	memset(&in[1], 0, sizeof(in[1]));
+	in[1].dtype = EML_DT_INT64;
+	in[1].rank = 1;
+	in[1].dims[0] = 1;
+	in[1].data = &idx;
+	in[1].nbytes = 8;
+	assert_eml_ok(eml_plan_new(m, in, 2, NULL, &p));
+	assert_eml(eml_plan_run(p, in, 2), EML_ERR_INFER_SHAPE);
+	idx = -1; /* negative counts from the end */
+	assert_eml_ok(eml_plan_run(p, in, 2));
+	assert_true(((float *)eml_plan_output(p, 0)->data)[1] == 6.0f);
+	eml_plan_free(p);
+	eml_model_free(m);
+}
+
+static void
+test_alloc_failures(void **state)
+{
+	float x[LN];
+	int64_t d[2] = { 1, LN };
+	struct eml_tensor in;
+	struct eml_model *m;
+	int ok = 0;
+
+	(void)state;
+	memset(x, 0, sizeof(x));
+	build_chain();
+	m = load(13);
+	in = ftensor(x, 2, d);
+	for (long n = 1; n < 400 && !ok; n++) {
+		struct eml_plan *p = NULL;
+		eml_err rc;
+		eml_mem_fail_after(n);
+		rc = eml_plan_new(m, &in, 1, NULL, &p);
+		eml_mem_fail_after(0);
+		if (rc == EML_OK) {
+			assert_eml_ok(eml_plan_run(p, &in, 1));
+			eml_plan_free(p);
+			ok = 1;
+		} else {
+			assert_null(p);
+		}
+	}
+	assert_true(ok);
+	eml_model_free(m);
+}
+
+static size_t wiped_max;
+
+static void
+observe(const void *p, size_t n, void *arg)
+{
+	const uint8_t *b = p;
+	(void)arg;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			fail_msg("byte %zu of a %zu-byte region not wiped", i, n);
+	if (n > wiped_max)
+		wiped_max = n;
+}
+
+static void
+test_wipe(void **state)
+{
+	float x[LN];
+	int64_t d[2] = { 1, LN };
+	struct eml_tensor in;
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+	struct eml_plan_stats st;
+
+	(void)state;
+	for (size_t i = 0; i < LN; i++)
+		x[i] = 1.0f;
+	build_chain();
+	m = load(13);
+	in = ftensor(x, 2, d);
+	assert_eml_ok(eml_plan_new(m, &in, 1, NULL, &p));
+	assert_eml_ok(eml_plan_run(p, &in, 1));
+	eml_plan_get_stats(p, &st);
+	wiped_max = 0;
+	eml_mem_set_wipe_observer(observe, NULL);
+	eml_plan_free(p);
+	eml_mem_set_wipe_observer(NULL, NULL);
+	assert_true(wiped_max >= st.arena_bytes);
+	eml_model_free(m);
+}
+
+/* ------------------------------------------------------------ real model */
+
+static void
+test_text_direction(void **state)
+{
+	const char *model = eml_test_shared("models/text-direction-cls.onnx");
+	const char *vin = "tests/vectors/text-direction-cls/input_0.pb";
+	const char *vout = "tests/vectors/text-direction-cls/output_0.pb";
+	struct eml_graph *g = NULL;
+	struct eml_model *m = NULL;
+	struct eml_tensor in, want;
+
+	(void)state;
+	if (access(model, R_OK) != 0 || access(vin, R_OK) != 0 || access(vout, R_OK) != 0) {
+		print_message("text-direction model or tests/vectors/text-direction-cls missing\n");
+		skip();
+	}
+	assert_eml_ok(eml_onnx_import_file(model, &g));
+	assert_eml_ok(eml_model_new(g, &m));
+	assert_eml_ok(eml_onnx_tensor_read_file(vin, &in));
+	assert_eml_ok(eml_onnx_tensor_read_file(vout, &want));
+	for (int threads = 1; threads <= 2; threads++) {
+		struct eml_plan_opts o = { threads, false, false, false };
+		struct eml_plan *p = NULL;
+		const struct eml_tensor *y;
+		const float *a, *b;
+		double maxabs = 0, maxerr = 0;
+		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
+		assert_eml_ok(eml_plan_run(p, &in, 1));
+		y = eml_plan_output(p, 0);
+		assert_int_equal(y->nbytes, want.nbytes);
+		a = y->data;
+		b = want.data;
+		for (size_t i = 0; i < want.nbytes / 4; i++) {
+			maxabs = fmax(maxabs, fabs((double)b[i]));
+			maxerr = fmax(maxerr, fabs((double)a[i] - (double)b[i]));
+		}
+		print_message("text-direction, %d thread(s): max |ours - ORT| / max |ORT| = %.3g\n",
+		    threads, maxerr / maxabs);
+		assert_true(maxerr <= 1e-4 * maxabs);
+		eml_plan_free(p);
+	}
+	eml_tensor_clear(&in);
+	eml_tensor_clear(&want);
+	eml_model_free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_liveness),
+		cmocka_unit_test(test_folding),
+		cmocka_unit_test(test_fusion_conv_bn_relu),
+		cmocka_unit_test(test_fusion_matmul_bias_act),
+		cmocka_unit_test(test_input_checks),
+		cmocka_unit_test(test_gather_out_of_range),
+		cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_wipe),
+		cmocka_unit_test(test_text_direction),
+	};
+
+	if (eml_mem_init() != EML_OK)
+		return 1;
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
