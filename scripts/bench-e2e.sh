@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# make bench, end-to-end section (issue 6): eml-agent (sim) + eml-proxy on
+# local sockets, measured by $BUILD/bench/bench_e2e through libeml:
+#   - handshake latency (connect + attestation + verify + keys)
+#   - per-request time of eml infer on a warm session vs the engine alone,
+#     for the demo model and a bench model (ResNet-18-style), with
+#     per-request and per-session assembly
+#   - relay throughput (one large sealed request through the proxy)
+#   - requests per second at 1, 8 and 32 clients
+# Figures only, never thresholds. Short runs: the machine is shared.
+set -u
+cd "$(dirname "$0")/.."
+source tests/integration/lib/e2e.bash
+B="$BUILD/bench/bench_e2e"
+for b in "$EML" "$EML_AGENT" "$EML_PROXY" "$B"; do
+	[ -x "$b" ] || { echo "bench-e2e: $b not built; skipped"; exit 0; }
+done
+if "$EML_PROXY" --help 2>&1 | grep -q 'not implemented'; then
+	echo "bench-e2e: eml-proxy is a stub in this build; skipped"
+	exit 0
+fi
+e2e_init
+W=$E2E_DIR
+export EML_LOG_LEVEL=warn
+N=${BENCH_E2E_N:-10}
+SECS=${BENCH_E2E_SECONDS:-2}
+
+e2e_world request >/dev/null 2>&1 || { echo "bench-e2e: setup failed"; exit 1; }
+MODEL=$E2E_MODEL
+INPUT=tests/vectors/text-direction-cls/input_0.pb
+[ -f "$INPUT" ] || { INPUT="$W/in.pb"; e2e_make_input "$INPUT" 1; }
+
+# The bench model: the copy bench-engine keeps, or generate it.
+RES_DIR="$BUILD/bench-models/resnet"
+if [ ! -s "$RES_DIR/model.onnx" ]; then
+	mkdir -p "$BUILD/bench-models"
+	"$PY" tests/bench/models/bench_models.py gen "$BUILD/bench-models" --only resnet >/dev/null 2>&1 ||
+		echo "bench-e2e: cannot generate the resnet bench model; demo model only"
+fi
+
+# start NAME POLICYJSON -> PORT_<NAME>: an agent and its proxy.
+start_pair() {
+	local name=$1 pol=$2 port
+	printf '%s\n' "$pol" >"$W/$name-policy.json"
+	e2e_start "agent-$name" "$EML_AGENT" --listen "unix:$W/$name.sock" --attest sim \
+		--sim-dir "$W/sim" --policy "$W/$name-policy.json" --max-sessions 128
+	e2e_wait_unix "$W/$name.sock" || return 1
+	port=$(e2e_free_port)
+	mkdir -p "$W/store"
+	e2e_start "proxy-$name" "$EML_PROXY" --listen "tcp:127.0.0.1:$port" \
+		--agent "unix:$W/$name.sock" --weights "$W/store"
+	e2e_wait_tcp "$port" || return 1
+	local digest
+	digest=$("$EML_AGENT" --policy-digest --policy "$W/$name-policy.json")
+	sed "s/\"policy_digest\": \"[0-9a-f]*\"/\"policy_digest\": \"$digest\"/" "$W/client.json" \
+		>"$W/client-$name.json"
+	eval "PORT_$name=$port"
+}
+
+start_pair req '{"version":1,"assembly":"request"}' || { echo "bench-e2e: start failed"; exit 1; }
+start_pair ses '{"version":1,"assembly":"session"}' || { echo "bench-e2e: start failed"; exit 1; }
+start_pair rel '{"version":1,"limits":{"max_input_bytes":1048576}}' ||
+	{ echo "bench-e2e: start failed"; exit 1; }
+"$EML_PROXY" blob put --weights "$W/store" "$W/model/weights.sealed" >/dev/null 2>&1 ||
+	{ echo "bench-e2e: blob put failed"; exit 1; }
+
+run() { # LABEL PORT POLICY MODELDIR INPUT ONNX [extra]
+	local label=$1 port=$2 pol=$3 mdir=$4 in=$5 onnx=$6
+	shift 6
+	"$B" --label "$label" --proxy "127.0.0.1:$port" --policy "$pol" --model "$mdir" \
+		--input "$in" --onnx "$onnx" --n "$N" --seconds "$SECS" "$@"
+}
+
+echo "end to end: eml-proxy + eml-agent (simulated NSM) on this machine, $(nproc) CPUs; n=$N, ${SECS}s per rps point"
+run demo/per-request "$PORT_req" "$W/client-req.json" "$W/model" "$INPUT" "$MODEL" --clients 1,8,32
+run demo/per-session "$PORT_ses" "$W/client-ses.json" "$W/model" "$INPUT" "$MODEL" --clients 1,8,32
+if [ -s "$RES_DIR/model.onnx" ]; then
+	"$EML" model split "$RES_DIR/model.onnx" --out "$W/resnet" >/dev/null 2>&1 &&
+		"$EML_PROXY" blob put --weights "$W/store" "$W/resnet/weights.sealed" >/dev/null 2>&1 &&
+		{
+			run resnet/per-request "$PORT_req" "$W/client-req.json" "$W/resnet" \
+				"$RES_DIR/input_0.pb" "$RES_DIR/model.onnx" --n 3
+			run resnet/per-session "$PORT_ses" "$W/client-ses.json" "$W/resnet" \
+				"$RES_DIR/input_0.pb" "$RES_DIR/model.onnx" --n 3
+		}
+fi
+"$B" --proxy "127.0.0.1:$PORT_rel" --policy "$W/client-rel.json" --model "$W/model" --relay-mb 32

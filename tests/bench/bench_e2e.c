@@ -1,0 +1,348 @@
+/*
+ * End-to-end figures through a running eml-proxy + eml-agent, driven by
+ * scripts/bench-e2e.sh (which starts them). Figures only, no thresholds.
+ *
+ *   bench_e2e --proxy ADDR --policy FILE --model DIR --input FILE
+ *             [--onnx MODEL.onnx] [--n N] [--clients 1,8,32] [--seconds S]
+ *             [--relay-mb MB] [--label TEXT]
+ *
+ * - handshake: connect + attest (verify + keys), median of N
+ * - infer: one request on a warm session, median of N; with --onnx the same
+ *   input through the engine in-process (what eml run --local does after
+ *   loading), and the difference = the confidential overhead
+ * - rps: requests per second with K clients in parallel (one session each)
+ * - relay: --relay-mb sends one request with an MB-sized input the agent
+ *   refuses by policy after reading and opening it: client seal + proxy
+ *   relay + agent open, in MB/s
+ *
+ * Without arguments (as `make bench` runs every bench binary) it says how
+ * to run it and exits 0.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "client/onnx_import.h"
+#include "eml/eml.h"
+#include "eml_mem.h"
+#include "eml_test.h"
+#include "enclave-agent/engine/eml_engine.h"
+
+struct cfg {
+	const char *proxy, *policy, *model, *input, *onnx, *label;
+	int n;
+	int clients[8];
+	int n_clients;
+	double seconds;
+	long relay_mb;
+};
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int
+cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_d);
+	return v[n / 2];
+}
+
+static int
+open_session(const struct cfg *c, struct eml_client **out)
+{
+	int rc;
+
+	if ((rc = eml_client_connect(c->proxy, out)) != 0 ||
+	    (rc = eml_client_attest(*out, c->policy)) != 0) {
+		fprintf(stderr, "bench_e2e: %s: %s\n", eml_client_strerror(rc),
+		    eml_client_detail(*out));
+		eml_client_close(*out);
+		*out = NULL;
+	}
+	return rc;
+}
+
+static int
+bench_handshake(const struct cfg *c)
+{
+	double *t = eml_calloc((size_t)c->n, sizeof(double));
+
+	for (int i = 0; i < c->n; i++) {
+		struct eml_client *cl = NULL;
+		double t0 = now_ms();
+
+		if (open_session(c, &cl) != 0)
+			return 1;
+		t[i] = now_ms() - t0;
+		eml_client_close(cl);
+	}
+	printf("e2e %s handshake_ms median=%.3f (connect + attestation document + verify + keys, n=%d)\n",
+	    c->label, median(t, c->n), c->n);
+	eml_free(t);
+	return 0;
+}
+
+static double
+local_ms(const struct cfg *c, const struct eml_client_tensor *in)
+{
+	struct eml_graph *g = NULL;
+	struct eml_model *m = NULL;
+	struct eml_plan *p = NULL;
+	struct eml_plan_opts o = { .nthreads = 1 };
+	struct eml_tensor t;
+	double *v = eml_calloc((size_t)c->n, sizeof(double)), r = -1;
+
+	memset(&t, 0, sizeof(t));
+	t.name = (char *)(uintptr_t)in->name;
+	t.dtype = (enum eml_dtype)in->dtype;
+	t.rank = (int)in->rank;
+	for (size_t d = 0; d < in->rank; d++)
+		t.dims[d] = (int64_t)in->dims[d];
+	t.data = (void *)(uintptr_t)in->data;
+	t.nbytes = in->nbytes;
+	if (eml_onnx_import_file(c->onnx, &g) != EML_OK || eml_model_new(g, &m) != EML_OK ||
+	    eml_plan_new(m, &t, 1, &o, &p) != EML_OK)
+		goto out;
+	for (int i = 0; i < c->n; i++) {
+		double t0 = now_ms();
+
+		if (eml_plan_run(p, &t, 1) != EML_OK)
+			goto out;
+		v[i] = now_ms() - t0;
+	}
+	r = median(v, c->n);
+out:
+	eml_plan_free(p);
+	eml_model_free(m);
+	eml_free(v);
+	return r;
+}
+
+static int
+bench_infer(const struct cfg *c, const struct eml_client_model *m,
+    const struct eml_client_tensor *in)
+{
+	struct eml_client *cl = NULL;
+	double *t = eml_calloc((size_t)c->n, sizeof(double)), med, loc;
+
+	if (open_session(c, &cl) != 0)
+		return 1;
+	for (int i = 0; i < c->n; i++) {
+		struct eml_client_tensor *outs = NULL;
+		size_t n_outs = 0;
+		double t0 = now_ms();
+		int rc = eml_client_infer(cl, m, in, 1, &outs, &n_outs);
+
+		t[i] = now_ms() - t0;
+		eml_client_tensors_free(outs, n_outs);
+		if (rc != 0) {
+			fprintf(stderr, "bench_e2e: infer: %s: %s\n", eml_client_strerror(rc),
+			    eml_client_detail(cl));
+			return 1;
+		}
+	}
+	eml_client_close(cl);
+	med = median(t, c->n);
+	printf("e2e %s infer_ms median=%.3f (one request on a warm session, n=%d)\n", c->label,
+	    med, c->n);
+	if (c->onnx != NULL && (loc = local_ms(c, in)) >= 0)
+		printf("e2e %s local_run_ms median=%.3f overhead_ms=%.3f (eml infer over the engine "
+		       "alone, 1 thread)\n", c->label, loc, med - loc);
+	eml_free(t);
+	return 0;
+}
+
+struct worker {
+	const struct cfg *c;
+	const struct eml_client_model *m;
+	const struct eml_client_tensor *in;
+	double until;
+	long done;
+	int failed;
+};
+
+static void *
+work(void *p)
+{
+	struct worker *w = p;
+	struct eml_client *cl = NULL;
+
+	if (open_session(w->c, &cl) != 0) {
+		w->failed = 1;
+		return NULL;
+	}
+	while (now_ms() < w->until) {
+		struct eml_client_tensor *outs = NULL;
+		size_t n_outs = 0;
+
+		if (eml_client_infer(cl, w->m, w->in, 1, &outs, &n_outs) != 0) {
+			w->failed = 1;
+			break;
+		}
+		eml_client_tensors_free(outs, n_outs);
+		w->done++;
+	}
+	eml_client_close(cl);
+	return NULL;
+}
+
+static int
+bench_rps(const struct cfg *c, const struct eml_client_model *m,
+    const struct eml_client_tensor *in, int k)
+{
+	pthread_t th[64];
+	struct worker w[64];
+	long total = 0;
+	int failed = 0;
+	double t0 = now_ms(), secs;
+
+	for (int i = 0; i < k; i++) {
+		w[i] = (struct worker){ c, m, in, t0 + c->seconds * 1e3, 0, 0 };
+		pthread_create(&th[i], NULL, work, &w[i]);
+	}
+	for (int i = 0; i < k; i++) {
+		pthread_join(th[i], NULL);
+		total += w[i].done;
+		failed += w[i].failed;
+	}
+	secs = (now_ms() - t0) / 1e3;
+	printf("e2e %s rps clients=%d requests=%ld rps=%.1f failed_clients=%d\n", c->label, k,
+	    total, (double)total / secs, failed);
+	return failed != 0;
+}
+
+static int
+bench_relay(const struct cfg *c, const struct eml_client_model *m)
+{
+	struct eml_client *cl = NULL;
+	struct eml_client_tensor t, *outs = NULL;
+	size_t n_outs = 0, bytes = (size_t)c->relay_mb << 20;
+	float *buf = NULL;
+	uint64_t seed = 1;
+	double t0, ms;
+	int rc;
+
+	buf = eml_alloc(bytes);
+	if (buf == NULL)
+		return 1;
+	eml_test_fill(&seed, buf, bytes);
+	memset(&t, 0, sizeof(t));
+	t.name = "x";
+	t.dtype = EML_CLIENT_DT_FLOAT;
+	t.rank = 1;
+	t.dims[0] = bytes / 4;
+	t.data = buf;
+	t.nbytes = bytes;
+	if (open_session(c, &cl) != 0)
+		return 1;
+	t0 = now_ms();
+	rc = eml_client_infer(cl, m, &t, 1, &outs, &n_outs);
+	ms = now_ms() - t0;
+	eml_client_tensors_free(outs, n_outs);
+	eml_client_close(cl);
+	eml_free(buf);
+	if (rc != (int)EML_ERR_POLICY_SIZE) {
+		fprintf(stderr, "bench_e2e: relay: expected a policy size refusal, got %s\n",
+		    eml_client_strerror(rc));
+		return 1;
+	}
+	printf("e2e relay_MBps=%.1f (%ld MiB request sealed, relayed by eml-proxy, opened by "
+	       "eml-agent, in %.1f ms)\n", (double)c->relay_mb / (ms / 1e3), c->relay_mb, ms);
+	return 0;
+}
+
+static int
+parse(int argc, char **argv, struct cfg *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->n = 20;
+	c->seconds = 3;
+	c->label = "model";
+	for (int i = 1; i + 1 < argc; i += 2) {
+		const char *o = argv[i], *v = argv[i + 1];
+
+		if (strcmp(o, "--proxy") == 0)
+			c->proxy = v;
+		else if (strcmp(o, "--policy") == 0)
+			c->policy = v;
+		else if (strcmp(o, "--model") == 0)
+			c->model = v;
+		else if (strcmp(o, "--input") == 0)
+			c->input = v;
+		else if (strcmp(o, "--onnx") == 0)
+			c->onnx = v;
+		else if (strcmp(o, "--label") == 0)
+			c->label = v;
+		else if (strcmp(o, "--n") == 0)
+			c->n = atoi(v) > 0 ? atoi(v) : 1;
+		else if (strcmp(o, "--seconds") == 0)
+			c->seconds = atof(v);
+		else if (strcmp(o, "--relay-mb") == 0)
+			c->relay_mb = atol(v);
+		else if (strcmp(o, "--clients") == 0) {
+			char *dup = eml_strdup(v), *save = NULL;
+
+			for (char *tok = strtok_r(dup, ",", &save); tok != NULL && c->n_clients < 8;
+			     tok = strtok_r(NULL, ",", &save))
+				c->clients[c->n_clients++] = atoi(tok) > 64 ? 64 : atoi(tok);
+			eml_free(dup);
+		} else
+			return -1;
+	}
+	return c->proxy != NULL && c->policy != NULL && c->model != NULL ? 0 : -1;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct cfg c;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor *in = NULL;
+	int status = 0;
+
+	if (argc == 1) {
+		printf("bench_e2e: needs a running proxy and agent; scripts/bench-e2e.sh runs it\n");
+		return 0;
+	}
+	if (eml_mem_init() != EML_OK || parse(argc, argv, &c) != 0) {
+		fprintf(stderr, "usage: bench_e2e --proxy ADDR --policy FILE --model DIR --input FILE "
+				"[--onnx F] [--n N] [--clients 1,8,32] [--seconds S] [--relay-mb MB]\n");
+		return 2;
+	}
+	if (eml_client_model_open(c.model, &m) != 0) {
+		fprintf(stderr, "bench_e2e: model: %s\n", eml_client_detail(NULL));
+		return 1;
+	}
+	if (c.relay_mb > 0) {
+		status = bench_relay(&c, m);
+		eml_client_model_close(m);
+		return status;
+	}
+	if (c.input == NULL || eml_client_tensor_load(c.input, &in) != 0) {
+		fprintf(stderr, "bench_e2e: input: %s\n", eml_client_detail(NULL));
+		return 1;
+	}
+	status |= bench_handshake(&c);
+	status |= bench_infer(&c, m, in);
+	for (int i = 0; i < c.n_clients; i++)
+		status |= bench_rps(&c, m, in, c.clients[i]);
+	eml_client_tensors_free(in, 1);
+	eml_client_model_close(m);
+	return status;
+}
