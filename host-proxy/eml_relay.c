@@ -62,6 +62,9 @@ struct dir {
 	/* counters */
 	uint64_t frames;
 	uint64_t bytes;
+	/* test hook: what went to dst since the last frame boundary, so the
+	 * capture file holds whole frames back to back */
+	struct eml_buf cap;
 };
 
 /* A frame the proxy writes to the agent itself: a BlobResponse (head, then
@@ -151,6 +154,32 @@ capture(struct conn *c, const uint8_t *p, size_t n)
 	if (eml_io_write_full(e->capture_fd, p, n, EML_DEADLINE_NONE) != EML_OK)
 		eml_err_clear_detail();
 	(void)pthread_mutex_unlock(e->capture_mu);
+}
+
+/* Bytes written to d->dst: kept until the frame is complete, then written
+ * to the capture file in one piece (frames of concurrent connections and
+ * directions never interleave there). */
+static void
+capture_add(struct conn *c, struct dir *d, const uint8_t *p, size_t n)
+{
+	if (c->env->capture_fd < 0)
+		return;
+	if (eml_buf_append(&d->cap, p, n) != EML_OK) {
+		/* never drop captured bytes: flush what we have first */
+		capture(c, d->cap.data, d->cap.len);
+		eml_buf_reset(&d->cap);
+		capture(c, p, n);
+		eml_err_clear_detail();
+	}
+}
+
+static void
+capture_flush(struct conn *c, struct dir *d)
+{
+	if (d->cap.len == 0)
+		return;
+	capture(c, d->cap.data, d->cap.len);
+	eml_buf_reset(&d->cap);
 }
 
 /* Non-blocking send; *n receives the bytes written (0 on EAGAIN). */
@@ -508,6 +537,7 @@ frame_done(struct conn *c, struct dir *d)
 	uint64_t total = (uint64_t)EML_FRAME_HDR_LEN + d->flen;
 	struct eml_proxy_stats *s = c->env->stats;
 
+	capture_flush(c, d);
 	d->frames++;
 	d->bytes += total;
 	if (d->up) {
@@ -587,6 +617,7 @@ inject_refill(struct conn *c)
 				c->pend[0].blob_bytes += inj->blob_len;
 			}
 		}
+		capture_flush(c, d);
 		inject_clear(inj);
 		return EML_OK;
 	}
@@ -606,7 +637,7 @@ dir_write(struct conn *c, struct dir *d)
 		EML_GUARD(send_some(d->dst, d->out + d->out_off, d->out_len - d->out_off, &n));
 		if (n == 0)
 			return EML_OK;
-		capture(c, d->out + d->out_off, n);
+		capture_add(c, d, d->out + d->out_off, n);
 		c->last_activity = eml_now_ms();
 		d->out_off += n;
 		if (!out_empty(d))
@@ -823,6 +854,7 @@ dir_init(struct dir *d, int src, int dst, bool up, uint8_t *out)
 	d->dst = dst;
 	d->up = up;
 	d->out = out;
+	eml_buf_init(&d->cap, (size_t)EML_FRAME_HDR_LEN + UINT32_MAX);
 	dir_reset_frame(d);
 }
 
@@ -903,6 +935,10 @@ eml_relay_run(const struct eml_relay_env *env, int cfd, int afd, const char *pee
 		final_error(c, rc);
 out:
 	if (c != NULL) {
+		capture_flush(c, &c->up);
+		capture_flush(c, &c->down);
+		eml_buf_free_nowipe(&c->up.cap);
+		eml_buf_free_nowipe(&c->down.cap);
 		audit_conn(c, rc);
 		inject_clear(&c->inj);
 		eml_buf_free_nowipe(&c->replay);

@@ -1,11 +1,298 @@
-/* eml-proxy: the untrusted host relay. Not built yet; the end-to-end issue fills it in. */
+/*
+ * eml-proxy: the untrusted host relay (DESIGN §7, docs/PROXY.md).
+ *
+ *   eml-proxy --listen ADDR --agent ADDR [--agent ADDR]... --weights DIR [options]
+ *   eml-proxy blob put FILE --weights DIR
+ *   eml-proxy audit verify FILE [--head HEX]
+ *
+ * Exit status (DESIGN §9): 0 success, 1 verification failure (audit
+ * chain), 2 usage, 3 I/O or peer failure.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "eml_audit.h"
+#include "eml_buf.h"
+#include "eml_err.h"
+#include "eml_log.h"
+#include "eml_mem.h"
+#include "eml_proxy.h"
+#include "eml_store.h"
+
+#define EXIT_USAGE 2
+
+static void
+usage(FILE *f)
+{
+	(void)fprintf(f,
+	    "usage: eml-proxy --listen ADDR --agent ADDR [--agent ADDR]... --weights DIR [options]\n"
+	    "       eml-proxy blob put FILE --weights DIR\n"
+	    "       eml-proxy audit verify FILE [--head HEX]\n"
+	    "\n"
+	    "  --listen ADDR          clients: tcp:HOST:PORT, tcp:[V6]:PORT (unix:PATH for tests)\n"
+	    "  --agent ADDR           an enclave agent: vsock:CID:PORT or unix:PATH (repeatable,\n"
+	    "                         round robin over the healthy ones)\n"
+	    "  --weights DIR          the content-addressed weight store\n"
+	    "  --admin ADDR           GET /status and /metrics on a loopback tcp address\n"
+	    "  --audit FILE           hash-chained audit log (JSON lines)\n"
+	    "  --max-clients N        concurrent clients, BUSY past it (64)\n"
+	    "  --user NAME            user to drop to when started as root (nobody)\n"
+	    "  --max-frame BYTES      frame size limit (67108864)\n"
+	    "  --handshake-ms MS      hello to attestation response (10000)\n"
+	    "  --idle-ms MS           silence with no request outstanding (60000)\n"
+	    "  --request-ms MS        agent silence with a request outstanding (300000)\n"
+	    "  --frame-ms MS          one frame, first byte to last (30000)\n"
+	    "  --connect-ms MS        agent connect (2000)\n"
+	    "  --drain-ms MS          SIGTERM: wait for in-flight requests (10000)\n"
+	    "  --health-ms MS         health check period (1000)\n"
+	    "  --health-rise N        successes to mark an agent up (1)\n"
+	    "  --health-fall N        failures to mark an agent down (1)\n"
+	    "  --health ping|connect  probe with Ping/Pong (default) or connect only\n"
+	    "\n"
+	    "test hooks, for integration tests only (a loud warning is printed):\n"
+	    "  --tamper-frame N       flip a bit in the last byte of the N-th client frame\n"
+	    "  --replay-frame N       send the N-th client frame to the agent twice\n"
+	    "  --capture FILE         append every byte written to either peer to FILE\n"
+	    "  (aliases: --test-tamper flip:N, --test-replay N)\n");
+}
+
+/* Strict unsigned decimal: digits only, no sign, no overflow, <= max. */
+static eml_err
+parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	EML_ENSURE(s != NULL && *s != '\0', EML_ERR_USAGE);
+	for (const char *c = s; *c != '\0'; c++) {
+		EML_ENSURE(*c >= '0' && *c <= '9', EML_ERR_USAGE);
+		EML_ENSURE(v <= (UINT64_MAX - (uint64_t)(*c - '0')) / 10, EML_ERR_USAGE);
+		v = v * 10 + (uint64_t)(*c - '0');
+	}
+	EML_ENSURE(v <= max, EML_ERR_USAGE);
+	*out = v;
+	return EML_OK;
+}
+
+static int
+fail(eml_err rc, const char *what)
+{
+	const char *d = eml_err_detail();
+
+	(void)fprintf(stderr, "eml-proxy: %s: %s (%s)%s%s\n", what, eml_strerror(rc),
+	    eml_err_name(rc), d[0] != '\0' ? ": " : "", d);
+	return eml_err_exit_code(rc);
+}
+
+static int
+cmd_blob_put(int argc, char **argv)
+{
+	const char *file = NULL, *dir = NULL;
+	struct eml_store s;
+	uint8_t id[EML_STORE_ID_LEN];
+	char hex[EML_STORE_ID_HEX_LEN + 1];
+	eml_err rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc)
+			dir = argv[++i];
+		else if (argv[i][0] != '-' && file == NULL)
+			file = argv[i];
+		else {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (file == NULL || dir == NULL) {
+		(void)fprintf(stderr, "eml-proxy: blob put FILE --weights DIR\n");
+		return EXIT_USAGE;
+	}
+	if ((rc = eml_store_open(&s, dir)) != EML_OK)
+		return fail(rc, "weight store");
+	rc = eml_store_put_file(&s, file, id);
+	eml_store_close(&s);
+	if (rc != EML_OK)
+		return fail(rc, "blob put");
+	eml_hex_encode(hex, id, sizeof(id));
+	(void)printf("%s\n", hex);
+	return 0;
+}
+
+static int
+cmd_audit_verify(int argc, char **argv)
+{
+	const char *file = NULL, *head_hex = NULL;
+	struct eml_audit_report r;
+	char hex[2 * EML_AUDIT_HASH_LEN + 1];
+	uint8_t want[EML_AUDIT_HASH_LEN];
+	eml_err rc;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--head") == 0 && i + 1 < argc)
+			head_hex = argv[++i];
+		else if (argv[i][0] != '-' && file == NULL)
+			file = argv[i];
+		else {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (file == NULL) {
+		(void)fprintf(stderr, "eml-proxy: audit verify FILE [--head HEX]\n");
+		return EXIT_USAGE;
+	}
+	if (head_hex != NULL && eml_hex_decode(want, sizeof(want), head_hex) != EML_OK) {
+		(void)fprintf(stderr, "eml-proxy: --head takes 64 hex digits\n");
+		return EXIT_USAGE;
+	}
+	rc = eml_audit_verify_file(file, &r);
+	if (rc != EML_OK) {
+		(void)printf("audit: BROKEN after %" PRIu64 " good lines\n", r.lines);
+		return fail(rc, file);
+	}
+	eml_hex_encode(hex, r.head, sizeof(r.head));
+	/* Not secret, but compared the way the chain is. */
+	if (head_hex != NULL && sodium_memcmp(want, r.head, sizeof(want)) != 0) {
+		(void)printf("audit: chain intact (%" PRIu64 " lines) but its head %s is not the "
+			     "expected head: lines were cut from the end\n",
+		    r.lines, hex);
+		return 1;
+	}
+	(void)printf("audit: ok, %" PRIu64 " lines, head %s\n", r.lines, hex);
+	return 0;
+}
+
+/* Server options. Returns 0 on success, else an exit status. */
+static int
+parse_server(int argc, char **argv, struct eml_proxy_config *c)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *o = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		uint64_t n = 0;
+		eml_err rc = EML_OK;
+
+		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+			usage(stdout);
+			return -1;
+		}
+		if (v == NULL) {
+			(void)fprintf(stderr, "eml-proxy: %s needs a value (or is unknown)\n", o);
+			return EXIT_USAGE;
+		}
+		i++;
+		if (strcmp(o, "--listen") == 0) {
+			c->listen = v;
+		} else if (strcmp(o, "--agent") == 0) {
+			if (c->nagents == EML_AGENTS_MAX) {
+				(void)fprintf(stderr, "eml-proxy: at most %u agents\n", EML_AGENTS_MAX);
+				return EXIT_USAGE;
+			}
+			c->agents[c->nagents++] = v;
+		} else if (strcmp(o, "--weights") == 0) {
+			c->weights = v;
+		} else if (strcmp(o, "--admin") == 0) {
+			c->admin = v;
+		} else if (strcmp(o, "--audit") == 0) {
+			c->audit = v;
+		} else if (strcmp(o, "--user") == 0) {
+			c->user = v;
+		} else if (strcmp(o, "--capture") == 0) {
+			c->capture = v;
+		} else if (strcmp(o, "--health") == 0) {
+			if (strcmp(v, "ping") == 0)
+				c->health_ping = true;
+			else if (strcmp(v, "connect") == 0)
+				c->health_ping = false;
+			else
+				rc = EML_ERR_USAGE;
+		} else if (strcmp(o, "--test-tamper") == 0) {
+			rc = strncmp(v, "flip:", 5) == 0 ? parse_u64(v + 5, LONG_MAX, &n)
+							 : EML_ERR_USAGE;
+			c->tamper_frame = (long)n;
+		} else {
+			static const struct {
+				const char *name;
+				uint64_t max;
+			} nums[] = {
+				{ "--max-clients", 100000 }, { "--max-frame", UINT32_MAX },
+				{ "--handshake-ms", 86400000 }, { "--idle-ms", 86400000 },
+				{ "--request-ms", 86400000 }, { "--frame-ms", 86400000 },
+				{ "--connect-ms", 600000 }, { "--drain-ms", 3600000 },
+				{ "--health-ms", 3600000 }, { "--health-rise", 100 },
+				{ "--health-fall", 100 }, { "--tamper-frame", LONG_MAX },
+				{ "--replay-frame", LONG_MAX }, { "--test-replay", LONG_MAX },
+			};
+			size_t k;
+
+			for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
+				if (strcmp(o, nums[k].name) == 0)
+					break;
+			if (k == sizeof(nums) / sizeof(nums[0])) {
+				(void)fprintf(stderr, "eml-proxy: unknown option %s\n", o);
+				return EXIT_USAGE;
+			}
+			rc = parse_u64(v, nums[k].max, &n);
+			switch (k) {
+			case 0: c->max_clients = (unsigned)n; break;
+			case 1: c->frame_max = (size_t)n; break;
+			case 2: c->handshake_ms = (int64_t)n; break;
+			case 3: c->idle_ms = (int64_t)n; break;
+			case 4: c->request_ms = (int64_t)n; break;
+			case 5: c->frame_ms = (int64_t)n; break;
+			case 6: c->connect_ms = (int64_t)n; break;
+			case 7: c->drain_ms = (int64_t)n; break;
+			case 8: c->health_ms = (int64_t)n; break;
+			case 9: c->rise = (unsigned)n; break;
+			case 10: c->fall = (unsigned)n; break;
+			case 11: c->tamper_frame = (long)n; break;
+			default: c->replay_frame = (long)n; break;
+			}
+		}
+		if (rc != EML_OK) {
+			(void)fprintf(stderr, "eml-proxy: bad value for %s: %s\n", o, v);
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
 
 int
 main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "eml-proxy: not implemented in this build\n");
-	return 2;
+	struct eml_proxy_config cfg;
+	eml_err rc;
+	int st;
+
+	if ((rc = eml_mem_init()) != EML_OK)
+		return fail(rc, "init");
+	if (argc >= 3 && strcmp(argv[1], "blob") == 0 && strcmp(argv[2], "put") == 0)
+		return cmd_blob_put(argc - 3, argv + 3);
+	if (argc >= 3 && strcmp(argv[1], "audit") == 0 && strcmp(argv[2], "verify") == 0)
+		return cmd_audit_verify(argc - 3, argv + 3);
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+		(void)printf("eml-proxy 0.1.0\n");
+		return 0;
+	}
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	eml_proxy_config_defaults(&cfg);
+	st = parse_server(argc, argv, &cfg);
+	if (st != 0)
+		return st < 0 ? 0 : st;
+	rc = eml_proxy_run(&cfg);
+	if (rc != EML_OK) {
+		if (rc == EML_ERR_CONFIG || rc == EML_ERR_ADDR)
+			(void)fail(rc, "configuration");
+		else
+			(void)fail(rc, "start-up");
+		return rc == EML_ERR_ADDR ? EXIT_USAGE : eml_err_exit_code(rc);
+	}
+	return 0;
 }

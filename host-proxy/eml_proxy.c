@@ -1,0 +1,764 @@
+#include "eml_proxy.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "eml_admin.h"
+#include "eml_audit.h"
+#include "eml_buf.h"
+#include "eml_envelope.h"
+#include "eml_frame.h"
+#include "eml_io.h"
+#include "eml_log.h"
+#include "eml_mem.h"
+#include "eml_privdrop.h"
+#include "eml_relay.h"
+#include "eml_store.h"
+#include "eml_transport.h"
+#include "eml_wire.h"
+
+/* A health probe's answer is a Pong or an Error: small. */
+#define PROBE_FRAME_MAX 4096u
+#define PROBE_REPLY_MS 1000
+/* Serving one admin request may take at most this long. */
+#define ADMIN_MS 2000
+/* After the drain deadline, how long stopped sessions get to unwind. */
+#define STOP_GRACE_MS 2000
+#define CONN_STACK (512u * 1024u)
+
+struct proxy {
+	const struct eml_proxy_config *cfg;
+	struct eml_addr agent_addrs[EML_AGENTS_MAX];
+	struct eml_agent_pool pool;
+	bool have_pool;
+	struct eml_store store;
+	struct eml_audit audit;
+	bool have_audit;
+	struct eml_proxy_stats stats;
+	struct eml_relay_env env;
+	atomic_bool draining;
+	atomic_bool stop;
+	atomic_bool quit_aux; /* ends the health and admin threads */
+	int lfd;
+	int admin_fd;
+	int sigfd;
+	int capture_fd;
+	pthread_mutex_t capture_mu;
+	pthread_mutex_t mu; /* guards active */
+	pthread_cond_t cv;
+	unsigned active;
+	bool test_hooks;
+};
+
+void
+eml_proxy_config_defaults(struct eml_proxy_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->max_clients = 64;
+	c->frame_max = EML_FRAME_MAX_DEFAULT;
+	c->handshake_ms = 10000;
+	c->idle_ms = 60000;
+	c->request_ms = 300000;
+	c->frame_ms = 30000;
+	c->connect_ms = 2000;
+	c->drain_ms = 10000;
+	c->health_ms = 1000;
+	c->rise = 1;
+	c->fall = 1;
+	c->health_ping = true;
+}
+
+eml_err
+eml_proxy_check_admin_addr(const char *addr)
+{
+	struct eml_addr a;
+	struct in_addr v4;
+	struct in6_addr v6;
+
+	EML_ENSURE_REF(addr);
+	if (eml_addr_parse(addr, &a) != EML_OK || a.kind != EML_ADDR_TCP) {
+		eml_err_set_detail("--admin must be tcp:127.x.x.x:PORT or tcp:[::1]:PORT");
+		EML_BAIL(EML_ERR_CONFIG);
+	}
+	/* Loopback only, and a literal: a name could resolve elsewhere. */
+	if (!a.v6 && inet_pton(AF_INET, a.host, &v4) == 1 &&
+	    (ntohl(v4.s_addr) >> 24) == 127)
+		return EML_OK;
+	if (a.v6 && inet_pton(AF_INET6, a.host, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6))
+		return EML_OK;
+	eml_err_set_detail("--admin %s is not a loopback address", addr);
+	EML_BAIL(EML_ERR_CONFIG);
+}
+
+static eml_err
+check_config(struct proxy *p)
+{
+	const struct eml_proxy_config *c = p->cfg;
+	struct eml_addr l;
+
+	if (c->listen == NULL || c->nagents == 0 || c->weights == NULL) {
+		eml_err_set_detail("--listen, --agent and --weights are required");
+		EML_BAIL(EML_ERR_CONFIG);
+	}
+	EML_GUARD(eml_addr_parse(c->listen, &l));
+	if (l.kind == EML_ADDR_VSOCK) {
+		eml_err_set_detail("--listen is for clients: tcp: (or unix: for local tests)");
+		EML_BAIL(EML_ERR_CONFIG);
+	}
+	for (size_t i = 0; i < c->nagents; i++) {
+		EML_GUARD(eml_addr_parse(c->agents[i], &p->agent_addrs[i]));
+		if (p->agent_addrs[i].kind == EML_ADDR_TCP) {
+			eml_err_set_detail("--agent %s: agents are reached over vsock: or unix:",
+			    c->agents[i]);
+			EML_BAIL(EML_ERR_CONFIG);
+		}
+	}
+	if (c->admin != NULL)
+		EML_GUARD(eml_proxy_check_admin_addr(c->admin));
+	if (c->max_clients == 0 || c->frame_max < 1024 || c->frame_max > UINT32_MAX) {
+		eml_err_set_detail("--max-clients must be >= 1 and --max-frame in 1 KiB..4 GiB");
+		EML_BAIL(EML_ERR_CONFIG);
+	}
+	return EML_OK;
+}
+
+/* ------------------------------------------------------------ user probe */
+
+/* Whether uid/gid can reach the weight store and every unix agent socket:
+ * checked in a child that takes that identity, since access(2) answers only
+ * for the real uid. */
+static bool
+user_can_access(const struct proxy *p, uid_t uid, gid_t gid)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	if (pid < 0)
+		return false;
+	if (pid == 0) {
+		int fd;
+
+		if (setgroups(0, NULL) != 0 || setgid(gid) != 0 || setuid(uid) != 0)
+			_exit(1);
+		fd = open(p->cfg->weights, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd < 0 || faccessat(fd, ".", R_OK | X_OK, 0) != 0)
+			_exit(1);
+		for (size_t i = 0; i < p->cfg->nagents; i++) {
+			const struct eml_addr *a = &p->agent_addrs[i];
+			char dir[EML_ADDR_PATH_MAX + 1];
+
+			if (a->kind != EML_ADDR_UNIX)
+				continue;
+			(void)snprintf(dir, sizeof(dir), "%s", a->path);
+			if (access(dirname(dir), X_OK) != 0)
+				_exit(1);
+			if (access(a->path, W_OK) != 0 && errno != ENOENT)
+				_exit(1);
+		}
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid)
+		return false;
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/*
+ * Which user to drop to. An explicit --user is obeyed (and fails loudly
+ * later if it cannot reach the store). Without one, root drops to nobody
+ * when nobody can reach the store and the agent sockets; otherwise (local
+ * simulation in a private directory) it keeps uid 0 without any
+ * capability, with a warning.
+ */
+static const char *
+choose_user(const struct proxy *p)
+{
+	struct passwd *pw;
+
+	if (p->cfg->user != NULL)
+		return p->cfg->user;
+	if (geteuid() != 0)
+		return NULL;
+	pw = getpwnam("nobody");
+	if (pw != NULL && user_can_access(p, pw->pw_uid, pw->pw_gid))
+		return "nobody";
+	EML_LOG_WARN("privdrop.fallback", NULL,
+	    EML_F_STR("note", "user nobody cannot reach the weight store or an agent socket; "
+			      "keeping uid 0 with no capabilities. Fix the permissions or pass "
+			      "--user for a real deployment"));
+	return "root";
+}
+
+/* ------------------------------------------------------------ health */
+
+static eml_err
+probe(const struct proxy *p, const struct eml_addr *a)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	Eml__V1__Ping ping = EML__V1__PING__INIT;
+	struct eml_envelope env, got;
+	struct eml_buf body, frame, rx;
+	ProtobufCMessage *m = NULL;
+	int fd = -1;
+	int64_t ms = p->cfg->connect_ms < PROBE_REPLY_MS ? p->cfg->connect_ms : PROBE_REPLY_MS;
+
+	memset(&env, 0, sizeof(env));
+	memset(&got, 0, sizeof(got));
+	eml_buf_init(&body, 64);
+	eml_buf_init(&frame, 256);
+	eml_buf_init(&rx, PROBE_FRAME_MAX);
+	if ((rc = eml_transport_connect(a, eml_deadline_in_ms(ms), &fd)) != EML_OK)
+		goto out;
+	if (!p->cfg->health_ping) {
+		rc = EML_OK;
+		goto out;
+	}
+	if (getrandom(&ping.seq, sizeof(ping.seq), 0) != (ssize_t)sizeof(ping.seq) ||
+	    getrandom(env.request_id, sizeof(env.request_id), 0) != (ssize_t)sizeof(env.request_id))
+		EML_FAIL(rc, EML_ERR_CRYPTO_RANDOM);
+	env.version = EML_PROTO_VERSION;
+	env.type = EML_MSG_PING;
+	if ((rc = eml_msg_pack(&ping.base, &body)) != EML_OK)
+		goto out;
+	env.body = body.data;
+	env.body_len = body.len;
+	if ((rc = eml_envelope_pack(&env, PROBE_FRAME_MAX, &frame)) != EML_OK)
+		goto out;
+	if ((rc = eml_frame_write(fd, frame.data, frame.len, PROBE_FRAME_MAX,
+		 eml_deadline_in_ms(PROBE_REPLY_MS))) != EML_OK)
+		goto out;
+	if ((rc = eml_frame_read(fd, PROBE_FRAME_MAX, eml_deadline_in_ms(PROBE_REPLY_MS), &rx)) !=
+	    EML_OK)
+		goto out;
+	if ((rc = eml_envelope_unpack(&got, rx.data, rx.len, PROBE_FRAME_MAX)) != EML_OK)
+		goto out;
+	if (got.type == EML_MSG_ERROR) {
+		/* Alive and speaking the protocol, but refusing (e.g. all its
+		 * sessions busy): healthy as far as routing goes. */
+		rc = EML_OK;
+		goto out;
+	}
+	if (got.type != EML_MSG_PONG)
+		EML_FAIL(rc, EML_ERR_PROTO_MSG_TYPE);
+	if ((rc = eml_msg_unpack(&eml__v1__pong__descriptor, got.body, got.body_len, 64, &m)) !=
+	    EML_OK)
+		goto out;
+	if (((Eml__V1__Pong *)m)->seq != ping.seq)
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	rc = EML_OK;
+out:
+	if (fd >= 0)
+		(void)close(fd);
+	eml_msg_free(m);
+	eml_envelope_clear(&got);
+	eml_buf_free_nowipe(&body);
+	eml_buf_free_nowipe(&frame);
+	eml_buf_free_nowipe(&rx);
+	return rc;
+}
+
+/* Sleep up to ms, waking early when flag is set. */
+static void
+nap(atomic_bool *flag, int64_t ms)
+{
+	int64_t end = eml_now_ms() + ms;
+
+	while (!atomic_load(flag) && eml_now_ms() < end) {
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+		(void)nanosleep(&ts, NULL);
+	}
+}
+
+static void *
+health_main(void *arg)
+{
+	struct proxy *p = arg;
+
+	while (!atomic_load(&p->quit_aux)) {
+		for (size_t i = 0; i < p->pool.n && !atomic_load(&p->quit_aux); i++) {
+			eml_err rc = probe(p, &p->agent_addrs[i]);
+
+			eml_err_clear_detail();
+			eml_agent_pool_report(&p->pool, i, rc, eml_now_ms());
+		}
+		nap(&p->quit_aux, p->cfg->health_ms);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ admin */
+
+static void *
+admin_main(void *arg)
+{
+	struct proxy *p = arg;
+
+	while (!atomic_load(&p->quit_aux)) {
+		struct eml_admin_view v;
+		int fd = -1;
+
+		if (eml_transport_accept(p->admin_fd, eml_deadline_in_ms(200), &fd) != EML_OK) {
+			eml_err_clear_detail();
+			continue;
+		}
+		memset(&v, 0, sizeof(v));
+		v.stats = &p->stats;
+		v.agents = &p->pool;
+		v.audit = p->have_audit ? &p->audit : NULL;
+		v.max_clients = p->cfg->max_clients;
+		v.draining = atomic_load(&p->draining);
+		v.test_hooks = p->test_hooks;
+		if (eml_admin_serve(fd, &v, eml_deadline_in_ms(ADMIN_MS)) != EML_OK)
+			eml_err_clear_detail();
+		(void)close(fd);
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------ clients */
+
+struct client {
+	struct proxy *p;
+	int fd;
+	char peer[EML_ADDR_STR_MAX];
+};
+
+static void
+audit_refusal(struct proxy *p, const char *peer, const char *reason, eml_err why)
+{
+	EML_LOG_WARN("conn.refused", NULL, EML_F_STR("peer", peer), EML_F_STR("reason", reason),
+	    EML_F_ERR(why));
+	if (p->have_audit &&
+	    EML_AUDIT(&p->audit, "conn", NULL, EML_F_STR("peer", peer),
+		EML_F_STR("reason", reason), EML_F_ERR(why)) != EML_OK)
+		EML_LOG_ERROR("audit.write_failed", NULL, EML_F_STR("why", eml_err_detail()));
+}
+
+/* Best effort, never blocking: a refused client gets one small Error
+ * frame if its socket takes it at once. */
+static void
+refuse(struct proxy *p, int fd, eml_err why)
+{
+	struct eml_buf f;
+
+	eml_buf_init(&f, 2048);
+	if (eml_wire_error_frame(NULL, why, eml_strerror(why), p->cfg->frame_max, &f) == EML_OK)
+		(void)send(fd, f.data, f.len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	eml_err_clear_detail();
+	eml_buf_free_nowipe(&f);
+}
+
+static eml_err
+connect_agent(struct proxy *p, int *afd, char *addr, size_t cap)
+{
+	eml_err rc = EML_ERR_NO_AGENT;
+
+	/* Round robin over healthy agents; a refused connect marks the agent
+	 * and the next one is tried, each at most once. */
+	for (size_t k = 0; k < p->pool.n; k++) {
+		size_t i;
+
+		if (eml_agent_pool_pick(&p->pool, &i, addr, cap) != EML_OK)
+			break;
+		rc = eml_transport_connect(&p->agent_addrs[i],
+		    eml_deadline_in_ms(p->cfg->connect_ms), afd);
+		eml_agent_pool_report(&p->pool, i, rc, eml_now_ms());
+		if (rc == EML_OK)
+			return EML_OK;
+		EML_LOG_WARN("agent.connect_failed", NULL, EML_F_STR("agent", addr), EML_F_ERR(rc));
+		eml_err_clear_detail();
+	}
+	EML_BAIL(EML_ERR_NO_AGENT);
+}
+
+static void *
+client_main(void *arg)
+{
+	struct client *cl = arg;
+	struct proxy *p = cl->p;
+	char agent[EML_AGENT_ADDR_MAX] = "";
+	int afd = -1;
+	eml_err rc;
+
+	rc = connect_agent(p, &afd, agent, sizeof(agent));
+	if (rc != EML_OK) {
+		atomic_fetch_add(&p->stats.rejected_no_agent, 1);
+		refuse(p, cl->fd, EML_ERR_NO_AGENT);
+		audit_refusal(p, cl->peer, "no_agent", EML_ERR_NO_AGENT);
+	} else {
+		rc = eml_relay_run(&p->env, cl->fd, afd, cl->peer, agent);
+		eml_err_clear_detail();
+		(void)close(afd);
+	}
+	(void)close(cl->fd);
+	eml_free(cl);
+	(void)pthread_mutex_lock(&p->mu);
+	p->active--;
+	atomic_fetch_sub(&p->stats.clients_active, 1);
+	(void)pthread_cond_broadcast(&p->cv);
+	(void)pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+static void
+set_nodelay(int fd)
+{
+	int one = 1;
+
+	/* Harmless failure on unix sockets. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void
+accept_one(struct proxy *p)
+{
+	struct client *cl = NULL;
+	pthread_attr_t at;
+	pthread_t th;
+	char peer[EML_ADDR_STR_MAX];
+	int fd = -1;
+	bool full;
+
+	if (eml_transport_accept(p->lfd, eml_deadline_in_ms(0), &fd) != EML_OK) {
+		eml_err_clear_detail();
+		return;
+	}
+	set_nodelay(fd);
+	eml_transport_peer_string(fd, peer, sizeof(peer));
+	atomic_fetch_add(&p->stats.clients_total, 1);
+	(void)pthread_mutex_lock(&p->mu);
+	full = p->active >= p->cfg->max_clients;
+	if (!full) {
+		p->active++;
+		atomic_fetch_add(&p->stats.clients_active, 1);
+	}
+	(void)pthread_mutex_unlock(&p->mu);
+	if (full) {
+		atomic_fetch_add(&p->stats.rejected_busy, 1);
+		refuse(p, fd, EML_ERR_BUSY);
+		audit_refusal(p, peer, "busy", EML_ERR_BUSY);
+		(void)close(fd);
+		return;
+	}
+	cl = eml_calloc(1, sizeof(*cl));
+	if (cl != NULL) {
+		cl->p = p;
+		cl->fd = fd;
+		(void)snprintf(cl->peer, sizeof(cl->peer), "%s", peer);
+		(void)pthread_attr_init(&at);
+		(void)pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		(void)pthread_attr_setstacksize(&at, CONN_STACK);
+		if (pthread_create(&th, &at, client_main, cl) == 0) {
+			(void)pthread_attr_destroy(&at);
+			return;
+		}
+		(void)pthread_attr_destroy(&at);
+		eml_free(cl);
+	}
+	/* No memory or no thread: the same answer as a full house. */
+	(void)pthread_mutex_lock(&p->mu);
+	p->active--;
+	atomic_fetch_sub(&p->stats.clients_active, 1);
+	(void)pthread_mutex_unlock(&p->mu);
+	atomic_fetch_add(&p->stats.rejected_busy, 1);
+	refuse(p, fd, EML_ERR_BUSY);
+	audit_refusal(p, peer, "no_thread", EML_ERR_BUSY);
+	(void)close(fd);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+/* Wait until no session is left or the deadline passes; true if none. */
+static bool
+wait_idle(struct proxy *p, int64_t deadline)
+{
+	bool idle;
+
+	(void)pthread_mutex_lock(&p->mu);
+	while (p->active > 0 && eml_now_ms() < deadline) {
+		struct timespec ts;
+
+		(void)clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100 * 1000 * 1000;
+		if (ts.tv_nsec >= 1000 * 1000 * 1000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000 * 1000 * 1000;
+		}
+		(void)pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	}
+	idle = p->active == 0;
+	(void)pthread_mutex_unlock(&p->mu);
+	return idle;
+}
+
+static void
+log_listen(int fd, const char *spec, const char *event)
+{
+	struct eml_addr like, got;
+	char s[EML_ADDR_STR_MAX];
+
+	if (eml_addr_parse(spec, &like) == EML_OK &&
+	    eml_transport_local_addr(fd, &like, &got) == EML_OK) {
+		eml_addr_format(&got, s, sizeof(s));
+		EML_LOG_INFO(event, NULL, EML_F_STR("addr", s));
+	} else {
+		eml_err_clear_detail();
+		EML_LOG_INFO(event, NULL, EML_F_STR("addr", spec));
+	}
+}
+
+static void
+warn_test_hooks(const struct eml_proxy_config *c)
+{
+	(void)fprintf(stderr,
+	    "\n"
+	    "**********************************************************************\n"
+	    "*  eml-proxy: TEST HOOKS ACTIVE - FOR INTEGRATION TESTS ONLY           *\n"
+	    "*  tamper-frame=%ld replay-frame=%ld capture=%s\n"
+	    "*  This proxy alters, replays or records relayed traffic.             *\n"
+	    "*  Never run it like this in production.                             *\n"
+	    "**********************************************************************\n\n",
+	    c->tamper_frame, c->replay_frame, c->capture != NULL ? c->capture : "-");
+	EML_LOG_WARN("proxy.test_hooks", NULL, EML_F_I64("tamper_frame", c->tamper_frame),
+	    EML_F_I64("replay_frame", c->replay_frame),
+	    EML_F_STR("capture", c->capture != NULL ? c->capture : ""));
+}
+
+/* Open everything that needs privileges or paths, in STYLE §30 order
+ * step 1: files and sockets first. */
+static eml_err
+open_resources(struct proxy *p)
+{
+	const struct eml_proxy_config *c = p->cfg;
+	struct eml_addr a;
+
+	EML_GUARD(eml_store_open(&p->store, c->weights));
+	if (c->audit != NULL) {
+		EML_GUARD(eml_audit_open(&p->audit, c->audit));
+		p->have_audit = true;
+	}
+	if (c->capture != NULL) {
+		p->capture_fd = open(c->capture, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (p->capture_fd < 0) {
+			eml_err_set_detail("--capture %s: %s", c->capture, strerror(errno));
+			EML_BAIL(EML_ERR_FILE);
+		}
+	}
+	EML_GUARD(eml_addr_parse(c->listen, &a));
+	EML_GUARD(eml_transport_listen(&a, &p->lfd));
+	if (c->admin != NULL) {
+		EML_GUARD(eml_addr_parse(c->admin, &a));
+		EML_GUARD(eml_transport_listen(&a, &p->admin_fd));
+	}
+	return EML_OK;
+}
+
+static eml_err
+setup_signals(struct proxy *p)
+{
+	sigset_t set;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	(void)sigemptyset(&set);
+	(void)sigaddset(&set, SIGTERM);
+	(void)sigaddset(&set, SIGINT);
+	/* Blocked here, before any thread starts, so every thread inherits
+	 * the mask and only the accept loop sees them (through signalfd). */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		EML_BAIL(EML_ERR_INTERNAL);
+	p->sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	EML_ENSURE(p->sigfd >= 0, EML_ERR_INTERNAL);
+	return EML_OK;
+}
+
+static void
+accept_loop(struct proxy *p)
+{
+	for (;;) {
+		struct pollfd fds[2] = { { p->lfd, POLLIN, 0 }, { p->sigfd, POLLIN, 0 } };
+
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			EML_LOG_ERROR("proxy.poll_failed", NULL, EML_F_STR("why", strerror(errno)));
+			return;
+		}
+		if ((fds[1].revents & POLLIN) != 0) {
+			struct signalfd_siginfo si;
+
+			if (read(p->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+				EML_LOG_INFO("proxy.signal", NULL, EML_F_U64("signo", si.ssi_signo));
+				return;
+			}
+		}
+		if ((fds[0].revents & POLLIN) != 0)
+			accept_one(p);
+	}
+}
+
+static void
+shutdown_sessions(struct proxy *p)
+{
+	int64_t t0 = eml_now_ms();
+	unsigned left;
+
+	atomic_store(&p->draining, true);
+	(void)pthread_mutex_lock(&p->mu);
+	left = p->active;
+	(void)pthread_mutex_unlock(&p->mu);
+	EML_LOG_INFO("proxy.draining", NULL, EML_F_U64("sessions", left),
+	    EML_F_I64("drain_ms", p->cfg->drain_ms));
+	if (!wait_idle(p, t0 + p->cfg->drain_ms)) {
+		(void)pthread_mutex_lock(&p->mu);
+		left = p->active;
+		(void)pthread_mutex_unlock(&p->mu);
+		EML_LOG_WARN("proxy.drain_timeout", NULL, EML_F_U64("sessions_cut", left));
+		atomic_store(&p->stop, true);
+		(void)wait_idle(p, eml_now_ms() + STOP_GRACE_MS);
+	}
+	EML_LOG_INFO("proxy.drained", NULL, EML_F_I64("ms", eml_now_ms() - t0));
+}
+
+static void
+audit_event(struct proxy *p, const char *kind)
+{
+	if (!p->have_audit)
+		return;
+	if (EML_AUDIT(&p->audit, kind, NULL, EML_F_STR("listen", p->cfg->listen),
+		EML_F_U64("agents", p->cfg->nagents), EML_F_BOOL("test_hooks", p->test_hooks),
+		EML_F_U64("clients_total", atomic_load(&p->stats.clients_total)),
+		EML_F_U64("requests", atomic_load(&p->stats.requests))) != EML_OK)
+		EML_LOG_ERROR("audit.write_failed", NULL, EML_F_STR("why", eml_err_detail()));
+}
+
+eml_err
+eml_proxy_run(const struct eml_proxy_config *c)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct proxy *p = NULL;
+	pthread_t health_th, admin_th;
+	bool health_started = false, admin_started = false;
+	struct eml_privdrop_result pr;
+
+	EML_ENSURE_REF(c);
+	p = eml_calloc(1, sizeof(*p));
+	EML_ENSURE(p != NULL, EML_ERR_NOMEM);
+	p->cfg = c;
+	p->lfd = p->admin_fd = p->sigfd = p->capture_fd = -1;
+	p->store.dirfd = -1;
+	p->audit.fd = -1;
+	(void)pthread_mutex_init(&p->mu, NULL);
+	(void)pthread_cond_init(&p->cv, NULL);
+	(void)pthread_mutex_init(&p->capture_mu, NULL);
+	p->stats.started_ms = eml_now_ms();
+	p->test_hooks = c->tamper_frame > 0 || c->replay_frame > 0 || c->capture != NULL;
+
+	if ((rc = check_config(p)) != EML_OK)
+		goto out;
+	if ((rc = eml_agent_pool_init(&p->pool, c->agents, c->nagents, c->rise, c->fall)) != EML_OK)
+		goto out;
+	p->have_pool = true;
+	if ((rc = setup_signals(p)) != EML_OK)
+		goto out;
+	if ((rc = open_resources(p)) != EML_OK)
+		goto out;
+	/* STYLE §30 steps 2-5, before any client byte is read. */
+	if ((rc = eml_privdrop(choose_user(p), &pr)) != EML_OK)
+		goto out;
+	if (p->test_hooks)
+		warn_test_hooks(c);
+
+	p->env.frame_max = c->frame_max;
+	p->env.handshake_ms = c->handshake_ms;
+	p->env.idle_ms = c->idle_ms;
+	p->env.request_ms = c->request_ms;
+	p->env.frame_ms = c->frame_ms;
+	p->env.store = &p->store;
+	p->env.audit = p->have_audit ? &p->audit : NULL;
+	p->env.stats = &p->stats;
+	p->env.draining = &p->draining;
+	p->env.stop = &p->stop;
+	p->env.tamper_frame = c->tamper_frame;
+	p->env.replay_frame = c->replay_frame;
+	p->env.capture_fd = p->capture_fd;
+	p->env.capture_mu = &p->capture_mu;
+
+	if (pthread_create(&health_th, NULL, health_main, p) != 0)
+		EML_FAIL(rc, EML_ERR_INTERNAL);
+	health_started = true;
+	if (p->admin_fd >= 0) {
+		if (pthread_create(&admin_th, NULL, admin_main, p) != 0)
+			EML_FAIL(rc, EML_ERR_INTERNAL);
+		admin_started = true;
+		log_listen(p->admin_fd, c->admin, "proxy.admin");
+	}
+	audit_event(p, "start");
+	log_listen(p->lfd, c->listen, "proxy.listening");
+	EML_LOG_INFO("proxy.ready", NULL, EML_F_U64("agents", c->nagents),
+	    EML_F_U64("max_clients", c->max_clients), EML_F_U64("uid", pr.uid),
+	    EML_F_BOOL("test_hooks", p->test_hooks));
+
+	accept_loop(p);
+	/* Stop accepting: new clients get "connection refused" from now. */
+	(void)close(p->lfd);
+	p->lfd = -1;
+	shutdown_sessions(p);
+	audit_event(p, "stop");
+	rc = EML_OK;
+out:
+	if (p != NULL) {
+		atomic_store(&p->quit_aux, true);
+		if (health_started)
+			(void)pthread_join(health_th, NULL);
+		if (admin_started)
+			(void)pthread_join(admin_th, NULL);
+		if (p->have_audit) {
+			uint8_t head[EML_AUDIT_HASH_LEN];
+			char hex[2 * EML_AUDIT_HASH_LEN + 1];
+			uint64_t lines = 0;
+
+			eml_audit_head(&p->audit, head, &lines);
+			eml_hex_encode(hex, head, sizeof(head));
+			/* The head anchors the log's tail: keep it elsewhere
+			 * to detect a cut at the end (eml-proxy audit verify
+			 * --head). */
+			EML_LOG_INFO("audit.head", NULL, EML_F_U64("lines", lines),
+			    EML_F_STR("head", hex));
+			eml_audit_close(&p->audit);
+		}
+		if (p->lfd >= 0)
+			(void)close(p->lfd);
+		if (p->admin_fd >= 0)
+			(void)close(p->admin_fd);
+		if (p->sigfd >= 0)
+			(void)close(p->sigfd);
+		if (p->capture_fd >= 0)
+			(void)close(p->capture_fd);
+		eml_store_close(&p->store);
+		/* Sessions still running after the stop grace keep pointers
+		 * into p: leak it rather than free it under them. */
+		if (p->active == 0) {
+			if (p->have_pool)
+				eml_agent_pool_free(&p->pool);
+			eml_free(p);
+		}
+	}
+	return rc;
+}
