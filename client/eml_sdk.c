@@ -416,6 +416,10 @@ encode_request(const struct eml_client_model *m, const struct eml_client_tensor 
 	}
 	req.topology_key.data = m->topo;
 	req.topology_key.len = m->topo_len;
+	if (m->sig != NULL) {
+		req.model_signature.data = m->sig;
+		req.model_signature.len = m->sig_len;
+	}
 	req.n_inputs = n;
 	req.inputs = tp;
 	rc = eml_msg_pack(&req.base, pt);

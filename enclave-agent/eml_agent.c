@@ -211,6 +211,7 @@ eml_agent_free(struct eml_agent *a)
 			(void)unlink(a->cfg.listen.path);
 	}
 	eml_agent_attest_close(a);
+	eml_agent_policy_clear(&a->cfg.policy);
 	if (a->sync_ok) {
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mu);

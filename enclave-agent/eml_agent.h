@@ -51,8 +51,9 @@ void eml_agent_config_defaults(struct eml_agent_config *cfg);
 struct eml_agent;
 
 /*
- * Create an agent: opens the attestation producer, checks the kernels,
- * binds the listener. Returns EML_OK with *out, EML_ERR_LISTEN,
+ * Create an agent: opens the attestation producer, binds the listener.
+ * On success the agent owns cfg->policy's publisher keys (released by
+ * eml_agent_free). Returns EML_OK with *out, EML_ERR_LISTEN,
  * EML_ERR_ADDR_FAMILY, an attestation error, EML_ERR_NOMEM.
  */
 eml_err eml_agent_new(const struct eml_agent_config *cfg, struct eml_agent **out) EML_MUST_USE;

@@ -12,6 +12,7 @@
 #include "attestation/eml_attest.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
+#include "engine/eml_sign.h"
 
 _Static_assert(EML_AGENT_POLICY_DIGEST_LEN == EML_ATTEST_POLICY_DIGEST_LEN, "digest length");
 
@@ -59,6 +60,37 @@ parse_ids(json_t *arr, const char *key, uint8_t ids[][EML_AGENT_POLICY_ID_LEN], 
 		}
 	}
 	*n = json_array_size(arr);
+	return EML_OK;
+}
+
+static eml_err
+parse_publishers(json_t *arr, struct eml_agent_policy *pol)
+{
+	size_t i;
+	json_t *v;
+
+	if (arr == NULL)
+		return EML_OK;
+	if (!json_is_array(arr) || json_array_size(arr) > EML_TRUST_MAX) {
+		eml_err_set_detail("\"publishers\" must be an array of at most %d PEM keys",
+		    EML_TRUST_MAX);
+		EML_BAIL(EML_ERR_POLICY_FILE);
+	}
+	if (json_array_size(arr) == 0)
+		return EML_OK;
+	pol->trust = eml_trust_new();
+	EML_ENSURE(pol->trust != NULL, EML_ERR_NOMEM);
+	json_array_foreach(arr, i, v) {
+		const char *pem = json_string_value(v);
+
+		if (pem == NULL || eml_trust_add_pem(pol->trust, (const uint8_t *)pem,
+		    json_string_length(v)) != EML_OK) {
+			eml_err_set_detail("\"publishers\"[%zu] is not an Ed25519 or RSA public key PEM",
+			    i);
+			EML_BAIL(EML_ERR_POLICY_FILE);
+		}
+	}
+	pol->n_publishers = json_array_size(arr);
 	return EML_OK;
 }
 
@@ -142,8 +174,7 @@ parse_root(json_t *root, struct eml_agent_policy *pol)
 	}
 	EML_GUARD(parse_ids(json_object_get(root, "models"), "models", pol->models,
 	    &pol->n_models));
-	EML_GUARD(parse_ids(json_object_get(root, "publishers"), "publishers",
-	    pol->publishers, &pol->n_publishers));
+	EML_GUARD(parse_publishers(json_object_get(root, "publishers"), pol));
 	v = json_object_get(root, "strict");
 	if (v != NULL && !json_is_boolean(v)) {
 		eml_err_set_detail("\"strict\" must be true or false");
@@ -201,8 +232,17 @@ eml_agent_policy_parse(const uint8_t *p, size_t n, struct eml_agent_policy *out)
 out:
 	json_decref(root);
 	if (rc != EML_OK && out != NULL)
-		memset(out, 0, sizeof(*out));
+		eml_agent_policy_clear(out);
 	return rc;
+}
+
+void
+eml_agent_policy_clear(struct eml_agent_policy *pol)
+{
+	if (pol == NULL)
+		return;
+	eml_trust_free(pol->trust);
+	memset(pol, 0, sizeof(*pol));
 }
 
 eml_err
@@ -275,15 +315,11 @@ eml_agent_policy_check_model(const struct eml_agent_policy *pol,
 		eml_err_set_detail("content id %.16s... is not in the policy's models", hex);
 		EML_BAIL(EML_ERR_POLICY_MODEL);
 	}
-	if (pol->strict) {
-		if (signer == NULL) {
-			eml_err_set_detail("strict policy: model is not signed");
-			EML_BAIL(EML_ERR_POLICY_UNSIGNED);
-		}
-		if (!id_in(pol->publishers, pol->n_publishers, signer)) {
-			eml_err_set_detail("strict policy: signer is not an allowed publisher");
-			EML_BAIL(EML_ERR_POLICY_UNSIGNED);
-		}
+	/* The signer was verified against pol->trust by the assembly; a
+	 * signature from anyone else never yields a signer. */
+	if (pol->strict && (signer == NULL || pol->trust == NULL)) {
+		eml_err_set_detail("strict policy: model not signed by an allowed publisher");
+		EML_BAIL(EML_ERR_POLICY_UNSIGNED);
 	}
 	return EML_OK;
 }

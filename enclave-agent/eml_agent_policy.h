@@ -6,7 +6,7 @@
  *   {
  *     "version": 1,
  *     "models": ["<64 hex: content id of an allowed weights.sealed>", ...],
- *     "publishers": ["<64 hex: Ed25519 public key of an allowed signer>", ...],
+ *     "publishers": ["-----BEGIN PUBLIC KEY-----\n...", ...],
  *     "strict": false,
  *     "assembly": "request",
  *     "limits": { "max_topology_bytes": 16777216, "max_input_bytes": 67108864,
@@ -16,10 +16,12 @@
  *
  * - models: when non-empty, a topology key whose blob content id is not in
  *   the list is refused. Empty or absent: any model.
- * - publishers / strict: strict mode refuses every model that does not
- *   carry a valid signature by one of the publishers; strict with an empty
- *   publisher list is a configuration error, not "allow nothing" by
- *   accident.
+ * - publishers / strict: publisher public keys (PEM SubjectPublicKeyInfo,
+ *   Ed25519 or RSA, as `eml keys gen` and KMS give them). A model.sig sent
+ *   with a request is verified against them whenever the list is not
+ *   empty; strict mode refuses every model without a valid signature by
+ *   one of them. Strict with an empty list is a configuration error, not
+ *   "allow nothing" by accident.
  * - assembly: "request" wipes weights, activations and topology after
  *   every request; "session" keeps the assembled model for the rest of the
  *   session (same topology key only) and wipes it at session end.
@@ -42,6 +44,8 @@
 
 #include "eml_err.h"
 
+struct eml_trust;
+
 #define EML_AGENT_POLICY_DIGEST_LEN 32u
 #define EML_AGENT_POLICY_ID_LEN 32u
 #define EML_AGENT_POLICY_MAX_IDS 256u
@@ -59,7 +63,7 @@ struct eml_agent_policy {
 	size_t n_models;
 	uint8_t models[EML_AGENT_POLICY_MAX_IDS][EML_AGENT_POLICY_ID_LEN];
 	size_t n_publishers;
-	uint8_t publishers[EML_AGENT_POLICY_MAX_IDS][EML_AGENT_POLICY_ID_LEN];
+	struct eml_trust *trust; /* the publishers; NULL when none */
 	uint64_t max_topology_bytes;
 	uint64_t max_input_bytes;
 	uint64_t max_output_bytes;
@@ -75,7 +79,8 @@ const char *eml_agent_policy_default_text(void);
 /*
  * Parse a policy from n bytes of JSON. Returns EML_OK, EML_ERR_POLICY_FILE
  * with a detail naming the offending key, EML_ERR_NULL. *out is fully
- * overwritten on success and left zeroed on failure.
+ * overwritten on success (release with eml_agent_policy_clear) and left
+ * zeroed on failure.
  */
 eml_err eml_agent_policy_parse(const uint8_t *p, size_t n,
     struct eml_agent_policy *out) EML_MUST_USE;
@@ -83,11 +88,14 @@ eml_err eml_agent_policy_parse(const uint8_t *p, size_t n,
  * EML_ERR_FILE when it cannot be read or is above the size limit. */
 eml_err eml_agent_policy_load(const char *path, struct eml_agent_policy *out) EML_MUST_USE;
 
+/* Release what a parsed policy owns (the publisher keys). */
+void eml_agent_policy_clear(struct eml_agent_policy *pol);
+
 /*
  * Decide whether a model may run. content_id is the blob's id from the
- * topology key; signer is the verified publisher key, or NULL when the
- * model carried no valid signature. Returns EML_OK, EML_ERR_POLICY_MODEL,
- * EML_ERR_POLICY_UNSIGNED.
+ * topology key; signer is the key id of a publisher whose signature was
+ * verified against pol->trust, or NULL when the model carried no valid
+ * signature. Returns EML_OK, EML_ERR_POLICY_MODEL, EML_ERR_POLICY_UNSIGNED.
  */
 eml_err eml_agent_policy_check_model(const struct eml_agent_policy *pol,
     const uint8_t content_id[EML_AGENT_POLICY_ID_LEN],

@@ -249,8 +249,8 @@ drop_kept(struct sess *s)
 /* Assemble the model for this topology key, or reuse the one kept for
  * the session. */
 static eml_err
-get_model(struct sess *s, const uint8_t *topo, size_t n, struct eml_assembly **am,
-    struct eml_agent_exec **ex, bool *reused)
+get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryData *sig,
+    struct eml_assembly **am, struct eml_agent_exec **ex, bool *reused)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	uint8_t digest[32], content_id[32];
@@ -278,6 +278,17 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, struct eml_assembly **a
 	bctx.file_size = file_size;
 	eml_agent_blob_source(&src, &bctx);
 	memset(&opts, 0, sizeof(opts));
+	/* A signature is checked whenever the policy names publishers (and
+	 * required when strict); with no publishers there is nothing to
+	 * check it against and it is ignored. */
+	if (s->a->cfg.policy.trust != NULL) {
+		opts.strict = s->a->cfg.policy.strict;
+		opts.trust = s->a->cfg.policy.trust;
+		if (sig->len > 0) {
+			opts.sig = sig->data;
+			opts.sig_len = sig->len;
+		}
+	}
 	s->link.blob_requests = 0;
 	s->link.blob_bytes = 0;
 	if ((rc = eml_assemble(topo, n, &src, &opts, &m)) != EML_OK)
@@ -345,8 +356,8 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	/* The request's id goes on the host-served blob requests too, so the
 	 * proxy's logs correlate them. */
 	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
-	if ((rc = get_model(s, req->topology_key.data, req->topology_key.len, &am, &ex,
-	    &reused)) != EML_OK)
+	if ((rc = get_model(s, req->topology_key.data, req->topology_key.len,
+	    &req->model_signature, &am, &ex, &reused)) != EML_OK)
 		goto refuse;
 	t_asm = eml_now_ms();
 	if ((rc = eml_agent_exec_run(ex, in, req->n_inputs, outs, EML_AGENT_MAX_IO,

@@ -36,6 +36,7 @@
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "eml_transport.h"
+#include "enclave-agent/engine/eml_sign.h"
 
 #define FRAME_MAX ((size_t)64 << 20)
 
@@ -197,7 +198,7 @@ serve(void *p)
 }
 
 static void
-start(struct fixture *f, const char *agent_policy_json)
+start_signed(struct fixture *f, const char *agent_policy_json, const char *sign_key)
 {
 	struct eml_agent_config cfg;
 	struct eml_addr ra;
@@ -219,7 +220,7 @@ start(struct fixture *f, const char *agent_policy_json)
 	/* The model owner's split. */
 	eml_buf_init(&rep, 1 << 16);
 	assert_eml_ok(eml_split_file(eml_test_shared("models/text-direction-cls.onnx"), f->mdir,
-	    NULL, NULL, &rep, &info));
+	    NULL, sign_key, &rep, &info));
 	eml_buf_free(&rep);
 	(void)snprintf(path, sizeof(path), "%s/weights.sealed", f->mdir);
 	f->relay.blob = eml_test_read_file(path, &f->relay.blob_len);
@@ -265,6 +266,12 @@ start(struct fixture *f, const char *agent_policy_json)
 		    "\"1\":\"%s\",\"2\":\"%s\"},\"policy_digest\":\"%s\"}\n",
 	    pcr[0], pcr[1], pcr[2], digest);
 	fclose(fp);
+}
+
+static void
+start(struct fixture *f, const char *agent_policy_json)
+{
+	start_signed(f, agent_policy_json, NULL);
 }
 
 static void
@@ -476,6 +483,104 @@ policy_refuses_unlisted_model_before_fetch(void **state)
 	stop(&f);
 }
 
+/* A fresh Ed25519 publisher: private key PEM written to path, public key
+ * PEM returned JSON-escaped in esc. */
+static void
+make_publisher(const char *path, char *esc, size_t cap)
+{
+	struct eml_buf priv, pub;
+	size_t j = 0;
+	FILE *fp;
+
+	eml_buf_init_secure(&priv, 4096);
+	eml_buf_init(&pub, 4096);
+	assert_eml_ok(eml_sign_keygen_ed25519(&priv, &pub));
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(priv.data, 1, priv.len, fp), priv.len);
+	fclose(fp);
+	for (size_t i = 0; i < pub.len && j + 3 < cap; i++) {
+		if (pub.data[i] == '\n') {
+			esc[j++] = '\\';
+			esc[j++] = 'n';
+		} else {
+			esc[j++] = (char)pub.data[i];
+		}
+	}
+	esc[j] = '\0';
+	eml_buf_free(&priv);
+	eml_buf_free(&pub);
+}
+
+static int
+one_request(struct fixture *f)
+{
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, *outs = NULL;
+	size_t n_outs = 0;
+	int rc;
+
+	memset(&cin, 0, sizeof(cin));
+	cin.name = "x";
+	cin.dtype = EML_CLIENT_DT_FLOAT;
+	cin.rank = 4;
+	cin.dims[0] = 1;
+	cin.dims[1] = 3;
+	cin.dims[2] = 48;
+	cin.dims[3] = 192;
+	cin.data = input_buf;
+	cin.nbytes = sizeof(input_buf);
+	assert_int_equal(eml_client_model_open(f->mdir, &m), 0);
+	assert_int_equal(eml_client_connect(f->relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f->policy), 0);
+	rc = eml_client_infer(c, m, &cin, 1, &outs, &n_outs);
+	if (rc == 0)
+		assert_int_equal(n_outs, 1);
+	else
+		assert_null(outs);
+	eml_client_tensors_free(outs, n_outs);
+	eml_client_close(c);
+	eml_client_model_close(m);
+	return rc;
+}
+
+/* Strict agent: a model signed by the listed publisher runs; the same
+ * model without its model.sig, or signed by someone else, does not. */
+static void
+strict_policy_needs_trusted_signature(void **state)
+{
+	struct fixture f;
+	char key[] = "/tmp/eml-pub-XXXXXX", other[] = "/tmp/eml-oth-XXXXXX";
+	char esc[1024], esc_other[1024], pol[2400], sig[200];
+	int fd;
+
+	(void)state;
+	fd = mkstemp(key);
+	assert_true(fd >= 0);
+	close(fd);
+	fd = mkstemp(other);
+	assert_true(fd >= 0);
+	close(fd);
+	make_publisher(key, esc, sizeof(esc));
+	make_publisher(other, esc_other, sizeof(esc_other));
+	(void)snprintf(pol, sizeof(pol), "{\"version\":1,\"strict\":true,\"publishers\":[\"%s\"]}",
+	    esc);
+
+	start_signed(&f, pol, key);
+	assert_int_equal(one_request(&f), 0);
+	(void)snprintf(sig, sizeof(sig), "%s/model.sig", f.mdir);
+	assert_int_equal(unlink(sig), 0);
+	assert_int_equal(eml_err_category((eml_err)one_request(&f)), 600);
+	stop(&f);
+
+	start_signed(&f, pol, other);
+	assert_int_equal(eml_err_category((eml_err)one_request(&f)), 600);
+	stop(&f);
+	unlink(key);
+	unlink(other);
+}
+
 int
 main(void)
 {
@@ -484,6 +589,7 @@ main(void)
 		cmocka_unit_test(per_session_assembly_fetches_once),
 		cmocka_unit_test(tampered_blob_fails_closed),
 		cmocka_unit_test(policy_refuses_unlisted_model_before_fetch),
+		cmocka_unit_test(strict_policy_needs_trusted_signature),
 	};
 
 	if (eml_mem_init() != EML_OK)

@@ -10,6 +10,7 @@
 #include "enclave-agent/eml_agent_policy.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
+#include "enclave-agent/engine/eml_sign.h"
 
 static const char ID_A[] = "1111111111111111111111111111111111111111111111111111111111111111";
 static const char ID_B[] = "2222222222222222222222222222222222222222222222222222222222222222";
@@ -93,24 +94,61 @@ models_allowlist(void **state)
 	assert_eml(eml_agent_policy_check_model(&pol, c, NULL), EML_ERR_POLICY_MODEL);
 }
 
+/* A policy JSON naming one fresh Ed25519 publisher key. */
 static void
-strict_requires_allowed_signer(void **state)
+policy_with_publisher(char *text, size_t cap, bool strict)
 {
-	char text[512];
+	struct eml_buf priv, pub;
+	char esc[1024];
+	size_t j = 0;
+
+	eml_buf_init_secure(&priv, 4096);
+	eml_buf_init(&pub, 4096);
+	assert_eml_ok(eml_sign_keygen_ed25519(&priv, &pub));
+	for (size_t i = 0; i < pub.len && j + 3 < sizeof(esc); i++) {
+		if (pub.data[i] == '\n') {
+			esc[j++] = '\\';
+			esc[j++] = 'n';
+		} else {
+			esc[j++] = (char)pub.data[i];
+		}
+	}
+	esc[j] = '\0';
+	snprintf(text, cap, "{\"version\":1,\"strict\":%s,\"publishers\":[\"%s\"]}",
+	    strict ? "true" : "false", esc);
+	eml_buf_free(&priv);
+	eml_buf_free(&pub);
+}
+
+static void
+strict_requires_a_verified_signer(void **state)
+{
+	char text[2048];
 	struct eml_agent_policy pol;
-	uint8_t id[32], good[32], bad[32];
+	uint8_t id[32], signer[32];
 
 	(void)state;
-	snprintf(text, sizeof(text), "{\"version\":1,\"strict\":true,\"publishers\":[\"%s\"]}",
-	    ID_A);
+	policy_with_publisher(text, sizeof(text), true);
 	assert_eml_ok(parse_str(text, &pol));
+	assert_true(pol.strict);
+	assert_int_equal(pol.n_publishers, 1);
+	assert_non_null(pol.trust);
 	memset(id, 0x77, 32);
-	memset(good, 0x11, 32);
-	memset(bad, 0x11, 32);
-	bad[0] = 0x10;
+	memset(signer, 0x11, 32);
 	assert_eml(eml_agent_policy_check_model(&pol, id, NULL), EML_ERR_POLICY_UNSIGNED);
-	assert_eml(eml_agent_policy_check_model(&pol, id, bad), EML_ERR_POLICY_UNSIGNED);
-	assert_eml_ok(eml_agent_policy_check_model(&pol, id, good));
+	assert_eml_ok(eml_agent_policy_check_model(&pol, id, signer));
+	eml_agent_policy_clear(&pol);
+	assert_null(pol.trust);
+	/* Not strict: unsigned models pass. */
+	policy_with_publisher(text, sizeof(text), false);
+	assert_eml_ok(parse_str(text, &pol));
+	assert_eml_ok(eml_agent_policy_check_model(&pol, id, NULL));
+	eml_agent_policy_clear(&pol);
+	/* A publisher that is not a key. */
+	assert_eml(parse_str("{\"version\":1,\"publishers\":[\"-----BEGIN PUBLIC KEY-----\\nAAAA\\n"
+			     "-----END PUBLIC KEY-----\\n\"]}", &pol),
+	    EML_ERR_POLICY_FILE);
+	assert_null(pol.trust);
 }
 
 static void
@@ -174,7 +212,7 @@ main(void)
 		cmocka_unit_test(default_policy_is_open_and_per_request),
 		cmocka_unit_test(digest_is_canonical_policy_digest),
 		cmocka_unit_test(models_allowlist),
-		cmocka_unit_test(strict_requires_allowed_signer),
+		cmocka_unit_test(strict_requires_a_verified_signer),
 		cmocka_unit_test(rejects_bad_files),
 		cmocka_unit_test(load_from_file_and_missing_file),
 	};
