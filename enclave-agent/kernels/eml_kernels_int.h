@@ -123,12 +123,18 @@ void eml_conv2d_ref(const struct eml_conv2d_params *p, const float *x, const flo
     const float *bias, float *y);
 
 /* Depthwise (group == C == M) direct kernel for one channel plane:
- * x is H x W, w is kh x kw, y is OH x OW. */
+ * x is H x W, w is kh x kw, y is OH x OW; scratch holds
+ * eml_dwconv_scratch_size floats (the zero-padded plane). */
 typedef void (*eml_dwconv_fn)(const struct eml_conv2d_params *p, size_t OH, size_t OW,
-    const float *x, const float *w, float bias, float *y);
+    const float *x, const float *w, float bias, float *y, float *scratch);
 void eml_dwconv_avx2(const struct eml_conv2d_params *p, size_t OH, size_t OW,
-    const float *x, const float *w, float bias, float *y);
+    const float *x, const float *w, float bias, float *y, float *scratch);
 void eml_dwconv_avx512(const struct eml_conv2d_params *p, size_t OH, size_t OW,
-    const float *x, const float *w, float bias, float *y);
+    const float *x, const float *w, float bias, float *y, float *scratch);
+/* The padded plane: PH rows of PW floats, covering every input position a
+ * full-vector (even stride-2) load of any output vector touches. */
+void eml_dwconv_geometry(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t *PH,
+    size_t *PW);
+size_t eml_dwconv_scratch_size(const struct eml_conv2d_params *p, size_t OH, size_t OW);
 
 #endif

@@ -6,11 +6,18 @@
  * are serialised by run_mu (the engine runs one graph per pool at a time;
  * this only keeps misuse from corrupting state).
  *
- * Workers spin briefly before sleeping: on a busy 2-core machine a long
- * spin steals the core from the caller, so the spin is short.
+ * The caller never waits for a worker that has not joined the run: on a
+ * loaded machine a worker may not be scheduled for milliseconds, and then
+ * the caller simply does all the tasks itself. When the caller has drained
+ * the counter it closes the run; it then waits only for the workers that
+ * joined (they are finishing their last task). A worker that wakes after
+ * the close skips that run.
+ *
+ * Workers spin briefly on the generation before sleeping: on a busy 2-core
+ * machine a long spin steals the core from the caller, so the spin is
+ * short.
  */
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 
 #include "eml_mem.h"
@@ -26,14 +33,15 @@ struct eml_pool {
 	pthread_mutex_t mu;
 	pthread_cond_t cv_start;
 	pthread_cond_t cv_done;
-	/* Published under mu, read by workers after they see gen change. */
+	/* Under mu. */
 	eml_pool_fn fn;
 	void *arg;
 	size_t ntasks;
 	bool stop;
+	bool closed; /* the caller finished the current run */
+	int active;  /* workers inside the current run */
 	atomic_uint_fast64_t gen;
 	atomic_size_t next;
-	atomic_int busy; /* workers not yet finished with this generation */
 };
 
 struct pool_worker_arg {
@@ -79,6 +87,11 @@ pool_worker(void *varg)
 			break;
 		}
 		seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+		if (p->closed) { /* too late for this run */
+			pthread_mutex_unlock(&p->mu);
+			continue;
+		}
+		p->active++;
 		fn = p->fn;
 		arg = p->arg;
 		ntasks = p->ntasks;
@@ -86,11 +99,10 @@ pool_worker(void *varg)
 
 		pool_drain(p, fn, arg, ntasks, index);
 
-		if (atomic_fetch_sub_explicit(&p->busy, 1, memory_order_acq_rel) == 1) {
-			pthread_mutex_lock(&p->mu);
+		pthread_mutex_lock(&p->mu);
+		if (--p->active == 0 && p->closed)
 			pthread_cond_signal(&p->cv_done);
-			pthread_mutex_unlock(&p->mu);
-		}
+		pthread_mutex_unlock(&p->mu);
 	}
 	return NULL;
 }
@@ -117,9 +129,9 @@ eml_pool_new(int nthreads, struct eml_pool **out)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv_start, NULL);
 	pthread_cond_init(&p->cv_done, NULL);
+	p->closed = true;
 	atomic_init(&p->gen, 0);
 	atomic_init(&p->next, 0);
-	atomic_init(&p->busy, 0);
 	if (nthreads > 1) {
 		p->threads = eml_calloc((size_t)nthreads - 1, sizeof(*p->threads));
 		if (p->threads == NULL)
@@ -193,25 +205,21 @@ eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg)
 	p->fn = fn;
 	p->arg = arg;
 	p->ntasks = ntasks;
+	p->closed = false;
+	/* No worker is inside a run here (the last run waited for them), so
+	 * the counter can be reset. */
 	atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-	atomic_store_explicit(&p->busy, p->n - 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
 	pthread_cond_broadcast(&p->cv_start);
 	pthread_mutex_unlock(&p->mu);
 
 	pool_drain(p, fn, arg, ntasks, 0);
 
-	/* Every worker must leave this generation before the next run may
-	 * reset the counters, so wait for all of them, not only the tasks. */
-	for (t = 0; t < POOL_SPIN; t++) {
-		if (atomic_load_explicit(&p->busy, memory_order_acquire) == 0)
-			break;
-	}
-	if (atomic_load_explicit(&p->busy, memory_order_acquire) != 0) {
-		pthread_mutex_lock(&p->mu);
-		while (atomic_load_explicit(&p->busy, memory_order_acquire) != 0)
-			pthread_cond_wait(&p->cv_done, &p->mu);
-		pthread_mutex_unlock(&p->mu);
-	}
+	/* Close the run; wait only for the workers that joined it. */
+	pthread_mutex_lock(&p->mu);
+	p->closed = true;
+	while (p->active > 0)
+		pthread_cond_wait(&p->cv_done, &p->mu);
+	pthread_mutex_unlock(&p->mu);
 	pthread_mutex_unlock(&p->run_mu);
 }

@@ -37,6 +37,7 @@ struct eml_conv2d_plan {
 	size_t a_stride;
 	float *bias; /* eml_secure_alloc, M floats, or NULL */
 	size_t col_n; /* im2col floats in the workspace */
+	size_t dw_scratch; /* CONV_DW: floats per thread */
 	size_t ws;
 };
 
@@ -99,6 +100,28 @@ check_params(const struct eml_conv2d_params *p)
 	return EML_OK;
 }
 
+void
+eml_dwconv_geometry(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t *PH,
+    size_t *PW)
+{
+	size_t need_h = (OH - 1) * p->stride_h + (p->kh - 1) * p->dil_h + 1;
+	size_t need_w = (OW - 1) * p->stride_w + (p->kw - 1) * p->dil_w + 1;
+
+	*PH = need_h > p->H + p->pad_top ? need_h : p->H + p->pad_top;
+	/* Slack: a full vector from the last output column reads up to
+	 * 2 * 16 - 1 floats past it (stride 2, 16 lanes). */
+	*PW = (need_w > p->W + p->pad_left ? need_w : p->W + p->pad_left) + 32;
+}
+
+size_t
+eml_dwconv_scratch_size(const struct eml_conv2d_params *p, size_t OH, size_t OW)
+{
+	size_t PH, PW;
+
+	eml_dwconv_geometry(p, OH, OW, &PH, &PW);
+	return PH * PW;
+}
+
 static eml_err
 choose_method(struct eml_conv2d_plan *plan)
 {
@@ -122,6 +145,9 @@ choose_method(struct eml_conv2d_plan *plan)
 	}
 	if (p->group == p->C && p->M == p->C) {
 		plan->method = CONV_DW;
+		plan->dw_scratch = eml_dwconv_scratch_size(p, plan->OH, plan->OW);
+		if (eml_mul_overflow(plan->dw_scratch, (size_t)plan->nthreads, &plan->ws))
+			EML_BAIL(EML_ERR_OVERFLOW);
 		return EML_OK;
 	}
 	if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
@@ -288,6 +314,7 @@ struct dw_job {
 	const struct eml_conv2d_plan *plan;
 	const float *x;
 	float *y;
+	float *ws;
 };
 
 static void
@@ -301,7 +328,7 @@ dw_task(void *arg, size_t task, int thread)
 	(void)thread;
 	plan->dw(p, plan->OH, plan->OW, j->x + task * p->H * p->W,
 	    plan->w + c * p->kh * p->kw, plan->bias != NULL ? plan->bias[c] : 0.0f,
-	    j->y + task * plan->OH * plan->OW);
+	    j->y + task * plan->OH * plan->OW, j->ws + (size_t)thread * plan->dw_scratch);
 }
 
 static void
@@ -354,7 +381,7 @@ eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
 		eml_conv2d_ref(&plan->p, x, plan->w, plan->bias, y);
 		break;
 	case CONV_DW: {
-		struct dw_job j = { plan, x, y };
+		struct dw_job j = { plan, x, y, workspace };
 
 		eml_pool_run(pool, plan->p.N * plan->p.C, dw_task, &j);
 		break;
