@@ -4,7 +4,8 @@
 # outputs agree with an independent float64 numpy evaluation, and the output
 # comparison used by `make bench` rejects wrong answers. When the dev-only
 # ORT runner is installed (tests/bench/ort/node_modules) it is checked too;
-# this test never installs it.
+# this test never installs it. Where $BUILD/bin/eml is built, our engine's
+# outputs on the three models are compared with the vectors.
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -126,6 +127,33 @@ if command -v node >/dev/null 2>&1 && [ -d tests/bench/ort/node_modules/onnxrunt
 		"node $RUN bench '$T/models/transformer/model.onnx' --input '$VEC/transformer/input_0.pb' --iters 2 --warmup 0 | grep -Eq '^median_ms=[0-9.]+ min_ms=[0-9.]+$'"
 else
 	echo "  skip run.js checks: tests/bench/ort/node_modules not installed (tests/bench/ort/install.sh)"
+fi
+
+# 5. Our engine, end to end through the CLI (`eml run --local`, .pb in and
+# out), against ONNX Runtime's vectors: 1e-4 relative to the largest output.
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+EML="$BUILD/bin/eml"
+if [ -x "$EML" ]; then
+	for m in text-direction-cls resnet transformer; do
+		if [ $m = text-direction-cls ]; then model="$EML_SHARED/models/text-direction-cls.onnx"
+		else model="$T/models/$m/model.onnx"; fi
+		[ -f "$model" ] || continue
+		mk "want-$m" "$VEC/$m/output_0.pb"
+		for t in 1 2; do
+			rm -rf "$T/eml-$m"
+			mkdir -p "$T/eml-$m"
+			if "$EML" run --local "$model" --input "$VEC/$m/input_0.pb" --threads $t \
+				--output-dir "$T/eml-$m" >"$T/eml.log" 2>&1; then
+				expect 0 "eml run --local $m --threads $t = ORT within 1e-4" \
+					"$PY" "$GEN" compare "$T/want-$m" "$T/eml-$m" --tol 1e-4
+			else
+				bad "eml run --local $m --threads $t: $(grep -v '^$' "$T/eml.log" | tail -1)"
+			fi
+		done
+	done
+else
+	echo "  skip eml checks: $EML not built"
 fi
 
 echo "bench_vectors: $pass passed, $fail failed"
