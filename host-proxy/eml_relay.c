@@ -98,6 +98,7 @@ struct conn {
 	bool handshake_done;
 	uint64_t client_frames;
 	struct eml_buf replay;
+	bool replay_pending;
 	char conn_id[17];
 	bool have_first_rid;
 	struct eml_cid first_rid;
@@ -530,6 +531,23 @@ pend_pop(struct conn *c)
 	c->npend--;
 }
 
+/* Test hook: queue the saved frame for the agent, unless the proxy is
+ * writing one of its own right now (then inject_refill calls again). */
+static void
+start_replay(struct conn *c)
+{
+	if (!c->replay_pending || c->inj.active)
+		return;
+	c->replay_pending = false;
+	inject_clear(&c->inj);
+	c->inj.pre = c->replay;
+	eml_buf_init(&c->replay, c->replay.max);
+	c->inj.active = true;
+	c->inj.start = eml_now_ms();
+	EML_LOG_WARN("test.replay", NULL, EML_F_STR("conn", c->conn_id),
+	    EML_F_U64("frame", (uint64_t)c->env->replay_frame));
+}
+
 /* A relayed frame has been wholly written to dst. */
 static eml_err
 frame_done(struct conn *c, struct dir *d)
@@ -562,14 +580,13 @@ frame_done(struct conn *c, struct dir *d)
 			p->bytes_in = total;
 		}
 		if (d->replay_this) {
-			/* test hook: the same frame again, right behind it */
-			inject_clear(&c->inj);
-			c->inj.pre = c->replay;
-			eml_buf_init(&c->replay, c->replay.max);
-			c->inj.active = true;
-			c->inj.start = eml_now_ms();
-			EML_LOG_WARN("test.replay", NULL, EML_F_STR("conn", c->conn_id),
-			    EML_F_U64("frame", c->client_frames));
+			/* test hook: the same frame again once the agent has
+			 * answered it (a replay into a session at rest, the
+			 * way an attacker would time it), or right away for a
+			 * frame that gets no answer */
+			c->replay_pending = true;
+			if (!is_request(d->h.type))
+				start_replay(c);
 		}
 	} else {
 		stat_add(&s->frames_down, 1);
@@ -581,6 +598,8 @@ frame_done(struct conn *c, struct dir *d)
 			    d->h.type == EML_MSG_ERROR ? (eml_err)d->err_code : EML_OK);
 			pend_pop(c);
 		}
+		if (c->npend == 0)
+			start_replay(c);
 	}
 	dir_reset_frame(d);
 	return EML_OK;
@@ -619,6 +638,8 @@ inject_refill(struct conn *c)
 		}
 		capture_flush(c, d);
 		inject_clear(inj);
+		if (c->npend == 0)
+			start_replay(c);
 		return EML_OK;
 	}
 	d->out_len = n;

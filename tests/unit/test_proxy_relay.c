@@ -580,11 +580,26 @@ drain_waits_for_outstanding_request(void **state)
 }
 
 static void
+recv_expect(int fd, const uint8_t rid[16], const uint8_t *body, size_t n, int flip_last)
+{
+	struct eml_envelope env;
+	struct eml_buf b;
+
+	assert_eml_ok(recv_env(fd, 3000, &env, &b));
+	assert_memory_equal(env.request_id, rid, 16);
+	assert_int_equal(env.body_len, n);
+	assert_memory_equal(env.body, body, n - 1);
+	assert_int_equal(env.body[n - 1], body[n - 1] ^ (flip_last ? 1 : 0));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+}
+
+/* Replay: the saved request goes to the agent again once it has answered
+ * it. Tamper: the lowest bit of the frame's last byte flipped. */
+static void
 tamper_and_replay_hooks(void **state)
 {
 	struct fx *f = *state;
-	struct eml_envelope env;
-	struct eml_buf b;
 	uint8_t body[64];
 
 	for (size_t i = 0; i < sizeof(body); i++)
@@ -593,22 +608,30 @@ tamper_and_replay_hooks(void **state)
 	f->env.replay_frame = 1;
 	start(f);
 	send_env(f->client, EML_MSG_INFER_REQUEST, RID1, body, sizeof(body));
+	recv_expect(f->agent, RID1, body, sizeof(body), 0);
+	send_env(f->agent, EML_MSG_INFER_RESPONSE, RID1, body, sizeof(body));
+	recv_expect(f->client, RID1, body, sizeof(body), 0);
+	/* the replay, intact */
+	recv_expect(f->agent, RID1, body, sizeof(body), 0);
 	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, body, sizeof(body));
-	/* frame 1, then its replay, both intact */
-	for (int k = 0; k < 2; k++) {
-		assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
-		assert_memory_equal(env.request_id, RID1, 16);
-		assert_memory_equal(env.body, body, sizeof(body));
-		eml_envelope_clear(&env);
-		eml_buf_free_nowipe(&b);
-	}
-	/* frame 2 with the lowest bit of its last byte flipped */
-	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
-	assert_memory_equal(env.request_id, RID2, 16);
-	assert_memory_equal(env.body, body, sizeof(body) - 1);
-	assert_int_equal(env.body[sizeof(body) - 1], body[sizeof(body) - 1] ^ 1);
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_expect(f->agent, RID2, body, sizeof(body), 1);
+	(void)shutdown(f->client, SHUT_RDWR);
+	assert_eml_ok(finish(f));
+}
+
+/* A frame that gets no answer (CLOSE) is replayed right behind itself. */
+static void
+replay_of_unanswered_frame(void **state)
+{
+	struct fx *f = *state;
+	uint8_t body[32];
+
+	memset(body, 0x33, sizeof(body));
+	f->env.replay_frame = 1;
+	start(f);
+	send_env(f->client, EML_MSG_CLOSE, RID1, body, sizeof(body));
+	recv_expect(f->agent, RID1, body, sizeof(body), 0);
+	recv_expect(f->agent, RID1, body, sizeof(body), 0);
 	(void)shutdown(f->client, SHUT_RDWR);
 	assert_eml_ok(finish(f));
 }
@@ -740,6 +763,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(agent_closes_cleanly, setup, teardown),
 		cmocka_unit_test_setup_teardown(drain_waits_for_outstanding_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(tamper_and_replay_hooks, setup, teardown),
+		cmocka_unit_test_setup_teardown(replay_of_unanswered_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(capture_and_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(agent_error_code_is_audited, setup, teardown),
 	};
