@@ -114,6 +114,14 @@ fetch_piece(struct eml_agent_blob_ctx *c, uint64_t offset, uint8_t *dst, size_t 
 		rc = host_error(&env);
 		goto out;
 	}
+	if (env.type != EML_MSG_BLOB_RESPONSE && eml_msg_type_sealed(env.type) &&
+	    c->unexpected != NULL) {
+		if ((rc = c->unexpected(c->arg, &env)) == EML_OK) {
+			eml_err_set_detail("%s while a request runs", eml_msg_type_name(env.type));
+			EML_FAIL(rc, EML_ERR_SESSION_STATE);
+		}
+		goto out;
+	}
 	if (env.type != EML_MSG_BLOB_RESPONSE) {
 		eml_err_set_detail("expected BLOB_RESPONSE, got %s", eml_msg_type_name(env.type));
 		EML_FAIL(rc, EML_ERR_PROTO_MSG_TYPE);

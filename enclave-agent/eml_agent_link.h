@@ -63,6 +63,13 @@ struct eml_agent_blob_ctx {
 	struct eml_agent_link *link;
 	const uint8_t *content_id;
 	uint64_t file_size;
+	/* A client never sends while its request runs, so a sealed frame in
+	 * place of a blob answer is a replay, an injection or a broken
+	 * client. unexpected (may be NULL) decides what it was (the session
+	 * tries to open it: a replay then fails authentication); the fetch
+	 * fails with its code, or EML_ERR_SESSION_STATE when it returns OK. */
+	eml_err (*unexpected)(void *arg, const struct eml_envelope *env);
+	void *arg;
 };
 void eml_agent_blob_source(struct eml_blob_source *src, struct eml_agent_blob_ctx *ctx);
 

@@ -237,6 +237,22 @@ out:
 	return rc;
 }
 
+/* A sealed frame from the client's side arrived while we waited for the
+ * host: try to open it. A replayed or altered frame fails here with
+ * EML_ERR_CRYPTO_AUTH and closes the channel. */
+static eml_err
+on_unexpected(void *arg, const struct eml_envelope *env)
+{
+	struct sess *s = arg;
+	struct eml_buf scratch;
+	eml_err rc;
+
+	eml_buf_init_secure(&scratch, s->link.frame_max);
+	rc = eml_channel_open(s->ch, env, &scratch);
+	eml_buf_free(&scratch);
+	return rc;
+}
+
 static void
 drop_kept(struct sess *s)
 {
@@ -276,6 +292,8 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	bctx.link = &s->link;
 	bctx.content_id = content_id;
 	bctx.file_size = file_size;
+	bctx.unexpected = on_unexpected;
+	bctx.arg = s;
 	eml_agent_blob_source(&src, &bctx);
 	memset(&opts, 0, sizeof(opts));
 	/* A signature is checked whenever the policy names publishers (and
@@ -357,8 +375,15 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	 * proxy's logs correlate them. */
 	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
 	if ((rc = get_model(s, req->topology_key.data, req->topology_key.len,
-	    &req->model_signature, &am, &ex, &reused)) != EML_OK)
+	    &req->model_signature, &am, &ex, &reused)) != EML_OK) {
+		/* A failure of the connection while fetching ends the session:
+		 * I/O or framing (the host is gone or misbehaving), crypto (a
+		 * replayed or altered client frame), a message out of order. */
+		if (eml_err_category(rc) == 100 || eml_err_category(rc) == 200 ||
+		    eml_err_category(rc) == 400 || rc == EML_ERR_SESSION_STATE)
+			goto out;
 		goto refuse;
+	}
 	t_asm = eml_now_ms();
 	if ((rc = eml_agent_exec_run(ex, in, req->n_inputs, outs, EML_AGENT_MAX_IO,
 	    &n_outs)) != EML_OK)

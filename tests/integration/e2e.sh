@@ -26,10 +26,6 @@ source tests/integration/lib/e2e.bash
 for b in "$EML" "$EML_AGENT" "$EML_PROXY"; do
 	[ -x "$b" ] || { echo "FAIL: e2e: $b missing"; exit 1; }
 done
-if "$EML_PROXY" --help 2>&1 | grep -q 'not implemented'; then
-	echo "SKIP: e2e: eml-proxy is still a stub in this build"
-	exit 0
-fi
 e2e_init
 W=$E2E_DIR
 export EML_LOG_LEVEL=info
@@ -80,7 +76,7 @@ for i in $(seq 0 $((N_INPUTS - 1))); do
 done
 
 start_agent agent || { echo "FAIL: e2e: agent did not start"; exit 1; }
-start_proxy proxy --capture "$W/capture-main.bin" ||
+start_proxy proxy --capture "$W/capture-main.bin" --audit "$W/audit.log" ||
 	{ echo "FAIL: e2e: proxy did not start"; exit 1; }
 "$EML_PROXY" blob put --weights "$W/store" "$W/model/weights.sealed" >"$W/put.log" 2>&1 ||
 	{ cat "$W/put.log"; echo "FAIL: e2e: blob put"; exit 1; }
@@ -196,6 +192,7 @@ infer "$MAIN_PORT" "$W/client.json" "$W/in0.pb" "$W/out-kill" --repeat 1000 --qu
 kpid=$!
 sleep 1
 kill -9 "$AGENT_PID" 2>/dev/null
+wait "$AGENT_PID" 2>/dev/null
 wait "$kpid"
 rc=$?
 code=$(grep -o 'EML_ERR_[A-Z_]*' "$W/kill.out" | head -1)
@@ -232,13 +229,32 @@ e2e_raw_tensor "$W/ref3/output_0.pb" "$W/out3.raw"
 secrets+=("$W/out3.raw")
 e2e_plain_weights "$E2E_MODEL" "$W/weights.raw"
 secrets+=("$W/weights.raw")
-seen=("$W"/capture-*.bin "$W"/proxy*.log "$W"/agent*.log)
+seen=("$W"/capture-*.bin "$W"/proxy*.log "$W"/agent*.log "$W/audit.log")
 while IFS= read -r f; do seen+=("$f"); done < <(find "$W/store" -type f)
 if "$CONFSCAN" --secret "${secrets[@]}" --seen "${seen[@]}" >"$W/scan.log" 2>&1; then
 	e2e_pass "confidentiality: $(grep -c clean "$W/scan.log") secrets, no 16-byte window in $(wc -c < <(cat "${seen[@]}")) bytes the host relayed, stored or logged"
 else
 	cat "$W/scan.log"
 	e2e_fail "confidentiality scan"
+fi
+
+# ---------------------------------------------------------------- 9
+# The scan must be able to fail: plant 16 bytes of an input (taken from
+# the middle, unaligned) into a copy of the capture.
+"$PY" - "$W/in0.raw" "$W/capture-main.bin" "$W/planted.bin" <<'EOF'
+import sys
+secret = open(sys.argv[1], "rb").read()
+seen = bytearray(open(sys.argv[2], "rb").read())
+win = secret[1001:1017]
+seen[12345:12345] = win
+open(sys.argv[3], "wb").write(bytes(seen))
+EOF
+if ! "$CONFSCAN" --secret "$W/in0.raw" --seen "$W/planted.bin" >"$W/scan-planted.log" 2>&1 &&
+	grep -q 'LEAK: .*in0.raw offset 1001' "$W/scan-planted.log"; then
+	e2e_pass "confidentiality scan sanity: a planted 16-byte input window is found"
+else
+	cat "$W/scan-planted.log"
+	e2e_fail "confidentiality scan did not find a planted window"
 fi
 
 exit $E2E_FAILED
