@@ -267,7 +267,7 @@ conv_rejects_bad_params(void **state)
 {
 	struct eml_conv2d_params p;
 	struct eml_conv2d_plan *plan = (struct eml_conv2d_plan *)1;
-	float w[64] = { 0 };
+	float w[4 * 4 * 3 * 3] = { 0 };
 
 	(void)state;
 	memset(&p, 0, sizeof(p));
