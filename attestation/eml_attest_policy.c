@@ -345,7 +345,13 @@ eml_attest_policy_digest(const uint8_t *manifest, size_t n, uint8_t out[EML_ATTE
 	crypto_hash_sha256_final(&st, out);
 	rc = EML_OK;
 out:
-	free(canon); /* allocated by jansson's allocator */
+	if (canon != NULL) {
+		json_free_t jfree = NULL;
+
+		/* Allocated by jansson: release it through jansson's allocator. */
+		json_get_alloc_funcs(NULL, &jfree);
+		jfree(canon);
+	}
 	json_decref(root);
 	return rc;
 }

@@ -216,8 +216,10 @@ eml_cbor_decode(struct eml_cur *c, cbor_item_t **out)
 		eml_err_set_detail("CBOR does not decode (libcbor error %d)", (int)res.error.code);
 		EML_BAIL(EML_ERR_ATTEST_CBOR);
 	}
-	c->p += len;
-	c->left -= len;
+	if (eml_cur_skip(c, len) != EML_OK) {
+		cbor_decref(&it);
+		EML_BAIL(EML_ERR_INTERNAL);
+	}
 	*out = it;
 	return EML_OK;
 }

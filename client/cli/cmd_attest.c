@@ -86,13 +86,17 @@ default_root(char *dst, size_t n)
 {
 	char exe[4096];
 	ssize_t l = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
 	static const char *const rel[] = { "/../../attestation/roots/" AWS_ROOT_NAME,
 		"/../share/eml/" AWS_ROOT_NAME };
 
 	if (l <= 0)
 		return false;
 	exe[l] = '\0';
-	*strrchr(exe, '/') = '\0';
+	slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return false;
+	*slash = '\0';
 	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
 		if ((size_t)snprintf(dst, n, "%s%s", exe, rel[i]) < n && access(dst, R_OK) == 0)
 			return true;
