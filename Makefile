@@ -273,7 +273,7 @@ FUZZ_BUILD ?= build-fuzz
 
 fuzz:
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SAN=1 OPT="-O1 -g" \
-		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link" fuzz-bins
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link -Wno-error" fuzz-bins
 	@FUZZ_BUILD=$(FUZZ_BUILD) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz.sh \
 		$(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 
