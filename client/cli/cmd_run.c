@@ -1,8 +1,9 @@
 /*
  * eml run --local MODEL.onnx --input FILE... [--output-dir DIR]
- *         [--threads N] [--bench N]
+ *         [--threads N] [--bench N] [--profile]
  *
- * Runs a model on this machine with the same engine the enclave runs.
+ * Runs a model on this machine with the same engine the enclave runs, on
+ * the same input: the model is split in memory and assembled back first.
  * FILEs are ONNX TensorProto .pb files (the ONNX test-data format). They
  * are matched to the graph inputs by the name stored in the file when
  * every file names a distinct graph input, otherwise in order.
@@ -18,6 +19,9 @@
  * (milliseconds with three decimals, wall clock of eml_plan_run alone:
  * planning and file I/O excluded). Details go to stderr.
  *
+ * --profile: with --bench, time per operator type and the slowest nodes
+ * on stderr.
+ *
  * Exit codes (DESIGN §9): 0 success, 1 invalid or unsupported model,
  * 2 usage, 3 I/O or engine failure.
  */
@@ -30,8 +34,11 @@
 
 #include "cli.h"
 #include "client/onnx_import.h"
+#include "client/split.h"
 #include "eml_mem.h"
+#include "enclave-agent/engine/eml_assemble.h"
 #include "enclave-agent/engine/eml_engine.h"
+#include "enclave-agent/engine/eml_topo.h"
 
 #define MAX_INPUTS 64
 #define MAX_BENCH 100000
@@ -96,6 +103,38 @@ match_by_name(const struct eml_graph *g, struct eml_tensor *in, size_t n)
 	EML_MEMCPY(in, tmp, n * sizeof(*in));
 }
 
+/*
+ * DESIGN §6: run exactly what the enclave runs. The imported graph is split
+ * in memory (topology key + sealed blob), freed, and assembled back: the
+ * engine then sees the graph the agent would see, weights in one locked
+ * region. *g is replaced by the assembled graph; *am keeps the weights and
+ * must outlive the engine model.
+ */
+static eml_err
+split_assemble(struct eml_graph **g, struct eml_assembly **am)
+{
+	static const struct eml_assemble_opts opts = { false, NULL, NULL, 0 };
+	struct eml_buf topo;
+	struct eml_buf blob;
+	eml_err rc;
+
+	eml_buf_init_secure(&topo, EML_TOPO_MAX_LEN);
+	eml_buf_init(&blob, (size_t)EML_BLOB_PLAINTEXT_MAX);
+	rc = eml_split_graph_mem(*g, NULL, &topo, &blob, NULL);
+	if (rc == EML_OK) {
+		eml_graph_free(*g);
+		*g = NULL;
+		rc = eml_assemble_mem(topo.data, topo.len, blob.data, blob.len, &opts, am);
+	}
+	if (rc == EML_OK) {
+		*g = (*am)->graph;
+		(*am)->graph = NULL; /* the engine takes it; weights stay in *am */
+	}
+	eml_buf_free(&topo);
+	eml_buf_free_nowipe(&blob); /* ciphertext */
+	return rc;
+}
+
 static void
 summary(const char *name, const struct eml_tensor *t)
 {
@@ -145,9 +184,10 @@ eml_cmd_run(int argc, char **argv)
 	const char *files[MAX_INPUTS];
 	size_t nfiles = 0;
 	long threads = 1, bench = 0;
-	bool local = false;
+	bool local = false, profile = false;
 	struct eml_graph *g = NULL;
 	struct eml_model *m = NULL;
+	struct eml_assembly *am = NULL;
 	struct eml_plan *plan = NULL;
 	struct eml_tensor in[MAX_INPUTS];
 	size_t nin = 0;
@@ -163,6 +203,8 @@ eml_cmd_run(int argc, char **argv)
 			return 0;
 		} else if (strcmp(a, "--local") == 0) {
 			local = true;
+		} else if (strcmp(a, "--profile") == 0) {
+			profile = true;
 		} else if (strcmp(a, "--input") == 0) {
 			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
 				if (nfiles == MAX_INPUTS) {
@@ -214,6 +256,11 @@ eml_cmd_run(int argc, char **argv)
 		nin = i + 1;
 	}
 	match_by_name(g, in, nin);
+	rc = split_assemble(&g, &am);
+	if (rc != EML_OK) {
+		status = eml_cli_fail("split and assemble", rc);
+		goto out;
+	}
 	rc = eml_model_new(g, &m);
 	g = NULL; /* transferred, also on failure */
 	if (rc != EML_OK) {
@@ -222,7 +269,8 @@ eml_cmd_run(int argc, char **argv)
 		goto out;
 	}
 	{
-		struct eml_plan_opts opts = { (int)threads, false, false, true };
+		struct eml_plan_opts opts = { .nthreads = (int)threads,
+			.bind_small_inputs = true, .profile = profile };
 		rc = eml_plan_new(m, in, nin, &opts, &plan);
 	}
 	if (rc != EML_OK) {
@@ -273,6 +321,7 @@ eml_cmd_run(int argc, char **argv)
 		}
 		qsort(times, (size_t)bench, sizeof(double), cmp_double);
 		fprintf(stderr, "eml run: %ld timed runs, %ld threads\n", bench, threads);
+		eml_plan_print_profile(plan, stderr);
 		printf("median_ms=%.3f min_ms=%.3f\n",
 		    bench % 2 ? times[bench / 2] : (times[bench / 2 - 1] + times[bench / 2]) / 2,
 		    times[0]);
@@ -283,6 +332,7 @@ out:
 	eml_plan_free(plan);
 	eml_model_free(m);
 	eml_graph_free(g);
+	eml_assembly_destroy(am); /* after the model: its weights live here */
 	for (size_t i = 0; i < nin; i++)
 		eml_tensor_clear(&in[i]);
 	return status;

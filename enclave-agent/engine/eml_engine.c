@@ -2,8 +2,10 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "eml_mem.h"
 
@@ -957,6 +959,11 @@ eml_plan_new(const struct eml_model *m, const struct eml_tensor *inputs, size_t 
 	count_uses(p);
 	if ((rc = layout(p)) != EML_OK)
 		goto out;
+	if (p->opts.profile) {
+		p->prof = eml_calloc(p->n_order + 1, sizeof(double));
+		if (p->prof == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+	}
 	p->st.n_nodes = p->npn;
 	p->st.n_steps = p->n_order;
 	*out = p;
@@ -965,6 +972,70 @@ eml_plan_new(const struct eml_model *m, const struct eml_tensor *inputs, size_t 
 out:
 	eml_plan_free(p);
 	return rc;
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void
+eml_plan_print_profile(const struct eml_plan *p, FILE *f)
+{
+	const char *names[64];
+	double per[64], total = 0;
+	size_t nn = 0, runs;
+
+	if (p == NULL || p->prof == NULL || p->prof_runs == 0)
+		return;
+	runs = p->prof_runs;
+	for (size_t s = 0; s < p->n_order; s++) {
+		const struct pnode *pn = &p->pn[p->order[s]];
+		size_t k;
+		total += p->prof[s];
+		for (k = 0; k < nn; k++)
+			if (strcmp(names[k], pn->op->name) == 0)
+				break;
+		if (k == nn && nn < 64) {
+			names[nn] = pn->op->name;
+			per[nn++] = 0;
+		}
+		if (k < nn)
+			per[k] += p->prof[s];
+	}
+	fprintf(f, "profile: %zu runs, %.3f ms per run in %zu steps\n", runs,
+	    total * 1e3 / (double)runs, p->n_order);
+	for (size_t k = 0; k < nn; k++)
+		fprintf(f, "  %-20s %9.3f ms %5.1f%%\n", names[k], per[k] * 1e3 / (double)runs,
+		    total > 0 ? 100.0 * per[k] / total : 0.0);
+	for (int top = 0; top < 8; top++) {
+		size_t best = SIZE_MAX;
+		for (size_t s = 0; s < p->n_order; s++) {
+			if (best == SIZE_MAX || p->prof[s] > p->prof[best])
+				best = s;
+		}
+		if (best == SIZE_MAX || p->prof[best] <= 0)
+			break;
+		{
+			const struct pnode *pn = &p->pn[p->order[best]];
+			const struct val *o = &p->v[pn->out[0]];
+			fprintf(f, "  slowest: %-28s %-14s %8.3f ms  out [", pn->n->name, pn->op->name,
+			    p->prof[best] * 1e3 / (double)runs);
+			for (int d = 0; d < o->rank; d++)
+				fprintf(f, "%s%lld", d ? "," : "", (long long)o->dims[d]);
+			fprintf(f, "]%s%s\n", pn->conv != NULL ? " conv:" : "",
+			    pn->conv != NULL ? eml_conv2d_method(pn->conv) : "");
+		}
+		/* Mark as printed: negate (restored below). */
+		p->prof[best] = -p->prof[best];
+	}
+	for (size_t s = 0; s < p->n_order; s++)
+		if (p->prof[s] < 0)
+			p->prof[s] = -p->prof[s];
 }
 
 eml_err
@@ -1007,8 +1078,16 @@ eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_input
 	p->run_err = EML_OK;
 	for (size_t s = 0; s < p->n_order; s++) {
 		struct pnode *pn = &p->pn[p->order[s]];
-		pn->op->run(p, pn);
+		if (p->prof != NULL) {
+			double t0 = now_s();
+			pn->op->run(p, pn);
+			p->prof[s] += now_s() - t0;
+		} else {
+			pn->op->run(p, pn);
+		}
 	}
+	if (p->prof != NULL)
+		p->prof_runs++;
 	if (p->run_err != EML_OK)
 		EML_BAIL(p->run_err);
 	for (size_t i = 0; i < g->n_outputs; i++) {
@@ -1079,6 +1158,7 @@ eml_plan_free(struct eml_plan *p)
 	eml_free(p->out_idx);
 	eml_free(p->outs);
 	eml_free(p->order);
+	eml_free(p->prof);
 	eml_pool_free(p->pool);
 	eml_free_wipe(p, sizeof(*p));
 }

@@ -22,6 +22,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "eml_err.h"
 #include "eml_graph.h"
@@ -62,6 +63,7 @@ struct eml_plan_opts {
 	 * inputs). eml_plan_run then refuses other values for them
 	 * (EML_ERR_INFER_INPUT): plan again. */
 	bool bind_small_inputs;
+	bool profile;       /* time every step (eml_plan_print_profile) */
 };
 
 /*
@@ -94,5 +96,8 @@ struct eml_plan_stats {
 	size_t naive_bytes;  /* sum of activation sizes without reuse */
 };
 void eml_plan_get_stats(const struct eml_plan *p, struct eml_plan_stats *st);
+/* With opts.profile: time per operator type and the slowest nodes, summed
+ * over all runs so far, printed to f. */
+void eml_plan_print_profile(const struct eml_plan *p, FILE *f);
 
 #endif

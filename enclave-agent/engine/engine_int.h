@@ -113,6 +113,8 @@ struct eml_plan {
 	struct eml_plan_stats st;
 	eml_err run_err; /* set by an operator that met bad data at run */
 	size_t *order; /* live pnode indices in run order */
+	double *prof;  /* seconds per step (opts.profile) */
+	size_t prof_runs;
 	size_t n_order;
 };
 

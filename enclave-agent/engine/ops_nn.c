@@ -1251,7 +1251,7 @@ resize_plan(struct eml_plan *p, struct pnode *pn)
 	/* Workspace: per dimension two indices (as int64) and a weight. */
 	pn->ws = 0;
 	for (int i = 0; i < x->rank; i++)
-		pn->ws += (size_t)dims[i] * (2 * sizeof(int64_t) + sizeof(float));
+		pn->ws += (size_t)dims[i] * 3 * sizeof(int64_t);
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
 }
 
@@ -1272,12 +1272,14 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 	for (int d = 0; d < rank; d++) {
 		int64_t in = x->dims[d], out = y->dims[d];
 		float s = pn->fp[d];
+		/* Weights are stored as 8-byte slots so that every table
+		 * stays 8-byte aligned. */
 		i0[d] = (int64_t *)(void *)ws;
 		ws += (size_t)out * sizeof(int64_t);
 		i1[d] = (int64_t *)(void *)ws;
 		ws += (size_t)out * sizeof(int64_t);
 		wt[d] = (float *)(void *)ws;
-		ws += (size_t)out * sizeof(float);
+		ws += (size_t)out * sizeof(int64_t);
 		for (int64_t o = 0; o < out; o++) {
 			float c;
 			switch (pn->ip[1]) {

@@ -259,7 +259,7 @@ run_dataset(const struct eml_model *m, const char *test, const char *dsdir)
 	struct eml_tensor in[MAX_TENSORS], want[MAX_TENSORS];
 	size_t nin = 0, nwant = 0;
 	struct eml_plan *plan = NULL;
-	struct eml_plan_opts opts = { 1, false, false, true };
+	struct eml_plan_opts opts = { .nthreads = 1, .bind_small_inputs = true };
 	enum result r = R_FAIL;
 	eml_err e;
 

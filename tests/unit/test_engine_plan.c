@@ -175,7 +175,7 @@ test_liveness(void **state)
 	m = load(13);
 	in = ftensor(x, 2, d);
 	for (int variant = 0; variant < 2; variant++) {
-		struct eml_plan_opts o = { 1, false, variant == 1, false };
+		struct eml_plan_opts o = { .nthreads = 1, .no_inplace = variant == 1 };
 		struct eml_plan *p = NULL;
 		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
 		assert_eml_ok(eml_plan_run(p, &in, 1));
@@ -324,7 +324,7 @@ test_fusion_conv_bn_relu(void **state)
 	m = load(13);
 	in = ftensor(x, 4, xd);
 	for (int variant = 0; variant < 2; variant++) {
-		struct eml_plan_opts o = { 1, variant == 1, false, false };
+		struct eml_plan_opts o = { .nthreads = 1, .no_fusion = variant == 1 };
 		struct eml_plan *p = NULL;
 		struct eml_plan_stats st;
 		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
@@ -374,7 +374,7 @@ test_fusion_matmul_bias_act(void **state)
 	m = load(13);
 	in = ftensor(x, 3, xd);
 	for (int variant = 0; variant < 2; variant++) {
-		struct eml_plan_opts o = { variant + 1, variant == 1, false, false };
+		struct eml_plan_opts o = { .nthreads = variant + 1, .no_fusion = variant == 1 };
 		struct eml_plan *p = NULL;
 		struct eml_plan_stats st;
 		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
@@ -411,7 +411,7 @@ test_input_checks(void **state)
 	struct eml_tensor in[2];
 	struct eml_model *m;
 	struct eml_plan *p = NULL;
-	struct eml_plan_opts bind = { 1, false, false, true };
+	struct eml_plan_opts bind = { .nthreads = 1, .bind_small_inputs = true };
 
 	(void)state;
 	build_reshape_from_input();
@@ -571,7 +571,7 @@ test_text_direction(void **state)
 	assert_eml_ok(eml_onnx_tensor_read_file(vin, &in));
 	assert_eml_ok(eml_onnx_tensor_read_file(vout, &want));
 	for (int threads = 1; threads <= 2; threads++) {
-		struct eml_plan_opts o = { threads, false, false, false };
+		struct eml_plan_opts o = { .nthreads = threads };
 		struct eml_plan *p = NULL;
 		const struct eml_tensor *y;
 		const float *a, *b;

@@ -193,18 +193,18 @@ static void
 test_raw_data_length(void **state)
 {
 	struct eml_graph *g = NULL;
-	float w[6] = { 0 };
+	float w[7] = { 0 };
 	int64_t d[2] = { 2, 3 };
 
 	(void)state;
 	graph_relu();
-	add_init("w", 1, d, 2, w, sizeof(w) - 1); /* one byte short */
+	add_init("w", 1, d, 2, w, 6 * sizeof(float) - 1); /* one byte short */
 	assert_eml(import_model(13, &g), EML_ERR_ONNX_DATA);
 	graph_relu();
-	add_init("w", 1, d, 2, w, sizeof(w) + 4); /* one element too many */
+	add_init("w", 1, d, 2, w, 7 * sizeof(float)); /* one element too many */
 	assert_eml(import_model(13, &g), EML_ERR_ONNX_DATA);
 	graph_relu();
-	add_init("w", 1, d, 2, w, sizeof(w));
+	add_init("w", 1, d, 2, w, 6 * sizeof(float));
 	assert_eml_ok(import_model(13, &g));
 	assert_int_equal(g->n_initializers, 1);
 	assert_int_equal(g->initializers[0].nbytes, 24);
