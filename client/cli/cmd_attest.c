@@ -508,9 +508,10 @@ cmd_verify(int argc, char **argv)
 		goto out;
 	}
 	v.at = a.at;
+	/* Fields are worth printing only when the whole document parsed; a
+	 * partial parse would show a misleading half document. */
+	v.parsed = eml_attest_doc_parse(docb.data, docb.len, doc) == EML_OK;
 	v.rc = eml_attest_verify(docb.data, docb.len, root, at, at_s, pol, doc);
-	/* Fields are worth printing once the envelope and payload parsed. */
-	v.parsed = doc->module_id[0] != '\0';
 	if (a.json)
 		print_json(doc, &v);
 	else if (v.rc == EML_OK)
