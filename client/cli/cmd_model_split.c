@@ -82,13 +82,13 @@ eml_cmd_model_split(int argc, char **argv)
 	if (rc != EML_OK)
 		return eml_cli_fail("model split", rc);
 	eml_hex_encode(id, info.content_id, sizeof(info.content_id));
-	printf("content id    %s\n", id);
-	printf("weights       %llu bytes in %zu tensors (%zu small shape constants inline)\n",
+	printf("content id      %s\n", id);
+	printf("weights         %llu bytes in %zu tensors (%zu small shape constants inline)\n",
 	    (unsigned long long)info.weight_bytes, info.n_blob_tensors, info.n_inline_tensors);
-	printf("%-13s %llu bytes\n", EML_SPLIT_BLOB_FILE, (unsigned long long)info.blob_bytes);
-	printf("%-13s %zu bytes (secret: keep it with the client)\n", EML_SPLIT_TOPO_FILE,
+	printf("%-15s %llu bytes\n", EML_SPLIT_BLOB_FILE, (unsigned long long)info.blob_bytes);
+	printf("%-15s %zu bytes (secret: keep it with the client)\n", EML_SPLIT_TOPO_FILE,
 	    info.topo_bytes);
 	if (key != NULL)
-		printf("%-13s signed\n", EML_SPLIT_SIG_FILE);
+		printf("%-15s signed\n", EML_SPLIT_SIG_FILE);
 	return 0;
 }

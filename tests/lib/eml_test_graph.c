@@ -1,6 +1,7 @@
 #include "eml_test_graph.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "eml_mem.h"
@@ -396,4 +397,79 @@ eml_test_graph_each_tensor(const struct eml_graph *g,
 		for (size_t j = 0; j < g->nodes[i].n_attrs; j++)
 			if (g->nodes[i].attrs[j].type == EML_ATTR_TENSOR && g->nodes[i].attrs[j].t != NULL)
 				fn(g->nodes[i].attrs[j].t, arg);
+}
+
+static size_t
+hash16(const uint8_t *p)
+{
+	uint64_t a;
+	uint64_t b;
+
+	memcpy(&a, p, 8);
+	memcpy(&b, p + 8, 8);
+	a ^= b * 0x9e3779b97f4a7c15ULL;
+	a ^= a >> 29;
+	a *= 0xbf58476d1ce4e5b9ULL;
+	return (size_t)(a ^ (a >> 32));
+}
+
+void
+eml_test_windows_init(struct eml_test_windows *w, size_t cap)
+{
+	size_t slots = 16;
+
+	while (slots < 2 * cap + 1)
+		slots *= 2;
+	assert_true(cap < UINT32_MAX);
+	w->keys = eml_alloc(cap * 16 + 1);
+	w->slots = eml_calloc(slots, sizeof(uint32_t));
+	assert_non_null(w->keys);
+	assert_non_null(w->slots);
+	w->n = 0;
+	w->cap = cap;
+	w->mask = slots - 1;
+}
+
+void
+eml_test_windows_add(struct eml_test_windows *w, const uint8_t *p16)
+{
+	size_t h = hash16(p16) & w->mask;
+
+	assert_true(w->n < w->cap);
+	while (w->slots[h] != 0) {
+		if (memcmp(w->keys + 16 * (w->slots[h] - 1), p16, 16) == 0)
+			return;
+		h = (h + 1) & w->mask;
+	}
+	memcpy(w->keys + 16 * w->n, p16, 16);
+	w->slots[h] = (uint32_t)(++w->n);
+}
+
+void
+eml_test_windows_of(struct eml_test_windows *w, const uint8_t *hay, size_t len)
+{
+	eml_test_windows_init(w, len >= 16 ? len - 15 : 0);
+	for (size_t i = 0; i + 16 <= len; i++)
+		eml_test_windows_add(w, hay + i);
+}
+
+bool
+eml_test_windows_has(const struct eml_test_windows *w, const uint8_t *p16)
+{
+	size_t h = hash16(p16) & w->mask;
+
+	while (w->slots[h] != 0) {
+		if (memcmp(w->keys + 16 * (w->slots[h] - 1), p16, 16) == 0)
+			return true;
+		h = (h + 1) & w->mask;
+	}
+	return false;
+}
+
+void
+eml_test_windows_free(struct eml_test_windows *w)
+{
+	eml_free(w->keys);
+	eml_free(w->slots);
+	memset(w, 0, sizeof(*w));
 }

@@ -34,4 +34,23 @@ void eml_test_graph_assert_equal(const struct eml_graph *a, const struct eml_gra
 void eml_test_graph_each_tensor(const struct eml_graph *g,
     void (*fn)(const struct eml_tensor *t, void *arg), void *arg);
 
+/*
+ * A set of 16-byte windows (hash table), for the separation tests: "does
+ * any 16-byte window of A occur in B" over megabytes needs O(1) lookups.
+ */
+struct eml_test_windows {
+	uint8_t *keys;   /* cap * 16 bytes */
+	uint32_t *slots; /* mask + 1 entries: 1 + index into keys, 0 = empty */
+	size_t n;
+	size_t cap;
+	size_t mask;
+};
+/* Room for cap windows. */
+void eml_test_windows_init(struct eml_test_windows *w, size_t cap);
+void eml_test_windows_add(struct eml_test_windows *w, const uint8_t *p16);
+/* Every window of hay[0..len) (init included). */
+void eml_test_windows_of(struct eml_test_windows *w, const uint8_t *hay, size_t len);
+bool eml_test_windows_has(const struct eml_test_windows *w, const uint8_t *p16);
+void eml_test_windows_free(struct eml_test_windows *w);
+
 #endif

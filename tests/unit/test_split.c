@@ -30,14 +30,18 @@
 
 static const struct eml_assemble_opts lax = { false, NULL, NULL, 0 };
 
+
 /* Run g (ownership taken) on one input; return output 0 as a copy. */
 static void
 run_graph(struct eml_graph *g, const struct eml_tensor *in, uint8_t **out, size_t *out_len)
 {
 	struct eml_model *m = NULL;
 	struct eml_plan *p = NULL;
-	struct eml_plan_opts o = { 1, false, false };
+	struct eml_plan_opts o;
 	const struct eml_tensor *y;
+
+	memset(&o, 0, sizeof(o));
+	o.nthreads = 1;
 
 	assert_eml_ok(eml_model_new(g, &m));
 	assert_eml_ok(eml_plan_new(m, in, 1, &o, &p));
@@ -54,10 +58,65 @@ run_graph(struct eml_graph *g, const struct eml_tensor *in, uint8_t **out, size_
 	eml_model_free(m);
 }
 
-/* Split g in memory, assemble, run; g is consumed. */
+struct wcollect {
+	struct eml_test_windows *sample;
+	size_t stride;
+	const struct eml_test_windows *topo;
+};
+
 static void
-run_split(struct eml_graph *g, const struct eml_tensor *in, uint32_t cs, uint8_t **out,
-    size_t *out_len)
+collect_windows(const struct eml_tensor *t, void *arg)
+{
+	struct wcollect *c = arg;
+	const uint8_t *p = t->data;
+
+	if (!t->in_blob)
+		return;
+	/* every window against the topology key; sampled ones kept for the
+	 * blob scan */
+	for (size_t i = 0; i + 16 <= t->nbytes; i++) {
+		assert_false(eml_test_windows_has(c->topo, p + i));
+		if (i % c->stride == 0)
+			eml_test_windows_add(c->sample, p + i);
+	}
+}
+
+/*
+ * Separation property on a real split: the topology key contains no
+ * 16-byte window of any weight (all windows checked), and the sealed blob
+ * contains no 16-byte window of the topology key (all) nor of the weights
+ * (windows taken every `stride` bytes; 1 = all of them).
+ */
+static void
+check_separation(const struct eml_graph *g, const struct eml_buf *topo,
+    const struct eml_buf *blob, size_t stride)
+{
+	struct eml_test_windows tw;
+	struct eml_test_windows ww;
+	struct wcollect c;
+
+	eml_test_windows_of(&tw, topo->data, topo->len);
+	eml_test_windows_init(&ww, blob->len / stride + 1024);
+	c.sample = &ww;
+	c.stride = stride;
+	c.topo = &tw;
+	eml_test_graph_each_tensor(g, collect_windows, &c);
+	/* positive controls: the sets do find what they hold */
+	assert_true(ww.n > 0);
+	assert_true(eml_test_windows_has(&ww, ww.keys + 16 * (ww.n - 1)));
+	assert_true(topo->len < 16 || eml_test_windows_has(&tw, topo->data + topo->len - 16));
+	for (size_t i = 0; i + 16 <= blob->len; i++) {
+		assert_false(eml_test_windows_has(&ww, blob->data + i));
+		assert_false(eml_test_windows_has(&tw, blob->data + i));
+	}
+	eml_test_windows_free(&tw);
+	eml_test_windows_free(&ww);
+}
+
+/* Split g in memory, check separation, assemble, run; g is consumed. */
+static void
+run_split(struct eml_graph *g, const struct eml_tensor *in, uint32_t cs, size_t stride,
+    uint8_t **out, size_t *out_len)
 {
 	struct eml_split_opts so = { cs };
 	struct eml_buf topo;
@@ -68,6 +127,7 @@ run_split(struct eml_graph *g, const struct eml_tensor *in, uint32_t cs, uint8_t
 	eml_buf_init_secure(&topo, EML_TOPO_MAX_LEN);
 	eml_buf_init(&blob, (size_t)1 << 32);
 	assert_eml_ok(eml_split_graph_mem(g, &so, &topo, &blob, NULL));
+	check_separation(g, &topo, &blob, stride);
 	eml_graph_free(g);
 	assert_eml_ok(eml_assemble_mem(topo.data, topo.len, blob.data, blob.len, &lax, &a));
 	ag = a->graph;
@@ -101,7 +161,7 @@ random_input(struct eml_tensor *t, const struct eml_value_info *vi, uint64_t *rn
 }
 
 static void
-compare_model(const char *model, const char *input, uint32_t cs)
+compare_model(const char *model, const char *input, uint32_t cs, size_t stride)
 {
 	struct eml_graph *g1 = NULL;
 	struct eml_graph *g2 = NULL;
@@ -116,11 +176,11 @@ compare_model(const char *model, const char *input, uint32_t cs)
 	assert_eml_ok(eml_onnx_import_file(model, &g2));
 	assert_eml_ok(eml_onnx_tensor_read_file(input, &in));
 	run_graph(g1, &in, &y1, &n1);
-	run_split(g2, &in, cs, &y2, &n2);
+	run_split(g2, &in, cs, stride, &y2, &n2);
 	assert_int_equal(n1, n2);
 	assert_memory_equal(y1, y2, n1);
-	fprintf(stderr, "  split round trip bit-identical: %s (%zu output bytes, %.1f s)\n", model,
-	    n1, eml_test_now() - t0);
+	fprintf(stderr, "  split round trip bit-identical, separation checked: %s "
+			"(%zu output bytes, %.1f s)\n", model, n1, eml_test_now() - t0);
 	eml_free(y1);
 	eml_free(y2);
 	eml_tensor_clear(&in);
@@ -140,7 +200,7 @@ real_model_round_trip(void **state)
 {
 	(void)state;
 	compare_model(eml_test_shared("models/text-direction-cls.onnx"),
-	    vectors_input("text-direction-cls"), 4096);
+	    vectors_input("text-direction-cls"), 4096, 1);
 }
 
 static void
@@ -161,7 +221,7 @@ mlp_round_trip(void **state)
 	g2 = eml_test_graph_mlp(&r1, 37, 64, 11); /* same seed: same weights */
 	random_input(&in, &g1->inputs[0], &r1);
 	run_graph(g1, &in, &y1, &n1);
-	run_split(g2, &in, 64, &y2, &n2);
+	run_split(g2, &in, 64, 1, &y2, &n2);
 	assert_int_equal(n1, 11 * 4);
 	assert_int_equal(n1, n2);
 	assert_memory_equal(y1, y2, n1);
@@ -201,7 +261,9 @@ bench_models_round_trip(void **state)
 		(void)snprintf(input, sizeof(input), "%s/%s/input_0.pb", dir, e->d_name);
 		if (access(model, R_OK) != 0 || access(input, R_OK) != 0)
 			continue;
-		compare_model(model, input, EML_BLOB_CHUNK_DEFAULT);
+		/* weight windows sampled every 64 bytes against the blob: the
+		 * bench models have 40+ MB of weights */
+		compare_model(model, input, EML_BLOB_CHUNK_DEFAULT, 64);
 		n++;
 	}
 	closedir(d);
