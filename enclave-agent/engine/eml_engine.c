@@ -706,6 +706,165 @@ all_const(struct eml_plan *p, struct pnode *pn, size_t from, size_t to)
 	return true;
 }
 
+/* ------------------------------------------------ pattern rewrites */
+
+/* The live node producing value vi, or NULL. */
+static struct pnode *
+producer(struct eml_plan *p, int vi)
+{
+	if (vi < 0)
+		return NULL;
+	for (size_t s = 0; s < p->n_order; s++) {
+		struct pnode *pn = &p->pn[p->order[s]];
+		for (size_t k = 0; k < pn->n_out; k++)
+			if (pn->out[k] == vi)
+				return pn;
+	}
+	return NULL;
+}
+
+static bool
+const_scalar(const struct eml_plan *p, int vi, float want)
+{
+	const struct val *v;
+
+	if (vi < 0)
+		return false;
+	v = &p->v[vi];
+	return v->kind == VK_CONST && v->dt == EML_DT_FLOAT && v->numel == 1 &&
+	    fabsf(vf(v)[0] - want) <= 1e-6f * fabsf(want);
+}
+
+/* A single-use live node of this op type producing vi. */
+static struct pnode *
+sole(struct eml_plan *p, int vi, const char *op)
+{
+	struct pnode *pn = producer(p, vi);
+
+	if (pn == NULL || strcmp(pn->op->name, op) != 0 || p->v[vi].graph_out ||
+	    p->v[vi].nuses != 1 || pn->n_out != 1)
+		return NULL;
+	return pn;
+}
+
+/* For a binary node, the operand that is not `other`; -1 if neither. */
+static int
+other_operand(const struct pnode *pn, int other)
+{
+	if (pn->n_in != 2)
+		return -1;
+	if (pn->in[0] == other)
+		return pn->in[1];
+	if (pn->in[1] == other)
+		return pn->in[0];
+	return -1;
+}
+
+/* Turn node top into a unary op over x; the listed nodes die. */
+static void
+make_unary(struct eml_plan *p, struct pnode *top, const char *op, enum eml_unary u, int x)
+{
+	top->op = eml_ops_find(op);
+	top->in[0] = x;
+	top->n_in = 1;
+	top->ip[0] = u;
+	top->fp[0] = top->fp[1] = 0.0f;
+	p->st.n_fused++;
+}
+
+/*
+ * HardSwish as exporters write it: Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)
+ * (PaddlePaddle, older PyTorch), or Mul(x, HardSigmoid(x)) with
+ * alpha = 1/6, beta = 0.5; and exact GELU as PyTorch writes it:
+ * Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5). Both become one unary
+ * node, which a preceding Conv/Gemm/MatMul can then take as epilogue.
+ */
+static void
+rewrite_patterns(struct eml_plan *p)
+{
+	for (size_t s = 0; s < p->n_order; s++) {
+		struct pnode *top = &p->pn[p->order[s]], *mul, *clip, *add, *hs, *erf, *div;
+		int x, t;
+
+		if (top->dead || top->n_in != 2 || top->out[0] < 0 ||
+		    p->v[top->out[0]].dt != EML_DT_FLOAT)
+			continue;
+		/* Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6) */
+		if (strcmp(top->op->name, "Div") == 0 && const_scalar(p, top->in[1], 6.0f) &&
+		    (mul = sole(p, top->in[0], "Mul")) != NULL) {
+			for (int k = 0; k < 2; k++) {
+				clip = sole(p, mul->in[k], "Clip");
+				x = mul->in[1 - k];
+				if (clip == NULL || clip->fp[0] != 0.0f || clip->fp[1] != 6.0f ||
+				    (add = sole(p, clip->in[0], "Add")) == NULL ||
+				    other_operand(add, x) < 0 ||
+				    !const_scalar(p, other_operand(add, x), 3.0f) ||
+				    p->v[x].numel != p->v[top->out[0]].numel)
+					continue;
+				make_unary(p, top, "HardSwish", EML_UNARY_HARDSWISH, x);
+				mul->dead = clip->dead = add->dead = true;
+				p->st.n_fused += 2;
+				break;
+			}
+			if (top->n_in == 1) {
+				build_order(p);
+				count_uses(p);
+				s = 0;
+				continue;
+			}
+		}
+		/* Mul(x, HardSigmoid(x)) */
+		if (strcmp(top->op->name, "Mul") == 0) {
+			for (int k = 0; k < 2; k++) {
+				hs = sole(p, top->in[k], "HardSigmoid");
+				x = top->in[1 - k];
+				if (hs == NULL || hs->in[0] != x || fabsf(hs->fp[0] - 1.0f / 6.0f) >
+				    1e-6f || hs->fp[1] != 0.5f ||
+				    p->v[x].numel != p->v[top->out[0]].numel)
+					continue;
+				make_unary(p, top, "HardSwish", EML_UNARY_HARDSWISH, x);
+				hs->dead = true;
+				build_order(p);
+				count_uses(p);
+				break;
+			}
+			if (top->n_in == 1)
+				continue;
+		}
+		/* Mul(Mul(x, Add(Erf(Div(x, sqrt2)), 1)), 0.5) */
+		if (strcmp(top->op->name, "Mul") == 0) {
+			for (int k = 0; k < 2 && top->n_in == 2; k++) {
+				if (!const_scalar(p, top->in[1 - k], 0.5f) ||
+				    (mul = sole(p, top->in[k], "Mul")) == NULL)
+					continue;
+				for (int j = 0; j < 2; j++) {
+					x = mul->in[1 - j];
+					if ((add = sole(p, mul->in[j], "Add")) == NULL)
+						continue;
+					for (int i = 0; i < 2; i++) {
+						if (!const_scalar(p, add->in[1 - i], 1.0f) ||
+						    (erf = sole(p, add->in[i], "Erf")) == NULL ||
+						    (div = sole(p, erf->in[0], "Div")) == NULL ||
+						    div->in[0] != x ||
+						    !const_scalar(p, div->in[1], 1.41421356f) ||
+						    p->v[x].numel != p->v[top->out[0]].numel)
+							continue;
+						t = x;
+						make_unary(p, top, "Erf", EML_UNARY_GELU, t);
+						mul->dead = add->dead = erf->dead = div->dead = true;
+						p->st.n_fused += 3;
+						build_order(p);
+						count_uses(p);
+						break;
+					}
+					if (top->n_in == 1)
+						break;
+				}
+			}
+		}
+	}
+}
+
 static eml_err
 fuse(struct eml_plan *p)
 {
@@ -949,6 +1108,8 @@ eml_plan_new(const struct eml_model *m, const struct eml_tensor *inputs, size_t 
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	build_order(p);
 	count_uses(p);
+	if (!p->opts.no_fusion)
+		rewrite_patterns(p);
 	if (!p->opts.no_fusion && (rc = fuse(p)) != EML_OK)
 		goto out;
 	for (size_t s = 0; s < p->n_order; s++) {
