@@ -99,6 +99,17 @@ size_t eml_sgemm_blk_workspace_size(const struct eml_gemm_impl *g, size_t M, siz
 /* a_packed (from eml_sgemm_blk_pack_a) replaces A when not NULL. */
 void eml_sgemm_blk(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
     const float *a_packed, float *workspace, struct eml_pool *pool);
+/* A B operand produced on the fly (implicit im2col): pack rows
+ * [k0, k0 + kk) and columns [n0, n0 + nn) of the virtual B into panels of
+ * nr columns, k-major, zero past nn, exactly like pack_b. */
+struct eml_gemm_bsrc {
+	void (*pack)(const void *ctx, size_t k0, size_t kk, size_t n0, size_t nn, size_t nr,
+	    float *dst);
+	const void *ctx;
+};
+void eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
+    const float *a_packed, const struct eml_gemm_bsrc *bsrc, float *workspace,
+    struct eml_pool *pool);
 
 #define EML_GEMM_ISA_DECLS(isa)                                                \
 	size_t eml_sgemm_packed_b_size_##isa(size_t K, size_t N);              \

@@ -12,7 +12,7 @@ enum conv_method {
 	CONV_REF = 0,   /* the oracle: ISA ref only */
 	CONV_DW,        /* depthwise direct, vectorised along output rows */
 	CONV_1X1,       /* 1x1 stride 1 no pad: W x X as a GEMM, no copy */
-	CONV_IM2COL,    /* im2col into the workspace, then GEMM */
+	CONV_IM2COL,    /* GEMM with B packed from the image (implicit im2col) */
 };
 
 static const char *const method_names[] = {
@@ -36,7 +36,6 @@ struct eml_conv2d_plan {
 	size_t w_bytes;
 	size_t a_stride;
 	float *bias; /* eml_secure_alloc, M floats, or NULL */
-	size_t col_n; /* im2col floats in the workspace */
 	size_t dw_scratch; /* CONV_DW: floats per thread */
 	size_t ws;
 };
@@ -128,7 +127,6 @@ choose_method(struct eml_conv2d_plan *plan)
 	const struct eml_conv2d_params *p = &plan->p;
 	size_t Cg = p->C / p->group, Mg = p->M / p->group;
 	size_t Kg = Cg * p->kh * p->kw, HW = plan->OH * plan->OW;
-	size_t gws;
 
 	switch (plan->isa) {
 	case EML_ISA_AVX2:
@@ -153,16 +151,12 @@ choose_method(struct eml_conv2d_plan *plan)
 	if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
 	    p->pad_left == 0 && p->pad_bottom == 0 && p->pad_right == 0) {
 		plan->method = CONV_1X1;
-		plan->col_n = 0;
 	} else {
 		plan->method = CONV_IM2COL;
-		if (eml_mul_overflow(Kg, HW, &plan->col_n))
-			EML_BAIL(EML_ERR_OVERFLOW);
 	}
-	gws = eml_sgemm_blk_workspace_size(plan->g, Mg, HW, Kg, true, false, plan->nthreads);
-	/* 16 floats between the two so the GEMM part can be aligned. */
-	if (eml_add_overflow(plan->col_n, gws + 16, &plan->ws))
-		EML_BAIL(EML_ERR_OVERFLOW);
+	/* Packed A (the weights) is in the plan; B blocks are packed per
+	 * thread into the GEMM workspace, straight from the image. */
+	plan->ws = eml_sgemm_blk_workspace_size(plan->g, Mg, HW, Kg, true, false, plan->nthreads);
 	return EML_OK;
 }
 
@@ -258,54 +252,82 @@ eml_conv2d_method(const struct eml_conv2d_plan *plan)
 	return method_names[plan->method];
 }
 
-/* im2col for one image and group: col[(c*kh + i)*kw + j][oh*OW + ow]. */
+/*
+ * Implicit im2col: the GEMM's B operand is the virtual matrix
+ * col[(c*kh + i)*kw + j][oh*OW + ow] = x[c][oh*sh + i*dh - pt][ow*sw + j*dw - pl]
+ * (0 in the padding). Instead of writing it out (Kg x OH*OW floats, far
+ * beyond L2 for the ResNet shapes) and packing it again, the driver asks
+ * for each kc x nc block and it is packed straight from the image.
+ */
+struct im2col_src {
+	const struct eml_conv2d_plan *plan;
+	const float *x; /* this image and group: Cg planes */
+};
+
+/* Columns [ow, ow + run) of one output row for tap (i, j) of channel xc. */
 static void
-im2col(const struct eml_conv2d_plan *plan, const float *x, float *col)
+im2col_run(const struct eml_conv2d_params *p, const float *xc, size_t oh, size_t ow,
+    size_t run, size_t i, size_t j, size_t ow_a, size_t ow_b, float *d)
 {
-	const struct eml_conv2d_params *p = &plan->p;
-	size_t Cg = p->C / p->group, OH = plan->OH, OW = plan->OW;
-	size_t c, i, j, oh, ow;
+	size_t ihp = oh * p->stride_h + i * p->dil_h, u, a, b;
+	const float *xr;
 
-	for (c = 0; c < Cg; c++) {
-		const float *xc = x + c * p->H * p->W;
+	if (ihp < p->pad_top || ihp - p->pad_top >= p->H) {
+		memset(d, 0, run * sizeof(float));
+		return;
+	}
+	xr = xc + (ihp - p->pad_top) * p->W;
+	a = ow_a > ow ? (ow_a - ow < run ? ow_a - ow : run) : 0;
+	b = ow_b > ow ? (ow_b - ow < run ? ow_b - ow : run) : 0;
+	if (b < a)
+		b = a;
+	for (u = 0; u < a; u++)
+		d[u] = 0.0f;
+	if (p->stride_w == 1) {
+		EML_MEMCPY(d + a, xr + ow + a + j * p->dil_w - p->pad_left, (b - a) * sizeof(float));
+	} else {
+		for (u = a; u < b; u++)
+			d[u] = xr[(ow + u) * p->stride_w + j * p->dil_w - p->pad_left];
+	}
+	for (u = b; u < run; u++)
+		d[u] = 0.0f;
+}
 
-		for (i = 0; i < p->kh; i++) {
-			for (j = 0; j < p->kw; j++) {
-				float *row = col + ((c * p->kh + i) * p->kw + j) * OH * OW;
-				size_t off = j * p->dil_w;
-				/* Valid ow: pl <= ow*sw + off < W + pl. */
-				size_t a = off >= p->pad_left ? 0 :
-								(p->pad_left - off + p->stride_w - 1) / p->stride_w;
-				size_t b = off >= p->W + p->pad_left ? 0 :
-								       (p->W + p->pad_left - off - 1) / p->stride_w + 1;
+static void
+im2col_pack(const void *vctx, size_t k0, size_t kk, size_t n0, size_t nn, size_t nr, float *dst)
+{
+	const struct im2col_src *s = vctx;
+	const struct eml_conv2d_params *p = &s->plan->p;
+	size_t OW = s->plan->OW, khw = p->kh * p->kw;
+	size_t npan = (nn + nr - 1) / nr, q, jp;
 
-				if (b > OW)
-					b = OW;
-				if (a > b)
-					a = b;
-				for (oh = 0; oh < OH; oh++) {
-					size_t ihp = oh * p->stride_h + i * p->dil_h;
-					float *r = row + oh * OW;
-					const float *xr;
+	for (q = 0; q < kk; q++) {
+		size_t kidx = k0 + q, c = kidx / khw, i = kidx % khw / p->kw, j = kidx % p->kw;
+		const float *xc = s->x + c * p->H * p->W;
+		size_t off = j * p->dil_w;
+		/* Valid ow: pad_left <= ow * sw + off < W + pad_left. */
+		size_t ow_a = off >= p->pad_left ? 0 :
+						   (p->pad_left - off + p->stride_w - 1) / p->stride_w;
+		size_t ow_b = off >= p->W + p->pad_left ? 0 :
+							  (p->W + p->pad_left - off - 1) / p->stride_w + 1;
 
-					if (ihp < p->pad_top || ihp - p->pad_top >= p->H) {
-						memset(r, 0, OW * sizeof(float));
-						continue;
-					}
-					xr = xc + (ihp - p->pad_top) * p->W;
-					for (ow = 0; ow < a; ow++)
-						r[ow] = 0.0f;
-					if (p->stride_w == 1) {
-						EML_MEMCPY(r + a, xr + a + off - p->pad_left,
-						    (b - a) * sizeof(float));
-					} else {
-						for (ow = a; ow < b; ow++)
-							r[ow] = xr[ow * p->stride_w + off - p->pad_left];
-					}
-					for (ow = b; ow < OW; ow++)
-						r[ow] = 0.0f;
-				}
+		if (ow_b > OW)
+			ow_b = OW;
+		for (jp = 0; jp < npan; jp++) {
+			float *d = dst + jp * nr * kk + q * nr;
+			size_t col = n0 + jp * nr, cn = nn - jp * nr < nr ? nn - jp * nr : nr;
+			size_t oh = col / OW, ow = col % OW, t = 0;
+
+			while (t < cn) {
+				size_t run = cn - t < OW - ow ? cn - t : OW - ow;
+
+				im2col_run(p, xc, oh, ow, run, i, j, ow_a, ow_b, d + t);
+				t += run;
+				ow = 0;
+				oh++;
 			}
+			for (; t < nr; t++)
+				d[t] = 0.0f;
 		}
 	}
 }
@@ -338,7 +360,8 @@ run_gemm(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wo
 	const struct eml_conv2d_params *p = &plan->p;
 	size_t Cg = p->C / p->group, Mg = p->M / p->group;
 	size_t Kg = Cg * p->kh * p->kw, HW = plan->OH * plan->OW;
-	float *col = workspace, *gws = workspace + plan->col_n;
+	struct im2col_src src = { plan, NULL };
+	struct eml_gemm_bsrc bsrc = { im2col_pack, &src };
 	struct eml_sgemm_args a;
 	size_t n, g;
 
@@ -355,15 +378,12 @@ run_gemm(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wo
 		for (g = 0; g < p->group; g++) {
 			const float *xg = x + (n * p->C + g * Cg) * p->H * p->W;
 
-			if (plan->method == CONV_IM2COL) {
-				im2col(plan, xg, col);
-				a.B = col;
-			} else {
-				a.B = xg;
-			}
+			src.x = xg;
+			a.B = xg; /* CONV_1X1: the image is B as it is */
 			a.C = y + (n * p->M + g * Mg) * HW;
 			a.bias = plan->bias != NULL ? plan->bias + g * Mg : NULL;
-			eml_sgemm_blk(plan->g, &a, plan->w + g * plan->a_stride, gws, pool);
+			eml_sgemm_blk_ex(plan->g, &a, plan->w + g * plan->a_stride,
+			    plan->method == CONV_IM2COL ? &bsrc : NULL, workspace, pool);
 		}
 	}
 }

@@ -139,6 +139,7 @@ struct gemm_job {
 	const struct eml_gemm_impl *g;
 	const struct eml_sgemm_args *a;
 	const float *a_packed;
+	const struct eml_gemm_bsrc *bsrc;
 	float *ws; /* aligned */
 	size_t ws_per_thread;
 	struct gemm_split s;
@@ -177,7 +178,9 @@ gemm_rect(const struct gemm_job *job, size_t m0, size_t m1, size_t n0, size_t n1
 				const float *src = a->trans_b ? a->B + nb * a->ldb + kb :
 								a->B + kb * a->ldb + nb;
 
-				if (kk > 0)
+				if (kk > 0 && job->bsrc != NULL)
+					job->bsrc->pack(job->bsrc->ctx, kb, kk, nb, nn, nr, wb);
+				else if (kk > 0)
 					g->pack_b(kk, nn, src, a->ldb, a->trans_b, wb);
 				pb = wb;
 			}
@@ -238,6 +241,14 @@ void
 eml_sgemm_blk(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
     const float *a_packed, float *workspace, struct eml_pool *pool)
 {
+	eml_sgemm_blk_ex(g, a, a_packed, NULL, workspace, pool);
+}
+
+void
+eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
+    const float *a_packed, const struct eml_gemm_bsrc *bsrc, float *workspace,
+    struct eml_pool *pool)
+{
 	struct gemm_job job;
 	uintptr_t mis;
 
@@ -246,6 +257,7 @@ eml_sgemm_blk(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 	job.g = g;
 	job.a = a;
 	job.a_packed = a_packed;
+	job.bsrc = bsrc;
 	job.s = split_for(g, a->M, a->N, eml_pool_size(pool));
 	job.ws_per_thread = per_thread_ws(g, a_packed != NULL, a->b_packed != NULL);
 	/* Align the workspace to 64 bytes (the size includes the slack). */
