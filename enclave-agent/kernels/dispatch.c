@@ -44,8 +44,8 @@
 static const struct eml_kernels table_ref = EML_TABLE(EML_ISA_REF, ref, ref, ref);
 
 #if EML_X86
-static const struct eml_kernels table_avx2 = EML_TABLE(EML_ISA_AVX2, avx2, ref, avx2);
-static const struct eml_kernels table_avx512 = EML_TABLE(EML_ISA_AVX512, avx512, ref, avx512);
+static const struct eml_kernels table_avx2 = EML_TABLE(EML_ISA_AVX2, avx2, avx2, avx2);
+static const struct eml_kernels table_avx512 = EML_TABLE(EML_ISA_AVX512, avx512, avx512, avx512);
 
 /* XCR0 via the raw opcode, so this file needs no -mxsave. Only called
  * after CPUID said OSXSAVE is set (else xgetbv is #UD). */

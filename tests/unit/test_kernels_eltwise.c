@@ -325,6 +325,67 @@ rows_all(enum eml_isa isa)
 	}
 }
 
+/* pool2d: random windows, strides, dilations and pads, max and average
+ * (with and without count_include_pad): bit-identical to ref. */
+static void
+pool_all(enum eml_isa isa)
+{
+	const struct eml_kernels *k = kt_need(isa), *r = eml_kernels_for(EML_ISA_REF);
+	uint64_t st = eml_test_seed() ^ 0x9090u;
+	int t;
+
+	for (t = 0; t < 300; t++) {
+		size_t NC = kt_randz(&st, 1, 3), H = kt_randz(&st, 1, 30), W = kt_randz(&st, 1, 70);
+		size_t kh = kt_randz(&st, 1, 5), kw = kt_randz(&st, 1, 5);
+		size_t sh = kt_randz(&st, 1, 3), sw = kt_randz(&st, 1, 3);
+		size_t dh = (eml_test_rand(&st) & 3) == 0 ? 2 : 1, dw = (eml_test_rand(&st) & 3) == 0 ? 2 : 1;
+		size_t pt = kt_randz(&st, 0, kh - 1), pl = kt_randz(&st, 0, kw - 1);
+		size_t pb = kt_randz(&st, 0, kh - 1), pr = kt_randz(&st, 0, kw - 1);
+		size_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1, OH, OW, xn, yn, i;
+		bool is_max = (eml_test_rand(&st) & 1) != 0, cip = (eml_test_rand(&st) & 1) != 0;
+		struct kt_edge ex = { 0 };
+		float *x, *y, *want;
+
+		if (H + pt + pb < ekh || W + pl + pr < ekw)
+			continue;
+		OH = (H + pt + pb - ekh) / sh + 1;
+		OW = (W + pl + pr - ekw) / sw + 1;
+		xn = NC * H * W;
+		yn = NC * OH * OW;
+		x = kt_edge_alloc(&ex, xn);
+		y = kt_alloc(yn);
+		want = kt_alloc(yn);
+		kt_fill(&st, x, xn, -3.0f, 3.0f);
+		if (t % 10 == 0 && xn > 0)
+			x[kt_randz(&st, 0, xn - 1)] = NAN;
+		r->pool2d(is_max, NC, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, cip, x, want);
+		k->pool2d(is_max, NC, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, cip, x, y);
+		for (i = 0; i < yn; i++)
+			if (kt_ulp(y[i], want[i]) != 0)
+				fail_msg("%s pool2d max=%d %zux%zu k=%zux%zu s=%zu,%zu d=%zu,%zu "
+					 "p=%zu,%zu cip=%d: y[%zu] = %.9g, ref %.9g",
+				    eml_isa_name(isa), is_max, H, W, kh, kw, sh, sw, dh, dw, pt, pl,
+				    cip, i, (double)y[i], (double)want[i]);
+		kt_free(want, yn, "pool ref");
+		kt_free(y, yn, "pool y");
+		kt_edge_free(&ex);
+	}
+}
+
+static void
+pool_avx2(void **state)
+{
+	(void)state;
+	pool_all(EML_ISA_AVX2);
+}
+
+static void
+pool_avx512(void **state)
+{
+	(void)state;
+	pool_all(EML_ISA_AVX512);
+}
+
 /* Known answers for the reference itself (so the oracle is checked too). */
 static void
 ref_known_answers(void **state)
@@ -442,6 +503,8 @@ main(void)
 		cmocka_unit_test(sweep_avx512),
 		cmocka_unit_test(rows_avx2),
 		cmocka_unit_test(rows_avx512),
+		cmocka_unit_test(pool_avx2),
+		cmocka_unit_test(pool_avx512),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
