@@ -11,7 +11,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/eml-sdk.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 fail=0
 
-if ! make -s BUILD="$BUILD" install DESTDIR="$T/root" PREFIX=/usr/local >"$T/install.log" 2>&1; then
+# -o all: install what this build made, without rebuilding anything.
+if ! make -s -o all BUILD="$BUILD" install DESTDIR="$T/root" PREFIX=/usr/local >"$T/install.log" 2>&1; then
 	cat "$T/install.log"
 	echo "FAIL: sdk: make install"
 	exit 1
