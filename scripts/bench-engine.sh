@@ -9,7 +9,7 @@
 # exit status is 1 only when an output check fails (a wrong answer), never for
 # a slow one.
 #
-# Environment: BUILD (build dir), EML_BENCH_MODELS (names), EML_BENCH_THREADS
+# Environment: BUILD (build dir), EML_BENCH_ONLY (model names), EML_BENCH_THREADS
 # ("1 2"), EML_BENCH_ITERS (iterations per model, default per model below),
 # EML_BENCH_TIMEOUT (seconds per command, default 180), EML_BENCH_TOL (1e-4),
 # EML_BENCH_ROUNDS (2: each side is timed this many times, alternately, and
@@ -23,7 +23,7 @@ EML="$BUILD/bin/eml"
 MODELS_DIR="$BUILD/bench-models"
 ORT_DIR="$ROOT/tests/bench/ort"
 GEN="$ROOT/tests/bench/models/bench_models.py"
-MODELS=${EML_BENCH_MODELS:-"text-direction-cls resnet transformer"}
+MODELS=${EML_BENCH_ONLY:-"text-direction-cls resnet transformer"}
 THREADS=${EML_BENCH_THREADS:-"1 2"}
 TIMEOUT=${EML_BENCH_TIMEOUT:-180}
 TOL=${EML_BENCH_TOL:-1e-4}
@@ -63,13 +63,20 @@ if [ -z "$PY" ]; then
 	exit 0
 fi
 
+# A model is rebuilt when missing or when the generator changed since (the
+# stamp is the generator's SHA-256), so an old build dir never benches stale
+# shapes.
+GEN_SUM=$(sha256sum "$GEN" | cut -d' ' -f1)
 for m in $MODELS; do
-	if [ ! -s "$MODELS_DIR/$m/model.onnx" ] || [ ! -s "$MODELS_DIR/$m/input_0.pb" ]; then
-		echo "bench-engine: generating $m into $MODELS_DIR/$m"
+	d="$MODELS_DIR/$m"
+	if [ ! -s "$d/model.onnx" ] || [ ! -s "$d/input_0.pb" ] ||
+		[ "$(cat "$d/generator.sha256" 2>/dev/null)" != "$GEN_SUM" ]; then
+		echo "bench-engine: generating $m into $d"
 		"$PY" "$GEN" gen "$MODELS_DIR" --only "$m" >/dev/null || {
 			echo "bench-engine: generating $m failed"
 			exit 1
 		}
+		echo "$GEN_SUM" >"$d/generator.sha256"
 	fi
 done
 
