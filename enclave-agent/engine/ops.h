@@ -6,5 +6,6 @@
 
 extern const struct op eml_ops_basic[];
 extern const struct op eml_ops_nn[];
+extern const struct op eml_ops_extra[];
 
 #endif

@@ -1064,9 +1064,16 @@ reduce_plan(struct eml_plan *p, struct pnode *pn)
 		pn->ip[8 + i] = xs[perm[i]];
 		pn->ip[16 + i] = x->dims[perm[i]];
 	}
-	pn->ip[0] = strcmp(pn->op->name, "ReduceSum") == 0 ? 0 :
-	    strcmp(pn->op->name, "ReduceMean") == 0 ? 1 : 2;
-	if (pn->ip[0] == 2 && cnt == 0)
+	{
+		static const char *const kinds[] = { "ReduceSum", "ReduceMean", "ReduceMax",
+			"ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+			"ReduceLogSumExp" };
+		pn->ip[0] = 0;
+		for (int k = 0; k < 9; k++)
+			if (strcmp(pn->op->name, kinds[k]) == 0)
+				pn->ip[0] = k;
+	}
+	if ((pn->ip[0] == 2 || pn->ip[0] == 3) && cnt == 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "max over an empty axis");
 	pn->ip[1] = rows;
 	pn->ip[2] = cnt;
@@ -1086,6 +1093,41 @@ reduce_run(struct eml_plan *p, struct pnode *pn)
 	if (pn->ip[3]) {
 		eml_copy_strided(pn->wsp, vf(x), 4, (int)pn->ip[4], &pn->ip[16], &pn->ip[8]);
 		src = pn->wsp;
+	}
+	if (pn->ip[0] >= 3) {
+		/* The less common reductions, in plain loops. */
+		for (size_t r = 0; r < rows; r++) {
+			const float *xr = src + r * n;
+			double acc = pn->ip[0] == 4 ? 1.0 : 0.0;
+			float m = INFINITY;
+			if (pn->ip[0] == 8) {
+				m = -INFINITY;
+				for (size_t i = 0; i < n; i++)
+					m = xr[i] > m ? xr[i] : m;
+			}
+			for (size_t i = 0; i < n; i++) {
+				switch (pn->ip[0]) {
+				case 3:
+					m = xr[i] < m || xr[i] != xr[i] ? xr[i] : m;
+					break;
+				case 4:
+					acc *= xr[i];
+					break;
+				case 5:
+					acc += fabs((double)xr[i]);
+					break;
+				case 8:
+					acc += exp((double)xr[i] - (double)m);
+					break;
+				default:
+					acc += (double)xr[i] * (double)xr[i];
+					break;
+				}
+			}
+			vf(y)[r] = pn->ip[0] == 3 ? m : pn->ip[0] == 6 ? (float)sqrt(acc) :
+			    pn->ip[0] == 8 ? (float)(log(acc) + (double)m) : (float)acc;
+		}
+		return;
 	}
 	if (n == 0) {
 		for (size_t i = 0; i < rows; i++)
@@ -1114,8 +1156,6 @@ static eml_err
 ln_check(const struct eml_node *n, int64_t opset)
 {
 	(void)opset;
-	if (n->n_outputs > 1)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Mean/InvStdDev outputs not supported");
 	if (eml_attr_i(n, "stash_type", 1) != 1)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "stash_type not supported");
 	return EML_OK;
@@ -1139,6 +1179,14 @@ ln_plan(struct eml_plan *p, struct pnode *pn)
 	pn->ip[0] = prod(x->dims, 0, axis);
 	pn->ip[1] = inner;
 	pn->fp[0] = eml_attr_f(pn->n, "epsilon", 1e-5f);
+	{
+		/* Mean and InvStdDev: X's shape with the normalised axes 1. */
+		int64_t sd[EML_MAX_RANK];
+		for (int d = 0; d < x->rank; d++)
+			sd[d] = d < axis ? x->dims[d] : 1;
+		EML_GUARD(eml_pn_set_out(p, pn, 1, EML_DT_FLOAT, x->rank, sd));
+		EML_GUARD(eml_pn_set_out(p, pn, 2, EML_DT_FLOAT, x->rank, sd));
+	}
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, x->dims);
 }
 
@@ -1148,8 +1196,27 @@ ln_run(struct eml_plan *p, struct pnode *pn)
 	struct val *x = eml_pn_in(p, pn, 0), *g = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
 	struct val *y = eml_pn_out(p, pn, 0);
 
+	struct val *mo = eml_pn_out(p, pn, 1), *so = eml_pn_out(p, pn, 2);
+
 	if (pn->ip[1] == 0)
 		return;
+	if (mo != NULL || so != NULL) {
+		size_t rows = (size_t)pn->ip[0], n = (size_t)pn->ip[1];
+		for (size_t r = 0; r < rows; r++) {
+			const float *xr = vf(x) + r * n;
+			float mean = 0.0f, var = 0.0f;
+			for (size_t i = 0; i < n; i++)
+				mean += xr[i];
+			mean /= (float)n;
+			for (size_t i = 0; i < n; i++)
+				var += (xr[i] - mean) * (xr[i] - mean);
+			var /= (float)n;
+			if (mo != NULL)
+				vf(mo)[r] = mean;
+			if (so != NULL)
+				vf(so)[r] = 1.0f / sqrtf(var + pn->fp[0]);
+		}
+	}
 	p->k->layernorm((size_t)pn->ip[0], (size_t)pn->ip[1], vf(x), vf(g),
 	    b != NULL ? vf(b) : NULL, pn->fp[0], vf(y));
 }
@@ -1400,6 +1467,18 @@ const struct op eml_ops_nn[] = {
 	    reduce_plan, NULL, reduce_run, 0 },
 	{ "ReduceMax", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
 	    reduce_plan, NULL, reduce_run, 0 },
+	{ "ReduceMin", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
+	    reduce_plan, NULL, reduce_run, 0 },
+	{ "ReduceProd", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
+	    reduce_plan, NULL, reduce_run, 0 },
+	{ "ReduceL1", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
+	    reduce_plan, NULL, reduce_run, 0 },
+	{ "ReduceL2", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
+	    reduce_plan, NULL, reduce_run, 0 },
+	{ "ReduceSumSquare", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1,
+	    reduce_check, reduce_plan, NULL, reduce_run, 0 },
+	{ "ReduceLogSumExp", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1,
+	    reduce_check, reduce_plan, NULL, reduce_run, 0 },
 	{ "LayerNormalization", "axis:i epsilon:f stash_type:i", 2, 3, 1, 3, ln_check, ln_plan,
 	    NULL, ln_run, 0 },
 	{ "Resize", "coordinate_transformation_mode:s cubic_coeff_a:f exclude_outside:i "
@@ -1412,9 +1491,9 @@ const struct op eml_ops_nn[] = {
 const struct op *
 eml_ops_find(const char *name)
 {
-	const struct op *tables[] = { eml_ops_basic, eml_ops_nn };
+	const struct op *tables[] = { eml_ops_basic, eml_ops_nn, eml_ops_extra };
 
-	for (size_t t = 0; t < 2; t++)
+	for (size_t t = 0; t < 3; t++)
 		for (const struct op *o = tables[t]; o->name != NULL; o++)
 			if (strcmp(o->name, name) == 0)
 				return o;

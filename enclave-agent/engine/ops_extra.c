@@ -1,0 +1,604 @@
+/*
+ * Less common operators, in plain loops (no kernel): variadic Sum/Mean/
+ * Max/Min, comparisons and logic, more unary math, PRelu, ArgMax/ArgMin,
+ * Size and Range. Correctness first; none of these is hot in the models
+ * the engine targets.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- helpers */
+
+static double
+ld_f64(const struct val *v, size_t i)
+{
+	const uint8_t *p = v->data;
+
+	switch (v->dt) {
+	case EML_DT_FLOAT: {
+		float f;
+		EML_MEMCPY(&f, p + 4 * i, 4);
+		return f;
+	}
+	case EML_DT_DOUBLE: {
+		double d;
+		EML_MEMCPY(&d, p + 8 * i, 8);
+		return d;
+	}
+	case EML_DT_INT64: {
+		int64_t x;
+		EML_MEMCPY(&x, p + 8 * i, 8);
+		return (double)x;
+	}
+	case EML_DT_INT32: {
+		int32_t x;
+		EML_MEMCPY(&x, p + 4 * i, 4);
+		return x;
+	}
+	default:
+		return p[i];
+	}
+}
+
+static int64_t
+ld_i64(const struct val *v, size_t i)
+{
+	const uint8_t *p = v->data;
+
+	switch (v->dt) {
+	case EML_DT_INT64: {
+		int64_t x;
+		EML_MEMCPY(&x, p + 8 * i, 8);
+		return x;
+	}
+	case EML_DT_INT32: {
+		int32_t x;
+		EML_MEMCPY(&x, p + 4 * i, 4);
+		return x;
+	}
+	default:
+		return p[i];
+	}
+}
+
+static bool
+is_int(enum eml_dtype dt)
+{
+	return dt == EML_DT_INT64 || dt == EML_DT_INT32 || dt == EML_DT_BOOL ||
+	    dt == EML_DT_UINT8;
+}
+
+static void
+st_num(const struct val *v, size_t i, double d, int64_t k)
+{
+	uint8_t *p = v->data;
+
+	switch (v->dt) {
+	case EML_DT_FLOAT: {
+		float f = (float)d;
+		EML_MEMCPY(p + 4 * i, &f, 4);
+		break;
+	}
+	case EML_DT_DOUBLE:
+		EML_MEMCPY(p + 8 * i, &d, 8);
+		break;
+	case EML_DT_INT64:
+		EML_MEMCPY(p + 8 * i, &k, 8);
+		break;
+	case EML_DT_INT32: {
+		int32_t x = (int32_t)(uint32_t)(uint64_t)k;
+		EML_MEMCPY(p + 4 * i, &x, 4);
+		break;
+	}
+	default:
+		p[i] = (uint8_t)k;
+		break;
+	}
+}
+
+/* Output shape of several broadcast inputs. */
+static eml_err
+bcast_all(struct eml_plan *p, struct pnode *pn, int *rank, int64_t *dims)
+{
+	struct val acc;
+
+	memset(&acc, 0, sizeof(acc));
+	acc.name = "broadcast";
+	for (size_t k = 0; k < pn->n_in; k++) {
+		struct val *x = eml_pn_in(p, pn, k);
+		if (x == NULL)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "input %zu missing", k);
+		EML_GUARD(eml_bcast(pn->n, &acc, x, &acc.rank, acc.dims));
+	}
+	*rank = acc.rank;
+	EML_MEMCPY(dims, acc.dims, sizeof(acc.dims));
+	return EML_OK;
+}
+
+/* Visit every output element with the element index of each input. */
+struct bc_iter {
+	int rank;
+	int64_t dims[EML_MAX_RANK], idx[EML_MAX_RANK];
+	size_t st[3][EML_MAX_RANK], off[3];
+	int n;
+};
+
+static void
+bc_init(struct bc_iter *it, const struct val *out, const struct val *const *in, int n)
+{
+	memset(it, 0, sizeof(*it));
+	it->rank = out->rank;
+	it->n = n;
+	EML_MEMCPY(it->dims, out->dims, sizeof(it->dims));
+	for (int k = 0; k < n; k++)
+		eml_bcast_strides(in[k], out->rank, out->dims, it->st[k]);
+}
+
+static void
+bc_next(struct bc_iter *it)
+{
+	for (int d = it->rank - 1; d >= 0; d--) {
+		it->idx[d]++;
+		for (int k = 0; k < it->n; k++)
+			it->off[k] += it->st[k][d];
+		if (it->idx[d] < it->dims[d])
+			return;
+		for (int k = 0; k < it->n; k++)
+			it->off[k] -= it->st[k][d] * (size_t)it->dims[d];
+		it->idx[d] = 0;
+	}
+}
+
+/* ---------------------------------------------------------------- variadic */
+
+/* ip[0]: 0 Sum, 1 Mean, 2 Max, 3 Min */
+static eml_err
+var_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x0 = eml_pn_in(p, pn, 0);
+	int64_t dims[EML_MAX_RANK];
+	int rank;
+
+	EML_GUARD(bcast_all(p, pn, &rank, dims));
+	for (size_t k = 0; k < pn->n_in; k++) {
+		struct val *x = eml_pn_in(p, pn, k);
+		if (x->dt != x0->dt || !(x->dt == EML_DT_FLOAT || x->dt == EML_DT_DOUBLE ||
+		    x->dt == EML_DT_INT64 || x->dt == EML_DT_INT32))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s inputs not supported",
+			    eml_dtype_name(x->dt));
+	}
+	pn->ip[0] = strcmp(pn->op->name, "Sum") == 0 ? 0 : strcmp(pn->op->name, "Mean") == 0 ?
+	    1 : strcmp(pn->op->name, "Max") == 0 ? 2 : 3;
+	if (pn->ip[0] == 1 && is_int(x0->dt))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "integer Mean not supported");
+	return eml_pn_set_out(p, pn, 0, x0->dt, rank, dims);
+}
+
+static void
+var_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *y = eml_pn_out(p, pn, 0);
+	bool ints = is_int(y->dt);
+
+	/* Accumulate input by input into y, which every step reads back at
+	 * the same index before writing it. */
+	for (size_t k = 0; k < pn->n_in; k++) {
+		const struct val *x = eml_pn_in(p, pn, k);
+		const struct val *ins[1] = { x };
+		struct bc_iter it;
+		bc_init(&it, y, ins, 1);
+		for (size_t i = 0; i < y->numel; i++, bc_next(&it)) {
+			if (ints) {
+				int64_t a = ld_i64(x, it.off[0]), c = k == 0 ? a : ld_i64(y, i);
+				if (k > 0)
+					c = pn->ip[0] == 0 ? (int64_t)((uint64_t)c + (uint64_t)a) :
+					    pn->ip[0] == 2 ? (a > c ? a : c) : (a < c ? a : c);
+				st_num(y, i, 0, c);
+			} else {
+				double a = ld_f64(x, it.off[0]), c = k == 0 ? a : ld_f64(y, i);
+				if (k > 0) {
+					if (pn->ip[0] <= 1)
+						c += a;
+					else if (a != a || c != c)
+						c = NAN;
+					else
+						c = pn->ip[0] == 2 ? fmax(a, c) : fmin(a, c);
+				}
+				if (k + 1 == pn->n_in && pn->ip[0] == 1)
+					c /= (double)pn->n_in;
+				st_num(y, i, c, 0);
+			}
+		}
+	}
+	(void)p;
+}
+
+/* ---------------------------------------------------------------- compare */
+
+enum { C_EQ, C_LT, C_GT, C_LE, C_GE, C_AND, C_OR, C_XOR };
+
+static eml_err
+cmp_plan(struct eml_plan *p, struct pnode *pn)
+{
+	static const char *const names[] = { "Equal", "Less", "Greater", "LessOrEqual",
+		"GreaterOrEqual", "And", "Or", "Xor" };
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1);
+	int64_t dims[EML_MAX_RANK];
+	int rank;
+
+	for (int k = 0; k < 8; k++)
+		if (strcmp(pn->op->name, names[k]) == 0)
+			pn->ip[0] = k;
+	if (a->dt != b->dt)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "mixed types");
+	if (pn->ip[0] >= C_AND ? a->dt != EML_DT_BOOL :
+	    !(a->dt == EML_DT_FLOAT || a->dt == EML_DT_DOUBLE || a->dt == EML_DT_INT64 ||
+	    a->dt == EML_DT_INT32 || (a->dt == EML_DT_BOOL && pn->ip[0] == C_EQ)))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
+		    eml_dtype_name(a->dt));
+	EML_GUARD(eml_bcast(pn->n, a, b, &rank, dims));
+	return eml_pn_set_out(p, pn, 0, EML_DT_BOOL, rank, dims);
+}
+
+static void
+cmp_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	const struct val *ins[2] = { a, b };
+	struct bc_iter it;
+	bool ints = is_int(a->dt);
+
+	(void)p;
+	bc_init(&it, y, ins, 2);
+	for (size_t i = 0; i < y->numel; i++, bc_next(&it)) {
+		bool r;
+		if (ints) {
+			int64_t x = ld_i64(a, it.off[0]), z = ld_i64(b, it.off[1]);
+			switch (pn->ip[0]) {
+			case C_EQ: r = x == z; break;
+			case C_LT: r = x < z; break;
+			case C_GT: r = x > z; break;
+			case C_LE: r = x <= z; break;
+			case C_GE: r = x >= z; break;
+			case C_AND: r = x && z; break;
+			case C_OR: r = x || z; break;
+			default: r = (x != 0) != (z != 0); break;
+			}
+		} else {
+			double x = ld_f64(a, it.off[0]), z = ld_f64(b, it.off[1]);
+			switch (pn->ip[0]) {
+			case C_EQ: r = x == z; break;
+			case C_LT: r = x < z; break;
+			case C_GT: r = x > z; break;
+			case C_LE: r = x <= z; break;
+			default: r = x >= z; break;
+			}
+		}
+		((uint8_t *)y->data)[i] = r;
+	}
+}
+
+static eml_err
+not_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+
+	if (x->dt != EML_DT_BOOL)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "Not wants bool");
+	return eml_pn_set_out(p, pn, 0, EML_DT_BOOL, x->rank, x->dims);
+}
+
+static void
+not_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+
+	(void)p;
+	for (size_t i = 0; i < x->numel; i++)
+		((uint8_t *)y->data)[i] = !((const uint8_t *)x->data)[i];
+}
+
+/* ---------------------------------------------------------------- math */
+
+enum { M_FLOOR, M_CEIL, M_ROUND, M_SIGN, M_SIN, M_COS, M_TAN, M_ASIN, M_ACOS, M_ATAN,
+	M_SINH, M_COSH, M_ASINH, M_ACOSH, M_ATANH, M_SOFTSIGN, M_SOFTPLUS, M_ELU, M_SELU,
+	M_CELU, M_THRELU, M_ISNAN, M_COUNT };
+
+static const char *const math_names[M_COUNT] = { "Floor", "Ceil", "Round", "Sign", "Sin",
+	"Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+	"Softsign", "Softplus", "Elu", "Selu", "Celu", "ThresholdedRelu", "IsNaN" };
+
+static eml_err
+math_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+
+	for (int k = 0; k < M_COUNT; k++)
+		if (strcmp(pn->op->name, math_names[k]) == 0)
+			pn->ip[0] = k;
+	if (x->dt != EML_DT_FLOAT)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
+		    eml_dtype_name(x->dt));
+	switch (pn->ip[0]) {
+	case M_ELU:
+		pn->fp[0] = eml_attr_f(pn->n, "alpha", 1.0f);
+		break;
+	case M_SELU:
+		pn->fp[0] = eml_attr_f(pn->n, "alpha", 1.67326319217681884765625f);
+		pn->fp[1] = eml_attr_f(pn->n, "gamma", 1.05070102214813232421875f);
+		break;
+	case M_CELU:
+		pn->fp[0] = eml_attr_f(pn->n, "alpha", 1.0f);
+		break;
+	case M_THRELU:
+		pn->fp[0] = eml_attr_f(pn->n, "alpha", 1.0f);
+		break;
+	default:
+		break;
+	}
+	return eml_pn_set_out(p, pn, 0, pn->ip[0] == M_ISNAN ? EML_DT_BOOL : EML_DT_FLOAT,
+	    x->rank, x->dims);
+}
+
+static float
+math_one(int op, float x, float a, float g)
+{
+	switch (op) {
+	case M_FLOOR: return floorf(x);
+	case M_CEIL: return ceilf(x);
+	case M_ROUND: return nearbyintf(x); /* half to even, as ONNX */
+	case M_SIGN: return x > 0 ? 1.0f : x < 0 ? -1.0f : x;
+	case M_SIN: return sinf(x);
+	case M_COS: return cosf(x);
+	case M_TAN: return tanf(x);
+	case M_ASIN: return asinf(x);
+	case M_ACOS: return acosf(x);
+	case M_ATAN: return atanf(x);
+	case M_SINH: return sinhf(x);
+	case M_COSH: return coshf(x);
+	case M_ASINH: return asinhf(x);
+	case M_ACOSH: return acoshf(x);
+	case M_ATANH: return atanhf(x);
+	case M_SOFTSIGN: return x / (1.0f + fabsf(x));
+	case M_SOFTPLUS: return x > 20.0f ? x : log1pf(expf(x));
+	case M_ELU: return x >= 0 ? x : a * (expf(x) - 1.0f);
+	case M_SELU: return x > 0 ? g * x : g * (a * expf(x) - a);
+	case M_CELU: return fmaxf(0.0f, x) + fminf(0.0f, a * (expf(x / a) - 1.0f));
+	case M_THRELU: return x > a ? x : 0.0f;
+	default: return x;
+	}
+}
+
+static void
+math_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	int op = (int)pn->ip[0];
+
+	(void)p;
+	for (size_t i = 0; i < x->numel; i++) {
+		if (op == M_ISNAN)
+			((uint8_t *)y->data)[i] = vf(x)[i] != vf(x)[i];
+		else
+			vf(y)[i] = math_one(op, vf(x)[i], pn->fp[0], pn->fp[1]);
+	}
+}
+
+/* ---------------------------------------------------------------- PRelu */
+
+static eml_err
+prelu_check(const struct eml_node *n, int64_t opset)
+{
+	/* PRelu-6 and older: slope per channel, not numpy broadcasting. */
+	if (opset < 7)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "opset %lld slope layout not supported",
+		    (long long)opset);
+	return EML_OK;
+}
+
+static eml_err
+prelu_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *s = eml_pn_in(p, pn, 1);
+	int64_t dims[EML_MAX_RANK];
+	int rank;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT));
+	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_FLOAT));
+	/* Unidirectional: the slope broadcasts to X, never the reverse. */
+	EML_GUARD(eml_bcast(pn->n, x, s, &rank, dims));
+	bool same = rank == x->rank;
+	for (int d = 0; same && d < rank; d++)
+		same = dims[d] == x->dims[d];
+	if (!same)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "slope does not broadcast to X");
+	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, x->dims);
+}
+
+static void
+prelu_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *s = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	const struct val *ins[1] = { s };
+	struct bc_iter it;
+
+	(void)p;
+	bc_init(&it, y, ins, 1);
+	for (size_t i = 0; i < y->numel; i++, bc_next(&it)) {
+		float v = vf(x)[i];
+		vf(y)[i] = v < 0 ? v * vf(s)[it.off[0]] : v;
+	}
+}
+
+/* ---------------------------------------------------------------- ArgMax */
+
+/* ip: [0] max, [1] outer, [2] n, [3] inner, [4] select_last_index */
+static eml_err
+arg_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t dims[EML_MAX_RANK];
+	int axis, r = 0;
+	bool keep = eml_attr_i(pn->n, "keepdims", 1) != 0;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM_INTS));
+	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 0), x->rank, 0, &axis));
+	if (x->dims[axis] == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "empty axis");
+	pn->ip[0] = strcmp(pn->op->name, "ArgMax") == 0;
+	pn->ip[1] = 1;
+	pn->ip[3] = 1;
+	for (int d = 0; d < x->rank; d++) {
+		if (d < axis)
+			pn->ip[1] *= x->dims[d];
+		if (d > axis)
+			pn->ip[3] *= x->dims[d];
+		if (d != axis)
+			dims[r++] = x->dims[d];
+		else if (keep)
+			dims[r++] = 1;
+	}
+	pn->ip[2] = x->dims[axis];
+	pn->ip[4] = eml_attr_i(pn->n, "select_last_index", 0) != 0;
+	return eml_pn_set_out(p, pn, 0, EML_DT_INT64, r, dims);
+}
+
+static void
+arg_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	size_t outer = (size_t)pn->ip[1], n = (size_t)pn->ip[2], inner = (size_t)pn->ip[3];
+
+	(void)p;
+	for (size_t o = 0; o < outer; o++)
+		for (size_t i = 0; i < inner; i++) {
+			size_t best = 0;
+			double bv = ld_f64(x, o * n * inner + i);
+			for (size_t j = 1; j < n; j++) {
+				double v = ld_f64(x, (o * n + j) * inner + i);
+				bool better = pn->ip[0] ? (v > bv || (pn->ip[4] && v == bv)) :
+				    (v < bv || (pn->ip[4] && v == bv));
+				if (better) {
+					best = j;
+					bv = v;
+				}
+			}
+			st_num(y, o * inner + i, 0, (int64_t)best);
+		}
+}
+
+/* ---------------------------------------------------------------- Size, Range */
+
+static eml_err
+size_plan(struct eml_plan *p, struct pnode *pn)
+{
+	return eml_pn_set_out(p, pn, 0, EML_DT_INT64, 0, NULL);
+}
+
+static void
+size_run(struct eml_plan *p, struct pnode *pn)
+{
+	int64_t n = (int64_t)eml_pn_in(p, pn, 0)->numel;
+
+	EML_MEMCPY(eml_pn_out(p, pn, 0)->data, &n, 8);
+}
+
+static eml_err
+range_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *v[3];
+	double s, l, d, cnt;
+
+	for (size_t k = 0; k < 3; k++) {
+		v[k] = eml_pn_in(p, pn, k);
+		if (v[k]->kind != VK_CONST)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+			    "start, limit and delta must be constants");
+		if (v[k]->numel != 1 || v[k]->dt != v[0]->dt ||
+		    !(v[k]->dt == EML_DT_FLOAT || is_int(v[k]->dt)) || v[k]->dt == EML_DT_BOOL)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "scalar inputs of one type");
+	}
+	s = ld_f64(v[0], 0);
+	l = ld_f64(v[1], 0);
+	d = ld_f64(v[2], 0);
+	if (d == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "delta 0");
+	/* ONNX: number_of_elements = max(ceil((limit - start) / delta), 0) */
+	cnt = ceil((l - s) / d);
+	if (!(cnt >= 0))
+		cnt = 0;
+	if (cnt > 1e9)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_TOO_LARGE, "range too long");
+	{
+		int64_t n = (int64_t)cnt;
+		return eml_pn_set_out(p, pn, 0, v[0]->dt, 1, &n);
+	}
+}
+
+static void
+range_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *s = eml_pn_in(p, pn, 0), *d = eml_pn_in(p, pn, 2), *y = eml_pn_out(p, pn, 0);
+
+	for (size_t i = 0; i < y->numel; i++) {
+		if (is_int(y->dt))
+			st_num(y, i, 0, ld_i64(s, 0) + (int64_t)i * ld_i64(d, 0));
+		else
+			st_num(y, i, (double)(vf(s)[0] + (float)i * vf(d)[0]), 0);
+	}
+	(void)p;
+}
+
+/* ---------------------------------------------------------------- table */
+
+#define MATH(nm, at) { nm, at, 1, 1, 1, 1, NULL, math_plan, NULL, math_run, 0 }
+#define CMP(nm) { nm, "", 2, 2, 1, 1, NULL, cmp_plan, NULL, cmp_run, 0 }
+
+const struct op eml_ops_extra[] = {
+	{ "Sum", "", 1, 64, 1, 1, NULL, var_plan, NULL, var_run, 0 },
+	{ "Mean", "", 1, 64, 1, 1, NULL, var_plan, NULL, var_run, 0 },
+	{ "Max", "", 1, 64, 1, 1, NULL, var_plan, NULL, var_run, 0 },
+	{ "Min", "", 1, 64, 1, 1, NULL, var_plan, NULL, var_run, 0 },
+	CMP("Equal"),
+	CMP("Less"),
+	CMP("Greater"),
+	CMP("LessOrEqual"),
+	CMP("GreaterOrEqual"),
+	CMP("And"),
+	CMP("Or"),
+	CMP("Xor"),
+	{ "Not", "", 1, 1, 1, 1, NULL, not_plan, NULL, not_run, 0 },
+	MATH("Floor", ""),
+	MATH("Ceil", ""),
+	MATH("Round", ""),
+	MATH("Sign", ""),
+	MATH("Sin", ""),
+	MATH("Cos", ""),
+	MATH("Tan", ""),
+	MATH("Asin", ""),
+	MATH("Acos", ""),
+	MATH("Atan", ""),
+	MATH("Sinh", ""),
+	MATH("Cosh", ""),
+	MATH("Asinh", ""),
+	MATH("Acosh", ""),
+	MATH("Atanh", ""),
+	MATH("Softsign", ""),
+	MATH("Softplus", ""),
+	MATH("Elu", "alpha:f"),
+	MATH("Selu", "alpha:f gamma:f"),
+	MATH("Celu", "alpha:f"),
+	MATH("ThresholdedRelu", "alpha:f"),
+	MATH("IsNaN", ""),
+	{ "PRelu", "", 2, 2, 1, 1, prelu_check, prelu_plan, NULL, prelu_run, 0 },
+	{ "ArgMax", "axis:i keepdims:i select_last_index:i", 1, 1, 1, 1, NULL, arg_plan, NULL,
+	    arg_run, 0 },
+	{ "ArgMin", "axis:i keepdims:i select_last_index:i", 1, 1, 1, 1, NULL, arg_plan, NULL,
+	    arg_run, 0 },
+	{ "Size", "", 1, 1, 1, 1, NULL, size_plan, NULL, size_run, OPF_SHAPE_ONLY },
+	{ "Range", "", 3, 3, 1, 1, NULL, range_plan, NULL, range_run, 0 },
+	{ NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
+};
