@@ -384,6 +384,54 @@ sim_limits(void **state)
 	eml_free(big);
 }
 
+/* Every allocation of ours failing in turn, through sim -> verify: each
+ * run ends in success or a clean error (never a crash; ASan checks for
+ * leaks). */
+static void
+allocation_failures(void **state)
+{
+	int failures = 0;
+
+	(void)state;
+	for (long k = 1; k <= 40; k++) {
+		struct eml_attest_sim *sim = NULL;
+		struct eml_attest_root *r = NULL;
+		struct eml_attest_root *aws = NULL;
+		struct eml_attest_policy pol;
+		struct eml_buf d;
+		struct eml_buf pem;
+		eml_err rc;
+
+		eml_buf_init(&d, EML_ATTEST_DOC_MAX);
+		eml_buf_init(&pem, 16384);
+		eml_attest_policy_init(&pol);
+		eml_mem_fail_after(k);
+		rc = eml_attest_sim_open(NULL, NULL, &sim);
+		if (rc == EML_OK)
+			rc = eml_attest_sim_attest(sim, 0, NULL, 0, (const uint8_t *)"n", 1, NULL, 0, &d);
+		if (rc == EML_OK)
+			rc = eml_attest_sim_root_pem(sim, &pem);
+		if (rc == EML_OK)
+			rc = eml_attest_root_load(pem.data, pem.len, &r);
+		if (rc == EML_OK)
+			rc = eml_attest_verify(d.data, d.len, r, EML_ATTEST_AT_NOW, 0, &pol, doc);
+		if (rc == EML_OK)
+			rc = eml_attest_root_load(pem.data, pem.len, &aws);
+		eml_mem_fail_after(0);
+		if (rc != EML_OK) {
+			failures++;
+			assert_true(rc == EML_ERR_NOMEM || rc == EML_ERR_PROTO_TOO_LARGE);
+		}
+		eml_attest_root_free(aws);
+		eml_attest_root_free(r);
+		eml_attest_sim_free(sim);
+		eml_buf_free(&d);
+		eml_buf_free(&pem);
+	}
+	/* The injection did reach this code. */
+	assert_true(failures > 0);
+}
+
 int
 main(void)
 {
@@ -394,6 +442,7 @@ main(void)
 		cmocka_unit_test(past_instant),
 		cmocka_unit_test(ca_directory),
 		cmocka_unit_test(sim_limits),
+		cmocka_unit_test(allocation_failures),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
