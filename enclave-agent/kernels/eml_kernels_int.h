@@ -85,7 +85,10 @@ struct eml_gemm_impl {
 };
 
 extern const struct eml_gemm_impl eml_gemm_avx2;
-extern const struct eml_gemm_impl eml_gemm_avx512;
+extern const struct eml_gemm_impl eml_gemm_avx512;      /* 14 x 32 */
+extern const struct eml_gemm_impl eml_gemm_avx512_8x48;
+/* The AVX-512 impl that pads an M x N grid of tiles least (ties: 14x32). */
+const struct eml_gemm_impl *eml_gemm_avx512_pick(size_t M, size_t N);
 
 /* The blocked driver (gemm/gemm.c) over one impl. */
 size_t eml_sgemm_blk_packed_b_size(const struct eml_gemm_impl *g, size_t K, size_t N);
@@ -147,5 +150,17 @@ void eml_dwconv_avx512(const struct eml_conv2d_params *p, size_t OH, size_t OW,
 void eml_dwconv_geometry(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t *PH,
     size_t *PW);
 size_t eml_dwconv_scratch_size(const struct eml_conv2d_params *p, size_t OH, size_t OW);
+
+/* Implicit im2col (conv.c): the context of an eml_gemm_bsrc that packs the
+ * column matrix of one image and group (x: its C/group planes). */
+struct eml_im2col {
+	const struct eml_conv2d_params *p;
+	size_t OW;
+	const float *x;
+};
+void eml_im2col_pack_avx2(const void *ctx, size_t k0, size_t kk, size_t n0, size_t nn,
+    size_t nr, float *dst);
+void eml_im2col_pack_avx512(const void *ctx, size_t k0, size_t kk, size_t n0, size_t nn,
+    size_t nr, float *dst);
 
 #endif

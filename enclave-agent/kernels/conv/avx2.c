@@ -1,4 +1,4 @@
-/* Depthwise convolution for AVX2 + FMA (the template in dw_tmpl.h). */
+/* Depthwise convolution and implicit im2col packing for AVX2 + FMA (the template in dw_tmpl.h). */
 #include <string.h>
 
 #include "enclave-agent/kernels/eml_kernels_int.h"
@@ -7,3 +7,6 @@
 
 #define DW_NAME eml_dwconv_avx2
 #include "enclave-agent/kernels/conv/dw_tmpl.h"
+
+#define IC_NAME eml_im2col_pack_avx2
+#include "enclave-agent/kernels/conv/im2col_tmpl.h"

@@ -30,6 +30,8 @@ struct eml_conv2d_plan {
 	int nthreads;
 	const struct eml_gemm_impl *g; /* CONV_1X1, CONV_IM2COL */
 	eml_dwconv_fn dw;              /* CONV_DW */
+	void (*im2col)(const void *ctx, size_t k0, size_t kk, size_t n0, size_t nn, size_t nr,
+	    float *dst);               /* CONV_IM2COL */
 	/* eml_secure_alloc, w_bytes: the weights as given (REF, DW) or packed
 	 * as GEMM A operands, one block of a_stride floats per group. */
 	float *w;
@@ -132,10 +134,12 @@ choose_method(struct eml_conv2d_plan *plan)
 	case EML_ISA_AVX2:
 		plan->g = &eml_gemm_avx2;
 		plan->dw = eml_dwconv_avx2;
+		plan->im2col = eml_im2col_pack_avx2;
 		break;
 	case EML_ISA_AVX512:
-		plan->g = &eml_gemm_avx512;
+		plan->g = eml_gemm_avx512_pick(Mg, HW);
 		plan->dw = eml_dwconv_avx512;
+		plan->im2col = eml_im2col_pack_avx512;
 		break;
 	default:
 		plan->method = CONV_REF;
@@ -257,80 +261,9 @@ eml_conv2d_method(const struct eml_conv2d_plan *plan)
  * col[(c*kh + i)*kw + j][oh*OW + ow] = x[c][oh*sh + i*dh - pt][ow*sw + j*dw - pl]
  * (0 in the padding). Instead of writing it out (Kg x OH*OW floats, far
  * beyond L2 for the ResNet shapes) and packing it again, the driver asks
- * for each kc x nc block and it is packed straight from the image.
+ * for each kc x nc block and the ISA's eml_im2col_pack_* packs it straight
+ * from the image (conv/im2col_tmpl.h).
  */
-struct im2col_src {
-	const struct eml_conv2d_plan *plan;
-	const float *x; /* this image and group: Cg planes */
-};
-
-/* Columns [ow, ow + run) of one output row for tap (i, j) of channel xc. */
-static void
-im2col_run(const struct eml_conv2d_params *p, const float *xc, size_t oh, size_t ow,
-    size_t run, size_t i, size_t j, size_t ow_a, size_t ow_b, float *d)
-{
-	size_t ihp = oh * p->stride_h + i * p->dil_h, u, a, b;
-	const float *xr;
-
-	if (ihp < p->pad_top || ihp - p->pad_top >= p->H) {
-		memset(d, 0, run * sizeof(float));
-		return;
-	}
-	xr = xc + (ihp - p->pad_top) * p->W;
-	a = ow_a > ow ? (ow_a - ow < run ? ow_a - ow : run) : 0;
-	b = ow_b > ow ? (ow_b - ow < run ? ow_b - ow : run) : 0;
-	if (b < a)
-		b = a;
-	for (u = 0; u < a; u++)
-		d[u] = 0.0f;
-	if (p->stride_w == 1) {
-		EML_MEMCPY(d + a, xr + ow + a + j * p->dil_w - p->pad_left, (b - a) * sizeof(float));
-	} else {
-		for (u = a; u < b; u++)
-			d[u] = xr[(ow + u) * p->stride_w + j * p->dil_w - p->pad_left];
-	}
-	for (u = b; u < run; u++)
-		d[u] = 0.0f;
-}
-
-static void
-im2col_pack(const void *vctx, size_t k0, size_t kk, size_t n0, size_t nn, size_t nr, float *dst)
-{
-	const struct im2col_src *s = vctx;
-	const struct eml_conv2d_params *p = &s->plan->p;
-	size_t OW = s->plan->OW, khw = p->kh * p->kw;
-	size_t npan = (nn + nr - 1) / nr, q, jp;
-
-	for (q = 0; q < kk; q++) {
-		size_t kidx = k0 + q, c = kidx / khw, i = kidx % khw / p->kw, j = kidx % p->kw;
-		const float *xc = s->x + c * p->H * p->W;
-		size_t off = j * p->dil_w;
-		/* Valid ow: pad_left <= ow * sw + off < W + pad_left. */
-		size_t ow_a = off >= p->pad_left ? 0 :
-						   (p->pad_left - off + p->stride_w - 1) / p->stride_w;
-		size_t ow_b = off >= p->W + p->pad_left ? 0 :
-							  (p->W + p->pad_left - off - 1) / p->stride_w + 1;
-
-		if (ow_b > OW)
-			ow_b = OW;
-		for (jp = 0; jp < npan; jp++) {
-			float *d = dst + jp * nr * kk + q * nr;
-			size_t col = n0 + jp * nr, cn = nn - jp * nr < nr ? nn - jp * nr : nr;
-			size_t oh = col / OW, ow = col % OW, t = 0;
-
-			while (t < cn) {
-				size_t run = cn - t < OW - ow ? cn - t : OW - ow;
-
-				im2col_run(p, xc, oh, ow, run, i, j, ow_a, ow_b, d + t);
-				t += run;
-				ow = 0;
-				oh++;
-			}
-			for (; t < nr; t++)
-				d[t] = 0.0f;
-		}
-	}
-}
 
 struct dw_job {
 	const struct eml_conv2d_plan *plan;
@@ -360,8 +293,8 @@ run_gemm(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wo
 	const struct eml_conv2d_params *p = &plan->p;
 	size_t Cg = p->C / p->group, Mg = p->M / p->group;
 	size_t Kg = Cg * p->kh * p->kw, HW = plan->OH * plan->OW;
-	struct im2col_src src = { plan, NULL };
-	struct eml_gemm_bsrc bsrc = { im2col_pack, &src };
+	struct eml_im2col src = { p, plan->OW, NULL };
+	struct eml_gemm_bsrc bsrc = { plan->im2col, &src };
 	struct eml_sgemm_args a;
 	size_t n, g;
 

@@ -9,6 +9,7 @@
 
 #define GEMM_MR 6
 #define GEMM_NV 2
+#define GEMM_TAG 6x16
 #include "enclave-agent/kernels/gemm/gemm_tmpl.h"
 
 const struct eml_gemm_impl eml_gemm_avx2 = {
@@ -17,9 +18,9 @@ const struct eml_gemm_impl eml_gemm_avx2 = {
 	.mc = GEMM_MR * 24,
 	.kc = 256,
 	.nc = GEMM_NR * 64,
-	.pack_a = gemm_pack_a,
-	.pack_b = gemm_pack_b,
-	.kernel = gemm_kernel,
+	.pack_a = gemm_pack_a_6x16,
+	.pack_b = gemm_pack_b_6x16,
+	.kernel = gemm_kernel_6x16,
 };
 
 /* The benchmark's peak: 12 independent FMA chains, 2 flops x 8 lanes. */

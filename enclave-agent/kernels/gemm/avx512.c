@@ -14,6 +14,7 @@
 
 #define GEMM_MR 14
 #define GEMM_NV 2
+#define GEMM_TAG 14x32
 #include "enclave-agent/kernels/gemm/gemm_tmpl.h"
 
 const struct eml_gemm_impl eml_gemm_avx512 = {
@@ -22,9 +23,37 @@ const struct eml_gemm_impl eml_gemm_avx512 = {
 	.mc = GEMM_MR * 12,
 	.kc = 256,
 	.nc = GEMM_NR * 32,
-	.pack_a = gemm_pack_a,
-	.pack_b = gemm_pack_b,
-	.kernel = gemm_kernel,
+	.pack_a = gemm_pack_a_14x32,
+	.pack_b = gemm_pack_b_14x32,
+	.kernel = gemm_kernel_14x32,
+};
+
+#undef GEMM_MR
+#undef GEMM_NV
+#undef GEMM_NR
+#undef GEMM_TAG
+
+/*
+ * 8 x 48: 24 accumulators, 3 B vectors and 8 broadcasts per k step for 24
+ * FMAs (fewer loads per FMA than 14 x 32). Eight rows divide the channel
+ * counts of the ResNet shapes (64..512) exactly, where 14 leaves a
+ * partial tile; the convolution plans and unpacked GEMMs pick whichever of
+ * the two pads the M x N grid less (eml_gemm_avx512_pick).
+ */
+#define GEMM_MR 8
+#define GEMM_NV 3
+#define GEMM_TAG 8x48
+#include "enclave-agent/kernels/gemm/gemm_tmpl.h"
+
+const struct eml_gemm_impl eml_gemm_avx512_8x48 = {
+	.mr = GEMM_MR,
+	.nr = GEMM_NR,
+	.mc = GEMM_MR * 24,
+	.kc = 256,
+	.nc = GEMM_NR * 20,
+	.pack_a = gemm_pack_a_8x48,
+	.pack_b = gemm_pack_b_8x48,
+	.kernel = gemm_kernel_8x48,
 };
 
 /* The benchmark's peak: 12 independent FMA chains (enough to cover the FMA

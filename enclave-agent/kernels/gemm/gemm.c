@@ -266,7 +266,24 @@ eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 	eml_pool_run(pool, job.s.tm * job.s.tn, gemm_task, &job);
 }
 
-/* The public per-ISA entry points on top of the driver. */
+static double
+tile_waste(const struct eml_gemm_impl *g, size_t M, size_t N)
+{
+	return (double)round_up(M, g->mr) * (double)round_up(N, g->nr);
+}
+
+const struct eml_gemm_impl *
+eml_gemm_avx512_pick(size_t M, size_t N)
+{
+	/* The 8x48 tile also needs fewer loads per FMA: prefer it unless it
+	 * pads the grid by more than 14x32 does. */
+	return tile_waste(&eml_gemm_avx512_8x48, M, N) <= tile_waste(&eml_gemm_avx512, M, N) ?
+	    &eml_gemm_avx512_8x48 :
+	    &eml_gemm_avx512;
+}
+
+/* The public per-ISA entry points on top of the driver. Pre-packed B has
+ * the layout of the ISA's main impl; unpacked calls may pick per shape. */
 #define EML_GEMM_ISA_DEFS(isa)                                                 \
 	size_t eml_sgemm_packed_b_size_##isa(size_t K, size_t N)               \
 	{                                                                      \
@@ -292,5 +309,36 @@ eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 
 #if defined(__x86_64__)
 EML_GEMM_ISA_DEFS(avx2)
-EML_GEMM_ISA_DEFS(avx512)
+
+size_t
+eml_sgemm_packed_b_size_avx512(size_t K, size_t N)
+{
+	return eml_sgemm_blk_packed_b_size(&eml_gemm_avx512, K, N);
+}
+
+void
+eml_sgemm_pack_b_avx512(size_t K, size_t N, const float *B, size_t ldb, bool trans_b,
+    float *packed)
+{
+	eml_sgemm_blk_pack_b(&eml_gemm_avx512, K, N, B, ldb, trans_b, packed);
+}
+
+static const struct eml_gemm_impl *
+avx512_for(const struct eml_sgemm_args *a)
+{
+	return a->b_packed != NULL ? &eml_gemm_avx512 : eml_gemm_avx512_pick(a->M, a->N);
+}
+
+size_t
+eml_sgemm_workspace_size_avx512(const struct eml_sgemm_args *a, int nthreads)
+{
+	return eml_sgemm_blk_workspace_size(avx512_for(a), a->M, a->N, a->K, false,
+	    a->b_packed != NULL, nthreads);
+}
+
+void
+eml_sgemm_avx512(const struct eml_sgemm_args *a, float *workspace, struct eml_pool *pool)
+{
+	eml_sgemm_blk(avx512_for(a), a, NULL, workspace, pool);
+}
 #endif

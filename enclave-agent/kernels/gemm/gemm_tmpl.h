@@ -6,14 +6,17 @@
  * The accumulators (GEMM_MR * GEMM_NV vectors) stay in registers: the
  * constant-bound loops are fully unrolled by the compiler (#pragma).
  */
-#ifndef GEMM_MR
-#error "define GEMM_MR and GEMM_NV before including gemm_tmpl.h"
+#if !defined(GEMM_MR) || !defined(GEMM_NV) || !defined(GEMM_TAG)
+#error "define GEMM_MR, GEMM_NV and GEMM_TAG before including gemm_tmpl.h"
 #endif
 
 #define GEMM_NR (GEMM_NV * VF_N)
+#define GT_CAT2(a, b) a##_##b
+#define GT_CAT(a, b) GT_CAT2(a, b)
+#define GT(n) GT_CAT(n, GEMM_TAG)
 
 static size_t
-gemm_min(size_t a, size_t b)
+GT(gemm_min)(size_t a, size_t b)
 {
 	return a < b ? a : b;
 }
@@ -21,12 +24,12 @@ gemm_min(size_t a, size_t b)
 /* m rows x k of A (or of A^T when trans) into panels of GEMM_MR rows,
  * k-major; rows past m are zero. */
 static void
-gemm_pack_a(size_t m, size_t k, const float *A, size_t lda, bool trans, float *dst)
+GT(gemm_pack_a)(size_t m, size_t k, const float *A, size_t lda, bool trans, float *dst)
 {
 	size_t i0, i, p;
 
 	for (i0 = 0; i0 < m; i0 += GEMM_MR) {
-		size_t mi = gemm_min(GEMM_MR, m - i0);
+		size_t mi = GT(gemm_min)(GEMM_MR, m - i0);
 
 		if (trans) {
 			for (p = 0; p < k; p++) {
@@ -58,12 +61,12 @@ gemm_pack_a(size_t m, size_t k, const float *A, size_t lda, bool trans, float *d
 /* k x n of B (or of B^T when trans) into panels of GEMM_NR columns,
  * k-major; columns past n are zero. Masked loads: nothing past n read. */
 static void
-gemm_pack_b(size_t k, size_t n, const float *B, size_t ldb, bool trans, float *dst)
+GT(gemm_pack_b)(size_t k, size_t n, const float *B, size_t ldb, bool trans, float *dst)
 {
 	size_t j0, j, p, v;
 
 	for (j0 = 0; j0 < n; j0 += GEMM_NR) {
-		size_t nj = gemm_min(GEMM_NR, n - j0);
+		size_t nj = GT(gemm_min)(GEMM_NR, n - j0);
 
 		if (trans) {
 			for (j = 0; j < nj; j++) {
@@ -84,7 +87,7 @@ gemm_pack_b(size_t k, size_t n, const float *B, size_t ldb, bool trans, float *d
 			for (p = 0; p < k; p++) {
 				for (v = 0; v < GEMM_NV; v++) {
 					size_t off = v * VF_N;
-					size_t cnt = nj > off ? gemm_min(VF_N, nj - off) : 0;
+					size_t cnt = nj > off ? GT(gemm_min)(VF_N, nj - off) : 0;
 
 					vf_store(dst + p * GEMM_NR + off,
 					    cnt == 0 ? vf_zero() : vf_loadn(B + p * ldb + j0 + off, cnt));
@@ -96,7 +99,7 @@ gemm_pack_b(size_t k, size_t n, const float *B, size_t ldb, bool trans, float *d
 }
 
 static void
-gemm_kernel(size_t k, const float *pa, const float *pb, float *c, size_t ldc, size_t m,
+GT(gemm_kernel)(size_t k, const float *pa, const float *pb, float *c, size_t ldc, size_t m,
     size_t n, const struct eml_gemm_ep *ep)
 {
 	vf acc[GEMM_MR][GEMM_NV];
@@ -138,7 +141,7 @@ gemm_kernel(size_t k, const float *pa, const float *pb, float *c, size_t ldc, si
 	for (v = 0; v < GEMM_NV; v++) {
 		size_t off = (size_t)v * VF_N;
 
-		cnt[v] = n > off ? gemm_min(VF_N, n - off) : 0;
+		cnt[v] = n > off ? GT(gemm_min)(VF_N, n - off) : 0;
 	}
 #pragma GCC unroll 32
 	for (i = 0; i < GEMM_MR; i++) {
