@@ -63,7 +63,7 @@ endif
 OPT ?= -O2 -g
 # Determinism: no silent FMA contraction; kernels use FMA explicitly.
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=off $(HARDEN) \
-	-fvisibility=hidden -pthread -I. -Icommon -Iinclude -isystem $(BUILD)/gen \
+	-fvisibility=hidden -pthread -I. -Icommon -Iinclude -I$(BUILD)/gen \
 	$(PKG_CFLAGS)
 LDFLAGS_BASE := -pthread -Wl,-z,relro,-z,now,-z,noexecstack
 LDLIBS := $(PKG_LIBS) -lm

@@ -191,6 +191,12 @@ eml_buf_extend(struct eml_buf *b, size_t n, uint8_t **where)
 {
 	EML_ENSURE_REF(where);
 	EML_GUARD(eml_buf_reserve(b, n));
+	/* An empty buffer may still have no allocation (n == 0): NULL + 0
+	 * is undefined in C, so do no arithmetic on it. */
+	if (n == 0 && b->data == NULL) {
+		*where = NULL;
+		return EML_OK;
+	}
 	*where = b->data + b->len;
 	b->len += n;
 	return EML_OK;

@@ -329,6 +329,26 @@ log_line_is_json(void **state)
 	unlink(path);
 }
 
+/* Regression (found by channel_fuzz under clang UBSan): growing a buffer
+ * that has no allocation yet by 0 bytes must not compute NULL + 0. */
+static void
+extend_by_zero_on_empty_buffer(void **state)
+{
+	struct eml_buf b;
+	uint8_t *w = (uint8_t *)&b;
+
+	(void)state;
+	eml_buf_init_secure(&b, 64);
+	assert_eml_ok(eml_buf_extend(&b, 0, &w));
+	assert_null(w);
+	assert_int_equal(b.len, 0);
+	assert_eml_ok(eml_buf_append(&b, NULL, 0));
+	assert_eml_ok(eml_buf_extend(&b, 3, &w));
+	assert_non_null(w);
+	assert_int_equal(b.len, 3);
+	eml_buf_free(&b);
+}
+
 int
 main(void)
 {
@@ -347,6 +367,7 @@ main(void)
 		cmocka_unit_test(error_table_is_consistent),
 		cmocka_unit_test(err_record_and_detail),
 		cmocka_unit_test(log_line_is_json),
+		cmocka_unit_test(extend_by_zero_on_empty_buffer),
 	};
 
 	if (eml_mem_init() != EML_OK)
