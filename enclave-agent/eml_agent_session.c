@@ -43,7 +43,7 @@ struct sess {
 	struct eml_agent_link link;
 	struct eml_channel *ch;
 	unsigned state;
-	bool hello_done;
+	bool hello_seen;
 	struct eml_cid sid; /* the hello's request id: the session's log id */
 	uint64_t requests;
 	/* Per-session assembly: the model kept between requests, and the
@@ -93,6 +93,7 @@ on_hello(struct sess *s, const struct eml_envelope *env)
 
 	eml_buf_init(&doc, EML_ATTEST_DOC_MAX);
 	eml_buf_init(&resp, EML_ATTEST_DOC_MAX + 1024);
+	s->hello_seen = true;
 	EML_MEMCPY(s->sid.b, env->request_id, sizeof(s->sid.b));
 	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
 	if ((rc = eml_channel_server_new(&s->ch, env->body, env->body_len, nonce, pk)) != EML_OK)
@@ -483,7 +484,12 @@ eml_agent_session(struct eml_agent *a, int fd)
 			break;
 		}
 	}
-	if (rc == EML_OK)
+	if (rc == EML_OK && !s.hello_seen)
+		/* Health probes (PING/PONG, or connect and close) every second:
+		 * debug, not info. */
+		EML_LOG_DEBUG("session.probe", NULL, EML_F_STR("peer", peer),
+		    EML_F_I64("ms", eml_now_ms() - t0));
+	else if (rc == EML_OK)
 		EML_LOG_INFO("session.end", &s.sid, EML_F_STR("peer", peer),
 		    EML_F_U64("requests", s.requests), EML_F_I64("ms", eml_now_ms() - t0));
 	else

@@ -178,12 +178,16 @@ EOF
 
 # Build the confidentiality scanner against this build's common library.
 e2e_build_confscan() {
-	local out="$E2E_DIR/confscan"
-	# shellcheck disable=SC2046
-	cc -std=c11 -D_GNU_SOURCE -O2 -I"$E2E_ROOT/common" \
-		"$E2E_ROOT/tests/integration/confscan.c" "$BUILD/lib/libeml_common.a" \
-		$(pkg-config --libs libsodium libprotobuf-c) -o "$out" || return 1
-	echo "$out"
+	local out="$E2E_DIR/confscan" san
+	# A sanitizer build's library needs the sanitizer runtimes at link.
+	for san in "" "-fsanitize=address,undefined"; do
+		# shellcheck disable=SC2046,SC2086
+		cc -std=c11 -D_GNU_SOURCE -O2 $san -I"$E2E_ROOT/common" \
+			"$E2E_ROOT/tests/integration/confscan.c" "$BUILD/lib/libeml_common.a" \
+			$(pkg-config --libs libsodium libprotobuf-c) -o "$out" 2>/dev/null &&
+			{ echo "$out"; return 0; }
+	done
+	return 1
 }
 
 # e2e_world: split the demo model into $E2E_DIR/model, make a simulator
