@@ -162,8 +162,9 @@ $(BUILD)/gen/proto/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c $(GEN_H)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(GEN_CFLAGS) -c $< -o $@
 
-# Every object may include generated headers: build them first.
-$(BUILD)/obj/%.o: %.c | $(GEN_H)
+# Every object may include generated headers: build them first, and
+# rebuild everything when a .proto changes (struct layouts change with it).
+$(BUILD)/obj/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS) $(ISAFLAGS) -MMD -MP -c $< -o $@
