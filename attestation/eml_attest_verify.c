@@ -326,10 +326,20 @@ run_store(X509 *leaf, STACK_OF(X509) *untrusted, const struct eml_attest_root *r
 	if (X509_verify_cert(ctx) != 1) {
 		int err = X509_STORE_CTX_get_error(ctx);
 		int depth = X509_STORE_CTX_get_error_depth(ctx);
+		X509 *bad = X509_STORE_CTX_get_current_cert(ctx);
 		char when[40];
+		char cn[80] = "?";
 
+		if (bad == NULL || X509_NAME_get_text_by_NID(X509_get_subject_name(bad),
+				       NID_commonName, cn, (int)sizeof(cn)) < 0)
+			(void)snprintf(cn, sizeof(cn), "?");
+		/* The name comes from an untrusted certificate: printable only. */
+		for (char *q = cn; *q != '\0'; q++) {
+			if (*q < 0x20 || *q > 0x7e)
+				*q = '?';
+		}
 		fmt_time(when, sizeof(when), at_s);
-		eml_err_set_detail("chain depth %d: %s (checked at %s)", depth,
+		eml_err_set_detail("chain depth %d (CN=%.60s): %s (checked at %s)", depth, cn,
 		    X509_verify_cert_error_string(err), when);
 		EML_FAIL(rc, map_x509_error(err));
 	}
