@@ -3,6 +3,8 @@
 #include <string.h>
 
 #include "eml_attest.h"
+#include "eml_attest_sim.h"
+#include "eml_nsm.h"
 
 /* Larger than a real NSM answers per GetRandom call (NOTES §4.2). */
 #define RANDOM_CHUNK 256
@@ -61,4 +63,28 @@ eml_attest_producer_close(struct eml_attest_producer *p)
 	if (p->close != NULL)
 		p->close(p->ctx);
 	memset(p, 0, sizeof(*p));
+}
+
+eml_err
+eml_attest_producer_open(const char *name, const char *arg, struct eml_attest_producer *p)
+{
+	EML_ENSURE_REF(name);
+	EML_ENSURE_REF(p);
+	memset(p, 0, sizeof(*p));
+	if (strcmp(name, "nsm") == 0) {
+		struct eml_nsm *nsm = NULL;
+
+		EML_GUARD(eml_nsm_open(arg, &nsm));
+		eml_nsm_producer(nsm, p);
+		return EML_OK;
+	}
+	if (strcmp(name, "sim") == 0) {
+		struct eml_attest_sim *sim = NULL;
+
+		EML_GUARD(eml_attest_sim_open(arg, NULL, &sim));
+		eml_attest_sim_producer(sim, p);
+		return EML_OK;
+	}
+	eml_err_set_detail("attestation producer \"%.16s\": want nsm or sim", name);
+	EML_BAIL(EML_ERR_CONFIG);
 }

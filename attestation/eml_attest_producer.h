@@ -42,6 +42,16 @@ eml_err eml_attest_produce(struct eml_attest_producer *p, const uint8_t *user_da
 eml_err eml_attest_describe_pcr(struct eml_attest_producer *p, unsigned index, bool *locked,
     uint8_t data[64], size_t *len) EML_MUST_USE;
 eml_err eml_attest_get_random(struct eml_attest_producer *p, uint8_t *out, size_t n) EML_MUST_USE;
+/*
+ * Open a producer by name, as the agent's --attest option names it:
+ *   "nsm": arg is the device path (NULL: /dev/nsm);
+ *   "sim": arg is a sim CA directory (NULL: a fresh in-memory root that no
+ *          client trusts unless handed its PEM).
+ * EML_OK, EML_ERR_CONFIG (unknown name), or the open's own error
+ * (EML_ERR_ATTEST_NSM_DEVICE, EML_ERR_ATTEST_SIM_CA, ...).
+ */
+eml_err eml_attest_producer_open(const char *name, const char *arg,
+    struct eml_attest_producer *p) EML_MUST_USE;
 /* Close and release; p itself is caller memory and may be reused. */
 void eml_attest_producer_close(struct eml_attest_producer *p);
 

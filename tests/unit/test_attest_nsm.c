@@ -237,6 +237,16 @@ oversized_and_device_failures(void **state)
 	/* No /dev/nsm here. */
 	assert_eml(eml_nsm_open("/nonexistent/nsm", &none), EML_ERR_ATTEST_NSM_DEVICE);
 	assert_null(none);
+	{
+		struct eml_attest_producer p;
+
+		assert_eml(eml_attest_producer_open("nsm", "/nonexistent/nsm", &p),
+		    EML_ERR_ATTEST_NSM_DEVICE);
+		assert_eml(eml_attest_producer_open("tpm", NULL, &p), EML_ERR_CONFIG);
+		assert_eml_ok(eml_attest_producer_open("sim", NULL, &p));
+		assert_string_equal(p.name, "sim");
+		eml_attest_producer_close(&p);
+	}
 	eml_free(huge);
 	eml_buf_free(&resp);
 	eml_buf_free(&doc);
