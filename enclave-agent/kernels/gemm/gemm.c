@@ -310,23 +310,35 @@ eml_gemm_avx512_pick(size_t M, size_t N)
 #if defined(__x86_64__)
 EML_GEMM_ISA_DEFS(avx2)
 
+/* Pre-packed B: the panel width must follow from (K, N) alone (packing
+ * happens before M is known), so the tile is chosen by N only: 48-wide
+ * panels unless they pad N more than 32-wide ones (transformer widths
+ * 384/1536 are multiples of 48, and M = 128 is 16 tiles of 8). */
+static const struct eml_gemm_impl *
+avx512_for_n(size_t N)
+{
+	return round_up(N, eml_gemm_avx512_8x48.nr) <= round_up(N, eml_gemm_avx512.nr) ?
+	    &eml_gemm_avx512_8x48 :
+	    &eml_gemm_avx512;
+}
+
 size_t
 eml_sgemm_packed_b_size_avx512(size_t K, size_t N)
 {
-	return eml_sgemm_blk_packed_b_size(&eml_gemm_avx512, K, N);
+	return eml_sgemm_blk_packed_b_size(avx512_for_n(N), K, N);
 }
 
 void
 eml_sgemm_pack_b_avx512(size_t K, size_t N, const float *B, size_t ldb, bool trans_b,
     float *packed)
 {
-	eml_sgemm_blk_pack_b(&eml_gemm_avx512, K, N, B, ldb, trans_b, packed);
+	eml_sgemm_blk_pack_b(avx512_for_n(N), K, N, B, ldb, trans_b, packed);
 }
 
 static const struct eml_gemm_impl *
 avx512_for(const struct eml_sgemm_args *a)
 {
-	return a->b_packed != NULL ? &eml_gemm_avx512 : eml_gemm_avx512_pick(a->M, a->N);
+	return a->b_packed != NULL ? avx512_for_n(a->N) : eml_gemm_avx512_pick(a->M, a->N);
 }
 
 size_t
