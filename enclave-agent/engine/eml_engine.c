@@ -74,6 +74,8 @@ eml_pn_set_out(struct eml_plan *p, struct pnode *pn, size_t k, enum eml_dtype dt
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
 			    "negative output dimension %lld", (long long)dims[i]);
 	rc = shape_bytes(dt, rank, dims, &v->numel, &v->nbytes);
+	if (rc == EML_OK && p->opts.max_tensor_bytes != 0 && v->nbytes > p->opts.max_tensor_bytes)
+		rc = EML_ERR_INFER_TOO_LARGE;
 	if (rc != EML_OK)
 		return eml_pn_fail(pn->n, rc, "output too large");
 	v->dt = dt;

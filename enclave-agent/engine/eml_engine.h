@@ -64,6 +64,9 @@ struct eml_plan_opts {
 	 * (EML_ERR_INFER_INPUT): plan again. */
 	bool bind_small_inputs;
 	bool profile;       /* time every step (eml_plan_print_profile) */
+	/* Refuse any tensor above this many bytes (0: the engine limit); for
+	 * callers that bound memory, e.g. fuzzing. */
+	size_t max_tensor_bytes;
 };
 
 /*

@@ -742,16 +742,15 @@ reshape_plan(struct eml_plan *p, struct pnode *pn)
 			neg = (int)i;
 			continue;
 		}
-		if (shape[i] < 0)
+		if (shape[i] < 0 || eml_mul_overflow(known, shape[i], &known))
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "shape value %lld",
 			    (long long)shape[i]);
-		known *= shape[i];
 	}
 	if (neg >= 0) {
 		if (known == 0 || (int64_t)x->numel % known != 0)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "cannot infer -1");
 		shape[neg] = (int64_t)x->numel / known;
-		known *= shape[neg];
+		known = (int64_t)x->numel;
 	}
 	if (known != (int64_t)x->numel)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "%lld elements into %lld",
@@ -1065,8 +1064,9 @@ split_plan(struct eml_plan *p, struct pnode *pn)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%zu sizes for %zu outputs", n,
 		    pn->n_out);
 	for (size_t i = 0; i < n; i++) {
-		if (sizes[i] < 0)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "negative split");
+		if (sizes[i] < 0 || sizes[i] > x->dims[axis])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "split size %lld",
+			    (long long)sizes[i]);
 		sum += sizes[i];
 	}
 	if (sum != x->dims[axis])
@@ -1167,13 +1167,16 @@ slice_plan(struct eml_plan *p, struct pnode *pn)
 		if (seen[ax])
 			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "repeated axis");
 		seen[ax] = true;
-		if (step == 0)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "step 0");
+		if (step == 0 || step == INT64_MIN)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "step %lld", (long long)step);
 		len = x->dims[ax];
 		s = starts[i];
 		e = ends[i];
 		/* Slice-13: negative values add the dimension; then clamp to
 		 * [0, len] for positive steps, [-1, len-1] for negative. */
+		/* Clamp first: starts/ends may be INT64_MIN/MAX ("to the end"). */
+		s = s < -len ? -len - 1 : (s > len ? len : s);
+		e = e < -len ? -len - 1 : (e > len ? len : e);
 		if (s < 0)
 			s += len;
 		if (e < 0)
@@ -1181,11 +1184,11 @@ slice_plan(struct eml_plan *p, struct pnode *pn)
 		if (step > 0) {
 			s = s < 0 ? 0 : (s > len ? len : s);
 			e = e < 0 ? 0 : (e > len ? len : e);
-			dims[ax] = e > s ? (e - s + step - 1) / step : 0;
+			dims[ax] = e > s ? (e - s - 1) / step + 1 : 0;
 		} else {
 			s = s < 0 ? -1 : (s > len - 1 ? len - 1 : s);
 			e = e < -1 ? -1 : (e > len - 1 ? len - 1 : e);
-			dims[ax] = s > e ? (s - e + (-step) - 1) / (-step) : 0;
+			dims[ax] = s > e ? (s - e - 1) / (-step) + 1 : 0;
 		}
 		st[ax] = dims[ax] > 0 ? s : 0;
 		sp[ax] = step;
@@ -1406,6 +1409,10 @@ pad_plan(struct eml_plan *p, struct pnode *pn)
 		}
 	}
 	pn->ip[32] = strcmp(mode, "reflect") == 0 ? 1 : strcmp(mode, "edge") == 0 ? 2 : 0;
+	for (int d = 0; d < 2 * x->rank; d++)
+		if (full[d] > ((int64_t)1 << 40) || full[d] < -((int64_t)1 << 40))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "pad %lld out of range",
+			    (long long)full[d]);
 	for (int d = 0; d < x->rank; d++) {
 		dims[d] = x->dims[d] + full[d] + full[x->rank + d];
 		if (dims[d] < 0)

@@ -545,7 +545,8 @@ range_run(struct eml_plan *p, struct pnode *pn)
 
 	for (size_t i = 0; i < y->numel; i++) {
 		if (is_int(y->dt))
-			st_num(y, i, 0, ld_i64(s, 0) + (int64_t)i * ld_i64(d, 0));
+			st_num(y, i, 0, (int64_t)((uint64_t)ld_i64(s, 0) +
+			    (uint64_t)i * (uint64_t)ld_i64(d, 0)));
 		else
 			st_num(y, i, (double)(vf(s)[0] + (float)i * vf(d)[0]), 0);
 	}
