@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# eml model inspect and eml run --local: exit codes (DESIGN §9), output
+# files, the --bench line the benchmark parses, and the real model's answer
+# against ONNX Runtime's (tests/vectors/text-direction-cls).
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+BUILD=${BUILD:-build}
+EML=$BUILD/bin/eml
+export EML_SHARED=${EML_SHARED:-$(cd ../shared 2>/dev/null && pwd)}
+MODEL=$EML_SHARED/models/text-direction-cls.onnx
+VEC=tests/vectors/text-direction-cls
+TD=/usr/share/libonnx-testdata/data/node
+T=$(mktemp -d "${TMPDIR:-/tmp}/eml-engine-cli.XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0
+fail=0
+ok() { echo "  ok   $1"; pass=$((pass + 1)); }
+bad() { echo "  FAIL $1"; fail=$((fail + 1)); }
+expect() { # expect <want-status> <name> <command...>
+	local want=$1 name=$2 got
+	shift 2
+	"$@" >"$T/out" 2>&1
+	got=$?
+	if [ "$got" = "$want" ]; then ok "$name"; else bad "$name (exit $got, want $want: $(head -1 "$T/out"))"; fi
+}
+
+[ -x "$EML" ] || { echo "engine_cli: SKIP: $EML not built"; exit 0; }
+
+expect 2 "model: no subcommand" "$EML" model
+expect 2 "model inspect: no file" "$EML" model inspect
+expect 3 "model inspect: missing file" "$EML" model inspect "$T/missing.onnx"
+printf 'not a model' >"$T/bad.onnx"
+expect 1 "model inspect: garbage is an invalid model" "$EML" model inspect "$T/bad.onnx"
+if [ -f "$TD/test_top_k/model.onnx" ]; then
+	expect 1 "model inspect: unsupported node (TopK) exits 1" "$EML" model inspect "$TD/test_top_k/model.onnx"
+	grep -q "UNSUPPORTED.*TopK" "$T/out" && ok "inspect names the unsupported op" || bad "inspect names the unsupported op"
+fi
+expect 2 "run: without --local" "$EML" run "$MODEL" --input "$VEC/input_0.pb"
+expect 2 "run: bad --threads" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb" --threads 0
+expect 3 "run: missing input file" "$EML" run --local "$MODEL" --input "$T/none.pb"
+
+if [ -f "$MODEL" ] && [ -f "$VEC/input_0.pb" ]; then
+	expect 0 "model inspect: real model fully supported" "$EML" model inspect "$MODEL"
+	grep -q "all 372 nodes supported" "$T/out" && ok "inspect counts nodes" || bad "inspect counts nodes"
+	grep -q "x  float32 \[p2o.DynamicDimension.0,3," "$T/out" && ok "inspect shows symbolic dims" ||
+		bad "inspect shows symbolic dims"
+	expect 0 "run: summary" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb"
+	grep -q "^softmax_0.tmp_0: float32 \[1,2\]" "$T/out" && ok "run: summary line" || bad "run: summary line"
+	expect 0 "run: --output-dir" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb" --output-dir "$T/o"
+	[ -s "$T/o/output_0.pb" ] && ok "run: output_0.pb written" || bad "run: output_0.pb written"
+	expect 0 "run: --bench" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb" --bench 3 --threads 2
+	grep -Eq '^median_ms=[0-9.]+ min_ms=[0-9.]+$' "$T/out" && ok "run: bench line format" ||
+		bad "run: bench line format"
+	# Our output against ORT's (outputs are 2 floats: compare the raw_data).
+	if command -v python3 >/dev/null; then
+		if python3 - "$T/o/output_0.pb" "$VEC/output_0.pb" <<'PY'
+import struct, sys
+def floats(p):
+    b = open(p, 'rb').read()
+    return struct.unpack('<2f', b[-8:])
+a, b = floats(sys.argv[1]), floats(sys.argv[2])
+m = max(abs(x) for x in b)
+sys.exit(0 if max(abs(x - y) for x, y in zip(a, b)) <= 1e-4 * m else 1)
+PY
+		then ok "run: matches ONNX Runtime within 1e-4"; else bad "run: matches ONNX Runtime within 1e-4"; fi
+	fi
+	# Wrong input shape for the model: a usage error, not a crash.
+	if [ -f "$TD/test_add/test_data_set_0/input_0.pb" ]; then
+		expect 2 "run: input of the wrong rank" "$EML" run --local "$MODEL" \
+			--input "$TD/test_add/test_data_set_0/input_0.pb"
+	fi
+fi
+
+echo "engine_cli: $pass passed, $fail failed"
+[ "$fail" = 0 ]
