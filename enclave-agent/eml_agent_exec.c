@@ -65,16 +65,56 @@ same_shapes(const struct eml_agent_exec *x, const struct eml_tensor *in, size_t 
 	return true;
 }
 
+/*
+ * The engine takes inputs in the graph's order. Clients name theirs:
+ * match by name, each graph input exactly once; an input with an empty
+ * name takes the graph input at its position. A name that is not a graph
+ * input is an error, never a silent positional guess.
+ */
+static eml_err
+order_inputs(const struct eml_graph *g, const struct eml_tensor *in, size_t n,
+    struct eml_tensor *ordered)
+{
+	bool used[64] = { false };
+
+	if (n != g->n_inputs || n > sizeof(used)) {
+		eml_err_set_detail("%zu inputs for a model with %zu", n, g->n_inputs);
+		EML_BAIL(EML_ERR_INFER_INPUT);
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t k = i;
+
+		if (in[i].name != NULL && in[i].name[0] != '\0') {
+			for (k = 0; k < n; k++)
+				if (g->inputs[k].name != NULL && strcmp(g->inputs[k].name, in[i].name) == 0)
+					break;
+			if (k == n) {
+				eml_err_set_detail("input %zu is not named like a model input", i);
+				EML_BAIL(EML_ERR_INFER_INPUT);
+			}
+		}
+		if (used[k]) {
+			eml_err_set_detail("model input %zu given twice", k);
+			EML_BAIL(EML_ERR_INFER_INPUT);
+		}
+		used[k] = true;
+		ordered[k] = in[i];
+	}
+	return EML_OK;
+}
+
 eml_err
-eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *inputs, size_t n_inputs,
+eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *in, size_t n_inputs,
     struct eml_tensor *outs, size_t max_outs, size_t *n_outs)
 {
+	struct eml_tensor inputs[64];
 	size_t n;
 
 	EML_ENSURE_REF(x);
 	EML_ENSURE_REF(n_outs);
 	*n_outs = 0;
 	EML_ENSURE(n_inputs <= sizeof(x->shape) / sizeof(x->shape[0]), EML_ERR_INFER);
+	EML_GUARD(order_inputs(eml_model_graph(x->model), in, n_inputs, inputs));
 	if (!same_shapes(x, inputs, n_inputs)) {
 		struct eml_plan_opts o;
 

@@ -18,7 +18,9 @@ struct eml_agent_exec;
 eml_err eml_agent_exec_new(struct eml_graph *g, int threads,
     struct eml_agent_exec **out) EML_MUST_USE;
 const struct eml_graph *eml_agent_exec_graph(const struct eml_agent_exec *x);
-/* Plan (when the shapes differ from the last run) and run. outs receives
+/* Plan (when the shapes differ from the last run) and run. Inputs are
+ * matched to graph inputs by name (an empty name: by position);
+ * EML_ERR_INFER_INPUT when they do not match. outs receives
  * views valid until the next run or free; *n_outs their count, at most
  * max_outs. Errors of eml_plan_new / eml_plan_run, EML_ERR_EGRESS when the
  * plan has more outputs than max_outs. */

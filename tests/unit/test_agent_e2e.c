@@ -59,6 +59,7 @@ struct fixture {
 	volatile sig_atomic_t stop;
 	struct relay relay;
 	char policy[160];
+	uint64_t weight_bytes; /* plaintext length of the weights */
 };
 
 static void
@@ -222,6 +223,7 @@ start_signed(struct fixture *f, const char *agent_policy_json, const char *sign_
 	assert_eml_ok(eml_split_file(eml_test_shared("models/text-direction-cls.onnx"), f->mdir,
 	    NULL, sign_key, &rep, &info));
 	eml_buf_free(&rep);
+	f->weight_bytes = info.weight_bytes;
 	(void)snprintf(path, sizeof(path), "%s/weights.sealed", f->mdir);
 	f->relay.blob = eml_test_read_file(path, &f->relay.blob_len);
 	crypto_hash_sha256(f->relay.cid, f->relay.blob, f->relay.blob_len);
@@ -513,7 +515,7 @@ make_publisher(const char *path, char *esc, size_t cap)
 }
 
 static int
-one_request(struct fixture *f)
+one_request_named(struct fixture *f, const char *name)
 {
 	struct eml_client *c = NULL;
 	struct eml_client_model *m = NULL;
@@ -522,7 +524,7 @@ one_request(struct fixture *f)
 	int rc;
 
 	memset(&cin, 0, sizeof(cin));
-	cin.name = "x";
+	cin.name = name;
 	cin.dtype = EML_CLIENT_DT_FLOAT;
 	cin.rank = 4;
 	cin.dims[0] = 1;
@@ -543,6 +545,27 @@ one_request(struct fixture *f)
 	eml_client_close(c);
 	eml_client_model_close(m);
 	return rc;
+}
+
+static int
+one_request(struct fixture *f)
+{
+	return one_request_named(f, "x");
+}
+
+/* Inputs are matched to the model's by name: a wrong name is refused,
+ * an empty one is taken by position. */
+static void
+inputs_matched_by_name(void **state)
+{
+	struct fixture f;
+
+	(void)state;
+	start(&f, NULL);
+	assert_int_equal(one_request_named(&f, "y"), (int)EML_ERR_INFER_INPUT);
+	assert_int_equal(one_request_named(&f, ""), 0);
+	assert_int_equal(one_request_named(&f, "x"), 0);
+	stop(&f);
 }
 
 /* Strict agent: a model signed by the listed publisher runs; the same
@@ -581,6 +604,84 @@ strict_policy_needs_trusted_signature(void **state)
 	unlink(other);
 }
 
+/* Secure regions of exactly the weights' size that were wiped (and were
+ * all zero when the observer saw them). */
+static _Atomic long wiped_weights;
+static _Atomic int wiped_nonzero;
+static size_t watch_len;
+
+static void
+observe_wipe(const void *p, size_t n, void *arg)
+{
+	const uint8_t *b = p;
+
+	(void)arg;
+	if (n != watch_len)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (b[i] != 0)
+			wiped_nonzero = 1;
+	wiped_weights++;
+}
+
+static void
+wait_wiped(long want)
+{
+	for (int i = 0; i < 200 && wiped_weights < want; i++)
+		usleep(10000);
+	assert_int_equal(wiped_weights, want);
+}
+
+/* Per-request assembly wipes the plaintext weights after every request;
+ * per-session keeps them until the session ends, then wipes them. */
+static void
+weights_wiped_per_request_and_per_session(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, *outs = NULL;
+	size_t n_outs = 0;
+
+	(void)state;
+	memset(&cin, 0, sizeof(cin));
+	cin.name = "x";
+	cin.dtype = EML_CLIENT_DT_FLOAT;
+	cin.rank = 4;
+	cin.dims[0] = 1;
+	cin.dims[1] = 3;
+	cin.dims[2] = 48;
+	cin.dims[3] = 192;
+	cin.data = input_buf;
+	cin.nbytes = sizeof(input_buf);
+	for (int mode = 0; mode < 2; mode++) {
+		start(&f, mode == 0 ? "{\"version\":1,\"assembly\":\"request\"}" :
+				      "{\"version\":1,\"assembly\":\"session\"}");
+		watch_len = (size_t)f.weight_bytes;
+		wiped_weights = 0;
+		wiped_nonzero = 0;
+		eml_mem_set_wipe_observer(observe_wipe, NULL);
+		assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
+		assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+		assert_int_equal(eml_client_attest(c, f.policy), 0);
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+			eml_client_tensors_free(outs, n_outs);
+			outs = NULL;
+			if (mode == 0)
+				wait_wiped(i + 1);
+			else
+				assert_int_equal(wiped_weights, 0); /* kept */
+		}
+		eml_client_close(c);
+		wait_wiped(mode == 0 ? 3 : 1);
+		assert_int_equal(wiped_nonzero, 0);
+		eml_mem_set_wipe_observer(NULL, NULL);
+		eml_client_model_close(m);
+		stop(&f);
+	}
+}
+
 int
 main(void)
 {
@@ -590,6 +691,8 @@ main(void)
 		cmocka_unit_test(tampered_blob_fails_closed),
 		cmocka_unit_test(policy_refuses_unlisted_model_before_fetch),
 		cmocka_unit_test(strict_policy_needs_trusted_signature),
+		cmocka_unit_test(weights_wiped_per_request_and_per_session),
+		cmocka_unit_test(inputs_matched_by_name),
 	};
 
 	if (eml_mem_init() != EML_OK)
