@@ -110,9 +110,11 @@ struct eml_gemm_bsrc {
 	    float *dst);
 	const void *ctx;
 };
+/* asrc likewise produces A on the fly: rows [n0, n0 + nn) of A^T's
+ * columns, i.e. panels of mr rows, k-major (called with nr := mr). */
 void eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
-    const float *a_packed, const struct eml_gemm_bsrc *bsrc, float *workspace,
-    struct eml_pool *pool);
+    const float *a_packed, const struct eml_gemm_bsrc *asrc, const struct eml_gemm_bsrc *bsrc,
+    float *workspace, struct eml_pool *pool);
 
 #define EML_GEMM_ISA_DECLS(isa)                                                \
 	size_t eml_sgemm_packed_b_size_##isa(size_t K, size_t N);              \

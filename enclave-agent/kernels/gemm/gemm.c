@@ -139,6 +139,7 @@ struct gemm_job {
 	const struct eml_gemm_impl *g;
 	const struct eml_sgemm_args *a;
 	const float *a_packed;
+	const struct eml_gemm_bsrc *asrc;
 	const struct eml_gemm_bsrc *bsrc;
 	float *ws; /* aligned */
 	size_t ws_per_thread;
@@ -194,7 +195,12 @@ gemm_rect(const struct gemm_job *job, size_t m0, size_t m1, size_t n0, size_t n1
 					const float *src = a->trans_a ? a->A + kb * a->lda + mb :
 									a->A + mb * a->lda + kb;
 
-					if (kk > 0)
+					/* An A source packs rows as the B source packs
+					 * columns: panels of mr, k-major (the same
+					 * layout with nr := mr). */
+					if (kk > 0 && job->asrc != NULL)
+						job->asrc->pack(job->asrc->ctx, kb, kk, mb, mm, mr, wa);
+					else if (kk > 0)
 						g->pack_a(mm, kk, src, a->lda, a->trans_a, wa);
 					pa = wa;
 				}
@@ -241,13 +247,13 @@ void
 eml_sgemm_blk(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
     const float *a_packed, float *workspace, struct eml_pool *pool)
 {
-	eml_sgemm_blk_ex(g, a, a_packed, NULL, workspace, pool);
+	eml_sgemm_blk_ex(g, a, a_packed, NULL, NULL, workspace, pool);
 }
 
 void
 eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
-    const float *a_packed, const struct eml_gemm_bsrc *bsrc, float *workspace,
-    struct eml_pool *pool)
+    const float *a_packed, const struct eml_gemm_bsrc *asrc, const struct eml_gemm_bsrc *bsrc,
+    float *workspace, struct eml_pool *pool)
 {
 	struct gemm_job job;
 	uintptr_t mis;
@@ -257,6 +263,7 @@ eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 	job.g = g;
 	job.a = a;
 	job.a_packed = a_packed;
+	job.asrc = asrc;
 	job.bsrc = bsrc;
 	job.s = split_for(g, a->M, a->N, eml_pool_size(pool));
 	job.ws_per_thread = per_thread_ws(g, a_packed != NULL, a->b_packed != NULL);
