@@ -165,6 +165,42 @@ static ProtobufCAllocator pb_free_allocator = { pb_alloc, pb_free, NULL };
 #define PB_BUDGET_FACTOR 8u
 #define PB_BUDGET_BASE (64u * 1024u)
 
+/* Whether m or any message nested in it carries fields this schema does
+ * not define. Nesting depth is bounded by protobuf-c's own recursion
+ * limit at decode time. */
+static bool
+has_unknown_fields(const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+
+	if (m->n_unknown_fields != 0)
+		return true;
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+		const uint8_t *base = (const uint8_t *)m;
+
+		if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+			continue;
+		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+			size_t cnt;
+			ProtobufCMessage *const *arr;
+
+			memcpy(&cnt, base + f->quantifier_offset, sizeof(cnt));
+			memcpy(&arr, base + f->offset, sizeof(arr));
+			for (size_t j = 0; j < cnt; j++)
+				if (arr[j] != NULL && has_unknown_fields(arr[j]))
+					return true;
+		} else {
+			const ProtobufCMessage *sub;
+
+			memcpy(&sub, base + f->offset, sizeof(sub));
+			if (sub != NULL && has_unknown_fields(sub))
+				return true;
+		}
+	}
+	return false;
+}
+
 eml_err
 eml_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n,
     size_t max, ProtobufCMessage **out)
@@ -188,6 +224,14 @@ eml_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t 
 			EML_BAIL(EML_ERR_PROTO_TOO_LARGE);
 		}
 		eml_err_set_detail("%s does not decode", desc->short_name);
+		EML_BAIL(EML_ERR_PROTO_DECODE);
+	}
+	/* Strict schema: a field number version 1 does not define is an
+	 * error, not something to carry along silently. */
+	if (has_unknown_fields(m)) {
+		protobuf_c_message_free_unpacked(m, &pb_free_allocator);
+		eml_err_set_detail("%s carries fields unknown to protocol version 1",
+		    desc->short_name);
 		EML_BAIL(EML_ERR_PROTO_DECODE);
 	}
 	*out = m;

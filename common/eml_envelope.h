@@ -104,7 +104,9 @@ void eml_envelope_clear(struct eml_envelope *env);
 /*
  * Any message of eml.proto through the same bounded allocator. *out is
  * owned by the caller and released with eml_msg_free. Returns EML_OK,
- * EML_ERR_PROTO_TOO_LARGE (n > max), EML_ERR_PROTO_DECODE, EML_ERR_NULL.
+ * EML_ERR_PROTO_TOO_LARGE (n > max, or the decoded form above the memory
+ * budget), EML_ERR_PROTO_DECODE (malformed, or a field number the schema
+ * does not define, at any nesting depth), EML_ERR_NULL.
  * An empty input decodes to the default message (all fields zero).
  */
 eml_err eml_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p,

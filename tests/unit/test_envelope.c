@@ -240,6 +240,11 @@ envelope_truncated_and_trailing(void **state)
 	assert_eml(eml_envelope_unpack(&d, enc, b.len + 1, FMAX), EML_ERR_PROTO_DECODE);
 	enc[b.len] = 0x22; /* body field again, length byte missing */
 	assert_eml(eml_envelope_unpack(&d, enc, b.len + 1, FMAX), EML_ERR_PROTO_DECODE);
+	/* A well-formed field that version 1 does not define (field 5,
+	 * varint 1): strict schema, rejected. */
+	enc[b.len] = 0x28;
+	enc[b.len + 1] = 0x01;
+	assert_eml(eml_envelope_unpack(&d, enc, b.len + 2, FMAX), EML_ERR_PROTO_DECODE);
 	eml_buf_free(&b);
 }
 
@@ -400,6 +405,20 @@ infer_request_round_trip(void **state)
 	assert_memory_equal(g->inputs[0]->data.data, data, sizeof(data));
 	assert_memory_equal(g->topology_key.data, topo, sizeof(topo));
 	eml_msg_free(m);
+	/* An unknown field nested inside a Tensor (field 9, varint 1) is
+	 * rejected too: InferRequest.inputs is field 2. */
+	{
+		uint8_t nested[] = { 0x12, 0x04, 0x48, 0x01, 0x10, 0x01 };
+
+		m = NULL;
+		assert_eml(eml_msg_unpack(&eml__v1__infer_request__descriptor, nested,
+		    sizeof(nested), 4096, &m), EML_ERR_PROTO_DECODE);
+		assert_null(m);
+		nested[2] = 0x10; /* the same bytes as a known field: accepted */
+		assert_eml_ok(eml_msg_unpack(&eml__v1__infer_request__descriptor, nested,
+		    sizeof(nested), 4096, &m));
+		eml_msg_free(m);
+	}
 	/* Packing into a buffer whose ceiling is too small fails cleanly. */
 	{
 		struct eml_buf small;
