@@ -12,6 +12,8 @@
 #error "define IC_NAME before including im2col_tmpl.h"
 #endif
 
+#include <stdlib.h>
+
 static inline void
 ic_chunk(const struct eml_conv2d_params *p, const float *xr, size_t o, size_t cnt, size_t off,
     size_t ow_a, size_t ow_b, float *d)
@@ -41,6 +43,21 @@ ic_chunk(const struct eml_conv2d_params *p, const float *xr, size_t o, size_t cn
 			vf_storen(d, v, cnt);
 		return;
 	}
+	if (p->stride_w == 1) {
+		/* Lanes [a, b) of the chunk are inside the row (the padding
+		 * cuts the rest): one expanding load, zeros elsewhere. */
+		size_t a = ow_a > o ? ow_a - o : 0, b = ow_b > o ? ow_b - o : 0;
+		vf v;
+
+		a = a < cnt ? a : cnt;
+		b = b < cnt ? b : cnt;
+		v = b > a ? vf_load_range(xr + o + a + off - p->pad_left, a, b) : vf_zero();
+		if (cnt == VF_N)
+			vf_store(d, v);
+		else
+			vf_storen(d, v, cnt);
+		return;
+	}
 	for (u = 0; u < cnt; u++) {
 		size_t ow = o + u;
 
@@ -48,12 +65,57 @@ ic_chunk(const struct eml_conv2d_params *p, const float *xr, size_t o, size_t cn
 	}
 }
 
+/* One piece of a packed row: output columns [ow, ow + cnt) of output row
+ * oh land at dst offset off (+ q * nr for row q). The list is the same for
+ * every row of the block, so it is built once per call: no divisions in
+ * the copy loop. */
+struct ic_seg {
+	uint32_t oh, ow, cnt;
+	size_t off;
+};
+
+#define IC_MAXSEG 1024
+
 void
 IC_NAME(const void *vctx, size_t k0, size_t kk, size_t n0, size_t nn, size_t nr, float *dst)
 {
 	const struct eml_im2col *s = vctx;
 	const struct eml_conv2d_params *p = s->p;
-	size_t OW = s->OW, khw = p->kh * p->kw, q;
+	size_t OW = s->OW, khw = p->kh * p->kw, q, g, nseg = 0, t = 0, lane = 0, panel = 0;
+	size_t oh = n0 / OW, ow = n0 % OW;
+	struct ic_seg seg[IC_MAXSEG];
+
+	/* Segments: split at output rows, panel ends and VF_N lanes; then the
+	 * zero tail of the last panel (oh = UINT32_MAX marks zeros). */
+	while (t < nn || lane != 0) {
+		size_t cnt = nr - lane < VF_N ? nr - lane : VF_N;
+
+		if (nseg == IC_MAXSEG) /* nn <= nc or mc (<= 512): at most nn + 3 */
+			abort();
+		if (t < nn) {
+			cnt = cnt < nn - t ? cnt : nn - t;
+			cnt = cnt < OW - ow ? cnt : OW - ow;
+			seg[nseg].oh = (uint32_t)oh;
+			seg[nseg].ow = (uint32_t)ow;
+			t += cnt;
+			ow += cnt;
+			if (ow == OW) {
+				ow = 0;
+				oh++;
+			}
+		} else {
+			seg[nseg].oh = UINT32_MAX;
+			seg[nseg].ow = 0;
+		}
+		seg[nseg].cnt = (uint32_t)cnt;
+		seg[nseg].off = panel * nr * kk + lane;
+		nseg++;
+		lane += cnt;
+		if (lane == nr) {
+			lane = 0;
+			panel++;
+		}
+	}
 
 	for (q = 0; q < kk; q++) {
 		size_t kidx = k0 + q, c = kidx / khw, i = kidx % khw / p->kw, j = kidx % p->kw;
@@ -64,40 +126,23 @@ IC_NAME(const void *vctx, size_t k0, size_t kk, size_t n0, size_t nn, size_t nr,
 						   (p->pad_left - off + p->stride_w - 1) / p->stride_w;
 		size_t ow_b = off >= p->W + p->pad_left ? 0 :
 							  (p->W + p->pad_left - off - 1) / p->stride_w + 1;
-		size_t t = 0, oh = n0 / OW, ow = n0 % OW;
+		float *dq = dst + q * nr;
 
 		if (ow_b > OW)
 			ow_b = OW;
 		if (ow_a > ow_b)
 			ow_a = ow_b;
-		while (t < nn) {
-			size_t ihp = oh * p->stride_h + i * p->dil_h;
-			const float *xr = (ihp < p->pad_top || ihp - p->pad_top >= p->H) ?
-			    NULL :
-			    xc + (ihp - p->pad_top) * p->W;
-			size_t run = nn - t < OW - ow ? nn - t : OW - ow;
+		for (g = 0; g < nseg; g++) {
+			const struct ic_seg *sg = &seg[g];
+			size_t ihp;
+			const float *xr = NULL;
 
-			while (run > 0) {
-				size_t lane = t % nr;
-				size_t cnt = nr - lane;
-
-				cnt = cnt < VF_N ? cnt : VF_N;
-				cnt = cnt < run ? cnt : run;
-				ic_chunk(p, xr, ow, cnt, off, ow_a, ow_b,
-				    dst + (t / nr) * nr * kk + q * nr + lane);
-				t += cnt;
-				ow += cnt;
-				run -= cnt;
+			if (sg->oh != UINT32_MAX) {
+				ihp = (size_t)sg->oh * p->stride_h + i * p->dil_h;
+				if (ihp >= p->pad_top && ihp - p->pad_top < p->H)
+					xr = xc + (ihp - p->pad_top) * p->W;
 			}
-			ow = 0;
-			oh++;
-		}
-		/* Zero the rest of the last panel. */
-		while (t % nr != 0) {
-			size_t lane = t % nr, cnt = nr - lane < VF_N ? nr - lane : VF_N;
-
-			vf_storen(dst + (t / nr) * nr * kk + q * nr + lane, vf_zero(), cnt);
-			t += cnt;
+			ic_chunk(p, xr, sg->ow, sg->cnt, off, ow_a, ow_b, dq + sg->off);
 		}
 	}
 }

@@ -85,6 +85,16 @@ static inline vf vf_even2(vf a, vf b)
 
 	return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), _MM_SHUFFLE(3, 1, 2, 0)));
 }
+/* Lanes [a, b) = p[0 .. b-a), other lanes 0; reads only p[0 .. b-a). */
+static inline vf vf_load_range(const float *p, size_t a, size_t b)
+{
+	float t[8] = { 0 };
+	size_t i;
+
+	for (i = a; i < b; i++)
+		t[i] = p[i - a];
+	return _mm256_loadu_ps(t);
+}
 /* p[0], p[2], ..., p[14]: reads p[0..15]. */
 static inline vf vf_load_s2(const float *p) { return vf_even2(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)); }
 /* The first n of p[0], p[2], ...: reads only p[0 .. 2n-2]. */

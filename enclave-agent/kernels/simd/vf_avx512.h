@@ -61,6 +61,11 @@ static inline vf vf_sel(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, b, a)
 static inline float vf_hsum(vf a) { return _mm512_reduce_add_ps(a); }
 static inline float vf_hmax(vf a) { return _mm512_reduce_max_ps(a); }
 static inline bool vm_any(vm m) { return m != 0; }
+/* Lanes [a, b) = p[0 .. b-a), other lanes 0; reads only p[0 .. b-a). */
+static inline vf vf_load_range(const float *p, size_t a, size_t b)
+{
+	return _mm512_maskz_expandloadu_ps((vm)(vf_tail_mask(b) & ~vf_tail_mask(a)), p);
+}
 /* p[0], p[2], ..., p[30]: reads p[0..31]. */
 static inline vf vf_load_s2(const float *p)
 {
