@@ -36,7 +36,7 @@ static void
 pb_free(void *data, void *ptr)
 {
 	uint8_t *p;
-	size_t n;
+	size_t n = 0;
 
 	(void)data;
 	if (ptr == NULL)
@@ -201,6 +201,28 @@ tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t, const ch
 	if (eml_mul_overflow(numel, esz, &nbytes) || nbytes > EML_ONNX_TENSOR_MAX_BYTES) {
 		eml_err_set_detail("%s: tensor above %zu bytes", what, EML_ONNX_TENSOR_MAX_BYTES);
 		EML_FAIL(rc, EML_ERR_ONNX_DIMS);
+	}
+	/* The data must be there before anything is allocated: a few bytes
+	 * declaring a 2 GiB tensor must not cost 2 GiB. */
+	if (tp->has_raw_data)
+		have = tp->raw_data.len == nbytes ? numel : (size_t)-1;
+	else if (dt == EML_DT_FLOAT)
+		have = tp->n_float_data;
+	else if (dt == EML_DT_INT64)
+		have = tp->n_int64_data;
+	else if (dt == EML_DT_DOUBLE)
+		have = tp->n_double_data;
+	else if (dt == EML_DT_UINT32 || dt == EML_DT_UINT64)
+		have = tp->n_uint64_data;
+	else
+		have = tp->n_int32_data;
+	if (have != numel) {
+		if (tp->has_raw_data)
+			eml_err_set_detail("%s: raw_data has %zu bytes, shape needs %zu", what,
+			    tp->raw_data.len, nbytes);
+		else
+			eml_err_set_detail("%s: %zu values for %zu elements", what, have, numel);
+		EML_FAIL(rc, EML_ERR_ONNX_DATA);
 	}
 	data = eml_secure_alloc(nbytes == 0 ? 1 : nbytes);
 	if (data == NULL)

@@ -150,19 +150,19 @@ summary(const char *name, const struct eml_tensor *t)
 		const uint8_t *p = t->data;
 		switch (t->dtype) {
 		case EML_DT_FLOAT: {
-			float f;
+			float f = 0;
 			EML_MEMCPY(&f, p + 4 * i, 4);
 			printf(" %.6g", (double)f);
 			break;
 		}
 		case EML_DT_INT64: {
-			int64_t v;
+			int64_t v = 0;
 			EML_MEMCPY(&v, p + 8 * i, 8);
 			printf(" %lld", (long long)v);
 			break;
 		}
 		case EML_DT_INT32: {
-			int32_t v;
+			int32_t v = 0;
 			EML_MEMCPY(&v, p + 4 * i, 4);
 			printf(" %d", v);
 			break;

@@ -104,11 +104,11 @@ eml_pn_const_ints(struct eml_plan *p, struct pnode *pn, size_t k, int64_t *out, 
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "input %s: bad shape", v->name);
 	for (size_t i = 0; i < v->numel; i++) {
 		if (v->dt == EML_DT_INT64) {
-			int64_t x;
+			int64_t x = 0;
 			EML_MEMCPY(&x, (const uint8_t *)v->data + 8 * i, 8);
 			out[i] = x;
 		} else {
-			int32_t x;
+			int32_t x = 0;
 			EML_MEMCPY(&x, (const uint8_t *)v->data + 4 * i, 4);
 			out[i] = x;
 		}
@@ -567,6 +567,10 @@ infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 			EML_GUARD(add_val(p, n->outputs[k], &idx));
 			pn->out[k] = idx;
 		}
+		for (size_t k = 0; k < n->n_inputs && (int64_t)k < pn->op->min_in; k++)
+			if (pn->in[k] < 0)
+				return eml_pn_fail(n, EML_ERR_INFER_ATTR, "required input %zu omitted",
+				    k);
 		EML_GUARD(pn->op->plan(p, pn));
 		if (all_const || (pn->op->flags & OPF_SHAPE_ONLY) != 0)
 			EML_GUARD(fold_node(p, pn));

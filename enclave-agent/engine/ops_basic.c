@@ -174,7 +174,7 @@ unary_run(struct eml_plan *p, struct pnode *pn)
 		if (x->dt == EML_DT_INT64) {
 			EML_MEMCPY(&v, (uint8_t *)x->data + 8 * i, 8);
 		} else {
-			int32_t w;
+			int32_t w = 0;
 			EML_MEMCPY(&w, (uint8_t *)x->data + 4 * i, 4);
 			v = w;
 		}
@@ -282,11 +282,11 @@ static int64_t
 ld_int(const struct val *v, size_t i)
 {
 	if (v->dt == EML_DT_INT64) {
-		int64_t x;
+		int64_t x = 0;
 		EML_MEMCPY(&x, (const uint8_t *)v->data + 8 * i, 8);
 		return x;
 	} else {
-		int32_t x;
+		int32_t x = 0;
 		EML_MEMCPY(&x, (const uint8_t *)v->data + 4 * i, 4);
 		return x;
 	}
@@ -472,12 +472,12 @@ static double
 ld_d(const uint8_t *s, enum eml_dtype dt, size_t i)
 {
 	if (dt == EML_DT_FLOAT) {
-		float f;
+		float f = 0;
 		EML_MEMCPY(&f, s + 4 * i, 4);
 		return f;
 	}
 	{
-		double d;
+		double d = 0;
 		EML_MEMCPY(&d, s + 8 * i, 8);
 		return d;
 	}

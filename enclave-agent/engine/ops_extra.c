@@ -19,22 +19,22 @@ ld_f64(const struct val *v, size_t i)
 
 	switch (v->dt) {
 	case EML_DT_FLOAT: {
-		float f;
+		float f = 0;
 		EML_MEMCPY(&f, p + 4 * i, 4);
 		return f;
 	}
 	case EML_DT_DOUBLE: {
-		double d;
+		double d = 0;
 		EML_MEMCPY(&d, p + 8 * i, 8);
 		return d;
 	}
 	case EML_DT_INT64: {
-		int64_t x;
+		int64_t x = 0;
 		EML_MEMCPY(&x, p + 8 * i, 8);
 		return (double)x;
 	}
 	case EML_DT_INT32: {
-		int32_t x;
+		int32_t x = 0;
 		EML_MEMCPY(&x, p + 4 * i, 4);
 		return x;
 	}
@@ -50,12 +50,12 @@ ld_i64(const struct val *v, size_t i)
 
 	switch (v->dt) {
 	case EML_DT_INT64: {
-		int64_t x;
+		int64_t x = 0;
 		EML_MEMCPY(&x, p + 8 * i, 8);
 		return x;
 	}
 	case EML_DT_INT32: {
-		int32_t x;
+		int32_t x = 0;
 		EML_MEMCPY(&x, p + 4 * i, 4);
 		return x;
 	}

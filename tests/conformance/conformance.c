@@ -176,12 +176,12 @@ static double
 elem_f(const struct eml_tensor *t, size_t i)
 {
 	if (t->dtype == EML_DT_FLOAT) {
-		float f;
+		float f = 0;
 		EML_MEMCPY(&f, (const uint8_t *)t->data + 4 * i, 4);
 		return f;
 	}
 	{
-		double d;
+		double d = 0;
 		EML_MEMCPY(&d, (const uint8_t *)t->data + 8 * i, 8);
 		return d;
 	}
