@@ -9,6 +9,7 @@
  *   eml attest sim-init DIR
  *   eml attest sim-doc DIR [--nonce HEX] [--user-data HEX] [--public-key HEX]
  *                     [--out FILE]
+ *   eml attest digest MANIFEST.json
  *
  * The trust root is always a file: --root, else the policy's trust_root,
  * else the AWS root shipped with the project (attestation/roots/), found
@@ -43,7 +44,8 @@ usage(void)
 	    "                         [--json]\n"
 	    "       eml attest sim-init DIR\n"
 	    "       eml attest sim-doc DIR [--nonce HEX] [--user-data HEX] [--public-key HEX]\n"
-	    "                         [--out FILE]\n");
+	    "                         [--out FILE]\n"
+	    "       eml attest digest MANIFEST.json     (policy digest for user_data)\n");
 	return 2;
 }
 
@@ -610,6 +612,31 @@ out:
 	return ret;
 }
 
+/* The policy digest of a manifest, for eif-build to write into a policy
+ * file's policy_digest and for the agent's user_data. */
+static int
+cmd_digest(int argc, char **argv)
+{
+	struct eml_buf b;
+	uint8_t d[EML_ATTEST_POLICY_DIGEST_LEN];
+	char hex[2 * EML_ATTEST_POLICY_DIGEST_LEN + 1];
+	eml_err rc;
+
+	if (argc != 1 || argv[0][0] == '-')
+		return usage();
+	if ((rc = read_file(argv[0], EML_ATTEST_POLICY_FILE_MAX, &b)) != EML_OK)
+		return eml_cli_fail("attest digest", rc == EML_ERR_FILE ? rc : EML_ERR_ATTEST_POLICY);
+	rc = eml_attest_policy_digest(b.data, b.len, d);
+	eml_buf_free_nowipe(&b);
+	if (rc != EML_OK) {
+		(void)eml_cli_fail("attest digest", rc);
+		return 2;
+	}
+	eml_hex_encode(hex, d, sizeof(d));
+	printf("%s\n", hex);
+	return 0;
+}
+
 int
 eml_cmd_attest(int argc, char **argv)
 {
@@ -621,6 +648,8 @@ eml_cmd_attest(int argc, char **argv)
 		return cmd_sim_init(argc - 1, argv + 1);
 	if (strcmp(argv[0], "sim-doc") == 0)
 		return cmd_sim_doc(argc - 1, argv + 1);
+	if (strcmp(argv[0], "digest") == 0)
+		return cmd_digest(argc - 1, argv + 1);
 	if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
 		(void)usage();
 		return 0;

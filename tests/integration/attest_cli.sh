@@ -73,4 +73,17 @@ expect 0 "$EML" attest verify "$tmp/sim.cbor" --policy "$tmp/policy.json"
 echo '{"version": 1, "max_age_secs": 600}' >"$tmp/bad.json"
 expect 2 "$EML" attest verify "$tmp/sim.cbor" --policy "$tmp/bad.json"
 
+# Policy digest: the known answer computed with Python hashlib (see
+# test_attest_policy.c), whatever the spelling of the manifest.
+printf '{ "c": "\\u00e9", "b": 1,\n "a": [true, null, "x"] }' >"$tmp/manifest.json"
+got=$("$EML" attest digest "$tmp/manifest.json")
+if [ "$got" = 437e05d4765aa15c2fdfb6361984878daead9bfc0b53792af26d514eab5021b6 ]; then
+	echo "ok   digest"
+else
+	echo "FAIL digest: $got"
+	fail=1
+fi
+echo '{"a": 1.5}' >"$tmp/real.json"
+expect 2 "$EML" attest digest "$tmp/real.json"
+
 exit $fail
