@@ -45,7 +45,8 @@ usage(void)
 	    "       eml attest sim-init DIR\n"
 	    "       eml attest sim-doc DIR [--nonce HEX] [--user-data HEX] [--public-key HEX]\n"
 	    "                         [--out FILE]\n"
-	    "       eml attest digest MANIFEST.json     (policy digest for user_data)\n");
+	    "       eml attest digest MANIFEST.json     (policy digest for user_data;\n"
+	    "                                            alias: policy-digest)\n");
 	return 2;
 }
 
@@ -648,7 +649,7 @@ eml_cmd_attest(int argc, char **argv)
 		return cmd_sim_init(argc - 1, argv + 1);
 	if (strcmp(argv[0], "sim-doc") == 0)
 		return cmd_sim_doc(argc - 1, argv + 1);
-	if (strcmp(argv[0], "digest") == 0)
+	if (strcmp(argv[0], "digest") == 0 || strcmp(argv[0], "policy-digest") == 0)
 		return cmd_digest(argc - 1, argv + 1);
 	if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
 		(void)usage();
