@@ -43,15 +43,21 @@ ic_chunk(const struct eml_conv2d_params *p, const float *xr, size_t o, size_t cn
 			vf_storen(d, v, cnt);
 		return;
 	}
-	if (p->stride_w == 1) {
+	if (p->stride_w <= 2) {
 		/* Lanes [a, b) of the chunk are inside the row (the padding
-		 * cuts the rest): one expanding load, zeros elsewhere. */
+		 * cuts the rest): one expanding load (stride 2: an even-lane
+		 * load moved up), zeros elsewhere. */
 		size_t a = ow_a > o ? ow_a - o : 0, b = ow_b > o ? ow_b - o : 0;
-		vf v;
+		const float *src;
+		vf v = vf_zero();
 
 		a = a < cnt ? a : cnt;
 		b = b < cnt ? b : cnt;
-		v = b > a ? vf_load_range(xr + o + a + off - p->pad_left, a, b) : vf_zero();
+		src = b > a ? xr + (o + a) * p->stride_w + off - p->pad_left : NULL;
+		if (src != NULL && p->stride_w == 1)
+			v = vf_load_range(src, a, b);
+		else if (src != NULL)
+			v = vf_expand(vf_loadn_s2(src, b - a), a, b);
 		if (cnt == VF_N)
 			vf_store(d, v);
 		else

@@ -95,6 +95,17 @@ static inline vf vf_load_range(const float *p, size_t a, size_t b)
 		t[i] = p[i - a];
 	return _mm256_loadu_ps(t);
 }
+/* Lanes [0, b-a) of v moved to lanes [a, b), other lanes 0. */
+static inline vf vf_expand(vf v, size_t a, size_t b)
+{
+	float in[8], t[8] = { 0 };
+	size_t i;
+
+	_mm256_storeu_ps(in, v);
+	for (i = a; i < b; i++)
+		t[i] = in[i - a];
+	return _mm256_loadu_ps(t);
+}
 /* p[0], p[2], ..., p[14]: reads p[0..15]. */
 static inline vf vf_load_s2(const float *p) { return vf_even2(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)); }
 /* The first n of p[0], p[2], ...: reads only p[0 .. 2n-2]. */

@@ -66,6 +66,11 @@ static inline vf vf_load_range(const float *p, size_t a, size_t b)
 {
 	return _mm512_maskz_expandloadu_ps((vm)(vf_tail_mask(b) & ~vf_tail_mask(a)), p);
 }
+/* Lanes [0, b-a) of v moved to lanes [a, b), other lanes 0. */
+static inline vf vf_expand(vf v, size_t a, size_t b)
+{
+	return _mm512_maskz_expand_ps((vm)(vf_tail_mask(b) & ~vf_tail_mask(a)), v);
+}
 /* p[0], p[2], ..., p[30]: reads p[0..31]. */
 static inline vf vf_load_s2(const float *p)
 {
