@@ -607,6 +607,17 @@ cast_run(struct eml_plan *p, struct pnode *pn)
 	}
 }
 
+static eml_err
+castlike_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *t = eml_pn_in(p, pn, 1);
+
+	if (!cast_dtype_ok(x->dt) || !cast_dtype_ok(t->dt))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "cast %s to %s not supported",
+		    eml_dtype_name(x->dt), eml_dtype_name(t->dt));
+	return same_shape(p, pn, t->dt);
+}
+
 /* ---------------------------------------------------------------- Where */
 
 static eml_err
@@ -695,8 +706,8 @@ dropout_plan(struct eml_plan *p, struct pnode *pn)
 	size_t n = 0;
 	int64_t tm = 0;
 
-	if (pn->n_out > 1 && pn->out[1] >= 0)
-		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "mask output not supported");
+	if (pn->n_out > 1 && pn->out[1] >= 0 && p->m->g->opset < 12)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "mask output before opset 12");
 	/* Dropout-12: training_mode (input 2) must be a constant false. */
 	if (eml_pn_in(p, pn, 2) != NULL) {
 		struct val *t = eml_pn_in(p, pn, 2);
@@ -708,7 +719,22 @@ dropout_plan(struct eml_plan *p, struct pnode *pn)
 	(void)n;
 	if (tm != 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "training mode not supported");
+	if (pn->n_out > 1 && pn->out[1] >= 0) {
+		struct val *x = eml_pn_in(p, pn, 0);
+		EML_GUARD(eml_pn_set_out(p, pn, 1, EML_DT_BOOL, x->rank, x->dims));
+	}
 	return identity_plan(p, pn);
+}
+
+static void
+dropout_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *mask = eml_pn_out(p, pn, 1);
+
+	alias_run(p, pn);
+	/* Inference: nothing is dropped, the mask is all true. */
+	if (mask != NULL)
+		memset(mask->data, 1, mask->nbytes);
 }
 
 static eml_err
@@ -1511,10 +1537,11 @@ const struct op eml_ops_basic[] = {
 	BINARY("Div"),
 	BINARY("Pow"),
 	{ "Cast", "to:i saturate:i", 1, 1, 1, 1, cast_check, cast_plan, NULL, cast_run, 0 },
+	{ "CastLike", "saturate:i", 2, 2, 1, 1, NULL, castlike_plan, NULL, cast_run, 0 },
 	{ "Where", "", 3, 3, 1, 1, NULL, where_plan, NULL, where_run, 0 },
 	{ "Identity", "", 1, 1, 1, 1, NULL, identity_plan, NULL, alias_run, OPF_ALIAS },
 	{ "Dropout", "ratio:f is_test:i seed:i", 1, 3, 1, 2, dropout_check, dropout_plan, NULL,
-	    alias_run, OPF_ALIAS },
+	    dropout_run, OPF_ALIAS },
 	{ "Reshape", "allowzero:i", 1, 2, 1, 1, reshape_check, reshape_plan, NULL, alias_run,
 	    OPF_ALIAS },
 	{ "Flatten", "axis:i", 1, 1, 1, 1, NULL, flatten_plan, NULL, alias_run, OPF_ALIAS },

@@ -553,6 +553,257 @@ range_run(struct eml_plan *p, struct pnode *pn)
 	(void)p;
 }
 
+/* ---------------------------------------------------------------- Mod */
+
+static eml_err
+mod_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1);
+	int64_t dims[EML_MAX_RANK];
+	int rank;
+
+	pn->ip[0] = eml_attr_i(pn->n, "fmod", 0) != 0;
+	if (a->dt != b->dt || !(a->dt == EML_DT_FLOAT || a->dt == EML_DT_INT64 ||
+	    a->dt == EML_DT_INT32))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s/%s not supported",
+		    eml_dtype_name(a->dt), eml_dtype_name(b->dt));
+	if (a->dt == EML_DT_FLOAT && !pn->ip[0])
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "float Mod needs fmod=1");
+	EML_GUARD(eml_bcast(pn->n, a, b, &rank, dims));
+	return eml_pn_set_out(p, pn, 0, a->dt, rank, dims);
+}
+
+static void
+mod_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	const struct val *ins[2] = { a, b };
+	struct bc_iter it;
+
+	(void)p;
+	bc_init(&it, y, ins, 2);
+	for (size_t i = 0; i < y->numel; i++, bc_next(&it)) {
+		if (y->dt == EML_DT_FLOAT) {
+			vf(y)[i] = fmodf(vf(a)[it.off[0]], vf(b)[it.off[1]]);
+		} else {
+			int64_t x = ld_i64(a, it.off[0]), d = ld_i64(b, it.off[1]), r;
+			if (d == 0 || (d == -1 && x == INT64_MIN)) {
+				r = 0;
+			} else {
+				r = x % d;
+				/* fmod=0: the sign of the divisor, as Python. */
+				if (!pn->ip[0] && r != 0 && ((r < 0) != (d < 0)))
+					r += d;
+			}
+			st_num(y, i, 0, r);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- Trilu */
+
+static eml_err
+trilu_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t k = 0;
+	size_t n;
+
+	if (x->rank < 2 || eml_dtype_size(x->dt) == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "rank %d", x->rank);
+	if (eml_pn_in(p, pn, 1) != NULL) {
+		EML_GUARD(eml_pn_const_ints(p, pn, 1, &k, 1, &n));
+		if (n != 1)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "k must be a scalar");
+	}
+	if (k > ((int64_t)1 << 40) || k < -((int64_t)1 << 40))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "k out of range");
+	pn->ip[0] = k;
+	pn->ip[1] = eml_attr_i(pn->n, "upper", 1) != 0;
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
+}
+
+static void
+trilu_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	size_t esz = eml_dtype_size(x->dt);
+	int64_t R = x->dims[x->rank - 2], C = x->dims[x->rank - 1];
+	size_t mats = R * C == 0 ? 0 : x->numel / (size_t)(R * C);
+
+	(void)p;
+	for (size_t m = 0; m < mats; m++)
+		for (int64_t i = 0; i < R; i++)
+			for (int64_t j = 0; j < C; j++) {
+				size_t e = (m * (size_t)R + (size_t)i) * (size_t)C + (size_t)j;
+				bool keep = pn->ip[1] ? j - i >= pn->ip[0] : j - i <= pn->ip[0];
+				if (keep)
+					EML_MEMCPY((uint8_t *)y->data + e * esz,
+					    (const uint8_t *)x->data + e * esz, esz);
+				else
+					memset((uint8_t *)y->data + e * esz, 0, esz);
+			}
+}
+
+/* ---------------------------------------------------------------- GatherElements */
+
+static eml_err
+gel_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1);
+	int axis;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_INTS));
+	if (x->rank < 1 || ind->rank != x->rank || eml_dtype_size(x->dt) == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "ranks differ");
+	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 0), x->rank, 0, &axis));
+	for (int d = 0; d < x->rank; d++)
+		if (d != axis && ind->dims[d] > x->dims[d])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "indices larger than data");
+	pn->ip[0] = axis;
+	return eml_pn_set_out(p, pn, 0, x->dt, ind->rank, ind->dims);
+}
+
+static void
+gel_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	int axis = (int)pn->ip[0], r = x->rank;
+	int64_t xs[EML_MAX_RANK], idx[EML_MAX_RANK] = { 0 };
+	size_t esz = eml_dtype_size(x->dt);
+
+	eml_dense_strides(r, x->dims, xs);
+	for (size_t i = 0; i < y->numel; i++) {
+		int64_t k = ld_i64(ind, i), off = 0;
+		if (k < 0)
+			k += x->dims[axis];
+		if (k < 0 || k >= x->dims[axis]) {
+			p->run_err = EML_ERR_INFER_SHAPE;
+			eml_err_set_detail("node %s: index out of range", pn->n->name);
+			memset((uint8_t *)y->data + i * esz, 0, esz);
+		} else {
+			for (int d = 0; d < r; d++)
+				off += (d == axis ? k : idx[d]) * xs[d];
+			EML_MEMCPY((uint8_t *)y->data + i * esz,
+			    (const uint8_t *)x->data + (size_t)off * esz, esz);
+		}
+		for (int d = r - 1; d >= 0; d--) {
+			if (++idx[d] < y->dims[d])
+				break;
+			idx[d] = 0;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- CumSum */
+
+static eml_err
+cumsum_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t a;
+	size_t n;
+	int axis;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM_INTS));
+	EML_GUARD(eml_pn_const_ints(p, pn, 1, &a, 1, &n));
+	if (n != 1 || x->rank < 1)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "axis must be a scalar");
+	EML_GUARD(eml_axis(pn->n, a, x->rank, 0, &axis));
+	pn->ip[0] = 1;
+	pn->ip[2] = 1;
+	for (int d = 0; d < x->rank; d++) {
+		if (d < axis)
+			pn->ip[0] *= x->dims[d];
+		if (d > axis)
+			pn->ip[2] *= x->dims[d];
+	}
+	pn->ip[1] = x->dims[axis];
+	pn->ip[3] = eml_attr_i(pn->n, "exclusive", 0) != 0;
+	pn->ip[4] = eml_attr_i(pn->n, "reverse", 0) != 0;
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
+}
+
+static void
+cumsum_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	size_t outer = (size_t)pn->ip[0], n = (size_t)pn->ip[1], inner = (size_t)pn->ip[2];
+
+	(void)p;
+	for (size_t o = 0; o < outer; o++)
+		for (size_t i = 0; i < inner; i++) {
+			double acc = 0;
+			int64_t iacc = 0;
+			for (size_t jj = 0; jj < n; jj++) {
+				size_t j = pn->ip[4] ? n - 1 - jj : jj;
+				size_t e = (o * n + j) * inner + i;
+				if (pn->ip[3]) {
+					st_num(y, e, acc, iacc);
+				}
+				if (is_int(x->dt))
+					iacc = (int64_t)((uint64_t)iacc + (uint64_t)ld_i64(x, e));
+				else
+					acc += (double)vf(x)[e];
+				if (!pn->ip[3]) {
+					/* float: accumulate in float, like the reference */
+					st_num(y, e, acc, iacc);
+				}
+			}
+		}
+}
+
+/* ---------------------------------------------------------------- Hardmax */
+
+static eml_err
+hardmax_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t opset = p->m->g->opset;
+	int axis;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT));
+	if (x->rank < 1)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scalar input");
+	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", opset >= 13 ? -1 : 1), x->rank, 0,
+	    &axis));
+	pn->ip[0] = 1;
+	pn->ip[2] = 1;
+	for (int d = 0; d < x->rank; d++) {
+		if (d < axis)
+			pn->ip[0] *= x->dims[d];
+		if (d > axis)
+			pn->ip[2] *= x->dims[d];
+	}
+	pn->ip[1] = x->dims[axis];
+	if (opset < 13) { /* coerced to 2-D at axis */
+		pn->ip[1] *= pn->ip[2];
+		pn->ip[2] = 1;
+	}
+	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, x->dims);
+}
+
+static void
+hardmax_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	size_t outer = (size_t)pn->ip[0], n = (size_t)pn->ip[1], inner = (size_t)pn->ip[2];
+
+	(void)p;
+	for (size_t o = 0; o < outer; o++)
+		for (size_t i = 0; i < inner; i++) {
+			size_t best = 0;
+			for (size_t j = 0; j < n; j++) {
+				size_t e = (o * n + j) * inner + i;
+				if (vf(x)[e] > vf(x)[(o * n + best) * inner + i])
+					best = j;
+				vf(y)[e] = 0.0f;
+			}
+			if (n > 0)
+				vf(y)[(o * n + best) * inner + i] = 1.0f;
+		}
+}
+
 /* ---------------------------------------------------------------- table */
 
 #define MATH(nm, at) { nm, at, 1, 1, 1, 1, NULL, math_plan, NULL, math_run, 0 }
@@ -599,6 +850,11 @@ const struct op eml_ops_extra[] = {
 	    arg_run, 0 },
 	{ "ArgMin", "axis:i keepdims:i select_last_index:i", 1, 1, 1, 1, NULL, arg_plan, NULL,
 	    arg_run, 0 },
+	{ "Mod", "fmod:i", 2, 2, 1, 1, NULL, mod_plan, NULL, mod_run, 0 },
+	{ "Trilu", "upper:i", 1, 2, 1, 1, NULL, trilu_plan, NULL, trilu_run, 0 },
+	{ "GatherElements", "axis:i", 2, 2, 1, 1, NULL, gel_plan, NULL, gel_run, 0 },
+	{ "CumSum", "exclusive:i reverse:i", 2, 2, 1, 1, NULL, cumsum_plan, NULL, cumsum_run, 0 },
+	{ "Hardmax", "axis:i", 1, 1, 1, 1, NULL, hardmax_plan, NULL, hardmax_run, 0 },
 	{ "Size", "", 1, 1, 1, 1, NULL, size_plan, NULL, size_run, OPF_SHAPE_ONLY },
 	{ "Range", "", 3, 3, 1, 1, NULL, range_plan, NULL, range_run, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0 },

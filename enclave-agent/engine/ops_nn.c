@@ -1067,9 +1067,9 @@ reduce_plan(struct eml_plan *p, struct pnode *pn)
 	{
 		static const char *const kinds[] = { "ReduceSum", "ReduceMean", "ReduceMax",
 			"ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
-			"ReduceLogSumExp" };
+			"ReduceLogSumExp", "ReduceLogSum" };
 		pn->ip[0] = 0;
-		for (int k = 0; k < 9; k++)
+		for (int k = 0; k < 10; k++)
 			if (strcmp(pn->op->name, kinds[k]) == 0)
 				pn->ip[0] = k;
 	}
@@ -1119,13 +1119,17 @@ reduce_run(struct eml_plan *p, struct pnode *pn)
 				case 8:
 					acc += exp((double)xr[i] - (double)m);
 					break;
+				case 9:
+					acc += (double)xr[i];
+					break;
 				default:
 					acc += (double)xr[i] * (double)xr[i];
 					break;
 				}
 			}
 			vf(y)[r] = pn->ip[0] == 3 ? m : pn->ip[0] == 6 ? (float)sqrt(acc) :
-			    pn->ip[0] == 8 ? (float)(log(acc) + (double)m) : (float)acc;
+			    pn->ip[0] == 8 ? (float)(log(acc) + (double)m) :
+			    pn->ip[0] == 9 ? (float)log(acc) : (float)acc;
 		}
 		return;
 	}
@@ -1478,6 +1482,8 @@ const struct op eml_ops_nn[] = {
 	{ "ReduceSumSquare", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1,
 	    reduce_check, reduce_plan, NULL, reduce_run, 0 },
 	{ "ReduceLogSumExp", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1,
+	    reduce_check, reduce_plan, NULL, reduce_run, 0 },
+	{ "ReduceLogSum", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1,
 	    reduce_check, reduce_plan, NULL, reduce_run, 0 },
 	{ "LayerNormalization", "axis:i epsilon:f stash_type:i", 2, 3, 1, 3, ln_check, ln_plan,
 	    NULL, ln_run, 0 },
