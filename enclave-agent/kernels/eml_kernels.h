@@ -132,7 +132,8 @@ size_t eml_sgemm_packed_b_size(size_t K, size_t N);
 void eml_sgemm_pack_b(size_t K, size_t N, const float *B, size_t ldb, bool trans_b,
     float *packed);
 /* Scratch the GEMM needs per call, in floats (callers give it from the
- * arena; the pool's threads share it by partition). */
+ * arena; the pool's threads share it by partition, so the pool passed to
+ * eml_sgemm must have at most nthreads threads). */
 size_t eml_sgemm_workspace_size(const struct eml_sgemm_args *a, int nthreads);
 void eml_sgemm(const struct eml_sgemm_args *a, float *workspace, struct eml_pool *pool);
 
@@ -161,7 +162,8 @@ size_t eml_conv2d_out_w(const struct eml_conv2d_params *p);
 struct eml_conv2d_plan;
 eml_err eml_conv2d_plan_new(const struct eml_conv2d_params *p, const float *weights,
     const float *bias, int nthreads, struct eml_conv2d_plan **out) EML_MUST_USE;
-/* Per-run scratch in floats. */
+/* Per-run scratch in floats, for the nthreads given to the plan (a bigger
+ * pool at run time is not used: the run falls back to one thread). */
 size_t eml_conv2d_workspace_size(const struct eml_conv2d_plan *plan);
 void eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
     float *workspace, struct eml_pool *pool);

@@ -226,6 +226,69 @@ model_shapes(enum eml_isa isa)
 	}
 }
 
+/* The same plan run with 1 and 2 threads gives bit-identical outputs:
+ * each output element is computed by one task in a fixed order. */
+static void
+conv_threads_bit_identical(void **state)
+{
+	static const size_t sh[][8] = {
+		/* C, H, W, M, k, stride, pad, group */
+		{ 16, 30, 30, 40, 3, 1, 1, 1 },
+		{ 600, 7, 7, 64, 3, 1, 1, 1 },
+		{ 24, 20, 33, 24, 5, 2, 2, 24 },
+		{ 64, 12, 12, 96, 1, 1, 0, 1 },
+	};
+	uint64_t st = eml_test_seed() + 5;
+	struct eml_pool *pool = NULL;
+	size_t i, j;
+
+	(void)state;
+	assert_eml_ok(eml_pool_new(2, &pool));
+	for (i = 0; i < sizeof(sh) / sizeof(sh[0]); i++) {
+		struct eml_conv2d_params p;
+		struct eml_conv2d_plan *plan = NULL;
+		float *x, *w, *y1, *y2, *ws;
+		size_t xn, wn, yn, wsn;
+
+		memset(&p, 0, sizeof(p));
+		p.N = 1;
+		p.C = sh[i][0];
+		p.H = sh[i][1];
+		p.W = sh[i][2];
+		p.M = sh[i][3];
+		p.kh = p.kw = sh[i][4];
+		p.stride_h = p.stride_w = sh[i][5];
+		p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = sh[i][6];
+		p.dil_h = p.dil_w = 1;
+		p.group = sh[i][7];
+		xn = p.C * p.H * p.W;
+		wn = p.M * (p.C / p.group) * p.kh * p.kw;
+		yn = p.M * eml_conv2d_out_h(&p) * eml_conv2d_out_w(&p);
+		x = kt_alloc(xn);
+		w = kt_alloc(wn);
+		y1 = kt_alloc(yn);
+		y2 = kt_alloc(yn);
+		kt_fill(&st, x, xn, -1.0f, 1.0f);
+		kt_fill(&st, w, wn, -1.0f, 1.0f);
+		assert_eml_ok(eml_conv2d_plan_new(&p, w, NULL, 2, &plan));
+		wsn = eml_conv2d_workspace_size(plan);
+		ws = kt_alloc(wsn);
+		eml_conv2d_run(plan, x, y1, ws, NULL);
+		eml_conv2d_run(plan, x, y2, ws, pool);
+		for (j = 0; j < yn; j++)
+			if (memcmp(&y1[j], &y2[j], sizeof(float)) != 0)
+				fail_msg("%s shape %zu: y[%zu] %.9g (1 thread) != %.9g (2 threads)",
+				    eml_conv2d_method(plan), i, j, (double)y1[j], (double)y2[j]);
+		kt_free(ws, wsn, "ws");
+		eml_conv2d_plan_free(plan);
+		kt_free(y2, yn, "y2");
+		kt_free(y1, yn, "y1");
+		kt_free(w, wn, "w");
+		kt_free(x, xn, "x");
+	}
+	eml_pool_free(pool);
+}
+
 static void
 conv_avx2_model_shapes(void **state)
 {
@@ -322,6 +385,7 @@ main(void)
 		cmocka_unit_test(conv_rejects_bad_params),
 		cmocka_unit_test(conv_avx2_random),
 		cmocka_unit_test(conv_avx512_random),
+		cmocka_unit_test(conv_threads_bit_identical),
 		cmocka_unit_test(conv_avx2_model_shapes),
 		cmocka_unit_test(conv_avx512_model_shapes),
 	};

@@ -318,12 +318,61 @@ gemm_k_zero(void **state)
 	}
 }
 
+/* 1, 2 and 3 threads give bit-identical C (each element is computed by
+ * one task, in the same k order whatever the split). */
+static void
+gemm_threads_bit_identical(void **state)
+{
+	const size_t M = 157, N = 701, K = 530;
+	uint64_t st = eml_test_seed() + 3;
+	float *A = kt_alloc(M * K), *B = kt_alloc(K * N), *C1 = kt_alloc(M * N);
+	float *C = kt_alloc(M * N);
+	struct eml_sgemm_args a;
+	int t;
+	size_t i;
+
+	(void)state;
+	kt_fill(&st, A, M * K, -1.0f, 1.0f);
+	kt_fill(&st, B, K * N, -1.0f, 1.0f);
+	memset(&a, 0, sizeof(a));
+	a.M = M;
+	a.N = N;
+	a.K = K;
+	a.A = A;
+	a.lda = K;
+	a.B = B;
+	a.ldb = N;
+	a.ldc = N;
+	a.alpha = 1.0f;
+	for (t = 1; t <= 3; t++) {
+		struct eml_pool *pool = NULL;
+		size_t wsn = eml_sgemm_workspace_size(&a, t);
+		float *ws = kt_alloc(wsn);
+
+		assert_eml_ok(eml_pool_new(t, &pool));
+		a.C = t == 1 ? C1 : C;
+		eml_sgemm(&a, ws, pool);
+		if (t > 1)
+			for (i = 0; i < M * N; i++)
+				if (memcmp(&C[i], &C1[i], sizeof(float)) != 0)
+					fail_msg("%d threads: C[%zu] = %.9g, 1 thread %.9g", t, i,
+					    (double)C[i], (double)C1[i]);
+		eml_pool_free(pool);
+		kt_free(ws, wsn, "ws");
+	}
+	kt_free(C, M * N, "C");
+	kt_free(C1, M * N, "C1");
+	kt_free(B, K * N, "B");
+	kt_free(A, M * K, "A");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(gemm_beta_zero_ignores_c),
 		cmocka_unit_test(gemm_k_zero),
+		cmocka_unit_test(gemm_threads_bit_identical),
 		cmocka_unit_test(gemm_avx2_random_shapes),
 		cmocka_unit_test(gemm_avx512_random_shapes),
 		cmocka_unit_test(gemm_avx2_blocked),
