@@ -183,7 +183,17 @@ eml_err
 eml_split_graph_mem(struct eml_graph *g, const struct eml_split_opts *opts, struct eml_buf *topo,
     struct eml_buf *blob, struct eml_split_info *info)
 {
-	EML_ENSURE_REF(blob);
+	struct layout l = { 0, 0, 0 };
+	uint32_t cs = opts != NULL && opts->chunk_size != 0 ? opts->chunk_size :
+							    EML_BLOB_CHUNK_DEFAULT;
+	uint64_t fsize;
+
+	EML_ENSURE(g != NULL && blob != NULL, EML_ERR_NULL);
+	/* Reserve the exact file size once: growing a buffer of hundreds of
+	 * megabytes by doubling copies it over and over. */
+	EML_GUARD(each_tensor(g, lay_out, &l));
+	if (eml_blob_file_size(l.end, cs, &fsize) == EML_OK && fsize <= SIZE_MAX)
+		EML_GUARD(eml_buf_reserve(blob, (size_t)fsize));
 	return eml_split_graph(g, opts, buf_sink, blob, topo, info);
 }
 

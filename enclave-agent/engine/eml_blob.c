@@ -1,5 +1,6 @@
 #include "eml_blob.h"
 
+#include <openssl/evp.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -122,13 +123,89 @@ chunk_nonce_ad(const uint8_t header[EML_BLOB_HEADER_LEN], uint64_t index, bool l
 	ad[EML_BLOB_HEADER_LEN + 8] = last ? 1 : 0;
 }
 
+/* The content id is SHA-256 of the file. OpenSSL's SHA-256 uses the CPU's
+ * SHA extensions where present (about 8x libsodium's portable one here),
+ * and hashing every byte is half the cost of sealing and opening. */
+static eml_err
+sha_init(EVP_MD_CTX **ctx)
+{
+	*ctx = EVP_MD_CTX_new();
+	EML_ENSURE(*ctx != NULL, EML_ERR_NOMEM);
+	EML_ENSURE(EVP_DigestInit_ex(*ctx, EVP_sha256(), NULL) == 1, EML_ERR_CRYPTO);
+	return EML_OK;
+}
+
+static eml_err
+sha_update(EVP_MD_CTX *ctx, const void *p, size_t n)
+{
+	EML_ENSURE(EVP_DigestUpdate(ctx, p, n) == 1, EML_ERR_CRYPTO);
+	return EML_OK;
+}
+
+static eml_err
+sha_final(EVP_MD_CTX *ctx, uint8_t out[EML_BLOB_ID_LEN])
+{
+	unsigned int len = 0;
+
+	EML_ENSURE(EVP_DigestFinal_ex(ctx, out, &len) == 1 && len == EML_BLOB_ID_LEN,
+	    EML_ERR_CRYPTO);
+	return EML_OK;
+}
+
+/*
+ * XChaCha20-Poly1305 (IETF) is HChaCha20(key, nonce[0..16)) as a subkey,
+ * then ChaCha20-Poly1305 (RFC 8439) under it with the 12-byte nonce
+ * 0x00000000 || nonce[16..24). libsodium provides HChaCha20; OpenSSL runs
+ * the bulk AEAD with its vector code (several times libsodium's speed
+ * here). The ciphertext is exactly libsodium's
+ * crypto_aead_xchacha20poly1305_ietf output (test_blob checks that).
+ */
+static eml_err
+aead(bool enc, const uint8_t key[EML_BLOB_KEY_LEN], const uint8_t nonce[NONCE_LEN],
+    const uint8_t *ad, size_t ad_len, const uint8_t *in, size_t n, uint8_t *out,
+    uint8_t tag[EML_BLOB_TAG_LEN])
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	uint8_t sub[crypto_core_hchacha20_OUTPUTBYTES];
+	uint8_t iv[12] = { 0 };
+	EVP_CIPHER_CTX *c = NULL;
+	int len = 0;
+	int ok;
+
+	if (n > INT32_MAX || ad_len > INT32_MAX)
+		EML_FAIL(rc, EML_ERR_OVERFLOW);
+	if (crypto_core_hchacha20(sub, nonce, key, NULL) != 0)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	memcpy(iv + 4, nonce + 16, 8);
+	c = EVP_CIPHER_CTX_new();
+	if (c == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	ok = EVP_CipherInit_ex(c, EVP_chacha20_poly1305(), NULL, NULL, NULL, enc ? 1 : 0) == 1 &&
+	    EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_IVLEN, (int)sizeof(iv), NULL) == 1 &&
+	    EVP_CipherInit_ex(c, NULL, NULL, sub, iv, enc ? 1 : 0) == 1 &&
+	    EVP_CipherUpdate(c, NULL, &len, ad, (int)ad_len) == 1 &&
+	    (n == 0 || EVP_CipherUpdate(c, out, &len, in, (int)n) == 1) &&
+	    (enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, EML_BLOB_TAG_LEN, tag) == 1);
+	if (!ok)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	if (EVP_CipherFinal_ex(c, out + (n == 0 ? 0 : n), &len) != 1)
+		EML_FAIL(rc, enc ? EML_ERR_CRYPTO : EML_ERR_BLOB_AUTH);
+	if (enc && EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, EML_BLOB_TAG_LEN, tag) != 1)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	rc = EML_OK;
+out:
+	EVP_CIPHER_CTX_free(c);
+	sodium_memzero(sub, sizeof(sub));
+	return rc;
+}
+
 /* ---------------------------------------------------------------- writer */
 
 struct eml_blob_writer {
 	uint8_t key[EML_BLOB_KEY_LEN];
 	uint8_t header[EML_BLOB_HEADER_LEN];
 	struct eml_blob_header h;
-	crypto_hash_sha256_state sha;
+	EVP_MD_CTX *sha;
 	eml_blob_write_fn fn;
 	void *ctx;
 	uint64_t put;   /* plaintext bytes accepted so far */
@@ -142,7 +219,7 @@ static eml_err
 emit(struct eml_blob_writer *w, const uint8_t *p, size_t n)
 {
 	EML_GUARD(w->fn(w->ctx, p, n));
-	crypto_hash_sha256_update(&w->sha, p, n);
+	EML_GUARD(sha_update(w->sha, p, n));
 	return EML_OK;
 }
 
@@ -151,18 +228,16 @@ seal_chunk(struct eml_blob_writer *w)
 {
 	uint8_t nonce[NONCE_LEN];
 	uint8_t ad[AD_LEN];
-	unsigned long long ct_len = 0;
 	bool last = w->index + 1 == w->h.chunk_count;
+	size_t n = w->fill;
 
 	EML_ENSURE(w->index < w->h.chunk_count, EML_ERR_INTERNAL);
 	chunk_nonce_ad(w->header, w->index, last, nonce, ad);
-	if (crypto_aead_xchacha20poly1305_ietf_encrypt(w->ct, &ct_len, w->chunk, w->fill, ad,
-	    sizeof(ad), NULL, nonce, w->key) != 0)
-		EML_BAIL(EML_ERR_CRYPTO);
-	eml_wipe(w->chunk, w->fill);
+	EML_GUARD(aead(true, w->key, nonce, ad, sizeof(ad), w->chunk, n, w->ct, w->ct + n));
+	eml_wipe(w->chunk, n);
 	w->fill = 0;
 	w->index++;
-	EML_GUARD(emit(w, w->ct, (size_t)ct_len));
+	EML_GUARD(emit(w, w->ct, n + EML_BLOB_TAG_LEN));
 	return EML_OK;
 }
 
@@ -197,7 +272,9 @@ eml_blob_writer_new(const uint8_t key[EML_BLOB_KEY_LEN], uint32_t chunk_size,
 	w->h.chunk_count = eml_blob_chunk_count(plaintext_length, chunk_size);
 	randombytes_buf(w->h.nonce_prefix, sizeof(w->h.nonce_prefix));
 	eml_blob_header_write(&w->h, w->header);
-	crypto_hash_sha256_init(&w->sha);
+	rc = sha_init(&w->sha);
+	if (rc != EML_OK)
+		goto out;
 	rc = emit(w, w->header, sizeof(w->header));
 	if (rc != EML_OK)
 		goto out;
@@ -260,7 +337,7 @@ eml_blob_writer_finish(struct eml_blob_writer *w, uint8_t content_id[EML_BLOB_ID
 	EML_ENSURE(w->put == w->h.plaintext_length, EML_ERR_BLOB_MISMATCH);
 	EML_ENSURE(w->index + 1 == w->h.chunk_count, EML_ERR_INTERNAL);
 	EML_GUARD(seal_chunk(w));
-	crypto_hash_sha256_final(&w->sha, content_id);
+	EML_GUARD(sha_final(w->sha, content_id));
 	return EML_OK;
 }
 
@@ -270,6 +347,7 @@ eml_blob_writer_free(struct eml_blob_writer *w)
 	if (w == NULL)
 		return;
 	eml_free(w->ct); /* ciphertext only */
+	EVP_MD_CTX_free(w->sha);
 	eml_secure_free(w); /* wipes key and staging chunk */
 }
 
@@ -308,7 +386,7 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 	uint8_t nonce[NONCE_LEN];
 	uint8_t ad[AD_LEN];
 	struct eml_blob_header h;
-	crypto_hash_sha256_state sha;
+	EVP_MD_CTX *sha = NULL;
 	uint8_t *ct = NULL;
 	uint64_t fsize;
 	uint64_t off;
@@ -341,8 +419,11 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 	ct = eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN);
 	if (ct == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	crypto_hash_sha256_init(&sha);
-	crypto_hash_sha256_update(&sha, header, sizeof(header));
+	rc = sha_init(&sha);
+	if (rc == EML_OK)
+		rc = sha_update(sha, header, sizeof(header));
+	if (rc != EML_OK)
+		goto out;
 	off = EML_BLOB_HEADER_LEN;
 	for (uint64_t i = 0; i < h.chunk_count; i++) {
 		bool last = i + 1 == h.chunk_count;
@@ -353,11 +434,14 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 		rc = src->read(src->ctx, off, ct, clen);
 		if (rc != EML_OK)
 			goto out;
-		crypto_hash_sha256_update(&sha, ct, clen);
+		rc = sha_update(sha, ct, clen);
+		if (rc != EML_OK)
+			goto out;
 		chunk_nonce_ad(header, i, last, nonce, ad);
-		/* Straight into the caller's locked memory. */
-		if (crypto_aead_xchacha20poly1305_ietf_decrypt(dst + pos, NULL, NULL, ct, clen, ad,
-		    sizeof(ad), nonce, exp->key) != 0) {
+		/* Straight into the caller's locked memory (wiped below if
+		 * anything fails, this chunk included). */
+		if (aead(false, exp->key, nonce, ad, sizeof(ad), ct, plen, dst + pos, ct + plen) !=
+		    EML_OK) {
 			eml_err_set_detail("chunk %llu of %llu", (unsigned long long)i,
 			    (unsigned long long)h.chunk_count);
 			auth_failed = true;
@@ -367,7 +451,9 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 	}
 	if (auth_failed)
 		EML_FAIL(rc, EML_ERR_BLOB_AUTH);
-	crypto_hash_sha256_final(&sha, id);
+	rc = sha_final(sha, id);
+	if (rc != EML_OK)
+		goto out;
 	if (sodium_memcmp(id, exp->content_id, sizeof(id)) != 0) {
 		eml_err_set_detail("content id differs from the topology key");
 		EML_FAIL(rc, EML_ERR_BLOB_MISMATCH);
@@ -375,6 +461,7 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 	rc = EML_OK;
 out:
 	eml_free(ct); /* ciphertext only */
+	EVP_MD_CTX_free(sha);
 	if (rc != EML_OK && dst != NULL)
 		eml_wipe(dst, dst_len);
 	return rc;

@@ -214,6 +214,44 @@ writer_refuses_misuse(void **state)
 	eml_buf_free_nowipe(&file);
 }
 
+/* The format is exactly XChaCha20-Poly1305 (IETF) as libsodium computes
+ * it, with nonce and additional data as docs/SEALED_BLOB.md lays them out:
+ * every chunk opens with libsodium's own implementation. */
+static void
+chunks_are_libsodium_xchacha(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+	uint8_t plain[128];
+
+	(void)state;
+	seal(&s, 300, 128, &rng); /* chunks of 128, 128, 44 */
+	for (uint64_t i = 0; i < 3; i++) {
+		uint8_t nonce[24];
+		uint8_t ad[57];
+		size_t plen = i < 2 ? 128 : 44;
+		size_t off = EML_BLOB_HEADER_LEN + (size_t)i * (128 + 16);
+		unsigned long long got = 0;
+
+		memcpy(nonce, s.file.data + 32, 16);
+		memset(nonce + 16, 0, 7);
+		nonce[23] = (uint8_t)i;
+		memcpy(ad, s.file.data, 48);
+		memset(ad + 48, 0, 7);
+		ad[55] = (uint8_t)i;
+		ad[56] = i == 2;
+		assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &got, NULL,
+		    s.file.data + off, plen + 16, ad, sizeof(ad), nonce, s.key), 0);
+		assert_int_equal(got, plen);
+		assert_memory_equal(plain, s.plain + i * 128, plen);
+		/* and the is-last flag is really in it */
+		ad[56] ^= 1;
+		assert_int_not_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &got, NULL,
+		    s.file.data + off, plen + 16, ad, sizeof(ad), nonce, s.key), 0);
+	}
+	sealed_free(&s);
+}
+
 /* Two seals of the same bytes under the same key still differ (random
  * nonce prefix), and neither contains a 16-byte window of the plaintext. */
 static void
@@ -385,6 +423,7 @@ main(void)
 		cmocka_unit_test(header_rejects),
 		cmocka_unit_test(seal_open_round_trip),
 		cmocka_unit_test(writer_refuses_misuse),
+		cmocka_unit_test(chunks_are_libsodium_xchacha),
 		cmocka_unit_test(ciphertext_hides_plaintext),
 		cmocka_unit_test(open_fails_closed),
 		cmocka_unit_test(rewritten_length_fails),
