@@ -30,6 +30,7 @@
 #include "eml_mem.h"
 #include "eml_privdrop.h"
 #include "eml_relay.h"
+#include "eml_seccomp.h"
 #include "eml_store.h"
 #include "eml_transport.h"
 #include "eml_wire.h"
@@ -684,6 +685,15 @@ eml_proxy_run(const struct eml_proxy_config *c)
 		goto out;
 	if (p->test_hooks)
 		warn_test_hooks(c);
+	/* STYLE §30 step 4, last, single-threaded: every thread inherits it. */
+	if (!c->no_seccomp && eml_seccomp_supported()) {
+		if ((rc = eml_seccomp_install()) != EML_OK)
+			goto out;
+		EML_LOG_INFO("seccomp.installed", NULL, EML_F_STR("default", "kill"));
+	} else {
+		EML_LOG_WARN("seccomp.skipped", NULL,
+		    EML_F_STR("why", c->no_seccomp ? "--no-seccomp" : "sanitizer build or architecture"));
+	}
 
 	p->env.frame_max = c->frame_max;
 	p->env.handshake_ms = c->handshake_ms;

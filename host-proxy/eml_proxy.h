@@ -40,6 +40,7 @@ struct eml_proxy_config {
 	unsigned rise;
 	unsigned fall;
 	bool health_ping;                      /* false: connect-only probe */
+	bool no_seccomp;                       /* skip the syscall allowlist */
 	/* test hooks */
 	long tamper_frame;
 	long replay_frame;

@@ -53,6 +53,7 @@ usage(FILE *f)
 	    "  --health-rise N        successes to mark an agent up (1)\n"
 	    "  --health-fall N        failures to mark an agent down (1)\n"
 	    "  --health ping|connect  probe with Ping/Pong (default) or connect only\n"
+	    "  --no-seccomp           do not install the system call allowlist\n"
 	    "\n"
 	    "test hooks, for integration tests only (a loud warning is printed):\n"
 	    "  --tamper-frame N       flip a bit in the last byte of the N-th client frame\n"
@@ -179,6 +180,10 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
 			usage(stdout);
 			return -1;
+		}
+		if (strcmp(o, "--no-seccomp") == 0) {
+			c->no_seccomp = true;
+			continue;
 		}
 		if (v == NULL) {
 			(void)fprintf(stderr, "eml-proxy: %s needs a value (or is unknown)\n", o);

@@ -11,6 +11,7 @@
 
 #include "eml_io.h"
 #include "eml_log.h"
+#include "eml_mem.h"
 #include "host-proxy/eml_admin.h"
 
 static enum eml_admin_route
@@ -246,7 +247,7 @@ static void
 oversize_head(void **state)
 {
 	struct world w;
-	char *big = malloc(EML_ADMIN_REQ_MAX + 100);
+	char *big = eml_alloc(EML_ADMIN_REQ_MAX + 100);
 	const char *r;
 
 	(void)state;
@@ -257,7 +258,7 @@ oversize_head(void **state)
 	big[EML_ADMIN_REQ_MAX + 99] = '\0';
 	r = exchange(&w, big, EML_OK);
 	assert_true(strncmp(r, "HTTP/1.0 400 ", 13) == 0);
-	free(big);
+	eml_free(big);
 	eml_agent_pool_free(&w.pool);
 }
 

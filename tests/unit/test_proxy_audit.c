@@ -20,7 +20,7 @@ struct fixture {
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = eml_calloc(1, sizeof(*f));
 	int fd;
 
 	assert_non_null(f);
@@ -39,7 +39,7 @@ teardown(void **state)
 	struct fixture *f = *state;
 
 	(void)unlink(f->path);
-	free(f);
+	eml_free(f);
 	return 0;
 }
 

@@ -263,7 +263,7 @@ start_agent(struct fx *f)
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx *f = eml_calloc(1, sizeof(*f));
 
 	assert_non_null(f);
 	assert_eml_ok(eml_mem_init());
@@ -300,7 +300,7 @@ teardown(void **state)
 	FMT(cmd, "rm -rf '%s'", f->dir);
 	if (getenv("EML_KEEP") == NULL)
 		assert_int_equal(system(cmd), 0);
-	free(f);
+	eml_free(f);
 	return 0;
 }
 

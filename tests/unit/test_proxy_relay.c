@@ -58,7 +58,7 @@ relay_main(void *arg)
 static int
 setup(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct fx *f = eml_calloc(1, sizeof(*f));
 	int a[2], b[2];
 
 	assert_non_null(f);
@@ -120,7 +120,7 @@ teardown(void **state)
 	assert_int_equal(system(cmd), 0);
 	if (f->audit_path[0] != '\0')
 		(void)unlink(f->audit_path);
-	free(f);
+	eml_free(f);
 	return 0;
 }
 

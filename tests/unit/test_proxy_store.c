@@ -23,7 +23,7 @@ struct fixture {
 static int
 setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = eml_calloc(1, sizeof(*f));
 
 	assert_non_null(f);
 	assert_eml_ok(eml_mem_init());
@@ -44,7 +44,7 @@ teardown(void **state)
 	eml_store_close(&f->store);
 	(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", f->dir, f->src);
 	assert_int_equal(system(cmd), 0);
-	free(f);
+	eml_free(f);
 	return 0;
 }
 

@@ -1,0 +1,170 @@
+#include "eml_seccomp.h"
+
+#include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+
+#ifndef AF_VSOCK
+#define AF_VSOCK 40
+#endif
+
+#if defined(__x86_64__)
+#define EML_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define EML_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define EML_SECCOMP_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define EML_SECCOMP_SANITIZED 1
+#endif
+#endif
+
+bool
+eml_seccomp_supported(void)
+{
+#if defined(EML_AUDIT_ARCH) && !defined(EML_SECCOMP_SANITIZED)
+	return true;
+#else
+	return false;
+#endif
+}
+
+#if defined(EML_AUDIT_ARCH) && !defined(EML_SECCOMP_SANITIZED)
+
+#define LOAD_NR BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
+#define ALLOW(name)                                                            \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_##name, 0, 1),                \
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+#define KILL BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS)
+
+/* socket(domain, ...): domain is the low 32 bits of args[0] (little
+ * endian on both supported architectures). */
+#define ARG0_LO (offsetof(struct seccomp_data, args))
+
+static const struct sock_filter filter[] = {
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, EML_AUDIT_ARCH, 1, 0),
+	KILL,
+	LOAD_NR,
+#if defined(__x86_64__)
+	/* x32 ABI calls carry this bit: not ours */
+	BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000u, 0, 1),
+	KILL,
+#endif
+	/* socket: agent link families only */
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 5),
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LO),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 2, 0),
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_VSOCK, 1, 0),
+	KILL,
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	/* descriptors we hold */
+	ALLOW(read),
+	ALLOW(readv),
+	ALLOW(write),
+	ALLOW(writev),
+	ALLOW(pread64),
+	ALLOW(close),
+	ALLOW(fstat),
+	ALLOW(newfstatat),
+#ifdef __NR_statx
+	ALLOW(statx),
+#endif
+	ALLOW(lseek),
+	ALLOW(openat), /* blobs, by name, inside the store (dirfd) */
+	ALLOW(fcntl),
+	ALLOW(fsync),
+	ALLOW(fdatasync),
+	/* sockets */
+	ALLOW(connect),
+	ALLOW(accept),
+	ALLOW(accept4),
+	ALLOW(sendto),
+	ALLOW(sendmsg),
+	ALLOW(recvfrom),
+	ALLOW(recvmsg),
+	ALLOW(shutdown),
+	ALLOW(setsockopt),
+	ALLOW(getsockopt),
+	ALLOW(getsockname),
+	ALLOW(getpeername),
+#ifdef __NR_poll
+	ALLOW(poll),
+#endif
+	ALLOW(ppoll),
+	/* memory */
+	ALLOW(mmap),
+	ALLOW(munmap),
+	ALLOW(mprotect),
+	ALLOW(madvise),
+	ALLOW(mremap),
+	ALLOW(brk),
+	ALLOW(mlock),
+	ALLOW(munlock),
+	/* threads, time, signals */
+	ALLOW(futex),
+	ALLOW(set_robust_list),
+#ifdef __NR_rseq
+	ALLOW(rseq),
+#endif
+	ALLOW(clone),
+#ifdef __NR_clone3
+	ALLOW(clone3),
+#endif
+	ALLOW(exit),
+	ALLOW(exit_group),
+	ALLOW(sched_yield),
+	ALLOW(sched_getaffinity),
+	ALLOW(restart_syscall),
+	ALLOW(clock_gettime),
+	ALLOW(clock_nanosleep),
+	ALLOW(nanosleep),
+	ALLOW(gettimeofday),
+	ALLOW(getrandom),
+	ALLOW(getpid),
+	ALLOW(gettid),
+	ALLOW(getuid),
+	ALLOW(geteuid),
+	ALLOW(getgid),
+	ALLOW(getegid),
+	ALLOW(rt_sigprocmask),
+	ALLOW(rt_sigaction),
+	ALLOW(rt_sigreturn),
+	ALLOW(tgkill), /* abort() */
+	KILL,
+};
+
+eml_err
+eml_seccomp_install(void)
+{
+	struct sock_fprog prog = {
+		.len = (unsigned short)(sizeof(filter) / sizeof(filter[0])),
+		.filter = (struct sock_filter *)(uintptr_t)filter,
+	};
+
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
+		eml_err_set_detail("seccomp: %s", strerror(errno));
+		EML_BAIL(EML_ERR_PRIVDROP);
+	}
+	return EML_OK;
+}
+
+#else
+
+eml_err
+eml_seccomp_install(void)
+{
+	EML_BAIL(EML_ERR_UNSUPPORTED);
+}
+
+#endif
