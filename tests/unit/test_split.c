@@ -27,6 +27,7 @@
 #include "enclave-agent/engine/eml_engine.h"
 #include "enclave-agent/engine/eml_sign.h"
 #include "enclave-agent/engine/eml_topo.h"
+#include "proto/onnx.pb-c.h"
 
 static const struct eml_assemble_opts lax = { false, NULL, NULL, 0 };
 
@@ -303,6 +304,123 @@ unsupported_nodes_listed(void **state)
 	eml_graph_free(g);
 }
 
+/* A tiny ONNX file written with protobuf-c: x -> Relu -> FancyOp ->
+ * Sigmoid -> (com.example) Mystery -> y, float [1,4]. */
+static void
+write_onnx_unsupported(const char *path)
+{
+	Emlonnx__ModelProto model = EMLONNX__MODEL_PROTO__INIT;
+	Emlonnx__GraphProto graph = EMLONNX__GRAPH_PROTO__INIT;
+	Emlonnx__OperatorSetIdProto opset = EMLONNX__OPERATOR_SET_ID_PROTO__INIT;
+	Emlonnx__OperatorSetIdProto *opsets[1] = { &opset };
+	Emlonnx__NodeProto nodes[4];
+	Emlonnx__NodeProto *np[4];
+	Emlonnx__ValueInfoProto vin = EMLONNX__VALUE_INFO_PROTO__INIT;
+	Emlonnx__ValueInfoProto vout = EMLONNX__VALUE_INFO_PROTO__INIT;
+	Emlonnx__ValueInfoProto *vins[1] = { &vin };
+	Emlonnx__ValueInfoProto *vouts[1] = { &vout };
+	Emlonnx__TypeProto ty = EMLONNX__TYPE_PROTO__INIT;
+	Emlonnx__TypeProto__Tensor tt = EMLONNX__TYPE_PROTO__TENSOR__INIT;
+	Emlonnx__TensorShapeProto shape = EMLONNX__TENSOR_SHAPE_PROTO__INIT;
+	Emlonnx__TensorShapeProto__Dimension d0 = EMLONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
+	Emlonnx__TensorShapeProto__Dimension d1 = EMLONNX__TENSOR_SHAPE_PROTO__DIMENSION__INIT;
+	Emlonnx__TensorShapeProto__Dimension *dims[2] = { &d0, &d1 };
+#define S(lit) ((char *)(uintptr_t)(lit)) /* protobuf-c fields are not const */
+	char *names[] = { S("x"), S("a"), S("b"), S("c"), S("y") };
+	char *ops[] = { S("Relu"), S("FancyOp"), S("Sigmoid"), S("Mystery") };
+	char *nnames[] = { S("n_relu"), S("n_fancy"), S("n_sigmoid"), S("n_mystery") };
+	char *domain_x = S("com.example");
+	char *empty = S("");
+	char *gname = S("g");
+#undef S
+	uint8_t buf[2048];
+	size_t n;
+
+	for (int i = 0; i < 4; i++) {
+		emlonnx__node_proto__init(&nodes[i]);
+		nodes[i].n_input = 1;
+		nodes[i].input = &names[i];
+		nodes[i].n_output = 1;
+		nodes[i].output = &names[i + 1];
+		nodes[i].name = nnames[i];
+		nodes[i].op_type = ops[i];
+		nodes[i].domain = i == 3 ? domain_x : empty;
+		np[i] = &nodes[i];
+	}
+	d0.value_case = EMLONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+	d0.dim_value = 1;
+	d1.value_case = EMLONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+	d1.dim_value = 4;
+	shape.n_dim = 2;
+	shape.dim = dims;
+	tt.has_elem_type = 1;
+	tt.elem_type = 1;
+	tt.shape = &shape;
+	ty.value_case = EMLONNX__TYPE_PROTO__VALUE_TENSOR_TYPE;
+	ty.tensor_type = &tt;
+	vin.name = names[0];
+	vin.type = &ty;
+	vout.name = names[4];
+	vout.type = &ty;
+	graph.n_node = 4;
+	graph.node = np;
+	graph.name = gname;
+	graph.n_input = 1;
+	graph.input = vins;
+	graph.n_output = 1;
+	graph.output = vouts;
+	opset.domain = empty;
+	opset.has_version = 1;
+	opset.version = 13;
+	model.has_ir_version = 1;
+	model.ir_version = 8;
+	model.graph = &graph;
+	model.n_opset_import = 1;
+	model.opset_import = opsets;
+	n = emlonnx__model_proto__get_packed_size(&model);
+	assert_true(n <= sizeof(buf));
+	assert_int_equal(emlonnx__model_proto__pack(&model, buf), n);
+	assert_eml_ok(eml_split_write_file(path, buf, n, 0644));
+}
+
+/* The file path: every unsupported node is listed, nothing is written. */
+static void
+unsupported_model_file(void **state)
+{
+	char dir[] = "/tmp/eml-split-unsup.XXXXXX";
+	char model[128];
+	char out[128];
+	char topo[160];
+	struct eml_buf report;
+	char *r;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	(void)snprintf(model, sizeof(model), "%s/m.onnx", dir);
+	(void)snprintf(out, sizeof(out), "%s/out", dir);
+	(void)snprintf(topo, sizeof(topo), "%s/model.topo", out);
+	write_onnx_unsupported(model);
+	eml_buf_init(&report, 1 << 16);
+	assert_eml(eml_split_file(model, out, NULL, NULL, &report, NULL),
+	    EML_ERR_SPLIT_UNSUPPORTED);
+	assert_eml_ok(eml_buf_append_u8(&report, 0));
+	r = (char *)report.data;
+	assert_non_null(strstr(r, "n_fancy"));
+	assert_non_null(strstr(r, "FancyOp"));
+	assert_non_null(strstr(r, "n_mystery"));
+	assert_non_null(strstr(r, "com.example"));
+	assert_null(strstr(r, "n_relu"));
+	assert_null(strstr(r, "n_sigmoid"));
+	assert_int_not_equal(access(topo, F_OK), 0);
+	eml_buf_free(&report);
+	{
+		char cmd[256];
+
+		(void)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		assert_int_equal(system(cmd), 0);
+	}
+}
+
 static uint8_t *
 slurp(const char *dir, const char *name, size_t *n)
 {
@@ -400,6 +518,7 @@ main(void)
 		cmocka_unit_test(mlp_round_trip),
 		cmocka_unit_test(real_model_round_trip),
 		cmocka_unit_test(unsupported_nodes_listed),
+		cmocka_unit_test(unsupported_model_file),
 		cmocka_unit_test(split_files_signed),
 		cmocka_unit_test(bench_models_round_trip),
 	};
