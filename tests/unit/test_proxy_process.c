@@ -327,6 +327,21 @@ port_from_log(const char *path, const char *event)
 	return port;
 }
 
+static bool
+log_has(const char *path, const char *what)
+{
+	FILE *fp = fopen(path, "r");
+	char line[2048];
+	bool found = false;
+
+	if (fp == NULL)
+		return false;
+	while (!found && fgets(line, sizeof(line), fp) != NULL)
+		found = strstr(line, what) != NULL;
+	(void)fclose(fp);
+	return found;
+}
+
 static void
 start_proxy(struct fx *f, const char *agent_sock, const char *const *extra)
 {
@@ -513,6 +528,11 @@ relay_blob_admin_privdrop(void **state)
 	assert_int_equal(num(line), 1);
 	proc_status(f->pid, "CapEff", line, sizeof(line));
 	assert_non_null(strstr(line, "0000000000000000"));
+	proc_status(f->pid, "Seccomp", line, sizeof(line));
+	if (log_has(f->log, "seccomp.installed"))
+		assert_int_equal(num(line), 2); /* SECCOMP_MODE_FILTER */
+	else
+		assert_true(log_has(f->log, "seccomp.skipped"));
 	proc_status(f->pid, "CapBnd", line, sizeof(line));
 	if (geteuid() == 0) {
 		assert_non_null(strstr(line, "0000000000000000"));
