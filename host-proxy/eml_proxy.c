@@ -281,7 +281,7 @@ nap(atomic_bool *flag, int64_t ms)
 	int64_t end = eml_now_ms() + ms;
 
 	while (!atomic_load(flag) && eml_now_ms() < end) {
-		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		struct timespec ts = { 0, 100 * 1000 * 1000 };
 
 		(void)nanosleep(&ts, NULL);
 	}
