@@ -914,6 +914,27 @@ fuse(struct eml_plan *p)
 				c = sole_consumer(p, pn->out[0]);
 			}
 		}
+		/* MatMul -> Div or Mul by a constant scalar (attention's
+		 * 1/sqrt(d)): the GEMM's alpha. Not with a fused bias, which
+		 * alpha would not scale. */
+		if (is_mm && c != NULL && pn->bias_val < 0 && c->n_in == 2 &&
+		    (is_op(c, "Div") || is_op(c, "Mul"))) {
+			int other = c->in[0] == pn->out[0] ? c->in[1] : c->in[0];
+			struct val *sv = other >= 0 ? &p->v[other] : NULL;
+			bool ok = sv != NULL && sv->kind == VK_CONST && sv->dt == EML_DT_FLOAT &&
+			    sv->numel == 1 && isfinite(vf(sv)[0]) && vf(sv)[0] != 0.0f &&
+			    c->in[0] != c->in[1] && (is_op(c, "Mul") || c->in[0] == pn->out[0]) &&
+			    p->v[c->out[0]].numel == p->v[pn->out[0]].numel;
+			if (ok) {
+				pn->fp[2] = is_op(c, "Div") ? 1.0f / vf(sv)[0] : vf(sv)[0];
+				pn->out[0] = c->out[0];
+				c->dead = true;
+				p->st.n_fused++;
+				build_order(p);
+				count_uses(p);
+				c = sole_consumer(p, pn->out[0]);
+			}
+		}
 		if (c != NULL && act_of(p, c, &ep) && pn->ep.act == EML_ACT_NONE) {
 			pn->ep = ep;
 			pn->out[0] = c->out[0];

@@ -693,6 +693,7 @@ matmul_plan(struct eml_plan *p, struct pnode *pn)
 		pn->ip[24 + i] = (int64_t)sa[i];
 		pn->ip[32 + i] = (int64_t)sbs[i];
 	}
+	pn->fp[2] = 1.0f; /* alpha, set by a fused scalar Div/Mul */
 	/* B constant without batch dims: pack once; A's batch folds into M. */
 	pn->ip[10] = b->kind == VK_CONST && rb <= 2;
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, r, dims);
@@ -708,7 +709,7 @@ matmul_args(struct eml_plan *p, struct pnode *pn, struct eml_sgemm_args *ga)
 	ga->lda = ga->K;
 	ga->ldb = ga->N;
 	ga->ldc = ga->N;
-	ga->alpha = 1.0f;
+	ga->alpha = pn->fp[2];
 	ga->ep = pn->ep;
 	if (pn->bias_val >= 0) {
 		ga->bias = vf(&p->v[pn->bias_val]);

@@ -387,6 +387,57 @@ test_fusion_matmul_bias_act(void **state)
 	eml_model_free(m);
 }
 
+/* Batched MatMul of two run-time operands, then Div by a constant: the
+ * scale becomes the GEMM's alpha (attention's 1/sqrt(d)). */
+static void
+test_fusion_matmul_scale(void **state)
+{
+	static const char *mi[] = { "a", "b", NULL }, *mo[] = { "s", NULL };
+	static const char *di[] = { "s", "scale", NULL }, *dop[] = { "y", NULL };
+	uint64_t rng = eml_test_seed();
+	enum { H = 3, M = 4, K = 5, NN = 6 };
+	float a[H * M * K], b[H * K * NN], want[H * M * NN], scale = 8.0f;
+	int64_t ad[3] = { H, M, K }, bd[3] = { H, K, NN }, yd[3] = { H, M, NN };
+	struct eml_tensor in[2];
+	struct eml_model *m;
+
+	(void)state;
+	fill(&rng, a, sizeof(a) / sizeof(a[0]));
+	fill(&rng, b, sizeof(b) / sizeof(b[0]));
+	for (int h = 0; h < H; h++)
+		for (int i = 0; i < M; i++)
+			for (int j = 0; j < NN; j++) {
+				double acc = 0;
+				for (int k = 0; k < K; k++)
+					acc += (double)a[(h * M + i) * K + k] *
+					    (double)b[(h * K + k) * NN + j];
+				want[(h * M + i) * NN + j] = (float)(acc / 8.0);
+			}
+	G->n = 0;
+	init_f("scale", NULL, 0, &scale, 1);
+	node("MatMul", "qk", mi, mo), emit();
+	node("Div", "scaled", di, dop), emit();
+	io(11, "a", 1, ad, 3);
+	io(11, "b", 1, bd, 3);
+	io(12, "y", 1, yd, 3);
+	m = load(13);
+	in[0] = ftensor(a, 3, ad);
+	in[1] = ftensor(b, 3, bd);
+	for (int variant = 0; variant < 2; variant++) {
+		struct eml_plan_opts o = { .nthreads = 1, .no_fusion = variant == 1 };
+		struct eml_plan *p = NULL;
+		struct eml_plan_stats st;
+		assert_eml_ok(eml_plan_new(m, in, 2, &o, &p));
+		assert_eml_ok(eml_plan_run(p, in, 2));
+		assert_close(eml_plan_output(p, 0)->data, want, H * M * NN, 1e-5);
+		eml_plan_get_stats(p, &st);
+		assert_int_equal(st.n_fused, variant == 0 ? 1 : 0);
+		assert_int_equal(st.n_steps, variant == 0 ? 1 : 2);
+		eml_plan_free(p);
+	}
+	eml_model_free(m);
+}
+
 /* ------------------------------------------------------------ errors */
 
 static void
@@ -604,6 +655,7 @@ main(void)
 		cmocka_unit_test(test_folding),
 		cmocka_unit_test(test_fusion_conv_bn_relu),
 		cmocka_unit_test(test_fusion_matmul_bias_act),
+		cmocka_unit_test(test_fusion_matmul_scale),
 		cmocka_unit_test(test_input_checks),
 		cmocka_unit_test(test_gather_out_of_range),
 		cmocka_unit_test(test_alloc_failures),
