@@ -395,9 +395,9 @@ test_fusion_matmul_scale(void **state)
 	static const char *mi[] = { "a", "b", NULL }, *mo[] = { "s", NULL };
 	static const char *di[] = { "s", "scale", NULL }, *dop[] = { "y", NULL };
 	uint64_t rng = eml_test_seed();
-	enum { H = 3, M = 4, K = 5, NN = 6 };
-	float a[H * M * K], b[H * K * NN], want[H * M * NN], scale = 8.0f;
-	int64_t ad[3] = { H, M, K }, bd[3] = { H, K, NN }, yd[3] = { H, M, NN };
+	enum { H = 3, RM = 4, K = 5, NN = 6 };
+	float a[H * RM * K], b[H * K * NN], want[H * RM * NN], scale = 8.0f;
+	int64_t ad[3] = { H, RM, K }, bd[3] = { H, K, NN }, yd[3] = { H, RM, NN };
 	struct eml_tensor in[2];
 	struct eml_model *m;
 
@@ -405,13 +405,13 @@ test_fusion_matmul_scale(void **state)
 	fill(&rng, a, sizeof(a) / sizeof(a[0]));
 	fill(&rng, b, sizeof(b) / sizeof(b[0]));
 	for (int h = 0; h < H; h++)
-		for (int i = 0; i < M; i++)
+		for (int i = 0; i < RM; i++)
 			for (int j = 0; j < NN; j++) {
 				double acc = 0;
 				for (int k = 0; k < K; k++)
-					acc += (double)a[(h * M + i) * K + k] *
+					acc += (double)a[(h * RM + i) * K + k] *
 					    (double)b[(h * K + k) * NN + j];
-				want[(h * M + i) * NN + j] = (float)(acc / 8.0);
+				want[(h * RM + i) * NN + j] = (float)(acc / 8.0);
 			}
 	G->n = 0;
 	init_f("scale", NULL, 0, &scale, 1);
@@ -429,7 +429,7 @@ test_fusion_matmul_scale(void **state)
 		struct eml_plan_stats st;
 		assert_eml_ok(eml_plan_new(m, in, 2, &o, &p));
 		assert_eml_ok(eml_plan_run(p, in, 2));
-		assert_close(eml_plan_output(p, 0)->data, want, H * M * NN, 1e-5);
+		assert_close(eml_plan_output(p, 0)->data, want, H * RM * NN, 1e-5);
 		eml_plan_get_stats(p, &st);
 		assert_int_equal(st.n_fused, variant == 0 ? 1 : 0);
 		assert_int_equal(st.n_steps, variant == 0 ? 1 : 2);
