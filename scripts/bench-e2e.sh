@@ -85,3 +85,25 @@ if [ -s "$RES_DIR/model.onnx" ]; then
 		}
 fi
 "$B" --proxy "127.0.0.1:$PORT_rel" --policy "$W/client-rel.json" --model "$W/model" --relay-mb 32
+
+# Whole commands, as a user runs them: eml infer (connect, attest, one
+# request, per-request assembly) vs eml run --local (load ONNX, plan, run).
+median_cmd_ms() { # N CMD...
+	local n=$1 i t0 t1
+	shift
+	for i in $(seq 1 "$n"); do
+		t0=$(date +%s%N)
+		"$@" >/dev/null 2>&1 || { echo "n/a"; return; }
+		t1=$(date +%s%N)
+		echo $(((t1 - t0) / 1000))
+	done | sort -n | awk '{v[NR] = $1} END {printf "%.1f", v[int((NR + 1) / 2)] / 1000}'
+}
+cli() { # LABEL MODELDIR ONNX INPUT
+	local infer local_ms
+	infer=$(median_cmd_ms 5 "$EML" infer --proxy "127.0.0.1:$PORT_req" --model "$2" \
+		--policy "$W/client-req.json" --input "$4" --quiet)
+	local_ms=$(median_cmd_ms 5 "$EML" run --local "$3" --input "$4")
+	echo "e2e $1 cli eml_infer_ms=$infer eml_run_local_ms=$local_ms (whole commands, median of 5)"
+}
+cli demo "$W/model" "$MODEL" "$INPUT"
+[ -d "$W/resnet" ] && cli resnet "$W/resnet" "$RES_DIR/model.onnx" "$RES_DIR/input_0.pb"
