@@ -676,6 +676,47 @@ sigterm_drains(void **state)
 	assert_non_null(strstr(out, "EML_ERR_AUDIT_CHAIN"));
 }
 
+/* Usage errors exit 2 before anything starts; audit verify's own exit
+ * codes: 0 good, 1 broken, 3 unreadable. */
+static void
+cli_exit_codes(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = {
+		"",
+		"--listen",
+		"--bogus 1",
+		"--listen tcp:127.0.0.1:0 --agent unix:/tmp/x.sock",                  /* no --weights */
+		"--listen tcp:127.0.0.1:0 --agent tcp:127.0.0.1:9 --weights /tmp",  /* tcp agent */
+		"--listen tcp:127.0.0.1:0 --agent unix:/tmp/x --weights /tmp --admin tcp:0.0.0.0:1",
+		"--listen tcp:127.0.0.1:0 --agent unix:/tmp/x --weights /tmp --max-clients 0",
+		"--listen tcp:127.0.0.1:0 --agent unix:/tmp/x --weights /tmp --max-clients 1x",
+		"--listen tcp:127.0.0.1:0 --agent unix:/tmp/x --weights /tmp --idle-ms -5",
+		"--listen tcp:127.0.0.1:0 --agent unix:/tmp/x --weights /tmp --health sometimes",
+		"--listen tcp:127.0.0.1:0 --agent unix:/tmp/x --weights /tmp --test-tamper 3",
+		"--listen tcp:127.0.0.1:0 --agent unix:/tmp/x --weights /tmp --user no-such-user-eml",
+		"blob put",
+		"blob put /etc/hostname",
+		"audit verify",
+		"audit verify x --head 12",
+	};
+	char cmd[512], out[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		FMT(cmd, "'%s' %s >/dev/null 2>&1", proxy_bin, bad[i]);
+		if (run(cmd, NULL, 0) != 2)
+			fail_msg("exit status for `eml-proxy %s` is not 2", bad[i]);
+	}
+	FMT(cmd, "'%s' --help", proxy_bin);
+	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "usage: eml-proxy"));
+	FMT(cmd, "'%s' audit verify /nonexistent/audit.log >/dev/null 2>&1", proxy_bin);
+	assert_int_equal(run(cmd, NULL, 0), 3);
+	FMT(cmd, "'%s' blob put /nonexistent/file --weights '%s' >/dev/null 2>&1", proxy_bin,
+	    f->store);
+	assert_int_equal(run(cmd, NULL, 0), 3);
+}
+
 int
 main(void)
 {
@@ -685,6 +726,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(busy_past_max_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_agent, setup, teardown),
 		cmocka_unit_test_setup_teardown(sigterm_drains, setup, teardown),
+		cmocka_unit_test_setup_teardown(cli_exit_codes, setup, teardown),
 	};
 	const char *build = getenv("BUILD");
 
