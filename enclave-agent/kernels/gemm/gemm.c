@@ -35,6 +35,20 @@ min_sz(size_t a, size_t b)
 	return a < b ? a : b;
 }
 
+/*
+ * The K block actually used: K split into equal blocks of at most kc
+ * (576 = 3 x 192 rather than 256 + 256 + 64: a short last block pays the
+ * C load/store of a whole pass for a few k steps). Packing and running
+ * both use this, so pre-packed operands agree with the run.
+ */
+static size_t
+kc_for(const struct eml_gemm_impl *g, size_t K)
+{
+	size_t nblk = (K + g->kc - 1) / g->kc;
+
+	return nblk <= 1 ? g->kc : (K + nblk - 1) / nblk;
+}
+
 size_t
 eml_sgemm_blk_packed_b_size(const struct eml_gemm_impl *g, size_t K, size_t N)
 {
@@ -53,8 +67,8 @@ eml_sgemm_blk_pack_b(const struct eml_gemm_impl *g, size_t K, size_t N, const fl
 {
 	size_t Np = round_up(N, g->nr), kb;
 
-	for (kb = 0; kb < K; kb += g->kc) {
-		size_t kk = min_sz(g->kc, K - kb);
+	for (kb = 0; kb < K; kb += kc_for(g, K)) {
+		size_t kk = min_sz(kc_for(g, K), K - kb);
 		const float *src = trans_b ? B + kb : B + kb * ldb;
 
 		g->pack_b(kk, N, src, ldb, trans_b, packed + kb * Np);
@@ -67,8 +81,8 @@ eml_sgemm_blk_pack_a(const struct eml_gemm_impl *g, size_t M, size_t K, const fl
 {
 	size_t Mp = round_up(M, g->mr), kb;
 
-	for (kb = 0; kb < K; kb += g->kc) {
-		size_t kk = min_sz(g->kc, K - kb);
+	for (kb = 0; kb < K; kb += kc_for(g, K)) {
+		size_t kk = min_sz(kc_for(g, K), K - kb);
 		const float *src = trans_a ? A + kb * lda : A + kb;
 
 		g->pack_a(M, kk, src, lda, trans_a, packed + kb * Mp);
@@ -155,6 +169,7 @@ gemm_rect(const struct gemm_job *job, size_t m0, size_t m1, size_t n0, size_t n1
 	size_t Np = round_up(a->N, nr), Mp = round_up(a->M, mr);
 	float *wa = ws;
 	float *wb = ws + (job->a_packed == NULL ? round_up(g->mc * g->kc, WS_ALIGN) : 0);
+	size_t kcb = kc_for(g, K);
 	struct eml_gemm_ep ep;
 	size_t nb, kb, mb, jr, ir;
 
@@ -167,8 +182,8 @@ gemm_rect(const struct gemm_job *job, size_t m0, size_t m1, size_t n0, size_t n1
 
 		/* K == 0: C = beta * C + bias, act; one pass with a zero-length
 		 * product (the kernel then never reads pa or pb). */
-		for (kb = 0; kb < K || (K == 0 && kb == 0); kb += g->kc) {
-			size_t kk = min_sz(g->kc, K - kb);
+		for (kb = 0; kb < K || (K == 0 && kb == 0); kb += kcb) {
+			size_t kk = min_sz(kcb, K - kb);
 			const float *pb;
 
 			ep.beta = kb == 0 ? a->beta : 1.0f;
