@@ -13,6 +13,7 @@
 #   6 32 concurrent clients, all answers correct
 #   7 the agent killed mid-request: the client gets an error code, the
 #     proxy stays up and serves the next client once an agent is back
+#  7b past the agent's --max-sessions: a clear BUSY through the proxy
 #   8 confidentiality: no 16-byte window of any input, output, topology
 #     key or plaintext weight in anything the proxies relayed, stored or
 #     logged, nor in the agent's logs
@@ -214,6 +215,45 @@ if [ $rc -ne 0 ] && [ -n "$code" ] && [ $proxy_up -eq 1 ] && [ $served -eq 1 ]; 
 else
 	cat "$W/kill.out" "$W/after.out"
 	e2e_fail "agent killed: rc=$rc code=$code proxy_up=$proxy_up served_after=$served"
+fi
+
+# ---------------------------------------------------------------- 7b
+# The agent's session bound, seen through the proxy: with --max-sessions 1
+# and one client holding the session, the next client gets BUSY (701).
+# (Health probes take the slot for a moment too; retry the case.)
+busy_ok=0
+for attempt in 1 2 3; do
+	rm -f "$W/busy.sock"
+	e2e_start agent-busy "$EML_AGENT" --listen "unix:$W/busy.sock" --attest sim \
+		--sim-dir "$W/sim" --policy "$W/agent-policy.json" --max-sessions 1
+	bpid=$E2E_LAST_PID
+	e2e_wait_unix "$W/busy.sock" || break
+	bport=$(e2e_free_port)
+	e2e_start proxy-busy "$EML_PROXY" --listen "tcp:127.0.0.1:$bport" \
+		--agent "unix:$W/busy.sock" --weights "$W/store"
+	bproxy=$E2E_LAST_PID
+	e2e_wait_tcp "$bport" || break
+	infer "$bport" "$W/client.json" "$W/in0.pb" "$W/out-hold" --repeat 60 --quiet \
+		>"$W/hold.out" 2>&1 &
+	hold=$!
+	sleep 1
+	infer "$bport" "$W/client.json" "$W/in1.pb" "$W/out-busy" --quiet >"$W/busy.out" 2>&1
+	brc=$?
+	wait "$hold"
+	hrc=$?
+	e2e_stop "$bproxy"
+	e2e_stop "$bpid"
+	if [ $hrc -eq 0 ] && [ $brc -eq 1 ] && grep -q EML_ERR_BUSY "$W/busy.out"; then
+		busy_ok=1
+		break
+	fi
+	rm -rf "$W/out-hold" "$W/out-busy"
+done
+if [ $busy_ok -eq 1 ]; then
+	e2e_pass "session bound: the client past --max-sessions gets EML_ERR_BUSY through the proxy (exit 1)"
+else
+	cat "$W/hold.out" "$W/busy.out"
+	e2e_fail "session bound: holder rc=$hrc, second rc=$brc"
 fi
 
 # ---------------------------------------------------------------- 8
