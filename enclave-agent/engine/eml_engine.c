@@ -718,15 +718,21 @@ all_const(struct eml_plan *p, struct pnode *pn, size_t from, size_t to)
 static struct pnode *
 producer(struct eml_plan *p, int vi)
 {
-	if (vi < 0)
+	struct pnode *pn;
+
+	if (vi < 0 || p->prod_of == NULL || p->prod_of[vi] == 0)
 		return NULL;
-	for (size_t s = 0; s < p->n_order; s++) {
-		struct pnode *pn = &p->pn[p->order[s]];
-		for (size_t k = 0; k < pn->n_out; k++)
-			if (pn->out[k] == vi)
-				return pn;
-	}
-	return NULL;
+	pn = &p->pn[p->prod_of[vi] - 1];
+	return pn->dead ? NULL : pn;
+}
+
+static size_t
+index_in_order(const struct eml_plan *p, const struct pnode *pn)
+{
+	for (size_t s = 0; s < p->n_order; s++)
+		if (&p->pn[p->order[s]] == pn)
+			return s;
+	return 0;
 }
 
 static bool
@@ -785,9 +791,15 @@ make_unary(struct eml_plan *p, struct pnode *top, const char *op, enum eml_unary
  * Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5). Both become one unary
  * node, which a preceding Conv/Gemm/MatMul can then take as epilogue.
  */
-static void
+static eml_err
 rewrite_patterns(struct eml_plan *p)
 {
+	p->prod_of = eml_calloc(p->nv + 1, sizeof(size_t));
+	EML_ENSURE(p->prod_of != NULL, EML_ERR_NOMEM);
+	for (size_t i = 0; i < p->npn; i++)
+		for (size_t k = 0; k < p->pn[i].n_out; k++)
+			if (p->pn[i].out[k] >= 0)
+				p->prod_of[p->pn[i].out[k]] = i + 1;
 	for (size_t s = 0; s < p->n_order; s++) {
 		struct pnode *top = &p->pn[p->order[s]], *mul, *clip, *add, *hs, *erf, *div;
 		int x, t;
@@ -815,7 +827,7 @@ rewrite_patterns(struct eml_plan *p)
 			if (top->n_in == 1) {
 				build_order(p);
 				count_uses(p);
-				s = 0;
+				s = index_in_order(p, top);
 				continue;
 			}
 		}
@@ -832,6 +844,7 @@ rewrite_patterns(struct eml_plan *p)
 				hs->dead = true;
 				build_order(p);
 				count_uses(p);
+				s = index_in_order(p, top);
 				break;
 			}
 			if (top->n_in == 1)
@@ -861,6 +874,7 @@ rewrite_patterns(struct eml_plan *p)
 						p->st.n_fused += 3;
 						build_order(p);
 						count_uses(p);
+						s = index_in_order(p, top);
 						break;
 					}
 					if (top->n_in == 1)
@@ -869,6 +883,9 @@ rewrite_patterns(struct eml_plan *p)
 			}
 		}
 	}
+	eml_free(p->prod_of);
+	p->prod_of = NULL;
+	return EML_OK;
 }
 
 static eml_err
@@ -1135,8 +1152,8 @@ eml_plan_new(const struct eml_model *m, const struct eml_tensor *inputs, size_t 
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	build_order(p);
 	count_uses(p);
-	if (!p->opts.no_fusion)
-		rewrite_patterns(p);
+	if (!p->opts.no_fusion && (rc = rewrite_patterns(p)) != EML_OK)
+		goto out;
 	if (!p->opts.no_fusion && (rc = fuse(p)) != EML_OK)
 		goto out;
 	for (size_t s = 0; s < p->n_order; s++) {
@@ -1347,6 +1364,7 @@ eml_plan_free(struct eml_plan *p)
 	eml_free(p->outs);
 	eml_free(p->order);
 	eml_free(p->prof);
+	eml_free(p->prod_of);
 	eml_pool_free(p->pool);
 	eml_free_wipe(p, sizeof(*p));
 }

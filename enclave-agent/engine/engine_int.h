@@ -114,6 +114,7 @@ struct eml_plan {
 	eml_err run_err; /* set by an operator that met bad data at run */
 	size_t *order; /* live pnode indices in run order */
 	double *prof;  /* seconds per step (opts.profile) */
+	size_t *prod_of; /* during pattern rewrites: producer pnode + 1 per value */
 	size_t prof_runs;
 	size_t n_order;
 };
