@@ -3,7 +3,9 @@
  * and wiping on destroy and on failure. */
 #include "eml_test.h"
 
+#include <malloc.h>
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "client/split.h"
@@ -521,6 +523,119 @@ destroy_wipes(void **state)
 	split_free(&s);
 }
 
+/*
+ * The heap side of the wipe. eml_mem's observer only sees locked regions;
+ * the graph (names, attributes: the topology) and protobuf-c's decoded
+ * message live on the ordinary heap and are wiped by eml_free_wipe. To see
+ * that too, this test binary interposes free(): while a scan is armed,
+ * every block released (by our code, protobuf-c, OpenSSL, libsodium) is
+ * searched for any 16-byte window of the topology key or of the weights
+ * before it goes back to the allocator. Not under ASan, which owns free().
+ */
+#if !defined(__SANITIZE_ADDRESS__)
+#define HEAP_SCAN 1
+extern void __libc_free(void *p);
+void free(void *p);
+
+/* volatile: the compiler knows free() as a builtin that touches no
+ * globals, and would otherwise drop the stores around a direct call */
+static const struct eml_test_windows *volatile heap_secrets;
+static volatile size_t heap_blocks;
+static volatile size_t heap_hits;
+
+void
+free(void *p)
+{
+	const struct eml_test_windows *w = heap_secrets;
+
+	if (p != NULL && w != NULL) {
+		size_t n = malloc_usable_size(p);
+		const uint8_t *b = p;
+
+		heap_secrets = NULL; /* no recursion through fprintf */
+		heap_blocks++;
+		for (size_t i = 0; i + 16 <= n; i++)
+			if (eml_test_windows_has(w, b + i)) {
+				heap_hits++;
+				break;
+			}
+		heap_secrets = w;
+	}
+	__libc_free(p);
+}
+
+struct tw_add {
+	struct eml_test_windows *w;
+};
+
+static void
+add_weight_windows(const struct eml_tensor *t, void *arg)
+{
+	struct tw_add *a = arg;
+	const uint8_t *p = t->data;
+
+	for (size_t i = 0; t->data != NULL && i + 16 <= t->nbytes; i++)
+		eml_test_windows_add(a->w, p + i);
+}
+#endif
+
+static void
+heap_wiped_on_destroy(void **state)
+{
+#if defined(HEAP_SCAN)
+	uint64_t rng = eml_test_seed();
+	struct split s;
+	struct eml_assembly *m = NULL;
+	struct eml_test_windows w;
+	struct tw_add a;
+	char name[64];
+
+	(void)state;
+	s.g = eml_test_graph_synth(&rng, 8, 200);
+	/* long, unique names: topology that a heap scan can recognise */
+	for (size_t i = 0; i < s.g->n_initializers; i++) {
+		eml_free_wipe(s.g->initializers[i].name, strlen(s.g->initializers[i].name));
+		(void)snprintf(name, sizeof(name), "secret_layer_%02zu.weight_matrix", i);
+		s.g->initializers[i].name = eml_strdup(name);
+		assert_non_null(s.g->initializers[i].name);
+	}
+	eml_buf_init_secure(&s.topo, EML_TOPO_MAX_LEN);
+	eml_buf_init(&s.blob, (size_t)1 << 30);
+	assert_eml_ok(eml_split_graph_mem(s.g, NULL, &s.topo, &s.blob, &s.info));
+	eml_test_windows_init(&w, s.topo.len + 2 * (size_t)s.info.weight_bytes + 64);
+	for (size_t i = 0; i + 16 <= s.topo.len; i++)
+		eml_test_windows_add(&w, s.topo.data + i);
+	a.w = &w;
+	eml_test_graph_each_tensor(s.g, add_weight_windows, &a);
+	/* positive control: a block holding a name is caught */
+	{
+		char *probe = eml_strdup("xx secret_layer_03.weight_matrix");
+
+		assert_true(eml_test_windows_has(&w, (const uint8_t *)probe + 3));
+		heap_hits = 0;
+		heap_secrets = &w;
+		free(probe); /* deliberately not wiped */
+		heap_secrets = NULL;
+		assert_int_equal(heap_hits, 1);
+	}
+	heap_blocks = 0;
+	heap_hits = 0;
+	heap_secrets = &w;
+	assert_eml_ok(eml_assemble_mem(s.topo.data, s.topo.len, s.blob.data, s.blob.len, &lax, &m));
+	eml_assembly_destroy(m);
+	heap_secrets = NULL;
+	fprintf(stderr, "  heap scan: %zu blocks released during assembly and destroy\n",
+	    (size_t)heap_blocks);
+	assert_true(heap_blocks > 50);
+	assert_int_equal(heap_hits, 0);
+	eml_test_windows_free(&w);
+	split_free(&s);
+#else
+	(void)state;
+	skip(); /* ASan intercepts free() itself */
+#endif
+}
+
 /* Failures in the middle leave nothing behind: with allocation failures
  * injected one by one, every failing assembly returns NULL and releases
  * (wiped) every locked region it took. ASan reports any leak. */
@@ -562,6 +677,7 @@ main(void)
 		cmocka_unit_test(fails_closed),
 		cmocka_unit_test(signature_policy),
 		cmocka_unit_test(destroy_wipes),
+		cmocka_unit_test(heap_wiped_on_destroy),
 		cmocka_unit_test(allocation_failures_leave_nothing),
 	};
 
