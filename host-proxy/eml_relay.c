@@ -99,6 +99,10 @@ struct conn {
 	uint64_t client_frames;
 	struct eml_buf replay;
 	bool replay_pending;
+	/* The agent stopped taking bytes (EPIPE): what it already sent, often
+	 * an Error saying why, still goes to the client before the end. */
+	bool agent_wr_dead;
+	int64_t agent_dead_at;
 	char conn_id[17];
 	bool have_first_rid;
 	struct eml_cid first_rid;
@@ -788,8 +792,10 @@ pump(struct conn *c, int timeout_ms, bool *done)
 	 * frame boundary while the proxy writes its own frame to the agent;
 	 * the agent side waits while that frame (its answer) is going out:
 	 * one frame in flight per direction. */
-	bool up_rd = out_empty(up) && !(c->inj.active && dst_at_boundary(up));
-	bool down_rd = !c->inj.active && out_empty(down);
+	bool up_rd = !c->agent_wr_dead && out_empty(up) &&
+	    !(c->inj.active && dst_at_boundary(up));
+	bool down_rd = (!c->inj.active || c->agent_wr_dead) && out_empty(down);
+	bool up_wr = !c->agent_wr_dead && !out_empty(up);
 	struct pollfd p[2];
 	eml_err rc;
 
@@ -797,7 +803,7 @@ pump(struct conn *c, int timeout_ms, bool *done)
 	p[0].events = (short)((up_rd ? POLLIN : 0) | (out_empty(down) ? 0 : POLLOUT));
 	p[0].revents = 0;
 	p[1].fd = c->afd;
-	p[1].events = (short)((down_rd ? POLLIN : 0) | (out_empty(up) ? 0 : POLLOUT));
+	p[1].events = (short)((down_rd ? POLLIN : 0) | (up_wr ? POLLOUT : 0));
 	p[1].revents = 0;
 	/* An fd with nothing wanted is left out, or a hang-up on it would
 	 * wake poll at once, over and over. */
@@ -827,10 +833,16 @@ pump(struct conn *c, int timeout_ms, bool *done)
 	}
 	/* Writes are attempted whenever something waits: a fresh window is
 	 * usually writable at once, which saves a poll round per chunk. */
-	rc = dir_write(c, up);
+	rc = c->agent_wr_dead ? EML_OK : dir_write(c, up);
 	if (rc == EML_ERR_IO_EOF) {
-		c->end_reason = "agent_lost";
-		EML_BAIL(EML_ERR_AGENT_LOST);
+		/* Keep reading the agent until its EOF (bounded by
+		 * FINAL_ERROR_MS): nothing more goes to it. */
+		c->agent_wr_dead = true;
+		c->agent_dead_at = eml_now_ms();
+		up->out_off = up->out_len = 0;
+		inject_clear(&c->inj);
+		eml_err_clear_detail();
+		rc = EML_OK;
 	}
 	EML_GUARD(rc);
 	rc = dir_write(c, down);
@@ -930,6 +942,12 @@ eml_relay_run(const struct eml_relay_env *env, int cfd, int afd, const char *pee
 		if (env->draining != NULL && atomic_load(env->draining) && at_rest(c)) {
 			c->end_reason = "drained";
 			rc = EML_OK;
+			break;
+		}
+		if (c->agent_wr_dead && now - c->agent_dead_at >= FINAL_ERROR_MS) {
+			c->end_reason = "agent_lost";
+			eml_err_set_detail("agent stopped reading and did not close");
+			rc = eml_err_record(EML_ERR_AGENT_LOST, __FILE__, __LINE__, __func__);
 			break;
 		}
 		which = deadline_passed(c, now, &next);

@@ -746,6 +746,68 @@ agent_error_code_is_audited(void **state)
 	eml_free(log);
 }
 
+struct bigsend {
+	int fd;
+	size_t n;
+};
+
+static void *
+big_sender(void *arg)
+{
+	struct bigsend *bs = arg;
+	uint8_t *body = eml_calloc(1, bs->n);
+	struct eml_envelope env;
+	struct eml_buf b;
+
+	memset(&env, 0, sizeof(env));
+	env.version = 1;
+	env.type = EML_MSG_INFER_REQUEST;
+	env.body = body;
+	env.body_len = bs->n;
+	eml_buf_init(&b, FMAX);
+	/* may fail half way: the proxy stops reading once the agent is gone */
+	if (eml_envelope_pack(&env, FMAX, &b) != EML_OK ||
+	    eml_frame_write(bs->fd, b.data, b.len, FMAX, eml_deadline_in_ms(3000)) != EML_OK)
+		eml_err_clear_detail();
+	eml_buf_free_nowipe(&b);
+	eml_free(body);
+	return NULL;
+}
+
+/* The agent answers with an Error and hangs up while the client is still
+ * sending: the proxy's write to the agent fails, and the agent's Error
+ * must still reach the client (it says why the session ended). */
+static void
+agent_error_survives_its_hangup(void **state)
+{
+	struct fx *f = *state;
+	struct eml_envelope env;
+	struct eml_buf b, ef;
+	struct bigsend bs;
+	pthread_t th;
+
+	start(f);
+	send_env(f->client, EML_MSG_INFER_REQUEST, RID1, "0123456789abcdef0123", 20);
+	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	bs.fd = f->client;
+	bs.n = 4u << 20;
+	assert_int_equal(pthread_create(&th, NULL, big_sender, &bs), 0);
+	usleep(200 * 1000); /* the proxy is now blocked writing to the agent */
+	eml_buf_init(&ef, 4096);
+	assert_eml_ok(eml_wire_error_frame(RID1, EML_ERR_CRYPTO_AUTH, "auth", FMAX, &ef));
+	assert_eml_ok(eml_io_write_full(f->agent, ef.data, ef.len, eml_deadline_in_ms(1000)));
+	eml_buf_free_nowipe(&ef);
+	(void)close(f->agent);
+	f->agent = -1;
+	expect_error(f->client, EML_ERR_CRYPTO_AUTH);
+	expect_eof(f->client);
+	(void)shutdown(f->client, SHUT_RDWR);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	(void)finish(f);
+}
+
 /* Random bytes from either side, raw or behind a valid length and
  * envelope header: the relay always ends, with a code, and never crashes
  * (run under ASan in CI). */
@@ -832,6 +894,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(capture_and_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(agent_error_code_is_audited, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_from_either_side, setup, teardown),
+		cmocka_unit_test_setup_teardown(agent_error_survives_its_hangup, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
