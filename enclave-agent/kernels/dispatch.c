@@ -14,12 +14,10 @@
 
 #include "enclave-agent/kernels/eml_kernels_int.h"
 
-#if defined(__x86_64__) || defined(__i386__)
+#if EML_X86_KERNELS
 #include <cpuid.h>
-#define EML_X86 1
-#else
-#define EML_X86 0
 #endif
+#define EML_X86 EML_X86_KERNELS
 
 /* sfx: element-wise and row kernels; pool_sfx: pool2d; gemm_sfx: GEMM. */
 #define EML_TABLE(isa_enum, sfx, pool_sfx, gemm_sfx)                           \

@@ -8,6 +8,15 @@
 
 #include "enclave-agent/kernels/eml_kernels.h"
 
+/* Whether the x86 SIMD kernels are built (the Makefile drops avx2.c and
+ * avx512.c elsewhere). EML_NO_X86_KERNELS checks the portable build on
+ * x86 (the ref-only configuration other architectures get). */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(EML_NO_X86_KERNELS)
+#define EML_X86_KERNELS 1
+#else
+#define EML_X86_KERNELS 0
+#endif
+
 /* ------------------------------------------------ per-ISA small kernels */
 
 #define EML_KERNEL_DECLS(isa)                                                  \

@@ -60,6 +60,7 @@ static const struct shape shapes[] = {
 	{ "tfm context 128x64x128", 128, 64, 128, false },
 };
 
+#if EML_X86_KERNELS
 /* Best of 10 short runs: on a shared machine one long run would measure
  * the other tenants as much as the FMA units. */
 static double
@@ -82,6 +83,14 @@ peak_gflops(enum eml_isa isa)
 	(void)sink;
 	return (double)iters * 12.0 * lanes * 2.0 / best / 1e9;
 }
+#else
+static double
+peak_gflops(enum eml_isa isa)
+{
+	(void)isa;
+	return 0.0; /* no SIMD kernels built for this architecture */
+}
+#endif
 
 static double
 run_shape(const struct eml_kernels *k, const struct shape *s, struct eml_pool *pool,

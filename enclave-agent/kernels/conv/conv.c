@@ -125,6 +125,7 @@ eml_dwconv_scratch_size(const struct eml_conv2d_params *p, size_t OH, size_t OW)
 	return PH * PW;
 }
 
+#if EML_X86_KERNELS
 static double
 grid(const struct eml_gemm_impl *g, size_t M, size_t N)
 {
@@ -156,6 +157,46 @@ choose_orientation(struct eml_conv2d_plan *plan, size_t Mg, size_t HW, size_t Kg
 	}
 }
 
+/* The ISA's pieces; false for ISAs without SIMD kernels (ref). */
+static bool
+simd_pieces(struct eml_conv2d_plan *plan, size_t Mg, size_t HW)
+{
+	switch (plan->isa) {
+	case EML_ISA_AVX2:
+		plan->g = &eml_gemm_avx2;
+		plan->dw = eml_dwconv_avx2;
+		plan->im2col = eml_im2col_pack_avx2;
+		return true;
+	case EML_ISA_AVX512:
+		plan->g = eml_gemm_avx512_pick(Mg, HW);
+		plan->dw = eml_dwconv_avx512;
+		plan->im2col = eml_im2col_pack_avx512;
+		return true;
+	default:
+		return false;
+	}
+}
+#else
+/* No SIMD kernels on this architecture (NEON is not written): ref only. */
+static void
+choose_orientation(struct eml_conv2d_plan *plan, size_t Mg, size_t HW, size_t Kg)
+{
+	(void)Mg;
+	(void)HW;
+	(void)Kg;
+	plan->transposed = false;
+}
+
+static bool
+simd_pieces(struct eml_conv2d_plan *plan, size_t Mg, size_t HW)
+{
+	(void)plan;
+	(void)Mg;
+	(void)HW;
+	return false;
+}
+#endif
+
 static eml_err
 choose_method(struct eml_conv2d_plan *plan)
 {
@@ -163,18 +204,7 @@ choose_method(struct eml_conv2d_plan *plan)
 	size_t Cg = p->C / p->group, Mg = p->M / p->group;
 	size_t Kg = Cg * p->kh * p->kw, HW = plan->OH * plan->OW;
 
-	switch (plan->isa) {
-	case EML_ISA_AVX2:
-		plan->g = &eml_gemm_avx2;
-		plan->dw = eml_dwconv_avx2;
-		plan->im2col = eml_im2col_pack_avx2;
-		break;
-	case EML_ISA_AVX512:
-		plan->g = eml_gemm_avx512_pick(Mg, HW);
-		plan->dw = eml_dwconv_avx512;
-		plan->im2col = eml_im2col_pack_avx512;
-		break;
-	default:
+	if (!simd_pieces(plan, Mg, HW)) {
 		plan->method = CONV_REF;
 		return EML_OK;
 	}

@@ -288,22 +288,6 @@ eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 	eml_pool_run(pool, job.s.tm * job.s.tn, gemm_task, &job);
 }
 
-static double
-tile_waste(const struct eml_gemm_impl *g, size_t M, size_t N)
-{
-	return (double)round_up(M, g->mr) * (double)round_up(N, g->nr);
-}
-
-const struct eml_gemm_impl *
-eml_gemm_avx512_pick(size_t M, size_t N)
-{
-	/* The 8x48 tile also needs fewer loads per FMA: prefer it unless it
-	 * pads the grid by more than 14x32 does. */
-	return tile_waste(&eml_gemm_avx512_8x48, M, N) <= tile_waste(&eml_gemm_avx512, M, N) ?
-	    &eml_gemm_avx512_8x48 :
-	    &eml_gemm_avx512;
-}
-
 /* The public per-ISA entry points on top of the driver. Pre-packed B has
  * the layout of the ISA's main impl; unpacked calls may pick per shape. */
 #define EML_GEMM_ISA_DEFS(isa)                                                 \
@@ -329,7 +313,23 @@ eml_gemm_avx512_pick(size_t M, size_t N)
 		eml_sgemm_blk(&eml_gemm_##isa, a, NULL, workspace, pool);      \
 	}
 
-#if defined(__x86_64__)
+#if EML_X86_KERNELS
+static double
+tile_waste(const struct eml_gemm_impl *g, size_t M, size_t N)
+{
+	return (double)round_up(M, g->mr) * (double)round_up(N, g->nr);
+}
+
+const struct eml_gemm_impl *
+eml_gemm_avx512_pick(size_t M, size_t N)
+{
+	/* The 8x48 tile also needs fewer loads per FMA: prefer it unless it
+	 * pads the grid by more than 14x32 does. */
+	return tile_waste(&eml_gemm_avx512_8x48, M, N) <= tile_waste(&eml_gemm_avx512, M, N) ?
+	    &eml_gemm_avx512_8x48 :
+	    &eml_gemm_avx512;
+}
+
 EML_GEMM_ISA_DEFS(avx2)
 
 /* Pre-packed B: the panel width must follow from (K, N) alone (packing
