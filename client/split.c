@@ -229,12 +229,16 @@ eml_split_write_file(const char *path, const void *p, size_t n, unsigned mode)
 	eml_err rc;
 
 	EML_ENSURE_REF(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, (mode_t)mode);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
 	if (fd < 0) {
 		eml_err_set_detail("%s: %s", path, strerror(errno));
 		EML_BAIL(EML_ERR_FILE);
 	}
-	rc = write_all(fd, p, n);
+	/* The mode given to open() only applies to a new file: an existing
+	 * model.topo must not keep wider permissions. */
+	rc = fchmod(fd, (mode_t)mode) == 0 ? EML_OK : EML_ERR_FILE;
+	if (rc == EML_OK)
+		rc = write_all(fd, p, n);
 	if (close(fd) != 0 && rc == EML_OK)
 		rc = EML_ERR_FILE;
 	if (rc != EML_OK)
@@ -319,14 +323,19 @@ eml_split_file(const char *onnx_path, const char *dir, const struct eml_split_op
 		rc = eml_split_write_file(path, topo.data, topo.len, 0600);
 	if (rc != EML_OK)
 		goto out;
+	rc = path_join(path, sizeof(path), dir, EML_SPLIT_SIG_FILE);
+	if (rc != EML_OK)
+		goto out;
 	if (key != NULL) {
 		rc = eml_sign_model(key, info->content_id, info->topo_digest, &sig);
-		if (rc == EML_OK)
-			rc = path_join(path, sizeof(path), dir, EML_SPLIT_SIG_FILE);
 		if (rc == EML_OK)
 			rc = eml_split_write_file(path, sig.data, sig.len, 0644);
 		if (rc != EML_OK)
 			goto out;
+	} else if (unlink(path) != 0 && errno != ENOENT) {
+		/* a signature left from an earlier split would not match */
+		eml_err_set_detail("%s: %s", path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
 	}
 	rc = EML_OK;
 out:

@@ -57,6 +57,11 @@ expect 0 "$EML" model split "$MODEL" --out "$tmp/m2"
 differ() { ! cmp -s "$1" "$2"; }
 check "a fresh key per split" differ "$tmp/m/weights.sealed" "$tmp/m2/weights.sealed"
 check "unsigned split writes no model.sig" [ ! -e "$tmp/m2/model.sig" ]
+# re-splitting into a used directory: old signature gone, key stays private
+chmod 644 "$tmp/m/model.topo"
+expect 0 "$EML" model split "$MODEL" --out "$tmp/m"
+check "a stale model.sig is removed" [ ! -e "$tmp/m/model.sig" ]
+check "an existing model.topo is set back to 600" [ "$(stat -c %a "$tmp/m/model.topo")" = 600 ]
 
 expect 2 "$EML" model split "$MODEL" --out "$tmp/x" --chunk-size 100
 expect 2 "$EML" model split "$MODEL" --out "$tmp/x" --chunk-size 0
