@@ -71,8 +71,31 @@ ic_chunk(const struct eml_conv2d_params *p, const float *xr, size_t o, size_t cn
 	}
 }
 
+/* A run of up to nr columns of one output row inside one panel: whole
+ * vectors straight through when every tap is inside the input row (the
+ * common case), else vector-sized chunks with the border handling. */
+static inline void
+ic_run(const struct eml_conv2d_params *p, const float *xr, size_t o, size_t cnt, size_t off,
+    size_t ow_a, size_t ow_b, float *d)
+{
+	size_t u;
+
+	if (xr != NULL && p->stride_w == 1 && o >= ow_a && o + cnt <= ow_b) {
+		const float *s = xr + o + off - p->pad_left;
+
+		for (u = 0; u + VF_N <= cnt; u += VF_N)
+			vf_store(d + u, vf_load(s + u));
+		if (u < cnt)
+			vf_storen(d + u, vf_loadn(s + u, cnt - u), cnt - u);
+		return;
+	}
+	for (u = 0; u < cnt; u += VF_N)
+		ic_chunk(p, xr, o + u, cnt - u < VF_N ? cnt - u : VF_N, off, ow_a, ow_b, d + u);
+}
+
 /* One piece of a packed row: output columns [ow, ow + cnt) of output row
- * oh land at dst offset off (+ q * nr for row q). The list is the same for
+ * oh (cut at output rows and panel ends only) land at dst offset off
+ * (+ q * nr for row q). The list is the same for
  * every row of the block, so it is built once per call: no divisions in
  * the copy loop. */
 struct ic_seg {
@@ -94,7 +117,7 @@ IC_NAME(const void *vctx, size_t k0, size_t kk, size_t n0, size_t nn, size_t nr,
 	/* Segments: split at output rows, panel ends and VF_N lanes; then the
 	 * zero tail of the last panel (oh = UINT32_MAX marks zeros). */
 	while (t < nn || lane != 0) {
-		size_t cnt = nr - lane < VF_N ? nr - lane : VF_N;
+		size_t cnt = nr - lane;
 
 		if (nseg == IC_MAXSEG) /* nn <= nc or mc (<= 512): at most nn + 3 */
 			abort();
@@ -148,7 +171,7 @@ IC_NAME(const void *vctx, size_t k0, size_t kk, size_t n0, size_t nn, size_t nr,
 				if (ihp >= p->pad_top && ihp - p->pad_top < p->H)
 					xr = xc + (ihp - p->pad_top) * p->W;
 			}
-			ic_chunk(p, xr, sg->ow, sg->cnt, off, ow_a, ow_b, dq + sg->off);
+			ic_run(p, xr, sg->ow, sg->cnt, off, ow_a, ow_b, dq + sg->off);
 		}
 	}
 }
