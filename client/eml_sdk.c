@@ -519,10 +519,22 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	if ((rc = eml_channel_seal(c->ch, &hdr, pt.data, pt.len, &ct)) != EML_OK)
 		goto out;
 	eml_buf_reset(&pt);
-	if ((rc = send_env(c, EML_MSG_INFER_REQUEST, rid, ct.data, ct.len)) != EML_OK)
+	rc = send_env(c, EML_MSG_INFER_REQUEST, rid, ct.data, ct.len);
+	/* The peer may have ended the session (and said why in an Error
+	 * frame) before our request went out: read that reason if it is
+	 * there, rather than reporting a bare EOF. */
+	if (rc != EML_OK && rc != EML_ERR_IO_EOF)
 		goto out;
-	if ((rc = recv_env(c, &env)) != EML_OK)
-		goto out;
+	{
+		eml_err rrc = recv_env(c, &env);
+
+		if (rrc != EML_OK) {
+			rc = rc == EML_OK ? rrc : rc;
+			goto out;
+		}
+		if (rc != EML_OK && env.type != EML_MSG_ERROR)
+			goto out;
+	}
 	if (env.type == EML_MSG_ERROR) {
 		rc = peer_error(&env);
 		fatal = !session_survives(rc);
