@@ -1214,6 +1214,9 @@ eml_plan_print_profile(const struct eml_plan *p, FILE *f)
 	}
 	fprintf(f, "profile: %zu runs, %.3f ms per run in %zu steps\n", runs,
 	    total * 1e3 / (double)runs, p->n_order);
+	fprintf(f, "plan: %zu nodes, %zu folded, %zu fused, %zu aliased, %zu in place; arena %zu "
+		   "bytes (%zu without reuse)\n", p->st.n_nodes, p->st.n_folded, p->st.n_fused,
+	    p->st.n_alias, p->st.n_inplace, p->st.arena_bytes, p->st.naive_bytes);
 	for (size_t k = 0; k < nn; k++)
 		fprintf(f, "  %-20s %9.3f ms %5.1f%%\n", names[k], per[k] * 1e3 / (double)runs,
 		    total > 0 ? 100.0 * per[k] / total : 0.0);
