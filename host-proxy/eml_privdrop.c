@@ -87,6 +87,7 @@ eml_err
 eml_privdrop(const char *user, struct eml_privdrop_result *out)
 {
 	struct eml_privdrop_result res = { false, 0, 0 };
+	bool user_given = user != NULL;
 
 	if (user == NULL)
 		user = "nobody";
@@ -98,6 +99,17 @@ eml_privdrop(const char *user, struct eml_privdrop_result *out)
 	if (res.was_root) {
 		EML_GUARD(drop_as_root(user, &res));
 	} else {
+		if (user_given) {
+			uid_t uid;
+			gid_t gid;
+
+			EML_GUARD(lookup(user, &uid, &gid));
+			if (uid != getuid()) {
+				eml_err_set_detail("switching to user '%s' needs starting as root",
+				    user);
+				EML_BAIL(EML_ERR_CONFIG);
+			}
+		}
 		/* Not root: nothing to switch to; shed any capability we
 		 * were given (file caps, ambient), bounding set included
 		 * when we are allowed to touch it. */

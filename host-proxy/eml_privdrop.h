@@ -9,7 +9,8 @@
  * uid 0 (an explicit `--user root`, for local simulation only) keeps uid 0
  * but still loses every capability.
  * Not root: clear whatever capabilities the process holds and set
- * NO_NEW_PRIVS.
+ * NO_NEW_PRIVS; a user other than the current one cannot be reached, so
+ * naming one is a configuration error.
  * Always: PR_SET_DUMPABLE 0 (no core dumps, no ptrace by the same uid).
  *
  * Call before any thread is started: set*id applies to the whole process,
@@ -30,8 +31,9 @@ struct eml_privdrop_result {
 };
 
 /*
- * Drop to user (a name; NULL means "nobody"), as described above.
- * Returns EML_OK, EML_ERR_CONFIG (unknown user), EML_ERR_PRIVDROP (any step
+ * Drop to user (a name; NULL means "nobody" as root, "stay" otherwise), as
+ * described above. Returns EML_OK, EML_ERR_CONFIG (unknown user, or a
+ * different user when not root), EML_ERR_PRIVDROP (any step
  * or any check failed: the caller must exit). *res may be NULL.
  */
 eml_err eml_privdrop(const char *user, struct eml_privdrop_result *res) EML_MUST_USE;

@@ -102,6 +102,32 @@ child_not_root(void)
 	return 0;
 }
 
+/* Not root: naming another user is an error, naming oneself is fine. */
+static int
+child_not_root_other_user(void)
+{
+	struct passwd *me = getpwuid(getuid());
+	char self[64];
+
+	if (me == NULL)
+		return 90;
+	(void)snprintf(self, sizeof(self), "%s", me->pw_name);
+	if (eml_privdrop("root", NULL) != EML_ERR_CONFIG)
+		return 1;
+	if (eml_privdrop(self, NULL) != EML_OK)
+		return 2;
+	return 0;
+}
+
+static void
+not_root_cannot_switch(void **state)
+{
+	(void)state;
+	if (geteuid() == 0)
+		skip();
+	assert_int_equal(in_child(child_not_root_other_user), 0);
+}
+
 static void
 drop_to_nobody(void **state)
 {
@@ -165,6 +191,7 @@ main(void)
 		cmocka_unit_test(stay_root_without_caps),
 		cmocka_unit_test(unknown_user),
 		cmocka_unit_test(default_user),
+		cmocka_unit_test(not_root_cannot_switch),
 	};
 
 	eml_log_set_level(EML_LOG_LEVEL_OFF);

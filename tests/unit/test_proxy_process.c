@@ -703,7 +703,8 @@ cli_exit_codes(void **state)
 	char cmd[512], out[512];
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		FMT(cmd, "'%s' %s >/dev/null 2>&1", proxy_bin, bad[i]);
+		/* timeout: a proxy that wrongly starts must not hang the test */
+		FMT(cmd, "timeout 10 '%s' %s >/dev/null 2>&1", proxy_bin, bad[i]);
 		if (run(cmd, NULL, 0) != 2)
 			fail_msg("exit status for `eml-proxy %s` is not 2", bad[i]);
 	}
