@@ -198,7 +198,10 @@ struct eml_kernels {
 	void (*reduce_sum)(size_t rows, size_t n, const float *x, float *y);
 	void (*reduce_max)(size_t rows, size_t n, const float *x, float *y);
 	/* Max/average pooling, NCHW, explicit pads. count_include_pad only for
-	 * average. */
+	 * average: with it the divisor is kh * kw, without it the number of
+	 * window positions inside the input (0 gives 0). Padded positions
+	 * never win a max (a window with no input gives -inf); NaN propagates.
+	 * Windows past the bottom/right pads (ceil_mode) are the caller's. */
 	void (*pool2d)(bool is_max, size_t NC, size_t H, size_t W, size_t kh, size_t kw,
 	    size_t sh, size_t sw, size_t dh, size_t dw, size_t pt, size_t pl, size_t OH,
 	    size_t OW, bool count_include_pad, const float *x, float *y);
