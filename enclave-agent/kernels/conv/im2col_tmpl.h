@@ -89,6 +89,21 @@ ic_run(const struct eml_conv2d_params *p, const float *xr, size_t o, size_t cnt,
 			vf_storen(d + u, vf_loadn(s + u, cnt - u), cnt - u);
 		return;
 	}
+	if (xr != NULL && p->stride_w == 2 && o >= ow_a && o + cnt <= ow_b) {
+		const float *s = xr + 2 * o + off - p->pad_left;
+		/* A full even-lane load reads 2 VF_N floats, one past its last
+		 * lane: only while that float is still in the row. */
+		size_t row_left = p->W - (2 * o + off - p->pad_left);
+
+		for (u = 0; u + VF_N <= cnt && 2 * (u + VF_N) <= row_left; u += VF_N)
+			vf_store(d + u, vf_load_s2(s + 2 * u));
+		for (; u < cnt; u += VF_N) {
+			size_t c = cnt - u < VF_N ? cnt - u : VF_N;
+
+			vf_storen(d + u, vf_loadn_s2(s + 2 * u, c), c);
+		}
+		return;
+	}
 	for (u = 0; u < cnt; u += VF_N)
 		ic_chunk(p, xr, o + u, cnt - u < VF_N ? cnt - u : VF_N, off, ow_a, ow_b, d + u);
 }
