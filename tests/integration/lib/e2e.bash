@@ -34,6 +34,9 @@ e2e_init() {
 e2e_cleanup() {
 	local rc=$?
 	local p
+	# Callers may run with set -e; nothing here may change the exit status
+	# (kill on an already finished process fails, and that is fine).
+	set +e
 	for p in "${E2E_PIDS[@]}"; do
 		kill "$p" 2>/dev/null
 	done
