@@ -59,13 +59,16 @@ void eml_err_clear_detail(void);
 			EML_BAIL(err);                                         \
 	} while (0)
 #define EML_ENSURE_REF(p) EML_ENSURE((p) != NULL, EML_ERR_NULL)
-/* memcpy that is defined for n == 0 with NULL pointers. */
-#define EML_MEMCPY(dst, src, n)                                                \
-	do {                                                                   \
-		size_t eml_memcpy_n_ = (n);                                    \
-		if (eml_memcpy_n_ != 0)                                        \
-			memcpy((dst), (src), eml_memcpy_n_);                   \
-	} while (0)
+/* memcpy that is defined for n == 0 with NULL pointers. A function, not
+ * an if in the macro, so that clang's -Wsometimes-uninitialized sees the
+ * destination initialised on every path (EML_MEMCPY(&x, p, sizeof(x))). */
+static inline void
+eml_memcpy_(void *dst, const void *src, size_t n)
+{
+	if (n != 0)
+		memcpy(dst, src, n);
+}
+#define EML_MEMCPY(dst, src, n) eml_memcpy_((dst), (src), (n))
 
 /* For `goto out` functions: record and jump. */
 #define EML_FAIL(rcvar, err)                                                   \
