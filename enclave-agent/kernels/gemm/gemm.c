@@ -222,13 +222,13 @@ gemm_rect(const struct gemm_job *job, size_t m0, size_t m1, size_t n0, size_t n1
 				for (jr = 0; jr < nn; jr += nr) {
 					size_t n = min_sz(nr, nn - jr);
 
-					ep.bias_col = a->bias_kind == EML_BIAS_COL ?
+					ep.bias_col = a->bias_kind == EML_BIAS_COL && a->bias != NULL ?
 					    a->bias + nb + jr :
 					    NULL;
 					for (ir = 0; ir < mm; ir += mr) {
 						size_t m = min_sz(mr, mm - ir);
 
-						ep.bias_row = a->bias_kind == EML_BIAS_ROW ?
+						ep.bias_row = a->bias_kind == EML_BIAS_ROW && a->bias != NULL ?
 						    a->bias + mb + ir :
 						    NULL;
 						g->kernel(kk, pa + (ir / mr) * mr * kk,
