@@ -44,8 +44,15 @@
 #define STOP_GRACE_MS 2000
 #define CONN_STACK (512u * 1024u)
 
+/* Connections per client address (--max-per-peer), under proxy.mu. */
+struct peer_slot {
+	char host[EML_ADDR_STR_MAX];
+	unsigned n;
+};
+
 struct proxy {
 	const struct eml_proxy_config *cfg;
+	struct peer_slot *peers; /* max_clients slots, when max_per_peer > 0 */
 	struct eml_addr agent_addrs[EML_AGENTS_MAX];
 	struct eml_agent_pool pool;
 	bool have_pool;
@@ -339,7 +346,67 @@ struct client {
 	struct proxy *p;
 	int fd;
 	char peer[EML_ADDR_STR_MAX];
+	char host[EML_ADDR_STR_MAX]; /* peer without its port */
 };
+
+/* "tcp:1.2.3.4:5678" -> "tcp:1.2.3.4", "tcp:[::1]:5678" -> "tcp:[::1]";
+ * anything else as it is. */
+static void
+peer_host(const char *peer, char *host, size_t cap)
+{
+	char *colon;
+
+	(void)snprintf(host, cap, "%s", peer);
+	if (strncmp(host, "tcp:", 4) != 0)
+		return;
+	colon = strrchr(host, ':');
+	if (colon != NULL && colon > host + 3)
+		*colon = '\0';
+}
+
+/* Count one more connection from host; false when it is at its limit.
+ * Caller holds p->mu. */
+static bool
+peer_take(struct proxy *p, const char *host)
+{
+	struct peer_slot *free_slot = NULL;
+
+	if (p->peers == NULL)
+		return true;
+	for (unsigned i = 0; i < p->cfg->max_clients; i++) {
+		struct peer_slot *s = &p->peers[i];
+
+		if (s->n > 0 && strcmp(s->host, host) == 0) {
+			if (s->n >= p->cfg->max_per_peer)
+				return false;
+			s->n++;
+			return true;
+		}
+		if (s->n == 0 && free_slot == NULL)
+			free_slot = s;
+	}
+	/* active < max_clients, so a free slot exists */
+	if (free_slot == NULL)
+		return false;
+	(void)snprintf(free_slot->host, sizeof(free_slot->host), "%s", host);
+	free_slot->n = 1;
+	return true;
+}
+
+static void
+peer_release(struct proxy *p, const char *host)
+{
+	if (p->peers == NULL)
+		return;
+	for (unsigned i = 0; i < p->cfg->max_clients; i++) {
+		struct peer_slot *s = &p->peers[i];
+
+		if (s->n > 0 && strcmp(s->host, host) == 0) {
+			s->n--;
+			return;
+		}
+	}
+}
 
 static void
 audit_refusal(struct proxy *p, const char *peer, const char *reason, eml_err why)
@@ -409,8 +476,9 @@ client_main(void *arg)
 		(void)close(afd);
 	}
 	(void)close(cl->fd);
-	eml_free(cl);
 	(void)pthread_mutex_lock(&p->mu);
+	peer_release(p, cl->host);
+	eml_free(cl);
 	p->active--;
 	atomic_fetch_sub(&p->stats.clients_active, 1);
 	(void)pthread_cond_broadcast(&p->cv);
@@ -433,9 +501,9 @@ accept_one(struct proxy *p)
 	struct client *cl = NULL;
 	pthread_attr_t at;
 	pthread_t th;
-	char peer[EML_ADDR_STR_MAX];
+	char peer[EML_ADDR_STR_MAX], host[EML_ADDR_STR_MAX];
 	int fd = -1;
-	bool full;
+	const char *full = NULL;
 
 	if (eml_transport_accept(p->lfd, eml_deadline_in_ms(0), &fd) != EML_OK) {
 		eml_err_clear_detail();
@@ -443,18 +511,22 @@ accept_one(struct proxy *p)
 	}
 	set_nodelay(fd);
 	eml_transport_peer_string(fd, peer, sizeof(peer));
+	peer_host(peer, host, sizeof(host));
 	atomic_fetch_add(&p->stats.clients_total, 1);
 	(void)pthread_mutex_lock(&p->mu);
-	full = p->active >= p->cfg->max_clients;
-	if (!full) {
+	if (p->active >= p->cfg->max_clients)
+		full = "busy";
+	else if (!peer_take(p, host))
+		full = "per_peer";
+	if (full == NULL) {
 		p->active++;
 		atomic_fetch_add(&p->stats.clients_active, 1);
 	}
 	(void)pthread_mutex_unlock(&p->mu);
-	if (full) {
+	if (full != NULL) {
 		atomic_fetch_add(&p->stats.rejected_busy, 1);
 		refuse(p, fd, EML_ERR_BUSY);
-		audit_refusal(p, peer, "busy", EML_ERR_BUSY);
+		audit_refusal(p, peer, full, EML_ERR_BUSY);
 		(void)close(fd);
 		return;
 	}
@@ -463,6 +535,7 @@ accept_one(struct proxy *p)
 		cl->p = p;
 		cl->fd = fd;
 		(void)snprintf(cl->peer, sizeof(cl->peer), "%s", peer);
+		(void)snprintf(cl->host, sizeof(cl->host), "%s", host);
 		(void)pthread_attr_init(&at);
 		(void)pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
 		(void)pthread_attr_setstacksize(&at, CONN_STACK);
@@ -475,6 +548,7 @@ accept_one(struct proxy *p)
 	}
 	/* No memory or no thread: the same answer as a full house. */
 	(void)pthread_mutex_lock(&p->mu);
+	peer_release(p, host);
 	p->active--;
 	atomic_fetch_sub(&p->stats.clients_active, 1);
 	(void)pthread_mutex_unlock(&p->mu);
@@ -675,6 +749,11 @@ eml_proxy_run(const struct eml_proxy_config *c)
 		goto out;
 	if ((rc = eml_agent_pool_init(&p->pool, c->agents, c->nagents, c->rise, c->fall)) != EML_OK)
 		goto out;
+	if (c->max_per_peer > 0) {
+		p->peers = eml_calloc(c->max_clients, sizeof(*p->peers));
+		if (p->peers == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+	}
 	p->have_pool = true;
 	if ((rc = setup_signals(p)) != EML_OK)
 		goto out;
@@ -767,6 +846,7 @@ out:
 		if (p->active == 0) {
 			if (p->have_pool)
 				eml_agent_pool_free(&p->pool);
+			eml_free(p->peers);
 			eml_free(p);
 		}
 	}

@@ -29,6 +29,7 @@ struct eml_proxy_config {
 	const char *audit;                     /* audit log path, or NULL */
 	const char *user;                      /* --user, NULL when not given */
 	unsigned max_clients;
+	unsigned max_per_peer;                 /* per client address, 0 = no limit */
 	size_t frame_max;
 	int64_t handshake_ms;
 	int64_t idle_ms;

@@ -41,6 +41,7 @@ usage(FILE *f)
 	    "  --admin ADDR           GET /status and /metrics on a loopback tcp address\n"
 	    "  --audit FILE           hash-chained audit log (JSON lines)\n"
 	    "  --max-clients N        concurrent clients, BUSY past it (64)\n"
+	    "  --max-per-peer N       concurrent clients per client address (no limit)\n"
 	    "  --user NAME            user to drop to when started as root (nobody)\n"
 	    "  --max-frame BYTES      frame size limit (67108864)\n"
 	    "  --handshake-ms MS      hello to attestation response (10000)\n"
@@ -231,6 +232,7 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 				{ "--health-ms", 3600000 }, { "--health-rise", 100 },
 				{ "--health-fall", 100 }, { "--tamper-frame", LONG_MAX },
 				{ "--replay-frame", LONG_MAX }, { "--test-replay", LONG_MAX },
+				{ "--max-per-peer", 100000 },
 			};
 			size_t k;
 
@@ -255,6 +257,7 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 			case 9: c->rise = (unsigned)n; break;
 			case 10: c->fall = (unsigned)n; break;
 			case 11: c->tamper_frame = (long)n; break;
+			case 14: c->max_per_peer = (unsigned)n; break;
 			default: c->replay_frame = (long)n; break;
 			}
 		}

@@ -592,6 +592,32 @@ busy_past_max_clients(void **state)
 	    "eml_proxy_clients_rejected_total{reason=\"busy\"} 1\n"));
 }
 
+/* One client address may not take every slot. */
+static void
+per_peer_limit(void **state)
+{
+	struct fx *f = *state;
+	static const char *const extra[] = { "--max-per-peer", "2", NULL };
+	int a, b, c;
+
+	start_agent(f);
+	start_proxy(f, f->sock, extra);
+	a = dial(f->port);
+	handshake(a);
+	b = dial(f->port);
+	handshake(b);
+	c = dial(f->port);
+	expect_error(c, EML_ERR_BUSY, 3000);
+	expect_eof(c);
+	(void)close(c);
+	(void)close(a);
+	usleep(300 * 1000);
+	c = dial(f->port);
+	handshake(c);
+	(void)close(b);
+	(void)close(c);
+}
+
 static void
 no_agent(void **state)
 {
@@ -725,6 +751,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(relay_blob_admin_privdrop, setup, teardown),
 		cmocka_unit_test_setup_teardown(silent_client_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(busy_past_max_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(per_peer_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_agent, setup, teardown),
 		cmocka_unit_test_setup_teardown(sigterm_drains, setup, teardown),
 		cmocka_unit_test_setup_teardown(cli_exit_codes, setup, teardown),
