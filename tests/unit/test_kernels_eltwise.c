@@ -18,6 +18,9 @@
  */
 #include "kernels_util.h"
 
+#include <stdlib.h>
+#include <sys/wait.h>
+
 #include "enclave-agent/kernels/eml_kernels.h"
 
 static const float specials[] = { NAN, -NAN, 0.0f, -0.0f, INFINITY, -INFINITY, 1e-40f, -1e-40f,
@@ -491,11 +494,58 @@ dispatch_rules(void **state)
 	assert_string_equal(eml_isa_name((enum eml_isa)42), "unknown");
 }
 
-int
-main(void)
+/* EML_ISA is read once per process, so each value is checked in a fresh
+ * copy of this binary (main's --isa-child mode exits with the chosen ISA). */
+static int
+isa_in_child(const char *value)
 {
+	pid_t pid = fork();
+	int st = 0;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (value != NULL)
+			setenv("EML_ISA", value, 1);
+		else
+			unsetenv("EML_ISA");
+		execl("/proc/self/exe", "test_kernels_eltwise", "--isa-child", (char *)NULL);
+		_exit(99);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+static void
+dispatch_env_only_lowers(void **state)
+{
+	int best = (int)eml_cpu_best_isa();
+
+	(void)state;
+	assert_int_equal(isa_in_child(NULL), best);
+	assert_int_equal(isa_in_child("ref"), EML_ISA_REF);
+	/* Higher than the CPU, unknown or empty: ignored, never raised. */
+	assert_int_equal(isa_in_child("bogus"), best);
+	assert_int_equal(isa_in_child(""), best);
+	if (best == EML_ISA_AVX512) {
+		assert_int_equal(isa_in_child("avx2"), EML_ISA_AVX2);
+		assert_int_equal(isa_in_child("avx512"), EML_ISA_AVX512);
+	} else if (best == EML_ISA_AVX2) {
+		assert_int_equal(isa_in_child("avx512"), EML_ISA_AVX2);
+	} else {
+		assert_int_equal(isa_in_child("avx2"), best);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "--isa-child") == 0)
+		return (int)eml_kernels_get()->isa;
+
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(dispatch_rules),
+		cmocka_unit_test(dispatch_env_only_lowers),
 		cmocka_unit_test(ref_known_answers),
 		cmocka_unit_test(eltwise_avx2),
 		cmocka_unit_test(eltwise_avx512),
