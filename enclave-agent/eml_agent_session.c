@@ -310,7 +310,12 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	}
 	s->link.blob_requests = 0;
 	s->link.blob_bytes = 0;
-	if ((rc = eml_assemble(topo, n, &src, &opts, &m)) != EML_OK)
+	/* The host answers blob requests within host_timeout_ms, not the
+	 * client's idle allowance. */
+	s->link.timeout_ms = s->a->cfg.host_timeout_ms;
+	rc = eml_assemble(topo, n, &src, &opts, &m);
+	s->link.timeout_ms = s->a->cfg.idle_timeout_ms;
+	if (rc != EML_OK)
 		goto out;
 	if ((rc = eml_agent_policy_check_model(&s->a->cfg.policy, m->content_id,
 	    m->is_signed ? m->signer : NULL)) != EML_OK)
