@@ -35,7 +35,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: eml-agent --listen vsock:CID:PORT|unix:PATH --attest nsm|sim\n"
 		   "                 [--sim-dir DIR] [--policy FILE] [--threads N]\n"
-		   "                 [--max-sessions N] [--idle-timeout MS]\n"
+		   "                 [--max-sessions N] [--idle-timeout MS] [--host-timeout MS]\n"
 		   "       eml-agent --policy-digest [--policy FILE]\n");
 }
 
@@ -106,6 +106,9 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 		} else if (strcmp(o, "--idle-timeout") == 0 &&
 		    parse_num(v, 1, 86400000, &n) == 0) {
 			cfg->idle_timeout_ms = n;
+		} else if (strcmp(o, "--host-timeout") == 0 &&
+		    parse_num(v, 1, 86400000, &n) == 0) {
+			cfg->host_timeout_ms = n;
 		} else {
 			fprintf(stderr, "eml-agent: bad option or value: %s %s\n", o, v);
 			return -1;
@@ -113,6 +116,13 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 	}
 	if (!*digest_only && (!have_listen || cfg->producer == 0)) {
 		fprintf(stderr, "eml-agent: --listen and --attest are required\n");
+		return -1;
+	}
+	/* A simulator on a throwaway in-memory root is useless to clients:
+	 * they can only trust a root they were given. */
+	if (!*digest_only && cfg->producer == EML_AGENT_ATTEST_SIM && cfg->sim_dir == NULL) {
+		fprintf(stderr, "eml-agent: --attest sim needs --sim-dir DIR "
+				"(make one with: eml attest sim-init DIR)\n");
 		return -1;
 	}
 	return 0;
