@@ -275,8 +275,12 @@ eml_cmd_run(int argc, char **argv)
 	}
 	if (rc != EML_OK) {
 		status = eml_cli_fail("plan", rc);
+		/* The inputs do not fit the model: usage. The model cannot be
+		 * run by this engine: an unsupported model, like at load. */
 		if (rc == EML_ERR_INFER_INPUT)
 			status = 2;
+		else if (eml_err_category(rc) == 500)
+			status = 1;
 		goto out;
 	}
 	rc = eml_plan_run(plan, in, nin);
