@@ -45,20 +45,40 @@ eml_err_category(eml_err e)
 int
 eml_err_exit_code(eml_err e)
 {
-	switch (eml_err_category(e)) {
-	case 0:
+	int n = (int)e;
+
+	/* Session codes split three ways: the peer or the host failed us (3),
+	 * a configuration file is unusable (2), or a policy said no (1). */
+	switch (e) {
+	case EML_ERR_POLICY_FILE:
+	case EML_ERR_CONFIG:
+		return 2;
+	case EML_ERR_SESSION:
+	case EML_ERR_BUSY:
+	case EML_ERR_SESSION_STATE:
+	case EML_ERR_SESSION_CLOSED:
+	case EML_ERR_SESSION_NOT_ATTESTED:
+	case EML_ERR_BLOB_FETCH:
+	case EML_ERR_NO_AGENT:
+	case EML_ERR_AGENT_LOST:
+	case EML_ERR_BLOB_UNKNOWN:
+	case EML_ERR_BLOB_RANGE:
+	case EML_ERR_PRIVDROP:
+		return 3;
+	default:
+		break;
+	}
+	if (n == 0)
 		return 0;
+	switch (eml_err_category(e)) {
 	case 300: /* attestation */
 	case 400: /* crypto: tampering is a verification failure */
-	case 600: /* model: bad signature, tampered blob */
-	case 700: /* policy */
+	case 600: /* model files: bad signature, tampered blob */
+	case 700: /* policy, egress guard, audit chain */
 		return 1;
 	case 800:
 		return 2;
-	case 100:
-	case 200:
-		return 3;
-	default:
+	default: /* I/O, protocol, engine, internal */
 		return 3;
 	}
 }

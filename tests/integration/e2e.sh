@@ -243,14 +243,14 @@ for attempt in 1 2 3; do
 	hrc=$?
 	e2e_stop "$bproxy"
 	e2e_stop "$bpid"
-	if [ $hrc -eq 0 ] && [ $brc -eq 1 ] && grep -q EML_ERR_BUSY "$W/busy.out"; then
+	if [ $hrc -eq 0 ] && [ $brc -eq 3 ] && grep -q EML_ERR_BUSY "$W/busy.out"; then
 		busy_ok=1
 		break
 	fi
 	rm -rf "$W/out-hold" "$W/out-busy"
 done
 if [ $busy_ok -eq 1 ]; then
-	e2e_pass "session bound: the client past --max-sessions gets EML_ERR_BUSY through the proxy (exit 1)"
+	e2e_pass "session bound: the client past --max-sessions gets EML_ERR_BUSY through the proxy (exit 3)"
 else
 	cat "$W/hold.out" "$W/busy.out"
 	e2e_fail "session bound: holder rc=$hrc, second rc=$brc"

@@ -260,6 +260,11 @@ error_table_is_consistent(void **state)
 	assert_int_equal(eml_err_exit_code(EML_ERR_ATTEST), 1);
 	assert_int_equal(eml_err_exit_code(EML_ERR_USAGE), 2);
 	assert_int_equal(eml_err_exit_code(EML_ERR_IO), 3);
+	assert_int_equal(eml_err_exit_code(EML_ERR_ATTEST_PCR_MISMATCH), 1);
+	assert_int_equal(eml_err_exit_code(EML_ERR_POLICY_MODEL), 1);
+	assert_int_equal(eml_err_exit_code(EML_ERR_AGENT_LOST), 3);
+	assert_int_equal(eml_err_exit_code(EML_ERR_NO_AGENT), 3);
+	assert_int_equal(eml_err_exit_code(EML_ERR_POLICY_FILE), 2);
 	/* Every code's number sits in the range its name's category claims,
 	 * and numbers are unique. */
 	{
