@@ -290,13 +290,15 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(TEST_LIBS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-		$(DESTDIR)$(PREFIX)/include/eml
+		$(DESTDIR)$(PREFIX)/include/eml $(DESTDIR)$(PREFIX)/share/eml
 	install -m 0755 $(BIN_EML) $(BIN_AGENT) $(BIN_PROXY) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(LIBEML_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(LIBEML_SO) $(DESTDIR)$(PREFIX)/lib/libeml.so.$(EML_SOVERSION)
 	ln -sf libeml.so.$(EML_SOVERSION) $(DESTDIR)$(PREFIX)/lib/libeml.so
 	install -m 0644 $(BUILD)/lib/pkgconfig/eml.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
 	install -m 0644 include/eml/*.h $(DESTDIR)$(PREFIX)/include/eml/
+	# The AWS root `eml attest verify` names by default (found via <bin>/../share/eml).
+	install -m 0644 attestation/roots/aws_nitro_root_g1.pem $(DESTDIR)$(PREFIX)/share/eml/
 
 clean:
 	rm -rf build build-asan build-fuzz
