@@ -103,11 +103,36 @@ order_inputs(const struct eml_graph *g, const struct eml_tensor *in, size_t n,
 	return EML_OK;
 }
 
+/* Plan for these inputs. Small shape-like inputs are planned as the
+ * constants they are in this call, exactly as `eml run --local` does, so
+ * the enclave folds the same subgraphs and gives bit-identical results. */
+static eml_err
+replan(struct eml_agent_exec *x, const struct eml_tensor *inputs, size_t n_inputs)
+{
+	struct eml_plan_opts o;
+
+	eml_agent_exec_drop_plan(x);
+	memset(&o, 0, sizeof(o));
+	o.nthreads = x->threads;
+	o.bind_small_inputs = true;
+	EML_GUARD(eml_plan_new(x->model, inputs, n_inputs, &o, &x->plan));
+	x->n_in = n_inputs;
+	for (size_t i = 0; i < n_inputs; i++) {
+		x->shape[i].dtype = inputs[i].dtype;
+		x->shape[i].rank = inputs[i].rank;
+		for (int d = 0; d < inputs[i].rank && d < EML_MAX_RANK; d++)
+			x->shape[i].dims[d] = inputs[i].dims[d];
+	}
+	return EML_OK;
+}
+
 eml_err
 eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *in, size_t n_inputs,
     struct eml_tensor *outs, size_t max_outs, size_t *n_outs)
 {
 	struct eml_tensor inputs[64];
+	bool fresh = false;
+	eml_err rc;
 	size_t n;
 
 	EML_ENSURE_REF(x);
@@ -116,21 +141,17 @@ eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *in, size_t
 	EML_ENSURE(n_inputs <= sizeof(x->shape) / sizeof(x->shape[0]), EML_ERR_INFER);
 	EML_GUARD(order_inputs(eml_model_graph(x->model), in, n_inputs, inputs));
 	if (!same_shapes(x, inputs, n_inputs)) {
-		struct eml_plan_opts o;
-
-		eml_agent_exec_drop_plan(x);
-		memset(&o, 0, sizeof(o));
-		o.nthreads = x->threads;
-		EML_GUARD(eml_plan_new(x->model, inputs, n_inputs, &o, &x->plan));
-		x->n_in = n_inputs;
-		for (size_t i = 0; i < n_inputs; i++) {
-			x->shape[i].dtype = inputs[i].dtype;
-			x->shape[i].rank = inputs[i].rank;
-			for (int d = 0; d < inputs[i].rank && d < EML_MAX_RANK; d++)
-				x->shape[i].dims[d] = inputs[i].dims[d];
-		}
+		EML_GUARD(replan(x, inputs, n_inputs));
+		fresh = true;
 	}
-	EML_GUARD(eml_plan_run(x->plan, inputs, n_inputs));
+	rc = eml_plan_run(x->plan, inputs, n_inputs);
+	if (rc == EML_ERR_INFER_INPUT && !fresh) {
+		/* A bound small input has another value than the kept plan
+		 * was made for: plan once more for this one. */
+		EML_GUARD(replan(x, inputs, n_inputs));
+		rc = eml_plan_run(x->plan, inputs, n_inputs);
+	}
+	EML_GUARD(rc);
 	n = eml_plan_n_outputs(x->plan);
 	EML_ENSURE(n <= max_outs, EML_ERR_EGRESS);
 	for (size_t i = 0; i < n; i++) {
