@@ -7,6 +7,7 @@
 #   make bench           benchmarks (engine vs ONNX Runtime, channel, attestation, ...)
 #   make demo            end-to-end confidential inference, local simulation
 #   make install         PREFIX=/usr/local DESTDIR=
+#   make lint            banned calls, raw allocation, non-ASCII (scripts/lint.sh)
 #   make clean
 #
 # Sources are discovered by folder, so adding a module means adding files,
@@ -263,6 +264,9 @@ test-asan:
 
 bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) scripts/bench.sh
+
+lint:
+	@scripts/lint.sh
 
 demo: all
 	@BUILD=$(BUILD) scripts/demo.sh
