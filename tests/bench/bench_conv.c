@@ -4,7 +4,7 @@
  * pointwise convolutions at 48x192 input), 1 and 2 threads, the ISA chosen
  * by dispatch (EML_ISA lowers it). Figures only.
  *
- *   build-x/bench/bench_conv [seconds-per-shape]   (default 0.2)
+ *   build-x/bench/bench_conv [seconds-per-shape [name-filter]]   (default 0.2, all)
  *
  * "1 thr cpu" is the 1-thread run timed with the thread's CPU clock (wall
  * time on a shared machine also counts preemption).
@@ -132,6 +132,7 @@ int
 main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 0.2;
+	const char *only = argc > 2 ? argv[2] : NULL; /* shapes whose name contains it */
 	struct eml_pool *pool2 = NULL;
 	size_t s;
 
@@ -145,6 +146,8 @@ main(int argc, char **argv)
 		double us1, g1, c1, us2, g2, c2;
 		const char *m;
 
+		if (only != NULL && strstr(shapes[s].what, only) == NULL)
+			continue;
 		bench_one(&shapes[s], NULL, seconds, &us1, &g1, &c1, &m);
 		bench_one(&shapes[s], pool2, seconds, &us2, &g2, &c2, &m);
 		printf("  %-30s %-17s %10.1f %8.1f %10.1f %10.1f %8.1f\n", shapes[s].what, m, us1,

@@ -177,6 +177,58 @@ conv_avx512_random(void **state)
 	random_cases(EML_ISA_AVX512);
 }
 
+/*
+ * Winograd F(2x2, 3x3): 3x3 stride 1, C and M >= 32, >= 36 output
+ * pixels, both orientations (the transposed one for few tiles). Odd and even H and W (a last tile row or column half outside
+ * the output), asymmetric pads 0..2 (patches reaching past the image on
+ * either side), channel counts off the 8/14-row tiles, batch 2, 1-2
+ * threads, every activation, input ending at a PROT_NONE page.
+ */
+static void
+wino_cases(enum eml_isa isa)
+{
+	uint64_t st = eml_test_seed() ^ (0x300u + (unsigned)isa);
+	int t;
+
+	(void)kt_need(isa);
+	for (t = 0; t < 24; t++) {
+		struct ccase cc;
+		struct eml_conv2d_params *p = &cc.p;
+
+		memset(&cc, 0, sizeof(cc));
+		p->N = kt_randz(&st, 1, 2);
+		p->C = kt_randz(&st, 32, 45);
+		p->M = kt_randz(&st, 32, 50);
+		/* Small images take the transposed form (-t). */
+		p->H = kt_randz(&st, 8, 31);
+		p->W = kt_randz(&st, 8, 41);
+		p->kh = p->kw = 3;
+		p->stride_h = p->stride_w = 1;
+		p->dil_h = p->dil_w = 1;
+		p->group = 1;
+		p->pad_top = kt_randz(&st, 0, 2);
+		p->pad_bottom = kt_randz(&st, 0, 2);
+		p->pad_left = kt_randz(&st, 0, 2);
+		p->pad_right = kt_randz(&st, 0, 2);
+		random_common(&st, &cc);
+		run_case(isa, &cc, &st, "winograd-2x2");
+	}
+}
+
+static void
+conv_avx2_winograd(void **state)
+{
+	(void)state;
+	wino_cases(EML_ISA_AVX2);
+}
+
+static void
+conv_avx512_winograd(void **state)
+{
+	(void)state;
+	wino_cases(EML_ISA_AVX512);
+}
+
 /* The shapes of the bench models (ResNet stem and blocks, mobile
  * depthwise + pointwise), scaled down in H/W to keep the test fast. */
 static void
@@ -193,9 +245,13 @@ model_shapes(enum eml_isa isa)
 		{ 48, 9, 9, 96, 3, 2, 1, 1, EML_ACT_CLIP },
 		/* Small HW, large K: the transposed product (-t methods). */
 		{ 640, 7, 7, 64, 1, 1, 0, 1, EML_ACT_RELU },
-		{ 64, 7, 7, 64, 3, 1, 1, 1, EML_ACT_NONE },
-		{ 96, 14, 14, 64, 3, 1, 1, 1, EML_ACT_SIGMOID }, /* -t on AVX-512 only */
+		{ 64, 7, 7, 64, 5, 1, 2, 1, EML_ACT_NONE },
+		{ 96, 14, 14, 64, 5, 1, 2, 1, EML_ACT_SIGMOID }, /* -t on AVX-512 only */
 		{ 64, 7, 7, 80, 3, 1, 1, 2, EML_ACT_TANH },
+		/* 3x3 stride 1: Winograd, transposed at 7x7 and 14x14. */
+		{ 64, 7, 7, 64, 3, 1, 1, 1, EML_ACT_NONE },
+		{ 96, 14, 14, 64, 3, 1, 1, 1, EML_ACT_SIGMOID },
+		{ 40, 28, 28, 48, 3, 1, 1, 1, EML_ACT_RELU },
 	};
 	uint64_t st = eml_test_seed() + 99;
 	size_t i;
@@ -221,8 +277,10 @@ model_shapes(enum eml_isa isa)
 		cc.bias = true;
 		cc.threads = 2;
 		run_case(isa, &cc, &st,
-		    i == 7 ? "gemm-1x1-t" :
-			     (i == 8 || (i == 9 && isa == EML_ISA_AVX512) ? "im2col-gemm-t" : NULL));
+		    i == 7		       ? "gemm-1x1-t" :
+		    i == 8 || (i == 9 && isa == EML_ISA_AVX512) ? "im2col-gemm-t" :
+		    i >= 11		       ? "winograd-2x2" :
+						 NULL);
 	}
 }
 
@@ -234,6 +292,8 @@ conv_threads_bit_identical(void **state)
 	static const size_t sh[][8] = {
 		/* C, H, W, M, k, stride, pad, group */
 		{ 16, 30, 30, 40, 3, 1, 1, 1 },
+		{ 40, 31, 30, 36, 3, 1, 1, 1 }, /* winograd-2x2 */
+		{ 64, 7, 9, 96, 3, 1, 1, 1 },   /* winograd-2x2-t */
 		{ 600, 7, 7, 64, 3, 1, 1, 1 },
 		{ 24, 20, 33, 24, 5, 2, 2, 24 },
 		{ 64, 12, 12, 96, 1, 1, 0, 1 },
@@ -385,6 +445,8 @@ main(void)
 		cmocka_unit_test(conv_rejects_bad_params),
 		cmocka_unit_test(conv_avx2_random),
 		cmocka_unit_test(conv_avx512_random),
+		cmocka_unit_test(conv_avx2_winograd),
+		cmocka_unit_test(conv_avx512_winograd),
 		cmocka_unit_test(conv_threads_bit_identical),
 		cmocka_unit_test(conv_avx2_model_shapes),
 		cmocka_unit_test(conv_avx512_model_shapes),

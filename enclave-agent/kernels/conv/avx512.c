@@ -1,4 +1,4 @@
-/* Depthwise convolution and implicit im2col packing for AVX-512 (the template in dw_tmpl.h). */
+/* Depthwise convolution, implicit im2col packing and the Winograd transforms for AVX-512 (dw_tmpl.h, im2col_tmpl.h, wino_tmpl.h). */
 #include <string.h>
 
 #include "enclave-agent/kernels/eml_kernels_int.h"
@@ -10,3 +10,8 @@
 
 #define IC_NAME eml_im2col_pack_avx512
 #include "enclave-agent/kernels/conv/im2col_tmpl.h"
+
+#define WI_IN eml_wino_in_avx512
+#define WI_OUT eml_wino_out_avx512
+#define WI_OUT_T eml_wino_out_t_avx512
+#include "enclave-agent/kernels/conv/wino_tmpl.h"

@@ -13,6 +13,7 @@ enum conv_method {
 	CONV_DW,        /* depthwise direct, vectorised along output rows */
 	CONV_1X1,       /* 1x1 stride 1 no pad: W x X as a GEMM, no copy */
 	CONV_IM2COL,    /* GEMM with B packed from the image (implicit im2col) */
+	CONV_WINO,      /* Winograd F(2x2, 3x3): transforms + 16 GEMMs */
 };
 
 static const char *const method_names[] = {
@@ -20,6 +21,7 @@ static const char *const method_names[] = {
 	[CONV_DW] = "depthwise-direct",
 	[CONV_1X1] = "gemm-1x1",
 	[CONV_IM2COL] = "im2col-gemm",
+	[CONV_WINO] = "winograd-2x2",
 };
 
 struct eml_conv2d_plan {
@@ -42,6 +44,19 @@ struct eml_conv2d_plan {
 	bool transposed; /* GEMM methods: Y^T = X^T W^T, then transpose */
 	size_t ct_off;   /* transposed: Y^T's offset in the workspace */
 	size_t ws;
+	/* CONV_WINO: TH x TW tiles, processed in bands of wb tile rows; the
+	 * workspace holds V [16][C][band], the GEMM results [16][M][band],
+	 * then per thread a GEMM workspace (w_gws) and transform scratch
+	 * (w_scr). */
+	void (*wino_in)(const struct eml_conv2d_params *p, size_t TW, size_t th0, size_t th1,
+	    const float *x, float *v, size_t vstride, float *scratch);
+	void (*wino_out)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
+	    size_t th0, size_t th1, const float *mb, size_t mstride, float bias, float *y,
+	    float *scratch);
+	void (*wino_out_t)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
+	    size_t th, const float *ct, size_t T, const float *bias, float *y);
+	size_t TH, TW, wb;
+	size_t m_off, g_off, s_off, w_gws, w_scr;
 };
 
 static size_t
@@ -157,6 +172,30 @@ choose_orientation(struct eml_conv2d_plan *plan, size_t Mg, size_t HW, size_t Kg
 	}
 }
 
+/*
+ * Winograd: few tiles (small images) put on the N side of the 16 GEMMs
+ * pad most of each column tile; the transposed products
+ * M_xi^T [tiles, M] = V_xi^T U_xi^T put them on the row side instead.
+ */
+static void
+wino_orientation(struct eml_conv2d_plan *plan, size_t tiles)
+{
+	size_t M = plan->p.M;
+
+	plan->transposed = false;
+	if (plan->isa == EML_ISA_AVX512) {
+		const struct eml_gemm_impl *gt = eml_gemm_avx512_pick(tiles, M);
+
+		plan->g = eml_gemm_avx512_pick(M, tiles);
+		if (grid(gt, tiles, M) < 0.9 * grid(plan->g, M, tiles)) {
+			plan->g = gt;
+			plan->transposed = true;
+		}
+	} else if (grid(plan->g, tiles, M) < 0.9 * grid(plan->g, M, tiles)) {
+		plan->transposed = true;
+	}
+}
+
 /* The ISA's pieces; false for ISAs without SIMD kernels (ref). */
 static bool
 simd_pieces(struct eml_conv2d_plan *plan, size_t Mg, size_t HW)
@@ -166,11 +205,17 @@ simd_pieces(struct eml_conv2d_plan *plan, size_t Mg, size_t HW)
 		plan->g = &eml_gemm_avx2;
 		plan->dw = eml_dwconv_avx2;
 		plan->im2col = eml_im2col_pack_avx2;
+		plan->wino_in = eml_wino_in_avx2;
+		plan->wino_out = eml_wino_out_avx2;
+		plan->wino_out_t = eml_wino_out_t_avx2;
 		return true;
 	case EML_ISA_AVX512:
 		plan->g = eml_gemm_avx512_pick(Mg, HW);
 		plan->dw = eml_dwconv_avx512;
 		plan->im2col = eml_im2col_pack_avx512;
+		plan->wino_in = eml_wino_in_avx512;
+		plan->wino_out = eml_wino_out_avx512;
+		plan->wino_out_t = eml_wino_out_t_avx512;
 		return true;
 	default:
 		return false;
@@ -187,6 +232,13 @@ choose_orientation(struct eml_conv2d_plan *plan, size_t Mg, size_t HW, size_t Kg
 	plan->transposed = false;
 }
 
+static void
+wino_orientation(struct eml_conv2d_plan *plan, size_t tiles)
+{
+	(void)tiles;
+	plan->transposed = false;
+}
+
 static bool
 simd_pieces(struct eml_conv2d_plan *plan, size_t Mg, size_t HW)
 {
@@ -196,6 +248,61 @@ simd_pieces(struct eml_conv2d_plan *plan, size_t Mg, size_t HW)
 	return false;
 }
 #endif
+
+static size_t
+align16(size_t n)
+{
+	return (n + 15) / 16 * 16;
+}
+
+/*
+ * Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels
+ * and pixels: 16 multiplies per 2x2 output tile instead of 36. Needs the
+ * SIMD transforms (x86). A pure function of the shape and ISA (the split
+ * round trips rely on the method being the same on both sides).
+ */
+#define WINO_MIN_HW 36
+
+static bool
+use_wino(const struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+
+	if (plan->wino_in == NULL || p->group != 1 || p->kh != 3 || p->kw != 3 ||
+	    p->stride_h != 1 || p->stride_w != 1 || p->dil_h != 1 || p->dil_w != 1)
+		return false;
+	/* Small C or M: the transforms cost more than the multiplies saved. */
+	return p->C >= 32 && p->M >= 32 && plan->OH * plan->OW >= WINO_MIN_HW;
+}
+
+static eml_err
+plan_wino(struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t band, vsz, msz, t;
+
+	plan->method = CONV_WINO;
+	plan->TH = (plan->OH + 1) / 2;
+	plan->TW = (plan->OW + 1) / 2;
+	/* One band: bands of 2-7 tile rows (to keep V and the GEMM results
+	 * in L2) measured no faster at 56x56 and 28x28 and narrow the GEMMs. */
+	plan->wb = plan->TH;
+	band = plan->wb * plan->TW;
+	wino_orientation(plan, band);
+	if (eml_mul_overflow(16 * p->C, band, &vsz) || eml_mul_overflow(16 * p->M, band, &msz))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	plan->w_gws = align16(plan->transposed ?
+		  eml_sgemm_blk_workspace_size(plan->g, band, p->M, p->C, false, true, 1) :
+		  eml_sgemm_blk_workspace_size(plan->g, p->M, band, p->C, true, false, 1));
+	plan->w_scr = align16(8 * plan->TW + 8 * 16 + 16);
+	plan->m_off = align16(vsz);
+	plan->g_off = plan->m_off + align16(msz);
+	plan->s_off = plan->g_off + plan->w_gws * (size_t)plan->nthreads;
+	if (eml_mul_overflow(plan->w_scr, (size_t)plan->nthreads, &t) ||
+	    eml_add_overflow(plan->s_off, t, &plan->ws))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	return EML_OK;
+}
 
 static eml_err
 choose_method(struct eml_conv2d_plan *plan)
@@ -215,6 +322,8 @@ choose_method(struct eml_conv2d_plan *plan)
 			EML_BAIL(EML_ERR_OVERFLOW);
 		return EML_OK;
 	}
+	if (use_wino(plan))
+		return plan_wino(plan);
 	if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
 	    p->pad_left == 0 && p->pad_bottom == 0 && p->pad_right == 0) {
 		plan->method = CONV_1X1;
@@ -240,6 +349,65 @@ choose_method(struct eml_conv2d_plan *plan)
 	return EML_OK;
 }
 
+/*
+ * U = G g G^T per (m, c), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
+ * in double then rounded once; value xi of every (m, c) forms the GEMM A
+ * operand U_xi [M, C], packed once here.
+ */
+static eml_err
+prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t MC = p->M * p->C, i, r, xi, bytes;
+	float *u = NULL;
+	eml_err rc = EML_ERR_INTERNAL;
+
+	if (eml_mul_overflow(MC, 16 * sizeof(float), &bytes))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	u = eml_alloc(bytes);
+	if (u == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	for (i = 0; i < MC; i++) {
+		const float *g = weights + i * 9;
+		double gg[4][3], uu[4][4];
+
+		for (r = 0; r < 3; r++) {
+			gg[0][r] = g[r];
+			gg[1][r] = 0.5 * ((double)g[r] + g[3 + r] + g[6 + r]);
+			gg[2][r] = 0.5 * ((double)g[r] - g[3 + r] + g[6 + r]);
+			gg[3][r] = g[6 + r];
+		}
+		for (r = 0; r < 4; r++) {
+			uu[r][0] = gg[r][0];
+			uu[r][1] = 0.5 * (gg[r][0] + gg[r][1] + gg[r][2]);
+			uu[r][2] = 0.5 * (gg[r][0] - gg[r][1] + gg[r][2]);
+			uu[r][3] = gg[r][2];
+		}
+		for (xi = 0; xi < 16; xi++)
+			u[xi * MC + i] = (float)uu[xi / 4][xi % 4];
+	}
+	/* U_xi [M, C]: the A operand, or transposed the B operand U_xi^T. */
+	plan->a_stride = plan->transposed ? eml_sgemm_blk_packed_b_size(plan->g, p->C, p->M) :
+					    eml_sgemm_blk_packed_a_size(plan->g, p->M, p->C);
+	plan->w_bytes = plan->a_stride * 16 * sizeof(float);
+	plan->w = eml_secure_alloc(plan->w_bytes);
+	if (plan->w == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	for (xi = 0; xi < 16; xi++) {
+		if (plan->transposed)
+			eml_sgemm_blk_pack_b(plan->g, p->C, p->M, u + xi * MC, p->C, true,
+			    plan->w + xi * plan->a_stride);
+		else
+			eml_sgemm_blk_pack_a(plan->g, p->M, p->C, u + xi * MC, p->C, false,
+			    plan->w + xi * plan->a_stride);
+	}
+	rc = EML_OK;
+out:
+	if (u != NULL)
+		eml_free_wipe(u, bytes);
+	return rc;
+}
+
 static eml_err
 prepare_weights(struct eml_conv2d_plan *plan, const float *weights)
 {
@@ -255,6 +423,8 @@ prepare_weights(struct eml_conv2d_plan *plan, const float *weights)
 		EML_MEMCPY(plan->w, weights, plan->w_bytes);
 		return EML_OK;
 	}
+	if (plan->method == CONV_WINO)
+		return prepare_wino(plan, weights);
 	if (plan->transposed) {
 		/* Per group, W_g^T [Kg, Mg] is the B operand of the
 		 * transposed product. */
@@ -342,6 +512,8 @@ eml_conv2d_workspace_size(const struct eml_conv2d_plan *plan)
 const char *
 eml_conv2d_method(const struct eml_conv2d_plan *plan)
 {
+	if (plan->transposed && plan->method == CONV_WINO)
+		return "winograd-2x2-t";
 	if (plan->transposed)
 		return plan->method == CONV_1X1 ? "gemm-1x1-t" : "im2col-gemm-t";
 	return method_names[plan->method];
@@ -470,6 +642,111 @@ run_gemm(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wo
 	}
 }
 
+struct wino_job {
+	const struct eml_conv2d_plan *plan;
+	const float *x; /* this image */
+	float *y;
+	float *ws;
+	size_t th0, th1, nb; /* band: tile rows, tiles */
+};
+
+static void
+wino_in_task(void *arg, size_t c, int thread)
+{
+	const struct wino_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	const struct eml_conv2d_params *p = &plan->p;
+
+	plan->wino_in(p, plan->TW, j->th0, j->th1, j->x + c * p->H * p->W, j->ws + c * j->nb,
+	    p->C * j->nb, j->ws + plan->s_off + (size_t)thread * plan->w_scr);
+}
+
+static void
+wino_gemm_task(void *arg, size_t xi, int thread)
+{
+	const struct wino_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	const struct eml_conv2d_params *p = &plan->p;
+	struct eml_sgemm_args a;
+
+	memset(&a, 0, sizeof(a));
+	if (plan->transposed) {
+		/* M_xi^T [nb, M] = V_xi^T U_xi^T: V_xi [C, nb] is A^T. */
+		a.M = j->nb;
+		a.N = p->M;
+		a.K = p->C;
+		a.A = j->ws + xi * p->C * j->nb;
+		a.lda = j->nb;
+		a.trans_a = true;
+		a.b_packed = plan->w + xi * plan->a_stride;
+		a.C = j->ws + plan->m_off + xi * p->M * j->nb;
+		a.ldc = p->M;
+		a.alpha = 1.0f;
+		a.bias_kind = EML_BIAS_NONE;
+		eml_sgemm_blk_ex(plan->g, &a, NULL, NULL, NULL,
+		    j->ws + plan->g_off + (size_t)thread * plan->w_gws, NULL);
+		return;
+	}
+	a.M = p->M;
+	a.N = j->nb;
+	a.K = p->C;
+	a.B = j->ws + xi * p->C * j->nb;
+	a.ldb = j->nb;
+	a.C = j->ws + plan->m_off + xi * p->M * j->nb;
+	a.ldc = j->nb;
+	a.alpha = 1.0f;
+	a.bias_kind = EML_BIAS_NONE;
+	eml_sgemm_blk_ex(plan->g, &a, plan->w + xi * plan->a_stride, NULL, NULL,
+	    j->ws + plan->g_off + (size_t)thread * plan->w_gws, NULL);
+}
+
+static void
+wino_out_task(void *arg, size_t m, int thread)
+{
+	const struct wino_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	const struct eml_conv2d_params *p = &plan->p;
+
+	if (plan->transposed) {
+		/* Task m is tile row m, every output channel (one band:
+		 * wb == TH, so the band's tiles are all the tiles). */
+		plan->wino_out_t(p, plan->OH, plan->OW, plan->TW, j->th0 + m,
+		    j->ws + plan->m_off, j->nb, plan->bias, j->y);
+		return;
+	}
+
+	plan->wino_out(p, plan->OH, plan->OW, plan->TW, j->th0, j->th1,
+	    j->ws + plan->m_off + m * j->nb, p->M * j->nb,
+	    plan->bias != NULL ? plan->bias[m] : 0.0f, j->y + m * plan->OH * plan->OW,
+	    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
+}
+
+/* Per image and band: input transform (tasks over channels), the 16
+ * GEMMs (one task each, single-threaded inside), output transform (tasks
+ * over output channels). Every value is computed by one task in a fixed
+ * order, so the result does not depend on the thread count. */
+static void
+run_wino(const struct eml_conv2d_plan *plan, const float *x, float *y, float *workspace,
+    struct eml_pool *pool)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	struct wino_job j = { plan, NULL, NULL, workspace, 0, 0, 0 };
+	size_t n;
+
+	for (n = 0; n < p->N; n++) {
+		j.x = x + n * p->C * p->H * p->W;
+		j.y = y + n * p->M * plan->OH * plan->OW;
+		for (j.th0 = 0; j.th0 < plan->TH; j.th0 = j.th1) {
+			j.th1 = j.th0 + plan->wb < plan->TH ? j.th0 + plan->wb : plan->TH;
+			j.nb = (j.th1 - j.th0) * plan->TW;
+			eml_pool_run(pool, p->C, wino_in_task, &j);
+			eml_pool_run(pool, 16, wino_gemm_task, &j);
+			eml_pool_run(pool, plan->transposed ? j.th1 - j.th0 : p->M, wino_out_task,
+			    &j);
+		}
+	}
+}
+
 void
 eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
     float *workspace, struct eml_pool *pool)
@@ -488,6 +765,9 @@ eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
 		eml_pool_run(pool, plan->p.N * plan->p.C, dw_task, &j);
 		break;
 	}
+	case CONV_WINO:
+		run_wino(plan, x, y, workspace, pool);
+		break;
 	case CONV_1X1:
 	case CONV_IM2COL:
 		if (plan->transposed)

@@ -1,0 +1,247 @@
+/*
+ * Winograd F(2x2, 3x3) input and output transforms (conv.c runs the 16
+ * GEMMs in between), instantiated per ISA with WI_IN / WI_OUT.
+ *
+ * Tiles: output tile (th, tw) is rows 2th..2th+1, columns 2tw..2tw+1; it
+ * reads the 4x4 input patch at (2th - pad_top, 2tw - pad_left), zero
+ * outside the image. With B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ * and A^T = [1 1 1 0; 0 1 -1 -1]:
+ *   V = B^T d B  (16 values per tile and channel)
+ *   Y = A^T (U .* V summed over channels) A
+ * The loops run along tw over unit-stride arrays (an input row is split
+ * into its even and odd columns first) so the compiler vectorises them;
+ * only additions and subtractions in a fixed order, so the result does
+ * not depend on the vector width chosen.
+ */
+#if !defined(WI_IN) || !defined(WI_OUT) || !defined(WI_OUT_T)
+#error "define WI_IN, WI_OUT and WI_OUT_T before including wino_tmpl.h"
+#endif
+
+/* Input row y (zeros outside the image) as row[j] = x[y - pt][j - pl],
+ * j in [0, len). */
+static void
+wi_row(const struct eml_conv2d_params *p, const float *x, size_t y, size_t len, float *row)
+{
+	size_t j0, j1;
+
+	if (y < p->pad_top || y - p->pad_top >= p->H) {
+		memset(row, 0, len * sizeof(float));
+		return;
+	}
+	j0 = p->pad_left < len ? p->pad_left : len;
+	j1 = p->pad_left + p->W < len ? p->pad_left + p->W : len;
+	memset(row, 0, j0 * sizeof(float));
+	if (j1 > j0)
+		memcpy(row + j0, x + (y - p->pad_top) * p->W, (j1 - j0) * sizeof(float));
+	if (len > j1)
+		memset(row + j1, 0, (len - j1) * sizeof(float));
+}
+
+/* Padded row length: the stride-2 loads of the last vector of tiles read
+ * up to 2 ceil(TW / VF_N) VF_N + 2 floats. */
+static size_t
+wi_len(size_t TW)
+{
+	return 2 * ((TW + VF_N - 1) / VF_N * VF_N) + 4;
+}
+
+/*
+ * Channel plane x into V for tile rows [th0, th1): value xi of tile
+ * (th, tw) goes to v[xi * vstride + (th - th0) * TW + tw].
+ * scratch: 4 wi_len(TW) floats (at most 8 TW + 8 VF_N + 16).
+ */
+void
+WI_IN(const struct eml_conv2d_params *p, size_t TW, size_t th0, size_t th1, const float *x,
+    float *v, size_t vstride, float *scratch)
+{
+	size_t len = wi_len(TW), th, r, k;
+	float *rows[4];
+
+	for (r = 0; r < 4; r++)
+		rows[r] = scratch + r * len;
+	for (th = th0; th < th1; th++) {
+		float *vt = v + (th - th0) * TW;
+
+		if (th == th0) {
+			for (r = 0; r < 4; r++)
+				wi_row(p, x, 2 * th + r, len, rows[r]);
+		} else {
+			/* Rows 2 and 3 of the previous tile row are rows 0 and 1. */
+			float *t0 = rows[0], *t1 = rows[1];
+
+			rows[0] = rows[2];
+			rows[1] = rows[3];
+			rows[2] = t0;
+			rows[3] = t1;
+			wi_row(p, x, 2 * th + 2, len, rows[2]);
+			wi_row(p, x, 2 * th + 3, len, rows[3]);
+		}
+		for (k = 0; k < TW; k += VF_N) {
+			/* Per input row r: columns 2tw .. 2tw+3 of VF_N tiles. */
+			vf d[4][4], t[4][4];
+			size_t cnt = TW - k < VF_N ? TW - k : VF_N, c;
+
+			for (r = 0; r < 4; r++)
+				for (c = 0; c < 4; c++)
+					d[r][c] = vf_load_s2(rows[r] + 2 * k + c);
+			/* B^T d: along the rows. */
+			for (c = 0; c < 4; c++) {
+				t[0][c] = vf_sub(d[0][c], d[2][c]);
+				t[1][c] = vf_add(d[1][c], d[2][c]);
+				t[2][c] = vf_sub(d[2][c], d[1][c]);
+				t[3][c] = vf_sub(d[1][c], d[3][c]);
+			}
+			/* (B^T d) B: along the columns. */
+			for (r = 0; r < 4; r++) {
+				vf o[4];
+
+				o[0] = vf_sub(t[r][0], t[r][2]);
+				o[1] = vf_add(t[r][1], t[r][2]);
+				o[2] = vf_sub(t[r][2], t[r][1]);
+				o[3] = vf_sub(t[r][1], t[r][3]);
+				for (c = 0; c < 4; c++) {
+					float *dst = vt + (4 * r + c) * vstride + k;
+
+					if (cnt == VF_N)
+						vf_store(dst, o[c]);
+					else
+						vf_storen(dst, o[c], cnt);
+				}
+			}
+		}
+	}
+}
+
+/* a0 b0 a1 b1 ...: the first VF_N into *lo, the rest into *hi. */
+static inline void
+wi_zip(vf a, vf b, vf *lo, vf *hi)
+{
+#if VF_N == 16
+	const __m512i il = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+	const __m512i ih = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+	    15, 31);
+
+	*lo = _mm512_permutex2var_ps(a, il, b);
+	*hi = _mm512_permutex2var_ps(a, ih, b);
+#else
+	__m256 u = _mm256_unpacklo_ps(a, b), w = _mm256_unpackhi_ps(a, b);
+
+	*lo = _mm256_permute2f128_ps(u, w, 0x20);
+	*hi = _mm256_permute2f128_ps(u, w, 0x31);
+#endif
+}
+
+/*
+ * The 16 GEMM results of one output channel (value xi of tile (th, tw) at
+ * mb[xi * mstride + (th - th0) * TW + tw]) into output rows
+ * [2 th0, min(2 th1, OH)) of the plane y, + bias, then the activation.
+ * scratch: unused.
+ */
+void
+WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t th0,
+    size_t th1, const float *mb, size_t mstride, float bias, float *y, float *scratch)
+{
+	vf vbias = vf_set1(bias), va = vf_set1(p->ep.a), vb = vf_set1(p->ep.b);
+	size_t th, j, k, a;
+
+	(void)scratch;
+	for (th = th0; th < th1; th++) {
+		const float *mt = mb + (th - th0) * TW;
+
+		for (k = 0; k < TW; k += VF_N) {
+			size_t cnt = TW - k < VF_N ? TW - k : VF_N;
+			vf m[16], sa[2][4];
+
+			for (j = 0; j < 16; j++)
+				m[j] = cnt == VF_N ? vf_load(mt + j * mstride + k) :
+						     vf_loadn(mt + j * mstride + k, cnt);
+			/* A^T m: rows 0+1+2 and 1-2-3. */
+			for (j = 0; j < 4; j++) {
+				sa[0][j] = vf_add(vf_add(m[j], m[4 + j]), m[8 + j]);
+				sa[1][j] = vf_sub(vf_sub(m[4 + j], m[8 + j]), m[12 + j]);
+			}
+			for (a = 0; a < 2; a++) {
+				size_t oy = 2 * th + a, ox = 2 * k, n;
+				vf ye, yo, lo, hi;
+				float *yr = y + oy * OW + ox;
+
+				if (oy >= OH)
+					break;
+				/* (A^T m) A: even and odd output columns. */
+				ye = vf_add(vf_add(sa[a][0], sa[a][1]), sa[a][2]);
+				yo = vf_sub(vf_sub(sa[a][1], sa[a][2]), sa[a][3]);
+				wi_zip(ye, yo, &lo, &hi);
+				lo = vf_act(p->ep.act, vf_add(lo, vbias), va, vb);
+				hi = vf_act(p->ep.act, vf_add(hi, vbias), va, vb);
+				n = OW - ox; /* > 0: ox = 2 tw < OW */
+				if (n >= 2 * VF_N) {
+					vf_store(yr, lo);
+					vf_store(yr + VF_N, hi);
+				} else if (n > VF_N) {
+					vf_store(yr, lo);
+					vf_storen(yr + VF_N, hi, n - VF_N);
+				} else {
+					vf_storen(yr, lo, n);
+				}
+			}
+		}
+	}
+}
+
+/*
+ * Transposed form (small images): the GEMM results are ct[xi][t][m]
+ * (tiles as rows, ct[(xi * T + t) * M + m]), so the output transform runs
+ * along the output channels: for tile row th, every tile and every
+ * channel, + bias (NULL: none), then the activation, each of the four
+ * results scattered into its plane of y [M][OH][OW].
+ */
+void
+WI_OUT_T(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t th,
+    const float *ct, size_t T, const float *bias, float *y)
+{
+	size_t M = p->M, HW = OH * OW, tw, m, j, l, a, b;
+	vf va = vf_set1(p->ep.a), vb = vf_set1(p->ep.b);
+	float out[4][VF_N];
+
+	for (tw = 0; tw < TW; tw++) {
+		const float *c = ct + (th * TW + tw) * M;
+
+		for (m = 0; m < M; m += VF_N) {
+			size_t cnt = M - m < VF_N ? M - m : VF_N;
+			vf v[16], sa[2][4], vbias;
+
+			for (j = 0; j < 16; j++)
+				v[j] = cnt == VF_N ? vf_load(c + j * T * M + m) :
+						     vf_loadn(c + j * T * M + m, cnt);
+			vbias = bias == NULL ? vf_zero() :
+			    cnt == VF_N	     ? vf_load(bias + m) :
+						     vf_loadn(bias + m, cnt);
+			for (j = 0; j < 4; j++) {
+				sa[0][j] = vf_add(vf_add(v[j], v[4 + j]), v[8 + j]);
+				sa[1][j] = vf_sub(vf_sub(v[4 + j], v[8 + j]), v[12 + j]);
+			}
+			for (a = 0; a < 2; a++) {
+				vf ye = vf_add(vf_add(sa[a][0], sa[a][1]), sa[a][2]);
+				vf yo = vf_sub(vf_sub(sa[a][1], sa[a][2]), sa[a][3]);
+
+				vf_store(out[2 * a], vf_act(p->ep.act, vf_add(ye, vbias), va, vb));
+				vf_store(out[2 * a + 1], vf_act(p->ep.act, vf_add(yo, vbias), va, vb));
+			}
+			for (a = 0; a < 2; a++) {
+				size_t oy = 2 * th + a;
+
+				if (oy >= OH)
+					break;
+				for (b = 0; b < 2; b++) {
+					size_t ox = 2 * tw + b;
+					float *d = y + m * HW + oy * OW + ox;
+
+					if (ox >= OW)
+						break;
+					for (l = 0; l < cnt; l++)
+						d[l * HW] = out[2 * a + b][l];
+				}
+			}
+		}
+	}
+}
