@@ -74,6 +74,8 @@ SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer
 CFLAGS_BASE += $(SANFLAGS)
 LDFLAGS_BASE += $(SANFLAGS)
+# Tests that compile programs against the built library need the same.
+export EML_SANFLAGS := $(SANFLAGS)
 else
 CFLAGS_BASE += -D_FORTIFY_SOURCE=2
 endif

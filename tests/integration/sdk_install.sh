@@ -23,7 +23,8 @@ if ! pkg-config --exists eml; then
 	echo "FAIL: sdk: pkg-config does not find eml"
 	exit 1
 fi
-CF=$(pkg-config --cflags eml)
+# A sanitizer build's library needs its runtime in the program too.
+CF="$(pkg-config --cflags eml) ${EML_SANFLAGS:-}"
 mkdir -p "$T/scratch"
 refused="127.0.0.1:1"
 
