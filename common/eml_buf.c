@@ -303,11 +303,10 @@ eml_hex_decode(uint8_t *dst, size_t n, const char *hex)
 {
 	EML_ENSURE(dst != NULL && hex != NULL, EML_ERR_NULL);
 	EML_ENSURE(strlen(hex) == 2 * n, EML_ERR_PROTO_DECODE);
-	for (size_t i = 0; i < n; i++) {
-		int hi = hex_nibble(hex[2 * i]), lo = hex_nibble(hex[2 * i + 1]);
-
-		EML_ENSURE(hi >= 0 && lo >= 0, EML_ERR_PROTO_DECODE);
-		dst[i] = (uint8_t)((hi << 4) | lo);
-	}
+	/* Check everything first so a failure leaves dst untouched. */
+	for (size_t i = 0; i < 2 * n; i++)
+		EML_ENSURE(hex_nibble(hex[i]) >= 0, EML_ERR_PROTO_DECODE);
+	for (size_t i = 0; i < n; i++)
+		dst[i] = (uint8_t)((hex_nibble(hex[2 * i]) << 4) | hex_nibble(hex[2 * i + 1]));
 	return EML_OK;
 }

@@ -108,7 +108,7 @@ eml_store_u64be(uint8_t *p, uint64_t v)
 
 /* Hex helpers for ids and digests (never for payloads). dst must hold
  * 2*n+1 bytes. eml_hex_decode returns EML_ERR_PROTO_DECODE on bad input or
- * when the decoded length is not exactly n. */
+ * when the decoded length is not exactly n, and then leaves dst untouched. */
 void eml_hex_encode(char *dst, const uint8_t *src, size_t n);
 eml_err eml_hex_decode(uint8_t *dst, size_t n, const char *hex) EML_MUST_USE;
 

@@ -15,6 +15,10 @@
 #include "eml_buf.h"
 
 #define LINE_MAX_BYTES 4096
+/* Bytes kept back at the end of a line for ,"truncated":true}\n. */
+#define LINE_RESERVE 24
+/* Longest string value, in input bytes; longer ones end in "...". */
+#define STR_MAX 512
 
 static int level_threshold = -1;
 static int out_fd = -1;
@@ -63,19 +67,24 @@ eml_cid_random(struct eml_cid *cid)
 	randombytes_buf(cid->b, sizeof(cid->b));
 }
 
-/* A line under construction; truncated (never overflowed) when too long. */
+/* A line under construction. A field that does not fit is dropped whole
+ * (overflow tells the caller to roll back), so a line is always valid
+ * JSON. */
 struct line {
 	char buf[LINE_MAX_BYTES];
 	size_t len;
+	bool overflow;
 };
 
 static void
 put_raw(struct line *l, const char *s, size_t n)
 {
-	size_t room = sizeof(l->buf) - 2 - l->len; /* keep room for "}\n" */
+	size_t room = sizeof(l->buf) - LINE_RESERVE - l->len;
 
-	if (n > room)
+	if (n > room) {
 		n = room;
+		l->overflow = true;
+	}
 	memcpy(l->buf + l->len, s, n);
 	l->len += n;
 }
@@ -101,9 +110,16 @@ put_fmt(struct line *l, const char *fmt, ...)
 static void
 put_str(struct line *l, const char *s)
 {
+	size_t i = 0;
+
 	put_raw(l, "\"", 1);
-	for (; s != NULL && *s != '\0'; s++) {
+	for (; s != NULL && *s != '\0'; s++, i++) {
 		unsigned char ch = (unsigned char)*s;
+
+		if (i == STR_MAX) {
+			put_raw(l, "...", 3);
+			break;
+		}
 
 		if (ch == '"' || ch == '\\') {
 			char esc[2] = { '\\', (char)ch };
@@ -192,6 +208,7 @@ eml_log_emit(enum eml_log_level lvl, const char *func, const char *event,
 	if (!eml_log_enabled(lvl))
 		return;
 	l.len = 0;
+	l.overflow = false;
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
 	(void)gmtime_r(&ts.tv_sec, &tm);
 	(void)strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
@@ -213,8 +230,19 @@ eml_log_emit(enum eml_log_level lvl, const char *func, const char *event,
 	put_str(&l, func);
 	put_key(&l, "pid");
 	put_fmt(&l, "%ld", (long)getpid());
-	for (size_t i = 0; i < nfields; i++)
+	for (size_t i = 0; i < nfields && !l.overflow; i++) {
+		size_t mark = l.len;
+
 		put_field(&l, &fields[i]);
+		if (l.overflow)
+			l.len = mark; /* drop the field that did not fit */
+	}
+	if (l.overflow) {
+		static const char marker[] = ",\"truncated\":true";
+
+		memcpy(l.buf + l.len, marker, sizeof(marker) - 1);
+		l.len += sizeof(marker) - 1;
+	}
 	l.buf[l.len++] = '}';
 	l.buf[l.len++] = '\n';
 	/* One write per line so concurrent writers do not interleave. */

@@ -246,7 +246,10 @@ hex_round_trip_and_rejects(void **state)
 	assert_memory_equal(in, out, 4);
 	assert_eml(eml_hex_decode(out, 4, "009fa0f"), EML_ERR_PROTO_DECODE);
 	assert_eml(eml_hex_decode(out, 4, "009fa0ffee"), EML_ERR_PROTO_DECODE);
+	memset(out, 0x77, sizeof(out));
 	assert_eml(eml_hex_decode(out, 4, "009fa0fg"), EML_ERR_PROTO_DECODE);
+	for (size_t i = 0; i < sizeof(out); i++)
+		assert_int_equal(out[i], 0x77); /* untouched on failure */
 }
 
 static void
@@ -354,6 +357,47 @@ extend_by_zero_on_empty_buffer(void **state)
 	eml_buf_free(&b);
 }
 
+/* A line at the size limit drops whole fields and stays valid JSON. */
+static void
+log_long_line_stays_json(void **state)
+{
+	char path[] = "/tmp/eml-log-XXXXXX";
+	int fd = mkstemp(path);
+	char *big = eml_alloc(3000);
+	char line[8192];
+	size_t quotes = 0, n;
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_non_null(big);
+	memset(big, 'a', 2999);
+	big[2999] = '\0';
+	eml_log_set_fd(fd);
+	eml_log_set_level(EML_LOG_LEVEL_INFO);
+	EML_LOG_INFO("long", NULL, EML_F_STR("a", big), EML_F_STR("b", big),
+	    EML_F_STR("c", big), EML_F_STR("d", big), EML_F_STR("e", big),
+	    EML_F_STR("f", big), EML_F_STR("g", big), EML_F_STR("h", big),
+	    EML_F_STR("i", big), EML_F_U64("last", 1));
+	eml_log_set_fd(-1);
+	f = fdopen(fd, "r");
+	assert_non_null(f);
+	rewind(f);
+	assert_non_null(fgets(line, sizeof(line), f));
+	n = strlen(line);
+	assert_true(n <= 4096);
+	assert_string_equal(line + n - 19, ",\"truncated\":true}\n");
+	assert_non_null(strstr(line, "\"a\":\"aaaa"));
+	assert_non_null(strstr(line, "aaa...\""));  /* long values are cut */
+	assert_null(strstr(line, "\"last\""));    /* dropped whole */
+	for (size_t i = 0; i < n; i++)
+		quotes += line[i] == '"';
+	assert_int_equal(quotes % 2, 0); /* every string closed */
+	fclose(f);
+	unlink(path);
+	eml_free(big);
+}
+
 int
 main(void)
 {
@@ -372,6 +416,7 @@ main(void)
 		cmocka_unit_test(error_table_is_consistent),
 		cmocka_unit_test(err_record_and_detail),
 		cmocka_unit_test(log_line_is_json),
+		cmocka_unit_test(log_long_line_stays_json),
 		cmocka_unit_test(extend_by_zero_on_empty_buffer),
 	};
 
