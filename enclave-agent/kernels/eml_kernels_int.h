@@ -179,7 +179,7 @@ void eml_im2col_pack_avx512(const void *ctx, size_t k0, size_t kk, size_t n0, si
  * input channel plane into v[xi * vstride + t], scratch 8 TW + 144
  * floats. out: one output channel's 16 GEMM results at mb[xi * mstride +
  * t] into the plane y with bias and p->ep (scratch unused). out_t: the
- * transposed form, results ct[(xi * T + t) * M + m], tile row th of every
+ * transposed form, results ct[xi * xs + t * M + m], tile row th of every
  * output channel of y [M][OH][OW]. */
 #define EML_WINO_DECLS(isa)                                                    \
 	void eml_wino_in_##isa(const struct eml_conv2d_params *p, size_t TW,   \
@@ -189,7 +189,7 @@ void eml_im2col_pack_avx512(const void *ctx, size_t k0, size_t kk, size_t n0, si
 	    size_t OW, size_t TW, size_t th0, size_t th1, const float *mb,     \
 	    size_t mstride, float bias, float *y, float *scratch);                \
 	void eml_wino_out_t_##isa(const struct eml_conv2d_params *p, size_t OH, \
-	    size_t OW, size_t TW, size_t th, const float *ct, size_t T,        \
+	    size_t OW, size_t TW, size_t th, const float *ct, size_t xs,       \
 	    const float *bias, float *y)
 EML_WINO_DECLS(avx2);
 EML_WINO_DECLS(avx512);

@@ -54,8 +54,9 @@ struct eml_conv2d_plan {
 	    size_t th0, size_t th1, const float *mb, size_t mstride, float bias, float *y,
 	    float *scratch);
 	void (*wino_out_t)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
-	    size_t th, const float *ct, size_t T, const float *bias, float *y);
+	    size_t th, const float *ct, size_t xs, const float *bias, float *y);
 	size_t TH, TW, wb;
+	size_t vxs, mxs; /* floats between V_xi, between results M_xi */
 	size_t m_off, g_off, s_off, w_gws, w_scr;
 };
 
@@ -289,7 +290,14 @@ plan_wino(struct eml_conv2d_plan *plan)
 	plan->wb = plan->TH;
 	band = plan->wb * plan->TW;
 	wino_orientation(plan, band);
-	if (eml_mul_overflow(16 * p->C, band, &vsz) || eml_mul_overflow(16 * p->M, band, &msz))
+	/* The transforms touch all 16 xi at once: when C x band is a multiple
+	 * of 1024 floats (64@56: 64 x 784 = 49 pages) the 16 streams would
+	 * share one L1 set; 16 floats more per xi spread them over 16 sets. */
+	if (eml_mul_overflow(p->C, band, &vsz) || eml_mul_overflow(p->M, band, &msz))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	plan->vxs = align16(vsz) + 16;
+	plan->mxs = align16(msz) + 16;
+	if (eml_mul_overflow(16, plan->vxs, &vsz) || eml_mul_overflow(16, plan->mxs, &msz))
 		EML_BAIL(EML_ERR_OVERFLOW);
 	plan->w_gws = align16(plan->transposed ?
 		  eml_sgemm_blk_workspace_size(plan->g, band, p->M, p->C, false, true, 1) :
@@ -658,7 +666,7 @@ wino_in_task(void *arg, size_t c, int thread)
 	const struct eml_conv2d_params *p = &plan->p;
 
 	plan->wino_in(p, plan->TW, j->th0, j->th1, j->x + c * p->H * p->W, j->ws + c * j->nb,
-	    p->C * j->nb, j->ws + plan->s_off + (size_t)thread * plan->w_scr);
+	    plan->vxs, j->ws + plan->s_off + (size_t)thread * plan->w_scr);
 }
 
 static void
@@ -675,11 +683,11 @@ wino_gemm_task(void *arg, size_t xi, int thread)
 		a.M = j->nb;
 		a.N = p->M;
 		a.K = p->C;
-		a.A = j->ws + xi * p->C * j->nb;
+		a.A = j->ws + xi * plan->vxs;
 		a.lda = j->nb;
 		a.trans_a = true;
 		a.b_packed = plan->w + xi * plan->a_stride;
-		a.C = j->ws + plan->m_off + xi * p->M * j->nb;
+		a.C = j->ws + plan->m_off + xi * plan->mxs;
 		a.ldc = p->M;
 		a.alpha = 1.0f;
 		a.bias_kind = EML_BIAS_NONE;
@@ -690,9 +698,9 @@ wino_gemm_task(void *arg, size_t xi, int thread)
 	a.M = p->M;
 	a.N = j->nb;
 	a.K = p->C;
-	a.B = j->ws + xi * p->C * j->nb;
+	a.B = j->ws + xi * plan->vxs;
 	a.ldb = j->nb;
-	a.C = j->ws + plan->m_off + xi * p->M * j->nb;
+	a.C = j->ws + plan->m_off + xi * plan->mxs;
 	a.ldc = j->nb;
 	a.alpha = 1.0f;
 	a.bias_kind = EML_BIAS_NONE;
@@ -711,12 +719,12 @@ wino_out_task(void *arg, size_t m, int thread)
 		/* Task m is tile row m, every output channel (one band:
 		 * wb == TH, so the band's tiles are all the tiles). */
 		plan->wino_out_t(p, plan->OH, plan->OW, plan->TW, j->th0 + m,
-		    j->ws + plan->m_off, j->nb, plan->bias, j->y);
+		    j->ws + plan->m_off, plan->mxs, plan->bias, j->y);
 		return;
 	}
 
 	plan->wino_out(p, plan->OH, plan->OW, plan->TW, j->th0, j->th1,
-	    j->ws + plan->m_off + m * j->nb, p->M * j->nb,
+	    j->ws + plan->m_off + m * j->nb, plan->mxs,
 	    plan->bias != NULL ? plan->bias[m] : 0.0f, j->y + m * plan->OH * plan->OW,
 	    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
 }

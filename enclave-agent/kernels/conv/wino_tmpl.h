@@ -190,14 +190,14 @@ WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_
 
 /*
  * Transposed form (small images): the GEMM results are ct[xi][t][m]
- * (tiles as rows, ct[(xi * T + t) * M + m]), so the output transform runs
+ * (tiles as rows, ct[xi * xs + t * M + m]), so the output transform runs
  * along the output channels: for tile row th, every tile and every
  * channel, + bias (NULL: none), then the activation, each of the four
  * results scattered into its plane of y [M][OH][OW].
  */
 void
 WI_OUT_T(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t th,
-    const float *ct, size_t T, const float *bias, float *y)
+    const float *ct, size_t xs, const float *bias, float *y)
 {
 	size_t M = p->M, HW = OH * OW, tw, m, j, l, a, b;
 	vf va = vf_set1(p->ep.a), vb = vf_set1(p->ep.b);
@@ -211,8 +211,8 @@ WI_OUT_T(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, siz
 			vf v[16], sa[2][4], vbias;
 
 			for (j = 0; j < 16; j++)
-				v[j] = cnt == VF_N ? vf_load(c + j * T * M + m) :
-						     vf_loadn(c + j * T * M + m, cnt);
+				v[j] = cnt == VF_N ? vf_load(c + j * xs + m) :
+						     vf_loadn(c + j * xs + m, cnt);
 			vbias = bias == NULL ? vf_zero() :
 			    cnt == VF_N	     ? vf_load(bias + m) :
 						     vf_loadn(bias + m, cnt);
