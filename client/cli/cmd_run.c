@@ -251,6 +251,10 @@ eml_cmd_run(int argc, char **argv)
 		rc = eml_onnx_tensor_read_file(files[i], &in[i]);
 		if (rc != EML_OK) {
 			status = eml_cli_fail(files[i], rc);
+			/* A malformed input file is the caller's mistake (usage),
+			 * not a failed verification; unreadable stays I/O. */
+			if (eml_err_category(rc) == 600)
+				status = 2;
 			goto out;
 		}
 		nin = i + 1;

@@ -38,6 +38,9 @@ if [ -f "$TD/test_top_k/model.onnx" ]; then
 fi
 expect 2 "run: without --local" "$EML" run "$MODEL" --input "$VEC/input_0.pb"
 expect 2 "run: bad --threads" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb" --threads 0
+head -c 50 "$VEC/input_0.pb" >"$T/trunc.pb"
+expect 2 "run: a truncated input file is a usage error" "$EML" run --local "$MODEL" --input "$T/trunc.pb"
+expect 3 "run: a missing input file is an I/O error" "$EML" run --local "$MODEL" --input "$T/none.pb"
 expect 3 "run: missing input file" "$EML" run --local "$MODEL" --input "$T/none.pb"
 
 if [ -f "$MODEL" ] && [ -f "$VEC/input_0.pb" ]; then
