@@ -116,6 +116,14 @@ GT(gemm_kernel)(size_t k, const float *pa, const float *pb, float *c, size_t ldc
 	for (p = 0; p < k; p++) {
 		vf b[GEMM_NV];
 
+		/* The next B micro-panel (k x GEMM_NR further on) into L2
+		 * while this one runs: a panel streamed from memory for few
+		 * row tiles (ResNet's 7x7 stage: 16 MB of weights for 16 rows)
+		 * otherwise stalls on every line. A prefetch never faults, so
+		 * past the last panel it is harmless; it changes no result. */
+#pragma GCC unroll 4
+		for (v = 0; v < GEMM_NV; v++)
+			__builtin_prefetch(pb + k * GEMM_NR + v * VF_N, 0, 2);
 #pragma GCC unroll 4
 		for (v = 0; v < GEMM_NV; v++)
 			b[v] = vf_load(pb + v * VF_N);
