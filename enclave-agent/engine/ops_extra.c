@@ -12,37 +12,6 @@
 
 /* ---------------------------------------------------------------- helpers */
 
-static double
-ld_f64(const struct val *v, size_t i)
-{
-	const uint8_t *p = v->data;
-
-	switch (v->dt) {
-	case EML_DT_FLOAT: {
-		float f = 0;
-		EML_MEMCPY(&f, p + 4 * i, 4);
-		return f;
-	}
-	case EML_DT_DOUBLE: {
-		double d = 0;
-		EML_MEMCPY(&d, p + 8 * i, 8);
-		return d;
-	}
-	case EML_DT_INT64: {
-		int64_t x = 0;
-		EML_MEMCPY(&x, p + 8 * i, 8);
-		return (double)x;
-	}
-	case EML_DT_INT32: {
-		int32_t x = 0;
-		EML_MEMCPY(&x, p + 4 * i, 4);
-		return x;
-	}
-	default:
-		return p[i];
-	}
-}
-
 static int64_t
 ld_i64(const struct val *v, size_t i)
 {
@@ -61,6 +30,29 @@ ld_i64(const struct val *v, size_t i)
 	}
 	default:
 		return p[i];
+	}
+}
+
+/* Integer and byte dtypes load through ld_i64: an int32 or a byte widened
+ * to int64 converts to the same double as it would directly. */
+static double
+ld_f64(const struct val *v, size_t i)
+{
+	const uint8_t *p = v->data;
+
+	switch (v->dt) {
+	case EML_DT_FLOAT: {
+		float f = 0;
+		EML_MEMCPY(&f, p + 4 * i, 4);
+		return f;
+	}
+	case EML_DT_DOUBLE: {
+		double d = 0;
+		EML_MEMCPY(&d, p + 8 * i, 8);
+		return d;
+	}
+	default:
+		return (double)ld_i64(v, i);
 	}
 }
 
