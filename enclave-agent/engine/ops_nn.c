@@ -48,6 +48,23 @@ auto_pad_check(const struct eml_node *n)
 	return EML_OK;
 }
 
+/* An optional per-spatial-axis INTS attribute (strides, dilations): when
+ * present it must have exactly nsp values, which replace the defaults in dst. */
+static eml_err
+win_ints(const struct eml_node *n, const char *name, int nsp, int64_t *dst)
+{
+	size_t cnt;
+	const int64_t *a = eml_attr_ints(n, name, &cnt);
+
+	if (a == NULL)
+		return EML_OK;
+	if (cnt != (size_t)nsp)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%s length %zu", name, cnt);
+	for (int i = 0; i < nsp; i++)
+		dst[i] = a[i];
+	return EML_OK;
+}
+
 /* Read kernel_shape (or kernel dims), strides, dilations and pads. */
 static eml_err
 win_read(const struct eml_node *n, int nsp, const int64_t *kdims, struct win *w)
@@ -78,20 +95,8 @@ win_read(const struct eml_node *n, int nsp, const int64_t *kdims, struct win *w)
 	} else {
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "kernel_shape missing");
 	}
-	a = eml_attr_ints(n, "strides", &cnt);
-	if (a != NULL) {
-		if (cnt != (size_t)nsp)
-			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "strides length %zu", cnt);
-		for (int i = 0; i < nsp; i++)
-			w->s[i] = a[i];
-	}
-	a = eml_attr_ints(n, "dilations", &cnt);
-	if (a != NULL) {
-		if (cnt != (size_t)nsp)
-			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "dilations length %zu", cnt);
-		for (int i = 0; i < nsp; i++)
-			w->d[i] = a[i];
-	}
+	EML_GUARD(win_ints(n, "strides", nsp, w->s));
+	EML_GUARD(win_ints(n, "dilations", nsp, w->d));
 	a = eml_attr_ints(n, "pads", &cnt);
 	if (a != NULL) {
 		if (cnt != 2 * (size_t)nsp)
