@@ -159,6 +159,33 @@ unary_plan(struct eml_plan *p, struct pnode *pn)
 	return same_shape(p, pn, x->dt);
 }
 
+/* int32/int64 element i of v, widened to int64 (and narrowed back on store,
+ * wrapping). */
+static int64_t
+ld_int(const struct val *v, size_t i)
+{
+	if (v->dt == EML_DT_INT64) {
+		int64_t x = 0;
+		EML_MEMCPY(&x, (const uint8_t *)v->data + 8 * i, 8);
+		return x;
+	} else {
+		int32_t x = 0;
+		EML_MEMCPY(&x, (const uint8_t *)v->data + 4 * i, 4);
+		return x;
+	}
+}
+
+static void
+st_int(const struct val *v, size_t i, int64_t x)
+{
+	if (v->dt == EML_DT_INT64) {
+		EML_MEMCPY((uint8_t *)v->data + 8 * i, &x, 8);
+	} else {
+		int32_t w = (int32_t)(uint32_t)(uint64_t)x;
+		EML_MEMCPY((uint8_t *)v->data + 4 * i, &w, 4);
+	}
+}
+
 static void
 unary_run(struct eml_plan *p, struct pnode *pn)
 {
@@ -170,23 +197,12 @@ unary_run(struct eml_plan *p, struct pnode *pn)
 		return;
 	}
 	for (size_t i = 0; i < x->numel; i++) {
-		int64_t v;
-		if (x->dt == EML_DT_INT64) {
-			EML_MEMCPY(&v, (uint8_t *)x->data + 8 * i, 8);
-		} else {
-			int32_t w = 0;
-			EML_MEMCPY(&w, (uint8_t *)x->data + 4 * i, 4);
-			v = w;
-		}
+		int64_t v = ld_int(x, i);
+
 		/* Wrapping negation: INT64_MIN stays INT64_MIN, as in C++. */
 		if (pn->ip[0] == EML_UNARY_NEG || v < 0)
 			v = (int64_t)(0 - (uint64_t)v);
-		if (x->dt == EML_DT_INT64) {
-			EML_MEMCPY((uint8_t *)y->data + 8 * i, &v, 8);
-		} else {
-			int32_t w = (int32_t)(uint32_t)(uint64_t)v;
-			EML_MEMCPY((uint8_t *)y->data + 4 * i, &w, 4);
-		}
+		st_int(y, i, v);
 	}
 }
 
@@ -275,31 +291,6 @@ int_op(enum eml_binary k, int64_t a, int64_t b)
 		return a < b ? a : b;
 	default:
 		return 0;
-	}
-}
-
-static int64_t
-ld_int(const struct val *v, size_t i)
-{
-	if (v->dt == EML_DT_INT64) {
-		int64_t x = 0;
-		EML_MEMCPY(&x, (const uint8_t *)v->data + 8 * i, 8);
-		return x;
-	} else {
-		int32_t x = 0;
-		EML_MEMCPY(&x, (const uint8_t *)v->data + 4 * i, 4);
-		return x;
-	}
-}
-
-static void
-st_int(const struct val *v, size_t i, int64_t x)
-{
-	if (v->dt == EML_DT_INT64) {
-		EML_MEMCPY((uint8_t *)v->data + 8 * i, &x, 8);
-	} else {
-		int32_t w = (int32_t)(uint32_t)(uint64_t)x;
-		EML_MEMCPY((uint8_t *)v->data + 4 * i, &w, 4);
 	}
 }
 
