@@ -189,7 +189,8 @@ void eml_im2col_pack_avx512(const void *ctx, size_t k0, size_t kk, size_t n0, si
 	    size_t OW, size_t TW, size_t th0, size_t th1, const float *mb,     \
 	    size_t mstride, float bias, float *y, float *scratch);                \
 	void eml_wino_out_t_##isa(const struct eml_conv2d_params *p, size_t OH, \
-	    size_t OW, size_t TW, size_t th, const float *ct, size_t xs,       \
+	    size_t OW, size_t TW, size_t th0, size_t th, const float *ct,      \
+	    size_t xs,                                                         \
 	    const float *bias, float *y)
 EML_WINO_DECLS(avx2);
 EML_WINO_DECLS(avx512);

@@ -54,7 +54,7 @@ struct eml_conv2d_plan {
 	    size_t th0, size_t th1, const float *mb, size_t mstride, float bias, float *y,
 	    float *scratch);
 	void (*wino_out_t)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
-	    size_t th, const float *ct, size_t xs, const float *bias, float *y);
+	    size_t th0, size_t th, const float *ct, size_t xs, const float *bias, float *y);
 	size_t TH, TW, wb;
 	size_t vxs, mxs; /* floats between V_xi, between results M_xi */
 	size_t m_off, g_off, s_off, w_gws, w_scr;
@@ -716,9 +716,8 @@ wino_out_task(void *arg, size_t m, int thread)
 	const struct eml_conv2d_params *p = &plan->p;
 
 	if (plan->transposed) {
-		/* Task m is tile row m, every output channel (one band:
-		 * wb == TH, so the band's tiles are all the tiles). */
-		plan->wino_out_t(p, plan->OH, plan->OW, plan->TW, j->th0 + m,
+		/* Task m is tile row th0 + m, every output channel. */
+		plan->wino_out_t(p, plan->OH, plan->OW, plan->TW, j->th0, j->th0 + m,
 		    j->ws + plan->m_off, plan->mxs, plan->bias, j->y);
 		return;
 	}

@@ -190,21 +190,22 @@ WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_
 
 /*
  * Transposed form (small images): the GEMM results are ct[xi][t][m]
- * (tiles as rows, ct[xi * xs + t * M + m]), so the output transform runs
- * along the output channels: for tile row th, every tile and every
+ * (tiles as rows, ct[xi * xs + t * M + m], t counted from the band's
+ * first tile row th0), so the output transform runs along the output
+ * channels: for tile row th, every tile and every
  * channel, + bias (NULL: none), then the activation, each of the four
  * results scattered into its plane of y [M][OH][OW].
  */
 void
-WI_OUT_T(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t th,
-    const float *ct, size_t xs, const float *bias, float *y)
+WI_OUT_T(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t th0,
+    size_t th, const float *ct, size_t xs, const float *bias, float *y)
 {
 	size_t M = p->M, HW = OH * OW, tw, m, j, l, a, b;
 	vf va = vf_set1(p->ep.a), vb = vf_set1(p->ep.b);
 	float out[4][VF_N];
 
 	for (tw = 0; tw < TW; tw++) {
-		const float *c = ct + (th * TW + tw) * M;
+		const float *c = ct + ((th - th0) * TW + tw) * M;
 
 		for (m = 0; m < M; m += VF_N) {
 			size_t cnt = M - m < VF_N ? M - m : VF_N;
