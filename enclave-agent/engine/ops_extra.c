@@ -91,6 +91,22 @@ st_num(const struct val *v, size_t i, double d, int64_t k)
 	}
 }
 
+/* x seen as [outer, n, inner] around axis: ip[0] = product of the dims
+ * before it, ip[1] = its length, ip[2] = product of the dims after it. */
+static void
+axis_split(const struct val *x, int axis, int64_t ip[3])
+{
+	ip[0] = 1;
+	ip[2] = 1;
+	for (int d = 0; d < x->rank; d++) {
+		if (d < axis)
+			ip[0] *= x->dims[d];
+		if (d > axis)
+			ip[2] *= x->dims[d];
+	}
+	ip[1] = x->dims[axis];
+}
+
 /* Output shape of several broadcast inputs. */
 static eml_err
 bcast_all(struct eml_plan *p, struct pnode *pn, int *rank, int64_t *dims)
@@ -441,19 +457,13 @@ arg_plan(struct eml_plan *p, struct pnode *pn)
 	if (x->dims[axis] == 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "empty axis");
 	pn->ip[0] = strcmp(pn->op->name, "ArgMax") == 0;
-	pn->ip[1] = 1;
-	pn->ip[3] = 1;
+	axis_split(x, axis, pn->ip + 1);
 	for (int d = 0; d < x->rank; d++) {
-		if (d < axis)
-			pn->ip[1] *= x->dims[d];
-		if (d > axis)
-			pn->ip[3] *= x->dims[d];
 		if (d != axis)
 			dims[r++] = x->dims[d];
 		else if (keep)
 			dims[r++] = 1;
 	}
-	pn->ip[2] = x->dims[axis];
 	pn->ip[4] = eml_attr_i(pn->n, "select_last_index", 0) != 0;
 	return eml_pn_set_out(p, pn, 0, EML_DT_INT64, r, dims);
 }
@@ -702,15 +712,7 @@ cumsum_plan(struct eml_plan *p, struct pnode *pn)
 	if (n != 1 || x->rank < 1)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "axis must be a scalar");
 	EML_GUARD(eml_axis(pn->n, a, x->rank, 0, &axis));
-	pn->ip[0] = 1;
-	pn->ip[2] = 1;
-	for (int d = 0; d < x->rank; d++) {
-		if (d < axis)
-			pn->ip[0] *= x->dims[d];
-		if (d > axis)
-			pn->ip[2] *= x->dims[d];
-	}
-	pn->ip[1] = x->dims[axis];
+	axis_split(x, axis, pn->ip);
 	pn->ip[3] = eml_attr_i(pn->n, "exclusive", 0) != 0;
 	pn->ip[4] = eml_attr_i(pn->n, "reverse", 0) != 0;
 	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
@@ -759,15 +761,7 @@ hardmax_plan(struct eml_plan *p, struct pnode *pn)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scalar input");
 	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", opset >= 13 ? -1 : 1), x->rank, 0,
 	    &axis));
-	pn->ip[0] = 1;
-	pn->ip[2] = 1;
-	for (int d = 0; d < x->rank; d++) {
-		if (d < axis)
-			pn->ip[0] *= x->dims[d];
-		if (d > axis)
-			pn->ip[2] *= x->dims[d];
-	}
-	pn->ip[1] = x->dims[axis];
+	axis_split(x, axis, pn->ip);
 	if (opset < 13) { /* coerced to 2-D at axis */
 		pn->ip[1] *= pn->ip[2];
 		pn->ip[2] = 1;
