@@ -277,25 +277,24 @@ static eml_err
 listen_unix(const struct eml_addr *a, int *fd)
 {
 	struct sockaddr_un sun;
-	int s = -1;
+	int s = -1, r;
 	eml_err rc = EML_ERR_INTERNAL;
 
 	fill_unix(a, &sun);
 	rc = new_socket(AF_UNIX, SOCK_NONBLOCK, &s);
 	if (rc != EML_OK)
 		goto out;
-	if (bind(s, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		if (errno != EADDRINUSE) {
-			eml_err_set_detail("bind %.64s: %s", a->path, strerror(errno));
-			EML_FAIL(rc, EML_ERR_LISTEN);
-		}
+	r = bind(s, (struct sockaddr *)&sun, sizeof(sun));
+	/* In use: clear the path only if it is a stale socket, then once more. */
+	if (r != 0 && errno == EADDRINUSE) {
 		rc = unix_clear_stale(a);
 		if (rc != EML_OK)
 			goto out;
-		if (bind(s, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-			eml_err_set_detail("bind %.64s: %s", a->path, strerror(errno));
-			EML_FAIL(rc, EML_ERR_LISTEN);
-		}
+		r = bind(s, (struct sockaddr *)&sun, sizeof(sun));
+	}
+	if (r != 0) {
+		eml_err_set_detail("bind %.64s: %s", a->path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_LISTEN);
 	}
 	if (listen(s, LISTEN_BACKLOG) != 0)
 		EML_FAIL(rc, EML_ERR_LISTEN);
