@@ -227,6 +227,17 @@ metric(struct out *o, const char *name, const char *type, const char *help, uint
 	    val);
 }
 
+/* A metric with one label: HELP and TYPE once, then one sample for each of
+ * the n label values, in order. */
+static void
+metric_by(struct out *o, const char *name, const char *type, const char *help,
+    const char *label, size_t n, const char *const *values, const uint64_t *vals)
+{
+	o_fmt(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	for (size_t i = 0; i < n; i++)
+		o_fmt(o, "%s{%s=\"%s\"} %" PRIu64 "\n", name, label, values[i], vals[i]);
+}
+
 eml_err
 eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 {
@@ -236,6 +247,7 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 	size_t na = 0;
 	uint64_t lines;
 	char hex[2 * EML_AUDIT_HASH_LEN + 1];
+	static const char *const directions[] = { "client_to_agent", "agent_to_client" };
 
 	EML_ENSURE(v != NULL && v->stats != NULL && b != NULL, EML_ERR_NULL);
 	s = v->stats;
@@ -249,24 +261,14 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 	metric(&o, "eml_proxy_clients_max", "gauge", "Concurrent client limit.", v->max_clients);
 	metric(&o, "eml_proxy_clients_total", "counter", "Client connections accepted.",
 	    ld(&s->clients_total));
-	o_str(&o, "# HELP eml_proxy_clients_rejected_total Client connections refused.\n"
-		  "# TYPE eml_proxy_clients_rejected_total counter\n");
-	o_fmt(&o, "eml_proxy_clients_rejected_total{reason=\"busy\"} %" PRIu64 "\n",
-	    ld(&s->rejected_busy));
-	o_fmt(&o, "eml_proxy_clients_rejected_total{reason=\"no_agent\"} %" PRIu64 "\n",
-	    ld(&s->rejected_no_agent));
-	o_str(&o, "# HELP eml_proxy_frames_total Frames relayed.\n"
-		  "# TYPE eml_proxy_frames_total counter\n");
-	o_fmt(&o, "eml_proxy_frames_total{direction=\"client_to_agent\"} %" PRIu64 "\n",
-	    ld(&s->frames_up));
-	o_fmt(&o, "eml_proxy_frames_total{direction=\"agent_to_client\"} %" PRIu64 "\n",
-	    ld(&s->frames_down));
-	o_str(&o, "# HELP eml_proxy_bytes_total Bytes relayed, frame headers included.\n"
-		  "# TYPE eml_proxy_bytes_total counter\n");
-	o_fmt(&o, "eml_proxy_bytes_total{direction=\"client_to_agent\"} %" PRIu64 "\n",
-	    ld(&s->bytes_up));
-	o_fmt(&o, "eml_proxy_bytes_total{direction=\"agent_to_client\"} %" PRIu64 "\n",
-	    ld(&s->bytes_down));
+	metric_by(&o, "eml_proxy_clients_rejected_total", "counter", "Client connections refused.",
+	    "reason", 2, (const char *const[]){ "busy", "no_agent" },
+	    (const uint64_t[]){ ld(&s->rejected_busy), ld(&s->rejected_no_agent) });
+	metric_by(&o, "eml_proxy_frames_total", "counter", "Frames relayed.", "direction", 2,
+	    directions, (const uint64_t[]){ ld(&s->frames_up), ld(&s->frames_down) });
+	metric_by(&o, "eml_proxy_bytes_total", "counter",
+	    "Bytes relayed, frame headers included.", "direction", 2, directions,
+	    (const uint64_t[]){ ld(&s->bytes_up), ld(&s->bytes_down) });
 	metric(&o, "eml_proxy_requests_total", "counter", "Requests answered by an agent.",
 	    ld(&s->requests));
 	metric(&o, "eml_proxy_blob_requests_total", "counter", "Blob ranges served.",
@@ -275,16 +277,10 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 	    ld(&s->blob_bytes));
 	metric(&o, "eml_proxy_blob_errors_total", "counter", "Blob requests refused.",
 	    ld(&s->blob_errors));
-	o_str(&o, "# HELP eml_proxy_timeouts_total Connections dropped by a deadline.\n"
-		  "# TYPE eml_proxy_timeouts_total counter\n");
-	o_fmt(&o, "eml_proxy_timeouts_total{deadline=\"handshake\"} %" PRIu64 "\n",
-	    ld(&s->timeouts_handshake));
-	o_fmt(&o, "eml_proxy_timeouts_total{deadline=\"idle\"} %" PRIu64 "\n",
-	    ld(&s->timeouts_idle));
-	o_fmt(&o, "eml_proxy_timeouts_total{deadline=\"frame\"} %" PRIu64 "\n",
-	    ld(&s->timeouts_frame));
-	o_fmt(&o, "eml_proxy_timeouts_total{deadline=\"request\"} %" PRIu64 "\n",
-	    ld(&s->timeouts_request));
+	metric_by(&o, "eml_proxy_timeouts_total", "counter", "Connections dropped by a deadline.",
+	    "deadline", 4, (const char *const[]){ "handshake", "idle", "frame", "request" },
+	    (const uint64_t[]){ ld(&s->timeouts_handshake), ld(&s->timeouts_idle),
+	    ld(&s->timeouts_frame), ld(&s->timeouts_request) });
 	metric(&o, "eml_proxy_protocol_errors_total", "counter", "Malformed frames or envelopes.",
 	    ld(&s->proto_errors));
 	metric(&o, "eml_proxy_agent_lost_total", "counter", "Agent connections lost mid-session.",
