@@ -292,6 +292,9 @@ handshake(struct eml_client *c, const char *policy_path)
 		rc = peer_error(&env);
 		goto out;
 	}
+	/* The hello did not go out whole: only an Error can answer that. */
+	if (rc != EML_OK)
+		goto out;
 	if (env.type != EML_MSG_ATTESTATION_RESPONSE) {
 		eml_err_set_detail("expected ATTESTATION_RESPONSE, got %s",
 		    eml_msg_type_name(env.type));
