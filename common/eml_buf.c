@@ -310,3 +310,23 @@ eml_hex_decode(uint8_t *dst, size_t n, const char *hex)
 		dst[i] = (uint8_t)((hex_nibble(hex[2 * i]) << 4) | hex_nibble(hex[2 * i + 1]));
 	return EML_OK;
 }
+
+size_t
+eml_json_escape_byte(unsigned char c, char out[6])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	if (c == '"' || c == '\\') {
+		out[0] = '\\';
+		out[1] = (char)c;
+		return 2;
+	}
+	if (c < 0x20 || c >= 0x7f) {
+		memcpy(out, "\\u00", 4);
+		out[4] = digits[c >> 4];
+		out[5] = digits[c & 15];
+		return 6;
+	}
+	out[0] = (char)c;
+	return 1;
+}

@@ -112,4 +112,11 @@ eml_store_u64be(uint8_t *p, uint64_t v)
 void eml_hex_encode(char *dst, const uint8_t *src, size_t n);
 eml_err eml_hex_decode(uint8_t *dst, size_t n, const char *hex) EML_MUST_USE;
 
+/* One byte of a JSON string in plain ASCII: quote and backslash get a
+ * backslash, control bytes and every byte >= 0x7f become \u00XX, the rest
+ * stay. Writes 1, 2 or 6 chars to out (no NUL) and returns the count. Every
+ * JSON writer in the project (logs, audit log, admin pages) escapes through
+ * this, so no odd byte can break a line. */
+size_t eml_json_escape_byte(unsigned char c, char out[6]);
+
 #endif

@@ -114,21 +114,13 @@ put_str(struct line *l, const char *s)
 
 	put_raw(l, "\"", 1);
 	for (; s != NULL && *s != '\0'; s++, i++) {
-		unsigned char ch = (unsigned char)*s;
+		char e[6];
 
 		if (i == STR_MAX) {
 			put_raw(l, "...", 3);
 			break;
 		}
-
-		if (ch == '"' || ch == '\\') {
-			char esc[2] = { '\\', (char)ch };
-			put_raw(l, esc, 2);
-		} else if (ch < 0x20 || ch >= 0x7f) {
-			put_fmt(l, "\\u%04x", ch);
-		} else {
-			put_raw(l, (const char *)&ch, 1);
-		}
+		put_raw(l, e, eml_json_escape_byte((unsigned char)*s, e));
 	}
 	put_raw(l, "\"", 1);
 }

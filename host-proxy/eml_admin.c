@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eml_buf.h"
 #include "eml_io.h"
 
 #define EML_PROXY_VERSION "0.1.0"
@@ -58,15 +59,9 @@ o_jstr(struct out *o, const char *s)
 {
 	o_raw(o, "\"", 1);
 	for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
-		if (*c == '"' || *c == '\\') {
-			char e[2] = { '\\', (char)*c };
+		char e[6];
 
-			o_raw(o, e, 2);
-		} else if (*c < 0x20 || *c >= 0x7f) {
-			o_fmt(o, "\\u%04x", (unsigned)*c);
-		} else {
-			o_raw(o, (const char *)c, 1);
-		}
+		o_raw(o, e, eml_json_escape_byte(*c, e));
 	}
 	o_raw(o, "\"", 1);
 }

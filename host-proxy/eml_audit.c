@@ -71,15 +71,9 @@ w_jstr(struct w *w, const char *s)
 {
 	w_raw(w, "\"", 1);
 	for (const unsigned char *c = (const unsigned char *)s; *c != '\0'; c++) {
-		if (*c == '"' || *c == '\\') {
-			char e[2] = { '\\', (char)*c };
+		char e[6];
 
-			w_raw(w, e, 2);
-		} else if (*c < 0x20 || *c >= 0x7f) {
-			w_fmt(w, "\\u%04x", (unsigned)*c);
-		} else {
-			w_raw(w, (const char *)c, 1);
-		}
+		w_raw(w, e, eml_json_escape_byte(*c, e));
 	}
 	w_raw(w, "\"", 1);
 }

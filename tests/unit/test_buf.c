@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "eml_buf.h"
 #include "eml_log.h"
 #include "eml_mem.h"
@@ -252,6 +254,43 @@ hex_round_trip_and_rejects(void **state)
 		assert_int_equal(out[i], 0x77); /* untouched on failure */
 }
 
+/* Every byte escapes to printable ASCII; bytes 1..127 round-trip through
+ * an independent JSON parser (jansson). */
+static void
+json_escape_every_byte(void **state)
+{
+	char text[1024], e[6];
+	size_t len = 0;
+	json_error_t jerr;
+	json_t *j;
+
+	(void)state;
+	text[len++] = '"';
+	for (unsigned c = 1; c < 128; c++) {
+		size_t n = eml_json_escape_byte((unsigned char)c, e);
+
+		for (size_t i = 0; i < n; i++)
+			assert_true(e[i] >= 0x20 && e[i] < 0x7f);
+		memcpy(text + len, e, n);
+		len += n;
+	}
+	text[len++] = '"';
+	text[len] = '\0';
+	j = json_loads(text, JSON_DECODE_ANY, &jerr);
+	assert_non_null(j);
+	assert_int_equal(json_string_length(j), 127);
+	for (unsigned c = 1; c < 128; c++)
+		assert_int_equal((unsigned char)json_string_value(j)[c - 1], c);
+	json_decref(j);
+	assert_int_equal(eml_json_escape_byte(0xff, e), 6);
+	assert_memory_equal(e, "\\u00ff", 6);
+	assert_int_equal(eml_json_escape_byte('\n', e), 6);
+	assert_memory_equal(e, "\\u000a", 6);
+	assert_int_equal(eml_json_escape_byte('"', e), 2);
+	assert_memory_equal(e, "\\\"", 2);
+	assert_int_equal(eml_json_escape_byte('a', e), 1);
+}
+
 static void
 error_table_is_consistent(void **state)
 {
@@ -413,6 +452,7 @@ main(void)
 		cmocka_unit_test(buf_nomem_leaves_buffer),
 		cmocka_unit_test(secure_buf_is_wiped_on_free),
 		cmocka_unit_test(hex_round_trip_and_rejects),
+		cmocka_unit_test(json_escape_every_byte),
 		cmocka_unit_test(error_table_is_consistent),
 		cmocka_unit_test(err_record_and_detail),
 		cmocka_unit_test(log_line_is_json),
