@@ -92,7 +92,7 @@ GEN_H      := $(GEN_C:.c=.h)
 
 COMMON_SRC := $(wildcard common/*.c)
 ATTEST_SRC := $(wildcard attestation/*.c)
-KERNEL_ALL := $(wildcard enclave-agent/kernels/*.c enclave-agent/kernels/*/*.c)
+KERNEL_ALL := $(wildcard engine/kernels/*.c engine/kernels/*/*.c)
 ifeq ($(ARCH),x86_64)
 KERNEL_SRC := $(filter-out %/neon.c,$(KERNEL_ALL))
 else ifeq ($(ARCH),aarch64)
@@ -100,10 +100,12 @@ KERNEL_SRC := $(filter-out %/avx2.c %/avx512.c,$(KERNEL_ALL))
 else
 KERNEL_SRC := $(filter-out %/avx2.c %/avx512.c %/neon.c,$(KERNEL_ALL))
 endif
-ENGINE_SRC := $(wildcard enclave-agent/engine/*.c) $(KERNEL_SRC)
+MODEL_SRC  := $(wildcard model/*.c)
+ENGINE_SRC := $(wildcard engine/*.c) $(KERNEL_SRC)
 AGENT_SRC  := $(wildcard enclave-agent/*.c)
 PROXY_SRC  := $(wildcard host-proxy/*.c)
-CLIENT_SRC := $(wildcard client/*.c)
+SDK_SRC    := $(wildcard client/sdk/*.c)
+OWNER_SRC  := $(wildcard client/owner/*.c)
 CLI_SRC    := $(wildcard client/cli/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -111,17 +113,21 @@ obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 GEN_OBJ    := $(GEN_C:.c=.o)
 COMMON_OBJ := $(call obj,$(COMMON_SRC))
 ATTEST_OBJ := $(call obj,$(ATTEST_SRC))
+MODEL_OBJ  := $(call obj,$(MODEL_SRC))
 ENGINE_OBJ := $(call obj,$(ENGINE_SRC))
 AGENT_OBJ  := $(call obj,$(AGENT_SRC))
 PROXY_OBJ  := $(call obj,$(PROXY_SRC))
-CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+SDK_OBJ    := $(call obj,$(SDK_SRC))
+OWNER_OBJ  := $(call obj,$(OWNER_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
 
 # Internal archives, one per room (DESIGN §2). Link order: high to low.
 LIB_COMMON := $(BUILD)/lib/libeml_common.a
 LIB_ATTEST := $(BUILD)/lib/libeml_attest.a
+LIB_MODEL  := $(BUILD)/lib/libeml_model.a
 LIB_ENGINE := $(BUILD)/lib/libeml_engine.a
-LIB_CLIENT := $(BUILD)/lib/libeml_client.a
+LIB_SDK    := $(BUILD)/lib/libeml_sdk.a
+LIB_OWNER  := $(BUILD)/lib/libeml_owner.a
 LIB_AGENT  := $(BUILD)/lib/libeml_agent.a
 LIB_PROXY  := $(BUILD)/lib/libeml_proxy.a
 LIBEML_A   := $(BUILD)/lib/libeml.a
@@ -141,8 +147,8 @@ CONF_BIN  := $(if $(CONF_SRC),$(BUILD)/tests/conformance)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
-ALL_OBJ := $(GEN_OBJ) $(COMMON_OBJ) $(ATTEST_OBJ) $(ENGINE_OBJ) $(AGENT_OBJ) \
-	$(PROXY_OBJ) $(CLIENT_OBJ) $(CLI_OBJ) $(TESTLIB_OBJ)
+ALL_OBJ := $(GEN_OBJ) $(COMMON_OBJ) $(ATTEST_OBJ) $(MODEL_OBJ) $(ENGINE_OBJ) \
+	$(AGENT_OBJ) $(PROXY_OBJ) $(SDK_OBJ) $(OWNER_OBJ) $(CLI_OBJ) $(TESTLIB_OBJ)
 
 # ---------------------------------------------------------------- rules
 
@@ -173,16 +179,18 @@ $(BUILD)/obj/%.o: %.c $(GEN_H)
 	$(Q)$(CC) $(CFLAGS) $(ISAFLAGS) -MMD -MP -c $< -o $@
 
 # ISA flags only for the ISA files (STYLE §35).
-$(BUILD)/obj/enclave-agent/kernels/%/avx2.o: ISAFLAGS := -mavx2 -mfma -mf16c -O3
-$(BUILD)/obj/enclave-agent/kernels/%/avx512.o: ISAFLAGS := -mavx512f -mavx512bw \
+$(BUILD)/obj/engine/kernels/%/avx2.o: ISAFLAGS := -mavx2 -mfma -mf16c -O3
+$(BUILD)/obj/engine/kernels/%/avx512.o: ISAFLAGS := -mavx512f -mavx512bw \
 	-mavx512dq -mavx512vl -mavx2 -mfma -mf16c -O3
-$(BUILD)/obj/enclave-agent/kernels/%/ref.o: ISAFLAGS := -O3
-$(BUILD)/obj/enclave-agent/kernels/%/neon.o: ISAFLAGS := -O3
+$(BUILD)/obj/engine/kernels/%/ref.o: ISAFLAGS := -O3
+$(BUILD)/obj/engine/kernels/%/neon.o: ISAFLAGS := -O3
 
 $(LIB_COMMON): $(COMMON_OBJ) $(GEN_OBJ)
 $(LIB_ATTEST): $(ATTEST_OBJ)
+$(LIB_MODEL): $(MODEL_OBJ)
 $(LIB_ENGINE): $(ENGINE_OBJ)
-$(LIB_CLIENT): $(CLIENT_OBJ)
+$(LIB_SDK): $(SDK_OBJ)
+$(LIB_OWNER): $(OWNER_OBJ)
 $(LIB_AGENT): $(filter-out %/main.o,$(AGENT_OBJ))
 $(LIB_PROXY): $(filter-out %/main.o,$(PROXY_OBJ))
 $(BUILD)/lib/libeml_%.a:
@@ -190,13 +198,13 @@ $(BUILD)/lib/libeml_%.a:
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-# libeml: the client SDK (client + attestation + engine + common).
-SDK_OBJ := $(CLIENT_OBJ) $(ATTEST_OBJ) $(ENGINE_OBJ) $(COMMON_OBJ) $(GEN_OBJ)
-$(LIBEML_A): $(SDK_OBJ)
+# libeml: the client SDK (sdk + attestation + model formats + common).
+LIBEML_OBJ := $(SDK_OBJ) $(ATTEST_OBJ) $(MODEL_OBJ) $(COMMON_OBJ) $(GEN_OBJ)
+$(LIBEML_A): $(LIBEML_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
-$(LIBEML_SO): $(SDK_OBJ)
+$(LIBEML_SO): $(LIBEML_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) -shared -Wl,-soname,libeml.so.$(EML_SOVERSION) $(LDFLAGS_BASE) \
@@ -206,12 +214,13 @@ $(BUILD)/lib/pkgconfig/eml.pc: scripts/eml.pc.in
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBS@|$(PKG_LIBS) -lm|' $< > $@
 
-CLIENT_LIBS := $(LIB_CLIENT) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_COMMON)
-AGENT_LIBS  := $(LIB_AGENT) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_COMMON)
+CLIENT_LIBS := $(LIB_OWNER) $(LIB_SDK) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_MODEL) \
+	$(LIB_COMMON)
+AGENT_LIBS  := $(LIB_AGENT) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_MODEL) $(LIB_COMMON)
 PROXY_LIBS  := $(LIB_PROXY) $(LIB_COMMON)
 # Tests may reach every room.
-TEST_LIBS   := $(LIB_CLIENT) $(LIB_AGENT) $(LIB_PROXY) $(LIB_ATTEST) \
-	$(LIB_ENGINE) $(LIB_COMMON)
+TEST_LIBS   := $(LIB_OWNER) $(LIB_SDK) $(LIB_AGENT) $(LIB_PROXY) $(LIB_ATTEST) \
+	$(LIB_ENGINE) $(LIB_MODEL) $(LIB_COMMON)
 
 $(BIN_EML): $(CLI_OBJ) $(CLIENT_LIBS)
 	@mkdir -p $(dir $@)

@@ -17,7 +17,7 @@
 
 #include "eml_buf.h"
 #include "eml_err.h"
-#include "engine/eml_graph.h"
+#include "model/eml_graph.h"
 
 /*
  * Check outputs[0..n) against g's declared outputs and the cap (total data

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "eml_err.h"
-#include "engine/eml_graph.h"
+#include "model/eml_graph.h"
 
 struct eml_agent_exec;
 

@@ -20,7 +20,7 @@
 #include "eml_buf.h"
 #include "eml_envelope.h"
 #include "eml_err.h"
-#include "engine/eml_blob.h"
+#include "model/eml_blob.h"
 
 /* Largest range asked for in one BLOB_REQUEST. */
 #define EML_AGENT_BLOB_PIECE ((size_t)1 << 20)

@@ -12,7 +12,7 @@
 #include "attestation/eml_attest.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
-#include "engine/eml_sign.h"
+#include "model/eml_sign.h"
 
 _Static_assert(EML_AGENT_POLICY_DIGEST_LEN == EML_ATTEST_POLICY_DIGEST_LEN, "digest length");
 

@@ -27,8 +27,8 @@
 #include "eml_io.h"
 #include "eml_log.h"
 #include "eml_mem.h"
-#include "engine/eml_assemble.h"
-#include "engine/eml_topo.h"
+#include "model/eml_assemble.h"
+#include "model/eml_topo.h"
 
 #define EML_AGENT_MAX_IO 64 /* inputs or outputs per request */
 

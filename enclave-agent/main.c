@@ -19,7 +19,7 @@
 #include "eml_agent.h"
 #include "eml_log.h"
 #include "eml_mem.h"
-#include "kernels/eml_kernels.h"
+#include "engine/kernels/eml_kernels.h"
 
 static volatile sig_atomic_t stop_flag;
 

@@ -12,11 +12,11 @@
 #include <sys/stat.h>
 
 #include "cli.h"
-#include "client/onnx_import.h"
-#include "client/split.h"
+#include "client/owner/onnx_import.h"
+#include "client/owner/split.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_sign.h"
+#include "model/eml_sign.h"
 
 static int
 usage(void)

@@ -10,9 +10,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "client/onnx_import.h"
+#include "client/owner/onnx_import.h"
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_engine.h"
+#include "engine/eml_engine.h"
 
 static void
 usage(FILE *f)

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "client/split.h"
+#include "client/owner/split.h"
 #include "eml_buf.h"
 
 static int

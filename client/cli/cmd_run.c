@@ -33,12 +33,12 @@
 #include <time.h>
 
 #include "cli.h"
-#include "client/onnx_import.h"
-#include "client/split.h"
+#include "client/owner/onnx_import.h"
+#include "client/owner/split.h"
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_assemble.h"
-#include "enclave-agent/engine/eml_engine.h"
-#include "enclave-agent/engine/eml_topo.h"
+#include "model/eml_assemble.h"
+#include "engine/eml_engine.h"
+#include "model/eml_topo.h"
 
 #define MAX_INPUTS 64
 #define MAX_BENCH 100000

@@ -16,7 +16,7 @@
 
 #include "eml_mem.h"
 #include "eml_test.h"
-#include "enclave-agent/kernels/eml_kernels.h"
+#include "engine/kernels/eml_kernels.h"
 
 
 /* Thread CPU time: on a shared machine a run is often preempted, which

@@ -24,11 +24,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "client/onnx_import.h"
+#include "client/owner/onnx_import.h"
 #include "eml/eml.h"
 #include "eml_mem.h"
 #include "eml_test.h"
-#include "enclave-agent/engine/eml_engine.h"
+#include "engine/eml_engine.h"
 
 struct cfg {
 	const char *proxy, *policy, *model, *input, *onnx, *label;

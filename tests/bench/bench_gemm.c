@@ -17,7 +17,7 @@
 
 #include "eml_mem.h"
 #include "eml_test.h"
-#include "enclave-agent/kernels/eml_kernels_int.h"
+#include "engine/kernels/eml_kernels_int.h"
 
 
 /* Thread CPU time: on a shared machine a run is often preempted, which

@@ -11,14 +11,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "client/onnx_import.h"
-#include "client/split.h"
+#include "client/owner/onnx_import.h"
+#include "client/owner/split.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
 #include "eml_test.h"
 #include "eml_test_graph.h"
-#include "enclave-agent/engine/eml_assemble.h"
-#include "enclave-agent/engine/eml_topo.h"
+#include "model/eml_assemble.h"
+#include "model/eml_topo.h"
 
 #define REPS 3
 

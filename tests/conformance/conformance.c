@@ -22,9 +22,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "client/onnx_import.h"
+#include "client/owner/onnx_import.h"
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_engine.h"
+#include "engine/eml_engine.h"
 
 #define RTOL 1e-3
 #define ATOL 1e-7

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "enclave-agent/eml_agent_link.h"
-#include "enclave-agent/engine/eml_blob.h"
+#include "model/eml_blob.h"
 #include "eml_mem.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

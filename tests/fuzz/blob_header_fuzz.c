@@ -1,5 +1,5 @@
 /* Target: eml_blob_header_parse and eml_blob_open
- * (enclave-agent/engine/eml_blob.c) over a whole untrusted blob file as the
+ * (model/eml_blob.c) over a whole untrusted blob file as the
  * host would serve it.
  * Invariants: no crash or over-read; a header that parses writes back to
  * the same 48 bytes; opening with expectations taken from the input itself
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_blob.h"
+#include "model/eml_blob.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

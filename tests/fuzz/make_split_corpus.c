@@ -15,13 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/onnx_import.h"
-#include "client/split.h"
+#include "client/owner/onnx_import.h"
+#include "client/owner/split.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
 #include "eml_test.h"
 #include "eml_test_graph.h"
-#include "enclave-agent/engine/eml_topo.h"
+#include "model/eml_topo.h"
 
 static const uint8_t fuzz_key[EML_BLOB_KEY_LEN] = { 0x42 };
 

@@ -1,4 +1,4 @@
-/* Target: eml_onnx_import and eml_onnx_tensor_read (client/onnx_import.c),
+/* Target: eml_onnx_import and eml_onnx_tensor_read (client/owner/onnx_import.c),
  * the readers of untrusted ONNX model and TensorProto bytes, and the
  * engine's load-time checks, planning and run (eml_model_new,
  * eml_plan_new, eml_plan_run) on whatever graph comes out.
@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/onnx_import.h"
+#include "client/owner/onnx_import.h"
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_engine.h"
+#include "engine/eml_engine.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

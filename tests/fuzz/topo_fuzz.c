@@ -1,4 +1,4 @@
-/* Target: eml_topo_decode (enclave-agent/engine/eml_topo.c), the enclave's
+/* Target: eml_topo_decode (model/eml_topo.c), the enclave's
  * reader of topology keys sent by clients, and eml_topo_encode.
  * Invariants: no crash, leak or over-read for any input; a key that
  * decodes re-encodes, and the re-encoded bytes decode and re-encode to the
@@ -9,7 +9,7 @@
 
 #include "eml_buf.h"
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_topo.h"
+#include "model/eml_topo.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "enclave-agent/engine/eml_graph.h"
+#include "model/eml_graph.h"
 
 /*
  * A graph that exercises every field the topology key carries: float and

@@ -15,7 +15,7 @@
 
 #include "eml_mem.h"
 #include "eml_test.h"
-#include "enclave-agent/kernels/eml_kernels.h"
+#include "engine/kernels/eml_kernels.h"
 
 #define KT_GUARD 32 /* canary floats on each side */
 #define KT_CANARY 0x7fc0dead /* a NaN with a recognisable payload */

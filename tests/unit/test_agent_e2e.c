@@ -25,18 +25,18 @@
 #include <sodium.h>
 
 #include "attestation/eml_attest_sim.h"
-#include "client/onnx_import.h"
-#include "client/split.h"
+#include "client/owner/onnx_import.h"
+#include "client/owner/split.h"
 #include "eml/eml.h"
 #include "enclave-agent/eml_agent.h"
-#include "enclave-agent/engine/eml_engine.h"
+#include "engine/eml_engine.h"
 #include "eml_envelope.h"
 #include "eml_frame.h"
 #include "eml_io.h"
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "eml_transport.h"
-#include "enclave-agent/engine/eml_sign.h"
+#include "model/eml_sign.h"
 
 #define FRAME_MAX ((size_t)64 << 20)
 

@@ -10,7 +10,7 @@
 #include "enclave-agent/eml_agent_policy.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_sign.h"
+#include "model/eml_sign.h"
 
 static const char ID_A[] = "1111111111111111111111111111111111111111111111111111111111111111";
 static const char ID_B[] = "2222222222222222222222222222222222222222222222222222222222222222";

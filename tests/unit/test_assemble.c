@@ -8,13 +8,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "client/split.h"
+#include "client/owner/split.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
 #include "eml_test_graph.h"
-#include "enclave-agent/engine/eml_assemble.h"
-#include "enclave-agent/engine/eml_sign.h"
-#include "enclave-agent/engine/eml_topo.h"
+#include "model/eml_assemble.h"
+#include "model/eml_sign.h"
+#include "model/eml_topo.h"
 
 struct split {
 	struct eml_graph *g; /* the original, with its weights */

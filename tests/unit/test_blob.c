@@ -6,7 +6,7 @@
 
 #include "eml_buf.h"
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_blob.h"
+#include "model/eml_blob.h"
 
 struct sealed {
 	uint8_t key[EML_BLOB_KEY_LEN];

@@ -11,7 +11,7 @@
  */
 #include "kernels_util.h"
 
-#include "enclave-agent/kernels/eml_kernels_int.h"
+#include "engine/kernels/eml_kernels_int.h"
 
 struct ccase {
 	struct eml_conv2d_params p;

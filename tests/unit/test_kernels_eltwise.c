@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
-#include "enclave-agent/kernels/eml_kernels.h"
+#include "engine/kernels/eml_kernels.h"
 
 static const float specials[] = { NAN, -NAN, 0.0f, -0.0f, INFINITY, -INFINITY, 1e-40f, -1e-40f,
 	1.17549435e-38f, 1.0f, -1.0f, 88.7f, 88.72f, 89.5f, -87.3f, -87.5f, -103.0f, -104.5f,

@@ -14,7 +14,7 @@
  */
 #include "kernels_util.h"
 
-#include "enclave-agent/kernels/eml_kernels.h"
+#include "engine/kernels/eml_kernels.h"
 
 static const enum eml_act acts[] = { EML_ACT_NONE, EML_ACT_RELU, EML_ACT_LEAKY_RELU,
 	EML_ACT_CLIP, EML_ACT_HARDSIGMOID, EML_ACT_HARDSWISH, EML_ACT_SIGMOID, EML_ACT_TANH };

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "client/onnx_import.h"
+#include "client/owner/onnx_import.h"
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_engine.h"
+#include "engine/eml_engine.h"
 #include "onnx_build.h"
 
 #define TESTDATA "/usr/share/libonnx-testdata/data"

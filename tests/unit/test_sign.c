@@ -12,7 +12,7 @@
 
 #include "eml_buf.h"
 #include "eml_mem.h"
-#include "enclave-agent/engine/eml_sign.h"
+#include "model/eml_sign.h"
 
 static uint8_t cid[32];
 static uint8_t tdig[32];

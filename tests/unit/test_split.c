@@ -18,15 +18,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "client/onnx_import.h"
-#include "client/split.h"
+#include "client/owner/onnx_import.h"
+#include "client/owner/split.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
 #include "eml_test_graph.h"
-#include "enclave-agent/engine/eml_assemble.h"
-#include "enclave-agent/engine/eml_engine.h"
-#include "enclave-agent/engine/eml_sign.h"
-#include "enclave-agent/engine/eml_topo.h"
+#include "model/eml_assemble.h"
+#include "engine/eml_engine.h"
+#include "model/eml_sign.h"
+#include "model/eml_topo.h"
 #include "proto/onnx.pb-c.h"
 
 static const struct eml_assemble_opts lax = { false, NULL, NULL, 0 };

@@ -8,7 +8,7 @@
 #include "eml_buf.h"
 #include "eml_mem.h"
 #include "eml_test_graph.h"
-#include "enclave-agent/engine/eml_topo.h"
+#include "model/eml_topo.h"
 #include "proto/topo.pb-c.h"
 
 /* Give every non-inline tensor a blob reference at a 64-byte boundary;

@@ -1,0 +1,601 @@
+#include "onnx_import.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/eml_names.h"
+#include "eml_mem.h"
+#include "model/eml_onnx_tensor.h"
+#include "proto/onnx.pb-c.h"
+
+/* ---------------------------------------------------------------- graph */
+
+static eml_err
+dup_str(const char *s, char **out)
+{
+	*out = eml_strdup(s == NULL ? "" : s);
+	EML_ENSURE(*out != NULL, EML_ERR_NOMEM);
+	return EML_OK;
+}
+
+static eml_err
+conv_value_info(const Emlonnx__ValueInfoProto *vp, struct eml_value_info *v)
+{
+	const Emlonnx__TypeProto__Tensor *tt;
+
+	EML_GUARD(eml_onnx_check_name(vp->name, false, "value info"));
+	EML_GUARD(dup_str(vp->name, &v->name));
+	v->rank = -1;
+	v->dtype = EML_DT_UNDEFINED;
+	if (vp->type == NULL || vp->type->value_case == EMLONNX__TYPE_PROTO__VALUE__NOT_SET)
+		return EML_OK; /* no type: left unknown */
+	if (vp->type->value_case != EMLONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
+		eml_err_set_detail("value %s: sequence, map, optional or sparse type", vp->name);
+		EML_BAIL(EML_ERR_ONNX_DTYPE);
+	}
+	tt = vp->type->tensor_type;
+	if (tt->has_elem_type) {
+		if (tt->elem_type != 0 && tt->elem_type != EML_DT_STRING &&
+		    !eml_onnx_dtype_storable(tt->elem_type)) {
+			eml_err_set_detail("value %s: data type %d", vp->name, tt->elem_type);
+			EML_BAIL(EML_ERR_ONNX_DTYPE);
+		}
+		v->dtype = (enum eml_dtype)tt->elem_type;
+	}
+	if (tt->shape == NULL)
+		return EML_OK;
+	if (tt->shape->n_dim > EML_MAX_RANK) {
+		eml_err_set_detail("value %s: rank %zu above %d", vp->name, tt->shape->n_dim,
+		    EML_MAX_RANK);
+		EML_BAIL(EML_ERR_ONNX_DIMS);
+	}
+	v->rank = (int)tt->shape->n_dim;
+	for (size_t i = 0; i < tt->shape->n_dim; i++) {
+		const Emlonnx__TensorShapeProto__Dimension *d = tt->shape->dim[i];
+		v->dims[i].value = -1;
+		if (d->value_case == EMLONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE) {
+			if (d->dim_value < 0 || d->dim_value > EML_ONNX_MAX_DIM) {
+				eml_err_set_detail("value %s: dimension %zu is %lld", vp->name, i,
+				    (long long)d->dim_value);
+				EML_BAIL(EML_ERR_ONNX_DIMS);
+			}
+			v->dims[i].value = d->dim_value;
+		} else if (d->value_case ==
+		    EMLONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM) {
+			EML_GUARD(eml_onnx_check_name(d->dim_param, true, "dim_param"));
+			EML_GUARD(dup_str(d->dim_param, &v->dims[i].symbol));
+		}
+	}
+	return EML_OK;
+}
+
+static eml_err
+conv_value_infos(Emlonnx__ValueInfoProto **vp, size_t n, struct eml_value_info **out,
+    size_t *nout, const bool *skip)
+{
+	size_t k = 0;
+
+	*out = NULL;
+	*nout = 0;
+	EML_ENSURE(n <= EML_ONNX_MAX_NODES, EML_ERR_ONNX_LIMIT);
+	if (n == 0)
+		return EML_OK;
+	*out = eml_calloc(n, sizeof(**out));
+	EML_ENSURE(*out != NULL, EML_ERR_NOMEM);
+	for (size_t i = 0; i < n; i++) {
+		if (skip != NULL && skip[i])
+			continue;
+		*nout = k + 1; /* so the graph frees a partly filled entry */
+		EML_GUARD(conv_value_info(vp[i], &(*out)[k]));
+		k++;
+	}
+	*nout = k;
+	return EML_OK;
+}
+
+static eml_err
+conv_attr(const Emlonnx__AttributeProto *ap, struct eml_attr *a, const char *node)
+{
+	int32_t type;
+
+	EML_GUARD(eml_onnx_check_name(ap->name, false, "attribute"));
+	EML_GUARD(dup_str(ap->name, &a->name));
+	if (ap->ref_attr_name != NULL && ap->ref_attr_name[0] != '\0') {
+		eml_err_set_detail("node %s: attribute %s references a function attribute", node,
+		    ap->name);
+		EML_BAIL(EML_ERR_ONNX_ATTR);
+	}
+	type = ap->has_type ? ap->type : 0;
+	if (type == 0) {
+		/* IR < 0.0.2 files omit the type: infer it from the field set. */
+		if (ap->n_floats)
+			type = EML_ATTR_FLOATS;
+		else if (ap->n_ints)
+			type = EML_ATTR_INTS;
+		else if (ap->n_strings)
+			type = EML_ATTR_STRINGS;
+		else if (ap->t != NULL)
+			type = EML_ATTR_TENSOR;
+		else if (ap->g != NULL)
+			type = EML_ATTR_GRAPH;
+		else if (ap->has_s)
+			type = EML_ATTR_STRING;
+		else if (ap->has_i)
+			type = EML_ATTR_INT;
+		else if (ap->has_f)
+			type = EML_ATTR_FLOAT;
+	}
+	switch (type) {
+	case EML_ATTR_FLOAT:
+		a->f = ap->f;
+		break;
+	case EML_ATTR_INT:
+		a->i = ap->i;
+		break;
+	case EML_ATTR_STRING:
+		if (ap->s.len > EML_ONNX_MAX_NAME || (ap->s.len > 0 && memchr(ap->s.data, 0,
+		    ap->s.len) != NULL)) {
+			eml_err_set_detail("node %s: attribute %s: bad string", node, ap->name);
+			EML_BAIL(EML_ERR_ONNX_ATTR);
+		}
+		a->s = eml_calloc(1, ap->s.len + 1);
+		EML_ENSURE(a->s != NULL, EML_ERR_NOMEM);
+		EML_MEMCPY(a->s, ap->s.data, ap->s.len);
+		a->s_len = ap->s.len;
+		break;
+	case EML_ATTR_TENSOR: {
+		char what[EML_ONNX_MAX_NAME + 64];
+		if (ap->t == NULL) {
+			eml_err_set_detail("node %s: attribute %s: no tensor", node, ap->name);
+			EML_BAIL(EML_ERR_ONNX_ATTR);
+		}
+		a->t = eml_calloc(1, sizeof(*a->t));
+		EML_ENSURE(a->t != NULL, EML_ERR_NOMEM);
+		(void)snprintf(what, sizeof(what), "node %s: attribute %s", node, ap->name);
+		EML_GUARD(eml_onnx_tensor_from_proto(ap->t, a->t, what));
+		break;
+	}
+	case EML_ATTR_FLOATS:
+		EML_ENSURE(ap->n_floats <= EML_ONNX_MAX_ATTR_ITEMS, EML_ERR_ONNX_LIMIT);
+		a->n = ap->n_floats;
+		a->floats = eml_calloc(a->n + 1, sizeof(float));
+		EML_ENSURE(a->floats != NULL, EML_ERR_NOMEM);
+		EML_MEMCPY(a->floats, ap->floats, a->n * sizeof(float));
+		break;
+	case EML_ATTR_INTS:
+		EML_ENSURE(ap->n_ints <= EML_ONNX_MAX_ATTR_ITEMS, EML_ERR_ONNX_LIMIT);
+		a->n = ap->n_ints;
+		a->ints = eml_calloc(a->n + 1, sizeof(int64_t));
+		EML_ENSURE(a->ints != NULL, EML_ERR_NOMEM);
+		EML_MEMCPY(a->ints, ap->ints, a->n * sizeof(int64_t));
+		break;
+	case EML_ATTR_STRINGS:
+		EML_ENSURE(ap->n_strings <= EML_ONNX_MAX_ATTR_ITEMS, EML_ERR_ONNX_LIMIT);
+		a->strings = eml_calloc(ap->n_strings + 1, sizeof(char *));
+		EML_ENSURE(a->strings != NULL, EML_ERR_NOMEM);
+		for (size_t i = 0; i < ap->n_strings; i++) {
+			const ProtobufCBinaryData *b = &ap->strings[i];
+			if (b->len > EML_ONNX_MAX_NAME ||
+			    (b->len > 0 && memchr(b->data, 0, b->len) != NULL)) {
+				eml_err_set_detail("node %s: attribute %s: bad string", node,
+				    ap->name);
+				EML_BAIL(EML_ERR_ONNX_ATTR);
+			}
+			a->strings[i] = eml_calloc(1, b->len + 1);
+			EML_ENSURE(a->strings[i] != NULL, EML_ERR_NOMEM);
+			a->n = i + 1;
+			EML_MEMCPY(a->strings[i], b->data, b->len);
+		}
+		a->n = ap->n_strings;
+		break;
+	case EML_ATTR_GRAPH:
+		/* Subgraphs (If, Loop, Scan) are not kept: the engine rejects
+		 * those operators by name, which is a clearer message. */
+		break;
+	default:
+		/* Sparse tensors, type protos, lists of tensors or graphs: the
+		 * operators using them are unsupported; keep the name only. */
+		type = EML_ATTR_UNDEFINED;
+		break;
+	}
+	a->type = (enum eml_attr_type)type;
+	return EML_OK;
+}
+
+static eml_err
+conv_node(const Emlonnx__NodeProto *np, struct eml_node *n, size_t idx)
+{
+	char genname[64];
+	const char *nm;
+
+	EML_GUARD(eml_onnx_check_name(np->op_type, false, "node op_type"));
+	EML_GUARD(eml_onnx_check_name(np->name, true, "node"));
+	EML_GUARD(eml_onnx_check_name(np->domain, true, "node domain"));
+	if (np->n_input > EML_ONNX_MAX_NODE_IO || np->n_output > EML_ONNX_MAX_NODE_IO ||
+	    np->n_attribute > EML_ONNX_MAX_ATTRS) {
+		eml_err_set_detail("node %zu: too many inputs, outputs or attributes", idx);
+		EML_BAIL(EML_ERR_ONNX_LIMIT);
+	}
+	/* Unnamed nodes get "<op>_<index>" so that errors can name them. */
+	if (np->name == NULL || np->name[0] == '\0') {
+		(void)snprintf(genname, sizeof(genname), "%.40s_%zu", np->op_type, idx);
+		nm = genname;
+	} else {
+		nm = np->name;
+	}
+	EML_GUARD(dup_str(nm, &n->name));
+	EML_GUARD(dup_str(np->op_type, &n->op_type));
+	EML_GUARD(dup_str(np->domain, &n->domain));
+	n->inputs = eml_calloc(np->n_input + 1, sizeof(char *));
+	n->outputs = eml_calloc(np->n_output + 1, sizeof(char *));
+	n->attrs = eml_calloc(np->n_attribute + 1, sizeof(*n->attrs));
+	EML_ENSURE(n->inputs != NULL && n->outputs != NULL && n->attrs != NULL, EML_ERR_NOMEM);
+	for (size_t i = 0; i < np->n_input; i++) {
+		EML_GUARD(eml_onnx_check_name(np->input[i], true, n->name));
+		n->n_inputs = i + 1;
+		EML_GUARD(dup_str(np->input[i], &n->inputs[i]));
+	}
+	for (size_t i = 0; i < np->n_output; i++) {
+		EML_GUARD(eml_onnx_check_name(np->output[i], true, n->name));
+		n->n_outputs = i + 1;
+		EML_GUARD(dup_str(np->output[i], &n->outputs[i]));
+	}
+	for (size_t i = 0; i < np->n_attribute; i++) {
+		n->n_attrs = i + 1;
+		EML_GUARD(conv_attr(np->attribute[i], &n->attrs[i], n->name));
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(n->attrs[j].name, n->attrs[i].name) == 0) {
+				eml_err_set_detail("node %s: attribute %s twice", n->name,
+				    n->attrs[i].name);
+				EML_BAIL(EML_ERR_ONNX_ATTR);
+			}
+	}
+	return EML_OK;
+}
+
+static bool
+is_default_domain(const char *d)
+{
+	return d == NULL || d[0] == '\0' || strcmp(d, "ai.onnx") == 0;
+}
+
+/* A Constant node whose `value` is a tensor above the inline limit. */
+static bool
+is_big_constant(const struct eml_node *n)
+{
+	size_t numel = 0;
+
+	if (strcmp(n->op_type, "Constant") != 0 || !is_default_domain(n->domain) ||
+	    n->n_attrs != 1 || n->n_outputs != 1 || n->n_inputs != 0 ||
+	    n->outputs[0][0] == '\0')
+		return false;
+	if (strcmp(n->attrs[0].name, "value") != 0 || n->attrs[0].type != EML_ATTR_TENSOR)
+		return false;
+	if (eml_tensor_numel(n->attrs[0].t, &numel) != EML_OK)
+		return false;
+	return numel > EML_ONNX_CONST_INLINE_MAX;
+}
+
+/*
+ * Move big Constant values into initializers (named after the node's
+ * output) and drop those nodes. The initializer array was sized for it.
+ */
+static eml_err
+hoist_constants(struct eml_graph *g)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < g->n_nodes; i++) {
+		struct eml_node *n = &g->nodes[i];
+		if (is_big_constant(n)) {
+			struct eml_tensor *dst = &g->initializers[g->n_initializers];
+			char *nm = eml_strdup(n->outputs[0]);
+			EML_ENSURE(nm != NULL, EML_ERR_NOMEM);
+			*dst = *n->attrs[0].t;
+			if (dst->name != NULL)
+				eml_free_wipe(dst->name, strlen(dst->name));
+			dst->name = nm;
+			memset(n->attrs[0].t, 0, sizeof(*n->attrs[0].t)); /* transferred */
+			g->n_initializers++;
+			/* Free the node through a one-node graph view. */
+			{
+				struct eml_graph *tmp = eml_graph_new();
+				EML_ENSURE(tmp != NULL, EML_ERR_NOMEM);
+				tmp->nodes = eml_calloc(1, sizeof(*tmp->nodes));
+				if (tmp->nodes == NULL) {
+					eml_graph_free(tmp);
+					EML_BAIL(EML_ERR_NOMEM);
+				}
+				tmp->nodes[0] = *n;
+				tmp->n_nodes = 1;
+				eml_graph_free(tmp);
+			}
+			continue;
+		}
+		if (k != i)
+			g->nodes[k] = g->nodes[i];
+		k++;
+	}
+	for (size_t i = k; i < g->n_nodes; i++)
+		memset(&g->nodes[i], 0, sizeof(g->nodes[i]));
+	g->n_nodes = k;
+	return EML_OK;
+}
+
+/*
+ * Kahn's algorithm over tensor names. Defined names: graph inputs,
+ * initializers and node outputs, each defined once. Every non-empty node
+ * input must be defined; what remains unsorted is a cycle.
+ */
+static eml_err
+topo_sort(struct eml_graph *g)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_names defs = { 0 };
+	size_t *indeg = NULL, *order = NULL, *queue = NULL;
+	size_t *edge_start = NULL, *edges = NULL;
+	struct eml_node *sorted = NULL;
+	size_t nn = g->n_nodes, n_edges = 0, qh = 0, qt = 0, k = 0, total;
+	const size_t SRC = (size_t)-1;
+
+	if (eml_add_overflow(g->n_inputs, g->n_initializers, &total))
+		EML_FAIL(rc, EML_ERR_OVERFLOW);
+	for (size_t i = 0; i < nn; i++)
+		if (eml_add_overflow(total, g->nodes[i].n_outputs, &total))
+			EML_FAIL(rc, EML_ERR_OVERFLOW);
+	rc = eml_names_init(&defs, total);
+	if (rc != EML_OK)
+		goto out;
+	for (size_t i = 0; i < g->n_initializers; i++)
+		if (eml_names_put(&defs, g->initializers[i].name, SRC, NULL) != EML_OK) {
+			eml_err_set_detail("initializer %s defined twice", g->initializers[i].name);
+			EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
+		}
+	for (size_t i = 0; i < g->n_inputs; i++)
+		if (eml_names_put(&defs, g->inputs[i].name, SRC, NULL) != EML_OK) {
+			eml_err_set_detail("input %s defined twice", g->inputs[i].name);
+			EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
+		}
+	for (size_t i = 0; i < nn; i++)
+		for (size_t j = 0; j < g->nodes[i].n_outputs; j++) {
+			const char *o = g->nodes[i].outputs[j];
+			if (o[0] == '\0')
+				continue;
+			if (eml_names_put(&defs, o, i, NULL) != EML_OK) {
+				eml_err_set_detail("node %s: output %s is defined twice",
+				    g->nodes[i].name, o);
+				EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
+			}
+		}
+	indeg = eml_calloc(nn + 1, sizeof(size_t));
+	edge_start = eml_calloc(nn + 2, sizeof(size_t));
+	order = eml_calloc(nn + 1, sizeof(size_t));
+	queue = eml_calloc(nn + 1, sizeof(size_t));
+	if (indeg == NULL || edge_start == NULL || order == NULL || queue == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	/* Count producer -> consumer edges (one per input reference). */
+	for (size_t i = 0; i < nn; i++)
+		for (size_t j = 0; j < g->nodes[i].n_inputs; j++) {
+			const char *in = g->nodes[i].inputs[j];
+			size_t p;
+			if (in[0] == '\0')
+				continue;
+			if (!eml_names_get(&defs, in, &p)) {
+				eml_err_set_detail("node %s: input %s is not defined",
+				    g->nodes[i].name, in);
+				EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
+			}
+			if (p == SRC)
+				continue;
+			edge_start[p + 1]++;
+			indeg[i]++;
+			n_edges++;
+		}
+	for (size_t i = 0; i < nn; i++)
+		edge_start[i + 1] += edge_start[i];
+	edges = eml_calloc(n_edges + 1, sizeof(size_t));
+	if (edges == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	{
+		size_t *fill = queue; /* reuse as a cursor per producer */
+		for (size_t i = 0; i < nn; i++)
+			fill[i] = edge_start[i];
+		for (size_t i = 0; i < nn; i++)
+			for (size_t j = 0; j < g->nodes[i].n_inputs; j++) {
+				size_t p;
+				if (g->nodes[i].inputs[j][0] == '\0' ||
+				    !eml_names_get(&defs, g->nodes[i].inputs[j], &p) || p == SRC)
+					continue;
+				edges[fill[p]++] = i;
+			}
+	}
+	for (size_t i = 0; i < nn; i++)
+		if (indeg[i] == 0)
+			queue[qt++] = i;
+	while (qh < qt) {
+		size_t u = queue[qh++];
+		order[k++] = u;
+		for (size_t e = edge_start[u]; e < edge_start[u + 1]; e++)
+			if (--indeg[edges[e]] == 0)
+				queue[qt++] = edges[e];
+	}
+	if (k != nn) {
+		for (size_t i = 0; i < nn; i++)
+			if (indeg[i] != 0) {
+				eml_err_set_detail("cycle through node %s", g->nodes[i].name);
+				break;
+			}
+		EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
+	}
+	for (size_t i = 0; i < g->n_outputs; i++)
+		if (!eml_names_get(&defs, g->outputs[i].name, NULL)) {
+			eml_err_set_detail("graph output %s is not defined", g->outputs[i].name);
+			EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
+		}
+	if (nn > 0) {
+		sorted = eml_calloc(nn, sizeof(*sorted));
+		if (sorted == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+		for (size_t i = 0; i < nn; i++)
+			sorted[i] = g->nodes[order[i]];
+		EML_MEMCPY(g->nodes, sorted, nn * sizeof(*sorted));
+	}
+	rc = EML_OK;
+out:
+	eml_names_free(&defs);
+	eml_free(indeg);
+	eml_free(edge_start);
+	eml_free(order);
+	eml_free(queue);
+	eml_free(edges);
+	if (sorted != NULL)
+		eml_free_wipe(sorted, nn * sizeof(*sorted));
+	return rc;
+}
+
+static eml_err
+build_graph(const Emlonnx__ModelProto *mp, struct eml_graph *g)
+{
+	const Emlonnx__GraphProto *gp = mp->graph;
+	bool *is_init = NULL;
+	size_t n_big = 0;
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_names inits = { 0 };
+
+	g->opset = -1;
+	for (size_t i = 0; i < mp->n_opset_import; i++) {
+		const Emlonnx__OperatorSetIdProto *o = mp->opset_import[i];
+		if (is_default_domain(o->domain) && o->has_version)
+			g->opset = o->version;
+	}
+	/* IR version 1-2 files predate opset_import and mean opset 1. */
+	if (g->opset < 0 && mp->n_opset_import == 0 && mp->has_ir_version && mp->ir_version < 3)
+		g->opset = 1;
+	if (g->opset < 1 || g->opset > 1000) {
+		eml_err_set_detail("default-domain opset %lld", (long long)g->opset);
+		EML_FAIL(rc, EML_ERR_ONNX_OPSET);
+	}
+	if (gp->n_node > EML_ONNX_MAX_NODES || gp->n_initializer > EML_ONNX_MAX_INITIALIZERS) {
+		eml_err_set_detail("%zu nodes, %zu initializers", gp->n_node, gp->n_initializer);
+		EML_FAIL(rc, EML_ERR_ONNX_LIMIT);
+	}
+	if ((rc = eml_onnx_check_name(gp->name, true, "graph")) != EML_OK)
+		goto out;
+	if ((rc = dup_str(gp->name, &g->name)) != EML_OK)
+		goto out;
+
+	if (gp->n_node > 0) {
+		g->nodes = eml_calloc(gp->n_node, sizeof(*g->nodes));
+		if (g->nodes == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+	}
+	for (size_t i = 0; i < gp->n_node; i++) {
+		g->n_nodes = i + 1;
+		if ((rc = conv_node(gp->node[i], &g->nodes[i], i)) != EML_OK)
+			goto out;
+		if (is_big_constant(&g->nodes[i]))
+			n_big++;
+	}
+
+	g->initializers = eml_calloc(gp->n_initializer + n_big + 1, sizeof(*g->initializers));
+	if (g->initializers == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if ((rc = eml_names_init(&inits, gp->n_initializer)) != EML_OK)
+		goto out;
+	for (size_t i = 0; i < gp->n_initializer; i++) {
+		const Emlonnx__TensorProto *tp = gp->initializer[i];
+		if ((rc = eml_onnx_check_name(tp->name, false, "initializer")) != EML_OK)
+			goto out;
+		g->n_initializers = i + 1;
+		if ((rc = eml_onnx_tensor_from_proto(tp, &g->initializers[i], tp->name)) != EML_OK)
+			goto out;
+		if (eml_names_put(&inits, g->initializers[i].name, i, NULL) != EML_OK) {
+			eml_err_set_detail("initializer %s defined twice", tp->name);
+			EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
+		}
+	}
+	/* IR < 4 lists initializers among the graph inputs too: those are
+	 * weights, not model inputs. */
+	is_init = eml_calloc(gp->n_input + 1, sizeof(bool));
+	if (is_init == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	for (size_t i = 0; i < gp->n_input; i++)
+		is_init[i] = gp->input[i]->name != NULL &&
+		    eml_names_get(&inits, gp->input[i]->name, NULL);
+	if ((rc = conv_value_infos(gp->input, gp->n_input, &g->inputs, &g->n_inputs,
+	    is_init)) != EML_OK)
+		goto out;
+	if ((rc = conv_value_infos(gp->output, gp->n_output, &g->outputs, &g->n_outputs,
+	    NULL)) != EML_OK)
+		goto out;
+	if ((rc = conv_value_infos(gp->value_info, gp->n_value_info, &g->value_infos,
+	    &g->n_value_infos, NULL)) != EML_OK)
+		goto out;
+	if ((rc = hoist_constants(g)) != EML_OK)
+		goto out;
+	if ((rc = topo_sort(g)) != EML_OK)
+		goto out;
+	rc = EML_OK;
+out:
+	eml_names_free(&inits);
+	eml_free(is_init);
+	return rc;
+}
+
+eml_err
+eml_onnx_import(const uint8_t *bytes, size_t len, struct eml_graph **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	Emlonnx__ModelProto *mp = NULL;
+	struct eml_graph *g = NULL;
+
+	EML_ENSURE(out != NULL && (bytes != NULL || len == 0), EML_ERR_NULL);
+	*out = NULL;
+	if (len > EML_ONNX_MAX_BYTES) {
+		eml_err_set_detail("%zu bytes, limit %zu", len, EML_ONNX_MAX_BYTES);
+		EML_FAIL(rc, EML_ERR_ONNX_TOO_LARGE);
+	}
+	mp = emlonnx__model_proto__unpack(&eml_onnx_pb_allocator, len, bytes);
+	if (mp == NULL) {
+		eml_err_set_detail("ModelProto does not decode");
+		EML_FAIL(rc, EML_ERR_ONNX_DECODE);
+	}
+	if (mp->graph == NULL) {
+		eml_err_set_detail("model has no graph");
+		EML_FAIL(rc, EML_ERR_ONNX_DECODE);
+	}
+	g = eml_graph_new();
+	if (g == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if ((rc = build_graph(mp, g)) != EML_OK)
+		goto out;
+	*out = g;
+	g = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	if (mp != NULL)
+		emlonnx__model_proto__free_unpacked(mp, &eml_onnx_pb_allocator);
+	eml_graph_free(g);
+	return rc;
+}
+
+eml_err
+eml_onnx_import_file(const char *path, struct eml_graph **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+
+	rc = eml_onnx_read_file(path, EML_ONNX_MAX_BYTES, &bytes, &len);
+	if (rc != EML_OK)
+		goto out;
+	rc = eml_onnx_import(bytes, len, out);
+out:
+	if (bytes != NULL)
+		eml_free_wipe(bytes, len);
+	return rc;
+}

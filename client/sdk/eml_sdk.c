@@ -1,0 +1,605 @@
+/*
+ * libeml sessions: connect, attest (verify, then derive keys), infer,
+ * summary, close (include/eml/eml.h).
+ *
+ * The one rule that matters most is in eml_client_attest: the only thing
+ * sent before the attestation document verified is the hello (a fresh
+ * nonce and an ephemeral public key). Keys can only be derived from the
+ * agent key inside a verified document (eml_channel_client_finish), and
+ * eml_client_infer refuses to run on a handle that is not attested, so no
+ * topology or input byte can leave on a failed verification.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+
+#include "attestation/eml_attest.h"
+#include "client/sdk/eml_sdk_int.h"
+#include "eml_channel.h"
+#include "eml_frame.h"
+#include "eml_io.h"
+#include "eml_mem.h"
+
+#define SDK_MAX_IO 64
+
+/* ---------------------------------------------------------------- frames */
+
+static eml_err
+send_env(struct eml_client *c, uint32_t type, const uint8_t *rid, const uint8_t *body,
+    size_t n)
+{
+	struct eml_envelope env;
+
+	memset(&env, 0, sizeof(env));
+	env.version = EML_PROTO_VERSION;
+	env.type = type;
+	EML_MEMCPY(env.request_id, rid, EML_REQUEST_ID_LEN);
+	env.body = body;
+	env.body_len = n;
+	eml_buf_reset(&c->tx);
+	EML_GUARD(eml_envelope_pack(&env, c->frame_max, &c->tx));
+	return eml_frame_write(c->fd, c->tx.data, c->tx.len, c->frame_max,
+	    eml_deadline_in_ms(c->timeout_ms));
+}
+
+static eml_err
+recv_env(struct eml_client *c, struct eml_envelope *env)
+{
+	EML_GUARD(eml_frame_read(c->fd, c->frame_max, eml_deadline_in_ms(c->timeout_ms), &c->rx));
+	return eml_envelope_unpack(env, c->rx.data, c->rx.len, c->frame_max);
+}
+
+/* A plain Error from the agent or the proxy: its code becomes ours. The
+ * message is not trusted further than a log line. */
+static eml_err
+peer_error(const struct eml_envelope *env)
+{
+	ProtobufCMessage *m = NULL;
+	eml_err code = EML_ERR_PROTO_PEER_ERROR;
+
+	if (eml_msg_unpack(&eml__v1__error__descriptor, env->body, env->body_len,
+	    env->body_len, &m) == EML_OK) {
+		const Eml__V1__Error *e = (const Eml__V1__Error *)m;
+
+		if (e->code != 0 && e->code < 1000)
+			code = (eml_err)e->code;
+		eml_err_set_detail("peer error %u: %.200s", e->code,
+		    e->message != NULL ? e->message : "");
+		eml_msg_free(m);
+	}
+	return code;
+}
+
+/* ---------------------------------------------------------------- connect */
+
+EML_API int
+eml_client_connect(const char *addr, struct eml_client **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_client *c = NULL;
+	struct eml_addr a;
+	char buf[EML_ADDR_STR_MAX + 8];
+
+	eml_err_clear_detail();
+	if (addr == NULL || out == NULL)
+		EML_FAIL(rc, EML_ERR_USAGE);
+	*out = NULL;
+	if ((rc = eml_mem_init()) != EML_OK)
+		goto out;
+	/* HOST:PORT is short for tcp:HOST:PORT. */
+	if (strncmp(addr, "tcp:", 4) != 0 && strchr(addr, ':') != NULL &&
+	    strncmp(addr, "unix:", 5) != 0 && strncmp(addr, "vsock:", 6) != 0)
+		(void)snprintf(buf, sizeof(buf), "tcp:%s", addr);
+	else
+		(void)snprintf(buf, sizeof(buf), "%s", addr);
+	if ((rc = eml_addr_parse(buf, &a)) != EML_OK)
+		goto out;
+	c = eml_calloc(1, sizeof(*c));
+	if (c == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	c->fd = -1;
+	c->timeout_ms = EML_SDK_TIMEOUT_DEFAULT_MS;
+	c->frame_max = EML_FRAME_MAX_DEFAULT;
+	eml_buf_init(&c->rx, c->frame_max);
+	eml_buf_init(&c->tx, c->frame_max);
+	if ((rc = eml_transport_connect(&a, eml_deadline_in_ms(c->timeout_ms), &c->fd)) != EML_OK)
+		goto out;
+	c->state = EML_SDK_CONNECTED;
+	*out = c;
+	c = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_client_close(c);
+	eml_sdk_note(NULL, rc);
+	return (int)rc;
+}
+
+EML_API int
+eml_client_set_timeout(struct eml_client *c, unsigned ms)
+{
+	if (c == NULL)
+		return (int)EML_ERR_USAGE;
+	c->timeout_ms = ms == 0 ? EML_SDK_TIMEOUT_DEFAULT_MS : (int64_t)ms;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- attest */
+
+static eml_err
+read_small_file(const char *path, size_t max, struct eml_buf *out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	uint8_t *w = NULL;
+	size_t got = 0;
+
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		eml_err_set_detail("cannot open %s: %s", path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	if (st.st_size <= 0 || (uint64_t)st.st_size > max) {
+		eml_err_set_detail("%s: size outside 1..%zu", path, max);
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	if ((rc = eml_buf_extend(out, (size_t)st.st_size, &w)) != EML_OK)
+		goto out;
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, w + got, (size_t)st.st_size - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			eml_err_set_detail("cannot read %s", path);
+			EML_FAIL(rc, EML_ERR_FILE);
+		}
+		got += (size_t)r;
+	}
+	rc = EML_OK;
+out:
+	if (fd >= 0)
+		(void)close(fd);
+	return rc;
+}
+
+/* The trust root the policy names: inline PEM, or a path relative to the
+ * policy file. */
+static eml_err
+load_root(const char *policy_path, const struct eml_attest_policy *pol,
+    struct eml_attest_root **root, struct eml_buf *pem)
+{
+	char dir[4096], path[8192];
+
+	if (pol->root_pem_len > 0) {
+		EML_GUARD(eml_buf_append(pem, pol->root_pem, pol->root_pem_len));
+	} else if (pol->root_path[0] != '\0') {
+		if (pol->root_path[0] == '/') {
+			(void)snprintf(path, sizeof(path), "%s", pol->root_path);
+		} else {
+			(void)snprintf(dir, sizeof(dir), "%s", policy_path);
+			(void)snprintf(path, sizeof(path), "%s/%s", dirname(dir), pol->root_path);
+		}
+		EML_GUARD(read_small_file(path, 65536, pem));
+	} else {
+		/* DESIGN §5: no default root, the caller must name one. */
+		eml_err_set_detail("the client policy names no trust_root");
+		EML_BAIL(EML_ERR_ATTEST_POLICY);
+	}
+	return eml_attest_root_load(pem->data, pem->len, root);
+}
+
+/* Subject of the root for the summary, and the producer judged from it:
+ * only the AWS Nitro root stands for real hardware. */
+static void
+describe_root(const struct eml_buf *pem, struct eml_client_summary *s)
+{
+	BIO *bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+	X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	char cn[128] = "";
+
+	if (x != NULL)
+		(void)X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
+		    (int)sizeof(cn));
+	(void)snprintf(s->root, sizeof(s->root), "%s", cn[0] != '\0' ? cn : "unknown");
+	(void)snprintf(s->producer, sizeof(s->producer), "%s",
+	    strcmp(cn, "aws.nitro-enclaves") == 0 ? "nsm" : "sim");
+	X509_free(x);
+	BIO_free(bio);
+}
+
+static void
+fill_summary(struct eml_client *c, const struct eml_attest_doc *doc,
+    const struct eml_attest_policy *pol)
+{
+	struct eml_client_summary *s = &c->summary;
+
+	(void)snprintf(s->module_id, sizeof(s->module_id), "%.127s", doc->module_id);
+	s->timestamp_ms = doc->timestamp_ms;
+	s->n_pcrs = 0;
+	for (unsigned i = 0; i < EML_ATTEST_PCR_COUNT && s->n_pcrs < EML_CLIENT_MAX_PCRS; i++) {
+		if ((pol->pcr_mask & (1u << i)) == 0 || doc->pcr_len[i] != 48)
+			continue;
+		s->pcrs[s->n_pcrs].index = i;
+		EML_MEMCPY(s->pcrs[s->n_pcrs].value, doc->pcr[i], 48);
+		s->n_pcrs++;
+	}
+	s->policy_digest_len = doc->user_data.present && doc->user_data.len <= 64 ?
+	    doc->user_data.len : 0;
+	EML_MEMCPY(s->policy_digest, doc->user_data.data, s->policy_digest_len);
+	EML_MEMCPY(s->session_id, c->session_id, sizeof(s->session_id));
+}
+
+static eml_err
+handshake(struct eml_client *c, const char *policy_path)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_buf pbytes, hello, pem;
+	struct eml_attest_policy *pol = NULL;
+	struct eml_attest_root *root = NULL;
+	struct eml_attest_doc *doc = NULL;
+	ProtobufCMessage *m = NULL;
+	const Eml__V1__AttestationResponse *ar;
+	struct eml_envelope env;
+
+	memset(&env, 0, sizeof(env));
+	eml_buf_init(&pbytes, EML_ATTEST_POLICY_FILE_MAX);
+	eml_buf_init(&hello, 4096);
+	eml_buf_init(&pem, 65536);
+	pol = eml_calloc(1, sizeof(*pol));
+	doc = eml_calloc(1, sizeof(*doc));
+	if (pol == NULL || doc == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	/* Everything local first: a bad policy file costs no round trip. */
+	if ((rc = read_small_file(policy_path, EML_ATTEST_POLICY_FILE_MAX, &pbytes)) != EML_OK)
+		goto out;
+	if ((rc = eml_attest_policy_parse(pbytes.data, pbytes.len, pol)) != EML_OK)
+		goto out;
+	if ((rc = load_root(policy_path, pol, &root, &pem)) != EML_OK)
+		goto out;
+	if ((rc = eml_channel_client_new(&c->ch, &hello)) != EML_OK)
+		goto out;
+	/* DESIGN §3 step 5: the document must carry our nonce and a key. */
+	if ((rc = eml_channel_client_nonce(c->ch, pol->nonce)) != EML_OK)
+		goto out;
+	pol->nonce_set = true;
+	pol->nonce_len = EML_HELLO_NONCE_LEN;
+	pol->require_public_key = true;
+	randombytes_buf(c->session_id, sizeof(c->session_id));
+	rc = send_env(c, EML_MSG_CLIENT_HELLO, c->session_id, hello.data, hello.len);
+	/* A peer that refused us (busy) may have closed before our hello
+	 * arrived: its Error frame can still be waiting to be read. */
+	if (rc != EML_OK && rc != EML_ERR_IO_EOF)
+		goto out;
+	{
+		eml_err rrc = recv_env(c, &env);
+
+		if (rrc != EML_OK) {
+			rc = rc == EML_OK ? rrc : rc;
+			goto out;
+		}
+	}
+	if (env.type == EML_MSG_ERROR) {
+		rc = peer_error(&env);
+		goto out;
+	}
+	/* The hello did not go out whole: only an Error can answer that. */
+	if (rc != EML_OK)
+		goto out;
+	if (env.type != EML_MSG_ATTESTATION_RESPONSE) {
+		eml_err_set_detail("expected ATTESTATION_RESPONSE, got %s",
+		    eml_msg_type_name(env.type));
+		EML_FAIL(rc, EML_ERR_PROTO_MSG_TYPE);
+	}
+	if ((rc = eml_msg_unpack(&eml__v1__attestation_response__descriptor, env.body,
+	    env.body_len, env.body_len, &m)) != EML_OK)
+		goto out;
+	ar = (const Eml__V1__AttestationResponse *)m;
+	if ((rc = eml_attestation_response_check(ar)) != EML_OK)
+		goto out;
+	/* DESIGN §3 step 5, fail closed: signature, chain to the named root
+	 * now, nonce, freshness, PCRs, policy digest. */
+	if ((rc = eml_attest_verify(ar->attestation_document.data, ar->attestation_document.len,
+	    root, EML_ATTEST_AT_NOW, 0, pol, doc)) != EML_OK)
+		goto out;
+	if (!doc->public_key.present || doc->public_key.len != EML_X25519_KEY_LEN) {
+		eml_err_set_detail("attestation public_key is not a 32-byte X25519 key");
+		EML_FAIL(rc, EML_ERR_ATTEST_PUBLIC_KEY);
+	}
+	/* Step 6: keys from the verified key, bound to the exact bytes. */
+	if ((rc = eml_channel_client_finish(c->ch, env.body, env.body_len, doc->public_key.data)) !=
+	    EML_OK)
+		goto out;
+	fill_summary(c, doc, pol);
+	describe_root(&pem, &c->summary);
+	rc = EML_OK;
+out:
+	eml_msg_free(m);
+	eml_envelope_clear(&env);
+	eml_attest_root_free(root);
+	eml_free(doc);
+	eml_free_wipe(pol, pol == NULL ? 0 : sizeof(*pol));
+	eml_buf_free(&pbytes);
+	eml_buf_free(&hello);
+	eml_buf_free(&pem);
+	return rc;
+}
+
+static void
+kill_session(struct eml_client *c)
+{
+	c->state = EML_SDK_DEAD;
+	eml_channel_free(c->ch);
+	c->ch = NULL;
+	if (c->fd >= 0)
+		(void)close(c->fd);
+	c->fd = -1;
+}
+
+EML_API int
+eml_client_attest(struct eml_client *c, const char *policy_path)
+{
+	eml_err rc;
+
+	eml_err_clear_detail();
+	if (c == NULL || policy_path == NULL)
+		return (int)EML_ERR_USAGE;
+	if (c->state != EML_SDK_CONNECTED) {
+		eml_err_set_detail("attest is allowed once, on a fresh connection");
+		rc = EML_ERR_SESSION_STATE;
+		eml_sdk_note(c, rc);
+		return (int)rc;
+	}
+	rc = handshake(c, policy_path);
+	if (rc == EML_OK)
+		c->state = EML_SDK_ATTESTED;
+	else
+		kill_session(c); /* nothing but the hello was sent */
+	eml_sdk_note(c, rc);
+	return (int)rc;
+}
+
+EML_API int
+eml_client_summary(const struct eml_client *c, struct eml_client_summary *out)
+{
+	if (c == NULL || out == NULL)
+		return (int)EML_ERR_USAGE;
+	if (c->state != EML_SDK_ATTESTED)
+		return (int)EML_ERR_SESSION_NOT_ATTESTED;
+	*out = c->summary;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- infer */
+
+static eml_err
+encode_request(const struct eml_client_model *m, const struct eml_client_tensor *inputs,
+    size_t n, struct eml_buf *pt)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	Eml__V1__InferRequest req = EML__V1__INFER_REQUEST__INIT;
+	Eml__V1__Tensor tv[SDK_MAX_IO];
+	Eml__V1__Tensor *tp[SDK_MAX_IO];
+	uint64_t dims[SDK_MAX_IO][EML_CLIENT_MAX_RANK];
+
+	if (n == 0 || n > SDK_MAX_IO) {
+		eml_err_set_detail("between 1 and %d input tensors", SDK_MAX_IO);
+		EML_FAIL(rc, EML_ERR_USAGE);
+	}
+	for (size_t i = 0; i < n; i++) {
+		Eml__V1__Tensor init = EML__V1__TENSOR__INIT;
+		size_t want = 0;
+
+		if ((rc = eml_sdk_tensor_size(&inputs[i], &want)) != EML_OK)
+			goto out;
+		if (want != inputs[i].nbytes || (inputs[i].data == NULL && want != 0) ||
+		    inputs[i].name == NULL) {
+			eml_err_set_detail("input %zu: name, shape, type and data disagree", i);
+			EML_FAIL(rc, EML_ERR_USAGE);
+		}
+		tv[i] = init;
+		tv[i].name = (char *)(uintptr_t)inputs[i].name;
+		tv[i].dtype = (Eml__V1__DType)inputs[i].dtype;
+		tv[i].n_dims = inputs[i].rank;
+		for (size_t d = 0; d < inputs[i].rank; d++)
+			dims[i][d] = inputs[i].dims[d];
+		tv[i].dims = dims[i];
+		tv[i].data.data = (uint8_t *)(uintptr_t)inputs[i].data;
+		tv[i].data.len = inputs[i].nbytes;
+		tp[i] = &tv[i];
+	}
+	req.topology_key.data = m->topo;
+	req.topology_key.len = m->topo_len;
+	if (m->sig != NULL) {
+		req.model_signature.data = m->sig;
+		req.model_signature.len = m->sig_len;
+	}
+	req.n_inputs = n;
+	req.inputs = tp;
+	rc = eml_msg_pack(&req.base, pt);
+out:
+	return rc;
+}
+
+static eml_err
+decode_response(const struct eml_buf *pt, struct eml_client_tensor **outs, size_t *n_outs)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	ProtobufCMessage *m = NULL;
+	const Eml__V1__InferResponse *r;
+	struct eml_client_tensor *t = NULL;
+	size_t n = 0;
+
+	if ((rc = eml_msg_unpack(&eml__v1__infer_response__descriptor, pt->data, pt->len,
+	    pt->len, &m)) != EML_OK)
+		goto out;
+	r = (const Eml__V1__InferResponse *)m;
+	if (r->n_outputs == 0 || r->n_outputs > SDK_MAX_IO)
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	t = eml_calloc(r->n_outputs, sizeof(*t));
+	if (t == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	for (n = 0; n < r->n_outputs; n++) {
+		const Eml__V1__Tensor *o = r->outputs[n];
+
+		if (o->n_dims > EML_CLIENT_MAX_RANK)
+			EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+		if ((rc = eml_sdk_tensor_fill(&t[n], o->name, (int)o->dtype, o->n_dims, o->dims,
+		    o->data.data, o->data.len)) != EML_OK)
+			goto out;
+	}
+	*outs = t;
+	*n_outs = n;
+	t = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_client_tensors_free(t, n);
+	eml_msg_free(m);
+	return rc;
+}
+
+/* Agent refusals that leave the session usable: the agent answered a
+ * request it could open with a plain Error and kept the session. */
+static bool
+session_survives(eml_err rc)
+{
+	int cat = eml_err_category(rc);
+
+	if (rc == EML_ERR_BUSY || rc == EML_ERR_SESSION_STATE || rc == EML_ERR_SESSION_CLOSED)
+		return false;
+	if ((int)rc >= 750 && (int)rc < 800) /* proxy: agent lost, ... */
+		return false;
+	return cat == 500 || cat == 600 || cat == 700;
+}
+
+EML_API int
+eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
+    const struct eml_client_tensor *inputs, size_t n_inputs, struct eml_client_tensor **outs,
+    size_t *n_outs)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_buf pt, ct;
+	struct eml_envelope hdr, env;
+	uint8_t rid[EML_REQUEST_ID_LEN];
+	bool fatal = true;
+
+	memset(&env, 0, sizeof(env));
+	eml_buf_init_secure(&pt, EML_FRAME_MAX_DEFAULT);
+	eml_buf_init(&ct, EML_FRAME_MAX_DEFAULT);
+	eml_err_clear_detail();
+	if (outs != NULL)
+		*outs = NULL;
+	if (n_outs != NULL)
+		*n_outs = 0;
+	if (c == NULL || m == NULL || outs == NULL || n_outs == NULL ||
+	    (inputs == NULL && n_inputs != 0)) {
+		fatal = false;
+		EML_FAIL(rc, EML_ERR_USAGE);
+	}
+	if (c->state != EML_SDK_ATTESTED) {
+		/* The gate: nothing secret leaves an unattested handle. */
+		fatal = false;
+		EML_FAIL(rc, EML_ERR_SESSION_NOT_ATTESTED);
+	}
+	if ((rc = encode_request(m, inputs, n_inputs, &pt)) != EML_OK) {
+		fatal = false;
+		goto out;
+	}
+	randombytes_buf(rid, sizeof(rid));
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.version = EML_PROTO_VERSION;
+	hdr.type = EML_MSG_INFER_REQUEST;
+	EML_MEMCPY(hdr.request_id, rid, sizeof(rid));
+	if ((rc = eml_channel_seal(c->ch, &hdr, pt.data, pt.len, &ct)) != EML_OK)
+		goto out;
+	eml_buf_reset(&pt);
+	rc = send_env(c, EML_MSG_INFER_REQUEST, rid, ct.data, ct.len);
+	/* The peer may have ended the session (and said why in an Error
+	 * frame) before our request went out: read that reason if it is
+	 * there, rather than reporting a bare EOF. */
+	if (rc != EML_OK && rc != EML_ERR_IO_EOF)
+		goto out;
+	{
+		eml_err rrc = recv_env(c, &env);
+
+		if (rrc != EML_OK) {
+			rc = rc == EML_OK ? rrc : rc;
+			goto out;
+		}
+		if (rc != EML_OK && env.type != EML_MSG_ERROR)
+			goto out;
+	}
+	if (env.type == EML_MSG_ERROR) {
+		rc = peer_error(&env);
+		fatal = !session_survives(rc);
+		goto out;
+	}
+	if (env.type != EML_MSG_INFER_RESPONSE) {
+		eml_err_set_detail("expected INFER_RESPONSE, got %s", eml_msg_type_name(env.type));
+		EML_FAIL(rc, EML_ERR_PROTO_MSG_TYPE);
+	}
+	if (sodium_memcmp(env.request_id, rid, sizeof(rid)) != 0) {
+		eml_err_set_detail("response for another request");
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	}
+	if ((rc = eml_channel_open(c->ch, &env, &pt)) != EML_OK)
+		goto out;
+	if ((rc = decode_response(&pt, outs, n_outs)) != EML_OK)
+		goto out;
+	c->requests++;
+	fatal = false;
+	rc = EML_OK;
+out:
+	if (rc != EML_OK && fatal && c != NULL)
+		kill_session(c);
+	eml_envelope_clear(&env);
+	eml_buf_free(&pt);
+	eml_buf_free_nowipe(&ct);
+	eml_sdk_note(c, rc);
+	return (int)rc;
+}
+
+/* ---------------------------------------------------------------- close */
+
+EML_API void
+eml_client_close(struct eml_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->state == EML_SDK_ATTESTED && c->ch != NULL && c->fd >= 0) {
+		Eml__V1__Close cl = EML__V1__CLOSE__INIT;
+		struct eml_envelope hdr;
+		struct eml_buf pt, ct;
+		uint8_t rid[EML_REQUEST_ID_LEN];
+
+		/* Best effort goodbye: the agent wipes the session at once
+		 * instead of at its idle timeout. */
+		eml_buf_init(&pt, 64);
+		eml_buf_init(&ct, 256);
+		randombytes_buf(rid, sizeof(rid));
+		memset(&hdr, 0, sizeof(hdr));
+		hdr.version = EML_PROTO_VERSION;
+		hdr.type = EML_MSG_CLOSE;
+		EML_MEMCPY(hdr.request_id, rid, sizeof(rid));
+		c->timeout_ms = 1000;
+		if (eml_msg_pack(&cl.base, &pt) != EML_OK ||
+		    eml_channel_seal(c->ch, &hdr, pt.data, pt.len, &ct) != EML_OK ||
+		    send_env(c, EML_MSG_CLOSE, rid, ct.data, ct.len) != EML_OK)
+			eml_err_clear_detail();
+		eml_buf_free(&pt);
+		eml_buf_free_nowipe(&ct);
+	}
+	kill_session(c);
+	eml_buf_free_nowipe(&c->rx);
+	eml_buf_free_nowipe(&c->tx);
+	eml_free_wipe(c, sizeof(*c));
+}

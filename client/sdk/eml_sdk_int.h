@@ -1,0 +1,57 @@
+/* libeml internals shared by client/sdk/eml_sdk*.c. Not installed. */
+#ifndef EML_SDK_INT_H
+#define EML_SDK_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eml/eml.h"
+#include "eml_buf.h"
+#include "eml_envelope.h"
+#include "eml_err.h"
+#include "eml_transport.h"
+
+#define EML_SDK_TOPO_MAX ((size_t)64 << 20)
+#define EML_SDK_TIMEOUT_DEFAULT_MS 60000
+
+enum eml_sdk_state {
+	EML_SDK_CONNECTED = 0, /* TCP up, nothing sent */
+	EML_SDK_ATTESTED,      /* document verified, keys derived */
+	EML_SDK_DEAD,          /* failed or closed: only eml_client_close */
+};
+
+struct eml_channel;
+
+struct eml_client {
+	int fd;
+	enum eml_sdk_state state;
+	int64_t timeout_ms;
+	size_t frame_max;
+	uint8_t session_id[EML_REQUEST_ID_LEN];
+	struct eml_channel *ch;
+	struct eml_client_summary summary;
+	uint64_t requests;
+	struct eml_buf rx; /* raw frames (ciphertext) */
+	struct eml_buf tx;
+	char detail[256];
+};
+
+struct eml_client_model {
+	uint8_t *topo; /* eml_secure_alloc */
+	size_t topo_len;
+	uint8_t *sig;  /* model.sig when present */
+	size_t sig_len;
+};
+
+/* Copy the thread's error detail into the handle (or thread slot for
+ * NULL) after a public call. */
+void eml_sdk_note(struct eml_client *c, eml_err rc);
+/* Bytes of a tensor from its shape and dtype. EML_ERR_USAGE for an
+ * unknown dtype or rank, EML_ERR_OVERFLOW. */
+eml_err eml_sdk_tensor_size(const struct eml_client_tensor *t, size_t *nbytes) EML_MUST_USE;
+/* Fill an owned tensor, copying name and data; nbytes must match. */
+eml_err eml_sdk_tensor_fill(struct eml_client_tensor *dst, const char *name, int dtype,
+    size_t rank, const uint64_t *dims, const void *data, size_t nbytes) EML_MUST_USE;
+
+#endif

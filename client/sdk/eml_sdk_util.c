@@ -1,0 +1,278 @@
+/* libeml: the parts of the public API that need no session: version,
+ * error strings, tensors and their files, models. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/sdk/eml_sdk_int.h"
+#include "model/eml_onnx_tensor.h"
+#include "eml/eml.h"
+#include "eml_mem.h"
+
+_Static_assert(EML_CLIENT_MAX_RANK == EML_MAX_RANK, "rank limits agree");
+_Static_assert((int)EML_CLIENT_DT_FLOAT == (int)EML_DT_FLOAT, "dtype numbers agree");
+_Static_assert((int)EML_CLIENT_DT_UINT64 == (int)EML_DT_UINT64, "dtype numbers agree");
+
+EML_API const char *
+eml_version(void)
+{
+	return EML_VERSION_STRING;
+}
+
+EML_API const char *
+eml_client_strerror(int code)
+{
+	return eml_strerror((eml_err)code);
+}
+
+EML_API const char *
+eml_client_error_name(int code)
+{
+	return eml_err_name((eml_err)code);
+}
+
+/* Thread-local detail for calls without a handle. */
+static _Thread_local char tls_detail[256];
+_Static_assert(sizeof(tls_detail) == sizeof(((struct eml_client *)0)->detail), "detail sizes");
+
+void
+eml_sdk_note(struct eml_client *c, eml_err rc)
+{
+	char *dst = c != NULL ? c->detail : tls_detail;
+	size_t n = sizeof(tls_detail); /* == sizeof(c->detail) */
+
+	if (rc == EML_OK)
+		dst[0] = '\0';
+	else
+		(void)snprintf(dst, n, "%s", eml_err_detail());
+}
+
+EML_API const char *
+eml_client_detail(const struct eml_client *c)
+{
+	return c != NULL ? c->detail : tls_detail;
+}
+
+EML_API void
+eml_client_tensors_free(struct eml_client_tensor *t, size_t n)
+{
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		eml_free((void *)(uintptr_t)t[i].name);
+		/* Output tensors are plaintext results: wipe them. */
+		eml_free_wipe((void *)(uintptr_t)t[i].data, t[i].nbytes);
+	}
+	eml_free_wipe(t, n * sizeof(*t));
+}
+
+eml_err
+eml_sdk_tensor_size(const struct eml_client_tensor *t, size_t *nbytes)
+{
+	size_t n = eml_dtype_size((enum eml_dtype)t->dtype);
+
+	EML_ENSURE(n != 0, EML_ERR_USAGE);
+	EML_ENSURE(t->rank <= EML_CLIENT_MAX_RANK, EML_ERR_USAGE);
+	for (size_t d = 0; d < t->rank; d++)
+		EML_ENSURE(!eml_mul_overflow(n, (size_t)t->dims[d], &n), EML_ERR_OVERFLOW);
+	*nbytes = n;
+	return EML_OK;
+}
+
+/* Fill an owned public tensor from parts (copies name and data). */
+eml_err
+eml_sdk_tensor_fill(struct eml_client_tensor *dst, const char *name, int dtype,
+    size_t rank, const uint64_t *dims, const void *data, size_t nbytes)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	char *nm = NULL;
+	void *d = NULL;
+	size_t want = 0;
+
+	memset(dst, 0, sizeof(*dst));
+	if (rank > EML_CLIENT_MAX_RANK)
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	dst->dtype = dtype;
+	dst->rank = rank;
+	for (size_t i = 0; i < rank; i++)
+		dst->dims[i] = dims[i];
+	if ((rc = eml_sdk_tensor_size(dst, &want)) != EML_OK || want != nbytes) {
+		eml_err_set_detail("tensor data length disagrees with its shape and type");
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	}
+	nm = eml_strdup(name != NULL ? name : "");
+	d = eml_alloc(nbytes == 0 ? 1 : nbytes);
+	if (nm == NULL || d == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	EML_MEMCPY(d, data, nbytes);
+	dst->name = nm;
+	dst->data = d;
+	dst->nbytes = nbytes;
+	nm = NULL;
+	d = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_free(nm);
+	eml_free(d);
+	if (rc != EML_OK)
+		memset(dst, 0, sizeof(*dst));
+	return rc;
+}
+
+EML_API int
+eml_client_tensor_load(const char *path, struct eml_client_tensor **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_tensor t;
+	struct eml_client_tensor *ct = NULL;
+	uint64_t dims[EML_MAX_RANK];
+
+	memset(&t, 0, sizeof(t));
+	eml_err_clear_detail();
+	if (path == NULL || out == NULL)
+		EML_FAIL(rc, EML_ERR_USAGE);
+	*out = NULL;
+	if ((rc = eml_onnx_tensor_read_file(path, &t)) != EML_OK)
+		goto out;
+	if (t.rank < 0 || t.rank > EML_MAX_RANK)
+		EML_FAIL(rc, EML_ERR_MODEL);
+	for (int i = 0; i < t.rank; i++)
+		dims[i] = (uint64_t)t.dims[i];
+	ct = eml_calloc(1, sizeof(*ct));
+	if (ct == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if ((rc = eml_sdk_tensor_fill(ct, t.name, (int)t.dtype, (size_t)t.rank, dims, t.data,
+	    t.nbytes)) != EML_OK)
+		goto out;
+	*out = ct;
+	ct = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_tensor_clear(&t);
+	eml_free(ct);
+	eml_sdk_note(NULL, rc);
+	return (int)rc;
+}
+
+EML_API int
+eml_client_tensor_save(const char *path, const struct eml_client_tensor *ct)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_tensor t;
+	size_t want = 0;
+
+	memset(&t, 0, sizeof(t));
+	eml_err_clear_detail();
+	if (path == NULL || ct == NULL || (ct->data == NULL && ct->nbytes != 0))
+		EML_FAIL(rc, EML_ERR_USAGE);
+	if ((rc = eml_sdk_tensor_size(ct, &want)) != EML_OK)
+		goto out;
+	if (want != ct->nbytes) {
+		eml_err_set_detail("tensor data length disagrees with its shape and type");
+		EML_FAIL(rc, EML_ERR_USAGE);
+	}
+	/* A view: the writer only reads. */
+	t.name = (char *)(uintptr_t)(ct->name != NULL ? ct->name : "");
+	t.dtype = (enum eml_dtype)ct->dtype;
+	t.rank = (int)ct->rank;
+	for (size_t i = 0; i < ct->rank; i++)
+		t.dims[i] = (int64_t)ct->dims[i];
+	t.data = (void *)(uintptr_t)ct->data;
+	t.nbytes = ct->nbytes;
+	t.owned = false;
+	rc = eml_onnx_tensor_write_file(&t, path);
+out:
+	eml_sdk_note(NULL, rc);
+	return (int)rc;
+}
+
+/* Read a small file completely into eml_secure_alloc memory. */
+static eml_err
+read_secret_file(const char *path, size_t max, uint8_t **data, size_t *len)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	int fd = -1;
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t got = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		eml_err_set_detail("cannot open %s: %s", path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	if (st.st_size <= 0 || (uint64_t)st.st_size > max) {
+		eml_err_set_detail("%s: size %lld outside 1..%zu", path, (long long)st.st_size, max);
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	buf = eml_secure_alloc((size_t)st.st_size);
+	if (buf == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			eml_err_set_detail("cannot read %s", path);
+			EML_FAIL(rc, EML_ERR_FILE);
+		}
+		got += (size_t)r;
+	}
+	*data = buf;
+	*len = got;
+	buf = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	if (fd >= 0)
+		(void)close(fd);
+	eml_secure_free(buf);
+	return rc;
+}
+
+EML_API int
+eml_client_model_open(const char *dir, struct eml_client_model **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_client_model *m = NULL;
+	char path[4096];
+	struct stat st;
+
+	eml_err_clear_detail();
+	if (dir == NULL || out == NULL)
+		EML_FAIL(rc, EML_ERR_USAGE);
+	*out = NULL;
+	m = eml_calloc(1, sizeof(*m));
+	if (m == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if ((size_t)snprintf(path, sizeof(path), "%s/model.topo", dir) >= sizeof(path))
+		EML_FAIL(rc, EML_ERR_USAGE);
+	if ((rc = read_secret_file(path, EML_SDK_TOPO_MAX, &m->topo, &m->topo_len)) != EML_OK)
+		goto out;
+	/* The publisher signature is optional and public. */
+	if ((size_t)snprintf(path, sizeof(path), "%s/model.sig", dir) >= sizeof(path))
+		EML_FAIL(rc, EML_ERR_USAGE);
+	if (stat(path, &st) == 0 &&
+	    (rc = read_secret_file(path, 4096, &m->sig, &m->sig_len)) != EML_OK)
+		goto out;
+	*out = m;
+	m = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_client_model_close(m);
+	eml_sdk_note(NULL, rc);
+	return (int)rc;
+}
+
+EML_API void
+eml_client_model_close(struct eml_client_model *m)
+{
+	if (m == NULL)
+		return;
+	eml_secure_free(m->topo);
+	eml_secure_free(m->sig);
+	eml_free_wipe(m, sizeof(*m));
+}

@@ -1,0 +1,182 @@
+/*
+ * Engine internals shared by the planner (eml_engine.c) and the operator
+ * files (ops_*.c). Not a public interface.
+ */
+#ifndef EML_ENGINE_INT_H
+#define EML_ENGINE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eml_engine.h"
+#include "common/eml_names.h"
+#include "engine/kernels/eml_kernels.h"
+
+enum vkind {
+	VK_NONE = 0, /* not produced yet (or unused) */
+	VK_CONST,    /* known at planning time */
+	VK_INPUT,    /* model input, copied into the arena at run */
+	VK_ACT,      /* computed at run time, lives in the arena */
+};
+
+/* One tensor name of the graph, specialised to the plan's shapes. */
+struct val {
+	const char *name; /* borrowed from the graph */
+	enum eml_dtype dt;
+	int rank;
+	int64_t dims[EML_MAX_RANK];
+	size_t numel, nbytes;
+	enum vkind kind;
+	void *data;      /* CONST: the bytes; ACT/INPUT: set after layout */
+	bool owned;      /* data is eml_secure_alloc'ed by the plan */
+	int alias;       /* ACT sharing the buffer of this value, or -1 */
+	int last;        /* last step reading it (INT32_MAX for outputs) */
+	int nuses;       /* readers among live nodes, + 1 per graph output */
+	bool graph_out;
+	size_t off;      /* arena offset of ACT/INPUT */
+	int block;       /* arena block, during layout */
+};
+
+struct pnode;
+struct eml_plan;
+
+/*
+ * An operator. check runs once per model (attributes only); plan infers
+ * output dtypes and shapes from the inputs (with the values of constant
+ * inputs) and records parameters in the pnode; prepare (optional) does
+ * the heavy, shape-specific work (weight packing, kernel plans) after
+ * fusion; run computes. run never fails: everything was checked before.
+ */
+struct op {
+	const char *name;
+	const char *attrs; /* "name:t ..." with t in i f s I F S T (see check) */
+	int min_in, max_in, min_out, max_out;
+	eml_err (*check)(const struct eml_node *n, int64_t opset);
+	eml_err (*plan)(struct eml_plan *p, struct pnode *pn);
+	eml_err (*prepare)(struct eml_plan *p, struct pnode *pn);
+	void (*run)(struct eml_plan *p, struct pnode *pn);
+	unsigned flags;
+};
+
+#define OPF_ALIAS 1u      /* output 0 is input 0's bytes reinterpreted */
+#define OPF_INPLACE 2u    /* output 0 may overwrite input 0 or 1 (same size) */
+#define OPF_SHAPE_ONLY 4u /* needs only its input's shape: always folded */
+
+#define PN_IP 48
+#define PN_FP 8
+
+struct pnode {
+	const struct eml_node *n;
+	const struct op *op;
+	int *in;  /* value index per input, -1 when omitted */
+	size_t n_in;
+	int *out; /* value index per output, -1 when omitted */
+	size_t n_out;
+	bool dead;  /* folded or fused away */
+	bool fused_bn;
+	struct eml_epilogue ep; /* fused activation (Conv, Gemm, MatMul) */
+	int bias_val;           /* fused bias (MatMul + Add), or -1 */
+	int64_t ip[PN_IP];      /* integer parameters, op-specific */
+	float fp[PN_FP];        /* float parameters, op-specific */
+	struct eml_conv2d_plan *conv;
+	float *w;   /* plan-owned weights (packed, folded), eml_secure_alloc */
+	size_t w_n; /* floats */
+	float *b;   /* plan-owned bias */
+	size_t b_n;
+	size_t ws;  /* workspace bytes for run */
+	void *wsp;  /* workspace pointer, set before run */
+};
+
+struct eml_model {
+	struct eml_graph *g;
+	const struct op **ops; /* per node */
+};
+
+struct eml_plan {
+	const struct eml_model *m;
+	struct eml_plan_opts opts;
+	struct val *v;
+	size_t nv;
+	struct eml_names names;
+	struct pnode *pn;
+	size_t npn;
+	int *in_idx;  /* per graph input */
+	bool *in_bound; /* per graph input: planned as a constant */
+	int *out_idx; /* per graph output */
+	struct eml_tensor *outs;
+	uint8_t *arena;
+	size_t arena_bytes;
+	size_t ws_off;
+	struct eml_pool *pool;
+	const struct eml_kernels *k;
+	struct eml_plan_stats st;
+	eml_err run_err; /* set by an operator that met bad data at run */
+	size_t *order; /* live pnode indices in run order */
+	double *prof;  /* seconds per step (opts.profile) */
+	size_t *prod_of; /* during pattern rewrites: producer pnode + 1 per value */
+	size_t prof_runs;
+	size_t n_order;
+};
+
+/* The operator table (ops_*.c). */
+const struct op *eml_ops_find(const char *name);
+
+/* ---------------------------------------------------------- helpers */
+
+/* Input/output k of a node as a value, or NULL when omitted. */
+struct val *eml_pn_in(struct eml_plan *p, const struct pnode *pn, size_t k);
+struct val *eml_pn_out(struct eml_plan *p, const struct pnode *pn, size_t k);
+/* Record "node NAME: <fmt>" as the error detail and return err. */
+eml_err eml_pn_fail(const struct eml_node *n, eml_err err, const char *fmt, ...)
+    EML_PRINTF(3, 4);
+/* Set output k's dtype and shape (numel and bytes checked). */
+eml_err eml_pn_set_out(struct eml_plan *p, struct pnode *pn, size_t k, enum eml_dtype dt,
+    int rank, const int64_t *dims) EML_MUST_USE;
+/* Read constant integer input k (int64 or int32) into out[0..*n). */
+eml_err eml_pn_const_ints(struct eml_plan *p, struct pnode *pn, size_t k, int64_t *out,
+    size_t max, size_t *n) EML_MUST_USE;
+/* Read constant float input k as a scalar. */
+eml_err eml_pn_const_float(struct eml_plan *p, struct pnode *pn, size_t k, float *out)
+    EML_MUST_USE;
+/* Require input k's dtype to be one of the bits in mask (1u << dtype). */
+eml_err eml_pn_need_dtype(struct eml_plan *p, struct pnode *pn, size_t k, unsigned mask)
+    EML_MUST_USE;
+#define DTM(dt) (1u << (dt))
+#define DTM_FLOAT DTM(EML_DT_FLOAT)
+#define DTM_INTS (DTM(EML_DT_INT64) | DTM(EML_DT_INT32))
+#define DTM_NUM (DTM_FLOAT | DTM_INTS | DTM(EML_DT_DOUBLE))
+#define DTM_ANY 0xffffu
+
+/* Attribute getters with defaults (types were checked at load). */
+int64_t eml_attr_i(const struct eml_node *n, const char *name, int64_t def);
+float eml_attr_f(const struct eml_node *n, const char *name, float def);
+const char *eml_attr_s(const struct eml_node *n, const char *name, const char *def);
+/* INTS attribute: count in *cnt (0 when absent). */
+const int64_t *eml_attr_ints(const struct eml_node *n, const char *name, size_t *cnt);
+
+/* Normalise axis in [-rank, rank) (or [-rank-1, rank] with extra = 1). */
+eml_err eml_axis(const struct eml_node *n, int64_t axis, int rank, int extra, int *out)
+    EML_MUST_USE;
+/* Multidirectional broadcast of two shapes (ONNX Broadcasting.md). */
+eml_err eml_bcast(const struct eml_node *n, const struct val *a, const struct val *b,
+    int *rank, int64_t *dims) EML_MUST_USE;
+/* Element strides of v broadcast to an output of rank/dims (0 where v is
+ * broadcast). */
+void eml_bcast_strides(const struct val *v, int rank, const int64_t *dims, size_t *strides);
+
+/* dst (dense, rank/dims) <- src read with element strides sstrides (may
+ * be 0 for broadcast or negative for reversed slices). */
+void eml_copy_strided(void *dst, const void *src, size_t esz, int rank, const int64_t *dims,
+    const int64_t *sstrides);
+/* Dense row-major element strides of a shape. */
+void eml_dense_strides(int rank, const int64_t *dims, int64_t *strides);
+
+/* Float cast helpers. */
+static inline float *
+vf(const struct val *v)
+{
+	return (float *)v->data;
+}
+
+#endif

@@ -1,0 +1,796 @@
+/*
+ * Convolution plans: parameters validated once, the method chosen per shape
+ * and ISA, the weights copied (and packed) into secure memory the plan
+ * owns.
+ */
+#include <string.h>
+
+#include "eml_mem.h"
+#include "engine/kernels/eml_kernels_int.h"
+
+enum conv_method {
+	CONV_REF = 0,   /* the oracle: ISA ref only */
+	CONV_DW,        /* depthwise direct, vectorised along output rows */
+	CONV_1X1,       /* 1x1 stride 1 no pad: W x X as a GEMM, no copy */
+	CONV_IM2COL,    /* GEMM with B packed from the image (implicit im2col) */
+	CONV_WINO,      /* Winograd F(2x2, 3x3): transforms + 16 GEMMs */
+};
+
+static const char *const method_names[] = {
+	[CONV_REF] = "direct-ref",
+	[CONV_DW] = "depthwise-direct",
+	[CONV_1X1] = "gemm-1x1",
+	[CONV_IM2COL] = "im2col-gemm",
+	[CONV_WINO] = "winograd-2x2",
+};
+
+struct eml_conv2d_plan {
+	struct eml_conv2d_params p;
+	size_t OH, OW;
+	enum conv_method method;
+	enum eml_isa isa;
+	int nthreads;
+	const struct eml_gemm_impl *g; /* CONV_1X1, CONV_IM2COL */
+	eml_dwconv_fn dw;              /* CONV_DW */
+	void (*im2col)(const void *ctx, size_t k0, size_t kk, size_t n0, size_t nn, size_t nr,
+	    float *dst);               /* CONV_IM2COL */
+	/* eml_secure_alloc, w_bytes: the weights as given (REF, DW) or packed
+	 * as GEMM A operands, one block of a_stride floats per group. */
+	float *w;
+	size_t w_bytes;
+	size_t a_stride;
+	float *bias; /* eml_secure_alloc, M floats, or NULL */
+	size_t dw_scratch; /* CONV_DW: floats per thread */
+	bool transposed; /* GEMM methods: Y^T = X^T W^T, then transpose */
+	size_t ct_off;   /* transposed: Y^T's offset in the workspace */
+	size_t ws;
+	/* CONV_WINO: TH x TW tiles, processed in bands of wb tile rows; the
+	 * workspace holds V [16][C][band], the GEMM results [16][M][band],
+	 * then per thread a GEMM workspace (w_gws) and transform scratch
+	 * (w_scr). */
+	void (*wino_in)(const struct eml_conv2d_params *p, size_t TW, size_t th0, size_t th1,
+	    const float *x, float *v, size_t vstride, float *scratch);
+	void (*wino_out)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
+	    size_t th0, size_t th1, const float *mb, size_t mstride, float bias, float *y,
+	    float *scratch);
+	void (*wino_out_t)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
+	    size_t th0, size_t th, const float *ct, size_t xs, const float *bias, float *y);
+	size_t TH, TW, wb;
+	size_t vxs, mxs; /* floats between V_xi, between results M_xi */
+	size_t m_off, g_off, s_off, w_gws, w_scr;
+};
+
+static size_t
+out_dim(size_t in, size_t k, size_t stride, size_t dil, size_t p0, size_t p1)
+{
+	size_t ek, padded;
+
+	if (k == 0 || stride == 0 || dil == 0)
+		return 0;
+	if (eml_mul_overflow(dil, k - 1, &ek) || eml_add_overflow(ek, (size_t)1, &ek))
+		return 0;
+	if (eml_add_overflow(in, p0, &padded) || eml_add_overflow(padded, p1, &padded))
+		return 0;
+	if (padded < ek)
+		return 0;
+	return (padded - ek) / stride + 1;
+}
+
+size_t
+eml_conv2d_out_h(const struct eml_conv2d_params *p)
+{
+	return out_dim(p->H, p->kh, p->stride_h, p->dil_h, p->pad_top, p->pad_bottom);
+}
+
+size_t
+eml_conv2d_out_w(const struct eml_conv2d_params *p)
+{
+	return out_dim(p->W, p->kw, p->stride_w, p->dil_w, p->pad_left, p->pad_right);
+}
+
+static eml_err
+check_params(const struct eml_conv2d_params *p)
+{
+	size_t t;
+
+	EML_ENSURE_REF(p);
+	if (p->N == 0 || p->C == 0 || p->H == 0 || p->W == 0 || p->M == 0 || p->group == 0 ||
+	    p->C % p->group != 0 || p->M % p->group != 0) {
+		eml_err_set_detail("conv: N=%zu C=%zu H=%zu W=%zu M=%zu group=%zu", p->N, p->C,
+		    p->H, p->W, p->M, p->group);
+		EML_BAIL(EML_ERR_KERNEL_PARAMS);
+	}
+	if (eml_conv2d_out_h(p) == 0 || eml_conv2d_out_w(p) == 0) {
+		eml_err_set_detail("conv: kernel %zux%zu stride %zux%zu dilation %zux%zu "
+				   "gives no output",
+		    p->kh, p->kw, p->stride_h, p->stride_w, p->dil_h, p->dil_w);
+		EML_BAIL(EML_ERR_KERNEL_PARAMS);
+	}
+	/* Every size the kernels compute must fit: N*C*H*W, N*M*OH*OW and the
+	 * weights, in bytes. */
+	if (eml_mul_overflow(p->N, p->C, &t) || eml_mul_overflow(t, p->H, &t) ||
+	    eml_mul_overflow(t, p->W, &t) || eml_mul_overflow(t, sizeof(float), &t) ||
+	    eml_mul_overflow(p->N, p->M, &t) || eml_mul_overflow(t, eml_conv2d_out_h(p), &t) ||
+	    eml_mul_overflow(t, eml_conv2d_out_w(p), &t) ||
+	    eml_mul_overflow(t, sizeof(float), &t) || eml_mul_overflow(p->M, p->C, &t) ||
+	    eml_mul_overflow(t, p->kh, &t) || eml_mul_overflow(t, p->kw, &t) ||
+	    eml_mul_overflow(t, 2 * sizeof(float), &t))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	return EML_OK;
+}
+
+void
+eml_dwconv_geometry(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t *PH,
+    size_t *PW)
+{
+	size_t need_h = (OH - 1) * p->stride_h + (p->kh - 1) * p->dil_h + 1;
+	size_t need_w = (OW - 1) * p->stride_w + (p->kw - 1) * p->dil_w + 1;
+
+	*PH = need_h > p->H + p->pad_top ? need_h : p->H + p->pad_top;
+	/* Slack: a full vector from the last output column reads up to
+	 * 2 * 16 - 1 floats past it (stride 2, 16 lanes). */
+	*PW = (need_w > p->W + p->pad_left ? need_w : p->W + p->pad_left) + 32;
+}
+
+size_t
+eml_dwconv_scratch_size(const struct eml_conv2d_params *p, size_t OH, size_t OW)
+{
+	size_t PH, PW;
+
+	eml_dwconv_geometry(p, OH, OW, &PH, &PW);
+	return PH * PW;
+}
+
+#if EML_X86_KERNELS
+static double
+grid(const struct eml_gemm_impl *g, size_t M, size_t N)
+{
+	return (double)((M + g->mr - 1) / g->mr * g->mr) * (double)((N + g->nr - 1) / g->nr * g->nr);
+}
+
+/*
+ * NCHW convolution as a GEMM puts the output pixels (HW) on the N side.
+ * When HW is small (the 14x14 and 7x7 stages of ResNet: 196 and 49) the
+ * column tiles are mostly padding; computing the transposed product puts
+ * HW on the row side instead (14 rows x 14 tiles = 196 exactly) and costs
+ * one transpose of the output. Taken when it pads at least 10 % less and
+ * K is large enough that the transpose is noise.
+ */
+static void
+choose_orientation(struct eml_conv2d_plan *plan, size_t Mg, size_t HW, size_t Kg)
+{
+	const struct eml_gemm_impl *gt;
+
+	plan->transposed = false;
+	/* The transpose costs ~1/K of the GEMM: at K = 96 (a mobile 1x1) it
+	 * measured slower, at K >= 2304 (ResNet 14x14, 7x7) faster. */
+	if (Kg < 512)
+		return;
+	gt = plan->isa == EML_ISA_AVX512 ? eml_gemm_avx512_pick(HW, Mg) : &eml_gemm_avx2;
+	if (grid(gt, HW, Mg) < 0.9 * grid(plan->g, Mg, HW)) {
+		plan->transposed = true;
+		plan->g = gt;
+	}
+}
+
+/*
+ * Winograd: few tiles (small images) put on the N side of the 16 GEMMs
+ * pad most of each column tile; the transposed products
+ * M_xi^T [tiles, M] = V_xi^T U_xi^T put them on the row side instead.
+ */
+static void
+wino_orientation(struct eml_conv2d_plan *plan, size_t tiles)
+{
+	size_t M = plan->p.M;
+
+	plan->transposed = false;
+	if (plan->isa == EML_ISA_AVX512) {
+		const struct eml_gemm_impl *gt = eml_gemm_avx512_pick(tiles, M);
+
+		plan->g = eml_gemm_avx512_pick(M, tiles);
+		if (grid(gt, tiles, M) < 0.9 * grid(plan->g, M, tiles)) {
+			plan->g = gt;
+			plan->transposed = true;
+		}
+	} else if (grid(plan->g, tiles, M) < 0.9 * grid(plan->g, M, tiles)) {
+		plan->transposed = true;
+	}
+}
+
+/* The ISA's pieces; false for ISAs without SIMD kernels (ref). */
+static bool
+simd_pieces(struct eml_conv2d_plan *plan, size_t Mg, size_t HW)
+{
+	switch (plan->isa) {
+	case EML_ISA_AVX2:
+		plan->g = &eml_gemm_avx2;
+		plan->dw = eml_dwconv_avx2;
+		plan->im2col = eml_im2col_pack_avx2;
+		plan->wino_in = eml_wino_in_avx2;
+		plan->wino_out = eml_wino_out_avx2;
+		plan->wino_out_t = eml_wino_out_t_avx2;
+		return true;
+	case EML_ISA_AVX512:
+		plan->g = eml_gemm_avx512_pick(Mg, HW);
+		plan->dw = eml_dwconv_avx512;
+		plan->im2col = eml_im2col_pack_avx512;
+		plan->wino_in = eml_wino_in_avx512;
+		plan->wino_out = eml_wino_out_avx512;
+		plan->wino_out_t = eml_wino_out_t_avx512;
+		return true;
+	default:
+		return false;
+	}
+}
+#else
+/* No SIMD kernels on this architecture (NEON is not written): ref only. */
+static void
+choose_orientation(struct eml_conv2d_plan *plan, size_t Mg, size_t HW, size_t Kg)
+{
+	(void)Mg;
+	(void)HW;
+	(void)Kg;
+	plan->transposed = false;
+}
+
+static void
+wino_orientation(struct eml_conv2d_plan *plan, size_t tiles)
+{
+	(void)tiles;
+	plan->transposed = false;
+}
+
+static bool
+simd_pieces(struct eml_conv2d_plan *plan, size_t Mg, size_t HW)
+{
+	(void)plan;
+	(void)Mg;
+	(void)HW;
+	return false;
+}
+#endif
+
+static size_t
+align16(size_t n)
+{
+	return (n + 15) / 16 * 16;
+}
+
+/*
+ * Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions with enough channels
+ * and pixels: 16 multiplies per 2x2 output tile instead of 36. Needs the
+ * SIMD transforms (x86). A pure function of the shape and ISA (the split
+ * round trips rely on the method being the same on both sides).
+ */
+#define WINO_MIN_HW 36
+
+static bool
+use_wino(const struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+
+	if (plan->wino_in == NULL || p->group != 1 || p->kh != 3 || p->kw != 3 ||
+	    p->stride_h != 1 || p->stride_w != 1 || p->dil_h != 1 || p->dil_w != 1)
+		return false;
+	/* Small C or M: the transforms cost more than the multiplies saved. */
+	return p->C >= 32 && p->M >= 32 && plan->OH * plan->OW >= WINO_MIN_HW;
+}
+
+static eml_err
+plan_wino(struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t band, vsz, msz, t;
+
+	plan->method = CONV_WINO;
+	plan->TH = (plan->OH + 1) / 2;
+	plan->TW = (plan->OW + 1) / 2;
+	/* One band: bands of 2-7 tile rows (to keep V and the GEMM results
+	 * in L2) measured no faster at 56x56 and 28x28 and narrow the GEMMs. */
+	plan->wb = plan->TH;
+	band = plan->wb * plan->TW;
+	wino_orientation(plan, band);
+	/* The transforms touch all 16 xi at once: when C x band is a multiple
+	 * of 1024 floats (64@56: 64 x 784 = 49 pages) the 16 streams would
+	 * share one L1 set; 16 floats more per xi spread them over 16 sets. */
+	if (eml_mul_overflow(p->C, band, &vsz) || eml_mul_overflow(p->M, band, &msz))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	plan->vxs = align16(vsz) + 16;
+	plan->mxs = align16(msz) + 16;
+	if (eml_mul_overflow(16, plan->vxs, &vsz) || eml_mul_overflow(16, plan->mxs, &msz))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	plan->w_gws = align16(plan->transposed ?
+		  eml_sgemm_blk_workspace_size(plan->g, band, p->M, p->C, false, true, 1) :
+		  eml_sgemm_blk_workspace_size(plan->g, p->M, band, p->C, true, false, 1));
+	plan->w_scr = align16(8 * plan->TW + 8 * 16 + 16);
+	plan->m_off = align16(vsz);
+	plan->g_off = plan->m_off + align16(msz);
+	plan->s_off = plan->g_off + plan->w_gws * (size_t)plan->nthreads;
+	if (eml_mul_overflow(plan->w_scr, (size_t)plan->nthreads, &t) ||
+	    eml_add_overflow(plan->s_off, t, &plan->ws))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	return EML_OK;
+}
+
+static eml_err
+choose_method(struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t Cg = p->C / p->group, Mg = p->M / p->group;
+	size_t Kg = Cg * p->kh * p->kw, HW = plan->OH * plan->OW;
+
+	if (!simd_pieces(plan, Mg, HW)) {
+		plan->method = CONV_REF;
+		return EML_OK;
+	}
+	if (p->group == p->C && p->M == p->C) {
+		plan->method = CONV_DW;
+		plan->dw_scratch = eml_dwconv_scratch_size(p, plan->OH, plan->OW);
+		if (eml_mul_overflow(plan->dw_scratch, (size_t)plan->nthreads, &plan->ws))
+			EML_BAIL(EML_ERR_OVERFLOW);
+		return EML_OK;
+	}
+	if (use_wino(plan))
+		return plan_wino(plan);
+	if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
+	    p->pad_left == 0 && p->pad_bottom == 0 && p->pad_right == 0) {
+		plan->method = CONV_1X1;
+	} else {
+		plan->method = CONV_IM2COL;
+	}
+	choose_orientation(plan, Mg, HW, Kg);
+	if (plan->transposed) {
+		/* Y^T [HW, Mg] = col^T [HW, Kg] x W^T [Kg, Mg]: weights are the
+		 * pre-packed B, the image the A packed per thread, and Y^T
+		 * lands in the workspace before the transpose into NCHW. */
+		size_t gws = eml_sgemm_blk_workspace_size(plan->g, HW, Mg, Kg, false, true,
+		    plan->nthreads);
+
+		plan->ct_off = gws;
+		if (eml_mul_overflow(HW, Mg, &plan->ws) || eml_add_overflow(plan->ws, gws, &plan->ws))
+			EML_BAIL(EML_ERR_OVERFLOW);
+		return EML_OK;
+	}
+	/* Packed A (the weights) is in the plan; B blocks are packed per
+	 * thread into the GEMM workspace, straight from the image. */
+	plan->ws = eml_sgemm_blk_workspace_size(plan->g, Mg, HW, Kg, true, false, plan->nthreads);
+	return EML_OK;
+}
+
+/*
+ * U = G g G^T per (m, c), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
+ * in double then rounded once; value xi of every (m, c) forms the GEMM A
+ * operand U_xi [M, C], packed once here.
+ */
+static eml_err
+prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t MC = p->M * p->C, i, r, xi, bytes;
+	float *u = NULL;
+	eml_err rc = EML_ERR_INTERNAL;
+
+	if (eml_mul_overflow(MC, 16 * sizeof(float), &bytes))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	u = eml_alloc(bytes);
+	if (u == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	for (i = 0; i < MC; i++) {
+		const float *g = weights + i * 9;
+		double gg[4][3], uu[4][4];
+
+		for (r = 0; r < 3; r++) {
+			gg[0][r] = g[r];
+			gg[1][r] = 0.5 * ((double)g[r] + g[3 + r] + g[6 + r]);
+			gg[2][r] = 0.5 * ((double)g[r] - g[3 + r] + g[6 + r]);
+			gg[3][r] = g[6 + r];
+		}
+		for (r = 0; r < 4; r++) {
+			uu[r][0] = gg[r][0];
+			uu[r][1] = 0.5 * (gg[r][0] + gg[r][1] + gg[r][2]);
+			uu[r][2] = 0.5 * (gg[r][0] - gg[r][1] + gg[r][2]);
+			uu[r][3] = gg[r][2];
+		}
+		for (xi = 0; xi < 16; xi++)
+			u[xi * MC + i] = (float)uu[xi / 4][xi % 4];
+	}
+	/* U_xi [M, C]: the A operand, or transposed the B operand U_xi^T. */
+	plan->a_stride = plan->transposed ? eml_sgemm_blk_packed_b_size(plan->g, p->C, p->M) :
+					    eml_sgemm_blk_packed_a_size(plan->g, p->M, p->C);
+	plan->w_bytes = plan->a_stride * 16 * sizeof(float);
+	plan->w = eml_secure_alloc(plan->w_bytes);
+	if (plan->w == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	for (xi = 0; xi < 16; xi++) {
+		if (plan->transposed)
+			eml_sgemm_blk_pack_b(plan->g, p->C, p->M, u + xi * MC, p->C, true,
+			    plan->w + xi * plan->a_stride);
+		else
+			eml_sgemm_blk_pack_a(plan->g, p->M, p->C, u + xi * MC, p->C, false,
+			    plan->w + xi * plan->a_stride);
+	}
+	rc = EML_OK;
+out:
+	if (u != NULL)
+		eml_free_wipe(u, bytes);
+	return rc;
+}
+
+static eml_err
+prepare_weights(struct eml_conv2d_plan *plan, const float *weights)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t Cg = p->C / p->group, Mg = p->M / p->group;
+	size_t Kg = Cg * p->kh * p->kw, wn = p->M * Kg, g;
+
+	if (plan->method == CONV_REF || plan->method == CONV_DW) {
+		plan->w_bytes = wn * sizeof(float);
+		plan->w = eml_secure_alloc(plan->w_bytes);
+		if (plan->w == NULL)
+			EML_BAIL(EML_ERR_NOMEM);
+		EML_MEMCPY(plan->w, weights, plan->w_bytes);
+		return EML_OK;
+	}
+	if (plan->method == CONV_WINO)
+		return prepare_wino(plan, weights);
+	if (plan->transposed) {
+		/* Per group, W_g^T [Kg, Mg] is the B operand of the
+		 * transposed product. */
+		plan->a_stride = eml_sgemm_blk_packed_b_size(plan->g, Kg, Mg);
+		plan->w_bytes = plan->a_stride * p->group * sizeof(float);
+		plan->w = eml_secure_alloc(plan->w_bytes == 0 ? 1 : plan->w_bytes);
+		if (plan->w == NULL)
+			EML_BAIL(EML_ERR_NOMEM);
+		for (g = 0; g < p->group; g++)
+			eml_sgemm_blk_pack_b(plan->g, Kg, Mg, weights + g * Mg * Kg, Kg, true,
+			    plan->w + g * plan->a_stride);
+		return EML_OK;
+	}
+	/* Weights [M, Cg*kh*kw] are, per group, the A operand [Mg, Kg] of
+	 * Y_g = W_g X_g: pack it once here. */
+	plan->a_stride = eml_sgemm_blk_packed_a_size(plan->g, Mg, Kg);
+	plan->w_bytes = plan->a_stride * p->group * sizeof(float);
+	plan->w = eml_secure_alloc(plan->w_bytes == 0 ? 1 : plan->w_bytes);
+	if (plan->w == NULL)
+		EML_BAIL(EML_ERR_NOMEM);
+	for (g = 0; g < p->group; g++)
+		eml_sgemm_blk_pack_a(plan->g, Mg, Kg, weights + g * Mg * Kg, Kg, false,
+		    plan->w + g * plan->a_stride);
+	return EML_OK;
+}
+
+eml_err
+eml_conv2d_plan_new_isa(enum eml_isa isa, const struct eml_conv2d_params *p,
+    const float *weights, const float *bias, int nthreads, struct eml_conv2d_plan **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_conv2d_plan *plan = NULL;
+
+	if (out == NULL || weights == NULL)
+		return eml_err_record(EML_ERR_NULL, __FILE__, __LINE__, __func__);
+	*out = NULL;
+	rc = check_params(p);
+	if (rc != EML_OK)
+		return rc;
+	if (eml_kernels_for(isa) == NULL) {
+		eml_err_set_detail("ISA %s not available on this CPU", eml_isa_name(isa));
+		return eml_err_record(EML_ERR_UNSUPPORTED, __FILE__, __LINE__, __func__);
+	}
+	plan = eml_calloc(1, sizeof(*plan));
+	if (plan == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	plan->p = *p;
+	plan->isa = isa;
+	plan->OH = eml_conv2d_out_h(p);
+	plan->OW = eml_conv2d_out_w(p);
+	plan->nthreads = nthreads < 1 ? 1 : nthreads;
+	rc = choose_method(plan);
+	if (rc != EML_OK)
+		goto out;
+	if (bias != NULL) {
+		plan->bias = eml_secure_alloc(p->M * sizeof(float));
+		if (plan->bias == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+		EML_MEMCPY(plan->bias, bias, p->M * sizeof(float));
+	}
+	rc = prepare_weights(plan, weights);
+	if (rc != EML_OK)
+		goto out;
+	*out = plan;
+	plan = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_conv2d_plan_free(plan);
+	return rc;
+}
+
+eml_err
+eml_conv2d_plan_new(const struct eml_conv2d_params *p, const float *weights,
+    const float *bias, int nthreads, struct eml_conv2d_plan **out)
+{
+	return eml_conv2d_plan_new_isa(eml_kernels_get()->isa, p, weights, bias, nthreads, out);
+}
+
+size_t
+eml_conv2d_workspace_size(const struct eml_conv2d_plan *plan)
+{
+	return plan->ws;
+}
+
+const char *
+eml_conv2d_method(const struct eml_conv2d_plan *plan)
+{
+	if (plan->transposed && plan->method == CONV_WINO)
+		return "winograd-2x2-t";
+	if (plan->transposed)
+		return plan->method == CONV_1X1 ? "gemm-1x1-t" : "im2col-gemm-t";
+	return method_names[plan->method];
+}
+
+/*
+ * Implicit im2col: the GEMM's B operand is the virtual matrix
+ * col[(c*kh + i)*kw + j][oh*OW + ow] = x[c][oh*sh + i*dh - pt][ow*sw + j*dw - pl]
+ * (0 in the padding). Instead of writing it out (Kg x OH*OW floats, far
+ * beyond L2 for the ResNet shapes) and packing it again, the driver asks
+ * for each kc x nc block and the ISA's eml_im2col_pack_* packs it straight
+ * from the image (conv/im2col_tmpl.h).
+ */
+
+struct dw_job {
+	const struct eml_conv2d_plan *plan;
+	const float *x;
+	float *y;
+	float *ws;
+};
+
+static void
+dw_task(void *arg, size_t task, int thread)
+{
+	const struct dw_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t c = task % p->C;
+
+	(void)thread;
+	plan->dw(p, plan->OH, plan->OW, j->x + task * p->H * p->W,
+	    plan->w + c * p->kh * p->kw, plan->bias != NULL ? plan->bias[c] : 0.0f,
+	    j->y + task * plan->OH * plan->OW, j->ws + (size_t)thread * plan->dw_scratch);
+}
+
+/* y [Mg, HW] = ct^T, ct [HW, Mg]; 8 x 8 blocks keep both sides in cache. */
+static void
+transpose_out(const float *ct, size_t HW, size_t Mg, float *y)
+{
+	size_t i0, j0, i, j;
+
+	for (i0 = 0; i0 < HW; i0 += 8) {
+		size_t i1 = i0 + 8 < HW ? i0 + 8 : HW;
+
+		for (j0 = 0; j0 < Mg; j0 += 8) {
+			size_t j1 = j0 + 8 < Mg ? j0 + 8 : Mg;
+
+			for (j = j0; j < j1; j++)
+				for (i = i0; i < i1; i++)
+					y[j * HW + i] = ct[i * Mg + j];
+		}
+	}
+}
+
+static void
+run_gemm_t(const struct eml_conv2d_plan *plan, const float *x, float *y, float *workspace,
+    struct eml_pool *pool)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t Cg = p->C / p->group, Mg = p->M / p->group;
+	size_t Kg = Cg * p->kh * p->kw, HW = plan->OH * plan->OW;
+	struct eml_im2col src = { p, plan->OW, NULL };
+	struct eml_gemm_bsrc asrc = { plan->im2col, &src };
+	float *ct = workspace + plan->ct_off;
+	struct eml_sgemm_args a;
+	size_t n, g;
+
+	memset(&a, 0, sizeof(a));
+	a.M = HW;
+	a.N = Mg;
+	a.K = Kg;
+	a.lda = HW; /* CONV_1X1: A = X^T, X [Cg, HW] as it is */
+	a.trans_a = true;
+	a.C = ct;
+	a.ldc = Mg;
+	a.alpha = 1.0f;
+	a.bias_kind = plan->bias != NULL ? EML_BIAS_COL : EML_BIAS_NONE;
+	a.ep = p->ep;
+	for (n = 0; n < p->N; n++) {
+		for (g = 0; g < p->group; g++) {
+			const float *xg = x + (n * p->C + g * Cg) * p->H * p->W;
+
+			src.x = xg;
+			a.A = xg;
+			a.b_packed = plan->w + g * plan->a_stride;
+			a.bias = plan->bias != NULL ? plan->bias + g * Mg : NULL;
+			eml_sgemm_blk_ex(plan->g, &a, NULL,
+			    plan->method == CONV_IM2COL ? &asrc : NULL, NULL, workspace, pool);
+			transpose_out(ct, HW, Mg, y + (n * p->M + g * Mg) * HW);
+		}
+	}
+}
+
+static void
+run_gemm(const struct eml_conv2d_plan *plan, const float *x, float *y, float *workspace,
+    struct eml_pool *pool)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t Cg = p->C / p->group, Mg = p->M / p->group;
+	size_t Kg = Cg * p->kh * p->kw, HW = plan->OH * plan->OW;
+	struct eml_im2col src = { p, plan->OW, NULL };
+	struct eml_gemm_bsrc bsrc = { plan->im2col, &src };
+	struct eml_sgemm_args a;
+	size_t n, g;
+
+	memset(&a, 0, sizeof(a));
+	a.M = Mg;
+	a.N = HW;
+	a.K = Kg;
+	a.ldb = HW;
+	a.ldc = HW;
+	a.alpha = 1.0f;
+	a.bias_kind = plan->bias != NULL ? EML_BIAS_ROW : EML_BIAS_NONE;
+	a.ep = p->ep;
+	for (n = 0; n < p->N; n++) {
+		for (g = 0; g < p->group; g++) {
+			const float *xg = x + (n * p->C + g * Cg) * p->H * p->W;
+
+			src.x = xg;
+			a.B = xg; /* CONV_1X1: the image is B as it is */
+			a.C = y + (n * p->M + g * Mg) * HW;
+			a.bias = plan->bias != NULL ? plan->bias + g * Mg : NULL;
+			eml_sgemm_blk_ex(plan->g, &a, plan->w + g * plan->a_stride, NULL,
+			    plan->method == CONV_IM2COL ? &bsrc : NULL, workspace, pool);
+		}
+	}
+}
+
+struct wino_job {
+	const struct eml_conv2d_plan *plan;
+	const float *x; /* this image */
+	float *y;
+	float *ws;
+	size_t th0, th1, nb; /* band: tile rows, tiles */
+};
+
+static void
+wino_in_task(void *arg, size_t c, int thread)
+{
+	const struct wino_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	const struct eml_conv2d_params *p = &plan->p;
+
+	plan->wino_in(p, plan->TW, j->th0, j->th1, j->x + c * p->H * p->W, j->ws + c * j->nb,
+	    plan->vxs, j->ws + plan->s_off + (size_t)thread * plan->w_scr);
+}
+
+static void
+wino_gemm_task(void *arg, size_t xi, int thread)
+{
+	const struct wino_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	const struct eml_conv2d_params *p = &plan->p;
+	struct eml_sgemm_args a;
+
+	memset(&a, 0, sizeof(a));
+	if (plan->transposed) {
+		/* M_xi^T [nb, M] = V_xi^T U_xi^T: V_xi [C, nb] is A^T. */
+		a.M = j->nb;
+		a.N = p->M;
+		a.K = p->C;
+		a.A = j->ws + xi * plan->vxs;
+		a.lda = j->nb;
+		a.trans_a = true;
+		a.b_packed = plan->w + xi * plan->a_stride;
+		a.C = j->ws + plan->m_off + xi * plan->mxs;
+		a.ldc = p->M;
+		a.alpha = 1.0f;
+		a.bias_kind = EML_BIAS_NONE;
+		eml_sgemm_blk_ex(plan->g, &a, NULL, NULL, NULL,
+		    j->ws + plan->g_off + (size_t)thread * plan->w_gws, NULL);
+		return;
+	}
+	a.M = p->M;
+	a.N = j->nb;
+	a.K = p->C;
+	a.B = j->ws + xi * plan->vxs;
+	a.ldb = j->nb;
+	a.C = j->ws + plan->m_off + xi * plan->mxs;
+	a.ldc = j->nb;
+	a.alpha = 1.0f;
+	a.bias_kind = EML_BIAS_NONE;
+	eml_sgemm_blk_ex(plan->g, &a, plan->w + xi * plan->a_stride, NULL, NULL,
+	    j->ws + plan->g_off + (size_t)thread * plan->w_gws, NULL);
+}
+
+static void
+wino_out_task(void *arg, size_t m, int thread)
+{
+	const struct wino_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	const struct eml_conv2d_params *p = &plan->p;
+
+	if (plan->transposed) {
+		/* Task m is tile row th0 + m, every output channel. */
+		plan->wino_out_t(p, plan->OH, plan->OW, plan->TW, j->th0, j->th0 + m,
+		    j->ws + plan->m_off, plan->mxs, plan->bias, j->y);
+		return;
+	}
+
+	plan->wino_out(p, plan->OH, plan->OW, plan->TW, j->th0, j->th1,
+	    j->ws + plan->m_off + m * j->nb, plan->mxs,
+	    plan->bias != NULL ? plan->bias[m] : 0.0f, j->y + m * plan->OH * plan->OW,
+	    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
+}
+
+/* Per image and band: input transform (tasks over channels), the 16
+ * GEMMs (one task each, single-threaded inside), output transform (tasks
+ * over output channels). Every value is computed by one task in a fixed
+ * order, so the result does not depend on the thread count. */
+static void
+run_wino(const struct eml_conv2d_plan *plan, const float *x, float *y, float *workspace,
+    struct eml_pool *pool)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	struct wino_job j = { plan, NULL, NULL, workspace, 0, 0, 0 };
+	size_t n;
+
+	for (n = 0; n < p->N; n++) {
+		j.x = x + n * p->C * p->H * p->W;
+		j.y = y + n * p->M * plan->OH * plan->OW;
+		for (j.th0 = 0; j.th0 < plan->TH; j.th0 = j.th1) {
+			j.th1 = j.th0 + plan->wb < plan->TH ? j.th0 + plan->wb : plan->TH;
+			j.nb = (j.th1 - j.th0) * plan->TW;
+			eml_pool_run(pool, p->C, wino_in_task, &j);
+			eml_pool_run(pool, 16, wino_gemm_task, &j);
+			eml_pool_run(pool, plan->transposed ? j.th1 - j.th0 : p->M, wino_out_task,
+			    &j);
+		}
+	}
+}
+
+void
+eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
+    float *workspace, struct eml_pool *pool)
+{
+	/* The workspace was sized for plan->nthreads: a bigger pool would
+	 * overrun it, so it runs single-threaded instead. */
+	if (eml_pool_size(pool) > plan->nthreads)
+		pool = NULL;
+	switch (plan->method) {
+	case CONV_REF:
+		eml_conv2d_ref(&plan->p, x, plan->w, plan->bias, y);
+		break;
+	case CONV_DW: {
+		struct dw_job j = { plan, x, y, workspace };
+
+		eml_pool_run(pool, plan->p.N * plan->p.C, dw_task, &j);
+		break;
+	}
+	case CONV_WINO:
+		run_wino(plan, x, y, workspace, pool);
+		break;
+	case CONV_1X1:
+	case CONV_IM2COL:
+		if (plan->transposed)
+			run_gemm_t(plan, x, y, workspace, pool);
+		else
+			run_gemm(plan, x, y, workspace, pool);
+		break;
+	}
+}
+
+void
+eml_conv2d_plan_free(struct eml_conv2d_plan *plan)
+{
+	if (plan == NULL)
+		return;
+	eml_secure_free(plan->w);
+	eml_secure_free(plan->bias);
+	eml_free(plan);
+}

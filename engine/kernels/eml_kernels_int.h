@@ -1,0 +1,198 @@
+/*
+ * Kernels, internal: the per-ISA entry points the dispatch tables are built
+ * from, and the blocked GEMM driver shared by the SIMD variants. Not for
+ * the engine: it uses eml_kernels.h only.
+ */
+#ifndef EML_KERNELS_INT_H
+#define EML_KERNELS_INT_H
+
+#include "engine/kernels/eml_kernels.h"
+
+/* Whether the x86 SIMD kernels are built (the Makefile drops avx2.c and
+ * avx512.c elsewhere). EML_NO_X86_KERNELS checks the portable build on
+ * x86 (the ref-only configuration other architectures get). */
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(EML_NO_X86_KERNELS)
+#define EML_X86_KERNELS 1
+#else
+#define EML_X86_KERNELS 0
+#endif
+
+/* ------------------------------------------------ per-ISA small kernels */
+
+#define EML_KERNEL_DECLS(isa)                                                  \
+	void eml_unary_##isa(enum eml_unary op, size_t n, const float *x,      \
+	    float *y, float p0, float p1);                                     \
+	void eml_binary_##isa(enum eml_binary op, size_t n, const float *a,    \
+	    const float *b, float *y);                                         \
+	void eml_binary_scalar_##isa(enum eml_binary op, size_t n,             \
+	    const float *a, float s, bool scalar_first, float *y);             \
+	void eml_softmax_##isa(size_t rows, size_t n, const float *x, float *y, \
+	    bool log_softmax);                                                 \
+	void eml_reduce_sum_##isa(size_t rows, size_t n, const float *x,       \
+	    float *y);                                                         \
+	void eml_reduce_max_##isa(size_t rows, size_t n, const float *x,       \
+	    float *y);                                                         \
+	void eml_global_pool_##isa(bool is_max, size_t NC, size_t HW,          \
+	    const float *x, float *y);                                         \
+	void eml_channel_affine_##isa(size_t N, size_t C, size_t HW,           \
+	    const float *x, const float *scale, const float *shift, float *y); \
+	void eml_layernorm_##isa(size_t rows, size_t n, const float *x,        \
+	    const float *g, const float *b, float eps, float *y);              \
+	void eml_pool2d_##isa(bool is_max, size_t NC, size_t H, size_t W,      \
+	    size_t kh, size_t kw, size_t sh, size_t sw, size_t dh, size_t dw,  \
+	    size_t pt, size_t pl, size_t OH, size_t OW, bool count_include_pad, \
+	    const float *x, float *y)
+
+EML_KERNEL_DECLS(ref);
+EML_KERNEL_DECLS(avx2);
+EML_KERNEL_DECLS(avx512);
+
+/* Scalar activation, the definition every ISA's epilogue must match. */
+float eml_act_ref(enum eml_act act, float a, float b, float x);
+
+/* ------------------------------------------------ GEMM */
+
+/* The reference GEMM (the oracle): plain loops, no packing beyond a
+ * row-major copy of B. */
+size_t eml_sgemm_packed_b_size_ref(size_t K, size_t N);
+void eml_sgemm_pack_b_ref(size_t K, size_t N, const float *B, size_t ldb, bool trans_b,
+    float *packed);
+size_t eml_sgemm_workspace_size_ref(const struct eml_sgemm_args *a, int nthreads);
+void eml_sgemm_ref(const struct eml_sgemm_args *a, float *workspace, struct eml_pool *pool);
+
+/*
+ * The epilogue a micro-kernel applies to its mr x nr tile:
+ *   v = alpha * acc + (beta != 0 ? beta * C : 0)
+ *   on the last K block: v += bias; v = act(v)
+ * bias_row points at the tile's first row's bias (length m) or is NULL;
+ * bias_col at the tile's first column's bias (length n) or is NULL.
+ */
+struct eml_gemm_ep {
+	float alpha, beta;
+	bool last;
+	const float *bias_row;
+	const float *bias_col;
+	enum eml_act act;
+	float a, b;
+};
+
+/*
+ * One ISA's GEMM pieces. Packed A: panels of mr rows, k-major
+ * (pa[k * mr + i]); packed B: panels of nr columns, k-major
+ * (pb[k * nr + j]); rows/columns past the matrix are zero. The kernel
+ * computes an m x n tile (m <= mr, n <= nr) and touches nothing outside it.
+ */
+struct eml_gemm_impl {
+	size_t mr, nr;
+	size_t mc, kc, nc; /* cache blocking: mc % mr == 0, nc % nr == 0 */
+	void (*pack_a)(size_t m, size_t k, const float *A, size_t lda, bool trans,
+	    float *dst);
+	void (*pack_b)(size_t k, size_t n, const float *B, size_t ldb, bool trans,
+	    float *dst);
+	void (*kernel)(size_t k, const float *pa, const float *pb, float *c, size_t ldc,
+	    size_t m, size_t n, const struct eml_gemm_ep *ep);
+};
+
+extern const struct eml_gemm_impl eml_gemm_avx2;
+extern const struct eml_gemm_impl eml_gemm_avx512;      /* 14 x 32 */
+extern const struct eml_gemm_impl eml_gemm_avx512_8x48;
+/* The AVX-512 impl that pads an M x N grid of tiles least (ties: 14x32). */
+const struct eml_gemm_impl *eml_gemm_avx512_pick(size_t M, size_t N);
+
+/* The blocked driver (gemm/gemm.c) over one impl. */
+size_t eml_sgemm_blk_packed_b_size(const struct eml_gemm_impl *g, size_t K, size_t N);
+void eml_sgemm_blk_pack_b(const struct eml_gemm_impl *g, size_t K, size_t N,
+    const float *B, size_t ldb, bool trans_b, float *packed);
+size_t eml_sgemm_blk_packed_a_size(const struct eml_gemm_impl *g, size_t M, size_t K);
+void eml_sgemm_blk_pack_a(const struct eml_gemm_impl *g, size_t M, size_t K,
+    const float *A, size_t lda, bool trans_a, float *packed);
+size_t eml_sgemm_blk_workspace_size(const struct eml_gemm_impl *g, size_t M, size_t N,
+    size_t K, bool a_packed, bool b_packed, int nthreads);
+/* a_packed (from eml_sgemm_blk_pack_a) replaces A when not NULL. */
+void eml_sgemm_blk(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
+    const float *a_packed, float *workspace, struct eml_pool *pool);
+/* A B operand produced on the fly (implicit im2col): pack rows
+ * [k0, k0 + kk) and columns [n0, n0 + nn) of the virtual B into panels of
+ * nr columns, k-major, zero past nn, exactly like pack_b. */
+struct eml_gemm_bsrc {
+	void (*pack)(const void *ctx, size_t k0, size_t kk, size_t n0, size_t nn, size_t nr,
+	    float *dst);
+	const void *ctx;
+};
+/* asrc likewise produces A on the fly: rows [n0, n0 + nn) of A^T's
+ * columns, i.e. panels of mr rows, k-major (called with nr := mr). */
+void eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
+    const float *a_packed, const struct eml_gemm_bsrc *asrc, const struct eml_gemm_bsrc *bsrc,
+    float *workspace, struct eml_pool *pool);
+
+#define EML_GEMM_ISA_DECLS(isa)                                                \
+	size_t eml_sgemm_packed_b_size_##isa(size_t K, size_t N);              \
+	void eml_sgemm_pack_b_##isa(size_t K, size_t N, const float *B,        \
+	    size_t ldb, bool trans_b, float *packed);                          \
+	size_t eml_sgemm_workspace_size_##isa(const struct eml_sgemm_args *a,  \
+	    int nthreads);                                                     \
+	void eml_sgemm_##isa(const struct eml_sgemm_args *a, float *workspace, \
+	    struct eml_pool *pool)
+EML_GEMM_ISA_DECLS(avx2);
+EML_GEMM_ISA_DECLS(avx512);
+
+/* Benchmarks: iters x 12 independent FMAs of one vector (peak GFLOP/s as
+ * the machine delivers it). Only call when the ISA is available. */
+float eml_fma_peak_avx2(size_t iters);
+float eml_fma_peak_avx512(size_t iters);
+
+/* ------------------------------------------------ convolution */
+
+/* Direct convolution, the oracle: y = act(conv(x, w) + bias). */
+void eml_conv2d_ref(const struct eml_conv2d_params *p, const float *x, const float *w,
+    const float *bias, float *y);
+
+/* Depthwise (group == C == M) direct kernel for one channel plane:
+ * x is H x W, w is kh x kw, y is OH x OW; scratch holds
+ * eml_dwconv_scratch_size floats (the zero-padded plane). */
+typedef void (*eml_dwconv_fn)(const struct eml_conv2d_params *p, size_t OH, size_t OW,
+    const float *x, const float *w, float bias, float *y, float *scratch);
+void eml_dwconv_avx2(const struct eml_conv2d_params *p, size_t OH, size_t OW,
+    const float *x, const float *w, float bias, float *y, float *scratch);
+void eml_dwconv_avx512(const struct eml_conv2d_params *p, size_t OH, size_t OW,
+    const float *x, const float *w, float bias, float *y, float *scratch);
+/* The padded plane: PH rows of PW floats, covering every input position a
+ * full-vector (even stride-2) load of any output vector touches. */
+void eml_dwconv_geometry(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t *PH,
+    size_t *PW);
+size_t eml_dwconv_scratch_size(const struct eml_conv2d_params *p, size_t OH, size_t OW);
+
+/* Implicit im2col (conv.c): the context of an eml_gemm_bsrc that packs the
+ * column matrix of one image and group (x: its C/group planes). */
+struct eml_im2col {
+	const struct eml_conv2d_params *p;
+	size_t OW;
+	const float *x;
+};
+void eml_im2col_pack_avx2(const void *ctx, size_t k0, size_t kk, size_t n0, size_t nn,
+    size_t nr, float *dst);
+void eml_im2col_pack_avx512(const void *ctx, size_t k0, size_t kk, size_t n0, size_t nn,
+    size_t nr, float *dst);
+
+/* Winograd F(2x2, 3x3) transforms (conv/wino_tmpl.h; conv.c runs the 16
+ * GEMMs between them). Tile rows [th0, th1) of TW tiles each. in: one
+ * input channel plane into v[xi * vstride + t], scratch 8 TW + 144
+ * floats. out: one output channel's 16 GEMM results at mb[xi * mstride +
+ * t] into the plane y with bias and p->ep (scratch unused). out_t: the
+ * transposed form, results ct[xi * xs + t * M + m], tile row th of every
+ * output channel of y [M][OH][OW]. */
+#define EML_WINO_DECLS(isa)                                                    \
+	void eml_wino_in_##isa(const struct eml_conv2d_params *p, size_t TW,   \
+	    size_t th0, size_t th1, const float *x, float *v, size_t vstride,  \
+	    float *scratch);                                                   \
+	void eml_wino_out_##isa(const struct eml_conv2d_params *p, size_t OH,  \
+	    size_t OW, size_t TW, size_t th0, size_t th1, const float *mb,     \
+	    size_t mstride, float bias, float *y, float *scratch);                \
+	void eml_wino_out_t_##isa(const struct eml_conv2d_params *p, size_t OH, \
+	    size_t OW, size_t TW, size_t th0, size_t th, const float *ct,      \
+	    size_t xs,                                                         \
+	    const float *bias, float *y)
+EML_WINO_DECLS(avx2);
+EML_WINO_DECLS(avx512);
+
+#endif

@@ -1,0 +1,416 @@
+#include "model/eml_onnx_tensor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "eml_mem.h"
+#include "common/eml_names.h"
+#include "proto/onnx.pb-c.h"
+
+/*
+ * protobuf-c allocator: through eml_alloc, and wiping on free because an
+ * unpacked model holds copies of the weights. The size is kept in a
+ * 16-byte header so that the free can wipe it.
+ */
+static void *
+pb_alloc(void *data, size_t n)
+{
+	size_t total;
+	uint8_t *p;
+
+	(void)data;
+	if (eml_add_overflow(n, (size_t)16, &total))
+		return NULL;
+	p = eml_alloc(total);
+	if (p == NULL)
+		return NULL;
+	EML_MEMCPY(p, &n, sizeof(n));
+	return p + 16;
+}
+
+static void
+pb_free(void *data, void *ptr)
+{
+	uint8_t *p;
+	size_t n = 0;
+
+	(void)data;
+	if (ptr == NULL)
+		return;
+	p = (uint8_t *)ptr - 16;
+	EML_MEMCPY(&n, p, sizeof(n));
+	eml_free_wipe(p, n + 16);
+}
+
+ProtobufCAllocator eml_onnx_pb_allocator = { pb_alloc, pb_free, NULL };
+
+/* ---------------------------------------------------------------- files */
+
+eml_err
+eml_onnx_read_file(const char *path, size_t max, uint8_t **data, size_t *len)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	int fd = -1;
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t n = 0, got = 0;
+
+	EML_ENSURE(path != NULL && data != NULL && len != NULL, EML_ERR_NULL);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		eml_err_set_detail("%s: %s", path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		eml_err_set_detail("%s: not a regular file", path);
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)max) {
+		eml_err_set_detail("%s: %lld bytes, limit %zu", path, (long long)st.st_size, max);
+		EML_FAIL(rc, EML_ERR_ONNX_TOO_LARGE);
+	}
+	n = (size_t)st.st_size;
+	buf = eml_alloc(n == 0 ? 1 : n);
+	if (buf == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	while (got < n) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			eml_err_set_detail("%s: short read", path);
+			EML_FAIL(rc, EML_ERR_FILE);
+		}
+		got += (size_t)r;
+	}
+	*data = buf;
+	buf = NULL; /* transferred */
+	*len = n;
+	rc = EML_OK;
+out:
+	if (buf != NULL)
+		eml_free_wipe(buf, n);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- tensors */
+
+eml_err
+eml_onnx_check_name(const char *s, bool allow_empty, const char *what)
+{
+	size_t n;
+
+	if (s == NULL || s[0] == '\0') {
+		if (allow_empty)
+			return EML_OK;
+		eml_err_set_detail("%s has no name", what);
+		EML_BAIL(EML_ERR_ONNX_NAME);
+	}
+	n = strnlen(s, EML_ONNX_MAX_NAME + 1);
+	if (n > EML_ONNX_MAX_NAME) {
+		eml_err_set_detail("%s: name longer than %d bytes", what, EML_ONNX_MAX_NAME);
+		EML_BAIL(EML_ERR_ONNX_NAME);
+	}
+	return EML_OK;
+}
+
+bool
+eml_onnx_dtype_storable(int32_t dt)
+{
+	switch (dt) {
+	case EML_DT_FLOAT:
+	case EML_DT_UINT8:
+	case EML_DT_INT8:
+	case EML_DT_UINT16:
+	case EML_DT_INT16:
+	case EML_DT_INT32:
+	case EML_DT_INT64:
+	case EML_DT_BOOL:
+	case EML_DT_FLOAT16:
+	case EML_DT_DOUBLE:
+	case EML_DT_UINT32:
+	case EML_DT_UINT64:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Store an integer from int32_data into an element of a narrower type
+ * (ONNX keeps int8/16, uint8/16, bool and float16 bits in int32_data). */
+static void
+store_narrow(enum eml_dtype dt, uint8_t *dst, size_t i, int32_t v)
+{
+	switch (eml_dtype_size(dt)) {
+	case 1: {
+		uint8_t b = (uint8_t)(uint32_t)v;
+		dst[i] = b;
+		break;
+	}
+	case 2: {
+		uint16_t h = (uint16_t)(uint32_t)v;
+		EML_MEMCPY(dst + 2 * i, &h, 2);
+		break;
+	}
+	default:
+		EML_MEMCPY(dst + 4 * i, &v, 4);
+		break;
+	}
+}
+
+eml_err
+eml_onnx_tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t, const char *what)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	size_t numel = 1, nbytes = 0, esz, have = 0;
+	enum eml_dtype dt;
+	uint8_t *data = NULL;
+
+	memset(t, 0, sizeof(*t));
+	if (tp->n_external_data != 0 ||
+	    (tp->has_data_location && tp->data_location != 0)) {
+		eml_err_set_detail("%s: external data", what);
+		EML_FAIL(rc, EML_ERR_ONNX_EXTERNAL);
+	}
+	if (!tp->has_data_type || !eml_onnx_dtype_storable(tp->data_type)) {
+		eml_err_set_detail("%s: data type %d", what, tp->has_data_type ? tp->data_type : 0);
+		EML_FAIL(rc, EML_ERR_ONNX_DTYPE);
+	}
+	dt = (enum eml_dtype)tp->data_type;
+	esz = eml_dtype_size(dt);
+	if (tp->n_dims > EML_MAX_RANK) {
+		eml_err_set_detail("%s: rank %zu above %d", what, tp->n_dims, EML_MAX_RANK);
+		EML_FAIL(rc, EML_ERR_ONNX_DIMS);
+	}
+	for (size_t i = 0; i < tp->n_dims; i++) {
+		if (tp->dims[i] < 0 || tp->dims[i] > EML_ONNX_MAX_DIM ||
+		    eml_mul_overflow(numel, (size_t)tp->dims[i], &numel)) {
+			eml_err_set_detail("%s: dimension %zu is %lld", what, i,
+			    (long long)tp->dims[i]);
+			EML_FAIL(rc, EML_ERR_ONNX_DIMS);
+		}
+		t->dims[i] = tp->dims[i];
+	}
+	t->rank = (int)tp->n_dims;
+	if (eml_mul_overflow(numel, esz, &nbytes) || nbytes > EML_ONNX_TENSOR_MAX_BYTES) {
+		eml_err_set_detail("%s: tensor above %zu bytes", what, EML_ONNX_TENSOR_MAX_BYTES);
+		EML_FAIL(rc, EML_ERR_ONNX_DIMS);
+	}
+	/* The data must be there before anything is allocated: a few bytes
+	 * declaring a 2 GiB tensor must not cost 2 GiB. */
+	if (tp->has_raw_data)
+		have = tp->raw_data.len == nbytes ? numel : (size_t)-1;
+	else if (dt == EML_DT_FLOAT)
+		have = tp->n_float_data;
+	else if (dt == EML_DT_INT64)
+		have = tp->n_int64_data;
+	else if (dt == EML_DT_DOUBLE)
+		have = tp->n_double_data;
+	else if (dt == EML_DT_UINT32 || dt == EML_DT_UINT64)
+		have = tp->n_uint64_data;
+	else
+		have = tp->n_int32_data;
+	if (have != numel) {
+		if (tp->has_raw_data)
+			eml_err_set_detail("%s: raw_data has %zu bytes, shape needs %zu", what,
+			    tp->raw_data.len, nbytes);
+		else
+			eml_err_set_detail("%s: %zu values for %zu elements", what, have, numel);
+		EML_FAIL(rc, EML_ERR_ONNX_DATA);
+	}
+	data = eml_secure_alloc(nbytes == 0 ? 1 : nbytes);
+	if (data == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	memset(data, 0, nbytes == 0 ? 1 : nbytes);
+
+	if (tp->has_raw_data) {
+		/* onnx.proto: raw_data holds the values "in the same
+		 * representation as the in-memory value", little-endian. */
+		if (tp->raw_data.len != nbytes) {
+			eml_err_set_detail("%s: raw_data has %zu bytes, shape needs %zu", what,
+			    tp->raw_data.len, nbytes);
+			EML_FAIL(rc, EML_ERR_ONNX_DATA);
+		}
+		EML_MEMCPY(data, tp->raw_data.data, nbytes);
+	} else {
+		switch (dt) {
+		case EML_DT_FLOAT:
+			have = tp->n_float_data;
+			if (have == numel)
+				EML_MEMCPY(data, tp->float_data, nbytes);
+			break;
+		case EML_DT_INT64:
+			have = tp->n_int64_data;
+			if (have == numel)
+				EML_MEMCPY(data, tp->int64_data, nbytes);
+			break;
+		case EML_DT_DOUBLE:
+			have = tp->n_double_data;
+			if (have == numel)
+				EML_MEMCPY(data, tp->double_data, nbytes);
+			break;
+		case EML_DT_UINT32:
+			have = tp->n_uint64_data;
+			if (have == numel)
+				for (size_t i = 0; i < numel; i++) {
+					uint32_t v = (uint32_t)tp->uint64_data[i];
+					EML_MEMCPY(data + 4 * i, &v, 4);
+				}
+			break;
+		case EML_DT_UINT64:
+			have = tp->n_uint64_data;
+			if (have == numel)
+				EML_MEMCPY(data, tp->uint64_data, nbytes);
+			break;
+		default: /* int32 and narrower, bool, float16 */
+			have = tp->n_int32_data;
+			if (have == numel)
+				for (size_t i = 0; i < numel; i++)
+					store_narrow(dt, data, i, tp->int32_data[i]);
+			break;
+		}
+		if (have != numel) {
+			eml_err_set_detail("%s: %zu values for %zu elements", what, have, numel);
+			EML_FAIL(rc, EML_ERR_ONNX_DATA);
+		}
+	}
+	if (tp->name != NULL && tp->name[0] != '\0') {
+		if (eml_onnx_check_name(tp->name, false, what) != EML_OK)
+			EML_FAIL(rc, EML_ERR_ONNX_NAME);
+		t->name = eml_strdup(tp->name);
+		if (t->name == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+	}
+	t->dtype = dt;
+	t->data = data;
+	data = NULL; /* transferred */
+	t->nbytes = nbytes;
+	t->owned = true;
+	rc = EML_OK;
+out:
+	if (data != NULL)
+		eml_secure_free(data);
+	if (rc != EML_OK)
+		eml_tensor_clear(t);
+	return rc;
+}
+
+eml_err
+eml_onnx_tensor_read(const uint8_t *bytes, size_t len, struct eml_tensor *out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	Emlonnx__TensorProto *tp = NULL;
+
+	EML_ENSURE(out != NULL && (bytes != NULL || len == 0), EML_ERR_NULL);
+	memset(out, 0, sizeof(*out));
+	if (len > EML_ONNX_MAX_BYTES)
+		EML_FAIL(rc, EML_ERR_ONNX_TOO_LARGE);
+	tp = emlonnx__tensor_proto__unpack(&eml_onnx_pb_allocator, len, bytes);
+	if (tp == NULL) {
+		eml_err_set_detail("TensorProto does not decode");
+		EML_FAIL(rc, EML_ERR_ONNX_DECODE);
+	}
+	rc = eml_onnx_tensor_from_proto(tp, out, "tensor");
+	if (rc != EML_OK)
+		goto out;
+	rc = EML_OK;
+out:
+	if (tp != NULL)
+		emlonnx__tensor_proto__free_unpacked(tp, &eml_onnx_pb_allocator);
+	return rc;
+}
+
+eml_err
+eml_onnx_tensor_read_file(const char *path, struct eml_tensor *out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	uint8_t *bytes = NULL;
+	size_t len = 0;
+
+	rc = eml_onnx_read_file(path, EML_ONNX_MAX_BYTES, &bytes, &len);
+	if (rc != EML_OK)
+		goto out;
+	rc = eml_onnx_tensor_read(bytes, len, out);
+out:
+	if (bytes != NULL)
+		eml_free_wipe(bytes, len);
+	return rc;
+}
+
+eml_err
+eml_onnx_tensor_write(const struct eml_tensor *t, struct eml_buf *out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	Emlonnx__TensorProto tp = EMLONNX__TENSOR_PROTO__INIT;
+	int64_t dims[EML_MAX_RANK];
+	size_t numel = 0, need, nbytes;
+	uint8_t *where = NULL;
+
+	EML_ENSURE(t != NULL && out != NULL, EML_ERR_NULL);
+	EML_ENSURE(t->rank >= 0 && t->rank <= EML_MAX_RANK, EML_ERR_ONNX_DIMS);
+	EML_GUARD(eml_tensor_numel(t, &numel));
+	EML_ENSURE(eml_onnx_dtype_storable((int32_t)t->dtype), EML_ERR_ONNX_DTYPE);
+	EML_ENSURE(!eml_mul_overflow(numel, eml_dtype_size(t->dtype), &nbytes) &&
+	    nbytes == t->nbytes && (nbytes == 0 || t->data != NULL), EML_ERR_ONNX_DATA);
+	for (int i = 0; i < t->rank; i++)
+		dims[i] = t->dims[i];
+	tp.n_dims = (size_t)t->rank;
+	tp.dims = dims;
+	tp.has_data_type = 1;
+	tp.data_type = (int32_t)t->dtype;
+	tp.name = t->name;
+	tp.has_raw_data = 1;
+	tp.raw_data.len = nbytes;
+	tp.raw_data.data = t->data;
+	need = emlonnx__tensor_proto__get_packed_size(&tp);
+	rc = eml_buf_extend(out, need, &where);
+	if (rc != EML_OK)
+		goto out;
+	if (emlonnx__tensor_proto__pack(&tp, where) != need)
+		EML_FAIL(rc, EML_ERR_INTERNAL);
+	rc = EML_OK;
+out:
+	return rc;
+}
+
+eml_err
+eml_onnx_tensor_write_file(const struct eml_tensor *t, const char *path)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_buf b;
+	FILE *f = NULL;
+
+	eml_buf_init(&b, EML_ONNX_MAX_BYTES);
+	EML_ENSURE(path != NULL, EML_ERR_NULL);
+	rc = eml_onnx_tensor_write(t, &b);
+	if (rc != EML_OK)
+		goto out;
+	f = fopen(path, "wb");
+	if (f == NULL) {
+		eml_err_set_detail("%s: %s", path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	if (fwrite(b.data, 1, b.len, f) != b.len) {
+		eml_err_set_detail("%s: short write", path);
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	if (fclose(f) != 0) {
+		f = NULL;
+		eml_err_set_detail("%s: close failed", path);
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	f = NULL;
+	rc = EML_OK;
+out:
+	if (f != NULL)
+		fclose(f);
+	eml_buf_free(&b);
+	return rc;
+}
+

@@ -1,0 +1,66 @@
+/*
+ * The ONNX TensorProto .pb format (the ONNX test-data format): model inputs
+ * and outputs on the client, and the tensors inside an ONNX model for the
+ * importer. Shared by the SDK (tensor files) and the owner's tools.
+ *
+ * The bytes are untrusted: size-capped, unpacked by protobuf-c with the
+ * project's schema (proto/onnx.proto), then data type, dimensions and data
+ * length are checked before a tensor exists.
+ */
+#ifndef EML_ONNX_TENSOR_H
+#define EML_ONNX_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "eml_buf.h"
+#include "eml_err.h"
+#include "model/eml_graph.h"
+#include "proto/onnx.pb-c.h"
+
+#define EML_ONNX_MAX_BYTES ((size_t)1 << 31)     /* whole model file */
+#define EML_ONNX_TENSOR_MAX_BYTES ((size_t)1 << 31)
+#define EML_ONNX_MAX_NODES ((size_t)1 << 20)
+#define EML_ONNX_MAX_INITIALIZERS ((size_t)1 << 20)
+#define EML_ONNX_MAX_NODE_IO 4096 /* inputs or outputs of one node */
+#define EML_ONNX_MAX_ATTRS 256    /* attributes of one node */
+#define EML_ONNX_MAX_ATTR_ITEMS ((size_t)1 << 20)
+#define EML_ONNX_MAX_NAME 4096 /* bytes in any name or string attribute */
+#define EML_ONNX_MAX_DIM ((int64_t)1 << 40)
+
+/* protobuf-c allocator through eml_alloc that wipes on free (unpacked
+ * models hold copies of the weights). */
+extern ProtobufCAllocator eml_onnx_pb_allocator;
+
+/* A name from the model: bounded, NUL-free UTF-8 is not required, but it
+ * must be non-empty unless allow_empty. EML_ERR_ONNX_NAME. */
+eml_err eml_onnx_check_name(const char *s, bool allow_empty, const char *what) EML_MUST_USE;
+/* The ONNX data types the engine can hold. */
+bool eml_onnx_dtype_storable(int32_t dt);
+/* A validated TensorProto -> t (data in eml_secure_alloc memory). */
+eml_err eml_onnx_tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t,
+    const char *what) EML_MUST_USE;
+
+/*
+ * One TensorProto (.pb test-data file) -> *out, which the caller clears
+ * with eml_tensor_clear. Data is in eml_secure_alloc memory. Same errors as
+ * above for the tensor itself.
+ */
+eml_err eml_onnx_tensor_read(const uint8_t *bytes, size_t len, struct eml_tensor *out)
+    EML_MUST_USE;
+eml_err eml_onnx_tensor_read_file(const char *path, struct eml_tensor *out) EML_MUST_USE;
+/* Serialize t (dims, data_type, name, raw_data) appended to out. */
+eml_err eml_onnx_tensor_write(const struct eml_tensor *t, struct eml_buf *out) EML_MUST_USE;
+eml_err eml_onnx_tensor_write_file(const struct eml_tensor *t, const char *path)
+    EML_MUST_USE;
+
+/* Read a whole file of at most max bytes into eml_alloc'ed memory; the
+ * caller frees it with eml_free_wipe(*data, *len). EML_ERR_FILE,
+ * EML_ERR_ONNX_TOO_LARGE, EML_ERR_NOMEM. */
+eml_err eml_onnx_read_file(const char *path, size_t max, uint8_t **data, size_t *len)
+    EML_MUST_USE;
+
+#endif
