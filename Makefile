@@ -37,9 +37,9 @@ endif
 BUILD   ?= build
 PREFIX  ?= /usr/local
 DESTDIR ?=
-SHARED  ?= $(abspath ../shared)
+TESTDATA ?= $(abspath testdata)
 FUZZ_SECONDS ?= 30
-export EML_SHARED := $(SHARED)
+export EML_TESTDATA := $(TESTDATA)
 
 CC      ?= gcc
 ARCH    := $(shell uname -m)

@@ -28,7 +28,7 @@ THREADS=${EML_BENCH_THREADS:-"1 2"}
 TIMEOUT=${EML_BENCH_TIMEOUT:-180}
 TOL=${EML_BENCH_TOL:-1e-4}
 ROUNDS=${EML_BENCH_ROUNDS:-2}
-export EML_SHARED=${EML_SHARED:-$(cd "$ROOT/../shared" 2>/dev/null && pwd)}
+export EML_TESTDATA=${EML_TESTDATA:-$ROOT/testdata}
 
 iters_for() {
 	if [ -n "${EML_BENCH_ITERS:-}" ]; then

@@ -6,7 +6,7 @@
 #   tests/vectors/<model>/output_0.pb   ONNX Runtime's output for it
 #   tests/vectors/<model>/model.sha256  SHA-256 of the model the output is for
 #
-# for text-direction-cls (../shared/models) and the two generated bench models
+# for text-direction-cls (testdata/models) and the two generated bench models
 # (resnet, transformer; rebuilt by tests/bench/models/bench_models.py, the
 # SHA-256 says whether a rebuilt model is the same one). Usage:
 #   scripts/make-vectors.sh [model...]
@@ -18,7 +18,7 @@ cd "$ROOT"
 GEN=tests/bench/models/bench_models.py
 OUT=tests/vectors
 MODELS=${*:-"text-direction-cls resnet transformer"}
-export EML_SHARED=${EML_SHARED:-$(cd ../shared 2>/dev/null && pwd)}
+export EML_TESTDATA=${EML_TESTDATA:-$(pwd)/testdata}
 
 PY=""
 for p in python3 /usr/bin/python3; do

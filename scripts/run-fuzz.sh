@@ -7,7 +7,7 @@
 set -u
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
-export EML_SHARED=${EML_SHARED:-$(cd .. && pwd)/shared}
+export EML_TESTDATA=${EML_TESTDATA:-$(pwd)/testdata}
 EML_LOG_LEVEL=${EML_LOG_LEVEL:-off}
 export EML_LOG_LEVEL
 

@@ -6,7 +6,7 @@
 # EML_SKIP_CONFORMANCE=1.
 set -u
 BUILD=${BUILD:-build}
-export EML_SHARED=${EML_SHARED:-$(cd .. && pwd)/shared}
+export EML_TESTDATA=${EML_TESTDATA:-$(pwd)/testdata}
 failed=()
 ran=0
 

@@ -43,7 +43,7 @@ main(void)
 
 	if (runs < 1 || eml_mem_init() != EML_OK)
 		return 1;
-	pem = eml_test_read_file(eml_test_shared("testdata/attestation/aws_nitro_root_g1.pem"), &n);
+	pem = eml_test_read_file(eml_test_data("attestation/aws_nitro_root_g1.pem"), &n);
 	if (eml_attest_root_load(pem, n, &root) != EML_OK)
 		return 1;
 	eml_free(pem);
@@ -57,8 +57,8 @@ main(void)
 		char rel[96];
 		uint8_t *p;
 
-		(void)snprintf(rel, sizeof(rel), "testdata/attestation/%s", docs[d]);
-		p = eml_test_read_file(eml_test_shared(rel), &n);
+		(void)snprintf(rel, sizeof(rel), "attestation/%s", docs[d]);
+		p = eml_test_read_file(eml_test_data(rel), &n);
 		for (size_t i = 0; i < runs; i++) {
 			double a = eml_test_now();
 			double b, c, e, f;

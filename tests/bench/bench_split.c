@@ -109,7 +109,7 @@ main(int argc, char **argv)
 	}
 	eml_graph_free(g);
 	g = NULL;
-	rc = eml_onnx_import_file(eml_test_shared("models/text-direction-cls.onnx"), &g);
+	rc = eml_onnx_import_file(eml_test_data("models/text-direction-cls.onnx"), &g);
 	if (rc != EML_OK) {
 		fprintf(stderr, "bench_split: real model not available (%s): skipped\n",
 		    eml_err_name(rc));

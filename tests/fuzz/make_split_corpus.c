@@ -1,7 +1,7 @@
 /*
  * Writes the seed corpora of topo_fuzz and blob_header_fuzz:
  *   tests/fuzz/corpus/topo/         topology keys (synthetic graphs, an MLP,
- *                                   the real model when $EML_SHARED has it)
+ *                                   the real model when $EML_TESTDATA has it)
  *   tests/fuzz/corpus/blob_header/  whole sealed blobs under the fixed fuzz
  *                                   key of blob_header_fuzz.c
  * Not built by make; from the repository root, after `make BUILD=b`:
@@ -92,7 +92,7 @@ main(void)
 	topo_of(eml_test_graph_synth(&rng, 3, 20), "synth_small");
 	topo_of(eml_test_graph_synth(&rng, 10, 200), "synth_mixed");
 	topo_of(eml_test_graph_mlp(&rng, 8, 16, 4), "mlp");
-	if (eml_onnx_import_file(eml_test_shared("models/text-direction-cls.onnx"), &g) == EML_OK)
+	if (eml_onnx_import_file(eml_test_data("models/text-direction-cls.onnx"), &g) == EML_OK)
 		topo_of(g, "text_direction_cls");
 	blob_of(0, 64, "empty");
 	blob_of(100, 64, "two_chunks");

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # eml attest: exit codes (DESIGN §9) and the simulator round trip through
-# the command line. Uses the real AWS documents from ../shared.
+# the command line. Uses the real AWS documents from testdata/attestation.
 set -u
 BUILD=${BUILD:-build}
 EML="$BUILD/bin/eml"
-SHARED=${EML_SHARED:-$(cd .. && pwd)/shared}
-D="$SHARED/testdata/attestation"
+SHARED=${EML_TESTDATA:-$(pwd)/testdata}
+D="$SHARED/attestation"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0

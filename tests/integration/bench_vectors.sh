@@ -11,7 +11,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 GEN=tests/bench/models/bench_models.py
 VEC=tests/vectors
-export EML_SHARED=${EML_SHARED:-$(cd ../shared 2>/dev/null && pwd)}
+export EML_TESTDATA=${EML_TESTDATA:-$(pwd)/testdata}
 
 PY=""
 for p in python3 /usr/bin/python3; do
@@ -50,9 +50,9 @@ for m in resnet transformer; do
 	have=$(sha256sum "$T/models/$m/model.onnx" | cut -d' ' -f1)
 	expect 0 "$m model.onnx matches model.sha256" test "$want" = "$have"
 done
-if [ -f "$EML_SHARED/models/text-direction-cls.onnx" ]; then
+if [ -f "$EML_TESTDATA/models/text-direction-cls.onnx" ]; then
 	want=$(cut -d' ' -f1 "$VEC/text-direction-cls/model.sha256")
-	have=$(sha256sum "$EML_SHARED/models/text-direction-cls.onnx" | cut -d' ' -f1)
+	have=$(sha256sum "$EML_TESTDATA/models/text-direction-cls.onnx" | cut -d' ' -f1)
 	expect 0 "text-direction-cls.onnx matches model.sha256" test "$want" = "$have"
 fi
 
@@ -107,7 +107,7 @@ expect 1 "compare: empty reference dir fails" "$PY" "$GEN" compare "$T/none" "$T
 RUN=tests/bench/ort/run.js
 if command -v node >/dev/null 2>&1 && [ -d tests/bench/ort/node_modules/onnxruntime-node ]; then
 	for m in text-direction-cls transformer; do
-		if [ $m = text-direction-cls ]; then model="$EML_SHARED/models/text-direction-cls.onnx"
+		if [ $m = text-direction-cls ]; then model="$EML_TESTDATA/models/text-direction-cls.onnx"
 		else model="$T/models/$m/model.onnx"; fi
 		[ -f "$model" ] || continue
 		node "$RUN" run "$model" --input "$VEC/$m/input_0.pb" --output-dir "$T/ort-$m" >/dev/null 2>&1
@@ -136,7 +136,7 @@ case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
 EML="$BUILD/bin/eml"
 if [ -x "$EML" ]; then
 	for m in text-direction-cls resnet transformer; do
-		if [ $m = text-direction-cls ]; then model="$EML_SHARED/models/text-direction-cls.onnx"
+		if [ $m = text-direction-cls ]; then model="$EML_TESTDATA/models/text-direction-cls.onnx"
 		else model="$T/models/$m/model.onnx"; fi
 		[ -f "$model" ] || continue
 		mk "want-$m" "$VEC/$m/output_0.pb"

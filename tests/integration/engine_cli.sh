@@ -7,8 +7,8 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
 BUILD=${BUILD:-build}
 EML=$BUILD/bin/eml
-export EML_SHARED=${EML_SHARED:-$(cd ../shared 2>/dev/null && pwd)}
-MODEL=$EML_SHARED/models/text-direction-cls.onnx
+export EML_TESTDATA=${EML_TESTDATA:-$(pwd)/testdata}
+MODEL=$EML_TESTDATA/models/text-direction-cls.onnx
 VEC=tests/vectors/text-direction-cls
 TD=/usr/share/libonnx-testdata/data/node
 T=$(mktemp -d "${TMPDIR:-/tmp}/eml-engine-cli.XXXXXX")

@@ -5,7 +5,7 @@
 set -u
 BUILD=${BUILD:-build}
 EML="$BUILD/bin/eml"
-SHARED=${EML_SHARED:-$(cd .. && pwd)/shared}
+SHARED=${EML_TESTDATA:-$(pwd)/testdata}
 MODEL="$SHARED/models/text-direction-cls.onnx"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -50,13 +50,13 @@ eml_test_fill(uint64_t *state, void *p, size_t n)
 }
 
 const char *
-eml_test_shared(const char *rel)
+eml_test_data(const char *rel)
 {
 	static char path[4096];
-	const char *base = getenv("EML_SHARED");
+	const char *base = getenv("EML_TESTDATA");
 
 	if (base == NULL || *base == '\0')
-		base = "../shared";
+		base = "testdata";
 	(void)snprintf(path, sizeof(path), "%s/%s", base, rel);
 	return path;
 }

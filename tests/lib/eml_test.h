@@ -33,9 +33,9 @@ uint64_t eml_test_seed(void);
 uint64_t eml_test_rand(uint64_t *state);
 void eml_test_fill(uint64_t *state, void *p, size_t n);
 
-/* Path under the shared folder ($EML_SHARED, default ../shared). Returns a
+/* Path under the test data folder ($EML_TESTDATA, default testdata). Returns a
  * static buffer. */
-const char *eml_test_shared(const char *rel);
+const char *eml_test_data(const char *rel);
 /* Read a whole file into an eml_alloc'ed buffer; fails the test on error. */
 uint8_t *eml_test_read_file(const char *path, size_t *len);
 /* Monotonic clock in seconds, for benchmarks. */

@@ -220,7 +220,7 @@ start_signed(struct fixture *f, const char *agent_policy_json, const char *sign_
 
 	/* The model owner's split. */
 	eml_buf_init(&rep, 1 << 16);
-	assert_eml_ok(eml_split_file(eml_test_shared("models/text-direction-cls.onnx"), f->mdir,
+	assert_eml_ok(eml_split_file(eml_test_data("models/text-direction-cls.onnx"), f->mdir,
 	    NULL, sign_key, &rep, &info));
 	eml_buf_free(&rep);
 	f->weight_bytes = info.weight_bytes;
@@ -320,7 +320,7 @@ reference(const struct eml_tensor *in, uint8_t **out, size_t *out_len)
 	struct eml_plan_opts o = { .nthreads = 1 };
 	const struct eml_tensor *t;
 
-	assert_eml_ok(eml_onnx_import_file(eml_test_shared("models/text-direction-cls.onnx"), &g));
+	assert_eml_ok(eml_onnx_import_file(eml_test_data("models/text-direction-cls.onnx"), &g));
 	assert_eml_ok(eml_model_new(g, &m));
 	assert_eml_ok(eml_plan_new(m, in, 1, &o, &p));
 	assert_eml_ok(eml_plan_run(p, in, 1));

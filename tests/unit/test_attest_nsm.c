@@ -80,7 +80,7 @@ attestation_request_and_real_document(void **state)
 	struct eml_buf doc;
 	struct eml_attest_doc *parsed = eml_calloc(1, sizeof(*parsed));
 	size_t n;
-	uint8_t *real = eml_test_read_file(eml_test_shared("testdata/attestation/doc01.cbor"), &n);
+	uint8_t *real = eml_test_read_file(eml_test_data("attestation/doc01.cbor"), &n);
 	static const uint8_t nonce[3] = { 1, 2, 3 };
 	/* {"Attestation": {"user_data": null, "nonce": h'010203', "public_key": null}} */
 	static const uint8_t want_req[] = "\xa1\x6b" "Attestation" "\xa3"

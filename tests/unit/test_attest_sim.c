@@ -56,7 +56,7 @@ static struct eml_attest_root *
 aws_root(void)
 {
 	size_t n;
-	uint8_t *pem = eml_test_read_file(eml_test_shared("testdata/attestation/aws_nitro_root_g1.pem"), &n);
+	uint8_t *pem = eml_test_read_file(eml_test_data("attestation/aws_nitro_root_g1.pem"), &n);
 	struct eml_attest_root *r = NULL;
 
 	assert_eml_ok(eml_attest_root_load(pem, n, &r));

@@ -1,5 +1,5 @@
 /*
- * Verifier against the real AWS documents in ../shared/testdata/attestation
+ * Verifier against the real AWS documents in testdata/attestation
  * and a tampering suite built here from them. Expected facts come from the
  * docNN.json descriptions and NOTES.md, never from the code under test.
  */
@@ -34,8 +34,8 @@ load_doc(unsigned i, size_t *n)
 {
 	char rel[64];
 
-	(void)snprintf(rel, sizeof(rel), "testdata/attestation/doc%02u.cbor", i);
-	return eml_test_read_file(eml_test_shared(rel), n);
+	(void)snprintf(rel, sizeof(rel), "attestation/doc%02u.cbor", i);
+	return eml_test_read_file(eml_test_data(rel), n);
 }
 
 static json_t *
@@ -45,8 +45,8 @@ load_json(unsigned i)
 	json_error_t e;
 	json_t *j;
 
-	(void)snprintf(rel, sizeof(rel), "testdata/attestation/doc%02u.json", i);
-	j = json_load_file(eml_test_shared(rel), 0, &e);
+	(void)snprintf(rel, sizeof(rel), "attestation/doc%02u.json", i);
+	j = json_load_file(eml_test_data(rel), 0, &e);
 	if (j == NULL)
 		fail_msg("doc%02u.json: %s", i, e.text);
 	return j;
@@ -60,7 +60,7 @@ setup(void **state)
 
 	(void)state;
 	assert_eml_ok(eml_mem_init());
-	pem = eml_test_read_file(eml_test_shared("testdata/attestation/aws_nitro_root_g1.pem"), &n);
+	pem = eml_test_read_file(eml_test_data("attestation/aws_nitro_root_g1.pem"), &n);
 	assert_eml_ok(eml_attest_root_load(pem, n, &aws_root));
 	eml_free(pem);
 	doc = eml_calloc(1, sizeof(*doc));
@@ -234,7 +234,7 @@ static void
 nitrotpm_doc16_rejected(void **state)
 {
 	size_t n;
-	uint8_t *p = eml_test_read_file(eml_test_shared("testdata/attestation/doc16.cbor"), &n);
+	uint8_t *p = eml_test_read_file(eml_test_data("attestation/doc16.cbor"), &n);
 
 	(void)state;
 	permissive();
@@ -264,8 +264,8 @@ found_negatives_rejected(void **state)
 		size_t n;
 		uint8_t *p;
 
-		(void)snprintf(rel, sizeof(rel), "testdata/attestation/%s", cases[i].file);
-		p = eml_test_read_file(eml_test_shared(rel), &n);
+		(void)snprintf(rel, sizeof(rel), "attestation/%s", cases[i].file);
+		p = eml_test_read_file(eml_test_data(rel), &n);
 		permissive();
 		assert_eml(verify_at_doc(p, n), cases[i].want);
 		eml_free(p);

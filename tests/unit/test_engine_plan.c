@@ -605,7 +605,7 @@ test_wipe(void **state)
 static void
 test_text_direction(void **state)
 {
-	const char *model = eml_test_shared("models/text-direction-cls.onnx");
+	const char *model = eml_test_data("models/text-direction-cls.onnx");
 	const char *vin = "tests/vectors/text-direction-cls/input_0.pb";
 	const char *vout = "tests/vectors/text-direction-cls/output_0.pb";
 	struct eml_graph *g = NULL;

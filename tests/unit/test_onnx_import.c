@@ -110,7 +110,7 @@ test_real_tensor_pb(void **state)
 static void
 test_real_text_direction(void **state)
 {
-	const char *path = eml_test_shared("models/text-direction-cls.onnx");
+	const char *path = eml_test_data("models/text-direction-cls.onnx");
 	struct eml_graph *g = NULL;
 	size_t consts = 0;
 

@@ -1,7 +1,7 @@
 /*
  * Model split end to end with the real importer and engine:
  * - split -> assemble -> run is bit-identical to running the imported ONNX
- *   graph directly, for the real model in ../shared/models, a small MLP,
+ *   graph directly, for the real model in testdata/models, a small MLP,
  *   and every bench model found in $EML_BENCH_MODELS (default
  *   $BUILD/bench-models, written by `make bench`; skipped with a note when
  *   absent);
@@ -200,7 +200,7 @@ static void
 real_model_round_trip(void **state)
 {
 	(void)state;
-	compare_model(eml_test_shared("models/text-direction-cls.onnx"),
+	compare_model(eml_test_data("models/text-direction-cls.onnx"),
 	    vectors_input("text-direction-cls"), 4096, 1);
 }
 
@@ -458,14 +458,14 @@ split_files_signed(void **state)
 	(void)snprintf(path, sizeof(path), "%s/pub.key", dir);
 	assert_eml_ok(eml_split_write_file(path, priv.data, priv.len, 0600));
 	(void)snprintf(path, sizeof(path), "%s/out", dir);
-	assert_eml_ok(eml_split_file(eml_test_shared("models/text-direction-cls.onnx"), path, &o,
+	assert_eml_ok(eml_split_file(eml_test_data("models/text-direction-cls.onnx"), path, &o,
 	    NULL, NULL, &info));
 	(void)snprintf(path, sizeof(path), "%s/pub.key", dir);
 	{
 		char out[128];
 
 		(void)snprintf(out, sizeof(out), "%s/out", dir);
-		assert_eml_ok(eml_split_file(eml_test_shared("models/text-direction-cls.onnx"), out, &o,
+		assert_eml_ok(eml_split_file(eml_test_data("models/text-direction-cls.onnx"), out, &o,
 		    path, NULL, &info));
 		(void)snprintf(path, sizeof(path), "%s/model.topo", out);
 		assert_int_equal(stat(path, &st), 0);
@@ -480,8 +480,8 @@ split_files_signed(void **state)
 			char model[4096];
 
 			(void)snprintf(model, sizeof(model), "%s",
-			    eml_test_shared("models/text-direction-cls.onnx"));
-			assert_eml(eml_split_file(model, out, &o, eml_test_shared("models/README.md"),
+			    eml_test_data("models/text-direction-cls.onnx"));
+			assert_eml(eml_split_file(model, out, &o, eml_test_data("models/README.md"),
 			    NULL, NULL), EML_ERR_SIG_KEY);
 		}
 	}

@@ -38,8 +38,8 @@ TEXTCLS_SHAPE = (1, 3, 48, 192)
 
 
 def shared_dir():
-    return os.environ.get("EML_SHARED") or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "shared")
+    return os.environ.get("EML_TESTDATA") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "testdata")
 
 
 class Builder:
@@ -236,7 +236,7 @@ def gen_one(name, outdir):
     if name == "text-direction-cls":
         src = os.path.join(shared_dir(), "models", "text-direction-cls.onnx")
         if not os.path.exists(src):
-            raise SystemExit("bench_models: %s not found (set EML_SHARED)" % src)
+            raise SystemExit("bench_models: %s not found (set EML_TESTDATA)" % src)
         shutil.copyfile(src, os.path.join(d, "model.onnx"))
         write_tensor(textcls_input(), "x", os.path.join(d, "input_0.pb"))
         return

