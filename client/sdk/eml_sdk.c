@@ -200,10 +200,10 @@ load_root(const char *policy_path, const struct eml_attest_policy *pol,
 
 /* Subject of the root for the summary, and the producer judged from it:
  * only the AWS Nitro root stands for real hardware. */
-static void
-describe_root(const struct eml_buf *pem, struct eml_client_summary *s)
+void
+eml_sdk_describe_root(const uint8_t *pem, size_t pem_len, struct eml_client_summary *s)
 {
-	BIO *bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+	BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
 	X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
 	char cn[128] = "";
 
@@ -320,7 +320,7 @@ handshake(struct eml_client *c, const char *policy_path)
 	    EML_OK)
 		goto out;
 	fill_summary(c, doc, pol);
-	describe_root(&pem, &c->summary);
+	eml_sdk_describe_root(pem.data, pem.len, &c->summary);
 	rc = EML_OK;
 out:
 	eml_msg_free(m);

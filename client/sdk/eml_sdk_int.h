@@ -54,4 +54,8 @@ eml_err eml_sdk_tensor_size(const struct eml_client_tensor *t, size_t *nbytes) E
 eml_err eml_sdk_tensor_fill(struct eml_client_tensor *dst, const char *name, int dtype,
     size_t rank, const uint64_t *dims, const void *data, size_t nbytes) EML_MUST_USE;
 
+/* Subject of the trust root (PEM) and the producer judged from it: only
+ * the AWS Nitro root stands for real hardware. */
+void eml_sdk_describe_root(const uint8_t *pem, size_t pem_len, struct eml_client_summary *s);
+
 #endif

@@ -201,6 +201,25 @@ EML_API void eml_client_tensors_free(struct eml_client_tensor *t, size_t n);
 EML_API int eml_client_tensor_load(const char *path, struct eml_client_tensor **out);
 EML_API int eml_client_tensor_save(const char *path, const struct eml_client_tensor *t);
 
+/* Instants for eml_client_attestation_verify (otherwise seconds since the
+ * Unix epoch). */
+#define EML_CLIENT_AT_NOW 0
+#define EML_CLIENT_AT_DOC (-1) /* the document's own timestamp */
+
+/*
+ * Verify an attestation document on its own, outside a session (archived
+ * evidence, a document obtained elsewhere): CBOR and COSE structure, the
+ * ES384 signature, and the certificate chain to the trust root root_pem
+ * (PEM, root_len bytes) at instant at_s. Debug enclaves (PCR0-2 all zero)
+ * are refused. No PCR, nonce, digest or age expectation is applied: on
+ * success *out lists every SHA-384 PCR the document carries, its
+ * user_data as policy_digest, module id, time, root and producer (the
+ * session_id is zero) for the caller to compare. Returns 0, an attestation
+ * code (3xx) or a usage code; eml_client_detail(NULL) says more.
+ */
+EML_API int eml_client_attestation_verify(const uint8_t *doc, size_t doc_len,
+    const uint8_t *root_pem, size_t root_len, int64_t at_s, struct eml_client_summary *out);
+
 /* Human detail of the last failure on this handle (or of the last failure
  * on this thread when c is NULL); "" when none. Valid until the next call
  * on the handle. */

@@ -1,0 +1,293 @@
+"""Confidential inference from Python: Client, Model, verify_attestation."""
+from __future__ import annotations
+
+import ctypes
+import os
+from datetime import datetime
+from typing import Any, Dict, Mapping, Optional, Union
+
+import numpy as np
+
+from ._ffi import LIBRARY_PATH, cstr, ffi, lib
+from .errors import USAGE, EmlError, UsageError, raise_for
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+# ONNX TensorProto.DataType numbers (enum eml_client_dtype) <-> numpy.
+_DTYPES: Dict[int, np.dtype] = {
+    1: np.dtype("<f4"),
+    2: np.dtype("u1"),
+    3: np.dtype("i1"),
+    4: np.dtype("<u2"),
+    5: np.dtype("<i2"),
+    6: np.dtype("<i4"),
+    7: np.dtype("<i8"),
+    9: np.dtype("?"),
+    10: np.dtype("<f2"),
+    11: np.dtype("<f8"),
+    12: np.dtype("<u4"),
+    13: np.dtype("<u8"),
+}
+_CODES: Dict[tuple, int] = {(d.kind, d.itemsize): c for c, d in _DTYPES.items()}
+_MAX_RANK = 8
+
+
+def _has_symbol(name: str) -> bool:
+    try:
+        return hasattr(ctypes.CDLL(LIBRARY_PATH), name)
+    except OSError:
+        return False
+
+
+def _check(rc: int, handle: Any = None) -> None:
+    if rc != 0:
+        raise_for(rc, cstr(lib.eml_client_detail(handle if handle is not None else ffi.NULL)))
+
+
+def _usage(msg: str) -> UsageError:
+    return UsageError(USAGE, msg)
+
+
+def _summary_dict(s: Any, with_session: bool = True) -> Dict[str, Any]:
+    d: Dict[str, Any] = {
+        "module_id": cstr(s.module_id),
+        "timestamp_ms": int(s.timestamp_ms),
+        "pcrs": {int(s.pcrs[i].index): bytes(ffi.buffer(s.pcrs[i].value, 48)).hex()
+                 for i in range(s.n_pcrs)},
+        "policy_digest": bytes(ffi.buffer(s.policy_digest, s.policy_digest_len)).hex(),
+        "producer": cstr(s.producer),
+        "root": cstr(s.root),
+    }
+    if with_session:
+        d["session_id"] = bytes(ffi.buffer(s.session_id, 16)).hex()
+    return d
+
+
+def _to_tensor(name: str, value: Any, slot: Any, keep: list) -> None:
+    if not isinstance(name, str) or not name:
+        raise _usage("input names must be non-empty strings")
+    arr = np.asarray(value)
+    if arr.dtype.kind not in "fuib" or (arr.dtype.kind, arr.dtype.itemsize) not in _CODES:
+        raise _usage(f"input {name!r}: dtype {arr.dtype} has no ONNX tensor type here")
+    if arr.ndim > _MAX_RANK:
+        raise _usage(f"input {name!r}: rank {arr.ndim} above {_MAX_RANK}")
+    # libeml reads little-endian, row-major: only copy when the array is not.
+    arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")
+                               if arr.dtype.itemsize > 1 else arr.dtype)
+    cname = ffi.new("char[]", name.encode("utf-8"))
+    buf = ffi.from_buffer(arr)
+    keep += [arr, cname, buf]
+    slot.name = cname
+    slot.dtype = _CODES[(arr.dtype.kind, arr.dtype.itemsize)]
+    slot.rank = arr.ndim
+    for i, d in enumerate(arr.shape):
+        slot.dims[i] = d
+    slot.data = buf
+    slot.nbytes = arr.nbytes
+
+
+def _from_tensor(t: Any) -> "tuple[str, np.ndarray]":
+    dt = _DTYPES.get(int(t.dtype))
+    if dt is None:
+        raise EmlError(208, f"output dtype {int(t.dtype)} unknown to this package")
+    shape = tuple(int(t.dims[i]) for i in range(t.rank))
+    raw = ffi.buffer(t.data, t.nbytes) if t.nbytes else b""
+    arr = np.frombuffer(raw, dtype=dt).reshape(shape).copy()
+    return cstr(t.name), arr
+
+
+class Model:
+    """A split model's topology key (DIR/model.topo), held in locked memory.
+
+    The sealed weights stay on the host; the enclave fetches them. Close it
+    (or use ``with``) to wipe the key; a Model may be shared by Clients.
+    """
+
+    def __init__(self, directory: PathLike) -> None:
+        out = ffi.new("struct eml_client_model **")
+        _check(lib.eml_client_model_open(os.fsencode(directory), out))
+        self._m = out[0]
+
+    def close(self) -> None:
+        """Wipe and release the topology key. Idempotent."""
+        if getattr(self, "_m", None) is not None:
+            lib.eml_client_model_close(self._m)
+            self._m = None
+
+    def __enter__(self) -> "Model":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+class Client:
+    """One attested session with an enclave behind an eml-proxy.
+
+    Connecting verifies the enclave's attestation against ``policy`` (a
+    client policy file: trust root, pinned PCRs, policy digest) before any
+    secret leaves the process; a mismatch raises
+    :class:`~ephemeralml.errors.AttestationError` (a PCR mismatch
+    :class:`~ephemeralml.errors.PcrMismatchError`) and the connection is
+    closed.
+
+    >>> with Client(proxy="127.0.0.1:7400", policy="client.json", model="model") as c:
+    ...     out = c.infer({"x": x})
+
+    Args:
+        proxy: ``HOST:PORT`` of the eml-proxy.
+        policy: path of the client policy file.
+        model: a split model directory (or :class:`Model`) used by :meth:`infer`
+            when none is passed there.
+        api_key: operator API key for the proxy (needs a libeml with API keys).
+        tls_ca: CA bundle for a TLS proxy (needs a libeml with TLS).
+        timeout_ms: per network wait; 0 keeps the library default (60 s).
+
+    A Client is used by one thread at a time; use one Client per thread.
+    """
+
+    def __init__(self, proxy: str, policy: PathLike, *, model: Union[None, PathLike, Model] = None,
+                 api_key: Optional[str] = None, tls_ca: Optional[PathLike] = None,
+                 timeout_ms: int = 0) -> None:
+        self._c: Any = None
+        self._own_model = False
+        self._model: Optional[Model] = None
+        if api_key is not None and not _has_symbol("eml_client_set_api_key"):
+            raise _usage(f"api_key: the libeml at {LIBRARY_PATH} has no API key support")
+        if tls_ca is not None and not _has_symbol("eml_client_set_tls_ca"):
+            raise _usage(f"tls_ca: the libeml at {LIBRARY_PATH} has no TLS support")
+        if not isinstance(proxy, str):
+            raise _usage("proxy must be a 'HOST:PORT' string")
+        out = ffi.new("struct eml_client **")
+        _check(lib.eml_client_connect(proxy.encode(), out))
+        self._c = out[0]
+        try:
+            if timeout_ms:
+                _check(lib.eml_client_set_timeout(self._c, int(timeout_ms)), self._c)
+            _check(lib.eml_client_attest(self._c, os.fsencode(policy)), self._c)
+            if isinstance(model, Model):
+                self._model = model
+            elif model is not None:
+                self._model = Model(model)
+                self._own_model = True
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def attestation(self) -> Dict[str, Any]:
+        """The verified attestation: module_id, timestamp_ms, pcrs (index ->
+        hex, the PCRs the policy pinned), policy_digest (hex), producer
+        ("nsm" or "sim"), root (trust root subject), session_id (hex)."""
+        self._alive()
+        s = ffi.new("struct eml_client_summary *")
+        _check(lib.eml_client_summary(self._c, s), self._c)
+        return _summary_dict(s)
+
+    def infer(self, inputs: Mapping[str, Any], model: Union[None, PathLike, Model] = None
+              ) -> Dict[str, np.ndarray]:
+        """Run one confidential inference.
+
+        ``inputs`` maps input names to numpy arrays (any ONNX element type
+        numpy has); their memory goes straight into libeml's tensors, no
+        files. Returns the outputs by name. Agent refusals (bad input shape,
+        model not allowed) raise and leave the session usable; crypto, I/O
+        and protocol failures end it.
+        """
+        self._alive()
+        if not isinstance(inputs, Mapping) or not inputs:
+            raise _usage("inputs must be a non-empty mapping of name -> numpy array")
+        m = model if isinstance(model, Model) else None
+        tmp: Optional[Model] = None
+        if m is None and model is not None:
+            m = tmp = Model(model)
+        if m is None:
+            m = self._model
+        if m is None or m._m is None:
+            raise _usage("no model: pass model= to Client or to infer")
+        try:
+            keep: list = []
+            arr = ffi.new("struct eml_client_tensor[]", len(inputs))
+            for i, (k, v) in enumerate(inputs.items()):
+                _to_tensor(k, v, arr[i], keep)
+            outs = ffi.new("struct eml_client_tensor **")
+            n_outs = ffi.new("size_t *")
+            _check(lib.eml_client_infer(self._c, m._m, arr, len(inputs), outs, n_outs), self._c)
+            try:
+                return dict(_from_tensor(outs[0][i]) for i in range(n_outs[0]))
+            finally:
+                lib.eml_client_tensors_free(outs[0], n_outs[0])
+        finally:
+            if tmp is not None:
+                tmp.close()
+
+    def evidence(self) -> Any:
+        """Evidence of this session (needs a libeml with evidence support)."""
+        raise _usage(f"evidence: the libeml at {LIBRARY_PATH} has no evidence support")
+
+    def _alive(self) -> None:
+        if self._c is None:
+            raise _usage("the client is closed")
+
+    def close(self) -> None:
+        """End the session (a sealed Close), wipe keys, close the connection."""
+        if self._c is not None:
+            lib.eml_client_close(self._c)
+            self._c = None
+        if self._own_model and self._model is not None:
+            self._model.close()
+        self._model = None
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def verify_attestation(document: bytes, root: Union[bytes, PathLike],
+                       at: Union[None, str, int, float, datetime] = None) -> Dict[str, Any]:
+    """Verify an attestation document on its own (archived evidence).
+
+    Checks the COSE signature and the chain to ``root`` (PEM bytes, or a
+    path to a PEM file) at instant ``at``: None or "now" for the current
+    time, "doc" for the document's own timestamp, a datetime, or seconds
+    since the epoch. Debug enclaves are refused. Returns the fields (all
+    PCRs the document carries, index -> hex) for the caller to compare;
+    raises :class:`~ephemeralml.errors.AttestationError` on failure.
+    """
+    if not isinstance(document, (bytes, bytearray, memoryview)):
+        raise _usage("document must be bytes")
+    if isinstance(root, (bytes, bytearray)):
+        pem = bytes(root)
+    else:
+        with open(root, "rb") as f:
+            pem = f.read()
+    if at is None or at == "now":
+        at_s = 0
+    elif at == "doc":
+        at_s = -1
+    elif isinstance(at, datetime):
+        at_s = int(at.timestamp())
+    elif isinstance(at, (int, float)) and not isinstance(at, bool):
+        at_s = int(at)
+        if at_s <= 0:
+            raise _usage("at: seconds since the epoch must be positive")
+    else:
+        raise _usage("at must be None, 'now', 'doc', a datetime or epoch seconds")
+    doc = bytes(document)
+    s = ffi.new("struct eml_client_summary *")
+    _check(lib.eml_client_attestation_verify(doc, len(doc), pem, len(pem), at_s, s))
+    return _summary_dict(s, with_session=False)
+
+
+def version() -> str:
+    """The version of the loaded libeml."""
+    return cstr(lib.eml_version())
+
