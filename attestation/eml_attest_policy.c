@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "eml_buf.h"
+#include "eml_num.h"
 
 #define POLICY_DOMAIN "EphemeralML policy manifest v1"
 
@@ -160,15 +161,11 @@ parse_pcrs_obj(json_t *obj, struct eml_attest_policy *pol)
 	if (!json_is_object(obj))
 		POLICY_FAIL("%s: not an object", "pcrs");
 	json_object_foreach(obj, k, v) {
-		char *end = NULL;
-		unsigned long idx;
+		uint64_t idx;
 		size_t len = 0;
 
 		/* Decimal index 0..31, no sign, no leading zeros. */
-		if (k[0] < '0' || k[0] > '9' || (k[0] == '0' && k[1] != '\0') || strlen(k) > 2)
-			POLICY_FAIL("pcrs: key \"%.8s\" is not a PCR index 0..31", k);
-		idx = strtoul(k, &end, 10);
-		if (end == NULL || *end != '\0' || idx >= EML_ATTEST_PCR_COUNT)
+		if (eml_num_u64(k, 0, EML_ATTEST_PCR_COUNT - 1, &idx) != EML_OK)
 			POLICY_FAIL("pcrs: key \"%.8s\" is not a PCR index 0..31", k);
 		EML_GUARD(hex_value(v, "pcrs value", 0, EML_ATTEST_PCR_MAX, pol->pcr[idx], &len));
 		if (len != 32 && len != 48 && len != 64)

@@ -15,32 +15,13 @@
 #include <unistd.h>
 
 #include "eml_io.h"
+#include "eml_num.h"
 
 _Static_assert(EML_ADDR_PATH_MAX + 1 == sizeof(((struct sockaddr_un *)0)->sun_path),
     "unix path limit");
 _Static_assert(EML_VSOCK_CID_ANY == (uint32_t)VMADDR_CID_ANY, "vsock any");
 
 #define LISTEN_BACKLOG 128
-
-/* Strict unsigned decimal of the n bytes at s: no sign, no spaces, no
- * leading zero unless the number is 0, value <= max. */
-static bool
-parse_dec(const char *s, size_t n, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (n == 0 || n > 20 || (n > 1 && s[0] == '0'))
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		if (v > (max - (uint64_t)(s[i] - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*out = v;
-	return true;
-}
 
 static eml_err
 addr_error(const char *s, const char *why)
@@ -57,9 +38,9 @@ parse_vsock(const char *full, const char *s, struct eml_addr *out)
 
 	if (colon == NULL)
 		EML_BAIL(addr_error(full, "vsock needs CID:PORT"));
-	if (!parse_dec(s, (size_t)(colon - s), UINT32_MAX, &cid))
+	if (eml_num_u64n(s, (size_t)(colon - s), 0, UINT32_MAX, &cid) != EML_OK)
 		EML_BAIL(addr_error(full, "CID is not a decimal 32-bit number"));
-	if (!parse_dec(colon + 1, strlen(colon + 1), UINT32_MAX, &port))
+	if (eml_num_u64(colon + 1, 0, UINT32_MAX, &port) != EML_OK)
 		EML_BAIL(addr_error(full, "PORT is not a decimal 32-bit number"));
 	out->kind = EML_ADDR_VSOCK;
 	out->cid = (uint32_t)cid;
@@ -131,7 +112,7 @@ parse_tcp(const char *full, const char *s, struct eml_addr *out)
 				EML_BAIL(addr_error(full, "bad character in host"));
 		}
 	}
-	if (!parse_dec(port, strlen(port), 65535, &pv))
+	if (eml_num_u64(port, 0, 65535, &pv) != EML_OK)
 		EML_BAIL(addr_error(full, "PORT is not a decimal number 0..65535"));
 	out->kind = EML_ADDR_TCP;
 	out->port = (uint32_t)pv;

@@ -11,6 +11,7 @@
 
 #include "attestation/eml_attest.h"
 #include "eml_buf.h"
+#include "eml_file.h"
 #include "eml_mem.h"
 #include "model/eml_sign.h"
 
@@ -251,8 +252,6 @@ eml_agent_policy_load(const char *path, struct eml_agent_policy *out)
 	eml_err rc = EML_ERR_INTERNAL;
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	int fd = -1;
-	struct stat st;
 
 	if (out == NULL)
 		EML_FAIL(rc, EML_ERR_NULL);
@@ -260,34 +259,14 @@ eml_agent_policy_load(const char *path, struct eml_agent_policy *out)
 		rc = eml_agent_policy_parse((const uint8_t *)default_text, strlen(default_text), out);
 		goto out;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		eml_err_set_detail("cannot open policy %s: %s", path, strerror(errno));
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	if ((uint64_t)st.st_size > EML_AGENT_POLICY_FILE_MAX) {
-		eml_err_set_detail("policy %s above %u bytes", path, EML_AGENT_POLICY_FILE_MAX);
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	buf = eml_alloc((size_t)st.st_size + 1);
-	if (buf == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	while (len < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + len, (size_t)st.st_size - len);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			eml_err_set_detail("cannot read policy %s", path);
-			EML_FAIL(rc, EML_ERR_FILE);
-		}
-		len += (size_t)r;
-	}
+	rc = eml_file_read(path, EML_AGENT_POLICY_FILE_MAX, 0, &buf, &len);
+	if (rc == EML_ERR_FILE_TOO_LARGE)
+		rc = EML_ERR_FILE;
+	if (rc != EML_OK)
+		goto out;
 	rc = eml_agent_policy_parse(buf, len, out);
 out:
-	if (fd >= 0)
-		(void)close(fd);
-	eml_free(buf);
+	eml_file_free(buf, len, 0);
 	return rc;
 }
 

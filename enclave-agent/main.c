@@ -19,6 +19,7 @@
 #include "eml_agent.h"
 #include "eml_log.h"
 #include "eml_mem.h"
+#include "eml_num.h"
 #include "engine/kernels/eml_kernels.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -40,20 +41,6 @@ usage(FILE *f)
 }
 
 static int
-parse_num(const char *s, long lo, long hi, long *out)
-{
-	char *end = NULL;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
 parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **policy,
     bool *digest_only)
 {
@@ -62,7 +49,7 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 	for (int i = 1; i < argc; i++) {
 		const char *o = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		long n = 0;
+		uint64_t n = 0;
 
 		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
 			usage(stdout);
@@ -99,16 +86,16 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 			cfg->sim_dir = v;
 		} else if (strcmp(o, "--policy") == 0) {
 			*policy = v;
-		} else if (strcmp(o, "--threads") == 0 && parse_num(v, 1, 256, &n) == 0) {
+		} else if (strcmp(o, "--threads") == 0 && eml_num_u64(v, 1, 256, &n) == EML_OK) {
 			cfg->threads = (int)n;
-		} else if (strcmp(o, "--max-sessions") == 0 && parse_num(v, 1, 4096, &n) == 0) {
+		} else if (strcmp(o, "--max-sessions") == 0 && eml_num_u64(v, 1, 4096, &n) == EML_OK) {
 			cfg->max_sessions = (unsigned)n;
 		} else if (strcmp(o, "--idle-timeout") == 0 &&
-		    parse_num(v, 1, 86400000, &n) == 0) {
-			cfg->idle_timeout_ms = n;
+		    eml_num_u64(v, 1, 86400000, &n) == EML_OK) {
+			cfg->idle_timeout_ms = (int64_t)n;
 		} else if (strcmp(o, "--host-timeout") == 0 &&
-		    parse_num(v, 1, 86400000, &n) == 0) {
-			cfg->host_timeout_ms = n;
+		    eml_num_u64(v, 1, 86400000, &n) == EML_OK) {
+			cfg->host_timeout_ms = (int64_t)n;
 		} else {
 			fprintf(stderr, "eml-agent: bad option or value: %s %s\n", o, v);
 			return -1;

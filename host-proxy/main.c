@@ -21,6 +21,7 @@
 #include "eml_err.h"
 #include "eml_log.h"
 #include "eml_mem.h"
+#include "eml_num.h"
 #include "eml_proxy.h"
 #include "eml_store.h"
 
@@ -61,23 +62,6 @@ usage(FILE *f)
 	    "  --replay-frame N       send the N-th client frame to the agent twice\n"
 	    "  --capture FILE         append every byte written to either peer to FILE\n"
 	    "  (aliases: --test-tamper flip:N, --test-replay N)\n");
-}
-
-/* Strict unsigned decimal: digits only, no sign, no overflow, <= max. */
-static eml_err
-parse_u64(const char *s, uint64_t max, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	EML_ENSURE(s != NULL && *s != '\0', EML_ERR_USAGE);
-	for (const char *c = s; *c != '\0'; c++) {
-		EML_ENSURE(*c >= '0' && *c <= '9', EML_ERR_USAGE);
-		EML_ENSURE(v <= (UINT64_MAX - (uint64_t)(*c - '0')) / 10, EML_ERR_USAGE);
-		v = v * 10 + (uint64_t)(*c - '0');
-	}
-	EML_ENSURE(v <= max, EML_ERR_USAGE);
-	*out = v;
-	return EML_OK;
 }
 
 static int
@@ -217,7 +201,7 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 			else
 				rc = EML_ERR_USAGE;
 		} else if (strcmp(o, "--test-tamper") == 0) {
-			rc = strncmp(v, "flip:", 5) == 0 ? parse_u64(v + 5, LONG_MAX, &n)
+			rc = strncmp(v, "flip:", 5) == 0 ? eml_num_u64(v + 5, 0, LONG_MAX, &n)
 							 : EML_ERR_USAGE;
 			c->tamper_frame = (long)n;
 		} else {
@@ -243,7 +227,7 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 				(void)fprintf(stderr, "eml-proxy: unknown option %s\n", o);
 				return EXIT_USAGE;
 			}
-			rc = parse_u64(v, nums[k].max, &n);
+			rc = eml_num_u64(v, 0, nums[k].max, &n);
 			switch (k) {
 			case 0: c->max_clients = (unsigned)n; break;
 			case 1: c->frame_max = (size_t)n; break;

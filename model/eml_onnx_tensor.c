@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "eml_file.h"
 #include "eml_mem.h"
 #include "common/eml_names.h"
 #include "proto/onnx.pb-c.h"
@@ -47,57 +48,6 @@ pb_free(void *data, void *ptr)
 }
 
 ProtobufCAllocator eml_onnx_pb_allocator = { pb_alloc, pb_free, NULL };
-
-/* ---------------------------------------------------------------- files */
-
-eml_err
-eml_onnx_read_file(const char *path, size_t max, uint8_t **data, size_t *len)
-{
-	eml_err rc = EML_ERR_INTERNAL;
-	int fd = -1;
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t n = 0, got = 0;
-
-	EML_ENSURE(path != NULL && data != NULL && len != NULL, EML_ERR_NULL);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		eml_err_set_detail("%s: %s", path, strerror(errno));
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		eml_err_set_detail("%s: not a regular file", path);
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	if (st.st_size < 0 || (uint64_t)st.st_size > (uint64_t)max) {
-		eml_err_set_detail("%s: %lld bytes, limit %zu", path, (long long)st.st_size, max);
-		EML_FAIL(rc, EML_ERR_ONNX_TOO_LARGE);
-	}
-	n = (size_t)st.st_size;
-	buf = eml_alloc(n == 0 ? 1 : n);
-	if (buf == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	while (got < n) {
-		ssize_t r = read(fd, buf + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			eml_err_set_detail("%s: short read", path);
-			EML_FAIL(rc, EML_ERR_FILE);
-		}
-		got += (size_t)r;
-	}
-	*data = buf;
-	buf = NULL; /* transferred */
-	*len = n;
-	rc = EML_OK;
-out:
-	if (buf != NULL)
-		eml_free_wipe(buf, n);
-	if (fd >= 0)
-		close(fd);
-	return rc;
-}
 
 /* ---------------------------------------------------------------- tensors */
 
@@ -333,13 +283,14 @@ eml_onnx_tensor_read_file(const char *path, struct eml_tensor *out)
 	uint8_t *bytes = NULL;
 	size_t len = 0;
 
-	rc = eml_onnx_read_file(path, EML_ONNX_MAX_BYTES, &bytes, &len);
+	rc = eml_file_read(path, EML_ONNX_MAX_BYTES, 0, &bytes, &len);
+	if (rc == EML_ERR_FILE_TOO_LARGE)
+		rc = EML_ERR_ONNX_TOO_LARGE;
 	if (rc != EML_OK)
 		goto out;
 	rc = eml_onnx_tensor_read(bytes, len, out);
 out:
-	if (bytes != NULL)
-		eml_free_wipe(bytes, len);
+	eml_file_free(bytes, len, 0);
 	return rc;
 }
 

@@ -57,10 +57,4 @@ eml_err eml_onnx_tensor_write(const struct eml_tensor *t, struct eml_buf *out) E
 eml_err eml_onnx_tensor_write_file(const struct eml_tensor *t, const char *path)
     EML_MUST_USE;
 
-/* Read a whole file of at most max bytes into eml_alloc'ed memory; the
- * caller frees it with eml_free_wipe(*data, *len). EML_ERR_FILE,
- * EML_ERR_ONNX_TOO_LARGE, EML_ERR_NOMEM. */
-eml_err eml_onnx_read_file(const char *path, size_t max, uint8_t **data, size_t *len)
-    EML_MUST_USE;
-
 #endif

@@ -29,7 +29,9 @@
 #include "attestation/eml_attest_sim.h"
 #include "cli.h"
 #include "eml_buf.h"
+#include "eml_file.h"
 #include "eml_mem.h"
+#include "eml_num.h"
 
 #define AWS_ROOT_NAME "aws_nitro_root_g1.pem"
 #define ROOT_FILE_MAX 65536
@@ -50,36 +52,16 @@ usage(void)
 	return 2;
 }
 
-/* Whole file into out (ceiling max); one byte more than max is an error. */
+/* Whole file into a fresh out (ceiling max); out is left empty on failure. */
 static eml_err
 read_file(const char *path, size_t max, struct eml_buf *out)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t chunk[4096];
-	size_t n;
-	eml_err rc = EML_OK;
+	eml_err rc;
 
-	if (f == NULL) {
-		eml_err_set_detail("%s: %s", path, strerror(errno));
-		EML_BAIL(EML_ERR_FILE);
-	}
-	eml_buf_init(out, max + 1);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if ((rc = eml_buf_append(out, chunk, n)) != EML_OK)
-			break;
-	}
-	if (rc == EML_OK && ferror(f))
-		rc = EML_ERR_FILE;
-	(void)fclose(f);
-	if (rc == EML_OK && out->len > max)
-		rc = EML_ERR_PROTO_TOO_LARGE;
-	if (rc != EML_OK) {
-		eml_err_set_detail("%s: %s", path,
-		    rc == EML_ERR_FILE ? "read error" : "file larger than allowed");
+	eml_buf_init(out, max);
+	if ((rc = eml_file_read_buf(path, max, 0, out)) != EML_OK)
 		eml_buf_free(out);
-		EML_BAIL(rc == EML_ERR_FILE ? EML_ERR_FILE : rc);
-	}
-	return EML_OK;
+	return rc;
 }
 
 /* The shipped AWS root: <bin>/../../attestation/roots (a build tree), or
@@ -175,14 +157,12 @@ hex_arg(const char *s, uint8_t *dst, size_t max, size_t *len)
 static bool
 pcr_arg(const char *s, struct eml_attest_policy *pol)
 {
-	char *end = NULL;
-	unsigned long idx;
+	const char *end = strchr(s, '=');
+	uint64_t idx;
 	size_t len = 0;
 
-	if (s[0] < '0' || s[0] > '9')
-		return false;
-	idx = strtoul(s, &end, 10);
-	if (end == NULL || *end != '=' || idx >= EML_ATTEST_PCR_COUNT)
+	if (end == NULL ||
+	    eml_num_u64n(s, (size_t)(end - s), 0, EML_ATTEST_PCR_COUNT - 1, &idx) != EML_OK)
 		return false;
 	if (!hex_arg(end + 1, pol->pcr[idx], EML_ATTEST_PCR_MAX, &len) ||
 	    (len != 32 && len != 48 && len != 64))
@@ -389,10 +369,9 @@ parse_verify_args(int argc, char **argv, struct verify_args *a, struct eml_attes
 				return 2;
 			}
 		} else if (strcmp(o, "--max-age") == 0) {
-			char *end = NULL;
-			unsigned long long s = strtoull(argv[++i], &end, 10);
+			uint64_t s;
 
-			if (end == NULL || *end != '\0' || s == 0 || s > 10ULL * 365 * 86400) {
+			if (eml_num_u64(argv[++i], 1, 10ULL * 365 * 86400, &s) != EML_OK) {
 				fprintf(stderr, "eml attest verify: --max-age: seconds, 1 .. 10 years\n");
 				return 2;
 			}

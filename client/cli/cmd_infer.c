@@ -18,6 +18,7 @@
 
 #include "cli.h"
 #include "eml/eml.h"
+#include "eml_num.h"
 
 #define MAX_INPUTS 64
 
@@ -152,22 +153,21 @@ parse(int argc, char **argv, struct opts *o)
 		} else if (strcmp(a, "--output-dir") == 0) {
 			o->outdir = argv[++i];
 		} else if (strcmp(a, "--timeout") == 0) {
-			char *end = NULL;
-			unsigned long v = strtoul(argv[++i], &end, 10);
+			uint64_t v;
 
-			if (*end != '\0' || v == 0 || v > 3600000) {
+			if (eml_num_u64(argv[++i], 1, 3600000, &v) != EML_OK) {
 				fprintf(stderr, "eml infer: --timeout: 1..3600000 ms\n");
 				return -1;
 			}
 			o->timeout_ms = (unsigned)v;
 		} else if (strcmp(a, "--repeat") == 0) {
-			char *end = NULL;
+			uint64_t v;
 
-			o->repeat = strtol(argv[++i], &end, 10);
-			if (*end != '\0' || o->repeat < 1 || o->repeat > 1000000) {
+			if (eml_num_u64(argv[++i], 1, 1000000, &v) != EML_OK) {
 				fprintf(stderr, "eml infer: --repeat: 1..1000000\n");
 				return -1;
 			}
+			o->repeat = (long)v;
 		} else if (strcmp(a, "--input") == 0) {
 			/* --input FILE... : every following non-option word. */
 			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {

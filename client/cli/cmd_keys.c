@@ -15,6 +15,7 @@
 #include "client/owner/onnx_import.h"
 #include "client/owner/split.h"
 #include "eml_buf.h"
+#include "eml_file.h"
 #include "eml_mem.h"
 #include "model/eml_sign.h"
 
@@ -81,11 +82,12 @@ keys_id(const char *file)
 	uint8_t id[EML_SIG_KEY_ID_LEN];
 	eml_err rc;
 
-	rc = eml_onnx_read_file(file, 64u * 1024u, &pem, &len);
+	rc = eml_file_read(file, 64u * 1024u, EML_FILE_SECRET, &pem, &len);
+	if (rc == EML_ERR_FILE_TOO_LARGE)
+		rc = EML_ERR_CRYPTO_KEY; /* far too long for a key */
 	if (rc == EML_OK)
 		rc = eml_sign_pem_key_id(pem, len, id);
-	if (pem != NULL)
-		eml_free_wipe(pem, len);
+	eml_file_free(pem, len, EML_FILE_SECRET);
 	if (rc != EML_OK)
 		return eml_cli_fail("keys id", rc);
 	print_id(id);

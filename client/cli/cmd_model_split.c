@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "client/owner/split.h"
 #include "eml_buf.h"
+#include "eml_num.h"
 
 static int
 usage(void)
@@ -27,12 +28,9 @@ usage(void)
 static int
 parse_chunk(const char *s, uint32_t *out)
 {
-	char *end = NULL;
-	unsigned long long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || !eml_blob_chunk_size_ok(v))
+	if (eml_num_u64(s, 0, UINT32_MAX, &v) != EML_OK || !eml_blob_chunk_size_ok(v))
 		return -1;
 	*out = (uint32_t)v;
 	return 0;

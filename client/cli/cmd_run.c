@@ -36,6 +36,7 @@
 #include "client/owner/onnx_import.h"
 #include "client/owner/split.h"
 #include "eml_mem.h"
+#include "eml_num.h"
 #include "model/eml_assemble.h"
 #include "engine/eml_engine.h"
 #include "model/eml_topo.h"
@@ -53,14 +54,11 @@ usage(FILE *f)
 static int
 parse_count(const char *s, long max, long *out)
 {
-	char *end;
-	long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < 1 || v > max)
+	if (eml_num_u64(s, 1, (uint64_t)max, &v) != EML_OK)
 		return -1;
-	*out = v;
+	*out = (long)v;
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "common/eml_names.h"
+#include "eml_file.h"
 #include "eml_mem.h"
 #include "model/eml_onnx_tensor.h"
 #include "proto/onnx.pb-c.h"
@@ -590,12 +591,13 @@ eml_onnx_import_file(const char *path, struct eml_graph **out)
 	uint8_t *bytes = NULL;
 	size_t len = 0;
 
-	rc = eml_onnx_read_file(path, EML_ONNX_MAX_BYTES, &bytes, &len);
+	rc = eml_file_read(path, EML_ONNX_MAX_BYTES, 0, &bytes, &len);
+	if (rc == EML_ERR_FILE_TOO_LARGE)
+		rc = EML_ERR_ONNX_TOO_LARGE;
 	if (rc != EML_OK)
 		goto out;
 	rc = eml_onnx_import(bytes, len, out);
 out:
-	if (bytes != NULL)
-		eml_free_wipe(bytes, len);
+	eml_file_free(bytes, len, 0);
 	return rc;
 }

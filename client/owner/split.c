@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "client/owner/onnx_import.h"
+#include "eml_file.h"
 #include "eml_mem.h"
 #include "engine/eml_engine.h"
 #include "model/eml_sign.h"
@@ -280,7 +281,9 @@ eml_split_file(const char *onnx_path, const char *dir, const struct eml_split_op
 		info = &local;
 	/* Load the signing key first: a bad key should fail before any work. */
 	if (sign_key_pem != NULL) {
-		rc = eml_onnx_read_file(sign_key_pem, KEY_FILE_MAX, &pem, &pem_len);
+		rc = eml_file_read(sign_key_pem, KEY_FILE_MAX, EML_FILE_SECRET, &pem, &pem_len);
+		if (rc == EML_ERR_FILE_TOO_LARGE)
+			rc = EML_ERR_CRYPTO_KEY; /* far too long for a key */
 		if (rc != EML_OK)
 			goto out;
 		rc = eml_sign_key_load_pem(pem, pem_len, &key);
@@ -345,8 +348,7 @@ out:
 	}
 	eml_graph_free(g);
 	eml_sign_key_free(key);
-	if (pem != NULL)
-		eml_free_wipe(pem, pem_len);
+	eml_file_free(pem, pem_len, EML_FILE_SECRET);
 	eml_buf_free(&topo);
 	eml_buf_free_nowipe(&sig);
 	return rc;

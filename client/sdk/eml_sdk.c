@@ -26,6 +26,7 @@
 #include "attestation/eml_attest.h"
 #include "client/sdk/eml_sdk_int.h"
 #include "eml_channel.h"
+#include "eml_file.h"
 #include "eml_frame.h"
 #include "eml_io.h"
 #include "eml_mem.h"
@@ -135,43 +136,6 @@ eml_client_set_timeout(struct eml_client *c, unsigned ms)
 
 /* ---------------------------------------------------------------- attest */
 
-static eml_err
-read_small_file(const char *path, size_t max, struct eml_buf *out)
-{
-	eml_err rc = EML_ERR_INTERNAL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	uint8_t *w = NULL;
-	size_t got = 0;
-
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		eml_err_set_detail("cannot open %s: %s", path, strerror(errno));
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	if (st.st_size <= 0 || (uint64_t)st.st_size > max) {
-		eml_err_set_detail("%s: size outside 1..%zu", path, max);
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	if ((rc = eml_buf_extend(out, (size_t)st.st_size, &w)) != EML_OK)
-		goto out;
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, w + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			eml_err_set_detail("cannot read %s", path);
-			EML_FAIL(rc, EML_ERR_FILE);
-		}
-		got += (size_t)r;
-	}
-	rc = EML_OK;
-out:
-	if (fd >= 0)
-		(void)close(fd);
-	return rc;
-}
-
 /* The trust root the policy names: inline PEM, or a path relative to the
  * policy file. */
 static eml_err
@@ -189,7 +153,7 @@ load_root(const char *policy_path, const struct eml_attest_policy *pol,
 			(void)snprintf(dir, sizeof(dir), "%s", policy_path);
 			(void)snprintf(path, sizeof(path), "%s/%s", dirname(dir), pol->root_path);
 		}
-		EML_GUARD(read_small_file(path, 65536, pem));
+		EML_GUARD(eml_file_read_buf(path, 65536, EML_FILE_NONEMPTY, pem));
 	} else {
 		/* DESIGN §5: no default root, the caller must name one. */
 		eml_err_set_detail("the client policy names no trust_root");
@@ -260,7 +224,7 @@ handshake(struct eml_client *c, const char *policy_path)
 	if (pol == NULL || doc == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	/* Everything local first: a bad policy file costs no round trip. */
-	if ((rc = read_small_file(policy_path, EML_ATTEST_POLICY_FILE_MAX, &pbytes)) != EML_OK)
+	if ((rc = eml_file_read_buf(policy_path, EML_ATTEST_POLICY_FILE_MAX, EML_FILE_NONEMPTY, &pbytes)) != EML_OK)
 		goto out;
 	if ((rc = eml_attest_policy_parse(pbytes.data, pbytes.len, pol)) != EML_OK)
 		goto out;

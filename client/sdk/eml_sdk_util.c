@@ -10,6 +10,7 @@
 #include "client/sdk/eml_sdk_int.h"
 #include "model/eml_onnx_tensor.h"
 #include "eml/eml.h"
+#include "eml_file.h"
 #include "eml_mem.h"
 
 _Static_assert(EML_CLIENT_MAX_RANK == EML_MAX_RANK, "rank limits agree");
@@ -189,48 +190,13 @@ out:
 	return (int)rc;
 }
 
-/* Read a small file completely into eml_secure_alloc memory. */
+/* A small secret file, whole, into eml_secure_alloc memory. */
 static eml_err
 read_secret_file(const char *path, size_t max, uint8_t **data, size_t *len)
 {
-	eml_err rc = EML_ERR_INTERNAL;
-	int fd = -1;
-	struct stat st;
-	uint8_t *buf = NULL;
-	size_t got = 0;
+	eml_err rc = eml_file_read(path, max, EML_FILE_SECRET | EML_FILE_NONEMPTY, data, len);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		eml_err_set_detail("cannot open %s: %s", path, strerror(errno));
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	if (st.st_size <= 0 || (uint64_t)st.st_size > max) {
-		eml_err_set_detail("%s: size %lld outside 1..%zu", path, (long long)st.st_size, max);
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	buf = eml_secure_alloc((size_t)st.st_size);
-	if (buf == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			eml_err_set_detail("cannot read %s", path);
-			EML_FAIL(rc, EML_ERR_FILE);
-		}
-		got += (size_t)r;
-	}
-	*data = buf;
-	*len = got;
-	buf = NULL; /* transferred */
-	rc = EML_OK;
-out:
-	if (fd >= 0)
-		(void)close(fd);
-	eml_secure_free(buf);
-	return rc;
+	return rc == EML_ERR_FILE_TOO_LARGE ? EML_ERR_FILE : rc;
 }
 
 EML_API int

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "eml_file.h"
 #include "eml_mem.h"
 
 uint64_t
@@ -64,19 +65,11 @@ eml_test_data(const char *rel)
 uint8_t *
 eml_test_read_file(const char *path, size_t *len)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t *p;
-	long n = -1;
+	uint8_t *p = NULL;
+	eml_err rc = eml_file_read(path, (size_t)1 << 31, 0, &p, len);
 
-	if (f == NULL)
-		fail_msg("cannot open %s", path);
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
-		fail_msg("cannot size %s", path);
-	p = eml_alloc((size_t)n);
-	if (p == NULL || fread(p, 1, (size_t)n, f) != (size_t)n)
-		fail_msg("cannot read %s", path);
-	fclose(f);
-	*len = (size_t)n;
+	if (rc != EML_OK)
+		fail_msg("cannot read %s: %s (%s)", path, eml_err_name(rc), eml_err_detail());
 	return p;
 }
 

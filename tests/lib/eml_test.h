@@ -36,7 +36,8 @@ void eml_test_fill(uint64_t *state, void *p, size_t n);
 /* Path under the test data folder ($EML_TESTDATA, default testdata). Returns a
  * static buffer. */
 const char *eml_test_data(const char *rel);
-/* Read a whole file into an eml_alloc'ed buffer; fails the test on error. */
+/* Read a whole file (eml_file_read) into an eml_alloc'ed buffer followed by
+ * a zero byte not counted in *len; fails the test on error. eml_free it. */
 uint8_t *eml_test_read_file(const char *path, size_t *len);
 /* Monotonic clock in seconds, for benchmarks. */
 double eml_test_now(void);
