@@ -9,6 +9,8 @@ struct eml_agent_exec {
 	struct eml_model *model; /* the engine's model */
 	struct eml_plan *plan;
 	int threads;
+	size_t max_tensor_bytes; /* 0: the engine's limits */
+	size_t max_arena_bytes;
 	size_t n_in;
 	struct {
 		enum eml_dtype dtype;
@@ -42,6 +44,17 @@ eml_agent_exec_new(struct eml_graph *g, int threads, struct eml_agent_exec **out
 out:
 	eml_agent_exec_free(x);
 	return rc;
+}
+
+void
+eml_agent_exec_set_limits(struct eml_agent_exec *x, size_t max_tensor_bytes,
+    size_t max_arena_bytes)
+{
+	if (x == NULL)
+		return;
+	x->max_tensor_bytes = max_tensor_bytes;
+	x->max_arena_bytes = max_arena_bytes;
+	eml_agent_exec_drop_plan(x);
 }
 
 const struct eml_graph *
@@ -115,6 +128,8 @@ replan(struct eml_agent_exec *x, const struct eml_tensor *inputs, size_t n_input
 	memset(&o, 0, sizeof(o));
 	o.nthreads = x->threads;
 	o.bind_small_inputs = true;
+	o.max_tensor_bytes = x->max_tensor_bytes;
+	o.max_arena_bytes = x->max_arena_bytes;
 	EML_GUARD(eml_plan_new(x->model, inputs, n_inputs, &o, &x->plan));
 	x->n_in = n_inputs;
 	for (size_t i = 0; i < n_inputs; i++) {

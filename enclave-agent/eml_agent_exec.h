@@ -17,6 +17,10 @@ struct eml_agent_exec;
  * *out, the engine's model errors, EML_ERR_NOMEM. */
 eml_err eml_agent_exec_new(struct eml_graph *g, int threads,
     struct eml_agent_exec **out) EML_MUST_USE;
+/* Bound every planned tensor and the plan's arena (bytes; 0: the
+ * engine's limits). Drops a plan made under other limits. */
+void eml_agent_exec_set_limits(struct eml_agent_exec *x, size_t max_tensor_bytes,
+    size_t max_arena_bytes);
 const struct eml_graph *eml_agent_exec_graph(const struct eml_agent_exec *x);
 /* Plan (when the shapes differ from the last run) and run. Inputs are
  * matched to graph inputs by name (an empty name: by position);

@@ -23,12 +23,16 @@ _Static_assert(EML_AGENT_POLICY_DIGEST_LEN == EML_ATTEST_POLICY_DIGEST_LEN, "dig
 #define DEF_INPUT (64ULL << 20)
 #define DEF_OUTPUT (64ULL << 20)
 #define DEF_WEIGHT (2ULL << 30)
+#define DEF_NODES 100000ULL
+#define DEF_TENSOR (1ULL << 30)
+#define DEF_ARENA (2ULL << 30)
 
 static const char default_text[] =
 	"{\"version\":1,\"models\":[],\"publishers\":[],\"strict\":false,"
 	"\"assembly\":\"request\",\"limits\":{\"max_topology_bytes\":16777216,"
 	"\"max_input_bytes\":67108864,\"max_output_bytes\":67108864,"
-	"\"max_weight_bytes\":2147483648,\"max_requests\":0}}\n";
+	"\"max_weight_bytes\":2147483648,\"max_requests\":0,\"max_nodes\":100000,"
+	"\"max_tensor_bytes\":1073741824,\"max_arena_bytes\":2147483648}}\n";
 
 const char *
 eml_agent_policy_default_text(void)
@@ -134,7 +138,8 @@ static eml_err
 parse_limits(json_t *limits, struct eml_agent_policy *pol)
 {
 	static const char *const keys[] = { "max_topology_bytes", "max_input_bytes",
-		"max_output_bytes", "max_weight_bytes", "max_requests", NULL };
+		"max_output_bytes", "max_weight_bytes", "max_requests", "max_nodes",
+		"max_tensor_bytes", "max_arena_bytes", NULL };
 
 	if (limits == NULL)
 		return EML_OK;
@@ -148,8 +153,12 @@ parse_limits(json_t *limits, struct eml_agent_policy *pol)
 	EML_GUARD(parse_limit(limits, "max_output_bytes", &pol->max_output_bytes));
 	EML_GUARD(parse_limit(limits, "max_weight_bytes", &pol->max_weight_bytes));
 	EML_GUARD(parse_limit(limits, "max_requests", &pol->max_requests));
+	EML_GUARD(parse_limit(limits, "max_nodes", &pol->max_nodes));
+	EML_GUARD(parse_limit(limits, "max_tensor_bytes", &pol->max_tensor_bytes));
+	EML_GUARD(parse_limit(limits, "max_arena_bytes", &pol->max_arena_bytes));
 	if (pol->max_topology_bytes == 0 || pol->max_input_bytes == 0 ||
-	    pol->max_output_bytes == 0 || pol->max_weight_bytes == 0) {
+	    pol->max_output_bytes == 0 || pol->max_weight_bytes == 0 || pol->max_nodes == 0 ||
+	    pol->max_tensor_bytes == 0 || pol->max_arena_bytes == 0) {
 		eml_err_set_detail("size limits must be positive");
 		EML_BAIL(EML_ERR_POLICY_FILE);
 	}
@@ -157,10 +166,38 @@ parse_limits(json_t *limits, struct eml_agent_policy *pol)
 }
 
 static eml_err
+parse_ops(json_t *arr, struct eml_agent_policy *pol)
+{
+	size_t i;
+	json_t *v;
+
+	if (arr == NULL)
+		return EML_OK;
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > EML_AGENT_POLICY_MAX_OPS) {
+		eml_err_set_detail("\"ops\" must be an array of 1 to %u operator names",
+		    EML_AGENT_POLICY_MAX_OPS);
+		EML_BAIL(EML_ERR_POLICY_FILE);
+	}
+	json_array_foreach(arr, i, v) {
+		const char *op = json_string_value(v);
+
+		if (op == NULL || op[0] == '\0' || json_string_length(v) >= EML_AGENT_POLICY_OP_LEN ||
+		    strlen(op) != json_string_length(v)) {
+			eml_err_set_detail("\"ops\"[%zu] is not an operator name", i);
+			EML_BAIL(EML_ERR_POLICY_FILE);
+		}
+		memcpy(pol->ops[i], op, json_string_length(v) + 1);
+	}
+	pol->n_ops = json_array_size(arr);
+	return EML_OK;
+}
+
+static eml_err
 parse_root(json_t *root, struct eml_agent_policy *pol)
 {
 	static const char *const keys[] = { "version", "models", "publishers", "strict",
-		"assembly", "limits", NULL };
+		"assembly", "limits", "ops", NULL };
 	json_t *v;
 
 	if (!json_is_object(root)) {
@@ -195,6 +232,7 @@ parse_root(json_t *root, struct eml_agent_policy *pol)
 		eml_err_set_detail("\"assembly\" must be \"request\" or \"session\"");
 		EML_BAIL(EML_ERR_POLICY_FILE);
 	}
+	EML_GUARD(parse_ops(json_object_get(root, "ops"), pol));
 	return parse_limits(json_object_get(root, "limits"), pol);
 }
 
@@ -223,6 +261,9 @@ eml_agent_policy_parse(const uint8_t *p, size_t n, struct eml_agent_policy *out)
 	out->max_input_bytes = DEF_INPUT;
 	out->max_output_bytes = DEF_OUTPUT;
 	out->max_weight_bytes = DEF_WEIGHT;
+	out->max_nodes = DEF_NODES;
+	out->max_tensor_bytes = DEF_TENSOR;
+	out->max_arena_bytes = DEF_ARENA;
 	if ((rc = parse_root(root, out)) != EML_OK)
 		goto out;
 	if ((rc = eml_attest_policy_digest(p, n, out->digest)) != EML_OK) {

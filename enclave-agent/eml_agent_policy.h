@@ -11,7 +11,9 @@
  *     "assembly": "request",
  *     "limits": { "max_topology_bytes": 16777216, "max_input_bytes": 67108864,
  *                 "max_output_bytes": 67108864, "max_weight_bytes": 2147483648,
- *                 "max_requests": 0 }
+ *                 "max_requests": 0, "max_nodes": 100000,
+ *                 "max_tensor_bytes": 1073741824, "max_arena_bytes": 2147483648 },
+ *     "ops": ["Conv", "Relu", ...]
  *   }
  *
  * - models: when non-empty, a topology key whose blob content id is not in
@@ -26,7 +28,12 @@
  *   every request; "session" keeps the assembled model for the rest of the
  *   session (same topology key only) and wipes it at session end.
  * - limits: hard ceilings checked before any allocation; max_requests 0
- *   means unlimited requests per session.
+ *   means unlimited requests per session. max_nodes, max_tensor_bytes
+ *   bound the topology key's graph when it is validated (before the blob
+ *   is fetched) and every tensor when the model is planned;
+ *   max_arena_bytes bounds the plan's activation arena.
+ * - ops: when present, the only operator types a topology key may use
+ *   (EML_ERR_POLICY_OP otherwise); absent: every operator the engine runs.
  *
  * Unknown keys are errors (a typo must not silently weaken the policy).
  * The digest the agent puts in the attestation document's user_data is
@@ -50,6 +57,8 @@ struct eml_trust;
 #define EML_AGENT_POLICY_ID_LEN 32u
 #define EML_AGENT_POLICY_MAX_IDS 256u
 #define EML_AGENT_POLICY_FILE_MAX (256u * 1024u)
+#define EML_AGENT_POLICY_MAX_OPS 256u
+#define EML_AGENT_POLICY_OP_LEN 32u /* with the NUL */
 
 enum eml_agent_assembly {
 	EML_ASSEMBLY_PER_REQUEST = 0,
@@ -69,6 +78,13 @@ struct eml_agent_policy {
 	uint64_t max_output_bytes;
 	uint64_t max_weight_bytes;
 	uint64_t max_requests;
+	/* Graph limits (model/eml_validate.h) and the plan's bounds. */
+	uint64_t max_nodes;
+	uint64_t max_tensor_bytes;
+	uint64_t max_arena_bytes;
+	/* Operator allow-list; n_ops 0: every operator the engine runs. */
+	size_t n_ops;
+	char ops[EML_AGENT_POLICY_MAX_OPS][EML_AGENT_POLICY_OP_LEN];
 };
 
 /* The built-in policy used without --policy: any model, not strict,

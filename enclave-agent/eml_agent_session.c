@@ -28,7 +28,9 @@
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "model/eml_assemble.h"
+#include "engine/eml_engine.h"
 #include "model/eml_topo.h"
+#include "model/eml_validate.h"
 
 #define EML_AGENT_MAX_IO 64 /* inputs or outputs per request */
 
@@ -203,8 +205,35 @@ input_views(const Eml__V1__InferRequest *req, struct eml_tensor *in, uint64_t ma
 	return EML_OK;
 }
 
-/* Decode the topology key once to learn the blob it needs and check it
- * against the policy before fetching a byte. */
+static eml_err
+validate_graph(const struct eml_agent_policy *pol, const struct eml_topo *t)
+{
+	const char *ops[EML_AGENT_POLICY_MAX_OPS];
+	struct eml_validate_limits lim;
+
+	eml_validate_limits_default(&lim);
+	if (t->graph->n_nodes > pol->max_nodes) {
+		eml_err_set_detail("%zu nodes above the policy limit of %llu", t->graph->n_nodes,
+		    (unsigned long long)pol->max_nodes);
+		EML_BAIL(EML_ERR_POLICY_SIZE);
+	}
+	lim.max_nodes = pol->max_nodes;
+	lim.max_tensor_bytes = pol->max_tensor_bytes;
+	lim.max_static_bytes = pol->max_arena_bytes + pol->max_weight_bytes;
+	lim.weight_bytes = t->blob->plaintext_length;
+	lim.check_node = eml_engine_check_node;
+	if (pol->n_ops > 0) {
+		for (size_t i = 0; i < pol->n_ops; i++)
+			ops[i] = pol->ops[i];
+		lim.ops = ops;
+		lim.n_ops = pol->n_ops;
+	}
+	return eml_graph_validate(t->graph, &lim);
+}
+
+/* Decode the topology key once to learn the blob it needs, prove its
+ * graph well formed and check it against the policy before fetching a
+ * byte. */
 static eml_err
 precheck_topology(struct sess *s, const uint8_t *topo, size_t n, uint8_t content_id[32],
     uint64_t *file_size)
@@ -224,6 +253,10 @@ precheck_topology(struct sess *s, const uint8_t *topo, size_t n, uint8_t content
 		    (unsigned long long)t->blob->plaintext_length);
 		EML_FAIL(rc, EML_ERR_POLICY_SIZE);
 	}
+	/* The whole graph is proven well formed before a blob byte is
+	 * fetched or anything is sized from it. */
+	if ((rc = validate_graph(pol, t)) != EML_OK)
+		goto out;
 	/* Allowlist by content id now; the strict signature rule is applied
 	 * after assembly, which verifies any signature. */
 	if (pol->n_models != 0 &&
@@ -326,6 +359,8 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	m->graph = NULL;
 	if ((rc = eml_agent_exec_new(g, s->a->cfg.threads, &x)) != EML_OK)
 		goto out;
+	eml_agent_exec_set_limits(x, (size_t)s->a->cfg.policy.max_tensor_bytes,
+	    (size_t)s->a->cfg.policy.max_arena_bytes);
 	eml_assembly_attach_engine(m, x, eml_agent_exec_free);
 	EML_LOG_INFO("model.assembled", &s->sid, EML_F_U64("weight_bytes", m->weights_len),
 	    EML_F_U64("blob_requests", s->link.blob_requests),

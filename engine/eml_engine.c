@@ -386,9 +386,12 @@ add_val(struct eml_plan *p, const char *name, int *idx)
 {
 	size_t k;
 
+	/* Every value is defined once (initializer, graph input or node
+	 * output): a second definition would make two writers share one
+	 * buffer sized for the first. Refused even when no validator ran. */
 	if (eml_names_get(&p->names, name, &k)) {
-		*idx = (int)k;
-		return EML_OK;
+		eml_err_set_detail("value %s defined twice", name);
+		EML_BAIL(EML_ERR_GRAPH_DUP_VALUE);
 	}
 	k = p->nv++;
 	p->v[k].name = name;
@@ -1096,7 +1099,8 @@ layout(struct eml_plan *p)
 	}
 	p->ws_off = round_up(top);
 	if (eml_add_overflow(p->ws_off, round_up(ws), &total) ||
-	    total > EML_ENGINE_MAX_ARENA_BYTES) {
+	    total > EML_ENGINE_MAX_ARENA_BYTES ||
+	    (p->opts.max_arena_bytes != 0 && total > p->opts.max_arena_bytes)) {
 		eml_err_set_detail("arena of %zu bytes above the limit", total);
 		EML_FAIL(rc, EML_ERR_INFER_TOO_LARGE);
 	}

@@ -67,6 +67,9 @@ struct eml_plan_opts {
 	/* Refuse any tensor above this many bytes (0: the engine limit); for
 	 * callers that bound memory, e.g. fuzzing. */
 	size_t max_tensor_bytes;
+	/* Refuse a plan whose arena is above this many bytes (0: the engine
+	 * limit); the agent's policy sets it. */
+	size_t max_arena_bytes;
 };
 
 /*

@@ -435,9 +435,15 @@ dec_tensor(const Eml__Topo__Tensor *m, const struct eml_topo_blob *b, struct eml
 	}
 	t->rank = (int)m->n_dims;
 	EML_MEMCPY(t->dims, m->dims, m->n_dims * sizeof(int64_t));
+	for (int i = 0; i < t->rank; i++)
+		if (t->dims[i] < 0) {
+			eml_err_set_detail("tensor '%s': dimension %d is %lld", t->name, i,
+			    (long long)t->dims[i]);
+			EML_BAIL(EML_ERR_GRAPH_DIM);
+		}
 	if (tensor_nbytes(t->dtype, t->rank, t->dims, &nbytes) != EML_OK) {
-		eml_err_set_detail("tensor '%s': bad dims", t->name);
-		EML_BAIL(EML_ERR_TOPO);
+		eml_err_set_detail("tensor '%s': size overflows", t->name);
+		EML_BAIL(EML_ERR_GRAPH_OVERFLOW);
 	}
 	t->nbytes = nbytes;
 	if (m->in_blob) {
@@ -586,10 +592,10 @@ dec_vinfos(Eml__Topo__ValueInfo *const *src, size_t n, struct eml_value_info **d
 		v->dtype = (enum eml_dtype)m->dtype;
 		v->rank = m->rank;
 		for (size_t d = 0; d < m->n_dims; d++) {
-			if (m->dims[d]->value < -1) {
+			if (m->dims[d] == NULL || m->dims[d]->value < -1) {
 				eml_err_set_detail("value '%s': dim %lld", v->name,
-				    (long long)m->dims[d]->value);
-				EML_BAIL(EML_ERR_TOPO);
+				    m->dims[d] == NULL ? 0LL : (long long)m->dims[d]->value);
+				EML_BAIL(EML_ERR_GRAPH_DIM);
 			}
 			v->dims[d].value = m->dims[d]->value;
 			EML_GUARD(dup_str_opt(m->dims[d]->symbol, &v->dims[d].symbol));

@@ -14,6 +14,7 @@
 #include "engine/eml_engine.h"
 #include "model/eml_sign.h"
 #include "model/eml_topo.h"
+#include "model/eml_validate.h"
 
 #define WHY_LEN 512
 /* A private key PEM file is small; refuse anything silly. */
@@ -119,6 +120,7 @@ eml_split_graph(struct eml_graph *g, const struct eml_split_opts *opts, eml_blob
 	struct eml_blob_writer *w = NULL;
 	struct layout l = { 0, 0, 0 };
 	struct fill f = { NULL, 0 };
+	struct eml_validate_limits lim;
 	size_t topo_start;
 	uint32_t cs;
 
@@ -131,6 +133,15 @@ eml_split_graph(struct eml_graph *g, const struct eml_split_opts *opts, eml_blob
 		EML_FAIL(rc, EML_ERR_BLOB_HEADER);
 	}
 	rc = each_tensor(g, lay_out, &l);
+	if (rc != EML_OK)
+		goto out;
+	/* The agent's validator, with its default limits: a model that
+	 * splits here is not refused there for its structure. The engine's
+	 * per-node check is eml_split_check's (eml_split_file runs it and
+	 * lists every unsupported node). */
+	eml_validate_limits_default(&lim);
+	lim.weight_bytes = l.end;
+	rc = eml_graph_validate(g, &lim);
 	if (rc != EML_OK)
 		goto out;
 	b = eml_secure_alloc(sizeof(*b));

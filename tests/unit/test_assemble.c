@@ -594,8 +594,18 @@ heap_wiped_on_destroy(void **state)
 	s.g = eml_test_graph_synth(&rng, 8, 200);
 	/* long, unique names: topology that a heap scan can recognise */
 	for (size_t i = 0; i < s.g->n_initializers; i++) {
-		eml_free_wipe(s.g->initializers[i].name, strlen(s.g->initializers[i].name));
+		char *old = s.g->initializers[i].name;
+
 		(void)snprintf(name, sizeof(name), "secret_layer_%02zu.weight_matrix", i);
+		/* the nodes that read it follow the rename (the graph stays valid) */
+		for (size_t n = 0; n < s.g->n_nodes; n++)
+			for (size_t k = 0; k < s.g->nodes[n].n_inputs; k++)
+				if (strcmp(s.g->nodes[n].inputs[k], old) == 0) {
+					eml_free_wipe(s.g->nodes[n].inputs[k], strlen(old));
+					s.g->nodes[n].inputs[k] = eml_strdup(name);
+					assert_non_null(s.g->nodes[n].inputs[k]);
+				}
+		eml_free_wipe(old, strlen(old));
 		s.g->initializers[i].name = eml_strdup(name);
 		assert_non_null(s.g->initializers[i].name);
 	}

@@ -377,7 +377,7 @@ decoder_checks_fields(void **state)
 	assert_eml(hand_decode(&h), EML_ERR_TOPO);
 	hand_init(&h);
 	h.dims[0] = -4;
-	assert_eml(hand_decode(&h), EML_ERR_TOPO);
+	assert_eml(hand_decode(&h), EML_ERR_GRAPH_DIM);
 	hand_init(&h);
 	h.tensor.n_dims = 9;
 	for (int i = 0; i < 9; i++)
@@ -387,7 +387,7 @@ decoder_checks_fields(void **state)
 	hand_init(&h);
 	h.dims[0] = INT64_C(1) << 40;
 	h.dims[1] = INT64_C(1) << 40; /* numel overflows */
-	assert_eml(hand_decode(&h), EML_ERR_TOPO);
+	assert_eml(hand_decode(&h), EML_ERR_GRAPH_OVERFLOW);
 }
 
 static void

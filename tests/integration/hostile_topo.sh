@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Hostile topology keys through the real processes (issue 11): eml infer
+# sends hand-written topology keys (tests/integration/lib/hostile_topo.py)
+# through eml-proxy to eml-agent. Each is refused with its own stable code
+# ("peer error N"), the agent never dies (same PID throughout), then serves
+# a good inference bit-identical to eml run --local, and its peak RSS
+# stays within the budget its policy implies.
+set -u
+cd "$(dirname "$0")/../.."
+# shellcheck source=lib/e2e.bash
+source tests/integration/lib/e2e.bash
+
+for b in "$EML" "$EML_AGENT" "$EML_PROXY"; do
+	[ -x "$b" ] || { echo "FAIL: hostile: $b missing"; exit 1; }
+done
+e2e_init
+W=$E2E_DIR
+e2e_world request || { cat "$W"/*.log; echo "FAIL: hostile: setup"; exit 1; }
+
+# A tight policy: this model only, its operators only, limits just above
+# what it needs.
+read -r NODES OPS < <("$PY" - "$E2E_MODEL" <<'EOF'
+import sys, json, onnx
+m = onnx.load(sys.argv[1])
+# Not is allowed too: the wrong-dtype case must get past the list.
+print(len(m.graph.node), json.dumps(sorted({n.op_type for n in m.graph.node} | {"Not"}), separators=(",", ":")))
+EOF
+)
+TOPO=$(stat -c %s "$W/model/model.topo")
+MAX_TOPO=$((TOPO + 65536))
+MAX_NODES=$((NODES + 8))
+MAX_TENSOR=$((16 << 20))
+MAX_ARENA=$((64 << 20))
+MAX_INPUT=$((3 * 48 * 192 * 4))
+WEIGHT=$("$PY" - "$W/model/model.topo" <<'EOF'
+import sys
+sys.path.insert(0, "tests/integration/lib")
+import hostile_topo as h
+blob = [v for f, w, v in h.fields(open(sys.argv[1], "rb").read()) if f == 3][0]
+print({f: v for f, w, v in h.fields(blob)}[5])
+EOF
+)
+cat >"$W/agent-policy.json" <<EOP
+{"version":1,"models":["$E2E_CID"],"assembly":"request","ops":$OPS,
+ "limits":{"max_topology_bytes":$MAX_TOPO,"max_nodes":$MAX_NODES,"max_tensor_bytes":$MAX_TENSOR,
+ "max_arena_bytes":$MAX_ARENA,"max_input_bytes":$MAX_INPUT,"max_weight_bytes":$WEIGHT}}
+EOP
+DIGEST=$("$EML_AGENT" --policy-digest --policy "$W/agent-policy.json") || { echo "FAIL: hostile: policy"; exit 1; }
+p0=$(printf 'EphemeralML simulator PCR0' | sha384sum | cut -d' ' -f1)
+p1=$(printf 'EphemeralML simulator PCR1' | sha384sum | cut -d' ' -f1)
+p2=$(printf 'EphemeralML simulator PCR2' | sha384sum | cut -d' ' -f1)
+e2e_client_policy "$W/client.json" "$p0" "$p1" "$p2" "$DIGEST"
+
+"$PY" tests/integration/lib/hostile_topo.py "$W/model/model.topo" "$W/hostile" \
+	"$MAX_TOPO" "$MAX_NODES" "$MAX_TENSOR" "$WEIGHT" >"$W/cases.txt" ||
+	{ echo "FAIL: hostile: cannot write the cases"; exit 1; }
+
+e2e_make_input "$W/in.pb" 7
+e2e_make_input "$W/in-big.pb" 8 2
+"$EML" run --local "$E2E_MODEL" --input "$W/in.pb" --output-dir "$W/ref" >"$W/ref.log" 2>&1 ||
+	{ cat "$W/ref.log"; echo "FAIL: hostile: eml run --local"; exit 1; }
+
+e2e_start agent "$EML_AGENT" --listen "unix:$W/agent.sock" --attest sim --sim-dir "$W/sim" \
+	--policy "$W/agent-policy.json"
+AGENT=$E2E_LAST_PID
+e2e_wait_unix "$W/agent.sock" || { cat "$W/agent.log"; echo "FAIL: hostile: agent"; exit 1; }
+PORT=$(e2e_free_port)
+mkdir -p "$W/store"
+e2e_start proxy "$EML_PROXY" --listen "tcp:127.0.0.1:$PORT" --agent "unix:$W/agent.sock" \
+	--weights "$W/store" --capture "$W/capture.bin"
+e2e_wait_tcp "$PORT" || { cat "$W/proxy.log"; echo "FAIL: hostile: proxy"; exit 1; }
+"$EML_PROXY" blob put --weights "$W/store" "$W/model/weights.sealed" >"$W/put.log" 2>&1 ||
+	{ cat "$W/put.log"; echo "FAIL: hostile: blob put"; exit 1; }
+
+infer() { # MODELDIR INPUT OUTDIR
+	"$EML" infer --proxy "127.0.0.1:$PORT" --model "$1" --policy "$W/client.json" \
+		--input "$2" --output-dir "$3" --timeout 30000
+}
+
+n=0
+while read -r name want; do
+	n=$((n + 1))
+	infer "$W/hostile/$name" "$W/in.pb" "$W/out-$name" >"$W/$name.out" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ] && grep -q "peer error $want:" "$W/$name.out" && [ ! -e "$W/out-$name" ] &&
+		kill -0 "$AGENT" 2>/dev/null; then
+		e2e_pass "hostile $name: refused with $want ($(grep -o 'EML_ERR_[A-Z_]*' "$W/$name.out" | head -1)), agent $AGENT alive"
+	else
+		cat "$W/$name.out"
+		e2e_fail "hostile $name: rc=$rc, wanted peer error $want"
+	fi
+done <"$W/cases.txt"
+[ $n -ge 13 ] || e2e_fail "hostile: only $n cases written"
+
+# The input limit, just over: a batch of 2 is twice the limit.
+infer "$W/model" "$W/in-big.pb" "$W/out-big" >"$W/big.out" 2>&1
+rc=$?
+if [ $rc -ne 0 ] && grep -q "peer error 714:" "$W/big.out" && [ ! -e "$W/out-big" ]; then
+	e2e_pass "hostile input above max_input_bytes: refused with 714"
+else
+	cat "$W/big.out"
+	e2e_fail "hostile input above the limit: rc=$rc"
+fi
+
+# The same process then serves a good request correctly.
+if infer "$W/model" "$W/in.pb" "$W/out-good" >"$W/good.out" 2>&1 &&
+	cmp -s "$W/ref/output_0.pb" "$W/out-good/output_0.pb" && kill -0 "$AGENT" 2>/dev/null &&
+	[ "$(grep -c '"event":"agent.ready"' "$W/agent.log")" -eq 1 ]; then
+	e2e_pass "after $n hostile keys the same agent (PID $AGENT) answers bit-identical to eml run --local"
+else
+	cat "$W/good.out"
+	e2e_fail "good request after the hostile ones"
+fi
+
+# Peak RSS: the agent's budget is its weights, one arena, the topology
+# and inputs, plus 64 MiB for code, libraries and buffers.
+hwm=$(awk '/^VmHWM/ {print $2 * 1024}' "/proc/$AGENT/status")
+budget=$((WEIGHT + MAX_ARENA + MAX_TOPO + MAX_INPUT + (64 << 20)))
+if [ -n "$hwm" ] && [ "$hwm" -le "$budget" ]; then
+	e2e_pass "agent peak RSS $((hwm >> 20)) MiB within its budget of $((budget >> 20)) MiB"
+else
+	e2e_fail "agent peak RSS ${hwm:-?} above $budget"
+fi
+exit $E2E_FAILED

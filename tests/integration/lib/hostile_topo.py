@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Hostile topology keys, written by hand as an attacker would (no
+importer, no validator): each case is a directory holding one model.topo.
+
+  hostile_topo.py GOOD_TOPO OUTDIR MAX_TOPO MAX_NODES MAX_TENSOR MAX_WEIGHT
+
+The blob reference of the honest key is reused verbatim (so the content
+id is the one the agent's policy allows and the refusal comes from the
+graph), except for the weight-limit case. Prints one line per case:
+NAME WANTED_CODE.
+"""
+import os
+import sys
+
+DT_FLOAT, DT_INT64 = 1, 7  # ONNX TensorProto.DataType
+
+
+def varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def fv(field, n):
+    return varint(field << 3) + varint(n)
+
+
+def fb(field, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return varint(field << 3 | 2) + varint(len(b)) + b
+
+
+def fields(buf):
+    """Top-level (field, wire type, raw value bytes or int) of a message."""
+    i, out = 0, []
+    while i < len(buf):
+        key, i = _rd(buf, i)
+        f, w = key >> 3, key & 7
+        if w == 0:
+            v, i = _rd(buf, i)
+            out.append((f, w, v))
+        elif w == 2:
+            n, i = _rd(buf, i)
+            out.append((f, w, buf[i:i + n]))
+            i += n
+        else:
+            raise SystemExit("unexpected wire type %d" % w)
+    return out
+
+
+def _rd(b, i):
+    v = s = 0
+    while True:
+        c = b[i]
+        i += 1
+        v |= (c & 0x7F) << s
+        s += 7
+        if not c & 0x80:
+            return v, i
+
+
+def dim(v):
+    return fv(1, v)
+
+
+def vinfo(name, dtype, dims):
+    m = fb(1, name) + fv(2, dtype)
+    if dims is None:
+        return m + fv(3, -1)
+    m += fv(3, len(dims))
+    for d in dims:
+        m += fb(4, dim(d))
+    return m
+
+
+def node(name, op, ins, outs, attrs=b""):
+    m = fb(1, name) + fb(2, op)
+    for s in ins:
+        m += fb(4, s)
+    for s in outs:
+        m += fb(5, s)
+    return m + attrs
+
+
+def attr_int(name, v):
+    return fb(6, fb(1, name) + fv(2, 2) + fv(4, v))
+
+
+def tensor(name, dtype, dims, offset, length):
+    m = fb(1, name) + fv(2, dtype)
+    for d in dims:
+        m += fv(3, d)
+    return m + fv(4, 1) + fv(5, offset) + fv(6, length)
+
+
+def graph(nodes, inputs, outputs, inits=(), name="g"):
+    m = fb(1, name) + fv(2, 13)
+    for n in nodes:
+        m += fb(3, n)
+    for t in inits:
+        m += fb(4, t)
+    for v in inputs:
+        m += fb(5, v)
+    for v in outputs:
+        m += fb(6, v)
+    return m
+
+
+def key(g, blob):
+    return fv(1, 1) + fb(2, g) + fb(3, blob)
+
+
+def main():
+    good, out = sys.argv[1], sys.argv[2]
+    max_topo, max_nodes, max_tensor, max_weight = (int(a) for a in sys.argv[3:7])
+    blob = [v for f, w, v in fields(open(good, "rb").read()) if f == 3][0]
+    bf = {f: v for f, w, v in fields(blob)}
+    plain = bf[5]
+    x = vinfo("x", DT_FLOAT, None)
+    y = vinfo("y", DT_FLOAT, None)
+    relu = lambda n, i, o: node(n, "Relu", [i], [o])
+    cases = {}
+    # Cast(x) -> y and Shape(x) -> y: the heap overflow of issue 11.
+    cases["dup_value"] = (key(graph([node("c", "Cast", ["x"], ["y"], attr_int("to", DT_INT64)),
+                                     node("s", "Shape", ["x"], ["y"])], [x], [y]), blob), 663)
+    cases["cycle"] = (key(graph([relu("a", "b", "a"), relu("b", "a", "b"),
+                                 relu("o", "b", "y")], [x], [y]), blob), 664)
+    cases["use_before_def"] = (key(graph([relu("b", "a", "y"), relu("a", "x", "a")], [x], [y]),
+                                   blob), 665)
+    # A weight reference just past the end of the blob's plaintext
+    # (aligned, of the right length).
+    off = (plain + 63) // 64 * 64
+    w = tensor("w", DT_FLOAT, [16], off, 64)
+    cases["weight_offset"] = (key(graph([node("a", "Add", ["x", "w"], ["y"])], [x], [y], [w]),
+                                  blob), 652)
+    big = lambda dims: vinfo("x", DT_FLOAT, dims)
+    cases["numel_overflow"] = (key(graph([relu("r", "x", "y")], [big([1 << 32] * 3)], [y]),
+                                   blob), 668)
+    cases["tensor_2p40"] = (key(graph([relu("r", "x", "y")], [big([1 << 20, 1 << 20])], [y]),
+                                blob), 669)
+    cases["negative_dim"] = (key(graph([relu("r", "x", "y")], [big([1, -5])], [y]), blob), 667)
+    # Not wants bool; x is float: refused when planned, after assembly.
+    cases["wrong_dtype"] = (key(graph([node("n", "Not", ["x"], ["y"])], [x], [y]), blob), 503)
+    # Not in the test policy's "ops" (the demo model has no Sigmoid).
+    cases["op_not_allowed"] = (key(graph([node("s", "Sigmoid", ["x"], ["y"])], [x], [y]), blob),
+                               715)
+    # Each size limit, just over.
+    k = key(graph([relu("r", "x", "y")], [x], [y]), blob)
+    pad = max_topo + 1 - len(k)
+    # name field: tag + length varint + bytes; find the name length that
+    # makes the whole key exactly max_topo + 1 bytes.
+    for n in range(max(0, pad - 16), pad + 1):
+        k2 = key(graph([relu("r", "x", "y")], [x], [y], name="p" * n), blob)
+        if len(k2) == max_topo + 1:
+            break
+    assert len(k2) == max_topo + 1, (len(k2), max_topo)
+    cases["over_topology_bytes"] = (k2, 714)
+    chain = [relu("r0", "x", "t0")] + [relu("r%d" % i, "t%d" % (i - 1), "t%d" % i)
+                                       for i in range(1, max_nodes)]
+    chain.append(relu("last", "t%d" % (max_nodes - 1), "y"))
+    cases["over_nodes"] = (key(graph(chain, [x], [y]), blob), 714)
+    cases["over_tensor_bytes"] = (key(graph([relu("r", "x", "y")],
+                                            [big([1, max_tensor // 4 + 1])], [y]), blob), 669)
+    # A blob reference claiming one byte more than the weight limit (with
+    # the matching file size, so only the limit refuses it).
+    chunk = bf[4]
+    pl = max_weight + 1
+    fsize = 48 + pl + 16 * ((pl + chunk - 1) // chunk)
+    blob2 = fb(1, bf[1]) + fb(2, bf[2]) + fv(3, bf[3]) + fv(4, chunk) + fv(5, pl) + fv(6, fsize)
+    cases["over_weight_bytes"] = (key(graph([relu("r", "x", "y")], [x], [y]), blob2), 714)
+    for name, (data, code) in cases.items():
+        d = os.path.join(out, name)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "model.topo"), "wb") as f:
+            f.write(data)
+        print(name, code)
+
+
+if __name__ == "__main__":
+    main()

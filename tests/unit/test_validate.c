@@ -1,0 +1,253 @@
+/*
+ * The graph validator (model/eml_validate.c): a valid MLP passes; each
+ * defect an attacker can write into a topology key by hand is refused
+ * with its own code; the engine refuses a value defined twice even when
+ * no validator ran (the Cast/Shape heap overflow of issue 11).
+ */
+#include "eml_test.h"
+
+#include <string.h>
+
+#include "eml_mem.h"
+#include "eml_test_graph.h"
+#include "engine/eml_engine.h"
+#include "model/eml_validate.h"
+
+static struct eml_graph *
+mlp(void)
+{
+	uint64_t rng = 11;
+
+	return eml_test_graph_mlp(&rng, 4, 8, 2);
+}
+
+static void
+set_str(char **p, const char *s)
+{
+	eml_free_wipe(*p, strlen(*p));
+	*p = eml_strdup(s);
+	assert_non_null(*p);
+}
+
+static eml_err
+check(const struct eml_graph *g)
+{
+	struct eml_validate_limits lim;
+
+	eml_validate_limits_default(&lim);
+	lim.check_node = eml_engine_check_node;
+	return eml_graph_validate(g, &lim);
+}
+
+static void
+valid_graph_passes(void **state)
+{
+	struct eml_graph *g = mlp();
+
+	(void)state;
+	assert_eml_ok(check(g));
+	assert_eml_ok(eml_graph_validate(g, NULL));
+	eml_graph_free(g);
+}
+
+static void
+duplicate_value(void **state)
+{
+	struct eml_graph *g = mlp();
+
+	(void)state;
+	set_str(&g->nodes[3].outputs[0], "h1"); /* relu writes add1's output */
+	assert_eml(check(g), EML_ERR_GRAPH_DUP_VALUE);
+	assert_non_null(strstr(eml_err_detail(), "h1"));
+	eml_graph_free(g);
+	g = mlp();
+	set_str(&g->nodes[1].outputs[0], "W1"); /* a node overwrites a weight */
+	assert_eml(check(g), EML_ERR_GRAPH_DUP_VALUE);
+	eml_graph_free(g);
+	g = mlp();
+	set_str(&g->nodes[1].outputs[0], "x"); /* a node overwrites the input */
+	assert_eml(check(g), EML_ERR_GRAPH_DUP_VALUE);
+	eml_graph_free(g);
+	g = mlp();
+	set_str(&g->initializers[1].name, "W1"); /* two initializers */
+	assert_eml(check(g), EML_ERR_GRAPH_DUP_VALUE);
+	eml_graph_free(g);
+}
+
+static void
+order_and_cycles(void **state)
+{
+	struct eml_graph *g = mlp();
+	struct eml_node tmp;
+
+	(void)state;
+	/* relu before add1: out of order, no cycle */
+	tmp = g->nodes[2];
+	g->nodes[2] = g->nodes[3];
+	g->nodes[3] = tmp;
+	assert_eml(check(g), EML_ERR_GRAPH_ORDER);
+	eml_graph_free(g);
+	/* add1 reads relu's output and relu reads add1's: a cycle */
+	g = mlp();
+	set_str(&g->nodes[2].inputs[0], "h2");
+	assert_eml(check(g), EML_ERR_GRAPH_CYCLE);
+	eml_graph_free(g);
+	/* a node reading its own output */
+	g = mlp();
+	set_str(&g->nodes[3].inputs[0], "h2");
+	assert_eml(check(g), EML_ERR_GRAPH_CYCLE);
+	eml_graph_free(g);
+	/* a name nobody defines */
+	g = mlp();
+	set_str(&g->nodes[3].inputs[0], "nowhere");
+	assert_eml(check(g), EML_ERR_GRAPH_UNDEFINED);
+	eml_graph_free(g);
+	/* a graph output nobody produces */
+	g = mlp();
+	set_str(&g->outputs[0].name, "nothing");
+	assert_eml(check(g), EML_ERR_GRAPH_UNDEFINED);
+	eml_graph_free(g);
+}
+
+static void
+shapes_and_sizes(void **state)
+{
+	struct eml_graph *g = mlp();
+	struct eml_validate_limits lim;
+
+	(void)state;
+	/* 2^32 x 2^32 x 2^32 elements: the count overflows 64 bits */
+	g->inputs[0].rank = 3;
+	for (int i = 0; i < 3; i++)
+		g->inputs[0].dims[i].value = INT64_C(1) << 32;
+	assert_eml(check(g), EML_ERR_GRAPH_OVERFLOW);
+	/* 2^40 elements: counted fine, above the per-tensor bound */
+	g->inputs[0].rank = 2;
+	g->inputs[0].dims[0].value = INT64_C(1) << 20;
+	g->inputs[0].dims[1].value = INT64_C(1) << 20;
+	assert_eml(check(g), EML_ERR_GRAPH_TOO_LARGE);
+	/* a symbolic dimension does not hide a large fixed one */
+	g->inputs[0].dims[0].value = -1;
+	g->inputs[0].dims[1].value = INT64_C(1) << 40;
+	assert_eml(check(g), EML_ERR_GRAPH_TOO_LARGE);
+	g->inputs[0].dims[1].value = -7;
+	assert_eml(check(g), EML_ERR_GRAPH_DIM);
+	g->inputs[0].dims[1].value = 4;
+	g->inputs[0].dtype = EML_DT_STRING;
+	assert_eml(check(g), EML_ERR_INFER_DTYPE);
+	g->inputs[0].dtype = EML_DT_FLOAT;
+	assert_eml_ok(check(g));
+	/* the total of static tensors is bounded too: W1 is 4x8 floats */
+	eml_validate_limits_default(&lim);
+	lim.max_static_bytes = 64;
+	assert_eml(eml_graph_validate(g, &lim), EML_ERR_GRAPH_TOO_LARGE);
+	lim.max_static_bytes = 0; /* the default */
+	lim.max_tensor_bytes = 4 * 8 * 4 - 1;
+	assert_eml(eml_graph_validate(g, &lim), EML_ERR_GRAPH_TOO_LARGE);
+	lim.max_tensor_bytes = 4 * 8 * 4;
+	assert_eml_ok(eml_graph_validate(g, &lim));
+	lim.max_nodes = 5;
+	assert_eml(eml_graph_validate(g, &lim), EML_ERR_GRAPH_LIMIT);
+	eml_graph_free(g);
+}
+
+static void
+weight_references(void **state)
+{
+	struct eml_graph *g = mlp();
+	struct eml_validate_limits lim;
+	size_t nb = g->initializers[0].nbytes;
+
+	(void)state;
+	eml_validate_limits_default(&lim);
+	g->initializers[0].in_blob = true;
+	g->initializers[0].blob_offset = 64;
+	lim.weight_bytes = 64 + nb;
+	assert_eml_ok(eml_graph_validate(g, &lim));
+	lim.weight_bytes = 64 + nb - 1;
+	assert_eml(eml_graph_validate(g, &lim), EML_ERR_TOPO_REF);
+	g->initializers[0].blob_offset = UINT64_MAX - 3; /* wraps */
+	lim.weight_bytes = UINT64_MAX;
+	assert_eml(eml_graph_validate(g, &lim), EML_ERR_TOPO_REF);
+	g->initializers[0].in_blob = false;
+	g->initializers[0].blob_offset = 0;
+	g->initializers[0].nbytes = nb + 4; /* size disagrees with the shape */
+	assert_eml(eml_graph_validate(g, &lim), EML_ERR_TOPO);
+	g->initializers[0].nbytes = nb;
+	eml_graph_free(g);
+}
+
+static void
+operator_lists(void **state)
+{
+	struct eml_graph *g = mlp();
+	struct eml_validate_limits lim;
+	static const char *const all[] = { "Constant", "MatMul", "Add", "Relu" };
+	static const char *const no_relu[] = { "Constant", "MatMul", "Add" };
+
+	(void)state;
+	eml_validate_limits_default(&lim);
+	lim.check_node = eml_engine_check_node;
+	lim.ops = all;
+	lim.n_ops = 4;
+	assert_eml_ok(eml_graph_validate(g, &lim));
+	lim.ops = no_relu;
+	lim.n_ops = 3;
+	assert_eml(eml_graph_validate(g, &lim), EML_ERR_POLICY_OP);
+	assert_non_null(strstr(eml_err_detail(), "Relu"));
+	/* an operator the engine does not run keeps the engine's code */
+	lim.ops = NULL;
+	lim.n_ops = 0;
+	set_str(&g->nodes[3].op_type, "NoSuchOp");
+	assert_eml(eml_graph_validate(g, &lim), EML_ERR_INFER_OP);
+	eml_graph_free(g);
+}
+
+/*
+ * The crash of issue 11 without the validator: Cast(x) -> y and
+ * Shape(x) -> y. The engine used to hand Cast the 32-byte folded Shape
+ * buffer and write the whole cast into it.
+ */
+static void
+engine_refuses_duplicate_without_validator(void **state)
+{
+	struct eml_graph *g = mlp();
+	struct eml_model *m = NULL;
+	struct eml_plan *p = NULL;
+	struct eml_plan_opts o;
+	struct eml_tensor in;
+	float x[4] = { 1, 2, 3, 4 };
+
+	(void)state;
+	set_str(&g->nodes[3].outputs[0], "h1");
+	set_str(&g->nodes[4].inputs[0], "h1");
+	assert_eml_ok(eml_model_new(g, &m));
+	memset(&o, 0, sizeof(o));
+	o.nthreads = 1;
+	memset(&in, 0, sizeof(in));
+	in.dtype = EML_DT_FLOAT;
+	in.rank = 2;
+	in.dims[0] = 1;
+	in.dims[1] = 4;
+	in.data = x;
+	in.nbytes = sizeof(x);
+	assert_eml(eml_plan_new(m, &in, 1, &o, &p), EML_ERR_GRAPH_DUP_VALUE);
+	assert_null(p);
+	eml_model_free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(valid_graph_passes),
+		cmocka_unit_test(duplicate_value),
+		cmocka_unit_test(order_and_cycles),
+		cmocka_unit_test(shapes_and_sizes),
+		cmocka_unit_test(weight_references),
+		cmocka_unit_test(operator_lists),
+		cmocka_unit_test(engine_refuses_duplicate_without_validator),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
