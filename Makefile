@@ -107,6 +107,9 @@ PROXY_SRC  := $(wildcard host-proxy/*.c)
 SDK_SRC    := $(wildcard client/sdk/*.c)
 OWNER_SRC  := $(wildcard client/owner/*.c)
 CLI_SRC    := $(wildcard client/cli/*.c)
+# The image tools (EIF reader, writer, cpio); eif-build/init/ is the
+# enclave's init, built only by `make eif`.
+EIF_SRC    := $(wildcard eif-build/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -120,6 +123,7 @@ PROXY_OBJ  := $(call obj,$(PROXY_SRC))
 SDK_OBJ    := $(call obj,$(SDK_SRC))
 OWNER_OBJ  := $(call obj,$(OWNER_SRC))
 CLI_OBJ    := $(call obj,$(CLI_SRC))
+EIF_OBJ    := $(call obj,$(EIF_SRC))
 
 # Internal archives, one per room (DESIGN §2). Link order: high to low.
 LIB_COMMON := $(BUILD)/lib/libeml_common.a
@@ -130,6 +134,7 @@ LIB_SDK    := $(BUILD)/lib/libeml_sdk.a
 LIB_OWNER  := $(BUILD)/lib/libeml_owner.a
 LIB_AGENT  := $(BUILD)/lib/libeml_agent.a
 LIB_PROXY  := $(BUILD)/lib/libeml_proxy.a
+LIB_EIF    := $(BUILD)/lib/libeml_eif.a
 LIBEML_A   := $(BUILD)/lib/libeml.a
 LIBEML_SO  := $(BUILD)/lib/libeml.so
 EML_SOVERSION := 0
@@ -148,7 +153,7 @@ BENCH_SRC := $(wildcard tests/bench/*.c)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 ALL_OBJ := $(GEN_OBJ) $(COMMON_OBJ) $(ATTEST_OBJ) $(MODEL_OBJ) $(ENGINE_OBJ) \
-	$(AGENT_OBJ) $(PROXY_OBJ) $(SDK_OBJ) $(OWNER_OBJ) $(CLI_OBJ) $(TESTLIB_OBJ)
+	$(AGENT_OBJ) $(PROXY_OBJ) $(SDK_OBJ) $(OWNER_OBJ) $(CLI_OBJ) $(EIF_OBJ) $(TESTLIB_OBJ)
 
 # ---------------------------------------------------------------- rules
 
@@ -191,6 +196,7 @@ $(LIB_MODEL): $(MODEL_OBJ)
 $(LIB_ENGINE): $(ENGINE_OBJ)
 $(LIB_SDK): $(SDK_OBJ)
 $(LIB_OWNER): $(OWNER_OBJ)
+$(LIB_EIF): $(EIF_OBJ)
 $(LIB_AGENT): $(filter-out %/main.o,$(AGENT_OBJ))
 $(LIB_PROXY): $(filter-out %/main.o,$(PROXY_OBJ))
 $(BUILD)/lib/libeml_%.a:
@@ -214,12 +220,12 @@ $(BUILD)/lib/pkgconfig/eml.pc: scripts/eml.pc.in
 	@mkdir -p $(dir $@)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBS@|$(PKG_LIBS) -lm|' $< > $@
 
-CLIENT_LIBS := $(LIB_OWNER) $(LIB_SDK) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_MODEL) \
+CLIENT_LIBS := $(LIB_EIF) $(LIB_OWNER) $(LIB_SDK) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_MODEL) \
 	$(LIB_COMMON)
 AGENT_LIBS  := $(LIB_AGENT) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_MODEL) $(LIB_COMMON)
 PROXY_LIBS  := $(LIB_PROXY) $(LIB_COMMON)
 # Tests may reach every room.
-TEST_LIBS   := $(LIB_OWNER) $(LIB_SDK) $(LIB_AGENT) $(LIB_PROXY) $(LIB_ATTEST) \
+TEST_LIBS   := $(LIB_EIF) $(LIB_OWNER) $(LIB_SDK) $(LIB_AGENT) $(LIB_PROXY) $(LIB_ATTEST) \
 	$(LIB_ENGINE) $(LIB_MODEL) $(LIB_COMMON)
 
 $(BIN_EML): $(CLI_OBJ) $(CLIENT_LIBS)

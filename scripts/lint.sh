@@ -9,7 +9,8 @@ set -u
 cd "$(dirname "$0")/.."
 status=0
 product=$(git ls-files 'common/*.[ch]' 'attestation/*.[ch]' 'enclave-agent/*.[ch]' \
-	'host-proxy/*.[ch]' 'client/*.[ch]' 'include/*.h')
+	'host-proxy/*.[ch]' 'client/*.[ch]' 'include/*.h' \
+	'eif-build/*.[ch]')
 all=$(git ls-files '*.c' '*.h' '*.proto' '*.sh' 'Makefile')
 
 report() { # TITLE MATCHES

@@ -16,6 +16,7 @@ int eml_cmd_run(int argc, char **argv);
 int eml_cmd_infer(int argc, char **argv);
 int eml_cmd_keys(int argc, char **argv);
 int eml_cmd_evidence(int argc, char **argv);
+int eml_cmd_image(int argc, char **argv);
 
 /* Print "eml: <what>: <message> [detail]" for err on stderr and return its
  * exit code. */

@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "infer", eml_cmd_infer, "confidential inference through a proxy" },
 	{ "keys", eml_cmd_keys, "publisher signing keys" },
 	{ "evidence", eml_cmd_evidence, "verify session evidence" },
+	{ "image", eml_cmd_image, "enclave images: measure, policy, build, ramdisk" },
 };
 
 static void
