@@ -163,7 +163,7 @@ eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *b)
 {
 	struct out o = { b, EML_OK };
 	struct eml_proxy_stats *s;
-	struct eml_agent agents[EML_AGENTS_MAX];
+	struct eml_upstream agents[EML_UPSTREAMS_MAX];
 	size_t na = 0;
 	int64_t now = eml_now_ms();
 	char hex[2 * EML_AUDIT_HASH_LEN + 1];
@@ -172,7 +172,7 @@ eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *b)
 	EML_ENSURE(v != NULL && v->stats != NULL && b != NULL, EML_ERR_NULL);
 	s = v->stats;
 	if (v->agents != NULL)
-		na = eml_agent_pool_snapshot(v->agents, agents, EML_AGENTS_MAX);
+		na = eml_upstream_pool_snapshot(v->agents, agents, EML_UPSTREAMS_MAX);
 	o_fmt(&o, "{\"service\":\"eml-proxy\",\"version\":\"%s\",\"uptime_s\":%" PRId64
 		  ",\"draining\":%s,\"test_hooks\":%s,",
 	    EML_PROXY_VERSION, (now - s->started_ms) / 1000, v->draining ? "true" : "false",
@@ -183,14 +183,14 @@ eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *b)
 	    ld(&s->rejected_busy), ld(&s->rejected_no_agent));
 	o_str(&o, "\"agents\":[");
 	for (size_t i = 0; i < na; i++) {
-		const struct eml_agent *a = &agents[i];
+		const struct eml_upstream *a = &agents[i];
 
 		o_str(&o, i == 0 ? "{\"addr\":" : ",{\"addr\":");
 		o_jstr(&o, a->addr);
 		o_fmt(&o, ",\"state\":\"%s\",\"checks\":%" PRIu64 ",\"failures\":%" PRIu64
 			  ",\"picks\":%" PRIu64 ",\"last_check_age_ms\":%" PRId64
 			  ",\"last_err\":%d}",
-		    eml_agent_state_name(a->state), a->checks, a->failures, a->picks,
+		    eml_upstream_state_name(a->state), a->checks, a->failures, a->picks,
 		    a->last_check_ms == 0 ? (int64_t)-1 : now - a->last_check_ms,
 		    (int)a->last_err);
 	}
@@ -238,7 +238,7 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 {
 	struct out o = { b, EML_OK };
 	struct eml_proxy_stats *s;
-	struct eml_agent agents[EML_AGENTS_MAX];
+	struct eml_upstream agents[EML_UPSTREAMS_MAX];
 	size_t na = 0;
 	uint64_t lines;
 	char hex[2 * EML_AUDIT_HASH_LEN + 1];
@@ -247,7 +247,7 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 	EML_ENSURE(v != NULL && v->stats != NULL && b != NULL, EML_ERR_NULL);
 	s = v->stats;
 	if (v->agents != NULL)
-		na = eml_agent_pool_snapshot(v->agents, agents, EML_AGENTS_MAX);
+		na = eml_upstream_pool_snapshot(v->agents, agents, EML_UPSTREAMS_MAX);
 	metric(&o, "eml_proxy_uptime_seconds", "gauge", "Seconds since start.",
 	    (uint64_t)((eml_now_ms() - s->started_ms) / 1000));
 	metric(&o, "eml_proxy_draining", "gauge", "1 while shutting down.", v->draining ? 1 : 0);
@@ -287,7 +287,7 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 	for (size_t i = 0; i < na; i++) {
 		o_str(&o, "eml_proxy_agent_up{agent=\"");
 		o_plabel(&o, agents[i].addr);
-		o_fmt(&o, "\"} %d\n", agents[i].state == EML_AGENT_UP ? 1 : 0);
+		o_fmt(&o, "\"} %d\n", agents[i].state == EML_UPSTREAM_UP ? 1 : 0);
 	}
 	return o.rc;
 }

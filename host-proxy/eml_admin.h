@@ -21,7 +21,7 @@
 
 #include "eml_buf.h"
 #include "eml_err.h"
-#include "eml_agents.h"
+#include "eml_upstream.h"
 #include "eml_audit.h"
 
 #define EML_ADMIN_REQ_MAX 4096u
@@ -53,7 +53,7 @@ struct eml_proxy_stats {
 /* Everything the admin pages show. agents and audit may be NULL. */
 struct eml_admin_view {
 	struct eml_proxy_stats *stats;
-	struct eml_agent_pool *agents;
+	struct eml_upstream_pool *agents;
 	struct eml_audit *audit;
 	unsigned max_clients;
 	bool draining;

@@ -53,8 +53,8 @@ struct peer_slot {
 struct proxy {
 	const struct eml_proxy_config *cfg;
 	struct peer_slot *peers; /* max_clients slots, when max_per_peer > 0 */
-	struct eml_addr agent_addrs[EML_AGENTS_MAX];
-	struct eml_agent_pool pool;
+	struct eml_addr agent_addrs[EML_UPSTREAMS_MAX];
+	struct eml_upstream_pool pool;
 	bool have_pool;
 	struct eml_store store;
 	struct eml_audit audit;
@@ -304,7 +304,7 @@ health_main(void *arg)
 			eml_err rc = probe(p, &p->agent_addrs[i]);
 
 			eml_err_clear_detail();
-			eml_agent_pool_report(&p->pool, i, rc, eml_now_ms());
+			eml_upstream_pool_report(&p->pool, i, rc, eml_now_ms());
 		}
 		nap(&p->quit_aux, p->cfg->health_ms);
 	}
@@ -443,11 +443,11 @@ connect_agent(struct proxy *p, int *afd, char *addr, size_t cap)
 	for (size_t k = 0; k < p->pool.n; k++) {
 		size_t i;
 
-		if (eml_agent_pool_pick(&p->pool, &i, addr, cap) != EML_OK)
+		if (eml_upstream_pool_pick(&p->pool, &i, addr, cap) != EML_OK)
 			break;
 		rc = eml_transport_connect(&p->agent_addrs[i],
 		    eml_deadline_in_ms(p->cfg->connect_ms), afd);
-		eml_agent_pool_report(&p->pool, i, rc, eml_now_ms());
+		eml_upstream_pool_report(&p->pool, i, rc, eml_now_ms());
 		if (rc == EML_OK)
 			return EML_OK;
 		EML_LOG_WARN("agent.connect_failed", NULL, EML_F_STR("agent", addr), EML_F_ERR(rc));
@@ -461,7 +461,7 @@ client_main(void *arg)
 {
 	struct client *cl = arg;
 	struct proxy *p = cl->p;
-	char agent[EML_AGENT_ADDR_MAX] = "";
+	char agent[EML_UPSTREAM_ADDR_MAX] = "";
 	int afd = -1;
 	eml_err rc;
 
@@ -747,7 +747,7 @@ eml_proxy_run(const struct eml_proxy_config *c)
 
 	if ((rc = check_config(p)) != EML_OK)
 		goto out;
-	if ((rc = eml_agent_pool_init(&p->pool, c->agents, c->nagents, c->rise, c->fall)) != EML_OK)
+	if ((rc = eml_upstream_pool_init(&p->pool, c->agents, c->nagents, c->rise, c->fall)) != EML_OK)
 		goto out;
 	if (c->max_per_peer > 0) {
 		p->peers = eml_calloc(c->max_clients, sizeof(*p->peers));
@@ -845,7 +845,7 @@ out:
 		 * into p: leak it rather than free it under them. */
 		if (p->active == 0) {
 			if (p->have_pool)
-				eml_agent_pool_free(&p->pool);
+				eml_upstream_pool_free(&p->pool);
 			eml_free(p->peers);
 			eml_free(p);
 		}

@@ -17,12 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "eml_agents.h"
+#include "eml_upstream.h"
 #include "eml_err.h"
 
 struct eml_proxy_config {
 	const char *listen;                    /* tcp:HOST:PORT, tcp:[V6]:PORT or unix:PATH */
-	const char *agents[EML_AGENTS_MAX];    /* vsock: or unix: addresses */
+	const char *agents[EML_UPSTREAMS_MAX];    /* vsock: or unix: addresses */
 	size_t nagents;
 	const char *weights;                   /* store directory */
 	const char *admin;                     /* loopback tcp address, or NULL */

@@ -178,8 +178,8 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 		if (strcmp(o, "--listen") == 0) {
 			c->listen = v;
 		} else if (strcmp(o, "--agent") == 0) {
-			if (c->nagents == EML_AGENTS_MAX) {
-				(void)fprintf(stderr, "eml-proxy: at most %u agents\n", EML_AGENTS_MAX);
+			if (c->nagents == EML_UPSTREAMS_MAX) {
+				(void)fprintf(stderr, "eml-proxy: at most %u agents\n", EML_UPSTREAMS_MAX);
 				return EXIT_USAGE;
 			}
 			c->agents[c->nagents++] = v;

@@ -62,7 +62,7 @@ parse_requests(void **state)
 
 struct world {
 	struct eml_proxy_stats stats;
-	struct eml_agent_pool pool;
+	struct eml_upstream_pool pool;
 	struct eml_admin_view view;
 };
 
@@ -79,9 +79,9 @@ world_init(struct world *w)
 	atomic_store(&w->stats.bytes_up, 1234567);
 	atomic_store(&w->stats.blob_bytes, 4194304);
 	atomic_store(&w->stats.timeouts_handshake, 2);
-	assert_eml_ok(eml_agent_pool_init(&w->pool, addrs, 2, 1, 1));
-	eml_agent_pool_report(&w->pool, 0, EML_OK, eml_now_ms());
-	eml_agent_pool_report(&w->pool, 1, EML_ERR_CONNECT, eml_now_ms());
+	assert_eml_ok(eml_upstream_pool_init(&w->pool, addrs, 2, 1, 1));
+	eml_upstream_pool_report(&w->pool, 0, EML_OK, eml_now_ms());
+	eml_upstream_pool_report(&w->pool, 1, EML_ERR_CONNECT, eml_now_ms());
 	w->view.stats = &w->stats;
 	w->view.agents = &w->pool;
 	w->view.max_clients = 64;
@@ -129,7 +129,7 @@ status_json(void **state)
 	eml_buf_init(&b, 64);
 	assert_eml(eml_admin_status_json(&w.view, &b), EML_ERR_PROTO_TOO_LARGE);
 	eml_buf_free(&b);
-	eml_agent_pool_free(&w.pool);
+	eml_upstream_pool_free(&w.pool);
 }
 
 static bool
@@ -176,7 +176,7 @@ metrics_text(void **state)
 		start = i + 1;
 	}
 	eml_buf_free(&b);
-	eml_agent_pool_free(&w.pool);
+	eml_upstream_pool_free(&w.pool);
 }
 
 /* Send req on one end of a socket pair, serve on the other, return the
@@ -239,7 +239,7 @@ serve_over_socket(void **state)
 	assert_string_equal(r, "");
 	r = exchange(&w, NULL, EML_ERR_IO_TIMEOUT);
 	assert_string_equal(r, "");
-	eml_agent_pool_free(&w.pool);
+	eml_upstream_pool_free(&w.pool);
 }
 
 /* A head that never ends within the size limit gets 400. */
@@ -259,7 +259,7 @@ oversize_head(void **state)
 	r = exchange(&w, big, EML_OK);
 	assert_true(strncmp(r, "HTTP/1.0 400 ", 13) == 0);
 	eml_free(big);
-	eml_agent_pool_free(&w.pool);
+	eml_upstream_pool_free(&w.pool);
 }
 
 int

@@ -1,4 +1,4 @@
-#include "eml_agents.h"
+#include "eml_upstream.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -8,14 +8,14 @@
 #include "eml_mem.h"
 
 const char *
-eml_agent_state_name(enum eml_agent_state s)
+eml_upstream_state_name(enum eml_upstream_state s)
 {
 	switch (s) {
-	case EML_AGENT_UNKNOWN:
+	case EML_UPSTREAM_UNKNOWN:
 		return "unknown";
-	case EML_AGENT_UP:
+	case EML_UPSTREAM_UP:
 		return "up";
-	case EML_AGENT_DOWN:
+	case EML_UPSTREAM_DOWN:
 		return "down";
 	default:
 		return "invalid";
@@ -23,18 +23,18 @@ eml_agent_state_name(enum eml_agent_state s)
 }
 
 eml_err
-eml_agent_pool_init(struct eml_agent_pool *p, const char *const *addrs, size_t n,
+eml_upstream_pool_init(struct eml_upstream_pool *p, const char *const *addrs, size_t n,
     unsigned rise, unsigned fall)
 {
 	EML_ENSURE(p != NULL && addrs != NULL, EML_ERR_NULL);
 	memset(p, 0, sizeof(*p));
-	if (n == 0 || n > EML_AGENTS_MAX) {
-		eml_err_set_detail("between 1 and %u agents, not %zu", EML_AGENTS_MAX, n);
+	if (n == 0 || n > EML_UPSTREAMS_MAX) {
+		eml_err_set_detail("between 1 and %u agents, not %zu", EML_UPSTREAMS_MAX, n);
 		EML_BAIL(EML_ERR_CONFIG);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (addrs[i] == NULL || addrs[i][0] == '\0' ||
-		    strlen(addrs[i]) >= EML_AGENT_ADDR_MAX) {
+		    strlen(addrs[i]) >= EML_UPSTREAM_ADDR_MAX) {
 			eml_err_set_detail("agent address %zu is empty or too long", i + 1);
 			EML_BAIL(EML_ERR_CONFIG);
 		}
@@ -45,7 +45,7 @@ eml_agent_pool_init(struct eml_agent_pool *p, const char *const *addrs, size_t n
 		size_t len = strlen(addrs[i]);
 
 		EML_MEMCPY(p->agents[i].addr, addrs[i], len + 1);
-		p->agents[i].state = EML_AGENT_UNKNOWN;
+		p->agents[i].state = EML_UPSTREAM_UNKNOWN;
 		p->agents[i].last_err = EML_OK;
 	}
 	p->n = n;
@@ -56,7 +56,7 @@ eml_agent_pool_init(struct eml_agent_pool *p, const char *const *addrs, size_t n
 }
 
 void
-eml_agent_pool_free(struct eml_agent_pool *p)
+eml_upstream_pool_free(struct eml_upstream_pool *p)
 {
 	if (p == NULL || p->agents == NULL)
 		return;
@@ -69,9 +69,9 @@ eml_agent_pool_free(struct eml_agent_pool *p)
 /* The transition function; the caller holds the lock. Returns whether the
  * state changed. */
 static bool
-step(struct eml_agent *a, bool ok, unsigned rise, unsigned fall)
+step(struct eml_upstream *a, bool ok, unsigned rise, unsigned fall)
 {
-	enum eml_agent_state before = a->state;
+	enum eml_upstream_state before = a->state;
 
 	if (ok) {
 		a->fail_streak = 0;
@@ -81,16 +81,16 @@ step(struct eml_agent *a, bool ok, unsigned rise, unsigned fall)
 		a->fail_streak++;
 	}
 	switch (a->state) {
-	case EML_AGENT_UNKNOWN:
-		a->state = ok ? EML_AGENT_UP : EML_AGENT_DOWN;
+	case EML_UPSTREAM_UNKNOWN:
+		a->state = ok ? EML_UPSTREAM_UP : EML_UPSTREAM_DOWN;
 		break;
-	case EML_AGENT_UP:
+	case EML_UPSTREAM_UP:
 		if (!ok && a->fail_streak >= fall)
-			a->state = EML_AGENT_DOWN;
+			a->state = EML_UPSTREAM_DOWN;
 		break;
-	case EML_AGENT_DOWN:
+	case EML_UPSTREAM_DOWN:
 		if (ok && a->ok_streak >= rise)
-			a->state = EML_AGENT_UP;
+			a->state = EML_UPSTREAM_UP;
 		break;
 	default:
 		abort();
@@ -99,12 +99,12 @@ step(struct eml_agent *a, bool ok, unsigned rise, unsigned fall)
 }
 
 void
-eml_agent_pool_report(struct eml_agent_pool *p, size_t i, eml_err result, int64_t now_ms)
+eml_upstream_pool_report(struct eml_upstream_pool *p, size_t i, eml_err result, int64_t now_ms)
 {
-	struct eml_agent *a;
-	enum eml_agent_state st;
+	struct eml_upstream *a;
+	enum eml_upstream_state st;
 	bool changed;
-	char addr[EML_AGENT_ADDR_MAX];
+	char addr[EML_UPSTREAM_ADDR_MAX];
 
 	if (p == NULL || i >= p->n)
 		return;
@@ -122,7 +122,7 @@ eml_agent_pool_report(struct eml_agent_pool *p, size_t i, eml_err result, int64_
 	EML_MEMCPY(addr, a->addr, sizeof(addr));
 	(void)pthread_mutex_unlock(&p->mu);
 	if (changed) {
-		if (st == EML_AGENT_UP)
+		if (st == EML_UPSTREAM_UP)
 			EML_LOG_INFO("agent.up", NULL, EML_F_STR("agent", addr));
 		else
 			EML_LOG_WARN("agent.down", NULL, EML_F_STR("agent", addr), EML_F_ERR(result));
@@ -130,7 +130,7 @@ eml_agent_pool_report(struct eml_agent_pool *p, size_t i, eml_err result, int64_
 }
 
 eml_err
-eml_agent_pool_pick(struct eml_agent_pool *p, size_t *idx, char *addr, size_t cap)
+eml_upstream_pool_pick(struct eml_upstream_pool *p, size_t *idx, char *addr, size_t cap)
 {
 	eml_err rc = EML_ERR_NO_AGENT;
 
@@ -138,9 +138,9 @@ eml_agent_pool_pick(struct eml_agent_pool *p, size_t *idx, char *addr, size_t ca
 	(void)pthread_mutex_lock(&p->mu);
 	for (size_t k = 0; k < p->n; k++) {
 		size_t i = (p->next + k) % p->n;
-		struct eml_agent *a = &p->agents[i];
+		struct eml_upstream *a = &p->agents[i];
 
-		if (a->state == EML_AGENT_DOWN)
+		if (a->state == EML_UPSTREAM_DOWN)
 			continue;
 		a->picks++;
 		p->next = (i + 1) % p->n;
@@ -161,7 +161,7 @@ eml_agent_pool_pick(struct eml_agent_pool *p, size_t *idx, char *addr, size_t ca
 }
 
 size_t
-eml_agent_pool_snapshot(struct eml_agent_pool *p, struct eml_agent *out, size_t cap)
+eml_upstream_pool_snapshot(struct eml_upstream_pool *p, struct eml_upstream *out, size_t cap)
 {
 	size_t n;
 
@@ -175,7 +175,7 @@ eml_agent_pool_snapshot(struct eml_agent_pool *p, struct eml_agent *out, size_t 
 }
 
 size_t
-eml_agent_pool_up(struct eml_agent_pool *p)
+eml_upstream_pool_up(struct eml_upstream_pool *p)
 {
 	size_t up = 0;
 
@@ -183,7 +183,7 @@ eml_agent_pool_up(struct eml_agent_pool *p)
 		return 0;
 	(void)pthread_mutex_lock(&p->mu);
 	for (size_t i = 0; i < p->n; i++)
-		if (p->agents[i].state == EML_AGENT_UP)
+		if (p->agents[i].state == EML_UPSTREAM_UP)
 			up++;
 	(void)pthread_mutex_unlock(&p->mu);
 	return up;
