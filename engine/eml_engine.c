@@ -147,40 +147,6 @@ eml_pn_need_dtype(struct eml_plan *p, struct pnode *pn, size_t k, unsigned mask)
 	return EML_OK;
 }
 
-int64_t
-eml_attr_i(const struct eml_node *n, const char *name, int64_t def)
-{
-	const struct eml_attr *a = eml_node_attr(n, name);
-	return a != NULL && a->type == EML_ATTR_INT ? a->i : def;
-}
-
-float
-eml_attr_f(const struct eml_node *n, const char *name, float def)
-{
-	const struct eml_attr *a = eml_node_attr(n, name);
-	return a != NULL && a->type == EML_ATTR_FLOAT ? a->f : def;
-}
-
-const char *
-eml_attr_s(const struct eml_node *n, const char *name, const char *def)
-{
-	const struct eml_attr *a = eml_node_attr(n, name);
-	return a != NULL && a->type == EML_ATTR_STRING && a->s != NULL ? a->s : def;
-}
-
-const int64_t *
-eml_attr_ints(const struct eml_node *n, const char *name, size_t *cnt)
-{
-	const struct eml_attr *a = eml_node_attr(n, name);
-
-	if (a == NULL || a->type != EML_ATTR_INTS) {
-		*cnt = 0;
-		return NULL;
-	}
-	*cnt = a->n;
-	return a->ints;
-}
-
 eml_err
 eml_axis(const struct eml_node *n, int64_t axis, int rank, int extra, int *out)
 {
@@ -234,94 +200,35 @@ eml_bcast_strides(const struct val *v, int rank, const int64_t *dims, size_t *st
 
 /* ---------------------------------------------------------------- check */
 
-static bool
-attr_type_ok(char t, enum eml_attr_type at)
-{
-	switch (t) {
-	case 'i':
-		return at == EML_ATTR_INT;
-	case 'f':
-		return at == EML_ATTR_FLOAT;
-	case 's':
-		return at == EML_ATTR_STRING;
-	case 'I':
-		return at == EML_ATTR_INTS;
-	case 'F':
-		return at == EML_ATTR_FLOATS;
-	case 'S':
-		return at == EML_ATTR_STRINGS;
-	case 'T':
-		return at == EML_ATTR_TENSOR;
-	default:
-		return false;
-	}
-}
-
-/* Every attribute must be in the op's list with the listed type: an
- * attribute we do not know could change the meaning of the node. */
+/* Whether node n can run at this opset; its parameters into *par. */
 static eml_err
-check_attrs(const struct op *op, const struct eml_node *n)
+check_node(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
-	for (size_t i = 0; i < n->n_attrs; i++) {
-		const struct eml_attr *a = &n->attrs[i];
-		size_t len = strlen(a->name);
-		const char *s = op->attrs;
-		bool found = false;
+	const struct op *op;
 
-		while (s != NULL && *s != '\0') {
-			const char *colon = strchr(s, ':');
-			if (colon == NULL)
-				break;
-			if ((size_t)(colon - s) == len && strncmp(s, a->name, len) == 0) {
-				found = true;
-				if (!attr_type_ok(colon[1], a->type))
-					return eml_pn_fail(n, EML_ERR_INFER_ATTR,
-					    "attribute %s has the wrong type", a->name);
-				break;
-			}
-			s = colon + 2;
-			while (*s == ' ')
-				s++;
-		}
-		if (!found)
-			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "attribute %s not supported",
-			    a->name);
-	}
-	return EML_OK;
+	if (n->domain != NULL && n->domain[0] != '\0' && strcmp(n->domain, "ai.onnx") != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_OP, "domain %s not supported", n->domain);
+	op = eml_ops_find(n->op_type);
+	if (op == NULL)
+		return eml_pn_fail(n, EML_ERR_INFER_OP, "operator %s not supported", n->op_type);
+	if ((int64_t)n->n_inputs < op->min_in || (int64_t)n->n_inputs > op->max_in ||
+	    (int64_t)n->n_outputs < op->min_out || (int64_t)n->n_outputs > op->max_out)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%zu inputs / %zu outputs not supported",
+		    n->n_inputs, n->n_outputs);
+	if (n->n_outputs > 0 && n->outputs[0][0] == '\0')
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "first output has no name");
+	return eml_op_parse(op, n, opset, par);
 }
 
 eml_err
 eml_engine_check_node(const struct eml_node *n, int64_t opset, char *why, size_t why_len)
 {
-	const struct op *op;
+	struct op_par par;
 	eml_err rc;
 
 	EML_ENSURE(n != NULL, EML_ERR_NULL);
 	eml_err_clear_detail();
-	if (n->domain != NULL && n->domain[0] != '\0' && strcmp(n->domain, "ai.onnx") != 0) {
-		rc = eml_pn_fail(n, EML_ERR_INFER_OP, "domain %s not supported", n->domain);
-		goto out;
-	}
-	op = eml_ops_find(n->op_type);
-	if (op == NULL) {
-		rc = eml_pn_fail(n, EML_ERR_INFER_OP, "operator %s not supported", n->op_type);
-		goto out;
-	}
-	if ((int64_t)n->n_inputs < op->min_in || (int64_t)n->n_inputs > op->max_in ||
-	    (int64_t)n->n_outputs < op->min_out || (int64_t)n->n_outputs > op->max_out) {
-		rc = eml_pn_fail(n, EML_ERR_INFER_ATTR, "%zu inputs / %zu outputs not supported",
-		    n->n_inputs, n->n_outputs);
-		goto out;
-	}
-	for (size_t i = 0; i < n->n_outputs; i++)
-		if (i == 0 && n->outputs[i][0] == '\0') {
-			rc = eml_pn_fail(n, EML_ERR_INFER_ATTR, "first output has no name");
-			goto out;
-		}
-	rc = check_attrs(op, n);
-	if (rc == EML_OK && op->check != NULL)
-		rc = op->check(n, opset);
-out:
+	rc = check_node(n, opset, &par);
 	if (rc != EML_OK && why != NULL && why_len > 0)
 		(void)snprintf(why, why_len, "%s", eml_err_detail());
 	return rc;
@@ -346,10 +253,12 @@ eml_model_new(struct eml_graph *g, struct eml_model **out)
 	m->g = g;
 	g = NULL; /* transferred */
 	m->ops = eml_calloc(m->g->n_nodes + 1, sizeof(*m->ops));
-	if (m->ops == NULL)
+	m->par = eml_calloc(m->g->n_nodes + 1, sizeof(*m->par));
+	if (m->ops == NULL || m->par == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
+	eml_err_clear_detail();
 	for (size_t i = 0; i < m->g->n_nodes; i++) {
-		rc = eml_engine_check_node(&m->g->nodes[i], m->g->opset, NULL, 0);
+		rc = check_node(&m->g->nodes[i], m->g->opset, &m->par[i]);
 		if (rc != EML_OK)
 			goto out;
 		m->ops[i] = eml_ops_find(m->g->nodes[i].op_type);
@@ -370,6 +279,7 @@ eml_model_free(struct eml_model *m)
 		return;
 	eml_graph_free(m->g);
 	eml_free(m->ops);
+	eml_free(m->par);
 	eml_free(m);
 }
 
@@ -544,6 +454,7 @@ infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 
 		pn->n = n;
 		pn->op = p->m->ops[i];
+		pn->par = p->m->par[i];
 		pn->bias_val = -1;
 		pn->in = eml_calloc(n->n_inputs + 1, sizeof(int));
 		pn->out = eml_calloc(n->n_outputs + 1, sizeof(int));
@@ -654,15 +565,15 @@ act_of(struct eml_plan *p, struct pnode *c, struct eml_epilogue *ep)
 		ep->act = EML_ACT_RELU;
 	} else if (is_op(c, "LeakyRelu")) {
 		ep->act = EML_ACT_LEAKY_RELU;
-		ep->a = c->fp[0];
+		ep->a = c->par.unary.alpha;
 	} else if (is_op(c, "Clip")) {
 		ep->act = EML_ACT_CLIP;
-		ep->a = c->fp[0];
-		ep->b = c->fp[1];
+		ep->a = c->par.unary.min;
+		ep->b = c->par.unary.max;
 	} else if (is_op(c, "HardSigmoid")) {
 		ep->act = EML_ACT_HARDSIGMOID;
-		ep->a = c->fp[0];
-		ep->b = c->fp[1];
+		ep->a = c->par.unary.alpha;
+		ep->b = c->par.unary.beta;
 	} else if (is_op(c, "HardSwish")) {
 		ep->act = EML_ACT_HARDSWISH;
 	} else if (is_op(c, "Sigmoid")) {
@@ -684,7 +595,7 @@ fuse_bn(struct eml_plan *p, struct pnode *conv, struct pnode *bn)
 	struct val *sc = eml_pn_in(p, bn, 1), *sh = eml_pn_in(p, bn, 2);
 	struct val *mean = eml_pn_in(p, bn, 3), *var = eml_pn_in(p, bn, 4);
 	size_t M = (size_t)w->dims[0], per = w->numel / M;
-	float eps = bn->fp[0];
+	float eps = bn->par.batchnorm.epsilon;
 
 	conv->w = eml_secure_alloc(w->nbytes);
 	conv->b = eml_secure_alloc(M * sizeof(float));
@@ -782,8 +693,9 @@ make_unary(struct eml_plan *p, struct pnode *top, const char *op, enum eml_unary
 	top->op = eml_ops_find(op);
 	top->in[0] = x;
 	top->n_in = 1;
-	top->ip[0] = u;
-	top->fp[0] = top->fp[1] = 0.0f;
+	memset(&top->par, 0, sizeof(top->par));
+	top->par.kind = PK_UNARY;
+	top->par.unary.op = u;
 	p->st.n_fused++;
 }
 
@@ -816,7 +728,7 @@ rewrite_patterns(struct eml_plan *p)
 			for (int k = 0; k < 2; k++) {
 				clip = sole(p, mul->in[k], "Clip");
 				x = mul->in[1 - k];
-				if (clip == NULL || clip->fp[0] != 0.0f || clip->fp[1] != 6.0f ||
+				if (clip == NULL || clip->par.unary.min != 0.0f || clip->par.unary.max != 6.0f ||
 				    (add = sole(p, clip->in[0], "Add")) == NULL ||
 				    other_operand(add, x) < 0 ||
 				    !const_scalar(p, other_operand(add, x), 3.0f) ||
@@ -839,8 +751,8 @@ rewrite_patterns(struct eml_plan *p)
 			for (int k = 0; k < 2; k++) {
 				hs = sole(p, top->in[k], "HardSigmoid");
 				x = top->in[1 - k];
-				if (hs == NULL || hs->in[0] != x || fabsf(hs->fp[0] - 1.0f / 6.0f) >
-				    1e-6f || hs->fp[1] != 0.5f ||
+				if (hs == NULL || hs->in[0] != x || fabsf(hs->par.unary.alpha - 1.0f / 6.0f) >
+				    1e-6f || hs->par.unary.beta != 0.5f ||
 				    p->v[x].numel != p->v[top->out[0]].numel)
 					continue;
 				make_unary(p, top, "HardSwish", EML_UNARY_HARDSWISH, x);
@@ -916,7 +828,7 @@ fuse(struct eml_plan *p)
 			c = sole_consumer(p, pn->out[0]);
 		}
 		/* MatMul with constant 2-D B -> Add of a constant [N] bias. */
-		if (is_mm && c != NULL && is_op(c, "Add") && pn->ip[10] == 1) {
+		if (is_mm && c != NULL && is_op(c, "Add") && pn->par.matmul.packed_b) {
 			struct val *o = eml_pn_out(p, pn, 0);
 			int other = c->in[0] == pn->out[0] ? c->in[1] : c->in[0];
 			struct val *bv = other >= 0 ? &p->v[other] : NULL;
@@ -946,7 +858,7 @@ fuse(struct eml_plan *p)
 			    c->in[0] != c->in[1] && (is_op(c, "Mul") || c->in[0] == pn->out[0]) &&
 			    p->v[c->out[0]].numel == p->v[pn->out[0]].numel;
 			if (ok) {
-				pn->fp[2] = is_op(c, "Div") ? 1.0f / vf(sv)[0] : vf(sv)[0];
+				pn->par.matmul.alpha = is_op(c, "Div") ? 1.0f / vf(sv)[0] : vf(sv)[0];
 				pn->out[0] = c->out[0];
 				c->dead = true;
 				p->st.n_fused++;

@@ -12,6 +12,7 @@
 #include "eml_engine.h"
 #include "common/eml_names.h"
 #include "engine/kernels/eml_kernels.h"
+#include "op_params.h"
 
 enum vkind {
 	VK_NONE = 0, /* not produced yet (or unused) */
@@ -42,17 +43,19 @@ struct pnode;
 struct eml_plan;
 
 /*
- * An operator. check runs once per model (attributes only); plan infers
+ * An operator. Its attributes are read once per model into the op_par
+ * member its kind names (eml_op_parse, op_params.c); plan infers
  * output dtypes and shapes from the inputs (with the values of constant
- * inputs) and records parameters in the pnode; prepare (optional) does
+ * inputs) and adds the shape-dependent parameters to that member of the
+ * pnode's copy; prepare (optional) does
  * the heavy, shape-specific work (weight packing, kernel plans) after
  * fusion; run computes. run never fails: everything was checked before.
  */
 struct op {
 	const char *name;
-	const char *attrs; /* "name:t ..." with t in i f s I F S T (see check) */
+	const char *attrs; /* "name:t ..." with t in i f s I F S T (op_params.c) */
+	enum par_kind kind; /* its parameter family */
 	int min_in, max_in, min_out, max_out;
-	eml_err (*check)(const struct eml_node *n, int64_t opset);
 	eml_err (*plan)(struct eml_plan *p, struct pnode *pn);
 	eml_err (*prepare)(struct eml_plan *p, struct pnode *pn);
 	void (*run)(struct eml_plan *p, struct pnode *pn);
@@ -62,9 +65,6 @@ struct op {
 #define OPF_ALIAS 1u      /* output 0 is input 0's bytes reinterpreted */
 #define OPF_INPLACE 2u    /* output 0 may overwrite input 0 or 1 (same size) */
 #define OPF_SHAPE_ONLY 4u /* needs only its input's shape: always folded */
-
-#define PN_IP 48
-#define PN_FP 8
 
 struct pnode {
 	const struct eml_node *n;
@@ -77,8 +77,7 @@ struct pnode {
 	bool fused_bn;
 	struct eml_epilogue ep; /* fused activation (Conv, Gemm, MatMul) */
 	int bias_val;           /* fused bias (MatMul + Add), or -1 */
-	int64_t ip[PN_IP];      /* integer parameters, op-specific */
-	float fp[PN_FP];        /* float parameters, op-specific */
+	struct op_par par;      /* the model's parsed attributes + plan parameters */
 	struct eml_conv2d_plan *conv;
 	float *w;   /* plan-owned weights (packed, folded), eml_secure_alloc */
 	size_t w_n; /* floats */
@@ -91,6 +90,7 @@ struct pnode {
 struct eml_model {
 	struct eml_graph *g;
 	const struct op **ops; /* per node */
+	struct op_par *par;    /* per node: attributes, parsed and checked */
 };
 
 struct eml_plan {
@@ -148,12 +148,8 @@ eml_err eml_pn_need_dtype(struct eml_plan *p, struct pnode *pn, size_t k, unsign
 #define DTM_NUM (DTM_FLOAT | DTM_INTS | DTM(EML_DT_DOUBLE))
 #define DTM_ANY 0xffffu
 
-/* Attribute getters with defaults (types were checked at load). */
-int64_t eml_attr_i(const struct eml_node *n, const char *name, int64_t def);
-float eml_attr_f(const struct eml_node *n, const char *name, float def);
-const char *eml_attr_s(const struct eml_node *n, const char *name, const char *def);
-/* INTS attribute: count in *cnt (0 when absent). */
-const int64_t *eml_attr_ints(const struct eml_node *n, const char *name, size_t *cnt);
+/* Whether Cast supports this dtype (as source or target). */
+bool eml_cast_dtype_ok(int64_t dt);
 
 /* Normalise axis in [-rank, rank) (or [-rank-1, rank] with extra = 1). */
 eml_err eml_axis(const struct eml_node *n, int64_t axis, int rank, int extra, int *out)

@@ -90,71 +90,24 @@ same_shape(struct eml_plan *p, struct pnode *pn, enum eml_dtype dt)
 
 /* ---------------------------------------------------------------- unary */
 
-struct unary_map {
-	const char *name;
-	enum eml_unary op;
-	float p0, p1; /* defaults */
-};
-
-static const struct unary_map unary_ops[] = {
-	{ "Relu", EML_UNARY_RELU, 0, 0 },
-	{ "LeakyRelu", EML_UNARY_LEAKY_RELU, 0.01f, 0 },
-	{ "Sigmoid", EML_UNARY_SIGMOID, 0, 0 },
-	{ "HardSigmoid", EML_UNARY_HARDSIGMOID, 0.2f, 0.5f },
-	{ "HardSwish", EML_UNARY_HARDSWISH, 0, 0 },
-	{ "Tanh", EML_UNARY_TANH, 0, 0 },
-	{ "Exp", EML_UNARY_EXP, 0, 0 },
-	{ "Log", EML_UNARY_LOG, 0, 0 },
-	{ "Sqrt", EML_UNARY_SQRT, 0, 0 },
-	{ "Abs", EML_UNARY_ABS, 0, 0 },
-	{ "Neg", EML_UNARY_NEG, 0, 0 },
-	{ "Reciprocal", EML_UNARY_RECIPROCAL, 0, 0 },
-	{ "Erf", EML_UNARY_ERF, 0, 0 },
-	{ "Clip", EML_UNARY_CLIP, -INFINITY, INFINITY },
-};
-
-static const struct unary_map *
-unary_find(const char *name)
-{
-	for (size_t i = 0; i < sizeof(unary_ops) / sizeof(unary_ops[0]); i++)
-		if (strcmp(unary_ops[i].name, name) == 0)
-			return &unary_ops[i];
-	return NULL;
-}
-
 static eml_err
 unary_plan(struct eml_plan *p, struct pnode *pn)
 {
-	const struct unary_map *u = unary_find(pn->op->name);
+	struct unary_par *u = &pn->par.unary;
 	struct val *x = eml_pn_in(p, pn, 0);
-	bool int_ok;
-
-	if (u == NULL || x == NULL)
-		return eml_pn_fail(pn->n, EML_ERR_INTERNAL, "no unary mapping");
-	int_ok = u->op == EML_UNARY_ABS || u->op == EML_UNARY_NEG;
+	bool int_ok = u->op == EML_UNARY_ABS || u->op == EML_UNARY_NEG;
 
 	if (x->dt != EML_DT_FLOAT && !(int_ok && (x->dt == EML_DT_INT64 || x->dt == EML_DT_INT32)))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s input not supported",
 		    eml_dtype_name(x->dt));
-	pn->ip[0] = u->op;
-	pn->fp[0] = u->p0;
-	pn->fp[1] = u->p1;
-	if (u->op == EML_UNARY_LEAKY_RELU)
-		pn->fp[0] = eml_attr_f(pn->n, "alpha", 0.01f);
-	if (u->op == EML_UNARY_HARDSIGMOID) {
-		pn->fp[0] = eml_attr_f(pn->n, "alpha", 0.2f);
-		pn->fp[1] = eml_attr_f(pn->n, "beta", 0.5f);
-	}
 	if (u->op == EML_UNARY_CLIP) {
-		/* Clip-6: min/max attributes; Clip-11+: optional inputs. */
-		pn->fp[0] = eml_attr_f(pn->n, "min", -INFINITY);
-		pn->fp[1] = eml_attr_f(pn->n, "max", INFINITY);
+		/* Clip-11+: the bounds are optional constant inputs. */
 		if (x->dt != EML_DT_FLOAT)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "int Clip not supported");
 		if (eml_pn_in(p, pn, 1) != NULL)
-			EML_GUARD(eml_pn_const_float(p, pn, 1, &pn->fp[0]));
+			EML_GUARD(eml_pn_const_float(p, pn, 1, &u->min));
 		if (eml_pn_in(p, pn, 2) != NULL)
-			EML_GUARD(eml_pn_const_float(p, pn, 2, &pn->fp[1]));
+			EML_GUARD(eml_pn_const_float(p, pn, 2, &u->max));
 	}
 	return same_shape(p, pn, x->dt);
 }
@@ -189,66 +142,34 @@ st_int(const struct val *v, size_t i, int64_t x)
 static void
 unary_run(struct eml_plan *p, struct pnode *pn)
 {
+	const struct unary_par *u = &pn->par.unary;
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
 
 	if (x->dt == EML_DT_FLOAT) {
-		p->k->unary((enum eml_unary)pn->ip[0], x->numel, vf(x), vf(y), pn->fp[0],
-		    pn->fp[1]);
+		/* The kernel's two parameters: Clip's bounds, or alpha and beta. */
+		if (u->op == EML_UNARY_CLIP)
+			p->k->unary(u->op, x->numel, vf(x), vf(y), u->min, u->max);
+		else
+			p->k->unary(u->op, x->numel, vf(x), vf(y), u->alpha, u->beta);
 		return;
 	}
 	for (size_t i = 0; i < x->numel; i++) {
 		int64_t v = ld_int(x, i);
 
 		/* Wrapping negation: INT64_MIN stays INT64_MIN, as in C++. */
-		if (pn->ip[0] == EML_UNARY_NEG || v < 0)
+		if (u->op == EML_UNARY_NEG || v < 0)
 			v = (int64_t)(0 - (uint64_t)v);
 		st_int(y, i, v);
 	}
 }
 
-static eml_err
-clip_check(const struct eml_node *n, int64_t opset)
-{
-	if (opset >= 11 && (eml_node_attr(n, "min") != NULL || eml_node_attr(n, "max") != NULL))
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "min/max attributes after opset 11");
-	return EML_OK;
-}
-
 /* ---------------------------------------------------------------- binary */
-
-static enum eml_binary
-binary_kind(const char *name)
-{
-	if (strcmp(name, "Add") == 0)
-		return EML_BINARY_ADD;
-	if (strcmp(name, "Sub") == 0)
-		return EML_BINARY_SUB;
-	if (strcmp(name, "Mul") == 0)
-		return EML_BINARY_MUL;
-	if (strcmp(name, "Div") == 0)
-		return EML_BINARY_DIV;
-	if (strcmp(name, "Pow") == 0)
-		return EML_BINARY_POW;
-	if (strcmp(name, "Max") == 0)
-		return EML_BINARY_MAX;
-	return EML_BINARY_MIN;
-}
-
-static eml_err
-binary_check(const struct eml_node *n, int64_t opset)
-{
-	/* Opsets < 7 had broadcast/axis attributes with other rules. */
-	if (opset < 7)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "opset %lld broadcasting not supported",
-		    (long long)opset);
-	return EML_OK;
-}
 
 static eml_err
 binary_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1);
-	enum eml_binary k = binary_kind(pn->op->name);
+	enum eml_binary k = pn->par.binary.op;
 	int64_t dims[EML_MAX_RANK];
 	int rank;
 
@@ -263,7 +184,6 @@ binary_plan(struct eml_plan *p, struct pnode *pn)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
 		    eml_dtype_name(a->dt));
 	EML_GUARD(eml_bcast(pn->n, a, b, &rank, dims));
-	pn->ip[0] = k;
 	return eml_pn_set_out(p, pn, 0, a->dt, rank, dims);
 }
 
@@ -340,7 +260,7 @@ static void
 binary_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
-	enum eml_binary k = (enum eml_binary)pn->ip[0];
+	enum eml_binary k = pn->par.binary.op;
 	size_t sa[EML_MAX_RANK], sb[EML_MAX_RANK], oa = 0, ob = 0;
 	int64_t dims[EML_MAX_RANK], idx[EML_MAX_RANK] = { 0 };
 	int rank = y->rank;
@@ -409,8 +329,8 @@ binary_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- Cast */
 
-static bool
-cast_dtype_ok(int64_t dt)
+bool
+eml_cast_dtype_ok(int64_t dt)
 {
 	switch (dt) {
 	case EML_DT_FLOAT:
@@ -431,26 +351,14 @@ cast_dtype_ok(int64_t dt)
 }
 
 static eml_err
-cast_check(const struct eml_node *n, int64_t opset)
-{
-	(void)opset;
-	if (!cast_dtype_ok(eml_attr_i(n, "to", 0)))
-		return eml_pn_fail(n, EML_ERR_INFER_DTYPE, "cast to type %lld not supported",
-		    (long long)eml_attr_i(n, "to", 0));
-	if (eml_attr_i(n, "saturate", 1) != 1)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "saturate=0 not supported");
-	return EML_OK;
-}
-
-static eml_err
 cast_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
 
-	if (!cast_dtype_ok(x->dt))
+	if (!eml_cast_dtype_ok(x->dt))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "cast from %s not supported",
 		    eml_dtype_name(x->dt));
-	return same_shape(p, pn, (enum eml_dtype)eml_attr_i(pn->n, "to", 0));
+	return same_shape(p, pn, pn->par.cast.to);
 }
 
 static bool
@@ -603,7 +511,7 @@ castlike_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *t = eml_pn_in(p, pn, 1);
 
-	if (!cast_dtype_ok(x->dt) || !cast_dtype_ok(t->dt))
+	if (!eml_cast_dtype_ok(x->dt) || !eml_cast_dtype_ok(t->dt))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "cast %s to %s not supported",
 		    eml_dtype_name(x->dt), eml_dtype_name(t->dt));
 	return same_shape(p, pn, t->dt);
@@ -729,22 +637,13 @@ dropout_run(struct eml_plan *p, struct pnode *pn)
 }
 
 static eml_err
-dropout_check(const struct eml_node *n, int64_t opset)
-{
-	(void)opset;
-	if (eml_attr_i(n, "is_test", 1) == 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "is_test=0 not supported");
-	return EML_OK;
-}
-
-static eml_err
 reshape_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
 	int64_t shape[EML_MAX_RANK + 1], known = 1;
 	size_t n;
 	int neg = -1;
-	bool allowzero = eml_attr_i(pn->n, "allowzero", 0) != 0;
+	bool allowzero = pn->par.reshape.allowzero;
 
 	EML_GUARD(eml_pn_const_ints(p, pn, 1, shape, EML_MAX_RANK, &n));
 	for (size_t i = 0; i < n; i++) {
@@ -776,23 +675,13 @@ reshape_plan(struct eml_plan *p, struct pnode *pn)
 }
 
 static eml_err
-reshape_check(const struct eml_node *n, int64_t opset)
-{
-	(void)opset;
-	if (n->n_inputs < 2)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Reshape-1 (shape attribute) not "
-		    "supported");
-	return EML_OK;
-}
-
-static eml_err
 flatten_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
 	int axis;
 	int64_t dims[2] = { 1, 1 };
 
-	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 1), x->rank, 1, &axis));
+	EML_GUARD(eml_axis(pn->n, pn->par.axis.axis, x->rank, 1, &axis));
 	for (int i = 0; i < x->rank; i++)
 		dims[i < axis ? 0 : 1] *= x->dims[i];
 	return eml_pn_set_out(p, pn, 0, x->dt, 2, dims);
@@ -803,18 +692,13 @@ flatten_plan(struct eml_plan *p, struct pnode *pn)
 static eml_err
 axes_of(struct eml_plan *p, struct pnode *pn, size_t input, int64_t *axes, size_t *n)
 {
-	const int64_t *a;
-	size_t cnt;
+	const struct axes_par *a = &pn->par.axes;
 
 	*n = 0;
 	if (eml_pn_in(p, pn, input) != NULL)
 		return eml_pn_const_ints(p, pn, input, axes, EML_MAX_RANK, n);
-	a = eml_attr_ints(pn->n, "axes", &cnt);
-	if (cnt > EML_MAX_RANK)
-		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "too many axes");
-	for (size_t i = 0; i < cnt; i++)
-		axes[i] = a[i];
-	*n = cnt;
+	EML_MEMCPY(axes, a->axes, a->n_axes * sizeof(int64_t));
+	*n = a->n_axes;
 	return EML_OK;
 }
 
@@ -872,7 +756,8 @@ static eml_err
 shape_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
-	int64_t start = eml_attr_i(pn->n, "start", 0), end = eml_attr_i(pn->n, "end", x->rank);
+	struct shape_par *sp = &pn->par.shape;
+	int64_t start = sp->start, end = sp->has_end ? sp->end : x->rank;
 	int64_t d;
 
 	/* Shape-15: start/end are clamped to [0, rank] after adding rank. */
@@ -883,7 +768,7 @@ shape_plan(struct eml_plan *p, struct pnode *pn)
 	start = start < 0 ? 0 : (start > x->rank ? x->rank : start);
 	end = end < 0 ? 0 : (end > x->rank ? x->rank : end);
 	d = end > start ? end - start : 0;
-	pn->ip[0] = start;
+	sp->first = start;
 	return eml_pn_set_out(p, pn, 0, EML_DT_INT64, 1, &d);
 }
 
@@ -893,28 +778,15 @@ shape_run(struct eml_plan *p, struct pnode *pn)
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
 
 	(void)p;
-	EML_MEMCPY(y->data, &x->dims[pn->ip[0]], y->nbytes);
+	EML_MEMCPY(y->data, &x->dims[pn->par.shape.first], y->nbytes);
 }
 
 /* ---------------------------------------------------------------- Constant */
 
 static eml_err
-constant_check(const struct eml_node *n, int64_t opset)
-{
-	(void)opset;
-	if (n->n_attrs != 1)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "needs exactly one value attribute");
-	if (n->attrs[0].type == EML_ATTR_TENSOR &&
-	    (n->attrs[0].t->dtype == EML_DT_FLOAT16 || eml_dtype_size(n->attrs[0].t->dtype) == 0))
-		return eml_pn_fail(n, EML_ERR_INFER_DTYPE, "value of type %s",
-		    eml_dtype_name(n->attrs[0].t->dtype));
-	return EML_OK;
-}
-
-static eml_err
 constant_plan(struct eml_plan *p, struct pnode *pn)
 {
-	const struct eml_attr *a = &pn->n->attrs[0];
+	const struct eml_attr *a = pn->par.constant.value;
 	int64_t d = (int64_t)a->n;
 
 	switch (a->type) {
@@ -936,7 +808,7 @@ constant_plan(struct eml_plan *p, struct pnode *pn)
 static void
 constant_run(struct eml_plan *p, struct pnode *pn)
 {
-	const struct eml_attr *a = &pn->n->attrs[0];
+	const struct eml_attr *a = pn->par.constant.value;
 	struct val *y = eml_pn_out(p, pn, 0);
 
 	switch (a->type) {
@@ -963,30 +835,25 @@ cos_plan(struct eml_plan *p, struct pnode *pn)
 {
 	int64_t shape[EML_MAX_RANK];
 	size_t n;
-	const struct eml_attr *a = eml_node_attr(pn->n, "value");
-	enum eml_dtype dt = EML_DT_FLOAT;
+	const struct eml_tensor *v = pn->par.const_of_shape.value;
+	enum eml_dtype dt = v != NULL ? v->dtype : EML_DT_FLOAT;
 
 	EML_GUARD(eml_pn_const_ints(p, pn, 0, shape, EML_MAX_RANK, &n));
-	if (a != NULL) {
-		if (a->t->rank > 1 || a->t->nbytes != eml_dtype_size(a->t->dtype) ||
-		    a->t->dtype == EML_DT_FLOAT16)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "value must be one element");
-		dt = a->t->dtype;
-	}
+
 	return eml_pn_set_out(p, pn, 0, dt, (int)n, shape);
 }
 
 static void
 cos_run(struct eml_plan *p, struct pnode *pn)
 {
-	const struct eml_attr *a = eml_node_attr(pn->n, "value");
+	const struct eml_tensor *v = pn->par.const_of_shape.value;
 	struct val *y = eml_pn_out(p, pn, 0);
 	size_t esz = eml_dtype_size(y->dt);
 
 	(void)p;
 	for (size_t i = 0; i < y->numel; i++) {
-		if (a != NULL)
-			EML_MEMCPY((uint8_t *)y->data + i * esz, a->t->data, esz);
+		if (v != NULL)
+			EML_MEMCPY((uint8_t *)y->data + i * esz, v->data, esz);
 		else
 			memset((uint8_t *)y->data + i * esz, 0, esz);
 	}
@@ -1001,11 +868,9 @@ concat_plan(struct eml_plan *p, struct pnode *pn)
 	int64_t dims[EML_MAX_RANK];
 	int axis;
 
-	if (eml_node_attr(pn->n, "axis") == NULL)
-		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "axis missing");
 	if (x0 == NULL)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "input 0 missing");
-	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 0), x0->rank, 0, &axis));
+	EML_GUARD(eml_axis(pn->n, pn->par.axis.axis, x0->rank, 0, &axis));
 	EML_MEMCPY(dims, x0->dims, sizeof(dims));
 	dims[axis] = 0;
 	for (size_t k = 0; k < pn->n_in; k++) {
@@ -1018,7 +883,7 @@ concat_plan(struct eml_plan *p, struct pnode *pn)
 				    "input %zu: dim %d differs", k, d);
 		dims[axis] += x->dims[axis];
 	}
-	pn->ip[0] = axis;
+	pn->par.axis.ax = axis;
 	return eml_pn_set_out(p, pn, 0, x0->dt, x0->rank, dims);
 }
 
@@ -1026,7 +891,7 @@ static void
 concat_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *y = eml_pn_out(p, pn, 0);
-	int axis = (int)pn->ip[0];
+	int axis = pn->par.axis.ax;
 	size_t esz = eml_dtype_size(y->dt), outer = 1, inner = esz, off = 0;
 
 	for (int d = 0; d < axis; d++)
@@ -1050,25 +915,24 @@ static eml_err
 split_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
-	int64_t sizes[64], dims[EML_MAX_RANK], sum = 0;
+	struct split_par *sp = &pn->par.split;
+	int64_t sizes[PAR_MAX_SPLIT], dims[EML_MAX_RANK], sum = 0;
 	size_t n = 0;
 	int axis;
-	const int64_t *a;
 
-	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 0), x->rank, 0, &axis));
-	if (pn->n_out > 64)
+	EML_GUARD(eml_axis(pn->n, sp->axis, x->rank, 0, &axis));
+	if (pn->n_out > PAR_MAX_SPLIT)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "more than 64 outputs");
-	a = eml_attr_ints(pn->n, "split", &n);
-	if (a != NULL) {
-		for (size_t i = 0; i < n && i < 64; i++)
-			sizes[i] = a[i];
+	if (sp->split != NULL) {
+		n = sp->n_split;
+		EML_MEMCPY(sizes, sp->split, n * sizeof(int64_t));
 	} else if (eml_pn_in(p, pn, 1) != NULL) {
-		EML_GUARD(eml_pn_const_ints(p, pn, 1, sizes, 64, &n));
+		EML_GUARD(eml_pn_const_ints(p, pn, 1, sizes, PAR_MAX_SPLIT, &n));
 	} else {
 		/* Equal parts; Split-18 num_outputs: the last part smaller. */
 		int64_t parts = (int64_t)pn->n_out, len = x->dims[axis];
 		int64_t each = (len + parts - 1) / parts;
-		if (eml_node_attr(pn->n, "num_outputs") == NULL && len % parts != 0)
+		if (!sp->has_num_outputs && len % parts != 0)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "%lld not divisible by %lld",
 			    (long long)len, (long long)parts);
 		n = pn->n_out;
@@ -1089,7 +953,7 @@ split_plan(struct eml_plan *p, struct pnode *pn)
 	if (sum != x->dims[axis])
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "splits sum to %lld, dim is %lld",
 		    (long long)sum, (long long)x->dims[axis]);
-	pn->ip[0] = axis;
+	sp->ax = axis;
 	for (size_t i = 0; i < n; i++) {
 		EML_MEMCPY(dims, x->dims, sizeof(dims));
 		dims[axis] = sizes[i];
@@ -1102,7 +966,7 @@ static void
 split_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
-	int axis = (int)pn->ip[0];
+	int axis = pn->par.split.ax;
 	size_t esz = eml_dtype_size(x->dt), outer = 1, inner = esz, off = 0;
 	size_t xrow;
 
@@ -1126,16 +990,6 @@ split_run(struct eml_plan *p, struct pnode *pn)
 	}
 }
 
-static eml_err
-split_check(const struct eml_node *n, int64_t opset)
-{
-	(void)opset;
-	for (size_t i = 0; i < n->n_outputs; i++)
-		if (n->outputs[i][0] == '\0')
-			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "omitted outputs not supported");
-	return EML_OK;
-}
-
 /* ---------------------------------------------------------------- Slice */
 
 static eml_err
@@ -1148,17 +1002,15 @@ slice_plan(struct eml_plan *p, struct pnode *pn)
 	size_t ns, ne, na, nst;
 	bool seen[EML_MAX_RANK] = { false };
 
+	struct slice_par *sl = &pn->par.slice;
+
 	if (pn->n_in == 1) { /* Slice-1: attributes */
-		const int64_t *a;
-		a = eml_attr_ints(pn->n, "starts", &ns);
-		for (size_t i = 0; i < ns && i < EML_MAX_RANK; i++)
-			starts[i] = a[i];
-		a = eml_attr_ints(pn->n, "ends", &ne);
-		for (size_t i = 0; i < ne && i < EML_MAX_RANK; i++)
-			ends[i] = a[i];
-		a = eml_attr_ints(pn->n, "axes", &na);
-		for (size_t i = 0; i < na && i < EML_MAX_RANK; i++)
-			axes[i] = a[i];
+		ns = sl->n_starts;
+		ne = sl->n_ends;
+		na = sl->n_axes;
+		EML_MEMCPY(starts, sl->starts, sizeof(starts));
+		EML_MEMCPY(ends, sl->ends, sizeof(ends));
+		EML_MEMCPY(axes, sl->axes, sizeof(axes));
 		nst = 0;
 	} else {
 		EML_GUARD(eml_pn_const_ints(p, pn, 1, starts, EML_MAX_RANK, &ns));
@@ -1211,8 +1063,8 @@ slice_plan(struct eml_plan *p, struct pnode *pn)
 		sp[ax] = step;
 	}
 	for (int d = 0; d < x->rank; d++) {
-		pn->ip[d] = st[d];
-		pn->ip[EML_MAX_RANK + d] = sp[d];
+		sl->start[d] = st[d];
+		sl->step[d] = sp[d];
 	}
 	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
 }
@@ -1229,8 +1081,8 @@ slice_run(struct eml_plan *p, struct pnode *pn)
 		return;
 	eml_dense_strides(x->rank, x->dims, xs);
 	for (int d = 0; d < x->rank; d++) {
-		off += pn->ip[d] * xs[d];
-		ss[d] = pn->ip[EML_MAX_RANK + d] * xs[d];
+		off += pn->par.slice.start[d] * xs[d];
+		ss[d] = pn->par.slice.step[d] * xs[d];
 	}
 	eml_copy_strided(y->data, (const uint8_t *)x->data + off * (int64_t)esz, esz, y->rank,
 	    y->dims, ss);
@@ -1242,20 +1094,19 @@ static eml_err
 transpose_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
-	size_t n;
-	const int64_t *perm = eml_attr_ints(pn->n, "perm", &n);
+	struct transpose_par *t = &pn->par.transpose;
 	int64_t dims[EML_MAX_RANK];
 	bool seen[EML_MAX_RANK] = { false };
 
-	if (perm != NULL && n != (size_t)x->rank)
-		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "perm length %zu for rank %d", n,
-		    x->rank);
+	if (t->n_perm != 0 && t->n_perm != (size_t)x->rank)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "perm length %zu for rank %d",
+		    t->n_perm, x->rank);
 	for (int i = 0; i < x->rank; i++) {
-		int64_t pi = perm != NULL ? perm[i] : x->rank - 1 - i;
+		int64_t pi = t->n_perm != 0 ? t->perm[i] : x->rank - 1 - i;
 		if (pi < 0 || pi >= x->rank || seen[pi])
 			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "bad perm");
 		seen[pi] = true;
-		pn->ip[i] = pi;
+		t->perm[i] = pi;
 		dims[i] = x->dims[pi];
 	}
 	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
@@ -1270,7 +1121,7 @@ transpose_run(struct eml_plan *p, struct pnode *pn)
 	(void)p;
 	eml_dense_strides(x->rank, x->dims, xs);
 	for (int i = 0; i < x->rank; i++)
-		ss[i] = xs[pn->ip[i]];
+		ss[i] = xs[pn->par.transpose.perm[i]];
 	eml_copy_strided(y->data, x->data, eml_dtype_size(x->dt), y->rank, y->dims, ss);
 }
 
@@ -1321,7 +1172,7 @@ gather_plan(struct eml_plan *p, struct pnode *pn)
 	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_INTS));
 	if (x->rank == 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scalar data");
-	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 0), x->rank, 0, &axis));
+	EML_GUARD(eml_axis(pn->n, pn->par.axis.axis, x->rank, 0, &axis));
 	if (x->rank - 1 + ind->rank > EML_MAX_RANK)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "rank too large");
 	for (int d = 0; d < axis; d++)
@@ -1330,7 +1181,7 @@ gather_plan(struct eml_plan *p, struct pnode *pn)
 		dims[r++] = ind->dims[d];
 	for (int d = axis + 1; d < x->rank; d++)
 		dims[r++] = x->dims[d];
-	pn->ip[0] = axis;
+	pn->par.axis.ax = axis;
 	return eml_pn_set_out(p, pn, 0, x->dt, r, dims);
 }
 
@@ -1338,7 +1189,7 @@ static void
 gather_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
-	int axis = (int)pn->ip[0];
+	int axis = pn->par.axis.ax;
 	size_t esz = eml_dtype_size(x->dt), outer = 1, inner = esz;
 	int64_t len = x->dims[axis];
 
@@ -1367,43 +1218,30 @@ gather_run(struct eml_plan *p, struct pnode *pn)
 /* ---------------------------------------------------------------- Pad */
 
 static eml_err
-pad_check(const struct eml_node *n, int64_t opset)
-{
-	const char *mode = eml_attr_s(n, "mode", "constant");
-
-	(void)opset;
-	if (strcmp(mode, "constant") != 0 && strcmp(mode, "reflect") != 0 &&
-	    strcmp(mode, "edge") != 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "mode=%s not supported", mode);
-	return EML_OK;
-}
-
-static eml_err
 pad_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
 	int64_t pads[2 * EML_MAX_RANK], axes[EML_MAX_RANK], dims[EML_MAX_RANK];
 	int64_t full[2 * EML_MAX_RANK] = { 0 };
 	size_t np = 0, na = 0;
-	const char *mode = eml_attr_s(pn->n, "mode", "constant");
+	struct pad_par *pd = &pn->par.pad;
 
 	if (pn->n_in == 1) { /* Pad-2: attributes */
-		const int64_t *a = eml_attr_ints(pn->n, "pads", &np);
-		for (size_t i = 0; i < np && i < 2 * EML_MAX_RANK; i++)
-			pads[i] = a[i];
-		pn->fp[0] = eml_attr_f(pn->n, "value", 0.0f);
+		np = pd->n_pads;
+		EML_MEMCPY(pads, pd->pads, np * sizeof(int64_t));
+		pd->fill_f = pd->value;
 	} else {
 		EML_GUARD(eml_pn_const_ints(p, pn, 1, pads, 2 * EML_MAX_RANK, &np));
-		pn->fp[0] = 0.0f;
+		pd->fill_f = 0.0f;
 		if (eml_pn_in(p, pn, 2) != NULL) {
 			struct val *cv = eml_pn_in(p, pn, 2);
 			if (cv->dt != x->dt || cv->kind != VK_CONST || cv->numel != 1)
 				return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
 				    "constant_value must be a constant of the input type");
 			if (x->dt == EML_DT_FLOAT)
-				pn->fp[0] = vf(cv)[0];
+				pd->fill_f = vf(cv)[0];
 			else
-				pn->ip[40] = ld_int(cv, 0);
+				pd->fill_i = ld_int(cv, 0);
 		}
 		if (eml_pn_in(p, pn, 3) != NULL)
 			EML_GUARD(eml_pn_const_ints(p, pn, 3, axes, EML_MAX_RANK, &na));
@@ -1425,7 +1263,6 @@ pad_plan(struct eml_plan *p, struct pnode *pn)
 			full[x->rank + ax] = pads[na + i];
 		}
 	}
-	pn->ip[32] = strcmp(mode, "reflect") == 0 ? 1 : strcmp(mode, "edge") == 0 ? 2 : 0;
 	for (int d = 0; d < 2 * x->rank; d++)
 		if (full[d] > ((int64_t)1 << 40) || full[d] < -((int64_t)1 << 40))
 			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "pad %lld out of range",
@@ -1434,9 +1271,9 @@ pad_plan(struct eml_plan *p, struct pnode *pn)
 		dims[d] = x->dims[d] + full[d] + full[x->rank + d];
 		if (dims[d] < 0)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "negative output size");
-		if (pn->ip[32] != 0 && (full[d] != 0 || full[x->rank + d] != 0)) {
+		if (pd->mode != PAD_CONSTANT && (full[d] != 0 || full[x->rank + d] != 0)) {
 			/* reflect needs pads < dim; edge needs dim > 0. */
-			if (x->dims[d] == 0 || (pn->ip[32] == 1 &&
+			if (x->dims[d] == 0 || (pd->mode == PAD_REFLECT &&
 			    (full[d] >= x->dims[d] || full[x->rank + d] >= x->dims[d])))
 				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
 				    "pads too large for mode");
@@ -1444,7 +1281,7 @@ pad_plan(struct eml_plan *p, struct pnode *pn)
 				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
 				    "negative pads with mode");
 		}
-		pn->ip[d] = full[d];
+		pd->begin[d] = full[d];
 	}
 	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
 }
@@ -1455,7 +1292,7 @@ pad_run(struct eml_plan *p, struct pnode *pn)
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
 	int64_t idx[EML_MAX_RANK] = { 0 }, xs[EML_MAX_RANK];
 	size_t esz = eml_dtype_size(x->dt);
-	int mode = (int)pn->ip[32];
+	const struct pad_par *pd = &pn->par.pad;
 
 	(void)p;
 	eml_dense_strides(x->rank, x->dims, xs);
@@ -1463,13 +1300,13 @@ pad_run(struct eml_plan *p, struct pnode *pn)
 		int64_t off = 0;
 		bool in = true;
 		for (int d = 0; d < x->rank; d++) {
-			int64_t j = idx[d] - pn->ip[d], len = x->dims[d];
+			int64_t j = idx[d] - pd->begin[d], len = x->dims[d];
 			if (j < 0 || j >= len) {
-				if (mode == 0) {
+				if (pd->mode == PAD_CONSTANT) {
 					in = false;
 					break;
 				}
-				if (mode == 2) {
+				if (pd->mode == PAD_EDGE) {
 					j = j < 0 ? 0 : len - 1;
 				} else {
 					/* reflect without repeating the edge */
@@ -1489,9 +1326,9 @@ pad_run(struct eml_plan *p, struct pnode *pn)
 			EML_MEMCPY((uint8_t *)y->data + i * esz,
 			    (const uint8_t *)x->data + (size_t)off * esz, esz);
 		else if (x->dt == EML_DT_FLOAT)
-			EML_MEMCPY((uint8_t *)y->data + i * esz, &pn->fp[0], 4);
+			EML_MEMCPY((uint8_t *)y->data + i * esz, &pd->fill_f, 4);
 		else
-			st_int(y, i, pn->ip[40]);
+			st_int(y, i, pd->fill_i);
 		for (int d = x->rank - 1; d >= 0; d--) {
 			if (++idx[d] < y->dims[d])
 				break;
@@ -1502,8 +1339,9 @@ pad_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- table */
 
-#define UNARY(nm, at) { nm, at, 1, 1, 1, 1, NULL, unary_plan, NULL, unary_run, OPF_INPLACE }
-#define BINARY(nm) { nm, "", 2, 2, 1, 1, binary_check, binary_plan, NULL, binary_run, \
+#define UNARY(nm, at) { nm, at, PK_UNARY, 1, 1, 1, 1, unary_plan, NULL, unary_run, \
+	OPF_INPLACE }
+#define BINARY(nm) { nm, "", PK_BINARY, 2, 2, 1, 1, binary_plan, NULL, binary_run, \
 	OPF_INPLACE }
 
 const struct op eml_ops_basic[] = {
@@ -1520,36 +1358,40 @@ const struct op eml_ops_basic[] = {
 	UNARY("Neg", ""),
 	UNARY("Reciprocal", ""),
 	UNARY("Erf", ""),
-	{ "Clip", "min:f max:f", 1, 3, 1, 1, clip_check, unary_plan, NULL, unary_run,
+	{ "Clip", "min:f max:f", PK_UNARY, 1, 3, 1, 1, unary_plan, NULL, unary_run,
 	    OPF_INPLACE },
 	BINARY("Add"),
 	BINARY("Sub"),
 	BINARY("Mul"),
 	BINARY("Div"),
 	BINARY("Pow"),
-	{ "Cast", "to:i saturate:i", 1, 1, 1, 1, cast_check, cast_plan, NULL, cast_run, 0 },
-	{ "CastLike", "saturate:i", 2, 2, 1, 1, NULL, castlike_plan, NULL, cast_run, 0 },
-	{ "Where", "", 3, 3, 1, 1, NULL, where_plan, NULL, where_run, 0 },
-	{ "Identity", "", 1, 1, 1, 1, NULL, identity_plan, NULL, alias_run, OPF_ALIAS },
-	{ "Dropout", "ratio:f is_test:i seed:i", 1, 3, 1, 2, dropout_check, dropout_plan, NULL,
+	{ "Cast", "to:i saturate:i", PK_CAST, 1, 1, 1, 1, cast_plan, NULL, cast_run, 0 },
+	{ "CastLike", "saturate:i", PK_CAST, 2, 2, 1, 1, castlike_plan, NULL, cast_run, 0 },
+	{ "Where", "", PK_NONE, 3, 3, 1, 1, where_plan, NULL, where_run, 0 },
+	{ "Identity", "", PK_NONE, 1, 1, 1, 1, identity_plan, NULL, alias_run, OPF_ALIAS },
+	{ "Dropout", "ratio:f is_test:i seed:i", PK_DROPOUT, 1, 3, 1, 2, dropout_plan, NULL,
 	    dropout_run, OPF_ALIAS },
-	{ "Reshape", "allowzero:i", 1, 2, 1, 1, reshape_check, reshape_plan, NULL, alias_run,
+	{ "Reshape", "allowzero:i", PK_RESHAPE, 1, 2, 1, 1, reshape_plan, NULL, alias_run,
 	    OPF_ALIAS },
-	{ "Flatten", "axis:i", 1, 1, 1, 1, NULL, flatten_plan, NULL, alias_run, OPF_ALIAS },
-	{ "Squeeze", "axes:I", 1, 2, 1, 1, NULL, squeeze_plan, NULL, alias_run, OPF_ALIAS },
-	{ "Unsqueeze", "axes:I", 1, 2, 1, 1, NULL, unsqueeze_plan, NULL, alias_run, OPF_ALIAS },
-	{ "Shape", "start:i end:i", 1, 1, 1, 1, NULL, shape_plan, NULL, shape_run,
+	{ "Flatten", "axis:i", PK_AXIS, 1, 1, 1, 1, flatten_plan, NULL, alias_run, OPF_ALIAS },
+	{ "Squeeze", "axes:I", PK_AXES, 1, 2, 1, 1, squeeze_plan, NULL, alias_run, OPF_ALIAS },
+	{ "Unsqueeze", "axes:I", PK_AXES, 1, 2, 1, 1, unsqueeze_plan, NULL, alias_run,
+	    OPF_ALIAS },
+	{ "Shape", "start:i end:i", PK_SHAPE, 1, 1, 1, 1, shape_plan, NULL, shape_run,
 	    OPF_SHAPE_ONLY },
-	{ "Constant", "value:T value_float:f value_floats:F value_int:i value_ints:I", 0, 0, 1, 1,
-	    constant_check, constant_plan, NULL, constant_run, 0 },
-	{ "ConstantOfShape", "value:T", 1, 1, 1, 1, NULL, cos_plan, NULL, cos_run, 0 },
-	{ "Concat", "axis:i", 1, 4096, 1, 1, NULL, concat_plan, NULL, concat_run, 0 },
-	{ "Split", "axis:i split:I num_outputs:i", 1, 2, 1, 64, split_check, split_plan, NULL,
-	    split_run, 0 },
-	{ "Slice", "starts:I ends:I axes:I", 1, 5, 1, 1, NULL, slice_plan, NULL, slice_run, 0 },
-	{ "Transpose", "perm:I", 1, 1, 1, 1, NULL, transpose_plan, NULL, transpose_run, 0 },
-	{ "Expand", "", 2, 2, 1, 1, NULL, expand_plan, NULL, expand_run, 0 },
-	{ "Gather", "axis:i", 2, 2, 1, 1, NULL, gather_plan, NULL, gather_run, 0 },
-	{ "Pad", "mode:s pads:I value:f", 1, 4, 1, 1, pad_check, pad_plan, NULL, pad_run, 0 },
-	{ NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "Constant", "value:T value_float:f value_floats:F value_int:i value_ints:I",
+	    PK_CONSTANT, 0, 0, 1, 1, constant_plan, NULL, constant_run, 0 },
+	{ "ConstantOfShape", "value:T", PK_CONST_OF_SHAPE, 1, 1, 1, 1, cos_plan, NULL, cos_run,
+	    0 },
+	{ "Concat", "axis:i", PK_AXIS, 1, 4096, 1, 1, concat_plan, NULL, concat_run, 0 },
+	{ "Split", "axis:i split:I num_outputs:i", PK_SPLIT, 1, 2, 1, PAR_MAX_SPLIT, split_plan,
+	    NULL, split_run, 0 },
+	{ "Slice", "starts:I ends:I axes:I", PK_SLICE, 1, 5, 1, 1, slice_plan, NULL, slice_run,
+	    0 },
+	{ "Transpose", "perm:I", PK_TRANSPOSE, 1, 1, 1, 1, transpose_plan, NULL, transpose_run,
+	    0 },
+	{ "Expand", "", PK_NONE, 2, 2, 1, 1, expand_plan, NULL, expand_run, 0 },
+	{ "Gather", "axis:i", PK_AXIS, 2, 2, 1, 1, gather_plan, NULL, gather_run, 0 },
+	{ "Pad", "mode:s pads:I value:f", PK_PAD, 1, 4, 1, 1, pad_plan, NULL, pad_run, 0 },
+	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };

@@ -91,20 +91,20 @@ st_num(const struct val *v, size_t i, double d, int64_t k)
 	}
 }
 
-/* x seen as [outer, n, inner] around axis: ip[0] = product of the dims
- * before it, ip[1] = its length, ip[2] = product of the dims after it. */
+/* x seen as [outer, n, inner] around axis: outer = product of the dims
+ * before it, n = its length, inner = product of the dims after it. */
 static void
-axis_split(const struct val *x, int axis, int64_t ip[3])
+axis_split(const struct val *x, int axis, size_t *outer, size_t *n, size_t *inner)
 {
-	ip[0] = 1;
-	ip[2] = 1;
+	*outer = 1;
+	*inner = 1;
 	for (int d = 0; d < x->rank; d++) {
 		if (d < axis)
-			ip[0] *= x->dims[d];
+			*outer *= (size_t)x->dims[d];
 		if (d > axis)
-			ip[2] *= x->dims[d];
+			*inner *= (size_t)x->dims[d];
 	}
-	ip[1] = x->dims[axis];
+	*n = (size_t)x->dims[axis];
 }
 
 /* Output shape of several broadcast inputs. */
@@ -162,7 +162,6 @@ bc_next(struct bc_iter *it)
 
 /* ---------------------------------------------------------------- variadic */
 
-/* ip[0]: 0 Sum, 1 Mean, 2 Max, 3 Min */
 static eml_err
 var_plan(struct eml_plan *p, struct pnode *pn)
 {
@@ -178,9 +177,7 @@ var_plan(struct eml_plan *p, struct pnode *pn)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s inputs not supported",
 			    eml_dtype_name(x->dt));
 	}
-	pn->ip[0] = strcmp(pn->op->name, "Sum") == 0 ? 0 : strcmp(pn->op->name, "Mean") == 0 ?
-	    1 : strcmp(pn->op->name, "Max") == 0 ? 2 : 3;
-	if (pn->ip[0] == 1 && is_int(x0->dt))
+	if (pn->par.variadic.kind == VAR_MEAN && is_int(x0->dt))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "integer Mean not supported");
 	return eml_pn_set_out(p, pn, 0, x0->dt, rank, dims);
 }
@@ -189,6 +186,7 @@ static void
 var_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *y = eml_pn_out(p, pn, 0);
+	enum variadic_kind kind = pn->par.variadic.kind;
 	bool ints = is_int(y->dt);
 
 	/* Accumulate input by input into y, which every step reads back at
@@ -202,20 +200,20 @@ var_run(struct eml_plan *p, struct pnode *pn)
 			if (ints) {
 				int64_t a = ld_i64(x, it.off[0]), c = k == 0 ? a : ld_i64(y, i);
 				if (k > 0)
-					c = pn->ip[0] == 0 ? (int64_t)((uint64_t)c + (uint64_t)a) :
-					    pn->ip[0] == 2 ? (a > c ? a : c) : (a < c ? a : c);
+					c = kind == VAR_SUM ? (int64_t)((uint64_t)c + (uint64_t)a) :
+					    kind == VAR_MAX ? (a > c ? a : c) : (a < c ? a : c);
 				st_num(y, i, 0, c);
 			} else {
 				double a = ld_f64(x, it.off[0]), c = k == 0 ? a : ld_f64(y, i);
 				if (k > 0) {
-					if (pn->ip[0] <= 1)
+					if (kind == VAR_SUM || kind == VAR_MEAN)
 						c += a;
 					else if (a != a || c != c)
 						c = NAN;
 					else
-						c = pn->ip[0] == 2 ? fmax(a, c) : fmin(a, c);
+						c = kind == VAR_MAX ? fmax(a, c) : fmin(a, c);
 				}
-				if (k + 1 == pn->n_in && pn->ip[0] == 1)
+				if (k + 1 == pn->n_in && kind == VAR_MEAN)
 					c /= (double)pn->n_in;
 				st_num(y, i, c, 0);
 			}
@@ -226,25 +224,19 @@ var_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- compare */
 
-enum { C_EQ, C_LT, C_GT, C_LE, C_GE, C_AND, C_OR, C_XOR };
-
 static eml_err
 cmp_plan(struct eml_plan *p, struct pnode *pn)
 {
-	static const char *const names[] = { "Equal", "Less", "Greater", "LessOrEqual",
-		"GreaterOrEqual", "And", "Or", "Xor" };
+	enum compare_kind kind = pn->par.compare.kind;
 	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1);
 	int64_t dims[EML_MAX_RANK];
 	int rank;
 
-	for (int k = 0; k < 8; k++)
-		if (strcmp(pn->op->name, names[k]) == 0)
-			pn->ip[0] = k;
 	if (a->dt != b->dt)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "mixed types");
-	if (pn->ip[0] >= C_AND ? a->dt != EML_DT_BOOL :
+	if (kind >= CMP_AND ? a->dt != EML_DT_BOOL :
 	    !(a->dt == EML_DT_FLOAT || a->dt == EML_DT_DOUBLE || a->dt == EML_DT_INT64 ||
-	    a->dt == EML_DT_INT32 || (a->dt == EML_DT_BOOL && pn->ip[0] == C_EQ)))
+	    a->dt == EML_DT_INT32 || (a->dt == EML_DT_BOOL && kind == CMP_EQ)))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
 		    eml_dtype_name(a->dt));
 	EML_GUARD(eml_bcast(pn->n, a, b, &rank, dims));
@@ -258,6 +250,7 @@ cmp_run(struct eml_plan *p, struct pnode *pn)
 	const struct val *ins[2] = { a, b };
 	struct bc_iter it;
 	bool ints = is_int(a->dt);
+	enum compare_kind kind = pn->par.compare.kind;
 
 	(void)p;
 	bc_init(&it, y, ins, 2);
@@ -265,23 +258,23 @@ cmp_run(struct eml_plan *p, struct pnode *pn)
 		bool r;
 		if (ints) {
 			int64_t x = ld_i64(a, it.off[0]), z = ld_i64(b, it.off[1]);
-			switch (pn->ip[0]) {
-			case C_EQ: r = x == z; break;
-			case C_LT: r = x < z; break;
-			case C_GT: r = x > z; break;
-			case C_LE: r = x <= z; break;
-			case C_GE: r = x >= z; break;
-			case C_AND: r = x && z; break;
-			case C_OR: r = x || z; break;
+			switch (kind) {
+			case CMP_EQ: r = x == z; break;
+			case CMP_LT: r = x < z; break;
+			case CMP_GT: r = x > z; break;
+			case CMP_LE: r = x <= z; break;
+			case CMP_GE: r = x >= z; break;
+			case CMP_AND: r = x && z; break;
+			case CMP_OR: r = x || z; break;
 			default: r = (x != 0) != (z != 0); break;
 			}
 		} else {
 			double x = ld_f64(a, it.off[0]), z = ld_f64(b, it.off[1]);
-			switch (pn->ip[0]) {
-			case C_EQ: r = x == z; break;
-			case C_LT: r = x < z; break;
-			case C_GT: r = x > z; break;
-			case C_LE: r = x <= z; break;
+			switch (kind) {
+			case CMP_EQ: r = x == z; break;
+			case CMP_LT: r = x < z; break;
+			case CMP_GT: r = x > z; break;
+			case CMP_LE: r = x <= z; break;
 			default: r = x >= z; break;
 			}
 		}
@@ -311,48 +304,20 @@ not_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- math */
 
-enum { M_FLOOR, M_CEIL, M_ROUND, M_SIGN, M_SIN, M_COS, M_TAN, M_ASIN, M_ACOS, M_ATAN,
-	M_SINH, M_COSH, M_ASINH, M_ACOSH, M_ATANH, M_SOFTSIGN, M_SOFTPLUS, M_ELU, M_SELU,
-	M_CELU, M_THRELU, M_ISNAN, M_COUNT };
-
-static const char *const math_names[M_COUNT] = { "Floor", "Ceil", "Round", "Sign", "Sin",
-	"Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
-	"Softsign", "Softplus", "Elu", "Selu", "Celu", "ThresholdedRelu", "IsNaN" };
-
 static eml_err
 math_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
 
-	for (int k = 0; k < M_COUNT; k++)
-		if (strcmp(pn->op->name, math_names[k]) == 0)
-			pn->ip[0] = k;
 	if (x->dt != EML_DT_FLOAT)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
 		    eml_dtype_name(x->dt));
-	switch (pn->ip[0]) {
-	case M_ELU:
-		pn->fp[0] = eml_attr_f(pn->n, "alpha", 1.0f);
-		break;
-	case M_SELU:
-		pn->fp[0] = eml_attr_f(pn->n, "alpha", 1.67326319217681884765625f);
-		pn->fp[1] = eml_attr_f(pn->n, "gamma", 1.05070102214813232421875f);
-		break;
-	case M_CELU:
-		pn->fp[0] = eml_attr_f(pn->n, "alpha", 1.0f);
-		break;
-	case M_THRELU:
-		pn->fp[0] = eml_attr_f(pn->n, "alpha", 1.0f);
-		break;
-	default:
-		break;
-	}
-	return eml_pn_set_out(p, pn, 0, pn->ip[0] == M_ISNAN ? EML_DT_BOOL : EML_DT_FLOAT,
+	return eml_pn_set_out(p, pn, 0, pn->par.math.kind == M_ISNAN ? EML_DT_BOOL : EML_DT_FLOAT,
 	    x->rank, x->dims);
 }
 
 static float
-math_one(int op, float x, float a, float g)
+math_one(enum math_kind op, float x, float a, float g)
 {
 	switch (op) {
 	case M_FLOOR: return floorf(x);
@@ -384,28 +349,18 @@ static void
 math_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
-	int op = (int)pn->ip[0];
+	const struct math_par *m = &pn->par.math;
 
 	(void)p;
 	for (size_t i = 0; i < x->numel; i++) {
-		if (op == M_ISNAN)
+		if (m->kind == M_ISNAN)
 			((uint8_t *)y->data)[i] = vf(x)[i] != vf(x)[i];
 		else
-			vf(y)[i] = math_one(op, vf(x)[i], pn->fp[0], pn->fp[1]);
+			vf(y)[i] = math_one(m->kind, vf(x)[i], m->alpha, m->gamma);
 	}
 }
 
 /* ---------------------------------------------------------------- PRelu */
-
-static eml_err
-prelu_check(const struct eml_node *n, int64_t opset)
-{
-	/* PRelu-6 and older: slope per channel, not numpy broadcasting. */
-	if (opset < 7)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "opset %lld slope layout not supported",
-		    (long long)opset);
-	return EML_OK;
-}
 
 static eml_err
 prelu_plan(struct eml_plan *p, struct pnode *pn)
@@ -443,28 +398,25 @@ prelu_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- ArgMax */
 
-/* ip: [0] max, [1] outer, [2] n, [3] inner, [4] select_last_index */
 static eml_err
 arg_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
 	int64_t dims[EML_MAX_RANK];
 	int axis, r = 0;
-	bool keep = eml_attr_i(pn->n, "keepdims", 1) != 0;
+	struct arg_par *ap = &pn->par.arg;
 
 	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM_INTS));
-	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 0), x->rank, 0, &axis));
+	EML_GUARD(eml_axis(pn->n, ap->axis, x->rank, 0, &axis));
 	if (x->dims[axis] == 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "empty axis");
-	pn->ip[0] = strcmp(pn->op->name, "ArgMax") == 0;
-	axis_split(x, axis, pn->ip + 1);
+	axis_split(x, axis, &ap->outer, &ap->n, &ap->inner);
 	for (int d = 0; d < x->rank; d++) {
 		if (d != axis)
 			dims[r++] = x->dims[d];
-		else if (keep)
+		else if (ap->keepdims)
 			dims[r++] = 1;
 	}
-	pn->ip[4] = eml_attr_i(pn->n, "select_last_index", 0) != 0;
 	return eml_pn_set_out(p, pn, 0, EML_DT_INT64, r, dims);
 }
 
@@ -472,7 +424,8 @@ static void
 arg_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
-	size_t outer = (size_t)pn->ip[1], n = (size_t)pn->ip[2], inner = (size_t)pn->ip[3];
+	const struct arg_par *ap = &pn->par.arg;
+	size_t outer = ap->outer, n = ap->n, inner = ap->inner;
 
 	(void)p;
 	for (size_t o = 0; o < outer; o++)
@@ -481,8 +434,8 @@ arg_run(struct eml_plan *p, struct pnode *pn)
 			double bv = ld_f64(x, o * n * inner + i);
 			for (size_t j = 1; j < n; j++) {
 				double v = ld_f64(x, (o * n + j) * inner + i);
-				bool better = pn->ip[0] ? (v > bv || (pn->ip[4] && v == bv)) :
-				    (v < bv || (pn->ip[4] && v == bv));
+				bool tie = ap->select_last_index && v == bv;
+				bool better = ap->is_max ? v > bv || tie : v < bv || tie;
 				if (better) {
 					best = j;
 					bv = v;
@@ -564,12 +517,11 @@ mod_plan(struct eml_plan *p, struct pnode *pn)
 	int64_t dims[EML_MAX_RANK];
 	int rank;
 
-	pn->ip[0] = eml_attr_i(pn->n, "fmod", 0) != 0;
 	if (a->dt != b->dt || !(a->dt == EML_DT_FLOAT || a->dt == EML_DT_INT64 ||
 	    a->dt == EML_DT_INT32))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s/%s not supported",
 		    eml_dtype_name(a->dt), eml_dtype_name(b->dt));
-	if (a->dt == EML_DT_FLOAT && !pn->ip[0])
+	if (a->dt == EML_DT_FLOAT && !pn->par.mod.fmod)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "float Mod needs fmod=1");
 	EML_GUARD(eml_bcast(pn->n, a, b, &rank, dims));
 	return eml_pn_set_out(p, pn, 0, a->dt, rank, dims);
@@ -594,7 +546,7 @@ mod_run(struct eml_plan *p, struct pnode *pn)
 			} else {
 				r = x % d;
 				/* fmod=0: the sign of the divisor, as Python. */
-				if (!pn->ip[0] && r != 0 && ((r < 0) != (d < 0)))
+				if (!pn->par.mod.fmod && r != 0 && ((r < 0) != (d < 0)))
 					r += d;
 			}
 			st_num(y, i, 0, r);
@@ -620,8 +572,7 @@ trilu_plan(struct eml_plan *p, struct pnode *pn)
 	}
 	if (k > ((int64_t)1 << 40) || k < -((int64_t)1 << 40))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "k out of range");
-	pn->ip[0] = k;
-	pn->ip[1] = eml_attr_i(pn->n, "upper", 1) != 0;
+	pn->par.trilu.k = k;
 	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
 }
 
@@ -638,7 +589,8 @@ trilu_run(struct eml_plan *p, struct pnode *pn)
 		for (int64_t i = 0; i < R; i++)
 			for (int64_t j = 0; j < C; j++) {
 				size_t e = (m * (size_t)R + (size_t)i) * (size_t)C + (size_t)j;
-				bool keep = pn->ip[1] ? j - i >= pn->ip[0] : j - i <= pn->ip[0];
+				bool keep = pn->par.trilu.upper ? j - i >= pn->par.trilu.k :
+				    j - i <= pn->par.trilu.k;
 				if (keep)
 					EML_MEMCPY((uint8_t *)y->data + e * esz,
 					    (const uint8_t *)x->data + e * esz, esz);
@@ -658,11 +610,11 @@ gel_plan(struct eml_plan *p, struct pnode *pn)
 	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_INTS));
 	if (x->rank < 1 || ind->rank != x->rank || eml_dtype_size(x->dt) == 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "ranks differ");
-	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", 0), x->rank, 0, &axis));
+	EML_GUARD(eml_axis(pn->n, pn->par.axis.axis, x->rank, 0, &axis));
 	for (int d = 0; d < x->rank; d++)
 		if (d != axis && ind->dims[d] > x->dims[d])
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "indices larger than data");
-	pn->ip[0] = axis;
+	pn->par.axis.ax = axis;
 	return eml_pn_set_out(p, pn, 0, x->dt, ind->rank, ind->dims);
 }
 
@@ -670,7 +622,7 @@ static void
 gel_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
-	int axis = (int)pn->ip[0], r = x->rank;
+	int axis = pn->par.axis.ax, r = x->rank;
 	int64_t xs[EML_MAX_RANK], idx[EML_MAX_RANK] = { 0 };
 	size_t esz = eml_dtype_size(x->dt);
 
@@ -712,9 +664,7 @@ cumsum_plan(struct eml_plan *p, struct pnode *pn)
 	if (n != 1 || x->rank < 1)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "axis must be a scalar");
 	EML_GUARD(eml_axis(pn->n, a, x->rank, 0, &axis));
-	axis_split(x, axis, pn->ip);
-	pn->ip[3] = eml_attr_i(pn->n, "exclusive", 0) != 0;
-	pn->ip[4] = eml_attr_i(pn->n, "reverse", 0) != 0;
+	axis_split(x, axis, &pn->par.cumsum.outer, &pn->par.cumsum.n, &pn->par.cumsum.inner);
 	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
 }
 
@@ -722,7 +672,8 @@ static void
 cumsum_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
-	size_t outer = (size_t)pn->ip[0], n = (size_t)pn->ip[1], inner = (size_t)pn->ip[2];
+	const struct cumsum_par *cs = &pn->par.cumsum;
+	size_t outer = cs->outer, n = cs->n, inner = cs->inner;
 
 	(void)p;
 	for (size_t o = 0; o < outer; o++)
@@ -730,16 +681,16 @@ cumsum_run(struct eml_plan *p, struct pnode *pn)
 			double acc = 0;
 			int64_t iacc = 0;
 			for (size_t jj = 0; jj < n; jj++) {
-				size_t j = pn->ip[4] ? n - 1 - jj : jj;
+				size_t j = cs->reverse ? n - 1 - jj : jj;
 				size_t e = (o * n + j) * inner + i;
-				if (pn->ip[3]) {
+				if (cs->exclusive) {
 					st_num(y, e, acc, iacc);
 				}
 				if (is_int(x->dt))
 					iacc = (int64_t)((uint64_t)iacc + (uint64_t)ld_i64(x, e));
 				else
 					acc += (double)vf(x)[e];
-				if (!pn->ip[3]) {
+				if (!cs->exclusive) {
 					/* float: accumulate in float, like the reference */
 					st_num(y, e, acc, iacc);
 				}
@@ -753,18 +704,17 @@ static eml_err
 hardmax_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
-	int64_t opset = p->m->g->opset;
+	struct softmax_par *sm = &pn->par.softmax;
 	int axis;
 
 	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT));
 	if (x->rank < 1)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scalar input");
-	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", opset >= 13 ? -1 : 1), x->rank, 0,
-	    &axis));
-	axis_split(x, axis, pn->ip);
-	if (opset < 13) { /* coerced to 2-D at axis */
-		pn->ip[1] *= pn->ip[2];
-		pn->ip[2] = 1;
+	EML_GUARD(eml_axis(pn->n, sm->axis, x->rank, 0, &axis));
+	axis_split(x, axis, &sm->outer, &sm->n, &sm->inner);
+	if (sm->coerce_2d) { /* coerced to 2-D at axis */
+		sm->n *= sm->inner;
+		sm->inner = 1;
 	}
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, x->dims);
 }
@@ -773,7 +723,8 @@ static void
 hardmax_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
-	size_t outer = (size_t)pn->ip[0], n = (size_t)pn->ip[1], inner = (size_t)pn->ip[2];
+	const struct softmax_par *sm = &pn->par.softmax;
+	size_t outer = sm->outer, n = sm->n, inner = sm->inner;
 
 	(void)p;
 	for (size_t o = 0; o < outer; o++)
@@ -792,14 +743,15 @@ hardmax_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- table */
 
-#define MATH(nm, at) { nm, at, 1, 1, 1, 1, NULL, math_plan, NULL, math_run, 0 }
-#define CMP(nm) { nm, "", 2, 2, 1, 1, NULL, cmp_plan, NULL, cmp_run, 0 }
+#define MATH(nm, at) { nm, at, PK_MATH, 1, 1, 1, 1, math_plan, NULL, math_run, 0 }
+#define CMP(nm) { nm, "", PK_COMPARE, 2, 2, 1, 1, cmp_plan, NULL, cmp_run, 0 }
+#define VARIADIC(nm) { nm, "", PK_VARIADIC, 1, 64, 1, 1, var_plan, NULL, var_run, 0 }
 
 const struct op eml_ops_extra[] = {
-	{ "Sum", "", 1, 64, 1, 1, NULL, var_plan, NULL, var_run, 0 },
-	{ "Mean", "", 1, 64, 1, 1, NULL, var_plan, NULL, var_run, 0 },
-	{ "Max", "", 1, 64, 1, 1, NULL, var_plan, NULL, var_run, 0 },
-	{ "Min", "", 1, 64, 1, 1, NULL, var_plan, NULL, var_run, 0 },
+	VARIADIC("Sum"),
+	VARIADIC("Mean"),
+	VARIADIC("Max"),
+	VARIADIC("Min"),
 	CMP("Equal"),
 	CMP("Less"),
 	CMP("Greater"),
@@ -808,7 +760,7 @@ const struct op eml_ops_extra[] = {
 	CMP("And"),
 	CMP("Or"),
 	CMP("Xor"),
-	{ "Not", "", 1, 1, 1, 1, NULL, not_plan, NULL, not_run, 0 },
+	{ "Not", "", PK_NONE, 1, 1, 1, 1, not_plan, NULL, not_run, 0 },
 	MATH("Floor", ""),
 	MATH("Ceil", ""),
 	MATH("Round", ""),
@@ -831,17 +783,18 @@ const struct op eml_ops_extra[] = {
 	MATH("Celu", "alpha:f"),
 	MATH("ThresholdedRelu", "alpha:f"),
 	MATH("IsNaN", ""),
-	{ "PRelu", "", 2, 2, 1, 1, prelu_check, prelu_plan, NULL, prelu_run, 0 },
-	{ "ArgMax", "axis:i keepdims:i select_last_index:i", 1, 1, 1, 1, NULL, arg_plan, NULL,
+	{ "PRelu", "", PK_PRELU, 2, 2, 1, 1, prelu_plan, NULL, prelu_run, 0 },
+	{ "ArgMax", "axis:i keepdims:i select_last_index:i", PK_ARG, 1, 1, 1, 1, arg_plan, NULL,
 	    arg_run, 0 },
-	{ "ArgMin", "axis:i keepdims:i select_last_index:i", 1, 1, 1, 1, NULL, arg_plan, NULL,
+	{ "ArgMin", "axis:i keepdims:i select_last_index:i", PK_ARG, 1, 1, 1, 1, arg_plan, NULL,
 	    arg_run, 0 },
-	{ "Mod", "fmod:i", 2, 2, 1, 1, NULL, mod_plan, NULL, mod_run, 0 },
-	{ "Trilu", "upper:i", 1, 2, 1, 1, NULL, trilu_plan, NULL, trilu_run, 0 },
-	{ "GatherElements", "axis:i", 2, 2, 1, 1, NULL, gel_plan, NULL, gel_run, 0 },
-	{ "CumSum", "exclusive:i reverse:i", 2, 2, 1, 1, NULL, cumsum_plan, NULL, cumsum_run, 0 },
-	{ "Hardmax", "axis:i", 1, 1, 1, 1, NULL, hardmax_plan, NULL, hardmax_run, 0 },
-	{ "Size", "", 1, 1, 1, 1, NULL, size_plan, NULL, size_run, OPF_SHAPE_ONLY },
-	{ "Range", "", 3, 3, 1, 1, NULL, range_plan, NULL, range_run, 0 },
-	{ NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
+	{ "Mod", "fmod:i", PK_MOD, 2, 2, 1, 1, mod_plan, NULL, mod_run, 0 },
+	{ "Trilu", "upper:i", PK_TRILU, 1, 2, 1, 1, trilu_plan, NULL, trilu_run, 0 },
+	{ "GatherElements", "axis:i", PK_AXIS, 2, 2, 1, 1, gel_plan, NULL, gel_run, 0 },
+	{ "CumSum", "exclusive:i reverse:i", PK_CUMSUM, 2, 2, 1, 1, cumsum_plan, NULL, cumsum_run,
+	    0 },
+	{ "Hardmax", "axis:i", PK_SOFTMAX, 1, 1, 1, 1, hardmax_plan, NULL, hardmax_run, 0 },
+	{ "Size", "", PK_NONE, 1, 1, 1, 1, size_plan, NULL, size_run, OPF_SHAPE_ONLY },
+	{ "Range", "", PK_NONE, 3, 3, 1, 1, range_plan, NULL, range_run, 0 },
+	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };

@@ -37,26 +37,13 @@ struct win {
 	int64_t k[2], s[2], d[2], pb[2], pe[2]; /* kernel, stride, dilation, pads */
 };
 
+/* An optional per-spatial-axis attribute (strides, dilations): when present
+ * it must have exactly nsp values, which replace the defaults in dst. */
 static eml_err
-auto_pad_check(const struct eml_node *n)
+win_ints(const struct eml_node *n, const char *name, size_t cnt, const int64_t *a, int nsp,
+    int64_t *dst)
 {
-	const char *ap = eml_attr_s(n, "auto_pad", "NOTSET");
-
-	if (strcmp(ap, "NOTSET") != 0 && strcmp(ap, "SAME_UPPER") != 0 &&
-	    strcmp(ap, "SAME_LOWER") != 0 && strcmp(ap, "VALID") != 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "auto_pad=%s not supported", ap);
-	return EML_OK;
-}
-
-/* An optional per-spatial-axis INTS attribute (strides, dilations): when
- * present it must have exactly nsp values, which replace the defaults in dst. */
-static eml_err
-win_ints(const struct eml_node *n, const char *name, int nsp, int64_t *dst)
-{
-	size_t cnt;
-	const int64_t *a = eml_attr_ints(n, name, &cnt);
-
-	if (a == NULL)
+	if (cnt == 0)
 		return EML_OK;
 	if (cnt != (size_t)nsp)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%s length %zu", name, cnt);
@@ -65,13 +52,12 @@ win_ints(const struct eml_node *n, const char *name, int nsp, int64_t *dst)
 	return EML_OK;
 }
 
-/* Read kernel_shape (or kernel dims), strides, dilations and pads. */
+/* The window for nsp spatial axes from its attributes (values range-checked
+ * at load) and, for a convolution, the kernel dims of the weights. */
 static eml_err
-win_read(const struct eml_node *n, int nsp, const int64_t *kdims, struct win *w)
+win_read(const struct eml_node *n, const struct win_attrs *a, int nsp, const int64_t *kdims,
+    struct win *w)
 {
-	size_t cnt;
-	const int64_t *a;
-
 	w->nsp = nsp;
 	for (int i = 0; i < 2; i++) {
 		w->k[i] = 1;
@@ -79,39 +65,36 @@ win_read(const struct eml_node *n, int nsp, const int64_t *kdims, struct win *w)
 		w->d[i] = 1;
 		w->pb[i] = w->pe[i] = 0;
 	}
-	a = eml_attr_ints(n, "kernel_shape", &cnt);
-	if (a != NULL) {
-		if (cnt != (size_t)nsp)
-			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "kernel_shape length %zu", cnt);
+	if (a->n_kernel != 0) {
+		if (a->n_kernel != (size_t)nsp)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "kernel_shape length %zu",
+			    a->n_kernel);
 		for (int i = 0; i < nsp; i++) {
-			if (kdims != NULL && a[i] != kdims[i])
+			if (kdims != NULL && a->kernel[i] != kdims[i])
 				return eml_pn_fail(n, EML_ERR_INFER_ATTR,
 				    "kernel_shape differs from the weights");
-			w->k[i] = a[i];
+			w->k[i] = a->kernel[i];
 		}
 	} else if (kdims != NULL) {
-		for (int i = 0; i < nsp; i++)
+		for (int i = 0; i < nsp; i++) {
+			/* Weights dims are not attributes: same bound. */
+			if (kdims[i] < 1 || kdims[i] > PAR_MAX_WINDOW)
+				return eml_pn_fail(n, EML_ERR_INFER_ATTR,
+				    "kernel, stride, dilation or pad out of range");
 			w->k[i] = kdims[i];
+		}
 	} else {
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "kernel_shape missing");
 	}
-	EML_GUARD(win_ints(n, "strides", nsp, w->s));
-	EML_GUARD(win_ints(n, "dilations", nsp, w->d));
-	a = eml_attr_ints(n, "pads", &cnt);
-	if (a != NULL) {
-		if (cnt != 2 * (size_t)nsp)
-			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "pads length %zu", cnt);
+	EML_GUARD(win_ints(n, "strides", a->n_strides, a->strides, nsp, w->s));
+	EML_GUARD(win_ints(n, "dilations", a->n_dilations, a->dilations, nsp, w->d));
+	if (a->n_pads != 0) {
+		if (a->n_pads != 2 * (size_t)nsp)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "pads length %zu", a->n_pads);
 		for (int i = 0; i < nsp; i++) {
-			w->pb[i] = a[i];
-			w->pe[i] = a[nsp + i];
+			w->pb[i] = a->pads[i];
+			w->pe[i] = a->pads[nsp + i];
 		}
-	}
-	for (int i = 0; i < nsp; i++) {
-		if (w->k[i] < 1 || w->s[i] < 1 || w->d[i] < 1 || w->pb[i] < 0 || w->pe[i] < 0 ||
-		    w->k[i] > 65536 || w->s[i] > 65536 || w->d[i] > 65536 ||
-		    w->pb[i] > 65536 || w->pe[i] > 65536)
-			return eml_pn_fail(n, EML_ERR_INFER_ATTR,
-			    "kernel, stride, dilation or pad out of range");
 	}
 	return EML_OK;
 }
@@ -119,16 +102,14 @@ win_read(const struct eml_node *n, int nsp, const int64_t *kdims, struct win *w)
 /* Output size of a window op for input length in (floor or ceil), after
  * resolving auto_pad into explicit pads. */
 static eml_err
-win_out(const struct eml_node *n, struct win *w, const int64_t *in, bool ceil_mode,
-    int64_t *out)
+win_out(const struct eml_node *n, enum auto_pad ap, struct win *w, const int64_t *in,
+    bool ceil_mode, int64_t *out)
 {
-	const char *ap = eml_attr_s(n, "auto_pad", "NOTSET");
-
 	for (int i = 0; i < w->nsp; i++) {
 		int64_t ext = (w->k[i] - 1) * w->d[i] + 1, o;
-		if (strcmp(ap, "VALID") == 0) {
+		if (ap == AUTO_PAD_VALID) {
 			w->pb[i] = w->pe[i] = 0;
-		} else if (strncmp(ap, "SAME", 4) == 0) {
+		} else if (ap == AUTO_PAD_SAME_UPPER || ap == AUTO_PAD_SAME_LOWER) {
 			/* ONNX: output = ceil(in / stride); the total padding is
 			 * split evenly, the odd one at the end (UPPER) or at the
 			 * beginning (LOWER). */
@@ -136,7 +117,7 @@ win_out(const struct eml_node *n, struct win *w, const int64_t *in, bool ceil_mo
 			int64_t tot = (outl - 1) * w->s[i] + ext - in[i];
 			if (tot < 0)
 				tot = 0;
-			w->pb[i] = strcmp(ap, "SAME_UPPER") == 0 ? tot / 2 : tot - tot / 2;
+			w->pb[i] = ap == AUTO_PAD_SAME_UPPER ? tot / 2 : tot - tot / 2;
 			w->pe[i] = tot - w->pb[i];
 		}
 		if (in[i] + w->pb[i] + w->pe[i] < ext)
@@ -158,48 +139,14 @@ win_out(const struct eml_node *n, struct win *w, const int64_t *in, bool ceil_mo
 
 /* ---------------------------------------------------------------- Conv */
 
-/* ip layout for Conv: [0] nsp, [1] N, [2] C, [3] H, [4] W, [5] M,
- * [6] kh, [7] kw, [8] sh, [9] sw, [10] dh, [11] dw, [12] pt, [13] pl,
- * [14] pb, [15] pr, [16] group, [17] OH, [18] OW, [19] const weights. */
-static void
-conv_params(const struct pnode *pn, struct eml_conv2d_params *cp)
-{
-	memset(cp, 0, sizeof(*cp));
-	cp->N = (size_t)pn->ip[1];
-	cp->C = (size_t)pn->ip[2];
-	cp->H = (size_t)pn->ip[3];
-	cp->W = (size_t)pn->ip[4];
-	cp->M = (size_t)pn->ip[5];
-	cp->kh = (size_t)pn->ip[6];
-	cp->kw = (size_t)pn->ip[7];
-	cp->stride_h = (size_t)pn->ip[8];
-	cp->stride_w = (size_t)pn->ip[9];
-	cp->dil_h = (size_t)pn->ip[10];
-	cp->dil_w = (size_t)pn->ip[11];
-	cp->pad_top = (size_t)pn->ip[12];
-	cp->pad_left = (size_t)pn->ip[13];
-	cp->pad_bottom = (size_t)pn->ip[14];
-	cp->pad_right = (size_t)pn->ip[15];
-	cp->group = (size_t)pn->ip[16];
-	cp->ep = pn->ep;
-}
-
-static eml_err
-conv_check(const struct eml_node *n, int64_t opset)
-{
-	(void)opset;
-	EML_GUARD(auto_pad_check(n));
-	if (eml_attr_i(n, "group", 1) < 1)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "group < 1");
-	return EML_OK;
-}
-
 static eml_err
 conv_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
+	struct conv_par *c = &pn->par.conv;
+	struct eml_conv2d_params *g = &c->geo;
 	struct win win;
-	int64_t in[2], out[2], dims[4], group = eml_attr_i(pn->n, "group", 1), kd[2];
+	int64_t in[2], out[2], dims[4], group = c->group, kd[2];
 	int nsp;
 
 	EML_GUARD(need_float(p, pn, 0));
@@ -219,32 +166,32 @@ conv_plan(struct eml_plan *p, struct pnode *pn)
 		in[i] = x->dims[2 + i];
 		kd[i] = w->dims[2 + i];
 	}
-	EML_GUARD(win_read(pn->n, nsp, kd, &win));
-	EML_GUARD(win_out(pn->n, &win, in, false, out));
+	EML_GUARD(win_read(pn->n, &c->win, nsp, kd, &win));
+	EML_GUARD(win_out(pn->n, c->win.auto_pad, &win, in, false, out));
 	dims[0] = x->dims[0];
 	dims[1] = w->dims[0];
 	for (int i = 0; i < nsp; i++)
 		dims[2 + i] = out[i];
 	/* 1-D runs as 2-D with H = 1. */
-	pn->ip[0] = nsp;
-	pn->ip[1] = x->dims[0];
-	pn->ip[2] = x->dims[1];
-	pn->ip[3] = nsp == 2 ? in[0] : 1;
-	pn->ip[4] = nsp == 2 ? in[1] : in[0];
-	pn->ip[5] = w->dims[0];
-	pn->ip[6] = nsp == 2 ? win.k[0] : 1;
-	pn->ip[7] = nsp == 2 ? win.k[1] : win.k[0];
-	pn->ip[8] = nsp == 2 ? win.s[0] : 1;
-	pn->ip[9] = nsp == 2 ? win.s[1] : win.s[0];
-	pn->ip[10] = nsp == 2 ? win.d[0] : 1;
-	pn->ip[11] = nsp == 2 ? win.d[1] : win.d[0];
-	pn->ip[12] = nsp == 2 ? win.pb[0] : 0;
-	pn->ip[13] = nsp == 2 ? win.pb[1] : win.pb[0];
-	pn->ip[14] = nsp == 2 ? win.pe[0] : 0;
-	pn->ip[15] = nsp == 2 ? win.pe[1] : win.pe[0];
-	pn->ip[16] = group;
-	pn->ip[17] = nsp == 2 ? out[0] : 1;
-	pn->ip[18] = nsp == 2 ? out[1] : out[0];
+	memset(g, 0, sizeof(*g));
+	g->N = (size_t)x->dims[0];
+	g->C = (size_t)x->dims[1];
+	g->H = (size_t)(nsp == 2 ? in[0] : 1);
+	g->W = (size_t)in[nsp - 1];
+	g->M = (size_t)w->dims[0];
+	g->kh = (size_t)(nsp == 2 ? win.k[0] : 1);
+	g->kw = (size_t)win.k[nsp - 1];
+	g->stride_h = (size_t)(nsp == 2 ? win.s[0] : 1);
+	g->stride_w = (size_t)win.s[nsp - 1];
+	g->dil_h = (size_t)(nsp == 2 ? win.d[0] : 1);
+	g->dil_w = (size_t)win.d[nsp - 1];
+	g->pad_top = (size_t)(nsp == 2 ? win.pb[0] : 0);
+	g->pad_left = (size_t)win.pb[nsp - 1];
+	g->pad_bottom = (size_t)(nsp == 2 ? win.pe[0] : 0);
+	g->pad_right = (size_t)win.pe[nsp - 1];
+	g->group = (size_t)group;
+	c->out_h = (size_t)(nsp == 2 ? out[0] : 1);
+	c->out_w = (size_t)out[nsp - 1];
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
 }
 
@@ -252,14 +199,15 @@ static eml_err
 conv_prepare(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
-	struct eml_conv2d_params cp;
+	struct conv_par *c = &pn->par.conv;
+	struct eml_conv2d_params cp = c->geo;
 	struct eml_sgemm_args ga;
 	size_t ckk, ohw;
 	eml_err rc;
 
-	conv_params(pn, &cp);
-	pn->ip[19] = w->kind == VK_CONST && (b == NULL || b->kind == VK_CONST);
-	if (pn->ip[19]) {
+	cp.ep = pn->ep;
+	c->const_weights = w->kind == VK_CONST && (b == NULL || b->kind == VK_CONST);
+	if (c->const_weights) {
 		const float *wd = pn->w != NULL ? pn->w : vf(w);
 		const float *bd = pn->b != NULL ? pn->b : (b != NULL ? vf(b) : NULL);
 		rc = eml_conv2d_plan_new(&cp, wd, bd, p->opts.nthreads, &pn->conv);
@@ -270,7 +218,7 @@ conv_prepare(struct eml_plan *p, struct pnode *pn)
 	}
 	/* Weights computed at run time: im2col + GEMM per group. */
 	ckk = cp.C / cp.group * cp.kh * cp.kw;
-	ohw = (size_t)pn->ip[17] * (size_t)pn->ip[18];
+	ohw = c->out_h * c->out_w;
 	memset(&ga, 0, sizeof(ga));
 	ga.M = cp.M / cp.group;
 	ga.N = ohw;
@@ -312,15 +260,16 @@ conv_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
 	struct val *y = eml_pn_out(p, pn, 0);
-	struct eml_conv2d_params cp;
-	size_t OH = (size_t)pn->ip[17], OW = (size_t)pn->ip[18], ckk, mg, cg;
+	size_t OH = pn->par.conv.out_h, OW = pn->par.conv.out_w, ckk, mg, cg;
 	float *col = pn->wsp;
+	struct eml_conv2d_params cp;
 
 	if (pn->conv != NULL) {
 		eml_conv2d_run(pn->conv, vf(x), vf(y), pn->wsp, p->pool);
 		return;
 	}
-	conv_params(pn, &cp);
+	cp = pn->par.conv.geo;
+	cp.ep = pn->ep;
 	cg = cp.C / cp.group;
 	mg = cp.M / cp.group;
 	ckk = cg * cp.kh * cp.kw;
@@ -352,12 +301,14 @@ static eml_err
 convt_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
+	struct conv_par *c = &pn->par.conv;
+	struct eml_conv2d_params *g = &c->geo;
 	struct win win;
-	int64_t group = eml_attr_i(pn->n, "group", 1), kd[2], dims[4], opad[2] = { 0, 0 };
-	const int64_t *a;
-	size_t cnt, ckk, hw;
+	int64_t group = c->group, kd[2], dims[4], opad[2] = { 0, 0 };
+	const int64_t *a = c->n_output_shape != 0 ? c->output_shape : NULL;
+	size_t cnt = c->n_output_shape, ckk, hw;
 	int nsp;
-	const char *ap = eml_attr_s(pn->n, "auto_pad", "NOTSET");
+	enum auto_pad ap = c->win.auto_pad;
 	struct eml_sgemm_args ga;
 
 	EML_GUARD(need_float(p, pn, 0));
@@ -371,15 +322,13 @@ convt_plan(struct eml_plan *p, struct pnode *pn)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "bias shape");
 	for (int i = 0; i < nsp; i++)
 		kd[i] = w->dims[2 + i];
-	EML_GUARD(win_read(pn->n, nsp, kd, &win));
-	a = eml_attr_ints(pn->n, "output_padding", &cnt);
-	if (a != NULL) {
-		if (cnt != (size_t)nsp)
+	EML_GUARD(win_read(pn->n, &c->win, nsp, kd, &win));
+	if (c->n_output_padding != 0) {
+		if (c->n_output_padding != (size_t)nsp)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "output_padding length");
 		for (int i = 0; i < nsp; i++)
-			opad[i] = a[i];
+			opad[i] = c->output_padding[i];
 	}
-	a = eml_attr_ints(pn->n, "output_shape", &cnt);
 	dims[0] = x->dims[0];
 	dims[1] = w->dims[1] * group;
 	for (int i = 0; i < nsp; i++) {
@@ -387,7 +336,7 @@ convt_plan(struct eml_plan *p, struct pnode *pn)
 		int64_t full = win.s[i] * (in - 1) + opad[i] + ext, o;
 		if (opad[i] < 0 || opad[i] >= win.s[i])
 			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "output_padding out of range");
-		if (a != NULL || strncmp(ap, "SAME", 4) == 0) {
+		if (a != NULL || ap == AUTO_PAD_SAME_UPPER || ap == AUTO_PAD_SAME_LOWER) {
 			/* ONNX ConvTranspose: total_padding = full - output_shape;
 			 * SAME_UPPER puts the extra at the end (pads begin =
 			 * total/2), otherwise at the beginning. */
@@ -404,14 +353,14 @@ convt_plan(struct eml_plan *p, struct pnode *pn)
 			if (tot < 0)
 				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
 				    "output_shape larger than the full output");
-			if (strcmp(ap, "SAME_LOWER") == 0) {
+			if (ap == AUTO_PAD_SAME_LOWER) {
 				win.pb[i] = tot - tot / 2;
 				win.pe[i] = tot / 2;
 			} else {
 				win.pb[i] = tot / 2;
 				win.pe[i] = tot - tot / 2;
 			}
-		} else if (strcmp(ap, "VALID") == 0) {
+		} else if (ap == AUTO_PAD_VALID) {
 			win.pb[i] = win.pe[i] = 0;
 		}
 		o = full - win.pb[i] - win.pe[i];
@@ -419,25 +368,25 @@ convt_plan(struct eml_plan *p, struct pnode *pn)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "empty output");
 		dims[2 + i] = o;
 	}
-	pn->ip[0] = nsp;
-	pn->ip[1] = x->dims[0];
-	pn->ip[2] = x->dims[1];
-	pn->ip[3] = nsp == 2 ? x->dims[2] : 1;
-	pn->ip[4] = x->dims[x->rank - 1];
-	pn->ip[5] = dims[1];
-	pn->ip[6] = nsp == 2 ? win.k[0] : 1;
-	pn->ip[7] = win.k[nsp - 1];
-	pn->ip[8] = nsp == 2 ? win.s[0] : 1;
-	pn->ip[9] = win.s[nsp - 1];
-	pn->ip[10] = nsp == 2 ? win.d[0] : 1;
-	pn->ip[11] = win.d[nsp - 1];
-	pn->ip[12] = nsp == 2 ? win.pb[0] : 0;
-	pn->ip[13] = win.pb[nsp - 1];
-	pn->ip[16] = group;
-	pn->ip[17] = nsp == 2 ? dims[2] : 1;
-	pn->ip[18] = dims[x->rank - 1];
-	ckk = (size_t)(dims[1] / group * pn->ip[6] * pn->ip[7]);
-	hw = (size_t)(pn->ip[3] * pn->ip[4]);
+	memset(g, 0, sizeof(*g));
+	g->N = (size_t)x->dims[0];
+	g->C = (size_t)x->dims[1];
+	g->H = (size_t)(nsp == 2 ? x->dims[2] : 1);
+	g->W = (size_t)x->dims[x->rank - 1];
+	g->M = (size_t)dims[1];
+	g->kh = (size_t)(nsp == 2 ? win.k[0] : 1);
+	g->kw = (size_t)win.k[nsp - 1];
+	g->stride_h = (size_t)(nsp == 2 ? win.s[0] : 1);
+	g->stride_w = (size_t)win.s[nsp - 1];
+	g->dil_h = (size_t)(nsp == 2 ? win.d[0] : 1);
+	g->dil_w = (size_t)win.d[nsp - 1];
+	g->pad_top = (size_t)(nsp == 2 ? win.pb[0] : 0);
+	g->pad_left = (size_t)win.pb[nsp - 1];
+	g->group = (size_t)group;
+	c->out_h = (size_t)(nsp == 2 ? dims[2] : 1);
+	c->out_w = (size_t)dims[x->rank - 1];
+	ckk = (size_t)dims[1] / (size_t)group * g->kh * g->kw;
+	hw = g->H * g->W;
 	memset(&ga, 0, sizeof(ga));
 	ga.M = ckk;
 	ga.N = hw;
@@ -456,12 +405,12 @@ convt_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
 	struct val *y = eml_pn_out(p, pn, 0);
-	size_t N = (size_t)pn->ip[1], C = (size_t)pn->ip[2], H = (size_t)pn->ip[3],
-	       W = (size_t)pn->ip[4], M = (size_t)pn->ip[5], kh = (size_t)pn->ip[6],
-	       kw = (size_t)pn->ip[7], G = (size_t)pn->ip[16], OH = (size_t)pn->ip[17],
-	       OW = (size_t)pn->ip[18];
-	int64_t sh = pn->ip[8], sw = pn->ip[9], dh = pn->ip[10], dw = pn->ip[11],
-		pt = pn->ip[12], pl = pn->ip[13];
+	const struct eml_conv2d_params *geo = &pn->par.conv.geo;
+	size_t N = geo->N, C = geo->C, H = geo->H, W = geo->W, M = geo->M, kh = geo->kh,
+	       kw = geo->kw, G = geo->group, OH = pn->par.conv.out_h, OW = pn->par.conv.out_w;
+	int64_t sh = (int64_t)geo->stride_h, sw = (int64_t)geo->stride_w,
+		dh = (int64_t)geo->dil_h, dw = (int64_t)geo->dil_w, pt = (int64_t)geo->pad_top,
+		pl = (int64_t)geo->pad_left;
 	size_t cg = C / G, mg = M / G, ckk = mg * kh * kw;
 	float *col = pn->wsp;
 
@@ -511,14 +460,12 @@ convt_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- Gemm */
 
-/* ip: [0] M, [1] N, [2] K, [3] transA, [4] transB, [5] C mode
- * (0 none, 1 column bias, 2 row bias, 3 full broadcast copy);
- * fp: [0] alpha, [1] beta. */
 static eml_err
 gemm_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1), *c = eml_pn_in(p, pn, 2);
-	int64_t ta = eml_attr_i(pn->n, "transA", 0), tb = eml_attr_i(pn->n, "transB", 0);
+	struct gemm_par *gp = &pn->par.gemm;
+	bool ta = gp->trans_a, tb = gp->trans_b;
 	int64_t M, N, K, dims[2];
 
 	EML_GUARD(need_float(p, pn, 0));
@@ -532,14 +479,10 @@ gemm_plan(struct eml_plan *p, struct pnode *pn)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "inner dimensions differ");
 	dims[0] = M;
 	dims[1] = N;
-	pn->ip[0] = M;
-	pn->ip[1] = N;
-	pn->ip[2] = K;
-	pn->ip[3] = ta != 0;
-	pn->ip[4] = tb != 0;
-	pn->fp[0] = eml_attr_f(pn->n, "alpha", 1.0f);
-	pn->fp[1] = eml_attr_f(pn->n, "beta", 1.0f);
-	pn->ip[5] = 0;
+	gp->M = (size_t)M;
+	gp->N = (size_t)N;
+	gp->K = (size_t)K;
+	gp->c_mode = GEMM_C_NONE;
 	if (c != NULL) {
 		struct val o;
 		int r;
@@ -555,11 +498,11 @@ gemm_plan(struct eml_plan *p, struct pnode *pn)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "C does not broadcast");
 		if (c->kind == VK_CONST && (c->numel == 1 || (c->numel == (size_t)N &&
 		    c->dims[c->rank - 1] == N)))
-			pn->ip[5] = 1;
+			gp->c_mode = GEMM_C_COL_BIAS;
 		else if (c->kind == VK_CONST && c->rank == 2 && c->dims[1] == 1 && c->dims[0] == M)
-			pn->ip[5] = 2;
+			gp->c_mode = GEMM_C_ROW_BIAS;
 		else
-			pn->ip[5] = 3;
+			gp->c_mode = GEMM_C_FULL;
 	}
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, 2, dims);
 }
@@ -568,25 +511,26 @@ static void
 gemm_args(struct eml_plan *p, struct pnode *pn, struct eml_sgemm_args *ga)
 {
 	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	const struct gemm_par *gp = &pn->par.gemm;
 
 	memset(ga, 0, sizeof(*ga));
-	ga->M = (size_t)pn->ip[0];
-	ga->N = (size_t)pn->ip[1];
-	ga->K = (size_t)pn->ip[2];
+	ga->M = gp->M;
+	ga->N = gp->N;
+	ga->K = gp->K;
 	ga->A = a != NULL ? vf(a) : NULL;
 	ga->lda = (size_t)a->dims[1];
-	ga->trans_a = pn->ip[3] != 0;
+	ga->trans_a = gp->trans_a;
 	ga->B = b != NULL ? vf(b) : NULL;
 	ga->ldb = (size_t)b->dims[1];
-	ga->trans_b = pn->ip[4] != 0;
+	ga->trans_b = gp->trans_b;
 	ga->b_packed = pn->w;
 	ga->C = y != NULL && y->data != NULL ? vf(y) : NULL;
 	ga->ldc = ga->N;
-	ga->alpha = pn->fp[0];
-	ga->beta = pn->ip[5] == 3 ? pn->fp[1] : 0.0f;
+	ga->alpha = gp->alpha;
+	ga->beta = gp->c_mode == GEMM_C_FULL ? gp->beta : 0.0f;
 	ga->bias = pn->b;
-	ga->bias_kind = pn->ip[5] == 1 ? EML_BIAS_COL : pn->ip[5] == 2 ? EML_BIAS_ROW :
-	    EML_BIAS_NONE;
+	ga->bias_kind = gp->c_mode == GEMM_C_COL_BIAS ? EML_BIAS_COL :
+	    gp->c_mode == GEMM_C_ROW_BIAS ? EML_BIAS_ROW : EML_BIAS_NONE;
 	ga->ep = pn->ep;
 }
 
@@ -595,23 +539,24 @@ gemm_prepare(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *b = eml_pn_in(p, pn, 1), *c = eml_pn_in(p, pn, 2);
 	struct eml_sgemm_args ga;
-	size_t K = (size_t)pn->ip[2], N = (size_t)pn->ip[1], M = (size_t)pn->ip[0];
+	const struct gemm_par *gp = &pn->par.gemm;
+	size_t K = gp->K, N = gp->N, M = gp->M;
 
 	if (b->kind == VK_CONST) {
 		pn->w_n = eml_sgemm_packed_b_size(K, N);
 		pn->w = eml_secure_alloc((pn->w_n == 0 ? 1 : pn->w_n) * sizeof(float));
 		if (pn->w == NULL)
 			return eml_pn_fail(pn->n, EML_ERR_NOMEM, "packing B");
-		eml_sgemm_pack_b(K, N, vf(b), (size_t)b->dims[1], pn->ip[4] != 0, pn->w);
+		eml_sgemm_pack_b(K, N, vf(b), (size_t)b->dims[1], gp->trans_b, pn->w);
 	}
-	if (pn->ip[5] == 1 || pn->ip[5] == 2) {
-		size_t n = pn->ip[5] == 1 ? N : M;
+	if (gp->c_mode == GEMM_C_COL_BIAS || gp->c_mode == GEMM_C_ROW_BIAS) {
+		size_t n = gp->c_mode == GEMM_C_COL_BIAS ? N : M;
 		pn->b_n = n;
 		pn->b = eml_secure_alloc((n == 0 ? 1 : n) * sizeof(float));
 		if (pn->b == NULL)
 			return eml_pn_fail(pn->n, EML_ERR_NOMEM, "bias");
 		for (size_t i = 0; i < n; i++)
-			pn->b[i] = pn->fp[1] * vf(c)[c->numel == 1 ? 0 : i];
+			pn->b[i] = gp->beta * vf(c)[c->numel == 1 ? 0 : i];
 	}
 	gemm_args(p, pn, &ga);
 	pn->ws = eml_sgemm_workspace_size(&ga, p->opts.nthreads) * sizeof(float);
@@ -624,7 +569,7 @@ gemm_run(struct eml_plan *p, struct pnode *pn)
 	struct eml_sgemm_args ga;
 	struct val *c = eml_pn_in(p, pn, 2), *y = eml_pn_out(p, pn, 0);
 
-	if (pn->ip[5] == 3) {
+	if (pn->par.gemm.c_mode == GEMM_C_FULL) {
 		size_t s[EML_MAX_RANK];
 		int64_t ss[EML_MAX_RANK];
 		eml_bcast_strides(c, 2, y->dims, s);
@@ -636,24 +581,13 @@ gemm_run(struct eml_plan *p, struct pnode *pn)
 	eml_sgemm(&ga, pn->wsp, p->pool);
 }
 
-static eml_err
-gemm_check(const struct eml_node *n, int64_t opset)
-{
-	if (opset < 7)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Gemm before opset 7 not supported");
-	return EML_OK;
-}
-
 /* ---------------------------------------------------------------- MatMul */
 
-/* ip: [0] M, [1] N, [2] K, [3] batch count, [4] batch rank,
- * [10] constant 2-D B packed (one GEMM over all rows),
- * [16..] batch dims, [24..] A batch strides, [32..] B batch strides
- * (in matrices). */
 static eml_err
 matmul_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1);
+	struct matmul_par *mp = &pn->par.matmul;
 	struct val ab, bb;
 	int64_t M, N, K, dims[EML_MAX_RANK], bdims[EML_MAX_RANK];
 	int ra, rb, r = 0, br;
@@ -686,42 +620,44 @@ matmul_plan(struct eml_plan *p, struct pnode *pn)
 		dims[r++] = M;
 	if (rb > 1)
 		dims[r++] = N;
-	pn->ip[0] = M;
-	pn->ip[1] = N;
-	pn->ip[2] = K;
-	pn->ip[3] = prod(bdims, 0, br);
-	pn->ip[4] = br;
+	mp->M = (size_t)M;
+	mp->N = (size_t)N;
+	mp->K = (size_t)K;
+	mp->n_batch = (size_t)prod(bdims, 0, br);
+	mp->batch_rank = br;
 	eml_bcast_strides(&ab, br, bdims, sa);
 	eml_bcast_strides(&bb, br, bdims, sbs);
 	for (int i = 0; i < br; i++) {
-		pn->ip[16 + i] = bdims[i];
-		pn->ip[24 + i] = (int64_t)sa[i];
-		pn->ip[32 + i] = (int64_t)sbs[i];
+		mp->batch_dims[i] = bdims[i];
+		mp->a_stride[i] = (int64_t)sa[i];
+		mp->b_stride[i] = (int64_t)sbs[i];
 	}
-	pn->fp[2] = 1.0f; /* alpha, set by a fused scalar Div/Mul */
+	mp->alpha = 1.0f; /* a fused scalar Div/Mul changes it */
 	/* B constant without batch dims: pack once; A's batch folds into M. */
-	pn->ip[10] = b->kind == VK_CONST && rb <= 2;
+	mp->packed_b = b->kind == VK_CONST && rb <= 2;
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, r, dims);
 }
 
 static void
 matmul_args(struct eml_plan *p, struct pnode *pn, struct eml_sgemm_args *ga)
 {
+	const struct matmul_par *mp = &pn->par.matmul;
+
 	memset(ga, 0, sizeof(*ga));
-	ga->M = (size_t)pn->ip[0];
-	ga->N = (size_t)pn->ip[1];
-	ga->K = (size_t)pn->ip[2];
+	ga->M = mp->M;
+	ga->N = mp->N;
+	ga->K = mp->K;
 	ga->lda = ga->K;
 	ga->ldb = ga->N;
 	ga->ldc = ga->N;
-	ga->alpha = pn->fp[2];
+	ga->alpha = mp->alpha;
 	ga->ep = pn->ep;
 	if (pn->bias_val >= 0) {
 		ga->bias = vf(&p->v[pn->bias_val]);
 		ga->bias_kind = EML_BIAS_COL;
 	}
-	if (pn->ip[10]) {
-		ga->M *= (size_t)pn->ip[3];
+	if (mp->packed_b) {
+		ga->M *= mp->n_batch;
 		ga->b_packed = pn->w;
 	}
 }
@@ -731,9 +667,9 @@ matmul_prepare(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *b = eml_pn_in(p, pn, 1);
 	struct eml_sgemm_args ga;
-	size_t K = (size_t)pn->ip[2], N = (size_t)pn->ip[1];
+	size_t K = pn->par.matmul.K, N = pn->par.matmul.N;
 
-	if (pn->ip[10]) {
+	if (pn->par.matmul.packed_b) {
 		pn->w_n = eml_sgemm_packed_b_size(K, N);
 		pn->w = eml_secure_alloc((pn->w_n == 0 ? 1 : pn->w_n) * sizeof(float));
 		if (pn->w == NULL)
@@ -750,15 +686,15 @@ matmul_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
 	struct eml_sgemm_args ga;
-	size_t M = (size_t)pn->ip[0], N = (size_t)pn->ip[1], K = (size_t)pn->ip[2];
-	size_t nb = (size_t)pn->ip[3], oa = 0, ob = 0;
-	int br = (int)pn->ip[4];
+	const struct matmul_par *mp = &pn->par.matmul;
+	size_t M = mp->M, N = mp->N, K = mp->K, nb = mp->n_batch, oa = 0, ob = 0;
+	int br = mp->batch_rank;
 	int64_t idx[EML_MAX_RANK] = { 0 };
 
 	matmul_args(p, pn, &ga);
 	if (y->numel == 0)
 		return;
-	if (pn->ip[10]) {
+	if (mp->packed_b) {
 		ga.A = vf(a);
 		ga.C = vf(y);
 		eml_sgemm(&ga, pn->wsp, p->pool);
@@ -771,33 +707,18 @@ matmul_run(struct eml_plan *p, struct pnode *pn)
 		eml_sgemm(&ga, pn->wsp, p->pool);
 		for (int d = br - 1; d >= 0; d--) {
 			idx[d]++;
-			oa += (size_t)pn->ip[24 + d];
-			ob += (size_t)pn->ip[32 + d];
-			if (idx[d] < pn->ip[16 + d])
+			oa += (size_t)mp->a_stride[d];
+			ob += (size_t)mp->b_stride[d];
+			if (idx[d] < mp->batch_dims[d])
 				break;
-			oa -= (size_t)(pn->ip[24 + d] * pn->ip[16 + d]);
-			ob -= (size_t)(pn->ip[32 + d] * pn->ip[16 + d]);
+			oa -= (size_t)(mp->a_stride[d] * mp->batch_dims[d]);
+			ob -= (size_t)(mp->b_stride[d] * mp->batch_dims[d]);
 			idx[d] = 0;
 		}
 	}
 }
 
 /* ---------------------------------------------------------------- BatchNorm */
-
-static eml_err
-bn_check(const struct eml_node *n, int64_t opset)
-{
-	(void)opset;
-	if (eml_attr_i(n, "spatial", 1) != 1)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "spatial=0 not supported");
-	if (eml_attr_i(n, "training_mode", 0) != 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "training_mode=1 not supported");
-	if (n->n_outputs > 1)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "training outputs not supported");
-	if (eml_node_attr(n, "is_test") != NULL && eml_attr_i(n, "is_test", 0) == 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "is_test=0 not supported");
-	return EML_OK;
-}
 
 static eml_err
 bn_plan(struct eml_plan *p, struct pnode *pn)
@@ -811,7 +732,6 @@ bn_plan(struct eml_plan *p, struct pnode *pn)
 	for (size_t k = 1; k < 5; k++)
 		if (eml_pn_in(p, pn, k)->numel != (size_t)x->dims[1])
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "parameter %zu length", k);
-	pn->fp[0] = eml_attr_f(pn->n, "epsilon", 1e-5f);
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, x->dims);
 }
 
@@ -837,7 +757,7 @@ bn_run(struct eml_plan *p, struct pnode *pn)
 	float *s = pn->w, *t = pn->w + C;
 
 	for (size_t c = 0; c < C; c++) {
-		s[c] = sc[c] / sqrtf(var[c] + pn->fp[0]);
+		s[c] = sc[c] / sqrtf(var[c] + pn->par.batchnorm.epsilon);
 		t[c] = sh[c] - mean[c] * s[c];
 	}
 	p->k->channel_affine((size_t)x->dims[0], C, (size_t)prod(x->dims, 2, x->rank), vf(x), s,
@@ -847,27 +767,12 @@ bn_run(struct eml_plan *p, struct pnode *pn)
 /* ---------------------------------------------------------------- pools */
 
 static eml_err
-pool_check(const struct eml_node *n, int64_t opset)
-{
-	(void)opset;
-	EML_GUARD(auto_pad_check(n));
-	if (n->n_outputs > 1)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Indices output not supported");
-	if (eml_attr_i(n, "storage_order", 0) != 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "storage_order=1 not supported");
-	return EML_OK;
-}
-
-/* ip: [0] NC, [1] H, [2] W, [3] kh, [4] kw, [5] sh, [6] sw, [7] dh, [8] dw,
- * [9] pt, [10] pl, [11] OH, [12] OW, [13] count_include_pad, [14] max. */
-static eml_err
 pool_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
+	struct pool_par *pl = &pn->par.pool;
 	struct win w;
 	int64_t in[2], out[2], dims[4];
-	bool ceil_mode = eml_attr_i(pn->n, "ceil_mode", 0) != 0;
-	bool is_max = strcmp(pn->op->name, "MaxPool") == 0;
 	int nsp;
 
 	EML_GUARD(need_float(p, pn, 0));
@@ -877,14 +782,13 @@ pool_plan(struct eml_plan *p, struct pnode *pn)
 	nsp = x->rank - 2;
 	for (int i = 0; i < nsp; i++)
 		in[i] = x->dims[2 + i];
-	EML_GUARD(win_read(pn->n, nsp, NULL, &w));
-	EML_GUARD(win_out(pn->n, &w, in, ceil_mode, out));
-	pn->ip[13] = !is_max && eml_attr_i(pn->n, "count_include_pad", 0) != 0;
+	EML_GUARD(win_read(pn->n, &pl->win, nsp, NULL, &w));
+	EML_GUARD(win_out(pn->n, pl->win.auto_pad, &w, in, pl->ceil_mode, out));
 	for (int i = 0; i < nsp; i++) {
 		int64_t ext = (w.k[i] - 1) * w.d[i] + 1;
 		/* The kernel divides by kh*kw with count_include_pad, which is
 		 * wrong for a ceil-mode window past the end padding. */
-		if (pn->ip[13] && (out[i] - 1) * w.s[i] + ext > in[i] + w.pb[i] + w.pe[i])
+		if (pl->count_include_pad && (out[i] - 1) * w.s[i] + ext > in[i] + w.pb[i] + w.pe[i])
 			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
 			    "ceil_mode with count_include_pad past the padding not supported");
 		/* Windows entirely in the padding average nothing. */
@@ -895,20 +799,19 @@ pool_plan(struct eml_plan *p, struct pnode *pn)
 	dims[1] = x->dims[1];
 	for (int i = 0; i < nsp; i++)
 		dims[2 + i] = out[i];
-	pn->ip[0] = x->dims[0] * x->dims[1];
-	pn->ip[1] = nsp == 2 ? in[0] : 1;
-	pn->ip[2] = in[nsp - 1];
-	pn->ip[3] = nsp == 2 ? w.k[0] : 1;
-	pn->ip[4] = w.k[nsp - 1];
-	pn->ip[5] = nsp == 2 ? w.s[0] : 1;
-	pn->ip[6] = w.s[nsp - 1];
-	pn->ip[7] = nsp == 2 ? w.d[0] : 1;
-	pn->ip[8] = w.d[nsp - 1];
-	pn->ip[9] = nsp == 2 ? w.pb[0] : 0;
-	pn->ip[10] = w.pb[nsp - 1];
-	pn->ip[11] = nsp == 2 ? out[0] : 1;
-	pn->ip[12] = out[nsp - 1];
-	pn->ip[14] = is_max;
+	pl->NC = (size_t)(x->dims[0] * x->dims[1]);
+	pl->H = (size_t)(nsp == 2 ? in[0] : 1);
+	pl->W = (size_t)in[nsp - 1];
+	pl->kh = (size_t)(nsp == 2 ? w.k[0] : 1);
+	pl->kw = (size_t)w.k[nsp - 1];
+	pl->stride_h = (size_t)(nsp == 2 ? w.s[0] : 1);
+	pl->stride_w = (size_t)w.s[nsp - 1];
+	pl->dil_h = (size_t)(nsp == 2 ? w.d[0] : 1);
+	pl->dil_w = (size_t)w.d[nsp - 1];
+	pl->pad_top = (size_t)(nsp == 2 ? w.pb[0] : 0);
+	pl->pad_left = (size_t)w.pb[nsp - 1];
+	pl->out_h = (size_t)(nsp == 2 ? out[0] : 1);
+	pl->out_w = (size_t)out[nsp - 1];
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
 }
 
@@ -916,11 +819,11 @@ static void
 pool_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
-	const int64_t *q = pn->ip;
+	const struct pool_par *q = &pn->par.pool;
 
-	p->k->pool2d(q[14] != 0, (size_t)q[0], (size_t)q[1], (size_t)q[2], (size_t)q[3],
-	    (size_t)q[4], (size_t)q[5], (size_t)q[6], (size_t)q[7], (size_t)q[8], (size_t)q[9],
-	    (size_t)q[10], (size_t)q[11], (size_t)q[12], q[13] != 0, vf(x), vf(y));
+	p->k->pool2d(q->is_max, q->NC, q->H, q->W, q->kh, q->kw, q->stride_h, q->stride_w,
+	    q->dil_h, q->dil_w, q->pad_top, q->pad_left, q->out_h, q->out_w,
+	    q->count_include_pad, vf(x), vf(y));
 }
 
 static eml_err
@@ -934,7 +837,6 @@ gpool_plan(struct eml_plan *p, struct pnode *pn)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "rank %d", x->rank);
 	for (int i = 0; i < x->rank; i++)
 		dims[i] = i < 2 ? x->dims[i] : 1;
-	pn->ip[0] = strcmp(pn->op->name, "GlobalMaxPool") == 0;
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
 }
 
@@ -943,38 +845,33 @@ gpool_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
 
-	p->k->global_pool(pn->ip[0] != 0, (size_t)(x->dims[0] * x->dims[1]),
+	p->k->global_pool(pn->par.global_pool.is_max, (size_t)(x->dims[0] * x->dims[1]),
 	    (size_t)prod(x->dims, 2, x->rank), vf(x), vf(y));
 }
 
 /* ---------------------------------------------------------------- Softmax */
 
-/* ip: [0] outer, [1] n (softmax length), [2] inner stride (1 when the
- * axis is last or for the coerced 2-D form), [3] log. */
 static eml_err
 softmax_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
-	int64_t opset = p->m->g->opset;
+	struct softmax_par *sm = &pn->par.softmax;
 	int axis;
 
 	EML_GUARD(need_float(p, pn, 0));
 	if (x->rank == 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scalar input");
-	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", opset >= 13 ? -1 : 1), x->rank, 0,
-	    &axis));
-	pn->ip[3] = strcmp(pn->op->name, "LogSoftmax") == 0;
-	if (opset < 13) {
+	EML_GUARD(eml_axis(pn->n, sm->axis, x->rank, 0, &axis));
+	sm->outer = (size_t)prod(x->dims, 0, axis);
+	if (sm->coerce_2d) {
 		/* Softmax-1/11: the input is coerced to 2-D at axis. */
-		pn->ip[0] = prod(x->dims, 0, axis);
-		pn->ip[1] = prod(x->dims, axis, x->rank);
-		pn->ip[2] = 1;
+		sm->n = (size_t)prod(x->dims, axis, x->rank);
+		sm->inner = 1;
 	} else {
-		pn->ip[0] = prod(x->dims, 0, axis);
-		pn->ip[1] = x->dims[axis];
-		pn->ip[2] = prod(x->dims, axis + 1, x->rank);
+		sm->n = (size_t)x->dims[axis];
+		sm->inner = (size_t)prod(x->dims, axis + 1, x->rank);
 	}
-	pn->ws = pn->ip[2] == 1 ? 0 : 2 * x->numel * sizeof(float);
+	pn->ws = sm->inner == 1 ? 0 : 2 * x->numel * sizeof(float);
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, x->dims);
 }
 
@@ -982,13 +879,14 @@ static void
 softmax_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
-	size_t outer = (size_t)pn->ip[0], n = (size_t)pn->ip[1], inner = (size_t)pn->ip[2];
+	const struct softmax_par *sm = &pn->par.softmax;
+	size_t outer = sm->outer, n = sm->n, inner = sm->inner;
 	float *t, *u;
 
 	if (x->numel == 0)
 		return;
 	if (inner == 1) {
-		p->k->softmax(outer, n, vf(x), vf(y), pn->ip[3] != 0);
+		p->k->softmax(outer, n, vf(x), vf(y), sm->log);
 		return;
 	}
 	/* Axis in the middle: gather each line into a row, softmax, scatter. */
@@ -998,7 +896,7 @@ softmax_run(struct eml_plan *p, struct pnode *pn)
 		for (size_t i = 0; i < inner; i++)
 			for (size_t j = 0; j < n; j++)
 				t[(o * inner + i) * n + j] = vf(x)[(o * n + j) * inner + i];
-	p->k->softmax(outer * inner, n, t, u, pn->ip[3] != 0);
+	p->k->softmax(outer * inner, n, t, u, sm->log);
 	for (size_t o = 0; o < outer; o++)
 		for (size_t i = 0; i < inner; i++)
 			for (size_t j = 0; j < n; j++)
@@ -1007,9 +905,6 @@ softmax_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- Reduce */
 
-/* ip: [0] kind (0 sum, 1 mean, 2 max), [1] rows, [2] n (reduced count),
- * [3] needs transpose, [8..15] gather strides of the permuted input,
- * [16..23] permuted dims, [4] rank. */
 static eml_err
 reduce_plan(struct eml_plan *p, struct pnode *pn)
 {
@@ -1018,8 +913,8 @@ reduce_plan(struct eml_plan *p, struct pnode *pn)
 	bool red[EML_MAX_RANK] = { false };
 	size_t n = 0;
 	int r = 0, perm[EML_MAX_RANK], np = 0;
-	bool keep = eml_attr_i(pn->n, "keepdims", 1) != 0;
-	bool noop = eml_attr_i(pn->n, "noop_with_empty_axes", 0) != 0;
+	struct reduce_par *rd = &pn->par.reduce;
+	bool keep = rd->keepdims, noop = rd->noop_with_empty_axes;
 	int64_t rows = 1, cnt = 1;
 	bool trailing = true;
 
@@ -1028,11 +923,8 @@ reduce_plan(struct eml_plan *p, struct pnode *pn)
 	if (eml_pn_in(p, pn, 1) != NULL)
 		EML_GUARD(eml_pn_const_ints(p, pn, 1, axes, EML_MAX_RANK, &n));
 	else {
-		const int64_t *a = eml_attr_ints(pn->n, "axes", &n);
-		if (n > EML_MAX_RANK)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "too many axes");
-		for (size_t i = 0; i < n; i++)
-			axes[i] = a[i];
+		n = rd->n_axes;
+		EML_MEMCPY(axes, rd->axes, sizeof(axes));
 	}
 	if (n == 0 && noop)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
@@ -1067,24 +959,15 @@ reduce_plan(struct eml_plan *p, struct pnode *pn)
 			trailing = false;
 	eml_dense_strides(x->rank, x->dims, xs);
 	for (int i = 0; i < x->rank; i++) {
-		pn->ip[8 + i] = xs[perm[i]];
-		pn->ip[16 + i] = x->dims[perm[i]];
+		rd->perm_strides[i] = xs[perm[i]];
+		rd->perm_dims[i] = x->dims[perm[i]];
 	}
-	{
-		static const char *const kinds[] = { "ReduceSum", "ReduceMean", "ReduceMax",
-			"ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
-			"ReduceLogSumExp", "ReduceLogSum" };
-		pn->ip[0] = 0;
-		for (int k = 0; k < 10; k++)
-			if (strcmp(pn->op->name, kinds[k]) == 0)
-				pn->ip[0] = k;
-	}
-	if ((pn->ip[0] == 2 || pn->ip[0] == 3) && cnt == 0)
+	if ((rd->kind == RK_MAX || rd->kind == RK_MIN) && cnt == 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "max over an empty axis");
-	pn->ip[1] = rows;
-	pn->ip[2] = cnt;
-	pn->ip[3] = !trailing;
-	pn->ip[4] = x->rank;
+	rd->rows = (size_t)rows;
+	rd->n = (size_t)cnt;
+	rd->transpose = !trailing;
+	rd->rank = x->rank;
 	pn->ws = trailing ? 0 : x->numel * sizeof(float);
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, r, dims);
 }
@@ -1093,39 +976,40 @@ static void
 reduce_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
-	size_t rows = (size_t)pn->ip[1], n = (size_t)pn->ip[2];
+	const struct reduce_par *rd = &pn->par.reduce;
+	size_t rows = rd->rows, n = rd->n;
 	const float *src = vf(x);
 
-	if (pn->ip[3]) {
-		eml_copy_strided(pn->wsp, vf(x), 4, (int)pn->ip[4], &pn->ip[16], &pn->ip[8]);
+	if (rd->transpose) {
+		eml_copy_strided(pn->wsp, vf(x), 4, rd->rank, rd->perm_dims, rd->perm_strides);
 		src = pn->wsp;
 	}
-	if (pn->ip[0] >= 3) {
+	if (rd->kind >= RK_MIN) {
 		/* The less common reductions, in plain loops. */
 		for (size_t r = 0; r < rows; r++) {
 			const float *xr = src + r * n;
-			double acc = pn->ip[0] == 4 ? 1.0 : 0.0;
+			double acc = rd->kind == RK_PROD ? 1.0 : 0.0;
 			float m = INFINITY;
-			if (pn->ip[0] == 8) {
+			if (rd->kind == RK_LOG_SUM_EXP) {
 				m = -INFINITY;
 				for (size_t i = 0; i < n; i++)
 					m = xr[i] > m ? xr[i] : m;
 			}
 			for (size_t i = 0; i < n; i++) {
-				switch (pn->ip[0]) {
-				case 3:
+				switch (rd->kind) {
+				case RK_MIN:
 					m = xr[i] < m || xr[i] != xr[i] ? xr[i] : m;
 					break;
-				case 4:
+				case RK_PROD:
 					acc *= xr[i];
 					break;
-				case 5:
+				case RK_L1:
 					acc += fabs((double)xr[i]);
 					break;
-				case 8:
+				case RK_LOG_SUM_EXP:
 					acc += exp((double)xr[i] - (double)m);
 					break;
-				case 9:
+				case RK_LOG_SUM:
 					acc += (double)xr[i];
 					break;
 				default:
@@ -1133,43 +1017,27 @@ reduce_run(struct eml_plan *p, struct pnode *pn)
 					break;
 				}
 			}
-			vf(y)[r] = pn->ip[0] == 3 ? m : pn->ip[0] == 6 ? (float)sqrt(acc) :
-			    pn->ip[0] == 8 ? (float)(log(acc) + (double)m) :
-			    pn->ip[0] == 9 ? (float)log(acc) : (float)acc;
+			vf(y)[r] = rd->kind == RK_MIN ? m :
+			    rd->kind == RK_L2 ? (float)sqrt(acc) :
+			    rd->kind == RK_LOG_SUM_EXP ? (float)(log(acc) + (double)m) :
+			    rd->kind == RK_LOG_SUM ? (float)log(acc) : (float)acc;
 		}
 		return;
 	}
 	if (n == 0) {
 		for (size_t i = 0; i < rows; i++)
-			vf(y)[i] = pn->ip[0] == 1 ? NAN : 0.0f;
+			vf(y)[i] = rd->kind == RK_MEAN ? NAN : 0.0f;
 		return;
 	}
-	if (pn->ip[0] == 2)
+	if (rd->kind == RK_MAX)
 		p->k->reduce_max(rows, n, src, vf(y));
 	else
 		p->k->reduce_sum(rows, n, src, vf(y));
-	if (pn->ip[0] == 1)
+	if (rd->kind == RK_MEAN)
 		p->k->binary_scalar(EML_BINARY_DIV, rows, vf(y), (float)n, false, vf(y));
 }
 
-static eml_err
-reduce_check(const struct eml_node *n, int64_t opset)
-{
-	(void)opset;
-	(void)n;
-	return EML_OK;
-}
-
 /* ---------------------------------------------------------------- LayerNorm */
-
-static eml_err
-ln_check(const struct eml_node *n, int64_t opset)
-{
-	(void)opset;
-	if (eml_attr_i(n, "stash_type", 1) != 1)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "stash_type not supported");
-	return EML_OK;
-}
 
 static eml_err
 ln_plan(struct eml_plan *p, struct pnode *pn)
@@ -1180,15 +1048,14 @@ ln_plan(struct eml_plan *p, struct pnode *pn)
 
 	EML_GUARD(need_float(p, pn, 0));
 	EML_GUARD(need_float(p, pn, 1));
-	EML_GUARD(eml_axis(pn->n, eml_attr_i(pn->n, "axis", -1), x->rank, 0, &axis));
+	EML_GUARD(eml_axis(pn->n, pn->par.layernorm.axis, x->rank, 0, &axis));
 	inner = prod(x->dims, axis, x->rank);
 	if (g->numel != (size_t)inner || (b != NULL && (b->dt != EML_DT_FLOAT ||
 	    b->numel != (size_t)inner)))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
 		    "scale/bias must cover the normalised shape");
-	pn->ip[0] = prod(x->dims, 0, axis);
-	pn->ip[1] = inner;
-	pn->fp[0] = eml_attr_f(pn->n, "epsilon", 1e-5f);
+	pn->par.layernorm.rows = (size_t)prod(x->dims, 0, axis);
+	pn->par.layernorm.n = (size_t)inner;
 	{
 		/* Mean and InvStdDev: X's shape with the normalised axes 1. */
 		int64_t sd[EML_MAX_RANK];
@@ -1207,11 +1074,12 @@ ln_run(struct eml_plan *p, struct pnode *pn)
 	struct val *y = eml_pn_out(p, pn, 0);
 
 	struct val *mo = eml_pn_out(p, pn, 1), *so = eml_pn_out(p, pn, 2);
+	const struct layernorm_par *ln = &pn->par.layernorm;
 
-	if (pn->ip[1] == 0)
+	if (ln->n == 0)
 		return;
 	if (mo != NULL || so != NULL) {
-		size_t rows = (size_t)pn->ip[0], n = (size_t)pn->ip[1];
+		size_t rows = ln->rows, n = ln->n;
 		for (size_t r = 0; r < rows; r++) {
 			const float *xr = vf(x) + r * n;
 			float mean = 0.0f, var = 0.0f;
@@ -1224,71 +1092,29 @@ ln_run(struct eml_plan *p, struct pnode *pn)
 			if (mo != NULL)
 				vf(mo)[r] = mean;
 			if (so != NULL)
-				vf(so)[r] = 1.0f / sqrtf(var + pn->fp[0]);
+				vf(so)[r] = 1.0f / sqrtf(var + ln->epsilon);
 		}
 	}
-	p->k->layernorm((size_t)pn->ip[0], (size_t)pn->ip[1], vf(x), vf(g),
-	    b != NULL ? vf(b) : NULL, pn->fp[0], vf(y));
+	p->k->layernorm(ln->rows, ln->n, vf(x), vf(g), b != NULL ? vf(b) : NULL, ln->epsilon,
+	    vf(y));
 }
 
 /* ---------------------------------------------------------------- Resize */
 
-enum { CT_HALF = 0, CT_PYTORCH, CT_ALIGN, CT_ASYM, CT_TF_NEAREST };
-enum { NM_RPF = 0, NM_RPC, NM_FLOOR, NM_CEIL };
-
-static eml_err
-resize_check(const struct eml_node *n, int64_t opset)
-{
-	const char *mode = eml_attr_s(n, "mode", "nearest");
-	const char *ct = eml_attr_s(n, "coordinate_transformation_mode", "half_pixel");
-	const char *nm = eml_attr_s(n, "nearest_mode", "round_prefer_floor");
-
-	if (strcmp(mode, "nearest") != 0 && strcmp(mode, "linear") != 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "mode=%s not supported", mode);
-	if (opset >= 11 && strcmp(ct, "half_pixel") != 0 && strcmp(ct, "pytorch_half_pixel") != 0 &&
-	    strcmp(ct, "align_corners") != 0 && strcmp(ct, "asymmetric") != 0 &&
-	    !(strcmp(ct, "tf_half_pixel_for_nearest") == 0 && strcmp(mode, "nearest") == 0))
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR,
-		    "coordinate_transformation_mode=%s not supported", ct);
-	if (strcmp(nm, "round_prefer_floor") != 0 && strcmp(nm, "round_prefer_ceil") != 0 &&
-	    strcmp(nm, "floor") != 0 && strcmp(nm, "ceil") != 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "nearest_mode=%s not supported", nm);
-	if (eml_attr_i(n, "antialias", 0) != 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "antialias not supported");
-	if (strcmp(eml_attr_s(n, "keep_aspect_ratio_policy", "stretch"), "stretch") != 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "keep_aspect_ratio_policy not supported");
-	if (eml_node_attr(n, "axes") != NULL)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "axes not supported");
-	return EML_OK;
-}
-
-/* ip: [0] linear, [1] coordinate mode, [2] nearest mode; fp unused;
- * pn->b holds the per-dimension scales (rank floats). */
+/* pn->par.resize.scales holds the per-dimension scales. */
 static eml_err
 resize_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *sv, *zv;
 	int64_t opset = p->m->g->opset, dims[EML_MAX_RANK], sizes[EML_MAX_RANK];
-	const char *ct = eml_attr_s(pn->n, "coordinate_transformation_mode", "half_pixel");
-	const char *nm = eml_attr_s(pn->n, "nearest_mode", "round_prefer_floor");
-	float scales[EML_MAX_RANK];
+	float *scales = pn->par.resize.scales;
 	size_t ns = 0;
 
 	EML_GUARD(need_float(p, pn, 0));
-	pn->ip[0] = strcmp(eml_attr_s(pn->n, "mode", "nearest"), "linear") == 0;
 	if (opset < 11) {
-		pn->ip[1] = CT_ASYM;
-		pn->ip[2] = NM_FLOOR;
 		sv = eml_pn_in(p, pn, 1);
 		zv = NULL;
 	} else {
-		pn->ip[1] = strcmp(ct, "half_pixel") == 0 ? CT_HALF :
-		    strcmp(ct, "pytorch_half_pixel") == 0 ? CT_PYTORCH :
-		    strcmp(ct, "align_corners") == 0 ? CT_ALIGN :
-		    strcmp(ct, "asymmetric") == 0 ? CT_ASYM : CT_TF_NEAREST;
-		pn->ip[2] = strcmp(nm, "round_prefer_floor") == 0 ? NM_RPF :
-		    strcmp(nm, "round_prefer_ceil") == 0 ? NM_RPC :
-		    strcmp(nm, "floor") == 0 ? NM_FLOOR : NM_CEIL;
 		sv = eml_pn_in(p, pn, 2);
 		zv = eml_pn_in(p, pn, 3);
 	}
@@ -1323,8 +1149,6 @@ resize_plan(struct eml_plan *p, struct pnode *pn)
 			scales[i] = x->dims[i] == 0 ? 1.0f : (float)sizes[i] / (float)x->dims[i];
 		}
 	}
-	for (int i = 0; i < x->rank; i++)
-		pn->fp[i < PN_FP ? i : 0] = scales[i];
 	/* Workspace: per dimension two indices (as int64) and a weight. */
 	pn->ws = 0;
 	for (int i = 0; i < x->rank; i++)
@@ -1341,14 +1165,15 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 	float *wt[EML_MAX_RANK];
 	int64_t xs[EML_MAX_RANK];
 	uint8_t *ws = pn->wsp;
-	bool linear = pn->ip[0] != 0;
+	const struct resize_par *rs = &pn->par.resize;
+	bool linear = rs->linear;
 
 	(void)p;
 	if (y->numel == 0)
 		return;
 	for (int d = 0; d < rank; d++) {
 		int64_t in = x->dims[d], out = y->dims[d];
-		float s = pn->fp[d];
+		float s = rs->scales[d];
 		/* Weights are stored as 8-byte slots so that every table
 		 * stays 8-byte aligned. */
 		i0[d] = (int64_t *)(void *)ws;
@@ -1359,20 +1184,20 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 		ws += (size_t)out * sizeof(int64_t);
 		for (int64_t o = 0; o < out; o++) {
 			float c;
-			switch (pn->ip[1]) {
-			case CT_HALF:
+			switch (rs->coord) {
+			case RC_HALF_PIXEL:
 				c = ((float)o + 0.5f) / s - 0.5f;
 				break;
 			/* ONNX Resize: length_resized is in * scale, unrounded when
 			 * scales are given (== the output size with sizes). */
-			case CT_PYTORCH:
+			case RC_PYTORCH_HALF_PIXEL:
 				c = (float)in * s > 1.0f ? ((float)o + 0.5f) / s - 0.5f : 0.0f;
 				break;
-			case CT_ALIGN:
+			case RC_ALIGN_CORNERS:
 				c = (float)in * s == 1.0f ? 0.0f :
 				    (float)o * (float)(in - 1) / ((float)in * s - 1.0f);
 				break;
-			case CT_TF_NEAREST:
+			case RC_TF_HALF_PIXEL_NEAREST:
 				c = ((float)o + 0.5f) / s;
 				break;
 			default:
@@ -1392,14 +1217,14 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 			} else {
 				float r;
 				int64_t k;
-				switch (pn->ip[2]) {
-				case NM_RPF:
+				switch (rs->nearest) {
+				case RN_ROUND_PREFER_FLOOR:
 					r = c - floorf(c) == 0.5f ? floorf(c) : roundf(c);
 					break;
-				case NM_RPC:
+				case RN_ROUND_PREFER_CEIL:
 					r = c - floorf(c) == 0.5f ? ceilf(c) : roundf(c);
 					break;
-				case NM_FLOOR:
+				case RN_FLOOR:
 					r = floorf(c);
 					break;
 				default:
@@ -1451,53 +1276,45 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 /* ---------------------------------------------------------------- table */
 
 #define POOLATTRS "auto_pad:s ceil_mode:i dilations:I kernel_shape:I pads:I strides:I"
+#define REDUCE(nm) { nm, "axes:I keepdims:i noop_with_empty_axes:i", PK_REDUCE, 1, 2, 1, 1, \
+	reduce_plan, NULL, reduce_run, 0 }
 
 const struct op eml_ops_nn[] = {
-	{ "Conv", "auto_pad:s dilations:I group:i kernel_shape:I pads:I strides:I", 2, 3, 1, 1,
-	    conv_check, conv_plan, conv_prepare, conv_run, 0 },
+	{ "Conv", "auto_pad:s dilations:I group:i kernel_shape:I pads:I strides:I", PK_CONV, 2,
+	    3, 1, 1, conv_plan, conv_prepare, conv_run, 0 },
 	{ "ConvTranspose", "auto_pad:s dilations:I group:i kernel_shape:I output_padding:I "
-	    "output_shape:I pads:I strides:I", 2, 3, 1, 1, conv_check, convt_plan, NULL,
-	    convt_run, 0 },
-	{ "Gemm", "alpha:f beta:f transA:i transB:i", 2, 3, 1, 1, gemm_check, gemm_plan,
+	    "output_shape:I pads:I strides:I", PK_CONV, 2, 3, 1, 1, convt_plan, NULL, convt_run,
+	    0 },
+	{ "Gemm", "alpha:f beta:f transA:i transB:i", PK_GEMM, 2, 3, 1, 1, gemm_plan,
 	    gemm_prepare, gemm_run, 0 },
-	{ "MatMul", "", 2, 2, 1, 1, NULL, matmul_plan, matmul_prepare, matmul_run, 0 },
-	{ "BatchNormalization", "epsilon:f momentum:f spatial:i training_mode:i is_test:i", 5, 5,
-	    1, 5, bn_check, bn_plan, bn_prepare, bn_run, 0 },
-	{ "MaxPool", POOLATTRS " storage_order:i", 1, 1, 1, 2, pool_check, pool_plan, NULL,
+	{ "MatMul", "", PK_MATMUL, 2, 2, 1, 1, matmul_plan, matmul_prepare, matmul_run, 0 },
+	{ "BatchNormalization", "epsilon:f momentum:f spatial:i training_mode:i is_test:i",
+	    PK_BATCHNORM, 5, 5, 1, 5, bn_plan, bn_prepare, bn_run, 0 },
+	{ "MaxPool", POOLATTRS " storage_order:i", PK_POOL, 1, 1, 1, 2, pool_plan, NULL,
 	    pool_run, 0 },
-	{ "AveragePool", POOLATTRS " count_include_pad:i", 1, 1, 1, 1, pool_check, pool_plan,
-	    NULL, pool_run, 0 },
-	{ "GlobalAveragePool", "", 1, 1, 1, 1, NULL, gpool_plan, NULL, gpool_run, 0 },
-	{ "GlobalMaxPool", "", 1, 1, 1, 1, NULL, gpool_plan, NULL, gpool_run, 0 },
-	{ "Softmax", "axis:i", 1, 1, 1, 1, NULL, softmax_plan, NULL, softmax_run, 0 },
-	{ "LogSoftmax", "axis:i", 1, 1, 1, 1, NULL, softmax_plan, NULL, softmax_run, 0 },
-	{ "ReduceMean", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
-	    reduce_plan, NULL, reduce_run, 0 },
-	{ "ReduceSum", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
-	    reduce_plan, NULL, reduce_run, 0 },
-	{ "ReduceMax", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
-	    reduce_plan, NULL, reduce_run, 0 },
-	{ "ReduceMin", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
-	    reduce_plan, NULL, reduce_run, 0 },
-	{ "ReduceProd", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
-	    reduce_plan, NULL, reduce_run, 0 },
-	{ "ReduceL1", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
-	    reduce_plan, NULL, reduce_run, 0 },
-	{ "ReduceL2", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1, reduce_check,
-	    reduce_plan, NULL, reduce_run, 0 },
-	{ "ReduceSumSquare", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1,
-	    reduce_check, reduce_plan, NULL, reduce_run, 0 },
-	{ "ReduceLogSumExp", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1,
-	    reduce_check, reduce_plan, NULL, reduce_run, 0 },
-	{ "ReduceLogSum", "axes:I keepdims:i noop_with_empty_axes:i", 1, 2, 1, 1,
-	    reduce_check, reduce_plan, NULL, reduce_run, 0 },
-	{ "LayerNormalization", "axis:i epsilon:f stash_type:i", 2, 3, 1, 3, ln_check, ln_plan,
-	    NULL, ln_run, 0 },
+	{ "AveragePool", POOLATTRS " count_include_pad:i", PK_POOL, 1, 1, 1, 1, pool_plan, NULL,
+	    pool_run, 0 },
+	{ "GlobalAveragePool", "", PK_GLOBAL_POOL, 1, 1, 1, 1, gpool_plan, NULL, gpool_run, 0 },
+	{ "GlobalMaxPool", "", PK_GLOBAL_POOL, 1, 1, 1, 1, gpool_plan, NULL, gpool_run, 0 },
+	{ "Softmax", "axis:i", PK_SOFTMAX, 1, 1, 1, 1, softmax_plan, NULL, softmax_run, 0 },
+	{ "LogSoftmax", "axis:i", PK_SOFTMAX, 1, 1, 1, 1, softmax_plan, NULL, softmax_run, 0 },
+	REDUCE("ReduceMean"),
+	REDUCE("ReduceSum"),
+	REDUCE("ReduceMax"),
+	REDUCE("ReduceMin"),
+	REDUCE("ReduceProd"),
+	REDUCE("ReduceL1"),
+	REDUCE("ReduceL2"),
+	REDUCE("ReduceSumSquare"),
+	REDUCE("ReduceLogSumExp"),
+	REDUCE("ReduceLogSum"),
+	{ "LayerNormalization", "axis:i epsilon:f stash_type:i", PK_LAYERNORM, 2, 3, 1, 3,
+	    ln_plan, NULL, ln_run, 0 },
 	{ "Resize", "coordinate_transformation_mode:s cubic_coeff_a:f exclude_outside:i "
 	    "extrapolation_value:f mode:s nearest_mode:s antialias:i axes:I "
-	    "keep_aspect_ratio_policy:s", 1, 4, 1, 1, resize_check, resize_plan, NULL,
-	    resize_run, 0 },
-	{ NULL, NULL, 0, 0, 0, 0, NULL, NULL, NULL, NULL, 0 },
+	    "keep_aspect_ratio_policy:s", PK_RESIZE, 1, 4, 1, 1, resize_plan, NULL, resize_run,
+	    0 },
+	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };
 
 const struct op *

@@ -494,6 +494,112 @@ test_input_checks(void **state)
 	eml_model_free(m);
 }
 
+/*
+ * A topology is written by its client: every attribute value is checked
+ * when the model is loaded, before any plan. One node per case, each with
+ * one value out of range; the load must refuse it and name the attribute.
+ */
+enum hostile_kind { H_INT, H_FLOAT, H_INTS };
+
+struct hostile {
+	const char *op;
+	int n_in, n_out;
+	int64_t opset;
+	enum hostile_kind kind;
+	const char *attr;
+	int64_t i;
+	float f;
+	int64_t ints[3];
+	size_t n_ints;
+	const char *why; /* in the error detail */
+};
+
+static const struct hostile hostile_attrs[] = {
+	{ "Conv", 2, 1, 13, H_INT, "group", (int64_t)1 << 40, 0, { 0 }, 0, "group" },
+	{ "Conv", 2, 1, 13, H_INTS, "kernel_shape", 0, 0, { 3, 0 }, 2, "kernel_shape" },
+	{ "Conv", 2, 1, 13, H_INTS, "kernel_shape", 0, 0, { 3, 3, 3 }, 3, "kernel_shape" },
+	{ "Conv", 2, 1, 13, H_INTS, "strides", 0, 0, { -1 }, 1, "strides" },
+	{ "Conv", 2, 1, 13, H_INTS, "pads", 0, 0, { 0, 1 << 20 }, 2, "pads" },
+	{ "ConvTranspose", 2, 1, 13, H_INTS, "output_shape", 0, 0, { INT64_MIN }, 1,
+	    "output_shape" },
+	{ "ConvTranspose", 2, 1, 13, H_INTS, "output_padding", 0, 0, { -1 }, 1,
+	    "output_padding" },
+	{ "MaxPool", 1, 1, 13, H_INT, "ceil_mode", 2, 0, { 0 }, 0, "ceil_mode" },
+	{ "AveragePool", 1, 1, 13, H_INTS, "dilations", 0, 0, { 1 << 30 }, 1, "dilations" },
+	{ "Softmax", 1, 1, 13, H_INT, "axis", 100, 0, { 0 }, 0, "axis" },
+	{ "Flatten", 1, 1, 13, H_INT, "axis", INT64_MIN, 0, { 0 }, 0, "axis" },
+	{ "Gather", 2, 1, 13, H_INT, "axis", -9, 0, { 0 }, 0, "axis" },
+	{ "ReduceSum", 1, 1, 11, H_INT, "keepdims", 7, 0, { 0 }, 0, "keepdims" },
+	{ "ReduceMean", 1, 1, 11, H_INTS, "axes", 0, 0, { 0, 9 }, 2, "axes" },
+	{ "Unsqueeze", 1, 1, 11, H_INTS, "axes", 0, 0, { INT64_MAX }, 1, "axes" },
+	{ "Transpose", 1, 1, 13, H_INTS, "perm", 0, 0, { 0, 8 }, 2, "perm" },
+	{ "Gemm", 2, 1, 13, H_FLOAT, "alpha", 0, NAN, { 0 }, 0, "alpha" },
+	{ "Gemm", 2, 1, 13, H_INT, "transA", 2, 0, { 0 }, 0, "transA" },
+	{ "LayerNormalization", 2, 1, 17, H_FLOAT, "epsilon", 0, -1.0f, { 0 }, 0, "epsilon" },
+	{ "BatchNormalization", 5, 1, 15, H_FLOAT, "epsilon", 0, INFINITY, { 0 }, 0,
+	    "epsilon" },
+	{ "Celu", 1, 1, 13, H_FLOAT, "alpha", 0, 0.0f, { 0 }, 0, "alpha" },
+	{ "LeakyRelu", 1, 1, 13, H_FLOAT, "alpha", 0, INFINITY, { 0 }, 0, "alpha" },
+	{ "Clip", 1, 1, 6, H_FLOAT, "min", 0, NAN, { 0 }, 0, "min" },
+	{ "Dropout", 1, 1, 13, H_FLOAT, "ratio", 0, 1.5f, { 0 }, 0, "ratio" },
+	{ "Split", 1, 2, 18, H_INT, "num_outputs", 3, 0, { 0 }, 0, "num_outputs" },
+	{ "Split", 1, 2, 11, H_INTS, "split", 0, 0, { -1, 3 }, 2, "split" },
+	{ "ArgMax", 1, 1, 13, H_INT, "select_last_index", -1, 0, { 0 }, 0, "select_last_index" },
+	{ "CumSum", 2, 1, 14, H_INT, "reverse", 3, 0, { 0 }, 0, "reverse" },
+	{ "Mod", 2, 1, 13, H_INT, "fmod", 5, 0, { 0 }, 0, "fmod" },
+	{ "Trilu", 1, 1, 14, H_INT, "upper", 2, 0, { 0 }, 0, "upper" },
+	{ "Reshape", 2, 1, 14, H_INT, "allowzero", -1, 0, { 0 }, 0, "allowzero" },
+	{ "CastLike", 2, 1, 19, H_INT, "saturate", 9, 0, { 0 }, 0, "saturate" },
+};
+
+static void
+build_hostile(const struct hostile *h)
+{
+	static const char *ins[] = { "i0", "i1", "i2", "i3", "i4", NULL };
+	static const char *outs[] = { "o0", "o1", NULL };
+	const char *in_list[6] = { NULL }, *out_list[3] = { NULL };
+	int64_t d[2] = { 2, 2 };
+
+	G->n = 0;
+	for (int k = 0; k < h->n_in; k++)
+		in_list[k] = ins[k];
+	for (int k = 0; k < h->n_out; k++)
+		out_list[k] = outs[k];
+	node(h->op, "hostile", in_list, out_list);
+	if (h->kind == H_INT)
+		onnx_attr_int(N, h->attr, h->i);
+	else if (h->kind == H_FLOAT)
+		onnx_attr_float(N, h->attr, h->f);
+	else
+		onnx_attr_ints(N, h->attr, h->ints, h->n_ints);
+	emit();
+	for (int k = 0; k < h->n_in; k++)
+		io(11, ins[k], 1, d, 2);
+	for (int k = 0; k < h->n_out; k++)
+		io(12, outs[k], 1, d, 2);
+}
+
+static void
+test_hostile_attributes(void **state)
+{
+	(void)state;
+	for (size_t c = 0; c < sizeof(hostile_attrs) / sizeof(hostile_attrs[0]); c++) {
+		const struct hostile *h = &hostile_attrs[c];
+		struct eml_graph *g = NULL;
+		struct eml_model *m = NULL;
+		eml_err rc;
+
+		build_hostile(h);
+		onnx_model(M, G, h->opset);
+		assert_eml_ok(eml_onnx_import(M->b, M->n, &g));
+		rc = eml_model_new(g, &m);
+		if (rc != EML_ERR_INFER_ATTR || strstr(eml_err_detail(), h->attr) == NULL)
+			fail_msg("%s %s: load gave %s (%s), want %s refused", h->op, h->attr,
+			    eml_err_name(rc), eml_err_detail(), h->why);
+		assert_null(m);
+	}
+}
+
 static void
 test_gather_out_of_range(void **state)
 {
@@ -657,6 +763,7 @@ main(void)
 		cmocka_unit_test(test_fusion_matmul_bias_act),
 		cmocka_unit_test(test_fusion_matmul_scale),
 		cmocka_unit_test(test_input_checks),
+		cmocka_unit_test(test_hostile_attributes),
 		cmocka_unit_test(test_gather_out_of_range),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_wipe),

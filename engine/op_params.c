@@ -1,0 +1,733 @@
+/*
+ * The one place where operator attributes are read (op_params.h): names
+ * and types against the operator's list, then every value into its typed
+ * field with its range checked. A model's topology is written by its
+ * client, so nothing here trusts a value: a count that could overrun a
+ * field, an axis, a window size, a flag that is neither 0 nor 1, a float
+ * that is not finite where arithmetic uses it, all stop the load with
+ * EML_ERR_INFER_ATTR naming the node. Checks that need the input shapes
+ * (an axis against the rank, a kernel against the weights) are the plan's.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "op_params.h"
+
+/* ------------------------------------------------------------ attributes */
+
+static const struct eml_attr *
+attr_of(const struct eml_node *n, const char *name, enum eml_attr_type type)
+{
+	const struct eml_attr *a = eml_node_attr(n, name);
+
+	/* Types were checked against the operator's list (check_attrs). */
+	return a != NULL && a->type == type ? a : NULL;
+}
+
+static bool
+has_attr(const struct eml_node *n, const char *name)
+{
+	return eml_node_attr(n, name) != NULL;
+}
+
+static int64_t
+attr_int(const struct eml_node *n, const char *name, int64_t def)
+{
+	const struct eml_attr *a = attr_of(n, name, EML_ATTR_INT);
+
+	return a != NULL ? a->i : def;
+}
+
+static const char *
+attr_str(const struct eml_node *n, const char *name, const char *def)
+{
+	const struct eml_attr *a = attr_of(n, name, EML_ATTR_STRING);
+
+	return a != NULL && a->s != NULL ? a->s : def;
+}
+
+/* An INT attribute in [lo, hi]. */
+static eml_err
+int_in(const struct eml_node *n, const char *name, int64_t def, int64_t lo, int64_t hi,
+    int64_t *out)
+{
+	int64_t v = attr_int(n, name, def);
+
+	if (v < lo || v > hi)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%s=%lld out of range [%lld, %lld]",
+		    name, (long long)v, (long long)lo, (long long)hi);
+	*out = v;
+	return EML_OK;
+}
+
+/* A flag: 0 or 1. */
+static eml_err
+flag(const struct eml_node *n, const char *name, bool def, bool *out)
+{
+	int64_t v;
+
+	EML_GUARD(int_in(n, name, def ? 1 : 0, 0, 1, &v));
+	*out = v != 0;
+	return EML_OK;
+}
+
+/* An axis before the rank is known. */
+static eml_err
+axis_attr(const struct eml_node *n, const char *name, int64_t def, int64_t *out)
+{
+	return int_in(n, name, def, -PAR_MAX_AXIS, PAR_MAX_AXIS, out);
+}
+
+/* A finite FLOAT attribute. */
+static eml_err
+finite_attr(const struct eml_node *n, const char *name, float def, float *out)
+{
+	const struct eml_attr *a = attr_of(n, name, EML_ATTR_FLOAT);
+	float v = a != NULL ? a->f : def;
+
+	if (!isfinite(v))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%s is not finite", name);
+	*out = v;
+	return EML_OK;
+}
+
+/* An INTS attribute of at most max values, each in [lo, hi]; *cnt is 0
+ * when it is absent. */
+static eml_err
+ints_in(const struct eml_node *n, const char *name, size_t max, int64_t lo, int64_t hi,
+    int64_t *dst, size_t *cnt)
+{
+	const struct eml_attr *a = attr_of(n, name, EML_ATTR_INTS);
+
+	*cnt = 0;
+	if (a == NULL)
+		return EML_OK;
+	if (a->n > max)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%s has %zu values, at most %zu", name,
+		    a->n, max);
+	for (size_t i = 0; i < a->n; i++) {
+		if (a->ints[i] < lo || a->ints[i] > hi)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%s[%zu]=%lld out of range", name,
+			    i, (long long)a->ints[i]);
+		dst[i] = a->ints[i];
+	}
+	*cnt = a->n;
+	return EML_OK;
+}
+
+static bool
+attr_type_ok(char t, enum eml_attr_type at)
+{
+	switch (t) {
+	case 'i':
+		return at == EML_ATTR_INT;
+	case 'f':
+		return at == EML_ATTR_FLOAT;
+	case 's':
+		return at == EML_ATTR_STRING;
+	case 'I':
+		return at == EML_ATTR_INTS;
+	case 'F':
+		return at == EML_ATTR_FLOATS;
+	case 'S':
+		return at == EML_ATTR_STRINGS;
+	case 'T':
+		return at == EML_ATTR_TENSOR;
+	default:
+		return false;
+	}
+}
+
+/* Every attribute must be in the op's list with the listed type: an
+ * attribute we do not know could change the meaning of the node. */
+static eml_err
+check_attrs(const struct op *op, const struct eml_node *n)
+{
+	for (size_t i = 0; i < n->n_attrs; i++) {
+		const struct eml_attr *a = &n->attrs[i];
+		size_t len = strlen(a->name);
+		const char *s = op->attrs;
+		bool found = false;
+
+		while (s != NULL && *s != '\0') {
+			const char *colon = strchr(s, ':');
+			if (colon == NULL)
+				break;
+			if ((size_t)(colon - s) == len && strncmp(s, a->name, len) == 0) {
+				found = true;
+				if (!attr_type_ok(colon[1], a->type))
+					return eml_pn_fail(n, EML_ERR_INFER_ATTR,
+					    "attribute %s has the wrong type", a->name);
+				break;
+			}
+			s = colon + 2;
+			while (*s == ' ')
+				s++;
+		}
+		if (!found)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "attribute %s not supported",
+			    a->name);
+	}
+	return EML_OK;
+}
+
+/* Index of name in names[0..n), or -1. */
+static int
+name_index(const char *const *names, int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static eml_err
+need_opset(const struct eml_node *n, int64_t opset, int64_t min, const char *what)
+{
+	if (opset < min)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "opset %lld %s not supported",
+		    (long long)opset, what);
+	return EML_OK;
+}
+
+/* ------------------------------------------------------------ element-wise */
+
+static eml_err
+parse_unary(const struct eml_node *n, int64_t opset, struct unary_par *u)
+{
+	static const char *const names[] = { "Relu", "LeakyRelu", "Clip", "HardSigmoid",
+		"HardSwish", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal",
+		"Erf" };
+	static const enum eml_unary ops[] = { EML_UNARY_RELU, EML_UNARY_LEAKY_RELU,
+		EML_UNARY_CLIP, EML_UNARY_HARDSIGMOID, EML_UNARY_HARDSWISH, EML_UNARY_SIGMOID,
+		EML_UNARY_TANH, EML_UNARY_EXP, EML_UNARY_LOG, EML_UNARY_SQRT, EML_UNARY_ABS,
+		EML_UNARY_NEG, EML_UNARY_RECIPROCAL, EML_UNARY_ERF };
+	int k = name_index(names, (int)(sizeof(names) / sizeof(names[0])), n->op_type);
+	const struct eml_attr *a;
+
+	if (k < 0)
+		return eml_pn_fail(n, EML_ERR_INTERNAL, "no unary mapping");
+	u->op = ops[k];
+	u->min = -INFINITY;
+	u->max = INFINITY;
+	switch (u->op) {
+	case EML_UNARY_LEAKY_RELU:
+		return finite_attr(n, "alpha", 0.01f, &u->alpha);
+	case EML_UNARY_HARDSIGMOID:
+		EML_GUARD(finite_attr(n, "alpha", 0.2f, &u->alpha));
+		return finite_attr(n, "beta", 0.5f, &u->beta);
+	case EML_UNARY_CLIP:
+		/* Clip-6: min/max attributes; Clip-11+: optional inputs. An
+		 * infinite bound is no bound; NaN has no meaning. */
+		if (opset >= 11 && (has_attr(n, "min") || has_attr(n, "max")))
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR,
+			    "min/max attributes after opset 11");
+		if ((a = attr_of(n, "min", EML_ATTR_FLOAT)) != NULL)
+			u->min = a->f;
+		if ((a = attr_of(n, "max", EML_ATTR_FLOAT)) != NULL)
+			u->max = a->f;
+		if (isnan(u->min) || isnan(u->max))
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "min/max is NaN");
+		return EML_OK;
+	default:
+		return EML_OK;
+	}
+}
+
+static eml_err
+parse_binary(const struct eml_node *n, int64_t opset, struct binary_par *b)
+{
+	static const char *const names[] = { "Add", "Sub", "Mul", "Div", "Pow" };
+	static const enum eml_binary ops[] = { EML_BINARY_ADD, EML_BINARY_SUB, EML_BINARY_MUL,
+		EML_BINARY_DIV, EML_BINARY_POW };
+	int k = name_index(names, 5, n->op_type);
+
+	/* Opsets < 7 had broadcast/axis attributes with other rules. */
+	EML_GUARD(need_opset(n, opset, 7, "broadcasting"));
+	if (k < 0)
+		return eml_pn_fail(n, EML_ERR_INTERNAL, "no binary mapping");
+	b->op = ops[k];
+	return EML_OK;
+}
+
+static eml_err
+parse_cast(const struct eml_node *n, struct cast_par *c)
+{
+	int64_t to = attr_int(n, "to", 0);
+	bool saturate;
+
+	/* saturate only matters for float8 targets, which are not supported:
+	 * Cast accepts the default only, CastLike any flag. */
+	EML_GUARD(flag(n, "saturate", true, &saturate));
+	if (strcmp(n->op_type, "CastLike") == 0)
+		return EML_OK;
+	if (!eml_cast_dtype_ok(to))
+		return eml_pn_fail(n, EML_ERR_INFER_DTYPE, "cast to type %lld not supported",
+		    (long long)to);
+	if (!saturate)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "saturate=0 not supported");
+	c->to = (enum eml_dtype)to;
+	return EML_OK;
+}
+
+/* ------------------------------------------------------------ layout */
+
+static eml_err
+parse_dropout(const struct eml_node *n, struct dropout_par *d)
+{
+	bool is_test;
+
+	/* seed only matters when training. */
+	EML_GUARD(flag(n, "is_test", true, &is_test));
+	if (!is_test)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "is_test=0 not supported");
+	EML_GUARD(finite_attr(n, "ratio", 0.5f, &d->ratio));
+	if (d->ratio < 0.0f || d->ratio >= 1.0f)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "ratio %g out of [0, 1)",
+		    (double)d->ratio);
+	return EML_OK;
+}
+
+static eml_err
+parse_reshape(const struct eml_node *n, struct reshape_par *r)
+{
+	if (n->n_inputs < 2)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Reshape-1 (shape attribute) not "
+		    "supported");
+	return flag(n, "allowzero", false, &r->allowzero);
+}
+
+static eml_err
+parse_axis(const struct eml_node *n, struct axis_par *a)
+{
+	int64_t def = strcmp(n->op_type, "Flatten") == 0 ? 1 : 0;
+
+	if (strcmp(n->op_type, "Concat") == 0 && !has_attr(n, "axis"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "axis missing");
+	return axis_attr(n, "axis", def, &a->axis);
+}
+
+static eml_err
+parse_axes(const struct eml_node *n, struct axes_par *a)
+{
+	return ints_in(n, "axes", EML_MAX_RANK, -PAR_MAX_AXIS, PAR_MAX_AXIS - 1, a->axes,
+	    &a->n_axes);
+}
+
+static eml_err
+parse_shape(const struct eml_node *n, struct shape_par *s)
+{
+	/* Any start/end: the plan clamps them to [0, rank]. */
+	s->start = attr_int(n, "start", 0);
+	s->has_end = has_attr(n, "end");
+	s->end = attr_int(n, "end", 0);
+	return EML_OK;
+}
+
+static eml_err
+parse_constant(const struct eml_node *n, struct constant_par *c)
+{
+	if (n->n_attrs != 1)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "needs exactly one value attribute");
+	if (n->attrs[0].type == EML_ATTR_TENSOR &&
+	    (n->attrs[0].t->dtype == EML_DT_FLOAT16 || eml_dtype_size(n->attrs[0].t->dtype) == 0))
+		return eml_pn_fail(n, EML_ERR_INFER_DTYPE, "value of type %s",
+		    eml_dtype_name(n->attrs[0].t->dtype));
+	c->value = &n->attrs[0];
+	return EML_OK;
+}
+
+static eml_err
+parse_const_of_shape(const struct eml_node *n, struct const_of_shape_par *c)
+{
+	const struct eml_attr *a = attr_of(n, "value", EML_ATTR_TENSOR);
+
+	c->value = NULL;
+	if (a == NULL)
+		return EML_OK;
+	if (a->t->rank > 1 || a->t->dtype == EML_DT_FLOAT16 ||
+	    eml_dtype_size(a->t->dtype) == 0 || a->t->nbytes != eml_dtype_size(a->t->dtype))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "value must be one element");
+	c->value = a->t;
+	return EML_OK;
+}
+
+static eml_err
+parse_split(const struct eml_node *n, struct split_par *s)
+{
+	const struct eml_attr *a = attr_of(n, "split", EML_ATTR_INTS);
+	int64_t parts;
+
+	for (size_t i = 0; i < n->n_outputs; i++)
+		if (n->outputs[i][0] == '\0')
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "omitted outputs not supported");
+	EML_GUARD(axis_attr(n, "axis", 0, &s->axis));
+	s->split = NULL;
+	s->n_split = 0;
+	if (a != NULL) {
+		if (a->n > PAR_MAX_SPLIT)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "more than %d splits",
+			    PAR_MAX_SPLIT);
+		for (size_t i = 0; i < a->n; i++)
+			if (a->ints[i] < 0)
+				return eml_pn_fail(n, EML_ERR_INFER_ATTR, "split size %lld",
+				    (long long)a->ints[i]);
+		s->split = a->ints;
+		s->n_split = a->n;
+	}
+	s->has_num_outputs = has_attr(n, "num_outputs");
+	if (s->has_num_outputs) {
+		EML_GUARD(int_in(n, "num_outputs", 1, 1, PAR_MAX_SPLIT, &parts));
+		if ((size_t)parts != n->n_outputs)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "num_outputs %lld for %zu outputs",
+			    (long long)parts, n->n_outputs);
+	}
+	return EML_OK;
+}
+
+static eml_err
+parse_slice(const struct eml_node *n, struct slice_par *s)
+{
+	/* starts/ends may be anything: the plan clamps them. */
+	EML_GUARD(ints_in(n, "starts", EML_MAX_RANK, INT64_MIN, INT64_MAX, s->starts,
+	    &s->n_starts));
+	EML_GUARD(ints_in(n, "ends", EML_MAX_RANK, INT64_MIN, INT64_MAX, s->ends, &s->n_ends));
+	return ints_in(n, "axes", EML_MAX_RANK, -PAR_MAX_AXIS, PAR_MAX_AXIS - 1, s->axes,
+	    &s->n_axes);
+}
+
+static eml_err
+parse_transpose(const struct eml_node *n, struct transpose_par *t)
+{
+	return ints_in(n, "perm", EML_MAX_RANK, 0, EML_MAX_RANK - 1, t->perm, &t->n_perm);
+}
+
+static eml_err
+parse_pad(const struct eml_node *n, struct pad_par *pd)
+{
+	const char *mode = attr_str(n, "mode", "constant");
+	const struct eml_attr *v = attr_of(n, "value", EML_ATTR_FLOAT);
+
+	if (strcmp(mode, "constant") == 0)
+		pd->mode = PAD_CONSTANT;
+	else if (strcmp(mode, "reflect") == 0)
+		pd->mode = PAD_REFLECT;
+	else if (strcmp(mode, "edge") == 0)
+		pd->mode = PAD_EDGE;
+	else
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "mode=%s not supported", mode);
+	/* The fill value is data, not a size: any float (-inf is common). */
+	pd->value = v != NULL ? v->f : 0.0f;
+	return ints_in(n, "pads", 2 * EML_MAX_RANK, -PAR_MAX_PAD, PAR_MAX_PAD, pd->pads,
+	    &pd->n_pads);
+}
+
+/* ------------------------------------------------------------ windows */
+
+static eml_err
+parse_win(const struct eml_node *n, struct win_attrs *w)
+{
+	const char *ap = attr_str(n, "auto_pad", "NOTSET");
+
+	if (strcmp(ap, "NOTSET") == 0)
+		w->auto_pad = AUTO_PAD_NOTSET;
+	else if (strcmp(ap, "SAME_UPPER") == 0)
+		w->auto_pad = AUTO_PAD_SAME_UPPER;
+	else if (strcmp(ap, "SAME_LOWER") == 0)
+		w->auto_pad = AUTO_PAD_SAME_LOWER;
+	else if (strcmp(ap, "VALID") == 0)
+		w->auto_pad = AUTO_PAD_VALID;
+	else
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "auto_pad=%s not supported", ap);
+	/* One or two spatial axes: the plan matches the counts to the rank. */
+	EML_GUARD(ints_in(n, "kernel_shape", 2, 1, PAR_MAX_WINDOW, w->kernel, &w->n_kernel));
+	EML_GUARD(ints_in(n, "strides", 2, 1, PAR_MAX_WINDOW, w->strides, &w->n_strides));
+	EML_GUARD(ints_in(n, "dilations", 2, 1, PAR_MAX_WINDOW, w->dilations,
+	    &w->n_dilations));
+	return ints_in(n, "pads", 4, 0, PAR_MAX_WINDOW, w->pads, &w->n_pads);
+}
+
+/* Groups: enough for any depthwise layer, small enough that channels
+ * times groups cannot overflow. */
+#define PAR_MAX_GROUP ((int64_t)1 << 24)
+
+static eml_err
+parse_conv(const struct eml_node *n, struct conv_par *c)
+{
+	EML_GUARD(parse_win(n, &c->win));
+	if (attr_int(n, "group", 1) < 1)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "group < 1");
+	EML_GUARD(int_in(n, "group", 1, 1, PAR_MAX_GROUP, &c->group));
+	EML_GUARD(ints_in(n, "output_padding", 2, 0, PAR_MAX_WINDOW, c->output_padding,
+	    &c->n_output_padding));
+	return ints_in(n, "output_shape", EML_MAX_RANK, 0, PAR_MAX_PAD, c->output_shape,
+	    &c->n_output_shape);
+}
+
+static eml_err
+parse_pool(const struct eml_node *n, struct pool_par *pl)
+{
+	EML_GUARD(parse_win(n, &pl->win));
+	if (n->n_outputs > 1)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Indices output not supported");
+	if (attr_int(n, "storage_order", 0) != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "storage_order=1 not supported");
+	EML_GUARD(flag(n, "ceil_mode", false, &pl->ceil_mode));
+	pl->is_max = strcmp(n->op_type, "MaxPool") == 0;
+	EML_GUARD(flag(n, "count_include_pad", false, &pl->count_include_pad));
+	if (pl->is_max)
+		pl->count_include_pad = false;
+	return EML_OK;
+}
+
+/* ------------------------------------------------------------ nn */
+
+static eml_err
+parse_gemm(const struct eml_node *n, int64_t opset, struct gemm_par *g)
+{
+	if (opset < 7)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Gemm before opset 7 not supported");
+	EML_GUARD(finite_attr(n, "alpha", 1.0f, &g->alpha));
+	EML_GUARD(finite_attr(n, "beta", 1.0f, &g->beta));
+	EML_GUARD(flag(n, "transA", false, &g->trans_a));
+	return flag(n, "transB", false, &g->trans_b);
+}
+
+/* epsilon is added to a variance: finite and not negative. */
+static eml_err
+epsilon(const struct eml_node *n, float *out)
+{
+	EML_GUARD(finite_attr(n, "epsilon", 1e-5f, out));
+	if (*out < 0.0f)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "epsilon %g < 0", (double)*out);
+	return EML_OK;
+}
+
+static eml_err
+parse_batchnorm(const struct eml_node *n, struct batchnorm_par *b)
+{
+	bool flag_v;
+
+	/* momentum only matters when training. */
+	if (attr_int(n, "spatial", 1) != 1)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "spatial=0 not supported");
+	if (attr_int(n, "training_mode", 0) != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "training_mode=1 not supported");
+	if (n->n_outputs > 1)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "training outputs not supported");
+	if (has_attr(n, "is_test") && attr_int(n, "is_test", 0) == 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "is_test=0 not supported");
+	EML_GUARD(flag(n, "is_test", true, &flag_v));
+	return epsilon(n, &b->epsilon);
+}
+
+static eml_err
+parse_softmax(const struct eml_node *n, int64_t opset, struct softmax_par *s)
+{
+	/* The default axis and the 2-D coercion changed in opset 13. */
+	s->coerce_2d = opset < 13;
+	s->log = strcmp(n->op_type, "LogSoftmax") == 0;
+	return axis_attr(n, "axis", opset >= 13 ? -1 : 1, &s->axis);
+}
+
+static eml_err
+parse_reduce(const struct eml_node *n, struct reduce_par *r)
+{
+	static const char *const kinds[] = { "ReduceSum", "ReduceMean", "ReduceMax",
+		"ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
+		"ReduceLogSumExp", "ReduceLogSum" };
+	int k = name_index(kinds, 10, n->op_type);
+
+	r->kind = k < 0 ? RK_SUM : (enum reduce_kind)k;
+	EML_GUARD(flag(n, "keepdims", true, &r->keepdims));
+	EML_GUARD(flag(n, "noop_with_empty_axes", false, &r->noop_with_empty_axes));
+	return ints_in(n, "axes", EML_MAX_RANK, -PAR_MAX_AXIS, PAR_MAX_AXIS - 1, r->axes,
+	    &r->n_axes);
+}
+
+static eml_err
+parse_layernorm(const struct eml_node *n, struct layernorm_par *l)
+{
+	if (attr_int(n, "stash_type", 1) != 1)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "stash_type not supported");
+	EML_GUARD(axis_attr(n, "axis", -1, &l->axis));
+	return epsilon(n, &l->epsilon);
+}
+
+static eml_err
+parse_resize(const struct eml_node *n, int64_t opset, struct resize_par *r)
+{
+	static const char *const coords[] = { "half_pixel", "pytorch_half_pixel",
+		"align_corners", "asymmetric", "tf_half_pixel_for_nearest" };
+	static const char *const nearests[] = { "round_prefer_floor", "round_prefer_ceil",
+		"floor", "ceil" };
+	const char *mode = attr_str(n, "mode", "nearest");
+	const char *ct = attr_str(n, "coordinate_transformation_mode", "half_pixel");
+	const char *nm = attr_str(n, "nearest_mode", "round_prefer_floor");
+	int c = name_index(coords, 5, ct), k = name_index(nearests, 4, nm);
+
+	/* cubic_coeff_a, exclude_outside and extrapolation_value belong to
+	 * modes that are refused here (cubic, tf_crop_and_resize). */
+	if (strcmp(mode, "nearest") != 0 && strcmp(mode, "linear") != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "mode=%s not supported", mode);
+	r->linear = strcmp(mode, "linear") == 0;
+	if (opset >= 11 && (c < 0 || (c == RC_TF_HALF_PIXEL_NEAREST && r->linear)))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR,
+		    "coordinate_transformation_mode=%s not supported", ct);
+	if (k < 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "nearest_mode=%s not supported", nm);
+	if (attr_int(n, "antialias", 0) != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "antialias not supported");
+	if (strcmp(attr_str(n, "keep_aspect_ratio_policy", "stretch"), "stretch") != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "keep_aspect_ratio_policy not supported");
+	if (has_attr(n, "axes"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "axes not supported");
+	if (opset < 11) {
+		/* Upsample-like Resize-10: asymmetric, floor. */
+		r->coord = RC_ASYMMETRIC;
+		r->nearest = RN_FLOOR;
+	} else {
+		r->coord = (enum resize_coord)c;
+		r->nearest = (enum resize_nearest)k;
+	}
+	return EML_OK;
+}
+
+/* ------------------------------------------------------------ extra */
+
+static eml_err
+parse_math(const struct eml_node *n, struct math_par *m)
+{
+	static const char *const names[M_COUNT] = { "Floor", "Ceil", "Round", "Sign", "Sin",
+		"Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+		"Softsign", "Softplus", "Elu", "Selu", "Celu", "ThresholdedRelu", "IsNaN" };
+	int k = name_index(names, M_COUNT, n->op_type);
+
+	if (k < 0)
+		return eml_pn_fail(n, EML_ERR_INTERNAL, "no math mapping");
+	m->kind = (enum math_kind)k;
+	m->alpha = 0.0f;
+	m->gamma = 0.0f;
+	switch (m->kind) {
+	case M_ELU:
+	case M_THRELU:
+		return finite_attr(n, "alpha", 1.0f, &m->alpha);
+	case M_SELU:
+		EML_GUARD(finite_attr(n, "alpha", 1.67326319217681884765625f, &m->alpha));
+		return finite_attr(n, "gamma", 1.05070102214813232421875f, &m->gamma);
+	case M_CELU:
+		/* Celu divides by alpha. */
+		EML_GUARD(finite_attr(n, "alpha", 1.0f, &m->alpha));
+		if (m->alpha == 0.0f)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "alpha 0");
+		return EML_OK;
+	default:
+		return EML_OK;
+	}
+}
+
+static eml_err
+parse_arg(const struct eml_node *n, struct arg_par *a)
+{
+	a->is_max = strcmp(n->op_type, "ArgMax") == 0;
+	EML_GUARD(axis_attr(n, "axis", 0, &a->axis));
+	EML_GUARD(flag(n, "keepdims", true, &a->keepdims));
+	return flag(n, "select_last_index", false, &a->select_last_index);
+}
+
+static eml_err
+parse_params(const struct op *op, const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const variadic[] = { "Sum", "Mean", "Max", "Min" };
+	static const char *const compare[] = { "Equal", "Less", "Greater", "LessOrEqual",
+		"GreaterOrEqual", "And", "Or", "Xor" };
+	int k;
+
+	switch (op->kind) {
+	case PK_NONE:
+	case PK_MATMUL:
+		return EML_OK;
+	case PK_UNARY:
+		return parse_unary(n, opset, &par->unary);
+	case PK_BINARY:
+		return parse_binary(n, opset, &par->binary);
+	case PK_CAST:
+		return parse_cast(n, &par->cast);
+	case PK_DROPOUT:
+		return parse_dropout(n, &par->dropout);
+	case PK_RESHAPE:
+		return parse_reshape(n, &par->reshape);
+	case PK_AXIS:
+		return parse_axis(n, &par->axis);
+	case PK_AXES:
+		return parse_axes(n, &par->axes);
+	case PK_SHAPE:
+		return parse_shape(n, &par->shape);
+	case PK_CONSTANT:
+		return parse_constant(n, &par->constant);
+	case PK_CONST_OF_SHAPE:
+		return parse_const_of_shape(n, &par->const_of_shape);
+	case PK_SPLIT:
+		return parse_split(n, &par->split);
+	case PK_SLICE:
+		return parse_slice(n, &par->slice);
+	case PK_TRANSPOSE:
+		return parse_transpose(n, &par->transpose);
+	case PK_PAD:
+		return parse_pad(n, &par->pad);
+	case PK_CONV:
+		return parse_conv(n, &par->conv);
+	case PK_GEMM:
+		return parse_gemm(n, opset, &par->gemm);
+	case PK_BATCHNORM:
+		return parse_batchnorm(n, &par->batchnorm);
+	case PK_POOL:
+		return parse_pool(n, &par->pool);
+	case PK_GLOBAL_POOL:
+		par->global_pool.is_max = strcmp(n->op_type, "GlobalMaxPool") == 0;
+		return EML_OK;
+	case PK_SOFTMAX:
+		return parse_softmax(n, opset, &par->softmax);
+	case PK_REDUCE:
+		return parse_reduce(n, &par->reduce);
+	case PK_LAYERNORM:
+		return parse_layernorm(n, &par->layernorm);
+	case PK_RESIZE:
+		return parse_resize(n, opset, &par->resize);
+	case PK_VARIADIC:
+		if ((k = name_index(variadic, 4, n->op_type)) < 0)
+			return eml_pn_fail(n, EML_ERR_INTERNAL, "no variadic mapping");
+		par->variadic.kind = (enum variadic_kind)k;
+		return EML_OK;
+	case PK_COMPARE:
+		if ((k = name_index(compare, 8, n->op_type)) < 0)
+			return eml_pn_fail(n, EML_ERR_INTERNAL, "no comparison mapping");
+		par->compare.kind = (enum compare_kind)k;
+		return EML_OK;
+	case PK_MATH:
+		return parse_math(n, &par->math);
+	case PK_PRELU:
+		/* PRelu-6 and older: slope per channel, not numpy broadcasting. */
+		return need_opset(n, opset, 7, "slope layout");
+	case PK_ARG:
+		return parse_arg(n, &par->arg);
+	case PK_MOD:
+		return flag(n, "fmod", false, &par->mod.fmod);
+	case PK_TRILU:
+		return flag(n, "upper", true, &par->trilu.upper);
+	case PK_CUMSUM:
+		EML_GUARD(flag(n, "exclusive", false, &par->cumsum.exclusive));
+		return flag(n, "reverse", false, &par->cumsum.reverse);
+	}
+	return eml_pn_fail(n, EML_ERR_INTERNAL, "no parameter family");
+}
+
+eml_err
+eml_op_parse(const struct op *op, const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	memset(par, 0, sizeof(*par));
+	par->kind = op->kind;
+	EML_GUARD(check_attrs(op, n));
+	return parse_params(op, n, opset, par);
+}
