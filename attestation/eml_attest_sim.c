@@ -144,7 +144,9 @@ make_root(int64_t now, EVP_PKEY **key, X509 **cert)
 {
 	struct cert_spec sp = {
 		.cn = "eml-sim.nitro-enclaves",
-		.not_before = now - 3600,
+		/* A week back, so tests can ask for documents dated days
+		 * ago (archived evidence whose leaf has since expired). */
+		.not_before = now - 7 * 86400,
 		.life = ROOT_LIFE,
 		.bc = "critical,CA:TRUE",
 		.ku = "critical,digitalSignature,keyCertSign,cRLSign",

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "eml_agent_evidence.h"
 #include "eml_agent_int.h"
 #include "eml_agent_link.h"
 #include "eml_frame.h"
@@ -54,6 +55,9 @@ eml_agent_new(const struct eml_agent_config *cfg, struct eml_agent **out)
 	}
 	a->sync_ok = true;
 	if ((rc = eml_agent_attest_open(a)) != EML_OK)
+		goto out;
+	/* After the RNG was seeded from the NSM. */
+	if ((rc = eml_agent_evidence_open(a)) != EML_OK)
 		goto out;
 	if ((rc = eml_transport_listen(&cfg->listen, &a->lfd)) != EML_OK)
 		goto out;
@@ -210,6 +214,7 @@ eml_agent_free(struct eml_agent *a)
 		if (a->cfg.listen.kind == EML_ADDR_UNIX)
 			(void)unlink(a->cfg.listen.path);
 	}
+	eml_agent_evidence_close(a);
 	eml_agent_attest_close(a);
 	eml_agent_policy_clear(&a->cfg.policy);
 	if (a->sync_ok) {

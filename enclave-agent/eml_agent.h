@@ -42,6 +42,9 @@ struct eml_agent_config {
 	size_t frame_max;          /* EML_FRAME_MAX_DEFAULT unless set */
 	int64_t idle_timeout_ms;   /* wait for the next client message */
 	int64_t host_timeout_ms;   /* wait for a blob answer from the host */
+	/* sim only, for tests: the evidence clock (session times and the
+	 * evidence attestation document) runs this far from real time. */
+	int64_t sim_evidence_offset_ms;
 	struct eml_agent_policy policy;
 };
 

@@ -21,6 +21,10 @@ struct eml_agent {
 	pthread_mutex_t attest_mu;
 	bool attest_ok;
 	struct eml_attest_producer producer;
+	/* Evidence signing key, made at start-up; the secret half lives in
+	 * eml_secure_alloc memory and never leaves (eml_agent_evidence.c). */
+	uint8_t *ev_sk;
+	uint8_t ev_pk[32];
 };
 
 /* Open the configured producer (and seed the RNG from it for nsm). */

@@ -19,6 +19,7 @@
 
 #include "attestation/eml_attest.h"
 #include "eml_agent_egress.h"
+#include "eml_agent_evidence.h"
 #include "eml_agent_exec.h"
 #include "eml_agent_int.h"
 #include "eml_agent_link.h"
@@ -53,6 +54,7 @@ struct sess {
 	struct eml_assembly *kept;
 	struct eml_agent_exec *kept_exec; /* owned by kept (attached) */
 	uint8_t kept_topo[32];
+	struct eml_agent_ev ev; /* what the evidence artifact will say */
 	struct eml_buf pt; /* opened plaintext (secure) */
 	struct eml_buf ct; /* sealed body to send */
 };
@@ -110,6 +112,7 @@ on_hello(struct sess *s, const struct eml_envelope *env)
 	    resp.len)) != EML_OK)
 		goto out;
 	s->state = ST_ESTABLISHED;
+	eml_agent_ev_start(s->a, &s->ev);
 	EML_LOG_INFO("session.established", &s->sid, EML_F_STR("producer", s->a->producer.name),
 	    EML_F_U64("doc_bytes", doc.len), EML_F_I64("ms", eml_now_ms() - t0));
 	rc = EML_OK;
@@ -425,6 +428,9 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 			goto out;
 		goto refuse;
 	}
+	if ((rc = eml_agent_ev_model(&s->ev, am->content_id, req->topology_key.data,
+	    req->topology_key.len)) != EML_OK)
+		goto refuse;
 	t_asm = eml_now_ms();
 	if ((rc = eml_agent_exec_run(ex, in, req->n_inputs, outs, EML_AGENT_MAX_IO,
 	    &n_outs)) != EML_OK)
@@ -436,6 +442,7 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	if ((rc = send_sealed(s, EML_MSG_INFER_RESPONSE, env->request_id, resp.data,
 	    resp.len)) != EML_OK)
 		goto out;
+	eml_agent_ev_exchange(&s->ev, env->body, env->body_len, s->ct.data, s->ct.len);
 	EML_LOG_INFO("infer.ok", &rid, EML_F_U64("session_request", s->requests),
 	    EML_F_U64("in_bytes", s->pt.len), EML_F_U64("out_bytes", resp.len),
 	    EML_F_BOOL("model_reused", reused), EML_F_I64("assemble_ms", t_asm - t0),
@@ -449,6 +456,7 @@ refuse:
 	EML_LOG_WARN("infer.refused", &rid, EML_F_ERR(rc), EML_F_STR("where", eml_err_where()));
 	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
 	eml_agent_link_send_error(&s->link, rc, NULL);
+	eml_agent_ev_exchange(&s->ev, env->body, env->body_len, NULL, 0);
 	rc = EML_OK; /* the session goes on */
 out:
 	/* Per-request assembly: wipe weights, activations and topology now. */
@@ -460,9 +468,68 @@ out:
 	return rc;
 }
 
+/* docs/EVIDENCE.md: the signed artifact for the session so far; with
+ * final set, the session ends after it. A failure to make one is
+ * answered with an Error and the session goes on. */
+static eml_err
+on_evidence(struct sess *s, const struct eml_envelope *env)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	ProtobufCMessage *msg = NULL;
+	const Eml__V1__EvidenceRequest *req;
+	Eml__V1__EvidenceResponse resp = EML__V1__EVIDENCE_RESPONSE__INIT;
+	struct eml_buf art, body;
+	struct eml_cid rid;
+
+	EML_MEMCPY(rid.b, env->request_id, sizeof(rid.b));
+	eml_buf_init(&art, EML_EVIDENCE_MAX);
+	eml_buf_init(&body, EML_EVIDENCE_MAX + 64);
+	eml_buf_reset(&s->pt);
+	if ((rc = eml_channel_open(s->ch, env, &s->pt)) != EML_OK)
+		goto out; /* ends the session */
+	if ((rc = eml_msg_unpack(&eml__v1__evidence_request__descriptor, s->pt.data, s->pt.len,
+	    s->pt.len, &msg)) != EML_OK)
+		goto refuse;
+	req = (const Eml__V1__EvidenceRequest *)msg;
+	if (req->nonce.len > EML_EVIDENCE_NONCE_MAX) {
+		eml_err_set_detail("evidence nonce of %zu bytes, at most %d", req->nonce.len,
+		    EML_EVIDENCE_NONCE_MAX);
+		rc = EML_ERR_PROTO_FIELD;
+		goto refuse;
+	}
+	if ((rc = eml_agent_evidence_make(s->a, &s->ev, s->ch, s->requests, req->nonce.data,
+	    req->nonce.len, req->final != 0, &art)) != EML_OK)
+		goto refuse;
+	resp.evidence.data = art.data;
+	resp.evidence.len = art.len;
+	if ((rc = eml_msg_pack(&resp.base, &body)) != EML_OK)
+		goto refuse;
+	if ((rc = send_sealed(s, EML_MSG_EVIDENCE_RESPONSE, env->request_id, body.data,
+	    body.len)) != EML_OK)
+		goto out;
+	EML_LOG_INFO("evidence.ok", &rid, EML_F_U64("session_requests", s->requests),
+	    EML_F_U64("bytes", art.len), EML_F_BOOL("final", req->final != 0));
+	if (req->final)
+		s->state = ST_CLOSED;
+	rc = EML_OK;
+	goto out;
+refuse:
+	EML_LOG_WARN("evidence.refused", &rid, EML_F_ERR(rc), EML_F_STR("where", eml_err_where()));
+	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
+	eml_agent_link_send_error(&s->link, rc, NULL);
+	rc = EML_OK;
+out:
+	eml_msg_free(msg);
+	eml_buf_free_nowipe(&art); /* public */
+	eml_buf_free_nowipe(&body);
+	eml_buf_reset(&s->pt);
+	return rc;
+}
+
 static const struct sess_rule rules[] = {
 	{ EML_MSG_CLIENT_HELLO, ST_HELLO, on_hello },
 	{ EML_MSG_INFER_REQUEST, ST_ESTABLISHED, on_infer },
+	{ EML_MSG_EVIDENCE_REQUEST, ST_ESTABLISHED, on_evidence },
 	{ EML_MSG_CLOSE, ST_ESTABLISHED, on_close },
 	{ EML_MSG_PING, ST_HELLO | ST_ESTABLISHED, on_ping },
 };

@@ -37,6 +37,7 @@ usage(FILE *f)
 	fprintf(f, "usage: eml-agent --listen vsock:CID:PORT|unix:PATH --attest nsm|sim\n"
 		   "                 [--sim-dir DIR] [--policy FILE] [--threads N]\n"
 		   "                 [--max-sessions N] [--idle-timeout MS] [--host-timeout MS]\n"
+		   "                 [--sim-evidence-clock-offset SECONDS]\n"
 		   "       eml-agent --policy-digest [--policy FILE]\n");
 }
 
@@ -96,6 +97,11 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 		} else if (strcmp(o, "--host-timeout") == 0 &&
 		    eml_num_u64(v, 1, 86400000, &n) == EML_OK) {
 			cfg->host_timeout_ms = (int64_t)n;
+		} else if (strcmp(o, "--sim-evidence-clock-offset") == 0 &&
+		    eml_num_u64(v[0] == '-' ? v + 1 : v, 0, 3650u * 86400u, &n) == EML_OK) {
+			/* Tests only: evidence as if made this many seconds
+			 * from now (negative: in the past). */
+			cfg->sim_evidence_offset_ms = (int64_t)n * 1000 * (v[0] == '-' ? -1 : 1);
 		} else {
 			fprintf(stderr, "eml-agent: bad option or value: %s %s\n", o, v);
 			return -1;
@@ -103,6 +109,10 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 	}
 	if (!*digest_only && (!have_listen || cfg->producer == 0)) {
 		fprintf(stderr, "eml-agent: --listen and --attest are required\n");
+		return -1;
+	}
+	if (cfg->sim_evidence_offset_ms != 0 && cfg->producer != EML_AGENT_ATTEST_SIM) {
+		fprintf(stderr, "eml-agent: --sim-evidence-clock-offset needs --attest sim\n");
 		return -1;
 	}
 	/* A simulator on a throwaway in-memory root is useless to clients:

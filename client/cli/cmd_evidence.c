@@ -1,13 +1,435 @@
-/* eml evidence: not built yet; replaced by the issue that builds it. */
+/*
+ * eml evidence verify FILE [--root PEM] [--at doc|now|RFC3339] [--policy FILE] [--json]
+ * eml evidence show FILE
+ *
+ * Offline checks of a session's evidence artifact (docs/EVIDENCE.md).
+ * Exit codes per DESIGN §9: 0 verified, 1 the artifact does not verify
+ * (anything wrong with its bytes, signature, binding or policy), 2 usage
+ * (options, an unusable policy or root file), 3 the file cannot be read.
+ */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
+#include "attestation/eml_attest.h"
+#include "attestation/eml_evidence.h"
 #include "cli.h"
+#include "eml_buf.h"
+#include "eml_json.h"
+#include "eml_mem.h"
+
+#define ROOT_FILE_MAX 65536
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: eml evidence verify FILE [--root PEM] [--at doc|now|RFC3339]\n"
+		   "                          [--policy FILE] [--json]\n"
+		   "       eml evidence show FILE\n"
+		   "  --root    trust root (PEM); default: the policy's trust_root\n"
+		   "  --at      instant for the certificate chain: doc (the document's own\n"
+		   "            time, default for archived evidence), now, or RFC 3339\n"
+		   "  --policy  client policy: expected PCRs and policy digest (and root)\n");
+}
+
+static eml_err
+slurp(const char *path, size_t max, struct eml_buf *out)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t chunk[4096];
+	size_t n;
+	eml_err rc = EML_OK;
+
+	eml_buf_init(out, max + 1);
+	if (f == NULL) {
+		eml_err_set_detail("%s: %s", path, strerror(errno));
+		EML_BAIL(EML_ERR_FILE);
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		if ((rc = eml_buf_append(out, chunk, n)) != EML_OK)
+			break;
+	if (rc == EML_OK && ferror(f))
+		rc = EML_ERR_FILE;
+	(void)fclose(f);
+	if (rc == EML_OK && out->len > max)
+		rc = EML_ERR_PROTO_TOO_LARGE;
+	if (rc != EML_OK)
+		eml_err_set_detail("%s: %s", path,
+		    rc == EML_ERR_FILE ? "read error" : "larger than allowed");
+	return rc;
+}
+
+/* RFC 3339 in UTC or with an offset; fractions are ignored. */
+static bool
+parse_when(const char *s, int64_t *out)
+{
+	struct tm tm;
+	int y, mo, d, h, mi, sec, used = 0, oh = 0, om = 0;
+	const char *p;
+	long off = 0;
+	time_t t;
+
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
+	    used != 19)
+		return false;
+	p = s + used;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+	}
+	if (*p == 'Z' && p[1] == '\0')
+		off = 0;
+	else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' &&
+	    sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 && oh <= 23 && om <= 59)
+		off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
+	else
+		return false;
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+		return false;
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	if (t == (time_t)-1)
+		return false;
+	*out = (int64_t)t - off;
+	return *out >= 0;
+}
+
+static void
+print_hex(FILE *f, const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", p[i]);
+}
+
+static void
+print_text(const struct eml_evidence *ev, const struct eml_attest_doc *doc, bool verified,
+    const char *at)
+{
+	const struct eml_evidence_session *s = &ev->session;
+	char t1[32], t2[32], t3[32];
+
+	eml_evidence_time_format(s->started_ms, t1, sizeof(t1));
+	eml_evidence_time_format(s->ended_ms, t2, sizeof(t2));
+	printf("evidence: %s\n", verified ? "verified" : "NOT VERIFIED (eml evidence verify checks it)");
+	if (verified)
+		printf("  chain checked at   %s\n", at);
+	printf("  session            ");
+	print_hex(stdout, s->id, sizeof(s->id));
+	printf("\n  started / ended    %s / %s%s\n", t1, t2, s->final ? " (final)" : "");
+	printf("  requests           %llu\n", (unsigned long long)s->request_count);
+	printf("  exchange hash      ");
+	print_hex(stdout, s->exchange_hash, 32);
+	for (size_t i = 0; i < s->n_models; i++) {
+		printf("\n  model %-2zu           content id ", i);
+		print_hex(stdout, s->models[i].content_id, 32);
+		printf("\n                     topology   ");
+		print_hex(stdout, s->models[i].topology_digest, 32);
+	}
+	printf("\n  policy digest      ");
+	print_hex(stdout, s->policy_digest, 32);
+	if (s->has_client_identity) {
+		printf("\n  client identity    ");
+		print_hex(stdout, s->client_identity, 32);
+	}
+	printf("\n  enclave            aws-nitro, module %s, producer %s%s\n", ev->module_id,
+	    ev->producer, strcmp(ev->producer, "sim") == 0 ? " (simulated NSM, not hardware)" : "");
+	for (unsigned i = 0; i < EML_ATTEST_PCR_COUNT; i++) {
+		if ((ev->pcr_present & (1u << i)) == 0 || (i > 2 && i != 8))
+			continue;
+		printf("  PCR%-2u              ", i);
+		print_hex(stdout, ev->pcr[i], ev->pcr_len[i]);
+		printf("\n");
+	}
+	if (doc != NULL && doc->timestamp_ms != 0) {
+		eml_evidence_time_format((int64_t)doc->timestamp_ms, t3, sizeof(t3));
+		printf("  document time      %s\n", t3);
+	}
+	printf("  signing key id     ");
+	print_hex(stdout, ev->pubkey_id, 32);
+	printf("\n");
+}
+
+/* --json output pieces; a failed append leaves ok false. */
+static void
+jraw(struct eml_buf *b, bool *ok, const char *raw)
+{
+	if (*ok && eml_buf_append(b, raw, strlen(raw)) != EML_OK)
+		*ok = false;
+}
+
+static void
+jstr(struct eml_buf *b, bool *ok, const char *key, const char *v)
+{
+	jraw(b, ok, key);
+	if (*ok && eml_json_put_string(b, v, strlen(v)) != EML_OK)
+		*ok = false;
+}
+
+static void
+print_json(const struct eml_evidence *ev, eml_err rc, const char *at)
+{
+	struct eml_buf b;
+	char hex[65], t[32];
+	bool ok = true;
+
+	eml_buf_init(&b, 65536);
+	jraw(&b, &ok, rc == EML_OK ? "{\"verified\":true,\"error\":null" :
+				     "{\"verified\":false");
+	if (rc != EML_OK) {
+		jstr(&b, &ok, ",\"error\":", eml_err_name(rc));
+		jstr(&b, &ok, ",\"detail\":", eml_err_detail());
+	}
+	jstr(&b, &ok, ",\"at\":", at);
+	if (rc == EML_OK) {
+		eml_hex_encode(hex, ev->session.id, 16);
+		jstr(&b, &ok, ",\"session\":", hex);
+		eml_evidence_time_format(ev->session.ended_ms, t, sizeof(t));
+		jstr(&b, &ok, ",\"ended_at\":", t);
+		jstr(&b, &ok, ",\"module_id\":", ev->module_id);
+		jstr(&b, &ok, ",\"producer\":", ev->producer);
+	}
+	jraw(&b, &ok, "}\n");
+	if (ok)
+		fwrite(b.data, 1, b.len, stdout);
+	eml_buf_free_nowipe(&b);
+}
+
+static int
+fail_usage(const char *what, eml_err rc)
+{
+	(void)eml_cli_fail(what, rc);
+	return 2;
+}
+
+struct vopts {
+	const char *file, *root, *policy, *at;
+	bool json;
+};
+
+static int
+parse_verify(int argc, char **argv, struct vopts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->at = "doc";
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (strcmp(a, "--json") == 0) {
+			o->json = true;
+			continue;
+		}
+		if (a[0] != '-' || strcmp(a, "-") == 0) {
+			if (o->file != NULL) {
+				fprintf(stderr, "eml evidence verify: one FILE only\n");
+				return -1;
+			}
+			o->file = a;
+			continue;
+		}
+		if (strcmp(a, "--root") != 0 && strcmp(a, "--policy") != 0 && strcmp(a, "--at") != 0) {
+			fprintf(stderr, "eml evidence verify: unknown option %s\n", a);
+			return -1;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "eml evidence verify: %s needs a value\n", a);
+			return -1;
+		}
+		if (strcmp(a, "--root") == 0)
+			o->root = argv[++i];
+		else if (strcmp(a, "--policy") == 0)
+			o->policy = argv[++i];
+		else
+			o->at = argv[++i];
+	}
+	if (o->file == NULL) {
+		fprintf(stderr, "eml evidence verify: FILE is required\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* The policy file, and the root it names when --root is not given. */
+static int
+load_policy(const char *path, struct eml_attest_policy *pol, char *root, size_t rootn)
+{
+	struct eml_buf b;
+	eml_err rc = slurp(path, EML_ATTEST_POLICY_FILE_MAX, &b);
+
+	if (rc == EML_OK)
+		rc = eml_attest_policy_parse(b.data, b.len, pol);
+	eml_buf_free(&b);
+	if (rc != EML_OK)
+		return fail_usage("evidence verify: --policy", rc);
+	if (pol->root_path[0] != '\0') {
+		const char *slash = strrchr(path, '/');
+
+		if (pol->root_path[0] == '/' || slash == NULL)
+			(void)snprintf(root, rootn, "%s", pol->root_path);
+		else
+			(void)snprintf(root, rootn, "%.*s/%s", (int)(slash - path), path,
+			    pol->root_path);
+	}
+	return 0;
+}
+
+static int
+cmd_verify(int argc, char **argv)
+{
+	struct vopts o;
+	struct eml_attest_policy *pol = NULL;
+	struct eml_evidence *ev = NULL;
+	struct eml_attest_doc *doc = NULL;
+	struct eml_attest_root *root = NULL;
+	struct eml_evidence_check chk;
+	struct eml_buf rootb, art;
+	char root_path[4096] = "";
+	eml_err rc;
+	int ret = 2;
+
+	eml_buf_init(&rootb, 0);
+	eml_buf_init(&art, 0);
+	memset(&chk, 0, sizeof(chk));
+	if (parse_verify(argc, argv, &o) != 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(o.at, "doc") == 0) {
+		chk.at = EML_ATTEST_AT_DOC;
+	} else if (strcmp(o.at, "now") == 0) {
+		chk.at = EML_ATTEST_AT_NOW;
+	} else if (parse_when(o.at, &chk.at_s)) {
+		chk.at = EML_ATTEST_AT_GIVEN;
+	} else {
+		fprintf(stderr, "eml evidence verify: --at: doc, now or RFC 3339 "
+				"(2026-01-31T12:00:00Z)\n");
+		return 2;
+	}
+	pol = eml_calloc(1, sizeof(*pol));
+	ev = eml_calloc(1, sizeof(*ev));
+	doc = eml_calloc(1, sizeof(*doc));
+	if (pol == NULL || ev == NULL || doc == NULL) {
+		ret = eml_cli_fail("evidence verify", EML_ERR_NOMEM);
+		goto out;
+	}
+	eml_attest_policy_init(pol);
+	if (o.policy != NULL && (ret = load_policy(o.policy, pol, root_path, sizeof(root_path))) != 0)
+		goto out;
+	if (o.root != NULL)
+		(void)snprintf(root_path, sizeof(root_path), "%s", o.root);
+	/* DESIGN §5: no default root; the auditor names the one they trust. */
+	if (root_path[0] == '\0' && pol->root_pem_len == 0) {
+		fprintf(stderr, "eml evidence verify: name a trust root: --root PEM, or a --policy "
+				"whose trust_root names one\n");
+		ret = 2;
+		goto out;
+	}
+	if (root_path[0] != '\0') {
+		if ((rc = slurp(root_path, ROOT_FILE_MAX, &rootb)) == EML_OK)
+			rc = eml_attest_root_load(rootb.data, rootb.len, &root);
+	} else {
+		rc = eml_attest_root_load((const uint8_t *)pol->root_pem, pol->root_pem_len, &root);
+	}
+	if (rc != EML_OK) {
+		ret = fail_usage("evidence verify: root", rc);
+		goto out;
+	}
+	if ((rc = slurp(o.file, EML_EVIDENCE_MAX, &art)) != EML_OK) {
+		/* Unreadable is I/O; oversized is a bad artifact. */
+		ret = rc == EML_ERR_FILE ? eml_cli_fail("evidence verify", rc) : 1;
+		if (rc != EML_ERR_FILE)
+			(void)eml_cli_fail("evidence verify", EML_ERR_EVIDENCE);
+		goto out;
+	}
+	chk.root = root;
+	chk.policy = o.policy != NULL ? pol : NULL;
+	rc = eml_evidence_verify(art.data, art.len, &chk, ev, doc);
+	if (o.json)
+		print_json(ev, rc, o.at);
+	else if (rc == EML_OK)
+		print_text(ev, doc, true, o.at);
+	if (rc == EML_OK) {
+		ret = 0;
+	} else {
+		/* Whatever is wrong with the artifact's bytes, it did not
+		 * verify: exit 1, with the field named. */
+		(void)eml_cli_fail("evidence verify", rc);
+		ret = rc == EML_ERR_NOMEM ? 3 : 1;
+	}
+out:
+	eml_attest_root_free(root);
+	eml_buf_free_nowipe(&rootb);
+	eml_buf_free_nowipe(&art);
+	eml_free(doc);
+	eml_free(ev);
+	eml_free(pol);
+	return ret;
+}
+
+static int
+cmd_show(int argc, char **argv)
+{
+	struct eml_evidence *ev = NULL;
+	struct eml_attest_doc *doc = NULL;
+	struct eml_buf art;
+	eml_err rc;
+	int ret;
+
+	eml_buf_init(&art, 0);
+	if (argc == 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc != 1 || argv[0][0] == '-') {
+		usage(stderr);
+		return 2;
+	}
+	if ((rc = slurp(argv[0], EML_EVIDENCE_MAX, &art)) != EML_OK)
+		return rc == EML_ERR_FILE ? eml_cli_fail("evidence show", rc) : 1;
+	ev = eml_calloc(1, sizeof(*ev));
+	doc = eml_calloc(1, sizeof(*doc));
+	if (ev == NULL || doc == NULL) {
+		ret = eml_cli_fail("evidence show", EML_ERR_NOMEM);
+		goto out;
+	}
+	if ((rc = eml_evidence_parse(art.data, art.len, ev)) != EML_OK) {
+		(void)eml_cli_fail("evidence show", rc);
+		ret = 1;
+		goto out;
+	}
+	if (eml_attest_doc_parse(ev->doc, ev->doc_len, doc) != EML_OK)
+		memset(doc, 0, sizeof(*doc));
+	print_text(ev, doc, false, "");
+	ret = 0;
+out:
+	eml_buf_free_nowipe(&art);
+	eml_free(doc);
+	eml_free(ev);
+	return ret;
+}
 
 int
 eml_cmd_evidence(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "eml evidence: not implemented in this build\n");
+	if (argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc >= 1 && strcmp(argv[0], "verify") == 0)
+		return cmd_verify(argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "show") == 0)
+		return cmd_show(argc - 1, argv + 1);
+	usage(stderr);
 	return 2;
 }

@@ -1,6 +1,6 @@
 /*
  * eml infer --proxy HOST:PORT --model DIR --policy FILE --input FILE...
- *           [--output-dir DIR] [--timeout MS] [--repeat N]
+ *           [--output-dir DIR] [--timeout MS] [--repeat N] [--evidence PATH]
  *
  * Confidential inference through a proxy, on top of libeml only: connect,
  * attest against the policy, print the verified attestation summary, then
@@ -10,15 +10,19 @@
  * compared byte for byte. Exit codes per DESIGN §9.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "attestation/eml_evidence.h"
 #include "cli.h"
 #include "eml/eml.h"
 #include "eml_num.h"
+#include "eml_mem.h"
 
 #define MAX_INPUTS 64
 
@@ -26,7 +30,9 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: eml infer --proxy HOST:PORT --model DIR --policy FILE --input FILE...\n"
-		   "                 [--output-dir DIR] [--timeout MS] [--repeat N] [--quiet]\n");
+		   "                 [--output-dir DIR] [--timeout MS] [--repeat N] [--quiet]\n"
+		   "                 [--evidence DIR|FILE]  keep the session's signed evidence\n"
+		   "                                        (DIR/<session id>.json or FILE)\n");
 }
 
 static int
@@ -116,7 +122,7 @@ print_tensor(const struct eml_client_tensor *t)
 }
 
 struct opts {
-	const char *proxy, *model, *policy, *outdir;
+	const char *proxy, *model, *policy, *outdir, *evidence;
 	const char *inputs[MAX_INPUTS];
 	size_t n_inputs;
 	unsigned timeout_ms;
@@ -152,6 +158,8 @@ parse(int argc, char **argv, struct opts *o)
 			o->policy = argv[++i];
 		} else if (strcmp(a, "--output-dir") == 0) {
 			o->outdir = argv[++i];
+		} else if (strcmp(a, "--evidence") == 0) {
+			o->evidence = argv[++i];
 		} else if (strcmp(a, "--timeout") == 0) {
 			uint64_t v;
 
@@ -208,6 +216,82 @@ write_outputs(const char *dir, const struct eml_client_tensor *t, size_t n)
 	return 0;
 }
 
+/* --evidence: an existing directory (the file is named after the
+ * session), or a file that does not exist yet in an existing directory.
+ * Checked before connecting. */
+static int
+evidence_target(const char *path, bool *is_dir)
+{
+	struct stat st;
+	char dir[4096];
+	const char *slash;
+
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			*is_dir = true;
+			return 0;
+		}
+		fprintf(stderr, "eml infer: --evidence %s: exists; evidence is never overwritten\n",
+		    path);
+		return 2;
+	}
+	*is_dir = false;
+	slash = strrchr(path, '/');
+	(void)snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 : (int)(slash - path),
+	    slash == NULL ? "." : path);
+	if (dir[0] == '\0')
+		(void)snprintf(dir, sizeof(dir), "/");
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "eml infer: --evidence %s: no directory %s\n", path, dir);
+		return 2;
+	}
+	return 0;
+}
+
+/* Write through a temporary file and a hard link, so the name appears
+ * whole or not at all, and an existing file is never replaced. */
+static int
+write_evidence(const char *target, bool is_dir, const uint8_t *art, size_t n)
+{
+	struct eml_evidence *ev = eml_calloc(1, sizeof(*ev));
+	char path[4096], tmp[4200], sid[33];
+	int fd = -1, ret = 3;
+	eml_err rc;
+
+	if (ev == NULL)
+		return eml_cli_fail("evidence", EML_ERR_NOMEM);
+	if ((rc = eml_evidence_parse(art, n, ev)) != EML_OK) {
+		ret = eml_cli_fail("evidence", rc);
+		goto out;
+	}
+	eml_hex_encode(sid, ev->session.id, 16);
+	if (is_dir)
+		(void)snprintf(path, sizeof(path), "%s/%s.json", target, sid);
+	else
+		(void)snprintf(path, sizeof(path), "%s", target);
+	(void)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+	fd = mkstemp(tmp);
+	if (fd < 0 || fchmod(fd, 0644) != 0 || write(fd, art, n) != (ssize_t)n ||
+	    fsync(fd) != 0) {
+		fprintf(stderr, "eml infer: --evidence %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	if (link(tmp, path) != 0) {
+		fprintf(stderr, "eml infer: --evidence %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	printf("evidence: %s (session %s, %llu requests)\n", path, sid,
+	    (unsigned long long)ev->session.request_count);
+	ret = 0;
+out:
+	if (fd >= 0) {
+		(void)close(fd);
+		(void)unlink(tmp);
+	}
+	eml_free(ev);
+	return ret;
+}
+
 int
 eml_cmd_infer(int argc, char **argv)
 {
@@ -220,11 +304,16 @@ eml_cmd_infer(int argc, char **argv)
 	struct eml_client_summary sum;
 	size_t n_outs = 0;
 	int rc, status = 0;
+	bool ev_dir = false;
+	uint8_t *art = NULL;
+	size_t art_len = 0;
 
 	if (parse(argc, argv, &o) != 0) {
 		usage(stderr);
 		return 2;
 	}
+	if (o.evidence != NULL && (status = evidence_target(o.evidence, &ev_dir)) != 0)
+		return status;
 	/* Local files first: a typo costs no connection. */
 	for (size_t i = 0; i < o.n_inputs; i++) {
 		if ((rc = eml_client_tensor_load(o.inputs[i], &in[i])) != 0) {
@@ -269,7 +358,18 @@ eml_cmd_infer(int argc, char **argv)
 	}
 	if (o.outdir != NULL && (status = write_outputs(o.outdir, outs, n_outs)) != 0)
 		goto out;
+	if (o.evidence != NULL) {
+		/* The final artifact: checked by the library against what this
+		 * session saw, then kept. */
+		if ((rc = eml_client_evidence(c, 1, &art, &art_len)) != 0) {
+			status = fail("evidence", rc, c);
+			goto out;
+		}
+		if ((status = write_evidence(o.evidence, ev_dir, art, art_len)) != 0)
+			goto out;
+	}
 out:
+	eml_client_evidence_free(art, art_len);
 	eml_client_tensors_free(outs, n_outs);
 	eml_client_close(c);
 	eml_client_model_close(m);

@@ -24,6 +24,7 @@
 #include <sodium.h>
 
 #include "attestation/eml_attest.h"
+#include "attestation/eml_evidence.h"
 #include "client/sdk/eml_sdk_int.h"
 #include "eml_channel.h"
 #include "eml_file.h"
@@ -285,6 +286,9 @@ handshake(struct eml_client *c, const char *policy_path)
 		goto out;
 	fill_summary(c, doc, pol);
 	eml_sdk_describe_root(pem.data, pem.len, &c->summary);
+	eml_evidence_exchange_init(c->exchange_hash);
+	c->root = root;
+	root = NULL; /* transferred: evidence is checked against it */
 	rc = EML_OK;
 out:
 	eml_msg_free(m);
@@ -505,6 +509,11 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	if (env.type == EML_MSG_ERROR) {
 		rc = peer_error(&env);
 		fatal = !session_survives(rc);
+		if (!fatal) {
+			/* The agent refused a request it opened: it counts. */
+			c->exchanges++;
+			eml_evidence_exchange_add(c->exchange_hash, ct.data, ct.len, NULL, 0);
+		}
 		goto out;
 	}
 	if (env.type != EML_MSG_INFER_RESPONSE) {
@@ -517,6 +526,8 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	}
 	if ((rc = eml_channel_open(c->ch, &env, &pt)) != EML_OK)
 		goto out;
+	c->exchanges++;
+	eml_evidence_exchange_add(c->exchange_hash, ct.data, ct.len, env.body, env.body_len);
 	if ((rc = decode_response(&pt, outs, n_outs)) != EML_OK)
 		goto out;
 	c->requests++;
@@ -530,6 +541,173 @@ out:
 	eml_buf_free_nowipe(&ct);
 	eml_sdk_note(c, rc);
 	return (int)rc;
+}
+
+/* ---------------------------------------------------------------- evidence */
+
+/* The artifact must describe this session as the client saw it. */
+static eml_err
+evidence_matches(const struct eml_client *c, const struct eml_evidence *ev,
+    const uint8_t *nonce, size_t nonce_len, bool final)
+{
+	const struct eml_evidence_session *s = &ev->session;
+	uint8_t sid[EML_CHANNEL_SESSION_ID_LEN], th[EML_CHANNEL_HASH_LEN];
+	const char *field = NULL;
+
+	EML_GUARD(eml_channel_session_id(c->ch, sid));
+	EML_GUARD(eml_channel_transcript_hash(c->ch, th));
+	if (sodium_memcmp(s->id, sid, sizeof(sid)) != 0)
+		field = "session.id";
+	else if (sodium_memcmp(s->transcript_hash, th, sizeof(th)) != 0)
+		field = "session.transcript_hash";
+	else if (s->request_count != c->exchanges)
+		field = "session.request_count";
+	else if (sodium_memcmp(s->exchange_hash, c->exchange_hash, 32) != 0)
+		field = "session.exchange_hash";
+	else if (c->summary.policy_digest_len != 32 ||
+	    sodium_memcmp(s->policy_digest, c->summary.policy_digest, 32) != 0)
+		field = "session.policy_digest";
+	else if (s->nonce_len != nonce_len || sodium_memcmp(s->nonce, nonce, nonce_len) != 0)
+		field = "session.evidence_nonce";
+	else if (s->final != final)
+		field = "session.final";
+	if (field != NULL) {
+		eml_err_set_detail("%s: not what this session saw", field);
+		EML_BAIL(EML_ERR_EVIDENCE_MISMATCH);
+	}
+	return EML_OK;
+}
+
+static eml_err
+evidence_check(const struct eml_client *c, const uint8_t *art, size_t n, const uint8_t *nonce,
+    size_t nonce_len, bool final)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_evidence *ev = eml_calloc(1, sizeof(*ev));
+	struct eml_attest_doc *doc = eml_calloc(1, sizeof(*doc));
+	struct eml_attest_policy *pol = eml_calloc(1, sizeof(*pol));
+	struct eml_evidence_check chk;
+
+	if (ev == NULL || doc == NULL || pol == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	/* The PCRs and digest the handshake verified must hold for the
+	 * document that binds the signing key as well. */
+	eml_attest_policy_init(pol);
+	for (size_t i = 0; i < c->summary.n_pcrs; i++) {
+		unsigned k = c->summary.pcrs[i].index;
+
+		pol->pcr_mask |= 1u << k;
+		pol->pcr_len[k] = 48;
+		EML_MEMCPY(pol->pcr[k], c->summary.pcrs[i].value, 48);
+	}
+	pol->user_data_set = true;
+	pol->user_data_len = c->summary.policy_digest_len;
+	EML_MEMCPY(pol->user_data, c->summary.policy_digest, c->summary.policy_digest_len);
+	memset(&chk, 0, sizeof(chk));
+	chk.root = c->root;
+	chk.at = EML_ATTEST_AT_DOC;
+	chk.policy = pol;
+	if ((rc = eml_evidence_verify(art, n, &chk, ev, doc)) != EML_OK)
+		goto out;
+	rc = evidence_matches(c, ev, nonce, nonce_len, final);
+out:
+	eml_free(ev);
+	eml_free(doc);
+	eml_free(pol);
+	return rc;
+}
+
+EML_API int
+eml_client_evidence(struct eml_client *c, int final, uint8_t **out, size_t *len)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	Eml__V1__EvidenceRequest req = EML__V1__EVIDENCE_REQUEST__INIT;
+	ProtobufCMessage *m = NULL;
+	const Eml__V1__EvidenceResponse *r;
+	struct eml_buf pt, ct;
+	struct eml_envelope hdr, env;
+	uint8_t rid[EML_REQUEST_ID_LEN], nonce[32];
+	uint8_t *copy = NULL;
+	bool fatal = true;
+
+	memset(&env, 0, sizeof(env));
+	eml_buf_init(&pt, EML_EVIDENCE_MAX + 1024);
+	eml_buf_init(&ct, EML_EVIDENCE_MAX + 1024);
+	eml_err_clear_detail();
+	if (c == NULL || out == NULL || len == NULL) {
+		fatal = false;
+		EML_FAIL(rc, EML_ERR_USAGE);
+	}
+	*out = NULL;
+	*len = 0;
+	if (c->state != EML_SDK_ATTESTED || c->root == NULL) {
+		fatal = false;
+		EML_FAIL(rc, EML_ERR_SESSION_NOT_ATTESTED);
+	}
+	/* A fresh nonce: this artifact cannot be one made earlier. */
+	randombytes_buf(nonce, sizeof(nonce));
+	req.nonce.data = nonce;
+	req.nonce.len = sizeof(nonce);
+	req.final = final != 0;
+	if ((rc = eml_msg_pack(&req.base, &pt)) != EML_OK)
+		goto out;
+	randombytes_buf(rid, sizeof(rid));
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.version = EML_PROTO_VERSION;
+	hdr.type = EML_MSG_EVIDENCE_REQUEST;
+	EML_MEMCPY(hdr.request_id, rid, sizeof(rid));
+	if ((rc = eml_channel_seal(c->ch, &hdr, pt.data, pt.len, &ct)) != EML_OK)
+		goto out;
+	eml_buf_reset(&pt);
+	if ((rc = send_env(c, EML_MSG_EVIDENCE_REQUEST, rid, ct.data, ct.len)) != EML_OK ||
+	    (rc = recv_env(c, &env)) != EML_OK)
+		goto out;
+	if (env.type == EML_MSG_ERROR) {
+		rc = peer_error(&env);
+		fatal = final != 0 || !session_survives(rc);
+		goto out;
+	}
+	if (env.type != EML_MSG_EVIDENCE_RESPONSE) {
+		eml_err_set_detail("expected EVIDENCE_RESPONSE, got %s", eml_msg_type_name(env.type));
+		EML_FAIL(rc, EML_ERR_PROTO_MSG_TYPE);
+	}
+	if (sodium_memcmp(env.request_id, rid, sizeof(rid)) != 0) {
+		eml_err_set_detail("response for another request");
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	}
+	if ((rc = eml_channel_open(c->ch, &env, &pt)) != EML_OK)
+		goto out;
+	if ((rc = eml_msg_unpack(&eml__v1__evidence_response__descriptor, pt.data, pt.len, pt.len,
+	    &m)) != EML_OK)
+		goto out;
+	r = (const Eml__V1__EvidenceResponse *)m;
+	if ((rc = evidence_check(c, r->evidence.data, r->evidence.len, nonce, sizeof(nonce),
+	    final != 0)) != EML_OK)
+		goto out;
+	copy = eml_alloc(r->evidence.len);
+	if (copy == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	EML_MEMCPY(copy, r->evidence.data, r->evidence.len);
+	*out = copy;
+	*len = r->evidence.len;
+	fatal = final != 0; /* the agent ended the session after answering */
+	rc = EML_OK;
+out:
+	if (fatal && c != NULL)
+		kill_session(c);
+	eml_msg_free(m);
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&pt); /* the artifact is public */
+	eml_buf_free_nowipe(&ct);
+	eml_sdk_note(c, rc);
+	return (int)rc;
+}
+
+EML_API void
+eml_client_evidence_free(uint8_t *p, size_t len)
+{
+	(void)len;
+	eml_free(p);
 }
 
 /* ---------------------------------------------------------------- close */
@@ -563,6 +741,7 @@ eml_client_close(struct eml_client *c)
 		eml_buf_free_nowipe(&ct);
 	}
 	kill_session(c);
+	eml_attest_root_free(c->root);
 	eml_buf_free_nowipe(&c->rx);
 	eml_buf_free_nowipe(&c->tx);
 	eml_free_wipe(c, sizeof(*c));

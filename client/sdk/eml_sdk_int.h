@@ -22,6 +22,7 @@ enum eml_sdk_state {
 };
 
 struct eml_channel;
+struct eml_attest_root;
 
 struct eml_client {
 	int fd;
@@ -32,6 +33,12 @@ struct eml_client {
 	struct eml_channel *ch;
 	struct eml_client_summary summary;
 	uint64_t requests;
+	/* What the evidence artifact must say (docs/EVIDENCE.md): every
+	 * exchange the agent answered, and the root the session verified
+	 * against. */
+	uint64_t exchanges;
+	uint8_t exchange_hash[32];
+	struct eml_attest_root *root;
 	struct eml_buf rx; /* raw frames (ciphertext) */
 	struct eml_buf tx;
 	char detail[256];

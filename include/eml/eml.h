@@ -190,6 +190,22 @@ EML_API int eml_client_infer(struct eml_client *c, const struct eml_client_model
     const struct eml_client_tensor *inputs, size_t n_inputs,
     struct eml_client_tensor **outs, size_t *n_outs);
 
+/*
+ * The signed evidence artifact of this session so far (docs/EVIDENCE.md):
+ * JSON, signed inside the enclave by a key its attestation document
+ * binds, verifiable offline by anyone with the trust root. With final
+ * nonzero the agent ends the session after answering (the handle can then
+ * only be closed). Before returning it the library verifies it (document
+ * chained to the policy's trust root at the document's time, key binding,
+ * signature, the policy's PCRs and digest) and checks that it describes
+ * this session as the client saw it (session id, transcript, request
+ * count, exchange hash, nonce). On success *out holds *len bytes owned by
+ * the caller (free with eml_client_evidence_free). Returns 0, an evidence
+ * code (36x), a session, protocol, crypto or I/O code.
+ */
+EML_API int eml_client_evidence(struct eml_client *c, int final, uint8_t **out, size_t *len);
+EML_API void eml_client_evidence_free(uint8_t *p, size_t len);
+
 /* Wipe and free tensors returned by the library; NULL is a no-op. */
 EML_API void eml_client_tensors_free(struct eml_client_tensor *t, size_t n);
 
