@@ -1,0 +1,50 @@
+/* Target: eml_evidence_parse (attestation/eml_evidence.c) and
+ * eml_json_canonicalize (common/eml_json.c) over an untrusted artifact.
+ * Invariants: no crash or leak; a parsed artifact has bounded counts;
+ * the canonical form of anything that parses parses again and is a fixed
+ * point of canonicalization. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attestation/eml_evidence.h"
+#include "eml_json.h"
+#include "eml_mem.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static struct eml_evidence ev;
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	if (eml_mem_init() != EML_OK)
+		abort();
+	return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct eml_buf a, b;
+
+	if (eml_evidence_parse(data, size, &ev) == EML_OK) {
+		if (ev.session.n_models > EML_EVIDENCE_MODELS_MAX ||
+		    ev.session.nonce_len > EML_EVIDENCE_NONCE_MAX || ev.doc_len > sizeof(ev.doc) ||
+		    ev.version != EML_EVIDENCE_VERSION)
+			abort();
+	}
+	eml_buf_init(&a, EML_EVIDENCE_MAX * 2);
+	eml_buf_init(&b, EML_EVIDENCE_MAX * 2);
+	if (eml_json_canonicalize(data, size, &a) == EML_OK) {
+		if (eml_json_canonicalize(a.data, a.len, &b) != EML_OK || a.len != b.len ||
+		    memcmp(a.data, b.data, a.len) != 0)
+			abort();
+	}
+	eml_buf_free_nowipe(&a);
+	eml_buf_free_nowipe(&b);
+	return 0;
+}
