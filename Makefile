@@ -210,11 +210,14 @@ $(LIBEML_A): $(LIBEML_OBJ)
 	@mkdir -p $(dir $@)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
-$(LIBEML_SO): $(LIBEML_OBJ)
+# The shared library takes the SDK objects whole and, from the room
+# archives, only the members they reach: no model writer, no signer.
+$(LIBEML_SO): $(SDK_OBJ) $(LIB_ATTEST) $(LIB_MODEL) $(LIB_COMMON)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) -shared -Wl,-soname,libeml.so.$(EML_SOVERSION) $(LDFLAGS_BASE) \
-		-o $@ $^ $(LDLIBS)
+		-o $@ $(SDK_OBJ) -Wl,--start-group $(LIB_ATTEST) $(LIB_MODEL) $(LIB_COMMON) \
+		-Wl,--end-group $(LDLIBS)
 
 $(BUILD)/lib/pkgconfig/eml.pc: scripts/eml.pc.in
 	@mkdir -p $(dir $@)

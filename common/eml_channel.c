@@ -303,7 +303,7 @@ eml_channel_server_new(struct eml_channel **out, const uint8_t *hello, size_t n,
 	if (rc != EML_OK)
 		goto out;
 	h = (Eml__V1__ClientHello *)pm;
-	rc = eml_client_hello_check(h);
+	rc = eml_msg_client_hello_check(h);
 	if (rc != EML_OK)
 		goto out;
 	rc = channel_alloc(ROLE_SERVER, &ch);

@@ -338,7 +338,7 @@ out:
 }
 
 eml_err
-eml_client_hello_check(const Eml__V1__ClientHello *m)
+eml_msg_client_hello_check(const Eml__V1__ClientHello *m)
 {
 	EML_ENSURE_REF(m);
 	if (m->nonce.len != EML_HELLO_NONCE_LEN) {
@@ -358,7 +358,7 @@ eml_client_hello_check(const Eml__V1__ClientHello *m)
 }
 
 eml_err
-eml_attestation_response_check(const Eml__V1__AttestationResponse *m)
+eml_msg_attestation_response_check(const Eml__V1__AttestationResponse *m)
 {
 	EML_ENSURE_REF(m);
 	if (m->attestation_document.len == 0) {
@@ -373,7 +373,7 @@ eml_attestation_response_check(const Eml__V1__AttestationResponse *m)
 }
 
 eml_err
-eml_blob_request_check(const Eml__V1__BlobRequest *m, size_t frame_max)
+eml_msg_blob_request_check(const Eml__V1__BlobRequest *m, size_t frame_max)
 {
 	uint64_t end;
 
@@ -396,7 +396,7 @@ eml_blob_request_check(const Eml__V1__BlobRequest *m, size_t frame_max)
 }
 
 eml_err
-eml_error_msg_check(const Eml__V1__Error *m)
+eml_msg_error_check(const Eml__V1__Error *m)
 {
 	EML_ENSURE_REF(m);
 	if (m->code == 0) {

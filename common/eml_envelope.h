@@ -120,9 +120,9 @@ eml_err eml_msg_pack(const ProtobufCMessage *msg, struct eml_buf *out) EML_MUST_
  * Field checks for the plain messages (docs/PROTOCOL.md §3). Each returns
  * EML_OK or EML_ERR_PROTO_FIELD with a detail naming the field.
  */
-eml_err eml_client_hello_check(const Eml__V1__ClientHello *m) EML_MUST_USE;
-eml_err eml_attestation_response_check(const Eml__V1__AttestationResponse *m) EML_MUST_USE;
-eml_err eml_blob_request_check(const Eml__V1__BlobRequest *m, size_t frame_max) EML_MUST_USE;
-eml_err eml_error_msg_check(const Eml__V1__Error *m) EML_MUST_USE;
+eml_err eml_msg_client_hello_check(const Eml__V1__ClientHello *m) EML_MUST_USE;
+eml_err eml_msg_attestation_response_check(const Eml__V1__AttestationResponse *m) EML_MUST_USE;
+eml_err eml_msg_blob_request_check(const Eml__V1__BlobRequest *m, size_t frame_max) EML_MUST_USE;
+eml_err eml_msg_error_check(const Eml__V1__Error *m) EML_MUST_USE;
 
 #endif

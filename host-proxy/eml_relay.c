@@ -366,7 +366,7 @@ serve_blob(struct conn *c, struct dir *d)
 		why = eml_msg_unpack(&eml__v1__blob_request__descriptor, env.body, env.body_len,
 		    env.body_len, &m);
 	if (why == EML_OK)
-		why = eml_blob_request_check((const Eml__V1__BlobRequest *)m, e->frame_max);
+		why = eml_msg_blob_request_check((const Eml__V1__BlobRequest *)m, e->frame_max);
 	if (why != EML_OK) {
 		rc = blob_refuse(c, d->h.request_id, why);
 		goto out;

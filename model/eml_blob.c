@@ -6,18 +6,7 @@
 
 #include "eml_buf.h"
 #include "eml_mem.h"
-
-/* XChaCha20-Poly1305 nonce: the blob's 16-byte random prefix, then the
- * chunk index as u64 big-endian. The key is fresh per blob, so a nonce can
- * never repeat under it; the prefix keeps that true even if a key were
- * ever reused by mistake. */
-#define NONCE_LEN crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-/* Additional data: the 48 header bytes, u64be index, u8 is-last. */
-#define AD_LEN (EML_BLOB_HEADER_LEN + 8 + 1)
-
-_Static_assert(NONCE_LEN == EML_BLOB_NONCE_PREFIX_LEN + 8, "nonce layout");
-_Static_assert(crypto_aead_xchacha20poly1305_ietf_ABYTES == EML_BLOB_TAG_LEN, "tag");
-_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == EML_BLOB_KEY_LEN, "key");
+#include "model/eml_blob_int.h"
 
 bool
 eml_blob_chunk_size_ok(uint64_t chunk_size)
@@ -52,21 +41,6 @@ eml_blob_file_size(uint64_t plaintext_length, uint32_t chunk_size, uint64_t *out
 	EML_ENSURE(!eml_add_overflow(total, (uint64_t)EML_BLOB_HEADER_LEN, &total), EML_ERR_OVERFLOW);
 	*out = total;
 	return EML_OK;
-}
-
-void
-eml_blob_header_write(const struct eml_blob_header *h, uint8_t out[EML_BLOB_HEADER_LEN])
-{
-	memset(out, 0, EML_BLOB_HEADER_LEN);
-	memcpy(out, EML_BLOB_MAGIC, 8); /* includes the NUL */
-	out[8] = (uint8_t)(h->version >> 8);
-	out[9] = (uint8_t)h->version;
-	out[10] = (uint8_t)(h->cipher >> 8);
-	out[11] = (uint8_t)h->cipher;
-	eml_store_u32be(out + 12, h->chunk_size);
-	eml_store_u64be(out + 16, h->chunk_count);
-	eml_store_u64be(out + 24, h->plaintext_length);
-	memcpy(out + 32, h->nonce_prefix, EML_BLOB_NONCE_PREFIX_LEN);
 }
 
 eml_err
@@ -112,9 +86,9 @@ eml_blob_header_parse(const uint8_t *p, size_t n, struct eml_blob_header *out)
 	return EML_OK;
 }
 
-static void
-chunk_nonce_ad(const uint8_t header[EML_BLOB_HEADER_LEN], uint64_t index, bool last,
-    uint8_t nonce[NONCE_LEN], uint8_t ad[AD_LEN])
+void
+eml_blob_chunk_nonce_ad(const uint8_t header[EML_BLOB_HEADER_LEN], uint64_t index, bool last,
+    uint8_t nonce[BLOB_NONCE_LEN], uint8_t ad[BLOB_AD_LEN])
 {
 	memcpy(nonce, header + 32, EML_BLOB_NONCE_PREFIX_LEN);
 	eml_store_u64be(nonce + EML_BLOB_NONCE_PREFIX_LEN, index);
@@ -126,8 +100,8 @@ chunk_nonce_ad(const uint8_t header[EML_BLOB_HEADER_LEN], uint64_t index, bool l
 /* The content id is SHA-256 of the file. OpenSSL's SHA-256 uses the CPU's
  * SHA extensions where present (about 8x libsodium's portable one here),
  * and hashing every byte is half the cost of sealing and opening. */
-static eml_err
-sha_init(EVP_MD_CTX **ctx)
+eml_err
+eml_blob_sha_init(EVP_MD_CTX **ctx)
 {
 	*ctx = EVP_MD_CTX_new();
 	EML_ENSURE(*ctx != NULL, EML_ERR_NOMEM);
@@ -135,15 +109,15 @@ sha_init(EVP_MD_CTX **ctx)
 	return EML_OK;
 }
 
-static eml_err
-sha_update(EVP_MD_CTX *ctx, const void *p, size_t n)
+eml_err
+eml_blob_sha_update(EVP_MD_CTX *ctx, const void *p, size_t n)
 {
 	EML_ENSURE(EVP_DigestUpdate(ctx, p, n) == 1, EML_ERR_CRYPTO);
 	return EML_OK;
 }
 
-static eml_err
-sha_final(EVP_MD_CTX *ctx, uint8_t out[EML_BLOB_ID_LEN])
+eml_err
+eml_blob_sha_final(EVP_MD_CTX *ctx, uint8_t out[EML_BLOB_ID_LEN])
 {
 	unsigned int len = 0;
 
@@ -160,8 +134,8 @@ sha_final(EVP_MD_CTX *ctx, uint8_t out[EML_BLOB_ID_LEN])
  * here). The ciphertext is exactly libsodium's
  * crypto_aead_xchacha20poly1305_ietf output (test_blob checks that).
  */
-static eml_err
-aead(bool enc, const uint8_t key[EML_BLOB_KEY_LEN], const uint8_t nonce[NONCE_LEN],
+eml_err
+eml_blob_aead(bool enc, const uint8_t key[EML_BLOB_KEY_LEN], const uint8_t nonce[BLOB_NONCE_LEN],
     const uint8_t *ad, size_t ad_len, const uint8_t *in, size_t n, uint8_t *out,
     uint8_t tag[EML_BLOB_TAG_LEN])
 {
@@ -199,158 +173,6 @@ out:
 	return rc;
 }
 
-/* ---------------------------------------------------------------- writer */
-
-struct eml_blob_writer {
-	uint8_t key[EML_BLOB_KEY_LEN];
-	uint8_t header[EML_BLOB_HEADER_LEN];
-	struct eml_blob_header h;
-	EVP_MD_CTX *sha;
-	eml_blob_write_fn fn;
-	void *ctx;
-	uint64_t put;   /* plaintext bytes accepted so far */
-	uint64_t index; /* next chunk to seal */
-	size_t fill;    /* bytes in chunk */
-	uint8_t *chunk; /* plaintext staging, in this same locked block */
-	uint8_t *ct;    /* ciphertext out (not secret), eml_alloc */
-};
-
-static eml_err
-emit(struct eml_blob_writer *w, const uint8_t *p, size_t n)
-{
-	EML_GUARD(w->fn(w->ctx, p, n));
-	EML_GUARD(sha_update(w->sha, p, n));
-	return EML_OK;
-}
-
-static eml_err
-seal_chunk(struct eml_blob_writer *w)
-{
-	uint8_t nonce[NONCE_LEN];
-	uint8_t ad[AD_LEN];
-	bool last = w->index + 1 == w->h.chunk_count;
-	size_t n = w->fill;
-
-	EML_ENSURE(w->index < w->h.chunk_count, EML_ERR_INTERNAL);
-	chunk_nonce_ad(w->header, w->index, last, nonce, ad);
-	EML_GUARD(aead(true, w->key, nonce, ad, sizeof(ad), w->chunk, n, w->ct, w->ct + n));
-	eml_wipe(w->chunk, n);
-	w->fill = 0;
-	w->index++;
-	EML_GUARD(emit(w, w->ct, n + EML_BLOB_TAG_LEN));
-	return EML_OK;
-}
-
-eml_err
-eml_blob_writer_new(const uint8_t key[EML_BLOB_KEY_LEN], uint32_t chunk_size,
-    uint64_t plaintext_length, eml_blob_write_fn fn, void *ctx, struct eml_blob_writer **out)
-{
-	eml_err rc = EML_ERR_INTERNAL;
-	struct eml_blob_writer *w = NULL;
-	uint64_t fsize;
-
-	if (key == NULL || fn == NULL || out == NULL)
-		EML_FAIL(rc, EML_ERR_NULL);
-	*out = NULL;
-	rc = eml_blob_file_size(plaintext_length, chunk_size, &fsize);
-	if (rc != EML_OK)
-		goto out;
-	w = eml_secure_alloc(sizeof(*w) + chunk_size);
-	if (w == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	w->chunk = (uint8_t *)(w + 1);
-	w->ct = eml_alloc((size_t)chunk_size + EML_BLOB_TAG_LEN);
-	if (w->ct == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	memcpy(w->key, key, EML_BLOB_KEY_LEN);
-	w->fn = fn;
-	w->ctx = ctx;
-	w->h.version = EML_BLOB_VERSION;
-	w->h.cipher = EML_BLOB_CIPHER_XCHACHA20POLY1305;
-	w->h.chunk_size = chunk_size;
-	w->h.plaintext_length = plaintext_length;
-	w->h.chunk_count = eml_blob_chunk_count(plaintext_length, chunk_size);
-	randombytes_buf(w->h.nonce_prefix, sizeof(w->h.nonce_prefix));
-	eml_blob_header_write(&w->h, w->header);
-	rc = sha_init(&w->sha);
-	if (rc != EML_OK)
-		goto out;
-	rc = emit(w, w->header, sizeof(w->header));
-	if (rc != EML_OK)
-		goto out;
-	*out = w;
-	w = NULL; /* transferred */
-	rc = EML_OK;
-out:
-	eml_blob_writer_free(w);
-	return rc;
-}
-
-static eml_err
-writer_take(struct eml_blob_writer *w, const uint8_t *p, size_t n)
-{
-	uint64_t end;
-
-	EML_ENSURE_REF(w);
-	EML_ENSURE(!eml_add_overflow(w->put, (uint64_t)n, &end), EML_ERR_OVERFLOW);
-	EML_ENSURE(end <= w->h.plaintext_length, EML_ERR_OVERFLOW);
-	while (n > 0) {
-		size_t room = w->h.chunk_size - w->fill;
-		size_t k = n < room ? n : room;
-
-		if (p != NULL) {
-			memcpy(w->chunk + w->fill, p, k);
-			p += k;
-		} else {
-			memset(w->chunk + w->fill, 0, k);
-		}
-		w->fill += k;
-		w->put += k;
-		n -= k;
-		/* A full chunk is sealed now unless it is the last one, which
-		 * waits for finish so the is-last flag is set on it. */
-		if (w->fill == w->h.chunk_size && w->index + 1 < w->h.chunk_count)
-			EML_GUARD(seal_chunk(w));
-	}
-	return EML_OK;
-}
-
-eml_err
-eml_blob_writer_put(struct eml_blob_writer *w, const void *p, size_t n)
-{
-	if (n == 0)
-		return EML_OK;
-	EML_ENSURE_REF(p);
-	return writer_take(w, p, n);
-}
-
-eml_err
-eml_blob_writer_pad(struct eml_blob_writer *w, size_t n)
-{
-	return writer_take(w, NULL, n);
-}
-
-eml_err
-eml_blob_writer_finish(struct eml_blob_writer *w, uint8_t content_id[EML_BLOB_ID_LEN])
-{
-	EML_ENSURE(w != NULL && content_id != NULL, EML_ERR_NULL);
-	EML_ENSURE(w->put == w->h.plaintext_length, EML_ERR_BLOB_MISMATCH);
-	EML_ENSURE(w->index + 1 == w->h.chunk_count, EML_ERR_INTERNAL);
-	EML_GUARD(seal_chunk(w));
-	EML_GUARD(sha_final(w->sha, content_id));
-	return EML_OK;
-}
-
-void
-eml_blob_writer_free(struct eml_blob_writer *w)
-{
-	if (w == NULL)
-		return;
-	eml_free(w->ct); /* ciphertext only */
-	EVP_MD_CTX_free(w->sha);
-	eml_secure_free(w); /* wipes key and staging chunk */
-}
-
 /* ---------------------------------------------------------------- reader */
 
 static eml_err
@@ -383,8 +205,8 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 	eml_err rc = EML_ERR_INTERNAL;
 	uint8_t header[EML_BLOB_HEADER_LEN];
 	uint8_t id[EML_BLOB_ID_LEN];
-	uint8_t nonce[NONCE_LEN];
-	uint8_t ad[AD_LEN];
+	uint8_t nonce[BLOB_NONCE_LEN];
+	uint8_t ad[BLOB_AD_LEN];
 	struct eml_blob_header h;
 	EVP_MD_CTX *sha = NULL;
 	uint8_t *ct = NULL;
@@ -419,9 +241,9 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 	ct = eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN);
 	if (ct == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	rc = sha_init(&sha);
+	rc = eml_blob_sha_init(&sha);
 	if (rc == EML_OK)
-		rc = sha_update(sha, header, sizeof(header));
+		rc = eml_blob_sha_update(sha, header, sizeof(header));
 	if (rc != EML_OK)
 		goto out;
 	off = EML_BLOB_HEADER_LEN;
@@ -434,13 +256,13 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 		rc = src->read(src->ctx, off, ct, clen);
 		if (rc != EML_OK)
 			goto out;
-		rc = sha_update(sha, ct, clen);
+		rc = eml_blob_sha_update(sha, ct, clen);
 		if (rc != EML_OK)
 			goto out;
-		chunk_nonce_ad(header, i, last, nonce, ad);
+		eml_blob_chunk_nonce_ad(header, i, last, nonce, ad);
 		/* Straight into the caller's locked memory (wiped below if
 		 * anything fails, this chunk included). */
-		if (aead(false, exp->key, nonce, ad, sizeof(ad), ct, plen, dst + pos, ct + plen) !=
+		if (eml_blob_aead(false, exp->key, nonce, ad, sizeof(ad), ct, plen, dst + pos, ct + plen) !=
 		    EML_OK) {
 			eml_err_set_detail("chunk %llu of %llu", (unsigned long long)i,
 			    (unsigned long long)h.chunk_count);
@@ -451,7 +273,7 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 	}
 	if (auth_failed)
 		EML_FAIL(rc, EML_ERR_BLOB_AUTH);
-	rc = sha_final(sha, id);
+	rc = eml_blob_sha_final(sha, id);
 	if (rc != EML_OK)
 		goto out;
 	if (sodium_memcmp(id, exp->content_id, sizeof(id)) != 0) {

@@ -269,7 +269,7 @@ handshake(struct eml_client *c, const char *policy_path)
 	    env.body_len, env.body_len, &m)) != EML_OK)
 		goto out;
 	ar = (const Eml__V1__AttestationResponse *)m;
-	if ((rc = eml_attestation_response_check(ar)) != EML_OK)
+	if ((rc = eml_msg_attestation_response_check(ar)) != EML_OK)
 		goto out;
 	/* DESIGN §3 step 5, fail closed: signature, chain to the named root
 	 * now, nonce, freshness, PCRs, policy digest. */

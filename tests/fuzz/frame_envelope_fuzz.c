@@ -79,16 +79,16 @@ check_body(const struct eml_envelope *env)
 		return;
 	switch (env->type) {
 	case EML_MSG_CLIENT_HELLO:
-		rc = eml_client_hello_check((const Eml__V1__ClientHello *)m);
+		rc = eml_msg_client_hello_check((const Eml__V1__ClientHello *)m);
 		break;
 	case EML_MSG_ATTESTATION_RESPONSE:
-		rc = eml_attestation_response_check((const Eml__V1__AttestationResponse *)m);
+		rc = eml_msg_attestation_response_check((const Eml__V1__AttestationResponse *)m);
 		break;
 	case EML_MSG_BLOB_REQUEST:
-		rc = eml_blob_request_check((const Eml__V1__BlobRequest *)m, FUZZ_FRAME_MAX);
+		rc = eml_msg_blob_request_check((const Eml__V1__BlobRequest *)m, FUZZ_FRAME_MAX);
 		break;
 	case EML_MSG_ERROR:
-		rc = eml_error_msg_check((const Eml__V1__Error *)m);
+		rc = eml_msg_error_check((const Eml__V1__Error *)m);
 		break;
 	default:
 		rc = EML_OK;

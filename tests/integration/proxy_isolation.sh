@@ -39,8 +39,7 @@ fi
 
 # 3. no channel, attestation, agent or engine code linked in
 linked=$(nm "$BIN" | awk '{print $3}' |
-	grep -E '^eml_(channel|attest_|agent_|engine|graph|kernel|split|topo|sealed|onnx)' |
-	grep -vE '^eml_agent_(pool|state)_' || true) # the proxy's own agent pool
+	grep -E '^eml_(channel|attest_|agent_|engine|graph|kernel|split|topo|sealed|onnx)' || true)
 if [ -n "$linked" ]; then
 	echo "FAIL: proxy_isolation: eml-proxy contains code from other rooms:"
 	echo "$linked" | head -20

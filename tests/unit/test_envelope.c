@@ -319,55 +319,55 @@ hello_and_friends_checks(void **state)
 	h.client_public_key.data = n32;
 	h.client_public_key.len = 32;
 	h.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
-	assert_eml_ok(eml_client_hello_check(&h));
+	assert_eml_ok(eml_msg_client_hello_check(&h));
 	h.nonce.data = n31;
 	h.nonce.len = 31;
-	assert_eml(eml_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_client_hello_check(&h), EML_ERR_PROTO_FIELD);
 	h.nonce.data = n33;
 	h.nonce.len = 33;
-	assert_eml(eml_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_client_hello_check(&h), EML_ERR_PROTO_FIELD);
 	h.nonce.data = n32;
 	h.nonce.len = 32;
 	h.client_public_key.len = 0;
-	assert_eml(eml_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_client_hello_check(&h), EML_ERR_PROTO_FIELD);
 	h.client_public_key.len = 32;
 	h.suite = EML__V1__SUITE__SUITE_UNSPECIFIED;
-	assert_eml(eml_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_client_hello_check(&h), EML_ERR_PROTO_FIELD);
 	h.suite = (Eml__V1__Suite)7;
-	assert_eml(eml_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_client_hello_check(&h), EML_ERR_PROTO_FIELD);
 
-	assert_eml(eml_attestation_response_check(&a), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_attestation_response_check(&a), EML_ERR_PROTO_FIELD);
 	a.attestation_document.data = n32;
 	a.attestation_document.len = 32;
-	assert_eml(eml_attestation_response_check(&a), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_attestation_response_check(&a), EML_ERR_PROTO_FIELD);
 	a.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
-	assert_eml_ok(eml_attestation_response_check(&a));
+	assert_eml_ok(eml_msg_attestation_response_check(&a));
 
 	br.content_id.data = n32;
 	br.content_id.len = 32;
 	br.offset = 0;
 	br.length = 4096;
-	assert_eml_ok(eml_blob_request_check(&br, FMAX));
+	assert_eml_ok(eml_msg_blob_request_check(&br, FMAX));
 	br.length = 0;
-	assert_eml(eml_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
 	br.length = FMAX;
-	assert_eml(eml_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
 	br.length = 10;
 	br.offset = UINT64_MAX - 5;
-	assert_eml(eml_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
 	br.offset = 0;
 	br.content_id.len = 31;
-	assert_eml(eml_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_blob_request_check(&br, FMAX), EML_ERR_PROTO_FIELD);
 
 	er.code = 0;
-	assert_eml(eml_error_msg_check(&er), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_error_check(&er), EML_ERR_PROTO_FIELD);
 	er.code = EML_ERR_PROTO_VERSION;
 	er.message = (char *)(uintptr_t)"unsupported version";
-	assert_eml_ok(eml_error_msg_check(&er));
+	assert_eml_ok(eml_msg_error_check(&er));
 	memset(longmsg, 'x', sizeof(longmsg) - 1);
 	longmsg[sizeof(longmsg) - 1] = '\0';
 	er.message = longmsg;
-	assert_eml(eml_error_msg_check(&er), EML_ERR_PROTO_FIELD);
+	assert_eml(eml_msg_error_check(&er), EML_ERR_PROTO_FIELD);
 }
 
 /* A sealed application message round-trips through eml_msg_pack/unpack. */

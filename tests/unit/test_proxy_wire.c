@@ -253,7 +253,7 @@ error_frame_decodes(void **state)
 		assert_eml_ok(eml_msg_unpack(&eml__v1__error__descriptor, env.body, env.body_len,
 		    4096, &m));
 		e = (Eml__V1__Error *)m;
-		assert_eml_ok(eml_error_msg_check(e));
+		assert_eml_ok(eml_msg_error_check(e));
 		if (k == 0) {
 			assert_memory_equal(env.request_id, rid, 16);
 			assert_int_equal(e->code, 701);
