@@ -157,7 +157,7 @@ ALL_OBJ := $(GEN_OBJ) $(COMMON_OBJ) $(ATTEST_OBJ) $(MODEL_OBJ) $(ENGINE_OBJ) \
 
 # ---------------------------------------------------------------- rules
 
-.PHONY: all test test-asan unit fuzz bench demo install clean lint help
+.PHONY: all test test-asan unit fuzz bench demo install clean lint help eif
 .SECONDARY:
 
 all: $(BIN_EML) $(BIN_AGENT) $(BIN_PROXY) $(LIBEML_A) $(LIBEML_SO) \
@@ -309,6 +309,49 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(TEST_LIBS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer -o $@ $< -Wl,--start-group \
 		$(TEST_LIBS) -Wl,--end-group $(LDLIBS)
+
+# ---------------------------------------------------------------- eif
+
+# make eif KERNEL=FILE [CMDLINE="..."] [NSM_KO=FILE] [AGENT_POLICY=FILE]
+#          [AGENT_PORT=5000] [AGENT=FILE]: the enclave image
+# $(BUILD)/eif/eml-agent.eif and its predicted PCRs in
+# $(BUILD)/eif/measurements.json (eif-build/make-eif.sh, docs/DEPLOY.md).
+EIF_OUT := $(BUILD)/eif
+# yes when every library the agent links has a static archive here
+# (Debian ships none for libcbor: then the agent goes in dynamically
+# linked, with its loader and libraries beside it; make-eif.sh says so).
+eif_static = $(shell for l in crypto protobuf-c cbor sodium cap-ng jansson; do \
+	f=$$($(CC) -print-file-name=lib$$l.a); [ -f "$$f" ] || { echo no; exit 0; }; \
+	done; echo yes)
+# Paths and build ids would make the bytes depend on the checkout: no
+# build id, and everything but the code stripped.
+EIF_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong $(WARN)
+
+.PHONY: eif
+eif: $(BIN_EML) $(EIF_OUT)/eml-init $(EIF_OUT)/eml-agent
+	@EML="$(BIN_EML)" OUT="$(EIF_OUT)" KERNEL="$(KERNEL)" CMDLINE="$(CMDLINE)" \
+		NSM_KO="$(NSM_KO)" AGENT_POLICY="$(AGENT_POLICY)" AGENT_PORT="$(AGENT_PORT)" \
+		AGENT="$(AGENT)" eif-build/make-eif.sh
+
+$(EIF_OUT)/eml-init: eif-build/init/eml_init.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@ (static)"
+	$(Q)$(CC) $(EIF_CFLAGS) -static -Wl,--build-id=none -o $@.tmp $<
+	$(Q)strip --strip-all -o $@ $@.tmp && rm -f $@.tmp
+
+$(EIF_OUT)/eml-agent: $(AGENT_OBJ) $(AGENT_LIBS)
+	@mkdir -p $(dir $@)
+	$(Q)if [ "$(eif_static)" = yes ]; then \
+		echo "  LD      $@ (static)"; \
+		$(CC) -static -pthread -Wl,--build-id=none -o $@.tmp \
+			$(filter %/main.o,$(AGENT_OBJ)) $(AGENT_LIBS) \
+			$$(pkg-config --static --libs $(PKGS)) -lm; \
+	else \
+		echo "  LD      $@ (dynamic: no static archive for every library)"; \
+		$(CC) $(LDFLAGS_BASE) -pie -Wl,--build-id=none -o $@.tmp \
+			$(filter %/main.o,$(AGENT_OBJ)) $(AGENT_LIBS) $(LDLIBS); \
+	fi
+	$(Q)strip --strip-all -o $@ $@.tmp && rm -f $@.tmp
 
 # ---------------------------------------------------------------- install
 

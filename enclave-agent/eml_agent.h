@@ -37,6 +37,11 @@ struct eml_agent_config {
 	struct eml_addr listen;
 	enum eml_agent_producer producer;
 	const char *sim_dir;       /* sim: directory of the simulator CA */
+	/* sim: JSON with the PCRs to report ({"Measurements": {"PCR0": hex,
+	 * ...}} as `eml image measure --json` writes, or {"PCR0": hex, ...}),
+	 * so a local run can stand in for a given enclave image. NULL: the
+	 * simulator's defaults. */
+	const char *sim_pcrs;
 	int threads;               /* engine threads per request (>= 1) */
 	unsigned max_sessions;     /* concurrent sessions (>= 1) */
 	size_t frame_max;          /* EML_FRAME_MAX_DEFAULT unless set */

@@ -9,7 +9,59 @@
 #include "eml_agent_int.h"
 #include "eml_log.h"
 
+#include <jansson.h>
 #include <sodium.h>
+
+#define SIM_PCRS_MAX 65536
+
+/* PCR0..15 from an image's measurements (eml_agent.h, sim_pcrs). Every
+ * key must be PCR<n> with 48 bytes of hex; keys other than PCRs are
+ * allowed only as nitro-cli's HashAlgorithm. */
+static eml_err
+load_sim_pcrs(const char *path, struct eml_attest_sim_config *cfg)
+{
+	json_error_t jerr;
+	json_t *root, *m;
+	const char *k;
+	json_t *v;
+	unsigned set = 0;
+	eml_err rc = EML_OK;
+
+	root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		eml_err_set_detail("--sim-pcrs %s: %s", path, jerr.text);
+		EML_BAIL(EML_ERR_CONFIG);
+	}
+	m = json_object_get(root, "Measurements");
+	if (m == NULL)
+		m = root;
+	if (!json_is_object(m)) {
+		eml_err_set_detail("--sim-pcrs %s: not an object", path);
+		EML_FAIL(rc, EML_ERR_CONFIG);
+	}
+	json_object_foreach(m, k, v) {
+		unsigned idx = 0;
+		char end = 0;
+
+		if (strcmp(k, "HashAlgorithm") == 0)
+			continue;
+		if (sscanf(k, "PCR%u%c", &idx, &end) != 1 || idx >= EML_ATTEST_SIM_PCRS ||
+		    !json_is_string(v) ||
+		    eml_hex_decode(cfg->pcr[idx], 48, json_string_value(v)) != EML_OK) {
+			eml_err_set_detail("--sim-pcrs %s: %s: want PCR0..PCR15 = 96 hex digits",
+			    path, k);
+			EML_FAIL(rc, EML_ERR_CONFIG);
+		}
+		set++;
+	}
+	if (set == 0) {
+		eml_err_set_detail("--sim-pcrs %s: no PCR", path);
+		EML_FAIL(rc, EML_ERR_CONFIG);
+	}
+out:
+	json_decref(root);
+	return rc;
+}
 
 /*
  * STYLE §32: inside an enclave the kernel RNG starts with little entropy;
@@ -55,10 +107,16 @@ eml_agent_attest_open(struct eml_agent *a)
 	EML_ENSURE(pthread_mutex_init(&a->attest_mu, NULL) == 0, EML_ERR_INTERNAL);
 	a->attest_ok = true;
 	switch (a->cfg.producer) {
-	case EML_AGENT_ATTEST_SIM:
-		EML_GUARD(eml_attest_sim_open(a->cfg.sim_dir, NULL, &sim));
+	case EML_AGENT_ATTEST_SIM: {
+		struct eml_attest_sim_config sc;
+
+		eml_attest_sim_config_default(&sc);
+		if (a->cfg.sim_pcrs != NULL)
+			EML_GUARD(load_sim_pcrs(a->cfg.sim_pcrs, &sc));
+		EML_GUARD(eml_attest_sim_open(a->cfg.sim_dir, &sc, &sim));
 		eml_attest_sim_producer(sim, &a->producer);
 		break;
+	}
 	case EML_AGENT_ATTEST_NSM:
 		EML_GUARD(eml_nsm_open(NULL, &nsm));
 		eml_nsm_producer(nsm, &a->producer);
@@ -69,7 +127,8 @@ eml_agent_attest_open(struct eml_agent *a)
 	}
 	EML_LOG_INFO("agent.attest", NULL, EML_F_STR("producer", a->producer.name),
 	    EML_F_BOOL("sim_ephemeral_root",
-		a->cfg.producer == EML_AGENT_ATTEST_SIM && a->cfg.sim_dir == NULL));
+		a->cfg.producer == EML_AGENT_ATTEST_SIM && a->cfg.sim_dir == NULL),
+	    EML_F_BOOL("sim_image_pcrs", a->cfg.sim_pcrs != NULL));
 	return EML_OK;
 }
 

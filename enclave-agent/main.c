@@ -2,7 +2,8 @@
  * eml-agent: the enclave side (DESIGN §3, §9).
  *
  *   eml-agent --listen vsock:CID:PORT|unix:PATH --attest nsm|sim
- *             [--sim-dir DIR] [--policy FILE] [--threads N] [--max-sessions N]
+ *             [--sim-dir DIR] [--sim-pcrs FILE] [--policy FILE] [--threads N]
+ *             [--max-sessions N]
  *   eml-agent --policy-digest [--policy FILE]
  *             print the digest this agent would put in user_data, and exit
  *
@@ -35,7 +36,8 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: eml-agent --listen vsock:CID:PORT|unix:PATH --attest nsm|sim\n"
-		   "                 [--sim-dir DIR] [--policy FILE] [--threads N]\n"
+		   "                 [--sim-dir DIR] [--sim-pcrs MEASUREMENTS.json] [--policy FILE]\n"
+		   "                 [--threads N]\n"
 		   "                 [--max-sessions N] [--idle-timeout MS] [--host-timeout MS]\n"
 		   "                 [--sim-evidence-clock-offset SECONDS]\n"
 		   "       eml-agent --policy-digest [--policy FILE]\n");
@@ -85,6 +87,8 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 			}
 		} else if (strcmp(o, "--sim-dir") == 0) {
 			cfg->sim_dir = v;
+		} else if (strcmp(o, "--sim-pcrs") == 0) {
+			cfg->sim_pcrs = v;
 		} else if (strcmp(o, "--policy") == 0) {
 			*policy = v;
 		} else if (strcmp(o, "--threads") == 0 && eml_num_u64(v, 1, 256, &n) == EML_OK) {
@@ -117,6 +121,11 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 	}
 	/* A simulator on a throwaway in-memory root is useless to clients:
 	 * they can only trust a root they were given. */
+	if (cfg->sim_pcrs != NULL && cfg->producer != EML_AGENT_ATTEST_SIM) {
+		fprintf(stderr, "eml-agent: --sim-pcrs goes with --attest sim (the NSM reports "
+				"the real PCRs)\n");
+		return -1;
+	}
 	if (!*digest_only && cfg->producer == EML_AGENT_ATTEST_SIM && cfg->sim_dir == NULL) {
 		fprintf(stderr, "eml-agent: --attest sim needs --sim-dir DIR "
 				"(make one with: eml attest sim-init DIR)\n");

@@ -31,7 +31,9 @@
 #include "eif-build/eml_cpio.h"
 #include "eif-build/eml_eif.h"
 #include "eml_buf.h"
+#include "eml_file.h"
 #include "eml_mem.h"
+#include "eml_num.h"
 
 #define MAX_RAMDISKS 8
 #define MAX_ENTRIES 64
@@ -53,31 +55,12 @@ usage(void)
 	return 2;
 }
 
+/* A whole file into a fresh buffer (eml_file.h does the bounded read). */
 static eml_err
 slurp(const char *path, size_t max, struct eml_buf *out)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t chunk[65536];
-	size_t n;
-	eml_err rc = EML_OK;
-
 	eml_buf_init(out, max);
-	if (f == NULL) {
-		eml_err_set_detail("%s: %s", path, strerror(errno));
-		EML_BAIL(EML_ERR_FILE);
-	}
-	while (rc == EML_OK && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		rc = eml_buf_append(out, chunk, n);
-	if (rc == EML_OK && ferror(f))
-		rc = EML_ERR_FILE;
-	(void)fclose(f);
-	if (rc != EML_OK) {
-		eml_err_set_detail("%s: %s", path,
-		    rc == EML_ERR_PROTO_TOO_LARGE ? "larger than allowed" : "read error");
-		eml_buf_free_nowipe(out);
-		EML_BAIL(rc == EML_ERR_PROTO_TOO_LARGE ? EML_ERR_FILE : rc);
-	}
-	return EML_OK;
+	return eml_file_read_buf(path, max, 0, out);
 }
 
 static json_t *
@@ -369,18 +352,14 @@ static int
 build_time(const char *arg, char *dst, size_t n)
 {
 	const char *s = arg != NULL ? arg : getenv("SOURCE_DATE_EPOCH");
-	char *end = NULL;
-	long long v = 0;
+	uint64_t v = 0;
 	time_t t;
 	struct tm tm;
 
-	if (s != NULL) {
-		errno = 0;
-		v = strtoll(s, &end, 10);
-		if (errno != 0 || end == s || *end != '\0' || v < 0 || v > 253402300799LL) {
-			fprintf(stderr, "eml image build: build time must be epoch seconds: %s\n", s);
-			return -1;
-		}
+	/* Up to 9999-12-31T23:59:59Z. */
+	if (s != NULL && eml_num_u64(s, 0, 253402300799ull, &v) != EML_OK) {
+		fprintf(stderr, "eml image build: build time must be epoch seconds: %s\n", s);
+		return -1;
 	}
 	t = (time_t)v;
 	if (gmtime_r(&t, &tm) == NULL || strftime(dst, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
@@ -426,13 +405,13 @@ sign_image(const char *cert, const char *key, const uint8_t pcr0[EML_EIF_PCR_LEN
 	uint8_t pcr8[EML_EIF_PCR_LEN];
 	eml_err rc;
 
-	eml_buf_init(&keypem, PEM_MAX);
+	eml_buf_init_secure(&keypem, PEM_MAX);
 	eml_buf_init(&payload, 4096);
 	eml_buf_init(&cose, EML_EIF_SIGNATURE_MAX);
 	eml_buf_init(sect, EML_EIF_SIGNATURE_MAX);
 	EML_GUARD(slurp(cert, PEM_MAX, &pem));
 	if ((rc = eml_eif_pcr8_from_pem(pem.data, pem.len, pcr8)) != EML_OK ||
-	    (rc = slurp(key, PEM_MAX, &keypem)) != EML_OK ||
+	    (rc = eml_file_read_buf(key, PEM_MAX, EML_FILE_SECRET, &keypem)) != EML_OK ||
 	    (rc = eml_eif_pcr_payload(0, pcr0, &payload)) != EML_OK ||
 	    (rc = eml_eif_cose_sign(keypem.data, keypem.len, payload.data, payload.len, &cose)) !=
 		EML_OK)
@@ -617,7 +596,7 @@ cmd_policy(int argc, char **argv)
 	struct eml_buf pem;
 	struct eml_attest_root *root = NULL;
 	uint8_t digest[32];
-	long max_age = 300;
+	uint64_t max_age = 300;
 	json_t *o, *pcrs;
 	eml_err rc;
 
@@ -628,15 +607,9 @@ cmd_policy(int argc, char **argv)
 				"(eml-agent --policy-digest prints it)\n");
 		return usage();
 	}
-	if (a.max_age != NULL) {
-		char *end = NULL;
-		errno = 0;
-		max_age = strtol(a.max_age, &end, 10);
-		if (errno != 0 || end == a.max_age || *end != '\0' || max_age < 1 ||
-		    max_age > 86400) {
-			fprintf(stderr, "eml image policy: --max-age: 1..86400 seconds\n");
-			return usage();
-		}
+	if (a.max_age != NULL && eml_num_u64(a.max_age, 1, 86400, &max_age) != EML_OK) {
+		fprintf(stderr, "eml image policy: --max-age: 1..86400 seconds\n");
+		return usage();
 	}
 	if ((rc = slurp(a.root, 8191, &pem)) != EML_OK)
 		return eml_cli_fail(a.root, rc);
@@ -662,7 +635,7 @@ cmd_policy(int argc, char **argv)
 	json_object_set_new(o, "pcrs", pcrs);
 	/* Inline, so the policy means the same wherever it is copied. */
 	json_object_set_new(o, "trust_root_pem", json_stringn((const char *)pem.data, pem.len));
-	json_object_set_new(o, "max_age_seconds", json_integer(max_age));
+	json_object_set_new(o, "max_age_seconds", json_integer((json_int_t)max_age));
 	if (a.digest != NULL)
 		json_object_set_new(o, "policy_digest", hex_json(digest, sizeof(digest)));
 	json_object_set_new(o, "allow_debug", json_false());
