@@ -313,7 +313,7 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(TEST_LIBS)
 # ---------------------------------------------------------------- eif
 
 # make eif KERNEL=FILE [CMDLINE="..."] [NSM_KO=FILE] [AGENT_POLICY=FILE]
-#          [AGENT_PORT=5000] [AGENT=FILE]: the enclave image
+#          [AGENT_PORT=5000] [AGENT_ARGS="..."] [AGENT=FILE]: the enclave image
 # $(BUILD)/eif/eml-agent.eif and its predicted PCRs in
 # $(BUILD)/eif/measurements.json (eif-build/make-eif.sh, docs/DEPLOY.md).
 EIF_OUT := $(BUILD)/eif
@@ -331,7 +331,7 @@ EIF_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-s
 eif: $(BIN_EML) $(EIF_OUT)/eml-init $(EIF_OUT)/eml-agent
 	@EML="$(BIN_EML)" OUT="$(EIF_OUT)" KERNEL="$(KERNEL)" CMDLINE="$(CMDLINE)" \
 		NSM_KO="$(NSM_KO)" AGENT_POLICY="$(AGENT_POLICY)" AGENT_PORT="$(AGENT_PORT)" \
-		AGENT="$(AGENT)" eif-build/make-eif.sh
+		$(if $(AGENT_ARGS),AGENT_ARGS="$(AGENT_ARGS)") AGENT="$(AGENT)" eif-build/make-eif.sh
 
 $(EIF_OUT)/eml-init: eif-build/init/eml_init.c
 	@mkdir -p $(dir $@)

@@ -12,6 +12,9 @@
 #   AGENT_POLICY  optional: the agent policy baked into the image (its
 #                 digest goes into every attestation's user_data)
 #   AGENT_PORT    vsock port the agent listens on (default 5000)
+#   AGENT_ARGS    more agent options, space-separated (default
+#                 "--threads 2 --max-sessions 16": sized for the 2 vCPUs and
+#                 1-2 GiB of a small enclave; measured in PCR2 like the rest)
 #   AGENT         the agent binary (default $OUT/eml-agent, made by make)
 #   ARCH          x86_64 (default) or aarch64
 #   SOURCE_DATE_EPOCH  the metadata's BuildTime (default 0); nothing else
@@ -56,6 +59,7 @@ mkdir -p "$stage"
 {
 	printf '/eml-agent\n--listen\nvsock:4294967295:%s\n--attest\nnsm\n' "$AGENT_PORT"
 	if [ -n "${AGENT_POLICY:-}" ]; then printf -- '--policy\n/etc/eml/agent-policy.json\n'; fi
+	for arg in ${AGENT_ARGS-"--threads 2 --max-sessions 16"}; do printf '%s\n' "$arg"; done
 } >"$stage/agent.cmd"
 printf 'PATH=/\nEML_LOG_LEVEL=info\n' >"$stage/agent.env"
 

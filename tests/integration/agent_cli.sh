@@ -49,7 +49,11 @@ fi
 "$A" --listen "unix:$T/a.sock" --attest sim --sim-dir "$T/sim" --policy "$T/p1.json" \
 	2>"$T/agent.log" &
 pid=$!
-for _ in $(seq 1 100); do [ -S "$T/a.sock" ] && break; sleep 0.05; done
+# The socket appears before the ready line is logged: wait for both.
+for _ in $(seq 1 100); do
+	[ -S "$T/a.sock" ] && grep -q '"event":"agent.ready"' "$T/agent.log" && break
+	sleep 0.05
+done
 if [ -S "$T/a.sock" ] && grep -q '"event":"agent.ready"' "$T/agent.log" &&
 	grep -q '"assembly":"session"' "$T/agent.log"; then
 	pass "starts on a Unix socket and logs its settings"

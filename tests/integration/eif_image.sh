@@ -18,6 +18,7 @@
 #   6 the same client refuses the image built from the one-byte-different
 #     agent: exit 1, PCR mismatch, no output written
 #   7 `make eif` twice (default build only): identical bytes
+#  5b eml-agent --sim-pcrs refuses malformed PCRs and --attest nsm
 #   8 vsock: agent on vsock:ANY, proxy to vsock:1 (skips, saying so, where
 #     the kernel has no vsock loopback)
 set -u
@@ -148,6 +149,22 @@ same_outputs() { # REFDIR OUTDIR
 	done
 	[ $n -gt 0 ]
 }
+
+# --sim-pcrs refuses what is not an image's PCRs, and goes with sim only.
+printf '{"Measurements":{"PCR0":"00"}}' >"$W/bad-pcrs.json"
+"$EML_AGENT" --listen "unix:$W/x.sock" --attest sim --sim-dir "$W/sim" \
+	--sim-pcrs "$W/bad-pcrs.json" >"$W/bad-pcrs.out" 2>&1
+rc1=$?
+"$EML_AGENT" --listen "unix:$W/x.sock" --attest nsm --sim-pcrs "$W/a1/measurements.json" \
+	>"$W/nsm-pcrs.out" 2>&1
+rc2=$?
+if [ $rc1 -eq 2 ] && grep -q 'PCR0: want PCR0..PCR15' "$W/bad-pcrs.out" && [ $rc2 -eq 2 ] &&
+	grep -q 'goes with --attest sim' "$W/nsm-pcrs.out"; then
+	e2e_pass "eml-agent --sim-pcrs: a short PCR refused (exit 2), and refused with --attest nsm"
+else
+	cat "$W/bad-pcrs.out" "$W/nsm-pcrs.out"
+	e2e_fail "--sim-pcrs checks (exit $rc1, $rc2)"
+fi
 
 serve imageA "$W/a1/measurements.json" || { echo "FAIL: eif: agent/proxy A"; exit 1; }
 if infer "$W/outA" >"$W/inferA.out" 2>&1 && grep -q '^attestation: verified' "$W/inferA.out" &&
