@@ -5,20 +5,94 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /*
- * Secure blocks carry a small header in front of the user pointer so that
- * eml_secure_free knows the size to wipe and report to the observer.
- * sodium_malloc puts the region right before a guard page; the total is
- * rounded up to 64 bytes so the user pointer is 64-byte aligned, which
- * means an overrun of less than 64 bytes past the end may not fault.
+ * Secure blocks carry a 64-byte header in front of the user pointer, so
+ * the user pointer is 64-byte aligned for SIMD and eml_secure_free can
+ * tell from the magic in the header's last word where the block came
+ * from:
+ *
+ * - SECURE_MAGIC: a block of its own from sodium_malloc (a guard page on
+ *   each side, three mappings). Used when the calling thread has no
+ *   arena: start-up material, the client and the proxy.
+ * - ARENA_MAGIC: a block inside a session arena (below). The size is
+ *   rounded up to 64 bytes, so an overrun of less than 64 bytes past the
+ *   end may not fault, and an overrun inside an arena lands in the
+ *   neighbouring block, not on a guard page.
  */
 struct secure_hdr {
 	size_t size;
-	uint64_t magic;
-	uint8_t pad[48]; /* keeps the user pointer 64-byte aligned for SIMD */
+	uint8_t pad[48];
+	uint64_t magic; /* last word, same place in both kinds of header */
 };
 #define SECURE_MAGIC 0x656d6c7365637572ULL /* "emlsecur" */
+#define ARENA_MAGIC 0x656d6c6172656e61ULL  /* "emlarena" */
+#define FREE_MAGIC 0x656d6c6672656521ULL   /* "emlfree!" */
+
+/*
+ * Session arenas. A session's secrets live in a few large reservations
+ * (segments) instead of one mapping per allocation: each segment is one
+ * anonymous mapping of PROT_NONE with a guard page at each end, made
+ * readable and writable, locked and excluded from core dumps from the
+ * bottom up as it fills ("committed"). The kernel merges the committed
+ * pages into one mapping, so a segment costs three: the low guard, the
+ * committed part, and the reserved rest with the high guard. Segments
+ * double in size when one is full.
+ *
+ * Inside a segment, blocks are laid out end to end from the bottom up to
+ * top; each starts with a header (size, size of the block below it,
+ * user size). A freed block is wiped, merged with free neighbours, and
+ * either given back to top or kept on the arena's free list, from which
+ * later allocations take the best fit. Destroying the arena wipes every
+ * committed byte, unlocks and unmaps.
+ */
+struct arena_seg;
+
+struct arena_blk {
+	size_t size;      /* whole block, header included; multiple of 64 */
+	size_t prev_size; /* size of the block below, 0 for the first */
+	size_t n;         /* user bytes asked for (0 when free) */
+	struct arena_seg *seg;
+	struct arena_blk *fnext, *fprev; /* free list, when free */
+	uint64_t pad;
+	uint64_t magic; /* ARENA_MAGIC in use, FREE_MAGIC free */
+};
+
+struct arena_seg {
+	struct arena_seg *next;
+	struct eml_arena *arena;
+	uint8_t *map;     /* whole mapping, guards included */
+	size_t map_len;
+	uint8_t *base;    /* first usable byte (after the low guard) */
+	size_t reserve;   /* usable bytes */
+	size_t committed; /* bytes from base that are read-write */
+	size_t top;       /* end of the last block */
+	size_t last_size; /* size of the block that ends at top (0: none) */
+};
+
+struct eml_arena {
+	pthread_mutex_t mu;
+	struct arena_seg *segs;
+	struct arena_blk *free_list;
+	size_t limit;     /* committed bytes allowed over all segments; 0: none */
+	size_t committed; /* over all segments */
+	size_t in_use;    /* bytes in live blocks, headers included */
+	size_t peak;
+	size_t first_reserve;
+	unsigned nsegs;
+	bool locked;      /* every commit so far was locked */
+};
+
+_Static_assert(sizeof(struct secure_hdr) == 64, "secure header is 64 bytes");
+_Static_assert(sizeof(struct arena_blk) == 64, "arena header is 64 bytes");
+
+#define ARENA_MIN_RESERVE ((size_t)256 << 20)
+#define ARENA_COMMIT_STEP ((size_t)1 << 20)
+
+static _Thread_local struct eml_arena *tl_arena;
+static size_t page_size;
 
 static atomic_long fail_countdown;
 static eml_wipe_observer wipe_observer;
@@ -127,6 +201,332 @@ eml_strdup(const char *s)
 	return d;
 }
 
+/* ---------------------------------------------------------------- arenas */
+
+static size_t
+pagesz(void)
+{
+	if (page_size == 0) {
+		long p = sysconf(_SC_PAGESIZE);
+
+		page_size = p > 0 ? (size_t)p : 4096;
+	}
+	return page_size;
+}
+
+static size_t
+round_up(size_t n, size_t to)
+{
+	return (n + to - 1) & ~(to - 1);
+}
+
+static struct arena_seg *
+seg_new(struct eml_arena *a, size_t reserve)
+{
+	struct arena_seg *g;
+	size_t pg = pagesz(), len;
+	void *m;
+
+	reserve = round_up(reserve, pg);
+	if (eml_add_overflow(reserve, 2 * pg, &len))
+		return NULL;
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return NULL;
+	/* PROT_NONE and MAP_NORESERVE: address space only, no commit
+	 * charge and no memory until pages are committed. */
+	m = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (m == MAP_FAILED) {
+		free(g);
+		return NULL;
+	}
+#ifdef MADV_DONTDUMP
+	(void)madvise(m, len, MADV_DONTDUMP);
+#endif
+	g->arena = a;
+	g->map = m;
+	g->map_len = len;
+	g->base = g->map + pg;
+	g->reserve = reserve;
+	g->next = a->segs;
+	a->segs = g;
+	a->nsegs++;
+	return g;
+}
+
+/* Make [base, base + want) read-write and locked. */
+static bool
+seg_commit(struct eml_arena *a, struct arena_seg *g, size_t want)
+{
+	size_t grow, target;
+
+	if (want <= g->committed)
+		return true;
+	/* Grow by at least a step or a quarter of what is there, so a session
+	 * that fills its arena little by little commits a few times only. */
+	target = g->committed + (g->committed / 4 > ARENA_COMMIT_STEP ? g->committed / 4 :
+	    ARENA_COMMIT_STEP);
+	if (target < want)
+		target = want;
+	target = round_up(target, pagesz());
+	if (target > g->reserve)
+		target = round_up(want, pagesz());
+	if (target > g->reserve)
+		return false;
+	grow = target - g->committed;
+	if (a->limit != 0 && (grow > a->limit || a->committed > a->limit - grow))
+		return false;
+	if (mprotect(g->base + g->committed, grow, PROT_READ | PROT_WRITE) != 0)
+		return false;
+	if (mlock(g->base + g->committed, grow) != 0)
+		a->locked = false;
+	g->committed = target;
+	a->committed += grow;
+	return true;
+}
+
+static void
+free_unlink(struct eml_arena *a, struct arena_blk *b)
+{
+	if (b->fprev != NULL)
+		b->fprev->fnext = b->fnext;
+	else
+		a->free_list = b->fnext;
+	if (b->fnext != NULL)
+		b->fnext->fprev = b->fprev;
+	b->fnext = b->fprev = NULL;
+}
+
+static void
+free_link(struct eml_arena *a, struct arena_blk *b)
+{
+	b->fprev = NULL;
+	b->fnext = a->free_list;
+	if (a->free_list != NULL)
+		a->free_list->fprev = b;
+	a->free_list = b;
+}
+
+static struct arena_blk *
+blk_next(struct arena_blk *b)
+{
+	uint8_t *p = (uint8_t *)b + b->size;
+
+	return p < b->seg->base + b->seg->top ? (struct arena_blk *)p : NULL;
+}
+
+/* A block of exactly size bytes at b (free or fresh), splitting off the
+ * rest as a free block when it is worth keeping. */
+static void
+blk_take(struct eml_arena *a, struct arena_blk *b, size_t size)
+{
+	if (b->size - size >= 2 * sizeof(struct arena_blk)) {
+		struct arena_blk *r = (struct arena_blk *)((uint8_t *)b + size);
+		struct arena_blk *nx;
+
+		r->size = b->size - size;
+		r->prev_size = size;
+		r->n = 0;
+		r->seg = b->seg;
+		r->magic = FREE_MAGIC;
+		b->size = size;
+		if ((nx = blk_next(r)) != NULL)
+			nx->prev_size = r->size;
+		free_link(a, r);
+	}
+	b->magic = ARENA_MAGIC;
+}
+
+static struct arena_blk *
+arena_get(struct eml_arena *a, size_t size)
+{
+	struct arena_blk *best = NULL, *b;
+	struct arena_seg *g;
+	size_t reserve;
+
+	for (b = a->free_list; b != NULL; b = b->fnext)
+		if (b->size >= size && (best == NULL || b->size < best->size))
+			best = b;
+	if (best != NULL) {
+		free_unlink(a, best);
+		blk_take(a, best, size);
+		return best;
+	}
+	for (g = a->segs; g != NULL; g = g->next)
+		if (g->reserve - g->top >= size && seg_commit(a, g, g->top + size))
+			break;
+	if (g == NULL) {
+		/* past the limit: no new segment either */
+		if (a->limit != 0 && (size > a->limit || a->committed > a->limit - size))
+			return NULL;
+		reserve = a->segs == NULL ? a->first_reserve : a->segs->reserve * 2;
+		if (reserve < size)
+			reserve = size;
+		if ((g = seg_new(a, reserve)) == NULL || !seg_commit(a, g, size))
+			return NULL;
+	}
+	b = (struct arena_blk *)(g->base + g->top);
+	b->size = size;
+	b->prev_size = g->last_size;
+	b->seg = g;
+	g->top += size;
+	g->last_size = size;
+	b->magic = ARENA_MAGIC;
+	return b;
+}
+
+static void
+arena_put(struct eml_arena *a, struct arena_blk *b)
+{
+	struct arena_seg *g = b->seg;
+	struct arena_blk *nx, *pv;
+
+	a->in_use -= b->size;
+	b->n = 0;
+	b->magic = FREE_MAGIC;
+	if ((nx = blk_next(b)) != NULL && nx->magic == FREE_MAGIC) {
+		free_unlink(a, nx);
+		b->size += nx->size;
+		nx->magic = 0;
+	}
+	if (b->prev_size != 0) {
+		pv = (struct arena_blk *)((uint8_t *)b - b->prev_size);
+		if (pv->magic == FREE_MAGIC) {
+			free_unlink(a, pv);
+			pv->size += b->size;
+			b->magic = 0;
+			b = pv;
+		}
+	}
+	if ((uint8_t *)b + b->size == g->base + g->top) {
+		/* back to the bump; the block below is live (free ones merged) */
+		g->top = (size_t)((uint8_t *)b - g->base);
+		g->last_size = b->prev_size;
+		b->magic = 0;
+		return;
+	}
+	if ((nx = blk_next(b)) != NULL)
+		nx->prev_size = b->size;
+	free_link(a, b);
+}
+
+eml_err
+eml_arena_new(size_t limit, struct eml_arena **out)
+{
+	struct eml_arena *a;
+
+	EML_ENSURE_REF(out);
+	*out = NULL;
+	EML_GUARD(eml_mem_init());
+	if (injected_failure())
+		return EML_ERR_NOMEM;
+	a = calloc(1, sizeof(*a));
+	EML_ENSURE(a != NULL, EML_ERR_NOMEM);
+	if (pthread_mutex_init(&a->mu, NULL) != 0) {
+		free(a);
+		return EML_ERR_INTERNAL;
+	}
+	a->limit = limit;
+	a->locked = true;
+	a->first_reserve = ARENA_MIN_RESERVE;
+	if (limit != 0 && limit < a->first_reserve)
+		a->first_reserve = round_up(limit, pagesz());
+	*out = a;
+	return EML_OK;
+}
+
+void
+eml_arena_free(struct eml_arena *a)
+{
+	struct arena_seg *g, *nx;
+
+	if (a == NULL)
+		return;
+	if (tl_arena == a)
+		tl_arena = NULL;
+	for (g = a->segs; g != NULL; g = nx) {
+		nx = g->next;
+		/* Whatever is left (a block nobody freed, headers, free
+		 * blocks) is wiped with the rest. */
+		if (g->committed != 0) {
+			sodium_memzero(g->base, g->committed);
+			(void)munlock(g->base, g->committed);
+		}
+		(void)munmap(g->map, g->map_len);
+		free(g);
+	}
+	pthread_mutex_destroy(&a->mu);
+	sodium_memzero(a, sizeof(*a));
+	free(a);
+}
+
+struct eml_arena *
+eml_arena_use(struct eml_arena *a)
+{
+	struct eml_arena *prev = tl_arena;
+
+	tl_arena = a;
+	return prev;
+}
+
+void
+eml_arena_stats(struct eml_arena *a, struct eml_arena_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mu);
+	st->segments = a->nsegs;
+	st->committed = a->committed;
+	st->in_use = a->in_use;
+	st->peak = a->peak;
+	st->locked = a->locked;
+	pthread_mutex_unlock(&a->mu);
+}
+
+size_t
+eml_arena_mappings_max(void)
+{
+	/* per segment: low guard, committed part, reserved rest with the high
+	 * guard; the segments double from 256 MiB, so eight of them reach
+	 * 64 GiB. */
+	return 3 * 8;
+}
+
+size_t
+eml_arena_reserve_first(void)
+{
+	return ARENA_MIN_RESERVE + 2 * pagesz();
+}
+
+static void *
+arena_alloc(struct eml_arena *a, size_t n)
+{
+	struct arena_blk *b;
+	size_t size;
+
+	if (eml_add_overflow(n == 0 ? 1 : n, sizeof(*b) + 63, &size))
+		return NULL;
+	size &= ~(size_t)63;
+	pthread_mutex_lock(&a->mu);
+	b = arena_get(a, size);
+	if (b != NULL) {
+		b->n = n;
+		a->in_use += b->size;
+		if (a->in_use > a->peak)
+			a->peak = a->in_use;
+	}
+	atomic_store(&last_locked, a->locked);
+	pthread_mutex_unlock(&a->mu);
+	if (b == NULL)
+		return NULL;
+	/* start from zero like calloc (a reused block held headers) */
+	sodium_memzero(b + 1, b->size - sizeof(*b));
+	return b + 1;
+}
+
+/* ---------------------------------------------------------------- secure */
+
 void *
 eml_secure_alloc(size_t n)
 {
@@ -140,6 +540,8 @@ eml_secure_alloc(size_t n)
 	total &= ~(size_t)63;
 	if (injected_failure())
 		return NULL;
+	if (tl_arena != NULL)
+		return arena_alloc(tl_arena, n);
 	h = sodium_malloc(total);
 	if (h == NULL)
 		return NULL;
@@ -162,8 +564,21 @@ eml_secure_free(void *p)
 	if (p == NULL)
 		return;
 	h = (struct secure_hdr *)p - 1;
+	if (h->magic == ARENA_MAGIC) {
+		struct arena_blk *b = (struct arena_blk *)p - 1;
+		struct eml_arena *a = b->seg->arena;
+
+		n = b->n;
+		sodium_memzero(p, n);
+		if (wipe_observer != NULL)
+			wipe_observer(p, n, wipe_observer_arg);
+		pthread_mutex_lock(&a->mu);
+		arena_put(a, b);
+		pthread_mutex_unlock(&a->mu);
+		return;
+	}
 	if (h->magic != SECURE_MAGIC)
-		abort(); /* heap corruption or a foreign pointer: do not go on */
+		abort(); /* heap corruption, a double free or a foreign pointer */
 	n = h->size;
 	sodium_memzero(p, n);
 	if (wipe_observer != NULL)

@@ -3,9 +3,11 @@
  *
  * - eml_alloc/eml_calloc/eml_free: ordinary heap memory. eml_free_wipe()
  *   zeroes before freeing and is what anything that held plaintext uses.
- * - eml_secure_alloc/eml_secure_free: secrets and model material. Guarded
- *   pages, a canary, mlock (best effort, reported by eml_secure_locked()),
- *   MADV_DONTDUMP, and a wipe on free (libsodium's sodium_malloc).
+ * - eml_secure_alloc/eml_secure_free: secrets and model material. mlock
+ *   (best effort, reported by eml_secure_locked()), MADV_DONTDUMP, guard
+ *   pages, and a wipe on free. Outside an arena each block is its own
+ *   guarded mapping (libsodium's sodium_malloc); on a thread with an arena
+ *   (the agent's sessions) blocks share the arena's guarded segments.
  *
  * Test hooks: eml_mem_fail_after(n) makes the n-th following allocation
  * (counting from 1) fail, so error paths can be driven one by one; and a
@@ -36,8 +38,39 @@ void eml_free_wipe(void *p, size_t n);
 /* strdup through eml_alloc. */
 char *eml_strdup(const char *s);
 
+/* From the calling thread's arena when it has one (eml_arena_use), else
+ * a guarded block of its own. Zeroed. eml_secure_free takes either kind,
+ * from any thread. */
 void *eml_secure_alloc(size_t n);
 void eml_secure_free(void *p);
+
+/*
+ * Session arenas: one locked, wiped, guarded region (a few segments) per
+ * session instead of a mapping per secure allocation. A thread that
+ * calls eml_arena_use(a) gets its eml_secure_alloc blocks from a until it
+ * calls eml_arena_use(NULL) (or another arena). limit caps the bytes the
+ * arena may commit over all its segments (0: none); past it, and past
+ * the address space, eml_secure_alloc returns NULL. eml_arena_free wipes
+ * every committed byte, unlocks and unmaps: every block from the arena
+ * must be freed (or abandoned) by then.
+ */
+struct eml_arena;
+struct eml_arena_stats {
+	unsigned segments; /* each costs three mappings */
+	size_t committed;  /* read-write (and locked, when locked) bytes */
+	size_t in_use;     /* bytes in live blocks, headers included */
+	size_t peak;       /* highest in_use */
+	bool locked;       /* every commit so far got locked */
+};
+eml_err eml_arena_new(size_t limit, struct eml_arena **out) EML_MUST_USE;
+void eml_arena_free(struct eml_arena *a);
+/* Set the calling thread's arena (NULL: none); returns the previous. */
+struct eml_arena *eml_arena_use(struct eml_arena *a);
+void eml_arena_stats(struct eml_arena *a, struct eml_arena_stats *st);
+/* Mappings one arena may take at most, and the address space its first
+ * segment reserves (for the start-up check against process limits). */
+size_t eml_arena_mappings_max(void);
+size_t eml_arena_reserve_first(void);
 /* Whether the last eml_secure_alloc on this process got its pages locked. */
 bool eml_secure_locked(void);
 

@@ -409,8 +409,27 @@ connect_one(int s, const struct sockaddr *sa, socklen_t sl, int64_t deadline)
 {
 	int err = 0;
 	socklen_t el = sizeof(err);
+	useconds_t backoff = 1000;
+	int r;
 
-	if (connect(s, sa, sl) != 0) {
+	/* A Unix socket whose listen backlog is full answers a non-blocking
+	 * connect with EAGAIN and queues nothing: nothing to poll for, so
+	 * try again (1 ms doubling to 50 ms) until the deadline. A burst of
+	 * connections must not read as "the agent is gone". */
+	while ((r = connect(s, sa, sl)) != 0 && errno == EAGAIN && sa->sa_family == AF_UNIX) {
+		int64_t left = deadline == EML_DEADLINE_NONE ? INT64_MAX : deadline - eml_now_ms();
+
+		if (left <= 0) {
+			eml_err_set_detail("connect: listen backlog full until the deadline");
+			EML_BAIL(EML_ERR_IO_TIMEOUT);
+		}
+		if ((int64_t)backoff / 1000 > left)
+			backoff = (useconds_t)(left * 1000);
+		(void)usleep(backoff);
+		if (backoff < 50000)
+			backoff *= 2;
+	}
+	if (r != 0) {
 		if (errno != EINPROGRESS && errno != EINTR) {
 			eml_err_set_detail("connect: %s", strerror(errno));
 			if (errno == EAFNOSUPPORT || errno == ENODEV || errno == EADDRNOTAVAIL)

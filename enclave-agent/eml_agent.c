@@ -133,6 +133,30 @@ refuse_busy(const struct eml_agent *a, int fd)
 	(void)close(fd);
 }
 
+bool
+eml_agent_session_take(struct eml_agent *a)
+{
+	bool ok;
+
+	pthread_mutex_lock(&a->mu);
+	ok = a->sessions < a->cfg.max_sessions;
+	if (ok)
+		a->sessions++;
+	pthread_mutex_unlock(&a->mu);
+	if (!ok)
+		EML_LOG_WARN("session.busy", NULL, EML_F_U64("max_sessions", a->cfg.max_sessions),
+		    EML_F_ERR(EML_ERR_BUSY));
+	return ok;
+}
+
+void
+eml_agent_session_release(struct eml_agent *a)
+{
+	pthread_mutex_lock(&a->mu);
+	a->sessions--;
+	pthread_mutex_unlock(&a->mu);
+}
+
 static void
 dispatch(struct eml_agent *a, int fd)
 {
@@ -142,7 +166,9 @@ dispatch(struct eml_agent *a, int fd)
 	bool busy;
 
 	pthread_mutex_lock(&a->mu);
-	busy = a->active >= a->cfg.max_sessions;
+	/* Connections, not sessions: a slot is taken at CLIENT_HELLO
+	 * (eml_agent_session_take); the reserve keeps probes answered. */
+	busy = a->active >= a->cfg.max_sessions + EML_AGENT_PROBE_RESERVE;
 	if (!busy)
 		a->active++;
 	pthread_mutex_unlock(&a->mu);

@@ -83,4 +83,16 @@ eml_err eml_agent_session(struct eml_agent *a, int fd) EML_MUST_USE;
 
 void eml_agent_free(struct eml_agent *a);
 
+/*
+ * Whether cfg->max_sessions sessions at once fit this process's limits:
+ * vm.max_map_count (read from map_count_path, NULL for the real one),
+ * RLIMIT_AS, RLIMIT_NOFILE (the soft limit is raised when the hard one
+ * allows). Returns EML_OK or EML_ERR_CONFIG with a detail that says what
+ * to raise. A low RLIMIT_MEMLOCK is logged, not refused.
+ */
+eml_err eml_agent_check_limits(const struct eml_agent_config *cfg,
+    const char *map_count_path) EML_MUST_USE;
+/* Mappings one session may cost at most. */
+size_t eml_agent_mappings_per_session(const struct eml_agent_config *cfg);
+
 #endif

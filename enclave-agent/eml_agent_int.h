@@ -12,9 +12,10 @@
 struct eml_agent {
 	struct eml_agent_config cfg;
 	int lfd;
-	pthread_mutex_t mu; /* guards active */
+	pthread_mutex_t mu; /* guards active and sessions */
 	pthread_cond_t cv;
-	unsigned active;
+	unsigned active;   /* connections being served */
+	unsigned sessions; /* of those, past CLIENT_HELLO (max_sessions) */
 	bool sync_ok;
 	/* One producer for all sessions; calls are serialised by attest_mu
 	 * (the NSM device takes one request at a time anyway). */
@@ -26,6 +27,17 @@ struct eml_agent {
 	uint8_t *ev_sk;
 	uint8_t ev_pk[32];
 };
+
+/* Connections beyond max_sessions that are still accepted, so that a
+ * health probe (PING, or connect and close) is answered when every
+ * session is taken: a connection holds a session slot only from its
+ * CLIENT_HELLO on. */
+#define EML_AGENT_PROBE_RESERVE 4u
+
+/* Take a session slot for a connection that sent CLIENT_HELLO; false when
+ * all max_sessions are taken. */
+bool eml_agent_session_take(struct eml_agent *a);
+void eml_agent_session_release(struct eml_agent *a);
 
 /* Open the configured producer (and seed the RNG from it for nsm). */
 eml_err eml_agent_attest_open(struct eml_agent *a) EML_MUST_USE;

@@ -47,6 +47,7 @@ struct sess {
 	struct eml_channel *ch;
 	unsigned state;
 	bool hello_seen;
+	bool slot; /* holds one of the agent's max_sessions */
 	struct eml_cid sid; /* the hello's request id: the session's log id */
 	uint64_t requests;
 	/* Per-session assembly: the model kept between requests, and the
@@ -100,6 +101,13 @@ on_hello(struct sess *s, const struct eml_envelope *env)
 	s->hello_seen = true;
 	EML_MEMCPY(s->sid.b, env->request_id, sizeof(s->sid.b));
 	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
+	/* The session slot is taken here, not at accept: probes never hold
+	 * one. Past the bound: BUSY, before any attestation work. */
+	if (!eml_agent_session_take(s->a)) {
+		eml_err_set_detail("all %u sessions are taken", s->a->cfg.max_sessions);
+		EML_FAIL(rc, EML_ERR_BUSY);
+	}
+	s->slot = true;
 	if ((rc = eml_channel_server_new(&s->ch, env->body, env->body_len, nonce, pk)) != EML_OK)
 		goto out;
 	/* DESIGN §3 step 4: nonce = client nonce, public_key = our ephemeral
@@ -552,7 +560,19 @@ eml_agent_session(struct eml_agent *a, int fd)
 	struct sess s;
 	char peer[EML_ADDR_STR_MAX];
 	int64_t t0 = eml_now_ms();
+	struct eml_arena *arena = NULL, *prev_arena;
+	struct eml_arena_stats ast;
 
+	/* Every secret of the session (keys, plaintext, the model, the
+	 * engine's buffers) in one locked arena: a few mappings per session
+	 * instead of three per allocation (vm.max_map_count), wiped in one go
+	 * at the end. */
+	if ((rc = eml_arena_new(0, &arena)) != EML_OK) {
+		EML_LOG_ERROR("session.arena", NULL, EML_F_ERR(rc));
+		(void)close(fd);
+		return rc;
+	}
+	prev_arena = eml_arena_use(arena);
 	memset(&s, 0, sizeof(s));
 	s.a = a;
 	s.state = ST_HELLO;
@@ -604,10 +624,19 @@ eml_agent_session(struct eml_agent *a, int fd)
 		    EML_F_U64("requests", s.requests), EML_F_ERR(rc),
 		    EML_F_STR("where", eml_err_where()), EML_F_I64("ms", eml_now_ms() - t0));
 	drop_kept(&s);
+	if (s.slot)
+		eml_agent_session_release(a);
 	eml_channel_free(s.ch);
 	eml_buf_free(&s.pt);
 	eml_buf_free_nowipe(&s.ct); /* ciphertext */
 	eml_agent_link_clear(&s.link);
 	(void)close(fd);
+	eml_arena_stats(arena, &ast);
+	if (s.hello_seen)
+		EML_LOG_DEBUG("session.arena", &s.sid, EML_F_U64("segments", ast.segments),
+		    EML_F_U64("committed", ast.committed), EML_F_U64("peak", ast.peak),
+		    EML_F_U64("left", ast.in_use), EML_F_BOOL("locked", ast.locked));
+	(void)eml_arena_use(prev_arena);
+	eml_arena_free(arena);
 	return rc;
 }

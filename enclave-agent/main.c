@@ -167,6 +167,11 @@ main(int argc, char **argv)
 		printf("\n");
 		return 0;
 	}
+	/* The advertised session bound must be one a client can reach. */
+	if ((rc = eml_agent_check_limits(&cfg, NULL)) != EML_OK) {
+		fprintf(stderr, "eml-agent: %s\n", eml_err_detail());
+		return eml_err_exit_code(rc);
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);

@@ -44,15 +44,18 @@
 #define STOP_GRACE_MS 2000
 #define CONN_STACK (512u * 1024u)
 
-/* Connections per client address (--max-per-peer), under proxy.mu. */
+/* Connections per client address (--max-per-peer), and of those the ones
+ * still in the handshake phase (--max-handshake-per-peer), under
+ * proxy.mu. */
 struct peer_slot {
 	char host[EML_ADDR_STR_MAX];
 	unsigned n;
+	unsigned hs;
 };
 
 struct proxy {
 	const struct eml_proxy_config *cfg;
-	struct peer_slot *peers; /* max_clients slots, when max_per_peer > 0 */
+	struct peer_slot *peers; /* max_clients slots, when a per-peer limit is set */
 	struct eml_addr agent_addrs[EML_UPSTREAMS_MAX];
 	struct eml_upstream_pool pool;
 	bool have_pool;
@@ -69,9 +72,12 @@ struct proxy {
 	int sigfd;
 	int capture_fd;
 	pthread_mutex_t capture_mu;
-	pthread_mutex_t mu; /* guards active */
+	pthread_mutex_t mu; /* guards active, evicting, clients, peers */
 	pthread_cond_t cv;
 	unsigned active;
+	unsigned evicting;      /* of active, cut and on their way out */
+	struct client *clients; /* every active client, oldest first */
+	struct client *clients_tail;
 	bool test_hooks;
 };
 
@@ -89,7 +95,12 @@ eml_proxy_config_defaults(struct eml_proxy_config *c)
 	c->drain_ms = 10000;
 	c->health_ms = 1000;
 	c->rise = 1;
-	c->fall = 1;
+	/* One slow probe under load (a 64-client burst) must not take the
+	 * only agent out of rotation: three failures in a row. */
+	c->fall = 3;
+	/* Idle or trickling sockets from one address may hold at most this
+	 * many slots before their hello is answered (issue 18). */
+	c->max_handshake_per_peer = 8;
 	c->health_ping = true;
 }
 
@@ -347,6 +358,9 @@ struct client {
 	int fd;
 	char peer[EML_ADDR_STR_MAX];
 	char host[EML_ADDR_STR_MAX]; /* peer without its port */
+	bool in_handshake;           /* counted in its peer slot's hs */
+	bool evicted;                /* cut to make room (p->evicting) */
+	struct client *next, *prev;  /* p->clients, oldest first */
 };
 
 /* "tcp:1.2.3.4:5678" -> "tcp:1.2.3.4", "tcp:[::1]:5678" -> "tcp:[::1]";
@@ -364,48 +378,129 @@ peer_host(const char *peer, char *host, size_t cap)
 		*colon = '\0';
 }
 
-/* Count one more connection from host; false when it is at its limit.
- * Caller holds p->mu. */
-static bool
+/* Count one more connection from host, in its handshake phase. Returns
+ * NULL, or the refusal reason ("per_peer"). Caller holds p->mu. */
+static const char *
 peer_take(struct proxy *p, const char *host)
 {
+	const struct eml_proxy_config *c = p->cfg;
 	struct peer_slot *free_slot = NULL;
 
 	if (p->peers == NULL)
-		return true;
-	for (unsigned i = 0; i < p->cfg->max_clients; i++) {
+		return NULL;
+	for (unsigned i = 0; i < c->max_clients; i++) {
 		struct peer_slot *s = &p->peers[i];
 
 		if (s->n > 0 && strcmp(s->host, host) == 0) {
-			if (s->n >= p->cfg->max_per_peer)
-				return false;
+			if (c->max_per_peer > 0 && s->n >= c->max_per_peer)
+				return "per_peer";
 			s->n++;
-			return true;
+			s->hs++;
+			return NULL;
 		}
 		if (s->n == 0 && free_slot == NULL)
 			free_slot = s;
 	}
 	/* active < max_clients, so a free slot exists */
 	if (free_slot == NULL)
-		return false;
+		return "busy";
 	(void)snprintf(free_slot->host, sizeof(free_slot->host), "%s", host);
 	free_slot->n = 1;
-	return true;
+	free_slot->hs = 1;
+	return NULL;
 }
 
-static void
-peer_release(struct proxy *p, const char *host)
+static struct peer_slot *
+peer_find(struct proxy *p, const char *host)
 {
 	if (p->peers == NULL)
-		return;
+		return NULL;
 	for (unsigned i = 0; i < p->cfg->max_clients; i++) {
 		struct peer_slot *s = &p->peers[i];
 
-		if (s->n > 0 && strcmp(s->host, host) == 0) {
-			s->n--;
-			return;
+		if (s->n > 0 && strcmp(s->host, host) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* One connection from host leaves; in_handshake: it had not finished its
+ * handshake. Caller holds p->mu. */
+static void
+peer_release(struct proxy *p, const char *host, bool in_handshake)
+{
+	struct peer_slot *s = peer_find(p, host);
+
+	if (s == NULL)
+		return;
+	s->n--;
+	if (in_handshake && s->hs > 0)
+		s->hs--;
+}
+
+/*
+ * The house is full and host wants in. If some address holds more than
+ * --max-handshake-per-peer connections that have not finished their
+ * handshake (idle or trickling sockets), the one holding most loses its
+ * oldest such connection: it is shut down (its thread ends and gives the
+ * slot back) and the newcomer is admitted in its place. Returns NULL with
+ * the victim's peer string in victim, or the reason to refuse the
+ * newcomer: "per_peer_handshake" when host itself is that address,
+ * "busy" when no address is over the limit. Caller holds p->mu.
+ */
+static const char *
+evict_for(struct proxy *p, const char *host, char *victim, size_t cap)
+{
+	const struct peer_slot *top = NULL;
+	unsigned limit = p->cfg->max_handshake_per_peer;
+
+	victim[0] = '\0';
+	if (p->peers == NULL || limit == 0)
+		return "busy";
+	for (unsigned i = 0; i < p->cfg->max_clients; i++)
+		if (p->peers[i].n > 0 && (top == NULL || p->peers[i].hs > top->hs))
+			top = &p->peers[i];
+	if (top == NULL || top->hs <= limit)
+		return "busy";
+	if (strcmp(top->host, host) == 0)
+		return "per_peer_handshake";
+	for (struct client *cl = p->clients; cl != NULL; cl = cl->next) {
+		if (cl->in_handshake && !cl->evicted && strcmp(cl->host, top->host) == 0) {
+			cl->evicted = true;
+			p->evicting++;
+			(void)shutdown(cl->fd, SHUT_RDWR);
+			(void)snprintf(victim, cap, "%s", cl->peer);
+			return NULL;
 		}
 	}
+	return "busy";
+}
+
+static void
+clients_link(struct proxy *p, struct client *cl)
+{
+	cl->next = NULL;
+	cl->prev = p->clients_tail;
+	if (p->clients_tail != NULL)
+		p->clients_tail->next = cl;
+	else
+		p->clients = cl;
+	p->clients_tail = cl;
+}
+
+static void
+clients_unlink(struct proxy *p, struct client *cl)
+{
+	if (cl->prev != NULL)
+		cl->prev->next = cl->next;
+	else
+		p->clients = cl->next;
+	if (cl->next != NULL)
+		cl->next->prev = cl->prev;
+	else
+		p->clients_tail = cl->prev;
+	if (cl->evicted)
+		p->evicting--;
 }
 
 static void
@@ -437,10 +532,11 @@ static eml_err
 connect_agent(struct proxy *p, int *afd, char *addr, size_t cap)
 {
 	eml_err rc = EML_ERR_NO_AGENT;
+	size_t k;
 
 	/* Round robin over healthy agents; a refused connect marks the agent
 	 * and the next one is tried, each at most once. */
-	for (size_t k = 0; k < p->pool.n; k++) {
+	for (k = 0; k < p->pool.n; k++) {
 		size_t i;
 
 		if (eml_upstream_pool_pick(&p->pool, &i, addr, cap) != EML_OK)
@@ -453,7 +549,74 @@ connect_agent(struct proxy *p, int *afd, char *addr, size_t cap)
 		EML_LOG_WARN("agent.connect_failed", NULL, EML_F_STR("agent", addr), EML_F_ERR(rc));
 		eml_err_clear_detail();
 	}
+	/* Every agent is down as far as the last checks knew. Before refusing
+	 * the client, try each once more (with one agent, that agent): it may
+	 * have come back since, and a connect that works marks it up. */
+	if (k == 0) {
+		int64_t deadline = eml_deadline_in_ms(p->cfg->connect_ms);
+
+		for (size_t i = 0; i < p->pool.n && eml_now_ms() < deadline; i++) {
+			rc = eml_transport_connect(&p->agent_addrs[i], deadline, afd);
+			eml_upstream_pool_report(&p->pool, i, rc, eml_now_ms());
+			eml_err_clear_detail();
+			if (rc == EML_OK) {
+				(void)snprintf(addr, cap, "%s", p->cfg->agents[i]);
+				EML_LOG_INFO("agent.retried", NULL, EML_F_STR("agent", addr));
+				return EML_OK;
+			}
+		}
+	}
 	EML_BAIL(EML_ERR_NO_AGENT);
+}
+
+/* The client thread's connection, for on_handshake (the relay calls it on
+ * this thread). */
+static _Thread_local struct client *tl_client;
+
+static void
+on_handshake(const char *peer)
+{
+	struct client *cl = tl_client;
+	struct peer_slot *s;
+
+	(void)peer;
+	if (cl == NULL || !cl->in_handshake)
+		return;
+	(void)pthread_mutex_lock(&cl->p->mu);
+	cl->in_handshake = false;
+	if ((s = peer_find(cl->p, cl->host)) != NULL && s->hs > 0)
+		s->hs--;
+	(void)pthread_mutex_unlock(&cl->p->mu);
+}
+
+/* Wait for the client's first byte before taking an agent session: a
+ * connect-and-close (a port scan, a load balancer's TCP check, churn)
+ * never reaches the enclave. Returns EML_OK when bytes are there, else
+ * the reason the connection ends (EOF, timeout). */
+static eml_err
+await_first_byte(struct proxy *p, int fd)
+{
+	int64_t end = eml_deadline_in_ms(p->cfg->handshake_ms);
+	uint8_t b;
+	ssize_t n;
+	eml_err rc;
+
+	/* in slices, so a draining proxy does not wait for silent clients */
+	while ((rc = eml_io_wait(fd, POLLIN, eml_now_ms() + 200 < end ? eml_now_ms() + 200 : end)) ==
+	    EML_ERR_IO_TIMEOUT) {
+		if (eml_now_ms() >= end)
+			return EML_ERR_IO_TIMEOUT;
+		if (atomic_load(&p->draining) || atomic_load(&p->stop))
+			return EML_ERR_IO_EOF;
+	}
+	EML_GUARD(rc);
+	n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n == 1)
+		return EML_OK;
+	if (n == 0)
+		return EML_ERR_IO_EOF;
+	eml_err_set_detail("recv: %s", strerror(errno));
+	return EML_ERR_IO;
 }
 
 static void *
@@ -465,8 +628,19 @@ client_main(void *arg)
 	int afd = -1;
 	eml_err rc;
 
-	rc = connect_agent(p, &afd, agent, sizeof(agent));
+	tl_client = cl;
+	rc = await_first_byte(p, cl->fd);
 	if (rc != EML_OK) {
+		if (rc == EML_ERR_IO_TIMEOUT) {
+			atomic_fetch_add(&p->stats.timeouts_handshake, 1);
+			refuse(p, cl->fd, EML_ERR_IO_TIMEOUT);
+			audit_refusal(p, cl->peer, "handshake", EML_ERR_IO_TIMEOUT);
+		} else {
+			EML_LOG_DEBUG("conn.closed_early", NULL, EML_F_STR("peer", cl->peer),
+			    EML_F_ERR(rc));
+		}
+		eml_err_clear_detail();
+	} else if ((rc = connect_agent(p, &afd, agent, sizeof(agent))) != EML_OK) {
 		atomic_fetch_add(&p->stats.rejected_no_agent, 1);
 		refuse(p, cl->fd, EML_ERR_NO_AGENT);
 		audit_refusal(p, cl->peer, "no_agent", EML_ERR_NO_AGENT);
@@ -475,9 +649,12 @@ client_main(void *arg)
 		eml_err_clear_detail();
 		(void)close(afd);
 	}
-	(void)close(cl->fd);
+	tl_client = NULL;
 	(void)pthread_mutex_lock(&p->mu);
-	peer_release(p, cl->host);
+	/* unlinked before the close: evict_for may shut fd down meanwhile */
+	clients_unlink(p, cl);
+	(void)close(cl->fd);
+	peer_release(p, cl->host, cl->in_handshake);
 	eml_free(cl);
 	p->active--;
 	atomic_fetch_sub(&p->stats.clients_active, 1);
@@ -501,7 +678,7 @@ accept_one(struct proxy *p)
 	struct client *cl = NULL;
 	pthread_attr_t at;
 	pthread_t th;
-	char peer[EML_ADDR_STR_MAX], host[EML_ADDR_STR_MAX];
+	char peer[EML_ADDR_STR_MAX], host[EML_ADDR_STR_MAX], victim[EML_ADDR_STR_MAX] = "";
 	int fd = -1;
 	const char *full = NULL;
 
@@ -513,48 +690,56 @@ accept_one(struct proxy *p)
 	eml_transport_peer_string(fd, peer, sizeof(peer));
 	peer_host(peer, host, sizeof(host));
 	atomic_fetch_add(&p->stats.clients_total, 1);
+	cl = eml_calloc(1, sizeof(*cl));
+	if (cl == NULL) {
+		full = "no_memory";
+		goto refused;
+	}
+	cl->p = p;
+	cl->fd = fd;
+	cl->in_handshake = true;
+	(void)snprintf(cl->peer, sizeof(cl->peer), "%s", peer);
+	(void)snprintf(cl->host, sizeof(cl->host), "%s", host);
 	(void)pthread_mutex_lock(&p->mu);
-	if (p->active >= p->cfg->max_clients)
-		full = "busy";
-	else if (!peer_take(p, host))
-		full = "per_peer";
+	/* Connections being cut still count until their thread ends; the
+	 * threads are bounded by max_clients plus those. */
+	if (p->active - p->evicting >= p->cfg->max_clients)
+		full = evict_for(p, host, victim, sizeof(victim));
+	if (full == NULL)
+		full = peer_take(p, host);
 	if (full == NULL) {
 		p->active++;
 		atomic_fetch_add(&p->stats.clients_active, 1);
+		clients_link(p, cl);
 	}
 	(void)pthread_mutex_unlock(&p->mu);
-	if (full != NULL) {
+	if (victim[0] != '\0') {
 		atomic_fetch_add(&p->stats.rejected_busy, 1);
-		refuse(p, fd, EML_ERR_BUSY);
-		audit_refusal(p, peer, full, EML_ERR_BUSY);
-		(void)close(fd);
+		audit_refusal(p, victim, "per_peer_handshake", EML_ERR_BUSY);
+	}
+	if (full != NULL)
+		goto refused;
+	(void)pthread_attr_init(&at);
+	(void)pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	(void)pthread_attr_setstacksize(&at, CONN_STACK);
+	if (pthread_create(&th, &at, client_main, cl) == 0) {
+		(void)pthread_attr_destroy(&at);
 		return;
 	}
-	cl = eml_calloc(1, sizeof(*cl));
-	if (cl != NULL) {
-		cl->p = p;
-		cl->fd = fd;
-		(void)snprintf(cl->peer, sizeof(cl->peer), "%s", peer);
-		(void)snprintf(cl->host, sizeof(cl->host), "%s", host);
-		(void)pthread_attr_init(&at);
-		(void)pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-		(void)pthread_attr_setstacksize(&at, CONN_STACK);
-		if (pthread_create(&th, &at, client_main, cl) == 0) {
-			(void)pthread_attr_destroy(&at);
-			return;
-		}
-		(void)pthread_attr_destroy(&at);
-		eml_free(cl);
-	}
-	/* No memory or no thread: the same answer as a full house. */
+	(void)pthread_attr_destroy(&at);
+	/* No thread: the same answer as a full house. */
 	(void)pthread_mutex_lock(&p->mu);
-	peer_release(p, host);
+	clients_unlink(p, cl);
+	peer_release(p, host, true);
 	p->active--;
 	atomic_fetch_sub(&p->stats.clients_active, 1);
 	(void)pthread_mutex_unlock(&p->mu);
+	full = "no_thread";
+refused:
+	eml_free(cl);
 	atomic_fetch_add(&p->stats.rejected_busy, 1);
 	refuse(p, fd, EML_ERR_BUSY);
-	audit_refusal(p, peer, "no_thread", EML_ERR_BUSY);
+	audit_refusal(p, peer, full, EML_ERR_BUSY);
 	(void)close(fd);
 }
 
@@ -749,7 +934,7 @@ eml_proxy_run(const struct eml_proxy_config *c)
 		goto out;
 	if ((rc = eml_upstream_pool_init(&p->pool, c->agents, c->nagents, c->rise, c->fall)) != EML_OK)
 		goto out;
-	if (c->max_per_peer > 0) {
+	if (c->max_per_peer > 0 || c->max_handshake_per_peer > 0) {
 		p->peers = eml_calloc(c->max_clients, sizeof(*p->peers));
 		if (p->peers == NULL)
 			EML_FAIL(rc, EML_ERR_NOMEM);
@@ -784,6 +969,7 @@ eml_proxy_run(const struct eml_proxy_config *c)
 	p->env.stats = &p->stats;
 	p->env.draining = &p->draining;
 	p->env.stop = &p->stop;
+	p->env.on_handshake = on_handshake;
 	p->env.tamper_frame = c->tamper_frame;
 	p->env.replay_frame = c->replay_frame;
 	p->env.capture_fd = p->capture_fd;

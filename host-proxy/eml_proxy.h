@@ -30,6 +30,8 @@ struct eml_proxy_config {
 	const char *user;                      /* --user, NULL when not given */
 	unsigned max_clients;
 	unsigned max_per_peer;                 /* per client address, 0 = no limit */
+	unsigned max_handshake_per_peer;       /* of those, before the attestation
+						* response (0 = no limit) */
 	size_t frame_max;
 	int64_t handshake_ms;
 	int64_t idle_ms;

@@ -595,8 +595,11 @@ frame_done(struct conn *c, struct dir *d)
 	} else {
 		stat_add(&s->frames_down, 1);
 		stat_add(&s->bytes_down, total);
-		if (d->h.type == EML_MSG_ATTESTATION_RESPONSE)
+		if (d->h.type == EML_MSG_ATTESTATION_RESPONSE && !c->handshake_done) {
 			c->handshake_done = true;
+			if (c->env->on_handshake != NULL)
+				c->env->on_handshake(c->peer);
+		}
 		if (is_response(d->h.type) && c->npend > 0) {
 			audit_request(c, &c->pend[0], d->h.type, total,
 			    d->h.type == EML_MSG_ERROR ? (eml_err)d->err_code : EML_OK);

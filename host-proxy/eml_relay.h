@@ -59,6 +59,10 @@ struct eml_relay_env {
 	struct eml_proxy_stats *stats; /* required */
 	atomic_bool *draining;         /* NULL or set: finish at the next idle point */
 	atomic_bool *stop;             /* NULL or set: end now */
+	/* Called once, on the relaying thread, when the agent's attestation
+	 * response has been relayed (the handshake phase is over); NULL: not
+	 * called. */
+	void (*on_handshake)(const char *peer);
 	/* test hooks */
 	long tamper_frame;             /* 0 = off */
 	long replay_frame;             /* 0 = off */

@@ -43,6 +43,8 @@ usage(FILE *f)
 	    "  --audit FILE           hash-chained audit log (JSON lines)\n"
 	    "  --max-clients N        concurrent clients, BUSY past it (64)\n"
 	    "  --max-per-peer N       concurrent clients per client address (no limit)\n"
+	    "  --max-handshake-per-peer N  of those, before their attestation response (8;\n"
+	    "                         0 = no limit)\n"
 	    "  --user NAME            user to drop to when started as root (nobody)\n"
 	    "  --max-frame BYTES      frame size limit (67108864)\n"
 	    "  --handshake-ms MS      hello to attestation response (10000)\n"
@@ -53,7 +55,7 @@ usage(FILE *f)
 	    "  --drain-ms MS          SIGTERM: wait for in-flight requests (10000)\n"
 	    "  --health-ms MS         health check period (1000)\n"
 	    "  --health-rise N        successes to mark an agent up (1)\n"
-	    "  --health-fall N        failures to mark an agent down (1)\n"
+	    "  --health-fall N        failures in a row to mark an agent down (3)\n"
 	    "  --health ping|connect  probe with Ping/Pong (default) or connect only\n"
 	    "  --no-seccomp           do not install the system call allowlist\n"
 	    "\n"
@@ -216,7 +218,7 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 				{ "--health-ms", 3600000 }, { "--health-rise", 100 },
 				{ "--health-fall", 100 }, { "--tamper-frame", LONG_MAX },
 				{ "--replay-frame", LONG_MAX }, { "--test-replay", LONG_MAX },
-				{ "--max-per-peer", 100000 },
+				{ "--max-per-peer", 100000 }, { "--max-handshake-per-peer", 100000 },
 			};
 			size_t k;
 
@@ -242,6 +244,7 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 			case 10: c->fall = (unsigned)n; break;
 			case 11: c->tamper_frame = (long)n; break;
 			case 14: c->max_per_peer = (unsigned)n; break;
+			case 15: c->max_handshake_per_peer = (unsigned)n; break;
 			default: c->replay_frame = (long)n; break;
 			}
 		}

@@ -628,6 +628,8 @@ no_agent(void **state)
 	FMT(missing, "%s/absent.sock", f->dir);
 	start_proxy(f, missing, NULL);
 	fd = dial(f->port);
+	/* the agent is dialled once the client has sent something */
+	assert_eml_ok(send_env(fd, EML_MSG_CLIENT_HELLO, RID, "hello-hello-hello", 17));
 	expect_error(fd, EML_ERR_NO_AGENT, 3000);
 	expect_eof(fd);
 	(void)close(fd);

@@ -1,0 +1,242 @@
+/* eml_mem: session arenas (issue 18). A thread with an arena takes its
+ * secure blocks from a few guarded segments instead of a mapping per
+ * block; blocks are zeroed, wiped on free, reused after free; the limit
+ * holds; a block outside any arena still frees the old way. */
+#include "eml_test.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "eml_mem.h"
+
+static long
+count_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	long n = 0;
+	int c;
+
+	assert_non_null(f);
+	while ((c = fgetc(f)) != EOF)
+		if (c == '\n')
+			n++;
+	fclose(f);
+	return n;
+}
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != 0)
+			return false;
+	return true;
+}
+
+/* 1,000 live secure blocks of mixed sizes: with an arena the process
+ * gains at most the arena's few mappings; without one it would gain three
+ * per block. */
+static void
+arena_costs_few_mappings(void **state)
+{
+	enum { N = 1000 };
+	static void *blk[N];
+	struct eml_arena *a = NULL;
+	struct eml_arena_stats st;
+	long before, during, after;
+
+	(void)state;
+	assert_eml_ok(eml_arena_new(0, &a));
+	before = count_maps();
+	assert_null(eml_arena_use(a));
+	for (size_t i = 0; i < N; i++) {
+		size_t n = 1 + (i * 7919) % 20000;
+
+		blk[i] = eml_secure_alloc(n);
+		assert_non_null(blk[i]);
+		assert_true(((uintptr_t)blk[i] & 63) == 0);
+		assert_true(all_zero(blk[i], n));
+		memset(blk[i], 0xa5, n);
+	}
+	during = count_maps();
+	eml_arena_stats(a, &st);
+	assert_int_equal(st.segments, 1);
+	assert_true(st.in_use > (size_t)N * 64);
+	assert_true(during - before <= (long)eml_arena_mappings_max());
+	for (size_t i = 0; i < N; i++)
+		eml_secure_free(blk[i]);
+	eml_arena_stats(a, &st);
+	assert_int_equal(st.in_use, 0);
+	assert_ptr_equal(eml_arena_use(NULL), a);
+	eml_arena_free(a);
+	after = count_maps();
+	assert_true(after <= before);
+}
+
+/* Freed blocks are merged and reused: the same pattern of allocations
+ * repeated 200 times commits no more than the first round did. */
+static void
+arena_reuses_freed_blocks(void **state)
+{
+	struct eml_arena *a = NULL;
+	struct eml_arena_stats st;
+	size_t first = 0;
+
+	(void)state;
+	assert_eml_ok(eml_arena_new(0, &a));
+	(void)eml_arena_use(a);
+	for (int round = 0; round < 200; round++) {
+		void *x = eml_secure_alloc(3 << 20), *y = eml_secure_alloc(100);
+		void *z = eml_secure_alloc(1 << 20);
+
+		assert_non_null(x);
+		assert_non_null(y);
+		assert_non_null(z);
+		/* free in an order that leaves holes before merging */
+		eml_secure_free(y);
+		eml_secure_free(x);
+		x = eml_secure_alloc(2 << 20); /* fits in the hole */
+		assert_non_null(x);
+		assert_true(all_zero(x, 2 << 20));
+		eml_secure_free(z);
+		eml_secure_free(x);
+		eml_arena_stats(a, &st);
+		assert_int_equal(st.in_use, 0);
+		if (round == 0)
+			first = st.committed;
+		assert_true(st.committed == first);
+	}
+	(void)eml_arena_use(NULL);
+	eml_arena_free(a);
+}
+
+/* The limit: commits past it fail as NULL, and the arena still serves
+ * what fits. */
+static void
+arena_limit_holds(void **state)
+{
+	struct eml_arena *a = NULL;
+	void *p, *q;
+
+	(void)state;
+	assert_eml_ok(eml_arena_new(8u << 20, &a));
+	(void)eml_arena_use(a);
+	assert_null(eml_secure_alloc(9u << 20));
+	p = eml_secure_alloc(6u << 20);
+	assert_non_null(p);
+	assert_null(eml_secure_alloc(4u << 20));
+	q = eml_secure_alloc(1u << 20);
+	assert_non_null(q);
+	eml_secure_free(p);
+	eml_secure_free(q);
+	(void)eml_arena_use(NULL);
+	eml_arena_free(a);
+}
+
+/* A block larger than the first segment gets a segment of its own. */
+static void
+arena_grows_segments(void **state)
+{
+	struct eml_arena *a = NULL;
+	struct eml_arena_stats st;
+	void *small, *big;
+
+	(void)state;
+	assert_eml_ok(eml_arena_new(0, &a));
+	(void)eml_arena_use(a);
+	small = eml_secure_alloc(4096);
+	big = eml_secure_alloc(eml_arena_reserve_first() + 1);
+	assert_non_null(small);
+	assert_non_null(big);
+	eml_arena_stats(a, &st);
+	assert_int_equal(st.segments, 2);
+	eml_secure_free(big);
+	eml_secure_free(small);
+	(void)eml_arena_use(NULL);
+	eml_arena_free(a);
+}
+
+struct seen {
+	const void *p;
+	size_t n;
+	bool zero;
+};
+
+static void
+observe(const void *p, size_t n, void *arg)
+{
+	struct seen *s = arg;
+
+	s->p = p;
+	s->n = n;
+	s->zero = all_zero(p, n);
+}
+
+/* Wiped on free, whichever kind of block; a block from outside the arena
+ * frees correctly while an arena is in use. */
+static void
+wiped_on_free_both_kinds(void **state)
+{
+	struct eml_arena *a = NULL;
+	struct seen s;
+	uint8_t *outside, *inside;
+
+	(void)state;
+	outside = eml_secure_alloc(333);
+	assert_non_null(outside);
+	memset(outside, 0x5a, 333);
+	assert_eml_ok(eml_arena_new(0, &a));
+	(void)eml_arena_use(a);
+	inside = eml_secure_alloc(777);
+	assert_non_null(inside);
+	memset(inside, 0x3c, 777);
+	eml_mem_set_wipe_observer(observe, &s);
+	memset(&s, 0, sizeof(s));
+	eml_secure_free(inside);
+	assert_ptr_equal(s.p, inside);
+	assert_int_equal(s.n, 777);
+	assert_true(s.zero);
+	memset(&s, 0, sizeof(s));
+	eml_secure_free(outside);
+	assert_ptr_equal(s.p, outside);
+	assert_int_equal(s.n, 333);
+	assert_true(s.zero);
+	eml_mem_set_wipe_observer(NULL, NULL);
+	(void)eml_arena_use(NULL);
+	eml_arena_free(a);
+}
+
+/* A block left behind is wiped with the arena, and failure injection
+ * reaches arena allocations too. */
+static void
+abandoned_and_injected(void **state)
+{
+	struct eml_arena *a = NULL;
+
+	(void)state;
+	assert_eml_ok(eml_arena_new(0, &a));
+	(void)eml_arena_use(a);
+	assert_non_null(eml_secure_alloc(1000)); /* never freed */
+	eml_mem_fail_after(1);
+	assert_null(eml_secure_alloc(10));
+	assert_non_null(eml_secure_alloc(10));
+	eml_arena_free(a); /* also clears the thread's arena */
+	assert_null(eml_arena_use(NULL));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(arena_costs_few_mappings),
+		cmocka_unit_test(arena_reuses_freed_blocks),
+		cmocka_unit_test(arena_limit_holds),
+		cmocka_unit_test(arena_grows_segments),
+		cmocka_unit_test(wiped_on_free_both_kinds),
+		cmocka_unit_test(abandoned_and_injected),
+	};
+
+	if (eml_mem_init() != EML_OK)
+		return 1;
+	return cmocka_run_group_tests_name("mem", tests, NULL, NULL);
+}
