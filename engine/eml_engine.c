@@ -387,18 +387,12 @@ bindable(const struct val *v)
 	}
 }
 
-/* Forward pass: values, shapes, folding. */
+/* A value per initializer: constants, pointing into the graph. */
 static eml_err
-infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
+add_initializers(struct eml_plan *p)
 {
 	const struct eml_graph *g = p->m->g;
-	size_t total = g->n_initializers + g->n_inputs;
 
-	for (size_t i = 0; i < g->n_nodes; i++)
-		total += g->nodes[i].n_outputs + g->nodes[i].n_inputs;
-	p->v = eml_calloc(total + 1, sizeof(*p->v));
-	EML_ENSURE(p->v != NULL, EML_ERR_NOMEM);
-	EML_GUARD(eml_names_init(&p->names, total + 1));
 	for (size_t i = 0; i < g->n_initializers; i++) {
 		const struct eml_tensor *t = &g->initializers[i];
 		struct val *v;
@@ -413,6 +407,16 @@ infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 		EML_ENSURE(v->nbytes == t->nbytes, EML_ERR_INTERNAL);
 		v->data = t->data;
 	}
+	return EML_OK;
+}
+
+/* A value per graph input with the shape of this call; small ones bound
+ * as constants when asked. */
+static eml_err
+add_inputs(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
+{
+	const struct eml_graph *g = p->m->g;
+
 	if (n_inputs != g->n_inputs) {
 		eml_err_set_detail("%zu inputs given, the model has %zu", n_inputs, g->n_inputs);
 		EML_BAIL(EML_ERR_INFER_INPUT);
@@ -444,51 +448,58 @@ infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 			p->in_bound[i] = true;
 		}
 	}
-	p->pn = eml_calloc(g->n_nodes + 1, sizeof(*p->pn));
-	EML_ENSURE(p->pn != NULL, EML_ERR_NOMEM);
-	p->npn = g->n_nodes;
-	for (size_t i = 0; i < g->n_nodes; i++) {
-		const struct eml_node *n = &g->nodes[i];
-		struct pnode *pn = &p->pn[i];
-		bool all_const = true;
+	return EML_OK;
+}
 
-		pn->n = n;
-		pn->op = p->m->ops[i];
-		pn->par = p->m->par[i];
-		pn->bias_val = -1;
-		pn->in = eml_calloc(n->n_inputs + 1, sizeof(int));
-		pn->out = eml_calloc(n->n_outputs + 1, sizeof(int));
-		EML_ENSURE(pn->in != NULL && pn->out != NULL, EML_ERR_NOMEM);
-		pn->n_in = n->n_inputs;
-		pn->n_out = n->n_outputs;
-		for (size_t k = 0; k < n->n_inputs; k++) {
-			size_t idx;
-			pn->in[k] = -1;
-			if (n->inputs[k][0] == '\0')
-				continue;
-			if (!eml_names_get(&p->names, n->inputs[k], &idx))
-				return eml_pn_fail(n, EML_ERR_INFER_INPUT, "input %s undefined",
-				    n->inputs[k]);
-			pn->in[k] = (int)idx;
-			if (p->v[idx].kind != VK_CONST)
-				all_const = false;
-		}
-		for (size_t k = 0; k < n->n_outputs; k++) {
-			int idx;
-			pn->out[k] = -1;
-			if (n->outputs[k][0] == '\0')
-				continue;
-			EML_GUARD(add_val(p, n->outputs[k], &idx));
-			pn->out[k] = idx;
-		}
-		for (size_t k = 0; k < n->n_inputs && (int64_t)k < pn->op->min_in; k++)
-			if (pn->in[k] < 0)
-				return eml_pn_fail(n, EML_ERR_INFER_ATTR, "required input %zu omitted",
-				    k);
-		EML_GUARD(pn->op->plan(p, pn));
-		if (all_const || (pn->op->flags & OPF_SHAPE_ONLY) != 0)
-			EML_GUARD(fold_node(p, pn));
+/* Node i's inputs and outputs as values; *all_const when every input is
+ * known at planning time. */
+static eml_err
+connect_node(struct eml_plan *p, size_t i, bool *all_const)
+{
+	const struct eml_node *n = &p->m->g->nodes[i];
+	struct pnode *pn = &p->pn[i];
+
+	pn->n = n;
+	pn->op = p->m->ops[i];
+	pn->par = p->m->par[i];
+	pn->bias_val = -1;
+	pn->in = eml_calloc(n->n_inputs + 1, sizeof(int));
+	pn->out = eml_calloc(n->n_outputs + 1, sizeof(int));
+	EML_ENSURE(pn->in != NULL && pn->out != NULL, EML_ERR_NOMEM);
+	pn->n_in = n->n_inputs;
+	pn->n_out = n->n_outputs;
+	*all_const = true;
+	for (size_t k = 0; k < n->n_inputs; k++) {
+		size_t idx;
+		pn->in[k] = -1;
+		if (n->inputs[k][0] == '\0')
+			continue;
+		if (!eml_names_get(&p->names, n->inputs[k], &idx))
+			return eml_pn_fail(n, EML_ERR_INFER_INPUT, "input %s undefined",
+			    n->inputs[k]);
+		pn->in[k] = (int)idx;
+		if (p->v[idx].kind != VK_CONST)
+			*all_const = false;
 	}
+	for (size_t k = 0; k < n->n_outputs; k++) {
+		int idx;
+		pn->out[k] = -1;
+		if (n->outputs[k][0] == '\0')
+			continue;
+		EML_GUARD(add_val(p, n->outputs[k], &idx));
+		pn->out[k] = idx;
+	}
+	for (size_t k = 0; k < n->n_inputs && (int64_t)k < pn->op->min_in; k++)
+		if (pn->in[k] < 0)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "required input %zu omitted", k);
+	return EML_OK;
+}
+
+static eml_err
+mark_graph_outputs(struct eml_plan *p)
+{
+	const struct eml_graph *g = p->m->g;
+
 	for (size_t i = 0; i < g->n_outputs; i++) {
 		size_t idx;
 		if (!eml_names_get(&p->names, g->outputs[i].name, &idx)) {
@@ -499,6 +510,35 @@ infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 		p->v[idx].graph_out = true;
 	}
 	return EML_OK;
+}
+
+/* Forward pass: values, shapes, folding. */
+static eml_err
+infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
+{
+	const struct eml_graph *g = p->m->g;
+	size_t total = g->n_initializers + g->n_inputs;
+
+	for (size_t i = 0; i < g->n_nodes; i++)
+		total += g->nodes[i].n_outputs + g->nodes[i].n_inputs;
+	p->v = eml_calloc(total + 1, sizeof(*p->v));
+	EML_ENSURE(p->v != NULL, EML_ERR_NOMEM);
+	EML_GUARD(eml_names_init(&p->names, total + 1));
+	EML_GUARD(add_initializers(p));
+	EML_GUARD(add_inputs(p, inputs, n_inputs));
+	p->pn = eml_calloc(g->n_nodes + 1, sizeof(*p->pn));
+	EML_ENSURE(p->pn != NULL, EML_ERR_NOMEM);
+	p->npn = g->n_nodes;
+	for (size_t i = 0; i < g->n_nodes; i++) {
+		struct pnode *pn = &p->pn[i];
+		bool all_const = false;
+
+		EML_GUARD(connect_node(p, i, &all_const));
+		EML_GUARD(pn->op->plan(p, pn));
+		if (all_const || (pn->op->flags & OPF_SHAPE_ONLY) != 0)
+			EML_GUARD(fold_node(p, pn));
+	}
+	return mark_graph_outputs(p);
 }
 
 static void
@@ -587,7 +627,7 @@ act_of(struct eml_plan *p, struct pnode *c, struct eml_epilogue *ep)
 }
 
 /* Conv -> BatchNormalization: scale the conv weights per output channel
- * and fold the shift into its bias. */
+ * and fold the shift into its bias (the caller absorbs bn). */
 static eml_err
 fuse_bn(struct eml_plan *p, struct pnode *conv, struct pnode *bn)
 {
@@ -610,8 +650,6 @@ fuse_bn(struct eml_plan *p, struct pnode *conv, struct pnode *bn)
 		conv->b[m] = (b0 - vf(mean)[m]) * s + vf(sh)[m];
 	}
 	conv->fused_bn = true;
-	conv->out[0] = bn->out[0];
-	bn->dead = true;
 	return EML_OK;
 }
 
@@ -699,6 +737,108 @@ make_unary(struct eml_plan *p, struct pnode *top, const char *op, enum eml_unary
 	p->st.n_fused++;
 }
 
+/* Order and use counts again after nodes died or changed inputs. */
+static void
+refresh(struct eml_plan *p)
+{
+	build_order(p);
+	count_uses(p);
+}
+
+/* Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6) -> HardSwish(x). */
+static bool
+rewrite_hardswish_div(struct eml_plan *p, struct pnode *top)
+{
+	struct pnode *mul, *clip, *add;
+
+	if (!is_op(top, "Div") || !const_scalar(p, top->in[1], 6.0f) ||
+	    (mul = sole(p, top->in[0], "Mul")) == NULL)
+		return false;
+	for (int k = 0; k < 2; k++) {
+		int x = mul->in[1 - k];
+		clip = sole(p, mul->in[k], "Clip");
+		if (clip == NULL || clip->par.unary.min != 0.0f || clip->par.unary.max != 6.0f ||
+		    (add = sole(p, clip->in[0], "Add")) == NULL || other_operand(add, x) < 0 ||
+		    !const_scalar(p, other_operand(add, x), 3.0f) ||
+		    p->v[x].numel != p->v[top->out[0]].numel)
+			continue;
+		make_unary(p, top, "HardSwish", EML_UNARY_HARDSWISH, x);
+		mul->dead = clip->dead = add->dead = true;
+		p->st.n_fused += 2;
+		return true;
+	}
+	return false;
+}
+
+/* Mul(x, HardSigmoid(x)) with alpha = 1/6, beta = 0.5 -> HardSwish(x). */
+static bool
+rewrite_hardswish_mul(struct eml_plan *p, struct pnode *top)
+{
+	if (!is_op(top, "Mul"))
+		return false;
+	for (int k = 0; k < 2; k++) {
+		struct pnode *hs = sole(p, top->in[k], "HardSigmoid");
+		int x = top->in[1 - k];
+		if (hs == NULL || hs->in[0] != x ||
+		    fabsf(hs->par.unary.alpha - 1.0f / 6.0f) > 1e-6f || hs->par.unary.beta != 0.5f ||
+		    p->v[x].numel != p->v[top->out[0]].numel)
+			continue;
+		make_unary(p, top, "HardSwish", EML_UNARY_HARDSWISH, x);
+		hs->dead = true;
+		return true;
+	}
+	return false;
+}
+
+/* The inner part of exact GELU: Mul(x, Add(Erf(Div(x, sqrt 2)), 1)) as
+ * node mul; x in *xo. */
+static bool
+gelu_body(struct eml_plan *p, struct pnode *mul, int out_vi, int *xo, struct pnode **dead)
+{
+	for (int j = 0; j < 2; j++) {
+		int x = mul->in[1 - j];
+		struct pnode *add = sole(p, mul->in[j], "Add"), *erf, *div;
+		if (add == NULL)
+			continue;
+		for (int i = 0; i < 2; i++) {
+			if (!const_scalar(p, add->in[1 - i], 1.0f) ||
+			    (erf = sole(p, add->in[i], "Erf")) == NULL ||
+			    (div = sole(p, erf->in[0], "Div")) == NULL || div->in[0] != x ||
+			    !const_scalar(p, div->in[1], 1.41421356f) ||
+			    p->v[x].numel != p->v[out_vi].numel)
+				continue;
+			dead[0] = add;
+			dead[1] = erf;
+			dead[2] = div;
+			*xo = x;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5) -> GELU(x) (as PyTorch
+ * exports exact GELU). */
+static bool
+rewrite_gelu(struct eml_plan *p, struct pnode *top)
+{
+	if (!is_op(top, "Mul"))
+		return false;
+	for (int k = 0; k < 2; k++) {
+		struct pnode *mul, *dead[3];
+		int x;
+		if (!const_scalar(p, top->in[1 - k], 0.5f) ||
+		    (mul = sole(p, top->in[k], "Mul")) == NULL ||
+		    !gelu_body(p, mul, top->out[0], &x, dead))
+			continue;
+		make_unary(p, top, "Erf", EML_UNARY_GELU, x);
+		mul->dead = dead[0]->dead = dead[1]->dead = dead[2]->dead = true;
+		p->st.n_fused += 3;
+		return true;
+	}
+	return false;
+}
+
 /*
  * HardSwish as exporters write it: Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6)
  * (PaddlePaddle, older PyTorch), or Mul(x, HardSigmoid(x)) with
@@ -716,90 +856,124 @@ rewrite_patterns(struct eml_plan *p)
 			if (p->pn[i].out[k] >= 0)
 				p->prod_of[p->pn[i].out[k]] = i + 1;
 	for (size_t s = 0; s < p->n_order; s++) {
-		struct pnode *top = &p->pn[p->order[s]], *mul, *clip, *add, *hs, *erf, *div;
-		int x, t;
+		struct pnode *top = &p->pn[p->order[s]];
 
 		if (top->dead || top->n_in != 2 || top->out[0] < 0 ||
 		    p->v[top->out[0]].dt != EML_DT_FLOAT)
 			continue;
-		/* Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6) */
-		if (strcmp(top->op->name, "Div") == 0 && const_scalar(p, top->in[1], 6.0f) &&
-		    (mul = sole(p, top->in[0], "Mul")) != NULL) {
-			for (int k = 0; k < 2; k++) {
-				clip = sole(p, mul->in[k], "Clip");
-				x = mul->in[1 - k];
-				if (clip == NULL || clip->par.unary.min != 0.0f || clip->par.unary.max != 6.0f ||
-				    (add = sole(p, clip->in[0], "Add")) == NULL ||
-				    other_operand(add, x) < 0 ||
-				    !const_scalar(p, other_operand(add, x), 3.0f) ||
-				    p->v[x].numel != p->v[top->out[0]].numel)
-					continue;
-				make_unary(p, top, "HardSwish", EML_UNARY_HARDSWISH, x);
-				mul->dead = clip->dead = add->dead = true;
-				p->st.n_fused += 2;
-				break;
-			}
-			if (top->n_in == 1) {
-				build_order(p);
-				count_uses(p);
-				s = index_in_order(p, top);
-				continue;
-			}
-		}
-		/* Mul(x, HardSigmoid(x)) */
-		if (strcmp(top->op->name, "Mul") == 0) {
-			for (int k = 0; k < 2; k++) {
-				hs = sole(p, top->in[k], "HardSigmoid");
-				x = top->in[1 - k];
-				if (hs == NULL || hs->in[0] != x || fabsf(hs->par.unary.alpha - 1.0f / 6.0f) >
-				    1e-6f || hs->par.unary.beta != 0.5f ||
-				    p->v[x].numel != p->v[top->out[0]].numel)
-					continue;
-				make_unary(p, top, "HardSwish", EML_UNARY_HARDSWISH, x);
-				hs->dead = true;
-				build_order(p);
-				count_uses(p);
-				s = index_in_order(p, top);
-				break;
-			}
-			if (top->n_in == 1)
-				continue;
-		}
-		/* Mul(Mul(x, Add(Erf(Div(x, sqrt2)), 1)), 0.5) */
-		if (strcmp(top->op->name, "Mul") == 0) {
-			for (int k = 0; k < 2 && top->n_in == 2; k++) {
-				if (!const_scalar(p, top->in[1 - k], 0.5f) ||
-				    (mul = sole(p, top->in[k], "Mul")) == NULL)
-					continue;
-				for (int j = 0; j < 2; j++) {
-					x = mul->in[1 - j];
-					if ((add = sole(p, mul->in[j], "Add")) == NULL)
-						continue;
-					for (int i = 0; i < 2; i++) {
-						if (!const_scalar(p, add->in[1 - i], 1.0f) ||
-						    (erf = sole(p, add->in[i], "Erf")) == NULL ||
-						    (div = sole(p, erf->in[0], "Div")) == NULL ||
-						    div->in[0] != x ||
-						    !const_scalar(p, div->in[1], 1.41421356f) ||
-						    p->v[x].numel != p->v[top->out[0]].numel)
-							continue;
-						t = x;
-						make_unary(p, top, "Erf", EML_UNARY_GELU, t);
-						mul->dead = add->dead = erf->dead = div->dead = true;
-						p->st.n_fused += 3;
-						build_order(p);
-						count_uses(p);
-						s = index_in_order(p, top);
-						break;
-					}
-					if (top->n_in == 1)
-						break;
-				}
-			}
+		if (rewrite_hardswish_div(p, top) || rewrite_hardswish_mul(p, top) ||
+		    rewrite_gelu(p, top)) {
+			refresh(p);
+			s = index_in_order(p, top);
 		}
 	}
 	eml_free(p->prod_of);
 	p->prod_of = NULL;
+	return EML_OK;
+}
+
+/* Consumer c merged into pn, which now writes c's output; the next
+ * candidate is the sole consumer of that output. */
+static struct pnode *
+absorb(struct eml_plan *p, struct pnode *pn, struct pnode *c)
+{
+	pn->out[0] = c->out[0];
+	c->dead = true;
+	p->st.n_fused++;
+	refresh(p);
+	return sole_consumer(p, pn->out[0]);
+}
+
+/* Conv with constant weights followed by a BatchNormalization of
+ * constant parameters. */
+static bool
+bn_fusable(struct eml_plan *p, struct pnode *pn, struct pnode *c)
+{
+	return is_op(pn, "Conv") && is_op(c, "BatchNormalization") &&
+	    all_const(p, pn, 1, pn->n_in) && all_const(p, c, 1, 5) && c->n_out == 1;
+}
+
+/* MatMul with constant 2-D B followed by Add of a constant [N] bias: the
+ * bias value in *bias. */
+static bool
+matmul_bias(struct eml_plan *p, struct pnode *pn, struct pnode *c, int *bias)
+{
+	struct val *o = eml_pn_out(p, pn, 0), *co, *bv;
+	int other;
+
+	if (!is_op(pn, "MatMul") || !is_op(c, "Add") || !pn->par.matmul.packed_b)
+		return false;
+	other = c->in[0] == pn->out[0] ? c->in[1] : c->in[0];
+	bv = other >= 0 ? &p->v[other] : NULL;
+	co = eml_pn_out(p, c, 0);
+	if (bv == NULL || bv->kind != VK_CONST || bv->dt != EML_DT_FLOAT ||
+	    bv->numel != (size_t)o->dims[o->rank - 1] || co->rank != o->rank ||
+	    bv->dims[bv->rank > 0 ? bv->rank - 1 : 0] != o->dims[o->rank - 1] ||
+	    co->numel != o->numel || c->in[0] == c->in[1])
+		return false;
+	*bias = other;
+	return true;
+}
+
+/* MatMul followed by Div or Mul by a constant scalar (attention's
+ * 1/sqrt(d)): the GEMM's alpha in *alpha. Not with a fused bias, which
+ * alpha would not scale. */
+static bool
+matmul_scale(struct eml_plan *p, struct pnode *pn, struct pnode *c, float *alpha)
+{
+	bool div = is_op(c, "Div");
+	int other;
+	struct val *sv;
+
+	if (!is_op(pn, "MatMul") || pn->bias_val >= 0 || c->n_in != 2 ||
+	    !(div || is_op(c, "Mul")))
+		return false;
+	other = c->in[0] == pn->out[0] ? c->in[1] : c->in[0];
+	sv = other >= 0 ? &p->v[other] : NULL;
+	if (sv == NULL || sv->kind != VK_CONST || sv->dt != EML_DT_FLOAT || sv->numel != 1 ||
+	    !isfinite(vf(sv)[0]) || vf(sv)[0] == 0.0f || c->in[0] == c->in[1] ||
+	    (div && c->in[0] != pn->out[0]) ||
+	    p->v[c->out[0]].numel != p->v[pn->out[0]].numel)
+		return false;
+	*alpha = div ? 1.0f / vf(sv)[0] : vf(sv)[0];
+	return true;
+}
+
+/* A float Conv, MatMul or Gemm: it can take what follows into its output
+ * stage. */
+static bool
+takes_epilogue(const struct eml_plan *p, const struct pnode *pn)
+{
+	return !pn->dead && (is_op(pn, "Conv") || is_op(pn, "MatMul") || is_op(pn, "Gemm")) &&
+	    pn->out[0] >= 0 && p->v[pn->out[0]].dt == EML_DT_FLOAT;
+}
+
+/* Merge into pn, in this order, what follows it alone: a BatchNormalization,
+ * a bias, a scale, an activation. */
+static eml_err
+fuse_consumers(struct eml_plan *p, struct pnode *pn)
+{
+	struct pnode *c = sole_consumer(p, pn->out[0]);
+	struct eml_epilogue ep;
+	float alpha;
+	int bias;
+
+	if (c != NULL && bn_fusable(p, pn, c)) {
+		EML_GUARD(fuse_bn(p, pn, c));
+		c = absorb(p, pn, c);
+	}
+	if (c != NULL && matmul_bias(p, pn, c, &bias)) {
+		pn->bias_val = bias;
+		c = absorb(p, pn, c);
+	}
+	if (c != NULL && matmul_scale(p, pn, c, &alpha)) {
+		pn->par.matmul.alpha = alpha;
+		c = absorb(p, pn, c);
+	}
+	if (c != NULL && act_of(p, c, &ep) && pn->ep.act == EML_ACT_NONE) {
+		pn->ep = ep;
+		(void)absorb(p, pn, c);
+	}
 	return EML_OK;
 }
 
@@ -808,73 +982,8 @@ fuse(struct eml_plan *p)
 {
 	for (size_t s = 0; s < p->n_order; s++) {
 		struct pnode *pn = &p->pn[p->order[s]];
-		bool is_conv = is_op(pn, "Conv"), is_mm = is_op(pn, "MatMul"),
-		     is_gemm = is_op(pn, "Gemm");
-		struct pnode *c;
-		struct eml_epilogue ep;
-
-		if (pn->dead || !(is_conv || is_mm || is_gemm))
-			continue;
-		if (pn->out[0] < 0 || p->v[pn->out[0]].dt != EML_DT_FLOAT)
-			continue;
-		/* Conv (constant weights, 2-D) -> BatchNormalization. */
-		c = sole_consumer(p, pn->out[0]);
-		if (is_conv && c != NULL && is_op(c, "BatchNormalization") &&
-		    all_const(p, pn, 1, pn->n_in) && all_const(p, c, 1, 5) && c->n_out == 1) {
-			EML_GUARD(fuse_bn(p, pn, c));
-			p->st.n_fused++;
-			build_order(p);
-			count_uses(p);
-			c = sole_consumer(p, pn->out[0]);
-		}
-		/* MatMul with constant 2-D B -> Add of a constant [N] bias. */
-		if (is_mm && c != NULL && is_op(c, "Add") && pn->par.matmul.packed_b) {
-			struct val *o = eml_pn_out(p, pn, 0);
-			int other = c->in[0] == pn->out[0] ? c->in[1] : c->in[0];
-			struct val *bv = other >= 0 ? &p->v[other] : NULL;
-			struct val *co = eml_pn_out(p, c, 0);
-			if (bv != NULL && bv->kind == VK_CONST && bv->dt == EML_DT_FLOAT &&
-			    bv->numel == (size_t)o->dims[o->rank - 1] && co->rank == o->rank &&
-			    bv->dims[bv->rank > 0 ? bv->rank - 1 : 0] == o->dims[o->rank - 1] &&
-			    co->numel == o->numel && c->in[0] != c->in[1]) {
-				pn->bias_val = other;
-				pn->out[0] = c->out[0];
-				c->dead = true;
-				p->st.n_fused++;
-				build_order(p);
-				count_uses(p);
-				c = sole_consumer(p, pn->out[0]);
-			}
-		}
-		/* MatMul -> Div or Mul by a constant scalar (attention's
-		 * 1/sqrt(d)): the GEMM's alpha. Not with a fused bias, which
-		 * alpha would not scale. */
-		if (is_mm && c != NULL && pn->bias_val < 0 && c->n_in == 2 &&
-		    (is_op(c, "Div") || is_op(c, "Mul"))) {
-			int other = c->in[0] == pn->out[0] ? c->in[1] : c->in[0];
-			struct val *sv = other >= 0 ? &p->v[other] : NULL;
-			bool ok = sv != NULL && sv->kind == VK_CONST && sv->dt == EML_DT_FLOAT &&
-			    sv->numel == 1 && isfinite(vf(sv)[0]) && vf(sv)[0] != 0.0f &&
-			    c->in[0] != c->in[1] && (is_op(c, "Mul") || c->in[0] == pn->out[0]) &&
-			    p->v[c->out[0]].numel == p->v[pn->out[0]].numel;
-			if (ok) {
-				pn->par.matmul.alpha = is_op(c, "Div") ? 1.0f / vf(sv)[0] : vf(sv)[0];
-				pn->out[0] = c->out[0];
-				c->dead = true;
-				p->st.n_fused++;
-				build_order(p);
-				count_uses(p);
-				c = sole_consumer(p, pn->out[0]);
-			}
-		}
-		if (c != NULL && act_of(p, c, &ep) && pn->ep.act == EML_ACT_NONE) {
-			pn->ep = ep;
-			pn->out[0] = c->out[0];
-			c->dead = true;
-			p->st.n_fused++;
-			build_order(p);
-			count_uses(p);
-		}
+		if (takes_epilogue(p, pn))
+			EML_GUARD(fuse_consumers(p, pn));
 	}
 	return EML_OK;
 }
@@ -920,21 +1029,132 @@ live_insert(const struct block *b, int *live, size_t *nlive, int id)
 	(*nlive)++;
 }
 
+/* The arena during layout: every block, and the live ones by offset. */
+struct arena {
+	struct block *b;
+	int nb;
+	int *live;
+	size_t nlive;
+	size_t top; /* end of the highest block */
+};
+
 static int
-new_block(struct block *b, int *nb, int *live, size_t *nlive, size_t size, int end,
-    size_t *top)
+new_block(struct arena *ar, size_t size, int end)
 {
-	int id = (*nb)++;
+	int id = ar->nb++;
+	struct block *b = ar->b;
 
 	size = round_up(size == 0 ? 1 : size);
 	b[id].size = size;
-	b[id].off = first_fit(b, live, *nlive, size);
+	b[id].off = first_fit(b, ar->live, ar->nlive, size);
 	b[id].end = end;
 	b[id].live = true;
-	live_insert(b, live, nlive, id);
-	if (b[id].off + size > *top)
-		*top = b[id].off + size;
+	live_insert(b, ar->live, &ar->nlive, id);
+	if (b[id].off + size > ar->top)
+		ar->top = b[id].off + size;
 	return id;
+}
+
+/* Output o of step s reinterprets input 0's bytes (Reshape & co.). */
+static bool
+share_input_block(struct eml_plan *p, struct arena *ar, struct pnode *pn, struct val *o)
+{
+	struct val *in0 = eml_pn_in(p, pn, 0);
+
+	if ((pn->op->flags & OPF_ALIAS) == 0 || in0 == NULL || in0->block < 0)
+		return false;
+	o->block = in0->block;
+	o->alias = pn->in[0];
+	if (ar->b[o->block].end < o->last)
+		ar->b[o->block].end = o->last;
+	p->st.n_alias++;
+	return true;
+}
+
+/* Output o of step s written over an input of the same size whose last
+ * reader is this step. Another reader of the same buffer at this step
+ * (the other operand) is fine: element i is read before it is written. */
+static bool
+overwrite_dead_input(struct eml_plan *p, struct arena *ar, struct pnode *pn, struct val *o,
+    size_t s)
+{
+	if ((pn->op->flags & OPF_INPLACE) == 0 || p->opts.no_inplace)
+		return false;
+	for (size_t j = 0; j < 2 && j < pn->n_in; j++) {
+		struct val *x = eml_pn_in(p, pn, j);
+		if (x == NULL || x->block < 0 || x->nbytes != o->nbytes || x->dt != o->dt ||
+		    ar->b[x->block].end != (int)s || x->graph_out || !ar->b[x->block].live)
+			continue;
+		o->block = x->block;
+		ar->b[o->block].end = o->last;
+		p->st.n_inplace++;
+		return true;
+	}
+	return false;
+}
+
+/* A block for each run-time output of step s. */
+static void
+place_outputs(struct eml_plan *p, struct arena *ar, struct pnode *pn, size_t s)
+{
+	for (size_t k = 0; k < pn->n_out; k++) {
+		struct val *o = eml_pn_out(p, pn, k);
+		if (o == NULL || o->kind != VK_ACT || o->block >= 0)
+			continue;
+		p->st.naive_bytes += o->nbytes;
+		if (o->last < 0)
+			o->last = (int)s; /* written, never read: free after */
+		if (k == 0 && (share_input_block(p, ar, pn, o) ||
+		    overwrite_dead_input(p, ar, pn, o, s)))
+			continue;
+		o->block = new_block(ar, o->nbytes, o->last);
+	}
+}
+
+/* Release the blocks whose last reader was step s. */
+static void
+release_blocks(struct arena *ar, size_t s)
+{
+	for (size_t i = 0; i < ar->nlive;) {
+		struct block *x = &ar->b[ar->live[i]];
+		if (x->end <= (int)s) {
+			x->live = false;
+			memmove(&ar->live[i], &ar->live[i + 1], (ar->nlive - i - 1) * sizeof(int));
+			ar->nlive--;
+		} else {
+			i++;
+		}
+	}
+}
+
+/* The arena: the blocks, then the largest workspace; every run-time
+ * value and step pointed into it. */
+static eml_err
+bind_arena(struct eml_plan *p, const struct arena *ar, size_t ws)
+{
+	size_t total;
+
+	p->ws_off = round_up(ar->top);
+	if (eml_add_overflow(p->ws_off, round_up(ws), &total) ||
+	    total > EML_ENGINE_MAX_ARENA_BYTES) {
+		eml_err_set_detail("arena of %zu bytes above the limit", total);
+		EML_BAIL(EML_ERR_INFER_TOO_LARGE);
+	}
+	p->arena_bytes = total == 0 ? ALIGN : total;
+	p->arena = eml_secure_alloc(p->arena_bytes);
+	EML_ENSURE(p->arena != NULL, EML_ERR_NOMEM);
+	memset(p->arena, 0, p->arena_bytes);
+	for (size_t i = 0; i < p->nv; i++) {
+		struct val *v = &p->v[i];
+		if ((v->kind == VK_ACT || v->kind == VK_INPUT) && v->block >= 0) {
+			v->off = ar->b[v->block].off;
+			v->data = p->arena + v->off;
+		}
+	}
+	for (size_t s = 0; s < p->n_order; s++)
+		p->pn[p->order[s]].wsp = p->arena + p->ws_off;
+	p->st.arena_bytes = p->arena_bytes;
+	return EML_OK;
 }
 
 /* Liveness layout: each run-time value gets a block; a block is released
@@ -943,99 +1163,55 @@ static eml_err
 layout(struct eml_plan *p)
 {
 	eml_err rc = EML_ERR_INTERNAL;
-	struct block *b = NULL;
-	int *live = NULL, nb = 0;
-	size_t nlive = 0, top = 0, ws = 0, total;
+	struct arena ar;
+	size_t ws = 0;
 
-	b = eml_calloc(p->nv + 1, sizeof(*b));
-	live = eml_calloc(p->nv + 1, sizeof(int));
-	if (b == NULL || live == NULL)
+	memset(&ar, 0, sizeof(ar));
+	ar.b = eml_calloc(p->nv + 1, sizeof(*ar.b));
+	ar.live = eml_calloc(p->nv + 1, sizeof(int));
+	if (ar.b == NULL || ar.live == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	for (size_t i = 0; i < p->m->g->n_inputs; i++) {
 		struct val *v = &p->v[p->in_idx[i]];
 		if (v->block >= 0 || v->kind != VK_INPUT)
 			continue;
-		v->block = new_block(b, &nb, live, &nlive, v->nbytes, v->last, &top);
+		v->block = new_block(&ar, v->nbytes, v->last);
 		p->st.naive_bytes += v->nbytes;
 	}
 	for (size_t s = 0; s < p->n_order; s++) {
 		struct pnode *pn = &p->pn[p->order[s]];
 		if (pn->ws > ws)
 			ws = pn->ws;
-		for (size_t k = 0; k < pn->n_out; k++) {
-			struct val *o = eml_pn_out(p, pn, k), *in0 = eml_pn_in(p, pn, 0);
-			if (o == NULL || o->kind != VK_ACT || o->block >= 0)
-				continue;
-			p->st.naive_bytes += o->nbytes;
-			if (o->last < 0)
-				o->last = (int)s; /* written, never read: free after */
-			if (k == 0 && (pn->op->flags & OPF_ALIAS) && in0 != NULL && in0->block >= 0) {
-				o->block = in0->block;
-				o->alias = pn->in[0];
-				if (b[o->block].end < o->last)
-					b[o->block].end = o->last;
-				p->st.n_alias++;
-				continue;
-			}
-			if (k == 0 && (pn->op->flags & OPF_INPLACE) && !p->opts.no_inplace) {
-				for (size_t j = 0; j < 2 && j < pn->n_in; j++) {
-					struct val *x = eml_pn_in(p, pn, j);
-					if (x == NULL || x->block < 0 || x->nbytes != o->nbytes ||
-					    x->dt != o->dt || b[x->block].end != (int)s ||
-					    x->graph_out || !b[x->block].live)
-						continue;
-					/* Another reader of the same buffer at this step
-					 * (the other operand) is fine: element i is read
-					 * before it is written. */
-					o->block = x->block;
-					b[o->block].end = o->last;
-					p->st.n_inplace++;
-					break;
-				}
-				if (o->block >= 0)
-					continue;
-			}
-			o->block = new_block(b, &nb, live, &nlive, o->nbytes, o->last, &top);
-		}
-		/* Release blocks whose last reader was this step. */
-		for (size_t i = 0; i < nlive;) {
-			struct block *x = &b[live[i]];
-			if (x->end <= (int)s) {
-				x->live = false;
-				memmove(&live[i], &live[i + 1], (nlive - i - 1) * sizeof(int));
-				nlive--;
-			} else {
-				i++;
-			}
-		}
+		place_outputs(p, &ar, pn, s);
+		release_blocks(&ar, s);
 	}
-	p->ws_off = round_up(top);
-	if (eml_add_overflow(p->ws_off, round_up(ws), &total) ||
-	    total > EML_ENGINE_MAX_ARENA_BYTES ||
-	    (p->opts.max_arena_bytes != 0 && total > p->opts.max_arena_bytes)) {
-		eml_err_set_detail("arena of %zu bytes above the limit", total);
-		EML_FAIL(rc, EML_ERR_INFER_TOO_LARGE);
-	}
-	p->arena_bytes = total == 0 ? ALIGN : total;
-	p->arena = eml_secure_alloc(p->arena_bytes);
-	if (p->arena == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	memset(p->arena, 0, p->arena_bytes);
-	for (size_t i = 0; i < p->nv; i++) {
-		struct val *v = &p->v[i];
-		if ((v->kind == VK_ACT || v->kind == VK_INPUT) && v->block >= 0) {
-			v->off = b[v->block].off;
-			v->data = p->arena + v->off;
-		}
-	}
-	for (size_t s = 0; s < p->n_order; s++)
-		p->pn[p->order[s]].wsp = p->arena + p->ws_off;
-	p->st.arena_bytes = p->arena_bytes;
-	rc = EML_OK;
+	rc = bind_arena(p, &ar, ws);
 out:
-	eml_free(b);
-	eml_free(live);
+	eml_free(ar.b);
+	eml_free(ar.live);
 	return rc;
+}
+
+/* The steps that run, in order: rewrites and fusions (unless disabled),
+ * then each step's heavy preparation (weight packing, kernel plans). */
+static eml_err
+plan_steps(struct eml_plan *p)
+{
+	p->order = eml_calloc(p->npn + 1, sizeof(size_t));
+	p->outs = eml_calloc(p->m->g->n_outputs + 1, sizeof(*p->outs));
+	EML_ENSURE(p->order != NULL && p->outs != NULL, EML_ERR_NOMEM);
+	refresh(p);
+	if (!p->opts.no_fusion) {
+		EML_GUARD(rewrite_patterns(p));
+		EML_GUARD(fuse(p));
+	}
+	for (size_t s = 0; s < p->n_order; s++) {
+		struct pnode *pn = &p->pn[p->order[s]];
+		if (pn->op->prepare != NULL)
+			EML_GUARD(pn->op->prepare(p, pn));
+	}
+	count_uses(p);
+	return EML_OK;
 }
 
 eml_err
@@ -1060,25 +1236,8 @@ eml_plan_new(const struct eml_model *m, const struct eml_tensor *inputs, size_t 
 	p->k = eml_kernels_get();
 	if ((rc = eml_pool_new(nthreads, &p->pool)) != EML_OK)
 		goto out;
-	if ((rc = infer_all(p, inputs, n_inputs)) != EML_OK)
-		goto out;
-	p->order = eml_calloc(p->npn + 1, sizeof(size_t));
-	p->outs = eml_calloc(m->g->n_outputs + 1, sizeof(*p->outs));
-	if (p->order == NULL || p->outs == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	build_order(p);
-	count_uses(p);
-	if (!p->opts.no_fusion && (rc = rewrite_patterns(p)) != EML_OK)
-		goto out;
-	if (!p->opts.no_fusion && (rc = fuse(p)) != EML_OK)
-		goto out;
-	for (size_t s = 0; s < p->n_order; s++) {
-		struct pnode *pn = &p->pn[p->order[s]];
-		if (pn->op->prepare != NULL && (rc = pn->op->prepare(p, pn)) != EML_OK)
-			goto out;
-	}
-	count_uses(p);
-	if ((rc = layout(p)) != EML_OK)
+	if ((rc = infer_all(p, inputs, n_inputs)) != EML_OK ||
+	    (rc = plan_steps(p)) != EML_OK || (rc = layout(p)) != EML_OK)
 		goto out;
 	if (p->opts.profile) {
 		p->prof = eml_calloc(p->n_order + 1, sizeof(double));
@@ -1104,16 +1263,14 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void
-eml_plan_print_profile(const struct eml_plan *p, FILE *f)
+/* Time per operator type, summed over the steps, and the plan's shape. */
+static void
+print_op_totals(const struct eml_plan *p, FILE *f)
 {
 	const char *names[64];
 	double per[64], total = 0;
-	size_t nn = 0, runs;
+	size_t nn = 0, runs = p->prof_runs;
 
-	if (p == NULL || p->prof == NULL || p->prof_runs == 0)
-		return;
-	runs = p->prof_runs;
 	for (size_t s = 0; s < p->n_order; s++) {
 		const struct pnode *pn = &p->pn[p->order[s]];
 		size_t k;
@@ -1136,6 +1293,27 @@ eml_plan_print_profile(const struct eml_plan *p, FILE *f)
 	for (size_t k = 0; k < nn; k++)
 		fprintf(f, "  %-20s %9.3f ms %5.1f%%\n", names[k], per[k] * 1e3 / (double)runs,
 		    total > 0 ? 100.0 * per[k] / total : 0.0);
+}
+
+static void
+print_step(const struct eml_plan *p, size_t s, FILE *f)
+{
+	const struct pnode *pn = &p->pn[p->order[s]];
+	const struct val *o = &p->v[pn->out[0]];
+
+	fprintf(f, "  slowest: %-28s %-14s %8.3f ms  out [", pn->n->name, pn->op->name,
+	    p->prof[s] * 1e3 / (double)p->prof_runs);
+	for (int d = 0; d < o->rank; d++)
+		fprintf(f, "%s%lld", d ? "," : "", (long long)o->dims[d]);
+	fprintf(f, "]%s%s\n", pn->conv != NULL ? " conv:" : "",
+	    pn->conv != NULL ? eml_conv2d_method(pn->conv) : "");
+}
+
+/* The eight slowest steps. A printed step is marked by negating its time,
+ * restored at the end. */
+static void
+print_slowest(const struct eml_plan *p, FILE *f)
+{
 	for (int top = 0; top < 8; top++) {
 		size_t best = SIZE_MAX;
 		for (size_t s = 0; s < p->n_order; s++) {
@@ -1144,17 +1322,7 @@ eml_plan_print_profile(const struct eml_plan *p, FILE *f)
 		}
 		if (best == SIZE_MAX || p->prof[best] <= 0)
 			break;
-		{
-			const struct pnode *pn = &p->pn[p->order[best]];
-			const struct val *o = &p->v[pn->out[0]];
-			fprintf(f, "  slowest: %-28s %-14s %8.3f ms  out [", pn->n->name, pn->op->name,
-			    p->prof[best] * 1e3 / (double)runs);
-			for (int d = 0; d < o->rank; d++)
-				fprintf(f, "%s%lld", d ? "," : "", (long long)o->dims[d]);
-			fprintf(f, "]%s%s\n", pn->conv != NULL ? " conv:" : "",
-			    pn->conv != NULL ? eml_conv2d_method(pn->conv) : "");
-		}
-		/* Mark as printed: negate (restored below). */
+		print_step(p, best, f);
 		p->prof[best] = -p->prof[best];
 	}
 	for (size_t s = 0; s < p->n_order; s++)
@@ -1162,15 +1330,23 @@ eml_plan_print_profile(const struct eml_plan *p, FILE *f)
 			p->prof[s] = -p->prof[s];
 }
 
-eml_err
-eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
+void
+eml_plan_print_profile(const struct eml_plan *p, FILE *f)
 {
-	const struct eml_graph *g;
+	if (p == NULL || p->prof == NULL || p->prof_runs == 0)
+		return;
+	print_op_totals(p, f);
+	print_slowest(p, f);
+}
 
-	EML_ENSURE(p != NULL && (inputs != NULL || n_inputs == 0), EML_ERR_NULL);
-	g = p->m->g;
-	if (n_inputs != g->n_inputs) {
-		eml_err_set_detail("%zu inputs given, the model has %zu", n_inputs, g->n_inputs);
+/* Inputs of exactly the planned dtypes and shapes, and the planned values
+ * for inputs bound as constants. */
+static eml_err
+check_run_inputs(const struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
+{
+	if (n_inputs != p->m->g->n_inputs) {
+		eml_err_set_detail("%zu inputs given, the model has %zu", n_inputs,
+		    p->m->g->n_inputs);
 		EML_BAIL(EML_ERR_INFER_INPUT);
 	}
 	for (size_t i = 0; i < n_inputs; i++) {
@@ -1187,19 +1363,19 @@ eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_input
 	}
 	for (size_t i = 0; i < n_inputs; i++) {
 		const struct val *v = &p->v[p->in_idx[i]];
-		if (p->in_bound[i]) {
-			const uint8_t *a = v->data, *b = inputs[i].data;
-			for (size_t j = 0; j < v->nbytes; j++)
-				if (a[j] != b[j]) {
-					eml_err_set_detail("input %s was planned with another "
-					    "value; plan again", v->name);
-					EML_BAIL(EML_ERR_INFER_INPUT);
-				}
-			continue;
+		if (p->in_bound[i] && v->nbytes != 0 &&
+		    memcmp(v->data, inputs[i].data, v->nbytes) != 0) {
+			eml_err_set_detail("input %s was planned with another value; plan again",
+			    v->name);
+			EML_BAIL(EML_ERR_INFER_INPUT);
 		}
-		EML_MEMCPY(v->data, inputs[i].data, v->nbytes);
 	}
-	p->run_err = EML_OK;
+	return EML_OK;
+}
+
+static void
+run_steps(struct eml_plan *p)
+{
 	for (size_t s = 0; s < p->n_order; s++) {
 		struct pnode *pn = &p->pn[p->order[s]];
 		if (p->prof != NULL) {
@@ -1212,9 +1388,13 @@ eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_input
 	}
 	if (p->prof != NULL)
 		p->prof_runs++;
-	if (p->run_err != EML_OK)
-		EML_BAIL(p->run_err);
-	for (size_t i = 0; i < g->n_outputs; i++) {
+}
+
+/* Views of the outputs in plan memory. */
+static void
+expose_outputs(struct eml_plan *p)
+{
+	for (size_t i = 0; i < p->m->g->n_outputs; i++) {
 		const struct val *v = &p->v[p->out_idx[i]];
 		struct eml_tensor *t = &p->outs[i];
 		t->name = NULL;
@@ -1225,6 +1405,22 @@ eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_input
 		t->nbytes = v->nbytes;
 		t->owned = false;
 	}
+}
+
+eml_err
+eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
+{
+	EML_ENSURE(p != NULL && (inputs != NULL || n_inputs == 0), EML_ERR_NULL);
+	EML_GUARD(check_run_inputs(p, inputs, n_inputs));
+	for (size_t i = 0; i < n_inputs; i++)
+		if (!p->in_bound[i])
+			EML_MEMCPY(p->v[p->in_idx[i]].data, inputs[i].data,
+			    p->v[p->in_idx[i]].nbytes);
+	p->run_err = EML_OK;
+	run_steps(p);
+	if (p->run_err != EML_OK)
+		EML_BAIL(p->run_err);
+	expose_outputs(p);
 	return EML_OK;
 }
 
