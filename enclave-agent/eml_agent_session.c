@@ -85,6 +85,30 @@ send_sealed(struct sess *s, uint32_t type, const uint8_t *rid, const uint8_t *pt
 	return eml_agent_link_send(&s->link, type, s->ct.data, s->ct.len);
 }
 
+/* The sealed answer to a refused request: InferResponse.error with the
+ * stable code, its table message and the detail. */
+static eml_err
+send_refusal(struct sess *s, const uint8_t *rid, eml_err code)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	Eml__V1__InferResponse r = EML__V1__INFER_RESPONSE__INIT;
+	Eml__V1__Error e = EML__V1__ERROR__INIT;
+	char m[EML_ERROR_MSG_MAX];
+	struct eml_buf b;
+
+	(void)snprintf(m, sizeof(m), "%s%s%s", eml_strerror(code),
+	    eml_err_detail()[0] != '\0' ? ": " : "", eml_err_detail());
+	e.code = (uint32_t)code;
+	e.message = m;
+	r.error = &e;
+	eml_buf_init_secure(&b, 4096);
+	if ((rc = eml_msg_pack(&r.base, &b)) == EML_OK)
+		rc = send_sealed(s, EML_MSG_INFER_RESPONSE, rid, b.data, b.len);
+	eml_buf_free(&b);
+	sodium_memzero(m, sizeof(m));
+	return rc;
+}
+
 /* ---------------------------------------------------------------- handlers */
 
 static eml_err
@@ -458,13 +482,15 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	rc = EML_OK;
 	goto out;
 refuse:
-	/* A refusal the client should hear about: a sealed Close carrying the
-	 * code would be indistinguishable from a goodbye, so answer with a
-	 * plain Error holding only the stable code and table message. */
-	EML_LOG_WARN("infer.refused", &rid, EML_F_ERR(rc), EML_F_STR("where", eml_err_where()));
-	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
-	eml_agent_link_send_error(&s->link, rc, NULL);
-	eml_agent_ev_exchange(&s->ev, env->body, env->body_len, NULL, 0);
+	/* A refusal the client should hear about travels sealed, as the
+	 * response to its request: code, table message and detail reach the
+	 * client only. The host (and our logs, which leave the enclave) learn
+	 * that a request was refused, not why: the code would tell what kind
+	 * of mistake a private model or input made. */
+	EML_LOG_WARN("infer.refused", &rid, EML_F_U64("session_request", s->requests));
+	if ((rc = send_refusal(s, env->request_id, rc)) != EML_OK)
+		goto out;
+	eml_agent_ev_exchange(&s->ev, env->body, env->body_len, s->ct.data, s->ct.len);
 	rc = EML_OK; /* the session goes on */
 out:
 	/* Per-request assembly: wipe weights, activations and topology now. */

@@ -32,7 +32,8 @@ usage(FILE *f)
 	fprintf(f, "usage: eml infer --proxy HOST:PORT --model DIR --policy FILE --input FILE...\n"
 		   "                 [--output-dir DIR] [--timeout MS] [--repeat N] [--quiet]\n"
 		   "                 [--evidence DIR|FILE]  keep the session's signed evidence\n"
-		   "                                        (DIR/<session id>.json or FILE)\n");
+		   "                                        (DIR/<session id>.json or FILE)\n"
+		   "                 [--insecure-any-image]   (development only: trust an unpinned image)\n");
 }
 
 static int
@@ -73,7 +74,7 @@ print_summary(const struct eml_client_summary *s)
 		printf("\n");
 	}
 	if (s->n_pcrs == 0)
-		printf("  PCRs           (the policy pins none)\n");
+		printf("  PCRs           (none pinned)\n");
 	printf("  policy digest  ");
 	print_hex(s->policy_digest, s->policy_digest_len);
 	printf("\n  session        ");
@@ -128,6 +129,7 @@ struct opts {
 	unsigned timeout_ms;
 	long repeat;
 	int quiet;
+	int any_image;
 };
 
 static int
@@ -144,6 +146,10 @@ parse(int argc, char **argv, struct opts *o)
 		}
 		if (strcmp(a, "--quiet") == 0) {
 			o->quiet = 1;
+			continue;
+		}
+		if (strcmp(a, "--insecure-any-image") == 0) {
+			o->any_image = 1;
 			continue;
 		}
 		if (i + 1 >= argc) {
@@ -332,6 +338,12 @@ eml_cmd_infer(int argc, char **argv)
 	}
 	if (o.timeout_ms != 0)
 		(void)eml_client_set_timeout(c, o.timeout_ms);
+	if (o.any_image) {
+		/* Loud on every use, and recorded in the output. */
+		fprintf(stderr, "eml infer: WARNING: --insecure-any-image: the enclave image is NOT "
+				"verified; any enclave with a valid chain gets your model and inputs\n");
+		(void)eml_client_set_insecure_any_image(c, 1);
+	}
 	if ((rc = eml_client_attest(c, o.policy)) != 0) {
 		status = fail("attestation", rc, c);
 		goto out;
@@ -342,6 +354,8 @@ eml_cmd_infer(int argc, char **argv)
 	}
 	if (!o.quiet)
 		print_summary(&sum);
+	if (o.any_image)
+		printf("  image          NOT PINNED (--insecure-any-image)\n");
 	for (long r = 0; r < o.repeat; r++) {
 		eml_client_tensors_free(outs, n_outs);
 		outs = NULL;

@@ -135,7 +135,56 @@ eml_client_set_timeout(struct eml_client *c, unsigned ms)
 	return 0;
 }
 
+EML_API int
+eml_client_set_insecure_any_image(struct eml_client *c, int on)
+{
+	if (c == NULL || c->state != EML_SDK_CONNECTED)
+		return (int)EML_ERR_USAGE;
+	c->any_image = on != 0;
+	return 0;
+}
+
 /* ---------------------------------------------------------------- attest */
+
+/*
+ * A policy that pins no image trusts whatever enclave answers: refuse it
+ * before anything is sent, naming the missing pins (the Go-SDK advisory
+ * on incomplete PCR validation is this exact mistake).
+ */
+static eml_err
+check_pins(const struct eml_attest_policy *pol)
+{
+	char missing[32] = "";
+	size_t n = 0;
+
+	for (unsigned i = 0; i < 3; i++)
+		if ((pol->pcr_mask & (1u << i)) == 0)
+			n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%sPCR%u",
+			    n > 0 ? " " : "", i);
+	if (n == 0)
+		return EML_OK;
+	eml_err_set_detail("the policy does not pin %s: add \"pcrs\" from the image's "
+	    "measurements (nitro-cli describe-eif, or eml attest sim-init for the simulator)",
+	    missing);
+	EML_BAIL(EML_ERR_ATTEST_UNPINNED);
+}
+
+/* A signed image (PCR8 set, not zero) must have its signer pinned too. */
+static eml_err
+check_pcr8(const struct eml_attest_doc *doc, const struct eml_attest_policy *pol)
+{
+	bool signed_image = false;
+
+	if ((doc->pcr_present & (1u << 8)) == 0 || (pol->pcr_mask & (1u << 8)) != 0)
+		return EML_OK;
+	for (size_t i = 0; i < doc->pcr_len[8]; i++)
+		signed_image = signed_image || doc->pcr[8][i] != 0;
+	if (!signed_image)
+		return EML_OK;
+	eml_err_set_detail("the image is signed (PCR8 set) but the policy does not pin PCR8: "
+	    "add \"8\" to \"pcrs\" (the signing certificate's measurement)");
+	EML_BAIL(EML_ERR_ATTEST_UNPINNED);
+}
 
 /* The trust root the policy names: inline PEM, or a path relative to the
  * policy file. */
@@ -229,6 +278,8 @@ handshake(struct eml_client *c, const char *policy_path)
 		goto out;
 	if ((rc = eml_attest_policy_parse(pbytes.data, pbytes.len, pol)) != EML_OK)
 		goto out;
+	if (!c->any_image && (rc = check_pins(pol)) != EML_OK)
+		goto out;
 	if ((rc = load_root(policy_path, pol, &root, &pem)) != EML_OK)
 		goto out;
 	if ((rc = eml_channel_client_new(&c->ch, &hello)) != EML_OK)
@@ -275,6 +326,8 @@ handshake(struct eml_client *c, const char *policy_path)
 	 * now, nonce, freshness, PCRs, policy digest. */
 	if ((rc = eml_attest_verify(ar->attestation_document.data, ar->attestation_document.len,
 	    root, EML_ATTEST_AT_NOW, 0, pol, doc)) != EML_OK)
+		goto out;
+	if (!c->any_image && (rc = check_pcr8(doc, pol)) != EML_OK)
 		goto out;
 	if (!doc->public_key.present || doc->public_key.len != EML_X25519_KEY_LEN) {
 		eml_err_set_detail("attestation public_key is not a 32-byte X25519 key");
@@ -411,6 +464,16 @@ decode_response(const struct eml_buf *pt, struct eml_client_tensor **outs, size_
 	    pt->len, &m)) != EML_OK)
 		goto out;
 	r = (const Eml__V1__InferResponse *)m;
+	if (r->error != NULL) {
+		/* A refusal, sealed by the agent: the same report as a plain
+		 * peer Error ("peer error N: ..."), the session goes on. */
+		if (r->n_outputs != 0 || r->error->code == 0 || r->error->code >= 1000)
+			EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+		eml_err_set_detail("peer error %u: %.200s", r->error->code,
+		    r->error->message != NULL ? r->error->message : "");
+		rc = (eml_err)r->error->code;
+		goto out;
+	}
 	if (r->n_outputs == 0 || r->n_outputs > SDK_MAX_IO)
 		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
 	t = eml_calloc(r->n_outputs, sizeof(*t));
@@ -528,8 +591,11 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 		goto out;
 	c->exchanges++;
 	eml_evidence_exchange_add(c->exchange_hash, ct.data, ct.len, env.body, env.body_len);
-	if ((rc = decode_response(&pt, outs, n_outs)) != EML_OK)
+	if ((rc = decode_response(&pt, outs, n_outs)) != EML_OK) {
+		/* A sealed refusal leaves the session as a plain one did. */
+		fatal = eml_err_category(rc) == 200 || !session_survives(rc);
 		goto out;
+	}
 	c->requests++;
 	fatal = false;
 	rc = EML_OK;

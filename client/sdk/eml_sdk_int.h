@@ -39,6 +39,7 @@ struct eml_client {
 	uint64_t exchanges;
 	uint8_t exchange_hash[32];
 	struct eml_attest_root *root;
+	bool any_image; /* eml_client_set_insecure_any_image */
 	struct eml_buf rx; /* raw frames (ciphertext) */
 	struct eml_buf tx;
 	char detail[256];

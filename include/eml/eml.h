@@ -154,9 +154,21 @@ EML_API int eml_client_connect(const char *addr, struct eml_client **out);
 EML_API int eml_client_set_timeout(struct eml_client *c, unsigned ms);
 
 /*
+ * DEVELOPMENT ONLY. Let eml_client_attest accept a client policy that does
+ * not pin the enclave image: by default a policy must pin PCR0, PCR1 and
+ * PCR2 (and PCR8 when the document shows a signed image), or attest fails
+ * with EML_ERR_ATTEST_UNPINNED (342) before anything is sent. With on != 0
+ * whatever enclave answers with a valid chain receives the model and the
+ * inputs; debug-mode (all-zero) images stay refused unless the policy sets
+ * allow_debug. Call before eml_client_attest. Returns 0 or a usage code.
+ */
+EML_API int eml_client_set_insecure_any_image(struct eml_client *c, int on);
+
+/*
  * Run the handshake and verify the enclave against a client policy file
  * (JSON, written by eif-build or `eml attest sim-init`: trust root,
- * expected PCRs, expected policy digest, maximum document age). On
+ * expected PCRs, expected policy digest, maximum document age; PCR0-2 must
+ * be pinned, see eml_client_set_insecure_any_image). On
  * success the session keys are derived and the handle is ready for infer.
  * On any verification failure the connection is closed and the handle can
  * only be closed; nothing besides the hello was sent. Returns 0, an

@@ -92,6 +92,28 @@ while read -r name want; do
 done <"$W/cases.txt"
 [ $n -ge 13 ] || e2e_fail "hostile: only $n cases written"
 
+# Everything the proxy relayed for those refused requests: no plain Error
+# frame, and none of the refusal reasons (code names, table messages,
+# details) in any byte; the refusals travelled sealed.
+types=$(e2e_capture_types "$W/capture.bin" | sort -u | tr '\n' ' ')
+if "$PY" - "$W/capture.bin" common/eml_err.def <<'EOF2' >"$W/leak.txt" && [ "${types#*12 }" = "$types" ]; then
+import re, sys
+cap = open(sys.argv[1], "rb").read()
+msgs = re.findall(r'EML_ERR\((EML_ERR_\w+), (\d+), "([^"]+)"\)', open(sys.argv[2]).read())
+bad = []
+for name, code, msg in msgs:
+    for s in (name, msg, "peer error " + code, "defined twice", "not in the policy"):
+        if s.encode() in cap:
+            bad.append(s)
+print("\n".join(sorted(set(bad))))
+sys.exit(1 if bad else 0)
+EOF2
+	e2e_pass "capture of the refused requests: frame types [$types], no Error frame, no refusal code or reason in $(stat -c %s "$W/capture.bin") bytes"
+else
+	cat "$W/leak.txt"
+	e2e_fail "capture of refused requests: types [$types] or a reason in clear"
+fi
+
 # The input limit, just over: a batch of 2 is twice the limit.
 infer "$W/model" "$W/in-big.pb" "$W/out-big" >"$W/big.out" 2>&1
 rc=$?
