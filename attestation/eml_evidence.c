@@ -573,11 +573,49 @@ parse_tee(const struct eml_json *o, struct eml_evidence *ev)
 	return EML_OK;
 }
 
+/* A key id: 1..64 of [A-Za-z0-9._:-], so it prints and sorts plainly. */
+static bool
+key_id_ok(const char *s, size_t n)
+{
+	if (n == 0 || n > EML_EVIDENCE_KEY_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		    c == '.' || c == '_' || c == ':' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+static eml_err
+parse_cosig(const struct eml_json *o, struct eml_evidence_cosig *c)
+{
+	static const char *const names[] = { "!key_id", "!signed_at", "!signature", NULL };
+	const struct eml_json *v = NULL;
+	size_t len = 0;
+
+	EML_GUARD(check_members(o, "cosignature", names));
+	EML_GUARD(get_str(o, "key_id", "cosignature.key_id", &v));
+	EML_ENSURE(v != NULL, EML_ERR_INTERNAL);
+	if (!key_id_ok(v->str, v->str_len))
+		return field_err("cosignature.key_id", "expected 1..64 of [A-Za-z0-9._:-]");
+	EML_MEMCPY(c->key_id, v->str, v->str_len + 1);
+	EML_GUARD(get_time(o, "signed_at", "cosignature.signed_at", &c->signed_at_ms));
+	EML_GUARD(get_b64(o, "signature", "cosignature.signature", c->signature,
+	    sizeof(c->signature), &len));
+	if (len != EML_EVIDENCE_SIG_LEN)
+		return field_err("cosignature.signature", "not 64 bytes");
+	c->present = true;
+	return EML_OK;
+}
+
 static eml_err
 parse_tree(const struct eml_json *root, struct eml_evidence *ev)
 {
 	static const char *const names[] = { "!version", "!session", "!tee", "!attestation",
-		"!pubkey_id", "!signature", NULL };
+		"!pubkey_id", "!signature", "cosignature", NULL };
 	uint64_t version = 0;
 	size_t sig_len = 0;
 
@@ -598,6 +636,8 @@ parse_tree(const struct eml_json *root, struct eml_evidence *ev)
 	    &sig_len));
 	if (sig_len != EML_EVIDENCE_SIG_LEN)
 		return field_err("signature", "not 64 bytes");
+	if (eml_json_get(root, "cosignature") != NULL)
+		EML_GUARD(parse_cosig(eml_json_get(root, "cosignature"), &ev->cosig));
 	return EML_OK;
 }
 
@@ -703,6 +743,10 @@ check_session(const struct eml_evidence_session *s, const struct eml_attest_doc 
 	return EML_OK;
 }
 
+/* The enclave signs everything but its own signature and a co-signature
+ * added later by an operator. */
+static const char *const enclave_skip[] = { "signature", "cosignature", NULL };
+
 static const char *
 attest_field(eml_err rc)
 {
@@ -711,6 +755,9 @@ attest_field(eml_err rc)
 					    "session)" :
 					    "attestation";
 }
+
+static eml_err check_cosig(const uint8_t *p, size_t n, const struct eml_evidence *ev,
+    const struct eml_evidence_keys *keys);
 
 eml_err
 eml_evidence_verify(const uint8_t *p, size_t n, const struct eml_evidence_check *chk,
@@ -746,7 +793,7 @@ eml_evidence_verify(const uint8_t *p, size_t n, const struct eml_evidence_check 
 	if ((rc = check_binding(ev, doc)) != EML_OK ||
 	    (rc = check_session(&ev->session, doc)) != EML_OK)
 		goto out;
-	if ((rc = eml_json_canonical(tree, "signature", &canon)) != EML_OK)
+	if ((rc = eml_json_canonical(tree, enclave_skip, &canon)) != EML_OK)
 		goto out;
 	if (crypto_sign_verify_detached(ev->signature, canon.data, canon.len,
 	    doc->public_key.data) != 0) {
@@ -754,6 +801,8 @@ eml_evidence_verify(const uint8_t *p, size_t n, const struct eml_evidence_check 
 				   "other fields (a signed field was changed)");
 		EML_FAIL(rc, EML_ERR_EVIDENCE_SIGNATURE);
 	}
+	if (chk->keys != NULL && (rc = check_cosig(p, n, ev, chk->keys)) != EML_OK)
+		goto out;
 	if (chk->policy != NULL) {
 		/* Archived evidence: the policy's PCRs and digest apply, its
 		 * freshness rules do not. */
@@ -775,4 +824,211 @@ out:
 		eml_free_wipe(pol, sizeof(*pol));
 	eml_buf_free_nowipe(&canon);
 	return rc;
+}
+
+/* ---------------------------------------------------------------- co-signature */
+
+static eml_err
+time_field(const struct eml_json *o, const char *key, const char *path, int64_t *ms)
+{
+	const struct eml_json *v = eml_json_get(o, key);
+
+	if (v == NULL || v->type != EML_JSON_STRING || !time_parse(v->str, v->str_len, ms))
+		return field_err(path, "expected YYYY-MM-DDTHH:MM:SS.mmmZ");
+	return EML_OK;
+}
+
+eml_err
+eml_evidence_keys_parse(const uint8_t *p, size_t n, struct eml_evidence_keys *out)
+{
+	static const char *const top[] = { "!version", "!keys", NULL };
+	static const char *const names[] = { "!key_id", "!algorithm", "!public_key", "!valid_from",
+		"!valid_until", NULL };
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_json *t = NULL;
+	const struct eml_json *keys, *v = NULL;
+	uint64_t version = 0;
+	char path[64];
+
+	EML_ENSURE_REF(out);
+	memset(out, 0, sizeof(*out));
+	if (n > 65536) {
+		eml_err_set_detail("published keys: above 64 KiB");
+		EML_BAIL(EML_ERR_EVIDENCE_FIELD);
+	}
+	EML_GUARD(eml_json_parse(p, n, &t));
+	if ((rc = check_members(t, "", top)) != EML_OK ||
+	    (rc = get_uint(t, "version", "version", &version)) != EML_OK)
+		goto out;
+	if (version != 1) {
+		rc = field_err("version", "only 1 is supported");
+		goto out;
+	}
+	keys = eml_json_get(t, "keys");
+	if (keys == NULL || keys->type != EML_JSON_ARRAY || keys->n == 0 ||
+	    keys->n > EML_EVIDENCE_KEYS_MAX) {
+		rc = field_err("keys", "expected an array of 1..64 keys");
+		goto out;
+	}
+	for (size_t i = 0; i < keys->n; i++) {
+		const struct eml_json *k = &keys->items[i];
+		struct eml_evidence_pubkey *d = &out->k[i];
+
+		(void)snprintf(path, sizeof(path), "keys[%zu]", i);
+		if ((rc = check_members(k, path, names)) != EML_OK)
+			goto out;
+		(void)snprintf(path, sizeof(path), "keys[%zu].key_id", i);
+		if ((rc = get_str(k, "key_id", path, &v)) != EML_OK)
+			goto out;
+		if (v == NULL || !key_id_ok(v->str, v->str_len)) {
+			rc = field_err(path, "expected 1..64 of [A-Za-z0-9._:-]");
+			goto out;
+		}
+		EML_MEMCPY(d->key_id, v->str, v->str_len + 1);
+		(void)snprintf(path, sizeof(path), "keys[%zu].algorithm", i);
+		if ((rc = get_str(k, "algorithm", path, &v)) != EML_OK)
+			goto out;
+		if (v == NULL || strcmp(v->str, "ed25519") != 0 || v->str_len != 7) {
+			rc = field_err(path, "only \"ed25519\"");
+			goto out;
+		}
+		(void)snprintf(path, sizeof(path), "keys[%zu].public_key", i);
+		if ((rc = get_hex(k, "public_key", path, d->pk, 32, 0, NULL)) != EML_OK)
+			goto out;
+		(void)snprintf(path, sizeof(path), "keys[%zu].valid_from", i);
+		if ((rc = time_field(k, "valid_from", path, &d->valid_from_ms)) != EML_OK)
+			goto out;
+		(void)snprintf(path, sizeof(path), "keys[%zu].valid_until", i);
+		if ((rc = time_field(k, "valid_until", path, &d->valid_until_ms)) != EML_OK)
+			goto out;
+		if (d->valid_until_ms < d->valid_from_ms) {
+			rc = field_err(path, "before valid_from");
+			goto out;
+		}
+		out->n = i + 1;
+	}
+	rc = EML_OK;
+out:
+	eml_json_free(t);
+	return rc;
+}
+
+eml_err
+eml_evidence_cosign_message(const uint8_t *art, size_t n, const char *key_id,
+    int64_t signed_at_ms, struct eml_buf *msg)
+{
+	static const char *const skip[] = { "cosignature", NULL };
+	struct eml_json *t = NULL;
+	struct eml_evidence *ev = NULL;
+	char when[32];
+	eml_err rc = EML_ERR_INTERNAL;
+
+	if (art == NULL || key_id == NULL || msg == NULL)
+		EML_BAIL(EML_ERR_NULL);
+	if (!key_id_ok(key_id, strlen(key_id)))
+		return field_err("cosignature.key_id", "expected 1..64 of [A-Za-z0-9._:-]");
+	ev = eml_calloc(1, sizeof(*ev));
+	if (ev == NULL)
+		EML_BAIL(EML_ERR_NOMEM);
+	if ((rc = parse_all(art, n, ev, &t)) != EML_OK)
+		goto out;
+	eml_evidence_time_format(signed_at_ms, when, sizeof(when));
+	/* "artifact" < "key_id" < "signed_at": this concatenation is the
+	 * canonical form of the three-member object. */
+	if ((rc = eml_buf_append(msg, "{\"artifact\":", 12)) != EML_OK ||
+	    (rc = eml_json_canonical(t, skip, msg)) != EML_OK ||
+	    (rc = eml_buf_append(msg, ",\"key_id\":", 10)) != EML_OK ||
+	    (rc = eml_json_put_string(msg, key_id, strlen(key_id))) != EML_OK ||
+	    (rc = eml_buf_append(msg, ",\"signed_at\":", 13)) != EML_OK ||
+	    (rc = eml_json_put_string(msg, when, strlen(when))) != EML_OK)
+		goto out;
+	rc = eml_buf_append_u8(msg, '}');
+out:
+	eml_json_free(t);
+	eml_free(ev);
+	return rc;
+}
+
+eml_err
+eml_evidence_cosign_attach(const uint8_t *art, size_t n, const char *key_id,
+    int64_t signed_at_ms, const uint8_t sig[EML_EVIDENCE_SIG_LEN], struct eml_buf *out)
+{
+	static const char *const skip[] = { "cosignature", NULL };
+	struct eml_json *t = NULL;
+	struct eml_evidence *ev = NULL;
+	struct eml_buf text;
+	char when[32];
+	bool first = true;
+	eml_err rc = EML_ERR_INTERNAL;
+
+	eml_buf_init(&text, EML_EVIDENCE_MAX);
+	if (art == NULL || key_id == NULL || sig == NULL || out == NULL)
+		EML_BAIL(EML_ERR_NULL);
+	ev = eml_calloc(1, sizeof(*ev));
+	if (ev == NULL)
+		EML_BAIL(EML_ERR_NOMEM);
+	if ((rc = parse_all(art, n, ev, &t)) != EML_OK)
+		goto out;
+	eml_evidence_time_format(signed_at_ms, when, sizeof(when));
+	/* The artifact without its old co-signature, with the new one
+	 * spliced in before the closing brace, then canonicalized. */
+	if ((rc = eml_json_canonical(t, skip, &text)) != EML_OK)
+		goto out;
+	text.len--; /* '}' */
+	if ((rc = eml_buf_append(&text, ",\"cosignature\":{", 16)) != EML_OK ||
+	    (rc = put_str(&text, &first, "key_id", key_id)) != EML_OK ||
+	    (rc = put_str(&text, &first, "signed_at", when)) != EML_OK ||
+	    (rc = put_b64(&text, &first, "signature", sig, EML_EVIDENCE_SIG_LEN)) != EML_OK ||
+	    (rc = eml_buf_append(&text, "}}", 2)) != EML_OK)
+		goto out;
+	rc = eml_json_canonicalize(text.data, text.len, out);
+out:
+	eml_json_free(t);
+	eml_free(ev);
+	eml_buf_free_nowipe(&text);
+	return rc;
+}
+
+static eml_err
+check_cosig(const uint8_t *p, size_t n, const struct eml_evidence *ev,
+    const struct eml_evidence_keys *keys)
+{
+	const struct eml_evidence_cosig *c = &ev->cosig;
+	const struct eml_evidence_pubkey *k = NULL;
+	struct eml_buf msg;
+	eml_err rc;
+	int bad;
+
+	if (!c->present) {
+		eml_err_set_detail("cosignature: missing, yet published keys were given");
+		EML_BAIL(EML_ERR_EVIDENCE_FIELD);
+	}
+	for (size_t i = 0; i < keys->n; i++)
+		if (strcmp(keys->k[i].key_id, c->key_id) == 0)
+			k = &keys->k[i];
+	if (k == NULL) {
+		eml_err_set_detail("cosignature.key_id: \"%s\" is not in the published keys",
+		    c->key_id);
+		EML_BAIL(EML_ERR_EVIDENCE_KEY);
+	}
+	if (c->signed_at_ms < k->valid_from_ms || c->signed_at_ms > k->valid_until_ms) {
+		eml_err_set_detail("cosignature.signed_at: outside the validity window of key "
+				   "\"%s\"", k->key_id);
+		EML_BAIL(EML_ERR_EVIDENCE_KEY);
+	}
+	if (c->signed_at_ms < ev->session.ended_ms - EML_EVIDENCE_SKEW_MS) {
+		eml_err_set_detail("cosignature.signed_at: before the artifact was made");
+		EML_BAIL(EML_ERR_EVIDENCE_SESSION);
+	}
+	eml_buf_init(&msg, EML_EVIDENCE_MAX + 256);
+	rc = eml_evidence_cosign_message(p, n, c->key_id, c->signed_at_ms, &msg);
+	bad = rc == EML_OK ? crypto_sign_verify_detached(c->signature, msg.data, msg.len, k->pk) : 0;
+	eml_buf_free_nowipe(&msg);
+	EML_GUARD(rc);
+	if (bad != 0) {
+		eml_err_set_detail("cosignature.signature: does not verify with key \"%s\"",
+		    k->key_id);
+		EML_BAIL(EML_ERR_EVIDENCE_SIGNATURE);
+	}
+	return EML_OK;
 }

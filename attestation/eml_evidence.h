@@ -52,6 +52,30 @@ struct eml_evidence_session {
 	uint8_t nonce[EML_EVIDENCE_NONCE_MAX];
 };
 
+/* Optional operator co-signature (docs/EVIDENCE.md "Published keys"). */
+#define EML_EVIDENCE_KEY_ID_MAX 64
+#define EML_EVIDENCE_KEYS_MAX 64
+
+struct eml_evidence_cosig {
+	bool present;
+	char key_id[EML_EVIDENCE_KEY_ID_MAX + 1];
+	int64_t signed_at_ms;
+	uint8_t signature[EML_EVIDENCE_SIG_LEN];
+};
+
+/* A published-keys file: long-lived operator keys and their windows. */
+struct eml_evidence_pubkey {
+	char key_id[EML_EVIDENCE_KEY_ID_MAX + 1];
+	uint8_t pk[EML_EVIDENCE_PK_LEN]; /* Ed25519 */
+	int64_t valid_from_ms;
+	int64_t valid_until_ms;
+};
+
+struct eml_evidence_keys {
+	size_t n;
+	struct eml_evidence_pubkey k[EML_EVIDENCE_KEYS_MAX];
+};
+
 /* A parsed artifact. Large: allocate on the heap. */
 struct eml_evidence {
 	uint32_t version;
@@ -65,6 +89,7 @@ struct eml_evidence {
 	uint8_t doc[EML_ATTEST_DOC_MAX];
 	uint8_t pubkey_id[32];
 	uint8_t signature[EML_EVIDENCE_SIG_LEN];
+	struct eml_evidence_cosig cosig;
 };
 
 /* The running hash over a session's exchanges:
@@ -107,7 +132,30 @@ struct eml_evidence_check {
 	/* Optional: expected PCRs and policy digest (user_data). Its nonce
 	 * and maximum age are ignored. */
 	const struct eml_attest_policy *policy;
+	/* Optional: published operator keys. When set, the artifact must
+	 * carry a co-signature by one of them, made inside its window. */
+	const struct eml_evidence_keys *keys;
 };
+
+/*
+ * Published-keys file (JSON, at most 64 KiB): {"version":1,"keys":[{
+ * "key_id", "algorithm":"ed25519", "public_key": 64 hex, "valid_from",
+ * "valid_until"}]}. EML_OK, EML_ERR_JSON, EML_ERR_EVIDENCE_FIELD.
+ */
+eml_err eml_evidence_keys_parse(const uint8_t *p, size_t n, struct eml_evidence_keys *out) EML_MUST_USE;
+
+/*
+ * Co-signing, by the holder of a published key, of an artifact that
+ * parses. The message is the canonical JSON
+ *   {"artifact":<artifact without cosignature>,"key_id":ID,"signed_at":T}
+ * eml_evidence_cosign_message appends it to msg; eml_evidence_cosign_attach
+ * appends the canonical artifact carrying "cosignature" {key_id,
+ * signed_at, signature} to out (an earlier co-signature is replaced).
+ */
+eml_err eml_evidence_cosign_message(const uint8_t *art, size_t n, const char *key_id,
+    int64_t signed_at_ms, struct eml_buf *msg) EML_MUST_USE;
+eml_err eml_evidence_cosign_attach(const uint8_t *art, size_t n, const char *key_id,
+    int64_t signed_at_ms, const uint8_t sig[EML_EVIDENCE_SIG_LEN], struct eml_buf *out) EML_MUST_USE;
 
 /*
  * Verify an artifact, in order: parse; the attestation document (COSE

@@ -402,6 +402,57 @@ parse_array(struct parser *ps, struct eml_json *v, unsigned depth)
 	}
 }
 
+/* Member order for canonical output (RFC 8785 §3.2.3) and for finding
+ * duplicates: UTF-16 code units, then length. */
+static int
+member_cmp(const void *a, const void *b)
+{
+	const struct eml_json *x = *(const struct eml_json *const *)a;
+	const struct eml_json *y = *(const struct eml_json *const *)b;
+
+	return eml_json_utf16_cmp(x->key, x->key_len, y->key, y->key_len);
+}
+
+/* Pointers to the members of v, sorted; *out is eml_free'd by the caller. */
+static eml_err
+sorted_members(const struct eml_json *v, const struct eml_json ***out)
+{
+	const struct eml_json **ord = NULL;
+
+	*out = NULL;
+	if (v->n == 0)
+		return EML_OK;
+	ord = eml_calloc(v->n, sizeof(*ord));
+	EML_ENSURE(ord != NULL, EML_ERR_NOMEM);
+	for (size_t i = 0; i < v->n; i++)
+		ord[i] = &v->items[i];
+	qsort(ord, v->n, sizeof(*ord), member_cmp);
+	*out = ord;
+	return EML_OK;
+}
+
+/* RFC 7493 §2.3: member names are unique. Sorting first keeps this
+ * O(n log n) for an object of many members. */
+static eml_err
+check_unique(struct parser *ps, const struct eml_json *v)
+{
+	const struct eml_json **ord = NULL;
+	eml_err rc = EML_OK;
+
+	EML_GUARD(sorted_members(v, &ord));
+	for (size_t i = 1; i < v->n; i++) {
+		if (ord[i]->key_len == ord[i - 1]->key_len &&
+		    bytes_eq(ord[i]->key, ord[i - 1]->key, ord[i]->key_len)) {
+			eml_err_set_detail("JSON: duplicate member name \"%.64s\" in the object "
+					   "ending at byte %zu", ord[i]->key, pos(ps));
+			rc = EML_ERR_JSON;
+			break;
+		}
+	}
+	eml_free(ord);
+	return rc == EML_OK ? EML_OK : eml_err_record(rc, __FILE__, __LINE__, __func__);
+}
+
 static eml_err
 parse_object(struct parser *ps, struct eml_json *v, unsigned depth)
 {
@@ -426,16 +477,6 @@ parse_object(struct parser *ps, struct eml_json *v, unsigned depth)
 		ps->c.p++;
 		ps->c.left--;
 		EML_GUARD(read_string(ps, &key, &key_len));
-		/* RFC 7493 §2.3: member names are unique. */
-		for (size_t i = 0; i < v->n; i++) {
-			if (v->items[i].key_len == key_len &&
-			    bytes_eq(v->items[i].key, key, key_len)) {
-				eml_err_set_detail("JSON: duplicate member name \"%.64s\" at byte %zu",
-				    key, pos(ps));
-				eml_free(key);
-				EML_BAIL(EML_ERR_JSON);
-			}
-		}
 		if (push_item(v, &cap, &it) != EML_OK) {
 			eml_free(key);
 			EML_BAIL(EML_ERR_NOMEM);
@@ -455,7 +496,7 @@ parse_object(struct parser *ps, struct eml_json *v, unsigned depth)
 		ps->c.p++;
 		ps->c.left--;
 		if (ch == '}')
-			return EML_OK;
+			return check_unique(ps, v);
 		if (ch != ',')
 			return perr(ps, "expected ',' or '}'");
 	}
@@ -761,42 +802,32 @@ eml_json_utf16_cmp(const char *a, size_t an, const char *b, size_t bn)
 	}
 }
 
-static eml_err write_value(const struct eml_json *v, const char *skip, struct eml_buf *out);
+static eml_err write_value(const struct eml_json *v, const char *const *skip,
+    struct eml_buf *out);
+
+static bool
+skipped(const struct eml_json *m, const char *const *skip)
+{
+	for (; skip != NULL && *skip != NULL; skip++)
+		if (m->key_len == strlen(*skip) && bytes_eq(m->key, *skip, m->key_len))
+			return true;
+	return false;
+}
 
 static eml_err
-write_object(const struct eml_json *v, const char *skip, struct eml_buf *out)
+write_object(const struct eml_json *v, const char *const *skip, struct eml_buf *out)
 {
 	eml_err rc = EML_ERR_INTERNAL;
-	size_t *ord = NULL;
+	const struct eml_json **ord = NULL;
 	bool first = true;
 
-	if (v->n > 0) {
-		ord = eml_calloc(v->n, sizeof(*ord));
-		if (ord == NULL)
-			EML_BAIL(EML_ERR_NOMEM);
-	}
-	/* Insertion sort by UTF-16 code units: objects here are small. */
-	for (size_t i = 0; i < v->n; i++) {
-		size_t j = i;
-
-		while (j > 0) {
-			const struct eml_json *p = &v->items[ord[j - 1]];
-
-			if (eml_json_utf16_cmp(p->key, p->key_len, v->items[i].key,
-			    v->items[i].key_len) <= 0)
-				break;
-			ord[j] = ord[j - 1];
-			j--;
-		}
-		ord[j] = i;
-	}
+	EML_GUARD(sorted_members(v, &ord));
 	if ((rc = eml_buf_append_u8(out, '{')) != EML_OK)
 		goto out;
 	for (size_t i = 0; i < v->n; i++) {
-		const struct eml_json *m = &v->items[ord[i]];
+		const struct eml_json *m = ord[i];
 
-		if (skip != NULL && m->key_len == strlen(skip) &&
-		    bytes_eq(m->key, skip, m->key_len))
+		if (skipped(m, skip))
 			continue;
 		if ((!first && (rc = eml_buf_append_u8(out, ',')) != EML_OK) ||
 		    (rc = eml_json_put_string(out, m->key, m->key_len)) != EML_OK ||
@@ -812,7 +843,7 @@ out:
 }
 
 static eml_err
-write_value(const struct eml_json *v, const char *skip, struct eml_buf *out)
+write_value(const struct eml_json *v, const char *const *skip, struct eml_buf *out)
 {
 	char num[EML_JSON_NUMBER_OUT_MAX];
 
@@ -844,7 +875,7 @@ write_value(const struct eml_json *v, const char *skip, struct eml_buf *out)
 }
 
 eml_err
-eml_json_canonical(const struct eml_json *v, const char *skip, struct eml_buf *out)
+eml_json_canonical(const struct eml_json *v, const char *const *skip, struct eml_buf *out)
 {
 	EML_ENSURE_REF(v);
 	EML_ENSURE_REF(out);

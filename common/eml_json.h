@@ -67,12 +67,13 @@ void eml_json_free(struct eml_json *v);
 const struct eml_json *eml_json_get(const struct eml_json *obj, const char *key);
 
 /*
- * Append the RFC 8785 canonical form of v to out. Members named skip (if
- * not NULL) at the top level only are left out, for signatures over
- * "every other field". EML_OK, EML_ERR_JSON (a non-finite number),
+ * Append the RFC 8785 canonical form of v to out. Members named in skip
+ * (a NULL-terminated list, or NULL) at the top level only are left out,
+ * for signatures over "every other field". EML_OK, EML_ERR_JSON (a non-finite number),
  * EML_ERR_PROTO_TOO_LARGE (out's ceiling), EML_ERR_NOMEM.
  */
-eml_err eml_json_canonical(const struct eml_json *v, const char *skip, struct eml_buf *out) EML_MUST_USE;
+eml_err eml_json_canonical(const struct eml_json *v, const char *const *skip,
+    struct eml_buf *out) EML_MUST_USE;
 /* Parse, then write the canonical form. */
 eml_err eml_json_canonicalize(const uint8_t *p, size_t n, struct eml_buf *out) EML_MUST_USE;
 

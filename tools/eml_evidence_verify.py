@@ -5,7 +5,7 @@ standard library, `cryptography` and `cbor2` (Debian: python3-cryptography,
 python3-cbor2).
 
 usage: eml_evidence_verify.py FILE [--root PEM] [--at doc|now|RFC3339]
-                              [--policy FILE]
+                              [--policy FILE] [--keys FILE]
 
 The trust root is --root, or the policy's trust_root (a path relative to
 the policy file, or trust_root_pem).
@@ -188,6 +188,7 @@ def uintfield(obj, key, path):
     return int(v)
 
 
+KEY_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 TIME_RE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 
 
@@ -203,7 +204,8 @@ def timefield(obj, key, path):
 
 
 def parse(art):
-    members(art, "", ("version", "session", "tee", "attestation", "pubkey_id", "signature"))
+    members(art, "", ("version", "session", "tee", "attestation", "pubkey_id", "signature"),
+            ("cosignature",))
     if uintfield(art, "version", "version") != 1:
         refuse("version", "only 1 is supported")
     s = art["session"]
@@ -258,6 +260,20 @@ def parse(art):
     out["sig"] = b64field(art, "signature", "signature")
     if len(out["sig"]) != 64:
         refuse("signature", "not 64 bytes")
+    out["cosig"] = None
+    if "cosignature" in art:
+        c = art["cosignature"]
+        members(c, "cosignature", ("key_id", "signed_at", "signature"))
+        if not isinstance(c["key_id"], str) or not KEY_ID_RE.fullmatch(c["key_id"]):
+            refuse("cosignature.key_id", "expected 1..64 of [A-Za-z0-9._:-]")
+        out["cosig"] = {
+            "key_id": c["key_id"],
+            "signed_at_text": c["signed_at"],
+            "signed_at": timefield(c, "signed_at", "cosignature.signed_at"),
+            "sig": b64field(c, "signature", "cosignature.signature"),
+        }
+        if len(out["cosig"]["sig"]) != 64:
+            refuse("cosignature.signature", "not 64 bytes")
     return out
 
 
@@ -330,7 +346,45 @@ def verify_doc(raw, root_pem, at):
 # ------------------------------------------------------------ verify
 
 
-def verify(raw, root_pem, at, policy):
+def load_keys(raw):
+    k = load_json(raw)
+    members(k, "", ("version", "keys"))
+    if k["version"] != 1:
+        refuse("version", "only 1 is supported")
+    if not isinstance(k["keys"], list) or not 1 <= len(k["keys"]) <= 64:
+        refuse("keys", "expected an array of 1..64 keys")
+    out = {}
+    for i, e in enumerate(k["keys"]):
+        members(e, f"keys[{i}]", ("key_id", "algorithm", "public_key", "valid_from", "valid_until"))
+        if e["algorithm"] != "ed25519":
+            refuse(f"keys[{i}].algorithm", 'only "ed25519"')
+        out[e["key_id"]] = (hexfield(e, "public_key", f"keys[{i}].public_key", 32),
+                            timefield(e, "valid_from", f"keys[{i}].valid_from"),
+                            timefield(e, "valid_until", f"keys[{i}].valid_until"))
+    return out
+
+
+def check_cosig(art, f, keys):
+    c = f["cosig"]
+    if c is None:
+        refuse("cosignature", "missing, yet published keys were given")
+    if c["key_id"] not in keys:
+        refuse("cosignature.key_id", f'"{c["key_id"]}" is not in the published keys')
+    pk, vfrom, vuntil = keys[c["key_id"]]
+    if not vfrom <= c["signed_at"] <= vuntil:
+        refuse("cosignature.signed_at", f'outside the validity window of key "{c["key_id"]}"')
+    if c["signed_at"] < f["ended"] - SKEW_MS:
+        refuse("cosignature.signed_at", "before the artifact was made")
+    inner = dict(art)
+    del inner["cosignature"]
+    msg = canonical({"artifact": inner, "key_id": c["key_id"], "signed_at": c["signed_at_text"]})
+    try:
+        ed25519.Ed25519PublicKey.from_public_bytes(pk).verify(c["sig"], msg.encode("utf-8"))
+    except InvalidSignature:
+        refuse("cosignature.signature", f'does not verify with key "{c["key_id"]}"')
+
+
+def verify(raw, root_pem, at, policy, keys=None):
     art = load_json(raw)
     f = parse(art)
     doc = verify_doc(f["doc"], root_pem, at)
@@ -364,12 +418,15 @@ def verify(raw, root_pem, at, policy):
         refuse("session.models", "more models than requests")
     signed = dict(art)
     del signed["signature"]
+    signed.pop("cosignature", None)
     try:
         ed25519.Ed25519PublicKey.from_public_bytes(pk).verify(
             f["sig"], canonical(signed).encode("utf-8"))
     except InvalidSignature:
         refuse("signature", "does not verify over the canonical form of the other fields "
                             "(a signed field was changed)")
+    if keys is not None:
+        check_cosig(art, f, keys)
     if policy is not None:
         for k, v in policy.get("pcrs", {}).items():
             i = int(k.replace("PCR", ""))
@@ -386,6 +443,7 @@ def main():
     ap.add_argument("--root")
     ap.add_argument("--at", default="doc")
     ap.add_argument("--policy")
+    ap.add_argument("--keys")
     a = ap.parse_args()
     at = a.at
     if at not in ("doc", "now"):
@@ -409,11 +467,15 @@ def main():
         if a.root:
             with open(a.root, "rb") as fh:
                 root_pem = fh.read()
+        keys = None
+        if a.keys:
+            with open(a.keys, "rb") as fh:
+                keys = load_keys(fh.read())
         if root_pem is None:
             print("eml_evidence_verify: name a trust root: --root PEM or a --policy with trust_root",
                   file=sys.stderr)
             return 2
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, Refused) as e:
         print(f"eml_evidence_verify: {e}", file=sys.stderr)
         return 2
     try:
@@ -425,7 +487,7 @@ def main():
     try:
         if len(raw) > MAX_BYTES:
             refuse("artifact", "larger than 1 MiB")
-        f, doc = verify(raw, root_pem, at, policy)
+        f, doc = verify(raw, root_pem, at, policy, keys)
     except Refused as e:
         print(f"eml_evidence_verify: refused: {e}")
         return 1

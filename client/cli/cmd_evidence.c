@@ -1,6 +1,7 @@
 /*
  * eml evidence verify FILE [--root PEM] [--at doc|now|RFC3339] [--policy FILE] [--json]
  * eml evidence show FILE
+ * eml evidence cosign FILE --key KEY.pem --key-id ID --out FILE
  *
  * Offline checks of a session's evidence artifact (docs/EVIDENCE.md).
  * Exit codes per DESIGN §9: 0 verified, 1 the artifact does not verify
@@ -11,7 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "attestation/eml_attest.h"
 #include "attestation/eml_evidence.h"
@@ -26,23 +32,25 @@ static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: eml evidence verify FILE [--root PEM] [--at doc|now|RFC3339]\n"
-		   "                          [--policy FILE] [--json]\n"
+		   "                          [--policy FILE] [--keys FILE] [--json]\n"
 		   "       eml evidence show FILE\n"
+		   "       eml evidence cosign FILE --key KEY.pem --key-id ID --out FILE\n"
 		   "  --root    trust root (PEM); default: the policy's trust_root\n"
 		   "  --at      instant for the certificate chain: doc (the document's own\n"
 		   "            time, default for archived evidence), now, or RFC 3339\n"
-		   "  --policy  client policy: expected PCRs and policy digest (and root)\n");
+		   "  --policy  client policy: expected PCRs and policy digest (and root)\n"
+		   "  --keys    published operator keys: require a co-signature by one of\n"
+		   "            them, made inside its validity window\n");
 }
 
 static eml_err
-slurp(const char *path, size_t max, struct eml_buf *out)
+slurp_into(const char *path, size_t max, struct eml_buf *out)
 {
 	FILE *f = fopen(path, "rb");
 	uint8_t chunk[4096];
 	size_t n;
 	eml_err rc = EML_OK;
 
-	eml_buf_init(out, max + 1);
 	if (f == NULL) {
 		eml_err_set_detail("%s: %s", path, strerror(errno));
 		EML_BAIL(EML_ERR_FILE);
@@ -58,7 +66,15 @@ slurp(const char *path, size_t max, struct eml_buf *out)
 	if (rc != EML_OK)
 		eml_err_set_detail("%s: %s", path,
 		    rc == EML_ERR_FILE ? "read error" : "larger than allowed");
+	eml_wipe(chunk, sizeof(chunk));
 	return rc;
+}
+
+static eml_err
+slurp(const char *path, size_t max, struct eml_buf *out)
+{
+	eml_buf_init(out, max + 1);
+	return slurp_into(path, max, out);
 }
 
 /* RFC 3339 in UTC or with an offset; fractions are ignored. */
@@ -210,7 +226,7 @@ fail_usage(const char *what, eml_err rc)
 }
 
 struct vopts {
-	const char *file, *root, *policy, *at;
+	const char *file, *root, *policy, *at, *keys;
 	bool json;
 };
 
@@ -238,7 +254,8 @@ parse_verify(int argc, char **argv, struct vopts *o)
 			o->file = a;
 			continue;
 		}
-		if (strcmp(a, "--root") != 0 && strcmp(a, "--policy") != 0 && strcmp(a, "--at") != 0) {
+		if (strcmp(a, "--root") != 0 && strcmp(a, "--policy") != 0 && strcmp(a, "--at") != 0 &&
+		    strcmp(a, "--keys") != 0) {
 			fprintf(stderr, "eml evidence verify: unknown option %s\n", a);
 			return -1;
 		}
@@ -250,6 +267,8 @@ parse_verify(int argc, char **argv, struct vopts *o)
 			o->root = argv[++i];
 		else if (strcmp(a, "--policy") == 0)
 			o->policy = argv[++i];
+		else if (strcmp(a, "--keys") == 0)
+			o->keys = argv[++i];
 		else
 			o->at = argv[++i];
 	}
@@ -293,6 +312,7 @@ cmd_verify(int argc, char **argv)
 	struct eml_attest_doc *doc = NULL;
 	struct eml_attest_root *root = NULL;
 	struct eml_evidence_check chk;
+	struct eml_evidence_keys *keys = NULL;
 	struct eml_buf rootb, art;
 	char root_path[4096] = "";
 	eml_err rc;
@@ -352,6 +372,24 @@ cmd_verify(int argc, char **argv)
 			(void)eml_cli_fail("evidence verify", EML_ERR_EVIDENCE);
 		goto out;
 	}
+	if (o.keys != NULL) {
+		struct eml_buf kb;
+
+		keys = eml_calloc(1, sizeof(*keys));
+		if (keys == NULL) {
+			ret = eml_cli_fail("evidence verify", EML_ERR_NOMEM);
+			goto out;
+		}
+		rc = slurp(o.keys, 65536, &kb);
+		if (rc == EML_OK)
+			rc = eml_evidence_keys_parse(kb.data, kb.len, keys);
+		eml_buf_free_nowipe(&kb);
+		if (rc != EML_OK) {
+			ret = fail_usage("evidence verify: --keys", rc);
+			goto out;
+		}
+		chk.keys = keys;
+	}
 	chk.root = root;
 	chk.policy = o.policy != NULL ? pol : NULL;
 	rc = eml_evidence_verify(art.data, art.len, &chk, ev, doc);
@@ -359,6 +397,13 @@ cmd_verify(int argc, char **argv)
 		print_json(ev, rc, o.at);
 	else if (rc == EML_OK)
 		print_text(ev, doc, true, o.at);
+	if (rc == EML_OK && !o.json && ev->cosig.present) {
+		char t[32];
+
+		eml_evidence_time_format(ev->cosig.signed_at_ms, t, sizeof(t));
+		printf("  co-signature       key %s at %s, %s\n", ev->cosig.key_id, t,
+		    o.keys != NULL ? "verified against --keys" : "NOT checked (no --keys)");
+	}
 	if (rc == EML_OK) {
 		ret = 0;
 	} else {
@@ -368,6 +413,7 @@ cmd_verify(int argc, char **argv)
 		ret = rc == EML_ERR_NOMEM ? 3 : 1;
 	}
 out:
+	eml_free(keys);
 	eml_attest_root_free(root);
 	eml_buf_free_nowipe(&rootb);
 	eml_buf_free_nowipe(&art);
@@ -419,6 +465,109 @@ out:
 	return ret;
 }
 
+/* Ed25519 over msg with a PKCS#8 PEM key (eml keys gen). */
+static eml_err
+sign_with_pem(const struct eml_buf *pem, const struct eml_buf *msg, uint8_t sig[64])
+{
+	BIO *bio = BIO_new_mem_buf(pem->data, (int)pem->len);
+	EVP_PKEY *k = bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+	EVP_MD_CTX *x = EVP_MD_CTX_new();
+	size_t len = 64;
+	eml_err rc = EML_ERR_CRYPTO;
+
+	if (k == NULL || EVP_PKEY_id(k) != EVP_PKEY_ED25519) {
+		eml_err_set_detail("--key: not an Ed25519 private key (PEM, eml keys gen)");
+		rc = EML_ERR_SIG_KEY;
+	} else if (x != NULL && EVP_DigestSignInit(x, NULL, NULL, NULL, k) == 1 &&
+	    EVP_DigestSign(x, sig, &len, msg->data, msg->len) == 1 && len == 64) {
+		rc = EML_OK;
+	}
+	EVP_MD_CTX_free(x);
+	EVP_PKEY_free(k);
+	BIO_free(bio);
+	return rc;
+}
+
+static int
+cmd_cosign(int argc, char **argv)
+{
+	const char *file = NULL, *key = NULL, *key_id = NULL, *outp = NULL;
+	struct eml_buf art, pem, msg, out;
+	uint8_t sig[64];
+	struct timespec ts;
+	int64_t now_ms;
+	eml_err rc;
+	int ret = 3, fd = -1;
+	char tmp[4200];
+
+	eml_buf_init(&art, 0);
+	eml_buf_init_secure(&pem, 65536 + 1);
+	eml_buf_init(&msg, EML_EVIDENCE_MAX + 256);
+	eml_buf_init(&out, EML_EVIDENCE_MAX);
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (argv[i][0] != '-' && file == NULL)
+			file = argv[i];
+		else if (i + 1 < argc && strcmp(argv[i], "--key") == 0)
+			key = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--key-id") == 0)
+			key_id = argv[++i];
+		else if (i + 1 < argc && strcmp(argv[i], "--out") == 0)
+			outp = argv[++i];
+		else {
+			fprintf(stderr, "eml evidence cosign: unknown option or missing value: %s\n",
+			    argv[i]);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (file == NULL || key == NULL || key_id == NULL || outp == NULL) {
+		fprintf(stderr, "eml evidence cosign: FILE, --key, --key-id and --out are required\n");
+		return 2;
+	}
+	if (access(outp, F_OK) == 0) {
+		fprintf(stderr, "eml evidence cosign: %s exists; evidence is never overwritten\n",
+		    outp);
+		return 2;
+	}
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	if ((rc = slurp(file, EML_EVIDENCE_MAX, &art)) != EML_OK ||
+	    (rc = slurp_into(key, 65536, &pem)) != EML_OK) {
+		ret = eml_cli_fail("evidence cosign", rc);
+		goto out;
+	}
+	if ((rc = eml_evidence_cosign_message(art.data, art.len, key_id, now_ms, &msg)) != EML_OK ||
+	    (rc = sign_with_pem(&pem, &msg, sig)) != EML_OK ||
+	    (rc = eml_evidence_cosign_attach(art.data, art.len, key_id, now_ms, sig, &out)) !=
+		EML_OK) {
+		ret = eml_cli_fail("evidence cosign", rc);
+		goto out;
+	}
+	(void)snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", outp);
+	fd = mkstemp(tmp);
+	if (fd < 0 || fchmod(fd, 0644) != 0 || write(fd, out.data, out.len) != (ssize_t)out.len ||
+	    fsync(fd) != 0 || link(tmp, outp) != 0) {
+		fprintf(stderr, "eml evidence cosign: %s: %s\n", outp, strerror(errno));
+		goto out;
+	}
+	printf("co-signed by %s: %s\n", key_id, outp);
+	ret = 0;
+out:
+	if (fd >= 0) {
+		(void)close(fd);
+		(void)unlink(tmp);
+	}
+	eml_buf_free_nowipe(&art);
+	eml_buf_free(&pem);
+	eml_buf_free_nowipe(&msg);
+	eml_buf_free_nowipe(&out);
+	return ret;
+}
+
 int
 eml_cmd_evidence(int argc, char **argv)
 {
@@ -430,6 +579,8 @@ eml_cmd_evidence(int argc, char **argv)
 		return cmd_verify(argc - 1, argv + 1);
 	if (argc >= 1 && strcmp(argv[0], "show") == 0)
 		return cmd_show(argc - 1, argv + 1);
+	if (argc >= 1 && strcmp(argv[0], "cosign") == 0)
+		return cmd_cosign(argc - 1, argv + 1);
 	usage(stderr);
 	return 2;
 }

@@ -1,4 +1,5 @@
-/* Target: eml_evidence_parse (attestation/eml_evidence.c) and
+/* Target: eml_evidence_parse, eml_evidence_keys_parse
+ * (attestation/eml_evidence.c) and
  * eml_json_canonicalize (common/eml_json.c) over an untrusted artifact.
  * Invariants: no crash or leak; a parsed artifact has bounded counts;
  * the canonical form of anything that parses parses again and is a fixed
@@ -15,6 +16,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct eml_evidence ev;
+static struct eml_evidence_keys keys;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -37,6 +39,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    ev.version != EML_EVIDENCE_VERSION)
 			abort();
 	}
+	if (eml_evidence_keys_parse(data, size, &keys) == EML_OK && keys.n > EML_EVIDENCE_KEYS_MAX)
+		abort();
 	eml_buf_init(&a, EML_EVIDENCE_MAX * 2);
 	eml_buf_init(&b, EML_EVIDENCE_MAX * 2);
 	if (eml_json_canonicalize(data, size, &a) == EML_OK) {

@@ -15,6 +15,9 @@
 #   4 archived evidence: an artifact whose document's chain has since
 #     expired (the agent's evidence clock set back a day) verifies with
 #     --at doc and fails with --at now
+#   5 published operator keys: eml evidence cosign; --keys accepts a
+#     co-signature made inside the key's window and refuses one outside
+#     it, by an unpublished key, altered, or missing
 #
 # One PASS/FAIL line per case; exit status 1 when any failed.
 set -u
@@ -201,5 +204,42 @@ check "another root" "$A" 1 "attestation" --root "$EML_TESTDATA/attestation/aws_
 # 4 archived evidence
 check "archived artifact, --at doc" "$OLD" 0 "" --root "$ROOT"
 check "archived artifact, --at now" "$OLD" 1 "expired" --root "$ROOT" --at now
+
+# 5 published keys: a long-lived operator co-signature, second to the
+# enclave's own
+"$EML" keys gen --out "$W/opkey" >"$W/keys.log" 2>&1 || { cat "$W/keys.log"; exit 1; }
+OPK=$("$EML" keys id "$W/opkey/publisher.pub" | awk '{print $3}')
+"$EML" keys gen --out "$W/opkey2" >>"$W/keys.log" 2>&1 || { cat "$W/keys.log"; exit 1; }
+OPK2=$("$EML" keys id "$W/opkey2/publisher.pub" | awk '{print $3}')
+keys_file() { # OUT KEY_ID PUBHEX FROM UNTIL (date -d offsets)
+	printf '{"version":1,"keys":[{"key_id":"%s","algorithm":"ed25519","public_key":"%s","valid_from":"%s","valid_until":"%s"}]}\n' \
+		"$2" "$3" "$(date -u -d "$4" +%Y-%m-%dT%H:%M:%S.000Z)" \
+		"$(date -u -d "$5" +%Y-%m-%dT%H:%M:%S.000Z)" >"$1"
+}
+keys_file "$W/keys-ok.json" op-2026 "$OPK" "-1 day" "+365 days"
+keys_file "$W/keys-old.json" op-2026 "$OPK" "-400 days" "-35 days"
+keys_file "$W/keys-other.json" op-2027 "$OPK" "-1 day" "+365 days"
+keys_file "$W/keys-wrong.json" op-2026 "$OPK2" "-1 day" "+365 days"
+if "$EML" evidence cosign "$A" --key "$W/opkey/publisher.key" --key-id op-2026 \
+	--out "$W/cos.json" >"$W/cosign.log" 2>&1; then
+	check "co-signed, published key inside its window" "$W/cos.json" 0 "" --root "$ROOT" \
+		--keys "$W/keys-ok.json"
+	check "co-signed artifact without --keys (enclave signature alone)" "$W/cos.json" 0 "" \
+		--root "$ROOT"
+	check "co-signature outside the key's window" "$W/cos.json" 1 \
+		"outside the validity window" --root "$ROOT" --keys "$W/keys-old.json"
+	check "co-signature by a key not published" "$W/cos.json" 1 "not in the published keys" \
+		--root "$ROOT" --keys "$W/keys-other.json"
+	check "co-signature under another published key" "$W/cos.json" 1 "cosignature.signature" \
+		--root "$ROOT" --keys "$W/keys-wrong.json"
+	mutate "$W/cos.json" "$W/t.json" change cosignature.signed_at
+	check "co-signature time changed" "$W/t.json" 1 "cosignature.signature" --root "$ROOT" \
+		--keys "$W/keys-ok.json"
+	check "--keys but no co-signature" "$A" 1 "cosignature: missing" --root "$ROOT" \
+		--keys "$W/keys-ok.json"
+else
+	cat "$W/cosign.log"
+	e2e_fail "eml evidence cosign"
+fi
 
 [ "$E2E_FAILED" -eq 0 ]
