@@ -7,7 +7,9 @@
 #   make bench           benchmarks (engine vs ONNX Runtime, channel, attestation, ...)
 #   make demo            end-to-end confidential inference, local simulation
 #   make install         PREFIX=/usr/local DESTDIR=
-#   make lint            banned calls, raw allocation, non-ASCII (scripts/lint.sh)
+#   make deps            install the Debian packages the build needs (scripts/deps.sh)
+#   make lint            banned calls, raw allocation, non-ASCII, complexity,
+#                        clang-format (scripts/lint.sh)
 #   make clean
 #
 # Sources are discovered by folder, so adding a module means adding files,
@@ -22,17 +24,10 @@ Q := @
 endif
 .DEFAULT_GOAL := all
 
-# Packages are installed (once, only when missing) before anything is built,
-# so `make test` works on a fresh Debian machine right after `git clone`.
-ifeq ($(filter clean help,$(MAKECMDGOALS)),)
-ifndef EML_DEPS_CHECKED
-DEPS_OUT := $(shell ./scripts/deps.sh >&2; echo $$?)
-ifneq ($(DEPS_OUT),0)
-$(error scripts/deps.sh failed: required packages are missing)
-endif
-export EML_DEPS_CHECKED := 1
-endif
-endif
+# Packages are an explicit step: `make deps` (scripts/deps.sh, a no-op when
+# everything is installed). `make test` and `make demo` run it first and then
+# run make again for the real work, because the pkg-config flags below are
+# computed when this file is parsed: the second make sees the new packages.
 
 BUILD   ?= build
 PREFIX  ?= /usr/local
@@ -48,6 +43,11 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
+ifeq ($(filter deps test demo clean help,$(MAKECMDGOALS)),)
+ifneq ($(shell pkg-config --exists $(PKGS) cmocka 2>/dev/null && echo ok),ok)
+$(warning development packages are missing: run `make deps` (scripts/deps.sh) first)
+endif
+endif
 
 IS_CLANG := $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -1))
 
@@ -157,7 +157,7 @@ ALL_OBJ := $(GEN_OBJ) $(COMMON_OBJ) $(ATTEST_OBJ) $(MODEL_OBJ) $(ENGINE_OBJ) \
 
 # ---------------------------------------------------------------- rules
 
-.PHONY: all test test-asan unit fuzz bench demo install clean lint help eif
+.PHONY: all deps test test-run test-asan unit fuzz bench demo demo-run install clean lint help eif
 .SECONDARY:
 
 all: $(BIN_EML) $(BIN_AGENT) $(BIN_PROXY) $(LIBEML_A) $(LIBEML_SO) \
@@ -272,7 +272,13 @@ RUN_ONLY := EML_SKIP_INTEGRATION=1 EML_SKIP_CONFORMANCE=1
 endif
 TESTS ?= $(notdir $(UNIT_BIN))
 
-test: all $(UNIT_BIN) $(CONF_BIN)
+deps:
+	@./scripts/deps.sh
+
+test: deps
+	@$(MAKE) --no-print-directory test-run
+
+test-run: all $(UNIT_BIN) $(CONF_BIN)
 	@BUILD=$(BUILD) $(RUN_ONLY) scripts/run-tests.sh $(TESTS)
 
 unit: $(UNIT_BIN)
@@ -288,7 +294,10 @@ bench: all $(BENCH_BIN)
 lint:
 	@scripts/lint.sh
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory demo-run
+
+demo-run: all
 	@BUILD=$(BUILD) scripts/demo.sh
 
 # ---------------------------------------------------------------- fuzz

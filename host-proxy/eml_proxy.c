@@ -79,6 +79,10 @@ struct proxy {
 	struct client *clients; /* every active client, oldest first */
 	struct client *clients_tail;
 	bool test_hooks;
+	pthread_t health_th;
+	pthread_t admin_th;
+	bool health_started;
+	bool admin_started;
 };
 
 void
@@ -908,18 +912,14 @@ audit_event(struct proxy *p, const char *kind)
 		EML_LOG_ERROR("audit.write_failed", NULL, EML_F_STR("why", eml_err_detail()));
 }
 
-eml_err
-eml_proxy_run(const struct eml_proxy_config *c)
+/* A proxy for config c with nothing opened yet; NULL when out of memory. */
+static struct proxy *
+proxy_new(const struct eml_proxy_config *c)
 {
-	eml_err rc = EML_ERR_INTERNAL;
-	struct proxy *p = NULL;
-	pthread_t health_th, admin_th;
-	bool health_started = false, admin_started = false;
-	struct eml_privdrop_result pr;
+	struct proxy *p = eml_calloc(1, sizeof(*p));
 
-	EML_ENSURE_REF(c);
-	p = eml_calloc(1, sizeof(*p));
-	EML_ENSURE(p != NULL, EML_ERR_NOMEM);
+	if (p == NULL)
+		return NULL;
 	p->cfg = c;
 	p->lfd = p->admin_fd = p->sigfd = p->capture_fd = -1;
 	p->store.dirfd = -1;
@@ -929,35 +929,53 @@ eml_proxy_run(const struct eml_proxy_config *c)
 	(void)pthread_mutex_init(&p->capture_mu, NULL);
 	p->stats.started_ms = eml_now_ms();
 	p->test_hooks = c->tamper_frame > 0 || c->replay_frame > 0 || c->capture != NULL;
+	return p;
+}
 
-	if ((rc = check_config(p)) != EML_OK)
-		goto out;
-	if ((rc = eml_upstream_pool_init(&p->pool, c->agents, c->nagents, c->rise, c->fall)) != EML_OK)
-		goto out;
+/* Everything that needs privileges or names outside the sandbox: the agent
+ * pool, signals, sockets, the store and the audit log. */
+static eml_err
+proxy_open(struct proxy *p)
+{
+	const struct eml_proxy_config *c = p->cfg;
+
+	EML_GUARD(check_config(p));
+	EML_GUARD(eml_upstream_pool_init(&p->pool, c->agents, c->nagents, c->rise, c->fall));
+	p->have_pool = true;
 	if (c->max_per_peer > 0 || c->max_handshake_per_peer > 0) {
 		p->peers = eml_calloc(c->max_clients, sizeof(*p->peers));
-		if (p->peers == NULL)
-			EML_FAIL(rc, EML_ERR_NOMEM);
+		EML_ENSURE(p->peers != NULL, EML_ERR_NOMEM);
 	}
-	p->have_pool = true;
-	if ((rc = setup_signals(p)) != EML_OK)
-		goto out;
-	if ((rc = open_resources(p)) != EML_OK)
-		goto out;
-	/* STYLE §30 steps 2-5, before any client byte is read. */
-	if ((rc = eml_privdrop(choose_user(p), &pr)) != EML_OK)
-		goto out;
+	EML_GUARD(setup_signals(p));
+	EML_GUARD(open_resources(p));
+	return EML_OK;
+}
+
+/* STYLE §30: drop privileges, then (step 4, last, single-threaded, so every
+ * thread inherits it) the seccomp filter; before any client byte is read. */
+static eml_err
+proxy_confine(struct proxy *p, struct eml_privdrop_result *pr)
+{
+	const struct eml_proxy_config *c = p->cfg;
+
+	EML_GUARD(eml_privdrop(choose_user(p), pr));
 	if (p->test_hooks)
 		warn_test_hooks(c);
-	/* STYLE §30 step 4, last, single-threaded: every thread inherits it. */
 	if (!c->no_seccomp && eml_seccomp_supported()) {
-		if ((rc = eml_seccomp_install()) != EML_OK)
-			goto out;
+		EML_GUARD(eml_seccomp_install());
 		EML_LOG_INFO("seccomp.installed", NULL, EML_F_STR("default", "kill"));
 	} else {
 		EML_LOG_WARN("seccomp.skipped", NULL,
 		    EML_F_STR("why", c->no_seccomp ? "--no-seccomp" : "sanitizer build or architecture"));
 	}
+	return EML_OK;
+}
+
+/* What every relay session reads: limits, store, audit, counters, hooks. */
+static void
+relay_env_init(struct proxy *p)
+{
+	const struct eml_proxy_config *c = p->cfg;
 
 	p->env.frame_max = c->frame_max;
 	p->env.handshake_ms = c->handshake_ms;
@@ -974,67 +992,109 @@ eml_proxy_run(const struct eml_proxy_config *c)
 	p->env.replay_frame = c->replay_frame;
 	p->env.capture_fd = p->capture_fd;
 	p->env.capture_mu = &p->capture_mu;
+}
 
-	if (pthread_create(&health_th, NULL, health_main, p) != 0)
-		EML_FAIL(rc, EML_ERR_INTERNAL);
-	health_started = true;
+/* The health-check thread and, with --admin, the admin listener thread. */
+static eml_err
+start_aux_threads(struct proxy *p)
+{
+	EML_ENSURE(pthread_create(&p->health_th, NULL, health_main, p) == 0, EML_ERR_INTERNAL);
+	p->health_started = true;
 	if (p->admin_fd >= 0) {
-		if (pthread_create(&admin_th, NULL, admin_main, p) != 0)
-			EML_FAIL(rc, EML_ERR_INTERNAL);
-		admin_started = true;
-		log_listen(p->admin_fd, c->admin, "proxy.admin");
+		EML_ENSURE(pthread_create(&p->admin_th, NULL, admin_main, p) == 0,
+		    EML_ERR_INTERNAL);
+		p->admin_started = true;
+		log_listen(p->admin_fd, p->cfg->admin, "proxy.admin");
 	}
+	return EML_OK;
+}
+
+/* Accept and relay until a stop signal, then drain the sessions. */
+static void
+serve(struct proxy *p, const struct eml_privdrop_result *pr)
+{
+	const struct eml_proxy_config *c = p->cfg;
+
 	audit_event(p, "start");
 	log_listen(p->lfd, c->listen, "proxy.listening");
 	EML_LOG_INFO("proxy.ready", NULL, EML_F_U64("agents", c->nagents),
-	    EML_F_U64("max_clients", c->max_clients), EML_F_U64("uid", pr.uid),
+	    EML_F_U64("max_clients", c->max_clients), EML_F_U64("uid", pr->uid),
 	    EML_F_BOOL("test_hooks", p->test_hooks));
-
 	accept_loop(p);
 	/* Stop accepting: new clients get "connection refused" from now. */
 	(void)close(p->lfd);
 	p->lfd = -1;
 	shutdown_sessions(p);
 	audit_event(p, "stop");
+}
+
+/* Log the audit chain's head and close the log. The head anchors the log's
+ * tail: keep it elsewhere to detect a cut at the end (eml-proxy audit
+ * verify --head). */
+static void
+close_audit(struct proxy *p)
+{
+	uint8_t head[EML_AUDIT_HASH_LEN];
+	char hex[2 * EML_AUDIT_HASH_LEN + 1];
+	uint64_t lines = 0;
+
+	eml_audit_head(&p->audit, head, &lines);
+	eml_hex_encode(hex, head, sizeof(head));
+	EML_LOG_INFO("audit.head", NULL, EML_F_U64("lines", lines), EML_F_STR("head", hex));
+	eml_audit_close(&p->audit);
+}
+
+static void
+close_fd(int *fd)
+{
+	if (*fd >= 0)
+		(void)close(*fd);
+	*fd = -1;
+}
+
+static void
+proxy_teardown(struct proxy *p)
+{
+	atomic_store(&p->quit_aux, true);
+	if (p->health_started)
+		(void)pthread_join(p->health_th, NULL);
+	if (p->admin_started)
+		(void)pthread_join(p->admin_th, NULL);
+	if (p->have_audit)
+		close_audit(p);
+	close_fd(&p->lfd);
+	close_fd(&p->admin_fd);
+	close_fd(&p->sigfd);
+	close_fd(&p->capture_fd);
+	eml_store_close(&p->store);
+	/* Sessions still running after the stop grace keep pointers into p:
+	 * leak it rather than free it under them. */
+	if (p->active == 0) {
+		if (p->have_pool)
+			eml_upstream_pool_free(&p->pool);
+		eml_free(p->peers);
+		eml_free(p);
+	}
+}
+
+eml_err
+eml_proxy_run(const struct eml_proxy_config *c)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct proxy *p = NULL;
+	struct eml_privdrop_result pr;
+
+	EML_ENSURE_REF(c);
+	p = proxy_new(c);
+	EML_ENSURE(p != NULL, EML_ERR_NOMEM);
+	if ((rc = proxy_open(p)) != EML_OK || (rc = proxy_confine(p, &pr)) != EML_OK)
+		goto out;
+	relay_env_init(p);
+	if ((rc = start_aux_threads(p)) != EML_OK)
+		goto out;
+	serve(p, &pr);
 	rc = EML_OK;
 out:
-	if (p != NULL) {
-		atomic_store(&p->quit_aux, true);
-		if (health_started)
-			(void)pthread_join(health_th, NULL);
-		if (admin_started)
-			(void)pthread_join(admin_th, NULL);
-		if (p->have_audit) {
-			uint8_t head[EML_AUDIT_HASH_LEN];
-			char hex[2 * EML_AUDIT_HASH_LEN + 1];
-			uint64_t lines = 0;
-
-			eml_audit_head(&p->audit, head, &lines);
-			eml_hex_encode(hex, head, sizeof(head));
-			/* The head anchors the log's tail: keep it elsewhere
-			 * to detect a cut at the end (eml-proxy audit verify
-			 * --head). */
-			EML_LOG_INFO("audit.head", NULL, EML_F_U64("lines", lines),
-			    EML_F_STR("head", hex));
-			eml_audit_close(&p->audit);
-		}
-		if (p->lfd >= 0)
-			(void)close(p->lfd);
-		if (p->admin_fd >= 0)
-			(void)close(p->admin_fd);
-		if (p->sigfd >= 0)
-			(void)close(p->sigfd);
-		if (p->capture_fd >= 0)
-			(void)close(p->capture_fd);
-		eml_store_close(&p->store);
-		/* Sessions still running after the stop grace keep pointers
-		 * into p: leak it rather than free it under them. */
-		if (p->active == 0) {
-			if (p->have_pool)
-				eml_upstream_pool_free(&p->pool);
-			eml_free(p->peers);
-			eml_free(p);
-		}
-	}
+	proxy_teardown(p);
 	return rc;
 }

@@ -1,14 +1,15 @@
 #!/bin/sh
 # Install the Debian packages the build and tests need, only when missing.
 # A no-op (one dpkg-query) when everything is present. Needs root or sudo
-# only when something is missing.
+# only when something is missing. Run by `make deps`, which `make test` and
+# `make demo` call first; never as a side effect of parsing the Makefile.
 set -eu
 
 PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libssl-dev libprotobuf-c-dev protobuf-c-compiler libcbor-dev libsodium-dev
 libcap-ng-dev libcmocka-dev libjansson-dev libonnx-testdata python3 python3-onnx
 python3-numpy python3-cffi python3-pytest python3-venv python3-pip python3-setuptools
-python3-cryptography python3-cbor2"
+python3-cryptography python3-cbor2 pmccabe clang-format git"
 
 missing=""
 for p in $PKGS; do

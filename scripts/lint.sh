@@ -4,13 +4,21 @@
 #    parsing that cannot report errors, alloca, gets, strtok;
 #  - raw heap allocation outside common/eml_mem.c (everything goes through
 #    eml_alloc / eml_secure_alloc so tests can fail allocations and wipe);
-#  - non-ASCII bytes in sources, except the section sign in spec citations.
+#  - non-ASCII bytes in sources, except the section sign in spec citations;
+#  - cyclomatic complexity per function above CC_MAX (pmccabe), except the
+#    ceilings in scripts/complexity-allow.txt (a ratchet);
+#  - clang-format drift (.clang-format) in the files of
+#    scripts/clang-format.list, the ones that already follow it.
 set -u
 cd "$(dirname "$0")/.."
 status=0
-product=$(git ls-files 'common/*.[ch]' 'attestation/*.[ch]' 'enclave-agent/*.[ch]' \
+product=$(git ls-files 'common/*.[ch]' 'attestation/*.[ch]' 'model/*.[ch]' 'enclave-agent/*.[ch]' \
 	'host-proxy/*.[ch]' 'client/*.[ch]' 'include/*.h' \
 	'eif-build/*.[ch]')
+# Complexity also covers the engine and its kernels.
+CC_MAX=${CC_MAX:-30}
+measured=$(git ls-files 'common/*.c' 'attestation/*.c' 'model/*.c' 'engine/*.c' 'enclave-agent/*.c' \
+	'host-proxy/*.c' 'client/*.c' 'eif-build/*.c')
 all=$(git ls-files '*.c' '*.h' '*.proto' '*.sh' 'Makefile')
 
 report() { # TITLE MATCHES
@@ -30,6 +38,26 @@ report "raw allocation outside common/eml_mem.c" \
 # shellcheck disable=SC2086
 report "non-ASCII byte (only the section sign is allowed)" \
 	"$(LC_ALL=C grep -nP '[^\x00-\x7F]' $all | LC_ALL=C.UTF-8 grep -vP '^[^:]*:[0-9]+:[\x00-\x7F§]*$')"
+
+# pmccabe: "modified traditional statements first-line lines file(line): name"
+if command -v pmccabe >/dev/null 2>&1; then
+	# shellcheck disable=SC2086
+	report "cyclomatic complexity above $CC_MAX (split the function, or see scripts/complexity-allow.txt)" \
+		"$(pmccabe $measured 2>/dev/null | awk -v cap="$CC_MAX" '
+			NR == FNR { if ($0 !~ /^#/ && NF >= 3) allow[$1 " " $2] = $3; next }
+			{ f = $6; sub(/\(.*/, "", f); fn = $7
+			  lim = ((f " " fn) in allow) ? allow[f " " fn] : cap
+			  if ($2 > lim) printf "%s: %s: %d (limit %d)\n", $6, fn, $2, lim }' \
+			scripts/complexity-allow.txt -)"
+else
+	report "pmccabe missing (make deps)" "pmccabe not installed"
+fi
+if command -v clang-format >/dev/null 2>&1; then
+	report "clang-format drift (files in scripts/clang-format.list)" \
+		"$(grep -v '^#' scripts/clang-format.list | xargs clang-format --dry-run 2>&1 | grep 'warning:' | sed 's/: warning.*//')"
+else
+	report "clang-format missing (make deps)" "clang-format not installed"
+fi
 
 [ $status -eq 0 ] && echo "lint: clean ($(echo "$all" | wc -l) files)"
 exit $status

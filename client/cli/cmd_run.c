@@ -175,171 +175,236 @@ summary(const char *name, const struct eml_tensor *t)
 	printf("%s\n", n > 8 ? " ..." : "");
 }
 
-int
-eml_cmd_run(int argc, char **argv)
-{
-	const char *model_path = NULL, *out_dir = NULL;
+/* What the command line asked for. */
+struct run_args {
+	const char *model_path;
+	const char *out_dir;
 	const char *files[MAX_INPUTS];
-	size_t nfiles = 0;
-	long threads = 1, bench = 0;
-	bool local = false, profile = false;
-	struct eml_graph *g = NULL;
-	struct eml_model *m = NULL;
-	struct eml_assembly *am = NULL;
-	struct eml_plan *plan = NULL;
-	struct eml_tensor in[MAX_INPUTS];
-	size_t nin = 0;
-	double *times = NULL;
-	int status = 3;
-	eml_err rc;
+	size_t nfiles;
+	long threads;
+	long bench;
+	bool local;
+	bool profile;
+};
 
-	memset(in, 0, sizeof(in));
+/* Everything a run holds, released by run_state_free. */
+struct run_state {
+	struct eml_graph *g;
+	struct eml_model *m;
+	struct eml_assembly *am;
+	struct eml_plan *plan;
+	struct eml_tensor in[MAX_INPUTS];
+	size_t nin;
+};
+
+/* Fill *a from argv. Returns -1 to go on, otherwise the exit status. */
+static int
+parse_run_args(int argc, char **argv, struct run_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->threads = 1;
 	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+		const char *o = argv[i];
+
+		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
 			usage(stdout);
 			return 0;
-		} else if (strcmp(a, "--local") == 0) {
-			local = true;
-		} else if (strcmp(a, "--profile") == 0) {
-			profile = true;
-		} else if (strcmp(a, "--input") == 0) {
+		} else if (strcmp(o, "--local") == 0) {
+			a->local = true;
+		} else if (strcmp(o, "--profile") == 0) {
+			a->profile = true;
+		} else if (strcmp(o, "--input") == 0) {
 			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-				if (nfiles == MAX_INPUTS) {
+				if (a->nfiles == MAX_INPUTS) {
 					fprintf(stderr, "eml run: at most %d inputs\n", MAX_INPUTS);
 					return 2;
 				}
-				files[nfiles++] = argv[++i];
+				a->files[a->nfiles++] = argv[++i];
 			}
-		} else if (strcmp(a, "--output-dir") == 0 && i + 1 < argc) {
-			out_dir = argv[++i];
-		} else if (strcmp(a, "--threads") == 0 && i + 1 < argc) {
-			if (parse_count(argv[++i], 256, &threads) != 0) {
+		} else if (strcmp(o, "--output-dir") == 0 && i + 1 < argc) {
+			a->out_dir = argv[++i];
+		} else if (strcmp(o, "--threads") == 0 && i + 1 < argc) {
+			if (parse_count(argv[++i], 256, &a->threads) != 0) {
 				fprintf(stderr, "eml run: --threads wants 1..256\n");
 				return 2;
 			}
-		} else if (strcmp(a, "--bench") == 0 && i + 1 < argc) {
-			if (parse_count(argv[++i], MAX_BENCH, &bench) != 0) {
+		} else if (strcmp(o, "--bench") == 0 && i + 1 < argc) {
+			if (parse_count(argv[++i], MAX_BENCH, &a->bench) != 0) {
 				fprintf(stderr, "eml run: --bench wants 1..%d\n", MAX_BENCH);
 				return 2;
 			}
-		} else if (a[0] != '-' && model_path == NULL) {
-			model_path = a;
+		} else if (o[0] != '-' && a->model_path == NULL) {
+			a->model_path = o;
 		} else {
-			fprintf(stderr, "eml run: unexpected argument '%s'\n", a);
+			fprintf(stderr, "eml run: unexpected argument '%s'\n", o);
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (!local) {
+	if (!a->local) {
 		fprintf(stderr, "eml run: only --local is supported (use eml infer for the "
 				"enclave)\n");
 		usage(stderr);
 		return 2;
 	}
-	if (model_path == NULL) {
+	if (a->model_path == NULL) {
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
 
-	rc = eml_onnx_import_file(model_path, &g);
-	if (rc != EML_OK)
-		return eml_cli_fail(model_path, rc);
-	for (size_t i = 0; i < nfiles; i++) {
-		rc = eml_onnx_tensor_read_file(files[i], &in[i]);
+/* The input files into s->in, in the graph's input order when they name
+ * its inputs. Returns -1 to go on, otherwise the exit status. */
+static int
+load_inputs(const struct run_args *a, struct run_state *s)
+{
+	for (size_t i = 0; i < a->nfiles; i++) {
+		eml_err rc = eml_onnx_tensor_read_file(a->files[i], &s->in[i]);
+
 		if (rc != EML_OK) {
-			status = eml_cli_fail(files[i], rc);
+			int status = eml_cli_fail(a->files[i], rc);
+
 			/* A malformed input file is the caller's mistake (usage),
 			 * not a failed verification; unreadable stays I/O. */
-			if (eml_err_category(rc) == 600)
-				status = 2;
-			goto out;
+			return eml_err_category(rc) == 600 ? 2 : status;
 		}
-		nin = i + 1;
+		s->nin = i + 1;
 	}
-	match_by_name(g, in, nin);
-	rc = split_assemble(&g, &am);
-	if (rc != EML_OK) {
-		status = eml_cli_fail("split and assemble", rc);
-		goto out;
-	}
-	rc = eml_model_new(g, &m);
-	g = NULL; /* transferred, also on failure */
+	match_by_name(s->g, s->in, s->nin);
+	return -1;
+}
+
+/* Import, split and assemble back, load into the engine and plan for the
+ * inputs. Returns -1 to go on, otherwise the exit status. */
+static int
+prepare(const struct run_args *a, struct run_state *s)
+{
+	struct eml_plan_opts opts = { .nthreads = (int)a->threads,
+		.bind_small_inputs = true, .profile = a->profile };
+	eml_err rc;
+	int status;
+
+	if ((rc = eml_onnx_import_file(a->model_path, &s->g)) != EML_OK)
+		return eml_cli_fail(a->model_path, rc);
+	if ((status = load_inputs(a, s)) >= 0)
+		return status;
+	if ((rc = split_assemble(&s->g, &s->am)) != EML_OK)
+		return eml_cli_fail("split and assemble", rc);
+	rc = eml_model_new(s->g, &s->m);
+	s->g = NULL; /* transferred, also on failure */
 	if (rc != EML_OK) {
 		(void)eml_cli_fail("model", rc);
-		status = 1;
-		goto out;
+		return 1;
 	}
-	{
-		struct eml_plan_opts opts = { .nthreads = (int)threads,
-			.bind_small_inputs = true, .profile = profile };
-		rc = eml_plan_new(m, in, nin, &opts, &plan);
-	}
-	if (rc != EML_OK) {
+	if ((rc = eml_plan_new(s->m, s->in, s->nin, &opts, &s->plan)) != EML_OK) {
 		status = eml_cli_fail("plan", rc);
 		/* The inputs do not fit the model: usage. The model cannot be
 		 * run by this engine: an unsupported model, like at load. */
 		if (rc == EML_ERR_INFER_INPUT)
-			status = 2;
-		else if (eml_err_category(rc) == 500)
-			status = 1;
-		goto out;
+			return 2;
+		return eml_err_category(rc) == 500 ? 1 : status;
 	}
-	rc = eml_plan_run(plan, in, nin);
-	if (rc != EML_OK) {
-		status = eml_cli_fail("run", rc);
-		goto out;
+	return -1;
+}
+
+/* DIR/output_K.pb for every output, named after the graph's outputs.
+ * Returns -1 to go on, otherwise the exit status. */
+static int
+write_outputs(const char *out_dir, const struct run_state *s)
+{
+	if (mkdir(out_dir, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "eml run: cannot create %s: %s\n", out_dir, strerror(errno));
+		return 3;
 	}
-	if (out_dir != NULL) {
-		if (mkdir(out_dir, 0700) != 0 && errno != EEXIST) {
-			fprintf(stderr, "eml run: cannot create %s: %s\n", out_dir, strerror(errno));
-			goto out;
-		}
-		for (size_t k = 0; k < eml_plan_n_outputs(plan); k++) {
-			char path[4096];
-			struct eml_tensor t = *eml_plan_output(plan, k);
-			t.name = eml_model_graph(m)->outputs[k].name;
-			(void)snprintf(path, sizeof(path), "%s/output_%zu.pb", out_dir, k);
-			rc = eml_onnx_tensor_write_file(&t, path);
-			if (rc != EML_OK) {
-				status = eml_cli_fail(path, rc);
-				goto out;
-			}
-		}
-	} else if (bench == 0) {
-		for (size_t k = 0; k < eml_plan_n_outputs(plan); k++)
-			summary(eml_model_graph(m)->outputs[k].name, eml_plan_output(plan, k));
+	for (size_t k = 0; k < eml_plan_n_outputs(s->plan); k++) {
+		char path[4096];
+		struct eml_tensor t = *eml_plan_output(s->plan, k);
+		eml_err rc;
+
+		t.name = eml_model_graph(s->m)->outputs[k].name;
+		(void)snprintf(path, sizeof(path), "%s/output_%zu.pb", out_dir, k);
+		if ((rc = eml_onnx_tensor_write_file(&t, path)) != EML_OK)
+			return eml_cli_fail(path, rc);
 	}
-	if (bench > 0) {
-		times = eml_calloc((size_t)bench, sizeof(double));
-		if (times == NULL) {
-			status = eml_cli_fail("bench", EML_ERR_NOMEM);
-			goto out;
-		}
-		for (long r = 0; r < bench; r++) {
-			double t0 = now_ms();
-			rc = eml_plan_run(plan, in, nin);
-			times[r] = now_ms() - t0;
-			if (rc != EML_OK) {
-				status = eml_cli_fail("run", rc);
-				goto out;
-			}
-		}
-		qsort(times, (size_t)bench, sizeof(double), cmp_double);
-		fprintf(stderr, "eml run: %ld timed runs, %ld threads\n", bench, threads);
-		eml_plan_print_profile(plan, stderr);
+	return -1;
+}
+
+/* a->bench timed runs after the first; the one stdout line of --bench.
+ * Returns -1 to go on, otherwise the exit status. */
+static int
+bench_runs(const struct run_args *a, struct run_state *s)
+{
+	long n = a->bench;
+	double *times = eml_calloc((size_t)n, sizeof(double));
+	int status = -1;
+
+	if (times == NULL)
+		return eml_cli_fail("bench", EML_ERR_NOMEM);
+	for (long r = 0; r < n && status < 0; r++) {
+		double t0 = now_ms();
+		eml_err rc = eml_plan_run(s->plan, s->in, s->nin);
+
+		times[r] = now_ms() - t0;
+		if (rc != EML_OK)
+			status = eml_cli_fail("run", rc);
+	}
+	if (status < 0) {
+		qsort(times, (size_t)n, sizeof(double), cmp_double);
+		fprintf(stderr, "eml run: %ld timed runs, %ld threads\n", n, a->threads);
+		eml_plan_print_profile(s->plan, stderr);
 		printf("median_ms=%.3f min_ms=%.3f\n",
-		    bench % 2 ? times[bench / 2] : (times[bench / 2 - 1] + times[bench / 2]) / 2,
-		    times[0]);
+		    n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2, times[0]);
 	}
-	status = 0;
-out:
 	eml_free(times);
-	eml_plan_free(plan);
-	eml_model_free(m);
-	eml_graph_free(g);
-	eml_assembly_destroy(am); /* after the model: its weights live here */
-	for (size_t i = 0; i < nin; i++)
-		eml_tensor_clear(&in[i]);
+	return status;
+}
+
+static void
+run_state_free(struct run_state *s)
+{
+	eml_plan_free(s->plan);
+	eml_model_free(s->m);
+	eml_graph_free(s->g);
+	eml_assembly_destroy(s->am); /* after the model: its weights live here */
+	for (size_t i = 0; i < s->nin; i++)
+		eml_tensor_clear(&s->in[i]);
+}
+
+/* Steps in order; each returns -1 to go on or the exit status. */
+static int
+run_local(const struct run_args *a, struct run_state *s)
+{
+	eml_err rc;
+	int status;
+
+	if ((status = prepare(a, s)) >= 0)
+		return status;
+	if ((rc = eml_plan_run(s->plan, s->in, s->nin)) != EML_OK)
+		return eml_cli_fail("run", rc);
+	if (a->out_dir != NULL) {
+		if ((status = write_outputs(a->out_dir, s)) >= 0)
+			return status;
+	} else if (a->bench == 0) {
+		for (size_t k = 0; k < eml_plan_n_outputs(s->plan); k++)
+			summary(eml_model_graph(s->m)->outputs[k].name, eml_plan_output(s->plan, k));
+	}
+	if (a->bench > 0 && (status = bench_runs(a, s)) >= 0)
+		return status;
+	return 0;
+}
+
+int
+eml_cmd_run(int argc, char **argv)
+{
+	struct run_args a;
+	struct run_state s;
+	int status;
+
+	if ((status = parse_run_args(argc, argv, &a)) >= 0)
+		return status;
+	memset(&s, 0, sizeof(s));
+	status = run_local(&a, &s);
+	run_state_free(&s);
 	return status;
 }
