@@ -53,7 +53,7 @@ else
 	report "pmccabe missing (make deps)" "pmccabe not installed"
 fi
 if command -v clang-format >/dev/null 2>&1; then
-	report "clang-format drift (files in scripts/clang-format.list)" \
+	report "clang-format drift (files in scripts/clang-format.list: clang-format -i FILE, or take the file off the list)" \
 		"$(grep -v '^#' scripts/clang-format.list | xargs clang-format --dry-run 2>&1 | grep 'warning:' | sed 's/: warning.*//')"
 else
 	report "clang-format missing (make deps)" "clang-format not installed"
