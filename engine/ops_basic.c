@@ -256,6 +256,45 @@ merge_dims(int rank, int64_t *dims, size_t *sa, size_t *sb)
 	return r;
 }
 
+/* Float operands of the output's size or scalars: one kernel call. */
+static bool
+binary_flat(struct eml_plan *p, enum eml_binary k, const struct val *a, const struct val *b,
+    const struct val *y)
+{
+	if (a->dt != EML_DT_FLOAT)
+		return false;
+	if (a->numel == y->numel && b->numel == y->numel)
+		p->k->binary(k, y->numel, vf(a), vf(b), vf(y));
+	else if (b->numel == 1 && a->numel == y->numel)
+		p->k->binary_scalar(k, y->numel, vf(a), vf(b)[0], false, vf(y));
+	else if (a->numel == 1 && b->numel == y->numel)
+		p->k->binary_scalar(k, y->numel, vf(b), vf(a)[0], true, vf(y));
+	else
+		return false;
+	return true;
+}
+
+/* One output row of inner elements: a from element oa with stride sa,
+ * b from ob with stride sb (0 when broadcast). */
+static void
+binary_row(struct eml_plan *p, enum eml_binary k, const struct val *a, const struct val *b,
+    const struct val *y, size_t yi, size_t inner, size_t oa, size_t sa, size_t ob, size_t sb)
+{
+	if (a->dt != EML_DT_FLOAT) {
+		for (size_t i = 0; i < inner; i++)
+			st_int(y, yi + i, int_op(k, ld_int(a, oa + i * sa), ld_int(b, ob + i * sb)));
+		return;
+	}
+	if (sa == 1 && sb == 1)
+		p->k->binary(k, inner, vf(a) + oa, vf(b) + ob, vf(y) + yi);
+	else if (sb == 0 && sa == 1)
+		p->k->binary_scalar(k, inner, vf(a) + oa, vf(b)[ob], false, vf(y) + yi);
+	else if (sa == 0 && sb == 1)
+		p->k->binary_scalar(k, inner, vf(b) + ob, vf(a)[oa], true, vf(y) + yi);
+	else
+		p->k->binary(k, 1, vf(a) + oa, vf(b) + ob, vf(y) + yi); /* inner == 1 */
+}
+
 static void
 binary_run(struct eml_plan *p, struct pnode *pn)
 {
@@ -265,24 +304,9 @@ binary_run(struct eml_plan *p, struct pnode *pn)
 	int64_t dims[EML_MAX_RANK], idx[EML_MAX_RANK] = { 0 };
 	int rank = y->rank;
 	size_t inner, outer = 1;
-	uint8_t *yp = y->data;
 
-	if (y->numel == 0)
+	if (y->numel == 0 || binary_flat(p, k, a, b, y))
 		return;
-	if (a->dt == EML_DT_FLOAT) {
-		if (a->numel == y->numel && b->numel == y->numel) {
-			p->k->binary(k, y->numel, vf(a), vf(b), vf(y));
-			return;
-		}
-		if (b->numel == 1 && a->numel == y->numel) {
-			p->k->binary_scalar(k, y->numel, vf(a), vf(b)[0], false, vf(y));
-			return;
-		}
-		if (a->numel == 1 && b->numel == y->numel) {
-			p->k->binary_scalar(k, y->numel, vf(b), vf(a)[0], true, vf(y));
-			return;
-		}
-	}
 	EML_MEMCPY(dims, y->dims, sizeof(dims));
 	eml_bcast_strides(a, rank, y->dims, sa);
 	eml_bcast_strides(b, rank, y->dims, sb);
@@ -296,24 +320,7 @@ binary_run(struct eml_plan *p, struct pnode *pn)
 	for (int i = 0; i < rank - 1; i++)
 		outer *= (size_t)dims[i];
 	for (size_t o = 0; o < outer; o++) {
-		if (a->dt == EML_DT_FLOAT) {
-			const float *ap = vf(a) + oa, *bp = vf(b) + ob;
-			float *out = (float *)(void *)yp;
-			if (sa[rank - 1] == 1 && sb[rank - 1] == 1)
-				p->k->binary(k, inner, ap, bp, out);
-			else if (sb[rank - 1] == 0 && sa[rank - 1] == 1)
-				p->k->binary_scalar(k, inner, ap, bp[0], false, out);
-			else if (sa[rank - 1] == 0 && sb[rank - 1] == 1)
-				p->k->binary_scalar(k, inner, bp, ap[0], true, out);
-			else
-				p->k->binary(k, 1, ap, bp, out); /* inner == 1 */
-			yp += inner * sizeof(float);
-		} else {
-			size_t yi = o * inner;
-			for (size_t i = 0; i < inner; i++)
-				st_int(y, yi + i, int_op(k, ld_int(a, oa + i * sa[rank - 1]),
-				    ld_int(b, ob + i * sb[rank - 1])));
-		}
+		binary_row(p, k, a, b, y, o * inner, inner, oa, sa[rank - 1], ob, sb[rank - 1]);
 		for (int i = rank - 2; i >= 0; i--) {
 			idx[i]++;
 			oa += sa[i];
@@ -992,79 +999,92 @@ split_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- Slice */
 
+/* Slice's operands: Slice-1 attributes or (opset 10+) constant inputs. */
+struct slice_args {
+	int64_t starts[EML_MAX_RANK], ends[EML_MAX_RANK], axes[EML_MAX_RANK],
+	    steps[EML_MAX_RANK];
+	size_t ns, ne, na, nst; /* na, nst: 0 when absent */
+};
+
+static eml_err
+slice_args(struct eml_plan *p, struct pnode *pn, struct slice_args *a)
+{
+	const struct slice_par *sl = &pn->par.slice;
+
+	a->na = a->nst = 0;
+	if (pn->n_in == 1) {
+		a->ns = sl->n_starts;
+		a->ne = sl->n_ends;
+		a->na = sl->n_axes;
+		EML_MEMCPY(a->starts, sl->starts, sizeof(a->starts));
+		EML_MEMCPY(a->ends, sl->ends, sizeof(a->ends));
+		EML_MEMCPY(a->axes, sl->axes, sizeof(a->axes));
+	} else {
+		EML_GUARD(eml_pn_const_ints(p, pn, 1, a->starts, EML_MAX_RANK, &a->ns));
+		EML_GUARD(eml_pn_const_ints(p, pn, 2, a->ends, EML_MAX_RANK, &a->ne));
+		if (eml_pn_in(p, pn, 3) != NULL)
+			EML_GUARD(eml_pn_const_ints(p, pn, 3, a->axes, EML_MAX_RANK, &a->na));
+		if (eml_pn_in(p, pn, 4) != NULL)
+			EML_GUARD(eml_pn_const_ints(p, pn, 4, a->steps, EML_MAX_RANK, &a->nst));
+	}
+	if (a->ns != a->ne || a->ns > EML_MAX_RANK || (a->na != 0 && a->na != a->ns) ||
+	    (a->nst != 0 && a->nst != a->ns))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "starts/ends/axes/steps lengths");
+	return EML_OK;
+}
+
+/* One axis of length len sliced from s to e by step (Slice-13): negative
+ * values add len, then s and e are clamped to [0, len] for a positive
+ * step, [-1, len - 1] for a negative one. The first element in *first,
+ * the count in *count. */
+static void
+slice_range(int64_t len, int64_t s, int64_t e, int64_t step, int64_t *first, int64_t *count)
+{
+	/* Clamp first: starts/ends may be INT64_MIN/MAX ("to the end"). */
+	s = s < -len ? -len - 1 : (s > len ? len : s);
+	e = e < -len ? -len - 1 : (e > len ? len : e);
+	if (s < 0)
+		s += len;
+	if (e < 0)
+		e += len;
+	if (step > 0) {
+		s = s < 0 ? 0 : (s > len ? len : s);
+		e = e < 0 ? 0 : (e > len ? len : e);
+		*count = e > s ? (e - s - 1) / step + 1 : 0;
+	} else {
+		s = s < 0 ? -1 : (s > len - 1 ? len - 1 : s);
+		e = e < -1 ? -1 : (e > len - 1 ? len - 1 : e);
+		*count = s > e ? (s - e - 1) / (-step) + 1 : 0;
+	}
+	*first = *count > 0 ? s : 0;
+}
+
 static eml_err
 slice_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0);
-	int64_t starts[EML_MAX_RANK], ends[EML_MAX_RANK], axes[EML_MAX_RANK],
-	    steps[EML_MAX_RANK];
-	int64_t st[EML_MAX_RANK], sp[EML_MAX_RANK], dims[EML_MAX_RANK];
-	size_t ns, ne, na, nst;
+	struct slice_par *sl = &pn->par.slice;
+	struct slice_args a;
+	int64_t dims[EML_MAX_RANK];
 	bool seen[EML_MAX_RANK] = { false };
 
-	struct slice_par *sl = &pn->par.slice;
-
-	if (pn->n_in == 1) { /* Slice-1: attributes */
-		ns = sl->n_starts;
-		ne = sl->n_ends;
-		na = sl->n_axes;
-		EML_MEMCPY(starts, sl->starts, sizeof(starts));
-		EML_MEMCPY(ends, sl->ends, sizeof(ends));
-		EML_MEMCPY(axes, sl->axes, sizeof(axes));
-		nst = 0;
-	} else {
-		EML_GUARD(eml_pn_const_ints(p, pn, 1, starts, EML_MAX_RANK, &ns));
-		EML_GUARD(eml_pn_const_ints(p, pn, 2, ends, EML_MAX_RANK, &ne));
-		na = 0;
-		nst = 0;
-		if (eml_pn_in(p, pn, 3) != NULL)
-			EML_GUARD(eml_pn_const_ints(p, pn, 3, axes, EML_MAX_RANK, &na));
-		if (eml_pn_in(p, pn, 4) != NULL)
-			EML_GUARD(eml_pn_const_ints(p, pn, 4, steps, EML_MAX_RANK, &nst));
-	}
-	if (ns != ne || ns > EML_MAX_RANK || (na != 0 && na != ns) || (nst != 0 && nst != ns))
-		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "starts/ends/axes/steps lengths");
+	EML_GUARD(slice_args(p, pn, &a));
 	for (int d = 0; d < x->rank; d++) {
-		st[d] = 0;
-		sp[d] = 1;
+		sl->start[d] = 0;
+		sl->step[d] = 1;
 		dims[d] = x->dims[d];
 	}
-	for (size_t i = 0; i < ns; i++) {
+	for (size_t i = 0; i < a.ns; i++) {
 		int ax;
-		int64_t len, s, e, step = nst ? steps[i] : 1;
-		EML_GUARD(eml_axis(pn->n, na ? axes[i] : (int64_t)i, x->rank, 0, &ax));
+		int64_t step = a.nst ? a.steps[i] : 1;
+		EML_GUARD(eml_axis(pn->n, a.na ? a.axes[i] : (int64_t)i, x->rank, 0, &ax));
 		if (seen[ax])
 			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "repeated axis");
 		seen[ax] = true;
 		if (step == 0 || step == INT64_MIN)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "step %lld", (long long)step);
-		len = x->dims[ax];
-		s = starts[i];
-		e = ends[i];
-		/* Slice-13: negative values add the dimension; then clamp to
-		 * [0, len] for positive steps, [-1, len-1] for negative. */
-		/* Clamp first: starts/ends may be INT64_MIN/MAX ("to the end"). */
-		s = s < -len ? -len - 1 : (s > len ? len : s);
-		e = e < -len ? -len - 1 : (e > len ? len : e);
-		if (s < 0)
-			s += len;
-		if (e < 0)
-			e += len;
-		if (step > 0) {
-			s = s < 0 ? 0 : (s > len ? len : s);
-			e = e < 0 ? 0 : (e > len ? len : e);
-			dims[ax] = e > s ? (e - s - 1) / step + 1 : 0;
-		} else {
-			s = s < 0 ? -1 : (s > len - 1 ? len - 1 : s);
-			e = e < -1 ? -1 : (e > len - 1 ? len - 1 : e);
-			dims[ax] = s > e ? (s - e - 1) / (-step) + 1 : 0;
-		}
-		st[ax] = dims[ax] > 0 ? s : 0;
-		sp[ax] = step;
-	}
-	for (int d = 0; d < x->rank; d++) {
-		sl->start[d] = st[d];
-		sl->step[d] = sp[d];
+		slice_range(x->dims[ax], a.starts[i], a.ends[i], step, &sl->start[ax], &dims[ax]);
+		sl->step[ax] = step;
 	}
 	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
 }
@@ -1217,6 +1237,82 @@ gather_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- Pad */
 
+/* Pad's pads and axes: Pad-2 attributes or (opset 11+) constant inputs;
+ * the fill value into pd. */
+static eml_err
+pad_operands(struct eml_plan *p, struct pnode *pn, int64_t *pads, size_t *np, int64_t *axes,
+    size_t *na)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *cv = eml_pn_in(p, pn, 2);
+	struct pad_par *pd = &pn->par.pad;
+
+	*na = 0;
+	if (pn->n_in == 1) {
+		*np = pd->n_pads;
+		EML_MEMCPY(pads, pd->pads, *np * sizeof(int64_t));
+		pd->fill_f = pd->value;
+		return EML_OK;
+	}
+	EML_GUARD(eml_pn_const_ints(p, pn, 1, pads, 2 * EML_MAX_RANK, np));
+	pd->fill_f = 0.0f;
+	if (cv != NULL) {
+		if (cv->dt != x->dt || cv->kind != VK_CONST || cv->numel != 1)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+			    "constant_value must be a constant of the input type");
+		if (x->dt == EML_DT_FLOAT)
+			pd->fill_f = vf(cv)[0];
+		else
+			pd->fill_i = ld_int(cv, 0);
+	}
+	if (eml_pn_in(p, pn, 3) != NULL)
+		EML_GUARD(eml_pn_const_ints(p, pn, 3, axes, EML_MAX_RANK, na));
+	return EML_OK;
+}
+
+/* Begin pads of every dimension in full[0..rank), end pads in
+ * full[rank..2*rank), from pads given for all axes or the listed ones. */
+static eml_err
+pad_per_dim(const struct pnode *pn, int rank, const int64_t *pads, size_t np,
+    const int64_t *axes, size_t na, int64_t *full)
+{
+	if (na == 0) {
+		if (np != 2 * (size_t)rank)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%zu pads for rank %d", np,
+			    rank);
+		EML_MEMCPY(full, pads, np * sizeof(int64_t));
+	} else {
+		if (np != 2 * na)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "pads/axes lengths");
+		for (size_t i = 0; i < na; i++) {
+			int ax;
+			EML_GUARD(eml_axis(pn->n, axes[i], rank, 0, &ax));
+			full[ax] = pads[i];
+			full[rank + ax] = pads[na + i];
+		}
+	}
+	for (int d = 0; d < 2 * rank; d++)
+		if (full[d] > PAR_MAX_PAD || full[d] < -PAR_MAX_PAD)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "pad %lld out of range",
+			    (long long)full[d]);
+	return EML_OK;
+}
+
+/* reflect needs pads < dim, edge needs dim > 0; neither takes negative
+ * pads (a crop). */
+static eml_err
+pad_fits_mode(const struct pnode *pn, int64_t len, int64_t begin, int64_t end)
+{
+	enum pad_mode mode = pn->par.pad.mode;
+
+	if (mode == PAD_CONSTANT || (begin == 0 && end == 0))
+		return EML_OK;
+	if (len == 0 || (mode == PAD_REFLECT && (begin >= len || end >= len)))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "pads too large for mode");
+	if (begin < 0 || end < 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "negative pads with mode");
+	return EML_OK;
+}
+
 static eml_err
 pad_plan(struct eml_plan *p, struct pnode *pn)
 {
@@ -1224,64 +1320,17 @@ pad_plan(struct eml_plan *p, struct pnode *pn)
 	int64_t pads[2 * EML_MAX_RANK], axes[EML_MAX_RANK], dims[EML_MAX_RANK];
 	int64_t full[2 * EML_MAX_RANK] = { 0 };
 	size_t np = 0, na = 0;
-	struct pad_par *pd = &pn->par.pad;
 
-	if (pn->n_in == 1) { /* Pad-2: attributes */
-		np = pd->n_pads;
-		EML_MEMCPY(pads, pd->pads, np * sizeof(int64_t));
-		pd->fill_f = pd->value;
-	} else {
-		EML_GUARD(eml_pn_const_ints(p, pn, 1, pads, 2 * EML_MAX_RANK, &np));
-		pd->fill_f = 0.0f;
-		if (eml_pn_in(p, pn, 2) != NULL) {
-			struct val *cv = eml_pn_in(p, pn, 2);
-			if (cv->dt != x->dt || cv->kind != VK_CONST || cv->numel != 1)
-				return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
-				    "constant_value must be a constant of the input type");
-			if (x->dt == EML_DT_FLOAT)
-				pd->fill_f = vf(cv)[0];
-			else
-				pd->fill_i = ld_int(cv, 0);
-		}
-		if (eml_pn_in(p, pn, 3) != NULL)
-			EML_GUARD(eml_pn_const_ints(p, pn, 3, axes, EML_MAX_RANK, &na));
-	}
+	EML_GUARD(pad_operands(p, pn, pads, &np, axes, &na));
 	if (x->dt != EML_DT_FLOAT && x->dt != EML_DT_INT64 && x->dt != EML_DT_INT32)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s", eml_dtype_name(x->dt));
-	if (na == 0) {
-		if (np != 2 * (size_t)x->rank)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%zu pads for rank %d", np,
-			    x->rank);
-		EML_MEMCPY(full, pads, np * sizeof(int64_t));
-	} else {
-		if (np != 2 * na)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "pads/axes lengths");
-		for (size_t i = 0; i < na; i++) {
-			int ax;
-			EML_GUARD(eml_axis(pn->n, axes[i], x->rank, 0, &ax));
-			full[ax] = pads[i];
-			full[x->rank + ax] = pads[na + i];
-		}
-	}
-	for (int d = 0; d < 2 * x->rank; d++)
-		if (full[d] > ((int64_t)1 << 40) || full[d] < -((int64_t)1 << 40))
-			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "pad %lld out of range",
-			    (long long)full[d]);
+	EML_GUARD(pad_per_dim(pn, x->rank, pads, np, axes, na, full));
 	for (int d = 0; d < x->rank; d++) {
 		dims[d] = x->dims[d] + full[d] + full[x->rank + d];
 		if (dims[d] < 0)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "negative output size");
-		if (pd->mode != PAD_CONSTANT && (full[d] != 0 || full[x->rank + d] != 0)) {
-			/* reflect needs pads < dim; edge needs dim > 0. */
-			if (x->dims[d] == 0 || (pd->mode == PAD_REFLECT &&
-			    (full[d] >= x->dims[d] || full[x->rank + d] >= x->dims[d])))
-				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
-				    "pads too large for mode");
-			if (full[d] < 0 || full[x->rank + d] < 0)
-				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
-				    "negative pads with mode");
-		}
-		pd->begin[d] = full[d];
+		EML_GUARD(pad_fits_mode(pn, x->dims[d], full[d], full[x->rank + d]));
+		pn->par.pad.begin[d] = full[d];
 	}
 	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
 }

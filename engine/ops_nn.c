@@ -139,12 +139,42 @@ win_out(const struct eml_node *n, enum auto_pad ap, struct win *w, const int64_t
 
 /* ---------------------------------------------------------------- Conv */
 
+/* The 2-D geometry of a convolution over x (N, C, spatial...) with M
+ * output channels: 1-D runs as 2-D with H = 1. out: the nsp output
+ * lengths. */
+static void
+set_geometry(struct conv_par *c, const struct val *x, int64_t M, const struct win *win,
+    const int64_t *out)
+{
+	struct eml_conv2d_params *g = &c->geo;
+	int nsp = win->nsp, l = nsp - 1;
+
+	memset(g, 0, sizeof(*g));
+	g->N = (size_t)x->dims[0];
+	g->C = (size_t)x->dims[1];
+	g->H = (size_t)(nsp == 2 ? x->dims[2] : 1);
+	g->W = (size_t)x->dims[x->rank - 1];
+	g->M = (size_t)M;
+	g->kh = (size_t)(nsp == 2 ? win->k[0] : 1);
+	g->kw = (size_t)win->k[l];
+	g->stride_h = (size_t)(nsp == 2 ? win->s[0] : 1);
+	g->stride_w = (size_t)win->s[l];
+	g->dil_h = (size_t)(nsp == 2 ? win->d[0] : 1);
+	g->dil_w = (size_t)win->d[l];
+	g->pad_top = (size_t)(nsp == 2 ? win->pb[0] : 0);
+	g->pad_left = (size_t)win->pb[l];
+	g->pad_bottom = (size_t)(nsp == 2 ? win->pe[0] : 0);
+	g->pad_right = (size_t)win->pe[l];
+	g->group = (size_t)c->group;
+	c->out_h = (size_t)(nsp == 2 ? out[0] : 1);
+	c->out_w = (size_t)out[l];
+}
+
 static eml_err
 conv_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
 	struct conv_par *c = &pn->par.conv;
-	struct eml_conv2d_params *g = &c->geo;
 	struct win win;
 	int64_t in[2], out[2], dims[4], group = c->group, kd[2];
 	int nsp;
@@ -172,26 +202,7 @@ conv_plan(struct eml_plan *p, struct pnode *pn)
 	dims[1] = w->dims[0];
 	for (int i = 0; i < nsp; i++)
 		dims[2 + i] = out[i];
-	/* 1-D runs as 2-D with H = 1. */
-	memset(g, 0, sizeof(*g));
-	g->N = (size_t)x->dims[0];
-	g->C = (size_t)x->dims[1];
-	g->H = (size_t)(nsp == 2 ? in[0] : 1);
-	g->W = (size_t)in[nsp - 1];
-	g->M = (size_t)w->dims[0];
-	g->kh = (size_t)(nsp == 2 ? win.k[0] : 1);
-	g->kw = (size_t)win.k[nsp - 1];
-	g->stride_h = (size_t)(nsp == 2 ? win.s[0] : 1);
-	g->stride_w = (size_t)win.s[nsp - 1];
-	g->dil_h = (size_t)(nsp == 2 ? win.d[0] : 1);
-	g->dil_w = (size_t)win.d[nsp - 1];
-	g->pad_top = (size_t)(nsp == 2 ? win.pb[0] : 0);
-	g->pad_left = (size_t)win.pb[nsp - 1];
-	g->pad_bottom = (size_t)(nsp == 2 ? win.pe[0] : 0);
-	g->pad_right = (size_t)win.pe[nsp - 1];
-	g->group = (size_t)group;
-	c->out_h = (size_t)(nsp == 2 ? out[0] : 1);
-	c->out_w = (size_t)out[nsp - 1];
+	set_geometry(c, x, w->dims[0], &win, out);
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
 }
 
@@ -297,106 +308,104 @@ conv_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- ConvTranspose */
 
+/* One spatial axis of a ConvTranspose: input length in, kernel extent
+ * ext, output padding opad. The full output is stride * (in - 1) + opad +
+ * ext; an output_shape (want >= 0) or SAME auto_pad fixes the output and
+ * the total padding is the difference, SAME_LOWER putting the extra at
+ * the beginning. Pads in win, the output length in *out. */
 static eml_err
-convt_plan(struct eml_plan *p, struct pnode *pn)
+convt_axis(const struct pnode *pn, struct win *win, int i, int64_t in, int64_t ext,
+    int64_t opad, int64_t want, int64_t *out)
+{
+	enum auto_pad ap = pn->par.conv.win.auto_pad;
+	int64_t full = win->s[i] * (in - 1) + opad + ext, tot;
+
+	if (opad < 0 || opad >= win->s[i])
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "output_padding out of range");
+	if (want >= 0 || ap == AUTO_PAD_SAME_UPPER || ap == AUTO_PAD_SAME_LOWER) {
+		tot = full - (want >= 0 ? want : in * win->s[i]);
+		if (tot < 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
+			    "output_shape larger than the full output");
+		win->pb[i] = ap == AUTO_PAD_SAME_LOWER ? tot - tot / 2 : tot / 2;
+		win->pe[i] = tot - win->pb[i];
+	} else if (ap == AUTO_PAD_VALID) {
+		win->pb[i] = win->pe[i] = 0;
+	}
+	*out = full - win->pb[i] - win->pe[i];
+	if (*out <= 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "empty output");
+	return EML_OK;
+}
+
+/* Weights [C, M / group, k...], bias [M]. */
+static eml_err
+convt_check_shapes(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
-	struct conv_par *c = &pn->par.conv;
-	struct eml_conv2d_params *g = &c->geo;
-	struct win win;
-	int64_t group = c->group, kd[2], dims[4], opad[2] = { 0, 0 };
-	const int64_t *a = c->n_output_shape != 0 ? c->output_shape : NULL;
-	size_t cnt = c->n_output_shape, ckk, hw;
-	int nsp;
-	enum auto_pad ap = c->win.auto_pad;
-	struct eml_sgemm_args ga;
+	int64_t group = pn->par.conv.group;
 
 	EML_GUARD(need_float(p, pn, 0));
 	EML_GUARD(need_float(p, pn, 1));
 	if (x->rank != 3 && x->rank != 4)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%d-D not supported", x->rank - 2);
-	nsp = x->rank - 2;
 	if (w->rank != x->rank || w->dims[0] != x->dims[1] || x->dims[1] % group != 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "weight shape");
 	if (b != NULL && (b->dt != EML_DT_FLOAT || b->numel != (size_t)(w->dims[1] * group)))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "bias shape");
-	for (int i = 0; i < nsp; i++)
-		kd[i] = w->dims[2 + i];
-	EML_GUARD(win_read(pn->n, &c->win, nsp, kd, &win));
-	if (c->n_output_padding != 0) {
-		if (c->n_output_padding != (size_t)nsp)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "output_padding length");
-		for (int i = 0; i < nsp; i++)
-			opad[i] = c->output_padding[i];
-	}
-	dims[0] = x->dims[0];
-	dims[1] = w->dims[1] * group;
-	for (int i = 0; i < nsp; i++) {
-		int64_t in = x->dims[2 + i], ext = (w->dims[2 + i] - 1) * win.d[i] + 1;
-		int64_t full = win.s[i] * (in - 1) + opad[i] + ext, o;
-		if (opad[i] < 0 || opad[i] >= win.s[i])
-			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "output_padding out of range");
-		if (a != NULL || ap == AUTO_PAD_SAME_UPPER || ap == AUTO_PAD_SAME_LOWER) {
-			/* ONNX ConvTranspose: total_padding = full - output_shape;
-			 * SAME_UPPER puts the extra at the end (pads begin =
-			 * total/2), otherwise at the beginning. */
-			int64_t tot;
-			if (a != NULL) {
-				if (cnt != (size_t)nsp && cnt != (size_t)x->rank)
-					return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
-					    "output_shape length");
-				o = a[cnt - (size_t)nsp + (size_t)i];
-			} else {
-				o = in * win.s[i];
-			}
-			tot = full - o;
-			if (tot < 0)
-				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
-				    "output_shape larger than the full output");
-			if (ap == AUTO_PAD_SAME_LOWER) {
-				win.pb[i] = tot - tot / 2;
-				win.pe[i] = tot / 2;
-			} else {
-				win.pb[i] = tot / 2;
-				win.pe[i] = tot - tot / 2;
-			}
-		} else if (ap == AUTO_PAD_VALID) {
-			win.pb[i] = win.pe[i] = 0;
-		}
-		o = full - win.pb[i] - win.pe[i];
-		if (o <= 0)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "empty output");
-		dims[2 + i] = o;
-	}
-	memset(g, 0, sizeof(*g));
-	g->N = (size_t)x->dims[0];
-	g->C = (size_t)x->dims[1];
-	g->H = (size_t)(nsp == 2 ? x->dims[2] : 1);
-	g->W = (size_t)x->dims[x->rank - 1];
-	g->M = (size_t)dims[1];
-	g->kh = (size_t)(nsp == 2 ? win.k[0] : 1);
-	g->kw = (size_t)win.k[nsp - 1];
-	g->stride_h = (size_t)(nsp == 2 ? win.s[0] : 1);
-	g->stride_w = (size_t)win.s[nsp - 1];
-	g->dil_h = (size_t)(nsp == 2 ? win.d[0] : 1);
-	g->dil_w = (size_t)win.d[nsp - 1];
-	g->pad_top = (size_t)(nsp == 2 ? win.pb[0] : 0);
-	g->pad_left = (size_t)win.pb[nsp - 1];
-	g->group = (size_t)group;
-	c->out_h = (size_t)(nsp == 2 ? dims[2] : 1);
-	c->out_w = (size_t)dims[x->rank - 1];
-	ckk = (size_t)dims[1] / (size_t)group * g->kh * g->kw;
-	hw = g->H * g->W;
+	return EML_OK;
+}
+
+/* Workspace of convt_run: the GEMM's columns and its own scratch. */
+static size_t
+convt_workspace(const struct eml_plan *p, const struct conv_par *c)
+{
+	const struct eml_conv2d_params *g = &c->geo;
+	size_t ckk = g->M / g->group * g->kh * g->kw, hw = g->H * g->W;
+	struct eml_sgemm_args ga;
+
 	memset(&ga, 0, sizeof(ga));
 	ga.M = ckk;
 	ga.N = hw;
-	ga.K = (size_t)(x->dims[1] / group);
+	ga.K = g->C / g->group;
 	ga.lda = ckk;
 	ga.trans_a = true;
 	ga.ldb = hw;
 	ga.ldc = hw;
 	ga.alpha = 1.0f;
-	pn->ws = (ckk * hw + eml_sgemm_workspace_size(&ga, p->opts.nthreads)) * sizeof(float);
+	return (ckk * hw + eml_sgemm_workspace_size(&ga, p->opts.nthreads)) * sizeof(float);
+}
+
+static eml_err
+convt_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1);
+	struct conv_par *c = &pn->par.conv;
+	struct win win;
+	int64_t kd[2], dims[4], out[2];
+	size_t nsh = c->n_output_shape;
+	int nsp;
+
+	EML_GUARD(convt_check_shapes(p, pn));
+	nsp = x->rank - 2;
+	for (int i = 0; i < nsp; i++)
+		kd[i] = w->dims[2 + i];
+	EML_GUARD(win_read(pn->n, &c->win, nsp, kd, &win));
+	if (c->n_output_padding != 0 && c->n_output_padding != (size_t)nsp)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "output_padding length");
+	if (nsh != 0 && nsh != (size_t)nsp && nsh != (size_t)x->rank)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "output_shape length");
+	dims[0] = x->dims[0];
+	dims[1] = w->dims[1] * c->group;
+	for (int i = 0; i < nsp; i++) {
+		int64_t ext = (w->dims[2 + i] - 1) * win.d[i] + 1;
+		int64_t opad = c->n_output_padding != 0 ? c->output_padding[i] : 0;
+		int64_t want = nsh != 0 ? c->output_shape[nsh - (size_t)nsp + (size_t)i] : -1;
+		EML_GUARD(convt_axis(pn, &win, i, x->dims[2 + i], ext, opad, want, &out[i]));
+		dims[2 + i] = out[i];
+	}
+	set_geometry(c, x, dims[1], &win, out);
+	pn->ws = convt_workspace(p, c);
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
 }
 
@@ -905,71 +914,138 @@ softmax_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- Reduce */
 
+/* Which axes of x are reduced: the axes input or attribute, all of them
+ * when empty. */
 static eml_err
-reduce_plan(struct eml_plan *p, struct pnode *pn)
+reduced_axes(struct eml_plan *p, struct pnode *pn, bool *red)
 {
-	struct val *x = eml_pn_in(p, pn, 0);
-	int64_t axes[EML_MAX_RANK], dims[EML_MAX_RANK], xs[EML_MAX_RANK];
-	bool red[EML_MAX_RANK] = { false };
-	size_t n = 0;
-	int r = 0, perm[EML_MAX_RANK], np = 0;
-	struct reduce_par *rd = &pn->par.reduce;
-	bool keep = rd->keepdims, noop = rd->noop_with_empty_axes;
-	int64_t rows = 1, cnt = 1;
-	bool trailing = true;
+	const struct reduce_par *rd = &pn->par.reduce;
+	int64_t axes[EML_MAX_RANK];
+	int rank = eml_pn_in(p, pn, 0)->rank;
+	size_t n;
 
-	EML_GUARD(need_float(p, pn, 0));
-	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT));
-	if (eml_pn_in(p, pn, 1) != NULL)
+	if (eml_pn_in(p, pn, 1) != NULL) {
 		EML_GUARD(eml_pn_const_ints(p, pn, 1, axes, EML_MAX_RANK, &n));
-	else {
+	} else {
 		n = rd->n_axes;
 		EML_MEMCPY(axes, rd->axes, sizeof(axes));
 	}
-	if (n == 0 && noop)
+	if (n == 0 && rd->noop_with_empty_axes)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
 		    "noop_with_empty_axes with empty axes not supported");
 	for (size_t i = 0; i < n; i++) {
 		int ax;
-		EML_GUARD(eml_axis(pn->n, axes[i], x->rank, 0, &ax));
+		EML_GUARD(eml_axis(pn->n, axes[i], rank, 0, &ax));
 		red[ax] = true;
 	}
 	if (n == 0)
-		for (int i = 0; i < x->rank; i++)
+		for (int i = 0; i < rank; i++)
 			red[i] = true;
-	for (int i = 0; i < x->rank; i++) {
-		if (red[i]) {
-			cnt *= x->dims[i];
-			if (keep)
-				dims[r++] = 1;
-		} else {
-			rows *= x->dims[i];
-			dims[r++] = x->dims[i];
-		}
-	}
-	/* Kept axes first, reduced axes last: a row per output element. */
+	return EML_OK;
+}
+
+/* Kept axes first, reduced axes last, so that each output element reads
+ * one row: the permuted dims and strides, and whether the order changed. */
+static bool
+reduce_permute(const struct val *x, const bool *red, struct reduce_par *rd)
+{
+	int64_t xs[EML_MAX_RANK];
+	int perm[EML_MAX_RANK], np = 0;
+	bool moved = false;
+
 	for (int i = 0; i < x->rank; i++)
 		if (!red[i])
 			perm[np++] = i;
 	for (int i = 0; i < x->rank; i++)
 		if (red[i])
 			perm[np++] = i;
-	for (int i = 0; i < x->rank; i++)
-		if (perm[i] != i)
-			trailing = false;
 	eml_dense_strides(x->rank, x->dims, xs);
 	for (int i = 0; i < x->rank; i++) {
+		moved = moved || perm[i] != i;
 		rd->perm_strides[i] = xs[perm[i]];
 		rd->perm_dims[i] = x->dims[perm[i]];
 	}
+	return moved;
+}
+
+static eml_err
+reduce_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	struct reduce_par *rd = &pn->par.reduce;
+	int64_t dims[EML_MAX_RANK], rows = 1, cnt = 1;
+	bool red[EML_MAX_RANK] = { false };
+	int r = 0;
+
+	EML_GUARD(need_float(p, pn, 0));
+	EML_GUARD(reduced_axes(p, pn, red));
+	for (int i = 0; i < x->rank; i++) {
+		if (red[i]) {
+			cnt *= x->dims[i];
+			if (rd->keepdims)
+				dims[r++] = 1;
+		} else {
+			rows *= x->dims[i];
+			dims[r++] = x->dims[i];
+		}
+	}
 	if ((rd->kind == RK_MAX || rd->kind == RK_MIN) && cnt == 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "max over an empty axis");
+	rd->transpose = reduce_permute(x, red, rd);
 	rd->rows = (size_t)rows;
 	rd->n = (size_t)cnt;
-	rd->transpose = !trailing;
 	rd->rank = x->rank;
-	pn->ws = trailing ? 0 : x->numel * sizeof(float);
+	pn->ws = rd->transpose ? x->numel * sizeof(float) : 0;
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, r, dims);
+}
+
+/* One row of n elements by the less common reductions, in a plain loop
+ * (min, product, L1, L2, sum of squares, log-sum-exp, log-sum). */
+static float
+reduce_row(enum reduce_kind kind, const float *xr, size_t n)
+{
+	double acc = kind == RK_PROD ? 1.0 : 0.0;
+	float m = INFINITY;
+
+	if (kind == RK_LOG_SUM_EXP) {
+		m = -INFINITY;
+		for (size_t i = 0; i < n; i++)
+			m = xr[i] > m ? xr[i] : m;
+	}
+	for (size_t i = 0; i < n; i++) {
+		switch (kind) {
+		case RK_MIN:
+			m = xr[i] < m || xr[i] != xr[i] ? xr[i] : m;
+			break;
+		case RK_PROD:
+			acc *= xr[i];
+			break;
+		case RK_L1:
+			acc += fabs((double)xr[i]);
+			break;
+		case RK_LOG_SUM_EXP:
+			acc += exp((double)xr[i] - (double)m);
+			break;
+		case RK_LOG_SUM:
+			acc += (double)xr[i];
+			break;
+		default: /* L2, sum of squares */
+			acc += (double)xr[i] * (double)xr[i];
+			break;
+		}
+	}
+	switch (kind) {
+	case RK_MIN:
+		return m;
+	case RK_L2:
+		return (float)sqrt(acc);
+	case RK_LOG_SUM_EXP:
+		return (float)(log(acc) + (double)m);
+	case RK_LOG_SUM:
+		return (float)log(acc);
+	default:
+		return (float)acc;
+	}
 }
 
 static void
@@ -985,45 +1061,11 @@ reduce_run(struct eml_plan *p, struct pnode *pn)
 		src = pn->wsp;
 	}
 	if (rd->kind >= RK_MIN) {
-		/* The less common reductions, in plain loops. */
-		for (size_t r = 0; r < rows; r++) {
-			const float *xr = src + r * n;
-			double acc = rd->kind == RK_PROD ? 1.0 : 0.0;
-			float m = INFINITY;
-			if (rd->kind == RK_LOG_SUM_EXP) {
-				m = -INFINITY;
-				for (size_t i = 0; i < n; i++)
-					m = xr[i] > m ? xr[i] : m;
-			}
-			for (size_t i = 0; i < n; i++) {
-				switch (rd->kind) {
-				case RK_MIN:
-					m = xr[i] < m || xr[i] != xr[i] ? xr[i] : m;
-					break;
-				case RK_PROD:
-					acc *= xr[i];
-					break;
-				case RK_L1:
-					acc += fabs((double)xr[i]);
-					break;
-				case RK_LOG_SUM_EXP:
-					acc += exp((double)xr[i] - (double)m);
-					break;
-				case RK_LOG_SUM:
-					acc += (double)xr[i];
-					break;
-				default:
-					acc += (double)xr[i] * (double)xr[i];
-					break;
-				}
-			}
-			vf(y)[r] = rd->kind == RK_MIN ? m :
-			    rd->kind == RK_L2 ? (float)sqrt(acc) :
-			    rd->kind == RK_LOG_SUM_EXP ? (float)(log(acc) + (double)m) :
-			    rd->kind == RK_LOG_SUM ? (float)log(acc) : (float)acc;
-		}
+		for (size_t r = 0; r < rows; r++)
+			vf(y)[r] = reduce_row(rd->kind, src + r * n, n);
 		return;
 	}
+	/* Sum, mean and max in the kernels. */
 	if (n == 0) {
 		for (size_t i = 0; i < rows; i++)
 			vf(y)[i] = rd->kind == RK_MEAN ? NAN : 0.0f;
@@ -1156,116 +1198,142 @@ resize_plan(struct eml_plan *p, struct pnode *pn)
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
 }
 
+/* The input coordinate of output index o along an axis of input length
+ * in resized by scale s (ONNX Resize: length_resized is in * s, unrounded
+ * when scales are given). */
+static float
+resize_coord(enum resize_coord mode, int64_t o, int64_t in, float s)
+{
+	switch (mode) {
+	case RC_HALF_PIXEL:
+		return ((float)o + 0.5f) / s - 0.5f;
+	case RC_PYTORCH_HALF_PIXEL:
+		return (float)in * s > 1.0f ? ((float)o + 0.5f) / s - 0.5f : 0.0f;
+	case RC_ALIGN_CORNERS:
+		return (float)in * s == 1.0f ? 0.0f :
+		    (float)o * (float)(in - 1) / ((float)in * s - 1.0f);
+	case RC_TF_HALF_PIXEL_NEAREST:
+		return ((float)o + 0.5f) / s;
+	default:
+		return (float)o / s;
+	}
+}
+
+/* The nearest input index to coordinate c, clamped to [0, in). */
+static int64_t
+resize_nearest(enum resize_nearest mode, float c, int64_t in)
+{
+	float r;
+	int64_t k;
+
+	switch (mode) {
+	case RN_ROUND_PREFER_FLOOR:
+		r = c - floorf(c) == 0.5f ? floorf(c) : roundf(c);
+		break;
+	case RN_ROUND_PREFER_CEIL:
+		r = c - floorf(c) == 0.5f ? ceilf(c) : roundf(c);
+		break;
+	case RN_FLOOR:
+		r = floorf(c);
+		break;
+	default:
+		r = ceilf(c);
+		break;
+	}
+	k = (int64_t)r;
+	return k < 0 ? 0 : (k >= in ? in - 1 : k);
+}
+
+/* Per output index along one axis: the two input indices it reads and
+ * the weight of the second (equal indices, weight 0 for nearest). */
+struct resize_axis {
+	int64_t *i0, *i1;
+	float *wt;
+};
+
+static void
+resize_axis_table(const struct resize_par *rs, int64_t in, int64_t out, float s,
+    const struct resize_axis *t)
+{
+	for (int64_t o = 0; o < out; o++) {
+		float c = resize_coord(rs->coord, o, in, s), f;
+		if (!rs->linear) {
+			t->i0[o] = t->i1[o] = resize_nearest(rs->nearest, c, in);
+			t->wt[o] = 0.0f;
+			continue;
+		}
+		if (c < 0.0f)
+			c = 0.0f;
+		if (c > (float)(in - 1))
+			c = (float)(in - 1);
+		f = floorf(c);
+		t->i0[o] = (int64_t)f;
+		t->i1[o] = t->i0[o] + 1 < in ? t->i0[o] + 1 : in - 1;
+		t->wt[o] = c - f;
+	}
+}
+
+/* Output element at idx: the weighted sum over the corners of the axes
+ * where it falls between two inputs (one read for nearest). */
+static float
+resize_point(const struct val *x, const struct resize_axis *t, const int64_t *idx,
+    const int64_t *xs, bool linear)
+{
+	float acc = 0.0f;
+	int nlin = 0, lin[EML_MAX_RANK];
+	int64_t base = 0;
+
+	for (int d = 0; d < x->rank; d++) {
+		if (linear && t[d].i0[idx[d]] != t[d].i1[idx[d]])
+			lin[nlin++] = d;
+		base += t[d].i0[idx[d]] * xs[d];
+	}
+	for (int c = 0; c < (1 << nlin); c++) {
+		float wgt = 1.0f;
+		int64_t off = base;
+		for (int j = 0; j < nlin; j++) {
+			int d = lin[j];
+			float w = t[d].wt[idx[d]];
+			if (c & (1 << j)) {
+				wgt *= w;
+				off += (t[d].i1[idx[d]] - t[d].i0[idx[d]]) * xs[d];
+			} else {
+				wgt *= 1.0f - w;
+			}
+		}
+		acc += wgt * vf(x)[off];
+	}
+	return acc;
+}
+
 static void
 resize_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
-	int rank = x->rank;
-	int64_t *i0[EML_MAX_RANK], *i1[EML_MAX_RANK], idx[EML_MAX_RANK] = { 0 };
-	float *wt[EML_MAX_RANK];
-	int64_t xs[EML_MAX_RANK];
-	uint8_t *ws = pn->wsp;
 	const struct resize_par *rs = &pn->par.resize;
-	bool linear = rs->linear;
+	struct resize_axis t[EML_MAX_RANK];
+	int64_t xs[EML_MAX_RANK], idx[EML_MAX_RANK] = { 0 };
+	uint8_t *ws = pn->wsp;
 
 	(void)p;
 	if (y->numel == 0)
 		return;
-	for (int d = 0; d < rank; d++) {
-		int64_t in = x->dims[d], out = y->dims[d];
-		float s = rs->scales[d];
+	for (int d = 0; d < x->rank; d++) {
+		size_t out = (size_t)y->dims[d];
 		/* Weights are stored as 8-byte slots so that every table
 		 * stays 8-byte aligned. */
-		i0[d] = (int64_t *)(void *)ws;
-		ws += (size_t)out * sizeof(int64_t);
-		i1[d] = (int64_t *)(void *)ws;
-		ws += (size_t)out * sizeof(int64_t);
-		wt[d] = (float *)(void *)ws;
-		ws += (size_t)out * sizeof(int64_t);
-		for (int64_t o = 0; o < out; o++) {
-			float c;
-			switch (rs->coord) {
-			case RC_HALF_PIXEL:
-				c = ((float)o + 0.5f) / s - 0.5f;
-				break;
-			/* ONNX Resize: length_resized is in * scale, unrounded when
-			 * scales are given (== the output size with sizes). */
-			case RC_PYTORCH_HALF_PIXEL:
-				c = (float)in * s > 1.0f ? ((float)o + 0.5f) / s - 0.5f : 0.0f;
-				break;
-			case RC_ALIGN_CORNERS:
-				c = (float)in * s == 1.0f ? 0.0f :
-				    (float)o * (float)(in - 1) / ((float)in * s - 1.0f);
-				break;
-			case RC_TF_HALF_PIXEL_NEAREST:
-				c = ((float)o + 0.5f) / s;
-				break;
-			default:
-				c = (float)o / s;
-				break;
-			}
-			if (linear) {
-				float f;
-				if (c < 0.0f)
-					c = 0.0f;
-				if (c > (float)(in - 1))
-					c = (float)(in - 1);
-				f = floorf(c);
-				i0[d][o] = (int64_t)f;
-				i1[d][o] = i0[d][o] + 1 < in ? i0[d][o] + 1 : in - 1;
-				wt[d][o] = c - f;
-			} else {
-				float r;
-				int64_t k;
-				switch (rs->nearest) {
-				case RN_ROUND_PREFER_FLOOR:
-					r = c - floorf(c) == 0.5f ? floorf(c) : roundf(c);
-					break;
-				case RN_ROUND_PREFER_CEIL:
-					r = c - floorf(c) == 0.5f ? ceilf(c) : roundf(c);
-					break;
-				case RN_FLOOR:
-					r = floorf(c);
-					break;
-				default:
-					r = ceilf(c);
-					break;
-				}
-				k = (int64_t)r;
-				k = k < 0 ? 0 : (k >= in ? in - 1 : k);
-				i0[d][o] = i1[d][o] = k;
-				wt[d][o] = 0.0f;
-			}
-		}
+		t[d].i0 = (int64_t *)(void *)ws;
+		ws += out * sizeof(int64_t);
+		t[d].i1 = (int64_t *)(void *)ws;
+		ws += out * sizeof(int64_t);
+		t[d].wt = (float *)(void *)ws;
+		ws += out * sizeof(int64_t);
+		resize_axis_table(rs, x->dims[d], y->dims[d], rs->scales[d], &t[d]);
 	}
-	eml_dense_strides(rank, x->dims, xs);
+	eml_dense_strides(x->rank, x->dims, xs);
 	for (size_t e = 0; e < y->numel; e++) {
-		float acc = 0.0f;
-		int nlin = 0, lin[EML_MAX_RANK];
-		int64_t base = 0;
-		for (int d = 0; d < rank; d++) {
-			if (linear && i0[d][idx[d]] != i1[d][idx[d]])
-				lin[nlin++] = d;
-			base += i0[d][idx[d]] * xs[d];
-		}
-		/* Multilinear: sum over the corners of the resized dims. */
-		for (int c = 0; c < (1 << nlin); c++) {
-			float wgt = 1.0f;
-			int64_t off = base;
-			for (int j = 0; j < nlin; j++) {
-				int d = lin[j];
-				float w = wt[d][idx[d]];
-				if (c & (1 << j)) {
-					wgt *= w;
-					off += (i1[d][idx[d]] - i0[d][idx[d]]) * xs[d];
-				} else {
-					wgt *= 1.0f - w;
-				}
-			}
-			acc += wgt * vf(x)[off];
-		}
-		vf(y)[e] = acc;
-		for (int d = rank - 1; d >= 0; d--) {
+		vf(y)[e] = resize_point(x, t, idx, xs, rs->linear);
+		for (int d = x->rank - 1; d >= 0; d--) {
 			if (++idx[d] < y->dims[d])
 				break;
 			idx[d] = 0;
