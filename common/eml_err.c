@@ -64,6 +64,7 @@ eml_err_exit_code(eml_err e)
 	case EML_ERR_BLOB_UNKNOWN:
 	case EML_ERR_BLOB_RANGE:
 	case EML_ERR_PRIVDROP:
+	case EML_ERR_AUDIT_DOWN:
 		return 3;
 	default:
 		break;

@@ -158,6 +158,11 @@ audit_head(const struct eml_admin_view *v, char hex[2 * EML_AUDIT_HASH_LEN + 1],
 	eml_hex_encode(hex, head, sizeof(head));
 }
 
+static void audit_health_json(struct out *o, const struct eml_admin_view *v);
+static void audit_health_metrics(struct out *o, const struct eml_admin_view *v);
+static void metric(struct out *o, const char *name, const char *type, const char *help,
+    uint64_t val);
+
 eml_err
 eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *b)
 {
@@ -210,9 +215,50 @@ eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *b)
 	o_fmt(&o, "\"errors\":{\"protocol\":%" PRIu64 ",\"agent_lost\":%" PRIu64 "},",
 	    ld(&s->proto_errors), ld(&s->agent_lost));
 	audit_head(v, hex, &lines);
-	o_fmt(&o, "\"audit\":{\"enabled\":%s,\"lines\":%" PRIu64 ",\"head\":\"%s\"}}\n",
+	o_fmt(&o, "\"audit\":{\"enabled\":%s,\"lines\":%" PRIu64 ",\"head\":\"%s\"",
 	    v->audit != NULL ? "true" : "false", lines, hex);
+	audit_health_json(&o, v);
+	o_str(&o, "}}\n");
 	return o.rc;
+}
+
+/* Issue 18: the audit log's health, after "head" in the "audit" object,
+ * and its /metrics families. Kept apart so the admin front end can be
+ * replaced without touching them. */
+static void
+audit_health_json(struct out *o, const struct eml_admin_view *v)
+{
+	struct eml_audit_health h;
+
+	if (v->audit != NULL)
+		(void)eml_audit_healthy(v->audit, &h);
+	else
+		memset(&h, 0, sizeof(h));
+	o_fmt(o, ",\"healthy\":%s,\"last_error\":", v->audit == NULL || h.healthy ? "true" :
+	    "false");
+	o_jstr(o, h.last_error);
+	o_fmt(o, ",\"lost_lines\":%" PRIu64 ",\"write_failures\":%" PRIu64
+		 ",\"repaired_bytes\":%" PRIu64 ",\"refused_requests\":%" PRIu64,
+	    h.lost, h.write_failures, h.repaired_bytes, ld(&v->stats->rejected_audit));
+}
+
+static void
+audit_health_metrics(struct out *o, const struct eml_admin_view *v)
+{
+	struct eml_audit_health h;
+
+	if (v->audit == NULL)
+		return;
+	(void)eml_audit_healthy(v->audit, &h);
+	metric(o, "eml_proxy_audit_healthy", "gauge",
+	    "1 when the last audit line was written (and synced).", h.healthy ? 1 : 0);
+	metric(o, "eml_proxy_audit_write_failures_total", "counter",
+	    "Audit lines that could not be written.", h.write_failures);
+	metric(o, "eml_proxy_audit_lost_lines", "gauge",
+	    "Audit lines lost since the log last failed (recorded in an audit_gap line).", h.lost);
+	metric(o, "eml_proxy_audit_refused_total", "counter",
+	    "Requests refused because the audit log could not be written.",
+	    ld(&v->stats->rejected_audit));
 }
 
 static void
@@ -282,6 +328,7 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 	    ld(&s->agent_lost));
 	audit_head(v, hex, &lines);
 	metric(&o, "eml_proxy_audit_lines", "gauge", "Lines in the audit log chain.", lines);
+	audit_health_metrics(&o, v);
 	o_str(&o, "# HELP eml_proxy_agent_up 1 when the agent passes health checks.\n"
 		  "# TYPE eml_proxy_agent_up gauge\n");
 	for (size_t i = 0; i < na; i++) {

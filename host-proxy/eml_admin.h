@@ -33,6 +33,7 @@ struct eml_proxy_stats {
 	atomic_uint_fast64_t clients_active;    /* relaying right now */
 	atomic_uint_fast64_t rejected_busy;     /* refused past --max-clients */
 	atomic_uint_fast64_t rejected_no_agent; /* refused: no agent available */
+	atomic_uint_fast64_t rejected_audit;    /* refused: audit log not writable */
 	atomic_uint_fast64_t frames_up;         /* client -> agent frames relayed */
 	atomic_uint_fast64_t frames_down;       /* agent -> client frames relayed */
 	atomic_uint_fast64_t bytes_up;          /* client -> agent bytes, headers included */

@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "eml_err.h"
 #include "eml_log.h"
@@ -37,24 +38,59 @@ struct eml_audit {
 	pthread_mutex_t mu;
 	uint8_t head[EML_AUDIT_HASH_LEN]; /* hash of the last line, zeros at genesis */
 	uint64_t seq;                     /* seq of the last line, 0 at genesis */
-	bool failed;                      /* a write failed: the log is stuck */
+	bool failed;                      /* the last write failed: lines are being lost */
+	bool sync_every;                  /* fdatasync after every line, else once a second */
+	int64_t last_sync_ms;
+	off_t size;                       /* file size after the last whole line */
+	uint64_t lost;                    /* lines not written since the failure */
+	uint64_t write_failures;          /* lines lost, ever */
+	uint64_t repaired_bytes;          /* a cut tail moved aside at open (0: none) */
+	char last_error[160];             /* why the last write failed ("" when none) */
+};
+
+/* What /status and /metrics show about the log. */
+struct eml_audit_health {
+	bool healthy;
+	uint64_t lost;
+	uint64_t write_failures;
+	uint64_t repaired_bytes;
+	char last_error[160];
 };
 
 /*
  * Open (or create, mode 0600) the log at path for appending and resume its
- * chain from the last line. Returns EML_OK, EML_ERR_FILE, EML_ERR_NULL,
- * EML_ERR_AUDIT_FORMAT when the existing file does not end in a complete
- * line with a seq (a torn or foreign file: verify and rotate it first).
+ * chain from the last line. A log whose last line was cut (a full disk, a
+ * crash mid-write) is repaired first: the partial tail is moved to a side
+ * file PATH.cut-SEQ (SEQ: the seq the cut line would have had), the log is
+ * truncated after its last whole line, and an "audit_repair" line chained
+ * to it records the cut (at_seq, bytes, sha256 of the cut bytes, file).
+ * Returns EML_OK, EML_ERR_FILE, EML_ERR_NULL, EML_ERR_AUDIT_FORMAT when the
+ * last whole line has no seq (a foreign file: verify and rotate it first).
  */
 eml_err eml_audit_open(struct eml_audit *a, const char *path) EML_MUST_USE;
+
+/* Sync policy: every line (true) or at most once a second (false, the
+ * default). A failed sync counts as a failed write. */
+void eml_audit_set_sync(struct eml_audit *a, bool every);
+
+/*
+ * Whether the last write worked. When it did not, try again now: the
+ * first line written after a failure is an "audit_gap" line saying how
+ * many lines were lost and why, so the chain records the gap. The proxy
+ * calls this before admitting a request (fail closed) and from its health
+ * thread. Fills h when not NULL.
+ */
+bool eml_audit_healthy(struct eml_audit *a, struct eml_audit_health *h);
 void eml_audit_close(struct eml_audit *a);
 
 /*
  * Append one line (thread-safe; one write(2) per line on an O_APPEND fd).
  * kind is a short ASCII word ("conn", "request", "start", ...); cid may be
- * NULL. Returns EML_OK, EML_ERR_PROTO_TOO_LARGE (line above
- * EML_AUDIT_LINE_MAX), EML_ERR_FILE (after which every later append fails
- * too: a gap in an audit log must not go unnoticed), EML_ERR_NULL.
+ * NULL. A write that fails part way is cut back (ftruncate) so the log
+ * never holds a partial line while the proxy runs. Returns EML_OK,
+ * EML_ERR_PROTO_TOO_LARGE (line above EML_AUDIT_LINE_MAX), EML_ERR_FILE
+ * (the line is lost and counted; the next append first writes the gap
+ * line), EML_ERR_NULL.
  */
 eml_err eml_audit_append(struct eml_audit *a, const char *kind, const struct eml_cid *cid,
     const struct eml_log_field *fields, size_t nfields) EML_MUST_USE;
@@ -81,6 +117,9 @@ struct eml_audit_report {
 	uint64_t lines;                   /* complete, valid lines */
 	uint8_t head[EML_AUDIT_HASH_LEN]; /* hash of the last valid line */
 	uint64_t bad_line;                /* 1-based line that failed, 0 if none */
+	uint64_t repairs;                 /* "audit_repair" lines (cuts repaired) */
+	uint64_t repair_line;             /* the last of them, 0 if none */
+	uint64_t gaps;                    /* "audit_gap" lines (lines lost) */
 };
 
 /*

@@ -321,6 +321,10 @@ health_main(void *arg)
 			eml_err_clear_detail();
 			eml_upstream_pool_report(&p->pool, i, rc, eml_now_ms());
 		}
+		/* a failed audit log is retried here too, so it recovers (and
+		 * says so in /status) without waiting for a client */
+		if (p->have_audit)
+			(void)eml_audit_healthy(&p->audit, NULL);
 		nap(&p->quit_aux, p->cfg->health_ms);
 	}
 	return NULL;
@@ -644,6 +648,12 @@ client_main(void *arg)
 			    EML_F_ERR(rc));
 		}
 		eml_err_clear_detail();
+	} else if (p->have_audit && !p->cfg->audit_serve && !eml_audit_healthy(&p->audit, NULL)) {
+		/* fail closed: nothing is served that cannot be audited */
+		atomic_fetch_add(&p->stats.rejected_audit, 1);
+		refuse(p, cl->fd, EML_ERR_AUDIT_DOWN);
+		EML_LOG_WARN("conn.refused", NULL, EML_F_STR("peer", cl->peer),
+		    EML_F_STR("reason", "audit"), EML_F_ERR(EML_ERR_AUDIT_DOWN));
 	} else if ((rc = connect_agent(p, &afd, agent, sizeof(agent))) != EML_OK) {
 		atomic_fetch_add(&p->stats.rejected_no_agent, 1);
 		refuse(p, cl->fd, EML_ERR_NO_AGENT);
@@ -816,6 +826,7 @@ open_resources(struct proxy *p)
 	EML_GUARD(eml_store_open(&p->store, c->weights));
 	if (c->audit != NULL) {
 		EML_GUARD(eml_audit_open(&p->audit, c->audit));
+		eml_audit_set_sync(&p->audit, c->audit_sync_every);
 		p->have_audit = true;
 	}
 	if (c->capture != NULL) {
@@ -988,6 +999,7 @@ relay_env_init(struct proxy *p)
 	p->env.draining = &p->draining;
 	p->env.stop = &p->stop;
 	p->env.on_handshake = on_handshake;
+	p->env.audit_fail_closed = !c->audit_serve;
 	p->env.tamper_frame = c->tamper_frame;
 	p->env.replay_frame = c->replay_frame;
 	p->env.capture_fd = p->capture_fd;

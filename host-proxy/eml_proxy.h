@@ -44,6 +44,9 @@ struct eml_proxy_config {
 	unsigned fall;
 	bool health_ping;                      /* false: connect-only probe */
 	bool no_seccomp;                       /* skip the syscall allowlist */
+	bool audit_serve;                      /* --audit-failure serve: keep serving
+						* when the audit log cannot be written */
+	bool audit_sync_every;                 /* --audit-sync every (else interval) */
 	/* test hooks */
 	long tamper_frame;
 	long replay_frame;

@@ -442,6 +442,13 @@ frame_head_ready(struct conn *c, struct dir *d)
 	}
 	if (!d->up && d->h.type == EML_MSG_ERROR)
 		d->err_code = error_code_of(d, e->frame_max);
+	if (d->up && is_request(d->h.type) && e->audit != NULL && e->audit_fail_closed &&
+	    !eml_audit_healthy(e->audit, NULL)) {
+		stat_add(&e->stats->rejected_audit, 1);
+		c->end_reason = "audit";
+		eml_err_set_detail("audit log cannot be written");
+		EML_BAIL(EML_ERR_AUDIT_DOWN);
+	}
 	if (d->up) {
 		c->client_frames++;
 		d->tamper_this = e->tamper_frame > 0 && c->client_frames == (uint64_t)e->tamper_frame;

@@ -63,6 +63,9 @@ struct eml_relay_env {
 	 * response has been relayed (the handshake phase is over); NULL: not
 	 * called. */
 	void (*on_handshake)(const char *peer);
+	/* true: a request that arrives while the audit log cannot be written
+	 * ends the connection with EML_ERR_AUDIT_DOWN (fail closed) */
+	bool audit_fail_closed;
 	/* test hooks */
 	long tamper_frame;             /* 0 = off */
 	long replay_frame;             /* 0 = off */

@@ -41,6 +41,11 @@ usage(FILE *f)
 	    "  --weights DIR          the content-addressed weight store\n"
 	    "  --admin ADDR           GET /status and /metrics on a loopback tcp address\n"
 	    "  --audit FILE           hash-chained audit log (JSON lines)\n"
+	    "  --audit-failure close|serve  when a line cannot be written: refuse requests\n"
+	    "                         with EML_ERR_AUDIT_DOWN until it can (close, default)\n"
+	    "                         or keep serving (serve); /status and /metrics say so\n"
+	    "  --audit-sync every|interval  fdatasync after every line, or once a second\n"
+	    "                         (interval, default)\n"
 	    "  --max-clients N        concurrent clients, BUSY past it (64)\n"
 	    "  --max-per-peer N       concurrent clients per client address (no limit)\n"
 	    "  --max-handshake-per-peer N  of those, before their attestation response (8;\n"
@@ -151,6 +156,15 @@ cmd_audit_verify(int argc, char **argv)
 		return 1;
 	}
 	(void)printf("audit: ok, %" PRIu64 " lines, head %s\n", r.lines, hex);
+	if (r.repairs > 0)
+		(void)printf("audit: %" PRIu64 " repaired cut(s); the last is recorded at line %" PRIu64
+			     " (kind audit_repair: at_seq, bytes, sha256, moved_to say where the "
+			     "cut tail went)\n",
+		    r.repairs, r.repair_line);
+	if (r.gaps > 0)
+		(void)printf("audit: %" PRIu64 " gap(s) where lines could not be written (kind "
+			     "audit_gap: lost, error)\n",
+		    r.gaps);
 	return 0;
 }
 
@@ -195,6 +209,20 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 			c->user = v;
 		} else if (strcmp(o, "--capture") == 0) {
 			c->capture = v;
+		} else if (strcmp(o, "--audit-failure") == 0) {
+			if (strcmp(v, "close") == 0)
+				c->audit_serve = false;
+			else if (strcmp(v, "serve") == 0)
+				c->audit_serve = true;
+			else
+				rc = EML_ERR_USAGE;
+		} else if (strcmp(o, "--audit-sync") == 0) {
+			if (strcmp(v, "every") == 0)
+				c->audit_sync_every = true;
+			else if (strcmp(v, "interval") == 0)
+				c->audit_sync_every = false;
+			else
+				rc = EML_ERR_USAGE;
 		} else if (strcmp(o, "--health") == 0) {
 			if (strcmp(v, "ping") == 0)
 				c->health_ping = true;
@@ -287,6 +315,8 @@ main(int argc, char **argv)
 			(void)fail(rc, "configuration");
 		else
 			(void)fail(rc, "start-up");
+		if (rc == EML_ERR_AUDIT_FORMAT || rc == EML_ERR_AUDIT_CHAIN)
+			return 3; /* a log we cannot resume: an I/O failure, not a policy */
 		return rc == EML_ERR_ADDR ? EXIT_USAGE : eml_err_exit_code(rc);
 	}
 	return 0;

@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "eml_file.h"
+#include "eml_io.h"
 #include "eml_mem.h"
 #include "common/eml_names.h"
 #include "proto/onnx.pb-c.h"
@@ -330,37 +332,77 @@ out:
 	return rc;
 }
 
+/* Write n bytes to path atomically: a temporary file beside it, fsync,
+ * rename over path, fsync of the directory. On any failure the temporary
+ * file is removed and path is untouched: a full disk leaves no empty or
+ * partial output behind. */
+static eml_err
+write_atomic(const char *path, const uint8_t *p, size_t n)
+{
+	static atomic_uint counter;
+	eml_err rc = EML_ERR_INTERNAL;
+	char tmp[4096], dir[4096];
+	const char *slash;
+	int fd = -1, dfd = -1, k;
+
+	k = snprintf(tmp, sizeof(tmp), "%s.tmp-%ld-%u", path, (long)getpid(),
+	    atomic_fetch_add(&counter, 1));
+	if (k < 0 || (size_t)k >= sizeof(tmp)) {
+		eml_err_set_detail("%s: path too long", path);
+		EML_BAIL(EML_ERR_FILE);
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+	if (fd < 0) {
+		eml_err_set_detail("%s: %s", path, strerror(errno));
+		EML_BAIL(EML_ERR_FILE);
+	}
+	if (eml_io_write_full(fd, p, n, EML_DEADLINE_NONE) != EML_OK) {
+		eml_err_set_detail("%s: write: %s", path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	if (fsync(fd) != 0) {
+		eml_err_set_detail("%s: fsync: %s", path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	k = close(fd);
+	fd = -1;
+	if (k != 0) {
+		eml_err_set_detail("%s: close: %s", path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	if (rename(tmp, path) != 0) {
+		eml_err_set_detail("%s: rename: %s", path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	tmp[0] = '\0'; /* renamed: nothing to remove */
+	slash = strrchr(path, '/');
+	(void)snprintf(dir, sizeof(dir), "%.*s", slash == NULL ? 1 : (int)(slash - path + (slash == path)),
+	    slash == NULL ? "." : path);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		(void)close(dfd);
+	}
+	rc = EML_OK;
+out:
+	if (fd >= 0)
+		(void)close(fd);
+	if (rc != EML_OK && tmp[0] != '\0')
+		(void)unlink(tmp);
+	return rc;
+}
+
 eml_err
 eml_onnx_tensor_write_file(const struct eml_tensor *t, const char *path)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_buf b;
-	FILE *f = NULL;
 
 	eml_buf_init(&b, EML_ONNX_MAX_BYTES);
 	EML_ENSURE(path != NULL, EML_ERR_NULL);
 	rc = eml_onnx_tensor_write(t, &b);
-	if (rc != EML_OK)
-		goto out;
-	f = fopen(path, "wb");
-	if (f == NULL) {
-		eml_err_set_detail("%s: %s", path, strerror(errno));
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	if (fwrite(b.data, 1, b.len, f) != b.len) {
-		eml_err_set_detail("%s: short write", path);
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		eml_err_set_detail("%s: close failed", path);
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	f = NULL;
-	rc = EML_OK;
-out:
-	if (f != NULL)
-		fclose(f);
+	if (rc == EML_OK)
+		rc = write_atomic(path, b.data, b.len);
 	eml_buf_free(&b);
 	return rc;
 }

@@ -54,6 +54,9 @@ eml_err eml_onnx_tensor_read(const uint8_t *bytes, size_t len, struct eml_tensor
 eml_err eml_onnx_tensor_read_file(const char *path, struct eml_tensor *out) EML_MUST_USE;
 /* Serialize t (dims, data_type, name, raw_data) appended to out. */
 eml_err eml_onnx_tensor_write(const struct eml_tensor *t, struct eml_buf *out) EML_MUST_USE;
+/* The same into a file, atomically: a temporary file beside path, fsync,
+ * rename, fsync of the directory. On failure (EML_ERR_FILE: a full disk,
+ * a missing directory) path is untouched and no temporary file is left. */
 eml_err eml_onnx_tensor_write_file(const struct eml_tensor *t, const char *path)
     EML_MUST_USE;
 

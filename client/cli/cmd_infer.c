@@ -215,9 +215,17 @@ write_outputs(const char *dir, const struct eml_client_tensor *t, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		int rc;
 
+		/* each file is written atomically (temporary, fsync, rename) */
 		(void)snprintf(path, sizeof(path), "%s/output_%zu.pb", dir, i);
-		if ((rc = eml_client_tensor_save(path, &t[i])) != 0)
-			return fail(path, rc, NULL);
+		if ((rc = eml_client_tensor_save(path, &t[i])) != 0) {
+			rc = fail(path, rc, NULL);
+			/* all or nothing: the outputs already written go too */
+			for (size_t j = 0; j < i; j++) {
+				(void)snprintf(path, sizeof(path), "%s/output_%zu.pb", dir, j);
+				(void)unlink(path);
+			}
+			return rc;
+		}
 	}
 	return 0;
 }

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "eml_buf.h"
@@ -270,7 +273,7 @@ garbage_is_a_format_error(void **state)
 	assert_eml(eml_audit_verify_file("/nonexistent/audit.log", &r), EML_ERR_FILE);
 }
 
-/* Reopening continues the chain; a torn last line refuses to open. */
+/* Reopening continues the chain; a torn last line is repaired. */
 static void
 reopen_resumes_chain(void **state)
 {
@@ -293,8 +296,90 @@ reopen_resumes_chain(void **state)
 	eml_audit_close(&a);
 
 	p = slurp(f->path, &n);
-	spit(f->path, p, n - 1);
+	/* the last line cut 10 bytes short: repaired at open */
+	spit(f->path, p, n - 10);
+	{
+		const char *last = p + n - 1;
+		char side[128], *cut;
+		size_t keep, cn;
+
+		while (last > p && last[-1] != '\n')
+			last--;
+		keep = (size_t)(last - p);
+		(void)snprintf(side, sizeof(side), "%s.cut-%zu", f->path, keep);
+		assert_eml_ok(eml_audit_open(&a, f->path));
+		eml_audit_head(&a, head, &seq);
+		assert_int_equal(seq, 5); /* line 5 is now the repair line */
+		assert_int_equal(a.repaired_bytes, n - 10 - keep);
+		eml_audit_close(&a);
+		/* the cut bytes moved aside exactly */
+		cut = slurp(side, &cn);
+		assert_int_equal(cn, n - 10 - keep);
+		assert_memory_equal(cut, p + keep, cn);
+		eml_free(cut);
+		(void)unlink(side);
+		assert_eml_ok(eml_audit_verify_file(f->path, &r));
+		assert_int_equal(r.lines, 5);
+		assert_int_equal(r.repairs, 1);
+		assert_int_equal(r.repair_line, 5);
+		eml_free(p);
+		p = slurp(f->path, &n);
+		assert_non_null(strstr(p, "\"kind\":\"audit_repair\",\"at_seq\":5,"));
+		assert_non_null(strstr(p, side + 5)); /* moved_to names the side file */
+	}
+	/* a last line that is whole but not ours still refuses to open */
+	spit(f->path, "not json\n", 9);
 	assert_eml(eml_audit_open(&a, f->path), EML_ERR_AUDIT_FORMAT);
+	eml_free(p);
+}
+
+/* A write that fails (the file size limit, as a full disk would) leaves
+ * no partial line, marks the log unhealthy with the reason, loses the
+ * line; once writes work again the first line written is an audit_gap
+ * line and the chain verifies. */
+static void
+write_failure_gap_and_recovery(void **state)
+{
+	struct fixture *f = *state;
+	struct eml_audit a;
+	struct eml_audit_report r;
+	struct eml_audit_health h;
+	struct rlimit old, lim;
+	struct stat st;
+	off_t size;
+	char *p;
+	size_t n;
+
+	assert_eml_ok(eml_audit_open(&a, f->path));
+	assert_eml_ok(EML_AUDIT(&a, "start", NULL, EML_F_STR("listen", "tcp:127.0.0.1:1")));
+	assert_true(eml_audit_healthy(&a, &h));
+	assert_int_equal(stat(f->path, &st), 0);
+	size = st.st_size;
+	(void)signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)size + 40; /* room for part of a line */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	assert_eml(EML_AUDIT(&a, "request", NULL, EML_F_U64("bytes_in", 1)), EML_ERR_FILE);
+	assert_eml(EML_AUDIT(&a, "request", NULL, EML_F_U64("bytes_in", 2)), EML_ERR_FILE);
+	assert_false(eml_audit_healthy(&a, &h));
+	assert_false(h.healthy);
+	assert_non_null(strstr(h.last_error, "File too large"));
+	assert_int_equal(h.lost, 2);
+	assert_int_equal(h.write_failures, 2);
+	assert_int_equal(stat(f->path, &st), 0);
+	assert_int_equal(st.st_size, size); /* nothing partial left */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_true(eml_audit_healthy(&a, &h));
+	assert_int_equal(h.lost, 0);
+	assert_string_equal(h.last_error, "");
+	assert_eml_ok(EML_AUDIT(&a, "request", NULL, EML_F_U64("bytes_in", 3)));
+	eml_audit_close(&a);
+	assert_eml_ok(eml_audit_verify_file(f->path, &r));
+	assert_int_equal(r.lines, 3);
+	assert_int_equal(r.gaps, 1);
+	p = slurp(f->path, &n);
+	assert_non_null(strstr(p, "\"kind\":\"audit_gap\",\"lost\":2,\"error\":\"write: File too large\""));
 	eml_free(p);
 }
 
@@ -348,6 +433,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(cut_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_is_a_format_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(reopen_resumes_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(write_failure_gap_and_recovery, setup, teardown),
 		cmocka_unit_test_setup_teardown(escaping_and_size, setup, teardown),
 	};
 
