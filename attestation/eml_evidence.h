@@ -96,7 +96,7 @@ struct eml_evidence {
  *   h0 = SHA-256("EphemeralML evidence v1 exchanges")
  *   h  = SHA-256(h | u64be(len(in)) | in | u64be(len(out)) | out)
  * in: the sealed INFER_REQUEST body; out: the sealed INFER_RESPONSE
- * body, or nothing when the agent refused the request with an Error. */
+ * body that answered it (outputs or a sealed refusal). */
 void eml_evidence_exchange_init(uint8_t h[32]);
 void eml_evidence_exchange_add(uint8_t h[32], const uint8_t *in, size_t in_len,
     const uint8_t *out, size_t out_len);

@@ -33,7 +33,7 @@ void eml_agent_evidence_close(struct eml_agent *a);
 /* Session start: the clock and the running hash. */
 void eml_agent_ev_start(const struct eml_agent *a, struct eml_agent_ev *ev);
 /* One exchange: the sealed request body and the sealed response body
- * (empty when the request was refused with an Error). */
+ * that answered it (outputs or a sealed refusal). */
 void eml_agent_ev_exchange(struct eml_agent_ev *ev, const uint8_t *in, size_t in_len,
     const uint8_t *out, size_t out_len);
 /* A model that ran. A 17th distinct model in one session is refused

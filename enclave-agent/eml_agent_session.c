@@ -514,6 +514,7 @@ on_evidence(struct sess *s, const struct eml_envelope *env)
 	Eml__V1__EvidenceResponse resp = EML__V1__EVIDENCE_RESPONSE__INIT;
 	struct eml_buf art, body;
 	struct eml_cid rid;
+	int64_t t0 = eml_now_ms();
 
 	EML_MEMCPY(rid.b, env->request_id, sizeof(rid.b));
 	eml_buf_init(&art, EML_EVIDENCE_MAX);
@@ -542,7 +543,8 @@ on_evidence(struct sess *s, const struct eml_envelope *env)
 	    body.len)) != EML_OK)
 		goto out;
 	EML_LOG_INFO("evidence.ok", &rid, EML_F_U64("session_requests", s->requests),
-	    EML_F_U64("bytes", art.len), EML_F_BOOL("final", req->final != 0));
+	    EML_F_U64("bytes", art.len), EML_F_BOOL("final", req->final != 0),
+	    EML_F_I64("ms", eml_now_ms() - t0));
 	if (req->final)
 		s->state = ST_CLOSED;
 	rc = EML_OK;

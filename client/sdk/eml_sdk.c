@@ -571,12 +571,10 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	}
 	if (env.type == EML_MSG_ERROR) {
 		rc = peer_error(&env);
+		/* Not an exchange for evidence: the agent answers every request
+		 * it opened sealed, refusals included; a plain Error is the
+		 * host's or ends the session. */
 		fatal = !session_survives(rc);
-		if (!fatal) {
-			/* The agent refused a request it opened: it counts. */
-			c->exchanges++;
-			eml_evidence_exchange_add(c->exchange_hash, ct.data, ct.len, NULL, 0);
-		}
 		goto out;
 	}
 	if (env.type != EML_MSG_INFER_RESPONSE) {

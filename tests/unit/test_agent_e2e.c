@@ -25,6 +25,7 @@
 #include <sodium.h>
 
 #include "attestation/eml_attest_sim.h"
+#include "attestation/eml_evidence.h"
 #include "client/owner/onnx_import.h"
 #include "client/owner/split.h"
 #include "eml/eml.h"
@@ -451,6 +452,64 @@ tampered_blob_fails_closed(void **state)
 	stop(&f);
 }
 
+/* Evidence through the whole path: a sealed refusal counts as an
+ * exchange on both sides (libeml checks the agent's count and hash
+ * against its own before returning the artifact), a mid-session artifact
+ * leaves the session open, a final one ends it. */
+static void
+evidence_counts_refusals_and_ends_the_session(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, *outs = NULL;
+	struct eml_tensor in;
+	struct eml_evidence *ev = eml_calloc(1, sizeof(*ev));
+	uint8_t *art = NULL;
+	size_t n_outs = 0, art_len = 0;
+
+	(void)state;
+	assert_non_null(ev);
+	start(&f, NULL);
+	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 9);
+	memset(&cin, 0, sizeof(cin));
+	cin.name = "x";
+	cin.dtype = EML_CLIENT_DT_FLOAT;
+	cin.rank = 4;
+	for (int d = 0; d < 4; d++)
+		cin.dims[d] = (uint64_t)in.dims[d];
+	cin.data = input_buf;
+	cin.nbytes = in.nbytes;
+	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	f.relay.tamper = 1;
+	assert_int_equal(eml_err_category((eml_err)eml_client_infer(c, m, &cin, 1, &outs,
+	    &n_outs)), 600);
+	f.relay.tamper = 0;
+	assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+	eml_client_tensors_free(outs, n_outs);
+	assert_int_equal(eml_client_evidence(c, 0, &art, &art_len), 0);
+	assert_eml_ok(eml_evidence_parse(art, art_len, ev));
+	assert_true(ev->session.request_count == 2);
+	assert_false(ev->session.final);
+	assert_int_equal(ev->session.n_models, 1);
+	eml_client_evidence_free(art, art_len);
+	assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+	eml_client_tensors_free(outs, n_outs);
+	assert_int_equal(eml_client_evidence(c, 1, &art, &art_len), 0);
+	assert_eml_ok(eml_evidence_parse(art, art_len, ev));
+	assert_true(ev->session.request_count == 3);
+	assert_true(ev->session.final);
+	eml_client_evidence_free(art, art_len);
+	/* The final artifact ended the session. */
+	assert_int_not_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+	eml_client_close(c);
+	eml_client_model_close(m);
+	eml_free(ev);
+	stop(&f);
+}
+
 static void
 policy_refuses_unlisted_model_before_fetch(void **state)
 {
@@ -689,6 +748,7 @@ main(void)
 		cmocka_unit_test(per_request_assembly_is_bit_identical),
 		cmocka_unit_test(per_session_assembly_fetches_once),
 		cmocka_unit_test(tampered_blob_fails_closed),
+		cmocka_unit_test(evidence_counts_refusals_and_ends_the_session),
 		cmocka_unit_test(policy_refuses_unlisted_model_before_fetch),
 		cmocka_unit_test(strict_policy_needs_trusted_signature),
 		cmocka_unit_test(weights_wiped_per_request_and_per_session),
