@@ -65,7 +65,7 @@ int_in(const struct eml_node *n, const char *name, int64_t def, int64_t lo, int6
 static eml_err
 flag(const struct eml_node *n, const char *name, bool def, bool *out)
 {
-	int64_t v;
+	int64_t v = 0;
 
 	EML_GUARD(int_in(n, name, def ? 1 : 0, 0, 1, &v));
 	*out = v != 0;
@@ -194,8 +194,9 @@ need_opset(const struct eml_node *n, int64_t opset, int64_t min, const char *wha
 /* ------------------------------------------------------------ element-wise */
 
 static eml_err
-parse_unary(const struct eml_node *n, int64_t opset, struct unary_par *u)
+parse_unary(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct unary_par *u = &par->unary;
 	static const char *const names[] = { "Relu", "LeakyRelu", "Clip", "HardSigmoid",
 		"HardSwish", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Abs", "Neg", "Reciprocal",
 		"Erf" };
@@ -236,8 +237,9 @@ parse_unary(const struct eml_node *n, int64_t opset, struct unary_par *u)
 }
 
 static eml_err
-parse_binary(const struct eml_node *n, int64_t opset, struct binary_par *b)
+parse_binary(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct binary_par *b = &par->binary;
 	static const char *const names[] = { "Add", "Sub", "Mul", "Div", "Pow" };
 	static const enum eml_binary ops[] = { EML_BINARY_ADD, EML_BINARY_SUB, EML_BINARY_MUL,
 		EML_BINARY_DIV, EML_BINARY_POW };
@@ -252,11 +254,13 @@ parse_binary(const struct eml_node *n, int64_t opset, struct binary_par *b)
 }
 
 static eml_err
-parse_cast(const struct eml_node *n, struct cast_par *c)
+parse_cast(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct cast_par *c = &par->cast;
 	int64_t to = attr_int(n, "to", 0);
 	bool saturate;
 
+	(void)opset;
 	/* saturate only matters for float8 targets, which are not supported:
 	 * Cast accepts the default only, CastLike any flag. */
 	EML_GUARD(flag(n, "saturate", true, &saturate));
@@ -274,10 +278,12 @@ parse_cast(const struct eml_node *n, struct cast_par *c)
 /* ------------------------------------------------------------ layout */
 
 static eml_err
-parse_dropout(const struct eml_node *n, struct dropout_par *d)
+parse_dropout(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct dropout_par *d = &par->dropout;
 	bool is_test;
 
+	(void)opset;
 	/* seed only matters when training. */
 	EML_GUARD(flag(n, "is_test", true, &is_test));
 	if (!is_test)
@@ -290,8 +296,11 @@ parse_dropout(const struct eml_node *n, struct dropout_par *d)
 }
 
 static eml_err
-parse_reshape(const struct eml_node *n, struct reshape_par *r)
+parse_reshape(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct reshape_par *r = &par->reshape;
+
+	(void)opset;
 	if (n->n_inputs < 2)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Reshape-1 (shape attribute) not "
 		    "supported");
@@ -299,25 +308,33 @@ parse_reshape(const struct eml_node *n, struct reshape_par *r)
 }
 
 static eml_err
-parse_axis(const struct eml_node *n, struct axis_par *a)
+parse_axis(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct axis_par *a = &par->axis;
 	int64_t def = strcmp(n->op_type, "Flatten") == 0 ? 1 : 0;
 
+	(void)opset;
 	if (strcmp(n->op_type, "Concat") == 0 && !has_attr(n, "axis"))
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "axis missing");
 	return axis_attr(n, "axis", def, &a->axis);
 }
 
 static eml_err
-parse_axes(const struct eml_node *n, struct axes_par *a)
+parse_axes(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct axes_par *a = &par->axes;
+
+	(void)opset;
 	return ints_in(n, "axes", EML_MAX_RANK, -PAR_MAX_AXIS, PAR_MAX_AXIS - 1, a->axes,
 	    &a->n_axes);
 }
 
 static eml_err
-parse_shape(const struct eml_node *n, struct shape_par *s)
+parse_shape(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct shape_par *s = &par->shape;
+
+	(void)opset;
 	/* Any start/end: the plan clamps them to [0, rank]. */
 	s->start = attr_int(n, "start", 0);
 	s->has_end = has_attr(n, "end");
@@ -326,8 +343,11 @@ parse_shape(const struct eml_node *n, struct shape_par *s)
 }
 
 static eml_err
-parse_constant(const struct eml_node *n, struct constant_par *c)
+parse_constant(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct constant_par *c = &par->constant;
+
+	(void)opset;
 	if (n->n_attrs != 1)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "needs exactly one value attribute");
 	if (n->attrs[0].type == EML_ATTR_TENSOR &&
@@ -339,10 +359,12 @@ parse_constant(const struct eml_node *n, struct constant_par *c)
 }
 
 static eml_err
-parse_const_of_shape(const struct eml_node *n, struct const_of_shape_par *c)
+parse_const_of_shape(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct const_of_shape_par *c = &par->const_of_shape;
 	const struct eml_attr *a = attr_of(n, "value", EML_ATTR_TENSOR);
 
+	(void)opset;
 	c->value = NULL;
 	if (a == NULL)
 		return EML_OK;
@@ -354,11 +376,13 @@ parse_const_of_shape(const struct eml_node *n, struct const_of_shape_par *c)
 }
 
 static eml_err
-parse_split(const struct eml_node *n, struct split_par *s)
+parse_split(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct split_par *s = &par->split;
 	const struct eml_attr *a = attr_of(n, "split", EML_ATTR_INTS);
 	int64_t parts;
 
+	(void)opset;
 	for (size_t i = 0; i < n->n_outputs; i++)
 		if (n->outputs[i][0] == '\0')
 			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "omitted outputs not supported");
@@ -387,8 +411,11 @@ parse_split(const struct eml_node *n, struct split_par *s)
 }
 
 static eml_err
-parse_slice(const struct eml_node *n, struct slice_par *s)
+parse_slice(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct slice_par *s = &par->slice;
+
+	(void)opset;
 	/* starts/ends may be anything: the plan clamps them. */
 	EML_GUARD(ints_in(n, "starts", EML_MAX_RANK, INT64_MIN, INT64_MAX, s->starts,
 	    &s->n_starts));
@@ -398,17 +425,22 @@ parse_slice(const struct eml_node *n, struct slice_par *s)
 }
 
 static eml_err
-parse_transpose(const struct eml_node *n, struct transpose_par *t)
+parse_transpose(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct transpose_par *t = &par->transpose;
+
+	(void)opset;
 	return ints_in(n, "perm", EML_MAX_RANK, 0, EML_MAX_RANK - 1, t->perm, &t->n_perm);
 }
 
 static eml_err
-parse_pad(const struct eml_node *n, struct pad_par *pd)
+parse_pad(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct pad_par *pd = &par->pad;
 	const char *mode = attr_str(n, "mode", "constant");
 	const struct eml_attr *v = attr_of(n, "value", EML_ATTR_FLOAT);
 
+	(void)opset;
 	if (strcmp(mode, "constant") == 0)
 		pd->mode = PAD_CONSTANT;
 	else if (strcmp(mode, "reflect") == 0)
@@ -453,8 +485,11 @@ parse_win(const struct eml_node *n, struct win_attrs *w)
 #define PAR_MAX_GROUP ((int64_t)1 << 24)
 
 static eml_err
-parse_conv(const struct eml_node *n, struct conv_par *c)
+parse_conv(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct conv_par *c = &par->conv;
+
+	(void)opset;
 	EML_GUARD(parse_win(n, &c->win));
 	if (attr_int(n, "group", 1) < 1)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "group < 1");
@@ -466,8 +501,11 @@ parse_conv(const struct eml_node *n, struct conv_par *c)
 }
 
 static eml_err
-parse_pool(const struct eml_node *n, struct pool_par *pl)
+parse_pool(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct pool_par *pl = &par->pool;
+
+	(void)opset;
 	EML_GUARD(parse_win(n, &pl->win));
 	if (n->n_outputs > 1)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Indices output not supported");
@@ -484,8 +522,10 @@ parse_pool(const struct eml_node *n, struct pool_par *pl)
 /* ------------------------------------------------------------ nn */
 
 static eml_err
-parse_gemm(const struct eml_node *n, int64_t opset, struct gemm_par *g)
+parse_gemm(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct gemm_par *g = &par->gemm;
+
 	if (opset < 7)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Gemm before opset 7 not supported");
 	EML_GUARD(finite_attr(n, "alpha", 1.0f, &g->alpha));
@@ -505,10 +545,12 @@ epsilon(const struct eml_node *n, float *out)
 }
 
 static eml_err
-parse_batchnorm(const struct eml_node *n, struct batchnorm_par *b)
+parse_batchnorm(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct batchnorm_par *b = &par->batchnorm;
 	bool flag_v;
 
+	(void)opset;
 	/* momentum only matters when training. */
 	if (attr_int(n, "spatial", 1) != 1)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "spatial=0 not supported");
@@ -523,8 +565,10 @@ parse_batchnorm(const struct eml_node *n, struct batchnorm_par *b)
 }
 
 static eml_err
-parse_softmax(const struct eml_node *n, int64_t opset, struct softmax_par *s)
+parse_softmax(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct softmax_par *s = &par->softmax;
+
 	/* The default axis and the 2-D coercion changed in opset 13. */
 	s->coerce_2d = opset < 13;
 	s->log = strcmp(n->op_type, "LogSoftmax") == 0;
@@ -532,13 +576,15 @@ parse_softmax(const struct eml_node *n, int64_t opset, struct softmax_par *s)
 }
 
 static eml_err
-parse_reduce(const struct eml_node *n, struct reduce_par *r)
+parse_reduce(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct reduce_par *r = &par->reduce;
 	static const char *const kinds[] = { "ReduceSum", "ReduceMean", "ReduceMax",
 		"ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2", "ReduceSumSquare",
 		"ReduceLogSumExp", "ReduceLogSum" };
 	int k = name_index(kinds, 10, n->op_type);
 
+	(void)opset;
 	r->kind = k < 0 ? RK_SUM : (enum reduce_kind)k;
 	EML_GUARD(flag(n, "keepdims", true, &r->keepdims));
 	EML_GUARD(flag(n, "noop_with_empty_axes", false, &r->noop_with_empty_axes));
@@ -547,8 +593,11 @@ parse_reduce(const struct eml_node *n, struct reduce_par *r)
 }
 
 static eml_err
-parse_layernorm(const struct eml_node *n, struct layernorm_par *l)
+parse_layernorm(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct layernorm_par *l = &par->layernorm;
+
+	(void)opset;
 	if (attr_int(n, "stash_type", 1) != 1)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "stash_type not supported");
 	EML_GUARD(axis_attr(n, "axis", -1, &l->axis));
@@ -556,8 +605,9 @@ parse_layernorm(const struct eml_node *n, struct layernorm_par *l)
 }
 
 static eml_err
-parse_resize(const struct eml_node *n, int64_t opset, struct resize_par *r)
+parse_resize(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct resize_par *r = &par->resize;
 	static const char *const coords[] = { "half_pixel", "pytorch_half_pixel",
 		"align_corners", "asymmetric", "tf_half_pixel_for_nearest" };
 	static const char *const nearests[] = { "round_prefer_floor", "round_prefer_ceil",
@@ -597,13 +647,15 @@ parse_resize(const struct eml_node *n, int64_t opset, struct resize_par *r)
 /* ------------------------------------------------------------ extra */
 
 static eml_err
-parse_math(const struct eml_node *n, struct math_par *m)
+parse_math(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct math_par *m = &par->math;
 	static const char *const names[M_COUNT] = { "Floor", "Ceil", "Round", "Sign", "Sin",
 		"Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
 		"Softsign", "Softplus", "Elu", "Selu", "Celu", "ThresholdedRelu", "IsNaN" };
 	int k = name_index(names, M_COUNT, n->op_type);
 
+	(void)opset;
 	if (k < 0)
 		return eml_pn_fail(n, EML_ERR_INTERNAL, "no math mapping");
 	m->kind = (enum math_kind)k;
@@ -628,8 +680,11 @@ parse_math(const struct eml_node *n, struct math_par *m)
 }
 
 static eml_err
-parse_arg(const struct eml_node *n, struct arg_par *a)
+parse_arg(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
+	struct arg_par *a = &par->arg;
+
+	(void)opset;
 	a->is_max = strcmp(n->op_type, "ArgMax") == 0;
 	EML_GUARD(axis_attr(n, "axis", 0, &a->axis));
 	EML_GUARD(flag(n, "keepdims", true, &a->keepdims));
@@ -637,91 +692,117 @@ parse_arg(const struct eml_node *n, struct arg_par *a)
 }
 
 static eml_err
-parse_params(const struct op *op, const struct eml_node *n, int64_t opset, struct op_par *par)
+parse_none(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
-	static const char *const variadic[] = { "Sum", "Mean", "Max", "Min" };
-	static const char *const compare[] = { "Equal", "Less", "Greater", "LessOrEqual",
-		"GreaterOrEqual", "And", "Or", "Xor" };
-	int k;
-
-	switch (op->kind) {
-	case PK_NONE:
-	case PK_MATMUL:
-		return EML_OK;
-	case PK_UNARY:
-		return parse_unary(n, opset, &par->unary);
-	case PK_BINARY:
-		return parse_binary(n, opset, &par->binary);
-	case PK_CAST:
-		return parse_cast(n, &par->cast);
-	case PK_DROPOUT:
-		return parse_dropout(n, &par->dropout);
-	case PK_RESHAPE:
-		return parse_reshape(n, &par->reshape);
-	case PK_AXIS:
-		return parse_axis(n, &par->axis);
-	case PK_AXES:
-		return parse_axes(n, &par->axes);
-	case PK_SHAPE:
-		return parse_shape(n, &par->shape);
-	case PK_CONSTANT:
-		return parse_constant(n, &par->constant);
-	case PK_CONST_OF_SHAPE:
-		return parse_const_of_shape(n, &par->const_of_shape);
-	case PK_SPLIT:
-		return parse_split(n, &par->split);
-	case PK_SLICE:
-		return parse_slice(n, &par->slice);
-	case PK_TRANSPOSE:
-		return parse_transpose(n, &par->transpose);
-	case PK_PAD:
-		return parse_pad(n, &par->pad);
-	case PK_CONV:
-		return parse_conv(n, &par->conv);
-	case PK_GEMM:
-		return parse_gemm(n, opset, &par->gemm);
-	case PK_BATCHNORM:
-		return parse_batchnorm(n, &par->batchnorm);
-	case PK_POOL:
-		return parse_pool(n, &par->pool);
-	case PK_GLOBAL_POOL:
-		par->global_pool.is_max = strcmp(n->op_type, "GlobalMaxPool") == 0;
-		return EML_OK;
-	case PK_SOFTMAX:
-		return parse_softmax(n, opset, &par->softmax);
-	case PK_REDUCE:
-		return parse_reduce(n, &par->reduce);
-	case PK_LAYERNORM:
-		return parse_layernorm(n, &par->layernorm);
-	case PK_RESIZE:
-		return parse_resize(n, opset, &par->resize);
-	case PK_VARIADIC:
-		if ((k = name_index(variadic, 4, n->op_type)) < 0)
-			return eml_pn_fail(n, EML_ERR_INTERNAL, "no variadic mapping");
-		par->variadic.kind = (enum variadic_kind)k;
-		return EML_OK;
-	case PK_COMPARE:
-		if ((k = name_index(compare, 8, n->op_type)) < 0)
-			return eml_pn_fail(n, EML_ERR_INTERNAL, "no comparison mapping");
-		par->compare.kind = (enum compare_kind)k;
-		return EML_OK;
-	case PK_MATH:
-		return parse_math(n, &par->math);
-	case PK_PRELU:
-		/* PRelu-6 and older: slope per channel, not numpy broadcasting. */
-		return need_opset(n, opset, 7, "slope layout");
-	case PK_ARG:
-		return parse_arg(n, &par->arg);
-	case PK_MOD:
-		return flag(n, "fmod", false, &par->mod.fmod);
-	case PK_TRILU:
-		return flag(n, "upper", true, &par->trilu.upper);
-	case PK_CUMSUM:
-		EML_GUARD(flag(n, "exclusive", false, &par->cumsum.exclusive));
-		return flag(n, "reverse", false, &par->cumsum.reverse);
-	}
-	return eml_pn_fail(n, EML_ERR_INTERNAL, "no parameter family");
+	(void)n;
+	(void)opset;
+	(void)par;
+	return EML_OK;
 }
+
+static eml_err
+parse_global_pool(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	(void)opset;
+	par->global_pool.is_max = strcmp(n->op_type, "GlobalMaxPool") == 0;
+	return EML_OK;
+}
+
+static eml_err
+parse_variadic(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const names[] = { "Sum", "Mean", "Max", "Min" };
+	int k = name_index(names, 4, n->op_type);
+
+	(void)opset;
+	if (k < 0)
+		return eml_pn_fail(n, EML_ERR_INTERNAL, "no variadic mapping");
+	par->variadic.kind = (enum variadic_kind)k;
+	return EML_OK;
+}
+
+static eml_err
+parse_compare(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const names[] = { "Equal", "Less", "Greater", "LessOrEqual",
+		"GreaterOrEqual", "And", "Or", "Xor" };
+	int k = name_index(names, 8, n->op_type);
+
+	(void)opset;
+	if (k < 0)
+		return eml_pn_fail(n, EML_ERR_INTERNAL, "no comparison mapping");
+	par->compare.kind = (enum compare_kind)k;
+	return EML_OK;
+}
+
+static eml_err
+parse_prelu(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	(void)par;
+	/* PRelu-6 and older: slope per channel, not numpy broadcasting. */
+	return need_opset(n, opset, 7, "slope layout");
+}
+
+static eml_err
+parse_mod(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	(void)opset;
+	return flag(n, "fmod", false, &par->mod.fmod);
+}
+
+static eml_err
+parse_trilu(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	(void)opset;
+	return flag(n, "upper", true, &par->trilu.upper);
+}
+
+static eml_err
+parse_cumsum(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	(void)opset;
+	EML_GUARD(flag(n, "exclusive", false, &par->cumsum.exclusive));
+	return flag(n, "reverse", false, &par->cumsum.reverse);
+}
+
+/* The parser of each parameter family. */
+typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
+
+static const par_parser parsers[PK_COUNT] = {
+	[PK_NONE] = parse_none,
+	[PK_UNARY] = parse_unary,
+	[PK_BINARY] = parse_binary,
+	[PK_CAST] = parse_cast,
+	[PK_DROPOUT] = parse_dropout,
+	[PK_RESHAPE] = parse_reshape,
+	[PK_AXIS] = parse_axis,
+	[PK_AXES] = parse_axes,
+	[PK_SHAPE] = parse_shape,
+	[PK_CONSTANT] = parse_constant,
+	[PK_CONST_OF_SHAPE] = parse_const_of_shape,
+	[PK_SPLIT] = parse_split,
+	[PK_SLICE] = parse_slice,
+	[PK_TRANSPOSE] = parse_transpose,
+	[PK_PAD] = parse_pad,
+	[PK_CONV] = parse_conv,
+	[PK_GEMM] = parse_gemm,
+	[PK_MATMUL] = parse_none,
+	[PK_BATCHNORM] = parse_batchnorm,
+	[PK_POOL] = parse_pool,
+	[PK_GLOBAL_POOL] = parse_global_pool,
+	[PK_SOFTMAX] = parse_softmax,
+	[PK_REDUCE] = parse_reduce,
+	[PK_LAYERNORM] = parse_layernorm,
+	[PK_RESIZE] = parse_resize,
+	[PK_VARIADIC] = parse_variadic,
+	[PK_COMPARE] = parse_compare,
+	[PK_MATH] = parse_math,
+	[PK_PRELU] = parse_prelu,
+	[PK_ARG] = parse_arg,
+	[PK_MOD] = parse_mod,
+	[PK_TRILU] = parse_trilu,
+	[PK_CUMSUM] = parse_cumsum,
+};
 
 eml_err
 eml_op_parse(const struct op *op, const struct eml_node *n, int64_t opset, struct op_par *par)
@@ -729,5 +810,7 @@ eml_op_parse(const struct op *op, const struct eml_node *n, int64_t opset, struc
 	memset(par, 0, sizeof(*par));
 	par->kind = op->kind;
 	EML_GUARD(check_attrs(op, n));
-	return parse_params(op, n, opset, par);
+	if ((unsigned)op->kind >= PK_COUNT || parsers[op->kind] == NULL)
+		return eml_pn_fail(n, EML_ERR_INTERNAL, "no parameter family");
+	return parsers[op->kind](n, opset, par);
 }

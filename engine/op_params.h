@@ -56,6 +56,7 @@ enum par_kind {
 	PK_MOD,
 	PK_TRILU,
 	PK_CUMSUM,
+	PK_COUNT, /* number of families */
 };
 
 /* Largest magnitude accepted for an axis attribute (before the rank is
