@@ -144,6 +144,10 @@ BIN_AGENT := $(BUILD)/bin/eml-agent
 BIN_PROXY := $(BUILD)/bin/eml-proxy
 
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+# Every fuzz target, linked with a plain main that replays its corpus
+# (tests/fuzz/replay/replay_main.c); make test runs them.
+REPLAY_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/replay/%,$(wildcard tests/fuzz/*_fuzz.c))
+REPLAY_MAIN_OBJ := $(BUILD)/obj/tests/fuzz/replay/replay_main.o
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_OBJ := $(call obj,$(TESTLIB_SRC))
@@ -263,6 +267,8 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTLIB_OBJ) $(TEST_LIBS)
 		-Wl,--end-group $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/obj/tests/%.o: ISAFLAGS := $(CMOCKA_CFLAGS) -Itests/lib
+# Fuzz targets drop some results on purpose ((void) does not silence gcc).
+$(BUILD)/obj/tests/fuzz/%.o: ISAFLAGS := $(CMOCKA_CFLAGS) -Itests/lib -Wno-unused-result
 
 # ---------------------------------------------------------------- tests
 
@@ -278,7 +284,7 @@ deps:
 test: deps
 	@$(MAKE) --no-print-directory test-run
 
-test-run: all $(UNIT_BIN) $(CONF_BIN)
+test-run: all $(UNIT_BIN) $(CONF_BIN) $(REPLAY_BIN)
 	@BUILD=$(BUILD) $(RUN_ONLY) scripts/run-tests.sh $(TESTS)
 
 unit: $(UNIT_BIN)
@@ -312,6 +318,12 @@ fuzz:
 		$(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
 
 fuzz-bins: $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+
+$(BUILD)/replay/%: $(BUILD)/obj/tests/fuzz/%.o $(REPLAY_MAIN_OBJ) $(TESTLIB_OBJ) $(TEST_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_BASE) -o $@ $< $(REPLAY_MAIN_OBJ) $(TESTLIB_OBJ) -Wl,--start-group \
+		$(TEST_LIBS) -Wl,--end-group $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)

@@ -20,6 +20,22 @@ for t in "$@"; do
 	fi
 done
 
+# Every fuzz target over its corpus (seeds and kept findings), without
+# libFuzzer: a regression aborts the replay.
+if [ -z "${EML_SKIP_INTEGRATION:-}" ] && [ -d "$BUILD/replay" ]; then
+	for bin in "$BUILD"/replay/*_fuzz; do
+		[ -x "$bin" ] || continue
+		name=$(basename "$bin")
+		corpus="tests/fuzz/corpus/${name%_fuzz}"
+		[ -d "$corpus" ] || continue
+		echo "=== fuzz replay: $name"
+		ran=$((ran + 1))
+		if ! EML_LOG_LEVEL=off "$bin" "$corpus"; then
+			failed+=("replay:$name")
+		fi
+	done
+fi
+
 if [ -z "${EML_SKIP_INTEGRATION:-}" ]; then
 	for s in tests/integration/*.sh; do
 		[ -e "$s" ] || continue

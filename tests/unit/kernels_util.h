@@ -135,6 +135,37 @@ kt_ulp(float a, float b)
 	return (uint64_t)(d < 0 ? -d : d);
 }
 
+/*
+ * Whether this CPU must have kernels for isa, judged independently of the
+ * dispatcher (the compiler's CPUID checks): REF always; AVX2 with AVX2 and
+ * FMA; AVX-512 with F, DQ, BW and VL. Asserts that eml_kernels_for agrees,
+ * so a dispatcher that wrongly returns NULL fails instead of skipping, and
+ * returns whether k is there to test.
+ */
+static inline bool
+isa_expected(enum eml_isa isa, const struct eml_kernels *k)
+{
+	bool want;
+
+	switch (isa) {
+	case EML_ISA_REF:
+		want = true;
+		break;
+	case EML_ISA_AVX2:
+		want = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+		break;
+	case EML_ISA_AVX512:
+		want = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+		    __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+		break;
+	default:
+		want = false;
+		break;
+	}
+	assert_int_equal(k != NULL, want);
+	return k != NULL;
+}
+
 /* The ISA under test, or skip() with the reason. */
 static inline const struct eml_kernels *
 kt_need(enum eml_isa isa)

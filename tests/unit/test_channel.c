@@ -194,6 +194,9 @@ same_plaintext_different_ciphertext(void **state)
 	handshake(&p);
 	seal(p.c, &e1, EML_MSG_INFER_REQUEST, 1, "same", 4, &c1);
 	seal(p.c, &e2, EML_MSG_INFER_REQUEST, 1, "same", 4, &c2);
+	/* Same length (same plaintext, same header), different bytes. */
+	assert_int_equal(c1.len, c2.len);
+	assert_true(c1.len > 4);
 	assert_true(memcmp(c1.data, c2.data, c1.len) != 0);
 	eml_buf_free(&c1);
 	eml_buf_free(&c2);

@@ -92,13 +92,26 @@ child_unknown_user(void)
 	return eml_privdrop("no-such-user-eml", NULL) == EML_ERR_CONFIG ? 0 : 1;
 }
 
+/* No user named: as root the drop goes to nobody, otherwise the process
+ * stays who it is; either way no new privileges and not dumpable. */
 static int
-child_not_root(void)
+child_default_user(void)
 {
-	if (eml_privdrop(NULL, NULL) != EML_OK)
+	struct eml_privdrop_result r;
+	uid_t before = getuid();
+	struct passwd *pw = getpwnam("nobody");
+
+	if (eml_privdrop(NULL, &r) != EML_OK)
 		return 1;
 	if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
 		return 2;
+	if (before == 0) {
+		if (pw == NULL || !r.was_root || r.uid != pw->pw_uid || getuid() != pw->pw_uid ||
+		    geteuid() != pw->pw_uid)
+			return 3;
+	} else if (r.was_root || r.uid != before || getuid() != before || geteuid() != before) {
+		return 4;
+	}
 	return 0;
 }
 
@@ -180,7 +193,7 @@ static void
 default_user(void **state)
 {
 	(void)state;
-	assert_int_equal(in_child(child_not_root), 0);
+	assert_int_equal(in_child(child_default_user), 0);
 }
 
 int
