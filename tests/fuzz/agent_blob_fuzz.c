@@ -13,9 +13,7 @@
 #include "enclave-agent/eml_agent_link.h"
 #include "model/eml_blob.h"
 #include "eml_mem.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eml_fuzz.h"
 
 #define PT_LEN 200
 static uint8_t key[EML_BLOB_KEY_LEN];
@@ -29,15 +27,12 @@ sink(void *ctx, const void *p, size_t n)
 	return eml_buf_append(ctx, p, n);
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+/* Once, before the first input. */
+static int
+fuzz_setup(void)
 {
 	struct eml_blob_writer *w = NULL;
 
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK)
-		abort();
 	for (size_t i = 0; i < PT_LEN; i++)
 		plain[i] = (uint8_t)(i * 7 + 1);
 	memset(key, 0x42, sizeof(key));
@@ -50,8 +45,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(fuzz_setup)
 {
 	int sv[2];
 	struct eml_agent_link l;

@@ -9,22 +9,9 @@
 
 #include "enclave-agent/eml_agent_policy.h"
 #include "eml_mem.h"
+#include "tests/fuzz/eml_fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK)
-		abort();
-	return 0;
-}
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	struct eml_agent_policy pol;
 	uint8_t id[32] = { 0 };

@@ -14,31 +14,26 @@
 #include "attestation/eml_attest_encode.h"
 #include "attestation/eml_cbor.h"
 #include "eml_buf.h"
+#include "eml_file.h"
 #include "eml_mem.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eml_fuzz.h"
 
 static struct eml_attest_root *root;
 static struct eml_attest_doc *doc;
 static struct eml_attest_doc *again;
 static const uint8_t nitro_protected[] = { 0xa1, 0x01, 0x38, 0x22 };
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+/* Once, before the first input. */
+static int
+fuzz_setup(void)
 {
-	static uint8_t pem[8192];
-	FILE *f = fopen("attestation/roots/aws_nitro_root_g1.pem", "rb");
-	size_t n;
+	uint8_t *pem = NULL;
+	size_t n = 0;
 
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK || f == NULL)
+	if (eml_file_read("attestation/roots/aws_nitro_root_g1.pem", 8192, 0, &pem, &n) != EML_OK ||
+	    eml_attest_root_load(pem, n, &root) != EML_OK)
 		abort();
-	n = fread(pem, 1, sizeof(pem), f);
-	fclose(f);
-	if (eml_attest_root_load(pem, n, &root) != EML_OK)
-		abort();
+	eml_file_free(pem, n, 0);
 	doc = eml_calloc(1, sizeof(*doc));
 	again = eml_calloc(1, sizeof(*again));
 	if (doc == NULL || again == NULL)
@@ -65,8 +60,7 @@ check_bounds(const struct eml_attest_doc *d)
 	}
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(fuzz_setup)
 {
 	struct eml_attest_policy pol;
 	struct eml_buf pl;

@@ -13,25 +13,12 @@
 
 #include "eml_mem.h"
 #include "model/eml_blob.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eml_fuzz.h"
 
 /* Seeds in tests/fuzz/corpus/blob_header/ are sealed under this key. */
 static const uint8_t fuzz_key[EML_BLOB_KEY_LEN] = { 0x42 };
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK)
-		abort();
-	return 0;
-}
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	struct eml_blob_header h;
 	uint8_t back[EML_BLOB_HEADER_LEN];

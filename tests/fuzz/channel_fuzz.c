@@ -17,21 +17,9 @@
 #include "eml_channel.h"
 #include "eml_envelope.h"
 #include "eml_mem.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eml_fuzz.h"
 
 static const uint8_t DOC[] = "fuzz attestation document";
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK)
-		abort();
-	return 0;
-}
 
 static void
 hello_mode(const uint8_t *p, size_t n)
@@ -105,8 +93,7 @@ open_mode(const uint8_t *p, size_t n)
 	eml_channel_free(s);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	if (size == 0)
 		return 0;

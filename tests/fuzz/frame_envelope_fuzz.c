@@ -13,22 +13,10 @@
 #include "eml_envelope.h"
 #include "eml_frame.h"
 #include "eml_mem.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eml_fuzz.h"
 
 /* Small so the fuzzer reaches the limits quickly. */
 #define FUZZ_FRAME_MAX ((size_t)1 << 16)
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK)
-		abort();
-	return 0;
-}
 
 static const ProtobufCMessageDescriptor *
 plain_descriptor(uint32_t type)
@@ -119,8 +107,7 @@ check_round_trip(const struct eml_envelope *env)
 	eml_buf_free(&b);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	struct eml_cur in = eml_cur_make(data, size);
 	struct eml_cur body, before;

@@ -12,9 +12,7 @@
 #include "attestation/eml_nsm.h"
 #include "eml_buf.h"
 #include "eml_mem.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eml_fuzz.h"
 
 struct answer {
 	const uint8_t *p;
@@ -34,18 +32,7 @@ fake_xfer(void *ctx, int fd, unsigned long request, struct eml_nsm_raw *raw)
 	return 0;
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK)
-		abort();
-	return 0;
-}
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	struct answer a;
 	struct eml_nsm *nsm = NULL;

@@ -11,19 +11,7 @@
 #include "client/owner/onnx_import.h"
 #include "eml_mem.h"
 #include "engine/eml_engine.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK)
-		abort();
-	return 0;
-}
+#include "tests/fuzz/eml_fuzz.h"
 
 /* Plan and run with zero inputs when every input has a small fixed
  * shape: the engine must refuse or run any graph, never crash. */
@@ -64,8 +52,7 @@ plan_and_run(const struct eml_model *m)
 	}
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	struct eml_graph *g = NULL;
 	struct eml_model *m = NULL;

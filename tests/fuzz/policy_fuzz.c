@@ -9,24 +9,11 @@
 
 #include "attestation/eml_attest.h"
 #include "eml_mem.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eml_fuzz.h"
 
 static struct eml_attest_policy pol;
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK)
-		abort();
-	return 0;
-}
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	uint8_t d1[EML_ATTEST_POLICY_DIGEST_LEN];
 	uint8_t d2[EML_ATTEST_POLICY_DIGEST_LEN];

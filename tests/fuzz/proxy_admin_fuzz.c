@@ -7,11 +7,9 @@
 #include <string.h>
 
 #include "host-proxy/eml_admin.h"
+#include "tests/fuzz/eml_fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	enum eml_admin_route r = 0;
 	eml_err rc = eml_admin_parse(data, size, &r);

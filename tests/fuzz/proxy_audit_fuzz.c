@@ -9,11 +9,9 @@
 #include <string.h>
 
 #include "host-proxy/eml_audit.h"
+#include "tests/fuzz/eml_fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	struct eml_audit_report r;
 	eml_err rc = eml_audit_verify_mem(data, size, &r);

@@ -8,11 +8,9 @@
 #include <stdlib.h>
 
 #include "host-proxy/eml_wire.h"
+#include "tests/fuzz/eml_fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	struct eml_wire_hdr whole, part;
 	eml_err rc_whole = eml_wire_peek(data, size, size, &whole);

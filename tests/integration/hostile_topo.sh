@@ -46,9 +46,9 @@ cat >"$W/agent-policy.json" <<EOP
  "max_arena_bytes":$MAX_ARENA,"max_input_bytes":$MAX_INPUT,"max_weight_bytes":$WEIGHT}}
 EOP
 DIGEST=$("$EML_AGENT" --policy-digest --policy "$W/agent-policy.json") || { echo "FAIL: hostile: policy"; exit 1; }
-p0=$(printf 'EphemeralML simulator PCR0' | sha384sum | cut -d' ' -f1)
-p1=$(printf 'EphemeralML simulator PCR1' | sha384sum | cut -d' ' -f1)
-p2=$(printf 'EphemeralML simulator PCR2' | sha384sum | cut -d' ' -f1)
+p0=$(e2e_sim_pcr 0)
+p1=$(e2e_sim_pcr 1)
+p2=$(e2e_sim_pcr 2)
 e2e_client_policy "$W/client.json" "$p0" "$p1" "$p2" "$DIGEST"
 
 "$PY" tests/integration/lib/hostile_topo.py "$W/model/model.topo" "$W/hostile" \

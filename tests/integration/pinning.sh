@@ -21,9 +21,9 @@ e2e_init
 W=$E2E_DIR
 e2e_world request || { cat "$W"/*.log; echo "FAIL: pinning: setup"; exit 1; }
 e2e_make_input "$W/in.pb" 5
-p0=$(printf 'EphemeralML simulator PCR0' | sha384sum | cut -d' ' -f1)
-p1=$(printf 'EphemeralML simulator PCR1' | sha384sum | cut -d' ' -f1)
-p2=$(printf 'EphemeralML simulator PCR2' | sha384sum | cut -d' ' -f1)
+p0=$(e2e_sim_pcr 0)
+p1=$(e2e_sim_pcr 1)
+p2=$(e2e_sim_pcr 2)
 zero=$(printf '0%.0s' $(seq 1 96))
 p8=$(printf '5a%.0s' $(seq 1 48))
 

@@ -11,6 +11,8 @@
  * agent policy that does not list the model refuses it before any fetch.
  */
 #include "eml_test.h"
+#include "eml_test_sim.h"
+#include "eml_test_wipe.h"
 
 #include <poll.h>
 #include <pthread.h>
@@ -62,19 +64,6 @@ struct fixture {
 	char policy[160];
 	uint64_t weight_bytes; /* plaintext length of the weights */
 };
-
-static void
-sim_pcr_hex(int n, char out[97])
-{
-	char msg[64];
-	uint8_t md[48];
-	unsigned int len = 0;
-
-	(void)snprintf(msg, sizeof(msg), "EphemeralML simulator PCR%d", n);
-	assert_int_equal(EVP_Digest(msg, strlen(msg), md, &len, EVP_sha384(), NULL), 1);
-	for (int i = 0; i < 48; i++)
-		(void)snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 /* ---------------------------------------------------------------- relay */
 
@@ -259,7 +248,7 @@ start_signed(struct fixture *f, const char *agent_policy_json, const char *sign_
 
 	/* The client's policy. */
 	for (int i = 0; i < 3; i++)
-		sim_pcr_hex(i, pcr[i]);
+		eml_test_sim_pcr_hex(i, pcr[i]);
 	for (int i = 0; i < 32; i++)
 		(void)snprintf(digest + 2 * i, 3, "%02x", cfg.policy.digest[i]);
 	(void)snprintf(f->policy, sizeof(f->policy), "%s/client.json", f->dir);
@@ -663,32 +652,14 @@ strict_policy_needs_trusted_signature(void **state)
 	unlink(other);
 }
 
-/* Secure regions of exactly the weights' size that were wiped (and were
- * all zero when the observer saw them). */
-static _Atomic long wiped_weights;
-static _Atomic int wiped_nonzero;
-static size_t watch_len;
-
+/* Wait for want wiped regions of the weights' size (sessions release them
+ * on their own threads). */
 static void
-observe_wipe(const void *p, size_t n, void *arg)
+wait_wiped(size_t want)
 {
-	const uint8_t *b = p;
-
-	(void)arg;
-	if (n != watch_len)
-		return;
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != 0)
-			wiped_nonzero = 1;
-	wiped_weights++;
-}
-
-static void
-wait_wiped(long want)
-{
-	for (int i = 0; i < 200 && wiped_weights < want; i++)
+	for (int i = 0; i < 200 && eml_test_wipe_watched(NULL) < want; i++)
 		usleep(10000);
-	assert_int_equal(wiped_weights, want);
+	assert_int_equal(eml_test_wipe_watched(NULL), want);
 }
 
 /* Per-request assembly wipes the plaintext weights after every request;
@@ -700,7 +671,7 @@ weights_wiped_per_request_and_per_session(void **state)
 	struct eml_client *c = NULL;
 	struct eml_client_model *m = NULL;
 	struct eml_client_tensor cin, *outs = NULL;
-	size_t n_outs = 0;
+	size_t n_outs = 0, dirty = 0;
 
 	(void)state;
 	memset(&cin, 0, sizeof(cin));
@@ -716,10 +687,8 @@ weights_wiped_per_request_and_per_session(void **state)
 	for (int mode = 0; mode < 2; mode++) {
 		start(&f, mode == 0 ? "{\"version\":1,\"assembly\":\"request\"}" :
 				      "{\"version\":1,\"assembly\":\"session\"}");
-		watch_len = (size_t)f.weight_bytes;
-		wiped_weights = 0;
-		wiped_nonzero = 0;
-		eml_mem_set_wipe_observer(observe_wipe, NULL);
+		eml_test_wipe_start();
+		eml_test_wipe_watch((size_t)f.weight_bytes);
 		assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
 		assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
 		assert_int_equal(eml_client_attest(c, f.policy), 0);
@@ -728,14 +697,15 @@ weights_wiped_per_request_and_per_session(void **state)
 			eml_client_tensors_free(outs, n_outs);
 			outs = NULL;
 			if (mode == 0)
-				wait_wiped(i + 1);
+				wait_wiped((size_t)i + 1);
 			else
-				assert_int_equal(wiped_weights, 0); /* kept */
+				assert_int_equal(eml_test_wipe_watched(NULL), 0); /* kept */
 		}
 		eml_client_close(c);
 		wait_wiped(mode == 0 ? 3 : 1);
-		assert_int_equal(wiped_nonzero, 0);
-		eml_mem_set_wipe_observer(NULL, NULL);
+		(void)eml_test_wipe_watched(&dirty);
+		assert_int_equal(dirty, 0);
+		eml_test_wipe_stop();
 		eml_client_model_close(m);
 		stop(&f);
 	}

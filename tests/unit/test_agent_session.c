@@ -9,6 +9,7 @@
  * the agent refuses (bad topology key) leaving the session usable.
  */
 #include "eml_test.h"
+#include "eml_test_sim.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -41,21 +42,6 @@ struct fixture {
 	char pcr_hex[3][97];
 	char digest_hex[65];
 };
-
-/* PCR0-2 of the default simulator, from its documented rule:
- * SHA-384("EphemeralML simulator PCR<n>"). */
-static void
-sim_pcr_hex(int n, char out[97])
-{
-	char msg[64];
-	uint8_t md[48];
-	unsigned int len = 0;
-
-	(void)snprintf(msg, sizeof(msg), "EphemeralML simulator PCR%d", n);
-	assert_int_equal(EVP_Digest(msg, strlen(msg), md, &len, EVP_sha384(), NULL), 1);
-	for (int i = 0; i < 48; i++)
-		(void)snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 static void *
 serve(void *p)
@@ -91,7 +77,7 @@ start(struct fixture *f, unsigned max_sessions)
 	    eml_agent_new(&cfg, &f->agent) != EML_OK)
 		return -1;
 	for (int i = 0; i < 3; i++)
-		sim_pcr_hex(i, f->pcr_hex[i]);
+		eml_test_sim_pcr_hex(i, f->pcr_hex[i]);
 	for (size_t i = 0; i < 32; i++)
 		(void)snprintf(f->digest_hex + 2 * i, 3, "%02x", cfg.policy.digest[i]);
 	return pthread_create(&f->thread, NULL, serve, f) == 0 ? 0 : -1;

@@ -2,6 +2,7 @@
  * sealed blob, fail-closed on every kind of tampering, signature policy,
  * and wiping on destroy and on failure. */
 #include "eml_test.h"
+#include "eml_test_wipe.h"
 
 #include <malloc.h>
 #include <sodium.h>
@@ -46,63 +47,18 @@ static const struct eml_assemble_opts lax = { false, NULL, NULL, 0 };
 
 /* ---------------------------------------------------------------- wipe observer */
 
-#define MAX_REGIONS 4096
-
-struct region {
-	const uint8_t *p;
-	size_t n;
-	bool zero;
-};
-
-static struct region regions[MAX_REGIONS];
-static size_t n_regions;
-
-static void
-observe(const void *p, size_t n, void *arg)
-{
-	const uint8_t *b = p;
-	bool zero = true;
-
-	(void)arg;
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != 0)
-			zero = false;
-	if (n_regions < MAX_REGIONS) {
-		regions[n_regions].p = p;
-		regions[n_regions].n = n;
-		regions[n_regions].zero = zero;
-		n_regions++;
-	}
-}
-
 static void
 observe_start(void)
 {
-	n_regions = 0;
-	eml_mem_set_wipe_observer(observe, NULL);
+	eml_test_wipe_start();
 }
 
+/* Stop recording; every region released meanwhile was all zero. */
 static void
 observe_stop(void)
 {
-	eml_mem_set_wipe_observer(NULL, NULL);
-	for (size_t i = 0; i < n_regions; i++)
-		assert_true(regions[i].zero);
-}
-
-/* Whether [p, p + n) lay inside a region that was wiped and released. */
-static bool
-was_wiped(const void *p, size_t n)
-{
-	uintptr_t a = (uintptr_t)p;
-
-	for (size_t i = 0; i < n_regions; i++) {
-		uintptr_t r = (uintptr_t)regions[i].p;
-
-		if (a >= r && a + n <= r + regions[i].n)
-			return true;
-	}
-	return false;
+	eml_test_wipe_stop();
+	assert_int_equal(eml_test_wipe_dirty(), 0);
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -342,7 +298,7 @@ fails_closed(void **state)
 	}
 	/* a flipped bit anywhere in the topology key fails somewhere: decode,
 	 * reference checks, or the blob opening under a changed key or id */
-	secure_before = n_regions;
+	secure_before = eml_test_wipe_count();
 	for (size_t bit = 0; bit < s.topo.len * 8; bit += 3) {
 		struct eml_assembly *m = NULL;
 
@@ -357,7 +313,7 @@ fails_closed(void **state)
 		}
 		assert_null(m);
 	}
-	assert_true(n_regions > secure_before);
+	assert_true(eml_test_wipe_count() > secure_before);
 	observe_stop();
 	eml_free(b);
 	split_free(&s);
@@ -513,9 +469,9 @@ destroy_wipes(void **state)
 	observe_start();
 	eml_assembly_destroy(m);
 	eml_mem_set_wipe_observer(NULL, NULL);
-	assert_true(was_wiped(weights, weights_len));
+	assert_true(eml_test_wipe_covers(weights, weights_len));
 	for (size_t i = 0; i < nv; i++)
-		assert_true(was_wiped(views[i], lens[i]));
+		assert_true(eml_test_wipe_covers(views[i], lens[i]));
 	/* The scan itself: observe() read every byte of every region at
 	 * release time, and observe_stop() asserts they were all zero, which
 	 * is stronger than finding no 16-byte window of weights or key. */

@@ -1,5 +1,6 @@
 /* Bounded reader, owned buffer, hex helpers, error table, memory hooks. */
 #include "eml_test.h"
+#include "eml_test_wipe.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,44 +196,27 @@ buf_nomem_leaves_buffer(void **state)
 	eml_buf_free(&b);
 }
 
-struct observed {
-	int calls;
-	int all_zero;
-	size_t n;
-};
-
-static void
-observer(const void *p, size_t n, void *arg)
-{
-	struct observed *o = arg;
-	const uint8_t *b = p;
-
-	o->calls++;
-	o->n = n;
-	o->all_zero = 1;
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != 0)
-			o->all_zero = 0;
-}
-
 static void
 secure_buf_is_wiped_on_free(void **state)
 {
 	struct eml_buf b;
-	struct observed o = { 0, 0, 0 };
 	uint8_t secret[300];
+	const void *p = NULL;
+	size_t n = 0;
+	bool zero = false;
 
 	(void)state;
 	memset(secret, 0x5a, sizeof(secret));
-	eml_mem_set_wipe_observer(observer, &o);
+	eml_test_wipe_start();
 	eml_buf_init_secure(&b, 4096);
 	assert_eml_ok(eml_buf_append(&b, secret, sizeof(secret)));
 	assert_true(((uintptr_t)b.data % 64) == 0);
 	eml_buf_free(&b);
-	eml_mem_set_wipe_observer(NULL, NULL);
-	assert_int_equal(o.calls, 1);
-	assert_true(o.n >= sizeof(secret));
-	assert_true(o.all_zero);
+	eml_test_wipe_stop();
+	assert_int_equal(eml_test_wipe_count(), 1);
+	assert_true(eml_test_wipe_last(&p, &n, &zero));
+	assert_true(n >= sizeof(secret));
+	assert_true(zero);
 }
 
 static void

@@ -2,6 +2,7 @@
  * counter exhaustion, wiping, and an independent re-derivation of the key
  * schedule of docs/PROTOCOL.md §4 with OpenSSL. */
 #include "eml_test.h"
+#include "eml_test_wipe.h"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -707,17 +708,6 @@ counter_exhaustion(void **state)
 
 /* Every secure region is all-zero when released: keys do not survive
  * close, and the handshake's private keys are gone. */
-static size_t wiped_regions, dirty_regions;
-
-static void
-observe(const void *p, size_t n, void *arg)
-{
-	(void)arg;
-	wiped_regions++;
-	if (!sodium_is_zero(p, n))
-		dirty_regions++;
-}
-
 static void
 secrets_wiped(void **state)
 {
@@ -726,8 +716,7 @@ secrets_wiped(void **state)
 	struct eml_buf ct;
 
 	(void)state;
-	wiped_regions = dirty_regions = 0;
-	eml_mem_set_wipe_observer(observe, NULL);
+	eml_test_wipe_start();
 	handshake(&p);
 	seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, "secret", 6, &ct);
 	expect_open(p.s, &e, "secret", 6);
@@ -740,10 +729,10 @@ secrets_wiped(void **state)
 	expect_fail(p.s, &e, EML_ERR_CRYPTO_AUTH);
 	eml_buf_free(&ct);
 	pair_free(&p);
-	eml_mem_set_wipe_observer(NULL, NULL);
+	eml_test_wipe_stop();
 	/* Per handshake: two key holders, two PRK scratch regions, at least. */
-	assert_true(wiped_regions >= 8);
-	assert_int_equal(dirty_regions, 0);
+	assert_true(eml_test_wipe_count() >= 8);
+	assert_int_equal(eml_test_wipe_dirty(), 0);
 }
 
 /* Each allocation failing in turn through a whole handshake and one

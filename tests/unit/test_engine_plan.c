@@ -5,6 +5,7 @@
  * failure, wiping, and the real text-direction model against ONNX Runtime.
  */
 #include "eml_test.h"
+#include "eml_test_wipe.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -665,20 +666,6 @@ test_alloc_failures(void **state)
 	eml_model_free(m);
 }
 
-static size_t wiped_max;
-
-static void
-observe(const void *p, size_t n, void *arg)
-{
-	const uint8_t *b = p;
-	(void)arg;
-	for (size_t i = 0; i < n; i++)
-		if (b[i] != 0)
-			fail_msg("byte %zu of a %zu-byte region not wiped", i, n);
-	if (n > wiped_max)
-		wiped_max = n;
-}
-
 static void
 test_wipe(void **state)
 {
@@ -698,11 +685,11 @@ test_wipe(void **state)
 	assert_eml_ok(eml_plan_new(m, &in, 1, NULL, &p));
 	assert_eml_ok(eml_plan_run(p, &in, 1));
 	eml_plan_get_stats(p, &st);
-	wiped_max = 0;
-	eml_mem_set_wipe_observer(observe, NULL);
+	eml_test_wipe_start();
 	eml_plan_free(p);
-	eml_mem_set_wipe_observer(NULL, NULL);
-	assert_true(wiped_max >= st.arena_bytes);
+	eml_test_wipe_stop();
+	assert_int_equal(eml_test_wipe_dirty(), 0);
+	assert_true(eml_test_wipe_largest() >= st.arena_bytes);
 	eml_model_free(m);
 }
 

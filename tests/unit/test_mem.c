@@ -3,6 +3,7 @@
  * block; blocks are zeroed, wiped on free, reused after free; the limit
  * holds; a block outside any arena still frees the old way. */
 #include "eml_test.h"
+#include "eml_test_wipe.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -156,30 +157,16 @@ arena_grows_segments(void **state)
 	eml_arena_free(a);
 }
 
-struct seen {
-	const void *p;
-	size_t n;
-	bool zero;
-};
-
-static void
-observe(const void *p, size_t n, void *arg)
-{
-	struct seen *s = arg;
-
-	s->p = p;
-	s->n = n;
-	s->zero = all_zero(p, n);
-}
-
 /* Wiped on free, whichever kind of block; a block from outside the arena
  * frees correctly while an arena is in use. */
 static void
 wiped_on_free_both_kinds(void **state)
 {
 	struct eml_arena *a = NULL;
-	struct seen s;
 	uint8_t *outside, *inside;
+	const void *p = NULL;
+	size_t n = 0;
+	bool zero = false;
 
 	(void)state;
 	outside = eml_secure_alloc(333);
@@ -190,18 +177,19 @@ wiped_on_free_both_kinds(void **state)
 	inside = eml_secure_alloc(777);
 	assert_non_null(inside);
 	memset(inside, 0x3c, 777);
-	eml_mem_set_wipe_observer(observe, &s);
-	memset(&s, 0, sizeof(s));
+	eml_test_wipe_start();
 	eml_secure_free(inside);
-	assert_ptr_equal(s.p, inside);
-	assert_int_equal(s.n, 777);
-	assert_true(s.zero);
-	memset(&s, 0, sizeof(s));
+	assert_true(eml_test_wipe_last(&p, &n, &zero));
+	assert_ptr_equal(p, inside);
+	assert_int_equal(n, 777);
+	assert_true(zero);
 	eml_secure_free(outside);
-	assert_ptr_equal(s.p, outside);
-	assert_int_equal(s.n, 333);
-	assert_true(s.zero);
-	eml_mem_set_wipe_observer(NULL, NULL);
+	assert_true(eml_test_wipe_last(&p, &n, &zero));
+	assert_ptr_equal(p, outside);
+	assert_int_equal(n, 333);
+	assert_true(zero);
+	assert_int_equal(eml_test_wipe_count(), 2);
+	eml_test_wipe_stop();
 	(void)eml_arena_use(NULL);
 	eml_arena_free(a);
 }

@@ -208,15 +208,21 @@ e2e_world() {
 		>"$W/agent-policy.json"
 	E2E_DIGEST=$("$EML_AGENT" --policy-digest --policy "$W/agent-policy.json") || return 1
 	local p0 p1 p2 bad0 baddigest
-	p0=$(printf 'EphemeralML simulator PCR0' | sha384sum | cut -d' ' -f1)
-	p1=$(printf 'EphemeralML simulator PCR1' | sha384sum | cut -d' ' -f1)
-	p2=$(printf 'EphemeralML simulator PCR2' | sha384sum | cut -d' ' -f1)
+	p0=$(e2e_sim_pcr 0)
+	p1=$(e2e_sim_pcr 1)
+	p2=$(e2e_sim_pcr 2)
 	# Flip the lowest bit of the last hex digit.
 	bad0=${p0:0:95}$(printf '%x' $((0x${p0:95:1} ^ 1)))
 	baddigest=$("$EML_AGENT" --policy-digest) || return 1 # the default policy's
 	e2e_client_policy "$W/client.json" "$p0" "$p1" "$p2" "$E2E_DIGEST"
 	e2e_client_policy "$W/bad-pcr.json" "$bad0" "$p1" "$p2" "$E2E_DIGEST"
 	e2e_client_policy "$W/bad-digest.json" "$p0" "$p1" "$p2" "$baddigest"
+}
+
+# e2e_sim_pcr N: PCR N of the default simulator, from its documented rule
+# (SHA-384 of "EphemeralML simulator PCR<N>"), as 96 hex digits.
+e2e_sim_pcr() {
+	printf 'EphemeralML simulator PCR%s' "$1" | sha384sum | cut -d' ' -f1
 }
 
 e2e_client_policy() {
