@@ -16,25 +16,13 @@
 #include "engine/eml_engine.h"
 #include "model/eml_topo.h"
 #include "model/eml_validate.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eml_fuzz.h"
 
 /* Small bounds so the fuzzer cannot spend its time allocating. */
 #define FZ_WEIGHTS ((uint64_t)64 << 20)
 #define FZ_TENSOR ((uint64_t)4 << 20)
 #define FZ_ARENA ((size_t)32 << 20)
 #define FZ_INPUT_ELEMS 32768u
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK)
-		abort();
-	return 0;
-}
 
 static void
 attach(struct eml_tensor *t, uint8_t *w)
@@ -80,8 +68,7 @@ make_inputs(const struct eml_graph *g, struct eml_tensor *in, uint8_t *buf, size
 	return 0;
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	struct eml_topo *t = NULL;
 	struct eml_validate_limits lim;

@@ -29,9 +29,7 @@
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "enclave-agent/eml_agent.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eml_fuzz.h"
 
 #define FZ_FRAME_MAX ((size_t)1 << 20)
 
@@ -54,14 +52,13 @@ cleanup(void)
 	(void)rmdir(dir);
 }
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+/* Once, before the first input. */
+static int
+fuzz_setup(void)
 {
 	struct eml_agent_config cfg;
 
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK || mkdtemp(dir) == NULL)
+	if (mkdtemp(dir) == NULL)
 		abort();
 	(void)snprintf(ca, sizeof(ca), "%s/sim", dir);
 	(void)snprintf(addr, sizeof(addr), "unix:%s/agent.sock", dir);
@@ -195,8 +192,7 @@ play(int fd, struct eml_channel *ch, const uint8_t *p, size_t n)
 	eml_buf_free_nowipe(&ct);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(fuzz_setup)
 {
 	int sv[2];
 	struct served s;

@@ -13,22 +13,9 @@
 #include "eml_buf.h"
 #include "eml_mem.h"
 #include "model/eml_sign.h"
+#include "tests/fuzz/eml_fuzz.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK)
-		abort();
-	return 0;
-}
-
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(NULL)
 {
 	static const uint8_t cid[32] = { 0x11 }, digest[32] = { 0x22 };
 	struct eml_sig s;
