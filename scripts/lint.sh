@@ -8,7 +8,9 @@
 #  - cyclomatic complexity per function above CC_MAX (pmccabe), except the
 #    ceilings in scripts/complexity-allow.txt (a ratchet);
 #  - clang-format drift (.clang-format) in the files of
-#    scripts/clang-format.list, the ones that already follow it.
+#    scripts/clang-format.list, the ones that already follow it;
+#  - an include edge between rooms outside the allowed set below
+#    (docs/internals/README.md; scripts/include-graph.sh computes them).
 set -u
 cd "$(dirname "$0")/.."
 status=0
@@ -58,6 +60,19 @@ if command -v clang-format >/dev/null 2>&1; then
 else
 	report "clang-format missing (make deps)" "clang-format not installed"
 fi
+
+# Rooms (DESIGN §2): who may include whom.
+ALLOWED_EDGES="common->proto attestation->common model->common model->proto engine->common
+engine->model enclave-agent->common enclave-agent->attestation enclave-agent->model
+enclave-agent->engine host-proxy->common client->common client->attestation client->model
+client->engine client->eif-build client->proto eif-build->common"
+report "include edge between rooms not allowed (docs/internals/README.md)" \
+	"$(scripts/include-graph.sh --edges | while read -r from _ to n; do
+		case " $(echo $ALLOWED_EDGES) " in
+		*" $from->$to "*) ;;
+		*) echo "$from -> $to ($n includes)" ;;
+		esac
+	done)"
 
 [ $status -eq 0 ] && echo "lint: clean ($(echo "$all" | wc -l) files)"
 exit $status
