@@ -5,6 +5,7 @@
 #   make test-asan       the same tests built with ASan + UBSan (no recovery) in build-asan/
 #   make fuzz            every libFuzzer target for FUZZ_SECONDS (default 30) each
 #   make bench           benchmarks (engine vs ONNX Runtime, channel, attestation, ...)
+#   make soak            long runs: the 50-user mixed load for 10 minutes per queue backend
 #   make demo            end-to-end confidential inference, local simulation
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make deps            install the Debian packages the build needs (scripts/deps.sh)
@@ -41,6 +42,10 @@ ARCH    := $(shell uname -m)
 PKGS    := libcrypto libssl libprotobuf-c libcbor libsodium libcap-ng jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# The proxy's job queue and HTTP API (not in libeml).
+JOB_PKGS   := sqlite3 hiredis libmicrohttpd
+JOB_CFLAGS := $(shell pkg-config --cflags $(JOB_PKGS) 2>/dev/null)
+JOB_LIBS   := $(shell pkg-config --libs $(JOB_PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
 ifeq ($(filter deps test demo clean help,$(MAKECMDGOALS)),)
@@ -65,7 +70,7 @@ OPT ?= -O2 -g
 # Determinism: no silent FMA contraction; kernels use FMA explicitly.
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=off $(HARDEN) \
 	-fvisibility=hidden -pthread -I. -Icommon -Iinclude -I$(BUILD)/gen \
-	$(PKG_CFLAGS)
+	$(PKG_CFLAGS) $(JOB_CFLAGS)
 LDFLAGS_BASE := -pthread -Wl,-z,relro,-z,now,-z,noexecstack
 LDLIBS := $(PKG_LIBS) -lm
 
@@ -161,7 +166,7 @@ ALL_OBJ := $(GEN_OBJ) $(COMMON_OBJ) $(ATTEST_OBJ) $(MODEL_OBJ) $(ENGINE_OBJ) \
 
 # ---------------------------------------------------------------- rules
 
-.PHONY: all deps test test-run test-asan unit fuzz bench demo demo-run install clean lint help eif
+.PHONY: all deps test test-run test-asan unit fuzz bench soak demo demo-run install clean lint help eif
 .SECONDARY:
 
 all: $(BIN_EML) $(BIN_AGENT) $(BIN_PROXY) $(LIBEML_A) $(LIBEML_SO) \
@@ -246,25 +251,26 @@ $(BIN_AGENT): $(AGENT_OBJ) $(AGENT_LIBS)
 $(BIN_PROXY): $(PROXY_OBJ) $(PROXY_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_BASE) -pie -o $@ $(filter %/main.o,$(PROXY_OBJ)) $(PROXY_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS_BASE) -pie -o $@ $(filter %/main.o,$(PROXY_OBJ)) $(PROXY_LIBS) $(LDLIBS) \
+		$(JOB_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(TESTLIB_OBJ) $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_BASE) -o $@ $< $(TESTLIB_OBJ) -Wl,--start-group $(TEST_LIBS) \
-		-Wl,--end-group $(LDLIBS) $(CMOCKA_LIBS)
+		-Wl,--end-group $(LDLIBS) $(JOB_LIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/tests/conformance: $(call obj,$(CONF_SRC)) $(TESTLIB_OBJ) $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_BASE) -o $@ $(call obj,$(CONF_SRC)) $(TESTLIB_OBJ) \
-		-Wl,--start-group $(TEST_LIBS) -Wl,--end-group $(LDLIBS) $(CMOCKA_LIBS)
+		-Wl,--start-group $(TEST_LIBS) -Wl,--end-group $(LDLIBS) $(JOB_LIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(TESTLIB_OBJ) $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_BASE) -o $@ $< $(TESTLIB_OBJ) -Wl,--start-group $(TEST_LIBS) \
-		-Wl,--end-group $(LDLIBS) $(CMOCKA_LIBS)
+		-Wl,--end-group $(LDLIBS) $(JOB_LIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/obj/tests/%.o: ISAFLAGS := $(CMOCKA_CFLAGS) -Itests/lib
 # Fuzz targets drop some results on purpose ((void) does not silence gcc).
@@ -296,6 +302,10 @@ test-asan:
 
 bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) scripts/bench.sh
+
+soak: all
+	@BUILD=$(BUILD) LOAD_SECONDS=$${LOAD_SECONDS:-600} bash scripts/bench-load.sh
+	@BUILD=$(BUILD) LOAD_SECONDS=$${LOAD_SECONDS:-600} LOAD_QUEUE=redis bash scripts/bench-load.sh
 
 lint:
 	@scripts/lint.sh
@@ -329,7 +339,7 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_BASE) -fsanitize=fuzzer -o $@ $< -Wl,--start-group \
-		$(TEST_LIBS) -Wl,--end-group $(LDLIBS)
+		$(TEST_LIBS) -Wl,--end-group $(LDLIBS) $(JOB_LIBS)
 
 # ---------------------------------------------------------------- eif
 

@@ -12,6 +12,8 @@ _Static_assert((int)EML_MSG_CLOSE == (int)EML__V1__MSG_TYPE__CLOSE, "msg type");
 _Static_assert((int)EML_MSG_BLOB_REQUEST == (int)EML__V1__MSG_TYPE__BLOB_REQUEST, "msg type");
 _Static_assert((int)EML_MSG_BLOB_RESPONSE == (int)EML__V1__MSG_TYPE__BLOB_RESPONSE, "msg type");
 _Static_assert((int)EML_MSG_PING == (int)EML__V1__MSG_TYPE__PING, "msg type");
+_Static_assert((int)EML_MSG_JOB_KEY_REQUEST == (int)EML__V1__MSG_TYPE__JOB_KEY_REQUEST, "msg type");
+_Static_assert((int)EML_MSG_JOB_DONE == (int)EML__V1__MSG_TYPE__JOB_DONE, "msg type");
 _Static_assert((int)EML_MSG_PONG == (int)EML__V1__MSG_TYPE__PONG, "msg type");
 _Static_assert((int)EML_MSG_ERROR == (int)EML__V1__MSG_TYPE__ERROR, "msg type");
 
@@ -38,6 +40,10 @@ static const struct type_rule type_rules[EML_MSG_TYPE_MAX + 1] = {
 	[EML_MSG_PING] = { "PING", false, false, 64 },
 	[EML_MSG_PONG] = { "PONG", false, false, 64 },
 	[EML_MSG_ERROR] = { "ERROR", false, true, 512 },
+	[EML_MSG_JOB_KEY_REQUEST] = { "JOB_KEY_REQUEST", true, true, 64 },
+	[EML_MSG_JOB_KEY_RESPONSE] = { "JOB_KEY_RESPONSE", true, true, 128 },
+	[EML_MSG_JOB_RUN] = { "JOB_RUN", false, true, 0 },
+	[EML_MSG_JOB_DONE] = { "JOB_DONE", false, true, 0 },
 };
 
 static const struct type_rule *

@@ -43,9 +43,13 @@ enum eml_msg_type {
 	EML_MSG_PING = 10,
 	EML_MSG_PONG = 11,
 	EML_MSG_ERROR = 12,
+	EML_MSG_JOB_KEY_REQUEST = 13,
+	EML_MSG_JOB_KEY_RESPONSE = 14,
+	EML_MSG_JOB_RUN = 15,
+	EML_MSG_JOB_DONE = 16,
 };
 #define EML_MSG_TYPE_MIN 1u
-#define EML_MSG_TYPE_MAX 12u
+#define EML_MSG_TYPE_MAX 16u
 
 /*
  * A decoded or to-be-encoded envelope. For pack, body points to caller

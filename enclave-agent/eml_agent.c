@@ -13,6 +13,7 @@
 #include "eml_agent_int.h"
 #include "eml_agent_link.h"
 #include "eml_frame.h"
+#include "eml_mem.h"
 #include "eml_io.h"
 #include "eml_log.h"
 #include "eml_mem.h"
@@ -58,6 +59,8 @@ eml_agent_new(const struct eml_agent_config *cfg, struct eml_agent **out)
 		goto out;
 	/* After the RNG was seeded from the NSM. */
 	if ((rc = eml_agent_evidence_open(a)) != EML_OK)
+		goto out;
+	if ((rc = eml_agent_job_key_open(a)) != EML_OK)
 		goto out;
 	if ((rc = eml_transport_listen(&cfg->listen, &a->lfd)) != EML_OK)
 		goto out;
@@ -242,6 +245,8 @@ eml_agent_free(struct eml_agent *a)
 	}
 	eml_agent_evidence_close(a);
 	eml_agent_attest_close(a);
+	if (a->job_sk != NULL)
+		eml_secure_free(a->job_sk);
 	eml_agent_policy_clear(&a->cfg.policy);
 	if (a->sync_ok) {
 		pthread_cond_destroy(&a->cv);

@@ -10,9 +10,13 @@
  *   HELLO        CLIENT_HELLO -> attestation document (nonce = client
  *                nonce, public_key = fresh X25519 key, user_data = policy
  *                digest) -> keys bound to the transcript.  PING allowed.
- *   ESTABLISHED  sealed INFER_REQUEST, CLOSE; plain PING.  While a request
+ *   ESTABLISHED  sealed INFER_REQUEST, JOB_KEY_REQUEST, CLOSE; plain PING.  While a request
  *                runs the agent sends BLOB_REQUESTs and accepts only
  *                BLOB_RESPONSE / ERROR from the host.
+ *   JOB          a host connection that starts with plain JOB_RUN (a job
+ *                sealed to the job key): the agent opens it, runs it,
+ *                answers JOB_DONE (the result sealed to the job's reply
+ *                key); further JOB_RUNs may follow.
  *   CLOSED       anything else, any failure to open a sealed frame, or an
  *                unknown type ends the session.
  */
@@ -50,6 +54,11 @@ struct eml_agent_config {
 	/* sim only, for tests: the evidence clock (session times and the
 	 * evidence attestation document) runs this far from real time. */
 	int64_t sim_evidence_offset_ms;
+	/* Job key (docs/PROTOCOL.md section 6): a file holding the 32-byte
+	 * X25519 secret shared by the agents of one fleet, so a job sealed
+	 * to it can be retried on any of them; NULL: a fresh key per start
+	 * (jobs then only run on this agent process). */
+	const char *job_key_path;
 	struct eml_agent_policy policy;
 };
 

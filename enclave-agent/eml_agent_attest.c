@@ -2,12 +2,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "attestation/eml_attest_sim.h"
 #include "attestation/eml_nsm.h"
 #include "eml_agent_int.h"
+#include "eml_jobseal.h"
 #include "eml_log.h"
+#include "eml_mem.h"
 
 #include <jansson.h>
 #include <sodium.h>
@@ -154,5 +157,46 @@ eml_agent_attest(struct eml_agent *a, const uint8_t *nonce, size_t nonce_len,
 	rc = eml_attest_produce(&a->producer, a->cfg.policy.digest, sizeof(a->cfg.policy.digest),
 	    nonce, nonce_len, public_key, public_key_len, doc);
 	pthread_mutex_unlock(&a->attest_mu);
+	return rc;
+}
+
+/*
+ * The job key: the secret from cfg.job_key_path (exactly 32 bytes, a
+ * regular file not readable by group or others), or a fresh one. Inside a
+ * real enclave the fleet secret would come from KMS under an attestation
+ * condition; the file is how the simulator fleet shares it.
+ */
+eml_err
+eml_agent_job_key_open(struct eml_agent *a)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	int fd = -1;
+	struct stat st;
+	ssize_t r;
+
+	EML_ENSURE_REF(a);
+	a->job_sk = eml_secure_alloc(32);
+	if (a->job_sk == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if (a->cfg.job_key_path == NULL) {
+		rc = eml_jobseal_keypair(a->job_pk, a->job_sk);
+		goto out;
+	}
+	fd = open(a->cfg.job_key_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size != 32 ||
+	    (st.st_mode & 077) != 0) {
+		eml_err_set_detail("--job-key %s: want a 32-byte file of mode 0600",
+		    a->cfg.job_key_path);
+		EML_FAIL(rc, EML_ERR_CONFIG);
+	}
+	r = read(fd, a->job_sk, 32);
+	if (r != 32) {
+		eml_err_set_detail("--job-key: short read");
+		EML_FAIL(rc, EML_ERR_CONFIG);
+	}
+	rc = eml_jobseal_public(a->job_sk, a->job_pk);
+out:
+	if (fd >= 0)
+		(void)close(fd);
 	return rc;
 }

@@ -26,6 +26,8 @@ struct eml_agent {
 	 * eml_secure_alloc memory and never leaves (eml_agent_evidence.c). */
 	uint8_t *ev_sk;
 	uint8_t ev_pk[32];
+	uint8_t *job_sk; /* 32 bytes, eml_secure_alloc */
+	uint8_t job_pk[32];
 };
 
 /* Connections beyond max_sessions that are still accepted, so that a
@@ -38,6 +40,9 @@ struct eml_agent {
  * all max_sessions are taken. */
 bool eml_agent_session_take(struct eml_agent *a);
 void eml_agent_session_release(struct eml_agent *a);
+
+/* Load or make the job key pair. */
+eml_err eml_agent_job_key_open(struct eml_agent *a) EML_MUST_USE;
 
 /* Open the configured producer (and seed the RNG from it for nsm). */
 eml_err eml_agent_attest_open(struct eml_agent *a) EML_MUST_USE;

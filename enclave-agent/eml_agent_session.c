@@ -26,6 +26,7 @@
 #include "eml_channel.h"
 #include "eml_envelope.h"
 #include "eml_io.h"
+#include "eml_jobseal.h"
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "model/eml_assemble.h"
@@ -39,6 +40,7 @@ enum sess_state {
 	ST_HELLO = 1u << 0,
 	ST_ESTABLISHED = 1u << 1,
 	ST_CLOSED = 1u << 2,
+	ST_JOB = 1u << 3,
 };
 
 struct sess {
@@ -316,6 +318,8 @@ on_unexpected(void *arg, const struct eml_envelope *env)
 	struct eml_buf scratch;
 	eml_err rc;
 
+	if (s->ch == NULL) /* a job connection: only blob answers belong here */
+		return EML_ERR_SESSION_STATE;
 	eml_buf_init_secure(&scratch, s->link.frame_max);
 	rc = eml_channel_open(s->ch, env, &scratch);
 	eml_buf_free(&scratch);
@@ -562,11 +566,177 @@ out:
 	return rc;
 }
 
+/* ---------------------------------------------------------------- jobs */
+
+/* In a session: the job key, sealed, so it is as authentic as the
+ * attestation the session was bound to. */
+static eml_err
+on_job_key(struct sess *s, const struct eml_envelope *env)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	ProtobufCMessage *m = NULL;
+	Eml__V1__JobKeyResponse r = EML__V1__JOB_KEY_RESPONSE__INIT;
+	struct eml_buf b;
+
+	eml_buf_init(&b, 128);
+	eml_buf_reset(&s->pt);
+	if ((rc = eml_channel_open(s->ch, env, &s->pt)) != EML_OK)
+		goto out;
+	if ((rc = eml_msg_unpack(&eml__v1__job_key_request__descriptor, s->pt.data, s->pt.len,
+	    64, &m)) != EML_OK)
+		goto out;
+	r.public_key.data = s->a->job_pk;
+	r.public_key.len = sizeof(s->a->job_pk);
+	if ((rc = eml_msg_pack(&r.base, &b)) != EML_OK)
+		goto out;
+	rc = send_sealed(s, EML_MSG_JOB_KEY_RESPONSE, env->request_id, b.data, b.len);
+out:
+	eml_msg_free(m);
+	eml_buf_free_nowipe(&b);
+	eml_buf_reset(&s->pt);
+	return rc;
+}
+
+/* Run an opened job; the outcome (0 and the InferResponse, or the code of
+ * a refusal) is encoded as a JobResult into res. Only a failure of the
+ * host connection is returned (it ends the connection). */
+static eml_err
+job_exec(struct sess *s, const Eml__V1__JobRequest *jr, struct eml_buf *res)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	const struct eml_agent_policy *pol = &s->a->cfg.policy;
+	Eml__V1__JobResult out = EML__V1__JOB_RESULT__INIT;
+	struct eml_tensor in[EML_AGENT_MAX_IO], outs[EML_AGENT_MAX_IO];
+	Eml__V1__InferRequest ir = EML__V1__INFER_REQUEST__INIT;
+	struct eml_assembly *am = NULL;
+	struct eml_agent_exec *ex = NULL;
+	size_t n_outs = 0;
+	bool reused = false;
+	struct eml_buf resp;
+
+	eml_buf_init_secure(&resp, s->link.frame_max);
+	ir.n_inputs = jr->n_inputs;
+	ir.inputs = jr->inputs;
+	if ((rc = input_views(&ir, in, pol->max_input_bytes)) != EML_OK)
+		goto refuse;
+	if ((rc = get_model(s, jr->topology_key.data, jr->topology_key.len,
+	    &jr->model_signature, &am, &ex, &reused)) != EML_OK) {
+		if (eml_err_category(rc) == 100 || eml_err_category(rc) == 200 ||
+		    eml_err_category(rc) == 400 || rc == EML_ERR_SESSION_STATE)
+			goto out;
+		goto refuse;
+	}
+	if ((rc = eml_agent_exec_run(ex, in, jr->n_inputs, outs, EML_AGENT_MAX_IO,
+	    &n_outs)) != EML_OK)
+		goto refuse;
+	if ((rc = eml_egress_encode(eml_agent_exec_graph(ex), outs, n_outs,
+	    (size_t)pol->max_output_bytes, &resp)) != EML_OK)
+		goto refuse;
+	out.code = 0;
+	out.response.data = resp.data;
+	out.response.len = resp.len;
+	rc = eml_msg_pack(&out.base, res);
+	goto out;
+refuse:
+	EML_LOG_WARN("job.refused", &s->sid, EML_F_ERR(rc), EML_F_STR("where", eml_err_where()));
+	out.code = (uint32_t)rc;
+	rc = eml_msg_pack(&out.base, res);
+out:
+	if (am != NULL && am != s->kept)
+		eml_assembly_destroy(am);
+	eml_buf_free(&resp);
+	return rc;
+}
+
+/* From the host, plain: a job sealed to the job key. Whatever happens
+ * inside (a refusal included) goes back sealed to the job's reply key;
+ * a job that does not open gets a plain Error and ends the connection. */
+static eml_err
+on_job_run(struct sess *s, const struct eml_envelope *env)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	ProtobufCMessage *m = NULL, *jm = NULL;
+	const Eml__V1__JobRun *run;
+	const Eml__V1__JobRequest *jr;
+	Eml__V1__JobDone done = EML__V1__JOB_DONE__INIT;
+	struct eml_buf res, sealed, frame;
+	uint8_t bind[32];
+	int64_t t0 = eml_now_ms();
+
+	eml_buf_init_secure(&res, s->link.frame_max);
+	eml_buf_init(&sealed, s->link.frame_max);
+	eml_buf_init(&frame, s->link.frame_max);
+	s->hello_seen = true;
+	s->state = ST_JOB;
+	EML_MEMCPY(s->sid.b, env->request_id, sizeof(s->sid.b));
+	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
+	/* A job connection holds a session slot like a client session does;
+	 * past the bound the host hears BUSY and retries later. */
+	if (!s->slot) {
+		if (!eml_agent_session_take(s->a)) {
+			eml_err_set_detail("all %u sessions are taken", s->a->cfg.max_sessions);
+			EML_FAIL(rc, EML_ERR_BUSY);
+		}
+		s->slot = true;
+	}
+	if ((rc = eml_msg_unpack(&eml__v1__job_run__descriptor, env->body, env->body_len,
+	    env->body_len, &m)) != EML_OK)
+		goto out;
+	run = (const Eml__V1__JobRun *)m;
+	if (run->job_id.len != EML_JOB_ID_LEN) {
+		eml_err_set_detail("job id of %zu bytes", run->job_id.len);
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	}
+	eml_buf_reset(&s->pt);
+	memset(bind, 0, sizeof(bind));
+	if ((rc = eml_jobseal_open(EML_JOBSEAL_JOB, run->job_id.data, s->a->job_sk,
+	    s->a->job_pk, bind, run->sealed_job.data, run->sealed_job.len, &s->pt)) != EML_OK)
+		goto out;
+	if ((rc = eml_msg_unpack(&eml__v1__job_request__descriptor, s->pt.data, s->pt.len,
+	    s->pt.len, &jm)) != EML_OK)
+		goto out;
+	jr = (const Eml__V1__JobRequest *)jm;
+	if (jr->reply_public_key.len != EML_JOBSEAL_KEY_LEN) {
+		eml_err_set_detail("reply key of %zu bytes", jr->reply_public_key.len);
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	}
+	if ((rc = job_exec(s, jr, &res)) != EML_OK)
+		goto out;
+	/* The result is bound to the exact sealed job it answers. */
+	crypto_hash_sha256(bind, run->sealed_job.data, run->sealed_job.len);
+	if ((rc = eml_jobseal_seal(EML_JOBSEAL_RESULT, run->job_id.data,
+	    jr->reply_public_key.data, bind, res.data, res.len, &sealed)) != EML_OK)
+		goto out;
+	done.job_id = run->job_id;
+	done.sealed_result.data = sealed.data;
+	done.sealed_result.len = sealed.len;
+	if ((rc = eml_msg_pack(&done.base, &frame)) != EML_OK)
+		goto out;
+	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
+	if ((rc = eml_agent_link_send(&s->link, EML_MSG_JOB_DONE, frame.data, frame.len)) != EML_OK)
+		goto out;
+	s->requests++;
+	EML_LOG_INFO("job.done", &s->sid, EML_F_U64("attempt", run->attempt),
+	    EML_F_U64("in_bytes", run->sealed_job.len), EML_F_U64("out_bytes", sealed.len),
+	    EML_F_I64("total_ms", eml_now_ms() - t0));
+	rc = EML_OK;
+out:
+	eml_msg_free(jm);
+	eml_msg_free(m);
+	eml_buf_reset(&s->pt);
+	eml_buf_free(&res);
+	eml_buf_free_nowipe(&sealed);
+	eml_buf_free_nowipe(&frame);
+	return rc;
+}
+
 static const struct sess_rule rules[] = {
 	{ EML_MSG_CLIENT_HELLO, ST_HELLO, on_hello },
 	{ EML_MSG_INFER_REQUEST, ST_ESTABLISHED, on_infer },
 	{ EML_MSG_EVIDENCE_REQUEST, ST_ESTABLISHED, on_evidence },
 	{ EML_MSG_CLOSE, ST_ESTABLISHED, on_close },
+	{ EML_MSG_JOB_KEY_REQUEST, ST_ESTABLISHED, on_job_key },
+	{ EML_MSG_JOB_RUN, ST_HELLO | ST_JOB, on_job_run },
 	{ EML_MSG_PING, ST_HELLO | ST_ESTABLISHED, on_ping },
 };
 

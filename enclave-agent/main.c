@@ -40,6 +40,7 @@ usage(FILE *f)
 		   "                 [--threads N]\n"
 		   "                 [--max-sessions N] [--idle-timeout MS] [--host-timeout MS]\n"
 		   "                 [--sim-evidence-clock-offset SECONDS]\n"
+		   "                 [--job-key FILE]\n"
 		   "       eml-agent --policy-digest [--policy FILE]\n");
 }
 
@@ -91,6 +92,8 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 			cfg->sim_pcrs = v;
 		} else if (strcmp(o, "--policy") == 0) {
 			*policy = v;
+		} else if (strcmp(o, "--job-key") == 0) {
+			cfg->job_key_path = v;
 		} else if (strcmp(o, "--threads") == 0 && eml_num_u64(v, 1, 256, &n) == EML_OK) {
 			cfg->threads = (int)n;
 		} else if (strcmp(o, "--max-sessions") == 0 && eml_num_u64(v, 1, 4096, &n) == EML_OK) {

@@ -59,6 +59,7 @@ struct proxy {
 	struct eml_addr agent_addrs[EML_UPSTREAMS_MAX];
 	struct eml_upstream_pool pool;
 	bool have_pool;
+	struct eml_jobs *jobs;
 	struct eml_store store;
 	struct eml_audit audit;
 	bool have_audit;
@@ -89,6 +90,7 @@ void
 eml_proxy_config_defaults(struct eml_proxy_config *c)
 {
 	memset(c, 0, sizeof(*c));
+	eml_jobs_config_defaults(&c->job);
 	c->max_clients = 64;
 	c->frame_max = EML_FRAME_MAX_DEFAULT;
 	c->handshake_ms = 10000;
@@ -959,6 +961,10 @@ proxy_open(struct proxy *p)
 	}
 	EML_GUARD(setup_signals(p));
 	EML_GUARD(open_resources(p));
+	/* The job queue and the job API's socket, before the privilege drop;
+	 * their threads start after the seccomp filter (start_aux_threads). */
+	if (c->jobs != NULL)
+		EML_GUARD(eml_jobs_open(&c->job, &p->jobs));
 	return EML_OK;
 }
 
@@ -1018,6 +1024,8 @@ start_aux_threads(struct proxy *p)
 		p->admin_started = true;
 		log_listen(p->admin_fd, p->cfg->admin, "proxy.admin");
 	}
+	if (p->jobs != NULL)
+		EML_GUARD(eml_jobs_run(p->jobs, &p->pool, &p->store));
 	return EML_OK;
 }
 
@@ -1072,6 +1080,8 @@ proxy_teardown(struct proxy *p)
 		(void)pthread_join(p->health_th, NULL);
 	if (p->admin_started)
 		(void)pthread_join(p->admin_th, NULL);
+	eml_jobs_stop(p->jobs);
+	p->jobs = NULL;
 	if (p->have_audit)
 		close_audit(p);
 	close_fd(&p->lfd);

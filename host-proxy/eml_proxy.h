@@ -19,6 +19,7 @@
 
 #include "eml_upstream.h"
 #include "eml_err.h"
+#include "eml_jobs.h"
 
 struct eml_proxy_config {
 	const char *listen;                    /* tcp:HOST:PORT, tcp:[V6]:PORT or unix:PATH */
@@ -47,6 +48,8 @@ struct eml_proxy_config {
 	bool audit_serve;                      /* --audit-failure serve: keep serving
 						* when the audit log cannot be written */
 	bool audit_sync_every;                 /* --audit-sync every (else interval) */
+	const char *jobs;                      /* queue URL, NULL: no job API */
+	struct eml_jobs_config job;            /* job.listen etc. when jobs is set */
 	/* test hooks */
 	long tamper_frame;
 	long replay_frame;

@@ -237,11 +237,13 @@ type_allowed(bool up, uint32_t type)
 	case EML_MSG_CLIENT_HELLO:
 	case EML_MSG_INFER_REQUEST:
 	case EML_MSG_EVIDENCE_REQUEST:
+	case EML_MSG_JOB_KEY_REQUEST:
 	case EML_MSG_PING:
 		return up;
 	case EML_MSG_ATTESTATION_RESPONSE:
 	case EML_MSG_INFER_RESPONSE:
 	case EML_MSG_EVIDENCE_RESPONSE:
+	case EML_MSG_JOB_KEY_RESPONSE:
 	case EML_MSG_PONG:
 	case EML_MSG_BLOB_REQUEST:
 		return !up;
@@ -249,7 +251,8 @@ type_allowed(bool up, uint32_t type)
 	case EML_MSG_ERROR:
 		return true;
 	default:
-		/* BLOB_RESPONSE comes only from the proxy itself. */
+		/* BLOB_RESPONSE comes only from the proxy itself; JOB_RUN and
+		 * JOB_DONE only travel on the proxy's own job connections. */
 		return false;
 	}
 }
@@ -258,14 +261,16 @@ static bool
 is_request(uint32_t type)
 {
 	return type == EML_MSG_CLIENT_HELLO || type == EML_MSG_INFER_REQUEST ||
-	    type == EML_MSG_EVIDENCE_REQUEST || type == EML_MSG_PING;
+	    type == EML_MSG_EVIDENCE_REQUEST || type == EML_MSG_JOB_KEY_REQUEST ||
+	    type == EML_MSG_PING;
 }
 
 static bool
 is_response(uint32_t type)
 {
 	return type == EML_MSG_ATTESTATION_RESPONSE || type == EML_MSG_INFER_RESPONSE ||
-	    type == EML_MSG_EVIDENCE_RESPONSE || type == EML_MSG_PONG || type == EML_MSG_ERROR;
+	    type == EML_MSG_EVIDENCE_RESPONSE || type == EML_MSG_JOB_KEY_RESPONSE ||
+	    type == EML_MSG_PONG || type == EML_MSG_ERROR;
 }
 
 /* Test hooks and the replay copy, applied to bytes as they enter out. */

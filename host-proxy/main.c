@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "eml_audit.h"
 #include "eml_buf.h"
@@ -63,6 +64,16 @@ usage(FILE *f)
 	    "  --health-fall N        failures in a row to mark an agent down (3)\n"
 	    "  --health ping|connect  probe with Ping/Pong (default) or connect only\n"
 	    "  --no-seccomp           do not install the system call allowlist\n"
+	    "\n"
+	    "asynchronous jobs (docs/PROXY.md):\n"
+	    "  --jobs URL             queue: sqlite:PATH (one host) or redis://HOST:PORT (shared)\n"
+	    "  --jobs-listen ADDR     HTTP API (POST /v1/jobs, GET /v1/jobs/ID): tcp:HOST:PORT\n"
+	    "  --job-workers N        jobs run at once by this proxy (2; 0: API only)\n"
+	    "  --job-run-ms MS        expected run time; the claim lease is twice it (60000)\n"
+	    "  --job-retries N        deliveries after the first (3)\n"
+	    "  --job-backoff-ms MS    delay before the first retry, doubling (1000)\n"
+	    "  --job-ttl-ms MS        results and failures kept for (86400000)\n"
+	    "  --proxy-name NAME      this proxy in the Redis consumer group (proxy-PID)\n"
 	    "\n"
 	    "test hooks, for integration tests only (a loud warning is printed):\n"
 	    "  --tamper-frame N       flip a bit in the last byte of the N-th client frame\n"
@@ -169,6 +180,50 @@ cmd_audit_verify(int argc, char **argv)
 }
 
 /* Server options. Returns 0 on success, else an exit status. */
+/* The job options (docs/PROXY.md "Jobs"); false when o is not one. A bad
+ * number sets *rc. */
+static bool
+job_opt(struct eml_proxy_config *c, const char *o, const char *v, eml_err *rc)
+{
+	static const struct {
+		const char *name;
+		uint64_t lo, max;
+	} nums[] = {
+		{ "--job-workers", 0, 64 }, { "--job-run-ms", 1, 86400000 },
+		{ "--job-retries", 0, 100 }, { "--job-backoff-ms", 0, 86400000 },
+		{ "--job-ttl-ms", 1, 31536000000 },
+	};
+	uint64_t n = 0;
+	size_t k;
+
+	if (strcmp(o, "--jobs") == 0) {
+		c->jobs = v;
+		c->job.queue.url = v;
+		return true;
+	}
+	if (strcmp(o, "--jobs-listen") == 0 || strcmp(o, "--proxy-name") == 0) {
+		*(o[2] == 'j' ? &c->job.listen : &c->job.queue.consumer) = v;
+		return true;
+	}
+	for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
+		if (strcmp(o, nums[k].name) == 0)
+			break;
+	if (k == sizeof(nums) / sizeof(nums[0]))
+		return false;
+	*rc = eml_num_u64(v, nums[k].lo, nums[k].max, &n);
+	if (k == 0)
+		c->job.workers = (unsigned)n;
+	else if (k == 1)
+		c->job.run_ms = (int64_t)n;
+	else if (k == 2)
+		c->job.queue.max_retries = (unsigned)n;
+	else if (k == 3)
+		c->job.queue.backoff_ms = (int64_t)n;
+	else
+		c->job.queue.result_ttl_ms = (int64_t)n;
+	return true;
+}
+
 static int
 parse_server(int argc, char **argv, struct eml_proxy_config *c)
 {
@@ -223,6 +278,8 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 				c->audit_sync_every = false;
 			else
 				rc = EML_ERR_USAGE;
+		} else if (job_opt(c, o, v, &rc)) {
+			/* --jobs, --jobs-listen, --proxy-name, --job-* */
 		} else if (strcmp(o, "--health") == 0) {
 			if (strcmp(v, "ping") == 0)
 				c->health_ping = true;
@@ -309,6 +366,19 @@ main(int argc, char **argv)
 	st = parse_server(argc, argv, &cfg);
 	if (st != 0)
 		return st < 0 ? 0 : st;
+	if ((cfg.jobs == NULL) != (cfg.job.listen == NULL)) {
+		(void)fprintf(stderr, "eml-proxy: --jobs and --jobs-listen go together\n");
+		return EXIT_USAGE;
+	}
+	/* The lease is twice the expected run time. */
+	cfg.job.queue.visibility_ms = 2 * cfg.job.run_ms;
+	cfg.job.frame_max = cfg.frame_max;
+	if (cfg.jobs != NULL && strcmp(cfg.job.queue.consumer, "proxy") == 0) {
+		static char name[32];
+
+		(void)snprintf(name, sizeof(name), "proxy-%ld", (long)getpid());
+		cfg.job.queue.consumer = name;
+	}
 	rc = eml_proxy_run(&cfg);
 	if (rc != EML_OK) {
 		if (rc == EML_ERR_CONFIG || rc == EML_ERR_ADDR)

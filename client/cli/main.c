@@ -19,6 +19,7 @@ static const struct command commands[] = {
 	{ "keys", eml_cmd_keys, "publisher signing keys" },
 	{ "evidence", eml_cmd_evidence, "verify session evidence" },
 	{ "image", eml_cmd_image, "enclave images: measure, policy, build, ramdisk" },
+	{ "job", eml_cmd_job, "asynchronous jobs: submit, status, fetch" },
 };
 
 static void

@@ -774,6 +774,58 @@ eml_client_evidence_free(uint8_t *p, size_t len)
 	eml_free(p);
 }
 
+/* One sealed request and its sealed answer of type want on an attested
+ * handle (job key). A failure ends the session, except a refusal the agent
+ * answered with a plain Error. */
+eml_err
+eml_sdk_sealed_call(struct eml_client *c, uint32_t type, const uint8_t *pt, size_t n,
+    uint32_t want, struct eml_buf *out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_buf ct;
+	struct eml_envelope hdr, env;
+	uint8_t rid[EML_REQUEST_ID_LEN];
+	bool fatal = true;
+
+	memset(&env, 0, sizeof(env));
+	eml_buf_init(&ct, EML_FRAME_MAX_DEFAULT);
+	if (c->state != EML_SDK_ATTESTED) {
+		fatal = false;
+		EML_FAIL(rc, EML_ERR_SESSION_NOT_ATTESTED);
+	}
+	randombytes_buf(rid, sizeof(rid));
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.version = EML_PROTO_VERSION;
+	hdr.type = type;
+	EML_MEMCPY(hdr.request_id, rid, sizeof(rid));
+	if ((rc = eml_channel_seal(c->ch, &hdr, pt, n, &ct)) != EML_OK)
+		goto out;
+	if ((rc = send_env(c, type, rid, ct.data, ct.len)) != EML_OK)
+		goto out;
+	if ((rc = recv_env(c, &env)) != EML_OK)
+		goto out;
+	if (env.type == EML_MSG_ERROR) {
+		rc = peer_error(&env);
+		fatal = !session_survives(rc);
+		goto out;
+	}
+	if (env.type != want || sodium_memcmp(env.request_id, rid, sizeof(rid)) != 0) {
+		eml_err_set_detail("expected %s, got %s", eml_msg_type_name(want),
+		    eml_msg_type_name(env.type));
+		EML_FAIL(rc, EML_ERR_PROTO_MSG_TYPE);
+	}
+	if ((rc = eml_channel_open(c->ch, &env, out)) != EML_OK)
+		goto out;
+	fatal = false;
+	rc = EML_OK;
+out:
+	if (rc != EML_OK && fatal)
+		kill_session(c);
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&ct);
+	return rc;
+}
+
 /* ---------------------------------------------------------------- close */
 
 EML_API void

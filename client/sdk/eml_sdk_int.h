@@ -66,4 +66,9 @@ eml_err eml_sdk_tensor_fill(struct eml_client_tensor *dst, const char *name, int
  * the AWS Nitro root stands for real hardware. */
 void eml_sdk_describe_root(const uint8_t *pem, size_t pem_len, struct eml_client_summary *s);
 
+/* One sealed request of type on an attested handle and its sealed answer
+ * of type want, opened into out. */
+eml_err eml_sdk_sealed_call(struct eml_client *c, uint32_t type, const uint8_t *pt, size_t n,
+    uint32_t want, struct eml_buf *out) EML_MUST_USE;
+
 #endif

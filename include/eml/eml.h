@@ -248,6 +248,54 @@ EML_API int eml_client_tensor_save(const char *path, const struct eml_client_ten
 EML_API int eml_client_attestation_verify(const uint8_t *doc, size_t doc_len,
     const uint8_t *root_pem, size_t root_len, int64_t at_s, struct eml_client_summary *out);
 
+/*
+ * Asynchronous jobs (docs/PROTOCOL.md section 6). On an attested handle,
+ * eml_client_job_seal fetches the enclave's job key over the session and
+ * seals the topology key, the inputs and a fresh reply key into one
+ * message for the proxy's job API. job_id: 16 bytes, the caller's choice
+ * (all zero: a random id is written back). ticket receives what opens the
+ * result later (the reply secret key, the job id, the digest of the sealed
+ * job): a secret, keep it like a key. *sealed (free with eml_client_free)
+ * is what to submit. Returns 0 or a code; refusals keep the session.
+ */
+#define EML_CLIENT_JOB_ID_LEN 16
+#define EML_CLIENT_JOB_TICKET_LEN 84
+EML_API int eml_client_job_seal(struct eml_client *c, const struct eml_client_model *m,
+    const struct eml_client_tensor *inputs, size_t n_inputs,
+    uint8_t job_id[EML_CLIENT_JOB_ID_LEN], uint8_t ticket[EML_CLIENT_JOB_TICKET_LEN],
+    uint8_t **sealed, size_t *sealed_len);
+
+/*
+ * POST a sealed job to the proxy's job API at jobs_addr ("HOST:PORT").
+ * status receives "queued" (or the current status of the same job
+ * submitted before). Returns 0, EML_ERR_JOB_CONFLICT (the id was used for
+ * other bytes), an I/O or protocol code.
+ */
+EML_API int eml_client_job_submit(const char *jobs_addr, const uint8_t *sealed, size_t n,
+    char status[16]);
+
+/*
+ * GET a job's status: "queued", "running", "done" (and, when result is
+ * not NULL, *result the sealed result, free with eml_client_free) or
+ * "failed" (*job_code the reason). Returns 0, EML_ERR_JOB_NOT_FOUND, an
+ * I/O or protocol code.
+ */
+EML_API int eml_client_job_status(const char *jobs_addr,
+    const uint8_t job_id[EML_CLIENT_JOB_ID_LEN], char status[16], int *job_code,
+    uint8_t **result, size_t *result_len);
+
+/*
+ * Open a sealed result with the job's ticket into caller-owned tensors
+ * (free with eml_client_tensors_free). Returns 0, EML_ERR_JOB_SEAL or
+ * EML_ERR_CRYPTO_AUTH for a result that is not this job's, or the code
+ * with which the enclave refused the job.
+ */
+EML_API int eml_client_job_open(const uint8_t ticket[EML_CLIENT_JOB_TICKET_LEN],
+    const uint8_t *result, size_t n, struct eml_client_tensor **outs, size_t *n_outs);
+
+/* Free memory returned by the library (sealed jobs and results). */
+EML_API void eml_client_free(void *p);
+
 /* Human detail of the last failure on this handle (or of the last failure
  * on this thread when c is NULL); "" when none. Valid until the next call
  * on the handle. */

@@ -14,13 +14,14 @@ install` prefix), the source tree's build/lib, the prefix of the `eml` on
 PATH, or the system library path.
 """
 from ._ffi import LIBRARY_PATH
-from .client import Client, Model, verify_attestation, version
+from .client import Client, Model, fetch_result, job_poll, verify_attestation, version
 from .errors import (AttestationError, CryptoError, EmlError, EmlIOError, InferenceError,
                      InternalError, ModelError, PcrMismatchError, ProtocolError, SessionError,
                      UsageError, error_class)
 
 __all__ = [
-    "Client", "Model", "verify_attestation", "version", "LIBRARY_PATH",
+    "Client", "Model", "verify_attestation", "version", "LIBRARY_PATH", "fetch_result",
+    "job_poll",
     "EmlError", "EmlIOError", "ProtocolError", "AttestationError", "PcrMismatchError",
     "CryptoError", "InferenceError", "ModelError", "SessionError", "UsageError",
     "InternalError", "error_class",

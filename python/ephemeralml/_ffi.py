@@ -63,6 +63,18 @@ int eml_client_tensor_save(const char *path, const struct eml_client_tensor *t);
 int eml_client_attestation_verify(const uint8_t *doc, size_t doc_len,
     const uint8_t *root_pem, size_t root_len, int64_t at_s,
     struct eml_client_summary *out);
+int eml_client_job_seal(struct eml_client *c, const struct eml_client_model *m,
+    const struct eml_client_tensor *inputs, size_t n_inputs,
+    uint8_t job_id[16], uint8_t ticket[84], uint8_t **sealed, size_t *sealed_len);
+int eml_client_job_submit(const char *jobs_addr, const uint8_t *sealed, size_t n,
+    char status[16]);
+int eml_client_job_status(const char *jobs_addr, const uint8_t job_id[16], char status[16],
+    int *job_code, uint8_t **result, size_t *result_len);
+int eml_client_job_open(const uint8_t ticket[84], const uint8_t *result, size_t n,
+    struct eml_client_tensor **outs, size_t *n_outs);
+void eml_client_free(void *p);
+int eml_client_evidence(struct eml_client *c, int final, uint8_t **out, size_t *len);
+void eml_client_evidence_free(uint8_t *p, size_t len);
 const char *eml_client_detail(const struct eml_client *c);
 void eml_client_close(struct eml_client *c);
 """

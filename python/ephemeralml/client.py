@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from datetime import datetime
 from typing import Any, Dict, Mapping, Optional, Union
 
 import numpy as np
 
 from ._ffi import LIBRARY_PATH, cstr, ffi, lib
-from .errors import USAGE, EmlError, UsageError, raise_for
+from .errors import USAGE, EmlError, UsageError, error_class, raise_for
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -145,14 +146,18 @@ class Client:
         api_key: operator API key for the proxy (needs a libeml with API keys).
         tls_ca: CA bundle for a TLS proxy (needs a libeml with TLS).
         timeout_ms: per network wait; 0 keeps the library default (60 s).
+        jobs: ``HOST:PORT`` of the proxy's job API (default: the proxy's
+            host, port + 1).
 
     A Client is used by one thread at a time; use one Client per thread.
     """
 
     def __init__(self, proxy: str, policy: PathLike, *, model: Union[None, PathLike, Model] = None,
                  api_key: Optional[str] = None, tls_ca: Optional[PathLike] = None,
-                 timeout_ms: int = 0) -> None:
+                 timeout_ms: int = 0, jobs: Optional[str] = None) -> None:
         self._c: Any = None
+        self._jobs_api: Optional[str] = jobs
+        self._tickets: Dict[str, "tuple[bytes, bytes]"] = {}
         self._own_model = False
         self._model: Optional[Model] = None
         if api_key is not None and not _has_symbol("eml_client_set_api_key"):
@@ -161,6 +166,7 @@ class Client:
             raise _usage(f"tls_ca: the libeml at {LIBRARY_PATH} has no TLS support")
         if not isinstance(proxy, str):
             raise _usage("proxy must be a 'HOST:PORT' string")
+        self._proxy = proxy
         out = ffi.new("struct eml_client **")
         _check(lib.eml_client_connect(proxy.encode(), out))
         self._c = out[0]
@@ -224,9 +230,113 @@ class Client:
             if tmp is not None:
                 tmp.close()
 
-    def evidence(self) -> Any:
-        """Evidence of this session (needs a libeml with evidence support)."""
-        raise _usage(f"evidence: the libeml at {LIBRARY_PATH} has no evidence support")
+    # ------------------------------------------------------------ jobs
+
+    def _api(self) -> str:
+        if self._jobs_api is None:
+            host, _, port = self._proxy.rpartition(":")
+            self._jobs_api = f"{host}:{int(port) + 1}"
+        return self._jobs_api
+
+    def submit(self, inputs: Mapping[str, Any], model: Union[None, PathLike, Model] = None,
+               job_id: Optional[str] = None) -> str:
+        """Seal a job (topology key, inputs, a fresh reply key) to the
+        enclave's attested job key and queue it at the proxy's job API.
+
+        Returns the job id (32 hex digits; ``job_id`` chooses it). The
+        ticket that opens the result stays in this Client (see
+        :meth:`ticket` to keep it elsewhere). Submitting the same id again
+        through :meth:`resubmit` sends the same bytes: the same job.
+        """
+        self._alive()
+        if not isinstance(inputs, Mapping) or not inputs:
+            raise _usage("inputs must be a non-empty mapping of name -> numpy array")
+        jid = ffi.new("uint8_t[16]")
+        if job_id is not None:
+            try:
+                raw = bytes.fromhex(job_id)
+            except ValueError:
+                raw = b""
+            if len(raw) != 16:
+                raise _usage("job_id must be 32 hex digits")
+            ffi.memmove(jid, raw, 16)
+        m = model if isinstance(model, Model) else None
+        tmp = Model(model) if m is None and model is not None else None
+        m = m or tmp or self._model
+        if m is None or m._m is None:
+            raise _usage("no model: pass model= to Client or to submit")
+        try:
+            keep: list = []
+            arr = ffi.new("struct eml_client_tensor[]", len(inputs))
+            for i, (k, v) in enumerate(inputs.items()):
+                _to_tensor(k, v, arr[i], keep)
+            ticket = ffi.new("uint8_t[84]")
+            sealed = ffi.new("uint8_t **")
+            n = ffi.new("size_t *")
+            _check(lib.eml_client_job_seal(self._c, m._m, arr, len(inputs), jid, ticket,
+                                           sealed, n), self._c)
+            try:
+                body = bytes(ffi.buffer(sealed[0], n[0]))
+            finally:
+                lib.eml_client_free(sealed[0])
+        finally:
+            if tmp is not None:
+                tmp.close()
+        hexid = bytes(ffi.buffer(jid, 16)).hex()
+        self._tickets[hexid] = (bytes(ffi.buffer(ticket, 84)), body)
+        ffi.memmove(ticket, b"\0" * 84, 84)
+        self._post(body)
+        return hexid
+
+    def resubmit(self, job_id: str) -> str:
+        """Send the very same sealed bytes of an earlier :meth:`submit`
+        again (after a network failure): the proxy treats it as the same job."""
+        if job_id not in self._tickets:
+            raise _usage(f"no job {job_id} submitted from this client")
+        return self._post(self._tickets[job_id][1])
+
+    def _post(self, body: bytes) -> str:
+        st = ffi.new("char[16]")
+        _check(lib.eml_client_job_submit(self._api().encode(), body, len(body), st))
+        return cstr(st)
+
+    def ticket(self, job_id: str) -> bytes:
+        """The secret that opens a job's result (84 bytes): keep it like a key."""
+        if job_id not in self._tickets:
+            raise _usage(f"no job {job_id} submitted from this client")
+        return self._tickets[job_id][0]
+
+    def status(self, job_id: str) -> str:
+        """"queued", "running", "done" or "failed"."""
+        st, _, _ = job_poll(self._api(), job_id)
+        return st
+
+    def result(self, job_id: str, wait: bool = True, timeout: float = 600.0,
+               ticket: Optional[bytes] = None) -> Dict[str, np.ndarray]:
+        """The outputs of a job, opened with its ticket (this Client's, or
+        ``ticket``). With ``wait``, polls until the job is done or failed
+        (at most ``timeout`` seconds). A failed job raises the typed error
+        of its code; a job not done yet raises SessionError
+        (EML_ERR_JOB_PENDING)."""
+        t = ticket if ticket is not None else self._tickets.get(job_id, (None, b""))[0]
+        if t is None:
+            raise _usage(f"no ticket for job {job_id}")
+        return fetch_result(self._api(), job_id, t, wait=wait, timeout=timeout)
+
+    def evidence(self, final: bool = False) -> bytes:
+        """The signed evidence artifact of this session so far
+        (docs/EVIDENCE.md): JSON bytes, signed inside the enclave, already
+        checked by libeml against this session and the policy. With
+        ``final`` the enclave ends the session after answering (the Client
+        can then only be closed)."""
+        self._alive()
+        out = ffi.new("uint8_t **")
+        n = ffi.new("size_t *")
+        _check(lib.eml_client_evidence(self._c, 1 if final else 0, out, n), self._c)
+        try:
+            return bytes(ffi.buffer(out[0], n[0]))
+        finally:
+            lib.eml_client_evidence_free(out[0], n[0])
 
     def _alive(self) -> None:
         if self._c is None:
@@ -285,6 +395,50 @@ def verify_attestation(document: bytes, root: Union[bytes, PathLike],
     s = ffi.new("struct eml_client_summary *")
     _check(lib.eml_client_attestation_verify(doc, len(doc), pem, len(pem), at_s, s))
     return _summary_dict(s, with_session=False)
+
+
+def job_poll(jobs_api: str, job_id: str) -> "tuple[str, int, Optional[bytes]]":
+    """Status, failure code and (when done) sealed result of a job."""
+    try:
+        raw = bytes.fromhex(job_id)
+    except ValueError:
+        raw = b""
+    if len(raw) != 16:
+        raise _usage("job_id must be 32 hex digits")
+    st = ffi.new("char[16]")
+    code = ffi.new("int *")
+    res = ffi.new("uint8_t **")
+    n = ffi.new("size_t *")
+    _check(lib.eml_client_job_status(jobs_api.encode(), raw, st, code, res, n))
+    try:
+        sealed = bytes(ffi.buffer(res[0], n[0])) if res[0] != ffi.NULL else None
+    finally:
+        lib.eml_client_free(res[0])
+    return cstr(st), int(code[0]), sealed
+
+
+def fetch_result(jobs_api: str, job_id: str, ticket: bytes, wait: bool = True,
+                 timeout: float = 600.0, poll: float = 0.1) -> Dict[str, np.ndarray]:
+    """Collect and open a job's result with its ticket; no session needed."""
+    if not isinstance(ticket, (bytes, bytearray)) or len(ticket) != 84:
+        raise _usage("ticket must be the 84 bytes Client.ticket returned")
+    deadline = time.monotonic() + timeout
+    while True:
+        st, code, sealed = job_poll(jobs_api, job_id)
+        if st == "failed":
+            raise error_class(code or 783)(code or 783, f"job {job_id} failed")
+        if st == "done" and sealed is not None:
+            break
+        if not wait or time.monotonic() >= deadline:
+            raise error_class(782)(782, f"job {job_id} is {st}")
+        time.sleep(poll)
+    outs = ffi.new("struct eml_client_tensor **")
+    n_outs = ffi.new("size_t *")
+    _check(lib.eml_client_job_open(bytes(ticket), sealed, len(sealed), outs, n_outs))
+    try:
+        return dict(_from_tensor(outs[0][i]) for i in range(n_outs[0]))
+    finally:
+        lib.eml_client_tensors_free(outs[0], n_outs[0])
 
 
 def version() -> str:

@@ -33,6 +33,7 @@ def world():
         "onnx": _env("EML_PY_ONNX"),
         "eml": _env("EML_PY_EML"),
         "scratch": Path(_env("EML_PY_SCRATCH")),
+        "jobs": _env("EML_PY_JOBS"),
     }
 
 

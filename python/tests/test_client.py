@@ -112,3 +112,19 @@ def test_missing_policy_file(world):
     with pytest.raises(eml.EmlError) as ei:
         eml.Client(proxy=world["proxy"], policy=str(world["scratch"] / "nope.json"))
     assert ei.value.code == 108  # EML_ERR_FILE
+
+
+def test_evidence_of_the_session(world):
+    import json as _json
+
+    with eml.Client(proxy=world["proxy"], policy=world["policy"], model=world["model"]) as c:
+        c.infer({"x": demo_input(31)})
+        c.infer({"x": demo_input(32)})
+        art = _json.loads(c.evidence())
+        assert art["session"]["request_count"] == 2
+        assert art["session"]["final"] is False
+        last = _json.loads(c.evidence(final=True))
+        assert last["session"]["final"] is True
+        # The enclave ended the session after the final artifact.
+        with pytest.raises(eml.EmlError):
+            c.infer({"x": demo_input(33)})

@@ -75,7 +75,7 @@ def main():
         "error": frame(envelope(12, err)),
         "stream": frame(envelope(10, b"")) + frame(envelope(1, hello)) + frame(envelope(12, err)),
         "bad_version": frame(envelope(1, hello, version=2)),
-        "bad_type": frame(envelope(13, hello)),
+        "bad_type": frame(envelope(17, hello)),
         "short_request_id": frame(envelope(1, hello, rid=b"\x01" * 15)),
         "zero_length": struct.pack(">I", 0),
         "huge_length": struct.pack(">I", 0xFFFFFFFF) + b"x",

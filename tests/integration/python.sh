@@ -20,21 +20,24 @@ e2e_init
 W=$E2E_DIR
 e2e_world request || { cat "$W"/*.log; echo "FAIL: python: setup"; exit 1; }
 
+head -c 32 /dev/urandom >"$W/job.key"
+chmod 600 "$W/job.key"
 e2e_start agent "$EML_AGENT" --listen "unix:$W/agent.sock" --attest sim \
-	--sim-dir "$W/sim" --policy "$W/agent-policy.json"
+	--sim-dir "$W/sim" --policy "$W/agent-policy.json" --job-key "$W/job.key"
 e2e_wait_unix "$W/agent.sock" || { cat "$W/agent.log"; echo "FAIL: python: agent"; exit 1; }
 PORT=$(e2e_free_port)
 mkdir -p "$W/store"
 "$EML_PROXY" blob put --weights "$W/store" "$W/model/weights.sealed" >"$W/put.log" 2>&1 ||
 	{ cat "$W/put.log"; echo "FAIL: python: blob put"; exit 1; }
+JAPI=$(e2e_free_port)
 e2e_start proxy "$EML_PROXY" --listen "tcp:127.0.0.1:$PORT" --agent "unix:$W/agent.sock" \
-	--weights "$W/store"
-e2e_wait_tcp "$PORT" || { cat "$W/proxy.log"; echo "FAIL: python: proxy"; exit 1; }
+	--weights "$W/store" --jobs "sqlite:$W/queue.db" --jobs-listen "tcp:127.0.0.1:$JAPI"
+e2e_wait_tcp "$PORT" && e2e_wait_tcp "$JAPI" || { cat "$W/proxy.log"; echo "FAIL: python: proxy"; exit 1; }
 
 export EML_PY_PROXY="127.0.0.1:$PORT" EML_PY_POLICY="$W/client.json" \
 	EML_PY_BAD_PCR="$W/bad-pcr.json" EML_PY_BAD_DIGEST="$W/bad-digest.json" \
 	EML_PY_MODEL="$W/model" EML_PY_ONNX="$E2E_MODEL" EML_PY_EML="$EML" \
-	EML_PY_SCRATCH="$W/scratch"
+	EML_PY_SCRATCH="$W/scratch" EML_PY_JOBS="127.0.0.1:$JAPI"
 mkdir -p "$W/scratch"
 export PYTHONDONTWRITEBYTECODE=1
 # A sanitizer build's libeml needs its runtimes loaded first in python.

@@ -89,7 +89,7 @@ envelope_round_trip_every_type(void **state)
 		eml_buf_free(&b);
 	}
 	assert_string_equal(eml_msg_type_name(0), "UNKNOWN");
-	assert_string_equal(eml_msg_type_name(13), "UNKNOWN");
+	assert_string_equal(eml_msg_type_name(17), "UNKNOWN");
 	assert_true(eml_msg_type_sealed(EML_MSG_INFER_REQUEST));
 	assert_false(eml_msg_type_sealed(EML_MSG_BLOB_REQUEST));
 	assert_false(eml_msg_type_sealed(99));
@@ -121,7 +121,7 @@ envelope_rejects_zero_and_oversize(void **state)
 static void
 envelope_rejects_bad_headers(void **state)
 {
-	static const uint32_t bad_types[] = { 0, 13, 14, 99, 0x7fffffff };
+	static const uint32_t bad_types[] = { 0, 17, 18, 99, 0x7fffffff };
 	uint8_t body[32] = { 2 };
 	struct eml_envelope e;
 
@@ -203,7 +203,7 @@ envelope_unpack_rejects_bad_fields(void **state)
 	}
 	n = raw_envelope(enc, sizeof(enc), 3, EML_MSG_CLIENT_HELLO, 16, 40);
 	assert_eml(eml_envelope_unpack(&d, enc, n, FMAX), EML_ERR_PROTO_VERSION);
-	n = raw_envelope(enc, sizeof(enc), 1, 13, 16, 40);
+	n = raw_envelope(enc, sizeof(enc), 1, 17, 16, 40);
 	assert_eml(eml_envelope_unpack(&d, enc, n, FMAX), EML_ERR_PROTO_MSG_TYPE);
 	n = raw_envelope(enc, sizeof(enc), 1, -1, 16, 40);
 	assert_eml(eml_envelope_unpack(&d, enc, n, FMAX), EML_ERR_PROTO_MSG_TYPE);

@@ -105,7 +105,7 @@ peek_rejects_malformed(void **state)
 	static const uint8_t v2[] = { 0x08, 2, 0x10, 3, RID16, 0x22, 1, 0 };
 	static const uint8_t v0[] = { 0x10, 3, RID16, 0x22, 1, 0 };
 	static const uint8_t t0[] = { 0x08, 1, RID16, 0x22, 1, 0 };
-	static const uint8_t t13[] = { 0x08, 1, 0x10, 13, RID16, 0x22, 1, 0 };
+	static const uint8_t t13[] = { 0x08, 1, 0x10, 17, RID16, 0x22, 1, 0 }; /* type 17: unknown */
 	static const uint8_t nrid[] = { 0x08, 1, 0x10, 3, 0x22, 1, 0 };
 	static const uint8_t rid15[] = { 0x08, 1, 0x10, 3, 0x1a, 15, 1, 2, 3, 4, 5, 6, 7, 8, 9,
 		10, 11, 12, 13, 14, 15, 0x22, 1, 0 };
