@@ -12,6 +12,7 @@
 #     byte-identical, and (as root) it runs chrooted in the extracted
 #     tree with nothing from the host: no missing loader or library
 #   4 an agent one byte different: PCR0 and PCR2 change, PCR1 does not
+#  4b a signed image (eml image build --signing-cert/--signing-key): PCR8
 #   5 `eml image policy` pins PCR0-2: a client with it completes an
 #     inference against a simulator reporting the image's PCRs, outputs
 #     bit-identical to eml run --local
@@ -116,6 +117,64 @@ if [ "$a0" != "$b0" ] && [ "$a2" != "$b2" ] && [ "$a1" = "$b1" ]; then
 	e2e_pass "one agent byte: PCR0 and PCR2 change, PCR1 (kernel, cmdline, init) does not"
 else
 	e2e_fail "PCRs of the one-byte-different agent"
+fi
+
+# ---------------------------------------------------------------- 4b
+# A signed image through the CLI: PCR8 is the extend of the signing
+# certificate's DER (computed here with openssl and Python), PCR0-2 are
+# the unsigned image's, and the image policy pins PCR8 too.
+openssl ecparam -name secp384r1 -genkey -noout -out "$W/signer.key" 2>/dev/null &&
+	openssl req -new -x509 -key "$W/signer.key" -subj /CN=eml-test-signer -days 2 \
+		-out "$W/signer.pem" 2>/dev/null &&
+	openssl x509 -in "$W/signer.pem" -outform DER -out "$W/signer.der"
+want8=$("$PY" -c 'import hashlib,sys; d=open(sys.argv[1],"rb").read(); print(hashlib.sha384(b"\0"*48+hashlib.sha384(d).digest()).hexdigest())' "$W/signer.der")
+"$EML" image build --kernel "$W/kernel" --cmdline "console=ttyS0" \
+	--ramdisk "$W/a1/stage/bootstrap.cpio" --ramdisk "$W/a1/stage/app.cpio" \
+	--signing-cert "$W/signer.pem" --signing-key "$W/signer.key" --out "$W/signed.eif" \
+	>"$W/signed.json" 2>&1
+"$EML" image measure "$W/signed.eif" --json >"$W/signed-desc.json" 2>&1
+"$EML" image measure --kernel "$W/kernel" --cmdline "console=ttyS0" \
+	--ramdisk "$W/a1/stage/bootstrap.cpio" --ramdisk "$W/a1/stage/app.cpio" --json >"$W/unsigned.json"
+"$EML" image policy "$W/signed.eif" --root "$W/sim/root.pem" >"$W/signed-policy.json" 2>&1
+if "$PY" - "$W/signed-desc.json" "$W/unsigned.json" "$W/signed-policy.json" "$want8" <<'EOF2'
+import json, sys
+d = json.load(open(sys.argv[1]))
+u = json.load(open(sys.argv[2]))["Measurements"]
+p = json.load(open(sys.argv[3]))
+m = d["Measurements"]
+ok = (d["IsSigned"] and m["PCR8"] == sys.argv[4] and p["pcrs"]["8"] == sys.argv[4]
+      and all(m[k] == u[k] for k in ("PCR0", "PCR1", "PCR2")))
+# What run-enclave checks: the COSE_Sign1 verifies under the certificate's
+# key, and its payload is {register_index: 0, register_value: PCR0}.
+import struct, cbor2
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+img = open(sys.argv[1].replace("signed-desc.json", "signed.eif"), "rb").read()
+at, sect = 548, None
+while at < len(img):
+    t, _, n = struct.unpack(">HHQ", img[at:at + 12])
+    if t == 4:
+        sect = img[at + 12:at + 12 + n]
+    at += 12 + n
+entry = cbor2.loads(sect)[0]
+cert = x509.load_pem_x509_certificate(bytes(entry["signing_certificate"]))
+cose = cbor2.loads(bytes(entry["signature"]))
+prot, unprot, payload, sig = cose.value if isinstance(cose, cbor2.CBORTag) else cose
+tbs = cbor2.dumps(["Signature1", prot, b"", payload])
+der = encode_dss_signature(int.from_bytes(sig[:48], "big"), int.from_bytes(sig[48:], "big"))
+cert.public_key().verify(der, tbs, ec.ECDSA(hashes.SHA384()))
+info = cbor2.loads(payload)
+ok = ok and cbor2.loads(prot) == {1: -35} and info["register_index"] == 0 \
+    and bytes(info["register_value"]).hex() == m["PCR0"]
+sys.exit(0 if ok else 1)
+EOF2
+then
+	e2e_pass "signed image: PCR8 = extend(SHA-384(cert DER)), COSE ES384 over PCR0 verifies (Python), PCR0-2 unchanged, policy pins PCR8"
+else
+	cat "$W/signed.json" "$W/signed-desc.json" "$W/signed-policy.json"
+	e2e_fail "signed image"
 fi
 
 # ---------------------------------------------------------------- 5, 6
