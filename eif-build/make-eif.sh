@@ -59,7 +59,9 @@ mkdir -p "$stage"
 {
 	printf '/eml-agent\n--listen\nvsock:4294967295:%s\n--attest\nnsm\n' "$AGENT_PORT"
 	if [ -n "${AGENT_POLICY:-}" ]; then printf -- '--policy\n/etc/eml/agent-policy.json\n'; fi
-	for arg in ${AGENT_ARGS-"--threads 2 --max-sessions 16"}; do printf '%s\n' "$arg"; done
+	# Word-split on purpose: one argument per line.
+	agent_args=${AGENT_ARGS-"--threads 2 --max-sessions 16"}
+	for arg in $agent_args; do printf '%s\n' "$arg"; done
 } >"$stage/agent.cmd"
 printf 'PATH=/\nEML_LOG_LEVEL=info\n' >"$stage/agent.env"
 

@@ -13,7 +13,9 @@
  *      send 0xB7, read 0xB7 back; nitro-cli run-enclave waits for this;
  *   5. start the agent from /etc/eml/agent.cmd (one argument per line,
  *      the first the program) with the environment of /etc/eml/agent.env
- *      (one NAME=VALUE per line, optional), in its own session;
+ *      (one NAME=VALUE per line, optional), in its own session, with no
+ *      cap on locked memory (the enclave's memory is the agent's: every
+ *      session's secrets live in mlock'ed pages);
  *   6. reap every child; when the agent exits, power off: the enclave
  *      ends, and the operator's unit starts a fresh one. No restart in
  *      place: a fresh enclave is the only state the image vouches for.
@@ -24,6 +26,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -179,7 +182,11 @@ main(void)
 	if (agent < 0)
 		halt("fork failed");
 	if (agent == 0) {
+		struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
 		(void)setsid();
+		if (setrlimit(RLIMIT_MEMLOCK, &rl) != 0)
+			say("RLIMIT_MEMLOCK", strerror(errno));
 		execve(argv[0], argv, envp);
 		say("exec", strerror(errno));
 		_exit(127);
