@@ -782,6 +782,9 @@ eml_evidence_verify(const uint8_t *p, size_t n, const struct eml_evidence_check 
 	pol->nonce_set = true;
 	pol->nonce_len = 32;
 	pol->require_public_key = true;
+	/* A debug-mode enclave (PCR0-2 zero) proves nothing about its code:
+	 * refused unless the caller's policy allows it. */
+	pol->allow_debug = chk->policy != NULL && chk->policy->allow_debug;
 	rc = eml_attest_verify(ev->doc, ev->doc_len, chk->root, chk->at, chk->at_s, pol, doc);
 	if (rc != EML_OK) {
 		char d[200];

@@ -400,6 +400,9 @@ def verify(raw, root_pem, at, policy, keys=None):
     if f["module_id"] != doc["module_id"]:
         refuse("tee.module_id", "differs from the attestation document's")
     dpcrs = {int(k): v for k, v in doc["pcrs"].items()}
+    if all(i in dpcrs and not any(dpcrs[i]) for i in (0, 1, 2)) and not (
+            policy is not None and policy.get("allow_debug") is True):
+        refuse("attestation", "debug-mode enclave (PCR0-2 all zero)")
     if set(dpcrs) != set(f["pcrs"]):
         refuse("tee.pcrs", "not the set of PCRs in the attestation document")
     for i, v in f["pcrs"].items():

@@ -68,12 +68,12 @@ struct world {
 };
 
 static void
-world_open(struct world *w)
+world_open_cfg(struct world *w, const struct eml_attest_sim_config *cfg)
 {
 	struct eml_buf pem;
 
 	memset(w, 0, sizeof(*w));
-	assert_eml_ok(eml_attest_sim_open(NULL, NULL, &w->sim));
+	assert_eml_ok(eml_attest_sim_open(NULL, cfg, &w->sim));
 	eml_buf_init(&pem, 65536);
 	assert_eml_ok(eml_attest_sim_root_pem(w->sim, &pem));
 	assert_eml_ok(eml_attest_root_load(pem.data, pem.len, &w->root));
@@ -94,6 +94,12 @@ world_open(struct world *w)
 	memset(w->s.models[0].topology_digest, 0x22, 32);
 	w->s.has_client_identity = true;
 	memset(w->s.client_identity, 0x33, 32);
+}
+
+static void
+world_open(struct world *w)
+{
+	world_open_cfg(w, NULL);
 }
 
 static void
@@ -200,6 +206,43 @@ verify_refuses_a_document_outside_the_session(void **state)
 	world_close(&w);
 }
 
+/* A debug-mode enclave (PCR0-2 zero) is refused unless the policy says
+ * allow_debug. */
+static void
+debug_enclave_needs_allow_debug(void **state)
+{
+	struct world w;
+	struct eml_attest_sim_config cfg;
+	struct eml_buf art;
+	struct eml_evidence *ev = eml_calloc(1, sizeof(*ev));
+	struct eml_attest_doc *doc = eml_calloc(1, sizeof(*doc));
+	struct eml_attest_policy pol;
+	struct eml_evidence_check chk;
+	uint8_t bind[32];
+
+	(void)state;
+	assert_non_null(ev);
+	assert_non_null(doc);
+	eml_attest_sim_config_default(&cfg);
+	memset(cfg.pcr, 0, sizeof(cfg.pcr));
+	world_open_cfg(&w, &cfg);
+	eml_buf_init(&art, EML_EVIDENCE_MAX);
+	eml_evidence_binding(w.s.id, w.s.transcript_hash, bind);
+	assert_eml_ok(make(&w, 0, bind, &art));
+	assert_eml(verify(&w, &art, EML_ATTEST_AT_DOC), EML_ERR_ATTEST_DEBUG);
+	eml_attest_policy_init(&pol);
+	pol.allow_debug = true;
+	memset(&chk, 0, sizeof(chk));
+	chk.root = w.root;
+	chk.at = EML_ATTEST_AT_DOC;
+	chk.policy = &pol;
+	assert_eml_ok(eml_evidence_verify(art.data, art.len, &chk, ev, doc));
+	eml_free(ev);
+	eml_free(doc);
+	eml_buf_free(&art);
+	world_close(&w);
+}
+
 /* Field forms the end-to-end test does not reach. */
 static void
 parse_refuses_bad_forms(void **state)
@@ -268,6 +311,7 @@ main(void)
 		cmocka_unit_test(build_refuses_a_foreign_document),
 		cmocka_unit_test(verify_refuses_a_document_outside_the_session),
 		cmocka_unit_test(parse_refuses_bad_forms),
+		cmocka_unit_test(debug_enclave_needs_allow_debug),
 	};
 
 	if (eml_mem_init() != EML_OK)
