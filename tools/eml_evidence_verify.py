@@ -19,6 +19,7 @@ import base64
 import datetime
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -126,6 +127,8 @@ def load_json(raw):
         refuse("artifact", f"JSON: {e.msg} at byte {e.pos}")
     # Lone surrogates from \u escapes are not Unicode (RFC 7493).
     def walk(x):
+        if isinstance(x, float) and not math.isfinite(x):
+            refuse("artifact", "JSON: number out of the range of a double")
         if isinstance(x, str):
             try:
                 x.encode("utf-8")
@@ -493,6 +496,9 @@ def main():
         f, doc = verify(raw, root_pem, at, policy, keys)
     except Refused as e:
         print(f"eml_evidence_verify: refused: {e}")
+        return 1
+    except Exception as e:  # noqa: BLE001 - malformed input must not escape as a traceback
+        print(f"eml_evidence_verify: refused: malformed artifact or document ({e.__class__.__name__}: {e})")
         return 1
     print(f"eml_evidence_verify: verified: session {f['id'].hex()}, {f['count']} requests, "
           f"module {doc['module_id']}")
