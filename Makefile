@@ -5,7 +5,7 @@
 #   make test-asan       the same tests built with ASan + UBSan (no recovery) in build-asan/
 #   make fuzz            every libFuzzer target for FUZZ_SECONDS (default 30) each
 #   make bench           benchmarks (engine vs ONNX Runtime, channel, attestation, ...)
-#   make soak            long runs: the 50-user mixed load for 10 minutes per queue backend
+#   make soak            long runs: the 50-user mixed load for 10 minutes per queue backend, 64 keyed clients at the rate-limit edge
 #   make demo            end-to-end confidential inference, local simulation
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make deps            install the Debian packages the build needs (scripts/deps.sh)
@@ -39,7 +39,7 @@ export EML_TESTDATA := $(TESTDATA)
 
 CC      ?= gcc
 ARCH    := $(shell uname -m)
-PKGS    := libcrypto libssl libprotobuf-c libcbor libsodium libcap-ng jansson
+PKGS    := libcrypto libssl libprotobuf-c libcbor libsodium libcap-ng jansson libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The proxy's job queue and HTTP API (not in libeml).
@@ -306,6 +306,7 @@ bench: all $(BENCH_BIN)
 soak: all
 	@BUILD=$(BUILD) LOAD_SECONDS=$${LOAD_SECONDS:-600} bash scripts/bench-load.sh
 	@BUILD=$(BUILD) LOAD_SECONDS=$${LOAD_SECONDS:-600} LOAD_QUEUE=redis bash scripts/bench-load.sh
+	@BUILD=$(BUILD) bash tests/soak/operator_load.sh 300 64 10
 
 lint:
 	@scripts/lint.sh

@@ -360,6 +360,12 @@ eml_msg_client_hello_check(const Eml__V1__ClientHello *m)
 		eml_err_set_detail("ClientHello.suite %d", (int)m->suite);
 		EML_BAIL(EML_ERR_PROTO_FIELD);
 	}
+	/* A key is for the proxy, which strips it: one that got this far
+	 * crossed to the enclave side, where it has no business. */
+	if (m->api_key.len != 0) {
+		eml_err_set_detail("ClientHello carries an API key");
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
 	return EML_OK;
 }
 

@@ -52,6 +52,7 @@ eml_err_exit_code(eml_err e)
 	switch (e) {
 	case EML_ERR_POLICY_FILE:
 	case EML_ERR_CONFIG:
+	case EML_ERR_KEYS_FILE:
 		return 2;
 	case EML_ERR_SESSION:
 	case EML_ERR_BUSY:
@@ -65,6 +66,8 @@ eml_err_exit_code(eml_err e)
 	case EML_ERR_BLOB_RANGE:
 	case EML_ERR_PRIVDROP:
 	case EML_ERR_AUDIT_DOWN:
+	case EML_ERR_RATE_LIMITED:
+	case EML_ERR_KILL_SWITCH:
 		return 3;
 	default:
 		break;

@@ -1,8 +1,11 @@
 #include "eml_admin.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,8 +13,12 @@
 
 #include "eml_buf.h"
 #include "eml_io.h"
+#include "eml_log.h"
+#include "eml_mem.h"
 
 #define EML_PROXY_VERSION "0.1.0"
+/* Blobs listed in /status. */
+#define EML_ADMIN_ARTIFACTS_MAX 4096u
 
 /* Appender with a latched error, so page builders read as straight code. */
 struct out {
@@ -84,67 +91,10 @@ o_plabel(struct out *o, const char *s)
 	}
 }
 
-/* Byte-string equality for non-secret protocol tokens. */
-static bool
-tok_eq(const uint8_t *p, size_t n, const char *lit)
-{
-	size_t k = strlen(lit);
-
-	if (n != k)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != (uint8_t)lit[i])
-			return false;
-	return true;
-}
-
 static uint64_t
 ld(atomic_uint_fast64_t *a)
 {
 	return (uint64_t)atomic_load(a);
-}
-
-eml_err
-eml_admin_parse(const uint8_t *req, size_t n, enum eml_admin_route *route)
-{
-	struct eml_cur c = eml_cur_make(req, n);
-	const uint8_t *nl, *line, *sp1, *sp2;
-	size_t len, mlen, plen, vlen;
-
-	EML_ENSURE(route != NULL && (req != NULL || n == 0), EML_ERR_NULL);
-	nl = n > 0 ? memchr(c.p, '\n', c.left) : NULL;
-	EML_ENSURE(nl != NULL, EML_ERR_PROTO_TRUNCATED);
-	len = (size_t)(nl - c.p);
-	EML_GUARD(eml_cur_take(&c, len, &line));
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	/* RFC 1945 §5.1: Request-Line = Method SP Request-URI SP HTTP-Version CRLF */
-	sp1 = memchr(line, ' ', len);
-	EML_ENSURE(sp1 != NULL, EML_ERR_PROTO);
-	mlen = (size_t)(sp1 - line);
-	sp2 = memchr(sp1 + 1, ' ', len - mlen - 1);
-	EML_ENSURE(sp2 != NULL, EML_ERR_PROTO);
-	plen = (size_t)(sp2 - sp1 - 1);
-	vlen = len - mlen - 1 - plen - 1;
-	EML_ENSURE(mlen >= 1 && mlen <= 16 && plen >= 1, EML_ERR_PROTO);
-	for (size_t i = 0; i < mlen; i++)
-		EML_ENSURE(line[i] >= 'A' && line[i] <= 'Z', EML_ERR_PROTO);
-	for (size_t i = 0; i < plen; i++)
-		EML_ENSURE(sp1[1 + i] > 0x20 && sp1[1 + i] < 0x7f, EML_ERR_PROTO);
-	EML_ENSURE(sp1[1] == '/', EML_ERR_PROTO);
-	EML_ENSURE(tok_eq(sp2 + 1, vlen, "HTTP/1.0") || tok_eq(sp2 + 1, vlen, "HTTP/1.1"),
-	    EML_ERR_PROTO);
-	if (!tok_eq(line, mlen, "GET")) {
-		*route = EML_ADMIN_BAD_METHOD;
-		return EML_OK;
-	}
-	if (tok_eq(sp1 + 1, plen, "/status"))
-		*route = EML_ADMIN_STATUS;
-	else if (tok_eq(sp1 + 1, plen, "/metrics"))
-		*route = EML_ADMIN_METRICS;
-	else
-		*route = EML_ADMIN_NOT_FOUND;
-	return EML_OK;
 }
 
 static void
@@ -163,6 +113,86 @@ static void audit_health_metrics(struct out *o, const struct eml_admin_view *v);
 static void metric(struct out *o, const char *name, const char *type, const char *help,
     uint64_t val);
 
+static const char *
+tf(bool b)
+{
+	return b ? "true" : "false";
+}
+
+struct list_ctx {
+	struct out *o;
+	size_t n;
+};
+
+static eml_err
+artifact_one(void *arg, const struct eml_store_entry *e)
+{
+	struct list_ctx *l = arg;
+	char hex[2 * EML_STORE_ID_LEN + 1];
+
+	eml_hex_encode(hex, e->id, sizeof(e->id));
+	o_fmt(l->o, "%s{\"content_id\":\"%s\",\"size\":%" PRIu64
+		    ",\"signer_key_id\":null,\"signature\":\"none\",\"signature_valid\":false"
+		    ",\"available\":%s}",
+	    l->n == 0 ? "" : ",", hex, e->size, tf(e->available));
+	l->n++;
+	return l->o->rc;
+}
+
+/* security, configuration, refusals and artifacts */
+static void
+status_controls(struct out *o, const struct eml_admin_view *v)
+{
+	const struct eml_admin_settings *st = v->settings;
+	struct eml_controls *c = v->ctl;
+	bool kill = c != NULL && atomic_load(&c->kill_switch);
+	bool base = c != NULL && atomic_load(&c->baseline_only);
+
+	o_str(o, "\"security\":{\"attestation_producer\":");
+	o_jstr(o, st != NULL && st->attestation_producer != NULL ? st->attestation_producer :
+								    "unknown");
+	o_fmt(o, ",\"api_keys_required\":%s,\"tls\":%s,\"signature_verification_required\":%s,"
+		 "\"seccomp\":%s,\"admin_token\":%s},",
+	    tf(st != NULL && st->api_keys_required), tf(st != NULL && st->tls),
+	    tf(st != NULL && st->strict_artifacts), tf(st != NULL && st->seccomp),
+	    tf(st != NULL && st->admin_token));
+	o_fmt(o, "\"configuration\":{\"strict_artifacts_only\":%s,\"kill_switch\":%s,"
+		 "\"baseline_only\":%s,\"allowed_models\":[",
+	    tf(st != NULL && st->strict_artifacts), tf(kill), tf(base));
+	if (c != NULL) {
+		(void)pthread_mutex_lock(&c->mu);
+		for (size_t i = 0; i < c->n_allow; i++) {
+			char hex[2 * EML_STORE_ID_LEN + 1];
+
+			eml_hex_encode(hex, c->allow[i], EML_STORE_ID_LEN);
+			o_fmt(o, "%s\"%s\"", i == 0 ? "" : ",", hex);
+		}
+		o_fmt(o, "],\"rate_limit_per_minute\":%u,\"api_keys\":%zu},",
+		    st != NULL ? st->rate_limit_per_minute : 0, c->keys.n);
+		(void)pthread_mutex_unlock(&c->mu);
+		o_fmt(o, "\"refused\":{\"auth\":%" PRIu64 ",\"rate_addr\":%" PRIu64
+			 ",\"rate_key\":%" PRIu64 ",\"kill_switch\":%" PRIu64
+			 ",\"model_blocked\":%" PRIu64 ",\"keys_reloads\":%" PRIu64
+			 ",\"keys_reload_errors\":%" PRIu64 "},",
+		    ld(&c->rejected_auth), ld(&c->rejected_rate_addr), ld(&c->rejected_rate_key),
+		    ld(&c->rejected_kill), ld(&c->rejected_model), ld(&c->keys_reloads),
+		    ld(&c->keys_reload_errors));
+	} else {
+		o_fmt(o, "],\"rate_limit_per_minute\":%u,\"api_keys\":0},",
+		    st != NULL ? st->rate_limit_per_minute : 0);
+	}
+	o_str(o, "\"artifacts\":[");
+	if (v->store != NULL && o->rc == EML_OK) {
+		struct list_ctx l = { o, 0 };
+		size_t n = 0;
+
+		if (eml_store_list(v->store, EML_ADMIN_ARTIFACTS_MAX, artifact_one, &l, &n) !=
+		    EML_OK && o->rc == EML_OK)
+			eml_err_clear_detail();
+	}
+	o_str(o, "]");
+}
+
 eml_err
 eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *b)
 {
@@ -180,7 +210,9 @@ eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *b)
 		na = eml_upstream_pool_snapshot(v->agents, agents, EML_UPSTREAMS_MAX);
 	o_fmt(&o, "{\"service\":\"eml-proxy\",\"version\":\"%s\",\"uptime_s\":%" PRId64
 		  ",\"draining\":%s,\"test_hooks\":%s,",
-	    EML_PROXY_VERSION, (now - s->started_ms) / 1000, v->draining ? "true" : "false",
+	    EML_PROXY_VERSION, (now - s->started_ms) / 1000,
+	    (v->draining_flag != NULL ? atomic_load(v->draining_flag) : v->draining) ? "true" :
+										       "false",
 	    v->test_hooks ? "true" : "false");
 	o_fmt(&o, "\"clients\":{\"active\":%" PRIu64 ",\"max\":%u,\"total\":%" PRIu64
 		  ",\"rejected_busy\":%" PRIu64 ",\"rejected_no_agent\":%" PRIu64 "},",
@@ -218,7 +250,9 @@ eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *b)
 	o_fmt(&o, "\"audit\":{\"enabled\":%s,\"lines\":%" PRIu64 ",\"head\":\"%s\"",
 	    v->audit != NULL ? "true" : "false", lines, hex);
 	audit_health_json(&o, v);
-	o_str(&o, "}}\n");
+	o_str(&o, "},");
+	status_controls(&o, v);
+	o_str(&o, "}\n");
 	return o.rc;
 }
 
@@ -296,7 +330,8 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 		na = eml_upstream_pool_snapshot(v->agents, agents, EML_UPSTREAMS_MAX);
 	metric(&o, "eml_proxy_uptime_seconds", "gauge", "Seconds since start.",
 	    (uint64_t)((eml_now_ms() - s->started_ms) / 1000));
-	metric(&o, "eml_proxy_draining", "gauge", "1 while shutting down.", v->draining ? 1 : 0);
+	metric(&o, "eml_proxy_draining", "gauge", "1 while shutting down.",
+	    (v->draining_flag != NULL ? atomic_load(v->draining_flag) : v->draining) ? 1 : 0);
 	metric(&o, "eml_proxy_clients_active", "gauge", "Client connections being relayed.",
 	    ld(&s->clients_active));
 	metric(&o, "eml_proxy_clients_max", "gauge", "Concurrent client limit.", v->max_clients);
@@ -329,6 +364,22 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 	audit_head(v, hex, &lines);
 	metric(&o, "eml_proxy_audit_lines", "gauge", "Lines in the audit log chain.", lines);
 	audit_health_metrics(&o, v);
+	if (v->ctl != NULL) {
+		struct eml_controls *c = v->ctl;
+
+		metric_by(&o, "eml_proxy_requests_refused_total", "counter",
+		    "Requests refused by the operator's controls.", "reason", 5,
+		    (const char *const[]){ "auth", "rate_addr", "rate_key", "kill_switch",
+			"model_blocked" },
+		    (const uint64_t[]){ ld(&c->rejected_auth), ld(&c->rejected_rate_addr),
+			ld(&c->rejected_rate_key), ld(&c->rejected_kill), ld(&c->rejected_model) });
+		metric(&o, "eml_proxy_kill_switch", "gauge", "1 while the kill switch is on.",
+		    atomic_load(&c->kill_switch) ? 1 : 0);
+		metric(&o, "eml_proxy_baseline_only", "gauge", "1 while only allowlisted models are served.",
+		    atomic_load(&c->baseline_only) ? 1 : 0);
+		metric(&o, "eml_proxy_keys_reloads_total", "counter", "API key file reloads.",
+		    ld(&c->keys_reloads));
+	}
 	o_str(&o, "# HELP eml_proxy_agent_up 1 when the agent passes health checks.\n"
 		  "# TYPE eml_proxy_agent_up gauge\n");
 	for (size_t i = 0; i < na; i++) {
@@ -339,92 +390,373 @@ eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *b)
 	return o.rc;
 }
 
-static eml_err
-send_response(int fd, int code, const char *reason, const char *ctype, const struct eml_buf *body,
-    int64_t deadline)
-{
-	char head[256];
-	int k;
 
-	k = snprintf(head, sizeof(head),
-	    "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	    "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-	    code, reason, ctype, body != NULL ? body->len : 0);
-	EML_ENSURE(k > 0 && (size_t)k < sizeof(head), EML_ERR_INTERNAL);
-	EML_GUARD(eml_io_write_full(fd, head, (size_t)k, deadline));
-	if (body != NULL && body->len > 0)
-		EML_GUARD(eml_io_write_full(fd, body->data, body->len, deadline));
+/* ------------------------------------------------------------ POST bodies */
+
+eml_err
+eml_admin_parse_switch(const uint8_t *body, size_t n, bool allow_models, bool *enabled,
+    bool *has_models, uint8_t (*ids)[EML_STORE_ID_LEN], size_t *n_ids)
+{
+	eml_err rc = EML_ERR_USAGE;
+	json_error_t jerr;
+	json_t *root = NULL, *v, *m;
+	const char *name;
+	size_t i;
+
+	EML_ENSURE(enabled != NULL && has_models != NULL && n_ids != NULL, EML_ERR_NULL);
+	EML_ENSURE(body != NULL || n == 0, EML_ERR_NULL);
+	*enabled = false;
+	*has_models = false;
+	*n_ids = 0;
+	if (n > EML_ADMIN_BODY_MAX) {
+		eml_err_set_detail("body above %u bytes", EML_ADMIN_BODY_MAX);
+		EML_BAIL(EML_ERR_USAGE);
+	}
+	root = json_loadb((const char *)body, n, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL || !json_is_object(root)) {
+		eml_err_set_detail("the body must be a JSON object");
+		goto out;
+	}
+	json_object_foreach(root, name, v) {
+		(void)v;
+		if (strcmp(name, "enabled") != 0 && (!allow_models || strcmp(name, "models") != 0)) {
+			eml_err_set_detail("unknown member \"%.32s\"", name);
+			goto out;
+		}
+	}
+	v = json_object_get(root, "enabled");
+	if (!json_is_boolean(v)) {
+		eml_err_set_detail("\"enabled\" must be true or false");
+		goto out;
+	}
+	*enabled = json_is_true(v);
+	m = json_object_get(root, "models");
+	if (m != NULL) {
+		if (!json_is_array(m) || json_array_size(m) > EML_ALLOW_MAX || ids == NULL) {
+			eml_err_set_detail("\"models\" must be an array of at most %u content ids",
+			    EML_ALLOW_MAX);
+			goto out;
+		}
+		json_array_foreach(m, i, v) {
+			if (!json_is_string(v) || json_string_length(v) != 2 * EML_STORE_ID_LEN ||
+			    eml_hex_decode(ids[i], EML_STORE_ID_LEN, json_string_value(v)) != EML_OK) {
+				eml_err_set_detail("\"models\"[%zu] is not a content id (64 hex digits)",
+				    i);
+				goto out;
+			}
+		}
+		*has_models = true;
+		*n_ids = json_array_size(m);
+	}
+	rc = EML_OK;
+out:
+	json_decref(root);
+	if (rc != EML_OK)
+		return eml_err_record(rc, __FILE__, __LINE__, __func__);
 	return EML_OK;
 }
 
-/* Whether the head is complete: a blank line (CRLF CRLF or LF LF). */
-static bool
-head_complete(const uint8_t *p, size_t n)
+eml_err
+eml_admin_token_load(const char *path, uint8_t hash[32])
 {
-	for (size_t i = 1; i < n; i++) {
-		if (p[i] != '\n')
-			continue;
-		if (p[i - 1] == '\n' || (i >= 3 && p[i - 1] == '\r' && p[i - 2] == '\n'))
-			return true;
+	char buf[EML_ADMIN_TOKEN_MAX + 2];
+	ssize_t r;
+	size_t n;
+	int fd;
+
+	EML_ENSURE(path != NULL && hash != NULL, EML_ERR_NULL);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		eml_err_set_detail("--admin-token-file %s: %s", path, strerror(errno));
+		EML_BAIL(EML_ERR_FILE);
 	}
-	return false;
+	r = read(fd, buf, sizeof(buf));
+	(void)close(fd);
+	if (r < 0) {
+		eml_err_set_detail("--admin-token-file %s: %s", path, strerror(errno));
+		EML_BAIL(EML_ERR_FILE);
+	}
+	n = (size_t)r;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] <= 0x20 || buf[i] >= 0x7f) {
+			eml_wipe(buf, sizeof(buf));
+			eml_err_set_detail("--admin-token-file: one line of printable ASCII, no spaces");
+			EML_BAIL(EML_ERR_CONFIG);
+		}
+	}
+	if (n < EML_ADMIN_TOKEN_MIN || n > EML_ADMIN_TOKEN_MAX) {
+		eml_wipe(buf, sizeof(buf));
+		eml_err_set_detail("--admin-token-file: the token must be %u..%u bytes",
+		    EML_ADMIN_TOKEN_MIN, EML_ADMIN_TOKEN_MAX);
+		EML_BAIL(EML_ERR_CONFIG);
+	}
+	(void)crypto_hash_sha256(hash, (const uint8_t *)buf, n);
+	eml_wipe(buf, sizeof(buf));
+	return EML_OK;
+}
+
+/* ------------------------------------------------------------ server */
+
+struct eml_admin_server {
+	struct MHD_Daemon *d;
+	const struct eml_admin_view *v;
+	uint8_t token[32];
+	bool have_token;
+	int lfd;
+};
+
+/* Per-request state: a POST body being read. */
+struct req {
+	struct eml_buf body;
+	bool too_big;
+	bool authed;
+};
+
+static enum MHD_Result
+reply(struct MHD_Connection *conn, unsigned code, const char *ctype, const void *p, size_t n)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(n, (void *)(uintptr_t)p, MHD_RESPMEM_MUST_COPY);
+	if (r == NULL)
+		return MHD_NO;
+	(void)MHD_add_response_header(r, "Content-Type", ctype);
+	(void)MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = MHD_queue_response(conn, code, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result
+reply_json_msg(struct MHD_Connection *conn, unsigned code, const char *msg)
+{
+	char body[512];
+	struct eml_buf b;
+	struct out o;
+	enum MHD_Result ret;
+
+	eml_buf_init(&b, sizeof(body) * 2);
+	o.b = &b;
+	o.rc = EML_OK;
+	o_str(&o, code < 300 ? "{\"ok\":true,\"message\":" : "{\"ok\":false,\"error\":");
+	o_jstr(&o, msg);
+	o_str(&o, "}\n");
+	ret = o.rc == EML_OK ? reply(conn, code, "application/json", b.data, b.len) : MHD_NO;
+	eml_buf_free_nowipe(&b);
+	return ret;
+}
+
+/* "Bearer TOKEN", compared by hash in constant time. */
+static bool
+authorized(const struct eml_admin_server *s, struct MHD_Connection *conn)
+{
+	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+	uint8_t got[32];
+	bool ok;
+
+	if (!s->have_token || h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return false;
+	(void)crypto_hash_sha256(got, (const uint8_t *)h + 7, strnlen(h + 7, 4096));
+	ok = sodium_memcmp(got, s->token, sizeof(got)) == 0;
+	eml_wipe(got, sizeof(got));
+	return ok;
+}
+
+static enum MHD_Result
+serve_get(const struct eml_admin_server *s, struct MHD_Connection *conn, const char *url)
+{
+	struct eml_buf b;
+	enum MHD_Result ret;
+	eml_err rc;
+	const char *ctype;
+
+	eml_buf_init(&b, EML_ADMIN_RESP_MAX);
+	if (strcmp(url, "/status") == 0) {
+		rc = eml_admin_status_json(s->v, &b);
+		ctype = "application/json";
+	} else if (strcmp(url, "/metrics") == 0) {
+		rc = eml_admin_metrics_text(s->v, &b);
+		ctype = "text/plain; version=0.0.4";
+	} else {
+		eml_buf_free_nowipe(&b);
+		return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10);
+	}
+	if (rc != EML_OK) {
+		eml_err_clear_detail();
+		ret = reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "text/plain", "error\n", 6);
+	} else {
+		ret = reply(conn, MHD_HTTP_OK, ctype, b.data, b.len);
+	}
+	eml_buf_free_nowipe(&b);
+	return ret;
+}
+
+static enum MHD_Result
+serve_post(const struct eml_admin_server *s, struct MHD_Connection *conn, const char *url,
+    const struct req *rq)
+{
+	struct eml_controls *ctl = s->v->ctl;
+	uint8_t(*ids)[EML_STORE_ID_LEN] = NULL;
+	bool on = false, has = false;
+	size_t n = 0;
+	eml_err rc;
+	enum MHD_Result ret;
+	char msg[256];
+
+	if (ctl == NULL)
+		return reply_json_msg(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "no controls");
+	if (strcmp(url, "/admin/keys/reload") == 0) {
+		rc = eml_controls_reload_keys(ctl, "admin");
+		if (rc != EML_OK) {
+			(void)snprintf(msg, sizeof(msg), "%s: %s", eml_err_name(rc), eml_err_detail());
+			eml_err_clear_detail();
+			return reply_json_msg(conn, rc == EML_ERR_CONFIG ? MHD_HTTP_CONFLICT :
+									  MHD_HTTP_UNPROCESSABLE_CONTENT, msg);
+		}
+		(void)snprintf(msg, sizeof(msg), "%zu keys in force", ctl->keys.n);
+		return reply_json_msg(conn, MHD_HTTP_OK, msg);
+	}
+	if (strcmp(url, "/admin/kill-switch") == 0) {
+		rc = eml_admin_parse_switch(rq->body.data, rq->body.len, false, &on, &has, NULL, &n);
+		if (rc != EML_OK) {
+			(void)snprintf(msg, sizeof(msg), "%s", eml_err_detail());
+			eml_err_clear_detail();
+			return reply_json_msg(conn, MHD_HTTP_BAD_REQUEST, msg);
+		}
+		eml_controls_set_kill(ctl, on, "admin");
+		return reply_json_msg(conn, MHD_HTTP_OK, on ? "kill switch on" : "kill switch off");
+	}
+	if (strcmp(url, "/admin/baseline-only") == 0) {
+		ids = eml_calloc(EML_ALLOW_MAX, EML_STORE_ID_LEN);
+		if (ids == NULL)
+			return reply_json_msg(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "no memory");
+		rc = eml_admin_parse_switch(rq->body.data, rq->body.len, true, &on, &has, ids, &n);
+		if (rc == EML_OK)
+			rc = eml_controls_set_baseline(ctl, on, has,
+			    (const uint8_t(*)[EML_STORE_ID_LEN])ids, n, "admin");
+		if (rc != EML_OK) {
+			(void)snprintf(msg, sizeof(msg), "%s", eml_err_detail());
+			eml_err_clear_detail();
+			ret = reply_json_msg(conn, MHD_HTTP_BAD_REQUEST, msg);
+		} else {
+			(void)snprintf(msg, sizeof(msg), "baseline-only %s", on ? "on" : "off");
+			ret = reply_json_msg(conn, MHD_HTTP_OK, msg);
+		}
+		eml_free(ids);
+		return ret;
+	}
+	return reply(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct eml_admin_server *s = cls;
+	struct req *rq = *con_cls;
+
+	(void)version;
+	if (strcmp(method, MHD_HTTP_METHOD_GET) == 0) {
+		if (*upload_size != 0)
+			return MHD_NO;
+		return serve_get(s, conn, url);
+	}
+	if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
+		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "GET or POST\n", 12);
+	if (rq == NULL) {
+		/* First call: headers only. Unauthorized POSTs are answered
+		 * before their body is read. */
+		if (!authorized(s, conn)) {
+			EML_LOG_WARN("admin.unauthorized", NULL, EML_F_STR("path", url));
+			return reply_json_msg(conn, MHD_HTTP_UNAUTHORIZED,
+			    s->have_token ? "Authorization: Bearer TOKEN required" :
+					    "no --admin-token-file: nothing can be changed at run time");
+		}
+		rq = eml_calloc(1, sizeof(*rq));
+		if (rq == NULL)
+			return MHD_NO;
+		eml_buf_init(&rq->body, EML_ADMIN_BODY_MAX);
+		rq->authed = true;
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*upload_size != 0) {
+		if (eml_buf_append(&rq->body, upload, *upload_size) != EML_OK) {
+			eml_err_clear_detail();
+			rq->too_big = true;
+		}
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->too_big)
+		return reply_json_msg(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body too large");
+	return serve_post(s, conn, url, rq);
+}
+
+static void
+on_done(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode t)
+{
+	struct req *rq = *con_cls;
+
+	(void)cls;
+	(void)conn;
+	(void)t;
+	if (rq != NULL) {
+		eml_buf_free_nowipe(&rq->body);
+		eml_free(rq);
+		*con_cls = NULL;
+	}
 }
 
 eml_err
-eml_admin_serve(int fd, const struct eml_admin_view *v, int64_t deadline)
+eml_admin_start(int lfd, const struct eml_admin_view *v, const uint8_t *token_hash,
+    struct eml_admin_server **out)
 {
-	eml_err rc = EML_ERR_INTERNAL;
-	uint8_t req[EML_ADMIN_REQ_MAX];
-	size_t n = 0;
-	enum eml_admin_route route = EML_ADMIN_NOT_FOUND;
-	struct eml_buf body;
-	bool eof = false;
+	struct eml_admin_server *s;
 
-	eml_buf_init(&body, EML_ADMIN_RESP_MAX);
-	while (n < sizeof(req) && !head_complete(req, n) && !eof) {
-		ssize_t r;
+	EML_ENSURE(lfd >= 0 && v != NULL && out != NULL, EML_ERR_NULL);
+	*out = NULL;
+	s = eml_calloc(1, sizeof(*s));
+	EML_ENSURE(s != NULL, EML_ERR_NOMEM);
+	s->v = v;
+	s->lfd = lfd;
+	if (token_hash != NULL) {
+		EML_MEMCPY(s->token, token_hash, sizeof(s->token));
+		s->have_token = true;
+	}
+	/* External mode (no thread of its own), no ITC, our own listening
+	 * socket: nothing is opened or spawned later. */
+	s->d = MHD_start_daemon(MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)lfd, MHD_OPTION_CONNECTION_LIMIT, 16u,
+	    MHD_OPTION_CONNECTION_TIMEOUT, 2u, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)(32u * 1024u), MHD_OPTION_NOTIFY_COMPLETED, on_done, s, MHD_OPTION_END);
+	if (s->d == NULL) {
+		eml_free(s);
+		eml_err_set_detail("libmicrohttpd did not start");
+		EML_BAIL(EML_ERR_INTERNAL);
+	}
+	*out = s;
+	return EML_OK;
+}
 
-		/* A malformed request line is answered at once. */
-		if (eml_admin_parse(req, n, &route) == EML_ERR_PROTO)
-			break;
+void
+eml_admin_poll(struct eml_admin_server *s, int64_t ms)
+{
+	if (s == NULL)
+		return;
+	(void)MHD_run_wait(s->d, (int32_t)(ms < 0 ? 0 : ms > 60000 ? 60000 : ms));
+}
 
-		rc = eml_io_wait(fd, POLLIN, deadline);
-		if (rc != EML_OK)
-			goto out;
-		r = read(fd, req + n, sizeof(req) - n);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r < 0)
-			EML_FAIL(rc, EML_ERR_IO);
-		if (r == 0)
-			eof = true;
-		n += (size_t)r;
-	}
-	rc = eml_admin_parse(req, n, &route);
-	if (rc != EML_OK || (!head_complete(req, n) && !eof)) {
-		eml_err_clear_detail();
-		rc = send_response(fd, 400, "Bad Request", "text/plain", NULL, deadline);
-		goto out;
-	}
-	switch (route) {
-	case EML_ADMIN_STATUS:
-		if ((rc = eml_admin_status_json(v, &body)) != EML_OK)
-			goto out;
-		rc = send_response(fd, 200, "OK", "application/json", &body, deadline);
-		break;
-	case EML_ADMIN_METRICS:
-		if ((rc = eml_admin_metrics_text(v, &body)) != EML_OK)
-			goto out;
-		rc = send_response(fd, 200, "OK", "text/plain; version=0.0.4", &body, deadline);
-		break;
-	case EML_ADMIN_BAD_METHOD:
-		rc = send_response(fd, 405, "Method Not Allowed", "text/plain", NULL, deadline);
-		break;
-	default:
-		rc = send_response(fd, 404, "Not Found", "text/plain", NULL, deadline);
-		break;
-	}
-out:
-	eml_buf_free_nowipe(&body);
-	return rc;
+void
+eml_admin_stop(struct eml_admin_server *s)
+{
+	if (s == NULL)
+		return;
+	/* closes the listening socket too */
+	MHD_stop_daemon(s->d);
+	eml_wipe(s->token, sizeof(s->token));
+	eml_free(s);
 }

@@ -1,15 +1,23 @@
 /*
- * The proxy's counters and its loopback admin endpoint (DESIGN §7):
+ * The proxy's counters and its loopback admin endpoint (DESIGN §7,
+ * docs/PROXY.md "Admin endpoint"), served by libmicrohttpd:
  *
- *   GET /status    JSON: agents and their health, clients, counters
- *   GET /metrics   Prometheus text exposition format 0.0.4
+ *   GET  /status                JSON: agents, clients, counters, and the
+ *                               security, configuration and artifacts
+ *                               sections an auditor asks for
+ *   GET  /metrics               Prometheus text exposition format 0.0.4
+ *   POST /admin/kill-switch     {"enabled": true|false}
+ *   POST /admin/baseline-only   {"enabled": true|false, "models": [ids]}
+ *   POST /admin/keys/reload     re-read the --api-keys file
  *
- * A deliberately minimal HTTP/1.0 responder: one request per connection,
- * request head at most EML_ADMIN_REQ_MAX bytes read within a deadline,
- * only GET of those two paths; anything else gets 400, 404 or 405 and the
- * connection is closed. The admin listener is bound to a loopback address
- * only (enforced when the address is parsed), and nothing it shows is
- * secret: counters, agent addresses, the audit head hash.
+ * The listener is bound to a loopback address only (enforced when the
+ * address is parsed). GETs are read-only and show nothing secret. POSTs
+ * need "Authorization: Bearer TOKEN" with the token of --admin-token-file,
+ * compared in constant time; anything else is 401 (also when no token file
+ * was given: then nothing can be changed at run time). The daemon runs in
+ * libmicrohttpd's external mode, driven by the proxy's admin thread
+ * (eml_admin_poll), so it starts no thread of its own and opens nothing
+ * after the seccomp filter is in place.
  */
 #ifndef EML_ADMIN_H
 #define EML_ADMIN_H
@@ -23,9 +31,15 @@
 #include "eml_err.h"
 #include "eml_upstream.h"
 #include "eml_audit.h"
+#include "eml_controls.h"
+#include "eml_store.h"
 
 #define EML_ADMIN_REQ_MAX 4096u
-#define EML_ADMIN_RESP_MAX (256u * 1024u)
+#define EML_ADMIN_RESP_MAX (1024u * 1024u)
+/* Largest POST body read. */
+#define EML_ADMIN_BODY_MAX (64u * 1024u)
+#define EML_ADMIN_TOKEN_MIN 16u
+#define EML_ADMIN_TOKEN_MAX 256u
 
 /* Process-wide counters, updated lock-free by the connection threads. */
 struct eml_proxy_stats {
@@ -51,31 +65,42 @@ struct eml_proxy_stats {
 	int64_t started_ms;                     /* monotonic start time */
 };
 
-/* Everything the admin pages show. agents and audit may be NULL. */
+/* Settings /status reports under "security" and "configuration". */
+struct eml_admin_settings {
+	const char *attestation_producer; /* what the agents' documents say, or "unknown" */
+	bool tls;
+	bool seccomp;
+	bool strict_artifacts;
+	bool api_keys_required;
+	unsigned rate_limit_per_minute;
+	bool admin_token; /* POSTs possible */
+};
+
+/* Everything the admin pages show. agents, audit, ctl, store and settings
+ * may be NULL. */
 struct eml_admin_view {
 	struct eml_proxy_stats *stats;
 	struct eml_upstream_pool *agents;
 	struct eml_audit *audit;
+	struct eml_controls *ctl;
+	const struct eml_store *store;
+	const struct eml_admin_settings *settings;
 	unsigned max_clients;
 	bool draining;
+	const atomic_bool *draining_flag; /* when set, read instead of draining */
 	bool test_hooks; /* a --test-* flag is active: shown loudly */
 };
 
-enum eml_admin_route {
-	EML_ADMIN_STATUS = 1,
-	EML_ADMIN_METRICS = 2,
-	EML_ADMIN_NOT_FOUND = 3,   /* 404 */
-	EML_ADMIN_BAD_METHOD = 4,  /* 405 */
-};
-
 /*
- * Parse a request head (the bytes up to and including the blank line).
- * The request line must be `METHOD SP PATH SP HTTP/1.0|1.1` ending in CRLF
- * or LF. Returns EML_OK with *route set (NOT_FOUND / BAD_METHOD are valid
- * requests with an error answer), EML_ERR_PROTO (malformed: answer 400),
- * EML_ERR_PROTO_TRUNCATED (no end of line yet), EML_ERR_NULL.
+ * A POST body for a switch: {"enabled": true|false} and, for
+ * baseline-only, an optional "models": [content ids as 64 hex digits]
+ * (allow_models false: "models" is refused). Strict: other members,
+ * duplicates, wrong types and more than EML_ALLOW_MAX ids are
+ * EML_ERR_USAGE with a detail. *has_models says whether "models" was
+ * given; ids receives them (EML_ALLOW_MAX slots).
  */
-eml_err eml_admin_parse(const uint8_t *req, size_t n, enum eml_admin_route *route) EML_MUST_USE;
+eml_err eml_admin_parse_switch(const uint8_t *body, size_t n, bool allow_models, bool *enabled,
+    bool *has_models, uint8_t (*ids)[EML_STORE_ID_LEN], size_t *n_ids) EML_MUST_USE;
 
 /* The body of GET /status, appended to out. EML_ERR_PROTO_TOO_LARGE past
  * out's ceiling, EML_ERR_NOMEM. */
@@ -84,11 +109,25 @@ eml_err eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *ou
 eml_err eml_admin_metrics_text(const struct eml_admin_view *v, struct eml_buf *out) EML_MUST_USE;
 
 /*
- * Serve one admin connection on fd: read the head within deadline
- * (absolute monotonic ms), answer, return. Does not close fd.
- * Returns EML_OK once an answer (also 4xx) was sent, or the I/O errors of
- * eml_io.h.
+ * Read the admin token: the file's first line, EML_ADMIN_TOKEN_MIN..MAX
+ * printable ASCII bytes. Only its SHA-256 is kept (hash, 32 bytes), so
+ * the comparison is constant-time whatever the presented length.
+ * EML_ERR_FILE, EML_ERR_CONFIG (too short, too long, odd bytes).
  */
-eml_err eml_admin_serve(int fd, const struct eml_admin_view *v, int64_t deadline) EML_MUST_USE;
+eml_err eml_admin_token_load(const char *path, uint8_t hash[32]) EML_MUST_USE;
+
+struct eml_admin_server;
+
+/*
+ * Start serving on the bound, listening socket lfd (taken over: closed by
+ * eml_admin_stop). token_hash NULL: every POST is 401. The view must stay
+ * valid until eml_admin_stop. Starts no thread. EML_ERR_INTERNAL when
+ * libmicrohttpd refuses, EML_ERR_NOMEM.
+ */
+eml_err eml_admin_start(int lfd, const struct eml_admin_view *v, const uint8_t *token_hash,
+    struct eml_admin_server **out) EML_MUST_USE;
+/* Serve whatever is ready, waiting at most ms for something to happen. */
+void eml_admin_poll(struct eml_admin_server *s, int64_t ms);
+void eml_admin_stop(struct eml_admin_server *s);
 
 #endif

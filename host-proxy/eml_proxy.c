@@ -23,6 +23,7 @@
 #include "eml_admin.h"
 #include "eml_audit.h"
 #include "eml_buf.h"
+#include "eml_controls.h"
 #include "eml_envelope.h"
 #include "eml_frame.h"
 #include "eml_io.h"
@@ -32,17 +33,20 @@
 #include "eml_relay.h"
 #include "eml_seccomp.h"
 #include "eml_store.h"
+#include "eml_tls.h"
 #include "eml_transport.h"
 #include "eml_wire.h"
 
 /* A health probe's answer is a Pong or an Error: small. */
 #define PROBE_FRAME_MAX 4096u
 #define PROBE_REPLY_MS 1000
-/* Serving one admin request may take at most this long. */
-#define ADMIN_MS 2000
 /* After the drain deadline, how long stopped sessions get to unwind. */
 #define STOP_GRACE_MS 2000
 #define CONN_STACK (512u * 1024u)
+/* The client's hello, read by the proxy (1 KiB body and the envelope). */
+#define HELLO_FRAME_MAX 2048u
+/* How long a refused client gets to take its Error frame. */
+#define HELLO_REFUSE_MS 1000
 
 /* Connections per client address (--max-per-peer), and of those the ones
  * still in the handshake phase (--max-handshake-per-peer), under
@@ -65,6 +69,14 @@ struct proxy {
 	bool have_audit;
 	struct eml_proxy_stats stats;
 	struct eml_relay_env env;
+	struct eml_controls ctl;
+	bool have_ctl;
+	struct eml_admin_view view;
+	struct eml_admin_settings settings;
+	struct eml_admin_server *admin;
+	uint8_t admin_token[32];
+	bool have_admin_token;
+	struct eml_tls_server *tls; /* NULL: plain TCP clients */
 	atomic_bool draining;
 	atomic_bool stop;
 	atomic_bool quit_aux; /* ends the health and admin threads */
@@ -108,6 +120,7 @@ eml_proxy_config_defaults(struct eml_proxy_config *c)
 	 * many slots before their hello is answered (issue 18). */
 	c->max_handshake_per_peer = 8;
 	c->health_ping = true;
+	c->rate_limit = 60;
 }
 
 eml_err
@@ -161,6 +174,20 @@ check_config(struct proxy *p)
 		eml_err_set_detail("--max-clients must be >= 1 and --max-frame in 1 KiB..4 GiB");
 		EML_BAIL(EML_ERR_CONFIG);
 	}
+	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+		eml_err_set_detail("--tls-cert and --tls-key go together");
+		EML_BAIL(EML_ERR_CONFIG);
+	}
+	for (size_t i = 0; i < c->n_allow_models; i++) {
+		uint8_t id[EML_STORE_ID_LEN];
+
+		if (strlen(c->allow_models[i]) != 2 * EML_STORE_ID_LEN ||
+		    eml_hex_decode(id, sizeof(id), c->allow_models[i]) != EML_OK) {
+			eml_err_set_detail("--allow-model %.80s: a content id is 64 hex digits",
+			    c->allow_models[i]);
+			EML_BAIL(EML_ERR_CONFIG);
+		}
+	}
 	return EML_OK;
 }
 
@@ -184,6 +211,9 @@ user_can_access(const struct proxy *p, uid_t uid, gid_t gid)
 			_exit(1);
 		fd = open(p->cfg->weights, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd < 0 || faccessat(fd, ".", R_OK | X_OK, 0) != 0)
+			_exit(1);
+		/* SIGHUP re-reads the key file as this user */
+		if (p->cfg->api_keys != NULL && access(p->cfg->api_keys, R_OK) != 0)
 			_exit(1);
 		for (size_t i = 0; i < p->cfg->nagents; i++) {
 			const struct eml_addr *a = &p->agent_addrs[i];
@@ -334,31 +364,50 @@ health_main(void *arg)
 
 /* ------------------------------------------------------------ admin */
 
+static void log_listen(int fd, const char *spec, const char *event);
+
 static void *
 admin_main(void *arg)
 {
 	struct proxy *p = arg;
 
-	while (!atomic_load(&p->quit_aux)) {
-		struct eml_admin_view v;
-		int fd = -1;
-
-		if (eml_transport_accept(p->admin_fd, eml_deadline_in_ms(200), &fd) != EML_OK) {
-			eml_err_clear_detail();
-			continue;
-		}
-		memset(&v, 0, sizeof(v));
-		v.stats = &p->stats;
-		v.agents = &p->pool;
-		v.audit = p->have_audit ? &p->audit : NULL;
-		v.max_clients = p->cfg->max_clients;
-		v.draining = atomic_load(&p->draining);
-		v.test_hooks = p->test_hooks;
-		if (eml_admin_serve(fd, &v, eml_deadline_in_ms(ADMIN_MS)) != EML_OK)
-			eml_err_clear_detail();
-		(void)close(fd);
-	}
+	/* libmicrohttpd in external mode: this thread drives it */
+	while (!atomic_load(&p->quit_aux))
+		eml_admin_poll(p->admin, 200);
 	return NULL;
+}
+
+/* The admin endpoint's view of the proxy, and the daemon itself (started
+ * before the privilege drop and the seccomp filter: it opens nothing and
+ * spawns nothing later). */
+static eml_err
+start_admin(struct proxy *p, bool seccomp)
+{
+	const struct eml_proxy_config *c = p->cfg;
+
+	p->settings.attestation_producer = "unknown";
+	p->settings.tls = c->tls_cert != NULL;
+	p->settings.seccomp = seccomp;
+	p->settings.strict_artifacts = c->strict_artifacts;
+	p->settings.api_keys_required = c->api_keys != NULL;
+	p->settings.rate_limit_per_minute = c->rate_limit;
+	p->settings.admin_token = p->have_admin_token;
+	p->view.stats = &p->stats;
+	p->view.agents = &p->pool;
+	p->view.audit = p->have_audit ? &p->audit : NULL;
+	p->view.ctl = &p->ctl;
+	p->view.store = &p->store;
+	p->view.settings = &p->settings;
+	p->view.max_clients = c->max_clients;
+	p->view.draining_flag = &p->draining;
+	p->view.test_hooks = p->test_hooks;
+	if (p->admin_fd < 0)
+		return EML_OK;
+	log_listen(p->admin_fd, c->admin, "proxy.admin");
+	EML_GUARD(eml_admin_start(p->admin_fd, &p->view,
+	    p->have_admin_token ? p->admin_token : NULL, &p->admin));
+	p->admin_fd = -1; /* the daemon owns it */
+	return EML_OK;
 }
 
 /* ------------------------------------------------------------ clients */
@@ -538,6 +587,95 @@ refuse(struct proxy *p, int fd, eml_err why)
 	eml_buf_free_nowipe(&f);
 }
 
+/* A refusal that answers the client's hello, with its request id. */
+static void
+refuse_hello(struct proxy *p, int fd, const uint8_t *rid, eml_err why)
+{
+	struct eml_buf f;
+
+	eml_buf_init(&f, 2048);
+	if (eml_wire_error_frame(rid, why, eml_strerror(why), p->cfg->frame_max, &f) == EML_OK &&
+	    eml_io_write_full(fd, f.data, f.len, eml_deadline_in_ms(HELLO_REFUSE_MS)) == EML_OK &&
+	    p->capture_fd >= 0) {
+		(void)pthread_mutex_lock(&p->capture_mu);
+		if (eml_io_write_full(p->capture_fd, f.data, f.len, EML_DEADLINE_NONE) != EML_OK)
+			eml_err_clear_detail();
+		(void)pthread_mutex_unlock(&p->capture_mu);
+	}
+	eml_err_clear_detail();
+	eml_buf_free_nowipe(&f);
+}
+
+/*
+ * The client's first frame, read by the proxy itself before an agent is
+ * involved: it must be a CLIENT_HELLO; its API key (if any) is checked and
+ * removed, and the kill switch consulted. On success first holds the
+ * frame to relay (length prefix and envelope, key removed). *rid gets the
+ * hello's request id once known; *reason a word for the audit line.
+ */
+static eml_err
+read_hello(struct proxy *p, const struct client *cl, struct eml_client_id *id,
+    struct eml_buf *first, uint8_t rid[EML_REQUEST_ID_LEN], bool *have_rid, const char **reason)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_buf rx;
+	struct eml_wire_hdr h;
+	struct eml_envelope fwd;
+	const uint8_t *key = NULL;
+	size_t keep = 0, klen = 0, at;
+
+	*have_rid = false;
+	*reason = "handshake";
+	/* The hello carries the key: its buffer is wiped when freed. */
+	eml_buf_init_secure(&rx, HELLO_FRAME_MAX);
+	rc = eml_frame_read(cl->fd, HELLO_FRAME_MAX, eml_deadline_in_ms(p->cfg->handshake_ms), &rx);
+	if (rc != EML_OK)
+		goto out;
+	*reason = "protocol";
+	if ((rc = eml_wire_peek(rx.data, rx.len, rx.len, &h)) != EML_OK)
+		goto out;
+	EML_MEMCPY(rid, h.request_id, EML_REQUEST_ID_LEN);
+	*have_rid = true;
+	if (h.type != EML_MSG_CLIENT_HELLO) {
+		eml_err_set_detail("first frame is %s, not CLIENT_HELLO", eml_msg_type_name(h.type));
+		EML_FAIL(rc, EML_ERR_PROTO_MSG_TYPE);
+	}
+	if ((rc = eml_wire_hello_key(rx.data + h.body_off, h.body_len, EML_KEY_TOKEN_MAX, &keep,
+	    &key, &klen)) != EML_OK)
+		goto out;
+	if (atomic_load(&p->ctl.kill_switch)) {
+		atomic_fetch_add(&p->ctl.rejected_kill, 1);
+		*reason = "kill_switch";
+		EML_FAIL(rc, EML_ERR_KILL_SWITCH);
+	}
+	*reason = "auth";
+	if ((rc = eml_controls_auth(&p->ctl, key, klen, cl->peer, id)) != EML_OK)
+		goto out;
+	*reason = NULL;
+	memset(&fwd, 0, sizeof(fwd));
+	fwd.version = h.version;
+	fwd.type = h.type;
+	EML_MEMCPY(fwd.request_id, h.request_id, EML_REQUEST_ID_LEN);
+	fwd.body = rx.data + h.body_off;
+	fwd.body_len = keep;
+	at = first->len;
+	if ((rc = eml_buf_append_u32be(first, 0)) != EML_OK ||
+	    (rc = eml_envelope_pack(&fwd, p->cfg->frame_max, first)) != EML_OK)
+		goto out;
+	{
+		size_t n = first->len - at - EML_FRAME_HDR_LEN;
+
+		first->data[at] = (uint8_t)(n >> 24);
+		first->data[at + 1] = (uint8_t)(n >> 16);
+		first->data[at + 2] = (uint8_t)(n >> 8);
+		first->data[at + 3] = (uint8_t)n;
+	}
+	rc = EML_OK;
+out:
+	eml_buf_free(&rx);
+	return rc;
+}
+
 static eml_err
 connect_agent(struct proxy *p, int *afd, char *addr, size_t cap)
 {
@@ -635,9 +773,34 @@ client_main(void *arg)
 	struct client *cl = arg;
 	struct proxy *p = cl->p;
 	char agent[EML_UPSTREAM_ADDR_MAX] = "";
-	int afd = -1;
+	struct eml_client_id id;
+	struct eml_relay_client rcl;
+	struct eml_buf first;
+	uint8_t rid[EML_REQUEST_ID_LEN];
+	bool have_rid = false;
+	const char *reason = NULL;
+	struct eml_tls_pump *tls = NULL;
+	int afd = -1, cfd = -1;
 	eml_err rc;
 
+	memset(&id, 0, sizeof(id));
+	(void)snprintf(id.host, sizeof(id.host), "%s", cl->host);
+	eml_buf_init(&first, HELLO_FRAME_MAX + EML_FRAME_HDR_LEN);
+	if (p->tls != NULL) {
+		/* from here on cl->fd is the plaintext end of the TLS pump */
+		rc = eml_tls_pump_start(p->tls, cl->fd, eml_deadline_in_ms(p->cfg->handshake_ms),
+		    &cfd, &tls);
+		if (rc != EML_OK) {
+			eml_err_clear_detail();
+			atomic_fetch_add(&p->stats.rejected_busy, 1);
+			audit_refusal(p, cl->peer, "no_thread", EML_ERR_BUSY);
+			goto done;
+		}
+		/* under the lock: evict_for may shut it down */
+		(void)pthread_mutex_lock(&p->mu);
+		cl->fd = cfd;
+		(void)pthread_mutex_unlock(&p->mu);
+	}
 	tl_client = cl;
 	rc = await_first_byte(p, cl->fd);
 	if (rc != EML_OK) {
@@ -656,15 +819,34 @@ client_main(void *arg)
 		refuse(p, cl->fd, EML_ERR_AUDIT_DOWN);
 		EML_LOG_WARN("conn.refused", NULL, EML_F_STR("peer", cl->peer),
 		    EML_F_STR("reason", "audit"), EML_F_ERR(EML_ERR_AUDIT_DOWN));
+	} else if ((rc = read_hello(p, cl, &id, &first, rid, &have_rid, &reason)) != EML_OK) {
+		if (rc == EML_ERR_IO_TIMEOUT)
+			atomic_fetch_add(&p->stats.timeouts_handshake, 1);
+		else if (eml_err_category(rc) == 200)
+			atomic_fetch_add(&p->stats.proto_errors, 1);
+		/* eml_controls_auth wrote its own, more detailed line */
+		if (rc != EML_ERR_AUTH && rc != EML_ERR_IO_EOF)
+			audit_refusal(p, cl->peer, reason, rc);
+		eml_err_clear_detail();
+		if (rc != EML_ERR_IO_EOF)
+			refuse_hello(p, cl->fd, have_rid ? rid : NULL, rc);
 	} else if ((rc = connect_agent(p, &afd, agent, sizeof(agent))) != EML_OK) {
 		atomic_fetch_add(&p->stats.rejected_no_agent, 1);
-		refuse(p, cl->fd, EML_ERR_NO_AGENT);
+		refuse_hello(p, cl->fd, rid, EML_ERR_NO_AGENT);
 		audit_refusal(p, cl->peer, "no_agent", EML_ERR_NO_AGENT);
 	} else {
-		rc = eml_relay_run(&p->env, cl->fd, afd, cl->peer, agent);
+		memset(&rcl, 0, sizeof(rcl));
+		rcl.peer = cl->peer;
+		rcl.agent = agent;
+		rcl.id = &id;
+		rcl.first = first.data;
+		rcl.first_len = first.len;
+		rc = eml_relay_run_client(&p->env, cl->fd, afd, &rcl);
 		eml_err_clear_detail();
 		(void)close(afd);
 	}
+done:
+	eml_buf_free(&first);
 	tl_client = NULL;
 	(void)pthread_mutex_lock(&p->mu);
 	/* unlinked before the close: evict_for may shut fd down meanwhile */
@@ -676,6 +858,8 @@ client_main(void *arg)
 	atomic_fetch_sub(&p->stats.clients_active, 1);
 	(void)pthread_cond_broadcast(&p->cv);
 	(void)pthread_mutex_unlock(&p->mu);
+	/* the plaintext end is closed: the pump ends and closes the TCP socket */
+	eml_tls_pump_join(tls);
 	return NULL;
 }
 
@@ -844,6 +1028,12 @@ open_resources(struct proxy *p)
 		EML_GUARD(eml_addr_parse(c->admin, &a));
 		EML_GUARD(eml_transport_listen(&a, &p->admin_fd));
 	}
+	if (c->admin_token_file != NULL) {
+		EML_GUARD(eml_admin_token_load(c->admin_token_file, p->admin_token));
+		p->have_admin_token = true;
+	}
+	if (c->tls_cert != NULL)
+		EML_GUARD(eml_tls_server_new(c->tls_cert, c->tls_key, &p->tls));
 	return EML_OK;
 }
 
@@ -856,6 +1046,7 @@ setup_signals(struct proxy *p)
 	(void)sigemptyset(&set);
 	(void)sigaddset(&set, SIGTERM);
 	(void)sigaddset(&set, SIGINT);
+	(void)sigaddset(&set, SIGHUP);
 	/* Blocked here, before any thread starts, so every thread inherits
 	 * the mask and only the accept loop sees them (through signalfd). */
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
@@ -882,7 +1073,13 @@ accept_loop(struct proxy *p)
 
 			if (read(p->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 				EML_LOG_INFO("proxy.signal", NULL, EML_F_U64("signo", si.ssi_signo));
-				return;
+				if (si.ssi_signo != SIGHUP)
+					return;
+				/* SIGHUP: new keys for new hellos and requests;
+				 * no connection is dropped */
+				if (p->ctl.keys_required &&
+				    eml_controls_reload_keys(&p->ctl, "sighup") != EML_OK)
+					eml_err_clear_detail();
 			}
 		}
 		if ((fds[0].revents & POLLIN) != 0)
@@ -925,6 +1122,32 @@ audit_event(struct proxy *p, const char *kind)
 		EML_LOG_ERROR("audit.write_failed", NULL, EML_F_STR("why", eml_err_detail()));
 }
 
+/* The switches given at start, each an audit line like a later change. */
+static eml_err
+start_controls(struct proxy *p)
+{
+	const struct eml_proxy_config *c = p->cfg;
+	uint8_t (*ids)[EML_STORE_ID_LEN] = NULL;
+	eml_err rc;
+
+	EML_LOG_INFO("controls", NULL, EML_F_BOOL("api_keys_required", c->api_keys != NULL),
+	    EML_F_U64("keys", p->ctl.keys.n), EML_F_U64("rate_limit_per_minute", c->rate_limit));
+	if (c->kill_switch)
+		eml_controls_set_kill(&p->ctl, true, "start");
+	if (c->n_allow_models == 0)
+		return EML_OK;
+	ids = eml_calloc(c->n_allow_models, EML_STORE_ID_LEN);
+	EML_ENSURE(ids != NULL, EML_ERR_NOMEM);
+	for (size_t i = 0; i < c->n_allow_models; i++)
+		if ((rc = eml_hex_decode(ids[i], EML_STORE_ID_LEN, c->allow_models[i])) != EML_OK)
+			goto out;
+	rc = eml_controls_set_baseline(&p->ctl, true, true, (const uint8_t (*)[EML_STORE_ID_LEN])ids,
+	    c->n_allow_models, "start");
+out:
+	eml_free(ids);
+	return rc;
+}
+
 /* A proxy for config c with nothing opened yet; NULL when out of memory. */
 static struct proxy *
 proxy_new(const struct eml_proxy_config *c)
@@ -965,6 +1188,11 @@ proxy_open(struct proxy *p)
 	 * their threads start after the seccomp filter (start_aux_threads). */
 	if (c->jobs != NULL)
 		EML_GUARD(eml_jobs_open(&c->job, &p->jobs));
+	EML_GUARD(eml_controls_init(&p->ctl, c->api_keys, c->rate_limit,
+	    p->have_audit ? &p->audit : NULL));
+	p->have_ctl = true;
+	/* before the drop and the filter: it opens and spawns nothing later */
+	EML_GUARD(start_admin(p, !c->no_seccomp && eml_seccomp_supported()));
 	return EML_OK;
 }
 
@@ -1010,19 +1238,21 @@ relay_env_init(struct proxy *p)
 	p->env.replay_frame = c->replay_frame;
 	p->env.capture_fd = p->capture_fd;
 	p->env.capture_mu = &p->capture_mu;
+	p->env.ctl = &p->ctl;
+	p->env.drain_ms = c->drain_ms;
 }
 
-/* The health-check thread and, with --admin, the admin listener thread. */
+/* The health-check thread and, with --admin, the admin thread (it drives
+ * libmicrohttpd). */
 static eml_err
 start_aux_threads(struct proxy *p)
 {
 	EML_ENSURE(pthread_create(&p->health_th, NULL, health_main, p) == 0, EML_ERR_INTERNAL);
 	p->health_started = true;
-	if (p->admin_fd >= 0) {
+	if (p->admin != NULL) {
 		EML_ENSURE(pthread_create(&p->admin_th, NULL, admin_main, p) == 0,
 		    EML_ERR_INTERNAL);
 		p->admin_started = true;
-		log_listen(p->admin_fd, p->cfg->admin, "proxy.admin");
 	}
 	if (p->jobs != NULL)
 		EML_GUARD(eml_jobs_run(p->jobs, &p->pool, &p->store));
@@ -1036,6 +1266,10 @@ serve(struct proxy *p, const struct eml_privdrop_result *pr)
 	const struct eml_proxy_config *c = p->cfg;
 
 	audit_event(p, "start");
+	if (start_controls(p) != EML_OK) {
+		EML_LOG_ERROR("controls.failed", NULL, EML_F_STR("why", eml_err_detail()));
+		eml_err_clear_detail();
+	}
 	log_listen(p->lfd, c->listen, "proxy.listening");
 	EML_LOG_INFO("proxy.ready", NULL, EML_F_U64("agents", c->nagents),
 	    EML_F_U64("max_clients", c->max_clients), EML_F_U64("uid", pr->uid),
@@ -1082,6 +1316,9 @@ proxy_teardown(struct proxy *p)
 		(void)pthread_join(p->admin_th, NULL);
 	eml_jobs_stop(p->jobs);
 	p->jobs = NULL;
+	eml_admin_stop(p->admin);
+	p->admin = NULL;
+	eml_wipe(p->admin_token, sizeof(p->admin_token));
 	if (p->have_audit)
 		close_audit(p);
 	close_fd(&p->lfd);
@@ -1094,6 +1331,9 @@ proxy_teardown(struct proxy *p)
 	if (p->active == 0) {
 		if (p->have_pool)
 			eml_upstream_pool_free(&p->pool);
+		if (p->have_ctl)
+			eml_controls_free(&p->ctl);
+		eml_tls_server_free(p->tls);
 		eml_free(p->peers);
 		eml_free(p);
 	}

@@ -50,6 +50,16 @@ struct eml_proxy_config {
 	bool audit_sync_every;                 /* --audit-sync every (else interval) */
 	const char *jobs;                      /* queue URL, NULL: no job API */
 	struct eml_jobs_config job;            /* job.listen etc. when jobs is set */
+	/* operator controls (docs/PROXY.md "Operator controls") */
+	const char *api_keys;                  /* key file: every client needs a key */
+	unsigned rate_limit;                   /* requests per minute per address, 0 = none */
+	bool kill_switch;                      /* start with the kill switch on */
+	const char *allow_models[256];         /* --allow-model: baseline-only from the start */
+	size_t n_allow_models;
+	const char *admin_token_file;          /* Bearer token for the admin POSTs */
+	bool strict_artifacts;                 /* serve only blobs signed by a configured signer */
+	const char *tls_cert;                  /* PEM chain for the client listener */
+	const char *tls_key;                   /* its private key */
 	/* test hooks */
 	long tamper_frame;
 	long replay_frame;

@@ -55,6 +55,12 @@ struct dir {
 	bool tamper_this;      /* test hook armed for this frame */
 	bool replay_this;
 	uint32_t err_code;     /* code of an ERROR frame from the agent */
+	bool discard;          /* a refused request: read to its end, dropped */
+	/* bytes the proxy read for this direction before the relay started
+	 * (the client's hello, key removed): read before the socket */
+	const uint8_t *pre;
+	size_t pre_len;
+	size_t pre_off;
 	/* bytes waiting for dst */
 	uint8_t *out;
 	size_t out_len;
@@ -110,6 +116,13 @@ struct conn {
 	uint64_t blob_bytes;
 	uint64_t blob_errors;
 	const char *end_reason; /* short word for logs */
+	const struct eml_client_id *id;
+	/* the proxy refused a request (operator controls): the session ends
+	 * with this code once the refused frame has been read */
+	eml_err refused;
+	bool refuse_done;
+	uint8_t refuse_rid[EML_REQUEST_ID_LEN];
+	char refuse_msg[160];
 };
 
 static void
@@ -132,6 +145,7 @@ dir_reset_frame(struct dir *d)
 	d->tamper_this = false;
 	d->replay_this = false;
 	d->err_code = 0;
+	d->discard = false;
 }
 
 static bool
@@ -228,6 +242,33 @@ recv_some(int fd, uint8_t *p, size_t len, size_t *n)
 		return EML_ERR_IO_EOF;
 	*n = (size_t)r;
 	return EML_OK;
+}
+
+/* Read for direction d: what the proxy read ahead first, then src. */
+static eml_err
+src_read(struct dir *d, uint8_t *p, size_t len, size_t *n)
+{
+	if (d->pre_off < d->pre_len) {
+		size_t k = d->pre_len - d->pre_off < len ? d->pre_len - d->pre_off : len;
+
+		EML_MEMCPY(p, d->pre + d->pre_off, k);
+		d->pre_off += k;
+		*n = k;
+		return EML_OK;
+	}
+	return recv_some(d->src, p, len, n);
+}
+
+static bool
+pre_pending(const struct dir *d)
+{
+	return d->pre_off < d->pre_len;
+}
+
+static const char *
+key_of(const struct conn *c)
+{
+	return c->id != NULL && c->id->key_id[0] != '\0' ? c->id->key_id : NULL;
 }
 
 static bool
@@ -328,6 +369,34 @@ inject_clear(struct inject *inj)
 	inj->start = 0;
 }
 
+/* Refuse the request in d (kill switch, rate limit): remember why for the
+ * Error frame, and write its audit line. */
+static void
+refuse_request(struct conn *c, const uint8_t *rid, uint32_t type, eml_err why, const char *which,
+    int64_t retry_ms, const char *model)
+{
+	struct eml_cid cid;
+
+	c->refused = why;
+	c->end_reason = which;
+	EML_MEMCPY(c->refuse_rid, rid, EML_REQUEST_ID_LEN);
+	EML_MEMCPY(cid.b, rid, sizeof(cid.b));
+	if (why == EML_ERR_RATE_LIMITED)
+		(void)snprintf(c->refuse_msg, sizeof(c->refuse_msg), "%s; retry_after_ms=%lld",
+		    eml_strerror(why), (long long)retry_ms);
+	else
+		(void)snprintf(c->refuse_msg, sizeof(c->refuse_msg), "%s", eml_strerror(why));
+	EML_LOG_WARN("request.refused", &cid, EML_F_STR("conn", c->conn_id),
+	    EML_F_STR("peer", c->peer), EML_F_STR("key", key_of(c)), EML_F_STR("reason", which),
+	    EML_F_I64("retry_after_ms", retry_ms), EML_F_ERR(why));
+	if (c->env->audit != NULL &&
+	    EML_AUDIT(c->env->audit, "request", &cid, EML_F_STR("conn", c->conn_id),
+		EML_F_STR("type", eml_msg_type_name(type)), EML_F_STR("peer", c->peer),
+		EML_F_STR("key", key_of(c)), EML_F_STR("refused", which), EML_F_STR("model", model),
+		EML_F_I64("retry_after_ms", retry_ms), EML_F_ERR(why)) != EML_OK)
+		EML_LOG_ERROR("audit.write_failed", &cid, EML_F_STR("why", eml_err_detail()));
+}
+
 /* Queue an Error answer to a BLOB_REQUEST. */
 static eml_err
 blob_refuse(struct conn *c, const uint8_t *rid, eml_err code)
@@ -383,6 +452,22 @@ serve_blob(struct conn *c, struct dir *d)
 		c->pend[0].has_model = true;
 		EML_MEMCPY(c->pend[0].model, req->content_id.data, EML_STORE_ID_LEN);
 	}
+	if (e->ctl != NULL && req->content_id.len == EML_STORE_ID_LEN &&
+	    !eml_controls_model_allowed(e->ctl, req->content_id.data)) {
+		/* baseline-only: the agent is told no, and the client why;
+		 * the session ends here */
+		char hex[2 * EML_STORE_ID_LEN + 1];
+
+		eml_hex_encode(hex, req->content_id.data, EML_STORE_ID_LEN);
+		EML_LOG_WARN("blob.blocked", (const struct eml_cid *)(const void *)d->h.request_id,
+		    EML_F_STR("conn", c->conn_id), EML_F_STR("model", hex));
+		refuse_request(c, c->npend > 0 ? c->pend[0].rid : d->h.request_id,
+		    c->npend > 0 ? c->pend[0].type : EML_MSG_BLOB_REQUEST, EML_ERR_MODEL_BLOCKED,
+		    "baseline_only", 0, hex);
+		c->refuse_done = true;
+		rc = blob_refuse(c, d->h.request_id, EML_ERR_MODEL_BLOCKED);
+		goto out;
+	}
 	if (e->store == NULL) {
 		rc = blob_refuse(c, d->h.request_id, EML_ERR_BLOB_UNKNOWN);
 		goto out;
@@ -415,6 +500,27 @@ out:
 	eml_store_blob_close(&blob);
 	eml_msg_free(m);
 	eml_envelope_clear(&env);
+	return rc;
+}
+
+/* Operator controls for a new request from the client. */
+static eml_err
+admit(struct conn *c, const struct dir *d)
+{
+	static const struct eml_client_id anon;
+	struct eml_controls *ctl = c->env->ctl;
+	int64_t retry_ms = 0;
+	const char *which = NULL;
+	eml_err rc;
+
+	if (ctl == NULL)
+		return EML_OK;
+	rc = eml_controls_admit(ctl, c->id != NULL ? c->id : &anon, eml_now_ms(), &retry_ms, &which);
+	if (rc == EML_OK)
+		return EML_OK;
+	eml_err_clear_detail();
+	refuse_request(c, d->h.request_id, d->h.type, rc, which != NULL ? which : "refused", retry_ms,
+	    NULL);
 	return rc;
 }
 
@@ -454,6 +560,18 @@ frame_head_ready(struct conn *c, struct dir *d)
 		eml_err_set_detail("audit log cannot be written");
 		EML_BAIL(EML_ERR_AUDIT_DOWN);
 	}
+	if (d->up && (d->h.type == EML_MSG_INFER_REQUEST || d->h.type == EML_MSG_EVIDENCE_REQUEST) &&
+	    admit(c, d) != EML_OK) {
+		/* Nothing of it reaches the agent; the rest of the frame is
+		 * read and dropped so the client is done sending when it
+		 * reads why. */
+		d->discard = true;
+		d->hdr_done = true;
+		d->body_left = d->flen - avail;
+		if (d->body_left == 0)
+			c->refuse_done = true;
+		return EML_OK;
+	}
 	if (d->up) {
 		c->client_frames++;
 		d->tamper_this = e->tamper_frame > 0 && c->client_frames == (uint64_t)e->tamper_frame;
@@ -477,7 +595,7 @@ dir_read(struct conn *c, struct dir *d)
 	size_t n = 0;
 
 	if (!d->hdr_done) {
-		EML_GUARD(recv_some(d->src, d->head + d->head_have, d->head_need - d->head_have, &n));
+		EML_GUARD(src_read(d, d->head + d->head_have, d->head_need - d->head_have, &n));
 		if (n == 0)
 			return EML_OK;
 		c->last_activity = eml_now_ms();
@@ -502,11 +620,18 @@ dir_read(struct conn *c, struct dir *d)
 	}
 	if (d->body_left == 0)
 		return EML_OK;
-	EML_GUARD(recv_some(d->src, d->out,
+	EML_GUARD(src_read(d, d->out,
 	    d->body_left < EML_RELAY_CHUNK ? (size_t)d->body_left : EML_RELAY_CHUNK, &n));
 	if (n == 0)
 		return EML_OK;
 	c->last_activity = eml_now_ms();
+	if (d->discard) {
+		/* a refused request: its bytes go nowhere */
+		d->body_left -= n;
+		if (d->body_left == 0)
+			c->refuse_done = true;
+		return EML_OK;
+	}
 	d->out_len = n;
 	d->out_off = 0;
 	d->body_left -= n;
@@ -531,6 +656,7 @@ audit_request(struct conn *c, const struct pend *p, uint32_t resp_type, uint64_t
 		EML_F_STR("type", eml_msg_type_name(p->type)),
 		EML_F_STR("resp", resp_type != 0 ? eml_msg_type_name(resp_type) : NULL),
 		EML_F_STR("model", p->has_model ? model : NULL), EML_F_STR("agent", c->agent),
+		EML_F_STR("key", key_of(c)),
 		EML_F_U64("bytes_in", p->bytes_in), EML_F_U64("bytes_out", bytes_out),
 		EML_F_U64("blob_requests", p->blob_requests), EML_F_U64("blob_bytes", p->blob_bytes),
 		EML_F_F64("latency_ms", (double)(now - p->start_ms)),
@@ -684,7 +810,7 @@ dir_write(struct conn *c, struct dir *d)
 			return EML_OK;
 		d->out_off = d->out_len = 0;
 	}
-	if (d->hdr_done && d->body_left == 0)
+	if (d->hdr_done && d->body_left == 0 && !d->discard)
 		EML_GUARD(frame_done(c, d));
 	if (d->up && c->inj.active && dst_at_boundary(d))
 		EML_GUARD(inject_refill(c));
@@ -766,12 +892,16 @@ final_error(struct conn *c, eml_err why)
 
 	if (!dst_at_boundary(&c->down))
 		return;
-	if (c->npend > 0)
+	if (c->refused != EML_OK && why == c->refused)
+		rid = c->refuse_rid;
+	else if (c->npend > 0)
 		rid = c->pend[0].rid;
 	else if (c->have_first_rid)
 		rid = c->first_rid.b;
 	eml_buf_init(&f, 2048);
-	if (eml_wire_error_frame(rid, why, eml_strerror(why), c->env->frame_max, &f) == EML_OK &&
+	if (eml_wire_error_frame(rid, why,
+		c->refused != EML_OK && why == c->refused ? c->refuse_msg : eml_strerror(why),
+		c->env->frame_max, &f) == EML_OK &&
 	    eml_io_write_full(c->cfd, f.data, f.len, eml_deadline_in_ms(FINAL_ERROR_MS)) == EML_OK)
 		capture(c, f.data, f.len);
 	eml_err_clear_detail();
@@ -825,12 +955,15 @@ pump(struct conn *c, int timeout_ms, bool *done)
 	for (size_t i = 0; i < 2; i++)
 		if (p[i].events == 0)
 			p[i].fd = -1;
+	/* Bytes read ahead are ready now: no waiting for the socket. */
+	if (up_rd && pre_pending(up))
+		timeout_ms = 0;
 	if (poll(p, 2, timeout_ms) < 0) {
 		if (errno == EINTR)
 			return EML_OK;
 		EML_BAIL(EML_ERR_IO);
 	}
-	if (up_rd && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+	if (up_rd && ((p[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0 || pre_pending(up))) {
 		rc = dir_read(c, up);
 		if (rc == EML_ERR_IO_EOF) {
 			*done = true;
@@ -885,6 +1018,8 @@ audit_conn(struct conn *c, eml_err why)
 		return;
 	if (EML_AUDIT(e->audit, "conn", cid, EML_F_STR("conn", c->conn_id),
 		EML_F_STR("peer", c->peer), EML_F_STR("agent", c->agent),
+		EML_F_STR("key", key_of(c)),
+		EML_F_STR("partner", c->id != NULL && c->id->partner[0] != '\0' ? c->id->partner : NULL),
 		EML_F_STR("reason", c->end_reason), EML_F_I64("duration_ms", dur),
 		EML_F_BOOL("handshake", c->handshake_done),
 		EML_F_U64("frames_up", c->up.frames), EML_F_U64("frames_down", c->down.frames),
@@ -906,18 +1041,72 @@ dir_init(struct dir *d, int src, int dst, bool up, uint8_t *out)
 	dir_reset_frame(d);
 }
 
+/* Count why the session ended and tell the client when it should know. */
+static void
+session_ended(struct conn *c, eml_err rc)
+{
+	const struct eml_relay_env *env = c->env;
+
+	if (rc != EML_OK && rc != EML_ERR_AGENT_LOST && rc != EML_ERR_IO_TIMEOUT &&
+	    eml_err_category(rc) == 200) {
+		stat_add(&env->stats->proto_errors, 1);
+		if (strcmp(c->end_reason, "error") == 0)
+			c->end_reason = "protocol";
+	}
+	if (rc == EML_ERR_AGENT_LOST)
+		stat_add(&env->stats->agent_lost, 1);
+	if (rc != EML_OK && rc != EML_ERR_PROTO_TRUNCATED)
+		final_error(c, rc);
+}
+
+/* Whether the operator's controls end the session now: a request was
+ * refused (and read to its end), or the kill switch has been on for
+ * drain_ms with a request still in flight. *rc gets the code. */
+static bool
+operator_end(struct conn *c, int64_t now, eml_err *rc)
+{
+	const struct eml_relay_env *env = c->env;
+
+	if (c->refuse_done) {
+		*rc = c->refused;
+		return true;
+	}
+	if (env->ctl == NULL || c->npend == 0 || !atomic_load(&env->ctl->kill_switch) ||
+	    now - (int64_t)atomic_load(&env->ctl->kill_since_ms) < env->drain_ms)
+		return false;
+	refuse_request(c, c->pend[0].rid, c->pend[0].type, EML_ERR_KILL_SWITCH, "kill_switch_cut",
+	    0, NULL);
+	*rc = EML_ERR_KILL_SWITCH;
+	return true;
+}
+
 eml_err
 eml_relay_run(const struct eml_relay_env *env, int cfd, int afd, const char *peer,
     const char *agent)
 {
+	struct eml_relay_client cl;
+
+	memset(&cl, 0, sizeof(cl));
+	cl.peer = peer;
+	cl.agent = agent;
+	return eml_relay_run_client(env, cfd, afd, &cl);
+}
+
+eml_err
+eml_relay_run_client(const struct eml_relay_env *env, int cfd, int afd,
+    const struct eml_relay_client *cl)
+{
+	const char *peer, *agent;
 	eml_err rc = EML_ERR_INTERNAL;
 	struct conn *c = NULL;
 	uint8_t *win_up = NULL, *win_down = NULL;
 	uint8_t idb[8];
 	bool done = false;
 
-	if (env == NULL || env->stats == NULL || cfd < 0 || afd < 0)
+	if (env == NULL || env->stats == NULL || cfd < 0 || afd < 0 || cl == NULL)
 		return EML_ERR_NULL;
+	peer = cl->peer;
+	agent = cl->agent;
 	c = eml_calloc(1, sizeof(*c));
 	if (c == NULL)
 		return EML_ERR_NOMEM;
@@ -934,6 +1123,9 @@ eml_relay_run(const struct eml_relay_env *env, int cfd, int afd, const char *pee
 	win_down = eml_alloc(EML_RELAY_CHUNK);
 	dir_init(&c->up, cfd, afd, true, win_up);
 	dir_init(&c->down, afd, cfd, false, win_down);
+	c->id = cl->id;
+	c->up.pre = cl->first;
+	c->up.pre_len = cl->first_len; /* 0 when first is NULL */
 	if (win_up == NULL || win_down == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	if (getrandom(idb, sizeof(idb), 0) != (ssize_t)sizeof(idb))
@@ -965,6 +1157,8 @@ eml_relay_run(const struct eml_relay_env *env, int cfd, int afd, const char *pee
 			rc = eml_err_record(EML_ERR_AGENT_LOST, __FILE__, __LINE__, __func__);
 			break;
 		}
+		if (operator_end(c, now, &rc))
+			break;
 		which = deadline_passed(c, now, &next);
 		if (which != NULL) {
 			count_timeout(c, which);
@@ -977,16 +1171,7 @@ eml_relay_run(const struct eml_relay_env *env, int cfd, int afd, const char *pee
 		if (rc != EML_OK || done)
 			break;
 	}
-	if (rc != EML_OK && rc != EML_ERR_AGENT_LOST && rc != EML_ERR_IO_TIMEOUT &&
-	    eml_err_category(rc) == 200) {
-		stat_add(&env->stats->proto_errors, 1);
-		if (strcmp(c->end_reason, "error") == 0)
-			c->end_reason = "protocol";
-	}
-	if (rc == EML_ERR_AGENT_LOST)
-		stat_add(&env->stats->agent_lost, 1);
-	if (rc != EML_OK && rc != EML_ERR_PROTO_TRUNCATED)
-		final_error(c, rc);
+	session_ended(c, rc);
 out:
 	if (c != NULL) {
 		capture_flush(c, &c->up);

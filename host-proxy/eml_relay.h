@@ -42,6 +42,7 @@
 
 #include "eml_admin.h"
 #include "eml_audit.h"
+#include "eml_controls.h"
 #include "eml_err.h"
 #include "eml_store.h"
 
@@ -66,6 +67,8 @@ struct eml_relay_env {
 	/* true: a request that arrives while the audit log cannot be written
 	 * ends the connection with EML_ERR_AUDIT_DOWN (fail closed) */
 	bool audit_fail_closed;
+	struct eml_controls *ctl;      /* NULL: no kill switch, limits or allowlist */
+	int64_t drain_ms;              /* kill switch: in-flight requests cut after this */
 	/* test hooks */
 	long tamper_frame;             /* 0 = off */
 	long replay_frame;             /* 0 = off */
@@ -90,5 +93,29 @@ struct eml_relay_env {
  */
 eml_err eml_relay_run(const struct eml_relay_env *env, int cfd, int afd, const char *peer,
     const char *agent) EML_MUST_USE;
+
+/*
+ * The same for a client the proxy has already read the hello of
+ * (eml_proxy.c checks its API key first): first / first_len is that frame,
+ * as it must reach the agent (key removed), relayed before anything else
+ * is read from cfd. id names the client in audit lines and charges its
+ * requests to the right buckets (env->ctl): each INFER_REQUEST and
+ * EVIDENCE_REQUEST is admitted or refused (kill switch, rate limits, a
+ * key withdrawn since the hello) before its first byte reaches the agent;
+ * a refused one is read to its end and discarded, the client gets an
+ * Error frame with the code (and a retry-after hint for rate limits) and
+ * the session ends. A BLOB_REQUEST for a model outside the baseline-only
+ * allowlist ends the session the same way with EML_ERR_MODEL_BLOCKED.
+ */
+struct eml_relay_client {
+	const char *peer;
+	const char *agent;
+	const struct eml_client_id *id; /* NULL: anonymous, no buckets */
+	const uint8_t *first;
+	size_t first_len;
+};
+
+eml_err eml_relay_run_client(const struct eml_relay_env *env, int cfd, int afd,
+    const struct eml_relay_client *cl) EML_MUST_USE;
 
 #endif

@@ -88,6 +88,7 @@ static const struct sock_filter filter[] = {
 #endif
 	ALLOW(lseek),
 	ALLOW(openat), /* blobs, by name, inside the store (dirfd) */
+	ALLOW(getdents64), /* /status lists the store's blobs */
 	ALLOW(fcntl),
 	ALLOW(fsync),
 	ALLOW(fdatasync),
@@ -105,6 +106,7 @@ static const struct sock_filter filter[] = {
 	ALLOW(recvfrom),
 	ALLOW(recvmsg),
 	ALLOW(shutdown),
+	ALLOW(socketpair), /* TLS clients: the pump's plaintext pair (AF_UNIX only) */
 	ALLOW(setsockopt),
 	ALLOW(getsockopt),
 	ALLOW(getsockname),
@@ -113,6 +115,11 @@ static const struct sock_filter filter[] = {
 	ALLOW(poll),
 #endif
 	ALLOW(ppoll),
+	/* libmicrohttpd's external mode waits in select (the admin thread) */
+	ALLOW(pselect6),
+#ifdef __NR_select
+	ALLOW(select),
+#endif
 	/* memory */
 	ALLOW(mmap),
 	ALLOW(munmap),

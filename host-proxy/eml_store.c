@@ -1,5 +1,6 @@
 #include "eml_store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -293,5 +294,62 @@ eml_store_read_range(const struct eml_store *s, const uint8_t id[EML_STORE_ID_LE
 	rc = eml_store_blob_pread(&b, off, dst, (size_t)len);
 out:
 	eml_store_blob_close(&b);
+	return rc;
+}
+
+static bool
+hex_name(const char *n)
+{
+	size_t i;
+
+	for (i = 0; n[i] != '\0'; i++)
+		if (i == EML_STORE_ID_HEX_LEN ||
+		    !((n[i] >= '0' && n[i] <= '9') || (n[i] >= 'a' && n[i] <= 'f')))
+			return false;
+	return i == EML_STORE_ID_HEX_LEN;
+}
+
+eml_err
+eml_store_list(const struct eml_store *s, size_t max,
+    eml_err (*fn)(void *arg, const struct eml_store_entry *e), void *arg, size_t *n)
+{
+	eml_err rc = EML_OK;
+	DIR *d;
+	struct dirent *de;
+	int fd;
+
+	EML_ENSURE(s != NULL && fn != NULL && n != NULL && s->dirfd >= 0, EML_ERR_NULL);
+	*n = 0;
+	/* a descriptor of our own: closedir closes it */
+	fd = openat(s->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		eml_err_set_detail("weight store: %s", strerror(errno));
+		if (fd >= 0)
+			(void)close(fd);
+		EML_BAIL(EML_ERR_FILE);
+	}
+	while (*n < max && (de = readdir(d)) != NULL) {
+		struct eml_store_entry e;
+		struct eml_blob b;
+
+		if (!hex_name(de->d_name))
+			continue;
+		memset(&e, 0, sizeof(e));
+		if (eml_hex_decode(e.id, sizeof(e.id), de->d_name) != EML_OK) {
+			eml_err_clear_detail();
+			continue;
+		}
+		if (eml_store_blob_open(s, e.id, &b) == EML_OK) {
+			e.available = true;
+			e.size = b.size;
+			eml_store_blob_close(&b);
+		} else {
+			eml_err_clear_detail();
+		}
+		(*n)++;
+		if ((rc = fn(arg, &e)) != EML_OK)
+			break;
+	}
+	(void)closedir(d);
 	return rc;
 }

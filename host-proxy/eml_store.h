@@ -12,6 +12,7 @@
 #ifndef EML_STORE_H
 #define EML_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,5 +91,23 @@ eml_err eml_store_blob_pread(const struct eml_blob *b, uint64_t off, void *dst,
  */
 eml_err eml_store_read_range(const struct eml_store *s, const uint8_t id[EML_STORE_ID_LEN],
     uint64_t off, uint64_t len, void *dst, size_t cap, uint64_t *total) EML_MUST_USE;
+
+/* One blob of the store as eml_store_list sees it. */
+struct eml_store_entry {
+	uint8_t id[EML_STORE_ID_LEN];
+	uint64_t size;
+	bool available; /* a regular file that opens for reading */
+};
+
+/*
+ * Call fn for every blob of the store (names that are 64 lowercase hex
+ * digits; anything else in the directory is skipped), at most max of
+ * them, in directory order. *n receives the count. Returns EML_OK,
+ * EML_ERR_FILE when the directory cannot be read, or the first error fn
+ * returns.
+ */
+eml_err eml_store_list(const struct eml_store *s, size_t max,
+    eml_err (*fn)(void *arg, const struct eml_store_entry *e), void *arg,
+    size_t *n) EML_MUST_USE;
 
 #endif

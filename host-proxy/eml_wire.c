@@ -238,3 +238,67 @@ out:
 	eml_buf_free_nowipe(&envb);
 	return rc;
 }
+
+eml_err
+eml_wire_hello_key(const uint8_t *body, size_t n, size_t key_max, size_t *keep,
+    const uint8_t **key, size_t *key_len)
+{
+	struct eml_cur c;
+	bool seen[5] = { false, false, false, false, false };
+
+	EML_ENSURE(keep != NULL && key != NULL && key_len != NULL, EML_ERR_NULL);
+	EML_ENSURE(body != NULL || n == 0, EML_ERR_NULL);
+	*keep = n;
+	*key = NULL;
+	*key_len = 0;
+	c = eml_cur_make(body, n);
+	while (c.left > 0) {
+		size_t at = (size_t)(c.p - body);
+		uint64_t k, v;
+		uint32_t field, wt;
+
+		if (read_varint(&c, &k) != EML_OK) {
+			eml_err_set_detail("ClientHello: bad field tag");
+			EML_BAIL(EML_ERR_PROTO_DECODE);
+		}
+		field = (uint32_t)(k >> 3);
+		wt = (uint32_t)(k & 7);
+		/* nonce 1, client_public_key 2, suite 3, api_key 4 */
+		if (k >> 3 > 4 || field == 0 || seen[field] ||
+		    wt != (field == 3 ? WT_VARINT : WT_LEN)) {
+			eml_err_set_detail("ClientHello field %llu unknown, repeated or mistyped",
+			    (unsigned long long)(k >> 3));
+			EML_BAIL(EML_ERR_PROTO_DECODE);
+		}
+		seen[field] = true;
+		if (read_varint(&c, &v) != EML_OK) {
+			eml_err_set_detail("ClientHello field %u: bad length or value", field);
+			EML_BAIL(EML_ERR_PROTO_DECODE);
+		}
+		if (wt == WT_LEN) {
+			if (v > c.left) {
+				eml_err_set_detail("ClientHello field %u runs past the end", field);
+				EML_BAIL(EML_ERR_PROTO_DECODE);
+			}
+			if (field == 4) {
+				if (v > key_max) {
+					eml_err_set_detail("ClientHello api_key of %llu bytes",
+					    (unsigned long long)v);
+					EML_BAIL(EML_ERR_PROTO_FIELD);
+				}
+				if (v != c.left) {
+					/* the key is outside the transcript: it must
+					 * be the last field so that what precedes it
+					 * is exactly what the client hashed */
+					eml_err_set_detail("ClientHello api_key is not the last field");
+					EML_BAIL(EML_ERR_PROTO_DECODE);
+				}
+				*keep = at;
+				*key = c.p;
+				*key_len = (size_t)v;
+			}
+			EML_GUARD(eml_cur_skip(&c, (size_t)v));
+		}
+	}
+	return EML_OK;
+}

@@ -75,4 +75,19 @@ eml_err eml_wire_blob_response_head(const uint8_t rid[EML_REQUEST_ID_LEN], uint6
 eml_err eml_wire_error_frame(const uint8_t *rid, eml_err code, const char *msg,
     size_t frame_max, struct eml_buf *out) EML_MUST_USE;
 
+/*
+ * The API key a client puts in its CLIENT_HELLO body for the proxy
+ * (ClientHello field 4, docs/PROXY.md "API keys"). The key is outside the
+ * handshake transcript: the client hashes the hello without it and sends
+ * it as the last field, and the proxy forwards only the bytes before it,
+ * so the agent never sees a key. Walks the body's fields (nonce 1,
+ * public key 2, suite 3, api_key 4; each at most once, with its wire
+ * type); *keep receives the length to forward, *key / *key_len the key
+ * (NULL / 0 without one). EML_ERR_PROTO_DECODE for a malformed body or a
+ * key that is not the last field, EML_ERR_PROTO_FIELD for a key longer
+ * than key_max, EML_ERR_NULL.
+ */
+eml_err eml_wire_hello_key(const uint8_t *body, size_t n, size_t key_max, size_t *keep,
+    const uint8_t **key, size_t *key_len) EML_MUST_USE;
+
 #endif

@@ -20,6 +20,7 @@
 #include "eml_audit.h"
 #include "eml_buf.h"
 #include "eml_err.h"
+#include "eml_keys.h"
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "eml_num.h"
@@ -35,6 +36,9 @@ usage(FILE *f)
 	    "usage: eml-proxy --listen ADDR --agent ADDR [--agent ADDR]... --weights DIR [options]\n"
 	    "       eml-proxy blob put FILE --weights DIR\n"
 	    "       eml-proxy audit verify FILE [--head HEX]\n"
+	    "       eml-proxy keys add --keys FILE --id ID [--partner P] [--rate N]\n"
+	    "                 [--not-before UNIX_S] [--not-after UNIX_S]\n"
+	    "       eml-proxy keys list|revoke|rotate --keys FILE [--id ID]\n"
 	    "\n"
 	    "  --listen ADDR          clients: tcp:HOST:PORT, tcp:[V6]:PORT (unix:PATH for tests)\n"
 	    "  --agent ADDR           an enclave agent: vsock:CID:PORT or unix:PATH (repeatable,\n"
@@ -74,6 +78,15 @@ usage(FILE *f)
 	    "  --job-backoff-ms MS    delay before the first retry, doubling (1000)\n"
 	    "  --job-ttl-ms MS        results and failures kept for (86400000)\n"
 	    "  --proxy-name NAME      this proxy in the Redis consumer group (proxy-PID)\n"
+	    "\n"
+	    "operator controls:\n"
+	    "  --api-keys FILE        every client presents a key from FILE (reloaded on SIGHUP)\n"
+	    "  --rate-limit N         requests per minute per client address, 0 = none (60)\n"
+	    "  --kill-switch          start with the kill switch on (every request refused)\n"
+	    "  --allow-model ID       baseline-only: serve only these content ids (repeatable)\n"
+	    "  --admin-token-file F   Bearer token for the admin endpoint's POSTs\n"
+	    "  --tls-cert PEM         TLS on the client listener: certificate chain\n"
+	    "  --tls-key PEM          ... and its private key\n"
 	    "\n"
 	    "test hooks, for integration tests only (a loud warning is printed):\n"
 	    "  --tamper-frame N       flip a bit in the last byte of the N-th client frame\n"
@@ -179,6 +192,199 @@ cmd_audit_verify(int argc, char **argv)
 	return 0;
 }
 
+/* eml-proxy keys ... options */
+struct keys_opts {
+	const char *file, *id, *partner;
+	uint64_t rate, nb, na;
+};
+
+/* Parse and check the keys options; 0 or an exit status. */
+static int
+keys_args(const char *verb, int argc, char **argv, struct keys_opts *o)
+{
+	static const char id_chars[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+
+	memset(o, 0, sizeof(*o));
+	o->rate = 60;
+	for (int i = 0; i + 1 < argc; i += 2) {
+		const char *k = argv[i], *v = argv[i + 1];
+		eml_err prc = EML_OK;
+
+		if (strcmp(k, "--keys") == 0)
+			o->file = v;
+		else if (strcmp(k, "--id") == 0)
+			o->id = v;
+		else if (strcmp(k, "--partner") == 0)
+			o->partner = v;
+		else if (strcmp(k, "--rate") == 0)
+			prc = eml_num_u64(v, 0, EML_KEY_RATE_MAX, &o->rate);
+		else if (strcmp(k, "--not-before") == 0)
+			prc = eml_num_u64(v, 0, INT64_MAX, &o->nb);
+		else if (strcmp(k, "--not-after") == 0)
+			prc = eml_num_u64(v, 0, INT64_MAX, &o->na);
+		else
+			prc = EML_ERR_CONFIG;
+		if (prc != EML_OK) {
+			(void)fprintf(stderr, "eml-proxy: keys: %s %s: unknown option or bad value\n", k,
+			    v);
+			return EXIT_USAGE;
+		}
+	}
+	if (argc % 2 != 0) {
+		(void)fprintf(stderr, "eml-proxy: keys: %s needs a value (or is unknown)\n",
+		    argv[argc - 1]);
+		return EXIT_USAGE;
+	}
+	if (o->file == NULL || (strcmp(verb, "list") != 0 && o->id == NULL)) {
+		(void)fprintf(stderr, "eml-proxy: keys %s needs --keys FILE%s\n", verb,
+		    strcmp(verb, "list") != 0 ? " and --id ID" : "");
+		return EXIT_USAGE;
+	}
+	if (o->id != NULL && eml_key_id_check(o->id) != EML_OK) {
+		(void)fprintf(stderr, "eml-proxy: keys: %s\n", eml_err_detail());
+		return EXIT_USAGE;
+	}
+	if (o->partner != NULL && (strlen(o->partner) > EML_KEY_PARTNER_MAX ||
+	    strspn(o->partner, id_chars) != strlen(o->partner))) {
+		(void)fprintf(stderr, "eml-proxy: keys: --partner: up to 64 of A-Z a-z 0-9 _ -\n");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void
+keys_list(const struct eml_keyset *ks)
+{
+	(void)printf("%-32s %-20s %10s %12s %12s %s\n", "ID", "PARTNER", "RATE/MIN", "NOT_BEFORE",
+	    "NOT_AFTER", "STATE");
+	for (size_t i = 0; i < ks->n; i++) {
+		const struct eml_key *q = &ks->keys[i];
+
+		(void)printf("%-32s %-20s %10" PRIu32 " %12" PRId64 " %12" PRId64 " %s\n", q->id,
+		    q->partner[0] != '\0' ? q->partner : "-", q->rate_per_minute, q->not_before,
+		    q->not_after, q->revoked ? "revoked" : "active");
+	}
+}
+
+/* A new entry for o->id at the end of ks (no secret yet); NULL after a
+ * message. */
+static struct eml_key *
+keys_append(struct eml_keyset *ks, const struct keys_opts *o)
+{
+	struct eml_key *grown, *k;
+
+	if (ks->n >= EML_KEYS_MAX) {
+		(void)fprintf(stderr, "eml-proxy: keys add: at most %u keys\n", EML_KEYS_MAX);
+		return NULL;
+	}
+	grown = eml_calloc(ks->n + 1, sizeof(*grown));
+	if (grown == NULL) {
+		(void)fail(EML_ERR_NOMEM, "keys add");
+		return NULL;
+	}
+	if (ks->n > 0)
+		EML_MEMCPY(grown, ks->keys, ks->n * sizeof(*grown));
+	eml_free_wipe(ks->keys, ks->n * sizeof(*ks->keys));
+	ks->keys = grown;
+	k = &ks->keys[ks->n++];
+	(void)snprintf(k->id, sizeof(k->id), "%s", o->id);
+	(void)snprintf(k->partner, sizeof(k->partner), "%s", o->partner != NULL ? o->partner : "");
+	k->rate_per_minute = (uint32_t)o->rate;
+	k->not_before = (int64_t)o->nb;
+	k->not_after = (int64_t)o->na;
+	return k;
+}
+
+/* add, revoke or rotate the key of o->id in ks, then save. */
+static int
+keys_change(const char *verb, struct eml_keyset *ks, const struct keys_opts *o)
+{
+	struct eml_key *k = NULL;
+	char token[EML_KEY_TOKEN_MAX + 1] = "";
+	bool add = strcmp(verb, "add") == 0, revoke = strcmp(verb, "revoke") == 0;
+	eml_err rc;
+	int st = 1;
+
+	if (!add && !revoke && strcmp(verb, "rotate") != 0) {
+		(void)fprintf(stderr, "eml-proxy: keys: add, list, revoke or rotate\n");
+		return EXIT_USAGE;
+	}
+	for (size_t i = 0; i < ks->n; i++)
+		if (strcmp(ks->keys[i].id, o->id) == 0)
+			k = &ks->keys[i];
+	if (add && k != NULL) {
+		(void)fprintf(stderr, "eml-proxy: keys add: id %s exists (rotate it instead)\n", o->id);
+		return 1;
+	}
+	if (!add && k == NULL) {
+		(void)fprintf(stderr, "eml-proxy: keys %s: no key with id %s\n", verb, o->id);
+		return 1;
+	}
+	if (add && (k = keys_append(ks, o)) == NULL)
+		return 1;
+	k->revoked = revoke;
+	if (!revoke && (rc = eml_key_generate(o->id, k->hash, token)) != EML_OK) {
+		st = fail(rc, "keys");
+	} else if ((rc = eml_keys_save(o->file, ks)) != EML_OK) {
+		st = fail(rc, o->file);
+	} else if (revoke) {
+		(void)printf("revoked %s (send SIGHUP to the proxy to apply)\n", o->id);
+		st = 0;
+	} else {
+		/* The secret, once, as the last line: the file keeps its hash only. */
+		(void)printf("key %s %s; the secret is shown once:\n%s\n", o->id,
+		    add ? "added" : "rotated", token);
+		st = 0;
+	}
+	eml_wipe(token, sizeof(token));
+	return st;
+}
+
+/* eml-proxy keys add|list|revoke|rotate --keys FILE ... */
+static int
+cmd_keys(const char *verb, int argc, char **argv)
+{
+	struct keys_opts o;
+	struct eml_keyset ks;
+	eml_err rc;
+	int st;
+
+	if ((st = keys_args(verb, argc, argv, &o)) != 0)
+		return st;
+	rc = eml_keys_load(o.file, &ks);
+	if (rc == EML_ERR_FILE && strcmp(verb, "add") == 0 && access(o.file, F_OK) != 0) {
+		eml_err_clear_detail();
+		rc = EML_OK; /* add creates the file */
+	}
+	if (rc != EML_OK)
+		return fail(rc, o.file);
+	if (strcmp(verb, "list") == 0)
+		keys_list(&ks);
+	else
+		st = keys_change(verb, &ks, &o);
+	eml_keys_free(&ks);
+	return st;
+}
+
+/* The options that name a file or an address: true when o was one. */
+static bool
+str_option(struct eml_proxy_config *c, const char *o, const char *v)
+{
+	static const char *const names[] = { "--listen", "--weights", "--admin", "--audit",
+		"--user", "--capture", "--api-keys", "--tls-cert", "--tls-key", "--admin-token-file" };
+	const char **slots[] = { &c->listen, &c->weights, &c->admin, &c->audit, &c->user,
+		&c->capture, &c->api_keys, &c->tls_cert, &c->tls_key, &c->admin_token_file };
+
+	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+		if (strcmp(o, names[k]) == 0) {
+			*slots[k] = v;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Server options. Returns 0 on success, else an exit status. */
 /* The job options (docs/PROXY.md "Jobs"); false when o is not one. A bad
  * number sets *rc. */
@@ -241,29 +447,23 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 			c->no_seccomp = true;
 			continue;
 		}
+		if (strcmp(o, "--kill-switch") == 0) {
+			c->kill_switch = true;
+			continue;
+		}
 		if (v == NULL) {
 			(void)fprintf(stderr, "eml-proxy: %s needs a value (or is unknown)\n", o);
 			return EXIT_USAGE;
 		}
 		i++;
-		if (strcmp(o, "--listen") == 0) {
-			c->listen = v;
+		if (str_option(c, o, v)) {
+			continue;
 		} else if (strcmp(o, "--agent") == 0) {
 			if (c->nagents == EML_UPSTREAMS_MAX) {
 				(void)fprintf(stderr, "eml-proxy: at most %u agents\n", EML_UPSTREAMS_MAX);
 				return EXIT_USAGE;
 			}
 			c->agents[c->nagents++] = v;
-		} else if (strcmp(o, "--weights") == 0) {
-			c->weights = v;
-		} else if (strcmp(o, "--admin") == 0) {
-			c->admin = v;
-		} else if (strcmp(o, "--audit") == 0) {
-			c->audit = v;
-		} else if (strcmp(o, "--user") == 0) {
-			c->user = v;
-		} else if (strcmp(o, "--capture") == 0) {
-			c->capture = v;
 		} else if (strcmp(o, "--audit-failure") == 0) {
 			if (strcmp(v, "close") == 0)
 				c->audit_serve = false;
@@ -280,6 +480,12 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 				rc = EML_ERR_USAGE;
 		} else if (job_opt(c, o, v, &rc)) {
 			/* --jobs, --jobs-listen, --proxy-name, --job-* */
+		} else if (strcmp(o, "--allow-model") == 0) {
+			if (c->n_allow_models == sizeof(c->allow_models) / sizeof(c->allow_models[0])) {
+				(void)fprintf(stderr, "eml-proxy: at most 256 --allow-model\n");
+				return EXIT_USAGE;
+			}
+			c->allow_models[c->n_allow_models++] = v;
 		} else if (strcmp(o, "--health") == 0) {
 			if (strcmp(v, "ping") == 0)
 				c->health_ping = true;
@@ -304,6 +510,7 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 				{ "--health-fall", 100 }, { "--tamper-frame", LONG_MAX },
 				{ "--replay-frame", LONG_MAX }, { "--test-replay", LONG_MAX },
 				{ "--max-per-peer", 100000 }, { "--max-handshake-per-peer", 100000 },
+				{ "--rate-limit", EML_KEY_RATE_MAX },
 			};
 			size_t k;
 
@@ -330,6 +537,7 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 			case 11: c->tamper_frame = (long)n; break;
 			case 14: c->max_per_peer = (unsigned)n; break;
 			case 15: c->max_handshake_per_peer = (unsigned)n; break;
+			case 16: c->rate_limit = (unsigned)n; break;
 			default: c->replay_frame = (long)n; break;
 			}
 		}
@@ -354,6 +562,8 @@ main(int argc, char **argv)
 		return cmd_blob_put(argc - 3, argv + 3);
 	if (argc >= 3 && strcmp(argv[1], "audit") == 0 && strcmp(argv[2], "verify") == 0)
 		return cmd_audit_verify(argc - 3, argv + 3);
+	if (argc >= 3 && strcmp(argv[1], "keys") == 0)
+		return cmd_keys(argv[2], argc - 3, argv + 3);
 	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
 		(void)printf("eml-proxy 0.1.0\n");
 		return 0;

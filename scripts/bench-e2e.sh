@@ -47,8 +47,9 @@ start_pair() {
 	e2e_wait_unix "$W/$name.sock" || return 1
 	port=$(e2e_free_port)
 	mkdir -p "$W/store"
+	# a bench from one address: no per-address request rate
 	e2e_start "proxy-$name" "$EML_PROXY" --listen "tcp:127.0.0.1:$port" \
-		--agent "unix:$W/$name.sock" --weights "$W/store"
+		--agent "unix:$W/$name.sock" --weights "$W/store" --rate-limit 0
 	e2e_wait_tcp "$port" || return 1
 	local digest
 	digest=$("$EML_AGENT" --policy-digest --policy "$W/$name-policy.json")

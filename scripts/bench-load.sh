@@ -51,7 +51,7 @@ start_proxy() { # N
 		--agent "unix:$W/agent0.sock" --agent "unix:$W/agent1.sock" --weights "$W/store" \
 		--jobs "$URL" --jobs-listen "tcp:127.0.0.1:${APORT[$1]}" --job-workers 2 \
 		--job-run-ms 5000 --job-backoff-ms 200 --health-ms 200 --max-clients 256 \
-		--proxy-name "proxy$1"
+		--proxy-name "proxy$1" --rate-limit 0
 	PID[proxy$1]=$E2E_LAST_PID
 	for _ in $(seq 1 100); do
 		e2e_wait_tcp "${APORT[$1]}" 1 && e2e_wait_tcp "${PPORT[$1]}" 1 && return 0

@@ -33,7 +33,9 @@ usage(FILE *f)
 		   "                 [--output-dir DIR] [--timeout MS] [--repeat N] [--quiet]\n"
 		   "                 [--evidence DIR|FILE]  keep the session's signed evidence\n"
 		   "                                        (DIR/<session id>.json or FILE)\n"
-		   "                 [--insecure-any-image]   (development only: trust an unpinned image)\n");
+		   "                 [--insecure-any-image]   (development only: trust an unpinned image)\n"
+		   "                 [--api-key-file FILE]   (or the environment variable EML_API_KEY)\n"
+		   "                 [--tls-ca FILE [--tls-name NAME]]   (a proxy with --tls-cert)\n");
 }
 
 static int
@@ -124,6 +126,8 @@ print_tensor(const struct eml_client_tensor *t)
 
 struct opts {
 	const char *proxy, *model, *policy, *outdir, *evidence;
+	const char *api_key_file;
+	const char *tls_ca, *tls_name;
 	const char *inputs[MAX_INPUTS];
 	size_t n_inputs;
 	unsigned timeout_ms;
@@ -166,6 +170,12 @@ parse(int argc, char **argv, struct opts *o)
 			o->outdir = argv[++i];
 		} else if (strcmp(a, "--evidence") == 0) {
 			o->evidence = argv[++i];
+		} else if (strcmp(a, "--api-key-file") == 0) {
+			o->api_key_file = argv[++i];
+		} else if (strcmp(a, "--tls-ca") == 0) {
+			o->tls_ca = argv[++i];
+		} else if (strcmp(a, "--tls-name") == 0) {
+			o->tls_name = argv[++i];
 		} else if (strcmp(a, "--timeout") == 0) {
 			uint64_t v;
 
@@ -196,9 +206,37 @@ parse(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 	}
+	if (o->tls_name != NULL && o->tls_ca == NULL) {
+		fprintf(stderr, "eml infer: --tls-name needs --tls-ca\n");
+		return -1;
+	}
 	if (o->proxy == NULL || o->model == NULL || o->policy == NULL || o->n_inputs == 0) {
 		fprintf(stderr, "eml infer: --proxy, --model, --policy and --input are required\n");
 		return -1;
+	}
+	return 0;
+}
+
+/* The key file's first line (a token as `eml-proxy keys add` printed
+ * it) into key (cap bytes); 0, or an exit status after a message. */
+static int
+read_api_key(const char *path, char *key, size_t cap)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	if (f == NULL) {
+		fprintf(stderr, "eml infer: --api-key-file %s: %s\n", path, strerror(errno));
+		return 3;
+	}
+	n = fread(key, 1, cap - 1, f);
+	(void)fclose(f);
+	key[n] = '\0';
+	key[strcspn(key, "\r\n")] = '\0';
+	if (key[0] == '\0' || n == cap - 1) {
+		explicit_bzero(key, cap);
+		fprintf(stderr, "eml infer: --api-key-file %s: empty or longer than a key\n", path);
+		return 2;
 	}
 	return 0;
 }
@@ -317,6 +355,7 @@ eml_cmd_infer(int argc, char **argv)
 	struct eml_client_tensor *outs = NULL;
 	struct eml_client_summary sum;
 	size_t n_outs = 0;
+	char key[256] = "";
 	int rc, status = 0;
 	bool ev_dir = false;
 	uint8_t *art = NULL;
@@ -340,17 +379,33 @@ eml_cmd_infer(int argc, char **argv)
 		status = fail(o.model, rc, NULL);
 		goto out;
 	}
+	if (o.api_key_file != NULL &&
+	    (status = read_api_key(o.api_key_file, key, sizeof(key))) != 0)
+		goto out;
 	if ((rc = eml_client_connect(o.proxy, &c)) != 0) {
 		status = fail("connect", rc, NULL);
 		goto out;
 	}
 	if (o.timeout_ms != 0)
 		(void)eml_client_set_timeout(c, o.timeout_ms);
+	if (o.tls_ca != NULL && (rc = eml_client_set_tls(c, o.tls_ca, o.tls_name)) != 0) {
+		status = fail("TLS", rc, c);
+		goto out;
+	}
 	if (o.any_image) {
 		/* Loud on every use, and recorded in the output. */
 		fprintf(stderr, "eml infer: WARNING: --insecure-any-image: the enclave image is NOT "
 				"verified; any enclave with a valid chain gets your model and inputs\n");
 		(void)eml_client_set_insecure_any_image(c, 1);
+	}
+	if (o.api_key_file != NULL) {
+		/* without the flag, the library takes EML_API_KEY */
+		rc = eml_client_set_api_key(c, key);
+		explicit_bzero(key, sizeof(key));
+		if (rc != 0) {
+			status = fail("--api-key-file", rc, c);
+			goto out;
+		}
 	}
 	if ((rc = eml_client_attest(c, o.policy)) != 0) {
 		status = fail("attestation", rc, c);
@@ -391,6 +446,7 @@ eml_cmd_infer(int argc, char **argv)
 			goto out;
 	}
 out:
+	explicit_bzero(key, sizeof(key));
 	eml_client_evidence_free(art, art_len);
 	eml_client_tensors_free(outs, n_outs);
 	eml_client_close(c);

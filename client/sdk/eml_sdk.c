@@ -50,14 +50,13 @@ send_env(struct eml_client *c, uint32_t type, const uint8_t *rid, const uint8_t 
 	env.body_len = n;
 	eml_buf_reset(&c->tx);
 	EML_GUARD(eml_envelope_pack(&env, c->frame_max, &c->tx));
-	return eml_frame_write(c->fd, c->tx.data, c->tx.len, c->frame_max,
-	    eml_deadline_in_ms(c->timeout_ms));
+	return eml_sdk_frame_write(c, c->tx.data, c->tx.len, eml_deadline_in_ms(c->timeout_ms));
 }
 
 static eml_err
 recv_env(struct eml_client *c, struct eml_envelope *env)
 {
-	EML_GUARD(eml_frame_read(c->fd, c->frame_max, eml_deadline_in_ms(c->timeout_ms), &c->rx));
+	EML_GUARD(eml_sdk_frame_read(c, eml_deadline_in_ms(c->timeout_ms), &c->rx));
 	return eml_envelope_unpack(env, c->rx.data, c->rx.len, c->frame_max);
 }
 
@@ -116,6 +115,7 @@ eml_client_connect(const char *addr, struct eml_client **out)
 	eml_buf_init(&c->tx, c->frame_max);
 	if ((rc = eml_transport_connect(&a, eml_deadline_in_ms(c->timeout_ms), &c->fd)) != EML_OK)
 		goto out;
+	(void)snprintf(c->host, sizeof(c->host), "%s", a.host);
 	c->state = EML_SDK_CONNECTED;
 	*out = c;
 	c = NULL; /* transferred */
@@ -142,6 +142,98 @@ eml_client_set_insecure_any_image(struct eml_client *c, int on)
 		return (int)EML_ERR_USAGE;
 	c->any_image = on != 0;
 	return 0;
+}
+
+static void kill_session(struct eml_client *c);
+
+static void
+forget_key(struct eml_client *c)
+{
+	if (c->api_key != NULL) {
+		eml_wipe(c->api_key, EML_SDK_API_KEY_MAX + 1);
+		eml_secure_free(c->api_key);
+		c->api_key = NULL;
+	}
+}
+
+static eml_err
+store_key(struct eml_client *c, const char *key)
+{
+	size_t n;
+
+	forget_key(c);
+	if (key == NULL || key[0] == '\0')
+		return EML_OK;
+	n = strnlen(key, EML_SDK_API_KEY_MAX + 1);
+	if (n > EML_SDK_API_KEY_MAX) {
+		eml_err_set_detail("API key longer than %u bytes", EML_SDK_API_KEY_MAX);
+		EML_BAIL(EML_ERR_USAGE);
+	}
+	c->api_key = eml_secure_alloc(EML_SDK_API_KEY_MAX + 1);
+	EML_ENSURE(c->api_key != NULL, EML_ERR_NOMEM);
+	memset(c->api_key, 0, EML_SDK_API_KEY_MAX + 1);
+	EML_MEMCPY(c->api_key, key, n);
+	return EML_OK;
+}
+
+EML_API int
+eml_client_set_tls(struct eml_client *c, const char *ca_file, const char *name)
+{
+	eml_err rc;
+
+	if (c == NULL || ca_file == NULL)
+		return (int)EML_ERR_USAGE;
+	eml_err_clear_detail();
+	if (c->state != EML_SDK_CONNECTED) {
+		eml_err_set_detail("TLS must start before the handshake");
+		rc = EML_ERR_USAGE;
+	} else {
+		rc = eml_sdk_tls_start(c, ca_file, name);
+		if (rc != EML_OK)
+			kill_session(c);
+	}
+	eml_sdk_note(c, rc);
+	return (int)rc;
+}
+
+EML_API int
+eml_client_set_api_key(struct eml_client *c, const char *key)
+{
+	eml_err rc;
+
+	if (c == NULL)
+		return (int)EML_ERR_USAGE;
+	eml_err_clear_detail();
+	rc = store_key(c, key);
+	c->api_key_set = rc == EML_OK;
+	eml_sdk_note(c, rc);
+	return (int)rc;
+}
+
+/* The hello as sent: the transcript's hello, then the API key as the
+ * last field (ClientHello.api_key, 4), which the proxy removes. */
+static eml_err
+hello_add_key(struct eml_client *c, struct eml_buf *hello)
+{
+	size_t n;
+
+	if (!c->api_key_set) {
+		const char *env = getenv("EML_API_KEY");
+
+		EML_GUARD(store_key(c, env));
+	}
+	if (c->api_key == NULL)
+		return EML_OK;
+	n = strlen(c->api_key);
+	/* field 4, length-delimited; n <= 128 fits a 2-byte varint */
+	EML_GUARD(eml_buf_append_u8(hello, (4u << 3) | 2u));
+	if (n >= 0x80) {
+		EML_GUARD(eml_buf_append_u8(hello, (uint8_t)(0x80u | (n & 0x7fu))));
+		EML_GUARD(eml_buf_append_u8(hello, (uint8_t)(n >> 7)));
+	} else {
+		EML_GUARD(eml_buf_append_u8(hello, (uint8_t)n));
+	}
+	return eml_buf_append(hello, c->api_key, n);
 }
 
 /* ---------------------------------------------------------------- attest */
@@ -290,8 +382,13 @@ handshake(struct eml_client *c, const char *policy_path)
 	pol->nonce_set = true;
 	pol->nonce_len = EML_HELLO_NONCE_LEN;
 	pol->require_public_key = true;
+	if ((rc = hello_add_key(c, &hello)) != EML_OK)
+		goto out;
 	randombytes_buf(c->session_id, sizeof(c->session_id));
 	rc = send_env(c, EML_MSG_CLIENT_HELLO, c->session_id, hello.data, hello.len);
+	/* the frame held the API key */
+	if (c->api_key != NULL && c->tx.data != NULL)
+		eml_wipe(c->tx.data, c->tx.len);
 	/* A peer that refused us (busy) may have closed before our hello
 	 * arrived: its Error frame can still be waiting to be read. */
 	if (rc != EML_OK && rc != EML_ERR_IO_EOF)
@@ -361,6 +458,7 @@ kill_session(struct eml_client *c)
 	c->state = EML_SDK_DEAD;
 	eml_channel_free(c->ch);
 	c->ch = NULL;
+	eml_sdk_tls_free(c);
 	if (c->fd >= 0)
 		(void)close(c->fd);
 	c->fd = -1;
@@ -860,5 +958,6 @@ eml_client_close(struct eml_client *c)
 	eml_attest_root_free(c->root);
 	eml_buf_free_nowipe(&c->rx);
 	eml_buf_free_nowipe(&c->tx);
+	forget_key(c);
 	eml_free_wipe(c, sizeof(*c));
 }

@@ -14,6 +14,7 @@
 
 #define EML_SDK_TOPO_MAX ((size_t)64 << 20)
 #define EML_SDK_TIMEOUT_DEFAULT_MS 60000
+#define EML_SDK_API_KEY_MAX 128u
 
 enum eml_sdk_state {
 	EML_SDK_CONNECTED = 0, /* TCP up, nothing sent */
@@ -43,6 +44,11 @@ struct eml_client {
 	struct eml_buf rx; /* raw frames (ciphertext) */
 	struct eml_buf tx;
 	char detail[256];
+	char host[EML_ADDR_HOST_MAX + 1]; /* of the connect address: the TLS name */
+	struct ssl_ctx_st *tls_ctx;       /* NULL: plain TCP */
+	struct ssl_st *ssl;
+	char *api_key;  /* eml_secure_alloc, NUL-terminated; NULL: none */
+	bool api_key_set; /* set explicitly (else EML_API_KEY is used) */
 };
 
 struct eml_client_model {
@@ -51,6 +57,14 @@ struct eml_client_model {
 	uint8_t *sig;  /* model.sig when present */
 	size_t sig_len;
 };
+
+/* TLS to the proxy (eml_sdk_tls.c). Frames go through these two, over TLS
+ * when it is on and straight to the socket otherwise. */
+eml_err eml_sdk_tls_start(struct eml_client *c, const char *ca_file, const char *name) EML_MUST_USE;
+void eml_sdk_tls_free(struct eml_client *c);
+eml_err eml_sdk_frame_write(struct eml_client *c, const uint8_t *p, size_t n,
+    int64_t deadline) EML_MUST_USE;
+eml_err eml_sdk_frame_read(struct eml_client *c, int64_t deadline, struct eml_buf *out) EML_MUST_USE;
 
 /* Copy the thread's error detail into the handle (or thread slot for
  * NULL) after a public call. */

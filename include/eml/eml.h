@@ -165,6 +165,30 @@ EML_API int eml_client_set_timeout(struct eml_client *c, unsigned ms);
 EML_API int eml_client_set_insecure_any_image(struct eml_client *c, int on);
 
 /*
+ * Switch the connection to TLS (a proxy started with --tls-cert): the
+ * proxy's certificate must chain to the PEM file ca_file and carry name
+ * (a DNS name, or an IP address entry for an address); name NULL or ""
+ * is the host given to eml_client_connect. Call it right after connect,
+ * before eml_client_attest. TLS protects the API key and the metadata on
+ * the network; the channel to the enclave is end to end either way.
+ * Returns 0, a TLS code (the certificate does not verify, handshake
+ * failed; the handle can then only be closed), or an I/O or usage code.
+ */
+EML_API int eml_client_set_tls(struct eml_client *c, const char *ca_file, const char *name);
+
+/*
+ * The API key the proxy asks for (eml-proxy --api-keys): a token
+ * "emlk1.ID.HEX" as `eml-proxy keys add` printed it; NULL or "" forgets
+ * it. Without a call, eml_client_attest takes the environment variable
+ * EML_API_KEY when it is set. The key goes in the hello for the proxy
+ * only: it is outside the handshake transcript and never reaches the
+ * enclave. Over plain TCP it crosses the network in clear: use a TLS
+ * listener (eml_client_set_tls_ca) where that matters. Returns 0 or a
+ * usage code (key longer than 128 bytes).
+ */
+EML_API int eml_client_set_api_key(struct eml_client *c, const char *key);
+
+/*
  * Run the handshake and verify the enclave against a client policy file
  * (JSON, written by eif-build or `eml attest sim-init`: trust root,
  * expected PCRs, expected policy digest, maximum document age; PCR0-2 must

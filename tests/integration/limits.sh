@@ -49,8 +49,11 @@ start_proxy() { # NAME SOCK [extra args]; sets PROXY_PORT, PROXY_PID
 	local name=$1 sock=$2
 	shift 2
 	PROXY_PORT=$(e2e_free_port)
+	# --rate-limit 0: every client here shares 127.0.0.1, and these
+	# drills are about the session and connection limits, not the
+	# per-address request rate (tests/integration/operator.sh)
 	e2e_start "$name" "$EML_PROXY" --listen "tcp:127.0.0.1:$PROXY_PORT" \
-		--agent "unix:$sock" --weights "$W/store" "$@"
+		--agent "unix:$sock" --weights "$W/store" --rate-limit 0 "$@"
 	PROXY_PID=$E2E_LAST_PID
 	e2e_wait_tcp "$PROXY_PORT" || { cat "$W/$name.log"; return 1; }
 }

@@ -269,6 +269,78 @@ error_frame_decodes(void **state)
 	eml_buf_free(&f);
 }
 
+/* ClientHello.api_key: what protobuf-c writes with a key is the hello
+ * without it, then the key; the proxy forwards exactly the former. */
+static void
+hello_key_split(void **state)
+{
+	Eml__V1__ClientHello h = EML__V1__CLIENT_HELLO__INIT;
+	uint8_t nonce[32], pk[32];
+	static const char key[] = "emlk1.acme-1.0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	struct eml_buf with, without;
+	const uint8_t *k = NULL;
+	size_t keep = 0, klen = 0;
+
+	(void)state;
+	memset(nonce, 0x11, sizeof(nonce));
+	memset(pk, 0x22, sizeof(pk));
+	h.nonce.data = nonce;
+	h.nonce.len = sizeof(nonce);
+	h.client_public_key.data = pk;
+	h.client_public_key.len = sizeof(pk);
+	h.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	eml_buf_init(&with, 4096);
+	eml_buf_init(&without, 4096);
+	assert_eml_ok(eml_msg_pack(&h.base, &without));
+	h.api_key.data = (uint8_t *)(uintptr_t)key;
+	h.api_key.len = sizeof(key) - 1;
+	assert_eml_ok(eml_msg_pack(&h.base, &with));
+	assert_eml_ok(eml_wire_hello_key(with.data, with.len, 128, &keep, &k, &klen));
+	assert_int_equal(keep, without.len);
+	assert_memory_equal(with.data, without.data, keep);
+	assert_int_equal(klen, sizeof(key) - 1);
+	assert_memory_equal(k, key, klen);
+	/* no key: everything is kept */
+	assert_eml_ok(eml_wire_hello_key(without.data, without.len, 128, &keep, &k, &klen));
+	assert_int_equal(keep, without.len);
+	assert_null(k);
+	assert_int_equal(klen, 0);
+	/* a key longer than the limit */
+	assert_eml(eml_wire_hello_key(with.data, with.len, 16, &keep, &k, &klen),
+	    EML_ERR_PROTO_FIELD);
+	/* the key not last: the transcript would not be a prefix */
+	{
+		uint8_t b[256];
+		size_t n = 0;
+
+		b[n++] = 0x22;
+		b[n++] = 3;
+		memcpy(b + n, "abc", 3);
+		n += 3;
+		memcpy(b + n, without.data, without.len);
+		n += without.len;
+		assert_eml(eml_wire_hello_key(b, n, 128, &keep, &k, &klen), EML_ERR_PROTO_DECODE);
+	}
+	/* a repeated field, an unknown field, a wrong wire type, a cut body */
+	{
+		static const uint8_t rep[] = { 0x18, 0x01, 0x18, 0x01 };
+		static const uint8_t unk[] = { 0x28, 0x01 };
+		static const uint8_t wt[] = { 0x08, 0x01 };
+		static const uint8_t cut[] = { 0x0a, 0x20, 0x11 };
+
+		assert_eml(eml_wire_hello_key(rep, sizeof(rep), 128, &keep, &k, &klen),
+		    EML_ERR_PROTO_DECODE);
+		assert_eml(eml_wire_hello_key(unk, sizeof(unk), 128, &keep, &k, &klen),
+		    EML_ERR_PROTO_DECODE);
+		assert_eml(eml_wire_hello_key(wt, sizeof(wt), 128, &keep, &k, &klen),
+		    EML_ERR_PROTO_DECODE);
+		assert_eml(eml_wire_hello_key(cut, sizeof(cut), 128, &keep, &k, &klen),
+		    EML_ERR_PROTO_DECODE);
+	}
+	eml_buf_free(&with);
+	eml_buf_free(&without);
+}
+
 int
 main(void)
 {
@@ -278,6 +350,7 @@ main(void)
 		cmocka_unit_test(peek_window_is_bounded),
 		cmocka_unit_test(blob_response_head_decodes),
 		cmocka_unit_test(error_frame_decodes),
+		cmocka_unit_test(hello_key_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
