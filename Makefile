@@ -5,7 +5,9 @@
 #   make test-asan       the same tests built with ASan + UBSan (no recovery) in build-asan/
 #   make fuzz            every libFuzzer target for FUZZ_SECONDS (default 30) each
 #   make bench           benchmarks (engine vs ONNX Runtime, channel, attestation, ...)
-#   make soak            long runs: the 50-user mixed load for 10 minutes per queue backend, 64 keyed clients at the rate-limit edge
+#   make soak            long runs: the fault drills at the limits (scripts/soak.sh, SOAK_SECONDS,
+#                        600), the 50-user mixed load for 10 minutes per queue backend, 64 keyed
+#                        clients at the rate-limit edge
 #   make demo            end-to-end confidential inference, local simulation
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make deps            install the Debian packages the build needs (scripts/deps.sh)
@@ -304,6 +306,7 @@ bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) scripts/bench.sh
 
 soak: all
+	@BUILD=$(BUILD) bash scripts/soak.sh
 	@BUILD=$(BUILD) LOAD_SECONDS=$${LOAD_SECONDS:-600} bash scripts/bench-load.sh
 	@BUILD=$(BUILD) LOAD_SECONDS=$${LOAD_SECONDS:-600} LOAD_QUEUE=redis bash scripts/bench-load.sh
 	@BUILD=$(BUILD) bash tests/soak/operator_load.sh 300 64 10

@@ -171,7 +171,7 @@ dispatch(struct eml_agent *a, int fd)
 	pthread_mutex_lock(&a->mu);
 	/* Connections, not sessions: a slot is taken at CLIENT_HELLO
 	 * (eml_agent_session_take); the reserve keeps probes answered. */
-	busy = a->active >= a->cfg.max_sessions + EML_AGENT_PROBE_RESERVE;
+	busy = a->active >= a->cfg.max_sessions + EML_AGENT_PROBE_RESERVE(a->cfg.max_sessions);
 	if (!busy)
 		a->active++;
 	pthread_mutex_unlock(&a->mu);

@@ -30,11 +30,13 @@ struct eml_agent {
 	uint8_t job_pk[32];
 };
 
-/* Connections beyond max_sessions that are still accepted, so that a
- * health probe (PING, or connect and close) is answered when every
- * session is taken: a connection holds a session slot only from its
+/* Connections beyond max_sessions that are still accepted (max_sessions
+ * more, at least 4), so that a health probe (PING, or connect and close)
+ * is answered when every session is taken, and connections still on
+ * their way to a hello (a slow client relayed by the proxy) do not push a
+ * real client out: a connection holds a session slot only from its
  * CLIENT_HELLO on. */
-#define EML_AGENT_PROBE_RESERVE 4u
+#define EML_AGENT_PROBE_RESERVE(max) ((max) > 4u ? (max) : 4u)
 
 /* Take a session slot for a connection that sent CLIENT_HELLO; false when
  * all max_sessions are taken. */
