@@ -92,6 +92,10 @@ _Static_assert(sizeof(struct arena_blk) == 64, "arena header is 64 bytes");
 #define ARENA_COMMIT_STEP ((size_t)1 << 20)
 
 static _Thread_local struct eml_arena *tl_arena;
+/* The agent's memory budget over all arenas (eml_arena_budget_set). */
+static atomic_size_t budget_total;
+static atomic_size_t budget_used;
+static _Thread_local bool tl_budget_hit;
 static size_t page_size;
 
 static atomic_long fail_countdown;
@@ -254,6 +258,50 @@ seg_new(struct eml_arena *a, size_t reserve)
 	return g;
 }
 
+/* Charge grow bytes to the global budget; false when it would pass it. */
+static bool
+budget_take(size_t grow)
+{
+	size_t total = atomic_load(&budget_total);
+	size_t cur = atomic_load(&budget_used);
+
+	do {
+		if (total != 0 && (grow > total || cur > total - grow)) {
+			tl_budget_hit = true;
+			return false;
+		}
+	} while (!atomic_compare_exchange_weak(&budget_used, &cur, cur + grow));
+	return true;
+}
+
+static void
+budget_give(size_t n)
+{
+	atomic_fetch_sub(&budget_used, n);
+}
+
+void
+eml_arena_budget_set(size_t total)
+{
+	atomic_store(&budget_total, total);
+}
+
+size_t
+eml_arena_budget_used(void)
+{
+	return atomic_load(&budget_used);
+}
+
+bool
+eml_arena_budget_hit(bool clear)
+{
+	bool hit = tl_budget_hit;
+
+	if (clear)
+		tl_budget_hit = false;
+	return hit;
+}
+
 /* Make [base, base + want) read-write and locked. */
 static bool
 seg_commit(struct eml_arena *a, struct arena_seg *g, size_t want)
@@ -276,8 +324,12 @@ seg_commit(struct eml_arena *a, struct arena_seg *g, size_t want)
 	grow = target - g->committed;
 	if (a->limit != 0 && (grow > a->limit || a->committed > a->limit - grow))
 		return false;
-	if (mprotect(g->base + g->committed, grow, PROT_READ | PROT_WRITE) != 0)
+	if (!budget_take(grow))
 		return false;
+	if (mprotect(g->base + g->committed, grow, PROT_READ | PROT_WRITE) != 0) {
+		budget_give(grow);
+		return false;
+	}
 	if (mlock(g->base + g->committed, grow) != 0)
 		a->locked = false;
 	g->committed = target;
@@ -444,6 +496,7 @@ eml_arena_free(struct eml_arena *a)
 		return;
 	if (tl_arena == a)
 		tl_arena = NULL;
+	budget_give(a->committed);
 	for (g = a->segs; g != NULL; g = nx) {
 		nx = g->next;
 		/* Whatever is left (a block nobody freed, headers, free

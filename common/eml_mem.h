@@ -67,6 +67,16 @@ void eml_arena_free(struct eml_arena *a);
 /* Set the calling thread's arena (NULL: none); returns the previous. */
 struct eml_arena *eml_arena_use(struct eml_arena *a);
 void eml_arena_stats(struct eml_arena *a, struct eml_arena_stats *st);
+/*
+ * A budget for the bytes all arenas together may commit (0, the default:
+ * none). An arena that would grow past it does not: eml_secure_alloc
+ * returns NULL, and eml_arena_budget_hit() is then true on that thread
+ * (the agent answers "busy" instead of running out of memory). clear
+ * resets the flag. eml_arena_budget_used is what is committed now.
+ */
+void eml_arena_budget_set(size_t total);
+size_t eml_arena_budget_used(void);
+bool eml_arena_budget_hit(bool clear);
 /* Mappings one arena may take at most, and the address space its first
  * segment reserves (for the start-up check against process limits). */
 size_t eml_arena_mappings_max(void);

@@ -48,6 +48,10 @@ eml_agent_new(const struct eml_agent_config *cfg, struct eml_agent **out)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	a->lfd = -1;
 	a->cfg = *cfg;
+	/* The policy's bounds (covered by its digest) win over the flags. */
+	if (cfg->policy.max_sessions != 0 && cfg->policy.max_sessions < a->cfg.max_sessions)
+		a->cfg.max_sessions = (unsigned)cfg->policy.max_sessions;
+	eml_arena_budget_set((size_t)cfg->policy.memory_budget_bytes);
 	if (pthread_mutex_init(&a->mu, NULL) != 0)
 		EML_FAIL(rc, EML_ERR_INTERNAL);
 	if (pthread_cond_init(&a->cv, NULL) != 0) {

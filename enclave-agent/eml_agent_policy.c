@@ -26,13 +26,17 @@ _Static_assert(EML_AGENT_POLICY_DIGEST_LEN == EML_ATTEST_POLICY_DIGEST_LEN, "dig
 #define DEF_NODES 100000ULL
 #define DEF_TENSOR (1ULL << 30)
 #define DEF_ARENA (2ULL << 30)
+#define DEF_BUDGET (4ULL << 30)
+#define DEF_SESSION (3ULL << 30)
 
 static const char default_text[] =
 	"{\"version\":1,\"models\":[],\"publishers\":[],\"strict\":false,"
 	"\"assembly\":\"request\",\"limits\":{\"max_topology_bytes\":16777216,"
 	"\"max_input_bytes\":67108864,\"max_output_bytes\":67108864,"
 	"\"max_weight_bytes\":2147483648,\"max_requests\":0,\"max_nodes\":100000,"
-	"\"max_tensor_bytes\":1073741824,\"max_arena_bytes\":2147483648}}\n";
+	"\"max_tensor_bytes\":1073741824,\"max_arena_bytes\":2147483648,"
+	"\"memory_budget_bytes\":4294967296,\"max_session_bytes\":3221225472,"
+	"\"max_sessions\":0}}\n";
 
 const char *
 eml_agent_policy_default_text(void)
@@ -139,7 +143,8 @@ parse_limits(json_t *limits, struct eml_agent_policy *pol)
 {
 	static const char *const keys[] = { "max_topology_bytes", "max_input_bytes",
 		"max_output_bytes", "max_weight_bytes", "max_requests", "max_nodes",
-		"max_tensor_bytes", "max_arena_bytes", NULL };
+		"max_tensor_bytes", "max_arena_bytes", "memory_budget_bytes", "max_session_bytes",
+		"max_sessions", NULL };
 
 	if (limits == NULL)
 		return EML_OK;
@@ -156,9 +161,13 @@ parse_limits(json_t *limits, struct eml_agent_policy *pol)
 	EML_GUARD(parse_limit(limits, "max_nodes", &pol->max_nodes));
 	EML_GUARD(parse_limit(limits, "max_tensor_bytes", &pol->max_tensor_bytes));
 	EML_GUARD(parse_limit(limits, "max_arena_bytes", &pol->max_arena_bytes));
+	EML_GUARD(parse_limit(limits, "memory_budget_bytes", &pol->memory_budget_bytes));
+	EML_GUARD(parse_limit(limits, "max_session_bytes", &pol->max_session_bytes));
+	EML_GUARD(parse_limit(limits, "max_sessions", &pol->max_sessions));
 	if (pol->max_topology_bytes == 0 || pol->max_input_bytes == 0 ||
 	    pol->max_output_bytes == 0 || pol->max_weight_bytes == 0 || pol->max_nodes == 0 ||
-	    pol->max_tensor_bytes == 0 || pol->max_arena_bytes == 0) {
+	    pol->max_tensor_bytes == 0 || pol->max_arena_bytes == 0 ||
+	    pol->memory_budget_bytes == 0 || pol->max_session_bytes == 0) {
 		eml_err_set_detail("size limits must be positive");
 		EML_BAIL(EML_ERR_POLICY_FILE);
 	}
@@ -264,6 +273,8 @@ eml_agent_policy_parse(const uint8_t *p, size_t n, struct eml_agent_policy *out)
 	out->max_nodes = DEF_NODES;
 	out->max_tensor_bytes = DEF_TENSOR;
 	out->max_arena_bytes = DEF_ARENA;
+	out->memory_budget_bytes = DEF_BUDGET;
+	out->max_session_bytes = DEF_SESSION;
 	if ((rc = parse_root(root, out)) != EML_OK)
 		goto out;
 	if ((rc = eml_attest_policy_digest(p, n, out->digest)) != EML_OK) {

@@ -12,7 +12,9 @@
  *     "limits": { "max_topology_bytes": 16777216, "max_input_bytes": 67108864,
  *                 "max_output_bytes": 67108864, "max_weight_bytes": 2147483648,
  *                 "max_requests": 0, "max_nodes": 100000,
- *                 "max_tensor_bytes": 1073741824, "max_arena_bytes": 2147483648 },
+ *                 "max_tensor_bytes": 1073741824, "max_arena_bytes": 2147483648,
+ *                 "memory_budget_bytes": 4294967296,
+ *                 "max_session_bytes": 3221225472, "max_sessions": 0 },
  *     "ops": ["Conv", "Relu", ...]
  *   }
  *
@@ -32,6 +34,11 @@
  *   bound the topology key's graph when it is validated (before the blob
  *   is fetched) and every tensor when the model is planned;
  *   max_arena_bytes bounds the plan's activation arena.
+ *   memory_budget_bytes caps the locked memory of all sessions together: a
+ *   request that would need more is answered EML_ERR_BUSY (sealed; the
+ *   session goes on) instead of the enclave running out of memory;
+ *   max_session_bytes caps one session's; max_sessions (when not 0) lowers
+ *   --max-sessions.
  * - ops: when present, the only operator types a topology key may use
  *   (EML_ERR_POLICY_OP otherwise); absent: every operator the engine runs.
  *
@@ -82,6 +89,11 @@ struct eml_agent_policy {
 	uint64_t max_nodes;
 	uint64_t max_tensor_bytes;
 	uint64_t max_arena_bytes;
+	/* Memory: all sessions' locked memory together, one session's, and
+	 * concurrent sessions (0: the agent's --max-sessions). */
+	uint64_t memory_budget_bytes;
+	uint64_t max_session_bytes;
+	uint64_t max_sessions;
 	/* Operator allow-list; n_ops 0: every operator the engine runs. */
 	size_t n_ops;
 	char ops[EML_AGENT_POLICY_MAX_OPS][EML_AGENT_POLICY_OP_LEN];

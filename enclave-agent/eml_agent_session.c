@@ -440,6 +440,7 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	if ((rc = eml_channel_open(s->ch, env, &s->pt)) != EML_OK)
 		goto out; /* ends the session */
 	s->requests++;
+	(void)eml_arena_budget_hit(true); /* a fresh question per request */
 	if (pol->max_requests != 0 && s->requests > pol->max_requests) {
 		eml_err_set_detail("more than %llu requests in one session",
 		    (unsigned long long)pol->max_requests);
@@ -486,6 +487,10 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	rc = EML_OK;
 	goto out;
 refuse:
+	/* Out of locked memory because of the budget: that is load, not the
+	 * request's fault; the client may retry later. */
+	if (eml_arena_budget_hit(true))
+		rc = EML_ERR_BUSY;
 	/* A refusal the client should hear about travels sealed, as the
 	 * response to its request: code, table message and detail reach the
 	 * client only. The host (and our logs, which leave the enclave) learn
@@ -765,7 +770,7 @@ eml_agent_session(struct eml_agent *a, int fd)
 	 * engine's buffers) in one locked arena: a few mappings per session
 	 * instead of three per allocation (vm.max_map_count), wiped in one go
 	 * at the end. */
-	if ((rc = eml_arena_new(0, &arena)) != EML_OK) {
+	if ((rc = eml_arena_new((size_t)a->cfg.policy.max_session_bytes, &arena)) != EML_OK) {
 		EML_LOG_ERROR("session.arena", NULL, EML_F_ERR(rc));
 		(void)close(fd);
 		return rc;
@@ -800,8 +805,13 @@ eml_agent_session(struct eml_agent *a, int fd)
 			eml_envelope_clear(&env);
 			break;
 		}
+		(void)eml_arena_budget_hit(true);
 		rc = r->fn(&s, &env);
 		eml_envelope_clear(&env);
+		/* Out of locked memory because of the budget (e.g. during the
+		 * handshake): load, not a fault; the client may retry. */
+		if (rc == EML_ERR_NOMEM && eml_arena_budget_hit(true))
+			rc = EML_ERR_BUSY;
 		if (rc != EML_OK) {
 			/* A crypto failure gets a coarse code (STYLE §14). */
 			eml_agent_link_send_error(&s.link,

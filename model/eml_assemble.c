@@ -31,6 +31,21 @@ attach_all(struct eml_graph *g, uint8_t *weights)
 			attach(g->nodes[i].attrs[j].t, weights);
 }
 
+static void *
+weights_alloc(void *ctx, size_t n)
+{
+	(void)ctx;
+	return eml_secure_alloc(n > 0 ? n : 1);
+}
+
+static void
+weights_free(void *ctx, void *p, size_t n)
+{
+	(void)ctx;
+	(void)n;
+	eml_secure_free(p);
+}
+
 static eml_err
 check_signature(const struct eml_assemble_opts *opts, const struct eml_topo *t,
     struct eml_assembly *m)
@@ -77,16 +92,16 @@ eml_assemble(const uint8_t *topo, size_t topo_len, const struct eml_blob_source 
 	/* At least one byte so an empty model still has a region to point
 	 * at; the blob never writes past plaintext_length. */
 	m->weights_len = t->blob->plaintext_length > 0 ? (size_t)t->blob->plaintext_length : 1;
-	m->weights = eml_secure_alloc(m->weights_len);
-	if (m->weights == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
 	exp.key = t->blob->key;
 	exp.content_id = t->blob->content_id;
 	exp.cipher = t->blob->cipher;
 	exp.chunk_size = t->blob->chunk_size;
 	exp.plaintext_length = t->blob->plaintext_length;
 	exp.file_size = t->blob->file_size;
-	rc = eml_blob_open(src, &exp, m->weights, (size_t)t->blob->plaintext_length);
+	/* Locked memory for the weights only once the blob's header and
+	 * first chunk have authenticated: a host serving a forged header or
+	 * garbage costs the enclave no more than one chunk. */
+	rc = eml_blob_open_alloc(src, &exp, weights_alloc, weights_free, NULL, &m->weights);
 	if (rc != EML_OK)
 		goto out;
 	memcpy(m->content_id, t->blob->content_id, sizeof(m->content_id));

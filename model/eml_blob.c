@@ -198,10 +198,136 @@ eml_blob_source_mem(struct eml_blob_source *src, struct eml_blob_mem *mem, const
 	src->size = n;
 }
 
+struct blob_dst {
+	uint8_t *p; /* NULL until allocated (alloc mode) */
+	size_t len;
+	void *(*alloc)(void *ctx, size_t n);
+	void (*free_fn)(void *ctx, void *p, size_t n);
+	void *ctx;
+	uint8_t *first; /* alloc mode: chunk 0, before the real destination exists */
+	size_t first_len;
+};
+
+static eml_err open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
+    struct blob_dst *d);
+
 eml_err
 eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
     uint8_t *dst, size_t dst_len)
 {
+	struct blob_dst d;
+
+	memset(&d, 0, sizeof(d));
+	if (dst == NULL && dst_len != 0)
+		return eml_err_record(EML_ERR_NULL, __FILE__, __LINE__, __func__);
+	d.p = dst;
+	d.len = dst_len;
+	return open_into(src, exp, &d);
+}
+
+eml_err
+eml_blob_open_alloc(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
+    void *(*alloc)(void *ctx, size_t n), void (*free_fn)(void *ctx, void *p, size_t n),
+    void *ctx, uint8_t **dst)
+{
+	struct blob_dst d;
+	eml_err rc;
+
+	if (dst == NULL || alloc == NULL || free_fn == NULL || exp == NULL)
+		return eml_err_record(EML_ERR_NULL, __FILE__, __LINE__, __func__);
+	*dst = NULL;
+	memset(&d, 0, sizeof(d));
+	d.len = (size_t)exp->plaintext_length;
+	d.alloc = alloc;
+	d.free_fn = free_fn;
+	d.ctx = ctx;
+	rc = open_into(src, exp, &d);
+	if (d.first != NULL)
+		eml_secure_free(d.first);
+	if (rc != EML_OK) {
+		if (d.p != NULL)
+			free_fn(ctx, d.p, d.len); /* wiped by open_into already */
+		return rc;
+	}
+	if (d.p == NULL) /* an empty blob: no chunk to wait for */
+		d.p = alloc(ctx, d.len);
+	if (d.p == NULL)
+		return eml_err_record(EML_ERR_NOMEM, __FILE__, __LINE__, __func__);
+	*dst = d.p;
+	return EML_OK;
+}
+
+/* Where chunk i goes: the destination, or in alloc mode chunk 0 into a
+ * chunk-sized buffer until it has authenticated. */
+static eml_err
+chunk_dst(struct blob_dst *d, uint64_t i, uint64_t pos, size_t plen, uint8_t **out)
+{
+	if (d->alloc == NULL || d->p != NULL) {
+		*out = d->p + pos;
+		return EML_OK;
+	}
+	EML_ENSURE(i == 0, EML_ERR_INTERNAL);
+	if (plen == d->len) {
+		/* One chunk is the whole plaintext: its buffer is the
+		 * destination (still at most one chunk before authentication). */
+		d->p = d->alloc(d->ctx, plen > 0 ? plen : 1);
+		EML_ENSURE(d->p != NULL, EML_ERR_NOMEM);
+		*out = d->p;
+		return EML_OK;
+	}
+	d->first = eml_secure_alloc(plen > 0 ? plen : 1);
+	EML_ENSURE(d->first != NULL, EML_ERR_NOMEM);
+	d->first_len = plen;
+	*out = d->first;
+	return EML_OK;
+}
+
+/* Chunk 0 opened: the header is authenticated with it, so the size is
+ * the key holder's. Commit locked memory for the whole plaintext now. */
+static eml_err
+chunk_done(struct blob_dst *d)
+{
+	if (d->alloc == NULL || d->p != NULL)
+		return EML_OK;
+	d->p = d->alloc(d->ctx, d->len > 0 ? d->len : 1);
+	EML_ENSURE(d->p != NULL, EML_ERR_NOMEM);
+	EML_MEMCPY(d->p, d->first, d->first_len);
+	eml_secure_free(d->first);
+	d->first = NULL;
+	return EML_OK;
+}
+
+/* Sizes against the expectation, then the header: parsed exactly and
+ * agreeing with the topology key. */
+static eml_err
+read_header(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
+    size_t dst_len, uint8_t header[EML_BLOB_HEADER_LEN], struct eml_blob_header *h)
+{
+	uint64_t fsize;
+
+	EML_ENSURE(exp->plaintext_length == dst_len, EML_ERR_BLOB_MISMATCH);
+	EML_GUARD(eml_blob_file_size(exp->plaintext_length, exp->chunk_size, &fsize));
+	if (fsize != exp->file_size || src->size != fsize) {
+		eml_err_set_detail("blob is %llu bytes, topology key says %llu",
+		    (unsigned long long)src->size, (unsigned long long)exp->file_size);
+		EML_BAIL(EML_ERR_BLOB_MISMATCH);
+	}
+	EML_GUARD(src->read(src->ctx, 0, header, EML_BLOB_HEADER_LEN));
+	EML_GUARD(eml_blob_header_parse(header, EML_BLOB_HEADER_LEN, h));
+	if (h->cipher != exp->cipher || h->chunk_size != exp->chunk_size ||
+	    h->plaintext_length != exp->plaintext_length) {
+		eml_err_set_detail("blob header parameters differ from the topology key");
+		EML_BAIL(EML_ERR_BLOB_MISMATCH);
+	}
+	return EML_OK;
+}
+
+static eml_err
+open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
+    struct blob_dst *d)
+{
+	uint8_t *dst;
+	size_t dst_len = d->len;
 	eml_err rc = EML_ERR_INTERNAL;
 	uint8_t header[EML_BLOB_HEADER_LEN];
 	uint8_t id[EML_BLOB_ID_LEN];
@@ -210,34 +336,14 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 	struct eml_blob_header h;
 	EVP_MD_CTX *sha = NULL;
 	uint8_t *ct = NULL;
-	uint64_t fsize;
 	uint64_t off;
 	bool auth_failed = false;
 
 	if (src == NULL || exp == NULL || exp->key == NULL || exp->content_id == NULL ||
-	    src->read == NULL || (dst == NULL && dst_len != 0))
+	    src->read == NULL)
 		EML_FAIL(rc, EML_ERR_NULL);
-	if (exp->plaintext_length != dst_len)
-		EML_FAIL(rc, EML_ERR_BLOB_MISMATCH);
-	rc = eml_blob_file_size(exp->plaintext_length, exp->chunk_size, &fsize);
-	if (rc != EML_OK)
+	if ((rc = read_header(src, exp, dst_len, header, &h)) != EML_OK)
 		goto out;
-	if (fsize != exp->file_size || src->size != fsize) {
-		eml_err_set_detail("blob is %llu bytes, topology key says %llu",
-		    (unsigned long long)src->size, (unsigned long long)exp->file_size);
-		EML_FAIL(rc, EML_ERR_BLOB_MISMATCH);
-	}
-	rc = src->read(src->ctx, 0, header, sizeof(header));
-	if (rc != EML_OK)
-		goto out;
-	rc = eml_blob_header_parse(header, sizeof(header), &h);
-	if (rc != EML_OK)
-		goto out;
-	if (h.cipher != exp->cipher || h.chunk_size != exp->chunk_size ||
-	    h.plaintext_length != exp->plaintext_length) {
-		eml_err_set_detail("blob header parameters differ from the topology key");
-		EML_FAIL(rc, EML_ERR_BLOB_MISMATCH);
-	}
 	ct = eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN);
 	if (ct == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
@@ -260,15 +366,19 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 		if (rc != EML_OK)
 			goto out;
 		eml_blob_chunk_nonce_ad(header, i, last, nonce, ad);
-		/* Straight into the caller's locked memory (wiped below if
-		 * anything fails, this chunk included). */
-		if (eml_blob_aead(false, exp->key, nonce, ad, sizeof(ad), ct, plen, dst + pos, ct + plen) !=
+		if ((rc = chunk_dst(d, i, pos, plen, &dst)) != EML_OK)
+			goto out;
+		/* Straight into locked memory (wiped below if anything fails,
+		 * this chunk included). */
+		if (eml_blob_aead(false, exp->key, nonce, ad, sizeof(ad), ct, plen, dst, ct + plen) !=
 		    EML_OK) {
 			eml_err_set_detail("chunk %llu of %llu", (unsigned long long)i,
 			    (unsigned long long)h.chunk_count);
 			auth_failed = true;
 			break;
 		}
+		if ((rc = chunk_done(d)) != EML_OK)
+			goto out;
 		off += clen;
 	}
 	if (auth_failed)
@@ -284,7 +394,9 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 out:
 	eml_free(ct); /* ciphertext only */
 	EVP_MD_CTX_free(sha);
-	if (rc != EML_OK && dst != NULL)
-		eml_wipe(dst, dst_len);
+	if (rc != EML_OK && d->p != NULL)
+		eml_wipe(d->p, dst_len);
+	if (rc != EML_OK && d->first != NULL)
+		eml_wipe(d->first, d->first_len);
 	return rc;
 }

@@ -133,4 +133,18 @@ struct eml_blob_expect {
 eml_err eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
     uint8_t *dst, size_t dst_len) EML_MUST_USE;
 
+/*
+ * The same, allocating the destination itself, and only once the header
+ * and the first chunk have been authenticated under the key (the header
+ * is bound into every chunk's associated data): a host that serves a
+ * header claiming another size, or garbage, costs no locked memory. The
+ * first chunk is decrypted into a chunk-sized secure buffer, then *dst =
+ * alloc(ctx, plaintext_length) (eml_secure_alloc-like; NULL gives
+ * EML_ERR_NOMEM) receives it and the rest. On failure *dst is NULL and
+ * whatever was allocated has been wiped and freed with free_fn.
+ */
+eml_err eml_blob_open_alloc(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
+    void *(*alloc)(void *ctx, size_t n), void (*free_fn)(void *ctx, void *p, size_t n),
+    void *ctx, uint8_t **dst) EML_MUST_USE;
+
 #endif

@@ -415,6 +415,78 @@ source_error_propagates(void **state)
 	sealed_free(&s);
 }
 
+struct counted {
+	int calls;
+	size_t n;
+};
+
+static void *
+counted_alloc(void *ctx, size_t n)
+{
+	struct counted *c = ctx;
+
+	c->calls++;
+	c->n = n;
+	return eml_secure_alloc(n);
+}
+
+static void
+counted_free(void *ctx, void *p, size_t n)
+{
+	(void)ctx;
+	(void)n;
+	eml_secure_free(p);
+}
+
+/* Locked memory for the plaintext is committed only after the header and
+ * the first chunk authenticated: a forged first chunk, or a file whose
+ * header claims another size, costs no allocation of the claimed size. */
+static void
+alloc_after_authentication(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+	struct eml_blob_mem mem;
+	struct eml_blob_source src;
+	struct eml_blob_expect e;
+	struct counted c = { 0, 0 };
+	uint8_t *dst = NULL;
+	uint8_t *bad;
+
+	(void)state;
+	seal(&s, 3 * 4096 + 100, 4096, &rng);
+	e = expect_of(&s);
+	/* good: one allocation of exactly plaintext_length, the plaintext */
+	eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
+	assert_eml_ok(eml_blob_open_alloc(&src, &e, counted_alloc, counted_free, &c, &dst));
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.n, s.plen);
+	assert_memory_equal(dst, s.plain, s.plen);
+	eml_secure_free(dst);
+	/* first chunk altered: refused before anything is allocated */
+	bad = eml_alloc(s.file.len);
+	assert_non_null(bad);
+	memcpy(bad, s.file.data, s.file.len);
+	bad[EML_BLOB_HEADER_LEN + 5] ^= 0x01;
+	c.calls = 0;
+	eml_blob_source_mem(&src, &mem, bad, s.file.len);
+	assert_eml(eml_blob_open_alloc(&src, &e, counted_alloc, counted_free, &c, &dst),
+	    EML_ERR_BLOB_AUTH);
+	assert_int_equal(c.calls, 0);
+	assert_null(dst);
+	/* a later chunk altered: allocated after chunk 0, then refused and
+	 * released (ASan sees a leak) */
+	memcpy(bad, s.file.data, s.file.len);
+	bad[s.file.len - 20] ^= 0x01;
+	eml_blob_source_mem(&src, &mem, bad, s.file.len);
+	assert_eml(eml_blob_open_alloc(&src, &e, counted_alloc, counted_free, &c, &dst),
+	    EML_ERR_BLOB_AUTH);
+	assert_int_equal(c.calls, 1);
+	assert_null(dst);
+	eml_free(bad);
+	sealed_free(&s);
+}
+
 int
 main(void)
 {
@@ -428,6 +500,7 @@ main(void)
 		cmocka_unit_test(open_fails_closed),
 		cmocka_unit_test(rewritten_length_fails),
 		cmocka_unit_test(source_error_propagates),
+		cmocka_unit_test(alloc_after_authentication),
 	};
 
 	if (eml_mem_init() != EML_OK)
