@@ -324,6 +324,10 @@ http(const char *addr, const char *method, const char *path, const uint8_t *body
 		if (r == 0)
 			break;
 	}
+	if (raw.len == 0) {
+		eml_err_set_detail("the job API closed the connection without an answer");
+		EML_FAIL(rc, EML_ERR_IO_EOF);
+	}
 	if ((rc = eml_buf_append_u8(&raw, 0)) != EML_OK)
 		goto out;
 	raw.len--;
