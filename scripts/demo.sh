@@ -84,7 +84,7 @@ else
 	note "input: $INPUT"
 fi
 "$EML" infer --proxy "127.0.0.1:$PORT" --model "$W/model" --policy "$W/client-policy.json" \
-	--input "$INPUT" --output-dir "$W/out-enclave" ||
+	--input "$INPUT" --output-dir "$W/out-enclave" --evidence "$W/evidence.json" ||
 	{ tail -5 "$W/agent.log" "$W/proxy.log"; e2e_die "eml infer failed"; }
 
 step "7. Same input, plain local run of the original ONNX model: eml run --local"
@@ -104,6 +104,10 @@ done
 if [ $same -ne 1 ]; then
 	e2e_die "the confidential result differs from the local run"
 fi
+
+step "8. The session's signed evidence, checked offline: eml evidence verify"
+"$EML" evidence verify "$W/evidence.json" --root "$W/sim/root.pem" --at doc ||
+	e2e_die "the session's evidence did not verify"
 
 printf '\nDemo OK: the enclave result is bit-identical to the local run.\n'
 printf 'The host saw only the sealed blob, ciphertext frames and metadata.\n'

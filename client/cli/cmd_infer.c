@@ -332,8 +332,9 @@ write_evidence(const char *target, bool is_dir, const uint8_t *art, size_t n)
 		fprintf(stderr, "eml infer: --evidence %s: %s\n", path, strerror(errno));
 		goto out;
 	}
-	printf("evidence: %s (session %s, %llu requests)\n", path, sid,
-	    (unsigned long long)ev->session.request_count);
+	printf("evidence: %s (session %s, %llu request%s)\n", path, sid,
+	    (unsigned long long)ev->session.request_count,
+	    ev->session.request_count == 1 ? "" : "s");
 	ret = 0;
 out:
 	if (fd >= 0) {
