@@ -333,13 +333,23 @@ id_in(const uint8_t ids[][EML_AGENT_POLICY_ID_LEN], size_t n, const uint8_t *id)
 	return found;
 }
 
+bool
+eml_agent_policy_pins(const struct eml_agent_policy *pol,
+    const uint8_t content_id[EML_AGENT_POLICY_ID_LEN])
+{
+	return id_in(pol->models, pol->n_models, content_id);
+}
+
 eml_err
 eml_agent_policy_check_model(const struct eml_agent_policy *pol,
     const uint8_t content_id[EML_AGENT_POLICY_ID_LEN], const uint8_t *signer)
 {
 	EML_ENSURE_REF(pol);
 	EML_ENSURE_REF(content_id);
-	if (pol->n_models != 0 && !id_in(pol->models, pol->n_models, content_id)) {
+	/* Pinned, or signed by a publisher the policy names (issue 13): a
+	 * signature verified against pol->trust is the other way in. */
+	if (pol->n_models != 0 && !id_in(pol->models, pol->n_models, content_id) &&
+	    (signer == NULL || pol->trust == NULL)) {
 		char hex[2 * EML_AGENT_POLICY_ID_LEN + 1];
 
 		eml_hex_encode(hex, content_id, EML_AGENT_POLICY_ID_LEN);

@@ -18,8 +18,10 @@
  *     "ops": ["Conv", "Relu", ...]
  *   }
  *
- * - models: when non-empty, a topology key whose blob content id is not in
- *   the list is refused. Empty or absent: any model.
+ * - models: content ids the agent runs. A model not listed runs only with
+ *   a valid signature by one of the publishers (when there are any).
+ *   A policy with neither models nor publishers is refused at start
+ *   (eml-agent --insecure-any-model is the development-only exception).
  * - publishers / strict: publisher public keys (PEM SubjectPublicKeyInfo,
  *   Ed25519 or RSA, as `eml keys gen` and KMS give them). A model.sig sent
  *   with a request is verified against them whenever the list is not
@@ -128,5 +130,9 @@ void eml_agent_policy_clear(struct eml_agent_policy *pol);
 eml_err eml_agent_policy_check_model(const struct eml_agent_policy *pol,
     const uint8_t content_id[EML_AGENT_POLICY_ID_LEN],
     const uint8_t *signer) EML_MUST_USE;
+
+/* Whether the policy pins this content id. */
+bool eml_agent_policy_pins(const struct eml_agent_policy *pol,
+    const uint8_t content_id[EML_AGENT_POLICY_ID_LEN]);
 
 #endif

@@ -294,9 +294,10 @@ precheck_topology(struct sess *s, const uint8_t *topo, size_t n, uint8_t content
 	 * fetched or anything is sized from it. */
 	if ((rc = validate_graph(pol, t)) != EML_OK)
 		goto out;
-	/* Allowlist by content id now; the strict signature rule is applied
-	 * after assembly, which verifies any signature. */
-	if (pol->n_models != 0 &&
+	/* Allowlist by content id now (a model not pinned may still come in
+	 * with a publisher's signature, checked by the assembly before any
+	 * allocation); the strict rule is applied after assembly. */
+	if (pol->n_models != 0 && pol->trust == NULL &&
 	    (rc = eml_agent_policy_check_model(pol, t->blob->content_id, NULL)) ==
 		EML_ERR_POLICY_MODEL)
 		goto out;
@@ -373,7 +374,10 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	 * required when strict); with no publishers there is nothing to
 	 * check it against and it is ignored. */
 	if (s->a->cfg.policy.trust != NULL) {
-		opts.strict = s->a->cfg.policy.strict;
+		/* a model the policy does not pin needs a valid signature,
+		 * verified before anything is allocated for it */
+		opts.strict = s->a->cfg.policy.strict ||
+		    !eml_agent_policy_pins(&s->a->cfg.policy, content_id);
 		opts.trust = s->a->cfg.policy.trust;
 		if (sig->len > 0) {
 			opts.sig = sig->data;

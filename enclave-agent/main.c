@@ -41,8 +41,13 @@ usage(FILE *f)
 		   "                 [--max-sessions N] [--idle-timeout MS] [--host-timeout MS]\n"
 		   "                 [--sim-evidence-clock-offset SECONDS]\n"
 		   "                 [--job-key FILE]\n"
+		   "                 [--insecure-any-model]  (development only: a policy that pins\n"
+		   "                                          no model and no signer)\n"
 		   "       eml-agent --policy-digest [--policy FILE]\n");
 }
+
+/* --insecure-any-model: serve a policy that pins no model and no signer */
+static bool any_model;
 
 static int
 parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **policy,
@@ -61,6 +66,10 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 		}
 		if (strcmp(o, "--policy-digest") == 0) {
 			*digest_only = true;
+			continue;
+		}
+		if (strcmp(o, "--insecure-any-model") == 0) {
+			any_model = true;
 			continue;
 		}
 		if (v == NULL) {
@@ -189,6 +198,26 @@ main(int argc, char **argv)
 		fprintf(stderr, "eml-agent: start: %s (%s): %s\n", eml_strerror(rc),
 		    eml_err_name(rc), eml_err_detail());
 		return eml_err_exit_code(rc);
+	}
+	/* Fail closed (issue 13): a policy must pin content ids or name
+	 * publishers whose signature a model needs; "run anything" exists
+	 * only behind a flag that says what it is, loudly, on every start. */
+	if (cfg.policy.n_models == 0 && cfg.policy.n_publishers == 0) {
+		if (!any_model) {
+			fprintf(stderr, "eml-agent: the policy pins no model (\"models\") and names no "
+					"publisher (\"publishers\"): it would run any model. Pin the "
+					"content ids or the signers (--insecure-any-model is for "
+					"development only)\n");
+			eml_agent_free(agent);
+			return 2;
+		}
+		fprintf(stderr,
+		    "\n****************************************************************\n"
+		    "*  eml-agent: --insecure-any-model: DEVELOPMENT ONLY.           *\n"
+		    "*  This enclave runs ANY model sent to it: its policy pins no   *\n"
+		    "*  content id and no signer. Never deploy it like this.         *\n"
+		    "****************************************************************\n\n");
+		EML_LOG_WARN("agent.insecure_any_model", NULL, EML_F_BOOL("any_model", true));
 	}
 	EML_LOG_INFO("agent.kernels", NULL, EML_F_STR("isa", eml_isa_name(eml_kernels_get()->isa)));
 	/* No core dumps, no ptrace by the same uid: memory holds keys and

@@ -26,6 +26,9 @@ eml_sig_len_ok(enum eml_sig_alg alg, size_t n)
 		return n == crypto_sign_BYTES;
 	if (alg == EML_SIG_RSA_PKCS1_SHA256)
 		return n == 256 || n == 384 || n == 512;
+	/* DER SEQUENCE of two INTEGERs of at most 49 bytes (P-384) */
+	if (alg == EML_SIG_ECDSA_P384_SHA384)
+		return n >= 8 && n <= 104;
 	return false;
 }
 
@@ -52,7 +55,7 @@ eml_sig_parse(const uint8_t *p, size_t n, struct eml_sig *out)
 	EML_GUARD(eml_cur_read_u16be(&c, &klen));
 	/* Ed25519 keys are their own id; RSA keys travel with the file. */
 	if ((alg == EML_SIG_ED25519 && klen != 0) ||
-	    (alg == EML_SIG_RSA_PKCS1_SHA256 && (klen == 0 || klen > EML_SIG_PUBKEY_MAX))) {
+	    (alg != EML_SIG_ED25519 && (klen == 0 || klen > EML_SIG_PUBKEY_MAX))) {
 		eml_err_set_detail("algorithm %u with a %u-byte public key", (unsigned)alg,
 		    (unsigned)klen);
 		EML_BAIL(EML_ERR_SIG_FORMAT);
@@ -85,7 +88,23 @@ rsa_bits_ok(EVP_PKEY *pk)
 	return EML_OK;
 }
 
-/* Algorithm, key id and (RSA) SPKI DER of a key. */
+/* An EC key on P-384 (the only curve KMS-style ECDSA signatures use here). */
+static eml_err
+p384_ok(EVP_PKEY *pk)
+{
+	char name[64] = "";
+	size_t n = 0;
+
+	if (!EVP_PKEY_is_a(pk, "EC") ||
+	    EVP_PKEY_get_group_name(pk, name, sizeof(name), &n) != 1 ||
+	    strcmp(name, "secp384r1") != 0) {
+		eml_err_set_detail("EC key is not on P-384 (secp384r1)");
+		EML_BAIL(EML_ERR_SIG_KEY);
+	}
+	return EML_OK;
+}
+
+/* Algorithm, key id and (RSA, ECDSA) SPKI DER of a key. */
 eml_err
 eml_sign_key_info(EVP_PKEY *pk, struct eml_sig *s)
 {
@@ -100,12 +119,16 @@ eml_sign_key_info(EVP_PKEY *pk, struct eml_sig *s)
 		    len == EML_SIG_KEY_ID_LEN, EML_ERR_SIG_KEY);
 		return EML_OK;
 	}
-	if (!EVP_PKEY_is_a(pk, "RSA")) {
-		eml_err_set_detail("key type is neither Ed25519 nor RSA");
+	if (EVP_PKEY_is_a(pk, "RSA")) {
+		EML_GUARD(rsa_bits_ok(pk));
+		s->alg = EML_SIG_RSA_PKCS1_SHA256;
+	} else if (EVP_PKEY_is_a(pk, "EC")) {
+		EML_GUARD(p384_ok(pk));
+		s->alg = EML_SIG_ECDSA_P384_SHA384;
+	} else {
+		eml_err_set_detail("key type is neither Ed25519, RSA nor EC P-384");
 		EML_BAIL(EML_ERR_SIG_KEY);
 	}
-	EML_GUARD(rsa_bits_ok(pk));
-	s->alg = EML_SIG_RSA_PKCS1_SHA256;
 	der_len = i2d_PUBKEY(pk, &der);
 	if (der_len <= 0 || der == NULL || (size_t)der_len > sizeof(s->pubkey)) {
 		OPENSSL_free(der);
@@ -204,8 +227,10 @@ eml_trust_add_pem(struct eml_trust *t, const uint8_t *pem, size_t n)
 	return EML_OK;
 }
 
+/* RSA PKCS#1 v1.5 SHA-256 or ECDSA P-384 SHA-384 with the SPKI the file
+ * carries. */
 static eml_err
-rsa_verify(const struct eml_sig *s, const uint8_t *msg, size_t msg_len)
+spki_verify(const struct eml_sig *s, const uint8_t *msg, size_t msg_len)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	EVP_MD_CTX *md = NULL;
@@ -222,18 +247,21 @@ rsa_verify(const struct eml_sig *s, const uint8_t *msg, size_t msg_len)
 		EML_FAIL(rc, EML_ERR_SIG_BAD);
 	}
 	pk = d2i_PUBKEY(NULL, &der, (long)s->pubkey_len);
-	if (pk == NULL || der != s->pubkey + s->pubkey_len || !EVP_PKEY_is_a(pk, "RSA")) {
-		eml_err_set_detail("public key in the signature file is not an RSA key");
+	if (pk == NULL || der != s->pubkey + s->pubkey_len ||
+	    !EVP_PKEY_is_a(pk, s->alg == EML_SIG_RSA_PKCS1_SHA256 ? "RSA" : "EC")) {
+		eml_err_set_detail("public key in the signature file is not of its algorithm");
 		EML_FAIL(rc, EML_ERR_SIG_FORMAT);
 	}
-	rc = rsa_bits_ok(pk);
+	rc = s->alg == EML_SIG_RSA_PKCS1_SHA256 ? rsa_bits_ok(pk) : p384_ok(pk);
 	if (rc != EML_OK)
 		goto out;
 	md = EVP_MD_CTX_new();
 	if (md == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	if (EVP_DigestVerifyInit(md, &pctx, EVP_sha256(), NULL, pk) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1)
+	if (EVP_DigestVerifyInit(md, &pctx,
+		s->alg == EML_SIG_RSA_PKCS1_SHA256 ? EVP_sha256() : EVP_sha384(), NULL, pk) != 1 ||
+	    (s->alg == EML_SIG_RSA_PKCS1_SHA256 &&
+		EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1))
 		EML_FAIL(rc, EML_ERR_CRYPTO);
 	if (EVP_DigestVerify(md, s->sig, s->sig_len, msg, msg_len) != 1)
 		EML_FAIL(rc, EML_ERR_SIG_BAD);
@@ -267,7 +295,7 @@ eml_sig_verify(const struct eml_trust *t, const uint8_t *sig, size_t sig_len,
 		if (crypto_sign_verify_detached(s.sig, msg, sizeof(msg), s.key_id) != 0)
 			EML_BAIL(EML_ERR_SIG_BAD);
 	} else {
-		EML_GUARD(rsa_verify(&s, msg, sizeof(msg)));
+		EML_GUARD(spki_verify(&s, msg, sizeof(msg)));
 	}
 	if (key_id_out != NULL)
 		memcpy(key_id_out, s.key_id, EML_SIG_KEY_ID_LEN);

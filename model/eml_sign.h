@@ -11,8 +11,11 @@
  *   Sign with SigningAlgorithm RSASSA_PKCS1_V1_5_SHA_256 and
  *   MessageType RAW over M (or MessageType DIGEST over SHA-256(M)).
  *   Moduli of 2048, 3072 or 4096 bits only.
+ * - ECDSA P-384 (alg 3): ECDSA with SHA-384 over M, the signature as DER
+ *   ECDSA-Sig-Value: what AWS KMS returns for Sign with SigningAlgorithm
+ *   ECDSA_SHA_384 and MessageType RAW over M (an ECC_NIST_P384 key).
  *
- * Key id: for Ed25519 the 32-byte raw public key itself; for RSA the
+ * Key id: for Ed25519 the 32-byte raw public key itself; for RSA and ECDSA the
  * SHA-256 of the public key as DER SubjectPublicKeyInfo (the bytes of a
  * "PUBLIC KEY" PEM, and what KMS GetPublicKey returns). A verifier's trust
  * is a set of key ids (the agent policy's "publishers"): an RSA signature
@@ -20,8 +23,12 @@
  *
  * model.sig, big-endian, nothing after:
  *   "EMLSIG" | u8 version=1 | u8 alg | key id (32) |
- *   u16 pubkey length | pubkey (0 bytes for Ed25519, SPKI DER for RSA) |
- *   u16 signature length | signature (64 for Ed25519, modulus size for RSA)
+ *   u16 pubkey length | pubkey (0 bytes for Ed25519, SPKI DER for RSA/ECDSA) |
+ *   u16 signature length | signature (64 for Ed25519, modulus size for RSA,
+ *   8..104 bytes of DER for ECDSA P-384)
+ *
+ * eml_sig_wrap builds this file from what KMS gives: the DER public key of
+ * GetPublicKey and the detached signature of Sign.
  */
 #ifndef EML_SIGN_H
 #define EML_SIGN_H
@@ -43,6 +50,7 @@
 enum eml_sig_alg {
 	EML_SIG_ED25519 = 1,
 	EML_SIG_RSA_PKCS1_SHA256 = 2,
+	EML_SIG_ECDSA_P384_SHA384 = 3,
 };
 
 struct eml_sig {
@@ -53,6 +61,17 @@ struct eml_sig {
 	uint8_t sig[EML_SIG_MAX_LEN];
 	size_t sig_len;
 };
+
+/*
+ * A model.sig from a detached signature as `aws kms sign` writes it (raw
+ * bytes) and the public key as `aws kms get-public-key` returns it (SPKI
+ * DER): alg RSA (2) or ECDSA P-384 (3); the key must be of that kind (RSA
+ * 2048/3072/4096, EC P-384) and the signature of a valid length. Appends
+ * the file to out. The signature itself is not checked here (there is no
+ * message): eml_sig_verify does that. EML_ERR_SIG_KEY, EML_ERR_SIG_FORMAT.
+ */
+eml_err eml_sig_wrap(enum eml_sig_alg alg, const uint8_t *spki, size_t spki_len,
+    const uint8_t *sig, size_t sig_len, struct eml_buf *out) EML_MUST_USE;
 
 /* M = content_id || topo_digest. */
 void eml_sig_message(const uint8_t content_id[32], const uint8_t topo_digest[32],

@@ -117,8 +117,11 @@ sign_rsa(EVP_PKEY *pk, const uint8_t *msg, size_t msg_len, struct eml_sig *s)
 
 	if (md == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	if (EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pk) != 1 ||
-	    EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1 ||
+	/* RSA PKCS#1 v1.5 SHA-256, or ECDSA P-384 SHA-384 (DER), as KMS signs */
+	if (EVP_DigestSignInit(md, &pctx,
+		s->alg == EML_SIG_ECDSA_P384_SHA384 ? EVP_sha384() : EVP_sha256(), NULL, pk) != 1 ||
+	    (s->alg == EML_SIG_RSA_PKCS1_SHA256 &&
+		EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) ||
 	    EVP_DigestSign(md, s->sig, &len, msg, msg_len) != 1)
 		EML_FAIL(rc, EML_ERR_CRYPTO);
 	s->sig_len = len;
@@ -194,5 +197,45 @@ out:
 	BIO_free(bpub);
 	EVP_PKEY_free(pk);
 	eml_secure_free(seed);
+	return rc;
+}
+
+eml_err
+eml_sig_wrap(enum eml_sig_alg alg, const uint8_t *spki, size_t spki_len, const uint8_t *sig,
+    size_t sig_len, struct eml_buf *out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	const unsigned char *der = spki;
+	EVP_PKEY *pk = NULL;
+	struct eml_sig s;
+
+	EML_ENSURE(spki != NULL && sig != NULL && out != NULL, EML_ERR_NULL);
+	memset(&s, 0, sizeof(s));
+	if (alg != EML_SIG_RSA_PKCS1_SHA256 && alg != EML_SIG_ECDSA_P384_SHA384) {
+		eml_err_set_detail("only RSA PKCS#1 v1.5 SHA-256 and ECDSA P-384 SHA-384 wrap");
+		EML_BAIL(EML_ERR_SIG_FORMAT);
+	}
+	if (spki_len == 0 || spki_len > EML_SIG_PUBKEY_MAX || spki_len > LONG_MAX)
+		EML_FAIL(rc, EML_ERR_SIG_KEY);
+	pk = d2i_PUBKEY(NULL, &der, (long)spki_len);
+	if (pk == NULL || der != spki + spki_len) {
+		eml_err_set_detail("the public key is not DER SubjectPublicKeyInfo");
+		EML_FAIL(rc, EML_ERR_SIG_KEY);
+	}
+	if ((rc = eml_sign_key_info(pk, &s)) != EML_OK)
+		goto out;
+	if (s.alg != alg) {
+		eml_err_set_detail("the public key is not of the named algorithm");
+		EML_FAIL(rc, EML_ERR_SIG_KEY);
+	}
+	if (!eml_sig_len_ok(alg, sig_len)) {
+		eml_err_set_detail("a %zu-byte signature for algorithm %u", sig_len, (unsigned)alg);
+		EML_FAIL(rc, EML_ERR_SIG_FORMAT);
+	}
+	EML_MEMCPY(s.sig, sig, sig_len);
+	s.sig_len = sig_len;
+	rc = eml_sig_encode(&s, out);
+out:
+	EVP_PKEY_free(pk);
 	return rc;
 }

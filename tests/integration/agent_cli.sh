@@ -46,8 +46,13 @@ else
 fi
 
 "$E" attest sim-init "$T/sim" >/dev/null 2>&1 || bad "sim-init"
+# p1 pins no model and names no publisher: refused unless the development
+# flag says so, loudly
+expect_rc 2 "a policy that pins nothing is refused at start" "$A" --listen "unix:$T/a.sock" \
+	--attest sim --sim-dir "$T/sim" --policy "$T/p1.json"
+grep -q 'pins no model' "$T/out" && pass "the refusal says what to pin" || bad "no pin message"
 "$A" --listen "unix:$T/a.sock" --attest sim --sim-dir "$T/sim" --policy "$T/p1.json" \
-	2>"$T/agent.log" &
+	--insecure-any-model 2>"$T/agent.log" &
 pid=$!
 # The socket appears before the ready line is logged: wait for both.
 for _ in $(seq 1 100); do
@@ -55,7 +60,7 @@ for _ in $(seq 1 100); do
 	sleep 0.05
 done
 if [ -S "$T/a.sock" ] && grep -q '"event":"agent.ready"' "$T/agent.log" &&
-	grep -q '"assembly":"session"' "$T/agent.log"; then
+	grep -q '"assembly":"session"' "$T/agent.log" && grep -q 'DEVELOPMENT ONLY' "$T/agent.log"; then
 	pass "starts on a Unix socket and logs its settings"
 else
 	cat "$T/agent.log"

@@ -366,6 +366,62 @@ file_format_rejects(void **state)
 	pem_pair_free(&k);
 }
 
+/* ECDSA P-384 as AWS KMS signs (ECDSA_SHA_384, MessageType RAW: DER
+ * signature over SHA-384 of M) with an OpenSSL-made key, wrapped from the
+ * detached signature and the DER public key. */
+static void
+ecdsa_kms_form(void **state)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *k256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	uint8_t ecid[32], td[32], msg[EML_SIG_MSG_LEN], sig[128], id[32];
+	unsigned char *der = NULL, *der256 = NULL;
+	size_t slen = sizeof(sig);
+	int dlen, dlen256;
+	struct eml_buf file;
+	struct eml_trust *t = eml_trust_new();
+
+	(void)state;
+	assert_non_null(k);
+	assert_non_null(k256);
+	assert_non_null(t);
+	memset(ecid, 0x5a, sizeof(ecid));
+	memset(td, 0xa5, sizeof(td));
+	eml_sig_message(ecid, td, msg);
+	assert_int_equal(EVP_DigestSignInit(md, NULL, EVP_sha384(), NULL, k), 1);
+	assert_int_equal(EVP_DigestSign(md, sig, &slen, msg, sizeof(msg)), 1);
+	dlen = i2d_PUBKEY(k, &der);
+	assert_true(dlen > 0);
+	crypto_hash_sha256(id, der, (unsigned long long)dlen);
+	assert_eml_ok(eml_trust_add_id(t, id));
+	eml_buf_init(&file, 4096);
+	assert_eml_ok(eml_sig_wrap(EML_SIG_ECDSA_P384_SHA384, der, (size_t)dlen, sig, slen, &file));
+	assert_eml_ok(eml_sig_verify(t, file.data, file.len, ecid, td, NULL));
+	/* another topology digest: not the signed message */
+	td[0] ^= 1;
+	assert_eml(eml_sig_verify(t, file.data, file.len, ecid, td, NULL), EML_ERR_SIG_BAD);
+	td[0] ^= 1;
+	/* the wrong algorithm for the key, a P-256 key, a truncated signature */
+	eml_buf_reset(&file);
+	assert_eml(eml_sig_wrap(EML_SIG_RSA_PKCS1_SHA256, der, (size_t)dlen, sig, slen, &file),
+	    EML_ERR_SIG_KEY);
+	dlen256 = i2d_PUBKEY(k256, &der256);
+	assert_true(dlen256 > 0);
+	assert_eml(eml_sig_wrap(EML_SIG_ECDSA_P384_SHA384, der256, (size_t)dlen256, sig, slen,
+	    &file), EML_ERR_SIG_KEY);
+	assert_eml(eml_sig_wrap(EML_SIG_ECDSA_P384_SHA384, der, (size_t)dlen, sig, 4, &file),
+	    EML_ERR_SIG_FORMAT);
+	eml_err_clear_detail();
+	eml_buf_free(&file);
+	OPENSSL_free(der);
+	OPENSSL_free(der256);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k256);
+	eml_trust_free(t);
+}
+
 int
 main(void)
 {
@@ -373,6 +429,7 @@ main(void)
 		cmocka_unit_test(ed25519_round_trip),
 		cmocka_unit_test(rsa_sizes),
 		cmocka_unit_test(rsa_kms_form),
+		cmocka_unit_test(ecdsa_kms_form),
 		cmocka_unit_test(refused_keys),
 		cmocka_unit_test(file_format_rejects),
 	};
