@@ -43,7 +43,8 @@ start_pair() {
 	local name=$1 pol=$2 port
 	printf '%s\n' "$pol" >"$W/$name-policy.json"
 	e2e_start "agent-$name" "$EML_AGENT" --listen "unix:$W/$name.sock" --attest sim \
-		--sim-dir "$W/sim" --policy "$W/$name-policy.json" --max-sessions 128
+		--sim-dir "$W/sim" --policy "$W/$name-policy.json" --max-sessions 128 \
+		--insecure-any-model # a bench over several models: nothing pinned
 	e2e_wait_unix "$W/$name.sock" || return 1
 	port=$(e2e_free_port)
 	mkdir -p "$W/store"
