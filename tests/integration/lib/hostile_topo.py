@@ -10,6 +10,7 @@ graph), except for the weight-limit case. Prints one line per case:
 NAME WANTED_CODE.
 """
 import os
+import struct
 import sys
 
 DT_FLOAT, DT_INT64 = 1, 7  # ONNX TensorProto.DataType
@@ -94,6 +95,14 @@ def attr_int(name, v):
     return fb(6, fb(1, name) + fv(2, 2) + fv(4, v))
 
 
+def attr_float(name, v):
+    return fb(6, fb(1, name) + fv(2, 1) + varint(3 << 3 | 5) + struct.pack("<f", v))
+
+
+def attr_ints(name, vs):
+    return fb(6, fb(1, name) + fv(2, 7) + b"".join(fv(8, v) for v in vs))
+
+
 def tensor(name, dtype, dims, offset, length):
     m = fb(1, name) + fv(2, dtype)
     for d in dims:
@@ -150,6 +159,17 @@ def main():
     # Not wants bool; x is float: refused when planned, after assembly.
     cases["wrong_dtype"] = (key(graph([node("n", "Not", ["x"], ["y"])], [x], [y]), blob), 503)
     # Not in the test policy's "ops" (the demo model has no Sigmoid).
+    # Attribute values out of range (engine part of issue 10), refused when
+    # the engine checks the node, before any plan. The last two ran before
+    # (an infinite alpha gave inf/NaN outputs; ceil_mode 2 was read as 1).
+    cases["attr_axis_range"] = (key(graph([node("s", "Softmax", ["x"], ["y"],
+                                                attr_int("axis", 100))], [x], [y]), blob), 502)
+    cases["attr_float_range"] = (key(graph([node("h", "HardSigmoid", ["x"], ["y"],
+                                                 attr_float("alpha", float("inf")))],
+                                           [x], [y]), blob), 502)
+    cases["attr_flag_range"] = (key(graph([node("m", "MaxPool", ["x"], ["y"],
+                                                attr_ints("kernel_shape", [1, 1]) +
+                                                attr_int("ceil_mode", 2))], [x], [y]), blob), 502)
     cases["op_not_allowed"] = (key(graph([node("s", "Sigmoid", ["x"], ["y"])], [x], [y]), blob),
                                715)
     # Each size limit, just over.
