@@ -168,6 +168,13 @@ check_attrs(const struct op *op, const struct eml_node *n)
 		if (!found)
 			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "attribute %s not supported",
 			    a->name);
+		/* Given twice, which one counts would be a choice the writer
+		 * did not make (the ONNX importer refuses it; a topology key
+		 * is written by hand). */
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(n->attrs[j].name, a->name) == 0)
+				return eml_pn_fail(n, EML_ERR_INFER_ATTR, "attribute %s given twice",
+				    a->name);
 	}
 	return EML_OK;
 }

@@ -160,13 +160,17 @@ def main():
     cases["wrong_dtype"] = (key(graph([node("n", "Not", ["x"], ["y"])], [x], [y]), blob), 503)
     # Not in the test policy's "ops" (the demo model has no Sigmoid).
     # Attribute values out of range (engine part of issue 10), refused when
-    # the engine checks the node, before any plan. The last two ran before
-    # (an infinite alpha gave inf/NaN outputs; ceil_mode 2 was read as 1).
+    # the engine checks the node, before any plan. All but the first ran
+    # before (an infinite alpha gave inf/NaN outputs, the first of two axis
+    # attributes counted, ceil_mode 2 was read as 1).
     cases["attr_axis_range"] = (key(graph([node("s", "Softmax", ["x"], ["y"],
                                                 attr_int("axis", 100))], [x], [y]), blob), 502)
     cases["attr_float_range"] = (key(graph([node("h", "HardSigmoid", ["x"], ["y"],
                                                  attr_float("alpha", float("inf")))],
                                            [x], [y]), blob), 502)
+    cases["attr_twice"] = (key(graph([node("s", "Softmax", ["x"], ["y"],
+                                           attr_int("axis", -1) + attr_int("axis", 1))],
+                                     [x], [y]), blob), 502)
     cases["attr_flag_range"] = (key(graph([node("m", "MaxPool", ["x"], ["y"],
                                                 attr_ints("kernel_shape", [1, 1]) +
                                                 attr_int("ceil_mode", 2))], [x], [y]), blob), 502)
