@@ -116,122 +116,143 @@ store_narrow(enum eml_dtype dt, uint8_t *dst, size_t i, int32_t v)
 	}
 }
 
-eml_err
-eml_onnx_tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t, const char *what)
+/* Storage, type and shape: no external data, a storable type, a rank and
+ * dimensions within bounds, a size within EML_ONNX_TENSOR_MAX_BYTES. Fills
+ * t's rank and dims. */
+static eml_err
+tp_check_shape(const Emlonnx__TensorProto *tp, struct eml_tensor *t, const char *what,
+    size_t *numel, size_t *nbytes)
 {
-	eml_err rc = EML_ERR_INTERNAL;
-	size_t numel = 1, nbytes = 0, esz, have = 0;
-	enum eml_dtype dt;
-	uint8_t *data = NULL;
+	size_t n = 1;
 
-	memset(t, 0, sizeof(*t));
-	if (tp->n_external_data != 0 ||
-	    (tp->has_data_location && tp->data_location != 0)) {
+	if (tp->n_external_data != 0 || (tp->has_data_location && tp->data_location != 0)) {
 		eml_err_set_detail("%s: external data", what);
-		EML_FAIL(rc, EML_ERR_ONNX_EXTERNAL);
+		EML_BAIL(EML_ERR_ONNX_EXTERNAL);
 	}
 	if (!tp->has_data_type || !eml_onnx_dtype_storable(tp->data_type)) {
 		eml_err_set_detail("%s: data type %d", what, tp->has_data_type ? tp->data_type : 0);
-		EML_FAIL(rc, EML_ERR_ONNX_DTYPE);
+		EML_BAIL(EML_ERR_ONNX_DTYPE);
 	}
-	dt = (enum eml_dtype)tp->data_type;
-	esz = eml_dtype_size(dt);
 	if (tp->n_dims > EML_MAX_RANK) {
 		eml_err_set_detail("%s: rank %zu above %d", what, tp->n_dims, EML_MAX_RANK);
-		EML_FAIL(rc, EML_ERR_ONNX_DIMS);
+		EML_BAIL(EML_ERR_ONNX_DIMS);
 	}
 	for (size_t i = 0; i < tp->n_dims; i++) {
 		if (tp->dims[i] < 0 || tp->dims[i] > EML_ONNX_MAX_DIM ||
-		    eml_mul_overflow(numel, (size_t)tp->dims[i], &numel)) {
+		    eml_mul_overflow(n, (size_t)tp->dims[i], &n)) {
 			eml_err_set_detail("%s: dimension %zu is %lld", what, i,
 			    (long long)tp->dims[i]);
-			EML_FAIL(rc, EML_ERR_ONNX_DIMS);
+			EML_BAIL(EML_ERR_ONNX_DIMS);
 		}
 		t->dims[i] = tp->dims[i];
 	}
 	t->rank = (int)tp->n_dims;
-	if (eml_mul_overflow(numel, esz, &nbytes) || nbytes > EML_ONNX_TENSOR_MAX_BYTES) {
+	if (eml_mul_overflow(n, eml_dtype_size((enum eml_dtype)tp->data_type), nbytes) ||
+	    *nbytes > EML_ONNX_TENSOR_MAX_BYTES) {
 		eml_err_set_detail("%s: tensor above %zu bytes", what, EML_ONNX_TENSOR_MAX_BYTES);
-		EML_FAIL(rc, EML_ERR_ONNX_DIMS);
+		EML_BAIL(EML_ERR_ONNX_DIMS);
 	}
-	/* The data must be there before anything is allocated: a few bytes
-	 * declaring a 2 GiB tensor must not cost 2 GiB. */
-	if (tp->has_raw_data)
-		have = tp->raw_data.len == nbytes ? numel : (size_t)-1;
-	else if (dt == EML_DT_FLOAT)
-		have = tp->n_float_data;
-	else if (dt == EML_DT_INT64)
-		have = tp->n_int64_data;
-	else if (dt == EML_DT_DOUBLE)
-		have = tp->n_double_data;
-	else if (dt == EML_DT_UINT32 || dt == EML_DT_UINT64)
-		have = tp->n_uint64_data;
-	else
-		have = tp->n_int32_data;
-	if (have != numel) {
-		if (tp->has_raw_data)
-			eml_err_set_detail("%s: raw_data has %zu bytes, shape needs %zu", what,
-			    tp->raw_data.len, nbytes);
-		else
-			eml_err_set_detail("%s: %zu values for %zu elements", what, have, numel);
-		EML_FAIL(rc, EML_ERR_ONNX_DATA);
+	*numel = n;
+	return EML_OK;
+}
+
+/* How many values the typed field of dt holds (onnx.proto: uint32 and
+ * uint64 in uint64_data; int32 and narrower, bool and float16 in
+ * int32_data). */
+static size_t
+tp_typed_count(const Emlonnx__TensorProto *tp, enum eml_dtype dt)
+{
+	switch (dt) {
+	case EML_DT_FLOAT:
+		return tp->n_float_data;
+	case EML_DT_INT64:
+		return tp->n_int64_data;
+	case EML_DT_DOUBLE:
+		return tp->n_double_data;
+	case EML_DT_UINT32:
+	case EML_DT_UINT64:
+		return tp->n_uint64_data;
+	default:
+		return tp->n_int32_data;
 	}
+}
+
+/* The data must be there before anything is allocated: a few bytes
+ * declaring a 2 GiB tensor must not cost 2 GiB. */
+static eml_err
+tp_check_present(const Emlonnx__TensorProto *tp, enum eml_dtype dt, size_t numel, size_t nbytes,
+    const char *what)
+{
+	if (tp->has_raw_data && tp->raw_data.len != nbytes) {
+		eml_err_set_detail("%s: raw_data has %zu bytes, shape needs %zu", what,
+		    tp->raw_data.len, nbytes);
+		EML_BAIL(EML_ERR_ONNX_DATA);
+	}
+	if (!tp->has_raw_data && tp_typed_count(tp, dt) != numel) {
+		eml_err_set_detail("%s: %zu values for %zu elements", what, tp_typed_count(tp, dt),
+		    numel);
+		EML_BAIL(EML_ERR_ONNX_DATA);
+	}
+	return EML_OK;
+}
+
+/* The values into data (nbytes, zeroed), from raw_data or the typed field;
+ * tp_check_present has checked the counts. */
+static void
+tp_copy_values(const Emlonnx__TensorProto *tp, enum eml_dtype dt, size_t numel, size_t nbytes,
+    uint8_t *data)
+{
+	/* onnx.proto: raw_data holds the values "in the same representation
+	 * as the in-memory value", little-endian. */
+	if (tp->has_raw_data) {
+		EML_MEMCPY(data, tp->raw_data.data, nbytes);
+		return;
+	}
+	switch (dt) {
+	case EML_DT_FLOAT:
+		EML_MEMCPY(data, tp->float_data, nbytes);
+		break;
+	case EML_DT_INT64:
+		EML_MEMCPY(data, tp->int64_data, nbytes);
+		break;
+	case EML_DT_DOUBLE:
+		EML_MEMCPY(data, tp->double_data, nbytes);
+		break;
+	case EML_DT_UINT32:
+		for (size_t i = 0; i < numel; i++) {
+			uint32_t v = (uint32_t)tp->uint64_data[i];
+			EML_MEMCPY(data + 4 * i, &v, 4);
+		}
+		break;
+	case EML_DT_UINT64:
+		EML_MEMCPY(data, tp->uint64_data, nbytes);
+		break;
+	default: /* int32 and narrower, bool, float16 */
+		for (size_t i = 0; i < numel; i++)
+			store_narrow(dt, data, i, tp->int32_data[i]);
+		break;
+	}
+}
+
+eml_err
+eml_onnx_tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t, const char *what)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	size_t numel = 0, nbytes = 0;
+	enum eml_dtype dt;
+	uint8_t *data = NULL;
+
+	memset(t, 0, sizeof(*t));
+	if ((rc = tp_check_shape(tp, t, what, &numel, &nbytes)) != EML_OK)
+		goto out;
+	dt = (enum eml_dtype)tp->data_type;
+	if ((rc = tp_check_present(tp, dt, numel, nbytes, what)) != EML_OK)
+		goto out;
 	data = eml_secure_alloc(nbytes == 0 ? 1 : nbytes);
 	if (data == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	memset(data, 0, nbytes == 0 ? 1 : nbytes);
-
-	if (tp->has_raw_data) {
-		/* onnx.proto: raw_data holds the values "in the same
-		 * representation as the in-memory value", little-endian. */
-		if (tp->raw_data.len != nbytes) {
-			eml_err_set_detail("%s: raw_data has %zu bytes, shape needs %zu", what,
-			    tp->raw_data.len, nbytes);
-			EML_FAIL(rc, EML_ERR_ONNX_DATA);
-		}
-		EML_MEMCPY(data, tp->raw_data.data, nbytes);
-	} else {
-		switch (dt) {
-		case EML_DT_FLOAT:
-			have = tp->n_float_data;
-			if (have == numel)
-				EML_MEMCPY(data, tp->float_data, nbytes);
-			break;
-		case EML_DT_INT64:
-			have = tp->n_int64_data;
-			if (have == numel)
-				EML_MEMCPY(data, tp->int64_data, nbytes);
-			break;
-		case EML_DT_DOUBLE:
-			have = tp->n_double_data;
-			if (have == numel)
-				EML_MEMCPY(data, tp->double_data, nbytes);
-			break;
-		case EML_DT_UINT32:
-			have = tp->n_uint64_data;
-			if (have == numel)
-				for (size_t i = 0; i < numel; i++) {
-					uint32_t v = (uint32_t)tp->uint64_data[i];
-					EML_MEMCPY(data + 4 * i, &v, 4);
-				}
-			break;
-		case EML_DT_UINT64:
-			have = tp->n_uint64_data;
-			if (have == numel)
-				EML_MEMCPY(data, tp->uint64_data, nbytes);
-			break;
-		default: /* int32 and narrower, bool, float16 */
-			have = tp->n_int32_data;
-			if (have == numel)
-				for (size_t i = 0; i < numel; i++)
-					store_narrow(dt, data, i, tp->int32_data[i]);
-			break;
-		}
-		if (have != numel) {
-			eml_err_set_detail("%s: %zu values for %zu elements", what, have, numel);
-			EML_FAIL(rc, EML_ERR_ONNX_DATA);
-		}
-	}
+	tp_copy_values(tp, dt, numel, nbytes, data);
 	if (tp->name != NULL && tp->name[0] != '\0') {
 		if (eml_onnx_check_name(tp->name, false, what) != EML_OK)
 			EML_FAIL(rc, EML_ERR_ONNX_NAME);
