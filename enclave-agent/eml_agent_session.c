@@ -624,6 +624,7 @@ job_exec(struct sess *s, const Eml__V1__JobRequest *jr, struct eml_buf *res)
 	struct eml_buf resp;
 
 	eml_buf_init_secure(&resp, s->link.frame_max);
+	(void)eml_arena_budget_hit(true); /* a fresh question per job */
 	ir.n_inputs = jr->n_inputs;
 	ir.inputs = jr->inputs;
 	if ((rc = input_views(&ir, in, pol->max_input_bytes)) != EML_OK)
@@ -647,6 +648,13 @@ job_exec(struct sess *s, const Eml__V1__JobRequest *jr, struct eml_buf *res)
 	rc = eml_msg_pack(&out.base, res);
 	goto out;
 refuse:
+	/* Out of locked memory because of the agent's budget: load, not the
+	 * job's fault. A plain BUSY ends the connection and the proxy retries
+	 * the job later, instead of sealing a refusal the client keeps. */
+	if (eml_arena_budget_hit(true)) {
+		rc = EML_ERR_BUSY;
+		goto out;
+	}
 	EML_LOG_WARN("job.refused", &s->sid, EML_F_ERR(rc), EML_F_STR("where", eml_err_where()));
 	out.code = (uint32_t)rc;
 	rc = eml_msg_pack(&out.base, res);
