@@ -82,9 +82,11 @@ start_agent || { echo "soak: agent did not start"; exit 1; }
 PORT=$(e2e_free_port)
 # --max-clients twice the agent's sessions: the drills add connections
 # (churn, idle, trickling) beside the 64 clients, and with the house
-# exactly full a client reconnecting between two runs would race them
+# exactly full a client reconnecting between two runs would race them.
+# --rate-limit 0: the 64 clients share one address, and the per-address
+# rate limit (60 a minute by default) is not what this run measures.
 e2e_start proxy "$EML_PROXY" --listen "tcp:127.0.0.1:$PORT" --agent "unix:$W/agent.sock" \
-	--weights "$W/store" --audit "$W/audit.log" --max-clients $((2 * NCLI))
+	--weights "$W/store" --audit "$W/audit.log" --max-clients $((2 * NCLI)) --rate-limit 0
 PROXY_PID=$E2E_LAST_PID
 e2e_wait_tcp "$PORT" || { cat "$W/proxy.log"; exit 1; }
 
@@ -254,7 +256,7 @@ if mount -t tmpfs -o size=256k tmpfs "$W/auditfs" 2>/dev/null; then
 	MOUNTS+=("$W/auditfs")
 	P2=$(e2e_free_port)
 	e2e_start proxy-audit "$EML_PROXY" --listen "tcp:127.0.0.1:$P2" --agent "unix:$W/agent.sock" \
-		--weights "$W/store" --audit "$W/auditfs/audit.log" --health-ms 200
+		--weights "$W/store" --audit "$W/auditfs/audit.log" --health-ms 200 --rate-limit 0
 	P2PID=$E2E_LAST_PID
 	e2e_wait_tcp "$P2"
 	infer "$P2" "$W/a0" >/dev/null 2>&1
