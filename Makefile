@@ -41,10 +41,12 @@ export EML_TESTDATA := $(TESTDATA)
 
 CC      ?= gcc
 ARCH    := $(shell uname -m)
-PKGS    := libcrypto libssl libprotobuf-c libcbor libsodium libcap-ng jansson libmicrohttpd
+PKGS    := libcrypto libssl libprotobuf-c libcbor libsodium libcap-ng jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The proxy's job queue and HTTP API (not in libeml).
+# the proxy's own: job queues, and libmicrohttpd for its admin endpoint and
+# job API (so eml, eml-agent and libeml do not link it)
 JOB_PKGS   := sqlite3 hiredis libmicrohttpd
 JOB_CFLAGS := $(shell pkg-config --cflags $(JOB_PKGS) 2>/dev/null)
 JOB_LIBS   := $(shell pkg-config --libs $(JOB_PKGS) 2>/dev/null)
@@ -337,7 +339,7 @@ $(BUILD)/replay/%: $(BUILD)/obj/tests/fuzz/%.o $(REPLAY_MAIN_OBJ) $(TESTLIB_OBJ)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_BASE) -o $@ $< $(REPLAY_MAIN_OBJ) $(TESTLIB_OBJ) -Wl,--start-group \
-		$(TEST_LIBS) -Wl,--end-group $(LDLIBS) $(CMOCKA_LIBS)
+		$(TEST_LIBS) -Wl,--end-group $(LDLIBS) $(JOB_LIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(TEST_LIBS)
 	@mkdir -p $(dir $@)
