@@ -327,134 +327,182 @@ hoist_constants(struct eml_graph *g)
 	return EML_OK;
 }
 
+#define TOPO_SRC ((size_t)-1) /* defined by an input or an initializer */
+
+/* The sort's working arrays, freed by topo_work_free. */
+struct topo_work {
+	struct eml_names defs; /* tensor name -> producing node, or TOPO_SRC */
+	size_t *indeg;         /* per node: inputs from other nodes */
+	size_t *edge_start;    /* per producer: first edge (CSR), nn + 1 entries */
+	size_t *edges;         /* consumers, grouped by producer */
+	size_t *queue;
+	size_t *order;
+};
+
+static void
+topo_work_free(struct topo_work *w)
+{
+	eml_names_free(&w->defs);
+	eml_free(w->indeg);
+	eml_free(w->edge_start);
+	eml_free(w->order);
+	eml_free(w->queue);
+	eml_free(w->edges);
+}
+
+/* Every defined name once: initializers and inputs (TOPO_SRC), then node
+ * outputs (their node). */
+static eml_err
+topo_define(const struct eml_graph *g, struct eml_names *defs)
+{
+	size_t total;
+
+	EML_ENSURE(!eml_add_overflow(g->n_inputs, g->n_initializers, &total), EML_ERR_OVERFLOW);
+	for (size_t i = 0; i < g->n_nodes; i++)
+		EML_ENSURE(!eml_add_overflow(total, g->nodes[i].n_outputs, &total),
+		    EML_ERR_OVERFLOW);
+	EML_GUARD(eml_names_init(defs, total));
+	for (size_t i = 0; i < g->n_initializers; i++)
+		if (eml_names_put(defs, g->initializers[i].name, TOPO_SRC, NULL) != EML_OK) {
+			eml_err_set_detail("initializer %s defined twice", g->initializers[i].name);
+			EML_BAIL(EML_ERR_ONNX_GRAPH);
+		}
+	for (size_t i = 0; i < g->n_inputs; i++)
+		if (eml_names_put(defs, g->inputs[i].name, TOPO_SRC, NULL) != EML_OK) {
+			eml_err_set_detail("input %s defined twice", g->inputs[i].name);
+			EML_BAIL(EML_ERR_ONNX_GRAPH);
+		}
+	for (size_t i = 0; i < g->n_nodes; i++)
+		for (size_t j = 0; j < g->nodes[i].n_outputs; j++) {
+			const char *o = g->nodes[i].outputs[j];
+
+			if (o[0] != '\0' && eml_names_put(defs, o, i, NULL) != EML_OK) {
+				eml_err_set_detail("node %s: output %s is defined twice",
+				    g->nodes[i].name, o);
+				EML_BAIL(EML_ERR_ONNX_GRAPH);
+			}
+		}
+	return EML_OK;
+}
+
+/* Producer -> consumer edges (one per input reference) in CSR form; every
+ * non-empty input must be defined. */
+static eml_err
+topo_edges(const struct eml_graph *g, struct topo_work *w)
+{
+	size_t nn = g->n_nodes, n_edges = 0, p;
+
+	for (size_t i = 0; i < nn; i++)
+		for (size_t j = 0; j < g->nodes[i].n_inputs; j++) {
+			const char *in = g->nodes[i].inputs[j];
+
+			if (in[0] == '\0')
+				continue;
+			if (!eml_names_get(&w->defs, in, &p)) {
+				eml_err_set_detail("node %s: input %s is not defined",
+				    g->nodes[i].name, in);
+				EML_BAIL(EML_ERR_ONNX_GRAPH);
+			}
+			if (p == TOPO_SRC)
+				continue;
+			w->edge_start[p + 1]++;
+			w->indeg[i]++;
+			n_edges++;
+		}
+	for (size_t i = 0; i < nn; i++)
+		w->edge_start[i + 1] += w->edge_start[i];
+	w->edges = eml_calloc(n_edges + 1, sizeof(size_t));
+	EML_ENSURE(w->edges != NULL, EML_ERR_NOMEM);
+	/* The queue, unused yet, is each producer's fill cursor. */
+	for (size_t i = 0; i < nn; i++)
+		w->queue[i] = w->edge_start[i];
+	for (size_t i = 0; i < nn; i++)
+		for (size_t j = 0; j < g->nodes[i].n_inputs; j++) {
+			if (g->nodes[i].inputs[j][0] == '\0' ||
+			    !eml_names_get(&w->defs, g->nodes[i].inputs[j], &p) || p == TOPO_SRC)
+				continue;
+			w->edges[w->queue[p]++] = i;
+		}
+	return EML_OK;
+}
+
+/* Kahn's order into w->order; what remains unsorted is a cycle. */
+static eml_err
+topo_kahn(const struct eml_graph *g, struct topo_work *w)
+{
+	size_t nn = g->n_nodes, qh = 0, qt = 0, k = 0;
+
+	for (size_t i = 0; i < nn; i++)
+		if (w->indeg[i] == 0)
+			w->queue[qt++] = i;
+	while (qh < qt) {
+		size_t u = w->queue[qh++];
+
+		w->order[k++] = u;
+		for (size_t e = w->edge_start[u]; e < w->edge_start[u + 1]; e++)
+			if (--w->indeg[w->edges[e]] == 0)
+				w->queue[qt++] = w->edges[e];
+	}
+	if (k == nn)
+		return EML_OK;
+	for (size_t i = 0; i < nn; i++)
+		if (w->indeg[i] != 0) {
+			eml_err_set_detail("cycle through node %s", g->nodes[i].name);
+			break;
+		}
+	EML_BAIL(EML_ERR_ONNX_GRAPH);
+}
+
+/* Nodes rearranged into order (the scratch copy wiped). */
+static eml_err
+topo_apply(struct eml_graph *g, const size_t *order)
+{
+	size_t nn = g->n_nodes;
+	struct eml_node *sorted;
+
+	if (nn == 0)
+		return EML_OK;
+	sorted = eml_calloc(nn, sizeof(*sorted));
+	EML_ENSURE(sorted != NULL, EML_ERR_NOMEM);
+	for (size_t i = 0; i < nn; i++)
+		sorted[i] = g->nodes[order[i]];
+	EML_MEMCPY(g->nodes, sorted, nn * sizeof(*sorted));
+	eml_free_wipe(sorted, nn * sizeof(*sorted));
+	return EML_OK;
+}
+
 /*
  * Kahn's algorithm over tensor names. Defined names: graph inputs,
  * initializers and node outputs, each defined once. Every non-empty node
- * input must be defined; what remains unsorted is a cycle.
+ * input must be defined; what remains unsorted is a cycle; every graph
+ * output must be defined.
  */
 static eml_err
 topo_sort(struct eml_graph *g)
 {
 	eml_err rc = EML_ERR_INTERNAL;
-	struct eml_names defs = { 0 };
-	size_t *indeg = NULL, *order = NULL, *queue = NULL;
-	size_t *edge_start = NULL, *edges = NULL;
-	struct eml_node *sorted = NULL;
-	size_t nn = g->n_nodes, n_edges = 0, qh = 0, qt = 0, k = 0, total;
-	const size_t SRC = (size_t)-1;
+	struct topo_work w;
+	size_t nn = g->n_nodes;
 
-	if (eml_add_overflow(g->n_inputs, g->n_initializers, &total))
-		EML_FAIL(rc, EML_ERR_OVERFLOW);
-	for (size_t i = 0; i < nn; i++)
-		if (eml_add_overflow(total, g->nodes[i].n_outputs, &total))
-			EML_FAIL(rc, EML_ERR_OVERFLOW);
-	rc = eml_names_init(&defs, total);
-	if (rc != EML_OK)
+	memset(&w, 0, sizeof(w));
+	if ((rc = topo_define(g, &w.defs)) != EML_OK)
 		goto out;
-	for (size_t i = 0; i < g->n_initializers; i++)
-		if (eml_names_put(&defs, g->initializers[i].name, SRC, NULL) != EML_OK) {
-			eml_err_set_detail("initializer %s defined twice", g->initializers[i].name);
-			EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
-		}
-	for (size_t i = 0; i < g->n_inputs; i++)
-		if (eml_names_put(&defs, g->inputs[i].name, SRC, NULL) != EML_OK) {
-			eml_err_set_detail("input %s defined twice", g->inputs[i].name);
-			EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
-		}
-	for (size_t i = 0; i < nn; i++)
-		for (size_t j = 0; j < g->nodes[i].n_outputs; j++) {
-			const char *o = g->nodes[i].outputs[j];
-			if (o[0] == '\0')
-				continue;
-			if (eml_names_put(&defs, o, i, NULL) != EML_OK) {
-				eml_err_set_detail("node %s: output %s is defined twice",
-				    g->nodes[i].name, o);
-				EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
-			}
-		}
-	indeg = eml_calloc(nn + 1, sizeof(size_t));
-	edge_start = eml_calloc(nn + 2, sizeof(size_t));
-	order = eml_calloc(nn + 1, sizeof(size_t));
-	queue = eml_calloc(nn + 1, sizeof(size_t));
-	if (indeg == NULL || edge_start == NULL || order == NULL || queue == NULL)
+	w.indeg = eml_calloc(nn + 1, sizeof(size_t));
+	w.edge_start = eml_calloc(nn + 2, sizeof(size_t));
+	w.order = eml_calloc(nn + 1, sizeof(size_t));
+	w.queue = eml_calloc(nn + 1, sizeof(size_t));
+	if (w.indeg == NULL || w.edge_start == NULL || w.order == NULL || w.queue == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	/* Count producer -> consumer edges (one per input reference). */
-	for (size_t i = 0; i < nn; i++)
-		for (size_t j = 0; j < g->nodes[i].n_inputs; j++) {
-			const char *in = g->nodes[i].inputs[j];
-			size_t p;
-			if (in[0] == '\0')
-				continue;
-			if (!eml_names_get(&defs, in, &p)) {
-				eml_err_set_detail("node %s: input %s is not defined",
-				    g->nodes[i].name, in);
-				EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
-			}
-			if (p == SRC)
-				continue;
-			edge_start[p + 1]++;
-			indeg[i]++;
-			n_edges++;
-		}
-	for (size_t i = 0; i < nn; i++)
-		edge_start[i + 1] += edge_start[i];
-	edges = eml_calloc(n_edges + 1, sizeof(size_t));
-	if (edges == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	{
-		size_t *fill = queue; /* reuse as a cursor per producer */
-		for (size_t i = 0; i < nn; i++)
-			fill[i] = edge_start[i];
-		for (size_t i = 0; i < nn; i++)
-			for (size_t j = 0; j < g->nodes[i].n_inputs; j++) {
-				size_t p;
-				if (g->nodes[i].inputs[j][0] == '\0' ||
-				    !eml_names_get(&defs, g->nodes[i].inputs[j], &p) || p == SRC)
-					continue;
-				edges[fill[p]++] = i;
-			}
-	}
-	for (size_t i = 0; i < nn; i++)
-		if (indeg[i] == 0)
-			queue[qt++] = i;
-	while (qh < qt) {
-		size_t u = queue[qh++];
-		order[k++] = u;
-		for (size_t e = edge_start[u]; e < edge_start[u + 1]; e++)
-			if (--indeg[edges[e]] == 0)
-				queue[qt++] = edges[e];
-	}
-	if (k != nn) {
-		for (size_t i = 0; i < nn; i++)
-			if (indeg[i] != 0) {
-				eml_err_set_detail("cycle through node %s", g->nodes[i].name);
-				break;
-			}
-		EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
-	}
+	if ((rc = topo_edges(g, &w)) != EML_OK || (rc = topo_kahn(g, &w)) != EML_OK)
+		goto out;
 	for (size_t i = 0; i < g->n_outputs; i++)
-		if (!eml_names_get(&defs, g->outputs[i].name, NULL)) {
+		if (!eml_names_get(&w.defs, g->outputs[i].name, NULL)) {
 			eml_err_set_detail("graph output %s is not defined", g->outputs[i].name);
 			EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
 		}
-	if (nn > 0) {
-		sorted = eml_calloc(nn, sizeof(*sorted));
-		if (sorted == NULL)
-			EML_FAIL(rc, EML_ERR_NOMEM);
-		for (size_t i = 0; i < nn; i++)
-			sorted[i] = g->nodes[order[i]];
-		EML_MEMCPY(g->nodes, sorted, nn * sizeof(*sorted));
-	}
-	rc = EML_OK;
+	rc = topo_apply(g, w.order);
 out:
-	eml_names_free(&defs);
-	eml_free(indeg);
-	eml_free(edge_start);
-	eml_free(order);
-	eml_free(queue);
-	eml_free(edges);
-	if (sorted != NULL)
-		eml_free_wipe(sorted, nn * sizeof(*sorted));
+	topo_work_free(&w);
 	return rc;
 }
 
