@@ -14,20 +14,17 @@
 #include "eml_envelope.h"
 #include "eml_jobseal.h"
 #include "eml_mem.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "tests/fuzz/eml_fuzz.h"
 
 /* X25519 secret of the fuzz recipient; its public half is computed. */
 static const uint8_t fuzz_sk[32] = { 0x42, 0x17 };
 static uint8_t fuzz_pk[32];
 
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
+/* Once, before the first input. */
+static int
+fuzz_setup(void)
 {
-	(void)argc;
-	(void)argv;
-	if (eml_mem_init() != EML_OK || eml_jobseal_public(fuzz_sk, fuzz_pk) != EML_OK)
+	if (eml_jobseal_public(fuzz_sk, fuzz_pk) != EML_OK)
 		abort();
 	return 0;
 }
@@ -49,8 +46,7 @@ try_open(enum eml_jobseal_kind kind, const uint8_t *p, size_t n)
 	eml_buf_free(&pt);
 }
 
-int
-LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+EML_FUZZ_TARGET(fuzz_setup)
 {
 	ProtobufCMessage *m = NULL;
 
