@@ -50,6 +50,8 @@ struct eml_client_model;
 
 int eml_client_connect(const char *addr, struct eml_client **out);
 int eml_client_set_timeout(struct eml_client *c, unsigned ms);
+int eml_client_set_tls(struct eml_client *c, const char *ca_file, const char *name);
+int eml_client_set_api_key(struct eml_client *c, const char *key);
 int eml_client_attest(struct eml_client *c, const char *policy_path);
 int eml_client_summary(const struct eml_client *c, struct eml_client_summary *out);
 int eml_client_model_open(const char *dir, struct eml_client_model **out);

@@ -1,7 +1,6 @@
 """Confidential inference from Python: Client, Model, verify_attestation."""
 from __future__ import annotations
 
-import ctypes
 import os
 import time
 from datetime import datetime
@@ -31,13 +30,6 @@ _DTYPES: Dict[int, np.dtype] = {
 }
 _CODES: Dict[tuple, int] = {(d.kind, d.itemsize): c for c, d in _DTYPES.items()}
 _MAX_RANK = 8
-
-
-def _has_symbol(name: str) -> bool:
-    try:
-        return hasattr(ctypes.CDLL(LIBRARY_PATH), name)
-    except OSError:
-        return False
 
 
 def _check(rc: int, handle: Any = None) -> None:
@@ -143,8 +135,11 @@ class Client:
         policy: path of the client policy file.
         model: a split model directory (or :class:`Model`) used by :meth:`infer`
             when none is passed there.
-        api_key: operator API key for the proxy (needs a libeml with API keys).
-        tls_ca: CA bundle for a TLS proxy (needs a libeml with TLS).
+        api_key: the operator's API key for the proxy ("emlk1.ID.HEX"); without
+            it libeml uses the environment variable EML_API_KEY when set.
+        tls_ca: PEM CA file: talk TLS to a proxy started with --tls-cert, whose
+            certificate must chain to it and name ``tls_name`` (default: the
+            host in ``proxy``).
         timeout_ms: per network wait; 0 keeps the library default (60 s).
         jobs: ``HOST:PORT`` of the proxy's job API (default: the proxy's
             host, port + 1).
@@ -154,16 +149,13 @@ class Client:
 
     def __init__(self, proxy: str, policy: PathLike, *, model: Union[None, PathLike, Model] = None,
                  api_key: Optional[str] = None, tls_ca: Optional[PathLike] = None,
-                 timeout_ms: int = 0, jobs: Optional[str] = None) -> None:
+                 timeout_ms: int = 0, jobs: Optional[str] = None,
+                 tls_name: Optional[str] = None) -> None:
         self._c: Any = None
         self._jobs_api: Optional[str] = jobs
         self._tickets: Dict[str, "tuple[bytes, bytes]"] = {}
         self._own_model = False
         self._model: Optional[Model] = None
-        if api_key is not None and not _has_symbol("eml_client_set_api_key"):
-            raise _usage(f"api_key: the libeml at {LIBRARY_PATH} has no API key support")
-        if tls_ca is not None and not _has_symbol("eml_client_set_tls_ca"):
-            raise _usage(f"tls_ca: the libeml at {LIBRARY_PATH} has no TLS support")
         if not isinstance(proxy, str):
             raise _usage("proxy must be a 'HOST:PORT' string")
         self._proxy = proxy
@@ -171,6 +163,12 @@ class Client:
         _check(lib.eml_client_connect(proxy.encode(), out))
         self._c = out[0]
         try:
+            if tls_ca is not None:
+                _check(lib.eml_client_set_tls(self._c, os.fsencode(tls_ca),
+                                              tls_name.encode() if tls_name else ffi.NULL),
+                       self._c)
+            if api_key is not None:
+                _check(lib.eml_client_set_api_key(self._c, api_key.encode()), self._c)
             if timeout_ms:
                 _check(lib.eml_client_set_timeout(self._c, int(timeout_ms)), self._c)
             _check(lib.eml_client_attest(self._c, os.fsencode(policy)), self._c)

@@ -34,6 +34,23 @@ e2e_start proxy "$EML_PROXY" --listen "tcp:127.0.0.1:$PORT" --agent "unix:$W/age
 	--weights "$W/store" --jobs "sqlite:$W/queue.db" --jobs-listen "tcp:127.0.0.1:$JAPI"
 e2e_wait_tcp "$PORT" && e2e_wait_tcp "$JAPI" || { cat "$W/proxy.log"; echo "FAIL: python: proxy"; exit 1; }
 
+# A second proxy with the operator controls: API keys and TLS.
+K="$W/keys.json"
+"$EML_PROXY" keys add --keys "$K" --id py --rate 100000 2>/dev/null | tail -n 1 >"$W/py.key"
+openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj "/CN=ca" -keyout "$W/ca.key" -out "$W/ca.pem" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=px" \
+	-keyout "$W/px.key" -out "$W/px.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$W/px.ext"
+openssl x509 -req -in "$W/px.csr" -CA "$W/ca.pem" -CAkey "$W/ca.key" -CAcreateserial \
+	-days 2 -extfile "$W/px.ext" -out "$W/px.pem" 2>/dev/null
+OPORT=$(e2e_free_port)
+e2e_start proxy-op "$EML_PROXY" --listen "tcp:127.0.0.1:$OPORT" --agent "unix:$W/agent.sock" \
+	--weights "$W/store" --api-keys "$K" --tls-cert "$W/px.pem" --tls-key "$W/px.key"
+e2e_wait_tcp "$OPORT" || { cat "$W/proxy-op.log"; echo "FAIL: python: operator proxy"; exit 1; }
+export EML_PY_OP_PROXY="127.0.0.1:$OPORT" EML_PY_OP_KEY="$(cat "$W/py.key")" \
+	EML_PY_OP_CA="$W/ca.pem"
+
 export EML_PY_PROXY="127.0.0.1:$PORT" EML_PY_POLICY="$W/client.json" \
 	EML_PY_BAD_PCR="$W/bad-pcr.json" EML_PY_BAD_DIGEST="$W/bad-digest.json" \
 	EML_PY_MODEL="$W/model" EML_PY_ONNX="$E2E_MODEL" EML_PY_EML="$EML" \
