@@ -11,19 +11,26 @@
  * the kernels, refuse core dumps, then serve.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "eml_agent.h"
+#include "eml_agent_seccomp.h"
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "eml_num.h"
 #include "engine/kernels/eml_kernels.h"
 
 static volatile sig_atomic_t stop_flag;
+/* Tests only: a call the seccomp filter forbids, made right after it is
+ * installed ("open", "socket" or "exec"); the test expects SIGSYS. */
+static const char *seccomp_selftest;
 
 static void
 on_signal(int sig)
@@ -97,6 +104,8 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 			}
 		} else if (strcmp(o, "--sim-dir") == 0) {
 			cfg->sim_dir = v;
+		} else if (strcmp(o, "--seccomp-selftest") == 0) {
+			seccomp_selftest = v;
 		} else if (strcmp(o, "--sim-pcrs") == 0) {
 			cfg->sim_pcrs = v;
 		} else if (strcmp(o, "--policy") == 0) {
@@ -144,6 +153,28 @@ parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **pol
 		return -1;
 	}
 	return 0;
+}
+
+static void
+seccomp_forbidden_call(const char *what)
+{
+	static char arg0[] = "true";
+	char *const args[] = { arg0, NULL };
+
+	if (strcmp(what, "open") == 0) {
+		int fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 && errno == EACCES) {
+			fprintf(stderr, "eml-agent: --seccomp-selftest open: refused (EACCES)\n");
+			return;
+		}
+		if (fd >= 0)
+			(void)close(fd);
+	} else if (strcmp(what, "socket") == 0)
+		(void)socket(AF_INET, SOCK_STREAM, 0);
+	else if (strcmp(what, "exec") == 0)
+		(void)execv("/bin/true", args);
+	fprintf(stderr, "eml-agent: --seccomp-selftest %s: the call was allowed\n", what);
 }
 
 int
@@ -228,7 +259,17 @@ main(int argc, char **argv)
 		return 3;
 	}
 	eml_agent_local_addr(agent, addr, sizeof(addr));
-	EML_LOG_INFO("agent.ready", NULL, EML_F_STR("addr", addr));
+	/* Listening, producer, policy and keys loaded: from here on no files,
+	 * no new sockets, no exec (a forbidden call kills the process). */
+	if (eml_agent_seccomp_supported() && (rc = eml_agent_seccomp_install()) != EML_OK) {
+		fprintf(stderr, "eml-agent: %s\n", eml_err_detail());
+		eml_agent_free(agent);
+		return 3;
+	}
+	EML_LOG_INFO("agent.ready", NULL, EML_F_STR("addr", addr),
+	    EML_F_BOOL("seccomp", eml_agent_seccomp_supported()));
+	if (seccomp_selftest != NULL)
+		seccomp_forbidden_call(seccomp_selftest);
 	rc = eml_agent_serve(agent, &stop_flag);
 	eml_agent_free(agent);
 	return rc == EML_OK ? 0 : eml_err_exit_code(rc);
