@@ -108,20 +108,60 @@ audit_head(const struct eml_admin_view *v, char hex[2 * EML_AUDIT_HASH_LEN + 1],
 	eml_hex_encode(hex, head, sizeof(head));
 }
 
-static void audit_health_json(struct out *o, const struct eml_admin_view *v);
+static void audit_health_json(json_t *audit, const struct eml_admin_view *v, bool *bad);
 static void audit_health_metrics(struct out *o, const struct eml_admin_view *v);
 static void metric(struct out *o, const char *name, const char *type, const char *help,
     uint64_t val);
 
-static const char *
-tf(bool b)
+/*
+ * GET /status is built as a jansson tree and serialized once: compact,
+ * members in insertion order, ASCII only (everything else escaped).
+ * Counters are unsigned 64-bit; JSON integers here are signed, so a value
+ * beyond INT64_MAX (never reached in practice) is clamped rather than
+ * wrapped.
+ */
+static json_int_t
+ji(uint64_t v)
 {
-	return b ? "true" : "false";
+	return v > (uint64_t)INT64_MAX ? (json_int_t)INT64_MAX : (json_int_t)v;
+}
+
+/* A JSON string of s; bytes that are not valid UTF-8 become '?'. */
+static json_t *
+jstr(const char *s)
+{
+	char tmp[256];
+	size_t i;
+	json_t *j;
+
+	if (s == NULL)
+		return json_null();
+	if ((j = json_string(s)) != NULL)
+		return j;
+	for (i = 0; s[i] != '\0' && i + 1 < sizeof(tmp); i++)
+		tmp[i] = (unsigned char)s[i] < 0x80 ? s[i] : '?';
+	tmp[i] = '\0';
+	return json_string(tmp);
+}
+
+/* Set key on obj; a NULL value (jansson could not allocate) latches *bad. */
+static void
+jset(json_t *obj, const char *key, json_t *val, bool *bad)
+{
+	if (val == NULL || obj == NULL || json_object_set_new(obj, key, val) != 0)
+		*bad = true;
+}
+
+static void
+jpush(json_t *arr, json_t *val, bool *bad)
+{
+	if (val == NULL || arr == NULL || json_array_append_new(arr, val) != 0)
+		*bad = true;
 }
 
 struct list_ctx {
-	struct out *o;
-	size_t n;
+	json_t *arr;
+	bool *bad;
 };
 
 static eml_err
@@ -131,136 +171,191 @@ artifact_one(void *arg, const struct eml_store_entry *e)
 	char hex[2 * EML_STORE_ID_LEN + 1];
 
 	eml_hex_encode(hex, e->id, sizeof(e->id));
-	o_fmt(l->o, "%s{\"content_id\":\"%s\",\"size\":%" PRIu64
-		    ",\"signer_key_id\":null,\"signature\":\"none\",\"signature_valid\":false"
-		    ",\"available\":%s}",
-	    l->n == 0 ? "" : ",", hex, e->size, tf(e->available));
-	l->n++;
-	return l->o->rc;
+	jpush(l->arr,
+	    json_pack("{s:s, s:I, s:n, s:s, s:b, s:b}", "content_id", hex, "size", ji(e->size),
+		"signer_key_id", "signature", "none", "signature_valid", 0, "available",
+		(int)e->available),
+	    l->bad);
+	return *l->bad ? EML_ERR_NOMEM : EML_OK;
+}
+
+static json_t *
+status_security(const struct eml_admin_settings *st)
+{
+	return json_pack("{s:o, s:b, s:b, s:b, s:b, s:b}", "attestation_producer",
+	    jstr(st != NULL && st->attestation_producer != NULL ? st->attestation_producer :
+								  "unknown"),
+	    "api_keys_required", st != NULL && st->api_keys_required, "tls", st != NULL && st->tls,
+	    "signature_verification_required", st != NULL && st->strict_artifacts, "seccomp",
+	    st != NULL && st->seccomp, "admin_token", st != NULL && st->admin_token);
+}
+
+static json_t *
+status_refused(struct eml_controls *c)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "auth", ji(ld(&c->rejected_auth)),
+	    "rate_addr", ji(ld(&c->rejected_rate_addr)), "rate_key",
+	    ji(ld(&c->rejected_rate_key)), "kill_switch", ji(ld(&c->rejected_kill)),
+	    "model_blocked", ji(ld(&c->rejected_model)), "keys_reloads",
+	    ji(ld(&c->keys_reloads)), "keys_reload_errors", ji(ld(&c->keys_reload_errors)));
 }
 
 /* security, configuration, refusals and artifacts */
 static void
-status_controls(struct out *o, const struct eml_admin_view *v)
+status_controls(json_t *root, const struct eml_admin_view *v, bool *bad)
 {
 	const struct eml_admin_settings *st = v->settings;
 	struct eml_controls *c = v->ctl;
-	bool kill = c != NULL && atomic_load(&c->kill_switch);
-	bool base = c != NULL && atomic_load(&c->baseline_only);
+	json_t *conf, *allow = json_array(), *arts = json_array();
+	size_t n_keys = 0;
 
-	o_str(o, "\"security\":{\"attestation_producer\":");
-	o_jstr(o, st != NULL && st->attestation_producer != NULL ? st->attestation_producer :
-								    "unknown");
-	o_fmt(o, ",\"api_keys_required\":%s,\"tls\":%s,\"signature_verification_required\":%s,"
-		 "\"seccomp\":%s,\"admin_token\":%s},",
-	    tf(st != NULL && st->api_keys_required), tf(st != NULL && st->tls),
-	    tf(st != NULL && st->strict_artifacts), tf(st != NULL && st->seccomp),
-	    tf(st != NULL && st->admin_token));
-	o_fmt(o, "\"configuration\":{\"strict_artifacts_only\":%s,\"kill_switch\":%s,"
-		 "\"baseline_only\":%s,\"allowed_models\":[",
-	    tf(st != NULL && st->strict_artifacts), tf(kill), tf(base));
+	jset(root, "security", status_security(st), bad);
+	conf = json_pack("{s:b, s:b, s:b}", "strict_artifacts_only",
+	    st != NULL && st->strict_artifacts, "kill_switch",
+	    c != NULL && atomic_load(&c->kill_switch), "baseline_only",
+	    c != NULL && atomic_load(&c->baseline_only));
 	if (c != NULL) {
 		(void)pthread_mutex_lock(&c->mu);
 		for (size_t i = 0; i < c->n_allow; i++) {
 			char hex[2 * EML_STORE_ID_LEN + 1];
 
 			eml_hex_encode(hex, c->allow[i], EML_STORE_ID_LEN);
-			o_fmt(o, "%s\"%s\"", i == 0 ? "" : ",", hex);
+			jpush(allow, json_string(hex), bad);
 		}
-		o_fmt(o, "],\"rate_limit_per_minute\":%u,\"api_keys\":%zu},",
-		    st != NULL ? st->rate_limit_per_minute : 0, c->keys.n);
+		n_keys = c->keys.n;
 		(void)pthread_mutex_unlock(&c->mu);
-		o_fmt(o, "\"refused\":{\"auth\":%" PRIu64 ",\"rate_addr\":%" PRIu64
-			 ",\"rate_key\":%" PRIu64 ",\"kill_switch\":%" PRIu64
-			 ",\"model_blocked\":%" PRIu64 ",\"keys_reloads\":%" PRIu64
-			 ",\"keys_reload_errors\":%" PRIu64 "},",
-		    ld(&c->rejected_auth), ld(&c->rejected_rate_addr), ld(&c->rejected_rate_key),
-		    ld(&c->rejected_kill), ld(&c->rejected_model), ld(&c->keys_reloads),
-		    ld(&c->keys_reload_errors));
-	} else {
-		o_fmt(o, "],\"rate_limit_per_minute\":%u,\"api_keys\":0},",
-		    st != NULL ? st->rate_limit_per_minute : 0);
 	}
-	o_str(o, "\"artifacts\":[");
-	if (v->store != NULL && o->rc == EML_OK) {
-		struct list_ctx l = { o, 0 };
+	jset(conf, "allowed_models", allow, bad);
+	jset(conf, "rate_limit_per_minute",
+	    json_integer(st != NULL ? (json_int_t)st->rate_limit_per_minute : 0), bad);
+	jset(conf, "api_keys", json_integer(ji(n_keys)), bad);
+	jset(root, "configuration", conf, bad);
+	if (c != NULL)
+		jset(root, "refused", status_refused(c), bad);
+	if (v->store != NULL && arts != NULL) {
+		struct list_ctx l = { arts, bad };
 		size_t n = 0;
 
 		if (eml_store_list(v->store, EML_ADMIN_ARTIFACTS_MAX, artifact_one, &l, &n) !=
-		    EML_OK && o->rc == EML_OK)
+		    EML_OK && !*bad)
 			eml_err_clear_detail();
 	}
-	o_str(o, "]");
+	jset(root, "artifacts", arts, bad);
+}
+
+static json_t *
+status_agents(const struct eml_admin_view *v, int64_t now, bool *bad)
+{
+	struct eml_upstream agents[EML_UPSTREAMS_MAX];
+	size_t na = 0;
+	json_t *arr = json_array();
+
+	if (v->agents != NULL)
+		na = eml_upstream_pool_snapshot(v->agents, agents, EML_UPSTREAMS_MAX);
+	for (size_t i = 0; i < na; i++) {
+		const struct eml_upstream *a = &agents[i];
+
+		jpush(arr,
+		    json_pack("{s:o, s:s, s:I, s:I, s:I, s:I, s:i}", "addr", jstr(a->addr), "state",
+			eml_upstream_state_name(a->state), "checks", ji(a->checks), "failures",
+			ji(a->failures), "picks", ji(a->picks), "last_check_age_ms",
+			(json_int_t)(a->last_check_ms == 0 ? (int64_t)-1 : now - a->last_check_ms),
+			"last_err", (int)a->last_err),
+		    bad);
+	}
+	return arr;
+}
+
+static void
+status_counters(json_t *root, struct eml_proxy_stats *s, unsigned max_clients, bool *bad)
+{
+	jset(root, "clients",
+	    json_pack("{s:I, s:i, s:I, s:I, s:I}", "active", ji(ld(&s->clients_active)), "max",
+		(int)max_clients, "total", ji(ld(&s->clients_total)), "rejected_busy",
+		ji(ld(&s->rejected_busy)), "rejected_no_agent", ji(ld(&s->rejected_no_agent))),
+	    bad);
+}
+
+static void
+status_traffic(json_t *root, struct eml_proxy_stats *s, bool *bad)
+{
+	jset(root, "relay",
+	    json_pack("{s:I, s:I, s:I, s:I, s:I}", "frames_client_to_agent", ji(ld(&s->frames_up)),
+		"frames_agent_to_client", ji(ld(&s->frames_down)), "bytes_client_to_agent",
+		ji(ld(&s->bytes_up)), "bytes_agent_to_client", ji(ld(&s->bytes_down)),
+		"requests", ji(ld(&s->requests))),
+	    bad);
+	jset(root, "blobs",
+	    json_pack("{s:I, s:I, s:I}", "requests", ji(ld(&s->blob_requests)), "bytes",
+		ji(ld(&s->blob_bytes)), "errors", ji(ld(&s->blob_errors))),
+	    bad);
+	jset(root, "timeouts",
+	    json_pack("{s:I, s:I, s:I, s:I}", "handshake", ji(ld(&s->timeouts_handshake)), "idle",
+		ji(ld(&s->timeouts_idle)), "frame", ji(ld(&s->timeouts_frame)), "request",
+		ji(ld(&s->timeouts_request))),
+	    bad);
+	jset(root, "errors",
+	    json_pack("{s:I, s:I}", "protocol", ji(ld(&s->proto_errors)), "agent_lost",
+		ji(ld(&s->agent_lost))),
+	    bad);
+}
+
+/* The tree serialized into b, with a newline. */
+static eml_err
+dump_json(json_t *root, struct eml_buf *b)
+{
+	const size_t flags = JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII;
+	size_t n = json_dumpb(root, NULL, 0, flags);
+	uint8_t *where;
+
+	EML_ENSURE(n != 0, EML_ERR_NOMEM);
+	EML_GUARD(eml_buf_extend(b, n + 1, &where));
+	if (json_dumpb(root, (char *)where, n, flags) != n)
+		EML_BAIL(EML_ERR_INTERNAL);
+	where[n] = '\n';
+	return EML_OK;
 }
 
 eml_err
 eml_admin_status_json(const struct eml_admin_view *v, struct eml_buf *b)
 {
-	struct out o = { b, EML_OK };
 	struct eml_proxy_stats *s;
-	struct eml_upstream agents[EML_UPSTREAMS_MAX];
-	size_t na = 0;
 	int64_t now = eml_now_ms();
 	char hex[2 * EML_AUDIT_HASH_LEN + 1];
 	uint64_t lines;
+	bool bad = false;
+	json_t *root, *audit;
+	eml_err rc;
 
 	EML_ENSURE(v != NULL && v->stats != NULL && b != NULL, EML_ERR_NULL);
 	s = v->stats;
-	if (v->agents != NULL)
-		na = eml_upstream_pool_snapshot(v->agents, agents, EML_UPSTREAMS_MAX);
-	o_fmt(&o, "{\"service\":\"eml-proxy\",\"version\":\"%s\",\"uptime_s\":%" PRId64
-		  ",\"draining\":%s,\"test_hooks\":%s,",
-	    EML_PROXY_VERSION, (now - s->started_ms) / 1000,
-	    (v->draining_flag != NULL ? atomic_load(v->draining_flag) : v->draining) ? "true" :
-										       "false",
-	    v->test_hooks ? "true" : "false");
-	o_fmt(&o, "\"clients\":{\"active\":%" PRIu64 ",\"max\":%u,\"total\":%" PRIu64
-		  ",\"rejected_busy\":%" PRIu64 ",\"rejected_no_agent\":%" PRIu64 "},",
-	    ld(&s->clients_active), v->max_clients, ld(&s->clients_total),
-	    ld(&s->rejected_busy), ld(&s->rejected_no_agent));
-	o_str(&o, "\"agents\":[");
-	for (size_t i = 0; i < na; i++) {
-		const struct eml_upstream *a = &agents[i];
-
-		o_str(&o, i == 0 ? "{\"addr\":" : ",{\"addr\":");
-		o_jstr(&o, a->addr);
-		o_fmt(&o, ",\"state\":\"%s\",\"checks\":%" PRIu64 ",\"failures\":%" PRIu64
-			  ",\"picks\":%" PRIu64 ",\"last_check_age_ms\":%" PRId64
-			  ",\"last_err\":%d}",
-		    eml_upstream_state_name(a->state), a->checks, a->failures, a->picks,
-		    a->last_check_ms == 0 ? (int64_t)-1 : now - a->last_check_ms,
-		    (int)a->last_err);
-	}
-	o_str(&o, "],");
-	o_fmt(&o, "\"relay\":{\"frames_client_to_agent\":%" PRIu64
-		  ",\"frames_agent_to_client\":%" PRIu64 ",\"bytes_client_to_agent\":%" PRIu64
-		  ",\"bytes_agent_to_client\":%" PRIu64 ",\"requests\":%" PRIu64 "},",
-	    ld(&s->frames_up), ld(&s->frames_down), ld(&s->bytes_up), ld(&s->bytes_down),
-	    ld(&s->requests));
-	o_fmt(&o, "\"blobs\":{\"requests\":%" PRIu64 ",\"bytes\":%" PRIu64
-		  ",\"errors\":%" PRIu64 "},",
-	    ld(&s->blob_requests), ld(&s->blob_bytes), ld(&s->blob_errors));
-	o_fmt(&o, "\"timeouts\":{\"handshake\":%" PRIu64 ",\"idle\":%" PRIu64
-		  ",\"frame\":%" PRIu64 ",\"request\":%" PRIu64 "},",
-	    ld(&s->timeouts_handshake), ld(&s->timeouts_idle), ld(&s->timeouts_frame),
-	    ld(&s->timeouts_request));
-	o_fmt(&o, "\"errors\":{\"protocol\":%" PRIu64 ",\"agent_lost\":%" PRIu64 "},",
-	    ld(&s->proto_errors), ld(&s->agent_lost));
+	root = json_pack("{s:s, s:s, s:I, s:b, s:b}", "service", "eml-proxy", "version",
+	    EML_PROXY_VERSION, "uptime_s", (json_int_t)((now - s->started_ms) / 1000), "draining",
+	    (int)(v->draining_flag != NULL ? atomic_load(v->draining_flag) : v->draining),
+	    "test_hooks", (int)v->test_hooks);
+	if (root == NULL)
+		EML_BAIL(EML_ERR_NOMEM);
+	status_counters(root, s, v->max_clients, &bad);
+	jset(root, "agents", status_agents(v, now, &bad), &bad);
+	status_traffic(root, s, &bad);
 	audit_head(v, hex, &lines);
-	o_fmt(&o, "\"audit\":{\"enabled\":%s,\"lines\":%" PRIu64 ",\"head\":\"%s\"",
-	    v->audit != NULL ? "true" : "false", lines, hex);
-	audit_health_json(&o, v);
-	o_str(&o, "},");
-	status_controls(&o, v);
-	o_str(&o, "}\n");
-	return o.rc;
+	audit = json_pack("{s:b, s:I, s:s}", "enabled", v->audit != NULL, "lines", ji(lines),
+	    "head", hex);
+	audit_health_json(audit, v, &bad);
+	jset(root, "audit", audit, &bad);
+	status_controls(root, v, &bad);
+	rc = bad ? EML_ERR_NOMEM : dump_json(root, b);
+	json_decref(root);
+	if (rc != EML_OK)
+		return eml_err_record(rc, __FILE__, __LINE__, __func__);
+	return EML_OK;
 }
 
 /* Issue 18: the audit log's health, after "head" in the "audit" object,
  * and its /metrics families. Kept apart so the admin front end can be
  * replaced without touching them. */
 static void
-audit_health_json(struct out *o, const struct eml_admin_view *v)
+audit_health_json(json_t *audit, const struct eml_admin_view *v, bool *bad)
 {
 	struct eml_audit_health h;
 
@@ -268,12 +363,12 @@ audit_health_json(struct out *o, const struct eml_admin_view *v)
 		(void)eml_audit_healthy(v->audit, &h);
 	else
 		memset(&h, 0, sizeof(h));
-	o_fmt(o, ",\"healthy\":%s,\"last_error\":", v->audit == NULL || h.healthy ? "true" :
-	    "false");
-	o_jstr(o, h.last_error);
-	o_fmt(o, ",\"lost_lines\":%" PRIu64 ",\"write_failures\":%" PRIu64
-		 ",\"repaired_bytes\":%" PRIu64 ",\"refused_requests\":%" PRIu64,
-	    h.lost, h.write_failures, h.repaired_bytes, ld(&v->stats->rejected_audit));
+	jset(audit, "healthy", json_boolean(v->audit == NULL || h.healthy), bad);
+	jset(audit, "last_error", jstr(h.last_error), bad);
+	jset(audit, "lost_lines", json_integer(ji(h.lost)), bad);
+	jset(audit, "write_failures", json_integer(ji(h.write_failures)), bad);
+	jset(audit, "repaired_bytes", json_integer(ji(h.repaired_bytes)), bad);
+	jset(audit, "refused_requests", json_integer(ji(ld(&v->stats->rejected_audit))), bad);
 }
 
 static void
