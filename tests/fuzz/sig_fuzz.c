@@ -5,7 +5,9 @@
  * parsed file whose key id is trusted (Ed25519 verify, or the RSA SPKI
  * parse, its hash check and the PKCS#1 verify) never crashes and never
  * accepts: the message it is checked against is fixed and nobody signed
- * it. Seeds: Ed25519 and RSA model.sig files (tests/fuzz/corpus/sig/). */
+ * it. Seeds: Ed25519 and RSA model.sig files (tests/fuzz/corpus/sig/),
+ * and its first finding (unknown_alg_long_key: an unknown algorithm with a
+ * 1606-byte public key overflowed struct eml_sig.pubkey before 4e20ac4). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
