@@ -23,6 +23,7 @@
 #include "attestation/eml_evidence.h"
 #include "cli.h"
 #include "eml_buf.h"
+#include "eml_file.h"
 #include "eml_json.h"
 #include "eml_mem.h"
 
@@ -43,30 +44,17 @@ usage(FILE *f)
 		   "            them, made inside its validity window\n");
 }
 
+/* A file through the one bounded reader; too large keeps this command's
+ * code (PROTO_TOO_LARGE), as an artifact on stdin does. */
 static eml_err
 slurp_into(const char *path, size_t max, struct eml_buf *out)
 {
-	FILE *f = fopen(path, "rb");
-	uint8_t chunk[4096];
-	size_t n;
-	eml_err rc = EML_OK;
+	eml_err rc = eml_file_read_buf(path, max, 0, out);
 
-	if (f == NULL) {
-		eml_err_set_detail("%s: %s", path, strerror(errno));
-		EML_BAIL(EML_ERR_FILE);
+	if (rc == EML_ERR_FILE_TOO_LARGE) {
+		eml_err_set_detail("%s: larger than allowed", path);
+		EML_BAIL(EML_ERR_PROTO_TOO_LARGE);
 	}
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if ((rc = eml_buf_append(out, chunk, n)) != EML_OK)
-			break;
-	if (rc == EML_OK && ferror(f))
-		rc = EML_ERR_FILE;
-	(void)fclose(f);
-	if (rc == EML_OK && out->len > max)
-		rc = EML_ERR_PROTO_TOO_LARGE;
-	if (rc != EML_OK)
-		eml_err_set_detail("%s: %s", path,
-		    rc == EML_ERR_FILE ? "read error" : "larger than allowed");
-	eml_wipe(chunk, sizeof(chunk));
 	return rc;
 }
 

@@ -21,8 +21,9 @@
 #include "attestation/eml_evidence.h"
 #include "cli.h"
 #include "eml/eml.h"
-#include "eml_num.h"
+#include "eml_file.h"
 #include "eml_mem.h"
+#include "eml_num.h"
 
 #define MAX_INPUTS 64
 
@@ -222,18 +223,20 @@ parse(int argc, char **argv, struct opts *o)
 static int
 read_api_key(const char *path, char *key, size_t cap)
 {
-	FILE *f = fopen(path, "re");
-	size_t n;
+	uint8_t *data = NULL;
+	size_t n = 0, line;
+	eml_err rc = eml_file_read(path, cap - 1, EML_FILE_SECRET, &data, &n);
 
-	if (f == NULL) {
-		fprintf(stderr, "eml infer: --api-key-file %s: %s\n", path, strerror(errno));
-		return 3;
+	if (rc != EML_OK) {
+		fprintf(stderr, "eml infer: --api-key-file: %s\n",
+		    rc == EML_ERR_FILE_TOO_LARGE ? "longer than a key" : eml_err_detail());
+		return rc == EML_ERR_FILE_TOO_LARGE ? 2 : 3;
 	}
-	n = fread(key, 1, cap - 1, f);
-	(void)fclose(f);
-	key[n] = '\0';
-	key[strcspn(key, "\r\n")] = '\0';
-	if (key[0] == '\0' || n == cap - 1) {
+	line = strcspn((const char *)data, "\r\n");
+	memcpy(key, data, line);
+	key[line] = '\0';
+	eml_file_free(data, n, EML_FILE_SECRET);
+	if (key[0] == '\0') {
 		explicit_bzero(key, cap);
 		fprintf(stderr, "eml infer: --api-key-file %s: empty or longer than a key\n", path);
 		return 2;
