@@ -20,8 +20,9 @@
 
 #define FZ_FRAME_MAX ((size_t)1 << 20)
 
-/* Whether the envelope's top level names a header field more than once
- * (a plain protobuf scan: varint keys, varint or length-delimited values). */
+/* Whether the envelope's top level is not in canonical form: a field
+ * given twice or fields out of order (a plain protobuf scan: varint keys,
+ * varint or length-delimited values). */
 static int
 repeats_a_field(const uint8_t *p, size_t n)
 {
@@ -38,11 +39,11 @@ repeats_a_field(const uint8_t *p, size_t n)
 			key |= (uint64_t)(p[i] & 0x7f) << sh;
 			sh += 7;
 		} while (p[i++] & 0x80);
-		if ((key >> 3) >= 1 && (key >> 3) <= 4) {
-			if (seen & (1u << (key >> 3)))
-				return 1;
-			seen |= 1u << (key >> 3);
-		}
+		/* a field again, or out of order (the proxy wants the body
+		 * last, to stream it) */
+		if ((key >> 3) <= seen)
+			return 1;
+		seen = (unsigned)(key >> 3 > 15 ? 15 : key >> 3);
 		sh = 0;
 		do {
 			if (i >= n || sh > 63)
@@ -73,8 +74,9 @@ EML_FUZZ_TARGET(NULL)
 	rf = eml_envelope_unpack(&env, data, size, FZ_FRAME_MAX);
 	if (rf == EML_OK && rp != EML_OK && repeats_a_field(data, size)) {
 		/* The proxy is stricter (fail closed): it refuses a header
-		 * field given twice, which protobuf-c accepts with the last
-		 * value winning (found by this target, corpus repeated_field*). */
+		 * field given twice or out of order, which protobuf-c accepts
+		 * (last value wins, any order); found by this target, corpus
+		 * repeated_field*, body_not_last. */
 		eml_envelope_clear(&env);
 		return 0;
 	}
