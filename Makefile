@@ -41,7 +41,7 @@ export EML_TESTDATA := $(TESTDATA)
 
 CC      ?= gcc
 ARCH    := $(shell uname -m)
-PKGS    := libcrypto libssl libprotobuf-c libcbor libsodium libcap-ng jansson
+PKGS    := libcrypto libssl libprotobuf-c libsodium libcap-ng jansson
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The proxy's job queue and HTTP API (not in libeml).
@@ -354,12 +354,11 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(TEST_LIBS)
 # $(BUILD)/eif/eml-agent.eif and its predicted PCRs in
 # $(BUILD)/eif/measurements.json (eif-build/make-eif.sh, docs/DEPLOY.md).
 EIF_OUT := $(BUILD)/eif
-# yes when every library the agent links has a static archive here
-# (Debian ships none for libcbor: then the agent goes in dynamically
-# linked, with its loader and libraries beside it; make-eif.sh says so).
-eif_static = $(shell for l in crypto protobuf-c cbor sodium cap-ng jansson; do \
-	f=$$($(CC) -print-file-name=lib$$l.a); [ -f "$$f" ] || { echo no; exit 0; }; \
-	done; echo yes)
+# The agent goes into the image statically linked: the enclave has no
+# dynamic loader. These are the libraries it needs (CBOR is our own
+# attestation/eml_cbor.c, so Debian's static archives suffice); a missing
+# archive stops the build rather than putting a dynamic agent in the image.
+EIF_AGENT_PKGS := libcrypto libprotobuf-c libsodium libcap-ng jansson
 # Paths and build ids would make the bytes depend on the checkout: no
 # build id, and everything but the code stripped.
 EIF_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -D_FORTIFY_SOURCE=2 -fstack-protector-strong $(WARN)
@@ -378,16 +377,17 @@ $(EIF_OUT)/eml-init: eif-build/init/eml_init.c
 
 $(EIF_OUT)/eml-agent: $(AGENT_OBJ) $(AGENT_LIBS)
 	@mkdir -p $(dir $@)
-	$(Q)if [ "$(eif_static)" = yes ]; then \
-		echo "  LD      $@ (static)"; \
-		$(CC) -static -pthread -Wl,--build-id=none -o $@.tmp \
-			$(filter %/main.o,$(AGENT_OBJ)) $(AGENT_LIBS) \
-			$$(pkg-config --static --libs $(PKGS)) -lm; \
-	else \
-		echo "  LD      $@ (dynamic: no static archive for every library)"; \
-		$(CC) $(LDFLAGS_BASE) -pie -Wl,--build-id=none -o $@.tmp \
-			$(filter %/main.o,$(AGENT_OBJ)) $(AGENT_LIBS) $(LDLIBS); \
-	fi
+	$(Q)for l in $$(pkg-config --static --libs-only-l $(EIF_AGENT_PKGS) | tr ' ' '\n' \
+		| sed -n 's/^-l//p' | sort -u); do \
+		case $$l in dl|pthread|m|c|rt) continue ;; esac; \
+		f=$$($(CC) -print-file-name=lib$$l.a); \
+		[ -f "$$f" ] || { echo "eif: no static archive lib$$l.a for the static agent" >&2; \
+			exit 1; }; \
+	done
+	@echo "  LD      $@ (static)"
+	$(Q)$(CC) -static -pthread -Wl,--build-id=none -o $@.tmp \
+		$(filter %/main.o,$(AGENT_OBJ)) $(AGENT_LIBS) \
+		$$(pkg-config --static --libs $(EIF_AGENT_PKGS)) -lm
 	$(Q)strip --strip-all -o $@ $@.tmp && rm -f $@.tmp
 
 # ---------------------------------------------------------------- install

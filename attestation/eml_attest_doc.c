@@ -26,49 +26,51 @@ parse_protected(struct eml_attest_doc *doc)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_cur c = eml_cur_make(doc->protected_hdr, doc->protected_len);
-	cbor_item_t *hdr = NULL;
-	struct cbor_pair *pairs;
+	struct eml_cbor_item *hdr = NULL;
 	size_t n;
 	bool have_alg = false;
 
 	rc = eml_cbor_decode(&c, &hdr);
+	if (rc == EML_ERR_NOMEM)
+		goto out;
 	if (rc != EML_OK) {
 		eml_err_set_detail("protected header is not one CBOR item");
 		EML_FAIL(rc, EML_ERR_ATTEST_COSE_HEADER);
 	}
-	if (c.left != 0 || !cbor_isa_map(hdr)) {
+	if (c.left != 0 || !eml_cbor_is_map(hdr)) {
 		eml_err_set_detail("protected header is not exactly one CBOR map");
 		EML_FAIL(rc, EML_ERR_ATTEST_COSE_HEADER);
 	}
-	n = cbor_map_size(hdr);
-	pairs = cbor_map_handle(hdr);
+	n = eml_cbor_map_size(hdr);
 	for (size_t i = 0; i < n; i++) {
-		const cbor_item_t *k = pairs[i].key;
-		const cbor_item_t *v = pairs[i].value;
+		const struct eml_cbor_item *k = eml_cbor_map_key(hdr, i);
+		const struct eml_cbor_item *v = eml_cbor_map_value(hdr, i);
+		uint64_t kv = 0;
+		uint64_t neg = 0;
 
-		for (size_t j = 0; j < i; j++) {
-			const cbor_item_t *kj = pairs[j].key;
-
-			if (cbor_typeof(kj) == cbor_typeof(k) && cbor_isa_uint(k) &&
-			    cbor_get_int(kj) == cbor_get_int(k)) {
-				eml_err_set_detail("protected header repeats label %u",
-				    (unsigned)cbor_get_int(k));
-				EML_FAIL(rc, EML_ERR_ATTEST_DUP_KEY);
+		if (eml_cbor_get_uint(k, &kv) == EML_OK) {
+			for (size_t j = 0; j < i; j++) {
+				if (eml_cbor_uint_eq(eml_cbor_map_key(hdr, j), kv)) {
+					eml_err_set_detail("protected header repeats label %u",
+					    (unsigned)kv);
+					EML_FAIL(rc, EML_ERR_ATTEST_DUP_KEY);
+				}
 			}
 		}
-		if (cbor_isa_uint(k) && cbor_get_int(k) == COSE_HDR_ALG) {
+		if (eml_cbor_uint_eq(k, COSE_HDR_ALG)) {
 			/* Nitro signs with ES384 only; anything else, including
 			 * a weaker algorithm named by the attacker, is refused. */
-			if (!cbor_isa_negint(v) || cbor_get_int(v) != COSE_ALG_ES384_NEG) {
-				if (cbor_isa_negint(v))
+			if (eml_cbor_get_negint(v, &neg) != EML_OK || neg != COSE_ALG_ES384_NEG) {
+				if (eml_cbor_is_negint(v))
 					eml_err_set_detail("alg is %lld, want -35 (ES384)",
-					    -1 - (long long)cbor_get_int(v));
+					    neg > (uint64_t)INT64_MAX ? (long long)INT64_MIN
+								      : -1 - (long long)neg);
 				else
 					eml_err_set_detail("alg is not an integer, want -35 (ES384)");
 				EML_FAIL(rc, EML_ERR_ATTEST_COSE_ALG);
 			}
 			have_alg = true;
-		} else if (cbor_isa_uint(k) && cbor_get_int(k) == COSE_HDR_CRIT) {
+		} else if (eml_cbor_uint_eq(k, COSE_HDR_CRIT)) {
 			/* RFC 9052 §3.1: a recipient MUST reject a message whose
 			 * crit lists a label it does not understand; we
 			 * understand none beyond alg. */
@@ -85,27 +87,23 @@ parse_protected(struct eml_attest_doc *doc)
 	}
 	rc = EML_OK;
 out:
-	if (hdr != NULL)
-		cbor_decref(&hdr);
+	eml_cbor_free(&hdr);
 	return rc;
 }
 
 /* Unprotected header: Nitro sends {}. Nothing in it is signed and we use
  * nothing from it, so anything else is refused rather than ignored. */
 static eml_err
-check_unprotected(const cbor_item_t *u)
+check_unprotected(const struct eml_cbor_item *u)
 {
-	struct cbor_pair *pairs;
-
-	if (!cbor_isa_map(u)) {
+	if (!eml_cbor_is_map(u)) {
 		eml_err_set_detail("COSE unprotected header is not a map");
 		EML_BAIL(EML_ERR_ATTEST_COSE_STRUCT);
 	}
-	if (cbor_map_size(u) == 0)
+	if (eml_cbor_map_size(u) == 0)
 		return EML_OK;
-	pairs = cbor_map_handle(u);
-	for (size_t i = 0; i < cbor_map_size(u); i++) {
-		if (cbor_isa_uint(pairs[i].key) && cbor_get_int(pairs[i].key) == COSE_HDR_CRIT) {
+	for (size_t i = 0; i < eml_cbor_map_size(u); i++) {
+		if (eml_cbor_uint_eq(eml_cbor_map_key(u, i), COSE_HDR_CRIT)) {
 			eml_err_set_detail("unprotected header carries crit");
 			EML_BAIL(EML_ERR_ATTEST_COSE_CRIT);
 		}
@@ -115,25 +113,22 @@ check_unprotected(const cbor_item_t *u)
 }
 
 static eml_err
-parse_envelope(const cbor_item_t *top, struct eml_attest_doc *doc)
+parse_envelope(const struct eml_cbor_item *arr, struct eml_attest_doc *doc)
 {
-	const cbor_item_t *arr = top;
-	cbor_item_t **items;
 	const uint8_t *p;
 	size_t n;
 
-	if (cbor_isa_tag(top)) {
-		eml_err_set_detail("tag inside the COSE_Sign1 tag, or a tag libcbor decoded");
+	if (eml_cbor_is_tag(arr)) {
+		eml_err_set_detail("a tag where the COSE_Sign1 array belongs");
 		EML_BAIL(EML_ERR_ATTEST_COSE_STRUCT);
 	}
-	if (arr == NULL || !cbor_isa_array(arr) || !cbor_array_is_definite(arr) ||
-	    cbor_array_size(arr) != 4) {
+	if (!eml_cbor_is_array(arr) || eml_cbor_is_indefinite(arr) ||
+	    eml_cbor_array_size(arr) != 4) {
 		eml_err_set_detail("not a definite array of 4 items");
 		EML_BAIL(EML_ERR_ATTEST_COSE_STRUCT);
 	}
-	items = cbor_array_handle(arr);
 
-	if (eml_cbor_get_bytes(items[0], &p, &n) != EML_OK) {
+	if (eml_cbor_get_bytes(eml_cbor_array_get(arr, 0), &p, &n) != EML_OK) {
 		eml_err_set_detail("protected header is not a byte string");
 		EML_BAIL(EML_ERR_ATTEST_COSE_STRUCT);
 	}
@@ -145,9 +140,9 @@ parse_envelope(const cbor_item_t *top, struct eml_attest_doc *doc)
 	doc->protected_len = n;
 	EML_GUARD(parse_protected(doc));
 
-	EML_GUARD(check_unprotected(items[1]));
+	EML_GUARD(check_unprotected(eml_cbor_array_get(arr, 1)));
 
-	if (eml_cbor_get_bytes(items[2], &p, &n) != EML_OK) {
+	if (eml_cbor_get_bytes(eml_cbor_array_get(arr, 2), &p, &n) != EML_OK) {
 		eml_err_set_detail("payload is not a byte string (detached payloads are not used)");
 		EML_BAIL(EML_ERR_ATTEST_COSE_STRUCT);
 	}
@@ -158,7 +153,7 @@ parse_envelope(const cbor_item_t *top, struct eml_attest_doc *doc)
 	EML_MEMCPY(doc->payload, p, n);
 	doc->payload_len = n;
 
-	if (eml_cbor_get_bytes(items[3], &p, &n) != EML_OK) {
+	if (eml_cbor_get_bytes(eml_cbor_array_get(arr, 3), &p, &n) != EML_OK) {
 		eml_err_set_detail("signature is not a byte string");
 		EML_BAIL(EML_ERR_ATTEST_COSE_STRUCT);
 	}
@@ -177,16 +172,15 @@ static const char *const payload_keys[] = {
 };
 
 static eml_err
-check_known_keys(const cbor_item_t *map)
+check_known_keys(const struct eml_cbor_item *map)
 {
-	struct cbor_pair *pairs = cbor_map_handle(map);
-
-	for (size_t i = 0; i < cbor_map_size(map); i++) {
+	for (size_t i = 0; i < eml_cbor_map_size(map); i++) {
+		const struct eml_cbor_item *key = eml_cbor_map_key(map, i);
 		bool known = false;
 
 		for (size_t k = 0; k < sizeof(payload_keys) / sizeof(payload_keys[0]); k++)
-			known = known || eml_cbor_text_eq(pairs[i].key, payload_keys[k]);
-		if (eml_cbor_text_eq(pairs[i].key, "nitrotpm_pcrs")) {
+			known = known || eml_cbor_text_eq(key, payload_keys[k]);
+		if (eml_cbor_text_eq(key, "nitrotpm_pcrs")) {
 			/* NOTES §2.4: EC2 NitroTPM documents share the root and
 			 * the envelope; they are not enclave documents. */
 			eml_err_set_detail("payload has nitrotpm_pcrs: EC2 NitroTPM document");
@@ -194,13 +188,16 @@ check_known_keys(const cbor_item_t *map)
 		}
 		if (!known) {
 			char name[40];
-			size_t len = cbor_string_length(pairs[i].key);
-			const uint8_t *s = cbor_string_handle(pairs[i].key);
+			const char *s = "";
+			size_t len = 0;
 
+			/* The map passed eml_cbor_map_check: keys are text. */
+			if (eml_cbor_get_text(key, &s, &len) != EML_OK)
+				EML_BAIL(EML_ERR_INTERNAL);
 			if (len > sizeof(name) - 1)
 				len = sizeof(name) - 1;
 			for (size_t j = 0; j < len; j++)
-				name[j] = (s[j] >= 0x20 && s[j] < 0x7f) ? (char)s[j] : '?';
+				name[j] = ((unsigned char)s[j] >= 0x20 && (unsigned char)s[j] < 0x7f) ? s[j] : '?';
 			name[len] = '\0';
 			eml_err_set_detail("unknown payload key \"%s\"", name);
 			EML_BAIL(EML_ERR_ATTEST_FIELD_UNKNOWN);
@@ -210,7 +207,7 @@ check_known_keys(const cbor_item_t *map)
 }
 
 static eml_err
-need(const cbor_item_t *map, const char *key, cbor_item_t **out)
+need(const struct eml_cbor_item *map, const char *key, const struct eml_cbor_item **out)
 {
 	*out = eml_cbor_map_get(map, key);
 	if (*out == NULL) {
@@ -221,7 +218,7 @@ need(const cbor_item_t *map, const char *key, cbor_item_t **out)
 }
 
 static eml_err
-bytes_field(const cbor_item_t *it, const char *key, size_t min, size_t max, const uint8_t **p,
+bytes_field(const struct eml_cbor_item *it, const char *key, size_t min, size_t max, const uint8_t **p,
     size_t *n)
 {
 	if (eml_cbor_get_bytes(it, p, n) != EML_OK) {
@@ -236,9 +233,9 @@ bytes_field(const cbor_item_t *it, const char *key, size_t min, size_t max, cons
 }
 
 static eml_err
-parse_module_id(const cbor_item_t *map, struct eml_attest_doc *doc)
+parse_module_id(const struct eml_cbor_item *map, struct eml_attest_doc *doc)
 {
-	cbor_item_t *it;
+	const struct eml_cbor_item *it;
 	const char *s;
 	size_t n;
 
@@ -264,12 +261,12 @@ parse_module_id(const cbor_item_t *map, struct eml_attest_doc *doc)
 }
 
 static eml_err
-parse_digest_timestamp(const cbor_item_t *map, struct eml_attest_doc *doc)
+parse_digest_timestamp(const struct eml_cbor_item *map, struct eml_attest_doc *doc)
 {
-	cbor_item_t *it;
+	const struct eml_cbor_item *it;
 
 	EML_GUARD(need(map, "digest", &it));
-	if (!cbor_isa_string(it)) {
+	if (!eml_cbor_is_text(it)) {
 		eml_err_set_detail("digest is not a text string");
 		EML_BAIL(EML_ERR_ATTEST_FIELD_TYPE);
 	}
@@ -293,38 +290,40 @@ parse_digest_timestamp(const cbor_item_t *map, struct eml_attest_doc *doc)
 }
 
 static eml_err
-parse_pcrs(const cbor_item_t *map, struct eml_attest_doc *doc)
+parse_pcrs(const struct eml_cbor_item *map, struct eml_attest_doc *doc)
 {
-	cbor_item_t *it;
-	struct cbor_pair *pairs;
+	const struct eml_cbor_item *it;
 	size_t n;
 	eml_err rc;
 
 	EML_GUARD(need(map, "pcrs", &it));
-	if (!cbor_isa_map(it)) {
+	if (!eml_cbor_is_map(it)) {
 		eml_err_set_detail("pcrs is not a map");
 		EML_BAIL(EML_ERR_ATTEST_FIELD_TYPE);
 	}
 	rc = eml_cbor_map_check(it, false, EML_ATTEST_PCR_COUNT);
 	if (rc != EML_OK)
 		return rc;
-	n = cbor_map_size(it);
+	n = eml_cbor_map_size(it);
 	/* AWS §3.2.2: 1..32 entries, index 0..31, value 32, 48 or 64 bytes. */
 	if (n == 0) {
 		eml_err_set_detail("pcrs is empty");
 		EML_BAIL(EML_ERR_ATTEST_FIELD_RANGE);
 	}
-	pairs = cbor_map_handle(it);
 	for (size_t i = 0; i < n; i++) {
-		uint64_t idx = cbor_get_int(pairs[i].key);
+		uint64_t idx = 0;
 		const uint8_t *p;
 		size_t len;
+
+		/* The map passed eml_cbor_map_check: keys are unsigned. */
+		if (eml_cbor_get_uint(eml_cbor_map_key(it, i), &idx) != EML_OK)
+			EML_BAIL(EML_ERR_INTERNAL);
 
 		if (idx >= EML_ATTEST_PCR_COUNT) {
 			eml_err_set_detail("PCR index %llu, want 0..31", (unsigned long long)idx);
 			EML_BAIL(EML_ERR_ATTEST_FIELD_RANGE);
 		}
-		if (eml_cbor_get_bytes(pairs[i].value, &p, &len) != EML_OK) {
+		if (eml_cbor_get_bytes(eml_cbor_map_value(it, i), &p, &len) != EML_OK) {
 			eml_err_set_detail("PCR%u is not a byte string", (unsigned)idx);
 			EML_BAIL(EML_ERR_ATTEST_FIELD_TYPE);
 		}
@@ -341,10 +340,9 @@ parse_pcrs(const cbor_item_t *map, struct eml_attest_doc *doc)
 }
 
 static eml_err
-parse_certs(const cbor_item_t *map, struct eml_attest_doc *doc)
+parse_certs(const struct eml_cbor_item *map, struct eml_attest_doc *doc)
 {
-	cbor_item_t *it;
-	cbor_item_t **items;
+	const struct eml_cbor_item *it;
 	const uint8_t *p;
 	size_t n;
 
@@ -354,20 +352,19 @@ parse_certs(const cbor_item_t *map, struct eml_attest_doc *doc)
 	doc->certificate_len = n;
 
 	EML_GUARD(need(map, "cabundle", &it));
-	if (!cbor_isa_array(it)) {
+	if (!eml_cbor_is_array(it)) {
 		eml_err_set_detail("cabundle is not an array");
 		EML_BAIL(EML_ERR_ATTEST_FIELD_TYPE);
 	}
-	n = cbor_array_size(it);
+	n = eml_cbor_array_size(it);
 	if (n == 0 || n > EML_ATTEST_CABUNDLE_MAX) {
 		eml_err_set_detail("cabundle has %zu entries, want 1..%d", n, EML_ATTEST_CABUNDLE_MAX);
 		EML_BAIL(EML_ERR_ATTEST_FIELD_RANGE);
 	}
-	items = cbor_array_handle(it);
 	for (size_t i = 0; i < n; i++) {
 		size_t len;
 
-		EML_GUARD(bytes_field(items[i], "cabundle entry", 1, EML_ATTEST_CERT_MAX, &p, &len));
+		EML_GUARD(bytes_field(eml_cbor_array_get(it, i), "cabundle entry", 1, EML_ATTEST_CERT_MAX, &p, &len));
 		EML_MEMCPY(doc->cabundle[i], p, len);
 		doc->cabundle_len[i] = len;
 	}
@@ -379,9 +376,9 @@ parse_certs(const cbor_item_t *map, struct eml_attest_doc *doc)
  * the value was not requested (NOTES §2.2), and may carry an empty byte
  * string (doc02's public_key). Absent keys are accepted as null too. */
 static eml_err
-parse_optional(const cbor_item_t *map, const char *key, struct eml_attest_bytes *out)
+parse_optional(const struct eml_cbor_item *map, const char *key, struct eml_attest_bytes *out)
 {
-	const cbor_item_t *it = eml_cbor_map_get(map, key);
+	const struct eml_cbor_item *it = eml_cbor_map_get(map, key);
 	const uint8_t *p;
 	size_t n;
 
@@ -401,7 +398,7 @@ parse_payload(struct eml_attest_doc *doc)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_cur c = eml_cur_make(doc->payload, doc->payload_len);
-	cbor_item_t *map = NULL;
+	struct eml_cbor_item *map = NULL;
 
 	rc = eml_cbor_decode(&c, &map);
 	if (rc != EML_OK)
@@ -410,11 +407,11 @@ parse_payload(struct eml_attest_doc *doc)
 		eml_err_set_detail("%zu bytes after the payload map", c.left);
 		EML_FAIL(rc, EML_ERR_ATTEST_TRAILING);
 	}
-	if (!cbor_isa_map(map)) {
+	if (!eml_cbor_is_map(map)) {
 		eml_err_set_detail("payload is not a CBOR map");
 		EML_FAIL(rc, EML_ERR_ATTEST_FIELD_TYPE);
 	}
-	doc->indefinite_map = cbor_map_is_indefinite(map);
+	doc->indefinite_map = eml_cbor_is_indefinite(map);
 	rc = eml_cbor_map_check(map, true, PAYLOAD_MAX_KEYS);
 	if (rc != EML_OK)
 		goto out;
@@ -434,16 +431,15 @@ parse_payload(struct eml_attest_doc *doc)
 		goto out;
 	rc = EML_OK;
 out:
-	if (map != NULL)
-		cbor_decref(&map);
+	eml_cbor_free(&map);
 	return rc;
 }
 
 /*
  * RFC 9052 §4.2: COSE_Sign1_Tagged = #6.18(COSE_Sign1). Real documents are
- * untagged; both forms are accepted. The tag is read here rather than by
- * libcbor because libcbor 0.8 refuses every one-byte tag head from 6 to
- * 20 (0xc6..0xd4), 18 included, as malformed.
+ * untagged; both forms are accepted. The tag is read here, before the
+ * decoder, so that any other tag (at the top or inside tag 18) is refused
+ * as a COSE structure error with its number.
  */
 static eml_err
 strip_tag(struct eml_cur *c, struct eml_attest_doc *doc)
@@ -497,7 +493,7 @@ eml_attest_doc_parse(const uint8_t *p, size_t n, struct eml_attest_doc *doc)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_cur c = eml_cur_make(p, n);
-	cbor_item_t *top = NULL;
+	struct eml_cbor_item *top = NULL;
 
 	if (doc == NULL || (p == NULL && n != 0))
 		EML_BAIL(EML_ERR_NULL);
@@ -524,8 +520,7 @@ eml_attest_doc_parse(const uint8_t *p, size_t n, struct eml_attest_doc *doc)
 		goto out;
 	rc = EML_OK;
 out:
-	if (top != NULL)
-		cbor_decref(&top);
+	eml_cbor_free(&top);
 	return rc;
 }
 

@@ -94,13 +94,15 @@ eml_nsm_close(struct eml_nsm *nsm)
  * {"Error": "<code>"} answer becomes EML_ERR_ATTEST_NSM_ERROR.
  */
 static eml_err
-transact(struct eml_nsm *nsm, const struct eml_buf *req, const char *variant, cbor_item_t **tree,
-    cbor_item_t **body)
+transact(struct eml_nsm *nsm, const struct eml_buf *req, const char *variant,
+    struct eml_cbor_item **tree, const struct eml_cbor_item **body)
 {
 	struct eml_nsm_raw raw;
 	struct eml_cur c;
-	struct cbor_pair *pairs;
-	cbor_item_t *top = NULL;
+	const struct eml_cbor_item *key;
+	const struct eml_cbor_item *val;
+	struct eml_cbor_item *top = NULL;
+	eml_err rc;
 	int err;
 
 	*tree = NULL;
@@ -131,57 +133,61 @@ transact(struct eml_nsm *nsm, const struct eml_buf *req, const char *variant, cb
 		EML_BAIL(EML_ERR_ATTEST_NSM_RESPONSE);
 	}
 	c = eml_cur_make(nsm->resp, (size_t)raw.response_len);
-	if (eml_cbor_decode(&c, &top) != EML_OK)
+	rc = eml_cbor_decode(&c, &top);
+	if (rc == EML_ERR_NOMEM)
+		return rc;
+	if (rc != EML_OK)
 		EML_BAIL(EML_ERR_ATTEST_NSM_RESPONSE);
-	if (c.left != 0 || !cbor_isa_map(top) || cbor_map_size(top) != 1) {
-		cbor_decref(&top);
+	if (c.left != 0 || !eml_cbor_is_map(top) || eml_cbor_map_size(top) != 1) {
+		eml_cbor_free(&top);
 		eml_err_set_detail("response is not a one-entry map");
 		EML_BAIL(EML_ERR_ATTEST_NSM_RESPONSE);
 	}
-	pairs = cbor_map_handle(top);
-	if (eml_cbor_text_eq(pairs[0].key, "Error")) {
+	key = eml_cbor_map_key(top, 0);
+	val = eml_cbor_map_value(top, 0);
+	if (eml_cbor_text_eq(key, "Error")) {
 		char code[33] = "?";
 		const char *s;
 		size_t n;
 
-		if (eml_cbor_get_text(pairs[0].value, &s, &n) == EML_OK) {
+		if (eml_cbor_get_text(val, &s, &n) == EML_OK) {
 			if (n > sizeof(code) - 1)
 				n = sizeof(code) - 1;
 			for (size_t i = 0; i < n; i++)
 				code[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
 			code[n] = '\0';
 		}
-		cbor_decref(&top);
+		eml_cbor_free(&top);
 		eml_err_set_detail("NSM %s: %s", variant, code);
 		EML_BAIL(EML_ERR_ATTEST_NSM_ERROR);
 	}
-	if (!eml_cbor_text_eq(pairs[0].key, variant) ||
-	    eml_cbor_map_check(pairs[0].value, true, 4) != EML_OK) {
-		cbor_decref(&top);
+	if (!eml_cbor_text_eq(key, variant) || eml_cbor_map_check(val, true, 4) != EML_OK) {
+		eml_cbor_free(&top);
 		eml_err_set_detail("response is not {\"%s\": {...}}", variant);
 		EML_BAIL(EML_ERR_ATTEST_NSM_RESPONSE);
 	}
 	*tree = top;
-	*body = pairs[0].value;
+	*body = val;
 	return EML_OK;
 }
 
 /* The body must have exactly the named keys. */
 static eml_err
-body_keys(const cbor_item_t *body, size_t nkeys)
+body_keys(const struct eml_cbor_item *body, size_t nkeys)
 {
-	if (cbor_map_size(body) != nkeys) {
-		eml_err_set_detail("response body has %zu keys, want %zu", cbor_map_size(body), nkeys);
+	if (eml_cbor_map_size(body) != nkeys) {
+		eml_err_set_detail("response body has %zu keys, want %zu", eml_cbor_map_size(body),
+		    nkeys);
 		EML_BAIL(EML_ERR_ATTEST_NSM_RESPONSE);
 	}
 	return EML_OK;
 }
 
 static eml_err
-body_bytes(const cbor_item_t *body, const char *key, size_t min, size_t max, const uint8_t **p,
-    size_t *n)
+body_bytes(const struct eml_cbor_item *body, const char *key, size_t min, size_t max,
+    const uint8_t **p, size_t *n)
 {
-	const cbor_item_t *it = eml_cbor_map_get(body, key);
+	const struct eml_cbor_item *it = eml_cbor_map_get(body, key);
 
 	if (it == NULL || eml_cbor_get_bytes(it, p, n) != EML_OK || *n < min || *n > max) {
 		eml_err_set_detail("response %s missing, not bytes, or not %zu..%zu bytes", key, min,
@@ -198,8 +204,8 @@ eml_nsm_attest(struct eml_nsm *nsm, const uint8_t *user_data, size_t user_data_l
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_buf req;
-	cbor_item_t *tree = NULL;
-	cbor_item_t *body;
+	struct eml_cbor_item *tree = NULL;
+	const struct eml_cbor_item *body;
 	const uint8_t *p;
 	size_t n;
 
@@ -226,8 +232,7 @@ eml_nsm_attest(struct eml_nsm *nsm, const uint8_t *user_data, size_t user_data_l
 		goto out;
 	rc = eml_buf_append(doc, p, n);
 out:
-	if (tree != NULL)
-		cbor_decref(&tree);
+	eml_cbor_free(&tree);
 	eml_buf_free(&req);
 	return rc;
 }
@@ -238,9 +243,9 @@ eml_nsm_describe_pcr(struct eml_nsm *nsm, unsigned index, bool *locked, uint8_t 
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_buf req;
-	cbor_item_t *tree = NULL;
-	cbor_item_t *body;
-	const cbor_item_t *lock;
+	struct eml_cbor_item *tree = NULL;
+	const struct eml_cbor_item *body;
+	const struct eml_cbor_item *lock;
 	const uint8_t *p;
 	size_t n;
 
@@ -262,17 +267,15 @@ eml_nsm_describe_pcr(struct eml_nsm *nsm, unsigned index, bool *locked, uint8_t 
 	    (rc = body_bytes(body, "data", 32, 64, &p, &n)) != EML_OK)
 		goto out;
 	lock = eml_cbor_map_get(body, "lock");
-	if (lock == NULL || !cbor_is_bool(lock) || (n != 32 && n != 48 && n != 64)) {
+	if (lock == NULL || eml_cbor_get_bool(lock, locked) != EML_OK || (n != 32 && n != 48 && n != 64)) {
 		eml_err_set_detail("DescribePCR: lock not a bool or data not 32/48/64 bytes");
 		EML_FAIL(rc, EML_ERR_ATTEST_NSM_RESPONSE);
 	}
-	*locked = cbor_get_bool(lock);
 	EML_MEMCPY(data, p, n);
 	*len = n;
 	rc = EML_OK;
 out:
-	if (tree != NULL)
-		cbor_decref(&tree);
+	eml_cbor_free(&tree);
 	eml_buf_free(&req);
 	return rc;
 }
@@ -282,8 +285,8 @@ eml_nsm_get_random(struct eml_nsm *nsm, uint8_t *out, size_t n)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_buf req;
-	cbor_item_t *tree = NULL;
-	cbor_item_t *body;
+	struct eml_cbor_item *tree = NULL;
+	const struct eml_cbor_item *body;
 	const uint8_t *p;
 	size_t got;
 
@@ -303,13 +306,11 @@ eml_nsm_get_random(struct eml_nsm *nsm, uint8_t *out, size_t n)
 		EML_MEMCPY(out, p, got);
 		out += got;
 		n -= got;
-		cbor_decref(&tree);
-		tree = NULL;
+		eml_cbor_free(&tree);
 	}
 	rc = EML_OK;
 out:
-	if (tree != NULL)
-		cbor_decref(&tree);
+	eml_cbor_free(&tree);
 	if (nsm != NULL)
 		eml_wipe(nsm->resp, sizeof(nsm->resp));
 	eml_buf_free(&req);

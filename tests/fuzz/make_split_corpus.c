@@ -8,7 +8,7 @@
  *   cc -std=c11 -D_GNU_SOURCE -I. -Icommon -Itests/lib -Ib/gen \
  *     tests/fuzz/make_split_corpus.c b/obj/tests/lib/*.o \
  *     -Wl,--start-group b/lib/libeml_*.a -Wl,--end-group \
- *     $(pkg-config --libs libcrypto libssl libprotobuf-c libcbor libsodium \
+ *     $(pkg-config --libs libcrypto libssl libprotobuf-c libsodium \
  *       libcap-ng jansson cmocka) -lm -o /tmp/mksc && /tmp/mksc
  */
 #include <stdio.h>

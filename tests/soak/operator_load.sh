@@ -39,7 +39,7 @@ e2e_make_input "$W/in.pb" 5
 LC="$W/load_client"
 # shellcheck disable=SC2046,SC2086
 cc -std=c11 -O2 ${EML_SANFLAGS:-} -I"$E2E_ROOT/include" "$E2E_ROOT/tests/integration/sdk/load_client.c" \
-	"$BUILD/lib/libeml.a" $(pkg-config --libs libcrypto libssl libprotobuf-c libcbor libsodium jansson) \
+	"$BUILD/lib/libeml.a" $(pkg-config --libs libcrypto libssl libprotobuf-c libsodium jansson) \
 	-lm -pthread -o "$LC" 2>"$W/cc.log" || { cat "$W/cc.log"; echo "FAIL: load: cannot build the client"; exit 1; }
 
 rm -f "$W/agent.sock"
