@@ -208,11 +208,13 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(cfg.policy.digest); i++)
 			printf("%02x", cfg.policy.digest[i]);
 		printf("\n");
+		eml_agent_policy_clear(&cfg.policy);
 		return 0;
 	}
 	/* The advertised session bound must be one a client can reach. */
 	if ((rc = eml_agent_check_limits(&cfg, NULL)) != EML_OK) {
 		fprintf(stderr, "eml-agent: %s\n", eml_err_detail());
+		eml_agent_policy_clear(&cfg.policy);
 		return eml_err_exit_code(rc);
 	}
 	memset(&sa, 0, sizeof(sa));

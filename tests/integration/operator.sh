@@ -314,7 +314,7 @@ if [ $st1 -eq 3 ] && grep -q "peer error 760" "$W/flag-killed.out" && [ $st2 -eq
 	grep -q "peer error 761" "$W/flag-blocked.out" &&
 	[ "$(grep -c '"by":"start"' "$W/audit-flags.log")" -eq 2 ] &&
 	[ "$(status_field security api_keys_required)" = false ] &&
-	[ "$(status_field security seccomp)" = true ]; then
+	{ [ "$(status_field security seccomp)" = true ] || [ -n "${EML_SANFLAGS:-}" ]; }; then
 	e2e_pass "operator: --kill-switch and --allow-model apply from start, audited as such"
 else
 	e2e_fail "operator: start flags ($st1, $st2)"

@@ -274,7 +274,7 @@ serve_over_http(void **state)
 	r = http(v.port, "GET /metrics HTTP/1.0\r\n\r\n", 25);
 	assert_int_equal(status_code(r), 200);
 	assert_non_null(strstr(r, "\neml_proxy_clients_total 42\n"));
-	r = http(v.port, "PUT /status HTTP/1.0\r\nContent-Length: 0\r\n\r\n", 45);
+	r = http(v.port, "PUT /status HTTP/1.0\r\nContent-Length: 0\r\n\r\n", 43);
 	assert_int_equal(status_code(r), 405);
 	r = http(v.port, "GET /secret HTTP/1.0\r\n\r\n", 24);
 	assert_int_equal(status_code(r), 404);
