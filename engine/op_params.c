@@ -318,7 +318,8 @@ static eml_err
 parse_axis(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
 	struct axis_par *a = &par->axis;
-	int64_t def = strcmp(n->op_type, "Flatten") == 0 ? 1 : 0;
+	int64_t def = strcmp(n->op_type, "Flatten") == 0 ? 1 :
+	    strcmp(n->op_type, "OneHot") == 0 ? -1 : 0;
 
 	(void)opset;
 	if (strcmp(n->op_type, "Concat") == 0 && !has_attr(n, "axis"))
@@ -772,6 +773,118 @@ parse_cumsum(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return flag(n, "reverse", false, &par->cumsum.reverse);
 }
 
+/* A string attribute among names[0..n), as its index. */
+static eml_err
+choice(const struct eml_node *n, const char *name, const char *def, const char *const *names,
+    int cnt, int *out)
+{
+	const char *v = attr_str(n, name, def);
+	int k = name_index(names, cnt, v);
+
+	if (k < 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%s=%s not supported", name, v);
+	*out = k;
+	return EML_OK;
+}
+
+static eml_err
+parse_loss(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const reds[] = { "none", "sum", "mean" };
+	struct loss_par *l = &par->loss;
+	int k = 0;
+
+	(void)opset;
+	EML_GUARD(choice(n, "reduction", "mean", reds, 3, &k));
+	l->reduction = (enum loss_reduction)k;
+	l->has_ignore = has_attr(n, "ignore_index");
+	l->ignore_index = attr_int(n, "ignore_index", 0);
+	return EML_OK;
+}
+
+static eml_err
+parse_d2s(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const modes[] = { "DCR", "CRD" };
+	struct d2s_par *d = &par->d2s;
+	int k = 0;
+
+	(void)opset;
+	if (!has_attr(n, "blocksize"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "blocksize missing");
+	EML_GUARD(int_in(n, "blocksize", 1, 1, PAR_MAX_WINDOW, &d->blocksize));
+	EML_GUARD(choice(n, "mode", "DCR", modes, 2, &k));
+	d->crd = k == 1;
+	return EML_OK;
+}
+
+static eml_err
+parse_gathernd(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	(void)opset;
+	return int_in(n, "batch_dims", 0, 0, EML_MAX_RANK, &par->gathernd.batch_dims);
+}
+
+static eml_err
+parse_scatter(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const reds[] = { "none", "add", "mul", "max", "min" };
+	struct scatter_par *s = &par->scatter;
+	int k = 0;
+
+	(void)opset;
+	EML_GUARD(axis_attr(n, "axis", 0, &s->axis));
+	EML_GUARD(choice(n, "reduction", "none", reds, 5, &k));
+	s->reduction = (enum scatter_reduction)k;
+	return EML_OK;
+}
+
+static eml_err
+parse_topk(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	struct topk_par *t = &par->topk;
+
+	/* TopK-1 takes k as an attribute; 10+ as an input. */
+	EML_GUARD(need_opset(n, opset, 10, "k attribute"));
+	EML_GUARD(axis_attr(n, "axis", -1, &t->axis));
+	EML_GUARD(flag(n, "largest", true, &t->largest));
+	return flag(n, "sorted", true, &t->sorted);
+}
+
+static eml_err
+parse_isinf(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	(void)opset;
+	EML_GUARD(flag(n, "detect_negative", true, &par->isinf.negative));
+	return flag(n, "detect_positive", true, &par->isinf.positive);
+}
+
+static eml_err
+parse_shrink(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	(void)opset;
+	EML_GUARD(finite_attr(n, "bias", 0.0f, &par->shrink.bias));
+	return finite_attr(n, "lambd", 0.5f, &par->shrink.lambd);
+}
+
+static eml_err
+parse_eyelike(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	struct eyelike_par *e = &par->eyelike;
+	int64_t dt = 0;
+
+	(void)opset;
+	e->has_dtype = has_attr(n, "dtype");
+	if (e->has_dtype) {
+		EML_GUARD(int_in(n, "dtype", 1, 1, 16, &dt));
+		if (!eml_cast_dtype_ok(dt))
+			return eml_pn_fail(n, EML_ERR_INFER_DTYPE, "dtype %lld not supported",
+			    (long long)dt);
+		e->dtype = (enum eml_dtype)dt;
+	}
+	return int_in(n, "k", 0, -PAR_MAX_PAD, PAR_MAX_PAD, &e->k);
+}
+
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
@@ -809,6 +922,14 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_MOD] = parse_mod,
 	[PK_TRILU] = parse_trilu,
 	[PK_CUMSUM] = parse_cumsum,
+	[PK_LOSS] = parse_loss,
+	[PK_D2S] = parse_d2s,
+	[PK_GATHERND] = parse_gathernd,
+	[PK_SCATTER] = parse_scatter,
+	[PK_TOPK] = parse_topk,
+	[PK_ISINF] = parse_isinf,
+	[PK_SHRINK] = parse_shrink,
+	[PK_EYELIKE] = parse_eyelike,
 };
 
 eml_err

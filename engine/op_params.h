@@ -56,6 +56,14 @@ enum par_kind {
 	PK_MOD,
 	PK_TRILU,
 	PK_CUMSUM,
+	PK_LOSS,     /* NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss */
+	PK_D2S,      /* DepthToSpace, SpaceToDepth */
+	PK_GATHERND,
+	PK_SCATTER,  /* ScatterND, ScatterElements, Scatter */
+	PK_TOPK,
+	PK_ISINF,
+	PK_SHRINK,
+	PK_EYELIKE,
 	PK_COUNT, /* number of families */
 };
 
@@ -291,6 +299,56 @@ struct cumsum_par {
 	size_t outer, n, inner; /* plan */
 };
 
+enum loss_reduction { LOSS_NONE = 0, LOSS_SUM, LOSS_MEAN };
+
+struct loss_par {
+	enum loss_reduction reduction;
+	bool has_ignore;
+	int64_t ignore_index;
+	size_t N, C, D; /* plan: [N, C, D] scores, [N, D] targets */
+};
+
+struct d2s_par {
+	int64_t blocksize; /* in [1, PAR_MAX_WINDOW] */
+	bool crd;          /* DepthToSpace mode CRD (else DCR) */
+};
+
+struct gathernd_par {
+	int64_t batch_dims; /* in [0, EML_MAX_RANK] */
+	/* plan */
+	size_t batch, n_idx, q, slice; /* batches, index tuples per batch, tuple length, elements per slice */
+};
+
+enum scatter_reduction { SCAT_NONE = 0, SCAT_ADD, SCAT_MUL, SCAT_MAX, SCAT_MIN };
+
+struct scatter_par {
+	int64_t axis;
+	enum scatter_reduction reduction;
+	int ax; /* plan */
+};
+
+struct topk_par {
+	int64_t axis;
+	bool largest, sorted;
+	/* plan */
+	int64_t k;
+	size_t outer, n, inner;
+};
+
+struct isinf_par {
+	bool negative, positive;
+};
+
+struct shrink_par {
+	float bias, lambd;
+};
+
+struct eyelike_par {
+	bool has_dtype;
+	enum eml_dtype dtype;
+	int64_t k; /* in [-PAR_MAX_PAD, PAR_MAX_PAD] */
+};
+
 struct op_par {
 	enum par_kind kind;
 	union {
@@ -325,6 +383,14 @@ struct op_par {
 		struct mod_par mod;
 		struct trilu_par trilu;
 		struct cumsum_par cumsum;
+		struct loss_par loss;
+		struct d2s_par d2s;
+		struct gathernd_par gathernd;
+		struct scatter_par scatter;
+		struct topk_par topk;
+		struct isinf_par isinf;
+		struct shrink_par shrink;
+		struct eyelike_par eyelike;
 	};
 };
 

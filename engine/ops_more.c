@@ -1,0 +1,840 @@
+/*
+ * Operators that models pass through or end with, in plain loops (issue
+ * 19): the losses (NegativeLogLikelihoodLoss, SoftmaxCrossEntropyLoss),
+ * Tile, OneHot, DepthToSpace/SpaceToDepth, GatherND, ScatterND,
+ * ScatterElements/Scatter, TopK, IsInf, Shrink, EyeLike and
+ * InstanceNormalization. Shapes and dtypes are checked by each plan; an
+ * index that only the data can put out of range is a run error
+ * (p->run_err), never a read outside a tensor.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_int.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- elements */
+
+static bool
+is_float_dt(enum eml_dtype dt)
+{
+	return dt == EML_DT_FLOAT || dt == EML_DT_DOUBLE;
+}
+
+static int64_t
+ldi(const struct val *v, size_t i)
+{
+	const uint8_t *p = (const uint8_t *)v->data + i * eml_dtype_size(v->dt);
+	union {
+		int64_t i64;
+		int32_t i32;
+		int16_t i16;
+		int8_t i8;
+		uint64_t u64;
+		uint32_t u32;
+		uint16_t u16;
+		uint8_t u8;
+		float f;
+		double d;
+	} u;
+
+	memset(&u, 0, sizeof(u));
+	EML_MEMCPY(&u, p, eml_dtype_size(v->dt));
+	switch (v->dt) {
+	case EML_DT_INT64: return u.i64;
+	case EML_DT_INT32: return u.i32;
+	case EML_DT_INT16: return u.i16;
+	case EML_DT_INT8: return u.i8;
+	case EML_DT_UINT64: return (int64_t)u.u64;
+	case EML_DT_UINT32: return u.u32;
+	case EML_DT_UINT16: return u.u16;
+	case EML_DT_FLOAT: return isfinite(u.f) && fabsf(u.f) < 9.2e18f ? (int64_t)u.f : 0;
+	case EML_DT_DOUBLE: return isfinite(u.d) && fabs(u.d) < 9.2e18 ? (int64_t)u.d : 0;
+	default: return u.u8;
+	}
+}
+
+static double
+ldd(const struct val *v, size_t i)
+{
+	if (v->dt == EML_DT_FLOAT)
+		return (double)((const float *)v->data)[i];
+	if (v->dt == EML_DT_DOUBLE)
+		return ((const double *)v->data)[i];
+	if (v->dt == EML_DT_UINT64)
+		return (double)(uint64_t)ldi(v, i);
+	return (double)ldi(v, i);
+}
+
+/* Store element i of v: d for float types, k for the others. */
+static void
+stn(const struct val *v, size_t i, double d, int64_t k)
+{
+	size_t esz = eml_dtype_size(v->dt);
+	uint8_t *p = (uint8_t *)v->data + i * esz;
+	uint64_t u = (uint64_t)k;
+
+	if (v->dt == EML_DT_FLOAT) {
+		float f = (float)d;
+		EML_MEMCPY(p, &f, 4);
+	} else if (v->dt == EML_DT_DOUBLE) {
+		EML_MEMCPY(p, &d, 8);
+	} else if (v->dt == EML_DT_BOOL) {
+		*p = k != 0;
+	} else {
+		/* Little-endian: the low bytes are the truncated value. */
+		for (size_t b = 0; b < esz; b++)
+			p[b] = (uint8_t)(u >> (8 * b));
+	}
+}
+
+/* A numeric type (what the arithmetic of these operators reads). */
+static bool
+is_num_dt(enum eml_dtype dt)
+{
+	switch (dt) {
+	case EML_DT_FLOAT:
+	case EML_DT_DOUBLE:
+	case EML_DT_INT64:
+	case EML_DT_INT32:
+	case EML_DT_INT16:
+	case EML_DT_INT8:
+	case EML_DT_UINT64:
+	case EML_DT_UINT32:
+	case EML_DT_UINT16:
+	case EML_DT_UINT8:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool
+same_shape(const struct val *a, const struct val *b)
+{
+	if (a->rank != b->rank)
+		return false;
+	for (int d = 0; d < a->rank; d++)
+		if (a->dims[d] != b->dims[d])
+			return false;
+	return true;
+}
+
+static void
+bad_index(struct eml_plan *p, const struct pnode *pn)
+{
+	p->run_err = EML_ERR_INFER_SHAPE;
+	eml_err_set_detail("node %s: index out of range", pn->n->name);
+}
+
+/* Normalise a data-given index against n: false when out of range. */
+static bool
+norm_index(int64_t *k, int64_t n)
+{
+	if (*k < 0)
+		*k += n;
+	return *k >= 0 && *k < n;
+}
+
+static void
+odo_next(int rank, const int64_t *dims, int64_t *idx)
+{
+	for (int d = rank - 1; d >= 0; d--) {
+		if (++idx[d] < dims[d])
+			return;
+		idx[d] = 0;
+	}
+}
+
+/* ---------------------------------------------------------------- losses */
+
+/* scores [N, C, d...] float, targets [N, d...] int, weights [C]. */
+static eml_err
+loss_plan_common(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *t = eml_pn_in(p, pn, 1), *w = eml_pn_in(p, pn, 2);
+	struct loss_par *l = &pn->par.loss;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM(EML_DT_DOUBLE)));
+	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_INTS));
+	if (x->rank < 2 || t->rank != x->rank - 1 || t->dims[0] != x->dims[0])
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scores and targets do not match");
+	for (int d = 2; d < x->rank; d++)
+		if (t->dims[d - 1] != x->dims[d])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+			    "scores and targets do not match");
+	if (w != NULL && (w->dt != x->dt || w->rank != 1 || w->dims[0] != x->dims[1]))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "weights must be [C] of the scores' type");
+	l->N = (size_t)x->dims[0];
+	l->C = (size_t)x->dims[1];
+	l->D = l->N == 0 || l->C == 0 ? 0 : x->numel / (l->N * l->C);
+	if (l->reduction == LOSS_NONE)
+		return eml_pn_set_out(p, pn, 0, x->dt, t->rank, t->dims);
+	return eml_pn_set_out(p, pn, 0, x->dt, 0, NULL);
+}
+
+static eml_err
+sce_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+
+	EML_GUARD(loss_plan_common(p, pn));
+	return eml_pn_set_out(p, pn, 1, x->dt, x->rank, x->dims);
+}
+
+/* log softmax of scores x at (n, ., d) over C, the class c's value. */
+static double
+log_prob_at(const struct val *x, const struct loss_par *l, size_t n, size_t d, size_t c)
+{
+	double mx = -INFINITY, s = 0;
+
+	for (size_t j = 0; j < l->C; j++) {
+		double v = ldd(x, (n * l->C + j) * l->D + d);
+		if (v > mx)
+			mx = v;
+	}
+	for (size_t j = 0; j < l->C; j++)
+		s += exp(ldd(x, (n * l->C + j) * l->D + d) - mx);
+	return ldd(x, (n * l->C + c) * l->D + d) - mx - log(s);
+}
+
+/* NLL over log-probabilities (softmax = false) or SCE over scores. */
+static void
+loss_run_common(struct eml_plan *p, struct pnode *pn, bool softmax)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *t = eml_pn_in(p, pn, 1), *w = eml_pn_in(p, pn, 2);
+	struct val *y = eml_pn_out(p, pn, 0);
+	const struct loss_par *l = &pn->par.loss;
+	double sum = 0, wsum = 0;
+
+	for (size_t n = 0; n < l->N; n++)
+		for (size_t d = 0; d < l->D; d++) {
+			size_t e = n * l->D + d;
+			int64_t c = ldi(t, e);
+			double loss = 0, wt = 0;
+			if (!(l->has_ignore && c == l->ignore_index)) {
+				if (c < 0 || c >= (int64_t)l->C) {
+					bad_index(p, pn);
+					c = 0;
+				}
+				wt = w != NULL ? ldd(w, (size_t)c) : 1.0;
+				loss = -wt * (softmax ? log_prob_at(x, l, n, d, (size_t)c) :
+				    ldd(x, (n * l->C + (size_t)c) * l->D + d));
+			}
+			sum += loss;
+			wsum += wt;
+			if (l->reduction == LOSS_NONE)
+				stn(y, e, loss, 0);
+		}
+	if (l->reduction == LOSS_SUM)
+		stn(y, 0, sum, 0);
+	else if (l->reduction == LOSS_MEAN)
+		stn(y, 0, sum / wsum, 0);
+}
+
+static void
+nll_run(struct eml_plan *p, struct pnode *pn)
+{
+	loss_run_common(p, pn, false);
+}
+
+static void
+sce_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *lp = eml_pn_out(p, pn, 1);
+	const struct loss_par *l = &pn->par.loss;
+
+	loss_run_common(p, pn, true);
+	if (lp == NULL)
+		return;
+	for (size_t n = 0; n < l->N; n++)
+		for (size_t d = 0; d < l->D; d++)
+			for (size_t c = 0; c < l->C; c++)
+				stn(lp, (n * l->C + c) * l->D + d, log_prob_at(x, l, n, d, c), 0);
+}
+
+/* ---------------------------------------------------------------- Tile */
+
+static eml_err
+tile_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t rep[EML_MAX_RANK], dims[EML_MAX_RANK];
+	size_t n = 0;
+
+	if (eml_dtype_size(x->dt) == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
+		    eml_dtype_name(x->dt));
+	EML_GUARD(eml_pn_const_ints(p, pn, 1, rep, EML_MAX_RANK, &n));
+	if ((int)n != x->rank)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "repeats has %zu values, rank %d", n,
+		    x->rank);
+	for (int d = 0; d < x->rank; d++) {
+		if (rep[d] < 0 || rep[d] > PAR_MAX_PAD)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "repeats[%d]=%lld", d,
+			    (long long)rep[d]);
+		if (eml_mul_overflow(x->dims[d], rep[d], &dims[d]))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_TOO_LARGE, "output too large");
+	}
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
+}
+
+static void
+tile_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	size_t esz = eml_dtype_size(x->dt);
+	int64_t idx[EML_MAX_RANK] = { 0 }, xs[EML_MAX_RANK];
+
+	(void)p;
+	eml_dense_strides(x->rank, x->dims, xs);
+	for (size_t i = 0; i < y->numel; i++) {
+		int64_t off = 0;
+		for (int d = 0; d < x->rank; d++)
+			off += (idx[d] % x->dims[d]) * xs[d];
+		EML_MEMCPY((uint8_t *)y->data + i * esz, (const uint8_t *)x->data + (size_t)off * esz,
+		    esz);
+		odo_next(y->rank, y->dims, idx);
+	}
+}
+
+/* ---------------------------------------------------------------- OneHot */
+
+static eml_err
+onehot_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *ind = eml_pn_in(p, pn, 0), *dep = eml_pn_in(p, pn, 1), *vals = eml_pn_in(p, pn, 2);
+	int64_t dims[EML_MAX_RANK], depth;
+	int axis;
+
+	if (!is_num_dt(ind->dt) || !is_num_dt(dep->dt))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "indices and depth must be numbers");
+	if (dep->kind != VK_CONST)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST, "depth must be constant");
+	if (dep->numel != 1 || vals->numel != 2 || eml_dtype_size(vals->dt) == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "depth scalar, values [off, on]");
+	depth = dep->dt == EML_DT_FLOAT || dep->dt == EML_DT_DOUBLE ?
+	    (ldd(dep, 0) >= 1 && ldd(dep, 0) <= 1e12 ? (int64_t)ldd(dep, 0) : 0) : ldi(dep, 0);
+	if (depth < 1 || depth > PAR_MAX_PAD)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "depth %lld", (long long)depth);
+	if (ind->rank + 1 > EML_MAX_RANK)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "rank %d", ind->rank);
+	EML_GUARD(eml_axis(pn->n, pn->par.axis.axis, ind->rank, 1, &axis));
+	if (pn->par.axis.axis < 0)
+		axis = (int)(pn->par.axis.axis + ind->rank + 1);
+	for (int d = 0, s = 0; d <= ind->rank; d++)
+		dims[d] = d == axis ? depth : ind->dims[s++];
+	pn->par.axis.ax = axis;
+	return eml_pn_set_out(p, pn, 0, vals->dt, ind->rank + 1, dims);
+}
+
+static void
+onehot_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *ind = eml_pn_in(p, pn, 0), *vals = eml_pn_in(p, pn, 2), *y = eml_pn_out(p, pn, 0);
+	int axis = pn->par.axis.ax;
+	size_t esz = eml_dtype_size(y->dt), outer = 1, inner = 1, depth = (size_t)y->dims[axis];
+
+	(void)p;
+	for (int d = 0; d < y->rank; d++) {
+		if (d < axis)
+			outer *= (size_t)y->dims[d];
+		if (d > axis)
+			inner *= (size_t)y->dims[d];
+	}
+	for (size_t o = 0; o < outer; o++)
+		for (size_t j = 0; j < depth; j++)
+			for (size_t i = 0; i < inner; i++) {
+				int64_t k = ldi(ind, o * inner + i);
+				bool on = norm_index(&k, (int64_t)depth) && (size_t)k == j;
+				EML_MEMCPY((uint8_t *)y->data + ((o * depth + j) * inner + i) * esz,
+				    (const uint8_t *)vals->data + (on ? esz : 0), esz);
+			}
+}
+
+/* ---------------------------------------------------------------- DepthToSpace */
+
+static eml_err
+d2s_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t b = pn->par.d2s.blocksize, dims[4];
+	bool to_space = strcmp(pn->n->op_type, "DepthToSpace") == 0;
+
+	if (x->rank != 4 || eml_dtype_size(x->dt) == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "input must be 4-D");
+	dims[0] = x->dims[0];
+	if (to_space) {
+		if (x->dims[1] % (b * b) != 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "channels not a multiple of %lld",
+			    (long long)(b * b));
+		dims[1] = x->dims[1] / (b * b);
+		dims[2] = x->dims[2] * b;
+		dims[3] = x->dims[3] * b;
+	} else {
+		if (x->dims[2] % b != 0 || x->dims[3] % b != 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "H, W not multiples of %lld",
+			    (long long)b);
+		if (eml_mul_overflow(x->dims[1], b * b, &dims[1]))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_TOO_LARGE, "too many channels");
+		dims[2] = x->dims[2] / b;
+		dims[3] = x->dims[3] / b;
+	}
+	return eml_pn_set_out(p, pn, 0, x->dt, 4, dims);
+}
+
+static void
+d2s_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	bool to_space = strcmp(pn->n->op_type, "DepthToSpace") == 0;
+	const struct val *sp = to_space ? y : x; /* the spatial (large) side */
+	const struct val *dp = to_space ? x : y; /* the depth side */
+	size_t esz = eml_dtype_size(x->dt), b = (size_t)pn->par.d2s.blocksize;
+	size_t N = (size_t)sp->dims[0], C = (size_t)sp->dims[1];
+	size_t H = (size_t)dp->dims[2], W = (size_t)dp->dims[3], DC = (size_t)dp->dims[1];
+
+	(void)p;
+	for (size_t n = 0; n < N; n++)
+		for (size_t c = 0; c < C; c++)
+			for (size_t h = 0; h < H * b; h++)
+				for (size_t w = 0; w < W * b; w++) {
+					size_t i = h % b, j = w % b;
+					size_t dc = pn->par.d2s.crd && to_space ? (c * b + i) * b + j :
+					    (i * b + j) * C + c;
+					size_t so = ((n * C + c) * H * b + h) * W * b + w;
+					size_t dofs = ((n * DC + dc) * H + h / b) * W + w / b;
+					size_t src = to_space ? dofs : so, dst = to_space ? so : dofs;
+					EML_MEMCPY((uint8_t *)y->data + dst * esz,
+					    (const uint8_t *)x->data + src * esz, esz);
+				}
+}
+
+/* ---------------------------------------------------------------- GatherND */
+
+static eml_err
+gathernd_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1);
+	struct gathernd_par *g = &pn->par.gathernd;
+	int b = (int)g->batch_dims, r = x->rank, q = ind->rank, rank = 0;
+	int64_t k, dims[2 * EML_MAX_RANK];
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM(EML_DT_INT64)));
+	if (eml_dtype_size(x->dt) == 0 || q < 1 || r < 1 || b >= q || b >= r)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "ranks %d, %d, batch_dims %d", r, q, b);
+	k = ind->dims[q - 1];
+	if (k < 1 || k > r - b)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "index tuples of %lld", (long long)k);
+	g->batch = 1;
+	g->n_idx = 1;
+	g->slice = 1;
+	for (int d = 0; d < b; d++) {
+		if (ind->dims[d] != x->dims[d])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "batch dimensions differ");
+		g->batch *= (size_t)x->dims[d];
+	}
+	for (int d = 0; d < q - 1; d++) {
+		dims[rank++] = ind->dims[d];
+		if (d >= b)
+			g->n_idx *= (size_t)ind->dims[d];
+	}
+	for (int d = b + (int)k; d < r; d++) {
+		dims[rank++] = x->dims[d];
+		g->slice *= (size_t)x->dims[d];
+	}
+	if (rank > EML_MAX_RANK)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "output rank %d", rank);
+	g->q = (size_t)k;
+	return eml_pn_set_out(p, pn, 0, x->dt, rank, dims);
+}
+
+static void
+gathernd_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	const struct gathernd_par *g = &pn->par.gathernd;
+	size_t esz = eml_dtype_size(x->dt), b = (size_t)g->batch_dims;
+	size_t per_batch = g->batch == 0 ? 0 : x->numel / g->batch;
+	int64_t xs[EML_MAX_RANK];
+
+	eml_dense_strides(x->rank, x->dims, xs);
+	for (size_t bi = 0; bi < g->batch; bi++)
+		for (size_t t = 0; t < g->n_idx; t++) {
+			size_t e = bi * g->n_idx + t, off = bi * per_batch;
+			bool ok = true;
+			for (size_t j = 0; j < g->q; j++) {
+				int64_t k = ldi(ind, e * g->q + j);
+				ok = ok && norm_index(&k, x->dims[b + j]);
+				off += ok ? (size_t)k * (size_t)xs[b + j] : 0;
+			}
+			if (!ok) {
+				bad_index(p, pn);
+				off = 0;
+			}
+			EML_MEMCPY((uint8_t *)y->data + e * g->slice * esz,
+			    (const uint8_t *)x->data + off * esz, g->slice * esz);
+		}
+}
+
+/* ---------------------------------------------------------------- Scatter */
+
+static void
+scatter_one(const struct val *y, size_t dst, const struct val *u, size_t src,
+    enum scatter_reduction red)
+{
+	size_t esz = eml_dtype_size(y->dt);
+
+	if (red == SCAT_NONE) {
+		EML_MEMCPY((uint8_t *)y->data + dst * esz, (const uint8_t *)u->data + src * esz, esz);
+	} else if (is_float_dt(y->dt)) {
+		double a = ldd(y, dst), v = ldd(u, src);
+		a = red == SCAT_ADD ? a + v : red == SCAT_MUL ? a * v : red == SCAT_MAX ?
+		    fmax(a, v) : fmin(a, v);
+		stn(y, dst, a, 0);
+	} else {
+		int64_t a = ldi(y, dst), v = ldi(u, src);
+		a = red == SCAT_ADD ? (int64_t)((uint64_t)a + (uint64_t)v) :
+		    red == SCAT_MUL ? (int64_t)((uint64_t)a * (uint64_t)v) :
+		    red == SCAT_MAX ? (a > v ? a : v) : (a < v ? a : v);
+		stn(y, dst, 0, a);
+	}
+}
+
+static eml_err
+scatter_dtypes(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *u = eml_pn_in(p, pn, 2);
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_INTS));
+	if (u->dt != x->dt || eml_dtype_size(x->dt) == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "updates must have the data's type");
+	if (pn->par.scatter.reduction != SCAT_NONE && !is_num_dt(x->dt))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "reduction on %s",
+		    eml_dtype_name(x->dt));
+	return EML_OK;
+}
+
+static eml_err
+scatternd_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1), *u = eml_pn_in(p, pn, 2);
+	int q = ind->rank;
+	int64_t k;
+
+	EML_GUARD(scatter_dtypes(p, pn));
+	if (q < 1 || x->rank < 1)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scalar data or indices");
+	k = ind->dims[q - 1];
+	if (k < 1 || k > x->rank || u->rank != q - 1 + x->rank - (int)k)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "updates shape does not match");
+	for (int d = 0; d < u->rank; d++)
+		if (u->dims[d] != (d < q - 1 ? ind->dims[d] : x->dims[d - (q - 1) + k]))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "updates shape does not match");
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
+}
+
+static void
+scatternd_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1), *u = eml_pn_in(p, pn, 2);
+	struct val *y = eml_pn_out(p, pn, 0);
+	size_t k = (size_t)ind->dims[ind->rank - 1], slice = 1, tuples;
+	int64_t xs[EML_MAX_RANK];
+
+	if (y->data != x->data)
+		EML_MEMCPY(y->data, x->data, x->nbytes);
+	eml_dense_strides(x->rank, x->dims, xs);
+	for (int d = (int)k; d < x->rank; d++)
+		slice *= (size_t)x->dims[d];
+	tuples = k == 0 ? 0 : ind->numel / k;
+	for (size_t t = 0; t < tuples; t++) {
+		size_t off = 0;
+		bool ok = true;
+		for (size_t j = 0; j < k; j++) {
+			int64_t v = ldi(ind, t * k + j);
+			ok = ok && norm_index(&v, x->dims[j]);
+			off += ok ? (size_t)v * (size_t)xs[j] : 0;
+		}
+		if (!ok) {
+			bad_index(p, pn);
+			continue;
+		}
+		for (size_t e = 0; e < slice; e++)
+			scatter_one(y, off + e, u, t * slice + e, pn->par.scatter.reduction);
+	}
+}
+
+static eml_err
+scatterel_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1), *u = eml_pn_in(p, pn, 2);
+	int axis;
+
+	EML_GUARD(scatter_dtypes(p, pn));
+	if (x->rank < 1 || ind->rank != x->rank || !same_shape(ind, u))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "indices and updates do not match");
+	EML_GUARD(eml_axis(pn->n, pn->par.scatter.axis, x->rank, 0, &axis));
+	for (int d = 0; d < x->rank; d++)
+		if (d != axis && ind->dims[d] > x->dims[d])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "indices larger than data");
+	pn->par.scatter.ax = axis;
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
+}
+
+static void
+scatterel_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *ind = eml_pn_in(p, pn, 1), *u = eml_pn_in(p, pn, 2);
+	struct val *y = eml_pn_out(p, pn, 0);
+	int axis = pn->par.scatter.ax;
+	int64_t xs[EML_MAX_RANK], idx[EML_MAX_RANK] = { 0 };
+
+	if (y->data != x->data)
+		EML_MEMCPY(y->data, x->data, x->nbytes);
+	eml_dense_strides(x->rank, x->dims, xs);
+	for (size_t i = 0; i < ind->numel; i++) {
+		int64_t k = ldi(ind, i), off = 0;
+		if (!norm_index(&k, x->dims[axis])) {
+			bad_index(p, pn);
+		} else {
+			for (int d = 0; d < x->rank; d++)
+				off += (d == axis ? k : idx[d]) * xs[d];
+			scatter_one(y, (size_t)off, u, i, pn->par.scatter.reduction);
+		}
+		odo_next(ind->rank, ind->dims, idx);
+	}
+}
+
+/* ---------------------------------------------------------------- TopK */
+
+struct topk_ent {
+	double v;
+	int64_t i;
+};
+
+static int
+topk_cmp_largest(const void *a, const void *b)
+{
+	const struct topk_ent *x = a, *y = b;
+
+	if (x->v != y->v)
+		return x->v > y->v ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static int
+topk_cmp_smallest(const void *a, const void *b)
+{
+	const struct topk_ent *x = a, *y = b;
+
+	if (x->v != y->v)
+		return x->v < y->v ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+static eml_err
+topk_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	struct topk_par *t = &pn->par.topk;
+	int64_t k, dims[EML_MAX_RANK];
+	size_t n = 0;
+	int axis;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_NUM));
+	EML_GUARD(eml_pn_const_ints(p, pn, 1, &k, 1, &n));
+	if (n != 1 || x->rank < 1)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "K must hold one value");
+	EML_GUARD(eml_axis(pn->n, t->axis, x->rank, 0, &axis));
+	if (k < 0 || k > x->dims[axis])
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "K=%lld for an axis of %lld",
+		    (long long)k, (long long)x->dims[axis]);
+	t->k = k;
+	t->outer = 1;
+	t->inner = 1;
+	for (int d = 0; d < x->rank; d++) {
+		dims[d] = d == axis ? k : x->dims[d];
+		if (d < axis)
+			t->outer *= (size_t)x->dims[d];
+		if (d > axis)
+			t->inner *= (size_t)x->dims[d];
+	}
+	t->n = (size_t)x->dims[axis];
+	pn->ws = t->n * sizeof(struct topk_ent);
+	EML_GUARD(eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims));
+	return eml_pn_set_out(p, pn, 1, EML_DT_INT64, x->rank, dims);
+}
+
+static void
+topk_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0), *yi = eml_pn_out(p, pn, 1);
+	const struct topk_par *t = &pn->par.topk;
+	struct topk_ent *ent = pn->wsp;
+	size_t k = (size_t)t->k, esz = eml_dtype_size(x->dt);
+
+	(void)p;
+	for (size_t o = 0; o < t->outer; o++)
+		for (size_t i = 0; i < t->inner; i++) {
+			for (size_t j = 0; j < t->n; j++) {
+				ent[j].v = ldd(x, (o * t->n + j) * t->inner + i);
+				ent[j].i = (int64_t)j;
+			}
+			/* Ties: the lower index first (ONNX); sorted=0 allows
+			 * any order, sorted output is one of them. */
+			qsort(ent, t->n, sizeof(*ent), t->largest ? topk_cmp_largest :
+			    topk_cmp_smallest);
+			for (size_t j = 0; j < k; j++) {
+				size_t e = (o * k + j) * t->inner + i;
+				if (y != NULL)
+					EML_MEMCPY((uint8_t *)y->data + e * esz, (const uint8_t *)x->data +
+					    ((o * t->n + (size_t)ent[j].i) * t->inner + i) * esz, esz);
+				if (yi != NULL)
+					EML_MEMCPY((uint8_t *)yi->data + e * 8, &ent[j].i, 8);
+			}
+		}
+}
+
+/* ---------------------------------------------------------------- small ones */
+
+static eml_err
+isinf_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM(EML_DT_DOUBLE)));
+	return eml_pn_set_out(p, pn, 0, EML_DT_BOOL, x->rank, x->dims);
+}
+
+static void
+isinf_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+
+	(void)p;
+	for (size_t i = 0; i < x->numel; i++) {
+		double v = ldd(x, i);
+		((uint8_t *)y->data)[i] = isinf(v) &&
+		    (v > 0 ? pn->par.isinf.positive : pn->par.isinf.negative);
+	}
+}
+
+static eml_err
+shrink_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+
+	if (!is_num_dt(x->dt))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
+		    eml_dtype_name(x->dt));
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
+}
+
+static void
+shrink_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	double b = pn->par.shrink.bias, l = pn->par.shrink.lambd;
+
+	(void)p;
+	for (size_t i = 0; i < x->numel; i++) {
+		double v = ldd(x, i), r = v < -l ? v + b : v > l ? v - b : 0.0;
+		stn(y, i, r, (int64_t)r);
+	}
+}
+
+static eml_err
+eyelike_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	const struct eyelike_par *e = &pn->par.eyelike;
+	enum eml_dtype dt = e->has_dtype ? e->dtype : x->dt;
+
+	if (x->rank != 2 || !eml_cast_dtype_ok(dt))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "input must be 2-D");
+	return eml_pn_set_out(p, pn, 0, dt, 2, x->dims);
+}
+
+static void
+eyelike_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *y = eml_pn_out(p, pn, 0);
+	int64_t R = y->dims[0], C = y->dims[1];
+
+	(void)p;
+	for (int64_t i = 0; i < R; i++)
+		for (int64_t j = 0; j < C; j++)
+			stn(y, (size_t)(i * C + j), j - i == pn->par.eyelike.k ? 1.0 : 0.0,
+			    j - i == pn->par.eyelike.k);
+}
+
+static eml_err
+instnorm_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *s = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
+
+	for (size_t k = 0; k < 3; k++)
+		EML_GUARD(eml_pn_need_dtype(p, pn, k, DTM_FLOAT | DTM(EML_DT_DOUBLE)));
+	if (x->rank < 3 || s->dt != x->dt || b->dt != x->dt || s->numel != (size_t)x->dims[1] ||
+	    b->numel != (size_t)x->dims[1])
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scale and B must be [C]");
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
+}
+
+static void
+instnorm_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *s = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
+	struct val *y = eml_pn_out(p, pn, 0);
+	size_t N = (size_t)x->dims[0], C = (size_t)x->dims[1];
+	size_t hw = N * C == 0 ? 0 : x->numel / (N * C);
+	double eps = pn->par.batchnorm.epsilon;
+
+	(void)p;
+	for (size_t nc = 0; nc < N * C; nc++) {
+		double mean = 0, var = 0, sc, sh;
+		for (size_t i = 0; i < hw; i++)
+			mean += ldd(x, nc * hw + i);
+		mean /= (double)hw;
+		for (size_t i = 0; i < hw; i++) {
+			double d = ldd(x, nc * hw + i) - mean;
+			var += d * d;
+		}
+		var /= (double)hw;
+		sc = ldd(s, nc % C) / sqrt(var + eps);
+		sh = ldd(b, nc % C);
+		for (size_t i = 0; i < hw; i++)
+			stn(y, nc * hw + i, (ldd(x, nc * hw + i) - mean) * sc + sh, 0);
+	}
+}
+
+/* ---------------------------------------------------------------- table */
+
+#define LOSS_ATTRS "reduction:s ignore_index:i"
+
+const struct op eml_ops_more[] = {
+	{ "NegativeLogLikelihoodLoss", LOSS_ATTRS, PK_LOSS, 2, 3, 1, 1, loss_plan_common, NULL,
+	    nll_run, 0 },
+	{ "SoftmaxCrossEntropyLoss", LOSS_ATTRS, PK_LOSS, 2, 3, 1, 2, sce_plan, NULL, sce_run, 0 },
+	{ "Tile", "", PK_NONE, 2, 2, 1, 1, tile_plan, NULL, tile_run, 0 },
+	{ "OneHot", "axis:i", PK_AXIS, 3, 3, 1, 1, onehot_plan, NULL, onehot_run, 0 },
+	{ "DepthToSpace", "blocksize:i mode:s", PK_D2S, 1, 1, 1, 1, d2s_plan, NULL, d2s_run, 0 },
+	{ "SpaceToDepth", "blocksize:i", PK_D2S, 1, 1, 1, 1, d2s_plan, NULL, d2s_run, 0 },
+	{ "GatherND", "batch_dims:i", PK_GATHERND, 2, 2, 1, 1, gathernd_plan, NULL, gathernd_run,
+	    0 },
+	{ "ScatterND", "reduction:s", PK_SCATTER, 3, 3, 1, 1, scatternd_plan, NULL, scatternd_run,
+	    0 },
+	{ "ScatterElements", "axis:i reduction:s", PK_SCATTER, 3, 3, 1, 1, scatterel_plan, NULL,
+	    scatterel_run, 0 },
+	{ "Scatter", "axis:i", PK_SCATTER, 3, 3, 1, 1, scatterel_plan, NULL, scatterel_run, 0 },
+	{ "TopK", "axis:i largest:i sorted:i", PK_TOPK, 2, 2, 2, 2, topk_plan, NULL, topk_run, 0 },
+	{ "IsInf", "detect_negative:i detect_positive:i", PK_ISINF, 1, 1, 1, 1, isinf_plan, NULL,
+	    isinf_run, 0 },
+	{ "Shrink", "bias:f lambd:f", PK_SHRINK, 1, 1, 1, 1, shrink_plan, NULL, shrink_run, 0 },
+	{ "EyeLike", "dtype:i k:i", PK_EYELIKE, 1, 1, 1, 1, eyelike_plan, NULL, eyelike_run, 0 },
+	{ "InstanceNormalization", "epsilon:f", PK_BATCHNORM, 3, 3, 1, 1, instnorm_plan, NULL,
+	    instnorm_run, 0 },
+	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
+};
