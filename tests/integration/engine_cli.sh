@@ -32,9 +32,9 @@ expect 2 "model inspect: no file" "$EML" model inspect
 expect 3 "model inspect: missing file" "$EML" model inspect "$T/missing.onnx"
 printf 'not a model' >"$T/bad.onnx"
 expect 1 "model inspect: garbage is an invalid model" "$EML" model inspect "$T/bad.onnx"
-if [ -f "$TD/test_top_k/model.onnx" ]; then
-	expect 1 "model inspect: unsupported node (TopK) exits 1" "$EML" model inspect "$TD/test_top_k/model.onnx"
-	grep -q "UNSUPPORTED.*TopK" "$T/out" && ok "inspect names the unsupported op" || bad "inspect names the unsupported op"
+if [ -f "$TD/test_bernoulli/model.onnx" ]; then
+	expect 1 "model inspect: unsupported node (Bernoulli) exits 1" "$EML" model inspect "$TD/test_bernoulli/model.onnx"
+	grep -q "UNSUPPORTED.*Bernoulli" "$T/out" && ok "inspect names the unsupported op" || bad "inspect names the unsupported op"
 fi
 expect 2 "run: without --local" "$EML" run "$MODEL" --input "$VEC/input_0.pb"
 expect 2 "run: bad --threads" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb" --threads 0
