@@ -105,9 +105,9 @@ KERNEL_ALL := $(wildcard engine/kernels/*.c engine/kernels/*/*.c)
 ifeq ($(ARCH),x86_64)
 KERNEL_SRC := $(filter-out %/neon.c,$(KERNEL_ALL))
 else ifeq ($(ARCH),aarch64)
-KERNEL_SRC := $(filter-out %/avx2.c %/avx512.c,$(KERNEL_ALL))
+KERNEL_SRC := $(filter-out %/avx2.c %/avx512.c %/avxvnni.c %/avx512vnni.c,$(KERNEL_ALL))
 else
-KERNEL_SRC := $(filter-out %/avx2.c %/avx512.c %/neon.c,$(KERNEL_ALL))
+KERNEL_SRC := $(filter-out %/avx2.c %/avx512.c %/avxvnni.c %/avx512vnni.c %/neon.c,$(KERNEL_ALL))
 endif
 MODEL_SRC  := $(wildcard model/*.c)
 ENGINE_SRC := $(wildcard engine/*.c) $(KERNEL_SRC)
@@ -200,6 +200,11 @@ $(BUILD)/obj/%.o: %.c $(GEN_H)
 $(BUILD)/obj/engine/kernels/%/avx2.o: ISAFLAGS := -mavx2 -mfma -mf16c -O3
 $(BUILD)/obj/engine/kernels/%/avx512.o: ISAFLAGS := -mavx512f -mavx512bw \
 	-mavx512dq -mavx512vl -mavx2 -mfma -mf16c -O3
+# The VNNI int8 kernels (quant/) are built everywhere on x86 but run only
+# when CPUID reports the extension (quant/qgemm.c).
+$(BUILD)/obj/engine/kernels/%/avxvnni.o: ISAFLAGS := -mavx2 -mfma -mavxvnni -O3
+$(BUILD)/obj/engine/kernels/%/avx512vnni.o: ISAFLAGS := -mavx512f -mavx512bw \
+	-mavx512dq -mavx512vl -mavx512vnni -mavx2 -mfma -O3
 $(BUILD)/obj/engine/kernels/%/ref.o: ISAFLAGS := -O3
 $(BUILD)/obj/engine/kernels/%/neon.o: ISAFLAGS := -O3
 

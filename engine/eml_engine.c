@@ -58,6 +58,44 @@ shape_bytes(enum eml_dtype dt, int rank, const int64_t *dims, size_t *numel, siz
 	return EML_OK;
 }
 
+/*
+ * float16: a value the graph types float16 is held as float32 (ONNX
+ * Runtime's CPU provider computes these operators in float32 between
+ * casts) and rounded to float16 after every step that writes it, so it
+ * only ever holds float16 values. A float output is float16 when the
+ * operator's inputs are (ONNX type constraints make all of them the same
+ * type), except where the output type is an attribute or another input's.
+ */
+bool
+eml_f16_inherits(struct eml_plan *p, const struct pnode *pn)
+{
+	if (strcmp(pn->op->name, "Cast") == 0)
+		return false;
+	if (strcmp(pn->op->name, "CastLike") == 0) {
+		const struct val *t = eml_pn_in(p, pn, 1);
+		return t != NULL && t->f16;
+	}
+	for (size_t k = 0; k < pn->n_in; k++) {
+		const struct val *x = eml_pn_in(p, pn, k);
+		if (x != NULL && x->f16 && x->dt == EML_DT_FLOAT)
+			return true;
+	}
+	return false;
+}
+
+/* Rounds pn's float16 outputs (not aliases: their input already is). */
+static void
+round_f16_outputs(struct eml_plan *p, const struct pnode *pn)
+{
+	if ((pn->op->flags & OPF_ALIAS) != 0)
+		return;
+	for (size_t k = 0; k < pn->n_out; k++) {
+		struct val *o = eml_pn_out(p, pn, k);
+		if (o != NULL && o->f16 && o->data != NULL)
+			eml_f32_round_f16(o->numel, o->data, o->data);
+	}
+}
+
 eml_err
 eml_pn_set_out(struct eml_plan *p, struct pnode *pn, size_t k, enum eml_dtype dt, int rank,
     const int64_t *dims)
@@ -78,6 +116,11 @@ eml_pn_set_out(struct eml_plan *p, struct pnode *pn, size_t k, enum eml_dtype dt
 		rc = EML_ERR_INFER_TOO_LARGE;
 	if (rc != EML_OK)
 		return eml_pn_fail(pn->n, rc, "output too large");
+	v->f16 = dt == EML_DT_FLOAT16 || (dt == EML_DT_FLOAT && eml_f16_inherits(p, pn));
+	if (dt == EML_DT_FLOAT16) {
+		dt = EML_DT_FLOAT;
+		v->nbytes *= 2;
+	}
 	v->dt = dt;
 	v->rank = rank;
 	for (int i = 0; i < rank; i++)
@@ -362,6 +405,7 @@ fold_node(struct eml_plan *p, struct pnode *pn)
 	}
 	pn->wsp = ws;
 	pn->op->run(p, pn);
+	round_f16_outputs(p, pn);
 	pn->dead = true;
 	p->st.n_folded++;
 	rc = EML_OK;
@@ -406,6 +450,16 @@ add_initializers(struct eml_plan *p)
 		EML_GUARD(shape_bytes(t->dtype, t->rank, t->dims, &v->numel, &v->nbytes));
 		EML_ENSURE(v->nbytes == t->nbytes, EML_ERR_INTERNAL);
 		v->data = t->data;
+		if (t->dtype == EML_DT_FLOAT16) {
+			/* Stored as float16 (blob, graph); widened once here. */
+			v->dt = EML_DT_FLOAT;
+			v->f16 = true;
+			v->nbytes = v->numel * 4;
+			v->data = eml_secure_alloc(v->nbytes == 0 ? 1 : v->nbytes);
+			EML_ENSURE(v->data != NULL, EML_ERR_NOMEM);
+			v->owned = true;
+			eml_f16_to_f32(v->numel, t->data, v->data);
+		}
 	}
 	return EML_OK;
 }
@@ -439,6 +493,13 @@ add_inputs(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 		EML_GUARD(shape_bytes(v->dt, v->rank, v->dims, &v->numel, &v->nbytes));
 		EML_ENSURE(inputs[i].nbytes == v->nbytes, EML_ERR_INFER_INPUT);
 		p->in_idx[i] = idx;
+		if (v->dt == EML_DT_FLOAT16) {
+			/* widened as it is copied in (eml_plan_run) */
+			v->dt = EML_DT_FLOAT;
+			v->f16 = true;
+			v->nbytes = v->numel * 4;
+			continue;
+		}
 		if (p->opts.bind_small_inputs && inputs[i].data != NULL && bindable(v)) {
 			v->data = eml_secure_alloc(v->nbytes == 0 ? 1 : v->nbytes);
 			EML_ENSURE(v->data != NULL, EML_ERR_NOMEM);
@@ -1199,7 +1260,15 @@ plan_steps(struct eml_plan *p)
 {
 	p->order = eml_calloc(p->npn + 1, sizeof(size_t));
 	p->outs = eml_calloc(p->m->g->n_outputs + 1, sizeof(*p->outs));
-	EML_ENSURE(p->order != NULL && p->outs != NULL, EML_ERR_NOMEM);
+	p->out16 = eml_calloc(p->m->g->n_outputs + 1, sizeof(*p->out16));
+	EML_ENSURE(p->order != NULL && p->outs != NULL && p->out16 != NULL, EML_ERR_NOMEM);
+	for (size_t i = 0; i < p->m->g->n_outputs; i++) {
+		const struct val *v = &p->v[p->out_idx[i]];
+		if (!v->f16)
+			continue;
+		p->out16[i] = eml_secure_alloc(v->numel == 0 ? 2 : v->numel * 2);
+		EML_ENSURE(p->out16[i] != NULL, EML_ERR_NOMEM);
+	}
 	refresh(p);
 	if (!p->opts.no_fusion) {
 		EML_GUARD(rewrite_patterns(p));
@@ -1351,8 +1420,10 @@ check_run_inputs(const struct eml_plan *p, const struct eml_tensor *inputs, size
 	}
 	for (size_t i = 0; i < n_inputs; i++) {
 		const struct val *v = &p->v[p->in_idx[i]];
-		bool same = inputs[i].dtype == v->dt && inputs[i].rank == v->rank &&
-		    inputs[i].nbytes == v->nbytes && (v->nbytes == 0 || inputs[i].data != NULL);
+		enum eml_dtype dt = v->f16 ? EML_DT_FLOAT16 : v->dt;
+		size_t nbytes = v->f16 ? v->numel * 2 : v->nbytes;
+		bool same = inputs[i].dtype == dt && inputs[i].rank == v->rank &&
+		    inputs[i].nbytes == nbytes && (nbytes == 0 || inputs[i].data != NULL);
 		for (int d = 0; same && d < v->rank; d++)
 			same = inputs[i].dims[d] == v->dims[d];
 		if (!same) {
@@ -1381,9 +1452,11 @@ run_steps(struct eml_plan *p)
 		if (p->prof != NULL) {
 			double t0 = now_s();
 			pn->op->run(p, pn);
+			round_f16_outputs(p, pn);
 			p->prof[s] += now_s() - t0;
 		} else {
 			pn->op->run(p, pn);
+			round_f16_outputs(p, pn);
 		}
 	}
 	if (p->prof != NULL)
@@ -1404,6 +1477,12 @@ expose_outputs(struct eml_plan *p)
 		t->data = v->data;
 		t->nbytes = v->nbytes;
 		t->owned = false;
+		if (p->out16[i] != NULL) {
+			eml_f32_to_f16(v->numel, v->data, p->out16[i]);
+			t->dtype = EML_DT_FLOAT16;
+			t->data = p->out16[i];
+			t->nbytes = v->numel * 2;
+		}
 	}
 }
 
@@ -1412,10 +1491,13 @@ eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_input
 {
 	EML_ENSURE(p != NULL && (inputs != NULL || n_inputs == 0), EML_ERR_NULL);
 	EML_GUARD(check_run_inputs(p, inputs, n_inputs));
-	for (size_t i = 0; i < n_inputs; i++)
-		if (!p->in_bound[i])
-			EML_MEMCPY(p->v[p->in_idx[i]].data, inputs[i].data,
-			    p->v[p->in_idx[i]].nbytes);
+	for (size_t i = 0; i < n_inputs; i++) {
+		struct val *v = &p->v[p->in_idx[i]];
+		if (v->f16)
+			eml_f16_to_f32(v->numel, inputs[i].data, v->data);
+		else if (!p->in_bound[i])
+			EML_MEMCPY(v->data, inputs[i].data, v->nbytes);
+	}
 	p->run_err = EML_OK;
 	run_steps(p);
 	if (p->run_err != EML_OK)
@@ -1477,6 +1559,11 @@ eml_plan_free(struct eml_plan *p)
 	eml_free(p->in_bound);
 	eml_free(p->out_idx);
 	eml_free(p->outs);
+	if (p->out16 != NULL)
+		for (size_t i = 0; i < p->m->g->n_outputs; i++)
+			if (p->out16[i] != NULL)
+				eml_secure_free(p->out16[i]);
+	eml_free(p->out16);
 	eml_free(p->order);
 	eml_free(p->prof);
 	eml_free(p->prod_of);

@@ -35,6 +35,8 @@ struct val {
 	int last;        /* last step reading it (INT32_MAX for outputs) */
 	int nuses;       /* readers among live nodes, + 1 per graph output */
 	bool graph_out;
+	bool f16;        /* ONNX float16, held as float32 (dt FLOAT) rounded to
+			  * float16 after every step that writes it */
 	size_t off;      /* arena offset of ACT/INPUT */
 	int block;       /* arena block, during layout */
 };
@@ -105,6 +107,7 @@ struct eml_plan {
 	bool *in_bound; /* per graph input: planned as a constant */
 	int *out_idx; /* per graph output */
 	struct eml_tensor *outs;
+	uint16_t **out16; /* per graph output: its float16 bytes, or NULL */
 	uint8_t *arena;
 	size_t arena_bytes;
 	size_t ws_off;
@@ -147,6 +150,9 @@ eml_err eml_pn_need_dtype(struct eml_plan *p, struct pnode *pn, size_t k, unsign
 #define DTM_INTS (DTM(EML_DT_INT64) | DTM(EML_DT_INT32))
 #define DTM_NUM (DTM_FLOAT | DTM_INTS | DTM(EML_DT_DOUBLE))
 #define DTM_ANY 0xffffu
+
+/* Whether a float output of pn is float16 (eml_engine.c). */
+bool eml_f16_inherits(struct eml_plan *p, const struct pnode *pn);
 
 /* Whether Cast supports this dtype (as source or target). */
 bool eml_cast_dtype_ok(int64_t dt);

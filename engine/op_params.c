@@ -359,7 +359,7 @@ parse_constant(const struct eml_node *n, int64_t opset, struct op_par *par)
 	if (n->n_attrs != 1)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "needs exactly one value attribute");
 	if (n->attrs[0].type == EML_ATTR_TENSOR &&
-	    (n->attrs[0].t->dtype == EML_DT_FLOAT16 || eml_dtype_size(n->attrs[0].t->dtype) == 0))
+	    eml_dtype_size(n->attrs[0].t->dtype) == 0)
 		return eml_pn_fail(n, EML_ERR_INFER_DTYPE, "value of type %s",
 		    eml_dtype_name(n->attrs[0].t->dtype));
 	c->value = &n->attrs[0];
@@ -376,8 +376,8 @@ parse_const_of_shape(const struct eml_node *n, int64_t opset, struct op_par *par
 	c->value = NULL;
 	if (a == NULL)
 		return EML_OK;
-	if (a->t->rank > 1 || a->t->dtype == EML_DT_FLOAT16 ||
-	    eml_dtype_size(a->t->dtype) == 0 || a->t->nbytes != eml_dtype_size(a->t->dtype))
+	if (a->t->rank > 1 || eml_dtype_size(a->t->dtype) == 0 ||
+	    a->t->nbytes != eml_dtype_size(a->t->dtype))
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "value must be one element");
 	c->value = a->t;
 	return EML_OK;

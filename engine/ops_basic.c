@@ -351,6 +351,7 @@ eml_cast_dtype_ok(int64_t dt)
 	case EML_DT_UINT32:
 	case EML_DT_UINT64:
 	case EML_DT_BOOL:
+	case EML_DT_FLOAT16: /* held as float32 (eml_f16_inherits) */
 		return true;
 	default:
 		return false;
@@ -820,7 +821,10 @@ constant_run(struct eml_plan *p, struct pnode *pn)
 
 	switch (a->type) {
 	case EML_ATTR_TENSOR:
-		EML_MEMCPY(y->data, a->t->data, y->nbytes);
+		if (a->t->dtype == EML_DT_FLOAT16)
+			eml_f16_to_f32(y->numel, a->t->data, y->data);
+		else
+			EML_MEMCPY(y->data, a->t->data, y->nbytes);
 		break;
 	case EML_ATTR_FLOAT:
 		EML_MEMCPY(y->data, &a->f, 4);
@@ -856,11 +860,17 @@ cos_run(struct eml_plan *p, struct pnode *pn)
 	const struct eml_tensor *v = pn->par.const_of_shape.value;
 	struct val *y = eml_pn_out(p, pn, 0);
 	size_t esz = eml_dtype_size(y->dt);
+	float h = 0;
+	const void *one = v != NULL ? v->data : NULL;
 
 	(void)p;
+	if (v != NULL && v->dtype == EML_DT_FLOAT16) {
+		eml_f16_to_f32(1, v->data, &h);
+		one = &h;
+	}
 	for (size_t i = 0; i < y->numel; i++) {
-		if (v != NULL)
-			EML_MEMCPY((uint8_t *)y->data + i * esz, v->data, esz);
+		if (one != NULL)
+			EML_MEMCPY((uint8_t *)y->data + i * esz, one, esz);
 		else
 			memset((uint8_t *)y->data + i * esz, 0, esz);
 	}

@@ -230,4 +230,61 @@ const struct eml_kernels *eml_kernels_get(void);
 /* The table for one ISA, or NULL when this CPU or build lacks it (tests). */
 const struct eml_kernels *eml_kernels_for(enum eml_isa isa);
 
+/* ---------------------------------------------------------------- float16 */
+
+/* IEEE binary16 <-> float32, round to nearest even (F16C where the CPU has
+ * it, the scalar conversion otherwise; both give the same bits). */
+void eml_f16_to_f32(size_t n, const uint16_t *x, float *y);
+void eml_f32_to_f16(size_t n, const float *x, uint16_t *y);
+/* y = float(half(x)): what a float16 tensor can hold; in place allowed. */
+void eml_f32_round_f16(size_t n, const float *x, float *y);
+
+/* ---------------------------------------------------------------- int8 GEMM */
+
+/*
+ * C[M,N] (int32) = sum_k (A[m,k] - za) * (B[k,n] - zb[n]), exactly, with
+ * A and B int8 or uint8 (ONNX MatMulInteger / ConvInteger semantics; the
+ * sum wraps modulo 2^32 like every variant's 32-bit accumulators).
+ *
+ * B is constant: packed once (eml_qgemm_pack) into
+ * eml_qgemm_packed_size(K, N) bytes (64-byte aligned memory), which also
+ * records its zero points and column sums and which kernel runs it: with
+ * AVX2 the vpmaddubsw kernel when no pair of B values can saturate its
+ * int16 sums for any uint8 A (|sum of the positive| and |sum of the
+ * negative| of each pair <= 128), the exact vpmaddwd kernel otherwise;
+ * with AVX-VNNI / AVX-512 VNNI vpdpbusd (exact). The packed buffer is only
+ * valid for the ISA that packed it.
+ */
+enum eml_qisa {
+	EML_QISA_REF = 0,
+	EML_QISA_AVX2 = 1,       /* vpmaddubsw / vpmaddwd */
+	EML_QISA_AVXVNNI = 2,    /* AVX-VNNI vpdpbusd on ymm */
+	EML_QISA_AVX512VNNI = 3, /* AVX-512 VNNI vpdpbusd on zmm */
+};
+const char *eml_qisa_name(enum eml_qisa isa);
+/* The int8 ISA chosen with the kernel table (EML_ISA=ref|avx2 lowers it). */
+enum eml_qisa eml_qisa_get(void);
+/* Whether this CPU and build run isa (tests). */
+bool eml_qisa_available(enum eml_qisa isa);
+
+size_t eml_qgemm_packed_size(enum eml_qisa isa, size_t K, size_t N);
+/* B is K x N (trans_b: N x K) with row stride ldb, int8 when b_signed else
+ * uint8; zb holds n_zb zero points (1 or N) in B's type. K, N >= 1. */
+void eml_qgemm_pack(enum eml_qisa isa, size_t K, size_t N, const void *B, size_t ldb,
+    bool trans_b, bool b_signed, const int32_t *zb, size_t n_zb, void *packed);
+/* The kernel a packed B runs with ("avx2-maddubs", ...). */
+const char *eml_qgemm_kernel_name(const void *packed);
+
+struct eml_qgemm_args {
+	size_t M;
+	const void *A; /* M x K, row stride lda; int8 when a_signed else uint8 */
+	size_t lda;
+	bool a_signed;
+	const int32_t *za; /* n_za zero points (1 or M) in A's type */
+	size_t n_za;
+	int32_t *C; /* M x N, row stride ldc */
+	size_t ldc;
+};
+void eml_qgemm(const void *packed, const struct eml_qgemm_args *a, struct eml_pool *pool);
+
 #endif

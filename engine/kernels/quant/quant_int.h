@@ -1,0 +1,54 @@
+/*
+ * float16 conversion and int8 GEMM kernels, internal: the per-ISA entry
+ * points and the int8 GEMM implementation table the driver (qgemm.c) and
+ * the dispatch pick from. The engine uses eml_kernels.h only.
+ */
+#ifndef EML_QUANT_INT_H
+#define EML_QUANT_INT_H
+
+#include "engine/kernels/eml_kernels_int.h"
+
+float eml_half_to_float(uint16_t h);
+uint16_t eml_float_to_half(float f);
+
+void eml_f16_to_f32_ref(size_t n, const uint16_t *x, float *y);
+void eml_f32_to_f16_ref(size_t n, const float *x, uint16_t *y);
+void eml_f32_round_f16_ref(size_t n, const float *x, float *y);
+void eml_f16_to_f32_f16c(size_t n, const uint16_t *x, float *y);
+void eml_f32_to_f16_f16c(size_t n, const float *x, uint16_t *y);
+void eml_f32_round_f16_f16c(size_t n, const float *x, float *y);
+
+/*
+ * One ISA's u8 x s8 -> s32 GEMM pieces.
+ *
+ * Packed B: panels of nr columns; inside a panel, k in groups of kg
+ * (4: one 32-bit lane holds 4 consecutive k of one column, the layout of
+ * vpmaddubsw and vpdpbusd; 2: one lane holds 2 consecutive k as int16, the
+ * exact vpmaddwd fallback), so a panel is ceil(K / kg) * nr lanes.
+ * Columns past N and k past K are zero.
+ *
+ * kernel: C[m x n] (m <= mr, n <= nr) = (A[m x K] ^ axor) x the panel as
+ * u8 x s8, raw sums (no zero points), written to c with row stride ldc
+ * (axor 0x80 reads int8 A as uint8 A + 128).
+ * It reads exactly A[i][0 .. K) for i < m: no byte past a row.
+ */
+struct eml_qgemm_impl {
+	const char *name;
+	size_t mr, nr;
+	size_t kg; /* 4 (u8 x s8 quads) or 2 (int16 pairs) */
+	void (*kernel)(size_t K, const uint8_t *A, size_t lda, uint8_t axor, const void *panel,
+	    int32_t *c, size_t ldc, size_t m, size_t n);
+};
+
+extern const struct eml_qgemm_impl eml_qgemm_ref;
+extern const struct eml_qgemm_impl eml_qgemm_avx2_maddubs; /* quads, pairs checked safe */
+extern const struct eml_qgemm_impl eml_qgemm_avx2_madd;    /* int16 pairs, always exact */
+extern const struct eml_qgemm_impl eml_qgemm_avxvnni;
+extern const struct eml_qgemm_impl eml_qgemm_avx512vnni;
+
+/* Benchmarks: iters x the ISA's inner step on registers only; returns a
+ * value to keep the loop alive. Ops per iteration in *ops. Only call when
+ * the ISA is available. */
+int32_t eml_qgemm_peak_avx2(size_t iters, double *ops);
+
+#endif

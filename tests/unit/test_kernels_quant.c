@@ -1,0 +1,379 @@
+/*
+ * float16 conversion and the int8 GEMM kernels against their oracles.
+ *
+ * float16: the scalar conversion is checked on known values, every one of
+ * the 65536 halves round-trips, and the dispatched (F16C) conversion gives
+ * the scalar one's bits on every half and on random and edge floats.
+ *
+ * int8 GEMM: the scalar kernel (EML_QISA_REF) against the definition
+ * sum (a - za)(b - zb) in 64-bit, then every SIMD variant against the
+ * scalar kernel on ragged shapes (M, N, K not multiples of the tiles),
+ * int8/uint8 A and B, scalar, per-row and per-column zero points, B in
+ * the range where AVX2 may use vpmaddubsw and B where it must not.
+ * Variants this CPU lacks (AVX-VNNI, AVX-512 VNNI here) are skipped.
+ */
+#include "kernels_util.h"
+
+/* ------------------------------------------------ float16 */
+
+static uint16_t
+to_half_ref(float f)
+{
+	uint16_t h;
+
+	eml_f32_to_f16(1, &f, &h); /* checked against known bits below */
+	return h;
+}
+
+static void
+half_known_values(void **state)
+{
+	static const struct {
+		float f;
+		uint16_t h;
+	} kv[] = {
+		{ 1.0f, 0x3c00 }, { -2.0f, 0xc000 }, { 65504.0f, 0x7bff },
+		{ 65519.99f, 0x7bff }, { 65520.0f, 0x7c00 }, { 1e9f, 0x7c00 },
+		{ 0x1p-24f, 0x0001 }, { 0x1p-25f, 0x0000 },      /* tie to even: 0 */
+		{ 0x1.8p-24f, 0x0002 },                           /* tie to even: 2 */
+		{ 0x1p-14f, 0x0400 }, { 0.333333343f, 0x3555 }, { -0.0f, 0x8000 },
+		{ 1.00048828125f, 0x3c00 },                       /* tie down to even */
+		{ 1.00146484375f, 0x3c02 },                       /* tie up to even */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+		uint16_t h = to_half_ref(kv[i].f);
+		float back;
+		if (h != kv[i].h)
+			fail_msg("%a -> %04x, want %04x", (double)kv[i].f, h, kv[i].h);
+		eml_f16_to_f32(1, &h, &back);
+		if (i < 3 || i == 6 || i == 9)
+			assert_true(back == kv[i].f);
+	}
+	{
+		float inf = INFINITY, nan = NAN, y;
+		uint16_t h;
+		eml_f32_to_f16(1, &inf, &h);
+		assert_int_equal(h, 0x7c00);
+		eml_f32_to_f16(1, &nan, &h);
+		assert_int_equal(h & 0x7c00, 0x7c00);
+		assert_true((h & 0x3ff) != 0);
+		eml_f16_to_f32(1, &h, &y);
+		assert_true(y != y);
+	}
+}
+
+/* Every half: to float and back is the identity (NaN stays NaN), and the
+ * dispatched conversion equals the scalar one. */
+static void
+half_all_round_trip(void **state)
+{
+	uint16_t *h = eml_alloc(65536 * 2), *h2 = eml_alloc(65536 * 2);
+	float *f = eml_alloc(65536 * 4);
+
+	(void)state;
+	assert_non_null(h);
+	assert_non_null(h2);
+	assert_non_null(f);
+	for (uint32_t i = 0; i < 65536; i++)
+		h[i] = (uint16_t)i;
+	eml_f16_to_f32(65536, h, f);
+	eml_f32_to_f16(65536, f, h2);
+	for (uint32_t i = 0; i < 65536; i++) {
+		bool nan = (i & 0x7c00) == 0x7c00 && (i & 0x3ff) != 0;
+		if (nan) {
+			assert_true(f[i] != f[i]);
+			continue;
+		}
+		if (h2[i] != h[i])
+			fail_msg("half %04x -> %a -> %04x", i, (double)f[i], h2[i]);
+	}
+	eml_free(h);
+	eml_free(h2);
+	eml_free(f);
+}
+
+/* The scalar and the F16C conversions give the same bits on random float
+ * bit patterns (all exponents), with ragged lengths for the tails. */
+static void
+half_simd_matches_scalar(void **state)
+{
+	uint64_t st = 7;
+	size_t n = 100003;
+	float *x = eml_alloc(n * 4), *r1 = eml_alloc(n * 4), *r2 = eml_alloc(n * 4);
+	uint16_t *a = eml_alloc(n * 2), *b = eml_alloc(n * 2);
+	float *fa = eml_alloc(n * 4), *fb = eml_alloc(n * 4);
+
+	(void)state;
+	assert_true(x && r1 && r2 && a && b && fa && fb);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = (uint32_t)eml_test_rand(&st);
+		if (i % 3 == 0) /* concentrate on the half range */
+			u = (u & 0x807fffffu) | ((uint32_t)(100 + u % 45) << 23);
+		memcpy(&x[i], &u, 4);
+	}
+	for (size_t len = 1; len <= 40; len++) {
+		memset(a, 0, 80);
+		eml_f32_to_f16(len, x, a);
+		for (size_t i = 0; i < len; i++)
+			assert_int_equal(a[i], to_half_ref(x[i]));
+	}
+	eml_f32_to_f16(n, x, a);
+	for (size_t i = 0; i < n; i++) {
+		b[i] = to_half_ref(x[i]);
+		bool nan = x[i] != x[i];
+		if (nan)
+			assert_int_equal(a[i] & 0x7c00, 0x7c00);
+		else if (a[i] != b[i])
+			fail_msg("%a: %04x vs scalar %04x", (double)x[i], a[i], b[i]);
+	}
+	eml_f32_round_f16(n, x, r1);
+	eml_f16_to_f32(n, a, r2);
+	for (size_t i = 0; i < n; i++)
+		assert_true(r1[i] == r2[i] || (r1[i] != r1[i] && r2[i] != r2[i]));
+	eml_free(x);
+	eml_free(r1);
+	eml_free(r2);
+	eml_free(a);
+	eml_free(b);
+	eml_free(fa);
+	eml_free(fb);
+}
+
+/* ------------------------------------------------ int8 GEMM */
+
+struct qcase {
+	size_t M, N, K;
+	bool a_signed, b_signed, trans_b;
+	bool za_rows, zb_cols;
+	int brange; /* B values within +-brange of the type's middle */
+};
+
+static void
+fill_bytes(uint64_t *st, uint8_t *p, size_t n, bool is_signed, int range)
+{
+	for (size_t i = 0; i < n; i++) {
+		int v = (int)(eml_test_rand(st) % (uint64_t)(2 * range + 1)) - range;
+		if (v > 127)
+			v = 127;
+		p[i] = is_signed ? (uint8_t)(int8_t)v : (uint8_t)(v + 128);
+	}
+}
+
+static int32_t
+val_of(const uint8_t *p, size_t i, bool is_signed)
+{
+	return is_signed ? (int32_t)(int8_t)p[i] : (int32_t)p[i];
+}
+
+/* C from isa, or false when this CPU lacks it. */
+static bool
+run_isa(enum eml_qisa isa, const struct qcase *c, const uint8_t *A, const uint8_t *B,
+    const int32_t *za, const int32_t *zb, int32_t *C, char *kname, size_t kn)
+{
+	size_t sz;
+	void *packed;
+	struct eml_qgemm_args a;
+
+	if (!eml_qisa_available(isa))
+		return false;
+	sz = eml_qgemm_packed_size(isa, c->K, c->N);
+	packed = eml_secure_alloc(sz);
+	assert_non_null(packed);
+	eml_qgemm_pack(isa, c->K, c->N, B, c->trans_b ? c->K : c->N, c->trans_b, c->b_signed, zb,
+	    c->zb_cols ? c->N : 1, packed);
+	(void)snprintf(kname, kn, "%s", eml_qgemm_kernel_name(packed));
+	memset(&a, 0, sizeof(a));
+	a.M = c->M;
+	a.A = A;
+	a.lda = c->K;
+	a.a_signed = c->a_signed;
+	a.za = za;
+	a.n_za = c->za_rows ? c->M : 1;
+	a.C = C;
+	a.ldc = c->N + 3; /* a row stride wider than N: nothing written past N */
+	eml_qgemm(packed, &a, NULL);
+	eml_secure_free(packed);
+	return true;
+}
+
+static void
+check_case(enum eml_qisa isa, const struct qcase *c, uint64_t *st)
+{
+	size_t ldc = c->N + 3;
+	uint8_t *A = eml_alloc(c->M * c->K), *B = eml_alloc(c->K * c->N);
+	int32_t *za = eml_alloc(c->M * 4), *zb = eml_alloc(c->N * 4);
+	int32_t *Cr = eml_alloc(c->M * ldc * 4), *Ci = eml_alloc(c->M * ldc * 4);
+	char kname[32];
+
+	assert_true(A && B && za && zb && Cr && Ci);
+	fill_bytes(st, A, c->M * c->K, c->a_signed, 128);
+	fill_bytes(st, B, c->K * c->N, c->b_signed, c->brange);
+	for (size_t i = 0; i < c->M; i++)
+		za[i] = (int32_t)(eml_test_rand(st) % 256) - (c->a_signed ? 128 : 0);
+	for (size_t j = 0; j < c->N; j++)
+		zb[j] = (int32_t)(eml_test_rand(st) % 256) - (c->b_signed ? 128 : 0);
+	memset(Cr, 0x5a, c->M * ldc * 4);
+	memset(Ci, 0x5a, c->M * ldc * 4);
+	assert_true(run_isa(EML_QISA_REF, c, A, B, za, zb, Cr, kname, sizeof(kname)));
+	/* the oracle itself against the definition */
+	for (size_t i = 0; i < c->M; i++)
+		for (size_t j = 0; j < c->N; j++) {
+			int64_t s = 0;
+			int32_t a0 = za[c->za_rows ? i : 0], b0 = zb[c->zb_cols ? j : 0];
+			for (size_t k = 0; k < c->K; k++) {
+				size_t bi = c->trans_b ? j * c->K + k : k * c->N + j;
+				s += (int64_t)(val_of(A, i * c->K + k, c->a_signed) - a0) *
+				    (val_of(B, bi, c->b_signed) - b0);
+			}
+			if ((int32_t)s != Cr[i * ldc + j])
+				fail_msg("ref M%zu N%zu K%zu [%zu,%zu] = %d, want %lld", c->M, c->N,
+				    c->K, i, j, Cr[i * ldc + j], (long long)s);
+		}
+	if (isa != EML_QISA_REF && run_isa(isa, c, A, B, za, zb, Ci, kname, sizeof(kname))) {
+		if (memcmp(Cr, Ci, c->M * ldc * 4) != 0)
+			fail_msg("%s (%s) differs from ref: M%zu N%zu K%zu as%d bs%d tb%d",
+			    eml_qisa_name(isa), kname, c->M, c->N, c->K, c->a_signed, c->b_signed,
+			    c->trans_b);
+		if (isa == EML_QISA_AVX2 && c->brange <= 64)
+			assert_string_equal(kname, "avx2-maddubs");
+	}
+	eml_free(A);
+	eml_free(B);
+	eml_free(za);
+	eml_free(zb);
+	eml_free(Cr);
+	eml_free(Ci);
+}
+
+static void
+qgemm_all(enum eml_qisa isa)
+{
+	static const size_t Ms[] = { 1, 3, 4, 5, 9, 13 };
+	static const size_t Ns[] = { 1, 7, 16, 17, 33, 50 };
+	static const size_t Ks[] = { 1, 2, 3, 4, 5, 31, 64, 131 };
+	uint64_t st = 42 + (uint64_t)isa;
+	size_t t = 0;
+
+	if (!eml_qisa_available(isa))
+		skip();
+	for (size_t mi = 0; mi < 6; mi++)
+		for (size_t ni = 0; ni < 6; ni++)
+			for (size_t ki = 0; ki < 8; ki++, t++) {
+				struct qcase c = { Ms[mi], Ns[ni], Ks[ki], (t & 1) != 0, (t & 2) != 0,
+					(t & 4) != 0, (t & 8) != 0, (t & 16) != 0,
+					(t % 3) == 0 ? 64 : 128 };
+				check_case(isa, &c, &st);
+			}
+}
+
+static void qgemm_ref(void **state) { (void)state; qgemm_all(EML_QISA_REF); }
+static void qgemm_avx2(void **state) { (void)state; qgemm_all(EML_QISA_AVX2); }
+static void qgemm_avxvnni(void **state) { (void)state; qgemm_all(EML_QISA_AVXVNNI); }
+static void qgemm_avx512vnni(void **state) { (void)state; qgemm_all(EML_QISA_AVX512VNNI); }
+
+/* The saturation boundary of vpmaddubsw: A = 255 everywhere, B pairs whose
+ * positive part sums to 128 (255 * 128 = 32640 fits int16) use
+ * vpmaddubsw; 129 (32895 would saturate at 32767) must not, and both give
+ * the exact sum. */
+static void
+qgemm_avx2_saturation_boundary(void **state)
+{
+	/* {even k, odd k, kernel}: positive pair sums 128 / 129, negative
+	 * -128 / -129 */
+	static const struct {
+		int8_t b0, b1;
+		const char *kernel;
+	} cases[] = {
+		{ 127, 1, "avx2-maddubs" }, { 127, 2, "avx2-madd" },
+		{ -128, 0, "avx2-maddubs" }, { -128, -1, "avx2-madd" },
+		{ 64, 64, "avx2-maddubs" }, { 65, 64, "avx2-madd" },
+	};
+	uint8_t A[8], B[8];
+	int32_t z = 0, C[1];
+	struct eml_qgemm_args a;
+
+	(void)state;
+	if (!eml_qisa_available(EML_QISA_AVX2))
+		skip();
+	memset(A, 255, sizeof(A));
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		void *packed = eml_secure_alloc(eml_qgemm_packed_size(EML_QISA_AVX2, 8, 1));
+		assert_non_null(packed);
+		for (size_t k = 0; k < 8; k++)
+			B[k] = (uint8_t)(k % 2 == 0 ? cases[c].b0 : cases[c].b1);
+		eml_qgemm_pack(EML_QISA_AVX2, 8, 1, B, 1, false, true, &z, 1, packed);
+		assert_string_equal(eml_qgemm_kernel_name(packed), cases[c].kernel);
+		memset(&a, 0, sizeof(a));
+		a.M = 1;
+		a.A = A;
+		a.lda = 8;
+		a.za = &z;
+		a.n_za = 1;
+		a.C = C;
+		a.ldc = 1;
+		eml_qgemm(packed, &a, NULL);
+		assert_int_equal(C[0], 4 * 255 * (cases[c].b0 + cases[c].b1));
+		eml_secure_free(packed);
+	}
+}
+
+/* Threads split rows; the result is the single-thread one, bit for bit. */
+static void
+qgemm_threads(void **state)
+{
+	struct eml_pool *pool = NULL;
+	uint64_t st = 9;
+	size_t M = 37, N = 45, K = 77;
+	uint8_t *A = eml_alloc(M * K), *B = eml_alloc(K * N);
+	int32_t *C1 = eml_alloc(M * N * 4), *C2 = eml_alloc(M * N * 4), za = 3, zb = -5;
+	void *packed;
+	struct eml_qgemm_args a;
+	enum eml_qisa isa = eml_qisa_get();
+
+	(void)state;
+	assert_true(A && B && C1 && C2);
+	fill_bytes(&st, A, M * K, false, 128);
+	fill_bytes(&st, B, K * N, true, 128);
+	packed = eml_secure_alloc(eml_qgemm_packed_size(isa, K, N));
+	assert_non_null(packed);
+	eml_qgemm_pack(isa, K, N, B, N, false, true, &zb, 1, packed);
+	memset(&a, 0, sizeof(a));
+	a.M = M;
+	a.A = A;
+	a.lda = K;
+	a.za = &za;
+	a.n_za = 1;
+	a.C = C1;
+	a.ldc = N;
+	eml_qgemm(packed, &a, NULL);
+	assert_int_equal(eml_pool_new(2, &pool), EML_OK);
+	a.C = C2;
+	eml_qgemm(packed, &a, pool);
+	assert_memory_equal(C1, C2, M * N * 4);
+	eml_pool_free(pool);
+	eml_secure_free(packed);
+	eml_free(A);
+	eml_free(B);
+	eml_free(C1);
+	eml_free(C2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(half_known_values),
+		cmocka_unit_test(half_all_round_trip),
+		cmocka_unit_test(half_simd_matches_scalar),
+		cmocka_unit_test(qgemm_ref),
+		cmocka_unit_test(qgemm_avx2),
+		cmocka_unit_test(qgemm_avxvnni),
+		cmocka_unit_test(qgemm_avx512vnni),
+		cmocka_unit_test(qgemm_avx2_saturation_boundary),
+		cmocka_unit_test(qgemm_threads),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
