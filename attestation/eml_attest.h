@@ -158,13 +158,11 @@ eml_err eml_attest_policy_parse(const uint8_t *json, size_t n, struct eml_attest
 
 /*
  * Policy digest for user_data: SHA-256 over the domain string
- * "EphemeralML policy manifest v1" and a NUL byte, then the manifest JSON
- * re-serialised canonically: object keys sorted by byte order, no
- * whitespace, strings in UTF-8 with only '"', '\\' and control characters
- * escaped, integers in decimal; real numbers are refused since their text
- * form is not canonical. For ASCII keys and integer numbers this is the
- * RFC 8785 (JCS) form.
- * EML_OK or EML_ERR_ATTEST_POLICY.
+ * "EphemeralML policy manifest v2" and a NUL byte, then the manifest JSON
+ * in RFC 8785 canonical form (eml_json_domain_sha256). The agent applies
+ * it to its effective manifest (model/eml_manifest.h), so for an agent
+ * policy file use `eml policy show` or `eml-agent --policy-digest`.
+ * EML_OK or EML_ERR_ATTEST_POLICY (not strict JSON, not I-JSON).
  */
 eml_err eml_attest_policy_digest(const uint8_t *manifest, size_t n,
     uint8_t out[EML_ATTEST_POLICY_DIGEST_LEN]) EML_MUST_USE;

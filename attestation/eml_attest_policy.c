@@ -13,9 +13,12 @@
 #include <sodium.h>
 
 #include "eml_buf.h"
+#include "eml_json.h"
 #include "eml_num.h"
 
-#define POLICY_DOMAIN "EphemeralML policy manifest v1"
+/* ATTESTATION.md section 6; v1 (jansson's sorted-key writer over the
+ * file) until issue 13's manifest. */
+#define POLICY_DOMAIN "EphemeralML policy manifest v2"
 
 void
 eml_attest_policy_init(struct eml_attest_policy *pol)
@@ -103,7 +106,9 @@ eml_attest_policy_check(const struct eml_attest_doc *doc, const struct eml_attes
 	}
 	EML_GUARD(check_bytes("nonce", pol->nonce_set, pol->nonce, pol->nonce_len, &doc->nonce,
 	    EML_ERR_ATTEST_NONCE));
-	EML_GUARD(check_bytes("user_data", pol->user_data_set, pol->user_data, pol->user_data_len,
+	/* user_data is the agent's policy manifest digest: say so, since a
+	 * changed manifest (an operator loosening a rule) shows up here. */
+	EML_GUARD(check_bytes("user_data (policy manifest digest: the agent runs another policy)", pol->user_data_set, pol->user_data, pol->user_data_len,
 	    &doc->user_data, EML_ERR_ATTEST_USER_DATA));
 	if (pol->require_public_key && (!doc->public_key.present || doc->public_key.len == 0)) {
 		eml_err_set_detail("public_key is %s", doc->public_key.present ? "empty" : "null");
@@ -285,37 +290,10 @@ out:
 
 /* ---------------------------------------------------------------- digest */
 
-static bool
-has_real(const json_t *v)
-{
-	const char *k;
-	json_t *x;
-	size_t i;
-
-	if (json_is_real(v))
-		return true;
-	if (json_is_object(v)) {
-		json_object_foreach((json_t *)(uintptr_t)v, k, x) {
-			if (has_real(x))
-				return true;
-		}
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, x) {
-			if (has_real(x))
-				return true;
-		}
-	}
-	return false;
-}
-
 eml_err
 eml_attest_policy_digest(const uint8_t *manifest, size_t n, uint8_t out[EML_ATTEST_POLICY_DIGEST_LEN])
 {
-	eml_err rc = EML_ERR_INTERNAL;
-	json_t *root = NULL;
-	json_error_t jerr;
-	char *canon = NULL;
-	crypto_hash_sha256_state st;
+	eml_err rc;
 
 	if (manifest == NULL || out == NULL)
 		EML_BAIL(EML_ERR_NULL);
@@ -323,32 +301,8 @@ eml_attest_policy_digest(const uint8_t *manifest, size_t n, uint8_t out[EML_ATTE
 		eml_err_set_detail("manifest is %zu bytes", n);
 		EML_BAIL(EML_ERR_ATTEST_POLICY);
 	}
-	root = json_loadb((const char *)manifest, n, JSON_REJECT_DUPLICATES,
-	    &jerr);
-	if (root == NULL || !json_is_object(root)) {
-		eml_err_set_detail("manifest is not a JSON object");
-		EML_FAIL(rc, EML_ERR_ATTEST_POLICY);
-	}
-	if (has_real(root)) {
-		eml_err_set_detail("manifest has a real number: not canonical");
-		EML_FAIL(rc, EML_ERR_ATTEST_POLICY);
-	}
-	canon = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-	if (canon == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const unsigned char *)POLICY_DOMAIN, sizeof(POLICY_DOMAIN));
-	crypto_hash_sha256_update(&st, (const unsigned char *)canon, strlen(canon));
-	crypto_hash_sha256_final(&st, out);
-	rc = EML_OK;
-out:
-	if (canon != NULL) {
-		json_free_t jfree = NULL;
-
-		/* Allocated by jansson: release it through jansson's allocator. */
-		json_get_alloc_funcs(NULL, &jfree);
-		jfree(canon);
-	}
-	json_decref(root);
+	rc = eml_json_domain_sha256(POLICY_DOMAIN, manifest, n, out);
+	if (rc == EML_ERR_JSON || rc == EML_ERR_PROTO_TOO_LARGE)
+		EML_BAIL(EML_ERR_ATTEST_POLICY); /* the detail says where */
 	return rc;
 }

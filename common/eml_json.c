@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "eml_mem.h"
 
 /* Public bytes only (names, literals): no constant-time need. */
@@ -891,5 +893,27 @@ eml_json_canonicalize(const uint8_t *p, size_t n, struct eml_buf *out)
 	EML_GUARD(eml_json_parse(p, n, &v));
 	rc = eml_json_canonical(v, NULL, out);
 	eml_json_free(v);
+	return rc;
+}
+
+eml_err
+eml_json_domain_sha256(const char *domain, const uint8_t *p, size_t n, uint8_t out[32])
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_buf canon;
+	crypto_hash_sha256_state st;
+
+	if (domain == NULL || out == NULL || (p == NULL && n != 0))
+		return eml_err_record(EML_ERR_NULL, __FILE__, __LINE__, __func__);
+	eml_buf_init(&canon, EML_JSON_DIGEST_MAX);
+	if ((rc = eml_json_canonicalize(p, n, &canon)) != EML_OK)
+		goto out;
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)domain, strlen(domain) + 1);
+	crypto_hash_sha256_update(&st, canon.data, canon.len);
+	crypto_hash_sha256_final(&st, out);
+	rc = EML_OK;
+out:
+	eml_buf_free_nowipe(&canon);
 	return rc;
 }

@@ -85,6 +85,17 @@ eml_err eml_json_number(double v, char out[EML_JSON_NUMBER_OUT_MAX]) EML_MUST_US
  * quotes included. The bytes are not validated here. */
 eml_err eml_json_put_string(struct eml_buf *out, const char *s, size_t n) EML_MUST_USE;
 
+/*
+ * SHA-256 over domain (its bytes and the terminating NUL) followed by the
+ * RFC 8785 form of the n bytes of JSON: a digest that two spellings of
+ * the same document share (the policy manifest digest, ATTESTATION.md
+ * section 6). The canonical form may be at most EML_JSON_DIGEST_MAX
+ * bytes. EML_OK, EML_ERR_JSON, EML_ERR_PROTO_TOO_LARGE, EML_ERR_NOMEM.
+ */
+#define EML_JSON_DIGEST_MAX (1u << 20)
+eml_err eml_json_domain_sha256(const char *domain, const uint8_t *p, size_t n,
+    uint8_t out[32]) EML_MUST_USE;
+
 /* Negative, zero or positive as a sorts before, with or after b in
  * UTF-16 code units (RFC 8785 §3.2.3). Both are valid UTF-8. */
 int eml_json_utf16_cmp(const char *a, size_t an, const char *b, size_t bn);

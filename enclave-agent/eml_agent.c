@@ -251,7 +251,7 @@ eml_agent_free(struct eml_agent *a)
 	eml_agent_attest_close(a);
 	if (a->job_sk != NULL)
 		eml_secure_free(a->job_sk);
-	eml_agent_policy_clear(&a->cfg.policy);
+	eml_manifest_clear(&a->cfg.policy);
 	if (a->sync_ok) {
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mu);

@@ -28,7 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "eml_agent_policy.h"
+#include "model/eml_manifest.h"
 #include "eml_err.h"
 #include "eml_transport.h"
 
@@ -59,7 +59,7 @@ struct eml_agent_config {
 	 * to it can be retried on any of them; NULL: a fresh key per start
 	 * (jobs then only run on this agent process). */
 	const char *job_key_path;
-	struct eml_agent_policy policy;
+	struct eml_manifest policy;
 };
 
 /* Defaults for everything but listen, producer and policy. */

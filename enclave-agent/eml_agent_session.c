@@ -52,6 +52,11 @@ struct sess {
 	bool slot; /* holds one of the agent's max_sessions */
 	struct eml_cid sid; /* the hello's request id: the session's log id */
 	uint64_t requests;
+	/* The manifest's max_requests_per_minute: a bucket in units of
+	 * 1/60000 request, refilled by that many units per millisecond. */
+	uint64_t rate_units;
+	int64_t rate_last_ms;
+	bool rate_started;
 	/* Per-session assembly: the model kept between requests, and the
 	 * SHA-256 of the topology key it came from. */
 	struct eml_assembly *kept;
@@ -243,9 +248,9 @@ input_views(const Eml__V1__InferRequest *req, struct eml_tensor *in, uint64_t ma
 }
 
 static eml_err
-validate_graph(const struct eml_agent_policy *pol, const struct eml_topo *t)
+validate_graph(const struct eml_manifest *pol, const struct eml_topo *t)
 {
-	const char *ops[EML_AGENT_POLICY_MAX_OPS];
+	const char *ops[EML_MANIFEST_MAX_OPS];
 	struct eml_validate_limits lim;
 
 	eml_validate_limits_default(&lim);
@@ -277,7 +282,7 @@ precheck_topology(struct sess *s, const uint8_t *topo, size_t n, uint8_t content
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_topo *t = NULL;
-	const struct eml_agent_policy *pol = &s->a->cfg.policy;
+	const struct eml_manifest *pol = &s->a->cfg.policy;
 
 	if (n == 0 || n > pol->max_topology_bytes) {
 		eml_err_set_detail("topology key of %zu bytes outside the policy limit", n);
@@ -298,7 +303,7 @@ precheck_topology(struct sess *s, const uint8_t *topo, size_t n, uint8_t content
 	 * with a publisher's signature, checked by the assembly before any
 	 * allocation); the strict rule is applied after assembly. */
 	if (pol->n_models != 0 && pol->trust == NULL &&
-	    (rc = eml_agent_policy_check_model(pol, t->blob->content_id, NULL)) ==
+	    (rc = eml_manifest_check_model(pol, t->blob->content_id, NULL)) ==
 		EML_ERR_POLICY_MODEL)
 		goto out;
 	EML_MEMCPY(content_id, t->blob->content_id, 32);
@@ -377,7 +382,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 		/* a model the policy does not pin needs a valid signature,
 		 * verified before anything is allocated for it */
 		opts.strict = s->a->cfg.policy.strict ||
-		    !eml_agent_policy_pins(&s->a->cfg.policy, content_id);
+		    !eml_manifest_pins(&s->a->cfg.policy, content_id);
 		opts.trust = s->a->cfg.policy.trust;
 		if (sig->len > 0) {
 			opts.sig = sig->data;
@@ -393,7 +398,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	s->link.timeout_ms = s->a->cfg.idle_timeout_ms;
 	if (rc != EML_OK)
 		goto out;
-	if ((rc = eml_agent_policy_check_model(&s->a->cfg.policy, m->content_id,
+	if ((rc = eml_manifest_check_model(&s->a->cfg.policy, m->content_id,
 	    m->is_signed ? m->signer : NULL)) != EML_OK)
 		goto out;
 	/* The engine takes the graph; its weight tensors stay views into the
@@ -422,11 +427,59 @@ out:
 	return rc;
 }
 
+#define RATE_UNIT 60000u /* units per request: a minute in milliseconds */
+#define RATE_MAX_PER_MIN (1ULL << 32)
+
+/* Take one request from the session's per-minute bucket; false when it is
+ * empty. The bucket starts full (a client may send its whole minute at
+ * once) and refills continuously. */
+static bool
+rate_take(struct sess *s, uint64_t per_min, int64_t now)
+{
+	uint64_t cap, add;
+	int64_t dt;
+
+	if (per_min == 0)
+		return true;
+	if (per_min > RATE_MAX_PER_MIN)
+		per_min = RATE_MAX_PER_MIN; /* beyond any reachable rate; no overflow */
+	cap = per_min * RATE_UNIT;
+	if (!s->rate_started) {
+		s->rate_units = cap;
+		s->rate_last_ms = now;
+		s->rate_started = true;
+	}
+	dt = now - s->rate_last_ms;
+	if (dt > 0) {
+		/* A full minute refills the bucket: clamp so nothing overflows. */
+		add = (uint64_t)(dt > (int64_t)RATE_UNIT ? (int64_t)RATE_UNIT : dt) * per_min;
+		s->rate_units = add >= cap - s->rate_units ? cap : s->rate_units + add;
+		s->rate_last_ms = now;
+	}
+	if (s->rate_units < RATE_UNIT)
+		return false;
+	s->rate_units -= RATE_UNIT;
+	return true;
+}
+
+/* What the manifest says about a response before it is sealed: the fixed
+ * output schema was checked on the tensors; here, the whole message. */
+static eml_err
+check_response(const struct eml_manifest *pol, const struct eml_buf *resp)
+{
+	if (resp->len > pol->max_response_bytes) {
+		eml_err_set_detail("response of %zu bytes above the policy's max_response_bytes %llu",
+		    resp->len, (unsigned long long)pol->max_response_bytes);
+		EML_BAIL(EML_ERR_EGRESS);
+	}
+	return EML_OK;
+}
+
 static eml_err
 on_infer(struct sess *s, const struct eml_envelope *env)
 {
 	eml_err rc = EML_ERR_INTERNAL;
-	const struct eml_agent_policy *pol = &s->a->cfg.policy;
+	const struct eml_manifest *pol = &s->a->cfg.policy;
 	ProtobufCMessage *msg = NULL;
 	const Eml__V1__InferRequest *req;
 	struct eml_tensor in[EML_AGENT_MAX_IO], outs[EML_AGENT_MAX_IO];
@@ -449,6 +502,14 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 		eml_err_set_detail("more than %llu requests in one session",
 		    (unsigned long long)pol->max_requests);
 		EML_FAIL(rc, EML_ERR_POLICY);
+	}
+	/* Per-minute rate: refused sealed, the session goes on (the client
+	 * may wait and send again). */
+	if (!rate_take(s, pol->max_requests_per_minute, t0)) {
+		eml_err_set_detail("more than %llu requests in a minute in this session",
+		    (unsigned long long)pol->max_requests_per_minute);
+		rc = eml_err_record(EML_ERR_POLICY_RATE, __FILE__, __LINE__, __func__);
+		goto refuse;
 	}
 	if ((rc = eml_msg_unpack(&eml__v1__infer_request__descriptor, s->pt.data, s->pt.len,
 	    s->pt.len, &msg)) != EML_OK)
@@ -477,8 +538,10 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	    &n_outs)) != EML_OK)
 		goto refuse;
 	t_run = eml_now_ms();
-	if ((rc = eml_egress_encode(eml_agent_exec_graph(ex), outs, n_outs,
-	    (size_t)pol->max_output_bytes, &resp)) != EML_OK)
+	if ((rc = eml_manifest_check_outputs(pol, outs, n_outs)) != EML_OK ||
+	    (rc = eml_egress_encode(eml_agent_exec_graph(ex), outs, n_outs,
+	    (size_t)pol->max_output_bytes, &resp)) != EML_OK ||
+	    (rc = check_response(pol, &resp)) != EML_OK)
 		goto refuse;
 	if ((rc = send_sealed(s, EML_MSG_INFER_RESPONSE, env->request_id, resp.data,
 	    resp.len)) != EML_OK)
@@ -613,7 +676,7 @@ static eml_err
 job_exec(struct sess *s, const Eml__V1__JobRequest *jr, struct eml_buf *res)
 {
 	eml_err rc = EML_ERR_INTERNAL;
-	const struct eml_agent_policy *pol = &s->a->cfg.policy;
+	const struct eml_manifest *pol = &s->a->cfg.policy;
 	Eml__V1__JobResult out = EML__V1__JOB_RESULT__INIT;
 	struct eml_tensor in[EML_AGENT_MAX_IO], outs[EML_AGENT_MAX_IO];
 	Eml__V1__InferRequest ir = EML__V1__INFER_REQUEST__INIT;
@@ -639,8 +702,10 @@ job_exec(struct sess *s, const Eml__V1__JobRequest *jr, struct eml_buf *res)
 	if ((rc = eml_agent_exec_run(ex, in, jr->n_inputs, outs, EML_AGENT_MAX_IO,
 	    &n_outs)) != EML_OK)
 		goto refuse;
-	if ((rc = eml_egress_encode(eml_agent_exec_graph(ex), outs, n_outs,
-	    (size_t)pol->max_output_bytes, &resp)) != EML_OK)
+	if ((rc = eml_manifest_check_outputs(pol, outs, n_outs)) != EML_OK ||
+	    (rc = eml_egress_encode(eml_agent_exec_graph(ex), outs, n_outs,
+	    (size_t)pol->max_output_bytes, &resp)) != EML_OK ||
+	    (rc = check_response(pol, &resp)) != EML_OK)
 		goto refuse;
 	out.code = 0;
 	out.response.data = resp.data;

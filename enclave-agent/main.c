@@ -199,7 +199,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "eml-agent: cannot initialise libsodium\n");
 		return 3;
 	}
-	if ((rc = eml_agent_policy_load(policy, &cfg.policy)) != EML_OK) {
+	if ((rc = eml_manifest_load(policy, &cfg.policy)) != EML_OK) {
 		fprintf(stderr, "eml-agent: policy: %s (%s): %s\n", eml_strerror(rc),
 		    eml_err_name(rc), eml_err_detail());
 		return eml_err_exit_code(rc) == 3 ? 3 : 2;
@@ -208,13 +208,13 @@ main(int argc, char **argv)
 		for (size_t i = 0; i < sizeof(cfg.policy.digest); i++)
 			printf("%02x", cfg.policy.digest[i]);
 		printf("\n");
-		eml_agent_policy_clear(&cfg.policy);
+		eml_manifest_clear(&cfg.policy);
 		return 0;
 	}
 	/* The advertised session bound must be one a client can reach. */
 	if ((rc = eml_agent_check_limits(&cfg, NULL)) != EML_OK) {
 		fprintf(stderr, "eml-agent: %s\n", eml_err_detail());
-		eml_agent_policy_clear(&cfg.policy);
+		eml_manifest_clear(&cfg.policy);
 		return eml_err_exit_code(rc);
 	}
 	memset(&sa, 0, sizeof(sa));

@@ -18,6 +18,7 @@ int eml_cmd_keys(int argc, char **argv);
 int eml_cmd_evidence(int argc, char **argv);
 int eml_cmd_image(int argc, char **argv);
 int eml_cmd_job(int argc, char **argv);
+int eml_cmd_policy(int argc, char **argv);
 
 /* Print "eml: <what>: <message> [detail]" for err on stderr and return its
  * exit code. */

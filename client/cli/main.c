@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{ "evidence", eml_cmd_evidence, "verify session evidence" },
 	{ "image", eml_cmd_image, "enclave images: measure, policy, build, ramdisk" },
 	{ "job", eml_cmd_job, "asynchronous jobs: submit, status, fetch" },
+	{ "policy", eml_cmd_policy, "agent policy manifests: show (rules and digest)" },
 };
 
 static void

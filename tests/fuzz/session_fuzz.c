@@ -71,7 +71,7 @@ fuzz_setup(void)
 	cfg.idle_timeout_ms = 2000;
 	cfg.host_timeout_ms = 200;
 	if (eml_addr_parse(addr, &cfg.listen) != EML_OK ||
-	    eml_agent_policy_load(NULL, &cfg.policy) != EML_OK ||
+	    eml_manifest_load(NULL, &cfg.policy) != EML_OK ||
 	    eml_agent_new(&cfg, &agent) != EML_OK)
 		abort();
 	(void)atexit(cleanup);

@@ -234,9 +234,9 @@ start_signed(struct fixture *f, const char *agent_policy_json, const char *sign_
 		f->relay.agent = cfg.listen;
 	}
 	if (agent_policy_json == NULL)
-		assert_eml_ok(eml_agent_policy_load(NULL, &cfg.policy));
+		assert_eml_ok(eml_manifest_load(NULL, &cfg.policy));
 	else
-		assert_eml_ok(eml_agent_policy_parse((const uint8_t *)agent_policy_json,
+		assert_eml_ok(eml_manifest_parse((const uint8_t *)agent_policy_json,
 		    strlen(agent_policy_json), &cfg.policy));
 	assert_eml_ok(eml_agent_new(&cfg, &f->agent));
 	assert_int_equal(pthread_create(&f->thread, NULL, serve, f), 0);

@@ -73,7 +73,7 @@ start(struct fixture *f, unsigned max_sessions)
 	cfg.max_sessions = max_sessions;
 	cfg.idle_timeout_ms = 5000;
 	if (eml_addr_parse(f->addr, &cfg.listen) != EML_OK ||
-	    eml_agent_policy_load(NULL, &cfg.policy) != EML_OK ||
+	    eml_manifest_load(NULL, &cfg.policy) != EML_OK ||
 	    eml_agent_new(&cfg, &f->agent) != EML_OK)
 		return -1;
 	for (int i = 0; i < 3; i++)
