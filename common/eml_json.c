@@ -901,12 +901,19 @@ eml_json_domain_sha256(const char *domain, const uint8_t *p, size_t n, uint8_t o
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_buf canon;
+	struct eml_json *v = NULL;
 	crypto_hash_sha256_state st;
 
 	if (domain == NULL || out == NULL || (p == NULL && n != 0))
 		return eml_err_record(EML_ERR_NULL, __FILE__, __LINE__, __func__);
 	eml_buf_init(&canon, EML_JSON_DIGEST_MAX);
-	if ((rc = eml_json_canonicalize(p, n, &canon)) != EML_OK)
+	if ((rc = eml_json_parse(p, n, &v)) != EML_OK)
+		goto out;
+	if (v->type != EML_JSON_OBJECT) {
+		eml_err_set_detail("JSON: a manifest is an object");
+		EML_FAIL(rc, EML_ERR_JSON);
+	}
+	if ((rc = eml_json_canonical(v, NULL, &canon)) != EML_OK)
 		goto out;
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, (const unsigned char *)domain, strlen(domain) + 1);
@@ -914,6 +921,7 @@ eml_json_domain_sha256(const char *domain, const uint8_t *p, size_t n, uint8_t o
 	crypto_hash_sha256_final(&st, out);
 	rc = EML_OK;
 out:
+	eml_json_free(v);
 	eml_buf_free_nowipe(&canon);
 	return rc;
 }

@@ -87,7 +87,7 @@ eml_err eml_json_put_string(struct eml_buf *out, const char *s, size_t n) EML_MU
 
 /*
  * SHA-256 over domain (its bytes and the terminating NUL) followed by the
- * RFC 8785 form of the n bytes of JSON: a digest that two spellings of
+ * RFC 8785 form of the n bytes of JSON, which must be an object: a digest that two spellings of
  * the same document share (the policy manifest digest, ATTESTATION.md
  * section 6). The canonical form may be at most EML_JSON_DIGEST_MAX
  * bytes. EML_OK, EML_ERR_JSON, EML_ERR_PROTO_TOO_LARGE, EML_ERR_NOMEM.
