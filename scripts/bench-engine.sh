@@ -23,7 +23,7 @@ EML="$BUILD/bin/eml"
 MODELS_DIR="$BUILD/bench-models"
 ORT_DIR="$ROOT/tests/bench/ort"
 GEN="$ROOT/tests/bench/models/bench_models.py"
-MODELS=${EML_BENCH_ONLY:-"text-direction-cls resnet transformer"}
+MODELS=${EML_BENCH_ONLY:-"text-direction-cls mobile-det resnet transformer"}
 THREADS=${EML_BENCH_THREADS:-"1 2"}
 TIMEOUT=${EML_BENCH_TIMEOUT:-180}
 TOL=${EML_BENCH_TOL:-1e-4}
@@ -125,6 +125,7 @@ echo "check = max|ours - ORT| / max|ORT| over all outputs (tolerance $TOL)"
 printf '%-20s %3s %6s %10s %10s %7s  %s\n' model thr iters ours_ms ort_ms ratio check
 status=0
 notes=()
+declare -A OURS ORT
 for m in $MODELS; do
 	dir="$MODELS_DIR/$m"
 	model="$dir/model.onnx"
@@ -198,8 +199,31 @@ for m in $MODELS; do
 			ratio=$(awk -v a="$ours_ms" -v b="$ort_ms" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
 		fi
 		[ -n "$why" ] && [ "$ours_ms" = "n/a" ] && check="$check (ours n/a: $why)"
+		OURS[$m.$t]=$ours_ms
+		ORT[$m.$t]=$ort_ms
 		printf '%-20s %3s %6s %10s %10s %7s  %s\n' "$m" "$t" "$n" "$ours_ms" "$ort_ms" "$ratio" "$check"
 	done
+done
+
+# The issue-16 summary: each thread count against ORT at the same count, and
+# our two threads against our one thread (all from the runs above).
+ratio_of() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || a == "" || b == "" || b <= 0) print "n/a"; else printf "%.2f", a / b }'
+}
+speedup_of() { # ours 1 thread, ours 2 threads
+	awk -v a="$1" -v b="$2" 'BEGIN {
+		if (a == "n/a" || b == "n/a" || a == "" || b == "" || a <= 0 || b <= 0) print "n/a"
+		else if (b <= a) printf "%.2fx faster", a / b
+		else printf "%.2fx slower", b / a }'
+}
+echo
+echo "summary: ours/ORT at the same thread count; ours 2 threads against ours 1 thread"
+printf '%-20s %14s %14s %22s\n' model "ours1/ORT1" "ours2/ORT2" "ours2 vs ours1"
+for m in $MODELS; do
+	printf '%-20s %14s %14s %22s\n' "$m" \
+		"$(ratio_of "${OURS[$m.1]:-n/a}" "${ORT[$m.1]:-n/a}")" \
+		"$(ratio_of "${OURS[$m.2]:-n/a}" "${ORT[$m.2]:-n/a}")" \
+		"$(speedup_of "${OURS[$m.1]:-n/a}" "${OURS[$m.2]:-n/a}")"
 done
 for x in "${notes[@]+"${notes[@]}"}"; do
 	echo "note: $x"

@@ -202,6 +202,135 @@ def make_transformer(decomposed=False):
     return finish(graph, 17), {"embeddings": inp}
 
 
+# -------------------------------------------------------- mobile detector
+
+MOBILE_SIZE = 320
+
+# MobileNetV3-large at width 0.5 as text detectors use it as a backbone:
+# (kernel, expanded channels, output channels, squeeze-excite, hard-swish, stride).
+MOBILE_BLOCKS = (
+    (3, 8, 8, False, False, 1),
+    (3, 32, 16, False, False, 2),
+    (3, 40, 16, False, False, 1),
+    (5, 40, 24, True, False, 2),
+    (5, 64, 24, True, False, 1),
+    (5, 64, 24, True, False, 1),
+    (3, 120, 40, False, True, 2),
+    (3, 104, 40, False, True, 1),
+    (3, 96, 40, False, True, 1),
+    (3, 96, 40, False, True, 1),
+    (3, 240, 56, True, True, 1),
+    (3, 336, 56, True, True, 1),
+    (5, 336, 80, True, True, 2),
+    (5, 480, 80, True, True, 1),
+    (5, 480, 80, True, True, 1),
+)
+
+
+def conv_bn_act(b, x, cin, cout, k, stride, act, group=1):
+    """Conv (no bias) + BatchNormalization [+ Relu or HardSwish], exporter style."""
+    w = b.init("conv_w", b.normal((cout, cin // group, k, k),
+                                  math.sqrt(2.0 / (cin // group * k * k))))
+    p = k // 2
+    y = b.node("Conv", [x, w], kernel_shape=[k, k], strides=[stride, stride],
+               pads=[p, p, p, p], dilations=[1, 1], group=group)
+    scale = b.init("bn_scale", b.uniform((cout,), 0.5, 1.0))
+    bias = b.init("bn_bias", b.uniform((cout,), -0.1, 0.1))
+    mean = b.init("bn_mean", b.uniform((cout,), -0.1, 0.1))
+    var = b.init("bn_var", b.uniform((cout,), 0.5, 1.5))
+    y = b.node("BatchNormalization", [y, scale, bias, mean, var], epsilon=1e-5, momentum=0.9)
+    if act == "relu":
+        y = b.node("Relu", [y])
+    elif act == "hswish":
+        y = b.node("HardSwish", [y])
+    return y
+
+
+def squeeze_excite(b, x, c):
+    """GlobalAveragePool, 1x1 reduce + Relu, 1x1 expand + HardSigmoid, scale."""
+    r = max(8, c // 4)
+    s = b.node("GlobalAveragePool", [x])
+    w1 = b.init("se_w", b.normal((r, c, 1, 1), math.sqrt(2.0 / c)))
+    b1 = b.init("se_b", b.uniform((r,), -0.1, 0.1))
+    s = b.node("Relu", [b.node("Conv", [s, w1, b1], kernel_shape=[1, 1])])
+    w2 = b.init("se_w", b.normal((c, r, 1, 1), math.sqrt(1.0 / r)))
+    b2 = b.init("se_b", b.uniform((c,), -0.1, 0.1))
+    s = b.node("HardSigmoid", [b.node("Conv", [s, w2, b2], kernel_shape=[1, 1])],
+               alpha=0.2, beta=0.5)
+    return b.node("Mul", [x, s])
+
+
+def inverted_residual(b, x, cin, blk):
+    k, exp, cout, se, hs, stride = blk
+    act = "hswish" if hs else "relu"
+    y = x
+    if exp != cin:
+        y = conv_bn_act(b, y, cin, exp, 1, 1, act)
+    y = conv_bn_act(b, y, exp, exp, k, stride, act, group=exp)
+    if se:
+        y = squeeze_excite(b, y, exp)
+    y = conv_bn_act(b, y, exp, cout, 1, 1, None)
+    if stride == 1 and cin == cout:
+        y = b.node("Add", [x, y])
+    return y
+
+
+def upsample(b, x, factor):
+    scales = b.init("resize_scales", np.array([1, 1, factor, factor], dtype=np.float32))
+    return b.node("Resize", [x, "", scales], mode="nearest",
+                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+def make_mobile_det():
+    """A DB-style text detector on a 320x320 image, opset 14: MobileNetV3 backbone
+    (depthwise separable blocks, hard-swish, squeeze-excite), an FPN neck with
+    nearest Resize, a head with two 2x2/2 ConvTranspose and a sigmoid map."""
+    b = Builder(seed=320)
+    x = conv_bn_act(b, "image", 3, 8, 3, 2, "hswish")
+    cin, feats = 8, []
+    for i, blk in enumerate(MOBILE_BLOCKS):
+        # The stride-4/8/16 features are taken before the next downsampling.
+        if blk[5] == 2 and i > 1:
+            feats.append((x, cin))
+        x = inverted_residual(b, x, cin, blk)
+        cin = blk[2]
+    x = conv_bn_act(b, x, cin, 240, 1, 1, "hswish")
+    feats.append((x, 240))
+    inner = 48
+    lat = []
+    for f, c in feats:
+        w = b.init("fpn_in_w", b.normal((inner, c, 1, 1), math.sqrt(1.0 / c)))
+        lat.append(b.node("Conv", [f, w], kernel_shape=[1, 1]))
+    # Top-down: each coarser map upsampled x2 and added to the finer one.
+    for i in range(len(lat) - 1, 0, -1):
+        lat[i - 1] = b.node("Add", [lat[i - 1], upsample(b, lat[i], 2.0)])
+    outs = []
+    for i, f in enumerate(lat):
+        w = b.init("fpn_out_w", b.normal((inner // 4, inner, 3, 3), math.sqrt(1.0 / (9 * inner))))
+        y = b.node("Conv", [f, w], kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+        if i:
+            y = upsample(b, y, float(2 ** i))
+        outs.append(y)
+    x = b.node("Concat", outs, axis=1)
+    x = conv_bn_act(b, x, inner, inner // 4, 3, 1, "relu")
+    w = b.init("deconv_w", b.normal((inner // 4, inner // 4, 2, 2), math.sqrt(1.0 / inner)))
+    bias = b.init("deconv_b", b.uniform((inner // 4,), -0.1, 0.1))
+    x = b.node("Relu", [b.node("ConvTranspose", [x, w, bias], kernel_shape=[2, 2],
+                               strides=[2, 2])])
+    w = b.init("deconv_w", b.normal((inner // 4, 1, 2, 2), math.sqrt(4.0 / inner)))
+    bias = b.init("deconv_b", b.uniform((1,), -0.1, 0.1))
+    x = b.node("ConvTranspose", [x, w, bias], kernel_shape=[2, 2], strides=[2, 2])
+    b.nodes.append(helper.make_node("Sigmoid", [x], ["maps"], name="prob"))
+    s = MOBILE_SIZE
+    graph = helper.make_graph(
+        b.nodes, "mobile_det",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, s, s])],
+        [helper.make_tensor_value_info("maps", TensorProto.FLOAT, [1, 1, s, s])],
+        initializer=b.inits)
+    inp = np.random.RandomState(320320).uniform(-1.0, 1.0, (1, 3, s, s)).astype(np.float32)
+    return finish(graph, 14), {"image": inp}
+
+
 # ------------------------------------------------------------ text model
 
 def textcls_input():
@@ -221,8 +350,9 @@ MODELS = {
     "resnet": make_resnet,
     "transformer": make_transformer,
     "transformer-decomposed": lambda: make_transformer(decomposed=True),
+    "mobile-det": make_mobile_det,
 }
-DEFAULT = ["resnet", "transformer", "text-direction-cls"]
+DEFAULT = ["resnet", "transformer", "text-direction-cls", "mobile-det"]
 
 
 def write_tensor(arr, name, path):
