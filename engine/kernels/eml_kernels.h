@@ -35,6 +35,18 @@ int eml_pool_size(const struct eml_pool *p); /* 1 for a NULL pool */
  * runs the tasks in order on the caller. */
 typedef void (*eml_pool_fn)(void *arg, size_t task, int thread);
 void eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg);
+/*
+ * The cost model: p when a step of this much work is worth splitting,
+ * NULL (run on the caller alone) otherwise. work is the step's whole cost
+ * in flop-equivalents (a GEMM's 2 M N K; a memory-bound pass about 4 per
+ * float it reads or writes). Below EML_POOL_MIN_WORK, feeding and waiting
+ * for a worker (a few microseconds even when it spins, a futex wake-up
+ * when it sleeps) costs more than half of such a step saves. The
+ * environment variable EML_POOL_MIN_WORK (read when a pool is made)
+ * overrides the threshold for measurements; 0 splits everything.
+ */
+#define EML_POOL_MIN_WORK 400000u
+struct eml_pool *eml_pool_for(struct eml_pool *p, double work);
 
 /* ---------------------------------------------------------------- dispatch */
 

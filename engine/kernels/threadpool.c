@@ -1,45 +1,59 @@
 /*
  * Thread pool: nthreads - 1 workers created once; the caller is thread 0
- * and works too. A run publishes (fn, arg, ntasks) under the mutex, bumps a
- * generation number and wakes the workers; tasks are handed out with one
- * atomic counter, so a run allocates nothing. Runs from different callers
- * are serialised by run_mu (the engine runs one graph per pool at a time;
- * this only keeps misuse from corrupting state).
+ * and works too. A run publishes (fn, arg, ntasks), bumps a generation
+ * number and wakes only the workers that went to sleep; tasks are handed
+ * out with one atomic counter, so a run allocates nothing and, when the
+ * workers are spinning, takes no lock and makes no system call.
  *
  * The caller never waits for a worker that has not joined the run: on a
  * loaded machine a worker may not be scheduled for milliseconds, and then
  * the caller simply does all the tasks itself. When the caller has drained
  * the counter it closes the run; it then waits only for the workers that
- * joined (they are finishing their last task). A worker that wakes after
- * the close skips that run.
+ * joined (they are finishing their last task). A worker joins by counting
+ * itself in `active` and then checking `closed` (both sequentially
+ * consistent, as are the caller's close and its read of `active`), so a
+ * worker that comes late either sees the close and leaves, or is counted
+ * and waited for.
  *
- * Workers spin briefly on the generation before sleeping: on a busy 2-core
- * machine a long spin steals the core from the caller, so the spin is
- * short.
+ * Workers spin on the generation for POOL_SPIN_NS before they sleep: a
+ * graph runs its operators back to back, and the gaps between two
+ * parallel operators (an element-wise step, a small convolution run on the
+ * caller alone) are tens of microseconds; sleeping in them would cost a
+ * futex wake-up and a reschedule per operator. After the spin they sleep
+ * on a condition variable, and the caller signals only when one sleeps.
+ *
+ * Runs from different callers are serialised by run_mu (the engine runs
+ * one graph per pool at a time; this only keeps misuse from corrupting
+ * state).
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "eml_mem.h"
 #include "engine/kernels/eml_kernels.h"
 
 #define POOL_MAX_THREADS 256
-#define POOL_SPIN 2000
+#define POOL_SPIN_NS 300000L /* 0.3 ms */
+#define POOL_WAIT_POLLS 4096 /* caller's spin before it yields */
 
 struct eml_pool {
 	int n;
 	pthread_t *threads;
 	pthread_mutex_t run_mu; /* one run at a time */
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;     /* sleeping workers and stop */
 	pthread_cond_t cv_start;
-	pthread_cond_t cv_done;
-	/* Under mu. */
+	bool stop; /* under mu */
+	size_t min_work;
+	/* Published by the caller before gen is bumped. */
 	eml_pool_fn fn;
 	void *arg;
 	size_t ntasks;
-	bool stop;
-	bool closed; /* the caller finished the current run */
-	int active;  /* workers inside the current run */
+	atomic_bool closed; /* the caller finished the current run */
+	atomic_int active;  /* workers inside the current run */
+	atomic_int sleepers;
 	atomic_uint_fast64_t gen;
 	atomic_size_t next;
 };
@@ -48,6 +62,40 @@ struct pool_worker_arg {
 	struct eml_pool *p;
 	int index;
 };
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
+static long
+now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
+}
+
+/* EML_POOL_MIN_WORK overrides the threshold (benchmarks: 0 splits every
+ * operator, as before the cost model). */
+static size_t
+pool_min_work(void)
+{
+	const char *env = getenv("EML_POOL_MIN_WORK");
+	char *end = NULL;
+	unsigned long long v;
+
+	if (env == NULL || *env == '\0')
+		return EML_POOL_MIN_WORK;
+	v = strtoull(env, &end, 10);
+	return end != NULL && *end == '\0' ? (size_t)v : EML_POOL_MIN_WORK;
+}
 
 static void
 pool_drain(struct eml_pool *p, eml_pool_fn fn, void *arg, size_t ntasks, int thread)
@@ -61,6 +109,40 @@ pool_drain(struct eml_pool *p, eml_pool_fn fn, void *arg, size_t ntasks, int thr
 	}
 }
 
+/* Spin until the generation moves past seen (true) or the spin time is
+ * over (false). The clock is read every 256 polls. */
+static bool
+pool_spin(struct eml_pool *p, uint_fast64_t seen)
+{
+	long t0 = now_ns();
+
+	for (;;) {
+		for (int i = 0; i < 256; i++) {
+			if (atomic_load_explicit(&p->gen, memory_order_acquire) != seen)
+				return true;
+			cpu_relax();
+		}
+		if (now_ns() - t0 > POOL_SPIN_NS)
+			return false;
+	}
+}
+
+/* Sleep until the generation moves or the pool stops; false on stop. */
+static bool
+pool_sleep(struct eml_pool *p, uint_fast64_t seen)
+{
+	bool go;
+
+	pthread_mutex_lock(&p->mu);
+	atomic_fetch_add(&p->sleepers, 1);
+	while (!p->stop && atomic_load(&p->gen) == seen)
+		pthread_cond_wait(&p->cv_start, &p->mu);
+	atomic_fetch_sub(&p->sleepers, 1);
+	go = !p->stop;
+	pthread_mutex_unlock(&p->mu);
+	return go;
+}
+
 static void *
 pool_worker(void *varg)
 {
@@ -70,39 +152,15 @@ pool_worker(void *varg)
 
 	eml_free(varg);
 	for (;;) {
-		eml_pool_fn fn;
-		void *arg;
-		size_t ntasks;
-		int spin;
-
-		for (spin = 0; spin < POOL_SPIN; spin++) {
-			if (atomic_load_explicit(&p->gen, memory_order_acquire) != seen)
-				break;
-		}
-		pthread_mutex_lock(&p->mu);
-		while (!p->stop && atomic_load_explicit(&p->gen, memory_order_acquire) == seen)
-			pthread_cond_wait(&p->cv_start, &p->mu);
-		if (p->stop) {
-			pthread_mutex_unlock(&p->mu);
+		if (!pool_spin(p, seen) && !pool_sleep(p, seen))
 			break;
-		}
-		seen = atomic_load_explicit(&p->gen, memory_order_acquire);
-		if (p->closed) { /* too late for this run */
-			pthread_mutex_unlock(&p->mu);
-			continue;
-		}
-		p->active++;
-		fn = p->fn;
-		arg = p->arg;
-		ntasks = p->ntasks;
-		pthread_mutex_unlock(&p->mu);
-
-		pool_drain(p, fn, arg, ntasks, index);
-
-		pthread_mutex_lock(&p->mu);
-		if (--p->active == 0 && p->closed)
-			pthread_cond_signal(&p->cv_done);
-		pthread_mutex_unlock(&p->mu);
+		seen = atomic_load(&p->gen);
+		if (seen == UINT64_MAX) /* eml_pool_free */
+			break;
+		atomic_fetch_add(&p->active, 1);
+		if (!atomic_load(&p->closed))
+			pool_drain(p, p->fn, p->arg, p->ntasks, index);
+		atomic_fetch_sub(&p->active, 1);
 	}
 	return NULL;
 }
@@ -128,10 +186,12 @@ eml_pool_new(int nthreads, struct eml_pool **out)
 	pthread_mutex_init(&p->run_mu, NULL);
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv_start, NULL);
-	pthread_cond_init(&p->cv_done, NULL);
-	p->closed = true;
+	atomic_init(&p->closed, true);
+	atomic_init(&p->active, 0);
+	atomic_init(&p->sleepers, 0);
 	atomic_init(&p->gen, 0);
 	atomic_init(&p->next, 0);
+	p->min_work = pool_min_work();
 	if (nthreads > 1) {
 		p->threads = eml_calloc((size_t)nthreads - 1, sizeof(*p->threads));
 		if (p->threads == NULL)
@@ -168,13 +228,14 @@ eml_pool_free(struct eml_pool *p)
 
 	if (p == NULL)
 		return;
+	/* Spinning workers see the last generation, sleeping ones stop. */
+	atomic_store(&p->gen, UINT64_MAX);
 	pthread_mutex_lock(&p->mu);
 	p->stop = true;
 	pthread_cond_broadcast(&p->cv_start);
 	pthread_mutex_unlock(&p->mu);
 	for (i = 0; i < p->n - 1; i++)
 		pthread_join(p->threads[i], NULL);
-	pthread_cond_destroy(&p->cv_done);
 	pthread_cond_destroy(&p->cv_start);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->run_mu);
@@ -192,6 +253,7 @@ void
 eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg)
 {
 	size_t t;
+	int polls = 0;
 
 	if (ntasks == 0)
 		return;
@@ -201,25 +263,36 @@ eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg)
 		return;
 	}
 	pthread_mutex_lock(&p->run_mu);
-	pthread_mutex_lock(&p->mu);
+	/* No worker is inside a run here (the last run waited for them, and
+	 * a late one sees closed), so the fields can be rewritten. */
 	p->fn = fn;
 	p->arg = arg;
 	p->ntasks = ntasks;
-	p->closed = false;
-	/* No worker is inside a run here (the last run waited for them), so
-	 * the counter can be reset. */
 	atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-	atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
-	pthread_cond_broadcast(&p->cv_start);
-	pthread_mutex_unlock(&p->mu);
+	atomic_store(&p->closed, false);
+	atomic_fetch_add(&p->gen, 1);
+	if (atomic_load(&p->sleepers) > 0) {
+		pthread_mutex_lock(&p->mu);
+		pthread_cond_broadcast(&p->cv_start);
+		pthread_mutex_unlock(&p->mu);
+	}
 
 	pool_drain(p, fn, arg, ntasks, 0);
 
-	/* Close the run; wait only for the workers that joined it. */
-	pthread_mutex_lock(&p->mu);
-	p->closed = true;
-	while (p->active > 0)
-		pthread_cond_wait(&p->cv_done, &p->mu);
-	pthread_mutex_unlock(&p->mu);
+	/* Close the run; wait only for the workers that joined it (they are
+	 * in their last task). */
+	atomic_store(&p->closed, true);
+	while (atomic_load(&p->active) > 0) {
+		if (++polls < POOL_WAIT_POLLS)
+			cpu_relax();
+		else
+			sched_yield();
+	}
 	pthread_mutex_unlock(&p->run_mu);
+}
+
+struct eml_pool *
+eml_pool_for(struct eml_pool *p, double work)
+{
+	return p == NULL || p->n == 1 || work < (double)p->min_work ? NULL : p;
 }

@@ -9,6 +9,8 @@
  * Tolerance as for GEMM: 2 (K + 4) eps sum |x w| + |bias| with
  * K = C/group * kh * kw, plus 8 ULP of the result for sigmoid/tanh.
  */
+#include <stdlib.h>
+
 #include "kernels_util.h"
 
 #include "engine/kernels/eml_kernels_int.h"
@@ -451,6 +453,10 @@ main(void)
 		cmocka_unit_test(conv_avx2_model_shapes),
 		cmocka_unit_test(conv_avx512_model_shapes),
 	};
+
+	/* Every size is split across the pool's threads (the cost model would
+	 * run the small test shapes on the caller alone). */
+	(void)setenv("EML_POOL_MIN_WORK", "0", 1);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,8 @@
  * |beta c| + |bias| (the +4 for alpha, beta, bias and the epilogue), plus
  * 8 ULP of the result for sigmoid/tanh (vmath.h's bound).
  */
+#include <stdlib.h>
+
 #include "kernels_util.h"
 
 #include "engine/kernels/eml_kernels.h"
@@ -378,6 +380,10 @@ main(void)
 		cmocka_unit_test(gemm_avx2_blocked),
 		cmocka_unit_test(gemm_avx512_blocked),
 	};
+
+	/* Every size is split across the pool's threads (the cost model would
+	 * run the small test shapes on the caller alone). */
+	(void)setenv("EML_POOL_MIN_WORK", "0", 1);
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,6 +4,8 @@
  * generation handshake), NULL pool, bad sizes.
  */
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
 
 #include "kernels_util.h"
 
@@ -94,6 +96,66 @@ pool_caller_participates(void **state)
 	eml_pool_free(p);
 }
 
+/* The cost model: a pool is used for work at or above the threshold,
+ * never for less, never when it has one thread; the environment variable
+ * moves the threshold. */
+static void
+pool_cost_model(void **state)
+{
+	struct eml_pool *p = NULL, *one = NULL;
+
+	(void)state;
+	(void)unsetenv("EML_POOL_MIN_WORK");
+	assert_eml_ok(eml_pool_new(2, &p));
+	assert_eml_ok(eml_pool_new(1, &one));
+	assert_null(eml_pool_for(NULL, 1e12));
+	assert_null(eml_pool_for(one, 1e12));
+	assert_ptr_equal(eml_pool_for(p, (double)EML_POOL_MIN_WORK), p);
+	assert_ptr_equal(eml_pool_for(p, 1e12), p);
+	assert_null(eml_pool_for(p, (double)EML_POOL_MIN_WORK - 1.0));
+	assert_null(eml_pool_for(p, 0.0));
+	eml_pool_free(p);
+	(void)setenv("EML_POOL_MIN_WORK", "0", 1);
+	assert_eml_ok(eml_pool_new(2, &p));
+	assert_ptr_equal(eml_pool_for(p, 0.0), p);
+	eml_pool_free(p);
+	(void)setenv("EML_POOL_MIN_WORK", "1000x", 1); /* not a number: default */
+	assert_eml_ok(eml_pool_new(2, &p));
+	assert_null(eml_pool_for(p, (double)EML_POOL_MIN_WORK - 1.0));
+	eml_pool_free(p);
+	(void)unsetenv("EML_POOL_MIN_WORK");
+	eml_pool_free(one);
+}
+
+/* Many short runs back to back, with pauses long enough that the workers
+ * go from spinning to sleeping and back: every task still runs once. */
+static void
+pool_spin_then_sleep(void **state)
+{
+	static struct count_job job;
+	struct eml_pool *p = NULL;
+	int r;
+
+	(void)state;
+	assert_eml_ok(eml_pool_new(3, &p));
+	for (r = 0; r < 40; r++) {
+		size_t c = (size_t)(r % 7) + 2;
+
+		memset(&job, 0, sizeof(job));
+		job.size = 3;
+		eml_pool_run(p, c, count_task, &job);
+		for (size_t t = 0; t < c; t++)
+			assert_int_equal(atomic_load(&job.hits[t]), 1);
+		assert_int_equal(atomic_load(&job.bad_thread), 0);
+		if (r % 10 == 9) {
+			struct timespec ts = { 0, 2000000 }; /* 2 ms: past the spin */
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	eml_pool_free(p);
+}
+
 static void
 pool_null_and_bad_sizes(void **state)
 {
@@ -124,6 +186,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(pool_null_and_bad_sizes),
+		cmocka_unit_test(pool_cost_model),
+		cmocka_unit_test(pool_spin_then_sleep),
 		cmocka_unit_test(pool_caller_participates),
 		cmocka_unit_test(pool_runs_every_task_once),
 	};

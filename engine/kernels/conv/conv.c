@@ -740,6 +740,11 @@ run_wino(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wo
 	struct wino_job j = { plan, NULL, NULL, workspace, 0, 0, 0 };
 	size_t n;
 
+	/* 16 GEMMs of M x C x tiles dominate; the transforms are memory
+	 * passes of the same order as one of them. */
+	pool = eml_pool_for(pool, 36.0 * (double)p->M * (double)p->C *
+		(double)(plan->TH * plan->TW));
+
 	for (n = 0; n < p->N; n++) {
 		j.x = x + n * p->C * p->H * p->W;
 		j.y = y + n * p->M * plan->OH * plan->OW;
@@ -767,9 +772,12 @@ eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
 		eml_conv2d_ref(&plan->p, x, plan->w, plan->bias, y);
 		break;
 	case CONV_DW: {
+		const struct eml_conv2d_params *p = &plan->p;
 		struct dw_job j = { plan, x, y, workspace };
+		double work = (double)(p->N * p->C) *
+		    (double)(plan->OH * plan->OW * (2 * p->kh * p->kw + 4) + 4 * p->H * p->W);
 
-		eml_pool_run(pool, plan->p.N * plan->p.C, dw_task, &j);
+		eml_pool_run(eml_pool_for(pool, work), plan->p.N * plan->p.C, dw_task, &j);
 		break;
 	}
 	case CONV_WINO:

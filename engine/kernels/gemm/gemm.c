@@ -280,6 +280,7 @@ eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 	job.a_packed = a_packed;
 	job.asrc = asrc;
 	job.bsrc = bsrc;
+	pool = eml_pool_for(pool, 2.0 * (double)a->M * (double)a->N * (double)(a->K + 1));
 	job.s = split_for(g, a->M, a->N, eml_pool_size(pool));
 	job.ws_per_thread = per_thread_ws(g, a_packed != NULL, a->b_packed != NULL);
 	/* Align the workspace to 64 bytes (the size includes the slack). */
