@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "eml_attest_encode.h"
+#include "eml_file.h"
 #include "eml_mem.h"
 
 /* Lifetimes observed on AWS chains (NOTES §2.3), in seconds. */
@@ -228,34 +229,44 @@ make_chain(struct eml_attest_sim *sim, int64_t t)
 }
 
 static eml_err
-write_pem_file(const char *dir, const char *name, mode_t mode, X509 *cert, EVP_PKEY *key)
+pem_path(char *path, size_t n, const char *dir, const char *name)
 {
-	char path[4096];
-	int fd;
-	FILE *f;
-	int ok;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path)) {
+	if ((size_t)snprintf(path, n, "%s/%s", dir, name) >= n) {
 		eml_err_set_detail("sim CA path too long");
 		EML_BAIL(EML_ERR_ATTEST_SIM_CA);
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-	if (fd < 0) {
-		eml_err_set_detail("%s: %s", path, strerror(errno));
-		EML_BAIL(EML_ERR_ATTEST_SIM_CA);
-	}
-	f = fdopen(fd, "w");
-	if (f == NULL) {
-		(void)close(fd);
-		EML_BAIL(EML_ERR_ATTEST_SIM_CA);
-	}
-	ok = cert != NULL ? PEM_write_X509(f, cert)
-			  : PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
-	if (fclose(f) != 0 || ok != 1) {
-		eml_err_set_detail("%s: write failed", path);
-		EML_BAIL(EML_ERR_ATTEST_SIM_CA);
-	}
 	return EML_OK;
+}
+
+/* The PEM through the one file writer (eml_file_write: temporary, fsync,
+ * link, so an existing file is never replaced and a half-written key never
+ * appears). The PEM text of the key is wiped from memory after. */
+static eml_err
+write_pem_file(const char *dir, const char *name, mode_t mode, X509 *cert, EVP_PKEY *key)
+{
+	char path[4096];
+	BIO *b = NULL;
+	char *p = NULL;
+	long n;
+	int ok;
+	eml_err rc;
+
+	EML_GUARD(pem_path(path, sizeof(path), dir, name));
+	b = BIO_new(BIO_s_mem());
+	if (b == NULL)
+		EML_BAIL(EML_ERR_NOMEM);
+	ok = cert != NULL ? PEM_write_bio_X509(b, cert)
+			  : PEM_write_bio_PrivateKey(b, key, NULL, NULL, 0, NULL, NULL);
+	n = BIO_get_mem_data(b, &p);
+	if (ok != 1 || n <= 0 || p == NULL) {
+		BIO_free(b);
+		eml_err_set_detail("%s: cannot encode PEM", path);
+		EML_BAIL(EML_ERR_ATTEST_SIM_CA);
+	}
+	rc = eml_file_write(path, p, (size_t)n, (unsigned)mode, 0);
+	OPENSSL_cleanse(p, (size_t)n);
+	BIO_free(b);
+	return rc;
 }
 
 eml_err
@@ -270,6 +281,17 @@ eml_attest_sim_ca_create(const char *dir)
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
 		eml_err_set_detail("%s: %s", dir, strerror(errno));
 		EML_BAIL(EML_ERR_ATTEST_SIM_CA);
+	}
+	{
+		/* An existing CA is refused before a key is made (and named as
+		 * existing, not as "missing or invalid"). */
+		char path[4096];
+
+		if ((rc = pem_path(path, sizeof(path), dir, EML_ATTEST_SIM_ROOT_KEY)) != EML_OK ||
+		    (rc = eml_file_check_new(path, 0)) != EML_OK ||
+		    (rc = pem_path(path, sizeof(path), dir, EML_ATTEST_SIM_ROOT_PEM)) != EML_OK ||
+		    (rc = eml_file_check_new(path, 0)) != EML_OK)
+			goto out;
 	}
 	if ((rc = make_root((int64_t)time(NULL), &key, &cert)) != EML_OK)
 		goto out;

@@ -50,6 +50,7 @@ eml_err_exit_code(eml_err e)
 	/* Session codes split three ways: the peer or the host failed us (3),
 	 * a configuration file is unusable (2), or a policy said no (1). */
 	switch (e) {
+	case EML_ERR_FILE_EXISTS: /* rerun with --force: a command-line matter */
 	case EML_ERR_POLICY_FILE:
 	case EML_ERR_CONFIG:
 	case EML_ERR_KEYS_FILE:

@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,5 +134,181 @@ eml_file_read_buf(const char *path, size_t max, unsigned flags, struct eml_buf *
 out:
 	if (fd >= 0)
 		(void)close(fd);
+	return rc;
+}
+
+/* The directory part of path ("." when none) into dst. */
+static eml_err
+dir_of(const char *path, char *dst, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len;
+
+	if (slash == NULL) {
+		EML_ENSURE(n >= 2, EML_ERR_OVERFLOW);
+		dst[0] = '.';
+		dst[1] = '\0';
+		return EML_OK;
+	}
+	len = slash == path ? 1 : (size_t)(slash - path);
+	EML_ENSURE(len < n, EML_ERR_OVERFLOW);
+	EML_MEMCPY(dst, path, len);
+	dst[len] = '\0';
+	return EML_OK;
+}
+
+eml_err
+eml_file_check_new(const char *path, unsigned flags)
+{
+	char dir[4096];
+	struct stat st;
+
+	EML_ENSURE(path != NULL, EML_ERR_NULL);
+	if ((flags & EML_FILE_REPLACE) == 0 && lstat(path, &st) == 0) {
+		eml_err_set_detail("%s", path);
+		EML_BAIL(EML_ERR_FILE_EXISTS);
+	}
+	if (dir_of(path, dir, sizeof(dir)) != EML_OK) {
+		eml_err_set_detail("%s: path too long", path);
+		EML_BAIL(EML_ERR_FILE);
+	}
+	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+		eml_err_set_detail("%s: directory %s is missing or not writable", path, dir);
+		EML_BAIL(EML_ERR_FILE);
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_file_out_open(struct eml_file_out *o, const char *path, unsigned mode, unsigned flags)
+{
+	int n;
+
+	EML_ENSURE(o != NULL && path != NULL, EML_ERR_NULL);
+	o->fd = -1;
+	o->tmp[0] = '\0';
+	o->mode = mode;
+	o->flags = flags;
+	n = snprintf(o->path, sizeof(o->path), "%s", path);
+	if (n < 0 || (size_t)n >= sizeof(o->path)) {
+		eml_err_set_detail("path too long");
+		EML_BAIL(EML_ERR_FILE);
+	}
+	EML_GUARD(eml_file_check_new(path, flags));
+	(void)snprintf(o->tmp, sizeof(o->tmp), "%s.tmp-XXXXXX", path);
+	/* mkostemp: O_EXCL, mode 0600 until the commit sets the real one. */
+	o->fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (o->fd < 0) {
+		eml_err_set_detail("%s: %s", path, strerror(errno));
+		o->tmp[0] = '\0';
+		EML_BAIL(EML_ERR_FILE);
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_file_out_write(struct eml_file_out *o, const void *p, size_t n)
+{
+	const uint8_t *q = p;
+
+	EML_ENSURE(o != NULL && o->fd >= 0 && (p != NULL || n == 0), EML_ERR_NULL);
+	while (n > 0) {
+		ssize_t k = write(o->fd, q, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			eml_err_set_detail("%s: %s", o->path, k < 0 ? strerror(errno) : "short write");
+			EML_BAIL(EML_ERR_FILE);
+		}
+		q += k;
+		n -= (size_t)k;
+	}
+	return EML_OK;
+}
+
+void
+eml_file_out_abort(struct eml_file_out *o)
+{
+	if (o == NULL)
+		return;
+	if (o->fd >= 0)
+		(void)close(o->fd);
+	o->fd = -1;
+	if (o->tmp[0] != '\0')
+		(void)unlink(o->tmp);
+	o->tmp[0] = '\0';
+}
+
+/* fsync the directory holding path, so the new name survives a crash. */
+static void
+sync_dir(const char *path)
+{
+	char dir[4096];
+	int fd;
+
+	if (dir_of(path, dir, sizeof(dir)) != EML_OK)
+		return;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	(void)fsync(fd);
+	(void)close(fd);
+}
+
+eml_err
+eml_file_out_commit(struct eml_file_out *o)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	const char *step = NULL;
+	int fd;
+
+	EML_ENSURE(o != NULL && o->fd >= 0, EML_ERR_NULL);
+	fd = o->fd;
+	o->fd = -1;
+	if (fchmod(fd, (mode_t)o->mode) != 0)
+		step = "chmod";
+	else if (fsync(fd) != 0)
+		step = "fsync";
+	if (close(fd) != 0 && step == NULL)
+		step = "close";
+	if (step != NULL) {
+		eml_err_set_detail("%s: %s: %s", o->path, step, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	if ((o->flags & EML_FILE_REPLACE) != 0) {
+		if (rename(o->tmp, o->path) != 0) {
+			eml_err_set_detail("%s: rename: %s", o->path, strerror(errno));
+			EML_FAIL(rc, EML_ERR_FILE);
+		}
+		o->tmp[0] = '\0'; /* renamed: nothing to remove */
+	} else if (link(o->tmp, o->path) != 0) {
+		/* link never replaces: the check in open and this one cannot
+		 * race into overwriting a file created in between. */
+		if (errno == EEXIST) {
+			eml_err_set_detail("%s", o->path);
+			EML_FAIL(rc, EML_ERR_FILE_EXISTS);
+		}
+		eml_err_set_detail("%s: link: %s", o->path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	sync_dir(o->path);
+	rc = EML_OK;
+out:
+	eml_file_out_abort(o);
+	return rc;
+}
+
+eml_err
+eml_file_write(const char *path, const void *p, size_t n, unsigned mode, unsigned flags)
+{
+	struct eml_file_out o;
+	eml_err rc;
+
+	EML_GUARD(eml_file_out_open(&o, path, mode, flags));
+	rc = eml_file_out_write(&o, p, n);
+	if (rc == EML_OK)
+		return eml_file_out_commit(&o);
+	eml_file_out_abort(&o);
 	return rc;
 }

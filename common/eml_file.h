@@ -36,4 +36,45 @@ void eml_file_free(uint8_t *data, size_t len, unsigned flags);
 eml_err eml_file_read_buf(const char *path, size_t max, unsigned flags, struct eml_buf *out)
     EML_MUST_USE;
 
+
+/*
+ * The one file writer. Every file the programs write whole (keys, topology
+ * keys, sealed blobs, signatures, tensors, policies) goes out through here:
+ * the bytes go to a fresh temporary file in the same directory (O_EXCL,
+ * never a symlink), which gets its mode with fchmod, is fsynced and then
+ * published under path in one step: link(2) when the file must be new,
+ * so an existing one is never touched (EML_ERR_FILE_EXISTS), rename(2)
+ * with EML_FILE_REPLACE. The directory is fsynced after. On any failure
+ * the temporary file is removed: a reader sees the old file, or none, or
+ * the whole new one, never half a secret.
+ */
+#define EML_FILE_REPLACE 0x4u /* replace an existing file (--force) */
+
+struct eml_file_out {
+	int fd;
+	unsigned mode;
+	unsigned flags;
+	char path[4096];
+	char tmp[4096 + 16];
+};
+
+/* Start writing path: creates the temporary file. With no REPLACE flag an
+ * existing path is refused here already (EML_ERR_FILE_EXISTS), before any
+ * work; the final link checks again. */
+eml_err eml_file_out_open(struct eml_file_out *o, const char *path, unsigned mode, unsigned flags)
+    EML_MUST_USE;
+eml_err eml_file_out_write(struct eml_file_out *o, const void *p, size_t n) EML_MUST_USE;
+/* fchmod, fsync, close and publish. After it (success or not) the object
+ * holds nothing; eml_file_out_abort is still safe to call. */
+eml_err eml_file_out_commit(struct eml_file_out *o) EML_MUST_USE;
+/* Close and remove the temporary file (no-op after commit). */
+void eml_file_out_abort(struct eml_file_out *o);
+/* open + write + commit of n bytes. */
+eml_err eml_file_write(const char *path, const void *p, size_t n, unsigned mode, unsigned flags)
+    EML_MUST_USE;
+/* EML_ERR_FILE_EXISTS when path exists (as anything, even a dangling
+ * symlink) and flags lack EML_FILE_REPLACE; EML_ERR_FILE when its directory
+ * is missing or not writable. Lets a command refuse before doing work. */
+eml_err eml_file_check_new(const char *path, unsigned flags) EML_MUST_USE;
+
 #endif

@@ -353,3 +353,103 @@ eml_store_list(const struct eml_store *s, size_t max,
 	(void)closedir(d);
 	return rc;
 }
+
+/* What a file that is not a sealed blob most likely is, for the message:
+ * the two mistakes that matter are the secret topology key, which sits
+ * right beside weights.sealed, and the plaintext model it came from. */
+static const char *
+not_sealed_hint(const char *path, const uint8_t *p, size_t n)
+{
+	size_t len = strlen(path);
+
+	if (len >= 5 && strcmp(path + len - 5, ".topo") == 0)
+		return "it is a topology key, the secret that opens the blob: it stays with "
+		       "the client and must never reach the host";
+	if (len >= 5 && strcmp(path + len - 5, ".onnx") == 0)
+		return "it is a plaintext ONNX model: split it with `eml model split` and put "
+		       "the weights.sealed it writes";
+	/* A protobuf message starts with a field tag: field 1..15, wire type
+	 * 0 (varint) or 2 (bytes). Both ONNX models and topology keys do. */
+	if (n > 0 && (p[0] >> 3) >= 1 && (p[0] >> 3) <= 15 && ((p[0] & 7) == 0 || (p[0] & 7) == 2))
+		return "it looks like a protobuf file: a topology key (the secret that opens "
+		       "the blob) or a plaintext ONNX model, neither of which may reach the host";
+	return "only the weights.sealed that `eml model split` writes is accepted";
+}
+
+/* The public header of a sealed blob and the file size it implies. */
+static eml_err
+check_sealed(int fd, const char *path)
+{
+	static const uint8_t magic[8] = { 'E', 'M', 'L', 'B', 'L', 'O', 'B', 0 };
+	uint8_t h[48];
+	struct eml_cur c;
+	uint8_t m[8];
+	uint16_t version = 0, cipher = 0;
+	uint32_t chunk = 0;
+	uint64_t count = 0, plain = 0, want = 0, tags = 0;
+	struct stat st;
+	ssize_t r;
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		eml_err_set_detail("%s: not a regular file", path);
+		EML_BAIL(EML_ERR_FILE);
+	}
+	do
+		r = pread(fd, h, sizeof(h), 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0) {
+		eml_err_set_detail("%s: %s", path, strerror(errno));
+		EML_BAIL(EML_ERR_FILE);
+	}
+	c = eml_cur_make(h, (size_t)r);
+	if ((size_t)r < sizeof(h) || eml_cur_read_bytes(&c, m, sizeof(m)) != EML_OK ||
+	    sodium_memcmp(m, magic, sizeof(m)) != 0) {
+		eml_err_set_detail("%s is not a sealed blob (no EMLBLOB header): %s", path,
+		    not_sealed_hint(path, h, r > 0 ? (size_t)r : 0));
+		EML_BAIL(EML_ERR_BLOB_HEADER);
+	}
+	EML_GUARD(eml_cur_read_u16be(&c, &version));
+	EML_GUARD(eml_cur_read_u16be(&c, &cipher));
+	EML_GUARD(eml_cur_read_u32be(&c, &chunk));
+	EML_GUARD(eml_cur_read_u64be(&c, &count));
+	EML_GUARD(eml_cur_read_u64be(&c, &plain));
+	if (version != 1 || cipher != 1 || chunk < 64 || chunk > (64u << 20) || chunk % 64 != 0 ||
+	    plain > (1ULL << 36) || count != (plain == 0 ? 1 : (plain + chunk - 1) / chunk)) {
+		eml_err_set_detail("%s: sealed blob header has unknown version, cipher or "
+				   "inconsistent sizes",
+		    path);
+		EML_BAIL(EML_ERR_BLOB_HEADER);
+	}
+	/* plain <= 2^36 and count <= 2^30: no overflow. */
+	tags = count * 16u;
+	want = 48u + plain + tags;
+	if ((uint64_t)st.st_size != want) {
+		eml_err_set_detail("%s: %lld bytes, its header says %llu (cut or extended)", path,
+		    (long long)st.st_size, (unsigned long long)want);
+		EML_BAIL(EML_ERR_BLOB_HEADER);
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_store_put_sealed(struct eml_store *s, const char *path, uint8_t id[EML_STORE_ID_LEN])
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	int fd = -1;
+
+	if (s == NULL || path == NULL || id == NULL)
+		EML_FAIL(rc, EML_ERR_NULL);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		eml_err_set_detail("%s: %s", path, strerror(errno));
+		EML_FAIL(rc, EML_ERR_FILE);
+	}
+	/* Checked on the descriptor that is then copied: no swap in between. */
+	if ((rc = check_sealed(fd, path)) != EML_OK)
+		goto out;
+	rc = eml_store_put_fd(s, fd, id);
+out:
+	if (fd >= 0)
+		(void)close(fd);
+	return rc;
+}

@@ -54,7 +54,8 @@ void eml_store_close(struct eml_store *s);
  */
 eml_err eml_store_put_fd(struct eml_store *s, int fd, uint8_t id[EML_STORE_ID_LEN]) EML_MUST_USE;
 /* The same from a file path. EML_ERR_FILE when path cannot be opened or is
- * not a regular file. */
+ * not a regular file. Takes any bytes (tests store arbitrary content);
+ * `eml-proxy blob put` uses eml_store_put_sealed. */
 eml_err eml_store_put_file(struct eml_store *s, const char *path,
     uint8_t id[EML_STORE_ID_LEN]) EML_MUST_USE;
 
@@ -109,5 +110,18 @@ struct eml_store_entry {
 eml_err eml_store_list(const struct eml_store *s, size_t max,
     eml_err (*fn)(void *arg, const struct eml_store_entry *e), void *arg,
     size_t *n) EML_MUST_USE;
+
+/*
+ * `eml-proxy blob put`: the same, but only for a sealed blob. The 48-byte
+ * header (docs/SEALED_BLOB.md: magic, version 1, cipher 1, chunk size a
+ * multiple of 64 in [64, 64 MiB], chunk count matching the length) and the
+ * file size (exactly what the header implies) are checked on the opened
+ * descriptor before anything is copied, so a topology key (the secret that
+ * opens the blob) or a plaintext ONNX model given by mistake never reaches
+ * the store. EML_ERR_BLOB_HEADER with a detail naming what the file looks
+ * like; nothing is written then.
+ */
+eml_err eml_store_put_sealed(struct eml_store *s, const char *path,
+    uint8_t id[EML_STORE_ID_LEN]) EML_MUST_USE;
 
 #endif

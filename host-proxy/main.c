@@ -130,7 +130,7 @@ cmd_blob_put(int argc, char **argv)
 	}
 	if ((rc = eml_store_open(&s, dir)) != EML_OK)
 		return fail(rc, "weight store");
-	rc = eml_store_put_file(&s, file, id);
+	rc = eml_store_put_sealed(&s, file, id);
 	eml_store_close(&s);
 	if (rc != EML_OK)
 		return fail(rc, "blob put");

@@ -16,6 +16,7 @@
  *                           DER public key of `aws kms get-public-key`
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,12 +51,13 @@ print_id(const uint8_t id[EML_SIG_KEY_ID_LEN])
 }
 
 static int
-keys_gen(const char *dir)
+keys_gen(const char *dir, bool force)
 {
 	struct eml_buf priv;
 	struct eml_buf pub;
 	uint8_t id[EML_SIG_KEY_ID_LEN];
-	char path[4096];
+	char path[4096], pubpath[4096];
+	unsigned wflags = force ? EML_FILE_REPLACE : 0;
 	eml_err rc;
 	int n;
 
@@ -68,16 +70,20 @@ keys_gen(const char *dir)
 		eml_err_set_detail("%s: %s", dir, strerror(errno));
 		rc = EML_ERR_FILE;
 	}
+	/* Both names are checked before either is written: a second gen
+	 * without --force leaves the first pair as it was. */
+	n = snprintf(pubpath, sizeof(pubpath), "%s/publisher.pub", dir);
+	if (rc == EML_OK && (n < 0 || (size_t)n >= sizeof(pubpath)))
+		rc = EML_ERR_FILE;
 	n = snprintf(path, sizeof(path), "%s/publisher.key", dir);
 	if (rc == EML_OK && (n < 0 || (size_t)n >= sizeof(path)))
 		rc = EML_ERR_FILE;
 	if (rc == EML_OK)
-		rc = eml_split_write_file(path, priv.data, priv.len, 0600);
-	n = snprintf(path, sizeof(path), "%s/publisher.pub", dir);
-	if (rc == EML_OK && (n < 0 || (size_t)n >= sizeof(path)))
-		rc = EML_ERR_FILE;
+		rc = eml_file_check_new(pubpath, wflags);
 	if (rc == EML_OK)
-		rc = eml_split_write_file(path, pub.data, pub.len, 0644);
+		rc = eml_file_write(path, priv.data, priv.len, 0600, wflags);
+	if (rc == EML_OK)
+		rc = eml_file_write(pubpath, pub.data, pub.len, 0644, wflags);
 	eml_buf_free(&priv);
 	eml_buf_free(&pub);
 	if (rc != EML_OK)
@@ -107,21 +113,14 @@ keys_id(const char *file)
 	return 0;
 }
 
-/* Write n bytes to a new file (refusing to replace one), mode 0644. */
+/* Write n bytes to out (not a secret: mode 0644), refusing to replace a
+ * file without --force. */
 static int
-write_new(const char *path, const uint8_t *p, size_t n)
+write_out(const char *what, const char *path, const uint8_t *p, size_t n, bool force)
 {
-	FILE *f = fopen(path, "wxe");
+	eml_err rc = eml_file_write(path, p, n, 0644, force ? EML_FILE_REPLACE : 0);
 
-	if (f == NULL) {
-		fprintf(stderr, "eml keys: %s: %s\n", path, strerror(errno));
-		return 3;
-	}
-	if (fwrite(p, 1, n, f) != n || fclose(f) != 0) {
-		fprintf(stderr, "eml keys: %s: write failed\n", path);
-		return 3;
-	}
-	return 0;
+	return rc == EML_OK ? 0 : eml_cli_fail(what, rc);
 }
 
 /* SHA-256 of a file, read in pieces (a blob can be large). */
@@ -152,14 +151,13 @@ hash_file(const char *path, uint8_t out[32])
 
 /* M for the split model in dir: blob content id || SHA-256(model.topo). */
 static int
-keys_message(const char *dir, const char *out)
+keys_message(const char *dir, const char *out, bool force)
 {
 	char path[4096];
 	uint8_t *topo = NULL;
 	size_t tlen = 0;
 	uint8_t cid[32], td[32], msg[EML_SIG_MSG_LEN];
 	eml_err rc;
-	int st;
 
 	(void)snprintf(path, sizeof(path), "%s/model.topo", dir);
 	rc = eml_file_read(path, (size_t)64 << 20, EML_FILE_SECRET, &topo, &tlen);
@@ -171,8 +169,7 @@ keys_message(const char *dir, const char *out)
 	if (hash_file(path, cid) != 0)
 		return 3;
 	eml_sig_message(cid, td, msg);
-	st = write_new(out, msg, sizeof(msg));
-	return st;
+	return write_out("keys message", out, msg, sizeof(msg), force);
 }
 
 static int
@@ -183,9 +180,14 @@ keys_wrap(int argc, char **argv)
 	size_t klen = 0, slen = 0;
 	struct eml_buf file;
 	enum eml_sig_alg a;
+	bool force = false;
 	eml_err rc;
 	int st;
 
+	if (argc > 0 && strcmp(argv[argc - 1], "--force") == 0) {
+		force = true;
+		argc--;
+	}
 	for (int i = 0; i + 1 < argc; i += 2) {
 		if (strcmp(argv[i], "--alg") == 0)
 			alg = argv[i + 1];
@@ -218,7 +220,7 @@ keys_wrap(int argc, char **argv)
 		eml_buf_free(&file);
 		return eml_cli_fail("keys wrap", rc);
 	}
-	st = write_new(out, file.data, file.len);
+	st = write_out("keys wrap", out, file.data, file.len, force);
 	eml_buf_free(&file);
 	return st;
 }
@@ -226,12 +228,18 @@ keys_wrap(int argc, char **argv)
 int
 eml_cmd_keys(int argc, char **argv)
 {
+	bool force = false;
+
+	if (argc > 1 && strcmp(argv[argc - 1], "--force") == 0 && strcmp(argv[0], "wrap") != 0) {
+		force = true;
+		argc--;
+	}
 	if (argc == 4 && strcmp(argv[0], "message") == 0 && strcmp(argv[2], "--out") == 0)
-		return keys_message(argv[1], argv[3]);
+		return keys_message(argv[1], argv[3], force);
 	if (argc >= 1 && strcmp(argv[0], "wrap") == 0)
 		return keys_wrap(argc - 1, argv + 1);
 	if (argc == 3 && strcmp(argv[0], "gen") == 0 && strcmp(argv[1], "--out") == 0)
-		return keys_gen(argv[2]);
+		return keys_gen(argv[2], force);
 	if (argc == 2 && strcmp(argv[0], "id") == 0)
 		return keys_id(argv[1]);
 	if (argc == 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {

@@ -51,6 +51,8 @@ eml_cmd_model_split(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
 			out = argv[++i];
+		} else if (strcmp(argv[i], "--force") == 0) {
+			opts.force = true;
 		} else if (strcmp(argv[i], "--sign") == 0 && i + 1 < argc) {
 			key = argv[++i];
 		} else if (strcmp(argv[i], "--chunk-size") == 0 && i + 1 < argc) {

@@ -212,50 +212,16 @@ eml_split_graph_mem(struct eml_graph *g, const struct eml_split_opts *opts, stru
 /* ---------------------------------------------------------------- files */
 
 static eml_err
-write_all(int fd, const void *p, size_t n)
+split_sink(void *ctx, const void *p, size_t n)
 {
-	const uint8_t *q = p;
-
-	while (n > 0) {
-		ssize_t k = write(fd, q, n);
-
-		if (k < 0 && errno == EINTR)
-			continue;
-		EML_ENSURE(k > 0, EML_ERR_FILE);
-		q += k;
-		n -= (size_t)k;
-	}
-	return EML_OK;
-}
-
-static eml_err
-fd_sink(void *ctx, const void *p, size_t n)
-{
-	return write_all(*(int *)ctx, p, n);
+	return eml_file_out_write(ctx, p, n);
 }
 
 eml_err
 eml_split_write_file(const char *path, const void *p, size_t n, unsigned mode)
 {
-	int fd;
-	eml_err rc;
-
 	EML_ENSURE_REF(path);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
-	if (fd < 0) {
-		eml_err_set_detail("%s: %s", path, strerror(errno));
-		EML_BAIL(EML_ERR_FILE);
-	}
-	/* The mode given to open() only applies to a new file: an existing
-	 * model.topo must not keep wider permissions. */
-	rc = fchmod(fd, (mode_t)mode) == 0 ? EML_OK : EML_ERR_FILE;
-	if (rc == EML_OK)
-		rc = write_all(fd, p, n);
-	if (close(fd) != 0 && rc == EML_OK)
-		rc = EML_ERR_FILE;
-	if (rc != EML_OK)
-		eml_err_set_detail("%s: write failed", path);
-	return rc;
+	return eml_file_write(path, p, n, mode, EML_FILE_REPLACE);
 }
 
 static eml_err
@@ -279,17 +245,38 @@ eml_split_file(const char *onnx_path, const char *dir, const struct eml_split_op
 	struct eml_buf topo;
 	struct eml_buf sig;
 	struct eml_split_info local;
+	struct eml_file_out blob;
 	char blob_path[4096];
-	char tmp_path[4096];
-	char path[4096];
-	int fd = -1;
+	char topo_path[4096];
+	char sig_path[4096];
+	unsigned wflags = opts != NULL && opts->force ? EML_FILE_REPLACE : 0;
+	bool topo_written = false;
+	struct stat st;
 
+	blob.fd = -1;
+	blob.tmp[0] = '\0';
 	eml_buf_init_secure(&topo, EML_TOPO_MAX_LEN);
 	eml_buf_init(&sig, 4096);
 	if (onnx_path == NULL || dir == NULL)
 		EML_FAIL(rc, EML_ERR_NULL);
 	if (info == NULL)
 		info = &local;
+	rc = path_join(blob_path, sizeof(blob_path), dir, EML_SPLIT_BLOB_FILE);
+	if (rc == EML_OK)
+		rc = path_join(topo_path, sizeof(topo_path), dir, EML_SPLIT_TOPO_FILE);
+	if (rc == EML_OK)
+		rc = path_join(sig_path, sizeof(sig_path), dir, EML_SPLIT_SIG_FILE);
+	if (rc != EML_OK)
+		goto out;
+	/* Refuse to replace a topology key (the only key to a blob that may
+	 * already be published) before any work; a signature or blob left
+	 * there would not match the new key either. */
+	if (wflags == 0 && stat(dir, &st) == 0) {
+		if ((rc = eml_file_check_new(topo_path, 0)) != EML_OK ||
+		    (rc = eml_file_check_new(blob_path, 0)) != EML_OK ||
+		    (rc = eml_file_check_new(sig_path, 0)) != EML_OK)
+			goto out;
+	}
 	/* Load the signing key first: a bad key should fail before any work. */
 	if (sign_key_pem != NULL) {
 		rc = eml_file_read(sign_key_pem, KEY_FILE_MAX, EML_FILE_SECRET, &pem, &pem_len);
@@ -311,52 +298,34 @@ eml_split_file(const char *onnx_path, const char *dir, const struct eml_split_op
 		eml_err_set_detail("%s: %s", dir, strerror(errno));
 		EML_FAIL(rc, EML_ERR_FILE);
 	}
-	rc = path_join(blob_path, sizeof(blob_path), dir, EML_SPLIT_BLOB_FILE);
-	if (rc == EML_OK)
-		rc = path_join(tmp_path, sizeof(tmp_path), dir, EML_SPLIT_BLOB_FILE ".tmp");
+	if ((rc = eml_file_out_open(&blob, blob_path, 0644, wflags)) != EML_OK)
+		goto out;
+	rc = eml_split_graph(g, opts, split_sink, &blob, &topo, info);
 	if (rc != EML_OK)
 		goto out;
-	fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		eml_err_set_detail("%s: %s", tmp_path, strerror(errno));
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	rc = eml_split_graph(g, opts, fd_sink, &fd, &topo, info);
-	if (rc != EML_OK)
-		goto out;
-	if (close(fd) != 0) {
-		fd = -1;
-		EML_FAIL(rc, EML_ERR_FILE);
-	}
-	fd = -1;
-	if (rename(tmp_path, blob_path) != 0)
-		EML_FAIL(rc, EML_ERR_FILE);
 	/* The topology key opens the blob: owner-only. */
-	rc = path_join(path, sizeof(path), dir, EML_SPLIT_TOPO_FILE);
-	if (rc == EML_OK)
-		rc = eml_split_write_file(path, topo.data, topo.len, 0600);
-	if (rc != EML_OK)
+	if ((rc = eml_file_write(topo_path, topo.data, topo.len, 0600, wflags)) != EML_OK)
 		goto out;
-	rc = path_join(path, sizeof(path), dir, EML_SPLIT_SIG_FILE);
-	if (rc != EML_OK)
+	topo_written = true;
+	if ((rc = eml_file_out_commit(&blob)) != EML_OK)
 		goto out;
 	if (key != NULL) {
 		rc = eml_sign_model(key, info->content_id, info->topo_digest, &sig);
 		if (rc == EML_OK)
-			rc = eml_split_write_file(path, sig.data, sig.len, 0644);
+			rc = eml_file_write(sig_path, sig.data, sig.len, 0644, wflags);
 		if (rc != EML_OK)
 			goto out;
-	} else if (unlink(path) != 0 && errno != ENOENT) {
+	} else if (unlink(sig_path) != 0 && errno != ENOENT) {
 		/* a signature left from an earlier split would not match */
-		eml_err_set_detail("%s: %s", path, strerror(errno));
+		eml_err_set_detail("%s: %s", sig_path, strerror(errno));
 		EML_FAIL(rc, EML_ERR_FILE);
 	}
+	topo_written = false;
 	rc = EML_OK;
 out:
-	if (fd >= 0) {
-		(void)close(fd);
-		(void)unlink(tmp_path);
-	}
+	eml_file_out_abort(&blob);
+	if (topo_written)
+		(void)unlink(topo_path); /* a key to a blob that was not written */
 	eml_graph_free(g);
 	eml_sign_key_free(key);
 	eml_file_free(pem, pem_len, EML_FILE_SECRET);

@@ -12,6 +12,7 @@
 #ifndef EML_SPLIT_H
 #define EML_SPLIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,7 @@
 
 struct eml_split_opts {
 	uint32_t chunk_size; /* 0: EML_BLOB_CHUNK_DEFAULT */
+	bool force;          /* eml_split_file: replace files already in DIR */
 };
 
 struct eml_split_info {
@@ -66,13 +68,17 @@ eml_err eml_split_graph_mem(struct eml_graph *g, const struct eml_split_opts *op
  * `eml model split`: import the ONNX file, check it, write
  * DIR/weights.sealed, DIR/model.topo (mode 0600) and, with sign_key_pem
  * (a private key PEM path, or NULL), DIR/model.sig. DIR is created if
- * missing. report receives the unsupported-node list on
- * EML_ERR_SPLIT_UNSUPPORTED.
+ * missing. Files already in DIR are refused (EML_ERR_FILE_EXISTS) before
+ * any work unless opts->force: a model.topo is the only key to the blob
+ * it was split with. Every file is written through eml_file_write
+ * (temporary, fsync, link or rename). report receives the unsupported-node
+ * list on EML_ERR_SPLIT_UNSUPPORTED.
  */
 eml_err eml_split_file(const char *onnx_path, const char *dir, const struct eml_split_opts *opts,
     const char *sign_key_pem, struct eml_buf *report, struct eml_split_info *info) EML_MUST_USE;
 
-/* Write n bytes to path (created or truncated, given mode); EML_ERR_FILE. */
+/* Write n bytes to path (given mode), replacing it atomically
+ * (eml_file_write with EML_FILE_REPLACE); EML_ERR_FILE. */
 eml_err eml_split_write_file(const char *path, const void *p, size_t n, unsigned mode)
     EML_MUST_USE;
 

@@ -61,7 +61,10 @@ python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); assert j["ok"] is F
 
 # Simulator CA: create, produce, verify under its root and not under AWS's.
 expect 0 "$EML" attest sim-init "$tmp/ca"
-expect 3 "$EML" attest sim-init "$tmp/ca"
+# an existing CA is refused (exit 2: the files exist), and said so
+expect 2 "$EML" attest sim-init "$tmp/ca"
+grep -q "EML_ERR_FILE_EXISTS" "$tmp/err" && ! grep -q "missing or invalid" "$tmp/err" ||
+	{ echo "FAIL sim-init on an existing CA names the existing file"; fail=1; }
 expect 0 "$EML" attest sim-doc "$tmp/ca" --nonce 00112233 --out "$tmp/sim.cbor"
 expect 0 "$EML" attest verify "$tmp/sim.cbor" --root "$tmp/ca/root.pem" --nonce 00112233
 expect 1 "$EML" attest verify "$tmp/sim.cbor" --root "$tmp/ca/root.pem" --nonce 00112234

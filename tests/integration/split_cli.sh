@@ -48,7 +48,7 @@ check "model.sig starts with the magic" [ "$(head -c 6 "$tmp/m/model.sig")" = EM
 cid=$(sed -n 's/^content id *//p' "$tmp/out")
 check "content id is the SHA-256 of weights.sealed" \
 	[ "$cid" = "$(sha256sum "$tmp/m/weights.sealed" | cut -d' ' -f1)" ]
-check "no leftover temporary file" [ ! -e "$tmp/m/weights.sealed.tmp" ]
+check "no leftover temporary file" [ -z "$(ls "$tmp/m" | grep -F .tmp)" ]
 # the signature names the key that signed it (Ed25519: key id = public key)
 check "signature carries the key id" \
 	[ "$(od -An -tx1 -j8 -N32 "$tmp/m/model.sig" | tr -d ' \n')" = "$id_gen" ]
@@ -57,9 +57,16 @@ expect 0 "$EML" model split "$MODEL" --out "$tmp/m2"
 differ() { ! cmp -s "$1" "$2"; }
 check "a fresh key per split" differ "$tmp/m/weights.sealed" "$tmp/m2/weights.sealed"
 check "unsigned split writes no model.sig" [ ! -e "$tmp/m2/model.sig" ]
-# re-splitting into a used directory: old signature gone, key stays private
+# re-splitting into a used directory: refused without --force (the old
+# model.topo is the only key to a blob that may be published), nothing
+# changed; with --force: old signature gone, key stays private
+cp "$tmp/m/model.topo" "$tmp/topo.before"
+expect 2 "$EML" model split "$MODEL" --out "$tmp/m"
+check "refused split names the file" grep -q "EML_ERR_FILE_EXISTS.*model.topo" "$tmp/err"
+check "refused split leaves model.topo as it was" cmp -s "$tmp/m/model.topo" "$tmp/topo.before"
+check "refused split leaves model.sig" [ -e "$tmp/m/model.sig" ]
 chmod 644 "$tmp/m/model.topo"
-expect 0 "$EML" model split "$MODEL" --out "$tmp/m"
+expect 0 "$EML" model split "$MODEL" --out "$tmp/m" --force
 check "a stale model.sig is removed" [ ! -e "$tmp/m/model.sig" ]
 check "an existing model.topo is set back to 600" [ "$(stat -c %a "$tmp/m/model.topo")" = 600 ]
 

@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,6 +126,59 @@ file_read_buf_appends(void **state)
 	eml_buf_free(&b);
 }
 
+/* The one writer: new file or EML_ERR_FILE_EXISTS, REPLACE renames over,
+ * the mode is the one given whatever the umask or an old file had, and no
+ * temporary file is left in either case. */
+static void
+file_write_atomic(void **state)
+{
+	char path[300], sub[300];
+	struct stat st;
+	uint8_t *d = NULL;
+	size_t n = 0;
+	struct eml_file_out o;
+	FILE *ls;
+	char line[400];
+	int entries = 0;
+
+	(void)state;
+	(void)snprintf(path, sizeof(path), "%s/w", dir);
+	assert_eml_ok(eml_file_write(path, "one", 3, 0600, 0));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_eml(eml_file_write(path, "two", 3, 0600, 0), EML_ERR_FILE_EXISTS);
+	assert_eml(eml_file_check_new(path, 0), EML_ERR_FILE_EXISTS);
+	assert_eml_ok(eml_file_check_new(path, EML_FILE_REPLACE));
+	assert_eml_ok(eml_file_read(path, 100, 0, &d, &n));
+	assert_int_equal(n, 3);
+	assert_memory_equal(d, "one", 3);
+	eml_file_free(d, n, 0);
+	assert_int_equal(chmod(path, 0666), 0);
+	assert_eml_ok(eml_file_write(path, "three", 5, 0600, EML_FILE_REPLACE));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_size, 5);
+	/* An aborted writer leaves neither the file nor its temporary. */
+	(void)snprintf(sub, sizeof(sub), "%s/aborted", dir);
+	assert_eml_ok(eml_file_out_open(&o, sub, 0600, 0));
+	assert_eml_ok(eml_file_out_write(&o, "half", 4));
+	eml_file_out_abort(&o);
+	assert_int_not_equal(access(sub, F_OK), 0);
+	/* a missing directory fails before anything is made */
+	(void)snprintf(sub, sizeof(sub), "%s/no/such/file", dir);
+	assert_eml(eml_file_write(sub, "x", 1, 0600, 0), EML_ERR_FILE);
+	(void)snprintf(line, sizeof(line), "ls -A '%s'", dir);
+	ls = popen(line, "r");
+	assert_non_null(ls);
+	while (fgets(line, sizeof(line), ls) != NULL) {
+		assert_null(strstr(line, ".tmp"));
+		entries++;
+	}
+	(void)pclose(ls);
+	assert_true(entries >= 1);
+	(void)unlink(path);
+}
+
 static int
 setup(void **state)
 {
@@ -150,6 +204,7 @@ main(void)
 		cmocka_unit_test(file_read_whole),
 		cmocka_unit_test(file_read_refuses),
 		cmocka_unit_test(file_read_buf_appends),
+		cmocka_unit_test(file_write_atomic),
 	};
 
 	if (eml_mem_init() != EML_OK)
