@@ -42,7 +42,7 @@ eml_cmd_model_split(int argc, char **argv)
 	const char *model = NULL;
 	const char *out = NULL;
 	const char *key = NULL;
-	struct eml_split_opts opts = { 0 };
+	struct eml_split_opts opts = { 0, false };
 	struct eml_split_info info;
 	struct eml_buf report;
 	char id[2 * EML_BLOB_ID_LEN + 1];

@@ -43,7 +43,7 @@ topo_of(struct eml_graph *g, const char *name)
 {
 	struct eml_buf topo;
 	struct eml_buf blob;
-	struct eml_split_opts o = { 64 };
+	struct eml_split_opts o = { 64, false };
 
 	eml_buf_init(&topo, EML_TOPO_MAX_LEN);
 	eml_buf_init(&blob, (size_t)1 << 30);

@@ -27,7 +27,7 @@ struct split {
 static void
 split_make(struct split *s, uint64_t *rng, size_t n_init, size_t max_elems, uint32_t cs)
 {
-	struct eml_split_opts o = { cs };
+	struct eml_split_opts o = { cs, false };
 
 	s->g = eml_test_graph_synth(rng, n_init, max_elems);
 	eml_buf_init_secure(&s->topo, EML_TOPO_MAX_LEN);
@@ -141,7 +141,7 @@ empty_and_chunk_edges(void **state)
 		eml_graph_free(g);
 	}
 	{
-		struct eml_split_opts bad = { 100 };
+		struct eml_split_opts bad = { 100, false };
 		struct eml_graph *g = eml_test_graph_synth(&rng, 2, 10);
 		struct eml_buf topo;
 		struct eml_buf blob;

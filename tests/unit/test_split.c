@@ -119,7 +119,7 @@ static void
 run_split(struct eml_graph *g, const struct eml_tensor *in, uint32_t cs, size_t stride,
     uint8_t **out, size_t *out_len)
 {
-	struct eml_split_opts so = { cs };
+	struct eml_split_opts so = { cs, false };
 	struct eml_buf topo;
 	struct eml_buf blob;
 	struct eml_assembly *a = NULL;
@@ -438,7 +438,7 @@ split_files_signed(void **state)
 	struct eml_buf priv;
 	struct eml_buf pub;
 	struct eml_split_info info;
-	struct eml_split_opts o = { 8192 };
+	struct eml_split_opts o = { 8192, false };
 	struct eml_trust *trust = eml_trust_new();
 	struct eml_assemble_opts so;
 	struct eml_assembly *a = NULL;
