@@ -306,8 +306,8 @@ ca_directory(void **state)
 	(void)snprintf(path, sizeof(path), "%s/root.key", dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	/* No overwrite. */
-	assert_eml(eml_attest_sim_ca_create(dir), EML_ERR_ATTEST_SIM_CA);
+	/* No overwrite, and said so (not "missing or invalid"). */
+	assert_eml(eml_attest_sim_ca_create(dir), EML_ERR_FILE_EXISTS);
 	/* The root.pem clients read verifies the documents of a sim opened
 	 * on the directory. */
 	(void)snprintf(path, sizeof(path), "%s/root.pem", dir);

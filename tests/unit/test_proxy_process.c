@@ -487,6 +487,15 @@ relay_blob_admin_privdrop(void **state)
 
 	assert_non_null(data);
 	eml_test_fill(&seed, data, n);
+	/* `blob put` takes only sealed blobs: a header that agrees with the
+	 * size (chunks of 64 KiB, 32 of them; docs/SEALED_BLOB.md) */
+	{
+		static const uint8_t hdr[32] = { 'E', 'M', 'L', 'B', 'L', 'O', 'B', 0, 0, 1, 0, 1,
+			0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 0, 0, 0, 0, 0, 0x1f, 0xfd, 0xd5 };
+
+		assert_int_equal(n, 48u + 0x1ffdd5u + 32u * 16u);
+		memcpy(data, hdr, sizeof(hdr));
+	}
 	FMT(path, "%s/blob.bin", f->dir);
 	fp = fopen(path, "wb");
 	assert_non_null(fp);

@@ -465,6 +465,10 @@ split_files_signed(void **state)
 		char out[128];
 
 		(void)snprintf(out, sizeof(out), "%s/out", dir);
+		/* the directory holds the first split: refused, then replaced */
+		assert_eml(eml_split_file(eml_test_data("models/text-direction-cls.onnx"), out, &o,
+		    path, NULL, &info), EML_ERR_FILE_EXISTS);
+		o.force = true;
 		assert_eml_ok(eml_split_file(eml_test_data("models/text-direction-cls.onnx"), out, &o,
 		    path, NULL, &info));
 		(void)snprintf(path, sizeof(path), "%s/model.topo", out);
