@@ -218,7 +218,8 @@ eml_file_out_write(struct eml_file_out *o, const void *p, size_t n)
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
-			eml_err_set_detail("%s: %s", o->path, k < 0 ? strerror(errno) : "short write");
+			eml_err_set_detail(
+			    "%s: %s", o->path, k < 0 ? strerror(errno) : "short write");
 			EML_BAIL(EML_ERR_FILE);
 		}
 		q += k;

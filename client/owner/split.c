@@ -233,6 +233,14 @@ path_join(char *dst, size_t n, const char *dir, const char *name)
 	return EML_OK;
 }
 
+static eml_err
+check_new3(const char *a, const char *b, const char *c)
+{
+	EML_GUARD(eml_file_check_new(a, 0));
+	EML_GUARD(eml_file_check_new(b, 0));
+	return eml_file_check_new(c, 0);
+}
+
 eml_err
 eml_split_file(const char *onnx_path, const char *dir, const struct eml_split_opts *opts,
     const char *sign_key_pem, struct eml_buf *report, struct eml_split_info *info)
@@ -271,12 +279,9 @@ eml_split_file(const char *onnx_path, const char *dir, const struct eml_split_op
 	/* Refuse to replace a topology key (the only key to a blob that may
 	 * already be published) before any work; a signature or blob left
 	 * there would not match the new key either. */
-	if (wflags == 0 && stat(dir, &st) == 0) {
-		if ((rc = eml_file_check_new(topo_path, 0)) != EML_OK ||
-		    (rc = eml_file_check_new(blob_path, 0)) != EML_OK ||
-		    (rc = eml_file_check_new(sig_path, 0)) != EML_OK)
-			goto out;
-	}
+	if (wflags == 0 && stat(dir, &st) == 0 &&
+	    (rc = check_new3(topo_path, blob_path, sig_path)) != EML_OK)
+		goto out;
 	/* Load the signing key first: a bad key should fail before any work. */
 	if (sign_key_pem != NULL) {
 		rc = eml_file_read(sign_key_pem, KEY_FILE_MAX, EML_FILE_SECRET, &pem, &pem_len);
