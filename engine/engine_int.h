@@ -174,6 +174,14 @@ void eml_copy_strided(void *dst, const void *src, size_t esz, int rank, const in
 /* Dense row-major element strides of a shape. */
 void eml_dense_strides(int rank, const int64_t *dims, int64_t *strides);
 
+/* ops_more.c: the element-wise operators on the dtypes the kernels do not
+ * take (Add/Sub/Mul/Div on every integer type and float64, Pow with mixed
+ * types, Clip on integers and float64). */
+eml_err eml_binary_generic_check(struct eml_plan *p, struct pnode *pn) EML_MUST_USE;
+void eml_binary_generic_run(struct eml_plan *p, struct pnode *pn);
+eml_err eml_clip_generic_plan(struct eml_plan *p, struct pnode *pn) EML_MUST_USE;
+void eml_clip_generic_run(struct eml_plan *p, struct pnode *pn);
+
 /* Float cast helpers. */
 static inline float *
 vf(const struct val *v)

@@ -252,11 +252,18 @@ parse_binary(const struct eml_node *n, int64_t opset, struct op_par *par)
 		EML_BINARY_DIV, EML_BINARY_POW };
 	int k = name_index(names, 5, n->op_type);
 
-	/* Opsets < 7 had broadcast/axis attributes with other rules. */
-	EML_GUARD(need_opset(n, opset, 7, "broadcasting"));
 	if (k < 0)
 		return eml_pn_fail(n, EML_ERR_INTERNAL, "no binary mapping");
 	b->op = ops[k];
+	/* Opsets < 7: no broadcasting unless broadcast=1, and then B to A
+	 * from the trailing dimensions (an axis elsewhere is refused). */
+	if (opset >= 7 && (has_attr(n, "broadcast") || has_attr(n, "axis")))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "broadcast/axis after opset 7");
+	b->legacy = opset < 7;
+	EML_GUARD(flag(n, "broadcast", false, &b->legacy_bcast));
+	if (has_attr(n, "axis"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "opset %lld broadcast axis not supported",
+		    (long long)opset);
 	return EML_OK;
 }
 
@@ -534,8 +541,12 @@ parse_gemm(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
 	struct gemm_par *g = &par->gemm;
 
-	if (opset < 7)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Gemm before opset 7 not supported");
+	/* Gemm-6 and older: broadcast=1 is Gemm-7's unidirectional C. */
+	if (opset < 7 && attr_int(n, "broadcast", 0) != 1)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR,
+		    "Gemm before opset 7 without broadcast=1 not supported");
+	if (opset >= 7 && has_attr(n, "broadcast"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "broadcast after opset 7");
 	EML_GUARD(finite_attr(n, "alpha", 1.0f, &g->alpha));
 	EML_GUARD(finite_attr(n, "beta", 1.0f, &g->beta));
 	EML_GUARD(flag(n, "transA", false, &g->trans_a));
@@ -746,9 +757,11 @@ parse_compare(const struct eml_node *n, int64_t opset, struct op_par *par)
 static eml_err
 parse_prelu(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
-	(void)par;
-	/* PRelu-6 and older: slope per channel, not numpy broadcasting. */
-	return need_opset(n, opset, 7, "slope layout");
+	(void)n;
+	/* PRelu-6 and older: slope per channel, not numpy broadcasting; the
+	 * plan takes the layouts where both agree. */
+	par->prelu.legacy = opset < 7;
+	return EML_OK;
 }
 
 static eml_err
@@ -885,6 +898,20 @@ parse_eyelike(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return int_in(n, "k", 0, -PAR_MAX_PAD, PAR_MAX_PAD, &e->k);
 }
 
+static eml_err
+parse_bitshift(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const dirs[] = { "RIGHT", "LEFT" };
+	int k = 0;
+
+	(void)opset;
+	if (!has_attr(n, "direction"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "direction missing");
+	EML_GUARD(choice(n, "direction", "RIGHT", dirs, 2, &k));
+	par->bitshift.left = k == 1;
+	return EML_OK;
+}
+
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
@@ -930,6 +957,7 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_ISINF] = parse_isinf,
 	[PK_SHRINK] = parse_shrink,
 	[PK_EYELIKE] = parse_eyelike,
+	[PK_BITSHIFT] = parse_bitshift,
 };
 
 eml_err

@@ -64,6 +64,7 @@ enum par_kind {
 	PK_ISINF,
 	PK_SHRINK,
 	PK_EYELIKE,
+	PK_BITSHIFT,
 	PK_COUNT, /* number of families */
 };
 
@@ -81,10 +82,26 @@ struct unary_par {
 	float alpha; /* LeakyRelu, HardSigmoid */
 	float beta;  /* HardSigmoid */
 	float min, max; /* Clip: the attributes, or (opset 11+) the constant inputs */
+	/* plan: Clip of an integer or float64 tensor (ops_more.c), its
+	 * bounds in the input's type */
+	bool generic;
+	double dmin, dmax;
+	int64_t imin, imax;
 };
 
 struct binary_par {
 	enum eml_binary op;
+	bool legacy;       /* opset < 7: broadcast only with broadcast=1, B to A */
+	bool legacy_bcast; /* the broadcast attribute */
+	bool generic;      /* plan: other dtypes or mixed Pow, in ops_more.c */
+};
+
+struct prelu_par {
+	bool legacy; /* opset < 7: a slope of one value, or [C] on axis 1 */
+};
+
+struct bitshift_par {
+	bool left;
 };
 
 struct cast_par {
@@ -391,6 +408,8 @@ struct op_par {
 		struct isinf_par isinf;
 		struct shrink_par shrink;
 		struct eyelike_par eyelike;
+		struct prelu_par prelu;
+		struct bitshift_par bitshift;
 	};
 };
 

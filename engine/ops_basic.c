@@ -97,13 +97,15 @@ unary_plan(struct eml_plan *p, struct pnode *pn)
 	struct val *x = eml_pn_in(p, pn, 0);
 	bool int_ok = u->op == EML_UNARY_ABS || u->op == EML_UNARY_NEG;
 
+	if (u->op == EML_UNARY_CLIP && x->dt != EML_DT_FLOAT) {
+		EML_GUARD(eml_clip_generic_plan(p, pn));
+		return same_shape(p, pn, x->dt);
+	}
 	if (x->dt != EML_DT_FLOAT && !(int_ok && (x->dt == EML_DT_INT64 || x->dt == EML_DT_INT32)))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s input not supported",
 		    eml_dtype_name(x->dt));
 	if (u->op == EML_UNARY_CLIP) {
 		/* Clip-11+: the bounds are optional constant inputs. */
-		if (x->dt != EML_DT_FLOAT)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "int Clip not supported");
 		if (eml_pn_in(p, pn, 1) != NULL)
 			EML_GUARD(eml_pn_const_float(p, pn, 1, &u->min));
 		if (eml_pn_in(p, pn, 2) != NULL)
@@ -145,6 +147,10 @@ unary_run(struct eml_plan *p, struct pnode *pn)
 	const struct unary_par *u = &pn->par.unary;
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
 
+	if (u->generic) {
+		eml_clip_generic_run(p, pn);
+		return;
+	}
 	if (x->dt == EML_DT_FLOAT) {
 		/* The kernel's two parameters: Clip's bounds, or alpha and beta. */
 		if (u->op == EML_UNARY_CLIP)
@@ -176,14 +182,21 @@ binary_plan(struct eml_plan *p, struct pnode *pn)
 	if (pn->n_in != 2)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%zu inputs (variadic form) not "
 		    "supported", pn->n_in);
-	if (a->dt != b->dt)
-		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "mixed %s and %s",
-		    eml_dtype_name(a->dt), eml_dtype_name(b->dt));
-	if (a->dt != EML_DT_FLOAT && !((a->dt == EML_DT_INT64 || a->dt == EML_DT_INT32) &&
-	    k != EML_BINARY_POW))
-		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
-		    eml_dtype_name(a->dt));
+	/* float32 and int32/int64 in the kernels and rows below; other
+	 * types and Pow's mixed types in ops_more.c. */
+	pn->par.binary.generic = !(a->dt == b->dt && (a->dt == EML_DT_FLOAT ||
+	    ((a->dt == EML_DT_INT64 || a->dt == EML_DT_INT32) && k != EML_BINARY_POW)));
+	if (pn->par.binary.generic)
+		EML_GUARD(eml_binary_generic_check(p, pn));
 	EML_GUARD(eml_bcast(pn->n, a, b, &rank, dims));
+	if (pn->par.binary.legacy && (rank != a->rank || b->rank > a->rank ||
+	    (!pn->par.binary.legacy_bcast && a->numel != b->numel)))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+		    "opset < 7: B must match A (or broadcast=1 and B a suffix of A)");
+	for (int d = 0; pn->par.binary.legacy && d < rank; d++)
+		if (dims[d] != a->dims[d])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+			    "opset < 7: B broadcasts to A, never the reverse");
 	return eml_pn_set_out(p, pn, 0, a->dt, rank, dims);
 }
 
@@ -305,6 +318,10 @@ binary_run(struct eml_plan *p, struct pnode *pn)
 	int rank = y->rank;
 	size_t inner, outer = 1;
 
+	if (pn->par.binary.generic) {
+		eml_binary_generic_run(p, pn);
+		return;
+	}
 	if (y->numel == 0 || binary_flat(p, k, a, b, y))
 		return;
 	EML_MEMCPY(dims, y->dims, sizeof(dims));
@@ -1400,7 +1417,7 @@ pad_run(struct eml_plan *p, struct pnode *pn)
 
 #define UNARY(nm, at) { nm, at, PK_UNARY, 1, 1, 1, 1, unary_plan, NULL, unary_run, \
 	OPF_INPLACE }
-#define BINARY(nm) { nm, "", PK_BINARY, 2, 2, 1, 1, binary_plan, NULL, binary_run, \
+#define BINARY(nm) { nm, "broadcast:i axis:i", PK_BINARY, 2, 2, 1, 1, binary_plan, NULL, binary_run, \
 	OPF_INPLACE }
 
 const struct op eml_ops_basic[] = {

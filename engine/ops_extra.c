@@ -28,6 +28,28 @@ ld_i64(const struct val *v, size_t i)
 		EML_MEMCPY(&x, p + 4 * i, 4);
 		return x;
 	}
+	case EML_DT_UINT32: {
+		uint32_t x = 0;
+		EML_MEMCPY(&x, p + 4 * i, 4);
+		return x;
+	}
+	case EML_DT_UINT64: {
+		uint64_t x = 0;
+		EML_MEMCPY(&x, p + 8 * i, 8);
+		return (int64_t)x; /* the bits; compared unsigned where it matters */
+	}
+	case EML_DT_INT16: {
+		int16_t x = 0;
+		EML_MEMCPY(&x, p + 2 * i, 2);
+		return x;
+	}
+	case EML_DT_UINT16: {
+		uint16_t x = 0;
+		EML_MEMCPY(&x, p + 2 * i, 2);
+		return x;
+	}
+	case EML_DT_INT8:
+		return (int8_t)p[i];
 	default:
 		return p[i];
 	}
@@ -51,6 +73,8 @@ ld_f64(const struct val *v, size_t i)
 		EML_MEMCPY(&d, p + 8 * i, 8);
 		return d;
 	}
+	case EML_DT_UINT64:
+		return (double)(uint64_t)ld_i64(v, i);
 	default:
 		return (double)ld_i64(v, i);
 	}
@@ -59,8 +83,34 @@ ld_f64(const struct val *v, size_t i)
 static bool
 is_int(enum eml_dtype dt)
 {
-	return dt == EML_DT_INT64 || dt == EML_DT_INT32 || dt == EML_DT_BOOL ||
-	    dt == EML_DT_UINT8;
+	switch (dt) {
+	case EML_DT_INT64:
+	case EML_DT_INT32:
+	case EML_DT_INT16:
+	case EML_DT_INT8:
+	case EML_DT_UINT64:
+	case EML_DT_UINT32:
+	case EML_DT_UINT16:
+	case EML_DT_UINT8:
+	case EML_DT_BOOL:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Integer types other than bool (what integer arithmetic accepts). */
+static bool
+is_arith_int(enum eml_dtype dt)
+{
+	return is_int(dt) && dt != EML_DT_BOOL;
+}
+
+/* a < b in v's integer type (uint64 compares unsigned). */
+static bool
+int_lt(enum eml_dtype dt, int64_t a, int64_t b)
+{
+	return dt == EML_DT_UINT64 ? (uint64_t)a < (uint64_t)b : a < b;
 }
 
 static void
@@ -80,9 +130,19 @@ st_num(const struct val *v, size_t i, double d, int64_t k)
 	case EML_DT_INT64:
 		EML_MEMCPY(p + 8 * i, &k, 8);
 		break;
-	case EML_DT_INT32: {
-		int32_t x = (int32_t)(uint32_t)(uint64_t)k;
+	case EML_DT_INT32:
+	case EML_DT_UINT32: {
+		uint32_t x = (uint32_t)(uint64_t)k;
 		EML_MEMCPY(p + 4 * i, &x, 4);
+		break;
+	}
+	case EML_DT_UINT64:
+		EML_MEMCPY(p + 8 * i, &k, 8);
+		break;
+	case EML_DT_INT16:
+	case EML_DT_UINT16: {
+		uint16_t x = (uint16_t)(uint64_t)k;
+		EML_MEMCPY(p + 2 * i, &x, 2);
 		break;
 	}
 	default:
@@ -173,7 +233,7 @@ var_plan(struct eml_plan *p, struct pnode *pn)
 	for (size_t k = 0; k < pn->n_in; k++) {
 		struct val *x = eml_pn_in(p, pn, k);
 		if (x->dt != x0->dt || !(x->dt == EML_DT_FLOAT || x->dt == EML_DT_DOUBLE ||
-		    x->dt == EML_DT_INT64 || x->dt == EML_DT_INT32))
+		    is_arith_int(x->dt)))
 			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s inputs not supported",
 			    eml_dtype_name(x->dt));
 	}
@@ -201,7 +261,8 @@ var_run(struct eml_plan *p, struct pnode *pn)
 				int64_t a = ld_i64(x, it.off[0]), c = k == 0 ? a : ld_i64(y, i);
 				if (k > 0)
 					c = kind == VAR_SUM ? (int64_t)((uint64_t)c + (uint64_t)a) :
-					    kind == VAR_MAX ? (a > c ? a : c) : (a < c ? a : c);
+					    kind == VAR_MAX ? (int_lt(y->dt, c, a) ? a : c) :
+					    (int_lt(y->dt, a, c) ? a : c);
 				st_num(y, i, 0, c);
 			} else {
 				double a = ld_f64(x, it.off[0]), c = k == 0 ? a : ld_f64(y, i);
@@ -371,6 +432,10 @@ prelu_plan(struct eml_plan *p, struct pnode *pn)
 
 	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT));
 	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_FLOAT));
+	/* PRelu-6: one slope for all, or one per channel (axis 1); numpy
+	 * broadcasting agrees when there is one value, or when X is 2-D. */
+	if (pn->par.prelu.legacy && !(s->numel == 1 || (x->rank == 2 && s->rank == 1)))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "opset 6 slope layout not supported");
 	/* Unidirectional: the slope broadcasts to X, never the reverse. */
 	EML_GUARD(eml_bcast(pn->n, x, s, &rank, dims));
 	bool same = rank == x->rank;
@@ -517,11 +582,11 @@ mod_plan(struct eml_plan *p, struct pnode *pn)
 	int64_t dims[EML_MAX_RANK];
 	int rank;
 
-	if (a->dt != b->dt || !(a->dt == EML_DT_FLOAT || a->dt == EML_DT_INT64 ||
-	    a->dt == EML_DT_INT32))
+	if (a->dt != b->dt || !(a->dt == EML_DT_FLOAT || a->dt == EML_DT_DOUBLE ||
+	    is_arith_int(a->dt)))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s/%s not supported",
 		    eml_dtype_name(a->dt), eml_dtype_name(b->dt));
-	if (a->dt == EML_DT_FLOAT && !pn->par.mod.fmod)
+	if ((a->dt == EML_DT_FLOAT || a->dt == EML_DT_DOUBLE) && !pn->par.mod.fmod)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "float Mod needs fmod=1");
 	EML_GUARD(eml_bcast(pn->n, a, b, &rank, dims));
 	return eml_pn_set_out(p, pn, 0, a->dt, rank, dims);
@@ -539,6 +604,11 @@ mod_run(struct eml_plan *p, struct pnode *pn)
 	for (size_t i = 0; i < y->numel; i++, bc_next(&it)) {
 		if (y->dt == EML_DT_FLOAT) {
 			vf(y)[i] = fmodf(vf(a)[it.off[0]], vf(b)[it.off[1]]);
+		} else if (y->dt == EML_DT_DOUBLE) {
+			st_num(y, i, fmod(ld_f64(a, it.off[0]), ld_f64(b, it.off[1])), 0);
+		} else if (y->dt == EML_DT_UINT64) {
+			uint64_t x = (uint64_t)ld_i64(a, it.off[0]), d = (uint64_t)ld_i64(b, it.off[1]);
+			st_num(y, i, 0, (int64_t)(d == 0 ? 0 : x % d));
 		} else {
 			int64_t x = ld_i64(a, it.off[0]), d = ld_i64(b, it.off[1]), r;
 			if (d == 0 || (d == -1 && x == INT64_MIN)) {
@@ -659,7 +729,7 @@ cumsum_plan(struct eml_plan *p, struct pnode *pn)
 	size_t n;
 	int axis;
 
-	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM_INTS));
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM(EML_DT_DOUBLE) | DTM_INTS));
 	EML_GUARD(eml_pn_const_ints(p, pn, 1, &a, 1, &n));
 	if (n != 1 || x->rank < 1)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "axis must be a scalar");
@@ -689,7 +759,7 @@ cumsum_run(struct eml_plan *p, struct pnode *pn)
 				if (is_int(x->dt))
 					iacc = (int64_t)((uint64_t)iacc + (uint64_t)ld_i64(x, e));
 				else
-					acc += (double)vf(x)[e];
+					acc += ld_f64(x, e);
 				if (!cs->exclusive) {
 					/* float: accumulate in float, like the reference */
 					st_num(y, e, acc, iacc);

@@ -810,6 +810,213 @@ instnorm_run(struct eml_plan *p, struct pnode *pn)
 	}
 }
 
+/* ---------------------------------------------------------------- element-wise */
+
+/* Visit the output of a two-input broadcast with each input's offset. */
+struct bc2 {
+	int rank;
+	int64_t dims[EML_MAX_RANK], idx[EML_MAX_RANK];
+	size_t sa[EML_MAX_RANK], sb[EML_MAX_RANK], oa, ob;
+};
+
+static void
+bc2_init(struct bc2 *it, const struct val *y, const struct val *a, const struct val *b)
+{
+	memset(it, 0, sizeof(*it));
+	it->rank = y->rank;
+	EML_MEMCPY(it->dims, y->dims, sizeof(it->dims));
+	eml_bcast_strides(a, y->rank, y->dims, it->sa);
+	eml_bcast_strides(b, y->rank, y->dims, it->sb);
+}
+
+static void
+bc2_next(struct bc2 *it)
+{
+	for (int d = it->rank - 1; d >= 0; d--) {
+		it->idx[d]++;
+		it->oa += it->sa[d];
+		it->ob += it->sb[d];
+		if (it->idx[d] < it->dims[d])
+			return;
+		it->oa -= it->sa[d] * (size_t)it->dims[d];
+		it->ob -= it->sb[d] * (size_t)it->dims[d];
+		it->idx[d] = 0;
+	}
+}
+
+eml_err
+eml_binary_generic_check(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1);
+
+	if (pn->par.binary.op == EML_BINARY_POW) {
+		if (!is_num_dt(a->dt) || !is_num_dt(b->dt))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "Pow of %s by %s",
+			    eml_dtype_name(a->dt), eml_dtype_name(b->dt));
+		return EML_OK;
+	}
+	if (a->dt != b->dt)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "mixed %s and %s",
+		    eml_dtype_name(a->dt), eml_dtype_name(b->dt));
+	if (!is_num_dt(a->dt))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
+		    eml_dtype_name(a->dt));
+	return EML_OK;
+}
+
+/* Integer power with wrapping, as C++ integer arithmetic in ONNX Runtime;
+ * a negative exponent gives 0 unless the base is 1 or -1. */
+static int64_t
+ipow(int64_t base, int64_t e)
+{
+	uint64_t r = 1, b = (uint64_t)base;
+
+	if (e < 0)
+		return base == 1 ? 1 : base == -1 ? ((e & 1) != 0 ? -1 : 1) : 0;
+	while (e > 0) {
+		if ((e & 1) != 0)
+			r *= b;
+		b *= b;
+		e >>= 1;
+	}
+	return (int64_t)r;
+}
+
+static int64_t
+int_arith(enum eml_binary k, enum eml_dtype dt, int64_t a, int64_t b)
+{
+	uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+
+	switch (k) {
+	case EML_BINARY_ADD: return (int64_t)(ua + ub);
+	case EML_BINARY_SUB: return (int64_t)(ua - ub);
+	case EML_BINARY_MUL: return (int64_t)(ua * ub);
+	case EML_BINARY_DIV:
+		/* Truncating; 0 where C would trap. */
+		if (b == 0)
+			return 0;
+		if (dt == EML_DT_UINT64)
+			return (int64_t)(ua / ub);
+		return a == INT64_MIN && b == -1 ? a : a / b;
+	default: return ipow(a, b);
+	}
+}
+
+void
+eml_binary_generic_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	enum eml_binary k = pn->par.binary.op;
+	struct bc2 it;
+
+	(void)p;
+	bc2_init(&it, y, a, b);
+	for (size_t i = 0; i < y->numel; i++, bc2_next(&it)) {
+		if (is_float_dt(y->dt)) {
+			double x = ldd(a, it.oa), z = ldd(b, it.ob), r;
+			r = k == EML_BINARY_ADD ? x + z : k == EML_BINARY_SUB ? x - z :
+			    k == EML_BINARY_MUL ? x * z : k == EML_BINARY_DIV ? x / z : pow(x, z);
+			stn(y, i, r, 0);
+		} else if (is_float_dt(b->dt)) {
+			/* Pow: integer base, float exponent, truncated back. */
+			double r = pow(ldd(a, it.oa), ldd(b, it.ob));
+			stn(y, i, 0, isfinite(r) && fabs(r) < 9.2e18 ? (int64_t)r : 0);
+		} else {
+			stn(y, i, 0, int_arith(k, y->dt, ldi(a, it.oa), ldi(b, it.ob)));
+		}
+	}
+}
+
+/* Clip bound k (input 1 or 2) of x's type, when given. */
+static eml_err
+clip_bound(struct eml_plan *p, struct pnode *pn, size_t k, double *d, int64_t *i)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *v = eml_pn_in(p, pn, k);
+
+	if (v == NULL)
+		return EML_OK;
+	if (v->kind != VK_CONST)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST, "Clip bounds must be constants");
+	if (v->dt != x->dt || v->numel != 1)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "Clip bound must be a %s scalar",
+		    eml_dtype_name(x->dt));
+	*d = ldd(v, 0);
+	*i = ldi(v, 0);
+	return EML_OK;
+}
+
+eml_err
+eml_clip_generic_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	struct unary_par *u = &pn->par.unary;
+
+	if (!is_num_dt(x->dt))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "Clip of %s not supported",
+		    eml_dtype_name(x->dt));
+	if (x->dt == EML_DT_UINT64)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "Clip of uint64 not supported");
+	u->generic = true;
+	u->dmin = u->min;
+	u->dmax = u->max;
+	u->imin = INT64_MIN;
+	u->imax = INT64_MAX;
+	EML_GUARD(clip_bound(p, pn, 1, &u->dmin, &u->imin));
+	return clip_bound(p, pn, 2, &u->dmax, &u->imax);
+}
+
+void
+eml_clip_generic_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	const struct unary_par *u = &pn->par.unary;
+
+	(void)p;
+	for (size_t i = 0; i < x->numel; i++) {
+		if (is_float_dt(x->dt)) {
+			double v = ldd(x, i);
+			v = v < u->dmin ? u->dmin : v > u->dmax ? u->dmax : v;
+			stn(y, i, v, 0);
+		} else {
+			int64_t v = ldi(x, i);
+			v = v < u->imin ? u->imin : v > u->imax ? u->imax : v;
+			stn(y, i, 0, v);
+		}
+	}
+}
+
+static eml_err
+bitshift_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1);
+	int64_t dims[EML_MAX_RANK];
+	int rank;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM(EML_DT_UINT8) | DTM(EML_DT_UINT16) |
+	    DTM(EML_DT_UINT32) | DTM(EML_DT_UINT64)));
+	if (b->dt != a->dt)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "mixed types");
+	EML_GUARD(eml_bcast(pn->n, a, b, &rank, dims));
+	return eml_pn_set_out(p, pn, 0, a->dt, rank, dims);
+}
+
+static void
+bitshift_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	struct bc2 it;
+
+	(void)p;
+	bc2_init(&it, y, a, b);
+	for (size_t i = 0; i < y->numel; i++, bc2_next(&it)) {
+		uint64_t x = (uint64_t)ldi(a, it.oa), s = (uint64_t)ldi(b, it.ob);
+		/* A shift by the width or more empties the value (C would be
+		 * undefined). */
+		x = s >= 64 ? 0 : pn->par.bitshift.left ? x << s : x >> s;
+		stn(y, i, 0, (int64_t)x);
+	}
+}
+
 /* ---------------------------------------------------------------- table */
 
 #define LOSS_ATTRS "reduction:s ignore_index:i"
@@ -836,5 +1043,7 @@ const struct op eml_ops_more[] = {
 	{ "EyeLike", "dtype:i k:i", PK_EYELIKE, 1, 1, 1, 1, eyelike_plan, NULL, eyelike_run, 0 },
 	{ "InstanceNormalization", "epsilon:f", PK_BATCHNORM, 3, 3, 1, 1, instnorm_plan, NULL,
 	    instnorm_run, 0 },
+	{ "BitShift", "direction:s", PK_BITSHIFT, 2, 2, 1, 1, bitshift_plan, NULL, bitshift_run,
+	    0 },
 	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };

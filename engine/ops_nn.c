@@ -930,9 +930,15 @@ reduced_axes(struct eml_plan *p, struct pnode *pn, bool *red)
 		n = rd->n_axes;
 		EML_MEMCPY(axes, rd->axes, sizeof(axes));
 	}
-	if (n == 0 && rd->noop_with_empty_axes)
-		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
-		    "noop_with_empty_axes with empty axes not supported");
+	if (n == 0 && rd->noop_with_empty_axes) {
+		/* Nothing reduced: each element is its own row of one, which
+		 * the reductions below return unchanged; the others (L2, the
+		 * logs, sum of squares) would transform it. */
+		if (rd->kind > RK_PROD)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
+			    "noop_with_empty_axes with empty axes not supported");
+		return EML_OK;
+	}
 	for (size_t i = 0; i < n; i++) {
 		int ax;
 		EML_GUARD(eml_axis(pn->n, axes[i], rank, 0, &ax));
@@ -977,7 +983,7 @@ reduce_plan(struct eml_plan *p, struct pnode *pn)
 	bool red[EML_MAX_RANK] = { false };
 	int r = 0;
 
-	EML_GUARD(need_float(p, pn, 0));
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM(EML_DT_DOUBLE)));
 	EML_GUARD(reduced_axes(p, pn, red));
 	for (int i = 0; i < x->rank; i++) {
 		if (red[i]) {
@@ -995,8 +1001,40 @@ reduce_plan(struct eml_plan *p, struct pnode *pn)
 	rd->rows = (size_t)rows;
 	rd->n = (size_t)cnt;
 	rd->rank = x->rank;
-	pn->ws = rd->transpose ? x->numel * sizeof(float) : 0;
-	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, r, dims);
+	pn->ws = rd->transpose ? x->numel * eml_dtype_size(x->dt) : 0;
+	return eml_pn_set_out(p, pn, 0, x->dt, r, dims);
+}
+
+/* float64: every reduction in one plain loop per row. */
+static double
+reduce_row_f64(enum reduce_kind kind, const double *xr, size_t n)
+{
+	double acc = kind == RK_PROD ? 1.0 : 0.0, m = kind == RK_MIN ? INFINITY : -INFINITY;
+
+	for (size_t i = 0; i < n; i++)
+		if ((kind == RK_MAX || kind == RK_LOG_SUM_EXP) && (xr[i] > m || xr[i] != xr[i]))
+			m = xr[i];
+		else if (kind == RK_MIN && (xr[i] < m || xr[i] != xr[i]))
+			m = xr[i];
+	for (size_t i = 0; i < n; i++) {
+		switch (kind) {
+		case RK_PROD: acc *= xr[i]; break;
+		case RK_L1: acc += fabs(xr[i]); break;
+		case RK_LOG_SUM_EXP: acc += exp(xr[i] - m); break;
+		case RK_L2:
+		case RK_SUM_SQUARE: acc += xr[i] * xr[i]; break;
+		default: acc += xr[i]; break;
+		}
+	}
+	switch (kind) {
+	case RK_MAX:
+	case RK_MIN: return m;
+	case RK_MEAN: return acc / (double)n;
+	case RK_L2: return sqrt(acc);
+	case RK_LOG_SUM_EXP: return log(acc) + m;
+	case RK_LOG_SUM: return log(acc);
+	default: return acc;
+	}
 }
 
 /* One row of n elements by the less common reductions, in a plain loop
@@ -1057,8 +1095,15 @@ reduce_run(struct eml_plan *p, struct pnode *pn)
 	const float *src = vf(x);
 
 	if (rd->transpose) {
-		eml_copy_strided(pn->wsp, vf(x), 4, rd->rank, rd->perm_dims, rd->perm_strides);
+		eml_copy_strided(pn->wsp, x->data, eml_dtype_size(x->dt), rd->rank, rd->perm_dims,
+		    rd->perm_strides);
 		src = pn->wsp;
+	}
+	if (x->dt == EML_DT_DOUBLE) {
+		for (size_t r = 0; r < rows; r++)
+			((double *)y->data)[r] = reduce_row_f64(rd->kind, (const double *)src + r * n,
+			    n);
+		return;
 	}
 	if (rd->kind >= RK_MIN) {
 		for (size_t r = 0; r < rows; r++)
@@ -1353,7 +1398,7 @@ const struct op eml_ops_nn[] = {
 	{ "ConvTranspose", "auto_pad:s dilations:I group:i kernel_shape:I output_padding:I "
 	    "output_shape:I pads:I strides:I", PK_CONV, 2, 3, 1, 1, convt_plan, NULL, convt_run,
 	    0 },
-	{ "Gemm", "alpha:f beta:f transA:i transB:i", PK_GEMM, 2, 3, 1, 1, gemm_plan,
+	{ "Gemm", "alpha:f beta:f transA:i transB:i broadcast:i", PK_GEMM, 2, 3, 1, 1, gemm_plan,
 	    gemm_prepare, gemm_run, 0 },
 	{ "MatMul", "", PK_MATMUL, 2, 2, 1, 1, matmul_plan, matmul_prepare, matmul_run, 0 },
 	{ "BatchNormalization", "epsilon:f momentum:f spatial:i training_mode:i is_test:i",
