@@ -258,7 +258,7 @@ check_node(const struct eml_node *n, int64_t opset, struct op_par *par)
 	    (int64_t)n->n_outputs < op->min_out || (int64_t)n->n_outputs > op->max_out)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%zu inputs / %zu outputs not supported",
 		    n->n_inputs, n->n_outputs);
-	if (n->n_outputs > 0 && n->outputs[0][0] == '\0')
+	if (n->n_outputs > 0 && n->outputs[0][0] == '\0' && (op->flags & OPF_OUT0_OPTIONAL) == 0)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "first output has no name");
 	return eml_op_parse(op, n, opset, par);
 }
@@ -1368,7 +1368,14 @@ static void
 print_step(const struct eml_plan *p, size_t s, FILE *f)
 {
 	const struct pnode *pn = &p->pn[p->order[s]];
-	const struct val *o = &p->v[pn->out[0]];
+	size_t k = 0;
+	const struct val *o;
+
+	while (k + 1 < pn->n_out && pn->out[k] < 0)
+		k++; /* a recurrent layer may leave Y unnamed */
+	if (pn->out[k] < 0)
+		return;
+	o = &p->v[pn->out[k]];
 
 	fprintf(f, "  slowest: %-28s %-14s %8.3f ms  out [", pn->n->name, pn->op->name,
 	    p->prof[s] * 1e3 / (double)p->prof_runs);

@@ -67,6 +67,7 @@ struct op {
 #define OPF_ALIAS 1u      /* output 0 is input 0's bytes reinterpreted */
 #define OPF_INPLACE 2u    /* output 0 may overwrite input 0 or 1 (same size) */
 #define OPF_SHAPE_ONLY 4u /* needs only its input's shape: always folded */
+#define OPF_OUT0_OPTIONAL 8u /* output 0 may be omitted (RNN, GRU, LSTM's Y) */
 
 struct pnode {
 	const struct eml_node *n;

@@ -912,6 +912,87 @@ parse_bitshift(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return EML_OK;
 }
 
+/* The activations attribute of a recurrent layer (or its defaults), with
+ * activation_alpha/beta consumed in order by the functions that take them. */
+static eml_err
+rnn_acts(const struct eml_node *n, struct rnn_par *r)
+{
+	static const char *const names[RA_COUNT] = { "Relu", "Tanh", "Sigmoid", "Affine",
+		"LeakyRelu", "ThresholdedRelu", "ScaledTanh", "HardSigmoid", "Elu", "Softsign",
+		"Softplus" };
+	/* Default alpha and beta of each (NAN: not taken). */
+	static const float def_a[RA_COUNT] = { NAN, NAN, NAN, 1.0f, 0.01f, 1.0f, 1.0f, 0.2f,
+		1.0f, NAN, NAN };
+	static const float def_b[RA_COUNT] = { NAN, NAN, NAN, 0.0f, NAN, NAN, 1.0f, 0.5f, NAN,
+		NAN, NAN };
+	static const enum rnn_act_kind defaults[3][3] = { { RA_TANH }, { RA_SIGMOID, RA_TANH },
+		{ RA_SIGMOID, RA_TANH, RA_TANH } };
+	const struct eml_attr *a = attr_of(n, "activations", EML_ATTR_STRINGS);
+	const struct eml_attr *al = attr_of(n, "activation_alpha", EML_ATTR_FLOATS);
+	const struct eml_attr *be = attr_of(n, "activation_beta", EML_ATTR_FLOATS);
+	size_t total = (size_t)(r->n_acts * r->dirs), ia = 0, ib = 0;
+
+	if (a != NULL && a->n != total && !(a->n == (size_t)r->n_acts))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "activations has %zu names, want %zu",
+		    a->n, total);
+	for (size_t i = 0; i < total; i++) {
+		struct rnn_act *ac = &r->act[i];
+		if (a != NULL) {
+			int k = name_index(names, RA_COUNT, a->strings[i % a->n]);
+			if (k < 0)
+				return eml_pn_fail(n, EML_ERR_INFER_ATTR,
+				    "activation %s not supported", a->strings[i % a->n]);
+			ac->kind = (enum rnn_act_kind)k;
+		} else {
+			ac->kind = defaults[r->cell][i % (size_t)r->n_acts];
+		}
+		ac->alpha = def_a[ac->kind];
+		ac->beta = def_b[ac->kind];
+		if (!isnan(ac->alpha) && al != NULL && ia < al->n)
+			ac->alpha = al->floats[ia++];
+		if (!isnan(ac->beta) && be != NULL && ib < be->n)
+			ac->beta = be->floats[ib++];
+		if (!isfinite(ac->alpha) && !isnan(def_a[ac->kind]))
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "activation_alpha not finite");
+		if (!isfinite(ac->beta) && !isnan(def_b[ac->kind]))
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "activation_beta not finite");
+	}
+	return EML_OK;
+}
+
+static eml_err
+parse_rnn(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const cells[] = { "RNN", "GRU", "LSTM" };
+	static const char *const dirs[] = { "forward", "reverse", "bidirectional" };
+	struct rnn_par *r = &par->rnn;
+	int c = name_index(cells, 3, n->op_type), d = 0;
+	bool f = false;
+
+	if (c < 0)
+		return eml_pn_fail(n, EML_ERR_INTERNAL, "no recurrent mapping");
+	/* Opset < 7 had other inputs (GRU-3's, LSTM-1's output_sequence). */
+	EML_GUARD(need_opset(n, opset, 7, "recurrent layer"));
+	r->cell = (enum rnn_cell)c;
+	r->n_acts = c + 1;
+	if (!has_attr(n, "hidden_size"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "hidden_size missing");
+	EML_GUARD(int_in(n, "hidden_size", 1, 1, RNN_MAX_HIDDEN, &r->hidden));
+	EML_GUARD(choice(n, "direction", "forward", dirs, 3, &d));
+	r->dirs = d == 2 ? 2 : 1;
+	r->reverse = d == 1;
+	r->has_clip = has_attr(n, "clip");
+	EML_GUARD(finite_attr(n, "clip", 1.0f, &r->clip));
+	if (r->has_clip && !(r->clip > 0.0f))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "clip must be > 0");
+	EML_GUARD(flag(n, "linear_before_reset", false, &r->linear_before_reset));
+	EML_GUARD(flag(n, "layout", false, &r->layout_batch));
+	EML_GUARD(flag(n, "input_forget", false, &f));
+	if (f)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "input_forget=1 not supported");
+	return rnn_acts(n, r);
+}
+
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
@@ -958,6 +1039,7 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_SHRINK] = parse_shrink,
 	[PK_EYELIKE] = parse_eyelike,
 	[PK_BITSHIFT] = parse_bitshift,
+	[PK_RNN] = parse_rnn,
 };
 
 eml_err

@@ -65,6 +65,7 @@ enum par_kind {
 	PK_SHRINK,
 	PK_EYELIKE,
 	PK_BITSHIFT,
+	PK_RNN,      /* RNN, GRU, LSTM */
 	PK_COUNT, /* number of families */
 };
 
@@ -366,6 +367,38 @@ struct eyelike_par {
 	int64_t k; /* in [-PAR_MAX_PAD, PAR_MAX_PAD] */
 };
 
+/* The activation functions of the recurrent layers (ONNX's list). */
+enum rnn_act_kind { RA_RELU = 0, RA_TANH, RA_SIGMOID, RA_AFFINE, RA_LEAKY_RELU,
+	RA_THRESHOLDED_RELU, RA_SCALED_TANH, RA_HARD_SIGMOID, RA_ELU, RA_SOFTSIGN, RA_SOFTPLUS,
+	RA_COUNT };
+
+struct rnn_act {
+	enum rnn_act_kind kind;
+	float alpha, beta;
+};
+
+enum rnn_cell { RNN_CELL_RNN = 0, RNN_CELL_GRU, RNN_CELL_LSTM };
+
+/* Most directions, activations per direction, gates of a cell. */
+#define RNN_MAX_ACTS 6
+#define RNN_MAX_HIDDEN ((int64_t)1 << 20)
+
+struct rnn_par {
+	enum rnn_cell cell;
+	int64_t hidden;       /* hidden_size, in [1, RNN_MAX_HIDDEN] */
+	int dirs;             /* 1 or 2 */
+	bool reverse;         /* direction=reverse (dirs == 1) */
+	bool has_clip;
+	float clip;           /* > 0 */
+	bool linear_before_reset; /* GRU */
+	bool layout_batch;    /* layout=1: batch first */
+	int n_acts;           /* per direction: RNN 1, GRU 2, LSTM 3 */
+	struct rnn_act act[RNN_MAX_ACTS]; /* forward's, then reverse's */
+	/* plan */
+	size_t seq, batch, in, gates;
+	size_t ws_gemm; /* GEMM scratch in the workspace, floats */
+};
+
 struct op_par {
 	enum par_kind kind;
 	union {
@@ -410,6 +443,7 @@ struct op_par {
 		struct eyelike_par eyelike;
 		struct prelu_par prelu;
 		struct bitshift_par bitshift;
+		struct rnn_par rnn;
 	};
 };
 
