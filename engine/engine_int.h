@@ -180,6 +180,8 @@ void eml_dense_strides(int rank, const int64_t *dims, int64_t *strides);
  * types, Clip on integers and float64). */
 eml_err eml_binary_generic_check(struct eml_plan *p, struct pnode *pn) EML_MUST_USE;
 void eml_binary_generic_run(struct eml_plan *p, struct pnode *pn);
+/* Opset < 7 broadcast=1 with an axis: B's dims placed at axis of A's. */
+eml_err eml_binary_legacy_axis_plan(struct eml_plan *p, struct pnode *pn) EML_MUST_USE;
 eml_err eml_clip_generic_plan(struct eml_plan *p, struct pnode *pn) EML_MUST_USE;
 void eml_clip_generic_run(struct eml_plan *p, struct pnode *pn);
 

@@ -261,10 +261,10 @@ parse_binary(const struct eml_node *n, int64_t opset, struct op_par *par)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "broadcast/axis after opset 7");
 	b->legacy = opset < 7;
 	EML_GUARD(flag(n, "broadcast", false, &b->legacy_bcast));
-	if (has_attr(n, "axis"))
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "opset %lld broadcast axis not supported",
-		    (long long)opset);
-	return EML_OK;
+	b->has_axis = has_attr(n, "axis");
+	if (b->has_axis && !b->legacy_bcast)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "axis without broadcast=1");
+	return axis_attr(n, "axis", 0, &b->axis);
 }
 
 static eml_err
@@ -993,6 +993,55 @@ parse_rnn(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return rnn_acts(n, r);
 }
 
+static eml_err
+parse_window(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	int64_t dt = 0;
+
+	(void)opset;
+	EML_GUARD(int_in(n, "output_datatype", EML_DT_FLOAT, 1, 16, &dt));
+	if (dt != EML_DT_FLOAT && dt != EML_DT_DOUBLE)
+		return eml_pn_fail(n, EML_ERR_INFER_DTYPE, "output_datatype %lld not supported",
+		    (long long)dt);
+	par->window.dtype = (enum eml_dtype)dt;
+	return flag(n, "periodic", true, &par->window.periodic);
+}
+
+static eml_err
+parse_lrn(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	struct lrn_par *l = &par->lrn;
+
+	(void)opset;
+	if (!has_attr(n, "size"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "size missing");
+	EML_GUARD(int_in(n, "size", 1, 1, PAR_MAX_WINDOW, &l->size));
+	EML_GUARD(finite_attr(n, "alpha", 1e-4f, &l->alpha));
+	EML_GUARD(finite_attr(n, "beta", 0.75f, &l->beta));
+	return finite_attr(n, "bias", 1.0f, &l->bias);
+}
+
+static eml_err
+parse_revseq(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	struct revseq_par *r = &par->revseq;
+
+	(void)opset;
+	EML_GUARD(int_in(n, "batch_axis", 1, 0, 1, &r->batch_axis));
+	EML_GUARD(int_in(n, "time_axis", 0, 0, 1, &r->time_axis));
+	if (r->batch_axis == r->time_axis)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "batch_axis equals time_axis");
+	return EML_OK;
+}
+
+static eml_err
+parse_compress(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	(void)opset;
+	par->compress.has_axis = has_attr(n, "axis");
+	return axis_attr(n, "axis", 0, &par->compress.axis);
+}
+
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
@@ -1040,6 +1089,10 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_EYELIKE] = parse_eyelike,
 	[PK_BITSHIFT] = parse_bitshift,
 	[PK_RNN] = parse_rnn,
+	[PK_WINDOW] = parse_window,
+	[PK_LRN] = parse_lrn,
+	[PK_REVSEQ] = parse_revseq,
+	[PK_COMPRESS] = parse_compress,
 };
 
 eml_err

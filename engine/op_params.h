@@ -66,6 +66,10 @@ enum par_kind {
 	PK_EYELIKE,
 	PK_BITSHIFT,
 	PK_RNN,      /* RNN, GRU, LSTM */
+	PK_WINDOW,   /* HannWindow, HammingWindow, BlackmanWindow */
+	PK_LRN,
+	PK_REVSEQ,   /* ReverseSequence */
+	PK_COMPRESS,
 	PK_COUNT, /* number of families */
 };
 
@@ -88,6 +92,7 @@ struct unary_par {
 	bool generic;
 	double dmin, dmax;
 	int64_t imin, imax;
+	bool rt_min, rt_max; /* bound given at run time (read then) */
 };
 
 struct binary_par {
@@ -95,10 +100,16 @@ struct binary_par {
 	bool legacy;       /* opset < 7: broadcast only with broadcast=1, B to A */
 	bool legacy_bcast; /* the broadcast attribute */
 	bool generic;      /* plan: other dtypes or mixed Pow, in ops_more.c */
+	bool has_axis;     /* opset < 7 axis attribute */
+	int64_t axis;
+	bool view;         /* plan: B seen as bview (opset < 7 with axis) */
+	int64_t bview[EML_MAX_RANK];
 };
 
 struct prelu_par {
 	bool legacy; /* opset < 7: a slope of one value, or [C] on axis 1 */
+	bool chan;   /* plan: legacy per-channel slope on an input of rank > 2 */
+	size_t C, inner;
 };
 
 struct bitshift_par {
@@ -399,6 +410,26 @@ struct rnn_par {
 	size_t ws_gemm; /* GEMM scratch in the workspace, floats */
 };
 
+struct window_par {
+	enum eml_dtype dtype; /* output_datatype */
+	bool periodic;
+};
+
+struct lrn_par {
+	float alpha, beta, bias;
+	int64_t size; /* in [1, PAR_MAX_WINDOW] */
+};
+
+struct revseq_par {
+	int64_t batch_axis, time_axis; /* 0 and 1, in either order */
+};
+
+struct compress_par {
+	bool has_axis;
+	int64_t axis;
+	int ax; /* plan */
+};
+
 struct op_par {
 	enum par_kind kind;
 	union {
@@ -444,6 +475,10 @@ struct op_par {
 		struct prelu_par prelu;
 		struct bitshift_par bitshift;
 		struct rnn_par rnn;
+		struct window_par window;
+		struct lrn_par lrn;
+		struct revseq_par revseq;
+		struct compress_par compress;
 	};
 };
 

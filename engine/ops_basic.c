@@ -186,6 +186,8 @@ binary_plan(struct eml_plan *p, struct pnode *pn)
 	 * types and Pow's mixed types in ops_more.c. */
 	pn->par.binary.generic = !(a->dt == b->dt && (a->dt == EML_DT_FLOAT ||
 	    ((a->dt == EML_DT_INT64 || a->dt == EML_DT_INT32) && k != EML_BINARY_POW)));
+	if (pn->par.binary.has_axis)
+		return eml_binary_legacy_axis_plan(p, pn);
 	if (pn->par.binary.generic)
 		EML_GUARD(eml_binary_generic_check(p, pn));
 	EML_GUARD(eml_bcast(pn->n, a, b, &rank, dims));

@@ -434,6 +434,14 @@ prelu_plan(struct eml_plan *p, struct pnode *pn)
 	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_FLOAT));
 	/* PRelu-6: one slope for all, or one per channel (axis 1); numpy
 	 * broadcasting agrees when there is one value, or when X is 2-D. */
+	if (pn->par.prelu.legacy && s->rank == 1 && x->rank > 2 && s->numel > 1) {
+		if (s->dims[0] != x->dims[1])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "slope must be [C]");
+		pn->par.prelu.chan = true;
+		pn->par.prelu.C = (size_t)x->dims[1];
+		pn->par.prelu.inner = x->numel / (size_t)(x->dims[0] * x->dims[1]);
+		return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, x->dims);
+	}
 	if (pn->par.prelu.legacy && !(s->numel == 1 || (x->rank == 2 && s->rank == 1)))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "opset 6 slope layout not supported");
 	/* Unidirectional: the slope broadcasts to X, never the reverse. */
@@ -454,6 +462,14 @@ prelu_run(struct eml_plan *p, struct pnode *pn)
 	struct bc_iter it;
 
 	(void)p;
+	if (pn->par.prelu.chan) {
+		const struct prelu_par *pp = &pn->par.prelu;
+		for (size_t i = 0; i < y->numel; i++) {
+			float v = vf(x)[i];
+			vf(y)[i] = v < 0 ? v * vf(s)[(i / pp->inner) % pp->C] : v;
+		}
+		return;
+	}
 	bc_init(&it, y, ins, 1);
 	for (size_t i = 0; i < y->numel; i++, bc_next(&it)) {
 		float v = vf(x)[i];

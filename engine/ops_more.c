@@ -902,14 +902,47 @@ int_arith(enum eml_binary k, enum eml_dtype dt, int64_t a, int64_t b)
 	}
 }
 
+eml_err
+eml_binary_legacy_axis_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1);
+	struct binary_par *bp = &pn->par.binary;
+	int axis;
+
+	if (bp->op == EML_BINARY_POW ? !is_num_dt(a->dt) || !is_num_dt(b->dt) :
+	    a->dt != b->dt || !is_num_dt(a->dt))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s and %s not supported",
+		    eml_dtype_name(a->dt), eml_dtype_name(b->dt));
+	EML_GUARD(eml_axis(pn->n, bp->axis, a->rank, 0, &axis));
+	if (axis + b->rank > a->rank)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "B does not fit A at axis %d", axis);
+	for (int d = 0; d < a->rank; d++) {
+		bool in_b = d >= axis && d < axis + b->rank;
+		bp->bview[d] = in_b ? b->dims[d - axis] : 1;
+		if (bp->bview[d] != 1 && bp->bview[d] != a->dims[d])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "B does not match A at axis %d",
+			    axis);
+	}
+	bp->view = true;
+	bp->generic = true;
+	return eml_pn_set_out(p, pn, 0, a->dt, a->rank, a->dims);
+}
+
 void
 eml_binary_generic_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *a = eml_pn_in(p, pn, 0), *b = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
 	enum eml_binary k = pn->par.binary.op;
 	struct bc2 it;
+	struct val bv;
 
 	(void)p;
+	if (pn->par.binary.view) {
+		bv = *b;
+		bv.rank = a->rank;
+		EML_MEMCPY(bv.dims, pn->par.binary.bview, sizeof(bv.dims));
+		b = &bv;
+	}
 	bc2_init(&it, y, a, b);
 	for (size_t i = 0; i < y->numel; i++, bc2_next(&it)) {
 		if (is_float_dt(y->dt)) {
@@ -935,11 +968,17 @@ clip_bound(struct eml_plan *p, struct pnode *pn, size_t k, double *d, int64_t *i
 
 	if (v == NULL)
 		return EML_OK;
-	if (v->kind != VK_CONST)
-		return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST, "Clip bounds must be constants");
 	if (v->dt != x->dt || v->numel != 1)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "Clip bound must be a %s scalar",
 		    eml_dtype_name(x->dt));
+	if (v->kind != VK_CONST) {
+		/* Read at run time. */
+		if (k == 1)
+			pn->par.unary.rt_min = true;
+		else
+			pn->par.unary.rt_max = true;
+		return EML_OK;
+	}
 	*d = ldd(v, 0);
 	*i = ldi(v, 0);
 	return EML_OK;
@@ -969,17 +1008,24 @@ void
 eml_clip_generic_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
-	const struct unary_par *u = &pn->par.unary;
+	struct unary_par u = pn->par.unary;
 
-	(void)p;
+	if (u.rt_min) {
+		u.dmin = ldd(eml_pn_in(p, pn, 1), 0);
+		u.imin = ldi(eml_pn_in(p, pn, 1), 0);
+	}
+	if (u.rt_max) {
+		u.dmax = ldd(eml_pn_in(p, pn, 2), 0);
+		u.imax = ldi(eml_pn_in(p, pn, 2), 0);
+	}
 	for (size_t i = 0; i < x->numel; i++) {
 		if (is_float_dt(x->dt)) {
 			double v = ldd(x, i);
-			v = v < u->dmin ? u->dmin : v > u->dmax ? u->dmax : v;
+			v = v < u.dmin ? u.dmin : v > u.dmax ? u.dmax : v;
 			stn(y, i, v, 0);
 		} else {
 			int64_t v = ldi(x, i);
-			v = v < u->imin ? u->imin : v > u->imax ? u->imax : v;
+			v = v < u.imin ? u.imin : v > u.imax ? u.imax : v;
 			stn(y, i, 0, v);
 		}
 	}
@@ -1017,6 +1063,371 @@ bitshift_run(struct eml_plan *p, struct pnode *pn)
 	}
 }
 
+/* ---------------------------------------------------------------- windows */
+
+static eml_err
+window_plan(struct eml_plan *p, struct pnode *pn)
+{
+	int64_t n = 0;
+	size_t cnt = 0;
+
+	EML_GUARD(eml_pn_const_ints(p, pn, 0, &n, 1, &cnt));
+	if (cnt != 1 || n < 0 || n > PAR_MAX_PAD)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "size must be a scalar >= 0");
+	return eml_pn_set_out(p, pn, 0, pn->par.window.dtype, 1, &n);
+}
+
+static void
+window_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *y = eml_pn_out(p, pn, 0);
+	const char *op = pn->n->op_type;
+	double N = (double)y->numel - (pn->par.window.periodic ? 0.0 : 1.0);
+	double w = N > 0 ? 2.0 * M_PI / N : 0.0;
+
+	(void)p;
+	for (size_t i = 0; i < y->numel; i++) {
+		double c = cos(w * (double)i), v;
+		if (strcmp(op, "HannWindow") == 0)
+			v = 0.5 - 0.5 * c;
+		else if (strcmp(op, "HammingWindow") == 0)
+			v = 25.0 / 46.0 - (1.0 - 25.0 / 46.0) * c;
+		else
+			v = 0.42 - 0.5 * c + 0.08 * cos(2.0 * w * (double)i);
+		stn(y, i, v, 0);
+	}
+}
+
+/* ---------------------------------------------------------------- Det */
+
+static eml_err
+det_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM(EML_DT_DOUBLE)));
+	if (x->rank < 2 || x->dims[x->rank - 1] != x->dims[x->rank - 2] ||
+	    x->dims[x->rank - 1] > 4096)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "input must be [..., M, M]");
+	pn->ws = (size_t)(x->dims[x->rank - 1] * x->dims[x->rank - 1]) * sizeof(double);
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank - 2, x->dims);
+}
+
+/* Determinant of the M x M matrix a (destroyed), by Gaussian elimination
+ * with partial pivoting. */
+static double
+det_lu(double *a, size_t M)
+{
+	double det = 1.0;
+
+	for (size_t k = 0; k < M; k++) {
+		size_t piv = k;
+		for (size_t i = k + 1; i < M; i++)
+			if (fabs(a[i * M + k]) > fabs(a[piv * M + k]))
+				piv = i;
+		if (a[piv * M + k] == 0.0)
+			return 0.0;
+		if (piv != k) {
+			for (size_t j = 0; j < M; j++) {
+				double t = a[k * M + j];
+				a[k * M + j] = a[piv * M + j];
+				a[piv * M + j] = t;
+			}
+			det = -det;
+		}
+		det *= a[k * M + k];
+		for (size_t i = k + 1; i < M; i++) {
+			double f = a[i * M + k] / a[k * M + k];
+			for (size_t j = k; j < M; j++)
+				a[i * M + j] -= f * a[k * M + j];
+		}
+	}
+	return det;
+}
+
+static void
+det_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	size_t M = (size_t)x->dims[x->rank - 1];
+	double *a = pn->wsp;
+
+	(void)p;
+	for (size_t m = 0; m < y->numel; m++) {
+		for (size_t i = 0; i < M * M; i++)
+			a[i] = ldd(x, m * M * M + i);
+		stn(y, m, det_lu(a, M), 0);
+	}
+}
+
+/* ---------------------------------------------------------------- LRN */
+
+static eml_err
+lrn_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM(EML_DT_DOUBLE)));
+	if (x->rank < 3)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "input must be [N, C, ...]");
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
+}
+
+static void
+lrn_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	const struct lrn_par *l = &pn->par.lrn;
+	int64_t C = x->dims[1], lo = (l->size - 1) / 2, hi = l->size / 2;
+	size_t N = (size_t)x->dims[0], inner = C == 0 || N == 0 ? 0 : x->numel / N / (size_t)C;
+
+	(void)p;
+	for (size_t n = 0; n < N; n++)
+		for (int64_t c = 0; c < C; c++)
+			for (size_t i = 0; i < inner; i++) {
+				double sq = 0;
+				for (int64_t k = c - lo; k <= c + hi; k++)
+					if (k >= 0 && k < C) {
+						double v = ldd(x, (n * (size_t)C + (size_t)k) * inner + i);
+						sq += v * v;
+					}
+				size_t e = (n * (size_t)C + (size_t)c) * inner + i;
+				stn(y, e, ldd(x, e) / pow((double)l->bias + (double)l->alpha /
+				    (double)l->size * sq, (double)l->beta), 0);
+			}
+}
+
+/* ---------------------------------------------------------------- ReverseSequence */
+
+static eml_err
+revseq_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *sl = eml_pn_in(p, pn, 1);
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_INTS));
+	if (x->rank < 2 || eml_dtype_size(x->dt) == 0 || sl->rank != 1 ||
+	    sl->dims[0] != x->dims[pn->par.revseq.batch_axis])
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "sequence_lens must be [batch]");
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
+}
+
+static void
+revseq_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *sl = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	int ta = (int)pn->par.revseq.time_axis;
+	size_t esz = eml_dtype_size(x->dt), inner = 1;
+	size_t T = (size_t)x->dims[ta], B = (size_t)x->dims[1 - ta];
+
+	for (int d = 2; d < x->rank; d++)
+		inner *= (size_t)x->dims[d];
+	for (size_t b = 0; b < B; b++) {
+		int64_t L = ldi(sl, b);
+		if (L < 0 || (uint64_t)L > T) {
+			bad_index(p, pn);
+			L = 0;
+		}
+		for (size_t t = 0; t < T; t++) {
+			size_t src_t = t < (size_t)L ? (size_t)L - 1 - t : t;
+			size_t dst = ta == 0 ? t * B + b : b * T + t;
+			size_t src = ta == 0 ? src_t * B + b : b * T + src_t;
+			EML_MEMCPY((uint8_t *)y->data + dst * inner * esz,
+			    (const uint8_t *)x->data + src * inner * esz, inner * esz);
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- MVN */
+
+static eml_err
+mvn_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	struct axes_par *a = &pn->par.axes;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT | DTM(EML_DT_DOUBLE)));
+	if (a->n_axes == 0) {
+		/* Default: over N, H, W of a 4-D input. */
+		if (x->rank != 4)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "default axes want 4-D");
+		a->n_axes = 3;
+		a->axes[0] = 0;
+		a->axes[1] = 2;
+		a->axes[2] = 3;
+	}
+	for (size_t i = 0; i < a->n_axes; i++) {
+		int ax;
+		EML_GUARD(eml_axis(pn->n, a->axes[i], x->rank, 0, &ax));
+		a->axes[i] = ax;
+	}
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
+}
+
+/* The offset of the first element of x's group holding element e (the
+ * reduced axes set to 0). */
+static size_t
+mvn_group(const struct val *x, const bool *red, size_t e)
+{
+	int64_t xs[EML_MAX_RANK];
+	size_t off = 0;
+
+	eml_dense_strides(x->rank, x->dims, xs);
+	for (int d = 0; d < x->rank; d++) {
+		size_t i = (e / (size_t)xs[d]) % (size_t)x->dims[d];
+		off += red[d] ? 0 : i * (size_t)xs[d];
+	}
+	return off;
+}
+
+static void
+mvn_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	const struct axes_par *a = &pn->par.axes;
+	bool red[EML_MAX_RANK] = { false };
+	size_t cnt = 1;
+
+	(void)p;
+	for (size_t i = 0; i < a->n_axes; i++)
+		red[a->axes[i]] = true;
+	for (int d = 0; d < x->rank; d++)
+		cnt *= red[d] ? (size_t)x->dims[d] : 1;
+	/* Each element against its group: mean and E[x^2] over the group,
+	 * found by scanning it (plain loops; no model needs this hot). */
+	for (size_t e = 0; e < x->numel; e++) {
+		size_t g = mvn_group(x, red, e);
+		double s = 0, s2 = 0;
+		for (size_t f = 0; f < x->numel; f++)
+			if (mvn_group(x, red, f) == g) {
+				double v = ldd(x, f);
+				s += v;
+				s2 += v * v;
+			}
+		s /= (double)cnt;
+		s2 /= (double)cnt;
+		/* ONNX's function body: (X - EX) / (sqrt(E[X^2] - EX^2) + 1e-9). */
+		stn(y, e, (ldd(x, e) - s) / (sqrt(fmax(s2 - s * s, 0.0)) + 1e-9), 0);
+	}
+}
+
+/* ---------------------------------------------------------------- data-dependent shapes */
+
+/* Compress and NonZero: the output shape depends on the data, so the
+ * deciding input must be a constant (then the node folds at plan time);
+ * otherwise EML_ERR_INFER_NOT_CONST. */
+static eml_err
+compress_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *c = eml_pn_in(p, pn, 1);
+	struct compress_par *cp = &pn->par.compress;
+	int64_t dims[EML_MAX_RANK], kept = 0, len;
+	int rank = 1;
+
+	if (c->kind != VK_CONST)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+		    "condition must be constant (data-dependent shape)");
+	if (c->dt != EML_DT_BOOL || c->rank != 1 || eml_dtype_size(x->dt) == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "condition must be 1-D bool");
+	if (cp->has_axis) {
+		EML_GUARD(eml_axis(pn->n, cp->axis, x->rank, 0, &cp->ax));
+		len = x->dims[cp->ax];
+	} else {
+		cp->ax = -1;
+		len = (int64_t)x->numel;
+	}
+	if (c->dims[0] > len)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "condition longer than the axis");
+	for (size_t i = 0; i < c->numel; i++)
+		kept += ((const uint8_t *)c->data)[i] != 0;
+	if (cp->has_axis) {
+		rank = x->rank;
+		EML_MEMCPY(dims, x->dims, sizeof(dims));
+		dims[cp->ax] = kept;
+	} else {
+		dims[0] = kept;
+	}
+	return eml_pn_set_out(p, pn, 0, x->dt, rank, dims);
+}
+
+static void
+compress_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *c = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	int ax = pn->par.compress.ax;
+	size_t esz = eml_dtype_size(x->dt), outer = 1, inner = 1, n, o = 0;
+
+	(void)p;
+	if (ax < 0) {
+		n = x->numel;
+	} else {
+		for (int d = 0; d < x->rank; d++) {
+			if (d < ax)
+				outer *= (size_t)x->dims[d];
+			if (d > ax)
+				inner *= (size_t)x->dims[d];
+		}
+		n = (size_t)x->dims[ax];
+	}
+	for (size_t a = 0; a < outer; a++)
+		for (size_t j = 0; j < n && j < c->numel; j++)
+			if (((const uint8_t *)c->data)[j] != 0) {
+				EML_MEMCPY((uint8_t *)y->data + o * inner * esz,
+				    (const uint8_t *)x->data + (a * n + j) * inner * esz, inner * esz);
+				o++;
+			}
+}
+
+static bool
+nonzero_at(const struct val *x, size_t i)
+{
+	const uint8_t *b = (const uint8_t *)x->data + i * eml_dtype_size(x->dt);
+
+	if (is_float_dt(x->dt))
+		return ldd(x, i) != 0.0;
+	for (size_t k = 0; k < eml_dtype_size(x->dt); k++)
+		if (b[k] != 0)
+			return true;
+	return false;
+}
+
+static eml_err
+nonzero_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t dims[2];
+
+	if (x->kind != VK_CONST)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+		    "input must be constant (data-dependent shape)");
+	if (!is_num_dt(x->dt) && x->dt != EML_DT_BOOL)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s not supported",
+		    eml_dtype_name(x->dt));
+	dims[0] = x->rank;
+	dims[1] = 0;
+	for (size_t i = 0; i < x->numel; i++)
+		dims[1] += nonzero_at(x, i);
+	return eml_pn_set_out(p, pn, 0, EML_DT_INT64, 2, dims);
+}
+
+static void
+nonzero_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	int64_t idx[EML_MAX_RANK] = { 0 }, nnz = y->dims[1];
+	size_t k = 0;
+
+	(void)p;
+	for (size_t i = 0; i < x->numel; i++) {
+		if (nonzero_at(x, i)) {
+			for (int d = 0; d < x->rank; d++)
+				EML_MEMCPY((uint8_t *)y->data + ((size_t)d * (size_t)nnz + k) * 8,
+				    &idx[d], 8);
+			k++;
+		}
+		odo_next(x->rank, x->dims, idx);
+	}
+}
+
 /* ---------------------------------------------------------------- table */
 
 #define LOSS_ATTRS "reduction:s ignore_index:i"
@@ -1045,5 +1456,18 @@ const struct op eml_ops_more[] = {
 	    instnorm_run, 0 },
 	{ "BitShift", "direction:s", PK_BITSHIFT, 2, 2, 1, 1, bitshift_plan, NULL, bitshift_run,
 	    0 },
+	{ "HannWindow", "output_datatype:i periodic:i", PK_WINDOW, 1, 1, 1, 1, window_plan, NULL,
+	    window_run, 0 },
+	{ "HammingWindow", "output_datatype:i periodic:i", PK_WINDOW, 1, 1, 1, 1, window_plan,
+	    NULL, window_run, 0 },
+	{ "BlackmanWindow", "output_datatype:i periodic:i", PK_WINDOW, 1, 1, 1, 1, window_plan,
+	    NULL, window_run, 0 },
+	{ "Det", "", PK_NONE, 1, 1, 1, 1, det_plan, NULL, det_run, 0 },
+	{ "LRN", "alpha:f beta:f bias:f size:i", PK_LRN, 1, 1, 1, 1, lrn_plan, NULL, lrn_run, 0 },
+	{ "ReverseSequence", "batch_axis:i time_axis:i", PK_REVSEQ, 2, 2, 1, 1, revseq_plan, NULL,
+	    revseq_run, 0 },
+	{ "MeanVarianceNormalization", "axes:I", PK_AXES, 1, 1, 1, 1, mvn_plan, NULL, mvn_run, 0 },
+	{ "Compress", "axis:i", PK_COMPRESS, 2, 2, 1, 1, compress_plan, NULL, compress_run, 0 },
+	{ "NonZero", "", PK_NONE, 1, 1, 1, 1, nonzero_plan, NULL, nonzero_run, 0 },
 	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };
