@@ -573,6 +573,31 @@ mark_graph_outputs(struct eml_plan *p)
 	return EML_OK;
 }
 
+/* An output whose rows are known only at run (OPF_RUNTIME_ROWS) must be a
+ * graph output that no node reads: every shape after it was planned for the
+ * plan's size, so a reader would see rows that were never written. */
+static eml_err
+check_runtime_rows(struct eml_plan *p)
+{
+	for (size_t i = 0; i < p->npn; i++) {
+		const struct pnode *pn = &p->pn[i];
+		int vi = pn->n_out > 0 ? pn->out[0] : -1;
+		if ((pn->op->flags & OPF_RUNTIME_ROWS) == 0 || vi < 0 || p->v[vi].kind == VK_CONST)
+			continue;
+		if (!p->v[vi].graph_out)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+			    "output %s has a data-dependent length: only a graph output",
+			    p->v[vi].name);
+		for (size_t j = 0; j < p->npn; j++)
+			for (size_t k = 0; k < p->pn[j].n_in; k++)
+				if (p->pn[j].in[k] == vi)
+					return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+					    "output %s has a data-dependent length: node %s may not "
+					    "read it", p->v[vi].name, p->pn[j].n->name);
+	}
+	return EML_OK;
+}
+
 /* Forward pass: values, shapes, folding. */
 static eml_err
 infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
@@ -599,7 +624,8 @@ infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 		if (all_const || (pn->op->flags & OPF_SHAPE_ONLY) != 0)
 			EML_GUARD(fold_node(p, pn));
 	}
-	return mark_graph_outputs(p);
+	EML_GUARD(mark_graph_outputs(p));
+	return check_runtime_rows(p);
 }
 
 static void

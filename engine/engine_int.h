@@ -68,6 +68,10 @@ struct op {
 #define OPF_INPLACE 2u    /* output 0 may overwrite input 0 or 1 (same size) */
 #define OPF_SHAPE_ONLY 4u /* needs only its input's shape: always folded */
 #define OPF_OUT0_OPTIONAL 8u /* output 0 may be omitted (RNN, GRU, LSTM's Y) */
+/* Output 0's first dimension is known only at run (NonMaxSuppression): the
+ * plan sizes it for the most rows, run sets the rows it wrote. Allowed only
+ * when that output is a graph output no node reads. */
+#define OPF_RUNTIME_ROWS 16u
 
 struct pnode {
 	const struct eml_node *n;

@@ -1042,6 +1042,13 @@ parse_compress(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return axis_attr(n, "axis", 0, &par->compress.axis);
 }
 
+static eml_err
+parse_nms(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	(void)opset;
+	return flag(n, "center_point_box", false, &par->nms.center_point_box);
+}
+
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
@@ -1093,6 +1100,7 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_LRN] = parse_lrn,
 	[PK_REVSEQ] = parse_revseq,
 	[PK_COMPRESS] = parse_compress,
+	[PK_NMS] = parse_nms,
 };
 
 eml_err

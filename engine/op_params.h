@@ -70,6 +70,7 @@ enum par_kind {
 	PK_LRN,
 	PK_REVSEQ,   /* ReverseSequence */
 	PK_COMPRESS,
+	PK_NMS,      /* NonMaxSuppression */
 	PK_COUNT, /* number of families */
 };
 
@@ -430,6 +431,13 @@ struct compress_par {
 	int ax; /* plan */
 };
 
+struct nms_par {
+	bool center_point_box;
+	/* plan */
+	int64_t max_per_class; /* constant input 2 (0 when omitted) */
+	size_t capacity;       /* rows of the output's block */
+};
+
 struct op_par {
 	enum par_kind kind;
 	union {
@@ -479,6 +487,7 @@ struct op_par {
 		struct lrn_par lrn;
 		struct revseq_par revseq;
 		struct compress_par compress;
+		struct nms_par nms;
 	};
 };
 

@@ -1428,6 +1428,135 @@ nonzero_run(struct eml_plan *p, struct pnode *pn)
 	}
 }
 
+/* ---------------------------------------------------------------- NonMaxSuppression */
+
+/* Optional scalar input k as a double, or def when omitted. */
+static double
+opt_scalar(struct eml_plan *p, const struct pnode *pn, size_t k, double def)
+{
+	struct val *v = eml_pn_in(p, pn, k);
+
+	return v == NULL || v->numel == 0 ? def : ldd(v, 0);
+}
+
+static eml_err
+nms_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *bx = eml_pn_in(p, pn, 0), *sc = eml_pn_in(p, pn, 1);
+	struct val *mo = eml_pn_in(p, pn, 2);
+	struct nms_par *np = &pn->par.nms;
+	int64_t B, N, C, dims[2], per;
+	size_t cnt = 0;
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT));
+	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_FLOAT));
+	if (bx->rank != 3 || bx->dims[2] != 4 || sc->rank != 3 || sc->dims[0] != bx->dims[0] ||
+	    sc->dims[2] != bx->dims[1])
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+		    "boxes [B, N, 4] and scores [B, C, N] do not match");
+	for (size_t k = 3; k < 5; k++) {
+		struct val *t = eml_pn_in(p, pn, k);
+		if (t != NULL && (t->dt != EML_DT_FLOAT || t->numel != 1))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "thresholds: float scalars");
+	}
+	np->max_per_class = 0;
+	if (mo != NULL) {
+		EML_GUARD(eml_pn_const_ints(p, pn, 2, &np->max_per_class, 1, &cnt));
+		if (cnt != 1 || np->max_per_class < 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+			    "max_output_boxes_per_class must be one value >= 0");
+	}
+	B = bx->dims[0];
+	N = bx->dims[1];
+	C = sc->dims[1];
+	per = np->max_per_class < N ? np->max_per_class : N;
+	if (eml_mul_overflow(B * C, per, &dims[0]) || B * C > ((int64_t)1 << 40))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_TOO_LARGE, "too many boxes");
+	dims[1] = 3;
+	np->capacity = (size_t)dims[0];
+	pn->ws = (size_t)N * (sizeof(struct topk_ent) + sizeof(size_t));
+	return eml_pn_set_out(p, pn, 0, EML_DT_INT64, 2, dims);
+}
+
+/* Corners of box i of batch b: y1 x1 y2 x2 with y1 <= y2, x1 <= x2. */
+static void
+nms_box(const struct val *bx, bool center, size_t b, size_t i, double *c)
+{
+	const float *f = vf(bx) + (b * (size_t)bx->dims[1] + i) * 4;
+
+	if (center) {
+		c[0] = (double)f[1] - (double)f[3] / 2;
+		c[1] = (double)f[0] - (double)f[2] / 2;
+		c[2] = (double)f[1] + (double)f[3] / 2;
+		c[3] = (double)f[0] + (double)f[2] / 2;
+		return;
+	}
+	c[0] = fmin(f[0], f[2]);
+	c[1] = fmin(f[1], f[3]);
+	c[2] = fmax(f[0], f[2]);
+	c[3] = fmax(f[1], f[3]);
+}
+
+static bool
+nms_suppress(const double *a, const double *b, double thr)
+{
+	double ih = fmin(a[2], b[2]) - fmax(a[0], b[0]), iw = fmin(a[3], b[3]) - fmax(a[1], b[1]);
+	double inter, uni;
+
+	if (ih <= 0 || iw <= 0)
+		return false;
+	inter = ih * iw;
+	uni = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter;
+	return uni > 0 && inter / uni > thr;
+}
+
+static void
+nms_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *bx = eml_pn_in(p, pn, 0), *sc = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	const struct nms_par *np = &pn->par.nms;
+	size_t B = (size_t)bx->dims[0], N = (size_t)bx->dims[1], C = (size_t)sc->dims[1];
+	double iou = opt_scalar(p, pn, 3, 0.0), sthr = opt_scalar(p, pn, 4, -INFINITY);
+	struct topk_ent *ent = pn->wsp;
+	size_t *sel = (size_t *)(void *)(ent + N), rows = 0;
+	int64_t *out = y->data;
+
+	for (size_t b = 0; b < B; b++)
+		for (size_t c = 0; c < C; c++) {
+			size_t m = 0, ns = 0;
+			for (size_t i = 0; i < N; i++) {
+				double s = vf(sc)[(b * C + c) * N + i];
+				if (s > sthr) {
+					ent[m].v = s;
+					ent[m++].i = (int64_t)i;
+				}
+			}
+			qsort(ent, m, sizeof(*ent), topk_cmp_largest);
+			for (size_t j = 0; j < m && ns < (size_t)np->max_per_class; j++) {
+				double cb[4], cs[4];
+				bool keep = true;
+				nms_box(bx, np->center_point_box, b, (size_t)ent[j].i, cb);
+				for (size_t q = 0; q < ns && keep; q++) {
+					nms_box(bx, np->center_point_box, b, sel[q], cs);
+					keep = !nms_suppress(cb, cs, iou);
+				}
+				if (!keep)
+					continue;
+				sel[ns++] = (size_t)ent[j].i;
+				if (rows < np->capacity) {
+					out[rows * 3] = (int64_t)b;
+					out[rows * 3 + 1] = (int64_t)c;
+					out[rows * 3 + 2] = ent[j].i;
+					rows++;
+				}
+			}
+		}
+	/* The rows this run selected (OPF_RUNTIME_ROWS). */
+	y->dims[0] = (int64_t)rows;
+	y->numel = rows * 3;
+	y->nbytes = y->numel * 8;
+}
+
 /* ---------------------------------------------------------------- table */
 
 #define LOSS_ATTRS "reduction:s ignore_index:i"
@@ -1469,5 +1598,7 @@ const struct op eml_ops_more[] = {
 	{ "MeanVarianceNormalization", "axes:I", PK_AXES, 1, 1, 1, 1, mvn_plan, NULL, mvn_run, 0 },
 	{ "Compress", "axis:i", PK_COMPRESS, 2, 2, 1, 1, compress_plan, NULL, compress_run, 0 },
 	{ "NonZero", "", PK_NONE, 1, 1, 1, 1, nonzero_plan, NULL, nonzero_run, 0 },
+	{ "NonMaxSuppression", "center_point_box:i", PK_NMS, 2, 5, 1, 1, nms_plan, NULL, nms_run,
+	    OPF_RUNTIME_ROWS },
 	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };
