@@ -6,9 +6,11 @@
 #   tests/vectors/<model>/output_0.pb   ONNX Runtime's output for it
 #   tests/vectors/<model>/model.sha256  SHA-256 of the model the output is for
 #
-# for text-direction-cls (testdata/models) and the two generated bench models
-# (resnet, transformer; rebuilt by tests/bench/models/bench_models.py, the
-# SHA-256 says whether a rebuilt model is the same one). Usage:
+# for text-direction-cls (testdata/models), the two generated bench models
+# (resnet, transformer) and issue 19's generated models (lstm-gru-bidi,
+# detector-head: several inputs and outputs, input_<i>.pb / output_<i>.pb),
+# all rebuilt by tests/bench/models/bench_models.py (the SHA-256 says
+# whether a rebuilt model is the same one). Usage:
 #   scripts/make-vectors.sh [model...]
 # Then review `git diff --stat tests/vectors` and commit.
 set -eu
@@ -17,7 +19,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 GEN=tests/bench/models/bench_models.py
 OUT=tests/vectors
-MODELS=${*:-"text-direction-cls resnet transformer"}
+MODELS=${*:-"text-direction-cls resnet transformer lstm-gru-bidi detector-head"}
 export EML_TESTDATA=${EML_TESTDATA:-$(pwd)/testdata}
 
 PY=""
@@ -37,11 +39,12 @@ trap 'rm -rf "$WORK"' EXIT
 for m in $MODELS; do
 	"$PY" "$GEN" gen "$WORK" --only "$m" >/dev/null
 	mkdir -p "$OUT/$m"
-	cp "$WORK/$m/input_0.pb" "$OUT/$m/input_0.pb"
-	node tests/bench/ort/run.js run "$WORK/$m/model.onnx" --input "$OUT/$m/input_0.pb" \
+	rm -f "$OUT/$m"/input_*.pb "$OUT/$m"/output_*.pb
+	# Every input (the issue-19 models have two) and every output.
+	cp "$WORK/$m"/input_*.pb "$OUT/$m/"
+	node tests/bench/ort/run.js run "$WORK/$m/model.onnx" --input "$OUT/$m"/input_*.pb \
 		--threads 1 --output-dir "$WORK/$m/out"
-	cp "$WORK/$m/out/output_0.pb" "$OUT/$m/output_0.pb"
-	[ ! -e "$WORK/$m/out/output_1.pb" ] || { echo "make-vectors: $m has more than one output" >&2; exit 1; }
+	cp "$WORK/$m/out"/output_*.pb "$OUT/$m/"
 	(cd "$WORK/$m" && sha256sum model.onnx) >"$OUT/$m/model.sha256"
-	echo "make-vectors: $OUT/$m ($ORT_VERSION): $(cd "$OUT/$m" && du -b input_0.pb output_0.pb | tr '\t\n' '  ')"
+	echo "make-vectors: $OUT/$m ($ORT_VERSION): $(cd "$OUT/$m" && du -b input_*.pb output_*.pb | tr '\t\n' '  ')"
 done

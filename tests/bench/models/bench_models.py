@@ -346,7 +346,84 @@ def finish(graph, opset):
     return m
 
 
+# ------------------------------------------------------------ issue 19
+
+def make_lstm_gru_bidi():
+    """Bidirectional LSTM then bidirectional GRU (linear_before_reset) over a
+    batch of three sequences of lengths 6, 4 and 1 (sequence_lens), with
+    initial states; the rows past their length are zeros in Y and the
+    states stop at each row's own last step, in both directions."""
+    b = Builder(1901)
+    T, B, I, H1, H2 = 6, 3, 8, 16, 8
+    W1 = b.init("lstm_W", b.normal((2, 4 * H1, I), 0.3))
+    R1 = b.init("lstm_R", b.normal((2, 4 * H1, H1), 0.3))
+    B1 = b.init("lstm_B", b.normal((2, 8 * H1), 0.1))
+    h1 = b.init("lstm_h0", b.normal((2, B, H1), 0.5))
+    c1 = b.init("lstm_c0", b.normal((2, B, H1), 0.5))
+    y1, yh1, _ = b.node("LSTM", ["x", W1, R1, B1, "seq_lens", h1, c1], nout=3,
+                        hidden_size=H1, direction="bidirectional")
+    # [T, 2, B, H1] -> [T, B, 2 * H1], the usual stacking of a bidirectional layer.
+    t = b.node("Transpose", [y1], perm=[0, 2, 1, 3])
+    shape = b.init("shape", np.array([T, B, 2 * H1], np.int64))
+    x2 = b.node("Reshape", [t, shape])
+    W2 = b.init("gru_W", b.normal((2, 3 * H2, 2 * H1), 0.3))
+    R2 = b.init("gru_R", b.normal((2, 3 * H2, H2), 0.3))
+    B2 = b.init("gru_B", b.normal((2, 6 * H2), 0.1))
+    y2, yh2 = b.node("GRU", [x2, W2, R2, B2, "seq_lens"], nout=2, hidden_size=H2,
+                     direction="bidirectional", linear_before_reset=1)
+    b.nodes[-1].output[0] = "gru_y"
+    b.nodes[0].output[1] = "lstm_h"
+    graph = helper.make_graph(
+        b.nodes, "lstm_gru_bidi",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [T, B, I]),
+         helper.make_tensor_value_info("seq_lens", TensorProto.INT32, [B])],
+        [helper.make_tensor_value_info("gru_y", TensorProto.FLOAT, [T, 2, B, H2]),
+         helper.make_tensor_value_info("lstm_h", TensorProto.FLOAT, [2, B, H1])],
+        b.inits)
+    x = np.random.RandomState(1902).standard_normal((T, B, I)).astype(np.float32)
+    return finish(graph, 14), {"x": x, "seq_lens": np.array([6, 4, 1], np.int32)}
+
+
+def make_detector_head():
+    """A detector's post-processing: per-anchor boxes and class scores from
+    a projection, the top 24 anchors by best class score (TopK + Gather),
+    then NonMaxSuppression per class; outputs the selected indices and the
+    top-k scores."""
+    b = Builder(1903)
+    A, F, C, K = 64, 16, 3, 24
+    W = b.init("head_W", b.normal((F, 4 + C), 0.6))
+    proj = b.node("MatMul", ["feats", W])  # [1, A, 4 + C]
+    split = b.init("split", np.array([4, C], np.int64))
+    raw_box, raw_cls = b.node("Split", [proj, split], nout=2, axis=2)
+    scale = b.init("scale", np.array(100.0, np.float32))
+    boxes = b.node("Mul", [b.node("Sigmoid", [raw_box]), scale])  # corners in [0, 100]
+    scores = b.node("Sigmoid", [raw_cls])  # [1, A, C]
+    best = b.node("ReduceMax", [scores], axes=[2], keepdims=0)  # [1, A]
+    k = b.init("k", np.array([K], np.int64))
+    topv, topi = b.node("TopK", [best, k], nout=2, axis=1)
+    b.nodes[-1].output[0] = "top_scores"
+    idx = b.node("Squeeze", [topi, b.init("axes0", np.array([0], np.int64))])  # [K]
+    kb = b.node("Gather", [boxes, idx], axis=1)  # [1, K, 4]
+    ks = b.node("Gather", [scores, idx], axis=1)  # [1, K, C]
+    kst = b.node("Transpose", [ks], perm=[0, 2, 1])  # [1, C, K]
+    mo = b.init("max_out", np.array([5], np.int64))
+    iou = b.init("iou", np.array([0.4], np.float32))
+    sth = b.init("score_thr", np.array([0.3], np.float32))
+    b.node("NonMaxSuppression", [kb, kst, mo, iou, sth])
+    b.nodes[-1].output[0] = "selected"
+    graph = helper.make_graph(
+        b.nodes, "detector_head",
+        [helper.make_tensor_value_info("feats", TensorProto.FLOAT, [1, A, F])],
+        [helper.make_tensor_value_info("selected", TensorProto.INT64, [None, 3]),
+         helper.make_tensor_value_info("top_scores", TensorProto.FLOAT, [1, K])],
+        b.inits)
+    x = np.random.RandomState(1904).standard_normal((1, A, F)).astype(np.float32)
+    return finish(graph, 13), {"feats": x}
+
+
 MODELS = {
+    "lstm-gru-bidi": make_lstm_gru_bidi,
+    "detector-head": make_detector_head,
     "resnet": make_resnet,
     "transformer": make_transformer,
     "transformer-decomposed": lambda: make_transformer(decomposed=True),
@@ -527,6 +604,12 @@ def cmd_compare(args):
         if not np.all(np.isfinite(g)):
             print("compare: %s has non-finite values" % f)
             return 1
+        if r.dtype.kind in "iub" or g.dtype.kind in "iub":
+            # Integer outputs (indices): exactly, and of the same type.
+            if r.dtype != g.dtype or not np.array_equal(r, g):
+                print("compare: %s differs (integers must match exactly)" % f)
+                return 1
+            continue
         r64, g64 = r.astype(np.float64), g.astype(np.float64)
         mabs = float(np.max(np.abs(g64 - r64))) if r.size else 0.0
         mref = float(np.max(np.abs(r64))) if r.size else 0.0
