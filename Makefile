@@ -244,7 +244,10 @@ $(BUILD)/lib/pkgconfig/eml.pc: scripts/eml.pc.in
 CLIENT_LIBS := $(LIB_EIF) $(LIB_OWNER) $(LIB_SDK) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_MODEL) \
 	$(LIB_COMMON)
 AGENT_LIBS  := $(LIB_AGENT) $(LIB_ATTEST) $(LIB_ENGINE) $(LIB_MODEL) $(LIB_COMMON)
-PROXY_LIBS  := $(LIB_PROXY) $(LIB_COMMON)
+# The proxy takes one member of the model archive, the model.sig parser
+# (model/eml_sig_file.c, for --strict-artifacts); proxy_isolation.sh and
+# link_rooms.sh check that nothing else of model/ is linked.
+PROXY_LIBS  := $(LIB_PROXY) $(LIB_MODEL) $(LIB_COMMON)
 # Tests may reach every room.
 TEST_LIBS   := $(LIB_EIF) $(LIB_OWNER) $(LIB_SDK) $(LIB_AGENT) $(LIB_PROXY) $(LIB_ATTEST) \
 	$(LIB_ENGINE) $(LIB_MODEL) $(LIB_COMMON)

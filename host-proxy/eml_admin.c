@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eml_artifacts.h"
 #include "eml_buf.h"
 #include "eml_io.h"
 #include "eml_log.h"
@@ -162,19 +163,36 @@ jpush(json_t *arr, json_t *val, bool *bad)
 struct list_ctx {
 	json_t *arr;
 	bool *bad;
+	const struct eml_store *store;
+	const struct eml_admin_settings *st;
 };
 
+/* One blob: its size, availability and signature state (eml_artifacts.h:
+ * "signed" means a well-formed signature file naming an allowed signer;
+ * the proxy cannot check the signature itself, the agent does).
+ * "served" says whether a request for it would be served now
+ * (--strict-artifacts serves only signed blobs). */
 static eml_err
 artifact_one(void *arg, const struct eml_store_entry *e)
 {
 	struct list_ctx *l = arg;
-	char hex[2 * EML_STORE_ID_LEN + 1];
+	const struct eml_admin_settings *st = l->st;
+	char hex[2 * EML_STORE_ID_LEN + 1], khex[2 * 32 + 1];
+	uint8_t kid[32];
+	bool has_key = false;
+	enum eml_artifact_sig sig = eml_artifact_sig_state(l->store, e->id,
+	    st != NULL ? st->signers : NULL, kid, &has_key);
+	bool strict = st != NULL && st->strict_artifacts;
 
 	eml_hex_encode(hex, e->id, sizeof(e->id));
+	if (has_key)
+		eml_hex_encode(khex, kid, sizeof(kid));
 	jpush(l->arr,
-	    json_pack("{s:s, s:I, s:n, s:s, s:b, s:b}", "content_id", hex, "size", ji(e->size),
-		"signer_key_id", "signature", "none", "signature_valid", 0, "available",
-		(int)e->available),
+	    json_pack("{s:s, s:I, s:o, s:s, s:b, s:b, s:b}", "content_id", hex, "size",
+		ji(e->size), "signer_key_id", has_key ? json_string(khex) : json_null(),
+		"signature", eml_artifact_sig_name(sig), "signature_valid",
+		(int)(sig == EML_ARTIFACT_SIGNED), "available", (int)e->available, "served",
+		(int)(e->available && (!strict || sig == EML_ARTIFACT_SIGNED))),
 	    l->bad);
 	return *l->bad ? EML_ERR_NOMEM : EML_OK;
 }
@@ -229,11 +247,13 @@ status_controls(json_t *root, const struct eml_admin_view *v, bool *bad)
 	jset(conf, "rate_limit_per_minute",
 	    json_integer(st != NULL ? (json_int_t)st->rate_limit_per_minute : 0), bad);
 	jset(conf, "api_keys", json_integer(ji(n_keys)), bad);
+	jset(conf, "signers",
+	    json_integer(st != NULL && st->signers != NULL ? (json_int_t)st->signers->n : 0), bad);
 	jset(root, "configuration", conf, bad);
 	if (c != NULL)
 		jset(root, "refused", status_refused(c), bad);
 	if (v->store != NULL && arts != NULL) {
-		struct list_ctx l = { arts, bad };
+		struct list_ctx l = { arts, bad, v->store, st };
 		size_t n = 0;
 
 		if (eml_store_list(v->store, EML_ADMIN_ARTIFACTS_MAX, artifact_one, &l, &n) !=

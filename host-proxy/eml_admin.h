@@ -71,6 +71,7 @@ struct eml_admin_settings {
 	bool tls;
 	bool seccomp;
 	bool strict_artifacts;
+	const struct eml_signers *signers; /* NULL: none given */
 	bool api_keys_required;
 	unsigned rate_limit_per_minute;
 	bool admin_token; /* POSTs possible */

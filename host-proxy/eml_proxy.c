@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "eml_admin.h"
+#include "eml_artifacts.h"
 #include "eml_audit.h"
 #include "eml_buf.h"
 #include "eml_controls.h"
@@ -71,6 +72,8 @@ struct proxy {
 	struct eml_relay_env env;
 	struct eml_controls ctl;
 	bool have_ctl;
+	struct eml_signers signers; /* --signers */
+	bool have_signers;
 	struct eml_admin_view view;
 	struct eml_admin_settings settings;
 	struct eml_admin_server *admin;
@@ -389,6 +392,7 @@ start_admin(struct proxy *p, bool seccomp)
 	p->settings.tls = c->tls_cert != NULL;
 	p->settings.seccomp = seccomp;
 	p->settings.strict_artifacts = c->strict_artifacts;
+	p->settings.signers = p->have_signers ? &p->signers : NULL;
 	p->settings.api_keys_required = c->api_keys != NULL;
 	p->settings.rate_limit_per_minute = c->rate_limit;
 	p->settings.admin_token = p->have_admin_token;
@@ -1191,6 +1195,10 @@ proxy_open(struct proxy *p)
 	EML_GUARD(eml_controls_init(&p->ctl, c->api_keys, c->rate_limit,
 	    p->have_audit ? &p->audit : NULL));
 	p->have_ctl = true;
+	if (c->signers != NULL) {
+		EML_GUARD(eml_signers_load(c->signers, &p->signers));
+		p->have_signers = true;
+	}
 	/* before the drop and the filter: it opens and spawns nothing later */
 	EML_GUARD(start_admin(p, !c->no_seccomp && eml_seccomp_supported()));
 	return EML_OK;
@@ -1240,6 +1248,8 @@ relay_env_init(struct proxy *p)
 	p->env.capture_mu = &p->capture_mu;
 	p->env.ctl = &p->ctl;
 	p->env.drain_ms = c->drain_ms;
+	p->env.strict_artifacts = c->strict_artifacts;
+	p->env.signers = p->have_signers ? &p->signers : NULL;
 }
 
 /* The health-check thread and, with --admin, the admin thread (it drives

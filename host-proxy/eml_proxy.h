@@ -57,7 +57,9 @@ struct eml_proxy_config {
 	const char *allow_models[256];         /* --allow-model: baseline-only from the start */
 	size_t n_allow_models;
 	const char *admin_token_file;          /* Bearer token for the admin POSTs */
-	bool strict_artifacts;                 /* serve only blobs signed by a configured signer */
+	bool strict_artifacts;                 /* serve only blobs with a signature file
+						* (naming one of signers when given) */
+	const char *signers;                   /* allowed signers' key ids, or NULL */
 	const char *tls_cert;                  /* PEM chain for the client listener */
 	const char *tls_key;                   /* its private key */
 	/* test hooks */

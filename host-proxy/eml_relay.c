@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "eml_artifacts.h"
 #include "eml_buf.h"
 #include "eml_envelope.h"
 #include "eml_frame.h"
@@ -471,6 +472,31 @@ serve_blob(struct conn *c, struct dir *d)
 	if (e->store == NULL) {
 		rc = blob_refuse(c, d->h.request_id, EML_ERR_BLOB_UNKNOWN);
 		goto out;
+	}
+	if (e->strict_artifacts && req->content_id.len == EML_STORE_ID_LEN) {
+		/* --strict-artifacts: only a blob with a signature file beside
+		 * it (naming an allowed signer when --signers was given); the
+		 * agent still verifies the signature itself. */
+		uint8_t kid[32];
+		bool has_key = false;
+		enum eml_artifact_sig st = eml_artifact_sig_state(e->store, req->content_id.data,
+		    e->signers, kid, &has_key);
+
+		if (st != EML_ARTIFACT_SIGNED) {
+			char hex[2 * EML_STORE_ID_LEN + 1];
+
+			eml_hex_encode(hex, req->content_id.data, EML_STORE_ID_LEN);
+			EML_LOG_WARN("blob.unsigned",
+			    (const struct eml_cid *)(const void *)d->h.request_id,
+			    EML_F_STR("conn", c->conn_id), EML_F_STR("model", hex),
+			    EML_F_STR("signature", eml_artifact_sig_name(st)));
+			refuse_request(c, c->npend > 0 ? c->pend[0].rid : d->h.request_id,
+			    c->npend > 0 ? c->pend[0].type : EML_MSG_BLOB_REQUEST,
+			    EML_ERR_BLOB_UNSIGNED, "strict_artifacts", 0, hex);
+			c->refuse_done = true;
+			rc = blob_refuse(c, d->h.request_id, EML_ERR_BLOB_UNSIGNED);
+			goto out;
+		}
 	}
 	why = eml_store_blob_open(e->store, req->content_id.data, &blob);
 	if (why == EML_OK)

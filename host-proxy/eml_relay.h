@@ -69,6 +69,8 @@ struct eml_relay_env {
 	bool audit_fail_closed;
 	struct eml_controls *ctl;      /* NULL: no kill switch, limits or allowlist */
 	int64_t drain_ms;              /* kill switch: in-flight requests cut after this */
+	bool strict_artifacts;         /* serve only blobs whose signature state is signed */
+	const struct eml_signers *signers; /* NULL: any well-formed signature file */
 	/* test hooks */
 	long tamper_frame;             /* 0 = off */
 	long replay_frame;             /* 0 = off */

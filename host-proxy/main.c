@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eml_artifacts.h"
 #include "eml_audit.h"
 #include "eml_buf.h"
 #include "eml_err.h"
@@ -34,7 +35,7 @@ usage(FILE *f)
 {
 	(void)fprintf(f,
 	    "usage: eml-proxy --listen ADDR --agent ADDR [--agent ADDR]... --weights DIR [options]\n"
-	    "       eml-proxy blob put FILE --weights DIR\n"
+	    "       eml-proxy blob put FILE --weights DIR [--sig model.sig]\n"
 	    "       eml-proxy audit verify FILE [--head HEX]\n"
 	    "       eml-proxy keys add --keys FILE --id ID [--partner P] [--rate N]\n"
 	    "                 [--not-before UNIX_S] [--not-after UNIX_S]\n"
@@ -85,6 +86,9 @@ usage(FILE *f)
 	    "  --kill-switch          start with the kill switch on (every request refused)\n"
 	    "  --allow-model ID       baseline-only: serve only these content ids (repeatable)\n"
 	    "  --admin-token-file F   Bearer token for the admin endpoint's POSTs\n"
+	    "  --strict-artifacts     serve only blobs with a signature file beside them in the\n"
+	    "                         store (blob put --sig), naming one of --signers if given\n"
+	    "  --signers FILE         allowed signers' key ids, one per line (eml keys id PUB.pem)\n"
 	    "  --tls-cert PEM         TLS on the client listener: certificate chain\n"
 	    "  --tls-key PEM          ... and its private key\n"
 	    "\n"
@@ -108,7 +112,7 @@ fail(eml_err rc, const char *what)
 static int
 cmd_blob_put(int argc, char **argv)
 {
-	const char *file = NULL, *dir = NULL;
+	const char *file = NULL, *dir = NULL, *sig = NULL;
 	struct eml_store s;
 	uint8_t id[EML_STORE_ID_LEN];
 	char hex[EML_STORE_ID_HEX_LEN + 1];
@@ -117,6 +121,8 @@ cmd_blob_put(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc)
 			dir = argv[++i];
+		else if (strcmp(argv[i], "--sig") == 0 && i + 1 < argc)
+			sig = argv[++i];
 		else if (argv[i][0] != '-' && file == NULL)
 			file = argv[i];
 		else {
@@ -125,12 +131,15 @@ cmd_blob_put(int argc, char **argv)
 		}
 	}
 	if (file == NULL || dir == NULL) {
-		(void)fprintf(stderr, "eml-proxy: blob put FILE --weights DIR\n");
+		(void)fprintf(stderr, "eml-proxy: blob put FILE --weights DIR [--sig model.sig]\n");
 		return EXIT_USAGE;
 	}
 	if ((rc = eml_store_open(&s, dir)) != EML_OK)
 		return fail(rc, "weight store");
 	rc = eml_store_put_sealed(&s, file, id);
+	/* The blob's signature file beside it, for --strict-artifacts. */
+	if (rc == EML_OK && sig != NULL)
+		rc = eml_artifact_put_sig(&s, id, sig);
 	eml_store_close(&s);
 	if (rc != EML_OK)
 		return fail(rc, "blob put");
@@ -372,9 +381,11 @@ static bool
 str_option(struct eml_proxy_config *c, const char *o, const char *v)
 {
 	static const char *const names[] = { "--listen", "--weights", "--admin", "--audit",
-		"--user", "--capture", "--api-keys", "--tls-cert", "--tls-key", "--admin-token-file" };
+		"--user", "--capture", "--api-keys", "--tls-cert", "--tls-key", "--admin-token-file",
+		"--signers" };
 	const char **slots[] = { &c->listen, &c->weights, &c->admin, &c->audit, &c->user,
-		&c->capture, &c->api_keys, &c->tls_cert, &c->tls_key, &c->admin_token_file };
+		&c->capture, &c->api_keys, &c->tls_cert, &c->tls_key, &c->admin_token_file,
+		&c->signers };
 
 	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
 		if (strcmp(o, names[k]) == 0) {
@@ -449,6 +460,10 @@ parse_server(int argc, char **argv, struct eml_proxy_config *c)
 		}
 		if (strcmp(o, "--kill-switch") == 0) {
 			c->kill_switch = true;
+			continue;
+		}
+		if (strcmp(o, "--strict-artifacts") == 0) {
+			c->strict_artifacts = true;
 			continue;
 		}
 		if (v == NULL) {

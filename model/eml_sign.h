@@ -39,28 +39,7 @@
 #include "eml_buf.h"
 #include "eml_err.h"
 
-#define EML_SIG_MSG_LEN 64
-#define EML_SIG_KEY_ID_LEN 32
-#define EML_SIG_MAGIC "EMLSIG"
-#define EML_SIG_VERSION 1
-#define EML_SIG_MAX_LEN 512     /* RSA-4096 */
-#define EML_SIG_PUBKEY_MAX 1024 /* SPKI DER of RSA-4096 is 550 bytes */
-#define EML_TRUST_MAX 256
-
-enum eml_sig_alg {
-	EML_SIG_ED25519 = 1,
-	EML_SIG_RSA_PKCS1_SHA256 = 2,
-	EML_SIG_ECDSA_P384_SHA384 = 3,
-};
-
-struct eml_sig {
-	enum eml_sig_alg alg;
-	uint8_t key_id[EML_SIG_KEY_ID_LEN];
-	uint8_t pubkey[EML_SIG_PUBKEY_MAX]; /* RSA only: SPKI DER */
-	size_t pubkey_len;
-	uint8_t sig[EML_SIG_MAX_LEN];
-	size_t sig_len;
-};
+#include "model/eml_sig_file.h"
 
 /*
  * A model.sig from a detached signature as `aws kms sign` writes it (raw
@@ -77,10 +56,6 @@ eml_err eml_sig_wrap(enum eml_sig_alg alg, const uint8_t *spki, size_t spki_len,
 void eml_sig_message(const uint8_t content_id[32], const uint8_t topo_digest[32],
     uint8_t msg[EML_SIG_MSG_LEN]);
 
-/* Parse a model.sig file exactly: EML_ERR_SIG_FORMAT for a bad magic,
- * version, algorithm or length, EML_ERR_PROTO_TRUNCATED, or
- * EML_ERR_PROTO_TRAILING. */
-eml_err eml_sig_parse(const uint8_t *p, size_t n, struct eml_sig *out) EML_MUST_USE;
 /* Append the file form of s to out. */
 eml_err eml_sig_encode(const struct eml_sig *s, struct eml_buf *out) EML_MUST_USE;
 

@@ -9,8 +9,6 @@
 
 #include "model/eml_sign.h"
 
-/* Whether n is the signature length of alg. */
-bool eml_sig_len_ok(enum eml_sig_alg alg, size_t n);
 /* Algorithm, key id and (RSA) SPKI DER of a key into s. EML_ERR_SIG_KEY
  * for a key that is neither Ed25519 nor RSA 2048/3072/4096. */
 eml_err eml_sign_key_info(EVP_PKEY *pk, struct eml_sig *s) EML_MUST_USE;

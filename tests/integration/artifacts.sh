@@ -14,6 +14,14 @@
 #   6 a blob with one flipped byte in the store, validly signed otherwise:
 #     refused by the agent's chunk authentication, its own code, no output
 #   7 after all of it the same agent process serves (same PID)
+#   8 the proxy with --strict-artifacts --signers (the RSA and EC key ids):
+#     a blob without a signature file beside it is refused by the proxy
+#     (764, audited); the same blob with the RSA model.sig beside it (blob
+#     put --sig) is served; beside it the model.sig of a signer not in
+#     --signers: refused (764); /status lists the blob's content id, size
+#     and signature state (unsigned, signed with its signer's key id, bad)
+#     and signature_verification_required; blob put refuses a --sig that is
+#     not a model.sig
 #
 # One PASS/FAIL line per case; exit status 1 when any failed.
 set -u
@@ -128,6 +136,94 @@ if [ "$(grep '"kind":"request"' "$W/audit.log" | grep -c '"blob_requests":[1-9]'
 	e2e_pass "artifacts: blobs were fetched only for the two signed models"
 else
 	e2e_fail "artifacts: blob fetches for refused models"
+fi
+
+# ---- 8 the proxy's --strict-artifacts
+"$EML" keys id "$W/rsa.pub.pem" >"$W/signers" && "$EML" keys id "$W/ec.pub.pem" >>"$W/signers" ||
+	{ echo "FAIL: artifacts: eml keys id"; exit 1; }
+RSA_ID=$(head -1 "$W/signers" | awk '{print $NF}')
+strict_proxy() { # NAME SIG_VARIANT (empty: no signature file)
+	mkdir -p "$W/store-$1"
+	if [ -n "$2" ]; then
+		"$EML_PROXY" blob put "$W/model/weights.sealed" --weights "$W/store-$1" \
+			--sig "$W/m-$2/model.sig" >/dev/null || return 1
+	else
+		"$EML_PROXY" blob put "$W/model/weights.sealed" --weights "$W/store-$1" >/dev/null ||
+			return 1
+	fi
+	SPORT=$(e2e_free_port)
+	SADMIN=$(e2e_free_port)
+	e2e_start "proxy-$1" "$EML_PROXY" --listen "tcp:127.0.0.1:$SPORT" \
+		--agent "unix:$W/agent.sock" --weights "$W/store-$1" --audit "$W/audit-$1.log" \
+		--admin "tcp:127.0.0.1:$SADMIN" --strict-artifacts --signers "$W/signers"
+	SPID=$E2E_LAST_PID
+	e2e_wait_tcp "$SPORT" && e2e_wait_tcp "$SADMIN"
+}
+strict_infer() { # NAME VARIANT
+	rm -rf "$W/out-s$1"
+	"$EML" infer --proxy "127.0.0.1:$SPORT" --model "$W/m-$2" --policy "$W/signed-client.json" \
+		--input "$W/in.pb" --output-dir "$W/out-s$1" --timeout 30000 --quiet >"$W/s$1.out" 2>&1
+}
+# artifact FIELD: the one blob's FIELD in the proxy's GET /status
+# ("security": signature_verification_required, strict_artifacts_only, signers)
+artifact() {
+	"$PY" -c '
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen("http://127.0.0.1:%s/status" % sys.argv[1], timeout=10))
+a = d["artifacts"]
+assert len(a) == 1, a
+if sys.argv[2] == "security":
+    print(d["security"]["signature_verification_required"],
+          d["configuration"]["strict_artifacts_only"], d["configuration"]["signers"])
+else:
+    print(a[0][sys.argv[2]])
+' "$SADMIN" "$1"
+}
+strict_proxy unsigned "" || { echo "FAIL: artifacts: strict proxy"; exit 1; }
+strict_infer unsigned rsa
+st=$?
+if [ $st -eq 1 ] && grep -q "EML_ERR_BLOB_UNSIGNED" "$W/sunsigned.out" &&
+	[ ! -e "$W/out-sunsigned/output_0.pb" ] &&
+	grep -q '"refused":"strict_artifacts"' "$W/audit-unsigned.log" &&
+	[ "$(artifact signature)" = unsigned ] && [ "$(artifact signer_key_id)" = None ] &&
+	[ "$(artifact size)" = "$(stat -c %s "$W/model/weights.sealed")" ] &&
+	[ "$(artifact content_id)" = "$E2E_CID" ] && [ "$(artifact security)" = "True True 2" ]; then
+	e2e_pass "artifacts: --strict-artifacts refuses the unsigned blob (764, audited); /status: unsigned"
+else
+	e2e_fail "artifacts: --strict-artifacts unsigned blob (exit $st)"
+	tail -2 "$W/sunsigned.out"
+fi
+e2e_stop "$SPID"
+strict_proxy signed rsa || { echo "FAIL: artifacts: strict proxy"; exit 1; }
+strict_infer signed rsa
+st=$?
+if [ $st -eq 0 ] && cmp -s "$W/out-ssigned/output_0.pb" "$W/ref/output_0.pb" &&
+	[ "$(artifact signature)" = signed ] && [ "$(artifact signer_key_id)" = "$RSA_ID" ] &&
+	[ "$(artifact served)" = True ]; then
+	e2e_pass "artifacts: --strict-artifacts serves the blob with its model.sig; /status: signed"
+else
+	e2e_fail "artifacts: --strict-artifacts signed blob (exit $st)"
+	tail -2 "$W/ssigned.out"
+fi
+e2e_stop "$SPID"
+strict_proxy other unknown || { echo "FAIL: artifacts: strict proxy"; exit 1; }
+strict_infer other rsa
+st=$?
+if [ $st -eq 1 ] && grep -q "EML_ERR_BLOB_UNSIGNED" "$W/sother.out" &&
+	[ "$(artifact signature)" = bad ] && [ "$(artifact served)" = False ]; then
+	e2e_pass "artifacts: --strict-artifacts refuses a blob signed by a key not in --signers; /status: bad"
+else
+	e2e_fail "artifacts: --strict-artifacts other signer (exit $st)"
+	tail -2 "$W/sother.out"
+fi
+e2e_stop "$SPID"
+head -c 100 /dev/urandom >"$W/junk.sig"
+if ! "$EML_PROXY" blob put "$W/model/weights.sealed" --weights "$W/store-other" \
+	--sig "$W/junk.sig" >"$W/junk.out" 2>&1 && grep -q EML_ERR_SIG_FORMAT "$W/junk.out"; then
+	e2e_pass "artifacts: blob put --sig refuses a file that is not a model.sig"
+else
+	e2e_fail "artifacts: blob put --sig accepted junk"
+	cat "$W/junk.out"
 fi
 
 # ---- a flipped byte in the stored blob (the operator's disk)

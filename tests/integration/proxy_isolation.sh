@@ -44,6 +44,30 @@ else
 	echo "PASS: proxy_isolation: eml-proxy imports no crypto beyond SHA-256 ($(printf '%s\n' "$imports" | grep -c '^crypto_') crypto_* symbols, all SHA-256)"
 fi
 
+# 2b. model/: only the model.sig file parser (issue 13, --strict-artifacts).
+# The proxy may tell the operator whether a blob in its store has a
+# well-formed signature file naming an allowed signer, and refuse to serve
+# one that does not: hygiene on an untrusted host, the agent verifies the
+# signature itself. For that it includes model/eml_sig_file.h and links
+# eml_sig_parse (bounded, no crypto, no keys); never the verifier, a key,
+# the trust set, the topology key, the sealed blob (decryption) or the
+# assembly. Deliberately narrow: any other model/ header or symbol fails.
+badinc=$(grep -nE '#include *"model/' host-proxy/*.c host-proxy/*.h |
+	grep -vE '#include *"model/eml_sig_file\.h"' || true)
+modsyms=$(nm "$BIN" | awk '$2 ~ /^[tTdDbBrR]$/ {print $3}' |
+	grep -E '^(eml_sig_|eml_sign_|eml_trust_|eml_topo|eml_blob_(open|read|chunk|header)|eml_assembl|eml_graph|eml_manifest|eml_onnx|eml_validate|eml__topo__|emlonnx__)' |
+	grep -vxE 'eml_sig_parse|eml_sig_len_ok' || true)
+if [ -n "$badinc$modsyms" ]; then
+	echo "FAIL: proxy_isolation: host-proxy/ takes more of model/ than the model.sig parser:"
+	printf '%s\n%s\n' "$badinc" "$modsyms" | sed '/^$/d' | head -20
+	fail=1
+elif ! nm "$BIN" | grep -q ' eml_sig_parse$'; then
+	echo "FAIL: proxy_isolation: control: eml_sig_parse not found in eml-proxy (symbols stripped?)"
+	fail=1
+else
+	echo "PASS: proxy_isolation: of model/, eml-proxy has only the model.sig parser"
+fi
+
 # 3. no channel, attestation, agent or engine code linked in
 linked=$(nm "$BIN" | awk '{print $3}' |
 	grep -E '^eml_(channel|attest_|agent_|engine|graph|kernel|split|topo|sealed|onnx)' || true)
