@@ -19,6 +19,15 @@ eml_now_ms(void)
 }
 
 int64_t
+eml_now_us(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + (int64_t)(ts.tv_nsec / 1000);
+}
+
+int64_t
 eml_deadline_in_ms(int64_t ms)
 {
 	int64_t now = eml_now_ms(), d;

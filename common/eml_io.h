@@ -28,6 +28,8 @@
 
 /* CLOCK_MONOTONIC now, in milliseconds. */
 int64_t eml_now_ms(void);
+/* CLOCK_MONOTONIC in microseconds, for phase timers in logs. */
+int64_t eml_now_us(void);
 /* now + ms; a negative ms means EML_DEADLINE_NONE. Saturates. */
 int64_t eml_deadline_in_ms(int64_t ms);
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "engine/eml_engine.h"
+#include "eml_io.h"
 #include "eml_mem.h"
 
 struct eml_agent_exec {
@@ -12,6 +13,7 @@ struct eml_agent_exec {
 	size_t max_tensor_bytes; /* 0: the engine's limits */
 	size_t max_arena_bytes;
 	size_t n_in;
+	uint64_t plan_us; /* time of the last eml_agent_exec_run spent planning */
 	struct {
 		enum eml_dtype dtype;
 		int rank;
@@ -155,8 +157,12 @@ eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *in, size_t
 	*n_outs = 0;
 	EML_ENSURE(n_inputs <= sizeof(x->shape) / sizeof(x->shape[0]), EML_ERR_INFER);
 	EML_GUARD(order_inputs(eml_model_graph(x->model), in, n_inputs, inputs));
+	x->plan_us = 0;
 	if (!same_shapes(x, inputs, n_inputs)) {
+		int64_t t0 = eml_now_us();
+
 		EML_GUARD(replan(x, inputs, n_inputs));
+		x->plan_us = (uint64_t)(eml_now_us() - t0);
 		fresh = true;
 	}
 	rc = eml_plan_run(x->plan, inputs, n_inputs);
@@ -181,6 +187,12 @@ eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *in, size_t
 	}
 	*n_outs = n;
 	return EML_OK;
+}
+
+uint64_t
+eml_agent_exec_plan_us(const struct eml_agent_exec *x)
+{
+	return x == NULL ? 0 : x->plan_us;
 }
 
 void

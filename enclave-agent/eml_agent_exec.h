@@ -32,6 +32,8 @@ eml_err eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *in
     size_t n_inputs, struct eml_tensor *outs, size_t max_outs, size_t *n_outs) EML_MUST_USE;
 /* Free the plan (wiping activations) but keep the model. */
 void eml_agent_exec_drop_plan(struct eml_agent_exec *x);
+/* Microseconds the last eml_agent_exec_run spent planning (0: plan reused). */
+uint64_t eml_agent_exec_plan_us(const struct eml_agent_exec *x);
 /* Wipe and free all; a void * so it fits eml_model_attach_engine. */
 void eml_agent_exec_free(void *x);
 

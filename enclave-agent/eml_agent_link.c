@@ -152,6 +152,7 @@ blob_read(void *ctx, uint64_t offset, void *dst, size_t n)
 {
 	struct eml_agent_blob_ctx *c = ctx;
 	uint8_t *d = dst;
+	int64_t t0 = eml_now_us();
 
 	while (n > 0) {
 		size_t piece = n < EML_AGENT_BLOB_PIECE ? n : EML_AGENT_BLOB_PIECE;
@@ -161,6 +162,7 @@ blob_read(void *ctx, uint64_t offset, void *dst, size_t n)
 		d += piece;
 		n -= piece;
 	}
+	c->link->fetch_us += (uint64_t)(eml_now_us() - t0);
 	return EML_OK;
 }
 

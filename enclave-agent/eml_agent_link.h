@@ -35,6 +35,7 @@ struct eml_agent_link {
 	/* Blob fetch statistics of the last eml_agent_blob_source use. */
 	uint64_t blob_requests;
 	uint64_t blob_bytes;
+	uint64_t fetch_us; /* time spent waiting for and copying blob answers */
 };
 
 /* Set up a link over fd (not owned). */

@@ -475,6 +475,29 @@ check_response(const struct eml_manifest *pol, const struct eml_buf *resp)
 	return EML_OK;
 }
 
+/* Where one request's time went, in microseconds, for the debug log
+ * (issue 16): open = channel open of the request; fetch = waiting for and
+ * copying the blob from the host; assemble = the rest of the assembly
+ * (authenticate, decrypt, decode, engine model), 0 when the session's
+ * model was reused; plan and run = the engine; reply = egress check, seal
+ * and send; wipe = destroying what the request assembled. Sizes and
+ * durations only. */
+static void
+log_phases(const struct eml_cid *rid, bool reused, const int64_t t[6], uint64_t fetch_us,
+    uint64_t plan_us)
+{
+	/* t: start, opened, model ready, run done, reply sent, wipe start */
+	int64_t now = eml_now_us(), asm_us = t[2] - t[1] - (int64_t)fetch_us;
+	int64_t run_us = t[3] - t[2] - (int64_t)plan_us;
+
+	EML_LOG_DEBUG("infer.phases", rid, EML_F_BOOL("model_reused", reused),
+	    EML_F_I64("open_us", t[1] - t[0]), EML_F_U64("fetch_us", fetch_us),
+	    EML_F_I64("assemble_us", asm_us < 0 ? 0 : asm_us), EML_F_U64("plan_us", plan_us),
+	    EML_F_I64("run_us", run_us < 0 ? 0 : run_us), EML_F_I64("reply_us", t[4] - t[3]),
+	    EML_F_I64("evidence_us", t[5] - t[4]), EML_F_I64("wipe_us", now - t[5]),
+	    EML_F_I64("total_us", now - t[0]));
+}
+
 static eml_err
 on_infer(struct sess *s, const struct eml_envelope *env)
 {
@@ -490,12 +513,17 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	struct eml_buf resp;
 	struct eml_cid rid;
 	int64_t t0 = eml_now_ms(), t_asm = 0, t_run = 0;
+	/* phase timers for the debug log (issue 16): microseconds */
+	int64_t u0 = eml_now_us(), u_open = 0, u_model = 0, u_run = 0, u_sent = 0, u_wipe;
+	uint64_t fetch_us, plan_us;
 
 	EML_MEMCPY(rid.b, env->request_id, sizeof(rid.b));
 	eml_buf_init_secure(&resp, s->link.frame_max);
 	eml_buf_reset(&s->pt);
 	if ((rc = eml_channel_open(s->ch, env, &s->pt)) != EML_OK)
 		goto out; /* ends the session */
+	u_open = eml_now_us();
+	s->link.fetch_us = 0;
 	s->requests++;
 	(void)eml_arena_budget_hit(true); /* a fresh question per request */
 	if (pol->max_requests != 0 && s->requests > pol->max_requests) {
@@ -534,10 +562,12 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	    req->topology_key.len)) != EML_OK)
 		goto refuse;
 	t_asm = eml_now_ms();
+	u_model = eml_now_us();
 	if ((rc = eml_agent_exec_run(ex, in, req->n_inputs, outs, EML_AGENT_MAX_IO,
 	    &n_outs)) != EML_OK)
 		goto refuse;
 	t_run = eml_now_ms();
+	u_run = eml_now_us();
 	if ((rc = eml_manifest_check_outputs(pol, outs, n_outs)) != EML_OK ||
 	    (rc = eml_egress_encode(eml_agent_exec_graph(ex), outs, n_outs,
 	    (size_t)pol->max_output_bytes, &resp)) != EML_OK ||
@@ -546,6 +576,7 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	if ((rc = send_sealed(s, EML_MSG_INFER_RESPONSE, env->request_id, resp.data,
 	    resp.len)) != EML_OK)
 		goto out;
+	u_sent = eml_now_us();
 	eml_agent_ev_exchange(&s->ev, env->body, env->body_len, s->ct.data, s->ct.len);
 	EML_LOG_INFO("infer.ok", &rid, EML_F_U64("session_request", s->requests),
 	    EML_F_U64("in_bytes", s->pt.len), EML_F_U64("out_bytes", resp.len),
@@ -570,11 +601,17 @@ refuse:
 	rc = EML_OK; /* the session goes on */
 out:
 	/* Per-request assembly: wipe weights, activations and topology now. */
+	fetch_us = s->link.fetch_us;
+	plan_us = eml_agent_exec_plan_us(ex); /* before ex goes with the assembly */
+	u_wipe = eml_now_us();
 	if (am != NULL && am != s->kept)
 		eml_assembly_destroy(am);
 	eml_msg_free(msg);
 	eml_buf_free(&resp);
 	eml_buf_reset(&s->pt);
+	if (u_sent != 0)
+		log_phases(&rid, reused, (const int64_t[6]){ u0, u_open, u_model, u_run, u_sent,
+		    u_wipe }, fetch_us, plan_us);
 	return rc;
 }
 

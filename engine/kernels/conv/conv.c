@@ -362,12 +362,38 @@ choose_method(struct eml_conv2d_plan *plan)
  * in double then rounded once; value xi of every (m, c) forms the GEMM A
  * operand U_xi [M, C], packed once here.
  */
+#define WINO_TBLK 64
+
+/* G (x0, x1, x2)^T in double, in the order the reference rounds it. */
+struct wino4 {
+	double v0, v1, v2, v3;
+};
+
+static inline struct wino4
+wino_g(double x0, double x1, double x2)
+{
+	struct wino4 o = { x0, 0.5 * (x0 + x1 + x2), 0.5 * (x0 - x1 + x2), x2 };
+
+	return o;
+}
+
+/* Values 0..3 of one row of U, rounded once, into planes t[0..3] at i. */
+static inline void
+wino_row(struct wino4 r, float (*t)[WINO_TBLK], size_t i)
+{
+	t[0][i] = (float)r.v0;
+	t[1][i] = (float)r.v1;
+	t[2][i] = (float)r.v2;
+	t[3][i] = (float)r.v3;
+}
+
 static eml_err
 prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
 {
 	const struct eml_conv2d_params *p = &plan->p;
-	size_t MC = p->M * p->C, i, r, xi, bytes;
+	size_t MC = p->M * p->C, i, xi, bytes;
 	float *u = NULL;
+	float tb[16][WINO_TBLK];
 	eml_err rc = EML_ERR_INTERNAL;
 
 	if (eml_mul_overflow(MC, 16 * sizeof(float), &bytes))
@@ -375,24 +401,28 @@ prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
 	u = eml_alloc(bytes);
 	if (u == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	for (i = 0; i < MC; i++) {
-		const float *g = weights + i * 9;
-		double gg[4][3], uu[4][4];
+	/* In blocks of WINO_TBLK filters: the 16 planes of U are written a
+	 * row of WINO_TBLK floats at a time, not one float 4*MC bytes apart
+	 * (that scatter was most of the plan's time on large layers, which
+	 * per-request assembly pays on every request). */
+	for (size_t i0 = 0; i0 < MC; i0 += WINO_TBLK) {
+		size_t nb = MC - i0 < WINO_TBLK ? MC - i0 : WINO_TBLK;
 
-		for (r = 0; r < 3; r++) {
-			gg[0][r] = g[r];
-			gg[1][r] = 0.5 * ((double)g[r] + g[3 + r] + g[6 + r]);
-			gg[2][r] = 0.5 * ((double)g[r] - g[3 + r] + g[6 + r]);
-			gg[3][r] = g[6 + r];
-		}
-		for (r = 0; r < 4; r++) {
-			uu[r][0] = gg[r][0];
-			uu[r][1] = 0.5 * (gg[r][0] + gg[r][1] + gg[r][2]);
-			uu[r][2] = 0.5 * (gg[r][0] - gg[r][1] + gg[r][2]);
-			uu[r][3] = gg[r][2];
+		for (i = 0; i < nb; i++) {
+			const float *g = weights + (i0 + i) * 9;
+			/* c_r = G g[:, r] (column r of G g), then row k of U is
+			 * G applied to (c0, c1, c2) value k: U = G g G^T */
+			struct wino4 c0 = wino_g(g[0], g[3], g[6]);
+			struct wino4 c1 = wino_g(g[1], g[4], g[7]);
+			struct wino4 c2 = wino_g(g[2], g[5], g[8]);
+
+			wino_row(wino_g(c0.v0, c1.v0, c2.v0), &tb[0], i);
+			wino_row(wino_g(c0.v1, c1.v1, c2.v1), &tb[4], i);
+			wino_row(wino_g(c0.v2, c1.v2, c2.v2), &tb[8], i);
+			wino_row(wino_g(c0.v3, c1.v3, c2.v3), &tb[12], i);
 		}
 		for (xi = 0; xi < 16; xi++)
-			u[xi * MC + i] = (float)uu[xi / 4][xi % 4];
+			EML_MEMCPY(u + xi * MC + i0, tb[xi], nb * sizeof(float));
 	}
 	/* U_xi [M, C]: the A operand, or transposed the B operand U_xi^T. */
 	plan->a_stride = plan->transposed ? eml_sgemm_blk_packed_b_size(plan->g, p->C, p->M) :
@@ -411,6 +441,7 @@ prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
 	}
 	rc = EML_OK;
 out:
+	eml_wipe(tb, sizeof(tb));
 	if (u != NULL)
 		eml_free_wipe(u, bytes);
 	return rc;
