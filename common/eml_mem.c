@@ -45,8 +45,10 @@ struct secure_hdr {
  * top; each starts with a header (size, size of the block below it,
  * user size). A freed block is wiped, merged with free neighbours, and
  * either given back to top or kept on the arena's free list, from which
- * later allocations take the best fit. Destroying the arena wipes every
- * committed byte, unlocks and unmaps.
+ * later allocations take the best fit. Invariant: every byte of a free
+ * block but its header, and every committed byte above top, is zero, so
+ * an allocation is zero without a pass over it. Destroying the arena
+ * wipes every committed byte, unlocks and unmaps.
  */
 struct arena_seg;
 
@@ -439,14 +441,15 @@ arena_put(struct eml_arena *a, struct arena_blk *b)
 	if ((nx = blk_next(b)) != NULL && nx->magic == FREE_MAGIC) {
 		free_unlink(a, nx);
 		b->size += nx->size;
-		nx->magic = 0;
+		/* its header is now inside b: zero, like the rest (below) */
+		sodium_memzero(nx, sizeof(*nx));
 	}
 	if (b->prev_size != 0) {
 		pv = (struct arena_blk *)((uint8_t *)b - b->prev_size);
 		if (pv->magic == FREE_MAGIC) {
 			free_unlink(a, pv);
 			pv->size += b->size;
-			b->magic = 0;
+			sodium_memzero(b, sizeof(*b));
 			b = pv;
 		}
 	}
@@ -454,7 +457,7 @@ arena_put(struct eml_arena *a, struct arena_blk *b)
 		/* back to the bump; the block below is live (free ones merged) */
 		g->top = (size_t)((uint8_t *)b - g->base);
 		g->last_size = b->prev_size;
-		b->magic = 0;
+		sodium_memzero(b, sizeof(*b));
 		return;
 	}
 	if ((nx = blk_next(b)) != NULL)
@@ -522,6 +525,34 @@ eml_arena_use(struct eml_arena *a)
 	return prev;
 }
 
+struct eml_arena *
+eml_arena_current(void)
+{
+	return tl_arena;
+}
+
+void
+eml_arena_walk(struct eml_arena *a,
+    void (*fn)(const uint8_t *p, size_t n, bool live, void *arg), void *arg)
+{
+	if (a == NULL || fn == NULL)
+		return;
+	pthread_mutex_lock(&a->mu);
+	for (struct arena_seg *g = a->segs; g != NULL; g = g->next) {
+		uint8_t *p = g->base, *top = g->base + g->top;
+
+		while (p < top) {
+			struct arena_blk *b = (struct arena_blk *)p;
+
+			fn(p + sizeof(*b), b->size - sizeof(*b), b->magic == ARENA_MAGIC, arg);
+			p += b->size;
+		}
+		if (g->committed > g->top)
+			fn(top, g->committed - g->top, false, arg);
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
 void
 eml_arena_stats(struct eml_arena *a, struct eml_arena_stats *st)
 {
@@ -573,8 +604,12 @@ arena_alloc(struct eml_arena *a, size_t n)
 	pthread_mutex_unlock(&a->mu);
 	if (b == NULL)
 		return NULL;
-	/* start from zero like calloc (a reused block held headers) */
-	sodium_memzero(b + 1, b->size - sizeof(*b));
+	/* Starts from zero like calloc without a pass over it: every free
+	 * byte of an arena is zero but the headers of free blocks (fresh
+	 * pages come zero, a freed block is wiped whole, a header that ends
+	 * up inside a free block is zeroed), and this block's own header is
+	 * the only one it held. Per-request assembly allocates its weights
+	 * and packed copies of them on every request: one pass fewer. */
 	return b + 1;
 }
 
@@ -622,7 +657,8 @@ eml_secure_free(void *p)
 		struct eml_arena *a = b->seg->arena;
 
 		n = b->n;
-		sodium_memzero(p, n);
+		/* the whole block, slack included, to keep free bytes zero */
+		sodium_memzero(p, b->size - sizeof(*b));
 		if (wipe_observer != NULL)
 			wipe_observer(p, n, wipe_observer_arg);
 		pthread_mutex_lock(&a->mu);

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "eml_err.h"
 
@@ -67,6 +68,16 @@ void eml_arena_free(struct eml_arena *a);
 /* Set the calling thread's arena (NULL: none); returns the previous. */
 struct eml_arena *eml_arena_use(struct eml_arena *a);
 void eml_arena_stats(struct eml_arena *a, struct eml_arena_stats *st);
+/* The calling thread's arena (NULL: none). */
+struct eml_arena *eml_arena_current(void);
+/*
+ * Test hook: fn for every committed byte range of a, under its lock, in
+ * address order per segment: the user bytes of each live block (live)
+ * and the free memory (free blocks past their header, and everything
+ * above top). Block headers are not shown. fn must not allocate.
+ */
+void eml_arena_walk(struct eml_arena *a,
+    void (*fn)(const uint8_t *p, size_t n, bool live, void *arg), void *arg);
 /*
  * A budget for the bytes all arenas together may commit (0, the default:
  * none). An arena that would grow past it does not: eml_secure_alloc

@@ -92,6 +92,11 @@ eml_err eml_agent_session(struct eml_agent *a, int fd) EML_MUST_USE;
 
 void eml_agent_free(struct eml_agent *a);
 
+/* Test hook (NULL: none, the default): fn runs on the session's thread
+ * after each inference request is answered and what it assembled is
+ * destroyed, with the session's arena current (eml_arena_current). */
+void eml_agent_set_request_hook(void (*fn)(void *arg), void *arg);
+
 /*
  * Whether cfg->max_sessions sessions at once fit this process's limits:
  * vm.max_map_count (read from map_count_path, NULL for the real one),

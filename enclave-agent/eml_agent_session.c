@@ -498,6 +498,16 @@ log_phases(const struct eml_cid *rid, bool reused, const int64_t t[6], uint64_t 
 	    EML_F_I64("total_us", now - t[0]));
 }
 
+static void (*request_hook)(void *arg);
+static void *request_hook_arg;
+
+void
+eml_agent_set_request_hook(void (*fn)(void *arg), void *arg)
+{
+	request_hook_arg = arg;
+	request_hook = fn;
+}
+
 static eml_err
 on_infer(struct sess *s, const struct eml_envelope *env)
 {
@@ -609,6 +619,8 @@ out:
 	eml_msg_free(msg);
 	eml_buf_free(&resp);
 	eml_buf_reset(&s->pt);
+	if (request_hook != NULL)
+		request_hook(request_hook_arg);
 	if (u_sent != 0)
 		log_phases(&rid, reused, (const int64_t[6]){ u0, u_open, u_model, u_run, u_sent,
 		    u_wipe }, fetch_us, plan_us);

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "eml_transport.h"
+#include "model/eml_assemble.h"
 #include "model/eml_sign.h"
 
 #define FRAME_MAX ((size_t)64 << 20)
@@ -711,6 +713,181 @@ weights_wiped_per_request_and_per_session(void **state)
 	}
 }
 
+/* ------------------------------------------------ no weight byte survives */
+
+/* What the request hook found in the session's arena after one request:
+ * bytes of free memory that are not zero, and 4-byte words of live
+ * blocks equal to a plaintext weight word. */
+static struct {
+	const uint32_t *words; /* sorted distinct weight words */
+	size_t n_words;
+	atomic_int calls;
+	atomic_size_t free_dirty;
+	atomic_size_t live_hits;
+	atomic_size_t scanned;
+} scan;
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void
+scan_range(const uint8_t *p, size_t n, bool live, void *arg)
+{
+	size_t dirty = 0, hits = 0;
+
+	(void)arg;
+	if (!live) {
+		for (size_t i = 0; i < n; i++)
+			dirty += p[i] != 0;
+		atomic_fetch_add(&scan.free_dirty, dirty);
+	} else {
+		/* every 4-byte alignment: packed copies keep the floats whole
+		 * but not their order, so single words, not longer windows */
+		for (size_t i = 0; i + 4 <= n; i++) {
+			uint32_t w;
+
+			memcpy(&w, p + i, 4);
+			if (bsearch(&w, scan.words, scan.n_words, sizeof(w), cmp_u32) != NULL)
+				hits++;
+		}
+		atomic_fetch_add(&scan.live_hits, hits);
+	}
+	atomic_fetch_add(&scan.scanned, n);
+}
+
+static void
+scan_hook(void *arg)
+{
+	(void)arg;
+	eml_arena_walk(eml_arena_current(), scan_range, NULL);
+	atomic_fetch_add(&scan.calls, 1);
+}
+
+/* The plaintext weights as the agent assembles them, reduced to the set of
+ * distinct 4-byte words worth looking for: not zero, at least 8 low
+ * mantissa bits set somewhere (round constants like 1.0 or 0.5 live in
+ * ordinary state too), and none the test input itself contains. */
+static uint32_t *
+weight_words(const struct fixture *f, size_t *n_out)
+{
+	struct eml_assembly *am = NULL;
+	struct eml_assemble_opts opts;
+	uint32_t *w, *in;
+	size_t n, k = 0, n_in = sizeof(input_buf) / 4;
+	char path[200];
+	uint8_t *topo;
+	size_t topo_len;
+
+	(void)snprintf(path, sizeof(path), "%s/model.topo", f->mdir);
+	topo = eml_test_read_file(path, &topo_len);
+	memset(&opts, 0, sizeof(opts));
+	assert_eml_ok(eml_assemble_mem(topo, topo_len, f->relay.blob, f->relay.blob_len, &opts,
+	    &am));
+	n = am->weights_len / 4;
+	w = eml_alloc(n * 4 + 4);
+	in = eml_alloc(n_in * 4);
+	assert_non_null(w);
+	assert_non_null(in);
+	memcpy(in, input_buf, n_in * 4);
+	qsort(in, n_in, 4, cmp_u32);
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v;
+
+		memcpy(&v, am->weights + 4 * i, 4);
+		if ((v & 0xffu) == 0 || bsearch(&v, in, n_in, 4, cmp_u32) != NULL)
+			continue;
+		w[k++] = v;
+	}
+	qsort(w, k, 4, cmp_u32);
+	n = 0;
+	for (size_t i = 0; i < k; i++)
+		if (n == 0 || w[n - 1] != w[i])
+			w[n++] = w[i];
+	eml_assembly_destroy(am);
+	eml_free(topo);
+	eml_free(in);
+	*n_out = n;
+	return w;
+}
+
+/*
+ * After a per-request inference, nothing of the model is left in the
+ * session's locked arena: every free byte is zero and no live block (the
+ * session's own state) holds a plaintext weight word, in any layout the
+ * engine packs it. The control: per-session assembly, whose model stays
+ * in the arena between requests, is found there by the same scan.
+ */
+static void
+no_weight_byte_survives_in_the_arena(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, *outs = NULL;
+	size_t n_outs = 0;
+	uint64_t seed = 11;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(input_buf) / 4; i++)
+		input_buf[i] = (float)(eml_test_rand(&seed) % 2000001) / 1000000.0f - 1.0f;
+	memset(&cin, 0, sizeof(cin));
+	cin.name = "x";
+	cin.dtype = EML_CLIENT_DT_FLOAT;
+	cin.rank = 4;
+	cin.dims[0] = 1;
+	cin.dims[1] = 3;
+	cin.dims[2] = 48;
+	cin.dims[3] = 192;
+	cin.data = input_buf;
+	cin.nbytes = sizeof(input_buf);
+	for (int mode = 0; mode < 2; mode++) {
+		uint32_t *words;
+
+		start(&f, mode == 0 ? "{\"version\":1,\"assembly\":\"request\"}" :
+				      "{\"version\":1,\"assembly\":\"session\"}");
+		words = weight_words(&f, &scan.n_words);
+		assert_true(scan.n_words > 1000);
+		scan.words = words;
+		atomic_store(&scan.calls, 0);
+		atomic_store(&scan.free_dirty, 0);
+		atomic_store(&scan.live_hits, 0);
+		atomic_store(&scan.scanned, 0);
+		eml_agent_set_request_hook(scan_hook, NULL);
+		assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
+		assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+		assert_int_equal(eml_client_attest(c, f.policy), 0);
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+			eml_client_tensors_free(outs, n_outs);
+			outs = NULL;
+			/* the hook runs after the answer is sent: wait for it */
+			for (int k = 0; k < 500 && atomic_load(&scan.calls) < i + 1; k++)
+				usleep(10000);
+			assert_int_equal(atomic_load(&scan.calls), i + 1);
+		}
+		eml_client_close(c);
+		eml_client_model_close(m);
+		/* the arena was there and larger than the model */
+		assert_true(atomic_load(&scan.scanned) > 2 * (size_t)f.weight_bytes);
+		if (mode == 0) {
+			assert_int_equal(atomic_load(&scan.free_dirty), 0);
+			assert_int_equal(atomic_load(&scan.live_hits), 0);
+		} else {
+			/* kept: the weights (and their packed copies) are live */
+			assert_true(atomic_load(&scan.live_hits) > scan.n_words);
+		}
+		eml_agent_set_request_hook(NULL, NULL);
+		stop(&f);
+		eml_free(words);
+		scan.words = NULL;
+	}
+}
+
 int
 main(void)
 {
@@ -723,6 +900,7 @@ main(void)
 		cmocka_unit_test(strict_policy_needs_trusted_signature),
 		cmocka_unit_test(weights_wiped_per_request_and_per_session),
 		cmocka_unit_test(inputs_matched_by_name),
+		cmocka_unit_test(no_weight_byte_survives_in_the_arena),
 	};
 
 	if (eml_mem_init() != EML_OK)

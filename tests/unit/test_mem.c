@@ -212,6 +212,59 @@ abandoned_and_injected(void **state)
 	assert_null(eml_arena_use(NULL));
 }
 
+static void
+count_free_dirty(const uint8_t *p, size_t n, bool live, void *arg)
+{
+	size_t *dirty = arg;
+
+	if (live)
+		return;
+	for (size_t i = 0; i < n; i++)
+		*dirty += p[i] != 0;
+}
+
+/* Allocations start from zero without a pass over them (issue 16): every
+ * free byte of the arena stays zero. Blocks are written to their last
+ * byte, freed in an order that merges them with both neighbours and gives
+ * some back to the top, and new blocks laid over them read zero. */
+static void
+arena_free_memory_stays_zero(void **state)
+{
+	static const size_t sizes[] = { 1, 63, 64, 65, 200, 4096, 100000, 7, 3000, 1 << 20 };
+	struct eml_arena *a = NULL;
+	uint8_t *p[10];
+	size_t dirty = 0;
+
+	(void)state;
+	assert_eml_ok(eml_arena_new(0, &a));
+	(void)eml_arena_use(a);
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < 10; i++) {
+			size_t n = sizes[(i + (size_t)round * 3) % 10];
+
+			p[i] = eml_secure_alloc(n);
+			assert_non_null(p[i]);
+			for (size_t k = 0; k < n; k++)
+				assert_int_equal(p[i][k], 0);
+			memset(p[i], 0xa5, n);
+		}
+		/* odd ones first (free blocks between live ones), then the
+		 * rest (merging both ways, the last one back to the top) */
+		for (size_t i = 1; i < 10; i += 2)
+			eml_secure_free(p[i]);
+		dirty = 0;
+		eml_arena_walk(a, count_free_dirty, &dirty);
+		assert_int_equal(dirty, 0);
+		for (size_t i = 0; i < 10; i += 2)
+			eml_secure_free(p[i]);
+		dirty = 0;
+		eml_arena_walk(a, count_free_dirty, &dirty);
+		assert_int_equal(dirty, 0);
+	}
+	(void)eml_arena_use(NULL);
+	eml_arena_free(a);
+}
+
 int
 main(void)
 {
@@ -222,6 +275,7 @@ main(void)
 		cmocka_unit_test(arena_grows_segments),
 		cmocka_unit_test(wiped_on_free_both_kinds),
 		cmocka_unit_test(abandoned_and_injected),
+		cmocka_unit_test(arena_free_memory_stays_zero),
 	};
 
 	if (eml_mem_init() != EML_OK)
