@@ -156,6 +156,12 @@ eml_err eml_pn_need_dtype(struct eml_plan *p, struct pnode *pn, size_t k, unsign
 #define DTM_NUM (DTM_FLOAT | DTM_INTS | DTM(EML_DT_DOUBLE))
 #define DTM_ANY 0xffffu
 
+/* Conv geometry (ops_nn.c): checks x [N,C,(H,)W] against w [M,C/group,k..]
+ * and the window attributes, fills pn->par.conv's plan fields and the
+ * output dims [N, M, out...] (x->rank of them). */
+eml_err eml_conv_shape(struct pnode *pn, const struct val *x, const struct val *w,
+    int64_t *dims) EML_MUST_USE;
+
 /* Whether a float output of pn is float16 (eml_engine.c). */
 bool eml_f16_inherits(struct eml_plan *p, const struct pnode *pn);
 

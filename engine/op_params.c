@@ -1052,6 +1052,24 @@ parse_nms(const struct eml_node *n, int64_t opset, struct op_par *par)
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
+/* QuantizeLinear / DequantizeLinear: per-tensor or per-axis (opset 13);
+ * blocked quantization, float8 saturation and output_dtype (opsets 19-21)
+ * only at their defaults. */
+static eml_err
+parse_quant(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	struct quant_par *q = &par->quant;
+
+	(void)opset;
+	if (attr_int(n, "block_size", 0) != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "block_size not supported");
+	if (attr_int(n, "saturate", 1) != 1)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "saturate=0 not supported");
+	if (attr_int(n, "output_dtype", 0) != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "output_dtype not supported");
+	return axis_attr(n, "axis", 1, &q->axis);
+}
+
 static const par_parser parsers[PK_COUNT] = {
 	[PK_NONE] = parse_none,
 	[PK_UNARY] = parse_unary,
@@ -1101,6 +1119,7 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_REVSEQ] = parse_revseq,
 	[PK_COMPRESS] = parse_compress,
 	[PK_NMS] = parse_nms,
+	[PK_QUANT] = parse_quant,
 };
 
 eml_err

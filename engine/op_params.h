@@ -71,6 +71,7 @@ enum par_kind {
 	PK_REVSEQ,   /* ReverseSequence */
 	PK_COMPRESS,
 	PK_NMS,      /* NonMaxSuppression */
+	PK_QUANT,    /* QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear */
 	PK_COUNT, /* number of families */
 };
 
@@ -438,6 +439,12 @@ struct nms_par {
 	size_t capacity;       /* rows of the output's block */
 };
 
+struct quant_par {
+	int64_t axis; /* per-axis scales; in [-PAR_MAX_AXIS, PAR_MAX_AXIS] */
+	/* plan: x as [outer][nch][inner], scale/zero point index = channel */
+	size_t outer, nch, inner;
+};
+
 struct op_par {
 	enum par_kind kind;
 	union {
@@ -488,6 +495,7 @@ struct op_par {
 		struct revseq_par revseq;
 		struct compress_par compress;
 		struct nms_par nms;
+		struct quant_par quant;
 	};
 };
 

@@ -174,13 +174,24 @@ static eml_err
 conv_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
-	struct conv_par *c = &pn->par.conv;
-	struct win win;
-	int64_t in[2], out[2], dims[4], group = c->group, kd[2];
-	int nsp;
+	int64_t dims[4];
 
 	EML_GUARD(need_float(p, pn, 0));
 	EML_GUARD(need_float(p, pn, 1));
+	if (b != NULL && (b->dt != EML_DT_FLOAT || b->numel != (size_t)w->dims[0]))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "bias shape");
+	EML_GUARD(eml_conv_shape(pn, x, w, dims));
+	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
+}
+
+eml_err
+eml_conv_shape(struct pnode *pn, const struct val *x, const struct val *w, int64_t *dims)
+{
+	struct conv_par *c = &pn->par.conv;
+	struct win win;
+	int64_t in[2], out[2], group = c->group, kd[2];
+	int nsp;
+
 	if (x->rank != 3 && x->rank != 4)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%d-D convolution not supported",
 		    x->rank - 2);
@@ -190,8 +201,6 @@ conv_plan(struct eml_plan *p, struct pnode *pn)
 	if (x->dims[1] != w->dims[1] * group || w->dims[0] % group != 0 || w->dims[0] == 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "channels %lld, weights %lld x %lld "
 		    "groups", (long long)x->dims[1], (long long)w->dims[1], (long long)group);
-	if (b != NULL && (b->dt != EML_DT_FLOAT || b->numel != (size_t)w->dims[0]))
-		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "bias shape");
 	for (int i = 0; i < nsp; i++) {
 		in[i] = x->dims[2 + i];
 		kd[i] = w->dims[2 + i];
@@ -203,7 +212,7 @@ conv_plan(struct eml_plan *p, struct pnode *pn)
 	for (int i = 0; i < nsp; i++)
 		dims[2 + i] = out[i];
 	set_geometry(c, x, w->dims[0], &win, out);
-	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
+	return EML_OK;
 }
 
 static eml_err
@@ -1434,7 +1443,7 @@ const struct op *
 eml_ops_find(const char *name)
 {
 	const struct op *tables[] = { eml_ops_basic, eml_ops_nn, eml_ops_extra, eml_ops_more,
-		eml_ops_rnn };
+		eml_ops_rnn, eml_ops_quant };
 
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct op *o = tables[t]; o->name != NULL; o++)

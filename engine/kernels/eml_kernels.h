@@ -281,9 +281,9 @@ bool eml_qisa_available(enum eml_qisa isa);
 
 size_t eml_qgemm_packed_size(enum eml_qisa isa, size_t K, size_t N);
 /* B is K x N (trans_b: N x K) with row stride ldb, int8 when b_signed else
- * uint8; zb holds n_zb zero points (1 or N) in B's type. K, N >= 1. */
+ * uint8; zb holds n_zb zero points (1 or N) in B's type (NULL: 0). K, N >= 1. */
 void eml_qgemm_pack(enum eml_qisa isa, size_t K, size_t N, const void *B, size_t ldb,
-    bool trans_b, bool b_signed, const int32_t *zb, size_t n_zb, void *packed);
+    bool trans_b, bool b_signed, const void *zb, size_t n_zb, void *packed);
 /* The kernel a packed B runs with ("avx2-maddubs", ...). */
 const char *eml_qgemm_kernel_name(const void *packed);
 

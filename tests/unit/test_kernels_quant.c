@@ -170,7 +170,7 @@ val_of(const uint8_t *p, size_t i, bool is_signed)
 /* C from isa, or false when this CPU lacks it. */
 static bool
 run_isa(enum eml_qisa isa, const struct qcase *c, const uint8_t *A, const uint8_t *B,
-    const int32_t *za, const int32_t *zb, int32_t *C, char *kname, size_t kn)
+    const int32_t *za, const uint8_t *zb, int32_t *C, char *kname, size_t kn)
 {
 	size_t sz;
 	void *packed;
@@ -203,7 +203,8 @@ check_case(enum eml_qisa isa, const struct qcase *c, uint64_t *st)
 {
 	size_t ldc = c->N + 3;
 	uint8_t *A = eml_alloc(c->M * c->K), *B = eml_alloc(c->K * c->N);
-	int32_t *za = eml_alloc(c->M * 4), *zb = eml_alloc(c->N * 4);
+	int32_t *za = eml_alloc(c->M * 4);
+	uint8_t *zb = eml_alloc(c->N);
 	int32_t *Cr = eml_alloc(c->M * ldc * 4), *Ci = eml_alloc(c->M * ldc * 4);
 	char kname[32];
 
@@ -213,7 +214,7 @@ check_case(enum eml_qisa isa, const struct qcase *c, uint64_t *st)
 	for (size_t i = 0; i < c->M; i++)
 		za[i] = (int32_t)(eml_test_rand(st) % 256) - (c->a_signed ? 128 : 0);
 	for (size_t j = 0; j < c->N; j++)
-		zb[j] = (int32_t)(eml_test_rand(st) % 256) - (c->b_signed ? 128 : 0);
+		zb[j] = (uint8_t)(eml_test_rand(st) % 256);
 	memset(Cr, 0x5a, c->M * ldc * 4);
 	memset(Ci, 0x5a, c->M * ldc * 4);
 	assert_true(run_isa(EML_QISA_REF, c, A, B, za, zb, Cr, kname, sizeof(kname)));
@@ -221,7 +222,8 @@ check_case(enum eml_qisa isa, const struct qcase *c, uint64_t *st)
 	for (size_t i = 0; i < c->M; i++)
 		for (size_t j = 0; j < c->N; j++) {
 			int64_t s = 0;
-			int32_t a0 = za[c->za_rows ? i : 0], b0 = zb[c->zb_cols ? j : 0];
+			int32_t a0 = za[c->za_rows ? i : 0];
+			int32_t b0 = val_of(zb, c->zb_cols ? j : 0, c->b_signed);
 			for (size_t k = 0; k < c->K; k++) {
 				size_t bi = c->trans_b ? j * c->K + k : k * c->N + j;
 				s += (int64_t)(val_of(A, i * c->K + k, c->a_signed) - a0) *
@@ -291,7 +293,7 @@ qgemm_avx2_saturation_boundary(void **state)
 		{ 64, 64, "avx2-maddubs" }, { 65, 64, "avx2-madd" },
 	};
 	uint8_t A[8], B[8];
-	int32_t z = 0, C[1];
+	int32_t C[1], z = 0;
 	struct eml_qgemm_args a;
 
 	(void)state;
@@ -303,7 +305,7 @@ qgemm_avx2_saturation_boundary(void **state)
 		assert_non_null(packed);
 		for (size_t k = 0; k < 8; k++)
 			B[k] = (uint8_t)(k % 2 == 0 ? cases[c].b0 : cases[c].b1);
-		eml_qgemm_pack(EML_QISA_AVX2, 8, 1, B, 1, false, true, &z, 1, packed);
+		eml_qgemm_pack(EML_QISA_AVX2, 8, 1, B, 1, false, true, NULL, 1, packed);
 		assert_string_equal(eml_qgemm_kernel_name(packed), cases[c].kernel);
 		memset(&a, 0, sizeof(a));
 		a.M = 1;
@@ -327,7 +329,8 @@ qgemm_threads(void **state)
 	uint64_t st = 9;
 	size_t M = 37, N = 45, K = 77;
 	uint8_t *A = eml_alloc(M * K), *B = eml_alloc(K * N);
-	int32_t *C1 = eml_alloc(M * N * 4), *C2 = eml_alloc(M * N * 4), za = 3, zb = -5;
+	int32_t *C1 = eml_alloc(M * N * 4), *C2 = eml_alloc(M * N * 4), za = 3;
+	int8_t zb = -5;
 	void *packed;
 	struct eml_qgemm_args a;
 	enum eml_qisa isa = eml_qisa_get();

@@ -267,7 +267,7 @@ pick_impl(enum eml_qisa isa, size_t K, size_t N, const void *B, size_t ldb, bool
 
 void
 eml_qgemm_pack(enum eml_qisa isa, size_t K, size_t N, const void *B, size_t ldb,
-    bool trans_b, bool b_signed, const int32_t *zb, size_t n_zb, void *packed)
+    bool trans_b, bool b_signed, const void *zb, size_t n_zb, void *packed)
 {
 	struct qhdr h;
 	uint8_t *base = packed;
@@ -292,7 +292,8 @@ eml_qgemm_pack(enum eml_qisa isa, size_t K, size_t N, const void *B, size_t ldb,
 		for (size_t k = 0; k < K; k++)
 			s += b_at(B, ldb, trans_b, b_signed, k, n);
 		cs[n] = s;
-		zp[n] = zb[n_zb == 1 ? 0 : n] - (b_signed ? 0 : 128);
+		zp[n] = zb == NULL ? (b_signed ? 0 : -128) :
+				     b_at(zb, 0, false, b_signed, 0, n_zb == 1 ? 0 : n);
 	}
 	for (size_t n = 0; n < N; n++) {
 		uint8_t *panel = base + h.panels_off + (n / g->nr) * pb;

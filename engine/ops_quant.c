@@ -1,0 +1,620 @@
+/*
+ * Quantized operators (issue 19): QuantizeLinear, DequantizeLinear (per
+ * tensor and per axis, uint8/int8, int32 for Dequantize), DynamicQuantizeLinear,
+ * MatMulInteger, QLinearMatMul, ConvInteger and QLinearConv.
+ *
+ * The products run on the int8 GEMM of the kernels (eml_qgemm: exact
+ * int32 sums of (a - za)(b - zb)); the float steps follow ONNX Runtime's
+ * CPU provider: quantize is saturate(nearbyint(x / scale) + zp),
+ * dequantize (x - zp) * scale, and the QLinear outputs are
+ * saturate(nearbyint((acc + bias) * (a_scale * b_scale / y_scale)) + zp)
+ * with the multiplier formed in float in that order. Constant weights (B,
+ * W) are packed once at plan time; they stay int8 in the graph and blob.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "eml_mem.h"
+#include "engine_int.h"
+#include "ops.h"
+
+#define DTM_Q (DTM(EML_DT_UINT8) | DTM(EML_DT_INT8))
+
+static size_t
+up64(size_t n)
+{
+	return (n + 63) & ~(size_t)63;
+}
+
+static int32_t
+q_at(const struct val *v, size_t i)
+{
+	switch (v->dt) {
+	case EML_DT_UINT8:
+		return ((const uint8_t *)v->data)[i];
+	case EML_DT_INT8:
+		return ((const int8_t *)v->data)[i];
+	default: {
+		int32_t x;
+		EML_MEMCPY(&x, (const uint8_t *)v->data + 4 * i, 4);
+		return x;
+	}
+	}
+}
+
+/* Zero point i (one value: broadcast), 0 when omitted. */
+static int32_t
+zp_at(const struct val *z, size_t i)
+{
+	return z == NULL ? 0 : q_at(z, z->numel == 1 ? 0 : i);
+}
+
+static float
+sc_at(const struct val *s, size_t i)
+{
+	return vf(s)[s->numel == 1 ? 0 : i];
+}
+
+static void
+q_range(enum eml_dtype dt, float *lo, float *hi)
+{
+	*lo = dt == EML_DT_INT8 ? -128.0f : 0.0f;
+	*hi = dt == EML_DT_INT8 ? 127.0f : 255.0f;
+}
+
+/* saturate(v) into y[i] (uint8/int8); NaN gives the zero point. */
+static void
+q_put(void *y, enum eml_dtype dt, size_t i, float v, int32_t zp)
+{
+	float lo, hi;
+
+	q_range(dt, &lo, &hi);
+	if (v != v)
+		v = (float)zp;
+	v = v < lo ? lo : v > hi ? hi : v;
+	if (dt == EML_DT_INT8)
+		((int8_t *)y)[i] = (int8_t)v;
+	else
+		((uint8_t *)y)[i] = (uint8_t)v;
+}
+
+/* A scale and its zero point: one value, or a 1-D run of n. */
+static eml_err
+check_qparam(struct pnode *pn, const struct val *s, const struct val *z, size_t n,
+    const char *what)
+{
+	if (s != NULL && s->dt != EML_DT_FLOAT)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s scale: %s not supported", what,
+		    eml_dtype_name(s->dt));
+	if (s != NULL && s->numel != 1 && (s->rank != 1 || s->numel != n))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "%s scale: %zu values, want 1 or %zu",
+		    what, s->numel, n);
+	if (z != NULL && z->numel != 1 && (z->rank != 1 || z->numel != n))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+		    "%s zero point: %zu values, want 1 or %zu", what, z->numel, n);
+	if (s != NULL && z != NULL && s->numel != z->numel)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "%s scale and zero point differ",
+		    what);
+	return EML_OK;
+}
+
+/* ---------------------------------------------------------------- Q / DQ */
+
+/* x as [outer][nch][inner] for per-axis parameters (nch = 1: per tensor). */
+static eml_err
+quant_layout(struct pnode *pn, const struct val *x, const struct val *s, const struct val *z)
+{
+	struct quant_par *q = &pn->par.quant;
+	int ax = 0;
+
+	q->outer = 1;
+	q->nch = 1;
+	q->inner = x->numel;
+	if (s->numel == 1 && (z == NULL || z->numel == 1))
+		return check_qparam(pn, s, z, 1, "per-tensor");
+	EML_GUARD(eml_axis(pn->n, q->axis, x->rank, 0, &ax));
+	EML_GUARD(check_qparam(pn, s, z, (size_t)x->dims[ax], "per-axis"));
+	q->nch = (size_t)x->dims[ax];
+	q->inner = 1;
+	for (int i = 0; i < ax; i++)
+		q->outer *= (size_t)x->dims[i];
+	for (int i = ax + 1; i < x->rank; i++)
+		q->inner *= (size_t)x->dims[i];
+	return EML_OK;
+}
+
+static eml_err
+quantize_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *s = eml_pn_in(p, pn, 1), *z = eml_pn_in(p, pn, 2);
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT));
+	if (z != NULL)
+		EML_GUARD(eml_pn_need_dtype(p, pn, 2, DTM_Q));
+	EML_GUARD(quant_layout(pn, x, s, z));
+	return eml_pn_set_out(p, pn, 0, z != NULL ? z->dt : EML_DT_UINT8, x->rank, x->dims);
+}
+
+static void
+quantize_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *s = eml_pn_in(p, pn, 1), *z = eml_pn_in(p, pn, 2);
+	struct val *y = eml_pn_out(p, pn, 0);
+	const struct quant_par *q = &pn->par.quant;
+	const float *xf = vf(x);
+	size_t i = 0;
+
+	for (size_t o = 0; o < q->outer; o++)
+		for (size_t c = 0; c < q->nch; c++) {
+			float sc = sc_at(s, c);
+			int32_t zp = zp_at(z, c);
+			for (size_t k = 0; k < q->inner; k++, i++)
+				q_put(y->data, y->dt, i, nearbyintf(xf[i] / sc) + (float)zp, zp);
+		}
+}
+
+static eml_err
+dequantize_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *s = eml_pn_in(p, pn, 1), *z = eml_pn_in(p, pn, 2);
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_Q | DTM(EML_DT_INT32)));
+	if (z != NULL && z->dt != x->dt)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "zero point %s, x %s",
+		    eml_dtype_name(z->dt), eml_dtype_name(x->dt));
+	EML_GUARD(quant_layout(pn, x, s, z));
+	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, x->dims);
+}
+
+static void
+dequantize_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *s = eml_pn_in(p, pn, 1), *z = eml_pn_in(p, pn, 2);
+	float *y = vf(eml_pn_out(p, pn, 0));
+	const struct quant_par *q = &pn->par.quant;
+	size_t i = 0;
+
+	for (size_t o = 0; o < q->outer; o++)
+		for (size_t c = 0; c < q->nch; c++) {
+			float sc = sc_at(s, c);
+			int32_t zp = zp_at(z, c);
+			for (size_t k = 0; k < q->inner; k++, i++)
+				y[i] = (float)(q_at(x, i) - zp) * sc;
+		}
+}
+
+static eml_err
+dynq_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT));
+	EML_GUARD(eml_pn_set_out(p, pn, 0, EML_DT_UINT8, x->rank, x->dims));
+	EML_GUARD(eml_pn_set_out(p, pn, 1, EML_DT_FLOAT, 0, NULL));
+	return eml_pn_set_out(p, pn, 2, EML_DT_UINT8, 0, NULL);
+}
+
+/* Scale and zero point from the range of x and 0 (uint8). */
+static void
+dynq_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	struct val *ys = eml_pn_out(p, pn, 1), *yz = eml_pn_out(p, pn, 2);
+	const float *xf = vf(x);
+	float lo = 0, hi = 0, scale, z0;
+	int32_t zp;
+
+	for (size_t i = 0; i < x->numel; i++) {
+		lo = xf[i] < lo ? xf[i] : lo;
+		hi = xf[i] > hi ? xf[i] : hi;
+	}
+	scale = hi == lo ? 1.0f : (hi - lo) / 255.0f;
+	z0 = 0.0f - lo / scale;
+	z0 = z0 < 0.0f ? 0.0f : z0 > 255.0f ? 255.0f : z0;
+	zp = (int32_t)nearbyintf(z0);
+	for (size_t i = 0; i < x->numel; i++)
+		q_put(y->data, EML_DT_UINT8, i, nearbyintf(xf[i] / scale) + (float)zp, zp);
+	if (ys != NULL)
+		vf(ys)[0] = scale;
+	if (yz != NULL)
+		((uint8_t *)yz->data)[0] = (uint8_t)zp;
+}
+
+/* ---------------------------------------------------------------- MatMul */
+
+/* Input positions of the two MatMul forms. */
+struct qmm_io {
+	int a, b, za, zb, sa, sb, sy, zy; /* -1: not an input of this form */
+};
+
+static const struct qmm_io MMI = { 0, 1, 2, 3, -1, -1, -1, -1 };
+static const struct qmm_io QLMM = { 0, 3, 2, 5, 1, 4, 6, 7 };
+
+static const struct qmm_io *
+mm_io(const struct pnode *pn)
+{
+	return strcmp(pn->op->name, "MatMulInteger") == 0 ? &MMI : &QLMM;
+}
+
+static struct val *
+in_at(struct eml_plan *p, const struct pnode *pn, int k)
+{
+	return k < 0 ? NULL : eml_pn_in(p, pn, (size_t)k);
+}
+
+static bool
+is_q(const struct val *v)
+{
+	return v->dt == EML_DT_UINT8 || v->dt == EML_DT_INT8;
+}
+
+static eml_err
+qmm_shape(struct pnode *pn, const struct val *a, const struct val *b, int64_t *dims, int *rank)
+{
+	struct matmul_par *m = &pn->par.matmul;
+
+	if (a->rank < 2 || b->rank < 2)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "1-D operands not supported");
+	m->K = (size_t)a->dims[a->rank - 1];
+	m->N = (size_t)b->dims[b->rank - 1];
+	if ((int64_t)m->K != b->dims[b->rank - 2] || m->K == 0 || m->N == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "inner dimensions %lld and %lld",
+		    (long long)a->dims[a->rank - 1], (long long)b->dims[b->rank - 2]);
+	*rank = a->rank;
+	EML_MEMCPY(dims, a->dims, sizeof(int64_t) * (size_t)a->rank);
+	dims[a->rank - 1] = (int64_t)m->N;
+	if (b->rank == 2) {
+		m->n_batch = 1;
+		m->M = a->numel / m->K;
+		return EML_OK;
+	}
+	if (a->rank != b->rank)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "batched B of another rank");
+	for (int i = 0; i < a->rank - 2; i++)
+		if (a->dims[i] != b->dims[i])
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
+			    "broadcast batch dimensions not supported");
+	m->M = (size_t)a->dims[a->rank - 2];
+	m->n_batch = a->numel / (m->M * m->K == 0 ? 1 : m->M * m->K);
+	return EML_OK;
+}
+
+static eml_err
+qmm_plan(struct eml_plan *p, struct pnode *pn)
+{
+	const struct qmm_io *io = mm_io(pn);
+	struct val *a = in_at(p, pn, io->a), *b = in_at(p, pn, io->b);
+	struct val *za = in_at(p, pn, io->za), *zb = in_at(p, pn, io->zb);
+	struct val *zy = in_at(p, pn, io->zy);
+	struct matmul_par *m = &pn->par.matmul;
+	int64_t dims[EML_MAX_RANK];
+	int rank = 0;
+
+	if (!is_q(a) || !is_q(b))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s x %s not supported",
+		    eml_dtype_name(a->dt), eml_dtype_name(b->dt));
+	if ((za != NULL && za->dt != a->dt) || (zb != NULL && zb->dt != b->dt) ||
+	    (zy != NULL && !is_q(zy)))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "zero point types");
+	EML_GUARD(qmm_shape(pn, a, b, dims, &rank));
+	/* a's zero point: one, or one per row of a 2-D A (MatMulInteger) */
+	EML_GUARD(check_qparam(pn, in_at(p, pn, io->sa), za,
+	    a->rank == 2 && io == &MMI ? m->M : 1, "a"));
+	EML_GUARD(check_qparam(pn, in_at(p, pn, io->sb), zb, m->N, "b"));
+	EML_GUARD(check_qparam(pn, in_at(p, pn, io->sy), zy, 1, "y"));
+	m->packed_b = b->kind == VK_CONST && (zb == NULL || zb->kind == VK_CONST) &&
+	    m->n_batch == 1;
+	pn->ws = (m->packed_b ? 0 : up64(eml_qgemm_packed_size(eml_qisa_get(), m->K, m->N))) +
+	    (io == &MMI ? 0 : up64(m->M * m->N * 4));
+	return eml_pn_set_out(p, pn, 0, io == &MMI ? EML_DT_INT32 : zy->dt, rank, dims);
+}
+
+/* Packs B (batch i) with its zero points into dst. */
+static eml_err
+qmm_pack(struct eml_plan *p, const struct pnode *pn, size_t batch, void *dst)
+{
+	const struct qmm_io *io = mm_io(pn);
+	const struct matmul_par *m = &pn->par.matmul;
+	struct val *b = in_at(p, pn, io->b), *zb = in_at(p, pn, io->zb);
+
+	eml_qgemm_pack(eml_qisa_get(), m->K, m->N, (const uint8_t *)b->data + batch * m->K * m->N,
+	    m->N, false, b->dt == EML_DT_INT8, zb != NULL ? zb->data : NULL,
+	    zb != NULL ? zb->numel : 1, dst);
+	return EML_OK;
+}
+
+static eml_err
+qmm_prepare(struct eml_plan *p, struct pnode *pn)
+{
+	const struct matmul_par *m = &pn->par.matmul;
+	size_t sz;
+
+	if (!m->packed_b)
+		return EML_OK;
+	sz = eml_qgemm_packed_size(eml_qisa_get(), m->K, m->N);
+	pn->w = eml_secure_alloc(sz);
+	EML_ENSURE(pn->w != NULL, EML_ERR_NOMEM);
+	pn->w_n = sz / sizeof(float);
+	return qmm_pack(p, pn, 0, pn->w);
+}
+
+/* QLinearMatMul's output from the int32 rows of batch bi:
+ * saturate(nearbyint(acc * (a_scale * b_scale[j] / y_scale)) + y_zp),
+ * ONNX Runtime's requantization (the multiplier formed in float in that
+ * order). */
+static void
+qmm_requant(struct eml_plan *p, const struct pnode *pn, const int32_t *C, size_t bi)
+{
+	const struct qmm_io *io = mm_io(pn);
+	const struct matmul_par *m = &pn->par.matmul;
+	struct val *sa = in_at(p, pn, io->sa), *sb = in_at(p, pn, io->sb);
+	struct val *sy = in_at(p, pn, io->sy), *zy = in_at(p, pn, io->zy);
+	struct val *y = eml_pn_out(p, pn, 0);
+	int32_t zp = zp_at(zy, 0);
+
+	for (size_t r = 0; r < m->M; r++)
+		for (size_t j = 0; j < m->N; j++) {
+			float mult = sc_at(sa, 0) * sc_at(sb, j) / sc_at(sy, 0);
+			q_put(y->data, y->dt, (bi * m->M + r) * m->N + j,
+			    nearbyintf((float)C[r * m->N + j] * mult) + (float)zp, zp);
+		}
+}
+
+static void
+qmm_run(struct eml_plan *p, struct pnode *pn)
+{
+	const struct qmm_io *io = mm_io(pn);
+	const struct matmul_par *m = &pn->par.matmul;
+	struct val *a = in_at(p, pn, io->a), *za = in_at(p, pn, io->za);
+	struct val *y = eml_pn_out(p, pn, 0);
+	uint8_t *ws = pn->wsp;
+	void *packed = m->packed_b ? (void *)pn->w : ws;
+	size_t psz = m->packed_b ? 0 : up64(eml_qgemm_packed_size(eml_qisa_get(), m->K, m->N));
+	int32_t *C = io == &MMI ? NULL : (int32_t *)(void *)(ws + psz);
+	int32_t zal[1] = { zp_at(za, 0) };
+	struct eml_qgemm_args ga;
+
+	memset(&ga, 0, sizeof(ga));
+	ga.M = m->M;
+	ga.lda = m->K;
+	ga.a_signed = a->dt == EML_DT_INT8;
+	ga.za = zal;
+	ga.n_za = 1;
+	ga.ldc = m->N;
+	for (size_t bi = 0; bi < m->n_batch; bi++) {
+		if (!m->packed_b && qmm_pack(p, pn, bi, packed) != EML_OK) {
+			p->run_err = EML_ERR_NOMEM;
+			return;
+		}
+		ga.A = (const uint8_t *)a->data + bi * m->M * m->K;
+		ga.C = C != NULL ? C : (int32_t *)y->data + bi * m->M * m->N;
+		if (za != NULL && za->numel > 1) {
+			/* per-row zero points: one row at a time */
+			for (size_t r = 0; r < m->M; r++) {
+				struct eml_qgemm_args gr = ga;
+				int32_t z1 = zp_at(za, r);
+				gr.M = 1;
+				gr.A = (const uint8_t *)ga.A + r * m->K;
+				gr.C = ga.C + r * m->N;
+				gr.za = &z1;
+				eml_qgemm(packed, &gr, p->pool);
+			}
+		} else {
+			eml_qgemm(packed, &ga, p->pool);
+		}
+		if (C != NULL)
+			qmm_requant(p, pn, C, bi);
+	}
+}
+
+/* ---------------------------------------------------------------- Conv */
+
+struct qconv_io {
+	int x, w, xz, wz, xs, ws, ys, yz, b;
+};
+
+static const struct qconv_io CVI = { 0, 1, 2, 3, -1, -1, -1, -1, -1 };
+static const struct qconv_io QLCV = { 0, 3, 2, 5, 1, 4, 6, 7, 8 };
+
+static const struct qconv_io *
+cv_io(const struct pnode *pn)
+{
+	return strcmp(pn->op->name, "ConvInteger") == 0 ? &CVI : &QLCV;
+}
+
+/* Per group: K = C/group * kh * kw, N = M/group. */
+static void
+qconv_dims(const struct conv_par *c, size_t *Kg, size_t *Mg, size_t *OHW)
+{
+	*Kg = c->geo.C / c->geo.group * c->geo.kh * c->geo.kw;
+	*Mg = c->geo.M / c->geo.group;
+	*OHW = c->out_h * c->out_w;
+}
+
+static eml_err
+qconv_plan(struct eml_plan *p, struct pnode *pn)
+{
+	const struct qconv_io *io = cv_io(pn);
+	struct val *x = in_at(p, pn, io->x), *w = in_at(p, pn, io->w);
+	struct val *xz = in_at(p, pn, io->xz), *wz = in_at(p, pn, io->wz);
+	struct val *yz = in_at(p, pn, io->yz), *b = in_at(p, pn, io->b);
+	struct conv_par *c = &pn->par.conv;
+	int64_t dims[4];
+	size_t Kg, Mg, OHW, psz;
+
+	if (!is_q(x) || !is_q(w))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "%s x %s not supported",
+		    eml_dtype_name(x->dt), eml_dtype_name(w->dt));
+	if ((xz != NULL && xz->dt != x->dt) || (wz != NULL && wz->dt != w->dt) ||
+	    (yz != NULL && !is_q(yz)) || (b != NULL && b->dt != EML_DT_INT32))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "zero point or bias types");
+	EML_GUARD(eml_conv_shape(pn, x, w, dims));
+	EML_GUARD(check_qparam(pn, in_at(p, pn, io->xs), xz, 1, "x"));
+	EML_GUARD(check_qparam(pn, in_at(p, pn, io->ws), wz, c->geo.M, "w"));
+	EML_GUARD(check_qparam(pn, in_at(p, pn, io->ys), yz, 1, "y"));
+	if (b != NULL && b->numel != c->geo.M)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "bias shape");
+	qconv_dims(c, &Kg, &Mg, &OHW);
+	c->const_weights = w->kind == VK_CONST && (wz == NULL || wz->kind == VK_CONST);
+	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
+	pn->ws = (c->const_weights ? 0 : psz * c->geo.group) + up64(OHW * Kg) +
+	    up64(OHW * Mg * 4);
+	return eml_pn_set_out(p, pn, 0, io == &CVI ? EML_DT_INT32 : yz->dt, x->rank, dims);
+}
+
+/* Packs W of every group as B [K = Kg, N = Mg] (W_g transposed). */
+static eml_err
+qconv_pack(struct eml_plan *p, const struct pnode *pn, uint8_t *dst)
+{
+	const struct qconv_io *io = cv_io(pn);
+	const struct conv_par *c = &pn->par.conv;
+	struct val *w = in_at(p, pn, io->w), *wz = in_at(p, pn, io->wz);
+	size_t Kg, Mg, OHW, psz;
+
+	qconv_dims(c, &Kg, &Mg, &OHW);
+	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
+	for (size_t g = 0; g < c->geo.group; g++) {
+		const uint8_t *z = wz == NULL ? NULL :
+		    (const uint8_t *)wz->data + (wz->numel == 1 ? 0 : g * Mg);
+		eml_qgemm_pack(eml_qisa_get(), Kg, Mg, (const uint8_t *)w->data + g * Mg * Kg, Kg,
+		    true, w->dt == EML_DT_INT8, z, wz == NULL || wz->numel == 1 ? 1 : Mg,
+		    dst + g * psz);
+	}
+	return EML_OK;
+}
+
+static eml_err
+qconv_prepare(struct eml_plan *p, struct pnode *pn)
+{
+	const struct conv_par *c = &pn->par.conv;
+	size_t Kg, Mg, OHW, sz;
+
+	if (!c->const_weights)
+		return EML_OK;
+	qconv_dims(c, &Kg, &Mg, &OHW);
+	sz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg)) * c->geo.group;
+	pn->w = eml_secure_alloc(sz);
+	EML_ENSURE(pn->w != NULL, EML_ERR_NOMEM);
+	pn->w_n = sz / sizeof(float);
+	return qconv_pack(p, pn, (uint8_t *)pn->w);
+}
+
+/* Rows of patches of image b, group g: cols[pixel][c, ki, kj]; positions
+ * in the padding take the input's zero point (they then contribute 0). */
+static void
+qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uint8_t pad,
+    uint8_t *cols)
+{
+	const struct eml_conv2d_params *q = &c->geo;
+	size_t Cg = q->C / q->group, i = 0;
+
+	for (size_t oh = 0; oh < c->out_h; oh++)
+		for (size_t ow = 0; ow < c->out_w; ow++)
+			for (size_t ch = 0; ch < Cg; ch++) {
+				const uint8_t *plane = x + ((b * q->C + g * Cg + ch) * q->H) * q->W;
+				for (size_t ki = 0; ki < q->kh; ki++) {
+					int64_t ih = (int64_t)(oh * q->stride_h + ki * q->dil_h) -
+					    (int64_t)q->pad_top;
+					for (size_t kj = 0; kj < q->kw; kj++, i++) {
+						int64_t iw = (int64_t)(ow * q->stride_w +
+						    kj * q->dil_w) - (int64_t)q->pad_left;
+						bool in = ih >= 0 && ih < (int64_t)q->H && iw >= 0 &&
+						    iw < (int64_t)q->W;
+						cols[i] = in ? plane[ih * (int64_t)q->W + iw] : pad;
+					}
+				}
+			}
+}
+
+/* C [pixel][Mg] of group g into y [b][g * Mg + m][pixel]. */
+static void
+qconv_store(struct eml_plan *p, const struct pnode *pn, const int32_t *C, size_t b, size_t g)
+{
+	const struct qconv_io *io = cv_io(pn);
+	const struct conv_par *c = &pn->par.conv;
+	struct val *y = eml_pn_out(p, pn, 0);
+	size_t Kg, Mg, OHW;
+
+	qconv_dims(c, &Kg, &Mg, &OHW);
+	if (io == &CVI) {
+		int32_t *yo = y->data;
+		for (size_t m = 0; m < Mg; m++) {
+			int32_t *row = yo + (b * c->geo.M + g * Mg + m) * OHW;
+			for (size_t t = 0; t < OHW; t++)
+				row[t] = C[t * Mg + m];
+		}
+		return;
+	}
+	{
+		struct val *xs = in_at(p, pn, io->xs), *wsc = in_at(p, pn, io->ws);
+		struct val *ys = in_at(p, pn, io->ys), *yz = in_at(p, pn, io->yz);
+		struct val *bv = in_at(p, pn, io->b);
+		int32_t zp = zp_at(yz, 0);
+		for (size_t m = 0; m < Mg; m++) {
+			size_t oc = g * Mg + m;
+			float mult = sc_at(xs, 0) * sc_at(wsc, oc) / sc_at(ys, 0);
+			int32_t bias = bv != NULL ? q_at(bv, oc) : 0;
+			size_t y0 = (b * c->geo.M + oc) * OHW;
+			for (size_t t = 0; t < OHW; t++)
+				q_put(y->data, y->dt, y0 + t,
+				    nearbyintf((float)(C[t * Mg + m] + bias) * mult) + (float)zp, zp);
+		}
+	}
+}
+
+static void
+qconv_run(struct eml_plan *p, struct pnode *pn)
+{
+	const struct qconv_io *io = cv_io(pn);
+	const struct conv_par *c = &pn->par.conv;
+	struct val *x = in_at(p, pn, io->x), *xz = in_at(p, pn, io->xz);
+	uint8_t *ws = pn->wsp, *packed;
+	size_t Kg, Mg, OHW, psz;
+	uint8_t *cols;
+	int32_t *C, zx = zp_at(xz, 0);
+	struct eml_qgemm_args ga;
+
+	qconv_dims(c, &Kg, &Mg, &OHW);
+	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
+	packed = c->const_weights ? (uint8_t *)pn->w : ws;
+	cols = ws + (c->const_weights ? 0 : psz * c->geo.group);
+	C = (int32_t *)(void *)(cols + up64(OHW * Kg));
+	if (!c->const_weights && qconv_pack(p, pn, packed) != EML_OK) {
+		p->run_err = EML_ERR_NOMEM;
+		return;
+	}
+	memset(&ga, 0, sizeof(ga));
+	ga.M = OHW;
+	ga.A = cols;
+	ga.lda = Kg;
+	ga.a_signed = x->dt == EML_DT_INT8;
+	ga.za = &zx;
+	ga.n_za = 1;
+	ga.C = C;
+	ga.ldc = Mg;
+	for (size_t b = 0; b < c->geo.N; b++)
+		for (size_t g = 0; g < c->geo.group; g++) {
+			qconv_im2col(c, x->data, b, g, (uint8_t)zx, cols);
+			eml_qgemm(packed + g * psz, &ga, p->pool);
+			qconv_store(p, pn, C, b, g);
+		}
+}
+
+/* ---------------------------------------------------------------- table */
+
+#define CONVATTRS "auto_pad:s dilations:I group:i kernel_shape:I pads:I strides:I"
+
+const struct op eml_ops_quant[] = {
+	{ "QuantizeLinear", "axis:i saturate:i block_size:i output_dtype:i", PK_QUANT, 2, 3, 1,
+	    1, quantize_plan, NULL, quantize_run, 0 },
+	{ "DequantizeLinear", "axis:i block_size:i", PK_QUANT, 2, 3, 1, 1, dequantize_plan, NULL,
+	    dequantize_run, 0 },
+	{ "DynamicQuantizeLinear", "", PK_NONE, 1, 1, 3, 3, dynq_plan, NULL, dynq_run, 0 },
+	{ "MatMulInteger", "", PK_MATMUL, 2, 4, 1, 1, qmm_plan, qmm_prepare, qmm_run, 0 },
+	{ "QLinearMatMul", "", PK_MATMUL, 8, 8, 1, 1, qmm_plan, qmm_prepare, qmm_run, 0 },
+	{ "ConvInteger", CONVATTRS, PK_CONV, 2, 4, 1, 1, qconv_plan, qconv_prepare, qconv_run,
+	    0 },
+	{ "QLinearConv", CONVATTRS, PK_CONV, 8, 9, 1, 1, qconv_plan, qconv_prepare, qconv_run,
+	    0 },
+	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
+};
