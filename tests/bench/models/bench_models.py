@@ -329,6 +329,129 @@ def make_mobile_det():
         initializer=b.inits)
     inp = np.random.RandomState(320320).uniform(-1.0, 1.0, (1, 3, s, s)).astype(np.float32)
     return finish(graph, 14), {"image": inp}
+# ------------------------------------------------- int8 and float16 CNNs
+
+QCNN_SHAPE = (1, 3, 112, 112)
+# (cout, stride) of the 3x3 conv + Relu stack, then GlobalAveragePool and a
+# 10-way Gemm: about 0.35 GOP.
+QCNN_LAYERS = ((32, 2), (64, 1), (64, 2), (128, 1), (128, 2))
+
+
+def qcnn_input():
+    return np.random.RandomState(8112).uniform(-1.0, 1.0, QCNN_SHAPE).astype(np.float32)
+
+
+def qcnn_weights():
+    """The float weights both CNNs share (He-scaled, small biases)."""
+    rng = np.random.RandomState(19)
+    cin, ws = 3, []
+    for cout, stride in QCNN_LAYERS:
+        w = (rng.standard_normal((cout, cin, 3, 3)) * math.sqrt(2.0 / (cin * 9))).astype(np.float32)
+        bias = rng.uniform(-0.1, 0.1, (cout,)).astype(np.float32)
+        ws.append((w, bias, stride))
+        cin = cout
+    fc_w = (rng.standard_normal((10, cin)) * math.sqrt(1.0 / cin)).astype(np.float32)
+    fc_b = rng.uniform(-0.1, 0.1, (10,)).astype(np.float32)
+    return ws, fc_w, fc_b
+
+
+def _conv_f32(x, w, bias, stride):
+    xp = _pad(x.astype(np.float32), (1, 1, 1, 1))
+    win = _windows(xp, 3, 3, stride)
+    return np.einsum("nchwij,ocij->nohw", win, w, optimize=True) + bias[None, :, None, None]
+
+
+def _scale_u8(hi):
+    """Scale of a uint8 tensor with zero point 0 covering [0, hi]."""
+    return np.float32(max(float(hi), 1e-6) / 255.0)
+
+
+def make_qdq_cnn():
+    """The CNN in QDQ form, as ONNX Runtime's static quantizer writes it:
+    int8 input and uint8 activations (per-tensor, calibrated on the bench
+    input), 7-bit int8 weights with per-channel scales (symmetric), int32
+    biases, each Conv
+    between DequantizeLinear and QuantizeLinear; the pooling and the
+    classifier stay float."""
+    ws, fc_w, fc_b = qcnn_weights()
+    x = qcnn_input()
+    b = Builder(seed=0)
+    # Calibration: the float model's ranges on the input.
+    in_scale = np.float32(float(np.abs(x).max()) / 127.0)
+    ranges, a = [], x
+    for w, bias, stride in ws:
+        a = np.maximum(_conv_f32(a, w, bias, stride), 0)
+        ranges.append(float(a.max()))
+    # Input: int8 symmetric (zero point 0), then dequantized.
+    s_in = b.init("x_scale", np.array(in_scale, np.float32))
+    z_in = b.init("x_zero_point", np.array(0, np.int8))
+    q = b.node("QuantizeLinear", ["input", s_in, z_in])
+    act_scale, act_zp = s_in, z_in
+    act_s = float(in_scale)
+    h = b.node("DequantizeLinear", [q, act_scale, act_zp])
+    for (w, bias, stride), hi in zip(ws, ranges):
+        cout = w.shape[0]
+        # 7-bit weights (the quantizer's reduce_range): two products of a
+        # uint8 activation fit vpmaddubsw's int16, so ONNX Runtime's AVX2
+        # kernel is exact on them and so is ours (and takes that kernel).
+        w_s = (np.abs(w).reshape(cout, -1).max(axis=1) / 63.0).astype(np.float32)
+        w_q = np.clip(np.rint(w / w_s[:, None, None, None]), -63, 63).astype(np.int8)
+        b_s = (np.float32(act_s) * w_s).astype(np.float32)
+        b_q = np.rint(bias / b_s).astype(np.int32)
+        wq = b.init("w_quantized", w_q)
+        wsn = b.init("w_scale", w_s)
+        wz = b.init("w_zero_point", np.zeros((cout,), np.int8))
+        wf = b.node("DequantizeLinear", [wq, wsn, wz], axis=0)
+        bq = b.init("b_quantized", b_q)
+        bsn = b.init("b_scale", b_s)
+        bz = b.init("b_zero_point", np.zeros((cout,), np.int32))
+        bf = b.node("DequantizeLinear", [bq, bsn, bz], axis=0)
+        y = b.node("Conv", [h, wf, bf], kernel_shape=[3, 3], strides=[stride, stride],
+                   pads=[1, 1, 1, 1], dilations=[1, 1], group=1)
+        y = b.node("Relu", [y])
+        s_y = _scale_u8(hi)
+        ysn = b.init("y_scale", np.array(s_y, np.float32))
+        yz = b.init("y_zero_point", np.array(0, np.uint8))
+        q = b.node("QuantizeLinear", [y, ysn, yz])
+        h = b.node("DequantizeLinear", [q, ysn, yz])
+        act_s = float(s_y)
+    h = b.node("GlobalAveragePool", [h])
+    h = b.node("Flatten", [h], axis=1)
+    w = b.init("fc_w", fc_w)
+    bias = b.init("fc_b", fc_b)
+    b.nodes.append(helper.make_node("Gemm", [h, w, bias], ["logits"], name="fc",
+                                    alpha=1.0, beta=1.0, transB=1))
+    graph = helper.make_graph(
+        b.nodes, "qdq_cnn",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, list(QCNN_SHAPE))],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+        initializer=b.inits)
+    return finish(graph, 13), {"input": x}
+
+
+def make_f16_cnn():
+    """The CNN in float16: input, weights, activations and output."""
+    ws, fc_w, fc_b = qcnn_weights()
+    b = Builder(seed=0)
+    h = "input"
+    for w, bias, stride in ws:
+        wn = b.init("conv_w", w.astype(np.float16))
+        bn = b.init("conv_b", bias.astype(np.float16))
+        h = b.node("Conv", [h, wn, bn], kernel_shape=[3, 3], strides=[stride, stride],
+                   pads=[1, 1, 1, 1], dilations=[1, 1], group=1)
+        h = b.node("Relu", [h])
+    h = b.node("GlobalAveragePool", [h])
+    h = b.node("Flatten", [h], axis=1)
+    w = b.init("fc_w", fc_w.astype(np.float16))
+    bias = b.init("fc_b", fc_b.astype(np.float16))
+    b.nodes.append(helper.make_node("Gemm", [h, w, bias], ["logits"], name="fc",
+                                    alpha=1.0, beta=1.0, transB=1))
+    graph = helper.make_graph(
+        b.nodes, "f16_cnn",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT16, list(QCNN_SHAPE))],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT16, [1, 10])],
+        initializer=b.inits)
+    return finish(graph, 13), {"input": qcnn_input().astype(np.float16)}
 
 
 # ------------------------------------------------------------ text model
@@ -428,6 +551,8 @@ MODELS = {
     "transformer": make_transformer,
     "transformer-decomposed": lambda: make_transformer(decomposed=True),
     "mobile-det": make_mobile_det,
+    "qdq-cnn": make_qdq_cnn,
+    "f16-cnn": make_f16_cnn,
 }
 DEFAULT = ["resnet", "transformer", "text-direction-cls", "mobile-det"]
 

@@ -30,6 +30,7 @@ const DTYPES = {
 	6: { ort: 'int32', size: 4, Arr: Int32Array },
 	7: { ort: 'int64', size: 8, Arr: BigInt64Array },
 	9: { ort: 'bool', size: 1, Arr: Uint8Array },
+	10: { ort: 'float16', size: 2, Arr: Uint16Array }, // IEEE half bits
 	11: { ort: 'float64', size: 8, Arr: Float64Array },
 };
 const ORT_TO_ONNX = {};
