@@ -933,6 +933,40 @@ rewrite_gelu(struct eml_plan *p, struct pnode *top)
  * Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5). Both become one unary
  * node, which a preceding Conv/Gemm/MatMul can then take as epilogue.
  */
+/* The producer of vi, live or folded (a folded DequantizeLinear still
+ * names the int8 weights it was computed from). */
+static struct pnode *
+any_producer(struct eml_plan *p, int vi)
+{
+	if (vi < 0 || p->prod_of == NULL || p->prod_of[vi] == 0)
+		return NULL;
+	return &p->pn[p->prod_of[vi] - 1];
+}
+
+/* QDQ convolution, as quantizers write it:
+ *   DequantizeLinear(x_q) -> Conv(., DQ(w_q), DQ(b_q)) [-> Relu] -> QuantizeLinear
+ * becomes one QLinearConv on x_q and the int8 weights (ops_quant.c checks
+ * the scales and zero points and does the rewrite). */
+static bool
+rewrite_qdq_conv(struct eml_plan *p, struct pnode *q)
+{
+	struct pnode *relu, *conv, *dqx;
+	int y;
+
+	if (!is_op(q, "QuantizeLinear") || q->in[0] < 0)
+		return false;
+	y = q->in[0];
+	relu = sole(p, y, "Relu");
+	conv = sole(p, relu != NULL ? relu->in[0] : y, "Conv");
+	if (conv == NULL || conv->n_in < 2)
+		return false;
+	dqx = producer(p, conv->in[0]);
+	if (dqx == NULL || !is_op(dqx, "DequantizeLinear"))
+		return false;
+	return eml_qdq_conv_fuse(p, q, relu, conv, dqx, any_producer(p, conv->in[1]),
+	    p->v[dqx->out[0]].nuses == 1 && !p->v[dqx->out[0]].graph_out);
+}
+
 static eml_err
 rewrite_patterns(struct eml_plan *p)
 {
@@ -945,6 +979,11 @@ rewrite_patterns(struct eml_plan *p)
 	for (size_t s = 0; s < p->n_order; s++) {
 		struct pnode *top = &p->pn[p->order[s]];
 
+		if (!top->dead && rewrite_qdq_conv(p, top)) {
+			refresh(p);
+			s = index_in_order(p, top);
+			continue;
+		}
 		if (top->dead || top->n_in != 2 || top->out[0] < 0 ||
 		    p->v[top->out[0]].dt != EML_DT_FLOAT)
 			continue;

@@ -162,6 +162,13 @@ eml_err eml_pn_need_dtype(struct eml_plan *p, struct pnode *pn, size_t k, unsign
 eml_err eml_conv_shape(struct pnode *pn, const struct val *x, const struct val *w,
     int64_t *dims) EML_MUST_USE;
 
+/* The QDQ convolution rewrite (ops_quant.c): turns q (QuantizeLinear) into
+ * a QLinearConv over dqx's input and dqw's int8 weights when the scales
+ * and zero points allow it, marking conv, relu (may be NULL) and, when
+ * dqx_dies, dqx dead. false: left unchanged (or no memory: also unchanged). */
+bool eml_qdq_conv_fuse(struct eml_plan *p, struct pnode *q, struct pnode *relu,
+    struct pnode *conv, struct pnode *dqx, struct pnode *dqw, bool dqx_dies);
+
 /* Whether a float output of pn is float16 (eml_engine.c). */
 bool eml_f16_inherits(struct eml_plan *p, const struct pnode *pn);
 

@@ -62,6 +62,20 @@ q_range(enum eml_dtype dt, float *lo, float *hi)
 	*hi = dt == EML_DT_INT8 ? 127.0f : 255.0f;
 }
 
+/* nearbyint for the requantization's hot loop without a libm call: adding
+ * and subtracting 1.5 * 2^23 rounds to nearest even (the default mode) any
+ * |v| < 2^22; larger values saturate anyway, so they are clamped first.
+ * NaN stays NaN. */
+static inline float
+rne(float v)
+{
+	const float magic = 12582912.0f;
+
+	if (!(v > -4194304.0f && v < 4194304.0f))
+		return v != v ? v : v < 0 ? -4194304.0f : 4194304.0f;
+	return (v + magic) - magic;
+}
+
 /* saturate(v) into y[i] (uint8/int8); NaN gives the zero point. */
 static void
 q_put(void *y, enum eml_dtype dt, size_t i, float v, int32_t zp)
@@ -499,31 +513,62 @@ qconv_prepare(struct eml_plan *p, struct pnode *pn)
 	return qconv_pack(p, pn, (uint8_t *)pn->w);
 }
 
-/* Rows of patches of image b, group g: cols[pixel][c, ki, kj]; positions
- * in the padding take the input's zero point (they then contribute 0). */
-static void
-qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uint8_t pad,
-    uint8_t *cols)
-{
-	const struct eml_conv2d_params *q = &c->geo;
-	size_t Cg = q->C / q->group, i = 0;
+struct im2col_job {
+	const struct conv_par *c;
+	const uint8_t *x;
+	size_t b, g;
+	uint8_t pad;
+	uint8_t *cols;
+};
 
-	for (size_t oh = 0; oh < c->out_h; oh++)
-		for (size_t ow = 0; ow < c->out_w; ow++)
-			for (size_t ch = 0; ch < Cg; ch++) {
-				const uint8_t *plane = x + ((b * q->C + g * Cg + ch) * q->H) * q->W;
-				for (size_t ki = 0; ki < q->kh; ki++) {
-					int64_t ih = (int64_t)(oh * q->stride_h + ki * q->dil_h) -
-					    (int64_t)q->pad_top;
-					for (size_t kj = 0; kj < q->kw; kj++, i++) {
-						int64_t iw = (int64_t)(ow * q->stride_w +
-						    kj * q->dil_w) - (int64_t)q->pad_left;
-						bool in = ih >= 0 && ih < (int64_t)q->H && iw >= 0 &&
-						    iw < (int64_t)q->W;
-						cols[i] = in ? plane[ih * (int64_t)q->W + iw] : pad;
-					}
+/* Rows of patches of image b, group g, output row oh:
+ * cols[pixel][ch, ki, kj]; positions in the padding take the input's zero
+ * point (they then contribute 0). */
+static void
+qconv_im2col_row(void *arg, size_t oh, int thread)
+{
+	const struct im2col_job *j = arg;
+	const struct conv_par *c = j->c;
+	const struct eml_conv2d_params *q = &c->geo;
+	size_t Cg = q->C / q->group, Kg = Cg * q->kh * q->kw;
+	const uint8_t *x0 = j->x + (j->b * q->C + j->g * Cg) * q->H * q->W;
+
+	(void)thread;
+	for (size_t ow = 0; ow < c->out_w; ow++) {
+		uint8_t *row = j->cols + (oh * c->out_w + ow) * Kg;
+		int64_t iw0 = (int64_t)(ow * q->stride_w) - (int64_t)q->pad_left;
+		bool inside = iw0 >= 0 && iw0 + (int64_t)((q->kw - 1) * q->dil_w) < (int64_t)q->W;
+		for (size_t ch = 0; ch < Cg; ch++) {
+			const uint8_t *plane = x0 + ch * q->H * q->W;
+			for (size_t ki = 0; ki < q->kh; ki++, row += q->kw) {
+				int64_t ih = (int64_t)(oh * q->stride_h + ki * q->dil_h) -
+				    (int64_t)q->pad_top;
+				const uint8_t *src = plane + ih * (int64_t)q->W;
+				if (ih < 0 || ih >= (int64_t)q->H) {
+					memset(row, j->pad, q->kw);
+					continue;
+				}
+				if (inside) {
+					for (size_t kj = 0; kj < q->kw; kj++)
+						row[kj] = src[iw0 + (int64_t)(kj * q->dil_w)];
+					continue;
+				}
+				for (size_t kj = 0; kj < q->kw; kj++) {
+					int64_t iw = iw0 + (int64_t)(kj * q->dil_w);
+					row[kj] = iw >= 0 && iw < (int64_t)q->W ? src[iw] : j->pad;
 				}
 			}
+		}
+	}
+}
+
+static void
+qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uint8_t pad,
+    uint8_t *cols, struct eml_pool *pool)
+{
+	struct im2col_job j = { c, x, b, g, pad, cols };
+
+	eml_pool_run(pool, c->out_h, qconv_im2col_row, &j);
 }
 
 /* C [pixel][Mg] of group g into y [b][g * Mg + m][pixel]. */
@@ -538,10 +583,13 @@ qconv_store(struct eml_plan *p, const struct pnode *pn, const int32_t *C, size_t
 	qconv_dims(c, &Kg, &Mg, &OHW);
 	if (io == &CVI) {
 		int32_t *yo = y->data;
-		for (size_t m = 0; m < Mg; m++) {
-			int32_t *row = yo + (b * c->geo.M + g * Mg + m) * OHW;
-			for (size_t t = 0; t < OHW; t++)
-				row[t] = C[t * Mg + m];
+		for (size_t t0 = 0; t0 < OHW; t0 += 64) {
+			size_t t1 = t0 + 64 < OHW ? t0 + 64 : OHW;
+			for (size_t m = 0; m < Mg; m++) {
+				int32_t *row = yo + (b * c->geo.M + g * Mg + m) * OHW;
+				for (size_t t = t0; t < t1; t++)
+					row[t] = C[t * Mg + m];
+			}
 		}
 		return;
 	}
@@ -550,14 +598,23 @@ qconv_store(struct eml_plan *p, const struct pnode *pn, const int32_t *C, size_t
 		struct val *ys = in_at(p, pn, io->ys), *yz = in_at(p, pn, io->yz);
 		struct val *bv = in_at(p, pn, io->b);
 		int32_t zp = zp_at(yz, 0);
-		for (size_t m = 0; m < Mg; m++) {
-			size_t oc = g * Mg + m;
-			float mult = sc_at(xs, 0) * sc_at(wsc, oc) / sc_at(ys, 0);
-			int32_t bias = bv != NULL ? q_at(bv, oc) : 0;
-			size_t y0 = (b * c->geo.M + oc) * OHW;
-			for (size_t t = 0; t < OHW; t++)
-				q_put(y->data, y->dt, y0 + t,
-				    nearbyintf((float)(C[t * Mg + m] + bias) * mult) + (float)zp, zp);
+		/* a fused Relu (QDQ rewrite): nothing below the zero point */
+		float floor_q = c->geo.ep.act == EML_ACT_RELU ? (float)zp : -1e9f;
+		const int32_t *fb = (const int32_t *)(const void *)pn->b; /* rewrite's bias */
+		/* 64 pixels at a time: C's rows stay in cache while each
+		 * channel's run of y is written */
+		for (size_t t0 = 0; t0 < OHW; t0 += 64) {
+			size_t t1 = t0 + 64 < OHW ? t0 + 64 : OHW;
+			for (size_t m = 0; m < Mg; m++) {
+				size_t oc = g * Mg + m;
+				float mult = sc_at(xs, 0) * sc_at(wsc, oc) / sc_at(ys, 0);
+				int32_t bias = bv != NULL ? q_at(bv, oc) : fb != NULL ? fb[oc] : 0;
+				size_t y0 = (b * c->geo.M + oc) * OHW;
+				for (size_t t = t0; t < t1; t++) {
+					float v = rne((float)(C[t * Mg + m] + bias) * mult) + (float)zp;
+					q_put(y->data, y->dt, y0 + t, v < floor_q ? floor_q : v, zp);
+				}
+			}
 		}
 	}
 }
@@ -594,10 +651,127 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 	ga.ldc = Mg;
 	for (size_t b = 0; b < c->geo.N; b++)
 		for (size_t g = 0; g < c->geo.group; g++) {
-			qconv_im2col(c, x->data, b, g, (uint8_t)zx, cols);
+			qconv_im2col(c, x->data, b, g, (uint8_t)zx, cols, p->pool);
 			eml_qgemm(packed + g * psz, &ga, p->pool);
 			qconv_store(p, pn, C, b, g);
 		}
+}
+
+/* ---------------------------------------------------------------- QDQ */
+
+static bool
+const_val(struct eml_plan *p, int vi)
+{
+	return vi < 0 || p->v[vi].kind == VK_CONST;
+}
+
+/* Frees a folded float constant nothing reads any more (the dequantized
+ * weights once the int8 ones are used directly). */
+static void
+drop_const(struct eml_plan *p, int vi)
+{
+	struct val *v = &p->v[vi];
+
+	if (v->nuses == 1 && !v->graph_out && v->owned && v->data != NULL) {
+		eml_secure_free(v->data);
+		v->data = NULL;
+		v->owned = false;
+	}
+}
+
+/* Whether the parts of a QDQ convolution fit QLinearConv: x per tensor,
+ * w int8/uint8 constant, per tensor or per output channel (axis 0), y per
+ * tensor, every scale and zero point constant, the bias (if any) a float
+ * constant. */
+static bool
+qdq_conv_ok(struct eml_plan *p, struct pnode *q, struct pnode *conv, struct pnode *dqx,
+    struct pnode *dqw)
+{
+	int64_t M;
+
+	if (dqw == NULL || strcmp(dqw->op->name, "DequantizeLinear") != 0 || conv->in[1] < 0 ||
+	    dqw->out[0] != conv->in[1])
+		return false;
+	M = p->v[conv->in[1]].dims[0];
+	if (!is_q(&p->v[dqx->in[0]]) || dqx->par.quant.nch != 1 || q->par.quant.nch != 1 ||
+	    !is_q(&p->v[dqw->in[0]]) || p->v[dqw->in[0]].kind != VK_CONST ||
+	    (dqw->par.quant.nch != 1 && (dqw->par.quant.outer != 1 || (int64_t)dqw->par.quant.nch != M)))
+		return false;
+	for (size_t k = 1; k < 3; k++)
+		if (!const_val(p, dqx->in[k]) || !const_val(p, dqw->in[k]) ||
+		    !const_val(p, k < q->n_in ? q->in[k] : -1))
+			return false;
+	if (conv->n_in > 2 && conv->in[2] >= 0 &&
+	    (p->v[conv->in[2]].kind != VK_CONST || p->v[conv->in[2]].dt != EML_DT_FLOAT))
+		return false;
+	return p->v[conv->in[0]].dt == EML_DT_FLOAT && !conv->fused_bn;
+}
+
+bool
+eml_qdq_conv_fuse(struct eml_plan *p, struct pnode *q, struct pnode *relu, struct pnode *conv,
+    struct pnode *dqx, struct pnode *dqw, bool dqx_dies)
+{
+	int *in;
+	int32_t *bias = NULL;
+	const struct op *op = eml_ops_find("QLinearConv");
+	int bi = conv->n_in > 2 ? conv->in[2] : -1;
+	size_t M;
+
+	if (op == NULL || !qdq_conv_ok(p, q, conv, dqx, dqw))
+		return false;
+	M = (size_t)p->v[conv->in[1]].dims[0];
+	in = eml_calloc(10, sizeof(int));
+	if (in == NULL)
+		return false;
+	if (bi >= 0) {
+		/* bias at the accumulator's scale x_scale * w_scale[m] */
+		struct val *xs = &p->v[dqx->in[1]], *ws = &p->v[dqw->in[1]];
+		bias = eml_secure_alloc(M * sizeof(int32_t));
+		if (bias == NULL) {
+			eml_free(in);
+			return false;
+		}
+		for (size_t m = 0; m < M; m++)
+			bias[m] = (int32_t)nearbyintf(vf(&p->v[bi])[m] / (sc_at(xs, 0) * sc_at(ws, m)));
+	}
+	in[0] = dqx->in[0];
+	in[1] = dqx->in[1];
+	in[2] = dqx->n_in > 2 ? dqx->in[2] : -1;
+	in[3] = dqw->in[0];
+	in[4] = dqw->in[1];
+	in[5] = dqw->n_in > 2 ? dqw->in[2] : -1;
+	in[6] = q->in[1];
+	in[7] = q->n_in > 2 ? q->in[2] : -1;
+	in[8] = -1;
+	{
+		/* planned on a copy: a refusal leaves q as it was */
+		struct pnode t = *q;
+		t.in = in;
+		t.n_in = 9;
+		t.op = op;
+		t.par = conv->par;
+		t.b = (float *)(void *)bias;
+		t.b_n = bias != NULL ? M : 0;
+		if (qconv_plan(p, &t) != EML_OK) {
+			eml_free(in);
+			if (bias != NULL)
+				eml_secure_free(bias);
+			return false;
+		}
+		t.par.conv.geo.ep.act = relu != NULL ? EML_ACT_RELU : EML_ACT_NONE;
+		eml_free(q->in);
+		*q = t;
+	}
+	drop_const(p, conv->in[1]);
+	if (bi >= 0)
+		drop_const(p, bi);
+	conv->dead = true;
+	if (relu != NULL)
+		relu->dead = true;
+	if (dqx_dies)
+		dqx->dead = true;
+	p->st.n_fused += 2;
+	return true;
 }
 
 /* ---------------------------------------------------------------- table */

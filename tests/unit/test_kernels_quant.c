@@ -215,6 +215,8 @@ check_case(enum eml_qisa isa, const struct qcase *c, uint64_t *st)
 		za[i] = (int32_t)(eml_test_rand(st) % 256) - (c->a_signed ? 128 : 0);
 	for (size_t j = 0; j < c->N; j++)
 		zb[j] = (uint8_t)(eml_test_rand(st) % 256);
+	if (c->brange == 64) /* symmetric weights: the zero-point pass skips rows */
+		memset(zb, c->b_signed ? 0 : 128, c->N);
 	memset(Cr, 0x5a, c->M * ldc * 4);
 	memset(Ci, 0x5a, c->M * ldc * 4);
 	assert_true(run_isa(EML_QISA_REF, c, A, B, za, zb, Cr, kname, sizeof(kname)));

@@ -83,10 +83,21 @@ store_row(int32_t *c, __m256i v0, __m256i v1, size_t n)
 	memcpy(c, t, n * 4);
 }
 
+/* One quad step of the 4 x 16 vpmaddubsw tile: 4 rows' quads av[] against
+ * the two B vectors. */
+#define MADDUBS_STEP(i)                                                            \
+	do {                                                                       \
+		__m256i t0 = _mm256_madd_epi16(_mm256_maddubs_epi16(av[i], b0), ones); \
+		__m256i t1 = _mm256_madd_epi16(_mm256_maddubs_epi16(av[i], b1), ones); \
+		acc[i][0] = _mm256_add_epi32(acc[i][0], t0);                        \
+		acc[i][1] = _mm256_add_epi32(acc[i][1], t1);                        \
+	} while (0)
+
 /*
  * 4 x 16 tile, quads: vpmaddubsw (u8 x s8 -> pairs summed to int16, which
  * the packer proved cannot saturate for this B), vpmaddwd with ones (int16
- * pairs -> int32), vpaddd. 8 accumulators + 2 B + ones + A + temp.
+ * pairs -> int32), vpaddd. 8 accumulators + 2 B + ones + A + temp. Rows
+ * past m read row 0 again (never past the matrix) and are not stored.
  */
 static void
 qgemm_kernel_maddubs(size_t K, const uint8_t *A, size_t lda, uint8_t axor, const void *panel,
@@ -94,24 +105,35 @@ qgemm_kernel_maddubs(size_t K, const uint8_t *A, size_t lda, uint8_t axor, const
 {
 	const __m256i *b = panel;
 	const __m256i ones = _mm256_set1_epi16(1);
-	uint32_t x4 = axor * 0x01010101u;
-	__m256i acc[4][2];
-	size_t i;
+	const __m256i x4 = _mm256_set1_epi8((char)axor);
+	const uint8_t *r[4];
+	__m256i acc[4][2], av[4];
+	size_t i, k = 0, K4 = K & ~(size_t)3;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		acc[i][0] = acc[i][1] = _mm256_setzero_si256();
-	for (size_t k = 0; k < K; k += 4, b += 2) {
+		r[i] = A + (i < m ? i : 0) * lda;
+	}
+	for (; k < K4; k += 4, b += 2) {
 		__m256i b0 = _mm256_loadu_si256(b), b1 = _mm256_loadu_si256(b + 1);
-#pragma GCC unroll 4
 		for (i = 0; i < 4; i++) {
-			if (i < m) {
-				__m256i av = _mm256_set1_epi32(quad_at(A + i * lda, k, K, x4));
-				__m256i t0 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, b0), ones);
-				__m256i t1 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, b1), ones);
-				acc[i][0] = _mm256_add_epi32(acc[i][0], t0);
-				acc[i][1] = _mm256_add_epi32(acc[i][1], t1);
-			}
+			int32_t q;
+			memcpy(&q, r[i] + k, 4);
+			av[i] = _mm256_xor_si256(_mm256_set1_epi32(q), x4);
 		}
+		MADDUBS_STEP(0);
+		MADDUBS_STEP(1);
+		MADDUBS_STEP(2);
+		MADDUBS_STEP(3);
+	}
+	if (k < K) {
+		__m256i b0 = _mm256_loadu_si256(b), b1 = _mm256_loadu_si256(b + 1);
+		for (i = 0; i < 4; i++)
+			av[i] = _mm256_set1_epi32(quad_at(r[i], k, K, axor * 0x01010101u));
+		MADDUBS_STEP(0);
+		MADDUBS_STEP(1);
+		MADDUBS_STEP(2);
+		MADDUBS_STEP(3);
 	}
 	for (i = 0; i < m; i++)
 		store_row(c + i * ldc, acc[i][0], acc[i][1], n);
@@ -123,20 +145,21 @@ qgemm_kernel_madd(size_t K, const uint8_t *A, size_t lda, uint8_t axor, const vo
     int32_t *c, size_t ldc, size_t m, size_t n)
 {
 	const __m256i *b = panel;
+	const uint8_t *r[4];
 	__m256i acc[4][2];
 	size_t i;
 
-	for (i = 0; i < 4; i++)
+	for (i = 0; i < 4; i++) {
 		acc[i][0] = acc[i][1] = _mm256_setzero_si256();
+		r[i] = A + (i < m ? i : 0) * lda;
+	}
 	for (size_t k = 0; k < K; k += 2, b += 2) {
 		__m256i b0 = _mm256_loadu_si256(b), b1 = _mm256_loadu_si256(b + 1);
 #pragma GCC unroll 4
 		for (i = 0; i < 4; i++) {
-			if (i < m) {
-				__m256i av = _mm256_set1_epi32(pair_at(A + i * lda, k, K, axor));
-				acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(av, b0));
-				acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(av, b1));
-			}
+			__m256i av = _mm256_set1_epi32(pair_at(r[i], k, K, axor));
+			acc[i][0] = _mm256_add_epi32(acc[i][0], _mm256_madd_epi16(av, b0));
+			acc[i][1] = _mm256_add_epi32(acc[i][1], _mm256_madd_epi16(av, b1));
 		}
 	}
 	for (i = 0; i < m; i++)
@@ -159,29 +182,36 @@ const struct eml_qgemm_impl eml_qgemm_avx2_madd = {
 	.kernel = qgemm_kernel_madd,
 };
 
-/* The bench's peak: 8 independent vpmaddubsw + vpmaddwd + vpaddd chains,
- * 32 u8 x s8 multiply-adds (64 ops) each. */
+/* The bench's peak: vpmaddubsw + vpmaddwd + vpaddd on 4 different A
+ * registers, twice per iteration into 4 accumulators (an empty asm makes
+ * the A registers new every iteration, so nothing is hoisted or shared;
+ * few enough registers that nothing spills), 32 u8 x s8 multiply-adds
+ * (64 ops) per step. */
+#define PEAK_STEP(c, a) c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones))
 int32_t
 eml_qgemm_peak_avx2(size_t iters, double *ops)
 {
-	__m256i acc[8];
 	const __m256i ones = _mm256_set1_epi16(1);
-	__m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
+	__m256i b = _mm256_set1_epi8(-2);
+	__m256i a0 = _mm256_set1_epi8(1), a1 = _mm256_set1_epi8(2), a2 = _mm256_set1_epi8(3);
+	__m256i a3 = _mm256_set1_epi8(4);
+	__m256i c0 = _mm256_setzero_si256(), c1 = c0, c2 = c0, c3 = c0;
 	int32_t out[8];
-	int j;
 
-	for (j = 0; j < 8; j++)
-		acc[j] = _mm256_set1_epi32(j);
 	for (size_t i = 0; i < iters; i++) {
-#pragma GCC unroll 8
-		for (j = 0; j < 8; j++)
-			acc[j] = _mm256_add_epi32(acc[j],
-			    _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones));
-		__asm__ volatile("" : "+x"(a), "+x"(b));
+		__asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3));
+		PEAK_STEP(c0, a0);
+		PEAK_STEP(c1, a1);
+		PEAK_STEP(c2, a2);
+		PEAK_STEP(c3, a3);
+		__asm__ volatile("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3));
+		PEAK_STEP(c0, a0);
+		PEAK_STEP(c1, a1);
+		PEAK_STEP(c2, a2);
+		PEAK_STEP(c3, a3);
 	}
-	for (j = 1; j < 8; j++)
-		acc[0] = _mm256_add_epi32(acc[0], acc[j]);
-	_mm256_storeu_si256((__m256i *)(void *)out, acc[0]);
+	c0 = _mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3));
+	_mm256_storeu_si256((__m256i *)(void *)out, c0);
 	*ops = (double)iters * 8 * 64;
 	return out[0];
 }

@@ -159,7 +159,8 @@ struct qhdr {
 	uint64_t K, N;
 	uint64_t panel_bytes;
 	uint64_t panels_off;
-	uint8_t pad[24];
+	uint32_t zb_zero; /* every zero point of B is 0 (symmetric weights) */
+	uint8_t pad[20];
 };
 
 #define QMAGIC 0x51474d31u /* "QGM1" */
@@ -295,6 +296,11 @@ eml_qgemm_pack(enum eml_qisa isa, size_t K, size_t N, const void *B, size_t ldb,
 		zp[n] = zb == NULL ? (b_signed ? 0 : -128) :
 				     b_at(zb, 0, false, b_signed, 0, n_zb == 1 ? 0 : n);
 	}
+	h.zb_zero = 1;
+	for (size_t n = 0; n < N; n++)
+		if (zp[n] != 0)
+			h.zb_zero = 0;
+	memcpy(base, &h, sizeof(h));
 	for (size_t n = 0; n < N; n++) {
 		uint8_t *panel = base + h.panels_off + (n / g->nr) * pb;
 		size_t j = n % g->nr;
@@ -359,7 +365,10 @@ qgemm_task(void *arg, size_t task, int thread)
 		int32_t za = a->za[a->n_za == 1 ? 0 : i0 + i] + (a->a_signed ? 128 : 0);
 		uint32_t rs = 0;
 		int32_t *c = a->C + (i0 + i) * a->ldc;
-		for (size_t k = 0; k < K; k++)
+		/* symmetric B and a zero A zero point (in u8 terms): raw is exact */
+		if (r->h->zb_zero && za == 0)
+			continue;
+		for (size_t k = 0; k < K && !r->h->zb_zero; k++)
 			rs += (uint32_t)(A[i * a->lda + k] ^ axor);
 		for (size_t j = 0; j < N; j++) {
 			uint32_t v = (uint32_t)c[j];
