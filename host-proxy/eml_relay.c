@@ -1100,9 +1100,11 @@ operator_end(struct conn *c, int64_t now, eml_err *rc)
 	if (env->ctl == NULL || c->npend == 0 || !atomic_load(&env->ctl->kill_switch) ||
 	    now - (int64_t)atomic_load(&env->ctl->kill_since_ms) < env->drain_ms)
 		return false;
-	refuse_request(c, c->pend[0].rid, c->pend[0].type, EML_ERR_KILL_SWITCH, "kill_switch_cut",
+	/* Its own code: the client learns its request was cut while in
+	 * flight (the agent may have run it), not refused before it began. */
+	refuse_request(c, c->pend[0].rid, c->pend[0].type, EML_ERR_DRAIN_CUT, "kill_switch_cut",
 	    0, NULL);
-	*rc = EML_ERR_KILL_SWITCH;
+	*rc = EML_ERR_DRAIN_CUT;
 	return true;
 }
 
