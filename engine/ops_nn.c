@@ -1360,6 +1360,72 @@ resize_point(const struct val *x, const struct resize_axis *t, const int64_t *id
 	return acc;
 }
 
+/* Whether an axis's table maps every output index to itself (the leading
+ * N and C axes of an image resize). Linear tables pair index o with o + 1
+ * at weight 0 there: the generic loop adds those zero terms (and so turns
+ * an infinity in the next channel into NaN); the 2-D path reads only the
+ * index itself, as the operator means. */
+static bool
+resize_axis_identity(const struct resize_axis *t, int64_t in, int64_t out)
+{
+	if (in != out)
+		return false;
+	for (int64_t o = 0; o < out; o++)
+		if (t->i0[o] != o || (t->i1[o] != o && t->wt[o] != 0.0f))
+			return false;
+	return true;
+}
+
+struct resize_job {
+	struct eml_resize2d r;
+	const float *x;
+	float *y;
+	size_t planes, per_task;
+};
+
+static void
+resize_task(void *arg, size_t task, int thread)
+{
+	const struct resize_job *j = arg;
+	size_t p0 = task * j->per_task;
+	size_t n = j->planes - p0 < j->per_task ? j->planes - p0 : j->per_task;
+
+	(void)thread;
+	eml_resize2d_planes(&j->r, n, j->x + p0 * j->r.H * j->r.W, j->y + p0 * j->r.OH * j->r.OW);
+}
+
+/* An image resize (rank 4, N and C unchanged): the kernels' table-driven
+ * 2-D planes, split by planes across the pool. */
+static void
+resize_run_2d(struct eml_plan *p, const struct val *x, struct val *y, const struct resize_axis *t,
+    bool linear)
+{
+	struct resize_job j;
+	size_t ntasks;
+
+	j.r.H = (size_t)x->dims[2];
+	j.r.W = (size_t)x->dims[3];
+	j.r.OH = (size_t)y->dims[2];
+	j.r.OW = (size_t)y->dims[3];
+	j.r.ih0 = t[2].i0;
+	j.r.ih1 = t[2].i1;
+	j.r.wh = t[2].wt;
+	j.r.iw0 = t[3].i0;
+	j.r.iw1 = t[3].i1;
+	j.r.ww = t[3].wt;
+	j.r.linear = linear;
+	j.x = vf(x);
+	j.y = vf(y);
+	j.planes = (size_t)(x->dims[0] * x->dims[1]);
+	/* About eight tasks per thread so a thread that starts late still
+	 * gets a share. */
+	ntasks = (size_t)eml_pool_size(p->pool) * 8;
+	j.per_task = (j.planes + ntasks - 1) / ntasks;
+	ntasks = (j.planes + j.per_task - 1) / j.per_task;
+	eml_pool_run(eml_pool_for(p->pool, (double)y->numel * (linear ? 12.0 : 4.0)), ntasks,
+	    resize_task, &j);
+}
+
 static void
 resize_run(struct eml_plan *p, struct pnode *pn)
 {
@@ -1369,7 +1435,6 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 	int64_t xs[EML_MAX_RANK], idx[EML_MAX_RANK] = { 0 };
 	uint8_t *ws = pn->wsp;
 
-	(void)p;
 	if (y->numel == 0)
 		return;
 	for (int d = 0; d < x->rank; d++) {
@@ -1383,6 +1448,12 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 		t[d].wt = (float *)(void *)ws;
 		ws += out * sizeof(int64_t);
 		resize_axis_table(rs, x->dims[d], y->dims[d], rs->scales[d], &t[d]);
+	}
+	if (x->rank == 4 && !p->opts.no_fusion &&
+	    resize_axis_identity(&t[0], x->dims[0], y->dims[0]) &&
+	    resize_axis_identity(&t[1], x->dims[1], y->dims[1])) {
+		resize_run_2d(p, x, y, t, rs->linear);
+		return;
 	}
 	eml_dense_strides(x->rank, x->dims, xs);
 	for (size_t e = 0; e < y->numel; e++) {

@@ -189,6 +189,25 @@ eml_err eml_conv2d_plan_new_isa(enum eml_isa isa, const struct eml_conv2d_params
 /* Wipes and frees the packed weights. NULL is a no-op. */
 void eml_conv2d_plan_free(struct eml_conv2d_plan *plan);
 
+/* ---------------------------------------------------------------- resize */
+
+/*
+ * Resize of NCHW planes H x W -> OH x OW from tables the caller computes:
+ * output row oh reads input rows ih0[oh], ih1[oh] (equal when the row
+ * falls on one input) with weight wh[oh] on the second, columns likewise
+ * (iw0, iw1, ww). Nearest (linear false) reads ih0/iw0 only. Every index
+ * must be inside the plane; the weight must be 0 where the two indices are
+ * equal. y must not overlap x.
+ */
+struct eml_resize2d {
+	size_t H, W, OH, OW;
+	const int64_t *ih0, *ih1, *iw0, *iw1;
+	const float *wh, *ww;
+	bool linear;
+};
+void eml_resize2d_planes(const struct eml_resize2d *r, size_t planes, const float *x,
+    float *y);
+
 /* ---------------------------------------------------------------- others */
 
 /*

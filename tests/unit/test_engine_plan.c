@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -601,6 +602,112 @@ test_hostile_attributes(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ Resize */
+
+/* Image resizes take the kernels' table-driven 2-D path; no_fusion keeps
+ * the generic N-D loop, the oracle here. Same bits (up to the sign of a
+ * zero, which nearest now copies) over the modes, integer and fractional
+ * scales both ways, ragged planes, 1 and 2 threads. Non-finite inputs only
+ * for nearest: the generic linear loop also weighs the next channel by 0,
+ * so an infinity there gives it NaN where the 2-D path is right. */
+struct resize_case {
+	const char *mode, *coord, *nearest;
+	int64_t n, c, h, w;
+	float sh, sw;
+};
+
+static const struct resize_case resize_cases[] = {
+	{ "nearest", "asymmetric", "floor", 1, 3, 5, 7, 2.0f, 2.0f },
+	{ "nearest", "half_pixel", "round_prefer_floor", 2, 3, 9, 4, 1.7f, 0.6f },
+	{ "nearest", "tf_half_pixel_for_nearest", "ceil", 1, 2, 6, 11, 3.0f, 8.0f },
+	{ "nearest", "align_corners", "round_prefer_ceil", 1, 5, 7, 3, 0.5f, 2.5f },
+	{ "linear", "half_pixel", "floor", 1, 3, 5, 7, 2.0f, 2.0f },
+	{ "linear", "pytorch_half_pixel", "floor", 2, 2, 9, 13, 1.3f, 0.7f },
+	{ "linear", "align_corners", "floor", 1, 4, 1, 6, 4.0f, 1.5f },
+	{ "linear", "asymmetric", "floor", 1, 17, 3, 2, 0.5f, 3.0f },
+};
+
+static void
+build_resize(const struct resize_case *rc)
+{
+	static const char *ri[] = { "x", "", "scales", NULL }, *ro[] = { "y", NULL };
+	int64_t xd[4] = { rc->n, rc->c, rc->h, rc->w }, sd = 4;
+	int64_t yd[4] = { rc->n, rc->c, (int64_t)floorf((float)rc->h * rc->sh),
+		(int64_t)floorf((float)rc->w * rc->sw) };
+	float sc[4] = { 1.0f, 1.0f, rc->sh, rc->sw };
+
+	G->n = 0;
+	init_f("scales", &sd, 1, sc, 4);
+	node("Resize", "rs", ri, ro);
+	onnx_attr_str(N, "mode", rc->mode);
+	onnx_attr_str(N, "coordinate_transformation_mode", rc->coord);
+	onnx_attr_str(N, "nearest_mode", rc->nearest);
+	emit();
+	io(11, "x", 1, xd, 4);
+	io(12, "y", 1, yd, 4);
+}
+
+static void
+test_resize_2d_path(void **state)
+{
+	uint64_t rng = eml_test_seed();
+
+	(void)state;
+	for (size_t c = 0; c < sizeof(resize_cases) / sizeof(resize_cases[0]); c++) {
+		const struct resize_case *rc = &resize_cases[c];
+		int64_t xd[4] = { rc->n, rc->c, rc->h, rc->w };
+		size_t nx = (size_t)(rc->n * rc->c * rc->h * rc->w);
+		float *x = eml_alloc(nx * sizeof(float));
+		struct eml_tensor in;
+		struct eml_model *m;
+		struct eml_plan *ref = NULL;
+		struct eml_plan_opts ro = { .nthreads = 1, .no_fusion = true };
+		const struct eml_tensor *want;
+
+		assert_non_null(x);
+		fill(&rng, x, nx);
+		if (strcmp(rc->mode, "nearest") == 0) {
+			x[nx / 2] = INFINITY;
+			x[nx / 3] = NAN;
+			x[nx - 1] = -0.0f;
+		}
+		build_resize(rc);
+		m = load(13);
+		in = ftensor(x, 4, xd);
+		assert_eml_ok(eml_plan_new(m, &in, 1, &ro, &ref));
+		assert_eml_ok(eml_plan_run(ref, &in, 1));
+		want = eml_plan_output(ref, 0);
+		for (int t = 1; t <= 2; t++) {
+			struct eml_plan_opts o = { .nthreads = t };
+			struct eml_plan *p = NULL;
+			const struct eml_tensor *got;
+			const float *g, *w;
+
+			/* every plane split across the threads */
+			(void)setenv("EML_POOL_MIN_WORK", "0", 1);
+			assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
+			(void)unsetenv("EML_POOL_MIN_WORK");
+			assert_eml_ok(eml_plan_run(p, &in, 1));
+			got = eml_plan_output(p, 0);
+			assert_int_equal(got->nbytes, want->nbytes);
+			assert_true(got->nbytes > 0);
+			g = got->data;
+			w = want->data;
+			for (size_t i = 0; i < got->nbytes / sizeof(float); i++)
+				if (!(g[i] == w[i] || (isnan(g[i]) && isnan(w[i]))))
+					fail_msg("%s/%s/%s %lldx%lld x%gx%g, %d threads: "
+						 "element %zu got %.9g want %.9g",
+					    rc->mode, rc->coord, rc->nearest, (long long)rc->h,
+					    (long long)rc->w, (double)rc->sh, (double)rc->sw, t, i,
+					    (double)g[i], (double)w[i]);
+			eml_plan_free(p);
+		}
+		eml_plan_free(ref);
+		eml_model_free(m);
+		eml_free(x);
+	}
+}
+
 static void
 test_gather_out_of_range(void **state)
 {
@@ -752,6 +859,7 @@ main(void)
 		cmocka_unit_test(test_input_checks),
 		cmocka_unit_test(test_hostile_attributes),
 		cmocka_unit_test(test_gather_out_of_range),
+		cmocka_unit_test(test_resize_2d_path),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_text_direction),
