@@ -162,6 +162,20 @@ void eml_dwconv_geometry(const struct eml_conv2d_params *p, size_t OH, size_t OW
     size_t *PW);
 size_t eml_dwconv_scratch_size(const struct eml_conv2d_params *p, size_t OH, size_t OW);
 
+/* Direct convolution for few output channels (conv/direct_tmpl.h): pad
+ * copies planes [c0, c1) of one image into s (C planes of PH x PW, then
+ * EML_DCONV_SLACK floats); run makes output rows [oh0, oh1) of every
+ * channel from s and the weights repacked as wt [C][kh][kw][M]. */
+#define EML_DCONV_SLACK 96
+#define EML_DCONV_DECLS(isa)                                                   \
+	void eml_dconv_pad_##isa(const struct eml_conv2d_params *p, size_t PH, \
+	    size_t PW, size_t c0, size_t c1, const float *x, float *s);        \
+	void eml_dconv_##isa(const struct eml_conv2d_params *p, size_t OH,     \
+	    size_t OW, size_t PH, size_t PW, const float *s, const float *wt,  \
+	    const float *bias, size_t oh0, size_t oh1, float *y)
+EML_DCONV_DECLS(avx2);
+EML_DCONV_DECLS(avx512);
+
 /* Implicit im2col (conv.c): the context of an eml_gemm_bsrc that packs the
  * column matrix of one image and group (x: its C/group planes). */
 struct eml_im2col {

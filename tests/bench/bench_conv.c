@@ -53,6 +53,14 @@ static const struct cshape shapes[] = {
 	{ "ocr pw 1x1 96->576 @3x24", 96, 3, 24, 576, 1, 1, 0, 1, EML_ACT_HARDSWISH },
 	{ "mobilenet dw 3x3 64 @56", 64, 56, 56, 64, 3, 1, 1, 64, EML_ACT_CLIP },
 	{ "mobilenet dw 3x3/2 128 @56", 128, 56, 56, 128, 3, 2, 1, 128, EML_ACT_CLIP },
+	{ "det fpn 3x3 48->12 @80", 48, 80, 80, 12, 3, 1, 1, 1, EML_ACT_NONE },
+	{ "det head 3x3 48->12 @80", 48, 80, 80, 12, 3, 1, 1, 1, EML_ACT_RELU },
+	{ "det stem 3x3/2 3->8 @320", 3, 320, 320, 8, 3, 2, 1, 1, EML_ACT_HARDSWISH },
+	{ "det dw 3x3 8 @160", 8, 160, 160, 8, 3, 1, 1, 8, EML_ACT_RELU },
+	{ "det pw 1x1 8->32 @160", 8, 160, 160, 32, 1, 1, 0, 1, EML_ACT_RELU },
+	{ "det pw 1x1 56->336 @20", 56, 20, 20, 336, 1, 1, 0, 1, EML_ACT_HARDSWISH },
+	{ "det pw 1x1 480->80 @10", 480, 10, 10, 80, 1, 1, 0, 1, EML_ACT_NONE },
+	{ "det dw 5x5 480 @10", 480, 10, 10, 480, 5, 1, 2, 480, EML_ACT_HARDSWISH },
 };
 
 static void

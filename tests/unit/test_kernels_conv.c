@@ -254,6 +254,15 @@ model_shapes(enum eml_isa isa)
 		{ 64, 7, 7, 64, 3, 1, 1, 1, EML_ACT_NONE },
 		{ 96, 14, 14, 64, 3, 1, 1, 1, EML_ACT_SIGMOID },
 		{ 40, 28, 28, 48, 3, 1, 1, 1, EML_ACT_RELU },
+		/* Few output channels: direct-smallm, ragged widths against
+		 * the 2-vector blocks, channel blocks 6+6, 6+6+1, 2+1, 6+2,
+		 * 6+6+4, stride 2, kernels 2x2 to 5x5. */
+		{ 48, 19, 23, 12, 3, 1, 1, 1, EML_ACT_NONE },
+		{ 5, 11, 7, 13, 5, 1, 2, 1, EML_ACT_RELU },
+		{ 7, 9, 40, 3, 2, 2, 0, 1, EML_ACT_SIGMOID },
+		{ 3, 33, 45, 8, 3, 2, 1, 1, EML_ACT_HARDSWISH },
+		{ 20, 17, 37, 16, 3, 1, 1, 1, EML_ACT_CLIP },
+		{ 9, 1, 1, 5, 3, 1, 1, 1, EML_ACT_NONE },
 	};
 	uint64_t st = eml_test_seed() + 99;
 	size_t i;
@@ -279,6 +288,7 @@ model_shapes(enum eml_isa isa)
 		cc.bias = true;
 		cc.threads = 2;
 		run_case(isa, &cc, &st,
+		    i >= 14		       ? "direct-smallm" :
 		    i == 7		       ? "gemm-1x1-t" :
 		    i == 8 || (i == 9 && isa == EML_ISA_AVX512) ? "im2col-gemm-t" :
 		    i >= 11		       ? "winograd-2x2" :

@@ -15,3 +15,7 @@
 #define WI_OUT eml_wino_out_avx512
 #define WI_OUT_T eml_wino_out_t_avx512
 #include "engine/kernels/conv/wino_tmpl.h"
+
+#define DC_NAME eml_dconv_avx512
+#define DC_PAD eml_dconv_pad_avx512
+#include "engine/kernels/conv/direct_tmpl.h"

@@ -14,6 +14,7 @@ enum conv_method {
 	CONV_1X1,       /* 1x1 stride 1 no pad: W x X as a GEMM, no copy */
 	CONV_IM2COL,    /* GEMM with B packed from the image (implicit im2col) */
 	CONV_WINO,      /* Winograd F(2x2, 3x3): transforms + 16 GEMMs */
+	CONV_DIRECT,    /* few output channels: padded planes, register blocks */
 };
 
 static const char *const method_names[] = {
@@ -22,6 +23,7 @@ static const char *const method_names[] = {
 	[CONV_1X1] = "gemm-1x1",
 	[CONV_IM2COL] = "im2col-gemm",
 	[CONV_WINO] = "winograd-2x2",
+	[CONV_DIRECT] = "direct-smallm",
 };
 
 struct eml_conv2d_plan {
@@ -58,6 +60,13 @@ struct eml_conv2d_plan {
 	size_t TH, TW, wb;
 	size_t vxs, mxs; /* floats between V_xi, between results M_xi */
 	size_t m_off, g_off, s_off, w_gws, w_scr;
+	/* CONV_DIRECT: padded planes PH x PW in the workspace. */
+	void (*dc_pad)(const struct eml_conv2d_params *p, size_t PH, size_t PW, size_t c0,
+	    size_t c1, const float *x, float *s);
+	void (*dc_run)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t PH,
+	    size_t PW, const float *s, const float *wt, const float *bias, size_t oh0,
+	    size_t oh1, float *y);
+	size_t PH, PW;
 };
 
 static size_t
@@ -209,6 +218,8 @@ simd_pieces(struct eml_conv2d_plan *plan, size_t Mg, size_t HW)
 		plan->wino_in = eml_wino_in_avx2;
 		plan->wino_out = eml_wino_out_avx2;
 		plan->wino_out_t = eml_wino_out_t_avx2;
+		plan->dc_pad = eml_dconv_pad_avx2;
+		plan->dc_run = eml_dconv_avx2;
 		return true;
 	case EML_ISA_AVX512:
 		plan->g = eml_gemm_avx512_pick(Mg, HW);
@@ -217,6 +228,8 @@ simd_pieces(struct eml_conv2d_plan *plan, size_t Mg, size_t HW)
 		plan->wino_in = eml_wino_in_avx512;
 		plan->wino_out = eml_wino_out_avx512;
 		plan->wino_out_t = eml_wino_out_t_avx512;
+		plan->dc_pad = eml_dconv_pad_avx512;
+		plan->dc_run = eml_dconv_avx512;
 		return true;
 	default:
 		return false;
@@ -312,6 +325,41 @@ plan_wino(struct eml_conv2d_plan *plan)
 	return EML_OK;
 }
 
+/*
+ * Few output channels (the 3x3 48 -> 12 convs of a detector's FPN, a 3 ->
+ * 8 stem): the im2col GEMM would pack K x HW floats for one or two row
+ * tiles. Not for 1x1 stride 1 (gemm-1x1 reads the image as it is).
+ */
+#define DIRECT_MAX_M 16
+
+static bool
+use_direct(const struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+
+	if (plan->dc_run == NULL || p->group != 1 || p->M > DIRECT_MAX_M || p->dil_h != 1 ||
+	    p->dil_w != 1 || p->stride_w > 2 || p->kh * p->kw < 2)
+		return false;
+	return true;
+}
+
+static eml_err
+plan_direct(struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t need_h = (plan->OH - 1) * p->stride_h + p->kh;
+	size_t need_w = (plan->OW - 1) * p->stride_w + p->kw;
+	size_t t;
+
+	plan->method = CONV_DIRECT;
+	plan->PH = need_h > p->H + p->pad_top ? need_h : p->H + p->pad_top;
+	plan->PW = need_w > p->W + p->pad_left ? need_w : p->W + p->pad_left;
+	if (eml_mul_overflow(plan->PH, plan->PW, &t) || eml_mul_overflow(t, p->C, &t) ||
+	    eml_add_overflow(t, (size_t)EML_DCONV_SLACK, &plan->ws))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	return EML_OK;
+}
+
 static eml_err
 choose_method(struct eml_conv2d_plan *plan)
 {
@@ -332,6 +380,8 @@ choose_method(struct eml_conv2d_plan *plan)
 	}
 	if (use_wino(plan))
 		return plan_wino(plan);
+	if (use_direct(plan))
+		return plan_direct(plan);
 	if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
 	    p->pad_left == 0 && p->pad_bottom == 0 && p->pad_right == 0) {
 		plan->method = CONV_1X1;
@@ -464,6 +514,19 @@ prepare_weights(struct eml_conv2d_plan *plan, const float *weights)
 	}
 	if (plan->method == CONV_WINO)
 		return prepare_wino(plan, weights);
+	if (plan->method == CONV_DIRECT) {
+		/* [M][C][kh][kw] -> [C][kh][kw][M]: one tap's weights adjacent. */
+		size_t kk = p->kh * p->kw, m, r;
+
+		plan->w_bytes = wn * sizeof(float);
+		plan->w = eml_secure_alloc(plan->w_bytes);
+		if (plan->w == NULL)
+			EML_BAIL(EML_ERR_NOMEM);
+		for (m = 0; m < p->M; m++)
+			for (r = 0; r < p->C * kk; r++)
+				plan->w[r * p->M + m] = weights[m * p->C * kk + r];
+		return EML_OK;
+	}
 	if (plan->transposed) {
 		/* Per group, W_g^T [Kg, Mg] is the B operand of the
 		 * transposed product. */
@@ -790,6 +853,65 @@ run_wino(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wo
 	}
 }
 
+struct dc_job {
+	const struct eml_conv2d_plan *plan;
+	const float *x;
+	float *y;
+	float *s;
+	size_t per_task; /* channels (pad) or output rows (run) per task */
+};
+
+static void
+dc_pad_task(void *arg, size_t task, int thread)
+{
+	const struct dc_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	size_t c0 = task * j->per_task;
+	size_t c1 = c0 + j->per_task < plan->p.C ? c0 + j->per_task : plan->p.C;
+
+	(void)thread;
+	plan->dc_pad(&plan->p, plan->PH, plan->PW, c0, c1, j->x, j->s);
+}
+
+static void
+dc_run_task(void *arg, size_t task, int thread)
+{
+	const struct dc_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	size_t oh0 = task * j->per_task;
+	size_t oh1 = oh0 + j->per_task < plan->OH ? oh0 + j->per_task : plan->OH;
+
+	(void)thread;
+	plan->dc_run(&plan->p, plan->OH, plan->OW, plan->PH, plan->PW, j->s, plan->w, plan->bias,
+	    oh0, oh1, j->y);
+}
+
+/* Per image: the padded copy (tasks over channels), then bands of output
+ * rows (every channel of a row in one task). Each output is one task's
+ * fixed-order sum, whatever the thread count. */
+static void
+run_direct(const struct eml_conv2d_plan *plan, const float *x, float *y, float *workspace,
+    struct eml_pool *pool)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	struct dc_job j = { plan, NULL, NULL, workspace, 0 };
+	size_t n, nt = (size_t)eml_pool_size(pool) * 4;
+
+	pool = eml_pool_for(pool, 2.0 * (double)(p->M * p->C * p->kh * p->kw) *
+		(double)(plan->OH * plan->OW));
+	/* The slack past the last plane is read into lanes never stored;
+	 * keep it defined. */
+	memset(workspace + p->C * plan->PH * plan->PW, 0, EML_DCONV_SLACK * sizeof(float));
+	for (n = 0; n < p->N; n++) {
+		j.x = x + n * p->C * p->H * p->W;
+		j.y = y + n * p->M * plan->OH * plan->OW;
+		j.per_task = (p->C + nt - 1) / nt;
+		eml_pool_run(pool, (p->C + j.per_task - 1) / j.per_task, dc_pad_task, &j);
+		j.per_task = (plan->OH + nt - 1) / nt;
+		eml_pool_run(pool, (plan->OH + j.per_task - 1) / j.per_task, dc_run_task, &j);
+	}
+}
+
 void
 eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
     float *workspace, struct eml_pool *pool)
@@ -813,6 +935,9 @@ eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
 	}
 	case CONV_WINO:
 		run_wino(plan, x, y, workspace, pool);
+		break;
+	case CONV_DIRECT:
+		run_direct(plan, x, y, workspace, pool);
 		break;
 	case CONV_1X1:
 	case CONV_IM2COL:
