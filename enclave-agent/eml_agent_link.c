@@ -88,8 +88,10 @@ host_error(const struct eml_envelope *env)
 	EML_BAIL(EML_ERR_BLOB_FETCH);
 }
 
+/* Ask the host for [offset, offset + n) and receive its answer: *out
+ * keeps the decoded message, whose data is exactly those bytes. */
 static eml_err
-fetch_piece(struct eml_agent_blob_ctx *c, uint64_t offset, uint8_t *dst, size_t n)
+fetch_range(struct eml_agent_blob_ctx *c, uint64_t offset, size_t n, ProtobufCMessage **out)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	Eml__V1__BlobRequest req = EML__V1__BLOB_REQUEST__INIT;
@@ -98,6 +100,7 @@ fetch_piece(struct eml_agent_blob_ctx *c, uint64_t offset, uint8_t *dst, size_t 
 	struct eml_envelope env;
 	struct eml_buf b;
 
+	*out = NULL;
 	memset(&env, 0, sizeof(env));
 	eml_buf_init(&b, 1024);
 	req.content_id.data = (uint8_t *)(uintptr_t)c->content_id;
@@ -136,15 +139,58 @@ fetch_piece(struct eml_agent_blob_ctx *c, uint64_t offset, uint8_t *dst, size_t 
 		    (unsigned long long)offset);
 		EML_FAIL(rc, EML_ERR_BLOB_FETCH);
 	}
-	EML_MEMCPY(dst, resp->data.data, n);
 	c->link->blob_requests++;
 	c->link->blob_bytes += n;
+	*out = m;
+	m = NULL; /* transferred */
 	rc = EML_OK;
 out:
 	eml_msg_free(m);
 	eml_envelope_clear(&env);
 	eml_buf_free_nowipe(&b);
 	return rc;
+}
+
+void
+eml_agent_blob_ctx_clear(struct eml_agent_blob_ctx *c)
+{
+	if (c == NULL)
+		return;
+	eml_msg_free(c->ra);
+	c->ra = NULL;
+	c->ra_data = NULL;
+	c->ra_off = 0;
+	c->ra_len = 0;
+}
+
+/* Fill the read-ahead with the range that starts at offset. */
+static eml_err
+read_ahead(struct eml_agent_blob_ctx *c, uint64_t offset, size_t need)
+{
+	uint64_t rest = c->file_size > offset ? c->file_size - offset : need;
+	size_t want = rest < c->ahead ? (size_t)rest : c->ahead;
+	ProtobufCMessage *m = NULL;
+	eml_err rc;
+
+	eml_agent_blob_ctx_clear(c);
+	if (want == 0)
+		want = 1;
+	rc = fetch_range(c, offset, want, &m);
+	if (rc == EML_ERR_BLOB_FETCH && c->ahead > EML_AGENT_BLOB_PIECE &&
+	    want > EML_AGENT_BLOB_PIECE) {
+		/* A host with a smaller frame limit refuses the large range:
+		 * ask in pieces from now on. */
+		eml_err_clear_detail();
+		c->ahead = EML_AGENT_BLOB_PIECE;
+		want = EML_AGENT_BLOB_PIECE;
+		rc = fetch_range(c, offset, want, &m);
+	}
+	EML_GUARD(rc);
+	c->ra = m;
+	c->ra_off = offset;
+	c->ra_len = want;
+	c->ra_data = ((Eml__V1__BlobResponse *)m)->data.data;
+	return EML_OK;
 }
 
 static eml_err
@@ -155,12 +201,17 @@ blob_read(void *ctx, uint64_t offset, void *dst, size_t n)
 	int64_t t0 = eml_now_us();
 
 	while (n > 0) {
-		size_t piece = n < EML_AGENT_BLOB_PIECE ? n : EML_AGENT_BLOB_PIECE;
+		size_t k;
 
-		EML_GUARD(fetch_piece(c, offset, d, piece));
-		offset += piece;
-		d += piece;
-		n -= piece;
+		if (c->ra == NULL || offset < c->ra_off || offset - c->ra_off >= c->ra_len)
+			EML_GUARD(read_ahead(c, offset, n));
+		k = c->ra_len - (size_t)(offset - c->ra_off);
+		if (k > n)
+			k = n;
+		EML_MEMCPY(d, c->ra_data + (offset - c->ra_off), k);
+		offset += k;
+		d += k;
+		n -= k;
 	}
 	c->link->fetch_us += (uint64_t)(eml_now_us() - t0);
 	return EML_OK;
@@ -169,6 +220,10 @@ blob_read(void *ctx, uint64_t offset, void *dst, size_t n)
 void
 eml_agent_blob_source(struct eml_blob_source *src, struct eml_agent_blob_ctx *ctx)
 {
+	size_t lim = ctx->link->frame_max > 2048 ? ctx->link->frame_max - 1024 : 1024;
+
+	eml_agent_blob_ctx_clear(ctx);
+	ctx->ahead = EML_AGENT_BLOB_AHEAD < lim ? EML_AGENT_BLOB_AHEAD : lim;
 	src->read = blob_read;
 	src->ctx = ctx;
 	src->size = ctx->file_size;

@@ -22,8 +22,12 @@
 #include "eml_err.h"
 #include "model/eml_blob.h"
 
-/* Largest range asked for in one BLOB_REQUEST. */
+/* Range asked for in one BLOB_REQUEST: the blob is read ahead in ranges
+ * of EML_AGENT_BLOB_AHEAD (fewer round trips through the host: issue 16),
+ * or of EML_AGENT_BLOB_PIECE when the host refuses one that large or the
+ * link's frame limit is smaller. */
 #define EML_AGENT_BLOB_PIECE ((size_t)1 << 20)
+#define EML_AGENT_BLOB_AHEAD ((size_t)4 << 20)
 
 struct eml_agent_link {
 	int fd;
@@ -71,7 +75,17 @@ struct eml_agent_blob_ctx {
 	 * fails with its code, or EML_ERR_SESSION_STATE when it returns OK. */
 	eml_err (*unexpected)(void *arg, const struct eml_envelope *env);
 	void *arg;
+	/* Read-ahead (set up by eml_agent_blob_source): the last answer,
+	 * ciphertext only. */
+	ProtobufCMessage *ra;
+	uint64_t ra_off;
+	size_t ra_len;
+	const uint8_t *ra_data;
+	size_t ahead; /* range asked for each time */
 };
+/* ctx must be zeroed before its fields are set; eml_agent_blob_ctx_clear
+ * frees the read-ahead when the source is no longer used. */
 void eml_agent_blob_source(struct eml_blob_source *src, struct eml_agent_blob_ctx *ctx);
+void eml_agent_blob_ctx_clear(struct eml_agent_blob_ctx *ctx);
 
 #endif

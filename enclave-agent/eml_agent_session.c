@@ -368,6 +368,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	drop_kept(s);
 	if ((rc = precheck_topology(s, topo, n, content_id, &file_size)) != EML_OK)
 		goto out;
+	memset(&bctx, 0, sizeof(bctx));
 	bctx.link = &s->link;
 	bctx.content_id = content_id;
 	bctx.file_size = file_size;
@@ -395,6 +396,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	 * client's idle allowance. */
 	s->link.timeout_ms = s->a->cfg.host_timeout_ms;
 	rc = eml_assemble(topo, n, &src, &opts, &m);
+	eml_agent_blob_ctx_clear(&bctx);
 	s->link.timeout_ms = s->a->cfg.idle_timeout_ms;
 	if (rc != EML_OK)
 		goto out;

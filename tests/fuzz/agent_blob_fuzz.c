@@ -82,6 +82,7 @@ EML_FUZZ_TARGET(fuzz_setup)
 		for (size_t i = 0; i < PT_LEN; i++)
 			if (dst[i] != 0)
 				abort();
+	eml_agent_blob_ctx_clear(&ctx);
 	eml_agent_link_clear(&l);
 	close(sv[0]);
 	close(sv[1]);
