@@ -73,6 +73,7 @@ run() { # LABEL PORT POLICY MODELDIR INPUT ONNX [extra]
 		--input "$in" --onnx "$onnx" --n "$N" --seconds "$SECS" "$@"
 }
 
+{
 echo "end to end: eml-proxy + eml-agent (simulated NSM) on this machine, $(nproc) CPUs; n=$N, ${SECS}s per rps point"
 run demo/per-request "$PORT_req" "$W/client-req.json" "$W/model" "$INPUT" "$MODEL" --clients 1,8,32
 run demo/per-session "$PORT_ses" "$W/client-ses.json" "$W/model" "$INPUT" "$MODEL" --clients 1,8,32
@@ -100,12 +101,61 @@ median_cmd_ms() { # N CMD...
 		echo $(((t1 - t0) / 1000))
 	done | sort -n | awk '{v[NR] = $1} END {printf "%.1f", v[int((NR + 1) / 2)] / 1000}'
 }
+# CPU time (user + system) of one command, from bash's children times:
+# on a shared machine the wall clock mostly measures the other tenants.
+median_cmd_cpu_ms() { # N CMD...
+	local n=$1 i
+	shift
+	for i in $(seq 1 "$n"); do
+		(
+			"$@" >/dev/null 2>&1 || exit 1
+			times
+		) | tail -1 | awk '{
+			t = 0
+			for (f = 1; f <= 2; f++) { split($f, a, /[ms]/); t += a[1] * 60 + a[2] }
+			printf "%d\n", t * 1000000 }'
+	done | sort -n | awk '{v[NR] = $1} END {if (NR == 0) print "n/a"; else printf "%.1f", v[int((NR + 1) / 2)] / 1000}'
+}
 cli() { # LABEL MODELDIR ONNX INPUT
-	local infer local_ms
+	local infer local_ms local_cpu
 	infer=$(median_cmd_ms 5 "$EML" infer --proxy "127.0.0.1:$PORT_req" --model "$2" \
 		--policy "$W/client-req.json" --input "$4" --quiet)
 	local_ms=$(median_cmd_ms 5 "$EML" run --local "$3" --input "$4")
-	echo "e2e $1 cli eml_infer_ms=$infer eml_run_local_ms=$local_ms (whole commands, median of 5)"
+	local_cpu=$(median_cmd_cpu_ms 5 "$EML" run --local "$3" --input "$4")
+	echo "e2e $1 cli eml_infer_ms=$infer eml_run_local_ms=$local_ms eml_run_local_cpu_ms=$local_cpu (whole commands, median of 5)"
 }
 cli demo "$W/model" "$MODEL" "$INPUT"
 [ -d "$W/resnet" ] && cli resnet "$W/resnet" "$RES_DIR/model.onnx" "$RES_DIR/input_0.pb"
+} | tee "$W/bench-e2e.out"
+
+# The issue 16 table, from the lines above (figures of this run).
+awk '
+function v(line, key,   i, n, a) {
+	n = split(line, a, " ")
+	for (i = 1; i <= n; i++) if (index(a[i], key "=") == 1) return substr(a[i], length(key) + 2)
+	return "n/a"
+}
+/^e2e demo\/per-request handshake_ms/ { hs = v($0, "median") }
+/^e2e demo\/per-request infer_ms/ { dreq = v($0, "median") }
+/^e2e demo\/per-request local_run_ms/ { dloc = v($0, "median") }
+/^e2e resnet\/per-request infer_ms/ { rreq = v($0, "median") }
+/^e2e resnet\/per-request local_run_ms/ { rloc = v($0, "median") }
+/^e2e demo\/per-session infer_ms/ { dses = v($0, "median") }
+/^e2e demo\/per-session local_run_ms/ { dsloc = v($0, "median") }
+/^e2e demo\/per-session rps clients=1 / { r1 = v($0, "rps") }
+/^e2e demo\/per-session rps clients=32 / { r32 = v($0, "rps") }
+/^e2e relay_MBps/ { rel = v($0, "relay_MBps") }
+/^e2e demo cli/ { dcli = v($0, "eml_run_local_ms"); dcpu = v($0, "eml_run_local_cpu_ms") }
+/^e2e resnet cli/ { rcli = v($0, "eml_run_local_ms"); rcpu = v($0, "eml_run_local_cpu_ms") }
+END {
+	print "issue 16, first table (this run; ms unless stated):"
+	printf "  %-58s %12s %10s\n", "path", "now", "local"
+	printf "  %-58s %12s %10s\n", "demo model, per-request assembly, warm session", dreq, dloc
+	printf "  %-58s %12s %10s\n", "ResNet-18-style, per-request assembly", rreq, rloc
+	printf "  %-58s %12s %10s\n", "demo model, per-session assembly", dses, dsloc
+	printf "  %-58s %12s %10s\n", "32 MiB sealed request through the proxy (MB/s)", rel, "-"
+	printf "  %-58s %12s %10s\n", "handshake (connect, attestation, verify, keys)", hs, "-"
+	printf "  %-58s %12s %10s\n", "per-session requests/s, 1 -> 32 clients", r1 " -> " r32, "-"
+	printf "  %-58s %12s %10s\n", "eml run --local demo / ResNet-18-style, wall", dcli " / " rcli, "-"
+	printf "  %-58s %12s %10s\n", "eml run --local demo / ResNet-18-style, CPU", dcpu " / " rcpu, "-"
+}' "$W/bench-e2e.out"
