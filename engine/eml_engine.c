@@ -1320,6 +1320,39 @@ out:
 
 /* The steps that run, in order: rewrites and fusions (unless disabled),
  * then each step's heavy preparation (weight packing, kernel plans). */
+/* Whether every live reader of value vi is a convolution that packed its
+ * weights and bias into its kernel plan (it no longer reads the value). */
+static bool
+only_packed_conv_reads(const struct eml_plan *p, int vi)
+{
+	for (size_t s = 0; s < p->n_order; s++) {
+		const struct pnode *pn = &p->pn[p->order[s]];
+		for (size_t k = 0; k < pn->n_in; k++)
+			if (pn->in[k] == vi &&
+			    (!is_op(pn, "Conv") || pn->conv == NULL || (k != 1 && k != 2)))
+				return false;
+	}
+	return true;
+}
+
+/* A float16 weight is widened to float32 once at plan time; when only
+ * packed convolutions read it, the widened copy goes once they are
+ * prepared, so the enclave keeps the float16 bytes (graph) and the packed
+ * weights, as for a float32 model, and no second float32 copy. */
+static void
+drop_widened_weights(struct eml_plan *p)
+{
+	for (size_t i = 0; i < p->nv; i++) {
+		struct val *v = &p->v[i];
+		if (!v->f16 || !v->owned || v->kind != VK_CONST || v->graph_out || v->data == NULL ||
+		    !only_packed_conv_reads(p, (int)i))
+			continue;
+		eml_secure_free(v->data);
+		v->data = NULL;
+		v->owned = false;
+	}
+}
+
 static eml_err
 plan_steps(struct eml_plan *p)
 {
@@ -1345,6 +1378,7 @@ plan_steps(struct eml_plan *p)
 			EML_GUARD(pn->op->prepare(p, pn));
 	}
 	count_uses(p);
+	drop_widened_weights(p);
 	return EML_OK;
 }
 
