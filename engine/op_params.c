@@ -487,12 +487,13 @@ parse_win(const struct eml_node *n, struct win_attrs *w)
 		w->auto_pad = AUTO_PAD_VALID;
 	else
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "auto_pad=%s not supported", ap);
-	/* One or two spatial axes: the plan matches the counts to the rank. */
-	EML_GUARD(ints_in(n, "kernel_shape", 2, 1, PAR_MAX_WINDOW, w->kernel, &w->n_kernel));
-	EML_GUARD(ints_in(n, "strides", 2, 1, PAR_MAX_WINDOW, w->strides, &w->n_strides));
-	EML_GUARD(ints_in(n, "dilations", 2, 1, PAR_MAX_WINDOW, w->dilations,
+	/* One to three spatial axes: the plan matches the counts to the rank
+	 * (three for Conv and the pools only). */
+	EML_GUARD(ints_in(n, "kernel_shape", 3, 1, PAR_MAX_WINDOW, w->kernel, &w->n_kernel));
+	EML_GUARD(ints_in(n, "strides", 3, 1, PAR_MAX_WINDOW, w->strides, &w->n_strides));
+	EML_GUARD(ints_in(n, "dilations", 3, 1, PAR_MAX_WINDOW, w->dilations,
 	    &w->n_dilations));
-	return ints_in(n, "pads", 4, 0, PAR_MAX_WINDOW, w->pads, &w->n_pads);
+	return ints_in(n, "pads", 6, 0, PAR_MAX_WINDOW, w->pads, &w->n_pads);
 }
 
 /* Groups: enough for any depthwise layer, small enough that channels
@@ -1049,6 +1050,25 @@ parse_nms(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return flag(n, "center_point_box", false, &par->nms.center_point_box);
 }
 
+static eml_err
+parse_einsum(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	const char *eq = attr_str(n, "equation", NULL);
+
+	(void)opset;
+	if (eq == NULL)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "equation missing");
+	if (strlen(eq) > 256)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "equation longer than 256");
+	for (const char *c = eq; *c != '\0'; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || *c == ',' ||
+		    *c == '.' || *c == '-' || *c == '>' || *c == ' '))
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "equation: character 0x%02x",
+			    (unsigned)(unsigned char)*c);
+	par->einsum.equation = eq;
+	return EML_OK;
+}
+
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
@@ -1120,6 +1140,7 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_COMPRESS] = parse_compress,
 	[PK_NMS] = parse_nms,
 	[PK_QUANT] = parse_quant,
+	[PK_EINSUM] = parse_einsum,
 };
 
 eml_err

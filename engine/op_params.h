@@ -72,6 +72,7 @@ enum par_kind {
 	PK_COMPRESS,
 	PK_NMS,      /* NonMaxSuppression */
 	PK_QUANT,    /* QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear */
+	PK_EINSUM,
 	PK_COUNT, /* number of families */
 };
 
@@ -196,7 +197,12 @@ enum auto_pad { AUTO_PAD_NOTSET = 0, AUTO_PAD_SAME_UPPER, AUTO_PAD_SAME_LOWER, A
 struct win_attrs {
 	enum auto_pad auto_pad;
 	size_t n_kernel, n_strides, n_dilations, n_pads;
-	int64_t kernel[2], strides[2], dilations[2], pads[4];
+	int64_t kernel[3], strides[3], dilations[3], pads[6]; /* 3: Conv and pools only */
+};
+
+/* A 3-D window (Conv and the pools on 5-D inputs), resolved by the plan. */
+struct win3 {
+	int64_t in[3], out[3], k[3], s[3], d[3], pb[3];
 };
 
 struct conv_par {
@@ -209,6 +215,8 @@ struct conv_par {
 	struct eml_conv2d_params geo;
 	size_t out_h, out_w;
 	bool const_weights; /* prepare: weights and bias packed in pn->conv */
+	bool is3d;          /* 5-D input: im2col + GEMM over three axes */
+	struct win3 w3;
 };
 
 /* What Gemm does with C. */
@@ -242,6 +250,8 @@ struct pool_par {
 	/* plan: 1-D run as 2-D with H = 1 */
 	size_t NC, H, W, kh, kw, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left;
 	size_t out_h, out_w;
+	bool is3d; /* 5-D input: plain loops */
+	struct win3 w3;
 };
 
 struct global_pool_par {
@@ -439,6 +449,22 @@ struct nms_par {
 	size_t capacity;       /* rows of the output's block */
 };
 
+/* Einsum: labels 0..51 are letters, 52.. the dimensions of the ellipsis. */
+#define EINSUM_MAX_IN 8
+#define EINSUM_MAX_LABELS (52 + EML_MAX_RANK)
+
+struct einsum_par {
+	const char *equation; /* the attribute, in the graph; checked characters */
+	/* plan: per input and the output, the label of each dimension */
+	int n_in;
+	int in_labels[EINSUM_MAX_IN][EML_MAX_RANK];
+	int out_rank;
+	int out_labels[EML_MAX_RANK];
+	int n_labels;                      /* labels used */
+	int64_t size[EINSUM_MAX_LABELS];   /* per label */
+	int used[EINSUM_MAX_LABELS];       /* compact index -> label */
+};
+
 struct quant_par {
 	int64_t axis; /* per-axis scales; in [-PAR_MAX_AXIS, PAR_MAX_AXIS] */
 	/* plan: x as [outer][nch][inner], scale/zero point index = channel */
@@ -496,6 +522,7 @@ struct op_par {
 		struct compress_par compress;
 		struct nms_par nms;
 		struct quant_par quant;
+		struct einsum_par einsum;
 	};
 };
 

@@ -1590,6 +1590,213 @@ nms_run(struct eml_plan *p, struct pnode *pn)
 	y->nbytes = y->numel * 8;
 }
 
+/* ---------------------------------------------------------------- Einsum */
+
+/* One term of the equation (an input's or the output's subscripts) into
+ * labels, the ellipsis expanded to ell dimensions (52 + i, right-aligned
+ * to the widest ellipsis). *end is past the term. -1: malformed. */
+static int
+einsum_term(const char *s, const char **end, int ell, int ell_max, int *labels, int max)
+{
+	int r = 0;
+	bool seen_ell = false;
+
+	for (; *s != '\0' && *s != ',' && *s != '-'; s++) {
+		if (*s == ' ')
+			continue;
+		if (*s == '.') {
+			if (seen_ell || s[1] != '.' || s[2] != '.')
+				return -1;
+			seen_ell = true;
+			s += 2;
+			for (int i = 0; i < ell; i++) {
+				if (r == max)
+					return -1;
+				labels[r++] = 52 + (ell_max - ell) + i;
+			}
+			continue;
+		}
+		if (r == max)
+			return -1;
+		labels[r++] = *s >= 'a' ? *s - 'a' : 26 + *s - 'A';
+	}
+	*end = s;
+	return r;
+}
+
+/* Letters (no ellipsis) in the term starting at s. */
+static int
+einsum_letters(const char *s)
+{
+	int n = 0;
+
+	for (; *s != '\0' && *s != ',' && *s != '-'; s++)
+		n += (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z');
+	return n;
+}
+
+static eml_err
+einsum_label_size(struct pnode *pn, struct einsum_par *e, int lab, int64_t d)
+{
+	if (e->size[lab] < 0 || (lab >= 52 && e->size[lab] == 1))
+		e->size[lab] = d;
+	else if (d != e->size[lab] && !(lab >= 52 && d == 1))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "subscript sizes differ");
+	return EML_OK;
+}
+
+static eml_err
+einsum_parse_inputs(struct eml_plan *p, struct pnode *pn, int *ell_max)
+{
+	struct einsum_par *e = &pn->par.einsum;
+	const char *s = e->equation;
+
+	*ell_max = 0;
+	for (size_t k = 0; k < pn->n_in; k++) {
+		int letters = einsum_letters(s), ell = eml_pn_in(p, pn, k)->rank - letters;
+		const char *t = s;
+		if (ell < 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "input %zu: rank too small", k);
+		while (*t != '\0' && *t != ',' && *t != '-' && *t != '.')
+			t++;
+		if (*t != '.' && ell != 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "input %zu: rank differs", k);
+		if (ell > *ell_max)
+			*ell_max = ell;
+		while (*s != '\0' && *s != ',' && *s != '-')
+			s++;
+		if (k + 1 < pn->n_in && *s != ',')
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "equation has too few terms");
+		if (*s == ',')
+			s++;
+	}
+	return EML_OK;
+}
+
+static eml_err
+einsum_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct einsum_par *e = &pn->par.einsum;
+	struct val *x0 = eml_pn_in(p, pn, 0);
+	const char *s = e->equation, *arrow;
+	int ell_max = 0, count[EINSUM_MAX_LABELS] = { 0 };
+	int64_t dims[EML_MAX_RANK];
+
+	if (pn->n_in > EINSUM_MAX_IN)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "more than %d inputs", EINSUM_MAX_IN);
+	for (size_t k = 0; k < pn->n_in; k++)
+		if (eml_pn_in(p, pn, k)->dt != x0->dt || !is_num_dt(x0->dt))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "inputs of one numeric type");
+	EML_GUARD(einsum_parse_inputs(p, pn, &ell_max));
+	for (int l = 0; l < EINSUM_MAX_LABELS; l++)
+		e->size[l] = -1;
+	e->n_in = (int)pn->n_in;
+	for (size_t k = 0; k < pn->n_in; k++) {
+		struct val *x = eml_pn_in(p, pn, k);
+		int r = einsum_term(s, &s, x->rank - einsum_letters(s), ell_max, e->in_labels[k],
+		    EML_MAX_RANK);
+		if (r != x->rank)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "equation term %zu malformed", k);
+		for (int d = 0; d < r; d++) {
+			EML_GUARD(einsum_label_size(pn, e, e->in_labels[k][d], x->dims[d]));
+			count[e->in_labels[k][d]]++;
+		}
+		if (*s == ',')
+			s++;
+	}
+	arrow = strstr(e->equation, "->");
+	if (arrow != NULL) {
+		const char *end;
+		int r = einsum_term(arrow + 2, &end, ell_max, ell_max, e->out_labels, EML_MAX_RANK);
+		if (r < 0 || *end != '\0')
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "output term malformed");
+		e->out_rank = r;
+		for (int d = 0; d < r; d++)
+			if (e->size[e->out_labels[d]] < 0)
+				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "output label not in inputs");
+	} else {
+		/* Implicit: the ellipsis, then letters seen once, in order. */
+		e->out_rank = 0;
+		for (int l = 52; l < 52 + ell_max; l++)
+			e->out_labels[e->out_rank++] = l;
+		for (int l = 0; l < 52 && e->out_rank < EML_MAX_RANK; l++)
+			if (count[l] == 1)
+				e->out_labels[e->out_rank++] = l;
+	}
+	e->n_labels = 0;
+	for (int l = 0; l < EINSUM_MAX_LABELS; l++)
+		if (e->size[l] >= 0)
+			e->used[e->n_labels++] = l;
+	for (int d = 0; d < e->out_rank; d++)
+		dims[d] = e->size[e->out_labels[d]];
+	return eml_pn_set_out(p, pn, 0, x0->dt, e->out_rank, dims);
+}
+
+/* Element stride of label lab in a tensor with these labels (a label seen
+ * twice, a diagonal, adds both strides; a broadcast size 1 adds none). */
+static int64_t
+einsum_stride(const int *labels, int rank, const int64_t *dims, int lab)
+{
+	int64_t st = 1, s = 0;
+
+	for (int d = rank - 1; d >= 0; d--) {
+		if (labels[d] == lab && dims[d] != 1)
+			s += st;
+		st *= dims[d];
+	}
+	return s;
+}
+
+static void
+einsum_run(struct eml_plan *p, struct pnode *pn)
+{
+	const struct einsum_par *e = &pn->par.einsum;
+	struct val *y = eml_pn_out(p, pn, 0);
+	int64_t st[EINSUM_MAX_IN + 1][EINSUM_MAX_LABELS], idx[EINSUM_MAX_LABELS] = { 0 };
+	int64_t off[EINSUM_MAX_IN + 1] = { 0 };
+	bool fl = is_float_dt(y->dt);
+
+	for (int k = 0; k <= e->n_in; k++) {
+		const struct val *v = k < e->n_in ? eml_pn_in(p, pn, (size_t)k) : y;
+		const int *lab = k < e->n_in ? e->in_labels[k] : e->out_labels;
+		for (int j = 0; j < e->n_labels; j++)
+			st[k][j] = einsum_stride(lab, v->rank, v->dims, e->used[j]);
+	}
+	memset(y->data, 0, y->nbytes);
+	for (int j = 0; j < e->n_labels; j++)
+		if (e->size[e->used[j]] == 0)
+			return;
+	for (;;) {
+		double prod = 1.0;
+		int64_t iprod = 1;
+		for (int k = 0; k < e->n_in; k++) {
+			const struct val *v = eml_pn_in(p, pn, (size_t)k);
+			if (fl)
+				prod *= ldd(v, (size_t)off[k]);
+			else
+				iprod = (int64_t)((uint64_t)iprod * (uint64_t)ldi(v, (size_t)off[k]));
+		}
+		if (fl)
+			stn(y, (size_t)off[e->n_in], ldd(y, (size_t)off[e->n_in]) + prod, 0);
+		else
+			stn(y, (size_t)off[e->n_in], 0, (int64_t)((uint64_t)ldi(y,
+			    (size_t)off[e->n_in]) + (uint64_t)iprod));
+		int j = e->n_labels - 1;
+		for (; j >= 0; j--) {
+			idx[j]++;
+			for (int k = 0; k <= e->n_in; k++)
+				off[k] += st[k][j];
+			if (idx[j] < e->size[e->used[j]])
+				break;
+			for (int k = 0; k <= e->n_in; k++)
+				off[k] -= st[k][j] * idx[j];
+			idx[j] = 0;
+		}
+		if (j < 0)
+			return;
+	}
+}
+
 /* ---------------------------------------------------------------- table */
 
 #define LOSS_ATTRS "reduction:s ignore_index:i"
@@ -1633,5 +1840,7 @@ const struct op eml_ops_more[] = {
 	{ "NonZero", "", PK_NONE, 1, 1, 1, 1, nonzero_plan, NULL, nonzero_run, 0 },
 	{ "NonMaxSuppression", "center_point_box:i", PK_NMS, 2, 5, 1, 1, nms_plan, NULL, nms_run,
 	    OPF_RUNTIME_ROWS },
+	{ "Einsum", "equation:s", PK_EINSUM, 1, EINSUM_MAX_IN, 1, 1, einsum_plan, NULL, einsum_run,
+	    0 },
 	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };

@@ -34,7 +34,7 @@ prod(const int64_t *d, int from, int to)
  */
 struct win {
 	int nsp;
-	int64_t k[2], s[2], d[2], pb[2], pe[2]; /* kernel, stride, dilation, pads */
+	int64_t k[3], s[3], d[3], pb[3], pe[3]; /* kernel, stride, dilation, pads */
 };
 
 /* An optional per-spatial-axis attribute (strides, dilations): when present
@@ -59,7 +59,7 @@ win_read(const struct eml_node *n, const struct win_attrs *a, int nsp, const int
     struct win *w)
 {
 	w->nsp = nsp;
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		w->k[i] = 1;
 		w->s[i] = 1;
 		w->d[i] = 1;
@@ -170,6 +170,141 @@ set_geometry(struct conv_par *c, const struct val *x, int64_t M, const struct wi
 	c->out_w = (size_t)out[l];
 }
 
+static bool
+is_op_name(const struct pnode *pn, const char *name)
+{
+	return strcmp(pn->n->op_type, name) == 0;
+}
+
+/* The 3-D window of Conv or a pool on a 5-D input (kdims: the weights'
+ * kernel dims, or NULL), outputs in w3; out_dims gets the output's five. */
+static eml_err
+win3_plan(struct pnode *pn, const struct win_attrs *a, const struct val *x,
+    const int64_t *kdims, bool ceil_mode, struct win3 *w3)
+{
+	struct win w;
+
+	for (int i = 0; i < 3; i++)
+		w3->in[i] = x->dims[2 + i];
+	EML_GUARD(win_read(pn->n, a, 3, kdims, &w));
+	EML_GUARD(win_out(pn->n, a->auto_pad, &w, w3->in, ceil_mode, w3->out));
+	for (int i = 0; i < 3; i++) {
+		w3->k[i] = w.k[i];
+		w3->s[i] = w.s[i];
+		w3->d[i] = w.d[i];
+		w3->pb[i] = w.pb[i];
+	}
+	return EML_OK;
+}
+
+static eml_err
+conv3d_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
+	struct conv_par *c = &pn->par.conv;
+	int64_t dims[5], group = c->group;
+
+	if (w->rank != 5)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "weight rank %d", w->rank);
+	if (x->dims[1] != w->dims[1] * group || w->dims[0] % group != 0 || w->dims[0] == 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "channels and groups do not match");
+	if (b != NULL && (b->dt != EML_DT_FLOAT || b->numel != (size_t)w->dims[0]))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "bias shape");
+	EML_GUARD(win3_plan(pn, &c->win, x, w->dims + 2, false, &c->w3));
+	c->is3d = true;
+	dims[0] = x->dims[0];
+	dims[1] = w->dims[0];
+	for (int i = 0; i < 3; i++)
+		dims[2 + i] = c->w3.out[i];
+	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, 5, dims);
+}
+
+static eml_err
+conv3d_prepare(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	struct eml_sgemm_args ga;
+	const struct win3 *w3 = &pn->par.conv.w3;
+	size_t cg = (size_t)x->dims[1] / (size_t)pn->par.conv.group;
+	size_t ckk = cg * (size_t)(w3->k[0] * w3->k[1] * w3->k[2]);
+	size_t ovol = (size_t)(w3->out[0] * w3->out[1] * w3->out[2]), m;
+
+	m = (size_t)y->dims[1] / (size_t)pn->par.conv.group;
+	memset(&ga, 0, sizeof(ga));
+	ga.M = m;
+	ga.N = ovol;
+	ga.K = ckk;
+	ga.lda = ckk;
+	ga.ldb = ovol;
+	ga.ldc = ovol;
+	ga.alpha = 1.0f;
+	pn->ws = (ckk * ovol + eml_sgemm_workspace_size(&ga, p->opts.nthreads)) * sizeof(float);
+	return EML_OK;
+}
+
+/* Columns of one group of one image: row (c, kd, kh, kw), column (od, oh,
+ * ow); zeros in the padding. */
+static void
+im2col3d(const struct win3 *w, size_t cg, const float *x, float *col)
+{
+	size_t ovol = (size_t)(w->out[0] * w->out[1] * w->out[2]), r = 0;
+
+	for (size_t c = 0; c < cg; c++)
+		for (int64_t a = 0; a < w->k[0]; a++)
+			for (int64_t bb = 0; bb < w->k[1]; bb++)
+				for (int64_t e = 0; e < w->k[2]; e++, r++) {
+					float *row = col + r * ovol;
+					size_t o = 0;
+					for (int64_t od = 0; od < w->out[0]; od++)
+						for (int64_t oh = 0; oh < w->out[1]; oh++)
+							for (int64_t ow = 0; ow < w->out[2]; ow++, o++) {
+								int64_t id = od * w->s[0] + a * w->d[0] - w->pb[0];
+								int64_t ih = oh * w->s[1] + bb * w->d[1] - w->pb[1];
+								int64_t iw = ow * w->s[2] + e * w->d[2] - w->pb[2];
+								bool in = id >= 0 && id < w->in[0] && ih >= 0 &&
+								    ih < w->in[1] && iw >= 0 && iw < w->in[2];
+								row[o] = in ? x[(((int64_t)c * w->in[0] + id) *
+								    w->in[1] + ih) * w->in[2] + iw] : 0.0f;
+							}
+				}
+}
+
+static void
+conv3d_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
+	struct val *y = eml_pn_out(p, pn, 0);
+	const struct win3 *w3 = &pn->par.conv.w3;
+	size_t G = (size_t)pn->par.conv.group, C = (size_t)x->dims[1], M = (size_t)y->dims[1];
+	size_t cg = C / G, mg = M / G, ivol = (size_t)(w3->in[0] * w3->in[1] * w3->in[2]);
+	size_t ovol = (size_t)(w3->out[0] * w3->out[1] * w3->out[2]);
+	size_t ckk = cg * (size_t)(w3->k[0] * w3->k[1] * w3->k[2]);
+	const float *wd = pn->w != NULL ? pn->w : vf(w);
+	const float *bd = pn->b != NULL ? pn->b : (b != NULL ? vf(b) : NULL);
+	float *col = pn->wsp;
+
+	for (size_t n = 0; n < (size_t)x->dims[0]; n++)
+		for (size_t g = 0; g < G; g++) {
+			struct eml_sgemm_args ga;
+			im2col3d(w3, cg, vf(x) + (n * C + g * cg) * ivol, col);
+			memset(&ga, 0, sizeof(ga));
+			ga.M = mg;
+			ga.N = ovol;
+			ga.K = ckk;
+			ga.A = wd + g * mg * ckk;
+			ga.lda = ckk;
+			ga.B = col;
+			ga.ldb = ovol;
+			ga.C = vf(y) + (n * M + g * mg) * ovol;
+			ga.ldc = ovol;
+			ga.alpha = 1.0f;
+			ga.bias = bd != NULL ? bd + g * mg : NULL;
+			ga.bias_kind = bd != NULL ? EML_BIAS_ROW : EML_BIAS_NONE;
+			ga.ep = pn->ep;
+			eml_sgemm(&ga, col + ckk * ovol, p->pool);
+		}
+}
+
 static eml_err
 conv_plan(struct eml_plan *p, struct pnode *pn)
 {
@@ -178,6 +313,8 @@ conv_plan(struct eml_plan *p, struct pnode *pn)
 
 	EML_GUARD(need_float(p, pn, 0));
 	EML_GUARD(need_float(p, pn, 1));
+	if (x->rank == 5 && is_op_name(pn, "Conv"))
+		return conv3d_plan(p, pn);
 	if (b != NULL && (b->dt != EML_DT_FLOAT || b->numel != (size_t)w->dims[0]))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "bias shape");
 	EML_GUARD(eml_conv_shape(pn, x, w, dims));
@@ -225,6 +362,8 @@ conv_prepare(struct eml_plan *p, struct pnode *pn)
 	size_t ckk, ohw;
 	eml_err rc;
 
+	if (c->is3d)
+		return conv3d_prepare(p, pn);
 	cp.ep = pn->ep;
 	c->const_weights = w->kind == VK_CONST && (b == NULL || b->kind == VK_CONST);
 	if (c->const_weights) {
@@ -284,6 +423,10 @@ conv_run(struct eml_plan *p, struct pnode *pn)
 	float *col = pn->wsp;
 	struct eml_conv2d_params cp;
 
+	if (pn->par.conv.is3d) {
+		conv3d_run(p, pn);
+		return;
+	}
 	if (pn->conv != NULL) {
 		eml_conv2d_run(pn->conv, vf(x), vf(y), pn->wsp, p->pool);
 		return;
@@ -784,6 +927,55 @@ bn_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- pools */
 
+/* One output element of a 3-D pool: max, or the average over the window's
+ * elements inside the input (with count_include_pad: inside the padded
+ * input, clipped at its end as ONNX Runtime does). */
+static float
+pool3d_one(const struct pool_par *q, const float *x, int64_t od, int64_t oh, int64_t ow)
+{
+	const struct win3 *w = &q->w3;
+	double acc = 0;
+	float mx = -INFINITY;
+	int64_t cnt = 0, padded = 1;
+
+	for (int i = 0; i < 3; i++) {
+		int64_t st = (i == 0 ? od : i == 1 ? oh : ow) * w->s[i] - w->pb[i];
+		int64_t en = st + (w->k[i] - 1) * w->d[i] + 1, lim = w->in[i] + w->pb[i];
+		padded *= ((en < lim ? en : lim) - st + w->d[i] - 1) / w->d[i];
+	}
+	for (int64_t a = 0; a < w->k[0]; a++)
+		for (int64_t b = 0; b < w->k[1]; b++)
+			for (int64_t c = 0; c < w->k[2]; c++) {
+				int64_t id = od * w->s[0] + a * w->d[0] - w->pb[0];
+				int64_t ih = oh * w->s[1] + b * w->d[1] - w->pb[1];
+				int64_t iw = ow * w->s[2] + c * w->d[2] - w->pb[2];
+				float v;
+				if (id < 0 || id >= w->in[0] || ih < 0 || ih >= w->in[1] || iw < 0 ||
+				    iw >= w->in[2])
+					continue;
+				v = x[(id * w->in[1] + ih) * w->in[2] + iw];
+				mx = v > mx ? v : mx;
+				acc += v;
+				cnt++;
+			}
+	if (q->is_max)
+		return mx;
+	return (float)(acc / (double)(q->count_include_pad ? padded : cnt));
+}
+
+static void
+pool3d_run(const struct pool_par *q, size_t NC, const float *x, float *y)
+{
+	const struct win3 *w = &q->w3;
+	size_t ivol = (size_t)(w->in[0] * w->in[1] * w->in[2]), o = 0;
+
+	for (size_t nc = 0; nc < NC; nc++)
+		for (int64_t od = 0; od < w->out[0]; od++)
+			for (int64_t oh = 0; oh < w->out[1]; oh++)
+				for (int64_t ow = 0; ow < w->out[2]; ow++)
+					y[o++] = pool3d_one(q, x + nc * ivol, od, oh, ow);
+}
+
 static eml_err
 pool_plan(struct eml_plan *p, struct pnode *pn)
 {
@@ -794,6 +986,20 @@ pool_plan(struct eml_plan *p, struct pnode *pn)
 	int nsp;
 
 	EML_GUARD(need_float(p, pn, 0));
+	if (x->rank == 5) {
+		int64_t d5[5];
+		EML_GUARD(win3_plan(pn, &pl->win, x, NULL, pl->ceil_mode, &pl->w3));
+		for (int i = 0; i < 3; i++)
+			if (pl->w3.pb[i] >= (pl->w3.k[i] - 1) * pl->w3.d[i] + 1)
+				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
+				    "pads larger than the window");
+		pl->is3d = true;
+		d5[0] = x->dims[0];
+		d5[1] = x->dims[1];
+		for (int i = 0; i < 3; i++)
+			d5[2 + i] = pl->w3.out[i];
+		return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, 5, d5);
+	}
 	if (x->rank != 3 && x->rank != 4)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%d-D pooling not supported",
 		    x->rank - 2);
@@ -839,6 +1045,10 @@ pool_run(struct eml_plan *p, struct pnode *pn)
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
 	const struct pool_par *q = &pn->par.pool;
 
+	if (q->is3d) {
+		pool3d_run(q, (size_t)(x->dims[0] * x->dims[1]), vf(x), vf(y));
+		return;
+	}
 	p->k->pool2d(q->is_max, q->NC, q->H, q->W, q->kh, q->kw, q->stride_h, q->stride_w,
 	    q->dil_h, q->dil_w, q->pad_top, q->pad_left, q->out_h, q->out_w,
 	    q->count_include_pad, vf(x), vf(y));
