@@ -511,7 +511,7 @@ struct hostile {
 	const char *attr;
 	int64_t i;
 	float f;
-	int64_t ints[3];
+	int64_t ints[4];
 	size_t n_ints;
 	const char *why; /* in the error detail */
 };
@@ -519,7 +519,7 @@ struct hostile {
 static const struct hostile hostile_attrs[] = {
 	{ "Conv", 2, 1, 13, H_INT, "group", (int64_t)1 << 40, 0, { 0 }, 0, "group" },
 	{ "Conv", 2, 1, 13, H_INTS, "kernel_shape", 0, 0, { 3, 0 }, 2, "kernel_shape" },
-	{ "Conv", 2, 1, 13, H_INTS, "kernel_shape", 0, 0, { 3, 3, 3 }, 3, "kernel_shape" },
+	{ "Conv", 2, 1, 13, H_INTS, "kernel_shape", 0, 0, { 3, 3, 3, 3 }, 4, "kernel_shape" },
 	{ "Conv", 2, 1, 13, H_INTS, "strides", 0, 0, { -1 }, 1, "strides" },
 	{ "Conv", 2, 1, 13, H_INTS, "pads", 0, 0, { 0, 1 << 20 }, 2, "pads" },
 	{ "ConvTranspose", 2, 1, 13, H_INTS, "output_shape", 0, 0, { INT64_MIN }, 1,
