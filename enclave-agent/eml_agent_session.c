@@ -175,6 +175,9 @@ on_ping(struct sess *s, const struct eml_envelope *env)
 	    &m)) != EML_OK)
 		goto out;
 	pong.seq = ((Eml__V1__Ping *)m)->seq;
+	/* protobuf-c wants char *; the string is only read by the packer */
+	pong.producer = (char *)(uintptr_t)(s->a->cfg.producer == EML_AGENT_ATTEST_NSM ? "nsm" :
+	    "sim");
 	if ((rc = eml_msg_pack(&pong.base, &b)) != EML_OK)
 		goto out;
 	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);

@@ -197,12 +197,39 @@ artifact_one(void *arg, const struct eml_store_entry *e)
 	return *l->bad ? EML_ERR_NOMEM : EML_OK;
 }
 
-static json_t *
-status_security(const struct eml_admin_settings *st)
+/* The attestation producer the agents announce in their Pongs: "nsm" or
+ * "sim" when every agent that announced one says the same, "mixed" when
+ * they differ, "unknown" when none has (connect-only health checks, no
+ * probe answered yet). The agents' word on the host: a client trusts only
+ * the attestation document it verifies. */
+static const char *
+agents_producer(const struct eml_admin_view *v)
 {
-	return json_pack("{s:o, s:b, s:b, s:b, s:b, s:b}", "attestation_producer",
-	    jstr(st != NULL && st->attestation_producer != NULL ? st->attestation_producer :
-								  "unknown"),
+	struct eml_upstream agents[EML_UPSTREAMS_MAX];
+	const char *seen = NULL;
+	size_t na = 0;
+
+	if (v->agents != NULL)
+		na = eml_upstream_pool_snapshot(v->agents, agents, EML_UPSTREAMS_MAX);
+	for (size_t i = 0; i < na; i++) {
+		const char *p = agents[i].producer;
+
+		if (strcmp(p, "nsm") != 0 && strcmp(p, "sim") != 0)
+			continue;
+		if (seen != NULL && strcmp(seen, p) != 0)
+			return "mixed";
+		seen = strcmp(p, "nsm") == 0 ? "nsm" : "sim";
+	}
+	return seen != NULL ? seen : "unknown";
+}
+
+static json_t *
+status_security(const struct eml_admin_view *v)
+{
+	const struct eml_admin_settings *st = v->settings;
+
+	return json_pack("{s:s, s:b, s:b, s:b, s:b, s:b}", "attestation_producer",
+	    agents_producer(v),
 	    "api_keys_required", st != NULL && st->api_keys_required, "tls", st != NULL && st->tls,
 	    "signature_verification_required", st != NULL && st->strict_artifacts, "seccomp",
 	    st != NULL && st->seccomp, "admin_token", st != NULL && st->admin_token);
@@ -227,7 +254,7 @@ status_controls(json_t *root, const struct eml_admin_view *v, bool *bad)
 	json_t *conf, *allow = json_array(), *arts = json_array();
 	size_t n_keys = 0;
 
-	jset(root, "security", status_security(st), bad);
+	jset(root, "security", status_security(v), bad);
 	conf = json_pack("{s:b, s:b, s:b}", "strict_artifacts_only",
 	    st != NULL && st->strict_artifacts, "kill_switch",
 	    c != NULL && atomic_load(&c->kill_switch), "baseline_only",
@@ -276,11 +303,12 @@ status_agents(const struct eml_admin_view *v, int64_t now, bool *bad)
 		const struct eml_upstream *a = &agents[i];
 
 		jpush(arr,
-		    json_pack("{s:o, s:s, s:I, s:I, s:I, s:I, s:i}", "addr", jstr(a->addr), "state",
-			eml_upstream_state_name(a->state), "checks", ji(a->checks), "failures",
-			ji(a->failures), "picks", ji(a->picks), "last_check_age_ms",
+		    json_pack("{s:o, s:s, s:I, s:I, s:I, s:I, s:i, s:s}", "addr", jstr(a->addr),
+			"state", eml_upstream_state_name(a->state), "checks", ji(a->checks),
+			"failures", ji(a->failures), "picks", ji(a->picks), "last_check_age_ms",
 			(json_int_t)(a->last_check_ms == 0 ? (int64_t)-1 : now - a->last_check_ms),
-			"last_err", (int)a->last_err),
+			"last_err", (int)a->last_err, "producer",
+			a->producer[0] != '\0' ? a->producer : "unknown"),
 		    bad);
 	}
 	return arr;

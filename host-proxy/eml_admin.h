@@ -67,7 +67,6 @@ struct eml_proxy_stats {
 
 /* Settings /status reports under "security" and "configuration". */
 struct eml_admin_settings {
-	const char *attestation_producer; /* what the agents' documents say, or "unknown" */
 	bool tls;
 	bool seccomp;
 	bool strict_artifacts;

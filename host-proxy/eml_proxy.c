@@ -265,8 +265,10 @@ choose_user(const struct proxy *p)
 
 /* ------------------------------------------------------------ health */
 
+/* One health probe. producer receives what a Pong announced ("nsm",
+ * "sim"), or stays "" (connect-only, an Error answer, anything else). */
 static eml_err
-probe(const struct proxy *p, const struct eml_addr *a)
+probe(const struct proxy *p, const struct eml_addr *a, char producer[8])
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	Eml__V1__Ping ping = EML__V1__PING__INIT;
@@ -319,6 +321,11 @@ probe(const struct proxy *p, const struct eml_addr *a)
 		goto out;
 	if (((Eml__V1__Pong *)m)->seq != ping.seq)
 		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	/* Only the two known names: the field is the agent's word, and a
+	 * host-side view of it; anything else is shown as unknown. */
+	if (strcmp(((Eml__V1__Pong *)m)->producer, "nsm") == 0 ||
+	    strcmp(((Eml__V1__Pong *)m)->producer, "sim") == 0)
+		memcpy(producer, ((Eml__V1__Pong *)m)->producer, 4);
 	rc = EML_OK;
 out:
 	if (fd >= 0)
@@ -351,10 +358,12 @@ health_main(void *arg)
 
 	while (!atomic_load(&p->quit_aux)) {
 		for (size_t i = 0; i < p->pool.n && !atomic_load(&p->quit_aux); i++) {
-			eml_err rc = probe(p, &p->agent_addrs[i]);
+			char producer[8] = "";
+			eml_err rc = probe(p, &p->agent_addrs[i], producer);
 
 			eml_err_clear_detail();
 			eml_upstream_pool_report(&p->pool, i, rc, eml_now_ms());
+			eml_upstream_pool_set_producer(&p->pool, i, producer);
 		}
 		/* a failed audit log is retried here too, so it recovers (and
 		 * says so in /status) without waiting for a client */
@@ -388,7 +397,6 @@ start_admin(struct proxy *p, bool seccomp)
 {
 	const struct eml_proxy_config *c = p->cfg;
 
-	p->settings.attestation_producer = "unknown";
 	p->settings.tls = c->tls_cert != NULL;
 	p->settings.seccomp = seccomp;
 	p->settings.strict_artifacts = c->strict_artifacts;

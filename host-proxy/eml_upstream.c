@@ -1,6 +1,7 @@
 #include "eml_upstream.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +128,17 @@ eml_upstream_pool_report(struct eml_upstream_pool *p, size_t i, eml_err result, 
 		else
 			EML_LOG_WARN("agent.down", NULL, EML_F_STR("agent", addr), EML_F_ERR(result));
 	}
+}
+
+void
+eml_upstream_pool_set_producer(struct eml_upstream_pool *p, size_t i, const char *producer)
+{
+	if (p == NULL || i >= p->n)
+		return;
+	(void)pthread_mutex_lock(&p->mu);
+	(void)snprintf(p->agents[i].producer, sizeof(p->agents[i].producer), "%s",
+	    producer != NULL ? producer : "");
+	(void)pthread_mutex_unlock(&p->mu);
 }
 
 eml_err

@@ -45,6 +45,10 @@ struct eml_upstream {
 	uint64_t failures;      /* failed reports */
 	uint64_t picks;         /* times chosen for a client */
 	eml_err last_err;
+	/* The attestation producer the agent announced in its last Pong
+	 * ("nsm", "sim"), "" when it has not (connect-only probes). The
+	 * agent's word, shown in /status; never trusted for anything. */
+	char producer[8];
 };
 
 struct eml_upstream_pool {
@@ -69,6 +73,8 @@ void eml_upstream_pool_free(struct eml_upstream_pool *p);
 /* Feed one health observation for agent i (EML_OK = healthy). An index out
  * of range is ignored. */
 void eml_upstream_pool_report(struct eml_upstream_pool *p, size_t i, eml_err result, int64_t now_ms);
+/* Record the producer agent i announced (NULL or "" clears it). */
+void eml_upstream_pool_set_producer(struct eml_upstream_pool *p, size_t i, const char *producer);
 
 /*
  * Choose the next eligible (UP or UNKNOWN) agent after the previous

@@ -210,6 +210,21 @@ else
 	tail -2 "$W/slow.out"
 fi
 
+# ---- 5a the attestation producer the agent announces (its Pong), in /status
+prod=""
+for _ in $(seq 1 100); do
+	prod=$(status_field security attestation_producer)
+	[ "$prod" = '"unknown"' ] || break
+	sleep 0.1
+done
+aprod=$(admin GET /status | cut -d' ' -f2- |
+	"$PY" -c 'import json,sys; print(json.load(sys.stdin)["agents"][0]["producer"])')
+if [ "$prod" = '"sim"' ] && [ "$aprod" = sim ]; then
+	e2e_pass "operator: /status security.attestation_producer is the agent's announced producer (sim)"
+else
+	e2e_fail "operator: attestation_producer $prod, agent $aprod (want sim)"
+fi
+
 # ---- 5 kill switch
 r=$(admin POST /admin/kill-switch "" '{"enabled":true}')
 r2=$(admin POST /admin/kill-switch "wrong-token-wrong-token" '{"enabled":true}')
