@@ -471,30 +471,35 @@ qconv_plan(struct eml_plan *p, struct pnode *pn)
 	qconv_dims(c, &Kg, &Mg, &OHW);
 	c->const_weights = w->kind == VK_CONST && (wz == NULL || wz->kind == VK_CONST);
 	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
-	pn->ws = (c->const_weights ? 0 : psz * c->geo.group) + up64(OHW * Kg) +
+	pn->ws = (c->const_weights ? 0 : psz * c->geo.group + up64(Mg * Kg)) +
+	    up64(c->geo.H * c->geo.W * (c->geo.C / c->geo.group)) + up64(OHW * Kg) +
 	    up64(OHW * Mg * 4);
 	return eml_pn_set_out(p, pn, 0, io == &CVI ? EML_DT_INT32 : yz->dt, x->rank, dims);
 }
 
-/* Packs W of every group as B [K = Kg, N = Mg] (W_g transposed). */
-static eml_err
-qconv_pack(struct eml_plan *p, const struct pnode *pn, uint8_t *dst)
+/* Packs W of every group as B [K = Kg, N = Mg] (W_g transposed), with K in
+ * the patches' order (ki, kj, channel); scratch holds Mg * Kg bytes. */
+static void
+qconv_pack(struct eml_plan *p, const struct pnode *pn, uint8_t *dst, uint8_t *scratch)
 {
 	const struct qconv_io *io = cv_io(pn);
 	const struct conv_par *c = &pn->par.conv;
 	struct val *w = in_at(p, pn, io->w), *wz = in_at(p, pn, io->wz);
-	size_t Kg, Mg, OHW, psz;
+	size_t Kg, Mg, OHW, psz, Cg = c->geo.C / c->geo.group, kk = c->geo.kh * c->geo.kw;
 
 	qconv_dims(c, &Kg, &Mg, &OHW);
 	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
 	for (size_t g = 0; g < c->geo.group; g++) {
 		const uint8_t *z = wz == NULL ? NULL :
 		    (const uint8_t *)wz->data + (wz->numel == 1 ? 0 : g * Mg);
-		eml_qgemm_pack(eml_qisa_get(), Kg, Mg, (const uint8_t *)w->data + g * Mg * Kg, Kg,
-		    true, w->dt == EML_DT_INT8, z, wz == NULL || wz->numel == 1 ? 1 : Mg,
-		    dst + g * psz);
+		const uint8_t *wg = (const uint8_t *)w->data + g * Mg * Kg;
+		for (size_t m = 0; m < Mg; m++)
+			for (size_t ch = 0; ch < Cg; ch++)
+				for (size_t t = 0; t < kk; t++)
+					scratch[m * Kg + t * Cg + ch] = wg[m * Kg + ch * kk + t];
+		eml_qgemm_pack(eml_qisa_get(), Kg, Mg, scratch, Kg, true, w->dt == EML_DT_INT8, z,
+		    wz == NULL || wz->numel == 1 ? 1 : Mg, dst + g * psz);
 	}
-	return EML_OK;
 }
 
 static eml_err
@@ -502,6 +507,7 @@ qconv_prepare(struct eml_plan *p, struct pnode *pn)
 {
 	const struct conv_par *c = &pn->par.conv;
 	size_t Kg, Mg, OHW, sz;
+	uint8_t *scratch;
 
 	if (!c->const_weights)
 		return EML_OK;
@@ -510,20 +516,23 @@ qconv_prepare(struct eml_plan *p, struct pnode *pn)
 	pn->w = eml_secure_alloc(sz);
 	EML_ENSURE(pn->w != NULL, EML_ERR_NOMEM);
 	pn->w_n = sz / sizeof(float);
-	return qconv_pack(p, pn, (uint8_t *)pn->w);
+	scratch = eml_secure_alloc(Mg * Kg);
+	EML_ENSURE(scratch != NULL, EML_ERR_NOMEM);
+	qconv_pack(p, pn, (uint8_t *)pn->w, scratch);
+	eml_secure_free(scratch);
+	return EML_OK;
 }
 
 struct im2col_job {
 	const struct conv_par *c;
-	const uint8_t *x;
-	size_t b, g;
+	const uint8_t *xt; /* one image and group, H x W x C/group */
 	uint8_t pad;
 	uint8_t *cols;
 };
 
-/* Rows of patches of image b, group g, output row oh:
- * cols[pixel][ch, ki, kj]; positions in the padding take the input's zero
- * point (they then contribute 0). */
+/* Rows of patches of output row oh: cols[pixel][ki, kj, channel], each
+ * (ki, kj) one run of C/group bytes of the HWC input; positions in the
+ * padding take the input's zero point (they then contribute 0). */
 static void
 qconv_im2col_row(void *arg, size_t oh, int thread)
 {
@@ -531,43 +540,43 @@ qconv_im2col_row(void *arg, size_t oh, int thread)
 	const struct conv_par *c = j->c;
 	const struct eml_conv2d_params *q = &c->geo;
 	size_t Cg = q->C / q->group, Kg = Cg * q->kh * q->kw;
-	const uint8_t *x0 = j->x + (j->b * q->C + j->g * Cg) * q->H * q->W;
 
 	(void)thread;
 	for (size_t ow = 0; ow < c->out_w; ow++) {
 		uint8_t *row = j->cols + (oh * c->out_w + ow) * Kg;
 		int64_t iw0 = (int64_t)(ow * q->stride_w) - (int64_t)q->pad_left;
-		bool inside = iw0 >= 0 && iw0 + (int64_t)((q->kw - 1) * q->dil_w) < (int64_t)q->W;
-		for (size_t ch = 0; ch < Cg; ch++) {
-			const uint8_t *plane = x0 + ch * q->H * q->W;
-			for (size_t ki = 0; ki < q->kh; ki++, row += q->kw) {
-				int64_t ih = (int64_t)(oh * q->stride_h + ki * q->dil_h) -
-				    (int64_t)q->pad_top;
-				const uint8_t *src = plane + ih * (int64_t)q->W;
-				if (ih < 0 || ih >= (int64_t)q->H) {
-					memset(row, j->pad, q->kw);
-					continue;
-				}
-				if (inside) {
-					for (size_t kj = 0; kj < q->kw; kj++)
-						row[kj] = src[iw0 + (int64_t)(kj * q->dil_w)];
-					continue;
-				}
-				for (size_t kj = 0; kj < q->kw; kj++) {
-					int64_t iw = iw0 + (int64_t)(kj * q->dil_w);
-					row[kj] = iw >= 0 && iw < (int64_t)q->W ? src[iw] : j->pad;
-				}
+		for (size_t ki = 0; ki < q->kh; ki++) {
+			int64_t ih = (int64_t)(oh * q->stride_h + ki * q->dil_h) - (int64_t)q->pad_top;
+			if (ih < 0 || ih >= (int64_t)q->H) {
+				memset(row, j->pad, q->kw * Cg);
+				row += q->kw * Cg;
+				continue;
+			}
+			for (size_t kj = 0; kj < q->kw; kj++, row += Cg) {
+				int64_t iw = iw0 + (int64_t)(kj * q->dil_w);
+				if (iw < 0 || iw >= (int64_t)q->W)
+					memset(row, j->pad, Cg);
+				else
+					memcpy(row, j->xt + ((size_t)ih * q->W + (size_t)iw) * Cg, Cg);
 			}
 		}
 	}
 }
 
+/* Image b, group g of x (NCHW) as HWC into xt, then its patches. */
 static void
 qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uint8_t pad,
-    uint8_t *cols, struct eml_pool *pool)
+    uint8_t *xt, uint8_t *cols, struct eml_pool *pool)
 {
-	struct im2col_job j = { c, x, b, g, pad, cols };
+	const struct eml_conv2d_params *q = &c->geo;
+	size_t Cg = q->C / q->group, HW = q->H * q->W;
+	struct im2col_job j = { c, xt, pad, cols };
 
+	for (size_t ch = 0; ch < Cg; ch++) {
+		const uint8_t *src = x + (b * q->C + g * Cg + ch) * HW;
+		for (size_t t = 0; t < HW; t++)
+			xt[t * Cg + ch] = src[t];
+	}
 	eml_pool_run(pool, c->out_h, qconv_im2col_row, &j);
 }
 
@@ -625,21 +634,19 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 	const struct qconv_io *io = cv_io(pn);
 	const struct conv_par *c = &pn->par.conv;
 	struct val *x = in_at(p, pn, io->x), *xz = in_at(p, pn, io->xz);
-	uint8_t *ws = pn->wsp, *packed;
+	uint8_t *ws = pn->wsp, *packed, *xt, *cols;
 	size_t Kg, Mg, OHW, psz;
-	uint8_t *cols;
 	int32_t *C, zx = zp_at(xz, 0);
 	struct eml_qgemm_args ga;
 
 	qconv_dims(c, &Kg, &Mg, &OHW);
 	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
 	packed = c->const_weights ? (uint8_t *)pn->w : ws;
-	cols = ws + (c->const_weights ? 0 : psz * c->geo.group);
+	xt = ws + (c->const_weights ? 0 : psz * c->geo.group + up64(Mg * Kg));
+	cols = xt + up64(c->geo.H * c->geo.W * (c->geo.C / c->geo.group));
 	C = (int32_t *)(void *)(cols + up64(OHW * Kg));
-	if (!c->const_weights && qconv_pack(p, pn, packed) != EML_OK) {
-		p->run_err = EML_ERR_NOMEM;
-		return;
-	}
+	if (!c->const_weights)
+		qconv_pack(p, pn, packed, ws + psz * c->geo.group);
 	memset(&ga, 0, sizeof(ga));
 	ga.M = OHW;
 	ga.A = cols;
@@ -651,7 +658,7 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 	ga.ldc = Mg;
 	for (size_t b = 0; b < c->geo.N; b++)
 		for (size_t g = 0; g < c->geo.group; g++) {
-			qconv_im2col(c, x->data, b, g, (uint8_t)zx, cols, p->pool);
+			qconv_im2col(c, x->data, b, g, (uint8_t)zx, xt, cols, p->pool);
 			eml_qgemm(packed + g * psz, &ga, p->pool);
 			qconv_store(p, pn, C, b, g);
 		}
