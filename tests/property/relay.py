@@ -39,6 +39,8 @@ class Conn:
         self.index = index
         self.frames: Dict[str, List[bytes]] = {"up": [], "down": []}
         self.done = threading.Event()
+        self.beh: Optional[dict] = None
+        self.claimed = False
 
 
 class Relay:
@@ -94,13 +96,21 @@ class Relay:
             with self.lock:
                 conn = Conn(len(self.conns))
                 self.conns.append(conn)
-                beh, self.behaviour = self.behaviour, None
             state = {"open": 2}
             for direction, src, dst in (("up", c, u), ("down", u, c)):
-                threading.Thread(target=self._pump, args=(conn, direction, src, dst, beh, state),
+                threading.Thread(target=self._pump, args=(conn, direction, src, dst, state),
                                  daemon=True).start()
 
-    def _pump(self, conn: Conn, direction: str, src, dst, beh, state) -> None:
+    def _claim(self, conn: Conn) -> Optional[dict]:
+        # The behaviour goes to the first connection that carries a frame
+        # (a health check's bare connect does not take it).
+        with self.lock:
+            if not conn.claimed:
+                conn.claimed = True
+                conn.beh, self.behaviour = self.behaviour, None
+            return conn.beh
+
+    def _pump(self, conn: Conn, direction: str, src, dst, state) -> None:
         n = 0
         held: Optional[bytes] = None
         try:
@@ -113,6 +123,7 @@ class Relay:
                 if body is None:
                     break
                 conn.frames[direction].append(body)
+                beh = self._claim(conn)
                 wire = hdr + body
                 act = None
                 if beh is not None and beh["direction"] == direction and beh["frame"] == n:

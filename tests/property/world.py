@@ -75,14 +75,19 @@ class World:
     def __init__(self, name: str, *, relay_client: bool = False, relay_agent: bool = False,
                  admin: bool = False, extra_proxy: Optional[List[str]] = None,
                  agent_env: Optional[Dict[str, str]] = None,
+                 agent_args: Optional[List[str]] = None, sim_from: Optional[Path] = None,
                  base: Optional[str] = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=f"eml-prop-{name}.", dir=base))
         self.procs: Dict[str, subprocess.Popen] = {}
         self.relays: List[Relay] = []
         self.models: Dict[str, Path] = {}
         self.agent_env = agent_env or {}
+        self.agent_args = agent_args or []
         d = self.dir
-        self.run([EML, "attest", "sim-init", str(d / "sim")])
+        if sim_from is not None:
+            shutil.copytree(sim_from, d / "sim")
+        else:
+            self.run([EML, "attest", "sim-init", str(d / "sim")])
         self.digest = self.run([AGENT, "--policy-digest"]).strip()
         self.policy = d / "client.json"
         self.write_policy(self.policy)
@@ -136,7 +141,8 @@ class World:
         except FileNotFoundError:
             pass
         self.start("agent", [AGENT, "--listen", f"unix:{self.agent_sock}", "--attest", "sim",
-                             "--sim-dir", str(self.dir / "sim"), "--insecure-any-model"],
+                             "--sim-dir", str(self.dir / "sim"), "--insecure-any-model"] +
+                   self.agent_args,
                    env=self.agent_env)
         if not wait_for(self.agent_sock.exists):
             raise RuntimeError("agent did not start:\n" + self.log("agent"))
