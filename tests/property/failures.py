@@ -5,7 +5,9 @@ import hashlib
 
 import numpy as np
 
-from world import Client, World, errors
+import gen
+
+from world import Client, World, errors, sim_pcr
 
 KINDS = ("bad_shape", "bad_dtype", "bad_name", "other_blob", "missing_blob", "cut_response",
          "cut_request", "bad_policy")
@@ -15,6 +17,10 @@ def provoke(w: World, kind: str, mdir, x: np.ndarray, other_mdir, client=None):
     """Run one request that must fail with `kind`; returns the EmlError (or
     None when it answered, which the caller treats as a failure of the
     property). client: an open Client to use (a fresh one otherwise)."""
+    if other_mdir == mdir:
+        # The generator drew the same model twice: another blob is needed.
+        other_mdir = w.split(gen.build([gen.Layer("dense", "MatMul", width=5)], 1, 5, 7,
+                                       "uniform"))
     store = w.dir / "store" / hashlib.sha256((mdir / "weights.sealed").read_bytes()).hexdigest()
     saved = None
     inputs = {"x": x}
@@ -36,7 +42,9 @@ def provoke(w: World, kind: str, mdir, x: np.ndarray, other_mdir, client=None):
                                     "direction": "down" if kind == "cut_response" else "up"}
         client = None
     elif kind == "bad_policy":
-        policy = w.write_policy(w.dir / "bad.json", pcrs={0: "00" * 48})
+        pcrs = {i: sim_pcr(i) for i in range(3)}
+        pcrs[0] = "00" * 48
+        policy = w.write_policy(w.dir / "bad.json", pcrs=pcrs)
         client = None
     try:
         if client is not None:

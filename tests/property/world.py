@@ -76,6 +76,7 @@ class World:
                  admin: bool = False, extra_proxy: Optional[List[str]] = None,
                  agent_env: Optional[Dict[str, str]] = None,
                  agent_args: Optional[List[str]] = None, sim_from: Optional[Path] = None,
+                 wrap: Optional[Dict[str, List[str]]] = None,
                  base: Optional[str] = None) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix=f"eml-prop-{name}.", dir=base))
         self.procs: Dict[str, subprocess.Popen] = {}
@@ -83,6 +84,7 @@ class World:
         self.models: Dict[str, Path] = {}
         self.agent_env = agent_env or {}
         self.agent_args = agent_args or []
+        self.wrap = wrap or {}
         d = self.dir
         if sim_from is not None:
             shutil.copytree(sim_from, d / "sim")
@@ -131,6 +133,7 @@ class World:
         log = open(self.dir / f"{name}.log", "ab")
         e = dict(os.environ)
         e.update(env or {})
+        argv = [a.replace("@DIR@", str(self.dir)) for a in self.wrap.get(name, [])] + argv
         self.procs[name] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=e,
                                             cwd=str(self.dir / "work"))
         log.close()
