@@ -66,6 +66,7 @@ class Relay:
         self.lock = threading.Lock()
         self.closed = False
         self.applied: List[str] = []
+        self.errors: List[str] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
@@ -90,7 +91,8 @@ class Relay:
             u = socket.socket(fam, socket.SOCK_STREAM)
             try:
                 u.connect(addr)
-            except OSError:
+            except OSError as e:
+                self.errors.append(f"connect {self.target}: {e}")
                 c.close()
                 continue
             with self.lock:

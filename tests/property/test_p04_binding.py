@@ -63,24 +63,36 @@ def test_property_4_binding_to_enclave_identity(worlds, model, xseed, route, cou
     elif kind == "replayed_request":
         g.client_relay.behaviour = {"action": "substitute", "direction": "up", "frame": 1,
                                     "data": g.recorded}
-    g.client_relay.reset()
     try:
-        y = g.infer(mdir, x, timeout_ms=3000)
-        outcome = "answered"
-    except errors.EmlError as e:
-        y, outcome = None, e
+        for attempt in range(3):
+            g.client_relay.reset()
+            try:
+                y = g.infer(mdir, x, timeout_ms=3000)
+                outcome = "answered"
+            except errors.EmlIOError as e:
+                # A connection cut short (seen about once in a few hundred
+                # cases when other modules ran before in the same process;
+                # the agent answered and the proxy forwarded, the client saw
+                # EOF: suspected in the test relay, not yet explained) says
+                # nothing about binding: try again, up to three times.
+                y, outcome = None, e
+                continue
+            except errors.EmlError as e:
+                y, outcome = None, e
+            break
     finally:
         g.client_relay.target = target
         g.client_relay.behaviour = None
     counter(kind)
     if kind == "genuine":
-        assert y is not None, f"genuine enclave refused: {outcome}"
+        assert y is not None, f"genuine enclave refused: {outcome} {g.client_relay.errors[-3:]}"
         np.testing.assert_allclose(y, model.reference(x), rtol=2e-4, atol=2e-5)
         return
     assert y is None, f"{kind}: the request was answered"
     sent = [hostview.frame_type(f) for c in g.client_relay.conns for f in c.frames["up"]]
     if kind in g.routes:
-        assert isinstance(outcome, errors.AttestationError), str(outcome)
+        assert isinstance(outcome, errors.AttestationError), \
+            f"{outcome} {[len(c.frames['down']) for c in g.client_relay.conns]}"
         assert sent == [1], f"{kind}: the client sent frame types {sent} to an impostor"
     else:
         assert isinstance(outcome, errors.EmlError), str(outcome)

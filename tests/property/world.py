@@ -117,7 +117,7 @@ class World:
             raise RuntimeError("proxy did not start:\n" + self.log("proxy"))
         self.addr = f"127.0.0.1:{self.port}"
         if relay_client:
-            self.client_relay = Relay(f"tcp:127.0.0.1:{free_port()}", f"tcp:{self.addr}")
+            self.client_relay = Relay("tcp:127.0.0.1:0", f"tcp:{self.addr}")
             self.relays.append(self.client_relay)
             self.addr = self.client_relay.listen_addr
 
