@@ -11,6 +11,8 @@
 #   make demo            end-to-end confidential inference, local simulation
 #   make install         PREFIX=/usr/local DESTDIR=
 #   make deps            install the Debian packages the build needs (scripts/deps.sh)
+#   make prove-properties  each of the fourteen property tests fails under its
+#                        named fault (fault-injection build in build-fault/)
 #   make lint            banned calls, raw allocation, non-ASCII, complexity,
 #                        clang-format (scripts/lint.sh)
 #   make clean
@@ -170,7 +172,8 @@ ALL_OBJ := $(GEN_OBJ) $(COMMON_OBJ) $(ATTEST_OBJ) $(MODEL_OBJ) $(ENGINE_OBJ) \
 
 # ---------------------------------------------------------------- rules
 
-.PHONY: all deps test test-run test-asan unit fuzz bench soak demo demo-run install clean lint help eif
+.PHONY: all deps test test-run test-asan unit fuzz bench soak demo demo-run install clean lint help eif \
+	prove-properties
 .SECONDARY:
 
 all: $(BIN_EML) $(BIN_AGENT) $(BIN_PROXY) $(LIBEML_A) $(LIBEML_SO) \
@@ -316,6 +319,8 @@ bench: all $(BENCH_BIN)
 	@BUILD=$(BUILD) scripts/bench.sh
 
 soak: all
+	@BUILD=$(BUILD) EML_PROP_CASES=$${EML_PROP_CASES:-1000} EML_PROP_SEED=random \
+		bash tests/integration/properties.sh
 	@BUILD=$(BUILD) bash scripts/soak.sh
 	@BUILD=$(BUILD) LOAD_SECONDS=$${LOAD_SECONDS:-600} bash scripts/bench-load.sh
 	@BUILD=$(BUILD) LOAD_SECONDS=$${LOAD_SECONDS:-600} LOAD_QUEUE=redis bash scripts/bench-load.sh
@@ -323,6 +328,12 @@ soak: all
 
 lint:
 	@scripts/lint.sh
+
+# Each property test shown able to fail: the fault-injection build
+# (build-fault, -DEML_FAULT_INJECTION) and one named fault per property
+# (scripts/prove-properties.sh, docs/TESTING.md).
+prove-properties:
+	@bash scripts/prove-properties.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory demo-run
@@ -413,6 +424,6 @@ install: all
 	install -m 0644 attestation/roots/aws_nitro_root_g1.pem $(DESTDIR)$(PREFIX)/share/eml/
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-fault
 
 -include $(patsubst %.o,%.d,$(ALL_OBJ) $(call obj,$(UNIT_SRC) $(CONF_SRC) $(BENCH_SRC) $(FUZZ_SRC)))

@@ -23,6 +23,7 @@
 
 #include "eml_buf.h"
 #include "eml_cbor.h"
+#include "eml_fault.h"
 #include "eml_mem.h"
 
 struct eml_attest_root {
@@ -409,6 +410,10 @@ eml_attest_chain_verify(const struct eml_attest_doc *doc, const struct eml_attes
 		}
 	}
 	rc = run_store(leaf, untrusted, root, at_s, doc->cabundle_count + 1);
+#ifdef EML_FAULT_INJECTION
+	if (EML_FAULT("verify_skip_root"))
+		rc = EML_OK; /* property 4's fault: any root accepted */
+#endif
 out:
 	ERR_clear_error();
 	sk_X509_pop_free(untrusted, X509_free);

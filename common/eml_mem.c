@@ -8,6 +8,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "eml_fault.h"
+
 /*
  * Secure blocks carry a 64-byte header in front of the user pointer, so
  * the user pointer is 64-byte aligned for SIMD and eml_secure_free can
@@ -500,6 +502,10 @@ eml_arena_free(struct eml_arena *a)
 	if (tl_arena == a)
 		tl_arena = NULL;
 	budget_give(a->committed);
+#ifdef EML_FAULT_INJECTION
+	if (EML_FAULT("mem_no_wipe"))
+		return; /* property 10's fault: the arena left mapped, unwiped */
+#endif
 	for (g = a->segs; g != NULL; g = nx) {
 		nx = g->next;
 		/* Whatever is left (a block nobody freed, headers, free
@@ -657,6 +663,10 @@ eml_secure_free(void *p)
 		struct eml_arena *a = b->seg->arena;
 
 		n = b->n;
+#ifdef EML_FAULT_INJECTION
+		if (EML_FAULT("mem_no_wipe"))
+			return; /* property 10's fault: a block freed unwiped (leaked) */
+#endif
 		/* the whole block, slack included, to keep free bytes zero */
 		sodium_memzero(p, b->size - sizeof(*b));
 		if (wipe_observer != NULL)

@@ -25,6 +25,7 @@
 #include "eml_agent_link.h"
 #include "eml_channel.h"
 #include "eml_envelope.h"
+#include "eml_fault.h"
 #include "eml_io.h"
 #include "eml_jobseal.h"
 #include "eml_log.h"
@@ -512,6 +513,56 @@ eml_agent_set_request_hook(void (*fn)(void *arg), void *arg)
 	request_hook_arg = arg;
 	request_hook = fn;
 }
+#ifdef EML_FAULT_INJECTION
+/* Fault points of the property tests (common/eml_fault.h): properties 6,
+ * 7 and 9 (a log line that prints an input, an output, weights), 14 (the
+ * outputs written to a file), 11 (a refusal that aborts the enclave) and 12
+ * (a refusal that names the model's first node). Not in release builds. */
+static void
+fault_log(const char *point, const struct eml_cid *rid, const struct eml_tensor *t,
+    const void *p, size_t n)
+{
+	char hex[129];
+
+	if (!EML_FAULT(point))
+		return;
+	if (t != NULL) {
+		p = t->data;
+		n = t->nbytes;
+	}
+	if (p == NULL || n == 0)
+		return;
+	EML_LOG_INFO("fault.bytes", rid, EML_F_STR("point", point),
+	    EML_F_STR("hex", eml_fault_hex(hex, sizeof(hex), p, n < 64 ? n : 64)));
+}
+
+static void
+fault_write(const struct eml_tensor *outs, size_t n)
+{
+	if (!EML_FAULT("agent_write_output") || eml_fault_fd < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (write(eml_fault_fd, outs[i].data, outs[i].nbytes) < 0)
+			return;
+}
+
+static void
+fault_refusal(eml_err rc, struct eml_agent_exec *ex, const struct eml_cid *rid)
+{
+	const char *node;
+
+	if (EML_FAULT("agent_abort_on_refusal") && rc == EML_ERR_INFER_INPUT)
+		abort();
+	if (!EML_FAULT("agent_error_names") || ex == NULL ||
+	    eml_agent_exec_graph(ex)->n_nodes == 0)
+		return;
+	node = eml_agent_exec_graph(ex)->nodes[0].name;
+	if (node == NULL)
+		return;
+	EML_LOG_WARN("fault.refused", rid, EML_F_STR("node", node));
+	eml_err_set_detail("refused at node %s", node);
+}
+#endif
 
 static eml_err
 on_infer(struct sess *s, const struct eml_envelope *env)
@@ -560,6 +611,9 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	req = (const Eml__V1__InferRequest *)msg;
 	if ((rc = input_views(req, in, pol->max_input_bytes)) != EML_OK)
 		goto refuse;
+#ifdef EML_FAULT_INJECTION
+	fault_log("agent_log_input", &rid, req->n_inputs > 0 ? &in[0] : NULL, NULL, 0);
+#endif
 	/* The request's id goes on the host-served blob requests too, so the
 	 * proxy's logs correlate them. */
 	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
@@ -573,6 +627,9 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 			goto out;
 		goto refuse;
 	}
+#ifdef EML_FAULT_INJECTION
+	fault_log("agent_log_weights", &rid, NULL, am->weights, am->weights_len);
+#endif
 	if ((rc = eml_agent_ev_model(&s->ev, am->content_id, req->topology_key.data,
 	    req->topology_key.len)) != EML_OK)
 		goto refuse;
@@ -588,6 +645,10 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	    (size_t)pol->max_output_bytes, &resp)) != EML_OK ||
 	    (rc = check_response(pol, &resp)) != EML_OK)
 		goto refuse;
+#ifdef EML_FAULT_INJECTION
+	fault_log("agent_log_output", &rid, n_outs > 0 ? &outs[0] : NULL, NULL, 0);
+	fault_write(outs, n_outs);
+#endif
 	if ((rc = send_sealed(s, EML_MSG_INFER_RESPONSE, env->request_id, resp.data,
 	    resp.len)) != EML_OK)
 		goto out;
@@ -604,6 +665,9 @@ refuse:
 	 * request's fault; the client may retry later. */
 	if (eml_arena_budget_hit(true))
 		rc = EML_ERR_BUSY;
+#ifdef EML_FAULT_INJECTION
+	fault_refusal(rc, ex, &rid);
+#endif
 	/* A refusal the client should hear about travels sealed, as the
 	 * response to its request: code, table message and detail reach the
 	 * client only. The host (and our logs, which leave the enclave) learn

@@ -22,6 +22,7 @@
 
 #include "eml_agent.h"
 #include "eml_agent_seccomp.h"
+#include "eml_fault.h"
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "eml_num.h"
@@ -263,6 +264,11 @@ main(int argc, char **argv)
 	eml_agent_local_addr(agent, addr, sizeof(addr));
 	/* Listening, producer, policy and keys loaded: from here on no files,
 	 * no new sockets, no exec (a forbidden call kills the process). */
+#ifdef EML_FAULT_INJECTION
+	if (EML_FAULT("agent_write_output"))
+		eml_fault_fd = open("eml-fault-output.bin", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0600);
+#endif
 	if (eml_agent_seccomp_supported() && (rc = eml_agent_seccomp_install()) != EML_OK) {
 		fprintf(stderr, "eml-agent: %s\n", eml_err_detail());
 		eml_agent_free(agent);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "eml_buf.h"
+#include "eml_fault.h"
 #include "eml_io.h"
 #include "eml_mem.h"
 
@@ -154,6 +155,10 @@ eml_audit_format(char *out, size_t cap, size_t *len, uint64_t seq, const char *t
 	for (size_t i = 0; i < nfields; i++)
 		w_field(&w, &fields[i]);
 	eml_hex_encode(hex, prev, EML_AUDIT_HASH_LEN);
+#ifdef EML_FAULT_INJECTION
+	if (EML_FAULT("audit_no_chain"))
+		memset(hex, '0', 2 * EML_AUDIT_HASH_LEN); /* property 13's fault: no chain */
+#endif
 	w_key(&w, "prev");
 	w_jstr(&w, hex);
 	w_raw(&w, "}", 1);

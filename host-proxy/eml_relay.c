@@ -12,6 +12,7 @@
 #include "eml_artifacts.h"
 #include "eml_buf.h"
 #include "eml_envelope.h"
+#include "eml_fault.h"
 #include "eml_frame.h"
 #include "eml_io.h"
 #include "eml_log.h"
@@ -601,6 +602,10 @@ frame_head_ready(struct conn *c, struct dir *d)
 	if (d->up) {
 		c->client_frames++;
 		d->tamper_this = e->tamper_frame > 0 && c->client_frames == (uint64_t)e->tamper_frame;
+#ifdef EML_FAULT_INJECTION
+		if (EML_FAULT("proxy_modify_request") && d->h.type == EML_MSG_INFER_REQUEST)
+			d->tamper_this = true; /* property 8's fault: a sealed frame changed */
+#endif
 		d->replay_this = e->replay_frame > 0 && c->client_frames == (uint64_t)e->replay_frame;
 		if (d->replay_this)
 			eml_buf_reset(&c->replay);

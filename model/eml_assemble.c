@@ -3,6 +3,7 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "eml_fault.h"
 #include "eml_mem.h"
 #include "eml_topo.h"
 
@@ -145,6 +146,10 @@ eml_assembly_destroy(struct eml_assembly *m)
 	if (m->engine_free != NULL)
 		m->engine_free(m->engine);
 	eml_graph_free(m->graph);
+#ifdef EML_FAULT_INJECTION
+	if (EML_FAULT("assembly_no_wipe"))
+		m->weights = NULL; /* property 5's fault: weights left unwiped */
+#endif
 	eml_secure_free(m->weights);
 	eml_free_wipe(m, sizeof(*m));
 }

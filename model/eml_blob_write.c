@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "eml_buf.h"
+#include "eml_fault.h"
 #include "eml_mem.h"
 #include "model/eml_blob_int.h"
 
@@ -61,6 +62,10 @@ seal_chunk(struct eml_blob_writer *w)
 	EML_ENSURE(w->index < w->h.chunk_count, EML_ERR_INTERNAL);
 	eml_blob_chunk_nonce_ad(w->header, w->index, last, nonce, ad);
 	EML_GUARD(eml_blob_aead(true, w->key, nonce, ad, sizeof(ad), w->chunk, n, w->ct, w->ct + n));
+#ifdef EML_FAULT_INJECTION
+	if (EML_FAULT("split_plain_blob"))
+		memcpy(w->ct, w->chunk, n); /* property 1's fault: weights in clear */
+#endif
 	eml_wipe(w->chunk, n);
 	w->fill = 0;
 	w->index++;

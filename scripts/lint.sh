@@ -33,6 +33,18 @@ report() { # TITLE MATCHES
 
 # shellcheck disable=SC2086
 report "banned function" "$(grep -nE '\b(strcpy|strcat|sprintf|vsprintf|atoi|atol|atoll|alloca|gets|strtok)\(' $product)"
+# Fault points (issue 20) exist only in the fault-injection build: no
+# source may switch them on, and each EML_FAULT use sits in an #ifdef.
+# shellcheck disable=SC2086
+report "EML_FAULT_INJECTION defined in a source (only make prove-properties may)" \
+	"$(grep -nE '#[[:space:]]*define[[:space:]]+EML_FAULT_INJECTION' $product)"
+# shellcheck disable=SC2086
+report "EML_FAULT(...) outside #ifdef EML_FAULT_INJECTION" \
+	"$(awk 'FNR == 1 { depth = 0 }
+		/^#[[:space:]]*ifdef[[:space:]]+EML_FAULT_INJECTION/ { depth++ }
+		/^#[[:space:]]*endif/ && depth > 0 { depth-- }
+		/EML_FAULT\(/ && depth == 0 && FILENAME != "common/eml_fault.h" {
+			print FILENAME ":" FNR ": " $0 }' $product)"
 # shellcheck disable=SC2086
 report "raw allocation outside common/eml_mem.c" \
 	"$(grep -nE '(^|[^_a-z])(malloc|calloc|realloc|free)\(' $product | grep -v '^common/eml_mem.c:' |

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "client/owner/onnx_import.h"
+#include "eml_fault.h"
 #include "eml_file.h"
 #include "eml_mem.h"
 #include "engine/eml_engine.h"
@@ -38,6 +39,10 @@ eml_split_check(const struct eml_graph *g, struct eml_buf *report)
 			EML_GUARD(eml_buf_append_u8(report, '\n'));
 		}
 	}
+#ifdef EML_FAULT_INJECTION
+	if (EML_FAULT("split_skip_op_check"))
+		bad = 0; /* property 2's fault: unsupported operators accepted */
+#endif
 	if (bad > 0) {
 		eml_err_set_detail("%zu of %zu nodes are not supported by the engine", bad, g->n_nodes);
 		EML_BAIL(EML_ERR_SPLIT_UNSUPPORTED);

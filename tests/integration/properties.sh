@@ -6,11 +6,32 @@
 #   EML_PROP_CASES  cases per property (100 here; make soak: 1000)
 #   EML_PROP_SEED   fixed here (20020); make soak passes "random" (printed)
 #   EML_PROP_ONLY   a pytest -k expression to run some of them
+# Under make test-asan (EML_SANFLAGS set) the default is 25 cases: the
+# sanitizer build is several times slower and CI runs both.
+# Also checked: a release build's binaries carry no fault point (the string
+# EML_FAULT, which only the fault-injection build of make prove-properties
+# has).
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 case "$BUILD" in /*) ;; *) BUILD="$(pwd)/$BUILD" ;; esac
+if [ -n "${EML_SANFLAGS:-}" ]; then
+	EML_PROP_CASES=${EML_PROP_CASES:-25}
+fi
 export BUILD EML_PROP_CASES=${EML_PROP_CASES:-100} EML_PROP_SEED=${EML_PROP_SEED:-20020}
+if [ -z "${EML_FAULT:-}" ] && ! grep -q -- '-DEML_FAULT_INJECTION' <<<"${EXTRA_CFLAGS:-}"; then
+	case "$(basename "$BUILD")" in
+	build-fault*) ;;
+	*)
+		if grep -l -a -F 'EML_FAULT' "$BUILD"/bin/eml "$BUILD"/bin/eml-agent "$BUILD"/bin/eml-proxy \
+			"$BUILD"/lib/libeml.so 2>/dev/null; then
+			echo "FAIL: properties: a release binary above carries fault points (EML_FAULT)"
+			exit 1
+		fi
+		echo "PASS: properties: no fault point in the release binaries (eml, eml-agent, eml-proxy, libeml.so)"
+		;;
+	esac
+fi
 export EML_LIBRARY="$BUILD/lib/libeml.so" PYTHONDONTWRITEBYTECODE=1 EML_LOG_LEVEL=${EML_LOG_LEVEL:-info}
 if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3; else PY=python3; fi
 PYPRE=()
