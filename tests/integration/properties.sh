@@ -40,7 +40,7 @@ if [ -n "${EML_SANFLAGS:-}" ]; then
 	PYPRE=(env "LD_PRELOAD=$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
 		"ASAN_OPTIONS=detect_leaks=0")
 fi
-args=(-q -p no:cacheprovider -rfE tests/property)
+args=(-q -p no:cacheprovider -rfE --durations=20 --durations-min=1 tests/property)
 [ -n "${EML_PROP_ONLY:-}" ] && args+=(-k "$EML_PROP_ONLY")
 report=$(mktemp)
 trap 'rm -f "$report"' EXIT
