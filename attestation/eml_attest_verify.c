@@ -374,14 +374,19 @@ eml_attest_chain_verify(const struct eml_attest_doc *doc, const struct eml_attes
 	eml_err rc = EML_ERR_INTERNAL;
 	X509 *leaf = NULL;
 	STACK_OF(X509) *untrusted = NULL;
+	bool doc_root_checked = true;
 
 	if (doc == NULL || root == NULL)
 		EML_BAIL(EML_ERR_NULL);
 	if (doc->cabundle_count == 0)
 		EML_BAIL(EML_ERR_ATTEST_FIELD_RANGE);
 	/* cabundle is root first (AWS §3.2.3.1). Its root must be ours. */
-	if (doc->cabundle_len[0] != root->der_len ||
-	    sodium_memcmp(doc->cabundle[0], root->der, root->der_len) != 0) {
+#ifdef EML_FAULT_INJECTION
+	if (EML_FAULT("verify_skip_root"))
+		doc_root_checked = false; /* property 4's fault: any root accepted */
+#endif
+	if (doc_root_checked && (doc->cabundle_len[0] != root->der_len ||
+	    sodium_memcmp(doc->cabundle[0], root->der, root->der_len) != 0)) {
 		char hex[17];
 
 		eml_hex_encode(hex, root->sha256, 8);
@@ -411,8 +416,8 @@ eml_attest_chain_verify(const struct eml_attest_doc *doc, const struct eml_attes
 	}
 	rc = run_store(leaf, untrusted, root, at_s, doc->cabundle_count + 1);
 #ifdef EML_FAULT_INJECTION
-	if (EML_FAULT("verify_skip_root"))
-		rc = EML_OK; /* property 4's fault: any root accepted */
+	if (!doc_root_checked)
+		rc = EML_OK;
 #endif
 out:
 	ERR_clear_error();

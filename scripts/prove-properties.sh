@@ -43,7 +43,9 @@ for n in ${PROVE_ONLY:-$(seq 1 14)}; do
 		bad=1
 		continue
 	fi
-	why=$(grep -m1 -E '^E +(AssertionError|[A-Za-z.]+Error):' "$log/$n" | sed -E 's/^E +//' | cut -c1-160)
+	# The property's own assertion (not the case count at teardown).
+	why=$(grep -E '^E +(AssertionError|[A-Za-z.]+Error):' "$log/$n" | grep -v 'cases ran, want' |
+		head -1 | sed -E 's/^E +//' | cut -c1-200)
 	case=$(grep -m1 -oE 'test_property_[0-9]+_[a-z_]+: [0-9]+ cases' "$log/$n")
 	echo "property $n: FAILS under fault $f ($((
 		$(date +%s) - start)) s; ${case:-?}): ${why:-see log}"
