@@ -1069,6 +1069,26 @@ parse_einsum(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return EML_OK;
 }
 
+static eml_err
+parse_gridsample(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const modes[] = { "bilinear", "nearest", "bicubic" };
+	static const char *const pads[] = { "zeros", "border", "reflection" };
+	struct gridsample_par *g = &par->gridsample;
+	int m = 0, pd = 0;
+
+	/* GridSample-20 renamed the modes (linear, cubic) and takes N-D. */
+	if (opset >= 20)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "GridSample-%lld not supported",
+		    (long long)opset);
+	EML_GUARD(flag(n, "align_corners", false, &g->align_corners));
+	EML_GUARD(choice(n, "mode", "bilinear", modes, 3, &m));
+	EML_GUARD(choice(n, "padding_mode", "zeros", pads, 3, &pd));
+	g->mode = (enum gs_mode)m;
+	g->pad = (enum gs_pad)pd;
+	return EML_OK;
+}
+
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
@@ -1141,6 +1161,7 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_NMS] = parse_nms,
 	[PK_QUANT] = parse_quant,
 	[PK_EINSUM] = parse_einsum,
+	[PK_GRIDSAMPLE] = parse_gridsample,
 };
 
 eml_err

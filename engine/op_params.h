@@ -73,6 +73,7 @@ enum par_kind {
 	PK_NMS,      /* NonMaxSuppression */
 	PK_QUANT,    /* QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear */
 	PK_EINSUM,
+	PK_GRIDSAMPLE,
 	PK_COUNT, /* number of families */
 };
 
@@ -449,6 +450,15 @@ struct nms_par {
 	size_t capacity;       /* rows of the output's block */
 };
 
+enum gs_mode { GS_BILINEAR = 0, GS_NEAREST, GS_BICUBIC };
+enum gs_pad { GS_ZEROS = 0, GS_BORDER, GS_REFLECTION };
+
+struct gridsample_par {
+	bool align_corners;
+	enum gs_mode mode;
+	enum gs_pad pad;
+};
+
 /* Einsum: labels 0..51 are letters, 52.. the dimensions of the ellipsis. */
 #define EINSUM_MAX_IN 8
 #define EINSUM_MAX_LABELS (52 + EML_MAX_RANK)
@@ -523,6 +533,7 @@ struct op_par {
 		struct nms_par nms;
 		struct quant_par quant;
 		struct einsum_par einsum;
+		struct gridsample_par gridsample;
 	};
 };
 

@@ -1797,6 +1797,139 @@ einsum_run(struct eml_plan *p, struct pnode *pn)
 	}
 }
 
+/* ---------------------------------------------------------------- GridSample */
+
+static eml_err
+gridsample_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *g = eml_pn_in(p, pn, 1);
+	int64_t dims[4];
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_FLOAT));
+	EML_GUARD(eml_pn_need_dtype(p, pn, 1, DTM_FLOAT));
+	if (x->rank != 4 || g->rank != 4 || g->dims[0] != x->dims[0] || g->dims[3] != 2)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "X [N,C,H,W], grid [N,H',W',2]");
+	dims[0] = x->dims[0];
+	dims[1] = x->dims[1];
+	dims[2] = g->dims[1];
+	dims[3] = g->dims[2];
+	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, 4, dims);
+}
+
+/* Reflect x into [lo, hi] (as PyTorch's grid_sample). */
+static double
+gs_reflect(double x, double lo, double hi)
+{
+	double span = hi - lo, d;
+	int64_t flips;
+
+	if (span <= 0)
+		return 0;
+	d = fabs(x - lo);
+	flips = (int64_t)floor(d / span);
+	d = fmod(d, span);
+	return (flips % 2 == 0) ? lo + d : hi - d;
+}
+
+/* A source coordinate after the padding mode (border and reflection clip
+ * or reflect the coordinate itself). */
+static double
+gs_coord(const struct gridsample_par *g, double x, int64_t n)
+{
+	if (g->pad == GS_REFLECTION) {
+		x = g->align_corners ? gs_reflect(x, 0, (double)(n - 1)) :
+		    gs_reflect(x, -0.5, (double)n - 0.5);
+		return fmin(fmax(x, 0), (double)(n - 1));
+	}
+	if (g->pad == GS_BORDER)
+		return fmin(fmax(x, 0), (double)(n - 1));
+	return x;
+}
+
+/* Pixel (y, x) of plane img, 0 outside (zeros padding); bicubic taps go
+ * through the padding mode one by one. */
+static double
+gs_pixel(const struct gridsample_par *g, const float *img, int64_t H, int64_t W, int64_t y,
+    int64_t x, bool tap)
+{
+	if (tap && g->pad != GS_ZEROS) {
+		y = (int64_t)gs_coord(g, (double)y, H);
+		x = (int64_t)gs_coord(g, (double)x, W);
+	}
+	if (y < 0 || y >= H || x < 0 || x >= W)
+		return 0;
+	return img[y * W + x];
+}
+
+static void
+gs_cubic_w(double t, double *w)
+{
+	const double a = -0.75;
+	double x;
+
+	x = t + 1;
+	w[0] = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+	x = t;
+	w[1] = ((a + 2) * x - (a + 3)) * x * x + 1;
+	x = 1 - t;
+	w[2] = ((a + 2) * x - (a + 3)) * x * x + 1;
+	w[3] = 1 - w[0] - w[1] - w[2];
+}
+
+static float
+gs_sample(const struct gridsample_par *g, const float *img, int64_t H, int64_t W, double gx,
+    double gy)
+{
+	/* Unnormalise [-1, 1] to pixel coordinates. */
+	double x = g->align_corners ? (gx + 1) / 2 * (double)(W - 1) : ((gx + 1) * (double)W - 1) / 2;
+	double y = g->align_corners ? (gy + 1) / 2 * (double)(H - 1) : ((gy + 1) * (double)H - 1) / 2;
+
+	if (g->mode == GS_BICUBIC) {
+		double wx[4], wy[4], acc = 0;
+		int64_t x0 = (int64_t)floor(x), y0 = (int64_t)floor(y);
+		gs_cubic_w(x - (double)x0, wx);
+		gs_cubic_w(y - (double)y0, wy);
+		for (int i = 0; i < 4; i++)
+			for (int j = 0; j < 4; j++)
+				acc += wy[i] * wx[j] * gs_pixel(g, img, H, W, y0 - 1 + i, x0 - 1 + j, true);
+		return (float)acc;
+	}
+	x = gs_coord(g, x, W);
+	y = gs_coord(g, y, H);
+	if (g->mode == GS_NEAREST)
+		return (float)gs_pixel(g, img, H, W, (int64_t)nearbyint(y), (int64_t)nearbyint(x),
+		    false);
+	{
+		int64_t x0 = (int64_t)floor(x), y0 = (int64_t)floor(y);
+		double fx = x - (double)x0, fy = y - (double)y0;
+		return (float)((1 - fy) * ((1 - fx) * gs_pixel(g, img, H, W, y0, x0, false) +
+		    fx * gs_pixel(g, img, H, W, y0, x0 + 1, false)) +
+		    fy * ((1 - fx) * gs_pixel(g, img, H, W, y0 + 1, x0, false) +
+		    fx * gs_pixel(g, img, H, W, y0 + 1, x0 + 1, false)));
+	}
+}
+
+static void
+gridsample_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *g = eml_pn_in(p, pn, 1), *y = eml_pn_out(p, pn, 0);
+	int64_t N = x->dims[0], C = x->dims[1], H = x->dims[2], W = x->dims[3];
+	int64_t HO = y->dims[2], WO = y->dims[3];
+
+	(void)p;
+	for (int64_t n = 0; n < N; n++)
+		for (int64_t c = 0; c < C; c++)
+			for (int64_t i = 0; i < HO * WO; i++) {
+				const float *gp = vf(g) + (n * HO * WO + i) * 2;
+				double gx = gp[0], gy = gp[1];
+				float v = 0;
+				if (isfinite(gx) && isfinite(gy) && fabs(gx) < 1e6 && fabs(gy) < 1e6)
+					v = gs_sample(&pn->par.gridsample, vf(x) + (n * C + c) * H * W, H,
+					    W, gx, gy);
+				vf(y)[(n * C + c) * HO * WO + i] = v;
+			}
+}
+
 /* ---------------------------------------------------------------- table */
 
 #define LOSS_ATTRS "reduction:s ignore_index:i"
@@ -1842,5 +1975,7 @@ const struct op eml_ops_more[] = {
 	    OPF_RUNTIME_ROWS },
 	{ "Einsum", "equation:s", PK_EINSUM, 1, EINSUM_MAX_IN, 1, 1, einsum_plan, NULL, einsum_run,
 	    0 },
+	{ "GridSample", "align_corners:i mode:s padding_mode:s", PK_GRIDSAMPLE, 2, 2, 1, 1,
+	    gridsample_plan, NULL, gridsample_run, 0 },
 	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };
