@@ -637,11 +637,16 @@ parse_resize(const struct eml_node *n, int64_t opset, struct op_par *par)
 	const char *nm = attr_str(n, "nearest_mode", "round_prefer_floor");
 	int c = name_index(coords, 5, ct), k = name_index(nearests, 4, nm);
 
-	/* cubic_coeff_a, exclude_outside and extrapolation_value belong to
-	 * modes that are refused here (cubic, tf_crop_and_resize). */
-	if (strcmp(mode, "nearest") != 0 && strcmp(mode, "linear") != 0)
+	/* extrapolation_value belongs to tf_crop_and_resize, refused here. */
+	if (strcmp(mode, "nearest") != 0 && strcmp(mode, "linear") != 0 &&
+	    strcmp(mode, "cubic") != 0)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "mode=%s not supported", mode);
 	r->linear = strcmp(mode, "linear") == 0;
+	r->cubic = strcmp(mode, "cubic") == 0;
+	EML_GUARD(finite_attr(n, "cubic_coeff_a", -0.75f, &r->cubic_a));
+	EML_GUARD(flag(n, "exclude_outside", false, &r->exclude_outside));
+	if (r->cubic && opset < 11)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "cubic before opset 11 not supported");
 	if (opset >= 11 && (c < 0 || (c == RC_TF_HALF_PIXEL_NEAREST && r->linear)))
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR,
 		    "coordinate_transformation_mode=%s not supported", ct);

@@ -294,6 +294,9 @@ enum resize_nearest { RN_ROUND_PREFER_FLOOR = 0, RN_ROUND_PREFER_CEIL, RN_FLOOR,
 
 struct resize_par {
 	bool linear;
+	bool cubic;           /* mode=cubic: 4 taps per axis, edge-replicated */
+	float cubic_a;        /* cubic_coeff_a, finite */
+	bool exclude_outside; /* taps outside the input weigh 0, renormalised */
 	enum resize_coord coord;
 	enum resize_nearest nearest;
 	float scales[EML_MAX_RANK]; /* plan: per dimension */

@@ -1455,10 +1455,11 @@ resize_plan(struct eml_plan *p, struct pnode *pn)
 			scales[i] = x->dims[i] == 0 ? 1.0f : (float)sizes[i] / (float)x->dims[i];
 		}
 	}
-	/* Workspace: per dimension two indices (as int64) and a weight. */
+	/* Workspace: per dimension two indices (as int64) and a weight; cubic:
+	 * four of each. */
 	pn->ws = 0;
 	for (int i = 0; i < x->rank; i++)
-		pn->ws += (size_t)dims[i] * 3 * sizeof(int64_t);
+		pn->ws += (size_t)dims[i] * (pn->par.resize.cubic ? 8 : 3) * sizeof(int64_t);
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
 }
 
@@ -1637,6 +1638,90 @@ resize_run_2d(struct eml_plan *p, const struct val *x, struct val *y, const stru
 }
 
 static void
+odo_step(int rank, const int64_t *dims, int64_t *idx)
+{
+	for (int d = rank - 1; d >= 0; d--) {
+		if (++idx[d] < dims[d])
+			return;
+		idx[d] = 0;
+	}
+}
+
+/* Cubic: per output index along an axis, four input indices (edge
+ * replicated) and their weights (Keys' kernel with coefficient a; with
+ * exclude_outside the taps outside the input weigh 0, the rest
+ * renormalised). */
+static void
+cubic_axis_table(const struct resize_par *rs, int64_t in, int64_t out, float s, int64_t *idx,
+    double *w)
+{
+	double a = rs->cubic_a;
+
+	for (int64_t o = 0; o < out; o++) {
+		double c = (double)resize_coord(rs->coord, o, in, s), f = floor(c), t = c - f, sum = 0;
+		double d[4] = { 1 + t, t, 1 - t, 2 - t };
+		for (int k = 0; k < 4; k++) {
+			int64_t i = (int64_t)f - 1 + k;
+			double x = d[k], wk = x <= 1 ? ((a + 2) * x - (a + 3)) * x * x + 1 :
+			    ((a * x - 5 * a) * x + 8 * a) * x - 4 * a;
+			if (rs->exclude_outside && (i < 0 || i >= in))
+				wk = 0;
+			idx[o * 4 + k] = i < 0 ? 0 : i >= in ? in - 1 : i;
+			w[o * 4 + k] = wk;
+			sum += wk;
+		}
+		if (rs->exclude_outside && sum != 0)
+			for (int k = 0; k < 4; k++)
+				w[o * 4 + k] /= sum;
+	}
+}
+
+static void
+resize_run_cubic(struct pnode *pn, const struct val *x, struct val *y, uint8_t *ws)
+{
+	const struct resize_par *rs = &pn->par.resize;
+	int64_t *ti[EML_MAX_RANK], xs[EML_MAX_RANK], idx[EML_MAX_RANK] = { 0 };
+	double *tw[EML_MAX_RANK];
+	int r = x->rank;
+
+	for (int d = 0; d < r; d++) {
+		size_t out = (size_t)y->dims[d];
+		ti[d] = (int64_t *)(void *)ws;
+		ws += out * 4 * sizeof(int64_t);
+		tw[d] = (double *)(void *)ws;
+		ws += out * 4 * sizeof(double);
+		cubic_axis_table(rs, x->dims[d], y->dims[d], rs->scales[d], ti[d], tw[d]);
+	}
+	eml_dense_strides(r, x->dims, xs);
+	for (size_t e = 0; e < y->numel; e++) {
+		/* Every combination of the four taps of each axis, skipping
+		 * zero weights (an unresized axis has one tap of weight 1). */
+		int tap[EML_MAX_RANK] = { 0 };
+		double acc = 0;
+		for (;;) {
+			double wgt = 1;
+			int64_t off = 0;
+			int d;
+			for (d = 0; d < r && wgt != 0; d++) {
+				wgt *= tw[d][idx[d] * 4 + tap[d]];
+				off += ti[d][idx[d] * 4 + tap[d]] * xs[d];
+			}
+			if (wgt != 0)
+				acc += wgt * (double)vf(x)[off];
+			for (d = r - 1; d >= 0; d--) {
+				if (++tap[d] < 4)
+					break;
+				tap[d] = 0;
+			}
+			if (d < 0)
+				break;
+		}
+		vf(y)[e] = (float)acc;
+		odo_step(r, y->dims, idx);
+	}
+}
+
+static void
 resize_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
@@ -1647,6 +1732,10 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 
 	if (y->numel == 0)
 		return;
+	if (rs->cubic) {
+		resize_run_cubic(pn, x, y, ws);
+		return;
+	}
 	for (int d = 0; d < x->rank; d++) {
 		size_t out = (size_t)y->dims[d];
 		/* Weights are stored as 8-byte slots so that every table
