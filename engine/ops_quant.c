@@ -738,8 +738,13 @@ eml_qdq_conv_fuse(struct eml_plan *p, struct pnode *q, struct pnode *relu, struc
 			eml_free(in);
 			return false;
 		}
-		for (size_t m = 0; m < M; m++)
-			bias[m] = (int32_t)nearbyintf(vf(&p->v[bi])[m] / (sc_at(xs, 0) * sc_at(ws, m)));
+		for (size_t m = 0; m < M; m++) {
+			/* a bias past int32 (a zero or tiny weight scale) saturates;
+			 * NaN gives 0: never an out-of-range float conversion */
+			float v = vf(&p->v[bi])[m] / (sc_at(xs, 0) * sc_at(ws, m));
+			bias[m] = v != v ? 0 : v >= 2147483520.0f ? INT32_MAX :
+			    v <= -2147483648.0f ? INT32_MIN : (int32_t)nearbyintf(v);
+		}
 	}
 	in[0] = dqx->in[0];
 	in[1] = dqx->in[1];
