@@ -7,14 +7,26 @@
 #define EML_CLI_H
 
 #include "eml_err.h"
+#include "eml_opt.h"
+
+#define EML_CLI_VERSION "0.1.0"
+/* The exit-code contract, for every --help and man page. */
+#define EML_CLI_EXIT_TEXT                                                      \
+	"0 success. 1 verification or policy failure: a document, signature, "  \
+	"blob or evidence that does not verify, a policy that refuses, a model "  \
+	"or input the engine refuses. 2 usage: unknown option, missing or bad "  \
+	"value, an unusable policy or configuration file, a file that exists "  \
+	"and is not replaced without --force. 3 I/O or peer: a file that cannot "  \
+	"be read or written, a proxy or enclave that does not answer or fails."
+
+extern const struct eml_prog eml_cli_prog;
+extern const struct eml_cmd eml_cli_model;
+extern const struct eml_cmd eml_cli_keys;
+extern const struct eml_cmd eml_cli_model_split;
 
 int eml_cmd_attest(int argc, char **argv);
-int eml_cmd_model(int argc, char **argv);
-/* `eml model split ...` (argv after "split"), called by eml_cmd_model. */
-int eml_cmd_model_split(int argc, char **argv);
 int eml_cmd_run(int argc, char **argv);
 int eml_cmd_infer(int argc, char **argv);
-int eml_cmd_keys(int argc, char **argv);
 int eml_cmd_evidence(int argc, char **argv);
 int eml_cmd_image(int argc, char **argv);
 int eml_cmd_job(int argc, char **argv);

@@ -30,17 +30,6 @@
 #include "eml_mem.h"
 #include "model/eml_sign.h"
 
-static int
-usage(void)
-{
-	fprintf(stderr, "usage: eml keys gen --out DIR\n"
-			"       eml keys id PUBLIC.pem\n"
-			"       eml keys message MODEL_DIR --out M.bin\n"
-			"       eml keys wrap --alg rsa-pkcs1-sha256|ecdsa-p384-sha384 "
-			"--public-key PUB.der --signature SIG.bin --out model.sig\n");
-	return 2;
-}
-
 static void
 print_id(const uint8_t id[EML_SIG_KEY_ID_LEN])
 {
@@ -51,8 +40,10 @@ print_id(const uint8_t id[EML_SIG_KEY_ID_LEN])
 }
 
 static int
-keys_gen(const char *dir, bool force)
+keys_gen(const struct eml_args *a)
 {
+	const char *dir = eml_args_str(a, "out");
+	bool force = eml_args_has(a, "force");
 	struct eml_buf priv;
 	struct eml_buf pub;
 	uint8_t id[EML_SIG_KEY_ID_LEN];
@@ -94,8 +85,9 @@ keys_gen(const char *dir, bool force)
 }
 
 static int
-keys_id(const char *file)
+keys_id(const struct eml_args *a)
 {
+	const char *file = a->pos[0];
 	uint8_t *pem = NULL;
 	size_t len = 0;
 	uint8_t id[EML_SIG_KEY_ID_LEN];
@@ -151,8 +143,10 @@ hash_file(const char *path, uint8_t out[32])
 
 /* M for the split model in dir: blob content id || SHA-256(model.topo). */
 static int
-keys_message(const char *dir, const char *out, bool force)
+keys_message(const struct eml_args *a)
 {
+	const char *dir = a->pos[0], *out = eml_args_str(a, "out");
+	bool force = eml_args_has(a, "force");
 	char path[4096];
 	uint8_t *topo = NULL;
 	size_t tlen = 0;
@@ -173,47 +167,25 @@ keys_message(const char *dir, const char *out, bool force)
 }
 
 static int
-keys_wrap(int argc, char **argv)
+keys_wrap(const struct eml_args *a)
 {
-	const char *alg = NULL, *pub = NULL, *sig = NULL, *out = NULL;
+	const char *pub = eml_args_str(a, "public-key"), *sig = eml_args_str(a, "signature");
+	const char *out = eml_args_str(a, "out");
+	bool force = eml_args_has(a, "force");
 	uint8_t *k = NULL, *sg = NULL;
 	size_t klen = 0, slen = 0;
 	struct eml_buf file;
-	enum eml_sig_alg a;
-	bool force = false;
+	enum eml_sig_alg alg = eml_args_choice(a, "alg", 0) == 0 ? EML_SIG_RSA_PKCS1_SHA256
+								  : EML_SIG_ECDSA_P384_SHA384;
 	eml_err rc;
 	int st;
 
-	if (argc > 0 && strcmp(argv[argc - 1], "--force") == 0) {
-		force = true;
-		argc--;
-	}
-	for (int i = 0; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--alg") == 0)
-			alg = argv[i + 1];
-		else if (strcmp(argv[i], "--public-key") == 0)
-			pub = argv[i + 1];
-		else if (strcmp(argv[i], "--signature") == 0)
-			sig = argv[i + 1];
-		else if (strcmp(argv[i], "--out") == 0)
-			out = argv[i + 1];
-		else
-			return usage();
-	}
-	if (argc % 2 != 0 || alg == NULL || pub == NULL || sig == NULL || out == NULL)
-		return usage();
-	if (strcmp(alg, "rsa-pkcs1-sha256") == 0)
-		a = EML_SIG_RSA_PKCS1_SHA256;
-	else if (strcmp(alg, "ecdsa-p384-sha384") == 0)
-		a = EML_SIG_ECDSA_P384_SHA384;
-	else
-		return usage();
 	rc = eml_file_read(pub, EML_SIG_PUBKEY_MAX, EML_FILE_NONEMPTY, &k, &klen);
 	if (rc == EML_OK)
 		rc = eml_file_read(sig, EML_SIG_MAX_LEN, EML_FILE_NONEMPTY, &sg, &slen);
 	eml_buf_init(&file, 4096);
 	if (rc == EML_OK)
-		rc = eml_sig_wrap(a, k, klen, sg, slen, &file);
+		rc = eml_sig_wrap(alg, k, klen, sg, slen, &file);
 	eml_file_free(k, klen, 0);
 	eml_file_free(sg, slen, 0);
 	if (rc != EML_OK) {
@@ -225,26 +197,49 @@ keys_wrap(int argc, char **argv)
 	return st;
 }
 
-int
-eml_cmd_keys(int argc, char **argv)
-{
-	bool force = false;
+#define FORCE_OPT                                                              \
+	{ "force", 'f', EML_OPT_FLAG, NULL, "replace files that exist", 0, 0, NULL, 0 }
 
-	if (argc > 1 && strcmp(argv[argc - 1], "--force") == 0 && strcmp(argv[0], "wrap") != 0) {
-		force = true;
-		argc--;
-	}
-	if (argc == 4 && strcmp(argv[0], "message") == 0 && strcmp(argv[2], "--out") == 0)
-		return keys_message(argv[1], argv[3], force);
-	if (argc >= 1 && strcmp(argv[0], "wrap") == 0)
-		return keys_wrap(argc - 1, argv + 1);
-	if (argc == 3 && strcmp(argv[0], "gen") == 0 && strcmp(argv[1], "--out") == 0)
-		return keys_gen(argv[2], force);
-	if (argc == 2 && strcmp(argv[0], "id") == 0)
-		return keys_id(argv[1]);
-	if (argc == 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
-		(void)usage();
-		return 0;
-	}
-	return usage();
-}
+static const struct eml_opt gen_opts[] = {
+	{ "out", 'o', EML_OPT_DIR, "DIR", "directory for publisher.key (0600) and publisher.pub",
+	    0, 0, NULL, EML_OPT_REQUIRED },
+	FORCE_OPT,
+};
+static const struct eml_opt message_opts[] = {
+	{ "out", 'o', EML_OPT_FILE, "M.bin", "the 64-byte message to sign", 0, 0, NULL,
+	    EML_OPT_REQUIRED },
+	FORCE_OPT,
+};
+static const struct eml_opt wrap_opts[] = {
+	{ "alg", 0, EML_OPT_CHOICE, "ALG", "the KMS signing algorithm", 0, 0,
+	    "rsa-pkcs1-sha256|ecdsa-p384-sha384", EML_OPT_REQUIRED },
+	{ "public-key", 0, EML_OPT_FILE, "PUB.der",
+	    "DER public key (aws kms get-public-key)", 0, 0, NULL, EML_OPT_REQUIRED },
+	{ "signature", 0, EML_OPT_FILE, "SIG.bin", "the detached signature", 0, 0, NULL,
+	    EML_OPT_REQUIRED },
+	{ "out", 'o', EML_OPT_FILE, "model.sig", "the signature file to write", 0, 0, NULL,
+	    EML_OPT_REQUIRED },
+	FORCE_OPT,
+};
+
+static const struct eml_cmd keys_gen_cmd = { .name = "gen",
+	.summary = "make a fresh Ed25519 publisher key pair and print its key id",
+	.opts = gen_opts, .n_opts = EML_OPT_N(gen_opts), .run = keys_gen };
+static const struct eml_cmd keys_id_cmd = { .name = "id", .args = "PUBLIC.pem",
+	.summary = "print the key id of an Ed25519, RSA or EC P-384 public key (what agent "
+		   "policies list under \"publishers\")",
+	.min_pos = 1, .max_pos = 1, .run = keys_id };
+static const struct eml_cmd keys_message_cmd = { .name = "message", .args = "MODEL_DIR",
+	.summary = "write the 64 bytes a publisher signs for the split model in MODEL_DIR",
+	.text = "The message is the blob content id followed by the SHA-256 of model.topo; "
+		"sign it with e.g. `aws kms sign --message fileb://M.bin --message-type RAW`.",
+	.opts = message_opts, .n_opts = EML_OPT_N(message_opts), .min_pos = 1, .max_pos = 1,
+	.run = keys_message };
+static const struct eml_cmd keys_wrap_cmd = { .name = "wrap",
+	.summary = "make a model.sig from a detached KMS signature and its DER public key",
+	.opts = wrap_opts, .n_opts = EML_OPT_N(wrap_opts), .run = keys_wrap };
+static const struct eml_cmd *const keys_subs[] = { &keys_gen_cmd, &keys_id_cmd,
+	&keys_message_cmd, &keys_wrap_cmd };
+
+const struct eml_cmd eml_cli_keys = { .name = "keys", .summary = "publisher signing keys",
+	.subs = keys_subs, .n_subs = EML_OPT_N(keys_subs) };

@@ -15,13 +15,6 @@
 #include "engine/eml_engine.h"
 
 static void
-usage(FILE *f)
-{
-	fprintf(f, "usage: eml model inspect MODEL.onnx\n"
-		   "       eml model split MODEL.onnx --out DIR\n");
-}
-
-static void
 print_vi(const struct eml_value_info *v)
 {
 	printf("  %s  %s ", v->name, eml_dtype_name(v->dtype));
@@ -49,8 +42,9 @@ struct opcount {
 };
 
 static int
-inspect(const char *path)
+inspect(const struct eml_args *a)
 {
+	const char *path = a->pos[0];
 	struct eml_graph *g = NULL;
 	struct opcount *ops = NULL;
 	size_t nops = 0, unsupported = 0, wbytes = 0, cbytes = 0;
@@ -76,9 +70,9 @@ inspect(const char *path)
 		if (k == nops)
 			ops[nops++].op = n->op_type;
 		ops[k].n++;
-		for (size_t a = 0; a < n->n_attrs; a++)
-			if (n->attrs[a].type == EML_ATTR_TENSOR && n->attrs[a].t != NULL)
-				cbytes += n->attrs[a].t->nbytes;
+		for (size_t j = 0; j < n->n_attrs; j++)
+			if (n->attrs[j].type == EML_ATTR_TENSOR && n->attrs[j].t != NULL)
+				cbytes += n->attrs[j].t->nbytes;
 	}
 	printf("model: %s\n", path);
 	printf("graph: %s, opset %lld, %zu nodes, %zu initializers\n",
@@ -120,23 +114,13 @@ out:
 	return status;
 }
 
-int
-eml_cmd_model(int argc, char **argv)
-{
-	if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-		usage(argc < 1 ? stderr : stdout);
-		return argc < 1 ? 2 : 0;
-	}
-	if (strcmp(argv[0], "split") == 0)
-		return eml_cmd_model_split(argc - 1, argv + 1);
-	if (strcmp(argv[0], "inspect") == 0) {
-		if (argc != 2 || argv[1][0] == '-') {
-			usage(stderr);
-			return 2;
-		}
-		return inspect(argv[1]);
-	}
-	fprintf(stderr, "eml model: unknown subcommand '%s'\n", argv[0]);
-	usage(stderr);
-	return 2;
-}
+static const struct eml_cmd inspect_cmd = { .name = "inspect", .args = "MODEL.onnx",
+	.summary = "what a model is made of and whether the engine runs it",
+	.text = "Operators with counts, inputs and outputs with their shapes (symbolic "
+		"dimensions by name), weight bytes, and every node supported or not with the "
+		"reason. Exit 1 when any node is unsupported.",
+	.min_pos = 1, .max_pos = 1, .run = inspect };
+static const struct eml_cmd *const model_subs[] = { &inspect_cmd, &eml_cli_model_split };
+
+const struct eml_cmd eml_cli_model = { .name = "model", .summary = "inspect or split ONNX models",
+	.subs = model_subs, .n_subs = EML_OPT_N(model_subs) };

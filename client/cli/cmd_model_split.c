@@ -17,61 +17,22 @@
 #include "eml_num.h"
 
 static int
-usage(void)
+split(const struct eml_args *a)
 {
-	fprintf(stderr, "usage: eml model split MODEL.onnx --out DIR [--sign KEY.pem] "
-			"[--chunk-size BYTES]\n"
-			"  --chunk-size  a multiple of 64 in [64, 67108864] (default 1048576)\n");
-	return 2;
-}
-
-static int
-parse_chunk(const char *s, uint32_t *out)
-{
-	uint64_t v;
-
-	if (eml_num_u64(s, 0, UINT32_MAX, &v) != EML_OK || !eml_blob_chunk_size_ok(v))
-		return -1;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-int
-eml_cmd_model_split(int argc, char **argv)
-{
-	const char *model = NULL;
-	const char *out = NULL;
-	const char *key = NULL;
+	const char *model = a->pos[0];
+	const char *out = eml_args_str(a, "out");
+	const char *key = eml_args_str(a, "sign");
 	struct eml_split_opts opts = { 0, false };
 	struct eml_split_info info;
 	struct eml_buf report;
 	char id[2 * EML_BLOB_ID_LEN + 1];
 	eml_err rc;
 
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
-			out = argv[++i];
-		} else if (strcmp(argv[i], "--force") == 0) {
-			opts.force = true;
-		} else if (strcmp(argv[i], "--sign") == 0 && i + 1 < argc) {
-			key = argv[++i];
-		} else if (strcmp(argv[i], "--chunk-size") == 0 && i + 1 < argc) {
-			if (parse_chunk(argv[++i], &opts.chunk_size) != 0) {
-				fprintf(stderr, "eml model split: bad --chunk-size '%s'\n", argv[i]);
-				return usage();
-			}
-		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			(void)usage();
-			return 0;
-		} else if (argv[i][0] != '-' && model == NULL) {
-			model = argv[i];
-		} else {
-			fprintf(stderr, "eml model split: unexpected argument '%s'\n", argv[i]);
-			return usage();
-		}
-	}
-	if (model == NULL || out == NULL)
-		return usage();
+	opts.chunk_size = (uint32_t)eml_args_u64(a, "chunk-size", 0);
+	opts.force = eml_args_has(a, "force");
+	if (opts.chunk_size != 0 && !eml_blob_chunk_size_ok(opts.chunk_size))
+		return eml_args_usage(a, "--chunk-size: %u is not a multiple of 64",
+		    (unsigned)opts.chunk_size);
 	eml_buf_init(&report, 1u << 20);
 	rc = eml_split_file(model, out, &opts, key, &report, &info);
 	if (rc == EML_ERR_SPLIT_UNSUPPORTED && report.len > 0) {
@@ -92,3 +53,26 @@ eml_cmd_model_split(int argc, char **argv)
 		printf("%-15s signed\n", EML_SPLIT_SIG_FILE);
 	return 0;
 }
+
+static const struct eml_opt split_opts[] = {
+	{ "out", 'o', EML_OPT_DIR, "DIR",
+	    "directory for model.topo (secret, 0600), weights.sealed and model.sig", 0, 0, NULL,
+	    EML_OPT_REQUIRED },
+	{ "sign", 0, EML_OPT_FILE, "KEY.pem", "sign with this publisher private key", 0, 0, NULL,
+	    0 },
+	{ "chunk-size", 0, EML_OPT_U64, "BYTES",
+	    "sealed blob chunk size, a multiple of 64 (default 1048576)", EML_BLOB_CHUNK_MIN,
+	    EML_BLOB_CHUNK_MAX, NULL, 0 },
+	{ "force", 'f', EML_OPT_FLAG, NULL,
+	    "replace model.topo, weights.sealed and model.sig if DIR holds them", 0, 0, NULL, 0 },
+};
+
+const struct eml_cmd eml_cli_model_split = { .name = "split", .args = "MODEL.onnx",
+	.summary = "split a model into a secret topology key and a sealed weight blob",
+	.text = "Writes DIR/model.topo (the topology key: secret, mode 0600; keep it with the "
+		"client), DIR/weights.sealed (for the host's weight store: eml-proxy blob put) "
+		"and, with --sign, DIR/model.sig. Files already in DIR are not replaced without "
+		"--force: a model.topo is the only key to the blob it was split with. Lists every "
+		"unsupported node and exits 1 when the engine cannot run the model.",
+	.opts = split_opts, .n_opts = EML_OPT_N(split_opts), .min_pos = 1, .max_pos = 1,
+	.run = split };

@@ -1,35 +1,57 @@
-/* eml: the EphemeralML command-line client. */
+/* eml: the EphemeralML command-line client. The command tree and every
+ * option live in tables (common/eml_opt.h): parsing, --help, the man page
+ * (`eml --man`, run by make) and the bash completion come from them. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
 #include "eml_mem.h"
+#include "eml_opt.h"
 
-struct command {
-	const char *name;
-	int (*run)(int argc, char **argv);
-	const char *summary;
+/* Commands still parsing their own argv (being moved onto the tables). */
+#define LEGACY(nm, word, fn, sum)                                             \
+	static const struct eml_cmd nm = { .name = word, .summary = sum, .run_argv = fn }
+
+LEGACY(leg_run, "run", eml_cmd_run, "run a model locally (--local), optionally timed (--bench)");
+LEGACY(leg_infer, "infer", eml_cmd_infer, "confidential inference through a proxy");
+LEGACY(leg_evidence, "evidence", eml_cmd_evidence, "verify, show or co-sign a session's evidence");
+LEGACY(leg_image, "image", eml_cmd_image, "enclave images: measure, policy, build, ramdisk");
+LEGACY(leg_job, "job", eml_cmd_job, "asynchronous jobs: submit, status, fetch");
+LEGACY(leg_policy, "policy", eml_cmd_policy, "agent policy manifests: show (rules and digest)");
+LEGACY(leg_attest, "attest", eml_cmd_attest, "verify attestation documents, simulator CAs");
+
+static const struct eml_cmd *const commands[] = {
+	&leg_attest,
+	&eml_cli_model,
+	&leg_run,
+	&leg_infer,
+	&eml_cli_keys,
+	&leg_evidence,
+	&leg_image,
+	&leg_job,
+	&leg_policy,
 };
 
-static const struct command commands[] = {
-	{ "attest", eml_cmd_attest, "verify attestation documents" },
-	{ "model", eml_cmd_model, "inspect or split ONNX models" },
-	{ "run", eml_cmd_run, "run a model locally (--local)" },
-	{ "infer", eml_cmd_infer, "confidential inference through a proxy" },
-	{ "keys", eml_cmd_keys, "publisher signing keys" },
-	{ "evidence", eml_cmd_evidence, "verify session evidence" },
-	{ "image", eml_cmd_image, "enclave images: measure, policy, build, ramdisk" },
-	{ "job", eml_cmd_job, "asynchronous jobs: submit, status, fetch" },
-	{ "policy", eml_cmd_policy, "agent policy manifests: show (rules and digest)" },
+static const struct eml_cmd root = {
+	.name = "eml",
+	.summary = "the EphemeralML client: models, attestation, confidential inference",
+	.subs = commands,
+	.n_subs = EML_OPT_N(commands),
 };
 
-static void
-usage(FILE *f)
-{
-	fprintf(f, "usage: eml <command> [args]\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-}
+const struct eml_prog eml_cli_prog = {
+	.name = "eml",
+	.version = EML_CLI_VERSION,
+	.summary = "EphemeralML client: split models, verify attestation, run confidential inference",
+	.text = "eml is the client of EphemeralML, confidential AI inference for AWS Nitro "
+		"Enclaves. A model owner splits an ONNX model into a secret topology key and a "
+		"sealed weight blob (eml model split), publishes the blob to the host (eml-proxy "
+		"blob put) and keeps the key; a client verifies the enclave's attestation against "
+		"a policy and sends inputs that only the enclave can read (eml infer). "
+		"eml run --local runs the same engine on this machine.",
+	.root = &root,
+	.exit_text = EML_CLI_EXIT_TEXT,
+};
 
 int
 eml_cli_fail(const char *what, eml_err err)
@@ -48,15 +70,5 @@ main(int argc, char **argv)
 		fprintf(stderr, "eml: cannot initialise libsodium\n");
 		return 3;
 	}
-	if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-		usage(argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
-	}
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 2, argv + 2);
-	}
-	fprintf(stderr, "eml: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return 2;
+	return eml_opt_main(&eml_cli_prog, argc, argv);
 }
