@@ -6,6 +6,9 @@
 #ifndef EML_CLI_H
 #define EML_CLI_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "eml_err.h"
 #include "eml_opt.h"
 
@@ -22,9 +25,12 @@
 extern const struct eml_prog eml_cli_prog;
 extern const struct eml_cmd eml_cli_model;
 extern const struct eml_cmd eml_cli_keys;
+extern const struct eml_cmd eml_cli_attest;
+
+/* --at values: epoch seconds or RFC 3339 into Unix seconds. */
+bool eml_cli_parse_time(const char *s, int64_t *out);
 extern const struct eml_cmd eml_cli_model_split;
 
-int eml_cmd_attest(int argc, char **argv);
 int eml_cmd_run(int argc, char **argv);
 int eml_cmd_infer(int argc, char **argv);
 int eml_cmd_evidence(int argc, char **argv);

@@ -36,22 +36,6 @@
 #define AWS_ROOT_NAME "aws_nitro_root_g1.pem"
 #define ROOT_FILE_MAX 65536
 
-static int
-usage(void)
-{
-	fprintf(stderr,
-	    "usage: eml attest verify DOC [--root PEM] [--at now|doc|RFC3339] [--nonce HEX]\n"
-	    "                         [--pcr N=HEX]... [--user-data HEX] [--max-age SEC]\n"
-	    "                         [--require-public-key] [--allow-debug] [--policy FILE]\n"
-	    "                         [--json]\n"
-	    "       eml attest sim-init DIR\n"
-	    "       eml attest sim-doc DIR [--nonce HEX] [--user-data HEX] [--public-key HEX]\n"
-	    "                         [--out FILE]\n"
-	    "       eml attest digest MANIFEST.json     (policy digest for user_data;\n"
-	    "                                            alias: policy-digest)\n");
-	return 2;
-}
-
 /* Whole file into a fresh out (ceiling max); out is left empty on failure. */
 static eml_err
 read_file(const char *path, size_t max, struct eml_buf *out)
@@ -135,6 +119,21 @@ parse_rfc3339(const char *s, int64_t *out)
 		return false;
 	*out = (int64_t)t - off;
 	return *out >= 0;
+}
+
+bool
+eml_cli_parse_time(const char *s, int64_t *out)
+{
+	uint64_t v;
+
+	/* epoch seconds: digits only, up to the year 9999 */
+	if (s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") == strlen(s)) {
+		if (eml_num_u64(s, 0, 253402300799ULL, &v) != EML_OK)
+			return false;
+		*out = (int64_t)v;
+		return true;
+	}
+	return parse_rfc3339(s, out);
 }
 
 static bool
@@ -326,66 +325,40 @@ struct verify_args {
 };
 
 static int
-parse_verify_args(int argc, char **argv, struct verify_args *a, struct eml_attest_policy *cli,
+parse_verify_args(const struct eml_args *ar, struct verify_args *a, struct eml_attest_policy *cli,
     uint32_t *set)
 {
-	for (int i = 0; i < argc; i++) {
-		const char *o = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+	const char *v;
 
-		if (strcmp(o, "--json") == 0) {
-			a->json = true;
-		} else if (strcmp(o, "--allow-debug") == 0) {
-			cli->allow_debug = true;
-			*set |= 1u << 0;
-		} else if (strcmp(o, "--require-public-key") == 0) {
-			cli->require_public_key = true;
-			*set |= 1u << 1;
-		} else if (o[0] == '-' && o[1] == '-' && v == NULL) {
-			fprintf(stderr, "eml attest verify: %s needs a value\n", o);
-			return 2;
-		} else if (strcmp(o, "--root") == 0) {
-			a->root_path = argv[++i];
-		} else if (strcmp(o, "--policy") == 0) {
-			a->policy_path = argv[++i];
-		} else if (strcmp(o, "--at") == 0) {
-			a->at = argv[++i];
-		} else if (strcmp(o, "--nonce") == 0) {
-			if (!hex_arg(argv[++i], cli->nonce, EML_ATTEST_OPT_MAX, &cli->nonce_len)) {
-				fprintf(stderr, "eml attest verify: --nonce: hex, at most 1024 bytes\n");
-				return 2;
-			}
-			cli->nonce_set = true;
-		} else if (strcmp(o, "--user-data") == 0) {
-			if (!hex_arg(argv[++i], cli->user_data, EML_ATTEST_OPT_MAX,
-				&cli->user_data_len)) {
-				fprintf(stderr, "eml attest verify: --user-data: hex, at most 1024 bytes\n");
-				return 2;
-			}
-			cli->user_data_set = true;
-		} else if (strcmp(o, "--pcr") == 0) {
-			if (!pcr_arg(argv[++i], cli)) {
-				fprintf(stderr, "eml attest verify: --pcr N=HEX: N 0..31, 32/48/64 bytes\n");
-				return 2;
-			}
-		} else if (strcmp(o, "--max-age") == 0) {
-			uint64_t s;
-
-			if (eml_num_u64(argv[++i], 1, 10ULL * 365 * 86400, &s) != EML_OK) {
-				fprintf(stderr, "eml attest verify: --max-age: seconds, 1 .. 10 years\n");
-				return 2;
-			}
-			cli->max_age_ms = (uint64_t)s * 1000u;
-		} else if (o[0] == '-') {
-			fprintf(stderr, "eml attest verify: unknown option %s\n", o);
-			return 2;
-		} else if (a->doc_path == NULL) {
-			a->doc_path = o;
-		} else {
-			return usage();
-		}
+	a->doc_path = ar->pos[0];
+	a->json = eml_args_has(ar, "json");
+	a->root_path = eml_args_str(ar, "root");
+	a->policy_path = eml_args_str(ar, "policy");
+	if ((v = eml_args_str(ar, "at")) != NULL)
+		a->at = v;
+	if (eml_args_has(ar, "allow-debug")) {
+		cli->allow_debug = true;
+		*set |= 1u << 0;
 	}
-	return a->doc_path == NULL ? usage() : 0;
+	if (eml_args_has(ar, "require-public-key")) {
+		cli->require_public_key = true;
+		*set |= 1u << 1;
+	}
+	if ((v = eml_args_str(ar, "nonce")) != NULL) {
+		if (!hex_arg(v, cli->nonce, EML_ATTEST_OPT_MAX, &cli->nonce_len))
+			return eml_args_usage(ar, "--nonce: hex, at most 1024 bytes");
+		cli->nonce_set = true;
+	}
+	if ((v = eml_args_str(ar, "user-data")) != NULL) {
+		if (!hex_arg(v, cli->user_data, EML_ATTEST_OPT_MAX, &cli->user_data_len))
+			return eml_args_usage(ar, "--user-data: hex, at most 1024 bytes");
+		cli->user_data_set = true;
+	}
+	for (size_t k = 0; (v = eml_args_nth(ar, "pcr", k)) != NULL; k++)
+		if (!pcr_arg(v, cli))
+			return eml_args_usage(ar, "--pcr %s: want N=HEX, N 0..31, 32/48/64 bytes", v);
+	cli->max_age_ms = eml_args_u64(ar, "max-age", 0) * 1000u;
+	return 0;
 }
 
 /* Command-line expectations add to (and override) the policy file's. */
@@ -418,7 +391,7 @@ merge_policy(struct eml_attest_policy *pol, const struct eml_attest_policy *cli,
 }
 
 static int
-cmd_verify(int argc, char **argv)
+cmd_verify(const struct eml_args *ar)
 {
 	struct verify_args a = { .at = "now" };
 	struct eml_attest_policy *pol = eml_calloc(1, sizeof(*pol));
@@ -438,18 +411,17 @@ cmd_verify(int argc, char **argv)
 		goto out;
 	eml_attest_policy_init(pol);
 	eml_attest_policy_init(cli);
-	if ((ret = parse_verify_args(argc, argv, &a, cli, &set)) != 0)
+	if ((ret = parse_verify_args(ar, &a, cli, &set)) != 0)
 		goto out;
 	if (strcmp(a.at, "now") == 0) {
 		at = EML_ATTEST_AT_NOW;
 	} else if (strcmp(a.at, "doc") == 0) {
 		at = EML_ATTEST_AT_DOC;
-	} else if (parse_rfc3339(a.at, &at_s)) {
+	} else if (eml_cli_parse_time(a.at, &at_s)) {
 		at = EML_ATTEST_AT_GIVEN;
 	} else {
-		fprintf(stderr, "eml attest verify: --at: now, doc or RFC 3339 "
-				"(2025-09-16T21:30:00Z)\n");
-		ret = 2;
+		ret = eml_args_usage(ar, "--at: now, doc, epoch seconds (1758058200) or RFC 3339 "
+					 "(2025-09-16T21:30:00Z)");
 		goto out;
 	}
 	if (a.policy_path != NULL &&
@@ -510,12 +482,11 @@ out:
 }
 
 static int
-cmd_sim_init(int argc, char **argv)
+cmd_sim_init(const struct eml_args *a)
 {
+	char **argv = a->pos;
 	eml_err rc;
 
-	if (argc != 1 || argv[0][0] == '-')
-		return usage();
 	rc = eml_attest_sim_ca_create(argv[0]);
 	if (rc != EML_OK)
 		return rc == EML_ERR_ATTEST_SIM_CA ? (eml_cli_fail("attest sim-init", rc), 3)
@@ -526,12 +497,13 @@ cmd_sim_init(int argc, char **argv)
 }
 
 static int
-cmd_sim_doc(int argc, char **argv)
+cmd_sim_doc(const struct eml_args *a)
 {
+	static const char *const names[3] = { "user-data", "nonce", "public-key" };
 	uint8_t *f[3] = { NULL, NULL, NULL }; /* user_data, nonce, public_key */
 	size_t fl[3] = { 0, 0, 0 };
-	const char *dir = NULL;
-	const char *out_path = NULL;
+	const char *dir = a->pos[0];
+	const char *out_path = eml_args_str(a, "out");
 	struct eml_attest_sim *sim = NULL;
 	struct eml_buf doc;
 	FILE *o = stdout;
@@ -539,34 +511,17 @@ cmd_sim_doc(int argc, char **argv)
 	int ret = 2;
 
 	eml_buf_init(&doc, EML_ATTEST_DOC_MAX);
-	for (int i = 0; i < argc; i++) {
-		int which = -1;
+	for (int i = 0; i < 3; i++) {
+		const char *v = eml_args_str(a, names[i]);
 
-		if (strcmp(argv[i], "--user-data") == 0)
-			which = 0;
-		else if (strcmp(argv[i], "--nonce") == 0)
-			which = 1;
-		else if (strcmp(argv[i], "--public-key") == 0)
-			which = 2;
-		if (which >= 0 || strcmp(argv[i], "--out") == 0) {
-			if (i + 1 >= argc)
-				goto usage;
-			if (which < 0) {
-				out_path = argv[++i];
-				continue;
-			}
-			eml_free(f[which]);
-			f[which] = eml_alloc(EML_ATTEST_OPT_MAX);
-			if (f[which] == NULL || !hex_arg(argv[++i], f[which], EML_ATTEST_OPT_MAX, &fl[which]))
-				goto usage;
-		} else if (argv[i][0] != '-' && dir == NULL) {
-			dir = argv[i];
-		} else {
-			goto usage;
+		if (v == NULL)
+			continue;
+		f[i] = eml_alloc(EML_ATTEST_OPT_MAX);
+		if (f[i] == NULL || !hex_arg(v, f[i], EML_ATTEST_OPT_MAX, &fl[i])) {
+			ret = eml_args_usage(a, "--%s: hex, at most 1024 bytes", names[i]);
+			goto out;
 		}
 	}
-	if (dir == NULL)
-		goto usage;
 	if ((rc = eml_attest_sim_open(dir, NULL, &sim)) != EML_OK ||
 	    (rc = eml_attest_sim_attest(sim, 0, f[0], fl[0], f[1], fl[1], f[2], fl[2], &doc)) != EML_OK) {
 		ret = rc == EML_ERR_ATTEST_SIM_CA ? (eml_cli_fail("attest sim-doc", rc), 3)
@@ -581,9 +536,6 @@ cmd_sim_doc(int argc, char **argv)
 	ret = fwrite(doc.data, 1, doc.len, o) == doc.len ? 0 : 3;
 	if (o != stdout && fclose(o) != 0)
 		ret = 3;
-	goto out;
-usage:
-	ret = usage();
 out:
 	for (int i = 0; i < 3; i++)
 		eml_free(f[i]);
@@ -595,15 +547,14 @@ out:
 /* The policy digest of a manifest, for eif-build to write into a policy
  * file's policy_digest and for the agent's user_data. */
 static int
-cmd_digest(int argc, char **argv)
+cmd_digest(const struct eml_args *a)
 {
+	char **argv = a->pos;
 	struct eml_buf b;
 	uint8_t d[EML_ATTEST_POLICY_DIGEST_LEN];
 	char hex[2 * EML_ATTEST_POLICY_DIGEST_LEN + 1];
 	eml_err rc;
 
-	if (argc != 1 || argv[0][0] == '-')
-		return usage();
 	if ((rc = read_file(argv[0], EML_ATTEST_POLICY_FILE_MAX, &b)) != EML_OK)
 		return eml_cli_fail("attest digest", rc == EML_ERR_FILE ? rc : EML_ERR_ATTEST_POLICY);
 	rc = eml_attest_policy_digest(b.data, b.len, d);
@@ -617,22 +568,58 @@ cmd_digest(int argc, char **argv)
 	return 0;
 }
 
-int
-eml_cmd_attest(int argc, char **argv)
-{
-	if (argc < 1)
-		return usage();
-	if (strcmp(argv[0], "verify") == 0)
-		return cmd_verify(argc - 1, argv + 1);
-	if (strcmp(argv[0], "sim-init") == 0)
-		return cmd_sim_init(argc - 1, argv + 1);
-	if (strcmp(argv[0], "sim-doc") == 0)
-		return cmd_sim_doc(argc - 1, argv + 1);
-	if (strcmp(argv[0], "digest") == 0 || strcmp(argv[0], "policy-digest") == 0)
-		return cmd_digest(argc - 1, argv + 1);
-	if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-		(void)usage();
-		return 0;
-	}
-	return usage();
-}
+static const struct eml_opt verify_opts[] = {
+	{ "root", 0, EML_OPT_FILE, "PEM",
+	    "trust root; default: the policy's trust_root, else the shipped AWS root", 0, 0,
+	    NULL, 0 },
+	{ "policy", 0, EML_OPT_FILE, "FILE", "client policy (JSON; docs/ATTESTATION.md)", 0, 0,
+	    NULL, 0 },
+	{ "at", 0, EML_OPT_STR, "WHEN",
+	    "instant for the certificate chain: now (default), doc, epoch seconds or RFC 3339",
+	    0, 0, NULL, 0 },
+	{ "nonce", 0, EML_OPT_STR, "HEX", "expected nonce", 0, 0, NULL, 0 },
+	{ "pcr", 0, EML_OPT_STR, "N=HEX", "expected PCR value", 0, 0, NULL, EML_OPT_REPEAT },
+	{ "user-data", 0, EML_OPT_STR, "HEX", "expected user_data", 0, 0, NULL, 0 },
+	{ "max-age", 0, EML_OPT_U64, "SECONDS", "oldest document accepted", 1,
+	    10ULL * 365 * 86400, NULL, 0 },
+	{ "require-public-key", 0, EML_OPT_FLAG, NULL, "refuse a document without public_key",
+	    0, 0, NULL, 0 },
+	{ "allow-debug", 0, EML_OPT_FLAG, NULL,
+	    "accept a debug-mode enclave (PCR0-2 all zero)", 0, 0, NULL, 0 },
+	{ "json", 0, EML_OPT_FLAG, NULL, "one JSON document on stdout (docs/CLI.md)", 0, 0, NULL,
+	    0 },
+};
+static const struct eml_opt sim_doc_opts[] = {
+	{ "nonce", 0, EML_OPT_STR, "HEX", "nonce to put in the document", 0, 0, NULL, 0 },
+	{ "user-data", 0, EML_OPT_STR, "HEX", "user_data to put in the document", 0, 0, NULL, 0 },
+	{ "public-key", 0, EML_OPT_STR, "HEX", "public_key to put in the document", 0, 0, NULL,
+	    0 },
+	{ "out", 'o', EML_OPT_FILE, "FILE", "write the document here (default: stdout)", 0, 0,
+	    NULL, 0 },
+};
+
+static const struct eml_cmd verify_cmd = { .name = "verify", .args = "DOC",
+	.summary = "verify a Nitro attestation document (COSE_Sign1) against a root and a "
+		   "policy",
+	.opts = verify_opts, .n_opts = EML_OPT_N(verify_opts), .min_pos = 1, .max_pos = 1,
+	.run = cmd_verify };
+static const struct eml_cmd sim_init_cmd = { .name = "sim-init", .args = "DIR",
+	.summary = "make a simulator CA in DIR (root.pem for clients, root.key 0600); an "
+		   "existing one is never replaced",
+	.min_pos = 1, .max_pos = 1, .run = cmd_sim_init };
+static const struct eml_cmd sim_doc_cmd = { .name = "sim-doc", .args = "DIR",
+	.summary = "produce a simulated attestation document with the CA in DIR",
+	.opts = sim_doc_opts, .n_opts = EML_OPT_N(sim_doc_opts), .min_pos = 1, .max_pos = 1,
+	.run = cmd_sim_doc };
+static const struct eml_cmd digest_cmd = { .name = "digest", .args = "MANIFEST.json",
+	.summary = "the policy digest of a manifest (what the agent puts in user_data)",
+	.min_pos = 1, .max_pos = 1, .run = cmd_digest };
+static const struct eml_cmd policy_digest_cmd = { .name = "policy-digest",
+	.args = "MANIFEST.json", .summary = "the same as digest", .min_pos = 1, .max_pos = 1,
+	.run = cmd_digest };
+static const struct eml_cmd *const attest_subs[] = { &verify_cmd, &sim_init_cmd, &sim_doc_cmd,
+	&digest_cmd, &policy_digest_cmd };
+
+const struct eml_cmd eml_cli_attest = { .name = "attest",
+	.summary = "verify attestation documents; simulator CAs for local runs",
+	.subs = attest_subs, .n_subs = EML_OPT_N(attest_subs) };

@@ -18,10 +18,9 @@ LEGACY(leg_evidence, "evidence", eml_cmd_evidence, "verify, show or co-sign a se
 LEGACY(leg_image, "image", eml_cmd_image, "enclave images: measure, policy, build, ramdisk");
 LEGACY(leg_job, "job", eml_cmd_job, "asynchronous jobs: submit, status, fetch");
 LEGACY(leg_policy, "policy", eml_cmd_policy, "agent policy manifests: show (rules and digest)");
-LEGACY(leg_attest, "attest", eml_cmd_attest, "verify attestation documents, simulator CAs");
 
 static const struct eml_cmd *const commands[] = {
-	&leg_attest,
+	&eml_cli_attest,
 	&eml_cli_model,
 	&leg_run,
 	&leg_infer,
