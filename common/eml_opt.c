@@ -23,6 +23,15 @@ opt_index(const struct eml_cmd *c, const char *name)
 }
 
 bool
+eml_args_known(const struct eml_args *a, const char *name)
+{
+	for (size_t k = 0; k < a->cmd->n_opts; k++)
+		if (strcmp(a->cmd->opts[k].name, name) == 0)
+			return true;
+	return false;
+}
+
+bool
 eml_args_has(const struct eml_args *a, const char *name)
 {
 	return eml_args_count(a, name) > 0;
@@ -173,6 +182,29 @@ opt_range(const struct eml_opt *o, char *buf, size_t n)
 		(void)snprintf(buf, n, "%s", o->choices);
 }
 
+/* Words of s from column col, wrapped at 79 with later lines indented. */
+static void
+wrap(FILE *f, const char *s, size_t col, size_t indent)
+{
+	while (*s != '\0') {
+		size_t w = strcspn(s, " \n");
+
+		if (col > indent && col + 1 + w > 79) {
+			(void)fprintf(f, "\n%*s", (int)indent, "");
+			col = indent;
+		} else if (col > indent) {
+			(void)fputc(' ', f);
+			col++;
+		}
+		(void)fprintf(f, "%.*s", (int)w, s);
+		col += w;
+		s += w;
+		while (*s == ' ' || *s == '\n')
+			s++;
+	}
+	(void)fputc('\n', f);
+}
+
 static void
 print_synopsis(FILE *f, const struct eml_cmd *c, const char *path)
 {
@@ -203,10 +235,14 @@ eml_opt_help(FILE *f, const struct eml_prog *p, const struct eml_cmd *c, const c
 {
 	(void)p;
 	print_synopsis(f, c, path);
-	if (c->summary != NULL)
-		(void)fprintf(f, "\n%s\n", c->summary);
-	if (c->text != NULL)
-		(void)fprintf(f, "\n%s\n", c->text);
+	if (c->summary != NULL) {
+		(void)fputc('\n', f);
+		wrap(f, c->summary, 0, 0);
+	}
+	if (c->text != NULL) {
+		(void)fputc('\n', f);
+		wrap(f, c->text, 0, 0);
+	}
 	if (c->n_subs > 0) {
 		(void)fprintf(f, "\ncommands:\n");
 		for (size_t k = 0; k < c->n_subs; k++)
@@ -215,23 +251,25 @@ eml_opt_help(FILE *f, const struct eml_prog *p, const struct eml_cmd *c, const c
 	(void)fprintf(f, "\noptions:\n");
 	for (size_t k = 0; k < c->n_opts; k++) {
 		const struct eml_opt *o = &c->opts[k];
-		char label[96], range[160];
+		char label[96], range[160], line[1024];
 
 		if ((o->flags & EML_OPT_HIDDEN) != 0)
 			continue;
 		opt_label(o, label, sizeof(label));
 		opt_range(o, range, sizeof(range));
-		(void)fprintf(f, "  %-30s %s", label, o->help);
-		if (range[0] != '\0')
-			(void)fprintf(f, " [%s]", range);
-		if ((o->flags & EML_OPT_REQUIRED) != 0)
-			(void)fprintf(f, " (required)");
-		if ((o->flags & (EML_OPT_REPEAT | EML_OPT_MULTI)) != 0)
-			(void)fprintf(f, " (repeatable)");
-		(void)fprintf(f, "\n");
+		(void)snprintf(line, sizeof(line), "%s%s%s%s%s", o->help,
+		    range[0] != '\0' ? " [" : "", range, range[0] != '\0' ? "]" : "",
+		    (o->flags & EML_OPT_REQUIRED) != 0 ? " (required)" :
+		    (o->flags & (EML_OPT_REPEAT | EML_OPT_MULTI)) != 0 ? " (repeatable)" : "");
+		if (strlen(label) > 28) {
+			(void)fprintf(f, "  %s\n%*s", label, 31, "");
+		} else {
+			(void)fprintf(f, "  %-28s ", label);
+		}
+		wrap(f, line, 31, 31);
 	}
-	(void)fprintf(f, "  %-30s %s\n", "-h, --help", "this help");
-	(void)fprintf(f, "  %-30s %s\n", "    --version", "print the version");
+	(void)fprintf(f, "  %-28s %s\n", "-h, --help", "this help");
+	(void)fprintf(f, "  %-28s %s\n", "    --version", "print the version");
 	if (c->n_subs > 0)
 		(void)fprintf(f, "\n'%s <command> --help' describes each command.\n", path);
 }

@@ -107,6 +107,9 @@ int eml_opt_main(const struct eml_prog *p, int argc, char **argv);
 /* Getters by long name; a name not in the command's table aborts (a
  * programming error the tests would meet at once). */
 bool eml_args_has(const struct eml_args *a, const char *name);
+/* Whether the command's table has the option at all (for code shared by
+ * commands with different tables). */
+bool eml_args_known(const struct eml_args *a, const char *name);
 size_t eml_args_count(const struct eml_args *a, const char *name);
 /* The last value given, or NULL. */
 const char *eml_args_str(const struct eml_args *a, const char *name);

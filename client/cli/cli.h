@@ -26,17 +26,17 @@ extern const struct eml_prog eml_cli_prog;
 extern const struct eml_cmd eml_cli_model;
 extern const struct eml_cmd eml_cli_keys;
 extern const struct eml_cmd eml_cli_attest;
+extern const struct eml_cmd eml_cli_image;
+extern const struct eml_cmd eml_cli_job;
+extern const struct eml_cmd eml_cli_evidence;
+extern const struct eml_cmd eml_cli_run;
+extern const struct eml_cmd eml_cli_infer;
+extern const struct eml_cmd eml_cli_policy;
 
 /* --at values: epoch seconds or RFC 3339 into Unix seconds. */
 bool eml_cli_parse_time(const char *s, int64_t *out);
 extern const struct eml_cmd eml_cli_model_split;
 
-int eml_cmd_run(int argc, char **argv);
-int eml_cmd_infer(int argc, char **argv);
-int eml_cmd_evidence(int argc, char **argv);
-int eml_cmd_image(int argc, char **argv);
-int eml_cmd_job(int argc, char **argv);
-int eml_cmd_policy(int argc, char **argv);
 
 /* Print "eml: <what>: <message> [detail]" for err on stderr and return its
  * exit code. */

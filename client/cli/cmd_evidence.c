@@ -29,21 +29,6 @@
 
 #define ROOT_FILE_MAX 65536
 
-static void
-usage(FILE *f)
-{
-	fprintf(f, "usage: eml evidence verify FILE [--root PEM] [--at doc|now|RFC3339]\n"
-		   "                          [--policy FILE] [--keys FILE] [--json]\n"
-		   "       eml evidence show FILE\n"
-		   "       eml evidence cosign FILE --key KEY.pem --key-id ID --out FILE\n"
-		   "  --root    trust root (PEM); default: the policy's trust_root\n"
-		   "  --at      instant for the certificate chain: doc (the document's own\n"
-		   "            time, default for archived evidence), now, or RFC 3339\n"
-		   "  --policy  client policy: expected PCRs and policy digest (and root)\n"
-		   "  --keys    published operator keys: require a co-signature by one of\n"
-		   "            them, made inside its validity window\n");
-}
-
 /* A file through the one bounded reader; too large keeps this command's
  * code (PROTO_TOO_LARGE), as an artifact on stdin does. */
 static eml_err
@@ -63,47 +48,6 @@ slurp(const char *path, size_t max, struct eml_buf *out)
 {
 	eml_buf_init(out, max + 1);
 	return slurp_into(path, max, out);
-}
-
-/* RFC 3339 in UTC or with an offset; fractions are ignored. */
-static bool
-parse_when(const char *s, int64_t *out)
-{
-	struct tm tm;
-	int y, mo, d, h, mi, sec, used = 0, oh = 0, om = 0;
-	const char *p;
-	long off = 0;
-	time_t t;
-
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
-	    used != 19)
-		return false;
-	p = s + used;
-	if (*p == '.') {
-		for (p++; *p >= '0' && *p <= '9'; p++)
-			;
-	}
-	if (*p == 'Z' && p[1] == '\0')
-		off = 0;
-	else if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':' &&
-	    sscanf(p + 1, "%2d:%2d", &oh, &om) == 2 && oh <= 23 && om <= 59)
-		off = (oh * 3600L + om * 60L) * (*p == '-' ? -1 : 1);
-	else
-		return false;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-		return false;
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = sec;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return false;
-	*out = (int64_t)t - off;
-	return *out >= 0;
 }
 
 static void
@@ -218,53 +162,18 @@ struct vopts {
 	bool json;
 };
 
-static int
-parse_verify(int argc, char **argv, struct vopts *o)
+static void
+parse_verify(const struct eml_args *a, struct vopts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->at = "doc";
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			exit(0);
-		}
-		if (strcmp(a, "--json") == 0) {
-			o->json = true;
-			continue;
-		}
-		if (a[0] != '-' || strcmp(a, "-") == 0) {
-			if (o->file != NULL) {
-				fprintf(stderr, "eml evidence verify: one FILE only\n");
-				return -1;
-			}
-			o->file = a;
-			continue;
-		}
-		if (strcmp(a, "--root") != 0 && strcmp(a, "--policy") != 0 && strcmp(a, "--at") != 0 &&
-		    strcmp(a, "--keys") != 0) {
-			fprintf(stderr, "eml evidence verify: unknown option %s\n", a);
-			return -1;
-		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "eml evidence verify: %s needs a value\n", a);
-			return -1;
-		}
-		if (strcmp(a, "--root") == 0)
-			o->root = argv[++i];
-		else if (strcmp(a, "--policy") == 0)
-			o->policy = argv[++i];
-		else if (strcmp(a, "--keys") == 0)
-			o->keys = argv[++i];
-		else
-			o->at = argv[++i];
-	}
-	if (o->file == NULL) {
-		fprintf(stderr, "eml evidence verify: FILE is required\n");
-		return -1;
-	}
-	return 0;
+	o->file = a->pos[0];
+	o->json = eml_args_has(a, "json");
+	o->root = eml_args_str(a, "root");
+	o->policy = eml_args_str(a, "policy");
+	o->keys = eml_args_str(a, "keys");
+	o->at = eml_args_str(a, "at");
+	if (o->at == NULL)
+		o->at = "doc";
 }
 
 /* The policy file, and the root it names when --root is not given. */
@@ -292,7 +201,7 @@ load_policy(const char *path, struct eml_attest_policy *pol, char *root, size_t 
 }
 
 static int
-cmd_verify(int argc, char **argv)
+cmd_verify(const struct eml_args *a)
 {
 	struct vopts o;
 	struct eml_attest_policy *pol = NULL;
@@ -309,20 +218,16 @@ cmd_verify(int argc, char **argv)
 	eml_buf_init(&rootb, 0);
 	eml_buf_init(&art, 0);
 	memset(&chk, 0, sizeof(chk));
-	if (parse_verify(argc, argv, &o) != 0) {
-		usage(stderr);
-		return 2;
-	}
+	parse_verify(a, &o);
 	if (strcmp(o.at, "doc") == 0) {
 		chk.at = EML_ATTEST_AT_DOC;
 	} else if (strcmp(o.at, "now") == 0) {
 		chk.at = EML_ATTEST_AT_NOW;
-	} else if (parse_when(o.at, &chk.at_s)) {
+	} else if (eml_cli_parse_time(o.at, &chk.at_s)) {
 		chk.at = EML_ATTEST_AT_GIVEN;
 	} else {
-		fprintf(stderr, "eml evidence verify: --at: doc, now or RFC 3339 "
-				"(2026-01-31T12:00:00Z)\n");
-		return 2;
+		return eml_args_usage(a, "--at: doc, now, epoch seconds or RFC 3339 "
+					 "(2026-01-31T12:00:00Z)");
 	}
 	pol = eml_calloc(1, sizeof(*pol));
 	ev = eml_calloc(1, sizeof(*ev));
@@ -412,8 +317,9 @@ out:
 }
 
 static int
-cmd_show(int argc, char **argv)
+cmd_show(const struct eml_args *a)
 {
+	char **argv = a->pos;
 	struct eml_evidence *ev = NULL;
 	struct eml_attest_doc *doc = NULL;
 	struct eml_buf art;
@@ -421,14 +327,6 @@ cmd_show(int argc, char **argv)
 	int ret;
 
 	eml_buf_init(&art, 0);
-	if (argc == 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
-		usage(stdout);
-		return 0;
-	}
-	if (argc != 1 || argv[0][0] == '-') {
-		usage(stderr);
-		return 2;
-	}
 	if ((rc = slurp(argv[0], EML_EVIDENCE_MAX, &art)) != EML_OK)
 		return rc == EML_ERR_FILE ? eml_cli_fail("evidence show", rc) : 1;
 	ev = eml_calloc(1, sizeof(*ev));
@@ -477,9 +375,10 @@ sign_with_pem(const struct eml_buf *pem, const struct eml_buf *msg, uint8_t sig[
 }
 
 static int
-cmd_cosign(int argc, char **argv)
+cmd_cosign(const struct eml_args *a)
 {
-	const char *file = NULL, *key = NULL, *key_id = NULL, *outp = NULL;
+	const char *file = a->pos[0], *key = eml_args_str(a, "key");
+	const char *key_id = eml_args_str(a, "key-id"), *outp = eml_args_str(a, "out");
 	struct eml_buf art, pem, msg, out;
 	uint8_t sig[64];
 	struct timespec ts;
@@ -492,30 +391,6 @@ cmd_cosign(int argc, char **argv)
 	eml_buf_init_secure(&pem, 65536 + 1);
 	eml_buf_init(&msg, EML_EVIDENCE_MAX + 256);
 	eml_buf_init(&out, EML_EVIDENCE_MAX);
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-			usage(stdout);
-			return 0;
-		}
-		if (argv[i][0] != '-' && file == NULL)
-			file = argv[i];
-		else if (i + 1 < argc && strcmp(argv[i], "--key") == 0)
-			key = argv[++i];
-		else if (i + 1 < argc && strcmp(argv[i], "--key-id") == 0)
-			key_id = argv[++i];
-		else if (i + 1 < argc && strcmp(argv[i], "--out") == 0)
-			outp = argv[++i];
-		else {
-			fprintf(stderr, "eml evidence cosign: unknown option or missing value: %s\n",
-			    argv[i]);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (file == NULL || key == NULL || key_id == NULL || outp == NULL) {
-		fprintf(stderr, "eml evidence cosign: FILE, --key, --key-id and --out are required\n");
-		return 2;
-	}
 	if (access(outp, F_OK) == 0) {
 		fprintf(stderr, "eml evidence cosign: %s exists; evidence is never overwritten\n",
 		    outp);
@@ -556,19 +431,43 @@ out:
 	return ret;
 }
 
-int
-eml_cmd_evidence(int argc, char **argv)
-{
-	if (argc >= 1 && (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0)) {
-		usage(stdout);
-		return 0;
-	}
-	if (argc >= 1 && strcmp(argv[0], "verify") == 0)
-		return cmd_verify(argc - 1, argv + 1);
-	if (argc >= 1 && strcmp(argv[0], "show") == 0)
-		return cmd_show(argc - 1, argv + 1);
-	if (argc >= 1 && strcmp(argv[0], "cosign") == 0)
-		return cmd_cosign(argc - 1, argv + 1);
-	usage(stderr);
-	return 2;
-}
+static const struct eml_opt verify_opts[] = {
+	{ "root", 0, EML_OPT_FILE, "PEM", "trust root; default: the policy's trust_root", 0, 0,
+	    NULL, 0 },
+	{ "at", 0, EML_OPT_STR, "WHEN",
+	    "instant for the certificate chain: doc (the document's own time, default for "
+	    "archived evidence), now, epoch seconds or RFC 3339",
+	    0, 0, NULL, 0 },
+	{ "policy", 0, EML_OPT_FILE, "FILE",
+	    "client policy: expected PCRs and policy digest (and root)", 0, 0, NULL, 0 },
+	{ "keys", 0, EML_OPT_FILE, "FILE",
+	    "published operator keys: require a co-signature by one of them, made inside its "
+	    "validity window",
+	    0, 0, NULL, 0 },
+	{ "json", 0, EML_OPT_FLAG, NULL, "one JSON document on stdout (docs/CLI.md)", 0, 0, NULL,
+	    0 },
+};
+static const struct eml_opt cosign_opts[] = {
+	{ "key", 0, EML_OPT_FILE, "KEY.pem", "operator Ed25519 private key (eml keys gen)", 0, 0,
+	    NULL, EML_OPT_REQUIRED },
+	{ "key-id", 0, EML_OPT_STR, "ID", "the id the key is published under", 0, 0, NULL,
+	    EML_OPT_REQUIRED },
+	{ "out", 'o', EML_OPT_FILE, "FILE", "the co-signed artifact (never overwritten)", 0, 0,
+	    NULL, EML_OPT_REQUIRED },
+};
+
+static const struct eml_cmd verify_cmd = { .name = "verify", .args = "FILE",
+	.summary = "check a session's evidence artifact offline (- reads stdin)",
+	.opts = verify_opts, .n_opts = EML_OPT_N(verify_opts), .min_pos = 1, .max_pos = 1,
+	.run = cmd_verify };
+static const struct eml_cmd show_cmd = { .name = "show", .args = "FILE",
+	.summary = "print an evidence artifact", .min_pos = 1, .max_pos = 1, .run = cmd_show };
+static const struct eml_cmd cosign_cmd = { .name = "cosign", .args = "FILE",
+	.summary = "add an operator co-signature to an evidence artifact",
+	.opts = cosign_opts, .n_opts = EML_OPT_N(cosign_opts), .min_pos = 1, .max_pos = 1,
+	.run = cmd_cosign };
+static const struct eml_cmd *const evidence_subs[] = { &verify_cmd, &show_cmd, &cosign_cmd };
+
+const struct eml_cmd eml_cli_evidence = { .name = "evidence",
+	.summary = "verify, show or co-sign a session's evidence (docs/EVIDENCE.md)",
+	.subs = evidence_subs, .n_subs = EML_OPT_N(evidence_subs) };

@@ -40,18 +40,11 @@
 #define PEM_MAX 65536
 #define RAMDISK_BUF_MAX (1ull << 30)
 
+/* After a message that says what is wrong. */
 static int
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: eml image measure FILE.eif [--json]\n"
-	    "       eml image measure --kernel FILE --cmdline TEXT --ramdisk FILE... [--json]\n"
-	    "       eml image policy FILE.eif --root PEM [--policy-digest HEX] [--max-age SEC]\n"
-	    "       eml image build --kernel FILE --cmdline TEXT --ramdisk FILE... --out FILE\n"
-	    "                 [--name N] [--image-version V] [--build-time EPOCH]\n"
-	    "                 [--arch x86_64|aarch64] [--signing-cert PEM --signing-key PEM]\n"
-	    "       eml image ramdisk --out FILE [--dir NAME]... [--file NAME=SRC]...\n"
-	    "                 [--char NAME=MAJOR:MINOR]...\n");
+	fprintf(stderr, "Try 'eml image <command> --help'.\n");
 	return 2;
 }
 
@@ -186,78 +179,38 @@ struct image_args {
 	bool json;
 };
 
-/* Options shared by measure, build and policy. 1 consumed, 0 not ours,
- * -1 usage error. */
-static int
-image_opt(struct image_args *a, const char *o, const char *v)
+/* The option of name when this command has it, else NULL. */
+static const char *
+opt(const struct eml_args *ar, const char *name)
 {
-	const char **slot = NULL;
-
-	if (strcmp(o, "--kernel") == 0)
-		slot = &a->kernel;
-	else if (strcmp(o, "--cmdline") == 0)
-		slot = &a->cmdline;
-	else if (strcmp(o, "--out") == 0)
-		slot = &a->out;
-	else if (strcmp(o, "--name") == 0)
-		slot = &a->name;
-	else if (strcmp(o, "--image-version") == 0)
-		slot = &a->version;
-	else if (strcmp(o, "--build-time") == 0)
-		slot = &a->build_time;
-	else if (strcmp(o, "--arch") == 0)
-		slot = &a->arch;
-	else if (strcmp(o, "--signing-cert") == 0)
-		slot = &a->cert;
-	else if (strcmp(o, "--signing-key") == 0)
-		slot = &a->key;
-	else if (strcmp(o, "--root") == 0)
-		slot = &a->root;
-	else if (strcmp(o, "--policy-digest") == 0)
-		slot = &a->digest;
-	else if (strcmp(o, "--max-age") == 0)
-		slot = &a->max_age;
-	if (slot == NULL && strcmp(o, "--ramdisk") != 0)
-		return 0;
-	if (v == NULL) {
-		fprintf(stderr, "eml image: %s needs a value\n", o);
-		return -1;
-	}
-	if (slot != NULL) {
-		*slot = v;
-		return 1;
-	}
-	if (a->ramdisks == MAX_RAMDISKS) {
-		fprintf(stderr, "eml image: at most %d ramdisks\n", MAX_RAMDISKS);
-		return -1;
-	}
-	a->ramdisk[a->ramdisks++] = v;
-	return 1;
+	return eml_args_known(ar, name) ? eml_args_str(ar, name) : NULL;
 }
 
+/* Options shared by measure, build and policy. */
 static int
-parse_image_args(int argc, char **argv, struct image_args *a)
+parse_image_args(const struct eml_args *ar, struct image_args *a)
 {
 	memset(a, 0, sizeof(*a));
-	for (int i = 0; i < argc; i++) {
-		int r;
-
-		if (strcmp(argv[i], "--json") == 0) {
-			a->json = true;
-			continue;
-		}
-		if (argv[i][0] != '-' && a->eif == NULL) {
-			a->eif = argv[i];
-			continue;
-		}
-		r = image_opt(a, argv[i], i + 1 < argc ? argv[i + 1] : NULL);
-		if (r == 0) {
-			fprintf(stderr, "eml image: unknown option %s\n", argv[i]);
-			return -1;
-		}
-		if (r < 0)
-			return -1;
-		i++;
+	a->eif = ar->n_pos > 0 ? ar->pos[0] : NULL;
+	a->kernel = opt(ar, "kernel");
+	a->cmdline = opt(ar, "cmdline");
+	a->out = opt(ar, "out");
+	a->name = opt(ar, "name");
+	a->version = opt(ar, "image-version");
+	a->build_time = opt(ar, "build-time");
+	a->arch = opt(ar, "arch");
+	a->cert = opt(ar, "signing-cert");
+	a->key = opt(ar, "signing-key");
+	a->root = opt(ar, "root");
+	a->digest = opt(ar, "policy-digest");
+	a->max_age = opt(ar, "max-age");
+	a->json = eml_args_known(ar, "json") && eml_args_has(ar, "json");
+	if (eml_args_known(ar, "ramdisk")) {
+		a->ramdisks = eml_args_count(ar, "ramdisk");
+		if (a->ramdisks > MAX_RAMDISKS)
+			return eml_args_usage(ar, "at most %d ramdisks", MAX_RAMDISKS);
+		for (size_t i = 0; i < a->ramdisks; i++)
+			a->ramdisk[i] = eml_args_nth(ar, "ramdisk", i);
 	}
 	return 0;
 }
@@ -313,7 +266,7 @@ pcr8_of_cert(const char *path, uint8_t out[EML_EIF_PCR_LEN])
 }
 
 static int
-cmd_measure(int argc, char **argv)
+cmd_measure(const struct eml_args *ar)
 {
 	struct image_args a;
 	struct eml_eif_spec spec;
@@ -321,7 +274,7 @@ cmd_measure(int argc, char **argv)
 	uint8_t pcr[3][EML_EIF_PCR_LEN], pcr8[EML_EIF_PCR_LEN];
 	eml_err rc;
 
-	if (parse_image_args(argc, argv, &a) != 0)
+	if (parse_image_args(ar, &a) != 0)
 		return usage();
 	if (a.eif != NULL) {
 		if (a.kernel != NULL || a.ramdisks != 0 || a.cmdline != NULL) {
@@ -426,7 +379,7 @@ out:
 }
 
 static int
-cmd_build(int argc, char **argv)
+cmd_build(const struct eml_args *ar)
 {
 	struct image_args a;
 	struct eml_eif_spec spec;
@@ -438,7 +391,7 @@ cmd_build(int argc, char **argv)
 	eml_err rc;
 	int ret = 0;
 
-	if (parse_image_args(argc, argv, &a) != 0 || a.eif != NULL || a.out == NULL ||
+	if (parse_image_args(ar, &a) != 0 || a.eif != NULL || a.out == NULL ||
 	    spec_from_args(&a, &spec, rd) != 0 || build_time(a.build_time, when, sizeof(when)) != 0)
 		return usage();
 	if ((a.cert == NULL) != (a.key == NULL)) {
@@ -541,33 +494,26 @@ ramdisk_entry(struct eml_cpio *c, const char *kind, const char *arg)
 }
 
 static int
-cmd_ramdisk(int argc, char **argv)
+cmd_ramdisk(const struct eml_args *ar)
 {
 	struct eml_buf out;
 	struct eml_cpio c;
-	const char *path = NULL;
+	const char *path = eml_args_str(ar, "out");
 	FILE *f;
 	eml_err rc = EML_OK;
 	int ret = 0;
 
-	for (int i = 0; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--out") == 0)
-			path = argv[i + 1];
-	}
-	if (path == NULL || argc % 2 != 0)
-		return usage();
 	eml_buf_init(&out, RAMDISK_BUF_MAX);
 	eml_cpio_init(&c, &out);
-	for (int i = 0; rc == EML_OK && i < argc; i += 2) {
-		if (strcmp(argv[i], "--out") == 0)
+	/* the entries in command-line order: the order is in the measurement */
+	for (size_t i = 0; rc == EML_OK && i < ar->n_ent; i++) {
+		char kind[16];
+		const char *name = ar->cmd->opts[ar->ent[i].opt].name;
+
+		if (strcmp(name, "out") == 0)
 			continue;
-		if (strcmp(argv[i], "--dir") != 0 && strcmp(argv[i], "--file") != 0 &&
-		    strcmp(argv[i], "--char") != 0) {
-			fprintf(stderr, "eml image ramdisk: unknown option %s\n", argv[i]);
-			eml_buf_free_nowipe(&out);
-			return usage();
-		}
-		rc = ramdisk_entry(&c, argv[i], argv[i + 1]);
+		(void)snprintf(kind, sizeof(kind), "--%s", name);
+		rc = ramdisk_entry(&c, kind, ar->ent[i].val);
 	}
 	if (rc == EML_OK)
 		rc = eml_cpio_end(&c);
@@ -589,7 +535,7 @@ cmd_ramdisk(int argc, char **argv)
 }
 
 static int
-cmd_policy(int argc, char **argv)
+cmd_policy(const struct eml_args *ar)
 {
 	struct image_args a;
 	struct eml_eif_info info;
@@ -600,7 +546,7 @@ cmd_policy(int argc, char **argv)
 	json_t *o, *pcrs;
 	eml_err rc;
 
-	if (parse_image_args(argc, argv, &a) != 0 || a.eif == NULL || a.root == NULL)
+	if (parse_image_args(ar, &a) != 0 || a.eif == NULL || a.root == NULL)
 		return usage();
 	if (a.digest != NULL && eml_hex_decode(digest, sizeof(digest), a.digest) != EML_OK) {
 		fprintf(stderr, "eml image policy: --policy-digest: 64 hex digits "
@@ -646,23 +592,71 @@ cmd_policy(int argc, char **argv)
 	return 0;
 }
 
-int
-eml_cmd_image(int argc, char **argv)
-{
-	if (argc < 1)
-		return usage();
-	if (strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-		(void)usage();
-		return 0;
-	}
-	if (strcmp(argv[0], "measure") == 0)
-		return cmd_measure(argc - 1, argv + 1);
-	if (strcmp(argv[0], "policy") == 0)
-		return cmd_policy(argc - 1, argv + 1);
-	if (strcmp(argv[0], "build") == 0)
-		return cmd_build(argc - 1, argv + 1);
-	if (strcmp(argv[0], "ramdisk") == 0)
-		return cmd_ramdisk(argc - 1, argv + 1);
-	fprintf(stderr, "eml image: unknown subcommand '%s'\n", argv[0]);
-	return usage();
-}
+#define SPEC_OPTS                                                              \
+	{ "kernel", 0, EML_OPT_FILE, "FILE", "the kernel image", 0, 0, NULL, 0 },          \
+	    { "cmdline", 0, EML_OPT_STR, "TEXT", "the kernel command line (one line)", 0, 0, \
+		NULL, 0 },                                                                \
+	    { "ramdisk", 0, EML_OPT_FILE, "FILE", "a ramdisk (cpio), in order", 0, 0, NULL,  \
+		EML_OPT_REPEAT },                                                         \
+	    { "arch", 0, EML_OPT_CHOICE, "ARCH", "the image architecture", 0, 0,          \
+		"x86_64|aarch64", 0 }
+
+static const struct eml_opt measure_opts[] = {
+	SPEC_OPTS,
+	{ "signing-cert", 0, EML_OPT_FILE, "PEM", "predict PCR8 for this signing certificate",
+	    0, 0, NULL, 0 },
+	{ "json", 0, EML_OPT_FLAG, NULL,
+	    "nitro-cli JSON: describe-eif for a file, build-enclave for a prediction", 0, 0,
+	    NULL, 0 },
+};
+static const struct eml_opt policy_opts[] = {
+	{ "root", 0, EML_OPT_FILE, "PEM", "the trust root clients check the chain against", 0, 0,
+	    NULL, EML_OPT_REQUIRED },
+	{ "policy-digest", 0, EML_OPT_STR, "HEX",
+	    "the agent's policy digest (eml-agent --policy-digest)", 0, 0, NULL, 0 },
+	{ "max-age", 0, EML_OPT_STR, "SECONDS", "oldest attestation accepted (1..86400, 300)", 0,
+	    0, NULL, 0 },
+};
+static const struct eml_opt build_opts[] = {
+	SPEC_OPTS,
+	{ "out", 'o', EML_OPT_FILE, "FILE", "the image to write", 0, 0, NULL, EML_OPT_REQUIRED },
+	{ "name", 0, EML_OPT_STR, "N", "image name in the metadata", 0, 0, NULL, 0 },
+	{ "image-version", 0, EML_OPT_STR, "V", "image version in the metadata", 0, 0, NULL, 0 },
+	{ "build-time", 0, EML_OPT_STR, "EPOCH", "build time in the metadata (reproducible "
+	    "builds)", 0, 0, NULL, 0 },
+	{ "signing-cert", 0, EML_OPT_FILE, "PEM", "sign the image: certificate", 0, 0, NULL, 0 },
+	{ "signing-key", 0, EML_OPT_FILE, "PEM", "sign the image: private key", 0, 0, NULL, 0 },
+};
+static const struct eml_opt ramdisk_opts[] = {
+	{ "out", 'o', EML_OPT_FILE, "FILE", "the cpio archive to write", 0, 0, NULL,
+	    EML_OPT_REQUIRED },
+	{ "dir", 0, EML_OPT_STR, "NAME", "a directory entry", 0, 0, NULL, EML_OPT_REPEAT },
+	{ "file", 0, EML_OPT_STR, "NAME=SRC", "a file entry from SRC", 0, 0, NULL,
+	    EML_OPT_REPEAT },
+	{ "char", 0, EML_OPT_STR, "NAME=MAJOR:MINOR", "a character device entry", 0, 0, NULL,
+	    EML_OPT_REPEAT },
+};
+
+static const struct eml_cmd measure_cmd = { .name = "measure", .args = "[FILE.eif]",
+	.summary = "PCR0, PCR1, PCR2 (and PCR8) of an image file, or predicted from "
+		   "--kernel, --cmdline and --ramdisk for an image not built yet",
+	.opts = measure_opts, .n_opts = EML_OPT_N(measure_opts), .min_pos = 0, .max_pos = 1,
+	.run = cmd_measure };
+static const struct eml_cmd policy_cmd = { .name = "policy", .args = "FILE.eif",
+	.summary = "the client policy pinning this image (JSON on stdout)",
+	.opts = policy_opts, .n_opts = EML_OPT_N(policy_opts), .min_pos = 1, .max_pos = 1,
+	.run = cmd_policy };
+static const struct eml_cmd build_cmd = { .name = "build",
+	.summary = "build an enclave image file (EIF)", .opts = build_opts,
+	.n_opts = EML_OPT_N(build_opts), .run = cmd_build };
+static const struct eml_cmd ramdisk_cmd = { .name = "ramdisk",
+	.summary = "a deterministic cpio ramdisk, entries in command-line order",
+	.opts = ramdisk_opts, .n_opts = EML_OPT_N(ramdisk_opts), .run = cmd_ramdisk };
+static const struct eml_cmd *const image_subs[] = { &measure_cmd, &policy_cmd, &build_cmd,
+	&ramdisk_cmd };
+
+const struct eml_cmd eml_cli_image = { .name = "image",
+	.summary = "enclave images: measure, policy, build, ramdisk",
+	.text = "JSON follows nitro-cli: describe-eif for a file, build-enclave "
+		"({\"Measurements\": ...}) for a prediction or a build.",
+	.subs = image_subs, .n_subs = EML_OPT_N(image_subs) };

@@ -27,18 +27,6 @@
 
 #define MAX_INPUTS 64
 
-static void
-usage(FILE *f)
-{
-	fprintf(f, "usage: eml infer --proxy HOST:PORT --model DIR --policy FILE --input FILE...\n"
-		   "                 [--output-dir DIR] [--timeout MS] [--repeat N] [--quiet]\n"
-		   "                 [--evidence DIR|FILE]  keep the session's signed evidence\n"
-		   "                                        (DIR/<session id>.json or FILE)\n"
-		   "                 [--insecure-any-image]   (development only: trust an unpinned image)\n"
-		   "                 [--api-key-file FILE]   (or the environment variable EML_API_KEY)\n"
-		   "                 [--tls-ca FILE [--tls-name NAME]]   (a proxy with --tls-cert)\n");
-}
-
 static int
 fail(const char *what, int rc, const struct eml_client *c)
 {
@@ -138,82 +126,48 @@ struct opts {
 };
 
 static int
-parse(int argc, char **argv, struct opts *o)
+parse(const struct eml_args *a, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->repeat = 1;
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
+	o->proxy = eml_args_str(a, "proxy");
+	o->model = eml_args_str(a, "model");
+	o->policy = eml_args_str(a, "policy");
+	o->outdir = eml_args_str(a, "output-dir");
+	o->evidence = eml_args_str(a, "evidence");
+	o->api_key_file = eml_args_str(a, "api-key-file");
+	o->tls_ca = eml_args_str(a, "tls-ca");
+	o->tls_name = eml_args_str(a, "tls-name");
+	o->timeout_ms = (unsigned)eml_args_u64(a, "timeout", 0);
+	o->repeat = (long)eml_args_u64(a, "repeat", 1);
+	o->quiet = eml_args_has(a, "quiet");
+	o->any_image = eml_args_has(a, "insecure-any-image");
+	o->n_inputs = eml_args_count(a, "input");
+	if (o->n_inputs > MAX_INPUTS)
+		return eml_args_usage(a, "at most %d inputs", MAX_INPUTS);
+	for (size_t i = 0; i < o->n_inputs; i++)
+		o->inputs[i] = eml_args_nth(a, "input", i);
+	if (o->tls_name != NULL && o->tls_ca == NULL)
+		return eml_args_usage(a, "--tls-name needs --tls-ca");
+	return 0;
+}
 
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			exit(0);
-		}
-		if (strcmp(a, "--quiet") == 0) {
-			o->quiet = 1;
-			continue;
-		}
-		if (strcmp(a, "--insecure-any-image") == 0) {
-			o->any_image = 1;
-			continue;
-		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "eml infer: %s needs a value\n", a);
-			return -1;
-		}
-		if (strcmp(a, "--proxy") == 0) {
-			o->proxy = argv[++i];
-		} else if (strcmp(a, "--model") == 0) {
-			o->model = argv[++i];
-		} else if (strcmp(a, "--policy") == 0) {
-			o->policy = argv[++i];
-		} else if (strcmp(a, "--output-dir") == 0) {
-			o->outdir = argv[++i];
-		} else if (strcmp(a, "--evidence") == 0) {
-			o->evidence = argv[++i];
-		} else if (strcmp(a, "--api-key-file") == 0) {
-			o->api_key_file = argv[++i];
-		} else if (strcmp(a, "--tls-ca") == 0) {
-			o->tls_ca = argv[++i];
-		} else if (strcmp(a, "--tls-name") == 0) {
-			o->tls_name = argv[++i];
-		} else if (strcmp(a, "--timeout") == 0) {
-			uint64_t v;
+/* Where outputs go must be usable before anything is sent: an existing
+ * writable directory, or a new one in an existing writable directory. */
+static int
+check_output_dir(const char *dir)
+{
+	struct stat st;
 
-			if (eml_num_u64(argv[++i], 1, 3600000, &v) != EML_OK) {
-				fprintf(stderr, "eml infer: --timeout: 1..3600000 ms\n");
-				return -1;
-			}
-			o->timeout_ms = (unsigned)v;
-		} else if (strcmp(a, "--repeat") == 0) {
-			uint64_t v;
-
-			if (eml_num_u64(argv[++i], 1, 1000000, &v) != EML_OK) {
-				fprintf(stderr, "eml infer: --repeat: 1..1000000\n");
-				return -1;
-			}
-			o->repeat = (long)v;
-		} else if (strcmp(a, "--input") == 0) {
-			/* --input FILE... : every following non-option word. */
-			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-				if (o->n_inputs == MAX_INPUTS) {
-					fprintf(stderr, "eml infer: at most %d inputs\n", MAX_INPUTS);
-					return -1;
-				}
-				o->inputs[o->n_inputs++] = argv[++i];
-			}
-		} else {
-			fprintf(stderr, "eml infer: unknown option %s\n", a);
-			return -1;
-		}
+	if (stat(dir, &st) == 0) {
+		if (S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0)
+			return 0;
+		fprintf(stderr, "eml infer: --output-dir %s: not a writable directory\n", dir);
+		return 3;
 	}
-	if (o->tls_name != NULL && o->tls_ca == NULL) {
-		fprintf(stderr, "eml infer: --tls-name needs --tls-ca\n");
-		return -1;
-	}
-	if (o->proxy == NULL || o->model == NULL || o->policy == NULL || o->n_inputs == 0) {
-		fprintf(stderr, "eml infer: --proxy, --model, --policy and --input are required\n");
-		return -1;
+	/* a new directory: its parent must exist and be writable */
+	if (eml_file_check_new(dir, EML_FILE_REPLACE) != EML_OK) {
+		fprintf(stderr, "eml infer: --output-dir: %s\n", eml_err_detail());
+		return 3;
 	}
 	return 0;
 }
@@ -348,8 +302,8 @@ out:
 	return ret;
 }
 
-int
-eml_cmd_infer(int argc, char **argv)
+static int
+cmd_infer(const struct eml_args *a)
 {
 	struct opts o;
 	struct eml_client *c = NULL;
@@ -365,11 +319,11 @@ eml_cmd_infer(int argc, char **argv)
 	uint8_t *art = NULL;
 	size_t art_len = 0;
 
-	if (parse(argc, argv, &o) != 0) {
-		usage(stderr);
-		return 2;
-	}
+	if ((status = parse(a, &o)) != 0)
+		return status;
 	if (o.evidence != NULL && (status = evidence_target(o.evidence, &ev_dir)) != 0)
+		return status;
+	if (o.outdir != NULL && (status = check_output_dir(o.outdir)) != 0)
 		return status;
 	/* Local files first: a typo costs no connection. */
 	for (size_t i = 0; i < o.n_inputs; i++) {
@@ -459,3 +413,38 @@ out:
 		eml_client_tensors_free(in[i], 1);
 	return status;
 }
+
+static const struct eml_opt infer_opts[] = {
+	{ "proxy", 0, EML_OPT_STR, "HOST:PORT", "the proxy", 0, 0, NULL, EML_OPT_REQUIRED },
+	{ "model", 0, EML_OPT_DIR, "DIR", "the split model (model.topo, optional model.sig)", 0,
+	    0, NULL, EML_OPT_REQUIRED },
+	{ "policy", 0, EML_OPT_FILE, "FILE", "client policy: what the enclave must prove", 0, 0,
+	    NULL, EML_OPT_REQUIRED },
+	{ "input", 'i', EML_OPT_FILE, "FILE...", "input tensors (.pb), in graph order or by name",
+	    0, 0, NULL, EML_OPT_REQUIRED | EML_OPT_MULTI },
+	{ "output-dir", 'o', EML_OPT_DIR, "DIR", "write output_<i>.pb here", 0, 0, NULL, 0 },
+	{ "timeout", 0, EML_OPT_U64, "MS", "deadline of each exchange", 1, 3600000, NULL, 0 },
+	{ "repeat", 0, EML_OPT_U64, "N", "run the inference N times on one session", 1, 1000000,
+	    NULL, 0 },
+	{ "quiet", 'q', EML_OPT_FLAG, NULL, "no summary and no result on stdout", 0, 0, NULL, 0 },
+	{ "evidence", 0, EML_OPT_FILE, "DIR|FILE",
+	    "keep the session's signed evidence (DIR/<session id>.json or FILE)", 0, 0, NULL, 0 },
+	{ "insecure-any-image", 0, EML_OPT_FLAG, NULL,
+	    "development only: trust an enclave image the policy does not pin", 0, 0, NULL, 0 },
+	{ "api-key-file", 0, EML_OPT_FILE, "FILE",
+	    "API key for the proxy (default: the environment variable EML_API_KEY)", 0, 0, NULL,
+	    0 },
+	{ "tls-ca", 0, EML_OPT_FILE, "FILE", "TLS to the proxy, verified against this CA", 0, 0,
+	    NULL, 0 },
+	{ "tls-name", 0, EML_OPT_STR, "NAME", "the name the proxy's certificate must carry", 0,
+	    0, NULL, 0 },
+};
+
+const struct eml_cmd eml_cli_infer = { .name = "infer",
+	.summary = "confidential inference through a proxy",
+	.text = "Connects, verifies the enclave's attestation against the policy, prints the "
+		"verified summary, then sends the inputs (readable only by the enclave) and "
+		"prints the outputs; with --output-dir writes output_<i>.pb in graph output "
+		"order, like eml run --local. Every local file and the output directory are "
+		"checked before connecting.",
+	.opts = infer_opts, .n_opts = EML_OPT_N(infer_opts), .run = cmd_infer };

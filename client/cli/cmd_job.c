@@ -41,18 +41,6 @@ struct opts {
 	char tdir_buf[4096];
 };
 
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: eml job submit --proxy HOST:PORT --model DIR --policy FILE --input FILE...\n"
-	    "                      [--job-id HEX] [--jobs-api HOST:PORT] [--ticket-dir DIR]\n"
-	    "       eml job status --proxy HOST:PORT --job-id HEX [--jobs-api HOST:PORT]\n"
-	    "       eml job fetch  --proxy HOST:PORT --job-id HEX --output-dir DIR [--wait]\n"
-	    "                      [--model DIR] [--policy FILE] [--timeout MS]\n"
-	    "                      [--jobs-api HOST:PORT] [--ticket-dir DIR]\n");
-}
-
 static int
 fail(const char *what, int rc, const struct eml_client *c)
 {
@@ -99,62 +87,35 @@ fill_defaults(struct opts *o)
 	return 0;
 }
 
+/* The option of name when this command has it, else NULL. */
+static const char *
+opt(const struct eml_args *a, const char *name)
+{
+	return eml_args_known(a, name) ? eml_args_str(a, name) : NULL;
+}
+
 static int
-parse(int argc, char **argv, struct opts *o)
+parse(const struct eml_args *a, struct opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-			usage(stdout);
-			exit(0);
-		}
-		if (strcmp(a, "--wait") == 0) {
-			o->wait = 1;
-			continue;
-		}
-		if (i + 1 >= argc) {
-			fprintf(stderr, "eml job: %s needs a value\n", a);
-			return -1;
-		}
-		if (strcmp(a, "--proxy") == 0) {
-			o->proxy = argv[++i];
-		} else if (strcmp(a, "--jobs-api") == 0) {
-			o->api = argv[++i];
-		} else if (strcmp(a, "--model") == 0) {
-			o->model = argv[++i];
-		} else if (strcmp(a, "--policy") == 0) {
-			o->policy = argv[++i];
-		} else if (strcmp(a, "--output-dir") == 0) {
-			o->outdir = argv[++i];
-		} else if (strcmp(a, "--ticket-dir") == 0) {
-			o->tdir = argv[++i];
-		} else if (strcmp(a, "--job-id") == 0) {
-			o->job_id = argv[++i];
-		} else if (strcmp(a, "--timeout") == 0) {
-			char *end = NULL;
-			unsigned long v = strtoul(argv[++i], &end, 10);
-
-			if (*end != '\0' || v == 0 || v > 86400000) {
-				fprintf(stderr, "eml job: --timeout: 1..86400000 ms\n");
-				return -1;
-			}
-			o->timeout_ms = (unsigned)v;
-		} else if (strcmp(a, "--input") == 0) {
-			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-				if (o->n_inputs == MAX_INPUTS) {
-					fprintf(stderr, "eml job: at most %d inputs\n", MAX_INPUTS);
-					return -1;
-				}
-				o->inputs[o->n_inputs++] = argv[++i];
-			}
-		} else {
-			fprintf(stderr, "eml job: unknown option %s\n", a);
-			return -1;
-		}
+	o->proxy = opt(a, "proxy");
+	o->api = opt(a, "jobs-api");
+	o->model = opt(a, "model");
+	o->policy = opt(a, "policy");
+	o->outdir = opt(a, "output-dir");
+	o->tdir = opt(a, "ticket-dir");
+	o->job_id = opt(a, "job-id");
+	o->wait = eml_args_known(a, "wait") && eml_args_has(a, "wait");
+	if (eml_args_known(a, "timeout"))
+		o->timeout_ms = (unsigned)eml_args_u64(a, "timeout", 0);
+	if (eml_args_known(a, "input")) {
+		o->n_inputs = eml_args_count(a, "input");
+		if (o->n_inputs > MAX_INPUTS)
+			return eml_args_usage(a, "at most %d inputs", MAX_INPUTS);
+		for (size_t i = 0; i < o->n_inputs; i++)
+			o->inputs[i] = eml_args_nth(a, "input", i);
 	}
-	return fill_defaults(o);
+	return fill_defaults(o) == 0 ? 0 : 2;
 }
 
 static int
@@ -436,26 +397,82 @@ out:
 	return st;
 }
 
-int
-eml_cmd_job(int argc, char **argv)
+static int
+run_submit(const struct eml_args *a)
 {
 	struct opts o;
+	int st = parse(a, &o);
 
-	if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
-		usage(argc < 1 ? stderr : stdout);
-		return argc < 1 ? 2 : 0;
-	}
-	if (parse(argc - 1, argv + 1, &o) != 0) {
-		usage(stderr);
-		return 2;
-	}
-	if (strcmp(argv[0], "submit") == 0)
-		return submit(&o);
-	if (strcmp(argv[0], "status") == 0)
-		return status_cmd(&o);
-	if (strcmp(argv[0], "fetch") == 0)
-		return fetch(&o);
-	fprintf(stderr, "eml job: unknown subcommand %s\n", argv[0]);
-	usage(stderr);
-	return 2;
+	return st != 0 ? st : submit(&o);
 }
+
+static int
+run_status(const struct eml_args *a)
+{
+	struct opts o;
+	int st = parse(a, &o);
+
+	return st != 0 ? st : status_cmd(&o);
+}
+
+static int
+run_fetch(const struct eml_args *a)
+{
+	struct opts o;
+	int st = parse(a, &o);
+
+	return st != 0 ? st : fetch(&o);
+}
+
+#define PROXY_OPT                                                              \
+	{ "proxy", 0, EML_OPT_STR, "HOST:PORT", "the proxy", 0, 0, NULL, EML_OPT_REQUIRED }
+#define API_OPT                                                                \
+	{ "jobs-api", 0, EML_OPT_STR, "HOST:PORT",                                  \
+		"the job API (default: the proxy's host, port + 1)", 0, 0, NULL, 0 }
+#define TICKETS_OPT                                                            \
+	{ "ticket-dir", 0, EML_OPT_DIR, "DIR",                                      \
+		"where tickets are kept, mode 0600 (default $EML_JOB_DIR, else "    \
+		"~/.eml/jobs)", 0, 0, NULL, 0 }
+
+static const struct eml_opt submit_opts[] = {
+	PROXY_OPT,
+	{ "model", 0, EML_OPT_DIR, "DIR", "the split model", 0, 0, NULL, EML_OPT_REQUIRED },
+	{ "policy", 0, EML_OPT_FILE, "FILE", "client policy", 0, 0, NULL, EML_OPT_REQUIRED },
+	{ "input", 'i', EML_OPT_FILE, "FILE...", "input tensors (.pb)", 0, 0, NULL,
+	    EML_OPT_REQUIRED | EML_OPT_MULTI },
+	{ "job-id", 0, EML_OPT_STR, "HEX", "the job id (default: random)", 0, 0, NULL, 0 },
+	API_OPT,
+	TICKETS_OPT,
+};
+static const struct eml_opt status_opts[] = {
+	PROXY_OPT,
+	{ "job-id", 0, EML_OPT_STR, "HEX", "the job", 0, 0, NULL, EML_OPT_REQUIRED },
+	API_OPT,
+};
+static const struct eml_opt fetch_opts[] = {
+	PROXY_OPT,
+	{ "job-id", 0, EML_OPT_STR, "HEX", "the job", 0, 0, NULL, EML_OPT_REQUIRED },
+	{ "output-dir", 'o', EML_OPT_DIR, "DIR", "write output_<i>.pb here", 0, 0, NULL,
+	    EML_OPT_REQUIRED },
+	{ "wait", 0, EML_OPT_FLAG, NULL, "poll until the job is done", 0, 0, NULL, 0 },
+	{ "model", 0, EML_OPT_DIR, "DIR", "the split model", 0, 0, NULL, 0 },
+	{ "policy", 0, EML_OPT_FILE, "FILE", "client policy", 0, 0, NULL, 0 },
+	{ "timeout", 0, EML_OPT_U64, "MS", "how long --wait polls", 1, 86400000, NULL, 0 },
+	API_OPT,
+	TICKETS_OPT,
+};
+
+static const struct eml_cmd submit_cmd = { .name = "submit",
+	.summary = "attest the enclave, seal a job to its job key, post it, print the job id",
+	.opts = submit_opts, .n_opts = EML_OPT_N(submit_opts), .run = run_submit };
+static const struct eml_cmd status_cmd_node = { .name = "status",
+	.summary = "the state of a job", .opts = status_opts, .n_opts = EML_OPT_N(status_opts),
+	.run = run_status };
+static const struct eml_cmd fetch_cmd = { .name = "fetch",
+	.summary = "fetch and open a job's result; writes output_<i>.pb like eml infer",
+	.opts = fetch_opts, .n_opts = EML_OPT_N(fetch_opts), .run = run_fetch };
+static const struct eml_cmd *const job_subs[] = { &submit_cmd, &status_cmd_node, &fetch_cmd };
+
+const struct eml_cmd eml_cli_job = { .name = "job",
+	.summary = "asynchronous jobs through a proxy's job API: submit, status, fetch",
+	.subs = job_subs, .n_subs = EML_OPT_N(job_subs) };

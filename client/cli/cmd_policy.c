@@ -15,13 +15,6 @@
 #include "eml_json.h"
 #include "model/eml_manifest.h"
 
-static int
-usage(FILE *f, int code)
-{
-	fprintf(f, "usage: eml policy show FILE [--json]\n");
-	return code;
-}
-
 static void
 print_hex_line(const char *label, const uint8_t *p, size_t n)
 {
@@ -124,25 +117,24 @@ policy_show(const char *path, bool json)
 	return rc == EML_OK ? 0 : eml_cli_fail("policy show", rc);
 }
 
-int
-eml_cmd_policy(int argc, char **argv)
+static int
+cmd_show(const struct eml_args *a)
 {
-	bool json = false;
-	const char *path = NULL;
-
-	if (argc < 1 || strcmp(argv[0], "show") != 0)
-		return usage(stderr, 2);
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = true;
-		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-			return usage(stdout, 0);
-		else if (argv[i][0] != '-' && path == NULL)
-			path = argv[i];
-		else
-			return usage(stderr, 2);
-	}
-	if (path == NULL)
-		return usage(stderr, 2);
-	return policy_show(path, json);
+	return policy_show(a->pos[0], eml_args_has(a, "json"));
 }
+
+static const struct eml_opt show_opts[] = {
+	{ "json", 0, EML_OPT_FLAG, NULL,
+	    "{\"digest\": HEX, \"manifest\": the canonical text the digest covers}", 0, 0, NULL,
+	    0 },
+};
+static const struct eml_cmd show_cmd = { .name = "show", .args = "FILE",
+	.summary = "an agent policy manifest as the agent reads it: every rule, defaults "
+		   "included, and its digest (what a client policy pins as policy_digest)",
+	.opts = show_opts, .n_opts = EML_OPT_N(show_opts), .min_pos = 1, .max_pos = 1,
+	.run = cmd_show };
+static const struct eml_cmd *const policy_subs[] = { &show_cmd };
+
+const struct eml_cmd eml_cli_policy = { .name = "policy",
+	.summary = "agent policy manifests: show (rules and digest)", .subs = policy_subs,
+	.n_subs = EML_OPT_N(policy_subs) };

@@ -44,24 +44,6 @@
 #define MAX_INPUTS 64
 #define MAX_BENCH 100000
 
-static void
-usage(FILE *f)
-{
-	fprintf(f, "usage: eml run --local MODEL.onnx --input FILE... [--output-dir DIR]\n"
-		   "               [--threads N] [--bench N]\n");
-}
-
-static int
-parse_count(const char *s, long max, long *out)
-{
-	uint64_t v;
-
-	if (eml_num_u64(s, 1, (uint64_t)max, &v) != EML_OK)
-		return -1;
-	*out = (long)v;
-	return 0;
-}
-
 static double
 now_ms(void)
 {
@@ -183,6 +165,7 @@ struct run_args {
 	size_t nfiles;
 	long threads;
 	long bench;
+	long warmup;
 	bool local;
 	bool profile;
 };
@@ -197,60 +180,27 @@ struct run_state {
 	size_t nin;
 };
 
-/* Fill *a from argv. Returns -1 to go on, otherwise the exit status. */
+/* Fill *a from the parsed options. Returns -1 to go on, otherwise the exit
+ * status. */
 static int
-parse_run_args(int argc, char **argv, struct run_args *a)
+parse_run_args(const struct eml_args *ar, struct run_args *a)
 {
 	memset(a, 0, sizeof(*a));
-	a->threads = 1;
-	for (int i = 0; i < argc; i++) {
-		const char *o = argv[i];
-
-		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
-			usage(stdout);
-			return 0;
-		} else if (strcmp(o, "--local") == 0) {
-			a->local = true;
-		} else if (strcmp(o, "--profile") == 0) {
-			a->profile = true;
-		} else if (strcmp(o, "--input") == 0) {
-			while (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
-				if (a->nfiles == MAX_INPUTS) {
-					fprintf(stderr, "eml run: at most %d inputs\n", MAX_INPUTS);
-					return 2;
-				}
-				a->files[a->nfiles++] = argv[++i];
-			}
-		} else if (strcmp(o, "--output-dir") == 0 && i + 1 < argc) {
-			a->out_dir = argv[++i];
-		} else if (strcmp(o, "--threads") == 0 && i + 1 < argc) {
-			if (parse_count(argv[++i], 256, &a->threads) != 0) {
-				fprintf(stderr, "eml run: --threads wants 1..256\n");
-				return 2;
-			}
-		} else if (strcmp(o, "--bench") == 0 && i + 1 < argc) {
-			if (parse_count(argv[++i], MAX_BENCH, &a->bench) != 0) {
-				fprintf(stderr, "eml run: --bench wants 1..%d\n", MAX_BENCH);
-				return 2;
-			}
-		} else if (o[0] != '-' && a->model_path == NULL) {
-			a->model_path = o;
-		} else {
-			fprintf(stderr, "eml run: unexpected argument '%s'\n", o);
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (!a->local) {
-		fprintf(stderr, "eml run: only --local is supported (use eml infer for the "
-				"enclave)\n");
-		usage(stderr);
-		return 2;
-	}
-	if (a->model_path == NULL) {
-		usage(stderr);
-		return 2;
-	}
+	a->model_path = ar->pos[0];
+	a->local = eml_args_has(ar, "local");
+	a->profile = eml_args_has(ar, "profile");
+	a->out_dir = eml_args_str(ar, "output-dir");
+	a->threads = (long)eml_args_u64(ar, "threads", 1);
+	a->bench = (long)eml_args_u64(ar, "bench", 0);
+	a->warmup = (long)eml_args_u64(ar, "warmup", 0);
+	a->nfiles = eml_args_count(ar, "input");
+	if (a->nfiles > MAX_INPUTS)
+		return eml_args_usage(ar, "at most %d inputs", MAX_INPUTS);
+	for (size_t i = 0; i < a->nfiles; i++)
+		a->files[i] = eml_args_nth(ar, "input", i);
+	if (!a->local)
+		return eml_args_usage(ar, "only --local is supported (use eml infer for the "
+					  "enclave)");
 	return -1;
 }
 
@@ -330,6 +280,16 @@ write_outputs(const char *out_dir, const struct run_state *s)
 	return -1;
 }
 
+/* The p-th percentile of n sorted times, nearest rank (p99 of 10 runs is
+ * the slowest). */
+static double
+rank(const double *t, long n, int p)
+{
+	long k = ((long)p * n + 99) / 100;
+
+	return t[k < 1 ? 0 : k - 1];
+}
+
 /* a->bench timed runs after the first; the one stdout line of --bench.
  * Returns -1 to go on, otherwise the exit status. */
 static int
@@ -341,6 +301,9 @@ bench_runs(const struct run_args *a, struct run_state *s)
 
 	if (times == NULL)
 		return eml_cli_fail("bench", EML_ERR_NOMEM);
+	for (long r = 0; r < a->warmup && status < 0; r++)
+		if (eml_plan_run(s->plan, s->in, s->nin) != EML_OK)
+			status = eml_cli_fail("warm-up run", EML_ERR_INFER);
 	for (long r = 0; r < n && status < 0; r++) {
 		double t0 = now_ms();
 		eml_err rc = eml_plan_run(s->plan, s->in, s->nin);
@@ -353,8 +316,15 @@ bench_runs(const struct run_args *a, struct run_state *s)
 		qsort(times, (size_t)n, sizeof(double), cmp_double);
 		fprintf(stderr, "eml run: %ld timed runs, %ld threads\n", n, a->threads);
 		eml_plan_print_profile(s->plan, stderr);
-		printf("median_ms=%.3f min_ms=%.3f\n",
-		    n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2, times[0]);
+		double sum = 0;
+
+		for (long r = 0; r < n; r++)
+			sum += times[r];
+		printf("median_ms=%.3f min_ms=%.3f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
+		       "throughput_per_s=%.2f\n",
+		    n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2, times[0],
+		    rank(times, n, 50), rank(times, n, 90), rank(times, n, 99), times[n - 1],
+		    sum > 0 ? (double)n * 1000.0 / sum : 0.0);
 	}
 	eml_free(times);
 	return status;
@@ -394,8 +364,8 @@ run_local(const struct run_args *a, struct run_state *s)
 	return 0;
 }
 
-int
-eml_cmd_run(int argc, char **argv)
+static int
+cmd_run(const struct eml_args *ar)
 {
 	struct run_args a;
 	struct run_state s;
@@ -403,7 +373,7 @@ eml_cmd_run(int argc, char **argv)
 	struct eml_arena *arena = NULL, *prev;
 	eml_err rc;
 
-	if ((status = parse_run_args(argc, argv, &a)) >= 0)
+	if ((status = parse_run_args(ar, &a)) >= 0)
 		return status;
 	/* Every secret buffer of the run (packed weights, activations) in one
 	 * locked arena: a few mappings instead of three per allocation, which
@@ -418,3 +388,29 @@ eml_cmd_run(int argc, char **argv)
 	eml_arena_free(arena);
 	return status;
 }
+
+static const struct eml_opt run_opts[] = {
+	{ "local", 0, EML_OPT_FLAG, NULL, "run on this machine (the only mode)", 0, 0, NULL, 0 },
+	{ "input", 'i', EML_OPT_FILE, "FILE...", "input tensors (.pb), in graph order or by name",
+	    0, 0, NULL, EML_OPT_MULTI },
+	{ "output-dir", 'o', EML_OPT_DIR, "DIR", "write output_<i>.pb here", 0, 0, NULL, 0 },
+	{ "threads", 't', EML_OPT_U64, "N", "engine threads", 1, 256, NULL, 0 },
+	{ "bench", 0, EML_OPT_U64, "N",
+	    "N timed runs after the first; one line on stdout: median_ms min_ms p50_ms p90_ms "
+	    "p99_ms max_ms throughput_per_s",
+	    1, MAX_BENCH, NULL, 0 },
+	{ "warmup", 0, EML_OPT_U64, "N", "untimed runs before the timed ones (default 0; the "
+	    "first run is always untimed)", 0, MAX_BENCH, NULL, 0 },
+	{ "profile", 0, EML_OPT_FLAG, NULL,
+	    "with --bench: time per operator type and the slowest nodes on stderr", 0, 0, NULL,
+	    0 },
+};
+
+const struct eml_cmd eml_cli_run = { .name = "run", .args = "--local MODEL.onnx",
+	.summary = "run a model on this machine with the engine the enclave runs",
+	.text = "The model is split in memory and assembled back first, as in the enclave. "
+		"Inputs are ONNX TensorProto .pb files, matched to the graph inputs by the name "
+		"stored in the file when every file names a distinct input, otherwise in order. "
+		"Without --output-dir a short summary per output goes to stdout.",
+	.opts = run_opts, .n_opts = EML_OPT_N(run_opts), .min_pos = 1, .max_pos = 1,
+	.run = cmd_run };

@@ -8,27 +8,16 @@
 #include "eml_mem.h"
 #include "eml_opt.h"
 
-/* Commands still parsing their own argv (being moved onto the tables). */
-#define LEGACY(nm, word, fn, sum)                                             \
-	static const struct eml_cmd nm = { .name = word, .summary = sum, .run_argv = fn }
-
-LEGACY(leg_run, "run", eml_cmd_run, "run a model locally (--local), optionally timed (--bench)");
-LEGACY(leg_infer, "infer", eml_cmd_infer, "confidential inference through a proxy");
-LEGACY(leg_evidence, "evidence", eml_cmd_evidence, "verify, show or co-sign a session's evidence");
-LEGACY(leg_image, "image", eml_cmd_image, "enclave images: measure, policy, build, ramdisk");
-LEGACY(leg_job, "job", eml_cmd_job, "asynchronous jobs: submit, status, fetch");
-LEGACY(leg_policy, "policy", eml_cmd_policy, "agent policy manifests: show (rules and digest)");
-
 static const struct eml_cmd *const commands[] = {
 	&eml_cli_attest,
 	&eml_cli_model,
-	&leg_run,
-	&leg_infer,
+	&eml_cli_run,
+	&eml_cli_infer,
 	&eml_cli_keys,
-	&leg_evidence,
-	&leg_image,
-	&leg_job,
-	&leg_policy,
+	&eml_cli_evidence,
+	&eml_cli_image,
+	&eml_cli_job,
+	&eml_cli_policy,
 };
 
 static const struct eml_cmd root = {

@@ -53,7 +53,7 @@ if [ -f "$MODEL" ] && [ -f "$VEC/input_0.pb" ]; then
 	expect 0 "run: --output-dir" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb" --output-dir "$T/o"
 	[ -s "$T/o/output_0.pb" ] && ok "run: output_0.pb written" || bad "run: output_0.pb written"
 	expect 0 "run: --bench" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb" --bench 3 --threads 2
-	grep -Eq '^median_ms=[0-9.]+ min_ms=[0-9.]+$' "$T/out" && ok "run: bench line format" ||
+	grep -Eq '^median_ms=[0-9.]+ min_ms=[0-9.]+ p50_ms=[0-9.]+ p90_ms=[0-9.]+ p99_ms=[0-9.]+ max_ms=[0-9.]+ throughput_per_s=[0-9.]+$' "$T/out" && ok "run: bench line format" ||
 		bad "run: bench line format"
 	# Our output against ORT's (outputs are 2 floats: compare the raw_data).
 	if command -v python3 >/dev/null; then
