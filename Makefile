@@ -9,13 +9,15 @@
 #                        600), the 50-user mixed load for 10 minutes per queue backend, 64 keyed
 #                        clients at the rate-limit edge
 #   make demo            end-to-end confidential inference, local simulation
-#   make install         PREFIX=/usr/local DESTDIR=
+#   make install         PREFIX=/usr/local DESTDIR= (binaries, library, man pages,
+#                        bash completion)
 #   make deps            install the Debian packages the build needs (scripts/deps.sh)
 #   make prove-properties  each of the fourteen property tests fails under its
 #                        named fault (fault-injection build in build-fault/)
 #   make lint            banned calls, raw allocation, non-ASCII, complexity,
 #                        clang-format (scripts/lint.sh)
 #   make clean
+#   make help            this list
 #
 # Sources are discovered by folder, so adding a module means adding files,
 # not editing this file. Per-ISA kernel files (avx2.c, avx512.c, neon.c) are
@@ -176,8 +178,26 @@ ALL_OBJ := $(GEN_OBJ) $(COMMON_OBJ) $(ATTEST_OBJ) $(MODEL_OBJ) $(ENGINE_OBJ) \
 	prove-properties
 .SECONDARY:
 
+# Man pages and bash completion come from the programs' own option tables
+# (common/eml_opt.h): the binary prints them.
+MAN_PAGES  := $(BUILD)/man/eml.1 $(BUILD)/man/eml-proxy.1 $(BUILD)/man/eml-agent.1
+COMPLETION := $(BUILD)/completion/eml $(BUILD)/completion/eml-proxy \
+	$(BUILD)/completion/eml-agent
+
 all: $(BIN_EML) $(BIN_AGENT) $(BIN_PROXY) $(LIBEML_A) $(LIBEML_SO) \
-	$(BUILD)/lib/pkgconfig/eml.pc
+	$(BUILD)/lib/pkgconfig/eml.pc $(MAN_PAGES) $(COMPLETION)
+
+help:
+	@sed -n '3,/^#$$/{/^#$$/d;s/^# \{0,1\}//p;}' Makefile
+
+$(BUILD)/man/%.1: $(BUILD)/bin/%
+	@mkdir -p $(dir $@)
+	@echo "  MAN     $@"
+	$(Q)$< --man >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/completion/%: $(BUILD)/bin/%
+	@mkdir -p $(dir $@)
+	$(Q)$< --completion bash >$@.tmp && mv $@.tmp $@
 
 $(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h: proto/%.proto
 	@mkdir -p $(dir $@)
@@ -413,7 +433,11 @@ $(EIF_OUT)/eml-agent: $(AGENT_OBJ) $(AGENT_LIBS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-		$(DESTDIR)$(PREFIX)/include/eml $(DESTDIR)$(PREFIX)/share/eml
+		$(DESTDIR)$(PREFIX)/include/eml $(DESTDIR)$(PREFIX)/share/eml \
+		$(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	install -m 0644 $(MAN_PAGES) $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 0644 $(COMPLETION) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/
 	install -m 0755 $(BIN_EML) $(BIN_AGENT) $(BIN_PROXY) $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(LIBEML_A) $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(LIBEML_SO) $(DESTDIR)$(PREFIX)/lib/libeml.so.$(EML_SOVERSION)

@@ -211,7 +211,7 @@ print_synopsis(FILE *f, const struct eml_cmd *c, const char *path)
 	bool any_opt = false;
 
 	for (size_t k = 0; k < c->n_opts; k++)
-		any_opt |= (c->opts[k].flags & EML_OPT_HIDDEN) == 0;
+		any_opt |= (c->opts[k].flags & (EML_OPT_HIDDEN | EML_OPT_REQUIRED)) == 0;
 	if (c->n_subs > 0) {
 		(void)fprintf(f, "usage: %s <command> [args]\n", path);
 		if (c->run != NULL)
@@ -475,6 +475,22 @@ completion(const struct eml_prog *p)
 	return ferror(f) ? 3 : 0;
 }
 
+/* Every command path, one a line: what the help test walks. */
+static void
+list_commands(const struct eml_cmd *c, const char *path)
+{
+	char sub[160];
+
+	if (c->run != NULL)
+		(void)printf("%s\n", path);
+	for (size_t k = 0; k < c->n_subs; k++) {
+		(void)snprintf(sub, sizeof(sub), "%s %s", path, c->subs[k]->name);
+		if (c->subs[k]->run == NULL)
+			(void)printf("%s\n", sub); /* a group has its own help too */
+		list_commands(c->subs[k], sub);
+	}
+}
+
 /* ---------------------------------------------------------------- parse */
 
 static const struct eml_opt *
@@ -628,6 +644,12 @@ eml_opt_main(const struct eml_prog *p, int argc, char **argv)
 		return man_page(p);
 	if (argc == 3 && strcmp(argv[1], "--completion") == 0 && strcmp(argv[2], "bash") == 0)
 		return completion(p);
+	if (argc == 2 && strcmp(argv[1], "--commands") == 0) {
+		if (p->root->run == NULL)
+			(void)printf("%s\n", p->name);
+		list_commands(p->root, p->name);
+		return 0;
+	}
 	/* Walk down to the command: a word where subcommands are expected
 	 * must be one of them. */
 	while (c->n_subs > 0 && i < argc && argv[i][0] != '-') {
@@ -646,8 +668,6 @@ eml_opt_main(const struct eml_prog *p, int argc, char **argv)
 		i++;
 	}
 	a.cmd = c;
-	if (c->run_argv != NULL)
-		return c->run_argv(argc - i, argv + i);
 	if (c->run == NULL) {
 		/* a group: its help on request, else a usage error */
 		if (i < argc && (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)) {

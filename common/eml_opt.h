@@ -15,6 +15,9 @@
  *   at the end as missing its value, a number outside its range with the
  *   range, a choice outside its set with the set: all exit 2 (usage).
  * Values and positionals point into argv: nothing is copied.
+ * Hidden program-level options, for the build and the tests: --man (the
+ * man page, roff), --completion bash, --commands (every command path, one
+ * a line).
  */
 #ifndef EML_OPT_H
 #define EML_OPT_H
@@ -68,9 +71,6 @@ struct eml_cmd {
 	const struct eml_cmd *const *subs;
 	size_t n_subs;
 	int (*run)(const struct eml_args *a);
-	/* Transition only: a command not yet on the tables gets its argv
-	 * (after its name) as it was. */
-	int (*run_argv)(int argc, char **argv);
 };
 
 struct eml_prog {

@@ -26,6 +26,7 @@
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "eml_num.h"
+#include "eml_opt.h"
 #include "engine/kernels/eml_kernels.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -40,119 +41,52 @@ on_signal(int sig)
 	stop_flag = 1;
 }
 
-static void
-usage(FILE *f)
-{
-	fprintf(f, "usage: eml-agent --listen vsock:CID:PORT|unix:PATH --attest nsm|sim\n"
-		   "                 [--sim-dir DIR] [--sim-pcrs MEASUREMENTS.json] [--policy FILE]\n"
-		   "                 [--threads N]\n"
-		   "                 [--max-sessions N] [--idle-timeout MS] [--host-timeout MS]\n"
-		   "                 [--sim-evidence-clock-offset SECONDS]\n"
-		   "                 [--job-key FILE]\n"
-		   "                 [--insecure-any-model]  (development only: a policy that pins\n"
-		   "                                          no model and no signer)\n"
-		   "       eml-agent --policy-digest [--policy FILE]\n");
-}
-
 /* --insecure-any-model: serve a policy that pins no model and no signer */
 static bool any_model;
 
+/* The agent's options from the table; 0 or an exit status. */
 static int
-parse_args(int argc, char **argv, struct eml_agent_config *cfg, const char **policy,
+parse_args(const struct eml_args *a, struct eml_agent_config *cfg, const char **policy,
     bool *digest_only)
 {
-	bool have_listen = false;
+	const char *v;
 
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		uint64_t n = 0;
-
-		if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
-			usage(stdout);
-			exit(0);
-		}
-		if (strcmp(o, "--policy-digest") == 0) {
-			*digest_only = true;
-			continue;
-		}
-		if (strcmp(o, "--insecure-any-model") == 0) {
-			any_model = true;
-			continue;
-		}
-		if (v == NULL) {
-			fprintf(stderr, "eml-agent: %s needs a value\n", o);
-			return -1;
-		}
-		i++;
-		if (strcmp(o, "--listen") == 0) {
-			if (eml_addr_parse(v, &cfg->listen) != EML_OK ||
-			    cfg->listen.kind == EML_ADDR_TCP) {
-				/* DESIGN §2: the agent never listens on TCP. */
-				fprintf(stderr, "eml-agent: --listen: want vsock:CID:PORT or unix:PATH "
-						"(%s)\n", eml_err_detail());
-				return -1;
-			}
-			have_listen = true;
-		} else if (strcmp(o, "--attest") == 0) {
-			if (strcmp(v, "nsm") == 0)
-				cfg->producer = EML_AGENT_ATTEST_NSM;
-			else if (strcmp(v, "sim") == 0)
-				cfg->producer = EML_AGENT_ATTEST_SIM;
-			else {
-				fprintf(stderr, "eml-agent: --attest: nsm or sim\n");
-				return -1;
-			}
-		} else if (strcmp(o, "--sim-dir") == 0) {
-			cfg->sim_dir = v;
-		} else if (strcmp(o, "--seccomp-selftest") == 0) {
-			seccomp_selftest = v;
-		} else if (strcmp(o, "--sim-pcrs") == 0) {
-			cfg->sim_pcrs = v;
-		} else if (strcmp(o, "--policy") == 0) {
-			*policy = v;
-		} else if (strcmp(o, "--job-key") == 0) {
-			cfg->job_key_path = v;
-		} else if (strcmp(o, "--threads") == 0 && eml_num_u64(v, 1, 256, &n) == EML_OK) {
-			cfg->threads = (int)n;
-		} else if (strcmp(o, "--max-sessions") == 0 && eml_num_u64(v, 1, 4096, &n) == EML_OK) {
-			cfg->max_sessions = (unsigned)n;
-		} else if (strcmp(o, "--idle-timeout") == 0 &&
-		    eml_num_u64(v, 1, 86400000, &n) == EML_OK) {
-			cfg->idle_timeout_ms = (int64_t)n;
-		} else if (strcmp(o, "--host-timeout") == 0 &&
-		    eml_num_u64(v, 1, 86400000, &n) == EML_OK) {
-			cfg->host_timeout_ms = (int64_t)n;
-		} else if (strcmp(o, "--sim-evidence-clock-offset") == 0 &&
-		    eml_num_u64(v[0] == '-' ? v + 1 : v, 0, 3650u * 86400u, &n) == EML_OK) {
-			/* Tests only: evidence as if made this many seconds
-			 * from now (negative: in the past). */
-			cfg->sim_evidence_offset_ms = (int64_t)n * 1000 * (v[0] == '-' ? -1 : 1);
-		} else {
-			fprintf(stderr, "eml-agent: bad option or value: %s %s\n", o, v);
-			return -1;
-		}
-	}
-	if (!*digest_only && (!have_listen || cfg->producer == 0)) {
-		fprintf(stderr, "eml-agent: --listen and --attest are required\n");
-		return -1;
-	}
-	if (cfg->sim_evidence_offset_ms != 0 && cfg->producer != EML_AGENT_ATTEST_SIM) {
-		fprintf(stderr, "eml-agent: --sim-evidence-clock-offset needs --attest sim\n");
-		return -1;
-	}
+	*digest_only = eml_args_has(a, "policy-digest");
+	any_model = eml_args_has(a, "insecure-any-model");
+	if ((v = eml_args_str(a, "listen")) != NULL &&
+	    (eml_addr_parse(v, &cfg->listen) != EML_OK || cfg->listen.kind == EML_ADDR_TCP))
+		/* DESIGN §2: the agent never listens on TCP. */
+		return eml_args_usage(a, "--listen: want vsock:CID:PORT or unix:PATH (%s)",
+		    eml_err_detail());
+	if (eml_args_has(a, "attest"))
+		cfg->producer = eml_args_choice(a, "attest", 0) == 0 ? EML_AGENT_ATTEST_NSM
+								     : EML_AGENT_ATTEST_SIM;
+	cfg->sim_dir = eml_args_str(a, "sim-dir");
+	cfg->sim_pcrs = eml_args_str(a, "sim-pcrs");
+	cfg->job_key_path = eml_args_str(a, "job-key");
+	*policy = eml_args_str(a, "policy");
+	seccomp_selftest = eml_args_str(a, "seccomp-selftest");
+	cfg->threads = (int)eml_args_u64(a, "threads", (uint64_t)cfg->threads);
+	cfg->max_sessions = (unsigned)eml_args_u64(a, "max-sessions", cfg->max_sessions);
+	cfg->idle_timeout_ms =
+	    (int64_t)eml_args_u64(a, "idle-timeout", (uint64_t)cfg->idle_timeout_ms);
+	cfg->host_timeout_ms =
+	    (int64_t)eml_args_u64(a, "host-timeout", (uint64_t)cfg->host_timeout_ms);
+	/* Tests only: evidence as if made this many seconds from now
+	 * (negative: in the past). */
+	cfg->sim_evidence_offset_ms = eml_args_i64(a, "sim-evidence-clock-offset", 0) * 1000;
+	if (!*digest_only && (v == NULL || cfg->producer == 0))
+		return eml_args_usage(a, "--listen and --attest are required");
+	if (cfg->sim_evidence_offset_ms != 0 && cfg->producer != EML_AGENT_ATTEST_SIM)
+		return eml_args_usage(a, "--sim-evidence-clock-offset needs --attest sim");
 	/* A simulator on a throwaway in-memory root is useless to clients:
 	 * they can only trust a root they were given. */
-	if (cfg->sim_pcrs != NULL && cfg->producer != EML_AGENT_ATTEST_SIM) {
-		fprintf(stderr, "eml-agent: --sim-pcrs goes with --attest sim (the NSM reports "
-				"the real PCRs)\n");
-		return -1;
-	}
-	if (!*digest_only && cfg->producer == EML_AGENT_ATTEST_SIM && cfg->sim_dir == NULL) {
-		fprintf(stderr, "eml-agent: --attest sim needs --sim-dir DIR "
-				"(make one with: eml attest sim-init DIR)\n");
-		return -1;
-	}
+	if (cfg->sim_pcrs != NULL && cfg->producer != EML_AGENT_ATTEST_SIM)
+		return eml_args_usage(a, "--sim-pcrs goes with --attest sim (the NSM reports the "
+					 "real PCRs)");
+	if (!*digest_only && cfg->producer == EML_AGENT_ATTEST_SIM && cfg->sim_dir == NULL)
+		return eml_args_usage(a, "--attest sim needs --sim-dir DIR (make one with: eml "
+					 "attest sim-init DIR)");
 	return 0;
 }
 
@@ -178,8 +112,8 @@ seccomp_forbidden_call(const char *what)
 	fprintf(stderr, "eml-agent: --seccomp-selftest %s: the call was allowed\n", what);
 }
 
-int
-main(int argc, char **argv)
+static int
+serve(const struct eml_args *a)
 {
 	struct eml_agent_config cfg;
 	struct eml_agent *agent = NULL;
@@ -187,13 +121,12 @@ main(int argc, char **argv)
 	bool digest_only = false;
 	struct sigaction sa;
 	eml_err rc;
+	int st;
 	char addr[EML_ADDR_STR_MAX];
 
 	eml_agent_config_defaults(&cfg);
-	if (parse_args(argc, argv, &cfg, &policy, &digest_only) != 0) {
-		usage(stderr);
-		return 2;
-	}
+	if ((st = parse_args(a, &cfg, &policy, &digest_only)) != 0)
+		return st;
 	/* libsodium init; the RNG is seeded from the kernel here, and for nsm
 	 * the producer mixes NSM randomness in when it opens. */
 	if (eml_mem_init() != EML_OK) {
@@ -281,4 +214,63 @@ main(int argc, char **argv)
 	rc = eml_agent_serve(agent, &stop_flag);
 	eml_agent_free(agent);
 	return rc == EML_OK ? 0 : eml_err_exit_code(rc);
+}
+
+static const struct eml_opt agent_opts[] = {
+	{ "listen", 'l', EML_OPT_STR, "ADDR",
+	    "vsock:CID:PORT (in the enclave) or unix:PATH (local simulation); never TCP", 0, 0,
+	    NULL, 0 },
+	{ "attest", 0, EML_OPT_CHOICE, "PRODUCER",
+	    "attestation documents from the NSM (nsm) or the simulator CA (sim)", 0, 0, "nsm|sim",
+	    0 },
+	{ "sim-dir", 0, EML_OPT_DIR, "DIR", "the simulator CA (eml attest sim-init DIR)", 0, 0,
+	    NULL, 0 },
+	{ "sim-pcrs", 0, EML_OPT_FILE, "MEASUREMENTS.json",
+	    "the PCRs the simulator reports (eml image measure --json)", 0, 0, NULL, 0 },
+	{ "policy", 'p', EML_OPT_FILE, "FILE", "the agent policy manifest (eml policy show)", 0,
+	    0, NULL, 0 },
+	{ "threads", 't', EML_OPT_U64, "N", "engine threads per inference", 1, 256, NULL, 0 },
+	{ "max-sessions", 0, EML_OPT_U64, "N", "concurrent sessions, BUSY past it", 1, 4096, NULL,
+	    0 },
+	{ "idle-timeout", 0, EML_OPT_U64, "MS", "a session silent this long is closed", 1,
+	    86400000, NULL, 0 },
+	{ "host-timeout", 0, EML_OPT_U64, "MS", "a host (blob) request unanswered this long "
+	    "fails", 1, 86400000, NULL, 0 },
+	{ "job-key", 0, EML_OPT_FILE, "FILE", "the enclave's job key (asynchronous jobs)", 0, 0,
+	    NULL, 0 },
+	{ "insecure-any-model", 0, EML_OPT_FLAG, NULL,
+	    "development only: serve a policy that pins no model and no signer", 0, 0, NULL, 0 },
+	{ "policy-digest", 0, EML_OPT_FLAG, NULL,
+	    "print the digest this agent would put in user_data, and exit", 0, 0, NULL, 0 },
+	{ "sim-evidence-clock-offset", 0, EML_OPT_I64, "SECONDS", "test hook",
+	    (uint64_t)(-3650LL * 86400), 3650u * 86400u, NULL, EML_OPT_HIDDEN },
+	{ "seccomp-selftest", 0, EML_OPT_CHOICE, "CALL", "test hook", 0, 0, "open|socket|exec",
+	    EML_OPT_HIDDEN },
+};
+
+static const struct eml_cmd agent_root = { .name = "eml-agent",
+	.summary = "the enclave side: attests, opens sealed models, runs inference",
+	.text = "Start-up order: seed the RNG (from the NSM with --attest nsm), pick the "
+		"kernels, refuse core dumps, install the system call filter, then serve. A "
+		"policy must pin content ids or name publishers (--insecure-any-model is for "
+		"development only).",
+	.opts = agent_opts, .n_opts = EML_OPT_N(agent_opts), .run = serve };
+
+static const struct eml_prog agent_prog = {
+	.name = "eml-agent",
+	.version = "0.1.0",
+	.summary = "EphemeralML enclave agent",
+	.text = "eml-agent runs inside an AWS Nitro Enclave (or, for local simulation, as a "
+		"process with a simulator CA). It attests itself to each client, receives the "
+		"topology key over the secure channel, fetches and opens the sealed weights "
+		"through the host, and runs inference under its policy manifest.",
+	.root = &agent_root,
+	.exit_text = "0 success. 1 policy refusal. 2 usage, or an unusable policy file. 3 I/O "
+		     "or start-up failure.",
+};
+
+int
+main(int argc, char **argv)
+{
+	return eml_opt_main(&agent_prog, argc, argv);
 }

@@ -128,7 +128,8 @@ eml_privdrop(const char *user, struct eml_privdrop_result *out)
 	EML_GUARD(verify(&res));
 	if (res.was_root && res.uid == 0)
 		EML_LOG_WARN("privdrop.still_uid0", NULL,
-		    EML_F_STR("note", "--user root: uid 0 kept with no capabilities; "
+		    EML_F_STR("note", "running as uid 0 with no capabilities (user root, "
+				      "given or chosen when nobody cannot reach the files); "
 				      "for local simulation only"));
 	EML_LOG_INFO("privdrop.done", NULL, EML_F_U64("uid", res.uid), EML_F_U64("gid", res.gid),
 	    EML_F_BOOL("was_root", res.was_root));

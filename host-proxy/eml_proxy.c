@@ -174,7 +174,8 @@ check_config(struct proxy *p)
 	if (c->admin != NULL)
 		EML_GUARD(eml_proxy_check_admin_addr(c->admin));
 	if (c->max_clients == 0 || c->frame_max < 1024 || c->frame_max > UINT32_MAX) {
-		eml_err_set_detail("--max-clients must be >= 1 and --max-frame in 1 KiB..4 GiB");
+		eml_err_set_detail(c->max_clients == 0 ? "--max-clients: at least 1"
+						       : "--max-frame: 1024..4294967295 bytes");
 		EML_BAIL(EML_ERR_CONFIG);
 	}
 	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {

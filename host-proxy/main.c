@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,79 +26,11 @@
 #include "eml_log.h"
 #include "eml_mem.h"
 #include "eml_num.h"
+#include "eml_opt.h"
 #include "eml_proxy.h"
 #include "eml_store.h"
 
 #define EXIT_USAGE 2
-
-static void
-usage(FILE *f)
-{
-	(void)fprintf(f,
-	    "usage: eml-proxy --listen ADDR --agent ADDR [--agent ADDR]... --weights DIR [options]\n"
-	    "       eml-proxy blob put FILE --weights DIR [--sig model.sig]\n"
-	    "       eml-proxy audit verify FILE [--head HEX]\n"
-	    "       eml-proxy keys add --keys FILE --id ID [--partner P] [--rate N]\n"
-	    "                 [--not-before UNIX_S] [--not-after UNIX_S]\n"
-	    "       eml-proxy keys list|revoke|rotate --keys FILE [--id ID]\n"
-	    "\n"
-	    "  --listen ADDR          clients: tcp:HOST:PORT, tcp:[V6]:PORT (unix:PATH for tests)\n"
-	    "  --agent ADDR           an enclave agent: vsock:CID:PORT or unix:PATH (repeatable,\n"
-	    "                         round robin over the healthy ones)\n"
-	    "  --weights DIR          the content-addressed weight store\n"
-	    "  --admin ADDR           GET /status and /metrics on a loopback tcp address\n"
-	    "  --audit FILE           hash-chained audit log (JSON lines)\n"
-	    "  --audit-failure close|serve  when a line cannot be written: refuse requests\n"
-	    "                         with EML_ERR_AUDIT_DOWN until it can (close, default)\n"
-	    "                         or keep serving (serve); /status and /metrics say so\n"
-	    "  --audit-sync every|interval  fdatasync after every line, or once a second\n"
-	    "                         (interval, default)\n"
-	    "  --max-clients N        concurrent clients, BUSY past it (64)\n"
-	    "  --max-per-peer N       concurrent clients per client address (no limit)\n"
-	    "  --max-handshake-per-peer N  of those, before their attestation response (8;\n"
-	    "                         0 = no limit)\n"
-	    "  --user NAME            user to drop to when started as root (nobody)\n"
-	    "  --max-frame BYTES      frame size limit (67108864)\n"
-	    "  --handshake-ms MS      hello to attestation response (10000)\n"
-	    "  --idle-ms MS           silence with no request outstanding (60000)\n"
-	    "  --request-ms MS        agent silence with a request outstanding (300000)\n"
-	    "  --frame-ms MS          one frame, first byte to last (30000)\n"
-	    "  --connect-ms MS        agent connect (2000)\n"
-	    "  --drain-ms MS          SIGTERM: wait for in-flight requests (10000)\n"
-	    "  --health-ms MS         health check period (1000)\n"
-	    "  --health-rise N        successes to mark an agent up (1)\n"
-	    "  --health-fall N        failures in a row to mark an agent down (3)\n"
-	    "  --health ping|connect  probe with Ping/Pong (default) or connect only\n"
-	    "  --no-seccomp           do not install the system call allowlist\n"
-	    "\n"
-	    "asynchronous jobs (docs/PROXY.md):\n"
-	    "  --jobs URL             queue: sqlite:PATH (one host) or redis://HOST:PORT (shared)\n"
-	    "  --jobs-listen ADDR     HTTP API (POST /v1/jobs, GET /v1/jobs/ID): tcp:HOST:PORT\n"
-	    "  --job-workers N        jobs run at once by this proxy (2; 0: API only)\n"
-	    "  --job-run-ms MS        expected run time; the claim lease is twice it (60000)\n"
-	    "  --job-retries N        deliveries after the first (3)\n"
-	    "  --job-backoff-ms MS    delay before the first retry, doubling (1000)\n"
-	    "  --job-ttl-ms MS        results and failures kept for (86400000)\n"
-	    "  --proxy-name NAME      this proxy in the Redis consumer group (proxy-PID)\n"
-	    "\n"
-	    "operator controls:\n"
-	    "  --api-keys FILE        every client presents a key from FILE (reloaded on SIGHUP)\n"
-	    "  --rate-limit N         requests per minute per client address, 0 = none (60)\n"
-	    "  --kill-switch          start with the kill switch on (every request refused)\n"
-	    "  --allow-model ID       baseline-only: serve only these content ids (repeatable)\n"
-	    "  --admin-token-file F   Bearer token for the admin endpoint's POSTs\n"
-	    "  --strict-artifacts     serve only blobs with a signature file beside them in the\n"
-	    "                         store (blob put --sig), naming one of --signers if given\n"
-	    "  --signers FILE         allowed signers' key ids, one per line (eml keys id PUB.pem)\n"
-	    "  --tls-cert PEM         TLS on the client listener: certificate chain\n"
-	    "  --tls-key PEM          ... and its private key\n"
-	    "\n"
-	    "test hooks, for integration tests only (a loud warning is printed):\n"
-	    "  --tamper-frame N       flip a bit in the last byte of the N-th client frame\n"
-	    "  --replay-frame N       send the N-th client frame to the agent twice\n"
-	    "  --capture FILE         append every byte written to either peer to FILE\n"
-	    "  (aliases: --test-tamper flip:N, --test-replay N)\n");
-}
 
 static int
 fail(eml_err rc, const char *what)
@@ -110,30 +43,15 @@ fail(eml_err rc, const char *what)
 }
 
 static int
-cmd_blob_put(int argc, char **argv)
+cmd_blob_put(const struct eml_args *a)
 {
-	const char *file = NULL, *dir = NULL, *sig = NULL;
+	const char *file = a->pos[0], *dir = eml_args_str(a, "weights");
+	const char *sig = eml_args_str(a, "sig");
 	struct eml_store s;
 	uint8_t id[EML_STORE_ID_LEN];
 	char hex[EML_STORE_ID_HEX_LEN + 1];
 	eml_err rc;
 
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--weights") == 0 && i + 1 < argc)
-			dir = argv[++i];
-		else if (strcmp(argv[i], "--sig") == 0 && i + 1 < argc)
-			sig = argv[++i];
-		else if (argv[i][0] != '-' && file == NULL)
-			file = argv[i];
-		else {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (file == NULL || dir == NULL) {
-		(void)fprintf(stderr, "eml-proxy: blob put FILE --weights DIR [--sig model.sig]\n");
-		return EXIT_USAGE;
-	}
 	if ((rc = eml_store_open(&s, dir)) != EML_OK)
 		return fail(rc, "weight store");
 	rc = eml_store_put_sealed(&s, file, id);
@@ -149,28 +67,14 @@ cmd_blob_put(int argc, char **argv)
 }
 
 static int
-cmd_audit_verify(int argc, char **argv)
+cmd_audit_verify(const struct eml_args *a)
 {
-	const char *file = NULL, *head_hex = NULL;
+	const char *file = a->pos[0], *head_hex = eml_args_str(a, "head");
 	struct eml_audit_report r;
 	char hex[2 * EML_AUDIT_HASH_LEN + 1];
 	uint8_t want[EML_AUDIT_HASH_LEN];
 	eml_err rc;
 
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--head") == 0 && i + 1 < argc)
-			head_hex = argv[++i];
-		else if (argv[i][0] != '-' && file == NULL)
-			file = argv[i];
-		else {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
-	}
-	if (file == NULL) {
-		(void)fprintf(stderr, "eml-proxy: audit verify FILE [--head HEX]\n");
-		return EXIT_USAGE;
-	}
 	if (head_hex != NULL && eml_hex_decode(want, sizeof(want), head_hex) != EML_OK) {
 		(void)fprintf(stderr, "eml-proxy: --head takes 64 hex digits\n");
 		return EXIT_USAGE;
@@ -207,58 +111,28 @@ struct keys_opts {
 	uint64_t rate, nb, na;
 };
 
-/* Parse and check the keys options; 0 or an exit status. */
+/* Read and check the keys options; 0 or an exit status. */
 static int
-keys_args(const char *verb, int argc, char **argv, struct keys_opts *o)
+keys_args(const struct eml_args *a, struct keys_opts *o)
 {
 	static const char id_chars[] =
 	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-";
+	bool has_id = eml_args_known(a, "id");
 
 	memset(o, 0, sizeof(*o));
-	o->rate = 60;
-	for (int i = 0; i + 1 < argc; i += 2) {
-		const char *k = argv[i], *v = argv[i + 1];
-		eml_err prc = EML_OK;
-
-		if (strcmp(k, "--keys") == 0)
-			o->file = v;
-		else if (strcmp(k, "--id") == 0)
-			o->id = v;
-		else if (strcmp(k, "--partner") == 0)
-			o->partner = v;
-		else if (strcmp(k, "--rate") == 0)
-			prc = eml_num_u64(v, 0, EML_KEY_RATE_MAX, &o->rate);
-		else if (strcmp(k, "--not-before") == 0)
-			prc = eml_num_u64(v, 0, INT64_MAX, &o->nb);
-		else if (strcmp(k, "--not-after") == 0)
-			prc = eml_num_u64(v, 0, INT64_MAX, &o->na);
-		else
-			prc = EML_ERR_CONFIG;
-		if (prc != EML_OK) {
-			(void)fprintf(stderr, "eml-proxy: keys: %s %s: unknown option or bad value\n", k,
-			    v);
-			return EXIT_USAGE;
-		}
+	o->file = eml_args_str(a, "keys");
+	o->id = has_id ? eml_args_str(a, "id") : NULL;
+	if (eml_args_known(a, "partner")) {
+		o->partner = eml_args_str(a, "partner");
+		o->rate = eml_args_u64(a, "rate", 60);
+		o->nb = eml_args_u64(a, "not-before", 0);
+		o->na = eml_args_u64(a, "not-after", 0);
 	}
-	if (argc % 2 != 0) {
-		(void)fprintf(stderr, "eml-proxy: keys: %s needs a value (or is unknown)\n",
-		    argv[argc - 1]);
-		return EXIT_USAGE;
-	}
-	if (o->file == NULL || (strcmp(verb, "list") != 0 && o->id == NULL)) {
-		(void)fprintf(stderr, "eml-proxy: keys %s needs --keys FILE%s\n", verb,
-		    strcmp(verb, "list") != 0 ? " and --id ID" : "");
-		return EXIT_USAGE;
-	}
-	if (o->id != NULL && eml_key_id_check(o->id) != EML_OK) {
-		(void)fprintf(stderr, "eml-proxy: keys: %s\n", eml_err_detail());
-		return EXIT_USAGE;
-	}
+	if (o->id != NULL && eml_key_id_check(o->id) != EML_OK)
+		return eml_args_usage(a, "%s", eml_err_detail());
 	if (o->partner != NULL && (strlen(o->partner) > EML_KEY_PARTNER_MAX ||
-	    strspn(o->partner, id_chars) != strlen(o->partner))) {
-		(void)fprintf(stderr, "eml-proxy: keys: --partner: up to 64 of A-Z a-z 0-9 _ -\n");
-		return EXIT_USAGE;
-	}
+	    strspn(o->partner, id_chars) != strlen(o->partner)))
+		return eml_args_usage(a, "--partner: up to 64 of A-Z a-z 0-9 _ -");
 	return 0;
 }
 
@@ -352,14 +226,15 @@ keys_change(const char *verb, struct eml_keyset *ks, const struct keys_opts *o)
 
 /* eml-proxy keys add|list|revoke|rotate --keys FILE ... */
 static int
-cmd_keys(const char *verb, int argc, char **argv)
+cmd_keys(const struct eml_args *a)
 {
+	const char *verb = a->cmd->name;
 	struct keys_opts o;
 	struct eml_keyset ks;
 	eml_err rc;
 	int st;
 
-	if ((st = keys_args(verb, argc, argv, &o)) != 0)
+	if ((st = keys_args(a, &o)) != 0)
 		return st;
 	rc = eml_keys_load(o.file, &ks);
 	if (rc == EML_ERR_FILE && strcmp(verb, "add") == 0 && access(o.file, F_OK) != 0) {
@@ -376,225 +251,103 @@ cmd_keys(const char *verb, int argc, char **argv)
 	return st;
 }
 
-/* The options that name a file or an address: true when o was one. */
-static bool
-str_option(struct eml_proxy_config *c, const char *o, const char *v)
-{
-	static const char *const names[] = { "--listen", "--weights", "--admin", "--audit",
-		"--user", "--capture", "--api-keys", "--tls-cert", "--tls-key", "--admin-token-file",
-		"--signers" };
-	const char **slots[] = { &c->listen, &c->weights, &c->admin, &c->audit, &c->user,
-		&c->capture, &c->api_keys, &c->tls_cert, &c->tls_key, &c->admin_token_file,
-		&c->signers };
-
-	for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
-		if (strcmp(o, names[k]) == 0) {
-			*slots[k] = v;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Server options. Returns 0 on success, else an exit status. */
-/* The job options (docs/PROXY.md "Jobs"); false when o is not one. A bad
- * number sets *rc. */
-static bool
-job_opt(struct eml_proxy_config *c, const char *o, const char *v, eml_err *rc)
+/* The server's options from the table into c; 0 or an exit status. */
+static int
+server_config(const struct eml_args *a, struct eml_proxy_config *c)
 {
 	static const struct {
 		const char *name;
-		uint64_t lo, max;
-	} nums[] = {
-		{ "--job-workers", 0, 64 }, { "--job-run-ms", 1, 86400000 },
-		{ "--job-retries", 0, 100 }, { "--job-backoff-ms", 0, 86400000 },
-		{ "--job-ttl-ms", 1, 31536000000 },
+		size_t off;
+	} strs[] = {
+		{ "listen", offsetof(struct eml_proxy_config, listen) },
+		{ "weights", offsetof(struct eml_proxy_config, weights) },
+		{ "admin", offsetof(struct eml_proxy_config, admin) },
+		{ "audit", offsetof(struct eml_proxy_config, audit) },
+		{ "user", offsetof(struct eml_proxy_config, user) },
+		{ "capture", offsetof(struct eml_proxy_config, capture) },
+		{ "api-keys", offsetof(struct eml_proxy_config, api_keys) },
+		{ "tls-cert", offsetof(struct eml_proxy_config, tls_cert) },
+		{ "tls-key", offsetof(struct eml_proxy_config, tls_key) },
+		{ "admin-token-file", offsetof(struct eml_proxy_config, admin_token_file) },
+		{ "signers", offsetof(struct eml_proxy_config, signers) },
 	};
-	uint64_t n = 0;
-	size_t k;
+	const char *v;
 
-	if (strcmp(o, "--jobs") == 0) {
+	for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++)
+		if ((v = eml_args_str(a, strs[k].name)) != NULL)
+			*(const char **)(void *)((char *)c + strs[k].off) = v;
+	c->nagents = eml_args_count(a, "agent");
+	if (c->nagents > EML_UPSTREAMS_MAX)
+		return eml_args_usage(a, "at most %u agents", EML_UPSTREAMS_MAX);
+	for (size_t k = 0; k < c->nagents; k++)
+		c->agents[k] = eml_args_nth(a, "agent", k);
+	c->n_allow_models = eml_args_count(a, "allow-model");
+	if (c->n_allow_models > sizeof(c->allow_models) / sizeof(c->allow_models[0]))
+		return eml_args_usage(a, "at most 256 --allow-model");
+	for (size_t k = 0; k < c->n_allow_models; k++)
+		c->allow_models[k] = eml_args_nth(a, "allow-model", k);
+	c->no_seccomp = eml_args_has(a, "no-seccomp");
+	c->kill_switch = eml_args_has(a, "kill-switch");
+	c->strict_artifacts = eml_args_has(a, "strict-artifacts");
+	c->audit_serve = eml_args_choice(a, "audit-failure", 0) == 1;
+	c->audit_sync_every = eml_args_choice(a, "audit-sync", 1) == 0;
+	c->health_ping = eml_args_choice(a, "health", 0) == 0;
+	c->max_clients = (unsigned)eml_args_u64(a, "max-clients", c->max_clients);
+	c->frame_max = (size_t)eml_args_u64(a, "max-frame", c->frame_max);
+	c->handshake_ms = (int64_t)eml_args_u64(a, "handshake-ms", (uint64_t)c->handshake_ms);
+	c->idle_ms = (int64_t)eml_args_u64(a, "idle-ms", (uint64_t)c->idle_ms);
+	c->request_ms = (int64_t)eml_args_u64(a, "request-ms", (uint64_t)c->request_ms);
+	c->frame_ms = (int64_t)eml_args_u64(a, "frame-ms", (uint64_t)c->frame_ms);
+	c->connect_ms = (int64_t)eml_args_u64(a, "connect-ms", (uint64_t)c->connect_ms);
+	c->drain_ms = (int64_t)eml_args_u64(a, "drain-ms", (uint64_t)c->drain_ms);
+	c->health_ms = (int64_t)eml_args_u64(a, "health-ms", (uint64_t)c->health_ms);
+	c->rise = (unsigned)eml_args_u64(a, "health-rise", c->rise);
+	c->fall = (unsigned)eml_args_u64(a, "health-fall", c->fall);
+	c->max_per_peer = (unsigned)eml_args_u64(a, "max-per-peer", c->max_per_peer);
+	c->max_handshake_per_peer =
+	    (unsigned)eml_args_u64(a, "max-handshake-per-peer", c->max_handshake_per_peer);
+	c->rate_limit = (unsigned)eml_args_u64(a, "rate-limit", c->rate_limit);
+	c->tamper_frame = (long)eml_args_u64(a, "tamper-frame", (uint64_t)c->tamper_frame);
+	c->replay_frame = (long)eml_args_u64(a, "replay-frame", (uint64_t)c->replay_frame);
+	c->replay_frame = (long)eml_args_u64(a, "test-replay", (uint64_t)c->replay_frame);
+	if ((v = eml_args_str(a, "test-tamper")) != NULL) {
+		uint64_t n = 0;
+
+		if (strncmp(v, "flip:", 5) != 0 || eml_num_u64(v + 5, 0, LONG_MAX, &n) != EML_OK)
+			return eml_args_usage(a, "--test-tamper: flip:N");
+		c->tamper_frame = (long)n;
+	}
+	if ((v = eml_args_str(a, "jobs")) != NULL) {
 		c->jobs = v;
 		c->job.queue.url = v;
-		return true;
 	}
-	if (strcmp(o, "--jobs-listen") == 0 || strcmp(o, "--proxy-name") == 0) {
-		*(o[2] == 'j' ? &c->job.listen : &c->job.queue.consumer) = v;
-		return true;
-	}
-	for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
-		if (strcmp(o, nums[k].name) == 0)
-			break;
-	if (k == sizeof(nums) / sizeof(nums[0]))
-		return false;
-	*rc = eml_num_u64(v, nums[k].lo, nums[k].max, &n);
-	if (k == 0)
-		c->job.workers = (unsigned)n;
-	else if (k == 1)
-		c->job.run_ms = (int64_t)n;
-	else if (k == 2)
-		c->job.queue.max_retries = (unsigned)n;
-	else if (k == 3)
-		c->job.queue.backoff_ms = (int64_t)n;
-	else
-		c->job.queue.result_ttl_ms = (int64_t)n;
-	return true;
-}
-
-static int
-parse_server(int argc, char **argv, struct eml_proxy_config *c)
-{
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		uint64_t n = 0;
-		eml_err rc = EML_OK;
-
-		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
-			usage(stdout);
-			return -1;
-		}
-		if (strcmp(o, "--no-seccomp") == 0) {
-			c->no_seccomp = true;
-			continue;
-		}
-		if (strcmp(o, "--kill-switch") == 0) {
-			c->kill_switch = true;
-			continue;
-		}
-		if (strcmp(o, "--strict-artifacts") == 0) {
-			c->strict_artifacts = true;
-			continue;
-		}
-		if (v == NULL) {
-			(void)fprintf(stderr, "eml-proxy: %s needs a value (or is unknown)\n", o);
-			return EXIT_USAGE;
-		}
-		i++;
-		if (str_option(c, o, v)) {
-			continue;
-		} else if (strcmp(o, "--agent") == 0) {
-			if (c->nagents == EML_UPSTREAMS_MAX) {
-				(void)fprintf(stderr, "eml-proxy: at most %u agents\n", EML_UPSTREAMS_MAX);
-				return EXIT_USAGE;
-			}
-			c->agents[c->nagents++] = v;
-		} else if (strcmp(o, "--audit-failure") == 0) {
-			if (strcmp(v, "close") == 0)
-				c->audit_serve = false;
-			else if (strcmp(v, "serve") == 0)
-				c->audit_serve = true;
-			else
-				rc = EML_ERR_USAGE;
-		} else if (strcmp(o, "--audit-sync") == 0) {
-			if (strcmp(v, "every") == 0)
-				c->audit_sync_every = true;
-			else if (strcmp(v, "interval") == 0)
-				c->audit_sync_every = false;
-			else
-				rc = EML_ERR_USAGE;
-		} else if (job_opt(c, o, v, &rc)) {
-			/* --jobs, --jobs-listen, --proxy-name, --job-* */
-		} else if (strcmp(o, "--allow-model") == 0) {
-			if (c->n_allow_models == sizeof(c->allow_models) / sizeof(c->allow_models[0])) {
-				(void)fprintf(stderr, "eml-proxy: at most 256 --allow-model\n");
-				return EXIT_USAGE;
-			}
-			c->allow_models[c->n_allow_models++] = v;
-		} else if (strcmp(o, "--health") == 0) {
-			if (strcmp(v, "ping") == 0)
-				c->health_ping = true;
-			else if (strcmp(v, "connect") == 0)
-				c->health_ping = false;
-			else
-				rc = EML_ERR_USAGE;
-		} else if (strcmp(o, "--test-tamper") == 0) {
-			rc = strncmp(v, "flip:", 5) == 0 ? eml_num_u64(v + 5, 0, LONG_MAX, &n)
-							 : EML_ERR_USAGE;
-			c->tamper_frame = (long)n;
-		} else {
-			static const struct {
-				const char *name;
-				uint64_t max;
-			} nums[] = {
-				{ "--max-clients", 100000 }, { "--max-frame", UINT32_MAX },
-				{ "--handshake-ms", 86400000 }, { "--idle-ms", 86400000 },
-				{ "--request-ms", 86400000 }, { "--frame-ms", 86400000 },
-				{ "--connect-ms", 600000 }, { "--drain-ms", 3600000 },
-				{ "--health-ms", 3600000 }, { "--health-rise", 100 },
-				{ "--health-fall", 100 }, { "--tamper-frame", LONG_MAX },
-				{ "--replay-frame", LONG_MAX }, { "--test-replay", LONG_MAX },
-				{ "--max-per-peer", 100000 }, { "--max-handshake-per-peer", 100000 },
-				{ "--rate-limit", EML_KEY_RATE_MAX },
-			};
-			size_t k;
-
-			for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++)
-				if (strcmp(o, nums[k].name) == 0)
-					break;
-			if (k == sizeof(nums) / sizeof(nums[0])) {
-				(void)fprintf(stderr, "eml-proxy: unknown option %s\n", o);
-				return EXIT_USAGE;
-			}
-			rc = eml_num_u64(v, 0, nums[k].max, &n);
-			switch (k) {
-			case 0: c->max_clients = (unsigned)n; break;
-			case 1: c->frame_max = (size_t)n; break;
-			case 2: c->handshake_ms = (int64_t)n; break;
-			case 3: c->idle_ms = (int64_t)n; break;
-			case 4: c->request_ms = (int64_t)n; break;
-			case 5: c->frame_ms = (int64_t)n; break;
-			case 6: c->connect_ms = (int64_t)n; break;
-			case 7: c->drain_ms = (int64_t)n; break;
-			case 8: c->health_ms = (int64_t)n; break;
-			case 9: c->rise = (unsigned)n; break;
-			case 10: c->fall = (unsigned)n; break;
-			case 11: c->tamper_frame = (long)n; break;
-			case 14: c->max_per_peer = (unsigned)n; break;
-			case 15: c->max_handshake_per_peer = (unsigned)n; break;
-			case 16: c->rate_limit = (unsigned)n; break;
-			default: c->replay_frame = (long)n; break;
-			}
-		}
-		if (rc != EML_OK) {
-			(void)fprintf(stderr, "eml-proxy: bad value for %s: %s\n", o, v);
-			return EXIT_USAGE;
-		}
-	}
+	if ((v = eml_args_str(a, "jobs-listen")) != NULL)
+		c->job.listen = v;
+	if ((v = eml_args_str(a, "proxy-name")) != NULL)
+		c->job.queue.consumer = v;
+	c->job.workers = (unsigned)eml_args_u64(a, "job-workers", c->job.workers);
+	c->job.run_ms = (int64_t)eml_args_u64(a, "job-run-ms", (uint64_t)c->job.run_ms);
+	c->job.queue.max_retries =
+	    (unsigned)eml_args_u64(a, "job-retries", c->job.queue.max_retries);
+	c->job.queue.backoff_ms =
+	    (int64_t)eml_args_u64(a, "job-backoff-ms", (uint64_t)c->job.queue.backoff_ms);
+	c->job.queue.result_ttl_ms =
+	    (int64_t)eml_args_u64(a, "job-ttl-ms", (uint64_t)c->job.queue.result_ttl_ms);
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+static int
+cmd_serve(const struct eml_args *a)
 {
 	struct eml_proxy_config cfg;
 	eml_err rc;
 	int st;
 
-	if ((rc = eml_mem_init()) != EML_OK)
-		return fail(rc, "init");
-	if (argc >= 3 && strcmp(argv[1], "blob") == 0 && strcmp(argv[2], "put") == 0)
-		return cmd_blob_put(argc - 3, argv + 3);
-	if (argc >= 3 && strcmp(argv[1], "audit") == 0 && strcmp(argv[2], "verify") == 0)
-		return cmd_audit_verify(argc - 3, argv + 3);
-	if (argc >= 3 && strcmp(argv[1], "keys") == 0)
-		return cmd_keys(argv[2], argc - 3, argv + 3);
-	if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
-		(void)printf("eml-proxy 0.1.0\n");
-		return 0;
-	}
-	if (argc < 2) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
 	eml_proxy_config_defaults(&cfg);
-	st = parse_server(argc, argv, &cfg);
-	if (st != 0)
-		return st < 0 ? 0 : st;
-	if ((cfg.jobs == NULL) != (cfg.job.listen == NULL)) {
-		(void)fprintf(stderr, "eml-proxy: --jobs and --jobs-listen go together\n");
-		return EXIT_USAGE;
-	}
+	if ((st = server_config(a, &cfg)) != 0)
+		return st;
+	if ((cfg.jobs == NULL) != (cfg.job.listen == NULL))
+		return eml_args_usage(a, "--jobs and --jobs-listen go together");
 	/* The lease is twice the expected run time. */
 	cfg.job.queue.visibility_ms = 2 * cfg.job.run_ms;
 	cfg.job.frame_max = cfg.frame_max;
@@ -615,4 +368,191 @@ main(int argc, char **argv)
 		return rc == EML_ERR_ADDR ? EXIT_USAGE : eml_err_exit_code(rc);
 	}
 	return 0;
+}
+
+#define MS(nm, dflt, max, help)                                                \
+	{ nm, 0, EML_OPT_U64, "MS", help " (" dflt ")", 0, max, NULL, 0 }
+#define HOOK(nm, arg, kind, max)                                               \
+	{ nm, 0, kind, arg, "test hook", 0, max, NULL, EML_OPT_HIDDEN }
+
+static const struct eml_opt serve_opts[] = {
+	{ "listen", 'l', EML_OPT_STR, "ADDR",
+	    "clients: tcp:HOST:PORT, tcp:[V6]:PORT (unix:PATH for tests)", 0, 0, NULL,
+	    EML_OPT_REQUIRED },
+	{ "agent", 'a', EML_OPT_STR, "ADDR",
+	    "an enclave agent: vsock:CID:PORT or unix:PATH; round robin over the healthy ones",
+	    0, 0, NULL, EML_OPT_REQUIRED | EML_OPT_REPEAT },
+	{ "weights", 'w', EML_OPT_DIR, "DIR", "the content-addressed weight store", 0, 0, NULL,
+	    EML_OPT_REQUIRED },
+	{ "admin", 0, EML_OPT_STR, "ADDR", "GET /status and /metrics on a loopback tcp address",
+	    0, 0, NULL, 0 },
+	{ "audit", 0, EML_OPT_FILE, "FILE", "hash-chained audit log (JSON lines)", 0, 0, NULL,
+	    0 },
+	{ "audit-failure", 0, EML_OPT_CHOICE, "MODE",
+	    "when a line cannot be written: refuse requests with EML_ERR_AUDIT_DOWN until it "
+	    "can (close, default) or keep serving (serve)",
+	    0, 0, "close|serve", 0 },
+	{ "audit-sync", 0, EML_OPT_CHOICE, "MODE",
+	    "fdatasync after every line, or once a second (interval, default)", 0, 0,
+	    "every|interval", 0 },
+	{ "max-clients", 0, EML_OPT_U64, "N", "concurrent clients, BUSY past it (64)", 1, 100000,
+	    NULL, 0 },
+	{ "max-per-peer", 0, EML_OPT_U64, "N",
+	    "concurrent clients per client address (0: no limit)", 0, 100000, NULL, 0 },
+	{ "max-handshake-per-peer", 0, EML_OPT_U64, "N",
+	    "of those, before their attestation response (8; 0: no limit)", 0, 100000, NULL, 0 },
+	{ "user", 'u', EML_OPT_STR, "NAME", "user to drop to when started as root (nobody)", 0,
+	    0, NULL, 0 },
+	{ "max-frame", 0, EML_OPT_U64, "BYTES", "frame size limit (67108864)", 1024, UINT32_MAX,
+	    NULL, 0 },
+	MS("handshake-ms", "10000", 86400000, "hello to attestation response"),
+	MS("idle-ms", "60000", 86400000, "silence with no request outstanding"),
+	MS("request-ms", "300000", 86400000, "agent silence with a request outstanding"),
+	MS("frame-ms", "30000", 86400000, "one frame, first byte to last"),
+	MS("connect-ms", "2000", 600000, "agent connect"),
+	MS("drain-ms", "10000", 3600000, "SIGTERM: wait for in-flight requests"),
+	MS("health-ms", "1000", 3600000, "health check period"),
+	{ "health-rise", 0, EML_OPT_U64, "N", "successes to mark an agent up (1)", 0, 100, NULL,
+	    0 },
+	{ "health-fall", 0, EML_OPT_U64, "N", "failures in a row to mark an agent down (3)", 0,
+	    100, NULL, 0 },
+	{ "health", 0, EML_OPT_CHOICE, "MODE", "probe with Ping/Pong (default) or connect only",
+	    0, 0, "ping|connect", 0 },
+	{ "no-seccomp", 0, EML_OPT_FLAG, NULL, "do not install the system call allowlist", 0, 0,
+	    NULL, 0 },
+	{ "jobs", 0, EML_OPT_STR, "URL",
+	    "job queue: sqlite:PATH (one host) or redis://HOST:PORT (shared)", 0, 0, NULL, 0 },
+	{ "jobs-listen", 0, EML_OPT_STR, "ADDR",
+	    "HTTP job API (POST /v1/jobs, GET /v1/jobs/ID): tcp:HOST:PORT", 0, 0, NULL, 0 },
+	{ "job-workers", 0, EML_OPT_U64, "N", "jobs run at once by this proxy (2; 0: API only)",
+	    0, 64, NULL, 0 },
+	{ "job-run-ms", 0, EML_OPT_U64, "MS",
+	    "expected run time; the claim lease is twice it (60000)", 1, 86400000, NULL, 0 },
+	{ "job-retries", 0, EML_OPT_U64, "N", "deliveries after the first (3)", 0, 100, NULL, 0 },
+	{ "job-backoff-ms", 0, EML_OPT_U64, "MS", "delay before the first retry, doubling (1000)",
+	    0, 86400000, NULL, 0 },
+	{ "job-ttl-ms", 0, EML_OPT_U64, "MS", "results and failures kept for (86400000)", 1,
+	    31536000000, NULL, 0 },
+	{ "proxy-name", 0, EML_OPT_STR, "NAME", "this proxy in the Redis consumer group "
+	    "(proxy-PID)", 0, 0, NULL, 0 },
+	{ "api-keys", 0, EML_OPT_FILE, "FILE",
+	    "every client presents a key from FILE (reloaded on SIGHUP)", 0, 0, NULL, 0 },
+	{ "rate-limit", 0, EML_OPT_U64, "N", "requests per minute per client address, 0 = none "
+	    "(60)", 0, EML_KEY_RATE_MAX, NULL, 0 },
+	{ "kill-switch", 0, EML_OPT_FLAG, NULL, "start with the kill switch on (every request "
+	    "refused)", 0, 0, NULL, 0 },
+	{ "allow-model", 0, EML_OPT_STR, "ID", "baseline-only: serve only these content ids", 0,
+	    0, NULL, EML_OPT_REPEAT },
+	{ "admin-token-file", 0, EML_OPT_FILE, "FILE", "Bearer token for the admin endpoint's "
+	    "POSTs", 0, 0, NULL, 0 },
+	{ "strict-artifacts", 0, EML_OPT_FLAG, NULL,
+	    "serve only blobs with a signature file beside them in the store (blob put --sig), "
+	    "naming one of --signers if given",
+	    0, 0, NULL, 0 },
+	{ "signers", 0, EML_OPT_FILE, "FILE",
+	    "allowed signers' key ids, one per line (eml keys id PUB.pem)", 0, 0, NULL, 0 },
+	{ "tls-cert", 0, EML_OPT_FILE, "PEM", "TLS on the client listener: certificate chain", 0,
+	    0, NULL, 0 },
+	{ "tls-key", 0, EML_OPT_FILE, "PEM", "... and its private key", 0, 0, NULL, 0 },
+	HOOK("tamper-frame", "N", EML_OPT_U64, LONG_MAX),
+	HOOK("replay-frame", "N", EML_OPT_U64, LONG_MAX),
+	HOOK("test-replay", "N", EML_OPT_U64, LONG_MAX),
+	HOOK("test-tamper", "flip:N", EML_OPT_STR, 0),
+	HOOK("capture", "FILE", EML_OPT_FILE, 0),
+};
+
+static const struct eml_opt blob_put_opts[] = {
+	{ "weights", 'w', EML_OPT_DIR, "DIR", "the weight store", 0, 0, NULL, EML_OPT_REQUIRED },
+	{ "sig", 0, EML_OPT_FILE, "model.sig",
+	    "keep the model's signature beside the blob (for --strict-artifacts)", 0, 0, NULL,
+	    0 },
+};
+static const struct eml_opt audit_verify_opts[] = {
+	{ "head", 0, EML_OPT_STR, "HEX",
+	    "the head hash recorded elsewhere: lines cut from the end are found", 0, 0, NULL,
+	    0 },
+};
+#define KEYS_FILE_OPT                                                          \
+	{ "keys", 'k', EML_OPT_FILE, "FILE", "the API key file", 0, 0, NULL, EML_OPT_REQUIRED }
+#define KEYS_ID_OPT                                                            \
+	{ "id", 0, EML_OPT_STR, "ID", "the key's id", 0, 0, NULL, EML_OPT_REQUIRED }
+static const struct eml_opt keys_add_opts[] = {
+	KEYS_FILE_OPT,
+	KEYS_ID_OPT,
+	{ "partner", 0, EML_OPT_STR, "P", "partner name (up to 64 of A-Z a-z 0-9 _ -)", 0, 0,
+	    NULL, 0 },
+	{ "rate", 0, EML_OPT_U64, "N", "requests per minute for this key (60)", 0,
+	    EML_KEY_RATE_MAX, NULL, 0 },
+	{ "not-before", 0, EML_OPT_U64, "UNIX_S", "valid from", 0, INT64_MAX, NULL, 0 },
+	{ "not-after", 0, EML_OPT_U64, "UNIX_S", "valid until", 0, INT64_MAX, NULL, 0 },
+};
+static const struct eml_opt keys_list_opts[] = { KEYS_FILE_OPT };
+static const struct eml_opt keys_id_opts[] = { KEYS_FILE_OPT, KEYS_ID_OPT };
+
+static const struct eml_cmd blob_put_cmd = { .name = "put", .args = "FILE",
+	.summary = "add a sealed blob (weights.sealed) to the weight store; prints its content "
+		   "id",
+	.text = "Only a sealed blob is accepted: the header and the size it implies are "
+		"checked first, so a topology key or a plaintext ONNX model is refused by content "
+		"and nothing is written.",
+	.opts = blob_put_opts, .n_opts = EML_OPT_N(blob_put_opts), .min_pos = 1, .max_pos = 1,
+	.run = cmd_blob_put };
+static const struct eml_cmd *const blob_subs[] = { &blob_put_cmd };
+static const struct eml_cmd blob_cmd = { .name = "blob", .summary = "the weight store",
+	.subs = blob_subs, .n_subs = EML_OPT_N(blob_subs) };
+
+static const struct eml_cmd audit_verify_cmd = { .name = "verify", .args = "FILE",
+	.summary = "check an audit log's hash chain (exit 1 when broken)",
+	.opts = audit_verify_opts, .n_opts = EML_OPT_N(audit_verify_opts), .min_pos = 1,
+	.max_pos = 1, .run = cmd_audit_verify };
+static const struct eml_cmd *const audit_subs[] = { &audit_verify_cmd };
+static const struct eml_cmd audit_cmd = { .name = "audit", .summary = "the audit log",
+	.subs = audit_subs, .n_subs = EML_OPT_N(audit_subs) };
+
+static const struct eml_cmd keys_add_cmd = { .name = "add",
+	.summary = "add a client API key; the secret is printed once",
+	.opts = keys_add_opts, .n_opts = EML_OPT_N(keys_add_opts), .run = cmd_keys };
+static const struct eml_cmd keys_list_cmd = { .name = "list", .summary = "list the keys",
+	.opts = keys_list_opts, .n_opts = EML_OPT_N(keys_list_opts), .run = cmd_keys };
+static const struct eml_cmd keys_revoke_cmd = { .name = "revoke", .summary = "revoke a key",
+	.opts = keys_id_opts, .n_opts = EML_OPT_N(keys_id_opts), .run = cmd_keys };
+static const struct eml_cmd keys_rotate_cmd = { .name = "rotate",
+	.summary = "a new secret for a key, printed once", .opts = keys_id_opts,
+	.n_opts = EML_OPT_N(keys_id_opts), .run = cmd_keys };
+static const struct eml_cmd *const keys_subs[] = { &keys_add_cmd, &keys_list_cmd,
+	&keys_revoke_cmd, &keys_rotate_cmd };
+static const struct eml_cmd keys_cmd = { .name = "keys",
+	.summary = "client API keys (the file keeps hashes only; SIGHUP reloads it)",
+	.subs = keys_subs, .n_subs = EML_OPT_N(keys_subs) };
+
+static const struct eml_cmd *const proxy_subs[] = { &blob_cmd, &audit_cmd, &keys_cmd };
+
+static const struct eml_cmd proxy_root = { .name = "eml-proxy",
+	.summary = "the untrusted host relay between clients and enclave agents",
+	.opts = serve_opts, .n_opts = EML_OPT_N(serve_opts), .subs = proxy_subs,
+	.n_subs = EML_OPT_N(proxy_subs), .run = cmd_serve };
+
+static const struct eml_prog proxy_prog = {
+	.name = "eml-proxy",
+	.version = "0.1.0",
+	.summary = "EphemeralML host proxy: relays sessions, serves sealed blobs, audits",
+	.text = "eml-proxy runs on the parent instance, outside the enclave. It relays each "
+		"client's encrypted session to an enclave agent over vsock, serves byte ranges "
+		"of sealed weight blobs from a content-addressed store, and keeps a hash-chained "
+		"audit log. It never holds a key that opens a session or a blob "
+		"(docs/PROXY.md).",
+	.root = &proxy_root,
+	.exit_text = "0 success. 1 verification failure (audit verify: the chain is broken or "
+		     "cut) or a refused blob (blob put of anything but a sealed blob). 2 usage or "
+		     "configuration. 3 I/O or peer failure.",
+};
+
+int
+main(int argc, char **argv)
+{
+	eml_err rc;
+
+	if ((rc = eml_mem_init()) != EML_OK)
+		return fail(rc, "init");
+	return eml_opt_main(&proxy_prog, argc, argv);
 }
