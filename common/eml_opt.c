@@ -542,75 +542,68 @@ check_value(const struct eml_args *a, const struct eml_opt *o, const char *v)
 	return 0;
 }
 
-/* Parse argv[i..] as c's options and positionals into a. 0, -1 for help or
- * version printed (exit 0), or an exit status. */
+/* One option word at argv[*i] (and its value): 0 when recorded, -1 for
+ * help or version printed, else an exit status. */
 static int
-parse_cmd(struct eml_args *a, int i, int argc, char **argv)
+parse_option(struct eml_args *a, int *i, int argc, char **argv)
 {
 	const struct eml_cmd *c = a->cmd;
-	bool only_pos = false;
+	const char *s = argv[*i], *v = NULL, *eq = NULL;
+	const struct eml_opt *o;
+	size_t k = 0;
+	int st;
 
-	for (; i < argc; i++) {
-		const char *s = argv[i], *v = NULL, *eq;
-		const struct eml_opt *o;
-		size_t k = 0;
-		int st;
-
-		if (only_pos || s[0] != '-' || s[1] == '\0') {
-			a->pos[a->n_pos++] = argv[i]; /* "-" is stdin: a positional */
-			continue;
-		}
-		if (strcmp(s, "--") == 0) {
-			only_pos = true;
-			continue;
-		}
-		if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
-			eml_opt_help(stdout, a->prog, c, a->path);
-			return -1;
-		}
-		if (strcmp(s, "--version") == 0) {
-			(void)printf("%s %s\n", a->prog->name, a->prog->version);
-			return -1;
-		}
-		if (s[1] == '-') {
-			eq = strchr(s + 2, '=');
-			o = find_long(c, s + 2, eq != NULL ? (size_t)(eq - s - 2) : strlen(s + 2), &k);
-			if (eq != NULL)
-				v = eq + 1;
-		} else {
-			o = s[2] == '\0' ? find_short(c, s[1], &k) : NULL;
-			eq = NULL;
-		}
-		if (o == NULL) {
-			/* a number like -5 is a value, never an option here */
-			return eml_args_usage(a, "unknown option '%s'", s);
-		}
-		if (!takes_value(o)) {
-			if (eq != NULL)
-				return eml_args_usage(a, "--%s takes no value", o->name);
-		} else if (v == NULL) {
-			if (i + 1 >= argc)
-				return eml_args_usage(a, "--%s needs a value (%s)", o->name,
-				    o->arg != NULL ? o->arg : "VALUE");
-			v = argv[++i];
-		}
-		if ((o->flags & (EML_OPT_REPEAT | EML_OPT_MULTI)) == 0) {
-			for (size_t e = 0; e < a->n_ent; e++)
-				if (a->ent[e].opt == k)
-					return eml_args_usage(a, "--%s given more than once", o->name);
-		}
-		if (v != NULL && (st = check_value(a, o, v)) != 0)
-			return st;
-		a->ent[a->n_ent].opt = k;
-		a->ent[a->n_ent].val = v;
-		a->n_ent++;
-		while ((o->flags & EML_OPT_MULTI) != 0 && i + 1 < argc &&
-		    strncmp(argv[i + 1], "--", 2) != 0) {
-			a->ent[a->n_ent].opt = k;
-			a->ent[a->n_ent].val = argv[++i];
-			a->n_ent++;
-		}
+	if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+		eml_opt_help(stdout, a->prog, c, a->path);
+		return -1;
 	}
+	if (strcmp(s, "--version") == 0) {
+		(void)printf("%s %s\n", a->prog->name, a->prog->version);
+		return -1;
+	}
+	if (s[1] == '-') {
+		eq = strchr(s + 2, '=');
+		o = find_long(c, s + 2, eq != NULL ? (size_t)(eq - s - 2) : strlen(s + 2), &k);
+		if (eq != NULL)
+			v = eq + 1;
+	} else {
+		o = s[2] == '\0' ? find_short(c, s[1], &k) : NULL;
+	}
+	if (o == NULL)
+		return eml_args_usage(a, "unknown option '%s'", s);
+	if (!takes_value(o) && eq != NULL)
+		return eml_args_usage(a, "--%s takes no value", o->name);
+	if (takes_value(o) && v == NULL) {
+		if (*i + 1 >= argc)
+			return eml_args_usage(a, "--%s needs a value (%s)", o->name,
+			    o->arg != NULL ? o->arg : "VALUE");
+		v = argv[++*i];
+	}
+	if ((o->flags & (EML_OPT_REPEAT | EML_OPT_MULTI)) == 0) {
+		for (size_t e = 0; e < a->n_ent; e++)
+			if (a->ent[e].opt == k)
+				return eml_args_usage(a, "--%s given more than once", o->name);
+	}
+	if (v != NULL && (st = check_value(a, o, v)) != 0)
+		return st;
+	a->ent[a->n_ent].opt = k;
+	a->ent[a->n_ent].val = v;
+	a->n_ent++;
+	while ((o->flags & EML_OPT_MULTI) != 0 && *i + 1 < argc &&
+	    strncmp(argv[*i + 1], "--", 2) != 0) {
+		a->ent[a->n_ent].opt = k;
+		a->ent[a->n_ent].val = argv[++*i];
+		a->n_ent++;
+	}
+	return 0;
+}
+
+/* Required options given, positionals in range: 0 or 2 after a message. */
+static int
+check_complete(const struct eml_args *a)
+{
+	const struct eml_cmd *c = a->cmd;
+
 	for (size_t k = 0; k < c->n_opts; k++) {
 		const struct eml_opt *o = &c->opts[k];
 		bool given = false;
@@ -621,13 +614,34 @@ parse_cmd(struct eml_args *a, int i, int argc, char **argv)
 			return eml_args_usage(a, "--%s %s is required", o->name,
 			    o->arg != NULL ? o->arg : "");
 	}
-	if (a->n_pos < c->min_pos || a->n_pos > c->max_pos) {
-		if (a->n_pos > c->max_pos)
-			return eml_args_usage(a, "unexpected argument '%s'%s%s", a->pos[c->max_pos],
-			    c->args != NULL ? "; arguments: " : "", c->args != NULL ? c->args : "");
+	if (a->n_pos > c->max_pos)
+		return eml_args_usage(a, "unexpected argument '%s'%s%s", a->pos[c->max_pos],
+		    c->args != NULL ? "; arguments: " : "", c->args != NULL ? c->args : "");
+	if (a->n_pos < c->min_pos)
 		return eml_args_usage(a, "missing argument: %s", c->args != NULL ? c->args : "?");
-	}
 	return 0;
+}
+
+/* Parse argv[i..] as the command's options and positionals into a. 0, -1
+ * for help or version printed (exit 0), or an exit status. */
+static int
+parse_cmd(struct eml_args *a, int i, int argc, char **argv)
+{
+	bool only_pos = false;
+	int st;
+
+	for (; i < argc; i++) {
+		const char *s = argv[i];
+
+		if (only_pos || s[0] != '-' || s[1] == '\0') {
+			a->pos[a->n_pos++] = argv[i]; /* "-" is stdin: a positional */
+		} else if (strcmp(s, "--") == 0) {
+			only_pos = true;
+		} else if ((st = parse_option(a, &i, argc, argv)) != 0) {
+			return st;
+		}
+	}
+	return check_complete(a);
 }
 
 int

@@ -14,12 +14,12 @@
 
 #define EML_CLI_VERSION "0.1.0"
 /* The exit-code contract, for every --help and man page. */
-#define EML_CLI_EXIT_TEXT                                                      \
-	"0 success. 1 verification or policy failure: a document, signature, "  \
-	"blob or evidence that does not verify, a policy that refuses, a model "  \
-	"or input the engine refuses. 2 usage: unknown option, missing or bad "  \
-	"value, an unusable policy or configuration file, a file that exists "  \
-	"and is not replaced without --force. 3 I/O or peer: a file that cannot "  \
+#define EML_CLI_EXIT_TEXT \
+	"0 success. 1 verification or policy failure: a document, signature, " \
+	"blob or evidence that does not verify, a policy that refuses, a model " \
+	"or input the engine refuses. 2 usage: unknown option, missing or bad " \
+	"value, an unusable policy or configuration file, a file that exists " \
+	"and is not replaced without --force. 3 I/O or peer: a file that cannot " \
 	"be read or written, a proxy or enclave that does not answer or fails."
 
 extern const struct eml_prog eml_cli_prog;
@@ -36,7 +36,6 @@ extern const struct eml_cmd eml_cli_policy;
 /* --at values: epoch seconds or RFC 3339 into Unix seconds. */
 bool eml_cli_parse_time(const char *s, int64_t *out);
 extern const struct eml_cmd eml_cli_model_split;
-
 
 /* Print "eml: <what>: <message> [detail]" for err on stderr and return its
  * exit code. */

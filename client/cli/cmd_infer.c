@@ -302,6 +302,30 @@ out:
 	return ret;
 }
 
+/* Everything local that can be checked before connecting: the policy
+ * file readable, where evidence and outputs go usable. The inputs and the
+ * model are loaded next, still before connecting. */
+static int
+check_local(const struct opts *o, bool *ev_dir)
+{
+	uint8_t *pol = NULL;
+	size_t n = 0;
+	eml_err rc;
+	int st;
+
+	/* the library reads it again when attesting; 1 MiB is above any
+	 * policy (eml_attest_policy_parse has the real limit) */
+	rc = eml_file_read(o->policy, 1u << 20, EML_FILE_NONEMPTY, &pol, &n);
+	eml_file_free(pol, n, 0);
+	if (rc != EML_OK)
+		return eml_cli_fail("--policy", rc);
+	if (o->evidence != NULL && (st = evidence_target(o->evidence, ev_dir)) != 0)
+		return st;
+	if (o->outdir != NULL && (st = check_output_dir(o->outdir)) != 0)
+		return st;
+	return 0;
+}
+
 static int
 cmd_infer(const struct eml_args *a)
 {
@@ -319,11 +343,7 @@ cmd_infer(const struct eml_args *a)
 	uint8_t *art = NULL;
 	size_t art_len = 0;
 
-	if ((status = parse(a, &o)) != 0)
-		return status;
-	if (o.evidence != NULL && (status = evidence_target(o.evidence, &ev_dir)) != 0)
-		return status;
-	if (o.outdir != NULL && (status = check_output_dir(o.outdir)) != 0)
+	if ((status = parse(a, &o)) != 0 || (status = check_local(&o, &ev_dir)) != 0)
 		return status;
 	/* Local files first: a typo costs no connection. */
 	for (size_t i = 0; i < o.n_inputs; i++) {

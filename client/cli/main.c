@@ -30,7 +30,8 @@ static const struct eml_cmd root = {
 const struct eml_prog eml_cli_prog = {
 	.name = "eml",
 	.version = EML_CLI_VERSION,
-	.summary = "EphemeralML client: split models, verify attestation, run confidential inference",
+	.summary =
+	    "EphemeralML client: split models, verify attestation, run confidential inference",
 	.text = "eml is the client of EphemeralML, confidential AI inference for AWS Nitro "
 		"Enclaves. A model owner splits an ONNX model into a secret topology key and a "
 		"sealed weight blob (eml model split), publishes the blob to the host (eml-proxy "
