@@ -42,19 +42,36 @@ eml_err_category(eml_err e)
 	return (n / 100) * 100;
 }
 
+/*
+ * The exit-code contract of eml, eml-proxy and eml-agent (docs/CLI.md):
+ * every command maps its error through here and nowhere else.
+ *   0 success
+ *   1 the data was checked and refused: a document, signature, blob,
+ *     evidence or audit chain that does not verify, a policy that says
+ *     no, and a model or input the engine or the importer refuses (the
+ *     same as a tampered blob: running again will not help, other bytes
+ *     will)
+ *   2 usage: the command line, or a policy, key or configuration file it
+ *     names, is unusable as written; a file not replaced without --force
+ *   3 I/O or peer: a file that cannot be read or written, a proxy or an
+ *     enclave that does not answer, fails or is busy; internal errors
+ */
 int
 eml_err_exit_code(eml_err e)
 {
-	int n = (int)e;
-
-	/* Session codes split three ways: the peer or the host failed us (3),
-	 * a configuration file is unusable (2), or a policy said no (1). */
 	switch (e) {
-	case EML_ERR_FILE_EXISTS: /* rerun with --force: a command-line matter */
+	case EML_OK:
+		return 0;
+	case EML_ERR_FILE_EXISTS:
 	case EML_ERR_POLICY_FILE:
 	case EML_ERR_CONFIG:
 	case EML_ERR_KEYS_FILE:
+	case EML_ERR_ATTEST_POLICY:
 		return 2;
+	case EML_ERR_ATTEST_SIM_CA:
+	case EML_ERR_ATTEST_NSM_DEVICE:
+	case EML_ERR_ATTEST_NSM_ERROR:
+	case EML_ERR_CRYPTO_RANDOM:
 	case EML_ERR_SESSION:
 	case EML_ERR_BUSY:
 	case EML_ERR_SESSION_STATE:
@@ -70,20 +87,21 @@ eml_err_exit_code(eml_err e)
 	case EML_ERR_RATE_LIMITED:
 	case EML_ERR_KILL_SWITCH:
 		return 3;
+	case EML_ERR_JSON:
+		return 1; /* text that was read and refused, never an I/O failure */
 	default:
 		break;
 	}
-	if (n == 0)
-		return 0;
 	switch (eml_err_category(e)) {
 	case 300: /* attestation */
 	case 400: /* crypto: tampering is a verification failure */
-	case 600: /* model files: bad signature, tampered blob */
+	case 500: /* the engine refuses the model or the input */
+	case 600: /* model files: bad signature, tampered blob, unsupported model */
 	case 700: /* policy, egress guard, audit chain */
 		return 1;
 	case 800:
 		return 2;
-	default: /* I/O, protocol, engine, internal */
+	default: /* I/O, protocol, internal */
 		return 3;
 	}
 }

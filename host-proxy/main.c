@@ -37,8 +37,12 @@ fail(eml_err rc, const char *what)
 {
 	const char *d = eml_err_detail();
 
-	(void)fprintf(stderr, "eml-proxy: %s: %s (%s)%s%s\n", what, eml_strerror(rc),
-	    eml_err_name(rc), d[0] != '\0' ? ": " : "", d);
+	if (d[0] != '\0' && strstr(d, what) != NULL) /* the cause once */
+		(void)fprintf(stderr, "eml-proxy: %s (%s): %s\n", eml_strerror(rc), eml_err_name(rc),
+		    d);
+	else
+		(void)fprintf(stderr, "eml-proxy: %s: %s (%s)%s%s\n", what, eml_strerror(rc),
+		    eml_err_name(rc), d[0] != '\0' ? ": " : "", d);
 	return eml_err_exit_code(rc);
 }
 

@@ -300,10 +300,8 @@ load_policy(const char *path, struct eml_attest_policy *pol, char *root, size_t 
 		return eml_cli_fail("attest verify: policy", rc);
 	rc = eml_attest_policy_parse(b.data, b.len, pol);
 	eml_buf_free(&b);
-	if (rc != EML_OK) {
-		(void)eml_cli_fail("attest verify: policy", rc);
-		return 2; /* a malformed policy file is a usage error */
-	}
+	if (rc != EML_OK)
+		return eml_cli_fail("attest verify: policy", rc); /* ATTEST_POLICY: 2 */
 	if (pol->root_path[0] != '\0') {
 		const char *slash = strrchr(path, '/');
 
@@ -489,8 +487,7 @@ cmd_sim_init(const struct eml_args *a)
 
 	rc = eml_attest_sim_ca_create(argv[0]);
 	if (rc != EML_OK)
-		return rc == EML_ERR_ATTEST_SIM_CA ? (eml_cli_fail("attest sim-init", rc), 3)
-						   : eml_cli_fail("attest sim-init", rc);
+		return eml_cli_fail("attest sim-init", rc);
 	printf("%s/%s (trust root for clients), %s/%s (keep private)\n", argv[0],
 	    EML_ATTEST_SIM_ROOT_PEM, argv[0], EML_ATTEST_SIM_ROOT_KEY);
 	return 0;
@@ -524,8 +521,7 @@ cmd_sim_doc(const struct eml_args *a)
 	}
 	if ((rc = eml_attest_sim_open(dir, NULL, &sim)) != EML_OK ||
 	    (rc = eml_attest_sim_attest(sim, 0, f[0], fl[0], f[1], fl[1], f[2], fl[2], &doc)) != EML_OK) {
-		ret = rc == EML_ERR_ATTEST_SIM_CA ? (eml_cli_fail("attest sim-doc", rc), 3)
-						  : eml_cli_fail("attest sim-doc", rc);
+		ret = eml_cli_fail("attest sim-doc", rc);
 		goto out;
 	}
 	if (out_path != NULL && (o = fopen(out_path, "wb")) == NULL) {

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "attestation/eml_attest.h"
 #include "attestation/eml_evidence.h"
 #include "cli.h"
 #include "eml/eml.h"
@@ -32,8 +33,12 @@ fail(const char *what, int rc, const struct eml_client *c)
 {
 	const char *d = eml_client_detail(c);
 
-	fprintf(stderr, "eml infer: %s: %s (%s)%s%s\n", what, eml_client_strerror(rc),
-	    eml_client_error_name(rc), d[0] != '\0' ? ": " : "", d);
+	if (d[0] != '\0' && strstr(d, what) != NULL) /* the cause once */
+		fprintf(stderr, "eml infer: %s (%s): %s\n", eml_client_strerror(rc),
+		    eml_client_error_name(rc), d);
+	else
+		fprintf(stderr, "eml infer: %s: %s (%s)%s%s\n", what, eml_client_strerror(rc),
+		    eml_client_error_name(rc), d[0] != '\0' ? ": " : "", d);
 	return eml_err_exit_code((eml_err)rc);
 }
 
@@ -310,15 +315,22 @@ check_local(const struct opts *o, bool *ev_dir)
 {
 	uint8_t *pol = NULL;
 	size_t n = 0;
+	struct eml_attest_policy *p = eml_calloc(1, sizeof(*p));
 	eml_err rc;
 	int st;
 
-	/* the library reads it again when attesting; 1 MiB is above any
-	 * policy (eml_attest_policy_parse has the real limit) */
-	rc = eml_file_read(o->policy, 1u << 20, EML_FILE_NONEMPTY, &pol, &n);
+	/* Parsed here once to refuse a broken policy before connecting; the
+	 * library reads it again when it attests. */
+	if (p == NULL)
+		return eml_cli_fail("--policy", EML_ERR_NOMEM);
+	eml_attest_policy_init(p);
+	rc = eml_file_read(o->policy, EML_ATTEST_POLICY_FILE_MAX, EML_FILE_NONEMPTY, &pol, &n);
+	if (rc == EML_OK)
+		rc = eml_attest_policy_parse(pol, n, p);
 	eml_file_free(pol, n, 0);
+	eml_free(p);
 	if (rc != EML_OK)
-		return eml_cli_fail("--policy", rc);
+		return eml_cli_fail(o->policy, rc == EML_ERR_FILE_TOO_LARGE ? EML_ERR_ATTEST_POLICY : rc);
 	if (o->evidence != NULL && (st = evidence_target(o->evidence, ev_dir)) != 0)
 		return st;
 	if (o->outdir != NULL && (st = check_output_dir(o->outdir)) != 0)

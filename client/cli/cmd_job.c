@@ -46,8 +46,12 @@ fail(const char *what, int rc, const struct eml_client *c)
 {
 	const char *d = eml_client_detail(c);
 
-	fprintf(stderr, "eml job: %s: %s (%s)%s%s\n", what, eml_client_strerror(rc),
-	    eml_client_error_name(rc), d[0] != '\0' ? ": " : "", d);
+	if (d[0] != '\0' && strstr(d, what) != NULL) /* the cause once */
+		fprintf(stderr, "eml job: %s (%s): %s\n", eml_client_strerror(rc),
+		    eml_client_error_name(rc), d);
+	else
+		fprintf(stderr, "eml job: %s: %s (%s)%s%s\n", what, eml_client_strerror(rc),
+		    eml_client_error_name(rc), d[0] != '\0' ? ": " : "", d);
 	return eml_err_exit_code((eml_err)rc);
 }
 

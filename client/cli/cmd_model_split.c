@@ -40,8 +40,8 @@ split(const struct eml_args *a)
 		fwrite(report.data, 1, report.len, stderr);
 	}
 	eml_buf_free(&report);
-	if (rc != EML_OK)
-		return eml_cli_fail("model split", rc);
+	if (rc != EML_OK) /* a model refused: name the model */
+		return eml_cli_fail(eml_err_category(rc) == 600 ? model : "model split", rc);
 	eml_hex_encode(id, info.content_id, sizeof(info.content_id));
 	printf("content id      %s\n", id);
 	printf("weights         %llu bytes in %zu tensors (%zu small shape constants inline)\n",

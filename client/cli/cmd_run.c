@@ -212,13 +212,8 @@ load_inputs(const struct run_args *a, struct run_state *s)
 	for (size_t i = 0; i < a->nfiles; i++) {
 		eml_err rc = eml_onnx_tensor_read_file(a->files[i], &s->in[i]);
 
-		if (rc != EML_OK) {
-			int status = eml_cli_fail(a->files[i], rc);
-
-			/* A malformed input file is the caller's mistake (usage),
-			 * not a failed verification; unreadable stays I/O. */
-			return eml_err_category(rc) == 600 ? 2 : status;
-		}
+		if (rc != EML_OK)
+			return eml_cli_fail(a->files[i], rc);
 		s->nin = i + 1;
 	}
 	match_by_name(s->g, s->in, s->nin);
@@ -243,18 +238,12 @@ prepare(const struct run_args *a, struct run_state *s)
 		return eml_cli_fail("split and assemble", rc);
 	rc = eml_model_new(s->g, &s->m);
 	s->g = NULL; /* transferred, also on failure */
-	if (rc != EML_OK) {
-		(void)eml_cli_fail("model", rc);
-		return 1;
-	}
-	if ((rc = eml_plan_new(s->m, s->in, s->nin, &opts, &s->plan)) != EML_OK) {
-		status = eml_cli_fail("plan", rc);
-		/* The inputs do not fit the model: usage. The model cannot be
-		 * run by this engine: an unsupported model, like at load. */
-		if (rc == EML_ERR_INFER_INPUT)
-			return 2;
-		return eml_err_category(rc) == 500 ? 1 : status;
-	}
+	if (rc != EML_OK)
+		return eml_cli_fail("model", rc);
+	/* inputs that do not fit the model, a model this engine cannot run:
+	 * refusals (1), like at load */
+	if ((rc = eml_plan_new(s->m, s->in, s->nin, &opts, &s->plan)) != EML_OK)
+		return eml_cli_fail("plan", rc);
 	return -1;
 }
 

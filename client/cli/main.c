@@ -47,8 +47,13 @@ eml_cli_fail(const char *what, eml_err err)
 {
 	const char *detail = eml_err_detail();
 
-	fprintf(stderr, "eml: %s: %s (%s)%s%s\n", what, eml_strerror(err), eml_err_name(err),
-	    detail[0] != '\0' ? ": " : "", detail);
+	/* The cause once: a detail that already names the file (or whatever
+	 * what is) is not prefixed with it again. */
+	if (what != NULL && detail[0] != '\0' && strstr(detail, what) != NULL)
+		fprintf(stderr, "eml: %s (%s): %s\n", eml_strerror(err), eml_err_name(err), detail);
+	else
+		fprintf(stderr, "eml: %s: %s (%s)%s%s\n", what, eml_strerror(err), eml_err_name(err),
+		    detail[0] != '\0' ? ": " : "", detail);
 	return eml_err_exit_code(err);
 }
 
