@@ -505,17 +505,16 @@ eml_attest_doc_parse(const uint8_t *p, size_t n, struct eml_attest_doc *doc)
 	}
 	if ((rc = strip_tag(&c, doc)) != EML_OK)
 		goto out;
-	/* Anything but an array here is not a COSE_Sign1 at all (a text file
-	 * would otherwise parse as one small item followed by "trailing
-	 * bytes"). */
-	if (c.left == 0 || (c.p[0] >> 5) != 4) {
+	rc = eml_cbor_decode(&c, &top);
+	if (rc != EML_OK)
+		goto out;
+	/* Anything but an array first is not a COSE_Sign1 at all: a text file
+	 * parses as one small item, and "trailing bytes" would mislead. */
+	if (top->kind != EML_CBOR_K_ARRAY) {
 		eml_err_set_detail("not a COSE_Sign1 document: it does not start with a CBOR array "
 				   "(optionally under tag 18)");
 		EML_FAIL(rc, EML_ERR_ATTEST_COSE_STRUCT);
 	}
-	rc = eml_cbor_decode(&c, &top);
-	if (rc != EML_OK)
-		goto out;
 	if (c.left != 0) {
 		eml_err_set_detail("%zu bytes after the COSE_Sign1 structure", c.left);
 		EML_FAIL(rc, EML_ERR_ATTEST_TRAILING);

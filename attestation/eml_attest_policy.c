@@ -174,9 +174,20 @@ parse_pcrs_obj(json_t *obj, struct eml_attest_policy *pol)
 		uint64_t idx;
 		size_t len = 0;
 
-		/* Decimal index 0..31, no sign, no leading zeros. */
-		if (eml_num_u64(k, 0, EML_ATTEST_PCR_COUNT - 1, &idx) != EML_OK)
-			POLICY_FAIL("pcrs: key \"%.8s\" is not a PCR index 0..31", k);
+		/* nitro-cli's "Measurements" carry the hash name beside the
+		 * PCRs: only SHA-384 is what a Nitro document holds. */
+		if (strcmp(k, "HashAlgorithm") == 0) {
+			if (!json_is_string(v) || strncmp(json_string_value(v), "Sha384", 6) != 0)
+				POLICY_FAIL("%s: only Sha384 measurements", k);
+			continue;
+		}
+		/* Decimal index 0..31, no sign, no leading zeros; nitro-cli
+		 * spells it PCR0 .. PCR31. */
+		if (eml_num_u64(strncmp(k, "PCR", 3) == 0 ? k + 3 : k, 0, EML_ATTEST_PCR_COUNT - 1,
+			&idx) != EML_OK)
+			POLICY_FAIL("pcrs: key \"%.8s\" is not a PCR index 0..31 (or PCR0..PCR31)", k);
+		if ((pol->pcr_mask & (1u << idx)) != 0)
+			POLICY_FAIL("pcrs: PCR %u given twice", (unsigned)idx);
 		EML_GUARD(hex_value(v, "pcrs value", 0, EML_ATTEST_PCR_MAX, pol->pcr[idx], &len));
 		if (len != 32 && len != 48 && len != 64)
 			POLICY_FAIL("%s: a PCR is 32, 48 or 64 bytes", "pcrs value");
@@ -203,7 +214,9 @@ parse_key(const char *k, json_t *v, struct eml_attest_policy *pol)
 			POLICY_FAIL("%s: only version 1 is known", k);
 		return EML_OK;
 	}
-	if (strcmp(k, "pcrs") == 0)
+	/* "Measurements": the object nitro-cli build-enclave and describe-eif
+	 * print, pasted as it is */
+	if (strcmp(k, "pcrs") == 0 || strcmp(k, "Measurements") == 0)
 		return parse_pcrs_obj(v, pol);
 	if (strcmp(k, "trust_root") == 0) {
 		if (!json_is_string(v) || json_string_length(v) == 0 ||

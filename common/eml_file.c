@@ -72,6 +72,76 @@ read_exact(int fd, const char *path, uint8_t *dst, size_t n)
 	return EML_OK;
 }
 
+/* "-": standard input, read to its end into out (whose ceiling holds);
+ * more than max bytes is EML_ERR_FILE_TOO_LARGE. */
+static eml_err
+read_stdin(size_t max, unsigned flags, struct eml_buf *out)
+{
+	uint8_t chunk[16384];
+	size_t before = out->len, got = 0;
+	eml_err rc = EML_OK;
+
+	for (;;) {
+		ssize_t r = read(0, chunk, sizeof(chunk));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			eml_err_set_detail("standard input: %s", strerror(errno));
+			rc = EML_ERR_FILE;
+			break;
+		}
+		if (r == 0)
+			break;
+		if ((size_t)r > max - got) {
+			eml_err_set_detail("standard input: more than %zu bytes", max);
+			rc = EML_ERR_FILE_TOO_LARGE;
+			break;
+		}
+		got += (size_t)r;
+		if ((rc = eml_buf_append(out, chunk, (size_t)r)) != EML_OK)
+			break;
+	}
+	eml_wipe(chunk, sizeof(chunk));
+	if (rc == EML_OK && got == 0 && (flags & EML_FILE_NONEMPTY) != 0) {
+		eml_err_set_detail("standard input: empty");
+		rc = EML_ERR_FILE;
+	}
+	if (rc != EML_OK) {
+		eml_wipe(out->data + before, out->len - before);
+		out->len = before;
+	}
+	return rc;
+}
+
+static eml_err
+read_stdin_whole(size_t max, unsigned flags, uint8_t **data, size_t *len)
+{
+	struct eml_buf b;
+	uint8_t *p;
+	eml_err rc;
+
+	if ((flags & EML_FILE_SECRET) != 0)
+		eml_buf_init_secure(&b, max);
+	else
+		eml_buf_init(&b, max);
+	rc = read_stdin(max, flags, &b);
+	p = rc != EML_OK                     ? NULL
+	    : (flags & EML_FILE_SECRET) != 0 ? eml_secure_alloc(b.len + 1)
+					     : eml_alloc(b.len + 1);
+	if (rc == EML_OK && p == NULL)
+		rc = EML_ERR_NOMEM;
+	if (rc == EML_OK) {
+		if (b.len > 0)
+			EML_MEMCPY(p, b.data, b.len);
+		p[b.len] = 0;
+		*data = p;
+		*len = b.len;
+	}
+	eml_buf_free(&b);
+	return rc;
+}
+
 eml_err
 eml_file_read(const char *path, size_t max, unsigned flags, uint8_t **data, size_t *len)
 {
@@ -81,6 +151,8 @@ eml_file_read(const char *path, size_t max, unsigned flags, uint8_t **data, size
 	int fd = -1;
 
 	EML_ENSURE(data != NULL && len != NULL, EML_ERR_NULL);
+	if (path != NULL && strcmp(path, "-") == 0)
+		return read_stdin_whole(max, flags, data, len);
 	if ((rc = open_sized(path, max, flags, &fd, &n)) != EML_OK)
 		goto out;
 	buf = (flags & EML_FILE_SECRET) != 0 ? eml_secure_alloc(n + 1) : eml_alloc(n + 1);
@@ -120,6 +192,8 @@ eml_file_read_buf(const char *path, size_t max, unsigned flags, struct eml_buf *
 	int fd = -1;
 
 	EML_ENSURE(out != NULL, EML_ERR_NULL);
+	if (path != NULL && strcmp(path, "-") == 0)
+		return read_stdin(max, flags, out);
 	before = out->len;
 	if ((rc = open_sized(path, max, flags & ~EML_FILE_SECRET, &fd, &n)) != EML_OK)
 		goto out;

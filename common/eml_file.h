@@ -4,7 +4,8 @@
  * documents) comes in through here: a regular file only, a ceiling given by
  * the caller and checked before anything is allocated, EINTR and short reads
  * handled, and a file that grows while being read is an error rather than a
- * silently cut copy.
+ * silently cut copy. The path "-" is standard input, read to its end under
+ * the same ceiling.
  */
 #ifndef EML_FILE_H
 #define EML_FILE_H

@@ -26,12 +26,22 @@ extern const struct eml_prog eml_cli_prog;
 extern const struct eml_cmd eml_cli_model;
 extern const struct eml_cmd eml_cli_keys;
 extern const struct eml_cmd eml_cli_attest;
+extern const struct eml_cmd eml_cli_tensor;
 extern const struct eml_cmd eml_cli_image;
 extern const struct eml_cmd eml_cli_job;
 extern const struct eml_cmd eml_cli_evidence;
 extern const struct eml_cmd eml_cli_run;
 extern const struct eml_cmd eml_cli_infer;
 extern const struct eml_cmd eml_cli_policy;
+
+struct eml_tensor;
+struct eml_value_info;
+/* A tensor of vi's declared shape and type (symbolic dimensions 1, said in
+ * *symbolic), no data yet. */
+eml_err eml_cli_tensor_from_input(
+    const struct eml_value_info *vi, struct eml_tensor *t, bool *symbolic);
+/* Owned data for t's shape and type: zeros, or uniform values from seed. */
+eml_err eml_cli_tensor_fill(struct eml_tensor *t, bool random, uint64_t seed);
 
 /* --at values: epoch seconds or RFC 3339 into Unix seconds. */
 bool eml_cli_parse_time(const char *s, int64_t *out);

@@ -160,6 +160,8 @@ pcr_arg(const char *s, struct eml_attest_policy *pol)
 	uint64_t idx;
 	size_t len = 0;
 
+	if (strncmp(s, "PCR", 3) == 0) /* nitro-cli's spelling */
+		s += 3;
 	if (end == NULL ||
 	    eml_num_u64n(s, (size_t)(end - s), 0, EML_ATTEST_PCR_COUNT - 1, &idx) != EML_OK)
 		return false;

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "attestation/eml_attest.h"
 #include "attestation/eml_evidence.h"
 #include "cli.h"
@@ -118,6 +120,70 @@ print_tensor(const struct eml_client_tensor *t)
 	printf("\n");
 }
 
+static bool json_mode;
+
+static json_t *
+hex_json(const uint8_t *p, size_t n)
+{
+	char h[2 * 64 + 1];
+
+	if (n > 64)
+		n = 64;
+	eml_hex_encode(h, p, n);
+	return json_string(h);
+}
+
+/* --json: the verified attestation and the outputs, one document. */
+static void
+print_json(const struct eml_client_summary *s, const struct eml_client_tensor *t, size_t n,
+    long repeat, const char *evidence, bool any_image)
+{
+	json_t *o = json_object(), *att = json_object(), *pcrs = json_object();
+	json_t *outs = json_array();
+
+	json_object_set_new(att, "module_id", json_string(s->module_id));
+	json_object_set_new(att, "producer", json_string(s->producer));
+	json_object_set_new(att, "trust_root", json_string(s->root));
+	json_object_set_new(att, "timestamp_ms", json_integer((json_int_t)s->timestamp_ms));
+	for (size_t i = 0; i < s->n_pcrs; i++) {
+		char k[8];
+
+		(void)snprintf(k, sizeof(k), "%u", s->pcrs[i].index);
+		json_object_set_new(pcrs, k, hex_json(s->pcrs[i].value, 48));
+	}
+	json_object_set_new(att, "pcrs", pcrs);
+	json_object_set_new(att, "policy_digest",
+	    hex_json(s->policy_digest, s->policy_digest_len));
+	json_object_set_new(att, "session_id", hex_json(s->session_id, sizeof(s->session_id)));
+	json_object_set_new(att, "image_pinned", json_boolean(!any_image));
+	json_object_set_new(o, "attestation", att);
+	for (size_t i = 0; i < n; i++) {
+		json_t *e = json_object(), *shape = json_array(), *first = json_array();
+		size_t nf = t[i].dtype == EML_CLIENT_DT_FLOAT ? t[i].nbytes / 4 : 0;
+
+		json_object_set_new(e, "name", json_string(t[i].name));
+		json_object_set_new(e, "dtype", json_string(dtype_name(t[i].dtype)));
+		for (size_t d = 0; d < t[i].rank; d++)
+			json_array_append_new(shape, json_integer((json_int_t)t[i].dims[d]));
+		json_object_set_new(e, "shape", shape);
+		for (size_t k = 0; k < nf && k < 8; k++) {
+			float v;
+
+			memcpy(&v, (const uint8_t *)t[i].data + 4 * k, 4);
+			json_array_append_new(first, json_real((double)v));
+		}
+		json_object_set_new(e, "first", first);
+		json_array_append_new(outs, e);
+	}
+	json_object_set_new(o, "outputs", outs);
+	json_object_set_new(o, "repeat", json_integer(repeat));
+	if (evidence != NULL)
+		json_object_set_new(o, "evidence", json_string(evidence));
+	(void)json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(o);
+}
+
 struct opts {
 	const char *proxy, *model, *policy, *outdir, *evidence;
 	const char *api_key_file;
@@ -128,6 +194,7 @@ struct opts {
 	long repeat;
 	int quiet;
 	int any_image;
+	bool json;
 };
 
 static int
@@ -145,6 +212,8 @@ parse(const struct eml_args *a, struct opts *o)
 	o->timeout_ms = (unsigned)eml_args_u64(a, "timeout", 0);
 	o->repeat = (long)eml_args_u64(a, "repeat", 1);
 	o->quiet = eml_args_has(a, "quiet");
+	o->json = eml_args_has(a, "json");
+	json_mode = o->json;
 	o->any_image = eml_args_has(a, "insecure-any-image");
 	o->n_inputs = eml_args_count(a, "input");
 	if (o->n_inputs > MAX_INPUTS)
@@ -294,7 +363,8 @@ write_evidence(const char *target, bool is_dir, const uint8_t *art, size_t n)
 		fprintf(stderr, "eml infer: --evidence %s: %s\n", path, strerror(errno));
 		goto out;
 	}
-	printf("evidence: %s (session %s, %llu request%s)\n", path, sid,
+	/* with --json stdout carries the one document only */
+	fprintf(json_mode ? stderr : stdout, "evidence: %s (session %s, %llu request%s)\n", path, sid,
 	    (unsigned long long)ev->session.request_count,
 	    ev->session.request_count == 1 ? "" : "s");
 	ret = 0;
@@ -405,9 +475,9 @@ cmd_infer(const struct eml_args *a)
 		status = fail("summary", rc, c);
 		goto out;
 	}
-	if (!o.quiet)
+	if (!o.quiet && !o.json)
 		print_summary(&sum);
-	if (o.any_image)
+	if (o.any_image && !o.json)
 		printf("  image          NOT PINNED (--insecure-any-image)\n");
 	for (long r = 0; r < o.repeat; r++) {
 		eml_client_tensors_free(outs, n_outs);
@@ -418,7 +488,7 @@ cmd_infer(const struct eml_args *a)
 			goto out;
 		}
 	}
-	if (!o.quiet) {
+	if (!o.quiet && !o.json) {
 		printf("result:\n");
 		for (size_t i = 0; i < n_outs; i++)
 			print_tensor(&outs[i]);
@@ -435,6 +505,8 @@ cmd_infer(const struct eml_args *a)
 		if ((status = write_evidence(o.evidence, ev_dir, art, art_len)) != 0)
 			goto out;
 	}
+	if (o.json)
+		print_json(&sum, outs, n_outs, o.repeat, o.evidence, o.any_image);
 out:
 	explicit_bzero(key, sizeof(key));
 	eml_client_evidence_free(art, art_len);
@@ -459,6 +531,10 @@ static const struct eml_opt infer_opts[] = {
 	{ "repeat", 0, EML_OPT_U64, "N", "run the inference N times on one session", 1, 1000000,
 	    NULL, 0 },
 	{ "quiet", 'q', EML_OPT_FLAG, NULL, "no summary and no result on stdout", 0, 0, NULL, 0 },
+	{ "json", 0, EML_OPT_FLAG, NULL,
+	    "one JSON document on stdout: the verified attestation and the outputs "
+	    "(docs/CLI.md)",
+	    0, 0, NULL, 0 },
 	{ "evidence", 0, EML_OPT_FILE, "DIR|FILE",
 	    "keep the session's signed evidence (DIR/<session id>.json or FILE)", 0, 0, NULL, 0 },
 	{ "insecure-any-image", 0, EML_OPT_FLAG, NULL,

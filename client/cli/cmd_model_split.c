@@ -11,10 +11,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "client/owner/split.h"
 #include "eml_buf.h"
 #include "eml_num.h"
+
+static void
+print_json(const char *dir, const char *id, const struct eml_split_info *info, bool sig)
+{
+	json_t *o = json_object(), *files = json_object();
+	char path[4200];
+
+	json_object_set_new(o, "content_id", json_string(id));
+	json_object_set_new(o, "weight_bytes", json_integer((json_int_t)info->weight_bytes));
+	json_object_set_new(o, "blob_bytes", json_integer((json_int_t)info->blob_bytes));
+	json_object_set_new(o, "topo_bytes", json_integer((json_int_t)info->topo_bytes));
+	json_object_set_new(o, "blob_tensors", json_integer((json_int_t)info->n_blob_tensors));
+	json_object_set_new(o, "inline_tensors", json_integer((json_int_t)info->n_inline_tensors));
+	json_object_set_new(o, "signed", json_boolean(sig));
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, EML_SPLIT_TOPO_FILE);
+	json_object_set_new(files, "topology", json_string(path));
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, EML_SPLIT_BLOB_FILE);
+	json_object_set_new(files, "blob", json_string(path));
+	(void)snprintf(path, sizeof(path), "%s/%s", dir, EML_SPLIT_SIG_FILE);
+	if (sig)
+		json_object_set_new(files, "signature", json_string(path));
+	json_object_set_new(o, "files", files);
+	(void)json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+	json_decref(o);
+}
 
 static int
 split(const struct eml_args *a)
@@ -43,6 +71,10 @@ split(const struct eml_args *a)
 	if (rc != EML_OK) /* a model refused: name the model */
 		return eml_cli_fail(eml_err_category(rc) == 600 ? model : "model split", rc);
 	eml_hex_encode(id, info.content_id, sizeof(info.content_id));
+	if (eml_args_has(a, "json")) {
+		print_json(out, id, &info, key != NULL);
+		return 0;
+	}
 	printf("content id      %s\n", id);
 	printf("weights         %llu bytes in %zu tensors (%zu small shape constants inline)\n",
 	    (unsigned long long)info.weight_bytes, info.n_blob_tensors, info.n_inline_tensors);
@@ -65,6 +97,8 @@ static const struct eml_opt split_opts[] = {
 	    EML_BLOB_CHUNK_MAX, NULL, 0 },
 	{ "force", 'f', EML_OPT_FLAG, NULL,
 	    "replace model.topo, weights.sealed and model.sig if DIR holds them", 0, 0, NULL, 0 },
+	{ "json", 0, EML_OPT_FLAG, NULL, "one JSON document on stdout (docs/CLI.md)", 0, 0, NULL,
+	    0 },
 };
 
 const struct eml_cmd eml_cli_model_split = { .name = "split", .args = "MODEL.onnx",

@@ -32,6 +32,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "cli.h"
 #include "client/owner/onnx_import.h"
 #include "client/owner/split.h"
@@ -178,6 +180,7 @@ struct run_state {
 	struct eml_plan *plan;
 	struct eml_tensor in[MAX_INPUTS];
 	size_t nin;
+	json_t *doc; /* --json */
 };
 
 /* Fill *a from the parsed options. Returns -1 to go on, otherwise the exit
@@ -209,6 +212,25 @@ parse_run_args(const struct eml_args *ar, struct run_args *a)
 static int
 load_inputs(const struct run_args *a, struct run_state *s)
 {
+	if (a->nfiles == 0) {
+		/* none given: random values of each declared input's shape
+		 * (eml tensor make --model M --from random writes the same) */
+		if (s->g->n_inputs > MAX_INPUTS)
+			return eml_cli_fail("inputs", EML_ERR_ONNX_LIMIT);
+		for (size_t i = 0; i < s->g->n_inputs; i++) {
+			bool symbolic = false;
+			eml_err rc = eml_cli_tensor_from_input(&s->g->inputs[i], &s->in[i], &symbolic);
+
+			if (rc == EML_OK)
+				rc = eml_cli_tensor_fill(&s->in[i], true, 1 + i);
+			if (rc != EML_OK)
+				return eml_cli_fail(s->g->inputs[i].name, rc);
+			s->nin = i + 1;
+			fprintf(stderr, "eml run: input %s: random values of its declared shape%s\n",
+			    s->g->inputs[i].name, symbolic ? " (symbolic dimensions set to 1, 224 for the height and width of an image)" : "");
+		}
+		return -1;
+	}
 	for (size_t i = 0; i < a->nfiles; i++) {
 		eml_err rc = eml_onnx_tensor_read_file(a->files[i], &s->in[i]);
 
@@ -302,14 +324,31 @@ bench_runs(const struct run_args *a, struct run_state *s)
 			status = eml_cli_fail("run", rc);
 	}
 	if (status < 0) {
+		double sum = 0;
+
 		qsort(times, (size_t)n, sizeof(double), cmp_double);
 		fprintf(stderr, "eml run: %ld timed runs, %ld threads\n", n, a->threads);
 		eml_plan_print_profile(s->plan, stderr);
-		double sum = 0;
-
 		for (long r = 0; r < n; r++)
 			sum += times[r];
-		printf("median_ms=%.3f min_ms=%.3f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
+		if (s->doc != NULL) {
+			json_t *b = json_object();
+
+			json_object_set_new(b, "runs", json_integer(n));
+			json_object_set_new(b, "warmup", json_integer(a->warmup));
+			json_object_set_new(b, "threads", json_integer(a->threads));
+			json_object_set_new(b, "median_ms",
+			    json_real(n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2));
+			json_object_set_new(b, "min_ms", json_real(times[0]));
+			json_object_set_new(b, "p50_ms", json_real(rank(times, n, 50)));
+			json_object_set_new(b, "p90_ms", json_real(rank(times, n, 90)));
+			json_object_set_new(b, "p99_ms", json_real(rank(times, n, 99)));
+			json_object_set_new(b, "max_ms", json_real(times[n - 1]));
+			json_object_set_new(b, "throughput_per_s",
+			    json_real(sum > 0 ? (double)n * 1000.0 / sum : 0.0));
+			json_object_set_new(s->doc, "bench", b);
+		} else
+			printf("median_ms=%.3f min_ms=%.3f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
 		       "throughput_per_s=%.2f\n",
 		    n % 2 ? times[n / 2] : (times[n / 2 - 1] + times[n / 2]) / 2, times[0],
 		    rank(times, n, 50), rank(times, n, 90), rank(times, n, 99), times[n - 1],
@@ -328,6 +367,37 @@ run_state_free(struct run_state *s)
 	eml_assembly_destroy(s->am); /* after the model: its weights live here */
 	for (size_t i = 0; i < s->nin; i++)
 		eml_tensor_clear(&s->in[i]);
+	json_decref(s->doc);
+}
+
+/* An output as JSON: name, dtype, shape and the first values. */
+static json_t *
+output_json(const char *name, const struct eml_tensor *t)
+{
+	json_t *o = json_object(), *shape = json_array(), *first = json_array();
+	size_t n = eml_dtype_size(t->dtype) > 0 ? t->nbytes / eml_dtype_size(t->dtype) : 0;
+	const uint8_t *p = t->data;
+
+	json_object_set_new(o, "name", json_string(name));
+	json_object_set_new(o, "dtype", json_string(eml_dtype_name(t->dtype)));
+	for (int d = 0; d < t->rank; d++)
+		json_array_append_new(shape, json_integer((json_int_t)t->dims[d]));
+	json_object_set_new(o, "shape", shape);
+	for (size_t i = 0; i < n && i < 8; i++) {
+		if (t->dtype == EML_DT_FLOAT) {
+			float v = 0;
+
+			EML_MEMCPY(&v, p + 4 * i, 4);
+			json_array_append_new(first, json_real((double)v));
+		} else if (t->dtype == EML_DT_INT64) {
+			int64_t v = 0;
+
+			EML_MEMCPY(&v, p + 8 * i, 8);
+			json_array_append_new(first, json_integer((json_int_t)v));
+		}
+	}
+	json_object_set_new(o, "first", first);
+	return o;
 }
 
 /* Steps in order; each returns -1 to go on or the exit status. */
@@ -344,12 +414,25 @@ run_local(const struct run_args *a, struct run_state *s)
 	if (a->out_dir != NULL) {
 		if ((status = write_outputs(a->out_dir, s)) >= 0)
 			return status;
-	} else if (a->bench == 0) {
+	} else if (a->bench == 0 && s->doc == NULL) {
 		for (size_t k = 0; k < eml_plan_n_outputs(s->plan); k++)
 			summary(eml_model_graph(s->m)->outputs[k].name, eml_plan_output(s->plan, k));
 	}
+	if (s->doc != NULL) {
+		json_t *outs = json_array();
+
+		json_object_set_new(s->doc, "model", json_string(a->model_path));
+		for (size_t k = 0; k < eml_plan_n_outputs(s->plan); k++)
+			json_array_append_new(outs, output_json(eml_model_graph(s->m)->outputs[k].name,
+							eml_plan_output(s->plan, k)));
+		json_object_set_new(s->doc, "outputs", outs);
+	}
 	if (a->bench > 0 && (status = bench_runs(a, s)) >= 0)
 		return status;
+	if (s->doc != NULL) {
+		(void)json_dumpf(s->doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+	}
 	return 0;
 }
 
@@ -371,6 +454,8 @@ cmd_run(const struct eml_args *ar)
 		return eml_cli_fail("memory", rc);
 	prev = eml_arena_use(arena);
 	memset(&s, 0, sizeof(s));
+	if (eml_args_has(ar, "json") && (s.doc = json_object()) == NULL)
+		return eml_cli_fail("run", EML_ERR_NOMEM);
 	status = run_local(&a, &s);
 	run_state_free(&s);
 	(void)eml_arena_use(prev);
@@ -390,6 +475,9 @@ static const struct eml_opt run_opts[] = {
 	    1, MAX_BENCH, NULL, 0 },
 	{ "warmup", 0, EML_OPT_U64, "N", "untimed runs before the timed ones (default 0; the "
 	    "first run is always untimed)", 0, MAX_BENCH, NULL, 0 },
+	{ "json", 0, EML_OPT_FLAG, NULL,
+	    "one JSON document on stdout: outputs and the --bench figures (docs/CLI.md)", 0, 0,
+	    NULL, 0 },
 	{ "profile", 0, EML_OPT_FLAG, NULL,
 	    "with --bench: time per operator type and the slowest nodes on stderr", 0, 0, NULL,
 	    0 },

@@ -18,6 +18,7 @@ static const struct eml_cmd *const commands[] = {
 	&eml_cli_image,
 	&eml_cli_job,
 	&eml_cli_policy,
+	&eml_cli_tensor,
 };
 
 static const struct eml_cmd root = {
@@ -52,8 +53,8 @@ eml_cli_fail(const char *what, eml_err err)
 	if (what != NULL && detail[0] != '\0' && strstr(detail, what) != NULL)
 		fprintf(stderr, "eml: %s (%s): %s\n", eml_strerror(err), eml_err_name(err), detail);
 	else
-		fprintf(stderr, "eml: %s: %s (%s)%s%s\n", what, eml_strerror(err), eml_err_name(err),
-		    detail[0] != '\0' ? ": " : "", detail);
+		fprintf(stderr, "eml: %s: %s (%s)%s%s\n", what, eml_strerror(err),
+		    eml_err_name(err), detail[0] != '\0' ? ": " : "", detail);
 	return eml_err_exit_code(err);
 }
 

@@ -56,7 +56,22 @@ send_env(struct eml_client *c, uint32_t type, const uint8_t *rid, const uint8_t 
 static eml_err
 recv_env(struct eml_client *c, struct eml_envelope *env)
 {
-	EML_GUARD(eml_sdk_frame_read(c, eml_deadline_in_ms(c->timeout_ms), &c->rx));
+	bool first = !c->answered;
+	int64_t ms = first && c->timeout_ms > EML_SDK_FIRST_ANSWER_MS ? EML_SDK_FIRST_ANSWER_MS
+								       : c->timeout_ms;
+	eml_err rc = eml_sdk_frame_read(c, eml_deadline_in_ms(ms), &c->rx);
+
+	if (rc == EML_ERR_IO_TIMEOUT) {
+		if (first)
+			eml_err_set_detail("%s accepted the connection but sent no answer within "
+					   "%lld ms: is it an eml-proxy, with a healthy agent?",
+			    c->addr, (long long)ms);
+		else
+			eml_err_set_detail("%s sent no answer within %lld ms (--timeout)", c->addr,
+			    (long long)ms);
+	}
+	EML_GUARD(rc);
+	c->answered = true;
 	return eml_envelope_unpack(env, c->rx.data, c->rx.len, c->frame_max);
 }
 
@@ -113,7 +128,12 @@ eml_client_connect(const char *addr, struct eml_client **out)
 	c->frame_max = EML_FRAME_MAX_DEFAULT;
 	eml_buf_init(&c->rx, c->frame_max);
 	eml_buf_init(&c->tx, c->frame_max);
-	if ((rc = eml_transport_connect(&a, eml_deadline_in_ms(c->timeout_ms), &c->fd)) != EML_OK)
+	(void)snprintf(c->addr, sizeof(c->addr), "%s", buf);
+	rc = eml_transport_connect(&a, eml_deadline_in_ms(EML_SDK_CONNECT_MS), &c->fd);
+	if (rc == EML_ERR_IO_TIMEOUT)
+		eml_err_set_detail("nothing answered at %s within %d ms (connect)", buf,
+		    EML_SDK_CONNECT_MS);
+	if (rc != EML_OK)
 		goto out;
 	(void)snprintf(c->host, sizeof(c->host), "%s", a.host);
 	c->state = EML_SDK_CONNECTED;

@@ -14,6 +14,11 @@
 
 #define EML_SDK_TOPO_MAX ((size_t)64 << 20)
 #define EML_SDK_TIMEOUT_DEFAULT_MS 60000
+/* Connect and the first answer (the attestation response) have their own
+ * short deadlines (or the exchange timeout, when shorter): a silent peer
+ * is named as such in seconds, not after the exchange timeout. */
+#define EML_SDK_CONNECT_MS 10000
+#define EML_SDK_FIRST_ANSWER_MS 15000
 #define EML_SDK_API_KEY_MAX 128u
 
 enum eml_sdk_state {
@@ -45,6 +50,8 @@ struct eml_client {
 	struct eml_buf tx;
 	char detail[256];
 	char host[EML_ADDR_HOST_MAX + 1]; /* of the connect address: the TLS name */
+	char addr[EML_ADDR_STR_MAX + 8];  /* the connect address, for messages */
+	bool answered;                    /* the peer sent a first frame */
 	struct ssl_ctx_st *tls_ctx;       /* NULL: plain TCP */
 	struct ssl_st *ssl;
 	char *api_key;  /* eml_secure_alloc, NUL-terminated; NULL: none */
