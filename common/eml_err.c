@@ -56,42 +56,32 @@ eml_err_category(eml_err e)
  *   3 I/O or peer: a file that cannot be read or written, a proxy or an
  *     enclave that does not answer, fails or is busy; internal errors
  */
+/* Codes whose exit status is not their range's (see below). */
+static const struct {
+	eml_err e;
+	int code;
+} exit_exceptions[] = {
+	{ EML_ERR_FILE_EXISTS, 2 }, { EML_ERR_POLICY_FILE, 2 }, { EML_ERR_CONFIG, 2 },
+	{ EML_ERR_KEYS_FILE, 2 }, { EML_ERR_ATTEST_POLICY, 2 },
+	{ EML_ERR_ATTEST_SIM_CA, 3 }, { EML_ERR_ATTEST_NSM_DEVICE, 3 },
+	{ EML_ERR_ATTEST_NSM_ERROR, 3 }, { EML_ERR_CRYPTO_RANDOM, 3 }, { EML_ERR_SESSION, 3 },
+	{ EML_ERR_BUSY, 3 }, { EML_ERR_SESSION_STATE, 3 }, { EML_ERR_SESSION_CLOSED, 3 },
+	{ EML_ERR_SESSION_NOT_ATTESTED, 3 }, { EML_ERR_BLOB_FETCH, 3 }, { EML_ERR_NO_AGENT, 3 },
+	{ EML_ERR_AGENT_LOST, 3 }, { EML_ERR_BLOB_UNKNOWN, 3 }, { EML_ERR_BLOB_RANGE, 3 },
+	{ EML_ERR_PRIVDROP, 3 }, { EML_ERR_AUDIT_DOWN, 3 }, { EML_ERR_RATE_LIMITED, 3 },
+	{ EML_ERR_KILL_SWITCH, 3 },
+	/* text that was read and refused, never an I/O failure */
+	{ EML_ERR_JSON, 1 },
+};
+
 int
 eml_err_exit_code(eml_err e)
 {
-	switch (e) {
-	case EML_OK:
+	if (e == EML_OK)
 		return 0;
-	case EML_ERR_FILE_EXISTS:
-	case EML_ERR_POLICY_FILE:
-	case EML_ERR_CONFIG:
-	case EML_ERR_KEYS_FILE:
-	case EML_ERR_ATTEST_POLICY:
-		return 2;
-	case EML_ERR_ATTEST_SIM_CA:
-	case EML_ERR_ATTEST_NSM_DEVICE:
-	case EML_ERR_ATTEST_NSM_ERROR:
-	case EML_ERR_CRYPTO_RANDOM:
-	case EML_ERR_SESSION:
-	case EML_ERR_BUSY:
-	case EML_ERR_SESSION_STATE:
-	case EML_ERR_SESSION_CLOSED:
-	case EML_ERR_SESSION_NOT_ATTESTED:
-	case EML_ERR_BLOB_FETCH:
-	case EML_ERR_NO_AGENT:
-	case EML_ERR_AGENT_LOST:
-	case EML_ERR_BLOB_UNKNOWN:
-	case EML_ERR_BLOB_RANGE:
-	case EML_ERR_PRIVDROP:
-	case EML_ERR_AUDIT_DOWN:
-	case EML_ERR_RATE_LIMITED:
-	case EML_ERR_KILL_SWITCH:
-		return 3;
-	case EML_ERR_JSON:
-		return 1; /* text that was read and refused, never an I/O failure */
-	default:
-		break;
-	}
+	for (size_t k = 0; k < sizeof(exit_exceptions) / sizeof(exit_exceptions[0]); k++)
+		if (exit_exceptions[k].e == e)
+			return exit_exceptions[k].code;
 	switch (eml_err_category(e)) {
 	case 300: /* attestation */
 	case 400: /* crypto: tampering is a verification failure */

@@ -408,6 +408,38 @@ check_local(const struct opts *o, bool *ev_dir)
 	return 0;
 }
 
+/* After the last inference: print, write the outputs, keep the evidence,
+ * or the one JSON document. */
+static int
+finish(const struct opts *o, bool ev_dir, struct eml_client *c,
+    const struct eml_client_summary *sum, const struct eml_client_tensor *outs, size_t n_outs)
+{
+	uint8_t *art = NULL;
+	size_t art_len = 0;
+	int rc, status = 0;
+
+	if (!o->quiet && !o->json) {
+		printf("result:\n");
+		for (size_t i = 0; i < n_outs; i++)
+			print_tensor(&outs[i]);
+	}
+	if (o->outdir != NULL && (status = write_outputs(o->outdir, outs, n_outs)) != 0)
+		return status;
+	if (o->evidence != NULL) {
+		/* The final artifact: checked by the library against what this
+		 * session saw, then kept. */
+		if ((rc = eml_client_evidence(c, 1, &art, &art_len)) != 0)
+			return fail("evidence", rc, c);
+		status = write_evidence(o->evidence, ev_dir, art, art_len);
+		eml_client_evidence_free(art, art_len);
+		if (status != 0)
+			return status;
+	}
+	if (o->json)
+		print_json(sum, outs, n_outs, o->repeat, o->evidence, o->any_image);
+	return 0;
+}
+
 static int
 cmd_infer(const struct eml_args *a)
 {
@@ -422,8 +454,6 @@ cmd_infer(const struct eml_args *a)
 	char key[256] = "";
 	int rc, status = 0;
 	bool ev_dir = false;
-	uint8_t *art = NULL;
-	size_t art_len = 0;
 
 	if ((status = parse(a, &o)) != 0 || (status = check_local(&o, &ev_dir)) != 0)
 		return status;
@@ -488,28 +518,9 @@ cmd_infer(const struct eml_args *a)
 			goto out;
 		}
 	}
-	if (!o.quiet && !o.json) {
-		printf("result:\n");
-		for (size_t i = 0; i < n_outs; i++)
-			print_tensor(&outs[i]);
-	}
-	if (o.outdir != NULL && (status = write_outputs(o.outdir, outs, n_outs)) != 0)
-		goto out;
-	if (o.evidence != NULL) {
-		/* The final artifact: checked by the library against what this
-		 * session saw, then kept. */
-		if ((rc = eml_client_evidence(c, 1, &art, &art_len)) != 0) {
-			status = fail("evidence", rc, c);
-			goto out;
-		}
-		if ((status = write_evidence(o.evidence, ev_dir, art, art_len)) != 0)
-			goto out;
-	}
-	if (o.json)
-		print_json(&sum, outs, n_outs, o.repeat, o.evidence, o.any_image);
+	status = finish(&o, ev_dir, c, &sum, outs, n_outs);
 out:
 	explicit_bzero(key, sizeof(key));
-	eml_client_evidence_free(art, art_len);
 	eml_client_tensors_free(outs, n_outs);
 	eml_client_close(c);
 	eml_client_model_close(m);
