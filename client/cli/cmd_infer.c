@@ -397,6 +397,20 @@ check_local(const struct opts *o, bool *ev_dir)
 	rc = eml_file_read(o->policy, EML_ATTEST_POLICY_FILE_MAX, EML_FILE_NONEMPTY, &pol, &n);
 	if (rc == EML_OK)
 		rc = eml_attest_policy_parse(pol, n, p);
+	/* The library refuses an unpinned image too, but only once connected. */
+	if (rc == EML_OK && !o->any_image && (p->pcr_mask & 7u) != 7u) {
+		char missing[32] = "";
+		size_t k = 0;
+
+		for (unsigned i = 0; i < 3; i++)
+			if ((p->pcr_mask & (1u << i)) == 0)
+				k += (size_t)snprintf(missing + k, sizeof(missing) - k, "%sPCR%u",
+				    k > 0 ? " " : "", i);
+		eml_err_set_detail("the policy %s does not pin %s: add \"pcrs\" from the image's "
+				   "measurements (eml image policy, nitro-cli describe-eif)",
+		    o->policy, missing);
+		rc = EML_ERR_ATTEST_UNPINNED;
+	}
 	eml_file_free(pol, n, 0);
 	eml_free(p);
 	if (rc != EML_OK)

@@ -55,6 +55,29 @@ validate "attest verify (verified)" attest-verify.json "$W/av.json" 'j["ok"] and
 validate "attest verify (refused)" attest-verify.json "$W/av2.json" \
 	'not j["ok"] and j["error"]["name"] == "EML_ERR_ATTEST_NONCE"'
 
+# "-" is standard input; --at takes epoch seconds (the document is from
+# 2021-03-17T22:01:55Z); a policy may pin PCRs with nitro-cli's spelling or
+# its whole "Measurements" object
+"$EML" attest verify - --at doc --json <"$DOC" >"$W/av3.json"
+validate "attest verify - (stdin)" attest-verify.json "$W/av3.json" 'j["ok"]'
+"$EML" attest verify "$DOC" --at 1616018516 --json >"$W/av4.json"
+validate "attest verify --at epoch seconds" attest-verify.json "$W/av4.json" \
+	'j["ok"] and j["verified_at"] == "1616018516"'
+"$PY" - "$W/av.json" "$W/nitro.json" "$W/nitro-bad.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+m = {"HashAlgorithm": "Sha384 { ... }"}
+m.update({"PCR%s" % k: j["pcrs"][k] for k in ("0", "1", "2")})
+json.dump({"version": 1, "Measurements": m}, open(sys.argv[2], "w"))
+m["PCR2"] = "00" * 48
+json.dump({"version": 1, "Measurements": m}, open(sys.argv[3], "w"))
+PY
+"$EML" attest verify "$DOC" --at doc --policy "$W/nitro.json" --json >"$W/av5.json"
+validate "policy with nitro-cli Measurements (match)" attest-verify.json "$W/av5.json" 'j["ok"]'
+"$EML" attest verify "$DOC" --at doc --policy "$W/nitro-bad.json" --json >"$W/av6.json"
+validate "policy with nitro-cli Measurements (PCR2 differs)" attest-verify.json "$W/av6.json" \
+	'not j["ok"] and j["error"]["name"] == "EML_ERR_ATTEST_PCR_MISMATCH"'
+
 echo "not evidence" >"$W/text.txt"
 "$EML" evidence verify "$W/text.txt" --root "$EML_TESTDATA/attestation/aws_nitro_root_g1.pem" \
 	--json >"$W/ev.json"

@@ -77,8 +77,8 @@ served() { # NAME OUTDIR CMD...
 	fi
 }
 
-ALL_OPS=$("$EML" model inspect "$E2E_MODEL" | awk '/^operators:/ {f=1; next} f && /^  [A-Za-z]/ {print $1} f && !/^  / {f=0}' |
-	"$PY" -c 'import json,sys; print(json.dumps(sorted(set(sys.stdin.read().split()))))')
+ALL_OPS=$("$EML" model inspect "$E2E_MODEL" --json |
+	"$PY" -c 'import json,sys; print(json.dumps(sorted({o["op"] for o in json.load(sys.stdin)["operators"]})))')
 NO_CONV=$("$PY" -c 'import json,sys; print(json.dumps([o for o in json.loads(sys.argv[1]) if o != "Conv"]))' "$ALL_OPS")
 case "$ALL_OPS" in *'"Conv"'*) ;; *) echo "FAIL: manifest: no operator list ($ALL_OPS)"; exit 1 ;; esac
 
