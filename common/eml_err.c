@@ -69,7 +69,7 @@ static const struct {
 	{ EML_ERR_SESSION_NOT_ATTESTED, 3 }, { EML_ERR_BLOB_FETCH, 3 }, { EML_ERR_NO_AGENT, 3 },
 	{ EML_ERR_AGENT_LOST, 3 }, { EML_ERR_BLOB_UNKNOWN, 3 }, { EML_ERR_BLOB_RANGE, 3 },
 	{ EML_ERR_PRIVDROP, 3 }, { EML_ERR_AUDIT_DOWN, 3 }, { EML_ERR_RATE_LIMITED, 3 },
-	{ EML_ERR_KILL_SWITCH, 3 },
+	{ EML_ERR_KILL_SWITCH, 3 }, { EML_ERR_DRAIN_CUT, 3 },
 	/* text that was read and refused, never an I/O failure */
 	{ EML_ERR_JSON, 1 },
 };
