@@ -455,8 +455,9 @@ cmd_run(const struct eml_args *ar)
 	prev = eml_arena_use(arena);
 	memset(&s, 0, sizeof(s));
 	if (eml_args_has(ar, "json") && (s.doc = json_object()) == NULL)
-		return eml_cli_fail("run", EML_ERR_NOMEM);
-	status = run_local(&a, &s);
+		status = eml_cli_fail("run", EML_ERR_NOMEM);
+	else
+		status = run_local(&a, &s);
 	run_state_free(&s);
 	(void)eml_arena_use(prev);
 	eml_arena_free(arena);

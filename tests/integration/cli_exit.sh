@@ -25,7 +25,9 @@ n=0
 echo "hello, not the bytes you want" >"$T/text.txt"
 mkdir "$T/store" "$T/model"
 cp "$SHARED/attestation/aws_nitro_root_g1.pem" "$T/root.pem"
-printf '{"version": 1, "trust_root": "root.pem", "max_age_seconds": 600}\n' >"$T/client.json"
+h=$(printf 'ab%.0s' $(seq 48))
+printf '{"version": 1, "trust_root": "root.pem", "pcrs": {"0": "%s", "1": "%s", "2": "%s"}}\n' \
+	"$h" "$h" "$h" >"$T/client.json"
 
 # CLASS CODE command... ; @F is the class's file
 rows=(
