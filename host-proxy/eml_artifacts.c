@@ -67,9 +67,9 @@ eml_signers_parse(const uint8_t *p, size_t n, struct eml_signers *out)
 			len -= 7;
 		}
 		if (!is_hex_id(s, len) || out->n == EML_SIGNERS_MAX) {
-			memset(out, 0, sizeof(*out));
 			eml_err_set_detail("signers line %u: %s", line, out->n == EML_SIGNERS_MAX ?
 			    "more than 256 signers" : "not a 64-hex key id (eml keys id PUB.pem)");
+			memset(out, 0, sizeof(*out));
 			EML_BAIL(EML_ERR_CONFIG);
 		}
 		memcpy(hex, s, 64);
