@@ -1065,12 +1065,14 @@ matmul_scale(struct eml_plan *p, struct pnode *pn, struct pnode *c, float *alpha
 	return true;
 }
 
-/* A float Conv, MatMul or Gemm: it can take what follows into its output
- * stage. */
+/* A float Conv, ConvTranspose, MatMul or Gemm: it can take what follows
+ * into its output stage (ConvTranspose only an activation). */
 static bool
 takes_epilogue(const struct eml_plan *p, const struct pnode *pn)
 {
-	return !pn->dead && (is_op(pn, "Conv") || is_op(pn, "MatMul") || is_op(pn, "Gemm")) &&
+	return !pn->dead &&
+	    (is_op(pn, "Conv") || is_op(pn, "ConvTranspose") || is_op(pn, "MatMul") ||
+		is_op(pn, "Gemm")) &&
 	    pn->out[0] >= 0 && p->v[pn->out[0]].dt == EML_DT_FLOAT;
 }
 

@@ -561,6 +561,79 @@ convt_plan(struct eml_plan *p, struct pnode *pn)
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
 }
 
+/* The epilogue as the kernels' unary operation (false: none). */
+static bool
+ep_unary(const struct eml_epilogue *ep, enum eml_unary *op)
+{
+	switch (ep->act) {
+	case EML_ACT_RELU: *op = EML_UNARY_RELU; return true;
+	case EML_ACT_LEAKY_RELU: *op = EML_UNARY_LEAKY_RELU; return true;
+	case EML_ACT_CLIP: *op = EML_UNARY_CLIP; return true;
+	case EML_ACT_HARDSIGMOID: *op = EML_UNARY_HARDSIGMOID; return true;
+	case EML_ACT_HARDSWISH: *op = EML_UNARY_HARDSWISH; return true;
+	case EML_ACT_SIGMOID: *op = EML_UNARY_SIGMOID; return true;
+	case EML_ACT_TANH: *op = EML_UNARY_TANH; return true;
+	default: return false;
+	}
+}
+
+struct convt_job {
+	struct eml_plan *p;
+	const struct pnode *pn;
+	const float *col;  /* [mg * kh * kw][H * W] of this image and group */
+	const float *bias; /* of this group, or NULL */
+	float *yg;         /* [mg][OH][OW] */
+};
+
+/*
+ * col2im for output channel m of a group: the bias, then every column
+ * added where it lands, then the fused activation. Per tap (i, j) the
+ * input columns whose output falls inside the image are one range, so the
+ * inner loop has no test; the sum over taps keeps the order (i, j, ih,
+ * iw) the plain loop had.
+ */
+static void
+convt_task(void *arg, size_t m, int thread)
+{
+	const struct convt_job *j = arg;
+	const struct eml_conv2d_params *geo = &j->pn->par.conv.geo;
+	size_t H = geo->H, W = geo->W, kh = geo->kh, kw = geo->kw;
+	size_t OH = j->pn->par.conv.out_h, OW = j->pn->par.conv.out_w;
+	int64_t sh = (int64_t)geo->stride_h, sw = (int64_t)geo->stride_w,
+		dh = (int64_t)geo->dil_h, dw = (int64_t)geo->dil_w, pt = (int64_t)geo->pad_top,
+		pl = (int64_t)geo->pad_left;
+	float *ym = j->yg + m * OH * OW, bv = j->bias != NULL ? j->bias[m] : 0.0f;
+	enum eml_unary op;
+
+	(void)thread;
+	for (size_t i = 0; i < OH * OW; i++)
+		ym[i] = bv;
+	for (size_t i = 0; i < kh; i++)
+		for (size_t jj = 0; jj < kw; jj++) {
+			const float *row = j->col + ((m * kh + i) * kw + jj) * H * W;
+			int64_t off = (int64_t)jj * dw - pl;
+			/* iw * sw + off in [0, OW) */
+			int64_t lo = off >= 0 ? 0 : (-off + sw - 1) / sw;
+			int64_t hi = (int64_t)OW - 1 - off < 0 ? -1 : ((int64_t)OW - 1 - off) / sw;
+
+			if (hi > (int64_t)W - 1)
+				hi = (int64_t)W - 1;
+			for (size_t ih = 0; ih < H; ih++) {
+				int64_t oh = (int64_t)ih * sh - pt + (int64_t)i * dh;
+				float *yr;
+				const float *xr = row + ih * W;
+
+				if (oh < 0 || oh >= (int64_t)OH)
+					continue;
+				yr = ym + (size_t)oh * OW;
+				for (int64_t iw = lo; iw <= hi; iw++)
+					yr[iw * sw + off] += xr[iw];
+			}
+		}
+	if (ep_unary(&j->pn->ep, &op))
+		j->p->k->unary(op, OH * OW, ym, ym, j->pn->ep.a, j->pn->ep.b);
+}
+
 static void
 convt_run(struct eml_plan *p, struct pnode *pn)
 {
@@ -569,16 +642,13 @@ convt_run(struct eml_plan *p, struct pnode *pn)
 	const struct eml_conv2d_params *geo = &pn->par.conv.geo;
 	size_t N = geo->N, C = geo->C, H = geo->H, W = geo->W, M = geo->M, kh = geo->kh,
 	       kw = geo->kw, G = geo->group, OH = pn->par.conv.out_h, OW = pn->par.conv.out_w;
-	int64_t sh = (int64_t)geo->stride_h, sw = (int64_t)geo->stride_w,
-		dh = (int64_t)geo->dil_h, dw = (int64_t)geo->dil_w, pt = (int64_t)geo->pad_top,
-		pl = (int64_t)geo->pad_left;
 	size_t cg = C / G, mg = M / G, ckk = mg * kh * kw;
 	float *col = pn->wsp;
+	struct convt_job j = { p, pn, col, NULL, NULL };
 
 	for (size_t n = 0; n < N; n++)
 		for (size_t g = 0; g < G; g++) {
 			struct eml_sgemm_args ga;
-			float *yg = vf(y) + (n * M + g * mg) * OH * OW;
 			memset(&ga, 0, sizeof(ga));
 			ga.M = ckk;
 			ga.N = H * W;
@@ -592,30 +662,10 @@ convt_run(struct eml_plan *p, struct pnode *pn)
 			ga.ldc = H * W;
 			ga.alpha = 1.0f;
 			eml_sgemm(&ga, col + ckk * H * W, p->pool);
-			for (size_t m = 0; m < mg; m++) {
-				float bv = b != NULL ? vf(b)[g * mg + m] : 0.0f;
-				for (size_t i = 0; i < OH * OW; i++)
-					yg[m * OH * OW + i] = bv;
-			}
-			/* col2im: scatter-add every column into the output. */
-			for (size_t m = 0; m < mg; m++)
-				for (size_t i = 0; i < kh; i++)
-					for (size_t j = 0; j < kw; j++) {
-						const float *row = col + ((m * kh + i) * kw + j) * H * W;
-						for (size_t ih = 0; ih < H; ih++) {
-							int64_t oh = (int64_t)ih * sh - pt + (int64_t)i * dh;
-							if (oh < 0 || oh >= (int64_t)OH)
-								continue;
-							for (size_t iw = 0; iw < W; iw++) {
-								int64_t ow = (int64_t)iw * sw - pl +
-								    (int64_t)j * dw;
-								if (ow < 0 || ow >= (int64_t)OW)
-									continue;
-								yg[(m * OH + (size_t)oh) * OW + (size_t)ow] +=
-								    row[ih * W + iw];
-							}
-						}
-					}
+			j.bias = b != NULL ? vf(b) + g * mg : NULL;
+			j.yg = vf(y) + (n * M + g * mg) * OH * OW;
+			eml_pool_run(eml_pool_for(p->pool, 4.0 * (double)(mg * OH * OW) +
+				2.0 * (double)(ckk * H * W)), mg, convt_task, &j);
 		}
 }
 

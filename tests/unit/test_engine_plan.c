@@ -602,6 +602,88 @@ test_hostile_attributes(void **state)
 	}
 }
 
+/* ConvTranspose takes a following activation into its col2im pass, which
+ * now walks the in-image column range of each tap: the same outputs as the
+ * unfused plan, with strides, dilation, pads, output_padding, groups, and
+ * a plain-loop scatter written here. */
+static void
+test_convtranspose_fused(void **state)
+{
+	static const char *ci[] = { "x", "w", "b", NULL }, *co[] = { "h", NULL };
+	static const char *ai[] = { "h", NULL }, *ao[] = { "y", NULL };
+	enum { NB = 2, C = 4, H = 5, W = 7, GR = 2, MG = 3, K = 3, S = 2, D = 1, P = 1, OP = 1 };
+	enum { MO = MG * GR, OH = S * (H - 1) + OP + D * (K - 1) + 1 - 2 * P,
+		OW = S * (W - 1) + OP + D * (K - 1) + 1 - 2 * P };
+	uint64_t rng = eml_test_seed();
+	float x[NB * C * H * W], w[C * MG * K * K], b[MO];
+	static float want[NB * MO * OH * OW];
+	int64_t xd[4] = { NB, C, H, W }, wd[4] = { C, MG, K, K }, bd = MO;
+	int64_t yd[4] = { NB, MO, OH, OW }, st2[2] = { S, S }, pads[4] = { P, P, P, P };
+	int64_t ks[2] = { K, K }, opad[2] = { OP, OP };
+	struct eml_tensor in;
+	struct eml_model *mdl;
+
+	(void)state;
+	fill(&rng, x, sizeof(x) / sizeof(x[0]));
+	fill(&rng, w, sizeof(w) / sizeof(w[0]));
+	fill(&rng, b, MO);
+	/* y[n][g*MG+mm][ih*S - P + i][iw*S - P + j] += x[n][g*CG+c][ih][iw] w[g*CG+c][mm][i][j] */
+	for (int n = 0; n < NB; n++)
+		for (int o = 0; o < MO; o++)
+			for (int e = 0; e < OH * OW; e++)
+				want[(n * MO + o) * OH * OW + e] = b[o];
+	for (int n = 0; n < NB; n++)
+		for (int c = 0; c < C; c++)
+			for (int mm = 0; mm < MG; mm++)
+				for (int i = 0; i < K; i++)
+					for (int j = 0; j < K; j++)
+						for (int ih = 0; ih < H; ih++)
+							for (int iw = 0; iw < W; iw++) {
+								int oh = ih * S - P + i * D, ow = iw * S - P + j * D;
+								int o = (c / (C / GR)) * MG + mm;
+								if (oh < 0 || oh >= OH || ow < 0 || ow >= OW)
+									continue;
+								want[((n * MO + o) * OH + oh) * OW + ow] +=
+								    x[((n * C + c) * H + ih) * W + iw] *
+								    w[((c * MG + mm) * K + i) * K + j];
+							}
+	for (size_t e = 0; e < sizeof(want) / sizeof(want[0]); e++)
+		want[e] = 1.0f / (1.0f + expf(-want[e]));
+	G->n = 0;
+	init_f("w", wd, 4, w, sizeof(w) / sizeof(w[0]));
+	init_f("b", &bd, 1, b, MO);
+	node("ConvTranspose", "ct", ci, co);
+	onnx_attr_ints(N, "strides", st2, 2);
+	onnx_attr_ints(N, "pads", pads, 4);
+	onnx_attr_ints(N, "kernel_shape", ks, 2);
+	onnx_attr_ints(N, "output_padding", opad, 2);
+	onnx_attr_int(N, "group", GR);
+	emit();
+	node("Sigmoid", "act", ai, ao), emit();
+	io(11, "x", 1, xd, 4);
+	io(12, "y", 1, yd, 4);
+	mdl = load(13);
+	in = ftensor(x, 4, xd);
+	for (int variant = 0; variant < 3; variant++) {
+		struct eml_plan_opts o = { .nthreads = variant == 2 ? 2 : 1,
+			.no_fusion = variant == 1 };
+		struct eml_plan *p = NULL;
+		struct eml_plan_stats st;
+
+		(void)setenv("EML_POOL_MIN_WORK", "0", 1);
+		assert_eml_ok(eml_plan_new(mdl, &in, 1, &o, &p));
+		(void)unsetenv("EML_POOL_MIN_WORK");
+		assert_eml_ok(eml_plan_run(p, &in, 1));
+		assert_int_equal(eml_plan_output(p, 0)->nbytes, sizeof(want));
+		assert_close(eml_plan_output(p, 0)->data, want, sizeof(want) / sizeof(want[0]),
+		    1e-5);
+		eml_plan_get_stats(p, &st);
+		assert_int_equal(st.n_fused, variant == 1 ? 0 : 1);
+		eml_plan_free(p);
+	}
+	eml_model_free(mdl);
+}
+
 /* ------------------------------------------------------------ Resize */
 
 /* Image resizes take the kernels' table-driven 2-D path; no_fusion keeps
@@ -860,6 +942,7 @@ main(void)
 		cmocka_unit_test(test_hostile_attributes),
 		cmocka_unit_test(test_gather_out_of_range),
 		cmocka_unit_test(test_resize_2d_path),
+		cmocka_unit_test(test_convtranspose_fused),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_text_direction),
