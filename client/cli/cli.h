@@ -43,6 +43,15 @@ eml_err eml_cli_tensor_from_input(
 /* Owned data for t's shape and type: zeros, or uniform values from seed. */
 eml_err eml_cli_tensor_fill(struct eml_tensor *t, bool random, uint64_t seed);
 
+struct eml_attest_policy;
+/* The one client-policy loader of attest verify, evidence verify and
+ * infer: the file through eml_file_read ("-" is stdin), parsed into pol;
+ * the trust_root it names (relative to the file) into root when root is
+ * not NULL. 0, or the exit status after a message naming what (2 for a
+ * malformed policy, 3 for an unreadable file). */
+int eml_cli_policy_load(const char *what, const char *path, struct eml_attest_policy *pol,
+    char *root, size_t rootn);
+
 /* --at values: epoch seconds or RFC 3339 into Unix seconds. */
 bool eml_cli_parse_time(const char *s, int64_t *out);
 extern const struct eml_cmd eml_cli_model_split;

@@ -291,20 +291,22 @@ print_text(const struct eml_attest_doc *doc, const struct verify_out *v)
 	    doc->nonce.present ? "present" : "null");
 }
 
-/* Policy file into pol; its trust_root (relative to the file) into root. */
-static int
-load_policy(const char *path, struct eml_attest_policy *pol, char *root, size_t rootn)
+int
+eml_cli_policy_load(const char *what, const char *path, struct eml_attest_policy *pol, char *root,
+    size_t rootn)
 {
-	struct eml_buf b;
-	eml_err rc = read_file(path, EML_ATTEST_POLICY_FILE_MAX, &b);
+	uint8_t *p = NULL;
+	size_t n = 0;
+	eml_err rc = eml_file_read(path, EML_ATTEST_POLICY_FILE_MAX, EML_FILE_NONEMPTY, &p, &n);
 
+	if (rc == EML_ERR_FILE_TOO_LARGE)
+		rc = EML_ERR_ATTEST_POLICY; /* far too long for a policy: unusable as written */
+	if (rc == EML_OK)
+		rc = eml_attest_policy_parse(p, n, pol);
+	eml_file_free(p, n, 0);
 	if (rc != EML_OK)
-		return eml_cli_fail("attest verify: policy", rc);
-	rc = eml_attest_policy_parse(b.data, b.len, pol);
-	eml_buf_free(&b);
-	if (rc != EML_OK)
-		return eml_cli_fail("attest verify: policy", rc); /* ATTEST_POLICY: 2 */
-	if (pol->root_path[0] != '\0') {
+		return eml_cli_fail(what, rc); /* unreadable: 3; malformed: 2 */
+	if (root != NULL && pol->root_path[0] != '\0') {
 		const char *slash = strrchr(path, '/');
 
 		if (pol->root_path[0] == '/' || slash == NULL)
@@ -425,7 +427,8 @@ cmd_verify(const struct eml_args *ar)
 		goto out;
 	}
 	if (a.policy_path != NULL &&
-	    (ret = load_policy(a.policy_path, pol, root_path, sizeof(root_path))) != 0)
+	    (ret = eml_cli_policy_load("attest verify: policy", a.policy_path, pol, root_path,
+		 sizeof(root_path))) != 0)
 		goto out;
 	merge_policy(pol, cli, set);
 	if (a.root_path != NULL) {

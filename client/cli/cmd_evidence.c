@@ -176,30 +176,6 @@ parse_verify(const struct eml_args *a, struct vopts *o)
 		o->at = "doc";
 }
 
-/* The policy file, and the root it names when --root is not given. */
-static int
-load_policy(const char *path, struct eml_attest_policy *pol, char *root, size_t rootn)
-{
-	struct eml_buf b;
-	eml_err rc = slurp(path, EML_ATTEST_POLICY_FILE_MAX, &b);
-
-	if (rc == EML_OK)
-		rc = eml_attest_policy_parse(b.data, b.len, pol);
-	eml_buf_free(&b);
-	if (rc != EML_OK)
-		return fail_usage("evidence verify: --policy", rc);
-	if (pol->root_path[0] != '\0') {
-		const char *slash = strrchr(path, '/');
-
-		if (pol->root_path[0] == '/' || slash == NULL)
-			(void)snprintf(root, rootn, "%s", pol->root_path);
-		else
-			(void)snprintf(root, rootn, "%.*s/%s", (int)(slash - path), path,
-			    pol->root_path);
-	}
-	return 0;
-}
-
 static int
 cmd_verify(const struct eml_args *a)
 {
@@ -237,7 +213,8 @@ cmd_verify(const struct eml_args *a)
 		goto out;
 	}
 	eml_attest_policy_init(pol);
-	if (o.policy != NULL && (ret = load_policy(o.policy, pol, root_path, sizeof(root_path))) != 0)
+	if (o.policy != NULL && (ret = eml_cli_policy_load("evidence verify: --policy", o.policy,
+				     pol, root_path, sizeof(root_path))) != 0)
 		goto out;
 	if (o.root != NULL)
 		(void)snprintf(root_path, sizeof(root_path), "%s", o.root);

@@ -383,22 +383,22 @@ out:
 static int
 check_local(const struct opts *o, bool *ev_dir)
 {
-	uint8_t *pol = NULL;
-	size_t n = 0;
 	struct eml_attest_policy *p = eml_calloc(1, sizeof(*p));
-	eml_err rc;
+	eml_err rc = EML_OK;
 	int st;
 
-	/* Parsed here once to refuse a broken policy before connecting; the
-	 * library reads it again when it attests. */
+	/* Parsed here, the same way eml attest verify does, to refuse a
+	 * broken or unpinned policy before connecting; the library reads it
+	 * again when it attests. */
 	if (p == NULL)
 		return eml_cli_fail("--policy", EML_ERR_NOMEM);
 	eml_attest_policy_init(p);
-	rc = eml_file_read(o->policy, EML_ATTEST_POLICY_FILE_MAX, EML_FILE_NONEMPTY, &pol, &n);
-	if (rc == EML_OK)
-		rc = eml_attest_policy_parse(pol, n, p);
+	if ((st = eml_cli_policy_load(o->policy, o->policy, p, NULL, 0)) != 0) {
+		eml_free(p);
+		return st;
+	}
 	/* The library refuses an unpinned image too, but only once connected. */
-	if (rc == EML_OK && !o->any_image && (p->pcr_mask & 7u) != 7u) {
+	if (!o->any_image && (p->pcr_mask & 7u) != 7u) {
 		char missing[32] = "";
 		size_t k = 0;
 
@@ -411,10 +411,9 @@ check_local(const struct opts *o, bool *ev_dir)
 		    o->policy, missing);
 		rc = EML_ERR_ATTEST_UNPINNED;
 	}
-	eml_file_free(pol, n, 0);
 	eml_free(p);
 	if (rc != EML_OK)
-		return eml_cli_fail(o->policy, rc == EML_ERR_FILE_TOO_LARGE ? EML_ERR_ATTEST_POLICY : rc);
+		return eml_cli_fail(o->policy, rc);
 	if (o->evidence != NULL && (st = evidence_target(o->evidence, ev_dir)) != 0)
 		return st;
 	if (o->outdir != NULL && (st = check_output_dir(o->outdir)) != 0)
