@@ -49,8 +49,8 @@ struct eml_attest_policy;
  * the trust_root it names (relative to the file) into root when root is
  * not NULL. 0, or the exit status after a message naming what (2 for a
  * malformed policy, 3 for an unreadable file). */
-int eml_cli_policy_load(const char *what, const char *path, struct eml_attest_policy *pol,
-    char *root, size_t rootn);
+int eml_cli_policy_load(
+    const char *what, const char *path, struct eml_attest_policy *pol, char *root, size_t rootn);
 
 /* --at values: epoch seconds or RFC 3339 into Unix seconds. */
 bool eml_cli_parse_time(const char *s, int64_t *out);
