@@ -7,7 +7,8 @@
 #   make bench           benchmarks (engine vs ONNX Runtime, channel, attestation, ...)
 #   make soak            long runs: the fault drills at the limits (scripts/soak.sh, SOAK_SECONDS,
 #                        600), the 50-user mixed load for 10 minutes per queue backend, 64 keyed
-#                        clients at the rate-limit edge
+#                        clients at the rate-limit edge, the half-hostile 32-client soak
+#                        (tests/integration/soak_hostile.sh, SOAK_HOSTILE_SECONDS, 200)
 #   make demo            end-to-end confidential inference, local simulation
 #   make install         PREFIX=/usr/local DESTDIR= (binaries, library, man pages,
 #                        bash completion)
@@ -341,6 +342,8 @@ bench: all $(BENCH_BIN)
 soak: all
 	@BUILD=$(BUILD) EML_PROP_CASES=$${EML_PROP_CASES:-1000} EML_PROP_SEED=random \
 		bash tests/integration/properties.sh
+	@BUILD=$(BUILD) SOAK_HOSTILE_SECONDS=$${SOAK_HOSTILE_SECONDS:-200} \
+		bash tests/integration/soak_hostile.sh
 	@BUILD=$(BUILD) bash scripts/soak.sh
 	@BUILD=$(BUILD) LOAD_SECONDS=$${LOAD_SECONDS:-600} bash scripts/bench-load.sh
 	@BUILD=$(BUILD) LOAD_SECONDS=$${LOAD_SECONDS:-600} LOAD_QUEUE=redis bash scripts/bench-load.sh

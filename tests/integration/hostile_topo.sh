@@ -9,6 +9,8 @@ set -u
 cd "$(dirname "$0")/../.."
 # shellcheck source=lib/e2e.bash
 source tests/integration/lib/e2e.bash
+# shellcheck source=lib/hostile.bash
+source tests/integration/lib/hostile.bash
 
 for b in "$EML" "$EML_AGENT" "$EML_PROXY"; do
 	[ -x "$b" ] || { echo "FAIL: hostile: $b missing"; exit 1; }
@@ -17,48 +19,7 @@ e2e_init
 W=$E2E_DIR
 e2e_world request || { cat "$W"/*.log; echo "FAIL: hostile: setup"; exit 1; }
 
-# A tight policy: this model only, its operators only, limits just above
-# what it needs.
-read -r NODES OPS < <("$PY" - "$E2E_MODEL" <<'EOF'
-import sys, json, onnx
-m = onnx.load(sys.argv[1])
-# Not is allowed too: the wrong-dtype case must get past the list.
-print(len(m.graph.node), json.dumps(sorted({n.op_type for n in m.graph.node} | {"Not"}), separators=(",", ":")))
-EOF
-)
-TOPO=$(stat -c %s "$W/model/model.topo")
-MAX_TOPO=$((TOPO + 65536))
-MAX_NODES=$((NODES + 8))
-MAX_TENSOR=$((16 << 20))
-MAX_ARENA=$((64 << 20))
-MAX_INPUT=$((3 * 48 * 192 * 4))
-WEIGHT=$("$PY" - "$W/model/model.topo" <<'EOF'
-import sys
-sys.path.insert(0, "tests/integration/lib")
-import hostile_topo as h
-blob = [v for f, w, v in h.fields(open(sys.argv[1], "rb").read()) if f == 3][0]
-print({f: v for f, w, v in h.fields(blob)}[5])
-EOF
-)
-cat >"$W/agent-policy.json" <<EOP
-{"version":1,"models":["$E2E_CID"],"assembly":"request","ops":$OPS,
- "limits":{"max_topology_bytes":$MAX_TOPO,"max_nodes":$MAX_NODES,"max_tensor_bytes":$MAX_TENSOR,
- "max_arena_bytes":$MAX_ARENA,"max_input_bytes":$MAX_INPUT,"max_weight_bytes":$WEIGHT}}
-EOP
-DIGEST=$("$EML_AGENT" --policy-digest --policy "$W/agent-policy.json") || { echo "FAIL: hostile: policy"; exit 1; }
-p0=$(e2e_sim_pcr 0)
-p1=$(e2e_sim_pcr 1)
-p2=$(e2e_sim_pcr 2)
-e2e_client_policy "$W/client.json" "$p0" "$p1" "$p2" "$DIGEST"
-
-"$PY" tests/integration/lib/hostile_topo.py "$W/model/model.topo" "$W/hostile" \
-	"$MAX_TOPO" "$MAX_NODES" "$MAX_TENSOR" "$WEIGHT" >"$W/cases.txt" ||
-	{ echo "FAIL: hostile: cannot write the cases"; exit 1; }
-
-e2e_make_input "$W/in.pb" 7
-e2e_make_input "$W/in-big.pb" 8 2
-"$EML" run --local "$E2E_MODEL" --input "$W/in.pb" --output-dir "$W/ref" >"$W/ref.log" 2>&1 ||
-	{ cat "$W/ref.log"; echo "FAIL: hostile: eml run --local"; exit 1; }
+hostile_world || { cat "$W"/*.log; echo "FAIL: hostile: world"; exit 1; }
 
 e2e_start agent "$EML_AGENT" --listen "unix:$W/agent.sock" --attest sim --sim-dir "$W/sim" \
 	--policy "$W/agent-policy.json"
