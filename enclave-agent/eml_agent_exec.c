@@ -12,6 +12,7 @@ struct eml_agent_exec {
 	int threads;
 	size_t max_tensor_bytes; /* 0: the engine's limits */
 	size_t max_arena_bytes;
+	uint64_t time_limit_ms; /* per run; 0: none */
 	size_t n_in;
 	uint64_t plan_us; /* time of the last eml_agent_exec_run spent planning */
 	struct {
@@ -57,6 +58,15 @@ eml_agent_exec_set_limits(struct eml_agent_exec *x, size_t max_tensor_bytes,
 	x->max_tensor_bytes = max_tensor_bytes;
 	x->max_arena_bytes = max_arena_bytes;
 	eml_agent_exec_drop_plan(x);
+}
+
+void
+eml_agent_exec_set_time_limit(struct eml_agent_exec *x, uint64_t ms)
+{
+	if (x == NULL)
+		return;
+	x->time_limit_ms = ms;
+	eml_plan_set_time_limit(x->plan, ms);
 }
 
 const struct eml_graph *
@@ -133,6 +143,7 @@ replan(struct eml_agent_exec *x, const struct eml_tensor *inputs, size_t n_input
 	o.max_tensor_bytes = x->max_tensor_bytes;
 	o.max_arena_bytes = x->max_arena_bytes;
 	EML_GUARD(eml_plan_new(x->model, inputs, n_inputs, &o, &x->plan));
+	eml_plan_set_time_limit(x->plan, x->time_limit_ms);
 	x->n_in = n_inputs;
 	for (size_t i = 0; i < n_inputs; i++) {
 		x->shape[i].dtype = inputs[i].dtype;
@@ -172,6 +183,10 @@ eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *in, size_t
 		EML_GUARD(replan(x, inputs, n_inputs));
 		rc = eml_plan_run(x->plan, inputs, n_inputs);
 	}
+	/* Stopped at the wall-time limit: the activations hold a part of
+	 * this request; wipe them now, not at the next run. */
+	if (rc == EML_ERR_POLICY_TIME)
+		eml_agent_exec_drop_plan(x);
 	EML_GUARD(rc);
 	n = eml_plan_n_outputs(x->plan);
 	EML_ENSURE(n <= max_outs, EML_ERR_EGRESS);

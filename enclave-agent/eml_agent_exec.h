@@ -7,6 +7,7 @@
 #define EML_AGENT_EXEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "eml_err.h"
 #include "model/eml_graph.h"
@@ -21,6 +22,9 @@ eml_err eml_agent_exec_new(struct eml_graph *g, int threads,
  * engine's limits). Drops a plan made under other limits. */
 void eml_agent_exec_set_limits(struct eml_agent_exec *x, size_t max_tensor_bytes,
     size_t max_arena_bytes);
+/* Wall-time limit of each run in ms (0: none); a run past it fails with
+ * EML_ERR_POLICY_TIME and its plan is dropped (activations wiped). */
+void eml_agent_exec_set_time_limit(struct eml_agent_exec *x, uint64_t ms);
 const struct eml_graph *eml_agent_exec_graph(const struct eml_agent_exec *x);
 /* Plan (when the shapes differ from the last run) and run. Inputs are
  * matched to graph inputs by name (an empty name: by position);

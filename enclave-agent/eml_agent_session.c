@@ -415,6 +415,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 		goto out;
 	eml_agent_exec_set_limits(x, (size_t)s->a->cfg.policy.max_tensor_bytes,
 	    (size_t)s->a->cfg.policy.max_arena_bytes);
+	eml_agent_exec_set_time_limit(x, s->a->cfg.policy.max_infer_ms);
 	eml_assembly_attach_engine(m, x, eml_agent_exec_free);
 	EML_LOG_INFO("model.assembled", &s->sid, EML_F_U64("weight_bytes", m->weights_len),
 	    EML_F_U64("blob_requests", s->link.blob_requests),

@@ -1557,6 +1557,9 @@ run_steps(struct eml_plan *p)
 {
 	for (size_t s = 0; s < p->n_order; s++) {
 		struct pnode *pn = &p->pn[p->order[s]];
+		/* The wall-time limit, between nodes (long kernels check too). */
+		if (eml_pool_cancelled(p->pool))
+			break;
 		if (p->prof != NULL) {
 			double t0 = now_s();
 			pn->op->run(p, pn);
@@ -1607,11 +1610,29 @@ eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_input
 			EML_MEMCPY(v->data, inputs[i].data, v->nbytes);
 	}
 	p->run_err = EML_OK;
+	eml_pool_set_deadline(p->pool,
+	    p->time_limit_ms == 0 ? 0 : eml_pool_now_ns() + p->time_limit_ms * 1000000u);
 	run_steps(p);
+	/* A run that met its deadline anywhere (a kernel may have stopped
+	 * early) is refused as a whole, even if the last node finished. */
+	if (eml_pool_cancelled(p->pool)) {
+		eml_pool_set_deadline(p->pool, 0);
+		eml_err_set_detail("inference stopped at its wall-time limit of %llu ms",
+		    (unsigned long long)p->time_limit_ms);
+		EML_BAIL(EML_ERR_POLICY_TIME);
+	}
+	eml_pool_set_deadline(p->pool, 0);
 	if (p->run_err != EML_OK)
 		EML_BAIL(p->run_err);
 	expose_outputs(p);
 	return EML_OK;
+}
+
+void
+eml_plan_set_time_limit(struct eml_plan *p, uint64_t ms)
+{
+	if (p != NULL)
+		p->time_limit_ms = ms > UINT64_MAX / 2000000u ? UINT64_MAX / 2000000u : ms;
 }
 
 size_t

@@ -83,9 +83,15 @@ struct eml_plan_opts {
 eml_err eml_plan_new(const struct eml_model *m, const struct eml_tensor *inputs,
     size_t n_inputs, const struct eml_plan_opts *opts, struct eml_plan **out) EML_MUST_USE;
 /* Run with inputs of exactly the planned dtypes and shapes
- * (EML_ERR_INFER_INPUT otherwise). */
+ * (EML_ERR_INFER_INPUT otherwise). With a time limit set, a run still
+ * going when it passes stops (checked between nodes and inside long
+ * kernels) and fails with EML_ERR_POLICY_TIME; its outputs are then not
+ * exposed. */
 eml_err eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
     EML_MUST_USE;
+/* Wall-time limit of each later eml_plan_run, in ms from its start; 0
+ * (the default) = none. */
+void eml_plan_set_time_limit(struct eml_plan *p, uint64_t ms);
 size_t eml_plan_n_outputs(const struct eml_plan *p);
 /* A view (owned = false) of output i after a run; NULL when out of range. */
 const struct eml_tensor *eml_plan_output(const struct eml_plan *p, size_t i);

@@ -125,6 +125,7 @@ struct eml_plan {
 	size_t *prod_of; /* during pattern rewrites: producer pnode + 1 per value */
 	size_t prof_runs;
 	size_t n_order;
+	uint64_t time_limit_ms; /* per run, 0 = none (eml_plan_set_time_limit) */
 };
 
 /* The operator table (ops_*.c). */

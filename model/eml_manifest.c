@@ -31,6 +31,7 @@ _Static_assert(EML_MANIFEST_ID_LEN == EML_SIG_KEY_ID_LEN, "key id length");
 #define DEF_ARENA (2ULL << 30)
 #define DEF_BUDGET (4ULL << 30)
 #define DEF_SESSION (3ULL << 30)
+#define DEF_INFER_MS 60000ULL
 
 static const char default_text[] =
 	"{\"version\":1,\"models\":[],\"publishers\":[],\"strict\":false,"
@@ -39,7 +40,7 @@ static const char default_text[] =
 	"\"max_weight_bytes\":2147483648,\"max_requests\":0,\"max_nodes\":100000,"
 	"\"max_tensor_bytes\":1073741824,\"max_arena_bytes\":2147483648,"
 	"\"memory_budget_bytes\":4294967296,\"max_session_bytes\":3221225472,"
-	"\"max_sessions\":0}}\n";
+	"\"max_sessions\":0,\"max_infer_ms\":60000}}\n";
 
 const char *
 eml_manifest_default_text(void)
@@ -173,7 +174,7 @@ parse_limits(json_t *limits, struct eml_manifest *pol)
 	static const char *const keys[] = { "max_topology_bytes", "max_input_bytes",
 		"max_output_bytes", "max_response_bytes", "max_weight_bytes", "max_requests",
 		"max_requests_per_minute", "max_nodes", "max_tensor_bytes", "max_arena_bytes",
-		"memory_budget_bytes", "max_session_bytes", "max_sessions", NULL };
+		"memory_budget_bytes", "max_session_bytes", "max_sessions", "max_infer_ms", NULL };
 
 	if (limits == NULL)
 		return EML_OK;
@@ -195,12 +196,14 @@ parse_limits(json_t *limits, struct eml_manifest *pol)
 	EML_GUARD(parse_limit(limits, "memory_budget_bytes", &pol->memory_budget_bytes));
 	EML_GUARD(parse_limit(limits, "max_session_bytes", &pol->max_session_bytes));
 	EML_GUARD(parse_limit(limits, "max_sessions", &pol->max_sessions));
+	EML_GUARD(parse_limit(limits, "max_infer_ms", &pol->max_infer_ms));
 	if (pol->max_topology_bytes == 0 || pol->max_input_bytes == 0 ||
 	    pol->max_output_bytes == 0 || pol->max_response_bytes == 0 ||
 	    pol->max_weight_bytes == 0 || pol->max_nodes == 0 ||
 	    pol->max_tensor_bytes == 0 || pol->max_arena_bytes == 0 ||
-	    pol->memory_budget_bytes == 0 || pol->max_session_bytes == 0) {
-		eml_err_set_detail("size limits must be positive");
+	    pol->memory_budget_bytes == 0 || pol->max_session_bytes == 0 ||
+	    pol->max_infer_ms == 0) {
+		eml_err_set_detail("size and time limits must be positive");
 		EML_BAIL(EML_ERR_POLICY_FILE);
 	}
 	return EML_OK;
@@ -409,7 +412,8 @@ limits_json(const struct eml_manifest *pol)
 	    set_u64(o, "max_arena_bytes", pol->max_arena_bytes) != 0 ||
 	    set_u64(o, "memory_budget_bytes", pol->memory_budget_bytes) != 0 ||
 	    set_u64(o, "max_session_bytes", pol->max_session_bytes) != 0 ||
-	    set_u64(o, "max_sessions", pol->max_sessions) != 0) {
+	    set_u64(o, "max_sessions", pol->max_sessions) != 0 ||
+	    set_u64(o, "max_infer_ms", pol->max_infer_ms) != 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -545,6 +549,7 @@ eml_manifest_parse(const uint8_t *p, size_t n, struct eml_manifest *out)
 	out->max_arena_bytes = DEF_ARENA;
 	out->memory_budget_bytes = DEF_BUDGET;
 	out->max_session_bytes = DEF_SESSION;
+	out->max_infer_ms = DEF_INFER_MS;
 	if ((rc = parse_root(root, out)) != EML_OK)
 		goto out;
 	sort_sets(out);

@@ -18,7 +18,8 @@
  *                 "max_nodes": 100000,
  *                 "max_tensor_bytes": 1073741824, "max_arena_bytes": 2147483648,
  *                 "memory_budget_bytes": 4294967296,
- *                 "max_session_bytes": 3221225472, "max_sessions": 0 },
+ *                 "max_session_bytes": 3221225472, "max_sessions": 0,
+ *                 "max_infer_ms": 60000 },
  *     "ops": ["Conv", "Relu", ...],
  *     "output": "declared",
  *     "output_schema": [{"dtype": "float32", "shape": [1, 10]}, ...]
@@ -48,7 +49,11 @@
  *   planned; max_arena_bytes bounds the plan's activation arena.
  *   memory_budget_bytes caps the locked memory of all sessions together
  *   (EML_ERR_BUSY past it); max_session_bytes caps one session's;
- *   max_sessions (when not 0) lowers --max-sessions. Every limit is at
+ *   max_sessions (when not 0) lowers --max-sessions. max_infer_ms (> 0)
+ *   is the wall time one inference may run (checked between nodes and
+ *   inside long kernels); past it the request is refused with
+ *   EML_ERR_POLICY_TIME (sealed; activations wiped, the session goes
+ *   on). Every limit is at
  *   most 2^53 - 1 (I-JSON: the canonical form writes numbers as doubles).
  * - ops: the allowed operators: the only operator types a topology key
  *   may use (EML_ERR_POLICY_OP otherwise); absent or null: every operator
@@ -140,6 +145,8 @@ struct eml_manifest {
 	uint64_t memory_budget_bytes;
 	uint64_t max_session_bytes;
 	uint64_t max_sessions;
+	/* Wall time of one inference, ms (> 0). */
+	uint64_t max_infer_ms;
 	/* Operator allow-list; n_ops 0: every operator the engine runs. */
 	size_t n_ops;
 	char ops[EML_MANIFEST_MAX_OPS][EML_MANIFEST_OP_LEN];

@@ -88,6 +88,7 @@ print_human(const char *path, const struct eml_manifest *m)
 	printf("    %-24s %llu\n", "max_session_bytes", (unsigned long long)m->max_session_bytes);
 	printf("    %-24s %llu%s\n", "max_sessions", (unsigned long long)m->max_sessions,
 	    m->max_sessions == 0 ? " (the agent's --max-sessions)" : "");
+	printf("    %-24s %llu\n", "max_infer_ms", (unsigned long long)m->max_infer_ms);
 }
 
 static int

@@ -43,10 +43,25 @@ void eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg);
  * for a worker (a few microseconds even when it spins, a futex wake-up
  * when it sleeps) costs more than half of such a step saves. The
  * environment variable EML_POOL_MIN_WORK (read when a pool is made)
- * overrides the threshold for measurements; 0 splits everything.
+ * overrides the threshold for measurements; 0 splits everything. A pool
+ * of one thread is returned as is (its runs stay on the caller), so long
+ * kernels still see the cancellation check below.
  */
 #define EML_POOL_MIN_WORK 400000u
 struct eml_pool *eml_pool_for(struct eml_pool *p, double work);
+/*
+ * Cancellation (the per-inference wall-time limit): a deadline on
+ * CLOCK_MONOTONIC in ns, 0 = none, set by the engine around a graph run.
+ * eml_pool_cancelled is the one check: false for a NULL pool or no
+ * deadline, else one clock read until the deadline passes, then sticky
+ * until the next eml_pool_set_deadline. The pool skips the tasks left once
+ * it is true; a long kernel may call it at chunk granularity (a GEMM row
+ * block) and return early: its output is then garbage, and the engine
+ * refuses the run.
+ */
+void eml_pool_set_deadline(struct eml_pool *p, uint64_t deadline_ns);
+bool eml_pool_cancelled(struct eml_pool *p);
+uint64_t eml_pool_now_ns(void);
 
 /* ---------------------------------------------------------------- dispatch */
 

@@ -56,6 +56,9 @@ struct eml_pool {
 	atomic_int sleepers;
 	atomic_uint_fast64_t gen;
 	atomic_size_t next;
+	/* Cancellation: the run's deadline, and whether it has passed. */
+	atomic_uint_fast64_t deadline_ns;
+	atomic_bool cancelled;
 };
 
 struct pool_worker_arg {
@@ -105,7 +108,8 @@ pool_drain(struct eml_pool *p, eml_pool_fn fn, void *arg, size_t ntasks, int thr
 
 		if (t >= ntasks)
 			break;
-		fn(arg, t, thread);
+		if (!eml_pool_cancelled(p))
+			fn(arg, t, thread);
 	}
 }
 
@@ -192,6 +196,8 @@ eml_pool_new(int nthreads, struct eml_pool **out)
 	atomic_init(&p->gen, 0);
 	atomic_init(&p->next, 0);
 	p->min_work = pool_min_work();
+	atomic_init(&p->deadline_ns, 0);
+	atomic_init(&p->cancelled, false);
 	if (nthreads > 1) {
 		p->threads = eml_calloc((size_t)nthreads - 1, sizeof(*p->threads));
 		if (p->threads == NULL)
@@ -258,7 +264,7 @@ eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg)
 	if (ntasks == 0)
 		return;
 	if (p == NULL || p->n == 1 || ntasks == 1) {
-		for (t = 0; t < ntasks; t++)
+		for (t = 0; t < ntasks && !eml_pool_cancelled(p); t++)
 			fn(arg, t, 0);
 		return;
 	}
@@ -294,5 +300,45 @@ eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg)
 struct eml_pool *
 eml_pool_for(struct eml_pool *p, double work)
 {
-	return p == NULL || p->n == 1 || work < (double)p->min_work ? NULL : p;
+	/* One thread: eml_pool_run runs on the caller anyway; the pool is
+	 * kept so that long kernels still see the cancellation check. */
+	if (p != NULL && p->n == 1)
+		return p;
+	return p == NULL || work < (double)p->min_work ? NULL : p;
+}
+
+uint64_t
+eml_pool_now_ns(void)
+{
+	struct timespec ts;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void
+eml_pool_set_deadline(struct eml_pool *p, uint64_t deadline_ns)
+{
+	if (p == NULL)
+		return;
+	atomic_store_explicit(&p->cancelled, false, memory_order_relaxed);
+	atomic_store_explicit(&p->deadline_ns, deadline_ns, memory_order_release);
+}
+
+bool
+eml_pool_cancelled(struct eml_pool *p)
+{
+	uint_fast64_t d;
+
+	if (p == NULL)
+		return false;
+	d = atomic_load_explicit(&p->deadline_ns, memory_order_acquire);
+	if (d == 0)
+		return false;
+	if (atomic_load_explicit(&p->cancelled, memory_order_relaxed))
+		return true;
+	if (eml_pool_now_ns() < d)
+		return false;
+	atomic_store_explicit(&p->cancelled, true, memory_order_relaxed);
+	return true;
 }

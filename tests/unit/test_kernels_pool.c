@@ -1,7 +1,8 @@
 /*
  * Thread pool: every task runs exactly once per run, thread indices stay
  * in [0, size), the caller participates, many repeated runs (the
- * generation handshake), NULL pool, bad sizes.
+ * generation handshake), NULL pool, bad sizes; the cancellation check
+ * (a deadline passed: no task runs; none or a future one: all run).
  */
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -97,8 +98,8 @@ pool_caller_participates(void **state)
 }
 
 /* The cost model: a pool is used for work at or above the threshold,
- * never for less, never when it has one thread; the environment variable
- * moves the threshold. */
+ * never for less (a one-thread pool is kept: it runs inline); the
+ * environment variable moves the threshold. */
 static void
 pool_cost_model(void **state)
 {
@@ -109,7 +110,10 @@ pool_cost_model(void **state)
 	assert_eml_ok(eml_pool_new(2, &p));
 	assert_eml_ok(eml_pool_new(1, &one));
 	assert_null(eml_pool_for(NULL, 1e12));
-	assert_null(eml_pool_for(one, 1e12));
+	/* one thread: runs stay on the caller anyway; the pool is kept for
+	 * the cancellation check (the wall-time limit) */
+	assert_ptr_equal(eml_pool_for(one, 1e12), one);
+	assert_ptr_equal(eml_pool_for(one, 0.0), one);
 	assert_ptr_equal(eml_pool_for(p, (double)EML_POOL_MIN_WORK), p);
 	assert_ptr_equal(eml_pool_for(p, 1e12), p);
 	assert_null(eml_pool_for(p, (double)EML_POOL_MIN_WORK - 1.0));
@@ -156,6 +160,70 @@ pool_spin_then_sleep(void **state)
 	eml_pool_free(p);
 }
 
+/* Stops the run's clock: the first task moves the deadline into the past,
+ * so every later task is skipped (the check comes before each task). */
+struct cancel_job {
+	struct eml_pool *p;
+	atomic_int ran;
+};
+
+static void
+cancel_task(void *arg, size_t task, int thread)
+{
+	struct cancel_job *j = arg;
+
+	(void)task;
+	(void)thread;
+	if (atomic_fetch_add(&j->ran, 1) == 0)
+		eml_pool_set_deadline(j->p, 1);
+}
+
+static void
+pool_cancellation(void **state)
+{
+	static struct count_job job;
+	int n;
+
+	(void)state;
+	assert_false(eml_pool_cancelled(NULL));
+	eml_pool_set_deadline(NULL, 1); /* no effect, no crash */
+	for (n = 1; n <= 3; n++) {
+		struct eml_pool *p = NULL;
+		struct cancel_job cj;
+
+		assert_eml_ok(eml_pool_new(n, &p));
+		/* No deadline, or one far ahead: every task runs. */
+		assert_false(eml_pool_cancelled(p));
+		eml_pool_set_deadline(p, eml_pool_now_ns() + 3600ull * 1000000000u);
+		memset(&job, 0, sizeof(job));
+		job.size = n;
+		eml_pool_run(p, 100, count_task, &job);
+		for (int t = 0; t < 100; t++)
+			assert_int_equal(atomic_load(&job.hits[t]), 1);
+		assert_false(eml_pool_cancelled(p));
+		/* A deadline already passed: sticky, no task runs. */
+		eml_pool_set_deadline(p, 1);
+		assert_true(eml_pool_cancelled(p));
+		assert_true(eml_pool_cancelled(p));
+		memset(&job, 0, sizeof(job));
+		job.size = n;
+		eml_pool_run(p, 100, count_task, &job);
+		for (int t = 0; t < 100; t++)
+			assert_int_equal(atomic_load(&job.hits[t]), 0);
+		/* Passed during a run: a task in flight on another thread may
+		 * still start, the rest are skipped. */
+		eml_pool_set_deadline(p, 0);
+		cj.p = p;
+		atomic_init(&cj.ran, 0);
+		eml_pool_run(p, 1000, cancel_task, &cj);
+		assert_true(atomic_load(&cj.ran) >= 1 && atomic_load(&cj.ran) <= n);
+		/* Cleared: runs again. */
+		eml_pool_set_deadline(p, 0);
+		assert_false(eml_pool_cancelled(p));
+		eml_pool_free(p);
+	}
+}
+
 static void
 pool_null_and_bad_sizes(void **state)
 {
@@ -188,6 +256,7 @@ main(void)
 		cmocka_unit_test(pool_null_and_bad_sizes),
 		cmocka_unit_test(pool_cost_model),
 		cmocka_unit_test(pool_spin_then_sleep),
+		cmocka_unit_test(pool_cancellation),
 		cmocka_unit_test(pool_caller_participates),
 		cmocka_unit_test(pool_runs_every_task_once),
 	};

@@ -50,7 +50,7 @@ digest_is_canonical_policy_digest(void **state)
 	static const char domain[] = "EphemeralML policy manifest v2";
 	const char *text = "{ \"version\": 1,\n  \"assembly\": \"session\" }";
 	const char *canon = "{\"assembly\":\"session\",\"limits\":{\"max_arena_bytes\":2147483648,"
-			    "\"max_input_bytes\":67108864,\"max_nodes\":100000,"
+			    "\"max_infer_ms\":60000,\"max_input_bytes\":67108864,\"max_nodes\":100000,"
 			    "\"max_output_bytes\":67108864,\"max_requests\":0,"
 			    "\"max_requests_per_minute\":0,\"max_response_bytes\":67174400,"
 			    "\"max_session_bytes\":3221225472,\"max_sessions\":0,"
@@ -102,7 +102,7 @@ static const char FULL[] =
 	"\"max_output_bytes\":1003,\"max_response_bytes\":1004,\"max_weight_bytes\":1005,"
 	"\"max_requests\":1006,\"max_requests_per_minute\":1007,\"max_nodes\":1008,"
 	"\"max_tensor_bytes\":1009,\"max_arena_bytes\":1010,\"memory_budget_bytes\":1011,"
-	"\"max_session_bytes\":1012,\"max_sessions\":1013},"
+	"\"max_session_bytes\":1012,\"max_sessions\":1013,\"max_infer_ms\":1014},"
 	"\"ops\":[\"Gemm\",\"Relu\"],\"output\":\"declared\","
 	"\"output_schema\":[{\"dtype\":\"float32\",\"shape\":[1,10]}]}";
 
@@ -134,6 +134,7 @@ static const struct field_change changes[] = {
 	{ "limits.memory_budget_bytes", ":1011", ":2011" },
 	{ "limits.max_session_bytes", ":1012", ":2012" },
 	{ "limits.max_sessions", ":1013", ":2013" },
+	{ "limits.max_infer_ms", ":1014", ":2014" },
 	{ "ops", "\"Relu\"]", "\"Sigmoid\"]" },
 	{ "ops (absent)", ",\"ops\":[\"Gemm\",\"Relu\"]", "" },
 	{ "output_schema.dtype", "\"float32\"", "\"float16\"" },

@@ -158,6 +158,7 @@ struct gemm_job {
 	float *ws; /* aligned */
 	size_t ws_per_thread;
 	struct gemm_split s;
+	struct eml_pool *pool; /* for the cancellation check */
 };
 
 static void
@@ -203,6 +204,11 @@ gemm_rect(const struct gemm_job *job, size_t m0, size_t m1, size_t n0, size_t n1
 			for (mb = m0; mb < m1; mb += g->mc) {
 				size_t mm = min_sz(g->mc, m1 - mb);
 				const float *pa;
+
+				/* Past the run's deadline: stop (the engine
+				 * refuses the run; C is garbage). */
+				if (eml_pool_cancelled(job->pool))
+					return;
 
 				if (job->a_packed != NULL) {
 					pa = job->a_packed + kb * Mp + (mb / mr) * mr * kk;
@@ -282,6 +288,7 @@ eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 	job.bsrc = bsrc;
 	pool = eml_pool_for(pool, 2.0 * (double)a->M * (double)a->N * (double)(a->K + 1));
 	job.s = split_for(g, a->M, a->N, eml_pool_size(pool));
+	job.pool = pool;
 	job.ws_per_thread = per_thread_ws(g, a_packed != NULL, a->b_packed != NULL);
 	/* Align the workspace to 64 bytes (the size includes the slack). */
 	mis = ((uintptr_t)workspace / sizeof(float)) % WS_ALIGN;
