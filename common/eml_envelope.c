@@ -303,6 +303,77 @@ eml_envelope_clear(struct eml_envelope *env)
 	memset(env, 0, sizeof(*env));
 }
 
+/* A base-128 varint of at most 10 bytes (the 10th carries one bit). */
+static eml_err
+env_varint(struct eml_cur *c, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	for (size_t i = 0; i < 10 && i < c->left; i++) {
+		uint8_t b = c->p[i];
+
+		if (i == 9 && b > 1)
+			break;
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if ((b & 0x80) == 0) {
+			EML_GUARD(eml_cur_skip(c, i + 1));
+			*out = v;
+			return EML_OK;
+		}
+	}
+	eml_err_set_detail("envelope varint malformed or cut short");
+	EML_BAIL(EML_ERR_PROTO_DECODE);
+}
+
+/*
+ * The envelope's top level in the one form the proxy reads
+ * (host-proxy/eml_wire.h): fields 1 version and 2 type (varints of at most
+ * 32 bits), 3 request id and 4 body (length-delimited), each at most once,
+ * the body last and ending the frame. protobuf-c alone takes repeated
+ * fields (last one wins), any order and silently truncated 64-bit
+ * varints; an endpoint that did would read a frame differently from the
+ * proxy that relayed it (found by wire_diff_fuzz). EML_ERR_PROTO_DECODE.
+ */
+static eml_err
+envelope_wire_check(const uint8_t *p, size_t n)
+{
+	struct eml_cur c = eml_cur_make(p, n);
+	bool seen[5] = { false, false, false, false, false };
+
+	while (c.left > 0) {
+		uint64_t key, v;
+		uint64_t field;
+
+		EML_GUARD(env_varint(&c, &key));
+		field = key >> 3;
+		if (field == 0 || field > 4 || seen[field] ||
+		    (key & 7) != (field <= 2 ? 0u : 2u)) {
+			eml_err_set_detail("envelope field %llu (wire type %u) unknown, repeated or "
+					   "of the wrong type",
+			    (unsigned long long)field, (unsigned)(key & 7));
+			EML_BAIL(EML_ERR_PROTO_DECODE);
+		}
+		seen[field] = true;
+		EML_GUARD(env_varint(&c, &v));
+		if (field <= 2 && v > UINT32_MAX) {
+			eml_err_set_detail("envelope field %llu above 32 bits", (unsigned long long)field);
+			EML_BAIL(EML_ERR_PROTO_DECODE);
+		}
+		if (field == 3 && v > c.left) {
+			eml_err_set_detail("envelope request id longer than the frame");
+			EML_BAIL(EML_ERR_PROTO_DECODE);
+		}
+		if (field == 4 && v != c.left) {
+			eml_err_set_detail("envelope body of %llu bytes in %zu remaining (body last)",
+			    (unsigned long long)v, c.left);
+			EML_BAIL(EML_ERR_PROTO_DECODE);
+		}
+		if (field >= 3)
+			EML_GUARD(eml_cur_skip(&c, (size_t)v));
+	}
+	return EML_OK;
+}
+
 eml_err
 eml_envelope_unpack(struct eml_envelope *env, const uint8_t *p, size_t n, size_t frame_max)
 {
@@ -317,6 +388,7 @@ eml_envelope_unpack(struct eml_envelope *env, const uint8_t *p, size_t n, size_t
 	 * error", checked before protobuf-c sees a byte. */
 	EML_ENSURE(n != 0, EML_ERR_PROTO_ZERO_LENGTH);
 	EML_ENSURE(n <= frame_max, EML_ERR_PROTO_TOO_LARGE);
+	EML_GUARD(envelope_wire_check(p, n));
 	rc = eml_msg_unpack(&eml__v1__envelope__descriptor, p, n, frame_max, &pm);
 	if (rc != EML_OK)
 		goto out;

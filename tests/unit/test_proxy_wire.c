@@ -341,6 +341,68 @@ hello_key_split(void **state)
 	eml_buf_free(&without);
 }
 
+/* Non-canonical envelopes (found by wire_diff_fuzz: protobuf-c took
+ * them, the proxy did not): the proxy's peek and the endpoints' full
+ * parser both refuse each one as undecodable, and both accept the
+ * canonical frame they are made from. */
+static void
+strict_envelope_agreement(void **state)
+{
+	static const uint8_t rid[] = { 0x1a, 0x10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+		16 };
+	struct {
+		const char *what;
+		uint8_t b[64];
+		size_t n;
+	} cases[] = {
+		{ "repeated version", { 0x08, 1, 0x08, 1, 0x10, 10 }, 6 },
+		{ "repeated type", { 0x08, 1, 0x10, 10, 0x10, 11 }, 6 },
+		{ "version of 33 bits (1 + 2^32)", { 0x08, 0x81, 0x80, 0x80, 0x80, 0x10, 0x10, 10 }, 8 },
+		{ "type of 33 bits (10 + 2^32)", { 0x08, 1, 0x10, 0x8a, 0x80, 0x80, 0x80, 0x10 }, 8 },
+		{ "version length-delimited", { 0x0a, 1, 1, 0x10, 10 }, 5 },
+		{ "unknown field 5", { 0x08, 1, 0x10, 10, 0x28, 0 }, 6 },
+	};
+	uint8_t f[96];
+	struct eml_wire_hdr h;
+	struct eml_envelope env;
+
+	(void)state;
+	/* The canonical PING: version, type, request id, no body. */
+	memcpy(f, (const uint8_t[]){ 0x08, 1, 0x10, 10 }, 4);
+	memcpy(f + 4, rid, sizeof(rid));
+	assert_eml_ok(eml_wire_peek(f, 4 + sizeof(rid), 4 + sizeof(rid), &h));
+	assert_eml_ok(eml_envelope_unpack(&env, f, 4 + sizeof(rid), FMAX));
+	assert_int_equal(env.type, 10);
+	eml_envelope_clear(&env);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t n = cases[i].n;
+
+		memcpy(f, cases[i].b, n);
+		memcpy(f + n, rid, sizeof(rid));
+		n += sizeof(rid);
+		print_message("%s\n", cases[i].what);
+		assert_eml(eml_wire_peek(f, n, n, &h), EML_ERR_PROTO_DECODE);
+		assert_eml(eml_envelope_unpack(&env, f, n, FMAX), EML_ERR_PROTO_DECODE);
+	}
+	/* The request id twice; the body before the request id; a body
+	 * that does not end the frame. */
+	memcpy(f, (const uint8_t[]){ 0x08, 1, 0x10, 10 }, 4);
+	memcpy(f + 4, rid, sizeof(rid));
+	memcpy(f + 4 + sizeof(rid), rid, sizeof(rid));
+	assert_eml(eml_wire_peek(f, 4 + 2 * sizeof(rid), 4 + 2 * sizeof(rid), &h),
+	    EML_ERR_PROTO_DECODE);
+	assert_eml(eml_envelope_unpack(&env, f, 4 + 2 * sizeof(rid), FMAX), EML_ERR_PROTO_DECODE);
+	memcpy(f, (const uint8_t[]){ 0x08, 1, 0x10, 3, 0x22, 1, 0x55 }, 7);
+	memcpy(f + 7, rid, sizeof(rid));
+	assert_eml(eml_wire_peek(f, 7 + sizeof(rid), 7 + sizeof(rid), &h), EML_ERR_PROTO_DECODE);
+	assert_eml(eml_envelope_unpack(&env, f, 7 + sizeof(rid), FMAX), EML_ERR_PROTO_DECODE);
+	memcpy(f, (const uint8_t[]){ 0x08, 1, 0x10, 3 }, 4);
+	memcpy(f + 4, rid, sizeof(rid));
+	memcpy(f + 4 + sizeof(rid), (const uint8_t[]){ 0x22, 1, 0x55, 0x08, 1 }, 5);
+	assert_eml(eml_wire_peek(f, 9 + sizeof(rid), 9 + sizeof(rid), &h), EML_ERR_PROTO_DECODE);
+	assert_eml(eml_envelope_unpack(&env, f, 9 + sizeof(rid), FMAX), EML_ERR_PROTO_DECODE);
+}
+
 int
 main(void)
 {
@@ -351,6 +413,7 @@ main(void)
 		cmocka_unit_test(blob_response_head_decodes),
 		cmocka_unit_test(error_frame_decodes),
 		cmocka_unit_test(hello_key_split),
+		cmocka_unit_test(strict_envelope_agreement),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
