@@ -619,6 +619,114 @@ arena_alloc(struct eml_arena *a, size_t n)
 	return b + 1;
 }
 
+/* A fresh block at the top of a segment with room to grow to maxsize
+ * (never from the free list: a block there has a neighbour above). */
+static struct arena_blk *
+arena_get_growable(struct eml_arena *a, size_t size, size_t maxsize)
+{
+	struct arena_seg *g;
+	struct arena_blk *b;
+	size_t reserve;
+
+	for (g = a->segs; g != NULL; g = g->next)
+		if (g->reserve - g->top >= maxsize && seg_commit(a, g, g->top + size))
+			break;
+	if (g == NULL) {
+		/* a claim the arena could never hold is refused now */
+		if (a->limit != 0 && (maxsize > a->limit || a->committed > a->limit - size))
+			return NULL;
+		reserve = a->segs == NULL ? a->first_reserve : a->segs->reserve * 2;
+		if (reserve < maxsize)
+			reserve = maxsize;
+		if ((g = seg_new(a, reserve)) == NULL || !seg_commit(a, g, size))
+			return NULL;
+	}
+	b = (struct arena_blk *)(g->base + g->top);
+	b->size = size;
+	b->prev_size = g->last_size;
+	b->seg = g;
+	g->top += size;
+	g->last_size = size;
+	b->magic = ARENA_MAGIC;
+	return b;
+}
+
+static bool
+blk_size_for(size_t n, size_t *size)
+{
+	if (eml_add_overflow(n == 0 ? 1 : n, sizeof(struct arena_blk) + 63, size))
+		return false;
+	*size &= ~(size_t)63;
+	return true;
+}
+
+void *
+eml_secure_alloc_growable(size_t n, size_t max)
+{
+	struct eml_arena *a = tl_arena;
+	struct arena_blk *b;
+	size_t size, maxsize;
+
+	if (a == NULL || n > max)
+		return eml_secure_alloc(n);
+	if (eml_mem_init() != EML_OK || injected_failure() || !blk_size_for(n, &size) ||
+	    !blk_size_for(max, &maxsize))
+		return NULL;
+	pthread_mutex_lock(&a->mu);
+	b = arena_get_growable(a, size, maxsize);
+	if (b != NULL) {
+		b->n = n;
+		a->in_use += b->size;
+		if (a->in_use > a->peak)
+			a->peak = a->in_use;
+	}
+	atomic_store(&last_locked, a->locked);
+	pthread_mutex_unlock(&a->mu);
+	if (b == NULL)
+		return NULL;
+	sodium_memzero(b + 1, b->size - sizeof(*b));
+	return b + 1;
+}
+
+bool
+eml_secure_grow(void *p, size_t n)
+{
+	struct arena_blk *b = (struct arena_blk *)p - 1;
+	struct arena_seg *g;
+	struct eml_arena *a;
+	size_t size, off, old;
+	bool ok = false;
+
+	if (p == NULL || b->magic != ARENA_MAGIC || !blk_size_for(n, &size))
+		return false;
+	g = b->seg;
+	a = g->arena;
+	pthread_mutex_lock(&a->mu);
+	off = (size_t)((uint8_t *)b - g->base);
+	old = b->size;
+	if (n < b->n) {
+		ok = false;
+	} else if (size <= old) {
+		ok = true; /* within the block's rounding */
+	} else if (off + old == g->top && g->reserve - off >= size &&
+	    seg_commit(a, g, off + size)) {
+		/* the top block: extend it and the bump */
+		b->size = size;
+		g->top = off + size;
+		g->last_size = size;
+		a->in_use += size - old;
+		if (a->in_use > a->peak)
+			a->peak = a->in_use;
+		ok = true;
+	}
+	if (ok) {
+		sodium_memzero((uint8_t *)p + b->n, n - b->n);
+		b->n = n;
+	}
+	pthread_mutex_unlock(&a->mu);
+	return ok;
+}
+
 /* ---------------------------------------------------------------- secure */
 
 void *

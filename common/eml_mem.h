@@ -44,6 +44,21 @@ char *eml_strdup(const char *s);
  * from any thread. */
 void *eml_secure_alloc(size_t n);
 void eml_secure_free(void *p);
+/*
+ * A secure block that may later grow in place up to max bytes (weights
+ * assembled chunk by chunk, docs/SEALED_BLOB.md): from the calling
+ * thread's arena, at the top of a segment whose address space has room
+ * for max; only n bytes are committed (locked, counted against the
+ * arena's limit and the budget) now. Without an arena, an ordinary
+ * eml_secure_alloc(n). NULL when a block of max could never fit the
+ * arena's limit, or out of memory. Zeroed.
+ * eml_secure_grow extends p to n bytes in place, committing what the
+ * growth needs; the new bytes are zeroed. false (p unchanged) when the
+ * block is not an arena block at the top of its segment any more, or
+ * the limit or budget refuses: the caller then allocates anew and copies.
+ */
+void *eml_secure_alloc_growable(size_t n, size_t max);
+bool eml_secure_grow(void *p, size_t n);
 
 /*
  * Session arenas: one locked, wiped, guarded region (a few segments) per

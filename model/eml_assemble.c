@@ -33,10 +33,17 @@ attach_all(struct eml_graph *g, uint8_t *weights)
 }
 
 static void *
-weights_alloc(void *ctx, size_t n)
+weights_alloc(void *ctx, size_t n, size_t max)
 {
 	(void)ctx;
-	return eml_secure_alloc(n > 0 ? n : 1);
+	return eml_secure_alloc_growable(n > 0 ? n : 1, max > n ? max : n);
+}
+
+static bool
+weights_grow(void *ctx, void *p, size_t n)
+{
+	(void)ctx;
+	return eml_secure_grow(p, n);
 }
 
 static void
@@ -99,10 +106,11 @@ eml_assemble(const uint8_t *topo, size_t topo_len, const struct eml_blob_source 
 	exp.chunk_size = t->blob->chunk_size;
 	exp.plaintext_length = t->blob->plaintext_length;
 	exp.file_size = t->blob->file_size;
-	/* Locked memory for the weights only once the blob's header and
-	 * first chunk have authenticated: a host serving a forged header or
-	 * garbage costs the enclave no more than one chunk. */
-	rc = eml_blob_open_alloc(src, &exp, weights_alloc, weights_free, NULL, &m->weights);
+	/* Locked memory for the weights grows with the authenticated chunks
+	 * only: a forged header, garbage or a blob shorter than its claim
+	 * costs the enclave no more than one chunk. */
+	rc = eml_blob_open_alloc(src, &exp, weights_alloc, weights_grow, weights_free, NULL,
+	    &m->weights);
 	if (rc != EML_OK)
 		goto out;
 	memcpy(m->content_id, t->blob->content_id, sizeof(m->content_id));

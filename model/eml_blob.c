@@ -200,12 +200,14 @@ eml_blob_source_mem(struct eml_blob_source *src, struct eml_blob_mem *mem, const
 
 struct blob_dst {
 	uint8_t *p; /* NULL until allocated (alloc mode) */
-	size_t len;
-	void *(*alloc)(void *ctx, size_t n);
+	size_t len; /* the plaintext's */
+	void *(*alloc)(void *ctx, size_t n, size_t max);
+	bool (*grow)(void *ctx, void *p, size_t n);
 	void (*free_fn)(void *ctx, void *p, size_t n);
 	void *ctx;
-	uint8_t *first; /* alloc mode: chunk 0, before the real destination exists */
-	size_t first_len;
+	size_t cap;     /* alloc mode: bytes of p so far */
+	uint8_t *stage; /* alloc mode: the chunk being authenticated */
+	size_t stage_len;
 };
 
 static eml_err open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
@@ -227,73 +229,110 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 
 eml_err
 eml_blob_open_alloc(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
-    void *(*alloc)(void *ctx, size_t n), void (*free_fn)(void *ctx, void *p, size_t n),
-    void *ctx, uint8_t **dst)
+    void *(*alloc)(void *ctx, size_t n, size_t max), bool (*grow)(void *ctx, void *p, size_t n),
+    void (*free_fn)(void *ctx, void *p, size_t n), void *ctx, uint8_t **dst)
 {
 	struct blob_dst d;
 	eml_err rc;
 
-	if (dst == NULL || alloc == NULL || free_fn == NULL || exp == NULL)
+	if (dst == NULL || alloc == NULL || grow == NULL || free_fn == NULL || exp == NULL)
 		return eml_err_record(EML_ERR_NULL, __FILE__, __LINE__, __func__);
 	*dst = NULL;
 	memset(&d, 0, sizeof(d));
 	d.len = (size_t)exp->plaintext_length;
 	d.alloc = alloc;
+	d.grow = grow;
 	d.free_fn = free_fn;
 	d.ctx = ctx;
 	rc = open_into(src, exp, &d);
-	if (d.first != NULL)
-		eml_secure_free(d.first);
+	if (d.stage != NULL)
+		eml_secure_free(d.stage); /* wiped */
 	if (rc != EML_OK) {
 		if (d.p != NULL)
-			free_fn(ctx, d.p, d.len); /* wiped by open_into already */
+			free_fn(ctx, d.p, d.cap); /* wiped by open_into already */
 		return rc;
 	}
 	if (d.p == NULL) /* an empty blob: no chunk to wait for */
-		d.p = alloc(ctx, d.len);
+		d.p = alloc(ctx, d.len > 0 ? d.len : 1, d.len > 0 ? d.len : 1);
 	if (d.p == NULL)
 		return eml_err_record(EML_ERR_NOMEM, __FILE__, __LINE__, __func__);
 	*dst = d.p;
 	return EML_OK;
 }
 
-/* Where chunk i goes: the destination, or in alloc mode chunk 0 into a
- * chunk-sized buffer until it has authenticated. */
+/* Where chunk i is opened: straight into the destination, or in alloc
+ * mode into the chunk-sized stage until it has authenticated. */
 static eml_err
-chunk_dst(struct blob_dst *d, uint64_t i, uint64_t pos, size_t plen, uint8_t **out)
+chunk_dst(struct blob_dst *d, uint64_t pos, size_t plen, uint8_t **out)
 {
-	if (d->alloc == NULL || d->p != NULL) {
+	if (d->alloc == NULL) {
 		*out = d->p + pos;
 		return EML_OK;
 	}
-	EML_ENSURE(i == 0, EML_ERR_INTERNAL);
-	if (plen == d->len) {
+	if (pos == 0 && plen == d->len) {
 		/* One chunk is the whole plaintext: its buffer is the
-		 * destination (still at most one chunk before authentication). */
-		d->p = d->alloc(d->ctx, plen > 0 ? plen : 1);
+		 * destination (still one chunk before authentication, and
+		 * no copy for the small models). */
+		d->p = d->alloc(d->ctx, plen > 0 ? plen : 1, plen > 0 ? plen : 1);
 		EML_ENSURE(d->p != NULL, EML_ERR_NOMEM);
+		d->cap = plen;
 		*out = d->p;
 		return EML_OK;
 	}
-	d->first = eml_secure_alloc(plen > 0 ? plen : 1);
-	EML_ENSURE(d->first != NULL, EML_ERR_NOMEM);
-	d->first_len = plen;
-	*out = d->first;
+	if (d->stage == NULL) {
+		/* chunk 0 is the largest: only the last may be shorter */
+		d->stage = eml_secure_alloc(plen > 0 ? plen : 1);
+		EML_ENSURE(d->stage != NULL, EML_ERR_NOMEM);
+		d->stage_len = plen;
+	}
+	EML_ENSURE(plen <= d->stage_len, EML_ERR_INTERNAL);
+	*out = d->stage;
 	return EML_OK;
 }
 
-/* Chunk 0 opened: the header is authenticated with it, so the size is
- * the key holder's. Commit locked memory for the whole plaintext now. */
+/* Room for need bytes: grow in place, else a new buffer twice as large
+ * (at most the plaintext) with the bytes so far. */
 static eml_err
-chunk_done(struct blob_dst *d)
+dst_reserve(struct blob_dst *d, size_t need)
 {
-	if (d->alloc == NULL || d->p != NULL)
+	size_t ncap;
+	uint8_t *np;
+
+	if (d->p == NULL) {
+		d->p = d->alloc(d->ctx, need > 0 ? need : 1, d->len > 0 ? d->len : 1);
+		EML_ENSURE(d->p != NULL, EML_ERR_NOMEM);
+		d->cap = need;
 		return EML_OK;
-	d->p = d->alloc(d->ctx, d->len > 0 ? d->len : 1);
-	EML_ENSURE(d->p != NULL, EML_ERR_NOMEM);
-	EML_MEMCPY(d->p, d->first, d->first_len);
-	eml_secure_free(d->first);
-	d->first = NULL;
+	}
+	if (need <= d->cap)
+		return EML_OK;
+	if (d->grow(d->ctx, d->p, need)) {
+		d->cap = need;
+		return EML_OK;
+	}
+	ncap = d->cap > d->len / 2 ? d->len : 2 * d->cap;
+	if (ncap < need)
+		ncap = need;
+	np = d->alloc(d->ctx, ncap, d->len);
+	EML_ENSURE(np != NULL, EML_ERR_NOMEM);
+	EML_MEMCPY(np, d->p, d->cap);
+	eml_wipe(d->p, d->cap);
+	d->free_fn(d->ctx, d->p, d->cap);
+	d->p = np;
+	d->cap = ncap;
+	return EML_OK;
+}
+
+/* Chunk opened and authenticated: in alloc mode the destination grows
+ * for it now (never before), and the stage is wiped. */
+static eml_err
+chunk_done(struct blob_dst *d, uint64_t pos, size_t plen)
+{
+	if (d->alloc == NULL || d->stage == NULL) /* direct, or the single chunk */
+		return EML_OK;
+	EML_GUARD(dst_reserve(d, (size_t)pos + plen));
+	EML_MEMCPY(d->p + pos, d->stage, plen);
+	eml_wipe(d->stage, plen);
 	return EML_OK;
 }
 
@@ -326,7 +365,7 @@ static eml_err
 open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
     struct blob_dst *d)
 {
-	uint8_t *dst;
+	uint8_t *dst = NULL;
 	size_t dst_len = d->len;
 	eml_err rc = EML_ERR_INTERNAL;
 	uint8_t header[EML_BLOB_HEADER_LEN];
@@ -366,7 +405,7 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 		if (rc != EML_OK)
 			goto out;
 		eml_blob_chunk_nonce_ad(header, i, last, nonce, ad);
-		if ((rc = chunk_dst(d, i, pos, plen, &dst)) != EML_OK)
+		if ((rc = chunk_dst(d, pos, plen, &dst)) != EML_OK)
 			goto out;
 		/* Straight into locked memory (wiped below if anything fails,
 		 * this chunk included). */
@@ -377,7 +416,7 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 			auth_failed = true;
 			break;
 		}
-		if ((rc = chunk_done(d)) != EML_OK)
+		if ((rc = chunk_done(d, pos, plen)) != EML_OK)
 			goto out;
 		off += clen;
 	}
@@ -395,8 +434,8 @@ out:
 	eml_free(ct); /* ciphertext only */
 	EVP_MD_CTX_free(sha);
 	if (rc != EML_OK && d->p != NULL)
-		eml_wipe(d->p, dst_len);
-	if (rc != EML_OK && d->first != NULL)
-		eml_wipe(d->first, d->first_len);
+		eml_wipe(d->p, d->alloc != NULL ? d->cap : dst_len);
+	if (rc != EML_OK && d->stage != NULL)
+		eml_wipe(d->stage, d->stage_len);
 	return rc;
 }

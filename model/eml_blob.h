@@ -134,17 +134,22 @@ eml_err eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_e
     uint8_t *dst, size_t dst_len) EML_MUST_USE;
 
 /*
- * The same, allocating the destination itself, and only once the header
- * and the first chunk have been authenticated under the key (the header
- * is bound into every chunk's associated data): a host that serves a
- * header claiming another size, or garbage, costs no locked memory. The
- * first chunk is decrypted into a chunk-sized secure buffer, then *dst =
- * alloc(ctx, plaintext_length) (eml_secure_alloc-like; NULL gives
- * EML_ERR_NOMEM) receives it and the rest. On failure *dst is NULL and
- * whatever was allocated has been wiped and freed with free_fn.
+ * The same, allocating the destination itself, and growing it with the
+ * authenticated bytes only (the header is bound into every chunk's
+ * associated data): each chunk is decrypted into a chunk-sized secure
+ * buffer and only once it has authenticated does the destination grow
+ * to hold it, so a topology key or header that claims a huge size with a
+ * short or forged blob costs at most one chunk of locked memory.
+ * alloc(ctx, n, max) returns a zeroed buffer of n bytes that may grow to
+ * max (eml_secure_alloc_growable-like; NULL gives EML_ERR_NOMEM);
+ * grow(ctx, p, n) extends it in place to n bytes or returns false, and
+ * then a new buffer (twice as large, at most the plaintext length) is
+ * allocated, the bytes so far copied and the old one freed. On success
+ * *dst holds plaintext_length bytes. On failure *dst is NULL and whatever
+ * was allocated has been wiped and freed with free_fn.
  */
 eml_err eml_blob_open_alloc(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
-    void *(*alloc)(void *ctx, size_t n), void (*free_fn)(void *ctx, void *p, size_t n),
-    void *ctx, uint8_t **dst) EML_MUST_USE;
+    void *(*alloc)(void *ctx, size_t n, size_t max), bool (*grow)(void *ctx, void *p, size_t n),
+    void (*free_fn)(void *ctx, void *p, size_t n), void *ctx, uint8_t **dst) EML_MUST_USE;
 
 #endif

@@ -417,30 +417,63 @@ source_error_propagates(void **state)
 
 struct counted {
 	int calls;
-	size_t n;
+	size_t n, max;  /* of the first allocation */
+	size_t live;    /* bytes allocated and not freed */
+	size_t peak;    /* highest live */
+	bool in_place;  /* grow in place (like an arena block at its top) */
+	size_t grown;   /* bytes of the in-place block */
+	size_t commits; /* how many times memory grew */
 };
 
 static void *
-counted_alloc(void *ctx, size_t n)
+counted_alloc(void *ctx, size_t n, size_t max)
+{
+	struct counted *c = ctx;
+	/* The in-place mode reserves max but counts only n as committed. */
+	void *p = eml_secure_alloc(c->in_place ? max : n);
+
+	if (c->calls++ == 0) {
+		c->n = n;
+		c->max = max;
+	}
+	c->live += n;
+	c->grown = n;
+	c->commits++;
+	if (c->live > c->peak)
+		c->peak = c->live;
+	return p;
+}
+
+static bool
+counted_grow(void *ctx, void *p, size_t n)
 {
 	struct counted *c = ctx;
 
-	c->calls++;
-	c->n = n;
-	return eml_secure_alloc(n);
+	(void)p;
+	if (!c->in_place)
+		return false;
+	c->live += n - c->grown;
+	c->grown = n;
+	c->commits++;
+	if (c->live > c->peak)
+		c->peak = c->live;
+	return true;
 }
 
 static void
 counted_free(void *ctx, void *p, size_t n)
 {
-	(void)ctx;
-	(void)n;
+	struct counted *c = ctx;
+
+	c->live -= c->in_place ? c->grown : n;
 	eml_secure_free(p);
 }
 
-/* Locked memory for the plaintext is committed only after the header and
- * the first chunk authenticated: a forged first chunk, or a file whose
- * header claims another size, costs no allocation of the claimed size. */
+/* Locked memory for the plaintext grows only with authenticated chunks:
+ * a forged first chunk costs no allocation; a blob altered or cut at
+ * chunk k has committed at most the k chunks before it; a good blob ends
+ * in one buffer of exactly the plaintext. Both kinds of growth: in place
+ * (the agent's arena) and by reallocation (doubling). */
 static void
 alloc_after_authentication(void **state)
 {
@@ -449,42 +482,115 @@ alloc_after_authentication(void **state)
 	struct eml_blob_mem mem;
 	struct eml_blob_source src;
 	struct eml_blob_expect e;
-	struct counted c = { 0, 0 };
+	struct counted c;
 	uint8_t *dst = NULL;
 	uint8_t *bad;
+	const size_t cs = 4096, nchunks = 10;
 
 	(void)state;
-	seal(&s, 3 * 4096 + 100, 4096, &rng);
+	seal(&s, (nchunks - 1) * cs + 100, (uint32_t)cs, &rng);
 	e = expect_of(&s);
-	/* good: one allocation of exactly plaintext_length, the plaintext */
-	eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
-	assert_eml_ok(eml_blob_open_alloc(&src, &e, counted_alloc, counted_free, &c, &dst));
-	assert_int_equal(c.calls, 1);
-	assert_int_equal(c.n, s.plen);
-	assert_memory_equal(dst, s.plain, s.plen);
-	eml_secure_free(dst);
-	/* first chunk altered: refused before anything is allocated */
 	bad = eml_alloc(s.file.len);
 	assert_non_null(bad);
-	memcpy(bad, s.file.data, s.file.len);
-	bad[EML_BLOB_HEADER_LEN + 5] ^= 0x01;
-	c.calls = 0;
-	eml_blob_source_mem(&src, &mem, bad, s.file.len);
-	assert_eml(eml_blob_open_alloc(&src, &e, counted_alloc, counted_free, &c, &dst),
-	    EML_ERR_BLOB_AUTH);
-	assert_int_equal(c.calls, 0);
-	assert_null(dst);
-	/* a later chunk altered: allocated after chunk 0, then refused and
-	 * released (ASan sees a leak) */
-	memcpy(bad, s.file.data, s.file.len);
-	bad[s.file.len - 20] ^= 0x01;
-	eml_blob_source_mem(&src, &mem, bad, s.file.len);
-	assert_eml(eml_blob_open_alloc(&src, &e, counted_alloc, counted_free, &c, &dst),
-	    EML_ERR_BLOB_AUTH);
-	assert_int_equal(c.calls, 1);
-	assert_null(dst);
+	for (int in_place = 0; in_place <= 1; in_place++) {
+		/* good: the plaintext; the first buffer holds one chunk and
+		 * may grow to the whole */
+		memset(&c, 0, sizeof(c));
+		c.in_place = in_place != 0;
+		eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
+		assert_eml_ok(eml_blob_open_alloc(&src, &e, counted_alloc, counted_grow,
+		    counted_free, &c, &dst));
+		assert_int_equal(c.n, cs);
+		assert_int_equal(c.max, s.plen);
+		assert_int_equal(c.live, s.plen);
+		/* in place: one commit per chunk, never more than the bytes;
+		 * doubling: log2 steps, a peak below three times the bytes */
+		if (in_place) {
+			assert_int_equal(c.commits, nchunks);
+			assert_int_equal(c.peak, s.plen);
+		} else {
+			assert_true(c.commits <= 5);
+			assert_true(c.peak <= 3 * s.plen);
+		}
+		assert_memory_equal(dst, s.plain, s.plen);
+		counted_free(&c, dst, s.plen);
+		/* first chunk altered: refused before anything is allocated */
+		memcpy(bad, s.file.data, s.file.len);
+		bad[EML_BLOB_HEADER_LEN + 5] ^= 0x01;
+		memset(&c, 0, sizeof(c));
+		c.in_place = in_place != 0;
+		eml_blob_source_mem(&src, &mem, bad, s.file.len);
+		assert_eml(eml_blob_open_alloc(&src, &e, counted_alloc, counted_grow, counted_free,
+		    &c, &dst), EML_ERR_BLOB_AUTH);
+		assert_int_equal(c.calls, 0);
+		assert_null(dst);
+		/* chunk 3 altered: at most the three chunks before it were
+		 * ever committed (twice that when reallocating), all released
+		 * (ASan sees a leak otherwise) */
+		memcpy(bad, s.file.data, s.file.len);
+		bad[EML_BLOB_HEADER_LEN + 3 * (cs + EML_BLOB_TAG_LEN) + 7] ^= 0x01;
+		memset(&c, 0, sizeof(c));
+		c.in_place = in_place != 0;
+		eml_blob_source_mem(&src, &mem, bad, s.file.len);
+		assert_eml(eml_blob_open_alloc(&src, &e, counted_alloc, counted_grow, counted_free,
+		    &c, &dst), EML_ERR_BLOB_AUTH);
+		assert_true(c.peak <= (in_place ? 3 * cs : 6 * cs));
+		assert_int_equal(c.live, 0);
+		assert_null(dst);
+	}
 	eml_free(bad);
 	sealed_free(&s);
+}
+
+/* The agent's path: an arena block at the top of its segment grows in
+ * place; the arena commits about what was authenticated, not the claim
+ * (the claim reserves address space only). */
+static void
+arena_grows_in_place(void **state)
+{
+	struct eml_arena *a = NULL;
+	struct eml_arena_stats st;
+	uint8_t *p, *q;
+
+	(void)state;
+	assert_eml_ok(eml_arena_new(0, &a));
+	(void)eml_arena_use(a);
+	p = eml_secure_alloc_growable(4096, (size_t)1 << 30);
+	assert_non_null(p);
+	eml_arena_stats(a, &st);
+	assert_true(st.committed < ((size_t)8 << 20));
+	memset(p, 0x5a, 4096);
+	assert_true(eml_secure_grow(p, (size_t)3 << 20));
+	assert_int_equal(p[4095], 0x5a);
+	assert_int_equal(p[4096], 0);
+	assert_int_equal(p[((size_t)3 << 20) - 1], 0);
+	eml_arena_stats(a, &st);
+	assert_true(st.committed >= ((size_t)3 << 20) && st.committed < ((size_t)8 << 20));
+	/* a block above it: no more growth in place */
+	q = eml_secure_alloc(64);
+	assert_non_null(q);
+	assert_false(eml_secure_grow(p, (size_t)4 << 20));
+	eml_secure_free(q);
+	/* back on top: grows again */
+	assert_true(eml_secure_grow(p, (size_t)4 << 20));
+	eml_secure_free(p);
+	/* a claim past the arena's limit is refused at once */
+	(void)eml_arena_use(NULL);
+	eml_arena_free(a);
+	assert_eml_ok(eml_arena_new((size_t)16 << 20, &a));
+	(void)eml_arena_use(a);
+	assert_null(eml_secure_alloc_growable(4096, (size_t)1 << 30));
+	p = eml_secure_alloc_growable(4096, (size_t)8 << 20);
+	assert_non_null(p);
+	assert_false(eml_secure_grow(p, (size_t)32 << 20));
+	eml_secure_free(p);
+	(void)eml_arena_use(NULL);
+	eml_arena_free(a);
+	/* no arena: an ordinary secure block that cannot grow in place */
+	p = eml_secure_alloc_growable(100, 1000);
+	assert_non_null(p);
+	assert_false(eml_secure_grow(p, 200));
+	eml_secure_free(p);
 }
 
 int
@@ -501,6 +607,7 @@ main(void)
 		cmocka_unit_test(rewritten_length_fails),
 		cmocka_unit_test(source_error_propagates),
 		cmocka_unit_test(alloc_after_authentication),
+		cmocka_unit_test(arena_grows_in_place),
 	};
 
 	if (eml_mem_init() != EML_OK)
