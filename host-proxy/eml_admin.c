@@ -228,11 +228,12 @@ status_security(const struct eml_admin_view *v)
 {
 	const struct eml_admin_settings *st = v->settings;
 
-	return json_pack("{s:s, s:b, s:b, s:b, s:b, s:b}", "attestation_producer",
+	return json_pack("{s:s, s:b, s:b, s:b, s:b, s:i, s:b}", "attestation_producer",
 	    agents_producer(v),
 	    "api_keys_required", st != NULL && st->api_keys_required, "tls", st != NULL && st->tls,
 	    "signature_verification_required", st != NULL && st->strict_artifacts, "seccomp",
-	    st != NULL && st->seccomp, "admin_token", st != NULL && st->admin_token);
+	    st != NULL && st->seccomp, "landlock", st != NULL ? st->landlock : 0, "admin_token",
+	    st != NULL && st->admin_token);
 }
 
 static json_t *

@@ -69,6 +69,7 @@ struct eml_proxy_stats {
 struct eml_admin_settings {
 	bool tls;
 	bool seccomp;
+	int landlock; /* the Landlock ABI enforced, 0: none */
 	bool strict_artifacts;
 	const struct eml_signers *signers; /* NULL: none given */
 	bool api_keys_required;

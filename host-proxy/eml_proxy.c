@@ -12,6 +12,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
@@ -28,8 +29,10 @@
 #include "eml_envelope.h"
 #include "eml_frame.h"
 #include "eml_io.h"
+#include "eml_landlock.h"
 #include "eml_log.h"
 #include "eml_mem.h"
+#include "eml_num.h"
 #include "eml_privdrop.h"
 #include "eml_relay.h"
 #include "eml_seccomp.h"
@@ -1215,6 +1218,95 @@ proxy_open(struct proxy *p)
 
 /* STYLE §30: drop privileges, then (step 4, last, single-threaded, so every
  * thread inherits it) the seccomp filter; before any client byte is read. */
+/* The directory holding path ("." for a bare name), into out. */
+static const char *
+parent_dir(const char *path, char *out, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+	size_t len;
+
+	if (slash == NULL)
+		return ".";
+	len = slash == path ? 1 : (size_t)(slash - path);
+	if (len >= n)
+		return path; /* too long to cut: its own rule, which fails closed */
+	memcpy(out, path, len);
+	out[len] = '\0';
+	return out;
+}
+
+/* The port of a redis://HOST:PORT queue URL, -1 for anything else. */
+static int
+redis_port(const char *url)
+{
+	const char *colon;
+	uint64_t port;
+
+	if (url == NULL || strncmp(url, "redis://", 8) != 0 ||
+	    (colon = strrchr(url + 8, ':')) == NULL)
+		return -1;
+	if (eml_num_u64(colon + 1, 1, 65535, &port) != EML_OK)
+		return -1;
+	return (int)port;
+}
+
+/*
+ * Landlock (host-proxy/eml_landlock.h): what the proxy may still open
+ * once it serves. The store read-only; the audit log's and the SQLite
+ * queue's directories read-write; the API key file's directory
+ * read-only (reloads); glibc's overcommit file. EML_PROXY_SELFTEST_OPEN
+ * names a path to try afterwards (a test hook: the start log says what the
+ * kernel answered).
+ */
+static eml_err
+proxy_landlock(struct proxy *p)
+{
+	const struct eml_proxy_config *c = p->cfg;
+	struct eml_landlock_rules r;
+	char audit_dir[4096], keys_dir[4096], jobs_dir[4096];
+	const char *q = c->jobs != NULL ? c->job.queue.url : NULL;
+	int abi = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.read_dirs[r.n_read++] = c->weights;
+	if (c->api_keys != NULL)
+		r.read_dirs[r.n_read++] = parent_dir(c->api_keys, keys_dir, sizeof(keys_dir));
+	if (c->audit != NULL)
+		r.write_dirs[r.n_write++] = parent_dir(c->audit, audit_dir, sizeof(audit_dir));
+	if (q != NULL && strncmp(q, "redis://", 8) != 0)
+		r.write_dirs[r.n_write++] = parent_dir(strncmp(q, "sqlite:", 7) == 0 ? q + 7 : q,
+		    jobs_dir, sizeof(jobs_dir));
+	r.read_files[r.n_files++] = "/proc/sys/vm/overcommit_memory";
+	r.tcp_connect_port = redis_port(q);
+	EML_GUARD(eml_landlock_apply(&r, &abi));
+	p->settings.landlock = abi;
+	if (abi > 0)
+		EML_LOG_INFO("landlock.installed", NULL, EML_F_I64("abi", abi),
+		    EML_F_U64("read_dirs", r.n_read), EML_F_U64("write_dirs", r.n_write),
+		    EML_F_I64("tcp_connect_port", r.tcp_connect_port));
+	else
+		EML_LOG_WARN("landlock.unavailable", NULL,
+		    EML_F_STR("why", "kernel without Landlock: paths confined by seccomp only"));
+	return EML_OK;
+}
+
+/* The test hook: one open after confinement, its answer logged. */
+static void
+sandbox_selftest(void)
+{
+	const char *path = getenv("EML_PROXY_SELFTEST_OPEN");
+	int fd, err;
+
+	if (path == NULL || path[0] == '\0')
+		return;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	err = fd < 0 ? errno : 0;
+	if (fd >= 0)
+		(void)close(fd);
+	EML_LOG_WARN("sandbox.selftest", NULL, EML_F_STR("path", path),
+	    EML_F_STR("result", err == 0 ? "opened" : strerror(err)), EML_F_I64("errno", err));
+}
+
 static eml_err
 proxy_confine(struct proxy *p, struct eml_privdrop_result *pr)
 {
@@ -1224,8 +1316,13 @@ proxy_confine(struct proxy *p, struct eml_privdrop_result *pr)
 	if (p->test_hooks)
 		warn_test_hooks(c);
 	if (!c->no_seccomp && eml_seccomp_supported()) {
+		/* Landlock first (the seccomp filter does not allow its
+		 * calls); both are off together with --no-seccomp and in
+		 * sanitizer builds (their runtimes read /proc at will). */
+		EML_GUARD(proxy_landlock(p));
 		EML_GUARD(eml_seccomp_install());
 		EML_LOG_INFO("seccomp.installed", NULL, EML_F_STR("default", "kill"));
+		sandbox_selftest();
 	} else {
 		EML_LOG_WARN("seccomp.skipped", NULL,
 		    EML_F_STR("why", c->no_seccomp ? "--no-seccomp" : "sanitizer build or architecture"));
