@@ -13,10 +13,15 @@
 #   - the agent never restarts: the same PID throughout, one agent.ready
 #   - memory flat: runs of 3 minutes and more (make soak): the agent's
 #     peak RSS (VmHWM) at the end within 10% of its peak after the first
-#     minute; shorter runs (make test): the highest RSS sampled (every
-#     0.25 s) in the last third within 10% of the highest in the first
-#     third. Not judged in sanitizer builds (ASan's quarantine grows by
-#     design); the figures are printed all the same.
+#     minute; shorter runs (make test), where an instant's RSS mostly
+#     says how many sessions happen to be open: every client is parked
+#     between two requests half way and at the end, and the agent's RSS
+#     with no session open at the end must be within 10% + 8 MiB of the
+#     one half way (glibc's per-thread heaps still settle in the first
+#     seconds; a leak of 32 KiB per request shows over the ~250 requests
+#     of the second half). Not judged in
+#     sanitizer builds (ASan's quarantine grows by design); the figures
+#     are printed all the same.
 # then the same agent serves one more request through eml infer.
 set -u
 cd "$(dirname "$0")/../.."
@@ -52,7 +57,8 @@ cat >"$W/soak.json" <<EOC
 {"proxy":"unix:$W/proxy.sock","policy":"$W/client.json","model":"$W/model",
  "hostile":"$W/hostile","cases":"$W/cases.txt","input":"$W/in.pb","input_big":"$W/in-big.pb",
  "reference":"$W/ref/output_0.pb","agent_pid":$AGENT,"proxy_pid":$PROXY,
- "seconds":$SECS,"early":$EARLY,"clients":$NCLI,"scratch":"$W/scratch"}
+ "seconds":$SECS,"early":$EARLY,"clients":$NCLI,"scratch":"$W/scratch",
+ "idle_check":$([ "$SECS" -lt 180 ] && echo true || echo false)}
 EOC
 # A sanitizer build's libeml needs its runtimes loaded first in python.
 PYPRE=()
@@ -100,9 +106,11 @@ elif secs >= 180:
           "soak-hostile: agent memory flat: peak RSS at the end %d KiB within 10%% of the "
           "peak after the first minute %d KiB" % (m["end_hwm"] >> 10, m["early_hwm"] >> 10))
 else:
-    check(m["early_peak"] and m["late_peak"] and m["late_peak"] <= m["early_peak"] * 1.10,
-          "soak-hostile: agent memory flat: highest RSS of the last third %d KiB within 10%% "
-          "of the first third's %d KiB" % (m["late_peak"] >> 10, m["early_peak"] >> 10))
+    i = m.get("idle", {})
+    check(i.get("mid") and i.get("end") and i["end"] <= i["mid"] * 1.10 + (8 << 20),
+          "soak-hostile: agent memory flat: RSS with no session open at the end %s KiB within "
+          "10%% + 8 MiB of half way %s KiB" % ((i.get("end") or 0) >> 10,
+                                           (i.get("mid") or 0) >> 10))
 sys.exit(0 if ok else 1)
 EOP
 [ $? -eq 0 ] || E2E_FAILED=1

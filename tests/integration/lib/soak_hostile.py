@@ -47,6 +47,19 @@ LOCK = threading.Lock()
 STATS = {"good_ok": 0, "good_sessions": 0, "bad_answer": 0, "refused": {}, "hostile": {},
          "unexpected": []}
 STOP = threading.Event()
+# The idle check of short runs: clients park between two items while
+# PAUSE is set; the main thread then reads the agent's RSS with no session
+# open.
+PAUSE = threading.Event()
+PARKED = threading.Semaphore(0)
+RESUME = threading.Event()
+
+
+def park():
+    """Between two items: wait here while the main thread measures."""
+    if PAUSE.is_set() and not STOP.is_set():
+        PARKED.release()
+        RESUME.wait()
 
 
 def load_tensor(path):
@@ -80,6 +93,7 @@ def unexpected(what):
 def good(idx, model):
     rng = random.Random(1000 + idx)
     while not STOP.is_set():
+        park()
         try:
             with Client(CFG["proxy"], CFG["policy"], model=model, timeout_ms=TIMEOUT_MS) as c:
                 with LOCK:
@@ -351,6 +365,7 @@ def hostile(idx, model):
     kinds = ["topo", "topo", "bigin", "trunc", "oversize", "garbage"]
     k = idx
     while not STOP.is_set():
+        park()
         kind = kinds[k % len(kinds)]
         k += 1
         try:
@@ -383,6 +398,38 @@ def status(pid):
         return None
 
 
+def settle(pid):
+    """The agent's RSS once no session is open: sampled until two readings
+    0.5 s apart agree within 1% (at most 10 s)."""
+    last = None
+    for _ in range(20):
+        time.sleep(0.5)
+        st = status(pid)
+        if st is None:
+            return None
+        if last is not None and abs(st["VmRSS"] - last) <= last // 100:
+            return st["VmRSS"]
+        last = st["VmRSS"]
+    return last
+
+
+def measure_idle(pid, n):
+    """Park every client between two items, read the idle RSS, resume."""
+    RESUME.clear()
+    PAUSE.set()
+    parked = 0
+    deadline = time.monotonic() + 180
+    while parked < n and time.monotonic() < deadline:
+        if PARKED.acquire(timeout=1):
+            parked += 1
+    rss = settle(pid) if parked == n else None
+    if rss is None:
+        unexpected("idle check: %d of %d clients parked" % (parked, n))
+    PAUSE.clear()
+    RESUME.set()
+    return rss
+
+
 def main():
     n = CFG["clients"]
     model = Model(CFG["model"])
@@ -397,7 +444,12 @@ def main():
            "proxy": {"early_hwm": None, "early_peak": 0, "late_peak": 0}}
     pids = {"agent": CFG["agent_pid"], "proxy": CFG["proxy_pid"]}
     late_from = CFG["seconds"] - CFG["early"]
+    idle = {}
+    mid = CFG["seconds"] / 2 if CFG.get("idle_check") else None
     while True:
+        if mid is not None and time.monotonic() - t0 >= mid:
+            idle["mid"] = measure_idle(pids["agent"], len(threads))
+            mid = None
         el = time.monotonic() - t0
         if el >= CFG["seconds"]:
             break
@@ -426,6 +478,9 @@ def main():
     for who, pid in pids.items():
         st = status(pid)
         mem[who]["end_hwm"] = st["VmHWM"] if st else None
+    if CFG.get("idle_check"):
+        idle["end"] = settle(pids["agent"])
+    mem["agent"]["idle"] = idle
     model.close()
     STATS["seconds"] = round(time.monotonic() - t0, 1)
     STATS["memory"] = mem
