@@ -83,7 +83,11 @@ for c in $(seq 1 8); do
 done
 infer "$W/out-after" >"$W/after.out" 2>&1
 arc=$?
-if [ $other -eq 0 ] && [ $ok -ge 1 ] && kill -0 "$AGENT" 2>/dev/null && [ $arc -eq 0 ] &&
+# How many of the eight get through depends on how their handshakes
+# interleave (under load all eight may hold the budget at once and all be
+# BUSY); what must hold is that each is correct or BUSY, and that the
+# budget is given back: the request after them is served.
+if [ $other -eq 0 ] && [ $((ok + busy)) -eq 8 ] && kill -0 "$AGENT" 2>/dev/null && [ $arc -eq 0 ] &&
 	cmp -s "$W/ref/output_0.pb" "$W/out-after/output_0.pb"; then
 	e2e_pass "8 clients on a 6 MiB budget: $ok correct, $busy BUSY, nothing else; agent up and serving after"
 else
