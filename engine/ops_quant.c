@@ -580,6 +580,35 @@ qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uin
 	eml_pool_run(pool, c->out_h, qconv_im2col_row, &j);
 }
 
+/* The hot requantization loop for a finite multiplier, without branches:
+ * y[y0 + t] = clamp(rne((acc[t * stride] + bias) * mult) + zp) for t in
+ * [t0, t1); the value is clamped to +-2^22 before the rounding trick (a
+ * larger one saturates anyway), so no NaN or out-of-range conversion. */
+static void
+requant_run(const int32_t *acc, size_t stride, size_t t0, size_t t1, int32_t bias, float mult,
+    int32_t zp, float floor_q, void *y, enum eml_dtype dt, size_t y0)
+{
+	const float magic = 12582912.0f;
+	float lo, hi;
+
+	q_range(dt, &lo, &hi);
+	lo = floor_q > lo ? floor_q : lo;
+	for (size_t t = t0; t < t1; t++) {
+		float v = (float)(acc[t * stride] + bias) * mult;
+		/* ternaries, not fminf/fmaxf: they compile to minss/maxss
+		 * where the libm functions are calls */
+		v = v > -4194304.0f ? v : -4194304.0f;
+		v = v < 4194304.0f ? v : 4194304.0f;
+		v = ((v + magic) - magic) + (float)zp;
+		v = v > lo ? v : lo;
+		v = v < hi ? v : hi;
+		if (dt == EML_DT_INT8)
+			((int8_t *)y)[y0 + t] = (int8_t)(int32_t)v;
+		else
+			((uint8_t *)y)[y0 + t] = (uint8_t)(int32_t)v;
+	}
+}
+
 /* C [pixel][Mg] of group g into y [b][g * Mg + m][pixel]. */
 static void
 qconv_store(struct eml_plan *p, const struct pnode *pn, const int32_t *C, size_t b, size_t g)
@@ -619,6 +648,11 @@ qconv_store(struct eml_plan *p, const struct pnode *pn, const int32_t *C, size_t
 				float mult = sc_at(xs, 0) * sc_at(wsc, oc) / sc_at(ys, 0);
 				int32_t bias = bv != NULL ? q_at(bv, oc) : fb != NULL ? fb[oc] : 0;
 				size_t y0 = (b * c->geo.M + oc) * OHW;
+				if (isfinite(mult)) {
+					requant_run(C + m, Mg, t0, t1, bias, mult, zp, floor_q, y->data,
+					    y->dt, y0);
+					continue;
+				}
 				for (size_t t = t0; t < t1; t++) {
 					float v = rne((float)(C[t * Mg + m] + bias) * mult) + (float)zp;
 					q_put(y->data, y->dt, y0 + t, v < floor_q ? floor_q : v, zp);
