@@ -981,9 +981,11 @@ parse_rnn(const struct eml_node *n, int64_t opset, struct op_par *par)
 	EML_GUARD(need_opset(n, opset, 7, "recurrent layer"));
 	r->cell = (enum rnn_cell)c;
 	r->n_acts = c + 1;
-	if (!has_attr(n, "hidden_size"))
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "hidden_size missing");
-	EML_GUARD(int_in(n, "hidden_size", 1, 1, RNN_MAX_HIDDEN, &r->hidden));
+	EML_GUARD(flag(n, "input_forget", false, &f));
+	if (f)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "input_forget=1 not supported");
+	EML_GUARD(flag(n, "linear_before_reset", false, &r->linear_before_reset));
+	EML_GUARD(flag(n, "layout", false, &r->layout_batch));
 	EML_GUARD(choice(n, "direction", "forward", dirs, 3, &d));
 	r->dirs = d == 2 ? 2 : 1;
 	r->reverse = d == 1;
@@ -991,11 +993,10 @@ parse_rnn(const struct eml_node *n, int64_t opset, struct op_par *par)
 	EML_GUARD(finite_attr(n, "clip", 1.0f, &r->clip));
 	if (r->has_clip && !(r->clip > 0.0f))
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "clip must be > 0");
-	EML_GUARD(flag(n, "linear_before_reset", false, &r->linear_before_reset));
-	EML_GUARD(flag(n, "layout", false, &r->layout_batch));
-	EML_GUARD(flag(n, "input_forget", false, &f));
-	if (f)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "input_forget=1 not supported");
+	/* ONNX lets hidden_size be inferred from R; we want it written. */
+	if (!has_attr(n, "hidden_size"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "hidden_size missing");
+	EML_GUARD(int_in(n, "hidden_size", 1, 1, RNN_MAX_HIDDEN, &r->hidden));
 	return rnn_acts(n, r);
 }
 
