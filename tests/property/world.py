@@ -315,6 +315,9 @@ def found_in(secret_windows: List[bytes], blobs: List[bytes]) -> Optional[bytes]
     return None
 
 
+MAX_REGION = 1 << 32
+
+
 def read_memory(pid: int) -> List[bytes]:
     """Every readable mapping of a live process, through /proc/PID/mem
     (maps-guided; regions the kernel refuses, such as guard pages and
@@ -332,6 +335,10 @@ def read_memory(pid: int) -> List[bytes]:
                 continue
             # File-backed, read-only mappings are the program and libraries.
             if "w" not in perms and name.startswith("/"):
+                continue
+            # A sanitizer's shadow memory (terabytes reserved, never ours):
+            # nothing the program allocates is a single mapping this large.
+            if hi - lo > MAX_REGION:
                 continue
             try:
                 mem.seek(lo)
