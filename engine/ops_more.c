@@ -1296,50 +1296,68 @@ mvn_plan(struct eml_plan *p, struct pnode *pn)
 	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, x->dims);
 }
 
-/* The offset of the first element of x's group holding element e (the
- * reduced axes set to 0). */
+/* The offset in x of index i of a mixed-radix walk over the axes in ax
+ * (the last one fastest). */
 static size_t
-mvn_group(const struct val *x, const bool *red, size_t e)
+mvn_offset(const struct val *x, const int64_t *xs, const int *ax, int n_ax, size_t i)
 {
-	int64_t xs[EML_MAX_RANK];
 	size_t off = 0;
 
-	eml_dense_strides(x->rank, x->dims, xs);
-	for (int d = 0; d < x->rank; d++) {
-		size_t i = (e / (size_t)xs[d]) % (size_t)x->dims[d];
-		off += red[d] ? 0 : i * (size_t)xs[d];
+	for (int k = n_ax - 1; k >= 0; k--) {
+		size_t dim = (size_t)x->dims[ax[k]];
+
+		off += (i % dim) * (size_t)xs[ax[k]];
+		i /= dim;
 	}
 	return off;
 }
 
+/* Each group (the kept axes fixed) is walked twice: once for E[x] and
+ * E[x^2], once to write. O(numel * rank), whatever the axes: a hostile
+ * shape cannot make it quadratic. */
 static void
 mvn_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
 	const struct axes_par *a = &pn->par.axes;
 	bool red[EML_MAX_RANK] = { false };
-	size_t cnt = 1;
+	int kept[EML_MAX_RANK], redax[EML_MAX_RANK], n_kept = 0, n_red = 0;
+	int64_t xs[EML_MAX_RANK];
+	size_t cnt = 1, groups = 1;
 
 	(void)p;
 	for (size_t i = 0; i < a->n_axes; i++)
 		red[a->axes[i]] = true;
-	for (int d = 0; d < x->rank; d++)
-		cnt *= red[d] ? (size_t)x->dims[d] : 1;
-	/* Each element against its group: mean and E[x^2] over the group,
-	 * found by scanning it (plain loops; no model needs this hot). */
-	for (size_t e = 0; e < x->numel; e++) {
-		size_t g = mvn_group(x, red, e);
-		double s = 0, s2 = 0;
-		for (size_t f = 0; f < x->numel; f++)
-			if (mvn_group(x, red, f) == g) {
-				double v = ldd(x, f);
-				s += v;
-				s2 += v * v;
-			}
+	for (int d = 0; d < x->rank; d++) {
+		if (red[d]) {
+			redax[n_red++] = d;
+			cnt *= (size_t)x->dims[d];
+		} else {
+			kept[n_kept++] = d;
+			groups *= (size_t)x->dims[d];
+		}
+	}
+	if (x->numel == 0)
+		return;
+	eml_dense_strides(x->rank, x->dims, xs);
+	for (size_t g = 0; g < groups; g++) {
+		size_t base = mvn_offset(x, xs, kept, n_kept, g);
+		double s = 0, s2 = 0, sd;
+
+		for (size_t r = 0; r < cnt; r++) {
+			double v = ldd(x, base + mvn_offset(x, xs, redax, n_red, r));
+			s += v;
+			s2 += v * v;
+		}
 		s /= (double)cnt;
 		s2 /= (double)cnt;
 		/* ONNX's function body: (X - EX) / (sqrt(E[X^2] - EX^2) + 1e-9). */
-		stn(y, e, (ldd(x, e) - s) / (sqrt(fmax(s2 - s * s, 0.0)) + 1e-9), 0);
+		sd = sqrt(fmax(s2 - s * s, 0.0)) + 1e-9;
+		for (size_t r = 0; r < cnt; r++) {
+			size_t e = base + mvn_offset(x, xs, redax, n_red, r);
+
+			stn(y, e, (ldd(x, e) - s) / sd, 0);
+		}
 	}
 }
 
