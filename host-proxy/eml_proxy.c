@@ -1307,6 +1307,15 @@ sandbox_selftest(void)
 	    EML_F_STR("result", err == 0 ? "opened" : strerror(err)), EML_F_I64("errno", err));
 }
 
+static bool
+has_unix_agent(const struct eml_proxy_config *c)
+{
+	for (size_t i = 0; i < c->nagents; i++)
+		if (strncmp(c->agents[i], "unix:", 5) == 0)
+			return true;
+	return false;
+}
+
 static eml_err
 proxy_confine(struct proxy *p, struct eml_privdrop_result *pr)
 {
@@ -1320,8 +1329,9 @@ proxy_confine(struct proxy *p, struct eml_privdrop_result *pr)
 		 * calls); both are off together with --no-seccomp and in
 		 * sanitizer builds (their runtimes read /proc at will). */
 		EML_GUARD(proxy_landlock(p));
-		EML_GUARD(eml_seccomp_install());
-		EML_LOG_INFO("seccomp.installed", NULL, EML_F_STR("default", "kill"));
+		EML_GUARD(eml_seccomp_install(has_unix_agent(c)));
+		EML_LOG_INFO("seccomp.installed", NULL, EML_F_STR("default", "kill"),
+		    EML_F_STR("unix_sockets", has_unix_agent(c) ? "allowed" : "refused"));
 		sandbox_selftest();
 	} else {
 		EML_LOG_WARN("seccomp.skipped", NULL,

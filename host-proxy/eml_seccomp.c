@@ -51,6 +51,10 @@ eml_seccomp_supported(void)
  * endian on both supported architectures). */
 #define ARG0_LO (offsetof(struct seccomp_data, args))
 
+/* A family no kernel has: the socket(2) test for AF_UNIX is patched to it
+ * when no agent is reached by a unix: path. */
+#define NO_FAMILY 0xffffffffu
+
 static const struct sock_filter filter[] = {
 	BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
 	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, EML_AUDIT_ARCH, 1, 0),
@@ -163,13 +167,24 @@ static const struct sock_filter filter[] = {
 };
 
 eml_err
-eml_seccomp_install(void)
+eml_seccomp_install(bool unix_agents)
 {
+	struct sock_filter f[sizeof(filter) / sizeof(filter[0])];
 	struct sock_fprog prog = {
 		.len = (unsigned short)(sizeof(filter) / sizeof(filter[0])),
-		.filter = (struct sock_filter *)(uintptr_t)filter,
+		.filter = f,
 	};
 
+	/* With vsock agents only (production), no new AF_UNIX socket: the
+	 * proxy cannot reach any pathname socket on the host. The first
+	 * "k == AF_UNIX" test is the socket(2) family test. */
+	for (size_t i = 0; i < prog.len; i++) {
+		f[i] = filter[i];
+		if (!unix_agents && f[i].code == (BPF_JMP | BPF_JEQ | BPF_K) && f[i].k == AF_UNIX) {
+			f[i].k = NO_FAMILY;
+			unix_agents = true;
+		}
+	}
 	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) {
 		eml_err_set_detail("seccomp: %s", strerror(errno));
 		EML_BAIL(EML_ERR_PRIVDROP);
@@ -180,8 +195,9 @@ eml_seccomp_install(void)
 #else
 
 eml_err
-eml_seccomp_install(void)
+eml_seccomp_install(bool unix_agents)
 {
+	(void)unix_agents;
 	EML_BAIL(EML_ERR_UNSUPPORTED);
 }
 

@@ -27,10 +27,12 @@ bool eml_seccomp_supported(void);
 
 /*
  * Install the filter on the calling thread (inherited by threads created
- * afterwards). NO_NEW_PRIVS must be set already. Returns EML_OK,
+ * afterwards). NO_NEW_PRIVS must be set already. unix_agents: some agent
+ * is reached by a unix: path, so AF_UNIX sockets stay allowed; without it
+ * socket(AF_UNIX) kills the process too. Returns EML_OK,
  * EML_ERR_UNSUPPORTED (see eml_seccomp_supported), EML_ERR_PRIVDROP (the
  * kernel refused it).
  */
-eml_err eml_seccomp_install(void) EML_MUST_USE;
+eml_err eml_seccomp_install(bool unix_agents) EML_MUST_USE;
 
 #endif

@@ -25,14 +25,14 @@
 /* Run fn under the filter in a child. Returns the exit status, or 100 +
  * the signal that killed it. */
 static int
-filtered(int (*fn)(void))
+filtered_as(bool unix_agents, int (*fn)(void))
 {
 	pid_t pid = fork();
 	int st = 0;
 
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || eml_seccomp_install() != EML_OK)
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || eml_seccomp_install(unix_agents) != EML_OK)
 			_exit(90);
 		_exit(fn());
 	}
@@ -40,6 +40,12 @@ filtered(int (*fn)(void))
 	if (WIFSIGNALED(st))
 		return 100 + WTERMSIG(st);
 	return WEXITSTATUS(st);
+}
+
+static int
+filtered(int (*fn)(void))
+{
+	return filtered_as(true, fn);
 }
 
 static int
@@ -65,6 +71,26 @@ do_allowed(void)
 		return 6;
 	(void)close(fd);
 	(void)close(u);
+	return 0;
+}
+
+static int
+do_unix_socket(void)
+{
+	return socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) >= 0 ? 0 : 1;
+}
+
+/* What a vsock-only proxy still does: vsock sockets for its agents and the
+ * TLS pump's socketpair. */
+static int
+do_vsock_and_pair(void)
+{
+	int sp[2], v = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (v < 0 && errno != EAFNOSUPPORT && errno != EINVAL)
+		return 1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) != 0)
+		return 2;
 	return 0;
 }
 
@@ -113,6 +139,10 @@ allowlist(void **state)
 	assert_int_equal(filtered(do_exec), 100 + SIGSYS);
 	assert_int_equal(filtered(do_setuid), 100 + SIGSYS);
 	assert_int_equal(filtered(do_mkdir), 100 + SIGSYS);
+	/* vsock agents only: no pathname socket can be reached */
+	assert_int_equal(filtered_as(false, do_unix_socket), 100 + SIGSYS);
+	assert_int_equal(filtered_as(false, do_vsock_and_pair), 0);
+	assert_int_equal(filtered_as(true, do_unix_socket), 0);
 	/* and without the filter the same calls are fine, so the kills
 	 * above come from it */
 	assert_int_equal(do_tcp_socket(), 0);
