@@ -48,6 +48,17 @@ def free_port() -> int:
     return p
 
 
+def children(pid: int) -> List[int]:
+    out: List[int] = []
+    try:
+        for t in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{t}/children") as f:
+                out += [int(v) for v in f.read().split()]
+    except OSError:
+        pass
+    return out
+
+
 def sim_pcr(n: int) -> str:
     return hashlib.sha384(f"EphemeralML simulator PCR{n}".encode()).hexdigest()
 
@@ -199,6 +210,15 @@ class World:
         self.close_session()
         for r in self.relays:
             r.close()
+        for name, p in self.procs.items():
+            if p.poll() is None and name in self.wrap:
+                # A wrapper (strace) detaches on SIGTERM and leaves its
+                # child running: stop the child first.
+                for kid in children(p.pid):
+                    try:
+                        os.kill(kid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
         for p in self.procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
