@@ -135,6 +135,16 @@ const struct op *eml_ops_find(const char *name);
 
 /* Input/output k of a node as a value, or NULL when omitted. */
 struct val *eml_pn_in(struct eml_plan *p, const struct pnode *pn, size_t k);
+
+/* The run met its wall-time limit: kernels written as plain loops whose
+ * cost is not bounded by their tensors' sizes (Einsum, NMS, Det, 3-D
+ * pooling) ask this every few thousand steps and stop; eml_plan_run then
+ * refuses the whole run (EML_ERR_POLICY_TIME). */
+static inline bool
+eml_pn_stopped(struct eml_plan *p)
+{
+	return eml_pool_cancelled(p->pool);
+}
 struct val *eml_pn_out(struct eml_plan *p, const struct pnode *pn, size_t k);
 /* Record "node NAME: <fmt>" as the error detail and return err. */
 eml_err eml_pn_fail(const struct eml_node *n, eml_err err, const char *fmt, ...)

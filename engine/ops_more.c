@@ -1149,11 +1149,13 @@ det_plan(struct eml_plan *p, struct pnode *pn)
 /* Determinant of the M x M matrix a (destroyed), by Gaussian elimination
  * with partial pivoting. */
 static double
-det_lu(double *a, size_t M)
+det_lu(struct eml_plan *p, double *a, size_t M)
 {
 	double det = 1.0;
 
 	for (size_t k = 0; k < M; k++) {
+		if (eml_pn_stopped(p))
+			return 0.0;
 		size_t piv = k;
 		for (size_t i = k + 1; i < M; i++)
 			if (fabs(a[i * M + k]) > fabs(a[piv * M + k]))
@@ -1185,11 +1187,10 @@ det_run(struct eml_plan *p, struct pnode *pn)
 	size_t M = (size_t)x->dims[x->rank - 1];
 	double *a = pn->wsp;
 
-	(void)p;
-	for (size_t m = 0; m < y->numel; m++) {
+	for (size_t m = 0; m < y->numel && !eml_pn_stopped(p); m++) {
 		for (size_t i = 0; i < M * M; i++)
 			a[i] = ldd(x, m * M * M + i);
-		stn(y, m, det_lu(a, M), 0);
+		stn(y, m, det_lu(p, a, M), 0);
 	}
 }
 
@@ -1586,6 +1587,8 @@ nms_run(struct eml_plan *p, struct pnode *pn)
 			for (size_t j = 0; j < m && ns < (size_t)np->max_per_class; j++) {
 				double cb[4], cs[4];
 				bool keep = true;
+				if ((j & 0x3ffu) == 0 && eml_pn_stopped(p))
+					return;
 				nms_box(bx, np->center_point_box, b, (size_t)ent[j].i, cb);
 				for (size_t q = 0; q < ns && keep; q++) {
 					nms_box(bx, np->center_point_box, b, sel[q], cs);
@@ -1784,9 +1787,11 @@ einsum_run(struct eml_plan *p, struct pnode *pn)
 	for (int j = 0; j < e->n_labels; j++)
 		if (e->size[e->used[j]] == 0)
 			return;
-	for (;;) {
+	for (uint32_t step = 1;; step++) {
 		double prod = 1.0;
 		int64_t iprod = 1;
+		if ((step & 0xffffu) == 0 && eml_pn_stopped(p))
+			return;
 		for (int k = 0; k < e->n_in; k++) {
 			const struct val *v = eml_pn_in(p, pn, (size_t)k);
 			if (fl)

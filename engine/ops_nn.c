@@ -1014,14 +1014,14 @@ pool3d_one(const struct pool_par *q, const float *x, int64_t od, int64_t oh, int
 }
 
 static void
-pool3d_run(const struct pool_par *q, size_t NC, const float *x, float *y)
+pool3d_run(struct eml_plan *p, const struct pool_par *q, size_t NC, const float *x, float *y)
 {
 	const struct win3 *w = &q->w3;
 	size_t ivol = (size_t)(w->in[0] * w->in[1] * w->in[2]), o = 0;
 
 	for (size_t nc = 0; nc < NC; nc++)
 		for (int64_t od = 0; od < w->out[0]; od++)
-			for (int64_t oh = 0; oh < w->out[1]; oh++)
+			for (int64_t oh = 0; oh < w->out[1] && !eml_pn_stopped(p); oh++)
 				for (int64_t ow = 0; ow < w->out[2]; ow++)
 					y[o++] = pool3d_one(q, x + nc * ivol, od, oh, ow);
 }
@@ -1096,7 +1096,7 @@ pool_run(struct eml_plan *p, struct pnode *pn)
 	const struct pool_par *q = &pn->par.pool;
 
 	if (q->is3d) {
-		pool3d_run(q, (size_t)(x->dims[0] * x->dims[1]), vf(x), vf(y));
+		pool3d_run(p, q, (size_t)(x->dims[0] * x->dims[1]), vf(x), vf(y));
 		return;
 	}
 	p->k->pool2d(q->is_max, q->NC, q->H, q->W, q->kh, q->kw, q->stride_h, q->stride_w,
