@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "eml_mem.h"
+#include "eml_sort.h"
 
 /* Public bytes only (names, literals): no constant-time need. */
 static bool
@@ -428,7 +429,7 @@ sorted_members(const struct eml_json *v, const struct eml_json ***out)
 	EML_ENSURE(ord != NULL, EML_ERR_NOMEM);
 	for (size_t i = 0; i < v->n; i++)
 		ord[i] = &v->items[i];
-	qsort(ord, v->n, sizeof(*ord), member_cmp);
+	eml_sort(ord, v->n, sizeof(*ord), member_cmp);
 	*out = ord;
 	return EML_OK;
 }

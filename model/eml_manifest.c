@@ -14,6 +14,7 @@
 #include "eml_file.h"
 #include "eml_json.h"
 #include "eml_mem.h"
+#include "eml_sort.h"
 #include "model/eml_sign.h"
 
 _Static_assert(EML_MANIFEST_ID_LEN == EML_SIG_KEY_ID_LEN, "key id length");
@@ -316,9 +317,9 @@ cmp_op(const void *a, const void *b)
 static void
 sort_sets(struct eml_manifest *pol)
 {
-	qsort(pol->models, pol->n_models, EML_MANIFEST_ID_LEN, cmp_id);
-	qsort(pol->publisher_ids, pol->n_publishers, EML_MANIFEST_ID_LEN, cmp_id);
-	qsort(pol->ops, pol->n_ops, EML_MANIFEST_OP_LEN, cmp_op);
+	eml_sort(pol->models, pol->n_models, EML_MANIFEST_ID_LEN, cmp_id);
+	eml_sort(pol->publisher_ids, pol->n_publishers, EML_MANIFEST_ID_LEN, cmp_id);
+	eml_sort(pol->ops, pol->n_ops, EML_MANIFEST_OP_LEN, cmp_op);
 }
 
 static eml_err

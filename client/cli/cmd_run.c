@@ -39,6 +39,7 @@
 #include "client/owner/split.h"
 #include "eml_mem.h"
 #include "eml_num.h"
+#include "eml_sort.h"
 #include "model/eml_assemble.h"
 #include "engine/eml_engine.h"
 #include "model/eml_topo.h"
@@ -326,7 +327,7 @@ bench_runs(const struct run_args *a, struct run_state *s)
 	if (status < 0) {
 		double sum = 0;
 
-		qsort(times, (size_t)n, sizeof(double), cmp_double);
+		eml_sort(times, (size_t)n, sizeof(double), cmp_double);
 		fprintf(stderr, "eml run: %ld timed runs, %ld threads\n", n, a->threads);
 		eml_plan_print_profile(s->plan, stderr);
 		for (long r = 0; r < n; r++)
