@@ -20,7 +20,7 @@ import gen
 import hostview
 import memscan
 from conftest import prop
-from world import World
+from world import World, errors
 
 KINDS = ("ok",) + failures.KINDS
 
@@ -49,7 +49,16 @@ def test_property_12_diagnostics(world, model, other, xseed, kind, counter):
     x = model.input(xseed)
     said = []
     if kind == "ok":
-        w.infer(mdir, x)
+        for attempt in range(3):
+            try:
+                w.infer(mdir, x)
+                break
+            except errors.EmlError as e:
+                # A connection cut short (EOF, agent lost) with the test
+                # relay in the loop: seen rarely, not yet explained (as in 4
+                # and 8); retry, twice at most.
+                if e.code not in (101, 751) or attempt == 2:
+                    raise
     else:
         err = failures.provoke(w, kind, mdir, x, odir)
         assert err is not None, f"{kind}: answered"
