@@ -274,7 +274,17 @@ class World:
             self.client = Client(self.addr, str(self.policy))
             self.client_models = 0
         self.client_models += 1
-        return self.client.infer({"x": x}, model=str(mdir))["y"]
+        try:
+            return self.client.infer({"x": x}, model=str(mdir))["y"]
+        except errors.EmlError as e:
+            # A session cut short (EOF, agent lost) with the test relays in
+            # the loop: seen rarely, not yet explained; one fresh session.
+            if e.code not in (101, 751):
+                raise
+            self.client.close()
+            self.client = Client(self.addr, str(self.policy))
+            self.client_models = 1
+            return self.client.infer({"x": x}, model=str(mdir))["y"]
 
     def close_session(self) -> None:
         c = getattr(self, "client", None)
