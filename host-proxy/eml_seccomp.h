@@ -27,9 +27,10 @@ bool eml_seccomp_supported(void);
 
 /*
  * Install the filter on the calling thread (inherited by threads created
- * afterwards). NO_NEW_PRIVS must be set already. unix_agents: some agent
- * is reached by a unix: path, so AF_UNIX sockets stay allowed; without it
- * socket(AF_UNIX) kills the process too. Returns EML_OK,
+ * afterwards; NO_NEW_PRIVS is set by the privilege drop already, and set
+ * again here). unix_agents: some agent is reached by a unix: path, so
+ * AF_UNIX sockets stay allowed; without it socket(AF_UNIX) kills the
+ * process too. Returns EML_OK,
  * EML_ERR_UNSUPPORTED (see eml_seccomp_supported), EML_ERR_PRIVDROP (the
  * kernel refused it).
  */
