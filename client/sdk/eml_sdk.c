@@ -32,8 +32,6 @@
 #include "eml_io.h"
 #include "eml_mem.h"
 
-#define SDK_MAX_IO 64
-
 /* ---------------------------------------------------------------- frames */
 
 static eml_err
@@ -526,36 +524,10 @@ encode_request(const struct eml_client_model *m, const struct eml_client_tensor 
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	Eml__V1__InferRequest req = EML__V1__INFER_REQUEST__INIT;
-	Eml__V1__Tensor tv[SDK_MAX_IO];
-	Eml__V1__Tensor *tp[SDK_MAX_IO];
-	uint64_t dims[SDK_MAX_IO][EML_CLIENT_MAX_RANK];
+	struct eml_sdk_tensor_views v;
 
-	if (n == 0 || n > SDK_MAX_IO) {
-		eml_err_set_detail("between 1 and %d input tensors", SDK_MAX_IO);
-		EML_FAIL(rc, EML_ERR_USAGE);
-	}
-	for (size_t i = 0; i < n; i++) {
-		Eml__V1__Tensor init = EML__V1__TENSOR__INIT;
-		size_t want = 0;
-
-		if ((rc = eml_sdk_tensor_size(&inputs[i], &want)) != EML_OK)
-			goto out;
-		if (want != inputs[i].nbytes || (inputs[i].data == NULL && want != 0) ||
-		    inputs[i].name == NULL) {
-			eml_err_set_detail("input %zu: name, shape, type and data disagree", i);
-			EML_FAIL(rc, EML_ERR_USAGE);
-		}
-		tv[i] = init;
-		tv[i].name = (char *)(uintptr_t)inputs[i].name;
-		tv[i].dtype = (Eml__V1__DType)inputs[i].dtype;
-		tv[i].n_dims = inputs[i].rank;
-		for (size_t d = 0; d < inputs[i].rank; d++)
-			dims[i][d] = inputs[i].dims[d];
-		tv[i].dims = dims[i];
-		tv[i].data.data = (uint8_t *)(uintptr_t)inputs[i].data;
-		tv[i].data.len = inputs[i].nbytes;
-		tp[i] = &tv[i];
-	}
+	if ((rc = eml_sdk_tensor_views(inputs, n, &v)) != EML_OK)
+		goto out;
 	req.topology_key.data = m->topo;
 	req.topology_key.len = m->topo_len;
 	if (m->sig != NULL) {
@@ -563,7 +535,7 @@ encode_request(const struct eml_client_model *m, const struct eml_client_tensor 
 		req.model_signature.len = m->sig_len;
 	}
 	req.n_inputs = n;
-	req.inputs = tp;
+	req.inputs = v.tp;
 	rc = eml_msg_pack(&req.base, pt);
 out:
 	return rc;

@@ -79,6 +79,20 @@ void eml_sdk_note(struct eml_client *c, eml_err rc);
 /* Bytes of a tensor from its shape and dtype. EML_ERR_USAGE for an
  * unknown dtype or rank, EML_ERR_OVERFLOW. */
 eml_err eml_sdk_tensor_size(const struct eml_client_tensor *t, size_t *nbytes) EML_MUST_USE;
+/* Most tensors a request or an answer carries. */
+#define SDK_MAX_IO 64
+/* Protobuf views of a request's input tensors (pointing into the caller's
+ * tensors, nothing copied), for an InferRequest or a JobRequest. */
+struct eml_sdk_tensor_views {
+	Eml__V1__Tensor tv[SDK_MAX_IO];
+	Eml__V1__Tensor *tp[SDK_MAX_IO];
+	uint64_t dims[SDK_MAX_IO][EML_CLIENT_MAX_RANK];
+};
+/* Fill v from inputs[0..n), each checked (name present, data length
+ * agreeing with shape and type). EML_ERR_USAGE (with the detail),
+ * EML_ERR_OVERFLOW. */
+eml_err eml_sdk_tensor_views(const struct eml_client_tensor *inputs, size_t n,
+    struct eml_sdk_tensor_views *v) EML_MUST_USE;
 /* Fill an owned tensor, copying name and data; nbytes must match. */
 eml_err eml_sdk_tensor_fill(struct eml_client_tensor *dst, const char *name, int dtype,
     size_t rank, const uint64_t *dims, const void *data, size_t nbytes) EML_MUST_USE;

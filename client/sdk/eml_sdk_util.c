@@ -83,6 +83,38 @@ eml_sdk_tensor_size(const struct eml_client_tensor *t, size_t *nbytes)
 	return EML_OK;
 }
 
+eml_err
+eml_sdk_tensor_views(const struct eml_client_tensor *inputs, size_t n,
+    struct eml_sdk_tensor_views *v)
+{
+	if (n == 0 || n > SDK_MAX_IO) {
+		eml_err_set_detail("between 1 and %d input tensors", SDK_MAX_IO);
+		EML_BAIL(EML_ERR_USAGE);
+	}
+	for (size_t i = 0; i < n; i++) {
+		Eml__V1__Tensor init = EML__V1__TENSOR__INIT;
+		size_t want = 0;
+
+		EML_GUARD(eml_sdk_tensor_size(&inputs[i], &want));
+		if (want != inputs[i].nbytes || (inputs[i].data == NULL && want != 0) ||
+		    inputs[i].name == NULL) {
+			eml_err_set_detail("input %zu: name, shape, type and data disagree", i);
+			EML_BAIL(EML_ERR_USAGE);
+		}
+		v->tv[i] = init;
+		v->tv[i].name = (char *)(uintptr_t)inputs[i].name;
+		v->tv[i].dtype = (Eml__V1__DType)inputs[i].dtype;
+		v->tv[i].n_dims = inputs[i].rank;
+		for (size_t d = 0; d < inputs[i].rank; d++)
+			v->dims[i][d] = inputs[i].dims[d];
+		v->tv[i].dims = v->dims[i];
+		v->tv[i].data.data = (uint8_t *)(uintptr_t)inputs[i].data;
+		v->tv[i].data.len = inputs[i].nbytes;
+		v->tp[i] = &v->tv[i];
+	}
+	return EML_OK;
+}
+
 /* Fill an owned public tensor from parts (copies name and data). */
 eml_err
 eml_sdk_tensor_fill(struct eml_client_tensor *dst, const char *name, int dtype,
