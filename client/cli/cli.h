@@ -60,4 +60,20 @@ extern const struct eml_cmd eml_cli_model_split;
  * exit code. */
 int eml_cli_fail(const char *what, eml_err err);
 
+struct eml_client;
+struct eml_client_model;
+struct eml_client_tensor;
+/* For the libeml commands (infer, job): print "<cmd>: <what>: <message>
+ * (<name>)[: detail]" for rc (the detail of c, or of the thread for NULL;
+ * the cause once when the detail names what) and return its exit code. */
+int eml_cli_client_fail(const char *cmd, const char *what, int rc, const struct eml_client *c);
+/* The local files of a request, loaded before connecting (a typo costs no
+ * connection): paths[0..n) into in[i] (owned; the caller frees each with
+ * eml_client_tensors_free(in[i], 1), in[] zeroed beforehand) and flat[i]
+ * (shallow copies, for eml_client_infer and eml_client_job_seal), then
+ * the model directory into *m. 0, else the exit code after the message. */
+int eml_cli_request_load(const char *cmd, const char *const *paths, size_t n,
+    struct eml_client_tensor **in, struct eml_client_tensor *flat, const char *model_dir,
+    struct eml_client_model **m);
+
 #endif

@@ -30,18 +30,41 @@
 
 #define MAX_INPUTS 64
 
-static int
-fail(const char *what, int rc, const struct eml_client *c)
+int
+eml_cli_client_fail(const char *cmd, const char *what, int rc, const struct eml_client *c)
 {
 	const char *d = eml_client_detail(c);
 
 	if (d[0] != '\0' && strstr(d, what) != NULL) /* the cause once */
-		fprintf(stderr, "eml infer: %s (%s): %s\n", eml_client_strerror(rc),
+		fprintf(stderr, "%s: %s (%s): %s\n", cmd, eml_client_strerror(rc),
 		    eml_client_error_name(rc), d);
 	else
-		fprintf(stderr, "eml infer: %s: %s (%s)%s%s\n", what, eml_client_strerror(rc),
+		fprintf(stderr, "%s: %s: %s (%s)%s%s\n", cmd, what, eml_client_strerror(rc),
 		    eml_client_error_name(rc), d[0] != '\0' ? ": " : "", d);
 	return eml_err_exit_code((eml_err)rc);
+}
+
+static int
+fail(const char *what, int rc, const struct eml_client *c)
+{
+	return eml_cli_client_fail("eml infer", what, rc, c);
+}
+
+int
+eml_cli_request_load(const char *cmd, const char *const *paths, size_t n,
+    struct eml_client_tensor **in, struct eml_client_tensor *flat, const char *model_dir,
+    struct eml_client_model **m)
+{
+	int rc;
+
+	for (size_t i = 0; i < n; i++) {
+		if ((rc = eml_client_tensor_load(paths[i], &in[i])) != 0)
+			return eml_cli_client_fail(cmd, paths[i], rc, NULL);
+		flat[i] = *in[i];
+	}
+	if ((rc = eml_client_model_open(model_dir, m)) != 0)
+		return eml_cli_client_fail(cmd, model_dir, rc, NULL);
+	return 0;
 }
 
 static void
@@ -470,18 +493,9 @@ cmd_infer(const struct eml_args *a)
 
 	if ((status = parse(a, &o)) != 0 || (status = check_local(&o, &ev_dir)) != 0)
 		return status;
-	/* Local files first: a typo costs no connection. */
-	for (size_t i = 0; i < o.n_inputs; i++) {
-		if ((rc = eml_client_tensor_load(o.inputs[i], &in[i])) != 0) {
-			status = fail(o.inputs[i], rc, NULL);
-			goto out;
-		}
-		flat[i] = *in[i];
-	}
-	if ((rc = eml_client_model_open(o.model, &m)) != 0) {
-		status = fail(o.model, rc, NULL);
+	if ((status = eml_cli_request_load("eml infer", o.inputs, o.n_inputs, in, flat, o.model,
+	    &m)) != 0)
 		goto out;
-	}
 	if (o.api_key_file != NULL &&
 	    (status = read_api_key(o.api_key_file, key, sizeof(key))) != 0)
 		goto out;

@@ -44,15 +44,7 @@ struct opts {
 static int
 fail(const char *what, int rc, const struct eml_client *c)
 {
-	const char *d = eml_client_detail(c);
-
-	if (d[0] != '\0' && strstr(d, what) != NULL) /* the cause once */
-		fprintf(stderr, "eml job: %s (%s): %s\n", eml_client_strerror(rc),
-		    eml_client_error_name(rc), d);
-	else
-		fprintf(stderr, "eml job: %s: %s (%s)%s%s\n", what, eml_client_strerror(rc),
-		    eml_client_error_name(rc), d[0] != '\0' ? ": " : "", d);
-	return eml_err_exit_code((eml_err)rc);
+	return eml_cli_client_fail("eml job", what, rc, c);
 }
 
 /* The job API next to the proxy, the ticket directory from the
@@ -245,17 +237,9 @@ submit(struct opts *o)
 		saved = read_file(path, (size_t)64 << 20, &sealed_len);
 	}
 	if (saved == NULL) {
-		for (size_t i = 0; i < o->n_inputs; i++) {
-			if ((rc = eml_client_tensor_load(o->inputs[i], &in[i])) != 0) {
-				st = fail(o->inputs[i], rc, NULL);
-				goto out;
-			}
-			flat[i] = *in[i];
-		}
-		if ((rc = eml_client_model_open(o->model, &m)) != 0) {
-			st = fail(o->model, rc, NULL);
+		if ((st = eml_cli_request_load("eml job", o->inputs, o->n_inputs, in, flat,
+		    o->model, &m)) != 0)
 			goto out;
-		}
 		if ((rc = eml_client_connect(o->proxy, &c)) != 0) {
 			st = fail("connect", rc, NULL);
 			goto out;
