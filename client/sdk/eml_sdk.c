@@ -528,12 +528,7 @@ encode_request(const struct eml_client_model *m, const struct eml_client_tensor 
 
 	if ((rc = eml_sdk_tensor_views(inputs, n, &v)) != EML_OK)
 		goto out;
-	req.topology_key.data = m->topo;
-	req.topology_key.len = m->topo_len;
-	if (m->sig != NULL) {
-		req.model_signature.data = m->sig;
-		req.model_signature.len = m->sig_len;
-	}
+	eml_sdk_model_fields(m, &req.topology_key, &req.model_signature);
 	req.n_inputs = n;
 	req.inputs = v.tp;
 	rc = eml_msg_pack(&req.base, pt);
@@ -547,8 +542,6 @@ decode_response(const struct eml_buf *pt, struct eml_client_tensor **outs, size_
 	eml_err rc = EML_ERR_INTERNAL;
 	ProtobufCMessage *m = NULL;
 	const Eml__V1__InferResponse *r;
-	struct eml_client_tensor *t = NULL;
-	size_t n = 0;
 
 	if ((rc = eml_msg_unpack(&eml__v1__infer_response__descriptor, pt->data, pt->len,
 	    pt->len, &m)) != EML_OK)
@@ -564,26 +557,8 @@ decode_response(const struct eml_buf *pt, struct eml_client_tensor **outs, size_
 		rc = (eml_err)r->error->code;
 		goto out;
 	}
-	if (r->n_outputs == 0 || r->n_outputs > SDK_MAX_IO)
-		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
-	t = eml_calloc(r->n_outputs, sizeof(*t));
-	if (t == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	for (n = 0; n < r->n_outputs; n++) {
-		const Eml__V1__Tensor *o = r->outputs[n];
-
-		if (o->n_dims > EML_CLIENT_MAX_RANK)
-			EML_FAIL(rc, EML_ERR_PROTO_FIELD);
-		if ((rc = eml_sdk_tensor_fill(&t[n], o->name, (int)o->dtype, o->n_dims, o->dims,
-		    o->data.data, o->data.len)) != EML_OK)
-			goto out;
-	}
-	*outs = t;
-	*n_outs = n;
-	t = NULL; /* transferred */
-	rc = EML_OK;
+	rc = eml_sdk_outputs_copy(r, outs, n_outs);
 out:
-	eml_client_tensors_free(t, n);
 	eml_msg_free(m);
 	return rc;
 }

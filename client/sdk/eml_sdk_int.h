@@ -93,6 +93,15 @@ struct eml_sdk_tensor_views {
  * EML_ERR_OVERFLOW. */
 eml_err eml_sdk_tensor_views(const struct eml_client_tensor *inputs, size_t n,
     struct eml_sdk_tensor_views *v) EML_MUST_USE;
+/* Point a request's topology_key and model_signature fields at m's
+ * (the signature only when the model has one). */
+void eml_sdk_model_fields(const struct eml_client_model *m, ProtobufCBinaryData *topo,
+    ProtobufCBinaryData *sig);
+/* Copy an InferResponse's outputs (1 to SDK_MAX_IO, each checked) into
+ * caller-owned tensors (*outs, freed with eml_client_tensors_free).
+ * EML_ERR_PROTO_FIELD, EML_ERR_NOMEM. */
+eml_err eml_sdk_outputs_copy(const Eml__V1__InferResponse *r, struct eml_client_tensor **outs,
+    size_t *n_outs) EML_MUST_USE;
 /* Fill an owned tensor, copying name and data; nbytes must match. */
 eml_err eml_sdk_tensor_fill(struct eml_client_tensor *dst, const char *name, int dtype,
     size_t rank, const uint64_t *dims, const void *data, size_t nbytes) EML_MUST_USE;

@@ -77,12 +77,7 @@ encode_job(const struct eml_client_model *m, const struct eml_client_tensor *inp
 
 	if ((rc = eml_sdk_tensor_views(inputs, n, &v)) != EML_OK)
 		goto out;
-	req.topology_key.data = m->topo;
-	req.topology_key.len = m->topo_len;
-	if (m->sig != NULL) {
-		req.model_signature.data = m->sig;
-		req.model_signature.len = m->sig_len;
-	}
+	eml_sdk_model_fields(m, &req.topology_key, &req.model_signature);
 	req.n_inputs = n;
 	req.inputs = v.tp;
 	req.reply_public_key.data = (uint8_t *)(uintptr_t)reply_pk;
@@ -163,32 +158,12 @@ decode_outputs(const uint8_t *p, size_t n, struct eml_client_tensor **outs, size
 	eml_err rc = EML_ERR_INTERNAL;
 	ProtobufCMessage *m = NULL;
 	const Eml__V1__InferResponse *r;
-	struct eml_client_tensor *t = NULL;
-	size_t k = 0;
 
 	if ((rc = eml_msg_unpack(&eml__v1__infer_response__descriptor, p, n, n, &m)) != EML_OK)
 		goto out;
 	r = (const Eml__V1__InferResponse *)m;
-	if (r->n_outputs == 0 || r->n_outputs > SDK_MAX_IO)
-		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
-	t = eml_calloc(r->n_outputs, sizeof(*t));
-	if (t == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	for (k = 0; k < r->n_outputs; k++) {
-		const Eml__V1__Tensor *o = r->outputs[k];
-
-		if (o->n_dims > EML_CLIENT_MAX_RANK)
-			EML_FAIL(rc, EML_ERR_PROTO_FIELD);
-		if ((rc = eml_sdk_tensor_fill(&t[k], o->name, (int)o->dtype, o->n_dims, o->dims,
-		    o->data.data, o->data.len)) != EML_OK)
-			goto out;
-	}
-	*outs = t;
-	*n_outs = k;
-	t = NULL;
-	rc = EML_OK;
+	rc = eml_sdk_outputs_copy(r, outs, n_outs);
 out:
-	eml_client_tensors_free(t, k);
 	eml_msg_free(m);
 	return rc;
 }

@@ -115,6 +115,49 @@ eml_sdk_tensor_views(const struct eml_client_tensor *inputs, size_t n,
 	return EML_OK;
 }
 
+void
+eml_sdk_model_fields(const struct eml_client_model *m, ProtobufCBinaryData *topo,
+    ProtobufCBinaryData *sig)
+{
+	topo->data = m->topo;
+	topo->len = m->topo_len;
+	if (m->sig != NULL) {
+		sig->data = m->sig;
+		sig->len = m->sig_len;
+	}
+}
+
+eml_err
+eml_sdk_outputs_copy(const Eml__V1__InferResponse *r, struct eml_client_tensor **outs,
+    size_t *n_outs)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_client_tensor *t = NULL;
+	size_t n = 0;
+
+	if (r->n_outputs == 0 || r->n_outputs > SDK_MAX_IO)
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	t = eml_calloc(r->n_outputs, sizeof(*t));
+	if (t == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	for (n = 0; n < r->n_outputs; n++) {
+		const Eml__V1__Tensor *o = r->outputs[n];
+
+		if (o->n_dims > EML_CLIENT_MAX_RANK)
+			EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+		if ((rc = eml_sdk_tensor_fill(&t[n], o->name, (int)o->dtype, o->n_dims, o->dims,
+		    o->data.data, o->data.len)) != EML_OK)
+			goto out;
+	}
+	*outs = t;
+	*n_outs = n;
+	t = NULL; /* transferred */
+	rc = EML_OK;
+out:
+	eml_client_tensors_free(t, n);
+	return rc;
+}
+
 /* Fill an owned public tensor from parts (copies name and data). */
 eml_err
 eml_sdk_tensor_fill(struct eml_client_tensor *dst, const char *name, int dtype,
