@@ -25,7 +25,7 @@ import failures
 import gen
 import memscan
 from conftest import prop
-from world import AGENT, Client, World, wait_for
+from world import AGENT, World, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_property_10_memory_wiping(world, model, other, xseed, kind, counter):
     kind = failures.KINDS[kind]
     mdir, odir = w.split(model), w.split(other)
     x = model.input(xseed)
-    with Client(w.addr, str(w.policy)) as c:
+    with w.connect() as c:
         y = c.infer({"x": x}, model=str(mdir))["y"]
         err = failures.provoke(w, kind, mdir, x, odir, client=c)
     assert err is not None, f"{kind}: the failing request answered"

@@ -292,10 +292,31 @@ class World:
             c.close()
             self.client = None
 
+    def connect(self, policy: Optional[Path] = None, model: Optional[Path] = None,
+                timeout_ms: int = 0) -> Client:
+        """A fresh client, connected and attested. A handshake cut short
+        (EOF 101, agent lost 751) is tried again, twice at most: seen rarely
+        under heavy load with the test relays in the loop and not yet
+        explained (docs/TESTING.md); no property is about the handshake
+        being served the first time, and each retry is counted and printed
+        so that it stays visible."""
+        for attempt in range(3):
+            try:
+                return Client(self.addr, str(policy or self.policy),
+                              model=str(model) if model is not None else None,
+                              timeout_ms=timeout_ms)
+            except errors.EmlError as e:
+                if e.code not in (101, 751) or attempt == 2:
+                    raise
+                self.handshake_retries = getattr(self, "handshake_retries", 0) + 1
+                sys.stderr.write(f"world {self.dir.name}: handshake cut short ({e.code}), "
+                                 f"retry {self.handshake_retries}\n")
+                time.sleep(0.2)
+        raise AssertionError("unreachable")
+
     def infer(self, mdir: Path, x: np.ndarray, policy: Optional[Path] = None,
               timeout_ms: int = 0) -> np.ndarray:
-        with Client(self.addr, str(policy or self.policy), model=str(mdir),
-                    timeout_ms=timeout_ms) as c:
+        with self.connect(policy, mdir, timeout_ms) as c:
             return c.infer({"x": x})["y"]
 
     # ------------------------------------------------------------ what the host holds
