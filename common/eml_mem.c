@@ -393,31 +393,27 @@ blk_take(struct eml_arena *a, struct arena_blk *b, size_t size)
 	b->magic = ARENA_MAGIC;
 }
 
+/* A fresh block of size at the top of a segment that has room for
+ * room >= size bytes there (a growable block's ceiling, else size),
+ * committing size only; a new segment when none has, unless the arena's
+ * limit could never hold room. */
 static struct arena_blk *
-arena_get(struct eml_arena *a, size_t size)
+arena_top(struct eml_arena *a, size_t size, size_t room)
 {
-	struct arena_blk *best = NULL, *b;
 	struct arena_seg *g;
+	struct arena_blk *b;
 	size_t reserve;
 
-	for (b = a->free_list; b != NULL; b = b->fnext)
-		if (b->size >= size && (best == NULL || b->size < best->size))
-			best = b;
-	if (best != NULL) {
-		free_unlink(a, best);
-		blk_take(a, best, size);
-		return best;
-	}
 	for (g = a->segs; g != NULL; g = g->next)
-		if (g->reserve - g->top >= size && seg_commit(a, g, g->top + size))
+		if (g->reserve - g->top >= room && seg_commit(a, g, g->top + size))
 			break;
 	if (g == NULL) {
 		/* past the limit: no new segment either */
-		if (a->limit != 0 && (size > a->limit || a->committed > a->limit - size))
+		if (a->limit != 0 && (room > a->limit || a->committed > a->limit - size))
 			return NULL;
 		reserve = a->segs == NULL ? a->first_reserve : a->segs->reserve * 2;
-		if (reserve < size)
-			reserve = size;
+		if (reserve < room)
+			reserve = room;
 		if ((g = seg_new(a, reserve)) == NULL || !seg_commit(a, g, size))
 			return NULL;
 	}
@@ -429,6 +425,22 @@ arena_get(struct eml_arena *a, size_t size)
 	g->last_size = size;
 	b->magic = ARENA_MAGIC;
 	return b;
+}
+
+static struct arena_blk *
+arena_get(struct eml_arena *a, size_t size)
+{
+	struct arena_blk *best = NULL, *b;
+
+	for (b = a->free_list; b != NULL; b = b->fnext)
+		if (b->size >= size && (best == NULL || b->size < best->size))
+			best = b;
+	if (best != NULL) {
+		free_unlink(a, best);
+		blk_take(a, best, size);
+		return best;
+	}
+	return arena_top(a, size, size);
 }
 
 static void
@@ -619,38 +631,6 @@ arena_alloc(struct eml_arena *a, size_t n)
 	return b + 1;
 }
 
-/* A fresh block at the top of a segment with room to grow to maxsize
- * (never from the free list: a block there has a neighbour above). */
-static struct arena_blk *
-arena_get_growable(struct eml_arena *a, size_t size, size_t maxsize)
-{
-	struct arena_seg *g;
-	struct arena_blk *b;
-	size_t reserve;
-
-	for (g = a->segs; g != NULL; g = g->next)
-		if (g->reserve - g->top >= maxsize && seg_commit(a, g, g->top + size))
-			break;
-	if (g == NULL) {
-		/* a claim the arena could never hold is refused now */
-		if (a->limit != 0 && (maxsize > a->limit || a->committed > a->limit - size))
-			return NULL;
-		reserve = a->segs == NULL ? a->first_reserve : a->segs->reserve * 2;
-		if (reserve < maxsize)
-			reserve = maxsize;
-		if ((g = seg_new(a, reserve)) == NULL || !seg_commit(a, g, size))
-			return NULL;
-	}
-	b = (struct arena_blk *)(g->base + g->top);
-	b->size = size;
-	b->prev_size = g->last_size;
-	b->seg = g;
-	g->top += size;
-	g->last_size = size;
-	b->magic = ARENA_MAGIC;
-	return b;
-}
-
 static bool
 blk_size_for(size_t n, size_t *size)
 {
@@ -673,7 +653,8 @@ eml_secure_alloc_growable(size_t n, size_t max)
 	    !blk_size_for(max, &maxsize))
 		return NULL;
 	pthread_mutex_lock(&a->mu);
-	b = arena_get_growable(a, size, maxsize);
+	/* Never from the free list: a block there has a neighbour above. */
+	b = arena_top(a, size, maxsize);
 	if (b != NULL) {
 		b->n = n;
 		a->in_use += b->size;
