@@ -10,6 +10,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "common/eml_sort.h"
 #include "engine_int.h"
 #include "ops.h"
 
@@ -608,6 +609,9 @@ scatterel_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- TopK */
 
+/* Sorted with eml_sort (never qsort: see common/eml_sort.h); the
+ * comparators are a total order, ties broken by index, so the unstable
+ * sort gives the one order ONNX asks for. */
 struct topk_ent {
 	double v;
 	int64_t i;
@@ -631,41 +635,6 @@ topk_cmp_smallest(const void *a, const void *b)
 	if (x->v != y->v)
 		return x->v < y->v ? -1 : 1;
 	return x->i < y->i ? -1 : x->i > y->i;
-}
-
-/* Heap sort of n entries by cmp (a total order: ties broken by index).
- * Not qsort: glibc's may allocate and ask the kernel for the memory size,
- * which the agent's seccomp filter refuses. */
-static void
-sift_down(struct topk_ent *e, size_t root, size_t n, int (*cmp)(const void *, const void *))
-{
-	for (;;) {
-		size_t child = 2 * root + 1;
-		struct topk_ent t;
-		if (child >= n)
-			return;
-		if (child + 1 < n && cmp(&e[child], &e[child + 1]) < 0)
-			child++;
-		if (cmp(&e[root], &e[child]) >= 0)
-			return;
-		t = e[root];
-		e[root] = e[child];
-		e[child] = t;
-		root = child;
-	}
-}
-
-static void
-ent_sort(struct topk_ent *e, size_t n, int (*cmp)(const void *, const void *))
-{
-	for (size_t i = n / 2; i-- > 0;)
-		sift_down(e, i, n, cmp);
-	for (size_t end = n; end > 1; end--) {
-		struct topk_ent t = e[0];
-		e[0] = e[end - 1];
-		e[end - 1] = t;
-		sift_down(e, 0, end - 1, cmp);
-	}
 }
 
 static eml_err
@@ -718,7 +687,7 @@ topk_run(struct eml_plan *p, struct pnode *pn)
 			}
 			/* Ties: the lower index first (ONNX); sorted=0 allows
 			 * any order, sorted output is one of them. */
-			ent_sort(ent, t->n, t->largest ? topk_cmp_largest : topk_cmp_smallest);
+			eml_sort(ent, t->n, sizeof(*ent), t->largest ? topk_cmp_largest : topk_cmp_smallest);
 			for (size_t j = 0; j < k; j++) {
 				size_t e = (o * k + j) * t->inner + i;
 				if (y != NULL)
@@ -1583,7 +1552,7 @@ nms_run(struct eml_plan *p, struct pnode *pn)
 					ent[m++].i = (int64_t)i;
 				}
 			}
-			ent_sort(ent, m, topk_cmp_largest);
+			eml_sort(ent, m, sizeof(*ent), topk_cmp_largest);
 			for (size_t j = 0; j < m && ns < (size_t)np->max_per_class; j++) {
 				double cb[4], cs[4];
 				bool keep = true;
