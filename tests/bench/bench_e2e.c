@@ -326,7 +326,7 @@ main(int argc, char **argv)
 	int status = 0;
 
 	if (argc == 1) {
-		printf("bench_e2e: needs a running proxy and agent; scripts/bench-e2e.sh runs it\n");
+		printf("SKIP: bench_e2e needs a running proxy and agent; scripts/bench-e2e.sh runs it\n");
 		return 0;
 	}
 	if (eml_mem_init() != EML_OK || parse(argc, argv, &c) != 0) {
