@@ -541,11 +541,12 @@ static eml_err
 parse_gemm(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
 	struct gemm_par *g = &par->gemm;
+	bool bc = false;
 
-	/* Gemm-6 and older: broadcast=1 is Gemm-7's unidirectional C. */
-	if (opset < 7 && attr_int(n, "broadcast", 0) != 1)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR,
-		    "Gemm before opset 7 without broadcast=1 not supported");
+	/* Gemm-6 and older: broadcast=1 is Gemm-7's unidirectional C;
+	 * without it C has the output's exact shape (checked by the plan). */
+	EML_GUARD(flag(n, "broadcast", false, &bc));
+	g->c_exact = opset < 7 && !bc;
 	if (opset >= 7 && has_attr(n, "broadcast"))
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "broadcast after opset 7");
 	EML_GUARD(finite_attr(n, "alpha", 1.0f, &g->alpha));
@@ -624,30 +625,66 @@ parse_layernorm(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return epsilon(n, &l->epsilon);
 }
 
+/* Upsample (opset 7-10): Resize-10's asymmetric coordinates and floor
+ * rounding; the scales are an attribute before opset 9, then input 1. */
+static eml_err
+parse_upsample(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	struct resize_par *r = &par->resize;
+	const struct eml_attr *sc = attr_of(n, "scales", EML_ATTR_FLOATS);
+	const char *mode = attr_str(n, "mode", "nearest");
+
+	r->upsample = true;
+	r->coord = RC_ASYMMETRIC;
+	r->nearest = RN_FLOOR;
+	r->linear = strcmp(mode, "linear") == 0 || strcmp(mode, "bilinear") == 0;
+	if (!r->linear && strcmp(mode, "nearest") != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "mode=%s not supported", mode);
+	if (opset >= 9)
+		return sc == NULL ? EML_OK :
+		    eml_pn_fail(n, EML_ERR_INFER_ATTR, "scales attribute after opset 9");
+	if (sc == NULL || sc->n == 0 || sc->n > EML_MAX_RANK)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "scales: 1 to %d values needed",
+		    EML_MAX_RANK);
+	for (size_t i = 0; i < sc->n; i++) {
+		/* Upsample only enlarges. */
+		if (!(sc->floats[i] >= 1.0f) || sc->floats[i] > 65536.0f)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "scale %g", (double)sc->floats[i]);
+		r->scales[i] = sc->floats[i];
+	}
+	r->n_attr_scales = sc->n;
+	return EML_OK;
+}
+
 static eml_err
 parse_resize(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
 	struct resize_par *r = &par->resize;
 	static const char *const coords[] = { "half_pixel", "pytorch_half_pixel",
-		"align_corners", "asymmetric", "tf_half_pixel_for_nearest" };
+		"align_corners", "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize" };
 	static const char *const nearests[] = { "round_prefer_floor", "round_prefer_ceil",
 		"floor", "ceil" };
 	const char *mode = attr_str(n, "mode", "nearest");
 	const char *ct = attr_str(n, "coordinate_transformation_mode", "half_pixel");
 	const char *nm = attr_str(n, "nearest_mode", "round_prefer_floor");
-	int c = name_index(coords, 5, ct), k = name_index(nearests, 4, nm);
+	int c = name_index(coords, 6, ct), k = name_index(nearests, 4, nm);
 
-	/* extrapolation_value belongs to tf_crop_and_resize, refused here. */
+	if (strcmp(n->op_type, "Upsample") == 0)
+		return parse_upsample(n, opset, par);
 	if (strcmp(mode, "nearest") != 0 && strcmp(mode, "linear") != 0 &&
 	    strcmp(mode, "cubic") != 0)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "mode=%s not supported", mode);
 	r->linear = strcmp(mode, "linear") == 0;
 	r->cubic = strcmp(mode, "cubic") == 0;
 	EML_GUARD(finite_attr(n, "cubic_coeff_a", -0.75f, &r->cubic_a));
+	EML_GUARD(finite_attr(n, "extrapolation_value", 0.0f, &r->extrapolation));
 	EML_GUARD(flag(n, "exclude_outside", false, &r->exclude_outside));
 	if (r->cubic && opset < 11)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "cubic before opset 11 not supported");
-	if (opset >= 11 && (c < 0 || (c == RC_TF_HALF_PIXEL_NEAREST && r->linear)))
+	/* tf_crop_and_resize with cubic taps would need the extrapolation
+	 * per tap; no exporter writes it. */
+	if (opset >= 11 && (c < 0 || (c == RC_TF_HALF_PIXEL_NEAREST && r->linear) ||
+	    (c == RC_TF_CROP_AND_RESIZE && r->cubic)))
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR,
 		    "coordinate_transformation_mode=%s not supported", ct);
 	if (k < 0)

@@ -226,6 +226,7 @@ enum gemm_c { GEMM_C_NONE = 0, GEMM_C_COL_BIAS, GEMM_C_ROW_BIAS, GEMM_C_FULL };
 struct gemm_par {
 	float alpha, beta;
 	bool trans_a, trans_b;
+	bool c_exact; /* opset < 7 without broadcast=1: C must be [M, N] */
 	size_t M, N, K; /* plan */
 	enum gemm_c c_mode;
 };
@@ -289,7 +290,7 @@ struct layernorm_par {
 };
 
 enum resize_coord { RC_HALF_PIXEL = 0, RC_PYTORCH_HALF_PIXEL, RC_ALIGN_CORNERS, RC_ASYMMETRIC,
-	RC_TF_HALF_PIXEL_NEAREST };
+	RC_TF_HALF_PIXEL_NEAREST, RC_TF_CROP_AND_RESIZE };
 enum resize_nearest { RN_ROUND_PREFER_FLOOR = 0, RN_ROUND_PREFER_CEIL, RN_FLOOR, RN_CEIL };
 
 struct resize_par {
@@ -299,7 +300,11 @@ struct resize_par {
 	bool exclude_outside; /* taps outside the input weigh 0, renormalised */
 	enum resize_coord coord;
 	enum resize_nearest nearest;
-	float scales[EML_MAX_RANK]; /* plan: per dimension */
+	bool upsample;        /* Upsample: scales attribute (opset < 9) or input 1 */
+	size_t n_attr_scales; /* Upsample-7's scales attribute */
+	float extrapolation;  /* tf_crop_and_resize: outside the input */
+	float scales[EML_MAX_RANK]; /* Upsample-7: the attribute; plan: per dimension */
+	float roi[2 * EML_MAX_RANK]; /* plan: tf_crop_and_resize starts, then ends */
 };
 
 enum variadic_kind { VAR_SUM = 0, VAR_MEAN, VAR_MAX, VAR_MIN };

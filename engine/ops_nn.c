@@ -699,6 +699,9 @@ gemm_plan(struct eml_plan *p, struct pnode *pn)
 		int r;
 		int64_t bd[EML_MAX_RANK];
 		EML_GUARD(need_float(p, pn, 2));
+		if (gp->c_exact && (c->rank != 2 || c->dims[0] != M || c->dims[1] != N))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+			    "C must be [M, N] without broadcast=1 (opset < 7)");
 		memset(&o, 0, sizeof(o));
 		o.name = "Y";
 		o.rank = 2;
@@ -1457,44 +1460,90 @@ ln_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- Resize */
 
+/* tf_crop_and_resize: the constant roi input, [starts..., ends...] in
+ * normalised coordinates, into pn->par.resize.roi. */
+static eml_err
+resize_roi(struct eml_plan *p, struct pnode *pn, int rank)
+{
+	struct val *rv = eml_pn_in(p, pn, 1);
+	float *roi = pn->par.resize.roi;
+
+	if (rv == NULL || rv->kind != VK_CONST || rv->dt != EML_DT_FLOAT ||
+	    rv->numel != 2 * (size_t)rank)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+		    "tf_crop_and_resize needs a constant float roi of 2 x rank values");
+	for (int i = 0; i < 2 * rank; i++) {
+		roi[i] = vf(rv)[i];
+		/* A finite box; far outside [0, 1] is only extrapolation. */
+		if (!(fabsf(roi[i]) <= 65536.0f))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "roi %g", (double)roi[i]);
+	}
+	return EML_OK;
+}
+
+/* The scales (and sizes) inputs by opset: Upsample-7 has the attribute,
+ * Upsample-9 and Resize-10 input 1, Resize-11+ inputs 2 and 3. */
+static void
+resize_inputs(struct eml_plan *p, struct pnode *pn, struct val **sv, struct val **zv,
+    size_t *zk)
+{
+	int64_t opset = p->m->g->opset;
+
+	*sv = *zv = NULL;
+	*zk = 3;
+	if (pn->par.resize.upsample || opset < 11) {
+		if (!(pn->par.resize.upsample && opset < 9))
+			*sv = eml_pn_in(p, pn, 1);
+	} else {
+		*sv = eml_pn_in(p, pn, 2);
+		*zv = eml_pn_in(p, pn, 3);
+	}
+	if (*sv != NULL && (*sv)->numel == 0)
+		*sv = NULL;
+	if (*zv != NULL && (*zv)->numel == 0)
+		*zv = NULL;
+}
+
 /* pn->par.resize.scales holds the per-dimension scales. */
 static eml_err
 resize_plan(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *sv, *zv;
-	int64_t opset = p->m->g->opset, dims[EML_MAX_RANK], sizes[EML_MAX_RANK];
-	float *scales = pn->par.resize.scales;
-	size_t ns = 0;
+	struct resize_par *rp = &pn->par.resize;
+	int64_t dims[EML_MAX_RANK], sizes[EML_MAX_RANK];
+	float *scales = rp->scales;
+	size_t ns = 0, zk;
+	bool attr = rp->upsample && p->m->g->opset < 9;
 
 	EML_GUARD(need_float(p, pn, 0));
-	if (opset < 11) {
-		sv = eml_pn_in(p, pn, 1);
-		zv = NULL;
-	} else {
-		sv = eml_pn_in(p, pn, 2);
-		zv = eml_pn_in(p, pn, 3);
-	}
-	if (sv != NULL && sv->numel == 0)
-		sv = NULL;
-	if (zv != NULL && zv->numel == 0)
-		zv = NULL;
-	if ((sv == NULL) == (zv == NULL))
+	resize_inputs(p, pn, &sv, &zv, &zk);
+	if (rp->coord == RC_TF_CROP_AND_RESIZE)
+		EML_GUARD(resize_roi(p, pn, x->rank));
+	if (!attr && (sv == NULL) == (zv == NULL))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "exactly one of scales/sizes needed");
-	if (sv != NULL) {
-		if (sv->kind != VK_CONST || sv->dt != EML_DT_FLOAT)
+	if (attr && rp->n_attr_scales != (size_t)x->rank)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "%zu scales for rank %d",
+		    rp->n_attr_scales, x->rank);
+	if (attr || sv != NULL) {
+		if (!attr && (sv->kind != VK_CONST || sv->dt != EML_DT_FLOAT))
 			return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
 			    "scales must be a float constant");
-		if (sv->numel != (size_t)x->rank)
+		if (!attr && sv->numel != (size_t)x->rank)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "%zu scales for rank %d",
 			    sv->numel, x->rank);
 		for (int i = 0; i < x->rank; i++) {
-			scales[i] = vf(sv)[i];
+			float crop = 1.0f;
+			if (!attr)
+				scales[i] = vf(sv)[i];
 			if (!(scales[i] > 0.0f) || scales[i] > 65536.0f)
 				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "scale %g", scales[i]);
-			dims[i] = (int64_t)floorf((float)x->dims[i] * scales[i]);
+			/* tf_crop_and_resize: the output spans the box. */
+			if (rp->coord == RC_TF_CROP_AND_RESIZE)
+				crop = fabsf(rp->roi[x->rank + i] - rp->roi[i]);
+			dims[i] = (int64_t)floorf((float)x->dims[i] * crop * scales[i]);
 		}
 	} else {
-		EML_GUARD(eml_pn_const_ints(p, pn, opset < 11 ? 1 : 3, sizes, EML_MAX_RANK, &ns));
+		EML_GUARD(eml_pn_const_ints(p, pn, zk, sizes, EML_MAX_RANK, &ns));
 		if (ns != (size_t)x->rank)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "%zu sizes for rank %d", ns,
 			    x->rank);
@@ -1505,12 +1554,15 @@ resize_plan(struct eml_plan *p, struct pnode *pn)
 			scales[i] = x->dims[i] == 0 ? 1.0f : (float)sizes[i] / (float)x->dims[i];
 		}
 	}
+	/* The output (and with it every table below) is bounded by the
+	 * plan's tensor limit before anything is sized from it. */
+	EML_GUARD(eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims));
 	/* Workspace: per dimension two indices (as int64) and a weight; cubic:
 	 * four of each. */
 	pn->ws = 0;
 	for (int i = 0; i < x->rank; i++)
-		pn->ws += (size_t)dims[i] * (pn->par.resize.cubic ? 8 : 3) * sizeof(int64_t);
-	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
+		pn->ws += (size_t)dims[i] * (rp->cubic ? 8 : 3) * sizeof(int64_t);
+	return EML_OK;
 }
 
 /* The input coordinate of output index o along an axis of input length
@@ -1566,12 +1618,37 @@ struct resize_axis {
 	float *wt;
 };
 
+/* tf_crop_and_resize: the input coordinate of output index o of out
+ * across the box [r0, r1] (normalised) of an axis of length in. */
+static float
+crop_coord(int64_t o, int64_t in, int64_t out, float r0, float r1)
+{
+	double span = (double)(in - 1);
+
+	if (out > 1)
+		return (float)((double)r0 * span + (double)o * ((double)r1 - r0) * span /
+		    (double)(out - 1));
+	return (float)(0.5 * ((double)r0 + r1) * span);
+}
+
+/* d is the axis (for the roi); a tf_crop_and_resize index whose
+ * coordinate falls outside [0, in - 1] gets i0 = -1: extrapolated. */
 static void
-resize_axis_table(const struct resize_par *rs, int64_t in, int64_t out, float s,
-    const struct resize_axis *t)
+resize_axis_table(const struct resize_par *rs, int d, int rank, int64_t in, int64_t out,
+    float s, const struct resize_axis *t)
 {
 	for (int64_t o = 0; o < out; o++) {
-		float c = resize_coord(rs->coord, o, in, s), f;
+		float c, f;
+		if (rs->coord == RC_TF_CROP_AND_RESIZE) {
+			c = crop_coord(o, in, out, rs->roi[d], rs->roi[rank + d]);
+			if (!(c >= 0.0f && c <= (float)(in - 1))) {
+				t->i0[o] = t->i1[o] = -1;
+				t->wt[o] = 0.0f;
+				continue;
+			}
+		} else {
+			c = resize_coord(rs->coord, o, in, s);
+		}
 		if (!rs->linear) {
 			t->i0[o] = t->i1[o] = resize_nearest(rs->nearest, c, in);
 			t->wt[o] = 0.0f;
@@ -1592,13 +1669,15 @@ resize_axis_table(const struct resize_par *rs, int64_t in, int64_t out, float s,
  * where it falls between two inputs (one read for nearest). */
 static float
 resize_point(const struct val *x, const struct resize_axis *t, const int64_t *idx,
-    const int64_t *xs, bool linear)
+    const int64_t *xs, bool linear, float extrapolation)
 {
 	float acc = 0.0f;
 	int nlin = 0, lin[EML_MAX_RANK];
 	int64_t base = 0;
 
 	for (int d = 0; d < x->rank; d++) {
+		if (t[d].i0[idx[d]] < 0)
+			return extrapolation;
 		if (linear && t[d].i0[idx[d]] != t[d].i1[idx[d]])
 			lin[nlin++] = d;
 		base += t[d].i0[idx[d]] * xs[d];
@@ -1796,9 +1875,9 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 		ws += out * sizeof(int64_t);
 		t[d].wt = (float *)(void *)ws;
 		ws += out * sizeof(int64_t);
-		resize_axis_table(rs, x->dims[d], y->dims[d], rs->scales[d], &t[d]);
+		resize_axis_table(rs, d, x->rank, x->dims[d], y->dims[d], rs->scales[d], &t[d]);
 	}
-	if (x->rank == 4 && !p->opts.no_fusion &&
+	if (x->rank == 4 && !p->opts.no_fusion && rs->coord != RC_TF_CROP_AND_RESIZE &&
 	    resize_axis_identity(&t[0], x->dims[0], y->dims[0]) &&
 	    resize_axis_identity(&t[1], x->dims[1], y->dims[1])) {
 		resize_run_2d(p, x, y, t, rs->linear);
@@ -1806,7 +1885,7 @@ resize_run(struct eml_plan *p, struct pnode *pn)
 	}
 	eml_dense_strides(x->rank, x->dims, xs);
 	for (size_t e = 0; e < y->numel; e++) {
-		vf(y)[e] = resize_point(x, t, idx, xs, rs->linear);
+		vf(y)[e] = resize_point(x, t, idx, xs, rs->linear, rs->extrapolation);
 		for (int d = x->rank - 1; d >= 0; d--) {
 			if (++idx[d] < y->dims[d])
 				break;
@@ -1852,6 +1931,7 @@ const struct op eml_ops_nn[] = {
 	REDUCE("ReduceLogSum"),
 	{ "LayerNormalization", "axis:i epsilon:f stash_type:i", PK_LAYERNORM, 2, 3, 1, 3,
 	    ln_plan, NULL, ln_run, 0 },
+	{ "Upsample", "mode:s scales:F", PK_RESIZE, 1, 2, 1, 1, resize_plan, NULL, resize_run, 0 },
 	{ "Resize", "coordinate_transformation_mode:s cubic_coeff_a:f exclude_outside:i "
 	    "extrapolation_value:f mode:s nearest_mode:s antialias:i axes:I "
 	    "keep_aspect_ratio_policy:s", PK_RESIZE, 1, 4, 1, 1, resize_plan, NULL, resize_run,

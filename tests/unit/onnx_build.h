@@ -153,6 +153,18 @@ onnx_attr_ints(struct pb *node, const char *name, const int64_t *v, size_t n)
 }
 
 static PB_UNUSED void
+onnx_attr_floats(struct pb *node, const char *name, const float *v, size_t n)
+{
+	struct pb *a = eml_calloc(1, sizeof(*a));
+	pb_str(a, 1, name);
+	for (size_t i = 0; i < n; i++)
+		pb_float(a, 7, v[i]);
+	pb_int(a, 20, 6);
+	pb_msg(node, 5, a);
+	eml_free(a);
+}
+
+static PB_UNUSED void
 onnx_attr_tensor(struct pb *node, const char *name, const struct pb *t)
 {
 	struct pb *a = eml_calloc(1, sizeof(*a));

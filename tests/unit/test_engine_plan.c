@@ -728,7 +728,7 @@ struct resize_case {
 static const struct resize_case resize_cases[] = {
 	{ "nearest", "asymmetric", "floor", 1, 3, 5, 7, 2.0f, 2.0f },
 	{ "nearest", "half_pixel", "round_prefer_floor", 2, 3, 9, 4, 1.7f, 0.6f },
-	{ "nearest", "tf_half_pixel_for_nearest", "ceil", 1, 2, 6, 11, 3.0f, 8.0f },
+	{ "nearest", "tf_half_pixel_for_nn", "ceil", 1, 2, 6, 11, 3.0f, 8.0f },
 	{ "nearest", "align_corners", "round_prefer_ceil", 1, 5, 7, 3, 0.5f, 2.5f },
 	{ "linear", "half_pixel", "floor", 1, 3, 5, 7, 2.0f, 2.0f },
 	{ "linear", "pytorch_half_pixel", "floor", 2, 2, 9, 13, 1.3f, 0.7f },
