@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,25 @@
 #include "eml_num.h"
 #include "eml_opt.h"
 #include "engine/kernels/eml_kernels.h"
+
+/*
+ * The heap keeps what a request freed instead of giving it back to the
+ * kernel (issue 16): every per-request assembly allocates and frees the
+ * same few MiB (blob answers, plan tables), and with glibc's defaults each
+ * request mapped them afresh or had them trimmed, then page-faulted and
+ * zeroed them again: most of a small model's per-request time. Freed heap
+ * memory that held plaintext is wiped before it is freed (eml_free_wipe);
+ * secrets live in the locked session arenas, not here.
+ */
+#define AGENT_MMAP_THRESHOLD (32 << 20) /* glibc's own ceiling for the dynamic one */
+#define AGENT_TRIM_THRESHOLD (128 << 20)
+
+static void
+heap_keep_freed(void)
+{
+	(void)mallopt(M_MMAP_THRESHOLD, AGENT_MMAP_THRESHOLD);
+	(void)mallopt(M_TRIM_THRESHOLD, AGENT_TRIM_THRESHOLD);
+}
 
 static volatile sig_atomic_t stop_flag;
 /* Tests only: a call the seccomp filter forbids, made right after it is
@@ -124,6 +144,7 @@ serve(const struct eml_args *a)
 	int st;
 	char addr[EML_ADDR_STR_MAX];
 
+	heap_keep_freed();
 	eml_agent_config_defaults(&cfg);
 	if ((st = parse_args(a, &cfg, &policy, &digest_only)) != 0)
 		return st;

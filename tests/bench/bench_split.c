@@ -6,7 +6,13 @@
  * model with a large weight array and on the real model. In memory: no
  * disk or network in the figures. Best of REPS runs. Figures only.
  *
- *   build-x/bench/bench_split [MiB]   (synthetic weights, default 128)
+ * Then the agent's per-request cycle on the real model (and on MODEL.onnx
+ * with INPUT.pb when given), phase by phase, inside a session arena as
+ * the agent runs it: assemble (topology decode, blob open into locked
+ * memory), engine model, plan, run, destroy (wipe). Best of CYCLES.
+ *
+ *   build-x/bench/bench_split [MiB [MODEL.onnx INPUT.pb]]
+ *       (synthetic weights, default 128)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +23,13 @@
 #include "eml_mem.h"
 #include "eml_test.h"
 #include "eml_test_graph.h"
+#include "engine/eml_engine.h"
 #include "model/eml_assemble.h"
+#include "model/eml_onnx_tensor.h"
 #include "model/eml_topo.h"
 
 #define REPS 3
+#define CYCLES 20
 
 static const struct eml_assemble_opts lax = { false, NULL, NULL, 0 };
 
@@ -89,13 +98,102 @@ measure(const char *name, struct eml_graph *g)
 	    mbps(info.weight_bytes, best_wipe), best_wipe);
 }
 
+/* One per-request cycle as eml-agent runs it, best time per phase. */
+static void
+cycle(const char *name, struct eml_graph *g, const struct eml_tensor *in)
+{
+	enum { ASM, MODEL, PLAN, RUN, WIPE, NPH };
+	static const char *const phase[NPH] = { "assemble", "model", "plan", "run", "destroy" };
+	double best[NPH], tot = 1e9;
+	struct eml_buf topo, blob;
+	struct eml_split_info info;
+	struct eml_arena *arena = NULL;
+	struct eml_plan_opts o;
+	eml_err rc;
+
+	for (int k = 0; k < NPH; k++)
+		best[k] = 1e9;
+	eml_buf_init_secure(&topo, EML_TOPO_MAX_LEN);
+	eml_buf_init(&blob, (size_t)EML_BLOB_PLAINTEXT_MAX);
+	if ((rc = eml_split_graph_mem(g, NULL, &topo, &blob, &info)) != EML_OK)
+		die("split", rc);
+	if ((rc = eml_arena_new(0, &arena)) != EML_OK)
+		die("arena", rc);
+	(void)eml_arena_use(arena);
+	memset(&o, 0, sizeof(o));
+	o.nthreads = 1;
+	o.bind_small_inputs = true;
+	for (int r = 0; r < CYCLES; r++) {
+		struct eml_assembly *a = NULL;
+		struct eml_model *m = NULL;
+		struct eml_plan *p = NULL;
+		double t[NPH + 1];
+
+		t[0] = eml_test_now();
+		if ((rc = eml_assemble_mem(topo.data, topo.len, blob.data, blob.len, &lax, &a)) !=
+		    EML_OK)
+			die("assemble", rc);
+		t[1] = eml_test_now();
+		rc = eml_model_new(a->graph, &m);
+		a->graph = NULL;
+		if (rc != EML_OK)
+			die("model", rc);
+		t[2] = eml_test_now();
+		if ((rc = eml_plan_new(m, in, 1, &o, &p)) != EML_OK)
+			die("plan", rc);
+		t[3] = eml_test_now();
+		if ((rc = eml_plan_run(p, in, 1)) != EML_OK)
+			die("run", rc);
+		t[4] = eml_test_now();
+		eml_plan_free(p);
+		eml_model_free(m);
+		eml_assembly_destroy(a);
+		t[5] = eml_test_now();
+		for (int k = 0; k < NPH; k++)
+			if (t[k + 1] - t[k] < best[k])
+				best[k] = t[k + 1] - t[k];
+		if (t[5] - t[0] < tot)
+			tot = t[5] - t[0];
+	}
+	(void)eml_arena_use(NULL);
+	eml_arena_free(arena);
+	printf("%-22s per-request cycle in a session arena, best of %d, ms:", name, CYCLES);
+	for (int k = 0; k < NPH; k++)
+		printf(" %s %.3f", phase[k], best[k] * 1e3);
+	printf("  total %.3f\n", tot * 1e3);
+	eml_buf_free(&topo);
+	eml_buf_free_nowipe(&blob);
+}
+
+static void
+real_model(const char *name, const char *onnx, const char *input)
+{
+	struct eml_graph *g = NULL;
+	struct eml_tensor in;
+	eml_err rc;
+
+	rc = eml_onnx_import_file(onnx, &g);
+	if (rc != EML_OK) {
+		fprintf(stderr, "bench_split: %s not available (%s): skipped\n", name,
+		    eml_err_name(rc));
+		return;
+	}
+	measure(name, g);
+	memset(&in, 0, sizeof(in));
+	if (input != NULL && eml_onnx_tensor_read_file(input, &in) == EML_OK) {
+		in.name = NULL;
+		cycle(name, g, &in);
+		eml_tensor_clear(&in);
+	}
+	eml_graph_free(g);
+}
+
 int
 main(int argc, char **argv)
 {
 	long mib = argc > 1 ? strtol(argv[1], NULL, 10) : 128;
 	uint64_t rng = 1;
 	struct eml_graph *g;
-	eml_err rc;
 
 	if (eml_mem_init() != EML_OK || mib < 1 || mib > 4096)
 		return 2;
@@ -109,13 +207,9 @@ main(int argc, char **argv)
 	}
 	eml_graph_free(g);
 	g = NULL;
-	rc = eml_onnx_import_file(eml_test_data("models/text-direction-cls.onnx"), &g);
-	if (rc != EML_OK) {
-		fprintf(stderr, "bench_split: real model not available (%s): skipped\n",
-		    eml_err_name(rc));
-		return 0;
-	}
-	measure("text-direction-cls", g);
-	eml_graph_free(g);
+	real_model("text-direction-cls", eml_test_data("models/text-direction-cls.onnx"),
+	    "tests/vectors/text-direction-cls/input_0.pb");
+	if (argc > 3)
+		real_model(argv[2], argv[2], argv[3]);
 	return 0;
 }
