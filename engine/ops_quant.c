@@ -473,7 +473,7 @@ qconv_plan(struct eml_plan *p, struct pnode *pn)
 	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
 	pn->ws = (c->const_weights ? 0 : psz * c->geo.group + up64(Mg * Kg)) +
 	    up64(c->geo.H * c->geo.W * (c->geo.C / c->geo.group)) + up64(OHW * Kg) +
-	    up64(OHW * Mg * 4);
+	    up64(OHW * Mg * 4) + up64(c->geo.M * sizeof(float));
 	return eml_pn_set_out(p, pn, 0, io == &CVI ? EML_DT_INT32 : yz->dt, x->rank, dims);
 }
 
@@ -563,6 +563,24 @@ qconv_im2col_row(void *arg, size_t oh, int thread)
 	}
 }
 
+#define HWC_CHUNK 1024 /* pixels per task of the NCHW -> HWC transpose */
+
+struct hwc_job {
+	const uint8_t *src; /* Cg planes of HW bytes */
+	size_t Cg, HW;
+	uint8_t *xt;
+};
+
+static void
+qconv_hwc_task(void *arg, size_t t, int thread)
+{
+	const struct hwc_job *j = arg;
+	size_t p0 = t * HWC_CHUNK, n = j->HW - p0 < HWC_CHUNK ? j->HW - p0 : HWC_CHUNK;
+
+	(void)thread;
+	eml_u8_transpose(j->Cg, n, j->src + p0, j->HW, j->xt + p0 * j->Cg, j->Cg);
+}
+
 /* Image b, group g of x (NCHW) as HWC into xt, then its patches. */
 static void
 qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uint8_t pad,
@@ -571,12 +589,10 @@ qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uin
 	const struct eml_conv2d_params *q = &c->geo;
 	size_t Cg = q->C / q->group, HW = q->H * q->W;
 	struct im2col_job j = { c, xt, pad, cols };
+	struct hwc_job h = { x + (b * q->C + g * Cg) * HW, Cg, HW, xt };
+	size_t nt = (HW + HWC_CHUNK - 1) / HWC_CHUNK;
 
-	for (size_t ch = 0; ch < Cg; ch++) {
-		const uint8_t *src = x + (b * q->C + g * Cg + ch) * HW;
-		for (size_t t = 0; t < HW; t++)
-			xt[t * Cg + ch] = src[t];
-	}
+	eml_pool_run(nt > 1 ? pool : NULL, nt, qconv_hwc_task, &h);
 	eml_pool_run(pool, c->out_h, qconv_im2col_row, &j);
 }
 
@@ -662,6 +678,59 @@ qconv_store(struct eml_plan *p, const struct pnode *pn, const int32_t *C, size_t
 	}
 }
 
+/* The requantization of one image and group, run by the GEMM on each
+ * finished block of pixels (in parallel, while the block is in cache). */
+struct qstore_job {
+	struct eml_qrequant rq;
+	const int32_t *C;
+	size_t Mg, OHW;
+	uint8_t *y; /* the group's first channel plane */
+};
+
+static void
+qconv_rows_done(void *arg, size_t i0, size_t m, int thread)
+{
+	const struct qstore_job *j = arg;
+
+	(void)thread;
+	eml_qrequant_t(&j->rq, m, j->Mg, j->C + i0 * j->Mg, j->Mg, j->y + i0, j->OHW);
+}
+
+/* The SIMD store's parameters for QLinearConv: per-channel multipliers
+ * into mult (M floats); false (the scalar store then) when one is not
+ * finite. */
+static bool
+qconv_store_init(struct eml_plan *p, const struct pnode *pn, float *mult, struct qstore_job *j)
+{
+	const struct qconv_io *io = cv_io(pn);
+	const struct conv_par *c = &pn->par.conv;
+	struct val *xs = in_at(p, pn, io->xs), *wsc = in_at(p, pn, io->ws);
+	struct val *ys = in_at(p, pn, io->ys), *yz = in_at(p, pn, io->yz);
+	struct val *bv = in_at(p, pn, io->b), *y = eml_pn_out(p, pn, 0);
+	float lo, hi;
+
+	if (io == &CVI)
+		return false;
+	for (size_t oc = 0; oc < c->geo.M; oc++) {
+		/* in ONNX Runtime's order */
+		mult[oc] = sc_at(xs, 0) * sc_at(wsc, oc) / sc_at(ys, 0);
+		if (!isfinite(mult[oc]))
+			return false;
+	}
+	memset(j, 0, sizeof(*j));
+	q_range(y->dt, &lo, &hi);
+	j->rq.mult = mult;
+	j->rq.bias = bv != NULL ? (const int32_t *)bv->data : (const int32_t *)(const void *)pn->b;
+	j->rq.zp = zp_at(yz, 0);
+	j->rq.lo = (int32_t)lo;
+	/* a fused Relu (QDQ rewrite): nothing below the zero point */
+	if (c->geo.ep.act == EML_ACT_RELU && j->rq.zp > j->rq.lo)
+		j->rq.lo = j->rq.zp;
+	j->rq.hi = (int32_t)hi;
+	j->rq.y_signed = y->dt == EML_DT_INT8;
+	return true;
+}
+
 static void
 qconv_run(struct eml_plan *p, struct pnode *pn)
 {
@@ -672,6 +741,8 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 	size_t Kg, Mg, OHW, psz;
 	int32_t *C, zx = zp_at(xz, 0);
 	struct eml_qgemm_args ga;
+	struct qstore_job sj;
+	bool simd_store;
 
 	qconv_dims(c, &Kg, &Mg, &OHW);
 	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
@@ -679,6 +750,8 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 	xt = ws + (c->const_weights ? 0 : psz * c->geo.group + up64(Mg * Kg));
 	cols = xt + up64(c->geo.H * c->geo.W * (c->geo.C / c->geo.group));
 	C = (int32_t *)(void *)(cols + up64(OHW * Kg));
+	simd_store = qconv_store_init(p, pn, (float *)(void *)((uint8_t *)C + up64(OHW * Mg * 4)),
+	    &sj);
 	if (!c->const_weights)
 		qconv_pack(p, pn, packed, ws + psz * c->geo.group);
 	memset(&ga, 0, sizeof(ga));
@@ -690,9 +763,27 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 	ga.n_za = 1;
 	ga.C = C;
 	ga.ldc = Mg;
+	if (simd_store) {
+		ga.rows_done = qconv_rows_done;
+		ga.rows_arg = &sj;
+		sj.C = C;
+		sj.Mg = Mg;
+		sj.OHW = OHW;
+	}
 	for (size_t b = 0; b < c->geo.N; b++)
 		for (size_t g = 0; g < c->geo.group; g++) {
+			struct val *y = eml_pn_out(p, pn, 0);
 			qconv_im2col(c, x->data, b, g, (uint8_t)zx, xt, cols, p->pool);
+			sj.y = (uint8_t *)y->data + (b * c->geo.M + g * Mg) * OHW;
+			if (simd_store) {
+				struct eml_qrequant base = sj.rq;
+				sj.rq.mult += g * Mg;
+				if (sj.rq.bias != NULL)
+					sj.rq.bias += g * Mg;
+				eml_qgemm(packed + g * psz, &ga, p->pool);
+				sj.rq = base;
+				continue;
+			}
 			eml_qgemm(packed + g * psz, &ga, p->pool);
 			qconv_store(p, pn, C, b, g);
 		}

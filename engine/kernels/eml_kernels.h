@@ -330,7 +330,34 @@ struct eml_qgemm_args {
 	size_t n_za;
 	int32_t *C; /* M x N, row stride ldc */
 	size_t ldc;
+	/* optional: called for each finished block of rows [i0, i0 + m) of C
+	 * (zero points applied) by the thread that computed it, while the
+	 * block is in its cache */
+	void (*rows_done)(void *arg, size_t i0, size_t m, int thread);
+	void *rows_arg;
 };
 void eml_qgemm(const void *packed, const struct eml_qgemm_args *a, struct eml_pool *pool);
+
+/*
+ * Requantization of int32 accumulators into uint8/int8 (the QLinear
+ * outputs), ONNX Runtime's float steps exactly: per column n,
+ * v = float(acc + bias[n]) * mult[n], clamped to +-2^22 (larger values
+ * saturate anyway), rounded to nearest even, plus zp, clamped to
+ * [lo, hi] (the type's range; a fused Relu raises lo to zp). Every
+ * mult[n] must be finite.
+ */
+struct eml_qrequant {
+	const int32_t *bias; /* per column; NULL: none */
+	const float *mult;   /* per column */
+	int32_t zp, lo, hi;
+	bool y_signed;
+};
+/* Rows [m][n] of C (row stride ldc) into y transposed: column j of row i
+ * goes to y[j * ldy + i] (a GEMM's [pixel][channel] into NCHW). */
+void eml_qrequant_t(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *C,
+    size_t ldc, void *y, size_t ldy);
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (bytes). */
+void eml_u8_transpose(size_t rows, size_t cols, const uint8_t *src, size_t lds, uint8_t *dst,
+    size_t ldd);
 
 #endif

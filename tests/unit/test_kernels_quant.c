@@ -365,6 +365,94 @@ qgemm_threads(void **state)
 	eml_free(C2);
 }
 
+/* ------------------------------------------------ requantization */
+
+/* ONNX Runtime's requantization, written from the definition:
+ * saturate(nearbyint((acc + bias) * mult) + zp) into [lo, hi]. */
+static int32_t
+requant_oracle(int32_t acc, int32_t bias, float mult, int32_t zp, int32_t lo, int32_t hi)
+{
+	float v = nearbyintf((float)(acc + bias) * mult) + (float)zp;
+
+	return v < (float)lo ? lo : v > (float)hi ? hi : (int32_t)v;
+}
+
+/* Every shape 1..19 x 1..37 (the 8 x 16 blocks and both tails), row and
+ * column strides past the shape, signed and unsigned outputs, a raised
+ * floor (fused Relu), values that saturate both ways and ties (x.5). */
+static void
+qrequant_matches_oracle(void **state)
+{
+	uint64_t st = 11;
+	size_t ldc = 41, ldy = 23;
+	int32_t *C = eml_alloc(19 * ldc * 4), bias[37];
+	float mult[37];
+	uint8_t y[37 * 23];
+
+	(void)state;
+	assert_non_null(C);
+	for (int sgn = 0; sgn < 2; sgn++)
+		for (size_t m = 1; m <= 19; m++)
+			for (size_t n = 1; n <= 37; n++) {
+				struct eml_qrequant r = { bias, mult, 0, 0, 255, false };
+				bool with_bias = (m + n) % 3 != 0;
+				r.y_signed = sgn == 1;
+				r.zp = (int32_t)(eml_test_rand(&st) % 40) - (sgn ? 20 : -100);
+				r.lo = sgn ? -128 : 0;
+				r.hi = sgn ? 127 : 255;
+				if (n % 4 == 1)
+					r.lo = r.zp; /* Relu */
+				r.bias = with_bias ? bias : NULL;
+				for (size_t j = 0; j < n; j++) {
+					bias[j] = (int32_t)(eml_test_rand(&st) % 2001) - 1000;
+					/* 0.5: exact ties; 1e30: saturation past int32 */
+					mult[j] = j % 7 == 3 ? 0.5f : j % 11 == 5 ? 1e30f :
+					    kt_randf(&st, -0.05f, 0.05f);
+				}
+				for (size_t i = 0; i < m * ldc; i++)
+					C[i] = (int32_t)(eml_test_rand(&st) % 20001) - 10000;
+				memset(y, 0xa5, sizeof(y));
+				eml_qrequant_t(&r, m, n, C, ldc, y, ldy);
+				for (size_t j = 0; j < n; j++)
+					for (size_t i = 0; i < ldy; i++) {
+						int32_t want = requant_oracle(C[i * ldc + j],
+						    with_bias ? bias[j] : 0, mult[j], r.zp, r.lo, r.hi);
+						int32_t got = sgn ? (int8_t)y[j * ldy + i] : y[j * ldy + i];
+						if (i >= m) {
+							assert_int_equal(y[j * ldy + i], 0xa5);
+							continue;
+						}
+						if (got != want)
+							fail_msg("m %zu n %zu (%zu, %zu): %d, want %d", m, n, i,
+							    j, got, want);
+					}
+			}
+	eml_free(C);
+}
+
+/* Byte transposes of every shape up to 35 x 35 with strides past them. */
+static void
+u8_transpose_shapes(void **state)
+{
+	uint8_t src[35 * 40], dst[35 * 38];
+	uint64_t st = 5;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)eml_test_rand(&st);
+	for (size_t rows = 1; rows <= 35; rows++)
+		for (size_t cols = 1; cols <= 35; cols++) {
+			memset(dst, 0x5a, sizeof(dst));
+			eml_u8_transpose(rows, cols, src, 40, dst, 38);
+			for (size_t c = 0; c < 35; c++)
+				for (size_t r = 0; r < 38; r++) {
+					uint8_t want = c < cols && r < rows ? src[r * 40 + c] : 0x5a;
+					if (dst[c * 38 + r] != want)
+						fail_msg("%zu x %zu: [%zu][%zu]", rows, cols, c, r);
+				}
+		}
+}
+
 int
 main(void)
 {
@@ -378,6 +466,8 @@ main(void)
 		cmocka_unit_test(qgemm_avx512vnni),
 		cmocka_unit_test(qgemm_avx2_saturation_boundary),
 		cmocka_unit_test(qgemm_threads),
+		cmocka_unit_test(qrequant_matches_oracle),
+		cmocka_unit_test(u8_transpose_shapes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -215,3 +215,148 @@ eml_qgemm_peak_avx2(size_t iters, double *ops)
 	*ops = (double)iters * 8 * 64;
 	return out[0];
 }
+
+/* ------------------------------------------------ requantization, AVX2 */
+
+/* 8 rows x 16 bytes (row i: 16 columns) into 16 columns x 8 bytes: column
+ * j's 8 bytes (rows 0..7) to out + j * ldo. */
+static inline void
+store_t8x16(const __m128i r[8], uint8_t *out, size_t ldo)
+{
+	__m128i t[8], u[8], v[8];
+
+	for (int k = 0; k < 4; k++) {
+		t[2 * k] = _mm_unpacklo_epi8(r[2 * k], r[2 * k + 1]);
+		t[2 * k + 1] = _mm_unpackhi_epi8(r[2 * k], r[2 * k + 1]);
+	}
+	/* t[0]: rows 0-1 of columns 0-7, t[1]: columns 8-15, t[2]/t[3]:
+	 * rows 2-3, ... */
+	for (int k = 0; k < 2; k++) {
+		u[4 * k + 0] = _mm_unpacklo_epi16(t[4 * k + 0], t[4 * k + 2]);
+		u[4 * k + 1] = _mm_unpackhi_epi16(t[4 * k + 0], t[4 * k + 2]);
+		u[4 * k + 2] = _mm_unpacklo_epi16(t[4 * k + 1], t[4 * k + 3]);
+		u[4 * k + 3] = _mm_unpackhi_epi16(t[4 * k + 1], t[4 * k + 3]);
+	}
+	/* u[0..3]: rows 0-3 of columns 0-3, 4-7, 8-11, 12-15; u[4..7]: rows 4-7 */
+	for (int k = 0; k < 4; k++) {
+		v[2 * k] = _mm_unpacklo_epi32(u[k], u[k + 4]);
+		v[2 * k + 1] = _mm_unpackhi_epi32(u[k], u[k + 4]);
+	}
+	/* v[q]: columns 2q (low 8 bytes) and 2q + 1 (high 8 bytes) */
+	for (int q = 0; q < 8; q++) {
+		_mm_storel_epi64((__m128i *)(void *)(out + (size_t)(2 * q) * ldo), v[q]);
+		_mm_storel_epi64((__m128i *)(void *)(out + (size_t)(2 * q + 1) * ldo),
+		    _mm_unpackhi_epi64(v[q], v[q]));
+	}
+}
+
+/* 8 columns of one row as int32, requantized (before the zp and clamp). */
+static inline __m256i
+rq8(const int32_t *c, const int32_t *bias, const float *mult)
+{
+	__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)c);
+	__m256 v;
+
+	if (bias != NULL)
+		a = _mm256_add_epi32(a, _mm256_loadu_si256((const __m256i *)(const void *)bias));
+	v = _mm256_mul_ps(_mm256_cvtepi32_ps(a), _mm256_loadu_ps(mult));
+	v = _mm256_max_ps(v, _mm256_set1_ps(-4194304.0f));
+	v = _mm256_min_ps(v, _mm256_set1_ps(4194304.0f));
+	return _mm256_cvtps_epi32(v); /* nearest even in the default mode */
+}
+
+/* 16 columns of one row as 16 bytes, saturated and clamped. */
+static inline __m128i
+rq16(const struct eml_qrequant *r, const int32_t *c, size_t j, __m256i zp, __m128i lo,
+    __m128i hi)
+{
+	const int32_t *b = r->bias != NULL ? r->bias + j : NULL;
+	__m256i v0 = _mm256_add_epi32(rq8(c + j, b, r->mult + j), zp);
+	__m256i v1 = _mm256_add_epi32(rq8(c + j + 8, b != NULL ? b + 8 : NULL, r->mult + j + 8), zp);
+	/* packs works per 128-bit lane: [v0 lo, v1 lo, v0 hi, v1 hi] */
+	__m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(v0, v1), 0xd8);
+	__m128i wl = _mm256_castsi256_si128(w), wh = _mm256_extracti128_si256(w, 1);
+
+	if (r->y_signed)
+		return _mm_min_epi8(_mm_max_epi8(_mm_packs_epi16(wl, wh), lo), hi);
+	return _mm_min_epu8(_mm_max_epu8(_mm_packus_epi16(wl, wh), lo), hi);
+}
+
+void
+eml_qrequant_t_avx2(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *C,
+    size_t ldc, void *y, size_t ldy)
+{
+	__m256i zp = _mm256_set1_epi32(r->zp);
+	__m128i lo = _mm_set1_epi8((char)r->lo), hi = _mm_set1_epi8((char)r->hi);
+	uint8_t *yb = y;
+	size_t i = 0, j;
+
+	for (; i + 8 <= m; i += 8) {
+		for (j = 0; j + 16 <= n; j += 16) {
+			__m128i rows[8];
+			for (int k = 0; k < 8; k++)
+				rows[k] = rq16(r, C + (i + (size_t)k) * ldc, j, zp, lo, hi);
+			store_t8x16(rows, yb + j * ldy + i, ldy);
+		}
+		if (j < n) {
+			struct eml_qrequant t = *r;
+			t.bias = r->bias != NULL ? r->bias + j : NULL;
+			t.mult = r->mult + j;
+			eml_qrequant_t_ref(&t, 8, n - j, C + i * ldc + j, ldc, yb + j * ldy + i, ldy);
+		}
+	}
+	if (i < m)
+		eml_qrequant_t_ref(r, m - i, n, C + i * ldc, ldc, yb + i, ldy);
+}
+
+/* 16 x 16 bytes: rows of src into columns of dst. */
+static inline void
+transpose16(const uint8_t *src, size_t lds, uint8_t *dst, size_t ldd)
+{
+	__m128i a[16], b[16];
+
+	for (int k = 0; k < 16; k++)
+		a[k] = _mm_loadu_si128((const __m128i *)(const void *)(src + (size_t)k * lds));
+	for (int k = 0; k < 8; k++) {
+		b[k] = _mm_unpacklo_epi8(a[2 * k], a[2 * k + 1]);
+		b[k + 8] = _mm_unpackhi_epi8(a[2 * k], a[2 * k + 1]);
+	}
+	for (int k = 0; k < 4; k++) {
+		a[k] = _mm_unpacklo_epi16(b[2 * k], b[2 * k + 1]);
+		a[k + 4] = _mm_unpackhi_epi16(b[2 * k], b[2 * k + 1]);
+		a[k + 8] = _mm_unpacklo_epi16(b[8 + 2 * k], b[8 + 2 * k + 1]);
+		a[k + 12] = _mm_unpackhi_epi16(b[8 + 2 * k], b[8 + 2 * k + 1]);
+	}
+	/* a[4h + k]: rows 4k..4k+3 of columns 4h..4h+3 */
+	for (int h = 0; h < 4; h++)
+		for (int k = 0; k < 2; k++) {
+			b[4 * h + k] = _mm_unpacklo_epi32(a[4 * h + 2 * k], a[4 * h + 2 * k + 1]);
+			b[4 * h + k + 2] = _mm_unpackhi_epi32(a[4 * h + 2 * k], a[4 * h + 2 * k + 1]);
+		}
+	/* b[4h + 2p + k]: rows 8k..8k+7 of columns 4h + 2p and 4h + 2p + 1 */
+	for (int h = 0; h < 4; h++)
+		for (int q = 0; q < 2; q++) {
+			a[4 * h + 2 * q] = _mm_unpacklo_epi64(b[4 * h + 2 * q], b[4 * h + 2 * q + 1]);
+			a[4 * h + 2 * q + 1] =
+			    _mm_unpackhi_epi64(b[4 * h + 2 * q], b[4 * h + 2 * q + 1]);
+		}
+	for (int k = 0; k < 16; k++)
+		_mm_storeu_si128((__m128i *)(void *)(dst + (size_t)k * ldd), a[k]);
+}
+
+void
+eml_u8_transpose_avx2(size_t rows, size_t cols, const uint8_t *src, size_t lds, uint8_t *dst,
+    size_t ldd)
+{
+	size_t r0 = 0, c0;
+
+	for (; r0 + 16 <= rows; r0 += 16) {
+		for (c0 = 0; c0 + 16 <= cols; c0 += 16)
+			transpose16(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd);
+		if (c0 < cols)
+			eml_u8_transpose_ref(16, cols - c0, src + r0 * lds + c0, lds,
+			    dst + c0 * ldd + r0, ldd);
+	}
+	if (r0 < rows)
+		eml_u8_transpose_ref(rows - r0, cols, src + r0 * lds, lds, dst + r0, ldd);
+}

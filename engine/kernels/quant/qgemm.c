@@ -148,6 +148,34 @@ eml_f32_round_f16(size_t n, const float *x, float *y)
 	eml_f32_round_f16_ref(n, x, y);
 }
 
+/* ------------------------------------------------ requantization */
+
+void
+eml_qrequant_t(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *C, size_t ldc,
+    void *y, size_t ldy)
+{
+#if EML_X86_KERNELS
+	if (eml_qisa_get() != EML_QISA_REF) {
+		eml_qrequant_t_avx2(r, m, n, C, ldc, y, ldy);
+		return;
+	}
+#endif
+	eml_qrequant_t_ref(r, m, n, C, ldc, y, ldy);
+}
+
+void
+eml_u8_transpose(size_t rows, size_t cols, const uint8_t *src, size_t lds, uint8_t *dst,
+    size_t ldd)
+{
+#if EML_X86_KERNELS
+	if (eml_qisa_get() != EML_QISA_REF) {
+		eml_u8_transpose_avx2(rows, cols, src, lds, dst, ldd);
+		return;
+	}
+#endif
+	eml_u8_transpose_ref(rows, cols, src, lds, dst, ldd);
+}
+
 /* ------------------------------------------------ packing */
 
 /* The packed buffer: this header, int32 column sums[N] and zero
@@ -355,7 +383,6 @@ qgemm_task(void *arg, size_t task, int thread)
 	const int32_t *cs = (const int32_t *)(const void *)(r->base + up64(sizeof(struct qhdr)));
 	const int32_t *zp = cs + up64(N * 4) / 4;
 
-	(void)thread;
 	for (size_t n0 = 0; n0 < N; n0 += g->nr) {
 		size_t n = N - n0 < g->nr ? N - n0 : g->nr;
 		g->kernel(K, A, a->lda, axor, r->base + r->h->panels_off + (n0 / g->nr) * r->h->panel_bytes,
@@ -378,6 +405,8 @@ qgemm_task(void *arg, size_t task, int thread)
 			c[j] = (int32_t)v;
 		}
 	}
+	if (a->rows_done != NULL)
+		a->rows_done(a->rows_arg, i0, m, thread);
 }
 
 void

@@ -18,6 +18,15 @@ void eml_f16_to_f32_f16c(size_t n, const uint16_t *x, float *y);
 void eml_f32_to_f16_f16c(size_t n, const float *x, uint16_t *y);
 void eml_f32_round_f16_f16c(size_t n, const float *x, float *y);
 
+void eml_qrequant_t_ref(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *C,
+    size_t ldc, void *y, size_t ldy);
+void eml_qrequant_t_avx2(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *C,
+    size_t ldc, void *y, size_t ldy);
+void eml_u8_transpose_ref(size_t rows, size_t cols, const uint8_t *src, size_t lds,
+    uint8_t *dst, size_t ldd);
+void eml_u8_transpose_avx2(size_t rows, size_t cols, const uint8_t *src, size_t lds,
+    uint8_t *dst, size_t ldd);
+
 /*
  * One ISA's u8 x s8 -> s32 GEMM pieces.
  *
