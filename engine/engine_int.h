@@ -213,6 +213,16 @@ eml_err eml_binary_legacy_axis_plan(struct eml_plan *p, struct pnode *pn) EML_MU
 eml_err eml_clip_generic_plan(struct eml_plan *p, struct pnode *pn) EML_MUST_USE;
 void eml_clip_generic_run(struct eml_plan *p, struct pnode *pn);
 
+/* ops_more.c: element i of a numeric value as a double (exact for
+ * every type up to 32 bits and for float64), and stored from one (integer
+ * types: truncated toward zero, in range by the caller). */
+double eml_val_ld(const struct val *v, size_t i);
+void eml_val_st(const struct val *v, size_t i, double d);
+
+/* ops_index.c: MaxPool on 1-D/2-D windows in a plain loop, any of its
+ * dtypes, with the optional Indices output. */
+void eml_maxpool_generic_run(struct eml_plan *p, struct pnode *pn);
+
 /* Float cast helpers. */
 static inline float *
 vf(const struct val *v)

@@ -521,12 +521,11 @@ parse_pool(const struct eml_node *n, int64_t opset, struct op_par *par)
 {
 	struct pool_par *pl = &par->pool;
 
-	(void)opset;
 	EML_GUARD(parse_win(n, &pl->win));
-	if (n->n_outputs > 1)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Indices output not supported");
-	if (attr_int(n, "storage_order", 0) != 0)
-		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "storage_order=1 not supported");
+	/* MaxPool-8+: an Indices output, flat indices row- or column-major. */
+	if (n->n_outputs > 1 && opset < 8)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "Indices output before opset 8");
+	EML_GUARD(flag(n, "storage_order", false, &pl->col_major));
 	EML_GUARD(flag(n, "ceil_mode", false, &pl->ceil_mode));
 	pl->is_max = strcmp(n->op_type, "MaxPool") == 0;
 	EML_GUARD(flag(n, "count_include_pad", false, &pl->count_include_pad));

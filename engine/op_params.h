@@ -249,10 +249,13 @@ struct batchnorm_par {
 struct pool_par {
 	struct win_attrs win;
 	bool ceil_mode, count_include_pad, is_max;
+	bool col_major; /* MaxPool storage_order=1: Indices column-major */
 	/* plan: 1-D run as 2-D with H = 1 */
 	size_t NC, H, W, kh, kw, stride_h, stride_w, dil_h, dil_w, pad_top, pad_left;
 	size_t out_h, out_w;
 	bool is3d; /* 5-D input: plain loops */
+	bool generic; /* plan: MaxPool with Indices or of int8/uint8/double: plain loop */
+	int64_t udims[EML_MAX_RANK]; /* plan: MaxUnpool's default output shape */
 	struct win3 w3;
 };
 

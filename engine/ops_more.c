@@ -89,6 +89,18 @@ stn(const struct val *v, size_t i, double d, int64_t k)
 	}
 }
 
+double
+eml_val_ld(const struct val *v, size_t i)
+{
+	return ldd(v, i);
+}
+
+void
+eml_val_st(const struct val *v, size_t i, double d)
+{
+	stn(v, i, d, isfinite(d) && fabs(d) < 9.2e18 ? (int64_t)d : 0);
+}
+
 /* A numeric type (what the arithmetic of these operators reads). */
 static bool
 is_num_dt(enum eml_dtype dt)

@@ -1038,7 +1038,14 @@ pool_plan(struct eml_plan *p, struct pnode *pn)
 	int64_t in[2], out[2], dims[4];
 	int nsp;
 
-	EML_GUARD(need_float(p, pn, 0));
+	/* MaxPool takes the integer image types and float64 (and gives
+	 * Indices) through a plain loop; the kernels take float. */
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, pl->is_max ? DTM_FLOAT | DTM(EML_DT_DOUBLE) |
+	    DTM(EML_DT_INT8) | DTM(EML_DT_UINT8) : DTM_FLOAT));
+	pl->generic = pl->is_max && (x->dt != EML_DT_FLOAT || eml_pn_out(p, pn, 1) != NULL);
+	if (x->rank == 5 && pl->generic)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
+		    "3-D MaxPool with Indices or of %s not supported", eml_dtype_name(x->dt));
 	if (x->rank == 5) {
 		int64_t d5[5];
 		EML_GUARD(win3_plan(pn, &pl->win, x, NULL, pl->ceil_mode, &pl->w3));
@@ -1089,7 +1096,8 @@ pool_plan(struct eml_plan *p, struct pnode *pn)
 	pl->pad_left = (size_t)w.pb[nsp - 1];
 	pl->out_h = (size_t)(nsp == 2 ? out[0] : 1);
 	pl->out_w = (size_t)out[nsp - 1];
-	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
+	EML_GUARD(eml_pn_set_out(p, pn, 1, EML_DT_INT64, x->rank, dims));
+	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
 }
 
 static void
@@ -1100,6 +1108,10 @@ pool_run(struct eml_plan *p, struct pnode *pn)
 
 	if (q->is3d) {
 		pool3d_run(p, q, (size_t)(x->dims[0] * x->dims[1]), vf(x), vf(y));
+		return;
+	}
+	if (q->generic) {
+		eml_maxpool_generic_run(p, pn);
 		return;
 	}
 	p->k->pool2d(q->is_max, q->NC, q->H, q->W, q->kh, q->kw, q->stride_h, q->stride_w,
@@ -1943,7 +1955,7 @@ const struct op *
 eml_ops_find(const char *name)
 {
 	const struct op *tables[] = { eml_ops_basic, eml_ops_nn, eml_ops_extra, eml_ops_more,
-		eml_ops_rnn, eml_ops_quant };
+		eml_ops_rnn, eml_ops_quant, eml_ops_index };
 
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct op *o = tables[t]; o->name != NULL; o++)

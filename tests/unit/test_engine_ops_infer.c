@@ -130,6 +130,8 @@ tin(enum eml_dtype dt, void *data, int rank, const int64_t *dims)
 static const struct eml_plan_opts OPTS = { .nthreads = 1, .bind_small_inputs = true,
 	.max_tensor_bytes = 1 << 20 };
 
+static const struct eml_plan_opts OPTS_RT = { .nthreads = 1, .max_tensor_bytes = 1 << 20 };
+
 /* Plan and run m on ins; the plan's error, or EML_OK with *out set. */
 static eml_err
 run(struct eml_model *m, struct eml_tensor *ins, size_t n, struct eml_plan **out)
@@ -160,7 +162,7 @@ expect_f(const struct eml_plan *p, size_t k, int rank, const int64_t *dims, cons
 			    (double)got[i], (double)want[i]);
 }
 
-static PB_UNUSED void
+static void
 expect_i64(const struct eml_plan *p, size_t k, int rank, const int64_t *dims,
     const int64_t *want, size_t n)
 {
@@ -368,6 +370,132 @@ test_resize_crop(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ MaxPool */
+
+/* 2x2 windows, stride 1, over two 3x3 planes: a = [[1,9,2],[3,4,8],
+ * [7,5,6]] and b = 10 - a. Maxima of a: 9 (0,1), 9 (0,1), 7 (2,0),
+ * 8 (1,2); of b: 9 (0,0), 8 (0,2), 7 (1,0), 6 (1,1). Indices flat over
+ * the input (b's plane starts at 9): row-major h * 3 + w, column-major
+ * (storage_order=1) w * 3 + h. As uint8 and as float. */
+static void
+test_maxpool_indices(void **state)
+{
+	static const char *ins[] = { "x", NULL }, *outs[] = { "y", "i", NULL };
+	static const float a[9] = { 1, 9, 2, 3, 4, 8, 7, 5, 6 };
+	static const float wy[8] = { 9, 9, 7, 8, 9, 8, 7, 6 };
+	static const int64_t wrow[8] = { 1, 1, 6, 5, 9, 11, 12, 13 };
+	static const int64_t wcol[8] = { 3, 3, 2, 7, 9, 15, 10, 13 };
+	int64_t xd[4] = { 1, 2, 3, 3 }, yd[4] = { 1, 2, 2, 2 }, k[2] = { 2, 2 };
+	float xf[18];
+	uint8_t xu[18];
+	struct eml_tensor in;
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	for (int i = 0; i < 9; i++) {
+		xf[i] = a[i];
+		xf[9 + i] = 10 - a[i];
+		xu[i] = (uint8_t)a[i];
+		xu[9 + i] = (uint8_t)(10 - a[i]);
+	}
+	for (int v = 0; v < 3; v++) {
+		/* v: 0 float row-major, 1 float column-major, 2 uint8 */
+		start("MaxPool", ins, outs);
+		onnx_attr_ints(N, "kernel_shape", k, 2);
+		if (v == 1)
+			onnx_attr_int(N, "storage_order", 1);
+		emit();
+		io(11, "x", v == 2 ? 2 : 1, xd, 4);
+		io(12, "y", v == 2 ? 2 : 1, yd, 4);
+		io(12, "i", 7, yd, 4);
+		m = load(12);
+		in = v == 2 ? tin(EML_DT_UINT8, xu, 4, xd) : tin(EML_DT_FLOAT, xf, 4, xd);
+		assert_eml_ok(run(m, &in, 1, &p));
+		if (v == 2) {
+			const struct eml_tensor *t = eml_plan_output(p, 0);
+			assert_int_equal(t->dtype, EML_DT_UINT8);
+			for (int i = 0; i < 8; i++)
+				assert_int_equal(((const uint8_t *)t->data)[i], (uint8_t)wy[i]);
+		} else {
+			expect_f(p, 0, 4, yd, wy, 8, 0);
+		}
+		expect_i64(p, 1, 4, yd, v == 1 ? wcol : wrow, 8);
+		eml_plan_free(p);
+		eml_model_free(m);
+	}
+}
+
+/* ------------------------------------------------------------ MaxUnpool */
+
+/* X = [5, 6, 7, 8] at flat indices 5, 7, 13, 15 of the default 4x4
+ * (kernel 2, stride 2: (2 - 1) * 2 + 2): (1,1), (1,3), (3,1), (3,3).
+ * With output_shape 5x5 the same coordinates: flat 6, 8, 16, 18. An
+ * index past the default 16 is a run error; an output_shape below the
+ * default or above the tensor limit is refused at plan time. */
+static void
+test_maxunpool(void **state)
+{
+	static const char *ins2[] = { "x", "i", NULL }, *ins3[] = { "x", "i", "s", NULL },
+			  *outs[] = { "y", NULL };
+	float x[4] = { 5, 6, 7, 8 }, w4[16] = { 0 }, w5[25] = { 0 };
+	int64_t ix[4] = { 5, 7, 13, 15 }, xd[4] = { 1, 1, 2, 2 }, y4[4] = { 1, 1, 4, 4 },
+		y5[4] = { 1, 1, 5, 5 }, k[2] = { 2, 2 }, sd = 4, s5[4] = { 1, 1, 5, 5 };
+	struct eml_tensor in[3];
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	w4[5] = 5;
+	w4[7] = 6;
+	w4[13] = 7;
+	w4[15] = 8;
+	w5[6] = 5;
+	w5[8] = 6;
+	w5[16] = 7;
+	w5[18] = 8;
+	in[0] = tin(EML_DT_FLOAT, x, 4, xd);
+	in[1] = tin(EML_DT_INT64, ix, 4, xd);
+	in[2] = tin(EML_DT_INT64, s5, 1, &sd);
+
+	start("MaxUnpool", ins2, outs);
+	onnx_attr_ints(N, "kernel_shape", k, 2);
+	onnx_attr_ints(N, "strides", k, 2);
+	emit();
+	io(11, "x", 1, xd, 4);
+	io(11, "i", 7, xd, 4);
+	io(12, "y", 1, y4, 4);
+	m = load(11);
+	/* I at run time (not bound as a constant as the small inputs are). */
+	assert_eml_ok(eml_plan_new(m, in, 2, &OPTS_RT, &p));
+	assert_eml_ok(eml_plan_run(p, in, 2));
+	expect_f(p, 0, 4, y4, w4, 16, 0);
+	/* One index past the default shape's 16 elements. */
+	ix[3] = 16;
+	assert_int_equal(eml_plan_run(p, in, 2), EML_ERR_INFER_SHAPE);
+	ix[3] = 15;
+	eml_plan_free(p);
+	eml_model_free(m);
+
+	start("MaxUnpool", ins3, outs);
+	onnx_attr_ints(N, "kernel_shape", k, 2);
+	onnx_attr_ints(N, "strides", k, 2);
+	emit();
+	io(11, "x", 1, xd, 4);
+	io(11, "i", 7, xd, 4);
+	io(11, "s", 7, &sd, 1);
+	io(12, "y", 1, y5, 4);
+	m = load(11);
+	assert_eml_ok(run(m, in, 3, &p));
+	expect_f(p, 0, 4, y5, w5, 25, 0);
+	eml_plan_free(p);
+	s5[3] = 3;
+	assert_int_equal(run(m, in, 3, &p), EML_ERR_INFER_SHAPE);
+	s5[2] = s5[3] = 1 << 20;
+	assert_int_equal(run(m, in, 3, &p), EML_ERR_INFER_TOO_LARGE);
+	eml_model_free(m);
+}
+
 int
 main(void)
 {
@@ -376,6 +504,8 @@ main(void)
 		cmocka_unit_test(test_gemm6),
 		cmocka_unit_test(test_resize_tf_nn),
 		cmocka_unit_test(test_resize_crop),
+		cmocka_unit_test(test_maxpool_indices),
+		cmocka_unit_test(test_maxunpool),
 	};
 
 	if (eml_mem_init() != EML_OK)

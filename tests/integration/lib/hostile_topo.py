@@ -174,6 +174,13 @@ def main():
     cases["attr_flag_range"] = (key(graph([node("m", "MaxPool", ["x"], ["y"],
                                                 attr_ints("kernel_shape", [1, 1]) +
                                                 attr_int("ceil_mode", 2))], [x], [y]), blob), 502)
+    # Sizes an operator takes from a constant input (issue 19): refused by
+    # the plan's tensor limit before anything is allocated.
+    cases["maxunpool_output_shape"] = (key(graph([
+        node("c", "Constant", [], ["s"], attr_ints("value_ints", [1, 3, 4096, 4096])),
+        node("m", "MaxPool", ["x"], ["p", "i"], attr_ints("kernel_shape", [1, 1])),
+        node("u", "MaxUnpool", ["p", "i", "s"], ["y"], attr_ints("kernel_shape", [1, 1]))],
+        [x], [y]), blob), 507)
     cases["op_not_allowed"] = (key(graph([node("s", "Sigmoid", ["x"], ["y"])], [x], [y]), blob),
                                715)
     # Each size limit, just over.
