@@ -71,12 +71,9 @@ eml_agent_ev_exchange(struct eml_agent_ev *ev, const uint8_t *in, size_t in_len,
 }
 
 eml_err
-eml_agent_ev_model(struct eml_agent_ev *ev, const uint8_t content_id[32], const uint8_t *topo,
-    size_t topo_len)
+eml_agent_ev_model(struct eml_agent_ev *ev, const uint8_t content_id[32],
+    const uint8_t td[32])
 {
-	uint8_t td[32];
-
-	crypto_hash_sha256(td, topo, topo_len);
 	for (size_t i = 0; i < ev->n_models; i++)
 		if (sodium_memcmp(ev->models[i].content_id, content_id, 32) == 0 &&
 		    sodium_memcmp(ev->models[i].topology_digest, td, 32) == 0)

@@ -39,7 +39,7 @@ void eml_agent_ev_exchange(struct eml_agent_ev *ev, const uint8_t *in, size_t in
 /* A model that ran. A 17th distinct model in one session is refused
  * (EML_ERR_POLICY): the artifact names every model. */
 eml_err eml_agent_ev_model(struct eml_agent_ev *ev, const uint8_t content_id[32],
-    const uint8_t *topo, size_t topo_len) EML_MUST_USE;
+    const uint8_t topology_digest[32]) EML_MUST_USE;
 
 /*
  * The artifact for the session so far: a fresh attestation document

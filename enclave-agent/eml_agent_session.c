@@ -279,10 +279,9 @@ validate_graph(const struct eml_manifest *pol, const struct eml_topo *t)
 
 /* Decode the topology key once to learn the blob it needs, prove its
  * graph well formed and check it against the policy before fetching a
- * byte. */
+ * byte. On success *out is the decoded key, which the assembly takes. */
 static eml_err
-precheck_topology(struct sess *s, const uint8_t *topo, size_t n, uint8_t content_id[32],
-    uint64_t *file_size)
+precheck_topology(struct sess *s, const uint8_t *topo, size_t n, struct eml_topo **out)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_topo *t = NULL;
@@ -310,8 +309,8 @@ precheck_topology(struct sess *s, const uint8_t *topo, size_t n, uint8_t content
 	    (rc = eml_manifest_check_model(pol, t->blob->content_id, NULL)) ==
 		EML_ERR_POLICY_MODEL)
 		goto out;
-	EML_MEMCPY(content_id, t->blob->content_id, 32);
-	*file_size = t->blob->file_size;
+	*out = t;
+	t = NULL; /* transferred */
 	rc = EML_OK;
 out:
 	eml_topo_free(t);
@@ -353,7 +352,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	uint8_t digest[32], content_id[32];
-	uint64_t file_size = 0;
+	struct eml_topo *t = NULL;
 	struct eml_agent_blob_ctx bctx;
 	struct eml_blob_source src;
 	struct eml_assemble_opts opts;
@@ -362,7 +361,8 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	struct eml_graph *g;
 
 	*reused = false;
-	crypto_hash_sha256(digest, topo, n);
+	if ((rc = eml_sha256(topo, n, digest)) != EML_OK)
+		return rc;
 	if (s->kept != NULL && sodium_memcmp(digest, s->kept_topo, 32) == 0) {
 		*am = s->kept;
 		*ex = s->kept_exec;
@@ -370,12 +370,15 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 		return EML_OK;
 	}
 	drop_kept(s);
-	if ((rc = precheck_topology(s, topo, n, content_id, &file_size)) != EML_OK)
+	if ((rc = precheck_topology(s, topo, n, &t)) != EML_OK)
 		goto out;
+	if (t == NULL)
+		EML_FAIL(rc, EML_ERR_INTERNAL);
+	EML_MEMCPY(content_id, t->blob->content_id, 32);
 	memset(&bctx, 0, sizeof(bctx));
 	bctx.link = &s->link;
 	bctx.content_id = content_id;
-	bctx.file_size = file_size;
+	bctx.file_size = t->blob->file_size;
 	bctx.unexpected = on_unexpected;
 	bctx.arg = s;
 	eml_agent_blob_source(&src, &bctx);
@@ -399,7 +402,8 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	/* The host answers blob requests within host_timeout_ms, not the
 	 * client's idle allowance. */
 	s->link.timeout_ms = s->a->cfg.host_timeout_ms;
-	rc = eml_assemble(topo, n, &src, &opts, &m);
+	rc = eml_assemble_topo(t, digest, &src, &opts, &m);
+	t = NULL; /* taken */
 	eml_agent_blob_ctx_clear(&bctx);
 	s->link.timeout_ms = s->a->cfg.idle_timeout_ms;
 	if (rc != EML_OK)
@@ -430,6 +434,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	m = NULL; /* transferred */
 	rc = EML_OK;
 out:
+	eml_topo_free(t);
 	eml_assembly_destroy(m);
 	return rc;
 }
@@ -631,8 +636,7 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 #ifdef EML_FAULT_INJECTION
 	fault_log("agent_log_weights", &rid, NULL, am->weights, am->weights_len);
 #endif
-	if ((rc = eml_agent_ev_model(&s->ev, am->content_id, req->topology_key.data,
-	    req->topology_key.len)) != EML_OK)
+	if ((rc = eml_agent_ev_model(&s->ev, am->content_id, am->topo_digest)) != EML_OK)
 		goto refuse;
 	t_asm = eml_now_ms();
 	u_model = eml_now_us();

@@ -76,24 +76,21 @@ check_signature(const struct eml_assemble_opts *opts, const struct eml_topo *t,
 }
 
 eml_err
-eml_assemble(const uint8_t *topo, size_t topo_len, const struct eml_blob_source *src,
-    const struct eml_assemble_opts *opts, struct eml_assembly **out)
+eml_assemble_topo(struct eml_topo *t, const uint8_t topo_digest[32],
+    const struct eml_blob_source *src, const struct eml_assemble_opts *opts,
+    struct eml_assembly **out)
 {
 	eml_err rc = EML_ERR_INTERNAL;
-	struct eml_topo *t = NULL;
 	struct eml_assembly *m = NULL;
 	struct eml_blob_expect exp;
 
-	if (topo == NULL || src == NULL || opts == NULL || out == NULL)
+	if (t == NULL || topo_digest == NULL || src == NULL || opts == NULL || out == NULL)
 		EML_FAIL(rc, EML_ERR_NULL);
 	*out = NULL;
 	m = eml_calloc(1, sizeof(*m));
 	if (m == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	crypto_hash_sha256(m->topo_digest, topo, topo_len);
-	rc = eml_topo_decode(topo, topo_len, &t);
-	if (rc != EML_OK)
-		goto out;
+	memcpy(m->topo_digest, topo_digest, sizeof(m->topo_digest));
 	rc = check_signature(opts, t, m);
 	if (rc != EML_OK)
 		goto out;
@@ -124,6 +121,21 @@ out:
 	eml_topo_free(t);
 	eml_assembly_destroy(m);
 	return rc;
+}
+
+eml_err
+eml_assemble(const uint8_t *topo, size_t topo_len, const struct eml_blob_source *src,
+    const struct eml_assemble_opts *opts, struct eml_assembly **out)
+{
+	uint8_t digest[32];
+	struct eml_topo *t = NULL;
+
+	if (topo == NULL || src == NULL || opts == NULL || out == NULL)
+		return eml_err_record(EML_ERR_NULL, __FILE__, __LINE__, __func__);
+	*out = NULL;
+	EML_GUARD(eml_sha256(topo, topo_len, digest));
+	EML_GUARD(eml_topo_decode(topo, topo_len, &t));
+	return eml_assemble_topo(t, digest, src, opts, out);
 }
 
 eml_err

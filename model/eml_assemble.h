@@ -54,6 +54,13 @@ struct eml_assembly {
 eml_err eml_assemble(const uint8_t *topo, size_t topo_len, const struct eml_blob_source *src,
     const struct eml_assemble_opts *opts, struct eml_assembly **out) EML_MUST_USE;
 
+/* Same, from a topology key the caller has already decoded (t, taken in
+ * every case) and whose bytes hash to topo_digest (SHA-256): the agent
+ * decodes once to check the key against its policy before fetching. */
+struct eml_topo;
+eml_err eml_assemble_topo(struct eml_topo *t, const uint8_t topo_digest[32],
+    const struct eml_blob_source *src, const struct eml_assemble_opts *opts,
+    struct eml_assembly **out) EML_MUST_USE;
 /* Same, with the sealed blob in memory. */
 eml_err eml_assemble_mem(const uint8_t *topo, size_t topo_len, const uint8_t *blob,
     size_t blob_len, const struct eml_assemble_opts *opts, struct eml_assembly **out) EML_MUST_USE;

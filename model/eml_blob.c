@@ -126,6 +126,22 @@ eml_blob_sha_final(EVP_MD_CTX *ctx, uint8_t out[EML_BLOB_ID_LEN])
 	return EML_OK;
 }
 
+eml_err
+eml_sha256(const void *p, size_t n, uint8_t out[32])
+{
+	EVP_MD_CTX *ctx = NULL;
+	eml_err rc;
+
+	EML_ENSURE(out != NULL && (p != NULL || n == 0), EML_ERR_NULL);
+	rc = eml_blob_sha_init(&ctx);
+	if (rc == EML_OK)
+		rc = eml_blob_sha_update(ctx, p, n);
+	if (rc == EML_OK)
+		rc = eml_blob_sha_final(ctx, out);
+	EVP_MD_CTX_free(ctx);
+	return rc;
+}
+
 /*
  * XChaCha20-Poly1305 (IETF) is HChaCha20(key, nonce[0..16)) as a subkey,
  * then ChaCha20-Poly1305 (RFC 8439) under it with the 12-byte nonce

@@ -93,6 +93,11 @@ eml_err eml_blob_writer_finish(struct eml_blob_writer *w,
 /* Wipe and free; NULL is a no-op. */
 void eml_blob_writer_free(struct eml_blob_writer *w);
 
+/* SHA-256 of n bytes with the CPU's SHA extensions where present (the
+ * content id's hash; also the topology key's digest). EML_ERR_CRYPTO,
+ * EML_ERR_NOMEM. */
+eml_err eml_sha256(const void *p, size_t n, uint8_t out[32]) EML_MUST_USE;
+
 /* ---------------------------------------------------------------- reader */
 
 /* A sealed blob somewhere else: read exactly n bytes at offset into dst,
