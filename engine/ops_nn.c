@@ -476,9 +476,14 @@ convt_axis(const struct pnode *pn, struct win *win, int i, int64_t in, int64_t e
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "output_padding out of range");
 	if (want >= 0 || ap == AUTO_PAD_SAME_UPPER || ap == AUTO_PAD_SAME_LOWER) {
 		tot = full - (want >= 0 ? want : in * win->s[i]);
-		if (tot < 0)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
-			    "output_shape larger than the full output");
+		if (tot < 0) {
+			/* An output_shape past the full output: the full output,
+			 * then bias alone at the end (what ONNX Runtime does,
+			 * no padding taken off). */
+			*out = want >= 0 ? want : in * win->s[i];
+			win->pb[i] = win->pe[i] = 0;
+			return EML_OK;
+		}
 		win->pb[i] = ap == AUTO_PAD_SAME_LOWER ? tot - tot / 2 : tot / 2;
 		win->pe[i] = tot - win->pb[i];
 	} else if (ap == AUTO_PAD_VALID) {
@@ -499,7 +504,7 @@ convt_check_shapes(struct eml_plan *p, struct pnode *pn)
 
 	EML_GUARD(need_float(p, pn, 0));
 	EML_GUARD(need_float(p, pn, 1));
-	if (x->rank != 3 && x->rank != 4)
+	if (x->rank < 3 || x->rank > 5)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%d-D not supported", x->rank - 2);
 	if (w->rank != x->rank || w->dims[0] != x->dims[1] || x->dims[1] % group != 0)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "weight shape");
@@ -534,7 +539,7 @@ convt_plan(struct eml_plan *p, struct pnode *pn)
 	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1);
 	struct conv_par *c = &pn->par.conv;
 	struct win win;
-	int64_t kd[2], dims[4], out[2];
+	int64_t kd[3], dims[5], out[3];
 	size_t nsh = c->n_output_shape;
 	int nsp;
 
@@ -555,6 +560,20 @@ convt_plan(struct eml_plan *p, struct pnode *pn)
 		int64_t want = nsh != 0 ? c->output_shape[nsh - (size_t)nsp + (size_t)i] : -1;
 		EML_GUARD(convt_axis(pn, &win, i, x->dims[2 + i], ext, opad, want, &out[i]));
 		dims[2 + i] = out[i];
+	}
+	if (nsp == 3) {
+		/* 3-D: a plain scatter loop (convt3d_run), no workspace. */
+		c->is3d = true;
+		for (int i = 0; i < 3; i++) {
+			c->w3.in[i] = x->dims[2 + i];
+			c->w3.out[i] = out[i];
+			c->w3.k[i] = win.k[i];
+			c->w3.s[i] = win.s[i];
+			c->w3.d[i] = win.d[i];
+			c->w3.pb[i] = win.pb[i];
+		}
+		pn->ws = 0;
+		return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
 	}
 	set_geometry(c, x, dims[1], &win, out);
 	pn->ws = convt_workspace(p, c);
@@ -634,6 +653,56 @@ convt_task(void *arg, size_t m, int thread)
 		j->p->k->unary(op, OH * OW, ym, ym, j->pn->ep.a, j->pn->ep.b);
 }
 
+/* 3-D ConvTranspose: every input element times every tap added where
+ * it lands (bias first, the fused activation last). Plain loops: 3-D
+ * transposed convolutions are rare and small in inference models. */
+static void
+convt3d_run(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
+	struct val *y = eml_pn_out(p, pn, 0);
+	const struct win3 *q = &pn->par.conv.w3;
+	size_t G = (size_t)pn->par.conv.group, C = (size_t)x->dims[1], M = (size_t)y->dims[1];
+	size_t cg = C / G, mg = M / G, ivol = (size_t)(q->in[0] * q->in[1] * q->in[2]);
+	size_t ovol = (size_t)(q->out[0] * q->out[1] * q->out[2]);
+	size_t kvol = (size_t)(q->k[0] * q->k[1] * q->k[2]);
+	enum eml_unary op;
+
+	for (size_t n = 0; n < (size_t)x->dims[0]; n++)
+		for (size_t m = 0; m < M && !eml_pn_stopped(p); m++) {
+			float *ym = vf(y) + (n * M + m) * ovol;
+			size_t g = m / mg;
+			for (size_t e = 0; e < ovol; e++)
+				ym[e] = b != NULL ? vf(b)[m] : 0.0f;
+			for (size_t c = g * cg; c < (g + 1) * cg; c++) {
+				const float *xc = vf(x) + (n * C + c) * ivol;
+				const float *wk = vf(w) + (c * mg + m % mg) * kvol;
+				for (size_t t = 0; t < kvol; t++) {
+					int64_t kk[3] = { (int64_t)(t / (size_t)(q->k[1] * q->k[2])),
+						(int64_t)(t / (size_t)q->k[2]) % q->k[1],
+						(int64_t)t % q->k[2] };
+					for (size_t e = 0; e < ivol; e++) {
+						int64_t ii[3] = { (int64_t)e / (q->in[1] * q->in[2]),
+							((int64_t)e / q->in[2]) % q->in[1],
+							(int64_t)e % q->in[2] }, o = 0;
+						int d;
+						for (d = 0; d < 3; d++) {
+							int64_t od = ii[d] * q->s[d] + kk[d] * q->d[d] -
+							    q->pb[d];
+							if (od < 0 || od >= q->out[d])
+								break;
+							o = o * q->out[d] + od;
+						}
+						if (d == 3)
+							ym[o] += xc[e] * wk[t];
+					}
+				}
+			}
+			if (ep_unary(&pn->ep, &op))
+				p->k->unary(op, ovol, ym, ym, pn->ep.a, pn->ep.b);
+		}
+}
+
 static void
 convt_run(struct eml_plan *p, struct pnode *pn)
 {
@@ -646,6 +715,10 @@ convt_run(struct eml_plan *p, struct pnode *pn)
 	float *col = pn->wsp;
 	struct convt_job j = { p, pn, col, NULL, NULL };
 
+	if (pn->par.conv.is3d) {
+		convt3d_run(p, pn);
+		return;
+	}
 	for (size_t n = 0; n < N; n++)
 		for (size_t g = 0; g < G; g++) {
 			struct eml_sgemm_args ga;

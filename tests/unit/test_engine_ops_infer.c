@@ -496,6 +496,63 @@ test_maxunpool(void **state)
 	eml_model_free(m);
 }
 
+/* ------------------------------------------------------------ ConvTranspose */
+
+/* 3-D: x [1, 1, 2, 1, 1] = [1, 2], w [1, 2, 2, 1, 1] (channel 0 taps
+ * [3, 4], channel 1 [1, -1]), bias [0.5, 0], stride 2 along D: output D
+ * (2 - 1) * 2 + 2 = 4, y[2i + t] = x[i] * w[t]: [3, 4, 6, 8] + 0.5 and
+ * [1, -1, 2, -2]; a following Relu (fused) zeroes the negatives.
+ * 2-D output_shape past the full output: x [1, 2], w [1, 1], output
+ * width 4 of a full 3: [1, 3, 2] then the bias alone, + 1. */
+static void
+test_convtranspose(void **state)
+{
+	static const char *ins[] = { "x", "w", "b", NULL }, *mid[] = { "t", NULL },
+			  *outs[] = { "y", NULL };
+	float x[2] = { 1, 2 }, w[4] = { 3, 4, 1, -1 }, b[2] = { 0.5f, 0 }, w2[2] = { 1, 1 },
+	      b1 = 1;
+	int64_t xd[5] = { 1, 1, 2, 1, 1 }, wd[5] = { 1, 2, 2, 1, 1 }, bd = 2, b1d = 1,
+		yd[5] = { 1, 2, 4, 1, 1 }, st[3] = { 2, 1, 1 }, x2d[4] = { 1, 1, 1, 2 },
+		w2d[4] = { 1, 1, 1, 2 }, y2d[4] = { 1, 1, 1, 4 }, os[2] = { 1, 4 };
+	static const float want[8] = { 3.5f, 4.5f, 6.5f, 8.5f, 1, 0, 2, 0 };
+	static const float want2[4] = { 2, 4, 3, 1 };
+	struct eml_tensor in;
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	G->n = 0;
+	onnx_node(N, "ConvTranspose", "ct", ins, mid);
+	onnx_attr_ints(N, "strides", st, 3);
+	emit();
+	onnx_node(N, "Relu", "r", mid, outs);
+	emit();
+	init_f("w", wd, 5, w, 4);
+	init_f("b", &bd, 1, b, 2);
+	io(11, "x", 1, xd, 5);
+	io(12, "y", 1, yd, 5);
+	m = load(11);
+	in = tin(EML_DT_FLOAT, x, 5, xd);
+	assert_eml_ok(run(m, &in, 1, &p));
+	expect_f(p, 0, 5, yd, want, 8, 1e-6);
+	eml_plan_free(p);
+	eml_model_free(m);
+
+	start("ConvTranspose", ins, outs);
+	onnx_attr_ints(N, "output_shape", os, 2);
+	emit();
+	init_f("w", w2d, 4, w2, 2);
+	init_f("b", &b1d, 1, &b1, 1);
+	io(11, "x", 1, x2d, 4);
+	io(12, "y", 1, y2d, 4);
+	m = load(11);
+	in = tin(EML_DT_FLOAT, x, 4, x2d);
+	assert_eml_ok(run(m, &in, 1, &p));
+	expect_f(p, 0, 4, y2d, want2, 4, 1e-6);
+	eml_plan_free(p);
+	eml_model_free(m);
+}
+
 int
 main(void)
 {
@@ -506,6 +563,7 @@ main(void)
 		cmocka_unit_test(test_resize_crop),
 		cmocka_unit_test(test_maxpool_indices),
 		cmocka_unit_test(test_maxunpool),
+		cmocka_unit_test(test_convtranspose),
 	};
 
 	if (eml_mem_init() != EML_OK)
