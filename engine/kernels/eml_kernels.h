@@ -36,6 +36,17 @@ int eml_pool_size(const struct eml_pool *p); /* 1 for a NULL pool */
 typedef void (*eml_pool_fn)(void *arg, size_t task, int thread);
 void eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg);
 /*
+ * Items [0, n) in contiguous ranges: fn(arg, i0, i1, thread) over at most
+ * EML_POOL_RANGES_PER_THREAD ranges per thread (one range [0, n) on a
+ * NULL or one-thread pool). For items whose outputs are small and
+ * adjacent (a Winograd channel's 16 x tiles values, a depthwise plane):
+ * one task per item would have two threads write the same cache lines at
+ * every item boundary and pay one shared atomic per item.
+ */
+#define EML_POOL_RANGES_PER_THREAD 4
+typedef void (*eml_pool_range_fn)(void *arg, size_t i0, size_t i1, int thread);
+void eml_pool_run_range(struct eml_pool *p, size_t n, eml_pool_range_fn fn, void *arg);
+/*
  * The cost model: p when a step of this much work is worth splitting,
  * NULL (run on the caller alone) otherwise. work is the step's whole cost
  * in flop-equivalents (a GEMM's 2 M N K; a memory-bound pass about 4 per

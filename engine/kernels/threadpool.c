@@ -297,6 +297,40 @@ eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg)
 	pthread_mutex_unlock(&p->run_mu);
 }
 
+struct pool_range_job {
+	eml_pool_range_fn fn;
+	void *arg;
+	size_t n, per; /* items, items per range */
+};
+
+static void
+pool_range_task(void *arg, size_t task, int thread)
+{
+	const struct pool_range_job *j = arg;
+	size_t i0 = task * j->per;
+	size_t i1 = i0 + j->per < j->n ? i0 + j->per : j->n;
+
+	j->fn(j->arg, i0, i1, thread);
+}
+
+void
+eml_pool_run_range(struct eml_pool *p, size_t n, eml_pool_range_fn fn, void *arg)
+{
+	struct pool_range_job j = { fn, arg, n, n };
+	size_t ranges;
+
+	if (n == 0)
+		return;
+	if (p == NULL || p->n == 1) {
+		if (!eml_pool_cancelled(p))
+			fn(arg, 0, n, 0);
+		return;
+	}
+	ranges = (size_t)p->n * EML_POOL_RANGES_PER_THREAD;
+	j.per = (n + ranges - 1) / ranges;
+	eml_pool_run(p, (n + j.per - 1) / j.per, pool_range_task, &j);
+}
+
 struct eml_pool *
 eml_pool_for(struct eml_pool *p, double work)
 {

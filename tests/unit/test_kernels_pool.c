@@ -63,6 +63,65 @@ pool_runs_every_task_once(void **state)
 	}
 }
 
+/* eml_pool_run_range: every item in exactly one range, ranges never
+ * empty, at most EML_POOL_RANGES_PER_THREAD per thread, one range [0, n)
+ * without a pool. */
+struct range_job {
+	atomic_int hits[MAX_TASKS];
+	atomic_int ranges;
+	atomic_int bad;
+	int size;
+};
+
+static void
+range_task(void *arg, size_t i0, size_t i1, int thread)
+{
+	struct range_job *j = arg;
+
+	atomic_fetch_add(&j->ranges, 1);
+	if (i0 >= i1 || i1 > MAX_TASKS || thread < 0 || thread >= j->size)
+		atomic_fetch_add(&j->bad, 1);
+	for (size_t i = i0; i < i1 && i < MAX_TASKS; i++)
+		atomic_fetch_add(&j->hits[i], 1);
+}
+
+static void
+pool_run_range_covers_once(void **state)
+{
+	static struct range_job job;
+	static const size_t counts[] = { 0, 1, 2, 3, 7, 8, 9, 63, 64, 65, 1001, MAX_TASKS };
+	int n;
+
+	(void)state;
+	for (n = 0; n <= 3; n++) {
+		struct eml_pool *p = NULL;
+
+		if (n > 0)
+			assert_eml_ok(eml_pool_new(n, &p));
+		for (size_t k = 0; k < sizeof(counts) / sizeof(counts[0]); k++) {
+			size_t c = counts[k], t;
+			int size = n == 0 ? 1 : n;
+
+			memset(&job, 0, sizeof(job));
+			job.size = size;
+			eml_pool_run_range(p, c, range_task, &job);
+			for (t = 0; t < MAX_TASKS; t++)
+				if (atomic_load(&job.hits[t]) != (t < c ? 1 : 0))
+					fail_msg("threads %d n %zu: item %zu ran %d times", n, c, t,
+					    atomic_load(&job.hits[t]));
+			assert_int_equal(atomic_load(&job.bad), 0);
+			if (c == 0)
+				assert_int_equal(atomic_load(&job.ranges), 0);
+			else if (size == 1)
+				assert_int_equal(atomic_load(&job.ranges), 1);
+			else
+				assert_true(atomic_load(&job.ranges) <=
+				    size * EML_POOL_RANGES_PER_THREAD);
+		}
+		eml_pool_free(p);
+	}
+}
+
 /* The caller is thread 0 and does work: with a task that waits until a
  * worker has also started, both must participate. */
 struct meet_job {
@@ -259,6 +318,7 @@ main(void)
 		cmocka_unit_test(pool_cancellation),
 		cmocka_unit_test(pool_caller_participates),
 		cmocka_unit_test(pool_runs_every_task_once),
+		cmocka_unit_test(pool_run_range_covers_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

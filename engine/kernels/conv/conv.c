@@ -637,18 +637,22 @@ struct dw_job {
 	float *ws;
 };
 
+/* Planes (n, c) [t0, t1) of N x C. */
 static void
-dw_task(void *arg, size_t task, int thread)
+dw_task(void *arg, size_t t0, size_t t1, int thread)
 {
 	const struct dw_job *j = arg;
 	const struct eml_conv2d_plan *plan = j->plan;
 	const struct eml_conv2d_params *p = &plan->p;
-	size_t c = task % p->C;
 
-	(void)thread;
-	plan->dw(p, plan->OH, plan->OW, j->x + task * p->H * p->W,
-	    plan->w + c * p->kh * p->kw, plan->bias != NULL ? plan->bias[c] : 0.0f,
-	    j->y + task * plan->OH * plan->OW, j->ws + (size_t)thread * plan->dw_scratch);
+	for (size_t task = t0; task < t1; task++) {
+		size_t c = task % p->C;
+
+		plan->dw(p, plan->OH, plan->OW, j->x + task * p->H * p->W,
+		    plan->w + c * p->kh * p->kw, plan->bias != NULL ? plan->bias[c] : 0.0f,
+		    j->y + task * plan->OH * plan->OW,
+		    j->ws + (size_t)thread * plan->dw_scratch);
+	}
 }
 
 /* y [Mg, HW] = ct^T, ct [HW, Mg]; 8 x 8 blocks keep both sides in cache. */
@@ -752,15 +756,19 @@ struct wino_job {
 	size_t th0, th1, nb; /* band: tile rows, tiles */
 };
 
+/* Channels [c0, c1): a channel's values are only nb floats per xi, so
+ * neighbouring channels share cache lines: one thread takes a run. */
 static void
-wino_in_task(void *arg, size_t c, int thread)
+wino_in_task(void *arg, size_t c0, size_t c1, int thread)
 {
 	const struct wino_job *j = arg;
 	const struct eml_conv2d_plan *plan = j->plan;
 	const struct eml_conv2d_params *p = &plan->p;
 
-	plan->wino_in(p, plan->TW, j->th0, j->th1, j->x + c * p->H * p->W, j->ws + c * j->nb,
-	    plan->vxs, j->ws + plan->s_off + (size_t)thread * plan->w_scr);
+	for (size_t c = c0; c < c1; c++)
+		plan->wino_in(p, plan->TW, j->th0, j->th1, j->x + c * p->H * p->W,
+		    j->ws + c * j->nb, plan->vxs,
+		    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
 }
 
 static void
@@ -802,24 +810,27 @@ wino_gemm_task(void *arg, size_t xi, int thread)
 	    j->ws + plan->g_off + (size_t)thread * plan->w_gws, NULL);
 }
 
+/* Items [i0, i1): tile rows th0 + i (transposed: every output channel
+ * of a tile row, whose two output rows per channel are short), else
+ * output channels. */
 static void
-wino_out_task(void *arg, size_t m, int thread)
+wino_out_task(void *arg, size_t i0, size_t i1, int thread)
 {
 	const struct wino_job *j = arg;
 	const struct eml_conv2d_plan *plan = j->plan;
 	const struct eml_conv2d_params *p = &plan->p;
 
-	if (plan->transposed) {
-		/* Task m is tile row th0 + m, every output channel. */
-		plan->wino_out_t(p, plan->OH, plan->OW, plan->TW, j->th0, j->th0 + m,
-		    j->ws + plan->m_off, plan->mxs, plan->bias, j->y);
-		return;
+	for (size_t m = i0; m < i1; m++) {
+		if (plan->transposed) {
+			plan->wino_out_t(p, plan->OH, plan->OW, plan->TW, j->th0, j->th0 + m,
+			    j->ws + plan->m_off, plan->mxs, plan->bias, j->y);
+			continue;
+		}
+		plan->wino_out(p, plan->OH, plan->OW, plan->TW, j->th0, j->th1,
+		    j->ws + plan->m_off + m * j->nb, plan->mxs,
+		    plan->bias != NULL ? plan->bias[m] : 0.0f, j->y + m * plan->OH * plan->OW,
+		    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
 	}
-
-	plan->wino_out(p, plan->OH, plan->OW, plan->TW, j->th0, j->th1,
-	    j->ws + plan->m_off + m * j->nb, plan->mxs,
-	    plan->bias != NULL ? plan->bias[m] : 0.0f, j->y + m * plan->OH * plan->OW,
-	    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
 }
 
 /* Per image and band: input transform (tasks over channels), the 16
@@ -845,10 +856,10 @@ run_wino(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wo
 		for (j.th0 = 0; j.th0 < plan->TH; j.th0 = j.th1) {
 			j.th1 = j.th0 + plan->wb < plan->TH ? j.th0 + plan->wb : plan->TH;
 			j.nb = (j.th1 - j.th0) * plan->TW;
-			eml_pool_run(pool, p->C, wino_in_task, &j);
+			eml_pool_run_range(pool, p->C, wino_in_task, &j);
 			eml_pool_run(pool, 16, wino_gemm_task, &j);
-			eml_pool_run(pool, plan->transposed ? j.th1 - j.th0 : p->M, wino_out_task,
-			    &j);
+			eml_pool_run_range(pool, plan->transposed ? j.th1 - j.th0 : p->M,
+			    wino_out_task, &j);
 		}
 	}
 }
@@ -930,7 +941,7 @@ eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
 		double work = (double)(p->N * p->C) *
 		    (double)(plan->OH * plan->OW * (2 * p->kh * p->kw + 4) + 4 * p->H * p->W);
 
-		eml_pool_run(eml_pool_for(pool, work), plan->p.N * plan->p.C, dw_task, &j);
+		eml_pool_run_range(eml_pool_for(pool, work), plan->p.N * plan->p.C, dw_task, &j);
 		break;
 	}
 	case CONV_WINO:
