@@ -168,10 +168,14 @@ eml_buf_reserve(struct eml_buf *b, size_t n)
 	EML_ENSURE(need <= b->max, EML_ERR_PROTO_TOO_LARGE);
 	if (need <= b->cap)
 		return EML_OK;
-	/* Grow geometrically, but never past the ceiling. */
-	cap = b->cap < 64 ? 64 : b->cap;
-	while (cap < need)
-		cap = cap > b->max / 2 ? b->max : cap * 2;
+	/* Grow geometrically (appends stay amortized O(1)), but to exactly
+	 * what is asked when that is more than double: one large reserve
+	 * (a 32 MiB frame, a sealed message) costs its size, not the next
+	 * power of two, which a secure buffer would also lock and every
+	 * buffer would wipe on free. Never past the ceiling. */
+	cap = b->cap < 32 ? 64 : b->cap > b->max / 2 ? b->max : b->cap * 2;
+	if (cap < need)
+		cap = need;
 	if (cap > b->max)
 		cap = b->max;
 	p = b->secure ? eml_secure_alloc(cap) : eml_alloc(cap);

@@ -268,27 +268,66 @@ eml_msg_pack(const ProtobufCMessage *msg, struct eml_buf *out)
 	return EML_OK;
 }
 
-eml_err
-eml_envelope_pack(const struct eml_envelope *env, size_t frame_max, struct eml_buf *out)
+/* env's fields with the body given (validated by the caller). */
+static eml_err
+pack_fields(const struct eml_envelope *env, const uint8_t *body, size_t body_len,
+    size_t frame_max, struct eml_buf *out)
 {
 	Eml__V1__Envelope m = EML__V1__ENVELOPE__INIT;
 	size_t before;
 	eml_err rc;
 
-	EML_ENSURE(env != NULL && out != NULL, EML_ERR_NULL);
-	EML_GUARD(eml_envelope_validate(env, frame_max));
 	m.version = env->version;
 	m.type = (Eml__V1__MsgType)env->type;
 	m.request_id.data = (uint8_t *)(uintptr_t)env->request_id;
 	m.request_id.len = EML_REQUEST_ID_LEN;
-	m.body.data = (uint8_t *)(uintptr_t)env->body;
-	m.body.len = env->body_len;
+	m.body.data = (uint8_t *)(uintptr_t)body;
+	m.body.len = body_len;
 	if (protobuf_c_message_get_packed_size(&m.base) > frame_max) {
 		eml_err_set_detail("envelope larger than the frame limit");
 		EML_BAIL(EML_ERR_PROTO_TOO_LARGE);
 	}
 	before = out->len;
 	rc = eml_msg_pack(&m.base, out);
+	if (rc != EML_OK)
+		out->len = before;
+	return rc;
+}
+
+eml_err
+eml_envelope_pack(const struct eml_envelope *env, size_t frame_max, struct eml_buf *out)
+{
+	EML_ENSURE(env != NULL && out != NULL, EML_ERR_NULL);
+	EML_GUARD(eml_envelope_validate(env, frame_max));
+	return pack_fields(env, env->body, env->body_len, frame_max, out);
+}
+
+eml_err
+eml_envelope_pack_head(const struct eml_envelope *env, size_t frame_max, struct eml_buf *out)
+{
+	uint8_t var[10];
+	size_t before, k = 0;
+	uint64_t v;
+	eml_err rc;
+
+	EML_ENSURE(env != NULL && out != NULL, EML_ERR_NULL);
+	EML_GUARD(eml_envelope_validate(env, frame_max));
+	/* proto3 leaves an empty body out: pack the rest, then the body's
+	 * key (field 4, length-delimited) and length, as protobuf-c would. */
+	before = out->len;
+	EML_GUARD(pack_fields(env, NULL, 0, frame_max, out));
+	if (env->body_len == 0)
+		return EML_OK;
+	var[k++] = (4u << 3) | 2u;
+	for (v = env->body_len; v >= 0x80; v >>= 7)
+		var[k++] = (uint8_t)(v | 0x80);
+	var[k++] = (uint8_t)v;
+	if (out->len - before + k + env->body_len > frame_max) {
+		out->len = before;
+		eml_err_set_detail("envelope larger than the frame limit");
+		EML_BAIL(EML_ERR_PROTO_TOO_LARGE);
+	}
+	rc = eml_buf_append(out, var, k);
 	if (rc != EML_OK)
 		out->len = before;
 	return rc;
@@ -334,12 +373,23 @@ env_varint(struct eml_cur *c, uint64_t *out)
  * varints; an endpoint that did would read a frame differently from the
  * proxy that relayed it (found by wire_diff_fuzz). EML_ERR_PROTO_DECODE.
  */
+/* The fields as found by envelope_wire_check; body and request id point
+ * into the checked bytes. */
+struct env_fields {
+	uint64_t num[3]; /* [1] version, [2] type */
+	const uint8_t *rid;
+	size_t rid_len;
+	const uint8_t *body;
+	size_t body_len;
+};
+
 static eml_err
-envelope_wire_check(const uint8_t *p, size_t n)
+envelope_wire_check(const uint8_t *p, size_t n, struct env_fields *f)
 {
 	struct eml_cur c = eml_cur_make(p, n);
 	bool seen[5] = { false, false, false, false, false };
 
+	memset(f, 0, sizeof(*f));
 	while (c.left > 0) {
 		uint64_t key, v;
 		uint64_t field;
@@ -368,10 +418,54 @@ envelope_wire_check(const uint8_t *p, size_t n)
 			    (unsigned long long)v, c.left);
 			EML_BAIL(EML_ERR_PROTO_DECODE);
 		}
+		if (field <= 2) {
+			f->num[field] = v;
+		} else if (field == 3) {
+			f->rid = c.p;
+			f->rid_len = (size_t)v;
+		} else {
+			f->body = c.p;
+			f->body_len = (size_t)v;
+		}
 		if (field >= 3)
 			EML_GUARD(eml_cur_skip(&c, (size_t)v));
 	}
 	return EML_OK;
+}
+
+/*
+ * The envelope read in place: the one wire form envelope_wire_check
+ * accepts has nothing protobuf-c would read differently (each field once,
+ * varints of 32 bits, the body last), so the fields are taken as found and
+ * the body is not copied: a 32 MiB sealed request is not duplicated before
+ * it is opened. Same checks and errors as eml_envelope_unpack.
+ */
+eml_err
+eml_envelope_view(struct eml_envelope *env, const uint8_t *p, size_t n, size_t frame_max)
+{
+	struct env_fields f;
+	eml_err rc = EML_ERR_INTERNAL;
+
+	EML_ENSURE_REF(env);
+	memset(env, 0, sizeof(*env));
+	EML_ENSURE(p != NULL || n == 0, EML_ERR_NULL);
+	EML_ENSURE(n != 0, EML_ERR_PROTO_ZERO_LENGTH);
+	EML_ENSURE(n <= frame_max, EML_ERR_PROTO_TOO_LARGE);
+	EML_GUARD(envelope_wire_check(p, n, &f));
+	if (f.rid_len != EML_REQUEST_ID_LEN) {
+		eml_err_set_detail("request_id of %zu bytes", f.rid_len);
+		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
+	}
+	env->version = (uint32_t)f.num[1];
+	env->type = (uint32_t)f.num[2];
+	memcpy(env->request_id, f.rid, EML_REQUEST_ID_LEN);
+	env->body = f.body_len != 0 ? f.body : NULL;
+	env->body_len = f.body_len;
+	rc = eml_envelope_validate(env, frame_max);
+out:
+	if (rc != EML_OK)
+		memset(env, 0, sizeof(*env));
+	return rc;
 }
 
 eml_err
@@ -379,6 +473,7 @@ eml_envelope_unpack(struct eml_envelope *env, const uint8_t *p, size_t n, size_t
 {
 	ProtobufCMessage *pm = NULL;
 	Eml__V1__Envelope *m;
+	struct env_fields f;
 	eml_err rc = EML_ERR_INTERNAL;
 
 	EML_ENSURE_REF(env);
@@ -388,7 +483,7 @@ eml_envelope_unpack(struct eml_envelope *env, const uint8_t *p, size_t n, size_t
 	 * error", checked before protobuf-c sees a byte. */
 	EML_ENSURE(n != 0, EML_ERR_PROTO_ZERO_LENGTH);
 	EML_ENSURE(n <= frame_max, EML_ERR_PROTO_TOO_LARGE);
-	EML_GUARD(envelope_wire_check(p, n));
+	EML_GUARD(envelope_wire_check(p, n, &f));
 	rc = eml_msg_unpack(&eml__v1__envelope__descriptor, p, n, frame_max, &pm);
 	if (rc != EML_OK)
 		goto out;

@@ -93,6 +93,15 @@ eml_err eml_envelope_pack(const struct eml_envelope *env, size_t frame_max,
     struct eml_buf *out) EML_MUST_USE;
 
 /*
+ * The same encoding without the body's bytes: what eml_envelope_pack
+ * appends up to where env->body would be copied (the body is the last
+ * field, so head || body is the whole envelope). For sending a large body
+ * from where it lies (eml_frame_write2) instead of copying it. Same errors.
+ */
+eml_err eml_envelope_pack_head(const struct eml_envelope *env, size_t frame_max,
+    struct eml_buf *out) EML_MUST_USE;
+
+/*
  * Decode and validate n bytes (one frame body). n == 0 is
  * EML_ERR_PROTO_ZERO_LENGTH and n > frame_max EML_ERR_PROTO_TOO_LARGE,
  * both before any decoding; EML_ERR_PROTO_DECODE for bytes that are not an
@@ -103,6 +112,15 @@ eml_err eml_envelope_pack(const struct eml_envelope *env, size_t frame_max,
 eml_err eml_envelope_unpack(struct eml_envelope *env, const uint8_t *p, size_t n,
     size_t frame_max) EML_MUST_USE;
 /* Release what unpack allocated and zero *env. Safe on a zeroed envelope. */
+/*
+ * The same decoding and checks as eml_envelope_unpack, without a copy:
+ * body (and nothing else) points into p, which must outlive the envelope
+ * and not change under it. For frames of the size of a request (a second
+ * copy of 32 MiB costs more than the rest of the relay). eml_envelope_clear
+ * is harmless on it.
+ */
+eml_err eml_envelope_view(struct eml_envelope *env, const uint8_t *p, size_t n,
+    size_t frame_max) EML_MUST_USE;
 void eml_envelope_clear(struct eml_envelope *env);
 
 /*

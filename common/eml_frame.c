@@ -1,7 +1,5 @@
 #include "eml_frame.h"
 
-#define READ_CHUNK ((size_t)1024 * 1024)
-
 eml_err
 eml_frame_check_len(uint64_t len, size_t max)
 {
@@ -25,7 +23,7 @@ eml_frame_read(int fd, size_t max, int64_t deadline, struct eml_buf *out)
 	uint8_t hdr[EML_FRAME_HDR_LEN];
 	struct eml_cur c;
 	uint32_t len;
-	size_t got, left, piece;
+	size_t got;
 	uint8_t *w;
 	eml_err rc;
 
@@ -44,22 +42,25 @@ eml_frame_read(int fd, size_t max, int64_t deadline, struct eml_buf *out)
 		eml_err_set_detail("frame of %u bytes, buffer limit %zu", len, out->max);
 		EML_BAIL(EML_ERR_PROTO_TOO_LARGE);
 	}
-	left = len;
-	while (left > 0) {
-		piece = left < READ_CHUNK ? left : READ_CHUNK;
-		rc = eml_buf_extend(out, piece, &w);
-		if (rc != EML_OK)
-			goto fail;
-		rc = eml_io_read_full(fd, w, piece, deadline, &got);
-		if (rc != EML_OK) {
-			if (rc == EML_ERR_IO_EOF) {
-				eml_err_set_detail("peer closed inside a %u-byte frame", len);
-				rc = eml_err_record(EML_ERR_PROTO_TRUNCATED, __FILE__, __LINE__,
-				    __func__);
-			}
-			goto fail;
+	/* The whole body at once, into a buffer reserved once: no regrowth,
+	 * no copy of what arrived, one read per socket buffer. The length is
+	 * bounded above (max, out->max); what the reservation costs is address
+	 * space: a large block is mapped lazily and its pages become resident
+	 * only as the peer's bytes arrive, so a peer that announces a large
+	 * frame and sends little pins little, and the deadline ends it. A
+	 * buffer that already holds that much (a session's earlier frames)
+	 * allocates nothing. */
+	rc = eml_buf_extend(out, len, &w);
+	if (rc != EML_OK)
+		goto fail;
+	rc = eml_io_read_full(fd, w, len, deadline, &got);
+	if (rc != EML_OK) {
+		out->len = got; /* wipe what arrived */
+		if (rc == EML_ERR_IO_EOF) {
+			eml_err_set_detail("peer closed inside a %u-byte frame", len);
+			rc = eml_err_record(EML_ERR_PROTO_TRUNCATED, __FILE__, __LINE__, __func__);
 		}
-		left -= piece;
+		goto fail;
 	}
 	return EML_OK;
 fail:
@@ -81,6 +82,27 @@ eml_frame_write(int fd, const uint8_t *body, size_t n, size_t max, int64_t deadl
 	iov[1].iov_base = (void *)(uintptr_t)body;
 	iov[1].iov_len = n;
 	return eml_io_writev_full(fd, iov, 2, deadline);
+}
+
+eml_err
+eml_frame_write2(int fd, const uint8_t *head, size_t head_n, const uint8_t *tail, size_t tail_n,
+    size_t max, int64_t deadline)
+{
+	uint8_t hdr[EML_FRAME_HDR_LEN];
+	struct iovec iov[3];
+	size_t n;
+
+	EML_ENSURE((head != NULL || head_n == 0) && (tail != NULL || tail_n == 0), EML_ERR_NULL);
+	EML_ENSURE(!eml_add_overflow(head_n, tail_n, &n), EML_ERR_OVERFLOW);
+	EML_GUARD(eml_frame_check_len(n, max));
+	eml_store_u32be(hdr, (uint32_t)n);
+	iov[0].iov_base = hdr;
+	iov[0].iov_len = sizeof(hdr);
+	iov[1].iov_base = (void *)(uintptr_t)head;
+	iov[1].iov_len = head_n;
+	iov[2].iov_base = (void *)(uintptr_t)tail;
+	iov[2].iov_len = tail_n;
+	return eml_io_writev_full(fd, iov, 3, deadline);
 }
 
 eml_err

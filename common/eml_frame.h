@@ -26,9 +26,10 @@
 eml_err eml_frame_check_len(uint64_t len, size_t max) EML_MUST_USE;
 
 /*
- * Read one frame from fd into out (reset first, wiped). The body is read
- * in pieces of at most 1 MiB and the buffer grows as bytes arrive, so a
- * peer that announces a large frame and sends nothing costs nothing.
+ * Read one frame from fd into out (reset first, wiped). The body goes into
+ * room reserved once for the announced length (checked first): address
+ * space, lazily mapped, so a peer that announces a large frame and sends
+ * nothing makes nothing resident; out keeps its capacity for the next frame.
  * out's own ceiling also applies (EML_ERR_PROTO_TOO_LARGE).
  * Returns EML_OK; EML_ERR_IO_EOF when the peer closed cleanly before the
  * first header byte; EML_ERR_PROTO_TRUNCATED when it closed inside a frame;
@@ -45,6 +46,11 @@ eml_err eml_frame_read(int fd, size_t max, int64_t deadline, struct eml_buf *out
  */
 eml_err eml_frame_write(int fd, const uint8_t *body, size_t n, size_t max,
     int64_t deadline) EML_MUST_USE;
+/* One frame whose body is head || tail, written from both places with
+ * one writev (no copy of a large tail into a frame buffer). Same errors
+ * as eml_frame_write, with n = head_n + tail_n. */
+eml_err eml_frame_write2(int fd, const uint8_t *head, size_t head_n, const uint8_t *tail,
+    size_t tail_n, size_t max, int64_t deadline) EML_MUST_USE;
 
 /*
  * In-memory decoder: take one frame from the front of *in and point *body

@@ -17,6 +17,7 @@ eml_agent_link_init(struct eml_agent_link *l, int fd, size_t frame_max, int64_t 
 	/* Received frames may carry sealed plaintext only after opening, so
 	 * the raw frame is ciphertext; it is wiped anyway on reset. */
 	eml_buf_init(&l->rx, frame_max);
+	eml_buf_init(&l->rx_msg, frame_max);
 	eml_buf_init(&l->tx, frame_max);
 }
 
@@ -24,6 +25,7 @@ void
 eml_agent_link_clear(struct eml_agent_link *l)
 {
 	eml_buf_free(&l->rx);
+	eml_buf_free(&l->rx_msg);
 	eml_buf_free(&l->tx);
 }
 
@@ -38,9 +40,11 @@ eml_agent_link_send(struct eml_agent_link *l, uint32_t type, const uint8_t *body
 	EML_MEMCPY(env.request_id, l->rid, EML_REQUEST_ID_LEN);
 	env.body = body;
 	env.body_len = n;
+	/* The head in tx, the body written from where it lies (no copy of
+	 * a large sealed answer). */
 	eml_buf_reset(&l->tx);
-	EML_GUARD(eml_envelope_pack(&env, l->frame_max, &l->tx));
-	return eml_frame_write(l->fd, l->tx.data, l->tx.len, l->frame_max,
+	EML_GUARD(eml_envelope_pack_head(&env, l->frame_max, &l->tx));
+	return eml_frame_write2(l->fd, l->tx.data, l->tx.len, body, n, l->frame_max,
 	    eml_deadline_in_ms(l->timeout_ms));
 }
 
@@ -69,6 +73,14 @@ eml_agent_link_recv(struct eml_agent_link *l, struct eml_envelope *env)
 {
 	EML_GUARD(eml_frame_read(l->fd, l->frame_max, eml_deadline_in_ms(l->timeout_ms), &l->rx));
 	return eml_envelope_unpack(env, l->rx.data, l->rx.len, l->frame_max);
+}
+
+eml_err
+eml_agent_link_recv_msg(struct eml_agent_link *l, struct eml_envelope *env)
+{
+	EML_GUARD(eml_frame_read(l->fd, l->frame_max, eml_deadline_in_ms(l->timeout_ms),
+	    &l->rx_msg));
+	return eml_envelope_view(env, l->rx_msg.data, l->rx_msg.len, l->frame_max);
 }
 
 /* A peer's Error envelope becomes EML_ERR_BLOB_FETCH, with its code in

@@ -34,7 +34,10 @@ struct eml_agent_link {
 	size_t frame_max;
 	int64_t timeout_ms;  /* per received message; < 0 waits forever */
 	uint8_t rid[EML_REQUEST_ID_LEN]; /* request id for what we send */
-	struct eml_buf rx;   /* last received frame */
+	struct eml_buf rx;   /* last received frame (blob answers) */
+	/* the session's current message: its envelope's body points here
+	 * (not copied) while blob answers arrive in rx */
+	struct eml_buf rx_msg;
 	struct eml_buf tx;   /* encoding scratch (ciphertext or plain) */
 	/* Blob fetch statistics of the last eml_agent_blob_source use. */
 	uint64_t blob_requests;
@@ -57,6 +60,12 @@ void eml_agent_link_send_error(struct eml_agent_link *l, eml_err code, const cha
 /* Receive and validate one envelope (caller clears it). Errors of
  * eml_frame_read and eml_envelope_unpack. */
 eml_err eml_agent_link_recv(struct eml_agent_link *l, struct eml_envelope *env) EML_MUST_USE;
+/* Receive the session's next message in place: env's body points into the
+ * link's rx_msg (no copy of a large request) and stays valid until the
+ * next eml_agent_link_recv_msg; blob fetches (eml_agent_link_recv) do not
+ * disturb it. Same errors. */
+eml_err eml_agent_link_recv_msg(struct eml_agent_link *l, struct eml_envelope *env)
+    EML_MUST_USE;
 
 /*
  * A blob source (eml_blob.h) that fetches ranges of the blob with this

@@ -988,7 +988,7 @@ eml_agent_session(struct eml_agent *a, int fd)
 		const struct sess_rule *r;
 
 		memset(&env, 0, sizeof(env));
-		rc = eml_agent_link_recv(&s.link, &env);
+		rc = eml_agent_link_recv_msg(&s.link, &env);
 		if (rc == EML_ERR_IO_EOF) {
 			rc = EML_OK; /* the peer went away between messages */
 			break;

@@ -46,9 +46,12 @@ send_env(struct eml_client *c, uint32_t type, const uint8_t *rid, const uint8_t 
 	EML_MEMCPY(env.request_id, rid, EML_REQUEST_ID_LEN);
 	env.body = body;
 	env.body_len = n;
+	/* The envelope's head in tx, the body (a sealed request of any size)
+	 * written from where it lies. */
 	eml_buf_reset(&c->tx);
-	EML_GUARD(eml_envelope_pack(&env, c->frame_max, &c->tx));
-	return eml_sdk_frame_write(c, c->tx.data, c->tx.len, eml_deadline_in_ms(c->timeout_ms));
+	EML_GUARD(eml_envelope_pack_head(&env, c->frame_max, &c->tx));
+	return eml_sdk_frame_write(c, c->tx.data, c->tx.len, body, n,
+	    eml_deadline_in_ms(c->timeout_ms));
 }
 
 static eml_err
@@ -70,7 +73,9 @@ recv_env(struct eml_client *c, struct eml_envelope *env)
 	}
 	EML_GUARD(rc);
 	c->answered = true;
-	return eml_envelope_unpack(env, c->rx.data, c->rx.len, c->frame_max);
+	/* In place: env lives until the next frame is read into c->rx, and
+	 * every caller is done with it by then. */
+	return eml_envelope_view(env, c->rx.data, c->rx.len, c->frame_max);
 }
 
 /* A plain Error from the agent or the proxy: its code becomes ours. The
@@ -404,7 +409,8 @@ handshake(struct eml_client *c, const char *policy_path)
 		goto out;
 	randombytes_buf(c->session_id, sizeof(c->session_id));
 	rc = send_env(c, EML_MSG_CLIENT_HELLO, c->session_id, hello.data, hello.len);
-	/* the frame held the API key */
+	/* the key is in hello (wiped when freed); tx holds the envelope's
+	 * head only, wiped anyway */
 	if (c->api_key != NULL && c->tx.data != NULL)
 		eml_wipe(c->tx.data, c->tx.len);
 	/* A peer that refused us (busy) may have closed before our hello

@@ -69,8 +69,8 @@ struct eml_client_model {
  * when it is on and straight to the socket otherwise. */
 eml_err eml_sdk_tls_start(struct eml_client *c, const char *ca_file, const char *name) EML_MUST_USE;
 void eml_sdk_tls_free(struct eml_client *c);
-eml_err eml_sdk_frame_write(struct eml_client *c, const uint8_t *p, size_t n,
-    int64_t deadline) EML_MUST_USE;
+eml_err eml_sdk_frame_write(struct eml_client *c, const uint8_t *head, size_t head_n,
+    const uint8_t *tail, size_t tail_n, int64_t deadline) EML_MUST_USE;
 eml_err eml_sdk_frame_read(struct eml_client *c, int64_t deadline, struct eml_buf *out) EML_MUST_USE;
 
 /* Copy the thread's error detail into the handle (or thread slot for

@@ -147,19 +147,22 @@ tls_read_all(struct eml_client *c, uint8_t *p, size_t n, int64_t deadline)
 }
 
 eml_err
-eml_sdk_frame_write(struct eml_client *c, const uint8_t *p, size_t n, int64_t deadline)
+eml_sdk_frame_write(struct eml_client *c, const uint8_t *head, size_t head_n,
+    const uint8_t *tail, size_t tail_n, int64_t deadline)
 {
 	uint8_t hdr[EML_FRAME_HDR_LEN];
+	size_t n = head_n + tail_n; /* both below the frame limit: no overflow */
 
 	if (c->ssl == NULL)
-		return eml_frame_write(c->fd, p, n, c->frame_max, deadline);
+		return eml_frame_write2(c->fd, head, head_n, tail, tail_n, c->frame_max, deadline);
 	EML_GUARD(eml_frame_check_len((uint64_t)n, c->frame_max));
 	hdr[0] = (uint8_t)(n >> 24);
 	hdr[1] = (uint8_t)(n >> 16);
 	hdr[2] = (uint8_t)(n >> 8);
 	hdr[3] = (uint8_t)n;
 	EML_GUARD(tls_write_all(c, hdr, sizeof(hdr), deadline));
-	return tls_write_all(c, p, n, deadline);
+	EML_GUARD(tls_write_all(c, head, head_n, deadline));
+	return tail_n == 0 ? EML_OK : tls_write_all(c, tail, tail_n, deadline);
 }
 
 eml_err

@@ -1,4 +1,5 @@
-/* Target: eml_frame_decode, eml_envelope_unpack, eml_msg_unpack (every
+/* Target: eml_frame_decode, eml_envelope_unpack and eml_envelope_view
+ * (which must agree exactly), eml_msg_unpack (every
  * plain body type) and the field checks; round-trip invariant through
  * eml_envelope_pack.
  *
@@ -107,6 +108,27 @@ check_round_trip(const struct eml_envelope *env)
 	eml_buf_free(&b);
 }
 
+/* The in-place reading accepts exactly what the copying one does, with
+ * the same fields; unpacked is the copy's result (rc, env). */
+static void
+check_view(const struct eml_cur *body, eml_err rc, const struct eml_envelope *env)
+{
+	struct eml_envelope v;
+	eml_err vrc = eml_envelope_view(&v, body->p, body->left, FUZZ_FRAME_MAX);
+
+	if ((vrc == EML_OK) != (rc == EML_OK))
+		abort();
+	if (rc != EML_OK)
+		return;
+	if (v.version != env->version || v.type != env->type ||
+	    memcmp(v.request_id, env->request_id, EML_REQUEST_ID_LEN) != 0 ||
+	    v.body_len != env->body_len ||
+	    (v.body_len != 0 && (v.body < body->p || v.body + v.body_len != body->p + body->left ||
+	    memcmp(v.body, env->body, v.body_len) != 0)))
+		abort();
+	eml_envelope_clear(&v);
+}
+
 EML_FUZZ_TARGET(NULL)
 {
 	struct eml_cur in = eml_cur_make(data, size);
@@ -123,8 +145,13 @@ EML_FUZZ_TARGET(NULL)
 		}
 		if (body.left == 0 || body.left > FUZZ_FRAME_MAX)
 			abort();
-		if (eml_envelope_unpack(&env, body.p, body.left, FUZZ_FRAME_MAX) != EML_OK)
-			continue;
+		{
+			eml_err rc = eml_envelope_unpack(&env, body.p, body.left, FUZZ_FRAME_MAX);
+
+			check_view(&body, rc, &env);
+			if (rc != EML_OK)
+				continue;
+		}
 		if (env.version != EML_PROTO_VERSION || env.type < EML_MSG_TYPE_MIN ||
 		    env.type > EML_MSG_TYPE_MAX)
 			abort();

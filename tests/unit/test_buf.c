@@ -134,6 +134,27 @@ buf_ceiling_is_hard(void **state)
 	assert_int_equal(b.len, 0);
 }
 
+/* One large reserve costs its size, not the next power of two (a secure
+ * buffer locks all of its capacity); small appends still double. */
+static void
+buf_large_reserve_is_exact(void **state)
+{
+	struct eml_buf b;
+	size_t big = ((size_t)1 << 20) + 1;
+
+	(void)state;
+	eml_buf_init(&b, (size_t)64 << 20);
+	assert_eml_ok(eml_buf_reserve(&b, big));
+	assert_int_equal(b.cap, big);
+	b.len = big;
+	assert_eml_ok(eml_buf_append_u8(&b, 1));
+	assert_int_equal(b.cap, 2 * big); /* an append doubles */
+	assert_eml_ok(eml_buf_reserve(&b, 3 * big));
+	assert_int_equal(b.cap, 4 * big + 1); /* more than double: exact again */
+	b.len = 1;
+	eml_buf_free(&b);
+}
+
 static void
 buf_zero_ceiling(void **state)
 {
@@ -432,6 +453,7 @@ main(void)
 		cmocka_unit_test(cur_sub_and_trailing),
 		cmocka_unit_test(buf_ceiling_is_hard),
 		cmocka_unit_test(buf_zero_ceiling),
+		cmocka_unit_test(buf_large_reserve_is_exact),
 		cmocka_unit_test(buf_grows_and_keeps_contents),
 		cmocka_unit_test(buf_nomem_leaves_buffer),
 		cmocka_unit_test(secure_buf_is_wiped_on_free),
