@@ -581,19 +581,25 @@ check_runtime_rows(struct eml_plan *p)
 {
 	for (size_t i = 0; i < p->npn; i++) {
 		const struct pnode *pn = &p->pn[i];
-		int vi = pn->n_out > 0 ? pn->out[0] : -1;
-		if ((pn->op->flags & OPF_RUNTIME_ROWS) == 0 || vi < 0 || p->v[vi].kind == VK_CONST)
+		if ((pn->op->flags & OPF_RUNTIME_ROWS) == 0)
 			continue;
-		if (!p->v[vi].graph_out)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
-			    "output %s has a data-dependent length: only a graph output",
-			    p->v[vi].name);
-		for (size_t j = 0; j < p->npn; j++)
-			for (size_t k = 0; k < p->pn[j].n_in; k++)
-				if (p->pn[j].in[k] == vi)
-					return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
-					    "output %s has a data-dependent length: node %s may not "
-					    "read it", p->v[vi].name, p->pn[j].n->name);
+		/* Output 0, and any other the plan marked (Unique). */
+		for (size_t o = 0; o < pn->n_out; o++) {
+			int vi = pn->out[o];
+			if (vi < 0 || p->v[vi].kind == VK_CONST || (o > 0 && !p->v[vi].rt_len))
+				continue;
+			if (!p->v[vi].graph_out)
+				return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+				    "output %s has a data-dependent length: only a graph output",
+				    p->v[vi].name);
+			for (size_t j = 0; j < p->npn; j++)
+				for (size_t k = 0; k < p->pn[j].n_in; k++)
+					if (p->pn[j].in[k] == vi)
+						return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+						    "output %s has a data-dependent length: node %s "
+						    "may not read it", p->v[vi].name,
+						    p->pn[j].n->name);
+		}
 	}
 	return EML_OK;
 }

@@ -35,6 +35,7 @@ struct val {
 	int last;        /* last step reading it (INT32_MAX for outputs) */
 	int nuses;       /* readers among live nodes, + 1 per graph output */
 	bool graph_out;
+	bool rt_len;     /* length known only at run (OPF_RUNTIME_ROWS) */
 	bool f16;        /* ONNX float16, held as float32 (dt FLOAT) rounded to
 			  * float16 after every step that writes it */
 	size_t off;      /* arena offset of ACT/INPUT */
@@ -217,6 +218,8 @@ void eml_clip_generic_run(struct eml_plan *p, struct pnode *pn);
  * every type up to 32 bits and for float64), and stored from one (integer
  * types: truncated toward zero, in range by the caller). */
 double eml_val_ld(const struct val *v, size_t i);
+/* Element i of an integer value as int64 (uint64 bit for bit). */
+int64_t eml_val_ldi(const struct val *v, size_t i);
 void eml_val_st(const struct val *v, size_t i, double d);
 
 /* ops_index.c: MaxPool on 1-D/2-D windows in a plain loop, any of its

@@ -1131,6 +1131,46 @@ parse_gridsample(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return EML_OK;
 }
 
+/* RoiAlign: the output size and the sampling grid bound what a run
+ * computes (the adaptive grid, sampling_ratio 0, is bounded by the plan
+ * against the input). */
+static eml_err
+parse_roialign(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const modes[] = { "avg", "max" };
+	static const char *const cts[] = { "output_half_pixel", "half_pixel" };
+	struct roialign_par *r = &par->roialign;
+	int m = 0, ct = opset >= 16 ? 1 : 0;
+
+	EML_GUARD(choice(n, "mode", "avg", modes, 2, &m));
+	if (opset >= 16)
+		EML_GUARD(choice(n, "coordinate_transformation_mode", "half_pixel", cts, 2, &ct));
+	else if (has_attr(n, "coordinate_transformation_mode"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR,
+		    "coordinate_transformation_mode before opset 16");
+	r->is_max = m == 1;
+	r->half_pixel = ct == 1;
+	EML_GUARD(int_in(n, "output_height", 1, 1, PAR_MAX_WINDOW, &r->out_h));
+	EML_GUARD(int_in(n, "output_width", 1, 1, PAR_MAX_WINDOW, &r->out_w));
+	EML_GUARD(int_in(n, "sampling_ratio", 0, 0, 256, &r->sampling_ratio));
+	EML_GUARD(finite_attr(n, "spatial_scale", 1.0f, &r->spatial_scale));
+	if (!(r->spatial_scale > 0.0f))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "spatial_scale %g",
+		    (double)r->spatial_scale);
+	return EML_OK;
+}
+
+static eml_err
+parse_unique(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	struct unique_par *u = &par->unique;
+
+	(void)opset;
+	EML_GUARD(flag(n, "sorted", true, &u->sorted));
+	u->has_axis = has_attr(n, "axis");
+	return axis_attr(n, "axis", 0, &u->axis);
+}
+
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
@@ -1204,6 +1244,8 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_QUANT] = parse_quant,
 	[PK_EINSUM] = parse_einsum,
 	[PK_GRIDSAMPLE] = parse_gridsample,
+	[PK_ROIALIGN] = parse_roialign,
+	[PK_UNIQUE] = parse_unique,
 };
 
 eml_err

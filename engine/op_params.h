@@ -74,6 +74,8 @@ enum par_kind {
 	PK_QUANT,    /* QuantizeLinear, DequantizeLinear, DynamicQuantizeLinear */
 	PK_EINSUM,
 	PK_GRIDSAMPLE,
+	PK_ROIALIGN,
+	PK_UNIQUE,
 	PK_COUNT, /* number of families */
 };
 
@@ -470,6 +472,22 @@ struct gridsample_par {
 	enum gs_pad pad;
 };
 
+struct roialign_par {
+	bool is_max;       /* mode=max (ONNX Runtime's: the largest weighted corner) */
+	bool half_pixel;   /* opset 16's default; opset 10 is output_half_pixel */
+	int64_t out_h, out_w, sampling_ratio;
+	float spatial_scale;
+};
+
+struct unique_par {
+	bool sorted;
+	bool has_axis;
+	int64_t axis;
+	/* plan */
+	int ax;
+	size_t outer, n, inner; /* X seen as [outer, n, inner] (no axis: [1, numel, 1]) */
+};
+
 /* Einsum: labels 0..51 are letters, 52.. the dimensions of the ellipsis. */
 #define EINSUM_MAX_IN 8
 #define EINSUM_MAX_LABELS (52 + EML_MAX_RANK)
@@ -545,6 +563,8 @@ struct op_par {
 		struct quant_par quant;
 		struct einsum_par einsum;
 		struct gridsample_par gridsample;
+		struct roialign_par roialign;
+		struct unique_par unique;
 	};
 };
 

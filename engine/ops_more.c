@@ -95,6 +95,12 @@ eml_val_ld(const struct val *v, size_t i)
 	return ldd(v, i);
 }
 
+int64_t
+eml_val_ldi(const struct val *v, size_t i)
+{
+	return ldi(v, i);
+}
+
 void
 eml_val_st(const struct val *v, size_t i, double d)
 {

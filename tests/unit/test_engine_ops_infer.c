@@ -553,6 +553,165 @@ test_convtranspose(void **state)
 	eml_model_free(m);
 }
 
+/* ------------------------------------------------------------ RoiAlign */
+
+/* X = [[1, 2], [3, 4]], one roi, one output bin.
+ * - opset 10 (output_half_pixel), roi [0, 0, 1, 1], sampling_ratio 1:
+ *   one sample at (0.5, 0.5): the mean of the four, 2.5.
+ * - opset 16 (half_pixel), roi [0, 0, 2, 2] (shifted by -0.5), ratio 2:
+ *   samples at -0.5 + 0.5 = 0 and 1 on each axis: the four pixels, mean
+ *   2.5, max 4 (each sample lands on a pixel: weight 1).
+ * - sampling_ratio 0 with a roi a million pixels wide: a run error, not
+ *   a trillion samples; a batch index of 1 for N = 1 too. */
+static void
+test_roialign(void **state)
+{
+	static const char *ins[] = { "x", "r", "b", NULL }, *outs[] = { "y", NULL };
+	float x[4] = { 1, 2, 3, 4 }, roi[4] = { 0, 0, 1, 1 };
+	int64_t bi = 0, xd[4] = { 1, 1, 2, 2 }, rd[2] = { 1, 4 }, bd = 1, yd[4] = { 1, 1, 1, 1 };
+	struct {
+		int64_t opset, ratio;
+		const char *mode;
+		float r2, want;
+	} cases[] = { { 10, 1, "avg", 1, 2.5f }, { 16, 2, "avg", 2, 2.5f }, { 16, 2, "max", 2, 4 } };
+	struct eml_tensor in[3];
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	in[0] = tin(EML_DT_FLOAT, x, 4, xd);
+	in[1] = tin(EML_DT_FLOAT, roi, 2, rd);
+	in[2] = tin(EML_DT_INT64, &bi, 1, &bd);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		start("RoiAlign", ins, outs);
+		onnx_attr_int(N, "sampling_ratio", cases[c].ratio);
+		onnx_attr_str(N, "mode", cases[c].mode);
+		emit();
+		io(11, "x", 1, xd, 4);
+		io(11, "r", 1, rd, 2);
+		io(11, "b", 7, &bd, 1);
+		io(12, "y", 1, yd, 4);
+		m = load(cases[c].opset);
+		roi[2] = roi[3] = cases[c].r2;
+		assert_eml_ok(eml_plan_new(m, in, 3, &OPTS_RT, &p));
+		assert_eml_ok(eml_plan_run(p, in, 3));
+		expect_f(p, 0, 4, yd, &cases[c].want, 1, 1e-6);
+		if (c == 1) {
+			bi = 1;
+			assert_int_equal(eml_plan_run(p, in, 3), EML_ERR_INFER_SHAPE);
+			bi = 0;
+		}
+		eml_plan_free(p);
+		eml_model_free(m);
+	}
+	start("RoiAlign", ins, outs);
+	emit();
+	io(11, "x", 1, xd, 4);
+	io(11, "r", 1, rd, 2);
+	io(11, "b", 7, &bd, 1);
+	io(12, "y", 1, yd, 4);
+	m = load(16);
+	roi[2] = roi[3] = 1e6f;
+	assert_eml_ok(eml_plan_new(m, in, 3, &OPTS_RT, &p));
+	assert_int_equal(eml_plan_run(p, in, 3), EML_ERR_INFER_SHAPE);
+	eml_plan_free(p);
+	eml_model_free(m);
+	/* An output of 65536 x 65536 bins: over the tensor limit at plan. */
+	start("RoiAlign", ins, outs);
+	onnx_attr_int(N, "output_height", 65536);
+	onnx_attr_int(N, "output_width", 65536);
+	emit();
+	io(11, "x", 1, xd, 4);
+	io(11, "r", 1, rd, 2);
+	io(11, "b", 7, &bd, 1);
+	io(12, "y", 1, yd, 4);
+	m = load(16);
+	assert_int_equal(eml_plan_new(m, in, 3, &OPTS_RT, &p), EML_ERR_INFER_TOO_LARGE);
+	eml_model_free(m);
+}
+
+/* ------------------------------------------------------------ Unique */
+
+/* X = [2, 1, 1, 3, 4, 3] (int64, at run time). Sorted: Y [1, 2, 3, 4],
+ * first indices [1, 0, 3, 4], inverse [1, 0, 0, 2, 3, 2], counts
+ * [2, 1, 2, 1]. Unsorted (order of first occurrence): Y [2, 1, 3, 4],
+ * [0, 1, 3, 4], [0, 1, 1, 2, 3, 2], [1, 2, 2, 1]. Axis 1 of [[1, 1, 0],
+ * [0, 0, 1]] (float): columns (1,0), (1,0), (0,1); sorted (0,1) < (1,0):
+ * Y [[0, 1], [1, 0]], indices [2, 0], inverse [1, 1, 0], counts [1, 2].
+ * A node reading Y (its length is the data's) is refused at plan. */
+static void
+test_unique(void **state)
+{
+	static const char *ins[] = { "x", NULL }, *outs[] = { "y", "i", "v", "c", NULL },
+			  *rd[] = { "y", NULL }, *ro[] = { "z", NULL };
+	int64_t x[6] = { 2, 1, 1, 3, 4, 3 }, xd = 6, x2d[2] = { 2, 3 }, y2d[2] = { 2, 2 }, u2 = 2,
+		u4 = 4, u3 = 3;
+	static const int64_t sy[4] = { 1, 2, 3, 4 }, si[4] = { 1, 0, 3, 4 },
+			     sv[6] = { 1, 0, 0, 2, 3, 2 }, sc[4] = { 2, 1, 2, 1 };
+	static const int64_t uy[4] = { 2, 1, 3, 4 }, ui[4] = { 0, 1, 3, 4 },
+			     uv[6] = { 0, 1, 1, 2, 3, 2 }, uc[4] = { 1, 2, 2, 1 };
+	static const int64_t ai[2] = { 2, 0 }, av[3] = { 1, 1, 0 }, ac[2] = { 1, 2 };
+	static const float ay[4] = { 0, 1, 1, 0 };
+	float x2[6] = { 1, 1, 0, 0, 0, 1 };
+	struct eml_tensor in;
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	for (int sorted = 1; sorted >= 0; sorted--) {
+		start("Unique", ins, outs);
+		onnx_attr_int(N, "sorted", sorted);
+		emit();
+		io(11, "x", 7, &xd, 1);
+		io(12, "y", 7, &u4, 1);
+		io(12, "i", 7, &u4, 1);
+		io(12, "v", 7, &xd, 1);
+		io(12, "c", 7, &u4, 1);
+		m = load(11);
+		in = tin(EML_DT_INT64, x, 1, &xd);
+		/* At run time (OPTS_RT), and folded (X bound as a constant). */
+		for (int fold = 0; fold < 2; fold++) {
+			assert_eml_ok(eml_plan_new(m, &in, 1, fold ? &OPTS : &OPTS_RT, &p));
+			assert_eml_ok(eml_plan_run(p, &in, 1));
+			expect_i64(p, 0, 1, &u4, sorted ? sy : uy, 4);
+			expect_i64(p, 1, 1, &u4, sorted ? si : ui, 4);
+			expect_i64(p, 2, 1, &xd, sorted ? sv : uv, 6);
+			expect_i64(p, 3, 1, &u4, sorted ? sc : uc, 4);
+			eml_plan_free(p);
+		}
+		eml_model_free(m);
+	}
+
+	start("Unique", ins, outs);
+	onnx_attr_int(N, "axis", 1);
+	emit();
+	io(11, "x", 1, x2d, 2);
+	io(12, "y", 1, y2d, 2);
+	io(12, "i", 7, &u2, 1);
+	io(12, "v", 7, &u3, 1);
+	io(12, "c", 7, &u2, 1);
+	m = load(11);
+	in = tin(EML_DT_FLOAT, x2, 2, x2d);
+	assert_eml_ok(run(m, &in, 1, &p));
+	expect_f(p, 0, 2, y2d, ay, 4, 0);
+	expect_i64(p, 1, 1, &u2, ai, 2);
+	expect_i64(p, 2, 1, &u3, av, 3);
+	expect_i64(p, 3, 1, &u2, ac, 2);
+	eml_plan_free(p);
+	eml_model_free(m);
+
+	G->n = 0;
+	onnx_node(N, "Unique", "u", ins, rd);
+	emit();
+	onnx_node(N, "Relu", "r", rd, ro);
+	emit();
+	io(11, "x", 1, x2d, 2);
+	io(12, "z", 1, x2d, 2);
+	m = load(11);
+	assert_int_equal(run(m, &in, 1, &p), EML_ERR_INFER_NOT_CONST);
+	eml_model_free(m);
+}
+
 int
 main(void)
 {
@@ -564,6 +723,8 @@ main(void)
 		cmocka_unit_test(test_maxpool_indices),
 		cmocka_unit_test(test_maxunpool),
 		cmocka_unit_test(test_convtranspose),
+		cmocka_unit_test(test_roialign),
+		cmocka_unit_test(test_unique),
 	};
 
 	if (eml_mem_init() != EML_OK)

@@ -103,6 +103,11 @@ def attr_ints(name, vs):
     return fb(6, fb(1, name) + fv(2, 7) + b"".join(fv(8, v) for v in vs))
 
 
+def attr_floats(name, vs):
+    return fb(6, fb(1, name) + fv(2, 6) + b"".join(varint(7 << 3 | 5) + struct.pack("<f", v)
+                                                    for v in vs))
+
+
 def tensor(name, dtype, dims, offset, length):
     m = fb(1, name) + fv(2, dtype)
     for d in dims:
@@ -181,6 +186,20 @@ def main():
         node("m", "MaxPool", ["x"], ["p", "i"], attr_ints("kernel_shape", [1, 1])),
         node("u", "MaxUnpool", ["p", "i", "s"], ["y"], attr_ints("kernel_shape", [1, 1]))],
         [x], [y]), blob), 507)
+    # RoiAlign's output bins are attributes: 65536 x 65536 per roi and
+    # channel is refused before any allocation.
+    cases["roialign_output_size"] = (key(graph([
+        node("r", "Constant", [], ["r1"], attr_floats("value_floats", [0, 0, 4, 4])),
+        node("a", "Constant", [], ["ax"], attr_ints("value_ints", [0])),
+        node("u", "Unsqueeze", ["r1", "ax"], ["rois"]),
+        node("b", "Constant", [], ["bi"], attr_ints("value_ints", [0])),
+        node("ra", "RoiAlign", ["x", "rois", "bi"], ["y"],
+             attr_int("output_height", 65536) + attr_int("output_width", 65536))],
+        [x], [y]), blob), 507)
+    # Unique's length is the data's: a node reading it would have been
+    # planned for a length the run does not write.
+    cases["unique_output_read"] = (key(graph([
+        node("q", "Unique", ["x"], ["t"]), relu("r", "t", "y")], [x], [y]), blob), 506)
     cases["op_not_allowed"] = (key(graph([node("s", "Sigmoid", ["x"], ["y"])], [x], [y]), blob),
                                715)
     # Each size limit, just over.
