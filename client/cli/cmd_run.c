@@ -40,7 +40,6 @@
 #include "eml_mem.h"
 #include "eml_num.h"
 #include "eml_sort.h"
-#include "model/eml_assemble.h"
 #include "engine/eml_engine.h"
 #include "model/eml_topo.h"
 
@@ -86,35 +85,120 @@ match_by_name(const struct eml_graph *g, struct eml_tensor *in, size_t n)
 	EML_MEMCPY(in, tmp, n * sizeof(*in));
 }
 
+/* Every weight tensor of g in split's order: initializers, then
+ * tensor-valued attributes (client/owner/split.c). */
+typedef eml_err (*weight_fn)(struct eml_tensor *t, void *arg);
+
+static eml_err
+each_weight(struct eml_graph *g, weight_fn fn, void *arg)
+{
+	for (size_t i = 0; i < g->n_initializers; i++)
+		EML_GUARD(fn(&g->initializers[i], arg));
+	for (size_t i = 0; i < g->n_nodes; i++)
+		for (size_t j = 0; j < g->nodes[i].n_attrs; j++)
+			if (g->nodes[i].attrs[j].type == EML_ATTR_TENSOR && g->nodes[i].attrs[j].t != NULL)
+				EML_GUARD(fn(g->nodes[i].attrs[j].t, arg));
+	return EML_OK;
+}
+
+/* The imported blob tensors, in increasing blob offsets (split lays them
+ * out in walk order). */
+struct weight_map {
+	struct eml_tensor **t;
+	size_t n;
+	size_t cap;
+	size_t attached;
+};
+
+static eml_err
+map_add(struct eml_tensor *t, void *arg)
+{
+	struct weight_map *m = arg;
+
+	if (!t->in_blob)
+		return EML_OK;
+	EML_ENSURE(m->n < m->cap && (m->n == 0 || m->t[m->n - 1]->blob_offset < t->blob_offset),
+	    EML_ERR_INTERNAL);
+	m->t[m->n++] = t;
+	return EML_OK;
+}
+
+static eml_err
+map_count(struct eml_tensor *t, void *arg)
+{
+	((struct weight_map *)arg)->cap += 1;
+	(void)t;
+	return EML_OK;
+}
+
+/* Point a decoded blob reference at the imported tensor at its offset. */
+static eml_err
+map_attach(struct eml_tensor *t, void *arg)
+{
+	struct weight_map *m = arg;
+	size_t lo = 0, hi = m->n;
+
+	if (!t->in_blob)
+		return EML_OK;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->t[mid]->blob_offset < t->blob_offset)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	EML_ENSURE(lo < m->n && m->t[lo]->blob_offset == t->blob_offset &&
+		m->t[lo]->nbytes == t->nbytes && m->t[lo]->dtype == t->dtype,
+	    EML_ERR_INTERNAL);
+	t->data = m->t[lo]->data;
+	t->owned = false;
+	t->in_blob = false;
+	t->blob_offset = 0;
+	m->attached++;
+	return EML_OK;
+}
+
 /*
- * DESIGN §6: run exactly what the enclave runs. The imported graph is split
- * in memory (topology key + sealed blob), freed, and assembled back: the
- * engine then sees the graph the agent would see, weights in one locked
- * region. *g is replaced by the assembled graph; *am keeps the weights and
- * must outlive the engine model.
+ * DESIGN §6: run exactly what the enclave runs. The imported graph gives
+ * its topology key (eml_split_topology: the split's layout, checks and
+ * encoding, but no sealed blob), which is decoded as the agent decodes it;
+ * the decoded graph's weight references point at the imported tensors,
+ * the bytes the agent would decrypt at the same offsets. Sealing 45 MB to
+ * open it again at once was most of the command (issue 16). On success
+ * *g is the decoded graph for the engine and *weights the imported one,
+ * which owns the weights and must outlive the engine model.
  */
 static eml_err
-split_assemble(struct eml_graph **g, struct eml_assembly **am)
+split_assemble(struct eml_graph **g, struct eml_graph **weights)
 {
-	static const struct eml_assemble_opts opts = { false, NULL, NULL, 0 };
 	struct eml_buf topo;
-	struct eml_buf blob;
+	struct eml_topo *t = NULL;
+	struct weight_map m = { NULL, 0, 0, 0 };
 	eml_err rc;
 
 	eml_buf_init_secure(&topo, EML_TOPO_MAX_LEN);
-	eml_buf_init(&blob, (size_t)EML_BLOB_PLAINTEXT_MAX);
-	rc = eml_split_graph_mem(*g, NULL, &topo, &blob, NULL);
+	rc = eml_split_topology(*g, &topo);
+	if (rc == EML_OK)
+		rc = eml_topo_decode(topo.data, topo.len, &t);
+	if (rc == EML_OK)
+		rc = each_weight(*g, map_count, &m);
+	if (rc == EML_OK && (m.t = eml_calloc(m.cap + 1, sizeof(*m.t))) == NULL)
+		rc = EML_ERR_NOMEM;
+	if (rc == EML_OK)
+		rc = each_weight(*g, map_add, &m);
+	if (rc == EML_OK)
+		rc = each_weight(t->graph, map_attach, &m);
+	if (rc == EML_OK && m.attached != m.n)
+		rc = EML_ERR_INTERNAL;
 	if (rc == EML_OK) {
-		eml_graph_free(*g);
-		*g = NULL;
-		rc = eml_assemble_mem(topo.data, topo.len, blob.data, blob.len, &opts, am);
+		*weights = *g;
+		*g = t->graph;
+		t->graph = NULL; /* the engine takes it */
 	}
-	if (rc == EML_OK) {
-		*g = (*am)->graph;
-		(*am)->graph = NULL; /* the engine takes it; weights stay in *am */
-	}
+	eml_free(m.t);
+	eml_topo_free(t);
 	eml_buf_free(&topo);
-	eml_buf_free_nowipe(&blob); /* ciphertext */
 	return rc;
 }
 
@@ -177,7 +261,7 @@ struct run_args {
 struct run_state {
 	struct eml_graph *g;
 	struct eml_model *m;
-	struct eml_assembly *am;
+	struct eml_graph *weights; /* the imported graph: owns the weights */
 	struct eml_plan *plan;
 	struct eml_tensor in[MAX_INPUTS];
 	size_t nin;
@@ -257,7 +341,7 @@ prepare(const struct run_args *a, struct run_state *s)
 		return eml_cli_fail(a->model_path, rc);
 	if ((status = load_inputs(a, s)) >= 0)
 		return status;
-	if ((rc = split_assemble(&s->g, &s->am)) != EML_OK)
+	if ((rc = split_assemble(&s->g, &s->weights)) != EML_OK)
 		return eml_cli_fail("split and assemble", rc);
 	rc = eml_model_new(s->g, &s->m);
 	s->g = NULL; /* transferred, also on failure */
@@ -365,7 +449,7 @@ run_state_free(struct run_state *s)
 	eml_plan_free(s->plan);
 	eml_model_free(s->m);
 	eml_graph_free(s->g);
-	eml_assembly_destroy(s->am); /* after the model: its weights live here */
+	eml_graph_free(s->weights); /* after the model: its weights live here */
 	for (size_t i = 0; i < s->nin; i++)
 		eml_tensor_clear(&s->in[i]);
 	json_decref(s->doc);

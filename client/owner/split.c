@@ -97,6 +97,21 @@ lay_out(struct eml_tensor *t, void *arg)
 	return EML_OK;
 }
 
+/* Offsets in the blob for every tensor, then the agent's validator with
+ * its default limits: a model that splits here is not refused there for
+ * its structure. The engine's per-node check is eml_split_check's
+ * (eml_split_file runs it and lists every unsupported node). */
+static eml_err
+lay_out_checked(struct eml_graph *g, struct layout *l)
+{
+	struct eml_validate_limits lim;
+
+	EML_GUARD(each_tensor(g, lay_out, l));
+	eml_validate_limits_default(&lim);
+	lim.weight_bytes = l->end;
+	return eml_graph_validate(g, &lim);
+}
+
 struct fill {
 	struct eml_blob_writer *w;
 	uint64_t pos;
@@ -125,7 +140,6 @@ eml_split_graph(struct eml_graph *g, const struct eml_split_opts *opts, eml_blob
 	struct eml_blob_writer *w = NULL;
 	struct layout l = { 0, 0, 0 };
 	struct fill f = { NULL, 0 };
-	struct eml_validate_limits lim;
 	size_t topo_start;
 	uint32_t cs;
 
@@ -137,16 +151,7 @@ eml_split_graph(struct eml_graph *g, const struct eml_split_opts *opts, eml_blob
 		    EML_BLOB_CHUNK_MIN, EML_BLOB_CHUNK_MAX);
 		EML_FAIL(rc, EML_ERR_BLOB_HEADER);
 	}
-	rc = each_tensor(g, lay_out, &l);
-	if (rc != EML_OK)
-		goto out;
-	/* The agent's validator, with its default limits: a model that
-	 * splits here is not refused there for its structure. The engine's
-	 * per-node check is eml_split_check's (eml_split_file runs it and
-	 * lists every unsupported node). */
-	eml_validate_limits_default(&lim);
-	lim.weight_bytes = l.end;
-	rc = eml_graph_validate(g, &lim);
+	rc = lay_out_checked(g, &l);
 	if (rc != EML_OK)
 		goto out;
 	b = eml_secure_alloc(sizeof(*b));
@@ -212,6 +217,31 @@ eml_split_graph_mem(struct eml_graph *g, const struct eml_split_opts *opts, stru
 	if (eml_blob_file_size(l.end, cs, &fsize) == EML_OK && fsize <= SIZE_MAX)
 		EML_GUARD(eml_buf_reserve(blob, (size_t)fsize));
 	return eml_split_graph(g, opts, buf_sink, blob, topo, info);
+}
+
+eml_err
+eml_split_topology(struct eml_graph *g, struct eml_buf *topo)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_topo_blob *b = NULL;
+	struct layout l = { 0, 0, 0 };
+
+	EML_ENSURE(g != NULL && topo != NULL, EML_ERR_NULL);
+	EML_GUARD(lay_out_checked(g, &l));
+	/* The reference eml_split_graph writes, with a zero key and content
+	 * id: no blob is sealed, so nothing is ever sealed under it. */
+	b = eml_secure_alloc(sizeof(*b));
+	if (b == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	b->cipher = EML_BLOB_CIPHER_XCHACHA20POLY1305;
+	b->chunk_size = EML_BLOB_CHUNK_DEFAULT;
+	b->plaintext_length = l.end;
+	rc = eml_blob_file_size(l.end, b->chunk_size, &b->file_size);
+	if (rc == EML_OK)
+		rc = eml_topo_encode(g, b, topo);
+out:
+	eml_secure_free(b);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- files */

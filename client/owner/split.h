@@ -60,9 +60,20 @@ eml_err eml_split_graph(struct eml_graph *g, const struct eml_split_opts *opts,
     EML_MUST_USE;
 
 /* Same, with the sealed blob appended to blob (an ordinary buffer:
- * ciphertext only). Used by `eml run --local` and the tests. */
+ * ciphertext only). Used by the tests and benches. */
 eml_err eml_split_graph_mem(struct eml_graph *g, const struct eml_split_opts *opts,
     struct eml_buf *topo, struct eml_buf *blob, struct eml_split_info *info) EML_MUST_USE;
+
+/*
+ * The topology key eml_split_graph would write for g, without sealing
+ * anything: the blob tensors of g are marked (in_blob, blob_offset) as by
+ * eml_split_graph and keep their data; the key's blob reference has the
+ * plaintext length but a zero key and content id. `eml run --local` decodes
+ * it and points the decoded graph at g's weights: the engine runs the graph
+ * the agent would assemble, without the AEAD work of a blob that nobody
+ * reads. Same checks and errors as eml_split_graph.
+ */
+eml_err eml_split_topology(struct eml_graph *g, struct eml_buf *topo) EML_MUST_USE;
 
 /*
  * `eml model split`: import the ONNX file, check it, write

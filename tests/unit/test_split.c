@@ -204,6 +204,67 @@ real_model_round_trip(void **state)
 	    vectors_input("text-direction-cls"), 4096, 1);
 }
 
+struct refs {
+	uint64_t off[1024];
+	size_t len[1024];
+	size_t n;
+};
+
+static void
+collect_refs(const struct eml_tensor *t, void *arg)
+{
+	struct refs *r = arg;
+
+	assert_true(r->n < 1024);
+	r->off[r->n] = t->in_blob ? t->blob_offset : UINT64_MAX;
+	r->len[r->n++] = t->nbytes;
+}
+
+/* The topology key of `eml run --local` (eml_split_topology) references
+ * the weights exactly where the sealed split puts them, and carries no
+ * key: nothing is sealed under it. */
+static void
+topology_only_matches_split(void **state)
+{
+	static const uint8_t zero[EML_BLOB_KEY_LEN];
+	const char *model = eml_test_data("models/text-direction-cls.onnx");
+	struct eml_graph *g1 = NULL, *g2 = NULL;
+	struct eml_buf topo1, topo2, blob;
+	struct eml_topo *t1 = NULL, *t2 = NULL;
+	struct refs *r1 = eml_calloc(1, sizeof(*r1)), *r2 = eml_calloc(1, sizeof(*r2));
+
+	(void)state;
+	assert_non_null(r1);
+	assert_non_null(r2);
+	eml_buf_init_secure(&topo1, EML_TOPO_MAX_LEN);
+	eml_buf_init_secure(&topo2, EML_TOPO_MAX_LEN);
+	eml_buf_init(&blob, (size_t)1 << 32);
+	assert_eml_ok(eml_onnx_import_file(model, &g1));
+	assert_eml_ok(eml_onnx_import_file(model, &g2));
+	assert_eml_ok(eml_split_graph_mem(g1, NULL, &topo1, &blob, NULL));
+	assert_eml_ok(eml_split_topology(g2, &topo2));
+	assert_eml_ok(eml_topo_decode(topo1.data, topo1.len, &t1));
+	assert_eml_ok(eml_topo_decode(topo2.data, topo2.len, &t2));
+	assert_int_equal(t1->blob->plaintext_length, t2->blob->plaintext_length);
+	assert_int_equal(t1->blob->file_size, t2->blob->file_size);
+	assert_memory_equal(t2->blob->key, zero, sizeof(zero));
+	eml_test_graph_each_tensor(t1->graph, collect_refs, r1);
+	eml_test_graph_each_tensor(t2->graph, collect_refs, r2);
+	assert_true(r1->n > 100);
+	assert_int_equal(r1->n, r2->n);
+	assert_memory_equal(r1->off, r2->off, r1->n * sizeof(r1->off[0]));
+	assert_memory_equal(r1->len, r2->len, r1->n * sizeof(r1->len[0]));
+	eml_topo_free(t1);
+	eml_topo_free(t2);
+	eml_graph_free(g1);
+	eml_graph_free(g2);
+	eml_buf_free(&topo1);
+	eml_buf_free(&topo2);
+	eml_buf_free_nowipe(&blob);
+	eml_free(r1);
+	eml_free(r2);
+}
+
 static void
 mlp_round_trip(void **state)
 {
@@ -521,6 +582,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(mlp_round_trip),
 		cmocka_unit_test(real_model_round_trip),
+		cmocka_unit_test(topology_only_matches_split),
 		cmocka_unit_test(unsupported_nodes_listed),
 		cmocka_unit_test(unsupported_model_file),
 		cmocka_unit_test(split_files_signed),
