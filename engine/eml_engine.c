@@ -719,6 +719,21 @@ act_of(struct eml_plan *p, struct pnode *c, struct eml_epilogue *ep)
 	return true;
 }
 
+/* dst = src * s over distinct buffers, in fixed blocks of 8 the compiler
+ * vectorizes at -O2 (the same products, one rounding each): per-request assembly folds every
+ * batch norm of the model on every request. */
+static void
+scale_row(float *restrict dst, const float *restrict src, size_t n, float s)
+{
+	size_t j = 0;
+
+	for (; j + 8 <= n; j += 8)
+		for (size_t k = 0; k < 8; k++)
+			dst[j + k] = src[j + k] * s;
+	for (; j < n; j++)
+		dst[j] = src[j] * s;
+}
+
 /* Conv -> BatchNormalization: scale the conv weights per output channel
  * and fold the shift into its bias (the caller absorbs bn). */
 static eml_err
@@ -738,8 +753,8 @@ fuse_bn(struct eml_plan *p, struct pnode *conv, struct pnode *bn)
 	for (size_t m = 0; m < M; m++) {
 		float s = vf(sc)[m] / sqrtf(vf(var)[m] + eps);
 		float b0 = bias != NULL ? vf(bias)[m] : 0.0f;
-		for (size_t j = 0; j < per; j++)
-			conv->w[m * per + j] = vf(w)[m * per + j] * s;
+
+		scale_row(conv->w + m * per, vf(w) + m * per, per, s);
 		conv->b[m] = (b0 - vf(mean)[m]) * s + vf(sh)[m];
 	}
 	conv->fused_bn = true;
