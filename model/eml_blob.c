@@ -222,8 +222,6 @@ struct blob_dst {
 	void (*free_fn)(void *ctx, void *p, size_t n);
 	void *ctx;
 	size_t cap;     /* alloc mode: bytes of p so far */
-	uint8_t *stage; /* alloc mode: the chunk being authenticated */
-	size_t stage_len;
 };
 
 static eml_err open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
@@ -261,8 +259,6 @@ eml_blob_open_alloc(const struct eml_blob_source *src, const struct eml_blob_exp
 	d.free_fn = free_fn;
 	d.ctx = ctx;
 	rc = open_into(src, exp, &d);
-	if (d.stage != NULL)
-		eml_secure_free(d.stage); /* wiped */
 	if (rc != EML_OK) {
 		if (d.p != NULL)
 			free_fn(ctx, d.p, d.cap); /* wiped by open_into already */
@@ -273,36 +269,6 @@ eml_blob_open_alloc(const struct eml_blob_source *src, const struct eml_blob_exp
 	if (d.p == NULL)
 		return eml_err_record(EML_ERR_NOMEM, __FILE__, __LINE__, __func__);
 	*dst = d.p;
-	return EML_OK;
-}
-
-/* Where chunk i is opened: straight into the destination, or in alloc
- * mode into the chunk-sized stage until it has authenticated. */
-static eml_err
-chunk_dst(struct blob_dst *d, uint64_t pos, size_t plen, uint8_t **out)
-{
-	if (d->alloc == NULL) {
-		*out = d->p + pos;
-		return EML_OK;
-	}
-	if (pos == 0 && plen == d->len) {
-		/* One chunk is the whole plaintext: its buffer is the
-		 * destination (still one chunk before authentication, and
-		 * no copy for the small models). */
-		d->p = d->alloc(d->ctx, plen > 0 ? plen : 1, plen > 0 ? plen : 1);
-		EML_ENSURE(d->p != NULL, EML_ERR_NOMEM);
-		d->cap = plen;
-		*out = d->p;
-		return EML_OK;
-	}
-	if (d->stage == NULL) {
-		/* chunk 0 is the largest: only the last may be shorter */
-		d->stage = eml_secure_alloc(plen > 0 ? plen : 1);
-		EML_ENSURE(d->stage != NULL, EML_ERR_NOMEM);
-		d->stage_len = plen;
-	}
-	EML_ENSURE(plen <= d->stage_len, EML_ERR_INTERNAL);
-	*out = d->stage;
 	return EML_OK;
 }
 
@@ -339,16 +305,17 @@ dst_reserve(struct blob_dst *d, size_t need)
 	return EML_OK;
 }
 
-/* Chunk opened and authenticated: in alloc mode the destination grows
- * for it now (never before), and the stage is wiped. */
+/* Where chunk i is opened: straight into the destination, which in alloc
+ * mode grows now to hold it: the chunks that authenticated plus this one,
+ * never what the header claims. Opened in place, no copy (issue 16: the
+ * copy from a chunk-sized buffer, its wipe and the growth's zeroing were
+ * three passes over the weights on every per-request assembly). */
 static eml_err
-chunk_done(struct blob_dst *d, uint64_t pos, size_t plen)
+chunk_dst(struct blob_dst *d, uint64_t pos, size_t plen, uint8_t **out)
 {
-	if (d->alloc == NULL || d->stage == NULL) /* direct, or the single chunk */
-		return EML_OK;
-	EML_GUARD(dst_reserve(d, (size_t)pos + plen));
-	EML_MEMCPY(d->p + pos, d->stage, plen);
-	eml_wipe(d->stage, plen);
+	if (d->alloc != NULL)
+		EML_GUARD(dst_reserve(d, (size_t)pos + plen));
+	*out = d->p + pos;
 	return EML_OK;
 }
 
@@ -432,8 +399,6 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 			auth_failed = true;
 			break;
 		}
-		if ((rc = chunk_done(d, pos, plen)) != EML_OK)
-			goto out;
 		off += clen;
 	}
 	if (auth_failed)
@@ -451,7 +416,5 @@ out:
 	EVP_MD_CTX_free(sha);
 	if (rc != EML_OK && d->p != NULL)
 		eml_wipe(d->p, d->alloc != NULL ? d->cap : dst_len);
-	if (rc != EML_OK && d->stage != NULL)
-		eml_wipe(d->stage, d->stage_len);
 	return rc;
 }

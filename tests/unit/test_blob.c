@@ -469,10 +469,11 @@ counted_free(void *ctx, void *p, size_t n)
 	eml_secure_free(p);
 }
 
-/* Locked memory for the plaintext grows only with authenticated chunks:
- * a forged first chunk costs no allocation; a blob altered or cut at
- * chunk k has committed at most the k chunks before it; a good blob ends
- * in one buffer of exactly the plaintext. Both kinds of growth: in place
+/* Locked memory for the plaintext grows with the authenticated chunks
+ * plus the one being opened (in place, no copy): a forged first chunk
+ * costs one chunk, released; a blob altered or cut at chunk k has
+ * committed at most the k chunks before it and k itself; a good blob
+ * ends in one buffer of exactly the plaintext. Both kinds of growth: in place
  * (the agent's arena) and by reallocation (doubling). */
 static void
 alloc_after_authentication(void **state)
@@ -514,7 +515,7 @@ alloc_after_authentication(void **state)
 		}
 		assert_memory_equal(dst, s.plain, s.plen);
 		counted_free(&c, dst, s.plen);
-		/* first chunk altered: refused before anything is allocated */
+		/* first chunk altered: one chunk at most, wiped and released */
 		memcpy(bad, s.file.data, s.file.len);
 		bad[EML_BLOB_HEADER_LEN + 5] ^= 0x01;
 		memset(&c, 0, sizeof(c));
@@ -522,11 +523,14 @@ alloc_after_authentication(void **state)
 		eml_blob_source_mem(&src, &mem, bad, s.file.len);
 		assert_eml(eml_blob_open_alloc(&src, &e, counted_alloc, counted_grow, counted_free,
 		    &c, &dst), EML_ERR_BLOB_AUTH);
-		assert_int_equal(c.calls, 0);
+		assert_true(c.calls <= 1);
+		assert_true(c.peak <= cs);
+		assert_int_equal(c.live, 0);
 		assert_null(dst);
-		/* chunk 3 altered: at most the three chunks before it were
-		 * ever committed (twice that when reallocating), all released
-		 * (ASan sees a leak otherwise) */
+		/* chunk 3 altered: at most the three chunks before it and
+		 * chunk 3 were ever committed (six chunks when reallocating:
+		 * the doubling from two to four), all released (ASan sees a
+		 * leak otherwise) */
 		memcpy(bad, s.file.data, s.file.len);
 		bad[EML_BLOB_HEADER_LEN + 3 * (cs + EML_BLOB_TAG_LEN) + 7] ^= 0x01;
 		memset(&c, 0, sizeof(c));
@@ -534,7 +538,7 @@ alloc_after_authentication(void **state)
 		eml_blob_source_mem(&src, &mem, bad, s.file.len);
 		assert_eml(eml_blob_open_alloc(&src, &e, counted_alloc, counted_grow, counted_free,
 		    &c, &dst), EML_ERR_BLOB_AUTH);
-		assert_true(c.peak <= (in_place ? 3 * cs : 6 * cs));
+		assert_true(c.peak <= (in_place ? 4 * cs : 6 * cs));
 		assert_int_equal(c.live, 0);
 		assert_null(dst);
 	}
