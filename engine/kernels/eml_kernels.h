@@ -50,15 +50,19 @@ void eml_pool_run_range(struct eml_pool *p, size_t n, eml_pool_range_fn fn, void
  * The cost model: p when a step of this much work is worth splitting,
  * NULL (run on the caller alone) otherwise. work is the step's whole cost
  * in flop-equivalents (a GEMM's 2 M N K; a memory-bound pass about 4 per
- * float it reads or writes). Below EML_POOL_MIN_WORK, feeding and waiting
- * for a worker (a few microseconds even when it spins, a futex wake-up
- * when it sleeps) costs more than half of such a step saves. The
+ * float it reads or writes). Below EML_POOL_MIN_WORK (about 20 us on one
+ * thread), feeding and waiting for a worker (a few microseconds even when
+ * it spins, a futex wake-up when it sleeps), moving the step's operands
+ * to the other core's cache and back, and on a shared machine waiting for
+ * a worker preempted inside its task cost more than the split saves:
+ * at 0.4 M the ~25 operators of 0.4-2.5 M of a 0.5 ms classifier were
+ * split and two threads ran it slower than one. The
  * environment variable EML_POOL_MIN_WORK (read when a pool is made)
  * overrides the threshold for measurements; 0 splits everything. A pool
  * of one thread is returned as is (its runs stay on the caller), so long
  * kernels still see the cancellation check below.
  */
-#define EML_POOL_MIN_WORK 400000u
+#define EML_POOL_MIN_WORK 3000000u
 struct eml_pool *eml_pool_for(struct eml_pool *p, double work);
 /*
  * Cancellation (the per-inference wall-time limit): a deadline on
