@@ -1171,6 +1171,24 @@ parse_unique(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return axis_attr(n, "axis", 0, &u->axis);
 }
 
+/* DFT and STFT: inverse and onesided flags; DFT-17's axis attribute
+ * (DFT-20 takes it as input 2). */
+static eml_err
+parse_dft(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	struct dft_par *d = &par->dft;
+	bool stft = strcmp(n->op_type, "STFT") == 0;
+
+	EML_GUARD(need_opset(n, opset, 17, "(the operator is opset 17)"));
+	EML_GUARD(flag(n, "onesided", stft, &d->onesided));
+	EML_GUARD(flag(n, "inverse", false, &d->inverse));
+	if (d->inverse && d->onesided)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "inverse with onesided not supported");
+	if (opset >= 20 && has_attr(n, "axis"))
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "axis attribute after opset 20");
+	return axis_attr(n, "axis", 1, &d->axis);
+}
+
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
@@ -1246,6 +1264,7 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_GRIDSAMPLE] = parse_gridsample,
 	[PK_ROIALIGN] = parse_roialign,
 	[PK_UNIQUE] = parse_unique,
+	[PK_DFT] = parse_dft,
 };
 
 eml_err

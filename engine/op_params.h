@@ -76,6 +76,7 @@ enum par_kind {
 	PK_GRIDSAMPLE,
 	PK_ROIALIGN,
 	PK_UNIQUE,
+	PK_DFT,      /* DFT, STFT */
 	PK_COUNT, /* number of families */
 };
 
@@ -488,6 +489,16 @@ struct unique_par {
 	size_t outer, n, inner; /* X seen as [outer, n, inner] (no axis: [1, numel, 1]) */
 };
 
+struct dft_par {
+	bool onesided, inverse;
+	int64_t axis; /* DFT-17's attribute (DFT-20: input 2, read by the plan) */
+	/* plan */
+	size_t outer, n, inner; /* the signal as [outer, n, inner, 1 or 2] */
+	size_t len, bins;       /* transform length, output bins on the axis */
+	bool cplx;              /* complex input (last dimension 2) */
+	size_t step, frames;    /* STFT */
+};
+
 /* Einsum: labels 0..51 are letters, 52.. the dimensions of the ellipsis. */
 #define EINSUM_MAX_IN 8
 #define EINSUM_MAX_LABELS (52 + EML_MAX_RANK)
@@ -565,6 +576,7 @@ struct op_par {
 		struct gridsample_par gridsample;
 		struct roialign_par roialign;
 		struct unique_par unique;
+		struct dft_par dft;
 	};
 };
 

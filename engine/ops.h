@@ -11,5 +11,6 @@ extern const struct op eml_ops_more[];
 extern const struct op eml_ops_rnn[];
 extern const struct op eml_ops_quant[];
 extern const struct op eml_ops_index[];
+extern const struct op eml_ops_signal[];
 
 #endif

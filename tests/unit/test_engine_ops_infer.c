@@ -712,6 +712,191 @@ test_unique(void **state)
 	eml_model_free(m);
 }
 
+/* ------------------------------------------------------------ DFT */
+
+/* A naive DFT written here (cos/sin of 2 pi j k / L per term, no table)
+ * as the oracle for the engine's, of x real [n] at length L. */
+static void
+naive_dft(const float *x, size_t n, size_t L, size_t bins, float *out)
+{
+	for (size_t k = 0; k < bins; k++) {
+		double re = 0, im = 0;
+		for (size_t j = 0; j < n && j < L; j++) {
+			re += x[j] * cos(2 * M_PI * (double)(j * k) / (double)L);
+			im -= x[j] * sin(2 * M_PI * (double)(j * k) / (double)L);
+		}
+		out[2 * k] = (float)re;
+		out[2 * k + 1] = (float)im;
+	}
+}
+
+/* x = [1, 2, 3, 4]: by hand X = [10, -2 + 2i, -2, -2 - 2i]; onesided
+ * keeps the first three; the inverse of X is x (imaginary 0). Lengths 2
+ * (truncated) and 7 (zero padded) against the naive DFT; DFT-20 with the
+ * axis as input 2; a dft_length over the tensor limit is refused. */
+static void
+test_dft(void **state)
+{
+	static const char *ins17[] = { "x", "", NULL }, *insl[] = { "x", "l", NULL },
+			  *ins20[] = { "x", "", "a", NULL }, *outs[] = { "y", NULL };
+	float x[4] = { 1, 2, 3, 4 }, X[8] = { 10, 0, -2, 2, -2, 0, -2, -2 }, back[8] = { 1, 0, 2, 0,
+		3, 0, 4, 0 }, want[14];
+	int64_t xd[3] = { 1, 4, 1 }, cd[3] = { 1, 4, 2 }, y3[3] = { 1, 3, 2 }, y4[3] = { 1, 4, 2 },
+		ax = 1, sd = 1, len = 0;
+	struct eml_tensor in[2];
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	for (int v = 0; v < 3; v++) {
+		/* 0: forward, 1: onesided, 2: inverse of X */
+		start("DFT", ins17, outs);
+		if (v == 1)
+			onnx_attr_int(N, "onesided", 1);
+		if (v == 2)
+			onnx_attr_int(N, "inverse", 1);
+		emit();
+		io(11, "x", 1, v == 2 ? cd : xd, 3);
+		io(12, "y", 1, v == 1 ? y3 : y4, 3);
+		m = load(17);
+		in[0] = v == 2 ? tin(EML_DT_FLOAT, X, 3, cd) : tin(EML_DT_FLOAT, x, 3, xd);
+		assert_eml_ok(run(m, in, 1, &p));
+		expect_f(p, 0, 3, v == 1 ? y3 : y4, v == 2 ? back : X, v == 1 ? 6 : 8, 1e-5);
+		eml_plan_free(p);
+		eml_model_free(m);
+	}
+
+	start("DFT", insl, outs);
+	emit();
+	io(11, "x", 1, xd, 3);
+	io(11, "l", 7, NULL, 0);
+	io(12, "y", 1, y4, 3);
+	m = load(17);
+	in[0] = tin(EML_DT_FLOAT, x, 3, xd);
+	in[1] = tin(EML_DT_INT64, &len, 0, NULL);
+	for (len = 2; len <= 7; len += 5) {
+		int64_t yd[3] = { 1, len, 2 };
+		naive_dft(x, 4, (size_t)len, (size_t)len, want);
+		assert_eml_ok(run(m, in, 2, &p));
+		expect_f(p, 0, 3, yd, want, (size_t)len * 2, 1e-5);
+		eml_plan_free(p);
+	}
+	len = (int64_t)1 << 20; /* 8 MiB of output, the limit is 1 MiB */
+	assert_int_equal(run(m, in, 2, &p), EML_ERR_INFER_TOO_LARGE);
+	len = 0;
+	assert_int_equal(run(m, in, 2, &p), EML_ERR_INFER_ATTR);
+	eml_model_free(m);
+
+	start("DFT", ins20, outs);
+	emit();
+	io(11, "x", 1, xd, 3);
+	io(11, "a", 7, &sd, 1);
+	io(12, "y", 1, y4, 3);
+	m = load(20);
+	in[1] = tin(EML_DT_INT64, &ax, 1, &sd);
+	for (ax = 1; ax >= -2; ax -= 3) {
+		assert_eml_ok(run(m, in, 2, &p));
+		expect_f(p, 0, 3, y4, X, 8, 1e-5);
+		eml_plan_free(p);
+	}
+	ax = 2; /* the complex dimension */
+	assert_int_equal(run(m, in, 2, &p), EML_ERR_INFER_ATTR);
+	eml_model_free(m);
+}
+
+/* signal 0..7, frame_step 4, frame_length 4, onesided: two frames.
+ * [0, 1, 2, 3]: X0 = 6, X1 = -i - 2 + 3i = -2 + 2i, X2 = 0 - 1 + 2 - 3 = -2;
+ * [4, 5, 6, 7]: 22, -2 + 2i, -2. With the window [0, 1, 1, 0] the frames
+ * are [0, 1, 2, 0]: 3, -i - 2 = -2 - i, -1 + 2 = 1; and [0, 5, 6, 0]: 11,
+ * -6 - 5i, 1. */
+static void
+test_stft(void **state)
+{
+	static const char *insl[] = { "x", "s", "", "l", NULL }, *insw[] = { "x", "s", "w", NULL },
+			  *outs[] = { "y", NULL };
+	float x[8] = { 0, 1, 2, 3, 4, 5, 6, 7 }, win[4] = { 0, 1, 1, 0 };
+	static const float want[12] = { 6, 0, -2, 2, -2, 0, 22, 0, -2, 2, -2, 0 };
+	static const float wantw[12] = { 3, 0, -2, -1, 1, 0, 11, 0, -6, -5, 1, 0 };
+	int64_t xd[3] = { 1, 8, 1 }, yd[4] = { 1, 2, 3, 2 }, wd = 4, step = 4, fl = 4;
+	struct eml_tensor in[3];
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	start("STFT", insl, outs);
+	emit();
+	io(11, "x", 1, xd, 3);
+	io(11, "s", 7, NULL, 0);
+	io(11, "l", 7, NULL, 0);
+	io(12, "y", 1, yd, 4);
+	m = load(17);
+	in[0] = tin(EML_DT_FLOAT, x, 3, xd);
+	in[1] = tin(EML_DT_INT64, &step, 0, NULL);
+	in[2] = tin(EML_DT_INT64, &fl, 0, NULL);
+	assert_eml_ok(run(m, in, 3, &p));
+	expect_f(p, 0, 4, yd, want, 12, 1e-5);
+	eml_plan_free(p);
+	fl = 9; /* longer than the signal */
+	assert_int_equal(run(m, in, 3, &p), EML_ERR_INFER_ATTR);
+	eml_model_free(m);
+
+	start("STFT", insw, outs);
+	emit();
+	io(11, "x", 1, xd, 3);
+	io(11, "s", 7, NULL, 0);
+	io(11, "w", 1, &wd, 1);
+	io(12, "y", 1, yd, 4);
+	m = load(17);
+	in[2] = tin(EML_DT_FLOAT, win, 1, &wd);
+	assert_eml_ok(run(m, in, 3, &p));
+	expect_f(p, 0, 4, yd, wantw, 12, 1e-5);
+	eml_plan_free(p);
+	eml_model_free(m);
+}
+
+/* Two mel bins, dft_length 16 (9 rows), sample_rate 16, 0 to 8 Hz.
+ * Points at mel t * mel(8) / 4, t = 0..3: 0, 1.991, 3.989, 5.991 Hz (the
+ * mel curve is nearly linear this low), bins floor(17 f / 16) = 0, 2, 4,
+ * 6. Filter 0 rises over rows 0..2 (0, .5, 1) and falls to row 4 (1, .5);
+ * filter 1 the same two rows lower. */
+static void
+test_melweightmatrix(void **state)
+{
+	static const char *ins[] = { "m", "l", "r", "lo", "hi", NULL }, *outs[] = { "y", NULL };
+	int64_t mb = 2, dl = 16, sr = 16, yd[2] = { 9, 2 };
+	float lo = 0, hi = 8;
+	static const float want[18] = { 0, 0, 0.5f, 0, 1, 0, 0.5f, 0.5f, 0, 1, 0, 0.5f, 0, 0,
+		0, 0, 0, 0 };
+	struct eml_tensor in[5];
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	start("MelWeightMatrix", ins, outs);
+	emit();
+	io(11, "m", 7, NULL, 0);
+	io(11, "l", 7, NULL, 0);
+	io(11, "r", 7, NULL, 0);
+	io(11, "lo", 1, NULL, 0);
+	io(11, "hi", 1, NULL, 0);
+	io(12, "y", 1, yd, 2);
+	m = load(17);
+	in[0] = tin(EML_DT_INT64, &mb, 0, NULL);
+	in[1] = tin(EML_DT_INT64, &dl, 0, NULL);
+	in[2] = tin(EML_DT_INT64, &sr, 0, NULL);
+	in[3] = tin(EML_DT_FLOAT, &lo, 0, NULL);
+	in[4] = tin(EML_DT_FLOAT, &hi, 0, NULL);
+	assert_eml_ok(run(m, in, 5, &p));
+	expect_f(p, 0, 2, yd, want, 18, 1e-6);
+	eml_plan_free(p);
+	hi = 9; /* above sample_rate / 2 */
+	assert_int_equal(run(m, in, 5, &p), EML_ERR_INFER_ATTR);
+	hi = 8;
+	mb = 1 << 20; /* 9 x 2^20 floats: over the 1 MiB limit */
+	assert_int_equal(run(m, in, 5, &p), EML_ERR_INFER_TOO_LARGE);
+	eml_model_free(m);
+}
+
 int
 main(void)
 {
@@ -725,6 +910,9 @@ main(void)
 		cmocka_unit_test(test_convtranspose),
 		cmocka_unit_test(test_roialign),
 		cmocka_unit_test(test_unique),
+		cmocka_unit_test(test_dft),
+		cmocka_unit_test(test_stft),
+		cmocka_unit_test(test_melweightmatrix),
 	};
 
 	if (eml_mem_init() != EML_OK)

@@ -115,8 +115,8 @@ def tensor(name, dtype, dims, offset, length):
     return m + fv(4, 1) + fv(5, offset) + fv(6, length)
 
 
-def graph(nodes, inputs, outputs, inits=(), name="g"):
-    m = fb(1, name) + fv(2, 13)
+def graph(nodes, inputs, outputs, inits=(), name="g", opset=13):
+    m = fb(1, name) + fv(2, opset)
     for n in nodes:
         m += fb(3, n)
     for t in inits:
@@ -200,6 +200,14 @@ def main():
     # planned for a length the run does not write.
     cases["unique_output_read"] = (key(graph([
         node("q", "Unique", ["x"], ["t"]), relu("r", "t", "y")], [x], [y]), blob), 506)
+    # A DFT length from a constant input: its output (x as [..., 192, 1]
+    # transformed over 2^24 points) is refused at plan time.
+    cases["dft_length"] = (key(graph([
+        node("a", "Constant", [], ["ax"], attr_ints("value_ints", [4])),
+        node("u", "Unsqueeze", ["x", "ax"], ["x1"]),
+        node("l", "Constant", [], ["len"], attr_int("value_int", 1 << 24)),
+        node("d", "DFT", ["x1", "len"], ["y"], attr_int("axis", 3))],
+        [x], [y], opset=17), blob), 507)
     cases["op_not_allowed"] = (key(graph([node("s", "Sigmoid", ["x"], ["y"])], [x], [y]), blob),
                                715)
     # Each size limit, just over.
