@@ -157,14 +157,13 @@ quantize_run(struct eml_plan *p, struct pnode *pn)
 	const struct quant_par *q = &pn->par.quant;
 	const float *xf = vf(x);
 	size_t i = 0;
+	float lo, hi;
 
+	q_range(y->dt, &lo, &hi);
 	for (size_t o = 0; o < q->outer; o++)
-		for (size_t c = 0; c < q->nch; c++) {
-			float sc = sc_at(s, c);
-			int32_t zp = zp_at(z, c);
-			for (size_t k = 0; k < q->inner; k++, i++)
-				q_put(y->data, y->dt, i, nearbyintf(xf[i] / sc) + (float)zp, zp);
-		}
+		for (size_t c = 0; c < q->nch; c++, i += q->inner)
+			eml_quantize_f32(q->inner, xf + i, sc_at(s, c), zp_at(z, c), (int32_t)lo,
+			    (int32_t)hi, y->dt == EML_DT_INT8, (uint8_t *)y->data + i);
 }
 
 static eml_err
@@ -192,6 +191,12 @@ dequantize_run(struct eml_plan *p, struct pnode *pn)
 		for (size_t c = 0; c < q->nch; c++) {
 			float sc = sc_at(s, c);
 			int32_t zp = zp_at(z, c);
+			if (x->dt != EML_DT_INT32) {
+				eml_dequantize_q8(q->inner, (const uint8_t *)x->data + i,
+				    x->dt == EML_DT_INT8, zp, sc, y + i);
+				i += q->inner;
+				continue;
+			}
 			for (size_t k = 0; k < q->inner; k++, i++)
 				y[i] = (float)(q_at(x, i) - zp) * sc;
 		}
@@ -549,6 +554,12 @@ qconv_im2col_row(void *arg, size_t oh, int thread)
 			int64_t ih = (int64_t)(oh * q->stride_h + ki * q->dil_h) - (int64_t)q->pad_top;
 			if (ih < 0 || ih >= (int64_t)q->H) {
 				memset(row, j->pad, q->kw * Cg);
+				row += q->kw * Cg;
+				continue;
+			}
+			if (q->dil_w == 1 && iw0 >= 0 && iw0 + (int64_t)q->kw <= (int64_t)q->W) {
+				/* the window's row inside: one run of kw * Cg bytes */
+				memcpy(row, j->xt + ((size_t)ih * q->W + (size_t)iw0) * Cg, q->kw * Cg);
 				row += q->kw * Cg;
 				continue;
 			}

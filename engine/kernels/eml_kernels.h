@@ -371,6 +371,14 @@ struct eml_qrequant {
  * goes to y[j * ldy + i] (a GEMM's [pixel][channel] into NCHW). */
 void eml_qrequant_t(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *C,
     size_t ldc, void *y, size_t ldy);
+/* QuantizeLinear of n floats: y = saturate(nearbyint(x / scale) + zp) into
+ * [lo, hi], NaN giving zp (ONNX Runtime's order: a division, not a
+ * multiplication by 1 / scale); y int8 when y_signed else uint8. */
+void eml_quantize_f32(size_t n, const float *x, float scale, int32_t zp, int32_t lo, int32_t hi,
+    bool y_signed, void *y);
+/* DequantizeLinear of n int8 (x_signed) or uint8: y = float(x - zp) * scale. */
+void eml_dequantize_q8(size_t n, const void *x, bool x_signed, int32_t zp, float scale,
+    float *y);
 /* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols (bytes). */
 void eml_u8_transpose(size_t rows, size_t cols, const uint8_t *src, size_t lds, uint8_t *dst,
     size_t ldd);

@@ -453,6 +453,57 @@ u8_transpose_shapes(void **state)
 		}
 }
 
+/* QuantizeLinear and DequantizeLinear against the ONNX definition on every
+ * length 1..40 (the 8-wide blocks and their tails): ties (k + 0.5) * scale
+ * round to even, values past the range and infinities saturate, NaN gives
+ * the zero point. */
+static void
+quantize_dequantize_oracle(void **state)
+{
+	uint64_t st = 3;
+	float x[40], yf[40];
+	uint8_t y[48];
+
+	(void)state;
+	for (int sgn = 0; sgn < 2; sgn++)
+		for (size_t n = 1; n <= 40; n++) {
+			float scale = kt_randf(&st, 0.01f, 0.2f);
+			int32_t zp = sgn ? (int32_t)(eml_test_rand(&st) % 41) - 20 :
+					   (int32_t)(eml_test_rand(&st) % 200) + 20;
+			int32_t lo = sgn ? -128 : 0, hi = sgn ? 127 : 255;
+			for (size_t i = 0; i < n; i++) {
+				float k = (float)((int)(eml_test_rand(&st) % 301) - 150);
+				x[i] = i % 5 == 1 ? (k + 0.5f) * scale : kt_randf(&st, -30.0f, 30.0f);
+				if (i % 13 == 7)
+					x[i] = i % 2 ? INFINITY : -1e30f;
+				if (i % 17 == 9)
+					x[i] = NAN;
+			}
+			memset(y, 0xa5, sizeof(y));
+			eml_quantize_f32(n, x, scale, zp, lo, hi, sgn == 1, y);
+			for (size_t i = 0; i < n; i++) {
+				float v = nearbyintf(x[i] / scale) + (float)zp;
+				int32_t want = v != v ? zp : v < (float)lo ? lo : v > (float)hi ? hi :
+				    (int32_t)v;
+				int32_t got = sgn ? (int8_t)y[i] : y[i];
+				if (got != want)
+					fail_msg("quantize n %zu [%zu] %a: %d, want %d", n, i,
+					    (double)x[i], got, want);
+			}
+			assert_int_equal(y[n], 0xa5);
+			if (n < 40)
+				yf[n] = -7.0f;
+			eml_dequantize_q8(n, y, sgn == 1, zp, scale, yf);
+			for (size_t i = 0; i < n; i++) {
+				int32_t q = sgn ? (int8_t)y[i] : y[i];
+				if (yf[i] != (float)(q - zp) * scale)
+					fail_msg("dequantize n %zu [%zu]", n, i);
+			}
+			if (n < 40)
+				assert_true(yf[n] == -7.0f);
+		}
+}
+
 int
 main(void)
 {
@@ -468,6 +519,7 @@ main(void)
 		cmocka_unit_test(qgemm_threads),
 		cmocka_unit_test(qrequant_matches_oracle),
 		cmocka_unit_test(u8_transpose_shapes),
+		cmocka_unit_test(quantize_dequantize_oracle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

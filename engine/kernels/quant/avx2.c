@@ -360,3 +360,73 @@ eml_u8_transpose_avx2(size_t rows, size_t cols, const uint8_t *src, size_t lds, 
 	if (r0 < rows)
 		eml_u8_transpose_ref(rows - r0, cols, src + r0 * lds, lds, dst + r0, ldd);
 }
+
+/* ------------------------------------------------ quantize / dequantize, AVX2 */
+
+void
+eml_quantize_f32_avx2(size_t n, const float *x, float scale, int32_t zp, int32_t lo, int32_t hi,
+    bool y_signed, void *y)
+{
+	__m256 sc = _mm256_set1_ps(scale);
+	__m256i z = _mm256_set1_epi32(zp), l = _mm256_set1_epi32(lo), h = _mm256_set1_epi32(hi);
+	uint8_t *yb = y;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), sc);
+		__m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+		__m256i q;
+		__m128i w;
+		/* past +-2^22 the result saturates anyway; NaN handled below */
+		v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(-4194304.0f)),
+		    _mm256_set1_ps(4194304.0f));
+		q = _mm256_add_epi32(_mm256_cvtps_epi32(v), z);
+		q = _mm256_blendv_epi8(q, z, nan);
+		q = _mm256_min_epi32(_mm256_max_epi32(q, l), h);
+		/* in range now: the packs are exact */
+		w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+		w = y_signed ? _mm_packs_epi16(w, w) : _mm_packus_epi16(w, w);
+		_mm_storel_epi64((__m128i *)(void *)(yb + i), w);
+	}
+	if (i < n)
+		eml_quantize_f32_ref(n - i, x + i, scale, zp, lo, hi, y_signed, yb + i);
+}
+
+void
+eml_dequantize_q8_avx2(size_t n, const void *x, bool x_signed, int32_t zp, float scale, float *y)
+{
+	const uint8_t *xb = x;
+	__m256 sc = _mm256_set1_ps(scale);
+	__m256i z = _mm256_set1_epi32(zp);
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		__m128i b = _mm_loadl_epi64((const __m128i *)(const void *)(xb + i));
+		__m256i q = x_signed ? _mm256_cvtepi8_epi32(b) : _mm256_cvtepu8_epi32(b);
+		q = _mm256_sub_epi32(q, z);
+		_mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(q), sc));
+	}
+	if (i < n)
+		eml_dequantize_q8_ref(n - i, xb + i, x_signed, zp, scale, y + i);
+}
+
+void
+eml_qgemm_fix_avx2(int32_t *c, size_t n, const int32_t *zb, const int32_t *colsum,
+    uint32_t rowsum, int32_t za, uint32_t K)
+{
+	__m256i rs = _mm256_set1_epi32((int32_t)rowsum), a = _mm256_set1_epi32(za);
+	__m256i kza = _mm256_set1_epi32((int32_t)(K * (uint32_t)za));
+	size_t j = 0;
+
+	for (; j + 8 <= n; j += 8) {
+		__m256i v = _mm256_loadu_si256((const __m256i *)(void *)(c + j));
+		__m256i z = _mm256_loadu_si256((const __m256i *)(const void *)(zb + j));
+		__m256i cs = _mm256_loadu_si256((const __m256i *)(const void *)(colsum + j));
+		/* K za zb - za cs - zb rs, all modulo 2^32 (mullo keeps the low half) */
+		v = _mm256_add_epi32(v, _mm256_mullo_epi32(z, _mm256_sub_epi32(kza, rs)));
+		v = _mm256_sub_epi32(v, _mm256_mullo_epi32(a, cs));
+		_mm256_storeu_si256((__m256i *)(void *)(c + j), v);
+	}
+	if (j < n)
+		eml_qgemm_fix_ref(c + j, n - j, zb + j, colsum + j, rowsum, za, K);
+}

@@ -22,6 +22,34 @@ quad_at(const uint8_t *row, size_t k, size_t K, uint32_t x4)
 	return (int32_t)(q ^ x4);
 }
 
+/* The full tile's whole quads: no per-row test, A's quads broadcast
+ * straight from memory (vpbroadcastd m32: a load, no shuffle uop); xa
+ * flips int8 A to uint8 (zero: nothing to flip). Returns the k reached. */
+static inline __attribute__((always_inline)) size_t
+full_quads(size_t K, const uint8_t *A, size_t lda, __m512i xa, bool flip, const __m512i **bp,
+    __m512i acc[8][2])
+{
+	const __m512i *b = *bp;
+	size_t k = 0;
+
+	for (; k + 4 <= K; k += 4, b += 2) {
+		__m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 1);
+#pragma GCC unroll 8
+		for (size_t i = 0; i < 8; i++) {
+			int32_t q;
+			__m512i av;
+			memcpy(&q, A + i * lda + k, 4);
+			av = _mm512_set1_epi32(q);
+			if (flip)
+				av = _mm512_xor_si512(av, xa);
+			acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], av, b0);
+			acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], av, b1);
+		}
+	}
+	*bp = b;
+	return k;
+}
+
 static void
 qgemm_kernel_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
     const void *panel, int32_t *c, size_t ldc, size_t m, size_t n)
@@ -29,11 +57,15 @@ qgemm_kernel_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
 	const __m512i *b = panel;
 	uint32_t x4 = axor * 0x01010101u;
 	__m512i acc[8][2];
-	size_t i;
+	size_t i, k0 = 0;
 
 	for (i = 0; i < 8; i++)
 		acc[i][0] = acc[i][1] = _mm512_setzero_si512();
-	for (size_t k = 0; k < K; k += 4, b += 2) {
+	if (m == 8 && axor == 0)
+		k0 = full_quads(K, A, lda, _mm512_setzero_si512(), false, &b, acc);
+	else if (m == 8)
+		k0 = full_quads(K, A, lda, _mm512_set1_epi32((int32_t)x4), true, &b, acc);
+	for (size_t k = k0; k < K; k += 4, b += 2) {
 		__m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 1);
 #pragma GCC unroll 8
 		for (i = 0; i < 8; i++) {

@@ -164,6 +164,31 @@ eml_qrequant_t(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *
 }
 
 void
+eml_quantize_f32(size_t n, const float *x, float scale, int32_t zp, int32_t lo, int32_t hi,
+    bool y_signed, void *y)
+{
+#if EML_X86_KERNELS
+	if (eml_qisa_get() != EML_QISA_REF) {
+		eml_quantize_f32_avx2(n, x, scale, zp, lo, hi, y_signed, y);
+		return;
+	}
+#endif
+	eml_quantize_f32_ref(n, x, scale, zp, lo, hi, y_signed, y);
+}
+
+void
+eml_dequantize_q8(size_t n, const void *x, bool x_signed, int32_t zp, float scale, float *y)
+{
+#if EML_X86_KERNELS
+	if (eml_qisa_get() != EML_QISA_REF) {
+		eml_dequantize_q8_avx2(n, x, x_signed, zp, scale, y);
+		return;
+	}
+#endif
+	eml_dequantize_q8_ref(n, x, x_signed, zp, scale, y);
+}
+
+void
 eml_u8_transpose(size_t rows, size_t cols, const uint8_t *src, size_t lds, uint8_t *dst,
     size_t ldd)
 {
@@ -397,13 +422,13 @@ qgemm_task(void *arg, size_t task, int thread)
 			continue;
 		for (size_t k = 0; k < K && !r->h->zb_zero; k++)
 			rs += (uint32_t)(A[i * a->lda + k] ^ axor);
-		for (size_t j = 0; j < N; j++) {
-			uint32_t v = (uint32_t)c[j];
-			v -= (uint32_t)zp[j] * rs;
-			v -= (uint32_t)za * (uint32_t)cs[j];
-			v += (uint32_t)K * (uint32_t)za * (uint32_t)zp[j];
-			c[j] = (int32_t)v;
+#if EML_X86_KERNELS
+		if (r->g != &eml_qgemm_ref) {
+			eml_qgemm_fix_avx2(c, N, zp, cs, rs, za, (uint32_t)K);
+			continue;
 		}
+#endif
+		eml_qgemm_fix_ref(c, N, zp, cs, rs, za, (uint32_t)K);
 	}
 	if (a->rows_done != NULL)
 		a->rows_done(a->rows_arg, i0, m, thread);

@@ -22,6 +22,19 @@ void eml_qrequant_t_ref(const struct eml_qrequant *r, size_t m, size_t n, const 
     size_t ldc, void *y, size_t ldy);
 void eml_qrequant_t_avx2(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *C,
     size_t ldc, void *y, size_t ldy);
+void eml_quantize_f32_ref(size_t n, const float *x, float scale, int32_t zp, int32_t lo,
+    int32_t hi, bool y_signed, void *y);
+void eml_quantize_f32_avx2(size_t n, const float *x, float scale, int32_t zp, int32_t lo,
+    int32_t hi, bool y_signed, void *y);
+void eml_dequantize_q8_ref(size_t n, const void *x, bool x_signed, int32_t zp, float scale,
+    float *y);
+void eml_dequantize_q8_avx2(size_t n, const void *x, bool x_signed, int32_t zp, float scale,
+    float *y);
+/* c[j] += K * za * zb[j] - za * colsum[j] - zb[j] * rowsum for j < n (mod 2^32) */
+void eml_qgemm_fix_ref(int32_t *c, size_t n, const int32_t *zb, const int32_t *colsum,
+    uint32_t rowsum, int32_t za, uint32_t K);
+void eml_qgemm_fix_avx2(int32_t *c, size_t n, const int32_t *zb, const int32_t *colsum,
+    uint32_t rowsum, int32_t za, uint32_t K);
 void eml_u8_transpose_ref(size_t rows, size_t cols, const uint8_t *src, size_t lds,
     uint8_t *dst, size_t ldd);
 void eml_u8_transpose_avx2(size_t rows, size_t cols, const uint8_t *src, size_t lds,

@@ -3,6 +3,8 @@
  * fallback without AVX2 and the tails of the AVX2 versions (avx2.c), which
  * give the same bytes.
  */
+#include <math.h>
+
 #include "engine/kernels/quant/quant_int.h"
 
 /* One value: float(acc + bias) * mult, clamped to +-2^22 so that adding and
@@ -52,4 +54,40 @@ eml_u8_transpose_ref(size_t rows, size_t cols, const uint8_t *src, size_t lds, u
 				for (size_t r = r0; r < r1; r++)
 					dst[c * ldd + r] = src[r * lds + c];
 		}
+}
+
+void
+eml_quantize_f32_ref(size_t n, const float *x, float scale, int32_t zp, int32_t lo, int32_t hi,
+    bool y_signed, void *y)
+{
+	for (size_t i = 0; i < n; i++) {
+		float v = nearbyintf(x[i] / scale) + (float)zp;
+		int32_t q = v != v ? zp : v <= (float)lo ? lo : v >= (float)hi ? hi : (int32_t)v;
+		if (y_signed)
+			((int8_t *)y)[i] = (int8_t)q;
+		else
+			((uint8_t *)y)[i] = (uint8_t)q;
+	}
+}
+
+void
+eml_dequantize_q8_ref(size_t n, const void *x, bool x_signed, int32_t zp, float scale, float *y)
+{
+	for (size_t i = 0; i < n; i++) {
+		int32_t q = x_signed ? ((const int8_t *)x)[i] : ((const uint8_t *)x)[i];
+		y[i] = (float)(q - zp) * scale;
+	}
+}
+
+void
+eml_qgemm_fix_ref(int32_t *c, size_t n, const int32_t *zb, const int32_t *colsum,
+    uint32_t rowsum, int32_t za, uint32_t K)
+{
+	for (size_t j = 0; j < n; j++) {
+		uint32_t v = (uint32_t)c[j];
+		v -= (uint32_t)zb[j] * rowsum;
+		v -= (uint32_t)za * (uint32_t)colsum[j];
+		v += K * (uint32_t)za * (uint32_t)zb[j];
+		c[j] = (int32_t)v;
+	}
 }
