@@ -248,10 +248,11 @@ eml_onnx_tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t,
 	dt = (enum eml_dtype)tp->data_type;
 	if ((rc = tp_check_present(tp, dt, numel, nbytes, what)) != EML_OK)
 		goto out;
+	/* zeroed by eml_secure_alloc: not again, a model's weights are
+	 * tens of megabytes */
 	data = eml_secure_alloc(nbytes == 0 ? 1 : nbytes);
 	if (data == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	memset(data, 0, nbytes == 0 ? 1 : nbytes);
 	tp_copy_values(tp, dt, numel, nbytes, data);
 	if (tp->name != NULL && tp->name[0] != '\0') {
 		if (eml_onnx_check_name(tp->name, false, what) != EML_OK)
