@@ -182,6 +182,38 @@ eml_err eml_attest_verify(const uint8_t *p, size_t n, const struct eml_attest_ro
     enum eml_attest_at at, int64_t at_s, const struct eml_attest_policy *pol,
     struct eml_attest_doc *doc) EML_MUST_USE;
 
+/* Where eml_attest_verify_ex spent its time (microseconds), and whether
+ * the chain came from the intermediate cache. */
+struct eml_attest_timing {
+	int64_t parse_us;
+	int64_t sig_us;
+	int64_t chain_us;
+	bool chain_cached;
+};
+struct eml_attest_cache; /* eml_attest_cache.h */
+
+/*
+ * eml_attest_verify with an intermediate cache (NULL: none) and step
+ * timings (NULL: not wanted). With a cache, a chain whose intermediates
+ * are all entries verified under this root skips their signatures only
+ * (eml_attest_chain_verify_cached); a full verification fills it.
+ */
+eml_err eml_attest_verify_ex(const uint8_t *p, size_t n, const struct eml_attest_root *root,
+    enum eml_attest_at at, int64_t at_s, const struct eml_attest_policy *pol,
+    struct eml_attest_cache *cache, struct eml_attest_timing *tm,
+    struct eml_attest_doc *doc) EML_MUST_USE;
+
+/*
+ * eml_attest_chain_verify, or, when cache knows every intermediate of the
+ * document as verified under root with the same issuer links and valid at
+ * at_s: the root pin, the root's validity and the leaf against its issuer
+ * (signature, validity, profile) only. *hit (may be NULL) says which. A
+ * full verification that succeeds puts the intermediates in the cache.
+ */
+eml_err eml_attest_chain_verify_cached(const struct eml_attest_doc *doc,
+    const struct eml_attest_root *root, int64_t at_s, struct eml_attest_cache *cache,
+    bool *hit) EML_MUST_USE;
+
 /* Whether PCR0, PCR1 and PCR2 are all present and all zero. */
 bool eml_attest_doc_is_debug(const struct eml_attest_doc *doc);
 

@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 #include <sodium.h>
 
+#include "eml_attest_cache.h"
 #include "eml_buf.h"
 #include "eml_cbor.h"
 #include "eml_fault.h"
@@ -300,9 +301,12 @@ check_leaf_profile(X509 *leaf)
 	return EML_OK;
 }
 
+/* X509_verify_cert of leaf through untrusted to the one trusted
+ * certificate anchor, which the chain must end at byte for byte (pin).
+ * partial: anchor is an intermediate (the cache's path), not the root. */
 static eml_err
-run_store(X509 *leaf, STACK_OF(X509) *untrusted, const struct eml_attest_root *root,
-    int64_t at_s, size_t expect_len)
+run_store(X509 *leaf, STACK_OF(X509) *untrusted, X509 *anchor, const uint8_t *pin,
+    size_t pin_len, bool partial, int64_t at_s, size_t expect_len)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	X509_STORE *store = X509_STORE_new();
@@ -313,7 +317,7 @@ run_store(X509 *leaf, STACK_OF(X509) *untrusted, const struct eml_attest_root *r
 	unsigned char *der = NULL;
 	int dl;
 
-	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, root->cert) != 1 ||
+	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, anchor) != 1 ||
 	    X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	param = X509_STORE_CTX_get0_param(ctx);
@@ -324,6 +328,8 @@ run_store(X509 *leaf, STACK_OF(X509) *untrusted, const struct eml_attest_root *r
 	X509_VERIFY_PARAM_clear_flags(param, X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_X509_STRICT |
 						 X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
 	X509_VERIFY_PARAM_set_depth(param, EML_ATTEST_CABUNDLE_MAX);
+	if (partial)
+		X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_PARTIAL_CHAIN);
 	if (X509_verify_cert(ctx) != 1) {
 		int err = X509_STORE_CTX_get_error(ctx);
 		int depth = X509_STORE_CTX_get_error_depth(ctx);
@@ -354,8 +360,7 @@ run_store(X509 *leaf, STACK_OF(X509) *untrusted, const struct eml_attest_root *r
 	 * byte, not merely a certificate with the same name. */
 	top = sk_X509_value(chain, sk_X509_num(chain) - 1);
 	dl = i2d_X509(top, &der);
-	if (dl <= 0 || (size_t)dl != root->der_len ||
-	    sodium_memcmp(der, root->der, root->der_len) != 0) {
+	if (dl <= 0 || (size_t)dl != pin_len || sodium_memcmp(der, pin, pin_len) != 0) {
 		eml_err_set_detail("chain ends at a certificate other than the trusted root");
 		EML_FAIL(rc, EML_ERR_ATTEST_UNTRUSTED_ROOT);
 	}
@@ -414,7 +419,8 @@ eml_attest_chain_verify(const struct eml_attest_doc *doc, const struct eml_attes
 			EML_FAIL(rc, EML_ERR_NOMEM);
 		}
 	}
-	rc = run_store(leaf, untrusted, root, at_s, doc->cabundle_count + 1);
+	rc = run_store(leaf, untrusted, root->cert, root->der, root->der_len, false, at_s,
+	    doc->cabundle_count + 1);
 #ifdef EML_FAULT_INJECTION
 	if (!doc_root_checked)
 		rc = EML_OK;
@@ -426,18 +432,171 @@ out:
 	return rc;
 }
 
-eml_err
-eml_attest_verify(const uint8_t *p, size_t n, const struct eml_attest_root *root,
-    enum eml_attest_at at, int64_t at_s, const struct eml_attest_policy *pol,
-    struct eml_attest_doc *doc)
+/* ---------------------------------------------------------------- cache */
+
+static eml_err
+sha384(const uint8_t *p, size_t n, uint8_t out[EML_ATTEST_SHA384_LEN])
 {
+	unsigned int ol = 0;
+
+	EML_ENSURE(EVP_Digest(p, n, out, &ol, EVP_sha384(), NULL) == 1 &&
+	    ol == EML_ATTEST_SHA384_LEN, EML_ERR_CRYPTO);
+	return EML_OK;
+}
+
+static eml_err
+asn1_secs(const ASN1_TIME *a, int64_t *out)
+{
+	struct tm tm;
+
+	EML_ENSURE(a != NULL && ASN1_TIME_to_tm(a, &tm) == 1, EML_ERR_ATTEST_CHAIN);
+	*out = (int64_t)timegm(&tm);
+	return EML_OK;
+}
+
+/* Valid at at_s as OpenSSL counts it: notBefore <= t < notAfter. */
+static eml_err
+cert_time_ok(X509 *x, int64_t at_s)
+{
+	int64_t nb, na;
+
+	EML_GUARD(asn1_secs(X509_get0_notBefore(x), &nb));
+	EML_GUARD(asn1_secs(X509_get0_notAfter(x), &na));
+	if (at_s < nb)
+		EML_BAIL(EML_ERR_ATTEST_CHAIN_NOT_YET_VALID);
+	if (at_s >= na)
+		EML_BAIL(EML_ERR_ATTEST_CHAIN_EXPIRED);
+	return EML_OK;
+}
+
+/* SHA-384 of cabundle[0..count) (cabundle[0] is the pinned root). */
+static eml_err
+bundle_hashes(const struct eml_attest_doc *doc, uint8_t h[][EML_ATTEST_SHA384_LEN])
+{
+	for (size_t i = 0; i < doc->cabundle_count; i++)
+		EML_GUARD(sha384(doc->cabundle[i], doc->cabundle_len[i], h[i]));
+	return EML_OK;
+}
+
+/* After a full verification: remember every intermediate with its
+ * issuer, the root and its validity period. */
+static void
+cache_fill(struct eml_attest_cache *cache, const struct eml_attest_doc *doc,
+    uint8_t h[][EML_ATTEST_SHA384_LEN])
+{
+	for (size_t i = 1; i < doc->cabundle_count; i++) {
+		X509 *x = NULL;
+		int64_t nb, na;
+
+		/* A certificate that constrains the names or policies below it
+		 * is not cached: its constraints apply to every leaf, and only
+		 * the full path applies them. */
+		if (cert_from_der(doc->cabundle[i], doc->cabundle_len[i], &x) == EML_OK &&
+		    X509_get_ext_by_NID(x, NID_name_constraints, -1) < 0 &&
+		    X509_get_ext_by_NID(x, NID_policy_constraints, -1) < 0 &&
+		    X509_get_ext_by_NID(x, NID_inhibit_any_policy, -1) < 0 &&
+		    X509_get_ext_by_NID(x, NID_certificate_policies, -1) < 0 &&
+		    asn1_secs(X509_get0_notBefore(x), &nb) == EML_OK &&
+		    asn1_secs(X509_get0_notAfter(x), &na) == EML_OK)
+			eml_attest_cache_put(cache, h[i], h[i - 1], h[0], nb, na);
+		X509_free(x);
+	}
+	eml_err_clear_detail();
+}
+
+/*
+ * Every intermediate known: the root pin and the root's validity are
+ * checked, then X509_verify_cert of the leaf against its issuer alone
+ * (the last intermediate, as a partial-chain anchor): the leaf's
+ * signature by that issuer, its validity, names and extensions. The
+ * intermediates' own signatures are what is not redone.
+ */
+static eml_err
+chain_from_cache(const struct eml_attest_doc *doc, const struct eml_attest_root *root,
+    int64_t at_s)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	size_t last = doc->cabundle_count - 1;
+	X509 *leaf = NULL, *issuer = NULL;
+
+	if ((rc = cert_time_ok(root->cert, at_s)) != EML_OK) {
+		eml_err_set_detail("the trusted root is not valid at the verification time");
+		goto out;
+	}
+	if ((rc = cert_from_der(doc->certificate, doc->certificate_len, &leaf)) != EML_OK) {
+		eml_err_set_detail("leaf certificate does not parse");
+		goto out;
+	}
+	if ((rc = check_leaf_profile(leaf)) != EML_OK)
+		goto out;
+	if ((rc = cert_from_der(doc->cabundle[last], doc->cabundle_len[last], &issuer)) != EML_OK)
+		goto out;
+	rc = run_store(leaf, NULL, issuer, doc->cabundle[last], doc->cabundle_len[last], true,
+	    at_s, 2);
+out:
+	ERR_clear_error();
+	X509_free(issuer);
+	X509_free(leaf);
+	return rc;
+}
+
+eml_err
+eml_attest_chain_verify_cached(const struct eml_attest_doc *doc,
+    const struct eml_attest_root *root, int64_t at_s, struct eml_attest_cache *cache, bool *hit)
+{
+	uint8_t h[EML_ATTEST_CABUNDLE_MAX][EML_ATTEST_SHA384_LEN];
+	bool all = true;
+	eml_err rc;
+
+	if (hit != NULL)
+		*hit = false;
+	if (cache == NULL || doc == NULL || root == NULL || doc->cabundle_count < 2 ||
+	    doc->cabundle_count > EML_ATTEST_CABUNDLE_MAX)
+		return eml_attest_chain_verify(doc, root, at_s);
+	/* The root pin first, as on the full path. */
+	if (doc->cabundle_len[0] != root->der_len ||
+	    sodium_memcmp(doc->cabundle[0], root->der, root->der_len) != 0)
+		return eml_attest_chain_verify(doc, root, at_s); /* says why */
+	EML_GUARD(bundle_hashes(doc, h));
+	for (size_t i = 1; all && i < doc->cabundle_count; i++)
+		all = eml_attest_cache_has(cache, h[i], h[i - 1], h[0], at_s);
+	if (all) {
+		if (hit != NULL)
+			*hit = true;
+		return chain_from_cache(doc, root, at_s);
+	}
+	rc = eml_attest_chain_verify(doc, root, at_s);
+	if (rc == EML_OK)
+		cache_fill(cache, doc, h);
+	return rc;
+}
+
+eml_err
+eml_attest_verify_ex(const uint8_t *p, size_t n, const struct eml_attest_root *root,
+    enum eml_attest_at at, int64_t at_s, const struct eml_attest_policy *pol,
+    struct eml_attest_cache *cache, struct eml_attest_timing *tm, struct eml_attest_doc *doc)
+{
+	struct eml_attest_timing local;
+	struct timespec t0, t1;
 	int64_t t;
 	uint64_t now_ms;
 
+#define LAP(field)                                                                      \
+	do {                                                                            \
+		(void)clock_gettime(CLOCK_MONOTONIC, &t1);                              \
+		tm->field = (t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000; \
+		t0 = t1;                                                                \
+	} while (0)
+	if (tm == NULL)
+		tm = &local;
+	memset(tm, 0, sizeof(*tm));
 	EML_ENSURE_REF(root);
 	EML_ENSURE_REF(pol);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
 	EML_GUARD(eml_attest_doc_parse(p, n, doc));
+	LAP(parse_us);
 	EML_GUARD(eml_attest_sig_verify(doc));
+	LAP(sig_us);
 	switch (at) {
 	case EML_ATTEST_AT_NOW:
 		t = (int64_t)time(NULL);
@@ -457,7 +616,17 @@ eml_attest_verify(const uint8_t *p, size_t n, const struct eml_attest_root *root
 	}
 	/* Chain first: only a document from a valid chain has a timestamp
 	 * worth comparing with anything. */
-	EML_GUARD(eml_attest_chain_verify(doc, root, t));
+	EML_GUARD(eml_attest_chain_verify_cached(doc, root, t, cache, &tm->chain_cached));
+	LAP(chain_us);
 	now_ms = at == EML_ATTEST_AT_DOC ? doc->timestamp_ms : (uint64_t)t * 1000u;
 	return eml_attest_policy_check(doc, pol, now_ms);
+#undef LAP
+}
+
+eml_err
+eml_attest_verify(const uint8_t *p, size_t n, const struct eml_attest_root *root,
+    enum eml_attest_at at, int64_t at_s, const struct eml_attest_policy *pol,
+    struct eml_attest_doc *doc)
+{
+	return eml_attest_verify_ex(p, n, root, at, at_s, pol, NULL, NULL, doc);
 }

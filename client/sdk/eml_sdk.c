@@ -11,7 +11,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <libgen.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +26,7 @@
 #include <sodium.h>
 
 #include "attestation/eml_attest.h"
+#include "attestation/eml_attest_cache.h"
 #include "attestation/eml_evidence.h"
 #include "client/sdk/eml_sdk_int.h"
 #include "eml_channel.h"
@@ -99,6 +102,34 @@ peer_error(const struct eml_envelope *env)
 	return code;
 }
 
+/* ---------------------------------------------------------------- cache */
+
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static struct eml_attest_cache *cache;
+
+static void
+cache_init(void)
+{
+	const char *v = getenv("EML_ATTEST_CACHE");
+
+	if (v != NULL && strcmp(v, "0") == 0)
+		return;
+	if (eml_attest_cache_new(&cache) != EML_OK) {
+		cache = NULL; /* no cache: every chain verified in full */
+		eml_err_clear_detail();
+	}
+}
+
+/* One per process, for every session: intermediates verified once under a
+ * root are not re-verified (docs/ATTESTATION.md, "Intermediate cache").
+ * Lives until the process ends. */
+struct eml_attest_cache *
+eml_sdk_attest_cache(void)
+{
+	(void)pthread_once(&cache_once, cache_init);
+	return cache;
+}
+
 /* ---------------------------------------------------------------- connect */
 
 EML_API int
@@ -108,6 +139,7 @@ eml_client_connect(const char *addr, struct eml_client **out)
 	struct eml_client *c = NULL;
 	struct eml_addr a;
 	char buf[EML_ADDR_STR_MAX + 8];
+	int64_t t0;
 
 	eml_err_clear_detail();
 	if (addr == NULL || out == NULL)
@@ -132,7 +164,9 @@ eml_client_connect(const char *addr, struct eml_client **out)
 	eml_buf_init(&c->rx, c->frame_max);
 	eml_buf_init(&c->tx, c->frame_max);
 	(void)snprintf(c->addr, sizeof(c->addr), "%s", buf);
+	t0 = eml_now_us();
 	rc = eml_transport_connect(&a, eml_deadline_in_ms(EML_SDK_CONNECT_MS), &c->fd);
+	c->steps.connect_us = eml_now_us() - t0;
 	if (rc == EML_ERR_IO_TIMEOUT)
 		eml_err_set_detail("nothing answered at %s within %d ms (connect)", buf,
 		    EML_SDK_CONNECT_MS);
@@ -379,6 +413,7 @@ handshake(struct eml_client *c, const char *policy_path)
 	ProtobufCMessage *m = NULL;
 	const Eml__V1__AttestationResponse *ar;
 	struct eml_envelope env;
+	int64_t t0 = eml_now_us(), t;
 
 	memset(&env, 0, sizeof(env));
 	eml_buf_init(&pbytes, EML_ATTEST_POLICY_FILE_MAX);
@@ -408,6 +443,8 @@ handshake(struct eml_client *c, const char *policy_path)
 	if ((rc = hello_add_key(c, &hello)) != EML_OK)
 		goto out;
 	randombytes_buf(c->session_id, sizeof(c->session_id));
+	t = eml_now_us();
+	c->steps.local_us = t - t0;
 	rc = send_env(c, EML_MSG_CLIENT_HELLO, c->session_id, hello.data, hello.len);
 	/* the key is in hello (wiped when freed); tx holds the envelope's
 	 * head only, wiped anyway */
@@ -425,6 +462,7 @@ handshake(struct eml_client *c, const char *policy_path)
 			goto out;
 		}
 	}
+	c->steps.rtt_us = eml_now_us() - t;
 	if (env.type == EML_MSG_ERROR) {
 		rc = peer_error(&env);
 		goto out;
@@ -445,8 +483,12 @@ handshake(struct eml_client *c, const char *policy_path)
 		goto out;
 	/* DESIGN §3 step 5, fail closed: signature, chain to the named root
 	 * now, nonce, freshness, PCRs, policy digest. */
-	if ((rc = eml_attest_verify(ar->attestation_document.data, ar->attestation_document.len,
-	    root, EML_ATTEST_AT_NOW, 0, pol, doc)) != EML_OK)
+	t = eml_now_us();
+	rc = eml_attest_verify_ex(ar->attestation_document.data, ar->attestation_document.len,
+	    root, EML_ATTEST_AT_NOW, 0, pol, eml_sdk_attest_cache(), &c->steps.verify, doc);
+	c->steps.policy_us = eml_now_us() - t - c->steps.verify.parse_us - c->steps.verify.sig_us -
+	    c->steps.verify.chain_us;
+	if (rc != EML_OK)
 		goto out;
 	if (!c->any_image && (rc = check_pcr8(doc, pol)) != EML_OK)
 		goto out;
@@ -455,9 +497,11 @@ handshake(struct eml_client *c, const char *policy_path)
 		EML_FAIL(rc, EML_ERR_ATTEST_PUBLIC_KEY);
 	}
 	/* Step 6: keys from the verified key, bound to the exact bytes. */
+	t = eml_now_us();
 	if ((rc = eml_channel_client_finish(c->ch, env.body, env.body_len, doc->public_key.data)) !=
 	    EML_OK)
 		goto out;
+	c->steps.keys_us = eml_now_us() - t;
 	fill_summary(c, doc, pol);
 	eml_sdk_describe_root(pem.data, pem.len, &c->summary);
 	eml_evidence_exchange_init(c->exchange_hash);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "attestation/eml_attest.h"
 #include "eml/eml.h"
 #include "eml_buf.h"
 #include "eml_envelope.h"
@@ -29,6 +30,22 @@ enum eml_sdk_state {
 
 struct eml_channel;
 struct eml_attest_root;
+
+/* The handshake's steps in microseconds (make bench's step table; not an
+ * API). */
+struct eml_sdk_steps {
+	int64_t connect_us; /* eml_client_connect: socket, connect */
+	int64_t local_us;   /* policy, root, key pair, hello encoded */
+	int64_t rtt_us;     /* hello sent -> attestation response read (the
+	                     * agent's document production included) */
+	struct eml_attest_timing verify; /* parse, signature, chain */
+	int64_t policy_us;  /* PCRs, nonce, digest: the rest of the verify */
+	int64_t keys_us;    /* key agreement (eml_channel_client_finish) */
+};
+
+/* The process's verified-intermediate cache (attestation/eml_attest_cache.h);
+ * NULL when EML_ATTEST_CACHE=0 or it cannot be made. */
+struct eml_attest_cache *eml_sdk_attest_cache(void);
 
 struct eml_client {
 	int fd;
@@ -56,6 +73,7 @@ struct eml_client {
 	struct ssl_st *ssl;
 	char *api_key;  /* eml_secure_alloc, NUL-terminated; NULL: none */
 	bool api_key_set; /* set explicitly (else EML_API_KEY is used) */
+	struct eml_sdk_steps steps; /* where the handshake's time went */
 };
 
 struct eml_client_model {

@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 
 #include "attestation/eml_attest.h"
+#include "attestation/eml_attest_cache.h"
 #include "attestation/eml_attest_encode.h"
 #include "attestation/eml_attest_sim.h"
 #include "attestation/eml_cbor.h"
@@ -689,6 +690,100 @@ genuine_doc_under_other_root(void **state)
 	eml_free(p);
 }
 
+/* docs/ATTESTATION.md, "Intermediate cache": a second verification of a
+ * genuine document skips the intermediates' signatures only; an attacker's
+ * leaf on the genuine (cached) bundle is still refused on that path, a
+ * different root never hits, a verification instant outside the cached
+ * validity falls back to the full path and its error. */
+static void
+intermediate_cache(void **state)
+{
+	struct eml_attest_cache *cache = NULL;
+	struct eml_attest_timing tm;
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+	size_t n, pn, entries = 0;
+	uint64_t hits = 0, misses = 0;
+	uint8_t *orig = load_doc(14, &n), *p;
+	EVP_PKEY *k = p384();
+	X509 *inst, *g, *leaf;
+
+	(void)state;
+	assert_eml_ok(eml_attest_cache_new(&cache));
+	permissive();
+	assert_eml_ok(eml_attest_verify_ex(orig, n, aws_root, EML_ATTEST_AT_DOC, 0, &pol, cache,
+	    &tm, doc));
+	assert_false(tm.chain_cached);
+	eml_attest_cache_stats(cache, &entries, &hits, &misses);
+	assert_int_equal(entries, doc->cabundle_count - 1); /* intermediates only */
+	assert_eml_ok(eml_attest_verify_ex(orig, n, aws_root, EML_ATTEST_AT_DOC, 0, &pol, cache,
+	    &tm, doc));
+	assert_true(tm.chain_cached);
+	/* Another genuine document of the same instance: same intermediates. */
+	{
+		size_t n13;
+		uint8_t *d13 = load_doc(13, &n13);
+
+		assert_eml_ok(eml_attest_doc_parse(d13, n13, d));
+		if (d->cabundle_len[d->cabundle_count - 1] == doc->cabundle_len[doc->cabundle_count - 1])
+			assert_eml_ok(eml_attest_verify_ex(d13, n13, aws_root, EML_ATTEST_AT_DOC, 0,
+			    &pol, cache, &tm, doc));
+		eml_free(d13);
+	}
+	/* The attacker's leaf claiming the genuine instance CA, on the
+	 * genuine bundle: the cached path verifies the leaf by its issuer. */
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	inst = x509_of(d->cabundle[d->cabundle_count - 1], d->cabundle_len[d->cabundle_count - 1]);
+	g = x509_of(d->certificate, d->certificate_len);
+	leaf = cert(X509_get_subject_name(g), X509_get_subject_name(inst), k, k,
+	    (int64_t)(d->timestamp_ms / 1000) - 3600, false);
+	der_into(leaf, d->certificate, &d->certificate_len);
+	p = forge(d, k, NULL, 0, &pn);
+	assert_eml(eml_attest_verify_ex(p, pn, aws_root, EML_ATTEST_AT_DOC, 0, &pol, cache, &tm,
+	    doc), EML_ERR_ATTEST_CHAIN_SIG);
+	assert_true(tm.chain_cached);
+	eml_free(p);
+	/* Now: the cached validity does not cover it; the full path says
+	 * expired, as without a cache. */
+	assert_eml(eml_attest_verify_ex(orig, n, aws_root, EML_ATTEST_AT_NOW, 0, &pol, cache, &tm,
+	    doc), EML_ERR_ATTEST_CHAIN_EXPIRED);
+	assert_false(tm.chain_cached);
+	/* Another root: no hit, refused. */
+	{
+		struct eml_attest_sim *sim = NULL;
+		struct eml_attest_root *r = NULL;
+		struct eml_buf pem;
+
+		eml_buf_init(&pem, 16384);
+		assert_eml_ok(eml_attest_sim_open(NULL, NULL, &sim));
+		assert_eml_ok(eml_attest_sim_root_pem(sim, &pem));
+		assert_eml_ok(eml_attest_root_load(pem.data, pem.len, &r));
+		assert_eml(eml_attest_verify_ex(orig, n, r, EML_ATTEST_AT_DOC, 0, &pol, cache, &tm,
+		    doc), EML_ERR_ATTEST_UNTRUSTED_ROOT);
+		assert_false(tm.chain_cached);
+		eml_attest_root_free(r);
+		eml_attest_sim_free(sim);
+		eml_buf_free(&pem);
+	}
+	/* Bounded: the least recently used entries go. */
+	for (unsigned i = 0; i < 2 * EML_ATTEST_CACHE_MAX; i++) {
+		uint8_t h[EML_ATTEST_SHA384_LEN] = { (uint8_t)i, 1 };
+
+		eml_attest_cache_put(cache, h, h, h, 0, 1);
+	}
+	eml_attest_cache_stats(cache, &entries, NULL, NULL);
+	assert_int_equal(entries, EML_ATTEST_CACHE_MAX);
+	assert_eml_ok(eml_attest_verify_ex(orig, n, aws_root, EML_ATTEST_AT_DOC, 0, &pol, cache,
+	    &tm, doc));
+	assert_false(tm.chain_cached); /* evicted, verified in full again */
+	X509_free(leaf);
+	X509_free(g);
+	X509_free(inst);
+	EVP_PKEY_free(k);
+	eml_attest_cache_free(cache);
+	eml_free(d);
+	eml_free(orig);
+}
+
 /* PCR values from doc01.json (an independent decoding). */
 static void
 policy_mismatches(void **state)
@@ -985,6 +1080,7 @@ main(void)
 		cmocka_unit_test(malformed_envelopes),
 		cmocka_unit_test(payload_field_errors),
 		cmocka_unit_test(payload_value_errors),
+		cmocka_unit_test(intermediate_cache),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
