@@ -72,7 +72,7 @@ eml_err
 eml_agent_link_recv(struct eml_agent_link *l, struct eml_envelope *env)
 {
 	EML_GUARD(eml_frame_read(l->fd, l->frame_max, eml_deadline_in_ms(l->timeout_ms), &l->rx));
-	return eml_envelope_unpack(env, l->rx.data, l->rx.len, l->frame_max);
+	return eml_envelope_view(env, l->rx.data, l->rx.len, l->frame_max);
 }
 
 eml_err
@@ -100,10 +100,68 @@ host_error(const struct eml_envelope *env)
 	EML_BAIL(EML_ERR_BLOB_FETCH);
 }
 
-/* Ask the host for [offset, offset + n) and receive its answer: *out
- * keeps the decoded message, whose data is exactly those bytes. */
+/* One varint of at most 64 bits; false for anything longer or cut. */
+static bool
+pb_varint(struct eml_cur *c, uint64_t *v)
+{
+	uint8_t b;
+
+	*v = 0;
+	for (unsigned shift = 0; shift < 64; shift += 7) {
+		if (eml_cur_read_u8(c, &b) != EML_OK)
+			return false;
+		if (shift == 63 && b > 1)
+			return false; /* bits past 64: the decoder's business */
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A BlobResponse read in place: data (1, bytes), total_size (2) and offset
+ * (3), each at most once, nothing else. false for anything else, which
+ * then goes through the protobuf decoder as before (so what is accepted
+ * and the values read are the decoder's): an answer of the usual form
+ * costs no copy of its megabytes (issue 16).
+ */
+static bool
+blob_response_view(const uint8_t *p, size_t n, const uint8_t **data, size_t *len,
+    uint64_t *total, uint64_t *offset)
+{
+	struct eml_cur c = eml_cur_make(p, n);
+	bool seen[4] = { false, false, false, false };
+	uint64_t key, v;
+
+	*data = NULL;
+	*len = 0;
+	*total = 0;
+	*offset = 0;
+	while (c.left > 0) {
+		if (!pb_varint(&c, &key) || key >> 3 == 0 || key >> 3 > 3 || seen[key >> 3] ||
+		    (key & 7) != (key >> 3 == 1 ? 2u : 0u) || !pb_varint(&c, &v))
+			return false;
+		seen[key >> 3] = true;
+		if (key >> 3 == 2) {
+			*total = v;
+		} else if (key >> 3 == 3) {
+			*offset = v;
+		} else {
+			if (v > c.left || eml_cur_take(&c, (size_t)v, data) != EML_OK)
+				return false;
+			*len = (size_t)v;
+		}
+	}
+	return true;
+}
+
+/* Ask the host for [offset, offset + n) and receive its answer: *data
+ * is exactly those bytes, in the link's rx (until its next receive) or
+ * in the decoded message *out keeps. */
 static eml_err
-fetch_range(struct eml_agent_blob_ctx *c, uint64_t offset, size_t n, ProtobufCMessage **out)
+fetch_range(struct eml_agent_blob_ctx *c, uint64_t offset, size_t n, ProtobufCMessage **out,
+    const uint8_t **data)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	Eml__V1__BlobRequest req = EML__V1__BLOB_REQUEST__INIT;
@@ -111,8 +169,11 @@ fetch_range(struct eml_agent_blob_ctx *c, uint64_t offset, size_t n, ProtobufCMe
 	ProtobufCMessage *m = NULL;
 	struct eml_envelope env;
 	struct eml_buf b;
+	size_t got = 0;
+	uint64_t total = 0, at = 0;
 
 	*out = NULL;
+	*data = NULL;
 	memset(&env, 0, sizeof(env));
 	eml_buf_init(&b, 1024);
 	req.content_id.data = (uint8_t *)(uintptr_t)c->content_id;
@@ -141,12 +202,18 @@ fetch_range(struct eml_agent_blob_ctx *c, uint64_t offset, size_t n, ProtobufCMe
 		eml_err_set_detail("expected BLOB_RESPONSE, got %s", eml_msg_type_name(env.type));
 		EML_FAIL(rc, EML_ERR_PROTO_MSG_TYPE);
 	}
-	if ((rc = eml_msg_unpack(&eml__v1__blob_response__descriptor, env.body, env.body_len,
-	    c->link->frame_max, &m)) != EML_OK)
-		goto out;
-	resp = (Eml__V1__BlobResponse *)m;
+	if (!blob_response_view(env.body, env.body_len, data, &got, &total, &at)) {
+		if ((rc = eml_msg_unpack(&eml__v1__blob_response__descriptor, env.body,
+		    env.body_len, c->link->frame_max, &m)) != EML_OK)
+			goto out;
+		resp = (Eml__V1__BlobResponse *)m;
+		*data = resp->data.data;
+		got = resp->data.len;
+		total = resp->total_size;
+		at = resp->offset;
+	}
 	/* The host is untrusted: an answer must be exactly the range asked. */
-	if (resp->offset != offset || resp->data.len != n || resp->total_size != c->file_size) {
+	if (at != offset || got != n || total != c->file_size) {
 		eml_err_set_detail("blob answer for offset %llu differs from the request",
 		    (unsigned long long)offset);
 		EML_FAIL(rc, EML_ERR_BLOB_FETCH);
@@ -157,6 +224,8 @@ fetch_range(struct eml_agent_blob_ctx *c, uint64_t offset, size_t n, ProtobufCMe
 	m = NULL; /* transferred */
 	rc = EML_OK;
 out:
+	if (rc != EML_OK)
+		*data = NULL;
 	eml_msg_free(m);
 	eml_envelope_clear(&env);
 	eml_buf_free_nowipe(&b);
@@ -182,12 +251,13 @@ read_ahead(struct eml_agent_blob_ctx *c, uint64_t offset, size_t need)
 	uint64_t rest = c->file_size > offset ? c->file_size - offset : need;
 	size_t want = rest < c->ahead ? (size_t)rest : c->ahead;
 	ProtobufCMessage *m = NULL;
+	const uint8_t *data = NULL;
 	eml_err rc;
 
 	eml_agent_blob_ctx_clear(c);
 	if (want == 0)
 		want = 1;
-	rc = fetch_range(c, offset, want, &m);
+	rc = fetch_range(c, offset, want, &m, &data);
 	if (rc == EML_ERR_BLOB_FETCH && c->ahead > EML_AGENT_BLOB_PIECE &&
 	    want > EML_AGENT_BLOB_PIECE) {
 		/* A host with a smaller frame limit refuses the large range:
@@ -195,13 +265,13 @@ read_ahead(struct eml_agent_blob_ctx *c, uint64_t offset, size_t need)
 		eml_err_clear_detail();
 		c->ahead = EML_AGENT_BLOB_PIECE;
 		want = EML_AGENT_BLOB_PIECE;
-		rc = fetch_range(c, offset, want, &m);
+		rc = fetch_range(c, offset, want, &m, &data);
 	}
 	EML_GUARD(rc);
 	c->ra = m;
 	c->ra_off = offset;
 	c->ra_len = want;
-	c->ra_data = ((Eml__V1__BlobResponse *)m)->data.data;
+	c->ra_data = data;
 	return EML_OK;
 }
 
@@ -215,7 +285,7 @@ blob_read(void *ctx, uint64_t offset, void *dst, size_t n)
 	while (n > 0) {
 		size_t k;
 
-		if (c->ra == NULL || offset < c->ra_off || offset - c->ra_off >= c->ra_len)
+		if (c->ra_data == NULL || offset < c->ra_off || offset - c->ra_off >= c->ra_len)
 			EML_GUARD(read_ahead(c, offset, n));
 		k = c->ra_len - (size_t)(offset - c->ra_off);
 		if (k > n)

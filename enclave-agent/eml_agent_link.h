@@ -57,8 +57,9 @@ eml_err eml_agent_link_send(struct eml_agent_link *l, uint32_t type, const uint8
     size_t n) EML_MUST_USE;
 /* Send a plain Error envelope (code, short message); best effort. */
 void eml_agent_link_send_error(struct eml_agent_link *l, eml_err code, const char *msg);
-/* Receive and validate one envelope (caller clears it). Errors of
- * eml_frame_read and eml_envelope_unpack. */
+/* Receive and validate one envelope (blob answers) in place: env's body
+ * points into the link's rx until the next eml_agent_link_recv. Errors
+ * of eml_frame_read and eml_envelope_view. */
 eml_err eml_agent_link_recv(struct eml_agent_link *l, struct eml_envelope *env) EML_MUST_USE;
 /* Receive the session's next message in place: env's body points into the
  * link's rx_msg (no copy of a large request) and stays valid until the
@@ -85,7 +86,8 @@ struct eml_agent_blob_ctx {
 	eml_err (*unexpected)(void *arg, const struct eml_envelope *env);
 	void *arg;
 	/* Read-ahead (set up by eml_agent_blob_source): the last answer,
-	 * ciphertext only. */
+	 * ciphertext only: ra_data points into the link's rx, or into ra
+	 * when the answer had to be decoded. */
 	ProtobufCMessage *ra;
 	uint64_t ra_off;
 	size_t ra_len;

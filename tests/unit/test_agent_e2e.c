@@ -52,6 +52,10 @@ struct relay {
 	size_t blob_len;
 	uint8_t cid[32];
 	volatile int tamper; /* flip one byte of what is served */
+	/* 1: answers encoded by hand, out of order, offset given twice (a
+	 * wrong one, then the right one: the last counts); 2: the same with
+	 * the wrong one last */
+	volatile int form;
 	volatile sig_atomic_t stop;
 	pthread_t t;
 	int blob_requests;
@@ -68,6 +72,23 @@ struct fixture {
 };
 
 /* ---------------------------------------------------------------- relay */
+
+/* A varint field (wire type 0) appended as it is, default or not. */
+static void
+put_varint_field(struct eml_buf *b, unsigned field, uint64_t v)
+{
+	uint8_t k = (uint8_t)(field << 3);
+
+	assert_eml_ok(eml_buf_append(b, &k, 1));
+	do {
+		uint8_t x = (uint8_t)(v & 0x7f);
+
+		v >>= 7;
+		if (v != 0)
+			x |= 0x80;
+		assert_eml_ok(eml_buf_append(b, &x, 1));
+	} while (v != 0);
+}
 
 static eml_err
 answer_blob(struct relay *r, int afd, const struct eml_envelope *env)
@@ -99,7 +120,18 @@ answer_blob(struct relay *r, int afd, const struct eml_envelope *env)
 	resp.data.len = q->length;
 	resp.total_size = r->blob_len;
 	resp.offset = q->offset;
-	assert_eml_ok(eml_msg_pack(&resp.base, &body));
+	if (r->form == 0) {
+		assert_eml_ok(eml_msg_pack(&resp.base, &body));
+	} else {
+		Eml__V1__BlobResponse one = EML__V1__BLOB_RESPONSE__INIT;
+
+		/* by hand: proto3 would leave out an offset of 0 */
+		put_varint_field(&body, 3, r->form == 1 ? q->offset + 64 : q->offset);
+		put_varint_field(&body, 2, r->blob_len);
+		put_varint_field(&body, 3, r->form == 1 ? q->offset : q->offset + 64);
+		one.data = resp.data;
+		assert_eml_ok(eml_msg_pack(&one.base, &body));
+	}
 	memset(&out, 0, sizeof(out));
 	out.version = 1;
 	out.type = EML_MSG_BLOB_RESPONSE;
@@ -383,6 +415,45 @@ per_request_assembly_is_bit_identical(void **state)
 	assert_true(fetched[0] > 0);
 	assert_int_equal(fetched[1], 2 * fetched[0]);
 	assert_int_equal(fetched[2], 3 * fetched[0]);
+	stop(&f);
+}
+
+/* The agent reads a blob answer of the usual form in place; any other
+ * encoding goes through the protobuf decoder and means what it means
+ * there (the last of a repeated field counts). */
+static void
+blob_answers_read_as_the_decoder_reads_them(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, *outs = NULL;
+	struct eml_tensor in;
+	size_t n_outs = 0;
+	int fetched[2];
+
+	(void)state;
+	start(&f, NULL);
+	f.relay.form = 1;
+	run_requests(&f, 2, fetched);
+	assert_true(fetched[0] > 0);
+	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 9);
+	memset(&cin, 0, sizeof(cin));
+	cin.name = "x";
+	cin.dtype = EML_CLIENT_DT_FLOAT;
+	cin.rank = 4;
+	for (int d = 0; d < 4; d++)
+		cin.dims[d] = (uint64_t)in.dims[d];
+	cin.data = input_buf;
+	cin.nbytes = in.nbytes;
+	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	f.relay.form = 2;
+	assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), EML_ERR_BLOB_FETCH);
+	assert_null(outs);
+	eml_client_close(c);
+	eml_client_model_close(m);
 	stop(&f);
 }
 
@@ -894,6 +965,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(per_request_assembly_is_bit_identical),
 		cmocka_unit_test(per_session_assembly_fetches_once),
+		cmocka_unit_test(blob_answers_read_as_the_decoder_reads_them),
 		cmocka_unit_test(tampered_blob_fails_closed),
 		cmocka_unit_test(evidence_counts_refusals_and_ends_the_session),
 		cmocka_unit_test(policy_refuses_unlisted_model_before_fetch),
