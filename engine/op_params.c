@@ -1189,6 +1189,74 @@ parse_dft(const struct eml_node *n, int64_t opset, struct op_par *par)
 	return axis_attr(n, "axis", 1, &d->axis);
 }
 
+/* TfIdfVectorizer over int64 pools: level i of ngram_counts starts the
+ * (i + 1)-grams in the pool, each level a whole number of n-grams; one
+ * output column per n-gram (ngram_indexes), width bounded by the plan's
+ * tensor limit. */
+static eml_err
+tfidf_pool(const struct eml_node *n, struct tfidf_par *t)
+{
+	size_t grams = 0;
+
+	for (size_t i = 0; i < t->n_counts; i++) {
+		int64_t lo = t->counts[i];
+		int64_t hi = i + 1 < t->n_counts ? t->counts[i + 1] : (int64_t)t->n_pool;
+		if (lo < 0 || lo > hi || hi > (int64_t)t->n_pool || (hi - lo) % (int64_t)(i + 1) != 0)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "ngram_counts[%zu] inconsistent", i);
+		grams += (size_t)(hi - lo) / (i + 1);
+	}
+	if (t->n_counts > 0 && t->counts[0] != 0)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "ngram_counts must start at 0");
+	if (grams != t->n_indexes)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%zu ngram_indexes for %zu n-grams",
+		    t->n_indexes, grams);
+	t->width = 0;
+	for (size_t i = 0; i < t->n_indexes; i++) {
+		if (t->indexes[i] < 0 || t->indexes[i] >= PAR_MAX_PAD)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "ngram_indexes[%zu] out of range", i);
+		t->width = t->indexes[i] + 1 > t->width ? t->indexes[i] + 1 : t->width;
+	}
+	if (t->weights != NULL && (int64_t)t->n_weights != t->width)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "weights: one per output column");
+	for (size_t i = 0; i < t->n_weights; i++)
+		if (!isfinite(t->weights[i]))
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "weights[%zu] not finite", i);
+	return EML_OK;
+}
+
+static eml_err
+parse_tfidf(const struct eml_node *n, int64_t opset, struct op_par *par)
+{
+	static const char *const modes[] = { "TF", "IDF", "TFIDF" };
+	struct tfidf_par *t = &par->tfidf;
+	const struct eml_attr *pool = attr_of(n, "pool_int64s", EML_ATTR_INTS);
+	const struct eml_attr *cnt = attr_of(n, "ngram_counts", EML_ATTR_INTS);
+	const struct eml_attr *idx = attr_of(n, "ngram_indexes", EML_ATTR_INTS);
+	const struct eml_attr *w = attr_of(n, "weights", EML_ATTR_FLOATS);
+	int m = 0;
+
+	(void)opset;
+	if (has_attr(n, "pool_strings"))
+		return eml_pn_fail(n, EML_ERR_INFER_DTYPE, "pool_strings: strings not supported");
+	if (pool == NULL || cnt == NULL || idx == NULL)
+		return eml_pn_fail(n, EML_ERR_INFER_ATTR,
+		    "pool_int64s, ngram_counts and ngram_indexes needed");
+	EML_GUARD(choice(n, "mode", "TF", modes, 3, &m));
+	t->mode = (enum tfidf_mode)m;
+	EML_GUARD(int_in(n, "max_gram_length", 1, 1, 64, &t->max_n));
+	EML_GUARD(int_in(n, "min_gram_length", 1, 1, t->max_n, &t->min_n));
+	EML_GUARD(int_in(n, "max_skip_count", 0, 0, PAR_MAX_WINDOW, &t->max_skip));
+	t->pool = pool->ints;
+	t->n_pool = pool->n;
+	t->counts = cnt->ints;
+	t->n_counts = cnt->n;
+	t->indexes = idx->ints;
+	t->n_indexes = idx->n;
+	t->weights = w != NULL ? w->floats : NULL;
+	t->n_weights = w != NULL ? w->n : 0;
+	return tfidf_pool(n, t);
+}
+
 /* The parser of each parameter family. */
 typedef eml_err (*par_parser)(const struct eml_node *n, int64_t opset, struct op_par *par);
 
@@ -1265,6 +1333,7 @@ static const par_parser parsers[PK_COUNT] = {
 	[PK_ROIALIGN] = parse_roialign,
 	[PK_UNIQUE] = parse_unique,
 	[PK_DFT] = parse_dft,
+	[PK_TFIDF] = parse_tfidf,
 };
 
 eml_err

@@ -77,6 +77,7 @@ enum par_kind {
 	PK_ROIALIGN,
 	PK_UNIQUE,
 	PK_DFT,      /* DFT, STFT */
+	PK_TFIDF,
 	PK_COUNT, /* number of families */
 };
 
@@ -499,6 +500,19 @@ struct dft_par {
 	size_t step, frames;    /* STFT */
 };
 
+enum tfidf_mode { TFIDF_TF = 0, TFIDF_IDF, TFIDF_TFIDF };
+
+/* TfIdfVectorizer: the pool and its maps stay in the graph's attributes
+ * (checked at load: levels, counts and indexes consistent). */
+struct tfidf_par {
+	enum tfidf_mode mode;
+	int64_t min_n, max_n, max_skip;
+	const int64_t *pool, *counts, *indexes;
+	const float *weights; /* per output column, or NULL */
+	size_t n_pool, n_counts, n_indexes, n_weights;
+	int64_t width; /* max(ngram_indexes) + 1 */
+};
+
 /* Einsum: labels 0..51 are letters, 52.. the dimensions of the ellipsis. */
 #define EINSUM_MAX_IN 8
 #define EINSUM_MAX_LABELS (52 + EML_MAX_RANK)
@@ -577,6 +591,7 @@ struct op_par {
 		struct roialign_par roialign;
 		struct unique_par unique;
 		struct dft_par dft;
+		struct tfidf_par tfidf;
 	};
 };
 

@@ -457,6 +457,90 @@ unique_run(struct eml_plan *p, struct pnode *pn)
 	(void)p;
 }
 
+/* ---------------------------------------------------------------- TfIdfVectorizer */
+
+/* X int32/int64 [C] or [N, C] -> float [W] or [N, W]. */
+static eml_err
+tfidf_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *x = eml_pn_in(p, pn, 0);
+	int64_t dims[2];
+
+	EML_GUARD(eml_pn_need_dtype(p, pn, 0, DTM_INTS));
+	if (x->rank != 1 && x->rank != 2)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "X must be [C] or [N, C]");
+	dims[0] = x->dims[0];
+	dims[x->rank - 1] = pn->par.tfidf.width;
+	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, dims);
+}
+
+/* The output column of the n-gram of X at pos, pos + step, ... (n items,
+ * all inside the row), or -1 when the pool does not hold it. */
+static int64_t
+tfidf_find(const struct tfidf_par *t, const struct val *x, size_t pos, size_t step, size_t n)
+{
+	int64_t lo, hi;
+	size_t gram = 0;
+
+	if (n > t->n_counts)
+		return -1;
+	/* n-grams before level n, to number this level's. */
+	for (size_t l = 0; l + 1 < n; l++) {
+		hi = l + 1 < t->n_counts ? t->counts[l + 1] : (int64_t)t->n_pool;
+		gram += (size_t)(hi - t->counts[l]) / (l + 1);
+	}
+	lo = t->counts[n - 1];
+	hi = n < t->n_counts ? t->counts[n] : (int64_t)t->n_pool;
+	for (int64_t g = lo; g < hi; g += (int64_t)n, gram++) {
+		size_t j = 0;
+		while (j < n && t->pool[g + (int64_t)j] == eml_val_ldi(x, pos + j * step))
+			j++;
+		if (j == n)
+			return t->indexes[gram];
+	}
+	return -1;
+}
+
+/* ONNX Runtime's counting: for every skip (0 .. max_skip_count) and
+ * start, the n-grams of min..max items spaced skip + 1 apart; unigrams
+ * only in the first pass (a skip does not change them). */
+static void
+tfidf_run(struct eml_plan *p, struct pnode *pn)
+{
+	const struct tfidf_par *t = &pn->par.tfidf;
+	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
+	size_t rows = x->rank == 2 ? (size_t)x->dims[0] : 1, C = (size_t)x->dims[x->rank - 1];
+	size_t W = (size_t)t->width;
+	float *yo = vf(y);
+
+	memset(y->data, 0, y->nbytes);
+	for (size_t r = 0; r < rows; r++) {
+		int64_t first = t->min_n;
+		for (int64_t s = 1; s <= t->max_skip + 1 && first <= t->max_n; s++) {
+			if (eml_pn_stopped(p))
+				return;
+			for (size_t st = 0; st < C; st++)
+				for (int64_t n = first; n <= t->max_n; n++) {
+					int64_t col;
+					if (st + (size_t)(n - 1) * (size_t)s >= C)
+						break;
+					col = tfidf_find(t, x, r * C + st, (size_t)s, (size_t)n);
+					if (col >= 0)
+						yo[r * W + (size_t)col] += 1.0f;
+				}
+			if (first == 1)
+				first = 2;
+		}
+		for (size_t c = 0; c < W; c++) {
+			float f = yo[r * W + c], w = t->weights != NULL ? t->weights[c] : 1.0f;
+			if (t->mode == TFIDF_IDF)
+				yo[r * W + c] = f > 0 ? w : 0.0f;
+			else if (t->mode == TFIDF_TFIDF)
+				yo[r * W + c] = f * w;
+		}
+	}
+}
+
 /* ---------------------------------------------------------------- table */
 
 const struct op eml_ops_index[] = {
@@ -467,5 +551,8 @@ const struct op eml_ops_index[] = {
 	    roialign_run, 0 },
 	{ "Unique", "axis:i sorted:i", PK_UNIQUE, 1, 1, 1, 4, unique_plan, NULL, unique_run,
 	    OPF_RUNTIME_ROWS },
+	{ "TfIdfVectorizer", "max_gram_length:i max_skip_count:i min_gram_length:i mode:s "
+	    "ngram_counts:I ngram_indexes:I pool_int64s:I pool_strings:S weights:F", PK_TFIDF, 1,
+	    1, 1, 1, tfidf_plan, NULL, tfidf_run, 0 },
 	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };

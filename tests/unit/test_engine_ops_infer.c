@@ -897,6 +897,64 @@ test_melweightmatrix(void **state)
 	eml_model_free(m);
 }
 
+/* ------------------------------------------------------------ TfIdfVectorizer */
+
+/* Pool: unigrams 1, 2 (columns 0, 1), bigrams (1, 2), (2, 1) (columns 2,
+ * 3). Rows [1, 3, 2] and [1, 2, 1], grams of 1 to 2 items, skip up to 1:
+ * row 0 has unigrams 1 and 2, no adjacent bigram, (1, 2) two apart:
+ * [1, 1, 1, 0]; row 1 has 1 twice and 2 once, adjacent (1, 2) and
+ * (2, 1), two apart (1, 1) (not in the pool): [2, 1, 1, 1] (unigrams
+ * counted once, not once per skip). With weights [0.5, 1, 2, 4]: IDF
+ * gives the weight where the count is not 0, TFIDF count * weight.
+ * Levels that do not split into whole n-grams are refused at load. */
+static void
+test_tfidf(void **state)
+{
+	static const char *ins[] = { "x", NULL }, *outs[] = { "y", NULL };
+	static const char *modes[] = { "TF", "IDF", "TFIDF" };
+	int64_t x[6] = { 1, 3, 2, 1, 2, 1 }, xd[2] = { 2, 3 }, yd[2] = { 2, 4 };
+	int64_t pool[6] = { 1, 2, 1, 2, 2, 1 }, cnt[2] = { 0, 2 }, idx[4] = { 0, 1, 2, 3 },
+		bad[2] = { 0, 3 };
+	float w[4] = { 0.5f, 1, 2, 4 };
+	static const float want[3][8] = { { 1, 1, 1, 0, 2, 1, 1, 1 },
+		{ 0.5f, 1, 2, 0, 0.5f, 1, 2, 4 }, { 0.5f, 1, 2, 0, 1, 1, 2, 4 } };
+	struct eml_tensor in;
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	for (int md = 0; md < 3; md++) {
+		start("TfIdfVectorizer", ins, outs);
+		onnx_attr_int(N, "min_gram_length", 1);
+		onnx_attr_int(N, "max_gram_length", 2);
+		onnx_attr_int(N, "max_skip_count", 1);
+		onnx_attr_str(N, "mode", modes[md]);
+		onnx_attr_ints(N, "pool_int64s", pool, 6);
+		onnx_attr_ints(N, "ngram_counts", cnt, 2);
+		onnx_attr_ints(N, "ngram_indexes", idx, 4);
+		if (md > 0)
+			onnx_attr_floats(N, "weights", w, 4);
+		emit();
+		io(11, "x", 7, xd, 2);
+		io(12, "y", 1, yd, 2);
+		m = load(9);
+		in = tin(EML_DT_INT64, x, 2, xd);
+		assert_eml_ok(run(m, &in, 1, &p));
+		expect_f(p, 0, 2, yd, want[md], 8, 0);
+		eml_plan_free(p);
+		eml_model_free(m);
+	}
+	start("TfIdfVectorizer", ins, outs);
+	onnx_attr_int(N, "max_gram_length", 2);
+	onnx_attr_ints(N, "pool_int64s", pool, 6);
+	onnx_attr_ints(N, "ngram_counts", bad, 2);
+	onnx_attr_ints(N, "ngram_indexes", idx, 4);
+	emit();
+	io(11, "x", 7, xd, 2);
+	io(12, "y", 1, yd, 2);
+	assert_int_equal(load_err(9), EML_ERR_INFER_ATTR);
+}
+
 int
 main(void)
 {
@@ -913,6 +971,7 @@ main(void)
 		cmocka_unit_test(test_dft),
 		cmocka_unit_test(test_stft),
 		cmocka_unit_test(test_melweightmatrix),
+		cmocka_unit_test(test_tfidf),
 	};
 
 	if (eml_mem_init() != EML_OK)
