@@ -60,6 +60,11 @@ extern const struct eml_cmd eml_cli_model_split;
  * exit code. */
 int eml_cli_fail(const char *what, eml_err err);
 
+/* fn(a) with every secure allocation of the calling thread in one locked
+ * arena (eml_arena_use), released after: a model's hundreds of weight
+ * tensors cost a few mappings instead of a guarded mapping each. */
+int eml_cli_in_arena(int (*fn)(const struct eml_args *a), const struct eml_args *a);
+
 struct eml_client;
 struct eml_client_model;
 struct eml_client_tensor;

@@ -286,7 +286,7 @@ print_text(const struct inspect *in)
 }
 
 static int
-inspect(const struct eml_args *a)
+inspect_model(const struct eml_args *a)
 {
 	struct inspect in;
 	eml_err rc;
@@ -311,6 +311,12 @@ inspect(const struct eml_args *a)
 	eml_free(in.ops);
 	eml_graph_free(in.g);
 	return status;
+}
+
+static int
+inspect(const struct eml_args *a)
+{
+	return eml_cli_in_arena(inspect_model, a);
 }
 
 static const struct eml_opt inspect_opts[] = {

@@ -45,7 +45,7 @@ print_json(const char *dir, const char *id, const struct eml_split_info *info, b
 }
 
 static int
-split(const struct eml_args *a)
+split_model(const struct eml_args *a)
 {
 	const char *model = a->pos[0];
 	const char *out = eml_args_str(a, "out");
@@ -84,6 +84,12 @@ split(const struct eml_args *a)
 	if (key != NULL)
 		printf("%-15s signed\n", EML_SPLIT_SIG_FILE);
 	return 0;
+}
+
+static int
+split(const struct eml_args *a)
+{
+	return eml_cli_in_arena(split_model, a);
 }
 
 static const struct eml_opt split_opts[] = {

@@ -59,6 +59,22 @@ eml_cli_fail(const char *what, eml_err err)
 }
 
 int
+eml_cli_in_arena(int (*fn)(const struct eml_args *a), const struct eml_args *a)
+{
+	struct eml_arena *arena = NULL, *prev;
+	eml_err rc;
+	int status;
+
+	if ((rc = eml_arena_new(0, &arena)) != EML_OK)
+		return eml_cli_fail("memory", rc);
+	prev = eml_arena_use(arena);
+	status = fn(a);
+	(void)eml_arena_use(prev);
+	eml_arena_free(arena);
+	return status;
+}
+
+int
 main(int argc, char **argv)
 {
 	if (eml_mem_init() != EML_OK) {
