@@ -5,6 +5,9 @@
  */
 #include <math.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "engine_int.h"
 #include "eml_mem.h"
@@ -602,31 +605,88 @@ struct convt_job {
 	const float *col;  /* [mg * kh * kw][H * W] of this image and group */
 	const float *bias; /* of this group, or NULL */
 	float *yg;         /* [mg][OH][OW] */
+	size_t rows, bands; /* output rows per task, tasks per channel */
 };
 
-/*
- * col2im for output channel m of a group: the bias, then every column
- * added where it lands, then the fused activation. Per tap (i, j) the
- * input columns whose output falls inside the image are one range, so the
- * inner loop has no test; the sum over taps keeps the order (i, j, ih,
- * iw) the plain loop had.
- */
-static void
-convt_task(void *arg, size_t m, int thread)
+/* Kernel = stride, no dilation or pads (the 2x2/2 upsampling of decoder
+ * heads): every output pixel below H kh x W kw gets exactly one tap, so
+ * input row ih and tap row i make output row ih kh + i, the kw taps
+ * interleaved; one pass over the rows instead of kh kw strided passes.
+ * Each sum is still bias + that one value (output_padding rows and
+ * columns keep the bias alone). */
+static bool
+convt_tiles(const struct eml_conv2d_params *geo)
 {
-	const struct convt_job *j = arg;
+	return geo->kh == geo->stride_h && geo->kw == geo->stride_w && geo->dil_h == 1 &&
+	    geo->dil_w == 1 && geo->pad_top == 0 && geo->pad_left == 0;
+}
+
+/* yr[2 iw + t] = bv + x_t[iw]: the 2-wide interleave, four at a time. */
+static void
+convt_interleave2(size_t W, const float *x0, const float *x1, float bv, float *yr)
+{
+	size_t iw = 0;
+#if defined(__SSE2__)
+	__m128 vb = _mm_set1_ps(bv);
+
+	for (; iw + 4 <= W; iw += 4) {
+		__m128 a = _mm_add_ps(vb, _mm_loadu_ps(x0 + iw));
+		__m128 b = _mm_add_ps(vb, _mm_loadu_ps(x1 + iw));
+
+		_mm_storeu_ps(yr + 2 * iw, _mm_unpacklo_ps(a, b));
+		_mm_storeu_ps(yr + 2 * iw + 4, _mm_unpackhi_ps(a, b));
+	}
+#endif
+	for (; iw < W; iw++) {
+		yr[2 * iw] = bv + x0[iw];
+		yr[2 * iw + 1] = bv + x1[iw];
+	}
+}
+
+/* Rows [oh0, oh1) of channel m when kernel = stride: bias + the one tap,
+ * written once; output_padding rows and columns get the bias alone. */
+static void
+convt_tile_rows(const struct convt_job *j, size_t m, size_t oh0, size_t oh1, float bv,
+    float *ym)
+{
 	const struct eml_conv2d_params *geo = &j->pn->par.conv.geo;
 	size_t H = geo->H, W = geo->W, kh = geo->kh, kw = geo->kw;
-	size_t OH = j->pn->par.conv.out_h, OW = j->pn->par.conv.out_w;
+	size_t OW = j->pn->par.conv.out_w;
+
+	for (size_t oh = oh0; oh < oh1; oh++) {
+		size_t ih = oh / kh, i = oh % kh;
+		float *yr = ym + oh * OW;
+		const float *xr = j->col + (m * kh + i) * kw * H * W + ih * W;
+
+		if (oh >= H * kh) {
+			for (size_t c = 0; c < OW; c++)
+				yr[c] = bv;
+			continue;
+		}
+		if (kw == 2) {
+			convt_interleave2(W, xr, xr + H * W, bv, yr);
+		} else {
+			for (size_t iw = 0; iw < W; iw++)
+				for (size_t jj = 0; jj < kw; jj++)
+					yr[iw * kw + jj] = bv + xr[jj * H * W + iw];
+		}
+		for (size_t c = W * kw; c < OW; c++)
+			yr[c] = bv;
+	}
+}
+
+/* Output rows [oh0, oh1) of channel m: every tap's in-image columns added
+ * where they land, in the order (i, j, ih, iw) of the plain loop. */
+static void
+convt_scatter_rows(const struct convt_job *j, size_t m, size_t oh0, size_t oh1, float *ym)
+{
+	const struct eml_conv2d_params *geo = &j->pn->par.conv.geo;
+	size_t H = geo->H, W = geo->W, kh = geo->kh, kw = geo->kw;
+	size_t OW = j->pn->par.conv.out_w;
 	int64_t sh = (int64_t)geo->stride_h, sw = (int64_t)geo->stride_w,
 		dh = (int64_t)geo->dil_h, dw = (int64_t)geo->dil_w, pt = (int64_t)geo->pad_top,
 		pl = (int64_t)geo->pad_left;
-	float *ym = j->yg + m * OH * OW, bv = j->bias != NULL ? j->bias[m] : 0.0f;
-	enum eml_unary op;
 
-	(void)thread;
-	for (size_t i = 0; i < OH * OW; i++)
-		ym[i] = bv;
 	for (size_t i = 0; i < kh; i++)
 		for (size_t jj = 0; jj < kw; jj++) {
 			const float *row = j->col + ((m * kh + i) * kw + jj) * H * W;
@@ -642,15 +702,45 @@ convt_task(void *arg, size_t m, int thread)
 				float *yr;
 				const float *xr = row + ih * W;
 
-				if (oh < 0 || oh >= (int64_t)OH)
+				if (oh < (int64_t)oh0 || oh >= (int64_t)oh1)
 					continue;
 				yr = ym + (size_t)oh * OW;
 				for (int64_t iw = lo; iw <= hi; iw++)
 					yr[iw * sw + off] += xr[iw];
 			}
 		}
+}
+
+/*
+ * col2im for a band of output rows of output channel m of a group (task
+ * = m x bands + band: the last layer of a decoder has one channel, so
+ * channels alone would leave a thread idle): the bias, then every column
+ * added where it lands, then the fused activation. Per tap (i, j) the
+ * input columns whose output falls inside the image are one range, so the
+ * inner loop has no test; the bands do not change any output's sum.
+ */
+static void
+convt_task(void *arg, size_t task, int thread)
+{
+	const struct convt_job *j = arg;
+	const struct eml_conv2d_params *geo = &j->pn->par.conv.geo;
+	size_t OH = j->pn->par.conv.out_h, OW = j->pn->par.conv.out_w;
+	size_t m = task / j->bands, oh0 = task % j->bands * j->rows;
+	size_t oh1 = oh0 + j->rows < OH ? oh0 + j->rows : OH;
+	float *ym = j->yg + m * OH * OW, bv = j->bias != NULL ? j->bias[m] : 0.0f;
+	enum eml_unary op;
+
+	(void)thread;
+	if (convt_tiles(geo)) {
+		convt_tile_rows(j, m, oh0, oh1, bv, ym);
+	} else {
+		for (size_t i = oh0 * OW; i < oh1 * OW; i++)
+			ym[i] = bv;
+		convt_scatter_rows(j, m, oh0, oh1, ym);
+	}
 	if (ep_unary(&j->pn->ep, &op))
-		j->p->k->unary(op, OH * OW, ym, ym, j->pn->ep.a, j->pn->ep.b);
+		j->p->k->unary(op, (oh1 - oh0) * OW, ym + oh0 * OW, ym + oh0 * OW, j->pn->ep.a,
+		    j->pn->ep.b);
 }
 
 /* 3-D ConvTranspose: every input element times every tap added where
@@ -713,11 +803,20 @@ convt_run(struct eml_plan *p, struct pnode *pn)
 	       kw = geo->kw, G = geo->group, OH = pn->par.conv.out_h, OW = pn->par.conv.out_w;
 	size_t cg = C / G, mg = M / G, ckk = mg * kh * kw;
 	float *col = pn->wsp;
-	struct convt_job j = { p, pn, col, NULL, NULL };
+	struct convt_job j = { p, pn, col, NULL, NULL, OH, 1 };
+	struct eml_pool *pool;
 
 	if (pn->par.conv.is3d) {
 		convt3d_run(p, pn);
 		return;
+	}
+	pool = eml_pool_for(p->pool, 4.0 * (double)(mg * OH * OW) + 2.0 * (double)(ckk * H * W));
+	if (eml_pool_size(pool) > 1 && mg < 4 * (size_t)eml_pool_size(pool)) {
+		/* Few channels: bands of rows too, about four tasks a thread. */
+		size_t want = (4 * (size_t)eml_pool_size(pool) + mg - 1) / mg;
+
+		j.rows = (OH + want - 1) / want;
+		j.bands = (OH + j.rows - 1) / j.rows;
 	}
 	for (size_t n = 0; n < N; n++)
 		for (size_t g = 0; g < G; g++) {
@@ -737,8 +836,7 @@ convt_run(struct eml_plan *p, struct pnode *pn)
 			eml_sgemm(&ga, col + ckk * H * W, p->pool);
 			j.bias = b != NULL ? vf(b) + g * mg : NULL;
 			j.yg = vf(y) + (n * M + g * mg) * OH * OW;
-			eml_pool_run(eml_pool_for(p->pool, 4.0 * (double)(mg * OH * OW) +
-				2.0 * (double)(ckk * H * W)), mg, convt_task, &j);
+			eml_pool_run(pool, mg * j.bands, convt_task, &j);
 		}
 }
 

@@ -630,31 +630,39 @@ test_hostile_attributes(void **state)
 }
 
 /* ConvTranspose takes a following activation into its col2im pass, which
- * now walks the in-image column range of each tap: the same outputs as the
- * unfused plan, with strides, dilation, pads, output_padding, groups, and
- * a plain-loop scatter written here. */
+ * walks the in-image column range of each tap (kernel = stride without
+ * pads: one interleaving pass per output row), in bands of output rows
+ * when there are few channels: the same outputs as the unfused plan, with
+ * strides, dilation, pads, output_padding, groups, one output channel,
+ * ragged sizes, 1 and 2 threads, and a plain-loop scatter written here. */
+struct convt_case {
+	int nb, c, h, w, gr, mg, k, s, d, p, op;
+};
+
 static void
-test_convtranspose_fused(void **state)
+convtranspose_case(const struct convt_case *t)
 {
 	static const char *ci[] = { "x", "w", "b", NULL }, *co[] = { "h", NULL };
 	static const char *ai[] = { "h", NULL }, *ao[] = { "y", NULL };
-	enum { NB = 2, C = 4, H = 5, W = 7, GR = 2, MG = 3, K = 3, S = 2, D = 1, P = 1, OP = 1 };
-	enum { MO = MG * GR, OH = S * (H - 1) + OP + D * (K - 1) + 1 - 2 * P,
-		OW = S * (W - 1) + OP + D * (K - 1) + 1 - 2 * P };
+	int NB = t->nb, C = t->c, H = t->h, W = t->w, GR = t->gr, MG = t->mg, K = t->k, S = t->s,
+	    D = t->d, P = t->p, OP = t->op;
+	int MO = MG * GR, OH = S * (H - 1) + OP + D * (K - 1) + 1 - 2 * P,
+	    OW = S * (W - 1) + OP + D * (K - 1) + 1 - 2 * P;
+	size_t xn = (size_t)(NB * C * H * W), wn = (size_t)(C * MG * K * K),
+	       yn = (size_t)(NB * MO * OH * OW);
 	uint64_t rng = eml_test_seed();
-	float x[NB * C * H * W], w[C * MG * K * K], b[MO];
-	static float want[NB * MO * OH * OW];
+	float *x = test_malloc(xn * sizeof(float)), *w = test_malloc(wn * sizeof(float));
+	float *b = test_malloc((size_t)MO * sizeof(float)), *want = test_malloc(yn * sizeof(float));
 	int64_t xd[4] = { NB, C, H, W }, wd[4] = { C, MG, K, K }, bd = MO;
 	int64_t yd[4] = { NB, MO, OH, OW }, st2[2] = { S, S }, pads[4] = { P, P, P, P };
-	int64_t ks[2] = { K, K }, opad[2] = { OP, OP };
+	int64_t ks[2] = { K, K }, opad[2] = { OP, OP }, dil[2] = { D, D };
 	struct eml_tensor in;
 	struct eml_model *mdl;
 
-	(void)state;
-	fill(&rng, x, sizeof(x) / sizeof(x[0]));
-	fill(&rng, w, sizeof(w) / sizeof(w[0]));
-	fill(&rng, b, MO);
-	/* y[n][g*MG+mm][ih*S - P + i][iw*S - P + j] += x[n][g*CG+c][ih][iw] w[g*CG+c][mm][i][j] */
+	fill(&rng, x, xn);
+	fill(&rng, w, wn);
+	fill(&rng, b, (size_t)MO);
+	/* y[n][g*MG+mm][ih*S - P + i*D][iw*S - P + j*D] += x[n][g*CG+c][ih][iw] w[g*CG+c][mm][i][j] */
 	for (int n = 0; n < NB; n++)
 		for (int o = 0; o < MO; o++)
 			for (int e = 0; e < OH * OW; e++)
@@ -674,15 +682,16 @@ test_convtranspose_fused(void **state)
 								    x[((n * C + c) * H + ih) * W + iw] *
 								    w[((c * MG + mm) * K + i) * K + j];
 							}
-	for (size_t e = 0; e < sizeof(want) / sizeof(want[0]); e++)
+	for (size_t e = 0; e < yn; e++)
 		want[e] = 1.0f / (1.0f + expf(-want[e]));
 	G->n = 0;
-	init_f("w", wd, 4, w, sizeof(w) / sizeof(w[0]));
-	init_f("b", &bd, 1, b, MO);
+	init_f("w", wd, 4, w, wn);
+	init_f("b", &bd, 1, b, (size_t)MO);
 	node("ConvTranspose", "ct", ci, co);
 	onnx_attr_ints(N, "strides", st2, 2);
 	onnx_attr_ints(N, "pads", pads, 4);
 	onnx_attr_ints(N, "kernel_shape", ks, 2);
+	onnx_attr_ints(N, "dilations", dil, 2);
 	onnx_attr_ints(N, "output_padding", opad, 2);
 	onnx_attr_int(N, "group", GR);
 	emit();
@@ -701,14 +710,34 @@ test_convtranspose_fused(void **state)
 		assert_eml_ok(eml_plan_new(mdl, &in, 1, &o, &p));
 		(void)unsetenv("EML_POOL_MIN_WORK");
 		assert_eml_ok(eml_plan_run(p, &in, 1));
-		assert_int_equal(eml_plan_output(p, 0)->nbytes, sizeof(want));
-		assert_close(eml_plan_output(p, 0)->data, want, sizeof(want) / sizeof(want[0]),
-		    1e-5);
+		assert_int_equal(eml_plan_output(p, 0)->nbytes, yn * sizeof(float));
+		assert_close(eml_plan_output(p, 0)->data, want, yn, 1e-5);
 		eml_plan_get_stats(p, &st);
 		assert_int_equal(st.n_fused, variant == 1 ? 0 : 1);
 		eml_plan_free(p);
 	}
 	eml_model_free(mdl);
+	test_free(want);
+	test_free(b);
+	test_free(w);
+	test_free(x);
+}
+
+static void
+test_convtranspose_fused(void **state)
+{
+	static const struct convt_case cases[] = {
+		/* nb c h w gr mg k s d p op */
+		{ 2, 4, 5, 7, 2, 3, 3, 2, 1, 1, 1 }, /* overlapping taps, pads */
+		{ 1, 3, 4, 6, 1, 2, 3, 1, 2, 2, 0 }, /* dilation */
+		{ 1, 5, 5, 7, 1, 1, 2, 2, 1, 0, 1 }, /* kernel = stride, one channel */
+		{ 2, 6, 3, 9, 2, 2, 3, 3, 1, 0, 0 }, /* kernel = stride 3, groups */
+		{ 1, 4, 6, 5, 1, 12, 2, 2, 1, 0, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		convtranspose_case(&cases[i]);
 }
 
 /* ------------------------------------------------------------ Resize */
