@@ -689,23 +689,12 @@ qconv_store(struct eml_plan *p, const struct pnode *pn, const int32_t *C, size_t
 	}
 }
 
-/* The requantization of one image and group, run by the GEMM on each
- * finished block of pixels (in parallel, while the block is in cache). */
+/* The requantization of one image and group: the GEMM applies it to
+ * each finished block of pixels (in parallel, while the block is in cache,
+ * in the kernel's registers where it can). */
 struct qstore_job {
 	struct eml_qrequant rq;
-	const int32_t *C;
-	size_t Mg, OHW;
-	uint8_t *y; /* the group's first channel plane */
 };
-
-static void
-qconv_rows_done(void *arg, size_t i0, size_t m, int thread)
-{
-	const struct qstore_job *j = arg;
-
-	(void)thread;
-	eml_qrequant_t(&j->rq, m, j->Mg, j->C + i0 * j->Mg, j->Mg, j->y + i0, j->OHW);
-}
 
 /* The SIMD store's parameters for QLinearConv: per-channel multipliers
  * into mult (M floats); false (the scalar store then) when one is not
@@ -775,17 +764,14 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 	ga.C = C;
 	ga.ldc = Mg;
 	if (simd_store) {
-		ga.rows_done = qconv_rows_done;
-		ga.rows_arg = &sj;
-		sj.C = C;
-		sj.Mg = Mg;
-		sj.OHW = OHW;
+		ga.rq = &sj.rq;
+		ga.ldy = OHW;
 	}
 	for (size_t b = 0; b < c->geo.N; b++)
 		for (size_t g = 0; g < c->geo.group; g++) {
 			struct val *y = eml_pn_out(p, pn, 0);
 			qconv_im2col(c, x->data, b, g, (uint8_t)zx, xt, cols, p->pool);
-			sj.y = (uint8_t *)y->data + (b * c->geo.M + g * Mg) * OHW;
+			ga.y = (uint8_t *)y->data + (b * c->geo.M + g * Mg) * OHW;
 			if (simd_store) {
 				struct eml_qrequant base = sj.rq;
 				sj.rq.mult += g * Mg;

@@ -336,23 +336,6 @@ void eml_qgemm_pack(enum eml_qisa isa, size_t K, size_t N, const void *B, size_t
 /* The kernel a packed B runs with ("avx2-maddubs", ...). */
 const char *eml_qgemm_kernel_name(const void *packed);
 
-struct eml_qgemm_args {
-	size_t M;
-	const void *A; /* M x K, row stride lda; int8 when a_signed else uint8 */
-	size_t lda;
-	bool a_signed;
-	const int32_t *za; /* n_za zero points (1 or M) in A's type */
-	size_t n_za;
-	int32_t *C; /* M x N, row stride ldc */
-	size_t ldc;
-	/* optional: called for each finished block of rows [i0, i0 + m) of C
-	 * (zero points applied) by the thread that computed it, while the
-	 * block is in its cache */
-	void (*rows_done)(void *arg, size_t i0, size_t m, int thread);
-	void *rows_arg;
-};
-void eml_qgemm(const void *packed, const struct eml_qgemm_args *a, struct eml_pool *pool);
-
 /*
  * Requantization of int32 accumulators into uint8/int8 (the QLinear
  * outputs), ONNX Runtime's float steps exactly: per column n,
@@ -367,6 +350,24 @@ struct eml_qrequant {
 	int32_t zp, lo, hi;
 	bool y_signed;
 };
+struct eml_qgemm_args {
+	size_t M;
+	const void *A; /* M x K, row stride lda; int8 when a_signed else uint8 */
+	size_t lda;
+	bool a_signed;
+	const int32_t *za; /* n_za zero points (1 or M) in A's type */
+	size_t n_za;
+	int32_t *C; /* M x N, row stride ldc */
+	size_t ldc;
+	/* optional: requantized output instead of C's int32 sums, transposed
+	 * like eml_qrequant_t (y[j * ldy + i]); C is then scratch. Fused into
+	 * the kernel where it has the form (symmetric B, one A zero point). */
+	const struct eml_qrequant *rq;
+	void *y;
+	size_t ldy;
+};
+void eml_qgemm(const void *packed, const struct eml_qgemm_args *a, struct eml_pool *pool);
+
 /* Rows [m][n] of C (row stride ldc) into y transposed: column j of row i
  * goes to y[j * ldy + i] (a GEMM's [pixel][channel] into NCHW). */
 void eml_qrequant_t(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *C,

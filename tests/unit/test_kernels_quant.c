@@ -504,6 +504,94 @@ quantize_dequantize_oracle(void **state)
 		}
 }
 
+/* The int8 GEMM with a requantized output (the kernel's fused path where B
+ * is symmetric and A has one zero point, the int32 path and
+ * eml_qrequant_t otherwise) against the definition and the oracle, on
+ * every ISA this CPU has, ragged M, N and K, int8 and uint8 A. */
+static void
+qgemm_requant_oracle(void **state)
+{
+	static const size_t Ms[] = { 1, 7, 8, 9, 17, 24 };
+	static const size_t Ns[] = { 1, 15, 16, 31, 32, 33, 70 };
+	static const size_t Ks[] = { 1, 3, 4, 27, 64, 131 };
+	uint64_t st = 77;
+	size_t t = 0;
+
+	(void)state;
+	for (int isa = EML_QISA_REF; isa <= EML_QISA_AVX512VNNI; isa++) {
+		if (!eml_qisa_available((enum eml_qisa)isa))
+			continue;
+		for (size_t mi = 0; mi < 6; mi++)
+			for (size_t ni = 0; ni < 7; ni++)
+				for (size_t ki = 0; ki < 6; ki++, t++) {
+					size_t M = Ms[mi], N = Ns[ni], K = Ks[ki], ldy = M + 5;
+					bool as = (t & 1) != 0, sym = (t % 3) != 0, ys = (t & 4) != 0;
+					uint8_t *A = eml_alloc(M * K), *B = eml_alloc(K * N);
+					uint8_t *y = eml_alloc(N * ldy), zb[70];
+					int32_t *C = eml_alloc(M * N * 4), bias[70], za;
+					float mult[70];
+					void *packed = eml_secure_alloc(eml_qgemm_packed_size((enum eml_qisa)isa, K, N));
+					struct eml_qrequant rq = { bias, mult, 0, 0, 0, ys };
+					struct eml_qgemm_args a;
+					assert_true(A && B && y && C && packed);
+					fill_bytes(&st, A, M * K, as, 128);
+					fill_bytes(&st, B, K * N, true, 64);
+					za = (int32_t)(eml_test_rand(&st) % 256) - (as ? 128 : 0);
+					for (size_t j = 0; j < N; j++) {
+						zb[j] = sym ? 0 : (uint8_t)(eml_test_rand(&st) % 9);
+						bias[j] = (int32_t)(eml_test_rand(&st) % 20001) - 10000;
+						mult[j] = kt_randf(&st, 0.0001f, 0.01f);
+					}
+					rq.zp = ys ? -3 : 17;
+					rq.lo = ys ? -128 : 0;
+					rq.hi = ys ? 127 : 255;
+					if (t % 5 == 0)
+						rq.lo = rq.zp; /* Relu */
+					if (t % 7 == 0)
+						rq.bias = NULL;
+					eml_qgemm_pack((enum eml_qisa)isa, K, N, B, N, false, true, zb, N, packed);
+					memset(&a, 0, sizeof(a));
+					memset(y, 0xa5, N * ldy);
+					a.M = M;
+					a.A = A;
+					a.lda = K;
+					a.a_signed = as;
+					a.za = &za;
+					a.n_za = 1;
+					a.C = C;
+					a.ldc = N;
+					a.rq = &rq;
+					a.y = y;
+					a.ldy = ldy;
+					eml_qgemm(packed, &a, NULL);
+					for (size_t i = 0; i < M; i++)
+						for (size_t j = 0; j < N; j++) {
+							int64_t sum = 0;
+							int32_t want, got;
+							for (size_t k = 0; k < K; k++)
+								sum += (int64_t)(val_of(A, i * K + k, as) - za) *
+								    (val_of(B, k * N + j, true) - (int8_t)zb[j]);
+							want = requant_oracle((int32_t)sum,
+							    rq.bias != NULL ? bias[j] : 0, mult[j], rq.zp, rq.lo,
+							    rq.hi);
+							got = ys ? (int8_t)y[j * ldy + i] : y[j * ldy + i];
+							if (got != want)
+								fail_msg("%s M%zu N%zu K%zu as%d sym%d [%zu,%zu]: %d, want %d",
+								    eml_qisa_name((enum eml_qisa)isa), M, N, K, as, sym, i, j,
+								    got, want);
+						}
+					for (size_t j = 0; j < N; j++)
+						for (size_t i = M; i < ldy; i++)
+							assert_int_equal(y[j * ldy + i], 0xa5);
+					eml_secure_free(packed);
+					eml_free(A);
+					eml_free(B);
+					eml_free(y);
+					eml_free(C);
+				}
+	}
+}
+
 int
 main(void)
 {
@@ -520,6 +608,7 @@ main(void)
 		cmocka_unit_test(qrequant_matches_oracle),
 		cmocka_unit_test(u8_transpose_shapes),
 		cmocka_unit_test(quantize_dequantize_oracle),
+		cmocka_unit_test(qgemm_requant_oracle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

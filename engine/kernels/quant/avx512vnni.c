@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "engine/kernels/quant/quant_int.h"
+#include "engine/kernels/quant/t8x16.h"
 
 static inline int32_t
 quad_at(const uint8_t *row, size_t k, size_t K, uint32_t x4)
@@ -50,13 +51,13 @@ full_quads(size_t K, const uint8_t *A, size_t lda, __m512i xa, bool flip, const 
 	return k;
 }
 
-static void
-qgemm_kernel_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
-    const void *panel, int32_t *c, size_t ldc, size_t m, size_t n)
+/* The m x 32 tile's raw sums into acc. */
+static inline __attribute__((always_inline)) void
+tile(size_t K, const uint8_t *A, size_t lda, uint8_t axor, const void *panel, size_t m,
+    __m512i acc[8][2])
 {
 	const __m512i *b = panel;
 	uint32_t x4 = axor * 0x01010101u;
-	__m512i acc[8][2];
 	size_t i, k0 = 0;
 
 	for (i = 0; i < 8; i++)
@@ -76,11 +77,67 @@ qgemm_kernel_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
 			}
 		}
 	}
-	for (i = 0; i < m; i++) {
+}
+
+static void
+qgemm_kernel_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
+    const void *panel, int32_t *c, size_t ldc, size_t m, size_t n)
+{
+	__m512i acc[8][2];
+
+	tile(K, A, lda, axor, panel, m, acc);
+	for (size_t i = 0; i < m; i++) {
 		__mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
 		__mmask16 m1 = (__mmask16)(n <= 16 ? 0 : n >= 32 ? 0xffff : (1u << (n - 16)) - 1);
 		_mm512_mask_storeu_epi32(c + i * ldc, m0, acc[i][0]);
 		_mm512_mask_storeu_epi32(c + i * ldc + 16, m1, acc[i][1]);
+	}
+}
+
+/* 16 sums requantized (eml_qrequant's steps) into 16 bytes. */
+static inline __m128i
+rq16(__m512i acc, const struct eml_qrequant *r, size_t j, __mmask16 k)
+{
+	__m512i b = r->bias != NULL ? _mm512_maskz_loadu_epi32(k, r->bias + j) :
+				      _mm512_setzero_si512();
+	__m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(acc, b)),
+	    _mm512_maskz_loadu_ps(k, r->mult + j));
+	__m512i q;
+
+	v = _mm512_min_ps(_mm512_max_ps(v, _mm512_set1_ps(-4194304.0f)), _mm512_set1_ps(4194304.0f));
+	q = _mm512_add_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(r->zp));
+	q = _mm512_min_epi32(_mm512_max_epi32(q, _mm512_set1_epi32(r->lo)), _mm512_set1_epi32(r->hi));
+	return _mm512_cvtepi32_epi8(q); /* in range: the truncation is exact */
+}
+
+static void
+qgemm_kernel_rq_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
+    const void *panel, const struct eml_qrequant *r, uint8_t *y, size_t ldy, size_t m, size_t n)
+{
+	__m512i acc[8][2];
+	__m128i rows[2][8];
+	__mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
+	__mmask16 m1 = (__mmask16)(n <= 16 ? 0 : n >= 32 ? 0xffff : (1u << (n - 16)) - 1);
+
+	tile(K, A, lda, axor, panel, m, acc);
+	for (size_t i = 0; i < 8; i++) {
+		rows[0][i] = i < m ? rq16(acc[i][0], r, 0, m0) : _mm_setzero_si128();
+		rows[1][i] = i < m ? rq16(acc[i][1], r, 16, m1) : _mm_setzero_si128();
+	}
+	if (m == 8 && n == 32) {
+		eml_store_t8x16(rows[0], y, ldy);
+		eml_store_t8x16(rows[1], y + 16 * ldy, ldy);
+		return;
+	}
+	{
+		uint8_t t[8][32];
+		for (size_t i = 0; i < 8; i++) {
+			_mm_storeu_si128((__m128i *)(void *)t[i], rows[0][i]);
+			_mm_storeu_si128((__m128i *)(void *)(t[i] + 16), rows[1][i]);
+		}
+		for (size_t j = 0; j < n; j++)
+			for (size_t i = 0; i < m; i++)
+				y[j * ldy + i] = t[i][j];
 	}
 }
 
@@ -90,4 +147,5 @@ const struct eml_qgemm_impl eml_qgemm_avx512vnni = {
 	.nr = 32,
 	.kg = 4,
 	.kernel = qgemm_kernel_avx512vnni,
+	.kernel_rq = qgemm_kernel_rq_avx512vnni,
 };

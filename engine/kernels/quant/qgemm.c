@@ -391,6 +391,35 @@ struct qrun {
 	size_t nblocks;
 };
 
+/* Rows [i0, i0 + m), requantized in the kernel: B symmetric and one A
+ * zero point, so the correction is -za * colsum[j] per column, folded into
+ * the bias. */
+static void
+qgemm_task_rq(const struct qrun *r, size_t i0, size_t m)
+{
+	const struct eml_qgemm_args *a = r->a;
+	const struct eml_qgemm_impl *g = r->g;
+	size_t K = (size_t)r->h->K, N = (size_t)r->h->N;
+	uint8_t axor = a->a_signed ? 0x80 : 0;
+	const uint8_t *A = (const uint8_t *)a->A + i0 * a->lda;
+	const int32_t *cs = (const int32_t *)(const void *)(r->base + up64(sizeof(struct qhdr)));
+	uint32_t za = (uint32_t)(a->za[0] + (a->a_signed ? 128 : 0));
+	int32_t bias[64];
+	struct eml_qrequant t = *a->rq;
+
+	t.bias = bias;
+	for (size_t n0 = 0; n0 < N; n0 += g->nr) {
+		size_t n = N - n0 < g->nr ? N - n0 : g->nr;
+		for (size_t j = 0; j < n; j++)
+			bias[j] = (int32_t)((a->rq->bias != NULL ? (uint32_t)a->rq->bias[n0 + j] : 0) -
+			    za * (uint32_t)cs[n0 + j]);
+		t.mult = a->rq->mult + n0;
+		g->kernel_rq(K, A, a->lda, axor,
+		    r->base + r->h->panels_off + (n0 / g->nr) * r->h->panel_bytes, &t,
+		    (uint8_t *)a->y + n0 * a->ldy + i0, a->ldy, m, n);
+	}
+}
+
 /* Rows [i0, i0 + m) against every panel, then the zero points:
  * sum (a - za)(b - zb) = raw - zb * rowsum(a) - za * colsum(b) + K za zb,
  * all modulo 2^32. */
@@ -408,6 +437,11 @@ qgemm_task(void *arg, size_t task, int thread)
 	const int32_t *cs = (const int32_t *)(const void *)(r->base + up64(sizeof(struct qhdr)));
 	const int32_t *zp = cs + up64(N * 4) / 4;
 
+	(void)thread;
+	if (a->rq != NULL && g->kernel_rq != NULL && r->h->zb_zero && a->n_za == 1 && g->nr <= 64) {
+		qgemm_task_rq(r, i0, m);
+		return;
+	}
 	for (size_t n0 = 0; n0 < N; n0 += g->nr) {
 		size_t n = N - n0 < g->nr ? N - n0 : g->nr;
 		g->kernel(K, A, a->lda, axor, r->base + r->h->panels_off + (n0 / g->nr) * r->h->panel_bytes,
@@ -430,8 +464,8 @@ qgemm_task(void *arg, size_t task, int thread)
 #endif
 		eml_qgemm_fix_ref(c, N, zp, cs, rs, za, (uint32_t)K);
 	}
-	if (a->rows_done != NULL)
-		a->rows_done(a->rows_arg, i0, m, thread);
+	if (a->rq != NULL)
+		eml_qrequant_t(a->rq, m, N, a->C + i0 * a->ldc, a->ldc, (uint8_t *)a->y + i0, a->ldy);
 }
 
 void

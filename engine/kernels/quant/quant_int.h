@@ -60,6 +60,12 @@ struct eml_qgemm_impl {
 	size_t kg; /* 4 (u8 x s8 quads) or 2 (int16 pairs) */
 	void (*kernel)(size_t K, const uint8_t *A, size_t lda, uint8_t axor, const void *panel,
 	    int32_t *c, size_t ldc, size_t m, size_t n);
+	/* optional, the same product requantized in registers: r's bias and
+	 * mult start at the panel's first column, the bias with -za * colsum
+	 * folded in (B symmetric), output transposed to y[j * ldy + i] */
+	void (*kernel_rq)(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
+	    const void *panel, const struct eml_qrequant *r, uint8_t *y, size_t ldy, size_t m,
+	    size_t n);
 };
 
 extern const struct eml_qgemm_impl eml_qgemm_ref;
