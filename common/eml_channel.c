@@ -437,6 +437,41 @@ eml_channel_seal(struct eml_channel *ch, const struct eml_envelope *hdr, const u
 }
 
 eml_err
+eml_channel_seal_in_place(struct eml_channel *ch, const struct eml_envelope *hdr,
+    struct eml_buf *buf, size_t off)
+{
+	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
+	unsigned long long clen = 0;
+	size_t n;
+	uint8_t *w;
+	eml_err rc;
+
+	EML_ENSURE(ch != NULL && hdr != NULL && buf != NULL && off <= buf->len, EML_ERR_NULL);
+	n = buf->len - off;
+	rc = check_use(ch, hdr, ch->send_ctr);
+	if (rc == EML_OK)
+		rc = eml_buf_extend(buf, EML_CHANNEL_TAG_LEN, &w);
+	if (rc != EML_OK) {
+		eml_wipe(buf->data + off, n);
+		buf->len = off;
+		if (rc == EML_ERR_NULL)
+			return rc;
+		CH_FAIL(ch, rc);
+	}
+	nonce_and_ad(nonce, ad, ch->send_dir, ch->send_ctr, hdr);
+	/* libsodium's AEAD encrypts in place: the tag lands after the text */
+	if (crypto_aead_chacha20poly1305_ietf_encrypt(buf->data + off, &clen, buf->data + off, n,
+		ad, sizeof(ad), NULL, nonce, ch->sec->k_send) != 0 ||
+	    clen != n + EML_CHANNEL_TAG_LEN) {
+		eml_wipe(buf->data + off, n + EML_CHANNEL_TAG_LEN);
+		buf->len = off;
+		CH_FAIL(ch, EML_ERR_CRYPTO);
+	}
+	ch->send_ctr++;
+	return EML_OK;
+}
+
+eml_err
 eml_channel_open(struct eml_channel *ch, const struct eml_envelope *env, struct eml_buf *out)
 {
 	uint8_t nonce[NONCE_LEN], ad[AD_LEN];

@@ -102,6 +102,14 @@ eml_err eml_channel_server_finish(struct eml_channel *ch, const uint8_t *doc, si
 eml_err eml_channel_seal(struct eml_channel *ch, const struct eml_envelope *hdr,
     const uint8_t *pt, size_t n, struct eml_buf *out) EML_MUST_USE;
 /*
+ * The same seal where the plaintext lies: buf's bytes from off to its end
+ * become their ciphertext and buf grows by the 16-byte tag (reserve room
+ * first and nothing moves). No second buffer of the message's size. Same
+ * errors; on failure those bytes are wiped and buf->len is back to off.
+ */
+eml_err eml_channel_seal_in_place(struct eml_channel *ch, const struct eml_envelope *hdr,
+    struct eml_buf *buf, size_t off) EML_MUST_USE;
+/*
  * Open env->body (sealed by the peer for this header) and append the
  * plaintext to out; use a secure buffer (eml_buf_init_secure) for it.
  * Returns EML_OK, EML_ERR_CRYPTO_AUTH (altered, replayed, reordered,

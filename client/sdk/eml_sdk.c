@@ -581,6 +581,10 @@ encode_request(const struct eml_client_model *m, const struct eml_client_tensor 
 	eml_sdk_model_fields(m, &req.topology_key, &req.model_signature);
 	req.n_inputs = n;
 	req.inputs = v.tp;
+	/* room for the tag too: sealed in place, nothing moves */
+	if ((rc = eml_buf_reserve(pt, protobuf_c_message_get_packed_size(&req.base) +
+	    EML_CHANNEL_TAG_LEN)) != EML_OK)
+		goto out;
 	rc = eml_msg_pack(&req.base, pt);
 out:
 	return rc;
@@ -633,14 +637,14 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
     size_t *n_outs)
 {
 	eml_err rc = EML_ERR_INTERNAL;
-	struct eml_buf pt, ct;
+	struct eml_buf pt, ans; /* pt: the request, sealed in place; ans: the answer */
 	struct eml_envelope hdr, env;
 	uint8_t rid[EML_REQUEST_ID_LEN];
 	bool fatal = true;
 
 	memset(&env, 0, sizeof(env));
 	eml_buf_init_secure(&pt, EML_FRAME_MAX_DEFAULT);
-	eml_buf_init(&ct, EML_FRAME_MAX_DEFAULT);
+	eml_buf_init_secure(&ans, EML_FRAME_MAX_DEFAULT);
 	eml_err_clear_detail();
 	if (outs != NULL)
 		*outs = NULL;
@@ -665,10 +669,11 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	hdr.version = EML_PROTO_VERSION;
 	hdr.type = EML_MSG_INFER_REQUEST;
 	EML_MEMCPY(hdr.request_id, rid, sizeof(rid));
-	if ((rc = eml_channel_seal(c->ch, &hdr, pt.data, pt.len, &ct)) != EML_OK)
+	/* Sealed where it was encoded (room for the tag was reserved): a
+	 * large request is not copied into a second buffer. */
+	if ((rc = eml_channel_seal_in_place(c->ch, &hdr, &pt, 0)) != EML_OK)
 		goto out;
-	eml_buf_reset(&pt);
-	rc = send_env(c, EML_MSG_INFER_REQUEST, rid, ct.data, ct.len);
+	rc = send_env(c, EML_MSG_INFER_REQUEST, rid, pt.data, pt.len);
 	/* The peer may have ended the session (and said why in an Error
 	 * frame) before our request went out: read that reason if it is
 	 * there, rather than reporting a bare EOF. */
@@ -700,11 +705,11 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 		eml_err_set_detail("response for another request");
 		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
 	}
-	if ((rc = eml_channel_open(c->ch, &env, &pt)) != EML_OK)
+	if ((rc = eml_channel_open(c->ch, &env, &ans)) != EML_OK)
 		goto out;
 	c->exchanges++;
-	eml_evidence_exchange_add(c->exchange_hash, ct.data, ct.len, env.body, env.body_len);
-	if ((rc = decode_response(&pt, outs, n_outs)) != EML_OK) {
+	eml_evidence_exchange_add(c->exchange_hash, pt.data, pt.len, env.body, env.body_len);
+	if ((rc = decode_response(&ans, outs, n_outs)) != EML_OK) {
 		/* A sealed refusal leaves the session as a plain one did. */
 		fatal = eml_err_category(rc) == 200 || !session_survives(rc);
 		goto out;
@@ -717,7 +722,7 @@ out:
 		kill_session(c);
 	eml_envelope_clear(&env);
 	eml_buf_free(&pt);
-	eml_buf_free_nowipe(&ct);
+	eml_buf_free(&ans);
 	eml_sdk_note(c, rc);
 	return (int)rc;
 }

@@ -133,18 +133,13 @@ bench_handshake(const struct cfg *c, const struct eml_client_model *m,
 	/* run 0 is the process's first: the intermediate cache is empty */
 	for (int i = 0; i <= c->n; i++) {
 		struct eml_client *cl = NULL;
-		struct eml_client_tensor *outs = NULL;
-		size_t n_outs = 0;
 		double t0 = now_ms(), t1, v[ST_N];
 
 		if (open_session(c, &cl) != 0)
 			return 1;
 		t1 = now_ms();
-		if (eml_client_infer(cl, m, in, 1, &outs, &n_outs) != 0)
-			return 1;
-		eml_client_tensors_free(outs, n_outs);
 		v[ST_TOTAL] = (t1 - t0) * 1e3;
-		v[ST_FIRST] = (now_ms() - t1) * 1e3;
+		v[ST_FIRST] = 0;
 		v[ST_CONNECT] = (double)cl->steps.connect_us;
 		v[ST_LOCAL] = (double)cl->steps.local_us;
 		v[ST_RTT] = (double)cl->steps.rtt_us;
@@ -159,6 +154,27 @@ bench_handshake(const struct cfg *c, const struct eml_client_model *m,
 			else
 				t[k][i - 1] = v[k];
 		}
+		eml_client_close(cl);
+	}
+	/* The first request of a fresh session, apart: in the loop above the
+	 * agent would still be tearing the last session down (its arena,
+	 * its model) while the next handshake is timed. */
+	for (int i = 0; i <= c->n; i++) {
+		struct eml_client *cl = NULL;
+		struct eml_client_tensor *outs = NULL;
+		size_t n_outs = 0;
+		double t1;
+
+		if (open_session(c, &cl) != 0)
+			return 1;
+		t1 = now_ms();
+		if (eml_client_infer(cl, m, in, 1, &outs, &n_outs) != 0)
+			return 1;
+		eml_client_tensors_free(outs, n_outs);
+		if (i == 0)
+			cold[ST_FIRST] = (now_ms() - t1) * 1e3;
+		else
+			t[ST_FIRST][i - 1] = (now_ms() - t1) * 1e3;
 		eml_client_close(cl);
 	}
 	eml_attest_cache_stats(eml_sdk_attest_cache(), &entries, &hits, &misses);

@@ -183,6 +183,47 @@ handshake_and_both_directions(void **state)
 	pair_free(&p);
 }
 
+/* Sealing where the plaintext lies: what follows off becomes ciphertext
+ * plus tag, what precedes it stays; it opens like any sealed frame and
+ * shares the counter with eml_channel_seal. A refusal wipes the text. */
+static void
+seal_in_place_opens(void **state)
+{
+	struct pair p;
+	struct eml_envelope e;
+	struct eml_buf b, ct;
+
+	(void)state;
+	handshake(&p);
+	for (int i = 0; i < 3; i++) {
+		seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, "before", 6, &ct);
+		expect_open(p.s, &e, "before", 6);
+		eml_buf_free(&ct);
+		eml_buf_init_secure(&b, 1024);
+		assert_eml_ok(eml_buf_append(&b, "head|", 5));
+		assert_eml_ok(eml_buf_append(&b, "topology+inputs", 15));
+		hdr(&e, EML_MSG_INFER_REQUEST, 2);
+		assert_eml_ok(eml_channel_seal_in_place(p.c, &e, &b, 5));
+		assert_int_equal(b.len, 5 + 15 + EML_CHANNEL_TAG_LEN);
+		assert_memory_equal(b.data, "head|", 5);
+		assert_true(memcmp(b.data + 5, "topology+inputs", 15) != 0);
+		e.body = b.data + 5;
+		e.body_len = b.len - 5;
+		expect_open(p.s, &e, "topology+inputs", 15);
+		eml_buf_free(&b);
+	}
+	/* A type that is not sealed: refused, text wiped, channel closed. */
+	eml_buf_init_secure(&b, 1024);
+	assert_eml_ok(eml_buf_append(&b, "secret", 6));
+	hdr(&e, EML_MSG_PING, 3);
+	assert_eml(eml_channel_seal_in_place(p.c, &e, &b, 0), EML_ERR_PROTO_MSG_TYPE);
+	assert_int_equal(b.len, 0);
+	assert_memory_equal(b.data, "\0\0\0\0\0\0", 6);
+	assert_false(eml_channel_is_open(p.c));
+	eml_buf_free(&b);
+	pair_free(&p);
+}
+
 /* Two sealings of the same plaintext differ (distinct nonces). */
 static void
 same_plaintext_different_ciphertext(void **state)
@@ -984,6 +1025,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(handshake_and_both_directions),
+		cmocka_unit_test(seal_in_place_opens),
 		cmocka_unit_test(same_plaintext_different_ciphertext),
 		cmocka_unit_test(every_bit_flip_rejected),
 		cmocka_unit_test(replay_rejected),
