@@ -279,6 +279,22 @@ eml_engine_check_node(const struct eml_node *n, int64_t opset, char *why, size_t
 
 /* ---------------------------------------------------------------- model */
 
+/* Operators, parameters and (for If, Loop, Scan) sub-models of m->g. */
+static eml_err
+model_init(struct eml_model *m)
+{
+	m->ops = eml_calloc(m->g->n_nodes + 1, sizeof(*m->ops));
+	m->par = eml_calloc(m->g->n_nodes + 1, sizeof(*m->par));
+	EML_ENSURE(m->ops != NULL && m->par != NULL, EML_ERR_NOMEM);
+	for (size_t i = 0; i < m->g->n_nodes; i++) {
+		EML_GUARD(check_node(&m->g->nodes[i], m->g->opset, &m->par[i]));
+		m->ops[i] = eml_ops_find(m->g->nodes[i].op_type);
+		if (eml_node_has_subgraph(&m->g->nodes[i]))
+			EML_GUARD(eml_cf_model_node(m, i));
+	}
+	return EML_OK;
+}
+
 eml_err
 eml_model_new(struct eml_graph *g, struct eml_model **out)
 {
@@ -295,17 +311,9 @@ eml_model_new(struct eml_graph *g, struct eml_model **out)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	m->g = g;
 	g = NULL; /* transferred */
-	m->ops = eml_calloc(m->g->n_nodes + 1, sizeof(*m->ops));
-	m->par = eml_calloc(m->g->n_nodes + 1, sizeof(*m->par));
-	if (m->ops == NULL || m->par == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
 	eml_err_clear_detail();
-	for (size_t i = 0; i < m->g->n_nodes; i++) {
-		rc = check_node(&m->g->nodes[i], m->g->opset, &m->par[i]);
-		if (rc != EML_OK)
-			goto out;
-		m->ops[i] = eml_ops_find(m->g->nodes[i].op_type);
-	}
+	if ((rc = model_init(m)) != EML_OK)
+		goto out;
 	*out = m;
 	m = NULL; /* transferred */
 	rc = EML_OK;
@@ -315,12 +323,169 @@ out:
 	return rc;
 }
 
+/* Names a subgraph reads from outside, each once, in first-use order. */
+struct cap_list {
+	struct eml_names seen;
+	const char **v;
+	size_t n, cap;
+};
+
+static eml_err
+cap_add(const char *name, void *arg)
+{
+	struct cap_list *c = arg;
+
+	if (eml_names_get(&c->seen, name, NULL))
+		return EML_OK;
+	if (c->n == c->cap) {
+		size_t nc = c->cap == 0 ? 8 : c->cap * 2;
+		const char **nv = eml_calloc(nc, sizeof(*nv));
+		EML_ENSURE(nv != NULL, EML_ERR_NOMEM);
+		if (c->n > 0)
+			EML_MEMCPY(nv, c->v, c->n * sizeof(*nv));
+		eml_free(c->v);
+		c->v = nv;
+		c->cap = nc;
+	}
+	EML_GUARD(eml_names_put(&c->seen, name, c->n, NULL));
+	c->v[c->n++] = name;
+	return EML_OK;
+}
+
+/* The captures of one subgraph, through a one-attribute node view. */
+static eml_err
+sub_captures(const struct eml_graph *sub, struct cap_list *c)
+{
+	struct eml_attr a;
+	struct eml_node n;
+
+	memset(&a, 0, sizeof(a));
+	memset(&n, 0, sizeof(n));
+	a.type = EML_ATTR_GRAPH;
+	a.g = (struct eml_graph *)(uintptr_t)sub;
+	n.attrs = &a;
+	n.n_attrs = 1;
+	return eml_node_captures(&n, cap_add, c);
+}
+
+static eml_err
+wrap_subgraph(const struct eml_graph *sub, const struct cap_list *c, struct eml_model *m)
+{
+	struct eml_graph *w = eml_calloc(1, sizeof(*w));
+	size_t n = sub->n_inputs + c->n;
+
+	EML_ENSURE(w != NULL, EML_ERR_NOMEM);
+	*w = *sub;
+	m->g = w;
+	m->borrowed = true;
+	m->n_declared = sub->n_inputs;
+	w->inputs = eml_calloc(n + 1, sizeof(*w->inputs));
+	EML_ENSURE(w->inputs != NULL, EML_ERR_NOMEM);
+	w->n_inputs = n;
+	/* dtype undefined, rank unknown: the plan gives both */
+	for (size_t i = 0; i < n; i++) {
+		w->inputs[i].name = i < sub->n_inputs ? sub->inputs[i].name : (char *)(uintptr_t)
+		    c->v[i - sub->n_inputs];
+		w->inputs[i].rank = -1;
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_model_new_sub(const struct eml_graph *sub, struct eml_model **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_model *m = NULL;
+	struct cap_list c;
+
+	memset(&c, 0, sizeof(c));
+	*out = NULL;
+	if ((rc = eml_names_init(&c.seen, 64)) != EML_OK)
+		goto out;
+	if ((rc = sub_captures(sub, &c)) != EML_OK)
+		goto out;
+	m = eml_calloc(1, sizeof(*m));
+	if (m == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if ((rc = wrap_subgraph(sub, &c, m)) != EML_OK || (rc = model_init(m)) != EML_OK)
+		goto out;
+	*out = m;
+	m = NULL;
+	rc = EML_OK;
+out:
+	eml_names_free(&c.seen);
+	eml_free(c.v);
+	eml_model_free(m);
+	return rc;
+}
+
+/* Which model slot a subgraph attribute fills. */
+static int
+sub_slot(const char *attr)
+{
+	if (strcmp(attr, "then_branch") == 0 || strcmp(attr, "body") == 0)
+		return 0;
+	if (strcmp(attr, "else_branch") == 0)
+		return 1;
+	return -1;
+}
+
+eml_err
+eml_cf_model_node(struct eml_model *m, size_t i)
+{
+	const struct eml_node *n = &m->g->nodes[i];
+	struct cap_list c;
+	eml_err rc = EML_ERR_INTERNAL;
+
+	if (m->sub == NULL) {
+		m->sub = eml_calloc(m->g->n_nodes * CF_SUBS + 1, sizeof(*m->sub));
+		m->caps = eml_calloc(m->g->n_nodes + 1, sizeof(*m->caps));
+		m->n_caps = eml_calloc(m->g->n_nodes + 1, sizeof(*m->n_caps));
+		EML_ENSURE(m->sub != NULL && m->caps != NULL && m->n_caps != NULL, EML_ERR_NOMEM);
+	}
+	for (size_t j = 0; j < n->n_attrs; j++) {
+		int slot = sub_slot(n->attrs[j].name);
+		if (n->attrs[j].type != EML_ATTR_GRAPH || n->attrs[j].g == NULL)
+			continue;
+		if (slot < 0 || m->sub[i * CF_SUBS + (size_t)slot] != NULL)
+			return eml_pn_fail(n, EML_ERR_INFER_ATTR, "subgraph %s not supported",
+			    n->attrs[j].name);
+		EML_GUARD(eml_model_new_sub(n->attrs[j].g, &m->sub[i * CF_SUBS + (size_t)slot]));
+	}
+	memset(&c, 0, sizeof(c));
+	if ((rc = eml_names_init(&c.seen, 64)) == EML_OK &&
+	    (rc = eml_node_captures(n, cap_add, &c)) == EML_OK) {
+		m->caps[i] = c.v;
+		m->n_caps[i] = c.n;
+		c.v = NULL;
+	}
+	eml_names_free(&c.seen);
+	eml_free(c.v);
+	return rc;
+}
+
 void
 eml_model_free(struct eml_model *m)
 {
 	if (m == NULL)
 		return;
-	eml_graph_free(m->g);
+	if (m->sub != NULL)
+		for (size_t i = 0; i < m->g->n_nodes * CF_SUBS; i++)
+			eml_model_free(m->sub[i]);
+	if (m->caps != NULL)
+		for (size_t i = 0; i < m->g->n_nodes; i++)
+			eml_free(m->caps[i]);
+	eml_free(m->sub);
+	eml_free(m->caps);
+	eml_free(m->n_caps);
+	if (m->borrowed) {
+		if (m->g != NULL) {
+			eml_free_wipe(m->g->inputs, m->g->n_inputs * sizeof(*m->g->inputs));
+			eml_free_wipe(m->g, sizeof(*m->g));
+		}
+	} else {
+		eml_graph_free(m->g);
+	}
 	eml_free(m->ops);
 	eml_free(m->par);
 	eml_free(m);
@@ -358,6 +523,9 @@ add_val(struct eml_plan *p, const char *name, int *idx)
 static eml_err
 check_input(const struct eml_value_info *vi, const struct eml_tensor *t)
 {
+	/* A sub-model's wrapper input: dtype and shape are the plan's. */
+	if (vi->dtype == EML_DT_UNDEFINED && vi->rank < 0)
+		return EML_OK;
 	if (t->dtype != vi->dtype) {
 		eml_err_set_detail("input %s: dtype %s, model wants %s", vi->name,
 		    eml_dtype_name(t->dtype), eml_dtype_name(vi->dtype));
@@ -500,6 +668,13 @@ add_inputs(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 			v->nbytes = v->numel * 4;
 			continue;
 		}
+		if (p->sub_const != NULL && p->sub_const[i]) {
+			/* an outer constant: borrowed, it outlives the sub-plan */
+			v->data = inputs[i].data;
+			v->kind = VK_CONST;
+			p->in_bound[i] = true;
+			continue;
+		}
 		if (p->opts.bind_small_inputs && inputs[i].data != NULL && bindable(v)) {
 			v->data = eml_secure_alloc(v->nbytes == 0 ? 1 : v->nbytes);
 			EML_ENSURE(v->data != NULL, EML_ERR_NOMEM);
@@ -520,14 +695,16 @@ connect_node(struct eml_plan *p, size_t i, bool *all_const)
 	const struct eml_node *n = &p->m->g->nodes[i];
 	struct pnode *pn = &p->pn[i];
 
+	size_t n_caps = p->m->n_caps != NULL ? p->m->n_caps[i] : 0;
+
 	pn->n = n;
 	pn->op = p->m->ops[i];
 	pn->par = p->m->par[i];
 	pn->bias_val = -1;
-	pn->in = eml_calloc(n->n_inputs + 1, sizeof(int));
+	pn->in = eml_calloc(n->n_inputs + n_caps + 1, sizeof(int));
 	pn->out = eml_calloc(n->n_outputs + 1, sizeof(int));
 	EML_ENSURE(pn->in != NULL && pn->out != NULL, EML_ERR_NOMEM);
-	pn->n_in = n->n_inputs;
+	pn->n_in = n->n_inputs + n_caps;
 	pn->n_out = n->n_outputs;
 	*all_const = true;
 	for (size_t k = 0; k < n->n_inputs; k++) {
@@ -539,6 +716,16 @@ connect_node(struct eml_plan *p, size_t i, bool *all_const)
 			return eml_pn_fail(n, EML_ERR_INFER_INPUT, "input %s undefined",
 			    n->inputs[k]);
 		pn->in[k] = (int)idx;
+		if (p->v[idx].kind != VK_CONST)
+			*all_const = false;
+	}
+	/* The outer values its subgraphs read: inputs too, for liveness. */
+	for (size_t k = 0; k < n_caps; k++) {
+		size_t idx;
+		const char *c = p->m->caps[i][k];
+		if (!eml_names_get(&p->names, c, &idx))
+			return eml_pn_fail(n, EML_ERR_INFER_INPUT, "outer value %s undefined", c);
+		pn->in[n->n_inputs + k] = (int)idx;
 		if (p->v[idx].kind != VK_CONST)
 			*all_const = false;
 	}
@@ -573,20 +760,22 @@ mark_graph_outputs(struct eml_plan *p)
 	return EML_OK;
 }
 
-/* An output whose rows are known only at run (OPF_RUNTIME_ROWS) must be a
- * graph output that no node reads: every shape after it was planned for the
- * plan's size, so a reader would see rows that were never written. */
+/* An output whose rows are known only at run (OPF_RUNTIME_ROWS, a Loop's
+ * scan outputs) must be a graph output that no node reads: every shape
+ * after it was planned for the plan's size, so a reader would see rows
+ * that were never written. */
 static eml_err
 check_runtime_rows(struct eml_plan *p)
 {
 	for (size_t i = 0; i < p->npn; i++) {
 		const struct pnode *pn = &p->pn[i];
-		if ((pn->op->flags & OPF_RUNTIME_ROWS) == 0)
-			continue;
-		/* Output 0, and any other the plan marked (Unique). */
+		/* Output 0 of a OPF_RUNTIME_ROWS operator, and any other output
+		 * the plan marked (Unique; a Loop's scan outputs). */
 		for (size_t o = 0; o < pn->n_out; o++) {
 			int vi = pn->out[o];
-			if (vi < 0 || p->v[vi].kind == VK_CONST || (o > 0 && !p->v[vi].rt_len))
+			if (vi < 0 || p->v[vi].kind == VK_CONST)
+				continue;
+			if (!p->v[vi].rt_len && (o > 0 || (pn->op->flags & OPF_RUNTIME_ROWS) == 0))
 				continue;
 			if (!p->v[vi].graph_out)
 				return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
@@ -653,6 +842,13 @@ count_uses(struct eml_plan *p)
 		if (pn->bias_val >= 0)
 			p->v[pn->bias_val].nuses++;
 	}
+	/* A sub-plan's inputs are rewritten between its runs (Loop, Scan
+	 * carry values back into them): no step may reuse their bytes. */
+	if (p->pool_borrowed)
+		for (size_t i = 0; i < p->m->g->n_inputs; i++) {
+			p->v[p->in_idx[i]].nuses++;
+			p->v[p->in_idx[i]].last = INT32_MAX;
+		}
 }
 
 static void
@@ -1281,11 +1477,14 @@ release_blocks(struct arena *ar, size_t s)
 static eml_err
 bind_arena(struct eml_plan *p, const struct arena *ar, size_t ws)
 {
-	size_t total;
+	size_t total, all;
+	size_t limit = p->opts.max_arena_bytes != 0 && p->opts.max_arena_bytes <
+	    EML_ENGINE_MAX_ARENA_BYTES ? p->opts.max_arena_bytes : EML_ENGINE_MAX_ARENA_BYTES;
 
 	p->ws_off = round_up(ar->top);
+	/* The sub-plans' arenas (If, Loop, Scan) are live with this one. */
 	if (eml_add_overflow(p->ws_off, round_up(ws), &total) ||
-	    total > EML_ENGINE_MAX_ARENA_BYTES) {
+	    eml_add_overflow(total, p->sub_bytes, &all) || all > limit) {
 		eml_err_set_detail("arena of %zu bytes above the limit", total);
 		EML_BAIL(EML_ERR_INFER_TOO_LARGE);
 	}
@@ -1405,6 +1604,22 @@ plan_steps(struct eml_plan *p)
 	return EML_OK;
 }
 
+/* Plan p (model, options and pool set) for these inputs. */
+static eml_err
+plan_build(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
+{
+	EML_GUARD(infer_all(p, inputs, n_inputs));
+	EML_GUARD(plan_steps(p));
+	EML_GUARD(layout(p));
+	if (p->opts.profile) {
+		p->prof = eml_calloc(p->n_order + 1, sizeof(double));
+		EML_ENSURE(p->prof != NULL, EML_ERR_NOMEM);
+	}
+	p->st.n_nodes = p->npn;
+	p->st.n_steps = p->n_order;
+	return EML_OK;
+}
+
 eml_err
 eml_plan_new(const struct eml_model *m, const struct eml_tensor *inputs, size_t n_inputs,
     const struct eml_plan_opts *opts, struct eml_plan **out)
@@ -1427,22 +1642,65 @@ eml_plan_new(const struct eml_model *m, const struct eml_tensor *inputs, size_t 
 	p->k = eml_kernels_get();
 	if ((rc = eml_pool_new(nthreads, &p->pool)) != EML_OK)
 		goto out;
-	if ((rc = infer_all(p, inputs, n_inputs)) != EML_OK ||
-	    (rc = plan_steps(p)) != EML_OK || (rc = layout(p)) != EML_OK)
+	if ((rc = plan_build(p, inputs, n_inputs)) != EML_OK)
 		goto out;
-	if (p->opts.profile) {
-		p->prof = eml_calloc(p->n_order + 1, sizeof(double));
-		if (p->prof == NULL)
-			EML_FAIL(rc, EML_ERR_NOMEM);
-	}
-	p->st.n_nodes = p->npn;
-	p->st.n_steps = p->n_order;
 	*out = p;
 	p = NULL; /* transferred */
 	rc = EML_OK;
 out:
 	eml_plan_free(p);
 	return rc;
+}
+
+eml_err
+eml_plan_new_sub(struct eml_plan *parent, const struct eml_model *m,
+    const struct eml_tensor *inputs, size_t n, const bool *is_const, struct eml_plan **out)
+{
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_plan *p = NULL;
+	size_t limit = parent->opts.max_arena_bytes != 0 ? parent->opts.max_arena_bytes :
+	    EML_ENGINE_MAX_ARENA_BYTES;
+
+	*out = NULL;
+	p = eml_calloc(1, sizeof(*p));
+	if (p == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	p->m = m;
+	p->opts = parent->opts;
+	p->opts.bind_small_inputs = false;
+	p->opts.profile = false;
+	p->k = parent->k;
+	p->pool = parent->pool;
+	p->pool_borrowed = true;
+	p->sub_const = is_const;
+	rc = plan_build(p, inputs, n);
+	p->sub_const = NULL;
+	if (rc != EML_OK)
+		goto out;
+	/* Every sub-plan's arena is live with its parent's: one limit. */
+	if (eml_add_overflow(parent->sub_bytes, p->arena_bytes + p->sub_bytes, &parent->sub_bytes) ||
+	    parent->sub_bytes > limit) {
+		eml_err_set_detail("subgraph arenas above %zu bytes", limit);
+		EML_FAIL(rc, EML_ERR_INFER_TOO_LARGE);
+	}
+	*out = p;
+	p = NULL;
+	rc = EML_OK;
+out:
+	eml_plan_free(p);
+	return rc;
+}
+
+struct val *
+eml_sub_in(struct eml_plan *sub, size_t i)
+{
+	return &sub->v[sub->in_idx[i]];
+}
+
+struct val *
+eml_sub_out(struct eml_plan *sub, size_t i)
+{
+	return &sub->v[sub->out_idx[i]];
 }
 
 static double
@@ -1595,6 +1853,14 @@ run_steps(struct eml_plan *p)
 		p->prof_runs++;
 }
 
+eml_err
+eml_sub_run(struct eml_plan *sub)
+{
+	sub->run_err = EML_OK;
+	run_steps(sub);
+	return sub->run_err;
+}
+
 /* Views of the outputs in plan memory. */
 static void
 expose_outputs(struct eml_plan *p)
@@ -1694,6 +1960,7 @@ eml_plan_free(struct eml_plan *p)
 			struct pnode *pn = &p->pn[i];
 			eml_free(pn->in);
 			eml_free(pn->out);
+			eml_cf_free(pn->cf);
 			eml_conv2d_plan_free(pn->conv);
 			if (pn->w != NULL)
 				eml_secure_free(pn->w);
@@ -1717,6 +1984,7 @@ eml_plan_free(struct eml_plan *p)
 	eml_free(p->order);
 	eml_free(p->prof);
 	eml_free(p->prod_of);
-	eml_pool_free(p->pool);
+	if (!p->pool_borrowed)
+		eml_pool_free(p->pool);
 	eml_free_wipe(p, sizeof(*p));
 }

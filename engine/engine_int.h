@@ -35,7 +35,8 @@ struct val {
 	int last;        /* last step reading it (INT32_MAX for outputs) */
 	int nuses;       /* readers among live nodes, + 1 per graph output */
 	bool graph_out;
-	bool rt_len;     /* length known only at run (OPF_RUNTIME_ROWS) */
+	bool rt_len;     /* length known only at run (OPF_RUNTIME_ROWS; Unique,
+			  * a Loop's scan outputs) */
 	bool f16;        /* ONNX float16, held as float32 (dt FLOAT) rounded to
 			  * float16 after every step that writes it */
 	size_t off;      /* arena offset of ACT/INPUT */
@@ -56,7 +57,7 @@ struct eml_plan;
  */
 struct op {
 	const char *name;
-	const char *attrs; /* "name:t ..." with t in i f s I F S T (op_params.c) */
+	const char *attrs; /* "name:t ..." with t in i f s I F S T G (op_params.c) */
 	enum par_kind kind; /* its parameter family */
 	int min_in, max_in, min_out, max_out;
 	eml_err (*plan)(struct eml_plan *p, struct pnode *pn);
@@ -93,12 +94,27 @@ struct pnode {
 	size_t b_n;
 	size_t ws;  /* workspace bytes for run */
 	void *wsp;  /* workspace pointer, set before run */
+	struct cf_state *cf; /* If, Loop, Scan: their sub-plans (ops_cf.c) */
 };
+
+/* Subgraphs per node with a GRAPH attribute: If's then/else, the body. */
+#define CF_SUBS 2
 
 struct eml_model {
 	struct eml_graph *g;
 	const struct op **ops; /* per node */
 	struct op_par *par;    /* per node: attributes, parsed and checked */
+	/* Per node with subgraphs (NULL otherwise): CF_SUBS models of its
+	 * subgraphs, and the outer values they read (names borrowed), which
+	 * the plan appends to the node's inputs so they live until it runs. */
+	struct eml_model **sub;
+	const char ***caps;
+	size_t *n_caps;
+	/* A subgraph's model: g is a wrapper whose inputs are the
+	 * subgraph's declared inputs then its captured outer values (dtype
+	 * and shape from the plan); everything else is borrowed. */
+	bool borrowed;
+	size_t n_declared; /* the subgraph's own inputs, first in g->inputs */
 };
 
 struct eml_plan {
@@ -127,10 +143,37 @@ struct eml_plan {
 	size_t prof_runs;
 	size_t n_order;
 	uint64_t time_limit_ms; /* per run, 0 = none (eml_plan_set_time_limit) */
+	bool pool_borrowed; /* a sub-plan runs on its parent's pool */
+	const bool *sub_const; /* while a sub-plan is made: inputs bound as constants */
+	size_t sub_bytes;   /* arenas of the sub-plans, nested ones included */
 };
 
 /* The operator table (ops_*.c). */
 const struct op *eml_ops_find(const char *name);
+
+/* ---------------------------------------------------------- control flow */
+
+/* A model for a subgraph (eml_model_new's checks, recursively); *out
+ * borrows sub, which must outlive it. */
+eml_err eml_model_new_sub(const struct eml_graph *sub, struct eml_model **out) EML_MUST_USE;
+/* ops_cf.c: the sub-models and captured names of node i of m. */
+eml_err eml_cf_model_node(struct eml_model *m, size_t i) EML_MUST_USE;
+void eml_cf_free(struct cf_state *cf);
+/*
+ * A plan of sub-model m inside parent (its pool, limits and options):
+ * inputs as for eml_plan_new; inputs with is_const[i] are planned as the
+ * constants they are (data borrowed: it must outlive the plan). Its arena
+ * counts against the parent's arena limit.
+ */
+eml_err eml_plan_new_sub(struct eml_plan *parent, const struct eml_model *m,
+    const struct eml_tensor *inputs, size_t n, const bool *is_const, struct eml_plan **out)
+    EML_MUST_USE;
+/* The value of a sub-plan's graph input i / output i. */
+struct val *eml_sub_in(struct eml_plan *sub, size_t i);
+struct val *eml_sub_out(struct eml_plan *sub, size_t i);
+/* Run a sub-plan's steps (its inputs already written); the wall-time
+ * limit is the parent's (shared pool). An operator's run error returned. */
+eml_err eml_sub_run(struct eml_plan *sub);
 
 /* ---------------------------------------------------------- helpers */
 

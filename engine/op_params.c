@@ -134,6 +134,8 @@ attr_type_ok(char t, enum eml_attr_type at)
 		return at == EML_ATTR_STRINGS;
 	case 'T':
 		return at == EML_ATTR_TENSOR;
+	case 'G':
+		return at == EML_ATTR_GRAPH;
 	default:
 		return false;
 	}

@@ -12,5 +12,6 @@ extern const struct op eml_ops_rnn[];
 extern const struct op eml_ops_quant[];
 extern const struct op eml_ops_index[];
 extern const struct op eml_ops_signal[];
+extern const struct op eml_ops_cf[];
 
 #endif

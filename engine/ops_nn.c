@@ -2126,7 +2126,7 @@ const struct op *
 eml_ops_find(const char *name)
 {
 	const struct op *tables[] = { eml_ops_basic, eml_ops_nn, eml_ops_extra, eml_ops_more,
-		eml_ops_rnn, eml_ops_quant, eml_ops_index, eml_ops_signal };
+		eml_ops_rnn, eml_ops_quant, eml_ops_index, eml_ops_signal, eml_ops_cf };
 
 	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
 		for (const struct op *o = tables[t]; o->name != NULL; o++)

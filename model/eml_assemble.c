@@ -10,26 +10,19 @@
 /* Point a decoded blob reference at its bytes. The topology decoder has
  * already checked offset + length against the plaintext length, which is
  * the size of weights. */
-static void
-attach(struct eml_tensor *t, uint8_t *weights)
+static eml_err
+attach(struct eml_tensor *t, void *arg)
 {
+	uint8_t *weights = arg;
+
 	if (t == NULL || !t->in_blob)
-		return;
+		return EML_OK;
 	t->data = weights + t->blob_offset;
 	t->owned = false;
 	/* From here on the tensor looks exactly like an imported one. */
 	t->in_blob = false;
 	t->blob_offset = 0;
-}
-
-static void
-attach_all(struct eml_graph *g, uint8_t *weights)
-{
-	for (size_t i = 0; i < g->n_initializers; i++)
-		attach(&g->initializers[i], weights);
-	for (size_t i = 0; i < g->n_nodes; i++)
-		for (size_t j = 0; j < g->nodes[i].n_attrs; j++)
-			attach(g->nodes[i].attrs[j].t, weights);
+	return EML_OK;
 }
 
 static void *
@@ -111,7 +104,10 @@ eml_assemble_topo(struct eml_topo *t, const uint8_t topo_digest[32],
 	if (rc != EML_OK)
 		goto out;
 	memcpy(m->content_id, t->blob->content_id, sizeof(m->content_id));
-	attach_all(t->graph, m->weights);
+	/* Depth was bounded by the decoder: this cannot fail. */
+	rc = eml_graph_each_tensor(t->graph, attach, m->weights);
+	if (rc != EML_OK)
+		goto out;
 	m->graph = t->graph;
 	t->graph = NULL; /* transferred */
 	*out = m;

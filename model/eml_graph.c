@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "eml_mem.h"
+#include "eml_names.h"
 
 size_t
 eml_dtype_size(enum eml_dtype dt)
@@ -103,6 +104,7 @@ eml_tensor_numel(const struct eml_tensor *t, size_t *out)
 static void
 free_attr(struct eml_attr *a)
 {
+	eml_graph_free(a->g);
 	free_str(a->name);
 	free_str(a->s);
 	if (a->t != NULL) {
@@ -191,4 +193,161 @@ eml_node_attr(const struct eml_node *n, const char *name)
 		if (n->attrs[i].name != NULL && strcmp(n->attrs[i].name, name) == 0)
 			return &n->attrs[i];
 	return NULL;
+}
+
+bool
+eml_node_has_subgraph(const struct eml_node *n)
+{
+	for (size_t i = 0; i < n->n_attrs; i++)
+		if (n->attrs[i].type == EML_ATTR_GRAPH && n->attrs[i].g != NULL)
+			return true;
+	return false;
+}
+
+static size_t
+count_subgraphs(const struct eml_graph *g, int depth)
+{
+	size_t n = 0;
+
+	if (depth > EML_GRAPH_MAX_DEPTH + 1)
+		return 1; /* only "some" matters past the bound */
+	for (size_t i = 0; i < g->n_nodes; i++)
+		for (size_t j = 0; j < g->nodes[i].n_attrs; j++)
+			if (g->nodes[i].attrs[j].type == EML_ATTR_GRAPH &&
+			    g->nodes[i].attrs[j].g != NULL)
+				n += 1 + count_subgraphs(g->nodes[i].attrs[j].g, depth + 1);
+	return n;
+}
+
+size_t
+eml_graph_n_subgraphs(const struct eml_graph *g)
+{
+	return g == NULL ? 0 : count_subgraphs(g, 0);
+}
+
+static eml_err
+each_tensor(struct eml_graph *g, eml_tensor_fn fn, void *arg, int depth)
+{
+	if (depth > EML_GRAPH_MAX_DEPTH) {
+		eml_err_set_detail("subgraphs nested deeper than %d", EML_GRAPH_MAX_DEPTH);
+		EML_BAIL(EML_ERR_GRAPH_LIMIT);
+	}
+	for (size_t i = 0; i < g->n_initializers; i++)
+		EML_GUARD(fn(&g->initializers[i], arg));
+	for (size_t i = 0; i < g->n_nodes; i++)
+		for (size_t j = 0; j < g->nodes[i].n_attrs; j++) {
+			struct eml_attr *a = &g->nodes[i].attrs[j];
+
+			if (a->type == EML_ATTR_TENSOR && a->t != NULL)
+				EML_GUARD(fn(a->t, arg));
+			else if (a->type == EML_ATTR_GRAPH && a->g != NULL)
+				EML_GUARD(each_tensor(a->g, fn, arg, depth + 1));
+		}
+	return EML_OK;
+}
+
+eml_err
+eml_graph_each_tensor(struct eml_graph *g, eml_tensor_fn fn, void *arg)
+{
+	EML_ENSURE(g != NULL && fn != NULL, EML_ERR_NULL);
+	return each_tensor(g, fn, arg, 0);
+}
+
+/* Names a subgraph does not define, passed on to the enclosing scope's fn. */
+struct capture_scope {
+	const struct eml_names *defs;
+	eml_name_fn fn;
+	void *arg;
+};
+
+static eml_err graph_captures(const struct eml_graph *g, eml_name_fn fn, void *arg, int depth);
+
+static eml_err
+capture_filter(const char *name, void *arg)
+{
+	const struct capture_scope *s = arg;
+
+	if (eml_names_get(s->defs, name, NULL))
+		return EML_OK;
+	return s->fn(name, s->arg);
+}
+
+static eml_err
+node_captures(const struct eml_node *n, eml_name_fn fn, void *arg, int depth)
+{
+	for (size_t j = 0; j < n->n_attrs; j++)
+		if (n->attrs[j].type == EML_ATTR_GRAPH && n->attrs[j].g != NULL)
+			EML_GUARD(graph_captures(n->attrs[j].g, fn, arg, depth + 1));
+	return EML_OK;
+}
+
+/* A name defined twice is the validator's to refuse; the first stays. */
+static void
+define_one(struct eml_names *defs, const char *name)
+{
+	if (name == NULL || name[0] == '\0')
+		return;
+	if (eml_names_put(defs, name, 0, NULL) != EML_OK)
+		return;
+}
+
+static eml_err
+define_names(const struct eml_graph *g, struct eml_names *defs)
+{
+	size_t total = g->n_inputs + g->n_initializers;
+
+	for (size_t i = 0; i < g->n_nodes; i++)
+		EML_ENSURE(
+		    !eml_add_overflow(total, g->nodes[i].n_outputs, &total), EML_ERR_OVERFLOW);
+	EML_GUARD(eml_names_init(defs, total + 1));
+	for (size_t i = 0; i < g->n_inputs; i++)
+		define_one(defs, g->inputs[i].name);
+	for (size_t i = 0; i < g->n_initializers; i++)
+		define_one(defs, g->initializers[i].name);
+	for (size_t i = 0; i < g->n_nodes; i++)
+		for (size_t k = 0; k < g->nodes[i].n_outputs; k++)
+			define_one(defs, g->nodes[i].outputs[k]);
+	return EML_OK;
+}
+
+static eml_err
+scan_captures(const struct eml_graph *g, struct capture_scope *s, int depth)
+{
+	for (size_t i = 0; i < g->n_nodes; i++) {
+		const struct eml_node *n = &g->nodes[i];
+
+		for (size_t k = 0; k < n->n_inputs; k++)
+			if (n->inputs[k] != NULL && n->inputs[k][0] != '\0')
+				EML_GUARD(capture_filter(n->inputs[k], s));
+		EML_GUARD(node_captures(n, capture_filter, s, depth));
+	}
+	for (size_t i = 0; i < g->n_outputs; i++)
+		if (g->outputs[i].name != NULL && g->outputs[i].name[0] != '\0')
+			EML_GUARD(capture_filter(g->outputs[i].name, s));
+	return EML_OK;
+}
+
+static eml_err
+graph_captures(const struct eml_graph *g, eml_name_fn fn, void *arg, int depth)
+{
+	struct eml_names defs = { 0 };
+	struct capture_scope s = { &defs, fn, arg };
+	eml_err rc;
+
+	if (depth > EML_GRAPH_MAX_DEPTH) {
+		eml_err_set_detail("subgraphs nested deeper than %d", EML_GRAPH_MAX_DEPTH);
+		EML_BAIL(EML_ERR_GRAPH_LIMIT);
+	}
+	rc = define_names(g, &defs);
+	if (rc == EML_OK)
+		rc = scan_captures(g, &s, depth);
+	eml_names_free(&defs);
+	return rc;
+}
+
+eml_err
+eml_node_captures(const struct eml_node *n, eml_name_fn fn, void *arg)
+{
+	EML_ENSURE(n != NULL && fn != NULL, EML_ERR_NULL);
+	return node_captures(n, fn, arg, 0);
 }

@@ -20,6 +20,10 @@
 #include "eml_err.h"
 
 #define EML_MAX_RANK 8
+/* Deepest nesting of subgraphs (If inside Loop inside If ...) any reader
+ * accepts: the decoder checks it before it unpacks (protobuf-c recurses
+ * per level), the importer and the validator again. */
+#define EML_GRAPH_MAX_DEPTH 4
 
 enum eml_dtype {
 	EML_DT_UNDEFINED = 0,
@@ -95,6 +99,7 @@ struct eml_attr {
 	int64_t *ints;
 	char **strings;
 	size_t n; /* count for floats, ints or strings */
+	struct eml_graph *g; /* GRAPH: the subgraph (If, Loop, Scan), owned */
 };
 
 struct eml_node {
@@ -133,6 +138,29 @@ void eml_graph_free(struct eml_graph *g);
 void eml_tensor_clear(struct eml_tensor *t);
 /* Element count from dims; EML_ERR_OVERFLOW when it does not fit. */
 eml_err eml_tensor_numel(const struct eml_tensor *t, size_t *out) EML_MUST_USE;
+
+/*
+ * Every tensor with a value, in a fixed order: initializers, then tensor
+ * attributes node by node, a subgraph's tensors right after the node that
+ * holds it (depth first). The split lays the blob out in this order and
+ * fills it in the same one. EML_ERR_GRAPH_LIMIT past EML_GRAPH_MAX_DEPTH.
+ */
+typedef eml_err (*eml_tensor_fn)(struct eml_tensor *t, void *arg);
+eml_err eml_graph_each_tensor(struct eml_graph *g, eml_tensor_fn fn, void *arg) EML_MUST_USE;
+
+/*
+ * The outer-scope names node n's subgraphs read: every name a subgraph
+ * node reads (or a subgraph lists as an output) that the subgraph does not
+ * define itself (inputs, initializers, node outputs), nested subgraphs
+ * included. fn may see a name more than once. EML_ERR_GRAPH_LIMIT past
+ * EML_GRAPH_MAX_DEPTH, EML_ERR_NOMEM.
+ */
+typedef eml_err (*eml_name_fn)(const char *name, void *arg);
+eml_err eml_node_captures(const struct eml_node *n, eml_name_fn fn, void *arg) EML_MUST_USE;
+/* Whether a node holds a subgraph attribute. */
+bool eml_node_has_subgraph(const struct eml_node *n);
+/* Subgraphs in g, nested ones included. */
+size_t eml_graph_n_subgraphs(const struct eml_graph *g);
 
 /* Attribute lookup by name on a node; NULL when absent. */
 const struct eml_attr *eml_node_attr(const struct eml_node *n, const char *name);

@@ -175,13 +175,17 @@ dec_tensor(const Eml__Topo__Tensor *m, const struct eml_topo_blob *b, struct eml
 	return EML_OK;
 }
 
+static eml_err dec_graph(const Eml__Topo__Graph *m, const struct eml_topo_blob *b,
+    struct eml_graph *g);
+
 static eml_err
 dec_attr(const Eml__Topo__Attr *m, const struct eml_topo_blob *b, struct eml_attr *a)
 {
 	EML_GUARD(dup_str(m->name, &a->name));
 	/* Only the field of the declared type may be set. */
-	if (m->type < EML_ATTR_FLOAT || m->type > EML_ATTR_STRINGS || m->type == EML_ATTR_GRAPH ||
+	if (m->type < EML_ATTR_FLOAT || m->type > EML_ATTR_STRINGS ||
 	    (m->t != NULL && m->type != EML_ATTR_TENSOR) ||
+	    (m->g != NULL && m->type != EML_ATTR_GRAPH) ||
 	    (m->n_floats != 0 && m->type != EML_ATTR_FLOATS) ||
 	    (m->n_ints != 0 && m->type != EML_ATTR_INTS) ||
 	    (m->n_strings != 0 && m->type != EML_ATTR_STRINGS) ||
@@ -230,6 +234,15 @@ dec_attr(const Eml__Topo__Attr *m, const struct eml_topo_blob *b, struct eml_att
 			EML_GUARD(dup_bytes_str(&m->strings[i], &a->strings[i]));
 		break;
 	case EML_ATTR_GRAPH:
+		/* Nesting was bounded before unpacking (scan_depth). */
+		if (m->g == NULL) {
+			eml_err_set_detail("attribute '%s': subgraph missing", a->name);
+			EML_BAIL(EML_ERR_TOPO);
+		}
+		a->g = eml_graph_new();
+		EML_ENSURE(a->g != NULL, EML_ERR_NOMEM);
+		EML_GUARD(dec_graph(m->g, b, a->g));
+		break;
 	case EML_ATTR_UNDEFINED:
 	default:
 		EML_BAIL(EML_ERR_TOPO);
@@ -331,6 +344,18 @@ dec_blob(const Eml__Topo__BlobRef *m, struct eml_topo_blob *b)
 	return EML_OK;
 }
 
+/* A subgraph runs at the opset of the graph holding it (ONNX has no
+ * per-subgraph opset): the key's value for it is not trusted. */
+static void
+set_opset(struct eml_graph *g, int64_t opset)
+{
+	g->opset = opset;
+	for (size_t i = 0; i < g->n_nodes; i++)
+		for (size_t j = 0; j < g->nodes[i].n_attrs; j++)
+			if (g->nodes[i].attrs[j].g != NULL)
+				set_opset(g->nodes[i].attrs[j].g, opset);
+}
+
 static eml_err
 dec_graph(const Eml__Topo__Graph *m, const struct eml_topo_blob *b, struct eml_graph *g)
 {
@@ -356,6 +381,96 @@ dec_graph(const Eml__Topo__Graph *m, const struct eml_topo_blob *b, struct eml_g
 	return EML_OK;
 }
 
+/* ------------------------------------------------------------ nesting */
+
+/*
+ * protobuf-c unpacks nested messages by recursion, one level per
+ * Graph -> Node -> Attr -> Graph step, so a hostile key of 64 MiB could
+ * nest subgraphs millions deep and exhaust the enclave's stack. Before
+ * unpacking, walk the wire format along that path only (TopologyKey.graph,
+ * Graph.nodes, Node.attrs, Attr.g) and refuse more than
+ * EML_GRAPH_MAX_DEPTH levels of subgraphs. Other fields are skipped by
+ * their wire type; malformed wire data is left to the unpacker.
+ */
+enum scan_msg { SCAN_KEY, SCAN_GRAPH, SCAN_NODE, SCAN_ATTR };
+
+static bool
+wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t c = *(*p)++;
+
+		*v |= (uint64_t)(c & 0x7f) << shift;
+		if ((c & 0x80) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The message a length-delimited field of kind k opens on our path. */
+static bool
+scan_child(enum scan_msg k, uint64_t field, enum scan_msg *child)
+{
+	if (k == SCAN_KEY && field == 2)
+		*child = SCAN_GRAPH;
+	else if (k == SCAN_GRAPH && field == 3)
+		*child = SCAN_NODE;
+	else if (k == SCAN_NODE && field == 6)
+		*child = SCAN_ATTR;
+	else if (k == SCAN_ATTR && field == 10)
+		*child = SCAN_GRAPH;
+	else
+		return false;
+	return true;
+}
+
+static eml_err
+scan_depth(const uint8_t *p, const uint8_t *end, enum scan_msg k, int depth)
+{
+	while (p < end) {
+		uint64_t tag, len;
+		enum scan_msg child;
+
+		if (!wire_varint(&p, end, &tag))
+			return EML_OK; /* the unpacker refuses it */
+		switch (tag & 7) {
+		case 0:
+			if (!wire_varint(&p, end, &len))
+				return EML_OK;
+			break;
+		case 1:
+			if (end - p < 8)
+				return EML_OK;
+			p += 8;
+			break;
+		case 5:
+			if (end - p < 4)
+				return EML_OK;
+			p += 4;
+			break;
+		case 2:
+			if (!wire_varint(&p, end, &len) || len > (uint64_t)(end - p))
+				return EML_OK;
+			if (scan_child(k, tag >> 3, &child)) {
+				int d = k == SCAN_ATTR ? depth + 1 : depth;
+
+				if (d > EML_GRAPH_MAX_DEPTH) {
+					eml_err_set_detail("subgraphs nested deeper than %d",
+					    EML_GRAPH_MAX_DEPTH);
+					EML_BAIL(EML_ERR_GRAPH_LIMIT);
+				}
+				EML_GUARD(scan_depth(p, p + len, child, d));
+			}
+			p += len;
+			break;
+		default:
+			return EML_OK;
+		}
+	}
+	return EML_OK;
+}
+
 eml_err
 eml_topo_decode(const uint8_t *p, size_t n, struct eml_topo **out)
 {
@@ -371,10 +486,12 @@ eml_topo_decode(const uint8_t *p, size_t n, struct eml_topo **out)
 	rc = eml_mem_init();
 	if (rc != EML_OK)
 		goto out;
+	if (n > 0 && (rc = scan_depth(p, p + n, SCAN_KEY, 0)) != EML_OK)
+		goto out;
 	m = eml__topo__topology_key__unpack(&pb_allocator, n, p);
 	if (m == NULL)
 		TOPO_FAIL(rc, EML_ERR_TOPO, "topology key does not decode");
-	if (m->version != EML_TOPO_VERSION)
+	if (m->version != EML_TOPO_VERSION && m->version != EML_TOPO_VERSION_SUBGRAPHS)
 		TOPO_FAIL(rc, EML_ERR_TOPO_VERSION, "version %u", (unsigned)m->version);
 	if (m->graph == NULL)
 		TOPO_FAIL(rc, EML_ERR_TOPO, "graph missing");
@@ -391,6 +508,11 @@ eml_topo_decode(const uint8_t *p, size_t n, struct eml_topo **out)
 	rc = dec_graph(m->graph, t->blob, t->graph);
 	if (rc != EML_OK)
 		goto out;
+	/* Subgraphs exactly in version 2 keys: one encoding per graph. */
+	if ((eml_graph_n_subgraphs(t->graph) > 0) != (m->version == EML_TOPO_VERSION_SUBGRAPHS))
+		TOPO_FAIL(rc, EML_ERR_TOPO_VERSION, "version %u with%s subgraphs",
+		    (unsigned)m->version, m->version == EML_TOPO_VERSION ? "" : "out");
+	set_opset(t->graph, t->graph->opset);
 	*out = t;
 	t = NULL; /* transferred */
 	rc = EML_OK;

@@ -21,6 +21,9 @@
 #include "eml_graph.h"
 
 #define EML_TOPO_VERSION 1
+/* The version of a key with subgraphs (GRAPH attributes); a key without
+ * any stays version 1, byte for byte what older writers made. */
+#define EML_TOPO_VERSION_SUBGRAPHS 2
 /* Largest topology key accepted, checked before decoding. */
 #define EML_TOPO_MAX_LEN (64u << 20)
 /*
@@ -59,8 +62,9 @@ bool eml_topo_inline_ok(const struct eml_tensor *t);
  * must either have in_blob set (written as a reference) or pass
  * eml_topo_inline_ok (written inline); any other tensor is refused with
  * EML_ERR_TOPO so weight bytes can never leak into a topology key.
- * Errors: EML_ERR_NULL, EML_ERR_TOPO, EML_ERR_UNSUPPORTED (graph
- * attributes), EML_ERR_NOMEM, EML_ERR_PROTO_TOO_LARGE.
+ * Subgraphs are written in place (version 2). Errors: EML_ERR_NULL,
+ * EML_ERR_TOPO, EML_ERR_GRAPH_LIMIT (subgraphs nested deeper than
+ * EML_GRAPH_MAX_DEPTH), EML_ERR_NOMEM, EML_ERR_PROTO_TOO_LARGE.
  */
 eml_err eml_topo_encode(const struct eml_graph *g, const struct eml_topo_blob *b,
     struct eml_buf *out) EML_MUST_USE;
@@ -68,7 +72,10 @@ eml_err eml_topo_encode(const struct eml_graph *g, const struct eml_topo_blob *b
 /*
  * Decode and validate a topology key. EML_ERR_PROTO_TOO_LARGE above
  * EML_TOPO_MAX_LEN, EML_ERR_TOPO for anything malformed (with a detail
- * naming the field), EML_ERR_TOPO_VERSION, EML_ERR_TOPO_REF for a weight
+ * naming the field), EML_ERR_TOPO_VERSION (also a version 1 key with
+ * subgraphs or a version 2 key without), EML_ERR_GRAPH_LIMIT (subgraphs
+ * nested deeper than EML_GRAPH_MAX_DEPTH, found before unpacking),
+ * EML_ERR_TOPO_REF for a weight
  * reference outside the blob, misaligned or of the wrong size,
  * EML_ERR_NOMEM. On success *out is the caller's (eml_topo_free).
  */

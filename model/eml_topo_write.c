@@ -19,6 +19,7 @@ struct pool_blk {
 
 struct pool {
 	struct pool_blk *head;
+	size_t n_sub; /* subgraphs written: the key's version */
 };
 
 static void *
@@ -102,8 +103,11 @@ enc_tensor(struct pool *pl, const struct eml_tensor *t, Eml__Topo__Tensor **out)
 	return EML_OK;
 }
 
+static eml_err enc_graph(struct pool *pl, const struct eml_graph *g, Eml__Topo__Graph **out,
+    int depth);
+
 static eml_err
-enc_attr(struct pool *pl, const struct eml_attr *a, Eml__Topo__Attr *m)
+enc_attr(struct pool *pl, const struct eml_attr *a, Eml__Topo__Attr *m, int depth)
 {
 	eml__topo__attr__init(m);
 	m->name = str_or_empty(a->name);
@@ -146,9 +150,13 @@ enc_attr(struct pool *pl, const struct eml_attr *a, Eml__Topo__Attr *m)
 		}
 		break;
 	case EML_ATTR_GRAPH:
-		eml_err_set_detail("attribute '%s': subgraphs are not supported",
-		    str_or_empty(a->name));
-		EML_BAIL(EML_ERR_UNSUPPORTED);
+		if (a->g == NULL) {
+			eml_err_set_detail("attribute '%s' has no subgraph", str_or_empty(a->name));
+			EML_BAIL(EML_ERR_TOPO);
+		}
+		pl->n_sub++;
+		EML_GUARD(enc_graph(pl, a->g, &m->g, depth + 1));
+		break;
 	case EML_ATTR_UNDEFINED:
 	default:
 		eml_err_set_detail("attribute '%s' has no type", str_or_empty(a->name));
@@ -158,7 +166,7 @@ enc_attr(struct pool *pl, const struct eml_attr *a, Eml__Topo__Attr *m)
 }
 
 static eml_err
-enc_node(struct pool *pl, const struct eml_node *n, Eml__Topo__Node **out)
+enc_node(struct pool *pl, const struct eml_node *n, Eml__Topo__Node **out, int depth)
 {
 	Eml__Topo__Node *m = pool_alloc(pl, 1, sizeof(*m));
 
@@ -187,7 +195,7 @@ enc_node(struct pool *pl, const struct eml_node *n, Eml__Topo__Node **out)
 		m->attrs = pool_alloc(pl, n->n_attrs, sizeof(*m->attrs));
 		EML_ENSURE(attrs != NULL && m->attrs != NULL, EML_ERR_NOMEM);
 		for (size_t i = 0; i < n->n_attrs; i++) {
-			EML_GUARD(enc_attr(pl, &n->attrs[i], &attrs[i]));
+			EML_GUARD(enc_attr(pl, &n->attrs[i], &attrs[i], depth));
 			m->attrs[i] = &attrs[i];
 		}
 		m->n_attrs = n->n_attrs;
@@ -239,22 +247,23 @@ enc_vinfos(struct pool *pl, const struct eml_value_info *v, size_t n, Eml__Topo_
 }
 
 static eml_err
-enc_all(struct pool *pl, const struct eml_graph *g, const struct eml_topo_blob *b,
-    Eml__Topo__TopologyKey *key)
+enc_graph(struct pool *pl, const struct eml_graph *g, Eml__Topo__Graph **out, int depth)
 {
 	Eml__Topo__Graph *mg = pool_alloc(pl, 1, sizeof(*mg));
-	Eml__Topo__BlobRef *mb = pool_alloc(pl, 1, sizeof(*mb));
 
-	EML_ENSURE(mg != NULL && mb != NULL, EML_ERR_NOMEM);
+	EML_ENSURE(mg != NULL, EML_ERR_NOMEM);
+	if (depth > EML_GRAPH_MAX_DEPTH) {
+		eml_err_set_detail("subgraphs nested deeper than %d", EML_GRAPH_MAX_DEPTH);
+		EML_BAIL(EML_ERR_GRAPH_LIMIT);
+	}
 	eml__topo__graph__init(mg);
-	eml__topo__blob_ref__init(mb);
 	mg->name = str_or_empty(g->name);
 	mg->opset = g->opset;
 	if (g->n_nodes > 0) {
 		mg->nodes = pool_alloc(pl, g->n_nodes, sizeof(*mg->nodes));
 		EML_ENSURE(mg->nodes != NULL, EML_ERR_NOMEM);
 		for (size_t i = 0; i < g->n_nodes; i++)
-			EML_GUARD(enc_node(pl, &g->nodes[i], &mg->nodes[i]));
+			EML_GUARD(enc_node(pl, &g->nodes[i], &mg->nodes[i], depth));
 		mg->n_nodes = g->n_nodes;
 	}
 	if (g->n_initializers > 0) {
@@ -268,6 +277,20 @@ enc_all(struct pool *pl, const struct eml_graph *g, const struct eml_topo_blob *
 	EML_GUARD(enc_vinfos(pl, g->outputs, g->n_outputs, &mg->outputs, &mg->n_outputs));
 	EML_GUARD(enc_vinfos(pl, g->value_infos, g->n_value_infos, &mg->value_infos,
 	    &mg->n_value_infos));
+	*out = mg;
+	return EML_OK;
+}
+
+static eml_err
+enc_all(struct pool *pl, const struct eml_graph *g, const struct eml_topo_blob *b,
+    Eml__Topo__TopologyKey *key)
+{
+	Eml__Topo__Graph *mg = NULL;
+	Eml__Topo__BlobRef *mb = pool_alloc(pl, 1, sizeof(*mb));
+
+	EML_ENSURE(mb != NULL, EML_ERR_NOMEM);
+	eml__topo__blob_ref__init(mb);
+	EML_GUARD(enc_graph(pl, g, &mg, 0));
 	mb->content_id.data = (uint8_t *)(uintptr_t)b->content_id;
 	mb->content_id.len = sizeof(b->content_id);
 	mb->key.data = (uint8_t *)(uintptr_t)b->key;
@@ -276,7 +299,9 @@ enc_all(struct pool *pl, const struct eml_graph *g, const struct eml_topo_blob *
 	mb->chunk_size = b->chunk_size;
 	mb->plaintext_length = b->plaintext_length;
 	mb->file_size = b->file_size;
-	key->version = EML_TOPO_VERSION;
+	/* Version 2 only when needed: every key without subgraphs stays
+	 * what version 1 writers made, byte for byte. */
+	key->version = pl->n_sub > 0 ? EML_TOPO_VERSION_SUBGRAPHS : EML_TOPO_VERSION;
 	key->graph = mg;
 	key->blob = mb;
 	return EML_OK;
@@ -287,7 +312,7 @@ eml_topo_encode(const struct eml_graph *g, const struct eml_topo_blob *b, struct
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	Eml__Topo__TopologyKey key = EML__TOPO__TOPOLOGY_KEY__INIT;
-	struct pool pl = { NULL };
+	struct pool pl = { NULL, 0 };
 	uint8_t *where;
 	size_t n;
 

@@ -21,11 +21,24 @@ eml_validate_limits_default(struct eml_validate_limits *lim)
 	lim->weight_bytes = UINT64_MAX;
 }
 
+/* What all graphs of one model share: limits and running totals. */
+struct vtotal {
+	struct eml_validate_limits lim;
+	uint64_t static_bytes;
+	uint64_t nodes;  /* over the graph and all its subgraphs */
+	uint64_t values; /* inputs, initializers and node outputs, all graphs */
+};
+
+/* One graph being checked; a subgraph's parent is the graph holding it, at
+ * node `at` (the outer values it sees are those defined before that node). */
 struct vctx {
 	const struct eml_graph *g;
 	struct eml_validate_limits lim;
 	struct eml_names defs; /* value name -> producer node, or SRC */
-	uint64_t static_bytes;
+	struct vtotal *tot;
+	const struct vctx *parent;
+	size_t at;
+	int depth;
 };
 
 static const char *
@@ -82,8 +95,9 @@ shape_size(const struct vctx *c, const char *name, enum eml_dtype dt, int rank,
 static eml_err
 add_static(struct vctx *c, const char *name, uint64_t bytes)
 {
-	if (eml_add_overflow(c->static_bytes, bytes, &c->static_bytes) ||
-	    c->static_bytes > c->lim.max_static_bytes) {
+	uint64_t *sum = &c->tot->static_bytes;
+
+	if (eml_add_overflow(*sum, bytes, sum) || *sum > c->lim.max_static_bytes) {
 		eml_err_set_detail("static tensors above %llu bytes in total (at %s)",
 		    (unsigned long long)c->lim.max_static_bytes, name);
 		EML_BAIL(EML_ERR_GRAPH_TOO_LARGE);
@@ -180,6 +194,12 @@ define_all(struct vctx *c)
 	total = g->n_inputs + g->n_initializers; /* both bounded below */
 	for (size_t i = 0; i < g->n_nodes; i++)
 		total += g->nodes[i].n_outputs;
+	c->tot->values += total;
+	if (c->tot->values > EML_VALIDATE_MAX_VALUES) {
+		eml_err_set_detail("more than %u values over the graph and its subgraphs",
+		    EML_VALIDATE_MAX_VALUES);
+		EML_BAIL(EML_ERR_GRAPH_LIMIT);
+	}
 	EML_GUARD(eml_names_init(&c->defs, total + 1));
 	for (size_t i = 0; i < g->n_inputs; i++)
 		EML_GUARD(define(c, g->inputs[i].name, SRC, "graph input"));
@@ -263,6 +283,58 @@ out:
 	return rc;
 }
 
+/*
+ * A name a subgraph does not define: an outer-scope value visible where the
+ * subgraph sits, i.e. defined in an enclosing graph by an input, an
+ * initializer or a node before the one holding the subgraph.
+ */
+static eml_err
+resolve_outer(const struct vctx *c, const char *node, const char *in)
+{
+	size_t at = c->at;
+
+	for (const struct vctx *q = c->parent; q != NULL; at = q->at, q = q->parent) {
+		size_t p;
+
+		if (!eml_names_get(&q->defs, in, &p))
+			continue;
+		if (p == SRC || p < at)
+			return EML_OK;
+		eml_err_set_detail("node %s: outer value %s comes from a node at or after the "
+		    "subgraph's node", node, in);
+		EML_BAIL(EML_ERR_GRAPH_ORDER);
+	}
+	eml_err_set_detail("node %s: input %s is defined nowhere", node, in);
+	EML_BAIL(EML_ERR_GRAPH_UNDEFINED);
+}
+
+static eml_err validate(struct vctx *c);
+
+/* A subgraph of node i, checked like a graph with c as its outer scope;
+ * the limits and totals are the model's. */
+static eml_err
+validate_sub(const struct vctx *c, size_t i, const struct eml_graph *sub)
+{
+	struct vctx s;
+	eml_err rc;
+
+	if (c->depth + 1 > EML_GRAPH_MAX_DEPTH) {
+		eml_err_set_detail("node %s: subgraphs nested deeper than %d",
+		    nz(c->g->nodes[i].name), EML_GRAPH_MAX_DEPTH);
+		EML_BAIL(EML_ERR_GRAPH_LIMIT);
+	}
+	memset(&s, 0, sizeof(s));
+	s.g = sub;
+	s.lim = c->lim;
+	s.tot = c->tot;
+	s.parent = c;
+	s.at = i;
+	s.depth = c->depth + 1;
+	rc = validate(&s);
+	eml_names_free(&s.defs);
+	return rc;
+}
+
 static bool
 op_allowed(const struct vctx *c, const char *op)
 {
@@ -301,6 +373,8 @@ check_node(struct vctx *c, size_t i)
 	for (size_t k = 0; k < n->n_attrs; k++)
 		if (n->attrs[k].type == EML_ATTR_TENSOR && n->attrs[k].t != NULL)
 			EML_GUARD(check_tensor(c, n->attrs[k].t));
+		else if (n->attrs[k].type == EML_ATTR_GRAPH && n->attrs[k].g != NULL)
+			EML_GUARD(validate_sub(c, i, n->attrs[k].g));
 	for (size_t k = 0; k < n->n_inputs; k++) {
 		const char *in = nz(n->inputs[k]);
 		size_t p;
@@ -309,8 +383,8 @@ check_node(struct vctx *c, size_t i)
 		if (in[0] == '\0')
 			continue; /* an omitted optional input */
 		if (!eml_names_get(&c->defs, in, &p)) {
-			eml_err_set_detail("node %s: input %s is defined nowhere", nz(n->name), in);
-			EML_BAIL(EML_ERR_GRAPH_UNDEFINED);
+			EML_GUARD(resolve_outer(c, nz(n->name), in));
+			continue;
 		}
 		if (p == SRC || p < i)
 			continue;
@@ -325,11 +399,12 @@ check_node(struct vctx *c, size_t i)
 /* ---------------------------------------------------------------- graph */
 
 static eml_err
-check_counts(const struct vctx *c)
+check_counts(struct vctx *c)
 {
 	const struct eml_graph *g = c->g;
 
-	if (g->n_nodes > c->lim.max_nodes || g->n_inputs > EML_VALIDATE_MAX_GRAPH_IO ||
+	c->tot->nodes += g->n_nodes;
+	if (c->tot->nodes > c->lim.max_nodes || g->n_inputs > EML_VALIDATE_MAX_GRAPH_IO ||
 	    g->n_outputs > EML_VALIDATE_MAX_GRAPH_IO ||
 	    g->n_initializers > c->lim.max_nodes || g->n_value_infos > c->lim.max_nodes) {
 		eml_err_set_detail("%zu nodes, %zu inputs, %zu outputs, %zu initializers "
@@ -357,6 +432,11 @@ check_outputs(const struct vctx *c)
 		const char *o = nz(g->outputs[i].name);
 
 		if (!eml_names_get(&c->defs, o, NULL)) {
+			if (c->parent != NULL) {
+				/* a subgraph may pass an outer value on as is */
+				EML_GUARD(resolve_outer(c, "(subgraph output)", o));
+				continue;
+			}
 			eml_err_set_detail("graph output %s is produced by no node", o);
 			EML_BAIL(EML_ERR_GRAPH_UNDEFINED);
 		}
@@ -390,12 +470,15 @@ eml_err
 eml_graph_validate(const struct eml_graph *g, const struct eml_validate_limits *lim)
 {
 	struct vctx c;
+	struct vtotal tot;
 	struct eml_validate_limits def;
 	eml_err rc;
 
 	EML_ENSURE_REF(g);
 	eml_validate_limits_default(&def);
 	memset(&c, 0, sizeof(c));
+	memset(&tot, 0, sizeof(tot));
+	c.tot = &tot;
 	c.g = g;
 	c.lim = lim != NULL ? *lim : def;
 	/* A zero limit means the default. */
@@ -407,6 +490,7 @@ eml_graph_validate(const struct eml_graph *g, const struct eml_validate_limits *
 		c.lim.max_tensor_bytes = def.max_tensor_bytes;
 	if (c.lim.max_static_bytes == 0)
 		c.lim.max_static_bytes = def.max_static_bytes;
+	tot.lim = c.lim;
 	rc = validate(&c);
 	eml_names_free(&c.defs);
 	return rc;

@@ -7,7 +7,7 @@
  * split time with the same code and message.
  *
  * What it proves, in this order, each with its own stable code:
- * - counts: nodes, graph inputs and outputs, inputs/outputs/attributes per
+ * - counts: nodes (all graphs together), graph inputs and outputs, inputs/outputs/attributes per
  *   node (EML_ERR_GRAPH_LIMIT);
  * - every value (graph input, initializer, node output) defined exactly
  *   once, with a non-empty name (EML_ERR_GRAPH_DUP_VALUE, EML_ERR_ONNX_NAME);
@@ -24,7 +24,14 @@
  *   declared values) counted with overflow checks (EML_ERR_GRAPH_OVERFLOW)
  *   and bounded in elements and bytes per tensor and in total
  *   (EML_ERR_GRAPH_TOO_LARGE);
- * - every weight reference inside the blob's plaintext (EML_ERR_TOPO_REF).
+ * - every weight reference inside the blob's plaintext (EML_ERR_TOPO_REF);
+ * - every subgraph (If, Loop, Scan) checked the same way, nested at most
+ *   EML_GRAPH_MAX_DEPTH deep, with max_nodes and EML_VALIDATE_MAX_VALUES
+ *   counted over all graphs together (EML_ERR_GRAPH_LIMIT) and the same
+ *   static byte total; a name a subgraph does not define must be an outer
+ *   value visible at the node holding it: an input or initializer of an
+ *   enclosing graph or the output of a node before it
+ *   (EML_ERR_GRAPH_UNDEFINED, EML_ERR_GRAPH_ORDER).
  *
  * Shapes that depend on the inputs are bounded again when planned (the
  * engine's max_tensor_bytes / max_arena_bytes).
@@ -42,6 +49,9 @@
 #define EML_VALIDATE_MAX_GRAPH_IO 64u    /* graph inputs, graph outputs */
 #define EML_VALIDATE_MAX_NODE_IO 4096u   /* inputs or outputs of one node */
 #define EML_VALIDATE_MAX_NODE_ATTRS 64u
+/* Values (inputs, initializers, node outputs) over a graph and all its
+ * subgraphs. */
+#define EML_VALIDATE_MAX_VALUES (1u << 20)
 #define EML_VALIDATE_MAX_TENSOR_ELEMS ((uint64_t)1 << 30)
 /* The agent's default policy uses these too (1 GiB per tensor; 2 GiB of
  * arena plus 2 GiB of weights), so the split refuses what it would. */

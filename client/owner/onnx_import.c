@@ -98,8 +98,40 @@ conv_value_infos(Emlonnx__ValueInfoProto **vp, size_t n, struct eml_value_info *
 	return EML_OK;
 }
 
+/* Where a graph sits: its opset (a subgraph's is its holder's) and how
+ * deeply it is nested. */
+struct scope {
+	int64_t opset;
+	int depth;
+};
+
+static eml_err build_body(const Emlonnx__GraphProto *gp, struct eml_graph *g,
+    const struct scope *sc);
+
 static eml_err
-conv_attr(const Emlonnx__AttributeProto *ap, struct eml_attr *a, const char *node)
+conv_subgraph(const Emlonnx__AttributeProto *ap, struct eml_attr *a, const char *node,
+    const struct scope *sc)
+{
+	struct scope inner = { sc->opset, sc->depth + 1 };
+
+	if (ap->g == NULL) {
+		eml_err_set_detail("node %s: attribute %s: no graph", node, ap->name);
+		EML_BAIL(EML_ERR_ONNX_ATTR);
+	}
+	if (inner.depth > EML_GRAPH_MAX_DEPTH) {
+		eml_err_set_detail("node %s: subgraphs nested deeper than %d", node,
+		    EML_GRAPH_MAX_DEPTH);
+		EML_BAIL(EML_ERR_ONNX_LIMIT);
+	}
+	a->g = eml_graph_new();
+	EML_ENSURE(a->g != NULL, EML_ERR_NOMEM);
+	a->g->opset = sc->opset;
+	return build_body(ap->g, a->g, &inner);
+}
+
+static eml_err
+conv_attr(const Emlonnx__AttributeProto *ap, struct eml_attr *a, const char *node,
+    const struct scope *sc)
 {
 	int32_t type;
 
@@ -194,8 +226,7 @@ conv_attr(const Emlonnx__AttributeProto *ap, struct eml_attr *a, const char *nod
 		a->n = ap->n_strings;
 		break;
 	case EML_ATTR_GRAPH:
-		/* Subgraphs (If, Loop, Scan) are not kept: the engine rejects
-		 * those operators by name, which is a clearer message. */
+		EML_GUARD(conv_subgraph(ap, a, node, sc));
 		break;
 	default:
 		/* Sparse tensors, type protos, lists of tensors or graphs: the
@@ -208,7 +239,7 @@ conv_attr(const Emlonnx__AttributeProto *ap, struct eml_attr *a, const char *nod
 }
 
 static eml_err
-conv_node(const Emlonnx__NodeProto *np, struct eml_node *n, size_t idx)
+conv_node(const Emlonnx__NodeProto *np, struct eml_node *n, size_t idx, const struct scope *sc)
 {
 	char genname[64];
 	const char *nm;
@@ -247,7 +278,7 @@ conv_node(const Emlonnx__NodeProto *np, struct eml_node *n, size_t idx)
 	}
 	for (size_t i = 0; i < np->n_attribute; i++) {
 		n->n_attrs = i + 1;
-		EML_GUARD(conv_attr(np->attribute[i], &n->attrs[i], n->name));
+		EML_GUARD(conv_attr(np->attribute[i], &n->attrs[i], n->name, sc));
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(n->attrs[j].name, n->attrs[i].name) == 0) {
 				eml_err_set_detail("node %s: attribute %s twice", n->name,
@@ -385,44 +416,75 @@ topo_define(const struct eml_graph *g, struct eml_names *defs)
 	return EML_OK;
 }
 
-/* Producer -> consumer edges (one per input reference) in CSR form; every
- * non-empty input must be defined. */
+/* One dependency of node i on a name: counted (w->edges NULL) or filled. A
+ * name a subgraph (outer_ok) does not define is an outer-scope value, left
+ * to the validator. */
+struct dep_ctx {
+	const struct eml_graph *g;
+	struct topo_work *w;
+	size_t i;
+	bool outer_ok;
+};
+
 static eml_err
-topo_edges(const struct eml_graph *g, struct topo_work *w)
+dep_add(const char *in, void *arg)
 {
-	size_t nn = g->n_nodes, n_edges = 0, p;
+	struct dep_ctx *d = arg;
+	size_t p;
 
-	for (size_t i = 0; i < nn; i++)
-		for (size_t j = 0; j < g->nodes[i].n_inputs; j++) {
-			const char *in = g->nodes[i].inputs[j];
+	if (in[0] == '\0')
+		return EML_OK;
+	if (!eml_names_get(&d->w->defs, in, &p)) {
+		if (d->outer_ok)
+			return EML_OK;
+		eml_err_set_detail("node %s: input %s is not defined", d->g->nodes[d->i].name, in);
+		EML_BAIL(EML_ERR_ONNX_GRAPH);
+	}
+	if (p == TOPO_SRC)
+		return EML_OK;
+	if (d->w->edges != NULL) {
+		d->w->edges[d->w->queue[p]++] = d->i;
+		return EML_OK;
+	}
+	d->w->edge_start[p + 1]++;
+	d->w->indeg[d->i]++;
+	return EML_OK;
+}
 
-			if (in[0] == '\0')
-				continue;
-			if (!eml_names_get(&w->defs, in, &p)) {
-				eml_err_set_detail("node %s: input %s is not defined",
-				    g->nodes[i].name, in);
-				EML_BAIL(EML_ERR_ONNX_GRAPH);
-			}
-			if (p == TOPO_SRC)
-				continue;
-			w->edge_start[p + 1]++;
-			w->indeg[i]++;
-			n_edges++;
-		}
+/* Node i's inputs, then the outer values its subgraphs read: both must be
+ * computed before it runs. */
+static eml_err
+node_deps(struct dep_ctx *d)
+{
+	const struct eml_node *n = &d->g->nodes[d->i];
+
+	for (size_t j = 0; j < n->n_inputs; j++)
+		EML_GUARD(dep_add(n->inputs[j], d));
+	if (!eml_node_has_subgraph(n))
+		return EML_OK;
+	return eml_node_captures(n, dep_add, d);
+}
+
+/* Producer -> consumer edges (one per input reference) in CSR form; every
+ * non-empty input must be defined (in a subgraph: or be an outer value). */
+static eml_err
+topo_edges(const struct eml_graph *g, struct topo_work *w, bool outer_ok)
+{
+	size_t nn = g->n_nodes, n_edges;
+	struct dep_ctx d = { g, w, 0, outer_ok };
+
+	for (d.i = 0; d.i < nn; d.i++)
+		EML_GUARD(node_deps(&d));
 	for (size_t i = 0; i < nn; i++)
 		w->edge_start[i + 1] += w->edge_start[i];
+	n_edges = w->edge_start[nn];
 	w->edges = eml_calloc(n_edges + 1, sizeof(size_t));
 	EML_ENSURE(w->edges != NULL, EML_ERR_NOMEM);
 	/* The queue, unused yet, is each producer's fill cursor. */
 	for (size_t i = 0; i < nn; i++)
 		w->queue[i] = w->edge_start[i];
-	for (size_t i = 0; i < nn; i++)
-		for (size_t j = 0; j < g->nodes[i].n_inputs; j++) {
-			if (g->nodes[i].inputs[j][0] == '\0' ||
-			    !eml_names_get(&w->defs, g->nodes[i].inputs[j], &p) || p == TOPO_SRC)
-				continue;
-			w->edges[w->queue[p]++] = i;
-		}
+	for (d.i = 0; d.i < nn; d.i++)
+		EML_GUARD(node_deps(&d));
 	return EML_OK;
 }
 
@@ -478,7 +540,7 @@ topo_apply(struct eml_graph *g, const size_t *order)
  * output must be defined.
  */
 static eml_err
-topo_sort(struct eml_graph *g)
+topo_sort(struct eml_graph *g, bool outer_ok)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct topo_work w;
@@ -493,9 +555,9 @@ topo_sort(struct eml_graph *g)
 	w.queue = eml_calloc(nn + 1, sizeof(size_t));
 	if (w.indeg == NULL || w.edge_start == NULL || w.order == NULL || w.queue == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	if ((rc = topo_edges(g, &w)) != EML_OK || (rc = topo_kahn(g, &w)) != EML_OK)
+	if ((rc = topo_edges(g, &w, outer_ok)) != EML_OK || (rc = topo_kahn(g, &w)) != EML_OK)
 		goto out;
-	for (size_t i = 0; i < g->n_outputs; i++)
+	for (size_t i = 0; i < g->n_outputs && !outer_ok; i++)
 		if (!eml_names_get(&w.defs, g->outputs[i].name, NULL)) {
 			eml_err_set_detail("graph output %s is not defined", g->outputs[i].name);
 			EML_FAIL(rc, EML_ERR_ONNX_GRAPH);
@@ -509,11 +571,7 @@ out:
 static eml_err
 build_graph(const Emlonnx__ModelProto *mp, struct eml_graph *g)
 {
-	const Emlonnx__GraphProto *gp = mp->graph;
-	bool *is_init = NULL;
-	size_t n_big = 0;
-	eml_err rc = EML_ERR_INTERNAL;
-	struct eml_names inits = { 0 };
+	struct scope sc = { 0, 0 };
 
 	g->opset = -1;
 	for (size_t i = 0; i < mp->n_opset_import; i++) {
@@ -526,8 +584,21 @@ build_graph(const Emlonnx__ModelProto *mp, struct eml_graph *g)
 		g->opset = 1;
 	if (g->opset < 1 || g->opset > 1000) {
 		eml_err_set_detail("default-domain opset %lld", (long long)g->opset);
-		EML_FAIL(rc, EML_ERR_ONNX_OPSET);
+		EML_BAIL(EML_ERR_ONNX_OPSET);
 	}
+	sc.opset = g->opset;
+	return build_body(mp->graph, g, &sc);
+}
+
+/* A graph or subgraph: nodes, initializers, values; sorted. */
+static eml_err
+build_body(const Emlonnx__GraphProto *gp, struct eml_graph *g, const struct scope *sc)
+{
+	bool *is_init = NULL;
+	size_t n_big = 0;
+	eml_err rc = EML_ERR_INTERNAL;
+	struct eml_names inits = { 0 };
+
 	if (gp->n_node > EML_ONNX_MAX_NODES || gp->n_initializer > EML_ONNX_MAX_INITIALIZERS) {
 		eml_err_set_detail("%zu nodes, %zu initializers", gp->n_node, gp->n_initializer);
 		EML_FAIL(rc, EML_ERR_ONNX_LIMIT);
@@ -544,7 +615,7 @@ build_graph(const Emlonnx__ModelProto *mp, struct eml_graph *g)
 	}
 	for (size_t i = 0; i < gp->n_node; i++) {
 		g->n_nodes = i + 1;
-		if ((rc = conv_node(gp->node[i], &g->nodes[i], i)) != EML_OK)
+		if ((rc = conv_node(gp->node[i], &g->nodes[i], i, sc)) != EML_OK)
 			goto out;
 		if (is_big_constant(&g->nodes[i]))
 			n_big++;
@@ -586,7 +657,7 @@ build_graph(const Emlonnx__ModelProto *mp, struct eml_graph *g)
 		goto out;
 	if ((rc = hoist_constants(g)) != EML_OK)
 		goto out;
-	if ((rc = topo_sort(g)) != EML_OK)
+	if ((rc = topo_sort(g, sc->depth > 0)) != EML_OK)
 		goto out;
 	rc = EML_OK;
 out:

@@ -21,48 +21,60 @@
 /* A private key PEM file is small; refuse anything silly. */
 #define KEY_FILE_MAX (64u * 1024u)
 
-eml_err
-eml_split_check(const struct eml_graph *g, struct eml_buf *report)
+/* Every node the engine refuses, subgraphs' nodes included (depth is
+ * bounded by the importer and again by the validator). */
+static eml_err
+check_nodes(const struct eml_graph *g, struct eml_buf *report, size_t *bad, size_t *total,
+    int depth)
 {
 	char why[WHY_LEN];
-	size_t bad = 0;
 
-	EML_ENSURE_REF(g);
+	if (depth > EML_GRAPH_MAX_DEPTH) {
+		eml_err_set_detail("subgraphs nested deeper than %d", EML_GRAPH_MAX_DEPTH);
+		EML_BAIL(EML_ERR_GRAPH_LIMIT);
+	}
 	for (size_t i = 0; i < g->n_nodes; i++) {
 		const struct eml_node *n = &g->nodes[i];
 
+		(*total)++;
+		for (size_t j = 0; j < n->n_attrs; j++)
+			if (n->attrs[j].type == EML_ATTR_GRAPH && n->attrs[j].g != NULL)
+				EML_GUARD(check_nodes(n->attrs[j].g, report, bad, total, depth + 1));
 		if (eml_engine_check_node(n, g->opset, why, sizeof(why)) == EML_OK)
 			continue;
-		bad++;
+		(*bad)++;
 		if (report != NULL) {
 			EML_GUARD(eml_buf_append(report, why, strlen(why)));
 			EML_GUARD(eml_buf_append_u8(report, '\n'));
 		}
 	}
+	return EML_OK;
+}
+
+eml_err
+eml_split_check(const struct eml_graph *g, struct eml_buf *report)
+{
+	size_t bad = 0, total = 0;
+
+	EML_ENSURE_REF(g);
+	EML_GUARD(check_nodes(g, report, &bad, &total, 0));
 #ifdef EML_FAULT_INJECTION
 	if (EML_FAULT("split_skip_op_check"))
 		bad = 0; /* property 2's fault: unsupported operators accepted */
 #endif
 	if (bad > 0) {
-		eml_err_set_detail("%zu of %zu nodes are not supported by the engine", bad, g->n_nodes);
+		eml_err_set_detail("%zu of %zu nodes are not supported by the engine", bad, total);
 		EML_BAIL(EML_ERR_SPLIT_UNSUPPORTED);
 	}
 	return EML_OK;
 }
 
-/* Every tensor that has a value, in the order the blob stores them. */
-typedef eml_err (*tensor_fn)(struct eml_tensor *t, void *arg);
-
+/* Every tensor that has a value, in the order the blob stores them
+ * (subgraphs' tensors included). */
 static eml_err
-each_tensor(struct eml_graph *g, tensor_fn fn, void *arg)
+each_tensor(struct eml_graph *g, eml_tensor_fn fn, void *arg)
 {
-	for (size_t i = 0; i < g->n_initializers; i++)
-		EML_GUARD(fn(&g->initializers[i], arg));
-	for (size_t i = 0; i < g->n_nodes; i++)
-		for (size_t j = 0; j < g->nodes[i].n_attrs; j++)
-			if (g->nodes[i].attrs[j].type == EML_ATTR_TENSOR && g->nodes[i].attrs[j].t != NULL)
-				EML_GUARD(fn(g->nodes[i].attrs[j].t, arg));
-	return EML_OK;
+	return eml_graph_each_tensor(g, fn, arg);
 }
 
 struct layout {

@@ -347,6 +347,10 @@ attr_equal(const struct eml_attr *a, const struct eml_attr *b)
 			str_equal(a->strings[i], b->strings[i]);
 		break;
 	case EML_ATTR_GRAPH:
+		assert_non_null(a->g);
+		assert_non_null(b->g);
+		eml_test_graph_assert_equal(a->g, b->g);
+		break;
 	case EML_ATTR_UNDEFINED:
 	default:
 		fail_msg("unexpected attribute type %d", (int)a->type);
@@ -397,6 +401,77 @@ eml_test_graph_each_tensor(const struct eml_graph *g,
 		for (size_t j = 0; j < g->nodes[i].n_attrs; j++)
 			if (g->nodes[i].attrs[j].type == EML_ATTR_TENSOR && g->nodes[i].attrs[j].t != NULL)
 				fn(g->nodes[i].attrs[j].t, arg);
+			else if (g->nodes[i].attrs[j].type == EML_ATTR_GRAPH &&
+			    g->nodes[i].attrs[j].g != NULL)
+				eml_test_graph_each_tensor(g->nodes[i].attrs[j].g, fn, arg);
+}
+
+/* A branch: `<pfx>o = op(x, <pfx>w)` with <pfx>w = {2, 3} an initializer
+ * of the branch; or, with levels left, an If on c over two branches. */
+static struct eml_graph *
+if_branch(const char *pfx, const char *op, int levels)
+{
+	struct eml_graph *g = eml_graph_new();
+	char w[32], o[32], t[32], e[32];
+	int64_t d2[] = { 2 };
+
+	assert_non_null(g);
+	(void)snprintf(w, sizeof(w), "%sw", pfx);
+	(void)snprintf(o, sizeof(o), "%so", pfx);
+	(void)snprintf(t, sizeof(t), "%st", pfx);
+	(void)snprintf(e, sizeof(e), "%se", pfx);
+	g->name = xstrdup(pfx);
+	g->opset = 13;
+	g->nodes = eml_calloc(1, sizeof(*g->nodes));
+	g->outputs = eml_calloc(1, sizeof(*g->outputs));
+	assert_non_null(g->nodes);
+	assert_non_null(g->outputs);
+	g->n_nodes = 1;
+	vinfo(&g->outputs[0], o, EML_DT_FLOAT, 1, d2, NULL);
+	g->n_outputs = 1;
+	if (levels > 0) {
+		const char *in[] = { "c" }, *out[] = { o };
+
+		node_make(&g->nodes[0], o, "If", 1, in, 1, out, 2);
+		g->nodes[0].attrs[0].name = xstrdup("then_branch");
+		g->nodes[0].attrs[0].type = EML_ATTR_GRAPH;
+		g->nodes[0].attrs[0].g = if_branch(t, "Add", levels - 1);
+		g->nodes[0].attrs[1].name = xstrdup("else_branch");
+		g->nodes[0].attrs[1].type = EML_ATTR_GRAPH;
+		g->nodes[0].attrs[1].g = if_branch(e, "Mul", 0);
+		return g;
+	}
+	{
+		const char *in[] = { "x", w }, *out[] = { o };
+		uint64_t rng = 1;
+		float *f;
+
+		node_make(&g->nodes[0], o, op, 2, in, 1, out, 0);
+		g->initializers = eml_calloc(1, sizeof(*g->initializers));
+		assert_non_null(g->initializers);
+		tensor_make(&g->initializers[0], w, EML_DT_FLOAT, 1, d2, &rng);
+		g->n_initializers = 1;
+		f = g->initializers[0].data;
+		f[0] = 2.0f;
+		f[1] = 3.0f;
+	}
+	return g;
+}
+
+struct eml_graph *
+eml_test_graph_if(int depth)
+{
+	struct eml_graph *g = if_branch("", "Add", depth);
+	int64_t d2[] = { 2 };
+
+	eml_free_wipe(g->name, strlen(g->name));
+	g->name = xstrdup("if");
+	g->inputs = eml_calloc(2, sizeof(*g->inputs));
+	assert_non_null(g->inputs);
+	vinfo(&g->inputs[0], "c", EML_DT_BOOL, 0, NULL, NULL);
+	vinfo(&g->inputs[1], "x", EML_DT_FLOAT, 1, d2, NULL);
+	g->n_inputs = 2;
+	return g;
 }
 
 static size_t

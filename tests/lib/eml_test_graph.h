@@ -26,11 +26,21 @@ struct eml_graph *eml_test_graph_synth(uint64_t *rng, size_t n_init, size_t max_
  */
 struct eml_graph *eml_test_graph_mlp(uint64_t *rng, int64_t k, int64_t h, int64_t n);
 
+/*
+ * A runnable graph with subgraphs: inputs c (bool scalar) and x (float
+ * [2]); y = c ? then : x * {2, 3}, where then is x + {2, 3} at depth 1
+ * and, deeper, the same If again one level down (depth levels of
+ * subgraphs). Each branch holds its weight as its own initializer; c and
+ * x are outer values of every branch. The output is named "o".
+ */
+struct eml_graph *eml_test_graph_if(int depth);
+
 /* Assert that two graphs are identical: structure, attributes and every
  * tensor value byte for byte (wherever each graph keeps it). */
 void eml_test_graph_assert_equal(const struct eml_graph *a, const struct eml_graph *b);
 
-/* Call fn on every tensor with a value (initializers, tensor attributes). */
+/* Call fn on every tensor with a value (initializers, tensor attributes,
+ * subgraphs'). */
 void eml_test_graph_each_tensor(const struct eml_graph *g,
     void (*fn)(const struct eml_tensor *t, void *arg), void *arg);
 

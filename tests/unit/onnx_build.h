@@ -175,6 +175,17 @@ onnx_attr_tensor(struct pb *node, const char *name, const struct pb *t)
 	eml_free(a);
 }
 
+static PB_UNUSED void
+onnx_attr_graph(struct pb *node, const char *name, const struct pb *g)
+{
+	struct pb *a = eml_calloc(1, sizeof(*a));
+	pb_str(a, 1, name);
+	pb_msg(a, 6, g);
+	pb_int(a, 20, 5);
+	pb_msg(node, 5, a);
+	eml_free(a);
+}
+
 /* Start a NodeProto: inputs and outputs as NULL-terminated lists. */
 static PB_UNUSED void
 onnx_node(struct pb *node, const char *op, const char *name, const char *const *ins,

@@ -16,6 +16,7 @@
 #include "client/owner/onnx_import.h"
 #include "eml_mem.h"
 #include "engine/eml_engine.h"
+#include "eml_test_graph.h"
 #include "onnx_build.h"
 
 static struct pb *G, *M, *N, *T, *V;
@@ -985,6 +986,62 @@ test_text_direction(void **state)
 	eml_model_free(m);
 }
 
+/* ------------------------------------------------------------ control flow */
+
+static void
+run_if(struct eml_plan *p, uint8_t c, const float *x, const float *want)
+{
+	int64_t d2[] = { 2 };
+	struct eml_tensor in[2];
+	const struct eml_tensor *y;
+
+	memset(&in[0], 0, sizeof(in[0]));
+	in[0].dtype = EML_DT_BOOL;
+	in[0].data = &c;
+	in[0].nbytes = 1;
+	in[1] = ftensor((float *)(uintptr_t)x, 1, d2);
+	assert_eml_ok(eml_plan_run(p, in, 2));
+	y = eml_plan_output(p, 0);
+	assert_int_equal(y->nbytes, 8);
+	assert_close(y->data, want, 2, 0);
+}
+
+/* If nested two deep, branches reading the outer x and their own weights:
+ * with the condition known at run both branches are planned and the one
+ * the data picks runs; with a constant condition only the taken branch. */
+static void
+test_control_flow_if(void **state)
+{
+	struct eml_model *m = NULL;
+	struct eml_plan *p = NULL;
+	struct eml_plan_opts o = { .nthreads = 1 };
+	const float x[2] = { 1.5f, -4.0f };
+	const float sum[2] = { 3.5f, -1.0f }, prod[2] = { 3.0f, -12.0f };
+	int64_t d2[] = { 2 };
+	uint8_t c = 0;
+	struct eml_tensor in[2];
+
+	(void)state;
+	assert_eml_ok(eml_model_new(eml_test_graph_if(2), &m));
+	memset(&in[0], 0, sizeof(in[0]));
+	in[0].dtype = EML_DT_BOOL;
+	in[0].data = &c;
+	in[0].nbytes = 1;
+	in[1] = ftensor((float *)(uintptr_t)x, 1, d2);
+	assert_eml_ok(eml_plan_new(m, in, 2, &o, &p));
+	run_if(p, 1, x, sum);
+	run_if(p, 0, x, prod);
+	run_if(p, 1, x, sum);
+	eml_plan_free(p);
+	o.bind_small_inputs = true;
+	assert_eml_ok(eml_plan_new(m, in, 2, &o, &p));
+	run_if(p, 0, x, prod);
+	c = 1;
+	assert_eml(eml_plan_run(p, in, 2), EML_ERR_INFER_INPUT);
+	eml_plan_free(p);
+	eml_model_free(m);
+}
+
 int
 main(void)
 {
@@ -1002,6 +1059,7 @@ main(void)
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_text_direction),
+		cmocka_unit_test(test_control_flow_if),
 	};
 
 	if (eml_mem_init() != EML_OK)

@@ -545,6 +545,103 @@ test_alloc_failures(void **state)
 	}
 }
 
+/* A branch "<out> = op(h, h)" reading the outer h; nested `levels` more
+ * Ifs deep when levels > 0. Built into *b (the caller's buffer). */
+static void
+branch(struct pb *b, const char *out, const char *op, int levels)
+{
+	struct pb *n = eml_calloc(1, sizeof(*n)), *sub = eml_calloc(1, sizeof(*sub));
+	const char *ins[] = { "h", "h", NULL }, *cins[] = { "c", NULL }, *outs[] = { out, NULL };
+	char inner[32];
+	int64_t d[1] = { 3 };
+
+	assert_non_null(n);
+	assert_non_null(sub);
+	b->n = 0;
+	if (levels > 0) {
+		(void)snprintf(inner, sizeof(inner), "%s_in", out);
+		onnx_node(n, "If", NULL, cins, outs);
+		branch(sub, inner, "Add", levels - 1);
+		onnx_attr_graph(n, "then_branch", sub);
+		onnx_attr_graph(n, "else_branch", sub);
+	} else {
+		onnx_node(n, op, NULL, ins, outs);
+	}
+	pb_msg(b, 1, n);
+	pb_str(b, 2, out);
+	onnx_value_info(V, out, 1, d, 1);
+	pb_msg(b, 12, V);
+	eml_free(n);
+	eml_free(sub);
+}
+
+/* c, x -> If(c) { h + h } else { h * h } where h = Relu(x) is listed
+ * after the If: the sort must see the outer value the branches read. */
+static void
+graph_if(int levels, const char *relu_out)
+{
+	struct pb *t = eml_calloc(1, sizeof(*t)), *e = eml_calloc(1, sizeof(*e));
+	static const char *ifi[] = { "c", NULL }, *ifo[] = { "y", NULL };
+	const char *ri[] = { "x", NULL }, *ro[] = { relu_out, NULL };
+	int64_t d[1] = { 3 };
+
+	assert_non_null(t);
+	assert_non_null(e);
+	G->n = 0;
+	branch(t, "then_o", "Add", levels - 1);
+	branch(e, "else_o", "Mul", 0);
+	onnx_node(N, "If", "if0", ifi, ifo);
+	onnx_attr_graph(N, "then_branch", t);
+	onnx_attr_graph(N, "else_branch", e);
+	pb_msg(G, 1, N);
+	onnx_node(N, "Relu", "relu0", ri, ro);
+	pb_msg(G, 1, N);
+	pb_str(G, 2, "g");
+	onnx_value_info(V, "c", 9, NULL, 0);
+	pb_msg(G, 11, V);
+	onnx_value_info(V, "x", 1, d, 1);
+	pb_msg(G, 11, V);
+	onnx_value_info(V, "y", 1, d, 1);
+	pb_msg(G, 12, V);
+	eml_free(t);
+	eml_free(e);
+}
+
+static void
+test_subgraphs(void **state)
+{
+	struct eml_graph *g = NULL;
+	const struct eml_attr *a;
+
+	(void)state;
+	graph_if(2, "h");
+	assert_eml_ok(import_model(13, &g));
+	assert_int_equal(g->n_nodes, 2);
+	assert_string_equal(g->nodes[0].op_type, "Relu"); /* sorted before its reader */
+	assert_string_equal(g->nodes[1].op_type, "If");
+	a = eml_node_attr(&g->nodes[1], "then_branch");
+	assert_non_null(a);
+	assert_int_equal(a->type, EML_ATTR_GRAPH);
+	assert_non_null(a->g);
+	assert_int_equal(a->g->opset, 13);
+	assert_string_equal(a->g->nodes[0].op_type, "If");
+	assert_int_equal(eml_graph_n_subgraphs(g), 4);
+	eml_graph_free(g);
+	g = NULL;
+	/* the outer value the branches read exists nowhere */
+	graph_if(1, "not_h");
+	assert_eml(import_model(13, &g), EML_ERR_ONNX_GRAPH);
+	assert_null(g);
+	/* nested beyond the bound */
+	graph_if(EML_GRAPH_MAX_DEPTH, "h");
+	assert_eml_ok(import_model(13, &g));
+	eml_graph_free(g);
+	g = NULL;
+	graph_if(EML_GRAPH_MAX_DEPTH + 1, "h");
+	assert_eml(import_model(13, &g), EML_ERR_ONNX_LIMIT);
+	assert_null(g);
+}
+
 int
 main(void)
 {
@@ -565,6 +662,7 @@ main(void)
 		cmocka_unit_test(test_tensor_roundtrip),
 		cmocka_unit_test(test_tensor_typed_fields),
 		cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_subgraphs),
 	};
 
 	if (eml_mem_init() != EML_OK)

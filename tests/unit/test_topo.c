@@ -192,9 +192,9 @@ encoder_refuses_weights(void **state)
 		struct refs r = { 0 };
 
 		eml_test_graph_each_tensor(g, give_ref, &r);
-		g->nodes[2].attrs[0].type = EML_ATTR_GRAPH;
+		g->nodes[2].attrs[0].type = EML_ATTR_GRAPH; /* without a graph */
 		buf.len = 0;
-		assert_eml(eml_topo_encode(g, &b, &buf), EML_ERR_UNSUPPORTED);
+		assert_eml(eml_topo_encode(g, &b, &buf), EML_ERR_TOPO);
 		g->nodes[2].attrs[0].type = EML_ATTR_FLOAT;
 		buf.len = 0;
 		assert_eml_ok(eml_topo_encode(g, &b, &buf));
@@ -507,6 +507,109 @@ decode_survives_allocation_failures(void **state)
 	eml_graph_free(g);
 }
 
+/* Subgraphs: written in place, version 2 only when present, every
+ * tensor of every subgraph a blob reference, read back identical. */
+static void
+subgraphs_round_trip(void **state)
+{
+	struct eml_graph *g = eml_test_graph_if(2);
+	struct eml_graph *plain;
+	struct eml_topo *t = NULL;
+	struct eml_topo_blob b;
+	struct eml_buf buf;
+	uint64_t rng = 5;
+
+	(void)state;
+	encode(g, &buf);
+	assert_true(buf.len > 2);
+	assert_int_equal(buf.data[0], 0x08); /* field 1, varint: the version */
+	assert_int_equal(buf.data[1], EML_TOPO_VERSION_SUBGRAPHS);
+	assert_eml_ok(eml_topo_decode(buf.data, buf.len, &t));
+	assert_int_equal(eml_graph_n_subgraphs(t->graph), 4);
+	/* the else branch's weight is a reference, not bytes */
+	assert_true(t->graph->nodes[0].attrs[1].g->initializers[0].in_blob);
+	assert_null(t->graph->nodes[0].attrs[1].g->initializers[0].data);
+	assert_int_equal(t->graph->nodes[0].attrs[0].g->opset, 13);
+	eml_topo_free(t);
+	eml_buf_free(&buf);
+	/* a graph without subgraphs stays version 1 */
+	plain = eml_test_graph_mlp(&rng, 4, 8, 2);
+	encode(plain, &buf);
+	assert_int_equal(buf.data[1], EML_TOPO_VERSION);
+	eml_buf_free(&buf);
+	eml_graph_free(plain);
+	eml_graph_free(g);
+	/* nested beyond the bound: the writer refuses too */
+	g = eml_test_graph_if(EML_GRAPH_MAX_DEPTH + 1);
+	blob_params(&b, 1 << 20);
+	eml_buf_init_secure(&buf, EML_TOPO_MAX_LEN);
+	assert_eml(eml_topo_encode(g, &b, &buf), EML_ERR_GRAPH_LIMIT);
+	eml_buf_free(&buf);
+	eml_graph_free(g);
+}
+
+/* A key nesting `depth` subgraphs, each level one If holding the next. */
+#define NEST_MAX 8
+struct nest {
+	Eml__Topo__Graph g[NEST_MAX + 1];
+	Eml__Topo__Node n[NEST_MAX];
+	Eml__Topo__Node *np[NEST_MAX];
+	Eml__Topo__Attr a[NEST_MAX];
+	Eml__Topo__Attr *ap[NEST_MAX];
+};
+
+static eml_err
+nest_decode(struct hand *h, struct nest *x, int depth, uint32_t version)
+{
+	hand_init(h);
+	for (int l = 0; l <= depth; l++)
+		eml__topo__graph__init(&x->g[l]);
+	for (int l = 0; l < depth; l++) {
+		eml__topo__node__init(&x->n[l]);
+		eml__topo__attr__init(&x->a[l]);
+		x->n[l].op_type = (char *)(uintptr_t)"If";
+		x->a[l].name = (char *)(uintptr_t)"then_branch";
+		x->a[l].type = EML_ATTR_GRAPH;
+		x->a[l].g = &x->g[l + 1];
+		x->ap[l] = &x->a[l];
+		x->n[l].attrs = &x->ap[l];
+		x->n[l].n_attrs = 1;
+		x->np[l] = &x->n[l];
+		x->g[l].nodes = &x->np[l];
+		x->g[l].n_nodes = 1;
+	}
+	x->g[0].initializers = h->tensors;
+	x->g[0].n_initializers = 1;
+	h->key.graph = &x->g[0];
+	h->key.version = version;
+	return hand_decode(h);
+}
+
+static void
+decoder_bounds_nesting(void **state)
+{
+	struct hand h;
+	struct nest x;
+
+	(void)state;
+	assert_eml_ok(nest_decode(&h, &x, 1, 2));
+	assert_eml_ok(nest_decode(&h, &x, EML_GRAPH_MAX_DEPTH, 2));
+	/* refused before unpacking: protobuf-c would recurse per level */
+	assert_eml(nest_decode(&h, &x, EML_GRAPH_MAX_DEPTH + 1, 2), EML_ERR_GRAPH_LIMIT);
+	assert_eml(nest_decode(&h, &x, NEST_MAX, 2), EML_ERR_GRAPH_LIMIT);
+	/* one version per encoding: subgraphs only in version 2 keys */
+	assert_eml(nest_decode(&h, &x, 1, 1), EML_ERR_TOPO_VERSION);
+	assert_eml(nest_decode(&h, &x, 0, 2), EML_ERR_TOPO_VERSION);
+	assert_eml_ok(nest_decode(&h, &x, 0, 1));
+	/* a graph attribute without its graph, or a graph on another type */
+	assert_eml_ok(nest_decode(&h, &x, 1, 2));
+	x.a[0].g = NULL;
+	assert_eml(hand_decode(&h), EML_ERR_TOPO);
+	x.a[0].g = &x.g[1];
+	x.a[0].type = EML_ATTR_INT;
+	assert_eml(hand_decode(&h), EML_ERR_TOPO);
+}
+
 int
 main(void)
 {
@@ -520,6 +623,8 @@ main(void)
 		cmocka_unit_test(decoder_checks_nodes),
 		cmocka_unit_test(garbage_fails),
 		cmocka_unit_test(decode_survives_allocation_failures),
+		cmocka_unit_test(subgraphs_round_trip),
+		cmocka_unit_test(decoder_bounds_nesting),
 	};
 
 	if (eml_mem_init() != EML_OK)

@@ -236,6 +236,70 @@ engine_refuses_duplicate_without_validator(void **state)
 	eml_model_free(m);
 }
 
+/* The then branch of eml_test_graph_if at nesting level `level`. */
+static struct eml_graph *
+then_at(struct eml_graph *g, int level)
+{
+	for (int l = 0; l < level; l++)
+		g = g->nodes[0].attrs[0].g;
+	return g;
+}
+
+/* Subgraphs are walked like the main graph: names resolve to their own
+ * values or to outer values visible at the node holding them, the
+ * operator list applies inside, nesting and totals are bounded. */
+static void
+subgraphs(void **state)
+{
+	struct eml_graph *g = eml_test_graph_if(2);
+	struct eml_validate_limits lim;
+	static const char *const no_mul[] = { "If", "Add" };
+	static const char *const all[] = { "If", "Add", "Mul" };
+
+	(void)state;
+	assert_eml_ok(check(g));
+	/* an outer name that exists nowhere */
+	set_str(&then_at(g, 2)->nodes[0].inputs[0], "nowhere");
+	assert_eml(check(g), EML_ERR_GRAPH_UNDEFINED);
+	/* the holder's own output is not visible inside it */
+	set_str(&then_at(g, 2)->nodes[0].inputs[0], "o");
+	assert_eml(check(g), EML_ERR_GRAPH_ORDER);
+	/* a value of a sibling branch is not an outer value */
+	set_str(&then_at(g, 2)->nodes[0].inputs[0], "eo");
+	assert_eml(check(g), EML_ERR_GRAPH_UNDEFINED);
+	set_str(&then_at(g, 2)->nodes[0].inputs[0], "x");
+	assert_eml_ok(check(g));
+	/* the allow-list applies inside (Mul is only in the else branches) */
+	eml_validate_limits_default(&lim);
+	lim.ops = no_mul;
+	lim.n_ops = 2;
+	assert_eml(eml_graph_validate(g, &lim), EML_ERR_POLICY_OP);
+	lim.ops = all;
+	lim.n_ops = 3;
+	assert_eml_ok(eml_graph_validate(g, &lim));
+	/* the engine's check too */
+	set_str(&then_at(g, 2)->nodes[0].op_type, "NoSuchOp");
+	assert_eml(check(g), EML_ERR_INFER_OP);
+	set_str(&then_at(g, 2)->nodes[0].op_type, "Add");
+	/* nodes counted over all graphs: 1 + 2 + 2 = 5 */
+	lim.ops = NULL;
+	lim.max_nodes = 5;
+	assert_eml_ok(eml_graph_validate(g, &lim));
+	lim.max_nodes = 4;
+	assert_eml(eml_graph_validate(g, &lim), EML_ERR_GRAPH_LIMIT);
+	/* a subgraph value defined twice */
+	set_str(&then_at(g, 2)->initializers[0].name, "tto");
+	assert_eml(check(g), EML_ERR_GRAPH_DUP_VALUE);
+	eml_graph_free(g);
+	/* nesting */
+	g = eml_test_graph_if(EML_GRAPH_MAX_DEPTH);
+	assert_eml_ok(check(g));
+	eml_graph_free(g);
+	g = eml_test_graph_if(EML_GRAPH_MAX_DEPTH + 1);
+	assert_eml(check(g), EML_ERR_GRAPH_LIMIT);
+	eml_graph_free(g);
+}
+
 int
 main(void)
 {
@@ -247,6 +311,7 @@ main(void)
 		cmocka_unit_test(weight_references),
 		cmocka_unit_test(operator_lists),
 		cmocka_unit_test(engine_refuses_duplicate_without_validator),
+		cmocka_unit_test(subgraphs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

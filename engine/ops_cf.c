@@ -1,0 +1,618 @@
+/*
+ * Control flow: If, Loop and Scan (docs/internals/engine.md, "Control
+ * flow"). Each subgraph is a model of its own (eml_model_new_sub: the
+ * subgraph's declared inputs, then the outer values it reads); at plan
+ * time the node plans it once as a sub-plan on the parent's pool, with
+ * the outer values that are constants planned as constants, and at run
+ * copies the outer values in, runs the sub-plan's steps and copies the
+ * results out. Nothing is allocated at run.
+ */
+#include <string.h>
+
+#include "eml_mem.h"
+#include "engine_int.h"
+#include "ops.h"
+
+/* Most values through one Loop or Scan (and outputs of an If). */
+#define CF_MAX_IO 64
+
+/* One planned subgraph: where each of its inputs comes from. */
+struct cf_sub {
+	struct eml_plan *plan;
+	int *src;      /* per sub-plan input: the parent value, or -1 (set by the op) */
+	bool *is_const;
+	struct eml_tensor *tin;
+	size_t n;
+};
+
+struct cf_state {
+	struct cf_sub s[CF_SUBS];
+	int taken;         /* If: the branch of a constant condition, or -1 */
+	int64_t max_iters; /* Loop: iterations the scan outputs were sized for */
+	/* Loop, Scan: the carried values between two iterations. A body's
+	 * output may share bytes with another carried input (Identity
+	 * aliases), so all are copied out before any is copied back. */
+	uint8_t *stage;
+	size_t stage_bytes;
+};
+
+void
+eml_cf_free(struct cf_state *cf)
+{
+	if (cf == NULL)
+		return;
+	for (int b = 0; b < CF_SUBS; b++) {
+		eml_plan_free(cf->s[b].plan);
+		eml_free(cf->s[b].src);
+		eml_free(cf->s[b].is_const);
+		eml_free(cf->s[b].tin);
+	}
+	if (cf->stage != NULL)
+		eml_secure_free(cf->stage);
+	eml_free_wipe(cf, sizeof(*cf));
+}
+
+static eml_err
+cf_state(struct pnode *pn)
+{
+	if (pn->cf == NULL) {
+		pn->cf = eml_calloc(1, sizeof(*pn->cf));
+		EML_ENSURE(pn->cf != NULL, EML_ERR_NOMEM);
+		pn->cf->taken = -1;
+	}
+	return EML_OK;
+}
+
+static const struct eml_model *
+sub_model(struct eml_plan *p, const struct pnode *pn, int slot)
+{
+	size_t i = (size_t)(pn - p->pn);
+
+	return p->m->sub == NULL ? NULL : p->m->sub[i * CF_SUBS + (size_t)slot];
+}
+
+static void
+tensor_of(const struct val *v, struct eml_tensor *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->dtype = v->dt;
+	t->rank = v->rank;
+	EML_MEMCPY(t->dims, v->dims, sizeof(t->dims));
+	t->nbytes = v->nbytes;
+	t->data = v->kind == VK_CONST ? v->data : NULL;
+}
+
+/*
+ * Plan subgraph `slot` of pn. The first n_own inputs (the subgraph's own:
+ * Loop's iteration, condition and carried values, Scan's states and
+ * slices) are described by own[]; the rest are outer values, found by name
+ * among the parent's values (connect_node made them inputs of pn).
+ */
+static eml_err
+plan_sub(struct eml_plan *p, struct pnode *pn, int slot, const struct eml_tensor *own,
+    size_t n_own)
+{
+	const struct eml_model *m = sub_model(p, pn, slot);
+	struct cf_sub *s;
+
+	EML_GUARD(cf_state(pn));
+	s = &pn->cf->s[slot];
+	if (m == NULL || m->n_declared != n_own)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
+		    "subgraph has %zu inputs, the operator gives %zu",
+		    m == NULL ? (size_t)0 : m->n_declared, n_own);
+	s->n = m->g->n_inputs;
+	s->src = eml_calloc(s->n + 1, sizeof(int));
+	s->is_const = eml_calloc(s->n + 1, sizeof(bool));
+	s->tin = eml_calloc(s->n + 1, sizeof(*s->tin));
+	EML_ENSURE(s->src != NULL && s->is_const != NULL && s->tin != NULL, EML_ERR_NOMEM);
+	for (size_t k = 0; k < s->n; k++) {
+		size_t idx;
+
+		s->src[k] = -1;
+		if (k < n_own) {
+			s->tin[k] = own[k];
+			continue;
+		}
+		if (!eml_names_get(&p->names, m->g->inputs[k].name, &idx))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_INPUT, "outer value %s undefined",
+			    m->g->inputs[k].name);
+		s->src[k] = (int)idx;
+		tensor_of(&p->v[idx], &s->tin[k]);
+		s->is_const[k] = p->v[idx].kind == VK_CONST;
+	}
+	EML_GUARD(eml_plan_new_sub(p, m, s->tin, s->n, s->is_const, &s->plan));
+	if (s->plan->m->g->n_outputs < 1)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "subgraph without outputs");
+	return EML_OK;
+}
+
+/* Copy the outer values into a sub-plan's inputs (constants were bound). */
+static void
+feed_outer(struct eml_plan *p, struct cf_sub *s)
+{
+	for (size_t k = 0; k < s->n; k++) {
+		struct val *dst = eml_sub_in(s->plan, k);
+
+		if (s->src[k] < 0 || s->is_const[k] || dst->nbytes == 0)
+			continue;
+		memmove(dst->data, p->v[s->src[k]].data, dst->nbytes);
+	}
+}
+
+static bool
+same_shape(const struct val *a, const struct val *b)
+{
+	if (a->dt != b->dt || a->rank != b->rank)
+		return false;
+	for (int d = 0; d < a->rank; d++)
+		if (a->dims[d] != b->dims[d])
+			return false;
+	return true;
+}
+
+/* Output k of pn takes the dtype and shape of v. */
+static eml_err
+out_like(struct eml_plan *p, struct pnode *pn, size_t k, const struct val *v)
+{
+	struct val *o = eml_pn_out(p, pn, k);
+
+	if (o == NULL)
+		return EML_OK;
+	EML_GUARD(eml_pn_set_out(p, pn, k, v->dt, v->rank, v->dims));
+	o->f16 = v->f16;
+	return EML_OK;
+}
+
+/* Room for the body's carried values: its inputs first .. first + n. */
+static eml_err
+stage_alloc(struct cf_state *cf, size_t first, size_t n)
+{
+	size_t total = 0;
+
+	for (size_t k = 0; k < n; k++)
+		EML_ENSURE(!eml_add_overflow(total, eml_sub_in(cf->s[0].plan, first + k)->nbytes,
+		    &total), EML_ERR_INFER_TOO_LARGE);
+	cf->stage = eml_secure_alloc(total == 0 ? 1 : total);
+	EML_ENSURE(cf->stage != NULL, EML_ERR_NOMEM);
+	cf->stage_bytes = total;
+	return EML_OK;
+}
+
+/* Body outputs out_first.. -> body inputs in_first.., n of them, through
+ * the stage. */
+static void
+carry_back(struct cf_state *cf, size_t out_first, size_t in_first, size_t n)
+{
+	struct eml_plan *body = cf->s[0].plan;
+	size_t off = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		const struct val *src = eml_sub_out(body, out_first + k);
+		if (src->nbytes > 0)
+			memcpy(cf->stage + off, src->data, src->nbytes);
+		off += src->nbytes;
+	}
+	off = 0;
+	for (size_t k = 0; k < n; k++) {
+		struct val *dst = eml_sub_in(body, in_first + k);
+		if (dst->nbytes > 0)
+			memcpy(dst->data, cf->stage + off, dst->nbytes);
+		off += dst->nbytes;
+	}
+}
+
+/* ---------------------------------------------------------------- If */
+
+static eml_err
+if_plan(struct eml_plan *p, struct pnode *pn)
+{
+	struct val *c = eml_pn_in(p, pn, 0);
+	size_t nout = pn->n->n_outputs;
+
+	EML_GUARD(cf_state(pn));
+	if (c->dt != EML_DT_BOOL || c->numel != 1)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "condition is not one bool");
+	/* A condition known after shape folding: only the taken branch is
+	 * planned, and runs as the If's step with no test (a branch whose
+	 * values are all constants folds away with the If). */
+	if (c->kind == VK_CONST)
+		pn->cf->taken = ((const uint8_t *)c->data)[0] != 0 ? 0 : 1;
+	for (int b = 0; b < CF_SUBS; b++)
+		if (pn->cf->taken < 0 || pn->cf->taken == b) {
+			EML_GUARD(plan_sub(p, pn, b, NULL, 0));
+			if (pn->cf->s[b].plan->m->g->n_outputs != nout)
+				return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
+				    "branch has %zu outputs, the node %zu",
+				    pn->cf->s[b].plan->m->g->n_outputs, nout);
+		}
+	for (size_t k = 0; k < nout; k++) {
+		const struct val *v0 = pn->cf->s[0].plan != NULL ? eml_sub_out(pn->cf->s[0].plan, k) :
+		    NULL;
+		const struct val *v1 = pn->cf->s[1].plan != NULL ? eml_sub_out(pn->cf->s[1].plan, k) :
+		    NULL;
+
+		if (v0 != NULL && v1 != NULL && !same_shape(v0, v1))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+			    "output %zu: the branches give different dtypes or shapes and the "
+			    "condition is not a constant", k);
+		EML_GUARD(out_like(p, pn, k, v0 != NULL ? v0 : v1));
+	}
+	return EML_OK;
+}
+
+static void
+if_run(struct eml_plan *p, struct pnode *pn)
+{
+	int b = pn->cf->taken;
+	struct cf_sub *s;
+	eml_err rc;
+
+	if (b < 0)
+		b = ((const uint8_t *)eml_pn_in(p, pn, 0)->data)[0] != 0 ? 0 : 1;
+	s = &pn->cf->s[b];
+	feed_outer(p, s);
+	rc = eml_sub_run(s->plan);
+	if (rc != EML_OK) {
+		p->run_err = rc;
+		return;
+	}
+	for (size_t k = 0; k < pn->n_out; k++) {
+		struct val *o = eml_pn_out(p, pn, k);
+		const struct val *v = eml_sub_out(s->plan, k);
+
+		if (o == NULL || o->nbytes == 0)
+			continue;
+		if (v->nbytes != o->nbytes) { /* rows known only at run in the branch */
+			p->run_err = eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+			    "branch output %zu changed size at run", k);
+			return;
+		}
+		memmove(o->data, v->data, o->nbytes);
+	}
+}
+
+/* ---------------------------------------------------------------- Loop */
+
+/* Loop inputs: M, cond, carried...; body: iter, cond, carried... ->
+ * cond, carried..., scan outputs... */
+static eml_err
+loop_plan(struct eml_plan *p, struct pnode *pn)
+{
+	const struct val *mv = eml_pn_in(p, pn, 0), *cv = eml_pn_in(p, pn, 1);
+	size_t n_carry = pn->n->n_inputs - 2, n_scan;
+	struct eml_tensor own[CF_MAX_IO + 2];
+	struct eml_plan *body;
+	int64_t iters = -1;
+
+	EML_GUARD(cf_state(pn));
+	if (n_carry > CF_MAX_IO || pn->n->n_outputs < n_carry)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%zu loop-carried values, %zu outputs",
+		    n_carry, pn->n->n_outputs);
+	n_scan = pn->n->n_outputs - n_carry;
+	if (mv != NULL && ((mv->dt != EML_DT_INT64) || mv->numel != 1))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "trip count is not one int64");
+	if (cv != NULL && (cv->dt != EML_DT_BOOL || cv->numel != 1))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "condition is not one bool");
+	memset(own, 0, sizeof(own));
+	own[0].dtype = EML_DT_INT64;
+	own[0].nbytes = 8;
+	own[1].dtype = EML_DT_BOOL;
+	own[1].nbytes = 1;
+	for (size_t k = 0; k < n_carry; k++)
+		tensor_of(eml_pn_in(p, pn, 2 + k), &own[2 + k]);
+	for (size_t k = 0; k < n_carry + 2; k++)
+		own[k].data = NULL; /* change every iteration: never constants */
+	EML_GUARD(plan_sub(p, pn, 0, own, n_carry + 2));
+	body = pn->cf->s[0].plan;
+	if (body->m->g->n_outputs != 1 + n_carry + n_scan)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "body has %zu outputs, the loop %zu",
+		    body->m->g->n_outputs, 1 + n_carry + n_scan);
+	{
+		const struct val *co = eml_sub_out(body, 0);
+		if (co->dt != EML_DT_BOOL || co->numel != 1)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE,
+			    "body condition is not one bool");
+	}
+	for (size_t k = 0; k < n_carry; k++) {
+		const struct val *in = eml_pn_in(p, pn, 2 + k), *o = eml_sub_out(body, 1 + k);
+		if (!same_shape(in, o))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+			    "loop-carried value %zu changes dtype or shape", k);
+		EML_GUARD(out_like(p, pn, k, in));
+	}
+	if (mv != NULL && mv->kind == VK_CONST)
+		iters = ((const int64_t *)mv->data)[0] < 0 ? 0 : ((const int64_t *)mv->data)[0];
+	if (cv != NULL && cv->kind == VK_CONST && ((const uint8_t *)cv->data)[0] == 0)
+		iters = 0;
+	if (n_scan > 0 && iters < 0)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
+		    "scan outputs need a constant trip count");
+	pn->cf->max_iters = iters;
+	EML_GUARD(stage_alloc(pn->cf, 2, n_carry));
+	for (size_t k = 0; k < n_scan; k++) {
+		const struct val *o = eml_sub_out(body, 1 + n_carry + k);
+		int64_t dims[EML_MAX_RANK];
+		struct val *out;
+
+		if (o->rank >= EML_MAX_RANK)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scan output of rank %d",
+			    o->rank);
+		dims[0] = iters;
+		EML_MEMCPY(dims + 1, o->dims, (size_t)o->rank * sizeof(int64_t));
+		EML_GUARD(eml_pn_set_out(p, pn, n_carry + k, o->dt, o->rank + 1, dims));
+		out = eml_pn_out(p, pn, n_carry + k);
+		if (out != NULL)
+			out->rt_len = true; /* the body may stop early */
+	}
+	return EML_OK;
+}
+
+/* After the loop: carried values out, scan outputs' rows set. */
+static void
+loop_finish(struct eml_plan *p, struct pnode *pn, size_t n_carry, int64_t done)
+{
+	struct eml_plan *body = pn->cf->s[0].plan;
+
+	for (size_t k = 0; k < n_carry; k++) {
+		struct val *o = eml_pn_out(p, pn, k);
+		const struct val *src = done > 0 ? eml_sub_in(body, 2 + k) : eml_pn_in(p, pn, 2 + k);
+
+		if (o != NULL && o->nbytes > 0)
+			memmove(o->data, src->data, o->nbytes);
+	}
+	for (size_t k = n_carry; k < pn->n_out; k++) {
+		struct val *o = eml_pn_out(p, pn, k);
+		size_t row;
+
+		if (o == NULL)
+			continue;
+		row = o->dims[0] == 0 ? 0 : o->numel / (size_t)o->dims[0];
+		o->dims[0] = done;
+		o->numel = row * (size_t)done;
+		o->nbytes = o->numel * eml_dtype_size(o->dt);
+	}
+}
+
+/* One iteration's results: scan slices into row `it` of the scan outputs
+ * (first: they may share bytes with a carried input), then the carried
+ * values back into the body's inputs. */
+static void
+loop_collect(struct eml_plan *p, struct pnode *pn, size_t n_carry, int64_t it)
+{
+	struct eml_plan *body = pn->cf->s[0].plan;
+
+	for (size_t k = n_carry; k < pn->n_out; k++) {
+		struct val *o = eml_pn_out(p, pn, k);
+		const struct val *src = eml_sub_out(body, 1 + k);
+
+		if (o != NULL && src->nbytes > 0)
+			memcpy((uint8_t *)o->data + (size_t)it * src->nbytes, src->data, src->nbytes);
+	}
+	carry_back(pn->cf, 1, 2, n_carry);
+}
+
+static void
+loop_run(struct eml_plan *p, struct pnode *pn)
+{
+	const struct val *mv = eml_pn_in(p, pn, 0), *cv = eml_pn_in(p, pn, 1);
+	struct cf_sub *s = &pn->cf->s[0];
+	size_t n_carry = pn->n->n_inputs - 2;
+	int64_t m = mv != NULL ? ((const int64_t *)mv->data)[0] : INT64_MAX;
+	bool cond = cv != NULL ? ((const uint8_t *)cv->data)[0] != 0 : true;
+	int64_t it = 0;
+
+	/* Scan outputs were sized for max_iters rows: never more. */
+	if (pn->n_out > n_carry && m > pn->cf->max_iters)
+		m = pn->cf->max_iters;
+	for (size_t k = 0; k < n_carry; k++) {
+		struct val *dst = eml_sub_in(s->plan, 2 + k);
+		if (dst->nbytes > 0)
+			memmove(dst->data, eml_pn_in(p, pn, 2 + k)->data, dst->nbytes);
+	}
+	feed_outer(p, s);
+	/* A hostile trip count (2^62) ends at the wall-time limit. */
+	for (; it < m && cond && !eml_pn_stopped(p); it++) {
+		eml_err rc;
+
+		*(int64_t *)eml_sub_in(s->plan, 0)->data = it;
+		*(uint8_t *)eml_sub_in(s->plan, 1)->data = 1;
+		rc = eml_sub_run(s->plan);
+		if (rc != EML_OK) {
+			p->run_err = rc;
+			return;
+		}
+		cond = *(const uint8_t *)eml_sub_out(s->plan, 0)->data != 0;
+		loop_collect(p, pn, n_carry, it);
+	}
+	loop_finish(p, pn, n_carry, it);
+}
+
+/* ---------------------------------------------------------------- Scan */
+
+struct scan_geo {
+	size_t outer, inner; /* elements before the axis, bytes after it */
+	int64_t len;         /* along the axis */
+	bool reverse;
+};
+
+/* Axis `a` of v split as outer x len x inner. */
+static void
+scan_geo_of(const struct val *v, int a, bool reverse, struct scan_geo *g)
+{
+	g->outer = 1;
+	g->inner = eml_dtype_size(v->dt);
+	for (int d = 0; d < a; d++)
+		g->outer *= (size_t)v->dims[d];
+	for (int d = a + 1; d < v->rank; d++)
+		g->inner *= (size_t)v->dims[d];
+	g->len = v->dims[a];
+	g->reverse = reverse;
+}
+
+/* Slice t along the axis: to (gather) or from (scatter) a dense slice. */
+static void
+scan_move(uint8_t *full, uint8_t *slice, const struct scan_geo *g, int64_t t, bool gather)
+{
+	size_t pos = (size_t)(g->reverse ? g->len - 1 - t : t);
+
+	for (size_t o = 0; o < g->outer; o++) {
+		uint8_t *f = full + (o * (size_t)g->len + pos) * g->inner;
+		uint8_t *sl = slice + o * g->inner;
+
+		if (gather)
+			memcpy(sl, f, g->inner);
+		else
+			memcpy(f, sl, g->inner);
+	}
+}
+
+static int64_t
+list_at(const struct eml_attr *a, size_t i, int64_t def)
+{
+	return a != NULL && a->type == EML_ATTR_INTS && i < a->n ? a->ints[i] : def;
+}
+
+/* Scan (opset 9+): states..., scan inputs... -> states..., scan outputs. */
+static eml_err
+scan_plan(struct eml_plan *p, struct pnode *pn)
+{
+	const struct eml_attr *na = eml_node_attr(pn->n, "num_scan_inputs");
+	const struct eml_attr *ia = eml_node_attr(pn->n, "scan_input_axes");
+	const struct eml_attr *oa = eml_node_attr(pn->n, "scan_output_axes");
+	size_t n_in = pn->n->n_inputs, n_scan_in, n_state, n_scan_out;
+	struct eml_tensor own[CF_MAX_IO];
+	struct eml_plan *body;
+	int64_t len = -1;
+
+	EML_GUARD(cf_state(pn));
+	if (p->m->g->opset < 9)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_OP, "Scan before opset 9 not supported");
+	if (na == NULL || na->i < 1 || (uint64_t)na->i > n_in || n_in > CF_MAX_IO)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "num_scan_inputs out of range");
+	n_scan_in = (size_t)na->i;
+	n_state = n_in - n_scan_in;
+	if (pn->n->n_outputs < n_state)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "fewer outputs than states");
+	n_scan_out = pn->n->n_outputs - n_state;
+	memset(own, 0, sizeof(own));
+	for (size_t k = 0; k < n_in; k++) {
+		const struct val *v = eml_pn_in(p, pn, k);
+		tensor_of(v, &own[k]);
+		own[k].data = NULL;
+		if (k >= n_state) {
+			int a;
+			EML_GUARD(eml_axis(pn->n, list_at(ia, k - n_state, 0), v->rank, 0, &a));
+			if (len >= 0 && v->dims[a] != len)
+				return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+				    "scan inputs of different lengths");
+			len = v->dims[a];
+			own[k].rank = v->rank - 1;
+			memmove(own[k].dims + a, own[k].dims + a + 1,
+			    (size_t)(v->rank - 1 - a) * sizeof(int64_t));
+			own[k].nbytes = len == 0 ? 0 : v->nbytes / (size_t)len;
+		}
+	}
+	EML_GUARD(plan_sub(p, pn, 0, own, n_in));
+	body = pn->cf->s[0].plan;
+	if (body->m->g->n_outputs != n_state + n_scan_out)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "body has %zu outputs, the Scan %zu",
+		    body->m->g->n_outputs, n_state + n_scan_out);
+	for (size_t k = 0; k < n_state; k++) {
+		const struct val *in = eml_pn_in(p, pn, k), *o = eml_sub_out(body, k);
+		if (!same_shape(in, o))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "state %zu changes shape", k);
+		EML_GUARD(out_like(p, pn, k, in));
+	}
+	EML_GUARD(stage_alloc(pn->cf, 0, n_state));
+	for (size_t k = 0; k < n_scan_out; k++) {
+		const struct val *o = eml_sub_out(body, n_state + k);
+		int64_t dims[EML_MAX_RANK];
+		int a;
+
+		if (o->rank >= EML_MAX_RANK)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scan output of rank %d",
+			    o->rank);
+		EML_GUARD(eml_axis(pn->n, list_at(oa, k, 0), o->rank, 1, &a));
+		EML_MEMCPY(dims, o->dims, (size_t)a * sizeof(int64_t));
+		dims[a] = len;
+		EML_MEMCPY(dims + a + 1, o->dims + a, (size_t)(o->rank - a) * sizeof(int64_t));
+		EML_GUARD(eml_pn_set_out(p, pn, n_state + k, o->dt, o->rank + 1, dims));
+	}
+	return EML_OK;
+}
+
+static void
+scan_run(struct eml_plan *p, struct pnode *pn)
+{
+	const struct eml_attr *na = eml_node_attr(pn->n, "num_scan_inputs");
+	const struct eml_attr *ia = eml_node_attr(pn->n, "scan_input_axes");
+	const struct eml_attr *id = eml_node_attr(pn->n, "scan_input_directions");
+	const struct eml_attr *oa = eml_node_attr(pn->n, "scan_output_axes");
+	const struct eml_attr *od = eml_node_attr(pn->n, "scan_output_directions");
+	struct cf_sub *s = &pn->cf->s[0];
+	size_t n_in = pn->n->n_inputs, n_state = n_in - (size_t)na->i;
+	int64_t len = 0;
+
+	for (size_t k = 0; k < n_state; k++) {
+		struct val *dst = eml_sub_in(s->plan, k);
+		if (dst->nbytes > 0)
+			memmove(dst->data, eml_pn_in(p, pn, k)->data, dst->nbytes);
+	}
+	feed_outer(p, s);
+	if (n_in > n_state) {
+		const struct val *v = eml_pn_in(p, pn, n_state);
+		int64_t a = list_at(ia, 0, 0);
+		len = v->dims[a < 0 ? a + v->rank : a];
+	}
+	for (int64_t t = 0; t < len && !eml_pn_stopped(p); t++) {
+		eml_err rc;
+
+		for (size_t k = n_state; k < n_in; k++) {
+			struct val *v = eml_pn_in(p, pn, k);
+			int64_t a = list_at(ia, k - n_state, 0);
+			struct scan_geo g;
+
+			scan_geo_of(v, (int)(a < 0 ? a + v->rank : a), list_at(id, k - n_state, 0) != 0,
+			    &g);
+			scan_move(v->data, eml_sub_in(s->plan, k)->data, &g, t, true);
+		}
+		rc = eml_sub_run(s->plan);
+		if (rc != EML_OK) {
+			p->run_err = rc;
+			return;
+		}
+		for (size_t k = n_state; k < pn->n_out; k++) {
+			struct val *o = eml_pn_out(p, pn, k);
+			int64_t a = list_at(oa, k - n_state, 0);
+			struct scan_geo g;
+
+			if (o == NULL)
+				continue;
+			scan_geo_of(o, (int)(a < 0 ? a + o->rank : a), list_at(od, k - n_state, 0) != 0,
+			    &g);
+			scan_move(o->data, eml_sub_out(s->plan, k)->data, &g, t, false);
+		}
+		carry_back(pn->cf, 0, 0, n_state);
+	}
+	for (size_t k = 0; k < n_state; k++) {
+		struct val *o = eml_pn_out(p, pn, k);
+		if (o != NULL && o->nbytes > 0)
+			memmove(o->data, eml_sub_in(s->plan, k)->data, o->nbytes);
+	}
+}
+
+/* ---------------------------------------------------------------- table */
+
+const struct op eml_ops_cf[] = {
+	{ "If", "then_branch:G else_branch:G", PK_NONE, 1, 1, 1, CF_MAX_IO, if_plan,
+	    NULL, if_run, 0 },
+	{ "Loop", "body:G", PK_NONE, 2, CF_MAX_IO, 1, CF_MAX_IO, loop_plan,
+	    NULL, loop_run, 0 },
+	{ "Scan",
+	    "body:G num_scan_inputs:i scan_input_axes:I scan_input_directions:I "
+	    "scan_output_axes:I scan_output_directions:I",
+	    PK_NONE, 1, CF_MAX_IO, 1, CF_MAX_IO, scan_plan, NULL, scan_run,
+	    0 },
+	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
+};
