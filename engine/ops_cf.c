@@ -34,21 +34,35 @@ struct cf_state {
 	 * aliases), so all are copied out before any is copied back. */
 	uint8_t *stage;
 	size_t stage_bytes;
+	/* Loop unrolled: one body plan per iteration, its number bound. */
+	struct cf_sub *unrolled;
+	int64_t *iter_no;
+	size_t n_unrolled;
 };
+
+static void
+eml_cf_free_sub(struct cf_sub *s)
+{
+	eml_plan_free(s->plan);
+	eml_free(s->src);
+	eml_free(s->is_const);
+	eml_free(s->tin);
+	memset(s, 0, sizeof(*s));
+}
 
 void
 eml_cf_free(struct cf_state *cf)
 {
 	if (cf == NULL)
 		return;
-	for (int b = 0; b < CF_SUBS; b++) {
-		eml_plan_free(cf->s[b].plan);
-		eml_free(cf->s[b].src);
-		eml_free(cf->s[b].is_const);
-		eml_free(cf->s[b].tin);
-	}
+	for (int b = 0; b < CF_SUBS; b++)
+		eml_cf_free_sub(&cf->s[b]);
 	if (cf->stage != NULL)
 		eml_secure_free(cf->stage);
+	for (size_t i = 0; i < cf->n_unrolled; i++)
+		eml_cf_free_sub(&cf->unrolled[i]);
+	eml_free(cf->unrolled);
+	eml_free(cf->iter_no);
 	eml_free_wipe(cf, sizeof(*cf));
 }
 
@@ -83,20 +97,16 @@ tensor_of(const struct val *v, struct eml_tensor *t)
 }
 
 /*
- * Plan subgraph `slot` of pn. The first n_own inputs (the subgraph's own:
- * Loop's iteration, condition and carried values, Scan's states and
- * slices) are described by own[]; the rest are outer values, found by name
- * among the parent's values (connect_node made them inputs of pn).
+ * Plan model m into s. The first n_own inputs (the subgraph's own: Loop's
+ * iteration, condition and carried values, Scan's states and slices) are
+ * described by own[] (constants where data is set, borrowed); the rest are
+ * outer values, found by name among the parent's values (connect_node
+ * made them inputs of pn).
  */
 static eml_err
-plan_sub(struct eml_plan *p, struct pnode *pn, int slot, const struct eml_tensor *own,
-    size_t n_own)
+plan_into(struct eml_plan *p, struct pnode *pn, const struct eml_model *m, struct cf_sub *s,
+    const struct eml_tensor *own, size_t n_own)
 {
-	const struct eml_model *m = sub_model(p, pn, slot);
-	struct cf_sub *s;
-
-	EML_GUARD(cf_state(pn));
-	s = &pn->cf->s[slot];
 	if (m == NULL || m->n_declared != n_own)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR,
 		    "subgraph has %zu inputs, the operator gives %zu",
@@ -112,6 +122,7 @@ plan_sub(struct eml_plan *p, struct pnode *pn, int slot, const struct eml_tensor
 		s->src[k] = -1;
 		if (k < n_own) {
 			s->tin[k] = own[k];
+			s->is_const[k] = own[k].data != NULL;
 			continue;
 		}
 		if (!eml_names_get(&p->names, m->g->inputs[k].name, &idx))
@@ -125,6 +136,14 @@ plan_sub(struct eml_plan *p, struct pnode *pn, int slot, const struct eml_tensor
 	if (s->plan->m->g->n_outputs < 1)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "subgraph without outputs");
 	return EML_OK;
+}
+
+static eml_err
+plan_sub(struct eml_plan *p, struct pnode *pn, int slot, const struct eml_tensor *own,
+    size_t n_own)
+{
+	EML_GUARD(cf_state(pn));
+	return plan_into(p, pn, sub_model(p, pn, slot), &pn->cf->s[slot], own, n_own);
 }
 
 /* Copy the outer values into a sub-plan's inputs (constants were bound). */
@@ -164,41 +183,57 @@ out_like(struct eml_plan *p, struct pnode *pn, size_t k, const struct val *v)
 	return EML_OK;
 }
 
-/* Room for the body's carried values: its inputs first .. first + n. */
+/* Room for n carried values of the dtypes and shapes of pn's inputs
+ * first.. (a body keeps them: checked at plan). */
 static eml_err
-stage_alloc(struct cf_state *cf, size_t first, size_t n)
+stage_alloc(struct eml_plan *p, struct pnode *pn, size_t first, size_t n)
 {
 	size_t total = 0;
 
 	for (size_t k = 0; k < n; k++)
-		EML_ENSURE(!eml_add_overflow(total, eml_sub_in(cf->s[0].plan, first + k)->nbytes,
-		    &total), EML_ERR_INFER_TOO_LARGE);
-	cf->stage = eml_secure_alloc(total == 0 ? 1 : total);
-	EML_ENSURE(cf->stage != NULL, EML_ERR_NOMEM);
-	cf->stage_bytes = total;
+		EML_ENSURE(!eml_add_overflow(total, eml_pn_in(p, pn, first + k)->nbytes, &total),
+		    EML_ERR_INFER_TOO_LARGE);
+	pn->cf->stage = eml_secure_alloc(total == 0 ? 1 : total);
+	EML_ENSURE(pn->cf->stage != NULL, EML_ERR_NOMEM);
+	pn->cf->stage_bytes = total;
 	return EML_OK;
 }
 
-/* Body outputs out_first.. -> body inputs in_first.., n of them, through
- * the stage. */
+/* n values between the stage and a sub-plan's inputs or outputs from
+ * first on (to_stage: outputs into the stage). */
 static void
-carry_back(struct cf_state *cf, size_t out_first, size_t in_first, size_t n)
+stage_move(struct cf_state *cf, struct eml_plan *sub, size_t first, size_t n, bool to_stage)
 {
-	struct eml_plan *body = cf->s[0].plan;
 	size_t off = 0;
 
 	for (size_t k = 0; k < n; k++) {
-		const struct val *src = eml_sub_out(body, out_first + k);
-		if (src->nbytes > 0)
-			memcpy(cf->stage + off, src->data, src->nbytes);
-		off += src->nbytes;
+		struct val *v = to_stage ? eml_sub_out(sub, first + k) : eml_sub_in(sub, first + k);
+
+		if (v->nbytes > 0 && to_stage)
+			memcpy(cf->stage + off, v->data, v->nbytes);
+		else if (v->nbytes > 0)
+			memcpy(v->data, cf->stage + off, v->nbytes);
+		off += v->nbytes;
 	}
-	off = 0;
+}
+
+/* pn's inputs in_first.. into the stage (to_stage), or the stage into its
+ * outputs out_first.. (an omitted output skipped; sizes are the inputs'). */
+static void
+stage_node(struct eml_plan *p, struct pnode *pn, size_t in_first, size_t out_first, size_t n,
+    bool to_stage)
+{
+	size_t off = 0;
+
 	for (size_t k = 0; k < n; k++) {
-		struct val *dst = eml_sub_in(body, in_first + k);
-		if (dst->nbytes > 0)
-			memcpy(dst->data, cf->stage + off, dst->nbytes);
-		off += dst->nbytes;
+		const struct val *in = eml_pn_in(p, pn, in_first + k);
+		struct val *o = eml_pn_out(p, pn, out_first + k);
+
+		if (in->nbytes > 0 && to_stage)
+			memcpy(pn->cf->stage + off, in->data, in->nbytes);
+		else if (in->nbytes > 0 && o != NULL)
+			memcpy(o->data, pn->cf->stage + off, in->nbytes);
+		off += in->nbytes;
 	}
 }
 
@@ -274,6 +309,88 @@ if_run(struct eml_plan *p, struct pnode *pn)
 
 /* ---------------------------------------------------------------- Loop */
 
+/* Bodies planned one per iteration at most (when the body needs its
+ * iteration number as a constant, e.g. to Slice with it). */
+#define LOOP_UNROLL_MAX 64
+
+static const uint8_t loop_true = 1;
+
+/* The body's own inputs: iteration, condition, carried values (as the
+ * Loop's inputs 2..). With it >= 0 the iteration and condition are
+ * constants (it and true). */
+static void
+loop_own(struct eml_plan *p, struct pnode *pn, size_t n_carry, const int64_t *it,
+    struct eml_tensor *own)
+{
+	memset(own, 0, (n_carry + 2) * sizeof(*own));
+	own[0].dtype = EML_DT_INT64;
+	own[0].nbytes = 8;
+	own[0].data = (void *)(uintptr_t)it;
+	own[1].dtype = EML_DT_BOOL;
+	own[1].nbytes = 1;
+	own[1].data = it != NULL ? (void *)(uintptr_t)&loop_true : NULL;
+	for (size_t k = 0; k < n_carry; k++) {
+		tensor_of(eml_pn_in(p, pn, 2 + k), &own[2 + k]);
+		own[2 + k].data = NULL; /* changes every iteration */
+	}
+}
+
+/* A planned body: condition one bool, carried values keeping their dtype
+ * and shape, scan outputs of the first body's shapes. */
+/* The body plan the Loop's shapes come from (the first unrolled one). */
+static struct eml_plan *
+loop_ref(const struct cf_state *cf)
+{
+	return cf->n_unrolled > 0 ? cf->unrolled[0].plan : cf->s[0].plan;
+}
+
+static eml_err
+loop_check_body(struct eml_plan *p, struct pnode *pn, const struct eml_plan *body,
+    size_t n_carry)
+{
+	size_t n_scan = pn->n->n_outputs - n_carry;
+	const struct val *co;
+
+	if (body->m->g->n_outputs != 1 + n_carry + n_scan)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "body has %zu outputs, the loop %zu",
+		    body->m->g->n_outputs, 1 + n_carry + n_scan);
+	co = eml_sub_out((struct eml_plan *)(uintptr_t)body, 0);
+	if (co->dt != EML_DT_BOOL || co->numel != 1)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "body condition is not one bool");
+	for (size_t k = 0; k < n_carry; k++)
+		if (!same_shape(eml_pn_in(p, pn, 2 + k),
+		    eml_sub_out((struct eml_plan *)(uintptr_t)body, 1 + k)))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+			    "loop-carried value %zu changes dtype or shape", k);
+	for (size_t k = 0; loop_ref(pn->cf) != NULL && k < n_scan; k++)
+		if (!same_shape(eml_sub_out(loop_ref(pn->cf), 1 + n_carry + k),
+		    eml_sub_out((struct eml_plan *)(uintptr_t)body, 1 + n_carry + k)))
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+			    "scan output %zu changes shape between iterations", k);
+	return EML_OK;
+}
+
+/* One body plan per iteration 0 .. iters-1, each with its number bound. */
+static eml_err
+loop_unroll(struct eml_plan *p, struct pnode *pn, size_t n_carry, int64_t iters,
+    struct eml_tensor *own)
+{
+	struct cf_state *cf = pn->cf;
+
+	cf->unrolled = eml_calloc((size_t)iters + 1, sizeof(*cf->unrolled));
+	cf->iter_no = eml_calloc((size_t)iters + 1, sizeof(int64_t));
+	EML_ENSURE(cf->unrolled != NULL && cf->iter_no != NULL, EML_ERR_NOMEM);
+	for (int64_t i = 0; i < iters; i++) {
+		cf->iter_no[i] = i;
+		loop_own(p, pn, n_carry, &cf->iter_no[i], own);
+		cf->n_unrolled = (size_t)i + 1;
+		EML_GUARD(plan_into(p, pn, sub_model(p, pn, 0), &cf->unrolled[i], own, n_carry + 2));
+		/* every body held to the first one's shapes */
+		EML_GUARD(loop_check_body(p, pn, cf->unrolled[i].plan, n_carry));
+	}
+	return EML_OK;
+}
+
 /* Loop inputs: M, cond, carried...; body: iter, cond, carried... ->
  * cond, carried..., scan outputs... */
 static eml_err
@@ -282,8 +399,8 @@ loop_plan(struct eml_plan *p, struct pnode *pn)
 	const struct val *mv = eml_pn_in(p, pn, 0), *cv = eml_pn_in(p, pn, 1);
 	size_t n_carry = pn->n->n_inputs - 2, n_scan;
 	struct eml_tensor own[CF_MAX_IO + 2];
-	struct eml_plan *body;
 	int64_t iters = -1;
+	eml_err rc;
 
 	EML_GUARD(cf_state(pn));
 	if (n_carry > CF_MAX_IO || pn->n->n_outputs < n_carry)
@@ -294,33 +411,6 @@ loop_plan(struct eml_plan *p, struct pnode *pn)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "trip count is not one int64");
 	if (cv != NULL && (cv->dt != EML_DT_BOOL || cv->numel != 1))
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "condition is not one bool");
-	memset(own, 0, sizeof(own));
-	own[0].dtype = EML_DT_INT64;
-	own[0].nbytes = 8;
-	own[1].dtype = EML_DT_BOOL;
-	own[1].nbytes = 1;
-	for (size_t k = 0; k < n_carry; k++)
-		tensor_of(eml_pn_in(p, pn, 2 + k), &own[2 + k]);
-	for (size_t k = 0; k < n_carry + 2; k++)
-		own[k].data = NULL; /* change every iteration: never constants */
-	EML_GUARD(plan_sub(p, pn, 0, own, n_carry + 2));
-	body = pn->cf->s[0].plan;
-	if (body->m->g->n_outputs != 1 + n_carry + n_scan)
-		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "body has %zu outputs, the loop %zu",
-		    body->m->g->n_outputs, 1 + n_carry + n_scan);
-	{
-		const struct val *co = eml_sub_out(body, 0);
-		if (co->dt != EML_DT_BOOL || co->numel != 1)
-			return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE,
-			    "body condition is not one bool");
-	}
-	for (size_t k = 0; k < n_carry; k++) {
-		const struct val *in = eml_pn_in(p, pn, 2 + k), *o = eml_sub_out(body, 1 + k);
-		if (!same_shape(in, o))
-			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
-			    "loop-carried value %zu changes dtype or shape", k);
-		EML_GUARD(out_like(p, pn, k, in));
-	}
 	if (mv != NULL && mv->kind == VK_CONST)
 		iters = ((const int64_t *)mv->data)[0] < 0 ? 0 : ((const int64_t *)mv->data)[0];
 	if (cv != NULL && cv->kind == VK_CONST && ((const uint8_t *)cv->data)[0] == 0)
@@ -329,12 +419,31 @@ loop_plan(struct eml_plan *p, struct pnode *pn)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_NOT_CONST,
 		    "scan outputs need a constant trip count");
 	pn->cf->max_iters = iters;
-	EML_GUARD(stage_alloc(pn->cf, 2, n_carry));
+	loop_own(p, pn, n_carry, NULL, own);
+	rc = plan_sub(p, pn, 0, own, n_carry + 2);
+	if (rc == EML_ERR_INFER_NOT_CONST && iters >= 0 && iters <= LOOP_UNROLL_MAX) {
+		/* the body needs its iteration number as a constant */
+		eml_cf_free_sub(&pn->cf->s[0]);
+		EML_GUARD(loop_unroll(p, pn, n_carry, iters, own));
+	} else if (rc != EML_OK) {
+		return rc;
+	} else {
+		EML_GUARD(loop_check_body(p, pn, pn->cf->s[0].plan, n_carry));
+	}
+	for (size_t k = 0; k < n_carry; k++)
+		EML_GUARD(out_like(p, pn, k, eml_pn_in(p, pn, 2 + k)));
+	EML_GUARD(stage_alloc(p, pn, 2, n_carry));
 	for (size_t k = 0; k < n_scan; k++) {
-		const struct val *o = eml_sub_out(body, 1 + n_carry + k);
+		const struct val *o;
 		int64_t dims[EML_MAX_RANK];
 		struct val *out;
 
+		if (loop_ref(pn->cf) == NULL) { /* unrolled zero times: nothing to size */
+			int64_t zero = 0;
+			EML_GUARD(eml_pn_set_out(p, pn, n_carry + k, EML_DT_FLOAT, 1, &zero));
+			continue;
+		}
+		o = eml_sub_out(loop_ref(pn->cf), 1 + n_carry + k);
 		if (o->rank >= EML_MAX_RANK)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scan output of rank %d",
 			    o->rank);
@@ -348,19 +457,10 @@ loop_plan(struct eml_plan *p, struct pnode *pn)
 	return EML_OK;
 }
 
-/* After the loop: carried values out, scan outputs' rows set. */
+/* The scan outputs' rows: the iterations that ran. */
 static void
-loop_finish(struct eml_plan *p, struct pnode *pn, size_t n_carry, int64_t done)
+loop_rows(struct eml_plan *p, struct pnode *pn, size_t n_carry, int64_t done)
 {
-	struct eml_plan *body = pn->cf->s[0].plan;
-
-	for (size_t k = 0; k < n_carry; k++) {
-		struct val *o = eml_pn_out(p, pn, k);
-		const struct val *src = done > 0 ? eml_sub_in(body, 2 + k) : eml_pn_in(p, pn, 2 + k);
-
-		if (o != NULL && o->nbytes > 0)
-			memmove(o->data, src->data, o->nbytes);
-	}
 	for (size_t k = n_carry; k < pn->n_out; k++) {
 		struct val *o = eml_pn_out(p, pn, k);
 		size_t row;
@@ -374,58 +474,52 @@ loop_finish(struct eml_plan *p, struct pnode *pn, size_t n_carry, int64_t done)
 	}
 }
 
-/* One iteration's results: scan slices into row `it` of the scan outputs
- * (first: they may share bytes with a carried input), then the carried
- * values back into the body's inputs. */
-static void
-loop_collect(struct eml_plan *p, struct pnode *pn, size_t n_carry, int64_t it)
-{
-	struct eml_plan *body = pn->cf->s[0].plan;
-
-	for (size_t k = n_carry; k < pn->n_out; k++) {
-		struct val *o = eml_pn_out(p, pn, k);
-		const struct val *src = eml_sub_out(body, 1 + k);
-
-		if (o != NULL && src->nbytes > 0)
-			memcpy((uint8_t *)o->data + (size_t)it * src->nbytes, src->data, src->nbytes);
-	}
-	carry_back(pn->cf, 1, 2, n_carry);
-}
-
 static void
 loop_run(struct eml_plan *p, struct pnode *pn)
 {
 	const struct val *mv = eml_pn_in(p, pn, 0), *cv = eml_pn_in(p, pn, 1);
-	struct cf_sub *s = &pn->cf->s[0];
+	struct cf_state *cf = pn->cf;
 	size_t n_carry = pn->n->n_inputs - 2;
 	int64_t m = mv != NULL ? ((const int64_t *)mv->data)[0] : INT64_MAX;
 	bool cond = cv != NULL ? ((const uint8_t *)cv->data)[0] != 0 : true;
 	int64_t it = 0;
 
-	/* Scan outputs were sized for max_iters rows: never more. */
-	if (pn->n_out > n_carry && m > pn->cf->max_iters)
-		m = pn->cf->max_iters;
-	for (size_t k = 0; k < n_carry; k++) {
-		struct val *dst = eml_sub_in(s->plan, 2 + k);
-		if (dst->nbytes > 0)
-			memmove(dst->data, eml_pn_in(p, pn, 2 + k)->data, dst->nbytes);
-	}
-	feed_outer(p, s);
+	/* Scan outputs were sized, bodies unrolled, for max_iters: never more. */
+	if ((pn->n_out > n_carry || cf->n_unrolled > 0) && m > cf->max_iters)
+		m = cf->max_iters;
+	stage_node(p, pn, 2, 0, n_carry, true);
+	if (cf->n_unrolled == 0 && cf->s[0].plan != NULL)
+		feed_outer(p, &cf->s[0]);
 	/* A hostile trip count (2^62) ends at the wall-time limit. */
 	for (; it < m && cond && !eml_pn_stopped(p); it++) {
+		struct cf_sub *s = cf->n_unrolled > 0 ? &cf->unrolled[it] : &cf->s[0];
 		eml_err rc;
 
-		*(int64_t *)eml_sub_in(s->plan, 0)->data = it;
-		*(uint8_t *)eml_sub_in(s->plan, 1)->data = 1;
+		if (cf->n_unrolled > 0)
+			feed_outer(p, s);
+		stage_move(cf, s->plan, 2, n_carry, false);
+		if (!s->is_const[0]) {
+			*(int64_t *)eml_sub_in(s->plan, 0)->data = it;
+			*(uint8_t *)eml_sub_in(s->plan, 1)->data = 1;
+		}
 		rc = eml_sub_run(s->plan);
 		if (rc != EML_OK) {
 			p->run_err = rc;
 			return;
 		}
 		cond = *(const uint8_t *)eml_sub_out(s->plan, 0)->data != 0;
-		loop_collect(p, pn, n_carry, it);
+		for (size_t k = n_carry; k < pn->n_out; k++) {
+			struct val *o = eml_pn_out(p, pn, k);
+			const struct val *src = eml_sub_out(s->plan, 1 + k);
+
+			if (o != NULL && src->nbytes > 0)
+				memcpy((uint8_t *)o->data + (size_t)it * src->nbytes, src->data,
+				    src->nbytes);
+		}
+		stage_move(cf, s->plan, 1, n_carry, true);
 	}
-	loop_finish(p, pn, n_carry, it);
+	stage_node(p, pn, 2, 0, n_carry, false);
+	loop_rows(p, pn, n_carry, it);
 }
 
 /* ---------------------------------------------------------------- Scan */
@@ -524,7 +618,7 @@ scan_plan(struct eml_plan *p, struct pnode *pn)
 			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "state %zu changes shape", k);
 		EML_GUARD(out_like(p, pn, k, in));
 	}
-	EML_GUARD(stage_alloc(pn->cf, 0, n_state));
+	EML_GUARD(stage_alloc(p, pn, 0, n_state));
 	for (size_t k = 0; k < n_scan_out; k++) {
 		const struct val *o = eml_sub_out(body, n_state + k);
 		int64_t dims[EML_MAX_RANK];
@@ -593,7 +687,8 @@ scan_run(struct eml_plan *p, struct pnode *pn)
 			    &g);
 			scan_move(o->data, eml_sub_out(s->plan, k)->data, &g, t, false);
 		}
-		carry_back(pn->cf, 0, 0, n_state);
+		stage_move(pn->cf, s->plan, 0, n_state, true);
+		stage_move(pn->cf, s->plan, 0, n_state, false);
 	}
 	for (size_t k = 0; k < n_state; k++) {
 		struct val *o = eml_pn_out(p, pn, k);
