@@ -1,6 +1,7 @@
 #include "eml_blob.h"
 
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -319,6 +320,125 @@ chunk_dst(struct blob_dst *d, uint64_t pos, size_t plen, uint8_t **out)
 	return EML_OK;
 }
 
+/*
+ * The content id's SHA-256 of the ciphertext runs on a second thread, one
+ * chunk at a time, while this one decrypts that chunk and reads the next
+ * into the other buffer: the two passes over a large blob overlap
+ * (issue 16: SHA-256 is the larger half of opening it). Small blobs, and
+ * any failure to start the thread, hash inline as before; the result is
+ * the same either way.
+ */
+#define HASH_THREAD_MIN ((uint64_t)256 << 10)
+
+struct hasher {
+	EVP_MD_CTX *sha;
+	pthread_t t;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	const uint8_t *p; /* the chunk being hashed; NULL when idle */
+	size_t n;
+	bool stop, failed, threaded;
+};
+
+static void *
+hasher_main(void *arg)
+{
+	struct hasher *h = arg;
+
+	pthread_mutex_lock(&h->mu);
+	for (;;) {
+		const uint8_t *p;
+		size_t n;
+		bool ok;
+
+		while (h->p == NULL && !h->stop)
+			pthread_cond_wait(&h->cv, &h->mu);
+		if (h->p == NULL)
+			break;
+		p = h->p;
+		n = h->n;
+		pthread_mutex_unlock(&h->mu);
+		ok = EVP_DigestUpdate(h->sha, p, n) == 1;
+		pthread_mutex_lock(&h->mu);
+		h->failed = h->failed || !ok;
+		h->p = NULL;
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+static eml_err
+hasher_start(struct hasher *h, bool threaded)
+{
+	memset(h, 0, sizeof(*h));
+	EML_GUARD(eml_blob_sha_init(&h->sha));
+	if (!threaded || pthread_mutex_init(&h->mu, NULL) != 0)
+		return EML_OK;
+	if (pthread_cond_init(&h->cv, NULL) != 0) {
+		pthread_mutex_destroy(&h->mu);
+		return EML_OK;
+	}
+	if (pthread_create(&h->t, NULL, hasher_main, h) != 0) {
+		pthread_cond_destroy(&h->cv);
+		pthread_mutex_destroy(&h->mu);
+		return EML_OK;
+	}
+	h->threaded = true;
+	return EML_OK;
+}
+
+/* Hash [p, p + n): inline, or handed to the thread once it is done with
+ * the previous chunk (which lies in the other buffer). */
+static eml_err
+hasher_put(struct hasher *h, const uint8_t *p, size_t n)
+{
+	if (!h->threaded)
+		return eml_blob_sha_update(h->sha, p, n);
+	pthread_mutex_lock(&h->mu);
+	while (h->p != NULL)
+		pthread_cond_wait(&h->cv, &h->mu);
+	h->p = p;
+	h->n = n;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	return EML_OK;
+}
+
+/* Wait for the thread to finish what it has and end it. */
+static void
+hasher_stop(struct hasher *h)
+{
+	if (!h->threaded)
+		return;
+	pthread_mutex_lock(&h->mu);
+	while (h->p != NULL)
+		pthread_cond_wait(&h->cv, &h->mu);
+	h->stop = true;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+	(void)pthread_join(h->t, NULL);
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->mu);
+	h->threaded = false;
+}
+
+static eml_err
+hasher_finish(struct hasher *h, uint8_t id[EML_BLOB_ID_LEN])
+{
+	hasher_stop(h);
+	EML_ENSURE(!h->failed, EML_ERR_CRYPTO);
+	return eml_blob_sha_final(h->sha, id);
+}
+
+static void
+hasher_free(struct hasher *h)
+{
+	hasher_stop(h);
+	EVP_MD_CTX_free(h->sha);
+	h->sha = NULL;
+}
+
 /* Sizes against the expectation, then the header: parsed exactly and
  * agreeing with the topology key. */
 static eml_err
@@ -356,43 +476,47 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 	uint8_t nonce[BLOB_NONCE_LEN];
 	uint8_t ad[BLOB_AD_LEN];
 	struct eml_blob_header h;
-	EVP_MD_CTX *sha = NULL;
-	uint8_t *ct = NULL;
+	struct hasher hs;
+	uint8_t *ct[2] = { NULL, NULL };
 	uint64_t off;
 	bool auth_failed = false;
 
+	memset(&hs, 0, sizeof(hs));
 	if (src == NULL || exp == NULL || exp->key == NULL || exp->content_id == NULL ||
 	    src->read == NULL)
 		EML_FAIL(rc, EML_ERR_NULL);
 	if ((rc = read_header(src, exp, dst_len, header, &h)) != EML_OK)
 		goto out;
-	ct = eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN);
-	if (ct == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	rc = eml_blob_sha_init(&sha);
+	rc = hasher_start(&hs, exp->file_size >= HASH_THREAD_MIN && h.chunk_count > 1);
 	if (rc == EML_OK)
-		rc = eml_blob_sha_update(sha, header, sizeof(header));
+		rc = eml_blob_sha_update(hs.sha, header, sizeof(header));
 	if (rc != EML_OK)
 		goto out;
+	/* with the thread, two chunk buffers: one hashed while the next is
+	 * read; inline, one (it stays in cache) */
+	ct[0] = eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN);
+	ct[1] = hs.threaded ? eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN) : ct[0];
+	if (ct[0] == NULL || ct[1] == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
 	off = EML_BLOB_HEADER_LEN;
 	for (uint64_t i = 0; i < h.chunk_count; i++) {
 		bool last = i + 1 == h.chunk_count;
 		uint64_t pos = i * h.chunk_size;
 		size_t plen = last ? (size_t)(h.plaintext_length - pos) : h.chunk_size;
 		size_t clen = plen + EML_BLOB_TAG_LEN;
+		uint8_t *c = ct[i & 1];
 
-		rc = src->read(src->ctx, off, ct, clen);
+		rc = src->read(src->ctx, off, c, clen);
 		if (rc != EML_OK)
 			goto out;
-		rc = eml_blob_sha_update(sha, ct, clen);
-		if (rc != EML_OK)
+		if ((rc = hasher_put(&hs, c, clen)) != EML_OK)
 			goto out;
 		eml_blob_chunk_nonce_ad(header, i, last, nonce, ad);
 		if ((rc = chunk_dst(d, pos, plen, &dst)) != EML_OK)
 			goto out;
 		/* Straight into locked memory (wiped below if anything fails,
 		 * this chunk included). */
-		if (eml_blob_aead(false, exp->key, nonce, ad, sizeof(ad), ct, plen, dst, ct + plen) !=
+		if (eml_blob_aead(false, exp->key, nonce, ad, sizeof(ad), c, plen, dst, c + plen) !=
 		    EML_OK) {
 			eml_err_set_detail("chunk %llu of %llu", (unsigned long long)i,
 			    (unsigned long long)h.chunk_count);
@@ -403,7 +527,7 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 	}
 	if (auth_failed)
 		EML_FAIL(rc, EML_ERR_BLOB_AUTH);
-	rc = eml_blob_sha_final(sha, id);
+	rc = hasher_finish(&hs, id);
 	if (rc != EML_OK)
 		goto out;
 	if (sodium_memcmp(id, exp->content_id, sizeof(id)) != 0) {
@@ -412,8 +536,10 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 	}
 	rc = EML_OK;
 out:
-	eml_free(ct); /* ciphertext only */
-	EVP_MD_CTX_free(sha);
+	hasher_free(&hs); /* before the buffers it may be reading */
+	if (ct[1] != ct[0])
+		eml_free(ct[1]); /* ciphertext only */
+	eml_free(ct[0]);
 	if (rc != EML_OK && d->p != NULL)
 		eml_wipe(d->p, d->alloc != NULL ? d->cap : dst_len);
 	return rc;

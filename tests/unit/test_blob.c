@@ -415,6 +415,74 @@ source_error_propagates(void **state)
 	sealed_free(&s);
 }
 
+/* fails from the byte at *ctx on (a host that stops answering mid-way) */
+struct cut_source {
+	const struct sealed *s;
+	uint64_t cut;
+};
+
+static eml_err
+cut_read(void *ctx, uint64_t off, void *dst, size_t n)
+{
+	const struct cut_source *c = ctx;
+
+	if (off + n > c->cut)
+		return EML_ERR_IO;
+	memcpy(dst, c->s->file.data + off, n);
+	return EML_OK;
+}
+
+/* A blob large enough that its content id is hashed on a second thread
+ * (many small chunks, two buffers in turn): the same plaintext, and every
+ * failure as inline: a wrong content id, a chunk altered late, a source
+ * that fails mid-way. Nothing left behind (ASan), the destination wiped. */
+static void
+large_blob_hashed_alongside(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+	struct eml_blob_mem mem;
+	struct eml_blob_source src;
+	struct eml_blob_expect e;
+	struct cut_source cs;
+	uint8_t bad_id[EML_BLOB_ID_LEN], *dst, *bad;
+
+	(void)state;
+	seal(&s, ((size_t)600 << 10) + 33, 4096, &rng);
+	e = expect_of(&s);
+	dst = eml_alloc(s.plen);
+	bad = eml_alloc(s.file.len);
+	assert_non_null(dst);
+	assert_non_null(bad);
+	eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
+	assert_eml_ok(eml_blob_open(&src, &e, dst, s.plen));
+	assert_memory_equal(dst, s.plain, s.plen);
+	/* the content id is what the thread hashed */
+	memcpy(bad_id, s.id, sizeof(bad_id));
+	bad_id[31] ^= 0x01;
+	e.content_id = bad_id;
+	assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_BLOB_MISMATCH);
+	assert_true(all_zero(dst, s.plen));
+	e.content_id = s.id;
+	/* a chunk near the end altered */
+	memcpy(bad, s.file.data, s.file.len);
+	bad[s.file.len - 100] ^= 0x01;
+	eml_blob_source_mem(&src, &mem, bad, s.file.len);
+	assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_BLOB_AUTH);
+	assert_true(all_zero(dst, s.plen));
+	/* the source fails half way */
+	cs.s = &s;
+	cs.cut = s.file.len / 2;
+	src.read = cut_read;
+	src.ctx = &cs;
+	src.size = s.file.len;
+	assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_IO);
+	assert_true(all_zero(dst, s.plen));
+	eml_free(dst);
+	eml_free(bad);
+	sealed_free(&s);
+}
+
 struct counted {
 	int calls;
 	size_t n, max;  /* of the first allocation */
@@ -612,6 +680,7 @@ main(void)
 		cmocka_unit_test(source_error_propagates),
 		cmocka_unit_test(alloc_after_authentication),
 		cmocka_unit_test(arena_grows_in_place),
+		cmocka_unit_test(large_blob_hashed_alongside),
 	};
 
 	if (eml_mem_init() != EML_OK)
