@@ -94,8 +94,14 @@ struct gemm_split {
 	size_t mstep, nstep; /* rows / columns per task (multiples of mr / nr) */
 };
 
+/* Column tasks per thread when A is pre-packed: a task then packs only
+ * its own B columns, so narrower tasks cost nothing extra, and a thread
+ * that joins late (or is preempted) holds up the run by one task, not by
+ * half of the GEMM. With A packed per task, every task repacks A. */
+#define GEMM_COL_TASKS_PER_THREAD 4
+
 static struct gemm_split
-split_for(const struct eml_gemm_impl *g, size_t M, size_t N, int nthreads)
+split_for(const struct eml_gemm_impl *g, size_t M, size_t N, int nthreads, bool a_packed)
 {
 	struct gemm_split s;
 	size_t t = nthreads < 1 ? 1 : (size_t)nthreads;
@@ -107,7 +113,7 @@ split_for(const struct eml_gemm_impl *g, size_t M, size_t N, int nthreads)
 	if (t > 1) {
 		/* Enough column panels: split columns only; else add rows. */
 		if (npanels >= 2 * t) {
-			s.tn = t;
+			s.tn = a_packed ? min_sz(npanels, GEMM_COL_TASKS_PER_THREAD * t) : t;
 		} else {
 			s.tn = npanels < t ? (npanels == 0 ? 1 : npanels) : t;
 			s.tm = min_sz((t + s.tn - 1) / s.tn * 2, mpanels == 0 ? 1 : mpanels);
@@ -287,7 +293,7 @@ eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 	job.asrc = asrc;
 	job.bsrc = bsrc;
 	pool = eml_pool_for(pool, 2.0 * (double)a->M * (double)a->N * (double)(a->K + 1));
-	job.s = split_for(g, a->M, a->N, eml_pool_size(pool));
+	job.s = split_for(g, a->M, a->N, eml_pool_size(pool), a_packed != NULL);
 	job.pool = pool;
 	job.ws_per_thread = per_thread_ws(g, a_packed != NULL, a->b_packed != NULL);
 	/* Align the workspace to 64 bytes (the size includes the slack). */
