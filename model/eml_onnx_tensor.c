@@ -18,7 +18,93 @@
  * protobuf-c allocator: through eml_alloc, and wiping on free because an
  * unpacked model holds copies of the weights. The size is kept in a
  * 16-byte header so that the free can wipe it.
+ *
+ * A value of PB_BIG bytes or more (the raw_data of a weight) is instead a
+ * secure block of its own, where an imported tensor keeps its values:
+ * eml_onnx_tensor_from_proto takes it (pb_take) rather than copying tens
+ * of megabytes once more (issue 16). Such blocks have no header; a small
+ * per-thread table knows them, and a taken block is left to the tensor
+ * when protobuf-c frees the message. With the table full, large values
+ * take the copying path.
  */
+#define PB_BIG ((size_t)64 << 10)
+#define PB_SLOTS 1024u /* a power of two */
+
+struct pb_slot {
+	void *p;
+	bool taken;
+};
+
+static _Thread_local struct pb_slot pb_big[PB_SLOTS];
+static _Thread_local size_t pb_live;
+
+static size_t
+pb_slot_of(const void *p)
+{
+	uint64_t h = (uint64_t)((uintptr_t)p >> 6) * 0x9E3779B97F4A7C15ull;
+
+	return (size_t)(h >> 54); /* 10 bits: PB_SLOTS */
+}
+
+static struct pb_slot *
+pb_find(const void *p)
+{
+	if (pb_live == 0 || p == NULL)
+		return NULL;
+	for (size_t i = pb_slot_of(p); pb_big[i].p != NULL; i = (i + 1) & (PB_SLOTS - 1))
+		if (pb_big[i].p == p)
+			return &pb_big[i];
+	return NULL;
+}
+
+static bool
+pb_put(void *p)
+{
+	size_t i;
+
+	if (pb_live >= PB_SLOTS / 4 * 3 || pb_find(p) != NULL)
+		return false;
+	for (i = pb_slot_of(p); pb_big[i].p != NULL; i = (i + 1) & (PB_SLOTS - 1))
+		;
+	pb_big[i].p = p;
+	pb_big[i].taken = false;
+	pb_live++;
+	return true;
+}
+
+/* Linear probing, deletion by shifting back the entries after it. */
+static void
+pb_del(struct pb_slot *s)
+{
+	size_t i = (size_t)(s - pb_big);
+
+	pb_big[i].p = NULL;
+	pb_live--;
+	for (size_t j = (i + 1) & (PB_SLOTS - 1); pb_big[j].p != NULL; j = (j + 1) & (PB_SLOTS - 1)) {
+		size_t k = pb_slot_of(pb_big[j].p);
+		bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+
+		if (stays)
+			continue;
+		pb_big[i] = pb_big[j];
+		pb_big[j].p = NULL;
+		i = j;
+	}
+}
+
+/* Whether p is a large value block not yet taken; it is the caller's now
+ * (eml_secure_free). */
+static bool
+pb_take(const void *p)
+{
+	struct pb_slot *s = pb_find(p);
+
+	if (s == NULL || s->taken)
+		return false;
+	s->taken = true;
+	return true;
+}
+
 static void *
 pb_alloc(void *data, size_t n)
 {
@@ -26,6 +112,12 @@ pb_alloc(void *data, size_t n)
 	uint8_t *p;
 
 	(void)data;
+	if (n >= PB_BIG) {
+		p = eml_secure_alloc(n);
+		if (p != NULL && pb_put(p))
+			return p;
+		eml_secure_free(p);
+	}
 	if (eml_add_overflow(n, (size_t)16, &total))
 		return NULL;
 	p = eml_alloc(total);
@@ -38,12 +130,21 @@ pb_alloc(void *data, size_t n)
 static void
 pb_free(void *data, void *ptr)
 {
+	struct pb_slot *s;
 	uint8_t *p;
 	size_t n = 0;
 
 	(void)data;
 	if (ptr == NULL)
 		return;
+	if ((s = pb_find(ptr)) != NULL) {
+		bool taken = s->taken;
+
+		pb_del(s);
+		if (!taken)
+			eml_secure_free(ptr);
+		return;
+	}
 	p = (uint8_t *)ptr - 16;
 	EML_MEMCPY(&n, p, sizeof(n));
 	eml_free_wipe(p, n + 16);
@@ -248,12 +349,16 @@ eml_onnx_tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t,
 	dt = (enum eml_dtype)tp->data_type;
 	if ((rc = tp_check_present(tp, dt, numel, nbytes, what)) != EML_OK)
 		goto out;
-	/* zeroed by eml_secure_alloc: not again, a model's weights are
-	 * tens of megabytes */
-	data = eml_secure_alloc(nbytes == 0 ? 1 : nbytes);
-	if (data == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	tp_copy_values(tp, dt, numel, nbytes, data);
+	if (tp->has_raw_data && nbytes >= PB_BIG && pb_take(tp->raw_data.data)) {
+		data = tp->raw_data.data; /* a secure block already (pb_alloc) */
+	} else {
+		/* zeroed by eml_secure_alloc: not again, a model's weights
+		 * are tens of megabytes */
+		data = eml_secure_alloc(nbytes == 0 ? 1 : nbytes);
+		if (data == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+		tp_copy_values(tp, dt, numel, nbytes, data);
+	}
 	if (tp->name != NULL && tp->name[0] != '\0') {
 		if (eml_onnx_check_name(tp->name, false, what) != EML_OK)
 			EML_FAIL(rc, EML_ERR_ONNX_NAME);

@@ -215,6 +215,49 @@ test_raw_data_length(void **state)
 	assert_eml(import_model(13, &g), EML_ERR_ONNX_DATA);
 }
 
+/* A large raw_data (a secure block protobuf-c fills and the tensor keeps,
+ * not copied again): values intact, twice in a row; refused for its
+ * length, defined twice, or in a message that does not decode, it is
+ * freed with the rest (ASan and LSan see to it in make test-asan). */
+static void
+test_large_raw_data(void **state)
+{
+	enum { NW = 20000 }; /* 80000 bytes: above the 64 KiB of a taken block */
+	static float w[NW + 1];
+	int64_t d = NW;
+	struct eml_graph *g = NULL;
+
+	(void)state;
+	for (int i = 0; i <= NW; i++)
+		w[i] = (float)i * 0.5f;
+	for (int round = 0; round < 2; round++) {
+		graph_relu();
+		add_init("w", 1, &d, 1, w, NW * sizeof(float));
+		assert_eml_ok(import_model(13, &g));
+		assert_int_equal(g->n_initializers, 1);
+		assert_int_equal(g->initializers[0].nbytes, NW * sizeof(float));
+		assert_memory_equal(g->initializers[0].data, w, NW * sizeof(float));
+		eml_graph_free(g);
+	}
+	graph_relu();
+	add_init("w", 1, &d, 1, w, (NW + 1) * sizeof(float)); /* one element too many */
+	assert_eml(import_model(13, &g), EML_ERR_ONNX_DATA);
+	graph_relu();
+	add_init("w", 1, &d, 1, w, NW * sizeof(float));
+	add_init("w", 1, &d, 1, w, NW * sizeof(float));
+	assert_eml(import_model(13, &g), EML_ERR_ONNX_GRAPH);
+	graph_relu();
+	add_init("w", 1, &d, 1, w, NW * sizeof(float));
+	G->b[G->n++] = 0x0f; /* field 1 with wire type 7: no such type */
+	assert_eml(import_model(13, &g), EML_ERR_ONNX_DECODE);
+	/* and the importer still takes large values afterwards */
+	graph_relu();
+	add_init("w", 1, &d, 1, w, NW * sizeof(float));
+	assert_eml_ok(import_model(13, &g));
+	assert_memory_equal(g->initializers[0].data, w, NW * sizeof(float));
+	eml_graph_free(g);
+}
+
 static void
 test_bad_dims(void **state)
 {
@@ -652,6 +695,7 @@ main(void)
 		cmocka_unit_test(test_minimal_ok),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_raw_data_length),
+		cmocka_unit_test(test_large_raw_data),
 		cmocka_unit_test(test_bad_dims),
 		cmocka_unit_test(test_bad_dtype_external),
 		cmocka_unit_test(test_graph_structure),
