@@ -10,7 +10,8 @@
  * - infer: one request on a warm session, median of N; with --onnx the same
  *   input through the engine in-process (what eml run --local does after
  *   loading), and the difference = the confidential overhead
- * - rps: requests per second with K clients in parallel (one session each)
+ * - rps: requests per second with K clients in parallel (one session each,
+ *   attested and warmed by one request before the clock starts)
  * - relay: --relay-mb sends one request with an MB-sized input the agent
  *   refuses by policy after reading and opening it: client seal + proxy
  *   relay + agent open, in MB/s
@@ -282,10 +283,20 @@ work(void *p)
 	struct worker *w = p;
 	struct eml_client *cl = NULL;
 
-	/* Every client attests first; the clock starts when all have, so the
-	 * figure is requests, not handshakes. */
-	if (open_session(w->c, &cl) != 0)
+	/* Every client attests and sends one request first (a warm session:
+	 * with per-session assembly that first request assembles the model);
+	 * the clock starts when all have, so the figure is requests on warm
+	 * sessions, not handshakes or assemblies. */
+	if (open_session(w->c, &cl) != 0) {
 		w->failed = 1;
+	} else {
+		struct eml_client_tensor *outs = NULL;
+		size_t n_outs = 0;
+
+		if (eml_client_infer(cl, w->m, w->in, 1, &outs, &n_outs) != 0)
+			w->failed = 1;
+		eml_client_tensors_free(outs, n_outs);
+	}
 	if (pthread_barrier_wait(w->ready) == PTHREAD_BARRIER_SERIAL_THREAD)
 		*w->start = now_ms();
 	pthread_barrier_wait(w->ready);
