@@ -397,12 +397,15 @@ static eml_err
 loop_plan(struct eml_plan *p, struct pnode *pn)
 {
 	const struct val *mv = eml_pn_in(p, pn, 0), *cv = eml_pn_in(p, pn, 1);
-	size_t n_carry = pn->n->n_inputs - 2, n_scan;
+	size_t n_carry, n_scan;
 	struct eml_tensor own[CF_MAX_IO + 2];
 	int64_t iters = -1;
 	eml_err rc;
 
 	EML_GUARD(cf_state(pn));
+	if (pn->n->n_inputs < 2)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "Loop without M and cond slots");
+	n_carry = pn->n->n_inputs - 2;
 	if (n_carry > CF_MAX_IO || pn->n->n_outputs < n_carry)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "%zu loop-carried values, %zu outputs",
 		    n_carry, pn->n->n_outputs);
@@ -702,7 +705,8 @@ scan_run(struct eml_plan *p, struct pnode *pn)
 const struct op eml_ops_cf[] = {
 	{ "If", "then_branch:G else_branch:G", PK_NONE, 1, 1, 1, CF_MAX_IO, if_plan,
 	    NULL, if_run, 0 },
-	{ "Loop", "body:G", PK_NONE, 2, CF_MAX_IO, 1, CF_MAX_IO, loop_plan,
+	/* M and cond are optional ("" ): two input slots checked at plan */
+	{ "Loop", "body:G", PK_NONE, 0, CF_MAX_IO, 1, CF_MAX_IO, loop_plan,
 	    NULL, loop_run, 0 },
 	{ "Scan",
 	    "body:G num_scan_inputs:i scan_input_axes:I scan_input_directions:I "

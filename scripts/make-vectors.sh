@@ -19,7 +19,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 GEN=tests/bench/models/bench_models.py
 OUT=tests/vectors
-MODELS=${*:-"text-direction-cls resnet transformer lstm-gru-bidi detector-head"}
+MODELS=${*:-"text-direction-cls resnet transformer lstm-gru-bidi detector-head if-loop vad-if-lstm"}
 export EML_TESTDATA=${EML_TESTDATA:-$(pwd)/testdata}
 
 PY=""

@@ -8,6 +8,11 @@
 #                   6/4/1, initial states (two inputs, two outputs)
 #   detector-head   projection, TopK over anchors, Gather, NonMaxSuppression
 #                   (selected_indices has a data-dependent number of rows)
+#   if-loop         a Loop of n (int64 input) iterations and an If, both
+#                   reading outer-scope values (an activation, initializers);
+#                   branches with their own weights; a scan output
+#   vad-if-lstm     voice-activity shape: an If on an int64 scalar sample
+#                   rate whose branches hold LSTM layers
 #
 # Each model is rebuilt by tests/bench/models/bench_models.py and must have
 # the SHA-256 its vectors were made for. Float outputs within 1e-4 of the
@@ -18,7 +23,7 @@ cd "$(dirname "$0")/../.."
 # shellcheck source=lib/e2e.bash
 source tests/integration/lib/e2e.bash
 
-MODELS="lstm-gru-bidi detector-head"
+MODELS="lstm-gru-bidi detector-head if-loop vad-if-lstm"
 GEN=tests/bench/models/bench_models.py
 VEC=tests/vectors
 
@@ -50,8 +55,8 @@ done
 [ "$E2E_FAILED" -eq 0 ] || exit 1
 
 "$EML" attest sim-init "$W/sim" >"$W/sim-init.log" 2>&1 || { echo "FAIL: models_e2e: sim-init"; exit 1; }
-printf '{"version":1,"models":["%s","%s"],"assembly":"request"}\n' "${cids[0]}" "${cids[1]}" \
-	>"$W/agent-policy.json"
+printf '{"version":1,"models":[%s],"assembly":"request"}\n' \
+	"$(printf '"%s",' "${cids[@]}" | sed 's/,$//')" >"$W/agent-policy.json"
 DIGEST=$("$EML_AGENT" --policy-digest --policy "$W/agent-policy.json") ||
 	{ echo "FAIL: models_e2e: policy digest"; exit 1; }
 e2e_client_policy "$W/client.json" "$(e2e_sim_pcr 0)" "$(e2e_sim_pcr 1)" "$(e2e_sim_pcr 2)" "$DIGEST"

@@ -544,7 +544,106 @@ def make_detector_head():
     return finish(graph, 13), {"feats": x}
 
 
+def make_if_loop():
+    """Control flow reading outer-scope values: h = Relu(x W) is computed
+    once outside; a Loop of n (an int64 scalar input) iterations adds
+    h * (i + 1) * w_step (w_step an outer initializer) to a carried
+    accumulator and emits each step's row sums as a scan output; an If on
+    whether the accumulator's sum is positive projects it with one of two
+    weight matrices held by the branches themselves, each branch also
+    reading h."""
+    b = Builder(1905)
+    N, F, H, O = 4, 8, 8, 3
+    W = b.init("W", b.normal((F, H), 0.5))
+    h = b.node("Relu", [b.node("MatMul", ["x", W])])  # [N, H], outer
+    w_step = b.init("w_step", b.normal((1, H), 0.5))
+    acc0 = b.init("acc0", np.zeros((N, H), np.float32))
+    one = b.init("one", np.array(1.0, np.float32))
+    axis1 = b.init("axis1", np.array([1], np.int64))
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["i_f"], to=TensorProto.FLOAT),
+         helper.make_node("Add", ["i_f", one], ["k"]),
+         helper.make_node("Mul", [h, "k"], ["hk"]),
+         helper.make_node("Mul", ["hk", w_step], ["step"]),
+         helper.make_node("Add", ["acc_in", "step"], ["acc_out"]),
+         helper.make_node("ReduceSum", ["acc_out", axis1], ["rows"], keepdims=0),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])],
+        "loop_body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [N, H])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [N, H]),
+         helper.make_tensor_value_info("rows", TensorProto.FLOAT, [N])])
+    b.nodes.append(helper.make_node("Loop", ["n", "", acc0], ["acc", "sums"], name="loop",
+                                    body=body))
+    zero = b.init("zero", np.array(0.0, np.float32))
+    cond = b.node("Greater", [b.node("ReduceSum", ["acc"], keepdims=0), zero])
+
+    def branch(name, scale):
+        wb = numpy_helper.from_array(b.normal((H, O), scale), name + "_W")
+        return helper.make_graph(
+            [helper.make_node("Add", ["acc", h], [name + "_a"]),
+             helper.make_node("MatMul", [name + "_a", name + "_W"], [name + "_y"])],
+            name, [], [helper.make_tensor_value_info(name + "_y", TensorProto.FLOAT, [N, O])],
+            [wb])
+    b.nodes.append(helper.make_node("If", [cond], ["y"], name="if",
+                                    then_branch=branch("pos", 0.4),
+                                    else_branch=branch("neg", -0.4)))
+    graph = helper.make_graph(
+        b.nodes, "if_loop",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [N, F]),
+         helper.make_tensor_value_info("n", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [N, O]),
+         helper.make_tensor_value_info("sums", TensorProto.FLOAT, [None, N])],
+        b.inits)
+    x = np.random.RandomState(1906).standard_normal((N, F)).astype(np.float32)
+    return finish(graph, 13), {"x": x, "n": np.array(3, np.int64)}
+
+
+def make_vad_if_lstm():
+    """Shaped like a widely used voice-activity model: an int64 scalar
+    sample rate picks, through an If, one of two LSTM stacks (each branch
+    holds its own weights and reads the outer features); a projection and
+    a sigmoid give the speech probability."""
+    b = Builder(1907)
+    T, B, I, H = 10, 1, 16, 12
+    feats = b.node("Tanh", ["audio"])  # [T, B, I], outer
+
+    def branch(name, seed):
+        r = np.random.RandomState(seed)
+        w = numpy_helper.from_array((r.standard_normal((1, 4 * H, I)) * 0.3).astype(np.float32),
+                                    name + "_W")
+        rr = numpy_helper.from_array((r.standard_normal((1, 4 * H, H)) * 0.3).astype(np.float32),
+                                     name + "_R")
+        bb = numpy_helper.from_array((r.standard_normal((1, 8 * H)) * 0.1).astype(np.float32),
+                                     name + "_B")
+        return helper.make_graph(
+            [helper.make_node("LSTM", [feats, name + "_W", name + "_R", name + "_B"],
+                              ["", name + "_h"], hidden_size=H)],
+            name, [], [helper.make_tensor_value_info(name + "_h", TensorProto.FLOAT, [1, B, H])],
+            [w, rr, bb])
+    is16k = b.node("Equal", ["sr", b.init("sr16k", np.array(16000, np.int64))])
+    b.nodes.append(helper.make_node("If", [is16k], ["state"], name="if_sr",
+                                    then_branch=branch("lstm16k", 1908),
+                                    else_branch=branch("lstm8k", 1909)))
+    flat = b.node("Reshape", ["state", b.init("shape", np.array([B, H], np.int64))])
+    Wo = b.init("W_out", b.normal((H, 1), 0.5))
+    b.node("Sigmoid", [b.node("MatMul", [flat, Wo])])
+    b.nodes[-1].output[0] = "prob"
+    graph = helper.make_graph(
+        b.nodes, "vad_if_lstm",
+        [helper.make_tensor_value_info("audio", TensorProto.FLOAT, [T, B, I]),
+         helper.make_tensor_value_info("sr", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, [B, 1])],
+        b.inits)
+    x = np.random.RandomState(1910).standard_normal((T, B, I)).astype(np.float32)
+    return finish(graph, 14), {"audio": x, "sr": np.array(16000, np.int64)}
+
+
 MODELS = {
+    "if-loop": make_if_loop,
+    "vad-if-lstm": make_vad_if_lstm,
     "lstm-gru-bidi": make_lstm_gru_bidi,
     "detector-head": make_detector_head,
     "resnet": make_resnet,
