@@ -794,7 +794,7 @@ convt3d_run(struct eml_plan *p, struct pnode *pn)
 }
 
 static void
-convt_run(struct eml_plan *p, struct pnode *pn)
+convt2d_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
 	struct val *y = eml_pn_out(p, pn, 0);
@@ -806,10 +806,6 @@ convt_run(struct eml_plan *p, struct pnode *pn)
 	struct convt_job j = { p, pn, col, NULL, NULL, OH, 1 };
 	struct eml_pool *pool;
 
-	if (pn->par.conv.is3d) {
-		convt3d_run(p, pn);
-		return;
-	}
 	pool = eml_pool_for(p->pool, 4.0 * (double)(mg * OH * OW) + 2.0 * (double)(ckk * H * W));
 	if (eml_pool_size(pool) > 1 && mg < 4 * (size_t)eml_pool_size(pool)) {
 		/* Few channels: bands of rows too, about four tasks a thread. */
@@ -838,6 +834,16 @@ convt_run(struct eml_plan *p, struct pnode *pn)
 			j.yg = vf(y) + (n * M + g * mg) * OH * OW;
 			eml_pool_run(pool, mg * j.bands, convt_task, &j);
 		}
+}
+
+/* 3-D has no 2-D geometry (pn->par.conv.geo is unset). */
+static void
+convt_run(struct eml_plan *p, struct pnode *pn)
+{
+	if (pn->par.conv.is3d)
+		convt3d_run(p, pn);
+	else
+		convt2d_run(p, pn);
 }
 
 /* ---------------------------------------------------------------- Gemm */
