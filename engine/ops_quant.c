@@ -478,7 +478,7 @@ qconv_plan(struct eml_plan *p, struct pnode *pn)
 	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
 	pn->ws = (c->const_weights ? 0 : psz * c->geo.group + up64(Mg * Kg)) +
 	    up64(c->geo.H * c->geo.W * (c->geo.C / c->geo.group)) + up64(OHW * Kg) +
-	    up64(OHW * Mg * 4) + up64(c->geo.M * sizeof(float));
+	    up64(OHW * Mg * 4) + up64(c->geo.M * sizeof(float)) + up64(c->geo.C / c->geo.group);
 	return eml_pn_set_out(p, pn, 0, io == &CVI ? EML_DT_INT32 : yz->dt, x->rank, dims);
 }
 
@@ -507,24 +507,69 @@ qconv_pack(struct eml_plan *p, const struct pnode *pn, uint8_t *dst, uint8_t *sc
 	}
 }
 
+/* For the GEMM's indirect A: per output pixel and kernel tap, the offset of
+ * its run of C/group bytes in the HWC image, -1 in the padding. */
+static void
+qconv_offsets(const struct conv_par *c, int32_t *offs)
+{
+	const struct eml_conv2d_params *q = &c->geo;
+	size_t Cg = q->C / q->group;
+
+	for (size_t oh = 0; oh < c->out_h; oh++)
+		for (size_t ow = 0; ow < c->out_w; ow++)
+			for (size_t ki = 0; ki < q->kh; ki++)
+				for (size_t kj = 0; kj < q->kw; kj++) {
+					int64_t ih = (int64_t)(oh * q->stride_h + ki * q->dil_h) -
+					    (int64_t)q->pad_top;
+					int64_t iw = (int64_t)(ow * q->stride_w + kj * q->dil_w) -
+					    (int64_t)q->pad_left;
+					bool in = ih >= 0 && ih < (int64_t)q->H && iw >= 0 &&
+					    iw < (int64_t)q->W;
+					*offs++ = in ? (int32_t)(((size_t)ih * q->W + (size_t)iw) * Cg) : -1;
+				}
+}
+
+/* Where the offsets table follows the packed weights (NULL: none, the
+ * im2col path). */
+static const int32_t *
+qconv_offs(const struct pnode *pn)
+{
+	const struct conv_par *c = &pn->par.conv;
+	size_t Kg, Mg, OHW, sz;
+
+	qconv_dims(c, &Kg, &Mg, &OHW);
+	sz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg)) * c->geo.group;
+	if (!c->const_weights || pn->w_n * sizeof(float) <= sz)
+		return NULL;
+	return (const int32_t *)(const void *)((const uint8_t *)pn->w + sz);
+}
+
 static eml_err
 qconv_prepare(struct eml_plan *p, struct pnode *pn)
 {
 	const struct conv_par *c = &pn->par.conv;
-	size_t Kg, Mg, OHW, sz;
+	size_t Kg, Mg, OHW, sz, taps = c->geo.kh * c->geo.kw, osz;
 	uint8_t *scratch;
 
 	if (!c->const_weights)
 		return EML_OK;
 	qconv_dims(c, &Kg, &Mg, &OHW);
 	sz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg)) * c->geo.group;
-	pn->w = eml_secure_alloc(sz);
+	/* offsets fit int32: the image is at most 2^31 bytes */
+	osz = c->geo.H * c->geo.W * (c->geo.C / c->geo.group) < ((size_t)1 << 31) ?
+	    up64(OHW * taps * sizeof(int32_t)) : 0;
+	pn->w = eml_secure_alloc(sz + osz);
 	EML_ENSURE(pn->w != NULL, EML_ERR_NOMEM);
-	pn->w_n = sz / sizeof(float);
+	pn->w_n = (sz + osz) / sizeof(float);
 	scratch = eml_secure_alloc(Mg * Kg);
 	EML_ENSURE(scratch != NULL, EML_ERR_NOMEM);
 	qconv_pack(p, pn, (uint8_t *)pn->w, scratch);
 	eml_secure_free(scratch);
+	/* the indirect A only where the GEMM takes it */
+	if (osz != 0 && !eml_qgemm_indirect_ok(pn->w, taps))
+		pn->w_n = sz / sizeof(float);
+	else if (osz != 0)
+		qconv_offsets(c, (int32_t *)(void *)((uint8_t *)pn->w + sz));
 	return EML_OK;
 }
 
@@ -592,7 +637,8 @@ qconv_hwc_task(void *arg, size_t t, int thread)
 	eml_u8_transpose(j->Cg, n, j->src + p0, j->HW, j->xt + p0 * j->Cg, j->Cg);
 }
 
-/* Image b, group g of x (NCHW) as HWC into xt, then its patches. */
+/* Image b, group g of x (NCHW) as HWC into xt, then its patches (none
+ * when cols is NULL: the GEMM reads xt indirectly). */
 static void
 qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uint8_t pad,
     uint8_t *xt, uint8_t *cols, struct eml_pool *pool)
@@ -604,7 +650,8 @@ qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uin
 	size_t nt = (HW + HWC_CHUNK - 1) / HWC_CHUNK;
 
 	eml_pool_run(nt > 1 ? pool : NULL, nt, qconv_hwc_task, &h);
-	eml_pool_run(pool, c->out_h, qconv_im2col_row, &j);
+	if (cols != NULL)
+		eml_pool_run(pool, c->out_h, qconv_im2col_row, &j);
 }
 
 /* The hot requantization loop for a finite multiplier, without branches:
@@ -766,11 +813,21 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 	if (simd_store) {
 		ga.rq = &sj.rq;
 		ga.ldy = OHW;
+		ga.a_offs = qconv_offs(pn);
+	}
+	if (ga.a_offs != NULL) {
+		/* the padding's run: the input's zero point, contributing 0 */
+		uint8_t *pad = (uint8_t *)C + up64(OHW * Mg * 4) + up64(c->geo.M * sizeof(float));
+		memset(pad, (uint8_t)zx, c->geo.C / c->geo.group);
+		ga.a_pad = pad;
+		ga.taps = c->geo.kh * c->geo.kw;
+		ga.A = xt;
 	}
 	for (size_t b = 0; b < c->geo.N; b++)
 		for (size_t g = 0; g < c->geo.group; g++) {
 			struct val *y = eml_pn_out(p, pn, 0);
-			qconv_im2col(c, x->data, b, g, (uint8_t)zx, xt, cols, p->pool);
+			qconv_im2col(c, x->data, b, g, (uint8_t)zx, xt, ga.a_offs != NULL ? NULL : cols,
+			    p->pool);
 			ga.y = (uint8_t *)y->data + (b * c->geo.M + g * Mg) * OHW;
 			if (simd_store) {
 				struct eml_qrequant base = sj.rq;

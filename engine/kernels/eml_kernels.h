@@ -365,7 +365,17 @@ struct eml_qgemm_args {
 	const struct eml_qrequant *rq;
 	void *y;
 	size_t ldy;
+	/* optional, with rq, only where eml_qgemm_indirect_ok: A given
+	 * indirectly (a convolution without im2col): row i is, for t < taps,
+	 * the K / taps bytes at A + a_offs[i * taps + t], or at a_pad where
+	 * that offset is negative; lda unused */
+	const int32_t *a_offs;
+	size_t taps;
+	const uint8_t *a_pad;
 };
+/* Whether a packed B runs an indirect A of taps runs (requantized output,
+ * one A zero point). */
+bool eml_qgemm_indirect_ok(const void *packed, size_t taps);
 void eml_qgemm(const void *packed, const struct eml_qgemm_args *a, struct eml_pool *pool);
 
 /* Rows [m][n] of C (row stride ldc) into y transposed: column j of row i

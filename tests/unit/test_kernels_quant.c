@@ -592,6 +592,96 @@ qgemm_requant_oracle(void **state)
 	}
 }
 
+/* The indirect A (a convolution without im2col) where the GEMM takes it:
+ * rows assembled from runs at random offsets of a base image and from the
+ * padding run, against the same GEMM on those rows written out. */
+static void
+qgemm_indirect_oracle(void **state)
+{
+	static const size_t Ms[] = { 1, 8, 13, 24 };
+	static const size_t Ns[] = { 5, 32, 45 };
+	static const size_t runs[] = { 4, 8, 32 };
+	uint64_t st = 99;
+	size_t t = 0, taps = 3, nbase = 4096;
+	bool ran = false;
+
+	(void)state;
+	for (size_t mi = 0; mi < 4; mi++)
+		for (size_t ni = 0; ni < 3; ni++)
+			for (size_t ri = 0; ri < 3; ri++, t++) {
+				size_t M = Ms[mi], N = Ns[ni], run = runs[ri], K = taps * run, ldy = M;
+				bool as = (t & 1) != 0;
+				uint8_t *base = eml_alloc(nbase), *A = eml_alloc(M * K), pad[32];
+				uint8_t *B = eml_alloc(K * N), *y1 = eml_alloc(N * M), *y2 = eml_alloc(N * M);
+				int32_t *offs = eml_alloc(M * taps * 4), *C = eml_alloc(M * N * 4);
+				int32_t bias[45], za = as ? -5 : 9;
+				float mult[45];
+				void *packed = eml_secure_alloc(
+				    eml_qgemm_packed_size(eml_qisa_get(), K, N));
+				struct eml_qrequant rq = { bias, mult, 3, 0, 255, false };
+				struct eml_qgemm_args a;
+				assert_true(base && A && B && y1 && y2 && offs && C && packed);
+				fill_bytes(&st, base, nbase, as, 128);
+				fill_bytes(&st, B, K * N, true, 64);
+				memset(pad, (uint8_t)za, sizeof(pad));
+				for (size_t j = 0; j < N; j++) {
+					bias[j] = (int32_t)(eml_test_rand(&st) % 2001) - 1000;
+					mult[j] = kt_randf(&st, 0.0005f, 0.005f);
+				}
+				for (size_t i = 0; i < M; i++)
+					for (size_t k = 0; k < taps; k++) {
+						int32_t o = eml_test_rand(&st) % 4 == 0 ? -1 :
+						    (int32_t)(eml_test_rand(&st) % (nbase - run));
+						offs[i * taps + k] = o;
+						memcpy(A + i * K + k * run, o < 0 ? pad : base + o, run);
+					}
+				eml_qgemm_pack(eml_qisa_get(), K, N, B, N, false, true, NULL, 1, packed);
+				if (!eml_qgemm_indirect_ok(packed, taps)) {
+					eml_secure_free(packed);
+					eml_free(base);
+					eml_free(A);
+					eml_free(B);
+					eml_free(y1);
+					eml_free(y2);
+					eml_free(offs);
+					eml_free(C);
+					continue;
+				}
+				ran = true;
+				memset(&a, 0, sizeof(a));
+				a.M = M;
+				a.A = A;
+				a.lda = K;
+				a.a_signed = as;
+				a.za = &za;
+				a.n_za = 1;
+				a.C = C;
+				a.ldc = N;
+				a.rq = &rq;
+				a.y = y1;
+				a.ldy = ldy;
+				eml_qgemm(packed, &a, NULL);
+				a.A = base;
+				a.a_offs = offs;
+				a.taps = taps;
+				a.a_pad = pad;
+				a.y = y2;
+				eml_qgemm(packed, &a, NULL);
+				if (memcmp(y1, y2, N * M) != 0)
+					fail_msg("indirect M%zu N%zu run %zu as%d differs", M, N, run, as);
+				eml_secure_free(packed);
+				eml_free(base);
+				eml_free(A);
+				eml_free(B);
+				eml_free(y1);
+				eml_free(y2);
+				eml_free(offs);
+				eml_free(C);
+			}
+	if (!ran)
+		skip();
+}
+
 int
 main(void)
 {
@@ -609,6 +699,7 @@ main(void)
 		cmocka_unit_test(u8_transpose_shapes),
 		cmocka_unit_test(quantize_dequantize_oracle),
 		cmocka_unit_test(qgemm_requant_oracle),
+		cmocka_unit_test(qgemm_indirect_oracle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

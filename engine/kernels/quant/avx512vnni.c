@@ -110,16 +110,15 @@ rq16(__m512i acc, const struct eml_qrequant *r, size_t j, __mmask16 k)
 	return _mm512_cvtepi32_epi8(q); /* in range: the truncation is exact */
 }
 
-static void
-qgemm_kernel_rq_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
-    const void *panel, const struct eml_qrequant *r, uint8_t *y, size_t ldy, size_t m, size_t n)
+/* The tile's m x n sums requantized and stored transposed. */
+static inline __attribute__((always_inline)) void
+rq_store(__m512i acc[8][2], const struct eml_qrequant *r, uint8_t *y, size_t ldy, size_t m,
+    size_t n)
 {
-	__m512i acc[8][2];
 	__m128i rows[2][8];
 	__mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
 	__mmask16 m1 = (__mmask16)(n <= 16 ? 0 : n >= 32 ? 0xffff : (1u << (n - 16)) - 1);
 
-	tile(K, A, lda, axor, panel, m, acc);
 	for (size_t i = 0; i < 8; i++) {
 		rows[0][i] = i < m ? rq16(acc[i][0], r, 0, m0) : _mm_setzero_si128();
 		rows[1][i] = i < m ? rq16(acc[i][1], r, 16, m1) : _mm_setzero_si128();
@@ -141,6 +140,51 @@ qgemm_kernel_rq_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
 	}
 }
 
+static void
+qgemm_kernel_rq_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
+    const void *panel, const struct eml_qrequant *r, uint8_t *y, size_t ldy, size_t m, size_t n)
+{
+	__m512i acc[8][2];
+
+	tile(K, A, lda, axor, panel, m, acc);
+	rq_store(acc, r, y, ldy, m, n);
+}
+
+/* Indirect A (a convolution without im2col): row i is taps runs of `run`
+ * bytes (a multiple of 4) at A + offs[i * taps + t], pad where negative.
+ * Rows past m read pad; they are not stored. */
+static void
+qgemm_kernel_rq_ind_avx512vnni(size_t taps, size_t run, const uint8_t *A, const int32_t *offs,
+    const uint8_t *pad, uint8_t axor, const void *panel, const struct eml_qrequant *r,
+    uint8_t *y, size_t ldy, size_t m, size_t n)
+{
+	const __m512i *b = panel;
+	__m512i acc[8][2], xa = _mm512_set1_epi32((int32_t)(axor * 0x01010101u));
+
+	for (size_t i = 0; i < 8; i++)
+		acc[i][0] = acc[i][1] = _mm512_setzero_si512();
+	for (size_t t = 0; t < taps; t++) {
+		const uint8_t *p[8];
+		for (size_t i = 0; i < 8; i++) {
+			int32_t o = i < m ? offs[i * taps + t] : -1;
+			p[i] = o < 0 ? pad : A + o;
+		}
+		for (size_t c = 0; c < run; c += 4, b += 2) {
+			__m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 1);
+#pragma GCC unroll 8
+			for (size_t i = 0; i < 8; i++) {
+				int32_t q;
+				__m512i av;
+				memcpy(&q, p[i] + c, 4);
+				av = _mm512_xor_si512(_mm512_set1_epi32(q), xa);
+				acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], av, b0);
+				acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], av, b1);
+			}
+		}
+	}
+	rq_store(acc, r, y, ldy, m, n);
+}
+
 const struct eml_qgemm_impl eml_qgemm_avx512vnni = {
 	.name = "avx512vnni",
 	.mr = 8,
@@ -148,4 +192,5 @@ const struct eml_qgemm_impl eml_qgemm_avx512vnni = {
 	.kg = 4,
 	.kernel = qgemm_kernel_avx512vnni,
 	.kernel_rq = qgemm_kernel_rq_avx512vnni,
+	.kernel_rq_ind = qgemm_kernel_rq_ind_avx512vnni,
 };

@@ -370,6 +370,17 @@ eml_qgemm_pack(enum eml_qisa isa, size_t K, size_t N, const void *B, size_t ldb,
 	}
 }
 
+bool
+eml_qgemm_indirect_ok(const void *packed, size_t taps)
+{
+	struct qhdr h;
+
+	memcpy(&h, packed, sizeof(h));
+	return h.magic == QMAGIC && h.impl < N_IMPLS && impls[h.impl]->kernel_rq_ind != NULL &&
+	    impls[h.impl]->nr <= 64 && h.zb_zero && taps > 0 && h.K % taps == 0 &&
+	    (h.K / taps) % 4 == 0;
+}
+
 const char *
 eml_qgemm_kernel_name(const void *packed)
 {
@@ -410,13 +421,17 @@ qgemm_task_rq(const struct qrun *r, size_t i0, size_t m)
 	t.bias = bias;
 	for (size_t n0 = 0; n0 < N; n0 += g->nr) {
 		size_t n = N - n0 < g->nr ? N - n0 : g->nr;
+		const uint8_t *panel = r->base + r->h->panels_off + (n0 / g->nr) * r->h->panel_bytes;
+		uint8_t *y = (uint8_t *)a->y + n0 * a->ldy + i0;
 		for (size_t j = 0; j < n; j++)
 			bias[j] = (int32_t)((a->rq->bias != NULL ? (uint32_t)a->rq->bias[n0 + j] : 0) -
 			    za * (uint32_t)cs[n0 + j]);
 		t.mult = a->rq->mult + n0;
-		g->kernel_rq(K, A, a->lda, axor,
-		    r->base + r->h->panels_off + (n0 / g->nr) * r->h->panel_bytes, &t,
-		    (uint8_t *)a->y + n0 * a->ldy + i0, a->ldy, m, n);
+		if (a->a_offs != NULL)
+			g->kernel_rq_ind(a->taps, K / a->taps, a->A, a->a_offs + i0 * a->taps,
+			    a->a_pad, axor, panel, &t, y, a->ldy, m, n);
+		else
+			g->kernel_rq(K, A, a->lda, axor, panel, &t, y, a->ldy, m, n);
 	}
 }
 
@@ -438,7 +453,8 @@ qgemm_task(void *arg, size_t task, int thread)
 	const int32_t *zp = cs + up64(N * 4) / 4;
 
 	(void)thread;
-	if (a->rq != NULL && g->kernel_rq != NULL && r->h->zb_zero && a->n_za == 1 && g->nr <= 64) {
+	if (a->a_offs != NULL ||
+	    (a->rq != NULL && g->kernel_rq != NULL && r->h->zb_zero && a->n_za == 1 && g->nr <= 64)) {
 		qgemm_task_rq(r, i0, m);
 		return;
 	}

@@ -66,6 +66,10 @@ struct eml_qgemm_impl {
 	void (*kernel_rq)(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
 	    const void *panel, const struct eml_qrequant *r, uint8_t *y, size_t ldy, size_t m,
 	    size_t n);
+	/* optional, kernel_rq with A indirect (eml_qgemm_args.a_offs) */
+	void (*kernel_rq_ind)(size_t taps, size_t run, const uint8_t *A, const int32_t *offs,
+	    const uint8_t *pad, uint8_t axor, const void *panel, const struct eml_qrequant *r,
+	    uint8_t *y, size_t ldy, size_t m, size_t n);
 };
 
 extern const struct eml_qgemm_impl eml_qgemm_ref;
