@@ -85,20 +85,11 @@ match_by_name(const struct eml_graph *g, struct eml_tensor *in, size_t n)
 	EML_MEMCPY(in, tmp, n * sizeof(*in));
 }
 
-/* Every weight tensor of g in split's order: initializers, then
- * tensor-valued attributes (client/owner/split.c). */
-typedef eml_err (*weight_fn)(struct eml_tensor *t, void *arg);
-
+/* Every weight tensor of g in split's order, subgraphs' included. */
 static eml_err
-each_weight(struct eml_graph *g, weight_fn fn, void *arg)
+each_weight(struct eml_graph *g, eml_tensor_fn fn, void *arg)
 {
-	for (size_t i = 0; i < g->n_initializers; i++)
-		EML_GUARD(fn(&g->initializers[i], arg));
-	for (size_t i = 0; i < g->n_nodes; i++)
-		for (size_t j = 0; j < g->nodes[i].n_attrs; j++)
-			if (g->nodes[i].attrs[j].type == EML_ATTR_TENSOR && g->nodes[i].attrs[j].t != NULL)
-				EML_GUARD(fn(g->nodes[i].attrs[j].t, arg));
-	return EML_OK;
+	return eml_graph_each_tensor(g, fn, arg);
 }
 
 /* The imported blob tensors, in increasing blob offsets (split lays them

@@ -78,5 +78,21 @@ PY
 	fi
 fi
 
+# Weights inside subgraphs (If branches, a Loop body): eml run --local
+# points the decoded graph at the imported tensors, subgraphs' included;
+# the outputs are the test data's, byte for byte.
+for m in test_if test_loop11; do
+	[ -f "$TD/$m/model.onnx" ] || continue
+	ins=()
+	for f in "$TD/$m"/test_data_set_0/input_*.pb; do ins+=(--input "$f"); done
+	rm -rf "$T/sub"
+	if "$EML" run --local "$TD/$m/model.onnx" "${ins[@]}" --output-dir "$T/sub" >"$T/out" 2>&1 &&
+		cmp -s "$T/sub/output_0.pb" "$TD/$m/test_data_set_0/output_0.pb"; then
+		ok "run: $m, weights in subgraphs"
+	else
+		bad "run: $m, weights in subgraphs ($(head -1 "$T/out"))"
+	fi
+done
+
 echo "engine_cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
