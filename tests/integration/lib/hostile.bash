@@ -5,7 +5,8 @@
 # policy for it ($W/client.json), the hand-written hostile topology keys
 # ($W/hostile/NAME/model.topo, $W/cases.txt: NAME WANTED_CODE), the good
 # input $W/in.pb, the oversized one $W/in-big.pb and the reference output
-# of eml run --local ($W/ref/output_0.pb). Sets MAX_TOPO MAX_NODES
+# of eml run --local ($W/ref/output_0.pb). A 2 s wall-time limit ends the
+# Loop of 2^62 iterations. Sets MAX_TOPO MAX_NODES
 # MAX_TENSOR MAX_ARENA MAX_INPUT WEIGHT. Returns non-zero on failure.
 
 hostile_world() {
@@ -16,7 +17,7 @@ m = onnx.load(sys.argv[1])
 # Not is allowed too: the wrong-dtype case must get past the list; so are
 # the operators of the cases that take sizes from their inputs.
 extra = {"Not", "Constant", "MaxPool", "MaxUnpool", "Unsqueeze", "RoiAlign", "Unique", "Relu",
-         "DFT"}
+         "DFT", "If", "Loop", "Identity"}
 print(len(m.graph.node), json.dumps(sorted({n.op_type for n in m.graph.node} | extra), separators=(",", ":")))
 EOP
 	)
@@ -37,7 +38,8 @@ EOP
 	cat >"$W/agent-policy.json" <<EOP
 {"version":1,"models":["$E2E_CID"],"assembly":"request","ops":$OPS,
  "limits":{"max_topology_bytes":$MAX_TOPO,"max_nodes":$MAX_NODES,"max_tensor_bytes":$MAX_TENSOR,
- "max_arena_bytes":$MAX_ARENA,"max_input_bytes":$MAX_INPUT,"max_weight_bytes":$WEIGHT}}
+ "max_arena_bytes":$MAX_ARENA,"max_input_bytes":$MAX_INPUT,"max_weight_bytes":$WEIGHT,
+ "max_infer_ms":2000}}
 EOP
 	DIGEST=$("$EML_AGENT" --policy-digest --policy "$W/agent-policy.json") || return 1
 	p0=$(e2e_sim_pcr 0)

@@ -13,7 +13,7 @@ import os
 import struct
 import sys
 
-DT_FLOAT, DT_INT64 = 1, 7  # ONNX TensorProto.DataType
+DT_FLOAT, DT_INT64, DT_BOOL = 1, 7, 9  # ONNX TensorProto.DataType
 
 
 def varint(n):
@@ -108,6 +108,10 @@ def attr_floats(name, vs):
                                                     for v in vs))
 
 
+def attr_graph(name, g):
+    return fb(6, fb(1, name) + fv(2, 5) + fb(10, g))
+
+
 def tensor(name, dtype, dims, offset, length):
     m = fb(1, name) + fv(2, dtype)
     for d in dims:
@@ -128,8 +132,13 @@ def graph(nodes, inputs, outputs, inits=(), name="g", opset=13):
     return m
 
 
-def key(g, blob):
-    return fv(1, 1) + fb(2, g) + fb(3, blob)
+def key(g, blob, version=1):
+    return fv(1, version) + fb(2, g) + fb(3, blob)
+
+
+def if_node(name, cond, out, then_g, else_g):
+    return node(name, "If", [cond], [out], attr_graph("then_branch", then_g) +
+                attr_graph("else_branch", else_g))
 
 
 def main():
@@ -210,6 +219,39 @@ def main():
         [x], [y], opset=17), blob), 507)
     cases["op_not_allowed"] = (key(graph([node("s", "Sigmoid", ["x"], ["y"])], [x], [y]), blob),
                                715)
+    # Subgraphs (issue 19): version 2 keys with If / Loop.
+    def branch(name, src="x", op="Relu", out=None):
+        o = out or name + "_o"
+        return graph([node(name + "_n", op, [src], [o])], [], [vinfo(o, DT_FLOAT, None)],
+                     name=name)
+
+    def nested(depth):
+        if depth == 0:
+            return branch("leaf")
+        return graph([if_node("if%d" % depth, "x", "n%d" % depth, nested(depth - 1),
+                              branch("e%d" % depth))], [], [vinfo("n%d" % depth, DT_FLOAT, None)],
+                     name="lvl%d" % depth)
+    # Five levels of subgraphs: refused before the key is unpacked.
+    cases["subgraph_too_deep"] = (key(graph([if_node("top", "x", "y", nested(4), branch("e"))],
+                                            [x], [y]), blob, 2), 670)
+    # A branch reading an outer value that exists nowhere.
+    cases["subgraph_undefined_outer"] = (key(graph([if_node("i", "x", "y",
+                                                            branch("t", src="nowhere"),
+                                                            branch("e"))], [x], [y]), blob, 2), 666)
+    # A branch holding an operator outside the policy's list.
+    cases["subgraph_op_not_allowed"] = (key(graph([if_node("i", "x", "y",
+                                                           branch("t", op="Sigmoid"),
+                                                           branch("e"))], [x], [y]), blob, 2), 715)
+    # A Loop of 2^62 iterations over a Relu: only the wall-time limit ends it.
+    body = graph([node("bc", "Identity", ["cond_in"], ["cond_out"]),
+                  node("br", "Relu", ["v_in"], ["v_out"])],
+                 [vinfo("it", DT_INT64, []), vinfo("cond_in", DT_BOOL, []),
+                  vinfo("v_in", DT_FLOAT, None)],
+                 [vinfo("cond_out", DT_BOOL, []), vinfo("v_out", DT_FLOAT, None)], name="body")
+    cases["loop_2p62"] = (key(graph([node("m", "Constant", [], ["trips"],
+                                          attr_int("value_int", 1 << 62)),
+                                     node("l", "Loop", ["trips", "", "x"], ["y"],
+                                          attr_graph("body", body))], [x], [y]), blob, 2), 717)
     # Each size limit, just over.
     k = key(graph([relu("r", "x", "y")], [x], [y]), blob)
     pad = max_topo + 1 - len(k)
