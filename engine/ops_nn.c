@@ -1277,11 +1277,33 @@ pool_plan(struct eml_plan *p, struct pnode *pn)
 	return eml_pn_set_out(p, pn, 0, x->dt, x->rank, dims);
 }
 
+struct pool2d_job {
+	const struct eml_plan *p;
+	const struct pool_par *q;
+	const float *x;
+	float *y;
+};
+
+/* Planes [c0, c1): every plane is pooled alone, so a split over planes
+ * gives the same outputs. */
+static void
+pool2d_task(void *arg, size_t c0, size_t c1, int thread)
+{
+	const struct pool2d_job *j = arg;
+	const struct pool_par *q = j->q;
+
+	(void)thread;
+	j->p->k->pool2d(q->is_max, c1 - c0, q->H, q->W, q->kh, q->kw, q->stride_h, q->stride_w,
+	    q->dil_h, q->dil_w, q->pad_top, q->pad_left, q->out_h, q->out_w,
+	    q->count_include_pad, j->x + c0 * q->H * q->W, j->y + c0 * q->out_h * q->out_w);
+}
+
 static void
 pool_run(struct eml_plan *p, struct pnode *pn)
 {
 	struct val *x = eml_pn_in(p, pn, 0), *y = eml_pn_out(p, pn, 0);
 	const struct pool_par *q = &pn->par.pool;
+	struct pool2d_job j = { p, q, vf(x), vf(y) };
 
 	if (q->is3d) {
 		pool3d_run(p, q, (size_t)(x->dims[0] * x->dims[1]), vf(x), vf(y));
@@ -1291,9 +1313,11 @@ pool_run(struct eml_plan *p, struct pnode *pn)
 		eml_maxpool_generic_run(p, pn);
 		return;
 	}
-	p->k->pool2d(q->is_max, q->NC, q->H, q->W, q->kh, q->kw, q->stride_h, q->stride_w,
-	    q->dil_h, q->dil_w, q->pad_top, q->pad_left, q->out_h, q->out_w,
-	    q->count_include_pad, vf(x), vf(y));
+	/* A memory pass: ~4 per float read, plus the window per output. */
+	eml_pool_run_range(eml_pool_for(p->pool,
+			       (double)q->NC * (4.0 * (double)(q->H * q->W) +
+						   (double)(q->out_h * q->out_w * (q->kh * q->kw + 4)))),
+	    q->NC, pool2d_task, &j);
 }
 
 static eml_err

@@ -741,6 +741,72 @@ test_convtranspose_fused(void **state)
 		convtranspose_case(&cases[i]);
 }
 
+/* MaxPool and AveragePool split over planes on two threads: the same
+ * outputs as one thread and as a plain loop, on ragged planes (3x3/2,
+ * pads 1; average without the pads in the divisor). */
+static void
+test_pool_threads(void **state)
+{
+	static const char *pi[] = { "x", NULL }, *po[] = { "y", NULL };
+	enum { NB = 2, C = 7, H = 9, W = 11, K = 3, S = 2, P = 1 };
+	enum { OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1 };
+	static float x[NB * C * H * W], want[NB * C * OH * OW];
+	int64_t xd[4] = { NB, C, H, W }, yd[4] = { NB, C, OH, OW };
+	int64_t ks[2] = { K, K }, st2[2] = { S, S }, pads[4] = { P, P, P, P };
+	uint64_t rng = eml_test_seed();
+	struct eml_tensor in;
+
+	(void)state;
+	fill(&rng, x, sizeof(x) / sizeof(x[0]));
+	in = ftensor(x, 4, xd);
+	for (int is_max = 0; is_max < 2; is_max++) {
+		struct eml_model *mdl;
+
+		for (int pl = 0; pl < NB * C; pl++)
+			for (int oh = 0; oh < OH; oh++)
+				for (int ow = 0; ow < OW; ow++) {
+					float acc = is_max ? -INFINITY : 0.0f;
+					int cnt = 0;
+
+					for (int i = 0; i < K; i++)
+						for (int jj = 0; jj < K; jj++) {
+							int ih = oh * S - P + i, iw = ow * S - P + jj;
+							float v;
+
+							if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+								continue;
+							v = x[(pl * H + ih) * W + iw];
+							acc = is_max ? (v > acc ? v : acc) : acc + v;
+							cnt++;
+						}
+					want[(pl * OH + oh) * OW + ow] = is_max ? acc : acc / (float)cnt;
+				}
+		G->n = 0;
+		node(is_max ? "MaxPool" : "AveragePool", "pool", pi, po);
+		onnx_attr_ints(N, "kernel_shape", ks, 2);
+		onnx_attr_ints(N, "strides", st2, 2);
+		onnx_attr_ints(N, "pads", pads, 4);
+		emit();
+		io(11, "x", 1, xd, 4);
+		io(12, "y", 1, yd, 4);
+		mdl = load(13);
+		for (int t = 1; t <= 2; t++) {
+			struct eml_plan_opts o = { .nthreads = t };
+			struct eml_plan *p = NULL;
+
+			(void)setenv("EML_POOL_MIN_WORK", "0", 1);
+			assert_eml_ok(eml_plan_new(mdl, &in, 1, &o, &p));
+			(void)unsetenv("EML_POOL_MIN_WORK");
+			assert_eml_ok(eml_plan_run(p, &in, 1));
+			assert_int_equal(eml_plan_output(p, 0)->nbytes, sizeof(want));
+			assert_close(eml_plan_output(p, 0)->data, want,
+			    sizeof(want) / sizeof(want[0]), 1e-6);
+			eml_plan_free(p);
+		}
+		eml_model_free(mdl);
+	}
+}
+
 /* ------------------------------------------------------------ Resize */
 
 /* Image resizes take the kernels' table-driven 2-D path; no_fusion keeps
@@ -1056,6 +1122,7 @@ main(void)
 		cmocka_unit_test(test_gather_out_of_range),
 		cmocka_unit_test(test_resize_2d_path),
 		cmocka_unit_test(test_convtranspose_fused),
+		cmocka_unit_test(test_pool_threads),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_text_direction),
