@@ -495,14 +495,15 @@ check_response(const struct eml_manifest *pol, const struct eml_buf *resp)
  * and send; wipe = destroying what the request assembled. Sizes and
  * durations only. */
 static void
-log_phases(const struct eml_cid *rid, bool reused, const int64_t t[6], uint64_t fetch_us,
-    uint64_t plan_us)
+log_phases(const struct eml_cid *rid, bool reused, uint64_t weight_bytes, const int64_t t[6],
+    uint64_t fetch_us, uint64_t plan_us)
 {
 	/* t: start, opened, model ready, run done, reply sent, wipe start */
 	int64_t now = eml_now_us(), asm_us = t[2] - t[1] - (int64_t)fetch_us;
 	int64_t run_us = t[3] - t[2] - (int64_t)plan_us;
 
 	EML_LOG_DEBUG("infer.phases", rid, EML_F_BOOL("model_reused", reused),
+	    EML_F_U64("weight_bytes", weight_bytes),
 	    EML_F_I64("open_us", t[1] - t[0]), EML_F_U64("fetch_us", fetch_us),
 	    EML_F_I64("assemble_us", asm_us < 0 ? 0 : asm_us), EML_F_U64("plan_us", plan_us),
 	    EML_F_I64("run_us", run_us < 0 ? 0 : run_us), EML_F_I64("reply_us", t[4] - t[3]),
@@ -587,7 +588,7 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	int64_t t0 = eml_now_ms(), t_asm = 0, t_run = 0;
 	/* phase timers for the debug log (issue 16): microseconds */
 	int64_t u0 = eml_now_us(), u_open = 0, u_model = 0, u_run = 0, u_sent = 0, u_wipe;
-	uint64_t fetch_us, plan_us;
+	uint64_t fetch_us, plan_us, wbytes;
 
 	EML_MEMCPY(rid.b, env->request_id, sizeof(rid.b));
 	eml_buf_init_secure(&resp, s->link.frame_max);
@@ -688,6 +689,7 @@ out:
 	fetch_us = s->link.fetch_us;
 	plan_us = eml_agent_exec_plan_us(ex); /* before ex goes with the assembly */
 	u_wipe = eml_now_us();
+	wbytes = am != NULL ? am->weights_len : 0;
 	if (am != NULL && am != s->kept)
 		eml_assembly_destroy(am);
 	eml_msg_free(msg);
@@ -696,7 +698,7 @@ out:
 	if (request_hook != NULL)
 		request_hook(request_hook_arg);
 	if (u_sent != 0)
-		log_phases(&rid, reused, (const int64_t[6]){ u0, u_open, u_model, u_run, u_sent,
+		log_phases(&rid, reused, wbytes, (const int64_t[6]){ u0, u_open, u_model, u_run, u_sent,
 		    u_wipe }, fetch_us, plan_us);
 	return rc;
 }

@@ -42,7 +42,10 @@ fi
 start_pair() {
 	local name=$1 pol=$2 port
 	printf '%s\n' "$pol" >"$W/$name-policy.json"
-	e2e_start "agent-$name" "$EML_AGENT" --listen "unix:$W/$name.sock" --attest sim \
+	# BENCH_E2E_PHASES=1: the agents log infer.phases (debug), summed up below
+	local level=warn
+	[ -n "${BENCH_E2E_PHASES:-}" ] && level=debug
+	EML_LOG_LEVEL=$level e2e_start "agent-$name" "$EML_AGENT" --listen "unix:$W/$name.sock" --attest sim \
 		--sim-dir "$W/sim" --policy "$W/$name-policy.json" --max-sessions 128 \
 		--insecure-any-model # a bench over several models: nothing pinned
 	e2e_wait_unix "$W/$name.sock" || return 1
@@ -159,3 +162,30 @@ END {
 	printf "  %-58s %12s %10s\n", "eml run --local demo / ResNet-18-style, wall", dcli " / " rcli, "-"
 	printf "  %-58s %12s %10s\n", "eml run --local demo / ResNet-18-style, CPU", dcpu " / " rcpu, "-"
 }' "$W/bench-e2e.out"
+
+# BENCH_E2E_PHASES=1: where a request's time went inside the agent, from its
+# infer.phases debug lines (microseconds; min and median per model, by the
+# size of its weights). Durations and sizes only, as the log has them.
+if [ -n "${BENCH_E2E_PHASES:-}" ]; then
+	for name in req ses; do
+		"$PY" - "$W/agent-$name.log" "$name" <<'EOP'
+import json, statistics, sys
+rows = []
+for line in open(sys.argv[1]):
+    if '"infer.phases"' in line:
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            pass
+keys = ["open_us", "fetch_us", "assemble_us", "plan_us", "run_us", "reply_us",
+        "evidence_us", "wipe_us", "total_us"]
+mode = "per-request" if sys.argv[2] == "req" else "per-session"
+for wb in sorted({r.get("weight_bytes", 0) for r in rows}):
+    rs = [r for r in rows if r.get("weight_bytes", 0) == wb]
+    cells = " ".join("%s=%d/%d" % (k[:-3], min(r[k] for r in rs),
+                     statistics.median([r[k] for r in rs])) for k in keys)
+    print("e2e phases %s weights=%.1fMiB n=%d (us, min/median) %s" %
+          (mode, wb / 1048576.0, len(rs), cells))
+EOP
+	done
+fi
