@@ -816,7 +816,8 @@ infer_all(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 
 		EML_GUARD(connect_node(p, i, &all_const));
 		EML_GUARD(pn->op->plan(p, pn));
-		if (all_const || (pn->op->flags & OPF_SHAPE_ONLY) != 0)
+		if ((all_const && (pn->op->flags & OPF_NO_FOLD) == 0) ||
+		    (pn->op->flags & OPF_SHAPE_ONLY) != 0)
 			EML_GUARD(fold_node(p, pn));
 	}
 	EML_GUARD(mark_graph_outputs(p));

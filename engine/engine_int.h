@@ -74,6 +74,10 @@ struct op {
  * plan sizes it for the most rows, run sets the rows it wrote. Allowed only
  * when that output is a graph output no node reads. */
 #define OPF_RUNTIME_ROWS 16u
+/* Never run at plan time even when every input is a constant (If, Loop,
+ * Scan): their cost is not bounded by their tensors' sizes, and only a
+ * run has the wall-time limit (a Loop of 2^62 iterations over constants). */
+#define OPF_NO_FOLD 32u
 
 struct pnode {
 	const struct eml_node *n;

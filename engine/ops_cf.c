@@ -249,8 +249,8 @@ if_plan(struct eml_plan *p, struct pnode *pn)
 	if (c->dt != EML_DT_BOOL || c->numel != 1)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_DTYPE, "condition is not one bool");
 	/* A condition known after shape folding: only the taken branch is
-	 * planned, and runs as the If's step with no test (a branch whose
-	 * values are all constants folds away with the If). */
+	 * planned, and runs as the If's step with no test. (Never folded at
+	 * plan time, even over constants: a branch may hold a Loop.) */
 	if (c->kind == VK_CONST)
 		pn->cf->taken = ((const uint8_t *)c->data)[0] != 0 ? 0 : 1;
 	for (int b = 0; b < CF_SUBS; b++)
@@ -704,14 +704,14 @@ scan_run(struct eml_plan *p, struct pnode *pn)
 
 const struct op eml_ops_cf[] = {
 	{ "If", "then_branch:G else_branch:G", PK_NONE, 1, 1, 1, CF_MAX_IO, if_plan,
-	    NULL, if_run, 0 },
+	    NULL, if_run, OPF_NO_FOLD },
 	/* M and cond are optional ("" ): two input slots checked at plan */
 	{ "Loop", "body:G", PK_NONE, 0, CF_MAX_IO, 1, CF_MAX_IO, loop_plan,
-	    NULL, loop_run, 0 },
+	    NULL, loop_run, OPF_NO_FOLD },
 	{ "Scan",
 	    "body:G num_scan_inputs:i scan_input_axes:I scan_input_directions:I "
 	    "scan_output_axes:I scan_output_directions:I",
 	    PK_NONE, 1, CF_MAX_IO, 1, CF_MAX_IO, scan_plan, NULL, scan_run,
-	    0 },
+	    OPF_NO_FOLD },
 	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };

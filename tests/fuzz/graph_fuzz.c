@@ -7,7 +7,8 @@
  * for any input; everything the validator accepts either plans and runs or
  * is refused with a code; a weight reference the validator accepts lies
  * inside the blob (ASan sees any byte outside). Seeds: the topology keys of
- * the test models (tests/fuzz/corpus/graph/). */
+ * the test models (tests/fuzz/corpus/graph/), control-flow ones included
+ * (if-loop, vad-if-lstm, the hostile subgraph keys). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +25,19 @@
 #define FZ_ARENA ((size_t)32 << 20)
 #define FZ_INPUT_ELEMS 32768u
 
-static void
-attach(struct eml_tensor *t, uint8_t *w)
+/* Subgraphs' references too (eml_graph_each_tensor), as eml_assemble. */
+static eml_err
+attach(struct eml_tensor *t, void *arg)
 {
+	uint8_t *w = arg;
+
 	if (t == NULL || !t->in_blob)
-		return;
+		return EML_OK;
 	t->data = w + t->blob_offset;
 	t->owned = false;
 	t->in_blob = false;
 	t->blob_offset = 0;
+	return EML_OK;
 }
 
 /* One input per graph input: its dtype, fixed dims as declared, symbolic
@@ -93,11 +98,8 @@ EML_FUZZ_TARGET(NULL)
 	if (w == NULL)
 		goto out;
 	g = t->graph;
-	for (size_t i = 0; i < g->n_initializers; i++)
-		attach(&g->initializers[i], w);
-	for (size_t i = 0; i < g->n_nodes; i++)
-		for (size_t j = 0; j < g->nodes[i].n_attrs; j++)
-			attach(g->nodes[i].attrs[j].t, w);
+	if (eml_graph_each_tensor(g, attach, w) != EML_OK)
+		goto out;
 	t->graph = NULL;
 	if (eml_model_new(g, &m) != EML_OK) /* takes g */
 		goto out;
@@ -110,6 +112,9 @@ EML_FUZZ_TARGET(NULL)
 	o.max_arena_bytes = FZ_ARENA;
 	if (eml_plan_new(m, in, eml_model_graph(m)->n_inputs, &o, &p) != EML_OK)
 		goto out;
+	/* As the agent's policy always does: a Loop of 2^62 iterations (or
+	 * none bounded at all) ends here instead of hanging the fuzzer. */
+	eml_plan_set_time_limit(p, 200);
 	(void)eml_plan_run(p, in, eml_model_graph(m)->n_inputs);
 out:
 	eml_plan_free(p);
