@@ -65,22 +65,58 @@ shape_bytes(enum eml_dtype dt, int rank, const int64_t *dims, size_t *numel, siz
  * only ever holds float16 values. A float output is float16 when the
  * operator's inputs are (ONNX type constraints make all of them the same
  * type), except where the output type is an attribute or another input's.
+ * bfloat16 is held the same way. Returns the narrow type a float output
+ * inherits, or EML_DT_UNDEFINED.
  */
-bool
+enum eml_dtype
 eml_f16_inherits(struct eml_plan *p, const struct pnode *pn)
 {
 	if (strcmp(pn->op->name, "Cast") == 0)
-		return false;
+		return EML_DT_UNDEFINED;
 	if (strcmp(pn->op->name, "CastLike") == 0) {
 		const struct val *t = eml_pn_in(p, pn, 1);
-		return t != NULL && t->f16;
+		return t != NULL && t->f16 ? eml_narrow_dt(t) : EML_DT_UNDEFINED;
 	}
 	for (size_t k = 0; k < pn->n_in; k++) {
 		const struct val *x = eml_pn_in(p, pn, k);
 		if (x != NULL && x->f16 && x->dt == EML_DT_FLOAT)
-			return true;
+			return eml_narrow_dt(x);
 	}
-	return false;
+	return EML_DT_UNDEFINED;
+}
+
+/* The graph's type of v (float16/bfloat16 for a narrow float held wide). */
+enum eml_dtype
+eml_narrow_dt(const struct val *v)
+{
+	if (!v->f16)
+		return v->dt;
+	return v->bf16 ? EML_DT_BFLOAT16 : EML_DT_FLOAT16;
+}
+
+/* numel of v's narrow type at x, widened into y. */
+void
+eml_narrow_widen(const struct val *v, const void *x, float *y)
+{
+	if (v->bf16)
+		eml_bf16_to_f32(v->numel, x, y);
+	else
+		eml_f16_to_f32(v->numel, x, y);
+}
+
+static void
+narrow_round(const struct val *v)
+{
+	if (v->bf16)
+		eml_f32_round_bf16(v->numel, v->data, v->data);
+	else
+		eml_f32_round_f16(v->numel, v->data, v->data);
+}
+
+static bool
+is_narrow(enum eml_dtype dt)
+{
+	return dt == EML_DT_FLOAT16 || dt == EML_DT_BFLOAT16;
 }
 
 /* Rounds pn's float16 outputs (not aliases: their input already is). */
@@ -92,7 +128,7 @@ round_f16_outputs(struct eml_plan *p, const struct pnode *pn)
 	for (size_t k = 0; k < pn->n_out; k++) {
 		struct val *o = eml_pn_out(p, pn, k);
 		if (o != NULL && o->f16 && o->data != NULL)
-			eml_f32_round_f16(o->numel, o->data, o->data);
+			narrow_round(o);
 	}
 }
 
@@ -116,8 +152,14 @@ eml_pn_set_out(struct eml_plan *p, struct pnode *pn, size_t k, enum eml_dtype dt
 		rc = EML_ERR_INFER_TOO_LARGE;
 	if (rc != EML_OK)
 		return eml_pn_fail(pn->n, rc, "output too large");
-	v->f16 = dt == EML_DT_FLOAT16 || (dt == EML_DT_FLOAT && eml_f16_inherits(p, pn));
-	if (dt == EML_DT_FLOAT16) {
+	if (dt == EML_DT_FLOAT) {
+		enum eml_dtype nd = eml_f16_inherits(p, pn);
+		if (nd != EML_DT_UNDEFINED)
+			dt = nd;
+	}
+	v->f16 = is_narrow(dt);
+	v->bf16 = dt == EML_DT_BFLOAT16;
+	if (v->f16) {
 		dt = EML_DT_FLOAT;
 		v->nbytes *= 2;
 	}
@@ -618,15 +660,16 @@ add_initializers(struct eml_plan *p)
 		EML_GUARD(shape_bytes(t->dtype, t->rank, t->dims, &v->numel, &v->nbytes));
 		EML_ENSURE(v->nbytes == t->nbytes, EML_ERR_INTERNAL);
 		v->data = t->data;
-		if (t->dtype == EML_DT_FLOAT16) {
+		if (is_narrow(t->dtype)) {
 			/* Stored as float16 (blob, graph); widened once here. */
 			v->dt = EML_DT_FLOAT;
 			v->f16 = true;
+			v->bf16 = t->dtype == EML_DT_BFLOAT16;
 			v->nbytes = v->numel * 4;
 			v->data = eml_secure_alloc(v->nbytes == 0 ? 1 : v->nbytes);
 			EML_ENSURE(v->data != NULL, EML_ERR_NOMEM);
 			v->owned = true;
-			eml_f16_to_f32(v->numel, t->data, v->data);
+			eml_narrow_widen(v, t->data, v->data);
 		}
 	}
 	return EML_OK;
@@ -661,8 +704,9 @@ add_inputs(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 		EML_GUARD(shape_bytes(v->dt, v->rank, v->dims, &v->numel, &v->nbytes));
 		EML_ENSURE(inputs[i].nbytes == v->nbytes, EML_ERR_INFER_INPUT);
 		p->in_idx[i] = idx;
-		if (v->dt == EML_DT_FLOAT16) {
+		if (is_narrow(v->dt)) {
 			/* widened as it is copied in (eml_plan_run) */
+			v->bf16 = v->dt == EML_DT_BFLOAT16;
 			v->dt = EML_DT_FLOAT;
 			v->f16 = true;
 			v->nbytes = v->numel * 4;
@@ -1808,7 +1852,7 @@ check_run_inputs(const struct eml_plan *p, const struct eml_tensor *inputs, size
 	}
 	for (size_t i = 0; i < n_inputs; i++) {
 		const struct val *v = &p->v[p->in_idx[i]];
-		enum eml_dtype dt = v->f16 ? EML_DT_FLOAT16 : v->dt;
+		enum eml_dtype dt = eml_narrow_dt(v);
 		size_t nbytes = v->f16 ? v->numel * 2 : v->nbytes;
 		bool same = inputs[i].dtype == dt && inputs[i].rank == v->rank &&
 		    inputs[i].nbytes == nbytes && (nbytes == 0 || inputs[i].data != NULL);
@@ -1877,8 +1921,11 @@ expose_outputs(struct eml_plan *p)
 		t->nbytes = v->nbytes;
 		t->owned = false;
 		if (p->out16[i] != NULL) {
-			eml_f32_to_f16(v->numel, v->data, p->out16[i]);
-			t->dtype = EML_DT_FLOAT16;
+			if (v->bf16)
+				eml_f32_to_bf16(v->numel, v->data, p->out16[i]);
+			else
+				eml_f32_to_f16(v->numel, v->data, p->out16[i]);
+			t->dtype = eml_narrow_dt(v);
 			t->data = p->out16[i];
 			t->nbytes = v->numel * 2;
 		}
@@ -1893,7 +1940,7 @@ eml_plan_run(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_input
 	for (size_t i = 0; i < n_inputs; i++) {
 		struct val *v = &p->v[p->in_idx[i]];
 		if (v->f16)
-			eml_f16_to_f32(v->numel, inputs[i].data, v->data);
+			eml_narrow_widen(v, inputs[i].data, v->data);
 		else if (!p->in_bound[i])
 			EML_MEMCPY(v->data, inputs[i].data, v->nbytes);
 	}

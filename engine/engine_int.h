@@ -37,8 +37,10 @@ struct val {
 	bool graph_out;
 	bool rt_len;     /* length known only at run (OPF_RUNTIME_ROWS; Unique,
 			  * a Loop's scan outputs) */
-	bool f16;        /* ONNX float16, held as float32 (dt FLOAT) rounded to
-			  * float16 after every step that writes it */
+	bool f16;        /* ONNX float16 or bfloat16 (bf16), held as float32
+			  * (dt FLOAT) rounded to that type after every step
+			  * that writes it */
+	bool bf16;       /* with f16: the narrow type is bfloat16 */
 	size_t off;      /* arena offset of ACT/INPUT */
 	int block;       /* arena block, during layout */
 };
@@ -229,7 +231,9 @@ bool eml_qdq_conv_fuse(struct eml_plan *p, struct pnode *q, struct pnode *relu,
     struct pnode *conv, struct pnode *dqx, struct pnode *dqw, bool dqx_dies);
 
 /* Whether a float output of pn is float16 (eml_engine.c). */
-bool eml_f16_inherits(struct eml_plan *p, const struct pnode *pn);
+enum eml_dtype eml_f16_inherits(struct eml_plan *p, const struct pnode *pn);
+enum eml_dtype eml_narrow_dt(const struct val *v);
+void eml_narrow_widen(const struct val *v, const void *x, float *y);
 
 /* Whether Cast supports this dtype (as source or target). */
 bool eml_cast_dtype_ok(int64_t dt);

@@ -371,6 +371,7 @@ eml_cast_dtype_ok(int64_t dt)
 	case EML_DT_UINT64:
 	case EML_DT_BOOL:
 	case EML_DT_FLOAT16: /* held as float32 (eml_f16_inherits) */
+	case EML_DT_BFLOAT16:
 		return true;
 	default:
 		return false;
@@ -842,6 +843,8 @@ constant_run(struct eml_plan *p, struct pnode *pn)
 	case EML_ATTR_TENSOR:
 		if (a->t->dtype == EML_DT_FLOAT16)
 			eml_f16_to_f32(y->numel, a->t->data, y->data);
+		else if (a->t->dtype == EML_DT_BFLOAT16)
+			eml_bf16_to_f32(y->numel, a->t->data, y->data);
 		else
 			EML_MEMCPY(y->data, a->t->data, y->nbytes);
 		break;
@@ -885,6 +888,9 @@ cos_run(struct eml_plan *p, struct pnode *pn)
 	(void)p;
 	if (v != NULL && v->dtype == EML_DT_FLOAT16) {
 		eml_f16_to_f32(1, v->data, &h);
+		one = &h;
+	} else if (v != NULL && v->dtype == EML_DT_BFLOAT16) {
+		eml_bf16_to_f32(1, v->data, &h);
 		one = &h;
 	}
 	for (size_t i = 0; i < y->numel; i++) {

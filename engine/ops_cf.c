@@ -180,6 +180,7 @@ out_like(struct eml_plan *p, struct pnode *pn, size_t k, const struct val *v)
 		return EML_OK;
 	EML_GUARD(eml_pn_set_out(p, pn, k, v->dt, v->rank, v->dims));
 	o->f16 = v->f16;
+	o->bf16 = v->bf16;
 	return EML_OK;
 }
 

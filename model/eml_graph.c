@@ -20,6 +20,7 @@ eml_dtype_size(enum eml_dtype dt)
 	case EML_DT_UINT16:
 	case EML_DT_INT16:
 	case EML_DT_FLOAT16:
+	case EML_DT_BFLOAT16:
 		return 2;
 	case EML_DT_INT64:
 	case EML_DT_DOUBLE:
@@ -56,6 +57,8 @@ eml_dtype_name(enum eml_dtype dt)
 		return "bool";
 	case EML_DT_FLOAT16:
 		return "float16";
+	case EML_DT_BFLOAT16:
+		return "bfloat16";
 	case EML_DT_DOUBLE:
 		return "float64";
 	case EML_DT_UINT32:

@@ -40,6 +40,7 @@ enum eml_dtype {
 	EML_DT_DOUBLE = 11,
 	EML_DT_UINT32 = 12,
 	EML_DT_UINT64 = 13,
+	EML_DT_BFLOAT16 = 16,
 };
 
 /* Bytes per element; 0 for UNDEFINED, STRING and unknown values. */

@@ -249,7 +249,7 @@ parse_dtype(json_t *v, enum eml_dtype *out)
 {
 	const char *name = json_string_value(v);
 
-	for (int dt = EML_DT_FLOAT; name != NULL && dt <= EML_DT_UINT64; dt++) {
+	for (int dt = EML_DT_FLOAT; name != NULL && dt <= EML_DT_BFLOAT16; dt++) {
 		if (eml_dtype_size((enum eml_dtype)dt) != 0 &&
 		    strcmp(eml_dtype_name((enum eml_dtype)dt), name) == 0) {
 			*out = (enum eml_dtype)dt;

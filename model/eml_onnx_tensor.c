@@ -186,6 +186,7 @@ eml_onnx_dtype_storable(int32_t dt)
 	case EML_DT_INT64:
 	case EML_DT_BOOL:
 	case EML_DT_FLOAT16:
+	case EML_DT_BFLOAT16:
 	case EML_DT_DOUBLE:
 	case EML_DT_UINT32:
 	case EML_DT_UINT64:

@@ -116,7 +116,7 @@ dup_bytes_str(const ProtobufCBinaryData *b, char **out)
 static bool
 dtype_known(int32_t dt)
 {
-	return dt >= EML_DT_UNDEFINED && dt <= EML_DT_UINT64;
+	return (dt >= EML_DT_UNDEFINED && dt <= EML_DT_UINT64) || dt == EML_DT_BFLOAT16;
 }
 
 static eml_err

@@ -300,6 +300,12 @@ void eml_f32_to_f16(size_t n, const float *x, uint16_t *y);
 /* y = float(half(x)): what a float16 tensor can hold; in place allowed. */
 void eml_f32_round_f16(size_t n, const float *x, float *y);
 
+/* bfloat16 <-> float32: widening exact, narrowing to nearest even, NaN kept
+ * (scalar; the compiler vectorizes the loops). */
+void eml_bf16_to_f32(size_t n, const uint16_t *x, float *y);
+void eml_f32_to_bf16(size_t n, const float *x, uint16_t *y);
+void eml_f32_round_bf16(size_t n, const float *x, float *y);
+
 /* ---------------------------------------------------------------- int8 GEMM */
 
 /*

@@ -64,6 +64,78 @@ half_known_values(void **state)
 	}
 }
 
+static float
+from_bits(uint32_t u)
+{
+	float f;
+
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/* bfloat16: the upper half of float32, rounded to nearest even (bits worked
+ * by hand), NaN kept a NaN even when its payload lies in the dropped half,
+ * widening exact for every one of the 65536 patterns, and round = narrow
+ * then widen. */
+static void
+bf16_known_values(void **state)
+{
+	static const struct {
+		uint32_t f;
+		uint16_t b;
+	} kv[] = {
+		{ 0x3f800000, 0x3f80 }, /* 1.0 */
+		{ 0x3effd6b2, 0x3f00 }, /* dropped half 0xd6b2 > 0x8000: up (carry into exponent) */
+		{ 0x3ef535b8, 0x3ef5 }, /* below the half: down */
+		{ 0x3f808000, 0x3f80 }, /* tie, even kept */
+		{ 0x3f818000, 0x3f82 }, /* tie, odd rounded up to even */
+		{ 0xbf818000, 0xbf82 }, /* negative tie */
+		{ 0x7f7fffff, 0x7f80 }, /* largest float rounds to infinity */
+		{ 0x7f800000, 0x7f80 }, /* infinity */
+		{ 0x00000001, 0x0000 }, /* smallest subnormal: down to zero */
+		{ 0x80000000, 0x8000 }, /* -0 */
+	};
+	uint16_t *b = eml_alloc(65536 * 2), *b2 = eml_alloc(65536 * 2);
+	float *f = eml_alloc(65536 * 4);
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+		float x = from_bits(kv[i].f), r;
+		uint16_t h;
+		eml_f32_to_bf16(1, &x, &h);
+		if (h != kv[i].b)
+			fail_msg("%08x -> %04x, want %04x", kv[i].f, h, kv[i].b);
+		eml_f32_round_bf16(1, &x, &r);
+		assert_true(memcmp(&r, &(uint32_t){ (uint32_t)kv[i].b << 16 }, 4) == 0);
+	}
+	{
+		float nan = from_bits(0x7f800001); /* payload only in the low half */
+		uint16_t h;
+		eml_f32_to_bf16(1, &nan, &h);
+		assert_int_equal(h & 0x7f80, 0x7f80);
+		assert_true((h & 0x7f) != 0);
+	}
+	assert_non_null(b);
+	assert_non_null(b2);
+	assert_non_null(f);
+	for (uint32_t i = 0; i < 65536; i++)
+		b[i] = (uint16_t)i;
+	eml_bf16_to_f32(65536, b, f);
+	eml_f32_to_bf16(65536, f, b2);
+	for (uint32_t i = 0; i < 65536; i++) {
+		uint32_t u;
+		memcpy(&u, &f[i], 4);
+		assert_int_equal(u, i << 16);
+		if ((i & 0x7f80) == 0x7f80 && (i & 0x7f) != 0)
+			assert_true((b2[i] & 0x7f) != 0 && (b2[i] & 0x7f80) == 0x7f80);
+		else if (b2[i] != b[i])
+			fail_msg("bfloat16 %04x -> %a -> %04x", i, (double)f[i], b2[i]);
+	}
+	eml_free(b);
+	eml_free(b2);
+	eml_free(f);
+}
+
 /* Every half: to float and back is the identity (NaN stays NaN), and the
  * dispatched conversion equals the scalar one. */
 static void
@@ -690,6 +762,7 @@ main(void)
 		cmocka_unit_test(half_known_values),
 		cmocka_unit_test(half_all_round_trip),
 		cmocka_unit_test(half_simd_matches_scalar),
+		cmocka_unit_test(bf16_known_values),
 		cmocka_unit_test(qgemm_ref),
 		cmocka_unit_test(qgemm_avx2),
 		cmocka_unit_test(qgemm_avxvnni),

@@ -93,6 +93,48 @@ eml_f32_round_f16_ref(size_t n, const float *x, float *y)
 		y[i] = eml_half_to_float(eml_float_to_half(x[i]));
 }
 
+/* ------------------------------------------------ bfloat16 */
+
+/* bfloat16 is float32's upper half: widening is exact; narrowing rounds to
+ * nearest even on the dropped 16 bits (as ONNX Runtime's Cast does) and
+ * keeps a NaN a NaN (quiet bit set: truncation alone could leave a zero
+ * payload, which would read as infinity). */
+static uint16_t
+float_to_bf16(float f)
+{
+	uint32_t u = fbits(f);
+
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)((u >> 16) | 0x0040u);
+	u += 0x7fffu + ((u >> 16) & 1u);
+	return (uint16_t)(u >> 16);
+}
+
+void
+eml_bf16_to_f32(size_t n, const uint16_t *x, float *y)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = (uint32_t)x[i] << 16;
+		memcpy(&y[i], &u, 4);
+	}
+}
+
+void
+eml_f32_to_bf16(size_t n, const float *x, uint16_t *y)
+{
+	for (size_t i = 0; i < n; i++)
+		y[i] = float_to_bf16(x[i]);
+}
+
+void
+eml_f32_round_bf16(size_t n, const float *x, float *y)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = (uint32_t)float_to_bf16(x[i]) << 16;
+		memcpy(&y[i], &u, 4);
+	}
+}
+
 /* ------------------------------------------------ int8 GEMM, the oracle */
 
 /* Quads layout (kg = 4), 4 x 8 tile, plain loops; the sums wrap modulo
