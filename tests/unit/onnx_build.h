@@ -22,6 +22,35 @@ struct pb {
 
 #define PB_UNUSED __attribute__((unused))
 
+/* The scratch messages a test builds a model in (graph, model, node,
+ * tensor, value info), large enough for PB_MAX bytes each; a suite's
+ * cmocka setup/teardown allocates and frees them. */
+static struct pb *G PB_UNUSED, *M PB_UNUSED, *N PB_UNUSED, *T PB_UNUSED, *V PB_UNUSED;
+
+static PB_UNUSED int
+setup(void **state)
+{
+	(void)state;
+	G = eml_calloc(1, sizeof(*G));
+	M = eml_calloc(1, sizeof(*M));
+	N = eml_calloc(1, sizeof(*N));
+	T = eml_calloc(1, sizeof(*T));
+	V = eml_calloc(1, sizeof(*V));
+	return G && M && N && T && V ? 0 : -1;
+}
+
+static PB_UNUSED int
+teardown(void **state)
+{
+	(void)state;
+	eml_free(G);
+	eml_free(M);
+	eml_free(N);
+	eml_free(T);
+	eml_free(V);
+	return 0;
+}
+
 static PB_UNUSED void
 pb_varint(struct pb *p, uint64_t v)
 {

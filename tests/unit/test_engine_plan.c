@@ -19,31 +19,6 @@
 #include "eml_test_graph.h"
 #include "onnx_build.h"
 
-static struct pb *G, *M, *N, *T, *V;
-
-static int
-setup(void **state)
-{
-	(void)state;
-	G = eml_calloc(1, sizeof(*G));
-	M = eml_calloc(1, sizeof(*M));
-	N = eml_calloc(1, sizeof(*N));
-	T = eml_calloc(1, sizeof(*T));
-	V = eml_calloc(1, sizeof(*V));
-	return G && M && N && T && V ? 0 : -1;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	eml_free(G);
-	eml_free(M);
-	eml_free(N);
-	eml_free(T);
-	eml_free(V);
-	return 0;
-}
 
 static void
 node(const char *op, const char *name, const char *const *ins, const char *const *outs)
