@@ -188,6 +188,10 @@ void eml_im2col_pack_avx2(const void *ctx, size_t k0, size_t kk, size_t n0, size
 void eml_im2col_pack_avx512(const void *ctx, size_t k0, size_t kk, size_t n0, size_t nn,
     size_t nr, float *dst);
 
+/* Winograd F(2x2, 3x3) filter transform (conv.c): U = G g G^T of n 3x3
+ * filters g [n][9], value xi of filter i at u[xi * ustride + i]. */
+void eml_wino_filter(const float *weights, size_t n, float *u, size_t ustride);
+
 /* Winograd F(2x2, 3x3) transforms (conv/wino_tmpl.h; conv.c runs the 16
  * GEMMs between them). Tile rows [th0, th1) of TW tiles each. in: one
  * input channel plane into v[xi * vstride + t], scratch 8 TW + 144

@@ -449,6 +449,61 @@ conv_rejects_bad_params(void **state)
 	eml_conv2d_plan_free(NULL);
 }
 
+/*
+ * The Winograd filter transform U = G g G^T (float, blocks of 64 filters)
+ * against the definition in double, on counts around the block size
+ * (1, 63, 64, 65, 130, random): every value within 4 ULP of sum |g|
+ * (each U value is a sum of at most 9 taps times exact powers of two);
+ * nothing written past the n values of each of the 16 planes.
+ */
+static void
+conv_wino_filter_vs_double(void **state)
+{
+	static const double G[4][3] = {
+		{ 1, 0, 0 }, { 0.5, 0.5, 0.5 }, { 0.5, -0.5, 0.5 }, { 0, 0, 1 }
+	};
+	const size_t counts[] = { 1, 63, 64, 65, 130, 0 };
+	uint64_t st = eml_test_seed() ^ 0x316u;
+	size_t ci;
+
+	(void)state;
+	for (ci = 0; ci < sizeof(counts) / sizeof(counts[0]); ci++) {
+		size_t n = counts[ci] != 0 ? counts[ci] : kt_randz(&st, 2, 300);
+		size_t us = n + 3, i, a, b, r, s;
+		float *g = kt_alloc(n * 9), *u = kt_alloc(16 * us);
+
+		kt_fill(&st, g, n * 9, -2.0f, 2.0f);
+		for (i = 0; i < 16 * us; i++)
+			u[i] = -7.0f;
+		eml_wino_filter(g, n, u, us);
+		for (i = 0; i < n; i++) {
+			double sum = 0.0;
+
+			for (r = 0; r < 9; r++)
+				sum += fabs((double)g[i * 9 + r]);
+			for (a = 0; a < 4; a++)
+				for (b = 0; b < 4; b++) {
+					double want = 0.0;
+
+					for (r = 0; r < 3; r++)
+						for (s = 0; s < 3; s++)
+							want += G[a][r] * (double)g[i * 9 + r * 3 + s] *
+							    G[b][s];
+					if (!(fabs((double)u[(a * 4 + b) * us + i] - want) <=
+						4.0 * FLT_EPSILON * sum))
+						fail_msg("n %zu filter %zu U[%zu][%zu] %g, want %g", n, i,
+						    a, b, (double)u[(a * 4 + b) * us + i], want);
+				}
+		}
+		for (a = 0; a < 16; a++)
+			for (i = n; i < us; i++)
+				if (u[a * us + i] != -7.0f)
+					fail_msg("n %zu: plane %zu written past n at %zu", n, a, i);
+		kt_free(g, n * 9, "g");
+		kt_free(u, 16 * us, "u");
+	}
+}
+
 int
 main(void)
 {
@@ -459,6 +514,7 @@ main(void)
 		cmocka_unit_test(conv_avx512_random),
 		cmocka_unit_test(conv_avx2_winograd),
 		cmocka_unit_test(conv_avx512_winograd),
+		cmocka_unit_test(conv_wino_filter_vs_double),
 		cmocka_unit_test(conv_threads_bit_identical),
 		cmocka_unit_test(conv_avx2_model_shapes),
 		cmocka_unit_test(conv_avx512_model_shapes),

@@ -408,42 +408,68 @@ choose_method(struct eml_conv2d_plan *plan)
 }
 
 /*
- * U = G g G^T per (m, c), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1],
- * in double then rounded once; value xi of every (m, c) forms the GEMM A
- * operand U_xi [M, C], packed once here.
+ * U = G g G^T per (m, c), G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1];
+ * value xi of every (m, c) forms the GEMM A operand U_xi [M, C], packed
+ * once at plan time. In float, WINO_TBLK filters at a time: the 3x3
+ * taps are first split into 9 planes so that every step below is the
+ * same operation on WINO_TBLK adjacent floats (the compiler vectorizes
+ * it across filters; the scalar double version was the largest engine
+ * share of a ResNet's plan, paid on every per-request assembly). Each U
+ * value sums at most 9 taps scaled by 1/4 exactly, so float costs a few
+ * ULP of sum |g|, far below the conv tolerance (unit test against a
+ * double reference on ragged counts in test_kernels_conv).
  */
 #define WINO_TBLK 64
 
-/* G (x0, x1, x2)^T in double, in the order the reference rounds it. */
-struct wino4 {
-	double v0, v1, v2, v3;
-};
-
-static inline struct wino4
-wino_g(double x0, double x1, double x2)
+/* o[0..3] = G (a, b, c)^T on WINO_TBLK lanes. */
+static inline void
+wino_g_blk(const float *restrict a, const float *restrict b, const float *restrict c,
+    float (*restrict o)[WINO_TBLK])
 {
-	struct wino4 o = { x0, 0.5 * (x0 + x1 + x2), 0.5 * (x0 - x1 + x2), x2 };
+	for (size_t i = 0; i < WINO_TBLK; i++) {
+		float s = 0.5f * (a[i] + c[i]), h = 0.5f * b[i];
 
-	return o;
+		o[0][i] = a[i];
+		o[1][i] = s + h;
+		o[2][i] = s - h;
+		o[3][i] = c[i];
+	}
 }
 
-/* Values 0..3 of one row of U, rounded once, into planes t[0..3] at i. */
-static inline void
-wino_row(struct wino4 r, float (*t)[WINO_TBLK], size_t i)
+void
+eml_wino_filter(const float *weights, size_t n, float *u, size_t ustride)
 {
-	t[0][i] = (float)r.v0;
-	t[1][i] = (float)r.v1;
-	t[2][i] = (float)r.v2;
-	t[3][i] = (float)r.v3;
+	float g[9][WINO_TBLK], c[12][WINO_TBLK], t[16][WINO_TBLK];
+
+	for (size_t i0 = 0; i0 < n; i0 += WINO_TBLK) {
+		size_t nb = n - i0 < WINO_TBLK ? n - i0 : WINO_TBLK, i, k;
+
+		for (i = 0; i < nb; i++)
+			for (k = 0; k < 9; k++)
+				g[k][i] = weights[(i0 + i) * 9 + k];
+		for (; i < WINO_TBLK; i++)
+			for (k = 0; k < 9; k++)
+				g[k][i] = 0.0f;
+		/* Column r of G g: c[4 r + k] = (G g[:, r])_k. */
+		for (k = 0; k < 3; k++)
+			wino_g_blk(g[k], g[3 + k], g[6 + k], &c[4 * k]);
+		/* Row k of U = G applied to (c[k], c[4 + k], c[8 + k]). */
+		for (k = 0; k < 4; k++)
+			wino_g_blk(c[k], c[4 + k], c[8 + k], &t[4 * k]);
+		for (k = 0; k < 16; k++)
+			EML_MEMCPY(u + k * ustride + i0, t[k], nb * sizeof(float));
+	}
+	eml_wipe(g, sizeof(g));
+	eml_wipe(c, sizeof(c));
+	eml_wipe(t, sizeof(t));
 }
 
 static eml_err
 prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
 {
 	const struct eml_conv2d_params *p = &plan->p;
-	size_t MC = p->M * p->C, i, xi, bytes;
+	size_t MC = p->M * p->C, xi, bytes;
 	float *u = NULL;
-	float tb[16][WINO_TBLK];
 	eml_err rc = EML_ERR_INTERNAL;
 
 	if (eml_mul_overflow(MC, 16 * sizeof(float), &bytes))
@@ -451,29 +477,7 @@ prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
 	u = eml_alloc(bytes);
 	if (u == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	/* In blocks of WINO_TBLK filters: the 16 planes of U are written a
-	 * row of WINO_TBLK floats at a time, not one float 4*MC bytes apart
-	 * (that scatter was most of the plan's time on large layers, which
-	 * per-request assembly pays on every request). */
-	for (size_t i0 = 0; i0 < MC; i0 += WINO_TBLK) {
-		size_t nb = MC - i0 < WINO_TBLK ? MC - i0 : WINO_TBLK;
-
-		for (i = 0; i < nb; i++) {
-			const float *g = weights + (i0 + i) * 9;
-			/* c_r = G g[:, r] (column r of G g), then row k of U is
-			 * G applied to (c0, c1, c2) value k: U = G g G^T */
-			struct wino4 c0 = wino_g(g[0], g[3], g[6]);
-			struct wino4 c1 = wino_g(g[1], g[4], g[7]);
-			struct wino4 c2 = wino_g(g[2], g[5], g[8]);
-
-			wino_row(wino_g(c0.v0, c1.v0, c2.v0), &tb[0], i);
-			wino_row(wino_g(c0.v1, c1.v1, c2.v1), &tb[4], i);
-			wino_row(wino_g(c0.v2, c1.v2, c2.v2), &tb[8], i);
-			wino_row(wino_g(c0.v3, c1.v3, c2.v3), &tb[12], i);
-		}
-		for (xi = 0; xi < 16; xi++)
-			EML_MEMCPY(u + xi * MC + i0, tb[xi], nb * sizeof(float));
-	}
+	eml_wino_filter(weights, MC, u, MC);
 	/* U_xi [M, C]: the A operand, or transposed the B operand U_xi^T. */
 	plan->a_stride = plan->transposed ? eml_sgemm_blk_packed_b_size(plan->g, p->C, p->M) :
 					    eml_sgemm_blk_packed_a_size(plan->g, p->M, p->C);
@@ -491,7 +495,6 @@ prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
 	}
 	rc = EML_OK;
 out:
-	eml_wipe(tb, sizeof(tb));
 	if (u != NULL)
 		eml_free_wipe(u, bytes);
 	return rc;
