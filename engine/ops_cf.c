@@ -571,6 +571,150 @@ list_at(const struct eml_attr *a, size_t i, int64_t def)
 	return a != NULL && a->type == EML_ATTR_INTS && i < a->n ? a->ints[i] : def;
 }
 
+/*
+ * Scan opset 8: sequence_lens, states..., scan inputs... -> states...,
+ * scan outputs. Every value has a leading batch axis the body does not
+ * see; scan inputs and outputs run along axis 1, `directions` reverses
+ * inputs. Run as one opset-9 scan per batch entry. sequence_lens (shorter
+ * sequences in a batch) is refused: only its omission is taken.
+ */
+static eml_err
+scan8_own(struct pnode *pn, const struct val *v, bool scanned, int64_t *batch, int64_t *len,
+    struct eml_tensor *t)
+{
+	int drop = scanned ? 2 : 1;
+	size_t div;
+
+	if (v == NULL || v->rank < drop)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE,
+		    "Scan-8 input without its batch (and sequence) axis");
+	if ((*batch >= 0 && v->dims[0] != *batch) || (scanned && *len >= 0 && v->dims[1] != *len))
+		return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "Scan-8 batch or sequence lengths differ");
+	*batch = v->dims[0];
+	if (scanned)
+		*len = v->dims[1];
+	tensor_of(v, t);
+	t->data = NULL;
+	t->rank = v->rank - drop;
+	memmove(t->dims, t->dims + drop, (size_t)(v->rank - drop) * sizeof(int64_t));
+	div = (size_t)*batch * (scanned ? (size_t)*len : 1);
+	t->nbytes = div == 0 ? 0 : v->nbytes / div;
+	return EML_OK;
+}
+
+static eml_err
+scan8_plan(struct eml_plan *p, struct pnode *pn)
+{
+	const struct eml_attr *na = eml_node_attr(pn->n, "num_scan_inputs");
+	size_t n_in = pn->n->n_inputs, n_state, n_scan_out;
+	struct eml_tensor own[CF_MAX_IO];
+	struct eml_plan *body;
+	int64_t len = -1, batch = -1;
+
+	if (n_in >= 1 && eml_pn_in(p, pn, 0) != NULL)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_OP, "Scan-8 with sequence_lens not supported");
+	if (na == NULL || na->i < 1 || n_in < 2 || (uint64_t)na->i > n_in - 1 || n_in > CF_MAX_IO)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "num_scan_inputs out of range");
+	n_state = n_in - 1 - (size_t)na->i;
+	if (pn->n->n_outputs < n_state)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "fewer outputs than states");
+	n_scan_out = pn->n->n_outputs - n_state;
+	memset(own, 0, sizeof(own));
+	for (size_t k = 1; k < n_in; k++)
+		EML_GUARD(scan8_own(pn, eml_pn_in(p, pn, k), k > n_state, &batch, &len, &own[k - 1]));
+	EML_GUARD(plan_sub(p, pn, 0, own, n_in - 1));
+	body = pn->cf->s[0].plan;
+	if (body->m->g->n_outputs != n_state + n_scan_out)
+		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "body has %zu outputs, the Scan %zu",
+		    body->m->g->n_outputs, n_state + n_scan_out);
+	for (size_t k = 0; k < n_state; k++) {
+		const struct val *o = eml_sub_out(body, k);
+		if (o->dt != own[k].dtype || o->rank != own[k].rank ||
+		    memcmp(o->dims, own[k].dims, (size_t)o->rank * sizeof(int64_t)) != 0)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "state %zu changes shape", k);
+		EML_GUARD(out_like(p, pn, k, eml_pn_in(p, pn, k + 1)));
+	}
+	EML_GUARD(stage_alloc(p, pn, 1, n_state));
+	for (size_t k = 0; k < n_scan_out; k++) {
+		const struct val *o = eml_sub_out(body, n_state + k);
+		int64_t dims[EML_MAX_RANK];
+
+		if (o->rank + 2 > EML_MAX_RANK)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_SHAPE, "scan output of rank %d",
+			    o->rank);
+		dims[0] = batch;
+		dims[1] = len < 0 ? 0 : len;
+		EML_MEMCPY(dims + 2, o->dims, (size_t)o->rank * sizeof(int64_t));
+		EML_GUARD(eml_pn_set_out(p, pn, n_state + k, o->dt, o->rank + 2, dims));
+	}
+	return EML_OK;
+}
+
+/* One batch entry b of a Scan-8: the body over its len steps. */
+static eml_err
+scan8_entry(struct eml_plan *p, struct pnode *pn, size_t n_state, int64_t b, int64_t len)
+{
+	const struct eml_attr *dir = eml_node_attr(pn->n, "directions");
+	struct cf_sub *s = &pn->cf->s[0];
+	size_t n_in = pn->n->n_inputs;
+
+	for (size_t k = 0; k < n_state; k++) {
+		struct val *dst = eml_sub_in(s->plan, k);
+		memmove(dst->data, (uint8_t *)eml_pn_in(p, pn, k + 1)->data + (size_t)b * dst->nbytes,
+		    dst->nbytes);
+	}
+	for (int64_t t = 0; t < len && !eml_pn_stopped(p); t++) {
+		eml_err rc;
+
+		for (size_t k = n_state + 1; k < n_in; k++) {
+			struct val *dst = eml_sub_in(s->plan, k - 1);
+			int64_t pos = list_at(dir, k - 1 - n_state, 0) != 0 ? len - 1 - t : t;
+			memcpy(dst->data,
+			    (uint8_t *)eml_pn_in(p, pn, k)->data +
+				((size_t)b * (size_t)len + (size_t)pos) * dst->nbytes,
+			    dst->nbytes);
+		}
+		rc = eml_sub_run(s->plan);
+		if (rc != EML_OK)
+			return rc;
+		for (size_t k = n_state; k < pn->n_out; k++) {
+			struct val *o = eml_pn_out(p, pn, k);
+			const struct val *src = eml_sub_out(s->plan, k);
+			if (o != NULL)
+				memcpy((uint8_t *)o->data +
+					((size_t)b * (size_t)len + (size_t)t) * src->nbytes,
+				    src->data, src->nbytes);
+		}
+		stage_move(pn->cf, s->plan, 0, n_state, true);
+		stage_move(pn->cf, s->plan, 0, n_state, false);
+	}
+	for (size_t k = 0; k < n_state; k++) {
+		struct val *o = eml_pn_out(p, pn, k);
+		const struct val *st = eml_sub_in(s->plan, k);
+		if (o != NULL)
+			memmove((uint8_t *)o->data + (size_t)b * st->nbytes, st->data, st->nbytes);
+	}
+	return EML_OK;
+}
+
+static void
+scan8_run(struct eml_plan *p, struct pnode *pn)
+{
+	const struct eml_attr *na = eml_node_attr(pn->n, "num_scan_inputs");
+	size_t n_in = pn->n->n_inputs, n_state = n_in - 1 - (size_t)na->i;
+	const struct val *first = eml_pn_in(p, pn, 1);
+	int64_t batch = first->dims[0], len = eml_pn_in(p, pn, n_state + 1)->dims[1];
+
+	feed_outer(p, &pn->cf->s[0]);
+	for (int64_t b = 0; b < batch && !eml_pn_stopped(p); b++) {
+		eml_err rc = scan8_entry(p, pn, n_state, b, len);
+		if (rc != EML_OK) {
+			p->run_err = rc;
+			return;
+		}
+	}
+}
+
 /* Scan (opset 9+): states..., scan inputs... -> states..., scan outputs. */
 static eml_err
 scan_plan(struct eml_plan *p, struct pnode *pn)
@@ -585,9 +729,12 @@ scan_plan(struct eml_plan *p, struct pnode *pn)
 
 	EML_GUARD(cf_state(pn));
 	if (p->m->g->opset < 9)
-		return eml_pn_fail(pn->n, EML_ERR_INFER_OP, "Scan before opset 9 not supported");
+		return scan8_plan(p, pn);
 	if (na == NULL || na->i < 1 || (uint64_t)na->i > n_in || n_in > CF_MAX_IO)
 		return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "num_scan_inputs out of range");
+	for (size_t k = 0; k < n_in; k++)
+		if (eml_pn_in(p, pn, k) == NULL)
+			return eml_pn_fail(pn->n, EML_ERR_INFER_ATTR, "input %zu omitted", k);
 	n_scan_in = (size_t)na->i;
 	n_state = n_in - n_scan_in;
 	if (pn->n->n_outputs < n_state)
@@ -652,6 +799,10 @@ scan_run(struct eml_plan *p, struct pnode *pn)
 	size_t n_in = pn->n->n_inputs, n_state = n_in - (size_t)na->i;
 	int64_t len = 0;
 
+	if (p->m->g->opset < 9) {
+		scan8_run(p, pn);
+		return;
+	}
 	for (size_t k = 0; k < n_state; k++) {
 		struct val *dst = eml_sub_in(s->plan, k);
 		if (dst->nbytes > 0)
@@ -711,8 +862,8 @@ const struct op eml_ops_cf[] = {
 	    NULL, loop_run, OPF_NO_FOLD },
 	{ "Scan",
 	    "body:G num_scan_inputs:i scan_input_axes:I scan_input_directions:I "
-	    "scan_output_axes:I scan_output_directions:I",
-	    PK_NONE, 1, CF_MAX_IO, 1, CF_MAX_IO, scan_plan, NULL, scan_run,
+	    "scan_output_axes:I scan_output_directions:I directions:I",
+	    PK_NONE, 0, CF_MAX_IO, 1, CF_MAX_IO, scan_plan, NULL, scan_run,
 	    OPF_NO_FOLD },
 	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };

@@ -930,6 +930,69 @@ test_tfidf(void **state)
 	assert_int_equal(load_err(9), EML_ERR_INFER_ATTR);
 }
 
+/*
+ * Scan opset 8: a leading batch axis the body does not see, scan along
+ * axis 1, `directions` reversing the scan input. Body: s' = s + x, y = s'.
+ * Batch 0: s = (1, 2), x read backwards (3,3) (2,2) (1,1) -> y (4,5) (6,7)
+ * (7,8), final (7,8). Batch 1: s = (10, 20), x backwards (500,600)
+ * (300,400) (100,200) -> y (510,620) (810,1020) (910,1220).
+ */
+static void
+test_scan8_batch_reverse(void **state)
+{
+	struct pb *body = eml_calloc(1, sizeof(*body)), *bn = eml_calloc(1, sizeof(*bn));
+	static const char *const add_in[] = { "s", "x", NULL }, *const add_out[] = { "s2", NULL };
+	static const char *const id_in[] = { "s2", NULL }, *const id_out[] = { "y", NULL };
+	static const char *const ins[] = { "", "init", "xs", NULL };
+	static const char *const outs[] = { "final", "ys", NULL };
+	const int64_t d2[] = { 2 }, db[] = { 2, 2 }, dx[] = { 2, 3, 2 };
+	float init[4] = { 1, 2, 10, 20 };
+	float xs[12] = { 1, 1, 2, 2, 3, 3, 100, 200, 300, 400, 500, 600 };
+	const float want_final[4] = { 7, 8, 910, 1220 };
+	const float want_ys[12] = { 4, 5, 6, 7, 7, 8, 510, 620, 810, 1020, 910, 1220 };
+	const int64_t rev[] = { 1 };
+	struct eml_tensor in[2];
+	struct eml_model *m;
+	struct eml_plan *p = NULL;
+
+	(void)state;
+	assert_non_null(body);
+	assert_non_null(bn);
+	onnx_node(bn, "Add", "add", add_in, add_out);
+	pb_msg(body, 1, bn);
+	onnx_node(bn, "Identity", "id", id_in, id_out);
+	pb_msg(body, 1, bn);
+	pb_str(body, 2, "body");
+	onnx_value_info(V, "s", 1, d2, 1);
+	pb_msg(body, 11, V);
+	onnx_value_info(V, "x", 1, d2, 1);
+	pb_msg(body, 11, V);
+	onnx_value_info(V, "s2", 1, d2, 1);
+	pb_msg(body, 12, V);
+	onnx_value_info(V, "y", 1, d2, 1);
+	pb_msg(body, 12, V);
+
+	start("Scan", ins, outs);
+	onnx_attr_graph(N, "body", body);
+	onnx_attr_int(N, "num_scan_inputs", 1);
+	onnx_attr_ints(N, "directions", rev, 1);
+	emit();
+	io(11, "init", 1, db, 2);
+	io(11, "xs", 1, dx, 3);
+	io(12, "final", 1, db, 2);
+	io(12, "ys", 1, dx, 3);
+	m = load(8);
+	in[0] = tin(EML_DT_FLOAT, init, 2, db);
+	in[1] = tin(EML_DT_FLOAT, xs, 3, dx);
+	assert_eml_ok(run(m, in, 2, &p));
+	expect_f(p, 0, 2, db, want_final, 4, 0);
+	expect_f(p, 1, 3, dx, want_ys, 12, 0);
+	eml_plan_free(p);
+	eml_model_free(m);
+	eml_free(body);
+	eml_free(bn);
+}
+
 int
 main(void)
 {
@@ -947,6 +1010,7 @@ main(void)
 		cmocka_unit_test(test_stft),
 		cmocka_unit_test(test_melweightmatrix),
 		cmocka_unit_test(test_tfidf),
+		cmocka_unit_test(test_scan8_batch_reverse),
 	};
 
 	if (eml_mem_init() != EML_OK)
