@@ -9,8 +9,9 @@ PKGS="build-essential pkg-config clang libclang-rt-14-dev
 libssl-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev
 libcap-ng-dev libcmocka-dev libjansson-dev libmicrohttpd-dev libonnx-testdata python3 python3-onnx
 python3-numpy python3-cffi python3-pytest python3-venv python3-pip python3-setuptools
-python3-cryptography python3-cbor2 python3-jsonschema pmccabe clang-format git
-libsqlite3-dev libhiredis-dev libmicrohttpd-dev redis-server"
+python3-cryptography python3-cbor2 python3-jsonschema python3-hypothesis pmccabe
+clang-format git libsqlite3-dev libhiredis-dev libmicrohttpd-dev redis-server
+cpio strace openssl"
 
 missing=""
 for p in $PKGS; do
