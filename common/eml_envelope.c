@@ -433,6 +433,21 @@ envelope_wire_check(const uint8_t *p, size_t n, struct env_fields *f)
 	return EML_OK;
 }
 
+/* What both readers check before reading a field: env cleared, then
+ * PROTOCOL.md §1's "length 0 or above the maximum is a protocol error"
+ * before protobuf-c sees a byte, then the one accepted wire form. */
+static eml_err
+envelope_precheck(struct eml_envelope *env, const uint8_t *p, size_t n, size_t frame_max,
+    struct env_fields *f)
+{
+	EML_ENSURE_REF(env);
+	memset(env, 0, sizeof(*env));
+	EML_ENSURE(p != NULL || n == 0, EML_ERR_NULL);
+	EML_ENSURE(n != 0, EML_ERR_PROTO_ZERO_LENGTH);
+	EML_ENSURE(n <= frame_max, EML_ERR_PROTO_TOO_LARGE);
+	return envelope_wire_check(p, n, f);
+}
+
 /*
  * The envelope read in place: the one wire form envelope_wire_check
  * accepts has nothing protobuf-c would read differently (each field once,
@@ -446,12 +461,7 @@ eml_envelope_view(struct eml_envelope *env, const uint8_t *p, size_t n, size_t f
 	struct env_fields f;
 	eml_err rc = EML_ERR_INTERNAL;
 
-	EML_ENSURE_REF(env);
-	memset(env, 0, sizeof(*env));
-	EML_ENSURE(p != NULL || n == 0, EML_ERR_NULL);
-	EML_ENSURE(n != 0, EML_ERR_PROTO_ZERO_LENGTH);
-	EML_ENSURE(n <= frame_max, EML_ERR_PROTO_TOO_LARGE);
-	EML_GUARD(envelope_wire_check(p, n, &f));
+	EML_GUARD(envelope_precheck(env, p, n, frame_max, &f));
 	if (f.rid_len != EML_REQUEST_ID_LEN) {
 		eml_err_set_detail("request_id of %zu bytes", f.rid_len);
 		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
@@ -476,14 +486,7 @@ eml_envelope_unpack(struct eml_envelope *env, const uint8_t *p, size_t n, size_t
 	struct env_fields f;
 	eml_err rc = EML_ERR_INTERNAL;
 
-	EML_ENSURE_REF(env);
-	memset(env, 0, sizeof(*env));
-	EML_ENSURE(p != NULL || n == 0, EML_ERR_NULL);
-	/* PROTOCOL.md §1: "Length 0 or above the maximum is a protocol
-	 * error", checked before protobuf-c sees a byte. */
-	EML_ENSURE(n != 0, EML_ERR_PROTO_ZERO_LENGTH);
-	EML_ENSURE(n <= frame_max, EML_ERR_PROTO_TOO_LARGE);
-	EML_GUARD(envelope_wire_check(p, n, &f));
+	EML_GUARD(envelope_precheck(env, p, n, frame_max, &f));
 	rc = eml_msg_unpack(&eml__v1__envelope__descriptor, p, n, frame_max, &pm);
 	if (rc != EML_OK)
 		goto out;
