@@ -649,9 +649,13 @@ qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uin
 	struct hwc_job h = { x + (b * q->C + g * Cg) * HW, Cg, HW, xt };
 	size_t nt = (HW + HWC_CHUNK - 1) / HWC_CHUNK;
 
-	eml_pool_run(nt > 1 ? pool : NULL, nt, qconv_hwc_task, &h);
+	/* byte moves, about 4 flop-equivalents a byte read and written
+	 * (eml_pool_for): the bench CNN's largest, 100 KB, stays on the caller */
+	eml_pool_run(nt > 1 ? eml_pool_for(pool, 8.0 * (double)(HW * Cg)) : NULL, nt,
+	    qconv_hwc_task, &h);
 	if (cols != NULL)
-		eml_pool_run(pool, c->out_h, qconv_im2col_row, &j);
+		eml_pool_run(eml_pool_for(pool, 8.0 * (double)(c->out_h * c->out_w * Cg * q->kh * q->kw)),
+		    c->out_h, qconv_im2col_row, &j);
 }
 
 /* The hot requantization loop for a finite multiplier, without branches:

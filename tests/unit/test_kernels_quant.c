@@ -12,6 +12,8 @@
  * the range where AVX2 may use vpmaddubsw and B where it must not.
  * Variants this CPU lacks (AVX-VNNI, AVX-512 VNNI here) are skipped.
  */
+#include <stdlib.h>
+
 #include "kernels_util.h"
 
 /* ------------------------------------------------ float16 */
@@ -755,6 +757,114 @@ qgemm_indirect_oracle(void **state)
 		skip();
 }
 
+/* The requantizing GEMM split across threads (row chunks x panels of
+ * output channels), with a direct and an indirect A, on shapes that span
+ * several chunks and panels with ragged tails of both, no pool, a
+ * one-thread pool and a two-thread pool splitting every step
+ * (EML_POOL_MIN_WORK=0): every output against the definition, and the
+ * bytes past each channel's row untouched. */
+static void
+qgemm_requant_split(void **state)
+{
+	static const size_t Ms[] = { 1, 63, 64, 65, 129, 200, 333 };
+	static const size_t Ns[] = { 1, 31, 33, 97, 130 };
+	static const size_t runs[] = { 4, 12, 36 };
+	struct eml_pool *pools[3] = { NULL, NULL, NULL };
+	size_t taps = 3, nbase = 8192;
+	uint64_t st = 123;
+	size_t t = 0;
+
+	(void)state;
+	assert_int_equal(setenv("EML_POOL_MIN_WORK", "0", 1), 0);
+	assert_int_equal(eml_pool_new(1, &pools[1]), EML_OK);
+	assert_int_equal(eml_pool_new(2, &pools[2]), EML_OK);
+	assert_int_equal(unsetenv("EML_POOL_MIN_WORK"), 0);
+	for (size_t mi = 0; mi < sizeof(Ms) / sizeof(Ms[0]); mi++)
+		for (size_t ni = 0; ni < sizeof(Ns) / sizeof(Ns[0]); ni++, t++) {
+			size_t M = Ms[mi], N = Ns[ni], run = runs[t % 3], K = taps * run;
+			size_t ldy = M + 3;
+			bool as = (t & 1) != 0, ys = (t & 2) != 0;
+			uint8_t *base = eml_alloc(nbase), *A = eml_alloc(M * K), pad[36];
+			uint8_t *B = eml_alloc(K * N), *y = eml_alloc(N * ldy);
+			int32_t *offs = eml_alloc(M * taps * 4), *C = eml_alloc(M * N * 4);
+			int32_t *bias = eml_alloc(N * 4), za = as ? -7 : 11;
+			float *mult = eml_alloc(N * 4);
+			void *packed = eml_secure_alloc(eml_qgemm_packed_size(eml_qisa_get(), K, N));
+			struct eml_qrequant rq = { bias, mult, ys ? -2 : 5, ys ? -128 : 0, ys ? 127 : 255,
+				ys };
+			struct eml_qgemm_args a;
+
+			assert_true(base && A && B && y && offs && C && bias && mult && packed);
+			fill_bytes(&st, base, nbase, as, 128);
+			fill_bytes(&st, B, K * N, true, 64);
+			memset(pad, (uint8_t)za, sizeof(pad));
+			for (size_t j = 0; j < N; j++) {
+				bias[j] = (int32_t)(eml_test_rand(&st) % 4001) - 2000;
+				mult[j] = kt_randf(&st, 0.0005f, 0.005f);
+			}
+			for (size_t i = 0; i < M; i++)
+				for (size_t k = 0; k < taps; k++) {
+					int32_t o = eml_test_rand(&st) % 5 == 0 ? -1 :
+					    (int32_t)(eml_test_rand(&st) % (nbase - run));
+					offs[i * taps + k] = o;
+					memcpy(A + i * K + k * run, o < 0 ? pad : base + o, run);
+				}
+			eml_qgemm_pack(eml_qisa_get(), K, N, B, N, false, true, NULL, 1, packed);
+			for (int ind = 0; ind < 2; ind++)
+				for (size_t pi = 0; pi < 3; pi++) {
+					if (ind && !eml_qgemm_indirect_ok(packed, taps))
+						continue;
+					memset(&a, 0, sizeof(a));
+					memset(y, 0xa5, N * ldy);
+					a.M = M;
+					a.A = ind ? base : A;
+					a.lda = K;
+					a.a_signed = as;
+					a.za = &za;
+					a.n_za = 1;
+					a.C = C;
+					a.ldc = N;
+					a.rq = &rq;
+					a.y = y;
+					a.ldy = ldy;
+					if (ind) {
+						a.a_offs = offs;
+						a.taps = taps;
+						a.a_pad = pad;
+					}
+					eml_qgemm(packed, &a, pools[pi]);
+					for (size_t j = 0; j < N; j++) {
+						for (size_t i = 0; i < M; i++) {
+							int64_t sum = 0;
+							int32_t want, got;
+							for (size_t k = 0; k < K; k++)
+								sum += (int64_t)(val_of(A, i * K + k, as) - za) *
+								    val_of(B, k * N + j, true);
+							want = requant_oracle((int32_t)sum, bias[j], mult[j],
+							    rq.zp, rq.lo, rq.hi);
+							got = ys ? (int8_t)y[j * ldy + i] : y[j * ldy + i];
+							if (got != want)
+								fail_msg("M%zu N%zu K%zu ind%d pool%zu as%d [%zu,%zu]: %d, want %d",
+								    M, N, K, ind, pi, as, i, j, got, want);
+						}
+						for (size_t i = M; i < ldy; i++)
+							assert_int_equal(y[j * ldy + i], 0xa5);
+					}
+				}
+			eml_secure_free(packed);
+			eml_free(base);
+			eml_free(A);
+			eml_free(B);
+			eml_free(y);
+			eml_free(offs);
+			eml_free(C);
+			eml_free(bias);
+			eml_free(mult);
+		}
+	eml_pool_free(pools[1]);
+	eml_pool_free(pools[2]);
+}
+
 int
 main(void)
 {
@@ -774,6 +884,7 @@ main(void)
 		cmocka_unit_test(quantize_dequantize_oracle),
 		cmocka_unit_test(qgemm_requant_oracle),
 		cmocka_unit_test(qgemm_indirect_oracle),
+		cmocka_unit_test(qgemm_requant_split),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

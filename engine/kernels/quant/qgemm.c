@@ -394,44 +394,68 @@ eml_qgemm_kernel_name(const void *packed)
 
 /* ------------------------------------------------ running */
 
+/* Rows per task of the requantizing path (a multiple of every kernel's mr
+ * up to 8): the output is transposed (channel-major), so a task of 8 rows
+ * wrote 8 bytes of each channel's row and two threads taking neighbouring
+ * tasks wrote the same cache lines; 64 rows are a whole line per channel. */
+#define RQ_ROWS 64
+
 struct qrun {
 	const struct eml_qgemm_impl *g;
 	const struct qhdr *h;
 	const uint8_t *base;
 	const struct eml_qgemm_args *a;
 	size_t nblocks;
+	size_t rows, nchunks; /* the requantizing path's row chunks */
 };
 
-/* Rows [i0, i0 + m), requantized in the kernel: B symmetric and one A
- * zero point, so the correction is -za * colsum[j] per column, folded into
- * the bias. */
-static void
-qgemm_task_rq(const struct qrun *r, size_t i0, size_t m)
+/* Whether the requantizing kernel runs: B symmetric and one A zero point
+ * (the correction is then -za * colsum[j] per column, folded into the
+ * bias), or an indirect A (only given where that holds). */
+static bool
+use_rq(const struct qrun *r)
 {
+	const struct eml_qgemm_args *a = r->a;
+
+	return a->a_offs != NULL || (a->rq != NULL && r->g->kernel_rq != NULL && r->h->zb_zero &&
+					 a->n_za == 1 && r->g->nr <= 64);
+}
+
+/* Task = one panel (nr output channels) x one chunk of r->rows rows,
+ * the panel's bias computed once for the chunk's blocks of mr rows,
+ * which run back to back on the panel while it is in L1. */
+static void
+qgemm_task_rq(void *arg, size_t task, int thread)
+{
+	const struct qrun *r = arg;
 	const struct eml_qgemm_args *a = r->a;
 	const struct eml_qgemm_impl *g = r->g;
 	size_t K = (size_t)r->h->K, N = (size_t)r->h->N;
+	size_t n0 = task / r->nchunks * g->nr, c0 = task % r->nchunks * r->rows;
+	size_t n = N - n0 < g->nr ? N - n0 : g->nr;
+	size_t c1 = a->M - c0 < r->rows ? a->M : c0 + r->rows;
 	uint8_t axor = a->a_signed ? 0x80 : 0;
-	const uint8_t *A = (const uint8_t *)a->A + i0 * a->lda;
 	const int32_t *cs = (const int32_t *)(const void *)(r->base + up64(sizeof(struct qhdr)));
 	uint32_t za = (uint32_t)(a->za[0] + (a->a_signed ? 128 : 0));
+	const uint8_t *panel = r->base + r->h->panels_off + (n0 / g->nr) * r->h->panel_bytes;
 	int32_t bias[64];
 	struct eml_qrequant t = *a->rq;
 
+	(void)thread;
 	t.bias = bias;
-	for (size_t n0 = 0; n0 < N; n0 += g->nr) {
-		size_t n = N - n0 < g->nr ? N - n0 : g->nr;
-		const uint8_t *panel = r->base + r->h->panels_off + (n0 / g->nr) * r->h->panel_bytes;
+	t.mult = a->rq->mult + n0;
+	for (size_t j = 0; j < n; j++)
+		bias[j] = (int32_t)((a->rq->bias != NULL ? (uint32_t)a->rq->bias[n0 + j] : 0) -
+		    za * (uint32_t)cs[n0 + j]);
+	for (size_t i0 = c0; i0 < c1; i0 += g->mr) {
+		size_t m = c1 - i0 < g->mr ? c1 - i0 : g->mr;
 		uint8_t *y = (uint8_t *)a->y + n0 * a->ldy + i0;
-		for (size_t j = 0; j < n; j++)
-			bias[j] = (int32_t)((a->rq->bias != NULL ? (uint32_t)a->rq->bias[n0 + j] : 0) -
-			    za * (uint32_t)cs[n0 + j]);
-		t.mult = a->rq->mult + n0;
 		if (a->a_offs != NULL)
 			g->kernel_rq_ind(a->taps, K / a->taps, a->A, a->a_offs + i0 * a->taps,
 			    a->a_pad, axor, panel, &t, y, a->ldy, m, n);
 		else
-			g->kernel_rq(K, A, a->lda, axor, panel, &t, y, a->ldy, m, n);
+			g->kernel_rq(K, (const uint8_t *)a->A + i0 * a->lda, a->lda, axor, panel, &t,
+			    y, a->ldy, m, n);
 	}
 }
 
@@ -453,11 +477,6 @@ qgemm_task(void *arg, size_t task, int thread)
 	const int32_t *zp = cs + up64(N * 4) / 4;
 
 	(void)thread;
-	if (a->a_offs != NULL ||
-	    (a->rq != NULL && g->kernel_rq != NULL && r->h->zb_zero && a->n_za == 1 && g->nr <= 64)) {
-		qgemm_task_rq(r, i0, m);
-		return;
-	}
 	for (size_t n0 = 0; n0 < N; n0 += g->nr) {
 		size_t n = N - n0 < g->nr ? N - n0 : g->nr;
 		g->kernel(K, A, a->lda, axor, r->base + r->h->panels_off + (n0 / g->nr) * r->h->panel_bytes,
@@ -484,6 +503,21 @@ qgemm_task(void *arg, size_t task, int thread)
 		eml_qrequant_t(a->rq, m, N, a->C + i0 * a->ldc, a->ldc, (uint8_t *)a->y + i0, a->ldy);
 }
 
+/* The step's cost in the pool's flop-equivalents (eml_pool_for): 2 M N K
+ * over the kernel's int8 rate against a float FMA's (one zmm vpdpbusd
+ * is 64 multiply-adds where a zmm FMA is 16; a ymm one 32 against 8 at
+ * half the width of the float kernels it is compared with), plus the
+ * requantization, about 8 per output. */
+static double
+qgemm_work(const struct qrun *r)
+{
+	const struct eml_qgemm_args *a = r->a;
+	double per = r->g == &eml_qgemm_avx512vnni ? 4.0 : r->g == &eml_qgemm_avxvnni ? 2.0 : 1.0;
+	double mn = (double)a->M * (double)r->h->N;
+
+	return 2.0 * mn * (double)r->h->K / per + (a->rq != NULL ? 8.0 * mn : 0.0);
+}
+
 void
 eml_qgemm(const void *packed, const struct eml_qgemm_args *a, struct eml_pool *pool)
 {
@@ -496,6 +530,15 @@ eml_qgemm(const void *packed, const struct eml_qgemm_args *a, struct eml_pool *p
 	r.base = packed;
 	r.a = a;
 	r.nblocks = (a->M + r.g->mr - 1) / r.g->mr;
-	eml_pool_run(eml_pool_size(pool) > 1 && r.nblocks > 1 ? pool : NULL, r.nblocks, qgemm_task,
-	    &r);
+	pool = eml_pool_for(pool, qgemm_work(&r));
+	if (eml_pool_size(pool) <= 1)
+		pool = NULL;
+	if (use_rq(&r)) {
+		size_t npanels = ((size_t)h.N + r.g->nr - 1) / r.g->nr;
+		r.rows = (RQ_ROWS + r.g->mr - 1) / r.g->mr * r.g->mr;
+		r.nchunks = (a->M + r.rows - 1) / r.rows;
+		eml_pool_run(pool, npanels * r.nchunks, qgemm_task_rq, &r);
+		return;
+	}
+	eml_pool_run(r.nblocks > 1 ? pool : NULL, r.nblocks, qgemm_task, &r);
 }
