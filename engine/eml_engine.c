@@ -1534,9 +1534,9 @@ bind_arena(struct eml_plan *p, const struct arena *ar, size_t ws)
 		EML_BAIL(EML_ERR_INFER_TOO_LARGE);
 	}
 	p->arena_bytes = total == 0 ? ALIGN : total;
+	/* zeroed by eml_secure_alloc: no second pass */
 	p->arena = eml_secure_alloc(p->arena_bytes);
 	EML_ENSURE(p->arena != NULL, EML_ERR_NOMEM);
-	memset(p->arena, 0, p->arena_bytes);
 	for (size_t i = 0; i < p->nv; i++) {
 		struct val *v = &p->v[i];
 		if ((v->kind == VK_ACT || v->kind == VK_INPUT) && v->block >= 0) {

@@ -55,6 +55,15 @@ now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+static double
+cpu_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -235,6 +244,11 @@ summary(const char *name, const struct eml_tensor *t)
 	printf("%s\n", n > 8 ? " ..." : "");
 }
 
+/* The command's phases, timed for --profile (stderr). */
+enum { PH_IMPORT, PH_INPUTS, PH_SPLIT, PH_MODEL, PH_PLAN, PH_RUN, PH_OUTPUT, PH_FREE, PH_N };
+static const char *const phase_name[PH_N] = { "import", "inputs", "split", "model", "plan",
+	"run", "output", "free" };
+
 /* What the command line asked for. */
 struct run_args {
 	const char *model_path;
@@ -257,7 +271,33 @@ struct run_state {
 	struct eml_tensor in[MAX_INPUTS];
 	size_t nin;
 	json_t *doc; /* --json */
+	/* --profile: wall clock and process CPU time at the start of each
+	 * phase, and the --bench runs' (not a phase) */
+	double t[PH_N + 1], cpu[PH_N + 1];
+	double bench_ms, bench_cpu;
 };
+
+/* The start of phase ph (PH_N: the end), --bench runs left out. */
+static void
+mark(struct run_state *s, int ph)
+{
+	s->t[ph] = now_ms() - s->bench_ms;
+	s->cpu[ph] = cpu_ms() - s->bench_cpu;
+}
+
+/* --profile: one line on stderr, milliseconds of wall clock and of CPU
+ * time (all threads) per phase of the command; the loader and eml's own
+ * start-up before import are not in it. */
+static void
+print_phases(const struct run_state *s)
+{
+	fprintf(stderr, "eml run: phases (ms, wall/cpu):");
+	for (int i = 0; i < PH_N; i++)
+		fprintf(stderr, " %s=%.3f/%.3f", phase_name[i], s->t[i + 1] - s->t[i],
+		    s->cpu[i + 1] - s->cpu[i]);
+	fprintf(stderr, " total=%.3f/%.3f\n", s->t[PH_N] - s->t[PH_IMPORT],
+	    s->cpu[PH_N] - s->cpu[PH_IMPORT]);
+}
 
 /* Fill *a from the parsed options. Returns -1 to go on, otherwise the exit
  * status. */
@@ -328,18 +368,23 @@ prepare(const struct run_args *a, struct run_state *s)
 	eml_err rc;
 	int status;
 
+	mark(s, PH_IMPORT);
 	if ((rc = eml_onnx_import_file(a->model_path, &s->g)) != EML_OK)
 		return eml_cli_fail(a->model_path, rc);
+	mark(s, PH_INPUTS);
 	if ((status = load_inputs(a, s)) >= 0)
 		return status;
+	mark(s, PH_SPLIT);
 	if ((rc = split_assemble(&s->g, &s->weights)) != EML_OK)
 		return eml_cli_fail("split and assemble", rc);
+	mark(s, PH_MODEL);
 	rc = eml_model_new(s->g, &s->m);
 	s->g = NULL; /* transferred, also on failure */
 	if (rc != EML_OK)
 		return eml_cli_fail("model", rc);
 	/* inputs that do not fit the model, a model this engine cannot run:
 	 * refusals (1), like at load */
+	mark(s, PH_PLAN);
 	if ((rc = eml_plan_new(s->m, s->in, s->nin, &opts, &s->plan)) != EML_OK)
 		return eml_cli_fail("plan", rc);
 	return -1;
@@ -485,8 +530,10 @@ run_local(const struct run_args *a, struct run_state *s)
 
 	if ((status = prepare(a, s)) >= 0)
 		return status;
+	mark(s, PH_RUN);
 	if ((rc = eml_plan_run(s->plan, s->in, s->nin)) != EML_OK)
 		return eml_cli_fail("run", rc);
+	mark(s, PH_OUTPUT);
 	if (a->out_dir != NULL) {
 		if ((status = write_outputs(a->out_dir, s)) >= 0)
 			return status;
@@ -503,8 +550,14 @@ run_local(const struct run_args *a, struct run_state *s)
 							eml_plan_output(s->plan, k)));
 		json_object_set_new(s->doc, "outputs", outs);
 	}
-	if (a->bench > 0 && (status = bench_runs(a, s)) >= 0)
-		return status;
+	if (a->bench > 0) {
+		double t0 = now_ms(), c0 = cpu_ms();
+
+		if ((status = bench_runs(a, s)) >= 0)
+			return status;
+		s->bench_ms = now_ms() - t0;
+		s->bench_cpu = cpu_ms() - c0;
+	}
 	if (s->doc != NULL) {
 		(void)json_dumpf(s->doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
@@ -534,9 +587,14 @@ cmd_run(const struct eml_args *ar)
 		status = eml_cli_fail("run", EML_ERR_NOMEM);
 	else
 		status = run_local(&a, &s);
+	mark(&s, PH_FREE);
 	run_state_free(&s);
 	(void)eml_arena_use(prev);
 	eml_arena_free(arena);
+	if (status == 0 && a.profile) {
+		mark(&s, PH_N);
+		print_phases(&s);
+	}
 	return status;
 }
 
@@ -556,8 +614,8 @@ static const struct eml_opt run_opts[] = {
 	    "one JSON document on stdout: outputs and the --bench figures (docs/CLI.md)", 0, 0,
 	    NULL, 0 },
 	{ "profile", 0, EML_OPT_FLAG, NULL,
-	    "with --bench: time per operator type and the slowest nodes on stderr", 0, 0, NULL,
-	    0 },
+	    "time per phase of the command on stderr; with --bench also per operator type and "
+	    "the slowest nodes", 0, 0, NULL, 0 },
 };
 
 const struct eml_cmd eml_cli_run = { .name = "run", .args = "--local MODEL.onnx",

@@ -212,6 +212,52 @@ abandoned_and_injected(void **state)
 	assert_null(eml_arena_use(NULL));
 }
 
+/* Destroying an arena wipes what is left below the bump (a block nobody
+ * freed, the free blocks beside it) and makes no pass over the committed
+ * bytes above it, which are zero already; an arena whose blocks were all
+ * freed has nothing left to wipe. */
+static void
+arena_free_wipes_what_is_left(void **state)
+{
+	struct eml_arena *a = NULL;
+	uint8_t *kept, *gone;
+	const void *p = NULL;
+	size_t n = 0;
+	bool zero = false;
+
+	(void)state;
+	assert_eml_ok(eml_arena_new(0, &a));
+	(void)eml_arena_use(a);
+	gone = eml_secure_alloc(5000);
+	kept = eml_secure_alloc(3000);
+	assert_non_null(gone);
+	assert_non_null(kept);
+	memset(gone, 0x5a, 5000);
+	memset(kept, 0xa5, 3000);
+	eml_secure_free(gone); /* a free block below the live one */
+	(void)eml_arena_use(NULL);
+	eml_test_wipe_start();
+	eml_arena_free(a);
+	assert_int_equal(eml_test_wipe_count(), 1);
+	assert_true(eml_test_wipe_last(&p, &n, &zero));
+	assert_true((const uint8_t *)p <= gone && gone < kept);
+	assert_true(kept + 3000 <= (const uint8_t *)p + n);
+	assert_true(zero);
+	eml_test_wipe_stop();
+
+	assert_eml_ok(eml_arena_new(0, &a));
+	(void)eml_arena_use(a);
+	kept = eml_secure_alloc(3 << 20);
+	assert_non_null(kept);
+	memset(kept, 0xa5, 3 << 20);
+	eml_secure_free(kept);
+	(void)eml_arena_use(NULL);
+	eml_test_wipe_start();
+	eml_arena_free(a);
+	assert_int_equal(eml_test_wipe_count(), 0);
+	eml_test_wipe_stop();
+}
+
 static void
 count_free_dirty(const uint8_t *p, size_t n, bool live, void *arg)
 {
@@ -276,6 +322,7 @@ main(void)
 		cmocka_unit_test(wiped_on_free_both_kinds),
 		cmocka_unit_test(abandoned_and_injected),
 		cmocka_unit_test(arena_free_memory_stays_zero),
+		cmocka_unit_test(arena_free_wipes_what_is_left),
 	};
 
 	if (eml_mem_init() != EML_OK)
