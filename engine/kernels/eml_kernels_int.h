@@ -99,7 +99,10 @@ extern const struct eml_gemm_impl eml_gemm_avx512_8x48;
 /* The AVX-512 impl that pads an M x N grid of tiles least (ties: 14x32). */
 const struct eml_gemm_impl *eml_gemm_avx512_pick(size_t M, size_t N);
 
-/* The blocked driver (gemm/gemm.c) over one impl. */
+/* The blocked driver (gemm/gemm.c) over one impl. Pre-packed operands
+ * are cut into K blocks of eml_sgemm_blk_kc(g, K) rows (the last one
+ * shorter). */
+size_t eml_sgemm_blk_kc(const struct eml_gemm_impl *g, size_t K);
 size_t eml_sgemm_blk_packed_b_size(const struct eml_gemm_impl *g, size_t K, size_t N);
 void eml_sgemm_blk_pack_b(const struct eml_gemm_impl *g, size_t K, size_t N,
     const float *B, size_t ldb, bool trans_b, float *packed);
@@ -191,6 +194,12 @@ void eml_im2col_pack_avx512(const void *ctx, size_t k0, size_t kk, size_t n0, si
 /* Winograd F(2x2, 3x3) filter transform (conv.c): U = G g G^T of n 3x3
  * filters g [n][9], value xi of filter i at u[xi * ustride + i]. */
 void eml_wino_filter(const float *weights, size_t n, float *u, size_t ustride);
+/* The same for the M x C filters [M][C][9] of one conv, straight into the
+ * 16 packed GEMM operands at out + xi * xs: U_xi [M, C] packed as A with
+ * r = mr, or U_xi^T [C, M] packed as B with r = nr, in K blocks of kcb
+ * (eml_sgemm_blk_kc): bit for bit eml_wino_filter then pack_a / pack_b. */
+void eml_wino_filter_packed(const float *weights, size_t M, size_t C, size_t r, size_t kcb,
+    float *out, size_t xs);
 
 /* Winograd F(2x2, 3x3) transforms (conv/wino_tmpl.h; conv.c runs the 16
  * GEMMs between them). Tile rows [th0, th1) of TW tiles each. in: one

@@ -504,6 +504,82 @@ conv_wino_filter_vs_double(void **state)
 	}
 }
 
+/*
+ * The transform written straight into the packed GEMM operands
+ * (eml_wino_filter_packed, what a Winograd plan now does) against the
+ * old two passes, eml_wino_filter into a [16][M x C] temporary and then
+ * pack_a (U_xi [M, C]) or pack_b (U_xi^T [C, M]) of each impl: the same
+ * bits, on M off the 6/8/14-row and 16/32/48-column panels and C across
+ * one to three K blocks (kc 256, equal blocks); the room between the 16
+ * operands is not written.
+ */
+static void
+wino_packed_vs_pack(const struct eml_gemm_impl *g, uint64_t *st)
+{
+	const size_t shapes[][2] = { { 1, 1 }, { 13, 7 }, { 50, 45 }, { 97, 300 }, { 48, 513 },
+		{ 33, 256 }, { 8, 257 }, { 0, 0 } };
+	size_t si;
+
+	for (si = 0; si < sizeof(shapes) / sizeof(shapes[0]); si++) {
+		size_t M = shapes[si][0] != 0 ? shapes[si][0] : kt_randz(st, 1, 120);
+		size_t C = shapes[si][1] != 0 ? shapes[si][1] : kt_randz(st, 1, 600);
+		size_t MC = M * C, kcb = eml_sgemm_blk_kc(g, C);
+
+		for (int trans = 0; trans < 2; trans++) {
+			size_t r = trans ? g->nr : g->mr;
+			size_t sz = trans ? eml_sgemm_blk_packed_b_size(g, C, M) :
+					    eml_sgemm_blk_packed_a_size(g, M, C);
+			size_t xs = sz + 5, i, xi;
+			float *w = kt_alloc(MC * 9), *u = kt_alloc(16 * MC);
+			float *want = kt_alloc(16 * xs), *got = kt_alloc(16 * xs);
+
+			assert_int_equal(sz, C * ((M + r - 1) / r * r));
+			kt_fill(st, w, MC * 9, -2.0f, 2.0f);
+			for (i = 0; i < 16 * xs; i++)
+				want[i] = got[i] = -7.0f;
+			eml_wino_filter(w, MC, u, MC);
+			for (xi = 0; xi < 16; xi++) {
+				if (trans)
+					eml_sgemm_blk_pack_b(g, C, M, u + xi * MC, C, true,
+					    want + xi * xs);
+				else
+					eml_sgemm_blk_pack_a(g, M, C, u + xi * MC, C, false,
+					    want + xi * xs);
+			}
+			eml_wino_filter_packed(w, M, C, r, kcb, got, xs);
+			for (i = 0; i < 16 * xs; i++)
+				if (memcmp(&got[i], &want[i], sizeof(float)) != 0)
+					fail_msg("mr %zu nr %zu %s M %zu C %zu: [%zu][%zu] %a, want %a",
+					    g->mr, g->nr, trans ? "B" : "A", M, C, i / xs, i % xs,
+					    (double)got[i], (double)want[i]);
+			kt_free(w, MC * 9, "w");
+			kt_free(u, 16 * MC, "u");
+			kt_free(want, 16 * xs, "want");
+			kt_free(got, 16 * xs, "got");
+		}
+	}
+}
+
+static void
+conv_wino_filter_packed(void **state)
+{
+	uint64_t st = eml_test_seed() ^ 0x317u;
+	bool any = false;
+
+	(void)state;
+	if (eml_kernels_for(EML_ISA_AVX2) != NULL) {
+		wino_packed_vs_pack(&eml_gemm_avx2, &st);
+		any = true;
+	}
+	if (eml_kernels_for(EML_ISA_AVX512) != NULL) {
+		wino_packed_vs_pack(&eml_gemm_avx512, &st);
+		wino_packed_vs_pack(&eml_gemm_avx512_8x48, &st);
+		any = true;
+	}
+	if (!any)
+		skip();
+}
+
 int
 main(void)
 {
@@ -515,6 +591,7 @@ main(void)
 		cmocka_unit_test(conv_avx2_winograd),
 		cmocka_unit_test(conv_avx512_winograd),
 		cmocka_unit_test(conv_wino_filter_vs_double),
+		cmocka_unit_test(conv_wino_filter_packed),
 		cmocka_unit_test(conv_threads_bit_identical),
 		cmocka_unit_test(conv_avx2_model_shapes),
 		cmocka_unit_test(conv_avx512_model_shapes),

@@ -436,6 +436,22 @@ wino_g_blk(const float *restrict a, const float *restrict b, const float *restri
 	}
 }
 
+/* t = U of the WINO_TBLK filters in g (9 tap planes). */
+static void
+wino_filter_blk(float (*restrict g)[WINO_TBLK], float (*restrict c)[WINO_TBLK],
+    float (*restrict t)[WINO_TBLK])
+{
+	size_t k;
+
+	/* Column r of G g: c[4 r + k] = (G g[:, r])_k. */
+	for (k = 0; k < 3; k++)
+		wino_g_blk(g[k], g[3 + k], g[6 + k], &c[4 * k]);
+	/* Row k of U = G applied to (c[k], c[4 + k], c[8 + k]). */
+	for (k = 0; k < 4; k++)
+		wino_g_blk(c[k], c[4 + k], c[8 + k], &t[4 * k]);
+	eml_wipe(c, sizeof(c));
+}
+
 void
 eml_wino_filter(const float *weights, size_t n, float *u, size_t ustride)
 {
@@ -450,12 +466,7 @@ eml_wino_filter(const float *weights, size_t n, float *u, size_t ustride)
 		for (; i < WINO_TBLK; i++)
 			for (k = 0; k < 9; k++)
 				g[k][i] = 0.0f;
-		/* Column r of G g: c[4 r + k] = (G g[:, r])_k. */
-		for (k = 0; k < 3; k++)
-			wino_g_blk(g[k], g[3 + k], g[6 + k], &c[4 * k]);
-		/* Row k of U = G applied to (c[k], c[4 + k], c[8 + k]). */
-		for (k = 0; k < 4; k++)
-			wino_g_blk(c[k], c[4 + k], c[8 + k], &t[4 * k]);
+		wino_filter_blk(g, c, t);
 		for (k = 0; k < 16; k++)
 			EML_MEMCPY(u + k * ustride + i0, t[k], nb * sizeof(float));
 	}
@@ -464,40 +475,80 @@ eml_wino_filter(const float *weights, size_t n, float *u, size_t ustride)
 	eml_wipe(t, sizeof(t));
 }
 
+/*
+ * The same transform written straight into the 16 packed GEMM operands
+ * (no 16 x M x C temporary, no second pass to pack it). U_xi [M, C] packed
+ * as A (panels of r = mr rows) and U_xi^T [C, M] packed as B (panels of
+ * r = nr columns) have one layout: per K block kb of C (kk = its length),
+ * panel m0 is kk x r floats, c-major, at kb * round_up(M, r) + m0 * kk,
+ * rows past M zero. Within one (block, panel) the packed floats are the
+ * filters (m0 + i, c) in (c, i) order, so each WINO_TBLK lanes gather
+ * their taps in that order and land as one contiguous run per xi.
+ * Per lane the arithmetic is eml_wino_filter's: the result is bit for bit
+ * the old transform-then-pack (test_kernels_conv).
+ */
+void
+eml_wino_filter_packed(const float *weights, size_t M, size_t C, size_t r, size_t kcb,
+    float *out, size_t xs)
+{
+	float g[9][WINO_TBLK], cb[12][WINO_TBLK], t[16][WINO_TBLK];
+	size_t Mp = (M + r - 1) / r * r;
+
+	for (size_t kb = 0; kb < C; kb += kcb) {
+		size_t kk = C - kb < kcb ? C - kb : kcb;
+
+		for (size_t m0 = 0; m0 < Mp; m0 += r) {
+			size_t run = kk * r, base = kb * Mp + m0 * kk;
+			size_t c = kb, i = 0; /* the next lane's filter (m0 + i, c) */
+
+			for (size_t l0 = 0; l0 < run; l0 += WINO_TBLK) {
+				size_t nb = run - l0 < WINO_TBLK ? run - l0 : WINO_TBLK, l, k;
+
+				for (l = 0; l < nb; l++) {
+					if (m0 + i < M) {
+						const float *w = weights + ((m0 + i) * C + c) * 9;
+
+						for (k = 0; k < 9; k++)
+							g[k][l] = w[k];
+					} else {
+						for (k = 0; k < 9; k++)
+							g[k][l] = 0.0f;
+					}
+					if (++i == r) {
+						i = 0;
+						c++;
+					}
+				}
+				for (; l < WINO_TBLK; l++)
+					for (k = 0; k < 9; k++)
+						g[k][l] = 0.0f;
+				wino_filter_blk(g, cb, t);
+				for (k = 0; k < 16; k++)
+					EML_MEMCPY(out + k * xs + base + l0, t[k], nb * sizeof(float));
+			}
+		}
+	}
+	eml_wipe(g, sizeof(g));
+	eml_wipe(cb, sizeof(cb));
+	eml_wipe(t, sizeof(t));
+}
+
 static eml_err
 prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
 {
 	const struct eml_conv2d_params *p = &plan->p;
-	size_t MC = p->M * p->C, xi, bytes;
-	float *u = NULL;
-	eml_err rc = EML_ERR_INTERNAL;
 
-	if (eml_mul_overflow(MC, 16 * sizeof(float), &bytes))
-		EML_BAIL(EML_ERR_OVERFLOW);
-	u = eml_alloc(bytes);
-	if (u == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	eml_wino_filter(weights, MC, u, MC);
 	/* U_xi [M, C]: the A operand, or transposed the B operand U_xi^T. */
 	plan->a_stride = plan->transposed ? eml_sgemm_blk_packed_b_size(plan->g, p->C, p->M) :
 					    eml_sgemm_blk_packed_a_size(plan->g, p->M, p->C);
-	plan->w_bytes = plan->a_stride * 16 * sizeof(float);
+	if (eml_mul_overflow(plan->a_stride, 16 * sizeof(float), &plan->w_bytes))
+		EML_BAIL(EML_ERR_OVERFLOW);
 	plan->w = eml_secure_alloc(plan->w_bytes);
 	if (plan->w == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	for (xi = 0; xi < 16; xi++) {
-		if (plan->transposed)
-			eml_sgemm_blk_pack_b(plan->g, p->C, p->M, u + xi * MC, p->C, true,
-			    plan->w + xi * plan->a_stride);
-		else
-			eml_sgemm_blk_pack_a(plan->g, p->M, p->C, u + xi * MC, p->C, false,
-			    plan->w + xi * plan->a_stride);
-	}
-	rc = EML_OK;
-out:
-	if (u != NULL)
-		eml_free_wipe(u, bytes);
-	return rc;
+		EML_BAIL(EML_ERR_NOMEM);
+	eml_wino_filter_packed(weights, p->M, p->C, plan->transposed ? plan->g->nr : plan->g->mr,
+	    eml_sgemm_blk_kc(plan->g, p->C), plan->w, plan->a_stride);
+	return EML_OK;
 }
 
 static eml_err

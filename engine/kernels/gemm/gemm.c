@@ -50,6 +50,12 @@ kc_for(const struct eml_gemm_impl *g, size_t K)
 }
 
 size_t
+eml_sgemm_blk_kc(const struct eml_gemm_impl *g, size_t K)
+{
+	return kc_for(g, K);
+}
+
+size_t
 eml_sgemm_blk_packed_b_size(const struct eml_gemm_impl *g, size_t K, size_t N)
 {
 	return K * round_up(N, g->nr);
