@@ -28,48 +28,72 @@ eml_evidence_exchange_init(uint8_t h[32])
 
 /* The same hash through OpenSSL, which uses the CPU's SHA extensions
  * (the agent hashes every request and response, up to the frame limit:
- * several times faster than libsodium's portable SHA-256). false when
- * OpenSSL fails; h is then unchanged. */
-static bool
-exchange_add_evp(uint8_t h[32], const uint8_t *in, size_t in_len, const uint8_t *out,
-    size_t out_len)
+ * several times faster than libsodium's portable SHA-256). When OpenSSL
+ * fails, end computes the step with libsodium from h and in. */
+void
+eml_evidence_exchange_begin(struct eml_evidence_x *x, const uint8_t h[32], const uint8_t *in,
+    size_t in_len)
 {
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	uint8_t li[8], lo[8];
-	bool ok;
+	uint8_t li[8];
 
+	x->in = in;
+	x->in_len = in_len;
 	eml_store_u64be(li, (uint64_t)in_len);
-	eml_store_u64be(lo, (uint64_t)out_len);
-	ok = c != NULL && EVP_DigestInit_ex(c, EVP_sha256(), NULL) == 1 &&
-	    EVP_DigestUpdate(c, h, 32) == 1 && EVP_DigestUpdate(c, li, 8) == 1 &&
-	    (in_len == 0 || EVP_DigestUpdate(c, in, in_len) == 1) &&
-	    EVP_DigestUpdate(c, lo, 8) == 1 &&
+	if (c != NULL && (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(c, h, 32) != 1 || EVP_DigestUpdate(c, li, 8) != 1 ||
+	    (in_len != 0 && EVP_DigestUpdate(c, in, in_len) != 1))) {
+		EVP_MD_CTX_free(c);
+		c = NULL;
+	}
+	x->md = c;
+}
+
+void
+eml_evidence_exchange_abort(struct eml_evidence_x *x)
+{
+	EVP_MD_CTX_free(x->md);
+	x->md = NULL;
+}
+
+void
+eml_evidence_exchange_end(struct eml_evidence_x *x, uint8_t h[32], const uint8_t *out,
+    size_t out_len)
+{
+	EVP_MD_CTX *c = x->md;
+	crypto_hash_sha256_state st;
+	uint8_t len[8];
+
+	x->md = NULL;
+	eml_store_u64be(len, (uint64_t)out_len);
+	if (c != NULL && EVP_DigestUpdate(c, len, 8) == 1 &&
 	    (out_len == 0 || EVP_DigestUpdate(c, out, out_len) == 1) &&
-	    EVP_DigestFinal_ex(c, h, NULL) == 1;
-	EVP_MD_CTX_free(c);
-	return ok;
+	    EVP_DigestFinal_ex(c, h, NULL) == 1) {
+		EVP_MD_CTX_free(c);
+		return;
+	}
+	EVP_MD_CTX_free(c); /* h was not written: the whole step again */
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, h, 32);
+	eml_store_u64be(len, (uint64_t)x->in_len);
+	crypto_hash_sha256_update(&st, len, 8);
+	if (x->in_len > 0)
+		crypto_hash_sha256_update(&st, x->in, x->in_len);
+	eml_store_u64be(len, (uint64_t)out_len);
+	crypto_hash_sha256_update(&st, len, 8);
+	if (out_len > 0)
+		crypto_hash_sha256_update(&st, out, out_len);
+	crypto_hash_sha256_final(&st, h);
 }
 
 void
 eml_evidence_exchange_add(uint8_t h[32], const uint8_t *in, size_t in_len, const uint8_t *out,
     size_t out_len)
 {
-	crypto_hash_sha256_state st;
-	uint8_t len[8];
+	struct eml_evidence_x x;
 
-	if (exchange_add_evp(h, in, in_len, out, out_len))
-		return;
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, h, 32);
-	eml_store_u64be(len, (uint64_t)in_len);
-	crypto_hash_sha256_update(&st, len, 8);
-	if (in_len > 0)
-		crypto_hash_sha256_update(&st, in, in_len);
-	eml_store_u64be(len, (uint64_t)out_len);
-	crypto_hash_sha256_update(&st, len, 8);
-	if (out_len > 0)
-		crypto_hash_sha256_update(&st, out, out_len);
-	crypto_hash_sha256_final(&st, h);
+	eml_evidence_exchange_begin(&x, h, in, in_len);
+	eml_evidence_exchange_end(&x, h, out, out_len);
 }
 
 void

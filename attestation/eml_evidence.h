@@ -100,6 +100,21 @@ struct eml_evidence {
 void eml_evidence_exchange_init(uint8_t h[32]);
 void eml_evidence_exchange_add(uint8_t h[32], const uint8_t *in, size_t in_len,
     const uint8_t *out, size_t out_len);
+/* The same step in two halves, so that a client hashes its request while
+ * it waits for the answer: begin takes h and in (both must stay unchanged
+ * until end, which writes the new h); abort drops a begun step (a request
+ * that was not answered). end or abort, exactly once, after begin;
+ * abort on a zeroed context is a no-op. */
+struct eml_evidence_x {
+	void *md; /* OpenSSL's context; NULL: end computes the whole step */
+	const uint8_t *in;
+	size_t in_len;
+};
+void eml_evidence_exchange_begin(struct eml_evidence_x *x, const uint8_t h[32],
+    const uint8_t *in, size_t in_len);
+void eml_evidence_exchange_end(struct eml_evidence_x *x, uint8_t h[32], const uint8_t *out,
+    size_t out_len);
+void eml_evidence_exchange_abort(struct eml_evidence_x *x);
 /* The attestation document's nonce for a session:
  *   SHA-256("EphemeralML evidence v1 binding" | id (16) | transcript_hash (32)) */
 void eml_evidence_binding(const uint8_t id[16], const uint8_t th[32], uint8_t out[32]);

@@ -163,6 +163,8 @@ eml_client_connect(const char *addr, struct eml_client **out)
 	c->frame_max = EML_FRAME_MAX_DEFAULT;
 	eml_buf_init(&c->rx, c->frame_max);
 	eml_buf_init(&c->tx, c->frame_max);
+	eml_buf_init_secure(&c->req, c->frame_max);
+	eml_buf_init_secure(&c->ans, c->frame_max);
 	(void)snprintf(c->addr, sizeof(c->addr), "%s", buf);
 	t0 = eml_now_us();
 	rc = eml_transport_connect(&a, eml_deadline_in_ms(EML_SDK_CONNECT_MS), &c->fd);
@@ -631,20 +633,36 @@ session_survives(eml_err rc)
 	return cat == 500 || cat == 600 || cat == 700;
 }
 
+/* A request's buffers after it: wiped whole (a failed open may have
+ * written past len); kept for the next request unless this one made them
+ * large (a big input should not stay locked for the handle's lifetime). */
+#define EML_SDK_KEEP_MAX (4u << 20)
+
+static void
+keep_or_free(struct eml_buf *b)
+{
+	if (b->cap > EML_SDK_KEEP_MAX) {
+		eml_buf_free(b);
+		return;
+	}
+	eml_wipe(b->data, b->cap);
+	b->len = 0;
+}
+
 EML_API int
 eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
     const struct eml_client_tensor *inputs, size_t n_inputs, struct eml_client_tensor **outs,
     size_t *n_outs)
 {
 	eml_err rc = EML_ERR_INTERNAL;
-	struct eml_buf pt, ans; /* pt: the request, sealed in place; ans: the answer */
+	struct eml_buf *pt, *ans; /* pt: the request, sealed in place; ans: the answer */
 	struct eml_envelope hdr, env;
 	uint8_t rid[EML_REQUEST_ID_LEN];
+	struct eml_evidence_x x;
 	bool fatal = true;
 
 	memset(&env, 0, sizeof(env));
-	eml_buf_init_secure(&pt, EML_FRAME_MAX_DEFAULT);
-	eml_buf_init_secure(&ans, EML_FRAME_MAX_DEFAULT);
+	memset(&x, 0, sizeof(x));
 	eml_err_clear_detail();
 	if (outs != NULL)
 		*outs = NULL;
@@ -652,15 +670,18 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 		*n_outs = 0;
 	if (c == NULL || m == NULL || outs == NULL || n_outs == NULL ||
 	    (inputs == NULL && n_inputs != 0)) {
-		fatal = false;
-		EML_FAIL(rc, EML_ERR_USAGE);
+		rc = eml_err_record(EML_ERR_USAGE, __FILE__, __LINE__, __func__);
+		eml_sdk_note(c, rc);
+		return (int)rc;
 	}
+	pt = &c->req;
+	ans = &c->ans;
 	if (c->state != EML_SDK_ATTESTED) {
 		/* The gate: nothing secret leaves an unattested handle. */
 		fatal = false;
 		EML_FAIL(rc, EML_ERR_SESSION_NOT_ATTESTED);
 	}
-	if ((rc = encode_request(m, inputs, n_inputs, &pt)) != EML_OK) {
+	if ((rc = encode_request(m, inputs, n_inputs, pt)) != EML_OK) {
 		fatal = false;
 		goto out;
 	}
@@ -671,14 +692,18 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	EML_MEMCPY(hdr.request_id, rid, sizeof(rid));
 	/* Sealed where it was encoded (room for the tag was reserved): a
 	 * large request is not copied into a second buffer. */
-	if ((rc = eml_channel_seal_in_place(c->ch, &hdr, &pt, 0)) != EML_OK)
+	if ((rc = eml_channel_seal_in_place(c->ch, &hdr, pt, 0)) != EML_OK)
 		goto out;
-	rc = send_env(c, EML_MSG_INFER_REQUEST, rid, pt.data, pt.len);
+	rc = send_env(c, EML_MSG_INFER_REQUEST, rid, pt->data, pt->len);
 	/* The peer may have ended the session (and said why in an Error
 	 * frame) before our request went out: read that reason if it is
 	 * there, rather than reporting a bare EOF. */
 	if (rc != EML_OK && rc != EML_ERR_IO_EOF)
 		goto out;
+	/* The evidence hash takes the request now, while the agent works on
+	 * it, and the answer when it is here. */
+	if (rc == EML_OK)
+		eml_evidence_exchange_begin(&x, c->exchange_hash, pt->data, pt->len);
 	{
 		eml_err rrc = recv_env(c, &env);
 
@@ -705,11 +730,11 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 		eml_err_set_detail("response for another request");
 		EML_FAIL(rc, EML_ERR_PROTO_FIELD);
 	}
-	if ((rc = eml_channel_open(c->ch, &env, &ans)) != EML_OK)
+	if ((rc = eml_channel_open(c->ch, &env, ans)) != EML_OK)
 		goto out;
 	c->exchanges++;
-	eml_evidence_exchange_add(c->exchange_hash, pt.data, pt.len, env.body, env.body_len);
-	if ((rc = decode_response(&ans, outs, n_outs)) != EML_OK) {
+	eml_evidence_exchange_end(&x, c->exchange_hash, env.body, env.body_len);
+	if ((rc = decode_response(ans, outs, n_outs)) != EML_OK) {
 		/* A sealed refusal leaves the session as a plain one did. */
 		fatal = eml_err_category(rc) == 200 || !session_survives(rc);
 		goto out;
@@ -718,11 +743,12 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	fatal = false;
 	rc = EML_OK;
 out:
-	if (rc != EML_OK && fatal && c != NULL)
+	eml_evidence_exchange_abort(&x); /* not answered */
+	if (rc != EML_OK && fatal)
 		kill_session(c);
 	eml_envelope_clear(&env);
-	eml_buf_free(&pt);
-	eml_buf_free(&ans);
+	keep_or_free(pt);
+	keep_or_free(ans);
 	eml_sdk_note(c, rc);
 	return (int)rc;
 }
@@ -980,6 +1006,8 @@ eml_client_close(struct eml_client *c)
 	eml_attest_root_free(c->root);
 	eml_buf_free_nowipe(&c->rx);
 	eml_buf_free_nowipe(&c->tx);
+	eml_buf_free(&c->req);
+	eml_buf_free(&c->ans);
 	forget_key(c);
 	eml_free_wipe(c, sizeof(*c));
 }

@@ -65,6 +65,12 @@ struct eml_client {
 	bool any_image; /* eml_client_set_insecure_any_image */
 	struct eml_buf rx; /* raw frames (ciphertext) */
 	struct eml_buf tx;
+	/* eml_client_infer's request (encoded, then sealed in place) and
+	 * opened answer: secure buffers kept across requests and wiped after
+	 * each, not mapped, locked and unmapped per request (issue 16);
+	 * dropped when a request made them larger than EML_SDK_KEEP_MAX. */
+	struct eml_buf req;
+	struct eml_buf ans;
 	char detail[256];
 	char host[EML_ADDR_HOST_MAX + 1]; /* of the connect address: the TLS name */
 	char addr[EML_ADDR_STR_MAX + 8];  /* the connect address, for messages */

@@ -4,7 +4,7 @@
  *
  *   bench_e2e --proxy ADDR --policy FILE --model DIR --input FILE
  *             [--onnx MODEL.onnx] [--n N] [--clients 1,8,32] [--seconds S]
- *             [--relay-mb MB] [--label TEXT]
+ *             [--relay-mb MB] [--label TEXT] [--handshake 0]
  *
  * - handshake: connect + attest (verify + keys), median of N
  * - infer: one request on a warm session, median of N; with --onnx the same
@@ -41,6 +41,7 @@ struct cfg {
 	int n_clients;
 	double seconds;
 	long relay_mb;
+	int handshake; /* 0: --handshake 0, skip the handshake rows */
 };
 
 static double
@@ -392,6 +393,7 @@ parse(int argc, char **argv, struct cfg *c)
 	c->n = 20;
 	c->seconds = 3;
 	c->label = "model";
+	c->handshake = 1;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *o = argv[i], *v = argv[i + 1];
 
@@ -411,6 +413,8 @@ parse(int argc, char **argv, struct cfg *c)
 			c->n = atoi(v) > 0 ? atoi(v) : 1;
 		else if (strcmp(o, "--seconds") == 0)
 			c->seconds = atof(v);
+		else if (strcmp(o, "--handshake") == 0)
+			c->handshake = atoi(v);
 		else if (strcmp(o, "--relay-mb") == 0)
 			c->relay_mb = atol(v);
 		else if (strcmp(o, "--clients") == 0) {
@@ -440,7 +444,8 @@ main(int argc, char **argv)
 	}
 	if (eml_mem_init() != EML_OK || parse(argc, argv, &c) != 0) {
 		fprintf(stderr, "usage: bench_e2e --proxy ADDR --policy FILE --model DIR --input FILE "
-				"[--onnx F] [--n N] [--clients 1,8,32] [--seconds S] [--relay-mb MB]\n");
+				"[--onnx F] [--n N] [--clients 1,8,32] [--seconds S] [--relay-mb MB] "
+				"[--handshake 0]\n");
 		return 2;
 	}
 	if (eml_client_model_open(c.model, &m) != 0) {
@@ -456,7 +461,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_e2e: input: %s\n", eml_client_detail(NULL));
 		return 1;
 	}
-	status |= bench_handshake(&c, m, in);
+	if (c.handshake)
+		status |= bench_handshake(&c, m, in);
 	status |= bench_infer(&c, m, in);
 	for (int i = 0; i < c.n_clients; i++)
 		status |= bench_rps(&c, m, in, c.clients[i]);

@@ -150,6 +150,45 @@ verify(struct world *w, const struct eml_buf *art, enum eml_attest_at at)
 	return rc;
 }
 
+/* The two halves (a client hashes its request while it waits) give the
+ * one-call step; an aborted half leaves h as it was. */
+static void
+exchange_in_two_halves(void **state)
+{
+	uint8_t h[32], want[32], in[300], out[5] = { 'r', 'e', 's', 'p', '!' };
+	uint8_t buf[32 + 8 + sizeof(in) + 8 + sizeof(out)];
+	struct eml_evidence_x x;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i * 7 + 1);
+	eml_evidence_exchange_init(h);
+	memcpy(want, h, 32);
+	memset(&x, 0, sizeof(x));
+	eml_evidence_exchange_abort(&x); /* zeroed: a no-op */
+	eml_evidence_exchange_begin(&x, h, in, sizeof(in));
+	eml_evidence_exchange_abort(&x);
+	assert_memory_equal(h, want, 32);
+	/* h1 = SHA-256(h0 | u64be(300) | in | u64be(5) | out), worked apart */
+	memcpy(buf, h, 32);
+	memset(buf + 32, 0, 8);
+	buf[38] = (uint8_t)(sizeof(in) >> 8);
+	buf[39] = (uint8_t)sizeof(in);
+	memcpy(buf + 40, in, sizeof(in));
+	memset(buf + 40 + sizeof(in), 0, 8);
+	buf[40 + sizeof(in) + 7] = sizeof(out);
+	memcpy(buf + 48 + sizeof(in), out, sizeof(out));
+	sha256_parts(want, buf, sizeof(buf), NULL, 0, NULL, 0);
+	eml_evidence_exchange_begin(&x, h, in, sizeof(in));
+	eml_evidence_exchange_end(&x, h, out, sizeof(out));
+	assert_null(x.md);
+	assert_memory_equal(h, want, 32);
+	/* and the one-call step from the same h0 agrees */
+	eml_evidence_exchange_init(h);
+	eml_evidence_exchange_add(h, in, sizeof(in), out, sizeof(out));
+	assert_memory_equal(h, want, 32);
+}
+
 static void
 build_then_verify(void **state)
 {
@@ -307,6 +346,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(derived_hashes_match_the_spec),
+		cmocka_unit_test(exchange_in_two_halves),
 		cmocka_unit_test(build_then_verify),
 		cmocka_unit_test(build_refuses_a_foreign_document),
 		cmocka_unit_test(verify_refuses_a_document_outside_the_session),
