@@ -107,7 +107,8 @@ struct gemm_split {
 #define GEMM_COL_TASKS_PER_THREAD 4
 
 static struct gemm_split
-split_for(const struct eml_gemm_impl *g, size_t M, size_t N, int nthreads, bool a_packed)
+split_for(const struct eml_gemm_impl *g, size_t M, size_t N, int nthreads, bool a_packed,
+    bool rows)
 {
 	struct gemm_split s;
 	size_t t = nthreads < 1 ? 1 : (size_t)nthreads;
@@ -116,7 +117,11 @@ split_for(const struct eml_gemm_impl *g, size_t M, size_t N, int nthreads, bool 
 
 	s.tm = 1;
 	s.tn = 1;
-	if (t > 1) {
+	if (t > 1 && rows && mpanels >= t) {
+		/* A is packed per task from a source (a convolution's image):
+		 * cutting columns would make every task pack all of it. */
+		s.tm = t;
+	} else if (t > 1) {
 		/* Enough column panels: split columns only; else add rows. */
 		if (npanels >= 2 * t) {
 			s.tn = a_packed ? min_sz(npanels, GEMM_COL_TASKS_PER_THREAD * t) : t;
@@ -299,7 +304,13 @@ eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 	job.asrc = asrc;
 	job.bsrc = bsrc;
 	pool = eml_pool_for(pool, 2.0 * (double)a->M * (double)a->N * (double)(a->K + 1));
-	job.s = split_for(g, a->M, a->N, eml_pool_size(pool), a_packed != NULL);
+	/* A made per task by a source (transposed convolutions: the image)
+	 * while B is pre-packed: a column split would repeat the whole A pack
+	 * in every task, a row split reads B once per task instead. Rows
+	 * when packing A (a gather, several times the cost of streaming a
+	 * float of B) is the larger share: 3 M > N. */
+	job.s = split_for(g, a->M, a->N, eml_pool_size(pool), a_packed != NULL,
+	    asrc != NULL && a->b_packed != NULL && 3 * a->M > a->N);
 	job.pool = pool;
 	job.ws_per_thread = per_thread_ws(g, a_packed != NULL, a->b_packed != NULL);
 	/* Align the workspace to 64 bytes (the size includes the slack). */
