@@ -1,5 +1,7 @@
 #include "eml_channel.h"
 
+#include <limits.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "eml_mem.h"
@@ -20,9 +22,9 @@ static const uint8_t AD_LABEL[5] = { 'E', 'M', 'L', 'v', '1' };
 #define HELLO_MAX 1024u
 #define ATT_RESP_MAX (64u * 1024u)
 
-_Static_assert(KEY_LEN == crypto_aead_chacha20poly1305_ietf_KEYBYTES, "key size");
-_Static_assert(NONCE_LEN == crypto_aead_chacha20poly1305_ietf_NPUBBYTES, "nonce size");
-_Static_assert(EML_CHANNEL_TAG_LEN == crypto_aead_chacha20poly1305_ietf_ABYTES, "tag size");
+/* AES-256-GCM through OpenSSL EVP (AES-NI/VAES): one context per
+ * direction keyed once at derive(); each frame only sets its nonce. */
+#define AEAD_CHUNK (1u << 30) /* EVP lengths are int */
 _Static_assert(EML_X25519_KEY_LEN == crypto_scalarmult_BYTES, "x25519 size");
 _Static_assert(EML_CHANNEL_HASH_LEN == crypto_hash_sha256_BYTES, "hash size");
 
@@ -55,6 +57,8 @@ struct eml_channel {
 	uint64_t recv_ctr;
 	uint8_t send_dir;
 	uint8_t recv_dir;
+	EVP_CIPHER_CTX *send_cx; /* AES-256-GCM, keyed with k_send */
+	EVP_CIPHER_CTX *recv_cx; /* keyed with k_recv */
 };
 
 void
@@ -62,6 +66,11 @@ eml_channel_close(struct eml_channel *ch)
 {
 	if (ch == NULL)
 		return;
+	/* EVP_CIPHER_CTX_free cleanses the key schedule and GCM state. */
+	EVP_CIPHER_CTX_free(ch->send_cx);
+	EVP_CIPHER_CTX_free(ch->recv_cx);
+	ch->send_cx = NULL;
+	ch->recv_cx = NULL;
 	if (ch->sec != NULL) {
 		eml_secure_free(ch->sec); /* wipes */
 		ch->sec = NULL;
@@ -199,6 +208,17 @@ derive(struct eml_channel *ch, const uint8_t *att_resp, size_t n, const uint8_t 
 	hkdf_expand1(ch->role == ROLE_CLIENT ? ch->sec->k_recv : ch->sec->k_send, prk, INFO_S2C);
 	hkdf_expand1(okm, prk, INFO_SID);
 	memcpy(ch->sec->session_id, okm, EML_CHANNEL_SESSION_ID_LEN);
+	/* The key schedule of each direction is made once, here. */
+	ch->send_cx = EVP_CIPHER_CTX_new();
+	ch->recv_cx = EVP_CIPHER_CTX_new();
+	if (ch->send_cx == NULL || ch->recv_cx == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	if (EVP_EncryptInit_ex(ch->send_cx, EVP_aes_256_gcm(), NULL, ch->sec->k_send, NULL) != 1 ||
+	    EVP_DecryptInit_ex(ch->recv_cx, EVP_aes_256_gcm(), NULL, ch->sec->k_recv, NULL) != 1)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
+	/* The contexts hold the keys now; no second copy stays around. */
+	sodium_memzero(ch->sec->k_send, sizeof(ch->sec->k_send));
+	sodium_memzero(ch->sec->k_recv, sizeof(ch->sec->k_recv));
 
 	/* Forward secrecy: the ephemeral private key and the shared secret
 	 * are not needed any more. */
@@ -236,7 +256,7 @@ eml_channel_client_new(struct eml_channel **out, struct eml_buf *hello)
 	m.nonce.len = sizeof(ch->nonce);
 	m.client_public_key.data = ch->own_pk;
 	m.client_public_key.len = sizeof(ch->own_pk);
-	m.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	m.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_AES256GCM;
 	rc = eml_msg_pack(&m.base, &ch->hello);
 	if (rc != EML_OK)
 		goto out;
@@ -352,7 +372,7 @@ eml_channel_server_finish(struct eml_channel *ch, const uint8_t *doc, size_t doc
 	}
 	m.attestation_document.data = (uint8_t *)(uintptr_t)doc;
 	m.attestation_document.len = doc_len;
-	m.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	m.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_AES256GCM;
 	if (protobuf_c_message_get_packed_size(&m.base) > ATT_RESP_MAX) {
 		eml_err_set_detail("attestation response above %u bytes", ATT_RESP_MAX);
 		CH_FAIL(ch, EML_ERR_PROTO_TOO_LARGE);
@@ -406,12 +426,62 @@ check_use(struct eml_channel *ch, const struct eml_envelope *hdr, uint64_t ctr)
 	return EML_OK;
 }
 
+/* AES-256-GCM over p[0..n) in place or into w (w may equal p); the tag
+ * goes to tag. cx is the send context keyed at derive(). 0 on success. */
+static int
+gcm_seal(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD_LEN],
+    const uint8_t *p, size_t n, uint8_t *w, uint8_t tag[EML_CHANNEL_TAG_LEN])
+{
+	int l = 0;
+
+	if (EVP_EncryptInit_ex(cx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_EncryptUpdate(cx, NULL, &l, ad, AD_LEN) != 1)
+		return -1;
+	for (size_t off = 0; off < n;) {
+		size_t c = n - off < AEAD_CHUNK ? n - off : AEAD_CHUNK;
+
+		if (EVP_EncryptUpdate(cx, w + off, &l, p + off, (int)c) != 1 || (size_t)l != c)
+			return -1;
+		off += c;
+	}
+	if (EVP_EncryptFinal_ex(cx, w + n, &l) != 1 || l != 0 ||
+	    EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_GET_TAG, EML_CHANNEL_TAG_LEN, tag) != 1)
+		return -1;
+	return 0;
+}
+
+/* Inverse of gcm_seal: c[0..n) to w (w may equal c), checked against tag.
+ * The plaintext written before the tag check is the caller's to wipe on
+ * failure. 0 when it authenticates. */
+static int
+gcm_open(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD_LEN],
+    const uint8_t *c, size_t n, const uint8_t tag[EML_CHANNEL_TAG_LEN], uint8_t *w)
+{
+	uint8_t t[EML_CHANNEL_TAG_LEN];
+	int l = 0;
+
+	memcpy(t, tag, sizeof(t)); /* the ctrl takes a non-const pointer */
+	if (EVP_DecryptInit_ex(cx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_DecryptUpdate(cx, NULL, &l, ad, AD_LEN) != 1)
+		return -1;
+	for (size_t off = 0; off < n;) {
+		size_t k = n - off < AEAD_CHUNK ? n - off : AEAD_CHUNK;
+
+		if (EVP_DecryptUpdate(cx, w + off, &l, c + off, (int)k) != 1 || (size_t)l != k)
+			return -1;
+		off += k;
+	}
+	if (EVP_CIPHER_CTX_ctrl(cx, EVP_CTRL_GCM_SET_TAG, EML_CHANNEL_TAG_LEN, t) != 1 ||
+	    EVP_DecryptFinal_ex(cx, w + n, &l) != 1 || l != 0)
+		return -1;
+	return 0;
+}
+
 eml_err
 eml_channel_seal(struct eml_channel *ch, const struct eml_envelope *hdr, const uint8_t *pt,
     size_t n, struct eml_buf *out)
 {
 	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
-	unsigned long long clen = 0;
 	size_t total;
 	uint8_t *w;
 	eml_err rc;
@@ -425,9 +495,7 @@ eml_channel_seal(struct eml_channel *ch, const struct eml_envelope *hdr, const u
 	if (rc != EML_OK)
 		CH_FAIL(ch, rc);
 	nonce_and_ad(nonce, ad, ch->send_dir, ch->send_ctr, hdr);
-	if (crypto_aead_chacha20poly1305_ietf_encrypt(w, &clen, pt, n, ad, sizeof(ad), NULL, nonce,
-		ch->sec->k_send) != 0 ||
-	    clen != total) {
+	if (gcm_seal(ch->send_cx, nonce, ad, pt, n, w, w + n) != 0) {
 		eml_wipe(w, total);
 		out->len -= total;
 		CH_FAIL(ch, EML_ERR_CRYPTO);
@@ -441,7 +509,6 @@ eml_channel_seal_in_place(struct eml_channel *ch, const struct eml_envelope *hdr
     struct eml_buf *buf, size_t off)
 {
 	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
-	unsigned long long clen = 0;
 	size_t n;
 	uint8_t *w;
 	eml_err rc;
@@ -459,10 +526,9 @@ eml_channel_seal_in_place(struct eml_channel *ch, const struct eml_envelope *hdr
 		CH_FAIL(ch, rc);
 	}
 	nonce_and_ad(nonce, ad, ch->send_dir, ch->send_ctr, hdr);
-	/* libsodium's AEAD encrypts in place: the tag lands after the text */
-	if (crypto_aead_chacha20poly1305_ietf_encrypt(buf->data + off, &clen, buf->data + off, n,
-		ad, sizeof(ad), NULL, nonce, ch->sec->k_send) != 0 ||
-	    clen != n + EML_CHANNEL_TAG_LEN) {
+	/* encrypted in place: the tag lands after the text */
+	if (gcm_seal(ch->send_cx, nonce, ad, buf->data + off, n, buf->data + off,
+		buf->data + off + n) != 0) {
 		eml_wipe(buf->data + off, n + EML_CHANNEL_TAG_LEN);
 		buf->len = off;
 		CH_FAIL(ch, EML_ERR_CRYPTO);
@@ -475,7 +541,6 @@ eml_err
 eml_channel_open(struct eml_channel *ch, const struct eml_envelope *env, struct eml_buf *out)
 {
 	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
-	unsigned long long mlen = 0;
 	size_t n;
 	uint8_t *w;
 	eml_err rc;
@@ -492,9 +557,7 @@ eml_channel_open(struct eml_channel *ch, const struct eml_envelope *env, struct 
 	if (rc != EML_OK)
 		CH_FAIL(ch, rc);
 	nonce_and_ad(nonce, ad, ch->recv_dir, ch->recv_ctr, env);
-	if (crypto_aead_chacha20poly1305_ietf_decrypt(w, &mlen, NULL, env->body, env->body_len, ad,
-		sizeof(ad), nonce, ch->sec->k_recv) != 0 ||
-	    mlen != n) {
+	if (gcm_open(ch->recv_cx, nonce, ad, env->body, n, env->body + n, w) != 0) {
 		eml_wipe(w, n);
 		out->len -= n;
 		eml_err_set_detail("sealed %s frame %llu does not authenticate",

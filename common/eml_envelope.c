@@ -526,7 +526,7 @@ eml_msg_client_hello_check(const Eml__V1__ClientHello *m)
 		    m->client_public_key.len);
 		EML_BAIL(EML_ERR_PROTO_FIELD);
 	}
-	if (m->suite != EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305) {
+	if (m->suite != EML__V1__SUITE__SUITE_X25519_HKDFSHA256_AES256GCM) {
 		eml_err_set_detail("ClientHello.suite %d", (int)m->suite);
 		EML_BAIL(EML_ERR_PROTO_FIELD);
 	}
@@ -547,7 +547,7 @@ eml_msg_attestation_response_check(const Eml__V1__AttestationResponse *m)
 		eml_err_set_detail("AttestationResponse without a document");
 		EML_BAIL(EML_ERR_PROTO_FIELD);
 	}
-	if (m->suite != EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305) {
+	if (m->suite != EML__V1__SUITE__SUITE_X25519_HKDFSHA256_AES256GCM) {
 		eml_err_set_detail("AttestationResponse.suite %d", (int)m->suite);
 		EML_BAIL(EML_ERR_PROTO_FIELD);
 	}

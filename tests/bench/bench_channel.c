@@ -1,6 +1,6 @@
 /*
  * Secure channel figures (docs/PROTOCOL.md §4): throughput of seal + open
- * of 1 MiB messages (ChaCha20-Poly1305, one core), the same with 64 KiB
+ * of 1 MiB messages (AES-256-GCM, one core), the same with 64 KiB
  * and 1 KiB messages, and the cost of a full handshake: both key pairs,
  * both X25519 agreements, transcript hash and key derivation, on both
  * sides (the attestation document itself is a stand-in here; its

@@ -380,7 +380,7 @@ hello_and_friends_checks(void **state)
 	h.nonce.len = 32;
 	h.client_public_key.data = n32;
 	h.client_public_key.len = 32;
-	h.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	h.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_AES256GCM;
 	assert_eml_ok(eml_msg_client_hello_check(&h));
 	h.nonce.data = n31;
 	h.nonce.len = 31;
@@ -397,12 +397,18 @@ hello_and_friends_checks(void **state)
 	assert_eml(eml_msg_client_hello_check(&h), EML_ERR_PROTO_FIELD);
 	h.suite = (Eml__V1__Suite)7;
 	assert_eml(eml_msg_client_hello_check(&h), EML_ERR_PROTO_FIELD);
+	/* the retired ChaCha20-Poly1305 suite: a peer of the old protocol is
+	 * refused at the hello, before any key exists */
+	h.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	assert_eml(eml_msg_client_hello_check(&h), EML_ERR_PROTO_FIELD);
 
 	assert_eml(eml_msg_attestation_response_check(&a), EML_ERR_PROTO_FIELD);
 	a.attestation_document.data = n32;
 	a.attestation_document.len = 32;
 	assert_eml(eml_msg_attestation_response_check(&a), EML_ERR_PROTO_FIELD);
 	a.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	assert_eml(eml_msg_attestation_response_check(&a), EML_ERR_PROTO_FIELD);
+	a.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_AES256GCM;
 	assert_eml_ok(eml_msg_attestation_response_check(&a));
 
 	br.content_id.data = n32;

@@ -288,7 +288,7 @@ hello_key_split(void **state)
 	h.nonce.len = sizeof(nonce);
 	h.client_public_key.data = pk;
 	h.client_public_key.len = sizeof(pk);
-	h.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_CHACHA20POLY1305;
+	h.suite = EML__V1__SUITE__SUITE_X25519_HKDFSHA256_AES256GCM;
 	eml_buf_init(&with, 4096);
 	eml_buf_init(&without, 4096);
 	assert_eml_ok(eml_msg_pack(&h.base, &without));
