@@ -141,6 +141,47 @@ st_int(const struct val *v, size_t i, int64_t x)
 	}
 }
 
+#define UNARY_CHUNK 64 /* floats: ranges of whole cache lines */
+
+struct unary_job {
+	struct eml_plan *p;
+	enum eml_unary op;
+	const float *x;
+	float *y;
+	float p0, p1;
+	size_t n;
+};
+
+/* Chunks [c0, c1) of UNARY_CHUNK elements (the last one ragged). */
+static void
+unary_chunks(void *arg, size_t c0, size_t c1, int thread)
+{
+	const struct unary_job *j = arg;
+	size_t i0 = c0 * UNARY_CHUNK, i1 = c1 * UNARY_CHUNK < j->n ? c1 * UNARY_CHUNK : j->n;
+
+	(void)thread;
+	j->p->k->unary(j->op, i1 - i0, j->x + i0, j->y + i0, j->p0, j->p1);
+}
+
+/* Flop-equivalents an element (eml_pool_for): a read and a write, and
+ * for the transcendental ones a polynomial and a division or two (Erf
+ * over 128 x 1536 took ~70 us on one thread). */
+static double
+unary_cost(enum eml_unary op)
+{
+	switch (op) {
+	case EML_UNARY_SIGMOID:
+	case EML_UNARY_TANH:
+	case EML_UNARY_EXP:
+	case EML_UNARY_LOG:
+	case EML_UNARY_ERF:
+	case EML_UNARY_GELU:
+		return 40.0;
+	default:
+		return 8.0;
+	}
+}
+
 static void
 unary_run(struct eml_plan *p, struct pnode *pn)
 {
@@ -153,10 +194,13 @@ unary_run(struct eml_plan *p, struct pnode *pn)
 	}
 	if (x->dt == EML_DT_FLOAT) {
 		/* The kernel's two parameters: Clip's bounds, or alpha and beta. */
-		if (u->op == EML_UNARY_CLIP)
-			p->k->unary(u->op, x->numel, vf(x), vf(y), u->min, u->max);
-		else
-			p->k->unary(u->op, x->numel, vf(x), vf(y), u->alpha, u->beta);
+		struct unary_job j = { p, u->op, vf(x), vf(y), u->alpha, u->beta, x->numel };
+		if (u->op == EML_UNARY_CLIP) {
+			j.p0 = u->min;
+			j.p1 = u->max;
+		}
+		eml_pool_run_range(eml_pool_for(p->pool, unary_cost(u->op) * (double)x->numel),
+		    (x->numel + UNARY_CHUNK - 1) / UNARY_CHUNK, unary_chunks, &j);
 		return;
 	}
 	for (size_t i = 0; i < x->numel; i++) {

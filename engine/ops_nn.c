@@ -1069,7 +1069,58 @@ matmul_prepare(struct eml_plan *p, struct pnode *pn)
 	}
 	matmul_args(p, pn, &ga);
 	pn->ws = eml_sgemm_workspace_size(&ga, p->opts.nthreads) * sizeof(float);
+	/* matmul_run's split over the batch: one single-thread workspace
+	 * per thread */
+	if (!pn->par.matmul.packed_b && pn->par.matmul.n_batch > 1) {
+		size_t one = eml_sgemm_workspace_size(&ga, 1) * sizeof(float);
+		size_t all = one * (size_t)(p->opts.nthreads > 1 ? p->opts.nthreads : 1);
+		pn->ws = all > pn->ws ? all : pn->ws;
+	}
 	return EML_OK;
+}
+
+static bool
+batch_split(struct eml_plan *p, size_t nb, double item_work)
+{
+	size_t t = (size_t)eml_pool_size(p->pool);
+
+	if (t < 2 || nb < 2 * t || eml_pool_for(p->pool, (double)nb * item_work) == NULL)
+		return false;
+	return nb % t == 0 || nb >= 8 * t || eml_pool_for(p->pool, item_work) == NULL;
+}
+
+struct matmul_batch_job {
+	struct eml_plan *p;
+	const struct pnode *pn;
+	struct eml_sgemm_args ga;
+	size_t ws_one; /* floats of one thread's workspace */
+};
+
+/* Batch items [i0, i1) on one thread, each a whole single-thread GEMM:
+ * item i's A and B offsets from its batch index (broadcast strides). */
+static void
+matmul_batch_task(void *arg, size_t i0, size_t i1, int thread)
+{
+	const struct matmul_batch_job *j = arg;
+	const struct matmul_par *mp = &j->pn->par.matmul;
+	struct val *a = eml_pn_in(j->p, j->pn, 0), *b = eml_pn_in(j->p, j->pn, 1);
+	struct val *y = eml_pn_out(j->p, j->pn, 0);
+	struct eml_sgemm_args ga = j->ga;
+	size_t M = mp->M, N = mp->N, K = mp->K;
+
+	for (size_t i = i0; i < i1; i++) {
+		size_t oa = 0, ob = 0, r = i;
+		for (int d = mp->batch_rank - 1; d >= 0; d--) {
+			size_t id = r % (size_t)mp->batch_dims[d];
+			r /= (size_t)mp->batch_dims[d];
+			oa += id * (size_t)mp->a_stride[d];
+			ob += id * (size_t)mp->b_stride[d];
+		}
+		ga.A = vf(a) + oa * M * K;
+		ga.B = vf(b) + ob * K * N;
+		ga.C = vf(y) + i * M * N;
+		eml_sgemm(&ga, (float *)j->pn->wsp + (size_t)thread * j->ws_one, NULL);
+	}
 }
 
 static void
@@ -1089,6 +1140,17 @@ matmul_run(struct eml_plan *p, struct pnode *pn)
 		ga.A = vf(a);
 		ga.C = vf(y);
 		eml_sgemm(&ga, pn->wsp, p->pool);
+		return;
+	}
+	/* Split the batch, each item a whole GEMM on one thread (no
+	 * synchronisation per item; attention's per-head products, 128 x 128
+	 * x 64 = 2 MFLOP, are each below the cost model's threshold and ran
+	 * on one thread) when the items share out evenly: at least two per
+	 * thread and a multiple of the threads, or items too small to split,
+	 * or many. Otherwise each item is split inside. */
+	if (batch_split(p, nb, 2.0 * (double)(M * N) * (double)(K + 1))) {
+		struct matmul_batch_job j = { p, pn, ga, eml_sgemm_workspace_size(&ga, 1) };
+		eml_pool_run_range(p->pool, nb, matmul_batch_task, &j);
 		return;
 	}
 	for (size_t i = 0; i < nb; i++) {
@@ -1369,6 +1431,24 @@ softmax_plan(struct eml_plan *p, struct pnode *pn)
 	return eml_pn_set_out(p, pn, 0, EML_DT_FLOAT, x->rank, x->dims);
 }
 
+struct softmax_job {
+	struct eml_plan *p;
+	const float *x;
+	float *y;
+	size_t n;
+	bool log;
+};
+
+/* Rows [r0, r1): each row is normalised alone. */
+static void
+softmax_rows(void *arg, size_t r0, size_t r1, int thread)
+{
+	const struct softmax_job *j = arg;
+
+	(void)thread;
+	j->p->k->softmax(r1 - r0, j->n, j->x + r0 * j->n, j->y + r0 * j->n, j->log);
+}
+
 static void
 softmax_run(struct eml_plan *p, struct pnode *pn)
 {
@@ -1380,7 +1460,11 @@ softmax_run(struct eml_plan *p, struct pnode *pn)
 	if (x->numel == 0)
 		return;
 	if (inner == 1) {
-		p->k->softmax(outer, n, vf(x), vf(y), sm->log);
+		struct softmax_job j = { p, vf(x), vf(y), n, sm->log };
+		/* about 40 flop-equivalents an element (an exp, the max, the
+		 * sum, the scale: attention's 6 x 128 rows of 128 took ~30 us) */
+		eml_pool_run_range(eml_pool_for(p->pool, 40.0 * (double)x->numel), outer,
+		    softmax_rows, &j);
 		return;
 	}
 	/* Axis in the middle: gather each line into a row, softmax, scatter. */

@@ -782,6 +782,75 @@ test_pool_threads(void **state)
 	}
 }
 
+/* Attention's shape of work on two threads: a batched MatMul (A [2,3,M,K]
+ * against B [3,K,N] broadcast over the first batch axis), Softmax over
+ * its rows and Erf over everything, with every step split (the batch
+ * across the threads, Softmax's rows and Erf's elements in ranges), on
+ * ragged sizes (rows of 19, 570 elements): the plain loops' values at 1
+ * and 2 threads. */
+static void
+test_batched_threads(void **state)
+{
+	static const char *mi[] = { "a", "b", NULL }, *mo[] = { "s", NULL };
+	static const char *si[] = { "s", NULL }, *so[] = { "p", NULL };
+	static const char *ei[] = { "p", NULL }, *eo[] = { "y", NULL };
+	enum { B0 = 2, B1 = 3, RM = 5, RK = 7, RN = 19 };
+	static float a[B0 * B1 * RM * RK], b[B1 * RK * RN], want[B0 * B1 * RM * RN];
+	int64_t ad[4] = { B0, B1, RM, RK }, bd[3] = { B1, RK, RN }, yd[4] = { B0, B1, RM, RN };
+	uint64_t rng = eml_test_seed();
+	struct eml_tensor in[2];
+	struct eml_model *mdl;
+
+	(void)state;
+	fill(&rng, a, sizeof(a) / sizeof(a[0]));
+	fill(&rng, b, sizeof(b) / sizeof(b[0]));
+	for (int i0 = 0; i0 < B0; i0++)
+		for (int i1 = 0; i1 < B1; i1++)
+			for (int m = 0; m < RM; m++) {
+				double row[RN], mx = -1e300, sum = 0;
+				for (int n = 0; n < RN; n++) {
+					double acc = 0;
+					for (int k = 0; k < RK; k++)
+						acc += (double)a[((i0 * B1 + i1) * RM + m) * RK + k] *
+						    (double)b[(i1 * RK + k) * RN + n];
+					row[n] = acc;
+					mx = acc > mx ? acc : mx;
+				}
+				for (int n = 0; n < RN; n++)
+					sum += exp(row[n] - mx);
+				for (int n = 0; n < RN; n++)
+					want[((i0 * B1 + i1) * RM + m) * RN + n] =
+					    (float)erf(exp(row[n] - mx) / sum);
+			}
+	G->n = 0;
+	node("MatMul", "mm", mi, mo);
+	emit();
+	node("Softmax", "sm", si, so);
+	onnx_attr_int(N, "axis", -1);
+	emit();
+	node("Erf", "erf", ei, eo);
+	emit();
+	io(11, "a", 1, ad, 4);
+	io(11, "b", 1, bd, 3);
+	io(12, "y", 1, yd, 4);
+	mdl = load(13);
+	in[0] = ftensor(a, 4, ad);
+	in[1] = ftensor(b, 3, bd);
+	for (int t = 1; t <= 2; t++) {
+		struct eml_plan_opts o = { .nthreads = t };
+		struct eml_plan *p = NULL;
+
+		(void)setenv("EML_POOL_MIN_WORK", "0", 1);
+		assert_eml_ok(eml_plan_new(mdl, in, 2, &o, &p));
+		(void)unsetenv("EML_POOL_MIN_WORK");
+		assert_eml_ok(eml_plan_run(p, in, 2));
+		assert_int_equal(eml_plan_output(p, 0)->nbytes, sizeof(want));
+		assert_close(eml_plan_output(p, 0)->data, want, sizeof(want) / sizeof(want[0]), 2e-6);
+		eml_plan_free(p);
+	}
+	eml_model_free(mdl);
+}
+
 /* ------------------------------------------------------------ Resize */
 
 /* Image resizes take the kernels' table-driven 2-D path; no_fusion keeps
@@ -1098,6 +1167,7 @@ main(void)
 		cmocka_unit_test(test_resize_2d_path),
 		cmocka_unit_test(test_convtranspose_fused),
 		cmocka_unit_test(test_pool_threads),
+		cmocka_unit_test(test_batched_threads),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_text_direction),
