@@ -270,7 +270,8 @@ seg_new(struct eml_arena *a, size_t reserve)
 	void *m;
 
 	reserve = round_up(reserve, pg);
-	if (eml_add_overflow(reserve, 2 * pg, &len))
+	/* a huge page more of address space, to start base on one */
+	if (eml_add_overflow(reserve, 2 * pg + HUGE_PAGE, &len))
 		return NULL;
 	g = calloc(1, sizeof(*g));
 	if (g == NULL)
@@ -285,13 +286,19 @@ seg_new(struct eml_arena *a, size_t reserve)
 #ifdef MADV_DONTDUMP
 	(void)madvise(m, len, MADV_DONTDUMP);
 #endif
-	/* Committed ranges are locked at once: huge pages where whole ones
-	 * fit (see advise_huge). */
-	advise_huge(m, len);
+	/* Committed ranges are locked at once, in whole huge pages where the
+	 * limits allow (seg_commit): base is on a huge-page boundary (the
+	 * low guard page below it), and the whole mapping is advised so that
+	 * the advice does not split it into more mappings. A fresh 4 KiB
+	 * page costs microseconds on a virtual machine; a huge page costs
+	 * about what two dozen of them do (issue 16). */
+#ifdef MADV_HUGEPAGE
+	(void)madvise(m, len, MADV_HUGEPAGE);
+#endif
 	g->arena = a;
 	g->map = m;
 	g->map_len = len;
-	g->base = g->map + pg;
+	g->base = (uint8_t *)(((uintptr_t)m + pg + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
 	g->reserve = reserve;
 	g->next = a->segs;
 	a->segs = g;
@@ -343,11 +350,25 @@ eml_arena_budget_hit(bool clear)
 	return hit;
 }
 
+/* Whether the segment's reserve and the arena's limit hold target
+ * committed bytes, and the budget the growth (*grow, taken). */
+static bool
+seg_commit_try(struct eml_arena *a, struct arena_seg *g, size_t target, size_t *grow)
+{
+	if (target > g->reserve)
+		return false;
+	*grow = target - g->committed;
+	if (a->limit != 0 && (*grow > a->limit || a->committed > a->limit - *grow))
+		return false;
+	return budget_take(*grow);
+}
+
 /* Make [base, base + want) read-write and locked. */
 static bool
 seg_commit(struct eml_arena *a, struct arena_seg *g, size_t want)
 {
 	size_t grow, target;
+	bool hit = tl_budget_hit;
 
 	if (want <= g->committed)
 		return true;
@@ -357,16 +378,18 @@ seg_commit(struct eml_arena *a, struct arena_seg *g, size_t want)
 	    ARENA_COMMIT_STEP);
 	if (target < want)
 		target = want;
-	target = round_up(target, pagesz());
-	if (target > g->reserve)
-		target = round_up(want, pagesz());
-	if (target > g->reserve)
-		return false;
-	grow = target - g->committed;
-	if (a->limit != 0 && (grow > a->limit || a->committed > a->limit - grow))
-		return false;
-	if (!budget_take(grow))
-		return false;
+	/* whole huge pages when the reserve, the limit and the budget allow
+	 * (seg_new), else whole pages */
+	if (seg_commit_try(a, g, round_up(target, HUGE_PAGE), &grow)) {
+		target = round_up(target, HUGE_PAGE);
+	} else {
+		tl_budget_hit = hit; /* only the fallback's refusal counts */
+		target = round_up(target, pagesz());
+		if (target > g->reserve)
+			target = round_up(want, pagesz());
+		if (!seg_commit_try(a, g, target, &grow))
+			return false;
+	}
 	if (mprotect(g->base + g->committed, grow, PROT_READ | PROT_WRITE) != 0) {
 		budget_give(grow);
 		return false;

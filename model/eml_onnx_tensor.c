@@ -25,9 +25,13 @@
  * of megabytes once more (issue 16). Such blocks have no header; a small
  * per-thread table knows them, and a taken block is left to the tensor
  * when protobuf-c frees the message. With the table full, large values
- * take the copying path.
+ * take the copying path. With an arena in use (eml_arena_use) a secure
+ * block costs a few header words, and PB_BIG_ARENA bytes are large: the
+ * demo model's weights are a few hundred Constant tensors of 1-64 KiB,
+ * copied from fresh heap pages into the arena (issue 16).
  */
 #define PB_BIG ((size_t)64 << 10)
+#define PB_BIG_ARENA ((size_t)1 << 10)
 #define PB_SLOTS 1024u /* a power of two */
 
 struct pb_slot {
@@ -105,6 +109,13 @@ pb_take(const void *p)
 	return true;
 }
 
+/* The size from which a value is a secure block of its own. */
+static size_t
+pb_big_min(void)
+{
+	return eml_arena_current() != NULL ? PB_BIG_ARENA : PB_BIG;
+}
+
 static void *
 pb_alloc(void *data, size_t n)
 {
@@ -112,7 +123,7 @@ pb_alloc(void *data, size_t n)
 	uint8_t *p;
 
 	(void)data;
-	if (n >= PB_BIG) {
+	if (n >= pb_big_min()) {
 		p = eml_secure_alloc(n);
 		if (p != NULL && pb_put(p))
 			return p;
@@ -350,7 +361,7 @@ eml_onnx_tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t,
 	dt = (enum eml_dtype)tp->data_type;
 	if ((rc = tp_check_present(tp, dt, numel, nbytes, what)) != EML_OK)
 		goto out;
-	if (tp->has_raw_data && nbytes >= PB_BIG && pb_take(tp->raw_data.data)) {
+	if (tp->has_raw_data && pb_take(tp->raw_data.data)) {
 		data = tp->raw_data.data; /* a secure block already (pb_alloc) */
 	} else {
 		/* zeroed by eml_secure_alloc: not again, a model's weights
@@ -412,15 +423,17 @@ eml_onnx_tensor_read_file(const char *path, struct eml_tensor *out)
 	eml_err rc = EML_ERR_INTERNAL;
 	uint8_t *bytes = NULL;
 	size_t len = 0;
+	/* into the arena when one is in use (eml_onnx_import_file) */
+	unsigned flags = eml_arena_current() != NULL ? EML_FILE_SECRET : 0;
 
-	rc = eml_file_read(path, EML_ONNX_MAX_BYTES, 0, &bytes, &len);
+	rc = eml_file_read(path, EML_ONNX_MAX_BYTES, flags, &bytes, &len);
 	if (rc == EML_ERR_FILE_TOO_LARGE)
 		rc = EML_ERR_ONNX_TOO_LARGE;
 	if (rc != EML_OK)
 		goto out;
 	rc = eml_onnx_tensor_read(bytes, len, out);
 out:
-	eml_file_free(bytes, len, 0);
+	eml_file_free(bytes, len, flags);
 	return rc;
 }
 

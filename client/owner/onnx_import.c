@@ -709,14 +709,18 @@ eml_onnx_import_file(const char *path, struct eml_graph **out)
 	eml_err rc = EML_ERR_INTERNAL;
 	uint8_t *bytes = NULL;
 	size_t len = 0;
+	/* With an arena in use, the file is read into it: locked huge pages,
+	 * and once freed its bytes hold the plan's weights and activations
+	 * instead of as much fresh memory (issue 16). */
+	unsigned flags = eml_arena_current() != NULL ? EML_FILE_SECRET : 0;
 
-	rc = eml_file_read(path, EML_ONNX_MAX_BYTES, 0, &bytes, &len);
+	rc = eml_file_read(path, EML_ONNX_MAX_BYTES, flags, &bytes, &len);
 	if (rc == EML_ERR_FILE_TOO_LARGE)
 		rc = EML_ERR_ONNX_TOO_LARGE;
 	if (rc != EML_OK)
 		goto out;
 	rc = eml_onnx_import(bytes, len, out);
 out:
-	eml_file_free(bytes, len, 0);
+	eml_file_free(bytes, len, flags);
 	return rc;
 }
