@@ -915,6 +915,8 @@ sole_consumer(struct eml_plan *p, int vi)
 		return NULL;
 	for (size_t s = 0; s < p->n_order; s++) {
 		struct pnode *pn = &p->pn[p->order[s]];
+		if (pn->dead)
+			continue;
 		for (size_t k = 0; k < pn->n_in; k++)
 			if (pn->in[k] == vi)
 				c = pn;
@@ -1261,14 +1263,17 @@ rewrite_patterns(struct eml_plan *p)
 }
 
 /* Consumer c merged into pn, which now writes c's output; the next
- * candidate is the sole consumer of that output. */
+ * candidate is the sole consumer of that output. The order and the use
+ * counts are brought up to date once, when fuse is done (refresh after
+ * every merge made planning quadratic in the nodes): in between, c stays
+ * in the order, dead, and the counts it held are stale only for what c
+ * read, pn's old output and constants, which no fusion asks about. */
 static struct pnode *
 absorb(struct eml_plan *p, struct pnode *pn, struct pnode *c)
 {
 	pn->out[0] = c->out[0];
 	c->dead = true;
 	p->st.n_fused++;
-	refresh(p);
 	return sole_consumer(p, pn->out[0]);
 }
 
@@ -1370,11 +1375,15 @@ fuse_consumers(struct eml_plan *p, struct pnode *pn)
 static eml_err
 fuse(struct eml_plan *p)
 {
+	size_t fused = p->st.n_fused;
+
 	for (size_t s = 0; s < p->n_order; s++) {
 		struct pnode *pn = &p->pn[p->order[s]];
 		if (takes_epilogue(p, pn))
 			EML_GUARD(fuse_consumers(p, pn));
 	}
+	if (p->st.n_fused != fused)
+		refresh(p);
 	return EML_OK;
 }
 
