@@ -4,6 +4,7 @@
  * this file resolves ONNX attributes, shapes and layouts.
  */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -11,6 +12,7 @@
 
 #include "engine_int.h"
 #include "eml_mem.h"
+#include "eml_sort.h"
 #include "ops.h"
 
 static eml_err
@@ -2236,13 +2238,91 @@ const struct op eml_ops_nn[] = {
 	{ NULL, NULL, PK_NONE, 0, 0, 0, 0, NULL, NULL, NULL, 0 },
 };
 
+/* Every operator by name, sorted, for a binary search: a node is looked
+ * up two or three times per assembly (validation, the model, planning),
+ * and a linear strcmp scan over the ~250 entries was a visible part of a
+ * per-request assembly (issue 16). Built once; the first entry of a name
+ * in table order wins, as the scan did. */
+#define OPS_INDEX_MAX 1024
+
+struct op_ent {
+	const struct op *o;
+	size_t seq;
+};
+
+static struct op_ent ops_index[OPS_INDEX_MAX];
+static size_t ops_n;
+static bool ops_indexed; /* false: too many for the index, scan */
+static pthread_once_t ops_once = PTHREAD_ONCE_INIT;
+
+static const struct op *const *
+ops_tables(size_t *n)
+{
+	static const struct op *const tables[] = { eml_ops_basic, eml_ops_nn, eml_ops_extra,
+		eml_ops_more, eml_ops_rnn, eml_ops_quant, eml_ops_index, eml_ops_signal,
+		eml_ops_cf };
+
+	*n = sizeof(tables) / sizeof(tables[0]);
+	return tables;
+}
+
+static int
+op_ent_cmp(const void *a, const void *b)
+{
+	const struct op_ent *x = a, *y = b;
+	int c = strcmp(x->o->name, y->o->name);
+
+	return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+static void
+ops_index_build(void)
+{
+	size_t nt, seq = 0, k = 0;
+	const struct op *const *tables = ops_tables(&nt);
+
+	for (size_t t = 0; t < nt; t++)
+		for (const struct op *o = tables[t]; o->name != NULL; o++) {
+			if (seq == OPS_INDEX_MAX)
+				return; /* ops_indexed stays false */
+			ops_index[seq].o = o;
+			ops_index[seq].seq = seq;
+			seq++;
+		}
+	/* eml_sort, not qsort: glibc's asks sysinfo(), which the agent's seccomp
+	 * filter kills (the index is built at the first lookup, in a request) */
+	eml_sort(ops_index, seq, sizeof(ops_index[0]), op_ent_cmp);
+	for (size_t i = 0; i < seq; i++) /* a name once: its first entry */
+		if (k == 0 || strcmp(ops_index[k - 1].o->name, ops_index[i].o->name) != 0)
+			ops_index[k++] = ops_index[i];
+	ops_n = k;
+	ops_indexed = true;
+}
+
 const struct op *
 eml_ops_find(const char *name)
 {
-	const struct op *tables[] = { eml_ops_basic, eml_ops_nn, eml_ops_extra, eml_ops_more,
-		eml_ops_rnn, eml_ops_quant, eml_ops_index, eml_ops_signal, eml_ops_cf };
+	size_t lo = 0, hi, nt;
+	const struct op *const *tables;
 
-	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+	(void)pthread_once(&ops_once, ops_index_build);
+	if (ops_indexed) {
+		hi = ops_n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			int c = strcmp(ops_index[mid].o->name, name);
+
+			if (c == 0)
+				return ops_index[mid].o;
+			if (c < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return NULL;
+	}
+	tables = ops_tables(&nt);
+	for (size_t t = 0; t < nt; t++)
 		for (const struct op *o = tables[t]; o->name != NULL; o++)
 			if (strcmp(o->name, name) == 0)
 				return o;

@@ -16,6 +16,7 @@
 #include "client/owner/onnx_import.h"
 #include "eml_mem.h"
 #include "engine/eml_engine.h"
+#include "engine/ops.h"
 #include "eml_test_graph.h"
 #include "onnx_build.h"
 
@@ -1022,6 +1023,40 @@ test_alloc_failures(void **state)
 	eml_model_free(m);
 }
 
+/* eml_ops_find (a sorted index since issue 16) gives, for every name in
+ * the tables, the entry a scan in table order finds first; unknown names,
+ * "" and another case give NULL. */
+static void
+test_ops_find(void **state)
+{
+	const struct op *const tables[] = { eml_ops_basic, eml_ops_nn, eml_ops_extra,
+		eml_ops_more, eml_ops_rnn, eml_ops_quant, eml_ops_index, eml_ops_signal,
+		eml_ops_cf };
+	const size_t nt = sizeof(tables) / sizeof(tables[0]);
+	size_t seen = 0;
+
+	(void)state;
+	for (size_t t = 0; t < nt; t++)
+		for (const struct op *o = tables[t]; o->name != NULL; o++) {
+			const struct op *first = NULL;
+
+			for (size_t u = 0; u < nt && first == NULL; u++)
+				for (const struct op *q = tables[u]; q->name != NULL; q++)
+					if (strcmp(q->name, o->name) == 0) {
+						first = q;
+						break;
+					}
+			assert_ptr_equal(eml_ops_find(o->name), first);
+			seen++;
+		}
+	assert_true(seen > 100);
+	assert_null(eml_ops_find("NoSuchOperator"));
+	assert_null(eml_ops_find(""));
+	assert_null(eml_ops_find("conv"));
+	assert_null(eml_ops_find("Conv "));
+	assert_non_null(eml_ops_find("Conv"));
+}
+
 static void
 test_wipe(void **state)
 {
@@ -1169,6 +1204,7 @@ main(void)
 		cmocka_unit_test(test_pool_threads),
 		cmocka_unit_test(test_batched_threads),
 		cmocka_unit_test(test_alloc_failures),
+		cmocka_unit_test(test_ops_find),
 		cmocka_unit_test(test_wipe),
 		cmocka_unit_test(test_text_direction),
 		cmocka_unit_test(test_control_flow_if),
