@@ -11,6 +11,17 @@
 /* Whether the x86 SIMD kernels are built (the Makefile drops avx2.c and
  * avx512.c elsewhere). EML_NO_X86_KERNELS checks the portable build on
  * x86 (the ref-only configuration other architectures get). */
+/* Kernel-local arrays written in full before they are read (vector
+ * register blocks the compiler may keep in memory): exempt from the
+ * build's -ftrivial-auto-var-init=zero, which otherwise clears them with
+ * a rep stos on every loop iteration (21 % of the Winograd output
+ * transform). Only for arrays whose every element is stored first. */
+#if defined(__GNUC__) && (__GNUC__ >= 12 || defined(__clang__))
+#define EML_NOINIT __attribute__((uninitialized))
+#else
+#define EML_NOINIT
+#endif
+
 #if (defined(__x86_64__) || defined(__i386__)) && !defined(EML_NO_X86_KERNELS)
 #define EML_X86_KERNELS 1
 #else
@@ -202,18 +213,20 @@ void eml_wino_filter_packed(const float *weights, size_t M, size_t C, size_t r, 
     float *out, size_t xs);
 
 /* Winograd F(2x2, 3x3) transforms (conv/wino_tmpl.h; conv.c runs the 16
- * GEMMs between them). Tile rows [th0, th1) of TW tiles each. in: one
- * input channel plane into v[xi * vstride + t], scratch 8 TW + 144
- * floats. out: one output channel's 16 GEMM results at mb[xi * mstride +
- * t] into the plane y with bias and p->ep (scratch unused). out_t: the
- * transposed form, results ct[xi * xs + t * M + m], tile row th of every
- * output channel of y [M][OH][OW]. */
+ * GEMMs between them). in and out take the tiles [t0, t1) of TW per tile
+ * row (t = th * TW + tw, ranges may start and end inside a row). in: one
+ * input channel plane into v[xi * vstride + (r / nr) * pstride + r % nr],
+ * r = t - t0 (panels of nr tiles; nr >= t1 - t0: one run), scratch 8 TW
+ * + 144 floats. out: one output channel's 16 GEMM results at
+ * mb[xi * mstride + t - t0] into the plane y with bias and p->ep (scratch
+ * unused). out_t: the transposed form, results ct[xi * xs + t * M + m],
+ * tile row th of every output channel of y [M][OH][OW]. */
 #define EML_WINO_DECLS(isa)                                                    \
 	void eml_wino_in_##isa(const struct eml_conv2d_params *p, size_t TW,   \
-	    size_t th0, size_t th1, const float *x, float *v, size_t vstride,  \
-	    float *scratch);                                                   \
+	    size_t t0, size_t t1, const float *x, float *v, size_t vstride,    \
+	    size_t nr, size_t pstride, float *scratch);                        \
 	void eml_wino_out_##isa(const struct eml_conv2d_params *p, size_t OH,  \
-	    size_t OW, size_t TW, size_t th0, size_t th1, const float *mb,     \
+	    size_t OW, size_t TW, size_t t0, size_t t1, const float *mb,       \
 	    size_t mstride, float bias, float *y, float *scratch);                \
 	void eml_wino_out_t_##isa(const struct eml_conv2d_params *p, size_t OH, \
 	    size_t OW, size_t TW, size_t th0, size_t th, const float *ct,      \

@@ -217,6 +217,64 @@ wino_cases(enum eml_isa isa)
 	}
 }
 
+/*
+ * Banded Winograd (winograd-2x2-b, >= 192 tiles and 16 M C <= 256 Ki):
+ * bands of tiles that start and end inside tile rows, panels of the
+ * GEMM's packed B cut inside a vector of tiles, a last band short of a
+ * panel, C above the GEMM's K block (two k blocks of V), odd H and W,
+ * asymmetric pads, batch 2, 1 and 2 threads, against the reference.
+ */
+static void
+wino_band_cases(enum eml_isa isa)
+{
+	uint64_t st = eml_test_seed() ^ (0x500u + (unsigned)isa);
+	int t, ran = 0, kblocks = 0;
+
+	(void)kt_need(isa);
+	for (t = 0; t < 12; t++) {
+		struct ccase cc;
+		struct eml_conv2d_params *p = &cc.p;
+
+		memset(&cc, 0, sizeof(cc));
+		p->N = kt_randz(&st, 1, 2);
+		p->C = t % 4 == 3 ? kt_randz(&st, 257, 300) : kt_randz(&st, 32, 70);
+		p->M = t % 4 == 3 ? kt_randz(&st, 32, 40) : kt_randz(&st, 32, 70);
+		p->H = kt_randz(&st, 27, 61);
+		p->W = kt_randz(&st, 27, 75);
+		p->kh = p->kw = 3;
+		p->stride_h = p->stride_w = 1;
+		p->dil_h = p->dil_w = 1;
+		p->group = 1;
+		p->pad_top = kt_randz(&st, 0, 2);
+		p->pad_bottom = kt_randz(&st, 0, 2);
+		p->pad_left = kt_randz(&st, 0, 2);
+		p->pad_right = kt_randz(&st, 0, 2);
+		random_common(&st, &cc);
+		cc.threads = 1 + t % 2;
+		/* Enough tiles for the banded form whatever the pads. */
+		if (((eml_conv2d_out_h(p) + 1) / 2) * ((eml_conv2d_out_w(p) + 1) / 2) < 192)
+			continue;
+		run_case(isa, &cc, &st, "winograd-2x2-b");
+		ran++;
+		kblocks += p->C > 256;
+	}
+	assert_true(ran >= 8 && kblocks >= 1);
+}
+
+static void
+conv_avx2_winograd_banded(void **state)
+{
+	(void)state;
+	wino_band_cases(EML_ISA_AVX2);
+}
+
+static void
+conv_avx512_winograd_banded(void **state)
+{
+	(void)state;
+	wino_band_cases(EML_ISA_AVX512);
+}
+
 static void
 conv_avx2_winograd(void **state)
 {
@@ -590,6 +648,8 @@ main(void)
 		cmocka_unit_test(conv_avx512_random),
 		cmocka_unit_test(conv_avx2_winograd),
 		cmocka_unit_test(conv_avx512_winograd),
+		cmocka_unit_test(conv_avx2_winograd_banded),
+		cmocka_unit_test(conv_avx512_winograd_banded),
 		cmocka_unit_test(conv_wino_filter_vs_double),
 		cmocka_unit_test(conv_wino_filter_packed),
 		cmocka_unit_test(conv_threads_bit_identical),

@@ -50,16 +50,22 @@ struct eml_conv2d_plan {
 	 * workspace holds V [16][C][band], the GEMM results [16][M][band],
 	 * then per thread a GEMM workspace (w_gws) and transform scratch
 	 * (w_scr). */
-	void (*wino_in)(const struct eml_conv2d_params *p, size_t TW, size_t th0, size_t th1,
-	    const float *x, float *v, size_t vstride, float *scratch);
+	void (*wino_in)(const struct eml_conv2d_params *p, size_t TW, size_t t0, size_t t1,
+	    const float *x, float *v, size_t vstride, size_t nr, size_t pstride,
+	    float *scratch);
 	void (*wino_out)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
-	    size_t th0, size_t th1, const float *mb, size_t mstride, float bias, float *y,
+	    size_t t0, size_t t1, const float *mb, size_t mstride, float bias, float *y,
 	    float *scratch);
 	void (*wino_out_t)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
 	    size_t th0, size_t th, const float *ct, size_t xs, const float *bias, float *y);
 	size_t TH, TW, wb;
 	size_t vxs, mxs; /* floats between V_xi, between results M_xi */
 	size_t m_off, g_off, s_off, w_gws, w_scr;
+	/* Banded (winograd-2x2-b): bands of nb tiles, one task each; per
+	 * thread tws floats: V as packed GEMM B panels [16][vxs], the results
+	 * [16][mxs] at m_off, the transform scratch at s_off. */
+	bool banded;
+	size_t nb, tws;
 	/* CONV_DIRECT: padded planes PH x PW in the workspace. */
 	void (*dc_pad)(const struct eml_conv2d_params *p, size_t PH, size_t PW, size_t c0,
 	    size_t c1, const float *x, float *s);
@@ -289,6 +295,115 @@ use_wino(const struct eml_conv2d_plan *plan)
 	return p->C >= 32 && p->M >= 32 && plan->OH * plan->OW >= WINO_MIN_HW;
 }
 
+/*
+ * Banded Winograd for images with many tiles and few weights (56x56,
+ * 28x28 at C, M <= 128): each task takes a band of nb tiles through the
+ * input transform, the 16 GEMMs and the output transform on its own, with
+ * V and the results (16 (C + M) nb floats) in its L2 and U shared; one
+ * pool run per image instead of three, no pass over the whole image's V
+ * (16 C tiles floats, 3 MB at 64@56) between them. The input transform
+ * writes V straight as the GEMM's packed B panels (no pack_b).
+ */
+#define WINO_BAND_MIN_TILES 192    /* 28x28 and up */
+#define WINO_BAND_MAX_U (16 * 128 * 128) /* U floats re-read per band */
+#define WINO_BAND_FLOATS (160 * 1024) /* V + results per thread */
+#define WINO_BAND_OVH 8            /* per-band cost, in tiles */
+
+static bool
+wino_banded(const struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+
+	return plan->TH * plan->TW >= WINO_BAND_MIN_TILES &&
+	    (double)p->M * (double)p->C * 16.0 <= (double)WINO_BAND_MAX_U;
+}
+
+/* Cost (in padded tiles) of bands of nb tiles on nt threads taking them
+ * in order, each the next band when free. */
+static size_t
+band_cost(size_t tiles, size_t nb, size_t nr, size_t nt)
+{
+	size_t load[16] = { 0 }, b, i, k, cost = 0;
+
+	nt = nt > 16 ? 16 : nt < 1 ? 1 : nt;
+	for (b = 0; b * nb < tiles; b++) {
+		size_t w = tiles - b * nb < nb ? tiles - b * nb : nb;
+
+		k = 0;
+		for (i = 1; i < nt; i++)
+			if (load[i] < load[k])
+				k = i;
+		load[k] += (w + nr - 1) / nr * nr + WINO_BAND_OVH;
+	}
+	for (i = 0; i < nt; i++)
+		cost = load[i] > cost ? load[i] : cost;
+	return cost;
+}
+
+/* The band width for one GEMM tile shape: the cheapest multiple of nr
+ * within the L2 budget (at least nr); cost through *cost. */
+static size_t
+band_width(const struct eml_conv2d_plan *plan, size_t nr, size_t *cost)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t tiles = plan->TH * plan->TW, nb, best = nr, c;
+	size_t cap = WINO_BAND_FLOATS / (16 * (p->C + p->M));
+	size_t top = (tiles + nr - 1) / nr * nr;
+
+	cap = cap < nr ? nr : cap;
+	top = top < cap ? top : cap;
+	*cost = SIZE_MAX;
+	for (nb = nr; nb <= top; nb += nr) {
+		c = band_cost(tiles, nb, nr, (size_t)plan->nthreads);
+		if (c <= *cost) {
+			*cost = c;
+			best = nb;
+		}
+	}
+	return best;
+}
+
+static eml_err
+plan_wino_banded(struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t cost, t;
+
+	plan->banded = true;
+	plan->transposed = false;
+#if EML_X86_KERNELS
+	if (plan->isa == EML_ISA_AVX512) {
+		/* The tile shape padding the M x band grid least. */
+		const struct eml_gemm_impl *a = &eml_gemm_avx512_8x48, *b = &eml_gemm_avx512;
+		size_t ca, cb, na = band_width(plan, a->nr, &ca), nbw = band_width(plan, b->nr, &cb);
+
+		if ((double)ca * (double)((p->M + a->mr - 1) / a->mr * a->mr) <=
+		    (double)cb * (double)((p->M + b->mr - 1) / b->mr * b->mr)) {
+			plan->g = a;
+			plan->nb = na;
+		} else {
+			plan->g = b;
+			plan->nb = nbw;
+		}
+	} else {
+		plan->nb = band_width(plan, plan->g->nr, &cost);
+	}
+#else
+	plan->nb = band_width(plan, plan->g->nr, &cost);
+#endif
+	/* + 16 floats per xi: the 16 streams off one L1 set (see below). */
+	plan->vxs = p->C * plan->nb + 16;
+	plan->mxs = align16(p->M * plan->nb) + 16;
+	plan->m_off = 16 * plan->vxs;
+	plan->s_off = plan->m_off + 16 * plan->mxs;
+	plan->w_scr = align16(8 * plan->TW + 8 * 16 + 16);
+	plan->tws = align16(plan->s_off + plan->w_scr + 16); /* + GEMM ws alignment */
+	if (eml_mul_overflow(plan->tws, (size_t)plan->nthreads, &t))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	plan->ws = t;
+	return EML_OK;
+}
+
 static eml_err
 plan_wino(struct eml_conv2d_plan *plan)
 {
@@ -298,6 +413,8 @@ plan_wino(struct eml_conv2d_plan *plan)
 	plan->method = CONV_WINO;
 	plan->TH = (plan->OH + 1) / 2;
 	plan->TW = (plan->OW + 1) / 2;
+	if (wino_banded(plan))
+		return plan_wino_banded(plan);
 	/* One band: bands of 2-7 tile rows (to keep V and the GEMM results
 	 * in L2) measured no faster at 56x56 and 28x28 and narrow the GEMMs. */
 	plan->wb = plan->TH;
@@ -685,6 +802,8 @@ eml_conv2d_method(const struct eml_conv2d_plan *plan)
 {
 	if (plan->transposed && plan->method == CONV_WINO)
 		return "winograd-2x2-t";
+	if (plan->banded && plan->method == CONV_WINO)
+		return "winograd-2x2-b";
 	if (plan->transposed)
 		return plan->method == CONV_1X1 ? "gemm-1x1-t" : "im2col-gemm-t";
 	return method_names[plan->method];
@@ -835,8 +954,8 @@ wino_in_task(void *arg, size_t c0, size_t c1, int thread)
 	const struct eml_conv2d_params *p = &plan->p;
 
 	for (size_t c = c0; c < c1; c++)
-		plan->wino_in(p, plan->TW, j->th0, j->th1, j->x + c * p->H * p->W,
-		    j->ws + c * j->nb, plan->vxs,
+		plan->wino_in(p, plan->TW, j->th0 * plan->TW, j->th1 * plan->TW,
+		    j->x + c * p->H * p->W, j->ws + c * j->nb, plan->vxs, j->nb, 0,
 		    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
 }
 
@@ -895,11 +1014,60 @@ wino_out_task(void *arg, size_t i0, size_t i1, int thread)
 			    j->ws + plan->m_off, plan->mxs, plan->bias, j->y);
 			continue;
 		}
-		plan->wino_out(p, plan->OH, plan->OW, plan->TW, j->th0, j->th1,
-		    j->ws + plan->m_off + m * j->nb, plan->mxs,
+		plan->wino_out(p, plan->OH, plan->OW, plan->TW, j->th0 * plan->TW,
+		    j->th1 * plan->TW, j->ws + plan->m_off + m * j->nb, plan->mxs,
 		    plan->bias != NULL ? plan->bias[m] : 0.0f, j->y + m * plan->OH * plan->OW,
 		    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
 	}
+}
+
+/* One band of tiles [t0, t1) of image n, start to end, in the thread's
+ * slice of the workspace. */
+static void
+wino_band_task(void *arg, size_t task, int thread)
+{
+	const struct wino_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t tiles = plan->TH * plan->TW, nbands = (tiles + plan->nb - 1) / plan->nb;
+	size_t n = task / nbands, t0 = task % nbands * plan->nb;
+	size_t t1 = t0 + plan->nb < tiles ? t0 + plan->nb : tiles, cnt = t1 - t0;
+	size_t nr = plan->g->nr, Np = (cnt + nr - 1) / nr * nr, kcb = eml_sgemm_blk_kc(plan->g, p->C);
+	float *v = j->ws + (size_t)thread * plan->tws, *res = v + plan->m_off;
+	float *scr = v + plan->s_off, *gws = scr + plan->w_scr;
+	const float *x = j->x + n * p->C * p->H * p->W;
+	float *y = j->y + n * p->M * plan->OH * plan->OW;
+	struct eml_sgemm_args a;
+	size_t c, xi, m;
+
+	/* V_xi as the packed B of [C, cnt]: k blocks of kcb rows at
+	 * kb * Np, in each ceil(cnt / nr) panels of kk x nr. */
+	for (c = 0; c < p->C; c++) {
+		size_t kb = c / kcb * kcb, kk = p->C - kb < kcb ? p->C - kb : kcb;
+		float *vc = v + kb * Np + (c - kb) * nr;
+
+		plan->wino_in(p, plan->TW, t0, t1, x + c * p->H * p->W, vc, plan->vxs, nr,
+		    kk * nr, scr);
+		if (cnt % nr != 0) /* the last panel's lanes past cnt: defined */
+			for (xi = 0; xi < 16; xi++)
+				memset(vc + xi * plan->vxs + (cnt / nr) * kk * nr + cnt % nr, 0,
+				    (nr - cnt % nr) * sizeof(float));
+	}
+	memset(&a, 0, sizeof(a));
+	a.M = p->M;
+	a.N = cnt;
+	a.K = p->C;
+	a.ldc = cnt;
+	a.alpha = 1.0f;
+	a.bias_kind = EML_BIAS_NONE;
+	for (xi = 0; xi < 16; xi++) {
+		a.b_packed = v + xi * plan->vxs;
+		a.C = res + xi * plan->mxs;
+		eml_sgemm_blk_ex(plan->g, &a, plan->w + xi * plan->a_stride, NULL, NULL, gws, NULL);
+	}
+	for (m = 0; m < p->M; m++)
+		plan->wino_out(p, plan->OH, plan->OW, plan->TW, t0, t1, res + m * cnt, plan->mxs,
+		    plan->bias != NULL ? plan->bias[m] : 0.0f, y + m * plan->OH * plan->OW, NULL);
 }
 
 /* Per image and band: input transform (tasks over channels), the 16
@@ -918,6 +1086,14 @@ run_wino(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wo
 	 * passes of the same order as one of them. */
 	pool = eml_pool_for(pool, 36.0 * (double)p->M * (double)p->C *
 		(double)(plan->TH * plan->TW));
+	if (plan->banded) {
+		size_t tiles = plan->TH * plan->TW;
+
+		j.x = x;
+		j.y = y;
+		eml_pool_run(pool, p->N * ((tiles + plan->nb - 1) / plan->nb), wino_band_task, &j);
+		return;
+	}
 
 	for (n = 0; n < p->N; n++) {
 		j.x = x + n * p->C * p->H * p->W;

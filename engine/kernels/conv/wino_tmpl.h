@@ -37,50 +37,67 @@ wi_row(const struct eml_conv2d_params *p, const float *x, size_t y, size_t len, 
 		memset(row + j1, 0, (len - j1) * sizeof(float));
 }
 
-/* Padded row length: the stride-2 loads of the last vector of tiles read
- * up to 2 ceil(TW / VF_N) VF_N + 2 floats. */
+/* Padded row length: the stride-2 loads of a vector of tiles starting
+ * at any tile of the row read up to 2 (TW + VF_N) + 2 floats. */
 static size_t
 wi_len(size_t TW)
 {
-	return 2 * ((TW + VF_N - 1) / VF_N * VF_N) + 4;
+	return 2 * (TW + VF_N) + 4;
+}
+
+/* First and last + 1 tile column of tile row th inside the tile range
+ * [t0, t1). */
+static inline void
+wi_cols(size_t TW, size_t t0, size_t t1, size_t th, size_t *a, size_t *b)
+{
+	*a = th == t0 / TW ? t0 % TW : 0;
+	*b = th == (t1 - 1) / TW ? (t1 - 1) % TW + 1 : TW;
 }
 
 /*
- * Channel plane x into V for tile rows [th0, th1): value xi of tile
- * (th, tw) goes to v[xi * vstride + (th - th0) * TW + tw].
+ * Channel plane x into V for the tiles [t0, t1) (tile t = th * TW + tw):
+ * value xi of tile t goes to v[xi * vstride + (r / nr) * pstride + r % nr],
+ * r = t - t0: panels of nr tiles pstride floats apart (the GEMM's packed
+ * B layout, one channel's row of each panel), or with nr >= t1 - t0 one
+ * plain run of tiles. Vectors never straddle a panel.
  * scratch: 4 wi_len(TW) floats (at most 8 TW + 8 VF_N + 16).
  */
 void
-WI_IN(const struct eml_conv2d_params *p, size_t TW, size_t th0, size_t th1, const float *x,
-    float *v, size_t vstride, float *scratch)
+WI_IN(const struct eml_conv2d_params *p, size_t TW, size_t t0, size_t t1, const float *x,
+    float *v, size_t vstride, size_t nr, size_t pstride, float *scratch)
 {
-	size_t len = wi_len(TW), th, r, k;
+	size_t len = wi_len(TW), th, r, k, a, b;
 	float *rows[4];
 
+	if (t1 <= t0)
+		return;
 	for (r = 0; r < 4; r++)
 		rows[r] = scratch + r * len;
-	for (th = th0; th < th1; th++) {
-		float *vt = v + (th - th0) * TW;
-
-		if (th == th0) {
+	for (th = t0 / TW; th <= (t1 - 1) / TW; th++) {
+		if (th == t0 / TW) {
 			for (r = 0; r < 4; r++)
 				wi_row(p, x, 2 * th + r, len, rows[r]);
 		} else {
 			/* Rows 2 and 3 of the previous tile row are rows 0 and 1. */
-			float *t0 = rows[0], *t1 = rows[1];
+			float *tr0 = rows[0], *tr1 = rows[1];
 
 			rows[0] = rows[2];
 			rows[1] = rows[3];
-			rows[2] = t0;
-			rows[3] = t1;
+			rows[2] = tr0;
+			rows[3] = tr1;
 			wi_row(p, x, 2 * th + 2, len, rows[2]);
 			wi_row(p, x, 2 * th + 3, len, rows[3]);
 		}
-		for (k = 0; k < TW; k += VF_N) {
-			/* Per input row r: columns 2tw .. 2tw+3 of VF_N tiles. */
-			vf d[4][4], t[4][4];
-			size_t cnt = TW - k < VF_N ? TW - k : VF_N, c;
+		wi_cols(TW, t0, t1, th, &a, &b);
+		for (k = a; k < b;) {
+			/* Per input row r: columns 2tw .. 2tw+3 of cnt tiles. */
+			vf d[4][4] EML_NOINIT, t[4][4] EML_NOINIT;
+			size_t rel = th * TW + k - t0, lane = rel % nr, c;
+			size_t cnt = b - k < VF_N ? b - k : VF_N;
+			float *vt = v + (rel / nr) * pstride + lane;
 
+			if (cnt > nr - lane)
+				cnt = nr - lane;
 			for (r = 0; r < 4; r++)
 				for (c = 0; c < 4; c++)
 					d[r][c] = vf_load_s2(rows[r] + 2 * k + c);
@@ -93,14 +110,14 @@ WI_IN(const struct eml_conv2d_params *p, size_t TW, size_t th0, size_t th1, cons
 			}
 			/* (B^T d) B: along the columns. */
 			for (r = 0; r < 4; r++) {
-				vf o[4];
+				vf o[4] EML_NOINIT;
 
 				o[0] = vf_sub(t[r][0], t[r][2]);
 				o[1] = vf_add(t[r][1], t[r][2]);
 				o[2] = vf_sub(t[r][2], t[r][1]);
 				o[3] = vf_sub(t[r][1], t[r][3]);
 				for (c = 0; c < 4; c++) {
-					float *dst = vt + (4 * r + c) * vstride + k;
+					float *dst = vt + (4 * r + c) * vstride;
 
 					if (cnt == VF_N)
 						vf_store(dst, o[c]);
@@ -108,6 +125,7 @@ WI_IN(const struct eml_conv2d_params *p, size_t TW, size_t th0, size_t th1, cons
 						vf_storen(dst, o[c], cnt);
 				}
 			}
+			k += cnt;
 		}
 	}
 }
@@ -132,29 +150,30 @@ wi_zip(vf a, vf b, vf *lo, vf *hi)
 }
 
 /*
- * The 16 GEMM results of one output channel (value xi of tile (th, tw) at
- * mb[xi * mstride + (th - th0) * TW + tw]) into output rows
- * [2 th0, min(2 th1, OH)) of the plane y, + bias, then the activation.
- * scratch: unused.
+ * The 16 GEMM results of one output channel for the tiles [t0, t1)
+ * (value xi of tile t at mb[xi * mstride + t - t0]) into the plane y,
+ * + bias, then the activation. scratch: unused.
  */
 void
-WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t th0,
-    size_t th1, const float *mb, size_t mstride, float bias, float *y, float *scratch)
+WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t t0,
+    size_t t1, const float *mb, size_t mstride, float bias, float *y, float *scratch)
 {
 	vf vbias = vf_set1(bias), va = vf_set1(p->ep.a), vb = vf_set1(p->ep.b);
-	size_t th, j, k, a;
+	size_t th, j, k, a, ca, cb;
 
 	(void)scratch;
-	for (th = th0; th < th1; th++) {
-		const float *mt = mb + (th - th0) * TW;
-
-		for (k = 0; k < TW; k += VF_N) {
-			size_t cnt = TW - k < VF_N ? TW - k : VF_N;
-			vf m[16], sa[2][4];
+	if (t1 <= t0)
+		return;
+	for (th = t0 / TW; th <= (t1 - 1) / TW; th++) {
+		wi_cols(TW, t0, t1, th, &ca, &cb);
+		for (k = ca; k < cb; k += VF_N) {
+			size_t cnt = cb - k < VF_N ? cb - k : VF_N;
+			const float *mt = mb + th * TW + k - t0;
+			vf m[16] EML_NOINIT, sa[2][4] EML_NOINIT;
 
 			for (j = 0; j < 16; j++)
-				m[j] = cnt == VF_N ? vf_load(mt + j * mstride + k) :
-						     vf_loadn(mt + j * mstride + k, cnt);
+				m[j] = cnt == VF_N ? vf_load(mt + j * mstride) :
+						     vf_loadn(mt + j * mstride, cnt);
 			/* A^T m: rows 0+1+2 and 1-2-3. */
 			for (j = 0; j < 4; j++) {
 				sa[0][j] = vf_add(vf_add(m[j], m[4 + j]), m[8 + j]);
@@ -174,6 +193,8 @@ WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_
 				lo = vf_act(p->ep.act, vf_add(lo, vbias), va, vb);
 				hi = vf_act(p->ep.act, vf_add(hi, vbias), va, vb);
 				n = OW - ox; /* > 0: ox = 2 tw < OW */
+				if (n > 2 * cnt)
+					n = 2 * cnt;
 				if (n >= 2 * VF_N) {
 					vf_store(yr, lo);
 					vf_store(yr + VF_N, hi);
@@ -202,14 +223,14 @@ WI_OUT_T(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, siz
 {
 	size_t M = p->M, HW = OH * OW, tw, m, j, l, a, b;
 	vf va = vf_set1(p->ep.a), vb = vf_set1(p->ep.b);
-	float out[4][VF_N];
+	float out[4][VF_N] EML_NOINIT;
 
 	for (tw = 0; tw < TW; tw++) {
 		const float *c = ct + ((th - th0) * TW + tw) * M;
 
 		for (m = 0; m < M; m += VF_N) {
 			size_t cnt = M - m < VF_N ? M - m : VF_N;
-			vf v[16], sa[2][4], vbias;
+			vf v[16] EML_NOINIT, sa[2][4] EML_NOINIT, vbias;
 
 			for (j = 0; j < 16; j++)
 				v[j] = cnt == VF_N ? vf_load(c + j * xs + m) :
