@@ -441,11 +441,25 @@ cv_io(const struct pnode *pn)
 	return strcmp(pn->op->name, "ConvInteger") == 0 ? &CVI : &QLCV;
 }
 
-/* Per group: K = C/group * kh * kw, N = M/group. */
+/* Channels per group in the HWC image and the GEMM's K: C/group, or, for
+ * 3 (an RGB input's first conv), 5-7, 9-11, ... rounded up to a multiple
+ * of 4 so that each tap is whole 4-byte quads and the GEMM reads the
+ * image indirectly instead of through im2col (the extra channels hold
+ * the input's zero point and their weights are 0: they add nothing).
+ * Not for 1 and 2 (grouped, depthwise-like: 2-4x the multiplies). */
+static size_t
+qconv_cgp(const struct conv_par *c)
+{
+	size_t Cg = c->geo.C / c->geo.group;
+
+	return Cg % 4 != 0 && Cg >= 3 ? (Cg + 3) & ~(size_t)3 : Cg;
+}
+
+/* Per group: K = qconv_cgp * kh * kw, N = M/group. */
 static void
 qconv_dims(const struct conv_par *c, size_t *Kg, size_t *Mg, size_t *OHW)
 {
-	*Kg = c->geo.C / c->geo.group * c->geo.kh * c->geo.kw;
+	*Kg = qconv_cgp(c) * c->geo.kh * c->geo.kw;
 	*Mg = c->geo.M / c->geo.group;
 	*OHW = c->out_h * c->out_w;
 }
@@ -477,13 +491,14 @@ qconv_plan(struct eml_plan *p, struct pnode *pn)
 	c->const_weights = w->kind == VK_CONST && (wz == NULL || wz->kind == VK_CONST);
 	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
 	pn->ws = (c->const_weights ? 0 : psz * c->geo.group + up64(Mg * Kg)) +
-	    up64(c->geo.H * c->geo.W * (c->geo.C / c->geo.group)) + up64(OHW * Kg) +
-	    up64(OHW * Mg * 4) + up64(c->geo.M * sizeof(float)) + up64(c->geo.C / c->geo.group);
+	    up64(c->geo.H * c->geo.W * qconv_cgp(c)) + up64(OHW * Kg) + up64(OHW * Mg * 4) +
+	    up64(c->geo.M * sizeof(float)) + up64(qconv_cgp(c));
 	return eml_pn_set_out(p, pn, 0, io == &CVI ? EML_DT_INT32 : yz->dt, x->rank, dims);
 }
 
 /* Packs W of every group as B [K = Kg, N = Mg] (W_g transposed), with K in
- * the patches' order (ki, kj, channel); scratch holds Mg * Kg bytes. */
+ * the patches' order (ki, kj, channel), channels past C/group (qconv_cgp)
+ * weighing 0; scratch holds Mg * Kg bytes. */
 static void
 qconv_pack(struct eml_plan *p, const struct pnode *pn, uint8_t *dst, uint8_t *scratch)
 {
@@ -491,17 +506,24 @@ qconv_pack(struct eml_plan *p, const struct pnode *pn, uint8_t *dst, uint8_t *sc
 	const struct conv_par *c = &pn->par.conv;
 	struct val *w = in_at(p, pn, io->w), *wz = in_at(p, pn, io->wz);
 	size_t Kg, Mg, OHW, psz, Cg = c->geo.C / c->geo.group, kk = c->geo.kh * c->geo.kw;
+	size_t Cgp = qconv_cgp(c);
+	uint8_t wzero;
 
 	qconv_dims(c, &Kg, &Mg, &OHW);
 	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
 	for (size_t g = 0; g < c->geo.group; g++) {
 		const uint8_t *z = wz == NULL ? NULL :
 		    (const uint8_t *)wz->data + (wz->numel == 1 ? 0 : g * Mg);
-		const uint8_t *wg = (const uint8_t *)w->data + g * Mg * Kg;
-		for (size_t m = 0; m < Mg; m++)
+		const uint8_t *wg = (const uint8_t *)w->data + g * Mg * Cg * kk;
+		for (size_t m = 0; m < Mg; m++) {
+			/* the padding channels: weight = its zero point (their
+			 * input is the input's zero point as well) */
+			wzero = z == NULL ? 0 : z[wz->numel == 1 ? 0 : m];
+			memset(scratch + m * Kg, wzero, Kg);
 			for (size_t ch = 0; ch < Cg; ch++)
 				for (size_t t = 0; t < kk; t++)
-					scratch[m * Kg + t * Cg + ch] = wg[m * Kg + ch * kk + t];
+					scratch[m * Kg + t * Cgp + ch] = wg[(m * Cg + ch) * kk + t];
+		}
 		eml_qgemm_pack(eml_qisa_get(), Kg, Mg, scratch, Kg, true, w->dt == EML_DT_INT8, z,
 		    wz == NULL || wz->numel == 1 ? 1 : Mg, dst + g * psz);
 	}
@@ -513,7 +535,7 @@ static void
 qconv_offsets(const struct conv_par *c, int32_t *offs)
 {
 	const struct eml_conv2d_params *q = &c->geo;
-	size_t Cg = q->C / q->group;
+	size_t Cg = qconv_cgp(c);
 
 	for (size_t oh = 0; oh < c->out_h; oh++)
 		for (size_t ow = 0; ow < c->out_w; ow++)
@@ -556,7 +578,7 @@ qconv_prepare(struct eml_plan *p, struct pnode *pn)
 	qconv_dims(c, &Kg, &Mg, &OHW);
 	sz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg)) * c->geo.group;
 	/* offsets fit int32: the image is at most 2^31 bytes */
-	osz = c->geo.H * c->geo.W * (c->geo.C / c->geo.group) < ((size_t)1 << 31) ?
+	osz = c->geo.H * c->geo.W * qconv_cgp(c) < ((size_t)1 << 31) ?
 	    up64(OHW * taps * sizeof(int32_t)) : 0;
 	pn->w = eml_secure_alloc(sz + osz);
 	EML_ENSURE(pn->w != NULL, EML_ERR_NOMEM);
@@ -589,7 +611,7 @@ qconv_im2col_row(void *arg, size_t oh, int thread)
 	const struct im2col_job *j = arg;
 	const struct conv_par *c = j->c;
 	const struct eml_conv2d_params *q = &c->geo;
-	size_t Cg = q->C / q->group, Kg = Cg * q->kh * q->kw;
+	size_t Cg = qconv_cgp(c), Kg = Cg * q->kh * q->kw;
 
 	(void)thread;
 	for (size_t ow = 0; ow < c->out_w; ow++) {
@@ -625,6 +647,8 @@ struct hwc_job {
 	const uint8_t *src; /* Cg planes of HW bytes */
 	size_t Cg, HW;
 	uint8_t *xt;
+	size_t Cgp; /* xt's pixel stride: Cg, and Cgp - Cg channels of pad */
+	uint8_t pad;
 };
 
 static void
@@ -634,7 +658,21 @@ qconv_hwc_task(void *arg, size_t t, int thread)
 	size_t p0 = t * HWC_CHUNK, n = j->HW - p0 < HWC_CHUNK ? j->HW - p0 : HWC_CHUNK;
 
 	(void)thread;
-	eml_u8_transpose(j->Cg, n, j->src + p0, j->HW, j->xt + p0 * j->Cg, j->Cg);
+	if (j->Cg == 3 && j->Cgp == 4) {
+		/* an RGB image: one 32-bit pixel each, the fourth byte pad */
+		const uint8_t *r = j->src + p0, *gr = r + j->HW, *bl = gr + j->HW;
+		uint8_t *o = j->xt + p0 * 4;
+		for (size_t i = 0; i < n; i++) {
+			o[4 * i] = r[i];
+			o[4 * i + 1] = gr[i];
+			o[4 * i + 2] = bl[i];
+			o[4 * i + 3] = j->pad;
+		}
+		return;
+	}
+	if (j->Cgp != j->Cg)
+		memset(j->xt + p0 * j->Cgp, j->pad, n * j->Cgp);
+	eml_u8_transpose(j->Cg, n, j->src + p0, j->HW, j->xt + p0 * j->Cgp, j->Cgp);
 }
 
 /* Image b, group g of x (NCHW) as HWC into xt, then its patches (none
@@ -644,17 +682,17 @@ qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uin
     uint8_t *xt, uint8_t *cols, struct eml_pool *pool)
 {
 	const struct eml_conv2d_params *q = &c->geo;
-	size_t Cg = q->C / q->group, HW = q->H * q->W;
+	size_t Cg = q->C / q->group, HW = q->H * q->W, Cgp = qconv_cgp(c);
 	struct im2col_job j = { c, xt, pad, cols };
-	struct hwc_job h = { x + (b * q->C + g * Cg) * HW, Cg, HW, xt };
+	struct hwc_job h = { x + (b * q->C + g * Cg) * HW, Cg, HW, xt, Cgp, pad };
 	size_t nt = (HW + HWC_CHUNK - 1) / HWC_CHUNK;
 
 	/* byte moves, about 4 flop-equivalents a byte read and written
 	 * (eml_pool_for): the bench CNN's largest, 100 KB, stays on the caller */
-	eml_pool_run(nt > 1 ? eml_pool_for(pool, 8.0 * (double)(HW * Cg)) : NULL, nt,
+	eml_pool_run(nt > 1 ? eml_pool_for(pool, 8.0 * (double)(HW * Cgp)) : NULL, nt,
 	    qconv_hwc_task, &h);
 	if (cols != NULL)
-		eml_pool_run(eml_pool_for(pool, 8.0 * (double)(c->out_h * c->out_w * Cg * q->kh * q->kw)),
+		eml_pool_run(eml_pool_for(pool, 8.0 * (double)(c->out_h * c->out_w * Cgp * q->kh * q->kw)),
 		    c->out_h, qconv_im2col_row, &j);
 }
 
@@ -799,7 +837,7 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 	psz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg));
 	packed = c->const_weights ? (uint8_t *)pn->w : ws;
 	xt = ws + (c->const_weights ? 0 : psz * c->geo.group + up64(Mg * Kg));
-	cols = xt + up64(c->geo.H * c->geo.W * (c->geo.C / c->geo.group));
+	cols = xt + up64(c->geo.H * c->geo.W * qconv_cgp(c));
 	C = (int32_t *)(void *)(cols + up64(OHW * Kg));
 	simd_store = qconv_store_init(p, pn, (float *)(void *)((uint8_t *)C + up64(OHW * Mg * 4)),
 	    &sj);
@@ -822,7 +860,7 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 	if (ga.a_offs != NULL) {
 		/* the padding's run: the input's zero point, contributing 0 */
 		uint8_t *pad = (uint8_t *)C + up64(OHW * Mg * 4) + up64(c->geo.M * sizeof(float));
-		memset(pad, (uint8_t)zx, c->geo.C / c->geo.group);
+		memset(pad, (uint8_t)zx, qconv_cgp(c));
 		ga.a_pad = pad;
 		ga.taps = c->geo.kh * c->geo.kw;
 		ga.A = xt;

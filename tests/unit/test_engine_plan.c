@@ -852,6 +852,112 @@ test_batched_threads(void **state)
 	eml_model_free(mdl);
 }
 
+/* QLinearConv on channel counts that are not a multiple of 4 (3: an RGB
+ * input; 5 and 6; the engine pads them to 4 and 8 so the GEMM reads the
+ * image without im2col), uint8 input with a zero point, int8 weights per
+ * output channel, symmetric (the requantizing kernel) and with zero points
+ * (the int32 path), ragged sizes, stride 1 and 2, padding, 1 and 2
+ * threads splitting every step: the ONNX definition, written as plain
+ * loops, exactly. */
+static void
+qconv_pad_case(int64_t C, int64_t stride, bool wzp)
+{
+	static const char *qi[] = { "x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b", NULL };
+	static const char *qo[] = { "y", NULL };
+	enum { QH = 9, QW = 11, QM = 37, QK = 3 };
+	int64_t OH = (QH + 2 - QK) / stride + 1, OW = (QW + 2 - QK) / stride + 1;
+	int64_t xd[4] = { 1, C, QH, QW }, wd[4] = { QM, C, QK, QK }, md = QM;
+	int64_t yd[4] = { 1, QM, OH, OW }, ks[2] = { QK, QK }, st2[2] = { stride, stride };
+	int64_t pads[4] = { 1, 1, 1, 1 };
+	uint8_t x[6 * QH * QW], yzv = 7, xzv = 131, want[QM * 9 * 11];
+	int8_t w[QM * 6 * QK * QK], wz[QM];
+	int32_t bias[QM];
+	float xs = 0.02f, ys = 0.05f, ws[QM];
+	uint64_t rng = eml_test_seed();
+	struct eml_tensor in;
+	struct eml_model *mdl;
+
+	for (size_t i = 0; i < (size_t)(C * QH * QW); i++)
+		x[i] = (uint8_t)(eml_test_rand(&rng) % 256);
+	for (size_t i = 0; i < (size_t)(QM * C * QK * QK); i++)
+		w[i] = (int8_t)((int)(eml_test_rand(&rng) % 127) - 63);
+	for (int m = 0; m < QM; m++) {
+		ws[m] = 0.001f + 0.0001f * (float)m;
+		wz[m] = wzp ? (int8_t)((int)(eml_test_rand(&rng) % 9) - 4) : 0;
+		bias[m] = (int32_t)(eml_test_rand(&rng) % 2001) - 1000;
+	}
+	for (int m = 0; m < QM; m++)
+		for (int64_t oh = 0; oh < OH; oh++)
+			for (int64_t ow = 0; ow < OW; ow++) {
+				int64_t acc = 0;
+				float v;
+				for (int64_t c = 0; c < C; c++)
+					for (int i = 0; i < QK; i++)
+						for (int j = 0; j < QK; j++) {
+							int64_t ih = oh * stride - 1 + i, iw = ow * stride - 1 + j;
+							int32_t xv = xzv;
+							if (ih >= 0 && ih < QH && iw >= 0 && iw < QW)
+								xv = x[(c * QH + ih) * QW + iw];
+							acc += (int64_t)(xv - xzv) *
+							    (w[((m * C + c) * QK + i) * QK + j] - wz[m]);
+						}
+				v = nearbyintf((float)(int32_t)(acc + bias[m]) * (xs * ws[m] / ys)) +
+				    (float)yzv;
+				want[(m * OH + oh) * OW + ow] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+			}
+	G->n = 0;
+	onnx_tensor(T, "xs", 1, NULL, 0, &xs, 4), pb_msg(G, 5, T);
+	onnx_tensor(T, "xz", 2, NULL, 0, &xzv, 1), pb_msg(G, 5, T);
+	onnx_tensor(T, "w", 3, wd, 4, w, (size_t)(QM * C * QK * QK)), pb_msg(G, 5, T);
+	onnx_tensor(T, "ws", 1, &md, 1, ws, sizeof(ws)), pb_msg(G, 5, T);
+	onnx_tensor(T, "wz", 3, &md, 1, wz, sizeof(wz)), pb_msg(G, 5, T);
+	onnx_tensor(T, "ys", 1, NULL, 0, &ys, 4), pb_msg(G, 5, T);
+	onnx_tensor(T, "yz", 2, NULL, 0, &yzv, 1), pb_msg(G, 5, T);
+	onnx_tensor(T, "b", 6, &md, 1, bias, sizeof(bias)), pb_msg(G, 5, T);
+	node("QLinearConv", "qc", qi, qo);
+	onnx_attr_ints(N, "kernel_shape", ks, 2);
+	onnx_attr_ints(N, "strides", st2, 2);
+	onnx_attr_ints(N, "pads", pads, 4);
+	emit();
+	io(11, "x", 2, xd, 4);
+	io(12, "y", 2, yd, 4);
+	mdl = load(13);
+	memset(&in, 0, sizeof(in));
+	in.dtype = EML_DT_UINT8;
+	in.rank = 4;
+	memcpy(in.dims, xd, sizeof(xd));
+	in.data = x;
+	in.nbytes = (size_t)(C * QH * QW);
+	for (int t = 1; t <= 2; t++) {
+		struct eml_plan_opts o = { .nthreads = t };
+		struct eml_plan *p = NULL;
+		const uint8_t *got;
+
+		(void)setenv("EML_POOL_MIN_WORK", "0", 1);
+		assert_eml_ok(eml_plan_new(mdl, &in, 1, &o, &p));
+		(void)unsetenv("EML_POOL_MIN_WORK");
+		assert_eml_ok(eml_plan_run(p, &in, 1));
+		assert_int_equal(eml_plan_output(p, 0)->nbytes, (size_t)(QM * OH * OW));
+		got = eml_plan_output(p, 0)->data;
+		for (size_t i = 0; i < (size_t)(QM * OH * OW); i++)
+			if (got[i] != want[i])
+				fail_msg("C %lld stride %lld wz %d, %d threads: element %zu got %u want %u",
+				    (long long)C, (long long)stride, wzp, t, i, got[i], want[i]);
+		eml_plan_free(p);
+	}
+	eml_model_free(mdl);
+}
+
+static void
+test_qconv_padded_channels(void **state)
+{
+	(void)state;
+	for (int64_t C = 3; C <= 6; C++)
+		for (int64_t s = 1; s <= 2; s++)
+			for (int z = 0; z < 2; z++)
+				qconv_pad_case(C, s, z != 0);
+}
+
 /* ------------------------------------------------------------ Resize */
 
 /* Image resizes take the kernels' table-driven 2-D path; no_fusion keeps
@@ -1203,6 +1309,7 @@ main(void)
 		cmocka_unit_test(test_convtranspose_fused),
 		cmocka_unit_test(test_pool_threads),
 		cmocka_unit_test(test_batched_threads),
+		cmocka_unit_test(test_qconv_padded_channels),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_ops_find),
 		cmocka_unit_test(test_wipe),
