@@ -9,13 +9,27 @@ BUILD=${BUILD:-build}
 export EML_TESTDATA=${EML_TESTDATA:-$(pwd)/testdata}
 failed=()
 ran=0
+timings=()
+
+# Seconds since the epoch, for the per-suite durations printed at the end
+# (CI's time budget is watched through them).
+now() { date +%s; }
+timed() {
+	local name=$1 t0 rc
+	shift
+	t0=$(now)
+	"$@"
+	rc=$?
+	timings+=("$(($(now) - t0)) $name")
+	return $rc
+}
 
 for t in "$@"; do
 	bin="$BUILD/tests/$t"
 	[ -x "$bin" ] || { echo "run-tests: no such test: $t" >&2; failed+=("$t"); continue; }
 	echo "=== $t"
 	ran=$((ran + 1))
-	if ! "$bin"; then
+	if ! timed "$t" "$bin"; then
 		failed+=("$t")
 	fi
 done
@@ -30,7 +44,7 @@ if [ -z "${EML_SKIP_INTEGRATION:-}" ] && [ -d "$BUILD/replay" ]; then
 		[ -d "$corpus" ] || continue
 		echo "=== fuzz replay: $name"
 		ran=$((ran + 1))
-		if ! EML_LOG_LEVEL=off "$bin" "$corpus"; then
+		if ! EML_LOG_LEVEL=off timed "replay:$name" "$bin" "$corpus"; then
 			failed+=("replay:$name")
 		fi
 	done
@@ -41,7 +55,7 @@ if [ -z "${EML_SKIP_INTEGRATION:-}" ]; then
 		[ -e "$s" ] || continue
 		echo "=== integration: $(basename "$s")"
 		ran=$((ran + 1))
-		if ! BUILD="$BUILD" bash "$s"; then
+		if ! BUILD="$BUILD" timed "$(basename "$s")" bash "$s"; then
 			failed+=("$(basename "$s")")
 		fi
 	done
@@ -50,12 +64,14 @@ fi
 if [ -z "${EML_SKIP_CONFORMANCE:-}" ] && [ -x "$BUILD/tests/conformance" ]; then
 	echo "=== conformance"
 	ran=$((ran + 1))
-	if ! "$BUILD/tests/conformance"; then
+	if ! timed conformance "$BUILD/tests/conformance"; then
 		failed+=("conformance")
 	fi
 fi
 
 echo
+echo "run-tests: slowest suites (seconds):"
+printf '%s\n' "${timings[@]}" | sort -rn | head -12 | sed 's/^/  /'
 if [ "${#failed[@]}" -ne 0 ]; then
 	echo "run-tests: ${#failed[@]} of $ran suites FAILED: ${failed[*]}"
 	exit 1
