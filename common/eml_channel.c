@@ -569,6 +569,34 @@ eml_channel_open(struct eml_channel *ch, const struct eml_envelope *env, struct 
 }
 
 eml_err
+eml_channel_open_in_place(struct eml_channel *ch, const struct eml_envelope *env, uint8_t *body,
+    size_t *pt_len)
+{
+	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
+	size_t n;
+
+	EML_ENSURE(ch != NULL && env != NULL && pt_len != NULL, EML_ERR_NULL);
+	EML_ENSURE(body != NULL && env->body == body, EML_ERR_NULL);
+	*pt_len = 0;
+	EML_GUARD(check_use(ch, env, ch->recv_ctr));
+	if (env->body_len < EML_CHANNEL_TAG_LEN) {
+		eml_err_set_detail("sealed body shorter than a tag");
+		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
+	}
+	n = env->body_len - EML_CHANNEL_TAG_LEN;
+	nonce_and_ad(nonce, ad, ch->recv_dir, ch->recv_ctr, env);
+	if (gcm_open(ch->recv_cx, nonce, ad, body, n, body + n, body) != 0) {
+		eml_wipe(body, env->body_len);
+		eml_err_set_detail("sealed %s frame %llu does not authenticate",
+		    eml_msg_type_name(env->type), (unsigned long long)ch->recv_ctr);
+		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
+	}
+	ch->recv_ctr++;
+	*pt_len = n;
+	return EML_OK;
+}
+
+eml_err
 eml_channel_transcript_hash(const struct eml_channel *ch, uint8_t out[EML_CHANNEL_HASH_LEN])
 {
 	EML_ENSURE(ch != NULL && out != NULL, EML_ERR_NULL);

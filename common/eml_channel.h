@@ -121,6 +121,19 @@ eml_err eml_channel_seal_in_place(struct eml_channel *ch, const struct eml_envel
 eml_err eml_channel_open(struct eml_channel *ch, const struct eml_envelope *env,
     struct eml_buf *out) EML_MUST_USE;
 
+/*
+ * The same open where the ciphertext lies: body must be env->body (the
+ * caller's writable copy of it, e.g. the frame buffer the envelope is a
+ * view of). On EML_OK body[0..*pt_len) is the plaintext (*pt_len =
+ * env->body_len - 16) and the tag bytes after it are left as they were;
+ * no buffer of the message's size is allocated. On failure the body bytes
+ * are wiped (a partly decrypted frame never stays) and the channel closes
+ * as for eml_channel_open. Same errors; EML_ERR_NULL when body is not
+ * env->body.
+ */
+eml_err eml_channel_open_in_place(struct eml_channel *ch, const struct eml_envelope *env,
+    uint8_t *body, size_t *pt_len) EML_MUST_USE;
+
 /* Whether seal/open can still be used (keys derived, no failure). */
 bool eml_channel_is_open(const struct eml_channel *ch);
 /* SHA-256 transcript hash (PROTOCOL.md §4) and a 16-byte session id

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "attestation/eml_attest.h"
+#include "attestation/eml_evidence.h"
 #include "eml_agent_egress.h"
 #include "eml_agent_evidence.h"
 #include "eml_agent_exec.h"
@@ -571,6 +572,56 @@ fault_refusal(eml_err rc, struct eml_agent_exec *ex, const struct eml_cid *rid)
 }
 #endif
 
+/* Writable address of env's body when it is a view into the link's
+ * rx_msg (the frame this session owns until its next receive), else NULL. */
+static uint8_t *
+link_body(struct sess *s, const struct eml_envelope *env)
+{
+	const struct eml_buf *b = &s->link.rx_msg;
+	uintptr_t p = (uintptr_t)env->body, lo = (uintptr_t)b->data;
+
+	if (env->body == NULL || b->data == NULL || p < lo || p - lo > b->len ||
+	    env->body_len > b->len - (size_t)(p - lo))
+		return NULL;
+	return b->data + (p - lo);
+}
+
+/* The exchange hash step for this request: ended from what begin took,
+ * or (no in-place open) computed whole from the ciphertext. */
+static void
+exchange_done(struct sess *s, struct eml_evidence_x *xh, const struct eml_envelope *env)
+{
+	if (xh->md != NULL)
+		eml_evidence_exchange_end(xh, s->ev.exchange_hash, s->ct.data, s->ct.len);
+	else
+		eml_agent_ev_exchange(&s->ev, env->body, env->body_len, s->ct.data, s->ct.len);
+}
+
+/* Open the request: in place when *body is set (the exchange hash takes
+ * the ciphertext before it is gone; if the digest could not start, end
+ * would read these bytes again, so open into the s->pt copy then), else
+ * into s->pt. *pt, *pt_len: the plaintext. A failure ends the session
+ * (an in-place body was wiped). */
+static eml_err
+open_request(struct sess *s, const struct eml_envelope *env, struct eml_evidence_x *xh,
+    uint8_t **body, uint8_t **pt, size_t *pt_len)
+{
+	if (*body != NULL) {
+		eml_evidence_exchange_begin(xh, s->ev.exchange_hash, env->body, env->body_len);
+		if (xh->md == NULL)
+			*body = NULL;
+	}
+	if (*body != NULL) {
+		EML_GUARD(eml_channel_open_in_place(s->ch, env, *body, pt_len));
+		*pt = *body;
+		return EML_OK;
+	}
+	EML_GUARD(eml_channel_open(s->ch, env, &s->pt));
+	*pt = s->pt.data;
+	*pt_len = s->pt.len;
+	return EML_OK;
+}
+
 static eml_err
 on_infer(struct sess *s, const struct eml_envelope *env)
 {
@@ -589,11 +640,16 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	/* phase timers for the debug log (issue 16): microseconds */
 	int64_t u0 = eml_now_us(), u_open = 0, u_model = 0, u_run = 0, u_sent = 0, u_wipe;
 	uint64_t fetch_us, plan_us, wbytes;
+	/* The request is opened where it arrived (the link's rx_msg): no
+	 * locked copy of its size; pt/pt_len is the plaintext either way. */
+	uint8_t *body = link_body(s, env), *pt = NULL;
+	size_t pt_len = 0;
+	struct eml_evidence_x xh = { 0 };
 
 	EML_MEMCPY(rid.b, env->request_id, sizeof(rid.b));
 	eml_buf_init_secure(&resp, s->link.frame_max);
 	eml_buf_reset(&s->pt);
-	if ((rc = eml_channel_open(s->ch, env, &s->pt)) != EML_OK)
+	if ((rc = open_request(s, env, &xh, &body, &pt, &pt_len)) != EML_OK)
 		goto out; /* ends the session */
 	u_open = eml_now_us();
 	s->link.fetch_us = 0;
@@ -612,8 +668,8 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 		rc = eml_err_record(EML_ERR_POLICY_RATE, __FILE__, __LINE__, __func__);
 		goto refuse;
 	}
-	if ((rc = eml_msg_unpack(&eml__v1__infer_request__descriptor, s->pt.data, s->pt.len,
-	    s->pt.len, &msg)) != EML_OK)
+	if ((rc = eml_msg_unpack(&eml__v1__infer_request__descriptor, pt, pt_len, pt_len,
+	    &msg)) != EML_OK)
 		goto refuse;
 	req = (const Eml__V1__InferRequest *)msg;
 	if ((rc = input_views(req, in, pol->max_input_bytes)) != EML_OK)
@@ -659,9 +715,9 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	    resp.len)) != EML_OK)
 		goto out;
 	u_sent = eml_now_us();
-	eml_agent_ev_exchange(&s->ev, env->body, env->body_len, s->ct.data, s->ct.len);
+	exchange_done(s, &xh, env);
 	EML_LOG_INFO("infer.ok", &rid, EML_F_U64("session_request", s->requests),
-	    EML_F_U64("in_bytes", s->pt.len), EML_F_U64("out_bytes", resp.len),
+	    EML_F_U64("in_bytes", pt_len), EML_F_U64("out_bytes", resp.len),
 	    EML_F_BOOL("model_reused", reused), EML_F_I64("assemble_ms", t_asm - t0),
 	    EML_F_I64("run_ms", t_run - t_asm), EML_F_I64("total_ms", eml_now_ms() - t0));
 	rc = EML_OK;
@@ -682,9 +738,10 @@ refuse:
 	EML_LOG_WARN("infer.refused", &rid, EML_F_U64("session_request", s->requests));
 	if ((rc = send_refusal(s, env->request_id, rc)) != EML_OK)
 		goto out;
-	eml_agent_ev_exchange(&s->ev, env->body, env->body_len, s->ct.data, s->ct.len);
+	exchange_done(s, &xh, env);
 	rc = EML_OK; /* the session goes on */
 out:
+	eml_evidence_exchange_abort(&xh); /* NULL-safe: nothing when it ended */
 	/* Per-request assembly: wipe weights, activations and topology now. */
 	fetch_us = s->link.fetch_us;
 	plan_us = eml_agent_exec_plan_us(ex); /* before ex goes with the assembly */
@@ -695,6 +752,8 @@ out:
 	eml_msg_free(msg);
 	eml_buf_free(&resp);
 	eml_buf_reset(&s->pt);
+	if (body != NULL && pt_len != 0)
+		eml_wipe(body, pt_len); /* the request's plaintext in the frame buffer */
 	if (request_hook != NULL)
 		request_hook(request_hook_arg);
 	if (u_sent != 0)

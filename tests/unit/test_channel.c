@@ -224,6 +224,57 @@ seal_in_place_opens(void **state)
 	pair_free(&p);
 }
 
+/* Open where the ciphertext lies: the plaintext replaces it, the counter
+ * advances as for eml_channel_open; an altered byte (text or tag) or
+ * header is refused, the body wiped and the channel closed. */
+static void
+open_in_place_works_and_refuses(void **state)
+{
+	static const char msg[] = "topology key + a large input tensor";
+	const size_t n = sizeof(msg) - 1;
+	const size_t where[] = { 0, 7, n - 1, n, n + EML_CHANNEL_TAG_LEN - 1 };
+	struct pair p;
+	struct eml_envelope e;
+	struct eml_buf ct;
+	uint8_t body[128], zero[128];
+	size_t pl = 99;
+
+	(void)state;
+	memset(zero, 0, sizeof(zero));
+	handshake(&p);
+	for (int i = 0; i < 3; i++) {
+		seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, msg, n, &ct);
+		memcpy(body, ct.data, ct.len);
+		e.body = body;
+		assert_eml(eml_channel_open_in_place(p.s, &e, ct.data, &pl), EML_ERR_NULL);
+		assert_eml_ok(eml_channel_open_in_place(p.s, &e, body, &pl));
+		assert_int_equal(pl, n);
+		assert_memory_equal(body, msg, n);
+		eml_buf_free(&ct);
+	}
+	/* the counters moved in step: an ordinary frame still opens */
+	seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, "next", 4, &ct);
+	expect_open(p.s, &e, "next", 4);
+	eml_buf_free(&ct);
+	pair_free(&p);
+	for (size_t w = 0; w < sizeof(where) / sizeof(where[0]) + 1; w++) {
+		handshake(&p);
+		seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, msg, n, &ct);
+		memcpy(body, ct.data, ct.len);
+		e.body = body;
+		if (w < sizeof(where) / sizeof(where[0]))
+			body[where[w]] ^= 0x10;
+		else
+			e.type = EML_MSG_EVIDENCE_REQUEST; /* the header is in the AD */
+		assert_eml(eml_channel_open_in_place(p.s, &e, body, &pl), EML_ERR_CRYPTO_AUTH);
+		assert_int_equal(pl, 0);
+		assert_memory_equal(body, zero, ct.len);
+		assert_false(eml_channel_is_open(p.s));
+		eml_buf_free(&ct);
+		pair_free(&p);
+	}
+}
+
 /* Two sealings of the same plaintext differ (distinct nonces). */
 static void
 same_plaintext_different_ciphertext(void **state)
@@ -1026,6 +1077,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(handshake_and_both_directions),
 		cmocka_unit_test(seal_in_place_opens),
+		cmocka_unit_test(open_in_place_works_and_refuses),
 		cmocka_unit_test(same_plaintext_different_ciphertext),
 		cmocka_unit_test(every_bit_flip_rejected),
 		cmocka_unit_test(replay_rejected),
