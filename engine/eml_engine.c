@@ -978,7 +978,11 @@ scale_row(float *restrict dst, const float *restrict src, size_t n, float s)
 }
 
 /* Conv -> BatchNormalization: scale the conv weights per output channel
- * and fold the shift into its bias (the caller absorbs bn). */
+ * and fold the shift into its bias (the caller absorbs bn). A 2-D conv
+ * keeps the scale only (wscale): its plan multiplies the weights as it
+ * packs them, the same products without a scaled copy of the weights
+ * written, kept until the plan is freed and wiped (issue 16: a second
+ * copy of every conv weight on each per-request assembly). */
 static eml_err
 fuse_bn(struct eml_plan *p, struct pnode *conv, struct pnode *bn)
 {
@@ -988,16 +992,27 @@ fuse_bn(struct eml_plan *p, struct pnode *conv, struct pnode *bn)
 	size_t M = (size_t)w->dims[0], per = w->numel / M;
 	float eps = bn->par.batchnorm.epsilon;
 
-	conv->w = eml_secure_alloc(w->nbytes);
+	bool copy = conv->par.conv.is3d;
+
+	if (copy) {
+		conv->w = eml_secure_alloc(w->nbytes);
+		EML_ENSURE(conv->w != NULL, EML_ERR_NOMEM);
+		conv->w_n = w->numel;
+	} else {
+		conv->wscale = eml_secure_alloc(M * sizeof(float));
+		EML_ENSURE(conv->wscale != NULL, EML_ERR_NOMEM);
+	}
 	conv->b = eml_secure_alloc(M * sizeof(float));
-	EML_ENSURE(conv->w != NULL && conv->b != NULL, EML_ERR_NOMEM);
-	conv->w_n = w->numel;
+	EML_ENSURE(conv->b != NULL, EML_ERR_NOMEM);
 	conv->b_n = M;
 	for (size_t m = 0; m < M; m++) {
 		float s = vf(sc)[m] / sqrtf(vf(var)[m] + eps);
 		float b0 = bias != NULL ? vf(bias)[m] : 0.0f;
 
-		scale_row(conv->w + m * per, vf(w) + m * per, per, s);
+		if (copy)
+			scale_row(conv->w + m * per, vf(w) + m * per, per, s);
+		else
+			conv->wscale[m] = s;
 		conv->b[m] = (b0 - vf(mean)[m]) * s + vf(sh)[m];
 	}
 	conv->fused_bn = true;
@@ -2021,6 +2036,8 @@ eml_plan_free(struct eml_plan *p)
 			eml_conv2d_plan_free(pn->conv);
 			if (pn->w != NULL)
 				eml_secure_free(pn->w);
+			if (pn->wscale != NULL)
+				eml_secure_free(pn->wscale);
 			if (pn->b != NULL)
 				eml_secure_free(pn->b);
 		}

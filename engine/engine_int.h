@@ -96,6 +96,9 @@ struct pnode {
 	struct eml_conv2d_plan *conv;
 	float *w;   /* plan-owned weights (packed, folded), eml_secure_alloc */
 	size_t w_n; /* floats */
+	float *wscale; /* Conv + BatchNormalization, 2-D: the per-channel scale
+			* the conv plan folds into its packed weights (no
+			* scaled copy in w) */
 	float *b;   /* plan-owned bias */
 	size_t b_n;
 	size_t ws;  /* workspace bytes for run */

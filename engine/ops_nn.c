@@ -374,7 +374,8 @@ conv_prepare(struct eml_plan *p, struct pnode *pn)
 	if (c->const_weights) {
 		const float *wd = pn->w != NULL ? pn->w : vf(w);
 		const float *bd = pn->b != NULL ? pn->b : (b != NULL ? vf(b) : NULL);
-		rc = eml_conv2d_plan_new(&cp, wd, bd, p->opts.nthreads, &pn->conv);
+		rc = eml_conv2d_plan_new_scaled(&cp, wd, pn->wscale, bd, p->opts.nthreads,
+		    &pn->conv);
 		if (rc != EML_OK)
 			return eml_pn_fail(pn->n, rc, "kernel refused the convolution");
 		pn->ws = eml_conv2d_workspace_size(pn->conv) * sizeof(float);

@@ -216,6 +216,16 @@ const char *eml_conv2d_method(const struct eml_conv2d_plan *plan);
 eml_err eml_conv2d_plan_new_isa(enum eml_isa isa, const struct eml_conv2d_params *p,
     const float *weights, const float *bias, int nthreads,
     struct eml_conv2d_plan **out) EML_MUST_USE;
+/* With weights[m][...] scaled by wscale[m] (a folded batch norm): the
+ * same products as a scaled copy passed to eml_conv2d_plan_new, bit for
+ * bit, but Winograd plans take them in the filter transform and the
+ * other methods free their copy once packed. */
+eml_err eml_conv2d_plan_new_scaled(const struct eml_conv2d_params *p, const float *weights,
+    const float *wscale, const float *bias, int nthreads,
+    struct eml_conv2d_plan **out) EML_MUST_USE;
+eml_err eml_conv2d_plan_new_isa_scaled(enum eml_isa isa, const struct eml_conv2d_params *p,
+    const float *weights, const float *wscale, const float *bias, int nthreads,
+    struct eml_conv2d_plan **out) EML_MUST_USE;
 /* Wipes and frees the packed weights. NULL is a no-op. */
 void eml_conv2d_plan_free(struct eml_conv2d_plan *plan);
 

@@ -208,9 +208,10 @@ void eml_wino_filter(const float *weights, size_t n, float *u, size_t ustride);
 /* The same for the M x C filters [M][C][9] of one conv, straight into the
  * 16 packed GEMM operands at out + xi * xs: U_xi [M, C] packed as A with
  * r = mr, or U_xi^T [C, M] packed as B with r = nr, in K blocks of kcb
- * (eml_sgemm_blk_kc): bit for bit eml_wino_filter then pack_a / pack_b. */
-void eml_wino_filter_packed(const float *weights, size_t M, size_t C, size_t r, size_t kcb,
-    float *out, size_t xs);
+ * (eml_sgemm_blk_kc): bit for bit eml_wino_filter then pack_a / pack_b.
+ * wscale: filter m's taps times wscale[m] first, or NULL. */
+void eml_wino_filter_packed(const float *weights, const float *wscale, size_t M, size_t C,
+    size_t r, size_t kcb, float *out, size_t xs);
 
 /* Winograd F(2x2, 3x3) transforms (conv/wino_tmpl.h; conv.c runs the 16
  * GEMMs between them). in and out take the tiles [t0, t1) of TW per tile

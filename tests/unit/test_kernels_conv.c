@@ -590,6 +590,7 @@ wino_packed_vs_pack(const struct eml_gemm_impl *g, uint64_t *st)
 			size_t xs = sz + 5, i, xi;
 			float *w = kt_alloc(MC * 9), *u = kt_alloc(16 * MC);
 			float *want = kt_alloc(16 * xs), *got = kt_alloc(16 * xs);
+			float *ws = kt_alloc(MC * 9), *sc = kt_alloc(M);
 
 			assert_int_equal(sz, C * ((M + r - 1) / r * r));
 			kt_fill(st, w, MC * 9, -2.0f, 2.0f);
@@ -604,16 +605,30 @@ wino_packed_vs_pack(const struct eml_gemm_impl *g, uint64_t *st)
 					eml_sgemm_blk_pack_a(g, M, C, u + xi * MC, C, false,
 					    want + xi * xs);
 			}
-			eml_wino_filter_packed(w, M, C, r, kcb, got, xs);
+			eml_wino_filter_packed(w, NULL, M, C, r, kcb, got, xs);
 			for (i = 0; i < 16 * xs; i++)
 				if (memcmp(&got[i], &want[i], sizeof(float)) != 0)
 					fail_msg("mr %zu nr %zu %s M %zu C %zu: [%zu][%zu] %a, want %a",
+					    g->mr, g->nr, trans ? "B" : "A", M, C, i / xs, i % xs,
+					    (double)got[i], (double)want[i]);
+			/* With a per-filter-row scale: as from a scaled copy. */
+			kt_fill(st, sc, M, 0.3f, 3.0f);
+			for (i = 0; i < MC * 9; i++)
+				ws[i] = w[i] * sc[i / (C * 9)];
+			eml_wino_filter_packed(ws, NULL, M, C, r, kcb, want, xs);
+			eml_wino_filter_packed(w, sc, M, C, r, kcb, got, xs);
+			for (i = 0; i < 16 * xs; i++)
+				if (memcmp(&got[i], &want[i], sizeof(float)) != 0)
+					fail_msg("scaled, mr %zu nr %zu %s M %zu C %zu: [%zu][%zu] %a, "
+						 "want %a",
 					    g->mr, g->nr, trans ? "B" : "A", M, C, i / xs, i % xs,
 					    (double)got[i], (double)want[i]);
 			kt_free(w, MC * 9, "w");
 			kt_free(u, 16 * MC, "u");
 			kt_free(want, 16 * xs, "want");
 			kt_free(got, 16 * xs, "got");
+			kt_free(ws, MC * 9, "ws");
+			kt_free(sc, M, "sc");
 		}
 	}
 }
@@ -638,6 +653,105 @@ conv_wino_filter_packed(void **state)
 		skip();
 }
 
+/*
+ * A folded batch norm's per-channel scale given to the plan
+ * (eml_conv2d_plan_new_isa_scaled) against the weights scaled first: the
+ * same output bits on every method (Winograd both ways, im2col, 1x1,
+ * direct, depthwise, grouped, the reference), bias and activation.
+ */
+static void
+scaled_vs_copy(enum eml_isa isa, uint64_t *st)
+{
+	/* C, H, W, M, k, stride, group */
+	static const size_t cs[][7] = {
+		{ 40, 16, 18, 48, 3, 1, 1 }, /* winograd-2x2 (AVX-512: -t) */
+		{ 36, 36, 40, 40, 3, 1, 1 }, /* winograd-2x2 */
+		{ 128, 14, 14, 256, 3, 2, 1 }, /* im2col-gemm-t */
+		{ 300, 8, 8, 40, 3, 1, 1 },  /* winograd, transposed, 2 K blocks */
+		{ 20, 12, 11, 24, 3, 2, 1 }, /* im2col */
+		{ 24, 9, 10, 30, 1, 1, 1 },  /* 1x1 */
+		{ 12, 10, 9, 6, 3, 1, 1 },   /* direct, few M */
+		{ 16, 11, 12, 16, 3, 1, 16 }, /* depthwise */
+		{ 12, 9, 9, 18, 3, 1, 3 },   /* grouped */
+	};
+	size_t ci;
+
+	for (ci = 0; ci < sizeof(cs) / sizeof(cs[0]); ci++) {
+		struct eml_conv2d_params p;
+		struct eml_conv2d_plan *pa = NULL, *pb = NULL;
+		size_t K, xn, yn, wn, wsa, wsb, i;
+		float *x, *w, *ws, *s, *b, *ya, *yb, *wka, *wkb;
+
+		memset(&p, 0, sizeof(p));
+		p.N = 1;
+		p.C = cs[ci][0];
+		p.H = cs[ci][1];
+		p.W = cs[ci][2];
+		p.M = cs[ci][3];
+		p.kh = p.kw = cs[ci][4];
+		p.stride_h = p.stride_w = cs[ci][5];
+		p.dil_h = p.dil_w = 1;
+		p.group = cs[ci][6];
+		p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = p.kh / 2;
+		p.ep.act = EML_ACT_RELU;
+		K = p.C / p.group * p.kh * p.kw;
+		xn = p.C * p.H * p.W;
+		yn = p.M * eml_conv2d_out_h(&p) * eml_conv2d_out_w(&p);
+		wn = p.M * K;
+		x = kt_alloc(xn);
+		w = kt_alloc(wn);
+		ws = kt_alloc(wn);
+		s = kt_alloc(p.M);
+		b = kt_alloc(p.M);
+		ya = kt_alloc(yn);
+		yb = kt_alloc(yn);
+		kt_fill(st, x, xn, -1.0f, 1.0f);
+		kt_fill(st, w, wn, -1.0f, 1.0f);
+		kt_fill(st, s, p.M, 0.3f, 3.0f);
+		kt_fill(st, b, p.M, -1.0f, 1.0f);
+		for (i = 0; i < wn; i++)
+			ws[i] = w[i] * s[i / K];
+		assert_eml_ok(eml_conv2d_plan_new_isa(isa, &p, ws, b, 1, &pa));
+		assert_eml_ok(eml_conv2d_plan_new_isa_scaled(isa, &p, w, s, b, 1, &pb));
+		assert_string_equal(eml_conv2d_method(pa), eml_conv2d_method(pb));
+		wsa = eml_conv2d_workspace_size(pa);
+		wsb = eml_conv2d_workspace_size(pb);
+		wka = kt_alloc(wsa);
+		wkb = kt_alloc(wsb);
+		eml_conv2d_run(pa, x, ya, wka, NULL);
+		eml_conv2d_run(pb, x, yb, wkb, NULL);
+		for (i = 0; i < yn; i++)
+			if (memcmp(&ya[i], &yb[i], sizeof(float)) != 0)
+				fail_msg("%s %s case %zu: y[%zu] %a scaled, %a from the copy",
+				    eml_isa_name(isa), eml_conv2d_method(pa), ci, i, (double)yb[i],
+				    (double)ya[i]);
+		eml_conv2d_plan_free(pa);
+		eml_conv2d_plan_free(pb);
+		kt_free(wka, wsa, "ws a");
+		kt_free(wkb, wsb, "ws b");
+		kt_free(x, xn, "x");
+		kt_free(w, wn, "w");
+		kt_free(ws, wn, "w scaled");
+		kt_free(s, p.M, "s");
+		kt_free(b, p.M, "b");
+		kt_free(ya, yn, "ya");
+		kt_free(yb, yn, "yb");
+	}
+}
+
+static void
+conv_scaled_bit_identical(void **state)
+{
+	uint64_t st = eml_test_seed() ^ 0x318u;
+
+	(void)state;
+	scaled_vs_copy(EML_ISA_REF, &st);
+	if (eml_kernels_for(EML_ISA_AVX2) != NULL)
+		scaled_vs_copy(EML_ISA_AVX2, &st);
+	if (eml_kernels_for(EML_ISA_AVX512) != NULL)
+		scaled_vs_copy(EML_ISA_AVX512, &st);
+}
+
 int
 main(void)
 {
@@ -652,6 +766,7 @@ main(void)
 		cmocka_unit_test(conv_avx512_winograd_banded),
 		cmocka_unit_test(conv_wino_filter_vs_double),
 		cmocka_unit_test(conv_wino_filter_packed),
+		cmocka_unit_test(conv_scaled_bit_identical),
 		cmocka_unit_test(conv_threads_bit_identical),
 		cmocka_unit_test(conv_avx2_model_shapes),
 		cmocka_unit_test(conv_avx512_model_shapes),

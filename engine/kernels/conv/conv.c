@@ -610,11 +610,13 @@ eml_wino_filter(const float *weights, size_t n, float *u, size_t ustride)
  * filters (m0 + i, c) in (c, i) order, so each WINO_TBLK lanes gather
  * their taps in that order and land as one contiguous run per xi.
  * Per lane the arithmetic is eml_wino_filter's: the result is bit for bit
- * the old transform-then-pack (test_kernels_conv).
+ * the old transform-then-pack (test_kernels_conv). wscale (a folded batch
+ * norm, or NULL) multiplies filter m's taps as they are gathered: the
+ * products a scaled copy of the weights would hold, without the copy.
  */
 void
-eml_wino_filter_packed(const float *weights, size_t M, size_t C, size_t r, size_t kcb,
-    float *out, size_t xs)
+eml_wino_filter_packed(const float *weights, const float *wscale, size_t M, size_t C,
+    size_t r, size_t kcb, float *out, size_t xs)
 {
 	float g[9][WINO_TBLK], cb[12][WINO_TBLK], t[16][WINO_TBLK];
 	float *o[16];
@@ -635,8 +637,12 @@ eml_wino_filter_packed(const float *weights, size_t M, size_t C, size_t r, size_
 						const float *w = weights + ((m0 + i) * C + c) * 9;
 
 						__builtin_prefetch(w + 9 * WINO_PF);
-						for (k = 0; k < 9; k++)
-							g[k][l] = w[k];
+						if (wscale != NULL)
+							for (k = 0; k < 9; k++)
+								g[k][l] = w[k] * wscale[m0 + i];
+						else
+							for (k = 0; k < 9; k++)
+								g[k][l] = w[k];
 					} else {
 						for (k = 0; k < 9; k++)
 							g[k][l] = 0.0f;
@@ -666,7 +672,7 @@ eml_wino_filter_packed(const float *weights, size_t M, size_t C, size_t r, size_
 }
 
 static eml_err
-prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
+prepare_wino(struct eml_conv2d_plan *plan, const float *weights, const float *wscale)
 {
 	const struct eml_conv2d_params *p = &plan->p;
 
@@ -678,18 +684,36 @@ prepare_wino(struct eml_conv2d_plan *plan, const float *weights)
 	plan->w = eml_secure_alloc(plan->w_bytes);
 	if (plan->w == NULL)
 		EML_BAIL(EML_ERR_NOMEM);
-	eml_wino_filter_packed(weights, p->M, p->C, plan->transposed ? plan->g->nr : plan->g->mr,
-	    eml_sgemm_blk_kc(plan->g, p->C), plan->w, plan->a_stride);
+	eml_wino_filter_packed(weights, wscale, p->M, p->C,
+	    plan->transposed ? plan->g->nr : plan->g->mr, eml_sgemm_blk_kc(plan->g, p->C), plan->w,
+	    plan->a_stride);
 	return EML_OK;
 }
 
 static eml_err
-prepare_weights(struct eml_conv2d_plan *plan, const float *weights)
+prepare_weights(struct eml_conv2d_plan *plan, const float *weights, const float *wscale)
 {
 	const struct eml_conv2d_params *p = &plan->p;
 	size_t Cg = p->C / p->group, Mg = p->M / p->group;
 	size_t Kg = Cg * p->kh * p->kw, wn = p->M * Kg, g;
 
+	if (plan->method == CONV_WINO)
+		return prepare_wino(plan, weights, wscale);
+	if (wscale != NULL) {
+		/* The other methods pack (or copy) a scaled copy, freed at
+		 * once. */
+		float *scaled = eml_secure_alloc(wn * sizeof(float));
+		eml_err rc;
+
+		if (scaled == NULL)
+			EML_BAIL(EML_ERR_NOMEM);
+		for (size_t m = 0; m < p->M; m++)
+			for (size_t j = 0; j < Kg; j++)
+				scaled[m * Kg + j] = weights[m * Kg + j] * wscale[m];
+		rc = prepare_weights(plan, scaled, NULL);
+		eml_secure_free(scaled);
+		return rc;
+	}
 	if (plan->method == CONV_REF || plan->method == CONV_DW) {
 		plan->w_bytes = wn * sizeof(float);
 		plan->w = eml_secure_alloc(plan->w_bytes);
@@ -698,8 +722,6 @@ prepare_weights(struct eml_conv2d_plan *plan, const float *weights)
 		EML_MEMCPY(plan->w, weights, plan->w_bytes);
 		return EML_OK;
 	}
-	if (plan->method == CONV_WINO)
-		return prepare_wino(plan, weights);
 	if (plan->method == CONV_DIRECT) {
 		/* [M][C][kh][kw] -> [C][kh][kw][M]: one tap's weights adjacent. */
 		size_t kk = p->kh * p->kw, m, r;
@@ -740,8 +762,9 @@ prepare_weights(struct eml_conv2d_plan *plan, const float *weights)
 }
 
 eml_err
-eml_conv2d_plan_new_isa(enum eml_isa isa, const struct eml_conv2d_params *p,
-    const float *weights, const float *bias, int nthreads, struct eml_conv2d_plan **out)
+eml_conv2d_plan_new_isa_scaled(enum eml_isa isa, const struct eml_conv2d_params *p,
+    const float *weights, const float *wscale, const float *bias, int nthreads,
+    struct eml_conv2d_plan **out)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_conv2d_plan *plan = NULL;
@@ -773,7 +796,7 @@ eml_conv2d_plan_new_isa(enum eml_isa isa, const struct eml_conv2d_params *p,
 			EML_FAIL(rc, EML_ERR_NOMEM);
 		EML_MEMCPY(plan->bias, bias, p->M * sizeof(float));
 	}
-	rc = prepare_weights(plan, weights);
+	rc = prepare_weights(plan, weights, wscale);
 	if (rc != EML_OK)
 		goto out;
 	*out = plan;
@@ -785,10 +808,25 @@ out:
 }
 
 eml_err
+eml_conv2d_plan_new_isa(enum eml_isa isa, const struct eml_conv2d_params *p,
+    const float *weights, const float *bias, int nthreads, struct eml_conv2d_plan **out)
+{
+	return eml_conv2d_plan_new_isa_scaled(isa, p, weights, NULL, bias, nthreads, out);
+}
+
+eml_err
 eml_conv2d_plan_new(const struct eml_conv2d_params *p, const float *weights,
     const float *bias, int nthreads, struct eml_conv2d_plan **out)
 {
 	return eml_conv2d_plan_new_isa(eml_kernels_get()->isa, p, weights, bias, nthreads, out);
+}
+
+eml_err
+eml_conv2d_plan_new_scaled(const struct eml_conv2d_params *p, const float *weights,
+    const float *wscale, const float *bias, int nthreads, struct eml_conv2d_plan **out)
+{
+	return eml_conv2d_plan_new_isa_scaled(eml_kernels_get()->isa, p, weights, wscale, bias,
+	    nthreads, out);
 }
 
 size_t
