@@ -276,10 +276,27 @@ PROXY_LIBS  := $(LIB_PROXY) $(LIB_MODEL) $(LIB_COMMON)
 TEST_LIBS   := $(LIB_EIF) $(LIB_OWNER) $(LIB_SDK) $(LIB_AGENT) $(LIB_PROXY) $(LIB_ATTEST) \
 	$(LIB_ENGINE) $(LIB_MODEL) $(LIB_COMMON)
 
-$(BIN_EML): $(CLI_OBJ) $(CLIENT_LIBS)
+# eml loads libssl and libcrypto on its first call into them
+# (client/cli/lazy_openssl.c): a stub per OpenSSL function it calls
+# (x86-64; elsewhere it links them as usual).
+ifeq ($(ARCH),x86_64)
+OSL_LIBDIR := $(shell pkg-config --variable=libdir libssl 2>/dev/null)
+OSL_STUBS  := $(BUILD)/gen/lazy_openssl_stubs.o
+EML_LDLIBS := $(filter-out -lssl -lcrypto,$(LDLIBS))
+else
+OSL_STUBS  :=
+EML_LDLIBS := $(LDLIBS)
+endif
+$(BUILD)/gen/lazy_openssl_stubs.S: scripts/lazy-openssl.sh $(CLI_OBJ) $(CLIENT_LIBS)
+	@mkdir -p $(dir $@)
+	@echo "  GEN     $@"
+	$(Q)bash scripts/lazy-openssl.sh $(OSL_LIBDIR) $(CLI_OBJ) $(CLIENT_LIBS) > $@.tmp && mv $@.tmp $@
+$(OSL_STUBS): $(BUILD)/gen/lazy_openssl_stubs.S
+	$(Q)$(CC) -c $< -o $@
+$(BIN_EML): $(CLI_OBJ) $(CLIENT_LIBS) $(OSL_STUBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(LDFLAGS_BASE) -pie -o $@ $(CLI_OBJ) $(CLIENT_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS_BASE) -pie -o $@ $(CLI_OBJ) $(OSL_STUBS) $(CLIENT_LIBS) $(EML_LDLIBS)
 $(BIN_AGENT): $(AGENT_OBJ) $(AGENT_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
