@@ -162,29 +162,56 @@ qgemm_kernel_rq_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
 	rq_store(acc, r, y, ldy, m, n);
 }
 
-/* One run of `run` bytes of each of the 8 rows at p[i] against the panel's
- * next run / 4 lane groups; xa flips int8 A to uint8 (flip false: uint8
- * A, no instruction spent on it). */
-static inline __attribute__((always_inline)) const __m512i *
-ind_run(size_t run, const uint8_t *const p[8], __m512i xa, bool flip, const __m512i *b,
-    __m512i acc[8][2])
+/* The indirect tile's taps: for each, the 8 rows' runs of `run` bytes
+ * against the panel's next run / 4 lane groups; xa flips int8 A to uint8
+ * (flip false: uint8 A, no instruction spent on it). The accumulators are
+ * 16 named variables, not an array: GCC kept an array in memory across
+ * the tap loop (16 stores and 16 loads per tap, as many as the vpdpbusd
+ * of a 4-channel tap). */
+#define ROW_(i)                                                                \
+	do {                                                                   \
+		int32_t q_;                                                    \
+		__m512i av_;                                                   \
+		memcpy(&q_, p[i] + c, 4);                                      \
+		av_ = _mm512_set1_epi32(q_);                                   \
+		if (flip)                                                      \
+			av_ = _mm512_xor_si512(av_, xa);                       \
+		a##i##0 = dpbusd(a##i##0, av_, b0);                            \
+		a##i##1 = dpbusd(a##i##1, av_, b1);                            \
+	} while (0)
+
+static inline __attribute__((always_inline)) void
+ind_taps(size_t taps, size_t run, const uint8_t *A, const int32_t *offs, const uint8_t *pad,
+    size_t m, __m512i xa, bool flip, const __m512i *b, __m512i acc[8][2])
 {
-	for (size_t c = 0; c < run; c += 4, b += 2) {
-		__m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 1);
-#pragma GCC unroll 8
+	__m512i z = _mm512_setzero_si512();
+	__m512i a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
+	__m512i a40 = z, a41 = z, a50 = z, a51 = z, a60 = z, a61 = z, a70 = z, a71 = z;
+
+	for (size_t t = 0; t < taps; t++) {
+		const uint8_t *p[8];
 		for (size_t i = 0; i < 8; i++) {
-			int32_t q;
-			__m512i av;
-			memcpy(&q, p[i] + c, 4);
-			av = _mm512_set1_epi32(q);
-			if (flip)
-				av = _mm512_xor_si512(av, xa);
-			acc[i][0] = dpbusd(acc[i][0], av, b0);
-			acc[i][1] = dpbusd(acc[i][1], av, b1);
+			int32_t o = i < m ? offs[i * taps + t] : -1;
+			p[i] = o < 0 ? pad : A + o;
+		}
+		for (size_t c = 0; c < run; c += 4, b += 2) {
+			__m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 1);
+			ROW_(0);
+			ROW_(1);
+			ROW_(2);
+			ROW_(3);
+			ROW_(4);
+			ROW_(5);
+			ROW_(6);
+			ROW_(7);
 		}
 	}
-	return b;
+	acc[0][0] = a00, acc[0][1] = a01, acc[1][0] = a10, acc[1][1] = a11;
+	acc[2][0] = a20, acc[2][1] = a21, acc[3][0] = a30, acc[3][1] = a31;
+	acc[4][0] = a40, acc[4][1] = a41, acc[5][0] = a50, acc[5][1] = a51;
+	acc[6][0] = a60, acc[6][1] = a61, acc[7][0] = a70, acc[7][1] = a71;
 }
+#undef ROW_
 
 /* Indirect A (a convolution without im2col): row i is taps runs of `run`
  * bytes (a multiple of 4) at A + offs[i * taps + t], pad where negative.
@@ -194,22 +221,12 @@ qgemm_kernel_rq_ind_avx512vnni(size_t taps, size_t run, const uint8_t *A, const 
     const uint8_t *pad, uint8_t axor, const void *panel, const struct eml_qrequant *r,
     uint8_t *y, size_t ldy, size_t m, size_t n)
 {
-	const __m512i *b = panel;
 	__m512i acc[8][2], xa = _mm512_set1_epi32((int32_t)(axor * 0x01010101u));
 
-	for (size_t i = 0; i < 8; i++)
-		acc[i][0] = acc[i][1] = _mm512_setzero_si512();
-	for (size_t t = 0; t < taps; t++) {
-		const uint8_t *p[8];
-		for (size_t i = 0; i < 8; i++) {
-			int32_t o = i < m ? offs[i * taps + t] : -1;
-			p[i] = o < 0 ? pad : A + o;
-		}
-		if (axor == 0)
-			b = ind_run(run, p, xa, false, b, acc);
-		else
-			b = ind_run(run, p, xa, true, b, acc);
-	}
+	if (axor == 0)
+		ind_taps(taps, run, A, offs, pad, m, xa, false, panel, acc);
+	else
+		ind_taps(taps, run, A, offs, pad, m, xa, true, panel, acc);
 	rq_store(acc, r, y, ldy, m, n);
 }
 
