@@ -89,6 +89,12 @@ static const struct cshape shapes[] = {
 	{ "det dw 5x5 480 @10", 480, 10, 10, 480, 5, 1, 2, 480, EML_ACT_HARDSWISH },
 };
 
+/* EML_BENCH_COLD_MB (0: off): a buffer of that many MiB is written
+ * before every run (not timed), evicting the weights from L3. */
+static size_t cold_mb, cold_n;
+static float *cold_buf;
+static volatile float pool_spin_off;
+
 static void
 bench_one(const struct cshape *s, struct eml_pool *pool, double seconds, double *us,
     double *gflops, double *us_cpu, const char **method)
@@ -147,7 +153,17 @@ bench_one(const struct cshape *s, struct eml_pool *pool, double seconds, double 
 		size_t nb = 0;
 
 		do {
-			double t0 = eml_test_now(), u0 = cpu_now(), dt;
+			double t0, u0, dt;
+
+			if (cold_mb > 0) {
+				/* Weights and image out of the caches, as in a
+				 * model whose other layers ran in between. */
+				for (i = 0; i < cold_n; i++)
+					cold_buf[i] += 1.0f;
+				pool_spin_off = cold_buf[cold_n / 2];
+			}
+			t0 = eml_test_now();
+			u0 = cpu_now();
 
 			eml_conv2d_run(plan, x, y, ws, pool);
 			dt = eml_test_now() - t0;
@@ -187,6 +203,15 @@ main(int argc, char **argv)
 
 	if (eml_mem_init() != EML_OK || eml_pool_new(2, &pool2) != EML_OK)
 		return 1;
+	if (getenv("EML_BENCH_COLD_MB") != NULL)
+		cold_mb = (size_t)atol(getenv("EML_BENCH_COLD_MB"));
+	if (cold_mb > 0) {
+		cold_n = cold_mb * 1024 * 1024 / sizeof(float);
+		cold_buf = eml_alloc(cold_n * sizeof(float));
+		if (cold_buf == NULL)
+			return 1;
+		memset(cold_buf, 0, cold_n * sizeof(float));
+	}
 	printf("conv2d, ISA %s, best of repeated runs (%.2f s per shape)\n",
 	    eml_isa_name(eml_kernels_get()->isa), seconds);
 	printf("  %-30s %-17s %10s %8s %10s %10s %8s %10s\n", "shape", "method", "1 thr us",

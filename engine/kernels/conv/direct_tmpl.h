@@ -63,7 +63,7 @@ dc_block(const struct eml_conv2d_params *p, size_t OW, size_t PH, size_t PW, con
 
 	for (oh = oh0; oh < oh1; oh++) {
 		for (ow = 0; ow < OW; ow += 2 * VF_N) {
-			vf acc0[6], acc1[6];
+			vf acc0[6] EML_NOINIT, acc1[6] EML_NOINIT; /* [0, MB) set below */
 			size_t left = OW - ow;
 
 			for (mm = 0; mm < MB; mm++) {
