@@ -207,9 +207,21 @@ has_unknown_fields(const ProtobufCMessage *m)
 	return false;
 }
 
+static eml_err msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n,
+    size_t max, size_t budget_n, ProtobufCMessage **out);
+
 eml_err
 eml_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n,
     size_t max, ProtobufCMessage **out)
+{
+	return msg_unpack(desc, p, n, max, n, out);
+}
+
+/* The decoded form may take PB_BUDGET_BASE + PB_BUDGET_FACTOR * budget_n
+ * bytes: n itself, or the size of the message p was leaned from. */
+static eml_err
+msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t n, size_t max,
+    size_t budget_n, ProtobufCMessage **out)
 {
 	struct pb_budget budget = { PB_BUDGET_BASE, false };
 	ProtobufCAllocator a = { pb_alloc, pb_free, &budget };
@@ -220,7 +232,7 @@ eml_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t 
 	EML_ENSURE(p != NULL || n == 0, EML_ERR_NULL);
 	*out = NULL;
 	EML_ENSURE(n <= max, EML_ERR_PROTO_TOO_LARGE);
-	if (eml_mul_overflow(n, (size_t)PB_BUDGET_FACTOR, &extra) ||
+	if (eml_mul_overflow(budget_n, (size_t)PB_BUDGET_FACTOR, &extra) ||
 	    eml_add_overflow(budget.left, extra, &budget.left))
 		budget.left = SIZE_MAX;
 	m = protobuf_c_message_unpack(desc, &a, n, p);
@@ -241,6 +253,189 @@ eml_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p, size_t 
 		EML_BAIL(EML_ERR_PROTO_DECODE);
 	}
 	*out = m;
+	return EML_OK;
+}
+
+/* ---- InferRequest without copying tensor bytes ---- */
+
+/* Protobuf base-128 varint at *c; false when truncated or longer than 10
+ * bytes. */
+static bool
+pbw_varint(struct eml_cur *c, uint64_t *v)
+{
+	uint64_t r = 0;
+
+	for (unsigned i = 0; i < 10; i++) {
+		uint8_t b;
+
+		if (c->left == 0)
+			return false;
+		b = *c->p++;
+		c->left--;
+		r |= (uint64_t)(b & 0x7f) << (7 * i);
+		if ((b & 0x80) == 0) {
+			*v = r;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* One field at *c: its number and wire type, and [start, end) of the
+ * whole field (key included); for wire type 2 also its payload. Groups
+ * (3, 4) and anything truncated: false. */
+struct pbw_field {
+	uint64_t num;
+	unsigned wt;
+	const uint8_t *start;
+	size_t len; /* whole field */
+	struct eml_cur payload; /* wire type 2 */
+};
+
+static bool
+pbw_field(struct eml_cur *c, struct pbw_field *f)
+{
+	uint64_t key, v;
+
+	f->start = c->p;
+	if (!pbw_varint(c, &key))
+		return false;
+	f->num = key >> 3;
+	f->wt = (unsigned)(key & 7);
+	switch (f->wt) {
+	case 0:
+		if (!pbw_varint(c, &v))
+			return false;
+		break;
+	case 1:
+	case 5:
+		v = f->wt == 1 ? 8 : 4;
+		if (c->left < v)
+			return false;
+		c->p += v;
+		c->left -= v;
+		break;
+	case 2:
+		if (!pbw_varint(c, &v) || v > c->left)
+			return false;
+		f->payload.p = c->p;
+		f->payload.left = (size_t)v;
+		c->p += v;
+		c->left -= (size_t)v;
+		break;
+	default:
+		return false;
+	}
+	f->len = (size_t)(c->p - f->start);
+	return true;
+}
+
+static eml_err
+pbw_put_varint(struct eml_buf *b, uint64_t v)
+{
+	uint8_t t[10];
+	size_t n = 0;
+
+	do {
+		t[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v != 0);
+	return eml_buf_append(b, t, n);
+}
+
+/* Tensor payload t without its data fields (field 4) into lean; *data the
+ * last one's bytes. */
+static eml_err
+lean_tensor(struct eml_cur t, struct eml_buf *lean, struct eml_cur *data, bool *ok)
+{
+	struct pbw_field f;
+	size_t hole, kept = 0;
+
+	*data = (struct eml_cur){ NULL, 0 };
+	/* a length prefix of at most 10 bytes, fixed up at the end */
+	EML_GUARD(eml_buf_append(lean, "\0\0\0\0\0\0\0\0\0\0", 10));
+	hole = lean->len;
+	while (t.left > 0) {
+		if (!pbw_field(&t, &f)) {
+			*ok = false;
+			return EML_OK;
+		}
+		if (f.num == 4 && f.wt == 2) {
+			*data = f.payload;
+			continue;
+		}
+		EML_GUARD(eml_buf_append(lean, f.start, f.len));
+		kept += f.len;
+	}
+	{
+		uint8_t t10[10];
+		size_t k = 0;
+		uint64_t v = kept;
+
+		do {
+			t10[k++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+			v >>= 7;
+		} while (v != 0);
+		/* move the kept fields down to just after the real prefix */
+		memmove(lean->data + hole - 10 + k, lean->data + hole, kept);
+		memcpy(lean->data + hole - 10, t10, k);
+		lean->len = hole - 10 + k + kept;
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_msg_infer_request_unpack_view(const uint8_t *p, size_t n, size_t max,
+    ProtobufCMessage **out, struct eml_cur *data, size_t data_max)
+{
+	struct eml_cur c = { p, n };
+	struct eml_cur spans[64];
+	struct pbw_field f;
+	struct eml_buf lean;
+	size_t k = 0;
+	bool ok = true;
+	eml_err rc = EML_OK;
+	const Eml__V1__InferRequest *r;
+
+	EML_ENSURE(out != NULL && (data != NULL || data_max == 0), EML_ERR_NULL);
+	EML_ENSURE(p != NULL || n == 0, EML_ERR_NULL);
+	*out = NULL;
+	EML_ENSURE(n <= max, EML_ERR_PROTO_TOO_LARGE);
+	eml_buf_init(&lean, n + 16); /* a 10-byte length slot before its fix-up */
+	while (ok && rc == EML_OK && c.left > 0) {
+		if (!pbw_field(&c, &f)) {
+			ok = false;
+			break;
+		}
+		if (f.num != 2 || f.wt != 2) {
+			rc = eml_buf_append(&lean, f.start, f.len);
+			continue;
+		}
+		if (k == data_max || k == sizeof(spans) / sizeof(spans[0])) {
+			ok = false;
+			break;
+		}
+		rc = pbw_put_varint(&lean, (2u << 3) | 2u);
+		if (rc == EML_OK)
+			rc = lean_tensor(f.payload, &lean, &spans[k++], &ok);
+	}
+	if (rc == EML_OK && ok)
+		rc = msg_unpack(&eml__v1__infer_request__descriptor, lean.data, lean.len,
+		    lean.len, n, out);
+	else if (rc == EML_OK) /* not walkable: the whole message, as before */
+		rc = eml_msg_unpack(&eml__v1__infer_request__descriptor, p, n, max, out);
+	eml_buf_free(&lean);
+	if (rc != EML_OK)
+		return rc;
+	r = (const Eml__V1__InferRequest *)*out;
+	for (size_t i = 0; i < data_max; i++)
+		data[i] = (struct eml_cur){ NULL, 0 };
+	for (size_t i = 0; i < r->n_inputs && i < data_max; i++) {
+		if (ok)
+			data[i] = spans[i];
+		else
+			data[i] = (struct eml_cur){ r->inputs[i]->data.data, r->inputs[i]->data.len };
+	}
 	return EML_OK;
 }
 

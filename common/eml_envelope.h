@@ -133,6 +133,19 @@ void eml_envelope_clear(struct eml_envelope *env);
  */
 eml_err eml_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
     size_t n, size_t max, ProtobufCMessage **out) EML_MUST_USE;
+/*
+ * InferRequest without a copy of the tensor bytes: the message is decoded
+ * (eml_msg_unpack, same rules and errors) from a lean re-encoding of p in
+ * which every inputs[i].data field is left out, and data[i] points at
+ * input i's bytes inside p (the last occurrence of the field, as protobuf
+ * takes it; {NULL, 0} when absent). In the message, inputs[i]->data is
+ * empty. When p's wire form cannot be walked (malformed, groups, more than
+ * data_max inputs), p is unpacked whole instead and data[i] points into
+ * the message: the caller sees the same result either way. p must outlive
+ * the use of data[].
+ */
+eml_err eml_msg_infer_request_unpack_view(const uint8_t *p, size_t n, size_t max,
+    ProtobufCMessage **out, struct eml_cur *data, size_t data_max) EML_MUST_USE;
 void eml_msg_free(ProtobufCMessage *msg);
 /* Append the encoding of msg to out. EML_ERR_PROTO_TOO_LARGE past out's
  * ceiling, EML_ERR_NOMEM. On failure out->len is unchanged. */

@@ -211,7 +211,8 @@ out:
  * docs/PROTOCOL.md for Tensor: a known dtype, rank <= 8, data length equal
  * to the shape's. */
 static eml_err
-input_views(const Eml__V1__InferRequest *req, struct eml_tensor *in, uint64_t max_bytes)
+input_views(const Eml__V1__InferRequest *req, const struct eml_cur *data, struct eml_tensor *in,
+    uint64_t max_bytes)
 {
 	uint64_t total = 0;
 
@@ -232,7 +233,11 @@ input_views(const Eml__V1__InferRequest *req, struct eml_tensor *in, uint64_t ma
 				EML_BAIL(EML_ERR_PROTO_FIELD);
 			in[i].dims[d] = (int64_t)t->dims[d];
 		}
-		if (eml_mul_overflow(numel, esz, &nbytes) || nbytes != t->data.len) {
+		/* data: the bytes where they arrived (no copy), else in the message */
+		const uint8_t *bytes = data != NULL ? data[i].p : t->data.data;
+		size_t blen = data != NULL ? data[i].left : t->data.len;
+
+		if (eml_mul_overflow(numel, esz, &nbytes) || nbytes != blen) {
 			eml_err_set_detail("input %zu: data length disagrees with its shape", i);
 			EML_BAIL(EML_ERR_PROTO_FIELD);
 		}
@@ -245,7 +250,8 @@ input_views(const Eml__V1__InferRequest *req, struct eml_tensor *in, uint64_t ma
 		in[i].name = t->name;
 		in[i].dtype = (enum eml_dtype)t->dtype;
 		in[i].rank = (int)t->n_dims;
-		in[i].data = t->data.data;
+		/* writable memory either way: the link's rx_msg or the message */
+		in[i].data = (void *)(uintptr_t)bytes;
 		in[i].nbytes = nbytes;
 		in[i].owned = false;
 	}
@@ -630,6 +636,7 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	ProtobufCMessage *msg = NULL;
 	const Eml__V1__InferRequest *req;
 	struct eml_tensor in[EML_AGENT_MAX_IO], outs[EML_AGENT_MAX_IO];
+	struct eml_cur data[EML_AGENT_MAX_IO];
 	size_t n_outs = 0;
 	struct eml_assembly *am = NULL;
 	struct eml_agent_exec *ex = NULL;
@@ -668,11 +675,12 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 		rc = eml_err_record(EML_ERR_POLICY_RATE, __FILE__, __LINE__, __func__);
 		goto refuse;
 	}
-	if ((rc = eml_msg_unpack(&eml__v1__infer_request__descriptor, pt, pt_len, pt_len,
-	    &msg)) != EML_OK)
+	/* the tensors stay where they were opened: no copy of the inputs */
+	if ((rc = eml_msg_infer_request_unpack_view(pt, pt_len, pt_len, &msg, data,
+	    EML_AGENT_MAX_IO)) != EML_OK)
 		goto refuse;
 	req = (const Eml__V1__InferRequest *)msg;
-	if ((rc = input_views(req, in, pol->max_input_bytes)) != EML_OK)
+	if ((rc = input_views(req, data, in, pol->max_input_bytes)) != EML_OK)
 		goto refuse;
 #ifdef EML_FAULT_INJECTION
 	fault_log("agent_log_input", &rid, req->n_inputs > 0 ? &in[0] : NULL, NULL, 0);
@@ -874,7 +882,7 @@ job_exec(struct sess *s, const Eml__V1__JobRequest *jr, struct eml_buf *res)
 	(void)eml_arena_budget_hit(true); /* a fresh question per job */
 	ir.n_inputs = jr->n_inputs;
 	ir.inputs = jr->inputs;
-	if ((rc = input_views(&ir, in, pol->max_input_bytes)) != EML_OK)
+	if ((rc = input_views(&ir, NULL, in, pol->max_input_bytes)) != EML_OK)
 		goto refuse;
 	if ((rc = get_model(s, jr->topology_key.data, jr->topology_key.len,
 	    &jr->model_signature, &am, &ex, &reused)) != EML_OK) {

@@ -499,6 +499,111 @@ infer_request_round_trip(void **state)
 	eml_buf_free(&b);
 }
 
+/* The view decode agrees with the whole decode: same message apart from
+ * the tensors' data, whose bytes the spans give inside p. */
+static void
+view_agrees(const uint8_t *p, size_t n, size_t data_max, bool inside)
+{
+	ProtobufCMessage *a = NULL, *b = NULL;
+	const Eml__V1__InferRequest *x, *y;
+	struct eml_cur d[4];
+	eml_err ra, rb;
+
+	ra = eml_msg_unpack(&eml__v1__infer_request__descriptor, p, n, n, &a);
+	rb = eml_msg_infer_request_unpack_view(p, n, n, &b, d, data_max);
+	assert_int_equal(ra, rb);
+	if (ra != EML_OK)
+		return;
+	x = (const Eml__V1__InferRequest *)a;
+	y = (const Eml__V1__InferRequest *)b;
+	assert_int_equal(x->n_inputs, y->n_inputs);
+	assert_int_equal(x->topology_key.len, y->topology_key.len);
+	if (x->topology_key.len != 0)
+		assert_memory_equal(x->topology_key.data, y->topology_key.data, x->topology_key.len);
+	assert_int_equal(x->model_signature.len, y->model_signature.len);
+	for (size_t i = 0; i < x->n_inputs; i++) {
+		assert_string_equal(x->inputs[i]->name, y->inputs[i]->name);
+		assert_int_equal(x->inputs[i]->dtype, y->inputs[i]->dtype);
+		assert_int_equal(x->inputs[i]->n_dims, y->inputs[i]->n_dims);
+		for (size_t k = 0; k < x->inputs[i]->n_dims; k++)
+			assert_int_equal(x->inputs[i]->dims[k], y->inputs[i]->dims[k]);
+		if (i >= data_max)
+			continue;
+		assert_int_equal(d[i].left, x->inputs[i]->data.len);
+		if (d[i].left != 0)
+			assert_memory_equal(d[i].p, x->inputs[i]->data.data, d[i].left);
+		if (inside && d[i].left != 0) {
+			/* not copied: the bytes where they arrived */
+			assert_true(d[i].p >= p && d[i].p + d[i].left <= p + n);
+			assert_int_equal(y->inputs[i]->data.len, 0);
+		}
+	}
+	eml_msg_free(a);
+	eml_msg_free(b);
+}
+
+static void
+infer_request_view_without_copy(void **state)
+{
+	Eml__V1__InferRequest r = EML__V1__INFER_REQUEST__INIT;
+	Eml__V1__Tensor t[3] = { EML__V1__TENSOR__INIT, EML__V1__TENSOR__INIT,
+		EML__V1__TENSOR__INIT };
+	Eml__V1__Tensor *tp[3] = { &t[0], &t[1], &t[2] };
+	uint64_t dims[2] = { 3, 300 };
+	static uint8_t big[3 * 300 * 4], key[200];
+	struct eml_buf b;
+	/* hand-made: one tensor whose data field comes twice (the last wins),
+	 * another with an unknown field 9, a truncated one */
+	static const uint8_t twice[] = { 0x12, 0x0c, 0x0a, 0x01, 'x', 0x22, 0x02, 'a', 'b', 0x22,
+		0x03, 'c', 'd', 'e' };
+	static const uint8_t unknown[] = { 0x12, 0x05, 0x0a, 0x01, 'x', 0x48, 0x01 };
+	static const uint8_t cut[] = { 0x12, 0x0c, 0x0a, 0x01, 'x', 0x22, 0x09, 'a' };
+	uint64_t st = 5;
+
+	(void)state;
+	eml_test_fill(&st, big, sizeof(big));
+	eml_test_fill(&st, key, sizeof(key));
+	for (int i = 0; i < 3; i++) {
+		t[i].name = (char *)(uintptr_t)(i == 0 ? "x" : i == 1 ? "mask" : "y");
+		t[i].dtype = EML__V1__DTYPE__DTYPE_FLOAT;
+		t[i].n_dims = 2;
+		t[i].dims = dims;
+	}
+	t[0].data.data = big;
+	t[0].data.len = sizeof(big);
+	t[2].data.data = big + 8;
+	t[2].data.len = 160 * 1; /* need not match the shape here */
+	r.topology_key.data = key;
+	r.topology_key.len = sizeof(key);
+	r.inputs = tp;
+	for (size_t ni = 0; ni <= 3; ni++) {
+		r.n_inputs = ni;
+		eml_buf_init(&b, 1 << 20);
+		assert_eml_ok(eml_msg_pack(&r.base, &b));
+		view_agrees(b.data, b.len, 4, true);
+		view_agrees(b.data, b.len, 1, ni <= 1); /* more inputs than room: whole */
+		/* every truncation decodes or fails the same way */
+		for (size_t cutn = 0; cutn < b.len; cutn += 97)
+			view_agrees(b.data, cutn, 4, true);
+		eml_buf_free(&b);
+	}
+	view_agrees(twice, sizeof(twice), 4, true);
+	view_agrees(unknown, sizeof(unknown), 4, true);
+	view_agrees(cut, sizeof(cut), 4, true);
+	{
+		ProtobufCMessage *m = NULL;
+		struct eml_cur d[4];
+
+		assert_eml(eml_msg_infer_request_unpack_view(unknown, sizeof(unknown),
+		    sizeof(unknown), &m, d, 4), EML_ERR_PROTO_DECODE);
+		assert_eml_ok(eml_msg_infer_request_unpack_view(twice, sizeof(twice),
+		    sizeof(twice), &m, d, 4));
+		assert_int_equal(d[0].left, 3);
+		assert_memory_equal(d[0].p, "cde", 3);
+		eml_msg_free(m);
+	}
+}
+
 int
 main(void)
 {
@@ -514,6 +619,7 @@ main(void)
 		cmocka_unit_test(unpack_allocation_failures),
 		cmocka_unit_test(hello_and_friends_checks),
 		cmocka_unit_test(infer_request_round_trip),
+		cmocka_unit_test(infer_request_view_without_copy),
 	};
 
 	if (eml_mem_init() != EML_OK)
