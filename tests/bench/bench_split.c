@@ -14,6 +14,7 @@
  *   build-x/bench/bench_split [MiB [MODEL.onnx INPUT.pb]]
  *       (synthetic weights, default 128)
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -195,6 +196,14 @@ main(int argc, char **argv)
 	uint64_t rng = 1;
 	struct eml_graph *g;
 
+	/* The heap as eml-agent sets it (enclave-agent/main.c): freed memory
+	 * kept, not unmapped and faulted in again on the next cycle. Without
+	 * it the cycle's figures moved with whichever large temporary last
+	 * raised glibc's dynamic mmap threshold (the assembly's chunk
+	 * buffers were faulted in afresh on every cycle once the Winograd
+	 * temporary was gone). */
+	(void)mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	(void)mallopt(M_TRIM_THRESHOLD, 128 << 20);
 	if (eml_mem_init() != EML_OK || mib < 1 || mib > 4096)
 		return 2;
 	/* W1 is [4096, h] floats: h = mib * 64 gives mib MiB */
