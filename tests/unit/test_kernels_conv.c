@@ -568,8 +568,9 @@ conv_wino_filter_vs_double(void **state)
  * old two passes, eml_wino_filter into a [16][M x C] temporary and then
  * pack_a (U_xi [M, C]) or pack_b (U_xi^T [C, M]) of each impl: the same
  * bits, on M off the 6/8/14-row and 16/32/48-column panels and C across
- * one to three K blocks (kc 256, equal blocks); the room between the 16
- * operands is not written.
+ * one to three K blocks (kc 256, equal blocks), operands 16-byte aligned
+ * (non-temporal stores) or not; the room between the 16 operands is not
+ * written.
  */
 static void
 wino_packed_vs_pack(const struct eml_gemm_impl *g, uint64_t *st)
@@ -583,16 +584,21 @@ wino_packed_vs_pack(const struct eml_gemm_impl *g, uint64_t *st)
 		size_t C = shapes[si][1] != 0 ? shapes[si][1] : kt_randz(st, 1, 600);
 		size_t MC = M * C, kcb = eml_sgemm_blk_kc(g, C);
 
-		for (int trans = 0; trans < 2; trans++) {
+		/* pad 4: runs on 16 bytes, whole blocks streamed (r a multiple
+		 * of 4); pad 5: ordinary stores. */
+		for (int v = 0; v < 4; v++) {
+			int trans = v & 1;
+			size_t pad = v < 2 ? 5 : 4;
 			size_t r = trans ? g->nr : g->mr;
 			size_t sz = trans ? eml_sgemm_blk_packed_b_size(g, C, M) :
 					    eml_sgemm_blk_packed_a_size(g, M, C);
-			size_t xs = sz + 5, i, xi;
+			size_t xs = sz + pad, i, xi;
 			float *w = kt_alloc(MC * 9), *u = kt_alloc(16 * MC);
 			float *want = kt_alloc(16 * xs), *got = kt_alloc(16 * xs);
 			float *ws = kt_alloc(MC * 9), *sc = kt_alloc(M);
 
 			assert_int_equal(sz, C * ((M + r - 1) / r * r));
+			assert_int_equal((uintptr_t)got % 16, 0);
 			kt_fill(st, w, MC * 9, -2.0f, 2.0f);
 			for (i = 0; i < 16 * xs; i++)
 				want[i] = got[i] = -7.0f;
