@@ -14,7 +14,8 @@
  *   attested and warmed by one request before the clock starts)
  * - relay: --relay-mb sends one request with an MB-sized input the agent
  *   refuses by policy after reading and opening it: client seal + proxy
- *   relay + agent open, in MB/s
+ *   relay + agent open, in MB/s; the first request of a session (the
+ *   row's figure) and the lowest of four more on that session (warm)
  *
  * Without arguments (as `make bench` runs every bench binary) it says how
  * to run it and exits 0.
@@ -354,8 +355,8 @@ bench_relay(const struct cfg *c, const struct eml_client_model *m)
 	size_t n_outs = 0, bytes = (size_t)c->relay_mb << 20;
 	float *buf = NULL;
 	uint64_t seed = 1;
-	double t0, ms;
-	int rc;
+	double t0, ms = 0, warm = 0;
+	int rc = 0;
 
 	buf = eml_alloc(bytes);
 	if (buf == NULL)
@@ -370,10 +371,25 @@ bench_relay(const struct cfg *c, const struct eml_client_model *m)
 	t.nbytes = bytes;
 	if (open_session(c, &cl) != 0)
 		return 1;
-	t0 = now_ms();
-	rc = eml_client_infer(cl, m, &t, 1, &outs, &n_outs);
-	ms = now_ms() - t0;
-	eml_client_tensors_free(outs, n_outs);
+	/* The first request of the session (the row's figure, as before),
+	 * then up to 4 more on the same session: the lowest of those is the
+	 * warm figure (buffers the agent keeps per session already mapped). */
+	for (int i = 0; i < 5; i++) {
+		double one;
+
+		t0 = now_ms();
+		rc = eml_client_infer(cl, m, &t, 1, &outs, &n_outs);
+		one = now_ms() - t0;
+		eml_client_tensors_free(outs, n_outs);
+		outs = NULL;
+		n_outs = 0;
+		if (rc != (int)EML_ERR_POLICY_SIZE)
+			break;
+		if (i == 0)
+			ms = one;
+		else if (i == 1 || one < warm)
+			warm = one;
+	}
 	eml_client_close(cl);
 	eml_free(buf);
 	if (rc != (int)EML_ERR_POLICY_SIZE) {
@@ -382,7 +398,10 @@ bench_relay(const struct cfg *c, const struct eml_client_model *m)
 		return 1;
 	}
 	printf("e2e relay_MBps=%.1f (%ld MiB request sealed, relayed by eml-proxy, opened by "
-	       "eml-agent, in %.1f ms)\n", (double)c->relay_mb / (ms / 1e3), c->relay_mb, ms);
+	       "eml-agent, in %.1f ms; first request of the session)\n",
+	    (double)c->relay_mb / (ms / 1e3), c->relay_mb, ms);
+	printf("e2e relay_warm_MBps=%.1f (the same request again on that session, lowest of 4: "
+	       "%.1f ms)\n", (double)c->relay_mb / (warm / 1e3), warm);
 	return 0;
 }
 
