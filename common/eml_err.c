@@ -3,8 +3,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static _Thread_local char where_buf[160];
-static _Thread_local char detail_buf[256];
+static _Thread_local char where_buf[EML_ERR_WHERE_MAX];
+static _Thread_local char detail_buf[EML_ERR_DETAIL_MAX];
 
 const char *
 eml_strerror(eml_err e)
@@ -130,4 +130,12 @@ void
 eml_err_clear_detail(void)
 {
 	detail_buf[0] = '\0';
+}
+
+eml_err
+eml_err_adopt(eml_err e, const char *where, const char *detail)
+{
+	(void)snprintf(where_buf, sizeof(where_buf), "%s", where != NULL ? where : "");
+	(void)snprintf(detail_buf, sizeof(detail_buf), "%s", detail != NULL ? detail : "");
+	return e;
 }

@@ -43,6 +43,12 @@ const char *eml_err_where(void);
 void eml_err_set_detail(const char *fmt, ...) EML_PRINTF(1, 2);
 const char *eml_err_detail(void);
 void eml_err_clear_detail(void);
+/* Another thread's record (eml_err_where, eml_err_detail, copied there)
+ * made this thread's: for work split across threads that must report as
+ * if it had run on the caller's. Returns e. */
+#define EML_ERR_WHERE_MAX 160
+#define EML_ERR_DETAIL_MAX 256
+eml_err eml_err_adopt(eml_err e, const char *where, const char *detail);
 
 /* The five guard macros (STYLE §10). Use them only in functions that own
  * no resources; functions that own resources use `goto out`. */

@@ -666,6 +666,67 @@ attacker_leaf_on_genuine_bundle(void **state)
 	eml_free(orig);
 }
 
+/* The signature and the chain are checked at once on two threads; what
+ * is reported is what the sequential order reports: a bad signature over
+ * a bad chain says "signature" (its detail and where), and a bad
+ * signature over a good chain leaves the intermediate cache empty (the
+ * chain's verification is not taken as done). */
+static void
+signature_reported_before_chain(void **state)
+{
+	size_t n, pn, entries = 9;
+	uint8_t *orig = load_doc(14, &n), *p;
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+	struct eml_attest_cache *cache = NULL;
+	struct eml_attest_timing tm;
+	EVP_PKEY *k = p384(), *k2 = p384();
+	X509 *inst, *g, *leaf;
+
+	(void)state;
+	permissive();
+	assert_eml_ok(eml_attest_cache_new(&cache));
+	/* genuine bundle and leaf, signed by another key */
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	p = forge(d, k, NULL, 0, &pn);
+	assert_eml(eml_attest_verify_ex(p, pn, aws_root, EML_ATTEST_AT_DOC, 0, &pol, cache, &tm,
+	    doc), EML_ERR_ATTEST_SIG_INVALID);
+	assert_non_null(strstr(eml_err_detail(), "ES384"));
+	assert_non_null(strstr(eml_err_where(), "eml_attest_sig_verify"));
+	eml_attest_cache_stats(cache, &entries, NULL, NULL);
+	assert_int_equal(entries, 0);
+	assert_false(tm.chain_cached);
+	assert_int_equal(tm.chain_us, 0);
+	eml_free(p);
+	/* the attacker's leaf (chain: CHAIN_SIG) and a signature by yet
+	 * another key: the signature is what is reported */
+	inst = x509_of(d->cabundle[d->cabundle_count - 1], d->cabundle_len[d->cabundle_count - 1]);
+	g = x509_of(d->certificate, d->certificate_len);
+	leaf = cert(X509_get_subject_name(g), X509_get_subject_name(inst), k, k,
+	    (int64_t)(d->timestamp_ms / 1000) - 3600, false);
+	der_into(leaf, d->certificate, &d->certificate_len);
+	p = forge(d, k, NULL, 0, &pn);
+	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_CHAIN_SIG);
+	eml_free(p);
+	p = forge(d, k2, NULL, 0, &pn);
+	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_SIG_INVALID);
+	assert_non_null(strstr(eml_err_detail(), "ES384"));
+	/* and a good one fills the cache as before */
+	assert_eml_ok(eml_attest_verify_ex(orig, n, aws_root, EML_ATTEST_AT_DOC, 0, &pol, cache,
+	    &tm, doc));
+	eml_attest_cache_stats(cache, &entries, NULL, NULL);
+	assert_int_equal(entries, doc->cabundle_count - 1);
+	assert_true(tm.auth_us > 0);
+	eml_free(p);
+	X509_free(leaf);
+	X509_free(g);
+	X509_free(inst);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+	eml_attest_cache_free(cache);
+	eml_free(d);
+	eml_free(orig);
+}
+
 /* The genuine document under another root (the simulator's). */
 static void
 genuine_doc_under_other_root(void **state)
@@ -1073,6 +1134,7 @@ main(void)
 		cmocka_unit_test(signature_length_and_unprotected),
 		cmocka_unit_test(forged_chain_with_aws_root_name),
 		cmocka_unit_test(attacker_leaf_on_genuine_bundle),
+		cmocka_unit_test(signature_reported_before_chain),
 		cmocka_unit_test(genuine_doc_under_other_root),
 		cmocka_unit_test(policy_mismatches),
 		cmocka_unit_test(nonce_user_data_public_key),
