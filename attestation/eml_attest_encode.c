@@ -104,16 +104,33 @@ out:
 	return rc;
 }
 
+static eml_err
+key_signer(void *arg, const uint8_t *msg, size_t n, uint8_t sig[EML_ATTEST_SIG_LEN])
+{
+	return eml_attest_es384_sign(arg, msg, n, sig);
+}
+
 eml_err
 eml_attest_cose_sign(const uint8_t *payload, size_t payload_len, const uint8_t *protected_hdr,
     size_t protected_len, bool tagged, EVP_PKEY *key, struct eml_buf *out)
+{
+	if (key == NULL)
+		EML_BAIL(EML_ERR_NULL);
+	return eml_attest_cose_sign_by(payload, payload_len, protected_hdr, protected_len, tagged,
+	    key_signer, key, out);
+}
+
+eml_err
+eml_attest_cose_sign_by(const uint8_t *payload, size_t payload_len,
+    const uint8_t *protected_hdr, size_t protected_len, bool tagged, eml_attest_signer sign,
+    void *arg, struct eml_buf *out)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_buf tbs;
 	uint8_t sig[EML_ATTEST_SIG_LEN];
 
 	eml_buf_init(&tbs, EML_ATTEST_PAYLOAD_MAX + 64);
-	if (payload == NULL || out == NULL || key == NULL)
+	if (payload == NULL || out == NULL || sign == NULL)
 		EML_FAIL(rc, EML_ERR_NULL);
 	if (protected_hdr == NULL) {
 		protected_hdr = nitro_protected;
@@ -126,7 +143,7 @@ eml_attest_cose_sign(const uint8_t *payload, size_t payload_len, const uint8_t *
 	    (rc = eml_cbor_put_head(&tbs, EML_CBOR_BYTES, 0)) != EML_OK ||
 	    (rc = eml_cbor_put_bytes(&tbs, payload, payload_len)) != EML_OK)
 		goto out;
-	if ((rc = eml_attest_es384_sign(key, tbs.data, tbs.len, sig)) != EML_OK)
+	if ((rc = sign(arg, tbs.data, tbs.len, sig)) != EML_OK)
 		goto out;
 	if ((tagged && (rc = eml_cbor_put_head(out, EML_CBOR_TAG, 18)) != EML_OK) ||
 	    (rc = eml_cbor_put_head(out, EML_CBOR_ARRAY, 4)) != EML_OK ||

@@ -33,6 +33,14 @@ eml_err eml_attest_cose_sign(const uint8_t *payload, size_t payload_len,
     const uint8_t *protected_hdr, size_t protected_len, bool tagged, EVP_PKEY *key,
     struct eml_buf *out) EML_MUST_USE;
 
+/* The same with the signature made by sign(arg, tbs, n, sig) (ES384, r||s):
+ * the simulator's precomputed signatures (eml_attest_presign.h). */
+typedef eml_err (*eml_attest_signer)(void *arg, const uint8_t *msg, size_t n,
+    uint8_t sig[EML_ATTEST_SIG_LEN]);
+eml_err eml_attest_cose_sign_by(const uint8_t *payload, size_t payload_len,
+    const uint8_t *protected_hdr, size_t protected_len, bool tagged, eml_attest_signer sign,
+    void *arg, struct eml_buf *out) EML_MUST_USE;
+
 /* Sign the SHA-384 digest of msg with key and write r||s (48+48 bytes). */
 eml_err eml_attest_es384_sign(EVP_PKEY *key, const uint8_t *msg, size_t n,
     uint8_t sig[EML_ATTEST_SIG_LEN]) EML_MUST_USE;

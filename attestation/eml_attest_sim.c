@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "eml_attest_encode.h"
+#include "eml_attest_presign.h"
 #include "eml_file.h"
 #include "eml_mem.h"
 
@@ -41,6 +42,10 @@ struct eml_attest_sim {
 	X509 *leaf;
 	int64_t leaf_nb;
 	int64_t leaf_na;
+	/* eml_attest_sim_presign: the leaf key's precomputed nonces */
+	bool presign_on;
+	struct eml_presign *pre;
+	uint64_t presigned, full;
 };
 
 void
@@ -166,6 +171,9 @@ make_root(int64_t now, EVP_PKEY **key, X509 **cert)
 static void
 free_chain(struct eml_attest_sim *sim)
 {
+	/* its thread holds the leaf key */
+	eml_presign_free(sim->pre);
+	sim->pre = NULL;
 	for (int i = 0; i < CA_N; i++) {
 		X509_free(sim->ca[i]);
 		EVP_PKEY_free(sim->ca_key[i]);
@@ -225,6 +233,8 @@ make_chain(struct eml_attest_sim *sim, int64_t t)
 	EML_GUARD(make_cert(&sp[3], issuer, issuer_key, sim->leaf_key, &sim->leaf));
 	sim->leaf_nb = sp[3].not_before;
 	sim->leaf_na = sp[3].not_before + sp[3].life;
+	if (sim->presign_on)
+		EML_GUARD(eml_presign_new(sim->leaf_key, &sim->pre));
 	return EML_OK;
 }
 
@@ -439,6 +449,46 @@ set_opt(struct eml_attest_bytes *dst, const uint8_t *p, size_t n, const char *wh
 	return EML_OK;
 }
 
+static eml_err
+sim_signer(void *arg, const uint8_t *msg, size_t n, uint8_t sig[EML_ATTEST_SIG_LEN])
+{
+	struct eml_attest_sim *sim = arg;
+	bool used = false;
+
+	EML_GUARD(eml_presign_sign(sim->pre, msg, n, sig, &used));
+	if (used)
+		sim->presigned++;
+	else
+		sim->full++;
+	return EML_OK;
+}
+
+eml_err
+eml_attest_sim_presign(struct eml_attest_sim *sim)
+{
+	EML_ENSURE_REF(sim);
+	if (sim->pre != NULL)
+		return EML_OK;
+	sim->presign_on = true;
+	return eml_presign_new(sim->leaf_key, &sim->pre);
+}
+
+void
+eml_attest_sim_presign_stats(const struct eml_attest_sim *sim, uint64_t *presigned,
+    uint64_t *full)
+{
+	if (presigned != NULL)
+		*presigned = sim != NULL ? sim->presigned : 0;
+	if (full != NULL)
+		*full = sim != NULL ? sim->full : 0;
+}
+
+bool
+eml_attest_sim_presign_wait(struct eml_attest_sim *sim, int ms)
+{
+	return sim != NULL && eml_presign_wait_ready(sim->pre, ms);
+}
+
 eml_err
 eml_attest_sim_attest(struct eml_attest_sim *sim, uint64_t at_ms, const uint8_t *user_data,
     size_t user_data_len, const uint8_t *nonce, size_t nonce_len, const uint8_t *public_key,
@@ -488,7 +538,12 @@ eml_attest_sim_attest(struct eml_attest_sim *sim, uint64_t at_ms, const uint8_t 
 		goto out;
 	if ((rc = eml_attest_payload_encode(doc, sim->cfg.indefinite_map, &payload)) != EML_OK)
 		goto out;
-	rc = eml_attest_cose_sign(payload.data, payload.len, NULL, 0, false, sim->leaf_key, out);
+	if (sim->pre != NULL)
+		rc = eml_attest_cose_sign_by(payload.data, payload.len, NULL, 0, false, sim_signer,
+		    sim, out);
+	else
+		rc = eml_attest_cose_sign(payload.data, payload.len, NULL, 0, false, sim->leaf_key,
+		    out);
 out:
 	if (doc != NULL)
 		eml_free_wipe(doc, sizeof(*doc));

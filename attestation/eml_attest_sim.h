@@ -68,6 +68,22 @@ eml_err eml_attest_sim_attest(struct eml_attest_sim *sim, uint64_t at_ms,
     const uint8_t *user_data, size_t user_data_len, const uint8_t *nonce, size_t nonce_len,
     const uint8_t *public_key, size_t public_key_len, struct eml_buf *out) EML_MUST_USE;
 
+/*
+ * Precompute the per-signature part of the next document's ES384
+ * signature (the nonce k, r and k^-1) on a background thread while the
+ * simulator is idle, one at a time; each is used for one signature only
+ * and cleared (eml_attest_presign.h). A document asked for before one is
+ * ready is signed in full. The agent turns this on; a real NSM signs in
+ * the device and has nothing of the kind. EML_OK, EML_ERR_CRYPTO,
+ * EML_ERR_NOMEM, EML_ERR_INTERNAL (no thread).
+ */
+eml_err eml_attest_sim_presign(struct eml_attest_sim *sim) EML_MUST_USE;
+/* Signatures made from a precomputed nonce, and in full, since open. */
+void eml_attest_sim_presign_stats(const struct eml_attest_sim *sim, uint64_t *presigned,
+    uint64_t *full);
+/* Tests: wait up to ms for a precomputed nonce to be ready. */
+bool eml_attest_sim_presign_wait(struct eml_attest_sim *sim, int ms);
+
 /* A producer that owns sim (closed with eml_attest_producer_close). */
 void eml_attest_sim_producer(struct eml_attest_sim *sim, struct eml_attest_producer *p);
 

@@ -118,6 +118,12 @@ eml_agent_attest_open(struct eml_agent *a)
 			EML_GUARD(load_sim_pcrs(a->cfg.sim_pcrs, &sc));
 		EML_GUARD(eml_attest_sim_open(a->cfg.sim_dir, &sc, &sim));
 		eml_attest_sim_producer(sim, &a->producer);
+		/* The next document's signature nonce made while idle (sim only:
+		 * the NSM signs in the device). Without it, signed in full. */
+		if (eml_attest_sim_presign(sim) != EML_OK) {
+			EML_LOG_WARN("agent.attest_presign", NULL, EML_F_ERR(EML_ERR_INTERNAL));
+			eml_err_clear_detail();
+		}
 		break;
 	}
 	case EML_AGENT_ATTEST_NSM:

@@ -432,6 +432,47 @@ allocation_failures(void **state)
 	assert_true(failures > 0);
 }
 
+/* Precomputed nonces (eml_attest_sim_presign): the documents verify, each
+ * precomputed nonce signs one document only (a reused k would show as
+ * the same r in two signatures, and give the key away), and a document
+ * asked for before the next one is ready is signed in full. */
+static void
+presigned_documents(void **state)
+{
+	struct eml_attest_sim *sim = NULL;
+	struct eml_attest_root *r;
+	struct eml_attest_policy pol;
+	struct eml_buf d;
+	uint8_t rs[6][48];
+	uint64_t pre = 0, full = 0;
+	uint8_t nonce[1] = { 7 };
+
+	(void)state;
+	assert_eml_ok(eml_attest_sim_open(NULL, NULL, &sim));
+	r = root_of(sim);
+	eml_attest_policy_init(&pol);
+	eml_buf_init(&d, EML_ATTEST_DOC_MAX);
+	assert_eml_ok(eml_attest_sim_presign(sim));
+	assert_eml_ok(eml_attest_sim_presign(sim)); /* once is enough */
+	for (int i = 0; i < 6; i++) {
+		/* the first four from a ready nonce, the last two at once */
+		if (i < 4)
+			assert_true(eml_attest_sim_presign_wait(sim, 10000));
+		eml_buf_reset(&d);
+		assert_eml_ok(eml_attest_sim_attest(sim, 0, NULL, 0, nonce, 1, NULL, 0, &d));
+		assert_eml_ok(eml_attest_verify(d.data, d.len, r, EML_ATTEST_AT_NOW, 0, &pol, doc));
+		memcpy(rs[i], doc->signature, 48);
+		for (int j = 0; j < i; j++)
+			assert_memory_not_equal(rs[i], rs[j], 48);
+	}
+	eml_attest_sim_presign_stats(sim, &pre, &full);
+	assert_int_equal(pre + full, 6);
+	assert_true(pre >= 4);
+	eml_buf_free(&d);
+	eml_attest_root_free(r);
+	eml_attest_sim_free(sim); /* stops the thread, clears what is left */
+}
+
 int
 main(void)
 {
@@ -443,6 +484,7 @@ main(void)
 		cmocka_unit_test(ca_directory),
 		cmocka_unit_test(sim_limits),
 		cmocka_unit_test(allocation_failures),
+		cmocka_unit_test(presigned_documents),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

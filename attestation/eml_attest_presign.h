@@ -1,0 +1,42 @@
+/*
+ * Simulator only: ES384 signatures whose per-signature setup was done
+ * ahead. An ECDSA signature's cost is almost all in its nonce: k, r =
+ * x(kG) mod n and k^-1 mod n, none of which depends on the message. A
+ * background thread computes one such triple while the producer is idle;
+ * the next signature takes it (used once: taken under the lock, cleared
+ * and freed after the one signature) and the thread makes the next.
+ * Without a triple ready the signature is made in full, as without this.
+ *
+ * A real NSM signs inside the device (/dev/nsm): none of this applies to
+ * it (docs/ATTESTATION.md, "Precomputed signatures (simulator)").
+ */
+#ifndef EML_ATTEST_PRESIGN_H
+#define EML_ATTEST_PRESIGN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "eml_attest.h"
+
+struct eml_presign;
+
+/* Start the thread for key (an EC P-384 private key, which must outlive
+ * the presigner). EML_OK, EML_ERR_CRYPTO, EML_ERR_NOMEM, EML_ERR_INTERNAL
+ * (no thread). */
+eml_err eml_presign_new(EVP_PKEY *key, struct eml_presign **out) EML_MUST_USE;
+/* Stop and join the thread; an unused triple is cleared. NULL is fine. */
+void eml_presign_free(struct eml_presign *p);
+/*
+ * ES384 over msg (SHA-384, r||s) with the key given at eml_presign_new,
+ * from a precomputed triple when one is ready (*used true), else in full
+ * (*used false). EML_OK, EML_ERR_CRYPTO, EML_ERR_NOMEM.
+ */
+eml_err eml_presign_sign(struct eml_presign *p, const uint8_t *msg, size_t n,
+    uint8_t sig[EML_ATTEST_SIG_LEN], bool *used) EML_MUST_USE;
+/* Wait (tests) until a triple is ready, up to ms milliseconds; true when
+ * one is. */
+bool eml_presign_wait_ready(struct eml_presign *p, int ms);
+
+#endif
