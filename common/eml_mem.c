@@ -600,6 +600,42 @@ eml_arena_free(struct eml_arena *a)
 	free(a);
 }
 
+bool
+eml_arena_recycle(struct eml_arena *a, size_t keep)
+{
+	struct arena_seg *g;
+
+	if (a == NULL)
+		return false;
+#ifdef EML_FAULT_INJECTION
+	if (EML_FAULT("mem_no_wipe"))
+		return false; /* property 10's fault: eml_arena_free leaves it unwiped */
+#endif
+	pthread_mutex_lock(&a->mu);
+	g = a->segs;
+	if (a->nsegs != 1 || g == NULL || g->committed > keep) {
+		pthread_mutex_unlock(&a->mu);
+		return false;
+	}
+	if (tl_arena == a)
+		tl_arena = NULL;
+	/* Below top: live blocks, free blocks, headers, whatever a session
+	 * abandoned; above it every committed byte is zero already (the
+	 * invariant), as eml_arena_free counts on. */
+	if (g->top != 0) {
+		sodium_memzero(g->base, g->top);
+		if (wipe_observer != NULL)
+			wipe_observer(g->base, g->top, wipe_observer_arg);
+	}
+	g->top = 0;
+	g->last_size = 0;
+	a->free_list = NULL;
+	a->in_use = 0;
+	a->peak = 0;
+	pthread_mutex_unlock(&a->mu);
+	return true;
+}
+
 struct eml_arena *
 eml_arena_use(struct eml_arena *a)
 {

@@ -80,6 +80,18 @@ struct eml_arena_stats {
 };
 eml_err eml_arena_new(size_t limit, struct eml_arena **out) EML_MUST_USE;
 void eml_arena_free(struct eml_arena *a);
+/*
+ * Empty a for another session instead of freeing it, when it is small:
+ * one segment with at most keep committed bytes. It is wiped as
+ * eml_arena_free wipes it (below the bump; every committed byte above it
+ * is zero by the arena's invariant), and a holds nothing afterwards
+ * (no block, no free list, peak 0, the calling thread's arena unset if
+ * it was a); what stays is the mapping and its committed pages, locked
+ * and counted against the budget, so the next session neither maps nor
+ * faults them in again. false, a untouched, when it does not qualify:
+ * free it then.
+ */
+bool eml_arena_recycle(struct eml_arena *a, size_t keep) EML_MUST_USE;
 /* Set the calling thread's arena (NULL: none); returns the previous. */
 struct eml_arena *eml_arena_use(struct eml_arena *a);
 void eml_arena_stats(struct eml_arena *a, struct eml_arena_stats *st);

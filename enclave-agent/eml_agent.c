@@ -140,6 +140,38 @@ refuse_busy(const struct eml_agent *a, int fd)
 	(void)close(fd);
 }
 
+eml_err
+eml_agent_arena_take(struct eml_agent *a, struct eml_arena **out)
+{
+	pthread_mutex_lock(&a->mu);
+	*out = a->spare_arena;
+	a->spare_arena = NULL;
+	pthread_mutex_unlock(&a->mu);
+	if (*out != NULL)
+		return EML_OK;
+	return eml_arena_new((size_t)a->cfg.policy.max_session_bytes, out);
+}
+
+void
+eml_agent_arena_give(struct eml_agent *a, struct eml_arena *arena)
+{
+	bool kept = false;
+
+	if (arena == NULL)
+		return;
+	/* the wipe outside the lock; the slot checked after */
+	if (eml_arena_recycle(arena, EML_AGENT_SPARE_KEEP)) {
+		pthread_mutex_lock(&a->mu);
+		if (a->spare_arena == NULL) {
+			a->spare_arena = arena;
+			kept = true;
+		}
+		pthread_mutex_unlock(&a->mu);
+	}
+	if (!kept)
+		eml_arena_free(arena);
+}
+
 bool
 eml_agent_session_take(struct eml_agent *a)
 {
@@ -247,6 +279,8 @@ eml_agent_free(struct eml_agent *a)
 		if (a->cfg.listen.kind == EML_ADDR_UNIX)
 			(void)unlink(a->cfg.listen.path);
 	}
+	eml_arena_free(a->spare_arena);
+	a->spare_arena = NULL;
 	eml_agent_evidence_close(a);
 	eml_agent_attest_close(a);
 	if (a->job_sk != NULL)

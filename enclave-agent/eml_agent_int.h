@@ -9,6 +9,8 @@
 #include "attestation/eml_attest_producer.h"
 #include "eml_agent.h"
 
+struct eml_arena;
+
 struct eml_agent {
 	struct eml_agent_config cfg;
 	int lfd;
@@ -16,6 +18,9 @@ struct eml_agent {
 	pthread_cond_t cv;
 	unsigned active;   /* connections being served */
 	unsigned sessions; /* of those, past CLIENT_HELLO (max_sessions) */
+	/* One wiped, empty session arena kept from an ended session for the
+	 * next (eml_arena_recycle); guarded by mu. NULL: none. */
+	struct eml_arena *spare_arena;
 	bool sync_ok;
 	/* One producer for all sessions; calls are serialised by attest_mu
 	 * (the NSM device takes one request at a time anyway). */
@@ -42,6 +47,14 @@ struct eml_agent {
  * all max_sessions are taken. */
 bool eml_agent_session_take(struct eml_agent *a);
 void eml_agent_session_release(struct eml_agent *a);
+
+/* A session's arena: the spare when there is one, else a new one. */
+eml_err eml_agent_arena_take(struct eml_agent *a, struct eml_arena **out) EML_MUST_USE;
+/* An ended session's arena: wiped whole and kept as the spare when it is
+ * small and the slot is free, else wiped and freed. */
+void eml_agent_arena_give(struct eml_agent *a, struct eml_arena *arena);
+/* Largest committed size a spare may keep (the first commits). */
+#define EML_AGENT_SPARE_KEEP ((size_t)4 << 20)
 
 /* Load or make the job key pair. */
 eml_err eml_agent_job_key_open(struct eml_agent *a) EML_MUST_USE;

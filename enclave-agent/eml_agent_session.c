@@ -1061,8 +1061,8 @@ eml_agent_session(struct eml_agent *a, int fd)
 	/* Every secret of the session (keys, plaintext, the model, the
 	 * engine's buffers) in one locked arena: a few mappings per session
 	 * instead of three per allocation (vm.max_map_count), wiped in one go
-	 * at the end. */
-	if ((rc = eml_arena_new((size_t)a->cfg.policy.max_session_bytes, &arena)) != EML_OK) {
+	 * at the end; the previous session's, wiped, when one was kept. */
+	if ((rc = eml_agent_arena_take(a, &arena)) != EML_OK) {
 		EML_LOG_ERROR("session.arena", NULL, EML_F_ERR(rc));
 		(void)close(fd);
 		return rc;
@@ -1137,6 +1137,8 @@ eml_agent_session(struct eml_agent *a, int fd)
 		    EML_F_U64("committed", ast.committed), EML_F_U64("peak", ast.peak),
 		    EML_F_U64("left", ast.in_use), EML_F_BOOL("locked", ast.locked));
 	(void)eml_arena_use(prev_arena);
-	eml_arena_free(arena);
+	/* Wiped whole either way (property 10); a small one is kept, empty,
+	 * for the next session: no mapping, commit and page faults again. */
+	eml_agent_arena_give(a, arena);
 	return rc;
 }

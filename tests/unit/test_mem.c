@@ -311,6 +311,65 @@ arena_free_memory_stays_zero(void **state)
 	eml_arena_free(a);
 }
 
+static void
+count_live(const uint8_t *p, size_t n, bool live, void *arg)
+{
+	size_t *c = arg;
+
+	(void)p;
+	(void)n;
+	*c += live;
+}
+
+/* An arena recycled for another session (the agent's spare): too big,
+ * refused and untouched; else every committed byte is wiped (a block
+ * never freed included), nothing is left in it, its pages stay committed,
+ * and a new block from it reads zero without a new commit. */
+static void
+arena_recycled_wiped_and_empty(void **state)
+{
+	struct eml_arena *a = NULL;
+	struct eml_arena_stats st0, st;
+	uint8_t *x, *y, *z;
+	size_t dirty = 0, live = 0;
+
+	(void)state;
+	assert_eml_ok(eml_arena_new(0, &a));
+	(void)eml_arena_use(a);
+	x = eml_secure_alloc(5000); /* abandoned */
+	y = eml_secure_alloc(300);
+	assert_non_null(x);
+	assert_non_null(y);
+	memset(x, 0x77, 5000);
+	memset(y, 0x66, 300);
+	eml_secure_free(y);
+	eml_arena_stats(a, &st0);
+	assert_false(eml_arena_recycle(a, st0.committed - 1));
+	assert_int_equal(x[4999], 0x77);
+	assert_ptr_equal(eml_arena_current(), a);
+	assert_true(eml_arena_recycle(a, st0.committed));
+	assert_null(eml_arena_current());
+	assert_true(all_zero(x, 5000));
+	eml_arena_walk(a, count_free_dirty, &dirty);
+	eml_arena_walk(a, count_live, &live);
+	assert_int_equal(dirty, 0);
+	assert_int_equal(live, 0);
+	eml_arena_stats(a, &st);
+	assert_int_equal(st.in_use, 0);
+	assert_int_equal(st.peak, 0);
+	assert_int_equal(st.segments, 1);
+	assert_int_equal(st.committed, st0.committed);
+	(void)eml_arena_use(a);
+	z = eml_secure_alloc(5000);
+	assert_non_null(z);
+	assert_true(all_zero(z, 5000));
+	eml_arena_stats(a, &st);
+	assert_int_equal(st.committed, st0.committed);
+	eml_secure_free(z);
+	(void)eml_arena_use(NULL);
+	eml_arena_free(a);
+}
+
 int
 main(void)
 {
@@ -323,6 +382,7 @@ main(void)
 		cmocka_unit_test(abandoned_and_injected),
 		cmocka_unit_test(arena_free_memory_stays_zero),
 		cmocka_unit_test(arena_free_wipes_what_is_left),
+		cmocka_unit_test(arena_recycled_wiped_and_empty),
 	};
 
 	if (eml_mem_init() != EML_OK)
