@@ -116,14 +116,13 @@ eml_attest_cose_sign(const uint8_t *payload, size_t payload_len, const uint8_t *
 {
 	if (key == NULL)
 		EML_BAIL(EML_ERR_NULL);
-	return eml_attest_cose_sign_by(payload, payload_len, protected_hdr, protected_len, tagged,
-	    key_signer, key, out);
+	return eml_attest_cose_sign_by(
+	    payload, payload_len, protected_hdr, protected_len, tagged, key_signer, key, out);
 }
 
 eml_err
-eml_attest_cose_sign_by(const uint8_t *payload, size_t payload_len,
-    const uint8_t *protected_hdr, size_t protected_len, bool tagged, eml_attest_signer sign,
-    void *arg, struct eml_buf *out)
+eml_attest_cose_sign_by(const uint8_t *payload, size_t payload_len, const uint8_t *protected_hdr,
+    size_t protected_len, bool tagged, eml_attest_signer sign, void *arg, struct eml_buf *out)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_buf tbs;
