@@ -92,6 +92,10 @@ struct eml_attest_root;
  * EML_OK (*out owned by the caller), EML_ERR_ATTEST_ROOT, EML_ERR_NOMEM. */
 eml_err eml_attest_root_load(const uint8_t *p, size_t n, struct eml_attest_root **out) EML_MUST_USE;
 void eml_attest_root_free(struct eml_attest_root *root);
+/* A second handle on the same root (the certificate shared, counted).
+ * EML_OK, EML_ERR_NOMEM. */
+eml_err eml_attest_root_dup(const struct eml_attest_root *root,
+    struct eml_attest_root **out) EML_MUST_USE;
 /* SHA-256 of the root's DER encoding. */
 void eml_attest_root_sha256(const struct eml_attest_root *root, uint8_t out[32]);
 

@@ -135,6 +135,30 @@ eml_attest_root_free(struct eml_attest_root *root)
 	eml_free(root);
 }
 
+eml_err
+eml_attest_root_dup(const struct eml_attest_root *root, struct eml_attest_root **out)
+{
+	struct eml_attest_root *r;
+
+	EML_ENSURE_REF(root);
+	EML_ENSURE_REF(out);
+	*out = NULL;
+	r = eml_calloc(1, sizeof(*r));
+	EML_ENSURE(r != NULL, EML_ERR_NOMEM);
+	r->der = eml_alloc(root->der_len);
+	if (r->der == NULL || X509_up_ref(root->cert) != 1) {
+		eml_free(r->der);
+		eml_free(r);
+		EML_BAIL(EML_ERR_NOMEM);
+	}
+	r->cert = root->cert;
+	r->der_len = root->der_len;
+	EML_MEMCPY(r->der, root->der, root->der_len);
+	EML_MEMCPY(r->sha256, root->sha256, sizeof(r->sha256));
+	*out = r;
+	return EML_OK;
+}
+
 void
 eml_attest_root_sha256(const struct eml_attest_root *root, uint8_t out[32])
 {

@@ -959,6 +959,44 @@ no_weight_byte_survives_in_the_arena(void **state)
 	}
 }
 
+/* The client keeps the last trust root it parsed, by its exact bytes
+ * (the SDK's root memo): the same file reused is not parsed again, and a
+ * root file whose bytes changed (another CA's root here) is read, parsed
+ * and refused; put back, it is accepted again, with the same summary. */
+static void
+client_root_memo_follows_the_bytes(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_summary s1, s2;
+	char other[200], root[200], saved[200], cmd[1024];
+
+	(void)state;
+	start(&f, NULL);
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	assert_int_equal(eml_client_summary(c, &s1), 0);
+	eml_client_close(c);
+	(void)snprintf(other, sizeof(other), "%s/other", f.dir);
+	assert_eml_ok(eml_attest_sim_ca_create(other));
+	(void)snprintf(root, sizeof(root), "%s/root.pem", f.ca);
+	(void)snprintf(saved, sizeof(saved), "%s/root.saved", f.dir);
+	(void)snprintf(cmd, sizeof(cmd), "cp %s %s && cp %s/root.pem %s", root, saved, other, root);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), EML_ERR_ATTEST_UNTRUSTED_ROOT);
+	eml_client_close(c);
+	(void)snprintf(cmd, sizeof(cmd), "cp %s %s", saved, root);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	assert_int_equal(eml_client_summary(c, &s2), 0);
+	assert_string_equal(s1.root, s2.root);
+	assert_string_equal(s2.producer, "sim");
+	eml_client_close(c);
+	stop(&f);
+}
+
 int
 main(void)
 {
@@ -973,6 +1011,7 @@ main(void)
 		cmocka_unit_test(weights_wiped_per_request_and_per_session),
 		cmocka_unit_test(inputs_matched_by_name),
 		cmocka_unit_test(no_weight_byte_survives_in_the_arena),
+		cmocka_unit_test(client_root_memo_follows_the_bytes),
 	};
 
 	if (eml_mem_init() != EML_OK)
