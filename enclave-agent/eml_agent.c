@@ -242,6 +242,7 @@ eml_agent_serve(struct eml_agent *a, volatile sig_atomic_t *stop)
 
 	EML_ENSURE_REF(a);
 	EML_ENSURE_REF(stop);
+	eml_agent_attest_start(a);
 	while (!*stop) {
 		int fd = -1;
 		eml_err rc = eml_transport_accept(a->lfd, eml_deadline_in_ms(200), &fd);

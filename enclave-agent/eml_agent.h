@@ -81,7 +81,10 @@ void eml_agent_local_addr(const struct eml_agent *a, char *dst, size_t n);
 /*
  * Accept and serve until *stop becomes nonzero (checked at least every
  * 200 ms), then stop accepting and wait for running sessions to end.
- * Returns EML_OK, or EML_ERR_IO when accepting fails for good.
+ * First starts the producer's background thread (sim: precomputed
+ * signature nonces): call it after installing the seccomp filter, which
+ * that thread then inherits. Returns EML_OK, or EML_ERR_IO when accepting
+ * fails for good.
  */
 eml_err eml_agent_serve(struct eml_agent *a, volatile sig_atomic_t *stop) EML_MUST_USE;
 

@@ -118,12 +118,6 @@ eml_agent_attest_open(struct eml_agent *a)
 			EML_GUARD(load_sim_pcrs(a->cfg.sim_pcrs, &sc));
 		EML_GUARD(eml_attest_sim_open(a->cfg.sim_dir, &sc, &sim));
 		eml_attest_sim_producer(sim, &a->producer);
-		/* The next document's signature nonce made while idle (sim only:
-		 * the NSM signs in the device). Without it, signed in full. */
-		if (eml_attest_sim_presign(sim) != EML_OK) {
-			EML_LOG_WARN("agent.attest_presign", NULL, EML_F_ERR(EML_ERR_INTERNAL));
-			eml_err_clear_detail();
-		}
 		break;
 	}
 	case EML_AGENT_ATTEST_NSM:
@@ -139,6 +133,21 @@ eml_agent_attest_open(struct eml_agent *a)
 		a->cfg.producer == EML_AGENT_ATTEST_SIM && a->cfg.sim_dir == NULL),
 	    EML_F_BOOL("sim_image_pcrs", a->cfg.sim_pcrs != NULL));
 	return EML_OK;
+}
+
+void
+eml_agent_attest_start(struct eml_agent *a)
+{
+	if (a == NULL || !a->attest_ok || a->cfg.producer != EML_AGENT_ATTEST_SIM)
+		return;
+	/* The next document's signature nonce made while idle (sim only: the
+	 * NSM signs in the device). Without it, signed in full. */
+	pthread_mutex_lock(&a->attest_mu);
+	if (eml_attest_sim_presign(a->producer.ctx) != EML_OK) {
+		EML_LOG_WARN("agent.attest_presign", NULL, EML_F_ERR(EML_ERR_INTERNAL));
+		eml_err_clear_detail();
+	}
+	pthread_mutex_unlock(&a->attest_mu);
 }
 
 void

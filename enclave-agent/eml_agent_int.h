@@ -62,6 +62,10 @@ eml_err eml_agent_job_key_open(struct eml_agent *a) EML_MUST_USE;
 /* Open the configured producer (and seed the RNG from it for nsm). */
 eml_err eml_agent_attest_open(struct eml_agent *a) EML_MUST_USE;
 void eml_agent_attest_close(struct eml_agent *a);
+/* The producer's background work (the simulator's precomputed signature
+ * nonces), started by eml_agent_serve: its thread is created after the
+ * caller installed the seccomp filter, so it inherits it. */
+void eml_agent_attest_start(struct eml_agent *a);
 /* A document binding user_data = policy digest, nonce, public_key,
  * appended to doc. Serialised across sessions. */
 eml_err eml_agent_attest(struct eml_agent *a, const uint8_t *nonce, size_t nonce_len,

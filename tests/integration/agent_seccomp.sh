@@ -31,6 +31,22 @@ else
 	echo "FAIL: agent_seccomp: open after start-up was not refused"
 	fail=1
 fi
+# Every thread of the running agent is under the filter (Seccomp: 2 in
+# /proc), the simulator's background signing thread included: a thread
+# made before the filter is installed would not inherit it.
+nt=0
+bad=""
+agent_pid=$(pgrep -P "$apid" | head -1) # the agent, under timeout
+for st in /proc/"${agent_pid:-0}"/task/*/status; do
+	nt=$((nt + 1))
+	grep -q '^Seccomp:[[:space:]]*2' "$st" || bad="$bad $(basename "$(dirname "$st")")"
+done
+if [ -z "$bad" ] && [ "$nt" -ge 2 ]; then
+	echo "PASS: agent_seccomp: all $nt threads of the agent run under the filter"
+else
+	echo "FAIL: agent_seccomp: threads without the filter:${bad:- none} ($nt threads)"
+	fail=1
+fi
 kill "$apid" 2>/dev/null
 wait "$apid" 2>/dev/null
 for call in socket exec; do
