@@ -149,21 +149,15 @@ wi_zip(vf a, vf b, vf *lo, vf *hi)
 #endif
 }
 
-/*
- * The 16 GEMM results of one output channel for the tiles [t0, t1)
- * (value xi of tile t at mb[xi * mstride + t - t0]) into the plane y,
- * + bias, then the activation. scratch: unused.
- */
-void
-WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t t0,
-    size_t t1, const float *mb, size_t mstride, float bias, float *y, float *scratch)
+/* WI_OUT's body for one activation (a constant when inlined from the
+ * switch below: no dispatch per vector, the blocks stay in registers). */
+static inline __attribute__((always_inline)) void
+wi_out_body(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t t0,
+    size_t t1, const float *mb, size_t mstride, float bias, float *y, enum eml_act act)
 {
 	vf vbias = vf_set1(bias), va = vf_set1(p->ep.a), vb = vf_set1(p->ep.b);
 	size_t th, j, k, a, ca, cb;
 
-	(void)scratch;
-	if (t1 <= t0)
-		return;
 	for (th = t0 / TW; th <= (t1 - 1) / TW; th++) {
 		wi_cols(TW, t0, t1, th, &ca, &cb);
 		for (k = ca; k < cb; k += VF_N) {
@@ -171,14 +165,17 @@ WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_
 			const float *mt = mb + th * TW + k - t0;
 			vf m[16] EML_NOINIT, sa[2][4] EML_NOINIT;
 
+#pragma GCC unroll 16
 			for (j = 0; j < 16; j++)
 				m[j] = cnt == VF_N ? vf_load(mt + j * mstride) :
 						     vf_loadn(mt + j * mstride, cnt);
 			/* A^T m: rows 0+1+2 and 1-2-3. */
+#pragma GCC unroll 4
 			for (j = 0; j < 4; j++) {
 				sa[0][j] = vf_add(vf_add(m[j], m[4 + j]), m[8 + j]);
 				sa[1][j] = vf_sub(vf_sub(m[4 + j], m[8 + j]), m[12 + j]);
 			}
+#pragma GCC unroll 2
 			for (a = 0; a < 2; a++) {
 				size_t oy = 2 * th + a, ox = 2 * k, n;
 				vf ye, yo, lo, hi;
@@ -190,8 +187,8 @@ WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_
 				ye = vf_add(vf_add(sa[a][0], sa[a][1]), sa[a][2]);
 				yo = vf_sub(vf_sub(sa[a][1], sa[a][2]), sa[a][3]);
 				wi_zip(ye, yo, &lo, &hi);
-				lo = vf_act(p->ep.act, vf_add(lo, vbias), va, vb);
-				hi = vf_act(p->ep.act, vf_add(hi, vbias), va, vb);
+				lo = vf_act(act, vf_add(lo, vbias), va, vb);
+				hi = vf_act(act, vf_add(hi, vbias), va, vb);
 				n = OW - ox; /* > 0: ox = 2 tw < OW */
 				if (n > 2 * cnt)
 					n = 2 * cnt;
@@ -206,6 +203,31 @@ WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_
 				}
 			}
 		}
+	}
+}
+
+/*
+ * The 16 GEMM results of one output channel for the tiles [t0, t1)
+ * (value xi of tile t at mb[xi * mstride + t - t0]) into the plane y,
+ * + bias, then the activation. scratch: unused.
+ */
+void
+WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t t0,
+    size_t t1, const float *mb, size_t mstride, float bias, float *y, float *scratch)
+{
+	(void)scratch;
+	if (t1 <= t0)
+		return;
+	switch (p->ep.act) {
+	case EML_ACT_NONE:
+		wi_out_body(p, OH, OW, TW, t0, t1, mb, mstride, bias, y, EML_ACT_NONE);
+		break;
+	case EML_ACT_RELU:
+		wi_out_body(p, OH, OW, TW, t0, t1, mb, mstride, bias, y, EML_ACT_RELU);
+		break;
+	default:
+		wi_out_body(p, OH, OW, TW, t0, t1, mb, mstride, bias, y, p->ep.act);
+		break;
 	}
 }
 
