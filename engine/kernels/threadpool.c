@@ -300,15 +300,20 @@ eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg)
 struct pool_range_job {
 	eml_pool_range_fn fn;
 	void *arg;
-	size_t n, per; /* items, items per range */
+	size_t n, ranges; /* items, ranges */
 };
 
+/* Range task covers [task n / ranges, (task + 1) n / ranges): the ranges'
+ * sizes differ by at most one item, so the threads' shares are as even as
+ * the item count allows (ceil-sized ranges left a short last one and
+ * fewer tasks than threads x EML_POOL_RANGES_PER_THREAD: 65 items on two
+ * threads were 7 ranges of 9 and one of 2). */
 static void
 pool_range_task(void *arg, size_t task, int thread)
 {
 	const struct pool_range_job *j = arg;
-	size_t i0 = task * j->per;
-	size_t i1 = i0 + j->per < j->n ? i0 + j->per : j->n;
+	size_t i0 = task * j->n / j->ranges;
+	size_t i1 = (task + 1) * j->n / j->ranges;
 
 	j->fn(j->arg, i0, i1, thread);
 }
@@ -316,8 +321,7 @@ pool_range_task(void *arg, size_t task, int thread)
 void
 eml_pool_run_range(struct eml_pool *p, size_t n, eml_pool_range_fn fn, void *arg)
 {
-	struct pool_range_job j = { fn, arg, n, n };
-	size_t ranges;
+	struct pool_range_job j = { fn, arg, n, 1 };
 
 	if (n == 0)
 		return;
@@ -326,9 +330,10 @@ eml_pool_run_range(struct eml_pool *p, size_t n, eml_pool_range_fn fn, void *arg
 			fn(arg, 0, n, 0);
 		return;
 	}
-	ranges = (size_t)p->n * EML_POOL_RANGES_PER_THREAD;
-	j.per = (n + ranges - 1) / ranges;
-	eml_pool_run(p, (n + j.per - 1) / j.per, pool_range_task, &j);
+	j.ranges = (size_t)p->n * EML_POOL_RANGES_PER_THREAD;
+	if (j.ranges > n)
+		j.ranges = n;
+	eml_pool_run(p, j.ranges, pool_range_task, &j);
 }
 
 struct eml_pool *

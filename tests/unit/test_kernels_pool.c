@@ -64,12 +64,14 @@ pool_runs_every_task_once(void **state)
 }
 
 /* eml_pool_run_range: every item in exactly one range, ranges never
- * empty, at most EML_POOL_RANGES_PER_THREAD per thread, one range [0, n)
+ * empty, min(n, EML_POOL_RANGES_PER_THREAD per thread) of them, their
+ * sizes differing by at most one item (balanced shares), one range [0, n)
  * without a pool. */
 struct range_job {
 	atomic_int hits[MAX_TASKS];
 	atomic_int ranges;
 	atomic_int bad;
+	atomic_size_t min_len, max_len;
 	int size;
 };
 
@@ -79,6 +81,12 @@ range_task(void *arg, size_t i0, size_t i1, int thread)
 	struct range_job *j = arg;
 
 	atomic_fetch_add(&j->ranges, 1);
+	for (size_t m = atomic_load(&j->min_len); i1 - i0 < m;)
+		if (atomic_compare_exchange_weak(&j->min_len, &m, i1 - i0))
+			break;
+	for (size_t m = atomic_load(&j->max_len); i1 - i0 > m;)
+		if (atomic_compare_exchange_weak(&j->max_len, &m, i1 - i0))
+			break;
 	if (i0 >= i1 || i1 > MAX_TASKS || thread < 0 || thread >= j->size)
 		atomic_fetch_add(&j->bad, 1);
 	for (size_t i = i0; i < i1 && i < MAX_TASKS; i++)
@@ -104,6 +112,7 @@ pool_run_range_covers_once(void **state)
 
 			memset(&job, 0, sizeof(job));
 			job.size = size;
+			atomic_store(&job.min_len, SIZE_MAX);
 			eml_pool_run_range(p, c, range_task, &job);
 			for (t = 0; t < MAX_TASKS; t++)
 				if (atomic_load(&job.hits[t]) != (t < c ? 1 : 0))
@@ -114,9 +123,14 @@ pool_run_range_covers_once(void **state)
 				assert_int_equal(atomic_load(&job.ranges), 0);
 			else if (size == 1)
 				assert_int_equal(atomic_load(&job.ranges), 1);
-			else
-				assert_true(atomic_load(&job.ranges) <=
-				    size * EML_POOL_RANGES_PER_THREAD);
+			else {
+				size_t want = (size_t)size * EML_POOL_RANGES_PER_THREAD;
+
+				assert_int_equal(atomic_load(&job.ranges), c < want ? c : want);
+				if (atomic_load(&job.max_len) - atomic_load(&job.min_len) > 1)
+					fail_msg("threads %d n %zu: ranges of %zu to %zu items", n, c,
+					    atomic_load(&job.min_len), atomic_load(&job.max_len));
+			}
 		}
 		eml_pool_free(p);
 	}

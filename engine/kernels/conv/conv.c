@@ -1207,44 +1207,41 @@ struct dc_job {
 	const float *x;
 	float *y;
 	float *s;
-	size_t per_task; /* channels (pad) or output rows (run) per task */
 };
 
 static void
-dc_pad_task(void *arg, size_t task, int thread)
+dc_pad_range(void *arg, size_t c0, size_t c1, int thread)
 {
 	const struct dc_job *j = arg;
 	const struct eml_conv2d_plan *plan = j->plan;
-	size_t c0 = task * j->per_task;
-	size_t c1 = c0 + j->per_task < plan->p.C ? c0 + j->per_task : plan->p.C;
 
 	(void)thread;
 	plan->dc_pad(&plan->p, plan->PH, plan->PW, c0, c1, j->x, j->s);
 }
 
 static void
-dc_run_task(void *arg, size_t task, int thread)
+dc_run_range(void *arg, size_t oh0, size_t oh1, int thread)
 {
 	const struct dc_job *j = arg;
 	const struct eml_conv2d_plan *plan = j->plan;
-	size_t oh0 = task * j->per_task;
-	size_t oh1 = oh0 + j->per_task < plan->OH ? oh0 + j->per_task : plan->OH;
 
 	(void)thread;
 	plan->dc_run(&plan->p, plan->OH, plan->OW, plan->PH, plan->PW, j->s, plan->w, plan->bias,
 	    oh0, oh1, j->y);
 }
 
-/* Per image: the padded copy (tasks over channels), then bands of output
- * rows (every channel of a row in one task). Each output is one task's
- * fixed-order sum, whatever the thread count. */
+/* Per image: the padded copy (ranges of channels), then bands of output
+ * rows (every channel of a row in one task), both in balanced ranges
+ * (eml_pool_run_range: sizes differ by at most one; ceil-sized bands
+ * left 20 rows on two threads as 6 bands of 3 and one of 2). Each output
+ * is one task's fixed-order sum, whatever the thread count. */
 static void
 run_direct(const struct eml_conv2d_plan *plan, const float *x, float *y, float *workspace,
     struct eml_pool *pool)
 {
 	const struct eml_conv2d_params *p = &plan->p;
-	struct dc_job j = { plan, NULL, NULL, workspace, 0 };
-	size_t n, nt = (size_t)eml_pool_size(pool) * 4;
+	struct dc_job j = { plan, NULL, NULL, workspace };
+	size_t n;
 
 	pool = eml_pool_for(pool, 2.0 * (double)(p->M * p->C * p->kh * p->kw) *
 		(double)(plan->OH * plan->OW));
@@ -1254,10 +1251,8 @@ run_direct(const struct eml_conv2d_plan *plan, const float *x, float *y, float *
 	for (n = 0; n < p->N; n++) {
 		j.x = x + n * p->C * p->H * p->W;
 		j.y = y + n * p->M * plan->OH * plan->OW;
-		j.per_task = (p->C + nt - 1) / nt;
-		eml_pool_run(pool, (p->C + j.per_task - 1) / j.per_task, dc_pad_task, &j);
-		j.per_task = (plan->OH + nt - 1) / nt;
-		eml_pool_run(pool, (plan->OH + j.per_task - 1) / j.per_task, dc_run_task, &j);
+		eml_pool_run_range(pool, p->C, dc_pad_range, &j);
+		eml_pool_run_range(pool, plan->OH, dc_run_range, &j);
 	}
 }
 
