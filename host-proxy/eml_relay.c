@@ -619,13 +619,51 @@ frame_head_ready(struct conn *c, struct dir *d)
 	return hooks(c, d, d->out, d->out_len);
 }
 
+/* Read body bytes of the current frame into what is left of out (the
+ * head may already be there, waiting for dst). */
+static eml_err
+dir_read_body(struct conn *c, struct dir *d)
+{
+	size_t n = 0, room, want;
+
+	if (d->discard) {
+		/* a refused request: its bytes go nowhere */
+		want = d->body_left < EML_RELAY_CHUNK ? (size_t)d->body_left : EML_RELAY_CHUNK;
+		EML_GUARD(src_read(d, d->out, want, &n));
+		if (n == 0)
+			return EML_OK;
+		c->last_activity = eml_now_ms();
+		d->body_left -= n;
+		if (d->body_left == 0)
+			c->refuse_done = true;
+		return EML_OK;
+	}
+	if (out_empty(d))
+		d->out_off = d->out_len = 0;
+	room = EML_RELAY_CHUNK - d->out_len;
+	if (room == 0)
+		return EML_OK;
+	want = d->body_left < room ? (size_t)d->body_left : room;
+	EML_GUARD(src_read(d, d->out + d->out_len, want, &n));
+	if (n == 0)
+		return EML_OK;
+	c->last_activity = eml_now_ms();
+	d->body_left -= n;
+	d->out_len += n;
+	return hooks(c, d, d->out + d->out_len - n, n);
+}
+
 /* Read what src has for the current frame (out must be empty). */
 static eml_err
 dir_read(struct conn *c, struct dir *d)
 {
 	size_t n = 0;
 
-	if (!d->hdr_done) {
+	/* The length word, the peeked head and the first body bytes are
+	 * read one after the other while src has them: a small frame that
+	 * has arrived whole is read in this one round (three reads), not
+	 * one poll round per part. */
+	while (!d->hdr_done) {
 		EML_GUARD(src_read(d, d->head + d->head_have, d->head_need - d->head_have, &n));
 		if (n == 0)
 			return EML_OK;
@@ -644,29 +682,18 @@ dir_read(struct conn *c, struct dir *d)
 			EML_GUARD(eml_frame_check_len(d->flen, c->env->frame_max));
 			d->head_need = EML_FRAME_HDR_LEN +
 			    (d->flen < EML_WIRE_PEEK_MAX ? d->flen : EML_WIRE_PEEK_MAX);
+			continue;
 		}
-		if (d->head_need > EML_FRAME_HDR_LEN && d->head_have == d->head_need)
-			EML_GUARD(frame_head_ready(c, d));
-		return EML_OK;
+		if (d->head_have < d->head_need)
+			return EML_OK;
+		EML_GUARD(frame_head_ready(c, d));
+		/* a frame the proxy answered itself (BlobRequest) is done */
+		if (!d->hdr_done)
+			return EML_OK;
 	}
 	if (d->body_left == 0)
 		return EML_OK;
-	EML_GUARD(src_read(d, d->out,
-	    d->body_left < EML_RELAY_CHUNK ? (size_t)d->body_left : EML_RELAY_CHUNK, &n));
-	if (n == 0)
-		return EML_OK;
-	c->last_activity = eml_now_ms();
-	if (d->discard) {
-		/* a refused request: its bytes go nowhere */
-		d->body_left -= n;
-		if (d->body_left == 0)
-			c->refuse_done = true;
-		return EML_OK;
-	}
-	d->out_len = n;
-	d->out_off = 0;
-	d->body_left -= n;
-	return hooks(c, d, d->out, n);
+	return dir_read_body(c, d);
 }
 
 static void
