@@ -25,6 +25,9 @@ struct eml_presign {
 	pthread_cond_t cv;
 	pthread_t th;
 	bool stop;
+	bool want;  /* a refill asked for (eml_presign_refill), not started */
+	bool busy;  /* the thread is making one */
+	bool dead;  /* the thread gave up: signatures in full */
 	EVP_PKEY *key;    /* the fallback's */
 	EC_KEY *sign_ec;  /* the signer's */
 	EC_KEY *setup_ec; /* the thread's own copy */
@@ -50,16 +53,22 @@ presign_main(void *arg)
 		BIGNUM *kinv = NULL, *r = NULL;
 		int ok;
 
-		if (p->kinv != NULL) {
+		/* Only when asked: a refill right after a signature would run
+		 * while the client verifies that very document. */
+		if (p->kinv != NULL || !p->want) {
 			pthread_cond_wait(&p->cv, &p->mu);
 			continue;
 		}
+		p->want = false;
+		p->busy = true;
 		pthread_mutex_unlock(&p->mu);
 		ok = ECDSA_sign_setup(p->setup_ec, NULL, &kinv, &r);
 		ERR_clear_error();
 		pthread_mutex_lock(&p->mu);
+		p->busy = false;
 		if (ok != 1 || p->stop) {
 			clear_pair(&kinv, &r);
+			pthread_cond_broadcast(&p->cv); /* a waiting signer */
 			if (ok != 1)
 				break; /* signatures are made in full from now on */
 			continue;
@@ -68,6 +77,8 @@ presign_main(void *arg)
 		p->r = r;
 		pthread_cond_broadcast(&p->cv);
 	}
+	p->dead = true;
+	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
 }
@@ -83,6 +94,7 @@ eml_presign_new(EVP_PKEY *key, struct eml_presign **out)
 	p = eml_calloc(1, sizeof(*p));
 	EML_ENSURE(p != NULL, EML_ERR_NOMEM);
 	p->key = key;
+	p->want = true; /* the first one at once */
 	p->sign_ec = EVP_PKEY_get1_EC_KEY(key);
 	p->setup_ec = p->sign_ec != NULL ? EC_KEY_dup(p->sign_ec) : NULL;
 	if (p->sign_ec == NULL || p->setup_ec == NULL) {
@@ -101,6 +113,19 @@ eml_presign_new(EVP_PKEY *key, struct eml_presign **out)
 	}
 	*out = p;
 	return EML_OK;
+}
+
+void
+eml_presign_refill(struct eml_presign *p)
+{
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&p->mu);
+	if (p->kinv == NULL && !p->busy && !p->dead) {
+		p->want = true;
+		pthread_cond_broadcast(&p->cv);
+	}
+	pthread_mutex_unlock(&p->mu);
 }
 
 void
@@ -166,13 +191,17 @@ eml_presign_sign(struct eml_presign *p, const uint8_t *msg, size_t n,
 	EML_ENSURE_REF(p);
 	EML_ENSURE_REF(used);
 	*used = false;
-	/* Taken, not copied: no other signature can see this triple. */
+	/* Taken, not copied: no other signature can see this triple. One
+	 * under way (or asked for) is waited for: the rest of its work is
+	 * less than a signature in full. The next is made at the next
+	 * eml_presign_refill, not now. */
 	pthread_mutex_lock(&p->mu);
+	while (p->kinv == NULL && (p->busy || p->want) && !p->stop && !p->dead)
+		pthread_cond_wait(&p->cv, &p->mu);
 	kinv = p->kinv;
 	r = p->r;
 	p->kinv = NULL;
 	p->r = NULL;
-	pthread_cond_broadcast(&p->cv); /* the thread makes the next */
 	pthread_mutex_unlock(&p->mu);
 	if (kinv == NULL)
 		return eml_attest_es384_sign(p->key, msg, n, sig);

@@ -483,6 +483,13 @@ eml_attest_sim_presign_stats(const struct eml_attest_sim *sim, uint64_t *presign
 		*full = sim != NULL ? sim->full : 0;
 }
 
+void
+eml_attest_sim_presign_refill(struct eml_attest_sim *sim)
+{
+	if (sim != NULL)
+		eml_presign_refill(sim->pre);
+}
+
 bool
 eml_attest_sim_presign_wait(struct eml_attest_sim *sim, int ms)
 {

@@ -70,10 +70,11 @@ eml_err eml_attest_sim_attest(struct eml_attest_sim *sim, uint64_t at_ms,
 
 /*
  * Precompute the per-signature part of the next document's ES384
- * signature (the nonce k, r and k^-1) on a background thread while the
- * simulator is idle, one at a time; each is used for one signature only
- * and cleared (eml_attest_presign.h). A document asked for before one is
- * ready is signed in full. The agent turns this on; a real NSM signs in
+ * signature (the nonce k, r and k^-1) on a background thread, one at a
+ * time: the first at once, each next one at eml_attest_sim_presign_refill
+ * (the caller's idle moment); each is used for one signature only and
+ * cleared (eml_attest_presign.h). A document asked for while one is under
+ * way waits for it; with none ready or under way it is signed in full. The agent turns this on; a real NSM signs in
  * the device and has nothing of the kind. EML_OK, EML_ERR_CRYPTO,
  * EML_ERR_NOMEM, EML_ERR_INTERNAL (no thread).
  */
@@ -81,6 +82,9 @@ eml_err eml_attest_sim_presign(struct eml_attest_sim *sim) EML_MUST_USE;
 /* Signatures made from a precomputed nonce, and in full, since open. */
 void eml_attest_sim_presign_stats(const struct eml_attest_sim *sim, uint64_t *presigned,
     uint64_t *full);
+/* Make the next precomputed nonce now, when none is ready or under way
+ * (nothing without eml_attest_sim_presign). */
+void eml_attest_sim_presign_refill(struct eml_attest_sim *sim);
 /* Tests: wait up to ms for a precomputed nonce to be ready. */
 bool eml_attest_sim_presign_wait(struct eml_attest_sim *sim, int ms);
 

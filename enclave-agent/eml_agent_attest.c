@@ -151,6 +151,16 @@ eml_agent_attest_start(struct eml_agent *a)
 }
 
 void
+eml_agent_attest_refill(struct eml_agent *a)
+{
+	if (a == NULL || !a->attest_ok || a->cfg.producer != EML_AGENT_ATTEST_SIM)
+		return;
+	pthread_mutex_lock(&a->attest_mu);
+	eml_attest_sim_presign_refill(a->producer.ctx);
+	pthread_mutex_unlock(&a->attest_mu);
+}
+
+void
 eml_agent_attest_close(struct eml_agent *a)
 {
 	if (a == NULL || !a->attest_ok)

@@ -66,6 +66,9 @@ void eml_agent_attest_close(struct eml_agent *a);
  * nonces), started by eml_agent_serve: its thread is created after the
  * caller installed the seccomp filter, so it inherits it. */
 void eml_agent_attest_start(struct eml_agent *a);
+/* The simulator's next signature nonce made now (an idle moment: not
+ * while a client verifies the last document); nothing for the NSM. */
+void eml_agent_attest_refill(struct eml_agent *a);
 /* A document binding user_data = policy digest, nonce, public_key,
  * appended to doc. Serialised across sessions. */
 eml_err eml_agent_attest(struct eml_agent *a, const uint8_t *nonce, size_t nonce_len,

@@ -1075,9 +1075,16 @@ eml_agent_session(struct eml_agent *a, int fd)
 	eml_buf_init_secure(&s.pt, a->cfg.frame_max);
 	eml_buf_init(&s.ct, a->cfg.frame_max);
 	eml_transport_peer_string(fd, peer, sizeof(peer));
+	/* The simulator's next signature nonce: made when no client is
+	 * verifying a document of ours (not right after one is signed),
+	 * here when the last session left none, else after this session's
+	 * first message past the hello or at its end; a hello arriving
+	 * while it is made waits for it. */
+	eml_agent_attest_refill(a);
 	while (s.state != ST_CLOSED) {
 		struct eml_envelope env;
 		const struct sess_rule *r;
+		bool past_hello = s.state == ST_ESTABLISHED;
 
 		memset(&env, 0, sizeof(env));
 		rc = eml_agent_link_recv_msg(&s.link, &env);
@@ -1100,6 +1107,8 @@ eml_agent_session(struct eml_agent *a, int fd)
 		(void)eml_arena_budget_hit(true);
 		rc = r->fn(&s, &env);
 		eml_envelope_clear(&env);
+		if (past_hello)
+			eml_agent_attest_refill(a);
 		/* Out of locked memory because of the budget (e.g. during the
 		 * handshake): load, not a fault; the client may retry. */
 		if (rc == EML_ERR_NOMEM && eml_arena_budget_hit(true))
@@ -1123,6 +1132,8 @@ eml_agent_session(struct eml_agent *a, int fd)
 		EML_LOG_WARN("session.end", &s.sid, EML_F_STR("peer", peer),
 		    EML_F_U64("requests", s.requests), EML_F_ERR(rc),
 		    EML_F_STR("where", eml_err_where()), EML_F_I64("ms", eml_now_ms() - t0));
+	if (s.hello_seen)
+		eml_agent_attest_refill(a);
 	drop_kept(&s);
 	if (s.slot)
 		eml_agent_session_release(a);
