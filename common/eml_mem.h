@@ -6,7 +6,9 @@
  * - eml_secure_alloc/eml_secure_free: secrets and model material. mlock
  *   (best effort, reported by eml_secure_locked()), MADV_DONTDUMP, guard
  *   pages, and a wipe on free. Outside an arena each block is its own
- *   guarded mapping (libsodium's sodium_malloc); on a thread with an arena
+ *   guarded mapping (libsodium's sodium_malloc; from 2 MiB a mapping
+ *   committed and locked in whole transparent huge pages, as arena
+ *   segments are); on a thread with an arena
  *   (the agent's sessions) blocks share the arena's guarded segments.
  *
  * Test hooks: eml_mem_fail_after(n) makes the n-th following allocation

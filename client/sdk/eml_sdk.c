@@ -591,6 +591,9 @@ kill_session(struct eml_client *c)
 	c->state = EML_SDK_DEAD;
 	eml_channel_free(c->ch);
 	c->ch = NULL;
+	/* the session's kept request and answer buffers (keep_wiped) */
+	eml_buf_free(&c->req);
+	eml_buf_free(&c->ans);
 	eml_sdk_tls_free(c);
 	if (c->fd >= 0)
 		(void)close(c->fd);
@@ -697,17 +700,16 @@ session_survives(eml_err rc)
 }
 
 /* A request's buffers after it: wiped whole (a failed open may have
- * written past len); kept for the next request unless this one made them
- * large (a big input should not stay locked for the handle's lifetime). */
-#define EML_SDK_KEEP_MAX (4u << 20)
-
+ * written past len) and kept for the next request of the session, at any
+ * size: a large one is a locked huge-page block (eml_secure_alloc from 2
+ * MiB) that a following request of that size reuses instead of mapping,
+ * faulting and locking it again. Bounded by the frame maximum (c->req
+ * and c->ans are initialised with it), so what a session keeps resident
+ * is at most two frames; freed when the session ends (kill_session,
+ * eml_client_close). */
 static void
-keep_or_free(struct eml_buf *b)
+keep_wiped(struct eml_buf *b)
 {
-	if (b->cap > EML_SDK_KEEP_MAX) {
-		eml_buf_free(b);
-		return;
-	}
 	eml_wipe(b->data, b->cap);
 	b->len = 0;
 }
@@ -810,8 +812,8 @@ out:
 	if (rc != EML_OK && fatal)
 		kill_session(c);
 	eml_envelope_clear(&env);
-	keep_or_free(pt);
-	keep_or_free(ans);
+	keep_wiped(pt);
+	keep_wiped(ans);
 	eml_sdk_note(c, rc);
 	return (int)rc;
 }

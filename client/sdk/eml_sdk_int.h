@@ -67,8 +67,8 @@ struct eml_client {
 	struct eml_buf tx;
 	/* eml_client_infer's request (encoded, then sealed in place) and
 	 * opened answer: secure buffers kept across requests and wiped after
-	 * each, not mapped, locked and unmapped per request (issue 16);
-	 * dropped when a request made them larger than EML_SDK_KEEP_MAX. */
+	 * each, not mapped, locked and unmapped per request (issue 16), at
+	 * most a frame each; freed when the session ends. */
 	struct eml_buf req;
 	struct eml_buf ans;
 	char detail[256];

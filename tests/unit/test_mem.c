@@ -194,6 +194,43 @@ wiped_on_free_both_kinds(void **state)
 	eml_arena_free(a);
 }
 
+/* A large secure block outside an arena (from 2 MiB: the client's and
+ * the proxy's request buffers) is zeroed, sits in a mapping of its own
+ * whose usable part starts on a 2 MiB boundary (huge pages), is wiped
+ * whole on free, and its mapping is gone after it. */
+static void
+huge_secure_block(void **state)
+{
+	size_t n = ((size_t)3 << 20) + 5;
+	uint8_t *p;
+	const void *wp = NULL;
+	size_t wn = 0;
+	bool zero = false;
+	long maps0;
+
+	(void)state;
+	maps0 = count_maps();
+	p = eml_secure_alloc(n);
+	assert_non_null(p);
+	/* the header is the first 64 bytes of the first huge page */
+	assert_int_equal(((uintptr_t)p - 64) & (((uintptr_t)2 << 20) - 1), 0);
+	assert_true(all_zero(p, n));
+	memset(p, 0x77, n);
+	eml_test_wipe_start();
+	eml_secure_free(p);
+	assert_true(eml_test_wipe_last(&wp, &wn, &zero));
+	assert_ptr_equal(wp, p);
+	assert_int_equal(wn, n);
+	assert_true(zero);
+	eml_test_wipe_stop();
+	assert_true(count_maps() <= maps0);
+	/* a second one of that size is zero again (fresh pages) */
+	p = eml_secure_alloc(n);
+	assert_non_null(p);
+	assert_true(all_zero(p, n));
+	eml_secure_free(p);
+}
+
 /* A block left behind is wiped with the arena, and failure injection
  * reaches arena allocations too. */
 static void
@@ -379,6 +416,7 @@ main(void)
 		cmocka_unit_test(arena_limit_holds),
 		cmocka_unit_test(arena_grows_segments),
 		cmocka_unit_test(wiped_on_free_both_kinds),
+		cmocka_unit_test(huge_secure_block),
 		cmocka_unit_test(abandoned_and_injected),
 		cmocka_unit_test(arena_free_memory_stays_zero),
 		cmocka_unit_test(arena_free_wipes_what_is_left),

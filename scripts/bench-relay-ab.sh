@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# A/B the relay row of bench-e2e.sh (one 32 MiB sealed request through
+# eml-proxy, then four more on the session): two build directories, each
+# with its own eml-agent + eml-proxy + bench_e2e, alternated ROUNDS times;
+# prints every run and the minimum per build. Figures only.
+#   scripts/bench-relay-ab.sh BUILD_A BUILD_B [ROUNDS]
+set -u
+cd "$(dirname "$0")/.."
+A=$1 B2=$2 ROUNDS=${3:-5}
+source tests/integration/lib/e2e.bash
+e2e_init
+W=$E2E_DIR
+export EML_LOG_LEVEL=warn
+e2e_world request >/dev/null 2>&1 || { echo "bench-relay-ab: setup failed"; exit 1; }
+# BENCH_PERF=DIR: agents, proxies and clients run under perf record -g
+# (DIR/{agent,proxy,client}-{a,b}.data); their CPU figures then include
+# perf's own overhead.
+P=()
+[ -n "${BENCH_PERF:-}" ] && mkdir -p "$BENCH_PERF"
+perfw() { # WHAT TAG
+	[ -n "${BENCH_PERF:-}" ] && echo perf record -q -g -o "$BENCH_PERF/$1-$2.data" --
+}
+start() { # TAG BUILDDIR
+	local tag=$1 bd=$2 port digest
+	printf '%s\n' '{"version":1,"limits":{"max_input_bytes":1048576}}' >"$W/$tag-policy.json"
+	e2e_start "agent-$tag" $(perfw agent "$tag") "$bd/bin/eml-agent" --listen "unix:$W/$tag.sock" --attest sim \
+		--sim-dir "$W/sim" --policy "$W/$tag-policy.json" --max-sessions 128 --insecure-any-model
+	eval "APID_$tag=$E2E_LAST_PID"
+	e2e_wait_unix "$W/$tag.sock" || return 1
+	port=$(e2e_free_port)
+	mkdir -p "$W/store"
+	e2e_start "proxy-$tag" $(perfw proxy "$tag") "$bd/bin/eml-proxy" --listen "tcp:127.0.0.1:$port" \
+		--agent "unix:$W/$tag.sock" --weights "$W/store" --rate-limit 0
+	eval "PPID_$tag=$E2E_LAST_PID"
+	e2e_wait_tcp "$port" || return 1
+	digest=$("$bd/bin/eml-agent" --policy-digest --policy "$W/$tag-policy.json")
+	sed "s/\"policy_digest\": \"[0-9a-f]*\"/\"policy_digest\": \"$digest\"/" "$W/client.json" >"$W/client-$tag.json"
+	eval "PORT_$tag=$port"
+}
+start a "$A" && start b "$B2" || { echo "bench-relay-ab: start failed"; exit 1; }
+# CPU ms (user + system) a process has used so far
+[ -n "${BENCH_PIDS:-}" ] && echo "pids agent-a $APID_a proxy-a $PPID_a agent-b $APID_b proxy-b $PPID_b" >"$BENCH_PIDS"
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) * 1000 / hz }' "/proc/$1/stat"; }
+for i in $(seq 1 "$ROUNDS"); do
+	for t in a b; do
+		bd=$A; [ $t = b ] && bd=$B2
+		eval "port=\$PORT_$t apid=\$APID_$t ppid=\$PPID_$t"
+		a0=$(cpu_ms "$apid") p0=$(cpu_ms "$ppid")
+		/usr/bin/time -f "$t cpu client_ms=%U+%S" $(perfw client "$t") "$bd/bench/bench_e2e" --proxy "127.0.0.1:$port" \
+			--policy "$W/client-$t.json" --model "$W/model" --relay-mb 32 2>&1 |
+			grep 'relay\|cpu' | sed "s/^e2e/$t e2e/"
+		echo "$t cpu agent_ms=$(($(cpu_ms "$apid" | cut -d. -f1) - ${a0%.*})) proxy_ms=$(($(cpu_ms "$ppid" | cut -d. -f1) - ${p0%.*}))"
+	done
+done | tee "$W/out" | awk '
+	{ for (i = 1; i <= NF; i++) if ($i ~ /^relay(_warm)?_MBps=/) { split($i, kv, "="); k = $1 " " kv[1]
+	  if (!(k in best) || kv[2] + 0 > best[k]) best[k] = kv[2] + 0 } print }
+	END { for (k in best) printf "best %s %.1f\n", k, best[k] }'
