@@ -175,6 +175,8 @@ void eml_dwconv_avx512(const struct eml_conv2d_params *p, size_t OH, size_t OW,
 void eml_dwconv_geometry(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t *PH,
     size_t *PW);
 size_t eml_dwconv_scratch_size(const struct eml_conv2d_params *p, size_t OH, size_t OW);
+/* A depthwise step's cost for eml_pool_for (flop-equivalents). */
+double eml_dwconv_work(const struct eml_conv2d_params *p, size_t OH, size_t OW);
 
 /* Direct convolution for few output channels (conv/direct_tmpl.h): pad
  * copies planes [c0, c1) of one image into s (C planes of PH x PW, then

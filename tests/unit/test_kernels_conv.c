@@ -356,6 +356,44 @@ model_shapes(enum eml_isa isa)
 
 /* The same plan run with 1 and 2 threads gives bit-identical outputs:
  * each output element is computed by one task in a fixed order. */
+/* The depthwise cost model (eml_dwconv_work, eml_pool_for): a step is
+ * split when it takes more than ~20 us on one thread. bench_conv, one
+ * thread: "det dw 5x5 480 @10" 134 us and "mobilenet dw 3x3/2 128 @56"
+ * 108 us must split (the flop count alone, 2.8 M and 3.8 M, ran the first
+ * on the caller: ~0.2 us a plane goes to padding it); the text classifier's
+ * "ocr dw 3x3 16 @24x96", 16 us, stays on the caller. */
+static void
+conv_dw_work_model(void **state)
+{
+	static const size_t sh[][6] = {
+		/* C, H, W, k, stride, split */
+		{ 480, 10, 10, 5, 1, 1 },
+		{ 128, 56, 56, 3, 2, 1 },
+		{ 8, 160, 160, 3, 1, 1 },
+		{ 16, 24, 96, 3, 1, 0 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(sh) / sizeof(sh[0]); i++) {
+		struct eml_conv2d_params p;
+		double w;
+
+		memset(&p, 0, sizeof(p));
+		p.N = 1;
+		p.C = p.M = p.group = sh[i][0];
+		p.H = sh[i][1];
+		p.W = sh[i][2];
+		p.kh = p.kw = sh[i][3];
+		p.stride_h = p.stride_w = sh[i][4];
+		p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = sh[i][3] / 2;
+		p.dil_h = p.dil_w = 1;
+		w = eml_dwconv_work(&p, eml_conv2d_out_h(&p), eml_conv2d_out_w(&p));
+		if ((w >= (double)EML_POOL_MIN_WORK) != (sh[i][5] != 0))
+			fail_msg("dw %zu @%zux%zu k%zu/%zu: work %.3g, threshold %u", p.C, p.H, p.W,
+			    p.kh, p.stride_h, w, EML_POOL_MIN_WORK);
+	}
+}
+
 static void
 conv_threads_bit_identical(void **state)
 {
@@ -367,6 +405,8 @@ conv_threads_bit_identical(void **state)
 		{ 600, 7, 7, 64, 3, 1, 1, 1 },
 		{ 24, 20, 33, 24, 5, 2, 2, 24 },
 		{ 64, 12, 12, 96, 1, 1, 0, 1 },
+		{ 480, 10, 10, 480, 5, 1, 2, 480 }, /* depthwise, small planes */
+		{ 37, 11, 9, 37, 3, 2, 1, 37 },     /* depthwise, ragged */
 	};
 	uint64_t st = eml_test_seed() + 5;
 	struct eml_pool *pool = NULL;
@@ -774,6 +814,7 @@ main(void)
 		cmocka_unit_test(conv_wino_filter_packed),
 		cmocka_unit_test(conv_scaled_bit_identical),
 		cmocka_unit_test(conv_threads_bit_identical),
+		cmocka_unit_test(conv_dw_work_model),
 		cmocka_unit_test(conv_avx2_model_shapes),
 		cmocka_unit_test(conv_avx512_model_shapes),
 	};
