@@ -329,13 +329,15 @@ check_leaf_profile(X509 *leaf)
 
 /* X509_verify_cert of leaf through untrusted to the one trusted
  * certificate anchor, which the chain must end at byte for byte (pin).
- * partial: anchor is an intermediate (the cache's path), not the root. */
+ * partial: anchor is an intermediate (the cache's path), not the root.
+ * given: a store already holding the anchor alone (anchor NULL), whose
+ * reference this call takes over; NULL: a new one for anchor. */
 static eml_err
-run_store(X509 *leaf, STACK_OF(X509) *untrusted, X509 *anchor, const uint8_t *pin,
-    size_t pin_len, bool partial, int64_t at_s, size_t expect_len)
+run_store(X509 *leaf, STACK_OF(X509) *untrusted, X509 *anchor, X509_STORE *given,
+    const uint8_t *pin, size_t pin_len, bool partial, int64_t at_s, size_t expect_len)
 {
 	eml_err rc = EML_ERR_INTERNAL;
-	X509_STORE *store = X509_STORE_new();
+	X509_STORE *store = given != NULL ? given : X509_STORE_new();
 	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
 	X509_VERIFY_PARAM *param;
 	STACK_OF(X509) *chain;
@@ -343,7 +345,8 @@ run_store(X509 *leaf, STACK_OF(X509) *untrusted, X509 *anchor, const uint8_t *pi
 	unsigned char *der = NULL;
 	int dl;
 
-	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, anchor) != 1 ||
+	if (store == NULL || ctx == NULL ||
+	    (given == NULL && X509_STORE_add_cert(store, anchor) != 1) ||
 	    X509_STORE_CTX_init(ctx, store, leaf, untrusted) != 1)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	param = X509_STORE_CTX_get0_param(ctx);
@@ -445,7 +448,7 @@ eml_attest_chain_verify(const struct eml_attest_doc *doc, const struct eml_attes
 			EML_FAIL(rc, EML_ERR_NOMEM);
 		}
 	}
-	rc = run_store(leaf, untrusted, root->cert, root->der, root->der_len, false, at_s,
+	rc = run_store(leaf, untrusted, root->cert, NULL, root->der, root->der_len, false, at_s,
 	    doc->cabundle_count + 1);
 #ifdef EML_FAULT_INJECTION
 	if (!doc_root_checked)
@@ -531,19 +534,68 @@ cache_fill(struct eml_attest_cache *cache, const struct eml_attest_doc *doc,
 }
 
 /*
+ * The cached path's anchor (the last intermediate) parsed once: one store
+ * holding it alone, kept for the next document with the same bytes (keyed
+ * by the SHA-384 of its DER, which the cache entries pin too). Only ever
+ * used after every intermediate was found in the cache under the caller's
+ * root; the leaf and the document are never kept. A certificate parse is
+ * ~150 us here (OpenSSL 3 decodes the key through its decoders).
+ */
+static pthread_mutex_t anchor_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t anchor_h[EML_ATTEST_SHA384_LEN];
+static X509_STORE *anchor_store; /* NULL: none yet */
+
+static eml_err
+anchor_store_get(const uint8_t *der, size_t n, const uint8_t h[EML_ATTEST_SHA384_LEN],
+    X509_STORE **out)
+{
+	X509 *x = NULL;
+	X509_STORE *st;
+
+	*out = NULL;
+	pthread_mutex_lock(&anchor_mu);
+	if (anchor_store != NULL && memcmp(anchor_h, h, EML_ATTEST_SHA384_LEN) == 0 &&
+	    X509_STORE_up_ref(anchor_store) == 1)
+		*out = anchor_store;
+	pthread_mutex_unlock(&anchor_mu);
+	if (*out != NULL)
+		return EML_OK;
+	EML_GUARD(cert_from_der(der, n, &x));
+	st = X509_STORE_new();
+	if (st == NULL || X509_STORE_add_cert(st, x) != 1) {
+		X509_free(x);
+		X509_STORE_free(st);
+		ERR_clear_error();
+		EML_BAIL(EML_ERR_NOMEM);
+	}
+	X509_free(x); /* the store holds it */
+	pthread_mutex_lock(&anchor_mu);
+	if (X509_STORE_up_ref(st) == 1) {
+		X509_STORE_free(anchor_store);
+		anchor_store = st;
+		EML_MEMCPY(anchor_h, h, EML_ATTEST_SHA384_LEN);
+	}
+	pthread_mutex_unlock(&anchor_mu);
+	*out = st;
+	return EML_OK;
+}
+
+/*
  * Every intermediate known: the root pin and the root's validity are
  * checked, then X509_verify_cert of the leaf against its issuer alone
  * (the last intermediate, as a partial-chain anchor): the leaf's
  * signature by that issuer, its validity, names and extensions. The
- * intermediates' own signatures are what is not redone.
+ * intermediates' own signatures are what is not redone. hl: the SHA-384
+ * of that issuer's DER.
  */
 static eml_err
 chain_from_cache(const struct eml_attest_doc *doc, const struct eml_attest_root *root,
-    int64_t at_s)
+    int64_t at_s, const uint8_t hl[EML_ATTEST_SHA384_LEN])
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	size_t last = doc->cabundle_count - 1;
-	X509 *leaf = NULL, *issuer = NULL;
+	X509 *leaf = NULL;
+	X509_STORE *st = NULL;
 
 	if ((rc = cert_time_ok(root->cert, at_s)) != EML_OK) {
 		eml_err_set_detail("the trusted root is not valid at the verification time");
@@ -555,13 +607,13 @@ chain_from_cache(const struct eml_attest_doc *doc, const struct eml_attest_root 
 	}
 	if ((rc = check_leaf_profile(leaf)) != EML_OK)
 		goto out;
-	if ((rc = cert_from_der(doc->cabundle[last], doc->cabundle_len[last], &issuer)) != EML_OK)
+	if ((rc = anchor_store_get(doc->cabundle[last], doc->cabundle_len[last], hl, &st)) !=
+	    EML_OK)
 		goto out;
-	rc = run_store(leaf, NULL, issuer, doc->cabundle[last], doc->cabundle_len[last], true,
+	rc = run_store(leaf, NULL, NULL, st, doc->cabundle[last], doc->cabundle_len[last], true,
 	    at_s, 2);
 out:
 	ERR_clear_error();
-	X509_free(issuer);
 	X509_free(leaf);
 	return rc;
 }
@@ -593,7 +645,7 @@ chain_cached_nofill(const struct eml_attest_doc *doc, const struct eml_attest_ro
 	if (all) {
 		if (hit != NULL)
 			*hit = true;
-		return chain_from_cache(doc, root, at_s);
+		return chain_from_cache(doc, root, at_s, h[doc->cabundle_count - 1]);
 	}
 	rc = eml_attest_chain_verify(doc, root, at_s);
 	*fill = rc == EML_OK;
