@@ -26,6 +26,9 @@
 #define FINAL_ERROR_MS 1000
 /* Poll wakes at least this often to notice drain and stop requests. */
 #define TICK_MS 200
+/* Windows relayed back to back within one frame before poll is asked
+ * again (pump). */
+#define RELAY_ROUNDS 8u
 
 struct pend {
 	uint8_t rid[EML_REQUEST_ID_LEN];
@@ -984,6 +987,94 @@ on_eof(struct conn *c, const struct dir *d)
 	return EML_OK;
 }
 
+/* Whether d is inside a frame, its window written out whole, with body
+ * bytes still to come from src. */
+static bool
+mid_frame_drained(const struct dir *d)
+{
+	return d->hdr_done && !d->discard && d->body_left > 0 && out_empty(d);
+}
+
+/* Write the up window to the agent; an agent that stopped reading is
+ * noted, not an error. */
+static eml_err
+write_up(struct conn *c)
+{
+	eml_err rc = c->agent_wr_dead ? EML_OK : dir_write(c, &c->up);
+
+	if (rc == EML_ERR_IO_EOF) {
+		/* Keep reading the agent until its EOF (bounded by
+		 * FINAL_ERROR_MS): nothing more goes to it. */
+		c->agent_wr_dead = true;
+		c->agent_dead_at = eml_now_ms();
+		c->up.out_off = c->up.out_len = 0;
+		inject_clear(&c->inj);
+		eml_err_clear_detail();
+		rc = EML_OK;
+	}
+	return rc;
+}
+
+/* Write the down window to the client; a client gone ends the session. */
+static eml_err
+write_down(struct conn *c, bool *done)
+{
+	eml_err rc = dir_write(c, &c->down);
+
+	if (rc == EML_ERR_IO_EOF) {
+		*done = true;
+		c->end_reason = "client_gone";
+		return EML_OK;
+	}
+	return rc;
+}
+
+/* After a pump round: a window that went out whole in the middle of a
+ * frame. The rest of the frame is often in src already (a request larger
+ * than the window), so read and write on without a poll round until src
+ * or dst has nothing more now. Bounded, so both directions and the
+ * deadlines get their turn. */
+static eml_err
+pump_on(struct conn *c, bool *done)
+{
+	struct dir *up = &c->up, *down = &c->down;
+	eml_err rc;
+
+	for (size_t i = 0; i < RELAY_ROUNDS; i++) {
+		bool more = false;
+
+		if (!c->agent_wr_dead && mid_frame_drained(up)) {
+			uint64_t left = up->body_left;
+
+			rc = dir_read(c, up);
+			if (rc == EML_ERR_IO_EOF) {
+				*done = true;
+				return on_eof(c, up);
+			}
+			EML_GUARD(rc);
+			more = up->body_left != left;
+			EML_GUARD(write_up(c));
+		}
+		if ((!c->inj.active || c->agent_wr_dead) && mid_frame_drained(down)) {
+			uint64_t left = down->body_left;
+
+			rc = dir_read(c, down);
+			if (rc == EML_ERR_IO_EOF) {
+				*done = true;
+				return on_eof(c, down);
+			}
+			EML_GUARD(rc);
+			more = more || down->body_left != left;
+			EML_GUARD(write_down(c, done));
+			if (*done)
+				return EML_OK;
+		}
+		if (!more)
+			break;
+	}
+	return EML_OK;
+}
+
 /* One round of I/O on both sockets, guided by poll. Returns EML_OK to go
  * on, anything else to end the session (with c->end_reason set, or an
  * EML_OK "end" through *done). */
@@ -1039,25 +1130,11 @@ pump(struct conn *c, int timeout_ms, bool *done)
 	}
 	/* Writes are attempted whenever something waits: a fresh window is
 	 * usually writable at once, which saves a poll round per chunk. */
-	rc = c->agent_wr_dead ? EML_OK : dir_write(c, up);
-	if (rc == EML_ERR_IO_EOF) {
-		/* Keep reading the agent until its EOF (bounded by
-		 * FINAL_ERROR_MS): nothing more goes to it. */
-		c->agent_wr_dead = true;
-		c->agent_dead_at = eml_now_ms();
-		up->out_off = up->out_len = 0;
-		inject_clear(&c->inj);
-		eml_err_clear_detail();
-		rc = EML_OK;
-	}
-	EML_GUARD(rc);
-	rc = dir_write(c, down);
-	if (rc == EML_ERR_IO_EOF) {
-		*done = true;
-		c->end_reason = "client_gone";
+	EML_GUARD(write_up(c));
+	EML_GUARD(write_down(c, done));
+	if (*done)
 		return EML_OK;
-	}
-	return rc;
+	return pump_on(c, done);
 }
 
 static void
