@@ -15,6 +15,7 @@ struct eml_agent_exec {
 	uint64_t time_limit_ms; /* per run; 0: none */
 	size_t n_in;
 	uint64_t plan_us; /* time of the last eml_agent_exec_run spent planning */
+	bool prepared;    /* eml_agent_exec_prepare planned for the next run */
 	struct {
 		enum eml_dtype dtype;
 		int rank;
@@ -168,8 +169,11 @@ eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *in, size_t
 	*n_outs = 0;
 	EML_ENSURE(n_inputs <= sizeof(x->shape) / sizeof(x->shape[0]), EML_ERR_INFER);
 	EML_GUARD(order_inputs(eml_model_graph(x->model), in, n_inputs, inputs));
-	x->plan_us = 0;
-	if (!same_shapes(x, inputs, n_inputs)) {
+	fresh = x->prepared && x->plan != NULL;
+	x->prepared = false;
+	if (!fresh)
+		x->plan_us = 0;
+	if (!fresh && !same_shapes(x, inputs, n_inputs)) {
 		int64_t t0 = eml_now_us();
 
 		EML_GUARD(replan(x, inputs, n_inputs));
@@ -201,6 +205,26 @@ eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *in, size_t
 		outs[i].name = eml_model_graph(x->model)->outputs[i].name;
 	}
 	*n_outs = n;
+	return EML_OK;
+}
+
+eml_err
+eml_agent_exec_prepare(struct eml_agent_exec *x, const struct eml_tensor *in, size_t n_inputs)
+{
+	struct eml_tensor inputs[64];
+
+	EML_ENSURE_REF(x);
+	x->prepared = false;
+	x->plan_us = 0;
+	EML_ENSURE(n_inputs <= sizeof(x->shape) / sizeof(x->shape[0]), EML_ERR_INFER);
+	EML_GUARD(order_inputs(eml_model_graph(x->model), in, n_inputs, inputs));
+	if (!same_shapes(x, inputs, n_inputs)) {
+		int64_t t0 = eml_now_us();
+
+		EML_GUARD(replan(x, inputs, n_inputs));
+		x->plan_us = (uint64_t)(eml_now_us() - t0);
+		x->prepared = true;
+	}
 	return EML_OK;
 }
 

@@ -34,9 +34,16 @@ const struct eml_graph *eml_agent_exec_graph(const struct eml_agent_exec *x);
  * plan has more outputs than max_outs. */
 eml_err eml_agent_exec_run(struct eml_agent_exec *x, const struct eml_tensor *inputs,
     size_t n_inputs, struct eml_tensor *outs, size_t max_outs, size_t *n_outs) EML_MUST_USE;
+/* The planning half of eml_agent_exec_run, on its own: plan for these
+ * inputs when the shapes differ from the last plan's. The next
+ * eml_agent_exec_run with the same inputs then only runs (the agent plans
+ * while the blob's content id is still being checked, issue 16). */
+eml_err eml_agent_exec_prepare(struct eml_agent_exec *x, const struct eml_tensor *inputs,
+    size_t n_inputs) EML_MUST_USE;
 /* Free the plan (wiping activations) but keep the model. */
 void eml_agent_exec_drop_plan(struct eml_agent_exec *x);
-/* Microseconds the last eml_agent_exec_run spent planning (0: plan reused). */
+/* Microseconds the last eml_agent_exec_run (with the prepare before it)
+ * spent planning (0: plan reused). */
 uint64_t eml_agent_exec_plan_us(const struct eml_agent_exec *x);
 /* Wipe and free all; a void * so it fits eml_model_attach_engine. */
 void eml_agent_exec_free(void *x);

@@ -420,6 +420,10 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 			opts.sig_len = sig->len;
 		}
 	}
+	/* Per-request: the content id's hash may finish while the engine
+	 * plans; on_infer checks it (eml_assembly_verify) before the run. A
+	 * kept model is checked here, before it is kept. */
+	opts.defer_id_check = s->a->cfg.policy.assembly != EML_ASSEMBLY_PER_SESSION;
 	s->link.blob_requests = 0;
 	s->link.blob_bytes = 0;
 	/* The host answers blob requests within host_timeout_ms, not the
@@ -430,6 +434,8 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	eml_agent_blob_ctx_clear(&bctx);
 	s->link.timeout_ms = s->a->cfg.idle_timeout_ms;
 	if (rc != EML_OK)
+		goto out;
+	if (!opts.defer_id_check && (rc = eml_assembly_verify(m)) != EML_OK)
 		goto out;
 	if ((rc = eml_manifest_check_model(&s->a->cfg.policy, m->content_id,
 	    m->is_signed ? m->signer : NULL)) != EML_OK)
@@ -521,22 +527,24 @@ check_response(const struct eml_manifest *pol, const struct eml_buf *resp)
  * (issue 16): open = channel open of the request; fetch = waiting for and
  * copying the blob from the host; assemble = the rest of the assembly
  * (authenticate, decrypt, decode, engine model), 0 when the session's
- * model was reused; plan and run = the engine; reply = egress check, seal
+ * model was reused; plan and run = the engine; idwait = waiting for the
+ * blob's content id hash after planning (per-request); reply = egress check, seal
  * and send; wipe = destroying what the request assembled. Sizes and
  * durations only. */
 static void
 log_phases(const struct eml_cid *rid, bool reused, uint64_t weight_bytes, const int64_t t[6],
-    uint64_t fetch_us, uint64_t plan_us)
+    uint64_t fetch_us, uint64_t plan_us, uint64_t idwait_us)
 {
 	/* t: start, opened, model ready, run done, reply sent, wipe start */
 	int64_t now = eml_now_us(), asm_us = t[2] - t[1] - (int64_t)fetch_us;
-	int64_t run_us = t[3] - t[2] - (int64_t)plan_us;
+	int64_t run_us = t[3] - t[2] - (int64_t)plan_us - (int64_t)idwait_us;
 
 	EML_LOG_DEBUG("infer.phases", rid, EML_F_BOOL("model_reused", reused),
 	    EML_F_U64("weight_bytes", weight_bytes),
 	    EML_F_I64("open_us", t[1] - t[0]), EML_F_U64("fetch_us", fetch_us),
 	    EML_F_I64("assemble_us", asm_us < 0 ? 0 : asm_us), EML_F_U64("plan_us", plan_us),
-	    EML_F_I64("run_us", run_us < 0 ? 0 : run_us), EML_F_I64("reply_us", t[4] - t[3]),
+	    EML_F_U64("idwait_us", idwait_us), EML_F_I64("run_us", run_us < 0 ? 0 : run_us),
+	    EML_F_I64("reply_us", t[4] - t[3]),
 	    EML_F_I64("evidence_us", t[5] - t[4]), EML_F_I64("wipe_us", now - t[5]),
 	    EML_F_I64("total_us", now - t[0]));
 }
@@ -651,6 +659,32 @@ open_request(struct sess *s, const struct eml_envelope *env, struct eml_evidence
 	return EML_OK;
 }
 
+/* Plan while the blob's content id may still be hashing (per-request
+ * assembly), then check it before anything runs or is sent: a blob other
+ * than the one the key names fails here with the code the assembly gave
+ * it (EML_ERR_BLOB_MISMATCH) and the plan is dropped at once; the caller
+ * wipes the model. A planning failure is not reported here: the run
+ * plans again and fails as it always did. *u_model: when the model was
+ * ready; *idwait_us: the wait for the hash after the plan. */
+static eml_err
+plan_verified(struct eml_assembly *am, struct eml_agent_exec *ex, const struct eml_tensor *in,
+    size_t n_in, int64_t *u_model, uint64_t *idwait_us)
+{
+	int64_t t0;
+	eml_err rc;
+
+	*u_model = eml_now_us();
+	if (eml_agent_exec_prepare(ex, in, n_in) != EML_OK)
+		eml_err_clear_detail(); /* the run plans again and says why */
+	t0 = eml_now_us();
+	if ((rc = eml_assembly_verify(am)) != EML_OK) {
+		eml_agent_exec_drop_plan(ex);
+		return rc;
+	}
+	*idwait_us = (uint64_t)(eml_now_us() - t0);
+	return EML_OK;
+}
+
 static eml_err
 on_infer(struct sess *s, const struct eml_envelope *env)
 {
@@ -669,7 +703,7 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	int64_t t0 = eml_now_ms(), t_asm = 0, t_run = 0;
 	/* phase timers for the debug log (issue 16): microseconds */
 	int64_t u0 = eml_now_us(), u_open = 0, u_model = 0, u_run = 0, u_sent = 0, u_wipe;
-	uint64_t fetch_us, plan_us, wbytes;
+	uint64_t fetch_us, plan_us, wbytes, idwait_us = 0;
 	/* The request is opened where it arrived (the link's rx_msg): no
 	 * locked copy of its size; pt/pt_len is the plaintext either way. */
 	uint8_t *body = link_body(s, env), *pt = NULL;
@@ -712,10 +746,13 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	 * proxy's logs correlate them. */
 	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
 	if ((rc = get_model(s, req->topology_key.data, req->topology_key.len,
-	    &req->model_signature, &am, &ex, &reused)) != EML_OK) {
+	    &req->model_signature, &am, &ex, &reused)) != EML_OK ||
+	    (rc = plan_verified(am, ex, in, req->n_inputs, &u_model, &idwait_us)) != EML_OK) {
 		/* A failure of the connection while fetching ends the session:
 		 * I/O or framing (the host is gone or misbehaving), crypto (a
-		 * replayed or altered client frame), a message out of order. */
+		 * replayed or altered client frame), a message out of order.
+		 * A blob whose content id differs is refused (the plan made
+		 * from it dropped, the model wiped at out). */
 		if (eml_err_category(rc) == 100 || eml_err_category(rc) == 200 ||
 		    eml_err_category(rc) == 400 || rc == EML_ERR_SESSION_STATE)
 			goto out;
@@ -727,7 +764,6 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	if ((rc = eml_agent_ev_model(&s->ev, am->content_id, am->topo_digest)) != EML_OK)
 		goto refuse;
 	t_asm = eml_now_ms();
-	u_model = eml_now_us();
 	if ((rc = eml_agent_exec_run(ex, in, req->n_inputs, outs, EML_AGENT_MAX_IO,
 	    &n_outs)) != EML_OK)
 		goto refuse;
@@ -789,7 +825,7 @@ out:
 		request_hook(request_hook_arg);
 	if (u_sent != 0)
 		log_phases(&rid, reused, wbytes, (const int64_t[6]){ u0, u_open, u_model, u_run, u_sent,
-		    u_wipe }, fetch_us, plan_us);
+		    u_wipe }, fetch_us, plan_us, idwait_us);
 	return rc;
 }
 

@@ -99,8 +99,8 @@ eml_assemble_topo(struct eml_topo *t, const uint8_t topo_digest[32],
 	/* Locked memory for the weights grows with the authenticated chunks
 	 * only: a forged header, garbage or a blob shorter than its claim
 	 * costs the enclave no more than one chunk. */
-	rc = eml_blob_open_alloc(src, &exp, weights_alloc, weights_grow, weights_free, NULL,
-	    &m->weights);
+	rc = eml_blob_open_alloc_deferred(src, &exp, weights_alloc, weights_grow, weights_free,
+	    NULL, &m->weights, opts->defer_id_check ? &m->pending : NULL);
 	if (rc != EML_OK)
 		goto out;
 	memcpy(m->content_id, t->blob->content_id, sizeof(m->content_id));
@@ -154,11 +154,24 @@ eml_assembly_attach_engine(struct eml_assembly *m, void *engine, void (*free_fn)
 	m->engine_free = free_fn;
 }
 
+eml_err
+eml_assembly_verify(struct eml_assembly *m)
+{
+	struct eml_blob_pending *p;
+
+	EML_ENSURE_REF(m);
+	p = m->pending;
+	m->pending = NULL;
+	return eml_blob_pending_finish(p);
+}
+
 void
 eml_assembly_destroy(struct eml_assembly *m)
 {
 	if (m == NULL)
 		return;
+	eml_blob_pending_free(m->pending);
+	m->pending = NULL;
 	if (m->engine_free != NULL)
 		m->engine_free(m->engine);
 	eml_graph_free(m->graph);

@@ -26,6 +26,11 @@ struct eml_assemble_opts {
 	 * is always checked, strict or not. */
 	const uint8_t *sig;
 	size_t sig_len;
+	/* Return once every chunk has authenticated, the blob's content id
+	 * still being hashed: the caller must call eml_assembly_verify
+	 * before anything derived from the weights leaves it (issue 16:
+	 * planning overlaps the hash). */
+	bool defer_id_check;
 };
 
 struct eml_assembly {
@@ -41,6 +46,8 @@ struct eml_assembly {
 	/* Engine state (plan, activations) to release with the model. */
 	void *engine;
 	void (*engine_free)(void *engine);
+	/* defer_id_check: the content id check still to make, or NULL */
+	struct eml_blob_pending *pending;
 };
 
 /*
@@ -67,6 +74,13 @@ eml_err eml_assemble_mem(const uint8_t *topo, size_t topo_len, const uint8_t *bl
 
 /* Hand engine state to the model: free_fn(engine) runs first on destroy. */
 void eml_assembly_attach_engine(struct eml_assembly *m, void *engine, void (*free_fn)(void *engine));
+
+/* The deferred content id check (eml_assemble_opts.defer_id_check):
+ * waits for the hash; EML_ERR_BLOB_MISMATCH when the blob is not the one
+ * the topology key names, and the caller must then destroy m (which
+ * wipes the weights and the engine state made from them). EML_OK at once
+ * when there is nothing pending (checked already, or not deferred). */
+eml_err eml_assembly_verify(struct eml_assembly *m) EML_MUST_USE;
 
 /* Release engine state, then wipe and free the graph and weights. NULL is
  * a no-op. */

@@ -226,7 +226,7 @@ struct blob_dst {
 };
 
 static eml_err open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
-    struct blob_dst *d);
+    struct blob_dst *d, struct eml_blob_pending **pend);
 
 eml_err
 eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
@@ -239,7 +239,7 @@ eml_blob_open(const struct eml_blob_source *src, const struct eml_blob_expect *e
 		return eml_err_record(EML_ERR_NULL, __FILE__, __LINE__, __func__);
 	d.p = dst;
 	d.len = dst_len;
-	return open_into(src, exp, &d);
+	return open_into(src, exp, &d, NULL);
 }
 
 eml_err
@@ -247,9 +247,20 @@ eml_blob_open_alloc(const struct eml_blob_source *src, const struct eml_blob_exp
     void *(*alloc)(void *ctx, size_t n, size_t max), bool (*grow)(void *ctx, void *p, size_t n),
     void (*free_fn)(void *ctx, void *p, size_t n), void *ctx, uint8_t **dst)
 {
+	return eml_blob_open_alloc_deferred(src, exp, alloc, grow, free_fn, ctx, dst, NULL);
+}
+
+eml_err
+eml_blob_open_alloc_deferred(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
+    void *(*alloc)(void *ctx, size_t n, size_t max), bool (*grow)(void *ctx, void *p, size_t n),
+    void (*free_fn)(void *ctx, void *p, size_t n), void *ctx, uint8_t **dst,
+    struct eml_blob_pending **pend)
+{
 	struct blob_dst d;
 	eml_err rc;
 
+	if (pend != NULL)
+		*pend = NULL;
 	if (dst == NULL || alloc == NULL || grow == NULL || free_fn == NULL || exp == NULL)
 		return eml_err_record(EML_ERR_NULL, __FILE__, __LINE__, __func__);
 	*dst = NULL;
@@ -259,7 +270,7 @@ eml_blob_open_alloc(const struct eml_blob_source *src, const struct eml_blob_exp
 	d.grow = grow;
 	d.free_fn = free_fn;
 	d.ctx = ctx;
-	rc = open_into(src, exp, &d);
+	rc = open_into(src, exp, &d, pend);
 	if (rc != EML_OK) {
 		if (d.p != NULL)
 			free_fn(ctx, d.p, d.cap); /* wiped by open_into already */
@@ -267,8 +278,13 @@ eml_blob_open_alloc(const struct eml_blob_source *src, const struct eml_blob_exp
 	}
 	if (d.p == NULL) /* an empty blob: no chunk to wait for */
 		d.p = alloc(ctx, d.len > 0 ? d.len : 1, d.len > 0 ? d.len : 1);
-	if (d.p == NULL)
+	if (d.p == NULL) {
+		if (pend != NULL) {
+			eml_blob_pending_free(*pend);
+			*pend = NULL;
+		}
 		return eml_err_record(EML_ERR_NOMEM, __FILE__, __LINE__, __func__);
+	}
 	*dst = d.p;
 	return EML_OK;
 }
@@ -329,14 +345,22 @@ chunk_dst(struct blob_dst *d, uint64_t pos, size_t plen, uint8_t **out)
  * the same either way.
  */
 #define HASH_THREAD_MIN ((uint64_t)256 << 10)
+/* With the thread, the ciphertext of up to this many bytes of chunks is
+ * kept for it (a ring of chunk buffers): the decryption runs ahead of the
+ * hash instead of waiting for it chunk by chunk, and a caller that defers
+ * the content id check (eml_blob_open_alloc_deferred) goes on with the
+ * authenticated plaintext while the hash finishes. */
+#define HASH_RING_BYTES ((uint64_t)64 << 20)
+#define HASH_RING_MAX 64
 
 struct hasher {
 	EVP_MD_CTX *sha;
 	pthread_t t;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	const uint8_t *p; /* the chunk being hashed; NULL when idle */
-	size_t n;
+	const uint8_t *p[HASH_RING_MAX]; /* queued chunks, slot = index % HASH_RING_MAX */
+	size_t n[HASH_RING_MAX];
+	uint64_t queued, done; /* chunks handed over, chunks hashed */
 	bool stop, failed, threaded;
 };
 
@@ -351,17 +375,17 @@ hasher_main(void *arg)
 		size_t n;
 		bool ok;
 
-		while (h->p == NULL && !h->stop)
+		while (h->done == h->queued && !h->stop)
 			pthread_cond_wait(&h->cv, &h->mu);
-		if (h->p == NULL)
+		if (h->done == h->queued)
 			break;
-		p = h->p;
-		n = h->n;
+		p = h->p[h->done % HASH_RING_MAX];
+		n = h->n[h->done % HASH_RING_MAX];
 		pthread_mutex_unlock(&h->mu);
 		ok = EVP_DigestUpdate(h->sha, p, n) == 1;
 		pthread_mutex_lock(&h->mu);
 		h->failed = h->failed || !ok;
-		h->p = NULL;
+		h->done++;
 		pthread_cond_broadcast(&h->cv);
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -388,18 +412,31 @@ hasher_start(struct hasher *h, bool threaded)
 	return EML_OK;
 }
 
-/* Hash [p, p + n): inline, or handed to the thread once it is done with
- * the previous chunk (which lies in the other buffer). */
+/* Wait until at most `left` chunks are still queued for the thread. */
+static void
+hasher_wait(struct hasher *h, uint64_t left)
+{
+	if (!h->threaded)
+		return;
+	pthread_mutex_lock(&h->mu);
+	while (h->queued - h->done > left)
+		pthread_cond_wait(&h->cv, &h->mu);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* Hash [p, p + n): inline, or queued for the thread (the caller keeps the
+ * bytes until hasher_wait says the thread is past them). */
 static eml_err
 hasher_put(struct hasher *h, const uint8_t *p, size_t n)
 {
 	if (!h->threaded)
 		return eml_blob_sha_update(h->sha, p, n);
 	pthread_mutex_lock(&h->mu);
-	while (h->p != NULL)
+	while (h->queued - h->done >= HASH_RING_MAX)
 		pthread_cond_wait(&h->cv, &h->mu);
-	h->p = p;
-	h->n = n;
+	h->p[h->queued % HASH_RING_MAX] = p;
+	h->n[h->queued % HASH_RING_MAX] = n;
+	h->queued++;
 	pthread_cond_broadcast(&h->cv);
 	pthread_mutex_unlock(&h->mu);
 	return EML_OK;
@@ -411,9 +448,8 @@ hasher_stop(struct hasher *h)
 {
 	if (!h->threaded)
 		return;
+	hasher_wait(h, 0);
 	pthread_mutex_lock(&h->mu);
-	while (h->p != NULL)
-		pthread_cond_wait(&h->cv, &h->mu);
 	h->stop = true;
 	pthread_cond_broadcast(&h->cv);
 	pthread_mutex_unlock(&h->mu);
@@ -437,6 +473,51 @@ hasher_free(struct hasher *h)
 	hasher_stop(h);
 	EVP_MD_CTX_free(h->sha);
 	h->sha = NULL;
+}
+
+/* The content id check still to come (eml_blob_open_alloc_deferred): the
+ * hash (maybe still running), the ciphertext it reads, the id expected. */
+struct eml_blob_pending {
+	struct hasher hs;
+	uint8_t *ct[HASH_RING_MAX];
+	size_t n_ct;
+	uint8_t want[EML_BLOB_ID_LEN];
+};
+
+static void
+ring_free(uint8_t **ct, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		eml_free(ct[i]); /* ciphertext only */
+		ct[i] = NULL;
+	}
+}
+
+void
+eml_blob_pending_free(struct eml_blob_pending *p)
+{
+	if (p == NULL)
+		return;
+	hasher_free(&p->hs); /* before the buffers it may be reading */
+	ring_free(p->ct, p->n_ct);
+	eml_free_wipe(p, sizeof(*p));
+}
+
+eml_err
+eml_blob_pending_finish(struct eml_blob_pending *p)
+{
+	uint8_t id[EML_BLOB_ID_LEN];
+	eml_err rc;
+
+	if (p == NULL)
+		return EML_OK;
+	rc = hasher_finish(&p->hs, id);
+	if (rc == EML_OK && sodium_memcmp(id, p->want, sizeof(id)) != 0) {
+		eml_err_set_detail("content id differs from the topology key");
+		rc = eml_err_record(EML_ERR_BLOB_MISMATCH, __FILE__, __LINE__, __func__);
+	}
+	eml_blob_pending_free(p);
+	return rc;
 }
 
 /* Sizes against the expectation, then the header: parsed exactly and
@@ -464,9 +545,26 @@ read_header(const struct eml_blob_source *src, const struct eml_blob_expect *exp
 	return EML_OK;
 }
 
+/* Chunk buffers for the hash's ring: one inline; with the thread, as many
+ * as fit in HASH_RING_BYTES, at most one per chunk, 2 to HASH_RING_MAX. */
+static uint64_t
+ring_size(const struct eml_blob_header *h, bool threaded)
+{
+	uint64_t ring;
+
+	if (!threaded)
+		return 1;
+	ring = HASH_RING_BYTES / ((uint64_t)h->chunk_size + EML_BLOB_TAG_LEN);
+	if (ring > h->chunk_count)
+		ring = h->chunk_count;
+	if (ring > HASH_RING_MAX)
+		ring = HASH_RING_MAX;
+	return ring < 2 ? 2 : ring;
+}
+
 static eml_err
 open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
-    struct blob_dst *d)
+    struct blob_dst *d, struct eml_blob_pending **pend)
 {
 	uint8_t *dst = NULL;
 	size_t dst_len = d->len;
@@ -476,40 +574,53 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 	uint8_t nonce[BLOB_NONCE_LEN];
 	uint8_t ad[BLOB_AD_LEN];
 	struct eml_blob_header h;
-	struct hasher hs;
-	uint8_t *ct[2] = { NULL, NULL };
-	uint64_t off;
+	struct eml_blob_pending *pd = NULL;
+	struct hasher *hs;
+	uint8_t **ct;
+	uint64_t off, ring;
 	bool auth_failed = false;
 
-	memset(&hs, 0, sizeof(hs));
+	if (pend != NULL)
+		*pend = NULL;
+	pd = eml_calloc(1, sizeof(*pd));
+	if (pd == NULL)
+		return eml_err_record(EML_ERR_NOMEM, __FILE__, __LINE__, __func__);
+	hs = &pd->hs;
+	ct = pd->ct;
 	if (src == NULL || exp == NULL || exp->key == NULL || exp->content_id == NULL ||
 	    src->read == NULL)
 		EML_FAIL(rc, EML_ERR_NULL);
+	EML_MEMCPY(pd->want, exp->content_id, sizeof(pd->want));
 	if ((rc = read_header(src, exp, dst_len, header, &h)) != EML_OK)
 		goto out;
-	rc = hasher_start(&hs, exp->file_size >= HASH_THREAD_MIN && h.chunk_count > 1);
+	rc = hasher_start(hs, exp->file_size >= HASH_THREAD_MIN && h.chunk_count > 1);
 	if (rc == EML_OK)
-		rc = eml_blob_sha_update(hs.sha, header, sizeof(header));
+		rc = eml_blob_sha_update(hs->sha, header, sizeof(header));
 	if (rc != EML_OK)
 		goto out;
-	/* with the thread, two chunk buffers: one hashed while the next is
-	 * read; inline, one (it stays in cache) */
-	ct[0] = eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN);
-	ct[1] = hs.threaded ? eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN) : ct[0];
-	if (ct[0] == NULL || ct[1] == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
+	/* with the thread, a ring of chunk buffers the hash reads behind the
+	 * decryption; inline, one (it stays in cache) */
+	ring = ring_size(&h, hs->threaded);
+	for (uint64_t k = 0; k < ring; k++) {
+		ct[k] = eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN);
+		if (ct[k] == NULL)
+			EML_FAIL(rc, EML_ERR_NOMEM);
+		pd->n_ct = (size_t)k + 1;
+	}
 	off = EML_BLOB_HEADER_LEN;
 	for (uint64_t i = 0; i < h.chunk_count; i++) {
 		bool last = i + 1 == h.chunk_count;
 		uint64_t pos = i * h.chunk_size;
 		size_t plen = last ? (size_t)(h.plaintext_length - pos) : h.chunk_size;
 		size_t clen = plen + EML_BLOB_TAG_LEN;
-		uint8_t *c = ct[i & 1];
+		uint8_t *c = ct[i % ring];
 
+		/* the buffer's previous chunk (i - ring) is hashed */
+		hasher_wait(hs, ring - 1);
 		rc = src->read(src->ctx, off, c, clen);
 		if (rc != EML_OK)
 			goto out;
-		if ((rc = hasher_put(&hs, c, clen)) != EML_OK)
+		if ((rc = hasher_put(hs, c, clen)) != EML_OK)
 			goto out;
 		eml_blob_chunk_nonce_ad(header, i, last, nonce, ad);
 		if ((rc = chunk_dst(d, pos, plen, &dst)) != EML_OK)
@@ -527,7 +638,15 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 	}
 	if (auth_failed)
 		EML_FAIL(rc, EML_ERR_BLOB_AUTH);
-	rc = hasher_finish(&hs, id);
+	if (pend != NULL) {
+		/* every chunk authenticated; the content id is the caller's
+		 * to check (eml_blob_pending_finish) before anything derived
+		 * from these bytes is used outside */
+		*pend = pd;
+		pd = NULL;
+		return EML_OK;
+	}
+	rc = hasher_finish(hs, id);
 	if (rc != EML_OK)
 		goto out;
 	if (sodium_memcmp(id, exp->content_id, sizeof(id)) != 0) {
@@ -536,10 +655,7 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 	}
 	rc = EML_OK;
 out:
-	hasher_free(&hs); /* before the buffers it may be reading */
-	if (ct[1] != ct[0])
-		eml_free(ct[1]); /* ciphertext only */
-	eml_free(ct[0]);
+	eml_blob_pending_free(pd); /* the hash before the buffers it may be reading */
 	if (rc != EML_OK && d->p != NULL)
 		eml_wipe(d->p, d->alloc != NULL ? d->cap : dst_len);
 	return rc;

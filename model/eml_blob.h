@@ -157,4 +157,25 @@ eml_err eml_blob_open_alloc(const struct eml_blob_source *src, const struct eml_
     void *(*alloc)(void *ctx, size_t n, size_t max), bool (*grow)(void *ctx, void *p, size_t n),
     void (*free_fn)(void *ctx, void *p, size_t n), void *ctx, uint8_t **dst) EML_MUST_USE;
 
+/*
+ * The same, with the content id check deferred when pend is not NULL: on
+ * success every chunk has authenticated under the key and *dst holds the
+ * plaintext, while the content id's hash may still run on a second
+ * thread; *pend is the check still to make. The caller must call
+ * eml_blob_pending_finish (EML_ERR_BLOB_MISMATCH on a content id other
+ * than exp->content_id, which the caller then answers by wiping *dst and
+ * everything derived from it) before anything derived from the plaintext
+ * leaves its trust boundary, or eml_blob_pending_free to give up.
+ * exp->content_id is copied. With pend NULL, eml_blob_open_alloc.
+ */
+struct eml_blob_pending;
+eml_err eml_blob_open_alloc_deferred(const struct eml_blob_source *src,
+    const struct eml_blob_expect *exp, void *(*alloc)(void *ctx, size_t n, size_t max),
+    bool (*grow)(void *ctx, void *p, size_t n), void (*free_fn)(void *ctx, void *p, size_t n),
+    void *ctx, uint8_t **dst, struct eml_blob_pending **pend) EML_MUST_USE;
+/* Wait for the hash, compare, free p (NULL: EML_OK). */
+eml_err eml_blob_pending_finish(struct eml_blob_pending *p) EML_MUST_USE;
+/* Stop the hash and free p without a verdict; NULL is a no-op. */
+void eml_blob_pending_free(struct eml_blob_pending *p);
+
 #endif

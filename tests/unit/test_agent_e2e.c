@@ -514,6 +514,74 @@ tampered_blob_fails_closed(void **state)
 	stop(&f);
 }
 
+/*
+ * A topology key that claims another content id for the same sealed blob:
+ * every chunk authenticates under the key, only the content id differs.
+ * The agent plans while the content id is still being hashed (issue 16);
+ * the request must still be refused with the code a blob mismatch always
+ * had, no output, and the session goes on. Red with the agent's check
+ * before the run (eml_assembly_verify in on_infer) removed.
+ */
+static void
+claimed_content_id_is_checked_before_the_run(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, *outs = NULL;
+	struct eml_tensor in;
+	char path[200];
+	uint8_t *topo;
+	size_t topo_len, at = 0, hits = 0;
+	size_t n_outs = 0;
+	int rc;
+	FILE *fp;
+
+	(void)state;
+	start(&f, NULL);
+	/* the claimed id: the blob's with one bit flipped, in the key and
+	 * on the host's side (which serves the same blob under it) */
+	(void)snprintf(path, sizeof(path), "%s/model.topo", f.mdir);
+	topo = eml_test_read_file(path, &topo_len);
+	for (size_t i = 0; i + 32 <= topo_len; i++)
+		if (memcmp(topo + i, f.relay.cid, 32) == 0) {
+			at = i;
+			hits++;
+		}
+	assert_int_equal(hits, 1);
+	topo[at + 5] ^= 0x10;
+	f.relay.cid[5] ^= 0x10;
+	fp = fopen(path, "wb");
+	assert_non_null(fp);
+	assert_int_equal(fwrite(topo, 1, topo_len, fp), topo_len);
+	fclose(fp);
+	eml_free(topo);
+
+	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 11);
+	memset(&cin, 0, sizeof(cin));
+	cin.name = "x";
+	cin.dtype = EML_CLIENT_DT_FLOAT;
+	cin.rank = 4;
+	for (int d = 0; d < 4; d++)
+		cin.dims[d] = (uint64_t)in.dims[d];
+	cin.data = input_buf;
+	cin.nbytes = in.nbytes;
+	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	for (int i = 0; i < 2; i++) {
+		rc = eml_client_infer(c, m, &cin, 1, &outs, &n_outs);
+		assert_int_equal(rc, EML_ERR_BLOB_MISMATCH);
+		assert_null(outs);
+		assert_int_equal(n_outs, 0);
+	}
+	/* the blob was fetched (and authenticated) each time */
+	assert_true(f.relay.blob_requests >= 2);
+	eml_client_close(c);
+	eml_client_model_close(m);
+	stop(&f);
+}
+
 /* Evidence through the whole path: a sealed refusal counts as an
  * exchange on both sides (libeml checks the agent's count and hash
  * against its own before returning the artifact), a mid-session artifact
@@ -1011,6 +1079,7 @@ main(void)
 		cmocka_unit_test(weights_wiped_per_request_and_per_session),
 		cmocka_unit_test(inputs_matched_by_name),
 		cmocka_unit_test(no_weight_byte_survives_in_the_arena),
+		cmocka_unit_test(claimed_content_id_is_checked_before_the_run),
 		cmocka_unit_test(client_root_memo_follows_the_bytes),
 	};
 

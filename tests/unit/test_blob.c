@@ -537,6 +537,74 @@ counted_free(void *ctx, void *p, size_t n)
 	eml_secure_free(p);
 }
 
+/* The content id check deferred (eml_blob_open_alloc_deferred): the
+ * open returns once every chunk authenticated, the verdict comes from
+ * eml_blob_pending_finish; a wrong id opens (the chunks are genuine) but
+ * finishes EML_ERR_BLOB_MISMATCH; an altered chunk fails the open itself
+ * with nothing pending; a pending check given up leaves nothing behind
+ * (ASan). Large (the hash on its thread, more chunks than the ring) and
+ * small (inline hash). */
+static void
+deferred_id_check(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+	struct eml_blob_mem mem;
+	struct eml_blob_source src;
+	struct eml_blob_expect e;
+	struct counted c;
+	struct eml_blob_pending *pend = NULL;
+	uint8_t bad_id[EML_BLOB_ID_LEN], *dst = NULL, *bad;
+	const size_t sizes[2] = { ((size_t)600 << 10) + 33, 3000 };
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		seal(&s, sizes[k], 4096, &rng);
+		e = expect_of(&s);
+		eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
+		memset(&c, 0, sizeof(c));
+		assert_eml_ok(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
+		    counted_free, &c, &dst, &pend));
+		assert_non_null(pend);
+		assert_memory_equal(dst, s.plain, s.plen);
+		assert_eml_ok(eml_blob_pending_finish(pend));
+		counted_free(&c, dst, s.plen);
+		/* a wrong id: authenticated plaintext, then the mismatch */
+		memcpy(bad_id, s.id, sizeof(bad_id));
+		bad_id[7] ^= 0x40;
+		e.content_id = bad_id;
+		memset(&c, 0, sizeof(c));
+		assert_eml_ok(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
+		    counted_free, &c, &dst, &pend));
+		memset(bad_id, 0, sizeof(bad_id)); /* the expectation was copied */
+		assert_eml(eml_blob_pending_finish(pend), EML_ERR_BLOB_MISMATCH);
+		counted_free(&c, dst, s.plen);
+		/* given up without a verdict */
+		memcpy(bad_id, s.id, sizeof(bad_id));
+		bad_id[7] ^= 0x40;
+		assert_eml_ok(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
+		    counted_free, &c, &dst, &pend));
+		eml_blob_pending_free(pend);
+		counted_free(&c, dst, s.plen);
+		assert_int_equal(c.live, 0);
+		e.content_id = s.id;
+		/* an altered chunk: the open fails, nothing pending */
+		bad = eml_alloc(s.file.len);
+		assert_non_null(bad);
+		memcpy(bad, s.file.data, s.file.len);
+		bad[s.file.len - 100] ^= 0x01;
+		eml_blob_source_mem(&src, &mem, bad, s.file.len);
+		assert_eml(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
+		    counted_free, &c, &dst, &pend), EML_ERR_BLOB_AUTH);
+		assert_null(pend);
+		assert_null(dst);
+		assert_int_equal(c.live, 0);
+		assert_eml_ok(eml_blob_pending_finish(NULL));
+		eml_free(bad);
+		sealed_free(&s);
+	}
+}
+
 /* Locked memory for the plaintext grows with the authenticated chunks
  * plus the one being opened (in place, no copy): a forged first chunk
  * costs one chunk, released; a blob altered or cut at chunk k has
@@ -681,6 +749,7 @@ main(void)
 		cmocka_unit_test(alloc_after_authentication),
 		cmocka_unit_test(arena_grows_in_place),
 		cmocka_unit_test(large_blob_hashed_alongside),
+		cmocka_unit_test(deferred_id_check),
 	};
 
 	if (eml_mem_init() != EML_OK)

@@ -29,7 +29,7 @@
 #include "model/eml_topo.h"
 #include "proto/onnx.pb-c.h"
 
-static const struct eml_assemble_opts lax = { false, NULL, NULL, 0 };
+static const struct eml_assemble_opts lax = { false, NULL, NULL, 0, false };
 
 
 /* Run g (ownership taken) on one input; return output 0 as a copy. */
