@@ -50,6 +50,35 @@ eml_evidence_exchange_begin(struct eml_evidence_x *x, const uint8_t h[32], const
 }
 
 void
+eml_evidence_exchange_begin_len(struct eml_evidence_x *x, const uint8_t h[32], size_t in_len)
+{
+	eml_evidence_exchange_begin(x, h, NULL, 0);
+	if (x->md != NULL && in_len != 0) {
+		/* begin hashed the length word 0: start again with in_len */
+		EVP_MD_CTX *c = x->md;
+		uint8_t li[8];
+
+		eml_store_u64be(li, (uint64_t)in_len);
+		if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(c, h, 32) != 1 ||
+		    EVP_DigestUpdate(c, li, 8) != 1) {
+			EVP_MD_CTX_free(c);
+			x->md = NULL;
+		}
+	}
+	/* the bytes come through update: end's fallback cannot recompute */
+	x->in = NULL;
+	x->in_len = in_len;
+}
+
+int
+eml_evidence_exchange_update(struct eml_evidence_x *x, const uint8_t *p, size_t n)
+{
+	if (x->md == NULL || (n != 0 && EVP_DigestUpdate(x->md, p, n) != 1))
+		return -1;
+	return 0;
+}
+
+void
 eml_evidence_exchange_abort(struct eml_evidence_x *x)
 {
 	EVP_MD_CTX_free(x->md);
@@ -73,6 +102,12 @@ eml_evidence_exchange_end(struct eml_evidence_x *x, uint8_t h[32], const uint8_t
 		return;
 	}
 	EVP_MD_CTX_free(c); /* h was not written: the whole step again */
+	if (x->in == NULL && x->in_len != 0) {
+		/* begin_len: in's bytes are gone (decrypted over); no hash
+		 * can be computed, so none that a client would accept */
+		memset(h, 0xff, 32);
+		return;
+	}
 	crypto_hash_sha256_init(&st);
 	crypto_hash_sha256_update(&st, h, 32);
 	eml_store_u64be(len, (uint64_t)x->in_len);

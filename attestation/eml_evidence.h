@@ -112,6 +112,13 @@ struct eml_evidence_x {
 };
 void eml_evidence_exchange_begin(struct eml_evidence_x *x, const uint8_t h[32],
     const uint8_t *in, size_t in_len);
+/* begin with in's length only: the caller gives in's bytes, all of them
+ * and in order, through eml_evidence_exchange_update (0, or -1 when the
+ * digest failed: x is then unusable, abort it). x->md NULL when the
+ * digest could not start (nothing to update; use begin instead). */
+void eml_evidence_exchange_begin_len(struct eml_evidence_x *x, const uint8_t h[32],
+    size_t in_len);
+int eml_evidence_exchange_update(struct eml_evidence_x *x, const uint8_t *p, size_t n);
 void eml_evidence_exchange_end(struct eml_evidence_x *x, uint8_t h[32], const uint8_t *out,
     size_t out_len);
 void eml_evidence_exchange_abort(struct eml_evidence_x *x);

@@ -25,6 +25,7 @@ static const uint8_t AD_LABEL[5] = { 'E', 'M', 'L', 'v', '1' };
 /* AES-256-GCM through OpenSSL EVP (AES-NI/VAES): one context per
  * direction keyed once at derive(); each frame only sets its nonce. */
 #define AEAD_CHUNK (1u << 30) /* EVP lengths are int */
+#define HOOK_CHUNK ((size_t)256 << 10)
 _Static_assert(EML_X25519_KEY_LEN == crypto_scalarmult_BYTES, "x25519 size");
 _Static_assert(EML_CHANNEL_HASH_LEN == crypto_hash_sha256_BYTES, "hash size");
 
@@ -454,19 +455,25 @@ gcm_seal(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD
  * The plaintext written before the tag check is the caller's to wipe on
  * failure. 0 when it authenticates. */
 static int
-gcm_open(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD_LEN],
-    const uint8_t *c, size_t n, const uint8_t tag[EML_CHANNEL_TAG_LEN], uint8_t *w)
+gcm_open_x(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD_LEN],
+    const uint8_t *c, size_t n, const uint8_t tag[EML_CHANNEL_TAG_LEN], uint8_t *w,
+    eml_channel_ct_fn fn, void *arg)
 {
 	uint8_t t[EML_CHANNEL_TAG_LEN];
 	int l = 0;
+	/* with a hook, cache-sized pieces: each is read by fn and decrypted
+	 * while it is still in the cache (one pass over memory, not two) */
+	size_t chunk = fn != NULL ? HOOK_CHUNK : AEAD_CHUNK;
 
 	memcpy(t, tag, sizeof(t)); /* the ctrl takes a non-const pointer */
 	if (EVP_DecryptInit_ex(cx, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_DecryptUpdate(cx, NULL, &l, ad, AD_LEN) != 1)
 		return -1;
 	for (size_t off = 0; off < n;) {
-		size_t k = n - off < AEAD_CHUNK ? n - off : AEAD_CHUNK;
+		size_t k = n - off < chunk ? n - off : chunk;
 
+		if (fn != NULL && fn(arg, c + off, k) != 0)
+			return -1;
 		if (EVP_DecryptUpdate(cx, w + off, &l, c + off, (int)k) != 1 || (size_t)l != k)
 			return -1;
 		off += k;
@@ -475,6 +482,13 @@ gcm_open(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD
 	    EVP_DecryptFinal_ex(cx, w + n, &l) != 1 || l != 0)
 		return -1;
 	return 0;
+}
+
+static int
+gcm_open(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD_LEN],
+    const uint8_t *c, size_t n, const uint8_t tag[EML_CHANNEL_TAG_LEN], uint8_t *w)
+{
+	return gcm_open_x(cx, nonce, ad, c, n, tag, w, NULL, NULL);
 }
 
 eml_err
@@ -569,8 +583,8 @@ eml_channel_open(struct eml_channel *ch, const struct eml_envelope *env, struct 
 }
 
 eml_err
-eml_channel_open_in_place(struct eml_channel *ch, const struct eml_envelope *env, uint8_t *body,
-    size_t *pt_len)
+eml_channel_open_in_place_x(struct eml_channel *ch, const struct eml_envelope *env,
+    uint8_t *body, size_t *pt_len, eml_channel_ct_fn fn, void *arg)
 {
 	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
 	size_t n;
@@ -585,7 +599,7 @@ eml_channel_open_in_place(struct eml_channel *ch, const struct eml_envelope *env
 	}
 	n = env->body_len - EML_CHANNEL_TAG_LEN;
 	nonce_and_ad(nonce, ad, ch->recv_dir, ch->recv_ctr, env);
-	if (gcm_open(ch->recv_cx, nonce, ad, body, n, body + n, body) != 0) {
+	if (gcm_open_x(ch->recv_cx, nonce, ad, body, n, body + n, body, fn, arg) != 0) {
 		eml_wipe(body, env->body_len);
 		eml_err_set_detail("sealed %s frame %llu does not authenticate",
 		    eml_msg_type_name(env->type), (unsigned long long)ch->recv_ctr);
@@ -594,6 +608,13 @@ eml_channel_open_in_place(struct eml_channel *ch, const struct eml_envelope *env
 	ch->recv_ctr++;
 	*pt_len = n;
 	return EML_OK;
+}
+
+eml_err
+eml_channel_open_in_place(struct eml_channel *ch, const struct eml_envelope *env, uint8_t *body,
+    size_t *pt_len)
+{
+	return eml_channel_open_in_place_x(ch, env, body, pt_len, NULL, NULL);
 }
 
 eml_err

@@ -133,6 +133,16 @@ eml_err eml_channel_open(struct eml_channel *ch, const struct eml_envelope *env,
  */
 eml_err eml_channel_open_in_place(struct eml_channel *ch, const struct eml_envelope *env,
     uint8_t *body, size_t *pt_len) EML_MUST_USE;
+/*
+ * The same, with fn shown each piece of the ciphertext (before the tag,
+ * in order, pieces of 256 KiB) just before that piece is decrypted over:
+ * whoever hashes the ciphertext (the agent's exchange hash) does it in
+ * the same pass while the piece is in the cache. fn returning non-zero
+ * fails the open as a wrong tag does (EML_ERR_CRYPTO_AUTH, body wiped).
+ */
+typedef int (*eml_channel_ct_fn)(void *arg, const uint8_t *ct, size_t n);
+eml_err eml_channel_open_in_place_x(struct eml_channel *ch, const struct eml_envelope *env,
+    uint8_t *body, size_t *pt_len, eml_channel_ct_fn fn, void *arg) EML_MUST_USE;
 
 /* Whether seal/open can still be used (keys derived, no failure). */
 bool eml_channel_is_open(const struct eml_channel *ch);

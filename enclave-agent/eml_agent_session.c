@@ -634,6 +634,14 @@ exchange_done(struct sess *s, struct eml_evidence_x *xh, const struct eml_envelo
 		eml_agent_ev_exchange(&s->ev, env->body, env->body_len, s->ct.data, s->ct.len);
 }
 
+/* eml_channel_open_in_place_x's hook: a piece of the sealed request
+ * into the exchange hash just before it is decrypted over. */
+static int
+exchange_piece(void *arg, const uint8_t *ct, size_t n)
+{
+	return eml_evidence_exchange_update(arg, ct, n);
+}
+
 /* Open the request: in place when *body is set (the exchange hash takes
  * the ciphertext before it is gone; if the digest could not start, end
  * would read these bytes again, so open into the s->pt copy then), else
@@ -644,12 +652,24 @@ open_request(struct sess *s, const struct eml_envelope *env, struct eml_evidence
     uint8_t **body, uint8_t **pt, size_t *pt_len)
 {
 	if (*body != NULL) {
-		eml_evidence_exchange_begin(xh, s->ev.exchange_hash, env->body, env->body_len);
+		/* the ciphertext goes to the hash piece by piece as it is
+		 * decrypted over (one pass while each piece is in the cache) */
+		eml_evidence_exchange_begin_len(xh, s->ev.exchange_hash, env->body_len);
 		if (xh->md == NULL)
 			*body = NULL;
 	}
 	if (*body != NULL) {
-		EML_GUARD(eml_channel_open_in_place(s->ch, env, *body, pt_len));
+		eml_err rc = eml_channel_open_in_place_x(s->ch, env, *body, pt_len, exchange_piece,
+		    xh);
+
+		if (rc == EML_OK && env->body_len >= EML_CHANNEL_TAG_LEN &&
+		    eml_evidence_exchange_update(xh, env->body + *pt_len, EML_CHANNEL_TAG_LEN) != 0)
+			rc = eml_err_record(EML_ERR_CRYPTO, __FILE__, __LINE__, __func__);
+		if (rc != EML_OK) {
+			eml_evidence_exchange_abort(xh);
+			eml_wipe(*body, env->body_len);
+			return rc;
+		}
 		*pt = *body;
 		return EML_OK;
 	}
@@ -716,6 +736,10 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	if ((rc = open_request(s, env, &xh, &body, &pt, &pt_len)) != EML_OK)
 		goto out; /* ends the session */
 	u_open = eml_now_us();
+	/* the open alone (exchange hash + decryption), also for requests
+	 * refused before they run (bench-relay-ab.sh reads it) */
+	EML_LOG_DEBUG("infer.open", &rid, EML_F_I64("open_us", u_open - u0),
+	    EML_F_U64("bytes", env->body_len));
 	s->link.fetch_us = 0;
 	s->requests++;
 	(void)eml_arena_budget_hit(true); /* a fresh question per request */

@@ -23,7 +23,8 @@ perfw() { # WHAT TAG
 start() { # TAG BUILDDIR
 	local tag=$1 bd=$2 port digest
 	printf '%s\n' '{"version":1,"limits":{"max_input_bytes":1048576}}' >"$W/$tag-policy.json"
-	e2e_start "agent-$tag" $(perfw agent "$tag") "$bd/bin/eml-agent" --listen "unix:$W/$tag.sock" --attest sim \
+	# debug: the agents' infer.phases lines (open_us: hash + decrypt)
+	EML_LOG_LEVEL=debug e2e_start "agent-$tag" $(perfw agent "$tag") "$bd/bin/eml-agent" --listen "unix:$W/$tag.sock" --attest sim \
 		--sim-dir "$W/sim" --policy "$W/$tag-policy.json" --max-sessions 128 --insecure-any-model
 	eval "APID_$tag=$E2E_LAST_PID"
 	e2e_wait_unix "$W/$tag.sock" || return 1
@@ -55,3 +56,7 @@ done | tee "$W/out" | awk '
 	{ for (i = 1; i <= NF; i++) if ($i ~ /^relay(_warm)?_MBps=/) { split($i, kv, "="); k = $1 " " kv[1]
 	  if (!(k in best) || kv[2] + 0 > best[k]) best[k] = kv[2] + 0 } print }
 	END { for (k in best) printf "best %s %.1f\n", k, best[k] }'
+for t in a b; do
+	grep -ho '"open_us": *[0-9]*\|open_us=[0-9]*' "$W/agent-$t.log" | grep -o '[0-9]*$' | sort -n |
+		awk -v t=$t 'NR == 1 { m = $1 } { s[NR] = $1 } END { if (NR) printf "agent %s open_us min %d median %d (n=%d)\n", t, m, s[int((NR + 1) / 2)], NR }'
+done

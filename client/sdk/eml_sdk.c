@@ -724,7 +724,7 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	struct eml_envelope hdr, env;
 	uint8_t rid[EML_REQUEST_ID_LEN];
 	struct eml_evidence_x x;
-	bool fatal = true;
+	bool fatal = true, sealed = false;
 
 	memset(&env, 0, sizeof(env));
 	memset(&x, 0, sizeof(x));
@@ -759,6 +759,9 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	 * large request is not copied into a second buffer. */
 	if ((rc = eml_channel_seal_in_place(c->ch, &hdr, pt, 0)) != EML_OK)
 		goto out;
+	/* pt holds ciphertext only now (sealed over the whole encoding, the
+	 * reserve was exact): what went on the wire, nothing to wipe */
+	sealed = true;
 	rc = send_env(c, EML_MSG_INFER_REQUEST, rid, pt->data, pt->len);
 	/* The peer may have ended the session (and said why in an Error
 	 * frame) before our request went out: read that reason if it is
@@ -812,7 +815,10 @@ out:
 	if (rc != EML_OK && fatal)
 		kill_session(c);
 	eml_envelope_clear(&env);
-	keep_wiped(pt);
+	if (sealed)
+		pt->len = 0;
+	else
+		keep_wiped(pt);
 	keep_wiped(ans);
 	eml_sdk_note(c, rc);
 	return (int)rc;

@@ -275,6 +275,73 @@ open_in_place_works_and_refuses(void **state)
 	}
 }
 
+/* The open-in-place hook sees the whole ciphertext before the tag, in
+ * order and in pieces of at most 256 KiB, before each is decrypted over;
+ * a hook that fails fails the open (wiped, channel closed). */
+struct pieces {
+	uint8_t *copy;
+	size_t got, calls, fail_at;
+};
+
+static int
+piece_fn(void *arg, const uint8_t *ct, size_t n)
+{
+	struct pieces *pc = arg;
+
+	assert_true(n <= ((size_t)256 << 10));
+	if (++pc->calls == pc->fail_at)
+		return -1;
+	memcpy(pc->copy + pc->got, ct, n);
+	pc->got += n;
+	return 0;
+}
+
+static void
+open_in_place_hook_sees_ciphertext(void **state)
+{
+	const size_t n = ((size_t)600 << 10) + 3; /* three pieces */
+	struct pair p;
+	struct eml_envelope e;
+	struct eml_buf ct;
+	uint8_t *msg = eml_alloc(n), *body = eml_alloc(n + EML_CHANNEL_TAG_LEN);
+	struct pieces pc = { eml_alloc(n), 0, 0, 0 };
+	size_t pl = 0;
+
+	(void)state;
+	assert_non_null(msg);
+	assert_non_null(body);
+	assert_non_null(pc.copy);
+	for (size_t i = 0; i < n; i++)
+		msg[i] = (uint8_t)(i * 7 + 1);
+	handshake(&p);
+	seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, msg, n, &ct);
+	memcpy(body, ct.data, ct.len);
+	e.body = body;
+	assert_eml_ok(eml_channel_open_in_place_x(p.s, &e, body, &pl, piece_fn, &pc));
+	assert_int_equal(pl, n);
+	assert_int_equal(pc.calls, 3);
+	assert_int_equal(pc.got, n);
+	assert_memory_equal(pc.copy, ct.data, n);
+	assert_memory_equal(body, msg, n);
+	eml_buf_free(&ct);
+	/* a failing hook (second piece): refused, wiped, closed */
+	seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, msg, n, &ct);
+	memcpy(body, ct.data, ct.len);
+	e.body = body;
+	pc.got = pc.calls = 0;
+	pc.fail_at = 2;
+	assert_eml(eml_channel_open_in_place_x(p.s, &e, body, &pl, piece_fn, &pc),
+	    EML_ERR_CRYPTO_AUTH);
+	for (size_t i = 0; i < ct.len; i++)
+		assert_int_equal(body[i], 0);
+	assert_false(eml_channel_is_open(p.s));
+	eml_buf_free(&ct);
+	pair_free(&p);
+	eml_free(msg);
+	eml_free(body);
+	eml_free(pc.copy);
+}
+
 /* Two sealings of the same plaintext differ (distinct nonces). */
 static void
 same_plaintext_different_ciphertext(void **state)
@@ -1078,6 +1145,7 @@ main(void)
 		cmocka_unit_test(handshake_and_both_directions),
 		cmocka_unit_test(seal_in_place_opens),
 		cmocka_unit_test(open_in_place_works_and_refuses),
+		cmocka_unit_test(open_in_place_hook_sees_ciphertext),
 		cmocka_unit_test(same_plaintext_different_ciphertext),
 		cmocka_unit_test(every_bit_flip_rejected),
 		cmocka_unit_test(replay_rejected),
