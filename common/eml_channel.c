@@ -184,13 +184,12 @@ derive(struct eml_channel *ch, const uint8_t *att_resp, size_t n, const uint8_t 
 {
 	crypto_hash_sha256_state hs;
 	crypto_auth_hmacsha256_state ms;
-	uint8_t *prk = NULL, *okm = NULL;
+	/* PRK and the session-id OKM on the stack, wiped below like the HMAC
+	 * state beside them: a locked block of its own outside an arena was
+	 * a mapping, mlock, munlock and munmap per handshake. */
+	uint8_t km[64];
+	uint8_t *prk = km, *okm = km + 32;
 	eml_err rc = EML_ERR_INTERNAL;
-
-	prk = eml_secure_alloc(64);
-	if (prk == NULL)
-		EML_FAIL(rc, EML_ERR_NOMEM);
-	okm = prk + 32;
 	crypto_hash_sha256_init(&hs);
 	crypto_hash_sha256_update(&hs, (const uint8_t *)TRANSCRIPT_LABEL, strlen(TRANSCRIPT_LABEL));
 	hash_len_prefixed(&hs, ch->hello.data, ch->hello.len);
@@ -230,7 +229,7 @@ derive(struct eml_channel *ch, const uint8_t *att_resp, size_t n, const uint8_t 
 	ch->state = ST_OPEN;
 	rc = EML_OK;
 out:
-	eml_secure_free(prk);
+	sodium_memzero(km, sizeof(km));
 	return rc;
 }
 
