@@ -418,6 +418,12 @@ eml_msg_infer_request_unpack_view(const uint8_t *p, size_t n, size_t max,
 		rc = pbw_put_varint(&lean, (2u << 3) | 2u);
 		if (rc == EML_OK)
 			rc = lean_tensor(f.payload, &lean, &spans[k++], &ok);
+		/* The engine reads tensors as typed arrays: a view at an
+		 * address malloc would never return (not 16-aligned) is not
+		 * taken; the whole message is decoded (copied) instead. */
+		if (rc == EML_OK && ok && spans[k - 1].left > 0 &&
+		    ((uintptr_t)spans[k - 1].p & 15u) != 0)
+			ok = false;
 	}
 	if (rc == EML_OK && ok)
 		rc = msg_unpack(&eml__v1__infer_request__descriptor, lean.data, lean.len,

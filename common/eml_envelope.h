@@ -140,7 +140,8 @@ eml_err eml_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
  * input i's bytes inside p (the last occurrence of the field, as protobuf
  * takes it; {NULL, 0} when absent). In the message, inputs[i]->data is
  * empty. When p's wire form cannot be walked (malformed, groups, more than
- * data_max inputs), p is unpacked whole instead and data[i] points into
+ * data_max inputs, a tensor's bytes not 16-aligned, as malloc would give
+ * them), p is unpacked whole instead and data[i] points into
  * the message: the caller sees the same result either way. p must outlive
  * the use of data[].
  */
