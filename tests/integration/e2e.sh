@@ -241,7 +241,7 @@ for attempt in 1 2 3; do
 		--agent "unix:$W/busy.sock" --weights "$W/store" --rate-limit 0
 	bproxy=$E2E_LAST_PID
 	e2e_wait_tcp "$bport" || break
-	infer "$bport" "$W/client.json" "$W/in0.pb" "$W/out-hold" --repeat 400 --quiet \
+	infer "$bport" "$W/client.json" "$W/in0.pb" "$W/out-hold" --repeat 3000 --quiet \
 		>"$W/hold.out" 2>&1 &
 	hold=$!
 	sleep 1
