@@ -451,17 +451,17 @@ gcm_seal(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD
 }
 
 /* Inverse of gcm_seal: c[0..n) to w (w may equal c), checked against tag.
- * The plaintext written before the tag check is the caller's to wipe on
- * failure. 0 when it authenticates. */
+ * With fn, cache-sized pieces: fn reads each just before it is decrypted
+ * (one pass over memory, not two); fn may be NULL. The plaintext written
+ * before the tag check is the caller's to wipe on failure. 0 when it
+ * authenticates. */
 static int
-gcm_open_x(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD_LEN],
+gcm_open(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD_LEN],
     const uint8_t *c, size_t n, const uint8_t tag[EML_CHANNEL_TAG_LEN], uint8_t *w,
     eml_channel_ct_fn fn, void *arg)
 {
 	uint8_t t[EML_CHANNEL_TAG_LEN];
 	int l = 0;
-	/* with a hook, cache-sized pieces: each is read by fn and decrypted
-	 * while it is still in the cache (one pass over memory, not two) */
 	size_t chunk = fn != NULL ? HOOK_CHUNK : AEAD_CHUNK;
 
 	memcpy(t, tag, sizeof(t)); /* the ctrl takes a non-const pointer */
@@ -481,13 +481,6 @@ gcm_open_x(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[
 	    EVP_DecryptFinal_ex(cx, w + n, &l) != 1 || l != 0)
 		return -1;
 	return 0;
-}
-
-static int
-gcm_open(EVP_CIPHER_CTX *cx, const uint8_t nonce[NONCE_LEN], const uint8_t ad[AD_LEN],
-    const uint8_t *c, size_t n, const uint8_t tag[EML_CHANNEL_TAG_LEN], uint8_t *w)
-{
-	return gcm_open_x(cx, nonce, ad, c, n, tag, w, NULL, NULL);
 }
 
 eml_err
@@ -550,46 +543,23 @@ eml_channel_seal_in_place(struct eml_channel *ch, const struct eml_envelope *hdr
 	return EML_OK;
 }
 
-eml_err
-eml_channel_open(struct eml_channel *ch, const struct eml_envelope *env, struct eml_buf *out)
-{
-	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
-	size_t n;
-	uint8_t *w;
-	eml_err rc;
-
-	EML_ENSURE(ch != NULL && env != NULL && out != NULL, EML_ERR_NULL);
-	EML_ENSURE(env->body != NULL || env->body_len == 0, EML_ERR_NULL);
-	EML_GUARD(check_use(ch, env, ch->recv_ctr));
-	if (env->body_len < EML_CHANNEL_TAG_LEN) {
-		eml_err_set_detail("sealed body shorter than a tag");
-		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
-	}
-	n = env->body_len - EML_CHANNEL_TAG_LEN;
-	rc = eml_buf_extend(out, n, &w);
-	if (rc != EML_OK)
-		CH_FAIL(ch, rc);
-	nonce_and_ad(nonce, ad, ch->recv_dir, ch->recv_ctr, env);
-	if (gcm_open(ch->recv_cx, nonce, ad, env->body, n, env->body + n, w) != 0) {
-		eml_wipe(w, n);
-		out->len -= n;
-		eml_err_set_detail("sealed %s frame %llu does not authenticate",
-		    eml_msg_type_name(env->type), (unsigned long long)ch->recv_ctr);
-		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
-	}
-	ch->recv_ctr++;
-	return EML_OK;
-}
-
-eml_err
-eml_channel_open_in_place_x(struct eml_channel *ch, const struct eml_envelope *env,
+/* Both opens: env->body's plaintext appended to out, or (out NULL) written
+ * over body, which must be env->body (in place); fn as for gcm_open. On
+ * failure the written plaintext is wiped (in place: the whole body) and
+ * the channel closes. */
+static eml_err
+open_body(struct eml_channel *ch, const struct eml_envelope *env, struct eml_buf *out,
     uint8_t *body, size_t *pt_len, eml_channel_ct_fn fn, void *arg)
 {
 	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
 	size_t n;
+	uint8_t *w = body;
+	eml_err rc;
 
 	EML_ENSURE(ch != NULL && env != NULL && pt_len != NULL, EML_ERR_NULL);
-	EML_ENSURE(body != NULL && env->body == body, EML_ERR_NULL);
+	EML_ENSURE(out != NULL ? env->body != NULL || env->body_len == 0
+			       : body != NULL && env->body == body,
+	    EML_ERR_NULL);
 	*pt_len = 0;
 	EML_GUARD(check_use(ch, env, ch->recv_ctr));
 	if (env->body_len < EML_CHANNEL_TAG_LEN) {
@@ -597,9 +567,16 @@ eml_channel_open_in_place_x(struct eml_channel *ch, const struct eml_envelope *e
 		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
 	}
 	n = env->body_len - EML_CHANNEL_TAG_LEN;
+	if (out != NULL && (rc = eml_buf_extend(out, n, &w)) != EML_OK)
+		CH_FAIL(ch, rc);
 	nonce_and_ad(nonce, ad, ch->recv_dir, ch->recv_ctr, env);
-	if (gcm_open_x(ch->recv_cx, nonce, ad, body, n, body + n, body, fn, arg) != 0) {
-		eml_wipe(body, env->body_len);
+	if (gcm_open(ch->recv_cx, nonce, ad, env->body, n, env->body + n, w, fn, arg) != 0) {
+		if (out != NULL) {
+			eml_wipe(w, n);
+			out->len -= n;
+		} else {
+			eml_wipe(body, env->body_len);
+		}
 		eml_err_set_detail("sealed %s frame %llu does not authenticate",
 		    eml_msg_type_name(env->type), (unsigned long long)ch->recv_ctr);
 		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
@@ -610,10 +587,26 @@ eml_channel_open_in_place_x(struct eml_channel *ch, const struct eml_envelope *e
 }
 
 eml_err
+eml_channel_open(struct eml_channel *ch, const struct eml_envelope *env, struct eml_buf *out)
+{
+	size_t n;
+
+	EML_ENSURE(out != NULL, EML_ERR_NULL);
+	return open_body(ch, env, out, NULL, &n, NULL, NULL);
+}
+
+eml_err
+eml_channel_open_in_place_x(struct eml_channel *ch, const struct eml_envelope *env,
+    uint8_t *body, size_t *pt_len, eml_channel_ct_fn fn, void *arg)
+{
+	return open_body(ch, env, NULL, body, pt_len, fn, arg);
+}
+
+eml_err
 eml_channel_open_in_place(struct eml_channel *ch, const struct eml_envelope *env, uint8_t *body,
     size_t *pt_len)
 {
-	return eml_channel_open_in_place_x(ch, env, body, pt_len, NULL, NULL);
+	return open_body(ch, env, NULL, body, pt_len, NULL, NULL);
 }
 
 eml_err
