@@ -559,7 +559,9 @@ ring_size(const struct eml_blob_header *h, bool threaded)
 		ring = h->chunk_count;
 	if (ring > HASH_RING_MAX)
 		ring = HASH_RING_MAX;
-	return ring < 2 ? 2 : ring;
+	if (ring < 2) /* one buffer for a single chunk, else two at least */
+		ring = h->chunk_count > 1 ? 2 : 1;
+	return ring;
 }
 
 static eml_err
@@ -593,7 +595,9 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 	EML_MEMCPY(pd->want, exp->content_id, sizeof(pd->want));
 	if ((rc = read_header(src, exp, dst_len, header, &h)) != EML_OK)
 		goto out;
-	rc = hasher_start(hs, exp->file_size >= HASH_THREAD_MIN && h.chunk_count > 1);
+	/* A blob of one chunk is threaded too: its hash then runs while the
+	 * chunk is decrypted and, deferred, while the caller plans. */
+	rc = hasher_start(hs, exp->file_size >= HASH_THREAD_MIN);
 	if (rc == EML_OK)
 		rc = eml_blob_sha_update(hs->sha, header, sizeof(header));
 	if (rc != EML_OK)

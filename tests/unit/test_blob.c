@@ -542,8 +542,8 @@ counted_free(void *ctx, void *p, size_t n)
  * eml_blob_pending_finish; a wrong id opens (the chunks are genuine) but
  * finishes EML_ERR_BLOB_MISMATCH; an altered chunk fails the open itself
  * with nothing pending; a pending check given up leaves nothing behind
- * (ASan). Large (the hash on its thread, more chunks than the ring) and
- * small (inline hash). */
+ * (ASan). Large (the hash on its thread, more chunks than the ring),
+ * large in one chunk (on the thread too) and small (inline hash). */
 static void
 deferred_id_check(void **state)
 {
@@ -555,11 +555,13 @@ deferred_id_check(void **state)
 	struct counted c;
 	struct eml_blob_pending *pend = NULL;
 	uint8_t bad_id[EML_BLOB_ID_LEN], *dst = NULL, *bad;
-	const size_t sizes[2] = { ((size_t)600 << 10) + 33, 3000 };
+	/* many chunks on the thread, one large chunk on the thread, inline */
+	const size_t sizes[3] = { ((size_t)600 << 10) + 33, ((size_t)600 << 10) + 33, 3000 };
+	const uint32_t chunks[3] = { 4096, 1u << 20, 4096 };
 
 	(void)state;
-	for (int k = 0; k < 2; k++) {
-		seal(&s, sizes[k], 4096, &rng);
+	for (int k = 0; k < 3; k++) {
+		seal(&s, sizes[k], chunks[k], &rng);
 		e = expect_of(&s);
 		eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
 		memset(&c, 0, sizeof(c));
