@@ -131,7 +131,7 @@ on_hello(struct sess *s, const struct eml_envelope *env)
 	uint8_t nonce[EML_HELLO_NONCE_LEN];
 	uint8_t pk[EML_X25519_KEY_LEN];
 	struct eml_buf doc, resp;
-	int64_t t0 = eml_now_ms();
+	int64_t t0 = eml_now_us(), ta = 0;
 
 	eml_buf_init(&doc, EML_ATTEST_DOC_MAX);
 	eml_buf_init(&resp, EML_ATTEST_DOC_MAX + 1024);
@@ -149,8 +149,10 @@ on_hello(struct sess *s, const struct eml_envelope *env)
 		goto out;
 	/* DESIGN §3 step 4: nonce = client nonce, public_key = our ephemeral
 	 * key, user_data = digest of the policy we enforce. */
+	ta = eml_now_us();
 	if ((rc = eml_agent_attest(s->a, nonce, sizeof(nonce), pk, sizeof(pk), &doc)) != EML_OK)
 		goto out;
+	ta = eml_now_us() - ta;
 	if ((rc = eml_channel_server_finish(s->ch, doc.data, doc.len, &resp)) != EML_OK)
 		goto out;
 	if ((rc = eml_agent_link_send(&s->link, EML_MSG_ATTESTATION_RESPONSE, resp.data,
@@ -159,7 +161,8 @@ on_hello(struct sess *s, const struct eml_envelope *env)
 	s->state = ST_ESTABLISHED;
 	eml_agent_ev_start(s->a, &s->ev);
 	EML_LOG_INFO("session.established", &s->sid, EML_F_STR("producer", s->a->producer.name),
-	    EML_F_U64("doc_bytes", doc.len), EML_F_I64("ms", eml_now_ms() - t0));
+	    EML_F_U64("doc_bytes", doc.len), EML_F_I64("ms", (eml_now_us() - t0) / 1000),
+	    EML_F_I64("hello_us", eml_now_us() - t0), EML_F_I64("attest_us", ta));
 	rc = EML_OK;
 out:
 	sodium_memzero(nonce, sizeof(nonce));
