@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -274,8 +275,17 @@ struct run_state {
 	/* --profile: wall clock and process CPU time at the start of each
 	 * phase, and the --bench runs' (not a phase) */
 	double t[PH_N + 1], cpu[PH_N + 1];
+	long flt[PH_N + 1]; /* minor page faults so far */
 	double bench_ms, bench_cpu;
 };
+
+static long
+minor_faults(void)
+{
+	struct rusage ru;
+
+	return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
 
 /* The start of phase ph (PH_N: the end), --bench runs left out. */
 static void
@@ -283,6 +293,7 @@ mark(struct run_state *s, int ph)
 {
 	s->t[ph] = now_ms() - s->bench_ms;
 	s->cpu[ph] = cpu_ms() - s->bench_cpu;
+	s->flt[ph] = minor_faults();
 }
 
 /* --profile: one line on stderr, milliseconds of wall clock and of CPU
@@ -297,6 +308,10 @@ print_phases(const struct run_state *s)
 		    s->cpu[i + 1] - s->cpu[i]);
 	fprintf(stderr, " total=%.3f/%.3f\n", s->t[PH_N] - s->t[PH_IMPORT],
 	    s->cpu[PH_N] - s->cpu[PH_IMPORT]);
+	fprintf(stderr, "eml run: page faults: before=%ld", s->flt[PH_IMPORT]);
+	for (int i = 0; i < PH_N; i++)
+		fprintf(stderr, " %s=%ld", phase_name[i], s->flt[i + 1] - s->flt[i]);
+	fprintf(stderr, "\n");
 }
 
 /* Fill *a from the parsed options. Returns -1 to go on, otherwise the exit
