@@ -53,6 +53,13 @@ if [ -f "$MODEL" ] && [ -f "$VEC/input_0.pb" ]; then
 		bad "inspect shows symbolic dims"
 	expect 0 "run: summary" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb"
 	grep -q "^softmax_0.tmp_0: float32 \[1,2\]" "$T/out" && ok "run: summary line" || bad "run: summary line"
+	# --profile: the phases line and the page-fault line on stderr, the
+	# summary on stdout as without it
+	expect 0 "run: --profile" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb" --profile
+	grep -Eq '^eml run: phases \(ms, wall/cpu\): import=[0-9.]+/[0-9.]+ .* total=[0-9.]+/[0-9.]+$' "$T/out" &&
+		grep -Eq '^eml run: page faults: before=[0-9]+ import=[0-9]+ inputs=[0-9]+ split=[0-9]+ model=[0-9]+ plan=[0-9]+ run=[0-9]+ output=[0-9]+ free=[0-9]+$' "$T/out" &&
+		grep -q "^softmax_0.tmp_0: float32 \[1,2\]" "$T/out" && ok "run: --profile lines" ||
+		bad "run: --profile lines"
 	expect 0 "run: --output-dir" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb" --output-dir "$T/o"
 	[ -s "$T/o/output_0.pb" ] && ok "run: output_0.pb written" || bad "run: output_0.pb written"
 	expect 0 "run: --bench" "$EML" run --local "$MODEL" --input "$VEC/input_0.pb" --bench 3 --threads 2
