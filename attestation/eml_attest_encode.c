@@ -66,6 +66,15 @@ bn_to_48(const BIGNUM *bn, uint8_t *dst)
 }
 
 eml_err
+eml_attest_sig_raw(const ECDSA_SIG *es, uint8_t sig[EML_ATTEST_SIG_LEN])
+{
+	if (es == NULL || sig == NULL)
+		EML_BAIL(EML_ERR_NULL);
+	EML_GUARD(bn_to_48(ECDSA_SIG_get0_r(es), sig));
+	return bn_to_48(ECDSA_SIG_get0_s(es), sig + 48);
+}
+
+eml_err
 eml_attest_es384_sign(EVP_PKEY *key, const uint8_t *msg, size_t n, uint8_t sig[EML_ATTEST_SIG_LEN])
 {
 	eml_err rc = EML_ERR_INTERNAL;
@@ -92,10 +101,7 @@ eml_attest_es384_sign(EVP_PKEY *key, const uint8_t *msg, size_t n, uint8_t sig[E
 	es = d2i_ECDSA_SIG(NULL, &q, (long)dl);
 	if (es == NULL)
 		EML_FAIL(rc, EML_ERR_CRYPTO);
-	if ((rc = bn_to_48(ECDSA_SIG_get0_r(es), sig)) != EML_OK ||
-	    (rc = bn_to_48(ECDSA_SIG_get0_s(es), sig + 48)) != EML_OK)
-		goto out;
-	rc = EML_OK;
+	rc = eml_attest_sig_raw(es, sig);
 out:
 	ERR_clear_error();
 	ECDSA_SIG_free(es);

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 
 #include "eml_attest.h"
@@ -40,6 +41,10 @@ typedef eml_err (*eml_attest_signer)(void *arg, const uint8_t *msg, size_t n,
 eml_err eml_attest_cose_sign_by(const uint8_t *payload, size_t payload_len,
     const uint8_t *protected_hdr, size_t protected_len, bool tagged, eml_attest_signer sign,
     void *arg, struct eml_buf *out) EML_MUST_USE;
+
+/* An ECDSA signature as COSE writes it: r||s, each left-padded to 48
+ * bytes. EML_OK, EML_ERR_NULL, EML_ERR_CRYPTO (r or s over 48 bytes). */
+eml_err eml_attest_sig_raw(const ECDSA_SIG *es, uint8_t sig[EML_ATTEST_SIG_LEN]) EML_MUST_USE;
 
 /* Sign the SHA-384 digest of msg with key and write r||s (48+48 bytes). */
 eml_err eml_attest_es384_sign(EVP_PKEY *key, const uint8_t *msg, size_t n,

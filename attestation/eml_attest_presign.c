@@ -170,14 +170,6 @@ eml_presign_wait_ready(struct eml_presign *p, int ms)
 	return ready;
 }
 
-static eml_err
-bn_to_48(const BIGNUM *bn, uint8_t *dst)
-{
-	if (BN_num_bytes(bn) > 48 || BN_bn2binpad(bn, dst, 48) != 48)
-		EML_BAIL(EML_ERR_CRYPTO);
-	return EML_OK;
-}
-
 eml_err
 eml_presign_sign(struct eml_presign *p, const uint8_t *msg, size_t n,
     uint8_t sig[EML_ATTEST_SIG_LEN], bool *used)
@@ -214,11 +206,9 @@ eml_presign_sign(struct eml_presign *p, const uint8_t *msg, size_t n,
 		ERR_clear_error();
 		return eml_attest_es384_sign(p->key, msg, n, sig);
 	}
-	if ((rc = bn_to_48(ECDSA_SIG_get0_r(es), sig)) != EML_OK ||
-	    (rc = bn_to_48(ECDSA_SIG_get0_s(es), sig + 48)) != EML_OK)
+	if ((rc = eml_attest_sig_raw(es, sig)) != EML_OK)
 		goto out;
 	*used = true;
-	rc = EML_OK;
 out:
 	clear_pair(&kinv, &r);
 	ECDSA_SIG_free(es);

@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -1114,10 +1116,45 @@ payload_value_errors(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* eml_attest_sig_raw: r||s as COSE has them, each left-padded to 48
+ * bytes; a value over 48 bytes is refused, not cut. */
+static void
+sig_raw_pads_and_bounds(void **state)
+{
+	uint8_t big[49], sig[EML_ATTEST_SIG_LEN], want[EML_ATTEST_SIG_LEN];
+	ECDSA_SIG *es = ECDSA_SIG_new();
+	BIGNUM *r = BN_new(), *s = BN_new();
+
+	(void)state;
+	assert_non_null(es);
+	assert_true(BN_set_word(r, 0x0102) == 1);
+	memset(big, 0xa5, sizeof(big));
+	assert_non_null(BN_bin2bn(big, 48, s));
+	assert_true(ECDSA_SIG_set0(es, r, s) == 1);
+	memset(want, 0, sizeof(want));
+	want[46] = 0x01;
+	want[47] = 0x02;
+	memset(want + 48, 0xa5, 48);
+	memset(sig, 0xee, sizeof(sig));
+	assert_eml_ok(eml_attest_sig_raw(es, sig));
+	assert_memory_equal(sig, want, sizeof(want));
+	/* s of 49 bytes */
+	r = BN_new();
+	s = BN_bin2bn(big, sizeof(big), NULL);
+	assert_non_null(r);
+	assert_non_null(s);
+	assert_true(BN_set_word(r, 7) == 1);
+	assert_true(ECDSA_SIG_set0(es, r, s) == 1);
+	assert_eml(eml_attest_sig_raw(es, sig), EML_ERR_CRYPTO);
+	assert_eml(eml_attest_sig_raw(NULL, sig), EML_ERR_NULL);
+	ECDSA_SIG_free(es);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(sig_raw_pads_and_bounds),
 		cmocka_unit_test(shipped_root_is_aws),
 		cmocka_unit_test(root_load_rejects_junk),
 		cmocka_unit_test(real_docs_verify_at_own_time),
