@@ -445,6 +445,196 @@ eml_msg_infer_request_unpack_view(const uint8_t *p, size_t n, size_t max,
 	return EML_OK;
 }
 
+/* ---------------------------------------------------- aligned InferRequest */
+
+static size_t
+vsize(uint64_t v)
+{
+	size_t k = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		k++;
+	}
+	return k;
+}
+
+static uint8_t *
+put_varint(uint8_t *w, uint64_t v)
+{
+	while (v >= 0x80) {
+		*w++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*w++ = (uint8_t)v;
+	return w;
+}
+
+static uint8_t *
+put_bytes_field(uint8_t *w, unsigned num, const void *p, size_t n)
+{
+	*w++ = (uint8_t)((num << 3) | 2u);
+	w = put_varint(w, n);
+	memcpy(w, p, n);
+	return w + n;
+}
+
+/* The length of t's dims field(s) in the form put_dims writes for pad
+ * (pad 0: protobuf-c's, one packed run): pad even, the packed run then
+ * pad / 2 empty packed runs; pad odd, the first dim unpacked (the only
+ * one: (pad + 1) / 2 empty runs after it; else the others in a packed
+ * run and (pad - 1) / 2 empty runs). All standard proto3 forms of the
+ * same repeated field. false when there is no such form (no dims, pad
+ * odd). */
+static bool
+dims_len(const Eml__V1__Tensor *t, size_t pad, size_t *len)
+{
+	size_t s = 0, v0;
+
+	for (size_t i = 0; i < t->n_dims; i++)
+		s += vsize(t->dims[i]);
+	if (t->n_dims == 0) {
+		*len = pad;
+		return pad % 2 == 0;
+	}
+	if (pad % 2 == 0) {
+		*len = 1 + vsize(s) + s + pad;
+		return true;
+	}
+	v0 = vsize(t->dims[0]);
+	if (t->n_dims == 1)
+		*len = 1 + v0 + pad + 1;
+	else
+		*len = 1 + v0 + 1 + vsize(s - v0) + (s - v0) + pad - 1;
+	return true;
+}
+
+static uint8_t *
+put_dims(uint8_t *w, const Eml__V1__Tensor *t, size_t pad)
+{
+	size_t s = 0, first = 0, empties = pad / 2;
+
+	if (t->n_dims == 0) {
+		for (size_t i = 0; i < empties; i++) {
+			*w++ = (3u << 3) | 2u;
+			*w++ = 0;
+		}
+		return w;
+	}
+	if (pad % 2 == 1) {
+		/* first dim unpacked: 1 + vs(d0) instead of its share of the run */
+		*w++ = (3u << 3) | 0u;
+		w = put_varint(w, t->dims[0]);
+		first = 1;
+		empties = t->n_dims == 1 ? (pad + 1) / 2 : (pad - 1) / 2;
+	}
+	for (size_t i = first; i < t->n_dims; i++)
+		s += vsize(t->dims[i]);
+	if (first < t->n_dims) {
+		*w++ = (3u << 3) | 2u;
+		w = put_varint(w, s);
+		for (size_t i = first; i < t->n_dims; i++)
+			w = put_varint(w, t->dims[i]);
+	}
+	for (size_t i = 0; i < empties; i++) {
+		*w++ = (3u << 3) | 2u;
+		*w++ = 0;
+	}
+	return w;
+}
+
+/* One tensor's layout at frame offset q (where its field key goes): the
+ * dims padding that puts its data at a multiple of 16 and the tensor's
+ * payload length. */
+struct tlay {
+	size_t pre, pad, dims, payload;
+};
+
+static void
+tensor_layout(const Eml__V1__Tensor *t, size_t q, struct tlay *l)
+{
+	size_t nl = t->name != NULL ? strlen(t->name) : 0;
+	size_t dh = t->data.len != 0 ? 1 + vsize(t->data.len) : 0;
+
+	l->pre = (nl != 0 ? 1 + vsize(nl) + nl : 0) +
+	    (t->dtype != 0 ? 1 + vsize((uint64_t)(int64_t)t->dtype) : 0);
+	for (size_t pad = 0; pad < 48; pad++) {
+		size_t dl, pl;
+
+		if (!dims_len(t, pad, &dl))
+			continue;
+		pl = l->pre + dl + dh + t->data.len;
+		if (t->data.len == 0 || (q + 1 + vsize(pl) + l->pre + dl + dh) % 16 == 0) {
+			l->pad = pad;
+			l->dims = dl;
+			l->payload = pl;
+			return;
+		}
+	}
+	/* none (a scalar tensor at an odd offset): protobuf-c's form */
+	(void)dims_len(t, 0, &l->dims);
+	l->pad = 0;
+	l->payload = l->pre + l->dims + dh + t->data.len;
+}
+
+static size_t
+request_layout(const Eml__V1__InferRequest *r, size_t base, struct tlay *lay)
+{
+	size_t q = base;
+
+	if (r->topology_key.len != 0)
+		q += 1 + vsize(r->topology_key.len) + r->topology_key.len;
+	for (size_t i = 0; i < r->n_inputs; i++) {
+		tensor_layout(r->inputs[i], q, &lay[i]);
+		q += 1 + vsize(lay[i].payload) + lay[i].payload;
+	}
+	if (r->model_signature.len != 0)
+		q += 1 + vsize(r->model_signature.len) + r->model_signature.len;
+	return q - base;
+}
+
+eml_err
+eml_msg_infer_request_pack_aligned(const Eml__V1__InferRequest *r, size_t base,
+    struct eml_buf *out)
+{
+	struct tlay lay[64];
+	size_t n;
+	uint8_t *w, *start;
+
+	EML_ENSURE(r != NULL && out != NULL, EML_ERR_NULL);
+	if (r->n_inputs > sizeof(lay) / sizeof(lay[0]))
+		return eml_msg_pack(&r->base, out);
+	n = request_layout(r, base, lay);
+	EML_GUARD(eml_buf_extend(out, n, &start));
+	w = start;
+	if (r->topology_key.len != 0)
+		w = put_bytes_field(w, 1, r->topology_key.data, r->topology_key.len);
+	for (size_t i = 0; i < r->n_inputs; i++) {
+		const Eml__V1__Tensor *t = r->inputs[i];
+		size_t nl = t->name != NULL ? strlen(t->name) : 0;
+
+		*w++ = (2u << 3) | 2u;
+		w = put_varint(w, lay[i].payload);
+		if (nl != 0)
+			w = put_bytes_field(w, 1, t->name, nl);
+		if (t->dtype != 0) {
+			*w++ = (2u << 3) | 0u;
+			w = put_varint(w, (uint64_t)(int64_t)t->dtype);
+		}
+		w = put_dims(w, t, lay[i].pad);
+		if (t->data.len != 0)
+			w = put_bytes_field(w, 4, t->data.data, t->data.len);
+	}
+	if (r->model_signature.len != 0)
+		w = put_bytes_field(w, 3, r->model_signature.data, r->model_signature.len);
+	if ((size_t)(w - start) != n) {
+		eml_wipe(start, n);
+		out->len -= n;
+		EML_BAIL(EML_ERR_INTERNAL);
+	}
+	return EML_OK;
+}
+
 void
 eml_msg_free(ProtobufCMessage *msg)
 {

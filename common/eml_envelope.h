@@ -148,6 +148,20 @@ eml_err eml_msg_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 eml_err eml_msg_infer_request_unpack_view(const uint8_t *p, size_t n, size_t max,
     ProtobufCMessage **out, struct eml_cur *data, size_t data_max) EML_MUST_USE;
 void eml_msg_free(ProtobufCMessage *msg);
+/*
+ * Append r's encoding with every input's data at a frame offset that is a
+ * multiple of 16, base being the frame offset of the first byte written
+ * (the envelope head's length when the message is a frame's whole body,
+ * as a sealed one is: ciphertext and plaintext share offsets), so that
+ * the agent's frame buffer (malloc-aligned) holds the bytes where
+ * eml_msg_infer_request_unpack_view takes them without a copy. The same
+ * message as eml_msg_pack gives, in standard proto3 forms only: a tensor's
+ * dims may be written as several packed runs (some empty) and the first
+ * unpacked. A scalar tensor at an odd offset keeps protobuf-c's form.
+ * Errors as eml_msg_pack.
+ */
+eml_err eml_msg_infer_request_pack_aligned(const Eml__V1__InferRequest *r, size_t base,
+    struct eml_buf *out) EML_MUST_USE;
 /* Append the encoding of msg to out. EML_ERR_PROTO_TOO_LARGE past out's
  * ceiling, EML_ERR_NOMEM. On failure out->len is unchanged. */
 eml_err eml_msg_pack(const ProtobufCMessage *msg, struct eml_buf *out) EML_MUST_USE;

@@ -636,24 +636,74 @@ eml_client_summary(const struct eml_client *c, struct eml_client_summary *out)
 
 /* ---------------------------------------------------------------- infer */
 
+/* The length of an INFER_REQUEST envelope's head (everything before the
+ * body) for a body of n bytes: where the sealed body starts in the frame.
+ * 0 when it cannot be had (the request then fails at send as before). */
+static size_t
+request_head_len(struct eml_client *c, size_t n)
+{
+	static const uint8_t any = 0; /* pack_head reads no body byte */
+	struct eml_envelope env;
+	struct eml_buf h;
+	size_t len = 0;
+
+	memset(&env, 0, sizeof(env));
+	env.version = EML_PROTO_VERSION;
+	env.type = EML_MSG_INFER_REQUEST;
+	env.body = &any;
+	env.body_len = n;
+	eml_buf_init(&h, 64);
+	if (eml_envelope_pack_head(&env, c->frame_max, &h) == EML_OK)
+		len = h.len;
+	else
+		eml_err_clear_detail();
+	eml_buf_free(&h);
+	return len;
+}
+
+/* The request encoded with every input tensor's bytes at a multiple of 16
+ * from the start of the frame body (docs/PROTOCOL.md §5: the agent opens
+ * the request where it arrived and reads such tensors in place; any
+ * other offset costs it a decode copy of the whole request). The offset
+ * depends on the head, whose length depends on the body's: a second pass
+ * when the first changed it. */
 static eml_err
-encode_request(const struct eml_client_model *m, const struct eml_client_tensor *inputs,
-    size_t n, struct eml_buf *pt)
+encode_request(struct eml_client *c, const struct eml_client_model *m,
+    const struct eml_client_tensor *inputs, size_t n, struct eml_buf *pt)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	Eml__V1__InferRequest req = EML__V1__INFER_REQUEST__INIT;
 	struct eml_sdk_tensor_views v;
+	size_t base, size;
 
 	if ((rc = eml_sdk_tensor_views(inputs, n, &v)) != EML_OK)
 		goto out;
 	eml_sdk_model_fields(m, &req.topology_key, &req.model_signature);
 	req.n_inputs = n;
 	req.inputs = v.tp;
-	/* room for the tag too: sealed in place, nothing moves */
-	if ((rc = eml_buf_reserve(pt, protobuf_c_message_get_packed_size(&req.base) +
-	    EML_CHANNEL_TAG_LEN)) != EML_OK)
+	size = protobuf_c_message_get_packed_size(&req.base);
+	/* room for the tag and the padding too: sealed in place, nothing
+	 * moves (at most 47 bytes of dims padding per tensor) */
+	if (eml_buf_reserve(pt, size + 48 * n + EML_CHANNEL_TAG_LEN) != EML_OK) {
+		/* no room for padding next to the frame limit: as packed */
+		eml_err_clear_detail();
+		if ((rc = eml_buf_reserve(pt, size + EML_CHANNEL_TAG_LEN)) == EML_OK)
+			rc = eml_msg_pack(&req.base, pt);
 		goto out;
-	rc = eml_msg_pack(&req.base, pt);
+	}
+	base = request_head_len(c, size + EML_CHANNEL_TAG_LEN);
+	for (int pass = 0; pass < 2; pass++) {
+		size_t again;
+
+		eml_wipe(pt->data, pt->len);
+		pt->len = 0;
+		if ((rc = eml_msg_infer_request_pack_aligned(&req, base, pt)) != EML_OK)
+			goto out;
+		again = request_head_len(c, pt->len + EML_CHANNEL_TAG_LEN);
+		if (again == base)
+			break;
+		base = again;
+	}
 out:
 	return rc;
 }
@@ -746,7 +796,7 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 		fatal = false;
 		EML_FAIL(rc, EML_ERR_SESSION_NOT_ATTESTED);
 	}
-	if ((rc = encode_request(m, inputs, n_inputs, pt)) != EML_OK) {
+	if ((rc = encode_request(c, m, inputs, n_inputs, pt)) != EML_OK) {
 		fatal = false;
 		goto out;
 	}
