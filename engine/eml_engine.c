@@ -1662,6 +1662,7 @@ plan_steps(struct eml_plan *p)
 	if (!p->opts.no_fusion) {
 		EML_GUARD(rewrite_patterns(p));
 		EML_GUARD(fuse(p));
+		eml_qconv_chain(p);
 	}
 	for (size_t s = 0; s < p->n_order; s++) {
 		struct pnode *pn = &p->pn[p->order[s]];

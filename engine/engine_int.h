@@ -233,6 +233,11 @@ eml_err eml_conv_shape(struct pnode *pn, const struct val *x, const struct val *
 bool eml_qdq_conv_fuse(struct eml_plan *p, struct pnode *q, struct pnode *relu,
     struct pnode *conv, struct pnode *dqx, struct pnode *dqw, bool dqx_dies);
 
+/* QLinearConv -> QLinearConv (ops_quant.c): where the image between them
+ * has no other reader, the first writes it HWC and the second reads it
+ * as is (no NCHW round trip). After the fusions, before prepare. */
+void eml_qconv_chain(struct eml_plan *p);
+
 /* Whether a float output of pn is float16 (eml_engine.c). */
 enum eml_dtype eml_f16_inherits(struct eml_plan *p, const struct pnode *pn);
 enum eml_dtype eml_narrow_dt(const struct val *v);

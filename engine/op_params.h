@@ -222,6 +222,9 @@ struct conv_par {
 	bool const_weights; /* prepare: weights and bias packed in pn->conv */
 	bool is3d;          /* 5-D input: im2col + GEMM over three axes */
 	struct win3 w3;
+	/* QLinearConv chains (eml_qconv_chain): the uint8/int8 image between
+	 * two of them is HWC ([N][H][W][C]), not NCHW */
+	bool q_in_hwc, q_out_hwc;
 };
 
 /* What Gemm does with C. */

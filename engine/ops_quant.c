@@ -688,9 +688,11 @@ qconv_im2col(const struct conv_par *c, const uint8_t *x, size_t b, size_t g, uin
 	size_t nt = (HW + HWC_CHUNK - 1) / HWC_CHUNK;
 
 	/* byte moves, about 4 flop-equivalents a byte read and written
-	 * (eml_pool_for): the bench CNN's largest, 100 KB, stays on the caller */
-	eml_pool_run(nt > 1 ? eml_pool_for(pool, 8.0 * (double)(HW * Cgp)) : NULL, nt,
-	    qconv_hwc_task, &h);
+	 * (eml_pool_for): the bench CNN's largest, 100 KB, stays on the caller;
+	 * an HWC input (q_in_hwc) is xt already */
+	if (!c->q_in_hwc)
+		eml_pool_run(nt > 1 ? eml_pool_for(pool, 8.0 * (double)(HW * Cgp)) : NULL, nt,
+		    qconv_hwc_task, &h);
 	if (cols != NULL)
 		eml_pool_run(eml_pool_for(pool, 8.0 * (double)(c->out_h * c->out_w * Cgp * q->kh * q->kw)),
 		    c->out_h, qconv_im2col_row, &j);
@@ -865,12 +867,22 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 		ga.taps = c->geo.kh * c->geo.kw;
 		ga.A = xt;
 	}
+	if (c->q_out_hwc) {
+		/* [pixel][channel]: the next QLinearConv's HWC image */
+		sj.rq.rows = true;
+		ga.ldy = c->geo.M;
+	}
 	for (size_t b = 0; b < c->geo.N; b++)
 		for (size_t g = 0; g < c->geo.group; g++) {
 			struct val *y = eml_pn_out(p, pn, 0);
-			qconv_im2col(c, x->data, b, g, (uint8_t)zx, xt, ga.a_offs != NULL ? NULL : cols,
+			uint8_t *xb = c->q_in_hwc ?
+			    (uint8_t *)x->data + b * c->geo.H * c->geo.W * c->geo.C : xt;
+			if (c->q_in_hwc && ga.a_offs != NULL)
+				ga.A = xb;
+			qconv_im2col(c, x->data, b, g, (uint8_t)zx, xb, ga.a_offs != NULL ? NULL : cols,
 			    p->pool);
-			ga.y = (uint8_t *)y->data + (b * c->geo.M + g * Mg) * OHW;
+			ga.y = (uint8_t *)y->data + (c->q_out_hwc ? b * c->geo.M * OHW + g * Mg :
+								     (b * c->geo.M + g * Mg) * OHW);
 			if (simd_store) {
 				struct eml_qrequant base = sj.rq;
 				sj.rq.mult += g * Mg;
@@ -883,6 +895,51 @@ qconv_run(struct eml_plan *p, struct pnode *pn)
 			eml_qgemm(packed + g * psz, &ga, p->pool);
 			qconv_store(p, pn, C, b, g);
 		}
+}
+
+/* Whether pn's requantization takes the SIMD store (qconv_store_init)
+ * whatever the run: QLinearConv with constant, finite multipliers. */
+static bool
+qconv_rq_const(struct eml_plan *p, const struct pnode *pn)
+{
+	const struct qconv_io *io = cv_io(pn);
+	struct val *xs = in_at(p, pn, io->xs), *wsc = in_at(p, pn, io->ws);
+	struct val *ys = in_at(p, pn, io->ys);
+
+	if (io == &CVI || xs == NULL || wsc == NULL || ys == NULL || xs->kind != VK_CONST ||
+	    wsc->kind != VK_CONST || ys->kind != VK_CONST)
+		return false;
+	for (size_t oc = 0; oc < pn->par.conv.geo.M; oc++)
+		if (!isfinite(sc_at(xs, 0) * sc_at(wsc, oc) / sc_at(ys, 0)))
+			return false;
+	return true;
+}
+
+void
+eml_qconv_chain(struct eml_plan *p)
+{
+	for (size_t s = 0; s < p->n_order; s++) {
+		struct pnode *pn = &p->pn[p->order[s]], *c = NULL;
+		int vi;
+		if (pn->dead || strcmp(pn->op->name, "QLinearConv") != 0 || pn->n_out < 1 ||
+		    (vi = pn->out[0]) < 0 || p->v[vi].graph_out || p->v[vi].nuses != 1 ||
+		    pn->par.conv.is3d || !qconv_rq_const(p, pn))
+			continue;
+		/* the one reader: a QLinearConv taking it as x, one group, its
+		 * HWC image unpadded (qconv_cgp == C) */
+		for (size_t t = s + 1; t < p->n_order && c == NULL; t++) {
+			struct pnode *q = &p->pn[p->order[t]];
+			for (size_t k = 0; !q->dead && k < q->n_in; k++)
+				if (q->in[k] == vi)
+					c = q;
+		}
+		if (c == NULL || strcmp(c->op->name, "QLinearConv") != 0 || c->in[0] != vi ||
+		    c->par.conv.is3d || c->par.conv.geo.group != 1 ||
+		    qconv_cgp(&c->par.conv) != c->par.conv.geo.C)
+			continue;
+		pn->par.conv.q_out_hwc = true;
+		c->par.conv.q_in_hwc = true;
+	}
 }
 
 /* ---------------------------------------------------------------- QDQ */

@@ -365,6 +365,10 @@ struct eml_qrequant {
 	const float *mult;   /* per column */
 	int32_t zp, lo, hi;
 	bool y_signed;
+	/* the output's layout: false, transposed (column j of row i at
+	 * y[j * ldy + i], a GEMM's [pixel][channel] into NCHW); true, as the
+	 * rows are (y[i * ldy + j], [pixel][channel]: NHWC) */
+	bool rows;
 };
 struct eml_qgemm_args {
 	size_t M;
@@ -375,8 +379,8 @@ struct eml_qgemm_args {
 	size_t n_za;
 	int32_t *C; /* M x N, row stride ldc */
 	size_t ldc;
-	/* optional: requantized output instead of C's int32 sums, transposed
-	 * like eml_qrequant_t (y[j * ldy + i]); C is then scratch. Fused into
+	/* optional: requantized output instead of C's int32 sums, laid out
+	 * as rq->rows says (like eml_qrequant_t); C is then scratch. Fused into
 	 * the kernel where it has the form (symmetric B, one A zero point). */
 	const struct eml_qrequant *rq;
 	void *y;
@@ -394,8 +398,9 @@ struct eml_qgemm_args {
 bool eml_qgemm_indirect_ok(const void *packed, size_t taps);
 void eml_qgemm(const void *packed, const struct eml_qgemm_args *a, struct eml_pool *pool);
 
-/* Rows [m][n] of C (row stride ldc) into y transposed: column j of row i
- * goes to y[j * ldy + i] (a GEMM's [pixel][channel] into NCHW). */
+/* Rows [m][n] of C (row stride ldc) into y: column j of row i goes to
+ * y[j * ldy + i] (transposed: a GEMM's [pixel][channel] into NCHW), or
+ * with r->rows to y[i * ldy + j]. */
 void eml_qrequant_t(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *C,
     size_t ldc, void *y, size_t ldy);
 /* QuantizeLinear of n floats: y = saturate(nearbyint(x / scale) + zp) into

@@ -958,6 +958,148 @@ test_qconv_padded_channels(void **state)
 				qconv_pad_case(C, s, z != 0);
 }
 
+/* A chain of QLinearConv (eml_qconv_chain: the image between two of them
+ * HWC when the second is the only reader, one group, channels a multiple
+ * of 4): 3 -> 8 (group 1) -> 12 (group 2, stride 2: its input stays NCHW,
+ * its output goes HWC) -> 20 (stride 1) -> 5 (1x1), batch 2, ragged
+ * 9 x 11 images, uint8 with zero points, per-channel int8 weights
+ * (symmetric: the requantizing kernel), a Relu-like clamp on one; 1 and 2
+ * threads splitting every step: the same bytes as the plan without
+ * fusions (each QLinearConv on its own, NCHW between), also when the
+ * middle image is a graph output too (no HWC for it). */
+struct qchain_conv {
+	int64_t cin, cout, k, stride, group;
+};
+
+static const struct qchain_conv qchain[] = {
+	{ 3, 8, 3, 1, 1 }, { 8, 12, 3, 2, 2 }, { 12, 20, 3, 1, 1 }, { 20, 5, 1, 1, 1 },
+};
+
+static void
+qconv_chain_case(bool mid_out)
+{
+	enum { QN = 2, QH = 9, QW = 11, NC = 4 };
+	static char names[NC][10][16];
+	static int8_t w[NC][20 * 12 * 9];
+	static int32_t bias[NC][20];
+	static float ws[NC][20];
+	static uint8_t x[QN * 3 * QH * QW];
+	const char *qi[NC][10], *qo[NC][2];
+	int64_t h = QH, wd = QW, xd[4] = { QN, 3, QH, QW }, yd[4], md[4];
+	uint64_t rng = eml_test_seed();
+	struct eml_tensor in;
+	struct eml_model *mdl;
+	const uint8_t *want[2] = { NULL, NULL };
+	size_t nbytes[2] = { 0, 0 };
+	uint8_t *keep[2][2] = { { NULL, NULL }, { NULL, NULL } };
+
+	for (size_t i = 0; i < sizeof(x); i++)
+		x[i] = (uint8_t)(eml_test_rand(&rng) % 256);
+	G->n = 0;
+	for (int c = 0; c < NC; c++) {
+		const struct qchain_conv *q = &qchain[c];
+		int64_t wdims[4] = { q->cout, q->cin / q->group, q->k, q->k }, mdim = q->cout;
+		int64_t ks[2] = { q->k, q->k }, st[2] = { q->stride, q->stride };
+		int64_t pd = q->k / 2, pads[4] = { pd, pd, pd, pd };
+		float xs = 0.02f + 0.01f * (float)c, ys = 0.03f + 0.01f * (float)c;
+		uint8_t xz = (uint8_t)(c == 0 ? 131 : 5 + c), yz = (uint8_t)(c == 2 ? 0 : 6 + c);
+		int8_t wz[20];
+		size_t nw = (size_t)(q->cout * (q->cin / q->group) * q->k * q->k);
+		static const char *suf[10] = { "x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b", "y" };
+
+		for (int k = 0; k < 10; k++) {
+			snprintf(names[c][k], sizeof(names[c][k]), "%s%d", suf[k], c);
+			qi[c][k] = names[c][k];
+		}
+		/* x of conv c is y of conv c - 1 */
+		if (c > 0)
+			qi[c][0] = names[c - 1][9];
+		else
+			snprintf(names[0][0], sizeof(names[0][0]), "x");
+		qi[c][9] = NULL;
+		qo[c][0] = names[c][9];
+		qo[c][1] = NULL;
+		for (size_t i = 0; i < nw; i++)
+			w[c][i] = (int8_t)((int)(eml_test_rand(&rng) % 127) - 63);
+		for (int m = 0; m < q->cout; m++) {
+			ws[c][m] = 0.0005f + 0.0001f * (float)m;
+			wz[m] = 0;
+			bias[c][m] = (int32_t)(eml_test_rand(&rng) % 2001) - 1000;
+		}
+		onnx_tensor(T, qi[c][1], 1, NULL, 0, &xs, 4), pb_msg(G, 5, T);
+		onnx_tensor(T, qi[c][2], 2, NULL, 0, &xz, 1), pb_msg(G, 5, T);
+		onnx_tensor(T, qi[c][3], 3, wdims, 4, w[c], nw), pb_msg(G, 5, T);
+		onnx_tensor(T, qi[c][4], 1, &mdim, 1, ws[c], (size_t)q->cout * 4), pb_msg(G, 5, T);
+		onnx_tensor(T, qi[c][5], 3, &mdim, 1, wz, (size_t)q->cout), pb_msg(G, 5, T);
+		onnx_tensor(T, qi[c][6], 1, NULL, 0, &ys, 4), pb_msg(G, 5, T);
+		onnx_tensor(T, qi[c][7], 2, NULL, 0, &yz, 1), pb_msg(G, 5, T);
+		onnx_tensor(T, qi[c][8], 6, &mdim, 1, bias[c], (size_t)q->cout * 4), pb_msg(G, 5, T);
+		node("QLinearConv", names[c][9], qi[c], qo[c]);
+		onnx_attr_ints(N, "kernel_shape", ks, 2);
+		onnx_attr_ints(N, "strides", st, 2);
+		onnx_attr_ints(N, "pads", pads, 4);
+		onnx_attr_int(N, "group", q->group);
+		emit();
+		h = (h + 2 * pd - q->k) / q->stride + 1;
+		wd = (wd + 2 * pd - q->k) / q->stride + 1;
+		if (c == 2) {
+			md[0] = QN, md[1] = q->cout, md[2] = h, md[3] = wd;
+		}
+	}
+	yd[0] = QN, yd[1] = qchain[NC - 1].cout, yd[2] = h, yd[3] = wd;
+	io(11, "x", 2, xd, 4);
+	io(12, names[NC - 1][9], 2, yd, 4);
+	if (mid_out)
+		io(12, names[2][9], 2, md, 4);
+	mdl = load(13);
+	memset(&in, 0, sizeof(in));
+	in.dtype = EML_DT_UINT8;
+	in.rank = 4;
+	memcpy(in.dims, xd, sizeof(xd));
+	in.data = x;
+	in.nbytes = sizeof(x);
+	for (int nf = 1; nf >= 0; nf--)
+		for (int t = 1; t <= 2; t++) {
+			struct eml_plan_opts o = { .nthreads = t, .no_fusion = nf == 1 };
+			struct eml_plan *p = NULL;
+
+			(void)setenv("EML_POOL_MIN_WORK", "0", 1);
+			assert_eml_ok(eml_plan_new(mdl, &in, 1, &o, &p));
+			(void)unsetenv("EML_POOL_MIN_WORK");
+			assert_eml_ok(eml_plan_run(p, &in, 1));
+			for (size_t k = 0; k < (mid_out ? 2u : 1u); k++) {
+				const struct eml_tensor *y = eml_plan_output(p, k);
+				if (want[k] == NULL) {
+					/* the first plan (no fusion, 1 thread): the oracle */
+					keep[k][0] = eml_alloc(y->nbytes);
+					assert_non_null(keep[k][0]);
+					memcpy(keep[k][0], y->data, y->nbytes);
+					want[k] = keep[k][0];
+					nbytes[k] = y->nbytes;
+					continue;
+				}
+				assert_int_equal(y->nbytes, nbytes[k]);
+				for (size_t i = 0; i < nbytes[k]; i++)
+					if (((const uint8_t *)y->data)[i] != want[k][i])
+						fail_msg("mid_out %d output %zu, fusion %d, %d threads: byte %zu got %u want %u",
+						    mid_out, k, !nf, t, i, ((const uint8_t *)y->data)[i],
+						    want[k][i]);
+			}
+			eml_plan_free(p);
+		}
+	for (size_t k = 0; k < 2; k++)
+		eml_free(keep[k][0]);
+	eml_model_free(mdl);
+}
+
+static void
+test_qconv_chain_hwc(void **state)
+{
+	(void)state;
+	qconv_chain_case(false);
+	qconv_chain_case(true);
+}
+
 /* ------------------------------------------------------------ Resize */
 
 /* Image resizes take the kernels' table-driven 2-D path; no_fusion keeps
@@ -1310,6 +1452,7 @@ main(void)
 		cmocka_unit_test(test_pool_threads),
 		cmocka_unit_test(test_batched_threads),
 		cmocka_unit_test(test_qconv_padded_channels),
+		cmocka_unit_test(test_qconv_chain_hwc),
 		cmocka_unit_test(test_alloc_failures),
 		cmocka_unit_test(test_ops_find),
 		cmocka_unit_test(test_wipe),

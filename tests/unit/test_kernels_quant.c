@@ -468,7 +468,7 @@ qrequant_matches_oracle(void **state)
 	for (int sgn = 0; sgn < 2; sgn++)
 		for (size_t m = 1; m <= 19; m++)
 			for (size_t n = 1; n <= 37; n++) {
-				struct eml_qrequant r = { bias, mult, 0, 0, 255, false };
+				struct eml_qrequant r = { bias, mult, 0, 0, 255, false, false };
 				bool with_bias = (m + n) % 3 != 0;
 				r.y_signed = sgn == 1;
 				r.zp = (int32_t)(eml_test_rand(&st) % 40) - (sgn ? 20 : -100);
@@ -599,14 +599,17 @@ qgemm_requant_oracle(void **state)
 		for (size_t mi = 0; mi < 6; mi++)
 			for (size_t ni = 0; ni < 7; ni++)
 				for (size_t ki = 0; ki < 6; ki++, t++) {
-					size_t M = Ms[mi], N = Ns[ni], K = Ks[ki], ldy = M + 5;
+					/* rows: y [M][N] (NHWC) every other shape, else [N][M] */
+					bool rows = (t % 2) == (t / 6 % 2);
+					size_t M = Ms[mi], N = Ns[ni], K = Ks[ki], ldy = (rows ? N : M) + 5;
+					size_t ny = (rows ? M : N) * ldy, si = rows ? ldy : 1, sj = rows ? 1 : ldy;
 					bool as = (t & 1) != 0, sym = (t % 3) != 0, ys = (t & 4) != 0;
 					uint8_t *A = eml_alloc(M * K), *B = eml_alloc(K * N);
-					uint8_t *y = eml_alloc(N * ldy), zb[70];
+					uint8_t *y = eml_alloc(ny), zb[70];
 					int32_t *C = eml_alloc(M * N * 4), bias[70], za;
 					float mult[70];
 					void *packed = eml_secure_alloc(eml_qgemm_packed_size((enum eml_qisa)isa, K, N));
-					struct eml_qrequant rq = { bias, mult, 0, 0, 0, ys };
+					struct eml_qrequant rq = { bias, mult, 0, 0, 0, ys, false };
 					struct eml_qgemm_args a;
 					assert_true(A && B && y && C && packed);
 					fill_bytes(&st, A, M * K, as, 128);
@@ -624,9 +627,10 @@ qgemm_requant_oracle(void **state)
 						rq.lo = rq.zp; /* Relu */
 					if (t % 7 == 0)
 						rq.bias = NULL;
+					rq.rows = rows;
 					eml_qgemm_pack((enum eml_qisa)isa, K, N, B, N, false, true, zb, N, packed);
 					memset(&a, 0, sizeof(a));
-					memset(y, 0xa5, N * ldy);
+					memset(y, 0xa5, ny);
 					a.M = M;
 					a.A = A;
 					a.lda = K;
@@ -649,15 +653,16 @@ qgemm_requant_oracle(void **state)
 							want = requant_oracle((int32_t)sum,
 							    rq.bias != NULL ? bias[j] : 0, mult[j], rq.zp, rq.lo,
 							    rq.hi);
-							got = ys ? (int8_t)y[j * ldy + i] : y[j * ldy + i];
+							got = ys ? (int8_t)y[i * si + j * sj] : y[i * si + j * sj];
 							if (got != want)
-								fail_msg("%s M%zu N%zu K%zu as%d sym%d [%zu,%zu]: %d, want %d",
-								    eml_qisa_name((enum eml_qisa)isa), M, N, K, as, sym, i, j,
-								    got, want);
+								fail_msg("%s M%zu N%zu K%zu as%d sym%d rows%d [%zu,%zu]: %d, want %d",
+								    eml_qisa_name((enum eml_qisa)isa), M, N, K, as, sym, rows,
+								    i, j, got, want);
 						}
-					for (size_t j = 0; j < N; j++)
-						for (size_t i = M; i < ldy; i++)
-							assert_int_equal(y[j * ldy + i], 0xa5);
+					/* nothing past each row (of ldy) written */
+					for (size_t r = 0; r < (rows ? M : N); r++)
+						for (size_t c = rows ? N : M; c < ldy; c++)
+							assert_int_equal(y[r * ldy + c], 0xa5);
 					eml_secure_free(packed);
 					eml_free(A);
 					eml_free(B);
@@ -693,7 +698,7 @@ qgemm_indirect_oracle(void **state)
 				float mult[45];
 				void *packed = eml_secure_alloc(
 				    eml_qgemm_packed_size(eml_qisa_get(), K, N));
-				struct eml_qrequant rq = { bias, mult, 3, 0, 255, false };
+				struct eml_qrequant rq = { bias, mult, 3, 0, 255, false, false };
 				struct eml_qgemm_args a;
 				assert_true(base && A && B && y1 && y2 && offs && C && packed);
 				fill_bytes(&st, base, nbase, as, 128);
@@ -782,16 +787,16 @@ qgemm_requant_split(void **state)
 	for (size_t mi = 0; mi < sizeof(Ms) / sizeof(Ms[0]); mi++)
 		for (size_t ni = 0; ni < sizeof(Ns) / sizeof(Ns[0]); ni++, t++) {
 			size_t M = Ms[mi], N = Ns[ni], run = runs[t % 3], K = taps * run;
-			size_t ldy = M + 3;
+			size_t ldy = (M > N ? M : N) + 3;
 			bool as = (t & 1) != 0, ys = (t & 2) != 0;
 			uint8_t *base = eml_alloc(nbase), *A = eml_alloc(M * K), pad[36];
-			uint8_t *B = eml_alloc(K * N), *y = eml_alloc(N * ldy);
+			uint8_t *B = eml_alloc(K * N), *y = eml_alloc((M > N ? M : N) * ldy);
 			int32_t *offs = eml_alloc(M * taps * 4), *C = eml_alloc(M * N * 4);
 			int32_t *bias = eml_alloc(N * 4), za = as ? -7 : 11;
 			float *mult = eml_alloc(N * 4);
 			void *packed = eml_secure_alloc(eml_qgemm_packed_size(eml_qisa_get(), K, N));
 			struct eml_qrequant rq = { bias, mult, ys ? -2 : 5, ys ? -128 : 0, ys ? 127 : 255,
-				ys };
+				ys, false };
 			struct eml_qgemm_args a;
 
 			assert_true(base && A && B && y && offs && C && bias && mult && packed);
@@ -811,11 +816,16 @@ qgemm_requant_split(void **state)
 				}
 			eml_qgemm_pack(eml_qisa_get(), K, N, B, N, false, true, NULL, 1, packed);
 			for (int ind = 0; ind < 2; ind++)
-				for (size_t pi = 0; pi < 3; pi++) {
+				for (size_t pi = 0; pi < 6; pi++) {
+					/* pools[pi % 3]; rows (NHWC) output from pi 3 on */
+					bool rows = pi >= 3;
+					/* element (i, j) at y[i * si + j * sj] */
+					size_t si = rows ? ldy : 1, sj = rows ? 1 : ldy;
 					if (ind && !eml_qgemm_indirect_ok(packed, taps))
 						continue;
+					rq.rows = rows;
 					memset(&a, 0, sizeof(a));
-					memset(y, 0xa5, N * ldy);
+					memset(y, 0xa5, (M > N ? M : N) * ldy);
 					a.M = M;
 					a.A = ind ? base : A;
 					a.lda = K;
@@ -832,7 +842,7 @@ qgemm_requant_split(void **state)
 						a.taps = taps;
 						a.a_pad = pad;
 					}
-					eml_qgemm(packed, &a, pools[pi]);
+					eml_qgemm(packed, &a, pools[pi % 3]);
 					for (size_t j = 0; j < N; j++) {
 						for (size_t i = 0; i < M; i++) {
 							int64_t sum = 0;
@@ -842,14 +852,16 @@ qgemm_requant_split(void **state)
 								    val_of(B, k * N + j, true);
 							want = requant_oracle((int32_t)sum, bias[j], mult[j],
 							    rq.zp, rq.lo, rq.hi);
-							got = ys ? (int8_t)y[j * ldy + i] : y[j * ldy + i];
+							got = ys ? (int8_t)y[i * si + j * sj] : y[i * si + j * sj];
 							if (got != want)
-								fail_msg("M%zu N%zu K%zu ind%d pool%zu as%d [%zu,%zu]: %d, want %d",
-								    M, N, K, ind, pi, as, i, j, got, want);
+								fail_msg("M%zu N%zu K%zu ind%d pool%zu as%d rows%d [%zu,%zu]: %d, want %d",
+								    M, N, K, ind, pi % 3, as, rows, i, j, got, want);
 						}
-						for (size_t i = M; i < ldy; i++)
-							assert_int_equal(y[j * ldy + i], 0xa5);
 					}
+					/* nothing past each row (of ldy) written */
+					for (size_t r = 0; r < (rows ? M : N); r++)
+						for (size_t c = rows ? N : M; c < ldy; c++)
+							assert_int_equal(y[r * ldy + c], 0xa5);
 				}
 			eml_secure_free(packed);
 			eml_free(base);

@@ -260,6 +260,22 @@ eml_qrequant_t_avx2(const struct eml_qrequant *r, size_t m, size_t n, const int3
 	uint8_t *yb = y;
 	size_t i = 0, j;
 
+	if (r->rows) {
+		/* [pixel][channel]: each row's 16 columns are 16 bytes in place */
+		for (i = 0; i < m; i++) {
+			for (j = 0; j + 16 <= n; j += 16)
+				_mm_storeu_si128((__m128i *)(void *)(yb + i * ldy + j),
+				    rq16(r, C + i * ldc, j, zp, lo, hi));
+			if (j < n) {
+				struct eml_qrequant t = *r;
+				t.bias = r->bias != NULL ? r->bias + j : NULL;
+				t.mult = r->mult + j;
+				eml_qrequant_t_ref(&t, 1, n - j, C + i * ldc + j, ldc, yb + i * ldy + j,
+				    ldy);
+			}
+		}
+		return;
+	}
 	for (; i + 8 <= m; i += 8) {
 		for (j = 0; j + 16 <= n; j += 16) {
 			__m128i rows[8];

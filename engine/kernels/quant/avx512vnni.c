@@ -122,7 +122,8 @@ rq16(__m512i acc, const struct eml_qrequant *r, size_t j, __mmask16 k)
 	return _mm512_cvtepi32_epi8(q); /* in range: the truncation is exact */
 }
 
-/* The tile's m x n sums requantized and stored transposed. */
+/* The tile's m x n sums requantized and stored transposed, or as rows
+ * (r->rows). */
 static inline __attribute__((always_inline)) void
 rq_store(__m512i acc[8][2], const struct eml_qrequant *r, uint8_t *y, size_t ldy, size_t m,
     size_t n)
@@ -131,6 +132,15 @@ rq_store(__m512i acc[8][2], const struct eml_qrequant *r, uint8_t *y, size_t ldy
 	__mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
 	__mmask16 m1 = (__mmask16)(n <= 16 ? 0 : n >= 32 ? 0xffff : (1u << (n - 16)) - 1);
 
+	if (r->rows) {
+		/* [pixel][channel]: row i's n bytes in place */
+		for (size_t i = 0; i < m; i++) {
+			_mm_mask_storeu_epi8(y + i * ldy, m0, rq16(acc[i][0], r, 0, m0));
+			if (n > 16)
+				_mm_mask_storeu_epi8(y + i * ldy + 16, m1, rq16(acc[i][1], r, 16, m1));
+		}
+		return;
+	}
 	for (size_t i = 0; i < 8; i++) {
 		rows[0][i] = i < m ? rq16(acc[i][0], r, 0, m0) : _mm_setzero_si128();
 		rows[1][i] = i < m ? rq16(acc[i][1], r, 16, m1) : _mm_setzero_si128();

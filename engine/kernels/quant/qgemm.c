@@ -449,7 +449,7 @@ qgemm_task_rq(void *arg, size_t task, int thread)
 		    za * (uint32_t)cs[n0 + j]);
 	for (size_t i0 = c0; i0 < c1; i0 += g->mr) {
 		size_t m = c1 - i0 < g->mr ? c1 - i0 : g->mr;
-		uint8_t *y = (uint8_t *)a->y + n0 * a->ldy + i0;
+		uint8_t *y = (uint8_t *)a->y + (a->rq->rows ? i0 * a->ldy + n0 : n0 * a->ldy + i0);
 		if (a->a_offs != NULL)
 			g->kernel_rq_ind(a->taps, K / a->taps, a->A, a->a_offs + i0 * a->taps,
 			    a->a_pad, axor, panel, &t, y, a->ldy, m, n);
@@ -500,7 +500,8 @@ qgemm_task(void *arg, size_t task, int thread)
 		eml_qgemm_fix_ref(c, N, zp, cs, rs, za, (uint32_t)K);
 	}
 	if (a->rq != NULL)
-		eml_qrequant_t(a->rq, m, N, a->C + i0 * a->ldc, a->ldc, (uint8_t *)a->y + i0, a->ldy);
+		eml_qrequant_t(a->rq, m, N, a->C + i0 * a->ldc, a->ldc,
+		    (uint8_t *)a->y + (a->rq->rows ? i0 * a->ldy : i0), a->ldy);
 }
 
 /* The step's cost in the pool's flop-equivalents (eml_pool_for): 2 M N K

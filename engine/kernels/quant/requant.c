@@ -29,14 +29,17 @@ void
 eml_qrequant_t_ref(const struct eml_qrequant *r, size_t m, size_t n, const int32_t *C,
     size_t ldc, void *y, size_t ldy)
 {
+	/* element (i, j) at y[i * si + j * sj] */
+	size_t si = r->rows ? ldy : 1, sj = r->rows ? 1 : ldy;
+
 	for (size_t j = 0; j < n; j++) {
 		int32_t b = r->bias != NULL ? r->bias[j] : 0;
 		for (size_t i = 0; i < m; i++) {
 			int32_t q = requant1(C[i * ldc + j], b, r->mult[j], r->zp, r->lo, r->hi);
 			if (r->y_signed)
-				((int8_t *)y)[j * ldy + i] = (int8_t)q;
+				((int8_t *)y)[i * si + j * sj] = (int8_t)q;
 			else
-				((uint8_t *)y)[j * ldy + i] = (uint8_t)q;
+				((uint8_t *)y)[i * si + j * sj] = (uint8_t)q;
 		}
 	}
 }
