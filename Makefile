@@ -287,6 +287,16 @@ else
 OSL_STUBS  :=
 EML_LDLIBS := $(LDLIBS)
 endif
+# eml links its own small dependencies from their static archives where
+# the system has them (Debian's -dev packages do): the dynamic loader then
+# maps and relocates two libraries instead of five, ~0.4 ms of CPU less on
+# every command (issue 16). A library without its archive stays dynamic.
+EML_STATIC := $(foreach l,protobuf-c sodium jansson,$(if $(filter /%,$(shell $(CC) \
+	-print-file-name=lib$(l).a 2>/dev/null)),-l$(l)))
+ifneq ($(EML_STATIC),)
+EML_LDLIBS := -Wl,-Bstatic $(filter $(EML_STATIC),$(EML_LDLIBS)) -Wl,-Bdynamic \
+	$(filter-out $(EML_STATIC),$(EML_LDLIBS))
+endif
 $(BUILD)/gen/lazy_openssl_stubs.S: scripts/lazy-openssl.sh $(CLI_OBJ) $(CLIENT_LIBS)
 	@mkdir -p $(dir $@)
 	@echo "  GEN     $@"
