@@ -156,17 +156,40 @@ blob_response_view(const uint8_t *p, size_t n, const uint8_t **data, size_t *len
 	return true;
 }
 
-/* Ask the host for [offset, offset + n) and receive its answer: *data
- * is exactly those bytes, in the link's rx (until its next receive) or
- * in the decoded message *out keeps. */
+/* One blob answer's frame: ciphertext and plain framing only (nothing
+ * to wipe). Shared by the read-ahead and the chunks the blob reader
+ * borrowed from it; freed with the last reference. References are taken
+ * and dropped on the session's thread only. */
+struct eml_agent_blob_frame {
+	unsigned refs;
+	struct eml_buf buf;  /* the frame as received */
+	ProtobufCMessage *m; /* the answer decoded, when not read in place */
+};
+
+static void
+frame_release(void *hold)
+{
+	struct eml_agent_blob_frame *f = hold;
+
+	if (f == NULL || --f->refs > 0)
+		return;
+	eml_msg_free(f->m);
+	eml_buf_free_nowipe(&f->buf);
+	eml_free(f);
+}
+
+/* Ask the host for [offset, offset + n) and receive its answer into a
+ * frame of its own (*out, one reference): *data is exactly those bytes,
+ * in the frame or in its decoded message. */
 static eml_err
-fetch_range(struct eml_agent_blob_ctx *c, uint64_t offset, size_t n, ProtobufCMessage **out,
-    const uint8_t **data)
+fetch_range(struct eml_agent_blob_ctx *c, uint64_t offset, size_t n,
+    struct eml_agent_blob_frame **out, const uint8_t **data)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	Eml__V1__BlobRequest req = EML__V1__BLOB_REQUEST__INIT;
 	Eml__V1__BlobResponse *resp = NULL;
 	ProtobufCMessage *m = NULL;
+	struct eml_agent_blob_frame *f = NULL;
 	struct eml_envelope env;
 	struct eml_buf b;
 	size_t got = 0;
@@ -182,9 +205,16 @@ fetch_range(struct eml_agent_blob_ctx *c, uint64_t offset, size_t n, ProtobufCMe
 	req.length = n;
 	if ((rc = eml_msg_pack(&req.base, &b)) != EML_OK)
 		goto out;
+	if ((f = eml_calloc(1, sizeof(*f))) == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	f->refs = 1;
+	eml_buf_init(&f->buf, c->link->frame_max);
 	if ((rc = eml_agent_link_send(c->link, EML_MSG_BLOB_REQUEST, b.data, b.len)) != EML_OK)
 		goto out;
-	if ((rc = eml_agent_link_recv(c->link, &env)) != EML_OK)
+	/* as eml_agent_link_recv, into this answer's own frame */
+	if ((rc = eml_frame_read(c->link->fd, c->link->frame_max,
+	    eml_deadline_in_ms(c->link->timeout_ms), &f->buf)) != EML_OK ||
+	    (rc = eml_envelope_view(&env, f->buf.data, f->buf.len, c->link->frame_max)) != EML_OK)
 		goto out;
 	if (env.type == EML_MSG_ERROR) {
 		rc = host_error(&env);
@@ -220,13 +250,16 @@ fetch_range(struct eml_agent_blob_ctx *c, uint64_t offset, size_t n, ProtobufCMe
 	}
 	c->link->blob_requests++;
 	c->link->blob_bytes += n;
-	*out = m;
-	m = NULL; /* transferred */
+	f->m = m;
+	m = NULL; /* the frame's */
+	*out = f;
+	f = NULL; /* transferred */
 	rc = EML_OK;
 out:
 	if (rc != EML_OK)
 		*data = NULL;
 	eml_msg_free(m);
+	frame_release(f);
 	eml_envelope_clear(&env);
 	eml_buf_free_nowipe(&b);
 	return rc;
@@ -237,27 +270,30 @@ eml_agent_blob_ctx_clear(struct eml_agent_blob_ctx *c)
 {
 	if (c == NULL)
 		return;
-	eml_msg_free(c->ra);
+	frame_release(c->ra); /* borrowed chunks keep it until released */
 	c->ra = NULL;
 	c->ra_data = NULL;
 	c->ra_off = 0;
 	c->ra_len = 0;
 }
 
-/* Fill the read-ahead with the range that starts at offset. */
+/* Fill the read-ahead with the range that starts at offset: unit bytes
+ * at least, a whole number of units when more fit in a range (a range
+ * then holds whole chunks, which the reader borrows in place). */
 static eml_err
-read_ahead(struct eml_agent_blob_ctx *c, uint64_t offset, size_t need)
+read_ahead(struct eml_agent_blob_ctx *c, uint64_t offset, size_t need, size_t unit)
 {
 	uint64_t rest = c->file_size > offset ? c->file_size - offset : need;
-	size_t want = rest < c->ahead ? (size_t)rest : c->ahead;
-	ProtobufCMessage *m = NULL;
+	size_t span = unit > 0 && unit <= c->ahead ? c->ahead / unit * unit : c->ahead;
+	size_t want = rest < span ? (size_t)rest : span;
+	struct eml_agent_blob_frame *f = NULL;
 	const uint8_t *data = NULL;
 	eml_err rc;
 
 	eml_agent_blob_ctx_clear(c);
 	if (want == 0)
 		want = 1;
-	rc = fetch_range(c, offset, want, &m, &data);
+	rc = fetch_range(c, offset, want, &f, &data);
 	if (rc == EML_ERR_BLOB_FETCH && c->ahead > EML_AGENT_BLOB_PIECE &&
 	    want > EML_AGENT_BLOB_PIECE) {
 		/* A host with a smaller frame limit refuses the large range:
@@ -265,13 +301,44 @@ read_ahead(struct eml_agent_blob_ctx *c, uint64_t offset, size_t need)
 		eml_err_clear_detail();
 		c->ahead = EML_AGENT_BLOB_PIECE;
 		want = EML_AGENT_BLOB_PIECE;
-		rc = fetch_range(c, offset, want, &m, &data);
+		rc = fetch_range(c, offset, want, &f, &data);
 	}
 	EML_GUARD(rc);
-	c->ra = m;
+	c->ra = f;
 	c->ra_off = offset;
 	c->ra_len = want;
 	c->ra_data = data;
+	return EML_OK;
+}
+
+/* Whether the read-ahead holds all of [offset, offset + n). */
+static bool
+ra_holds(const struct eml_agent_blob_ctx *c, uint64_t offset, size_t n)
+{
+	return c->ra_data != NULL && offset >= c->ra_off && offset - c->ra_off <= c->ra_len &&
+	    n <= c->ra_len - (size_t)(offset - c->ra_off);
+}
+
+/* The chunk at [offset, offset + n) where its answer lies: a range of
+ * whole chunks is fetched when the read-ahead does not hold it; a chunk
+ * larger than a range (or than the pieces a host asks for) is not lent,
+ * and the reader reads it (blob_read, copied). */
+static eml_err
+blob_borrow(void *ctx, uint64_t offset, size_t n, const uint8_t **p, void **hold)
+{
+	struct eml_agent_blob_ctx *c = ctx;
+	int64_t t0 = eml_now_us();
+
+	*p = NULL;
+	*hold = NULL;
+	if (!ra_holds(c, offset, n) && n <= c->ahead)
+		EML_GUARD(read_ahead(c, offset, n, n));
+	if (ra_holds(c, offset, n)) {
+		*p = c->ra_data + (offset - c->ra_off);
+		c->ra->refs++;
+		*hold = c->ra;
+	}
+	c->link->fetch_us += (uint64_t)(eml_now_us() - t0);
 	return EML_OK;
 }
 
@@ -286,7 +353,7 @@ blob_read(void *ctx, uint64_t offset, void *dst, size_t n)
 		size_t k;
 
 		if (c->ra_data == NULL || offset < c->ra_off || offset - c->ra_off >= c->ra_len)
-			EML_GUARD(read_ahead(c, offset, n));
+			EML_GUARD(read_ahead(c, offset, n, 0));
 		k = c->ra_len - (size_t)(offset - c->ra_off);
 		if (k > n)
 			k = n;
@@ -309,4 +376,6 @@ eml_agent_blob_source(struct eml_blob_source *src, struct eml_agent_blob_ctx *ct
 	src->read = blob_read;
 	src->ctx = ctx;
 	src->size = ctx->file_size;
+	src->borrow = blob_borrow;
+	src->release = frame_release;
 }

@@ -74,6 +74,7 @@ eml_err eml_agent_link_recv_msg(struct eml_agent_link *l, struct eml_envelope *e
  * key says the file is; the host must agree on every answer.
  * The source borrows l and content_id.
  */
+struct eml_agent_blob_frame;
 struct eml_agent_blob_ctx {
 	struct eml_agent_link *link;
 	const uint8_t *content_id;
@@ -86,9 +87,11 @@ struct eml_agent_blob_ctx {
 	eml_err (*unexpected)(void *arg, const struct eml_envelope *env);
 	void *arg;
 	/* Read-ahead (set up by eml_agent_blob_source): the last answer,
-	 * ciphertext only: ra_data points into the link's rx, or into ra
-	 * when the answer had to be decoded. */
-	ProtobufCMessage *ra;
+	 * ciphertext only, in a frame of its own (ra, one reference) that
+	 * the blob reader may also hold while it hashes chunks lent from it
+	 * (borrow, no copy: issue 16); ra_data points into ra's frame, or
+	 * into its decoded message when the answer had to be decoded. */
+	struct eml_agent_blob_frame *ra;
 	uint64_t ra_off;
 	size_t ra_len;
 	const uint8_t *ra_data;

@@ -213,6 +213,8 @@ eml_blob_source_mem(struct eml_blob_source *src, struct eml_blob_mem *mem, const
 	src->read = mem_read;
 	src->ctx = mem;
 	src->size = n;
+	src->borrow = NULL;
+	src->release = NULL;
 }
 
 struct blob_dst {
@@ -479,17 +481,30 @@ hasher_free(struct hasher *h)
  * hash (maybe still running), the ciphertext it reads, the id expected. */
 struct eml_blob_pending {
 	struct hasher hs;
+	/* per ring slot: a chunk read into ct (allocated when first needed),
+	 * or lent by the source (hold, given back with release) */
 	uint8_t *ct[HASH_RING_MAX];
-	size_t n_ct;
+	void *hold[HASH_RING_MAX];
+	void (*release)(void *hold);
 	uint8_t want[EML_BLOB_ID_LEN];
 };
 
+/* The slot's lent bytes back to the source (the hash is past them). */
 static void
-ring_free(uint8_t **ct, size_t n)
+slot_release(struct eml_blob_pending *p, size_t k)
 {
-	for (size_t i = 0; i < n; i++) {
-		eml_free(ct[i]); /* ciphertext only */
-		ct[i] = NULL;
+	if (p->hold[k] != NULL && p->release != NULL)
+		p->release(p->hold[k]);
+	p->hold[k] = NULL;
+}
+
+static void
+ring_free(struct eml_blob_pending *p)
+{
+	for (size_t i = 0; i < HASH_RING_MAX; i++) {
+		slot_release(p, i);
+		eml_free(p->ct[i]); /* ciphertext only */
+		p->ct[i] = NULL;
 	}
 }
 
@@ -499,7 +514,7 @@ eml_blob_pending_free(struct eml_blob_pending *p)
 	if (p == NULL)
 		return;
 	hasher_free(&p->hs); /* before the buffers it may be reading */
-	ring_free(p->ct, p->n_ct);
+	ring_free(p);
 	eml_free_wipe(p, sizeof(*p));
 }
 
@@ -578,7 +593,6 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 	struct eml_blob_header h;
 	struct eml_blob_pending *pd = NULL;
 	struct hasher *hs;
-	uint8_t **ct;
 	uint64_t off, ring;
 	bool auth_failed = false;
 
@@ -588,7 +602,6 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 	if (pd == NULL)
 		return eml_err_record(EML_ERR_NOMEM, __FILE__, __LINE__, __func__);
 	hs = &pd->hs;
-	ct = pd->ct;
 	if (src == NULL || exp == NULL || exp->key == NULL || exp->content_id == NULL ||
 	    src->read == NULL)
 		EML_FAIL(rc, EML_ERR_NULL);
@@ -602,37 +615,43 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 		rc = eml_blob_sha_update(hs->sha, header, sizeof(header));
 	if (rc != EML_OK)
 		goto out;
-	/* with the thread, a ring of chunk buffers the hash reads behind the
-	 * decryption; inline, one (it stays in cache) */
+	/* with the thread, a ring of chunk slots the hash reads behind the
+	 * decryption; inline, one (it stays in cache). A slot holds the
+	 * chunk where the source lends it (no copy), else in a buffer. */
 	ring = ring_size(&h, hs->threaded);
-	for (uint64_t k = 0; k < ring; k++) {
-		ct[k] = eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN);
-		if (ct[k] == NULL)
-			EML_FAIL(rc, EML_ERR_NOMEM);
-		pd->n_ct = (size_t)k + 1;
-	}
+	pd->release = src->release;
 	off = EML_BLOB_HEADER_LEN;
 	for (uint64_t i = 0; i < h.chunk_count; i++) {
 		bool last = i + 1 == h.chunk_count;
 		uint64_t pos = i * h.chunk_size;
 		size_t plen = last ? (size_t)(h.plaintext_length - pos) : h.chunk_size;
 		size_t clen = plen + EML_BLOB_TAG_LEN;
-		uint8_t *c = ct[i % ring];
+		size_t k = (size_t)(i % ring);
+		const uint8_t *c = NULL;
 
-		/* the buffer's previous chunk (i - ring) is hashed */
+		/* the slot's previous chunk (i - ring) is hashed */
 		hasher_wait(hs, ring - 1);
-		rc = src->read(src->ctx, off, c, clen);
-		if (rc != EML_OK)
+		slot_release(pd, k);
+		if (src->borrow != NULL &&
+		    (rc = src->borrow(src->ctx, off, clen, &c, &pd->hold[k])) != EML_OK)
 			goto out;
+		if (c == NULL) {
+			if (pd->ct[k] == NULL &&
+			    (pd->ct[k] = eml_alloc((size_t)h.chunk_size + EML_BLOB_TAG_LEN)) == NULL)
+				EML_FAIL(rc, EML_ERR_NOMEM);
+			if ((rc = src->read(src->ctx, off, pd->ct[k], clen)) != EML_OK)
+				goto out;
+			c = pd->ct[k];
+		}
 		if ((rc = hasher_put(hs, c, clen)) != EML_OK)
 			goto out;
 		eml_blob_chunk_nonce_ad(header, i, last, nonce, ad);
 		if ((rc = chunk_dst(d, pos, plen, &dst)) != EML_OK)
 			goto out;
 		/* Straight into locked memory (wiped below if anything fails,
-		 * this chunk included). */
-		if (eml_blob_aead(false, exp->key, nonce, ad, sizeof(ad), c, plen, dst, c + plen) !=
-		    EML_OK) {
+		 * this chunk included). The tag is only read. */
+		if (eml_blob_aead(false, exp->key, nonce, ad, sizeof(ad), c, plen, dst,
+		    (uint8_t *)(uintptr_t)(c + plen)) != EML_OK) {
 			eml_err_set_detail("chunk %llu of %llu", (unsigned long long)i,
 			    (unsigned long long)h.chunk_count);
 			auth_failed = true;

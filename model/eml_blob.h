@@ -106,6 +106,15 @@ struct eml_blob_source {
 	eml_err (*read)(void *ctx, uint64_t offset, void *dst, size_t n);
 	void *ctx;
 	uint64_t size;
+	/* Optional (NULL: every chunk is read into a buffer of the reader's):
+	 * the source's own bytes [offset, offset + n) in place, no copy
+	 * (issue 16). *p is NULL when it cannot lend that range at once (the
+	 * reader then reads it). The bytes stay as they are until
+	 * release(*hold), which may come after the source's ctx is gone (a
+	 * deferred content id check): a hold owns what it points into.
+	 * Ciphertext only; never called from another thread. */
+	eml_err (*borrow)(void *ctx, uint64_t offset, size_t n, const uint8_t **p, void **hold);
+	void (*release)(void *hold);
 };
 
 /* A source over bytes in memory (tests, eml run --local); mem is the

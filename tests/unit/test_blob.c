@@ -406,6 +406,7 @@ source_error_propagates(void **state)
 	(void)state;
 	seal(&s, 200, 64, &rng);
 	e = expect_of(&s);
+	memset(&src, 0, sizeof(src));
 	src.read = failing_read;
 	src.ctx = &s;
 	src.size = e.file_size;
@@ -735,6 +736,131 @@ arena_grows_in_place(void **state)
 	eml_secure_free(p);
 }
 
+/* A source that lends chunks in place (borrow), every other one, and
+ * counts: what it lent and has not had back, what it lent, what was read. */
+struct lender {
+	const uint8_t *p;
+	size_t n;
+	int held, lent, reads, calls;
+};
+
+static eml_err
+lender_read(void *ctx, uint64_t off, void *dst, size_t n)
+{
+	struct lender *l = ctx;
+
+	l->reads++;
+	if (off > l->n || n > l->n - off)
+		return EML_ERR_IO;
+	memcpy(dst, l->p + off, n);
+	return EML_OK;
+}
+
+static eml_err
+lender_borrow(void *ctx, uint64_t off, size_t n, const uint8_t **p, void **hold)
+{
+	struct lender *l = ctx;
+
+	*p = NULL;
+	*hold = NULL;
+	if (l->calls++ % 2 == 1 || off > l->n || n > l->n - off)
+		return EML_OK; /* not this one: the reader reads it */
+	*p = l->p + off;
+	*hold = l;
+	l->held++;
+	l->lent++;
+	return EML_OK;
+}
+
+static void
+lender_release(void *hold)
+{
+	((struct lender *)hold)->held--;
+}
+
+static void
+lender_source(struct eml_blob_source *src, struct lender *l, const uint8_t *p, size_t n)
+{
+	memset(l, 0, sizeof(*l));
+	l->p = p;
+	l->n = n;
+	src->read = lender_read;
+	src->ctx = l;
+	src->size = n;
+	src->borrow = lender_borrow;
+	src->release = lender_release;
+}
+
+/* Chunks a source lends are decrypted and hashed where they lie (no
+ * copy), mixed with chunks it does not lend (read): the same plaintext
+ * and verdicts, and every lent range given back whatever the outcome:
+ * opened, deferred and finished, deferred and given up, wrong content id,
+ * altered chunk. Large (hash thread, ring slots reused) and small. */
+static void
+lent_chunks_given_back(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	const size_t sizes[2] = { ((size_t)600 << 10) + 33, 3000 };
+	struct sealed s;
+	struct lender l;
+	struct eml_blob_source src;
+	struct eml_blob_expect e;
+	struct eml_blob_pending *pend = NULL;
+	struct counted c;
+	uint8_t bad_id[EML_BLOB_ID_LEN], *dst, *bad, *out = NULL;
+
+	(void)state;
+	for (int k = 0; k < 2; k++) {
+		seal(&s, sizes[k], 4096, &rng);
+		e = expect_of(&s);
+		dst = eml_alloc(s.plen);
+		bad = eml_alloc(s.file.len);
+		assert_non_null(dst);
+		assert_non_null(bad);
+		lender_source(&src, &l, s.file.data, s.file.len);
+		assert_eml_ok(eml_blob_open(&src, &e, dst, s.plen));
+		assert_memory_equal(dst, s.plain, s.plen);
+		assert_true(l.lent > 0 && (k == 1 || l.reads > 1)); /* k == 1: one chunk */
+		assert_int_equal(l.held, 0);
+		/* deferred: held until the verdict, then given back */
+		lender_source(&src, &l, s.file.data, s.file.len);
+		memset(&c, 0, sizeof(c));
+		assert_eml_ok(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
+		    counted_free, &c, &out, &pend));
+		assert_memory_equal(out, s.plain, s.plen);
+		assert_eml_ok(eml_blob_pending_finish(pend));
+		assert_int_equal(l.held, 0);
+		counted_free(&c, out, s.plen);
+		/* deferred and given up */
+		lender_source(&src, &l, s.file.data, s.file.len);
+		assert_eml_ok(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
+		    counted_free, &c, &out, &pend));
+		eml_blob_pending_free(pend);
+		assert_int_equal(l.held, 0);
+		counted_free(&c, out, s.plen);
+		assert_int_equal(c.live, 0);
+		/* a wrong content id */
+		memcpy(bad_id, s.id, sizeof(bad_id));
+		bad_id[3] ^= 0x10;
+		e.content_id = bad_id;
+		lender_source(&src, &l, s.file.data, s.file.len);
+		assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_BLOB_MISMATCH);
+		assert_true(all_zero(dst, s.plen));
+		assert_int_equal(l.held, 0);
+		e.content_id = s.id;
+		/* an altered chunk, lent or read */
+		memcpy(bad, s.file.data, s.file.len);
+		bad[s.file.len - 100] ^= 0x01;
+		lender_source(&src, &l, bad, s.file.len);
+		assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_BLOB_AUTH);
+		assert_true(all_zero(dst, s.plen));
+		assert_int_equal(l.held, 0);
+		eml_free(dst);
+		eml_free(bad);
+		sealed_free(&s);
+	}
+}
+
 int
 main(void)
 {
@@ -752,6 +878,7 @@ main(void)
 		cmocka_unit_test(arena_grows_in_place),
 		cmocka_unit_test(large_blob_hashed_alongside),
 		cmocka_unit_test(deferred_id_check),
+		cmocka_unit_test(lent_chunks_given_back),
 	};
 
 	if (eml_mem_init() != EML_OK)
