@@ -72,7 +72,7 @@ pair_at(const uint8_t *row, size_t k, size_t K, uint8_t axor)
 static inline void
 store_row(int32_t *c, __m256i v0, __m256i v1, size_t n)
 {
-	int32_t t[16];
+	int32_t t[16] EML_NOINIT; /* stored whole before read */
 
 	if (n == 16) {
 		_mm256_storeu_si256((__m256i *)(void *)c, v0);
@@ -107,8 +107,8 @@ qgemm_kernel_maddubs(size_t K, const uint8_t *A, size_t lda, uint8_t axor, const
 	const __m256i *b = panel;
 	const __m256i ones = _mm256_set1_epi16(1);
 	const __m256i x4 = _mm256_set1_epi8((char)axor);
-	const uint8_t *r[4];
-	__m256i acc[4][2], av[4];
+	const uint8_t *r[4] EML_NOINIT;
+	__m256i acc[4][2] EML_NOINIT, av[4] EML_NOINIT;
 	size_t i, k = 0, K4 = K & ~(size_t)3;
 
 	for (i = 0; i < 4; i++) {
@@ -146,8 +146,8 @@ qgemm_kernel_madd(size_t K, const uint8_t *A, size_t lda, uint8_t axor, const vo
     int32_t *c, size_t ldc, size_t m, size_t n)
 {
 	const __m256i *b = panel;
-	const uint8_t *r[4];
-	__m256i acc[4][2];
+	const uint8_t *r[4] EML_NOINIT;
+	__m256i acc[4][2] EML_NOINIT;
 	size_t i;
 
 	for (i = 0; i < 4; i++) {
@@ -278,7 +278,7 @@ eml_qrequant_t_avx2(const struct eml_qrequant *r, size_t m, size_t n, const int3
 	}
 	for (; i + 8 <= m; i += 8) {
 		for (j = 0; j + 16 <= n; j += 16) {
-			__m128i rows[8];
+			__m128i rows[8] EML_NOINIT;
 			for (int k = 0; k < 8; k++)
 				rows[k] = rq16(r, C + (i + (size_t)k) * ldc, j, zp, lo, hi);
 			eml_store_t8x16(rows, yb + j * ldy + i, ldy);
@@ -298,7 +298,7 @@ eml_qrequant_t_avx2(const struct eml_qrequant *r, size_t m, size_t n, const int3
 static inline void
 transpose16(const uint8_t *src, size_t lds, uint8_t *dst, size_t ldd)
 {
-	__m128i a[16], b[16];
+	__m128i a[16] EML_NOINIT, b[16] EML_NOINIT;
 
 	for (int k = 0; k < 16; k++)
 		a[k] = _mm_loadu_si128((const __m128i *)(const void *)(src + (size_t)k * lds));

@@ -95,7 +95,7 @@ static void
 qgemm_kernel_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
     const void *panel, int32_t *c, size_t ldc, size_t m, size_t n)
 {
-	__m512i acc[8][2];
+	__m512i acc[8][2] EML_NOINIT; /* set by tile */
 
 	tile(K, A, lda, axor, panel, m, acc);
 	for (size_t i = 0; i < m; i++) {
@@ -128,7 +128,7 @@ static inline __attribute__((always_inline)) void
 rq_store(__m512i acc[8][2], const struct eml_qrequant *r, uint8_t *y, size_t ldy, size_t m,
     size_t n)
 {
-	__m128i rows[2][8];
+	__m128i rows[2][8] EML_NOINIT;
 	__mmask16 m0 = (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1);
 	__mmask16 m1 = (__mmask16)(n <= 16 ? 0 : n >= 32 ? 0xffff : (1u << (n - 16)) - 1);
 
@@ -151,7 +151,7 @@ rq_store(__m512i acc[8][2], const struct eml_qrequant *r, uint8_t *y, size_t ldy
 		return;
 	}
 	{
-		uint8_t t[8][32];
+		uint8_t t[8][32] EML_NOINIT;
 		for (size_t i = 0; i < 8; i++) {
 			_mm_storeu_si128((__m128i *)(void *)t[i], rows[0][i]);
 			_mm_storeu_si128((__m128i *)(void *)(t[i] + 16), rows[1][i]);
@@ -166,7 +166,7 @@ static void
 qgemm_kernel_rq_avx512vnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor,
     const void *panel, const struct eml_qrequant *r, uint8_t *y, size_t ldy, size_t m, size_t n)
 {
-	__m512i acc[8][2];
+	__m512i acc[8][2] EML_NOINIT; /* set by tile */
 
 	tile(K, A, lda, axor, panel, m, acc);
 	rq_store(acc, r, y, ldy, m, n);
@@ -199,7 +199,7 @@ ind_taps(size_t taps, size_t run, const uint8_t *A, const int32_t *offs, const u
 	__m512i a40 = z, a41 = z, a50 = z, a51 = z, a60 = z, a61 = z, a70 = z, a71 = z;
 
 	for (size_t t = 0; t < taps; t++) {
-		const uint8_t *p[8];
+		const uint8_t *p[8] EML_NOINIT;
 		for (size_t i = 0; i < 8; i++) {
 			int32_t o = i < m ? offs[i * taps + t] : -1;
 			p[i] = o < 0 ? pad : A + o;
@@ -231,7 +231,7 @@ qgemm_kernel_rq_ind_avx512vnni(size_t taps, size_t run, const uint8_t *A, const 
     const uint8_t *pad, uint8_t axor, const void *panel, const struct eml_qrequant *r,
     uint8_t *y, size_t ldy, size_t m, size_t n)
 {
-	__m512i acc[8][2], xa = _mm512_set1_epi32((int32_t)(axor * 0x01010101u));
+	__m512i acc[8][2] EML_NOINIT /* set by ind_taps */, xa = _mm512_set1_epi32((int32_t)(axor * 0x01010101u));
 
 	if (axor == 0)
 		ind_taps(taps, run, A, offs, pad, m, xa, false, panel, acc);

@@ -28,8 +28,8 @@ qgemm_kernel_avxvnni(size_t K, const uint8_t *A, size_t lda, uint8_t axor, const
 {
 	const __m256i *b = panel;
 	uint32_t x4 = axor * 0x01010101u;
-	__m256i acc[6][2];
-	int32_t t[16];
+	__m256i acc[6][2] EML_NOINIT;
+	int32_t t[16] EML_NOINIT;
 	size_t i;
 
 	for (i = 0; i < 6; i++)

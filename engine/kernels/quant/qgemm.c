@@ -438,7 +438,7 @@ qgemm_task_rq(void *arg, size_t task, int thread)
 	const int32_t *cs = (const int32_t *)(const void *)(r->base + up64(sizeof(struct qhdr)));
 	uint32_t za = (uint32_t)(a->za[0] + (a->a_signed ? 128 : 0));
 	const uint8_t *panel = r->base + r->h->panels_off + (n0 / g->nr) * r->h->panel_bytes;
-	int32_t bias[64];
+	int32_t bias[64] EML_NOINIT; /* [0, n) set below, read masked to n */
 	struct eml_qrequant t = *a->rq;
 
 	(void)thread;
