@@ -1150,6 +1150,70 @@ sig_raw_pads_and_bounds(void **state)
 	ECDSA_SIG_free(es);
 }
 
+/* eml_attest_verify_ex parses the leaf once for both threads: a leaf
+ * that does not parse, or holds a key other than P-384, is reported as
+ * the signature's step reports it (code, detail, where), with the chain
+ * not run and nothing cached, with and without a cache; the document
+ * verifies again right after (the shared leaf is not left behind). */
+static void
+leaf_errors_with_one_parse(void **state)
+{
+	size_t n, pn, entries = 9;
+	uint8_t *orig = load_doc(14, &n), *p;
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+	struct eml_attest_cache *cache = NULL;
+	struct eml_attest_timing tm;
+	EVP_PKEY *k = p384(), *k256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	X509 *g, *inst, *leaf;
+
+	(void)state;
+	assert_non_null(k256);
+	permissive();
+	assert_eml_ok(eml_attest_cache_new(&cache));
+	for (int c = 0; c < 2; c++) {
+		struct eml_attest_cache *use = c ? cache : NULL;
+
+		assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+		memset(d->certificate + 8, 0x5a, 24); /* not DER any more */
+		p = forge(d, k, NULL, 0, &pn);
+		assert_eml(eml_attest_verify_ex(p, pn, aws_root, EML_ATTEST_AT_DOC, 0, &pol, use,
+		    &tm, doc), EML_ERR_ATTEST_CERT_PARSE);
+		assert_non_null(strstr(eml_err_detail(), "leaf certificate does not parse"));
+		assert_int_equal(tm.chain_us, 0);
+		eml_free(p);
+		/* a P-256 leaf under the genuine issuer */
+		assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+		inst = x509_of(d->cabundle[d->cabundle_count - 1],
+		    d->cabundle_len[d->cabundle_count - 1]);
+		g = x509_of(d->certificate, d->certificate_len);
+		leaf = cert(X509_get_subject_name(g), X509_get_subject_name(inst), k256, k,
+		    (int64_t)(d->timestamp_ms / 1000) - 3600, false);
+		der_into(leaf, d->certificate, &d->certificate_len);
+		p = forge(d, k, NULL, 0, &pn);
+		assert_eml(eml_attest_verify_ex(p, pn, aws_root, EML_ATTEST_AT_DOC, 0, &pol, use,
+		    &tm, doc), EML_ERR_ATTEST_CERT_KEY);
+		assert_non_null(strstr(eml_err_detail(), "P-384"));
+		assert_non_null(strstr(eml_err_where(), "leaf_key"));
+		assert_int_equal(tm.chain_us, 0);
+		eml_attest_cache_stats(cache, &entries, NULL, NULL);
+		assert_int_equal(entries, 0);
+		eml_free(p);
+		X509_free(leaf);
+		X509_free(g);
+		X509_free(inst);
+		assert_eml_ok(eml_attest_verify_ex(orig, n, aws_root, EML_ATTEST_AT_DOC, 0, &pol,
+		    use, &tm, doc));
+		assert_true(tm.sig_us > 0);
+	}
+	eml_attest_cache_stats(cache, &entries, NULL, NULL);
+	assert_int_equal(entries, doc->cabundle_count - 1);
+	eml_attest_cache_free(cache);
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k256);
+	eml_free(d);
+	eml_free(orig);
+}
+
 int
 main(void)
 {
@@ -1172,6 +1236,7 @@ main(void)
 		cmocka_unit_test(forged_chain_with_aws_root_name),
 		cmocka_unit_test(attacker_leaf_on_genuine_bundle),
 		cmocka_unit_test(signature_reported_before_chain),
+		cmocka_unit_test(leaf_errors_with_one_parse),
 		cmocka_unit_test(genuine_doc_under_other_root),
 		cmocka_unit_test(policy_mismatches),
 		cmocka_unit_test(nonce_user_data_public_key),
