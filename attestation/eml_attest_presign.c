@@ -20,18 +20,26 @@
 #include "eml_attest_encode.h"
 #include "eml_mem.h"
 
+/* Pairs kept ready: with two, a session that starts while the pair for
+ * it is still being made (back-to-back handshakes: the refill asked at
+ * the last session's end runs during the next one's connect) takes the
+ * other one instead of waiting. */
+#define PRESIGN_DEPTH 2
+
 struct eml_presign {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	pthread_t th;
 	bool stop;
-	bool want;  /* a refill asked for (eml_presign_refill), not started */
+	bool want;  /* fill up to PRESIGN_DEPTH asked for (eml_presign_refill) */
 	bool busy;  /* the thread is making one */
 	bool dead;  /* the thread gave up: signatures in full */
 	EVP_PKEY *key;    /* the fallback's */
 	EC_KEY *sign_ec;  /* the signer's */
 	EC_KEY *setup_ec; /* the thread's own copy */
-	BIGNUM *kinv, *r; /* the ready triple (k itself is not kept); NULL: none */
+	/* the ready pairs, [0, ready) (k itself is not kept) */
+	BIGNUM *kinv[PRESIGN_DEPTH], *r[PRESIGN_DEPTH];
+	unsigned ready;
 };
 
 static void
@@ -54,12 +62,13 @@ presign_main(void *arg)
 		int ok;
 
 		/* Only when asked: a refill right after a signature would run
-		 * while the client verifies that very document. */
-		if (p->kinv != NULL || !p->want) {
+		 * while the client verifies that very document. Once asked,
+		 * up to PRESIGN_DEPTH, one after the other. */
+		if (p->ready >= PRESIGN_DEPTH || !p->want) {
+			p->want = false;
 			pthread_cond_wait(&p->cv, &p->mu);
 			continue;
 		}
-		p->want = false;
 		p->busy = true;
 		pthread_mutex_unlock(&p->mu);
 		ok = ECDSA_sign_setup(p->setup_ec, NULL, &kinv, &r);
@@ -73,8 +82,9 @@ presign_main(void *arg)
 				break; /* signatures are made in full from now on */
 			continue;
 		}
-		p->kinv = kinv;
-		p->r = r;
+		p->kinv[p->ready] = kinv;
+		p->r[p->ready] = r;
+		p->ready++;
 		pthread_cond_broadcast(&p->cv);
 	}
 	p->dead = true;
@@ -94,7 +104,7 @@ eml_presign_new(EVP_PKEY *key, struct eml_presign **out)
 	p = eml_calloc(1, sizeof(*p));
 	EML_ENSURE(p != NULL, EML_ERR_NOMEM);
 	p->key = key;
-	p->want = true; /* the first one at once */
+	p->want = true; /* the first ones at once */
 	p->sign_ec = EVP_PKEY_get1_EC_KEY(key);
 	p->setup_ec = p->sign_ec != NULL ? EC_KEY_dup(p->sign_ec) : NULL;
 	if (p->sign_ec == NULL || p->setup_ec == NULL) {
@@ -121,7 +131,7 @@ eml_presign_refill(struct eml_presign *p)
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->mu);
-	if (p->kinv == NULL && !p->busy && !p->dead) {
+	if (p->ready < PRESIGN_DEPTH && !p->want && !p->dead) {
 		p->want = true;
 		pthread_cond_broadcast(&p->cv);
 	}
@@ -138,7 +148,8 @@ eml_presign_free(struct eml_presign *p)
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	(void)pthread_join(p->th, NULL);
-	clear_pair(&p->kinv, &p->r);
+	for (unsigned i = 0; i < PRESIGN_DEPTH; i++)
+		clear_pair(&p->kinv[i], &p->r[i]);
 	EC_KEY_free(p->sign_ec);
 	EC_KEY_free(p->setup_ec);
 	pthread_cond_destroy(&p->cv);
@@ -162,10 +173,10 @@ eml_presign_wait_ready(struct eml_presign *p, int ms)
 		until.tv_nsec -= 1000000000L;
 	}
 	pthread_mutex_lock(&p->mu);
-	while (p->kinv == NULL && !p->stop &&
+	while (p->ready == 0 && !p->stop &&
 	    pthread_cond_timedwait(&p->cv, &p->mu, &until) == 0)
 		;
-	ready = p->kinv != NULL;
+	ready = p->ready > 0;
 	pthread_mutex_unlock(&p->mu);
 	return ready;
 }
@@ -183,17 +194,20 @@ eml_presign_sign(struct eml_presign *p, const uint8_t *msg, size_t n,
 	EML_ENSURE_REF(p);
 	EML_ENSURE_REF(used);
 	*used = false;
-	/* Taken, not copied: no other signature can see this triple. One
-	 * under way (or asked for) is waited for: the rest of its work is
-	 * less than a signature in full. The next is made at the next
-	 * eml_presign_refill, not now. */
+	/* Taken, not copied: no other signature can see this pair. With none
+	 * ready, one under way (or asked for) is waited for: the rest of its
+	 * work is less than a signature in full. The next is made at the
+	 * next eml_presign_refill, not now. */
 	pthread_mutex_lock(&p->mu);
-	while (p->kinv == NULL && (p->busy || p->want) && !p->stop && !p->dead)
+	while (p->ready == 0 && (p->busy || p->want) && !p->stop && !p->dead)
 		pthread_cond_wait(&p->cv, &p->mu);
-	kinv = p->kinv;
-	r = p->r;
-	p->kinv = NULL;
-	p->r = NULL;
+	if (p->ready > 0) {
+		p->ready--;
+		kinv = p->kinv[p->ready];
+		r = p->r[p->ready];
+		p->kinv[p->ready] = NULL;
+		p->r[p->ready] = NULL;
+	}
 	pthread_mutex_unlock(&p->mu);
 	if (kinv == NULL)
 		return eml_attest_es384_sign(p->key, msg, n, sig);

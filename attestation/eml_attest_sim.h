@@ -69,10 +69,10 @@ eml_err eml_attest_sim_attest(struct eml_attest_sim *sim, uint64_t at_ms,
     const uint8_t *public_key, size_t public_key_len, struct eml_buf *out) EML_MUST_USE;
 
 /*
- * Precompute the per-signature part of the next document's ES384
- * signature (the nonce k, r and k^-1) on a background thread, one at a
- * time: the first at once, each next one at eml_attest_sim_presign_refill
- * (the caller's idle moment); each is used for one signature only and
+ * Precompute the per-signature part of the next documents' ES384
+ * signatures (the nonce k, r and k^-1) on a background thread, up to two
+ * ready: the first two at once, the next ones at
+ * eml_attest_sim_presign_refill (the caller's idle moment); each is used for one signature only and
  * cleared (eml_attest_presign.h). A document asked for while one is under
  * way waits for it; with none ready or under way it is signed in full. The agent turns this on; a real NSM signs in
  * the device and has nothing of the kind. EML_OK, EML_ERR_CRYPTO,
@@ -82,8 +82,8 @@ eml_err eml_attest_sim_presign(struct eml_attest_sim *sim) EML_MUST_USE;
 /* Signatures made from a precomputed nonce, and in full, since open. */
 void eml_attest_sim_presign_stats(const struct eml_attest_sim *sim, uint64_t *presigned,
     uint64_t *full);
-/* Make the next precomputed nonce now, when none is ready or under way
- * (nothing without eml_attest_sim_presign). */
+/* Make precomputed nonces now until two are ready (nothing without
+ * eml_attest_sim_presign). */
 void eml_attest_sim_presign_refill(struct eml_attest_sim *sim);
 /* Tests: wait up to ms for a precomputed nonce to be ready. */
 bool eml_attest_sim_presign_wait(struct eml_attest_sim *sim, int ms);

@@ -434,11 +434,12 @@ allocation_failures(void **state)
 
 /* Precomputed nonces (eml_attest_sim_presign): the documents verify, each
  * precomputed nonce signs one document only (a reused k would show as
- * the same r in two signatures, and give the key away), the next one is
- * made only when asked (eml_attest_sim_presign_refill: not right after a
- * signature, while that document is being verified), a document asked
- * for while one is under way waits for it, and one asked for with none
- * ready or under way is signed in full. */
+ * the same r in two signatures, and give the key away), two are kept
+ * ready, the next ones are made only when asked
+ * (eml_attest_sim_presign_refill: not right after a signature, while
+ * that document is being verified), a document asked for while one is
+ * under way waits for it, and one asked for with none ready or under way
+ * is signed in full. */
 static void
 presigned_documents(void **state)
 {
@@ -446,7 +447,7 @@ presigned_documents(void **state)
 	struct eml_attest_root *r;
 	struct eml_attest_policy pol;
 	struct eml_buf d;
-	uint8_t rs[6][48];
+	uint8_t rs[7][48];
 	uint64_t pre = 0, full = 0;
 	uint8_t nonce[1] = { 7 };
 
@@ -457,17 +458,17 @@ presigned_documents(void **state)
 	eml_buf_init(&d, EML_ATTEST_DOC_MAX);
 	assert_eml_ok(eml_attest_sim_presign(sim));
 	assert_eml_ok(eml_attest_sim_presign(sim)); /* once is enough */
-	for (int i = 0; i < 6; i++) {
-		/* 0: the first, made at once; 1: none asked for since 0, in
-		 * full; 2, 3: asked for and ready; 4, 5: asked for, taken
-		 * while under way */
+	for (int i = 0; i < 7; i++) {
+		/* 0, 1: the two made at once (1 ready or under way); 2: none
+		 * asked for since, in full; 3, 4: asked for and ready; 5, 6:
+		 * asked for, taken ready or while under way */
 		if (i == 0)
 			assert_true(eml_attest_sim_presign_wait(sim, 10000));
-		if (i == 1) /* the signature did not start the next one */
+		if (i == 2) /* the signatures did not start the next one */
 			assert_false(eml_attest_sim_presign_wait(sim, 200));
-		if (i >= 2)
+		if (i >= 3)
 			eml_attest_sim_presign_refill(sim);
-		if (i == 2 || i == 3)
+		if (i == 3 || i == 4)
 			assert_true(eml_attest_sim_presign_wait(sim, 10000));
 		eml_buf_reset(&d);
 		assert_eml_ok(eml_attest_sim_attest(sim, 0, NULL, 0, nonce, 1, NULL, 0, &d));
@@ -477,7 +478,7 @@ presigned_documents(void **state)
 			assert_memory_not_equal(rs[i], rs[j], 48);
 	}
 	eml_attest_sim_presign_stats(sim, &pre, &full);
-	assert_int_equal(pre, 5);
+	assert_int_equal(pre, 6);
 	assert_int_equal(full, 1);
 	eml_attest_sim_presign_refill(sim); /* one under way at free */
 	eml_buf_free(&d);
