@@ -60,6 +60,10 @@ struct eml_channel {
 	uint8_t recv_dir;
 	EVP_CIPHER_CTX *send_cx; /* AES-256-GCM, keyed with k_send */
 	EVP_CIPHER_CTX *recv_cx; /* keyed with k_recv */
+	/* eml_channel_open_begin .. _final: ciphertext bytes still to come
+	 * (rx_streaming while one is under way) */
+	bool rx_streaming;
+	size_t rx_left;
 };
 
 void
@@ -72,6 +76,7 @@ eml_channel_close(struct eml_channel *ch)
 	EVP_CIPHER_CTX_free(ch->recv_cx);
 	ch->send_cx = NULL;
 	ch->recv_cx = NULL;
+	ch->rx_streaming = false;
 	if (ch->sec != NULL) {
 		eml_secure_free(ch->sec); /* wipes */
 		ch->sec = NULL;
@@ -562,6 +567,8 @@ open_body(struct eml_channel *ch, const struct eml_envelope *env, struct eml_buf
 	    EML_ERR_NULL);
 	*pt_len = 0;
 	EML_GUARD(check_use(ch, env, ch->recv_ctr));
+	if (ch->rx_streaming)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
 	if (env->body_len < EML_CHANNEL_TAG_LEN) {
 		eml_err_set_detail("sealed body shorter than a tag");
 		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
@@ -607,6 +614,82 @@ eml_channel_open_in_place(struct eml_channel *ch, const struct eml_envelope *env
     size_t *pt_len)
 {
 	return open_body(ch, env, NULL, body, pt_len, NULL, NULL);
+}
+
+eml_err
+eml_channel_open_begin(struct eml_channel *ch, const struct eml_envelope *hdr, size_t body_len)
+{
+	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
+	int l = 0;
+
+	EML_ENSURE(ch != NULL && hdr != NULL, EML_ERR_NULL);
+	EML_GUARD(check_use(ch, hdr, ch->recv_ctr));
+	if (ch->rx_streaming)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
+	if (body_len < EML_CHANNEL_TAG_LEN) {
+		eml_err_set_detail("sealed body shorter than a tag");
+		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
+	}
+	nonce_and_ad(nonce, ad, ch->recv_dir, ch->recv_ctr, hdr);
+	if (EVP_DecryptInit_ex(ch->recv_cx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_DecryptUpdate(ch->recv_cx, NULL, &l, ad, AD_LEN) != 1)
+		CH_FAIL(ch, EML_ERR_CRYPTO);
+	ch->rx_streaming = true;
+	ch->rx_left = body_len - EML_CHANNEL_TAG_LEN;
+	return EML_OK;
+}
+
+eml_err
+eml_channel_open_update(struct eml_channel *ch, uint8_t *p, size_t n)
+{
+	int l = 0;
+
+	EML_ENSURE(ch != NULL && (p != NULL || n == 0), EML_ERR_NULL);
+	if (ch->state == ST_CLOSED)
+		EML_BAIL(EML_ERR_CRYPTO_CHANNEL_CLOSED);
+	if (!ch->rx_streaming || n > ch->rx_left)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
+	for (size_t off = 0; off < n;) {
+		size_t k = n - off < AEAD_CHUNK ? n - off : AEAD_CHUNK;
+
+		if (EVP_DecryptUpdate(ch->recv_cx, p + off, &l, p + off, (int)k) != 1 ||
+		    (size_t)l != k)
+			CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
+		off += k;
+	}
+	ch->rx_left -= n;
+	return EML_OK;
+}
+
+eml_err
+eml_channel_open_final(struct eml_channel *ch, const struct eml_envelope *hdr,
+    const uint8_t tag[EML_CHANNEL_TAG_LEN])
+{
+	uint8_t t[EML_CHANNEL_TAG_LEN], end[16];
+	int l = 0;
+
+	EML_ENSURE(ch != NULL && hdr != NULL && tag != NULL, EML_ERR_NULL);
+	if (ch->state == ST_CLOSED)
+		EML_BAIL(EML_ERR_CRYPTO_CHANNEL_CLOSED);
+	if (!ch->rx_streaming || ch->rx_left != 0)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
+	ch->rx_streaming = false;
+	memcpy(t, tag, sizeof(t)); /* the ctrl takes a non-const pointer */
+	if (EVP_CIPHER_CTX_ctrl(ch->recv_cx, EVP_CTRL_GCM_SET_TAG, EML_CHANNEL_TAG_LEN, t) != 1 ||
+	    EVP_DecryptFinal_ex(ch->recv_cx, end, &l) != 1 || l != 0) {
+		eml_err_set_detail("sealed %s frame %llu does not authenticate",
+		    eml_msg_type_name(hdr->type), (unsigned long long)ch->recv_ctr);
+		CH_FAIL(ch, EML_ERR_CRYPTO_AUTH);
+	}
+	ch->recv_ctr++;
+	return EML_OK;
+}
+
+void
+eml_channel_open_abort(struct eml_channel *ch)
+{
+	if (ch != NULL && ch->rx_streaming)
+		eml_channel_close(ch);
 }
 
 eml_err

@@ -144,6 +144,28 @@ typedef int (*eml_channel_ct_fn)(void *arg, const uint8_t *ct, size_t n);
 eml_err eml_channel_open_in_place_x(struct eml_channel *ch, const struct eml_envelope *env,
     uint8_t *body, size_t *pt_len, eml_channel_ct_fn fn, void *arg) EML_MUST_USE;
 
+/*
+ * The in-place open in steps, for a frame whose ciphertext is still
+ * arriving: begin with the envelope's header fields (version, type,
+ * request_id; its body is not read) and the sealed body's length (tag
+ * included); update decrypts the next n ciphertext bytes in place, in
+ * order, up to body_len - 16 in all; final checks the tag (the body's
+ * last 16 bytes) once all of them went through update. NOTHING update
+ * wrote may be used before final returns EML_OK: on any failure (and
+ * after eml_channel_open_abort, for a frame that will never complete)
+ * the caller wipes what update wrote and the session ends. Errors as
+ * eml_channel_open, plus EML_ERR_CRYPTO_STATE for a step out of order
+ * (begin while one is under way, more bytes than announced, final before
+ * all of them; any other open meanwhile). Every failure closes the
+ * channel; so does abort while a begin is pending (a no-op otherwise).
+ */
+eml_err eml_channel_open_begin(struct eml_channel *ch, const struct eml_envelope *hdr,
+    size_t body_len) EML_MUST_USE;
+eml_err eml_channel_open_update(struct eml_channel *ch, uint8_t *p, size_t n) EML_MUST_USE;
+eml_err eml_channel_open_final(struct eml_channel *ch, const struct eml_envelope *hdr,
+    const uint8_t tag[EML_CHANNEL_TAG_LEN]) EML_MUST_USE;
+void eml_channel_open_abort(struct eml_channel *ch);
+
 /* Whether seal/open can still be used (keys derived, no failure). */
 bool eml_channel_is_open(const struct eml_channel *ch);
 /* SHA-256 transcript hash (PROTOCOL.md §4) and a 16-byte session id

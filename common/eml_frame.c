@@ -17,8 +17,24 @@ eml_frame_check_len(uint64_t len, size_t max)
 	return EML_OK;
 }
 
+struct frame_progress {
+	eml_frame_progress_fn fn;
+	void *arg;
+	uint8_t *body;
+	size_t len;
+};
+
+static eml_err
+frame_progress(void *arg, size_t done)
+{
+	const struct frame_progress *fp = arg;
+
+	return fp->fn(fp->arg, fp->body, done, fp->len);
+}
+
 eml_err
-eml_frame_read(int fd, size_t max, int64_t deadline, struct eml_buf *out)
+eml_frame_read_x(int fd, size_t max, int64_t deadline, struct eml_buf *out,
+    eml_frame_progress_fn fn, void *arg)
 {
 	uint8_t hdr[EML_FRAME_HDR_LEN];
 	struct eml_cur c;
@@ -53,7 +69,13 @@ eml_frame_read(int fd, size_t max, int64_t deadline, struct eml_buf *out)
 	rc = eml_buf_extend(out, len, &w);
 	if (rc != EML_OK)
 		goto fail;
-	rc = eml_io_read_full(fd, w, len, deadline, &got);
+	if (fn == NULL) {
+		rc = eml_io_read_full(fd, w, len, deadline, &got);
+	} else {
+		struct frame_progress fp = { fn, arg, w, len };
+
+		rc = eml_io_read_full_x(fd, w, len, deadline, &got, frame_progress, &fp);
+	}
 	if (rc != EML_OK) {
 		out->len = got; /* wipe what arrived */
 		if (rc == EML_ERR_IO_EOF) {
@@ -66,6 +88,12 @@ eml_frame_read(int fd, size_t max, int64_t deadline, struct eml_buf *out)
 fail:
 	eml_buf_reset(out);
 	return rc;
+}
+
+eml_err
+eml_frame_read(int fd, size_t max, int64_t deadline, struct eml_buf *out)
+{
+	return eml_frame_read_x(fd, max, deadline, out, NULL, NULL);
 }
 
 eml_err

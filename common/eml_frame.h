@@ -37,6 +37,13 @@ eml_err eml_frame_check_len(uint64_t len, size_t max) EML_MUST_USE;
  * when deadline (absolute, eml_io.h) passed; EML_ERR_IO; EML_ERR_NOMEM.
  */
 eml_err eml_frame_read(int fd, size_t max, int64_t deadline, struct eml_buf *out) EML_MUST_USE;
+/* The same, with fn shown the frame's body (its first got of len bytes
+ * arrived) after each read that brought body bytes: a reader may work on
+ * a frame while the rest of it arrives. fn's result other than EML_OK
+ * fails the read with it (the buffer is wiped as on any failure). */
+typedef eml_err (*eml_frame_progress_fn)(void *arg, uint8_t *body, size_t got, size_t len);
+eml_err eml_frame_read_x(int fd, size_t max, int64_t deadline, struct eml_buf *out,
+    eml_frame_progress_fn fn, void *arg) EML_MUST_USE;
 
 /*
  * Write header + n body bytes with one gathered write per transfer.

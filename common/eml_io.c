@@ -76,7 +76,8 @@ eml_io_wait(int fd, short events, int64_t deadline)
 }
 
 eml_err
-eml_io_read_full(int fd, void *buf, size_t n, int64_t deadline, size_t *got)
+eml_io_read_full_x(
+    int fd, void *buf, size_t n, int64_t deadline, size_t *got, eml_io_progress_fn fn, void *arg)
 {
 	uint8_t *p = buf;
 	size_t done = 0;
@@ -92,6 +93,8 @@ eml_io_read_full(int fd, void *buf, size_t n, int64_t deadline, size_t *got)
 		r = read(fd, p + done, n - done);
 		if (r > 0) {
 			done += (size_t)r;
+			if (fn != NULL && (rc = fn(arg, done)) != EML_OK)
+				break;
 			continue;
 		}
 		if (r == 0) {
@@ -111,6 +114,12 @@ eml_io_read_full(int fd, void *buf, size_t n, int64_t deadline, size_t *got)
 	if (got != NULL)
 		*got = done;
 	return rc;
+}
+
+eml_err
+eml_io_read_full(int fd, void *buf, size_t n, int64_t deadline, size_t *got)
+{
+	return eml_io_read_full_x(fd, buf, n, deadline, got, NULL, NULL);
 }
 
 /* One transfer; returns bytes written, 0 for "try again", -1 with errno. */

@@ -47,6 +47,11 @@ eml_err eml_io_wait(int fd, short events, int64_t deadline) EML_MUST_USE;
  * EML_ERR_IO_TIMEOUT, EML_ERR_IO.
  */
 eml_err eml_io_read_full(int fd, void *buf, size_t n, int64_t deadline, size_t *got) EML_MUST_USE;
+/* The same, with fn told the count read so far after each read that
+ * brought bytes; a result other than EML_OK stops the read with it. */
+typedef eml_err (*eml_io_progress_fn)(void *arg, size_t done);
+eml_err eml_io_read_full_x(int fd, void *buf, size_t n, int64_t deadline, size_t *got,
+    eml_io_progress_fn fn, void *arg) EML_MUST_USE;
 
 /*
  * Write all bytes of iov[0..iovcnt). The iov array is consumed (modified).

@@ -76,11 +76,18 @@ eml_agent_link_recv(struct eml_agent_link *l, struct eml_envelope *env)
 }
 
 eml_err
+eml_agent_link_recv_msg_x(struct eml_agent_link *l, struct eml_envelope *env,
+    eml_frame_progress_fn fn, void *arg)
+{
+	EML_GUARD(eml_frame_read_x(l->fd, l->frame_max, eml_deadline_in_ms(l->timeout_ms),
+	    &l->rx_msg, fn, arg));
+	return eml_envelope_view(env, l->rx_msg.data, l->rx_msg.len, l->frame_max);
+}
+
+eml_err
 eml_agent_link_recv_msg(struct eml_agent_link *l, struct eml_envelope *env)
 {
-	EML_GUARD(eml_frame_read(l->fd, l->frame_max, eml_deadline_in_ms(l->timeout_ms),
-	    &l->rx_msg));
-	return eml_envelope_view(env, l->rx_msg.data, l->rx_msg.len, l->frame_max);
+	return eml_agent_link_recv_msg_x(l, env, NULL, NULL);
 }
 
 /* A peer's Error envelope becomes EML_ERR_BLOB_FETCH, with its code in

@@ -20,6 +20,7 @@
 #include "eml_buf.h"
 #include "eml_envelope.h"
 #include "eml_err.h"
+#include "eml_frame.h"
 #include "model/eml_blob.h"
 
 /* Range asked for in one BLOB_REQUEST: the blob is read ahead in ranges
@@ -67,6 +68,9 @@ eml_err eml_agent_link_recv(struct eml_agent_link *l, struct eml_envelope *env) 
  * disturb it. Same errors. */
 eml_err eml_agent_link_recv_msg(struct eml_agent_link *l, struct eml_envelope *env)
     EML_MUST_USE;
+/* The same, with fn shown the frame as it arrives (eml_frame_read_x). */
+eml_err eml_agent_link_recv_msg_x(struct eml_agent_link *l, struct eml_envelope *env,
+    eml_frame_progress_fn fn, void *arg) EML_MUST_USE;
 
 /*
  * A blob source (eml_blob.h) that fetches ranges of the blob with this

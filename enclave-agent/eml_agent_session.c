@@ -71,6 +71,20 @@ struct sess {
 	struct eml_agent_ev ev; /* what the evidence artifact will say */
 	struct eml_buf pt; /* opened plaintext (secure) */
 	struct eml_buf ct; /* sealed body to send */
+	/* A sealed INFER_REQUEST opened while it arrives (rx_progress): each
+	 * piece of ciphertext goes into the exchange hash and is decrypted in
+	 * place as soon as it is in the frame buffer; open_request finishes
+	 * (the rest, the tag) and nothing decrypted is used before the tag
+	 * verifies there. */
+	struct {
+		bool tried;  /* this frame's head was looked at */
+		bool active; /* the channel's open and the hash began */
+		eml_err err; /* a step failed: open_request fails with it */
+		size_t off;  /* the body's offset in the frame */
+		size_t len;  /* the sealed body's length, tag included */
+		size_t done; /* ciphertext bytes hashed and decrypted */
+		struct eml_evidence_x xh;
+	} rx;
 };
 
 typedef eml_err (*sess_handler)(struct sess *s, const struct eml_envelope *env);
@@ -645,6 +659,117 @@ exchange_piece(void *arg, const uint8_t *ct, size_t n)
 	return eml_evidence_exchange_update(arg, ct, n);
 }
 
+#define RX_PIECE ((size_t)256 << 10) /* hashed then decrypted while in the cache */
+#define RX_HEAD 64 /* more than any valid envelope head */
+
+/* Forget a streamed open that will not finish (the session ends). */
+static void
+rx_abort(struct sess *s)
+{
+	eml_evidence_exchange_abort(&s->rx.xh);
+	if (s->rx.active)
+		eml_channel_open_abort(s->ch);
+	memset(&s->rx, 0, sizeof(s->rx));
+}
+
+/* Hash and decrypt the streamed body's ciphertext in place up to byte
+ * upto (of the ciphertext), in pieces (whole: only whole pieces); a
+ * failure is kept in rx.err. */
+static void
+rx_advance(struct sess *s, uint8_t *fr, size_t upto, bool whole)
+{
+	while (s->rx.err == EML_OK && upto > s->rx.done &&
+	    (!whole || upto - s->rx.done >= RX_PIECE)) {
+		uint8_t *p = fr + s->rx.off + s->rx.done;
+		size_t k = upto - s->rx.done < RX_PIECE ? upto - s->rx.done : RX_PIECE;
+
+		if (eml_evidence_exchange_update(&s->rx.xh, p, k) != 0)
+			s->rx.err = eml_err_record(EML_ERR_CRYPTO, __FILE__, __LINE__, __func__);
+		else
+			s->rx.err = eml_channel_open_update(s->ch, p, k);
+		s->rx.done += k;
+	}
+}
+
+/* eml_frame_read_x's progress hook for the session's messages: once the
+ * head is in, a sealed INFER_REQUEST in an established session starts
+ * its open (the channel's streaming open and the exchange hash, as
+ * open_request would); then every whole piece of ciphertext that has
+ * arrived is hashed and decrypted in place while the rest arrives. The
+ * head is read as eml_envelope_view reads it (the view of the whole
+ * frame, which reads nothing past the body's start, taken only when that
+ * start has arrived); the session reads the frame with that same view
+ * when it is complete. Anything else: nothing here. Never fails the read:
+ * a failed step is open_request's to report. */
+static eml_err
+rx_progress(void *arg, uint8_t *fr, size_t got, size_t len)
+{
+	struct sess *s = arg;
+	struct eml_envelope env;
+
+	if (!s->rx.tried) {
+		if (got < len && got < RX_HEAD)
+			return EML_OK;
+		s->rx.tried = true;
+		if (s->state != ST_ESTABLISHED || s->ch == NULL ||
+		    eml_envelope_view(&env, fr, len, s->link.frame_max) != EML_OK) {
+			eml_err_clear_detail(); /* the session's view says it again */
+			return EML_OK;
+		}
+		if (env.type != EML_MSG_INFER_REQUEST || env.body == NULL ||
+		    (size_t)(env.body - fr) > got || env.body_len < EML_CHANNEL_TAG_LEN)
+			return EML_OK;
+		s->rx.off = (size_t)(env.body - fr);
+		s->rx.len = env.body_len;
+		eml_evidence_exchange_begin_len(&s->rx.xh, s->ev.exchange_hash, env.body_len);
+		if (s->rx.xh.md == NULL)
+			return EML_OK; /* open_request does it whole */
+		s->rx.active = true;
+		s->rx.err = eml_channel_open_begin(s->ch, &env, env.body_len);
+	}
+	if (s->rx.active && s->rx.err == EML_OK && got > s->rx.off) {
+		size_t ct = s->rx.len - EML_CHANNEL_TAG_LEN, in = got - s->rx.off;
+
+		rx_advance(s, fr, in < ct ? in : ct, true);
+	}
+	return EML_OK;
+}
+
+/* Finish a streamed open (rx.active) of env, the same frame: the rest of
+ * the ciphertext, the tag into the hash, the tag checked. On failure the
+ * whole body is wiped and the session ends. */
+static eml_err
+open_streamed(struct sess *s, const struct eml_envelope *env, struct eml_evidence_x *xh,
+    uint8_t *body, size_t *pt_len)
+{
+	size_t n = s->rx.len - EML_CHANNEL_TAG_LEN;
+	uint8_t *fr = s->link.rx_msg.data;
+	eml_err rc = s->rx.err;
+
+	if (rc == EML_OK && (body != env->body || body != fr + s->rx.off ||
+	    env->body_len != s->rx.len))
+		rc = eml_err_record(EML_ERR_CRYPTO_STATE, __FILE__, __LINE__, __func__);
+	if (rc == EML_OK) {
+		/* the rest (the frame is whole now), then the tag */
+		rx_advance(s, fr, n, false);
+		rc = s->rx.err;
+	}
+	if (rc == EML_OK &&
+	    eml_evidence_exchange_update(&s->rx.xh, body + n, EML_CHANNEL_TAG_LEN) != 0)
+		rc = eml_err_record(EML_ERR_CRYPTO, __FILE__, __LINE__, __func__);
+	if (rc == EML_OK)
+		rc = eml_channel_open_final(s->ch, env, body + n);
+	if (rc != EML_OK) {
+		rx_abort(s); /* closes the channel if final never ran */
+		eml_wipe(body, env->body_len);
+		return rc;
+	}
+	*xh = s->rx.xh; /* the exchange step goes on in on_infer */
+	memset(&s->rx, 0, sizeof(s->rx));
+	*pt_len = n;
+	return EML_OK;
+}
+
 /* Open the request: in place when *body is set (the exchange hash takes
  * the ciphertext before it is gone; if the digest could not start, end
  * would read these bytes again, so open into the s->pt copy then), else
@@ -654,6 +779,16 @@ static eml_err
 open_request(struct sess *s, const struct eml_envelope *env, struct eml_evidence_x *xh,
     uint8_t **body, uint8_t **pt, size_t *pt_len)
 {
+	if (s->rx.active) {
+		/* begun while the frame arrived (rx_progress) */
+		if (*body == NULL) {
+			rx_abort(s);
+			EML_BAIL(EML_ERR_CRYPTO_STATE);
+		}
+		EML_GUARD(open_streamed(s, env, xh, *body, pt_len));
+		*pt = *body;
+		return EML_OK;
+	}
 	if (*body != NULL) {
 		/* the ciphertext goes to the hash piece by piece as it is
 		 * decrypted over (one pass while each piece is in the cache) */
@@ -732,17 +867,21 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	uint8_t *body = link_body(s, env), *pt = NULL;
 	size_t pt_len = 0;
 	struct eml_evidence_x xh = { 0 };
+	uint64_t early;
 
 	EML_MEMCPY(rid.b, env->request_id, sizeof(rid.b));
 	eml_buf_init_secure(&resp, s->link.frame_max);
 	eml_buf_reset(&s->pt);
+	/* what was hashed and decrypted while the frame arrived */
+	early = s->rx.active ? s->rx.done : 0;
 	if ((rc = open_request(s, env, &xh, &body, &pt, &pt_len)) != EML_OK)
 		goto out; /* ends the session */
 	u_open = eml_now_us();
-	/* the open alone (exchange hash + decryption), also for requests
-	 * refused before they run (bench-relay-ab.sh reads it) */
+	/* the open alone (exchange hash + decryption) after the frame was
+	 * whole, also for requests refused before they run
+	 * (bench-relay-ab.sh reads it); early: bytes done while it arrived */
 	EML_LOG_DEBUG("infer.open", &rid, EML_F_I64("open_us", u_open - u0),
-	    EML_F_U64("bytes", env->body_len));
+	    EML_F_U64("bytes", env->body_len), EML_F_U64("early", early));
 	s->link.fetch_us = 0;
 	s->requests++;
 	(void)eml_arena_budget_hit(true); /* a fresh question per request */
@@ -846,8 +985,13 @@ out:
 	eml_msg_free(msg);
 	eml_buf_free(&resp);
 	eml_buf_reset(&s->pt);
-	if (body != NULL && pt_len != 0)
-		eml_wipe(body, pt_len); /* the request's plaintext in the frame buffer */
+	if (body != NULL) {
+		/* the request's plaintext in the frame buffer: the whole frame
+		 * wiped once, here, and left empty, so the next receive has
+		 * nothing to wipe again */
+		eml_wipe(s->link.rx_msg.data, s->link.rx_msg.len);
+		s->link.rx_msg.len = 0;
+	}
 	if (request_hook != NULL)
 		request_hook(request_hook_arg);
 	if (u_sent != 0)
@@ -1150,7 +1294,8 @@ eml_agent_session(struct eml_agent *a, int fd)
 		bool past_hello = s.state == ST_ESTABLISHED;
 
 		memset(&env, 0, sizeof(env));
-		rc = eml_agent_link_recv_msg(&s.link, &env);
+		rx_abort(&s); /* nothing under way between messages */
+		rc = eml_agent_link_recv_msg_x(&s.link, &env, rx_progress, &s);
 		if (rc == EML_ERR_IO_EOF) {
 			rc = EML_OK; /* the peer went away between messages */
 			break;
@@ -1197,6 +1342,7 @@ eml_agent_session(struct eml_agent *a, int fd)
 		    EML_F_STR("where", eml_err_where()), EML_F_I64("ms", eml_now_ms() - t0));
 	if (s.hello_seen)
 		eml_agent_attest_refill(a);
+	rx_abort(&s);
 	drop_kept(&s);
 	if (s.slot)
 		eml_agent_session_release(a);

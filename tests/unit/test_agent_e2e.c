@@ -52,6 +52,9 @@ struct relay {
 	size_t blob_len;
 	uint8_t cid[32];
 	volatile int tamper; /* flip one byte of what is served */
+	/* flip one byte of a client frame above 1 MiB: at this offset of the
+	 * frame (> 0), or this far from its end (< 0; -1: the tag's last) */
+	volatile long flip_req;
 	/* 1: answers encoded by hand, out of order, offset given twice (a
 	 * wrong one, then the right one: the last counts); 2: the same with
 	 * the wrong one last */
@@ -163,8 +166,12 @@ relay_conn(struct relay *r, int cfd)
 		if (poll(p, 2, 10000) <= 0)
 			break;
 		if (p[0].revents != 0) {
-			if (eml_frame_read(cfd, FRAME_MAX, eml_deadline_in_ms(5000), &f) != EML_OK ||
-			    eml_frame_write(afd, f.data, f.len, FRAME_MAX,
+			if (eml_frame_read(cfd, FRAME_MAX, eml_deadline_in_ms(5000), &f) != EML_OK)
+				break;
+			if (r->flip_req != 0 && f.len > ((size_t)1 << 20))
+				f.data[r->flip_req > 0 ? (size_t)r->flip_req
+						       : f.len - (size_t)-r->flip_req] ^= 0x08;
+			if (eml_frame_write(afd, f.data, f.len, FRAME_MAX,
 				eml_deadline_in_ms(5000)) != EML_OK)
 				break;
 		}
@@ -586,6 +593,74 @@ claimed_content_id_is_checked_before_the_run(void **state)
  * exchange on both sides (libeml checks the agent's count and hash
  * against its own before returning the artifact), a mid-session artifact
  * leaves the session open, a final one ends it. */
+/* A large request is opened while it arrives (hashed and decrypted piece
+ * by piece in the frame buffer, the tag checked at the end): an honest
+ * one opens (refused for its shape, the session goes on) and the
+ * session's evidence agrees with the client on the exchange hash; a
+ * byte flipped in the first piece, the middle, the last ciphertext byte
+ * or the tag fails authentication and ends the session, and the agent
+ * serves the next one. */
+static void
+streamed_request_opens_or_fails_closed(void **state)
+{
+	static const long flips[] = { 100, 3 << 19, -17, -1 };
+	const size_t nb = ((size_t)3 << 20) + 64;
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor big, *outs = NULL;
+	size_t n_outs = 0;
+	uint8_t *art = NULL;
+	size_t art_len = 0;
+	float *x = eml_alloc(nb);
+	uint64_t seed = 3;
+	int rc;
+
+	(void)state;
+	assert_non_null(x);
+	eml_test_fill(&seed, x, nb);
+	start(&f, NULL);
+	memset(&big, 0, sizeof(big));
+	big.name = "x";
+	big.dtype = EML_CLIENT_DT_FLOAT;
+	big.rank = 1;
+	big.dims[0] = nb / 4;
+	big.data = x;
+	big.nbytes = nb;
+	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	for (int i = 0; i < 2; i++) {
+		rc = eml_client_infer(c, m, &big, 1, &outs, &n_outs);
+		assert_true(rc != 0 && eml_err_category((eml_err)rc) != 400 &&
+		    eml_err_category((eml_err)rc) != 100);
+		assert_null(outs);
+	}
+	/* the evidence's exchange hash is the client's */
+	assert_int_equal(eml_client_evidence(c, 1, &art, &art_len), 0);
+	eml_client_evidence_free(art, art_len);
+	eml_client_close(c);
+	for (size_t k = 0; k < sizeof(flips) / sizeof(flips[0]); k++) {
+		assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+		assert_int_equal(eml_client_attest(c, f.policy), 0);
+		f.relay.flip_req = flips[k];
+		rc = eml_client_infer(c, m, &big, 1, &outs, &n_outs);
+		f.relay.flip_req = 0;
+		assert_int_equal(rc, (int)EML_ERR_CRYPTO_AUTH);
+		assert_null(outs);
+		eml_client_close(c);
+	}
+	/* the agent goes on */
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	rc = eml_client_infer(c, m, &big, 1, &outs, &n_outs);
+	assert_true(rc != 0 && eml_err_category((eml_err)rc) != 400);
+	eml_client_close(c);
+	eml_client_model_close(m);
+	eml_free(x);
+	stop(&f);
+}
+
 static void
 evidence_counts_refusals_and_ends_the_session(void **state)
 {
@@ -1074,6 +1149,7 @@ main(void)
 		cmocka_unit_test(blob_answers_read_as_the_decoder_reads_them),
 		cmocka_unit_test(tampered_blob_fails_closed),
 		cmocka_unit_test(evidence_counts_refusals_and_ends_the_session),
+		cmocka_unit_test(streamed_request_opens_or_fails_closed),
 		cmocka_unit_test(policy_refuses_unlisted_model_before_fetch),
 		cmocka_unit_test(strict_policy_needs_trusted_signature),
 		cmocka_unit_test(weights_wiped_per_request_and_per_session),

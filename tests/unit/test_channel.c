@@ -342,6 +342,107 @@ open_in_place_hook_sees_ciphertext(void **state)
 	eml_free(pc.copy);
 }
 
+/* The open in steps (begin, update in any split, final) gives what the
+ * whole open gives and checks the same tag; a flipped byte anywhere, the
+ * tag included, fails final (channel closed); steps out of order fail
+ * and close; abort closes a pending one. */
+static void
+open_in_steps(void **state)
+{
+	const size_t n = ((size_t)300 << 10) + 5;
+	static const size_t splits[] = { 1, 16, 4093, (size_t)256 << 10, (size_t)1 << 20 };
+	struct pair p;
+	struct eml_envelope e;
+	struct eml_buf ct;
+	uint8_t *msg = eml_alloc(n), *body = eml_alloc(n + EML_CHANNEL_TAG_LEN);
+
+	(void)state;
+	assert_non_null(msg);
+	assert_non_null(body);
+	for (size_t i = 0; i < n; i++)
+		msg[i] = (uint8_t)(i * 13 + 5);
+	handshake(&p);
+	for (size_t k = 0; k < sizeof(splits) / sizeof(splits[0]); k++) {
+		seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, msg, n, &ct);
+		memcpy(body, ct.data, ct.len);
+		assert_eml_ok(eml_channel_open_begin(p.s, &e, ct.len));
+		for (size_t off = 0; off < n;) {
+			size_t c = n - off < splits[k] ? n - off : splits[k];
+
+			assert_eml_ok(eml_channel_open_update(p.s, body + off, c));
+			off += c;
+		}
+		assert_eml_ok(eml_channel_open_final(p.s, &e, body + n));
+		assert_memory_equal(body, msg, n);
+		eml_buf_free(&ct);
+	}
+	/* the next frame opens whole: the counter moved once per frame */
+	seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, msg, 100, &ct);
+	{
+		struct eml_buf out;
+
+		eml_buf_init_secure(&out, 1 << 20);
+		assert_eml_ok(eml_channel_open(p.s, &e, &out));
+		assert_memory_equal(out.data, msg, 100);
+		eml_buf_free(&out);
+	}
+	eml_buf_free(&ct);
+	pair_free(&p);
+	/* a flipped byte (start, middle, last, tag): final refuses, closed */
+	for (int w = 0; w < 4; w++) {
+		size_t at = w == 0 ? 0 : w == 1 ? n / 2 : w == 2 ? n - 1 : n + 3;
+
+		handshake(&p);
+		seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, msg, n, &ct);
+		memcpy(body, ct.data, ct.len);
+		body[at] ^= 0x20;
+		assert_eml_ok(eml_channel_open_begin(p.s, &e, ct.len));
+		assert_eml_ok(eml_channel_open_update(p.s, body, n));
+		assert_eml(eml_channel_open_final(p.s, &e, body + n), EML_ERR_CRYPTO_AUTH);
+		assert_false(eml_channel_is_open(p.s));
+		assert_eml(eml_channel_open_begin(p.s, &e, ct.len), EML_ERR_CRYPTO_CHANNEL_CLOSED);
+		eml_buf_free(&ct);
+		pair_free(&p);
+	}
+	/* out of order: each closes the channel */
+	for (int w = 0; w < 6; w++) {
+		struct eml_buf out;
+
+		handshake(&p);
+		seal(p.c, &e, EML_MSG_INFER_REQUEST, 1, msg, n, &ct);
+		memcpy(body, ct.data, ct.len);
+		eml_buf_init_secure(&out, 1 << 20);
+		if (w == 0) { /* update without begin */
+			assert_eml(eml_channel_open_update(p.s, body, 16), EML_ERR_CRYPTO_STATE);
+		} else if (w == 1) { /* final without begin */
+			assert_eml(eml_channel_open_final(p.s, &e, body + n), EML_ERR_CRYPTO_STATE);
+		} else {
+			assert_eml_ok(eml_channel_open_begin(p.s, &e, ct.len));
+			if (w == 2) /* more than announced */
+				assert_eml(eml_channel_open_update(p.s, body, n + 1),
+				    EML_ERR_CRYPTO_STATE);
+			else if (w == 3) /* final before all of it */
+				assert_eml(eml_channel_open_final(p.s, &e, body + n),
+				    EML_ERR_CRYPTO_STATE);
+			else if (w == 4) /* another open meanwhile */
+				assert_eml(eml_channel_open(p.s, &e, &out), EML_ERR_CRYPTO_STATE);
+			else
+				eml_channel_open_abort(p.s);
+		}
+		assert_false(eml_channel_is_open(p.s));
+		eml_buf_free(&out);
+		eml_buf_free(&ct);
+		pair_free(&p);
+	}
+	/* abort with nothing pending: no-op */
+	handshake(&p);
+	eml_channel_open_abort(p.s);
+	assert_true(eml_channel_is_open(p.s));
+	pair_free(&p);
+	eml_free(msg);
+	eml_free(body);
+}
+
 /* Two sealings of the same plaintext differ (distinct nonces). */
 static void
 same_plaintext_different_ciphertext(void **state)
@@ -1147,6 +1248,7 @@ main(void)
 		cmocka_unit_test(seal_in_place_opens),
 		cmocka_unit_test(open_in_place_works_and_refuses),
 		cmocka_unit_test(open_in_place_hook_sees_ciphertext),
+		cmocka_unit_test(open_in_steps),
 		cmocka_unit_test(same_plaintext_different_ciphertext),
 		cmocka_unit_test(every_bit_flip_rejected),
 		cmocka_unit_test(replay_rejected),
