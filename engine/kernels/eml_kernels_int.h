@@ -181,7 +181,9 @@ double eml_dwconv_work(const struct eml_conv2d_params *p, size_t OH, size_t OW);
 /* Direct convolution for few output channels (conv/direct_tmpl.h): pad
  * copies planes [c0, c1) of one image into s (C planes of PH x PW, then
  * EML_DCONV_SLACK floats); run makes output rows [oh0, oh1) of every
- * channel from s and the weights repacked as wt [C][kh][kw][M]. */
+ * channel from s and the weights repacked as wt [C][kh][kw][M]. With
+ * stride_w 2 each padded row is stored as its even columns then its odd
+ * ones (PW / 2 each). */
 #define EML_DCONV_SLACK 96
 #define EML_DCONV_DECLS(isa)                                                   \
 	void eml_dconv_pad_##isa(const struct eml_conv2d_params *p, size_t PH, \

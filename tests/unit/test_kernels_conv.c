@@ -321,6 +321,13 @@ model_shapes(enum eml_isa isa)
 		{ 3, 33, 45, 8, 3, 2, 1, 1, EML_ACT_HARDSWISH },
 		{ 20, 17, 37, 16, 3, 1, 1, 1, EML_ACT_CLIP },
 		{ 9, 1, 1, 5, 3, 1, 1, 1, EML_ACT_NONE },
+		/* Stride 2, many output channels, rows filling the vectors
+		 * (AVX-512 direct-s2): a stem 7x7/2 (12 + 8 channel blocks,
+		 * two vectors + a one-vector tail: OW 46), a 3x3/2 with
+		 * ragged M (12 + 12 + 4 + 1) and odd W, pads 0 and odd W. */
+		{ 3, 75, 91, 20, 7, 2, 3, 1, EML_ACT_RELU },
+		{ 17, 56, 57, 29, 3, 2, 1, 1, EML_ACT_CLIP },
+		{ 6, 20, 61, 18, 3, 2, 0, 1, EML_ACT_NONE },
 	};
 	uint64_t st = eml_test_seed() + 99;
 	size_t i;
@@ -346,6 +353,7 @@ model_shapes(enum eml_isa isa)
 		cc.bias = true;
 		cc.threads = 2;
 		run_case(isa, &cc, &st,
+		    i >= 20		       ? (isa == EML_ISA_AVX512 ? "direct-s2" : NULL) :
 		    i >= 14		       ? "direct-smallm" :
 		    i == 7		       ? "gemm-1x1-t" :
 		    i == 8 || (i == 9 && isa == EML_ISA_AVX512) ? "im2col-gemm-t" :
@@ -407,6 +415,7 @@ conv_threads_bit_identical(void **state)
 		{ 64, 12, 12, 96, 1, 1, 0, 1 },
 		{ 480, 10, 10, 480, 5, 1, 2, 480 }, /* depthwise, small planes */
 		{ 37, 11, 9, 37, 3, 2, 1, 37 },     /* depthwise, ragged */
+		{ 5, 40, 59, 21, 3, 2, 1, 1 },      /* direct-s2 (AVX-512) */
 	};
 	uint64_t st = eml_test_seed() + 5;
 	struct eml_pool *pool = NULL;

@@ -446,18 +446,49 @@ plan_wino(struct eml_conv2d_plan *plan)
  * Few output channels (the 3x3 48 -> 12 convs of a detector's FPN, a 3 ->
  * 8 stem): the im2col GEMM would pack K x HW floats for one or two row
  * tiles. Not for 1x1 stride 1 (gemm-1x1 reads the image as it is).
+ *
+ * Stride 2 with many output channels on AVX-512 (ResNet's 7x7/2 stem and
+ * 3x3/2 64 -> 128 at 56x56): the stride-2 im2col pack is a gather in short
+ * row pieces, ~25 % of those convolutions (perf, bench_conv), while the
+ * direct blocks of 12 channels x 2 vectors read the deinterleaved padded
+ * rows with plain loads (14 loads per 24 FMAs). Only where the output rows
+ * fill the vectors (at most 1/7 of the lanes idle: widths 28, 56, 112; not
+ * 14 or 7, whose im2col-gemm-t has no idle lanes).
  */
 #define DIRECT_MAX_M 16
+#define DIRECT_S2_MIN_OW 24
+
+/* The padded row: every column a full output row reads; even for
+ * stride 2. */
+static size_t
+direct_pw(const struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t need_w = (plan->OW - 1) * p->stride_w + p->kw;
+	size_t pw = need_w > p->W + p->pad_left ? need_w : p->W + p->pad_left;
+
+	return p->stride_w == 2 ? pw + (pw & 1) : pw;
+}
+
+static bool
+direct_s2_wide(const struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t vn = 16, lanes = (plan->OW + vn - 1) / vn * vn;
+
+	return plan->isa == EML_ISA_AVX512 && p->stride_h == 2 && p->stride_w == 2 &&
+	    p->kh * p->kw >= 9 && plan->OW >= DIRECT_S2_MIN_OW && 7 * lanes <= 8 * plan->OW;
+}
 
 static bool
 use_direct(const struct eml_conv2d_plan *plan)
 {
 	const struct eml_conv2d_params *p = &plan->p;
 
-	if (plan->dc_run == NULL || p->group != 1 || p->M > DIRECT_MAX_M || p->dil_h != 1 ||
-	    p->dil_w != 1 || p->stride_w > 2 || p->kh * p->kw < 2)
+	if (plan->dc_run == NULL || p->group != 1 || p->dil_h != 1 || p->dil_w != 1 ||
+	    p->stride_w > 2 || p->kh * p->kw < 2)
 		return false;
-	return true;
+	return p->M <= DIRECT_MAX_M || direct_s2_wide(plan);
 }
 
 static eml_err
@@ -465,12 +496,11 @@ plan_direct(struct eml_conv2d_plan *plan)
 {
 	const struct eml_conv2d_params *p = &plan->p;
 	size_t need_h = (plan->OH - 1) * p->stride_h + p->kh;
-	size_t need_w = (plan->OW - 1) * p->stride_w + p->kw;
 	size_t t;
 
 	plan->method = CONV_DIRECT;
 	plan->PH = need_h > p->H + p->pad_top ? need_h : p->H + p->pad_top;
-	plan->PW = need_w > p->W + p->pad_left ? need_w : p->W + p->pad_left;
+	plan->PW = direct_pw(plan);
 	if (eml_mul_overflow(plan->PH, plan->PW, &t) || eml_mul_overflow(t, p->C, &t) ||
 	    eml_add_overflow(t, (size_t)EML_DCONV_SLACK, &plan->ws))
 		EML_BAIL(EML_ERR_OVERFLOW);
@@ -899,6 +929,8 @@ eml_conv2d_method(const struct eml_conv2d_plan *plan)
 		return "winograd-2x2-b";
 	if (plan->transposed)
 		return plan->method == CONV_1X1 ? "gemm-1x1-t" : "im2col-gemm-t";
+	if (plan->method == CONV_DIRECT && plan->p.M > DIRECT_MAX_M)
+		return "direct-s2";
 	return method_names[plan->method];
 }
 

@@ -23,7 +23,53 @@
 #error "define DC_NAME and DC_PAD before including direct_tmpl.h"
 #endif
 
-/* Planes c0..c1 of x copied into the padded scratch. */
+/* Most channels in one register block: MB x 2 accumulator vectors + 2
+ * pixel vectors + 1 broadcast within the register file (AVX-512 32,
+ * AVX2 16). */
+#if VF_N == 16
+#define DC_MB 12
+#else
+#define DC_MB 6
+#endif
+
+/*
+ * Planes c0..c1 of x copied into the padded scratch. Horizontal stride 2:
+ * each padded row of PW (even) floats is stored deinterleaved, its even
+ * columns then its odd ones (PW / 2 each), so that every tap of a
+ * stride-2 output vector is one plain load (padded column 2 ow + j is
+ * at (j & 1) PW / 2 + ow + j / 2) instead of two loads and a permute.
+ */
+/* Padded columns 2 u + par, u in [0, h), of input row xr (W floats, pl
+ * zeros on the left) into d: zeros, even-lane loads from the row, zeros.
+ * A whole even-lane load reads 2 VF_N floats: masked at the row's end. */
+static inline void
+dc_half(const float *xr, size_t W, size_t pl, size_t par, size_t h, float *d)
+{
+	size_t ua = pl > par ? (pl - par + 1) / 2 : 0, ub, u;
+
+	/* Valid: pl <= 2 u + par < pl + W. */
+	ub = pl + W > par ? (pl + W - par + 1) / 2 : 0;
+	ub = ub < h ? ub : h;
+	ua = ua < ub ? ua : ub;
+	for (u = 0; u < ua; u += VF_N)
+		vf_storen(d + u, vf_zero(), ua - u < VF_N ? ua - u : VF_N);
+	for (u = ua; u < ub; u += VF_N) {
+		size_t n = ub - u < VF_N ? ub - u : VF_N, w = 2 * u + par - pl;
+		vf v = w + 2 * VF_N <= W ? vf_load_s2(xr + w) : vf_loadn_s2(xr + w, n);
+
+		vf_storen(d + u, v, n);
+	}
+	for (u = ub; u < h; u += VF_N)
+		vf_storen(d + u, vf_zero(), h - u < VF_N ? h - u : VF_N);
+}
+
+/*
+ * Planes c0..c1 of x copied into the padded scratch. Horizontal stride 2:
+ * each padded row of PW (even) floats is stored deinterleaved, its even
+ * columns then its odd ones (PW / 2 each), so that every tap of a
+ * stride-2 output vector is one plain load (padded column 2 ow + j is
+ * at (j & 1) PW / 2 + ow + j / 2) instead of two loads and a permute.
+ */
 void
 DC_PAD(const struct eml_conv2d_params *p, size_t PH, size_t PW, size_t c0, size_t c1,
     const float *x, float *s)
@@ -36,83 +82,109 @@ DC_PAD(const struct eml_conv2d_params *p, size_t PH, size_t PW, size_t c0, size_
 
 		for (r = 0; r < PH; r++) {
 			float *row = sc + r * PW;
+			const float *xr = xc + (r - p->pad_top) * p->W;
 
 			if (r < p->pad_top || r - p->pad_top >= p->H) {
 				memset(row, 0, PW * sizeof(float));
 				continue;
 			}
+			if (p->stride_w == 2) {
+				dc_half(xr, p->W, p->pad_left, 0, PW / 2, row);
+				dc_half(xr, p->W, p->pad_left, 1, PW / 2, row + PW / 2);
+				continue;
+			}
 			for (col = 0; col < p->pad_left; col++)
 				row[col] = 0.0f;
-			memcpy(row + p->pad_left, xc + (r - p->pad_top) * p->W, p->W * sizeof(float));
+			memcpy(row + p->pad_left, xr, p->W * sizeof(float));
 			for (col = p->pad_left + p->W; col < PW; col++)
 				row[col] = 0.0f;
 		}
 	}
 }
 
-/* One block of MB output channels over output rows oh0..oh1. Always
- * inlined with constant MB, kh, kw, sw at the call sites below. */
+/* MB output channels x NV vectors of pixels at (oh, ow). Always inlined
+ * with constant MB, NV, kh, kw, sw at the call sites below. */
+static inline __attribute__((always_inline)) void
+dc_tile(const struct eml_conv2d_params *p, size_t OW, size_t PH, size_t PW, const float *s,
+    const float *wt, const float *bias, size_t m0, size_t oh, size_t ow, float *y, size_t OHW,
+    size_t MB, size_t NV, size_t kh, size_t kw, size_t sw)
+{
+	size_t M = p->M, C = p->C, sh = p->stride_h, h = PW / 2;
+	vf acc0[DC_MB] EML_NOINIT, acc1[DC_MB] EML_NOINIT; /* [0, MB) set below */
+	size_t left = OW - ow, c, i, j, mm;
+	vf va, vb;
+
+	for (mm = 0; mm < MB; mm++) {
+		acc0[mm] = vf_set1(bias != NULL ? bias[m0 + mm] : 0.0f);
+		acc1[mm] = acc0[mm];
+	}
+	for (c = 0; c < C; c++) {
+		const float *base = s + c * PH * PW + oh * sh * PW + ow;
+		const float *wc = wt + c * kh * kw * M + m0;
+
+		for (i = 0; i < kh; i++) {
+			const float *r = base + i * PW;
+
+			for (j = 0; j < kw; j++) {
+				/* Stride 2: the row's even or odd half. */
+				const float *q = sw == 1 ? r + j : r + (j & 1) * h + (j >> 1);
+				vf x0 = vf_load(q);
+				vf x1 = NV == 2 ? vf_load(q + VF_N) : x0;
+				const float *wk = wc + (i * kw + j) * M;
+
+				for (mm = 0; mm < MB; mm++) {
+					vf wv = vf_set1(wk[mm]);
+
+					acc0[mm] = vf_fma(wv, x0, acc0[mm]);
+					if (NV == 2)
+						acc1[mm] = vf_fma(wv, x1, acc1[mm]);
+				}
+			}
+		}
+	}
+	/* The activation's constants only now: set before the loop they
+	 * would take two of the registers the accumulators need. */
+	va = vf_set1(p->ep.a);
+	vb = vf_set1(p->ep.b);
+	for (mm = 0; mm < MB; mm++) {
+		float *yr = y + (m0 + mm) * OHW + oh * OW + ow;
+		vf r0 = vf_act(p->ep.act, acc0[mm], va, vb);
+
+		if (NV == 1) {
+			vf_storen(yr, r0, left < VF_N ? left : VF_N);
+			continue;
+		}
+		vf_store(yr, r0);
+		if (left >= 2 * VF_N)
+			vf_store(yr + VF_N, vf_act(p->ep.act, acc1[mm], va, vb));
+		else
+			vf_storen(yr + VF_N, vf_act(p->ep.act, acc1[mm], va, vb), left - VF_N);
+	}
+}
+
+/* One block of MB output channels over output rows oh0..oh1: two vectors
+ * of pixels at a time, one for a last piece of at most VF_N. */
 static inline __attribute__((always_inline)) void
 dc_block(const struct eml_conv2d_params *p, size_t OW, size_t PH, size_t PW, const float *s,
     const float *wt, const float *bias, size_t m0, size_t oh0, size_t oh1, float *y,
     size_t OHW, size_t MB, size_t kh, size_t kw, size_t sw)
 {
-	size_t M = p->M, C = p->C, sh = p->stride_h;
-	vf va = vf_set1(p->ep.a), vb = vf_set1(p->ep.b);
-	size_t oh, ow, c, i, j, mm;
+	size_t oh, ow;
 
 	for (oh = oh0; oh < oh1; oh++) {
 		for (ow = 0; ow < OW; ow += 2 * VF_N) {
-			vf acc0[6] EML_NOINIT, acc1[6] EML_NOINIT; /* [0, MB) set below */
-			size_t left = OW - ow;
-
-			for (mm = 0; mm < MB; mm++) {
-				acc0[mm] = vf_set1(bias != NULL ? bias[m0 + mm] : 0.0f);
-				acc1[mm] = acc0[mm];
-			}
-			for (c = 0; c < C; c++) {
-				const float *base = s + c * PH * PW + oh * sh * PW + ow * sw;
-				const float *wc = wt + c * kh * kw * M + m0;
-
-				for (i = 0; i < kh; i++) {
-					const float *r = base + i * PW;
-
-					for (j = 0; j < kw; j++) {
-						vf x0 = sw == 1 ? vf_load(r + j) : vf_load_s2(r + j);
-						vf x1 = sw == 1 ? vf_load(r + j + VF_N) :
-								  vf_load_s2(r + j + 2 * VF_N);
-						const float *wk = wc + (i * kw + j) * M;
-
-						for (mm = 0; mm < MB; mm++) {
-							vf wv = vf_set1(wk[mm]);
-
-							acc0[mm] = vf_fma(wv, x0, acc0[mm]);
-							acc1[mm] = vf_fma(wv, x1, acc1[mm]);
-						}
-					}
-				}
-			}
-			for (mm = 0; mm < MB; mm++) {
-				float *yr = y + (m0 + mm) * OHW + oh * OW + ow;
-				vf r0 = vf_act(p->ep.act, acc0[mm], va, vb);
-				vf r1 = vf_act(p->ep.act, acc1[mm], va, vb);
-
-				if (left >= 2 * VF_N) {
-					vf_store(yr, r0);
-					vf_store(yr + VF_N, r1);
-				} else if (left > VF_N) {
-					vf_store(yr, r0);
-					vf_storen(yr + VF_N, r1, left - VF_N);
-				} else {
-					vf_storen(yr, r0, left);
-				}
-			}
+			if (OW - ow > VF_N)
+				dc_tile(p, OW, PH, PW, s, wt, bias, m0, oh, ow, y, OHW, MB, 2, kh,
+				    kw, sw);
+			else
+				dc_tile(p, OW, PH, PW, s, wt, bias, m0, oh, ow, y, OHW, MB, 1, kh,
+				    kw, sw);
 		}
 	}
 }
 
-/* Channel blocks of 6 (12 accumulators + 2 pixel vectors + 1 broadcast
- * fit the 16 AVX2 registers), then 4, 2, 1 for the rest. */
+/* Channel blocks of DC_MB (12 on AVX-512, 6 on AVX2), then 8, 6, 4, 2, 1
+ * for the rest. */
 static inline __attribute__((always_inline)) void
 dc_rows(const struct eml_conv2d_params *p, size_t OW, size_t PH, size_t PW, const float *s,
     const float *wt, const float *bias, size_t oh0, size_t oh1, float *y, size_t OHW,
@@ -120,8 +192,20 @@ dc_rows(const struct eml_conv2d_params *p, size_t OW, size_t PH, size_t PW, cons
 {
 	size_t m0 = 0, M = p->M;
 
-	for (; m0 + 6 <= M; m0 += 6)
+	for (; m0 + DC_MB <= M; m0 += DC_MB)
+		dc_block(p, OW, PH, PW, s, wt, bias, m0, oh0, oh1, y, OHW, DC_MB, kh, kw, sw);
+#if DC_MB > 8
+	if (m0 + 8 <= M) {
+		dc_block(p, OW, PH, PW, s, wt, bias, m0, oh0, oh1, y, OHW, 8, kh, kw, sw);
+		m0 += 8;
+	}
+#endif
+#if DC_MB > 6
+	if (m0 + 6 <= M) {
 		dc_block(p, OW, PH, PW, s, wt, bias, m0, oh0, oh1, y, OHW, 6, kh, kw, sw);
+		m0 += 6;
+	}
+#endif
 	if (m0 + 4 <= M) {
 		dc_block(p, OW, PH, PW, s, wt, bias, m0, oh0, oh1, y, OHW, 4, kh, kw, sw);
 		m0 += 4;
@@ -144,6 +228,8 @@ DC_NAME(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t PH, size
 		dc_rows(p, OW, PH, PW, s, wt, bias, oh0, oh1, y, OHW, 3, 3, 1);
 	else if (p->kh == 3 && p->kw == 3)
 		dc_rows(p, OW, PH, PW, s, wt, bias, oh0, oh1, y, OHW, 3, 3, 2);
+	else if (p->kh == 7 && p->kw == 7 && p->stride_w == 2) /* a ResNet stem */
+		dc_rows(p, OW, PH, PW, s, wt, bias, oh0, oh1, y, OHW, 7, 7, 2);
 	else if (p->stride_w == 1)
 		dc_rows(p, OW, PH, PW, s, wt, bias, oh0, oh1, y, OHW, p->kh, p->kw, 1);
 	else
