@@ -7,6 +7,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "eml_agent_evidence.h"
@@ -58,6 +59,12 @@ eml_agent_new(const struct eml_agent_config *cfg, struct eml_agent **out)
 		pthread_mutex_destroy(&a->mu);
 		EML_FAIL(rc, EML_ERR_INTERNAL);
 	}
+	if (pthread_cond_init(&a->idle_cv, NULL) != 0) {
+		pthread_cond_destroy(&a->cv);
+		pthread_mutex_destroy(&a->mu);
+		EML_FAIL(rc, EML_ERR_INTERNAL);
+	}
+	a->handoff_fd = -1;
 	a->sync_ok = true;
 	if ((rc = eml_agent_attest_open(a)) != EML_OK)
 		goto out;
@@ -99,6 +106,38 @@ struct session_arg {
 	int fd;
 };
 
+/* After a session: wait (mu held) up to EML_AGENT_IDLE_MS for a
+ * connection dispatch hands over, when fewer than EML_AGENT_IDLE_MAX
+ * threads wait already; its fd, or -1 (the thread ends). */
+static int
+idle_wait(struct eml_agent *a)
+{
+	struct timespec until;
+	int fd = -1;
+
+	if (a->stopping || a->idle >= EML_AGENT_IDLE_MAX)
+		return -1;
+	(void)clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += EML_AGENT_IDLE_MS / 1000;
+	until.tv_nsec += (long)(EML_AGENT_IDLE_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	a->idle++;
+	while (a->handoff_fd < 0 && !a->stopping &&
+	    pthread_cond_timedwait(&a->idle_cv, &a->mu, &until) == 0)
+		;
+	/* whoever sees a handed-over fd takes it, also on a timeout */
+	if (a->handoff_fd >= 0) {
+		fd = a->handoff_fd;
+		a->handoff_fd = -1;
+	}
+	a->idle--;
+	pthread_cond_broadcast(&a->cv); /* serve's drain counts idle threads */
+	return fd;
+}
+
 static void *
 session_thread(void *p)
 {
@@ -107,12 +146,17 @@ session_thread(void *p)
 	int fd = arg->fd;
 
 	eml_free(arg);
-	if (eml_agent_session(a, fd) != EML_OK)
-		eml_err_clear_detail(); /* logged by the session */
-	pthread_mutex_lock(&a->mu);
-	a->active--;
-	pthread_cond_broadcast(&a->cv);
-	pthread_mutex_unlock(&a->mu);
+	while (fd >= 0) {
+		if (eml_agent_session(a, fd) != EML_OK)
+			eml_err_clear_detail(); /* logged by the session */
+		pthread_mutex_lock(&a->mu);
+		a->active--;
+		pthread_cond_broadcast(&a->cv);
+		/* the next connection's session on this thread (counted
+		 * active by dispatch), or none */
+		fd = idle_wait(a);
+		pthread_mutex_unlock(&a->mu);
+	}
 	return NULL;
 }
 
@@ -210,6 +254,15 @@ dispatch(struct eml_agent *a, int fd)
 	busy = a->active >= a->cfg.max_sessions + EML_AGENT_PROBE_RESERVE(a->cfg.max_sessions);
 	if (!busy)
 		a->active++;
+	/* A thread waiting after its last session takes it: no thread
+	 * created on the new session's path. */
+	if (!busy && a->idle > 0 && a->handoff_fd < 0) {
+		a->handoff_fd = fd;
+		a->threads_reused++;
+		pthread_cond_signal(&a->idle_cv);
+		pthread_mutex_unlock(&a->mu);
+		return;
+	}
 	pthread_mutex_unlock(&a->mu);
 	if (busy) {
 		refuse_busy(a, fd);
@@ -222,6 +275,9 @@ dispatch(struct eml_agent *a, int fd)
 		(void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		if (pthread_create(&t, &attr, session_thread, arg) == 0) {
 			pthread_attr_destroy(&attr);
+			pthread_mutex_lock(&a->mu);
+			a->threads_started++;
+			pthread_mutex_unlock(&a->mu);
 			return;
 		}
 		pthread_attr_destroy(&attr);
@@ -263,11 +319,27 @@ eml_agent_serve(struct eml_agent *a, volatile sig_atomic_t *stop)
 	}
 	EML_LOG0_INFO("agent.drain", NULL);
 	pthread_mutex_lock(&a->mu);
-	while (a->active > 0)
+	/* idle threads leave at once; a handed-over fd is served first */
+	a->stopping = true;
+	pthread_cond_broadcast(&a->idle_cv);
+	while (a->active > 0 || a->idle > 0)
 		pthread_cond_wait(&a->cv, &a->mu);
 	pthread_mutex_unlock(&a->mu);
 	EML_LOG0_INFO("agent.stop", NULL);
 	return EML_OK;
+}
+
+void
+eml_agent_thread_stats(struct eml_agent *a, uint64_t *started, uint64_t *reused, unsigned *idle)
+{
+	pthread_mutex_lock(&a->mu);
+	if (started != NULL)
+		*started = a->threads_started;
+	if (reused != NULL)
+		*reused = a->threads_reused;
+	if (idle != NULL)
+		*idle = a->idle;
+	pthread_mutex_unlock(&a->mu);
 }
 
 void
@@ -288,6 +360,7 @@ eml_agent_free(struct eml_agent *a)
 		eml_secure_free(a->job_sk);
 	eml_manifest_clear(&a->cfg.policy);
 	if (a->sync_ok) {
+		pthread_cond_destroy(&a->idle_cv);
 		pthread_cond_destroy(&a->cv);
 		pthread_mutex_destroy(&a->mu);
 	}

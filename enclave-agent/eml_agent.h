@@ -95,6 +95,12 @@ eml_err eml_agent_session(struct eml_agent *a, int fd) EML_MUST_USE;
 
 void eml_agent_free(struct eml_agent *a);
 
+/* Session threads so far: created (started), connections handed to a
+ * thread that ended its last session (reused), and those waiting now
+ * (idle). Any may be NULL. */
+void eml_agent_thread_stats(struct eml_agent *a, uint64_t *started, uint64_t *reused,
+    unsigned *idle);
+
 /* Test hook (NULL: none, the default): fn runs on the session's thread
  * after each inference request is answered and what it assembled is
  * destroyed, with the session's arena current (eml_arena_current). */

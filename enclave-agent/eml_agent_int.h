@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "attestation/eml_attest_producer.h"
 #include "eml_agent.h"
@@ -18,6 +19,16 @@ struct eml_agent {
 	pthread_cond_t cv;
 	unsigned active;   /* connections being served */
 	unsigned sessions; /* of those, past CLIENT_HELLO (max_sessions) */
+	/* Session threads that ended a session and wait a moment for the
+	 * next connection (EML_AGENT_IDLE_MAX, EML_AGENT_IDLE_MS): handed
+	 * over in handoff_fd (-1: none) with idle_cv, so the next session
+	 * starts without a thread created on its path. Guarded by mu;
+	 * stopping (set when serve drains) sends them away. */
+	pthread_cond_t idle_cv;
+	unsigned idle;
+	int handoff_fd;
+	bool stopping;
+	uint64_t threads_started, threads_reused; /* eml_agent_thread_stats */
 	/* One wiped, empty session arena kept from an ended session for the
 	 * next (eml_arena_recycle); guarded by mu. NULL: none. */
 	struct eml_arena *spare_arena;
@@ -42,6 +53,10 @@ struct eml_agent {
  * real client out: a connection holds a session slot only from its
  * CLIENT_HELLO on. */
 #define EML_AGENT_PROBE_RESERVE(max) ((max) > 4u ? (max) : 4u)
+
+/* Idle session threads kept, and how long one waits for a connection. */
+#define EML_AGENT_IDLE_MAX 2u
+#define EML_AGENT_IDLE_MS 2000
 
 /* Take a session slot for a connection that sent CLIENT_HELLO; false when
  * all max_sessions are taken. */

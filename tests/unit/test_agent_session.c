@@ -347,6 +347,38 @@ refused_request_keeps_session(void **state)
 	stop(&f);
 }
 
+/* Sessions one after the other run on the thread that served the last
+ * one (handed over while it waits, idle), not on a thread created for
+ * each; every handshake still completes; the agent stops with a thread
+ * waiting. */
+static void
+sessions_reuse_idle_thread(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	uint64_t started = 0, reused = 0;
+	unsigned idle = 0;
+
+	(void)state;
+	assert_int_equal(start(&f, 4), 0);
+	write_policy(&f, "good.json", f.pcr_hex[0], f.digest_hex, "sim/root.pem");
+	for (int i = 0; i < 4; i++) {
+		/* the last session's thread is waiting before the next comes */
+		for (int w = 0; i > 0 && w < 500; w++) {
+			eml_agent_thread_stats(f.agent, NULL, NULL, &idle);
+			if (idle == 1)
+				break;
+			(void)usleep(10000);
+		}
+		assert_int_equal(attest(&f, "good.json", &c), 0);
+		eml_client_close(c);
+	}
+	eml_agent_thread_stats(f.agent, &started, &reused, NULL);
+	assert_int_equal(started, 1);
+	assert_int_equal(reused, 3);
+	stop(&f);
+}
+
 int
 main(void)
 {
@@ -356,6 +388,7 @@ main(void)
 		cmocka_unit_test(busy_past_the_bound),
 		cmocka_unit_test(unpermitted_first_message),
 		cmocka_unit_test(refused_request_keeps_session),
+		cmocka_unit_test(sessions_reuse_idle_thread),
 	};
 
 	if (eml_mem_init() != EML_OK)
