@@ -85,6 +85,9 @@ struct sess {
 		size_t done; /* ciphertext bytes hashed and decrypted */
 		struct eml_evidence_x xh;
 	} rx;
+	/* the thread blob content ids are hashed on, started at the first
+	 * assembly and kept for the session's next ones (NULL: none) */
+	struct eml_blob_worker *hash_worker;
 };
 
 typedef eml_err (*sess_handler)(struct sess *s, const struct eml_envelope *env);
@@ -441,6 +444,10 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	 * plans; on_infer checks it (eml_assembly_verify) before the run. A
 	 * kept model is checked here, before it is kept. */
 	opts.defer_id_check = s->a->cfg.policy.assembly != EML_ASSEMBLY_PER_SESSION;
+	/* no worker (no thread to be had): each blob starts its own */
+	if (s->hash_worker == NULL && eml_blob_worker_new(&s->hash_worker) != EML_OK)
+		eml_err_clear_detail();
+	opts.hash_worker = s->hash_worker;
 	s->link.blob_requests = 0;
 	s->link.blob_bytes = 0;
 	/* The host answers blob requests within host_timeout_ms, not the
@@ -1344,6 +1351,7 @@ eml_agent_session(struct eml_agent *a, int fd)
 		eml_agent_attest_refill(a);
 	rx_abort(&s);
 	drop_kept(&s);
+	eml_blob_worker_free(s.hash_worker); /* after every assembly is gone */
 	if (s.slot)
 		eml_agent_session_release(a);
 	eml_channel_free(s.ch);

@@ -96,6 +96,7 @@ eml_assemble_topo(struct eml_topo *t, const uint8_t topo_digest[32],
 	exp.chunk_size = t->blob->chunk_size;
 	exp.plaintext_length = t->blob->plaintext_length;
 	exp.file_size = t->blob->file_size;
+	exp.worker = opts->hash_worker;
 	/* Locked memory for the weights grows with the authenticated chunks
 	 * only: a forged header, garbage or a blob shorter than its claim
 	 * costs the enclave no more than one chunk. */

@@ -31,6 +31,9 @@ struct eml_assemble_opts {
 	 * before anything derived from the weights leaves it (issue 16:
 	 * planning overlaps the hash). */
 	bool defer_id_check;
+	/* Optional: the thread the content id is hashed on (eml_blob.h,
+	 * eml_blob_worker_new), kept by a caller that assembles often. */
+	struct eml_blob_worker *hash_worker;
 };
 
 struct eml_assembly {

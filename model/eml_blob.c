@@ -357,7 +357,8 @@ chunk_dst(struct blob_dst *d, uint64_t pos, size_t plen, uint8_t **out)
 
 struct hasher {
 	EVP_MD_CTX *sha;
-	pthread_t t;
+	struct eml_blob_worker *w; /* the thread hashing for this one */
+	bool own_worker;           /* w is this hash's alone (ended with it) */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	const uint8_t *p[HASH_RING_MAX]; /* queued chunks, slot = index % HASH_RING_MAX */
@@ -366,11 +367,28 @@ struct hasher {
 	bool stop, failed, threaded;
 };
 
-static void *
-hasher_main(void *arg)
-{
-	struct hasher *h = arg;
+/*
+ * The hash thread: a worker that hashes one blob after another. A caller
+ * that opens many blobs (the agent: one per per-request assembly) keeps
+ * one (eml_blob_worker_new, with the expectation) instead of starting and
+ * joining a thread per blob (issue 16: about 30-60 us per request here);
+ * without one, each blob has a worker of its own, ended with its hash. A
+ * worker holds no secret: it hashes ciphertext, and the digest state is
+ * the hasher's.
+ */
+struct eml_blob_worker {
+	pthread_t t;
+	pthread_mutex_t mu; /* job, quit */
+	pthread_cond_t cv;
+	struct hasher *job; /* NULL: idle (or its job is finished) */
+	bool quit;
+};
 
+/* One blob's hash: until the hasher stops with nothing left queued. Its
+ * last touch of h is the unlock of h->mu. */
+static void
+hash_job(struct hasher *h)
+{
 	pthread_mutex_lock(&h->mu);
 	for (;;) {
 		const uint8_t *p;
@@ -391,12 +409,82 @@ hasher_main(void *arg)
 		pthread_cond_broadcast(&h->cv);
 	}
 	pthread_mutex_unlock(&h->mu);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct eml_blob_worker *w = arg;
+	struct hasher *h;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (w->job == NULL && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->job == NULL)
+			break; /* quit */
+		h = w->job;
+		pthread_mutex_unlock(&w->mu);
+		hash_job(h);
+		pthread_mutex_lock(&w->mu);
+		w->job = NULL; /* h is the caller's again */
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
 	return NULL;
 }
 
-static eml_err
-hasher_start(struct hasher *h, bool threaded)
+eml_err
+eml_blob_worker_new(struct eml_blob_worker **out)
 {
+	struct eml_blob_worker *w;
+
+	EML_ENSURE_REF(out);
+	*out = NULL;
+	w = eml_calloc(1, sizeof(*w));
+	EML_ENSURE(w != NULL, EML_ERR_NOMEM);
+	if (pthread_mutex_init(&w->mu, NULL) != 0) {
+		eml_free(w);
+		EML_BAIL(EML_ERR_INTERNAL);
+	}
+	if (pthread_cond_init(&w->cv, NULL) != 0) {
+		pthread_mutex_destroy(&w->mu);
+		eml_free(w);
+		EML_BAIL(EML_ERR_INTERNAL);
+	}
+	if (pthread_create(&w->t, NULL, worker_main, w) != 0) {
+		pthread_cond_destroy(&w->cv);
+		pthread_mutex_destroy(&w->mu);
+		eml_free(w);
+		EML_BAIL(EML_ERR_INTERNAL);
+	}
+	*out = w;
+	return EML_OK;
+}
+
+/* Its job finished (hasher_stop waits for that): end and join it. */
+void
+eml_blob_worker_free(struct eml_blob_worker *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->quit = true;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	(void)pthread_join(w->t, NULL);
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
+	eml_free(w);
+}
+
+/* Hash on the caller's worker when it is idle, else on one of its own;
+ * inline when not threaded or no thread can start. */
+static eml_err
+hasher_start(struct hasher *h, bool threaded, struct eml_blob_worker *kept)
+{
+	struct eml_blob_worker *w = NULL;
+
 	memset(h, 0, sizeof(*h));
 	EML_GUARD(eml_blob_sha_init(&h->sha));
 	if (!threaded || pthread_mutex_init(&h->mu, NULL) != 0)
@@ -405,11 +493,29 @@ hasher_start(struct hasher *h, bool threaded)
 		pthread_mutex_destroy(&h->mu);
 		return EML_OK;
 	}
-	if (pthread_create(&h->t, NULL, hasher_main, h) != 0) {
-		pthread_cond_destroy(&h->cv);
-		pthread_mutex_destroy(&h->mu);
-		return EML_OK;
+	if (kept != NULL) {
+		pthread_mutex_lock(&kept->mu);
+		if (kept->job == NULL && !kept->quit) {
+			kept->job = h;
+			w = kept;
+			pthread_cond_broadcast(&kept->cv);
+		}
+		pthread_mutex_unlock(&kept->mu);
 	}
+	if (w == NULL) {
+		if (eml_blob_worker_new(&w) != EML_OK) {
+			eml_err_clear_detail();
+			pthread_cond_destroy(&h->cv);
+			pthread_mutex_destroy(&h->mu);
+			return EML_OK;
+		}
+		h->own_worker = true;
+		pthread_mutex_lock(&w->mu);
+		w->job = h;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
+	h->w = w;
 	h->threaded = true;
 	return EML_OK;
 }
@@ -455,7 +561,15 @@ hasher_stop(struct hasher *h)
 	h->stop = true;
 	pthread_cond_broadcast(&h->cv);
 	pthread_mutex_unlock(&h->mu);
-	(void)pthread_join(h->t, NULL);
+	/* the worker is done with h once it has cleared its job */
+	pthread_mutex_lock(&h->w->mu);
+	while (h->w->job == h)
+		pthread_cond_wait(&h->w->cv, &h->w->mu);
+	pthread_mutex_unlock(&h->w->mu);
+	if (h->own_worker)
+		eml_blob_worker_free(h->w);
+	h->w = NULL;
+	h->own_worker = false;
 	pthread_cond_destroy(&h->cv);
 	pthread_mutex_destroy(&h->mu);
 	h->threaded = false;
@@ -610,7 +724,7 @@ open_into(const struct eml_blob_source *src, const struct eml_blob_expect *exp,
 		goto out;
 	/* A blob of one chunk is threaded too: its hash then runs while the
 	 * chunk is decrypted and, deferred, while the caller plans. */
-	rc = hasher_start(hs, exp->file_size >= HASH_THREAD_MIN);
+	rc = hasher_start(hs, exp->file_size >= HASH_THREAD_MIN, exp->worker);
 	if (rc == EML_OK)
 		rc = eml_blob_sha_update(hs->sha, header, sizeof(header));
 	if (rc != EML_OK)

@@ -126,6 +126,8 @@ struct eml_blob_mem {
 void eml_blob_source_mem(struct eml_blob_source *src, struct eml_blob_mem *mem, const uint8_t *p,
     size_t n);
 
+struct eml_blob_worker;
+
 /* What the topology key says the blob must be. */
 struct eml_blob_expect {
 	const uint8_t *key;        /* EML_BLOB_KEY_LEN */
@@ -134,7 +136,17 @@ struct eml_blob_expect {
 	uint32_t chunk_size;
 	uint64_t plaintext_length;
 	uint64_t file_size;
+	/* Optional: the thread to hash on when it is idle (NULL, or busy:
+	 * a thread of the open's own, started and joined). */
+	struct eml_blob_worker *worker;
 };
+
+/* A hash thread kept for many opens (eml_blob_expect.worker): one blob at
+ * a time. Free it (ends and joins the thread) only when no open or
+ * pending check uses it. EML_ERR_NOMEM, EML_ERR_INTERNAL (no thread). */
+struct eml_blob_worker;
+eml_err eml_blob_worker_new(struct eml_blob_worker **out) EML_MUST_USE;
+void eml_blob_worker_free(struct eml_blob_worker *w);
 
 /*
  * Fetch, authenticate and decrypt a whole blob into dst, which must hold

@@ -32,7 +32,7 @@
 #define REPS 3
 #define CYCLES 20
 
-static const struct eml_assemble_opts lax = { false, NULL, NULL, 0, false };
+static const struct eml_assemble_opts lax = { false, NULL, NULL, 0, false, NULL };
 
 static void
 die(const char *what, eml_err rc)

@@ -40,6 +40,7 @@ EML_FUZZ_TARGET(NULL)
 	    eml_blob_file_size(h.plaintext_length, h.chunk_size, &fsize) != EML_OK)
 		return 0;
 	crypto_hash_sha256(id, data, size);
+	memset(&e, 0, sizeof(e));
 	e.key = fuzz_key;
 	e.content_id = id;
 	e.cipher = h.cipher;

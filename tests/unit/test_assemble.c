@@ -43,7 +43,7 @@ split_free(struct split *s)
 	eml_buf_free_nowipe(&s->blob);
 }
 
-static const struct eml_assemble_opts lax = { false, NULL, NULL, 0, false };
+static const struct eml_assemble_opts lax = { false, NULL, NULL, 0, false, NULL };
 
 /* ---------------------------------------------------------------- wipe observer */
 

@@ -58,6 +58,7 @@ expect_of(const struct sealed *s)
 	struct eml_blob_expect e;
 	uint64_t fsize = 0;
 
+	memset(&e, 0, sizeof(e));
 	assert_eml_ok(eml_blob_file_size(s->plen, s->cs, &fsize));
 	e.key = s->key;
 	e.content_id = s->id;
@@ -861,6 +862,65 @@ lent_chunks_given_back(void **state)
 	}
 }
 
+/* One kept hash thread (eml_blob_worker) for many opens: the same
+ * verdicts as a thread per blob (good, wrong id, deferred good and wrong),
+ * and a second open while the first's check is still pending (the worker
+ * busy) gets a thread of its own; both finish right. Freed at the end
+ * (ASan, and the thread joined). */
+static void
+kept_worker_hashes_many(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+	struct eml_blob_mem mem;
+	struct eml_blob_source src;
+	struct eml_blob_expect e;
+	struct eml_blob_worker *w = NULL;
+	struct eml_blob_pending *p1 = NULL, *p2 = NULL;
+	struct counted c;
+	uint8_t bad_id[EML_BLOB_ID_LEN], *dst, *o1 = NULL, *o2 = NULL;
+
+	(void)state;
+	assert_eml_ok(eml_blob_worker_new(&w));
+	seal(&s, ((size_t)600 << 10) + 33, 1u << 20, &rng); /* one chunk, threaded */
+	e = expect_of(&s);
+	e.worker = w;
+	dst = eml_alloc(s.plen);
+	assert_non_null(dst);
+	eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
+	memcpy(bad_id, s.id, sizeof(bad_id));
+	bad_id[0] ^= 0x80;
+	for (int r = 0; r < 3; r++) {
+		e.content_id = s.id;
+		assert_eml_ok(eml_blob_open(&src, &e, dst, s.plen));
+		assert_memory_equal(dst, s.plain, s.plen);
+		e.content_id = bad_id;
+		assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_BLOB_MISMATCH);
+		assert_true(all_zero(dst, s.plen));
+	}
+	/* two pending at once: the second finds the worker busy */
+	memset(&c, 0, sizeof(c));
+	e.content_id = s.id;
+	assert_eml_ok(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
+	    counted_free, &c, &o1, &p1));
+	e.content_id = bad_id;
+	assert_eml_ok(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
+	    counted_free, &c, &o2, &p2));
+	assert_eml(eml_blob_pending_finish(p2), EML_ERR_BLOB_MISMATCH);
+	assert_eml_ok(eml_blob_pending_finish(p1));
+	assert_memory_equal(o1, s.plain, s.plen);
+	counted_free(&c, o1, s.plen);
+	counted_free(&c, o2, s.plen);
+	/* and the worker still serves */
+	e.content_id = s.id;
+	assert_eml_ok(eml_blob_open(&src, &e, dst, s.plen));
+	assert_memory_equal(dst, s.plain, s.plen);
+	eml_blob_worker_free(w);
+	eml_blob_worker_free(NULL);
+	eml_free(dst);
+	sealed_free(&s);
+}
+
 int
 main(void)
 {
@@ -879,6 +939,7 @@ main(void)
 		cmocka_unit_test(large_blob_hashed_alongside),
 		cmocka_unit_test(deferred_id_check),
 		cmocka_unit_test(lent_chunks_given_back),
+		cmocka_unit_test(kept_worker_hashes_many),
 	};
 
 	if (eml_mem_init() != EML_OK)

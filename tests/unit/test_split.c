@@ -29,7 +29,7 @@
 #include "model/eml_topo.h"
 #include "proto/onnx.pb-c.h"
 
-static const struct eml_assemble_opts lax = { false, NULL, NULL, 0, false };
+static const struct eml_assemble_opts lax = { false, NULL, NULL, 0, false, NULL };
 
 
 /* Run g (ownership taken) on one input; return output 0 as a copy. */
