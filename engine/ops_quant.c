@@ -529,14 +529,27 @@ qconv_pack(struct eml_plan *p, const struct pnode *pn, uint8_t *dst, uint8_t *sc
 	}
 }
 
+/* Output pixels rounded up to the indirect table's blocks. */
+static size_t
+qconv_ind_rows(const struct conv_par *c)
+{
+	size_t OHW = c->out_h * c->out_w;
+
+	return (OHW + EML_QIND_ROWS - 1) / EML_QIND_ROWS * EML_QIND_ROWS;
+}
+
 /* For the GEMM's indirect A: per output pixel and kernel tap, the offset of
- * its run of C/group bytes in the HWC image, -1 in the padding. */
+ * its run of C/group bytes in the HWC image, -1 in the padding and for the
+ * pixels past the last (eml_qind_at's blocks). */
 static void
 qconv_offsets(const struct conv_par *c, int32_t *offs)
 {
 	const struct eml_conv2d_params *q = &c->geo;
-	size_t Cg = qconv_cgp(c);
+	size_t Cg = qconv_cgp(c), taps = q->kh * q->kw, rows = qconv_ind_rows(c);
 
+	for (size_t i = c->out_h * c->out_w; i < rows; i++)
+		for (size_t t = 0; t < taps; t++)
+			offs[eml_qind_at(i, t, taps)] = -1;
 	for (size_t oh = 0; oh < c->out_h; oh++)
 		for (size_t ow = 0; ow < c->out_w; ow++)
 			for (size_t ki = 0; ki < q->kh; ki++)
@@ -547,7 +560,8 @@ qconv_offsets(const struct conv_par *c, int32_t *offs)
 					    (int64_t)q->pad_left;
 					bool in = ih >= 0 && ih < (int64_t)q->H && iw >= 0 &&
 					    iw < (int64_t)q->W;
-					*offs++ = in ? (int32_t)(((size_t)ih * q->W + (size_t)iw) * Cg) : -1;
+					offs[eml_qind_at(oh * c->out_w + ow, ki * q->kw + kj, taps)] =
+					    in ? (int32_t)(((size_t)ih * q->W + (size_t)iw) * Cg) : -1;
 				}
 }
 
@@ -579,7 +593,7 @@ qconv_prepare(struct eml_plan *p, struct pnode *pn)
 	sz = up64(eml_qgemm_packed_size(eml_qisa_get(), Kg, Mg)) * c->geo.group;
 	/* offsets fit int32: the image is at most 2^31 bytes */
 	osz = c->geo.H * c->geo.W * qconv_cgp(c) < ((size_t)1 << 31) ?
-	    up64(OHW * taps * sizeof(int32_t)) : 0;
+	    up64(qconv_ind_rows(c) * taps * sizeof(int32_t)) : 0;
 	pn->w = eml_secure_alloc(sz + osz);
 	EML_ENSURE(pn->w != NULL, EML_ERR_NOMEM);
 	pn->w_n = (sz + osz) / sizeof(float);

@@ -387,12 +387,21 @@ struct eml_qgemm_args {
 	size_t ldy;
 	/* optional, with rq, only where eml_qgemm_indirect_ok: A given
 	 * indirectly (a convolution without im2col): row i is, for t < taps,
-	 * the K / taps bytes at A + a_offs[i * taps + t], or at a_pad where
-	 * that offset is negative; lda unused */
+	 * the K / taps bytes at A + a_offs[eml_qind_at(i, t, taps)], or at
+	 * a_pad where that offset is negative; lda unused. The table is in
+	 * blocks of EML_QIND_ROWS rows (a block's offsets of one tap
+	 * contiguous: one line for the kernel's 8 rows), for M rounded up to
+	 * the block, the rows past M negative. */
 	const int32_t *a_offs;
 	size_t taps;
 	const uint8_t *a_pad;
 };
+#define EML_QIND_ROWS 8
+static inline size_t
+eml_qind_at(size_t i, size_t t, size_t taps)
+{
+	return (i / EML_QIND_ROWS * taps + t) * EML_QIND_ROWS + i % EML_QIND_ROWS;
+}
 /* Whether a packed B runs an indirect A of taps runs (requantized output,
  * one A zero point). */
 bool eml_qgemm_indirect_ok(const void *packed, size_t taps);

@@ -693,7 +693,9 @@ qgemm_indirect_oracle(void **state)
 				bool as = (t & 1) != 0;
 				uint8_t *base = eml_alloc(nbase), *A = eml_alloc(M * K), pad[32];
 				uint8_t *B = eml_alloc(K * N), *y1 = eml_alloc(N * M), *y2 = eml_alloc(N * M);
-				int32_t *offs = eml_alloc(M * taps * 4), *C = eml_alloc(M * N * 4);
+				/* eml_qind_at's blocks, the rows past M -1 */
+				size_t Mr = (M + EML_QIND_ROWS - 1) / EML_QIND_ROWS * EML_QIND_ROWS;
+				int32_t *offs = eml_alloc(Mr * taps * 4), *C = eml_alloc(M * N * 4);
 				int32_t bias[45], za = as ? -5 : 9;
 				float mult[45];
 				void *packed = eml_secure_alloc(
@@ -701,6 +703,9 @@ qgemm_indirect_oracle(void **state)
 				struct eml_qrequant rq = { bias, mult, 3, 0, 255, false, false };
 				struct eml_qgemm_args a;
 				assert_true(base && A && B && y1 && y2 && offs && C && packed);
+				for (size_t i = M; i < Mr; i++)
+					for (size_t k = 0; k < taps; k++)
+						offs[eml_qind_at(i, k, taps)] = -1;
 				fill_bytes(&st, base, nbase, as, 128);
 				fill_bytes(&st, B, K * N, true, 64);
 				memset(pad, (uint8_t)za, sizeof(pad));
@@ -712,7 +717,7 @@ qgemm_indirect_oracle(void **state)
 					for (size_t k = 0; k < taps; k++) {
 						int32_t o = eml_test_rand(&st) % 4 == 0 ? -1 :
 						    (int32_t)(eml_test_rand(&st) % (nbase - run));
-						offs[i * taps + k] = o;
+						offs[eml_qind_at(i, k, taps)] = o;
 						memcpy(A + i * K + k * run, o < 0 ? pad : base + o, run);
 					}
 				eml_qgemm_pack(eml_qisa_get(), K, N, B, N, false, true, NULL, 1, packed);
@@ -791,7 +796,9 @@ qgemm_requant_split(void **state)
 			bool as = (t & 1) != 0, ys = (t & 2) != 0;
 			uint8_t *base = eml_alloc(nbase), *A = eml_alloc(M * K), pad[36];
 			uint8_t *B = eml_alloc(K * N), *y = eml_alloc((M > N ? M : N) * ldy);
-			int32_t *offs = eml_alloc(M * taps * 4), *C = eml_alloc(M * N * 4);
+			/* eml_qind_at's blocks, the rows past M -1 */
+			size_t Mr = (M + EML_QIND_ROWS - 1) / EML_QIND_ROWS * EML_QIND_ROWS;
+			int32_t *offs = eml_alloc(Mr * taps * 4), *C = eml_alloc(M * N * 4);
 			int32_t *bias = eml_alloc(N * 4), za = as ? -7 : 11;
 			float *mult = eml_alloc(N * 4);
 			void *packed = eml_secure_alloc(eml_qgemm_packed_size(eml_qisa_get(), K, N));
@@ -800,6 +807,9 @@ qgemm_requant_split(void **state)
 			struct eml_qgemm_args a;
 
 			assert_true(base && A && B && y && offs && C && bias && mult && packed);
+			for (size_t i = M; i < Mr; i++)
+				for (size_t k = 0; k < taps; k++)
+					offs[eml_qind_at(i, k, taps)] = -1;
 			fill_bytes(&st, base, nbase, as, 128);
 			fill_bytes(&st, B, K * N, true, 64);
 			memset(pad, (uint8_t)za, sizeof(pad));
@@ -811,7 +821,7 @@ qgemm_requant_split(void **state)
 				for (size_t k = 0; k < taps; k++) {
 					int32_t o = eml_test_rand(&st) % 5 == 0 ? -1 :
 					    (int32_t)(eml_test_rand(&st) % (nbase - run));
-					offs[i * taps + k] = o;
+					offs[eml_qind_at(i, k, taps)] = o;
 					memcpy(A + i * K + k * run, o < 0 ? pad : base + o, run);
 				}
 			eml_qgemm_pack(eml_qisa_get(), K, N, B, N, false, true, NULL, 1, packed);

@@ -198,12 +198,12 @@ ind_taps(size_t taps, size_t run, const uint8_t *A, const int32_t *offs, const u
 	__m512i a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
 	__m512i a40 = z, a41 = z, a50 = z, a51 = z, a60 = z, a61 = z, a70 = z, a71 = z;
 
+	(void)m; /* the rows past m read the padding (their offsets are -1) */
 	for (size_t t = 0; t < taps; t++) {
 		const uint8_t *p[8] EML_NOINIT;
-		for (size_t i = 0; i < 8; i++) {
-			int32_t o = i < m ? offs[i * taps + t] : -1;
-			p[i] = o < 0 ? pad : A + o;
-		}
+		const int32_t *o8 = offs + t * EML_QIND_ROWS; /* rows past m: -1 */
+		for (size_t i = 0; i < 8; i++)
+			p[i] = o8[i] < 0 ? pad : A + o8[i];
 		for (size_t c = 0; c < run; c += 4, b += 2) {
 			__m512i b0 = _mm512_loadu_si512(b), b1 = _mm512_loadu_si512(b + 1);
 			ROW_(0);

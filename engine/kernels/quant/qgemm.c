@@ -377,7 +377,7 @@ eml_qgemm_indirect_ok(const void *packed, size_t taps)
 
 	memcpy(&h, packed, sizeof(h));
 	return h.magic == QMAGIC && h.impl < N_IMPLS && impls[h.impl]->kernel_rq_ind != NULL &&
-	    impls[h.impl]->nr <= 64 && h.zb_zero && taps > 0 && h.K % taps == 0 &&
+	    impls[h.impl]->nr <= 64 && impls[h.impl]->mr == EML_QIND_ROWS && h.zb_zero && taps > 0 && h.K % taps == 0 &&
 	    (h.K / taps) % 4 == 0;
 }
 
@@ -451,7 +451,7 @@ qgemm_task_rq(void *arg, size_t task, int thread)
 		size_t m = c1 - i0 < g->mr ? c1 - i0 : g->mr;
 		uint8_t *y = (uint8_t *)a->y + (a->rq->rows ? i0 * a->ldy + n0 : n0 * a->ldy + i0);
 		if (a->a_offs != NULL)
-			g->kernel_rq_ind(a->taps, K / a->taps, a->A, a->a_offs + i0 * a->taps,
+			g->kernel_rq_ind(a->taps, K / a->taps, a->A, a->a_offs + eml_qind_at(i0, 0, a->taps),
 			    a->a_pad, axor, panel, &t, y, a->ldy, m, n);
 		else
 			g->kernel_rq(K, (const uint8_t *)a->A + i0 * a->lda, a->lda, axor, panel, &t,
