@@ -328,6 +328,11 @@ model_shapes(enum eml_isa isa)
 		{ 3, 75, 91, 20, 7, 2, 3, 1, EML_ACT_RELU },
 		{ 17, 56, 57, 29, 3, 2, 1, 1, EML_ACT_CLIP },
 		{ 6, 20, 61, 18, 3, 2, 0, 1, EML_ACT_NONE },
+		/* Transposed im2col split by weight columns (3 HW <= M): the
+		 * image packed once by both threads, ragged k blocks (1152 =
+		 * 5 x 231), and 196 rows in two im2col pieces (mc 168). */
+		{ 128, 8, 9, 160, 3, 2, 1, 1, EML_ACT_RELU },
+		{ 64, 28, 28, 640, 3, 2, 1, 1, EML_ACT_NONE },
 	};
 	uint64_t st = eml_test_seed() + 99;
 	size_t i;
@@ -353,6 +358,7 @@ model_shapes(enum eml_isa isa)
 		cc.bias = true;
 		cc.threads = 2;
 		run_case(isa, &cc, &st,
+		    i >= 23		       ? (isa == EML_ISA_AVX512 ? "im2col-gemm-t" : NULL) :
 		    i >= 20		       ? (isa == EML_ISA_AVX512 ? "direct-s2" : NULL) :
 		    i >= 14		       ? "direct-smallm" :
 		    i == 7		       ? "gemm-1x1-t" :
@@ -416,6 +422,7 @@ conv_threads_bit_identical(void **state)
 		{ 480, 10, 10, 480, 5, 1, 2, 480 }, /* depthwise, small planes */
 		{ 37, 11, 9, 37, 3, 2, 1, 37 },     /* depthwise, ragged */
 		{ 5, 40, 59, 21, 3, 2, 1, 1 },      /* direct-s2 (AVX-512) */
+		{ 128, 8, 9, 160, 3, 2, 1, 1 },     /* im2col-gemm-t, A packed once */
 	};
 	uint64_t st = eml_test_seed() + 5;
 	struct eml_pool *pool = NULL;

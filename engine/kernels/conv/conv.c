@@ -45,6 +45,10 @@ struct eml_conv2d_plan {
 	size_t dw_scratch; /* CONV_DW: floats per thread */
 	bool transposed; /* GEMM methods: Y^T = X^T W^T, then transpose */
 	size_t ct_off;   /* transposed: Y^T's offset in the workspace */
+	/* Transposed im2col split by weight columns (3 HW <= Mg): the image's
+	 * packed A [Mp x Kg] at apk_off, made once per group by all threads
+	 * (0: none). */
+	size_t apk_off;
 	size_t ws;
 	/* CONV_WINO: TH x TW tiles, processed in bands of wb tile rows; the
 	 * workspace holds V [16][C][band], the GEMM results [16][M][band],
@@ -546,6 +550,14 @@ choose_method(struct eml_conv2d_plan *plan)
 		plan->ct_off = gws;
 		if (eml_mul_overflow(HW, Mg, &plan->ws) || eml_add_overflow(plan->ws, gws, &plan->ws))
 			EML_BAIL(EML_ERR_OVERFLOW);
+		if (plan->method == CONV_IM2COL && plan->nthreads > 1 && 3 * HW <= Mg) {
+			size_t apk;
+
+			plan->apk_off = align16(plan->ws);
+			if (eml_mul_overflow(eml_sgemm_blk_packed_a_size(plan->g, HW, Kg), 1, &apk) ||
+			    eml_add_overflow(plan->apk_off, apk, &plan->ws))
+				EML_BAIL(EML_ERR_OVERFLOW);
+		}
 		return EML_OK;
 	}
 	/* Packed A (the weights) is in the plan; B blocks are packed per
@@ -1002,6 +1014,41 @@ transpose_out(const float *ct, size_t HW, size_t Mg, float *y)
 	}
 }
 
+/* The transposed im2col's A (the image, rows = output pixels) packed
+ * whole: k blocks [kb0, kb1) of the GEMM's blocking, each in pieces of at
+ * most mc rows (one im2col call packs at most that many). */
+struct apk_job {
+	const struct eml_conv2d_plan *plan;
+	const struct eml_im2col *src;
+	float *dst;
+	size_t M, K, kcb;
+};
+
+static void
+apk_range(void *arg, size_t b0, size_t b1, int thread)
+{
+	const struct apk_job *j = arg;
+	const struct eml_gemm_impl *g = j->plan->g;
+	size_t Mp = (j->M + g->mr - 1) / g->mr * g->mr, b, m0;
+
+	(void)thread;
+	for (b = b0; b < b1; b++) {
+		size_t kb = b * j->kcb, kk = j->K - kb < j->kcb ? j->K - kb : j->kcb;
+
+		for (m0 = 0; m0 < j->M; m0 += g->mc) {
+			size_t mm = j->M - m0 < g->mc ? j->M - m0 : g->mc;
+
+			j->plan->im2col(j->src, kb, kk, m0, mm, g->mr, j->dst + kb * Mp + m0 * kk);
+		}
+	}
+}
+
+/* Y^T = col^T W^T. When the GEMM splits the weight columns among threads
+ * (3 HW <= Mg: ResNet's 3x3/2 256 -> 512 at 14x14), each task would pack
+ * the whole image again (a stride-2 gather, ~15 % of that conv on one
+ * thread): it is packed once here, the k blocks shared out, and the GEMM
+ * runs on it as a pre-packed A. Same packed values and blocking, so the
+ * same bits as the single-thread path. */
 static void
 run_gemm_t(const struct eml_conv2d_plan *plan, const float *x, float *y, float *workspace,
     struct eml_pool *pool)
@@ -1013,6 +1060,8 @@ run_gemm_t(const struct eml_conv2d_plan *plan, const float *x, float *y, float *
 	struct eml_gemm_bsrc asrc = { plan->im2col, &src };
 	float *ct = workspace + plan->ct_off;
 	struct eml_sgemm_args a;
+	struct eml_pool *gp = eml_pool_for(pool, 2.0 * (double)HW * (double)Mg * (double)(Kg + 1));
+	bool prepack = plan->apk_off != 0 && eml_pool_size(gp) > 1;
 	size_t n, g;
 
 	memset(&a, 0, sizeof(a));
@@ -1034,8 +1083,16 @@ run_gemm_t(const struct eml_conv2d_plan *plan, const float *x, float *y, float *
 			a.A = xg;
 			a.b_packed = plan->w + g * plan->a_stride;
 			a.bias = plan->bias != NULL ? plan->bias + g * Mg : NULL;
-			eml_sgemm_blk_ex(plan->g, &a, NULL,
-			    plan->method == CONV_IM2COL ? &asrc : NULL, NULL, workspace, pool);
+			if (prepack) {
+				struct apk_job j = { plan, &src, workspace + plan->apk_off, HW, Kg,
+					eml_sgemm_blk_kc(plan->g, Kg) };
+
+				eml_pool_run_range(gp, (Kg + j.kcb - 1) / j.kcb, apk_range, &j);
+				eml_sgemm_blk_ex(plan->g, &a, j.dst, NULL, NULL, workspace, pool);
+			} else {
+				eml_sgemm_blk_ex(plan->g, &a, NULL,
+				    plan->method == CONV_IM2COL ? &asrc : NULL, NULL, workspace, pool);
+			}
 			transpose_out(ct, HW, Mg, y + (n * p->M + g * Mg) * HW);
 		}
 	}
