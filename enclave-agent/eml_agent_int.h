@@ -71,6 +71,10 @@ void eml_agent_arena_give(struct eml_agent *a, struct eml_arena *arena);
 /* Largest committed size a spare may keep (the first commits). */
 #define EML_AGENT_SPARE_KEEP ((size_t)4 << 20)
 
+/* Sealed requests up to this size are opened out of place and their
+ * exchange hash is computed after the answer is sent (on_infer). */
+#define EML_AGENT_LATE_HASH_MAX ((size_t)1 << 20)
+
 /* Load or make the job key pair. */
 eml_err eml_agent_job_key_open(struct eml_agent *a) EML_MUST_USE;
 

@@ -723,8 +723,11 @@ rx_progress(void *arg, uint8_t *fr, size_t got, size_t len)
 			eml_err_clear_detail(); /* the session's view says it again */
 			return EML_OK;
 		}
+		/* a small request is opened whole, its hash after the answer
+		 * (open_request) */
 		if (env.type != EML_MSG_INFER_REQUEST || env.body == NULL ||
-		    (size_t)(env.body - fr) > got || env.body_len < EML_CHANNEL_TAG_LEN)
+		    (size_t)(env.body - fr) > got || env.body_len < EML_CHANNEL_TAG_LEN ||
+		    env.body_len <= EML_AGENT_LATE_HASH_MAX)
 			return EML_OK;
 		s->rx.off = (size_t)(env.body - fr);
 		s->rx.len = env.body_len;
@@ -777,11 +780,35 @@ open_streamed(struct sess *s, const struct eml_envelope *env, struct eml_evidenc
 	return EML_OK;
 }
 
+/* Open the request into s->pt, at the frame body's address modulo 64
+ * (the pad bytes before it are zero): the tensors' alignment, which
+ * decides whether the engine reads them in place, is the one they had in
+ * the frame. The ciphertext stays in the frame for the exchange hash. */
+static eml_err
+open_aside(struct sess *s, const struct eml_envelope *env, uint8_t **pt, size_t *pt_len)
+{
+	size_t pad;
+	uint8_t *w;
+
+	pad = ((uintptr_t)env->body - (uintptr_t)s->pt.data) & 63u;
+	EML_GUARD(eml_buf_extend(&s->pt, pad, &w));
+	if (pad != 0)
+		memset(w, 0, pad);
+	EML_GUARD(eml_channel_open(s->ch, env, &s->pt));
+	*pt = s->pt.data + pad;
+	*pt_len = s->pt.len - pad;
+	return EML_OK;
+}
+
 /* Open the request: in place when *body is set (the exchange hash takes
  * the ciphertext before it is gone; if the digest could not start, end
  * would read these bytes again, so open into the s->pt copy then), else
- * into s->pt. *pt, *pt_len: the plaintext. A failure ends the session
- * (an in-place body was wiped). */
+ * into s->pt. A request of at most EML_AGENT_LATE_HASH_MAX bytes is opened
+ * into s->pt too (*body set to NULL): its ciphertext stays in the frame
+ * and exchange_done hashes it after the answer is sent, off the client's
+ * wait (the one-pass in-place open is for the large ones, whose second
+ * pass would run from memory). *pt, *pt_len: the plaintext. A failure
+ * ends the session (an in-place body was wiped). */
 static eml_err
 open_request(struct sess *s, const struct eml_envelope *env, struct eml_evidence_x *xh,
     uint8_t **body, uint8_t **pt, size_t *pt_len)
@@ -795,6 +822,13 @@ open_request(struct sess *s, const struct eml_envelope *env, struct eml_evidence
 		EML_GUARD(open_streamed(s, env, xh, *body, pt_len));
 		*pt = *body;
 		return EML_OK;
+	}
+	eml_buf_reset(&s->pt);
+	/* without room for the copy (the arena's budget), in place */
+	if (*body != NULL && env->body_len <= EML_AGENT_LATE_HASH_MAX &&
+	    env->body_len + 64 <= s->pt.max && eml_buf_reserve(&s->pt, env->body_len + 64) == EML_OK) {
+		*body = NULL;
+		return open_aside(s, env, pt, pt_len);
 	}
 	if (*body != NULL) {
 		/* the ciphertext goes to the hash piece by piece as it is

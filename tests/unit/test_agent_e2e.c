@@ -33,6 +33,7 @@
 #include "client/owner/split.h"
 #include "eml/eml.h"
 #include "enclave-agent/eml_agent.h"
+#include "enclave-agent/eml_agent_int.h"
 #include "engine/eml_engine.h"
 #include "eml_envelope.h"
 #include "eml_frame.h"
@@ -715,6 +716,64 @@ evidence_counts_refusals_and_ends_the_session(void **state)
 	stop(&f);
 }
 
+/* The agent hashes a small sealed request after it answered (opened out
+ * of place, the ciphertext kept in the frame) and a large one piece by
+ * piece as it opens it in place: the client accepts the evidence after a
+ * session with both kinds (a large input is refused for its shape, which
+ * is an exchange too), and after small ones on each side of it. */
+static void
+evidence_matches_small_and_large_requests(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, big, *outs = NULL;
+	struct eml_tensor in;
+	struct eml_evidence *ev = eml_calloc(1, sizeof(*ev));
+	size_t big_n = (EML_AGENT_LATE_HASH_MAX + (256u << 10)) / sizeof(float);
+	float *big_buf = eml_calloc(big_n, sizeof(float));
+	uint8_t *art = NULL;
+	size_t n_outs = 0, art_len = 0;
+
+	(void)state;
+	assert_non_null(ev);
+	assert_non_null(big_buf);
+	start(&f, NULL);
+	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 5);
+	memset(&cin, 0, sizeof(cin));
+	cin.name = "x";
+	cin.dtype = EML_CLIENT_DT_FLOAT;
+	cin.rank = 4;
+	for (int d = 0; d < 4; d++)
+		cin.dims[d] = (uint64_t)in.dims[d];
+	cin.data = input_buf;
+	cin.nbytes = in.nbytes;
+	big = cin;
+	big.rank = 1;
+	big.dims[0] = big_n;
+	big.data = big_buf;
+	big.nbytes = big_n * sizeof(float);
+	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
+	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+	eml_client_tensors_free(outs, n_outs);
+	assert_int_equal(eml_err_category((eml_err)eml_client_infer(c, m, &big, 1, &outs,
+	    &n_outs)), 500);
+	assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+	eml_client_tensors_free(outs, n_outs);
+	/* libeml compares the agent's exchange hash with its own */
+	assert_int_equal(eml_client_evidence(c, 1, &art, &art_len), 0);
+	assert_eml_ok(eml_evidence_parse(art, art_len, ev));
+	assert_true(ev->session.request_count == 3);
+	eml_client_evidence_free(art, art_len);
+	eml_client_close(c);
+	eml_client_model_close(m);
+	eml_free(big_buf);
+	eml_free(ev);
+	stop(&f);
+}
+
 static void
 policy_refuses_unlisted_model_before_fetch(void **state)
 {
@@ -1150,6 +1209,7 @@ main(void)
 		cmocka_unit_test(tampered_blob_fails_closed),
 		cmocka_unit_test(evidence_counts_refusals_and_ends_the_session),
 		cmocka_unit_test(streamed_request_opens_or_fails_closed),
+		cmocka_unit_test(evidence_matches_small_and_large_requests),
 		cmocka_unit_test(policy_refuses_unlisted_model_before_fetch),
 		cmocka_unit_test(strict_policy_needs_trusted_signature),
 		cmocka_unit_test(weights_wiped_per_request_and_per_session),
