@@ -69,12 +69,13 @@ eml_frame_read_x(int fd, size_t max, int64_t deadline, struct eml_buf *out,
 	rc = eml_buf_extend(out, len, &w);
 	if (rc != EML_OK)
 		goto fail;
+	/* the body usually came with its length word: read before polling */
 	if (fn == NULL) {
-		rc = eml_io_read_full(fd, w, len, deadline, &got);
+		rc = eml_io_read_full_now(fd, w, len, deadline, &got);
 	} else {
 		struct frame_progress fp = { fn, arg, w, len };
 
-		rc = eml_io_read_full_x(fd, w, len, deadline, &got, frame_progress, &fp);
+		rc = eml_io_read_full_now_x(fd, w, len, deadline, &got, frame_progress, &fp);
 	}
 	if (rc != EML_OK) {
 		out->len = got; /* wipe what arrived */

@@ -75,9 +75,12 @@ eml_io_wait(int fd, short events, int64_t deadline)
 	}
 }
 
-eml_err
-eml_io_read_full_x(
-    int fd, void *buf, size_t n, int64_t deadline, size_t *got, eml_io_progress_fn fn, void *arg)
+/* now: the first read is tried before any poll (a socket only, with
+ * MSG_DONTWAIT, so a blocking one cannot block past the deadline); after
+ * it, and for anything that is not a socket, poll then read. */
+static eml_err
+read_full(int fd, void *buf, size_t n, int64_t deadline, size_t *got, eml_io_progress_fn fn,
+    void *arg, bool now)
 {
 	uint8_t *p = buf;
 	size_t done = 0;
@@ -87,10 +90,17 @@ eml_io_read_full_x(
 	if (buf == NULL && n != 0)
 		EML_BAIL(EML_ERR_NULL);
 	while (done < n) {
-		rc = eml_io_wait(fd, POLLIN, deadline);
-		if (rc != EML_OK)
-			break;
-		r = read(fd, p + done, n - done);
+		if (now) {
+			now = false;
+			r = recv(fd, p + done, n - done, MSG_DONTWAIT);
+			if (r < 0 && errno == ENOTSOCK)
+				continue; /* poll, then read */
+		} else {
+			rc = eml_io_wait(fd, POLLIN, deadline);
+			if (rc != EML_OK)
+				break;
+			r = read(fd, p + done, n - done);
+		}
 		if (r > 0) {
 			done += (size_t)r;
 			if (fn != NULL && (rc = fn(arg, done)) != EML_OK)
@@ -117,9 +127,29 @@ eml_io_read_full_x(
 }
 
 eml_err
+eml_io_read_full_x(
+    int fd, void *buf, size_t n, int64_t deadline, size_t *got, eml_io_progress_fn fn, void *arg)
+{
+	return read_full(fd, buf, n, deadline, got, fn, arg, false);
+}
+
+eml_err
+eml_io_read_full_now_x(
+    int fd, void *buf, size_t n, int64_t deadline, size_t *got, eml_io_progress_fn fn, void *arg)
+{
+	return read_full(fd, buf, n, deadline, got, fn, arg, true);
+}
+
+eml_err
 eml_io_read_full(int fd, void *buf, size_t n, int64_t deadline, size_t *got)
 {
-	return eml_io_read_full_x(fd, buf, n, deadline, got, NULL, NULL);
+	return read_full(fd, buf, n, deadline, got, NULL, NULL, false);
+}
+
+eml_err
+eml_io_read_full_now(int fd, void *buf, size_t n, int64_t deadline, size_t *got)
+{
+	return read_full(fd, buf, n, deadline, got, NULL, NULL, true);
 }
 
 /* One transfer; returns bytes written, 0 for "try again", -1 with errno. */
@@ -138,6 +168,8 @@ write_some(int fd, const struct iovec *iov, int iovcnt, bool *is_sock)
 		if (r >= 0 || errno != ENOTSOCK)
 			return r;
 		*is_sock = false;
+		errno = EAGAIN; /* poll first, then write */
+		return -1;
 	}
 	/* Not a socket: at most PIPE_BUF bytes, which POLLOUT guarantees fit
 	 * in a pipe, so a blocking descriptor cannot block past the deadline. */
@@ -148,7 +180,7 @@ write_some(int fd, const struct iovec *iov, int iovcnt, bool *is_sock)
 eml_err
 eml_io_writev_full(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
 {
-	bool is_sock = true;
+	bool is_sock = true, wait = false;
 	ssize_t r;
 	size_t w;
 
@@ -161,7 +193,12 @@ eml_io_writev_full(int fd, struct iovec *iov, int iovcnt, int64_t deadline)
 		}
 		if (iovcnt == 0)
 			return EML_OK;
-		EML_GUARD(eml_io_wait(fd, POLLOUT, deadline));
+		/* A socket is written at once (sendmsg with MSG_DONTWAIT does
+		 * not block) and polled only once it took less than all or
+		 * nothing: a small frame costs one call, not two. */
+		if (wait || !is_sock)
+			EML_GUARD(eml_io_wait(fd, POLLOUT, deadline));
+		wait = true;
 		r = write_some(fd, iov, iovcnt, &is_sock);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)

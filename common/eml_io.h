@@ -52,6 +52,12 @@ eml_err eml_io_read_full(int fd, void *buf, size_t n, int64_t deadline, size_t *
 typedef eml_err (*eml_io_progress_fn)(void *arg, size_t done);
 eml_err eml_io_read_full_x(int fd, void *buf, size_t n, int64_t deadline, size_t *got,
     eml_io_progress_fn fn, void *arg) EML_MUST_USE;
+/* The same two, trying the first read before polling: for bytes that
+ * are probably there already (a frame's body after its length word). */
+eml_err eml_io_read_full_now(
+    int fd, void *buf, size_t n, int64_t deadline, size_t *got) EML_MUST_USE;
+eml_err eml_io_read_full_now_x(int fd, void *buf, size_t n, int64_t deadline, size_t *got,
+    eml_io_progress_fn fn, void *arg) EML_MUST_USE;
 
 /*
  * Write all bytes of iov[0..iovcnt). The iov array is consumed (modified).

@@ -113,6 +113,56 @@ flags(void **state)
 	close(p[1]);
 }
 
+/* eml_io_read_full_now reads before it polls and eml_io_writev_full
+ * writes before it polls: neither may block past the deadline on a
+ * blocking descriptor, socket or not, and both still move the bytes. */
+static void
+first_try_keeps_deadlines(void **state)
+{
+	int sv[2], p[2];
+	uint8_t buf[8], *big;
+	size_t got = 99, big_n = 8u << 20;
+	char c = 0;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	/* blocking socket, nothing there: a timeout, not a hang */
+	assert_eml(eml_io_read_full_now(sv[1], buf, 1, eml_deadline_in_ms(50), &got),
+	    EML_ERR_IO_TIMEOUT);
+	assert_int_equal(got, 0);
+	assert_eml_ok(eml_io_write_full(sv[0], "abc", 3, eml_deadline_in_ms(1000)));
+	assert_eml_ok(eml_io_read_full_now(sv[1], buf, 3, eml_deadline_in_ms(1000), &got));
+	assert_int_equal(got, 3);
+	assert_memory_equal(buf, "abc", 3);
+	/* part there: the rest is waited for, until the deadline */
+	assert_eml_ok(eml_io_write_full(sv[0], "de", 2, eml_deadline_in_ms(1000)));
+	assert_eml(eml_io_read_full_now(sv[1], buf, 4, eml_deadline_in_ms(50), &got),
+	    EML_ERR_IO_TIMEOUT);
+	assert_int_equal(got, 2);
+	/* nobody reads: more than the socket holds times out */
+	big = eml_calloc(1, big_n);
+	assert_non_null(big);
+	assert_eml(eml_io_write_full(sv[0], big, big_n, eml_deadline_in_ms(50)), EML_ERR_IO_TIMEOUT);
+	eml_free(big);
+	close(sv[0]);
+	close(sv[1]);
+	/* not a socket: polled first, both ways */
+	assert_int_equal(pipe(p), 0);
+	assert_eml(eml_io_read_full_now(p[0], buf, 1, eml_deadline_in_ms(50), &got),
+	    EML_ERR_IO_TIMEOUT);
+	assert_eml_ok(eml_io_write_full(p[1], "z", 1, eml_deadline_in_ms(1000)));
+	assert_eml_ok(eml_io_read_full_now(p[0], &c, 1, eml_deadline_in_ms(1000), &got));
+	assert_int_equal(c, 'z');
+	assert_eml_ok(eml_io_set_nonblock(p[1], 1));
+	while (write(p[1], "f", 1) == 1)
+		;
+	assert_eml_ok(eml_io_set_nonblock(p[1], 0));
+	/* a full blocking pipe: a timeout, not a hang */
+	assert_eml(eml_io_write_full(p[1], "x", 1, eml_deadline_in_ms(50)), EML_ERR_IO_TIMEOUT);
+	close(p[0]);
+	close(p[1]);
+}
+
 int
 main(void)
 {
@@ -122,6 +172,7 @@ main(void)
 		cmocka_unit_test(timeout_reports_partial),
 		cmocka_unit_test(bad_descriptors),
 		cmocka_unit_test(flags),
+		cmocka_unit_test(first_try_keeps_deadlines),
 	};
 
 	if (eml_mem_init() != EML_OK)
