@@ -1,6 +1,7 @@
 #include "eml_channel.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <sodium.h>
 
@@ -63,8 +64,53 @@ struct eml_channel {
 	/* eml_channel_open_begin .. _final: ciphertext bytes still to come
 	 * (rx_streaming while one is under way) */
 	bool rx_streaming;
+	bool sec_spare; /* sec made outside an arena: may become the spare */
 	size_t rx_left;
 };
+
+/*
+ * Outside an arena (libeml: one channel per handshake) the secrets block
+ * is a locked mapping of its own (sodium_malloc: mmap, guard pages,
+ * mlock, and munlock, munmap at the end), the client's largest local
+ * cost of a handshake after the key pair on a VM. One such block, wiped,
+ * is kept for the next channel. Inside an arena (the agent's sessions)
+ * blocks come from the arena, wiped with it; not kept here.
+ */
+static pthread_mutex_t spare_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct ch_secrets *spare_sec;
+static uint64_t spare_taken; /* eml_channel_test_spare_taken */
+
+static struct ch_secrets *
+sec_alloc(bool *spareable)
+{
+	struct ch_secrets *s = NULL;
+
+	*spareable = eml_arena_current() == NULL;
+	if (*spareable) {
+		pthread_mutex_lock(&spare_mu);
+		s = spare_sec;
+		spare_sec = NULL;
+		spare_taken += s != NULL;
+		pthread_mutex_unlock(&spare_mu);
+	}
+	return s != NULL ? s : eml_secure_alloc(sizeof(*s)); /* both zero */
+}
+
+static void
+sec_free(struct ch_secrets *s, bool spareable)
+{
+	if (spareable) {
+		sodium_memzero(s, sizeof(*s));
+		pthread_mutex_lock(&spare_mu);
+		if (spare_sec == NULL) {
+			spare_sec = s;
+			s = NULL;
+		}
+		pthread_mutex_unlock(&spare_mu);
+	}
+	if (s != NULL)
+		eml_secure_free(s); /* wipes */
+}
 
 void
 eml_channel_close(struct eml_channel *ch)
@@ -78,7 +124,7 @@ eml_channel_close(struct eml_channel *ch)
 	ch->recv_cx = NULL;
 	ch->rx_streaming = false;
 	if (ch->sec != NULL) {
-		eml_secure_free(ch->sec); /* wipes */
+		sec_free(ch->sec, ch->sec_spare); /* wiped */
 		ch->sec = NULL;
 	}
 	eml_buf_free(&ch->hello);
@@ -99,6 +145,23 @@ bool
 eml_channel_is_open(const struct eml_channel *ch)
 {
 	return ch != NULL && ch->state == ST_OPEN;
+}
+
+const void *
+eml_channel_test_secrets(const struct eml_channel *ch)
+{
+	return ch != NULL ? ch->sec : NULL;
+}
+
+uint64_t
+eml_channel_test_spare_taken(void)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&spare_mu);
+	n = spare_taken;
+	pthread_mutex_unlock(&spare_mu);
+	return n;
 }
 
 void
@@ -126,7 +189,7 @@ channel_alloc(enum ch_role role, struct eml_channel **out)
 	ch = eml_calloc(1, sizeof(*ch));
 	EML_ENSURE(ch != NULL, EML_ERR_NOMEM);
 	ch->role = role;
-	ch->sec = eml_secure_alloc(sizeof(*ch->sec));
+	ch->sec = sec_alloc(&ch->sec_spare);
 	if (ch->sec == NULL) {
 		eml_free(ch);
 		EML_BAIL(EML_ERR_NOMEM);

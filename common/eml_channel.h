@@ -184,5 +184,9 @@ void eml_channel_free(struct eml_channel *ch);
 /* Tests only: set the next send and receive counters, to reach the end of
  * the counter space. */
 void eml_channel_test_set_counters(struct eml_channel *ch, uint64_t send, uint64_t recv);
+/* Tests only: where the channel's secrets block is, and how many
+ * channels took the kept (spare) one so far. */
+const void *eml_channel_test_secrets(const struct eml_channel *ch);
+uint64_t eml_channel_test_spare_taken(void);
 
 #endif

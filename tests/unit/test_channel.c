@@ -1240,10 +1240,52 @@ key_schedule_matches_spec(void **state)
 	pair_free(&p);
 }
 
+/* Outside an arena a channel's secrets block (locked, its own mapping)
+ * is kept, wiped, for the next channel; one made inside an arena is not
+ * (the arena owns and wipes it). */
+static void
+secrets_block_kept_outside_arenas(void **state)
+{
+	struct eml_channel *c1 = NULL, *c2 = NULL, *c3 = NULL, *c4 = NULL;
+	struct eml_arena *a = NULL;
+	struct eml_buf hello;
+	const void *p1, *p3;
+	uint64_t taken;
+
+	(void)state;
+	eml_buf_init(&hello, 4096);
+	assert_eml_ok(eml_channel_client_new(&c1, &hello));
+	p1 = eml_channel_test_secrets(c1);
+	assert_non_null(p1);
+	eml_channel_free(c1);
+	taken = eml_channel_test_spare_taken();
+	eml_buf_reset(&hello);
+	assert_eml_ok(eml_channel_client_new(&c2, &hello));
+	assert_int_equal(eml_channel_test_spare_taken(), taken + 1);
+	assert_ptr_equal(eml_channel_test_secrets(c2), p1);
+	/* the spare is taken (c2 holds it); a block from an arena */
+	assert_eml_ok(eml_arena_new(1 << 20, &a));
+	(void)eml_arena_use(a);
+	eml_buf_reset(&hello);
+	assert_eml_ok(eml_channel_client_new(&c3, &hello));
+	p3 = eml_channel_test_secrets(c3);
+	eml_channel_free(c3);
+	(void)eml_arena_use(NULL);
+	eml_buf_reset(&hello);
+	assert_eml_ok(eml_channel_client_new(&c4, &hello));
+	assert_ptr_not_equal(eml_channel_test_secrets(c4), p3);
+	assert_int_equal(eml_channel_test_spare_taken(), taken + 1);
+	eml_channel_free(c4);
+	eml_channel_free(c2);
+	eml_arena_free(a);
+	eml_buf_free(&hello);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(secrets_block_kept_outside_arenas),
 		cmocka_unit_test(handshake_and_both_directions),
 		cmocka_unit_test(seal_in_place_opens),
 		cmocka_unit_test(open_in_place_works_and_refuses),
