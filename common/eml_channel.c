@@ -66,6 +66,7 @@ struct eml_channel {
 	bool rx_streaming;
 	bool sec_spare; /* sec made outside an arena: may become the spare */
 	size_t rx_left;
+	bool tx_streaming; /* eml_channel_seal_begin .. _final under way */
 };
 
 /*
@@ -123,6 +124,7 @@ eml_channel_close(struct eml_channel *ch)
 	ch->send_cx = NULL;
 	ch->recv_cx = NULL;
 	ch->rx_streaming = false;
+	ch->tx_streaming = false;
 	if (ch->sec != NULL) {
 		sec_free(ch->sec, ch->sec_spare); /* wiped */
 		ch->sec = NULL;
@@ -563,6 +565,8 @@ eml_channel_seal(struct eml_channel *ch, const struct eml_envelope *hdr, const u
 	EML_ENSURE(ch != NULL && hdr != NULL && out != NULL && (pt != NULL || n == 0),
 	    EML_ERR_NULL);
 	EML_GUARD(check_use(ch, hdr, ch->send_ctr));
+	if (ch->tx_streaming)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
 	if (eml_add_overflow(n, (size_t)EML_CHANNEL_TAG_LEN, &total))
 		CH_FAIL(ch, EML_ERR_OVERFLOW);
 	rc = eml_buf_extend(out, total, &w);
@@ -590,6 +594,8 @@ eml_channel_seal_in_place(struct eml_channel *ch, const struct eml_envelope *hdr
 	EML_ENSURE(ch != NULL && hdr != NULL && buf != NULL && off <= buf->len, EML_ERR_NULL);
 	n = buf->len - off;
 	rc = check_use(ch, hdr, ch->send_ctr);
+	if (rc == EML_OK && ch->tx_streaming)
+		rc = EML_ERR_CRYPTO_STATE;
 	if (rc == EML_OK)
 		rc = eml_buf_extend(buf, EML_CHANNEL_TAG_LEN, &w);
 	if (rc != EML_OK) {
@@ -677,6 +683,71 @@ eml_channel_open_in_place(struct eml_channel *ch, const struct eml_envelope *env
     size_t *pt_len)
 {
 	return open_body(ch, env, NULL, body, pt_len, NULL, NULL);
+}
+
+eml_err
+eml_channel_seal_begin(struct eml_channel *ch, const struct eml_envelope *hdr)
+{
+	uint8_t nonce[NONCE_LEN], ad[AD_LEN];
+	int l = 0;
+
+	EML_ENSURE(ch != NULL && hdr != NULL, EML_ERR_NULL);
+	EML_GUARD(check_use(ch, hdr, ch->send_ctr));
+	if (ch->tx_streaming)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
+	nonce_and_ad(nonce, ad, ch->send_dir, ch->send_ctr, hdr);
+	if (EVP_EncryptInit_ex(ch->send_cx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_EncryptUpdate(ch->send_cx, NULL, &l, ad, AD_LEN) != 1)
+		CH_FAIL(ch, EML_ERR_CRYPTO);
+	ch->tx_streaming = true;
+	return EML_OK;
+}
+
+eml_err
+eml_channel_seal_update(struct eml_channel *ch, const uint8_t *p, size_t n, uint8_t *w)
+{
+	int l = 0;
+
+	EML_ENSURE(ch != NULL && ((p != NULL && w != NULL) || n == 0), EML_ERR_NULL);
+	if (ch->state == ST_CLOSED)
+		EML_BAIL(EML_ERR_CRYPTO_CHANNEL_CLOSED);
+	if (!ch->tx_streaming)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
+	for (size_t off = 0; off < n;) {
+		size_t k = n - off < AEAD_CHUNK ? n - off : AEAD_CHUNK;
+
+		if (EVP_EncryptUpdate(ch->send_cx, w + off, &l, p + off, (int)k) != 1 ||
+		    (size_t)l != k)
+			CH_FAIL(ch, EML_ERR_CRYPTO);
+		off += k;
+	}
+	return EML_OK;
+}
+
+eml_err
+eml_channel_seal_final(struct eml_channel *ch, uint8_t tag[EML_CHANNEL_TAG_LEN])
+{
+	uint8_t end[16];
+	int l = 0;
+
+	EML_ENSURE(ch != NULL && tag != NULL, EML_ERR_NULL);
+	if (ch->state == ST_CLOSED)
+		EML_BAIL(EML_ERR_CRYPTO_CHANNEL_CLOSED);
+	if (!ch->tx_streaming)
+		CH_FAIL(ch, EML_ERR_CRYPTO_STATE);
+	ch->tx_streaming = false;
+	if (EVP_EncryptFinal_ex(ch->send_cx, end, &l) != 1 || l != 0 ||
+	    EVP_CIPHER_CTX_ctrl(ch->send_cx, EVP_CTRL_GCM_GET_TAG, EML_CHANNEL_TAG_LEN, tag) != 1)
+		CH_FAIL(ch, EML_ERR_CRYPTO);
+	ch->send_ctr++;
+	return EML_OK;
+}
+
+void
+eml_channel_seal_abort(struct eml_channel *ch)
+{
+	if (ch != NULL && ch->tx_streaming)
+		eml_channel_close(ch);
 }
 
 eml_err

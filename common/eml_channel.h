@@ -145,6 +145,24 @@ eml_err eml_channel_open_in_place_x(struct eml_channel *ch, const struct eml_env
     uint8_t *body, size_t *pt_len, eml_channel_ct_fn fn, void *arg) EML_MUST_USE;
 
 /*
+ * The seal in steps, for a message sent while it is being sealed: begin
+ * with the envelope's header fields; update seals the next n plaintext
+ * bytes from p to w (w may equal p), in order; final gives the 16-byte
+ * tag that follows the ciphertext and advances the counter. Any other
+ * seal meanwhile, a step out of order or a failure closes the channel;
+ * so does eml_channel_seal_abort while one is under way (a no-op
+ * otherwise). The ciphertext equals eml_channel_seal's for the same
+ * plaintext (test_channel).
+ */
+eml_err eml_channel_seal_begin(struct eml_channel *ch, const struct eml_envelope *hdr)
+    EML_MUST_USE;
+eml_err eml_channel_seal_update(struct eml_channel *ch, const uint8_t *p, size_t n, uint8_t *w)
+    EML_MUST_USE;
+eml_err eml_channel_seal_final(struct eml_channel *ch, uint8_t tag[EML_CHANNEL_TAG_LEN])
+    EML_MUST_USE;
+void eml_channel_seal_abort(struct eml_channel *ch);
+
+/*
  * The in-place open in steps, for a frame whose ciphertext is still
  * arriving: begin with the envelope's header fields (version, type,
  * request_id; its body is not read) and the sealed body's length (tag

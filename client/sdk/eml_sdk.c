@@ -708,6 +708,73 @@ out:
 	return rc;
 }
 
+#define SEND_PIECE ((size_t)256 << 10)
+
+/*
+ * The encoded request in pt (room for the tag reserved) sealed in place
+ * and sent piece by piece: each piece is sealed, taken into the exchange
+ * hash while it is in the cache, and written before the next is sealed,
+ * so the sealing overlaps the transfer and the agent's open (which works
+ * on each piece as it arrives). The bytes on the wire are eml_channel_seal's.
+ * *sealed once all of pt is ciphertext (the tag after it); until then
+ * pt holds plaintext the caller wipes. x: the exchange step over the
+ * sealed body (begun whole at the end when the digest could not start
+ * or failed). EML_ERR_IO_EOF when the peer closed meanwhile (the caller
+ * reads the reason it may have left).
+ */
+static eml_err
+send_request(struct eml_client *c, const struct eml_envelope *hdr, struct eml_buf *pt,
+    struct eml_evidence_x *x, bool *sealed)
+{
+	struct eml_envelope env = *hdr;
+	int64_t deadline = eml_deadline_in_ms(c->timeout_ms);
+	size_t n = pt->len, body, total;
+	uint8_t *tag;
+	bool whole;
+	eml_err rc;
+
+	*sealed = false;
+	EML_ENSURE(!eml_add_overflow(n, (size_t)EML_CHANNEL_TAG_LEN, &body), EML_ERR_OVERFLOW);
+	env.body = pt->data;
+	env.body_len = body;
+	/* the frame's length word and the envelope's head, in one write */
+	eml_buf_reset(&c->tx);
+	EML_GUARD(eml_buf_append(&c->tx, "\0\0\0\0", EML_FRAME_HDR_LEN));
+	EML_GUARD(eml_envelope_pack_head(&env, c->frame_max, &c->tx));
+	total = c->tx.len - EML_FRAME_HDR_LEN + body;
+	EML_GUARD(eml_frame_check_len(total, c->frame_max));
+	eml_store_u32be(c->tx.data, (uint32_t)total);
+	EML_GUARD(eml_buf_extend(pt, EML_CHANNEL_TAG_LEN, &tag)); /* reserved: no move */
+	EML_GUARD(eml_channel_seal_begin(c->ch, hdr));
+	eml_evidence_exchange_begin_len(x, c->exchange_hash, body);
+	whole = x->md == NULL;
+	rc = eml_sdk_write(c, c->tx.data, c->tx.len, deadline);
+	for (size_t off = 0, k; rc == EML_OK && off < n; off += k) {
+		uint8_t *p = pt->data + off;
+
+		k = n - off < SEND_PIECE ? n - off : SEND_PIECE;
+		if ((rc = eml_channel_seal_update(c->ch, p, k, p)) != EML_OK)
+			break;
+		if (!whole && eml_evidence_exchange_update(x, p, k) != 0) {
+			eml_evidence_exchange_abort(x);
+			whole = true;
+		}
+		rc = eml_sdk_write(c, p, k, deadline);
+	}
+	if (rc == EML_OK && (rc = eml_channel_seal_final(c->ch, tag)) == EML_OK) {
+		*sealed = true;
+		if (!whole && eml_evidence_exchange_update(x, tag, EML_CHANNEL_TAG_LEN) != 0) {
+			eml_evidence_exchange_abort(x);
+			whole = true;
+		}
+		rc = eml_sdk_write(c, tag, EML_CHANNEL_TAG_LEN, deadline);
+	}
+	eml_channel_seal_abort(c->ch); /* closes it if the seal did not finish */
+	if (rc == EML_OK && whole)
+		eml_evidence_exchange_begin(x, c->exchange_hash, pt->data, pt->len);
+	return rc;
+}
+
 static eml_err
 decode_response(const struct eml_buf *pt, struct eml_client_tensor **outs, size_t *n_outs)
 {
@@ -805,23 +872,16 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	hdr.version = EML_PROTO_VERSION;
 	hdr.type = EML_MSG_INFER_REQUEST;
 	EML_MEMCPY(hdr.request_id, rid, sizeof(rid));
-	/* Sealed where it was encoded (room for the tag was reserved): a
-	 * large request is not copied into a second buffer. */
-	if ((rc = eml_channel_seal_in_place(c->ch, &hdr, pt, 0)) != EML_OK)
-		goto out;
-	/* pt holds ciphertext only now (sealed over the whole encoding, the
-	 * reserve was exact): what went on the wire, nothing to wipe */
-	sealed = true;
-	rc = send_env(c, EML_MSG_INFER_REQUEST, rid, pt->data, pt->len);
+	/* Sealed where it was encoded (room for the tag was reserved), piece
+	 * by piece as it goes out; the evidence hash takes each sealed piece
+	 * then, and the answer when it is here. Once sealed whole, pt holds
+	 * ciphertext only: what went on the wire, nothing to wipe. */
+	rc = send_request(c, &hdr, pt, &x, &sealed);
 	/* The peer may have ended the session (and said why in an Error
 	 * frame) before our request went out: read that reason if it is
 	 * there, rather than reporting a bare EOF. */
 	if (rc != EML_OK && rc != EML_ERR_IO_EOF)
 		goto out;
-	/* The evidence hash takes the request now, while the agent works on
-	 * it, and the answer when it is here. */
-	if (rc == EML_OK)
-		eml_evidence_exchange_begin(&x, c->exchange_hash, pt->data, pt->len);
 	{
 		eml_err rrc = recv_env(c, &env);
 
@@ -836,8 +896,9 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 		rc = peer_error(&env);
 		/* Not an exchange for evidence: the agent answers every request
 		 * it opened sealed, refusals included; a plain Error is the
-		 * host's or ends the session. */
-		fatal = !session_survives(rc);
+		 * host's or ends the session (as does a request cut short: the
+		 * channel closed under its unfinished seal). */
+		fatal = !session_survives(rc) || !eml_channel_is_open(c->ch);
 		goto out;
 	}
 	if (env.type != EML_MSG_INFER_RESPONSE) {

@@ -96,6 +96,10 @@ void eml_sdk_tls_free(struct eml_client *c);
 eml_err eml_sdk_frame_write(struct eml_client *c, const uint8_t *head, size_t head_n,
     const uint8_t *tail, size_t tail_n, int64_t deadline) EML_MUST_USE;
 eml_err eml_sdk_frame_read(struct eml_client *c, int64_t deadline, struct eml_buf *out) EML_MUST_USE;
+/* n raw bytes on the connection (plain or TLS): part of a frame whose
+ * header the caller wrote. */
+eml_err eml_sdk_write(struct eml_client *c, const uint8_t *p, size_t n, int64_t deadline)
+    EML_MUST_USE;
 
 /* Copy the thread's error detail into the handle (or thread slot for
  * NULL) after a public call. */

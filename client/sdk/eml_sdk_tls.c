@@ -166,6 +166,14 @@ eml_sdk_frame_write(struct eml_client *c, const uint8_t *head, size_t head_n,
 }
 
 eml_err
+eml_sdk_write(struct eml_client *c, const uint8_t *p, size_t n, int64_t deadline)
+{
+	if (c->ssl == NULL)
+		return eml_io_write_full(c->fd, p, n, deadline);
+	return n == 0 ? EML_OK : tls_write_all(c, p, n, deadline);
+}
+
+eml_err
 eml_sdk_frame_read(struct eml_client *c, int64_t deadline, struct eml_buf *out)
 {
 	uint8_t hdr[EML_FRAME_HDR_LEN];

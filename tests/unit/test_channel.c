@@ -443,6 +443,80 @@ open_in_steps(void **state)
 	eml_free(body);
 }
 
+/* The seal in steps, any split, opens as a whole seal does (same nonce,
+ * AD and counter rule: the next whole seal opens too); steps out of order,
+ * another seal meanwhile and abort close the channel. */
+static void
+seal_in_steps(void **state)
+{
+	const size_t n = ((size_t)300 << 10) + 7;
+	static const size_t splits[] = { 1, 17, (size_t)256 << 10, (size_t)1 << 20 };
+	struct pair p;
+	struct eml_envelope e;
+	struct eml_buf ct;
+	uint8_t *msg = eml_alloc(n), *w = eml_alloc(n + EML_CHANNEL_TAG_LEN);
+
+	(void)state;
+	assert_non_null(msg);
+	assert_non_null(w);
+	for (size_t i = 0; i < n; i++)
+		msg[i] = (uint8_t)(i * 11 + 3);
+	handshake(&p);
+	for (size_t k = 0; k < sizeof(splits) / sizeof(splits[0]); k++) {
+		hdr(&e, EML_MSG_INFER_REQUEST, 2);
+		assert_eml_ok(eml_channel_seal_begin(p.c, &e));
+		for (size_t off = 0; off < n;) {
+			size_t c = n - off < splits[k] ? n - off : splits[k];
+
+			/* into another buffer, or in place */
+			if (k % 2 == 0) {
+				assert_eml_ok(eml_channel_seal_update(p.c, msg + off, c, w + off));
+			} else {
+				memcpy(w + off, msg + off, c);
+				assert_eml_ok(eml_channel_seal_update(p.c, w + off, c, w + off));
+			}
+			off += c;
+		}
+		assert_eml_ok(eml_channel_seal_final(p.c, w + n));
+		e.body = w;
+		e.body_len = n + EML_CHANNEL_TAG_LEN;
+		expect_open(p.s, &e, msg, n);
+	}
+	seal(p.c, &e, EML_MSG_INFER_REQUEST, 3, msg, 99, &ct);
+	expect_open(p.s, &e, msg, 99);
+	eml_buf_free(&ct);
+	pair_free(&p);
+	for (int wk = 0; wk < 5; wk++) {
+		struct eml_buf out;
+
+		handshake(&p);
+		hdr(&e, EML_MSG_INFER_REQUEST, 4);
+		eml_buf_init(&out, n + 64);
+		if (wk == 0) {
+			assert_eml(eml_channel_seal_update(p.c, msg, 16, w), EML_ERR_CRYPTO_STATE);
+		} else if (wk == 1) {
+			assert_eml(eml_channel_seal_final(p.c, w), EML_ERR_CRYPTO_STATE);
+		} else {
+			assert_eml_ok(eml_channel_seal_begin(p.c, &e));
+			if (wk == 2)
+				assert_eml(eml_channel_seal(p.c, &e, msg, 16, &out), EML_ERR_CRYPTO_STATE);
+			else if (wk == 3)
+				assert_eml(eml_channel_seal_begin(p.c, &e), EML_ERR_CRYPTO_STATE);
+			else
+				eml_channel_seal_abort(p.c);
+		}
+		assert_false(eml_channel_is_open(p.c));
+		eml_buf_free(&out);
+		pair_free(&p);
+	}
+	handshake(&p);
+	eml_channel_seal_abort(p.c); /* nothing under way: no-op */
+	assert_true(eml_channel_is_open(p.c));
+	pair_free(&p);
+	eml_free(msg);
+	eml_free(w);
+}
+
 /* Two sealings of the same plaintext differ (distinct nonces). */
 static void
 same_plaintext_different_ciphertext(void **state)
@@ -1291,6 +1365,7 @@ main(void)
 		cmocka_unit_test(open_in_place_works_and_refuses),
 		cmocka_unit_test(open_in_place_hook_sees_ciphertext),
 		cmocka_unit_test(open_in_steps),
+		cmocka_unit_test(seal_in_steps),
 		cmocka_unit_test(same_plaintext_different_ciphertext),
 		cmocka_unit_test(every_bit_flip_rejected),
 		cmocka_unit_test(replay_rejected),
