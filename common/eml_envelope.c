@@ -590,6 +590,8 @@ request_layout(const Eml__V1__InferRequest *r, size_t base, struct tlay *lay)
 	}
 	if (r->model_signature.len != 0)
 		q += 1 + vsize(r->model_signature.len) + r->model_signature.len;
+	if (r->topology_digest.len != 0)
+		q += 1 + vsize(r->topology_digest.len) + r->topology_digest.len;
 	return q - base;
 }
 
@@ -627,6 +629,8 @@ eml_msg_infer_request_pack_aligned(const Eml__V1__InferRequest *r, size_t base,
 	}
 	if (r->model_signature.len != 0)
 		w = put_bytes_field(w, 3, r->model_signature.data, r->model_signature.len);
+	if (r->topology_digest.len != 0)
+		w = put_bytes_field(w, 4, r->topology_digest.data, r->topology_digest.len);
 	if ((size_t)(w - start) != n) {
 		eml_wipe(start, n);
 		out->len -= n;

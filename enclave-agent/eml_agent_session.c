@@ -547,6 +547,25 @@ check_response(const struct eml_manifest *pol, const struct eml_buf *resp)
 	return EML_OK;
 }
 
+/* The InferResponse for a run's outputs: the policy's output checks, the
+ * egress guard's encoding, with kept InferResponse.model_kept = true
+ * appended (a protobuf message followed by another is their merge), and
+ * the response size limit. */
+static eml_err
+encode_answer(const struct eml_manifest *pol, struct eml_agent_exec *ex,
+    const struct eml_tensor *outs, size_t n_outs, bool kept, struct eml_buf *resp)
+{
+	Eml__V1__InferResponse k = EML__V1__INFER_RESPONSE__INIT;
+
+	EML_GUARD(eml_manifest_check_outputs(pol, outs, n_outs));
+	EML_GUARD(eml_egress_encode(eml_agent_exec_graph(ex), outs, n_outs,
+	    (size_t)pol->max_output_bytes, resp));
+	k.model_kept = 1;
+	if (kept)
+		EML_GUARD(eml_msg_pack(&k.base, resp));
+	return check_response(pol, resp);
+}
+
 /* Where one request's time went, in microseconds, for the debug log
  * (issue 16): open = channel open of the request; fetch = waiting for and
  * copying the blob from the host; assemble = the rest of the assembly
@@ -780,6 +799,33 @@ open_streamed(struct sess *s, const struct eml_envelope *env, struct eml_evidenc
 	return EML_OK;
 }
 
+/* The request's model: assembled from (or matched to) its topology key,
+ * or, for a request that names it by topology_digest instead, the model
+ * this session keeps (per-session assembly; InferResponse.model_kept told
+ * the client). A digest that names nothing kept is refused (sealed), the
+ * session goes on and the client sends the key again. */
+static eml_err
+request_model(struct sess *s, const Eml__V1__InferRequest *req, struct eml_assembly **am,
+    struct eml_agent_exec **ex, bool *reused)
+{
+	if (req->topology_digest.len == 0)
+		return get_model(s, req->topology_key.data, req->topology_key.len,
+		    &req->model_signature, am, ex, reused);
+	if (req->topology_key.len != 0 || req->topology_digest.len != 32) {
+		eml_err_set_detail("topology_digest of %zu bytes%s", req->topology_digest.len,
+		    req->topology_key.len != 0 ? " with a topology key" : "");
+		EML_BAIL(EML_ERR_PROTO_FIELD);
+	}
+	if (s->kept == NULL || sodium_memcmp(req->topology_digest.data, s->kept_topo, 32) != 0) {
+		eml_err_set_detail("topology_digest names no model kept in this session");
+		EML_BAIL(EML_ERR_TOPO);
+	}
+	*am = s->kept;
+	*ex = s->kept_exec;
+	*reused = true;
+	return EML_OK;
+}
+
 /* Open the request into s->pt, at the frame body's address modulo 64
  * (the pad bytes before it are zero): the tensors' alignment, which
  * decides whether the engine reads them in place, is the one they had in
@@ -952,8 +998,7 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 	/* The request's id goes on the host-served blob requests too, so the
 	 * proxy's logs correlate them. */
 	EML_MEMCPY(s->link.rid, env->request_id, EML_REQUEST_ID_LEN);
-	if ((rc = get_model(s, req->topology_key.data, req->topology_key.len,
-	    &req->model_signature, &am, &ex, &reused)) != EML_OK ||
+	if ((rc = request_model(s, req, &am, &ex, &reused)) != EML_OK ||
 	    (rc = plan_verified(am, ex, in, req->n_inputs, &u_model, &idwait_us)) != EML_OK) {
 		/* A failure of the connection while fetching ends the session:
 		 * I/O or framing (the host is gone or misbehaving), crypto (a
@@ -976,10 +1021,7 @@ on_infer(struct sess *s, const struct eml_envelope *env)
 		goto refuse;
 	t_run = eml_now_ms();
 	u_run = eml_now_us();
-	if ((rc = eml_manifest_check_outputs(pol, outs, n_outs)) != EML_OK ||
-	    (rc = eml_egress_encode(eml_agent_exec_graph(ex), outs, n_outs,
-	    (size_t)pol->max_output_bytes, &resp)) != EML_OK ||
-	    (rc = check_response(pol, &resp)) != EML_OK)
+	if ((rc = encode_answer(pol, ex, outs, n_outs, am == s->kept, &resp)) != EML_OK)
 		goto refuse;
 #ifdef EML_FAULT_INJECTION
 	fault_log("agent_log_output", &rid, n_outs > 0 ? &outs[0] : NULL, NULL, 0);

@@ -678,7 +678,14 @@ encode_request(struct eml_client *c, const struct eml_client_model *m,
 
 	if ((rc = eml_sdk_tensor_views(inputs, n, &v)) != EML_OK)
 		goto out;
-	eml_sdk_model_fields(m, &req.topology_key, &req.model_signature);
+	if (c->kept && sodium_memcmp(c->kept_digest, m->topo_digest, 32) == 0) {
+		/* the agent keeps this model: named by its digest, the key
+		 * (and the signature, checked at assembly) not sent again */
+		req.topology_digest.data = (uint8_t *)(uintptr_t)m->topo_digest;
+		req.topology_digest.len = sizeof(m->topo_digest);
+	} else {
+		eml_sdk_model_fields(m, &req.topology_key, &req.model_signature);
+	}
 	req.n_inputs = n;
 	req.inputs = v.tp;
 	size = protobuf_c_message_get_packed_size(&req.base);
@@ -776,7 +783,8 @@ send_request(struct eml_client *c, const struct eml_envelope *hdr, struct eml_bu
 }
 
 static eml_err
-decode_response(const struct eml_buf *pt, struct eml_client_tensor **outs, size_t *n_outs)
+decode_response(const struct eml_buf *pt, struct eml_client_tensor **outs, size_t *n_outs,
+    bool *kept)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	ProtobufCMessage *m = NULL;
@@ -797,6 +805,7 @@ decode_response(const struct eml_buf *pt, struct eml_client_tensor **outs, size_
 		goto out;
 	}
 	rc = eml_sdk_outputs_copy(r, outs, n_outs);
+	*kept = rc == EML_OK && r->model_kept;
 out:
 	eml_msg_free(m);
 	return rc;
@@ -841,7 +850,7 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	struct eml_envelope hdr, env;
 	uint8_t rid[EML_REQUEST_ID_LEN];
 	struct eml_evidence_x x;
-	bool fatal = true, sealed = false;
+	bool fatal = true, sealed = false, kept = false;
 
 	memset(&env, 0, sizeof(env));
 	memset(&x, 0, sizeof(x));
@@ -913,15 +922,18 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 		goto out;
 	c->exchanges++;
 	eml_evidence_exchange_end(&x, c->exchange_hash, env.body, env.body_len);
-	if ((rc = decode_response(ans, outs, n_outs)) != EML_OK) {
+	if ((rc = decode_response(ans, outs, n_outs, &kept)) != EML_OK) {
 		/* A sealed refusal leaves the session as a plain one did. */
 		fatal = eml_err_category(rc) == 200 || !session_survives(rc);
 		goto out;
 	}
 	c->requests++;
+	/* what the agent keeps now (meaningful while kept is set) */
+	EML_MEMCPY(c->kept_digest, m->topo_digest, sizeof(c->kept_digest));
 	fatal = false;
 	rc = EML_OK;
 out:
+	c->kept = kept; /* only while the last answer says so */
 	eml_evidence_exchange_abort(&x); /* not answered */
 	if (rc != EML_OK && fatal)
 		kill_session(c);

@@ -71,6 +71,11 @@ struct eml_client {
 	 * most a frame each; freed when the session ends. */
 	struct eml_buf req;
 	struct eml_buf ans;
+	/* The agent said it keeps the model of the last request for the
+	 * session (InferResponse.model_kept): a request for the model whose
+	 * topology key has this digest sends the digest, not the key. */
+	bool kept;
+	uint8_t kept_digest[32];
 	char detail[256];
 	char host[EML_ADDR_HOST_MAX + 1]; /* of the connect address: the TLS name */
 	char addr[EML_ADDR_STR_MAX + 8];  /* the connect address, for messages */
@@ -85,6 +90,7 @@ struct eml_client {
 struct eml_client_model {
 	uint8_t *topo; /* eml_secure_alloc */
 	size_t topo_len;
+	uint8_t topo_digest[32]; /* SHA-256 of topo (InferRequest.topology_digest) */
 	uint8_t *sig;  /* model.sig when present */
 	size_t sig_len;
 };

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "client/sdk/eml_sdk_int.h"
 #include "model/eml_onnx_tensor.h"
 #include "eml/eml.h"
@@ -293,6 +295,8 @@ eml_client_model_open(const char *dir, struct eml_client_model **out)
 		EML_FAIL(rc, EML_ERR_USAGE);
 	if ((rc = read_secret_file(path, EML_SDK_TOPO_MAX, &m->topo, &m->topo_len)) != EML_OK)
 		goto out;
+	if (crypto_hash_sha256(m->topo_digest, m->topo, m->topo_len) != 0)
+		EML_FAIL(rc, EML_ERR_CRYPTO);
 	/* The publisher signature is optional and public. */
 	if ((size_t)snprintf(path, sizeof(path), "%s/model.sig", dir) >= sizeof(path))
 		EML_FAIL(rc, EML_ERR_USAGE);

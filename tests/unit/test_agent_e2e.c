@@ -31,6 +31,7 @@
 #include "attestation/eml_evidence.h"
 #include "client/owner/onnx_import.h"
 #include "client/owner/split.h"
+#include "client/sdk/eml_sdk_int.h"
 #include "eml/eml.h"
 #include "enclave-agent/eml_agent.h"
 #include "enclave-agent/eml_agent_int.h"
@@ -60,6 +61,7 @@ struct relay {
 	 * wrong one, then the right one: the last counts); 2: the same with
 	 * the wrong one last */
 	volatile int form;
+	volatile size_t last_up_len; /* the last client frame's length */
 	volatile sig_atomic_t stop;
 	pthread_t t;
 	int blob_requests;
@@ -169,6 +171,7 @@ relay_conn(struct relay *r, int cfd)
 		if (p[0].revents != 0) {
 			if (eml_frame_read(cfd, FRAME_MAX, eml_deadline_in_ms(5000), &f) != EML_OK)
 				break;
+			r->last_up_len = f.len;
 			if (r->flip_req != 0 && f.len > ((size_t)1 << 20))
 				f.data[r->flip_req > 0 ? (size_t)r->flip_req
 						       : f.len - (size_t)-r->flip_req] ^= 0x08;
@@ -774,6 +777,87 @@ evidence_matches_small_and_large_requests(void **state)
 	stop(&f);
 }
 
+/* Per-session assembly: once the agent answered that it keeps the model
+ * (InferResponse.model_kept), libeml names it by its topology digest and
+ * the request is smaller by the topology key; the answers are the same,
+ * the evidence agrees. A digest that names no kept model is refused sealed
+ * (EML_ERR_TOPO), the session goes on and the key is sent again. With
+ * per-request assembly nothing is kept: every request carries the key. */
+static void
+kept_model_is_named_by_digest(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, *outs = NULL, *first = NULL;
+	struct eml_tensor in;
+	size_t n_outs = 0, n_first = 0, len[4];
+	uint8_t *art = NULL;
+	size_t art_len = 0;
+
+	(void)state;
+	for (int mode = 0; mode < 2; mode++) {
+		start(&f, mode == 0 ? "{\"version\":1,\"assembly\":\"session\"}" :
+				      "{\"version\":1,\"assembly\":\"request\"}");
+		make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 13);
+		memset(&cin, 0, sizeof(cin));
+		cin.name = "x";
+		cin.dtype = EML_CLIENT_DT_FLOAT;
+		cin.rank = 4;
+		for (int d = 0; d < 4; d++)
+			cin.dims[d] = (uint64_t)in.dims[d];
+		cin.data = input_buf;
+		cin.nbytes = in.nbytes;
+		assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
+		assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
+		assert_int_equal(eml_client_attest(c, f.policy), 0);
+		for (int i = 0; i < 2; i++) {
+			assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+			len[i] = f.relay.last_up_len;
+			if (i == 0) {
+				first = outs;
+				n_first = n_outs;
+				continue;
+			}
+			assert_int_equal(n_outs, n_first);
+			assert_int_equal(outs[0].nbytes, first[0].nbytes);
+			assert_memory_equal(outs[0].data, first[0].data, first[0].nbytes);
+			eml_client_tensors_free(outs, n_outs);
+		}
+		eml_client_tensors_free(first, n_first);
+		if (mode == 1) {
+			/* per-request: the key every time, nothing kept */
+			assert_int_equal(len[1], len[0]);
+			assert_false(c->kept);
+		} else {
+			assert_true(c->kept);
+			/* the key out, 34 bytes of digest and some padding in */
+			assert_true(len[1] + m->topo_len < len[0] + 64);
+			assert_true(len[1] < len[0]);
+			/* a digest the agent does not keep: refused, sealed */
+			m->topo_digest[0] ^= 1;
+			c->kept_digest[0] ^= 1;
+			assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs),
+			    (int)EML_ERR_TOPO);
+			assert_false(c->kept);
+			m->topo_digest[0] ^= 1;
+			/* the key again, then the digest again */
+			for (int i = 2; i < 4; i++) {
+				assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+				eml_client_tensors_free(outs, n_outs);
+				len[i] = f.relay.last_up_len;
+			}
+			assert_int_equal(len[2], len[0]);
+			assert_int_equal(len[3], len[1]);
+			assert_int_equal(eml_client_evidence(c, 1, &art, &art_len), 0);
+			eml_client_evidence_free(art, art_len);
+		}
+		eml_client_close(c);
+		eml_client_model_close(m);
+		stop(&f);
+	}
+}
+
 static void
 policy_refuses_unlisted_model_before_fetch(void **state)
 {
@@ -1210,6 +1294,7 @@ main(void)
 		cmocka_unit_test(evidence_counts_refusals_and_ends_the_session),
 		cmocka_unit_test(streamed_request_opens_or_fails_closed),
 		cmocka_unit_test(evidence_matches_small_and_large_requests),
+		cmocka_unit_test(kept_model_is_named_by_digest),
 		cmocka_unit_test(policy_refuses_unlisted_model_before_fetch),
 		cmocka_unit_test(strict_policy_needs_trusted_signature),
 		cmocka_unit_test(weights_wiped_per_request_and_per_session),
