@@ -31,7 +31,10 @@ struct eml_presign {
 	pthread_cond_t cv;
 	pthread_t th;
 	bool stop;
-	bool want;  /* fill up to PRESIGN_DEPTH asked for (eml_presign_refill) */
+	/* pairs still to make, counted when asked (eml_presign_refill): a
+	 * bare "fill up" flag kept the thread filling while a signer took
+	 * pairs as they came, so one ask made more than PRESIGN_DEPTH */
+	unsigned wanted;
 	bool busy;  /* the thread is making one */
 	bool dead;  /* the thread gave up: signatures in full */
 	EVP_PKEY *key;    /* the fallback's */
@@ -64,11 +67,12 @@ presign_main(void *arg)
 		/* Only when asked: a refill right after a signature would run
 		 * while the client verifies that very document. Once asked,
 		 * up to PRESIGN_DEPTH, one after the other. */
-		if (p->ready >= PRESIGN_DEPTH || !p->want) {
-			p->want = false;
+		if (p->wanted == 0 || p->ready >= PRESIGN_DEPTH) {
+			p->wanted = 0;
 			pthread_cond_wait(&p->cv, &p->mu);
 			continue;
 		}
+		p->wanted--;
 		p->busy = true;
 		pthread_mutex_unlock(&p->mu);
 		ok = ECDSA_sign_setup(p->setup_ec, NULL, &kinv, &r);
@@ -104,7 +108,7 @@ eml_presign_new(EVP_PKEY *key, struct eml_presign **out)
 	p = eml_calloc(1, sizeof(*p));
 	EML_ENSURE(p != NULL, EML_ERR_NOMEM);
 	p->key = key;
-	p->want = true; /* the first ones at once */
+	p->wanted = PRESIGN_DEPTH; /* the first ones at once */
 	p->sign_ec = EVP_PKEY_get1_EC_KEY(key);
 	p->setup_ec = p->sign_ec != NULL ? EC_KEY_dup(p->sign_ec) : NULL;
 	if (p->sign_ec == NULL || p->setup_ec == NULL) {
@@ -128,11 +132,14 @@ eml_presign_new(EVP_PKEY *key, struct eml_presign **out)
 void
 eml_presign_refill(struct eml_presign *p)
 {
+	unsigned have;
+
 	if (p == NULL)
 		return;
 	pthread_mutex_lock(&p->mu);
-	if (p->ready < PRESIGN_DEPTH && !p->want && !p->dead) {
-		p->want = true;
+	have = p->ready + (p->busy ? 1u : 0u) + p->wanted;
+	if (have < PRESIGN_DEPTH && !p->dead) {
+		p->wanted += PRESIGN_DEPTH - have;
 		pthread_cond_broadcast(&p->cv);
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -199,7 +206,7 @@ eml_presign_sign(struct eml_presign *p, const uint8_t *msg, size_t n,
 	 * work is less than a signature in full. The next is made at the
 	 * next eml_presign_refill, not now. */
 	pthread_mutex_lock(&p->mu);
-	while (p->ready == 0 && (p->busy || p->want) && !p->stop && !p->dead)
+	while (p->ready == 0 && (p->busy || p->wanted > 0) && !p->stop && !p->dead)
 		pthread_cond_wait(&p->cv, &p->mu);
 	if (p->ready > 0) {
 		p->ready--;
