@@ -729,6 +729,32 @@ out:
  * or failed). EML_ERR_IO_EOF when the peer closed meanwhile (the caller
  * reads the reason it may have left).
  */
+/* A request of at most one piece (the seal begun): sealed whole, the
+ * frame (head in c->tx, then the body) in one write, and only then taken
+ * into the exchange hash, while the proxy and the agent work on it. */
+static eml_err
+send_small(struct eml_client *c, struct eml_buf *pt, uint8_t *tag, struct eml_evidence_x *x,
+    bool *sealed, int64_t deadline)
+{
+	eml_err rc = eml_channel_seal_update(c->ch, pt->data, pt->len - EML_CHANNEL_TAG_LEN,
+	    pt->data);
+
+	if (rc == EML_OK && (rc = eml_channel_seal_final(c->ch, tag)) == EML_OK) {
+		*sealed = true;
+		if (c->ssl == NULL) {
+			struct iovec iov[2] = { { c->tx.data, c->tx.len }, { pt->data, pt->len } };
+
+			rc = eml_io_writev_full(c->fd, iov, 2, deadline);
+		} else if ((rc = eml_sdk_write(c, c->tx.data, c->tx.len, deadline)) == EML_OK) {
+			rc = eml_sdk_write(c, pt->data, pt->len, deadline);
+		}
+	}
+	eml_channel_seal_abort(c->ch); /* closes it if the seal did not finish */
+	if (rc == EML_OK)
+		eml_evidence_exchange_begin(x, c->exchange_hash, pt->data, pt->len);
+	return rc;
+}
+
 static eml_err
 send_request(struct eml_client *c, const struct eml_envelope *hdr, struct eml_buf *pt,
     struct eml_evidence_x *x, bool *sealed)
@@ -753,6 +779,8 @@ send_request(struct eml_client *c, const struct eml_envelope *hdr, struct eml_bu
 	eml_store_u32be(c->tx.data, (uint32_t)total);
 	EML_GUARD(eml_buf_extend(pt, EML_CHANNEL_TAG_LEN, &tag)); /* reserved: no move */
 	EML_GUARD(eml_channel_seal_begin(c->ch, hdr));
+	if (n <= SEND_PIECE)
+		return send_small(c, pt, tag, x, sealed, deadline);
 	eml_evidence_exchange_begin_len(x, c->exchange_hash, body);
 	whole = x->md == NULL;
 	rc = eml_sdk_write(c, c->tx.data, c->tx.len, deadline);
