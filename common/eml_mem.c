@@ -974,3 +974,36 @@ eml_secure_locked(void)
 {
 	return atomic_load(&last_locked);
 }
+
+/* The hand-wiped part: from the caller's frame down past the first page
+ * eml_stack_scrub leaves mapped (two pages more than EML_STACK_NEAR). */
+static __attribute__((noinline)) void
+stack_wipe_near(void)
+{
+	uint8_t near[EML_STACK_NEAR + 2 * 4096];
+
+	sodium_memzero(near, sizeof(near));
+	__asm__ volatile("" : : "r"(near) : "memory");
+}
+
+void
+eml_stack_scrub(void)
+{
+	pthread_attr_t at;
+	void *lo = NULL;
+	size_t size = 0;
+	uint8_t here = 0;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), l, h;
+
+	__asm__ volatile("" : : "r"(&here) : "memory");
+	if (pthread_getattr_np(pthread_self(), &at) == 0) {
+		if (pthread_attr_getstack(&at, &lo, &size) == 0 && lo != NULL) {
+			l = ((uintptr_t)lo + page - 1) & ~(page - 1);
+			h = ((uintptr_t)&here - EML_STACK_NEAR) & ~(page - 1);
+			if (h > l)
+				(void)madvise((void *)l, h - l, MADV_DONTNEED);
+		}
+		(void)pthread_attr_destroy(&at);
+	}
+	stack_wipe_near();
+}

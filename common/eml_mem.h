@@ -127,6 +127,15 @@ bool eml_secure_locked(void);
 /* Wipe that the compiler cannot drop. */
 void eml_wipe(void *p, size_t n);
 
+/* Clear what this thread's stack held below the caller's frame: the pages
+ * under it are given back (MADV_DONTNEED: zero on the next touch) and the
+ * last EML_STACK_NEAR bytes wiped by hand. For a thread that outlives the
+ * work whose secrets its frames held (the agent's session threads wait for
+ * the next connection); glibc gives the same pages back when a thread
+ * ends, which is why ending threads never needed it. */
+#define EML_STACK_NEAR (16u * 1024u)
+void eml_stack_scrub(void);
+
 /* Test hooks. n <= 0 disables the failure injection. */
 void eml_mem_fail_after(long n);
 typedef void (*eml_wipe_observer)(const void *p, size_t n, void *arg);

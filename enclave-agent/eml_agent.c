@@ -149,6 +149,10 @@ session_thread(void *p)
 	while (fd >= 0) {
 		if (eml_agent_session(a, fd) != EML_OK)
 			eml_err_clear_detail(); /* logged by the session */
+		/* The session's frames (outputs, keys on their way) stay on
+		 * this stack while the thread waits for the next connection:
+		 * property 10 found a model's output there after b7fe834. */
+		eml_stack_scrub();
 		pthread_mutex_lock(&a->mu);
 		a->active--;
 		pthread_cond_broadcast(&a->cv);

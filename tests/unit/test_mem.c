@@ -5,6 +5,7 @@
 #include "eml_test.h"
 #include "eml_test_wipe.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -407,6 +408,89 @@ arena_recycled_wiped_and_empty(void **state)
 	eml_arena_free(a);
 }
 
+/* eml_stack_scrub: a thread that leaves a marker in deep frames (a large
+ * one, and a small one just under the caller) and then scrubs finds no
+ * marker anywhere below its frame. Run without the scrub, the same scan
+ * finds both (the control: the scan can see dead frames). */
+#define STACK_MARK 0x5au
+
+static __attribute__((noinline)) void
+stack_mark_deep(size_t n)
+{
+	volatile uint8_t deep[96 * 1024];
+
+	for (size_t i = 0; i < n && i < sizeof(deep); i++)
+		deep[i] = STACK_MARK;
+}
+
+static __attribute__((noinline)) void
+stack_mark_near(void)
+{
+	volatile uint8_t near[512];
+
+	for (size_t i = 0; i < sizeof(near); i++)
+		near[i] = STACK_MARK;
+}
+
+/* Runs of 64 marker bytes between the stack's low end and `top`: what a
+ * memory scan for a secret would see. Not instrumented: it reads dead
+ * frames on purpose. */
+static __attribute__((no_sanitize_address, noinline)) size_t
+stack_marks_below(const uint8_t *top)
+{
+	pthread_attr_t at;
+	void *lo;
+	size_t size, runs = 0, run = 0;
+
+	assert_int_equal(pthread_getattr_np(pthread_self(), &at), 0);
+	assert_int_equal(pthread_attr_getstack(&at, &lo, &size), 0);
+	pthread_attr_destroy(&at);
+	for (const volatile uint8_t *p = lo; p < top; p++) {
+		run = *p == STACK_MARK ? run + 1 : 0;
+		if (run == 64) {
+			runs++;
+			run = 0;
+		}
+	}
+	return runs;
+}
+
+static void *
+stack_scrub_thread(void *arg)
+{
+	bool scrub = *(bool *)arg;
+	uint8_t here = 0;
+	size_t *found = eml_calloc(1, sizeof(*found));
+
+	stack_mark_deep(96 * 1024);
+	stack_mark_near();
+	if (scrub)
+		eml_stack_scrub();
+	/* 1 KiB under this frame: the scan's own frame and its callees */
+	*found = stack_marks_below((const uint8_t *)((uintptr_t)&here - 1024));
+	return found;
+}
+
+static void
+stack_scrub_leaves_no_marker(void **state)
+{
+	(void)state;
+	for (int scrub = 0; scrub < 2; scrub++) {
+		pthread_t t;
+		bool arg = scrub != 0;
+		size_t *found = NULL;
+
+		assert_int_equal(pthread_create(&t, NULL, stack_scrub_thread, &arg), 0);
+		assert_int_equal(pthread_join(t, (void **)&found), 0);
+		assert_non_null(found);
+		if (scrub)
+			assert_int_equal(*found, 0);
+		else
+			assert_true(*found > 96 * 1024 / 64 / 2); /* the control */
+		eml_free(found);
+	}
+}
+
 int
 main(void)
 {
@@ -421,6 +505,7 @@ main(void)
 		cmocka_unit_test(arena_free_memory_stays_zero),
 		cmocka_unit_test(arena_free_wipes_what_is_left),
 		cmocka_unit_test(arena_recycled_wiped_and_empty),
+		cmocka_unit_test(stack_scrub_leaves_no_marker),
 	};
 
 	if (eml_mem_init() != EML_OK)
