@@ -152,6 +152,7 @@ function v(line, key,   i, n, a) {
 /^e2e demo\/per-session rps clients=32 / { r32 = v($0, "rps") }
 /^e2e relay_MBps/ { rel = v($0, "relay_MBps") }
 /^e2e relay_warm_MBps/ { relw = v($0, "relay_warm_MBps") }
+/^e2e relay_ceiling_MBps/ { relc = v($0, "relay_ceiling_MBps"); relx = v($0, "crypto_only_MBps") }
 /^e2e demo cli/ { dcli = v($0, "eml_run_local_ms"); dcpu = v($0, "eml_run_local_cpu_ms") }
 /^e2e resnet cli/ { rcli = v($0, "eml_run_local_ms"); rcpu = v($0, "eml_run_local_cpu_ms") }
 END {
@@ -162,6 +163,7 @@ END {
 	printf "  %-58s %12s %10s\n", "demo model, per-session assembly", dses, dsloc
 	printf "  %-58s %12s %10s\n", "32 MiB sealed request through the proxy (MB/s)", rel, "-"
 	printf "  %-58s %12s %10s\n", "  same, again on that session (MB/s, lowest of 4)", relw, "-"
+	printf "  %-58s %12s %10s\n", "  ceiling, 2 cores: crypto + 2 hops / crypto alone (MB/s)", relc " / " relx, "-"
 	printf "  %-58s %12s %10s\n", "handshake (connect, attestation, verify, keys)", hs, "-"
 	printf "  %-58s %12s %10s\n", "per-session requests/s, 1 -> 32 clients", r1 " -> " r32, "-"
 	printf "  %-58s %12s %10s\n", "eml run --local demo / ResNet-18-style, wall", dcli " / " rcli, "-"
