@@ -1,6 +1,7 @@
 #include "eml_envelope.h"
 
 #include "eml_mem.h"
+#include "eml_varint.h"
 
 _Static_assert((int)EML_MSG_CLIENT_HELLO == (int)EML__V1__MSG_TYPE__CLIENT_HELLO, "msg type");
 _Static_assert((int)EML_MSG_ATTESTATION_RESPONSE == (int)EML__V1__MSG_TYPE__ATTESTATION_RESPONSE, "msg type");
@@ -333,14 +334,9 @@ pbw_field(struct eml_cur *c, struct pbw_field *f)
 static eml_err
 pbw_put_varint(struct eml_buf *b, uint64_t v)
 {
-	uint8_t t[10];
-	size_t n = 0;
+	uint8_t t[EML_VARINT_MAX];
 
-	do {
-		t[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v != 0);
-	return eml_buf_append(b, t, n);
+	return eml_buf_append(b, t, eml_varint_put(t, v));
 }
 
 /* Tensor payload t without its data fields (field 4) into lean; *data the
@@ -368,14 +364,9 @@ lean_tensor(struct eml_cur t, struct eml_buf *lean, struct eml_cur *data, bool *
 		kept += f.len;
 	}
 	{
-		uint8_t t10[10];
-		size_t k = 0;
-		uint64_t v = kept;
+		uint8_t t10[EML_VARINT_MAX];
+		size_t k = eml_varint_put(t10, kept);
 
-		do {
-			t10[k++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-			v >>= 7;
-		} while (v != 0);
 		/* move the kept fields down to just after the real prefix */
 		memmove(lean->data + hole - 10 + k, lean->data + hole, kept);
 		memcpy(lean->data + hole - 10, t10, k);
@@ -447,34 +438,11 @@ eml_msg_infer_request_unpack_view(const uint8_t *p, size_t n, size_t max,
 
 /* ---------------------------------------------------- aligned InferRequest */
 
-static size_t
-vsize(uint64_t v)
-{
-	size_t k = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		k++;
-	}
-	return k;
-}
-
-static uint8_t *
-put_varint(uint8_t *w, uint64_t v)
-{
-	while (v >= 0x80) {
-		*w++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*w++ = (uint8_t)v;
-	return w;
-}
-
 static uint8_t *
 put_bytes_field(uint8_t *w, unsigned num, const void *p, size_t n)
 {
 	*w++ = (uint8_t)((num << 3) | 2u);
-	w = put_varint(w, n);
+	w += eml_varint_put(w, n);
 	memcpy(w, p, n);
 	return w + n;
 }
@@ -492,20 +460,20 @@ dims_len(const Eml__V1__Tensor *t, size_t pad, size_t *len)
 	size_t s = 0, v0;
 
 	for (size_t i = 0; i < t->n_dims; i++)
-		s += vsize(t->dims[i]);
+		s += eml_varint_len(t->dims[i]);
 	if (t->n_dims == 0) {
 		*len = pad;
 		return pad % 2 == 0;
 	}
 	if (pad % 2 == 0) {
-		*len = 1 + vsize(s) + s + pad;
+		*len = 1 + eml_varint_len(s) + s + pad;
 		return true;
 	}
-	v0 = vsize(t->dims[0]);
+	v0 = eml_varint_len(t->dims[0]);
 	if (t->n_dims == 1)
 		*len = 1 + v0 + pad + 1;
 	else
-		*len = 1 + v0 + 1 + vsize(s - v0) + (s - v0) + pad - 1;
+		*len = 1 + v0 + 1 + eml_varint_len(s - v0) + (s - v0) + pad - 1;
 	return true;
 }
 
@@ -524,17 +492,17 @@ put_dims(uint8_t *w, const Eml__V1__Tensor *t, size_t pad)
 	if (pad % 2 == 1) {
 		/* first dim unpacked: 1 + vs(d0) instead of its share of the run */
 		*w++ = (3u << 3) | 0u;
-		w = put_varint(w, t->dims[0]);
+		w += eml_varint_put(w, t->dims[0]);
 		first = 1;
 		empties = t->n_dims == 1 ? (pad + 1) / 2 : (pad - 1) / 2;
 	}
 	for (size_t i = first; i < t->n_dims; i++)
-		s += vsize(t->dims[i]);
+		s += eml_varint_len(t->dims[i]);
 	if (first < t->n_dims) {
 		*w++ = (3u << 3) | 2u;
-		w = put_varint(w, s);
+		w += eml_varint_put(w, s);
 		for (size_t i = first; i < t->n_dims; i++)
-			w = put_varint(w, t->dims[i]);
+			w += eml_varint_put(w, t->dims[i]);
 	}
 	for (size_t i = 0; i < empties; i++) {
 		*w++ = (3u << 3) | 2u;
@@ -554,17 +522,17 @@ static void
 tensor_layout(const Eml__V1__Tensor *t, size_t q, struct tlay *l)
 {
 	size_t nl = t->name != NULL ? strlen(t->name) : 0;
-	size_t dh = t->data.len != 0 ? 1 + vsize(t->data.len) : 0;
+	size_t dh = t->data.len != 0 ? 1 + eml_varint_len(t->data.len) : 0;
 
-	l->pre = (nl != 0 ? 1 + vsize(nl) + nl : 0) +
-	    (t->dtype != 0 ? 1 + vsize((uint64_t)(int64_t)t->dtype) : 0);
+	l->pre = (nl != 0 ? 1 + eml_varint_len(nl) + nl : 0) +
+	    (t->dtype != 0 ? 1 + eml_varint_len((uint64_t)(int64_t)t->dtype) : 0);
 	for (size_t pad = 0; pad < 48; pad++) {
 		size_t dl, pl;
 
 		if (!dims_len(t, pad, &dl))
 			continue;
 		pl = l->pre + dl + dh + t->data.len;
-		if (t->data.len == 0 || (q + 1 + vsize(pl) + l->pre + dl + dh) % 16 == 0) {
+		if (t->data.len == 0 || (q + 1 + eml_varint_len(pl) + l->pre + dl + dh) % 16 == 0) {
 			l->pad = pad;
 			l->dims = dl;
 			l->payload = pl;
@@ -583,15 +551,15 @@ request_layout(const Eml__V1__InferRequest *r, size_t base, struct tlay *lay)
 	size_t q = base;
 
 	if (r->topology_key.len != 0)
-		q += 1 + vsize(r->topology_key.len) + r->topology_key.len;
+		q += 1 + eml_varint_len(r->topology_key.len) + r->topology_key.len;
 	for (size_t i = 0; i < r->n_inputs; i++) {
 		tensor_layout(r->inputs[i], q, &lay[i]);
-		q += 1 + vsize(lay[i].payload) + lay[i].payload;
+		q += 1 + eml_varint_len(lay[i].payload) + lay[i].payload;
 	}
 	if (r->model_signature.len != 0)
-		q += 1 + vsize(r->model_signature.len) + r->model_signature.len;
+		q += 1 + eml_varint_len(r->model_signature.len) + r->model_signature.len;
 	if (r->topology_digest.len != 0)
-		q += 1 + vsize(r->topology_digest.len) + r->topology_digest.len;
+		q += 1 + eml_varint_len(r->topology_digest.len) + r->topology_digest.len;
 	return q - base;
 }
 
@@ -616,12 +584,12 @@ eml_msg_infer_request_pack_aligned(const Eml__V1__InferRequest *r, size_t base,
 		size_t nl = t->name != NULL ? strlen(t->name) : 0;
 
 		*w++ = (2u << 3) | 2u;
-		w = put_varint(w, lay[i].payload);
+		w += eml_varint_put(w, lay[i].payload);
 		if (nl != 0)
 			w = put_bytes_field(w, 1, t->name, nl);
 		if (t->dtype != 0) {
 			*w++ = (2u << 3) | 0u;
-			w = put_varint(w, (uint64_t)(int64_t)t->dtype);
+			w += eml_varint_put(w, (uint64_t)(int64_t)t->dtype);
 		}
 		w = put_dims(w, t, lay[i].pad);
 		if (t->data.len != 0)
@@ -700,9 +668,8 @@ eml_envelope_pack(const struct eml_envelope *env, size_t frame_max, struct eml_b
 eml_err
 eml_envelope_pack_head(const struct eml_envelope *env, size_t frame_max, struct eml_buf *out)
 {
-	uint8_t var[10];
+	uint8_t var[1 + EML_VARINT_MAX];
 	size_t before, k = 0;
-	uint64_t v;
 	eml_err rc;
 
 	EML_ENSURE(env != NULL && out != NULL, EML_ERR_NULL);
@@ -714,9 +681,7 @@ eml_envelope_pack_head(const struct eml_envelope *env, size_t frame_max, struct 
 	if (env->body_len == 0)
 		return EML_OK;
 	var[k++] = (4u << 3) | 2u;
-	for (v = env->body_len; v >= 0x80; v >>= 7)
-		var[k++] = (uint8_t)(v | 0x80);
-	var[k++] = (uint8_t)v;
+	k += eml_varint_put(var + k, env->body_len);
 	if (out->len - before + k + env->body_len > frame_max) {
 		out->len = before;
 		eml_err_set_detail("envelope larger than the frame limit");

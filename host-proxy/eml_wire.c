@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "eml_frame.h"
+#include "eml_varint.h"
 
 /* Protobuf wire types. */
 #define WT_VARINT 0u
@@ -142,31 +143,6 @@ truncated:
 	EML_BAIL(EML_ERR_PROTO_DECODE);
 }
 
-static size_t
-put_varint(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
-static size_t
-varint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 eml_err
 eml_wire_blob_response_head(const uint8_t rid[EML_REQUEST_ID_LEN], uint64_t total_size,
     uint64_t offset, size_t n, size_t frame_max, uint8_t *out, size_t cap, size_t *len)
@@ -176,10 +152,10 @@ eml_wire_blob_response_head(const uint8_t rid[EML_REQUEST_ID_LEN], uint64_t tota
 
 	EML_ENSURE(rid != NULL && out != NULL && len != NULL, EML_ERR_NULL);
 	/* BlobResponse: 2 total_size, 3 offset, 1 data (in this order). */
-	body_len = 1 + varint_len(total_size) + 1 + varint_len(offset) + 1 + varint_len(n) +
-	    (uint64_t)n;
+	body_len = 1 + eml_varint_len(total_size) + 1 + eml_varint_len(offset) + 1 +
+	    eml_varint_len(n) + (uint64_t)n;
 	/* Envelope: 1 version, 2 type, 3 request_id, 4 body. */
-	env_len = 2 + 2 + 2 + EML_REQUEST_ID_LEN + 1 + varint_len(body_len) + body_len;
+	env_len = 2 + 2 + 2 + EML_REQUEST_ID_LEN + 1 + eml_varint_len(body_len) + body_len;
 	EML_GUARD(eml_frame_check_len(env_len, frame_max));
 	EML_ENSURE(cap >= 64, EML_ERR_PROTO_TOO_LARGE);
 	eml_store_u32be(out, (uint32_t)env_len);
@@ -193,13 +169,13 @@ eml_wire_blob_response_head(const uint8_t rid[EML_REQUEST_ID_LEN], uint64_t tota
 	EML_MEMCPY(out + k, rid, EML_REQUEST_ID_LEN);
 	k += EML_REQUEST_ID_LEN;
 	out[k++] = (4 << 3) | WT_LEN;
-	k += put_varint(out + k, body_len);
+	k += eml_varint_put(out + k, body_len);
 	out[k++] = (2 << 3) | WT_VARINT;
-	k += put_varint(out + k, total_size);
+	k += eml_varint_put(out + k, total_size);
 	out[k++] = (3 << 3) | WT_VARINT;
-	k += put_varint(out + k, offset);
+	k += eml_varint_put(out + k, offset);
 	out[k++] = (1 << 3) | WT_LEN;
-	k += put_varint(out + k, n);
+	k += eml_varint_put(out + k, n);
 	*len = k;
 	return EML_OK;
 }
