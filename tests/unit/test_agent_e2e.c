@@ -370,6 +370,41 @@ reference(const struct eml_tensor *in, uint8_t **out, size_t *out_len)
 
 static float input_buf[3 * 48 * 192];
 
+/* input_buf as the client sends it: the demo shape, 1x3x48x192 floats. */
+static void
+client_input(struct eml_client_tensor *cin, const char *name)
+{
+	memset(cin, 0, sizeof(*cin));
+	cin->name = name;
+	cin->dtype = EML_CLIENT_DT_FLOAT;
+	cin->rank = 4;
+	cin->dims[0] = 1;
+	cin->dims[1] = 3;
+	cin->dims[2] = 48;
+	cin->dims[3] = 192;
+	cin->data = input_buf;
+	cin->nbytes = sizeof(input_buf);
+}
+
+/* input_buf filled from seed (make_input), as the client's input x. */
+static void
+seeded_input(struct eml_client_tensor *cin, uint64_t seed)
+{
+	struct eml_tensor in;
+
+	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), seed);
+	client_input(cin, "x");
+}
+
+/* The model opened and a session through the relay, attested. */
+static void
+open_session(const struct fixture *f, struct eml_client_model **m, struct eml_client **c)
+{
+	assert_int_equal(eml_client_model_open(f->mdir, m), 0);
+	assert_int_equal(eml_client_connect(f->relay_addr, c), 0);
+	assert_int_equal(eml_client_attest(*c, f->policy), 0);
+}
+
 static void
 run_requests(struct fixture *f, int n, int *fetches_after_each)
 {
@@ -382,17 +417,8 @@ run_requests(struct fixture *f, int n, int *fetches_after_each)
 
 	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 7);
 	reference(&in, &ref, &ref_len);
-	memset(&cin, 0, sizeof(cin));
-	cin.name = "x";
-	cin.dtype = EML_CLIENT_DT_FLOAT;
-	cin.rank = 4;
-	for (int d = 0; d < 4; d++)
-		cin.dims[d] = (uint64_t)in.dims[d];
-	cin.data = input_buf;
-	cin.nbytes = in.nbytes;
-	assert_int_equal(eml_client_model_open(f->mdir, &m), 0);
-	assert_int_equal(eml_client_connect(f->relay_addr, &c), 0);
-	assert_int_equal(eml_client_attest(c, f->policy), 0);
+	client_input(&cin, "x");
+	open_session(f, &m, &c);
 	for (int i = 0; i < n; i++) {
 		struct eml_client_tensor *outs = NULL;
 		size_t n_outs = 0;
@@ -439,7 +465,6 @@ blob_answers_read_as_the_decoder_reads_them(void **state)
 	struct eml_client *c = NULL;
 	struct eml_client_model *m = NULL;
 	struct eml_client_tensor cin, *outs = NULL;
-	struct eml_tensor in;
 	size_t n_outs = 0;
 	int fetched[2];
 
@@ -448,18 +473,8 @@ blob_answers_read_as_the_decoder_reads_them(void **state)
 	f.relay.form = 1;
 	run_requests(&f, 2, fetched);
 	assert_true(fetched[0] > 0);
-	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 9);
-	memset(&cin, 0, sizeof(cin));
-	cin.name = "x";
-	cin.dtype = EML_CLIENT_DT_FLOAT;
-	cin.rank = 4;
-	for (int d = 0; d < 4; d++)
-		cin.dims[d] = (uint64_t)in.dims[d];
-	cin.data = input_buf;
-	cin.nbytes = in.nbytes;
-	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
-	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
-	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	seeded_input(&cin, 9);
+	open_session(&f, &m, &c);
 	f.relay.form = 2;
 	assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), EML_ERR_BLOB_FETCH);
 	assert_null(outs);
@@ -490,24 +505,13 @@ tampered_blob_fails_closed(void **state)
 	struct eml_client *c = NULL;
 	struct eml_client_model *m = NULL;
 	struct eml_client_tensor cin, *outs = NULL;
-	struct eml_tensor in;
 	size_t n_outs = 0;
 	int rc, fetched[1];
 
 	(void)state;
 	start(&f, NULL);
-	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 9);
-	memset(&cin, 0, sizeof(cin));
-	cin.name = "x";
-	cin.dtype = EML_CLIENT_DT_FLOAT;
-	cin.rank = 4;
-	for (int d = 0; d < 4; d++)
-		cin.dims[d] = (uint64_t)in.dims[d];
-	cin.data = input_buf;
-	cin.nbytes = in.nbytes;
-	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
-	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
-	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	seeded_input(&cin, 9);
+	open_session(&f, &m, &c);
 	f.relay.tamper = 1;
 	rc = eml_client_infer(c, m, &cin, 1, &outs, &n_outs);
 	assert_int_equal(eml_err_category((eml_err)rc), 600);
@@ -540,7 +544,6 @@ claimed_content_id_is_checked_before_the_run(void **state)
 	struct eml_client *c = NULL;
 	struct eml_client_model *m = NULL;
 	struct eml_client_tensor cin, *outs = NULL;
-	struct eml_tensor in;
 	char path[200];
 	uint8_t *topo;
 	size_t topo_len, at = 0, hits = 0;
@@ -568,18 +571,8 @@ claimed_content_id_is_checked_before_the_run(void **state)
 	fclose(fp);
 	eml_free(topo);
 
-	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 11);
-	memset(&cin, 0, sizeof(cin));
-	cin.name = "x";
-	cin.dtype = EML_CLIENT_DT_FLOAT;
-	cin.rank = 4;
-	for (int d = 0; d < 4; d++)
-		cin.dims[d] = (uint64_t)in.dims[d];
-	cin.data = input_buf;
-	cin.nbytes = in.nbytes;
-	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
-	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
-	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	seeded_input(&cin, 11);
+	open_session(&f, &m, &c);
 	for (int i = 0; i < 2; i++) {
 		rc = eml_client_infer(c, m, &cin, 1, &outs, &n_outs);
 		assert_int_equal(rc, EML_ERR_BLOB_MISMATCH);
@@ -631,9 +624,7 @@ streamed_request_opens_or_fails_closed(void **state)
 	big.dims[0] = nb / 4;
 	big.data = x;
 	big.nbytes = nb;
-	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
-	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
-	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	open_session(&f, &m, &c);
 	for (int i = 0; i < 2; i++) {
 		rc = eml_client_infer(c, m, &big, 1, &outs, &n_outs);
 		assert_true(rc != 0 && eml_err_category((eml_err)rc) != 400 &&
@@ -672,7 +663,6 @@ evidence_counts_refusals_and_ends_the_session(void **state)
 	struct eml_client *c = NULL;
 	struct eml_client_model *m = NULL;
 	struct eml_client_tensor cin, *outs = NULL;
-	struct eml_tensor in;
 	struct eml_evidence *ev = eml_calloc(1, sizeof(*ev));
 	uint8_t *art = NULL;
 	size_t n_outs = 0, art_len = 0;
@@ -680,18 +670,8 @@ evidence_counts_refusals_and_ends_the_session(void **state)
 	(void)state;
 	assert_non_null(ev);
 	start(&f, NULL);
-	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 9);
-	memset(&cin, 0, sizeof(cin));
-	cin.name = "x";
-	cin.dtype = EML_CLIENT_DT_FLOAT;
-	cin.rank = 4;
-	for (int d = 0; d < 4; d++)
-		cin.dims[d] = (uint64_t)in.dims[d];
-	cin.data = input_buf;
-	cin.nbytes = in.nbytes;
-	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
-	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
-	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	seeded_input(&cin, 9);
+	open_session(&f, &m, &c);
 	f.relay.tamper = 1;
 	assert_int_equal(eml_err_category((eml_err)eml_client_infer(c, m, &cin, 1, &outs,
 	    &n_outs)), 600);
@@ -731,7 +711,6 @@ evidence_matches_small_and_large_requests(void **state)
 	struct eml_client *c = NULL;
 	struct eml_client_model *m = NULL;
 	struct eml_client_tensor cin, big, *outs = NULL;
-	struct eml_tensor in;
 	struct eml_evidence *ev = eml_calloc(1, sizeof(*ev));
 	size_t big_n = (EML_AGENT_LATE_HASH_MAX + (256u << 10)) / sizeof(float);
 	float *big_buf = eml_calloc(big_n, sizeof(float));
@@ -742,23 +721,13 @@ evidence_matches_small_and_large_requests(void **state)
 	assert_non_null(ev);
 	assert_non_null(big_buf);
 	start(&f, NULL);
-	make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 5);
-	memset(&cin, 0, sizeof(cin));
-	cin.name = "x";
-	cin.dtype = EML_CLIENT_DT_FLOAT;
-	cin.rank = 4;
-	for (int d = 0; d < 4; d++)
-		cin.dims[d] = (uint64_t)in.dims[d];
-	cin.data = input_buf;
-	cin.nbytes = in.nbytes;
+	seeded_input(&cin, 5);
 	big = cin;
 	big.rank = 1;
 	big.dims[0] = big_n;
 	big.data = big_buf;
 	big.nbytes = big_n * sizeof(float);
-	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
-	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
-	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	open_session(&f, &m, &c);
 	assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
 	eml_client_tensors_free(outs, n_outs);
 	assert_int_equal(eml_err_category((eml_err)eml_client_infer(c, m, &big, 1, &outs,
@@ -790,7 +759,6 @@ kept_model_is_named_by_digest(void **state)
 	struct eml_client *c = NULL;
 	struct eml_client_model *m = NULL;
 	struct eml_client_tensor cin, *outs = NULL, *first = NULL;
-	struct eml_tensor in;
 	size_t n_outs = 0, n_first = 0, len[4];
 	uint8_t *art = NULL;
 	size_t art_len = 0;
@@ -799,18 +767,8 @@ kept_model_is_named_by_digest(void **state)
 	for (int mode = 0; mode < 2; mode++) {
 		start(&f, mode == 0 ? "{\"version\":1,\"assembly\":\"session\"}" :
 				      "{\"version\":1,\"assembly\":\"request\"}");
-		make_input(&in, input_buf, sizeof(input_buf) / sizeof(float), 13);
-		memset(&cin, 0, sizeof(cin));
-		cin.name = "x";
-		cin.dtype = EML_CLIENT_DT_FLOAT;
-		cin.rank = 4;
-		for (int d = 0; d < 4; d++)
-			cin.dims[d] = (uint64_t)in.dims[d];
-		cin.data = input_buf;
-		cin.nbytes = in.nbytes;
-		assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
-		assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
-		assert_int_equal(eml_client_attest(c, f.policy), 0);
+		seeded_input(&cin, 13);
+		open_session(&f, &m, &c);
 		for (int i = 0; i < 2; i++) {
 			assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
 			len[i] = f.relay.last_up_len;
@@ -870,19 +828,8 @@ policy_refuses_unlisted_model_before_fetch(void **state)
 	(void)state;
 	start(&f, "{\"version\":1,\"models\":["
 		  "\"0000000000000000000000000000000000000000000000000000000000000001\"]}");
-	memset(&cin, 0, sizeof(cin));
-	cin.name = "x";
-	cin.dtype = EML_CLIENT_DT_FLOAT;
-	cin.rank = 4;
-	cin.dims[0] = 1;
-	cin.dims[1] = 3;
-	cin.dims[2] = 48;
-	cin.dims[3] = 192;
-	cin.data = input_buf;
-	cin.nbytes = sizeof(input_buf);
-	assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
-	assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
-	assert_int_equal(eml_client_attest(c, f.policy), 0);
+	client_input(&cin, "x");
+	open_session(&f, &m, &c);
 	assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs),
 	    (int)EML_ERR_POLICY_MODEL);
 	assert_null(outs);
@@ -930,19 +877,8 @@ one_request_named(struct fixture *f, const char *name)
 	size_t n_outs = 0;
 	int rc;
 
-	memset(&cin, 0, sizeof(cin));
-	cin.name = name;
-	cin.dtype = EML_CLIENT_DT_FLOAT;
-	cin.rank = 4;
-	cin.dims[0] = 1;
-	cin.dims[1] = 3;
-	cin.dims[2] = 48;
-	cin.dims[3] = 192;
-	cin.data = input_buf;
-	cin.nbytes = sizeof(input_buf);
-	assert_int_equal(eml_client_model_open(f->mdir, &m), 0);
-	assert_int_equal(eml_client_connect(f->relay_addr, &c), 0);
-	assert_int_equal(eml_client_attest(c, f->policy), 0);
+	client_input(&cin, name);
+	open_session(f, &m, &c);
 	rc = eml_client_infer(c, m, &cin, 1, &outs, &n_outs);
 	if (rc == 0)
 		assert_int_equal(n_outs, 1);
@@ -1033,24 +969,13 @@ weights_wiped_per_request_and_per_session(void **state)
 	size_t n_outs = 0, dirty = 0;
 
 	(void)state;
-	memset(&cin, 0, sizeof(cin));
-	cin.name = "x";
-	cin.dtype = EML_CLIENT_DT_FLOAT;
-	cin.rank = 4;
-	cin.dims[0] = 1;
-	cin.dims[1] = 3;
-	cin.dims[2] = 48;
-	cin.dims[3] = 192;
-	cin.data = input_buf;
-	cin.nbytes = sizeof(input_buf);
+	client_input(&cin, "x");
 	for (int mode = 0; mode < 2; mode++) {
 		start(&f, mode == 0 ? "{\"version\":1,\"assembly\":\"request\"}" :
 				      "{\"version\":1,\"assembly\":\"session\"}");
 		eml_test_wipe_start();
 		eml_test_wipe_watch((size_t)f.weight_bytes);
-		assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
-		assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
-		assert_int_equal(eml_client_attest(c, f.policy), 0);
+		open_session(&f, &m, &c);
 		for (int i = 0; i < 3; i++) {
 			assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
 			eml_client_tensors_free(outs, n_outs);
@@ -1187,21 +1112,9 @@ no_weight_byte_survives_in_the_arena(void **state)
 	struct eml_client_model *m = NULL;
 	struct eml_client_tensor cin, *outs = NULL;
 	size_t n_outs = 0;
-	uint64_t seed = 11;
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(input_buf) / 4; i++)
-		input_buf[i] = (float)(eml_test_rand(&seed) % 2000001) / 1000000.0f - 1.0f;
-	memset(&cin, 0, sizeof(cin));
-	cin.name = "x";
-	cin.dtype = EML_CLIENT_DT_FLOAT;
-	cin.rank = 4;
-	cin.dims[0] = 1;
-	cin.dims[1] = 3;
-	cin.dims[2] = 48;
-	cin.dims[3] = 192;
-	cin.data = input_buf;
-	cin.nbytes = sizeof(input_buf);
+	seeded_input(&cin, 11);
 	for (int mode = 0; mode < 2; mode++) {
 		uint32_t *words;
 
@@ -1215,9 +1128,7 @@ no_weight_byte_survives_in_the_arena(void **state)
 		atomic_store(&scan.live_hits, 0);
 		atomic_store(&scan.scanned, 0);
 		eml_agent_set_request_hook(scan_hook, NULL);
-		assert_int_equal(eml_client_model_open(f.mdir, &m), 0);
-		assert_int_equal(eml_client_connect(f.relay_addr, &c), 0);
-		assert_int_equal(eml_client_attest(c, f.policy), 0);
+		open_session(&f, &m, &c);
 		for (int i = 0; i < 2; i++) {
 			assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
 			eml_client_tensors_free(outs, n_outs);
