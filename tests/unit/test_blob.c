@@ -89,6 +89,41 @@ all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
+/* Room for the plaintext (dst) and for an altered copy of the file (bad). */
+static void
+alloc_dst_bad(const struct sealed *s, uint8_t **dst, uint8_t **bad)
+{
+	*dst = eml_alloc(s->plen);
+	*bad = eml_alloc(s->file.len);
+	assert_non_null(*dst);
+	assert_non_null(*bad);
+}
+
+/* bad: the sealed file with the low bit of byte off flipped. */
+static void
+alter_file(uint8_t *bad, const struct sealed *s, size_t off)
+{
+	memcpy(bad, s->file.data, s->file.len);
+	bad[off] ^= 0x01;
+}
+
+/* bad_id: the content id with mask flipped in byte i. */
+static void
+alter_id(uint8_t bad_id[EML_BLOB_ID_LEN], const struct sealed *s, size_t i, uint8_t mask)
+{
+	memcpy(bad_id, s->id, EML_BLOB_ID_LEN);
+	bad_id[i] ^= mask;
+}
+
+/* The open into dst fails with want, and dst is left all zero. */
+static void
+open_fails_wiped(struct eml_blob_source *src, const struct eml_blob_expect *e, uint8_t *dst,
+    size_t n, eml_err want)
+{
+	assert_eml(eml_blob_open(src, e, dst, n), want);
+	assert_true(all_zero(dst, n));
+}
+
 /* The header layout written out by hand from docs/SEALED_BLOB.md. */
 static void
 header_known_answer(void **state)
@@ -452,34 +487,26 @@ large_blob_hashed_alongside(void **state)
 	(void)state;
 	seal(&s, ((size_t)600 << 10) + 33, 4096, &rng);
 	e = expect_of(&s);
-	dst = eml_alloc(s.plen);
-	bad = eml_alloc(s.file.len);
-	assert_non_null(dst);
-	assert_non_null(bad);
+	alloc_dst_bad(&s, &dst, &bad);
 	eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
 	assert_eml_ok(eml_blob_open(&src, &e, dst, s.plen));
 	assert_memory_equal(dst, s.plain, s.plen);
 	/* the content id is what the thread hashed */
-	memcpy(bad_id, s.id, sizeof(bad_id));
-	bad_id[31] ^= 0x01;
+	alter_id(bad_id, &s, 31, 0x01);
 	e.content_id = bad_id;
-	assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_BLOB_MISMATCH);
-	assert_true(all_zero(dst, s.plen));
+	open_fails_wiped(&src, &e, dst, s.plen, EML_ERR_BLOB_MISMATCH);
 	e.content_id = s.id;
 	/* a chunk near the end altered */
-	memcpy(bad, s.file.data, s.file.len);
-	bad[s.file.len - 100] ^= 0x01;
+	alter_file(bad, &s, s.file.len - 100);
 	eml_blob_source_mem(&src, &mem, bad, s.file.len);
-	assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_BLOB_AUTH);
-	assert_true(all_zero(dst, s.plen));
+	open_fails_wiped(&src, &e, dst, s.plen, EML_ERR_BLOB_AUTH);
 	/* the source fails half way */
 	cs.s = &s;
 	cs.cut = s.file.len / 2;
 	src.read = cut_read;
 	src.ctx = &cs;
 	src.size = s.file.len;
-	assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_IO);
-	assert_true(all_zero(dst, s.plen));
+	open_fails_wiped(&src, &e, dst, s.plen, EML_ERR_IO);
 	eml_free(dst);
 	eml_free(bad);
 	sealed_free(&s);
@@ -574,8 +601,7 @@ deferred_id_check(void **state)
 		assert_eml_ok(eml_blob_pending_finish(pend));
 		counted_free(&c, dst, s.plen);
 		/* a wrong id: authenticated plaintext, then the mismatch */
-		memcpy(bad_id, s.id, sizeof(bad_id));
-		bad_id[7] ^= 0x40;
+		alter_id(bad_id, &s, 7, 0x40);
 		e.content_id = bad_id;
 		memset(&c, 0, sizeof(c));
 		assert_eml_ok(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
@@ -584,8 +610,7 @@ deferred_id_check(void **state)
 		assert_eml(eml_blob_pending_finish(pend), EML_ERR_BLOB_MISMATCH);
 		counted_free(&c, dst, s.plen);
 		/* given up without a verdict */
-		memcpy(bad_id, s.id, sizeof(bad_id));
-		bad_id[7] ^= 0x40;
+		alter_id(bad_id, &s, 7, 0x40);
 		assert_eml_ok(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
 		    counted_free, &c, &dst, &pend));
 		eml_blob_pending_free(pend);
@@ -595,8 +620,7 @@ deferred_id_check(void **state)
 		/* an altered chunk: the open fails, nothing pending */
 		bad = eml_alloc(s.file.len);
 		assert_non_null(bad);
-		memcpy(bad, s.file.data, s.file.len);
-		bad[s.file.len - 100] ^= 0x01;
+		alter_file(bad, &s, s.file.len - 100);
 		eml_blob_source_mem(&src, &mem, bad, s.file.len);
 		assert_eml(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
 		    counted_free, &c, &dst, &pend), EML_ERR_BLOB_AUTH);
@@ -656,8 +680,7 @@ alloc_after_authentication(void **state)
 		assert_memory_equal(dst, s.plain, s.plen);
 		counted_free(&c, dst, s.plen);
 		/* first chunk altered: one chunk at most, wiped and released */
-		memcpy(bad, s.file.data, s.file.len);
-		bad[EML_BLOB_HEADER_LEN + 5] ^= 0x01;
+		alter_file(bad, &s, EML_BLOB_HEADER_LEN + 5);
 		memset(&c, 0, sizeof(c));
 		c.in_place = in_place != 0;
 		eml_blob_source_mem(&src, &mem, bad, s.file.len);
@@ -671,8 +694,7 @@ alloc_after_authentication(void **state)
 		 * chunk 3 were ever committed (six chunks when reallocating:
 		 * the doubling from two to four), all released (ASan sees a
 		 * leak otherwise) */
-		memcpy(bad, s.file.data, s.file.len);
-		bad[EML_BLOB_HEADER_LEN + 3 * (cs + EML_BLOB_TAG_LEN) + 7] ^= 0x01;
+		alter_file(bad, &s, EML_BLOB_HEADER_LEN + 3 * (cs + EML_BLOB_TAG_LEN) + 7);
 		memset(&c, 0, sizeof(c));
 		c.in_place = in_place != 0;
 		eml_blob_source_mem(&src, &mem, bad, s.file.len);
@@ -814,10 +836,7 @@ lent_chunks_given_back(void **state)
 	for (int k = 0; k < 2; k++) {
 		seal(&s, sizes[k], 4096, &rng);
 		e = expect_of(&s);
-		dst = eml_alloc(s.plen);
-		bad = eml_alloc(s.file.len);
-		assert_non_null(dst);
-		assert_non_null(bad);
+		alloc_dst_bad(&s, &dst, &bad);
 		lender_source(&src, &l, s.file.data, s.file.len);
 		assert_eml_ok(eml_blob_open(&src, &e, dst, s.plen));
 		assert_memory_equal(dst, s.plain, s.plen);
@@ -841,20 +860,16 @@ lent_chunks_given_back(void **state)
 		counted_free(&c, out, s.plen);
 		assert_int_equal(c.live, 0);
 		/* a wrong content id */
-		memcpy(bad_id, s.id, sizeof(bad_id));
-		bad_id[3] ^= 0x10;
+		alter_id(bad_id, &s, 3, 0x10);
 		e.content_id = bad_id;
 		lender_source(&src, &l, s.file.data, s.file.len);
-		assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_BLOB_MISMATCH);
-		assert_true(all_zero(dst, s.plen));
+		open_fails_wiped(&src, &e, dst, s.plen, EML_ERR_BLOB_MISMATCH);
 		assert_int_equal(l.held, 0);
 		e.content_id = s.id;
 		/* an altered chunk, lent or read */
-		memcpy(bad, s.file.data, s.file.len);
-		bad[s.file.len - 100] ^= 0x01;
+		alter_file(bad, &s, s.file.len - 100);
 		lender_source(&src, &l, bad, s.file.len);
-		assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_BLOB_AUTH);
-		assert_true(all_zero(dst, s.plen));
+		open_fails_wiped(&src, &e, dst, s.plen, EML_ERR_BLOB_AUTH);
 		assert_int_equal(l.held, 0);
 		eml_free(dst);
 		eml_free(bad);
@@ -888,15 +903,13 @@ kept_worker_hashes_many(void **state)
 	dst = eml_alloc(s.plen);
 	assert_non_null(dst);
 	eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
-	memcpy(bad_id, s.id, sizeof(bad_id));
-	bad_id[0] ^= 0x80;
+	alter_id(bad_id, &s, 0, 0x80);
 	for (int r = 0; r < 3; r++) {
 		e.content_id = s.id;
 		assert_eml_ok(eml_blob_open(&src, &e, dst, s.plen));
 		assert_memory_equal(dst, s.plain, s.plen);
 		e.content_id = bad_id;
-		assert_eml(eml_blob_open(&src, &e, dst, s.plen), EML_ERR_BLOB_MISMATCH);
-		assert_true(all_zero(dst, s.plen));
+		open_fails_wiped(&src, &e, dst, s.plen, EML_ERR_BLOB_MISMATCH);
 	}
 	/* two pending at once: the second finds the worker busy */
 	memset(&c, 0, sizeof(c));
