@@ -66,22 +66,44 @@ load(int64_t opset)
 	return m;
 }
 
+/* A tensor of type dt over data, its size from the shape. */
 static struct eml_tensor
-ftensor(float *data, int rank, const int64_t *dims)
+dtensor(enum eml_dtype dt, void *data, int rank, const int64_t *dims)
 {
 	struct eml_tensor t;
 	size_t n = 1;
 
 	memset(&t, 0, sizeof(t));
-	t.dtype = EML_DT_FLOAT;
+	t.dtype = dt;
 	t.rank = rank;
 	for (int i = 0; i < rank; i++) {
 		t.dims[i] = dims[i];
 		n *= (size_t)dims[i];
 	}
 	t.data = data;
-	t.nbytes = n * sizeof(float);
+	t.nbytes = n * eml_dtype_size(dt);
 	return t;
+}
+
+static struct eml_tensor
+ftensor(float *data, int rank, const int64_t *dims)
+{
+	return dtensor(EML_DT_FLOAT, data, rank, dims);
+}
+
+/* A plan of m that splits every step across its threads however small
+ * (EML_POOL_MIN_WORK 0 while planning), run once on in. */
+static struct eml_plan *
+plan_split_run(const struct eml_model *m, const struct eml_tensor *in, size_t n_in,
+    const struct eml_plan_opts *o)
+{
+	struct eml_plan *p = NULL;
+
+	(void)setenv("EML_POOL_MIN_WORK", "0", 1);
+	assert_eml_ok(eml_plan_new(m, in, n_in, o, &p));
+	(void)unsetenv("EML_POOL_MIN_WORK");
+	assert_eml_ok(eml_plan_run(p, in, n_in));
+	return p;
 }
 
 static void
@@ -683,10 +705,7 @@ convtranspose_case(const struct convt_case *t)
 		struct eml_plan *p = NULL;
 		struct eml_plan_stats st;
 
-		(void)setenv("EML_POOL_MIN_WORK", "0", 1);
-		assert_eml_ok(eml_plan_new(mdl, &in, 1, &o, &p));
-		(void)unsetenv("EML_POOL_MIN_WORK");
-		assert_eml_ok(eml_plan_run(p, &in, 1));
+		p = plan_split_run(mdl, &in, 1, &o);
 		assert_int_equal(eml_plan_output(p, 0)->nbytes, yn * sizeof(float));
 		assert_close(eml_plan_output(p, 0)->data, want, yn, 1e-5);
 		eml_plan_get_stats(p, &st);
@@ -770,10 +789,7 @@ test_pool_threads(void **state)
 			struct eml_plan_opts o = { .nthreads = t };
 			struct eml_plan *p = NULL;
 
-			(void)setenv("EML_POOL_MIN_WORK", "0", 1);
-			assert_eml_ok(eml_plan_new(mdl, &in, 1, &o, &p));
-			(void)unsetenv("EML_POOL_MIN_WORK");
-			assert_eml_ok(eml_plan_run(p, &in, 1));
+			p = plan_split_run(mdl, &in, 1, &o);
 			assert_int_equal(eml_plan_output(p, 0)->nbytes, sizeof(want));
 			assert_close(eml_plan_output(p, 0)->data, want,
 			    sizeof(want) / sizeof(want[0]), 1e-6);
@@ -841,10 +857,7 @@ test_batched_threads(void **state)
 		struct eml_plan_opts o = { .nthreads = t };
 		struct eml_plan *p = NULL;
 
-		(void)setenv("EML_POOL_MIN_WORK", "0", 1);
-		assert_eml_ok(eml_plan_new(mdl, in, 2, &o, &p));
-		(void)unsetenv("EML_POOL_MIN_WORK");
-		assert_eml_ok(eml_plan_run(p, in, 2));
+		p = plan_split_run(mdl, in, 2, &o);
 		assert_int_equal(eml_plan_output(p, 0)->nbytes, sizeof(want));
 		assert_close(eml_plan_output(p, 0)->data, want, sizeof(want) / sizeof(want[0]), 2e-6);
 		eml_plan_free(p);
@@ -922,21 +935,13 @@ qconv_pad_case(int64_t C, int64_t stride, bool wzp)
 	io(11, "x", 2, xd, 4);
 	io(12, "y", 2, yd, 4);
 	mdl = load(13);
-	memset(&in, 0, sizeof(in));
-	in.dtype = EML_DT_UINT8;
-	in.rank = 4;
-	memcpy(in.dims, xd, sizeof(xd));
-	in.data = x;
-	in.nbytes = (size_t)(C * QH * QW);
+	in = dtensor(EML_DT_UINT8, x, 4, xd);
 	for (int t = 1; t <= 2; t++) {
 		struct eml_plan_opts o = { .nthreads = t };
 		struct eml_plan *p = NULL;
 		const uint8_t *got;
 
-		(void)setenv("EML_POOL_MIN_WORK", "0", 1);
-		assert_eml_ok(eml_plan_new(mdl, &in, 1, &o, &p));
-		(void)unsetenv("EML_POOL_MIN_WORK");
-		assert_eml_ok(eml_plan_run(p, &in, 1));
+		p = plan_split_run(mdl, &in, 1, &o);
 		assert_int_equal(eml_plan_output(p, 0)->nbytes, (size_t)(QM * OH * OW));
 		got = eml_plan_output(p, 0)->data;
 		for (size_t i = 0; i < (size_t)(QM * OH * OW); i++)
@@ -1052,21 +1057,13 @@ qconv_chain_case(bool mid_out)
 	if (mid_out)
 		io(12, names[2][9], 2, md, 4);
 	mdl = load(13);
-	memset(&in, 0, sizeof(in));
-	in.dtype = EML_DT_UINT8;
-	in.rank = 4;
-	memcpy(in.dims, xd, sizeof(xd));
-	in.data = x;
-	in.nbytes = sizeof(x);
+	in = dtensor(EML_DT_UINT8, x, 4, xd);
 	for (int nf = 1; nf >= 0; nf--)
 		for (int t = 1; t <= 2; t++) {
 			struct eml_plan_opts o = { .nthreads = t, .no_fusion = nf == 1 };
 			struct eml_plan *p = NULL;
 
-			(void)setenv("EML_POOL_MIN_WORK", "0", 1);
-			assert_eml_ok(eml_plan_new(mdl, &in, 1, &o, &p));
-			(void)unsetenv("EML_POOL_MIN_WORK");
-			assert_eml_ok(eml_plan_run(p, &in, 1));
+			p = plan_split_run(mdl, &in, 1, &o);
 			for (size_t k = 0; k < (mid_out ? 2u : 1u); k++) {
 				const struct eml_tensor *y = eml_plan_output(p, k);
 				if (want[k] == NULL) {
@@ -1182,10 +1179,7 @@ test_resize_2d_path(void **state)
 			const float *g, *w;
 
 			/* every plane split across the threads */
-			(void)setenv("EML_POOL_MIN_WORK", "0", 1);
-			assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
-			(void)unsetenv("EML_POOL_MIN_WORK");
-			assert_eml_ok(eml_plan_run(p, &in, 1));
+			p = plan_split_run(m, &in, 1, &o);
 			got = eml_plan_output(p, 0);
 			assert_int_equal(got->nbytes, want->nbytes);
 			assert_true(got->nbytes > 0);
