@@ -38,28 +38,13 @@ if [ ! -s "$RES_DIR/model.onnx" ]; then
 		echo "bench-e2e: cannot generate the resnet bench model; demo model only"
 fi
 
-# start NAME POLICYJSON -> PORT_<NAME>: an agent and its proxy.
+# start_pair NAME POLICYJSON -> PORT_<NAME>: an agent and its proxy
+# (e2e_bench_pair). BENCH_E2E_PHASES=1: the agents log infer.phases
+# (debug), summed up below.
 start_pair() {
-	local name=$1 pol=$2 port
-	printf '%s\n' "$pol" >"$W/$name-policy.json"
-	# BENCH_E2E_PHASES=1: the agents log infer.phases (debug), summed up below
 	local level=warn
 	[ -n "${BENCH_E2E_PHASES:-}" ] && level=debug
-	EML_LOG_LEVEL=$level e2e_start "agent-$name" "$EML_AGENT" --listen "unix:$W/$name.sock" --attest sim \
-		--sim-dir "$W/sim" --policy "$W/$name-policy.json" --max-sessions 128 \
-		--insecure-any-model # a bench over several models: nothing pinned
-	e2e_wait_unix "$W/$name.sock" || return 1
-	port=$(e2e_free_port)
-	mkdir -p "$W/store"
-	# a bench from one address: no per-address request rate
-	e2e_start "proxy-$name" "$EML_PROXY" --listen "tcp:127.0.0.1:$port" \
-		--agent "unix:$W/$name.sock" --weights "$W/store" --rate-limit 0
-	e2e_wait_tcp "$port" || return 1
-	local digest
-	digest=$("$EML_AGENT" --policy-digest --policy "$W/$name-policy.json")
-	sed "s/\"policy_digest\": \"[0-9a-f]*\"/\"policy_digest\": \"$digest\"/" "$W/client.json" \
-		>"$W/client-$name.json"
-	eval "PORT_$name=$port"
+	e2e_bench_pair "$1" "$2" "$BUILD/bin" "$level"
 }
 
 start_pair req '{"version":1,"assembly":"request"}' || { echo "bench-e2e: start failed"; exit 1; }

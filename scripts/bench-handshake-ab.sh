@@ -13,21 +13,10 @@ e2e_init
 W=$E2E_DIR
 export EML_LOG_LEVEL=${EML_LOG_LEVEL:-warn}
 e2e_world request >/dev/null 2>&1 || { echo "bench-handshake-ab: setup failed"; exit 1; }
-start() { # TAG BUILDDIR
-	local tag=$1 bd=$2 port digest
-	printf '%s\n' '{"version":1,"assembly":"request"}' >"$W/$tag-policy.json"
-	# info: session.established carries hello_us and attest_us (newer builds)
-	EML_LOG_LEVEL=info e2e_start "agent-$tag" "$bd/bin/eml-agent" --listen "unix:$W/$tag.sock" --attest sim \
-		--sim-dir "$W/sim" --policy "$W/$tag-policy.json" --max-sessions 128 --insecure-any-model
-	e2e_wait_unix "$W/$tag.sock" || return 1
-	port=$(e2e_free_port)
-	mkdir -p "$W/store"
-	e2e_start "proxy-$tag" "$bd/bin/eml-proxy" --listen "tcp:127.0.0.1:$port" \
-		--agent "unix:$W/$tag.sock" --weights "$W/store" --rate-limit 0
-	e2e_wait_tcp "$port" || return 1
-	digest=$("$bd/bin/eml-agent" --policy-digest --policy "$W/$tag-policy.json")
-	sed "s/\"policy_digest\": \"[0-9a-f]*\"/\"policy_digest\": \"$digest\"/" "$W/client.json" >"$W/client-$tag.json"
-	eval "PORT_$tag=$port"
+# TAG BUILDDIR: an agent and its proxy from that build (e2e_bench_pair);
+# info: session.established carries hello_us and attest_us (newer builds)
+start() {
+	e2e_bench_pair "$1" '{"version":1,"assembly":"request"}' "$2/bin" info
 }
 start a "$A" && start b "$B2" || { echo "bench-handshake-ab: start failed"; exit 1; }
 "$EML_PROXY" blob put --weights "$W/store" "$W/model/weights.sealed" >/dev/null 2>&1 ||

@@ -21,23 +21,11 @@ P=()
 perfw() { # WHAT TAG
 	[ -n "${BENCH_PERF:-}" ] && echo perf record -q -g -o "$BENCH_PERF/$1-$2.data" --
 }
-start() { # TAG BUILDDIR
-	local tag=$1 bd=$2 port digest
-	printf '%s\n' '{"version":1,"limits":{"max_input_bytes":1048576}}' >"$W/$tag-policy.json"
-	# debug: the agents' infer.phases lines (open_us: hash + decrypt)
-	EML_LOG_LEVEL=debug e2e_start "agent-$tag" $(perfw agent "$tag") "$bd/bin/eml-agent" --listen "unix:$W/$tag.sock" --attest sim \
-		--sim-dir "$W/sim" --policy "$W/$tag-policy.json" --max-sessions 128 --insecure-any-model
-	eval "APID_$tag=$E2E_LAST_PID"
-	e2e_wait_unix "$W/$tag.sock" || return 1
-	port=$(e2e_free_port)
-	mkdir -p "$W/store"
-	e2e_start "proxy-$tag" $(perfw proxy "$tag") "$bd/bin/eml-proxy" --listen "tcp:127.0.0.1:$port" \
-		--agent "unix:$W/$tag.sock" --weights "$W/store" --rate-limit 0
-	eval "PPID_$tag=$E2E_LAST_PID"
-	e2e_wait_tcp "$port" || return 1
-	digest=$("$bd/bin/eml-agent" --policy-digest --policy "$W/$tag-policy.json")
-	sed "s/\"policy_digest\": \"[0-9a-f]*\"/\"policy_digest\": \"$digest\"/" "$W/client.json" >"$W/client-$tag.json"
-	eval "PORT_$tag=$port"
+# TAG BUILDDIR: an agent and its proxy from that build (e2e_bench_pair);
+# debug: the agents' infer.phases lines (open_us: hash + decrypt)
+start() {
+	E2E_BENCH_WRAP=perfw e2e_bench_pair "$1" '{"version":1,"limits":{"max_input_bytes":1048576}}' \
+		"$2/bin" debug
 }
 start a "$A" && start b "$B2" || { echo "bench-relay-ab: start failed"; exit 1; }
 # CPU ms (user + system) a process has used so far

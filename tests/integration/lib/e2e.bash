@@ -1,5 +1,5 @@
 # Shared helpers for the end-to-end scripts (tests/integration/e2e_*.sh,
-# scripts/demo.sh, scripts/bench-e2e.sh). Sourced, not run.
+# scripts/demo.sh, scripts/bench-*.sh). Sourced, not run.
 #
 # Everything lives under one mktemp -d directory ($E2E_DIR) and every
 # process started through e2e_start is stopped by e2e_cleanup, which the
@@ -217,6 +217,41 @@ e2e_world() {
 	e2e_client_policy "$W/client.json" "$p0" "$p1" "$p2" "$E2E_DIGEST"
 	e2e_client_policy "$W/bad-pcr.json" "$bad0" "$p1" "$p2" "$E2E_DIGEST"
 	e2e_client_policy "$W/bad-digest.json" "$p0" "$p1" "$p2" "$baddigest"
+}
+
+# e2e_bench_pair NAME POLICYJSON BINDIR LEVEL: for the benches
+# (scripts/bench-e2e.sh and its A/B scripts), an agent from BINDIR (sim
+# attestation from e2e_world's CA, up to 128 sessions, any model: nothing
+# pinned) on unix:$E2E_DIR/NAME.sock, logging at LEVEL, with the agent
+# policy POLICYJSON; and its proxy from BINDIR on a free local TCP port
+# (store $E2E_DIR/store; no per-address request rate: a bench comes from
+# one address). Sets PORT_NAME, APID_NAME and PPID_NAME (the two pids) and
+# writes $E2E_DIR/client-NAME.json: client.json with this agent's policy
+# digest. With E2E_BENCH_WRAP set, the words it prints (a function called
+# with agent or proxy and NAME) go before each command (perf record).
+e2e_bench_pair() {
+	local name=$1 pol=$2 bin=$3 level=$4 W=$E2E_DIR port digest
+	local -a wa=() wp=()
+	if [ -n "${E2E_BENCH_WRAP:-}" ]; then
+		read -r -a wa <<<"$("$E2E_BENCH_WRAP" agent "$name")"
+		read -r -a wp <<<"$("$E2E_BENCH_WRAP" proxy "$name")"
+	fi
+	printf '%s\n' "$pol" >"$W/$name-policy.json"
+	EML_LOG_LEVEL=$level e2e_start "agent-$name" "${wa[@]}" "$bin/eml-agent" \
+		--listen "unix:$W/$name.sock" --attest sim --sim-dir "$W/sim" \
+		--policy "$W/$name-policy.json" --max-sessions 128 --insecure-any-model
+	eval "APID_$name=$E2E_LAST_PID"
+	e2e_wait_unix "$W/$name.sock" || return 1
+	port=$(e2e_free_port)
+	mkdir -p "$W/store"
+	e2e_start "proxy-$name" "${wp[@]}" "$bin/eml-proxy" --listen "tcp:127.0.0.1:$port" \
+		--agent "unix:$W/$name.sock" --weights "$W/store" --rate-limit 0
+	eval "PPID_$name=$E2E_LAST_PID"
+	e2e_wait_tcp "$port" || return 1
+	digest=$("$bin/eml-agent" --policy-digest --policy "$W/$name-policy.json")
+	sed "s/\"policy_digest\": \"[0-9a-f]*\"/\"policy_digest\": \"$digest\"/" "$W/client.json" \
+		>"$W/client-$name.json"
+	eval "PORT_$name=$port"
 }
 
 # e2e_sim_pcr N: PCR N of the default simulator, from its documented rule
