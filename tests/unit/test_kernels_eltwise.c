@@ -375,6 +375,94 @@ pool_all(enum eml_isa isa)
 	}
 }
 
+/*
+ * Max pooling on values that tie: +0 and -0 (equal, but ref keeps the
+ * first in (i, j) order, so the sign shows which one won), +-1, +-inf,
+ * some NaN; ragged shapes (rows of 1..300, strides 1..3, dilations,
+ * pads), ResNet's 3x3/2 pad 1 on 112x112. Bit for bit against ref (a NaN
+ * for a NaN; pool_all's ULP check takes -0 for +0), all planes in one
+ * call and split in two calls at a random plane, as the engine's threads
+ * split them. Red with the taps' max operands swapped (last tie wins).
+ */
+static void
+pool_max_ties(enum eml_isa isa)
+{
+	const struct eml_kernels *k = kt_need(isa), *r = eml_kernels_for(EML_ISA_REF);
+	static const float vals[] = { 0.0f, -0.0f, 0.0f, -0.0f, 1.0f, -1.0f, -INFINITY,
+		INFINITY, 0.5f };
+	uint64_t st = eml_test_seed() ^ 0x7a7au;
+	int t, wide = 0;
+
+	for (t = 0; t < 400; t++) {
+		bool resnet = t == 0, big = t % 8 == 1;
+		size_t NC = resnet ? 2 : kt_randz(&st, 1, 4);
+		size_t H = resnet ? 112 : kt_randz(&st, 1, big ? 70 : 30);
+		size_t W = resnet ? 112 : kt_randz(&st, big ? 150 : 1, big ? 300 : 70);
+		size_t kh = resnet ? 3 : kt_randz(&st, 1, 5), kw = resnet ? 3 : kt_randz(&st, 1, 5);
+		size_t sh = resnet ? 2 : kt_randz(&st, 1, 3), sw = resnet ? 2 : kt_randz(&st, 1, 3);
+		size_t dh = !resnet && (eml_test_rand(&st) & 3) == 0 ? 2 : 1;
+		size_t dw = !resnet && (eml_test_rand(&st) & 3) == 0 ? 2 : 1;
+		size_t pt = resnet ? 1 : kt_randz(&st, 0, kh - 1), pl = resnet ? 1 : kt_randz(&st, 0, kw - 1);
+		size_t pb = resnet ? 1 : kt_randz(&st, 0, kh - 1), pr = resnet ? 1 : kt_randz(&st, 0, kw - 1);
+		size_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1, OH, OW, xn, yn, i, cut;
+		struct kt_edge ex = { 0 };
+		float *x, *y, *want;
+
+		if (H + pt + pb < ekh || W + pl + pr < ekw)
+			continue;
+		OH = (H + pt + pb - ekh) / sh + 1;
+		OW = (W + pl + pr - ekw) / sw + 1;
+		xn = NC * H * W;
+		yn = NC * OH * OW;
+		x = kt_edge_alloc(&ex, xn);
+		y = kt_alloc(yn);
+		want = kt_alloc(yn);
+		for (i = 0; i < xn; i++)
+			x[i] = vals[kt_randz(&st, 0, sizeof(vals) / sizeof(vals[0]) - 1)];
+		if (t % 5 == 0)
+			x[kt_randz(&st, 0, xn - 1)] = NAN;
+		wide += OW > 150;
+		r->pool2d(true, NC, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, false, x, want);
+		for (int split = 0; split < 2; split++) {
+			cut = split == 0 ? NC : kt_randz(&st, 0, NC);
+			for (i = 0; i < yn; i++)
+				y[i] = 42.0f;
+			k->pool2d(true, cut, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, false, x, y);
+			k->pool2d(true, NC - cut, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, false,
+			    x + cut * H * W, y + cut * OH * OW);
+			for (i = 0; i < yn; i++) {
+				uint32_t a, b;
+
+				memcpy(&a, &y[i], sizeof(a));
+				memcpy(&b, &want[i], sizeof(b));
+				if (a != b && !(y[i] != y[i] && want[i] != want[i]))
+					fail_msg("%s max pool %zux%zu k=%zux%zu s=%zu,%zu d=%zu,%zu "
+						 "p=%zu,%zu cut %zu/%zu: y[%zu] = %g (%08x), ref %g (%08x)",
+					    eml_isa_name(isa), H, W, kh, kw, sh, sw, dh, dw, pt, pl, cut,
+					    NC, i, (double)y[i], a, (double)want[i], b);
+			}
+		}
+		kt_free(want, yn, "pool ref");
+		kt_free(y, yn, "pool y");
+		kt_edge_free(&ex);
+	}
+	assert_true(wide >= 10);
+}
+
+static void
+pool_max_ties_avx2(void **state)
+{
+	(void)state;
+	pool_max_ties(EML_ISA_AVX2);
+}
+
+static void
+pool_max_ties_avx512(void **state)
+{
+	(void)state;
+	pool_max_ties(EML_ISA_AVX512);
+}
+
 static void
 pool_avx2(void **state)
 {
@@ -555,6 +643,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(rows_avx512),
 		cmocka_unit_test(pool_avx2),
 		cmocka_unit_test(pool_avx512),
+		cmocka_unit_test(pool_max_ties_avx2),
+		cmocka_unit_test(pool_max_ties_avx512),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
