@@ -261,6 +261,84 @@ wino_band_cases(enum eml_isa isa)
 	assert_true(ran >= 8 && kblocks >= 1);
 }
 
+/*
+ * Transposed Winograd (winograd-2x2-t, small images): the input
+ * transform writes V_xi^T straight as the GEMM's packed A, so cover what
+ * that layout has to get right: C past the GEMM's K block (2 and 3 k
+ * blocks: 257..300 and 513..560 channels), tile counts off the 8- and
+ * 14-row panels (the last panel's rows past the tiles), odd H and W,
+ * asymmetric pads, batch 2, 1 and 2 threads (splitting forced by
+ * EML_POOL_MIN_WORK=0, set in main), against the reference; and 1 and 2
+ * threads bit for bit.
+ */
+/* Whether the shape plans as winograd-2x2-t (the orientation depends on
+ * the ISA's tiles). */
+static bool
+is_wino_t(enum eml_isa isa, const struct eml_conv2d_params *p)
+{
+	size_t wn = p->M * p->C * 9;
+	float *w = kt_alloc(wn);
+	struct eml_conv2d_plan *plan = NULL;
+	bool t;
+
+	memset(w, 0, wn * sizeof(float));
+	assert_eml_ok(eml_conv2d_plan_new_isa(isa, p, w, NULL, 2, &plan));
+	t = strcmp(eml_conv2d_method(plan), "winograd-2x2-t") == 0;
+	eml_conv2d_plan_free(plan);
+	kt_free(w, wn, "w");
+	return t;
+}
+
+static void
+wino_t_cases(enum eml_isa isa)
+{
+	uint64_t st = eml_test_seed() ^ (0x700u + (unsigned)isa);
+	int t, ran = 0, k3 = 0;
+
+	(void)kt_need(isa);
+	for (t = 0; t < 40 && ran < 10; t++) {
+		struct ccase cc;
+		struct eml_conv2d_params *p = &cc.p;
+
+		memset(&cc, 0, sizeof(cc));
+		p->N = kt_randz(&st, 1, 2);
+		p->C = t % 3 == 2 ? kt_randz(&st, 513, 560) : kt_randz(&st, 257, 300);
+		p->M = kt_randz(&st, 40, 90);
+		p->H = kt_randz(&st, 5, 14);
+		p->W = kt_randz(&st, 5, 11);
+		p->kh = p->kw = 3;
+		p->stride_h = p->stride_w = 1;
+		p->dil_h = p->dil_w = 1;
+		p->group = 1;
+		p->pad_top = kt_randz(&st, 0, 2);
+		p->pad_bottom = kt_randz(&st, 0, 2);
+		p->pad_left = kt_randz(&st, 0, 2);
+		p->pad_right = kt_randz(&st, 0, 2);
+		if (eml_conv2d_out_h(p) * eml_conv2d_out_w(p) < 36 || !is_wino_t(isa, p))
+			continue;
+		random_common(&st, &cc);
+		cc.threads = 1 + t % 2;
+		run_case(isa, &cc, &st, "winograd-2x2-t");
+		ran++;
+		k3 += p->C > 512;
+	}
+	assert_true(ran >= 6 && k3 >= 1);
+}
+
+static void
+conv_avx2_winograd_t(void **state)
+{
+	(void)state;
+	wino_t_cases(EML_ISA_AVX2);
+}
+
+static void
+conv_avx512_winograd_t(void **state)
+{
+	(void)state;
+	wino_t_cases(EML_ISA_AVX512);
+}
+
 static void
 conv_avx2_winograd_banded(void **state)
 {
@@ -416,6 +494,7 @@ conv_threads_bit_identical(void **state)
 		{ 16, 30, 30, 40, 3, 1, 1, 1 },
 		{ 40, 31, 30, 36, 3, 1, 1, 1 }, /* winograd-2x2 */
 		{ 64, 7, 9, 96, 3, 1, 1, 1 },   /* winograd-2x2-t */
+		{ 300, 9, 11, 72, 3, 1, 1, 1 }, /* winograd-2x2-t, 2 k blocks, 30 tiles */
 		{ 600, 7, 7, 64, 3, 1, 1, 1 },
 		{ 24, 20, 33, 24, 5, 2, 2, 24 },
 		{ 64, 12, 12, 96, 1, 1, 0, 1 },
@@ -826,6 +905,8 @@ main(void)
 		cmocka_unit_test(conv_avx512_winograd),
 		cmocka_unit_test(conv_avx2_winograd_banded),
 		cmocka_unit_test(conv_avx512_winograd_banded),
+		cmocka_unit_test(conv_avx2_winograd_t),
+		cmocka_unit_test(conv_avx512_winograd_t),
 		cmocka_unit_test(conv_wino_filter_vs_double),
 		cmocka_unit_test(conv_wino_filter_packed),
 		cmocka_unit_test(conv_scaled_bit_identical),

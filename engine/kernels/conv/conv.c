@@ -51,7 +51,8 @@ struct eml_conv2d_plan {
 	size_t apk_off;
 	size_t ws;
 	/* CONV_WINO: TH x TW tiles, processed in bands of wb tile rows; the
-	 * workspace holds V [16][C][band], the GEMM results [16][M][band],
+	 * workspace holds V [16][C][band] (transposed: each V_xi^T as the
+	 * GEMM's packed A), the GEMM results [16][M][band],
 	 * then per thread a GEMM workspace (w_gws) and transform scratch
 	 * (w_scr). */
 	void (*wino_in)(const struct eml_conv2d_params *p, size_t TW, size_t t0, size_t t1,
@@ -427,14 +428,19 @@ plan_wino(struct eml_conv2d_plan *plan)
 	/* The transforms touch all 16 xi at once: when C x band is a multiple
 	 * of 1024 floats (64@56: 64 x 784 = 49 pages) the 16 streams would
 	 * share one L1 set; 16 floats more per xi spread them over 16 sets. */
-	if (eml_mul_overflow(p->C, band, &vsz) || eml_mul_overflow(p->M, band, &msz))
+	/* Transposed: V_xi^T is the GEMM's A, written by the input transform
+	 * straight as packed panels of mr tiles (band rounded up to mr). */
+	if (eml_mul_overflow(p->C,
+		plan->transposed ? (band + plan->g->mr - 1) / plan->g->mr * plan->g->mr : band,
+		&vsz) ||
+	    eml_mul_overflow(p->M, band, &msz))
 		EML_BAIL(EML_ERR_OVERFLOW);
 	plan->vxs = align16(vsz) + 16;
 	plan->mxs = align16(msz) + 16;
 	if (eml_mul_overflow(16, plan->vxs, &vsz) || eml_mul_overflow(16, plan->mxs, &msz))
 		EML_BAIL(EML_ERR_OVERFLOW);
 	plan->w_gws = align16(plan->transposed ?
-		  eml_sgemm_blk_workspace_size(plan->g, band, p->M, p->C, false, true, 1) :
+		  eml_sgemm_blk_workspace_size(plan->g, band, p->M, p->C, true, true, 1) :
 		  eml_sgemm_blk_workspace_size(plan->g, p->M, band, p->C, true, false, 1));
 	plan->w_scr = align16(8 * plan->TW + 8 * 16 + 16);
 	plan->m_off = align16(vsz);
@@ -1150,10 +1156,32 @@ wino_in_task(void *arg, size_t c0, size_t c1, int thread)
 	const struct eml_conv2d_plan *plan = j->plan;
 	const struct eml_conv2d_params *p = &plan->p;
 
-	for (size_t c = c0; c < c1; c++)
-		plan->wino_in(p, plan->TW, j->th0 * plan->TW, j->th1 * plan->TW,
-		    j->x + c * p->H * p->W, j->ws + c * j->nb, plan->vxs, j->nb, 0,
-		    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
+	size_t mr = plan->g->mr, Mp = (j->nb + mr - 1) / mr * mr;
+	size_t kcb = eml_sgemm_blk_kc(plan->g, p->C);
+
+	for (size_t c = c0; c < c1; c++) {
+		const float *xc = j->x + c * p->H * p->W;
+		float *scr = j->ws + plan->s_off + (size_t)thread * plan->w_scr;
+
+		if (!plan->transposed) {
+			plan->wino_in(p, plan->TW, j->th0 * plan->TW, j->th1 * plan->TW, xc,
+			    j->ws + c * j->nb, plan->vxs, j->nb, 0, scr);
+			continue;
+		}
+		/* V_xi^T [nb, C] as the packed A of the transposed GEMM: K
+		 * blocks of kcb channels at kb * Mp, in each panels of mr
+		 * tiles, kk x mr floats, channel-major (what pack_a makes of
+		 * it, so the same products). */
+		size_t kb = c / kcb * kcb, kk = p->C - kb < kcb ? p->C - kb : kcb;
+		float *vc = j->ws + kb * Mp + (c - kb) * mr;
+
+		plan->wino_in(p, plan->TW, j->th0 * plan->TW, j->th1 * plan->TW, xc, vc,
+		    plan->vxs, mr, kk * mr, scr);
+		if (j->nb % mr != 0) /* the last panel's rows past nb: defined */
+			for (size_t xi = 0; xi < 16; xi++)
+				memset(vc + xi * plan->vxs + (j->nb / mr) * kk * mr + j->nb % mr, 0,
+				    (mr - j->nb % mr) * sizeof(float));
+	}
 }
 
 static void
@@ -1166,19 +1194,17 @@ wino_gemm_task(void *arg, size_t xi, int thread)
 
 	memset(&a, 0, sizeof(a));
 	if (plan->transposed) {
-		/* M_xi^T [nb, M] = V_xi^T U_xi^T: V_xi [C, nb] is A^T. */
+		/* M_xi^T [nb, M] = V_xi^T U_xi^T, V_xi^T pre-packed by the
+		 * input transform. */
 		a.M = j->nb;
 		a.N = p->M;
 		a.K = p->C;
-		a.A = j->ws + xi * plan->vxs;
-		a.lda = j->nb;
-		a.trans_a = true;
 		a.b_packed = plan->w + xi * plan->a_stride;
 		a.C = j->ws + plan->m_off + xi * plan->mxs;
 		a.ldc = p->M;
 		a.alpha = 1.0f;
 		a.bias_kind = EML_BIAS_NONE;
-		eml_sgemm_blk_ex(plan->g, &a, NULL, NULL, NULL,
+		eml_sgemm_blk_ex(plan->g, &a, j->ws + xi * plan->vxs, NULL, NULL,
 		    j->ws + plan->g_off + (size_t)thread * plan->w_gws, NULL);
 		return;
 	}
