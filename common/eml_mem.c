@@ -143,6 +143,12 @@ eml_mem_fail_after(long n)
 	atomic_store(&fail_countdown, n > 0 ? n : 0);
 }
 
+long
+eml_mem_fail_countdown(void)
+{
+	return atomic_load(&fail_countdown);
+}
+
 void
 eml_mem_set_wipe_observer(eml_wipe_observer fn, void *arg)
 {

@@ -136,8 +136,11 @@ void eml_wipe(void *p, size_t n);
 #define EML_STACK_NEAR (16u * 1024u)
 void eml_stack_scrub(void);
 
-/* Test hooks. n <= 0 disables the failure injection. */
+/* Test hooks. n <= 0 disables the failure injection. The countdown is
+ * what is left of n: n less the allocations made since (a test counts
+ * them with a large n). */
 void eml_mem_fail_after(long n);
+long eml_mem_fail_countdown(void);
 typedef void (*eml_wipe_observer)(const void *p, size_t n, void *arg);
 void eml_mem_set_wipe_observer(eml_wipe_observer fn, void *arg);
 

@@ -116,19 +116,73 @@ pb_big_min(void)
 	return eml_arena_current() != NULL ? PB_BIG_ARENA : PB_BIG;
 }
 
+/*
+ * Small values of one message unpacked through eml_onnx_pb_arena_init:
+ * blocks from the heap handed out by a bump pointer, nothing freed one by
+ * one, every handed-out byte wiped when the arena is released. An ONNX
+ * model unpacks into thousands of small structs, strings and arrays (the
+ * demo model ~5,700): one malloc, one wipe and one free each, and the
+ * frees filled malloc's fast bins, which the next large request then
+ * consolidated (issue 16).
+ */
+#define PB_ALIGN 16
+#define PB_BLOCK_MIN ((size_t)16 << 10)
+#define PB_BLOCK_MAX ((size_t)1 << 20)
+
+struct eml_onnx_pb_blk {
+	struct eml_onnx_pb_blk *next;
+	size_t cap, used;
+	_Alignas(PB_ALIGN) uint8_t data[];
+};
+
+static void *
+pb_bump(struct eml_onnx_pb_arena *a, size_t n)
+{
+	struct eml_onnx_pb_blk *b = a->head;
+	size_t need, cap, total;
+
+	if (eml_add_overflow(n == 0 ? 1 : n, (size_t)PB_ALIGN - 1, &need))
+		return NULL;
+	need &= ~(size_t)(PB_ALIGN - 1);
+	if (b != NULL && b->cap - b->used >= need) {
+		b->used += need;
+		return b->data + b->used - need;
+	}
+	cap = need > a->next_cap ? need : a->next_cap;
+	if (eml_add_overflow(cap, sizeof(*b), &total))
+		return NULL;
+	b = eml_alloc(total);
+	if (b == NULL)
+		return NULL;
+	b->cap = cap;
+	b->used = need;
+	if (need > a->next_cap / 2 && a->head != NULL) {
+		/* a large one alone: the current block keeps serving */
+		b->next = a->head->next;
+		a->head->next = b;
+	} else {
+		b->next = a->head;
+		a->head = b;
+		if (a->next_cap < PB_BLOCK_MAX)
+			a->next_cap *= 2;
+	}
+	return b->data;
+}
+
 static void *
 pb_alloc(void *data, size_t n)
 {
 	size_t total;
 	uint8_t *p;
 
-	(void)data;
 	if (n >= pb_big_min()) {
 		p = eml_secure_alloc(n);
 		if (p != NULL && pb_put(p))
 			return p;
 		eml_secure_free(p);
 	}
+	if (data != NULL)
+		return pb_bump(data, n);
 	if (eml_add_overflow(n, (size_t)16, &total))
 		return NULL;
 	p = eml_alloc(total);
@@ -145,7 +199,6 @@ pb_free(void *data, void *ptr)
 	uint8_t *p;
 	size_t n = 0;
 
-	(void)data;
 	if (ptr == NULL)
 		return;
 	if ((s = pb_find(ptr)) != NULL) {
@@ -156,9 +209,33 @@ pb_free(void *data, void *ptr)
 			eml_secure_free(ptr);
 		return;
 	}
+	if (data != NULL)
+		return; /* in the arena: released whole */
 	p = (uint8_t *)ptr - 16;
 	EML_MEMCPY(&n, p, sizeof(n));
 	eml_free_wipe(p, n + 16);
+}
+
+void
+eml_onnx_pb_arena_init(struct eml_onnx_pb_arena *a, ProtobufCAllocator *al, size_t wire)
+{
+	a->head = NULL;
+	a->next_cap = wire < PB_BLOCK_MIN ? PB_BLOCK_MIN : wire > PB_BLOCK_MAX ? PB_BLOCK_MAX : wire;
+	al->alloc = pb_alloc;
+	al->free = pb_free;
+	al->allocator_data = a;
+}
+
+void
+eml_onnx_pb_arena_release(struct eml_onnx_pb_arena *a)
+{
+	while (a->head != NULL) {
+		struct eml_onnx_pb_blk *b = a->head;
+
+		a->head = b->next;
+		eml_wipe(b->data, b->used);
+		eml_free(b);
+	}
 }
 
 ProtobufCAllocator eml_onnx_pb_allocator = { pb_alloc, pb_free, NULL };

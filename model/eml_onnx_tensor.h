@@ -35,6 +35,23 @@
  * models hold copies of the weights). */
 extern ProtobufCAllocator eml_onnx_pb_allocator;
 
+/*
+ * The same for one message unpacked, used and freed at once (a model at
+ * import): its small values come from heap blocks by a bump pointer and
+ * are not freed one by one; large values are secure blocks as with
+ * eml_onnx_pb_allocator. init fills *al (wire: the message's size, for
+ * the first block); after <msg>__free_unpacked(m, al), which frees the
+ * large values not taken, eml_onnx_pb_arena_release wipes every byte the
+ * arena handed out and frees its blocks. Neither *a nor *al may move
+ * while in use.
+ */
+struct eml_onnx_pb_arena {
+	struct eml_onnx_pb_blk *head; /* private */
+	size_t next_cap;
+};
+void eml_onnx_pb_arena_init(struct eml_onnx_pb_arena *a, ProtobufCAllocator *al, size_t wire);
+void eml_onnx_pb_arena_release(struct eml_onnx_pb_arena *a);
+
 /* A name from the model: bounded, NUL-free UTF-8 is not required, but it
  * must be non-empty unless allow_empty. EML_ERR_ONNX_NAME. */
 eml_err eml_onnx_check_name(const char *s, bool allow_empty, const char *what) EML_MUST_USE;

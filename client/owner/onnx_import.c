@@ -672,14 +672,17 @@ eml_onnx_import(const uint8_t *bytes, size_t len, struct eml_graph **out)
 	eml_err rc = EML_ERR_INTERNAL;
 	Emlonnx__ModelProto *mp = NULL;
 	struct eml_graph *g = NULL;
+	struct eml_onnx_pb_arena arena;
+	ProtobufCAllocator al;
 
 	EML_ENSURE(out != NULL && (bytes != NULL || len == 0), EML_ERR_NULL);
+	eml_onnx_pb_arena_init(&arena, &al, len);
 	*out = NULL;
 	if (len > EML_ONNX_MAX_BYTES) {
 		eml_err_set_detail("%zu bytes, limit %zu", len, EML_ONNX_MAX_BYTES);
 		EML_FAIL(rc, EML_ERR_ONNX_TOO_LARGE);
 	}
-	mp = emlonnx__model_proto__unpack(&eml_onnx_pb_allocator, len, bytes);
+	mp = emlonnx__model_proto__unpack(&al, len, bytes);
 	if (mp == NULL) {
 		eml_err_set_detail("ModelProto does not decode");
 		EML_FAIL(rc, EML_ERR_ONNX_DECODE);
@@ -698,7 +701,8 @@ eml_onnx_import(const uint8_t *bytes, size_t len, struct eml_graph **out)
 	rc = EML_OK;
 out:
 	if (mp != NULL)
-		emlonnx__model_proto__free_unpacked(mp, &eml_onnx_pb_allocator);
+		emlonnx__model_proto__free_unpacked(mp, &al);
+	eml_onnx_pb_arena_release(&arena);
 	eml_graph_free(g);
 	return rc;
 }
