@@ -563,20 +563,29 @@ request_layout(const Eml__V1__InferRequest *r, size_t base, struct tlay *lay)
 	return q - base;
 }
 
-eml_err
-eml_msg_infer_request_pack_aligned(const Eml__V1__InferRequest *r, size_t base,
-    struct eml_buf *out)
+/* pack_aligned with g (cap entries): the data of a tensor of at least
+ * min bytes is not copied; g records where in out's bytes it belongs. */
+static eml_err
+pack_aligned(const Eml__V1__InferRequest *r, size_t base, struct eml_buf *out,
+    struct eml_msg_gather *g, size_t cap, size_t min, size_t *n_g)
 {
 	struct tlay lay[64];
-	size_t n;
+	size_t n, ext = 0, k = 0;
 	uint8_t *w, *start;
 
 	EML_ENSURE(r != NULL && out != NULL, EML_ERR_NULL);
+	*n_g = 0;
 	if (r->n_inputs > sizeof(lay) / sizeof(lay[0]))
 		return eml_msg_pack(&r->base, out);
 	n = request_layout(r, base, lay);
-	EML_GUARD(eml_buf_extend(out, n, &start));
+	for (size_t i = 0; g != NULL && i < r->n_inputs && k < cap; i++)
+		if (r->inputs[i]->data.len != 0 && r->inputs[i]->data.len >= min) {
+			ext += r->inputs[i]->data.len;
+			k++;
+		}
+	EML_GUARD(eml_buf_extend(out, n - ext, &start));
 	w = start;
+	k = 0;
 	if (r->topology_key.len != 0)
 		w = put_bytes_field(w, 1, r->topology_key.data, r->topology_key.len);
 	for (size_t i = 0; i < r->n_inputs; i++) {
@@ -592,19 +601,47 @@ eml_msg_infer_request_pack_aligned(const Eml__V1__InferRequest *r, size_t base,
 			w += eml_varint_put(w, (uint64_t)(int64_t)t->dtype);
 		}
 		w = put_dims(w, t, lay[i].pad);
-		if (t->data.len != 0)
+		if (t->data.len == 0)
+			continue;
+		if (g == NULL || k == cap || t->data.len < min) {
 			w = put_bytes_field(w, 4, t->data.data, t->data.len);
+			continue;
+		}
+		*w++ = (4u << 3) | 2u;
+		w += eml_varint_put(w, t->data.len);
+		g[k].at = (size_t)(w - start);
+		g[k].p = t->data.data;
+		g[k].len = t->data.len;
+		k++;
 	}
 	if (r->model_signature.len != 0)
 		w = put_bytes_field(w, 3, r->model_signature.data, r->model_signature.len);
 	if (r->topology_digest.len != 0)
 		w = put_bytes_field(w, 4, r->topology_digest.data, r->topology_digest.len);
-	if ((size_t)(w - start) != n) {
-		eml_wipe(start, n);
-		out->len -= n;
+	if ((size_t)(w - start) != n - ext) {
+		eml_wipe(start, n - ext);
+		out->len -= n - ext;
 		EML_BAIL(EML_ERR_INTERNAL);
 	}
+	*n_g = k;
 	return EML_OK;
+}
+
+eml_err
+eml_msg_infer_request_pack_aligned(const Eml__V1__InferRequest *r, size_t base,
+    struct eml_buf *out)
+{
+	size_t n_g;
+
+	return pack_aligned(r, base, out, NULL, 0, 0, &n_g);
+}
+
+eml_err
+eml_msg_infer_request_pack_gather(const Eml__V1__InferRequest *r, size_t base, size_t min,
+    struct eml_buf *out, struct eml_msg_gather *g, size_t cap, size_t *n_g)
+{
+	EML_ENSURE(n_g != NULL && (g != NULL || cap == 0), EML_ERR_NULL);
+	return pack_aligned(r, base, out, g, cap, min, n_g);
 }
 
 void

@@ -162,6 +162,23 @@ void eml_msg_free(ProtobufCMessage *msg);
  */
 eml_err eml_msg_infer_request_pack_aligned(const Eml__V1__InferRequest *r, size_t base,
     struct eml_buf *out) EML_MUST_USE;
+/*
+ * The same encoding, less the data of the first cap input tensors of at
+ * least min bytes (min 0: any but empty ones): their field key and length
+ * are in out, their bytes are not; g[i] says where they go (at: the offset
+ * in the bytes appended to out before which g[i].p's g[i].len bytes come;
+ * ascending). The message is out's appended bytes with each g[i]'s inserted
+ * at its offset; *n_g entries used (0: out holds it whole, as
+ * eml_msg_infer_request_pack_aligned gives). The sender seals straight
+ * from the caller's tensors (libeml's large requests): no copy.
+ */
+struct eml_msg_gather {
+	size_t at;
+	const uint8_t *p;
+	size_t len;
+};
+eml_err eml_msg_infer_request_pack_gather(const Eml__V1__InferRequest *r, size_t base, size_t min,
+    struct eml_buf *out, struct eml_msg_gather *g, size_t cap, size_t *n_g) EML_MUST_USE;
 /* Append the encoding of msg to out. EML_ERR_PROTO_TOO_LARGE past out's
  * ceiling, EML_ERR_NOMEM. On failure out->len is unchanged. */
 eml_err eml_msg_pack(const ProtobufCMessage *msg, struct eml_buf *out) EML_MUST_USE;

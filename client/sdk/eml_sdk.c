@@ -661,21 +661,35 @@ request_head_len(struct eml_client *c, size_t n)
 	return len;
 }
 
+#define SEND_PIECE ((size_t)256 << 10)
+
+/* Where a large request's tensors are: sealed from the caller's memory. */
+struct gather {
+	struct eml_msg_gather g[SDK_MAX_IO];
+	size_t n;   /* entries; 0: pt holds the whole request */
+	size_t ext; /* their bytes */
+};
+
 /* The request encoded with every input tensor's bytes at a multiple of 16
  * from the start of the frame body (docs/PROTOCOL.md §5: the agent opens
  * the request where it arrived and reads such tensors in place; any
  * other offset costs it a decode copy of the whole request). The offset
  * depends on the head, whose length depends on the body's: a second pass
- * when the first changed it. */
+ * when the first changed it. A request larger than a piece leaves its
+ * tensors' data where the caller has it (gt: where it goes in the
+ * message; sealed from there as it is sent): no copy into pt, which holds
+ * the rest; a smaller one is encoded whole into pt. */
 static eml_err
 encode_request(struct eml_client *c, const struct eml_client_model *m,
-    const struct eml_client_tensor *inputs, size_t n, struct eml_buf *pt)
+    const struct eml_client_tensor *inputs, size_t n, struct eml_buf *pt, struct gather *gt)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	Eml__V1__InferRequest req = EML__V1__INFER_REQUEST__INIT;
 	struct eml_sdk_tensor_views v;
-	size_t base, size;
+	size_t base, size, data = 0;
+	bool gather;
 
+	gt->n = gt->ext = 0;
 	if ((rc = eml_sdk_tensor_views(inputs, n, &v)) != EML_OK)
 		goto out;
 	if (c->kept && sodium_memcmp(c->kept_digest, m->topo_digest, 32) == 0) {
@@ -689,9 +703,14 @@ encode_request(struct eml_client *c, const struct eml_client_model *m,
 	req.n_inputs = n;
 	req.inputs = v.tp;
 	size = protobuf_c_message_get_packed_size(&req.base);
-	/* room for the tag and the padding too: sealed in place, nothing
-	 * moves (at most 47 bytes of dims padding per tensor) */
-	if (eml_buf_reserve(pt, size + 48 * n + EML_CHANNEL_TAG_LEN) != EML_OK) {
+	for (size_t i = 0; i < n; i++)
+		data += inputs[i].nbytes;
+	/* room for the tag and the padding (at most 47 bytes of dims padding
+	 * per tensor) within the frame limit: aligned, else as packed */
+	gather = data > SEND_PIECE && size + 48 * n + EML_CHANNEL_TAG_LEN <= pt->max;
+	/* whole: room for the tag and the padding too: sealed in place,
+	 * nothing moves */
+	if (!gather && eml_buf_reserve(pt, size + 48 * n + EML_CHANNEL_TAG_LEN) != EML_OK) {
 		/* no room for padding next to the frame limit: as packed */
 		eml_err_clear_detail();
 		if ((rc = eml_buf_reserve(pt, size + EML_CHANNEL_TAG_LEN)) == EML_OK)
@@ -704,9 +723,17 @@ encode_request(struct eml_client *c, const struct eml_client_model *m,
 
 		eml_wipe(pt->data, pt->len);
 		pt->len = 0;
-		if ((rc = eml_msg_infer_request_pack_aligned(&req, base, pt)) != EML_OK)
+		gt->n = gt->ext = 0;
+		if (gather)
+			rc = eml_msg_infer_request_pack_gather(&req, base, SEND_PIECE / 4, pt, gt->g,
+			    SDK_MAX_IO, &gt->n);
+		else
+			rc = eml_msg_infer_request_pack_aligned(&req, base, pt);
+		if (rc != EML_OK)
 			goto out;
-		again = request_head_len(c, pt->len + EML_CHANNEL_TAG_LEN);
+		for (size_t i = 0; i < gt->n; i++)
+			gt->ext += gt->g[i].len;
+		again = request_head_len(c, pt->len + gt->ext + EML_CHANNEL_TAG_LEN);
 		if (again == base)
 			break;
 		base = again;
@@ -714,8 +741,6 @@ encode_request(struct eml_client *c, const struct eml_client_model *m,
 out:
 	return rc;
 }
-
-#define SEND_PIECE ((size_t)256 << 10)
 
 /*
  * The encoded request in pt (room for the tag reserved) sealed in place
@@ -755,18 +780,79 @@ send_small(struct eml_client *c, struct eml_buf *pt, uint8_t *tag, struct eml_ev
 	return rc;
 }
 
+/* A gathered request (gt): the message is pt's bytes with each gt->g's
+ * inserted at its offset; it is sealed from there (the caller's tensors
+ * and pt) into the piece buffer w (SEND_PIECE + a tag), each full piece
+ * taken into the exchange hash and written, the tag after the last piece
+ * in its write. Nothing is sealed in place: pt keeps its plaintext (the
+ * caller wipes it) and w holds ciphertext only. */
+static eml_err
+send_gathered(struct eml_client *c, const struct eml_buf *pt, const struct gather *gt,
+    uint8_t *w, struct eml_evidence_x *x, int64_t deadline)
+{
+	size_t pos = 0, in = 0;
+	eml_err rc = EML_OK;
+
+	for (size_t i = 0; rc == EML_OK && i <= gt->n; i++) {
+		/* pt's bytes up to the next tensor (to the end after the last),
+		 * then that tensor's */
+		for (int part = 0; part < 2 && rc == EML_OK; part++) {
+			const uint8_t *src;
+			size_t len;
+
+			if (part == 0) {
+				size_t to = i < gt->n ? gt->g[i].at : pt->len;
+
+				src = pt->data + in;
+				len = to - in;
+				in = to;
+			} else if (i < gt->n) {
+				src = gt->g[i].p;
+				len = gt->g[i].len;
+			} else {
+				break;
+			}
+			while (rc == EML_OK && len > 0) {
+				size_t k = len < SEND_PIECE - pos ? len : SEND_PIECE - pos;
+
+				if ((rc = eml_channel_seal_update(c->ch, src, k, w + pos)) != EML_OK)
+					break;
+				src += k;
+				len -= k;
+				pos += k;
+				if (pos < SEND_PIECE)
+					continue;
+				if (eml_evidence_exchange_update(x, w, pos) != 0)
+					rc = eml_err_record(EML_ERR_CRYPTO, __FILE__, __LINE__, __func__);
+				else
+					rc = eml_sdk_write(c, w, pos, deadline);
+				pos = 0;
+			}
+		}
+	}
+	if (rc == EML_OK && (rc = eml_channel_seal_final(c->ch, w + pos)) == EML_OK) {
+		pos += EML_CHANNEL_TAG_LEN;
+		if (eml_evidence_exchange_update(x, w, pos) != 0)
+			rc = eml_err_record(EML_ERR_CRYPTO, __FILE__, __LINE__, __func__);
+		else
+			rc = eml_sdk_write(c, w, pos, deadline);
+	}
+	return rc;
+}
+
 static eml_err
 send_request(struct eml_client *c, const struct eml_envelope *hdr, struct eml_buf *pt,
-    struct eml_evidence_x *x, bool *sealed)
+    const struct gather *gt, struct eml_evidence_x *x, bool *sealed)
 {
 	struct eml_envelope env = *hdr;
 	int64_t deadline = eml_deadline_in_ms(c->timeout_ms);
 	size_t n = pt->len, body, total;
-	uint8_t *tag;
+	uint8_t *tag, *w;
 	bool whole;
 	eml_err rc;
 
 	*sealed = false;
+	EML_ENSURE(!eml_add_overflow(n, gt->ext, &n), EML_ERR_OVERFLOW);
 	EML_ENSURE(!eml_add_overflow(n, (size_t)EML_CHANNEL_TAG_LEN, &body), EML_ERR_OVERFLOW);
 	env.body = pt->data;
 	env.body_len = body;
@@ -777,6 +863,21 @@ send_request(struct eml_client *c, const struct eml_envelope *hdr, struct eml_bu
 	total = c->tx.len - EML_FRAME_HDR_LEN + body;
 	EML_GUARD(eml_frame_check_len(total, c->frame_max));
 	eml_store_u32be(c->tx.data, (uint32_t)total);
+	if (gt->n != 0) {
+		/* the piece buffer after the head in tx (ciphertext only) */
+		size_t head = c->tx.len;
+
+		EML_GUARD(eml_buf_reserve(&c->tx, SEND_PIECE + EML_CHANNEL_TAG_LEN));
+		w = c->tx.data + head;
+		EML_GUARD(eml_channel_seal_begin(c->ch, hdr));
+		eml_evidence_exchange_begin_len(x, c->exchange_hash, body);
+		if (x->md == NULL)
+			rc = eml_err_record(EML_ERR_NOMEM, __FILE__, __LINE__, __func__);
+		else if ((rc = eml_sdk_write(c, c->tx.data, head, deadline)) == EML_OK)
+			rc = send_gathered(c, pt, gt, w, x, deadline);
+		eml_channel_seal_abort(c->ch); /* closes it if the seal did not finish */
+		return rc;
+	}
 	EML_GUARD(eml_buf_extend(pt, EML_CHANNEL_TAG_LEN, &tag)); /* reserved: no move */
 	EML_GUARD(eml_channel_seal_begin(c->ch, hdr));
 	if (n <= SEND_PIECE)
@@ -878,6 +979,7 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	struct eml_envelope hdr, env;
 	uint8_t rid[EML_REQUEST_ID_LEN];
 	struct eml_evidence_x x;
+	struct gather gt;
 	bool fatal = true, sealed = false, kept = false;
 
 	memset(&env, 0, sizeof(env));
@@ -900,7 +1002,7 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 		fatal = false;
 		EML_FAIL(rc, EML_ERR_SESSION_NOT_ATTESTED);
 	}
-	if ((rc = encode_request(c, m, inputs, n_inputs, pt)) != EML_OK) {
+	if ((rc = encode_request(c, m, inputs, n_inputs, pt, &gt)) != EML_OK) {
 		fatal = false;
 		goto out;
 	}
@@ -912,8 +1014,10 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 	/* Sealed where it was encoded (room for the tag was reserved), piece
 	 * by piece as it goes out; the evidence hash takes each sealed piece
 	 * then, and the answer when it is here. Once sealed whole, pt holds
-	 * ciphertext only: what went on the wire, nothing to wipe. */
-	rc = send_request(c, &hdr, pt, &x, &sealed);
+	 * ciphertext only: what went on the wire, nothing to wipe. A large
+	 * request (gt.n != 0) is sealed from the caller's tensors and pt into
+	 * a piece buffer instead: pt keeps plaintext and is wiped. */
+	rc = send_request(c, &hdr, pt, &gt, &x, &sealed);
 	/* The peer may have ended the session (and said why in an Error
 	 * frame) before our request went out: read that reason if it is
 	 * there, rather than reporting a bare EOF. */

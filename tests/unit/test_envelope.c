@@ -633,6 +633,45 @@ requests_equal(const Eml__V1__InferRequest *x, const Eml__V1__InferRequest *y)
 	}
 }
 
+/* eml_msg_infer_request_pack_gather: out's bytes with each gathered
+ * tensor's data put back at its offset are pack_aligned's bytes (whole),
+ * for every threshold and number of entries; the data is not in out. */
+static void
+gather_agrees(const Eml__V1__InferRequest *r, size_t base, const struct eml_buf *whole)
+{
+	static const size_t mins[] = { 0, 5, 78, 1001, 5000 };
+
+	for (size_t mi = 0; mi < sizeof(mins) / sizeof(mins[0]); mi++)
+		for (size_t cap = 0; cap <= 4; cap++) {
+			struct eml_msg_gather g[4];
+			struct eml_buf o, joined;
+			size_t n_g = 99, in = 0, ext = 0, want = 0;
+
+			for (size_t i = 0; i < r->n_inputs; i++)
+				if (r->inputs[i]->data.len != 0 && r->inputs[i]->data.len >= mins[mi])
+					want++;
+			want = want < cap ? want : cap;
+			eml_buf_init(&o, 1 << 20);
+			eml_buf_init(&joined, 1 << 20);
+			assert_eml_ok(eml_msg_infer_request_pack_gather(r, base, mins[mi], &o,
+			    cap != 0 ? g : NULL, cap, &n_g));
+			assert_int_equal(n_g, want);
+			for (size_t i = 0; i < n_g; i++) {
+				assert_true(g[i].at >= in && g[i].at <= o.len);
+				assert_eml_ok(eml_buf_append(&joined, o.data + in, g[i].at - in));
+				assert_eml_ok(eml_buf_append(&joined, g[i].p, g[i].len));
+				in = g[i].at;
+				ext += g[i].len;
+			}
+			assert_eml_ok(eml_buf_append(&joined, o.data + in, o.len - in));
+			assert_int_equal(o.len + ext, whole->len);
+			assert_int_equal(joined.len, whole->len);
+			assert_memory_equal(joined.data, whole->data, whole->len);
+			eml_buf_free(&o);
+			eml_buf_free(&joined);
+		}
+}
+
 /* eml_msg_infer_request_pack_aligned: the message protobuf-c's packing
  * gives, with every tensor's data at a multiple of 16 from the frame start
  * whatever the offset the message starts at, so the view takes it in place
@@ -718,6 +757,7 @@ infer_request_pack_aligned(void **state)
 					if (!inside)
 						assert_true(ni >= 3);
 				}
+				gather_agrees(&r, base, &b);
 				eml_msg_free(ma);
 				eml_msg_free(mb);
 				eml_msg_free(mv);
