@@ -728,22 +728,39 @@ eml_arena_reserve_first(void)
 	return ARENA_MIN_RESERVE + 2 * pagesz();
 }
 
+/* A block's size for n bytes: its header and n, rounded up to 64; false
+ * on overflow. */
+static bool
+blk_size_for(size_t n, size_t *size)
+{
+	if (eml_add_overflow(n == 0 ? 1 : n, sizeof(struct arena_blk) + 63, size))
+		return false;
+	*size &= ~(size_t)63;
+	return true;
+}
+
+/* Under a->mu: n more bytes in live blocks, and the peak. */
+static void
+arena_count(struct eml_arena *a, size_t n)
+{
+	a->in_use += n;
+	if (a->in_use > a->peak)
+		a->peak = a->in_use;
+}
+
 static void *
 arena_alloc(struct eml_arena *a, size_t n)
 {
 	struct arena_blk *b;
 	size_t size;
 
-	if (eml_add_overflow(n == 0 ? 1 : n, sizeof(*b) + 63, &size))
+	if (!blk_size_for(n, &size))
 		return NULL;
-	size &= ~(size_t)63;
 	pthread_mutex_lock(&a->mu);
 	b = arena_get(a, size);
 	if (b != NULL) {
 		b->n = n;
-		a->in_use += b->size;
-		if (a->in_use > a->peak)
-			a->peak = a->in_use;
+		arena_count(a, b->size);
 	}
 	atomic_store(&last_locked, a->locked);
 	pthread_mutex_unlock(&a->mu);
@@ -756,15 +773,6 @@ arena_alloc(struct eml_arena *a, size_t n)
 	 * the only one it held. Per-request assembly allocates its weights
 	 * and packed copies of them on every request: one pass fewer. */
 	return b + 1;
-}
-
-static bool
-blk_size_for(size_t n, size_t *size)
-{
-	if (eml_add_overflow(n == 0 ? 1 : n, sizeof(struct arena_blk) + 63, size))
-		return false;
-	*size &= ~(size_t)63;
-	return true;
 }
 
 void *
@@ -784,9 +792,7 @@ eml_secure_alloc_growable(size_t n, size_t max)
 	b = arena_top(a, size, maxsize);
 	if (b != NULL) {
 		b->n = n;
-		a->in_use += b->size;
-		if (a->in_use > a->peak)
-			a->peak = a->in_use;
+		arena_count(a, b->size);
 	}
 	atomic_store(&last_locked, a->locked);
 	pthread_mutex_unlock(&a->mu);
@@ -822,9 +828,7 @@ eml_secure_grow(void *p, size_t n)
 		b->size = size;
 		g->top = off + size;
 		g->last_size = size;
-		a->in_use += size - old;
-		if (a->in_use > a->peak)
-			a->peak = a->in_use;
+		arena_count(a, size - old);
 		ok = true;
 	}
 	/* The new bytes are zero already: the block's slack was zero when it
