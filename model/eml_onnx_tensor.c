@@ -39,7 +39,11 @@ struct pb_slot {
 	bool taken;
 };
 
-static _Thread_local struct pb_slot pb_big[PB_SLOTS];
+/* PB_SLOTS entries while a large value is live, from the heap: as a
+ * thread-local array it was 16 KiB of static TLS that every thread of
+ * every program linking this file had zeroed at its start, and four page
+ * faults at the start of every eml command (issue 16). */
+static _Thread_local struct pb_slot *pb_big;
 static _Thread_local size_t pb_live;
 
 static size_t
@@ -68,6 +72,8 @@ pb_put(void *p)
 
 	if (pb_live >= PB_SLOTS / 4 * 3 || pb_find(p) != NULL)
 		return false;
+	if (pb_big == NULL && (pb_big = eml_calloc(PB_SLOTS, sizeof(*pb_big))) == NULL)
+		return false;
 	for (i = pb_slot_of(p); pb_big[i].p != NULL; i = (i + 1) & (PB_SLOTS - 1))
 		;
 	pb_big[i].p = p;
@@ -93,6 +99,10 @@ pb_del(struct pb_slot *s)
 		pb_big[i] = pb_big[j];
 		pb_big[j].p = NULL;
 		i = j;
+	}
+	if (pb_live == 0) {
+		eml_free(pb_big);
+		pb_big = NULL;
 	}
 }
 
