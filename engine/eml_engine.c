@@ -285,9 +285,10 @@ eml_bcast_strides(const struct val *v, int rank, const int64_t *dims, size_t *st
 
 /* ---------------------------------------------------------------- check */
 
-/* Whether node n can run at this opset; its parameters into *par. */
+/* Whether node n can run at this opset; its parameters into *par, its
+ * operator into *opp. */
 static eml_err
-check_node(const struct eml_node *n, int64_t opset, struct op_par *par)
+check_node(const struct eml_node *n, int64_t opset, struct op_par *par, const struct op **opp)
 {
 	const struct op *op;
 
@@ -296,6 +297,7 @@ check_node(const struct eml_node *n, int64_t opset, struct op_par *par)
 	op = eml_ops_find(n->op_type);
 	if (op == NULL)
 		return eml_pn_fail(n, EML_ERR_INFER_OP, "operator %s not supported", n->op_type);
+	*opp = op;
 	if ((int64_t)n->n_inputs < op->min_in || (int64_t)n->n_inputs > op->max_in ||
 	    (int64_t)n->n_outputs < op->min_out || (int64_t)n->n_outputs > op->max_out)
 		return eml_pn_fail(n, EML_ERR_INFER_ATTR, "%zu inputs / %zu outputs not supported",
@@ -309,11 +311,12 @@ eml_err
 eml_engine_check_node(const struct eml_node *n, int64_t opset, char *why, size_t why_len)
 {
 	struct op_par par;
+	const struct op *op;
 	eml_err rc;
 
 	EML_ENSURE(n != NULL, EML_ERR_NULL);
 	eml_err_clear_detail();
-	rc = check_node(n, opset, &par);
+	rc = check_node(n, opset, &par, &op);
 	if (rc != EML_OK && why != NULL && why_len > 0)
 		(void)snprintf(why, why_len, "%s", eml_err_detail());
 	return rc;
@@ -329,8 +332,7 @@ model_init(struct eml_model *m)
 	m->par = eml_calloc(m->g->n_nodes + 1, sizeof(*m->par));
 	EML_ENSURE(m->ops != NULL && m->par != NULL, EML_ERR_NOMEM);
 	for (size_t i = 0; i < m->g->n_nodes; i++) {
-		EML_GUARD(check_node(&m->g->nodes[i], m->g->opset, &m->par[i]));
-		m->ops[i] = eml_ops_find(m->g->nodes[i].op_type);
+		EML_GUARD(check_node(&m->g->nodes[i], m->g->opset, &m->par[i], &m->ops[i]));
 		if (eml_node_has_subgraph(&m->g->nodes[i]))
 			EML_GUARD(eml_cf_model_node(m, i));
 	}
