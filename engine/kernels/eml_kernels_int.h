@@ -139,6 +139,13 @@ void eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args
     const float *a_packed, const struct eml_gemm_bsrc *asrc, const struct eml_gemm_bsrc *bsrc,
     float *workspace, struct eml_pool *pool);
 
+/* One rectangle [m0, m1) x [n0, n1) of C (m0 a multiple of mr, n0 of
+ * nr), single-threaded, with pre-packed B (a->b_packed) and A (a_packed):
+ * the same values as the whole product gives there. workspace: as for
+ * one thread of eml_sgemm_blk_workspace_size. */
+void eml_sgemm_blk_part(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
+    const float *a_packed, size_t m0, size_t m1, size_t n0, size_t n1, float *workspace);
+
 #define EML_GEMM_ISA_DECLS(isa)                                                \
 	size_t eml_sgemm_packed_b_size_##isa(size_t K, size_t N);              \
 	void eml_sgemm_pack_b_##isa(size_t K, size_t N, const float *B,        \
@@ -225,7 +232,7 @@ void eml_wino_filter_packed(const float *weights, const float *wscale, size_t M,
  * + 144 floats. out: one output channel's 16 GEMM results at
  * mb[xi * mstride + t - t0] into the plane y with bias and p->ep (scratch
  * unused). out_t: the transposed form, results ct[xi * xs + t * M + m],
- * tile row th of every output channel of y [M][OH][OW]. */
+ * tile row th of the output channels [m0, m1) of y [M][OH][OW]. */
 #define EML_WINO_DECLS(isa)                                                    \
 	void eml_wino_in_##isa(const struct eml_conv2d_params *p, size_t TW,   \
 	    size_t t0, size_t t1, const float *x, float *v, size_t vstride,    \
@@ -235,8 +242,7 @@ void eml_wino_filter_packed(const float *weights, const float *wscale, size_t M,
 	    size_t mstride, float bias, float *y, float *scratch);                \
 	void eml_wino_out_t_##isa(const struct eml_conv2d_params *p, size_t OH, \
 	    size_t OW, size_t TW, size_t th0, size_t th, const float *ct,      \
-	    size_t xs,                                                         \
-	    const float *bias, float *y)
+	    size_t xs, const float *bias, size_t m0, size_t m1, float *y)
 EML_WINO_DECLS(avx2);
 EML_WINO_DECLS(avx512);
 

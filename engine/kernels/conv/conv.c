@@ -3,6 +3,8 @@
  * and ISA, the weights copied (and packed) into secure memory the plan
  * owns.
  */
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "eml_mem.h"
@@ -62,7 +64,8 @@ struct eml_conv2d_plan {
 	    size_t t0, size_t t1, const float *mb, size_t mstride, float bias, float *y,
 	    float *scratch);
 	void (*wino_out_t)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
-	    size_t th0, size_t th, const float *ct, size_t xs, const float *bias, float *y);
+	    size_t th0, size_t th, const float *ct, size_t xs, const float *bias, size_t m0,
+	    size_t m1, float *y);
 	size_t TH, TW, wb;
 	size_t vxs, mxs; /* floats between V_xi, between results M_xi */
 	size_t m_off, g_off, s_off, w_gws, w_scr;
@@ -413,7 +416,7 @@ static eml_err
 plan_wino(struct eml_conv2d_plan *plan)
 {
 	const struct eml_conv2d_params *p = &plan->p;
-	size_t band, vsz, msz, t;
+	size_t band, vsz, msz, t, r;
 
 	plan->method = CONV_WINO;
 	plan->TH = (plan->OH + 1) / 2;
@@ -427,21 +430,20 @@ plan_wino(struct eml_conv2d_plan *plan)
 	wino_orientation(plan, band);
 	/* The transforms touch all 16 xi at once: when C x band is a multiple
 	 * of 1024 floats (64@56: 64 x 784 = 49 pages) the 16 streams would
-	 * share one L1 set; 16 floats more per xi spread them over 16 sets. */
-	/* Transposed: V_xi^T is the GEMM's A, written by the input transform
-	 * straight as packed panels of mr tiles (band rounded up to mr). */
-	if (eml_mul_overflow(p->C,
-		plan->transposed ? (band + plan->g->mr - 1) / plan->g->mr * plan->g->mr : band,
-		&vsz) ||
+	 * share one L1 set; 16 floats more per xi spread them over 16 sets.
+	 * V_xi is written as the GEMM's packed operand: transposed V_xi^T as
+	 * A (panels of mr tiles), else V_xi as B (panels of nr tiles). */
+	r = plan->transposed ? plan->g->mr : plan->g->nr;
+	if (eml_mul_overflow(p->C, (band + r - 1) / r * r, &vsz) ||
 	    eml_mul_overflow(p->M, band, &msz))
 		EML_BAIL(EML_ERR_OVERFLOW);
 	plan->vxs = align16(vsz) + 16;
 	plan->mxs = align16(msz) + 16;
 	if (eml_mul_overflow(16, plan->vxs, &vsz) || eml_mul_overflow(16, plan->mxs, &msz))
 		EML_BAIL(EML_ERR_OVERFLOW);
-	plan->w_gws = align16(plan->transposed ?
-		  eml_sgemm_blk_workspace_size(plan->g, band, p->M, p->C, true, true, 1) :
-		  eml_sgemm_blk_workspace_size(plan->g, p->M, band, p->C, true, false, 1));
+	/* Workspace: V, the results, per thread a GEMM workspace and the
+	 * transform scratch. */
+	plan->w_gws = align16(eml_sgemm_blk_workspace_size(plan->g, p->M, band, p->C, true, true, 1));
 	plan->w_scr = align16(8 * plan->TW + 8 * 16 + 16);
 	plan->m_off = align16(vsz);
 	plan->g_off = plan->m_off + align16(msz);
@@ -1144,104 +1146,130 @@ struct wino_job {
 	const float *x; /* this image */
 	float *y;
 	float *ws;
-	size_t th0, th1, nb; /* band: tile rows, tiles */
+	struct eml_pool *pool; /* for the cancellation check while waiting */
+	size_t nb;             /* tiles */
+	size_t nin;            /* input transform tasks (channel ranges) */
+	size_t ntask, unit;    /* then M tasks, in panels of unit channels */
+	atomic_size_t in_done; /* input transform tasks finished */
 };
 
-/* Channels [c0, c1): a channel's values are only nb floats per xi, so
- * neighbouring channels share cache lines: one thread takes a run. */
+/* Input transform of channels [c0, c1) into V: each V_xi as the GEMM's
+ * packed operand (transposed: V_xi^T as A, panels of mr tiles; else V_xi
+ * as B, panels of nr tiles), K blocks of kcb channels, the last panel's
+ * lanes past the tiles zeroed: the values and layout pack_a / pack_b
+ * made of it before. */
 static void
-wino_in_task(void *arg, size_t c0, size_t c1, int thread)
+wino_in_range(const struct wino_job *j, size_t c0, size_t c1, int thread)
 {
-	const struct wino_job *j = arg;
 	const struct eml_conv2d_plan *plan = j->plan;
 	const struct eml_conv2d_params *p = &plan->p;
-
-	size_t mr = plan->g->mr, Mp = (j->nb + mr - 1) / mr * mr;
-	size_t kcb = eml_sgemm_blk_kc(plan->g, p->C);
+	size_t r = plan->transposed ? plan->g->mr : plan->g->nr, nb = j->nb;
+	size_t Rp = (nb + r - 1) / r * r, kcb = eml_sgemm_blk_kc(plan->g, p->C);
+	float *scr = j->ws + plan->s_off + (size_t)thread * plan->w_scr;
 
 	for (size_t c = c0; c < c1; c++) {
-		const float *xc = j->x + c * p->H * p->W;
-		float *scr = j->ws + plan->s_off + (size_t)thread * plan->w_scr;
-
-		if (!plan->transposed) {
-			plan->wino_in(p, plan->TW, j->th0 * plan->TW, j->th1 * plan->TW, xc,
-			    j->ws + c * j->nb, plan->vxs, j->nb, 0, scr);
-			continue;
-		}
-		/* V_xi^T [nb, C] as the packed A of the transposed GEMM: K
-		 * blocks of kcb channels at kb * Mp, in each panels of mr
-		 * tiles, kk x mr floats, channel-major (what pack_a makes of
-		 * it, so the same products). */
 		size_t kb = c / kcb * kcb, kk = p->C - kb < kcb ? p->C - kb : kcb;
-		float *vc = j->ws + kb * Mp + (c - kb) * mr;
+		float *vc = j->ws + kb * Rp + (c - kb) * r;
 
-		plan->wino_in(p, plan->TW, j->th0 * plan->TW, j->th1 * plan->TW, xc, vc,
-		    plan->vxs, mr, kk * mr, scr);
-		if (j->nb % mr != 0) /* the last panel's rows past nb: defined */
+		plan->wino_in(p, plan->TW, 0, nb, j->x + c * p->H * p->W, vc, plan->vxs, r, kk * r,
+		    scr);
+		if (nb % r != 0)
 			for (size_t xi = 0; xi < 16; xi++)
-				memset(vc + xi * plan->vxs + (j->nb / mr) * kk * mr + j->nb % mr, 0,
-				    (mr - j->nb % mr) * sizeof(float));
+				memset(vc + xi * plan->vxs + (nb / r) * kk * r + nb % r, 0,
+				    (r - nb % r) * sizeof(float));
 	}
 }
 
-static void
-wino_gemm_task(void *arg, size_t xi, int thread)
+/* Until every input transform task has finished (false: the run was
+ * cancelled, and skipped tasks never finish). The tasks waited for were
+ * all handed out before this one and are running. */
+static bool
+wino_wait_in(struct wino_job *j)
 {
-	const struct wino_job *j = arg;
+	unsigned polls = 0;
+
+	while (atomic_load_explicit(&j->in_done, memory_order_acquire) < j->nin) {
+		if (eml_pool_cancelled(j->pool))
+			return false;
+		if (++polls < 4096) {
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#endif
+		} else {
+			sched_yield();
+		}
+	}
+	return true;
+}
+
+/*
+ * One pool run per image: tasks [0, nin) make V (ranges of input
+ * channels), tasks [nin, nin + ntask) then each take output channels
+ * [m0, m1) (whole panels of the GEMM's M side) through the 16 GEMMs and
+ * the output transform. Tasks are handed out in order, so an M task only
+ * waits for input tasks already running; the output transform needs no
+ * other task. One fork/join instead of three (in, GEMMs, out), and no
+ * wait between the GEMMs and the output transform (the 7 tile rows of a
+ * 14x14 image split 4 + 3 on two threads there). Each value is computed
+ * by one task in a fixed order: the result does not depend on the thread
+ * count.
+ */
+static void
+wino_task(void *arg, size_t task, int thread)
+{
+	struct wino_job *j = arg;
 	const struct eml_conv2d_plan *plan = j->plan;
 	const struct eml_conv2d_params *p = &plan->p;
+	size_t panels = (p->M + j->unit - 1) / j->unit, k, m0, m1, xi, th, m;
+	float *gws = j->ws + plan->g_off + (size_t)thread * plan->w_gws;
+	float *res = j->ws + plan->m_off, *v = j->ws;
 	struct eml_sgemm_args a;
 
-	memset(&a, 0, sizeof(a));
-	if (plan->transposed) {
-		/* M_xi^T [nb, M] = V_xi^T U_xi^T, V_xi^T pre-packed by the
-		 * input transform. */
-		a.M = j->nb;
-		a.N = p->M;
-		a.K = p->C;
-		a.b_packed = plan->w + xi * plan->a_stride;
-		a.C = j->ws + plan->m_off + xi * plan->mxs;
-		a.ldc = p->M;
-		a.alpha = 1.0f;
-		a.bias_kind = EML_BIAS_NONE;
-		eml_sgemm_blk_ex(plan->g, &a, j->ws + xi * plan->vxs, NULL, NULL,
-		    j->ws + plan->g_off + (size_t)thread * plan->w_gws, NULL);
+	if (task < j->nin) {
+		wino_in_range(j, task * p->C / j->nin, (task + 1) * p->C / j->nin, thread);
+		atomic_fetch_add_explicit(&j->in_done, 1, memory_order_release);
 		return;
 	}
-	a.M = p->M;
-	a.N = j->nb;
+	k = task - j->nin;
+	m0 = k * panels / j->ntask * j->unit;
+	m1 = (k + 1) * panels / j->ntask * j->unit;
+	m1 = m1 < p->M ? m1 : p->M;
+	if (m0 >= m1 || !wino_wait_in(j))
+		return;
+	memset(&a, 0, sizeof(a));
 	a.K = p->C;
-	a.B = j->ws + xi * plan->vxs;
-	a.ldb = j->nb;
-	a.C = j->ws + plan->m_off + xi * plan->mxs;
-	a.ldc = j->nb;
 	a.alpha = 1.0f;
 	a.bias_kind = EML_BIAS_NONE;
-	eml_sgemm_blk_ex(plan->g, &a, plan->w + xi * plan->a_stride, NULL, NULL,
-	    j->ws + plan->g_off + (size_t)thread * plan->w_gws, NULL);
-}
-
-/* Items [i0, i1): tile rows th0 + i (transposed: every output channel
- * of a tile row, whose two output rows per channel are short), else
- * output channels. */
-static void
-wino_out_task(void *arg, size_t i0, size_t i1, int thread)
-{
-	const struct wino_job *j = arg;
-	const struct eml_conv2d_plan *plan = j->plan;
-	const struct eml_conv2d_params *p = &plan->p;
-
-	for (size_t m = i0; m < i1; m++) {
+	for (xi = 0; xi < 16; xi++) {
+		a.C = res + xi * plan->mxs;
 		if (plan->transposed) {
-			plan->wino_out_t(p, plan->OH, plan->OW, plan->TW, j->th0, j->th0 + m,
-			    j->ws + plan->m_off, plan->mxs, plan->bias, j->y);
-			continue;
+			/* M_xi^T [nb, M] = V_xi^T U_xi^T, columns [m0, m1). */
+			a.M = j->nb;
+			a.N = p->M;
+			a.ldc = p->M;
+			a.b_packed = plan->w + xi * plan->a_stride;
+			eml_sgemm_blk_part(plan->g, &a, v + xi * plan->vxs, 0, j->nb, m0, m1, gws);
+		} else {
+			/* M_xi [M, nb] = U_xi V_xi, rows [m0, m1). */
+			a.M = p->M;
+			a.N = j->nb;
+			a.ldc = j->nb;
+			a.b_packed = v + xi * plan->vxs;
+			eml_sgemm_blk_part(plan->g, &a, plan->w + xi * plan->a_stride, m0, m1, 0,
+			    j->nb, gws);
 		}
-		plan->wino_out(p, plan->OH, plan->OW, plan->TW, j->th0 * plan->TW,
-		    j->th1 * plan->TW, j->ws + plan->m_off + m * j->nb, plan->mxs,
-		    plan->bias != NULL ? plan->bias[m] : 0.0f, j->y + m * plan->OH * plan->OW,
-		    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
 	}
+	if (plan->transposed) {
+		for (th = 0; th < plan->TH; th++)
+			plan->wino_out_t(p, plan->OH, plan->OW, plan->TW, 0, th, res, plan->mxs,
+			    plan->bias, m0, m1, j->y);
+		return;
+	}
+	for (m = m0; m < m1; m++)
+		plan->wino_out(p, plan->OH, plan->OW, plan->TW, 0, j->nb, res + m * j->nb,
+		    plan->mxs, plan->bias != NULL ? plan->bias[m] : 0.0f,
+		    j->y + m * plan->OH * plan->OW,
+		    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
 }
 
 /* One band of tiles [t0, t1) of image n, start to end, in the thread's
@@ -1293,22 +1321,24 @@ wino_band_task(void *arg, size_t task, int thread)
 		    plan->bias != NULL ? plan->bias[m] : 0.0f, y + m * plan->OH * plan->OW, NULL);
 }
 
-/* Per image and band: input transform (tasks over channels), the 16
- * GEMMs (one task each, single-threaded inside), output transform (tasks
- * over output channels). Every value is computed by one task in a fixed
- * order, so the result does not depend on the thread count. */
+/* Banded: one task per band of tiles. Otherwise one pool run per image
+ * (wino_task). */
 static void
 run_wino(const struct eml_conv2d_plan *plan, const float *x, float *y, float *workspace,
     struct eml_pool *pool)
 {
 	const struct eml_conv2d_params *p = &plan->p;
-	struct wino_job j = { plan, NULL, NULL, workspace, 0, 0, 0 };
-	size_t n;
+	struct wino_job j;
+	size_t n, panels, nt;
 
+	memset(&j, 0, sizeof(j));
+	j.plan = plan;
+	j.ws = workspace;
 	/* 16 GEMMs of M x C x tiles dominate; the transforms are memory
 	 * passes of the same order as one of them. */
 	pool = eml_pool_for(pool, 36.0 * (double)p->M * (double)p->C *
 		(double)(plan->TH * plan->TW));
+	j.pool = pool;
 	if (plan->banded) {
 		size_t tiles = plan->TH * plan->TW;
 
@@ -1317,18 +1347,21 @@ run_wino(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wo
 		eml_pool_run(pool, p->N * ((tiles + plan->nb - 1) / plan->nb), wino_band_task, &j);
 		return;
 	}
-
+	nt = (size_t)eml_pool_size(pool);
+	j.nb = plan->TH * plan->TW;
+	j.unit = plan->transposed ? plan->g->nr : plan->g->mr;
+	panels = (p->M + j.unit - 1) / j.unit;
+	/* Four input ranges and two M tasks per thread (one when alone): a
+	 * late thread holds the run up by a share of one task. */
+	j.nin = nt == 1 ? 1 : nt * EML_POOL_RANGES_PER_THREAD;
+	j.nin = j.nin < p->C ? j.nin : p->C;
+	j.ntask = nt == 1 ? 1 : nt * 2;
+	j.ntask = j.ntask < panels ? j.ntask : panels;
 	for (n = 0; n < p->N; n++) {
 		j.x = x + n * p->C * p->H * p->W;
 		j.y = y + n * p->M * plan->OH * plan->OW;
-		for (j.th0 = 0; j.th0 < plan->TH; j.th0 = j.th1) {
-			j.th1 = j.th0 + plan->wb < plan->TH ? j.th0 + plan->wb : plan->TH;
-			j.nb = (j.th1 - j.th0) * plan->TW;
-			eml_pool_run_range(pool, p->C, wino_in_task, &j);
-			eml_pool_run(pool, 16, wino_gemm_task, &j);
-			eml_pool_run_range(pool, plan->transposed ? j.th1 - j.th0 : p->M,
-			    wino_out_task, &j);
-		}
+		atomic_store_explicit(&j.in_done, 0, memory_order_relaxed);
+		eml_pool_run(pool, j.nin + j.ntask, wino_task, &j);
 	}
 }
 

@@ -235,13 +235,13 @@ WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_
  * Transposed form (small images): the GEMM results are ct[xi][t][m]
  * (tiles as rows, ct[xi * xs + t * M + m], t counted from the band's
  * first tile row th0), so the output transform runs along the output
- * channels: for tile row th, every tile and every
- * channel, + bias (NULL: none), then the activation, each of the four
+ * channels: for tile row th, every tile and the channels [m0, m1),
+ * + bias (NULL: none), then the activation, each of the four
  * results scattered into its plane of y [M][OH][OW].
  */
 void
 WI_OUT_T(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t th0,
-    size_t th, const float *ct, size_t xs, const float *bias, float *y)
+    size_t th, const float *ct, size_t xs, const float *bias, size_t m0, size_t m1, float *y)
 {
 	size_t M = p->M, HW = OH * OW, tw, m, j, l, a, b;
 	vf va = vf_set1(p->ep.a), vb = vf_set1(p->ep.b);
@@ -250,8 +250,8 @@ WI_OUT_T(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, siz
 	for (tw = 0; tw < TW; tw++) {
 		const float *c = ct + ((th - th0) * TW + tw) * M;
 
-		for (m = 0; m < M; m += VF_N) {
-			size_t cnt = M - m < VF_N ? M - m : VF_N;
+		for (m = m0; m < m1; m += VF_N) {
+			size_t cnt = m1 - m < VF_N ? m1 - m : VF_N;
 			vf v[16] EML_NOINIT, sa[2][4] EML_NOINIT, vbias;
 
 			for (j = 0; j < 16; j++)

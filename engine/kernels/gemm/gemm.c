@@ -19,6 +19,8 @@
  * prefers columns (B traffic is then not duplicated when B is packed per
  * call) and only cuts rows when there are too few column panels.
  */
+#include <string.h>
+
 #include "engine/kernels/eml_kernels_int.h"
 
 #define WS_ALIGN 16 /* floats: 64 bytes */
@@ -317,6 +319,28 @@ eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 	mis = ((uintptr_t)workspace / sizeof(float)) % WS_ALIGN;
 	job.ws = workspace == NULL ? NULL : workspace + (mis == 0 ? 0 : WS_ALIGN - mis);
 	eml_pool_run(pool, job.s.tm * job.s.tn, gemm_task, &job);
+}
+
+void
+eml_sgemm_blk_part(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
+    const float *a_packed, size_t m0, size_t m1, size_t n0, size_t n1, float *workspace)
+{
+	struct gemm_job job;
+	uintptr_t mis;
+
+	if (m1 > a->M)
+		m1 = a->M;
+	if (n1 > a->N)
+		n1 = a->N;
+	if (m0 >= m1 || n0 >= n1)
+		return;
+	memset(&job, 0, sizeof(job));
+	job.g = g;
+	job.a = a;
+	job.a_packed = a_packed;
+	mis = ((uintptr_t)workspace / sizeof(float)) % WS_ALIGN;
+	job.ws = workspace == NULL ? NULL : workspace + (mis == 0 ? 0 : WS_ALIGN - mis);
+	gemm_rect(&job, m0, m1, n0, n1, job.ws);
 }
 
 /* The public per-ISA entry points on top of the driver. Pre-packed B has
