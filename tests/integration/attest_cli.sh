@@ -10,19 +10,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 
-expect() { # expect CODE cmd...
-	local want=$1
-	shift
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	local got=$?
-	if [ "$got" -ne "$want" ]; then
-		echo "FAIL (exit $got, want $want): $*"
-		sed 's/^/    /' "$tmp/err" | head -5
-		fail=1
-	else
-		echo "ok   (exit $got): ${*#$EML }"
-	fi
-}
+# shellcheck source=lib/exit_codes.bash
+source "$(dirname "$0")/lib/exit_codes.bash"
 
 expect 0 "$EML" attest verify "$D/doc01.cbor" --at doc
 expect 0 "$EML" attest verify "$D/doc15.cbor" --at doc --root attestation/roots/aws_nitro_root_g1.pem

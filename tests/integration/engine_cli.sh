@@ -15,15 +15,8 @@ T=$(mktemp -d "${TMPDIR:-/tmp}/eml-engine-cli.XXXXXX")
 trap 'rm -rf "$T"' EXIT
 pass=0
 fail=0
-ok() { echo "  ok   $1"; pass=$((pass + 1)); }
-bad() { echo "  FAIL $1"; fail=$((fail + 1)); }
-expect() { # expect <want-status> <name> <command...>
-	local want=$1 name=$2 got
-	shift 2
-	"$@" >"$T/out" 2>&1
-	got=$?
-	if [ "$got" = "$want" ]; then ok "$name"; else bad "$name (exit $got, want $want: $(head -1 "$T/out"))"; fi
-}
+# shellcheck source=lib/tally.bash
+source tests/integration/lib/tally.bash
 
 [ -x "$EML" ] || { echo "engine_cli: SKIP: $EML not built"; exit 0; }
 

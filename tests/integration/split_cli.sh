@@ -11,19 +11,8 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 fail=0
 
-expect() { # expect CODE cmd...
-	local want=$1
-	shift
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	local got=$?
-	if [ "$got" -ne "$want" ]; then
-		echo "FAIL (exit $got, want $want): $*"
-		sed 's/^/    /' "$tmp/err" | head -5
-		fail=1
-	else
-		echo "ok   (exit $got): ${*#$EML }"
-	fi
-}
+# shellcheck source=lib/exit_codes.bash
+source "$(dirname "$0")/lib/exit_codes.bash"
 check() { # check DESCRIPTION test-args...
 	local what=$1
 	shift
