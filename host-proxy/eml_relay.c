@@ -62,10 +62,13 @@ struct dir {
 	uint32_t err_code;     /* code of an ERROR frame from the agent */
 	bool discard;          /* a refused request: read to its end, dropped */
 	/* bytes the proxy read for this direction before the relay started
-	 * (the client's hello, key removed): read before the socket */
+	 * (the client's hello, key removed), or read past the end of a small
+	 * frame with its head (the next frame's first bytes, in carry): read
+	 * before the socket */
 	const uint8_t *pre;
 	size_t pre_len;
 	size_t pre_off;
+	uint8_t carry[EML_FRAME_HDR_LEN + EML_WIRE_PEEK_MAX];
 	/* bytes waiting for dst */
 	uint8_t *out;
 	size_t out_len;
@@ -249,11 +252,13 @@ recv_some(int fd, uint8_t *p, size_t len, size_t *n)
 	return EML_OK;
 }
 
-/* Read for direction d: what the proxy read ahead first, then src. */
+/* Read for direction d: what the proxy read ahead first, then src.
+ * *from_pre tells which (for unread). */
 static eml_err
-src_read(struct dir *d, uint8_t *p, size_t len, size_t *n)
+src_read(struct dir *d, uint8_t *p, size_t len, size_t *n, bool *from_pre)
 {
-	if (d->pre_off < d->pre_len) {
+	*from_pre = d->pre_off < d->pre_len;
+	if (*from_pre) {
 		size_t k = d->pre_len - d->pre_off < len ? d->pre_len - d->pre_off : len;
 
 		EML_MEMCPY(p, d->pre + d->pre_off, k);
@@ -268,6 +273,26 @@ static bool
 pre_pending(const struct dir *d)
 {
 	return d->pre_off < d->pre_len;
+}
+
+/* Give back the last k bytes of the read that just returned them at p
+ * (read past the end of a frame): the next src_read returns them first.
+ * Bytes from the read-ahead go back into it; bytes from the socket (the
+ * read-ahead was empty then) are kept in carry, which holds a whole head
+ * read. */
+static void
+src_unread(struct dir *d, const uint8_t *p, size_t k, bool from_pre)
+{
+	if (k == 0)
+		return;
+	if (from_pre) {
+		d->pre_off -= k;
+		return;
+	}
+	EML_MEMCPY(d->carry, p, k); /* p is in head, never in carry */
+	d->pre = d->carry;
+	d->pre_len = k;
+	d->pre_off = 0;
 }
 
 static const char *
@@ -628,11 +653,12 @@ static eml_err
 dir_read_body(struct conn *c, struct dir *d)
 {
 	size_t n = 0, room, want;
+	bool from_pre;
 
 	if (d->discard) {
 		/* a refused request: its bytes go nowhere */
 		want = d->body_left < EML_RELAY_CHUNK ? (size_t)d->body_left : EML_RELAY_CHUNK;
-		EML_GUARD(src_read(d, d->out, want, &n));
+		EML_GUARD(src_read(d, d->out, want, &n, &from_pre));
 		if (n == 0)
 			return EML_OK;
 		c->last_activity = eml_now_ms();
@@ -647,7 +673,7 @@ dir_read_body(struct conn *c, struct dir *d)
 	if (room == 0)
 		return EML_OK;
 	want = d->body_left < room ? (size_t)d->body_left : room;
-	EML_GUARD(src_read(d, d->out + d->out_len, want, &n));
+	EML_GUARD(src_read(d, d->out + d->out_len, want, &n, &from_pre));
 	if (n == 0)
 		return EML_OK;
 	c->last_activity = eml_now_ms();
@@ -661,13 +687,19 @@ static eml_err
 dir_read(struct conn *c, struct dir *d)
 {
 	size_t n = 0;
+	bool from_pre = false;
 
-	/* The length word, the peeked head and the first body bytes are
-	 * read one after the other while src has them: a small frame that
-	 * has arrived whole is read in this one round (three reads), not
-	 * one poll round per part. */
+	/* The length word and the peeked head are read together (a read of
+	 * up to sizeof(head): a small frame that has arrived whole is read
+	 * in one read, a larger one's head in one and its body in the next),
+	 * one after the other while src has them, not one poll round per
+	 * part. What such a read returns past the end of a small frame is
+	 * the next frame's: it is given back (src_unread). */
 	while (!d->hdr_done) {
-		EML_GUARD(src_read(d, d->head + d->head_have, d->head_need - d->head_have, &n));
+		size_t want = d->head_need == EML_FRAME_HDR_LEN ? sizeof(d->head) - d->head_have
+								 : d->head_need - d->head_have;
+
+		EML_GUARD(src_read(d, d->head + d->head_have, want, &n, &from_pre));
 		if (n == 0)
 			return EML_OK;
 		c->last_activity = eml_now_ms();
@@ -676,16 +708,25 @@ dir_read(struct conn *c, struct dir *d)
 			d->frame_start = c->last_activity;
 		}
 		d->head_have += n;
-		if (d->head_have == EML_FRAME_HDR_LEN && d->head_need == EML_FRAME_HDR_LEN) {
+		if (d->head_have >= EML_FRAME_HDR_LEN && d->head_need == EML_FRAME_HDR_LEN) {
 			struct eml_cur hc = eml_cur_make(d->head, EML_FRAME_HDR_LEN);
 
 			EML_GUARD(eml_cur_read_u32be(&hc, &d->flen));
 			/* PROTOCOL §1: the length is checked before anything is
-			 * read or allocated for the body. */
+			 * allocated or relayed for the body (at most the peek
+			 * window of it has been read, into head). */
 			EML_GUARD(eml_frame_check_len(d->flen, c->env->frame_max));
 			d->head_need = EML_FRAME_HDR_LEN +
 			    (d->flen < EML_WIRE_PEEK_MAX ? d->flen : EML_WIRE_PEEK_MAX);
-			continue;
+			if (d->head_have > d->head_need) {
+				/* past this frame's end: < n bytes, the tail of
+				 * this read */
+				src_unread(d, d->head + d->head_need, d->head_have - d->head_need,
+				    from_pre);
+				d->head_have = d->head_need;
+			}
+			if (d->head_have < d->head_need)
+				continue;
 		}
 		if (d->head_have < d->head_need)
 			return EML_OK;
@@ -1105,7 +1146,7 @@ pump(struct conn *c, int timeout_ms, bool *done)
 		if (p[i].events == 0)
 			p[i].fd = -1;
 	/* Bytes read ahead are ready now: no waiting for the socket. */
-	if (up_rd && pre_pending(up))
+	if ((up_rd && pre_pending(up)) || (down_rd && pre_pending(down)))
 		timeout_ms = 0;
 	if (poll(p, 2, timeout_ms) < 0) {
 		if (errno == EINTR)
@@ -1120,7 +1161,7 @@ pump(struct conn *c, int timeout_ms, bool *done)
 		}
 		EML_GUARD(rc);
 	}
-	if (down_rd && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+	if (down_rd && ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 || pre_pending(down))) {
 		rc = dir_read(c, down);
 		if (rc == EML_ERR_IO_EOF) {
 			*done = true;

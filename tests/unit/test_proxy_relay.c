@@ -281,6 +281,131 @@ relay_streams_both_ways(void **state)
 	eml_free(body);
 }
 
+/* Frames of an envelope (length word included) appended to out. */
+static void
+add_frame(struct eml_buf *out, uint32_t type, const uint8_t rid[16], const void *body, size_t n)
+{
+	struct eml_envelope env;
+	struct eml_buf b;
+
+	memset(&env, 0, sizeof(env));
+	env.version = 1;
+	env.type = type;
+	EML_MEMCPY(env.request_id, rid, 16);
+	env.body = body;
+	env.body_len = n;
+	eml_buf_init(&b, FMAX);
+	assert_eml_ok(eml_envelope_pack(&env, FMAX, &b));
+	assert_eml_ok(eml_frame_encode(out, b.data, b.len, FMAX));
+	eml_buf_free_nowipe(&b);
+}
+
+/* Body sizes of the batch: below, at and above the peek window; the last
+ * two arrive in one head read, with nothing after them. */
+static const size_t BATCH[] = { 17, 3, 1000, 1003, 3000, 40000, 5, 9 };
+#define NBATCH (sizeof(BATCH) / sizeof(BATCH[0]))
+
+/* hello first, then pings (small bodies) and requests */
+static uint32_t
+batch_type(size_t i, bool up)
+{
+	if (i == 0)
+		return up ? EML_MSG_CLIENT_HELLO : EML_MSG_ATTESTATION_RESPONSE;
+	if (BATCH[i] <= 64)
+		return up ? EML_MSG_PING : EML_MSG_PONG;
+	return up ? EML_MSG_INFER_REQUEST : EML_MSG_INFER_RESPONSE;
+}
+
+struct batch_agent {
+	int fd;
+	int frames;
+	bool ok;
+};
+
+/* Reads the whole batch, then answers it in one write: the relay's head
+ * reads then run past the ends of the answers it relays. */
+static void *
+batch_agent_main(void *arg)
+{
+	struct batch_agent *a = arg;
+	struct eml_buf all;
+
+	eml_buf_init(&all, FMAX);
+	for (size_t i = 0; i < NBATCH; i++) {
+		struct eml_envelope env;
+		struct eml_buf b;
+
+		if (recv_env(a->fd, 5000, &env, &b) != EML_OK) {
+			eml_buf_free_nowipe(&b);
+			goto out;
+		}
+		a->frames++;
+		if (env.body_len != BATCH[i]) {
+			eml_envelope_clear(&env);
+			eml_buf_free_nowipe(&b);
+			goto out;
+		}
+		add_frame(&all, batch_type(i, false), env.request_id, env.body, env.body_len);
+		eml_envelope_clear(&env);
+		eml_buf_free_nowipe(&b);
+	}
+	a->ok = eml_io_write_full(a->fd, all.data, all.len, eml_deadline_in_ms(5000)) == EML_OK;
+out:
+	eml_buf_free_nowipe(&all);
+	return NULL;
+}
+
+/* A client that sends several frames in one write, and an agent that
+ * answers them in one write: every frame arrives whole and in order,
+ * whatever one read of the relay takes in (a head read returns the next
+ * frame's first bytes with a small frame's end). */
+static void
+back_to_back_frames_both_ways(void **state)
+{
+	struct fx *f = *state;
+	uint64_t seed = eml_test_seed();
+	uint8_t *body = eml_alloc(NBATCH * 40000);
+	struct batch_agent a = { f->agent, 0, false };
+	struct eml_buf all;
+	pthread_t at;
+
+	assert_non_null(body);
+	eml_buf_init(&all, FMAX);
+	eml_test_fill(&seed, body, NBATCH * 40000);
+	for (size_t i = 0; i < NBATCH; i++) {
+		uint8_t rid[16];
+
+		memset(rid, (int)(i + 1), sizeof(rid));
+		add_frame(&all, batch_type(i, true), rid, body + i * 40000, BATCH[i]);
+	}
+	start(f);
+	assert_int_equal(pthread_create(&at, NULL, batch_agent_main, &a), 0);
+	assert_eml_ok(eml_io_write_full(f->client, all.data, all.len, eml_deadline_in_ms(5000)));
+	for (size_t i = 0; i < NBATCH; i++) {
+		struct eml_envelope env;
+		struct eml_buf b;
+		uint8_t rid[16];
+
+		memset(rid, (int)(i + 1), sizeof(rid));
+		assert_eml_ok(recv_env(f->client, 5000, &env, &b));
+		assert_int_equal(env.type, batch_type(i, false));
+		assert_memory_equal(env.request_id, rid, 16);
+		assert_int_equal(env.body_len, BATCH[i]);
+		assert_memory_equal(env.body, body + i * 40000, BATCH[i]);
+		eml_envelope_clear(&env);
+		eml_buf_free_nowipe(&b);
+	}
+	assert_int_equal(pthread_join(at, NULL), 0);
+	assert_true(a.ok);
+	assert_int_equal(a.frames, (int)NBATCH);
+	(void)shutdown(f->client, SHUT_RDWR);
+	assert_eml_ok(finish(f));
+	assert_int_equal(atomic_load(&f->stats.frames_up), NBATCH);
+	assert_int_equal(atomic_load(&f->stats.frames_down), NBATCH);
+	eml_buf_free_nowipe(&all);
+	eml_free(body);
+}
+
 /* Put a file into the store and return its id. */
 static void
 put_blob(struct fx *f, const uint8_t *data, size_t n, uint8_t id[32])
@@ -877,6 +1002,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(relay_streams_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(back_to_back_frames_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(blob_requests_are_served_not_relayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(silent_client_dropped_at_handshake_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(idle_after_handshake, setup, teardown),
