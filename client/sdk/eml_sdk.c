@@ -57,6 +57,19 @@ send_env(struct eml_client *c, uint32_t type, const uint8_t *rid, const uint8_t 
 	    eml_deadline_in_ms(c->timeout_ms));
 }
 
+void
+eml_sdk_next_rid(struct eml_client *c, uint8_t rid[EML_REQUEST_ID_LEN])
+{
+	uint64_t v = 0;
+
+	EML_MEMCPY(rid, c->rid_base, EML_REQUEST_ID_LEN);
+	for (size_t i = EML_REQUEST_ID_LEN - 8; i < EML_REQUEST_ID_LEN; i++)
+		v = v << 8 | rid[i];
+	v += ++c->rid_count; /* wraps mod 2^64: still 2^64 distinct ids */
+	for (size_t i = EML_REQUEST_ID_LEN; i-- > EML_REQUEST_ID_LEN - 8; v >>= 8)
+		rid[i] = (uint8_t)v;
+}
+
 static eml_err
 recv_env(struct eml_client *c, struct eml_envelope *env)
 {
@@ -507,7 +520,14 @@ handshake(struct eml_client *c, const char *policy_path)
 	pol->require_public_key = true;
 	if ((rc = hello_add_key(c, &hello)) != EML_OK)
 		goto out;
-	randombytes_buf(c->session_id, sizeof(c->session_id));
+	{
+		uint8_t r[sizeof(c->session_id) + sizeof(c->rid_base)];
+
+		randombytes_buf(r, sizeof(r));
+		EML_MEMCPY(c->session_id, r, sizeof(c->session_id));
+		EML_MEMCPY(c->rid_base, r + sizeof(c->session_id), sizeof(c->rid_base));
+		c->rid_count = 0;
+	}
 	t = eml_now_us();
 	c->steps.local_us = t - t0;
 	rc = send_env(c, EML_MSG_CLIENT_HELLO, c->session_id, hello.data, hello.len);
@@ -1006,7 +1026,7 @@ eml_client_infer(struct eml_client *c, const struct eml_client_model *m,
 		fatal = false;
 		goto out;
 	}
-	randombytes_buf(rid, sizeof(rid));
+	eml_sdk_next_rid(c, rid);
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.version = EML_PROTO_VERSION;
 	hdr.type = EML_MSG_INFER_REQUEST;
@@ -1187,7 +1207,7 @@ eml_client_evidence(struct eml_client *c, int final, uint8_t **out, size_t *len)
 	req.final = final != 0;
 	if ((rc = eml_msg_pack(&req.base, &pt)) != EML_OK)
 		goto out;
-	randombytes_buf(rid, sizeof(rid));
+	eml_sdk_next_rid(c, rid);
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.version = EML_PROTO_VERSION;
 	hdr.type = EML_MSG_EVIDENCE_REQUEST;
@@ -1265,7 +1285,7 @@ eml_sdk_sealed_call(struct eml_client *c, uint32_t type, const uint8_t *pt, size
 		fatal = false;
 		EML_FAIL(rc, EML_ERR_SESSION_NOT_ATTESTED);
 	}
-	randombytes_buf(rid, sizeof(rid));
+	eml_sdk_next_rid(c, rid);
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.version = EML_PROTO_VERSION;
 	hdr.type = type;
@@ -1315,7 +1335,7 @@ eml_client_close(struct eml_client *c)
 		 * instead of at its idle timeout. */
 		eml_buf_init(&pt, 64);
 		eml_buf_init(&ct, 256);
-		randombytes_buf(rid, sizeof(rid));
+		eml_sdk_next_rid(c, rid);
 		memset(&hdr, 0, sizeof(hdr));
 		hdr.version = EML_PROTO_VERSION;
 		hdr.type = EML_MSG_CLOSE;

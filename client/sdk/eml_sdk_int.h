@@ -53,6 +53,13 @@ struct eml_client {
 	int64_t timeout_ms;
 	size_t frame_max;
 	uint8_t session_id[EML_REQUEST_ID_LEN];
+	/* Request ids after the hello: rid_base (random, drawn with the
+	 * session id) with rid_count added to its last 8 bytes, one per
+	 * message. Correlation ids only (PROTOCOL §2): unique per session by
+	 * the counter, across sessions by the random base; no getrandom per
+	 * request (issue 16). */
+	uint8_t rid_base[EML_REQUEST_ID_LEN];
+	uint64_t rid_count;
 	struct eml_channel *ch;
 	struct eml_client_summary summary;
 	uint64_t requests;
@@ -107,6 +114,8 @@ eml_err eml_sdk_frame_read(struct eml_client *c, int64_t deadline, struct eml_bu
 eml_err eml_sdk_write(struct eml_client *c, const uint8_t *p, size_t n, int64_t deadline)
     EML_MUST_USE;
 
+/* The session's next request id (see rid_base). */
+void eml_sdk_next_rid(struct eml_client *c, uint8_t rid[EML_REQUEST_ID_LEN]);
 /* Copy the thread's error detail into the handle (or thread slot for
  * NULL) after a public call. */
 void eml_sdk_note(struct eml_client *c, eml_err rc);
