@@ -27,6 +27,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "attestation/eml_attest_cache.h"
@@ -66,6 +67,12 @@ cmp_d(const void *a, const void *b)
 	double x = *(const double *)a, y = *(const double *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+static double
+tv_us(const struct timeval *tv)
+{
+	return (double)tv->tv_sec * 1e6 + (double)tv->tv_usec;
 }
 
 static double
@@ -259,9 +266,11 @@ bench_infer(const struct cfg *c, const struct eml_client_model *m,
 {
 	struct eml_client *cl = NULL;
 	double *t = eml_calloc((size_t)c->n, sizeof(double)), med, loc;
+	struct rusage ru0, ru1;
 
 	if (open_session(c, &cl) != 0)
 		return 1;
+	getrusage(RUSAGE_SELF, &ru0);
 	for (int i = 0; i < c->n; i++) {
 		struct eml_client_tensor *outs = NULL;
 		size_t n_outs = 0;
@@ -276,10 +285,13 @@ bench_infer(const struct cfg *c, const struct eml_client_model *m,
 			return 1;
 		}
 	}
+	getrusage(RUSAGE_SELF, &ru1);
 	eml_client_close(cl);
-	med = median(t, c->n);
-	printf("e2e %s infer_ms median=%.3f (one request on a warm session, n=%d)\n", c->label,
-	    med, c->n);
+	med = median(t, c->n); /* sorts */
+	printf("e2e %s infer_ms median=%.3f (one request on a warm session, n=%d; min=%.3f "
+	       "p10=%.3f, client CPU %.0f us/request)\n", c->label, med, c->n, t[0], t[c->n / 10],
+	    (tv_us(&ru1.ru_utime) + tv_us(&ru1.ru_stime) - tv_us(&ru0.ru_utime) -
+		tv_us(&ru0.ru_stime)) / c->n);
 	if (c->onnx != NULL && (loc = local_ms(c, in)) >= 0)
 		printf("e2e %s local_run_ms median=%.3f overhead_ms=%.3f (eml infer over the engine "
 		       "alone, 1 thread)\n", c->label, loc, med - loc);
