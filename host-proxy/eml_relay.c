@@ -94,6 +94,9 @@ struct inject {
 	uint64_t blob_left;
 	uint64_t blob_len;
 	int64_t start;
+	/* the blob's bytes go by eml_store_blob_send, not through the
+	 * window: dst is waited for while blob_left > 0 */
+	bool direct;
 };
 
 struct conn {
@@ -131,6 +134,9 @@ struct conn {
 	bool refuse_done;
 	uint8_t refuse_rid[EML_REQUEST_ID_LEN];
 	char refuse_msg[160];
+	/* the agent socket cannot take blob bytes by sendfile: pread them
+	 * through the window */
+	bool no_sendfile;
 };
 
 static void
@@ -397,6 +403,7 @@ inject_clear(struct inject *inj)
 	inj->blob_len = 0;
 	inj->active = false;
 	inj->start = 0;
+	inj->direct = false;
 }
 
 /* Refuse the request in d (kill switch, rate limit): remember why for the
@@ -852,6 +859,51 @@ frame_done(struct conn *c, struct dir *d)
 	return EML_OK;
 }
 
+/* The blob's bytes of the injection straight from the store to the agent
+ * (sendfile), while the agent socket takes them: no window, no copy
+ * through the proxy's memory. EML_ERR_UNSUPPORTED (nothing sent) when the
+ * socket or the store cannot: the caller preads through the window, on
+ * this connection from then on. Not with the capture hook, which must
+ * see every byte. */
+static eml_err
+inject_direct(struct conn *c)
+{
+	struct inject *inj = &c->inj;
+	eml_err rc;
+
+	if (c->no_sendfile || c->env->capture_fd >= 0)
+		return EML_ERR_UNSUPPORTED;
+	while (inj->blob_left > 0) {
+		size_t want = inj->blob_left < EML_STORE_RANGE_MAX ? (size_t)inj->blob_left
+								   : EML_STORE_RANGE_MAX;
+		size_t sent = 0;
+
+		rc = eml_store_blob_send(&inj->blob, c->up.dst, inj->blob_off, want, &sent);
+		if (rc == EML_ERR_UNSUPPORTED && !inj->direct) {
+			c->no_sendfile = true;
+			return rc;
+		}
+		EML_GUARD(rc == EML_ERR_UNSUPPORTED ? EML_ERR_IO : rc);
+		inj->direct = true;
+		if (sent == 0)
+			return EML_OK; /* full: pump waits for POLLOUT */
+		c->last_activity = eml_now_ms();
+		inj->blob_off += sent;
+		inj->blob_left -= sent;
+		if (sent < want)
+			return EML_OK; /* full now, most likely: poll first */
+	}
+	return EML_OK;
+}
+
+/* Whether the injection waits for the agent socket to take blob bytes
+ * sent directly (the window is empty meanwhile). */
+static bool
+inject_sending(const struct conn *c)
+{
+	return c->inj.active && c->inj.direct && c->inj.blob_left > 0;
+}
+
 /* Refill the up window from the injection (up rests at a boundary). */
 static eml_err
 inject_refill(struct conn *c)
@@ -867,6 +919,15 @@ inject_refill(struct conn *c)
 		EML_MEMCPY(d->out, inj->pre.data + inj->pre_off, n);
 		inj->pre_off += n;
 	} else if (inj->blob_left > 0) {
+		eml_err rc = inject_direct(c);
+
+		if (rc != EML_ERR_UNSUPPORTED) {
+			EML_GUARD(rc);
+			if (inj->blob_left > 0)
+				return EML_OK;
+			return inject_refill(c); /* all sent: finish below */
+		}
+		eml_err_clear_detail();
 		n = inj->blob_left < EML_RELAY_CHUNK ? (size_t)inj->blob_left : EML_RELAY_CHUNK;
 		EML_GUARD(eml_store_blob_pread(&inj->blob, inj->blob_off, d->out, n));
 		inj->blob_off += n;
@@ -895,27 +956,34 @@ inject_refill(struct conn *c)
 }
 
 /* Write what the window holds to dst; then finish frames and refill
- * injections. */
+ * injections. A window refilled from an injection goes out at once (no
+ * poll round per window while the socket takes it), bounded. */
 static eml_err
 dir_write(struct conn *c, struct dir *d)
 {
-	size_t n = 0;
+	for (size_t round = 0; round < RELAY_ROUNDS; round++) {
+		size_t n = 0;
 
-	if (!out_empty(d)) {
-		EML_GUARD(send_some(d->dst, d->out + d->out_off, d->out_len - d->out_off, &n));
-		if (n == 0)
+		if (!out_empty(d)) {
+			EML_GUARD(send_some(d->dst, d->out + d->out_off, d->out_len - d->out_off,
+			    &n));
+			if (n == 0)
+				return EML_OK;
+			capture_add(c, d, d->out + d->out_off, n);
+			c->last_activity = eml_now_ms();
+			d->out_off += n;
+			if (!out_empty(d))
+				return EML_OK;
+			d->out_off = d->out_len = 0;
+		}
+		if (d->hdr_done && d->body_left == 0 && !d->discard)
+			EML_GUARD(frame_done(c, d));
+		if (!d->up || !c->inj.active || !dst_at_boundary(d))
 			return EML_OK;
-		capture_add(c, d, d->out + d->out_off, n);
-		c->last_activity = eml_now_ms();
-		d->out_off += n;
-		if (!out_empty(d))
-			return EML_OK;
-		d->out_off = d->out_len = 0;
-	}
-	if (d->hdr_done && d->body_left == 0 && !d->discard)
-		EML_GUARD(frame_done(c, d));
-	if (d->up && c->inj.active && dst_at_boundary(d))
 		EML_GUARD(inject_refill(c));
+		if (out_empty(d))
+			return EML_OK; /* blob bytes sent directly, or the injection is done */
+	}
 	return EML_OK;
 }
 
@@ -1130,7 +1198,7 @@ pump(struct conn *c, int timeout_ms, bool *done)
 	bool up_rd = !c->agent_wr_dead && out_empty(up) &&
 	    !(c->inj.active && dst_at_boundary(up));
 	bool down_rd = (!c->inj.active || c->agent_wr_dead) && out_empty(down);
-	bool up_wr = !c->agent_wr_dead && !out_empty(up);
+	bool up_wr = !c->agent_wr_dead && (!out_empty(up) || inject_sending(c));
 	struct pollfd p[2];
 	eml_err rc;
 

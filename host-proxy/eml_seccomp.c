@@ -39,6 +39,7 @@ static const struct sock_filter filter[] = {
 	/* descriptors we hold, sockets: reading, writing, accepting, waiting */
 	EML_BPF_ALLOW_HELD_IO,
 	EML_BPF_ALLOW(pread64),
+	EML_BPF_ALLOW(sendfile), /* blob bytes from the store to the agent socket */
 #ifdef __NR_statx
 	EML_BPF_ALLOW(statx),
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -268,6 +269,38 @@ eml_store_blob_pread(const struct eml_blob *b, uint64_t off, void *dst, size_t n
 		n -= (size_t)r;
 		off += (uint64_t)r;
 	}
+	return EML_OK;
+}
+
+eml_err
+eml_store_blob_send(const struct eml_blob *b, int sock, uint64_t off, size_t n, size_t *sent)
+{
+	off_t o;
+	ssize_t r;
+
+	EML_ENSURE(sent != NULL, EML_ERR_NULL);
+	*sent = 0;
+	EML_ENSURE(b != NULL && b->fd >= 0 && sock >= 0, EML_ERR_NULL);
+	EML_ENSURE(off <= (uint64_t)INT64_MAX - n, EML_ERR_OVERFLOW);
+	if (n == 0)
+		return EML_OK;
+	o = (off_t)off;
+	r = sendfile(sock, b->fd, &o, n);
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return EML_OK;
+		if (errno == EPIPE || errno == ECONNRESET)
+			return EML_ERR_IO_EOF;
+		if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)
+			return EML_ERR_UNSUPPORTED; /* not an error: the caller reads */
+		eml_err_set_detail("blob send: %s", strerror(errno));
+		EML_BAIL(EML_ERR_IO);
+	}
+	if (r == 0) {
+		eml_err_set_detail("blob shrank while being served");
+		EML_BAIL(EML_ERR_FILE);
+	}
+	*sent = (size_t)r;
 	return EML_OK;
 }
 

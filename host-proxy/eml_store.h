@@ -85,6 +85,19 @@ eml_err eml_store_blob_pread(const struct eml_blob *b, uint64_t off, void *dst,
     size_t n) EML_MUST_USE;
 
 /*
+ * Send up to n bytes of the blob at off straight to the socket sock
+ * (sendfile: from the page cache, no buffer of ours, no copy through user
+ * memory). sock is non-blocking: *sent receives what went (0 when sock is
+ * full now). The range must already have passed eml_store_check_range.
+ * Returns EML_OK; EML_ERR_IO_EOF (peer gone); EML_ERR_UNSUPPORTED when this
+ * descriptor pair cannot do it (nothing sent; the caller reads with
+ * eml_store_blob_pread instead); EML_ERR_FILE (the file shrank under us);
+ * EML_ERR_IO.
+ */
+eml_err eml_store_blob_send(const struct eml_blob *b, int sock, uint64_t off, size_t n,
+    size_t *sent) EML_MUST_USE;
+
+/*
  * Convenience for tests and small reads: open, check the range, read len
  * bytes into dst (which holds cap bytes), close. *total receives the blob
  * size when not NULL. Errors as above; EML_ERR_BLOB_RANGE also when len >

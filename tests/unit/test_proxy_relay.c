@@ -764,6 +764,52 @@ replay_of_unanswered_frame(void **state)
 
 /* Capture holds exactly the bytes each peer received, in order per peer,
  * and the audit log gets a request line and a conn line. */
+/* With the capture hook on, blob bytes go through the window (pread)
+ * rather than straight from the store (sendfile), so the capture holds
+ * them: the same answer either way. */
+static void
+blob_through_the_window_when_captured(void **state)
+{
+	struct fx *f = *state;
+	uint64_t seed = eml_test_seed();
+	size_t n = (1u << 20) + 77, caplen;
+	uint8_t *data = eml_alloc(n), id[32], *cap;
+	char cap_path[96];
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	struct eml_envelope env;
+	struct eml_buf b;
+	int cfd;
+
+	assert_non_null(data);
+	eml_test_fill(&seed, data, n);
+	put_blob(f, data, n, id);
+	(void)snprintf(cap_path, sizeof(cap_path), "%s.cap", f->dir);
+	cfd = open(cap_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(cfd >= 0);
+	f->env.capture_fd = cfd;
+	f->env.capture_mu = &mu;
+	start(f);
+	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
+	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	blob_request(f->agent, id, 32, 5, n - 5);
+	expect_blob(f->agent, data, 5, n - 5, n);
+	send_env(f->agent, EML_MSG_INFER_RESPONSE, RID2, "fedcba9876543210fedc", 20);
+	assert_eml_ok(recv_env(f->client, 3000, &env, &b));
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	(void)shutdown(f->client, SHUT_RDWR);
+	assert_eml_ok(finish(f));
+	(void)close(cfd);
+	assert_int_equal(atomic_load(&f->stats.blob_bytes), n - 5);
+	cap = eml_test_read_file(cap_path, &caplen);
+	assert_non_null(memmem(cap, caplen, data + 5, n - 5));
+	eml_free(cap);
+	(void)unlink(cap_path);
+	eml_free(data);
+}
+
 static void
 capture_and_audit(void **state)
 {
@@ -1018,6 +1064,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(tamper_and_replay_hooks, setup, teardown),
 		cmocka_unit_test_setup_teardown(replay_of_unanswered_frame, setup, teardown),
 		cmocka_unit_test_setup_teardown(capture_and_audit, setup, teardown),
+		cmocka_unit_test_setup_teardown(blob_through_the_window_when_captured, setup, teardown),
 		cmocka_unit_test_setup_teardown(agent_error_code_is_audited, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_from_either_side, setup, teardown),
 		cmocka_unit_test_setup_teardown(agent_error_survives_its_hangup, setup, teardown),
