@@ -284,6 +284,17 @@ eml_agent_blob_ctx_clear(struct eml_agent_blob_ctx *c)
 	c->ra_len = 0;
 }
 
+/* What to ask for of the rest bytes left from an offset: a whole number
+ * of units (at least one) when they fit in a range, else a range. */
+static size_t
+ahead_want(const struct eml_agent_blob_ctx *c, uint64_t rest, size_t unit)
+{
+	size_t span = unit > 0 && unit <= c->ahead ? c->ahead / unit * unit : c->ahead;
+	size_t want = rest < span ? (size_t)rest : span;
+
+	return want == 0 ? 1 : want;
+}
+
 /* Fill the read-ahead with the range that starts at offset: unit bytes
  * at least, a whole number of units when more fit in a range (a range
  * then holds whole chunks, which the reader borrows in place). */
@@ -291,16 +302,22 @@ static eml_err
 read_ahead(struct eml_agent_blob_ctx *c, uint64_t offset, size_t need, size_t unit)
 {
 	uint64_t rest = c->file_size > offset ? c->file_size - offset : need;
-	size_t span = unit > 0 && unit <= c->ahead ? c->ahead / unit * unit : c->ahead;
-	size_t want = rest < span ? (size_t)rest : span;
+	size_t want = ahead_want(c, rest, unit);
 	struct eml_agent_blob_frame *f = NULL;
 	const uint8_t *data = NULL;
 	eml_err rc;
 
 	eml_agent_blob_ctx_clear(c);
-	if (want == 0)
-		want = 1;
 	rc = fetch_range(c, offset, want, &f, &data);
+	if (rc == EML_ERR_BLOB_FETCH && c->ahead > EML_AGENT_BLOB_AHEAD_V1 &&
+	    want > EML_AGENT_BLOB_AHEAD_V1) {
+		/* A host from before issue 16 answers at most 4 MiB per
+		 * range: ask in ranges of that size from now on. */
+		eml_err_clear_detail();
+		c->ahead = EML_AGENT_BLOB_AHEAD_V1;
+		want = ahead_want(c, rest, unit);
+		rc = fetch_range(c, offset, want, &f, &data);
+	}
 	if (rc == EML_ERR_BLOB_FETCH && c->ahead > EML_AGENT_BLOB_PIECE &&
 	    want > EML_AGENT_BLOB_PIECE) {
 		/* A host with a smaller frame limit refuses the large range:

@@ -24,11 +24,15 @@
 #include "model/eml_blob.h"
 
 /* Range asked for in one BLOB_REQUEST: the blob is read ahead in ranges
- * of EML_AGENT_BLOB_AHEAD (fewer round trips through the host: issue 16),
- * or of EML_AGENT_BLOB_PIECE when the host refuses one that large or the
+ * of EML_AGENT_BLOB_AHEAD (fewer round trips through the host: issue 16;
+ * 4 MiB and 64 KiB, so that four 1 MiB chunks with their tags fit, as the
+ * proxy's EML_STORE_RANGE_MAX allows), of EML_AGENT_BLOB_AHEAD_V1 (4 MiB:
+ * three such chunks) when the host refuses that much (a proxy from before
+ * issue 16), and of EML_AGENT_BLOB_PIECE when it refuses that too or the
  * link's frame limit is smaller. */
 #define EML_AGENT_BLOB_PIECE ((size_t)1 << 20)
-#define EML_AGENT_BLOB_AHEAD ((size_t)4 << 20)
+#define EML_AGENT_BLOB_AHEAD_V1 ((size_t)4 << 20)
+#define EML_AGENT_BLOB_AHEAD (((size_t)4 << 20) + ((size_t)64 << 10))
 
 struct eml_agent_link {
 	int fd;

@@ -22,8 +22,12 @@
 #define EML_STORE_ID_HEX_LEN 64u
 /* Largest byte range one BlobRequest may ask for. The agent fetches a blob
  * in ranges no larger than this; it bounds the proxy's per-request disk
- * read and the size of a BlobResponse frame. */
-#define EML_STORE_RANGE_MAX (4u << 20)
+ * read and the size of a BlobResponse frame. 4 MiB of chunk data plus 64
+ * KiB for their tags and the blob header: the agent asks for whole chunks,
+ * and four 1 MiB chunks with their tags are a little more than 4 MiB
+ * (EML_AGENT_BLOB_AHEAD is the same figure; until issue 16 the limit was 4
+ * MiB, which held three). */
+#define EML_STORE_RANGE_MAX ((4u << 20) + (64u << 10))
 
 struct eml_store {
 	int dirfd;

@@ -492,7 +492,7 @@ blob_requests_are_served_not_relayed(void **state)
 	expect_error(f->agent, EML_ERR_BLOB_UNKNOWN);
 	blob_request(f->agent, id, 32, n - 1, 2);
 	expect_error(f->agent, EML_ERR_BLOB_RANGE);
-	blob_request(f->agent, id, 32, 0, (4u << 20) + 1); /* above the range limit */
+	blob_request(f->agent, id, 32, 0, EML_STORE_RANGE_MAX + 1); /* above the range limit */
 	expect_error(f->agent, EML_ERR_BLOB_RANGE);
 	blob_request(f->agent, id, 32, 0, FMAX); /* above what one frame can carry */
 	expect_error(f->agent, EML_ERR_PROTO_FIELD);
