@@ -71,11 +71,139 @@ eml_dtype_name(enum eml_dtype dt)
 	return "undefined";
 }
 
-static void
-free_str(char *s)
+/* ---------------------------------------------------------------- region */
+
+#define REGION_ALIGN 16
+#define REGION_BLOCK_MIN ((size_t)4 << 10)
+#define REGION_BLOCK_MAX ((size_t)1 << 20)
+
+struct region_blk {
+	struct region_blk *next;
+	size_t cap, used;
+	_Alignas(REGION_ALIGN) unsigned char data[];
+};
+
+struct eml_region {
+	struct region_blk *head; /* the block small allocations come from */
+	size_t next_cap;
+	size_t used;
+};
+
+struct eml_region *
+eml_region_new(size_t first)
 {
-	if (s != NULL)
+	struct eml_region *r = eml_alloc(sizeof(*r));
+
+	if (r == NULL)
+		return NULL;
+	r->head = NULL;
+	r->used = 0;
+	r->next_cap = first;
+	if (r->next_cap < REGION_BLOCK_MIN)
+		r->next_cap = REGION_BLOCK_MIN;
+	if (r->next_cap > REGION_BLOCK_MAX)
+		r->next_cap = REGION_BLOCK_MAX;
+	return r;
+}
+
+void *
+eml_region_alloc(struct eml_region *r, size_t n)
+{
+	struct region_blk *b;
+	size_t need, cap, total;
+
+	if (r == NULL || eml_add_overflow(n == 0 ? 1 : n, (size_t)REGION_ALIGN - 1, &need))
+		return NULL;
+	need &= ~(size_t)(REGION_ALIGN - 1);
+	b = r->head;
+	if (b != NULL && b->cap - b->used >= need) {
+		b->used += need;
+		r->used += need;
+		return b->data + b->used - need;
+	}
+	cap = need > r->next_cap ? need : r->next_cap;
+	if (eml_add_overflow(cap, sizeof(*b), &total))
+		return NULL;
+	b = eml_alloc(total);
+	if (b == NULL)
+		return NULL;
+	b->cap = cap;
+	b->used = need;
+	r->used += need;
+	if (need > r->next_cap / 2 && r->head != NULL) {
+		/* a large one alone: the current block keeps serving */
+		b->next = r->head->next;
+		r->head->next = b;
+	} else {
+		b->next = r->head;
+		r->head = b;
+		if (r->next_cap < REGION_BLOCK_MAX)
+			r->next_cap *= 2;
+	}
+	return b->data;
+}
+
+void *
+eml_region_calloc(struct eml_region *r, size_t nmemb, size_t size)
+{
+	size_t n;
+	void *p;
+
+	if (eml_mul_overflow(nmemb, size, &n))
+		return NULL;
+	p = eml_region_alloc(r, n);
+	if (p != NULL)
+		memset(p, 0, n);
+	return p;
+}
+
+size_t
+eml_region_used(const struct eml_region *r)
+{
+	return r == NULL ? 0 : r->used;
+}
+
+void
+eml_region_free(struct eml_region *r)
+{
+	if (r == NULL)
+		return;
+	while (r->head != NULL) {
+		struct region_blk *b = r->head;
+
+		r->head = b->next;
+		eml_wipe(b->data, b->used);
+		eml_free(b);
+	}
+	eml_free_wipe(r, sizeof(*r));
+}
+
+/* ---------------------------------------------------------------- free */
+
+/* In a region graph (r) nothing is freed one by one: the region is wiped
+ * and freed whole by the graph that owns it. Owned tensor data is not in
+ * the region (eml_secure_alloc) and is freed either way. */
+static void
+free_str(char *s, bool r)
+{
+	if (s != NULL && !r)
 		eml_free_wipe(s, strlen(s));
+}
+
+static void
+free_block(void *p, size_t n, bool r)
+{
+	if (!r)
+		eml_free_wipe(p, n);
+}
+
+static void
+tensor_clear(struct eml_tensor *t, bool r)
+{
+	free_str(t->name, r);
+	if (t->owned)
+		eml_secure_free(t->data);
+	memset(t, 0, sizeof(*t));
 }
 
 void
@@ -83,10 +211,7 @@ eml_tensor_clear(struct eml_tensor *t)
 {
 	if (t == NULL)
 		return;
-	free_str(t->name);
-	if (t->owned)
-		eml_secure_free(t->data);
-	memset(t, 0, sizeof(*t));
+	tensor_clear(t, false);
 }
 
 eml_err
@@ -104,59 +229,62 @@ eml_tensor_numel(const struct eml_tensor *t, size_t *out)
 	return EML_OK;
 }
 
+static void graph_free(struct eml_graph *g, bool r);
+
 static void
-free_attr(struct eml_attr *a)
+free_attr(struct eml_attr *a, bool r)
 {
-	eml_graph_free(a->g);
-	free_str(a->name);
-	free_str(a->s);
+	graph_free(a->g, r);
+	free_str(a->name, r);
+	free_str(a->s, r);
 	if (a->t != NULL) {
-		eml_tensor_clear(a->t);
-		eml_free(a->t);
+		tensor_clear(a->t, r);
+		if (!r)
+			eml_free(a->t);
 	}
-	eml_free_wipe(a->floats, a->n * sizeof(float));
-	eml_free_wipe(a->ints, a->n * sizeof(int64_t));
-	if (a->strings != NULL) {
+	free_block(a->floats, a->n * sizeof(float), r);
+	free_block(a->ints, a->n * sizeof(int64_t), r);
+	if (a->strings != NULL && !r) {
 		for (size_t i = 0; i < a->n; i++)
-			free_str(a->strings[i]);
+			free_str(a->strings[i], r);
 		eml_free_wipe(a->strings, a->n * sizeof(char *));
 	}
 }
 
 static void
-free_strv(char **v, size_t n)
+free_strv(char **v, size_t n, bool r)
 {
-	if (v == NULL)
+	if (v == NULL || r)
 		return;
 	for (size_t i = 0; i < n; i++)
-		free_str(v[i]);
+		free_str(v[i], r);
 	eml_free_wipe(v, n * sizeof(char *));
 }
 
 static void
-free_node(struct eml_node *n)
+free_node(struct eml_node *n, bool r)
 {
-	free_str(n->name);
-	free_str(n->op_type);
-	free_str(n->domain);
-	free_strv(n->inputs, n->n_inputs);
-	free_strv(n->outputs, n->n_outputs);
+	free_str(n->name, r);
+	free_str(n->op_type, r);
+	free_str(n->domain, r);
+	free_strv(n->inputs, n->n_inputs, r);
+	free_strv(n->outputs, n->n_outputs, r);
 	if (n->attrs != NULL) {
 		for (size_t i = 0; i < n->n_attrs; i++)
-			free_attr(&n->attrs[i]);
-		eml_free_wipe(n->attrs, n->n_attrs * sizeof(*n->attrs));
+			free_attr(&n->attrs[i], r);
+		free_block(n->attrs, n->n_attrs * sizeof(*n->attrs), r);
 	}
 }
 
 static void
-free_value_infos(struct eml_value_info *v, size_t n)
+free_value_infos(struct eml_value_info *v, size_t n, bool r)
 {
-	if (v == NULL)
+	if (v == NULL || r)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		free_str(v[i].name);
+		free_str(v[i].name, r);
 		for (int d = 0; d < EML_MAX_RANK; d++)
-			free_str(v[i].dims[d].symbol);
+			free_str(v[i].dims[d].symbol, r);
 	}
 	eml_free_wipe(v, n * sizeof(*v));
 }
@@ -167,26 +295,41 @@ eml_graph_new(void)
 	return eml_calloc(1, sizeof(struct eml_graph));
 }
 
-void
-eml_graph_free(struct eml_graph *g)
+/* r: g lives in a region its root owns. A region graph's walk only frees
+ * owned tensor data; the root then wipes and frees the region. */
+static void
+graph_free(struct eml_graph *g, bool r)
 {
+	struct eml_region *own;
+
 	if (g == NULL)
 		return;
-	free_str(g->name);
+	own = r ? NULL : g->region;
+	r = r || own != NULL;
+	free_str(g->name, r);
 	if (g->nodes != NULL) {
 		for (size_t i = 0; i < g->n_nodes; i++)
-			free_node(&g->nodes[i]);
-		eml_free_wipe(g->nodes, g->n_nodes * sizeof(*g->nodes));
+			free_node(&g->nodes[i], r);
+		free_block(g->nodes, g->n_nodes * sizeof(*g->nodes), r);
 	}
 	if (g->initializers != NULL) {
 		for (size_t i = 0; i < g->n_initializers; i++)
-			eml_tensor_clear(&g->initializers[i]);
-		eml_free_wipe(g->initializers, g->n_initializers * sizeof(*g->initializers));
+			tensor_clear(&g->initializers[i], r);
+		free_block(g->initializers, g->n_initializers * sizeof(*g->initializers), r);
 	}
-	free_value_infos(g->inputs, g->n_inputs);
-	free_value_infos(g->outputs, g->n_outputs);
-	free_value_infos(g->value_infos, g->n_value_infos);
-	eml_free_wipe(g, sizeof(*g));
+	free_value_infos(g->inputs, g->n_inputs, r);
+	free_value_infos(g->outputs, g->n_outputs, r);
+	free_value_infos(g->value_infos, g->n_value_infos, r);
+	if (own != NULL)
+		eml_region_free(own); /* g itself may be in it */
+	else if (!r)
+		eml_free_wipe(g, sizeof(*g));
+}
+
+void
+eml_graph_free(struct eml_graph *g)
+{
+	graph_free(g, false);
 }
 
 const struct eml_attr *

@@ -8,7 +8,11 @@
  * Ownership: a graph owns every string, array and tensor it points to.
  * Everything is allocated with eml_alloc, except tensor data, which is in
  * eml_secure_alloc memory (weights are secret). eml_graph_free wipes it all:
- * the topology is a secret too.
+ * the topology is a secret too. A graph a decoder built in one region
+ * (g->region, eml_topo_decode) holds its structs, arrays and strings there
+ * (tensor data still eml_secure_alloc'ed): nothing of it is freed or
+ * replaced one by one, and eml_graph_free wipes the region's used bytes
+ * once and frees its blocks.
  */
 #ifndef EML_GRAPH_H
 #define EML_GRAPH_H
@@ -115,7 +119,13 @@ struct eml_node {
 	size_t n_attrs;
 };
 
+struct eml_region;
+
 struct eml_graph {
+	/* Set on a graph built in a region (its subgraphs live there too):
+	 * the region goes, wiped, with the graph. NULL: each part is its own
+	 * eml_alloc block. */
+	struct eml_region *region;
 	char *name;
 	int64_t opset; /* default-domain opset version */
 	struct eml_node *nodes; /* in topological order after import */
@@ -129,6 +139,21 @@ struct eml_graph {
 	struct eml_value_info *value_infos;
 	size_t n_value_infos;
 };
+
+/*
+ * A region: heap blocks (eml_alloc) handed out by a bump pointer, nothing
+ * freed one by one; eml_region_free wipes every byte handed out and frees
+ * the blocks. first: the first block's size (it doubles per block up to
+ * 1 MiB; a large request gets a block of its own). NULL when out of
+ * memory. eml_region_alloc: 16-byte aligned, not zeroed, NULL on
+ * overflow or out of memory; eml_region_calloc zeroes nmemb * size.
+ */
+struct eml_region *eml_region_new(size_t first);
+void *eml_region_alloc(struct eml_region *r, size_t n);
+void *eml_region_calloc(struct eml_region *r, size_t nmemb, size_t size);
+/* Bytes handed out so far (what the free wipes), blocks' headers aside. */
+size_t eml_region_used(const struct eml_region *r);
+void eml_region_free(struct eml_region *r);
 
 /* A new empty graph, or NULL when out of memory. */
 struct eml_graph *eml_graph_new(void);

@@ -8,91 +8,25 @@
 
 /* ---------------------------------------------------------------- memory */
 
-/* protobuf-c allocator: everything an unpacked topology key holds is
- * secret, and it lives only while the key is decoded. So a bump arena:
- * blocks taken from the heap, nothing freed one by one (protobuf-c's
- * frees are no-ops and free_unpacked is not called), and every used byte
- * wiped when the decode ends (issue 16: a 42 KB key unpacked into ~1500
- * allocations, each wiped and freed alone). */
-#define PB_ALIGN 16
-#define PB_BLOCK_MIN ((size_t)16 << 10)
-#define PB_BLOCK_MAX ((size_t)1 << 20)
-
-struct pb_blk {
-	struct pb_blk *next;
-	size_t cap, used;
-	_Alignas(PB_ALIGN) uint8_t data[];
-};
-
-struct pb_arena {
-	struct pb_blk *head; /* the block small allocations come from */
-	size_t next_cap;
-};
-
+/* protobuf-c allocator: the unpacked key and the graph built from it live
+ * in one region (eml_graph.h), which the graph owns: blocks taken from the
+ * heap, nothing freed one by one (protobuf-c's frees are no-ops and
+ * free_unpacked is not called), every used byte wiped once when the graph
+ * is freed. The graph's strings and arrays are the unpacked message's own
+ * where they can be (no copy), so the decode allocates little beyond the
+ * unpack (issue 16: a 42 KB key made ~1500 allocations, each wiped and
+ * freed alone, and its graph as many again). */
 static void *
 pb_alloc(void *data, size_t n)
 {
-	struct pb_arena *a = data;
-	struct pb_blk *b = a->head;
-	size_t need, cap, total;
-
-	if (eml_add_overflow(n == 0 ? 1 : n, (size_t)PB_ALIGN - 1, &need))
-		return NULL;
-	need &= ~(size_t)(PB_ALIGN - 1);
-	if (b != NULL && b->cap - b->used >= need) {
-		b->used += need;
-		return b->data + b->used - need;
-	}
-	cap = need > a->next_cap ? need : a->next_cap;
-	if (eml_add_overflow(cap, sizeof(*b), &total))
-		return NULL;
-	b = eml_alloc(total);
-	if (b == NULL)
-		return NULL;
-	b->cap = cap;
-	b->used = need;
-	if (need > a->next_cap / 2 && a->head != NULL) {
-		/* a large one alone: the current block keeps serving */
-		b->next = a->head->next;
-		a->head->next = b;
-	} else {
-		b->next = a->head;
-		a->head = b;
-		if (a->next_cap < PB_BLOCK_MAX)
-			a->next_cap *= 2;
-	}
-	return b->data;
+	return eml_region_alloc(data, n);
 }
 
 static void
 pb_free(void *data, void *p)
 {
 	(void)data;
-	(void)p; /* the arena goes whole (pb_arena_release) */
-}
-
-static void
-pb_arena_init(struct pb_arena *a, ProtobufCAllocator *al, size_t wire)
-{
-	a->head = NULL;
-	/* an unpacked key takes about twice its wire size */
-	a->next_cap = wire < PB_BLOCK_MIN / 2 ? PB_BLOCK_MIN :
-	    wire > PB_BLOCK_MAX / 2 ? PB_BLOCK_MAX : 2 * wire;
-	al->alloc = pb_alloc;
-	al->free = pb_free;
-	al->allocator_data = a;
-}
-
-static void
-pb_arena_release(struct pb_arena *a)
-{
-	while (a->head != NULL) {
-		struct pb_blk *b = a->head;
-
-		a->head = b->next;
-		eml_wipe(b->data, b->used);
-		eml_free(b);
-	}
+	(void)p; /* the region goes whole, with the graph */
 }
 
 /* ---------------------------------------------------------------- rules */
@@ -132,33 +66,32 @@ eml_topo_tensor_nbytes(enum eml_dtype dt, int rank, const int64_t *dims, size_t 
 		EML_FAIL(rc, err);                                             \
 	} while (0)
 
-static eml_err
-dup_str(const char *s, char **out)
+/* The unpacked message's string itself: it lives in the graph's region.
+ * "" for a missing one (protobuf-c's own empty string, never written). */
+static char *
+msg_str(char *s)
 {
-	*out = eml_strdup(s != NULL ? s : "");
-	EML_ENSURE(*out != NULL, EML_ERR_NOMEM);
-	return EML_OK;
+	return s != NULL ? s : (char *)(uintptr_t)"";
 }
 
 /* NULL for "" (the graph uses NULL for an absent symbol). */
-static eml_err
-dup_str_opt(const char *s, char **out)
+static char *
+msg_str_opt(char *s)
 {
-	*out = NULL;
-	if (s == NULL || s[0] == '\0')
-		return EML_OK;
-	return dup_str(s, out);
+	return s == NULL || s[0] == '\0' ? NULL : s;
 }
 
+/* bytes fields are not NUL-terminated: a copy in the region. */
 static eml_err
-dup_bytes_str(const ProtobufCBinaryData *b, char **out)
+dup_bytes_str(struct eml_region *r, const ProtobufCBinaryData *b, char **out)
 {
 	char *s;
 
 	EML_ENSURE(b->len < SIZE_MAX, EML_ERR_OVERFLOW);
-	s = eml_alloc(b->len + 1);
+	s = eml_region_alloc(r, b->len + 1);
 	EML_ENSURE(s != NULL, EML_ERR_NOMEM);
-	EML_MEMCPY(s, b->data, b->len);
+	if (b->len > 0)
+		EML_MEMCPY(s, b->data, b->len);
 	s[b->len] = '\0';
 	*out = s;
 	return EML_OK;
@@ -176,7 +109,7 @@ dec_tensor(const Eml__Topo__Tensor *m, const struct eml_topo_blob *b, struct eml
 	size_t nbytes;
 	uint64_t end;
 
-	EML_GUARD(dup_str(m->name, &t->name));
+	t->name = msg_str(m->name);
 	if (!dtype_known(m->dtype) || eml_dtype_size((enum eml_dtype)m->dtype) == 0) {
 		eml_err_set_detail("tensor '%s': dtype %d", t->name, (int)m->dtype);
 		EML_BAIL(EML_ERR_TOPO);
@@ -227,12 +160,13 @@ dec_tensor(const Eml__Topo__Tensor *m, const struct eml_topo_blob *b, struct eml
 }
 
 static eml_err dec_graph(const Eml__Topo__Graph *m, const struct eml_topo_blob *b,
-    struct eml_graph *g);
+    struct eml_region *r, struct eml_graph *g);
 
 static eml_err
-dec_attr(const Eml__Topo__Attr *m, const struct eml_topo_blob *b, struct eml_attr *a)
+dec_attr(const Eml__Topo__Attr *m, const struct eml_topo_blob *b, struct eml_region *r,
+    struct eml_attr *a)
 {
-	EML_GUARD(dup_str(m->name, &a->name));
+	a->name = msg_str(m->name);
 	/* Only the field of the declared type may be set. */
 	if (m->type < EML_ATTR_FLOAT || m->type > EML_ATTR_STRINGS ||
 	    (m->t != NULL && m->type != EML_ATTR_TENSOR) ||
@@ -253,7 +187,7 @@ dec_attr(const Eml__Topo__Attr *m, const struct eml_topo_blob *b, struct eml_att
 		a->i = m->i;
 		break;
 	case EML_ATTR_STRING:
-		EML_GUARD(dup_bytes_str(&m->s, &a->s));
+		EML_GUARD(dup_bytes_str(r, &m->s, &a->s));
 		a->s_len = m->s.len;
 		break;
 	case EML_ATTR_TENSOR:
@@ -261,28 +195,24 @@ dec_attr(const Eml__Topo__Attr *m, const struct eml_topo_blob *b, struct eml_att
 			eml_err_set_detail("attribute '%s': tensor missing", a->name);
 			EML_BAIL(EML_ERR_TOPO);
 		}
-		a->t = eml_calloc(1, sizeof(*a->t));
+		a->t = eml_region_calloc(r, 1, sizeof(*a->t));
 		EML_ENSURE(a->t != NULL, EML_ERR_NOMEM);
 		EML_GUARD(dec_tensor(m->t, b, a->t));
 		break;
 	case EML_ATTR_FLOATS:
-		a->floats = eml_calloc(m->n_floats, sizeof(float));
-		EML_ENSURE(a->floats != NULL, EML_ERR_NOMEM);
+		a->floats = m->floats; /* in the region */
 		a->n = m->n_floats;
-		EML_MEMCPY(a->floats, m->floats, m->n_floats * sizeof(float));
 		break;
 	case EML_ATTR_INTS:
-		a->ints = eml_calloc(m->n_ints, sizeof(int64_t));
-		EML_ENSURE(a->ints != NULL, EML_ERR_NOMEM);
+		a->ints = m->ints; /* in the region */
 		a->n = m->n_ints;
-		EML_MEMCPY(a->ints, m->ints, m->n_ints * sizeof(int64_t));
 		break;
 	case EML_ATTR_STRINGS:
-		a->strings = eml_calloc(m->n_strings, sizeof(char *));
+		a->strings = eml_region_calloc(r, m->n_strings, sizeof(char *));
 		EML_ENSURE(a->strings != NULL, EML_ERR_NOMEM);
 		a->n = m->n_strings;
 		for (size_t i = 0; i < m->n_strings; i++)
-			EML_GUARD(dup_bytes_str(&m->strings[i], &a->strings[i]));
+			EML_GUARD(dup_bytes_str(r, &m->strings[i], &a->strings[i]));
 		break;
 	case EML_ATTR_GRAPH:
 		/* Nesting was bounded before unpacking (scan_depth). */
@@ -290,9 +220,9 @@ dec_attr(const Eml__Topo__Attr *m, const struct eml_topo_blob *b, struct eml_att
 			eml_err_set_detail("attribute '%s': subgraph missing", a->name);
 			EML_BAIL(EML_ERR_TOPO);
 		}
-		a->g = eml_graph_new();
+		a->g = eml_region_calloc(r, 1, sizeof(*a->g)); /* its region: the root's */
 		EML_ENSURE(a->g != NULL, EML_ERR_NOMEM);
-		EML_GUARD(dec_graph(m->g, b, a->g));
+		EML_GUARD(dec_graph(m->g, b, r, a->g));
 		break;
 	case EML_ATTR_UNDEFINED:
 	default:
@@ -301,54 +231,55 @@ dec_attr(const Eml__Topo__Attr *m, const struct eml_topo_blob *b, struct eml_att
 	return EML_OK;
 }
 
-static eml_err
-dec_strv(char *const *src, size_t n, char ***dst, size_t *n_dst)
+/* The message's own array of strings (in the region). */
+static void
+dec_strv(char **src, size_t n, char ***dst, size_t *n_dst)
 {
 	if (n == 0)
-		return EML_OK;
-	*dst = eml_calloc(n, sizeof(char *));
-	EML_ENSURE(*dst != NULL, EML_ERR_NOMEM);
-	*n_dst = n;
+		return;
 	for (size_t i = 0; i < n; i++)
-		EML_GUARD(dup_str(src[i], &(*dst)[i]));
-	return EML_OK;
+		src[i] = msg_str(src[i]);
+	*dst = src;
+	*n_dst = n;
 }
 
 static eml_err
-dec_node(const Eml__Topo__Node *m, const struct eml_topo_blob *b, struct eml_node *n)
+dec_node(const Eml__Topo__Node *m, const struct eml_topo_blob *b, struct eml_region *r,
+    struct eml_node *n)
 {
-	EML_GUARD(dup_str(m->name, &n->name));
+	n->name = msg_str(m->name);
 	if (m->op_type == NULL || m->op_type[0] == '\0') {
 		eml_err_set_detail("node '%s' has no operator", n->name);
 		EML_BAIL(EML_ERR_TOPO);
 	}
-	EML_GUARD(dup_str(m->op_type, &n->op_type));
-	EML_GUARD(dup_str(m->domain, &n->domain));
-	EML_GUARD(dec_strv(m->inputs, m->n_inputs, &n->inputs, &n->n_inputs));
-	EML_GUARD(dec_strv(m->outputs, m->n_outputs, &n->outputs, &n->n_outputs));
+	n->op_type = m->op_type;
+	n->domain = msg_str(m->domain);
+	dec_strv(m->inputs, m->n_inputs, &n->inputs, &n->n_inputs);
+	dec_strv(m->outputs, m->n_outputs, &n->outputs, &n->n_outputs);
 	if (m->n_attrs == 0)
 		return EML_OK;
-	n->attrs = eml_calloc(m->n_attrs, sizeof(*n->attrs));
+	n->attrs = eml_region_calloc(r, m->n_attrs, sizeof(*n->attrs));
 	EML_ENSURE(n->attrs != NULL, EML_ERR_NOMEM);
 	n->n_attrs = m->n_attrs;
 	for (size_t i = 0; i < m->n_attrs; i++)
-		EML_GUARD(dec_attr(m->attrs[i], b, &n->attrs[i]));
+		EML_GUARD(dec_attr(m->attrs[i], b, r, &n->attrs[i]));
 	return EML_OK;
 }
 
 static eml_err
-dec_vinfos(Eml__Topo__ValueInfo *const *src, size_t n, struct eml_value_info **dst, size_t *n_dst)
+dec_vinfos(struct eml_region *r, Eml__Topo__ValueInfo *const *src, size_t n,
+    struct eml_value_info **dst, size_t *n_dst)
 {
 	if (n == 0)
 		return EML_OK;
-	*dst = eml_calloc(n, sizeof(**dst));
+	*dst = eml_region_calloc(r, n, sizeof(**dst));
 	EML_ENSURE(*dst != NULL, EML_ERR_NOMEM);
 	*n_dst = n;
 	for (size_t i = 0; i < n; i++) {
 		const Eml__Topo__ValueInfo *m = src[i];
 		struct eml_value_info *v = &(*dst)[i];
 
-		EML_GUARD(dup_str(m->name, &v->name));
+		v->name = msg_str(m->name);
 		if (!dtype_known(m->dtype) || m->rank < -1 || m->rank > EML_MAX_RANK ||
 		    m->n_dims != (m->rank < 0 ? 0 : (size_t)m->rank)) {
 			eml_err_set_detail("value '%s': dtype %d rank %d", v->name, (int)m->dtype,
@@ -364,7 +295,7 @@ dec_vinfos(Eml__Topo__ValueInfo *const *src, size_t n, struct eml_value_info **d
 				EML_BAIL(EML_ERR_GRAPH_DIM);
 			}
 			v->dims[d].value = m->dims[d]->value;
-			EML_GUARD(dup_str_opt(m->dims[d]->symbol, &v->dims[d].symbol));
+			v->dims[d].symbol = msg_str_opt(m->dims[d]->symbol);
 		}
 	}
 	return EML_OK;
@@ -408,27 +339,28 @@ set_opset(struct eml_graph *g, int64_t opset)
 }
 
 static eml_err
-dec_graph(const Eml__Topo__Graph *m, const struct eml_topo_blob *b, struct eml_graph *g)
+dec_graph(const Eml__Topo__Graph *m, const struct eml_topo_blob *b, struct eml_region *r,
+    struct eml_graph *g)
 {
-	EML_GUARD(dup_str(m->name, &g->name));
+	g->name = msg_str(m->name);
 	g->opset = m->opset;
 	if (m->n_nodes > 0) {
-		g->nodes = eml_calloc(m->n_nodes, sizeof(*g->nodes));
+		g->nodes = eml_region_calloc(r, m->n_nodes, sizeof(*g->nodes));
 		EML_ENSURE(g->nodes != NULL, EML_ERR_NOMEM);
 		g->n_nodes = m->n_nodes;
 		for (size_t i = 0; i < m->n_nodes; i++)
-			EML_GUARD(dec_node(m->nodes[i], b, &g->nodes[i]));
+			EML_GUARD(dec_node(m->nodes[i], b, r, &g->nodes[i]));
 	}
 	if (m->n_initializers > 0) {
-		g->initializers = eml_calloc(m->n_initializers, sizeof(*g->initializers));
+		g->initializers = eml_region_calloc(r, m->n_initializers, sizeof(*g->initializers));
 		EML_ENSURE(g->initializers != NULL, EML_ERR_NOMEM);
 		g->n_initializers = m->n_initializers;
 		for (size_t i = 0; i < m->n_initializers; i++)
 			EML_GUARD(dec_tensor(m->initializers[i], b, &g->initializers[i]));
 	}
-	EML_GUARD(dec_vinfos(m->inputs, m->n_inputs, &g->inputs, &g->n_inputs));
-	EML_GUARD(dec_vinfos(m->outputs, m->n_outputs, &g->outputs, &g->n_outputs));
-	EML_GUARD(dec_vinfos(m->value_infos, m->n_value_infos, &g->value_infos, &g->n_value_infos));
+	EML_GUARD(dec_vinfos(r, m->inputs, m->n_inputs, &g->inputs, &g->n_inputs));
+	EML_GUARD(dec_vinfos(r, m->outputs, m->n_outputs, &g->outputs, &g->n_outputs));
+	EML_GUARD(dec_vinfos(r, m->value_infos, m->n_value_infos, &g->value_infos, &g->n_value_infos));
 	return EML_OK;
 }
 
@@ -528,7 +460,8 @@ eml_topo_decode(const uint8_t *p, size_t n, struct eml_topo **out)
 	eml_err rc = EML_ERR_INTERNAL;
 	Eml__Topo__TopologyKey *m = NULL;
 	struct eml_topo *t = NULL;
-	struct pb_arena pa = { NULL, 0 };
+	struct eml_region *r = NULL;
+	struct eml_graph *g;
 	ProtobufCAllocator al;
 
 	if (out == NULL || (p == NULL && n != 0))
@@ -541,7 +474,14 @@ eml_topo_decode(const uint8_t *p, size_t n, struct eml_topo **out)
 		goto out;
 	if (n > 0 && (rc = scan_depth(p, p + n, SCAN_KEY, 0)) != EML_OK)
 		goto out;
-	pb_arena_init(&pa, &al, n);
+	/* an unpacked key and its graph take about three times its wire
+	 * size: most of it in the first block */
+	r = eml_region_new(n < ((size_t)1 << 20) / 3 ? 3 * n : (size_t)1 << 20);
+	if (r == NULL)
+		EML_FAIL(rc, EML_ERR_NOMEM);
+	al.alloc = pb_alloc;
+	al.free = pb_free;
+	al.allocator_data = r;
 	m = eml__topo__topology_key__unpack(&al, n, p);
 	if (m == NULL)
 		TOPO_FAIL(rc, EML_ERR_TOPO, "topology key does not decode");
@@ -553,13 +493,20 @@ eml_topo_decode(const uint8_t *p, size_t n, struct eml_topo **out)
 	if (t == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	t->blob = eml_secure_alloc(sizeof(*t->blob));
-	t->graph = eml_graph_new();
-	if (t->blob == NULL || t->graph == NULL)
+	g = eml_region_calloc(r, 1, sizeof(*g));
+	if (t->blob == NULL || g == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
+	g->region = r; /* from here the graph owns the region */
+	t->graph = g;
+	r = NULL;
 	rc = dec_blob(m->blob, t->blob);
+	/* the key's one copy is t->blob's (locked): the message's, which
+	 * lives on in the region, goes now */
+	if (m->blob != NULL && m->blob->key.data != NULL)
+		eml_wipe(m->blob->key.data, m->blob->key.len);
 	if (rc != EML_OK)
 		goto out;
-	rc = dec_graph(m->graph, t->blob, t->graph);
+	rc = dec_graph(m->graph, t->blob, g->region, g);
 	if (rc != EML_OK)
 		goto out;
 	/* Subgraphs exactly in version 2 keys: one encoding per graph. */
@@ -571,8 +518,8 @@ eml_topo_decode(const uint8_t *p, size_t n, struct eml_topo **out)
 	t = NULL; /* transferred */
 	rc = EML_OK;
 out:
-	pb_arena_release(&pa); /* m and all it holds */
-	eml_topo_free(t);
+	eml_region_free(r); /* before the graph took it: m and all it holds */
+	eml_topo_free(t);   /* the graph's region with it */
 	return rc;
 }
 

@@ -501,7 +501,10 @@ decode_survives_allocation_failures(void **state)
 		assert_null(t);
 	}
 	assert_non_null(t);
-	assert_true(k > 10);
+	/* the region (its struct, its blocks), the key, the blob section:
+	 * a handful since the graph lives in one region */
+	fprintf(stderr, "  decode succeeded at allocation %ld\n", k);
+	assert_true(k > 3);
 	eml_topo_free(t);
 	eml_buf_free(&buf);
 	eml_graph_free(g);
