@@ -628,6 +628,24 @@ forged_chain_with_aws_root_name(void **state)
 	eml_free(orig);
 }
 
+/* The attacker's leaf over d's: named like the genuine leaf, claiming the
+ * genuine instance CA (the bundle's last) as issuer, holding key, signed
+ * by signer, valid from an hour before the document. */
+static void
+forged_leaf_into(struct eml_attest_doc *d, EVP_PKEY *key, EVP_PKEY *signer)
+{
+	X509 *inst = x509_of(d->cabundle[d->cabundle_count - 1],
+	    d->cabundle_len[d->cabundle_count - 1]);
+	X509 *g = x509_of(d->certificate, d->certificate_len);
+	X509 *leaf = cert(X509_get_subject_name(g), X509_get_subject_name(inst), key, signer,
+	    (int64_t)(d->timestamp_ms / 1000) - 3600, false);
+
+	der_into(leaf, d->certificate, &d->certificate_len);
+	X509_free(leaf);
+	X509_free(g);
+	X509_free(inst);
+}
+
 /* The attacker's own leaf, named like an AWS leaf and claiming the
  * genuine instance CA as issuer, on the genuine cabundle. */
 static void
@@ -637,19 +655,12 @@ attacker_leaf_on_genuine_bundle(void **state)
 	uint8_t *orig = load_doc(14, &n);
 	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
 	EVP_PKEY *k = p384();
-	X509 *inst;
-	X509 *g;
-	X509 *leaf;
 	uint8_t *p;
 	size_t pn;
 
 	(void)state;
 	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
-	inst = x509_of(d->cabundle[d->cabundle_count - 1], d->cabundle_len[d->cabundle_count - 1]);
-	g = x509_of(d->certificate, d->certificate_len);
-	leaf = cert(X509_get_subject_name(g), X509_get_subject_name(inst), k, k,
-	    (int64_t)(d->timestamp_ms / 1000) - 3600, false);
-	der_into(leaf, d->certificate, &d->certificate_len);
+	forged_leaf_into(d, k, k);
 	p = forge(d, k, NULL, 0, &pn);
 	permissive();
 	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_CHAIN_SIG);
@@ -660,9 +671,6 @@ attacker_leaf_on_genuine_bundle(void **state)
 	p = forge(d, k, NULL, 0, &pn);
 	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_SIG_INVALID);
 	eml_free(p);
-	X509_free(leaf);
-	X509_free(g);
-	X509_free(inst);
 	EVP_PKEY_free(k);
 	eml_free(d);
 	eml_free(orig);
@@ -682,7 +690,6 @@ signature_reported_before_chain(void **state)
 	struct eml_attest_cache *cache = NULL;
 	struct eml_attest_timing tm;
 	EVP_PKEY *k = p384(), *k2 = p384();
-	X509 *inst, *g, *leaf;
 
 	(void)state;
 	permissive();
@@ -701,11 +708,7 @@ signature_reported_before_chain(void **state)
 	eml_free(p);
 	/* the attacker's leaf (chain: CHAIN_SIG) and a signature by yet
 	 * another key: the signature is what is reported */
-	inst = x509_of(d->cabundle[d->cabundle_count - 1], d->cabundle_len[d->cabundle_count - 1]);
-	g = x509_of(d->certificate, d->certificate_len);
-	leaf = cert(X509_get_subject_name(g), X509_get_subject_name(inst), k, k,
-	    (int64_t)(d->timestamp_ms / 1000) - 3600, false);
-	der_into(leaf, d->certificate, &d->certificate_len);
+	forged_leaf_into(d, k, k);
 	p = forge(d, k, NULL, 0, &pn);
 	assert_eml(verify_at_doc(p, pn), EML_ERR_ATTEST_CHAIN_SIG);
 	eml_free(p);
@@ -719,9 +722,6 @@ signature_reported_before_chain(void **state)
 	assert_int_equal(entries, doc->cabundle_count - 1);
 	assert_true(tm.auth_us > 0);
 	eml_free(p);
-	X509_free(leaf);
-	X509_free(g);
-	X509_free(inst);
 	EVP_PKEY_free(k);
 	EVP_PKEY_free(k2);
 	eml_attest_cache_free(cache);
@@ -768,7 +768,6 @@ intermediate_cache(void **state)
 	uint64_t hits = 0, misses = 0;
 	uint8_t *orig = load_doc(14, &n), *p;
 	EVP_PKEY *k = p384();
-	X509 *inst, *g, *leaf;
 
 	(void)state;
 	assert_eml_ok(eml_attest_cache_new(&cache));
@@ -795,11 +794,7 @@ intermediate_cache(void **state)
 	/* The attacker's leaf claiming the genuine instance CA, on the
 	 * genuine bundle: the cached path verifies the leaf by its issuer. */
 	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
-	inst = x509_of(d->cabundle[d->cabundle_count - 1], d->cabundle_len[d->cabundle_count - 1]);
-	g = x509_of(d->certificate, d->certificate_len);
-	leaf = cert(X509_get_subject_name(g), X509_get_subject_name(inst), k, k,
-	    (int64_t)(d->timestamp_ms / 1000) - 3600, false);
-	der_into(leaf, d->certificate, &d->certificate_len);
+	forged_leaf_into(d, k, k);
 	p = forge(d, k, NULL, 0, &pn);
 	assert_eml(eml_attest_verify_ex(p, pn, aws_root, EML_ATTEST_AT_DOC, 0, &pol, cache, &tm,
 	    doc), EML_ERR_ATTEST_CHAIN_SIG);
@@ -838,9 +833,6 @@ intermediate_cache(void **state)
 	assert_eml_ok(eml_attest_verify_ex(orig, n, aws_root, EML_ATTEST_AT_DOC, 0, &pol, cache,
 	    &tm, doc));
 	assert_false(tm.chain_cached); /* evicted, verified in full again */
-	X509_free(leaf);
-	X509_free(g);
-	X509_free(inst);
 	EVP_PKEY_free(k);
 	eml_attest_cache_free(cache);
 	eml_free(d);
@@ -1164,7 +1156,6 @@ leaf_errors_with_one_parse(void **state)
 	struct eml_attest_cache *cache = NULL;
 	struct eml_attest_timing tm;
 	EVP_PKEY *k = p384(), *k256 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-	X509 *g, *inst, *leaf;
 
 	(void)state;
 	assert_non_null(k256);
@@ -1183,12 +1174,7 @@ leaf_errors_with_one_parse(void **state)
 		eml_free(p);
 		/* a P-256 leaf under the genuine issuer */
 		assert_eml_ok(eml_attest_doc_parse(orig, n, d));
-		inst = x509_of(d->cabundle[d->cabundle_count - 1],
-		    d->cabundle_len[d->cabundle_count - 1]);
-		g = x509_of(d->certificate, d->certificate_len);
-		leaf = cert(X509_get_subject_name(g), X509_get_subject_name(inst), k256, k,
-		    (int64_t)(d->timestamp_ms / 1000) - 3600, false);
-		der_into(leaf, d->certificate, &d->certificate_len);
+		forged_leaf_into(d, k256, k);
 		p = forge(d, k, NULL, 0, &pn);
 		assert_eml(eml_attest_verify_ex(p, pn, aws_root, EML_ATTEST_AT_DOC, 0, &pol, use,
 		    &tm, doc), EML_ERR_ATTEST_CERT_KEY);
@@ -1198,9 +1184,6 @@ leaf_errors_with_one_parse(void **state)
 		eml_attest_cache_stats(cache, &entries, NULL, NULL);
 		assert_int_equal(entries, 0);
 		eml_free(p);
-		X509_free(leaf);
-		X509_free(g);
-		X509_free(inst);
 		assert_eml_ok(eml_attest_verify_ex(orig, n, aws_root, EML_ATTEST_AT_DOC, 0, &pol,
 		    use, &tm, doc));
 		assert_true(tm.sig_us > 0);
