@@ -363,6 +363,7 @@ eml_agent_free(struct eml_agent *a)
 	if (a->job_sk != NULL)
 		eml_secure_free(a->job_sk);
 	eml_manifest_clear(&a->cfg.policy);
+	eml_agent_link_park_drop(); /* the frame buffer kept between sessions */
 	if (a->sync_ok) {
 		pthread_cond_destroy(&a->idle_cv);
 		pthread_cond_destroy(&a->cv);

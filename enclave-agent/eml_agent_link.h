@@ -43,6 +43,9 @@ struct eml_agent_link {
 	/* the session's current message: its envelope's body points here
 	 * (not copied) while blob answers arrive in rx */
 	struct eml_buf rx_msg;
+	/* the longest message rx_msg held whole: nothing past it was ever
+	 * written (a read that failed wiped what it got) */
+	size_t rx_hw;
 	struct eml_buf tx;   /* encoding scratch (ciphertext or plain) */
 	/* Blob fetch statistics of the last eml_agent_blob_source use. */
 	uint64_t blob_requests;
@@ -53,8 +56,12 @@ struct eml_agent_link {
 /* Set up a link over fd (not owned). */
 void eml_agent_link_init(struct eml_agent_link *l, int fd, size_t frame_max,
     int64_t timeout_ms);
-/* Free the buffers (wiped). Does not close fd. */
+/* Free the buffers (wiped). Does not close fd. A message buffer that held
+ * a large message whole is wiped and kept for the next link instead
+ * (eml_agent_link.c: one for the process). */
 void eml_agent_link_clear(struct eml_agent_link *l);
+/* Free the message buffer kept between links (at the agent's end). */
+void eml_agent_link_park_drop(void);
 
 /* Send one envelope with the link's request id. Errors of
  * eml_envelope_pack and eml_frame_write. */
