@@ -75,9 +75,12 @@ eml_io_wait(int fd, short events, int64_t deadline)
 	}
 }
 
-/* now: the first read is tried before any poll (a socket only, with
- * MSG_DONTWAIT, so a blocking one cannot block past the deadline); after
- * it, and for anything that is not a socket, poll then read. */
+/* now: a socket is read before any poll (recv with MSG_DONTWAIT, so a
+ * blocking one cannot block past the deadline), and again right after
+ * every read that returned bytes (a large frame's next bytes are usually
+ * there already: one syscall per read, not a poll and a read); poll only
+ * when it has nothing. Anything that is not a socket, and !now: poll then
+ * read. */
 static eml_err
 read_full(int fd, void *buf, size_t n, int64_t deadline, size_t *got, eml_io_progress_fn fn,
     void *arg, bool now)
@@ -86,23 +89,28 @@ read_full(int fd, void *buf, size_t n, int64_t deadline, size_t *got, eml_io_pro
 	size_t done = 0;
 	ssize_t r;
 	eml_err rc = EML_OK;
+	bool try = now;
 
 	if (buf == NULL && n != 0)
 		EML_BAIL(EML_ERR_NULL);
 	while (done < n) {
-		if (now) {
-			now = false;
+		if (try) {
+			try = false;
 			r = recv(fd, p + done, n - done, MSG_DONTWAIT);
-			if (r < 0 && errno == ENOTSOCK)
+			if (r < 0 && errno == ENOTSOCK) {
+				now = false;
 				continue; /* poll, then read */
+			}
 		} else {
 			rc = eml_io_wait(fd, POLLIN, deadline);
 			if (rc != EML_OK)
 				break;
-			r = read(fd, p + done, n - done);
+			r = now ? recv(fd, p + done, n - done, MSG_DONTWAIT)
+				: read(fd, p + done, n - done);
 		}
 		if (r > 0) {
 			done += (size_t)r;
+			try = now;
 			if (fn != NULL && (rc = fn(arg, done)) != EML_OK)
 				break;
 			continue;
