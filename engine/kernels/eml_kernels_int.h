@@ -140,11 +140,15 @@ void eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args
     float *workspace, struct eml_pool *pool);
 
 /* One rectangle [m0, m1) x [n0, n1) of C (m0 a multiple of mr, n0 of
- * nr), single-threaded, with pre-packed B (a->b_packed) and A (a_packed):
- * the same values as the whole product gives there. workspace: as for
- * one thread of eml_sgemm_blk_workspace_size. */
+ * nr), single-threaded, with B pre-packed (a->b_packed) and A pre-packed
+ * (a_packed), made by asrc, or packed from a->A: the same values as the
+ * whole product gives there. workspace: eml_sgemm_blk_part_ws floats
+ * (aligned here: slices of a workspace sized by
+ * eml_sgemm_blk_workspace_size for t threads, t * part_ws apart, fit). */
+size_t eml_sgemm_blk_part_ws(const struct eml_gemm_impl *g, bool a_packed, bool b_packed);
 void eml_sgemm_blk_part(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
-    const float *a_packed, size_t m0, size_t m1, size_t n0, size_t n1, float *workspace);
+    const float *a_packed, const struct eml_gemm_bsrc *asrc, size_t m0, size_t m1, size_t n0,
+    size_t n1, float *workspace);
 
 #define EML_GEMM_ISA_DECLS(isa)                                                \
 	size_t eml_sgemm_packed_b_size_##isa(size_t K, size_t N);              \

@@ -321,9 +321,16 @@ eml_sgemm_blk_ex(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
 	eml_pool_run(pool, job.s.tm * job.s.tn, gemm_task, &job);
 }
 
+size_t
+eml_sgemm_blk_part_ws(const struct eml_gemm_impl *g, bool a_packed, bool b_packed)
+{
+	return per_thread_ws(g, a_packed, b_packed);
+}
+
 void
 eml_sgemm_blk_part(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a,
-    const float *a_packed, size_t m0, size_t m1, size_t n0, size_t n1, float *workspace)
+    const float *a_packed, const struct eml_gemm_bsrc *asrc, size_t m0, size_t m1, size_t n0,
+    size_t n1, float *workspace)
 {
 	struct gemm_job job;
 	uintptr_t mis;
@@ -338,6 +345,7 @@ eml_sgemm_blk_part(const struct eml_gemm_impl *g, const struct eml_sgemm_args *a
 	job.g = g;
 	job.a = a;
 	job.a_packed = a_packed;
+	job.asrc = asrc;
 	mis = ((uintptr_t)workspace / sizeof(float)) % WS_ALIGN;
 	job.ws = workspace == NULL ? NULL : workspace + (mis == 0 ? 0 : WS_ALIGN - mis);
 	gemm_rect(&job, m0, m1, n0, n1, job.ws);
