@@ -1684,7 +1684,8 @@ plan_build(struct eml_plan *p, const struct eml_tensor *inputs, size_t n_inputs)
 	EML_GUARD(plan_steps(p));
 	EML_GUARD(layout(p));
 	if (p->opts.profile) {
-		p->prof = eml_calloc(p->n_order + 1, sizeof(double));
+		/* Per step: the sum, the lowest run and the float16 rounding. */
+		p->prof = eml_calloc(3 * (p->n_order + 1), sizeof(double));
 		EML_ENSURE(p->prof != NULL, EML_ERR_NOMEM);
 	}
 	p->st.n_nodes = p->npn;
@@ -1789,13 +1790,14 @@ static void
 print_op_totals(const struct eml_plan *p, FILE *f)
 {
 	const char *names[64];
-	double per[64], total = 0;
+	double per[64], total = 0, lowest = 0;
 	size_t nn = 0, runs = p->prof_runs;
 
 	for (size_t s = 0; s < p->n_order; s++) {
 		const struct pnode *pn = &p->pn[p->order[s]];
 		size_t k;
 		total += p->prof[s];
+		lowest += p->prof[p->n_order + 1 + s];
 		for (k = 0; k < nn; k++)
 			if (strcmp(names[k], pn->op->name) == 0)
 				break;
@@ -1806,8 +1808,8 @@ print_op_totals(const struct eml_plan *p, FILE *f)
 		if (k < nn)
 			per[k] += p->prof[s];
 	}
-	fprintf(f, "profile: %zu runs, %.3f ms per run in %zu steps\n", runs,
-	    total * 1e3 / (double)runs, p->n_order);
+	fprintf(f, "profile: %zu runs, %.3f ms per run in %zu steps (the steps' lowest: %.3f ms)\n",
+	    runs, total * 1e3 / (double)runs, p->n_order, lowest * 1e3);
 	fprintf(f, "plan: %zu nodes, %zu folded, %zu fused, %zu aliased, %zu in place; arena %zu "
 		   "bytes (%zu without reuse)\n", p->st.n_nodes, p->st.n_folded, p->st.n_fused,
 	    p->st.n_alias, p->st.n_inplace, p->st.arena_bytes, p->st.naive_bytes);
@@ -1829,8 +1831,13 @@ print_step(const struct eml_plan *p, size_t s, FILE *f)
 		return;
 	o = &p->v[pn->out[k]];
 
-	fprintf(f, "  slowest: %-28s %-14s %8.3f ms  out [", pn->n->name, pn->op->name,
-	    p->prof[s] * 1e3 / (double)p->prof_runs);
+	const double *mn = p->prof + p->n_order + 1;
+
+	fprintf(f, "  slowest: %-28s %-14s %8.3f ms (min %.3f", pn->n->name, pn->op->name,
+	    p->prof[s] * 1e3 / (double)p->prof_runs, mn[s] * 1e3);
+	if (mn[p->n_order + 1 + s] > 0)
+		fprintf(f, ", f16 rounding %.3f", mn[p->n_order + 1 + s] * 1e3 / (double)p->prof_runs);
+	fprintf(f, ")  out [");
 	for (int d = 0; d < o->rank; d++)
 		fprintf(f, "%s%lld", d ? "," : "", (long long)o->dims[d]);
 	fprintf(f, "]%s%s\n", pn->conv != NULL ? " conv:" : "",
@@ -1912,10 +1919,15 @@ run_steps(struct eml_plan *p)
 		if (eml_pool_cancelled(p->pool))
 			break;
 		if (p->prof != NULL) {
-			double t0 = now_s();
+			double t0 = now_s(), t1, t2, *mn = p->prof + p->n_order + 1;
 			pn->op->run(p, pn);
+			t1 = now_s();
 			round_f16_outputs(p, pn);
-			p->prof[s] += now_s() - t0;
+			t2 = now_s();
+			p->prof[s] += t2 - t0;
+			if (p->prof_runs == 0 || t2 - t0 < mn[s])
+				mn[s] = t2 - t0;
+			mn[p->n_order + 1 + s] += t2 - t1;
 		} else {
 			pn->op->run(p, pn);
 			round_f16_outputs(p, pn);
