@@ -102,6 +102,10 @@ struct eml_gemm_impl {
 	    float *dst);
 	void (*kernel)(size_t k, const float *pa, const float *pb, float *c, size_t ldc,
 	    size_t m, size_t n, const struct eml_gemm_ep *ep);
+	/* kernel with A in place: row i at step p is a[koff[p] + i] (NULL:
+	 * not written for this impl; the indirect convolution in conv.c). */
+	void (*kernel_ind)(size_t k, const float *a, const uint32_t *koff, const float *pb,
+	    float *c, size_t ldc, size_t m, size_t n, const struct eml_gemm_ep *ep);
 };
 
 extern const struct eml_gemm_impl eml_gemm_avx2;

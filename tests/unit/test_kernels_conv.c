@@ -408,9 +408,15 @@ model_shapes(enum eml_isa isa)
 		{ 6, 20, 61, 18, 3, 2, 0, 1, EML_ACT_NONE },
 		/* Transposed im2col split by weight columns (3 HW <= M): the
 		 * image packed once by both threads, ragged k blocks (1152 =
-		 * 5 x 231), and 196 rows in two im2col pieces (mc 168). */
+		 * 5 x 231), and 196 rows in two im2col pieces (mc 168; output
+		 * rows of 7 leave 14-row panels too idle for indirect-gemm-t). */
 		{ 128, 8, 9, 160, 3, 2, 1, 1, EML_ACT_RELU },
-		{ 64, 28, 28, 640, 3, 2, 1, 1, EML_ACT_NONE },
+		{ 64, 55, 13, 596, 3, 2, 1, 1, EML_ACT_NONE },
+		/* Stride 2, K >= 512, output rows of 14 and 28 (AVX-512
+		 * indirect-gemm-t): the CNN's 128 -> 128 at 28x28 and a
+		 * ResNet-like 64 -> 96 at 56x56. */
+		{ 128, 28, 28, 128, 3, 2, 1, 1, EML_ACT_RELU },
+		{ 64, 56, 56, 96, 3, 2, 1, 1, EML_ACT_CLIP },
 	};
 	uint64_t st = eml_test_seed() + 99;
 	size_t i;
@@ -436,6 +442,7 @@ model_shapes(enum eml_isa isa)
 		cc.bias = true;
 		cc.threads = 2;
 		run_case(isa, &cc, &st,
+		    i >= 25		       ? (isa == EML_ISA_AVX512 ? "indirect-gemm-t" : NULL) :
 		    i >= 23		       ? (isa == EML_ISA_AVX512 ? "im2col-gemm-t" : NULL) :
 		    i >= 20		       ? (isa == EML_ISA_AVX512 ? "direct-s2" : NULL) :
 		    i >= 14		       ? "direct-smallm" :
@@ -502,6 +509,7 @@ conv_threads_bit_identical(void **state)
 		{ 37, 11, 9, 37, 3, 2, 1, 37 },     /* depthwise, ragged */
 		{ 5, 40, 59, 21, 3, 2, 1, 1 },      /* direct-s2 (AVX-512) */
 		{ 128, 8, 9, 160, 3, 2, 1, 1 },     /* im2col-gemm-t, A packed once */
+		{ 64, 26, 27, 40, 3, 2, 1, 1 },     /* indirect-gemm-t (AVX-512) */
 	};
 	uint64_t st = eml_test_seed() + 5;
 	struct eml_pool *pool = NULL;
@@ -552,6 +560,113 @@ conv_threads_bit_identical(void **state)
 		kt_free(x, xn, "x");
 	}
 	eml_pool_free(pool);
+}
+
+/*
+ * indirect-gemm-t (AVX-512; stride_w 2, group 1, K >= 512, row panels of
+ * 14 output pixels read in place from the padded, deinterleaved image):
+ * ragged shapes against the reference on 1, 2 and 3 threads, every size
+ * split (EML_POOL_MIN_WORK=0), and bit-identical across the thread
+ * counts. Output rows of 13 and 27 (a short last panel, whose idle rows
+ * read past the row), M of 37, 70 and 40 (a short last column panel), 3x3,
+ * 5x5 and 3x5 taps (both halves of a deinterleaved row, offsets j / 2 up to
+ * 2), stride_h 1 and 2, asymmetric pads, two images, K cut into two or
+ * more k blocks (513, 576, 600, 900), with and without bias, and the
+ * activations.
+ */
+static void
+conv_avx512_indirect(void **state)
+{
+	/* C, H, W, M, kh, kw, stride_h, pad t, l, b, r, N */
+	static const size_t sh[][12] = {
+		{ 57, 27, 28, 37, 3, 3, 2, 1, 1, 1, 1, 1 },  /* OW 14, K 513 */
+		{ 64, 26, 26, 70, 3, 3, 2, 1, 1, 0, 0, 2 },  /* OW 13, two images */
+		{ 24, 20, 55, 33, 5, 5, 2, 2, 2, 2, 2, 1 },  /* OW 28, 5x5 */
+		{ 60, 9, 54, 40, 3, 5, 1, 1, 2, 0, 1, 1 },   /* OW 27, stride 1x2 */
+		{ 128, 29, 28, 64, 3, 3, 2, 0, 1, 1, 0, 1 }, /* OW 14, OH 15 */
+	};
+	static const enum eml_act act[] = { EML_ACT_RELU, EML_ACT_NONE, EML_ACT_HARDSWISH,
+		EML_ACT_CLIP, EML_ACT_SIGMOID };
+	uint64_t st = eml_test_seed() + 0x1d;
+	size_t i, j;
+	int t;
+
+	(void)state;
+	(void)kt_need(EML_ISA_AVX512);
+	for (i = 0; i < sizeof(sh) / sizeof(sh[0]); i++) {
+		struct eml_conv2d_params p;
+		float *x, *w, *b, *y[3];
+		size_t xn, wn, yn;
+
+		memset(&p, 0, sizeof(p));
+		p.C = sh[i][0];
+		p.H = sh[i][1];
+		p.W = sh[i][2];
+		p.M = sh[i][3];
+		p.kh = sh[i][4];
+		p.kw = sh[i][5];
+		p.stride_h = sh[i][6];
+		p.stride_w = 2;
+		p.pad_top = sh[i][7];
+		p.pad_left = sh[i][8];
+		p.pad_bottom = sh[i][9];
+		p.pad_right = sh[i][10];
+		p.N = sh[i][11];
+		p.dil_h = p.dil_w = 1;
+		p.group = 1;
+		p.ep.act = act[i];
+		p.ep.a = -0.3f;
+		p.ep.b = 0.6f;
+		/* Against the reference, through run_case (canaries, an
+		 * input at a PROT_NONE page), on 1, 2 and 3 threads. */
+		for (t = 1; t <= 3; t++) {
+			struct ccase cc;
+
+			memset(&cc, 0, sizeof(cc));
+			cc.p = p;
+			cc.bias = (i & 1) == 0;
+			cc.threads = t;
+			cc.edge = t == 2;
+			run_case(EML_ISA_AVX512, &cc, &st, "indirect-gemm-t");
+		}
+		/* The same plan's bits on 1, 2 and 3 threads. */
+		xn = p.N * p.C * p.H * p.W;
+		wn = p.M * p.C * p.kh * p.kw;
+		yn = p.N * p.M * eml_conv2d_out_h(&p) * eml_conv2d_out_w(&p);
+		x = kt_alloc(xn);
+		w = kt_alloc(wn);
+		b = kt_alloc(p.M);
+		kt_fill(&st, x, xn, -1.0f, 1.0f);
+		kt_fill(&st, w, wn, -1.0f, 1.0f);
+		kt_fill(&st, b, p.M, -1.0f, 1.0f);
+		for (t = 1; t <= 3; t++) {
+			struct eml_conv2d_plan *plan = NULL;
+			struct eml_pool *pool = NULL;
+			float *ws;
+			size_t wsn;
+
+			if (t > 1)
+				assert_eml_ok(eml_pool_new(t, &pool));
+			assert_eml_ok(eml_conv2d_plan_new_isa(EML_ISA_AVX512, &p, w, b, t, &plan));
+			assert_string_equal(eml_conv2d_method(plan), "indirect-gemm-t");
+			wsn = eml_conv2d_workspace_size(plan);
+			ws = kt_alloc(wsn);
+			y[t - 1] = kt_alloc(yn);
+			eml_conv2d_run(plan, x, y[t - 1], ws, pool);
+			for (j = 0; t > 1 && j < yn; j++)
+				if (memcmp(&y[0][j], &y[t - 1][j], sizeof(float)) != 0)
+					fail_msg("shape %zu: y[%zu] %.9g (1 thread) != %.9g (%d threads)",
+					    i, j, (double)y[0][j], (double)y[t - 1][j], t);
+			kt_free(ws, wsn, "ws");
+			eml_conv2d_plan_free(plan);
+			eml_pool_free(pool);
+		}
+		for (t = 0; t < 3; t++)
+			kt_free(y[t], yn, "y");
+		kt_free(b, p.M, "b");
+		kt_free(w, wn, "w");
+		kt_free(x, xn, "x");
+	}
 }
 
 static void
@@ -914,6 +1029,7 @@ main(void)
 		cmocka_unit_test(conv_dw_work_model),
 		cmocka_unit_test(conv_avx2_model_shapes),
 		cmocka_unit_test(conv_avx512_model_shapes),
+		cmocka_unit_test(conv_avx512_indirect),
 	};
 
 	/* Every size is split across the pool's threads (the cost model would

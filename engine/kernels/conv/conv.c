@@ -74,6 +74,13 @@ struct eml_conv2d_plan {
 	 * [16][mxs] at m_off, the transform scratch at s_off. */
 	bool banded;
 	size_t nb, tws;
+	/* Indirect (indirect-gemm-t): Y^T = col^T W^T with col^T read in
+	 * place from the padded image by kernel_ind, koff[k] the offset of
+	 * tap k = (c, i, j) in it (Kg entries); the padded image (planes
+	 * PH x PW, as CONV_DIRECT's) at pad_off in the workspace. */
+	bool ind;
+	size_t pad_off;
+	uint32_t *koff;
 	/* CONV_DIRECT: padded planes PH x PW in the workspace. */
 	void (*dc_pad)(const struct eml_conv2d_params *p, size_t PH, size_t PW, size_t c0,
 	    size_t c1, const float *x, float *s);
@@ -459,8 +466,9 @@ plan_wino(struct eml_conv2d_plan *plan)
  * 8 stem): the im2col GEMM would pack K x HW floats for one or two row
  * tiles. Not for 1x1 stride 1 (gemm-1x1 reads the image as it is).
  *
- * Stride 2 with many output channels on AVX-512 (ResNet's 7x7/2 stem and
- * 3x3/2 64 -> 128 at 56x56): the stride-2 im2col pack is a gather in short
+ * Stride 2 with many output channels on AVX-512 (ResNet's 7x7/2 stem; its
+ * 3x3/2 64 -> 128 at 56x56 until indirect-gemm-t, which takes K >= 512
+ * first): the stride-2 im2col pack is a gather in short
  * row pieces, ~25 % of those convolutions (perf, bench_conv), while the
  * direct blocks of 12 channels x 2 vectors read the deinterleaved padded
  * rows with plain loads (14 loads per 24 FMAs). Only where the output rows
@@ -519,6 +527,89 @@ plan_direct(struct eml_conv2d_plan *plan)
 	return EML_OK;
 }
 
+/*
+ * Indirect GEMM for stride-2 convolutions (AVX-512, group 1, dilation 1):
+ * Y^T [HW, M] = col^T W^T as im2col-gemm-t computes it, but the 14-row A
+ * panels are not packed: the image is padded and deinterleaved once
+ * (dc_pad), so the 14 output pixels of a panel (a piece of one output row)
+ * read 14 adjacent floats per tap, which the micro-kernel broadcasts in
+ * place (kernel_ind, koff). No per-block gather (the pack and its border
+ * tests were ~22 % of a 3x3/2 128 -> 128 conv at 28x28), every lane of
+ * the vectors busy on any M (the direct-s2 blocks of 12 channels leave
+ * a block of 4 on M = 64), and the transpose into NCHW done per task.
+ * Where a panel is at most 1/8 idle (OW 14, 28, 42, 56, 112; not 7),
+ * there are at least two panels per thread and K >= IND_MIN_K (a stem's
+ * K = 27 or 147 ran at half the speed of direct-s2: C store and tap
+ * table per few k steps). bench_conv, 1 thread, alternated with the
+ * previous methods: CNN 3x3/2 128->128 @28 388-392 -> 340-350 us
+ * (im2col-gemm-t), 64->64 @56 387-398 -> 347-385 (direct-s2); ResNet
+ * 3x3/2 64->128 @56 703-729 -> 671-677, 128->256 @28 694-705 -> 634-646.
+ */
+#define IND_MIN_K 512
+#if EML_X86_KERNELS
+static bool
+use_ind(const struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t mr = eml_gemm_avx512.mr, pr = (plan->OW + mr - 1) / mr;
+	size_t need_h = (plan->OH - 1) * p->stride_h + p->kh;
+	size_t PH = need_h > p->H + p->pad_top ? need_h : p->H + p->pad_top;
+
+	if (plan->isa != EML_ISA_AVX512 || p->group != 1 || p->stride_w != 2 || p->dil_h != 1 ||
+	    p->dil_w != 1 || plan->dc_pad == NULL)
+		return false;
+	if (8 * plan->OW < 7 * pr * mr || plan->OH * pr < 2 * (size_t)plan->nthreads ||
+	    p->C * p->kh * p->kw < IND_MIN_K)
+		return false;
+	/* Every offset into the padded image fits koff's 32 bits. */
+	return (double)p->C * (double)PH * (double)direct_pw(plan) + EML_DCONV_SLACK <
+	    (double)UINT32_MAX;
+}
+#else
+static bool
+use_ind(const struct eml_conv2d_plan *plan)
+{
+	(void)plan;
+	return false;
+}
+#endif
+
+static eml_err
+plan_ind(struct eml_conv2d_plan *plan)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t need_h = (plan->OH - 1) * p->stride_h + p->kh, HW = plan->OH * plan->OW;
+	size_t khw = p->kh * p->kw, k, t;
+
+#if EML_X86_KERNELS
+	plan->g = &eml_gemm_avx512;
+#endif
+	plan->method = CONV_IM2COL;
+	plan->transposed = true;
+	plan->ind = true;
+	plan->PH = need_h > p->H + p->pad_top ? need_h : p->H + p->pad_top;
+	plan->PW = direct_pw(plan);
+	/* Y^T at 0, the padded image at pad_off. */
+	plan->ct_off = 0;
+	if (eml_mul_overflow(HW, p->M, &t))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	plan->pad_off = align16(t);
+	if (eml_mul_overflow(plan->PH, plan->PW, &t) || eml_mul_overflow(t, p->C, &t) ||
+	    eml_add_overflow(t, (size_t)EML_DCONV_SLACK, &t) ||
+	    eml_add_overflow(plan->pad_off, t, &plan->ws))
+		EML_BAIL(EML_ERR_OVERFLOW);
+	plan->koff = eml_calloc(p->C * khw, sizeof(uint32_t));
+	if (plan->koff == NULL)
+		EML_BAIL(EML_ERR_NOMEM);
+	for (k = 0; k < p->C * khw; k++) {
+		size_t c = k / khw, i = k % khw / p->kw, j = k % p->kw;
+
+		plan->koff[k] = (uint32_t)(c * plan->PH * plan->PW + i * plan->PW +
+		    (j & 1) * (plan->PW / 2) + (j >> 1));
+	}
+	return EML_OK;
+}
+
 static eml_err
 choose_method(struct eml_conv2d_plan *plan)
 {
@@ -539,6 +630,8 @@ choose_method(struct eml_conv2d_plan *plan)
 	}
 	if (use_wino(plan))
 		return plan_wino(plan);
+	if (use_ind(plan))
+		return plan_ind(plan);
 	if (use_direct(plan))
 		return plan_direct(plan);
 	if (p->kh == 1 && p->kw == 1 && p->stride_h == 1 && p->stride_w == 1 && p->pad_top == 0 &&
@@ -943,6 +1036,8 @@ eml_conv2d_workspace_size(const struct eml_conv2d_plan *plan)
 const char *
 eml_conv2d_method(const struct eml_conv2d_plan *plan)
 {
+	if (plan->ind)
+		return "indirect-gemm-t";
 	if (plan->transposed && plan->method == CONV_WINO)
 		return "winograd-2x2-t";
 	if (plan->banded && plan->method == CONV_WINO)
@@ -1527,6 +1622,105 @@ run_direct(const struct eml_conv2d_plan *plan, const float *x, float *y, float *
 	}
 }
 
+struct ind_job {
+	const struct eml_conv2d_plan *plan;
+	const float *s; /* the padded image */
+	float *ct;      /* Y^T [HW, M] */
+	float *y;       /* this image's output, NCHW */
+	struct eml_pool *pool;
+};
+
+/* Rows [i0, i1) of ct [HW, M] into y [M, HW]: 8 x 8 blocks. */
+static void
+transpose_rows(const float *ct, size_t HW, size_t M, size_t i0, size_t i1, float *y)
+{
+	size_t b0, j0, i, j;
+
+	for (b0 = i0; b0 < i1; b0 += 8) {
+		size_t b1 = b0 + 8 < i1 ? b0 + 8 : i1;
+
+		for (j0 = 0; j0 < M; j0 += 8) {
+			size_t j1 = j0 + 8 < M ? j0 + 8 : M;
+
+			for (j = j0; j < j1; j++)
+				for (i = b0; i < b1; i++)
+					y[j * HW + i] = ct[i * M + j];
+		}
+	}
+}
+
+/* Row panels [r0, r1) (panel r: output row r / pr, columns from
+ * (r % pr) mr, at most mr of them), the GEMM driver's k blocks and column
+ * panels in its order, then their rows of Y^T into NCHW. */
+static void
+ind_range(void *arg, size_t r0, size_t r1, int thread)
+{
+	const struct ind_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	const struct eml_conv2d_params *p = &plan->p;
+	const struct eml_gemm_impl *g = plan->g;
+	size_t mr = g->mr, nr = g->nr, OW = plan->OW, pr = (OW + mr - 1) / mr;
+	size_t K = p->C * p->kh * p->kw, M = p->M, Np = (M + nr - 1) / nr * nr;
+	size_t kcb = eml_sgemm_blk_kc(g, K), kb, jr, r, last;
+	struct eml_gemm_ep ep;
+
+	(void)thread;
+	ep.alpha = 1.0f;
+	ep.act = p->ep.act;
+	ep.a = p->ep.a;
+	ep.b = p->ep.b;
+	ep.bias_row = NULL;
+	for (kb = 0; kb < K; kb += kcb) {
+		size_t kk = K - kb < kcb ? K - kb : kcb;
+
+		if (eml_pool_cancelled(j->pool))
+			return; /* past the deadline: the run is refused */
+		ep.beta = kb == 0 ? 0.0f : 1.0f;
+		ep.last = kb + kk >= K;
+		/* A panel's taps (kk x mr floats over ~kk / 3 rows of the
+		 * padded image) stay in L1 across the column panels. */
+		for (r = r0; r < r1; r++) {
+			size_t oh = r / pr, ow = r % pr * mr;
+
+			for (jr = 0; jr < M; jr += nr) {
+				ep.bias_col = plan->bias != NULL ? plan->bias + jr : NULL;
+				g->kernel_ind(kk, j->s + oh * p->stride_h * plan->PW + ow,
+				    plan->koff + kb, plan->w + kb * Np + jr * kk,
+				    j->ct + (oh * OW + ow) * M + jr, M, OW - ow < mr ? OW - ow : mr,
+				    M - jr < nr ? M - jr : nr, &ep);
+			}
+		}
+	}
+	last = (r1 - 1) % pr * mr + mr;
+	transpose_rows(j->ct, plan->OH * OW, M, r0 / pr * OW + r0 % pr * mr,
+	    (r1 - 1) / pr * OW + (last < OW ? last : OW), j->y);
+}
+
+/* indirect-gemm-t, per image: the padded copy (channel ranges), then the
+ * row panels in balanced ranges. Each output is one kernel call chain in
+ * the driver's fixed k order: the bits of im2col-gemm-t, on any number of
+ * threads. */
+static void
+run_ind(const struct eml_conv2d_plan *plan, const float *x, float *y, float *workspace,
+    struct eml_pool *pool)
+{
+	const struct eml_conv2d_params *p = &plan->p;
+	size_t HW = plan->OH * plan->OW, mr = plan->g->mr, n;
+	struct ind_job j = { plan, workspace + plan->pad_off, workspace + plan->ct_off, NULL, NULL };
+	struct dc_job dj = { plan, NULL, NULL, workspace + plan->pad_off };
+
+	pool = eml_pool_for(pool, 2.0 * (double)HW * (double)p->M *
+		(double)(p->C * p->kh * p->kw + 1));
+	j.pool = pool;
+	memset(dj.s + p->C * plan->PH * plan->PW, 0, EML_DCONV_SLACK * sizeof(float));
+	for (n = 0; n < p->N; n++) {
+		dj.x = x + n * p->C * p->H * p->W;
+		j.y = y + n * p->M * HW;
+		eml_pool_run_range(pool, p->C, dc_pad_range, &dj);
+		eml_pool_run_range(pool, plan->OH * ((plan->OW + mr - 1) / mr), ind_range, &j);
+	}
+}
+
 void
 eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
     float *workspace, struct eml_pool *pool)
@@ -1555,7 +1749,9 @@ eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
 		break;
 	case CONV_1X1:
 	case CONV_IM2COL:
-		if (plan->transposed)
+		if (plan->ind)
+			run_ind(plan, x, y, workspace, pool);
+		else if (plan->transposed)
 			run_gemm_t(plan, x, y, workspace, pool);
 		else
 			run_gemm(plan, x, y, workspace, pool);
@@ -1570,5 +1766,6 @@ eml_conv2d_plan_free(struct eml_conv2d_plan *plan)
 		return;
 	eml_secure_free(plan->w);
 	eml_secure_free(plan->bias);
+	eml_free(plan->koff);
 	eml_free(plan);
 }

@@ -15,7 +15,9 @@
 #define GEMM_MR 14
 #define GEMM_NV 2
 #define GEMM_TAG 14x32
+#define GEMM_IND
 #include "engine/kernels/gemm/gemm_tmpl.h"
+#undef GEMM_IND
 
 const struct eml_gemm_impl eml_gemm_avx512 = {
 	.mr = GEMM_MR,
@@ -26,6 +28,7 @@ const struct eml_gemm_impl eml_gemm_avx512 = {
 	.pack_a = gemm_pack_a_14x32,
 	.pack_b = gemm_pack_b_14x32,
 	.kernel = gemm_kernel_14x32,
+	.kernel_ind = gemm_kernel_ind_14x32,
 };
 
 #undef GEMM_MR

@@ -184,3 +184,94 @@ GT(gemm_kernel)(size_t k, const float *pa, const float *pb, float *c, size_t ldc
 		}
 	}
 }
+
+#ifdef GEMM_IND
+/*
+ * The micro-kernel with A read in place instead of packed: row i of A at
+ * step p is a[koff[p] + i] (the indirect convolution: A is an image padded
+ * and deinterleaved so that a tap of GEMM_MR adjacent output pixels is
+ * GEMM_MR adjacent floats; koff the tap offsets, conv.c). Rows past m
+ * read floats the caller keeps inside its buffer and are never stored.
+ * The k loop and the epilogue are gemm_kernel's, so with the values a
+ * packed A would hold it gives the same bits.
+ */
+static void
+GT(gemm_kernel_ind)(size_t k, const float *a, const uint32_t *koff, const float *pb, float *c,
+    size_t ldc, size_t m, size_t n, const struct eml_gemm_ep *ep)
+{
+	vf acc[GEMM_MR][GEMM_NV];
+	size_t cnt[GEMM_NV];
+	size_t p;
+	int i, v;
+	vf va, vb, alpha, beta;
+
+#pragma GCC unroll 32
+	for (i = 0; i < GEMM_MR; i++)
+#pragma GCC unroll 4
+		for (v = 0; v < GEMM_NV; v++)
+			acc[i][v] = vf_zero();
+	for (p = 0; p < k; p++) {
+		const float *pa = a + koff[p];
+		vf b[GEMM_NV];
+
+#pragma GCC unroll 4
+		for (v = 0; v < GEMM_NV; v++)
+			__builtin_prefetch(pb + k * GEMM_NR + v * VF_N, 0, 2);
+#pragma GCC unroll 4
+		for (v = 0; v < GEMM_NV; v++)
+			b[v] = vf_load(pb + v * VF_N);
+#pragma GCC unroll 32
+		for (i = 0; i < GEMM_MR; i++) {
+			vf av = vf_set1(pa[i]);
+
+#pragma GCC unroll 4
+			for (v = 0; v < GEMM_NV; v++)
+				acc[i][v] = vf_fma(av, b[v], acc[i][v]);
+		}
+		pb += GEMM_NR;
+	}
+
+	va = vf_set1(ep->a);
+	vb = vf_set1(ep->b);
+	alpha = vf_set1(ep->alpha);
+	beta = vf_set1(ep->beta);
+#pragma GCC unroll 4
+	for (v = 0; v < GEMM_NV; v++) {
+		size_t off = (size_t)v * VF_N;
+
+		cnt[v] = n > off ? GT(gemm_min)(VF_N, n - off) : 0;
+	}
+#pragma GCC unroll 32
+	for (i = 0; i < GEMM_MR; i++) {
+		float *cr = c + (size_t)i * ldc;
+
+		if ((size_t)i >= m)
+			break;
+#pragma GCC unroll 4
+		for (v = 0; v < GEMM_NV; v++) {
+			size_t off = (size_t)v * VF_N;
+			vf x = vf_mul(acc[i][v], alpha);
+
+			if (cnt[v] == 0)
+				break;
+			if (ep->beta != 0.0f)
+				x = vf_fma(beta, cnt[v] == VF_N ? vf_load(cr + off) :
+								  vf_loadn(cr + off, cnt[v]),
+				    x);
+			if (ep->last) {
+				if (ep->bias_row != NULL)
+					x = vf_add(x, vf_set1(ep->bias_row[i]));
+				if (ep->bias_col != NULL)
+					x = vf_add(x, cnt[v] == VF_N ?
+						    vf_load(ep->bias_col + off) :
+						    vf_loadn(ep->bias_col + off, cnt[v]));
+				x = vf_act(ep->act, x, va, vb);
+			}
+			if (cnt[v] == VF_N)
+				vf_store(cr + off, x);
+			else
+				vf_storen(cr + off, x, cnt[v]);
+		}
+	}
+}
+#endif
