@@ -92,6 +92,18 @@ handshake(struct pair *p)
 	assert_true(eml_channel_is_open(p->s));
 }
 
+/* The same handshake with randomness from the recorded deterministic
+ * stream seeded with seed: the same keys every time for a seed. */
+static void
+det_handshake(struct pair *p, uint64_t seed)
+{
+	det_on = 1;
+	det_state = seed;
+	det_n = 0;
+	handshake(p);
+	det_on = 0;
+}
+
 static void
 pair_free(struct pair *p)
 {
@@ -557,11 +569,7 @@ every_bit_flip_rejected(void **state)
 	 * the flips are checked against the reference sender's peer, one
 	 * fresh receiver per flip, made by repeating the handshake with
 	 * deterministic randomness. */
-	det_on = 1;
-	det_state = 777;
-	det_n = 0;
-	handshake(&p0);
-	det_on = 0;
+	det_handshake(&p0, 777);
 	seal(p0.c, &e, EML_MSG_INFER_REQUEST, 0x42, msg, sizeof(msg) - 1, &ct);
 	eml_buf_init(&env, 4096);
 	assert_eml_ok(eml_envelope_pack(&e, EML_FRAME_MAX_DEFAULT, &env));
@@ -585,11 +593,7 @@ every_bit_flip_rejected(void **state)
 		if (eml_envelope_unpack(&d, body.p, body.left, EML_FRAME_MAX_DEFAULT) != EML_OK)
 			continue;
 		ok_decodes++;
-		det_on = 1;
-		det_state = 777;
-		det_n = 0;
-		handshake(&p);
-		det_on = 0;
+		det_handshake(&p, 777);
 		eml_buf_init_secure(&out, 4096);
 		rc = eml_channel_open(p.s, &d, &out);
 		if (rc == EML_OK)
@@ -608,11 +612,7 @@ every_bit_flip_rejected(void **state)
 		struct pair p;
 		struct eml_cur in = eml_buf_cur(&frame), body;
 
-		det_on = 1;
-		det_state = 777;
-		det_n = 0;
-		handshake(&p);
-		det_on = 0;
+		det_handshake(&p, 777);
 		assert_eml_ok(eml_frame_decode(&in, EML_FRAME_MAX_DEFAULT, &body));
 		assert_eml_ok(eml_envelope_unpack(&d, body.p, body.left, EML_FRAME_MAX_DEFAULT));
 		expect_open(p.s, &d, msg, sizeof(msg) - 1);
@@ -1244,11 +1244,7 @@ key_schedule_matches_spec(void **state)
 	static const char msg[] = "known plaintext";
 
 	(void)state;
-	det_on = 1;
-	det_state = 12345;
-	det_n = 0;
-	handshake(&p);
-	det_on = 0;
+	det_handshake(&p, 12345);
 	assert_eml_ok(eml_msg_unpack(&eml__v1__client_hello__descriptor, p.hello.data, p.hello.len,
 	    1024, &pm));
 	h = (Eml__V1__ClientHello *)pm;
