@@ -437,6 +437,13 @@ tp_copy_values(const Emlonnx__TensorProto *tp, enum eml_dtype dt, size_t numel, 
 eml_err
 eml_onnx_tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t, const char *what)
 {
+	return eml_onnx_tensor_from_proto_in(tp, t, what, NULL);
+}
+
+eml_err
+eml_onnx_tensor_from_proto_in(const Emlonnx__TensorProto *tp, struct eml_tensor *t,
+    const char *what, struct eml_region *r)
+{
 	eml_err rc = EML_ERR_INTERNAL;
 	size_t numel = 0, nbytes = 0;
 	enum eml_dtype dt;
@@ -459,11 +466,17 @@ eml_onnx_tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t,
 		tp_copy_values(tp, dt, numel, nbytes, data);
 	}
 	if (tp->name != NULL && tp->name[0] != '\0') {
+		size_t n;
+
 		if (eml_onnx_check_name(tp->name, false, what) != EML_OK)
 			EML_FAIL(rc, EML_ERR_ONNX_NAME);
-		t->name = eml_strdup(tp->name);
+		n = strlen(tp->name) + 1;
+		/* the name last: nothing fails after it (a region's is not
+		 * freed alone) */
+		t->name = r != NULL ? eml_region_alloc(r, n) : eml_alloc(n);
 		if (t->name == NULL)
 			EML_FAIL(rc, EML_ERR_NOMEM);
+		EML_MEMCPY(t->name, tp->name, n);
 	}
 	t->dtype = dt;
 	t->data = data;

@@ -60,6 +60,10 @@ bool eml_onnx_dtype_storable(int32_t dt);
 /* A validated TensorProto -> t (data in eml_secure_alloc memory). */
 eml_err eml_onnx_tensor_from_proto(const Emlonnx__TensorProto *tp, struct eml_tensor *t,
     const char *what) EML_MUST_USE;
+/* The same for a tensor of a graph built in region r (eml_graph.h): its
+ * name is in r. NULL r: as above. */
+eml_err eml_onnx_tensor_from_proto_in(const Emlonnx__TensorProto *tp, struct eml_tensor *t,
+    const char *what, struct eml_region *r) EML_MUST_USE;
 
 /*
  * One TensorProto (.pb test-data file) -> *out, which the caller clears
