@@ -29,6 +29,14 @@
 /* Windows relayed back to back within one frame before poll is asked
  * again (pump). */
 #define RELAY_ROUNDS 8u
+/* The agent socket's send buffer while blob bytes go out by sendfile: a
+ * 540 KB blob in one call and one agent read, a 4 MiB range in a few,
+ * instead of one round of sendfile, poll and agent wakeup per ~256 KiB
+ * (the default, net.core.wmem_default). Kernel memory, held only while the
+ * agent has not read it; the kernel caps it at net.core.wmem_max. Set for
+ * the injection only, then the default again: relayed frames keep the
+ * default (a larger buffer did not help the 32 MiB relay). */
+#define BLOB_SNDBUF (512 * 1024)
 
 struct pend {
 	uint8_t rid[EML_REQUEST_ID_LEN];
@@ -137,6 +145,10 @@ struct conn {
 	/* the agent socket cannot take blob bytes by sendfile: pread them
 	 * through the window */
 	bool no_sendfile;
+	/* the agent socket's send buffer is BLOB_SNDBUF (direct blob bytes
+	 * going out); sndbuf_default is what to set back (0: leave it) */
+	bool sndbuf_raised;
+	int sndbuf_default;
 };
 
 static void
@@ -859,6 +871,33 @@ frame_done(struct conn *c, struct dir *d)
 	return EML_OK;
 }
 
+/* BLOB_SNDBUF on the agent socket while blob bytes go out directly;
+ * best effort (a failure leaves the default). */
+static void
+sndbuf_raise(struct conn *c)
+{
+	int v = 0, want = BLOB_SNDBUF;
+	socklen_t l = sizeof(v);
+
+	c->sndbuf_raised = true;
+	if (c->sndbuf_default == 0 && getsockopt(c->afd, SOL_SOCKET, SO_SNDBUF, &v, &l) == 0)
+		c->sndbuf_default = v / 2; /* Linux reports twice what was set */
+	if (c->sndbuf_default >= BLOB_SNDBUF ||
+	    setsockopt(c->afd, SOL_SOCKET, SO_SNDBUF, &want, sizeof(want)) != 0)
+		c->sndbuf_default = 0; /* nothing to set back */
+}
+
+static void
+sndbuf_restore(struct conn *c)
+{
+	if (!c->sndbuf_raised)
+		return;
+	c->sndbuf_raised = false;
+	if (c->sndbuf_default > 0)
+		(void)setsockopt(c->afd, SOL_SOCKET, SO_SNDBUF, &c->sndbuf_default,
+		    sizeof(c->sndbuf_default));
+}
+
 /* The blob's bytes of the injection straight from the store to the agent
  * (sendfile), while the agent socket takes them: no window, no copy
  * through the proxy's memory. EML_ERR_UNSUPPORTED (nothing sent) when the
@@ -873,6 +912,8 @@ inject_direct(struct conn *c)
 
 	if (c->no_sendfile || c->env->capture_fd >= 0)
 		return EML_ERR_UNSUPPORTED;
+	if (!c->sndbuf_raised)
+		sndbuf_raise(c);
 	while (inj->blob_left > 0) {
 		size_t want = inj->blob_left < EML_STORE_RANGE_MAX ? (size_t)inj->blob_left
 								   : EML_STORE_RANGE_MAX;
@@ -946,6 +987,7 @@ inject_refill(struct conn *c)
 		}
 		capture_flush(c, d);
 		inject_clear(inj);
+		sndbuf_restore(c);
 		if (c->npend == 0)
 			start_replay(c);
 		return EML_OK;

@@ -471,9 +471,13 @@ blob_requests_are_served_not_relayed(void **state)
 	struct eml_envelope env;
 	struct eml_buf b;
 
+	int sb0 = 0, sb = 0;
+	socklen_t sl = sizeof(sb0);
+
 	assert_non_null(data);
 	eml_test_fill(&seed, data, n);
 	put_blob(f, data, n, id);
+	assert_int_equal(getsockopt(f->pafd, SOL_SOCKET, SO_SNDBUF, &sb0, &sl), 0);
 	start(f);
 	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
 	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
@@ -484,6 +488,17 @@ blob_requests_are_served_not_relayed(void **state)
 	expect_blob(f->agent, data, 0, 1000, n);
 	blob_request(f->agent, id, 32, 12345, 4u << 20);
 	expect_blob(f->agent, data, 12345, 4u << 20, n);
+	/* the agent socket's send buffer, larger while the blob went out, is
+	 * the default again once it has (the relay sets it right after its
+	 * last sendfile: wait for that) */
+	for (int i = 0; i < 200; i++) {
+		sl = sizeof(sb);
+		assert_int_equal(getsockopt(f->pafd, SOL_SOCKET, SO_SNDBUF, &sb, &sl), 0);
+		if (sb == sb0)
+			break;
+		(void)usleep(10000);
+	}
+	assert_int_equal(sb, sb0);
 	blob_request(f->agent, id, 32, n - 1, 1);
 	expect_blob(f->agent, data, n - 1, 1, n);
 	/* refusals, each a stable code; the session goes on */
