@@ -536,7 +536,8 @@ plan_direct(struct eml_conv2d_plan *plan)
  * place (kernel_ind, koff). No per-block gather (the pack and its border
  * tests were ~22 % of a 3x3/2 128 -> 128 conv at 28x28), every lane of
  * the vectors busy on any M (the direct-s2 blocks of 12 channels leave
- * a block of 4 on M = 64), and the transpose into NCHW done per task.
+ * a block of 4 on M = 64), and the transpose into NCHW shared out by
+ * output channels.
  * Where a panel is at most 1/8 idle (OW 14, 28, 42, 56, 112; not 7),
  * there are at least two panels per thread and K >= IND_MIN_K (a stem's
  * K = 27 or 147 ran at half the speed of direct-s2: C store and tap
@@ -1630,28 +1631,9 @@ struct ind_job {
 	struct eml_pool *pool;
 };
 
-/* Rows [i0, i1) of ct [HW, M] into y [M, HW]: 8 x 8 blocks. */
-static void
-transpose_rows(const float *ct, size_t HW, size_t M, size_t i0, size_t i1, float *y)
-{
-	size_t b0, j0, i, j;
-
-	for (b0 = i0; b0 < i1; b0 += 8) {
-		size_t b1 = b0 + 8 < i1 ? b0 + 8 : i1;
-
-		for (j0 = 0; j0 < M; j0 += 8) {
-			size_t j1 = j0 + 8 < M ? j0 + 8 : M;
-
-			for (j = j0; j < j1; j++)
-				for (i = b0; i < b1; i++)
-					y[j * HW + i] = ct[i * M + j];
-		}
-	}
-}
-
-/* Row panels [r0, r1) (panel r: output row r / pr, columns from
+/* Row panels [r0, r1) of Y^T (panel r: output row r / pr, columns from
  * (r % pr) mr, at most mr of them), the GEMM driver's k blocks and column
- * panels in its order, then their rows of Y^T into NCHW. */
+ * panels in its order. */
 static void
 ind_range(void *arg, size_t r0, size_t r1, int thread)
 {
@@ -1661,7 +1643,7 @@ ind_range(void *arg, size_t r0, size_t r1, int thread)
 	const struct eml_gemm_impl *g = plan->g;
 	size_t mr = g->mr, nr = g->nr, OW = plan->OW, pr = (OW + mr - 1) / mr;
 	size_t K = p->C * p->kh * p->kw, M = p->M, Np = (M + nr - 1) / nr * nr;
-	size_t kcb = eml_sgemm_blk_kc(g, K), kb, jr, r, last;
+	size_t kcb = eml_sgemm_blk_kc(g, K), kb, jr, r;
 	struct eml_gemm_ep ep;
 
 	(void)thread;
@@ -1691,13 +1673,30 @@ ind_range(void *arg, size_t r0, size_t r1, int thread)
 			}
 		}
 	}
-	last = (r1 - 1) % pr * mr + mr;
-	transpose_rows(j->ct, plan->OH * OW, M, r0 / pr * OW + r0 % pr * mr,
-	    (r1 - 1) / pr * OW + (last < OW ? last : OW), j->y);
 }
 
-/* indirect-gemm-t, per image: the padded copy (channel ranges), then the
- * row panels in balanced ranges. Each output is one kernel call chain in
+/* Output channels [m0, m1) of Y^T into NCHW: each task writes whole rows
+ * of y (tasks by pixel ranges shared the cache lines at every range end,
+ * for every channel). */
+static void
+ind_out_range(void *arg, size_t m0, size_t m1, int thread)
+{
+	const struct ind_job *j = arg;
+	const struct eml_conv2d_plan *plan = j->plan;
+	size_t HW = plan->OH * plan->OW, M = plan->p.M, i0, i, m;
+
+	(void)thread;
+	for (i0 = 0; i0 < HW; i0 += 8) {
+		size_t i1 = i0 + 8 < HW ? i0 + 8 : HW;
+
+		for (m = m0; m < m1; m++)
+			for (i = i0; i < i1; i++)
+				j->y[m * HW + i] = j->ct[i * M + m];
+	}
+}
+
+/* indirect-gemm-t, per image: the padded copy (channel ranges), the row
+ * panels in balanced ranges, the transpose (channel ranges). Each output is one kernel call chain in
  * the driver's fixed k order: the bits of im2col-gemm-t, on any number of
  * threads. */
 static void
@@ -1718,6 +1717,7 @@ run_ind(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wor
 		j.y = y + n * p->M * HW;
 		eml_pool_run_range(pool, p->C, dc_pad_range, &dj);
 		eml_pool_run_range(pool, plan->OH * ((plan->OW + mr - 1) / mr), ind_range, &j);
+		eml_pool_run_range(pool, p->M, ind_out_range, &j);
 	}
 }
 
