@@ -126,58 +126,14 @@ pb_big_min(void)
 	return eml_arena_current() != NULL ? PB_BIG_ARENA : PB_BIG;
 }
 
-/*
- * Small values of one message unpacked through eml_onnx_pb_arena_init:
- * blocks from the heap handed out by a bump pointer, nothing freed one by
- * one, every handed-out byte wiped when the arena is released. An ONNX
- * model unpacks into thousands of small structs, strings and arrays (the
- * demo model ~5,700): one malloc, one wipe and one free each, and the
- * frees filled malloc's fast bins, which the next large request then
- * consolidated (issue 16).
- */
-#define PB_ALIGN 16
-#define PB_BLOCK_MIN ((size_t)16 << 10)
-#define PB_BLOCK_MAX ((size_t)1 << 20)
-
-struct eml_onnx_pb_blk {
-	struct eml_onnx_pb_blk *next;
-	size_t cap, used;
-	_Alignas(PB_ALIGN) uint8_t data[];
-};
-
-static void *
-pb_bump(struct eml_onnx_pb_arena *a, size_t n)
-{
-	struct eml_onnx_pb_blk *b = a->head;
-	size_t need, cap, total;
-
-	if (eml_add_overflow(n == 0 ? 1 : n, (size_t)PB_ALIGN - 1, &need))
-		return NULL;
-	need &= ~(size_t)(PB_ALIGN - 1);
-	if (b != NULL && b->cap - b->used >= need) {
-		b->used += need;
-		return b->data + b->used - need;
-	}
-	cap = need > a->next_cap ? need : a->next_cap;
-	if (eml_add_overflow(cap, sizeof(*b), &total))
-		return NULL;
-	b = eml_alloc(total);
-	if (b == NULL)
-		return NULL;
-	b->cap = cap;
-	b->used = need;
-	if (need > a->next_cap / 2 && a->head != NULL) {
-		/* a large one alone: the current block keeps serving */
-		b->next = a->head->next;
-		a->head->next = b;
-	} else {
-		b->next = a->head;
-		a->head = b;
-		if (a->next_cap < PB_BLOCK_MAX)
-			a->next_cap *= 2;
-	}
-	return b->data;
-}
+/* Small values of one message unpacked through eml_onnx_pb_arena_init
+ * come from a region (eml_graph.h): nothing freed one by one, every
+ * handed-out byte wiped when the arena is released. An ONNX model unpacks
+ * into thousands of small structs, strings and arrays (the demo model
+ * ~5,700): one malloc, one wipe and one free each, and the frees filled
+ * malloc's fast bins, which the next large request then consolidated
+ * (issue 16). */
+#define PB_FIRST_BLOCK_MIN ((size_t)16 << 10)
 
 static void *
 pb_alloc(void *data, size_t n)
@@ -192,7 +148,7 @@ pb_alloc(void *data, size_t n)
 		eml_secure_free(p);
 	}
 	if (data != NULL)
-		return pb_bump(data, n);
+		return eml_region_alloc(((struct eml_onnx_pb_arena *)data)->r, n);
 	if (eml_add_overflow(n, (size_t)16, &total))
 		return NULL;
 	p = eml_alloc(total);
@@ -226,26 +182,21 @@ pb_free(void *data, void *ptr)
 	eml_free_wipe(p, n + 16);
 }
 
-void
+eml_err
 eml_onnx_pb_arena_init(struct eml_onnx_pb_arena *a, ProtobufCAllocator *al, size_t wire)
 {
-	a->head = NULL;
-	a->next_cap = wire < PB_BLOCK_MIN ? PB_BLOCK_MIN : wire > PB_BLOCK_MAX ? PB_BLOCK_MAX : wire;
+	a->r = eml_region_new(wire < PB_FIRST_BLOCK_MIN ? PB_FIRST_BLOCK_MIN : wire);
 	al->alloc = pb_alloc;
 	al->free = pb_free;
 	al->allocator_data = a;
+	return a->r != NULL ? EML_OK : EML_ERR_NOMEM;
 }
 
 void
 eml_onnx_pb_arena_release(struct eml_onnx_pb_arena *a)
 {
-	while (a->head != NULL) {
-		struct eml_onnx_pb_blk *b = a->head;
-
-		a->head = b->next;
-		eml_wipe(b->data, b->used);
-		eml_free(b);
-	}
+	eml_region_free(a->r);
+	a->r = NULL;
 }
 
 ProtobufCAllocator eml_onnx_pb_allocator = { pb_alloc, pb_free, NULL };

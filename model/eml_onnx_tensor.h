@@ -37,19 +37,19 @@ extern ProtobufCAllocator eml_onnx_pb_allocator;
 
 /*
  * The same for one message unpacked, used and freed at once (a model at
- * import): its small values come from heap blocks by a bump pointer and
- * are not freed one by one; large values are secure blocks as with
+ * import): its small values come from a region (eml_graph.h) and are not
+ * freed one by one; large values are secure blocks as with
  * eml_onnx_pb_allocator. init fills *al (wire: the message's size, for
- * the first block); after <msg>__free_unpacked(m, al), which frees the
+ * the first block) and says EML_ERR_NOMEM when it has no region (release
+ * is safe then too); after <msg>__free_unpacked(m, al), which frees the
  * large values not taken, eml_onnx_pb_arena_release wipes every byte the
  * arena handed out and frees its blocks. Neither *a nor *al may move
  * while in use.
  */
 struct eml_onnx_pb_arena {
-	struct eml_onnx_pb_blk *head; /* private */
-	size_t next_cap;
+	struct eml_region *r; /* private */
 };
-void eml_onnx_pb_arena_init(struct eml_onnx_pb_arena *a, ProtobufCAllocator *al, size_t wire);
+eml_err eml_onnx_pb_arena_init(struct eml_onnx_pb_arena *a, ProtobufCAllocator *al, size_t wire);
 void eml_onnx_pb_arena_release(struct eml_onnx_pb_arena *a);
 
 /* A name from the model: bounded, NUL-free UTF-8 is not required, but it

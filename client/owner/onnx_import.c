@@ -680,8 +680,9 @@ eml_onnx_import(const uint8_t *bytes, size_t len, struct eml_graph **out)
 	struct eml_region *r = NULL;
 
 	EML_ENSURE(out != NULL && (bytes != NULL || len == 0), EML_ERR_NULL);
-	eml_onnx_pb_arena_init(&arena, &al, len);
 	*out = NULL;
+	if (eml_onnx_pb_arena_init(&arena, &al, len) != EML_OK)
+		EML_FAIL(rc, EML_ERR_NOMEM); /* release takes the NULL region */
 	if (len > EML_ONNX_MAX_BYTES) {
 		eml_err_set_detail("%zu bytes, limit %zu", len, EML_ONNX_MAX_BYTES);
 		EML_FAIL(rc, EML_ERR_ONNX_TOO_LARGE);
