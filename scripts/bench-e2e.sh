@@ -160,24 +160,8 @@ END {
 # size of its weights). Durations and sizes only, as the log has them.
 if [ -n "${BENCH_E2E_PHASES:-}" ]; then
 	for name in req ses; do
-		"$PY" - "$W/agent-$name.log" "$name" <<'EOP'
-import json, statistics, sys
-rows = []
-for line in open(sys.argv[1]):
-    if '"infer.phases"' in line:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            pass
-keys = ["open_us", "fetch_us", "assemble_us", "plan_us", "idwait_us", "run_us", "reply_us",
-        "evidence_us", "wipe_us", "total_us"]
-mode = "per-request" if sys.argv[2] == "req" else "per-session"
-for wb in sorted({r.get("weight_bytes", 0) for r in rows}):
-    rs = [r for r in rows if r.get("weight_bytes", 0) == wb]
-    cells = " ".join("%s=%d/%d" % (k[:-3], min(r.get(k, 0) for r in rs),
-                     statistics.median([r.get(k, 0) for r in rs])) for k in keys)
-    print("e2e phases %s weights=%.1fMiB n=%d (us, min/median) %s" %
-          (mode, wb / 1048576.0, len(rs), cells))
-EOP
+		mode=per-request
+		[ "$name" = ses ] && mode=per-session
+		"$PY" scripts/lib/infer_phases.py "$W/agent-$name.log" "e2e phases $mode" --by-weights
 	done
 fi

@@ -57,20 +57,5 @@ for i in $(seq 1 "$ROUNDS"); do
 	done
 done
 for t in a b; do
-	"$PY" - "$W/agent-$t.log" "$t" <<'EOP'
-import json, statistics, sys
-rows = []
-for line in open(sys.argv[1]):
-    if '"infer.phases"' in line:
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            pass
-keys = ["open_us", "fetch_us", "assemble_us", "plan_us", "idwait_us", "run_us", "reply_us",
-        "evidence_us", "wipe_us", "total_us"]
-if rows:
-    print("%s phases n=%d (us, min/median) %s" % (sys.argv[2], len(rows), " ".join(
-        "%s=%d/%d" % (k[:-3], min(r.get(k, 0) for r in rows),
-                      statistics.median([r.get(k, 0) for r in rows])) for k in keys)))
-EOP
+	"$PY" scripts/lib/infer_phases.py "$W/agent-$t.log" "$t phases"
 done
