@@ -6,6 +6,7 @@
 #include "eml_test.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -54,15 +55,6 @@ receive(struct eml_agent_link *l, int fd_w, size_t n)
 	assert_int_equal(l->rx_hw, n);
 }
 
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != 0)
-			return false;
-	return true;
-}
-
 static void
 large_buffer_is_kept_wiped(void **state)
 {
@@ -83,7 +75,7 @@ large_buffer_is_kept_wiped(void **state)
 	assert_ptr_equal(b.rx_msg.data, p);
 	assert_int_equal(b.rx_msg.cap, cap);
 	assert_int_equal(b.rx_msg.len, 0);
-	assert_true(all_zero(b.rx_msg.data, b.rx_msg.cap));
+	assert_true(sodium_is_zero(b.rx_msg.data, b.rx_msg.cap));
 	/* one for the process: the link after gets none; nor another limit */
 	eml_agent_link_init(&c, sv[1], FMAX, 5000);
 	assert_null(c.rx_msg.data);
@@ -97,7 +89,7 @@ large_buffer_is_kept_wiped(void **state)
 	eml_agent_link_clear(&d);
 	eml_agent_link_init(&b, sv[1], FMAX, 5000);
 	assert_ptr_equal(b.rx_msg.data, p);
-	assert_true(all_zero(b.rx_msg.data, b.rx_msg.cap));
+	assert_true(sodium_is_zero(b.rx_msg.data, b.rx_msg.cap));
 	eml_agent_link_clear(&b);
 	eml_agent_link_park_drop();
 	eml_agent_link_init(&b, sv[1], FMAX, 5000);

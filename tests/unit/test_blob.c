@@ -80,15 +80,6 @@ open_bytes(const struct sealed *s, const uint8_t *file, size_t n, uint8_t *dst)
 	return eml_blob_open(&src, &e, dst, s->plen);
 }
 
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != 0)
-			return false;
-	return true;
-}
-
 /* Room for the plaintext (dst) and for an altered copy of the file (bad). */
 static void
 alloc_dst_bad(const struct sealed *s, uint8_t **dst, uint8_t **bad)
@@ -121,7 +112,7 @@ open_fails_wiped(struct eml_blob_source *src, const struct eml_blob_expect *e, u
     size_t n, eml_err want)
 {
 	assert_eml(eml_blob_open(src, e, dst, n), want);
-	assert_true(all_zero(dst, n));
+	assert_true(sodium_is_zero(dst, n));
 }
 
 /* The header layout written out by hand from docs/SEALED_BLOB.md. */
@@ -332,7 +323,7 @@ open_fails_closed(void **state)
 		rc = open_bytes(&s, b, n, dst);
 		assert_true(rc == EML_ERR_BLOB_HEADER || rc == EML_ERR_BLOB_VERSION ||
 		    rc == EML_ERR_BLOB_MISMATCH || rc == EML_ERR_BLOB_AUTH);
-		assert_true(all_zero(dst, s.plen));
+		assert_true(sodium_is_zero(dst, s.plen));
 	}
 	/* sampled bits of every chunk, tags included */
 	for (size_t k = 0; k < 400; k++) {
@@ -342,7 +333,7 @@ open_fails_closed(void **state)
 		b[pos] ^= (uint8_t)(1u << (eml_test_rand(&rng) % 8));
 		memset(dst, 0xa5, s.plen);
 		assert_eml(open_bytes(&s, b, n, dst), EML_ERR_BLOB_AUTH);
-		assert_true(all_zero(dst, s.plen));
+		assert_true(sodium_is_zero(dst, s.plen));
 	}
 	/* swap chunks 1 and 2 */
 	memcpy(b, s.file.data, n);
@@ -375,12 +366,12 @@ open_fails_closed(void **state)
 	s.key[0] ^= 1;
 	memset(dst, 0xa5, s.plen);
 	assert_eml(open_bytes(&s, s.file.data, n, dst), EML_ERR_BLOB_AUTH);
-	assert_true(all_zero(dst, s.plen));
+	assert_true(sodium_is_zero(dst, s.plen));
 	s.key[0] ^= 1;
 	/* wrong content id: everything authenticates but the id differs */
 	s.id[31] ^= 1;
 	assert_eml(open_bytes(&s, s.file.data, n, dst), EML_ERR_BLOB_MISMATCH);
-	assert_true(all_zero(dst, s.plen));
+	assert_true(sodium_is_zero(dst, s.plen));
 	s.id[31] ^= 1;
 	assert_eml_ok(open_bytes(&s, s.file.data, n, dst));
 	assert_memory_equal(dst, s.plain, s.plen);
@@ -448,7 +439,7 @@ source_error_propagates(void **state)
 	src.size = e.file_size;
 	memset(dst, 0xa5, sizeof(dst));
 	assert_eml(eml_blob_open(&src, &e, dst, sizeof(dst)), EML_ERR_IO);
-	assert_true(all_zero(dst, sizeof(dst)));
+	assert_true(sodium_is_zero(dst, sizeof(dst)));
 	sealed_free(&s);
 }
 

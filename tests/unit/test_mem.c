@@ -6,6 +6,7 @@
 #include "eml_test_wipe.h"
 
 #include <pthread.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -24,15 +25,6 @@ count_maps(void)
 			n++;
 	fclose(f);
 	return n;
-}
-
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != 0)
-			return false;
-	return true;
 }
 
 /* 1,000 live secure blocks of mixed sizes: with an arena the process
@@ -57,7 +49,7 @@ arena_costs_few_mappings(void **state)
 		blk[i] = eml_secure_alloc(n);
 		assert_non_null(blk[i]);
 		assert_true(((uintptr_t)blk[i] & 63) == 0);
-		assert_true(all_zero(blk[i], n));
+		assert_true(sodium_is_zero(blk[i], n));
 		memset(blk[i], 0xa5, n);
 	}
 	during = count_maps();
@@ -99,7 +91,7 @@ arena_reuses_freed_blocks(void **state)
 		eml_secure_free(x);
 		x = eml_secure_alloc(2 << 20); /* fits in the hole */
 		assert_non_null(x);
-		assert_true(all_zero(x, 2 << 20));
+		assert_true(sodium_is_zero(x, 2 << 20));
 		eml_secure_free(z);
 		eml_secure_free(x);
 		eml_arena_stats(a, &st);
@@ -215,7 +207,7 @@ huge_secure_block(void **state)
 	assert_non_null(p);
 	/* the header is the first 64 bytes of the first huge page */
 	assert_int_equal(((uintptr_t)p - 64) & (((uintptr_t)2 << 20) - 1), 0);
-	assert_true(all_zero(p, n));
+	assert_true(sodium_is_zero(p, n));
 	memset(p, 0x77, n);
 	eml_test_wipe_start();
 	eml_secure_free(p);
@@ -228,7 +220,7 @@ huge_secure_block(void **state)
 	/* a second one of that size is zero again (fresh pages) */
 	p = eml_secure_alloc(n);
 	assert_non_null(p);
-	assert_true(all_zero(p, n));
+	assert_true(sodium_is_zero(p, n));
 	eml_secure_free(p);
 }
 
@@ -387,7 +379,7 @@ arena_recycled_wiped_and_empty(void **state)
 	assert_ptr_equal(eml_arena_current(), a);
 	assert_true(eml_arena_recycle(a, st0.committed));
 	assert_null(eml_arena_current());
-	assert_true(all_zero(x, 5000));
+	assert_true(sodium_is_zero(x, 5000));
 	eml_arena_walk(a, count_free_dirty, &dirty);
 	eml_arena_walk(a, count_live, &live);
 	assert_int_equal(dirty, 0);
@@ -400,7 +392,7 @@ arena_recycled_wiped_and_empty(void **state)
 	(void)eml_arena_use(a);
 	z = eml_secure_alloc(5000);
 	assert_non_null(z);
-	assert_true(all_zero(z, 5000));
+	assert_true(sodium_is_zero(z, 5000));
 	eml_arena_stats(a, &st);
 	assert_int_equal(st.committed, st0.committed);
 	eml_secure_free(z);
