@@ -124,11 +124,11 @@ teardown(void **state)
 	return 0;
 }
 
-static void
-send_env(int fd, uint32_t type, const uint8_t rid[16], const void *body, size_t n)
+/* An envelope packed into b, which this initialises and the caller frees. */
+static eml_err
+pack_env(uint32_t type, const uint8_t rid[16], const void *body, size_t n, struct eml_buf *b)
 {
 	struct eml_envelope env;
-	struct eml_buf b;
 
 	memset(&env, 0, sizeof(env));
 	env.version = 1;
@@ -136,8 +136,16 @@ send_env(int fd, uint32_t type, const uint8_t rid[16], const void *body, size_t 
 	EML_MEMCPY(env.request_id, rid, 16);
 	env.body = body;
 	env.body_len = n;
-	eml_buf_init(&b, FMAX);
-	assert_eml_ok(eml_envelope_pack(&env, FMAX, &b));
+	eml_buf_init(b, FMAX);
+	return eml_envelope_pack(&env, FMAX, b);
+}
+
+static void
+send_env(int fd, uint32_t type, const uint8_t rid[16], const void *body, size_t n)
+{
+	struct eml_buf b;
+
+	assert_eml_ok(pack_env(type, rid, body, n, &b));
 	assert_eml_ok(eml_frame_write(fd, b.data, b.len, FMAX, eml_deadline_in_ms(5000)));
 	eml_buf_free_nowipe(&b);
 }
@@ -169,6 +177,20 @@ expect_error(int fd, eml_err code)
 	assert_eml_ok(eml_msg_unpack(&eml__v1__error__descriptor, env.body, env.body_len, 4096, &m));
 	assert_int_equal(((Eml__V1__Error *)m)->code, (uint32_t)code);
 	eml_msg_free(m);
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+}
+
+/* Receive one envelope of this type (0: any) and drop it. */
+static void
+recv_drop(int fd, uint32_t type)
+{
+	struct eml_envelope env;
+	struct eml_buf b;
+
+	assert_eml_ok(recv_env(fd, 3000, &env, &b));
+	if (type != 0)
+		assert_int_equal(env.type, type);
 	eml_envelope_clear(&env);
 	eml_buf_free_nowipe(&b);
 }
@@ -245,15 +267,7 @@ relay_streams_both_ways(void **state)
 	start(f);
 	assert_int_equal(pthread_create(&et, NULL, echo_main, &e), 0);
 	send_env(f->client, EML_MSG_CLIENT_HELLO, RID1, "hello-hello-hello", 17);
-	{
-		struct eml_envelope env;
-		struct eml_buf b;
-
-		assert_eml_ok(recv_env(f->client, 3000, &env, &b));
-		assert_int_equal(env.type, EML_MSG_ATTESTATION_RESPONSE);
-		eml_envelope_clear(&env);
-		eml_buf_free_nowipe(&b);
-	}
+	recv_drop(f->client, EML_MSG_ATTESTATION_RESPONSE);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		struct eml_envelope env;
 		struct eml_buf b;
@@ -285,17 +299,9 @@ relay_streams_both_ways(void **state)
 static void
 add_frame(struct eml_buf *out, uint32_t type, const uint8_t rid[16], const void *body, size_t n)
 {
-	struct eml_envelope env;
 	struct eml_buf b;
 
-	memset(&env, 0, sizeof(env));
-	env.version = 1;
-	env.type = type;
-	EML_MEMCPY(env.request_id, rid, 16);
-	env.body = body;
-	env.body_len = n;
-	eml_buf_init(&b, FMAX);
-	assert_eml_ok(eml_envelope_pack(&env, FMAX, &b));
+	assert_eml_ok(pack_env(type, rid, body, n, &b));
 	assert_eml_ok(eml_frame_encode(out, b.data, b.len, FMAX));
 	eml_buf_free_nowipe(&b);
 }
@@ -468,8 +474,6 @@ blob_requests_are_served_not_relayed(void **state)
 	uint64_t seed = eml_test_seed();
 	size_t n = (5u << 20) + 3;
 	uint8_t *data = eml_alloc(n), id[32], bad[32];
-	struct eml_envelope env;
-	struct eml_buf b;
 
 	int sb0 = 0, sb = 0;
 	socklen_t sl = sizeof(sb0);
@@ -480,9 +484,7 @@ blob_requests_are_served_not_relayed(void **state)
 	assert_int_equal(getsockopt(f->pafd, SOL_SOCKET, SO_SNDBUF, &sb0, &sl), 0);
 	start(f);
 	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
-	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->agent, 0);
 	/* ranges: start, the 4 MiB maximum across the middle, the last byte */
 	blob_request(f->agent, id, 32, 0, 1000);
 	expect_blob(f->agent, data, 0, 1000, n);
@@ -515,10 +517,7 @@ blob_requests_are_served_not_relayed(void **state)
 	expect_error(f->agent, EML_ERR_PROTO_FIELD);
 	/* the answer reaches the client; none of the blob traffic does */
 	send_env(f->agent, EML_MSG_INFER_RESPONSE, RID2, "fedcba9876543210fedc", 20);
-	assert_eml_ok(recv_env(f->client, 3000, &env, &b));
-	assert_int_equal(env.type, EML_MSG_INFER_RESPONSE);
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->client, EML_MSG_INFER_RESPONSE);
 	(void)shutdown(f->client, SHUT_RDWR);
 	assert_eml_ok(finish(f));
 	assert_int_equal(atomic_load(&f->stats.blob_requests), 3);
@@ -548,20 +547,14 @@ static void
 idle_after_handshake(void **state)
 {
 	struct fx *f = *state;
-	struct eml_envelope env;
-	struct eml_buf b;
 
 	f->env.handshake_ms = 300;
 	f->env.idle_ms = 600;
 	start(f);
 	send_env(f->client, EML_MSG_CLIENT_HELLO, RID1, "hello-hello-hello", 17);
-	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->agent, 0);
 	send_env(f->agent, EML_MSG_ATTESTATION_RESPONSE, RID1, "attestation-doc", 15);
-	assert_eml_ok(recv_env(f->client, 3000, &env, &b));
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->client, 0);
 	/* the handshake deadline no longer applies; idle does */
 	expect_error(f->client, EML_ERR_IO_TIMEOUT);
 	assert_eml(finish(f), EML_ERR_IO_TIMEOUT);
@@ -574,8 +567,6 @@ static void
 request_deadline(void **state)
 {
 	struct fx *f = *state;
-	struct eml_envelope env;
-	struct eml_buf b;
 	int64_t t0;
 
 	f->env.handshake_ms = 0;
@@ -584,9 +575,7 @@ request_deadline(void **state)
 	start(f);
 	t0 = eml_now_ms();
 	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
-	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->agent, 0);
 	expect_error(f->client, EML_ERR_IO_TIMEOUT);
 	assert_true(eml_now_ms() - t0 >= 900);
 	assert_eml(finish(f), EML_ERR_IO_TIMEOUT);
@@ -667,14 +656,10 @@ static void
 agent_lost_mid_request(void **state)
 {
 	struct fx *f = *state;
-	struct eml_envelope env;
-	struct eml_buf b;
 
 	start(f);
 	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
-	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->agent, 0);
 	(void)close(f->agent);
 	f->agent = -1;
 	expect_error(f->client, EML_ERR_AGENT_LOST);
@@ -700,22 +685,15 @@ static void
 drain_waits_for_outstanding_request(void **state)
 {
 	struct fx *f = *state;
-	struct eml_envelope env;
-	struct eml_buf b;
 
 	start(f);
 	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
-	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->agent, 0);
 	atomic_store(&f->draining, true);
 	usleep(400 * 1000);
 	/* still relaying: the answer gets through, then the session ends */
 	send_env(f->agent, EML_MSG_INFER_RESPONSE, RID2, "fedcba9876543210fedc", 20);
-	assert_eml_ok(recv_env(f->client, 3000, &env, &b));
-	assert_int_equal(env.type, EML_MSG_INFER_RESPONSE);
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->client, EML_MSG_INFER_RESPONSE);
 	expect_eof(f->client);
 	assert_eml_ok(finish(f));
 }
@@ -791,8 +769,6 @@ blob_through_the_window_when_captured(void **state)
 	uint8_t *data = eml_alloc(n), id[32], *cap;
 	char cap_path[96];
 	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-	struct eml_envelope env;
-	struct eml_buf b;
 	int cfd;
 
 	assert_non_null(data);
@@ -805,15 +781,11 @@ blob_through_the_window_when_captured(void **state)
 	f->env.capture_mu = &mu;
 	start(f);
 	send_env(f->client, EML_MSG_INFER_REQUEST, RID2, "0123456789abcdef0123", 20);
-	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->agent, 0);
 	blob_request(f->agent, id, 32, 5, n - 5);
 	expect_blob(f->agent, data, 5, n - 5, n);
 	send_env(f->agent, EML_MSG_INFER_RESPONSE, RID2, "fedcba9876543210fedc", 20);
-	assert_eml_ok(recv_env(f->client, 3000, &env, &b));
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->client, 0);
 	(void)shutdown(f->client, SHUT_RDWR);
 	assert_eml_ok(finish(f));
 	(void)close(cfd);
@@ -903,8 +875,6 @@ static void
 agent_error_code_is_audited(void **state)
 {
 	struct fx *f = *state;
-	struct eml_envelope env;
-	struct eml_buf b;
 	struct eml_buf ef;
 	char *log;
 
@@ -913,9 +883,7 @@ agent_error_code_is_audited(void **state)
 	f->env.audit = &f->audit;
 	start(f);
 	send_env(f->client, EML_MSG_CLIENT_HELLO, RID1, "hello-hello-hello", 17);
-	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->agent, 0);
 	eml_buf_init(&ef, 4096);
 	assert_eml_ok(eml_wire_error_frame(RID1, EML_ERR_BUSY, "busy", FMAX, &ef));
 	assert_eml_ok(eml_io_write_full(f->agent, ef.data, ef.len, eml_deadline_in_ms(1000)));
@@ -942,17 +910,11 @@ big_sender(void *arg)
 {
 	struct bigsend *bs = arg;
 	uint8_t *body = eml_calloc(1, bs->n);
-	struct eml_envelope env;
+	static const uint8_t rid0[16];
 	struct eml_buf b;
 
-	memset(&env, 0, sizeof(env));
-	env.version = 1;
-	env.type = EML_MSG_INFER_REQUEST;
-	env.body = body;
-	env.body_len = bs->n;
-	eml_buf_init(&b, FMAX);
 	/* may fail half way: the proxy stops reading once the agent is gone */
-	if (eml_envelope_pack(&env, FMAX, &b) != EML_OK ||
+	if (pack_env(EML_MSG_INFER_REQUEST, rid0, body, bs->n, &b) != EML_OK ||
 	    eml_frame_write(bs->fd, b.data, b.len, FMAX, eml_deadline_in_ms(3000)) != EML_OK)
 		eml_err_clear_detail();
 	eml_buf_free_nowipe(&b);
@@ -967,16 +929,13 @@ static void
 agent_error_survives_its_hangup(void **state)
 {
 	struct fx *f = *state;
-	struct eml_envelope env;
-	struct eml_buf b, ef;
+	struct eml_buf ef;
 	struct bigsend bs;
 	pthread_t th;
 
 	start(f);
 	send_env(f->client, EML_MSG_INFER_REQUEST, RID1, "0123456789abcdef0123", 20);
-	assert_eml_ok(recv_env(f->agent, 3000, &env, &b));
-	eml_envelope_clear(&env);
-	eml_buf_free_nowipe(&b);
+	recv_drop(f->agent, 0);
 	bs.fd = f->client;
 	bs.n = 4u << 20;
 	assert_int_equal(pthread_create(&th, NULL, big_sender, &bs), 0);
