@@ -179,6 +179,21 @@ conv_avx512_random(void **state)
 	random_cases(EML_ISA_AVX512);
 }
 
+/* The Winograd cases' kernel: 3x3 stride 1, no dilation, group 1, pads
+ * 0..2 on each side (drawn top, bottom, left, right). */
+static void
+wino_kernel(uint64_t *st, struct eml_conv2d_params *p)
+{
+	p->kh = p->kw = 3;
+	p->stride_h = p->stride_w = 1;
+	p->dil_h = p->dil_w = 1;
+	p->group = 1;
+	p->pad_top = kt_randz(st, 0, 2);
+	p->pad_bottom = kt_randz(st, 0, 2);
+	p->pad_left = kt_randz(st, 0, 2);
+	p->pad_right = kt_randz(st, 0, 2);
+}
+
 /*
  * Winograd F(2x2, 3x3): 3x3 stride 1, C and M >= 32, >= 36 output
  * pixels, both orientations (the transposed one for few tiles). Odd and even H and W (a last tile row or column half outside
@@ -204,14 +219,7 @@ wino_cases(enum eml_isa isa)
 		/* Small images take the transposed form (-t). */
 		p->H = kt_randz(&st, 8, 31);
 		p->W = kt_randz(&st, 8, 41);
-		p->kh = p->kw = 3;
-		p->stride_h = p->stride_w = 1;
-		p->dil_h = p->dil_w = 1;
-		p->group = 1;
-		p->pad_top = kt_randz(&st, 0, 2);
-		p->pad_bottom = kt_randz(&st, 0, 2);
-		p->pad_left = kt_randz(&st, 0, 2);
-		p->pad_right = kt_randz(&st, 0, 2);
+		wino_kernel(&st, p);
 		random_common(&st, &cc);
 		run_case(isa, &cc, &st, "winograd-2x2");
 	}
@@ -241,14 +249,7 @@ wino_band_cases(enum eml_isa isa)
 		p->M = t % 4 == 3 ? kt_randz(&st, 32, 40) : kt_randz(&st, 32, 70);
 		p->H = kt_randz(&st, 27, 61);
 		p->W = kt_randz(&st, 27, 75);
-		p->kh = p->kw = 3;
-		p->stride_h = p->stride_w = 1;
-		p->dil_h = p->dil_w = 1;
-		p->group = 1;
-		p->pad_top = kt_randz(&st, 0, 2);
-		p->pad_bottom = kt_randz(&st, 0, 2);
-		p->pad_left = kt_randz(&st, 0, 2);
-		p->pad_right = kt_randz(&st, 0, 2);
+		wino_kernel(&st, p);
 		random_common(&st, &cc);
 		cc.threads = 1 + t % 2;
 		/* Enough tiles for the banded form whatever the pads. */
@@ -306,14 +307,7 @@ wino_t_cases(enum eml_isa isa)
 		p->M = kt_randz(&st, 40, 90);
 		p->H = kt_randz(&st, 5, 14);
 		p->W = kt_randz(&st, 5, 11);
-		p->kh = p->kw = 3;
-		p->stride_h = p->stride_w = 1;
-		p->dil_h = p->dil_w = 1;
-		p->group = 1;
-		p->pad_top = kt_randz(&st, 0, 2);
-		p->pad_bottom = kt_randz(&st, 0, 2);
-		p->pad_left = kt_randz(&st, 0, 2);
-		p->pad_right = kt_randz(&st, 0, 2);
+		wino_kernel(&st, p);
 		if (eml_conv2d_out_h(p) * eml_conv2d_out_w(p) < 36 || !is_wino_t(isa, p))
 			continue;
 		random_common(&st, &cc);
@@ -365,6 +359,24 @@ conv_avx512_winograd(void **state)
 {
 	(void)state;
 	wino_cases(EML_ISA_AVX512);
+}
+
+/* One image, a square kernel, stride and pads alike on both axes, no
+ * dilation, from a table row { C, H, W, M, k, stride, pad, group }. */
+static void
+square_params(const size_t row[8], struct eml_conv2d_params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->N = 1;
+	p->C = row[0];
+	p->H = row[1];
+	p->W = row[2];
+	p->M = row[3];
+	p->kh = p->kw = row[4];
+	p->stride_h = p->stride_w = row[5];
+	p->pad_top = p->pad_left = p->pad_bottom = p->pad_right = row[6];
+	p->dil_h = p->dil_w = 1;
+	p->group = row[7];
 }
 
 /* The shapes of the bench models (ResNet stem and blocks, mobile
@@ -426,16 +438,7 @@ model_shapes(enum eml_isa isa)
 		struct ccase cc;
 
 		memset(&cc, 0, sizeof(cc));
-		cc.p.N = 1;
-		cc.p.C = sh[i][0];
-		cc.p.H = sh[i][1];
-		cc.p.W = sh[i][2];
-		cc.p.M = sh[i][3];
-		cc.p.kh = cc.p.kw = sh[i][4];
-		cc.p.stride_h = cc.p.stride_w = sh[i][5];
-		cc.p.pad_top = cc.p.pad_left = cc.p.pad_bottom = cc.p.pad_right = sh[i][6];
-		cc.p.dil_h = cc.p.dil_w = 1;
-		cc.p.group = sh[i][7];
+		square_params(sh[i], &cc.p);
 		cc.p.ep.act = (enum eml_act)sh[i][8];
 		cc.p.ep.a = 0.0f;
 		cc.p.ep.b = 6.0f;
@@ -523,17 +526,7 @@ conv_threads_bit_identical(void **state)
 		float *x, *w, *y1, *y2, *ws;
 		size_t xn, wn, yn, wsn;
 
-		memset(&p, 0, sizeof(p));
-		p.N = 1;
-		p.C = sh[i][0];
-		p.H = sh[i][1];
-		p.W = sh[i][2];
-		p.M = sh[i][3];
-		p.kh = p.kw = sh[i][4];
-		p.stride_h = p.stride_w = sh[i][5];
-		p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = sh[i][6];
-		p.dil_h = p.dil_w = 1;
-		p.group = sh[i][7];
+		square_params(sh[i], &p);
 		xn = p.C * p.H * p.W;
 		wn = p.M * (p.C / p.group) * p.kh * p.kw;
 		yn = p.M * eml_conv2d_out_h(&p) * eml_conv2d_out_w(&p);
