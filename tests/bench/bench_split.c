@@ -8,8 +8,10 @@
  *
  * Then the agent's per-request cycle on the real model (and on MODEL.onnx
  * with INPUT.pb when given), phase by phase, inside a session arena as
- * the agent runs it: assemble (topology decode, blob open into locked
- * memory), engine model, plan, run, destroy (wipe). Best of CYCLES.
+ * the agent runs it: validate (topology decode, graph validation with
+ * the engine's node check, as the agent's precheck), assemble (key SHA-256,
+ * blob open into locked memory), engine model, plan, run, destroy (wipe).
+ * Best of CYCLES (EML_BENCH_CYCLES overrides it, e.g. for perf record).
  *
  *   build-x/bench/bench_split [MiB [MODEL.onnx INPUT.pb]]
  *       (synthetic weights, default 128)
@@ -28,6 +30,7 @@
 #include "model/eml_assemble.h"
 #include "model/eml_onnx_tensor.h"
 #include "model/eml_topo.h"
+#include "model/eml_validate.h"
 
 #define REPS 3
 #define CYCLES 20
@@ -103,13 +106,17 @@ measure(const char *name, struct eml_graph *g)
 static void
 cycle(const char *name, struct eml_graph *g, const struct eml_tensor *in)
 {
-	enum { ASM, MODEL, PLAN, RUN, WIPE, NPH };
-	static const char *const phase[NPH] = { "assemble", "model", "plan", "run", "destroy" };
+	enum { VAL, ASM, MODEL, PLAN, RUN, WIPE, NPH };
+	static const char *const phase[NPH] = { "validate", "assemble", "model", "plan", "run",
+		"destroy" };
 	double best[NPH], tot = 1e9;
+	const char *env = getenv("EML_BENCH_CYCLES");
+	long cycles = env != NULL ? strtol(env, NULL, 10) : CYCLES;
 	struct eml_buf topo, blob;
 	struct eml_split_info info;
 	struct eml_arena *arena = NULL;
 	struct eml_plan_opts o;
+	struct eml_validate_limits lim;
 	eml_err rc;
 
 	for (int k = 0; k < NPH; k++)
@@ -124,41 +131,53 @@ cycle(const char *name, struct eml_graph *g, const struct eml_tensor *in)
 	memset(&o, 0, sizeof(o));
 	o.nthreads = 1;
 	o.bind_small_inputs = true;
-	for (int r = 0; r < CYCLES; r++) {
+	eml_validate_limits_default(&lim);
+	lim.weight_bytes = blob.len;
+	lim.check_node = eml_engine_check_node;
+	for (long r = 0; r < cycles; r++) {
 		struct eml_assembly *a = NULL;
 		struct eml_model *m = NULL;
 		struct eml_plan *p = NULL;
+		struct eml_topo *tk = NULL;
+		struct eml_blob_mem mem;
+		struct eml_blob_source src;
+		uint8_t digest[32];
 		double t[NPH + 1];
 
 		t[0] = eml_test_now();
-		if ((rc = eml_assemble_mem(topo.data, topo.len, blob.data, blob.len, &lax, &a)) !=
-		    EML_OK)
-			die("assemble", rc);
+		if ((rc = eml_topo_decode(topo.data, topo.len, &tk)) != EML_OK ||
+		    (rc = eml_graph_validate(tk->graph, &lim)) != EML_OK)
+			die("validate", rc);
 		t[1] = eml_test_now();
+		eml_blob_source_mem(&src, &mem, blob.data, blob.len);
+		if ((rc = eml_sha256(topo.data, topo.len, digest)) != EML_OK ||
+		    (rc = eml_assemble_topo(tk, digest, &src, &lax, &a)) != EML_OK)
+			die("assemble", rc);
+		t[2] = eml_test_now();
 		rc = eml_model_new(a->graph, &m);
 		a->graph = NULL;
 		if (rc != EML_OK)
 			die("model", rc);
-		t[2] = eml_test_now();
+		t[3] = eml_test_now();
 		if ((rc = eml_plan_new(m, in, 1, &o, &p)) != EML_OK)
 			die("plan", rc);
-		t[3] = eml_test_now();
+		t[4] = eml_test_now();
 		if ((rc = eml_plan_run(p, in, 1)) != EML_OK)
 			die("run", rc);
-		t[4] = eml_test_now();
+		t[5] = eml_test_now();
 		eml_plan_free(p);
 		eml_model_free(m);
 		eml_assembly_destroy(a);
-		t[5] = eml_test_now();
+		t[6] = eml_test_now();
 		for (int k = 0; k < NPH; k++)
 			if (t[k + 1] - t[k] < best[k])
 				best[k] = t[k + 1] - t[k];
-		if (t[5] - t[0] < tot)
-			tot = t[5] - t[0];
+		if (t[NPH] - t[0] < tot)
+			tot = t[NPH] - t[0];
 	}
 	(void)eml_arena_use(NULL);
 	eml_arena_free(arena);
-	printf("%-22s per-request cycle in a session arena, best of %d, ms:", name, CYCLES);
+	printf("%-22s per-request cycle in a session arena, best of %ld, ms:", name, cycles);
 	for (int k = 0; k < NPH; k++)
 		printf(" %s %.3f", phase[k], best[k] * 1e3);
 	printf("  total %.3f\n", tot * 1e3);
