@@ -907,7 +907,8 @@ build_order(struct eml_plan *p)
 			p->order[p->n_order++] = i;
 }
 
-/* The single consumer of value vi among live nodes, or NULL. */
+/* The single consumer of value vi among live nodes, or NULL: the last
+ * live reader in step order, from the readers index (build_readers). */
 static struct pnode *
 sole_consumer(struct eml_plan *p, int vi)
 {
@@ -915,15 +916,54 @@ sole_consumer(struct eml_plan *p, int vi)
 
 	if (p->v[vi].graph_out || p->v[vi].nuses != 1)
 		return NULL;
-	for (size_t s = 0; s < p->n_order; s++) {
-		struct pnode *pn = &p->pn[p->order[s]];
-		if (pn->dead)
-			continue;
-		for (size_t k = 0; k < pn->n_in; k++)
-			if (pn->in[k] == vi)
-				c = pn;
-	}
+	for (size_t j = p->rd_at[vi]; j < p->rd_at[vi + 1]; j++)
+		if (!p->pn[p->rd[j]].dead)
+			c = &p->pn[p->rd[j]];
 	return c;
+}
+
+/* The readers of every value, once per input slot, in step order:
+ * value vi's are rd[rd_at[vi] .. rd_at[vi + 1]). Built once for fuse,
+ * which changes no node's inputs (only outputs and dead flags): scanning
+ * every node for each candidate made fusion quadratic in the nodes. */
+static eml_err
+build_readers(struct eml_plan *p)
+{
+	size_t n = 0;
+
+	p->rd_at = eml_calloc(p->nv + 2, sizeof(size_t));
+	EML_ENSURE(p->rd_at != NULL, EML_ERR_NOMEM);
+	for (size_t s = 0; s < p->n_order; s++) {
+		const struct pnode *pn = &p->pn[p->order[s]];
+		for (size_t k = 0; !pn->dead && k < pn->n_in; k++)
+			if (pn->in[k] >= 0) {
+				p->rd_at[pn->in[k] + 2]++;
+				n++;
+			}
+	}
+	p->rd = eml_calloc(n + 1, sizeof(size_t));
+	EML_ENSURE(p->rd != NULL, EML_ERR_NOMEM);
+	/* rd_at[vi + 2] counted vi's readers; as offsets, rd_at[vi + 1] is
+	 * where vi's go and advances while they are placed, ending at
+	 * rd_at[vi + 2]'s offset, the start of vi + 1. */
+	for (size_t i = 2; i < p->nv + 2; i++)
+		p->rd_at[i] += p->rd_at[i - 1];
+	for (size_t s = 0; s < p->n_order; s++) {
+		const struct pnode *pn = &p->pn[p->order[s]];
+		for (size_t k = 0; !pn->dead && k < pn->n_in; k++)
+			if (pn->in[k] >= 0)
+				p->rd[p->rd_at[pn->in[k] + 1]++] = p->order[s];
+	}
+	return EML_OK;
+}
+
+static void
+free_readers(struct eml_plan *p)
+{
+	eml_free(p->rd_at);
+	eml_free(p->rd);
+	p->rd_at = NULL;
+	p->rd = NULL;
 }
 
 static bool
@@ -1092,16 +1132,40 @@ other_operand(const struct pnode *pn, int other)
 	return -1;
 }
 
-/* Turn node top into a unary op over x; the listed nodes die. */
+/* What node pn reads counted once more (d = 1) or once less (d = -1) in
+ * the use counts, as count_uses counts a live node. */
+static void
+count_reads(struct eml_plan *p, const struct pnode *pn, int d)
+{
+	for (size_t k = 0; k < pn->n_in; k++)
+		if (pn->in[k] >= 0)
+			p->v[pn->in[k]].nuses += d;
+	if (pn->bias_val >= 0)
+		p->v[pn->bias_val].nuses += d;
+}
+
+/* A node dies in a rewrite: the use counts follow, and it stays in the
+ * order, skipped, until the order is rebuilt. */
+static void
+kill_node(struct eml_plan *p, struct pnode *pn)
+{
+	count_reads(p, pn, -1);
+	pn->dead = true;
+}
+
+/* Turn node top into a unary op over x (use counts kept exact); the
+ * caller kills the nodes it replaces. */
 static void
 make_unary(struct eml_plan *p, struct pnode *top, const char *op, enum eml_unary u, int x)
 {
+	count_reads(p, top, -1);
 	top->op = eml_ops_find(op);
 	top->in[0] = x;
 	top->n_in = 1;
 	memset(&top->par, 0, sizeof(top->par));
 	top->par.kind = PK_UNARY;
 	top->par.unary.op = u;
+	count_reads(p, top, 1);
 	p->st.n_fused++;
 }
 
@@ -1131,7 +1195,9 @@ rewrite_hardswish_div(struct eml_plan *p, struct pnode *top)
 		    p->v[x].numel != p->v[top->out[0]].numel)
 			continue;
 		make_unary(p, top, "HardSwish", EML_UNARY_HARDSWISH, x);
-		mul->dead = clip->dead = add->dead = true;
+		kill_node(p, mul);
+		kill_node(p, clip);
+		kill_node(p, add);
 		p->st.n_fused += 2;
 		return true;
 	}
@@ -1152,7 +1218,7 @@ rewrite_hardswish_mul(struct eml_plan *p, struct pnode *top)
 		    p->v[x].numel != p->v[top->out[0]].numel)
 			continue;
 		make_unary(p, top, "HardSwish", EML_UNARY_HARDSWISH, x);
-		hs->dead = true;
+		kill_node(p, hs);
 		return true;
 	}
 	return false;
@@ -1200,7 +1266,9 @@ rewrite_gelu(struct eml_plan *p, struct pnode *top)
 		    !gelu_body(p, mul, top->out[0], &x, dead))
 			continue;
 		make_unary(p, top, "Erf", EML_UNARY_GELU, x);
-		mul->dead = dead[0]->dead = dead[1]->dead = dead[2]->dead = true;
+		kill_node(p, mul);
+		for (int j = 0; j < 3; j++)
+			kill_node(p, dead[j]);
 		p->st.n_fused += 3;
 		return true;
 	}
@@ -1248,6 +1316,10 @@ rewrite_qdq_conv(struct eml_plan *p, struct pnode *q)
 	    p->v[dqx->out[0]].nuses == 1 && !p->v[dqx->out[0]].graph_out);
 }
 
+/* The float rewrites keep the use counts exact as they go and leave the
+ * nodes they kill in the order (skipped; the caller rebuilds it once):
+ * an order and count rebuild after each rewrite cost a pass over the
+ * graph per HardSwish. The QDQ rewrite changes more and rebuilds both. */
 static eml_err
 rewrite_patterns(struct eml_plan *p)
 {
@@ -1268,11 +1340,8 @@ rewrite_patterns(struct eml_plan *p)
 		if (top->dead || top->n_in != 2 || top->out[0] < 0 ||
 		    p->v[top->out[0]].dt != EML_DT_FLOAT)
 			continue;
-		if (rewrite_hardswish_div(p, top) || rewrite_hardswish_mul(p, top) ||
-		    rewrite_gelu(p, top)) {
-			refresh(p);
-			s = index_in_order(p, top);
-		}
+		if (!rewrite_hardswish_div(p, top) && !rewrite_hardswish_mul(p, top))
+			(void)rewrite_gelu(p, top);
 	}
 	eml_free(p->prod_of);
 	p->prod_of = NULL;
@@ -1281,9 +1350,9 @@ rewrite_patterns(struct eml_plan *p)
 
 /* Consumer c merged into pn, which now writes c's output; the next
  * candidate is the sole consumer of that output. The order and the use
- * counts are brought up to date once, when fuse is done (refresh after
- * every merge made planning quadratic in the nodes): in between, c stays
- * in the order, dead, and the counts it held are stale only for what c
+ * counts are brought up to date once, after fuse (refresh after every
+ * merge made planning quadratic in the nodes): in between, c stays in
+ * the order, dead, and the counts it held are stale only for what c
  * read, pn's old output and constants, which no fusion asks about. */
 static struct pnode *
 absorb(struct eml_plan *p, struct pnode *pn, struct pnode *c)
@@ -1389,19 +1458,20 @@ fuse_consumers(struct eml_plan *p, struct pnode *pn)
 	return EML_OK;
 }
 
+/* Fusions into each Conv, ConvTranspose, MatMul and Gemm; the caller
+ * rebuilds order and use counts. */
 static eml_err
 fuse(struct eml_plan *p)
 {
-	size_t fused = p->st.n_fused;
+	eml_err rc = build_readers(p);
 
-	for (size_t s = 0; s < p->n_order; s++) {
+	for (size_t s = 0; rc == EML_OK && s < p->n_order; s++) {
 		struct pnode *pn = &p->pn[p->order[s]];
 		if (takes_epilogue(p, pn))
-			EML_GUARD(fuse_consumers(p, pn));
+			rc = fuse_consumers(p, pn);
 	}
-	if (p->st.n_fused != fused)
-		refresh(p);
-	return EML_OK;
+	free_readers(p);
+	return rc;
 }
 
 struct block {
@@ -1662,8 +1732,13 @@ plan_steps(struct eml_plan *p)
 	}
 	refresh(p);
 	if (!p->opts.no_fusion) {
+		size_t fused = p->st.n_fused;
+
 		EML_GUARD(rewrite_patterns(p));
 		EML_GUARD(fuse(p));
+		/* dead nodes out of the order, counts exact again */
+		if (p->st.n_fused != fused)
+			refresh(p);
 		eml_qconv_chain(p);
 	}
 	for (size_t s = 0; s < p->n_order; s++) {
@@ -2073,6 +2148,7 @@ eml_plan_free(struct eml_plan *p)
 	eml_free(p->order);
 	eml_free(p->prof);
 	eml_free(p->prod_of);
+	free_readers(p);
 	if (!p->pool_borrowed)
 		eml_pool_free(p->pool);
 	eml_free_wipe(p, sizeof(*p));

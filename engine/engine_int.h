@@ -149,6 +149,7 @@ struct eml_plan {
 	size_t *order; /* live pnode indices in run order */
 	double *prof;  /* seconds per step (opts.profile) */
 	size_t *prod_of; /* during pattern rewrites: producer pnode + 1 per value */
+	size_t *rd_at, *rd; /* during fuse: each value's readers (build_readers) */
 	size_t prof_runs;
 	size_t n_order;
 	uint64_t time_limit_ms; /* per run, 0 = none (eml_plan_set_time_limit) */

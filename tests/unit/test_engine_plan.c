@@ -439,6 +439,167 @@ test_fusion_matmul_scale(void **state)
 	eml_model_free(m);
 }
 
+/* Conv(x) with pads 1, double accumulation: the reference of the tests
+ * below. */
+static void
+ref_conv(const float *x, const float *w, const float *b, float *y)
+{
+	for (int m = 0; m < C_OUT; m++)
+		for (int oh = 0; oh < HW; oh++)
+			for (int ow = 0; ow < HW; ow++) {
+				double acc = b[m];
+				for (int c = 0; c < C_IN; c++)
+					for (int i = 0; i < 3; i++)
+						for (int j = 0; j < 3; j++) {
+							int ih = oh + i - 1, iw = ow + j - 1;
+							if (ih < 0 || iw < 0 || ih >= HW || iw >= HW)
+								continue;
+							acc += (double)x[(c * HW + ih) * HW + iw] *
+							    (double)w[((m * C_IN + c) * 3 + i) * 3 + j];
+						}
+				y[(m * HW + oh) * HW + ow] = (float)acc;
+			}
+}
+
+static void
+conv_inits(uint64_t *rng, float *x, float *w, float *b)
+{
+	int64_t wd[4] = { C_OUT, C_IN, 3, 3 }, cd = C_OUT;
+
+	fill(rng, x, C_IN * HW * HW);
+	fill(rng, w, C_OUT * C_IN * 9);
+	fill(rng, b, C_OUT);
+	G->n = 0;
+	init_f("w", wd, 4, w, C_OUT * C_IN * 9);
+	init_f("b", &cd, 1, b, C_OUT);
+}
+
+/* A conv output that another node reads as well takes no fusion: Relu(c)
+ * and BatchNormalization(c), then Add(both). Fused, the conv would write
+ * the normalized values and the Relu would read no conv output at all. */
+static void
+test_fusion_shared_output(void **state)
+{
+	static const char *ci[] = { "x", "w", "b", NULL }, *co[] = { "c", NULL };
+	static const char *bi[] = { "c", "g", "beta", "mean", "var", NULL }, *bo[] = { "n", NULL };
+	static const char *ri[] = { "c", NULL }, *ro[] = { "r", NULL };
+	static const char *ai[] = { "n", "r", NULL }, *ao[] = { "y", NULL };
+	uint64_t rng = eml_test_seed();
+	float x[C_IN * HW * HW], w[C_OUT * C_IN * 9], b[C_OUT], bn[4 * C_OUT];
+	float c[C_OUT * HW * HW], want[C_OUT * HW * HW], got[2][C_OUT * HW * HW];
+	int64_t xd[4] = { 1, C_IN, HW, HW }, cd = C_OUT, yd[4] = { 1, C_OUT, HW, HW };
+	int64_t pads[4] = { 1, 1, 1, 1 };
+	struct eml_tensor in;
+	struct eml_model *m;
+
+	(void)state;
+	conv_inits(&rng, x, w, b);
+	fill(&rng, bn, 4 * C_OUT);
+	for (int i = 0; i < C_OUT; i++)
+		bn[3 * C_OUT + i] = fabsf(bn[3 * C_OUT + i]) + 0.1f; /* variance > 0 */
+	ref_conv(x, w, b, c);
+	for (int i = 0; i < C_OUT * HW * HW; i++) {
+		int ch = i / (HW * HW);
+		float v = (c[i] - bn[2 * C_OUT + ch]) * (bn[ch] / sqrtf(bn[3 * C_OUT + ch] + 1e-5f)) +
+		    bn[C_OUT + ch];
+		want[i] = v + (c[i] > 0 ? c[i] : 0);
+	}
+	init_f("g", &cd, 1, bn, C_OUT);
+	init_f("beta", &cd, 1, bn + C_OUT, C_OUT);
+	init_f("mean", &cd, 1, bn + 2 * C_OUT, C_OUT);
+	init_f("var", &cd, 1, bn + 3 * C_OUT, C_OUT);
+	node("Conv", "conv", ci, co), onnx_attr_ints(N, "pads", pads, 4), emit();
+	node("Relu", "relu", ri, ro), emit();
+	node("BatchNormalization", "bn", bi, bo), emit();
+	node("Add", "add", ai, ao), emit();
+	io(11, "x", 1, xd, 4);
+	io(12, "y", 1, yd, 4);
+	m = load(13);
+	in = ftensor(x, 4, xd);
+	for (int variant = 0; variant < 2; variant++) {
+		struct eml_plan_opts o = { .nthreads = 1, .no_fusion = variant == 1 };
+		struct eml_plan *p = NULL;
+		struct eml_plan_stats st;
+		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
+		assert_eml_ok(eml_plan_run(p, &in, 1));
+		assert_close(eml_plan_output(p, 0)->data, want, C_OUT * HW * HW, 1e-4);
+		memcpy(got[variant], eml_plan_output(p, 0)->data, sizeof(got[0]));
+		eml_plan_get_stats(p, &st);
+		assert_int_equal(st.n_fused, 0);
+		assert_int_equal(st.n_steps, 4);
+		eml_plan_free(p);
+	}
+	assert_memory_equal(got[0], got[1], sizeof(got[0]));
+	eml_model_free(m);
+}
+
+/* HardSwish as PaddlePaddle writes it after a conv: Div(Mul(c, Clip(Add(c,
+ * 3), 0, 6)), 6) becomes HardSwish(c), and the conv takes it as its
+ * epilogue only when nothing else reads c: the nodes the rewrite removed
+ * (Add, Mul) no longer count as readers. With c also read by a Relu (a
+ * second output), the rewrite happens and the fusion does not. */
+static void
+test_fusion_after_rewrite(void **state)
+{
+	static const char *ci[] = { "x", "w", "b", NULL }, *co[] = { "c", NULL };
+	static const char *ai[] = { "c", "three", NULL }, *ao[] = { "a", NULL };
+	static const char *cli[] = { "a", NULL }, *clo[] = { "cl", NULL };
+	static const char *mi[] = { "c", "cl", NULL }, *mo[] = { "mu", NULL };
+	static const char *di[] = { "mu", "six", NULL }, *dop[] = { "y", NULL };
+	static const char *ri[] = { "c", NULL }, *ro[] = { "z", NULL };
+	uint64_t rng = eml_test_seed();
+	float x[C_IN * HW * HW], w[C_OUT * C_IN * 9], b[C_OUT], three = 3.0f, six = 6.0f;
+	float c[C_OUT * HW * HW], want[C_OUT * HW * HW], relu[C_OUT * HW * HW];
+	int64_t xd[4] = { 1, C_IN, HW, HW }, yd[4] = { 1, C_OUT, HW, HW };
+	int64_t pads[4] = { 1, 1, 1, 1 };
+
+	(void)state;
+	for (int shared = 0; shared < 2; shared++) {
+		struct eml_tensor in;
+		struct eml_model *m;
+
+		conv_inits(&rng, x, w, b);
+		ref_conv(x, w, b, c);
+		for (int i = 0; i < C_OUT * HW * HW; i++) {
+			float r6 = fminf(fmaxf(c[i] + 3.0f, 0.0f), 6.0f);
+			want[i] = c[i] * r6 / 6.0f;
+			relu[i] = c[i] > 0 ? c[i] : 0;
+		}
+		init_f("three", NULL, 0, &three, 1);
+		init_f("six", NULL, 0, &six, 1);
+		node("Conv", "conv", ci, co), onnx_attr_ints(N, "pads", pads, 4), emit();
+		node("Add", "add", ai, ao), emit();
+		node("Clip", "clip", cli, clo), onnx_attr_float(N, "min", 0.0f),
+		    onnx_attr_float(N, "max", 6.0f), emit();
+		node("Mul", "mul", mi, mo), emit();
+		node("Div", "div", di, dop), emit();
+		if (shared)
+			node("Relu", "relu", ri, ro), emit();
+		io(11, "x", 1, xd, 4);
+		io(12, "y", 1, yd, 4);
+		if (shared)
+			io(12, "z", 1, yd, 4);
+		m = load(9);
+		in = ftensor(x, 4, xd);
+		for (int variant = 0; variant < 2; variant++) {
+			struct eml_plan_opts o = { .nthreads = 1, .no_fusion = variant == 1 };
+			struct eml_plan *p = NULL;
+			struct eml_plan_stats st;
+			assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
+			assert_eml_ok(eml_plan_run(p, &in, 1));
+			assert_close(eml_plan_output(p, 0)->data, want, C_OUT * HW * HW, 1e-4);
+			if (shared)
+				assert_close(eml_plan_output(p, 1)->data, relu, C_OUT * HW * HW, 1e-4);
+			eml_plan_get_stats(p, &st);
+			/* the rewrite counts the 3 nodes it removes, the fusion 1 */
+			assert_int_equal(st.n_fused, variant == 1 ? 0 : shared ? 3 : 4);
+			assert_int_equal(st.n_steps, variant == 1 ? 5 + shared : shared ? 3 : 1);
+			eml_plan_free(p);
+		}
+		eml_model_free(m);
+	}
+}
+
 /* ------------------------------------------------------------ errors */
 
 static void
@@ -1438,6 +1599,8 @@ main(void)
 		cmocka_unit_test(test_fusion_conv_bn_relu),
 		cmocka_unit_test(test_fusion_matmul_bias_act),
 		cmocka_unit_test(test_fusion_matmul_scale),
+		cmocka_unit_test(test_fusion_shared_output),
+		cmocka_unit_test(test_fusion_after_rewrite),
 		cmocka_unit_test(test_input_checks),
 		cmocka_unit_test(test_hostile_attributes),
 		cmocka_unit_test(test_gather_out_of_range),
