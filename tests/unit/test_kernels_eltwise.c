@@ -328,6 +328,42 @@ rows_all(enum eml_isa isa)
 	}
 }
 
+/* One pooling case's output size and buffers: x (ending at a PROT_NONE
+ * page), y, want. */
+struct pool_case {
+	size_t OH, OW, xn, yn;
+	struct kt_edge ex;
+	float *x, *y, *want;
+};
+
+/* NC planes of H x W under an effective window ekh x ekw, strides sh, sw
+ * and pads pt, pl, pb, pr: false (nothing allocated) when the window does
+ * not fit the padded image. */
+static bool
+pool_case_new(struct pool_case *c, size_t NC, size_t H, size_t W, size_t ekh, size_t ekw,
+    size_t sh, size_t sw, size_t pt, size_t pl, size_t pb, size_t pr)
+{
+	if (H + pt + pb < ekh || W + pl + pr < ekw)
+		return false;
+	c->OH = (H + pt + pb - ekh) / sh + 1;
+	c->OW = (W + pl + pr - ekw) / sw + 1;
+	c->xn = NC * H * W;
+	c->yn = NC * c->OH * c->OW;
+	memset(&c->ex, 0, sizeof(c->ex));
+	c->x = kt_edge_alloc(&c->ex, c->xn);
+	c->y = kt_alloc(c->yn);
+	c->want = kt_alloc(c->yn);
+	return true;
+}
+
+static void
+pool_case_free(struct pool_case *c)
+{
+	kt_free(c->want, c->yn, "pool ref");
+	kt_free(c->y, c->yn, "pool y");
+	kt_edge_free(&c->ex);
+}
+
 /* pool2d: random windows, strides, dilations and pads, max and average
  * (with and without count_include_pad): bit-identical to ref. */
 static void
@@ -344,34 +380,26 @@ pool_all(enum eml_isa isa)
 		size_t dh = (eml_test_rand(&st) & 3) == 0 ? 2 : 1, dw = (eml_test_rand(&st) & 3) == 0 ? 2 : 1;
 		size_t pt = kt_randz(&st, 0, kh - 1), pl = kt_randz(&st, 0, kw - 1);
 		size_t pb = kt_randz(&st, 0, kh - 1), pr = kt_randz(&st, 0, kw - 1);
-		size_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1, OH, OW, xn, yn, i;
+		size_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1, i;
 		bool is_max = (eml_test_rand(&st) & 1) != 0, cip = (eml_test_rand(&st) & 1) != 0;
-		struct kt_edge ex = { 0 };
-		float *x, *y, *want;
+		struct pool_case c;
 
-		if (H + pt + pb < ekh || W + pl + pr < ekw)
+		if (!pool_case_new(&c, NC, H, W, ekh, ekw, sh, sw, pt, pl, pb, pr))
 			continue;
-		OH = (H + pt + pb - ekh) / sh + 1;
-		OW = (W + pl + pr - ekw) / sw + 1;
-		xn = NC * H * W;
-		yn = NC * OH * OW;
-		x = kt_edge_alloc(&ex, xn);
-		y = kt_alloc(yn);
-		want = kt_alloc(yn);
-		kt_fill(&st, x, xn, -3.0f, 3.0f);
-		if (t % 10 == 0 && xn > 0)
-			x[kt_randz(&st, 0, xn - 1)] = NAN;
-		r->pool2d(is_max, NC, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, cip, x, want);
-		k->pool2d(is_max, NC, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, cip, x, y);
-		for (i = 0; i < yn; i++)
-			if (kt_ulp(y[i], want[i]) != 0)
+		kt_fill(&st, c.x, c.xn, -3.0f, 3.0f);
+		if (t % 10 == 0 && c.xn > 0)
+			c.x[kt_randz(&st, 0, c.xn - 1)] = NAN;
+		r->pool2d(is_max, NC, H, W, kh, kw, sh, sw, dh, dw, pt, pl, c.OH, c.OW, cip, c.x,
+		    c.want);
+		k->pool2d(is_max, NC, H, W, kh, kw, sh, sw, dh, dw, pt, pl, c.OH, c.OW, cip, c.x,
+		    c.y);
+		for (i = 0; i < c.yn; i++)
+			if (kt_ulp(c.y[i], c.want[i]) != 0)
 				fail_msg("%s pool2d max=%d %zux%zu k=%zux%zu s=%zu,%zu d=%zu,%zu "
 					 "p=%zu,%zu cip=%d: y[%zu] = %.9g, ref %.9g",
 				    eml_isa_name(isa), is_max, H, W, kh, kw, sh, sw, dh, dw, pt, pl,
-				    cip, i, (double)y[i], (double)want[i]);
-		kt_free(want, yn, "pool ref");
-		kt_free(y, yn, "pool y");
-		kt_edge_free(&ex);
+				    cip, i, (double)c.y[i], (double)c.want[i]);
+		pool_case_free(&c);
 	}
 }
 
@@ -404,47 +432,39 @@ pool_max_ties(enum eml_isa isa)
 		size_t dw = !resnet && (eml_test_rand(&st) & 3) == 0 ? 2 : 1;
 		size_t pt = resnet ? 1 : kt_randz(&st, 0, kh - 1), pl = resnet ? 1 : kt_randz(&st, 0, kw - 1);
 		size_t pb = resnet ? 1 : kt_randz(&st, 0, kh - 1), pr = resnet ? 1 : kt_randz(&st, 0, kw - 1);
-		size_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1, OH, OW, xn, yn, i, cut;
-		struct kt_edge ex = { 0 };
-		float *x, *y, *want;
+		size_t ekh = (kh - 1) * dh + 1, ekw = (kw - 1) * dw + 1, i, cut;
+		struct pool_case c;
 
-		if (H + pt + pb < ekh || W + pl + pr < ekw)
+		if (!pool_case_new(&c, NC, H, W, ekh, ekw, sh, sw, pt, pl, pb, pr))
 			continue;
-		OH = (H + pt + pb - ekh) / sh + 1;
-		OW = (W + pl + pr - ekw) / sw + 1;
-		xn = NC * H * W;
-		yn = NC * OH * OW;
-		x = kt_edge_alloc(&ex, xn);
-		y = kt_alloc(yn);
-		want = kt_alloc(yn);
-		for (i = 0; i < xn; i++)
-			x[i] = vals[kt_randz(&st, 0, sizeof(vals) / sizeof(vals[0]) - 1)];
+		for (i = 0; i < c.xn; i++)
+			c.x[i] = vals[kt_randz(&st, 0, sizeof(vals) / sizeof(vals[0]) - 1)];
 		if (t % 5 == 0)
-			x[kt_randz(&st, 0, xn - 1)] = NAN;
-		wide += OW > 150;
-		r->pool2d(true, NC, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, false, x, want);
+			c.x[kt_randz(&st, 0, c.xn - 1)] = NAN;
+		wide += c.OW > 150;
+		r->pool2d(true, NC, H, W, kh, kw, sh, sw, dh, dw, pt, pl, c.OH, c.OW, false, c.x,
+		    c.want);
 		for (int split = 0; split < 2; split++) {
 			cut = split == 0 ? NC : kt_randz(&st, 0, NC);
-			for (i = 0; i < yn; i++)
-				y[i] = 42.0f;
-			k->pool2d(true, cut, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, false, x, y);
-			k->pool2d(true, NC - cut, H, W, kh, kw, sh, sw, dh, dw, pt, pl, OH, OW, false,
-			    x + cut * H * W, y + cut * OH * OW);
-			for (i = 0; i < yn; i++) {
+			for (i = 0; i < c.yn; i++)
+				c.y[i] = 42.0f;
+			k->pool2d(true, cut, H, W, kh, kw, sh, sw, dh, dw, pt, pl, c.OH, c.OW, false,
+			    c.x, c.y);
+			k->pool2d(true, NC - cut, H, W, kh, kw, sh, sw, dh, dw, pt, pl, c.OH, c.OW,
+			    false, c.x + cut * H * W, c.y + cut * c.OH * c.OW);
+			for (i = 0; i < c.yn; i++) {
 				uint32_t a, b;
 
-				memcpy(&a, &y[i], sizeof(a));
-				memcpy(&b, &want[i], sizeof(b));
-				if (a != b && !(y[i] != y[i] && want[i] != want[i]))
+				memcpy(&a, &c.y[i], sizeof(a));
+				memcpy(&b, &c.want[i], sizeof(b));
+				if (a != b && !(c.y[i] != c.y[i] && c.want[i] != c.want[i]))
 					fail_msg("%s max pool %zux%zu k=%zux%zu s=%zu,%zu d=%zu,%zu "
 						 "p=%zu,%zu cut %zu/%zu: y[%zu] = %g (%08x), ref %g (%08x)",
 					    eml_isa_name(isa), H, W, kh, kw, sh, sw, dh, dw, pt, pl, cut,
-					    NC, i, (double)y[i], a, (double)want[i], b);
+					    NC, i, (double)c.y[i], a, (double)c.want[i], b);
 			}
 		}
-		kt_free(want, yn, "pool ref");
-		kt_free(y, yn, "pool y");
-		kt_edge_free(&ex);
+		pool_case_free(&c);
 	}
 	assert_true(wide >= 10);
 }
