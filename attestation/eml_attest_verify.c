@@ -7,9 +7,11 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -704,23 +706,36 @@ mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The document's signature on a second thread while the caller checks
- * the chain: two independent P-384 verifications (~0.9 ms each). The
- * thread's error record is carried back (eml_err_adopt) so that what the
- * caller sees is what the sequential order reports. */
+/*
+ * The document's signature is checked beside the chain: two independent
+ * P-384 verifications (~0.7 ms each). It goes to one long-lived thread
+ * per process (started at the first verification) rather than a thread
+ * made per call: pthread_create, and OpenSSL's per-thread state made and
+ * torn down each time, were on every handshake's path. A job that thread
+ * has not picked up by the time the caller's chain is done is taken back
+ * and run by the caller: on a busy machine, where the second thread gets
+ * no CPU, the two run one after the other instead of the caller waiting
+ * for a thread that has not started. Each job lives on its caller's
+ * stack and carries its own verdict; its error record is carried back
+ * (eml_err_adopt) so that what the caller sees is what the sequential
+ * order reports.
+ */
+enum sig_job_state { JOB_QUEUED, JOB_RUNNING, JOB_DONE };
+
 struct sig_job {
 	const struct eml_attest_doc *doc;
 	X509 *leaf;
 	eml_err rc;
 	int64_t us;
+	enum sig_job_state state;
+	struct sig_job *next; /* queue link */
 	char where[EML_ERR_WHERE_MAX];
 	char detail[EML_ERR_DETAIL_MAX];
 };
 
-static void *
-sig_job_run(void *arg)
+static void
+sig_job_run(struct sig_job *j)
 {
-	struct sig_job *j = arg;
 	int64_t t0 = mono_us();
 
 	j->rc = eml_attest_sig_verify_leaf(j->doc, j->leaf);
@@ -729,7 +744,124 @@ sig_job_run(void *arg)
 		(void)snprintf(j->where, sizeof(j->where), "%s", eml_err_where());
 		(void)snprintf(j->detail, sizeof(j->detail), "%s", eml_err_detail());
 	}
+}
+
+static pthread_mutex_t vq_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t vq_work = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t vq_done = PTHREAD_COND_INITIALIZER;
+static struct sig_job *vq_head, *vq_tail; /* FIFO, under vq_mu */
+static pthread_once_t vq_once = PTHREAD_ONCE_INIT;
+/* The process whose thread serves the queue (0: none). A forked child
+ * has no such thread and runs its jobs itself, without touching vq_mu
+ * (the parent may have held it at the fork). */
+static pid_t vq_pid;
+
+static void *
+vq_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&vq_mu);
+	for (;;) {
+		struct sig_job *j;
+
+		while (vq_head == NULL)
+			pthread_cond_wait(&vq_work, &vq_mu);
+		j = vq_head;
+		vq_head = j->next;
+		if (vq_head == NULL)
+			vq_tail = NULL;
+		j->state = JOB_RUNNING;
+		pthread_mutex_unlock(&vq_mu);
+		sig_job_run(j);
+		pthread_mutex_lock(&vq_mu);
+		/* j may be gone as soon as the lock is released */
+		j->state = JOB_DONE;
+		pthread_cond_broadcast(&vq_done);
+	}
 	return NULL;
+}
+
+static void
+vq_start(void)
+{
+	pthread_attr_t at;
+	pthread_t th;
+	sigset_t all, old;
+
+	if (pthread_attr_init(&at) != 0)
+		return;
+	(void)pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	/* a library's thread takes none of the application's signals */
+	(void)sigfillset(&all);
+	(void)pthread_sigmask(SIG_BLOCK, &all, &old);
+	if (pthread_create(&th, &at, vq_main, NULL) == 0)
+		vq_pid = getpid();
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+	(void)pthread_attr_destroy(&at);
+}
+
+/* Queue j for the thread; false: no thread (the caller runs it). */
+static bool
+vq_post(struct sig_job *j)
+{
+	(void)pthread_once(&vq_once, vq_start);
+	if (vq_pid == 0 || vq_pid != getpid())
+		return false;
+	j->state = JOB_QUEUED;
+	j->next = NULL;
+	pthread_mutex_lock(&vq_mu);
+	if (vq_tail != NULL)
+		vq_tail->next = j;
+	else
+		vq_head = j;
+	vq_tail = j;
+	pthread_cond_signal(&vq_work);
+	pthread_mutex_unlock(&vq_mu);
+	return true;
+}
+
+/* A posted job, done: waited for when the thread has it, else taken off
+ * the queue and run here. */
+static void
+vq_finish(struct sig_job *j)
+{
+	bool mine = false;
+
+	pthread_mutex_lock(&vq_mu);
+	if (j->state == JOB_QUEUED) {
+		struct sig_job **pp = &vq_head, *prev = NULL;
+
+		while (*pp != j) {
+			prev = *pp;
+			pp = &(*pp)->next;
+		}
+		*pp = j->next;
+		if (vq_tail == j)
+			vq_tail = prev;
+		mine = true;
+	}
+	while (!mine && j->state != JOB_DONE)
+		pthread_cond_wait(&vq_done, &vq_mu);
+	pthread_mutex_unlock(&vq_mu);
+	if (mine)
+		sig_job_run(j);
+}
+
+/* vq_finish after the caller's chain (rc): when the job is taken back and
+ * run here, the chain's error record is kept. rc is returned. */
+static eml_err
+vq_join(struct sig_job *j, eml_err rc)
+{
+	char where[EML_ERR_WHERE_MAX] = "", detail[EML_ERR_DETAIL_MAX] = "";
+
+	if (rc != EML_OK) {
+		(void)snprintf(where, sizeof(where), "%s", eml_err_where());
+		(void)snprintf(detail, sizeof(detail), "%s", eml_err_detail());
+	}
+	vq_finish(j);
+	if (rc != EML_OK && j->rc == EML_OK)
+		rc = eml_err_adopt(rc, where, detail);
+	return rc;
 }
 
 /* The verification instant, or EML_ERR_ATTEST_TIME. */
@@ -764,8 +896,7 @@ eml_attest_verify_ex(const uint8_t *p, size_t n, const struct eml_attest_root *r
 	uint8_t h[EML_ATTEST_CABUNDLE_MAX][EML_ATTEST_SHA384_LEN];
 	struct eml_attest_timing local;
 	struct sig_job job;
-	pthread_t th;
-	bool threaded, fill = false;
+	bool posted, fill = false;
 	int64_t t0, t1, t = 0;
 	uint64_t now_ms;
 	X509 *leaf = NULL;
@@ -786,14 +917,14 @@ eml_attest_verify_ex(const uint8_t *p, size_t n, const struct eml_attest_root *r
 	EML_GUARD(leaf_parse(doc, &leaf));
 	(void)X509_check_purpose(leaf, -1, 0);
 	ERR_clear_error();
-	/* Signature (thread) and chain (here) at once; the errors are
-	 * reported in the sequential order: signature, time, chain. Without
-	 * a thread, one after the other. */
+	/* Signature (the verifier thread) and chain (here) at once; the
+	 * errors are reported in the sequential order: signature, time,
+	 * chain. Without the thread, one after the other. */
 	memset(&job, 0, sizeof(job));
 	job.doc = doc;
 	job.leaf = leaf;
-	threaded = pthread_create(&th, NULL, sig_job_run, &job) == 0;
-	if (!threaded) {
+	posted = vq_post(&job);
+	if (!posted) {
 		sig_job_run(&job);
 		if (job.rc != EML_OK) {
 			X509_free(leaf);
@@ -809,8 +940,8 @@ eml_attest_verify_ex(const uint8_t *p, size_t n, const struct eml_attest_root *r
 		rc = chain_cached_nofill(doc, root, t, cache, &tm->chain_cached, h, &fill, leaf);
 		tm->chain_us = mono_us() - c0;
 	}
-	if (threaded)
-		(void)pthread_join(th, NULL);
+	if (posted)
+		rc = vq_join(&job, rc);
 	X509_free(leaf);
 	tm->sig_us = job.us;
 	tm->auth_us = mono_us() - t1;

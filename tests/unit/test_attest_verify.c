@@ -5,6 +5,7 @@
  */
 #include "eml_test.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -729,6 +730,97 @@ signature_reported_before_chain(void **state)
 	eml_free(orig);
 }
 
+/* The signature goes to the process's verifier thread (or is taken back
+ * by the caller when that thread has not started it): jobs from several
+ * threads at once, on one shared intermediate cache, each get their own
+ * verdict: the genuine document passes, the same bytes signed by another
+ * key fail on the signature, an attacker's leaf on the cached genuine
+ * bundle fails on the chain, in any interleaving. */
+#define CV_THREADS 4
+#define CV_ROUNDS 6
+
+struct cv_arg {
+	const uint8_t *doc[3];
+	size_t len[3];
+	struct eml_attest_cache *cache;
+	eml_err got[CV_ROUNDS * 3];
+	bool sig_in_detail[CV_ROUNDS * 3];
+	unsigned first;
+};
+
+static void *
+cv_main(void *p)
+{
+	struct cv_arg *a = p;
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+	struct eml_attest_timing tm;
+
+	for (unsigned i = 0; d != NULL && i < CV_ROUNDS * 3; i++) {
+		unsigned k = (a->first + i) % 3;
+
+		a->got[i] = eml_attest_verify_ex(a->doc[k], a->len[k], aws_root, EML_ATTEST_AT_DOC,
+		    0, &pol, a->cache, &tm, d);
+		a->sig_in_detail[i] = strstr(eml_err_detail(), "ES384") != NULL;
+	}
+	eml_free(d);
+	return NULL;
+}
+
+static void
+concurrent_verdicts(void **state)
+{
+	static const eml_err want[3] = { EML_OK, EML_ERR_ATTEST_SIG_INVALID,
+		EML_ERR_ATTEST_CHAIN_SIG };
+	struct cv_arg *args = eml_calloc(CV_THREADS, sizeof(*args));
+	struct eml_attest_doc *d = eml_calloc(1, sizeof(*d));
+	struct eml_attest_cache *cache = NULL;
+	pthread_t th[CV_THREADS];
+	size_t n, bad_sig_n, bad_leaf_n;
+	uint8_t *orig = load_doc(14, &n), *bad_sig, *bad_leaf;
+	EVP_PKEY *k = p384(), *k2 = p384();
+
+	(void)state;
+	permissive();
+	assert_eml_ok(eml_attest_cache_new(&cache));
+	assert_eml_ok(eml_attest_doc_parse(orig, n, d));
+	bad_sig = forge(d, k, NULL, 0, &bad_sig_n); /* genuine leaf, other key */
+	forged_leaf_into(d, k2, k2);
+	bad_leaf = forge(d, k2, NULL, 0, &bad_leaf_n); /* signature good, chain not */
+	/* the genuine bundle cached first: the bad leaf meets the cached path */
+	assert_eml_ok(eml_attest_verify_ex(orig, n, aws_root, EML_ATTEST_AT_DOC, 0, &pol, cache,
+	    NULL, d));
+	for (unsigned t = 0; t < CV_THREADS; t++) {
+		args[t].doc[0] = orig;
+		args[t].len[0] = n;
+		args[t].doc[1] = bad_sig;
+		args[t].len[1] = bad_sig_n;
+		args[t].doc[2] = bad_leaf;
+		args[t].len[2] = bad_leaf_n;
+		args[t].cache = cache;
+		args[t].first = t % 3;
+		assert_int_equal(pthread_create(&th[t], NULL, cv_main, &args[t]), 0);
+	}
+	for (unsigned t = 0; t < CV_THREADS; t++)
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+	for (unsigned t = 0; t < CV_THREADS; t++) {
+		for (unsigned i = 0; i < CV_ROUNDS * 3; i++) {
+			unsigned kind = (args[t].first + i) % 3;
+
+			assert_int_equal(args[t].got[i], want[kind]);
+			/* the signature's own detail with its verdict only */
+			assert_true(args[t].sig_in_detail[i] == (kind == 1));
+		}
+	}
+	EVP_PKEY_free(k);
+	EVP_PKEY_free(k2);
+	eml_free(bad_sig);
+	eml_free(bad_leaf);
+	eml_free(orig);
+	eml_free(d);
+	eml_free(args);
+	eml_attest_cache_free(cache);
+}
+
 /* The genuine document under another root (the simulator's). */
 static void
 genuine_doc_under_other_root(void **state)
@@ -1219,6 +1311,7 @@ main(void)
 		cmocka_unit_test(forged_chain_with_aws_root_name),
 		cmocka_unit_test(attacker_leaf_on_genuine_bundle),
 		cmocka_unit_test(signature_reported_before_chain),
+		cmocka_unit_test(concurrent_verdicts),
 		cmocka_unit_test(leaf_errors_with_one_parse),
 		cmocka_unit_test(genuine_doc_under_other_root),
 		cmocka_unit_test(policy_mismatches),
