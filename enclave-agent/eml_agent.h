@@ -105,6 +105,10 @@ void eml_agent_thread_stats(struct eml_agent *a, uint64_t *started, uint64_t *re
  * after each inference request is answered and what it assembled is
  * destroyed, with the session's arena current (eml_arena_current). */
 void eml_agent_set_request_hook(void (*fn)(void *arg), void *arg);
+/* Test hook (NULL: none): fn runs just before a request's sealed body is
+ * hashed into the session's exchange hash on the session's hash thread
+ * (not for bodies hashed on the session's own thread). */
+void eml_agent_set_exchange_hook(void (*fn)(void *arg), void *arg);
 
 /*
  * Whether cfg->max_sessions sessions at once fit this process's limits:

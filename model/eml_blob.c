@@ -378,9 +378,12 @@ struct hasher {
  */
 struct eml_blob_worker {
 	pthread_t t;
-	pthread_mutex_t mu; /* job, quit */
+	pthread_mutex_t mu; /* job, fn, quit */
 	pthread_cond_t cv;
 	struct hasher *job; /* NULL: idle (or its job is finished) */
+	/* or a job of the caller's (eml_blob_worker_post), NULL once run */
+	void (*fn)(void *arg);
+	void *arg;
 	bool quit;
 };
 
@@ -419,8 +422,20 @@ worker_main(void *arg)
 
 	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		while (w->job == NULL && !w->quit)
+		while (w->job == NULL && w->fn == NULL && !w->quit)
 			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->fn != NULL) {
+			void (*fn)(void *) = w->fn;
+			void *fa = w->arg;
+
+			pthread_mutex_unlock(&w->mu);
+			fn(fa);
+			pthread_mutex_lock(&w->mu);
+			w->fn = NULL; /* its arg is the caller's again */
+			w->arg = NULL;
+			pthread_cond_broadcast(&w->cv);
+			continue;
+		}
 		if (w->job == NULL)
 			break; /* quit */
 		h = w->job;
@@ -462,6 +477,43 @@ eml_blob_worker_new(struct eml_blob_worker **out)
 	return EML_OK;
 }
 
+bool
+eml_blob_worker_post(struct eml_blob_worker *w, void (*fn)(void *arg), void *arg)
+{
+	bool taken = false;
+
+	if (w == NULL || fn == NULL)
+		return false;
+	pthread_mutex_lock(&w->mu);
+	if (w->job == NULL && w->fn == NULL && !w->quit) {
+		w->fn = fn;
+		w->arg = arg;
+		taken = true;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return taken;
+}
+
+/* The lock's hand-over orders everything fn wrote before the caller's
+ * next read. */
+static void
+worker_join_locked(struct eml_blob_worker *w)
+{
+	while (w->fn != NULL)
+		pthread_cond_wait(&w->cv, &w->mu);
+}
+
+void
+eml_blob_worker_join(struct eml_blob_worker *w)
+{
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	worker_join_locked(w);
+	pthread_mutex_unlock(&w->mu);
+}
+
 /* Its job finished (hasher_stop waits for that): end and join it. */
 void
 eml_blob_worker_free(struct eml_blob_worker *w)
@@ -469,6 +521,7 @@ eml_blob_worker_free(struct eml_blob_worker *w)
 	if (w == NULL)
 		return;
 	pthread_mutex_lock(&w->mu);
+	worker_join_locked(w); /* a posted job runs to its end */
 	w->quit = true;
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
@@ -495,6 +548,9 @@ hasher_start(struct hasher *h, bool threaded, struct eml_blob_worker *kept)
 	}
 	if (kept != NULL) {
 		pthread_mutex_lock(&kept->mu);
+		/* a posted job (bounded: the agent's exchange hash of one
+		 * request) is waited for rather than a thread started */
+		worker_join_locked(kept);
 		if (kept->job == NULL && !kept->quit) {
 			kept->job = h;
 			w = kept;

@@ -147,6 +147,15 @@ struct eml_blob_expect {
 struct eml_blob_worker;
 eml_err eml_blob_worker_new(struct eml_blob_worker **out) EML_MUST_USE;
 void eml_blob_worker_free(struct eml_blob_worker *w);
+/* Run fn(arg) on the worker's thread (work of the caller's that needs no
+ * blob: the agent's exchange hash of a request). false when the worker is
+ * busy: nothing posted, the caller does the work itself. After a post,
+ * eml_blob_worker_join before the caller touches anything fn reads or
+ * writes; a blob open wanting the worker meanwhile waits for fn to end,
+ * and so does eml_blob_worker_free. */
+bool eml_blob_worker_post(struct eml_blob_worker *w, void (*fn)(void *arg), void *arg);
+/* Wait until a posted fn has returned (at once when none; NULL: no-op). */
+void eml_blob_worker_join(struct eml_blob_worker *w);
 
 /*
  * Fetch, authenticate and decrypt a whole blob into dst, which must hold

@@ -746,6 +746,95 @@ evidence_matches_small_and_large_requests(void **state)
 	stop(&f);
 }
 
+/*
+ * A request's sealed body goes into the exchange hash on the session's
+ * hash thread while the request is served. The test's hook holds that
+ * thread 30 ms first: past the blob fetch, whose content id hash wants
+ * the same thread, past the run and the answer. The agent still ends the
+ * step with the whole body in it (the client accepts the evidence: it
+ * compares the agent's hash with its own), the hash was not on the
+ * session's own thread, and it had finished when the request's wipe was
+ * done (the request hook). Answered and refused requests, per-request and
+ * per-session assembly.
+ */
+static struct {
+	atomic_int calls, done, unfinished_at_wipe, on_session_thread;
+	pthread_t hasher;
+} xk;
+
+static void
+xk_exchange_hook(void *arg)
+{
+	(void)arg;
+	xk.hasher = pthread_self();
+	atomic_fetch_add(&xk.calls, 1);
+	usleep(30000);
+	atomic_fetch_add(&xk.done, 1);
+}
+
+static void
+xk_request_hook(void *arg)
+{
+	(void)arg;
+	if (atomic_load(&xk.done) != atomic_load(&xk.calls))
+		atomic_fetch_add(&xk.unfinished_at_wipe, 1);
+	if (atomic_load(&xk.calls) > 0 && pthread_equal(xk.hasher, pthread_self()))
+		atomic_fetch_add(&xk.on_session_thread, 1);
+}
+
+static void
+exchange_hash_runs_beside_the_request(void **state)
+{
+	struct fixture f;
+	struct eml_client *c = NULL;
+	struct eml_client_model *m = NULL;
+	struct eml_client_tensor cin, *outs = NULL;
+	struct eml_evidence *ev = eml_calloc(1, sizeof(*ev));
+	uint8_t *art = NULL;
+	size_t n_outs = 0, art_len = 0;
+
+	(void)state;
+	assert_non_null(ev);
+	seeded_input(&cin, 13);
+	for (int mode = 0; mode < 2; mode++) {
+		atomic_store(&xk.calls, 0);
+		atomic_store(&xk.done, 0);
+		atomic_store(&xk.unfinished_at_wipe, 0);
+		atomic_store(&xk.on_session_thread, 0);
+		start(&f, mode == 0 ? "{\"version\":1,\"assembly\":\"request\"}" :
+				      "{\"version\":1,\"assembly\":\"session\"}");
+		eml_agent_set_exchange_hook(xk_exchange_hook, NULL);
+		eml_agent_set_request_hook(xk_request_hook, NULL);
+		open_session(&f, &m, &c);
+		assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+		eml_client_tensors_free(outs, n_outs);
+		if (mode == 0) {
+			/* refused (the blob fails to open), still an exchange */
+			f.relay.tamper = 1;
+			assert_int_equal(eml_err_category((eml_err)eml_client_infer(c, m, &cin, 1,
+			    &outs, &n_outs)), 600);
+			f.relay.tamper = 0;
+		}
+		assert_int_equal(eml_client_infer(c, m, &cin, 1, &outs, &n_outs), 0);
+		eml_client_tensors_free(outs, n_outs);
+		assert_int_equal(eml_client_evidence(c, 1, &art, &art_len), 0);
+		assert_eml_ok(eml_evidence_parse(art, art_len, ev));
+		assert_true(ev->session.request_count == (mode == 0 ? 3u : 2u));
+		eml_client_evidence_free(art, art_len);
+		eml_client_close(c);
+		eml_client_model_close(m);
+		eml_agent_set_request_hook(NULL, NULL);
+		eml_agent_set_exchange_hook(NULL, NULL);
+		/* the per-session model's second request is smaller (named by
+		 * digest) and may be hashed inline: at least one hashed aside */
+		assert_true(atomic_load(&xk.calls) >= (mode == 0 ? 3 : 1));
+		assert_int_equal(atomic_load(&xk.unfinished_at_wipe), 0);
+		assert_int_equal(atomic_load(&xk.on_session_thread), 0);
+		stop(&f);
+	}
+	eml_free(ev);
+}
+
 /* Per-session assembly: once the agent answered that it keeps the model
  * (InferResponse.model_kept), libeml names it by its topology digest and
  * the request is smaller by the topology key; the answers are the same,
@@ -1205,6 +1294,7 @@ main(void)
 		cmocka_unit_test(evidence_counts_refusals_and_ends_the_session),
 		cmocka_unit_test(streamed_request_opens_or_fails_closed),
 		cmocka_unit_test(evidence_matches_small_and_large_requests),
+		cmocka_unit_test(exchange_hash_runs_beside_the_request),
 		cmocka_unit_test(kept_model_is_named_by_digest),
 		cmocka_unit_test(policy_refuses_unlisted_model_before_fetch),
 		cmocka_unit_test(strict_policy_needs_trusted_signature),

@@ -1,8 +1,11 @@
 /* Sealed weight blob: header format, sealing, and fail-closed opening. */
 #include "eml_test.h"
 
+#include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "eml_buf.h"
 #include "eml_mem.h"
@@ -925,6 +928,67 @@ kept_worker_hashes_many(void **state)
 	sealed_free(&s);
 }
 
+/* A job of the caller's on the kept worker (eml_blob_worker_post, the
+ * agent's exchange hash): it runs on the worker's thread, a second post
+ * while it runs is refused, a blob open wanting the worker meanwhile
+ * waits for it to end (no thread of its own: the job is over when the
+ * open returns) and opens right; join and free wait for a job too. */
+static struct {
+	atomic_int runs, done;
+	pthread_t thread;
+} pj;
+
+static void
+posted_job(void *arg)
+{
+	(void)arg;
+	pj.thread = pthread_self();
+	atomic_fetch_add(&pj.runs, 1);
+	usleep(20000);
+	atomic_fetch_add(&pj.done, 1);
+}
+
+static void
+worker_runs_a_posted_job(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+	struct eml_blob_mem mem;
+	struct eml_blob_source src;
+	struct eml_blob_expect e;
+	struct eml_blob_worker *w = NULL;
+	uint8_t *dst;
+
+	(void)state;
+	assert_false(eml_blob_worker_post(NULL, posted_job, NULL));
+	eml_blob_worker_join(NULL);
+	assert_eml_ok(eml_blob_worker_new(&w));
+	seal(&s, ((size_t)600 << 10) + 33, 64u << 10, &rng); /* threaded */
+	e = expect_of(&s);
+	e.worker = w;
+	dst = eml_alloc(s.plen);
+	assert_non_null(dst);
+	eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
+	assert_true(eml_blob_worker_post(w, posted_job, NULL));
+	assert_false(eml_blob_worker_post(w, posted_job, NULL)); /* busy */
+	assert_eml_ok(eml_blob_open(&src, &e, dst, s.plen));
+	assert_int_equal(atomic_load(&pj.done), 1);
+	assert_memory_equal(dst, s.plain, s.plen);
+	assert_false(pthread_equal(pj.thread, pthread_self()));
+	/* idle again: a post, joined */
+	assert_true(eml_blob_worker_post(w, posted_job, NULL));
+	eml_blob_worker_join(w);
+	assert_int_equal(atomic_load(&pj.done), 2);
+	eml_blob_worker_join(w); /* nothing posted: at once */
+	/* free waits for a posted job */
+	assert_true(eml_blob_worker_post(w, posted_job, NULL));
+	eml_blob_worker_free(w);
+	assert_int_equal(atomic_load(&pj.done), 3);
+	assert_int_equal(atomic_load(&pj.runs), 3);
+	eml_free(dst);
+	sealed_free(&s);
+}
+
 int
 main(void)
 {
@@ -944,6 +1008,7 @@ main(void)
 		cmocka_unit_test(deferred_id_check),
 		cmocka_unit_test(lent_chunks_given_back),
 		cmocka_unit_test(kept_worker_hashes_many),
+		cmocka_unit_test(worker_runs_a_posted_job),
 	};
 
 	if (eml_mem_init() != EML_OK)
