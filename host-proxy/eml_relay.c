@@ -1,6 +1,7 @@
 #include "eml_relay.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -37,6 +38,14 @@
  * the injection only, then the default again: relayed frames keep the
  * default (a larger buffer did not help the 32 MiB relay). */
 #define BLOB_SNDBUF (512 * 1024)
+/* A frame body at least this long goes src -> pipe -> dst by splice(2)
+ * instead of through the window: no copy through the proxy's memory.
+ * Below it, the two extra calls per window cost more than the copy. */
+#define SPLICE_MIN (64u * 1024u)
+/* What a direction's pipe is asked to hold (F_SETPIPE_SZ; kernel memory,
+ * page references while src's pages wait for dst). A pipe that cannot be
+ * grown (pipe-user-pages-soft reached) keeps the kernel's default. */
+#define SPLICE_PIPE (256 * 1024)
 
 struct pend {
 	uint8_t rid[EML_REQUEST_ID_LEN];
@@ -81,6 +90,15 @@ struct dir {
 	uint8_t *out;
 	size_t out_len;
 	size_t out_off;
+	/* body bytes of this frame go by splice through pipe (splice_this);
+	 * piped of them are in the pipe, not yet in dst. The pipe is made at
+	 * the first such frame and kept; no_splice: a socket refused (EINVAL),
+	 * the window carries everything from then on. */
+	bool splice_this;
+	bool no_splice;
+	int pipe[2];
+	size_t pipe_cap;
+	size_t piped;
 	/* counters */
 	uint64_t frames;
 	uint64_t bytes;
@@ -172,12 +190,20 @@ dir_reset_frame(struct dir *d)
 	d->replay_this = false;
 	d->err_code = 0;
 	d->discard = false;
+	d->splice_this = false;
 }
 
 static bool
-out_empty(const struct dir *d)
+win_empty(const struct dir *d)
 {
 	return d->out_off == d->out_len;
+}
+
+/* Nothing waits for dst: neither in the window nor in the pipe. */
+static bool
+out_empty(const struct dir *d)
+{
+	return win_empty(d) && d->piped == 0;
 }
 
 /* Nothing of a frame written to dst yet: an injection or a final Error
@@ -311,6 +337,109 @@ src_unread(struct dir *d, const uint8_t *p, size_t k, bool from_pre)
 	d->pre = d->carry;
 	d->pre_len = k;
 	d->pre_off = 0;
+}
+
+/* The direction's pipe, made at its first spliced frame; false when none
+ * can be had (descriptors exhausted): the window carries the frame. */
+static bool
+pipe_ready(struct dir *d)
+{
+	int sz;
+
+	if (d->pipe[0] >= 0)
+		return true;
+	if (pipe2(d->pipe, O_NONBLOCK | O_CLOEXEC) != 0) {
+		d->pipe[0] = d->pipe[1] = -1;
+		d->no_splice = true;
+		return false;
+	}
+	sz = fcntl(d->pipe[1], F_SETPIPE_SZ, SPLICE_PIPE);
+	if (sz <= 0)
+		sz = fcntl(d->pipe[1], F_GETPIPE_SZ);
+	d->pipe_cap = sz > 0 ? (size_t)sz : 4096;
+	return true;
+}
+
+static void
+pipe_close(struct dir *d)
+{
+	if (d->pipe[0] >= 0)
+		(void)close(d->pipe[0]);
+	if (d->pipe[1] >= 0)
+		(void)close(d->pipe[1]);
+	d->pipe[0] = d->pipe[1] = -1;
+	d->piped = 0;
+}
+
+/* The errors by which a kernel says it cannot splice between these two
+ * descriptors (nothing was moved): copy through the window instead. */
+static bool
+splice_refused(int e)
+{
+	return e == EINVAL || e == ENOSYS || e == EOPNOTSUPP;
+}
+
+/* Body bytes of the current frame from src into the (empty) pipe; *n
+ * receives how many (0 on EAGAIN). EML_ERR_UNSUPPORTED: refused, nothing
+ * read. */
+static eml_err
+splice_in(struct dir *d, size_t *n)
+{
+	size_t want = d->body_left < d->pipe_cap ? (size_t)d->body_left : d->pipe_cap;
+	ssize_t r = splice(d->src, NULL, d->pipe[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+	*n = 0;
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return EML_OK;
+		if (errno == ECONNRESET)
+			return EML_ERR_IO_EOF;
+		if (splice_refused(errno))
+			return EML_ERR_UNSUPPORTED;
+		EML_BAIL(EML_ERR_IO);
+	}
+	if (r == 0)
+		return EML_ERR_IO_EOF;
+	*n = (size_t)r;
+	return EML_OK;
+}
+
+/* What the pipe holds, into dst; *n receives how many bytes went (0 on
+ * EAGAIN). EML_ERR_UNSUPPORTED: dst refused, nothing written. */
+static eml_err
+splice_out(struct dir *d, size_t *n)
+{
+	ssize_t w = splice(d->pipe[0], NULL, d->dst, NULL, d->piped,
+	    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+
+	*n = 0;
+	if (w < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return EML_OK;
+		if (errno == EPIPE || errno == ECONNRESET)
+			return EML_ERR_IO_EOF;
+		if (splice_refused(errno))
+			return EML_ERR_UNSUPPORTED;
+		EML_BAIL(EML_ERR_IO);
+	}
+	*n = (size_t)w;
+	d->piped -= *n;
+	return EML_OK;
+}
+
+/* dst refused splice with bytes in the pipe: the next window's worth of
+ * them into the (empty) window, to go out by send. */
+static eml_err
+pipe_to_window(struct dir *d)
+{
+	size_t want = d->piped < EML_RELAY_CHUNK ? d->piped : EML_RELAY_CHUNK;
+
+	d->no_splice = true;
+	EML_GUARD(eml_io_read_full(d->pipe[0], d->out, want, EML_DEADLINE_NONE, NULL));
+	d->out_off = 0;
+	d->out_len = want;
+	d->piped -= want;
+	return EML_OK;
 }
 
 static const char *
@@ -657,6 +786,10 @@ frame_head_ready(struct conn *c, struct dir *d)
 		if (d->replay_this)
 			eml_buf_reset(&c->replay);
 	}
+	/* The hooks and the capture file must see the bytes: they take the
+	 * window. */
+	d->splice_this = !d->no_splice && !d->tamper_this && !d->replay_this &&
+	    e->capture_fd < 0 && d->flen - avail >= SPLICE_MIN;
 	EML_MEMCPY(d->out, d->head, d->head_have);
 	d->out_len = d->head_have;
 	d->out_off = 0;
@@ -686,7 +819,25 @@ dir_read_body(struct conn *c, struct dir *d)
 			c->refuse_done = true;
 		return EML_OK;
 	}
-	if (out_empty(d))
+	if (d->splice_this && d->piped == 0 && !pre_pending(d) && pipe_ready(d)) {
+		/* after the window (the head may still be in it): the pipe
+		 * goes out second */
+		eml_err rc = splice_in(d, &n);
+
+		if (rc != EML_ERR_UNSUPPORTED) {
+			EML_GUARD(rc);
+			if (n == 0)
+				return EML_OK;
+			c->last_activity = eml_now_ms();
+			d->body_left -= n;
+			d->piped += n;
+			d->fpos += n;
+			return EML_OK;
+		}
+		d->no_splice = true;
+		d->splice_this = false;
+	}
+	if (win_empty(d))
 		d->out_off = d->out_len = 0;
 	room = EML_RELAY_CHUNK - d->out_len;
 	if (room == 0)
@@ -1006,7 +1157,7 @@ dir_write(struct conn *c, struct dir *d)
 	for (size_t round = 0; round < RELAY_ROUNDS; round++) {
 		size_t n = 0;
 
-		if (!out_empty(d)) {
+		if (!win_empty(d)) {
 			EML_GUARD(send_some(d->dst, d->out + d->out_off, d->out_len - d->out_off,
 			    &n));
 			if (n == 0)
@@ -1014,9 +1165,23 @@ dir_write(struct conn *c, struct dir *d)
 			capture_add(c, d, d->out + d->out_off, n);
 			c->last_activity = eml_now_ms();
 			d->out_off += n;
-			if (!out_empty(d))
+			if (!win_empty(d))
 				return EML_OK;
 			d->out_off = d->out_len = 0;
+		}
+		if (d->piped > 0) {
+			eml_err rc = d->no_splice ? EML_ERR_UNSUPPORTED : splice_out(d, &n);
+
+			if (rc == EML_ERR_UNSUPPORTED) {
+				EML_GUARD(pipe_to_window(d));
+				continue;
+			}
+			EML_GUARD(rc);
+			if (n == 0)
+				return EML_OK;
+			c->last_activity = eml_now_ms();
+			if (d->piped > 0)
+				return EML_OK; /* dst full, most likely: poll first */
 		}
 		if (d->hdr_done && d->body_left == 0 && !d->discard)
 			EML_GUARD(frame_done(c, d));
@@ -1159,6 +1324,8 @@ write_up(struct conn *c)
 		c->agent_wr_dead = true;
 		c->agent_dead_at = eml_now_ms();
 		c->up.out_off = c->up.out_len = 0;
+		pipe_close(&c->up);
+		c->up.no_splice = true;
 		inject_clear(&c->inj);
 		eml_err_clear_detail();
 		rc = EML_OK;
@@ -1323,6 +1490,7 @@ dir_init(struct dir *d, int src, int dst, bool up, uint8_t *out)
 	d->dst = dst;
 	d->up = up;
 	d->out = out;
+	d->pipe[0] = d->pipe[1] = -1;
 	eml_buf_init(&d->cap, (size_t)EML_FRAME_HDR_LEN + UINT32_MAX);
 	dir_reset_frame(d);
 }
@@ -1464,6 +1632,8 @@ out:
 	if (c != NULL) {
 		capture_flush(c, &c->up);
 		capture_flush(c, &c->down);
+		pipe_close(&c->up);
+		pipe_close(&c->down);
 		eml_buf_free_nowipe(&c->up.cap);
 		eml_buf_free_nowipe(&c->down.cap);
 		audit_conn(c, rc);

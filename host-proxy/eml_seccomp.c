@@ -40,6 +40,9 @@ static const struct sock_filter filter[] = {
 	EML_BPF_ALLOW_HELD_IO,
 	EML_BPF_ALLOW(pread64),
 	EML_BPF_ALLOW(sendfile), /* blob bytes from the store to the agent socket */
+	/* large frame bodies: socket -> pipe -> socket, a pipe per direction */
+	EML_BPF_ALLOW(pipe2),
+	EML_BPF_ALLOW(splice),
 #ifdef __NR_statx
 	EML_BPF_ALLOW(statx),
 #endif

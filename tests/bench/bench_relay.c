@@ -191,9 +191,34 @@ port_from_log(const char *path)
 	return port;
 }
 
-/* Echo 1 MiB frames over fd for about secs; MB/s of payload each way. */
+/* CPU time (user + system, all threads) process pid has used, in ms;
+ * -1 when unknown. */
 static double
-echo_rate(int fd, double secs)
+proc_cpu_ms(pid_t pid)
+{
+	char path[64], line[1024], *p;
+	unsigned long ut = 0, st = 0;
+	FILE *fp;
+	int ok;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fp = fopen(path, "r");
+	if (fp == NULL)
+		return -1;
+	p = fgets(line, sizeof(line), fp);
+	(void)fclose(fp);
+	/* the fields after the command name's closing parenthesis: state is
+	 * the 3rd, utime the 14th, stime the 15th */
+	if (p == NULL || (p = strrchr(line, ')')) == NULL)
+		return -1;
+	ok = sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) == 2;
+	return ok ? (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK) : -1;
+}
+
+/* Echo 1 MiB frames over fd for about secs; MB/s of payload each way.
+ * *mb receives the payload MB each way. */
+static double
+echo_rate(int fd, double secs, double *mb)
 {
 	uint8_t rid[16] = { 1 };
 	uint8_t *m = eml_alloc(MSG);
@@ -240,7 +265,8 @@ echo_rate(int fd, double secs)
 	eml_buf_free_nowipe(&tx);
 	eml_buf_free_nowipe(&rx);
 	eml_free(m);
-	return n == 0 ? 0 : (double)n * (double)MSG / 1e6 / el;
+	*mb = (double)n * (double)MSG / 1e6;
+	return n == 0 ? 0 : *mb / el;
 }
 
 static double
@@ -308,7 +334,7 @@ main(int argc, char **argv)
 	pthread_t ath;
 	pid_t pid;
 	int port = 0, fd = -1, rc = 1;
-	double direct, proxied, blob;
+	double direct, proxied, blob, mb = 0, cpu0;
 
 	if (secs <= 0)
 		secs = 1.0;
@@ -332,7 +358,7 @@ main(int argc, char **argv)
 	/* baseline: straight to the agent */
 	if (eml_transport_connect(&a, eml_deadline_in_ms(2000), &fd) != EML_OK)
 		goto out;
-	direct = echo_rate(fd, secs);
+	direct = echo_rate(fd, secs, &mb);
 	(void)close(fd);
 	fd = -1;
 
@@ -355,13 +381,19 @@ main(int argc, char **argv)
 	a.port = (uint32_t)port;
 	if (eml_transport_connect(&a, eml_deadline_in_ms(2000), &fd) != EML_OK)
 		goto stop;
-	proxied = echo_rate(fd, secs);
+	cpu0 = proc_cpu_ms(pid);
+	proxied = echo_rate(fd, secs, &mb);
+	/* the proxy's own CPU for those bytes: a figure that the other
+	 * processes on a loaded machine move less than MB/s */
+	cpu0 = cpu0 >= 0 && mb > 0 ? (proc_cpu_ms(pid) - cpu0) / (mb / 1000.0) : -1;
 	blob = blob_rate(fd);
 	(void)close(fd);
 	fd = -1;
 	printf("relay (1 MiB frames, echo agent on a unix socket, %.1fs):\n", secs);
 	printf("  direct to agent       %8.0f MB/s each way\n", direct);
 	printf("  through eml-proxy     %8.0f MB/s each way (client on TCP 127.0.0.1)\n", proxied);
+	printf("  eml-proxy CPU         %8.0f ms per GB each way (user + system, /proc, %.0f MB)\n",
+	    cpu0, mb);
 	printf("  blob serving          %8.0f MB/s (64 MiB in 1 MiB BlobRequest ranges)\n", blob);
 	rc = proxied > 0 && blob > 0 ? 0 : 1;
 stop:

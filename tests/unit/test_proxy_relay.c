@@ -4,6 +4,7 @@
  * test hooks and the audit lines. */
 #include "eml_test.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
@@ -11,8 +12,11 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "eml_buf.h"
@@ -25,6 +29,41 @@
 #include "host-proxy/eml_wire.h"
 
 #define FMAX ((size_t)8 << 20)
+
+/* splice(2) as the relay sees it: this binary's definition is the one the
+ * relay links to. The real call, with the bytes it moved counted per side
+ * (socket -> pipe: in, pipe -> socket: out), or EINVAL without moving
+ * anything on the side splice_refuse names: what a kernel answers for a
+ * pair of descriptors it cannot splice. */
+enum { REFUSE_NONE, REFUSE_IN, REFUSE_OUT };
+static atomic_int splice_refuse;
+static atomic_long spliced_in, spliced_out, splice_refusals;
+
+static bool
+is_pipe(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode);
+}
+
+ssize_t
+splice(int fd_in, loff_t *off_in, int fd_out, loff_t *off_out, size_t len, unsigned int flags)
+{
+	bool out = is_pipe(fd_in);
+	int refuse = atomic_load(&splice_refuse);
+	long r;
+
+	if ((out && refuse == REFUSE_OUT) || (!out && refuse == REFUSE_IN)) {
+		atomic_fetch_add(&splice_refusals, 1);
+		errno = EINVAL;
+		return -1;
+	}
+	r = syscall(SYS_splice, fd_in, off_in, fd_out, off_out, len, flags);
+	if (r > 0)
+		atomic_fetch_add(out ? &spliced_out : &spliced_in, r);
+	return (ssize_t)r;
+}
 
 struct fx {
 	int client;  /* test's client end */
@@ -83,6 +122,10 @@ setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	assert_eml_ok(eml_store_open(&f->store, f->dir));
 	f->env.store = &f->store;
+	atomic_store(&splice_refuse, REFUSE_NONE);
+	atomic_store(&spliced_in, 0);
+	atomic_store(&spliced_out, 0);
+	atomic_store(&splice_refusals, 0);
 	*state = f;
 	return 0;
 }
@@ -1017,6 +1060,243 @@ garbage_from_either_side(void **state)
 	}
 }
 
+/* Bodies below, at and above the size that goes by splice (64 KiB), up to
+ * several pipes' worth. */
+static const size_t SPLICED[] = { 65535, 65536 + 1024, 1u << 20, (5u << 20) + 3 };
+#define NSPLICED (sizeof(SPLICED) / sizeof(SPLICED[0]))
+
+/* Each SPLICED body to the echo agent and back: every byte arrives as
+ * sent, both ways. */
+static void
+spliced_round_trips(struct fx *f)
+{
+	uint64_t seed = eml_test_seed();
+	uint8_t *body = eml_alloc((6u << 20));
+	struct echo e = { f->agent, 0 };
+	pthread_t et;
+
+	assert_non_null(body);
+	start(f);
+	assert_int_equal(pthread_create(&et, NULL, echo_main, &e), 0);
+	for (size_t i = 0; i < NSPLICED; i++) {
+		struct eml_envelope env;
+		struct eml_buf b;
+
+		eml_test_fill(&seed, body, SPLICED[i]);
+		send_env(f->client, EML_MSG_INFER_REQUEST, RID2, body, SPLICED[i]);
+		assert_eml_ok(recv_env(f->client, 5000, &env, &b));
+		assert_int_equal(env.type, EML_MSG_INFER_RESPONSE);
+		assert_memory_equal(env.request_id, RID2, 16);
+		assert_int_equal(env.body_len, SPLICED[i]);
+		assert_memory_equal(env.body, body, SPLICED[i]);
+		eml_envelope_clear(&env);
+		eml_buf_free_nowipe(&b);
+	}
+	(void)shutdown(f->client, SHUT_RDWR);
+	assert_eml_ok(finish(f));
+	(void)shutdown(f->agent, SHUT_RDWR);
+	assert_int_equal(pthread_join(et, NULL), 0);
+	assert_int_equal(e.frames, (int)NSPLICED);
+	assert_int_equal(atomic_load(&f->stats.frames_up), NSPLICED);
+	assert_int_equal(atomic_load(&f->stats.frames_down), NSPLICED);
+	eml_free(body);
+}
+
+static void
+spliced_frames_arrive_intact(void **state)
+{
+	struct fx *f = *state;
+
+	spliced_round_trips(f);
+	/* the large bodies went by splice, both ways, and everything that
+	 * entered a pipe left it */
+	assert_true(atomic_load(&spliced_in) >= 2 * (long)(5u << 20));
+	assert_int_equal(atomic_load(&spliced_in), atomic_load(&spliced_out));
+}
+
+/* A connected TCP pair on the loopback (the client side of a real proxy). */
+static void
+tcp_pair(int sv[2])
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(l >= 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 1), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+	sv[0] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(sv[0] >= 0);
+	assert_int_equal(connect(sv[0], (struct sockaddr *)&a, sizeof(a)), 0);
+	sv[1] = accept(l, NULL, NULL);
+	assert_true(sv[1] >= 0);
+	(void)close(l);
+}
+
+/* The same with the client on TCP: TCP's splice takes the socket's pages
+ * into the pipe, unix sockets' copies. */
+static void
+spliced_frames_arrive_intact_tcp(void **state)
+{
+	struct fx *f = *state;
+	int t[2];
+
+	tcp_pair(t);
+	(void)close(f->client);
+	(void)close(f->pcfd);
+	f->client = t[0];
+	f->pcfd = t[1];
+	spliced_round_trips(f);
+	assert_true(atomic_load(&spliced_in) >= 2 * (long)(5u << 20));
+	assert_int_equal(atomic_load(&spliced_in), atomic_load(&spliced_out));
+}
+
+/* The socket refuses splice from it (EINVAL): the window carries the
+ * frame, nothing is lost, and splice is not asked again. */
+static void
+splice_refused_reading_falls_back(void **state)
+{
+	struct fx *f = *state;
+
+	atomic_store(&splice_refuse, REFUSE_IN);
+	spliced_round_trips(f);
+	assert_int_equal(atomic_load(&spliced_in), 0);
+	assert_int_equal(atomic_load(&splice_refusals), 2); /* once per direction */
+}
+
+/* dst refuses splice into it with bytes already in the pipe: they are
+ * read out of the pipe and sent through the window, in order. */
+static void
+splice_refused_writing_falls_back(void **state)
+{
+	struct fx *f = *state;
+
+	atomic_store(&splice_refuse, REFUSE_OUT);
+	spliced_round_trips(f);
+	assert_true(atomic_load(&spliced_in) > 0);
+	assert_int_equal(atomic_load(&spliced_out), 0);
+	assert_int_equal(atomic_load(&splice_refusals), 2);
+}
+
+/* The first k bytes of a frame with a body of n bytes. */
+static void
+write_part(int fd, uint32_t type, size_t n, size_t k)
+{
+	uint64_t seed = eml_test_seed();
+	uint8_t *body = eml_alloc(n);
+	struct eml_buf all;
+
+	assert_non_null(body);
+	eml_test_fill(&seed, body, n);
+	eml_buf_init(&all, FMAX);
+	add_frame(&all, type, RID2, body, n);
+	assert_true(k <= all.len);
+	assert_eml_ok(eml_io_write_full(fd, all.data, k, eml_deadline_in_ms(5000)));
+	eml_buf_free_nowipe(&all);
+	eml_free(body);
+}
+
+/* The agent side of a cut frame: reads until EOF. */
+struct sink {
+	int fd;
+	uint8_t *got;
+	size_t cap;
+	size_t n;
+	eml_err rc;
+};
+
+static void *
+sink_main(void *arg)
+{
+	struct sink *k = arg;
+
+	k->rc = eml_io_read_full(k->fd, k->got, k->cap, eml_deadline_in_ms(5000), &k->n);
+	return NULL;
+}
+
+/* A large frame cut short by the client: the session ends as truncated
+ * after part of it went by splice; the agent sees the part, then EOF,
+ * never a whole frame. */
+static void
+short_spliced_frame_is_refused(void **state)
+{
+	struct fx *f = *state;
+	struct sink k = { f->agent, eml_alloc(1u << 20), 1u << 20, 0, EML_OK };
+	pthread_t kt;
+
+	assert_non_null(k.got);
+	start(f);
+	assert_int_equal(pthread_create(&kt, NULL, sink_main, &k), 0);
+	write_part(f->client, EML_MSG_INFER_REQUEST, 1u << 20, 600u * 1024u);
+	(void)shutdown(f->client, SHUT_WR);
+	assert_eml(finish(f), EML_ERR_PROTO_TRUNCATED);
+	assert_int_equal(pthread_join(kt, NULL), 0);
+	assert_int_equal(k.rc, EML_ERR_IO_EOF);
+	assert_int_equal(k.n, 600u * 1024u);
+	assert_true(atomic_load(&spliced_in) > 0);
+	assert_int_equal(atomic_load(&f->stats.frames_up), 0);
+	eml_free(k.got);
+}
+
+/* A large body on a type that may not carry one (a hello of 200 KiB) is
+ * refused on its head: no byte of it reaches the agent, spliced or not. */
+static void
+oversized_body_for_its_type_is_refused(void **state)
+{
+	struct fx *f = *state;
+	uint64_t seed = eml_test_seed();
+	uint8_t *body = eml_alloc(200u * 1024u);
+	struct eml_buf all;
+	bool patched = false;
+
+	assert_non_null(body);
+	eml_test_fill(&seed, body, 200u * 1024u);
+	eml_buf_init(&all, FMAX);
+	add_frame(&all, EML_MSG_INFER_REQUEST, RID2, body, 200u * 1024u);
+	/* the type field (tag 2, varint) of the packed envelope: 3 -> 1 */
+	for (size_t i = 4; i + 1 < 12 && !patched; i++) {
+		if (all.data[i] == 0x10 && all.data[i + 1] == EML_MSG_INFER_REQUEST) {
+			all.data[i + 1] = EML_MSG_CLIENT_HELLO;
+			patched = true;
+		}
+	}
+	assert_true(patched);
+	start(f);
+	/* the relay hangs up on the head: the rest may not be taken */
+	if (eml_io_write_full(f->client, all.data, all.len, eml_deadline_in_ms(3000)) != EML_OK)
+		eml_err_clear_detail();
+	expect_error(f->client, EML_ERR_PROTO_TOO_LARGE);
+	assert_eml(finish(f), EML_ERR_PROTO_TOO_LARGE);
+	expect_eof(f->agent);
+	assert_int_equal(atomic_load(&spliced_in), 0);
+	eml_buf_free_nowipe(&all);
+	eml_free(body);
+}
+
+/* Half of a large frame, then silence: the frame deadline holds on the
+ * spliced path too. */
+static void
+slow_spliced_frame_dropped(void **state)
+{
+	struct fx *f = *state;
+
+	f->env.handshake_ms = 0;
+	f->env.idle_ms = 0;
+	f->env.frame_ms = 300;
+	start(f);
+	/* less than the socket buffers and the pipe hold: the write ends
+	 * before the deadline, with nobody reading on the agent side */
+	write_part(f->client, EML_MSG_INFER_REQUEST, 1u << 20, 160u * 1024u);
+	expect_error(f->client, EML_ERR_IO_TIMEOUT);
+	assert_eml(finish(f), EML_ERR_IO_TIMEOUT);
+	assert_int_equal(atomic_load(&f->stats.timeouts_frame), 1);
+	assert_true(atomic_load(&spliced_in) > 0);
+}
+
 int
 main(void)
 {
@@ -1042,6 +1322,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(agent_error_code_is_audited, setup, teardown),
 		cmocka_unit_test_setup_teardown(garbage_from_either_side, setup, teardown),
 		cmocka_unit_test_setup_teardown(agent_error_survives_its_hangup, setup, teardown),
+		cmocka_unit_test_setup_teardown(spliced_frames_arrive_intact, setup, teardown),
+		cmocka_unit_test_setup_teardown(spliced_frames_arrive_intact_tcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(splice_refused_reading_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(splice_refused_writing_falls_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(short_spliced_frame_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(oversized_body_for_its_type_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(slow_spliced_frame_dropped, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
