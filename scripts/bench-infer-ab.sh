@@ -11,6 +11,11 @@
 set -u
 cd "$(dirname "$0")/.."
 A=$1 B2=$2 ROUNDS=${3:-5} N=${4:-200} ASM=${5:-request}
+for bd in "$A" "$B2"; do # each build's client and daemons; make all does not build the benches
+	for b in bin/eml-agent bin/eml-proxy bin/eml bench/bench_e2e; do
+		[ -x "$bd/$b" ] || { echo "bench-infer-ab: $bd/$b not built (make bench builds it)"; exit 1; }
+	done
+done
 source tests/integration/lib/e2e.bash
 e2e_init
 W=$E2E_DIR
