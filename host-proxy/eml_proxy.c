@@ -36,6 +36,7 @@
 #include "eml_privdrop.h"
 #include "eml_relay.h"
 #include "eml_seccomp.h"
+#include "eml_secpool.h"
 #include "eml_store.h"
 #include "eml_tls.h"
 #include "eml_transport.h"
@@ -49,6 +50,9 @@
 #define CONN_STACK (512u * 1024u)
 /* The client's hello, read by the proxy (1 KiB body and the envelope). */
 #define HELLO_FRAME_MAX 2048u
+/* Hello buffers kept for reuse: handshakes at once, beyond which a
+ * buffer is made and released per connection as before. */
+#define HELLO_POOL_KEEP 16u
 /* How long a refused client gets to take its Error frame. */
 #define HELLO_REFUSE_MS 1000
 
@@ -91,6 +95,9 @@ struct proxy {
 	int sigfd;
 	int capture_fd;
 	pthread_mutex_t capture_mu;
+	/* the hellos' buffers (secure: a hello carries the API key), kept
+	 * wiped for the next connection */
+	struct eml_secpool hello_pool;
 	pthread_mutex_t mu; /* guards active, evicting, clients, peers */
 	pthread_cond_t cv;
 	unsigned active;
@@ -642,8 +649,8 @@ read_hello(struct proxy *p, const struct client *cl, struct eml_client_id *id,
 
 	*have_rid = false;
 	*reason = "handshake";
-	/* The hello carries the key: its buffer is wiped when freed. */
-	eml_buf_init_secure(&rx, HELLO_FRAME_MAX);
+	/* The hello carries the key: its buffer is wiped when given back. */
+	eml_secpool_buf(&p->hello_pool, &rx);
 	rc = eml_frame_read(cl->fd, HELLO_FRAME_MAX, eml_deadline_in_ms(p->cfg->handshake_ms), &rx);
 	if (rc != EML_OK)
 		goto out;
@@ -688,7 +695,7 @@ read_hello(struct proxy *p, const struct client *cl, struct eml_client_id *id,
 	}
 	rc = EML_OK;
 out:
-	eml_buf_free(&rx);
+	eml_secpool_buf_give(&p->hello_pool, &rx);
 	return rc;
 }
 
@@ -1179,6 +1186,7 @@ proxy_new(const struct eml_proxy_config *c)
 	(void)pthread_mutex_init(&p->mu, NULL);
 	(void)pthread_cond_init(&p->cv, NULL);
 	(void)pthread_mutex_init(&p->capture_mu, NULL);
+	eml_secpool_init(&p->hello_pool, HELLO_FRAME_MAX, HELLO_POOL_KEEP);
 	p->stats.started_ms = eml_now_ms();
 	p->test_hooks = c->tamper_frame > 0 || c->replay_frame > 0 || c->capture != NULL;
 	return p;
@@ -1460,6 +1468,7 @@ proxy_teardown(struct proxy *p)
 		if (p->have_ctl)
 			eml_controls_free(&p->ctl);
 		eml_tls_server_free(p->tls);
+		eml_secpool_free(&p->hello_pool);
 		eml_free(p->peers);
 		eml_free(p);
 	}
