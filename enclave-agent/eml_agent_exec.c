@@ -24,7 +24,8 @@ struct eml_agent_exec {
 };
 
 eml_err
-eml_agent_exec_new(struct eml_graph *g, int threads, struct eml_agent_exec **out)
+eml_agent_exec_new(struct eml_graph *g, struct eml_node_checks *chk, int threads,
+    struct eml_agent_exec **out)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_agent_exec *x = NULL;
@@ -40,7 +41,7 @@ eml_agent_exec_new(struct eml_graph *g, int threads, struct eml_agent_exec **out
 		EML_FAIL(rc, EML_ERR_NOMEM);
 	}
 	x->threads = threads < 1 ? 1 : threads;
-	if ((rc = eml_model_new(g, &x->model)) != EML_OK) /* g taken */
+	if ((rc = eml_model_new_checked(g, chk, &x->model)) != EML_OK) /* g taken */
 		goto out;
 	*out = x;
 	x = NULL; /* transferred */

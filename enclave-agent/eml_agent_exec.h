@@ -13,10 +13,13 @@
 #include "model/eml_graph.h"
 
 struct eml_agent_exec;
+struct eml_node_checks;
 
-/* Validate g for the engine; g is taken (also on failure). EML_OK with
- * *out, the engine's model errors, EML_ERR_NOMEM. */
-eml_err eml_agent_exec_new(struct eml_graph *g, int threads,
+/* Validate g for the engine; g is taken (also on failure). chk (or NULL):
+ * what validating g kept of its nodes (eml_engine_check_node_keep),
+ * taken instead of checking them again; it stays the caller's to free.
+ * EML_OK with *out, the engine's model errors, EML_ERR_NOMEM. */
+eml_err eml_agent_exec_new(struct eml_graph *g, struct eml_node_checks *chk, int threads,
     struct eml_agent_exec **out) EML_MUST_USE;
 /* Bound every planned tensor and the plan's arena (bytes; 0: the
  * engine's limits). Drops a plan made under other limits. */

@@ -294,7 +294,8 @@ input_views(const Eml__V1__InferRequest *req, const struct eml_cur *data, struct
 }
 
 static eml_err
-validate_graph(const struct eml_manifest *pol, const struct eml_topo *t)
+validate_graph(const struct eml_manifest *pol, const struct eml_topo *t,
+    struct eml_node_checks *chk)
 {
 	const char *ops[EML_MANIFEST_MAX_OPS];
 	struct eml_validate_limits lim;
@@ -309,7 +310,10 @@ validate_graph(const struct eml_manifest *pol, const struct eml_topo *t)
 	lim.max_tensor_bytes = pol->max_tensor_bytes;
 	lim.max_static_bytes = pol->max_arena_bytes + pol->max_weight_bytes;
 	lim.weight_bytes = t->blob->plaintext_length;
-	lim.check_node = eml_engine_check_node;
+	/* what the engine's check parses is kept for the model (once per
+	 * request in per-request assembly, not twice) */
+	lim.check_node_at = eml_engine_check_node_keep;
+	lim.check_arg = chk;
 	if (pol->n_ops > 0) {
 		for (size_t i = 0; i < pol->n_ops; i++)
 			ops[i] = pol->ops[i];
@@ -321,9 +325,11 @@ validate_graph(const struct eml_manifest *pol, const struct eml_topo *t)
 
 /* Decode the topology key once to learn the blob it needs, prove its
  * graph well formed and check it against the policy before fetching a
- * byte. On success *out is the decoded key, which the assembly takes. */
+ * byte. On success *out is the decoded key, which the assembly takes, and
+ * *chk the engine's node checks of its graph (the caller frees them). */
 static eml_err
-precheck_topology(struct sess *s, const uint8_t *topo, size_t n, struct eml_topo **out)
+precheck_topology(struct sess *s, const uint8_t *topo, size_t n, struct eml_topo **out,
+    struct eml_node_checks **chk)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_topo *t = NULL;
@@ -342,7 +348,8 @@ precheck_topology(struct sess *s, const uint8_t *topo, size_t n, struct eml_topo
 	}
 	/* The whole graph is proven well formed before a blob byte is
 	 * fetched or anything is sized from it. */
-	if ((rc = validate_graph(pol, t)) != EML_OK)
+	if ((rc = eml_node_checks_new(t->graph, chk)) != EML_OK ||
+	    (rc = validate_graph(pol, t, *chk)) != EML_OK)
 		goto out;
 	/* Allowlist by content id now (a model not pinned may still come in
 	 * with a publisher's signature, checked by the assembly before any
@@ -403,6 +410,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	struct eml_assemble_opts opts;
 	struct eml_assembly *m = NULL;
 	struct eml_agent_exec *x = NULL;
+	struct eml_node_checks *chk = NULL;
 	struct eml_graph *g;
 
 	*reused = false;
@@ -424,7 +432,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 		return EML_OK;
 	}
 	drop_kept(s);
-	if ((rc = precheck_topology(s, topo, n, &t)) != EML_OK)
+	if ((rc = precheck_topology(s, topo, n, &t, &chk)) != EML_OK)
 		goto out;
 	if (t == NULL)
 		EML_FAIL(rc, EML_ERR_INTERNAL);
@@ -480,7 +488,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	 * assembled (locked) weights, which the model keeps. */
 	g = m->graph;
 	m->graph = NULL;
-	if ((rc = eml_agent_exec_new(g, s->a->cfg.threads, &x)) != EML_OK)
+	if ((rc = eml_agent_exec_new(g, chk, s->a->cfg.threads, &x)) != EML_OK)
 		goto out;
 	eml_agent_exec_set_limits(x, (size_t)s->a->cfg.policy.max_tensor_bytes,
 	    (size_t)s->a->cfg.policy.max_arena_bytes);
@@ -506,6 +514,7 @@ get_model(struct sess *s, const uint8_t *topo, size_t n, const ProtobufCBinaryDa
 	m = NULL; /* transferred */
 	rc = EML_OK;
 out:
+	eml_node_checks_free(chk);
 	eml_topo_free(t);
 	eml_assembly_destroy(m);
 	return rc;

@@ -322,17 +322,103 @@ eml_engine_check_node(const struct eml_node *n, int64_t opset, char *why, size_t
 	return rc;
 }
 
+/* What checking the nodes of one graph found, kept for its model. */
+struct eml_node_checks {
+	const struct eml_graph *g;
+	const struct op **ops;
+	struct op_par *par;
+	size_t n_ok; /* nodes 0 .. n_ok - 1 checked, in order */
+};
+
+eml_err
+eml_node_checks_new(const struct eml_graph *g, struct eml_node_checks **out)
+{
+	struct eml_node_checks *c;
+
+	EML_ENSURE(g != NULL && out != NULL, EML_ERR_NULL);
+	*out = NULL;
+	c = eml_calloc(1, sizeof(*c));
+	EML_ENSURE(c != NULL, EML_ERR_NOMEM);
+	c->g = g;
+	c->ops = eml_calloc(g->n_nodes + 1, sizeof(*c->ops));
+	c->par = eml_calloc(g->n_nodes + 1, sizeof(*c->par));
+	if (c->ops == NULL || c->par == NULL) {
+		eml_node_checks_free(c);
+		EML_BAIL(EML_ERR_NOMEM);
+	}
+	*out = c;
+	return EML_OK;
+}
+
+void
+eml_node_checks_free(struct eml_node_checks *c)
+{
+	if (c == NULL)
+		return;
+	eml_free(c->ops);
+	eml_free(c->par);
+	eml_free(c);
+}
+
+size_t
+eml_node_checks_count(const struct eml_node_checks *c)
+{
+	return c != NULL && c->ops != NULL ? c->n_ok : 0;
+}
+
+eml_err
+eml_engine_check_node_keep(void *arg, const struct eml_graph *g, size_t i, char *why,
+    size_t why_len)
+{
+	struct eml_node_checks *c = arg;
+	struct op_par par;
+	const struct op *op;
+	bool keep;
+	eml_err rc;
+
+	EML_ENSURE(c != NULL && g != NULL, EML_ERR_NULL);
+	EML_ENSURE(i < g->n_nodes, EML_ERR_INTERNAL);
+	/* a subgraph's nodes are checked, not kept: their models are
+	 * made from a wrapper graph (eml_model_new_sub) */
+	keep = g == c->g && c->ops != NULL;
+	eml_err_clear_detail();
+	rc = check_node(&g->nodes[i], g->opset, keep ? &c->par[i] : &par, keep ? &c->ops[i] : &op);
+	if (rc != EML_OK) {
+		if (why != NULL && why_len > 0)
+			(void)snprintf(why, why_len, "%s", eml_err_detail());
+		return rc;
+	}
+	if (keep && i == c->n_ok)
+		c->n_ok++;
+	return EML_OK;
+}
+
 /* ---------------------------------------------------------------- model */
 
-/* Operators, parameters and (for If, Loop, Scan) sub-models of m->g. */
+/* Operators, parameters and (for If, Loop, Scan) sub-models of m->g; the
+ * operators and parameters taken from chk when it holds every node of
+ * m->g (validation checked them: parsing them again cost a pass over
+ * the graph on every per-request assembly). */
 static eml_err
-model_init(struct eml_model *m)
+model_init(struct eml_model *m, struct eml_node_checks *chk)
 {
-	m->ops = eml_calloc(m->g->n_nodes + 1, sizeof(*m->ops));
-	m->par = eml_calloc(m->g->n_nodes + 1, sizeof(*m->par));
-	EML_ENSURE(m->ops != NULL && m->par != NULL, EML_ERR_NOMEM);
+	bool kept = chk != NULL && chk->g == m->g && chk->ops != NULL &&
+	    chk->n_ok == m->g->n_nodes;
+
+	if (kept) {
+		m->ops = chk->ops;
+		m->par = chk->par;
+		chk->ops = NULL;
+		chk->par = NULL;
+	} else {
+		m->ops = eml_calloc(m->g->n_nodes + 1, sizeof(*m->ops));
+		m->par = eml_calloc(m->g->n_nodes + 1, sizeof(*m->par));
+		EML_ENSURE(m->ops != NULL && m->par != NULL, EML_ERR_NOMEM);
+	}
 	for (size_t i = 0; i < m->g->n_nodes; i++) {
-		EML_GUARD(check_node(&m->g->nodes[i], m->g->opset, &m->par[i], &m->ops[i]));
+		if (!kept)
+			EML_GUARD(check_node(&m->g->nodes[i], m->g->opset, &m->par[i],
+			    &m->ops[i]));
 		if (eml_node_has_subgraph(&m->g->nodes[i]))
 			EML_GUARD(eml_cf_model_node(m, i));
 	}
@@ -341,6 +427,12 @@ model_init(struct eml_model *m)
 
 eml_err
 eml_model_new(struct eml_graph *g, struct eml_model **out)
+{
+	return eml_model_new_checked(g, NULL, out);
+}
+
+eml_err
+eml_model_new_checked(struct eml_graph *g, struct eml_node_checks *chk, struct eml_model **out)
 {
 	eml_err rc = EML_ERR_INTERNAL;
 	struct eml_model *m = NULL;
@@ -356,7 +448,7 @@ eml_model_new(struct eml_graph *g, struct eml_model **out)
 	m->g = g;
 	g = NULL; /* transferred */
 	eml_err_clear_detail();
-	if ((rc = model_init(m)) != EML_OK)
+	if ((rc = model_init(m, chk)) != EML_OK)
 		goto out;
 	*out = m;
 	m = NULL; /* transferred */
@@ -451,7 +543,7 @@ eml_model_new_sub(const struct eml_graph *sub, struct eml_model **out)
 	m = eml_calloc(1, sizeof(*m));
 	if (m == NULL)
 		EML_FAIL(rc, EML_ERR_NOMEM);
-	if ((rc = wrap_subgraph(sub, &c, m)) != EML_OK || (rc = model_init(m)) != EML_OK)
+	if ((rc = wrap_subgraph(sub, &c, m)) != EML_OK || (rc = model_init(m, NULL)) != EML_OK)
 		goto out;
 	*out = m;
 	m = NULL;

@@ -53,6 +53,28 @@ const struct eml_graph *eml_model_graph(const struct eml_model *m);
 eml_err eml_engine_check_node(const struct eml_node *n, int64_t opset, char *why,
     size_t why_len) EML_MUST_USE;
 
+/*
+ * The same check kept for the model (issue 16: per-request assembly
+ * validates the graph, then makes its model, and parsed every node
+ * twice). eml_engine_check_node_keep is an eml_validate_node_at_fn with
+ * arg a struct eml_node_checks of graph g: it checks node i of whichever
+ * graph it is given and keeps the operator and parameters of g's own
+ * nodes. eml_model_new_checked then takes them when they cover every
+ * node of its graph (the same graph object; validation checks nodes in
+ * order and stops at the first refusal) and otherwise checks as
+ * eml_model_new does. chk stays the caller's to free; count: the nodes
+ * it holds (0 once a model took them).
+ */
+struct eml_node_checks;
+eml_err eml_node_checks_new(const struct eml_graph *g, struct eml_node_checks **out)
+    EML_MUST_USE;
+void eml_node_checks_free(struct eml_node_checks *chk);
+size_t eml_node_checks_count(const struct eml_node_checks *chk);
+eml_err eml_engine_check_node_keep(void *chk, const struct eml_graph *g, size_t i, char *why,
+    size_t why_len) EML_MUST_USE;
+eml_err eml_model_new_checked(struct eml_graph *g, struct eml_node_checks *chk,
+    struct eml_model **out) EML_MUST_USE;
+
 struct eml_plan_opts {
 	int nthreads;       /* >= 1 */
 	bool no_fusion;     /* tests: plan every node as written */

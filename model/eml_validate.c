@@ -361,8 +361,10 @@ check_node(struct vctx *c, size_t i)
 		    nz(n->op_type));
 		EML_BAIL(EML_ERR_POLICY_OP);
 	}
-	if (c->lim.check_node != NULL) {
-		eml_err rc = c->lim.check_node(n, c->g->opset, why, sizeof(why));
+	if (c->lim.check_node_at != NULL || c->lim.check_node != NULL) {
+		eml_err rc = c->lim.check_node_at != NULL ?
+		    c->lim.check_node_at(c->lim.check_arg, c->g, i, why, sizeof(why)) :
+		    c->lim.check_node(n, c->g->opset, why, sizeof(why));
 
 		if (rc != EML_OK) {
 			/* Keep the engine's code; the detail names the node. */

@@ -60,6 +60,10 @@
 
 typedef eml_err (*eml_validate_node_fn)(const struct eml_node *n, int64_t opset, char *why,
     size_t why_len);
+/* The same with the caller's context: node i of graph g (g is the
+ * subgraph for a subgraph's nodes). */
+typedef eml_err (*eml_validate_node_at_fn)(void *arg, const struct eml_graph *g, size_t i,
+    char *why, size_t why_len);
 
 struct eml_validate_limits {
 	uint64_t max_nodes;
@@ -76,6 +80,10 @@ struct eml_validate_limits {
 	size_t n_ops;
 	/* Per-operator checks (eml_engine_check_node); NULL: none. */
 	eml_validate_node_fn check_node;
+	/* Instead of check_node when set, with check_arg
+	 * (eml_engine_check_node_keep and its struct eml_node_checks). */
+	eml_validate_node_at_fn check_node_at;
+	void *check_arg;
 };
 
 /* Limits with every default and weight_bytes = UINT64_MAX. */

@@ -9,7 +9,7 @@
  * Then the agent's per-request cycle on the real model (and on MODEL.onnx
  * with INPUT.pb when given), phase by phase, inside a session arena as
  * the agent runs it: validate (topology decode, graph validation with
- * the engine's node check, as the agent's precheck), assemble (key SHA-256,
+ * the engine's node check kept for the model, as the agent's precheck), assemble (key SHA-256,
  * blob open into locked memory), engine model, plan, run, destroy (wipe).
  * Best of CYCLES (EML_BENCH_CYCLES overrides it, e.g. for perf record).
  *
@@ -133,12 +133,13 @@ cycle(const char *name, struct eml_graph *g, const struct eml_tensor *in)
 	o.bind_small_inputs = true;
 	eml_validate_limits_default(&lim);
 	lim.weight_bytes = blob.len;
-	lim.check_node = eml_engine_check_node;
+	lim.check_node_at = eml_engine_check_node_keep;
 	for (long r = 0; r < cycles; r++) {
 		struct eml_assembly *a = NULL;
 		struct eml_model *m = NULL;
 		struct eml_plan *p = NULL;
 		struct eml_topo *tk = NULL;
+		struct eml_node_checks *chk = NULL;
 		struct eml_blob_mem mem;
 		struct eml_blob_source src;
 		uint8_t digest[32];
@@ -146,7 +147,10 @@ cycle(const char *name, struct eml_graph *g, const struct eml_tensor *in)
 
 		t[0] = eml_test_now();
 		if ((rc = eml_topo_decode(topo.data, topo.len, &tk)) != EML_OK ||
-		    (rc = eml_graph_validate(tk->graph, &lim)) != EML_OK)
+		    (rc = eml_node_checks_new(tk->graph, &chk)) != EML_OK)
+			die("validate", rc);
+		lim.check_arg = chk;
+		if ((rc = eml_graph_validate(tk->graph, &lim)) != EML_OK)
 			die("validate", rc);
 		t[1] = eml_test_now();
 		eml_blob_source_mem(&src, &mem, blob.data, blob.len);
@@ -154,8 +158,9 @@ cycle(const char *name, struct eml_graph *g, const struct eml_tensor *in)
 		    (rc = eml_assemble_topo(tk, digest, &src, &lax, &a)) != EML_OK)
 			die("assemble", rc);
 		t[2] = eml_test_now();
-		rc = eml_model_new(a->graph, &m);
+		rc = eml_model_new_checked(a->graph, chk, &m);
 		a->graph = NULL;
+		eml_node_checks_free(chk);
 		if (rc != EML_OK)
 			die("model", rc);
 		t[3] = eml_test_now();

@@ -100,7 +100,7 @@ shape_input_bound_and_replanned(void **state)
 	struct eml_agent_exec *x = NULL;
 
 	(void)state;
-	assert_eml_ok(eml_agent_exec_new(reshape_graph(), 1, &x));
+	assert_eml_ok(eml_agent_exec_new(reshape_graph(), NULL, 1, &x));
 	run_with_shape(x, xv, 2, 3);
 	run_with_shape(x, xv, 2, 3); /* the kept plan */
 	run_with_shape(x, xv, 3, 2); /* same input shapes, new bound value */

@@ -300,6 +300,91 @@ subgraphs(void **state)
 	eml_graph_free(g);
 }
 
+/* y of the model for x = 0.25, 0.5, ... (an MLP of k = 4 inputs, n = 2
+ * outputs). */
+static void
+run_mlp(const struct eml_model *m, float y[2])
+{
+	float x[4] = { 0.25f, -0.5f, 0.75f, 1.0f };
+	struct eml_tensor in;
+	struct eml_plan *p = NULL;
+	struct eml_plan_opts o = { .nthreads = 1 };
+
+	memset(&in, 0, sizeof(in));
+	in.dtype = EML_DT_FLOAT;
+	in.rank = 2;
+	in.dims[0] = 1;
+	in.dims[1] = 4;
+	in.data = x;
+	in.nbytes = sizeof(x);
+	assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
+	assert_eml_ok(eml_plan_run(p, &in, 1));
+	assert_int_equal(eml_plan_output(p, 0)->nbytes, 2 * sizeof(float));
+	memcpy(y, eml_plan_output(p, 0)->data, 2 * sizeof(float));
+	eml_plan_free(p);
+}
+
+static eml_err
+check_keep(const struct eml_graph *g, struct eml_node_checks *chk)
+{
+	struct eml_validate_limits lim;
+
+	eml_validate_limits_default(&lim);
+	lim.check_node_at = eml_engine_check_node_keep;
+	lim.check_arg = chk;
+	return eml_graph_validate(g, &lim);
+}
+
+/* The engine's node checks made during validation are the model's: the
+ * model takes them (same outputs as a model that checked its nodes
+ * itself) only when they cover every node of that same graph; after a
+ * refusal part way, or for another graph, the model checks again. */
+static void
+checks_kept_for_the_model(void **state)
+{
+	struct eml_graph *g = mlp(), *g2 = mlp(), *g3 = mlp();
+	struct eml_node_checks *chk = NULL, *chk3 = NULL;
+	struct eml_model *m = NULL, *m2 = NULL;
+	float y[2], y2[2];
+
+	(void)state;
+	assert_eml_ok(eml_node_checks_new(g, &chk));
+	assert_eml_ok(check_keep(g, chk));
+	assert_int_equal(eml_node_checks_count(chk), g->n_nodes);
+	/* the checks of g are not g2's */
+	assert_eml_ok(check_keep(g2, chk));
+	assert_eml_ok(eml_model_new_checked(g2, chk, &m2));
+	assert_int_equal(eml_node_checks_count(chk), 6);
+	assert_eml_ok(eml_model_new_checked(g, chk, &m));
+	assert_int_equal(eml_node_checks_count(chk), 0);
+	run_mlp(m, y);
+	run_mlp(m2, y2);
+	assert_memory_equal(y, y2, sizeof(y));
+	eml_model_free(m);
+	eml_model_free(m2);
+	eml_node_checks_free(chk);
+	/* refused at node 3: three nodes kept, the model refuses too */
+	set_str(&g3->nodes[3].op_type, "NoSuchOp");
+	assert_eml_ok(eml_node_checks_new(g3, &chk3));
+	assert_eml(check_keep(g3, chk3), EML_ERR_INFER_OP);
+	assert_non_null(strstr(eml_err_detail(), "NoSuchOp"));
+	assert_int_equal(eml_node_checks_count(chk3), 3);
+	assert_eml(eml_model_new_checked(g3, chk3, &m), EML_ERR_INFER_OP);
+	assert_null(m);
+	eml_node_checks_free(chk3);
+	/* subgraph nodes are checked, only the top graph's kept */
+	g = eml_test_graph_if(2);
+	assert_eml_ok(eml_node_checks_new(g, &chk));
+	assert_eml_ok(check_keep(g, chk));
+	assert_int_equal(eml_node_checks_count(chk), g->n_nodes);
+	set_str(&then_at(g, 2)->nodes[0].op_type, "NoSuchOp");
+	assert_eml(check_keep(g, chk), EML_ERR_INFER_OP);
+	set_str(&then_at(g, 2)->nodes[0].op_type, "Add");
+	assert_eml_ok(eml_model_new_checked(g, chk, &m));
+	eml_model_free(m);
+	eml_node_checks_free(chk);
+}
+
 int
 main(void)
 {
@@ -312,6 +397,7 @@ main(void)
 		cmocka_unit_test(operator_lists),
 		cmocka_unit_test(engine_refuses_duplicate_without_validator),
 		cmocka_unit_test(subgraphs),
+		cmocka_unit_test(checks_kept_for_the_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
