@@ -989,6 +989,52 @@ worker_runs_a_posted_job(void **state)
 	sealed_free(&s);
 }
 
+/* A deferred check's hash ends on the worker after the blob's last chunk
+ * without waiting for the caller: the worker is free again (a post is
+ * taken) while the check is still pending, and the verdicts are right. */
+static void
+worker_done_at_the_last_chunk(void **state)
+{
+	uint64_t rng = eml_test_seed();
+	struct sealed s;
+	struct eml_blob_mem mem;
+	struct eml_blob_source src;
+	struct eml_blob_expect e;
+	struct eml_blob_worker *w = NULL;
+	struct eml_blob_pending *p = NULL;
+	struct counted c;
+	uint8_t bad_id[EML_BLOB_ID_LEN], *o = NULL;
+	const uint32_t chunks[] = { 1u << 20, 64u << 10 }; /* one chunk, ten */
+
+	(void)state;
+	assert_eml_ok(eml_blob_worker_new(&w));
+	for (size_t k = 0; k < 2 * sizeof(chunks) / sizeof(chunks[0]); k++) {
+		bool taken = false;
+
+		seal(&s, ((size_t)600 << 10) + 33, chunks[k / 2], &rng);
+		e = expect_of(&s);
+		e.worker = w;
+		alter_id(bad_id, &s, 0, 0x80);
+		e.content_id = k % 2 == 0 ? s.id : bad_id;
+		eml_blob_source_mem(&src, &mem, s.file.data, s.file.len);
+		memset(&c, 0, sizeof(c));
+		assert_eml_ok(eml_blob_open_alloc_deferred(&src, &e, counted_alloc, counted_grow,
+		    counted_free, &c, &o, &p));
+		for (int i = 0; i < 500 && !taken; i++) {
+			taken = eml_blob_worker_post(w, posted_job, NULL);
+			if (!taken)
+				usleep(10000);
+		}
+		assert_true(taken);
+		eml_blob_worker_join(w);
+		assert_eml(eml_blob_pending_finish(p), k % 2 == 0 ? EML_OK : EML_ERR_BLOB_MISMATCH);
+		assert_memory_equal(o, s.plain, s.plen);
+		counted_free(&c, o, s.plen);
+		sealed_free(&s);
+	}
+	eml_blob_worker_free(w);
+}
+
 int
 main(void)
 {
@@ -1009,6 +1055,7 @@ main(void)
 		cmocka_unit_test(lent_chunks_given_back),
 		cmocka_unit_test(kept_worker_hashes_many),
 		cmocka_unit_test(worker_runs_a_posted_job),
+		cmocka_unit_test(worker_done_at_the_last_chunk),
 	};
 
 	if (eml_mem_init() != EML_OK)
