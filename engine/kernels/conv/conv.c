@@ -889,6 +889,28 @@ prepare_wino(struct eml_conv2d_plan *plan, const float *weights, const float *ws
 	return EML_OK;
 }
 
+/* dst[m][j] = w[m][j] * scale[m] over M rows of K, in fixed blocks of 8
+ * the compiler vectorizes at -O2 (the same products): per-request
+ * assembly scales every batch-normalized conv's weights on each request,
+ * and the scalar loop reloading scale[m] was a sixth of planning. */
+static void
+copy_scaled(float *restrict dst, const float *restrict w, const float *restrict scale, size_t M,
+    size_t K)
+{
+	for (size_t m = 0; m < M; m++) {
+		const float *restrict src = w + m * K;
+		float *restrict out = dst + m * K;
+		float s = scale[m];
+		size_t j = 0;
+
+		for (; j + 8 <= K; j += 8)
+			for (size_t k = 0; k < 8; k++)
+				out[j + k] = src[j + k] * s;
+		for (; j < K; j++)
+			out[j] = src[j] * s;
+	}
+}
+
 static eml_err
 prepare_weights(struct eml_conv2d_plan *plan, const float *weights, const float *wscale)
 {
@@ -898,28 +920,30 @@ prepare_weights(struct eml_conv2d_plan *plan, const float *weights, const float 
 
 	if (plan->method == CONV_WINO)
 		return prepare_wino(plan, weights, wscale);
+	if (plan->method == CONV_REF || plan->method == CONV_DW) {
+		/* a copy, scaled on the way */
+		plan->w_bytes = wn * sizeof(float);
+		plan->w = eml_secure_alloc(plan->w_bytes);
+		if (plan->w == NULL)
+			EML_BAIL(EML_ERR_NOMEM);
+		if (wscale != NULL)
+			copy_scaled(plan->w, weights, wscale, p->M, Kg);
+		else
+			EML_MEMCPY(plan->w, weights, plan->w_bytes);
+		return EML_OK;
+	}
 	if (wscale != NULL) {
-		/* The other methods pack (or copy) a scaled copy, freed at
-		 * once. */
+		/* The other methods pack (or transpose) a scaled copy, freed
+		 * at once. */
 		float *scaled = eml_secure_alloc(wn * sizeof(float));
 		eml_err rc;
 
 		if (scaled == NULL)
 			EML_BAIL(EML_ERR_NOMEM);
-		for (size_t m = 0; m < p->M; m++)
-			for (size_t j = 0; j < Kg; j++)
-				scaled[m * Kg + j] = weights[m * Kg + j] * wscale[m];
+		copy_scaled(scaled, weights, wscale, p->M, Kg);
 		rc = prepare_weights(plan, scaled, NULL);
 		eml_secure_free(scaled);
 		return rc;
-	}
-	if (plan->method == CONV_REF || plan->method == CONV_DW) {
-		plan->w_bytes = wn * sizeof(float);
-		plan->w = eml_secure_alloc(plan->w_bytes);
-		if (plan->w == NULL)
-			EML_BAIL(EML_ERR_NOMEM);
-		EML_MEMCPY(plan->w, weights, plan->w_bytes);
-		return EML_OK;
 	}
 	if (plan->method == CONV_DIRECT) {
 		/* [M][C][kh][kw] -> [C][kh][kw][M]: one tap's weights adjacent. */
