@@ -123,7 +123,7 @@ is_narrow(enum eml_dtype dt)
 static void
 round_f16_outputs(struct eml_plan *p, const struct pnode *pn)
 {
-	if ((pn->op->flags & OPF_ALIAS) != 0)
+	if ((pn->op->flags & OPF_ALIAS) != 0 || pn->rounded)
 		return;
 	for (size_t k = 0; k < pn->n_out; k++) {
 		struct val *o = eml_pn_out(p, pn, k);

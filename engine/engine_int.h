@@ -90,6 +90,8 @@ struct pnode {
 	size_t n_out;
 	bool dead;  /* folded or fused away */
 	bool fused_bn;
+	bool rounded; /* the kernel leaves its float16 output rounded: no
+		       * rounding pass after the step */
 	struct eml_epilogue ep; /* fused activation (Conv, Gemm, MatMul) */
 	int bias_val;           /* fused bias (MatMul + Add), or -1 */
 	struct op_par par;      /* the model's parsed attributes + plan parameters */

@@ -360,7 +360,7 @@ eml_conv_shape(struct pnode *pn, const struct val *x, const struct val *w, int64
 static eml_err
 conv_prepare(struct eml_plan *p, struct pnode *pn)
 {
-	struct val *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2);
+	struct val *w = eml_pn_in(p, pn, 1), *b = eml_pn_in(p, pn, 2), *y = eml_pn_out(p, pn, 0);
 	struct conv_par *c = &pn->par.conv;
 	struct eml_conv2d_params cp = c->geo;
 	struct eml_sgemm_args ga;
@@ -379,6 +379,13 @@ conv_prepare(struct eml_plan *p, struct pnode *pn)
 		if (rc != EML_OK)
 			return eml_pn_fail(pn->n, rc, "kernel refused the convolution");
 		pn->ws = eml_conv2d_workspace_size(pn->conv) * sizeof(float);
+		/* float16: rounded by the kernel's tasks as they write (the
+		 * same bits as the pass after the step, without that serial
+		 * sweep over the output). */
+		if (y->f16 && !y->bf16) {
+			eml_conv2d_plan_round_f16(pn->conv);
+			pn->rounded = true;
+		}
 		return EML_OK;
 	}
 	/* Weights computed at run time: im2col + GEMM per group. */

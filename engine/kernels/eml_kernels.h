@@ -210,6 +210,13 @@ size_t eml_conv2d_workspace_size(const struct eml_conv2d_plan *plan);
 void eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
     float *workspace, struct eml_pool *pool);
 const char *eml_conv2d_method(const struct eml_conv2d_plan *plan);
+/* Every later run of plan leaves y holding float16 values (each output
+ * as eml_f32_round_f16 rounds it: the same bits as that pass over y
+ * after the run), rounded by the task that wrote it while it is in cache
+ * (direct, indirect, Winograd but its transposed form; the other methods
+ * by a pass shared out over the pool). For a float16 graph (the engine holds float16 as
+ * float32 rounded after every step). */
+void eml_conv2d_plan_round_f16(struct eml_conv2d_plan *plan);
 /* Like eml_conv2d_plan_new but with the kernels of one ISA (tests and
  * benchmarks). EML_ERR_UNSUPPORTED when this CPU or build lacks it;
  * EML_ERR_KERNEL_PARAMS for bad parameters. */

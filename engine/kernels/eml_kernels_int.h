@@ -239,7 +239,8 @@ void eml_wino_filter_packed(const float *weights, const float *wscale, size_t M,
  * r = t - t0 (panels of nr tiles; nr >= t1 - t0: one run), scratch 8 TW
  * + 144 floats. out: one output channel's 16 GEMM results at
  * mb[xi * mstride + t - t0] into the plane y with bias and p->ep (scratch
- * unused). out_t: the transposed form, results ct[xi * xs + t * M + m],
+ * unused), rounded to float16 values with round16 (eml_f32_round_f16's
+ * bits: AVX-512 in registers before the store). out_t: the transposed form, results ct[xi * xs + t * M + m],
  * tile row th of the output channels [m0, m1) of y [M][OH][OW]. */
 #define EML_WINO_DECLS(isa)                                                    \
 	void eml_wino_in_##isa(const struct eml_conv2d_params *p, size_t TW,   \
@@ -247,7 +248,7 @@ void eml_wino_filter_packed(const float *weights, const float *wscale, size_t M,
 	    size_t nr, size_t pstride, float *scratch);                        \
 	void eml_wino_out_##isa(const struct eml_conv2d_params *p, size_t OH,  \
 	    size_t OW, size_t TW, size_t t0, size_t t1, const float *mb,       \
-	    size_t mstride, float bias, float *y, float *scratch);                \
+	    size_t mstride, float bias, float *y, float *scratch, bool round16);  \
 	void eml_wino_out_t_##isa(const struct eml_conv2d_params *p, size_t OH, \
 	    size_t OW, size_t TW, size_t th0, size_t th, const float *ct,      \
 	    size_t xs, const float *bias, size_t m0, size_t m1, float *y)

@@ -1001,6 +1001,133 @@ conv_scaled_bit_identical(void **state)
 		scaled_vs_copy(EML_ISA_AVX512, &st);
 }
 
+/*
+ * eml_conv2d_plan_round_f16: the outputs the tasks round as they write
+ * them against the same plan's outputs without it, rounded by one
+ * eml_f32_round_f16 pass after the run, bit for bit, on 1, 2 and 3
+ * threads and on every method: direct-s2 and indirect-gemm-t at the
+ * f16-cnn's shapes and ragged ones (OW 27, two images), banded Winograd
+ * with bands ending inside tile rows and odd OH / OW (the last tile's
+ * second row and column cut), and the methods rounded by a pass after
+ * the run (Winograd unbanded, im2col, im2col-gemm-t, depthwise, grouped,
+ * direct-smallm, the reference). Red when any of them skips a row
+ * (at least one output must change when rounded).
+ */
+static void
+rounded_vs_pass(enum eml_isa isa, uint64_t *st, bool *seen)
+{
+	/* C, H, W, M, k, stride, group, N */
+	static const size_t cs[][8] = {
+		{ 3, 112, 112, 32, 3, 2, 1, 1 },  /* direct-s2 (AVX-512) */
+		{ 5, 37, 50, 20, 3, 2, 1, 2 },    /* direct-s2, OW 25, two images */
+		{ 64, 56, 56, 64, 3, 2, 1, 1 },   /* indirect-gemm-t */
+		{ 64, 28, 54, 40, 3, 2, 1, 2 },   /* indirect, OW 27, two images */
+		{ 32, 56, 56, 64, 3, 1, 1, 1 },   /* winograd-2x2-b */
+		{ 33, 29, 31, 40, 3, 1, 1, 2 },   /* banded, odd OH and OW */
+		{ 36, 10, 12, 40, 3, 1, 1, 1 },   /* winograd-2x2 */
+		{ 20, 12, 11, 24, 3, 2, 1, 1 },   /* im2col */
+		{ 128, 14, 14, 256, 3, 2, 1, 1 }, /* im2col-gemm-t */
+		{ 12, 10, 9, 6, 3, 1, 1, 1 },     /* direct-smallm */
+		{ 16, 11, 13, 16, 3, 1, 16, 1 },  /* depthwise */
+		{ 12, 9, 9, 18, 3, 1, 3, 1 },     /* grouped */
+	};
+	size_t ci, i;
+	int t;
+
+	for (ci = 0; ci < sizeof(cs) / sizeof(cs[0]); ci++) {
+		struct eml_conv2d_params p;
+		size_t K, xn, yn, wn, changed = 0;
+		float *x, *w, *b, *want;
+
+		memset(&p, 0, sizeof(p));
+		p.C = cs[ci][0];
+		p.H = cs[ci][1];
+		p.W = cs[ci][2];
+		p.M = cs[ci][3];
+		p.kh = p.kw = cs[ci][4];
+		p.stride_h = p.stride_w = cs[ci][5];
+		p.group = cs[ci][6];
+		p.N = cs[ci][7];
+		p.dil_h = p.dil_w = 1;
+		p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = p.kh / 2;
+		p.ep.act = ci % 2 == 0 ? EML_ACT_RELU : EML_ACT_NONE;
+		K = p.C / p.group * p.kh * p.kw;
+		xn = p.N * p.C * p.H * p.W;
+		yn = p.N * p.M * eml_conv2d_out_h(&p) * eml_conv2d_out_w(&p);
+		wn = p.M * K;
+		x = kt_alloc(xn);
+		w = kt_alloc(wn);
+		b = kt_alloc(p.M);
+		want = kt_alloc(yn);
+		kt_fill(st, x, xn, -1.0f, 1.0f);
+		kt_fill(st, w, wn, -1.0f, 1.0f);
+		kt_fill(st, b, p.M, -1.0f, 1.0f);
+		for (t = 1; t <= 3; t++) {
+			struct eml_conv2d_plan *pa = NULL, *pb = NULL;
+			struct eml_pool *pool = NULL;
+			size_t wsa, wsb;
+			float *wka, *wkb, *got;
+			const char *m;
+
+			if (t > 1)
+				assert_eml_ok(eml_pool_new(t, &pool));
+			assert_eml_ok(eml_conv2d_plan_new_isa(isa, &p, w, b, t, &pa));
+			assert_eml_ok(eml_conv2d_plan_new_isa(isa, &p, w, b, t, &pb));
+			eml_conv2d_plan_round_f16(pb);
+			m = eml_conv2d_method(pa);
+			assert_string_equal(m, eml_conv2d_method(pb));
+			seen[0] |= strcmp(m, "direct-s2") == 0;
+			seen[1] |= strcmp(m, "indirect-gemm-t") == 0;
+			seen[2] |= strcmp(m, "winograd-2x2-b") == 0;
+			wsa = eml_conv2d_workspace_size(pa);
+			wsb = eml_conv2d_workspace_size(pb);
+			wka = kt_alloc(wsa);
+			wkb = kt_alloc(wsb);
+			got = kt_alloc(yn);
+			eml_conv2d_run(pa, x, want, wka, pool);
+			eml_conv2d_run(pb, x, got, wkb, pool);
+			for (i = 0; i < yn; i++) {
+				float r;
+
+				eml_f32_round_f16(1, &want[i], &r);
+				changed += memcmp(&r, &want[i], sizeof(float)) != 0;
+				if (memcmp(&got[i], &r, sizeof(float)) != 0)
+					fail_msg("%s %s case %zu, %d threads: y[%zu] %a, want %a",
+					    eml_isa_name(isa), m, ci, t, i, (double)got[i],
+					    (double)r);
+			}
+			assert_true(changed > 0);
+			eml_conv2d_plan_free(pa);
+			eml_conv2d_plan_free(pb);
+			eml_pool_free(pool);
+			kt_free(wka, wsa, "ws a");
+			kt_free(wkb, wsb, "ws b");
+			kt_free(got, yn, "got");
+		}
+		kt_free(x, xn, "x");
+		kt_free(w, wn, "w");
+		kt_free(b, p.M, "b");
+		kt_free(want, yn, "want");
+	}
+}
+
+static void
+conv_round_f16_bit_identical(void **state)
+{
+	uint64_t st = eml_test_seed() ^ 0x16f1u;
+	bool seen[3] = { false, false, false };
+
+	(void)state;
+	rounded_vs_pass(EML_ISA_REF, &st, seen);
+	if (eml_kernels_for(EML_ISA_AVX2) != NULL)
+		rounded_vs_pass(EML_ISA_AVX2, &st, seen);
+	if (eml_kernels_for(EML_ISA_AVX512) != NULL) {
+		rounded_vs_pass(EML_ISA_AVX512, &st, seen);
+		/* The three methods that round in their tasks were run. */
+		assert_true(seen[0] && seen[1] && seen[2]);
+	}
+}
+
 int
 main(void)
 {
@@ -1023,6 +1150,7 @@ main(void)
 		cmocka_unit_test(conv_avx2_model_shapes),
 		cmocka_unit_test(conv_avx512_model_shapes),
 		cmocka_unit_test(conv_avx512_indirect),
+		cmocka_unit_test(conv_round_f16_bit_identical),
 	};
 
 	/* Every size is split across the pool's threads (the cost model would

@@ -62,7 +62,7 @@ struct eml_conv2d_plan {
 	    float *scratch);
 	void (*wino_out)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
 	    size_t t0, size_t t1, const float *mb, size_t mstride, float bias, float *y,
-	    float *scratch);
+	    float *scratch, bool round16);
 	void (*wino_out_t)(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW,
 	    size_t th0, size_t th, const float *ct, size_t xs, const float *bias, size_t m0,
 	    size_t m1, float *y);
@@ -88,6 +88,8 @@ struct eml_conv2d_plan {
 	    size_t PW, const float *s, const float *wt, const float *bias, size_t oh0,
 	    size_t oh1, float *y);
 	size_t PH, PW;
+	/* eml_conv2d_plan_round_f16: outputs rounded to float16 values. */
+	bool round16;
 };
 
 static size_t
@@ -1497,7 +1499,7 @@ wino_task(void *arg, size_t task, int thread)
 		plan->wino_out(p, plan->OH, plan->OW, plan->TW, 0, j->nb, res + m * j->nb,
 		    plan->mxs, plan->bias != NULL ? plan->bias[m] : 0.0f,
 		    j->y + m * plan->OH * plan->OW,
-		    j->ws + plan->s_off + (size_t)thread * plan->w_scr);
+		    j->ws + plan->s_off + (size_t)thread * plan->w_scr, plan->round16);
 }
 
 /* One band of tiles [t0, t1) of image n, start to end, in the thread's
@@ -1546,7 +1548,8 @@ wino_band_task(void *arg, size_t task, int thread)
 	}
 	for (m = 0; m < p->M; m++)
 		plan->wino_out(p, plan->OH, plan->OW, plan->TW, t0, t1, res + m * cnt, plan->mxs,
-		    plan->bias != NULL ? plan->bias[m] : 0.0f, y + m * plan->OH * plan->OW, NULL);
+		    plan->bias != NULL ? plan->bias[m] : 0.0f, y + m * plan->OH * plan->OW, NULL,
+		    plan->round16);
 }
 
 /* Banded: one task per band of tiles. Otherwise one pool run per image
@@ -1619,6 +1622,11 @@ dc_run_range(void *arg, size_t oh0, size_t oh1, int thread)
 	(void)thread;
 	plan->dc_run(&plan->p, plan->OH, plan->OW, plan->PH, plan->PW, j->s, plan->w, plan->bias,
 	    oh0, oh1, j->y);
+	if (plan->round16)
+		for (size_t m = 0; m < plan->p.M; m++)
+			eml_f32_round_f16((oh1 - oh0) * plan->OW,
+			    j->y + (m * plan->OH + oh0) * plan->OW,
+			    j->y + (m * plan->OH + oh0) * plan->OW);
 }
 
 /* Per image: the padded copy (ranges of channels), then bands of output
@@ -1717,6 +1725,8 @@ ind_out_range(void *arg, size_t m0, size_t m1, int thread)
 			for (i = i0; i < i1; i++)
 				j->y[m * HW + i] = j->ct[i * M + m];
 	}
+	if (plan->round16) /* the task's rows, still in cache */
+		eml_f32_round_f16((m1 - m0) * HW, j->y + m0 * HW, j->y + m0 * HW);
 }
 
 /* indirect-gemm-t, per image: the padded copy (channel ranges), the row
@@ -1743,6 +1753,30 @@ run_ind(const struct eml_conv2d_plan *plan, const float *x, float *y, float *wor
 		eml_pool_run_range(pool, plan->OH * ((plan->OW + mr - 1) / mr), ind_range, &j);
 		eml_pool_run_range(pool, p->M, ind_out_range, &j);
 	}
+}
+
+void
+eml_conv2d_plan_round_f16(struct eml_conv2d_plan *plan)
+{
+	plan->round16 = true;
+}
+
+static void
+round_range(void *arg, size_t i0, size_t i1, int thread)
+{
+	float *y = arg;
+
+	(void)thread;
+	eml_f32_round_f16(i1 - i0, y + i0, y + i0);
+}
+
+/* The methods whose last writer rounds what it wrote (the others get a
+ * pass over y, shared out over the pool). */
+static bool
+rounds_in_task(const struct eml_conv2d_plan *plan)
+{
+	return plan->method == CONV_DIRECT || plan->ind ||
+	    (plan->method == CONV_WINO && !plan->transposed);
 }
 
 void
@@ -1780,6 +1814,11 @@ eml_conv2d_run(const struct eml_conv2d_plan *plan, const float *x, float *y,
 		else
 			run_gemm(plan, x, y, workspace, pool);
 		break;
+	}
+	if (plan->round16 && !rounds_in_task(plan)) {
+		size_t n = plan->p.N * plan->p.M * plan->OH * plan->OW;
+
+		eml_pool_run_range(eml_pool_for(pool, 8.0 * (double)n), n, round_range, y);
 	}
 }
 

@@ -153,7 +153,8 @@ wi_zip(vf a, vf b, vf *lo, vf *hi)
  * switch below: no dispatch per vector, the blocks stay in registers). */
 static inline __attribute__((always_inline)) void
 wi_out_body(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t t0,
-    size_t t1, const float *mb, size_t mstride, float bias, float *y, enum eml_act act)
+    size_t t1, const float *mb, size_t mstride, float bias, float *y, enum eml_act act,
+    bool r16)
 {
 	vf vbias = vf_set1(bias), va = vf_set1(p->ep.a), vb = vf_set1(p->ep.b);
 	size_t th, j, k, a, ca, cb;
@@ -189,6 +190,14 @@ wi_out_body(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, 
 				wi_zip(ye, yo, &lo, &hi);
 				lo = vf_act(act, vf_add(lo, vbias), va, vb);
 				hi = vf_act(act, vf_add(hi, vbias), va, vb);
+#if VF_N == 16
+				if (r16) { /* vcvtps2ph as eml_f32_round_f16's F16C */
+					lo = _mm512_cvtph_ps(
+					    _mm512_cvtps_ph(lo, _MM_FROUND_TO_NEAREST_INT));
+					hi = _mm512_cvtph_ps(
+					    _mm512_cvtps_ph(hi, _MM_FROUND_TO_NEAREST_INT));
+				}
+#endif
 				n = OW - ox; /* > 0: ox = 2 tw < OW */
 				if (n > 2 * cnt)
 					n = 2 * cnt;
@@ -201,6 +210,11 @@ wi_out_body(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, 
 				} else {
 					vf_storen(yr, lo, n);
 				}
+#if VF_N != 16
+				/* AVX2 does not imply F16C: the dispatched rounding. */
+				if (r16)
+					eml_f32_round_f16(n, yr, yr);
+#endif
 			}
 		}
 	}
@@ -209,24 +223,26 @@ wi_out_body(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, 
 /*
  * The 16 GEMM results of one output channel for the tiles [t0, t1)
  * (value xi of tile t at mb[xi * mstride + t - t0]) into the plane y,
- * + bias, then the activation. scratch: unused.
+ * + bias, then the activation, then with round16 rounded to float16
+ * values as they are stored. scratch: unused.
  */
 void
 WI_OUT(const struct eml_conv2d_params *p, size_t OH, size_t OW, size_t TW, size_t t0,
-    size_t t1, const float *mb, size_t mstride, float bias, float *y, float *scratch)
+    size_t t1, const float *mb, size_t mstride, float bias, float *y, float *scratch,
+    bool round16)
 {
 	(void)scratch;
 	if (t1 <= t0)
 		return;
 	switch (p->ep.act) {
 	case EML_ACT_NONE:
-		wi_out_body(p, OH, OW, TW, t0, t1, mb, mstride, bias, y, EML_ACT_NONE);
+		wi_out_body(p, OH, OW, TW, t0, t1, mb, mstride, bias, y, EML_ACT_NONE, round16);
 		break;
 	case EML_ACT_RELU:
-		wi_out_body(p, OH, OW, TW, t0, t1, mb, mstride, bias, y, EML_ACT_RELU);
+		wi_out_body(p, OH, OW, TW, t0, t1, mb, mstride, bias, y, EML_ACT_RELU, round16);
 		break;
 	default:
-		wi_out_body(p, OH, OW, TW, t0, t1, mb, mstride, bias, y, p->ep.act);
+		wi_out_body(p, OH, OW, TW, t0, t1, mb, mstride, bias, y, p->ep.act, round16);
 		break;
 	}
 }
