@@ -1111,6 +1111,71 @@ rounded_vs_pass(enum eml_isa isa, uint64_t *st, bool *seen)
 	}
 }
 
+/*
+ * The stride-2 padded copy of the direct and indirect methods: AVX-512's
+ * (lanes worked out once per call, then masked loads, a permute and a
+ * store per vector) against AVX2's (bounds per row), every float of the
+ * scratch, on rows 1..75 wide, left pads 0..3 (the first vector expanded
+ * past the padding), top pads 0..2 and rows beyond the image, PW from
+ * the even minimum up to 7 columns more (a right padding of zeros; half
+ * rows of 1..45 floats, 1..3 vectors), a channel range not starting at
+ * 0 (the other planes untouched), the input ending at a PROT_NONE page.
+ */
+static void
+conv_avx512_dconv_pad_s2(void **state)
+{
+	uint64_t st = eml_test_seed() ^ 0x9ad2u;
+	size_t W, pl, extra, i;
+
+	(void)state;
+	(void)kt_need(EML_ISA_AVX512);
+	if (eml_kernels_for(EML_ISA_AVX2) == NULL)
+		skip();
+	for (W = 1; W <= 75; W += W < 40 ? 1 : 7)
+		for (pl = 0; pl <= 3; pl++)
+			for (extra = 0; extra <= 7; extra += 3) {
+				struct eml_conv2d_params p;
+				struct kt_edge e;
+				size_t C = 3, c0 = 1, H = 1 + W % 5, PH, PW, sn;
+				float *x, *sa, *sb;
+
+				memset(&p, 0, sizeof(p));
+				p.N = 1;
+				p.C = C;
+				p.H = H;
+				p.W = W;
+				p.M = 24;
+				p.kh = p.kw = 3;
+				p.stride_h = p.stride_w = 2;
+				p.dil_h = p.dil_w = 1;
+				p.pad_top = W % 3;
+				p.pad_left = pl;
+				PH = H + p.pad_top + 1;
+				PW = W + pl + extra;
+				PW += PW & 1;
+				sn = C * PH * PW;
+				x = kt_edge_alloc(&e, C * H * W);
+				kt_fill(&st, x, C * H * W, -1.0f, 1.0f);
+				sa = kt_alloc(sn);
+				sb = kt_alloc(sn);
+				for (i = 0; i < sn; i++)
+					sa[i] = sb[i] = -9.0f;
+				eml_dconv_pad_avx512(&p, PH, PW, c0, C, x, sa);
+				eml_dconv_pad_avx2(&p, PH, PW, c0, C, x, sb);
+				for (i = 0; i < sn; i++) {
+					if (i < c0 * PH * PW && sa[i] != -9.0f)
+						fail_msg("W %zu pl %zu PW %zu: plane 0 written at %zu",
+						    W, pl, PW, i);
+					if (memcmp(&sa[i], &sb[i], sizeof(float)) != 0)
+						fail_msg("W %zu pl %zu PW %zu: s[%zu] %a, want %a", W,
+						    pl, PW, i, (double)sa[i], (double)sb[i]);
+				}
+				kt_free(sa, sn, "sa");
+				kt_free(sb, sn, "sb");
+				kt_edge_free(&e);
+			}
+}
+
 static void
 conv_round_f16_bit_identical(void **state)
 {
@@ -1151,6 +1216,7 @@ main(void)
 		cmocka_unit_test(conv_avx512_model_shapes),
 		cmocka_unit_test(conv_avx512_indirect),
 		cmocka_unit_test(conv_round_f16_bit_identical),
+		cmocka_unit_test(conv_avx512_dconv_pad_s2),
 	};
 
 	/* Every size is split across the pool's threads (the cost model would
