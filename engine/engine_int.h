@@ -152,6 +152,8 @@ struct eml_plan {
 	double *prof;  /* seconds per step (opts.profile) */
 	size_t *prod_of; /* during pattern rewrites: producer pnode + 1 per value */
 	size_t *rd_at, *rd; /* during fuse: each value's readers (build_readers) */
+	int *io;            /* every pnode's in and out lists, one allocation */
+	size_t n_io;
 	size_t prof_runs;
 	size_t n_order;
 	uint64_t time_limit_ms; /* per run, 0 = none (eml_plan_set_time_limit) */
@@ -191,6 +193,9 @@ eml_err eml_sub_run(struct eml_plan *sub);
 
 /* Input/output k of a node as a value, or NULL when omitted. */
 struct val *eml_pn_in(struct eml_plan *p, const struct pnode *pn, size_t k);
+/* Free pn's input list (a rewrite gives it another): not when it is a
+ * slice of the plan's one list of all nodes' inputs and outputs. */
+void eml_pn_free_in(struct eml_plan *p, struct pnode *pn);
 
 /* The run met its wall-time limit: kernels written as plain loops whose
  * cost is not bounded by their tensors' sizes (Einsum, NMS, Det, 3-D

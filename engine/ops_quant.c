@@ -1063,7 +1063,7 @@ eml_qdq_conv_fuse(struct eml_plan *p, struct pnode *q, struct pnode *relu, struc
 			return false;
 		}
 		t.par.conv.geo.ep.act = relu != NULL ? EML_ACT_RELU : EML_ACT_NONE;
-		eml_free(q->in);
+		eml_pn_free_in(p, q);
 		*q = t;
 	}
 	drop_const(p, conv->in[1]);
