@@ -77,6 +77,17 @@ struct eml_pool *eml_pool_for(struct eml_pool *p, double work);
 void eml_pool_set_deadline(struct eml_pool *p, uint64_t deadline_ns);
 bool eml_pool_cancelled(struct eml_pool *p);
 uint64_t eml_pool_now_ns(void);
+/*
+ * One step of a busy wait on the pool's threads (the caller waiting for
+ * the workers, a worker for the next run, a task for other tasks): a
+ * pause, and every EML_POOL_YIELD_POLLS steps (~18 us) a sched_yield
+ * instead (then true). When the other CPU is taken by another process,
+ * both of the pool's threads share one: a thread that only spins holds
+ * it for its whole time slice while the thread it waits for sits queued
+ * behind it. *polls starts at 0.
+ */
+#define EML_POOL_YIELD_POLLS 1024u
+bool eml_pool_wait_step(unsigned *polls);
 
 /* ---------------------------------------------------------------- dispatch */
 

@@ -22,6 +22,16 @@
  * futex wake-up and a reschedule per operator. After the spin they sleep
  * on a condition variable, and the caller signals only when one sleeps.
  *
+ * Every spin (a worker's, the caller's wait at the end of a run, a task
+ * waiting for others) calls sched_yield every EML_POOL_YIELD_POLLS
+ * pauses (eml_pool_wait_step). On a loaded machine the scheduler often
+ * puts both threads on one CPU while another process has the other: a
+ * worker done with its tasks then spun out its whole 0.3 ms while the
+ * caller, which would start the next run, waited behind it, at every
+ * operator (ResNet at 2 threads, load ~4: 25 ms against 19 on one
+ * thread; a pool trace showed ~0.3 ms between the last task of a step
+ * and its end). sched_yield costs ~1 us when nothing else waits.
+ *
  * Runs from different callers are serialised by run_mu (the engine runs
  * one graph per pool at a time; this only keeps misuse from corrupting
  * state).
@@ -37,7 +47,6 @@
 
 #define POOL_MAX_THREADS 256
 #define POOL_SPIN_NS 300000L /* 0.3 ms */
-#define POOL_WAIT_POLLS 4096 /* caller's spin before it yields */
 
 struct eml_pool {
 	int n;
@@ -113,18 +122,30 @@ pool_drain(struct eml_pool *p, eml_pool_fn fn, void *arg, size_t ntasks, int thr
 	}
 }
 
+bool
+eml_pool_wait_step(unsigned *polls)
+{
+	if (++*polls % EML_POOL_YIELD_POLLS == 0) {
+		(void)sched_yield();
+		return true;
+	}
+	cpu_relax();
+	return false;
+}
+
 /* Spin until the generation moves past seen (true) or the spin time is
  * over (false). The clock is read every 256 polls. */
 static bool
 pool_spin(struct eml_pool *p, uint_fast64_t seen)
 {
 	long t0 = now_ns();
+	unsigned polls = 0;
 
 	for (;;) {
 		for (int i = 0; i < 256; i++) {
 			if (atomic_load_explicit(&p->gen, memory_order_acquire) != seen)
 				return true;
-			cpu_relax();
+			(void)eml_pool_wait_step(&polls);
 		}
 		if (now_ns() - t0 > POOL_SPIN_NS)
 			return false;
@@ -259,7 +280,7 @@ void
 eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg)
 {
 	size_t t;
-	int polls = 0;
+	unsigned polls = 0;
 
 	if (ntasks == 0)
 		return;
@@ -288,12 +309,8 @@ eml_pool_run(struct eml_pool *p, size_t ntasks, eml_pool_fn fn, void *arg)
 	/* Close the run; wait only for the workers that joined it (they are
 	 * in their last task). */
 	atomic_store(&p->closed, true);
-	while (atomic_load(&p->active) > 0) {
-		if (++polls < POOL_WAIT_POLLS)
-			cpu_relax();
-		else
-			sched_yield();
-	}
+	while (atomic_load(&p->active) > 0)
+		(void)eml_pool_wait_step(&polls);
 	pthread_mutex_unlock(&p->run_mu);
 }
 

@@ -4,6 +4,7 @@
  * generation handshake), NULL pool, bad sizes; the cancellation check
  * (a deadline passed: no task runs; none or a future one: all run).
  */
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -170,6 +171,59 @@ pool_caller_participates(void **state)
 	eml_pool_free(p);
 }
 
+/* With every thread of the process on one CPU (both pool threads share
+ * it, as when another process has the other CPU), runs where each task
+ * waits for the other thread to show up (so each thread must get the CPU
+ * while the other one spins) and runs of many tasks still complete with
+ * every task once. */
+static void
+pool_one_cpu(void **state)
+{
+	static struct count_job job;
+	cpu_set_t one, old;
+	struct eml_pool *p = NULL;
+	int r;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(old), &old), 0);
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() > 0 ? (size_t)sched_getcpu() : 0u, &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	assert_eml_ok(eml_pool_new(2, &p)); /* the worker inherits the mask */
+	for (r = 0; r < 20; r++) {
+		struct meet_job j;
+
+		memset(&j, 0, sizeof(j));
+		eml_pool_run(p, 2, meet_task, &j);
+		assert_int_equal(atomic_load(&j.seen[0]) + atomic_load(&j.seen[1]), 2);
+		memset(&job, 0, sizeof(job));
+		job.size = 2;
+		eml_pool_run(p, 64, count_task, &job);
+		for (size_t t = 0; t < 64; t++)
+			assert_int_equal(atomic_load(&job.hits[t]), 1);
+	}
+	eml_pool_free(p);
+	assert_int_equal(sched_setaffinity(0, sizeof(old), &old), 0);
+}
+
+/* eml_pool_wait_step: a pause per step, a yield every
+ * EML_POOL_YIELD_POLLS steps and only then. */
+static void
+pool_wait_step_yields(void **state)
+{
+	unsigned polls = 0, yields = 0;
+
+	(void)state;
+	for (unsigned i = 1; i <= 3 * EML_POOL_YIELD_POLLS + 5; i++) {
+		bool y = eml_pool_wait_step(&polls);
+
+		assert_int_equal(y, i % EML_POOL_YIELD_POLLS == 0);
+		yields += y;
+	}
+	assert_int_equal(yields, 3);
+	assert_int_equal(polls, 3 * EML_POOL_YIELD_POLLS + 5);
+}
+
 /* The cost model: a pool is used for work at or above the threshold,
  * never for less (a one-thread pool is kept: it runs inline); the
  * environment variable moves the threshold. */
@@ -331,6 +385,8 @@ main(void)
 		cmocka_unit_test(pool_spin_then_sleep),
 		cmocka_unit_test(pool_cancellation),
 		cmocka_unit_test(pool_caller_participates),
+		cmocka_unit_test(pool_one_cpu),
+		cmocka_unit_test(pool_wait_step_yields),
 		cmocka_unit_test(pool_runs_every_task_once),
 		cmocka_unit_test(pool_run_range_covers_once),
 	};

@@ -3,7 +3,6 @@
  * and ISA, the weights copied (and packed) into secure memory the plan
  * owns.
  */
-#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -1224,13 +1223,7 @@ gemmt_task(void *arg, size_t task, int thread)
 	while (atomic_load_explicit(&j->pk_done, memory_order_acquire) < j->nk) {
 		if (eml_pool_cancelled(j->pool))
 			return;
-		if (++polls < 4096) {
-#if defined(__x86_64__) || defined(__i386__)
-			__builtin_ia32_pause();
-#endif
-		} else {
-			sched_yield();
-		}
+		(void)eml_pool_wait_step(&polls);
 	}
 	if (j->nk > 0) {
 		eml_sgemm_blk_part(j->plan->g, a, j->apk.dst, NULL, 0, a->M, i0, i1,
@@ -1420,13 +1413,7 @@ wino_wait_in(struct wino_job *j)
 	while (atomic_load_explicit(&j->in_done, memory_order_acquire) < j->nin) {
 		if (eml_pool_cancelled(j->pool))
 			return false;
-		if (++polls < 4096) {
-#if defined(__x86_64__) || defined(__i386__)
-			__builtin_ia32_pause();
-#endif
-		} else {
-			sched_yield();
-		}
+		(void)eml_pool_wait_step(&polls);
 	}
 	return true;
 }
