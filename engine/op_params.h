@@ -523,13 +523,16 @@ struct tfidf_par {
 struct einsum_par {
 	const char *equation; /* the attribute, in the graph; checked characters */
 	/* plan: per input and the output, the label of each dimension */
+	/* Labels (< EINSUM_MAX_LABELS) as bytes: this was the largest
+	 * member of struct op_par, which every node of every per-request
+	 * plan copies, and its parse clears. */
 	int n_in;
-	int in_labels[EINSUM_MAX_IN][EML_MAX_RANK];
+	int8_t in_labels[EINSUM_MAX_IN][EML_MAX_RANK];
 	int out_rank;
-	int out_labels[EML_MAX_RANK];
+	int8_t out_labels[EML_MAX_RANK];
 	int n_labels;                      /* labels used */
 	int64_t size[EINSUM_MAX_LABELS];   /* per label */
-	int used[EINSUM_MAX_LABELS];       /* compact index -> label */
+	int8_t used[EINSUM_MAX_LABELS];    /* compact index -> label */
 };
 
 struct quant_par {

@@ -1604,7 +1604,7 @@ nms_run(struct eml_plan *p, struct pnode *pn)
  * labels, the ellipsis expanded to ell dimensions (52 + i, right-aligned
  * to the widest ellipsis). *end is past the term. -1: malformed. */
 static int
-einsum_term(const char *s, const char **end, int ell, int ell_max, int *labels, int max)
+einsum_term(const char *s, const char **end, int ell, int ell_max, int8_t *labels, int max)
 {
 	int r = 0;
 	bool seen_ell = false;
@@ -1620,13 +1620,13 @@ einsum_term(const char *s, const char **end, int ell, int ell_max, int *labels, 
 			for (int i = 0; i < ell; i++) {
 				if (r == max)
 					return -1;
-				labels[r++] = 52 + (ell_max - ell) + i;
+				labels[r++] = (int8_t)(52 + (ell_max - ell) + i);
 			}
 			continue;
 		}
 		if (r == max)
 			return -1;
-		labels[r++] = *s >= 'a' ? *s - 'a' : 26 + *s - 'A';
+		labels[r++] = (int8_t)(*s >= 'a' ? *s - 'a' : 26 + *s - 'A');
 	}
 	*end = s;
 	return r;
@@ -1726,15 +1726,15 @@ einsum_plan(struct eml_plan *p, struct pnode *pn)
 		/* Implicit: the ellipsis, then letters seen once, in order. */
 		e->out_rank = 0;
 		for (int l = 52; l < 52 + ell_max; l++)
-			e->out_labels[e->out_rank++] = l;
+			e->out_labels[e->out_rank++] = (int8_t)l;
 		for (int l = 0; l < 52 && e->out_rank < EML_MAX_RANK; l++)
 			if (count[l] == 1)
-				e->out_labels[e->out_rank++] = l;
+				e->out_labels[e->out_rank++] = (int8_t)l;
 	}
 	e->n_labels = 0;
 	for (int l = 0; l < EINSUM_MAX_LABELS; l++)
 		if (e->size[l] >= 0)
-			e->used[e->n_labels++] = l;
+			e->used[e->n_labels++] = (int8_t)l;
 	for (int d = 0; d < e->out_rank; d++)
 		dims[d] = e->size[e->out_labels[d]];
 	return eml_pn_set_out(p, pn, 0, x0->dt, e->out_rank, dims);
@@ -1743,7 +1743,7 @@ einsum_plan(struct eml_plan *p, struct pnode *pn)
 /* Element stride of label lab in a tensor with these labels (a label seen
  * twice, a diagonal, adds both strides; a broadcast size 1 adds none). */
 static int64_t
-einsum_stride(const int *labels, int rank, const int64_t *dims, int lab)
+einsum_stride(const int8_t *labels, int rank, const int64_t *dims, int lab)
 {
 	int64_t st = 1, s = 0;
 
@@ -1766,7 +1766,7 @@ einsum_run(struct eml_plan *p, struct pnode *pn)
 
 	for (int k = 0; k <= e->n_in; k++) {
 		const struct val *v = k < e->n_in ? eml_pn_in(p, pn, (size_t)k) : y;
-		const int *lab = k < e->n_in ? e->in_labels[k] : e->out_labels;
+		const int8_t *lab = k < e->n_in ? e->in_labels[k] : e->out_labels;
 		for (int j = 0; j < e->n_labels; j++)
 			st[k][j] = einsum_stride(lab, v->rank, v->dims, e->used[j]);
 	}
