@@ -149,11 +149,6 @@ pool_spin(struct eml_pool *p, uint_fast64_t seen)
 		}
 		if (now_ns() - t0 > POOL_SPIN_NS)
 			return false;
-		/* Every ~256 polls the CPU goes to whoever else wants it: when
-		 * the caller shares this CPU (one core given, or a loaded
-		 * machine), a plain spin held it off for up to the whole
-		 * 0.3 ms before every run it would publish. */
-		sched_yield();
 	}
 }
 
