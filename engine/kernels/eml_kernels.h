@@ -79,8 +79,7 @@ bool eml_pool_cancelled(struct eml_pool *p);
 uint64_t eml_pool_now_ns(void);
 /*
  * One step of a busy wait on the pool's threads (the caller waiting for
- * the workers, a task for other tasks; a worker's spin for the next run
- * yields every 256 polls on its own): a
+ * the workers, a worker for the next run, a task for other tasks): a
  * pause, and every EML_POOL_YIELD_POLLS steps (~18 us) a sched_yield
  * instead (then true). When the other CPU is taken by another process,
  * both of the pool's threads share one: a thread that only spins holds

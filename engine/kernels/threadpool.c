@@ -22,9 +22,9 @@
  * futex wake-up and a reschedule per operator. After the spin they sleep
  * on a condition variable, and the caller signals only when one sleeps.
  *
- * The other spins (the caller's wait at the end of a run, a task
- * waiting for others) call sched_yield every EML_POOL_YIELD_POLLS
- * pauses (eml_pool_wait_step), a worker's spin every 256 (pool_spin). On a loaded machine the scheduler often
+ * Every spin (a worker's, the caller's wait at the end of a run, a task
+ * waiting for others) calls sched_yield every EML_POOL_YIELD_POLLS
+ * pauses (eml_pool_wait_step). On a loaded machine the scheduler often
  * puts both threads on one CPU while another process has the other: a
  * worker done with its tasks then spun out its whole 0.3 ms while the
  * caller, which would start the next run, waited behind it, at every
@@ -134,19 +134,19 @@ eml_pool_wait_step(unsigned *polls)
 }
 
 /* Spin until the generation moves past seen (true) or the spin time is
- * over (false). The clock is read, and the CPU yielded, every 256 polls
- * (more often than eml_pool_wait_step: the caller waits behind this spin
- * for the whole gap between two runs). */
+ * over (false). The clock is read every 256 polls; eml_pool_wait_step
+ * yields the CPU every EML_POOL_YIELD_POLLS. */
 static bool
 pool_spin(struct eml_pool *p, uint_fast64_t seen)
 {
 	long t0 = now_ns();
+	unsigned polls = 0;
 
 	for (;;) {
 		for (int i = 0; i < 256; i++) {
 			if (atomic_load_explicit(&p->gen, memory_order_acquire) != seen)
 				return true;
-			cpu_relax();
+			(void)eml_pool_wait_step(&polls);
 		}
 		if (now_ns() - t0 > POOL_SPIN_NS)
 			return false;
