@@ -237,6 +237,8 @@ eml_free_wipe(void *p, size_t n)
 	if (p == NULL)
 		return;
 	eml_wipe(p, n);
+	if (wipe_observer != NULL && n != 0)
+		wipe_observer(p, n, wipe_observer_arg);
 	free(p);
 }
 

@@ -13,8 +13,9 @@
  *
  * Test hooks: eml_mem_fail_after(n) makes the n-th following allocation
  * (counting from 1) fail, so error paths can be driven one by one; and a
- * wipe observer sees each secure region just after it is wiped and before
- * it is released, so tests can prove nothing survives.
+ * wipe observer sees each secure region, and each block given to
+ * eml_free_wipe, just after it is wiped and before it is released, so tests
+ * can prove nothing survives.
  */
 #ifndef EML_MEM_H
 #define EML_MEM_H

@@ -344,7 +344,8 @@ struct eml_node_checks {
 	const struct eml_graph *g;
 	const struct op **ops;
 	struct op_par *par;
-	size_t n_ok; /* nodes 0 .. n_ok - 1 checked, in order */
+	size_t n_par; /* entries of par, for the wipe */
+	size_t n_ok;  /* nodes 0 .. n_ok - 1 checked, in order */
 };
 
 eml_err
@@ -359,6 +360,7 @@ eml_node_checks_new(const struct eml_graph *g, struct eml_node_checks **out)
 	c->g = g;
 	c->ops = eml_calloc(g->n_nodes + 1, sizeof(*c->ops));
 	c->par = eml_calloc(g->n_nodes + 1, sizeof(*c->par));
+	c->n_par = g->n_nodes + 1;
 	if (c->ops == NULL || c->par == NULL) {
 		eml_node_checks_free(c);
 		EML_BAIL(EML_ERR_NOMEM);
@@ -373,7 +375,8 @@ eml_node_checks_free(struct eml_node_checks *c)
 	if (c == NULL)
 		return;
 	eml_free(c->ops);
-	eml_free(c->par);
+	/* Parameters are attributes of the secret topology. */
+	eml_free_wipe(c->par, c->par == NULL ? 0 : c->n_par * sizeof(*c->par));
 	eml_free(c);
 }
 
@@ -631,6 +634,11 @@ eml_model_free(struct eml_model *m)
 	eml_free(m->sub);
 	eml_free(m->caps);
 	eml_free(m->n_caps);
+	/* Parameters are attributes of the secret topology: wiped like the graph. */
+	if (m->g != NULL)
+		eml_free_wipe(m->par, (m->g->n_nodes + 1) * sizeof(*m->par));
+	else
+		eml_free(m->par);
 	if (m->borrowed) {
 		if (m->g != NULL) {
 			eml_free_wipe(m->g->inputs, m->g->n_inputs * sizeof(*m->g->inputs));
@@ -640,7 +648,6 @@ eml_model_free(struct eml_model *m)
 		eml_graph_free(m->g);
 	}
 	eml_free(m->ops);
-	eml_free(m->par);
 	eml_free(m);
 }
 
@@ -2270,7 +2277,7 @@ eml_plan_free(struct eml_plan *p)
 	eml_free(p->prof);
 	eml_free(p->prod_of);
 	free_readers(p);
-	eml_free(p->io);
+	eml_free_wipe(p->io, p->n_io * sizeof(int)); /* the graph's wiring */
 	if (!p->pool_borrowed)
 		eml_pool_free(p->pool);
 	eml_free_wipe(p, sizeof(*p));

@@ -1469,6 +1469,7 @@ test_wipe(void **state)
 	struct eml_model *m;
 	struct eml_plan *p = NULL;
 	struct eml_plan_stats st;
+	size_t n_nodes;
 
 	(void)state;
 	for (size_t i = 0; i < LN; i++)
@@ -1484,7 +1485,14 @@ test_wipe(void **state)
 	eml_test_wipe_stop();
 	assert_int_equal(eml_test_wipe_dirty(), 0);
 	assert_true(eml_test_wipe_largest() >= st.arena_bytes);
+	/* The model's per-node parameters (attributes of the secret topology,
+	 * each far over 64 bytes) are wiped with it. */
+	n_nodes = eml_model_graph(m)->n_nodes;
+	eml_test_wipe_start();
 	eml_model_free(m);
+	eml_test_wipe_stop();
+	assert_int_equal(eml_test_wipe_dirty(), 0);
+	assert_true(eml_test_wipe_largest() >= (n_nodes + 1) * 64);
 }
 
 /* ------------------------------------------------------------ real model */
