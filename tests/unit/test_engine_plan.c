@@ -288,6 +288,57 @@ ref_conv_bn_relu(const float *x, const float *w, const float *b, const float *bn
 	}
 }
 
+/* Conv(x) with pads 1, double accumulation: the reference of the tests
+ * below. */
+static void
+ref_conv(const float *x, const float *w, const float *b, float *y)
+{
+	for (int m = 0; m < C_OUT; m++)
+		for (int oh = 0; oh < HW; oh++)
+			for (int ow = 0; ow < HW; ow++) {
+				double acc = b[m];
+				for (int c = 0; c < C_IN; c++)
+					for (int i = 0; i < 3; i++)
+						for (int j = 0; j < 3; j++) {
+							int ih = oh + i - 1, iw = ow + j - 1;
+							if (ih < 0 || iw < 0 || ih >= HW || iw >= HW)
+								continue;
+							acc += (double)x[(c * HW + ih) * HW + iw] *
+							    (double)w[((m * C_IN + c) * 3 + i) * 3 + j];
+						}
+				y[(m * HW + oh) * HW + ow] = (float)acc;
+			}
+}
+
+static void
+conv_inits(uint64_t *rng, float *x, float *w, float *b)
+{
+	int64_t wd[4] = { C_OUT, C_IN, 3, 3 }, cd = C_OUT;
+
+	fill(rng, x, C_IN * HW * HW);
+	fill(rng, w, C_OUT * C_IN * 9);
+	fill(rng, b, C_OUT);
+	G->n = 0;
+	init_f("w", wd, 4, w, C_OUT * C_IN * 9);
+	init_f("b", &cd, 1, b, C_OUT);
+}
+
+/* Random BatchNormalization parameters (scale, bias, mean, variance > 0)
+ * for C_OUT channels, drawn after the conv's and added as initializers. */
+static void
+bn_inits(uint64_t *rng, float *bn)
+{
+	int64_t cd = C_OUT;
+
+	fill(rng, bn, 4 * C_OUT);
+	for (int i = 0; i < C_OUT; i++)
+		bn[3 * C_OUT + i] = fabsf(bn[3 * C_OUT + i]) + 0.1f;
+	init_f("g", &cd, 1, bn, C_OUT);
+	init_f("beta", &cd, 1, bn + C_OUT, C_OUT);
+	init_f("mean", &cd, 1, bn + 2 * C_OUT, C_OUT);
+	init_f("var", &cd, 1, bn + 3 * C_OUT, C_OUT);
+}
+
 static void
 test_fusion_conv_bn_relu(void **state)
 {
@@ -297,26 +348,15 @@ test_fusion_conv_bn_relu(void **state)
 	uint64_t rng = eml_test_seed();
 	float x[C_IN * HW * HW], w[C_OUT * C_IN * 9], b[C_OUT], bn[4 * C_OUT];
 	float want[C_OUT * HW * HW];
-	int64_t xd[4] = { 1, C_IN, HW, HW }, wd[4] = { C_OUT, C_IN, 3, 3 }, cd = C_OUT;
-	int64_t yd[4] = { 1, C_OUT, HW, HW }, pads[4] = { 1, 1, 1, 1 };
+	int64_t xd[4] = { 1, C_IN, HW, HW }, yd[4] = { 1, C_OUT, HW, HW };
+	int64_t pads[4] = { 1, 1, 1, 1 };
 	struct eml_tensor in;
 	struct eml_model *m;
 
 	(void)state;
-	fill(&rng, x, sizeof(x) / sizeof(x[0]));
-	fill(&rng, w, sizeof(w) / sizeof(w[0]));
-	fill(&rng, b, C_OUT);
-	fill(&rng, bn, 4 * C_OUT);
-	for (int i = 0; i < C_OUT; i++)
-		bn[3 * C_OUT + i] = fabsf(bn[3 * C_OUT + i]) + 0.1f; /* variance > 0 */
+	conv_inits(&rng, x, w, b);
+	bn_inits(&rng, bn);
 	ref_conv_bn_relu(x, w, b, bn, want);
-	G->n = 0;
-	init_f("w", wd, 4, w, sizeof(w) / sizeof(w[0]));
-	init_f("b", &cd, 1, b, C_OUT);
-	init_f("g", &cd, 1, bn, C_OUT);
-	init_f("beta", &cd, 1, bn + C_OUT, C_OUT);
-	init_f("mean", &cd, 1, bn + 2 * C_OUT, C_OUT);
-	init_f("var", &cd, 1, bn + 3 * C_OUT, C_OUT);
 	node("Conv", "conv", ci, co), onnx_attr_ints(N, "pads", pads, 4), emit();
 	node("BatchNormalization", "bn", bi, bo), emit();
 	node("Relu", "relu", ri, ro), emit();
@@ -439,41 +479,6 @@ test_fusion_matmul_scale(void **state)
 	eml_model_free(m);
 }
 
-/* Conv(x) with pads 1, double accumulation: the reference of the tests
- * below. */
-static void
-ref_conv(const float *x, const float *w, const float *b, float *y)
-{
-	for (int m = 0; m < C_OUT; m++)
-		for (int oh = 0; oh < HW; oh++)
-			for (int ow = 0; ow < HW; ow++) {
-				double acc = b[m];
-				for (int c = 0; c < C_IN; c++)
-					for (int i = 0; i < 3; i++)
-						for (int j = 0; j < 3; j++) {
-							int ih = oh + i - 1, iw = ow + j - 1;
-							if (ih < 0 || iw < 0 || ih >= HW || iw >= HW)
-								continue;
-							acc += (double)x[(c * HW + ih) * HW + iw] *
-							    (double)w[((m * C_IN + c) * 3 + i) * 3 + j];
-						}
-				y[(m * HW + oh) * HW + ow] = (float)acc;
-			}
-}
-
-static void
-conv_inits(uint64_t *rng, float *x, float *w, float *b)
-{
-	int64_t wd[4] = { C_OUT, C_IN, 3, 3 }, cd = C_OUT;
-
-	fill(rng, x, C_IN * HW * HW);
-	fill(rng, w, C_OUT * C_IN * 9);
-	fill(rng, b, C_OUT);
-	G->n = 0;
-	init_f("w", wd, 4, w, C_OUT * C_IN * 9);
-	init_f("b", &cd, 1, b, C_OUT);
-}
-
 /* A conv output that another node reads as well takes no fusion: Relu(c)
  * and BatchNormalization(c), then Add(both). Fused, the conv would write
  * the normalized values and the Relu would read no conv output at all. */
@@ -487,16 +492,14 @@ test_fusion_shared_output(void **state)
 	uint64_t rng = eml_test_seed();
 	float x[C_IN * HW * HW], w[C_OUT * C_IN * 9], b[C_OUT], bn[4 * C_OUT];
 	float c[C_OUT * HW * HW], want[C_OUT * HW * HW], got[2][C_OUT * HW * HW];
-	int64_t xd[4] = { 1, C_IN, HW, HW }, cd = C_OUT, yd[4] = { 1, C_OUT, HW, HW };
+	int64_t xd[4] = { 1, C_IN, HW, HW }, yd[4] = { 1, C_OUT, HW, HW };
 	int64_t pads[4] = { 1, 1, 1, 1 };
 	struct eml_tensor in;
 	struct eml_model *m;
 
 	(void)state;
 	conv_inits(&rng, x, w, b);
-	fill(&rng, bn, 4 * C_OUT);
-	for (int i = 0; i < C_OUT; i++)
-		bn[3 * C_OUT + i] = fabsf(bn[3 * C_OUT + i]) + 0.1f; /* variance > 0 */
+	bn_inits(&rng, bn);
 	ref_conv(x, w, b, c);
 	for (int i = 0; i < C_OUT * HW * HW; i++) {
 		int ch = i / (HW * HW);
@@ -504,10 +507,6 @@ test_fusion_shared_output(void **state)
 		    bn[C_OUT + ch];
 		want[i] = v + (c[i] > 0 ? c[i] : 0);
 	}
-	init_f("g", &cd, 1, bn, C_OUT);
-	init_f("beta", &cd, 1, bn + C_OUT, C_OUT);
-	init_f("mean", &cd, 1, bn + 2 * C_OUT, C_OUT);
-	init_f("var", &cd, 1, bn + 3 * C_OUT, C_OUT);
 	node("Conv", "conv", ci, co), onnx_attr_ints(N, "pads", pads, 4), emit();
 	node("Relu", "relu", ri, ro), emit();
 	node("BatchNormalization", "bn", bi, bo), emit();
