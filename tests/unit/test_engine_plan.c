@@ -288,6 +288,34 @@ ref_conv_bn_relu(const float *x, const float *w, const float *b, const float *bn
 	}
 }
 
+/* Plans m with fusion (pass 0, one thread) and without (pass 1, on
+ * threads1 threads), runs each on in[0 .. n_in) and checks output 0 against want
+ * (n floats) and the plan's fused node and step counts per pass (a step
+ * count below 0 is not checked). got, when not NULL, takes both outputs
+ * (2 n floats) for a bit comparison by the caller. */
+static void
+plan_both_ways(struct eml_model *m, const struct eml_tensor *in, size_t n_in, const float *want,
+    size_t n, float tol, int threads1, const int fused[2], const int steps[2], float *got)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		struct eml_plan_opts o = { .nthreads = pass == 0 ? 1 : threads1,
+			.no_fusion = pass == 1 };
+		struct eml_plan *p = NULL;
+		struct eml_plan_stats st;
+
+		assert_eml_ok(eml_plan_new(m, in, n_in, &o, &p));
+		assert_eml_ok(eml_plan_run(p, in, n_in));
+		assert_close(eml_plan_output(p, 0)->data, want, n, tol);
+		if (got != NULL)
+			memcpy(got + (size_t)pass * n, eml_plan_output(p, 0)->data, n * sizeof(float));
+		eml_plan_get_stats(p, &st);
+		assert_int_equal(st.n_fused, fused[pass]);
+		if (steps[pass] >= 0)
+			assert_int_equal(st.n_steps, steps[pass]);
+		eml_plan_free(p);
+	}
+}
+
 /* Conv(x) with pads 1, double accumulation: the reference of the tests
  * below. */
 static void
@@ -364,19 +392,8 @@ test_fusion_conv_bn_relu(void **state)
 	io(12, "y", 1, yd, 4);
 	m = load(13);
 	in = ftensor(x, 4, xd);
-	for (int variant = 0; variant < 2; variant++) {
-		struct eml_plan_opts o = { .nthreads = 1, .no_fusion = variant == 1 };
-		struct eml_plan *p = NULL;
-		struct eml_plan_stats st;
-		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
-		assert_eml_ok(eml_plan_run(p, &in, 1));
-		assert_close(eml_plan_output(p, 0)->data, want, sizeof(want) / sizeof(want[0]),
-		    1e-4);
-		eml_plan_get_stats(p, &st);
-		assert_int_equal(st.n_fused, variant == 0 ? 2 : 0);
-		assert_int_equal(st.n_steps, variant == 0 ? 1 : 3);
-		eml_plan_free(p);
-	}
+	plan_both_ways(m, &in, 1, want, sizeof(want) / sizeof(want[0]), 1e-4f, 1, (int[2]){ 2, 0 },
+	    (int[2]){ 1, 3 }, NULL);
 	eml_model_free(m);
 }
 
@@ -414,17 +431,8 @@ test_fusion_matmul_bias_act(void **state)
 	io(12, "y", 1, yd, 3);
 	m = load(13);
 	in = ftensor(x, 3, xd);
-	for (int variant = 0; variant < 2; variant++) {
-		struct eml_plan_opts o = { .nthreads = variant + 1, .no_fusion = variant == 1 };
-		struct eml_plan *p = NULL;
-		struct eml_plan_stats st;
-		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
-		assert_eml_ok(eml_plan_run(p, &in, 1));
-		assert_close(eml_plan_output(p, 0)->data, want, B * S * NO, 1e-5);
-		eml_plan_get_stats(p, &st);
-		assert_int_equal(st.n_fused, variant == 0 ? 2 : 0);
-		eml_plan_free(p);
-	}
+	plan_both_ways(m, &in, 1, want, B * S * NO, 1e-5f, 2, (int[2]){ 2, 0 }, (int[2]){ -1, -1 },
+	    NULL);
 	eml_model_free(m);
 }
 
@@ -464,18 +472,7 @@ test_fusion_matmul_scale(void **state)
 	m = load(13);
 	in[0] = ftensor(a, 3, ad);
 	in[1] = ftensor(b, 3, bd);
-	for (int variant = 0; variant < 2; variant++) {
-		struct eml_plan_opts o = { .nthreads = 1, .no_fusion = variant == 1 };
-		struct eml_plan *p = NULL;
-		struct eml_plan_stats st;
-		assert_eml_ok(eml_plan_new(m, in, 2, &o, &p));
-		assert_eml_ok(eml_plan_run(p, in, 2));
-		assert_close(eml_plan_output(p, 0)->data, want, H * RM * NN, 1e-5);
-		eml_plan_get_stats(p, &st);
-		assert_int_equal(st.n_fused, variant == 0 ? 1 : 0);
-		assert_int_equal(st.n_steps, variant == 0 ? 1 : 2);
-		eml_plan_free(p);
-	}
+	plan_both_ways(m, in, 2, want, H * RM * NN, 1e-5f, 1, (int[2]){ 1, 0 }, (int[2]){ 1, 2 }, NULL);
 	eml_model_free(m);
 }
 
@@ -515,19 +512,8 @@ test_fusion_shared_output(void **state)
 	io(12, "y", 1, yd, 4);
 	m = load(13);
 	in = ftensor(x, 4, xd);
-	for (int variant = 0; variant < 2; variant++) {
-		struct eml_plan_opts o = { .nthreads = 1, .no_fusion = variant == 1 };
-		struct eml_plan *p = NULL;
-		struct eml_plan_stats st;
-		assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
-		assert_eml_ok(eml_plan_run(p, &in, 1));
-		assert_close(eml_plan_output(p, 0)->data, want, C_OUT * HW * HW, 1e-4);
-		memcpy(got[variant], eml_plan_output(p, 0)->data, sizeof(got[0]));
-		eml_plan_get_stats(p, &st);
-		assert_int_equal(st.n_fused, 0);
-		assert_int_equal(st.n_steps, 4);
-		eml_plan_free(p);
-	}
+	plan_both_ways(m, &in, 1, want, C_OUT * HW * HW, 1e-4f, 1, (int[2]){ 0, 0 }, (int[2]){ 4, 4 },
+	    got[0]);
 	assert_memory_equal(got[0], got[1], sizeof(got[0]));
 	eml_model_free(m);
 }
