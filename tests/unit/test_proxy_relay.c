@@ -264,6 +264,28 @@ read_text(const char *path)
 static const uint8_t RID1[16] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
 static const uint8_t RID2[16] = { 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2 };
 
+/* One request of n body bytes through the proxy to the echo agent and back:
+ * the answer carries the same id and body. Returns the answer's frame
+ * length (without its 4-byte prefix). */
+static size_t
+echo_round(int fd, const uint8_t *body, size_t n)
+{
+	struct eml_envelope env;
+	struct eml_buf b;
+	size_t len;
+
+	send_env(fd, EML_MSG_INFER_REQUEST, RID2, body, n);
+	assert_eml_ok(recv_env(fd, 5000, &env, &b));
+	assert_int_equal(env.type, EML_MSG_INFER_RESPONSE);
+	assert_memory_equal(env.request_id, RID2, 16);
+	assert_int_equal(env.body_len, n);
+	assert_memory_equal(env.body, body, n);
+	len = b.len;
+	eml_envelope_clear(&env);
+	eml_buf_free_nowipe(&b);
+	return len;
+}
+
 /* The echo agent: answers until EOF. */
 struct echo {
 	int fd;
@@ -312,19 +334,8 @@ relay_streams_both_ways(void **state)
 	send_env(f->client, EML_MSG_CLIENT_HELLO, RID1, "hello-hello-hello", 17);
 	recv_drop(f->client, EML_MSG_ATTESTATION_RESPONSE);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		struct eml_envelope env;
-		struct eml_buf b;
-
 		eml_test_fill(&seed, body, sizes[i]);
-		send_env(f->client, EML_MSG_INFER_REQUEST, RID2, body, sizes[i]);
-		assert_eml_ok(recv_env(f->client, 5000, &env, &b));
-		assert_int_equal(env.type, EML_MSG_INFER_RESPONSE);
-		assert_memory_equal(env.request_id, RID2, 16);
-		assert_int_equal(env.body_len, sizes[i]);
-		assert_memory_equal(env.body, body, sizes[i]);
-		want_up += b.len + 4;
-		eml_envelope_clear(&env);
-		eml_buf_free_nowipe(&b);
+		want_up += echo_round(f->client, body, sizes[i]) + 4;
 	}
 	(void)shutdown(f->client, SHUT_RDWR);
 	assert_eml_ok(finish(f));
@@ -1079,18 +1090,8 @@ spliced_round_trips(struct fx *f)
 	start(f);
 	assert_int_equal(pthread_create(&et, NULL, echo_main, &e), 0);
 	for (size_t i = 0; i < NSPLICED; i++) {
-		struct eml_envelope env;
-		struct eml_buf b;
-
 		eml_test_fill(&seed, body, SPLICED[i]);
-		send_env(f->client, EML_MSG_INFER_REQUEST, RID2, body, SPLICED[i]);
-		assert_eml_ok(recv_env(f->client, 5000, &env, &b));
-		assert_int_equal(env.type, EML_MSG_INFER_RESPONSE);
-		assert_memory_equal(env.request_id, RID2, 16);
-		assert_int_equal(env.body_len, SPLICED[i]);
-		assert_memory_equal(env.body, body, SPLICED[i]);
-		eml_envelope_clear(&env);
-		eml_buf_free_nowipe(&b);
+		(void)echo_round(f->client, body, SPLICED[i]);
 	}
 	(void)shutdown(f->client, SHUT_RDWR);
 	assert_eml_ok(finish(f));
