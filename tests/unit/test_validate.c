@@ -203,6 +203,22 @@ operator_lists(void **state)
 	eml_graph_free(g);
 }
 
+/* x as the MLP's [1, 4] float input. */
+static struct eml_tensor
+mlp_input(float x[4])
+{
+	struct eml_tensor in;
+
+	memset(&in, 0, sizeof(in));
+	in.dtype = EML_DT_FLOAT;
+	in.rank = 2;
+	in.dims[0] = 1;
+	in.dims[1] = 4;
+	in.data = x;
+	in.nbytes = 4 * sizeof(float);
+	return in;
+}
+
 /*
  * The crash of issue 11 without the validator: Cast(x) -> y and
  * Shape(x) -> y. The engine used to hand Cast the 32-byte folded Shape
@@ -224,13 +240,7 @@ engine_refuses_duplicate_without_validator(void **state)
 	assert_eml_ok(eml_model_new(g, &m));
 	memset(&o, 0, sizeof(o));
 	o.nthreads = 1;
-	memset(&in, 0, sizeof(in));
-	in.dtype = EML_DT_FLOAT;
-	in.rank = 2;
-	in.dims[0] = 1;
-	in.dims[1] = 4;
-	in.data = x;
-	in.nbytes = sizeof(x);
+	in = mlp_input(x);
 	assert_eml(eml_plan_new(m, &in, 1, &o, &p), EML_ERR_GRAPH_DUP_VALUE);
 	assert_null(p);
 	eml_model_free(m);
@@ -310,13 +320,7 @@ run_mlp(const struct eml_model *m, float y[2])
 	struct eml_plan *p = NULL;
 	struct eml_plan_opts o = { .nthreads = 1 };
 
-	memset(&in, 0, sizeof(in));
-	in.dtype = EML_DT_FLOAT;
-	in.rank = 2;
-	in.dims[0] = 1;
-	in.dims[1] = 4;
-	in.data = x;
-	in.nbytes = sizeof(x);
+	in = mlp_input(x);
 	assert_eml_ok(eml_plan_new(m, &in, 1, &o, &p));
 	assert_eml_ok(eml_plan_run(p, &in, 1));
 	assert_int_equal(eml_plan_output(p, 0)->nbytes, 2 * sizeof(float));
