@@ -265,11 +265,12 @@ test_folding(void **state)
 #define C_OUT 4
 #define HW 8
 
+/* Conv(x) with pads 1, double accumulation: the reference of the tests
+ * below. */
 static void
-ref_conv_bn_relu(const float *x, const float *w, const float *b, const float *bn, float *y)
+ref_conv(const float *x, const float *w, const float *b, float *y)
 {
-	for (int m = 0; m < C_OUT; m++) {
-		float s = bn[m] / sqrtf(bn[3 * C_OUT + m] + 1e-5f);
+	for (int m = 0; m < C_OUT; m++)
 		for (int oh = 0; oh < HW; oh++)
 			for (int ow = 0; ow < HW; ow++) {
 				double acc = b[m];
@@ -282,9 +283,22 @@ ref_conv_bn_relu(const float *x, const float *w, const float *b, const float *bn
 							acc += (double)x[(c * HW + ih) * HW + iw] *
 							    (double)w[((m * C_IN + c) * 3 + i) * 3 + j];
 						}
-				float v = ((float)acc - bn[2 * C_OUT + m]) * s + bn[C_OUT + m];
-				y[(m * HW + oh) * HW + ow] = v > 0 ? v : 0;
+				y[(m * HW + oh) * HW + ow] = (float)acc;
 			}
+}
+
+/* Relu(BatchNormalization(Conv(x))), epsilon 1e-5. */
+static void
+ref_conv_bn_relu(const float *x, const float *w, const float *b, const float *bn, float *y)
+{
+	ref_conv(x, w, b, y);
+	for (int m = 0; m < C_OUT; m++) {
+		float s = bn[m] / sqrtf(bn[3 * C_OUT + m] + 1e-5f);
+		for (int i = 0; i < HW * HW; i++) {
+			float *o = &y[m * HW * HW + i];
+			float v = (*o - bn[2 * C_OUT + m]) * s + bn[C_OUT + m];
+			*o = v > 0 ? v : 0;
+		}
 	}
 }
 
@@ -314,28 +328,6 @@ plan_both_ways(struct eml_model *m, const struct eml_tensor *in, size_t n_in, co
 			assert_int_equal(st.n_steps, steps[pass]);
 		eml_plan_free(p);
 	}
-}
-
-/* Conv(x) with pads 1, double accumulation: the reference of the tests
- * below. */
-static void
-ref_conv(const float *x, const float *w, const float *b, float *y)
-{
-	for (int m = 0; m < C_OUT; m++)
-		for (int oh = 0; oh < HW; oh++)
-			for (int ow = 0; ow < HW; ow++) {
-				double acc = b[m];
-				for (int c = 0; c < C_IN; c++)
-					for (int i = 0; i < 3; i++)
-						for (int j = 0; j < 3; j++) {
-							int ih = oh + i - 1, iw = ow + j - 1;
-							if (ih < 0 || iw < 0 || ih >= HW || iw >= HW)
-								continue;
-							acc += (double)x[(c * HW + ih) * HW + iw] *
-							    (double)w[((m * C_IN + c) * 3 + i) * 3 + j];
-						}
-				y[(m * HW + oh) * HW + ow] = (float)acc;
-			}
 }
 
 static void
