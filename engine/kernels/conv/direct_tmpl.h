@@ -91,7 +91,7 @@ dc_s2_src(size_t b, size_t pl, size_t W, size_t *off, __mmask16 *m)
 
 	l0 = l0 < 16 ? l0 : 16;
 	l1 = l1 < 16 ? l1 : 16;
-	*m = l1 > l0 ? (__mmask16)((1u << (l1 - l0)) - 1u) : 0;
+	*m = (__mmask16)(l1 > l0 ? (1u << (l1 - l0)) - 1u : 0u);
 	*off = *m != 0 ? b + l0 - pl : 0;
 	return *m != 0 ? l0 : 0;
 }
@@ -122,7 +122,7 @@ dc_pad_s2(const struct eml_conv2d_params *p, size_t PH, size_t PW, size_t c0, si
 
 			s0 = dc_s2_src(b, p->pad_left, p->W, &v[n].off[0], &v[n].m[0]);
 			s1 = dc_s2_src(b + 16, p->pad_left, p->W, &v[n].off[1], &v[n].m[1]);
-			v[n].store = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
+			v[n].store = (__mmask16)(left >= 16 ? 0xffffu : (1u << left) - 1u);
 			v[n].dst = par * h + 16 * k;
 			if (k == 0) {
 				sh[par][0] = s0;
